@@ -51,9 +51,42 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     case 'dated':
       send({ 'cache-control': 'max-age=600', date: ORIGIN_DATE });
       return true;
+    case 'ranged':
+      answerRanged(req, res, body);
+      return true;
     default:
       return false;
   }
+}
+
+/**
+ * An origin honouring Range (206 of the first bytes asked for), If-Range, If-Match and
+ * If-Unmodified-Since (412) as RFC 9110 has it, for a resource with ETag "v1" modified at LAST_MODIFIED.
+ */
+function answerRanged(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+  const headers = { 'content-type': 'text/plain', 'cache-control': 'max-age=600', etag: '"v1"' };
+  const ifMatch = req.headers['if-match'];
+  const ifUnmodifiedSince = req.headers['if-unmodified-since'];
+  if (
+    (ifMatch !== undefined && ifMatch !== '"v1"' && ifMatch !== '*') ||
+    (ifMatch === undefined &&
+      ifUnmodifiedSince !== undefined &&
+      Date.parse(ifUnmodifiedSince) < Date.parse(LAST_MODIFIED))
+  ) {
+    res.writeHead(412, { 'content-type': 'text/plain' });
+    res.end('precondition failed');
+    return;
+  }
+  const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  const ifRange = req.headers['if-range'];
+  if (range && (ifRange === undefined || ifRange === '"v1"')) {
+    const [start, end] = [Number(range[1]), Math.min(Number(range[2]), body.length - 1)];
+    res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${body.length}` });
+    res.end(body.slice(start, end + 1));
+    return;
+  }
+  res.writeHead(200, { ...headers, 'last-modified': LAST_MODIFIED });
+  res.end(body);
 }
 
 beforeAll(async () => {
@@ -174,5 +207,43 @@ describe('a client’s conditional request answered from a stored entry', () => 
     expect((await get(path, { 'if-modified-since': ORIGIN_DATE })).status).toBe(304);
     expect((await get(path, { 'if-modified-since': LAST_MODIFIED })).status).toBe(200);
     expect(originRequests(path)).toBe(1);
+  });
+});
+
+describe('a request with Range or preconditions for the origin that misses the cache', () => {
+  const forOrigin = ['range', 'if-range', 'if-match', 'if-unmodified-since'];
+
+  it('fills the cache with the whole response, answers the client 200, and the next client a HIT', async () => {
+    const cases: Array<[string, Record<string, string>]> = [
+      ['range', { range: 'bytes=0-3' }],
+      ['if-range', { range: 'bytes=0-3', 'if-range': '"v1"' }],
+      ['if-match', { 'if-match': '"v0"' }],
+      ['if-unmodified-since', { 'if-unmodified-since': 'Mon, 01 Jan 2024 00:00:00 GMT' }],
+    ];
+    for (const [name, headers] of cases) {
+      const path = `/std/ranged/miss-${name}`;
+      const first = await miss(path, headers);
+      expect(first.status, name).toBe(200);
+      expect(first.body, name).toBe(`${path} #1`);
+      expect(first.headers['content-range'], name).toBeUndefined();
+      for (const field of forOrigin)
+        expect(seen.get(path)?.[0]?.[field], `${name}: ${field}`).toBeUndefined();
+      const next = await get(path);
+      expect(next.headers['x-cache'], name).toBe('HIT');
+      expect(next.status, name).toBe(200);
+      expect(next.body, name).toBe(`${path} #1`);
+      expect(originRequests(path), name).toBe(1);
+    }
+  });
+
+  it('keeps a follower that asked for the whole response from getting another client’s 206 or 412', async () => {
+    for (const headers of [{ range: 'bytes=0-3' }, { 'if-match': '"v0"' }]) {
+      const path = `/std/ranged/collapsed-${Object.keys(headers)[0]}`;
+      const [leader, follower] = await Promise.all([get(path, headers), get(path)]);
+      for (const answered of [leader, follower]) {
+        expect(answered.status, gateway.service.tail()).toBe(200);
+        expect(answered.body.startsWith(path)).toBe(true);
+      }
+    }
   });
 });

@@ -31,6 +31,7 @@ import { watchedByTheGateway } from './listeners/watched-connections.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
+import { listenerRefusalRecorder } from './observability/listener-refusals.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
@@ -128,6 +129,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
         registry,
       })
     : undefined;
+  // Requests the listeners refuse before the pipeline (parse errors, timeouts, Expect, CONNECT).
+  const recordRefusal = listenerRefusalRecorder({ metrics, accessLog });
   const trustedProxies = trustedProxiesFromSettings(config);
   if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
   const authenticator = new Authenticator({
@@ -207,7 +210,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     socket.once('close', () => metrics.activeConnections.dec());
   });
   trafficServer.on('drop', () => metrics.droppedConnections.inc());
-  trafficServer.on('clientError', answerClientError);
+  trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+    answerClientError(error, socket, recordRefusal),
+  );
   limitIdleKeepAlive(trafficServer, {
     keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
@@ -234,7 +239,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   trafficServer.on('upgrade', websockets.handleUpgrade);
   // CONNECT is not tunnelled; over HTTP/2 an extended CONNECT for `websocket` is a WebSocket, whose
   // stream counts in its client's limit as the session's other requests do.
-  const connect = answerConnect(limitPerClient(websockets.handleExtendedConnect));
+  const connect = answerConnect(limitPerClient(websockets.handleExtendedConnect), recordRefusal);
   // HTTP/2: the TLS listener (ALPN h2 and HTTPS/1.1) and cleartext h2c, with the same handler.
   const edge = await startEdgeProtocols({
     config,
@@ -251,6 +256,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     },
     onDrop: () => metrics.droppedConnections.inc(),
     onConnect: connect,
+    recordRefusal,
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   limitSendTime(
@@ -268,8 +274,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   );
   trafficServer.on('connect', connect);
   edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
-  trafficServer.on('checkExpectation', refuseExpectation);
-  edge.tlsServer?.on('checkExpectation', refuseExpectation);
+  trafficServer.on('checkExpectation', refuseExpectation(recordRefusal));
+  edge.tlsServer?.on('checkExpectation', refuseExpectation(recordRefusal));
   answerContinueOnRead(trafficServer);
   if (edge.tlsServer) answerContinueOnRead(edge.tlsServer);
 

@@ -1,4 +1,6 @@
+import type { z } from 'zod';
 import { AnswerTooLargeError, MAX_ANSWER_BYTES, readAnswer, sizeText } from './answer-reader.js';
+import { page } from './answer-shapes.js';
 import { CliError, EXIT, exitCodeOfStatus } from './exit-codes.js';
 
 /** The admin API over HTTP: the CLI's only way into VantageEdge. */
@@ -11,7 +13,12 @@ export interface ApiResponse<Body = unknown> {
   bytes: number;
 }
 
-export interface RequestOptions {
+export interface RequestOptions<Shape extends z.ZodType = z.ZodUnknown> {
+  /**
+   * What a success answer must look like (answer-shapes.ts); an answer of another shape is reported
+   * as not the admin API's. Without one, the body is `unknown` to the caller.
+   */
+  shape?: Shape;
   body?: unknown;
   headers?: Record<string, string>;
   query?: Record<string, string | number | undefined>;
@@ -71,6 +78,19 @@ function errorParts(body: unknown): {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Where an answer first differs from its shape, and how: `data.0: Invalid input: expected object,
+ * received null`. Of shapes that are one of several (a change or a change waited for), the last one's.
+ */
+function issueText(issues: readonly z.core.$ZodIssue[], at: readonly PropertyKey[] = []): string {
+  const issue = issues[0];
+  if (!issue) return 'the answer: unexpected';
+  const path = [...at, ...issue.path];
+  const branch = issue.code === 'invalid_union' ? issue.errors.at(-1) : undefined;
+  if (branch && branch.length > 0) return issueText(branch, path);
+  return `${path.length === 0 ? 'the answer' : path.map(String).join('.')}: ${issue.message}`;
 }
 
 /**
@@ -158,11 +178,11 @@ export class ApiClient {
     this.maxAnswerBytes = options.maxAnswerBytes ?? MAX_ANSWER_BYTES;
   }
 
-  async request<Body = unknown>(
+  async request<Shape extends z.ZodType = z.ZodUnknown>(
     method: string,
     path: string,
-    options: RequestOptions = {},
-  ): Promise<ApiResponse<Body>> {
+    options: RequestOptions<Shape> = {},
+  ): Promise<ApiResponse<z.output<Shape>>> {
     const url = new URL(path, this.baseUrl);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
@@ -170,8 +190,8 @@ export class ApiClient {
     const keyed = Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === 'idempotency-key');
     const safe = keyed || options.readOnly === true || method === 'GET' || method === 'HEAD';
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.attempt<Body>(method, url, options, { keyed, safe, attempt });
-      if (!('error' in outcome)) return outcome;
+      const outcome = await this.attempt(method, url, options, { keyed, safe, attempt });
+      if (!('error' in outcome)) return this.checked(method, url, outcome, options.shape);
       const { error, waitSeconds, tooLong } = outcome;
       if (tooLong !== undefined) {
         throw new CliError(
@@ -195,12 +215,29 @@ export class ApiClient {
     }
   }
 
-  private async attempt<Body>(
+  /** A success answer as `shape` reads it, or the one-line error that it is not the admin API's. */
+  private checked<Shape extends z.ZodType>(
     method: string,
     url: URL,
-    options: RequestOptions,
+    answer: ApiResponse,
+    shape: Shape | undefined,
+  ): ApiResponse<z.output<Shape>> {
+    if (!shape) return answer as ApiResponse<z.output<Shape>>;
+    const parsed = shape.safeParse(answer.body);
+    // The body as it came, not as parsed: -o json/yaml print the admin API's answer in its own order.
+    if (parsed.success) return answer as ApiResponse<z.output<Shape>>;
+    throw new CliError(
+      EXIT.unavailable,
+      `the answer of ${this.baseUrl} to ${method} ${url.pathname} is not what the admin API answers (${issueText(parsed.error.issues)}); is that the admin API?`,
+    );
+  }
+
+  private async attempt(
+    method: string,
+    url: URL,
+    options: RequestOptions<z.ZodType>,
     { keyed, safe, attempt }: { keyed: boolean; safe: boolean; attempt: number },
-  ): Promise<ApiResponse<Body> | Failure> {
+  ): Promise<ApiResponse | Failure> {
     const backoff = BACKOFF_SECONDS[Math.min(attempt - 1, BACKOFF_SECONDS.length - 1)] ?? 1;
     // One deadline for headers and body: an answer that never ends must not hold the CLI forever.
     const timeoutSeconds = this.timeoutSeconds + (options.holdSeconds ?? 0);
@@ -268,7 +305,7 @@ export class ApiClient {
       }
     }
     if (response.ok || options.accept?.includes(response.status)) {
-      return { status: response.status, headers: response.headers, body: body as Body, bytes };
+      return { status: response.status, headers: response.headers, body, bytes };
     }
     const parts = errorParts(body);
     const code = parts.code ?? `http_${response.status}`;
@@ -294,54 +331,60 @@ export class ApiClient {
     return { error, waitSeconds: retryAfter ?? backoff };
   }
 
-  get<Body = unknown>(path: string, query?: RequestOptions['query']): Promise<ApiResponse<Body>> {
-    return this.request<Body>('GET', path, query === undefined ? {} : { query });
+  get<Shape extends z.ZodType = z.ZodUnknown>(
+    path: string,
+    shape?: Shape,
+    query?: RequestOptions['query'],
+  ): Promise<ApiResponse<z.output<Shape>>> {
+    return this.request('GET', path, {
+      ...(shape === undefined ? {} : { shape }),
+      ...(query === undefined ? {} : { query }),
+    });
   }
 
   /**
    * Every item of a paginated list (`{ data, next_cursor }`), read with the bounds of one answer: all
    * pages together at most maxAnswerBytes, at most MAX_PAGES pages, and a cursor never seen before.
    */
-  async list<Item = Record<string, unknown>>(
+  async list<Item extends z.ZodType>(
     path: string,
+    item: Item,
     query: RequestOptions['query'] = {},
-  ): Promise<Item[]> {
-    return (await this.listPart<Item>(path, query)).items;
+  ): Promise<Array<z.output<Item>>> {
+    return (await this.listPart(path, item, query)).items;
   }
 
   /**
    * At most `max` items of a paginated list, from `cursor` on (the list's start without one), read
    * page after page as `list` reads them; `nextCursor` continues after the last item when more exist.
    */
-  async listPart<Item = Record<string, unknown>>(
+  async listPart<Item extends z.ZodType>(
     path: string,
+    item: Item,
     query: RequestOptions['query'] = {},
     { max = Number.POSITIVE_INFINITY, cursor: from }: { max?: number; cursor?: string } = {},
-  ): Promise<{ items: Item[]; nextCursor: string | undefined }> {
-    const items: Item[] = [];
+  ): Promise<{ items: Array<z.output<Item>>; nextCursor: string | undefined }> {
+    const items: Array<z.output<Item>> = [];
+    const pageShape = page(item);
     const seen = new Set<string>();
     let bytes = 0;
     let cursor = from;
     do {
-      const page = await this.get<{ data: Item[]; next_cursor: string | null }>(path, {
+      const answer = await this.get(path, pageShape, {
         limit: Math.min(MAX_PAGE_SIZE, max - items.length),
         ...query,
         cursor,
       });
-      bytes += page.bytes;
+      bytes += answer.bytes;
       if (bytes > this.maxAnswerBytes) {
         throw new CliError(
           EXIT.unavailable,
           `the pages of ${this.baseUrl}${path} are larger than ${sizeText(this.maxAnswerBytes)} together, the most the CLI reads of a list`,
         );
       }
-      if (!Array.isArray(page.body?.data)) throw this.unreadable(path, 'data is not a list');
       // Not push(...data): a page of a few hundred thousand items is more arguments than a call takes.
-      for (const item of page.body.data) items.push(item);
-      const next = page.body.next_cursor;
-      if (next !== null && next !== undefined && typeof next !== 'string')
-        throw this.unreadable(path, 'next_cursor is not a string');
-      cursor = next ?? undefined;
+      for (const one of answer.body.data) items.push(one);
+      cursor = answer.body.next_cursor ?? undefined;
       if (items.length >= max) break;
       if (cursor !== undefined && (seen.has(cursor) || seen.size + 1 >= MAX_PAGES)) {
         throw new CliError(
@@ -352,12 +395,5 @@ export class ApiClient {
       if (cursor !== undefined) seen.add(cursor);
     } while (cursor !== undefined);
     return { items, nextCursor: cursor };
-  }
-
-  private unreadable(path: string, why: string): CliError {
-    return new CliError(
-      EXIT.unavailable,
-      `the answer of ${this.baseUrl} to GET ${path} is not a page of a list (${why}); is that the admin API?`,
-    );
   }
 }

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { ApiClient } from './api-client.js';
 import type { CliContext } from './context.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -32,14 +33,15 @@ function mostEntries(options: LogEntriesOptions): number {
   return limit;
 }
 
-export async function readLogEntries<Entry>(
+export async function readLogEntries<Entry extends z.ZodType>(
   ctx: CliContext,
   client: ApiClient,
   path: string,
+  entry: Entry,
   query: Record<string, string | undefined>,
   options: LogEntriesOptions,
-): Promise<LogEntries<Entry>> {
-  const { items, nextCursor } = await client.listPart<Entry>(path, query, {
+): Promise<LogEntries<z.output<Entry>>> {
+  const { items, nextCursor } = await client.listPart(path, entry, query, {
     max: mostEntries(options),
     ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
   });

@@ -1,21 +1,18 @@
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { DEFAULT_PLATFORM_BASE_DOMAINS, domainList } from '@vantageedge/shared/settings/common-settings';
+import { domainClaim, page, type TenantSummary, tenantSummary } from './answer-shapes.js';
 import type { ApiClient } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** `-t acme` or `-t <uuid>`: a tenant by subdomain or id, among the tenants the caller can see. */
 
-export interface TenantSummary {
-  id: string;
-  name: string;
-  subdomain: string;
-}
+export type { TenantSummary };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function resolveTenant(client: ApiClient, ref: string): Promise<TenantSummary> {
-  if (UUID.test(ref)) return (await client.get<TenantSummary>(`/api/v1/tenants/${ref}`)).body;
-  const tenants = await client.list<TenantSummary>('/api/v1/tenants');
+  if (UUID.test(ref)) return (await client.get(`/api/v1/tenants/${ref}`, tenantSummary)).body;
+  const tenants = await client.list('/api/v1/tenants', tenantSummary);
   const found = tenants.find((tenant) => tenant.subdomain === ref);
   if (!found) throw new CliError(EXIT.notFound, `no tenant with subdomain or id ${ref}`);
   return found;
@@ -58,7 +55,7 @@ export async function tenantOfHost(
       `no tenant is served on ${lookup.host || 'an empty host'} (a tenant host is <subdomain>.<base domain> for ${baseDomains.join(', ')}, or a custom domain); name the tenant with -t`,
     );
   }
-  const tenants = await client.list<TenantSummary>('/api/v1/tenants');
+  const tenants = await client.list('/api/v1/tenants', tenantSummary);
   if (lookup.kind === 'subdomain') {
     const found = tenants.find((tenant) => tenant.subdomain.toLowerCase() === lookup.label);
     if (!found) {
@@ -88,13 +85,9 @@ async function tenantOfCustomDomain(
   for (let start = 0; start < tenants.length; start += DOMAIN_LISTINGS_AT_ONCE) {
     const batch = tenants.slice(start, start + DOMAIN_LISTINGS_AT_ONCE);
     const listings = await Promise.all(
-      batch.map((tenant) =>
-        client.get<{ data?: Array<{ domain?: unknown }> }>(`/api/v1/tenants/${tenant.id}/domains`),
-      ),
+      batch.map((tenant) => client.get(`/api/v1/tenants/${tenant.id}/domains`, page(domainClaim))),
     );
-    const index = listings.findIndex((listing) =>
-      (listing.body?.data ?? []).some((claim) => claim.domain === domain),
-    );
+    const index = listings.findIndex((listing) => listing.body.data.some((claim) => claim.domain === domain));
     if (index >= 0) return batch[index];
   }
   return undefined;

@@ -27,6 +27,7 @@ import {
   clientHasCurrentCopy,
   isConditional,
   NOT_MODIFIED_HEADERS,
+  ORIGIN_ONLY_REQUEST_FIELDS,
 } from './client-conditional.js';
 import {
   type InvalidationTarget,
@@ -273,6 +274,7 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
       res.setHeader('X-Cache', 'MISS');
       exchange.cacheFill = lookup.fill ?? undefined;
       exchange.cacheStaleIfError = lookup.staleIfError ?? undefined;
+      if (lookup.fill) for (const name of ORIGIN_ONLY_REQUEST_FIELDS) delete exchange.req.headers[name];
       if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
       // The leader's response fills the entry every client gets: the origin is asked for all of it
       // (a 304 to the client's own validators could not be stored), the client's condition is then

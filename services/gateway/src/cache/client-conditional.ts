@@ -14,6 +14,21 @@ export const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
   'last-modified',
 ]);
 
+/**
+ * Request fields that ask the origin for part of a response (Range, If-Range) or for none unless a
+ * precondition holds (If-Match, If-Unmodified-Since). A request that fills an entry every client gets is
+ * sent without them, as Varnish sends a miss: the origin's 206 or 412 answers one client's request and
+ * could be stored for, or handed to, none. The client gets the whole response instead, as from a HIT:
+ * RFC 9110 lets a cache ignore Range (§14.2), If-Range (§13.1.5), If-Match (§13.1.1) and
+ * If-Unmodified-Since (§13.1.4), and RFC 9111 §4.3.2 has the latter two not applicable to a cache.
+ */
+export const ORIGIN_ONLY_REQUEST_FIELDS: readonly string[] = [
+  'range',
+  'if-range',
+  'if-match',
+  'if-unmodified-since',
+];
+
 /** The client's conditional headers: set aside while the cache asks the origin for itself. */
 export function clientConditional(request: IncomingHttpHeaders): IncomingHttpHeaders {
   return {

@@ -23,7 +23,7 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage, type StageResult } from 
  * - Actual request from an allowed origin: Access-Control-Allow-Origin (+ -Credentials, -Expose-Headers)
  *   on whatever answers it (the origin, a cache HIT, an error of a later stage). The origin's own CORS
  *   headers never reach the client, whatever the Origin (createCorsOriginHeadersPolicy). Every answer
- *   of the route says `Vary: Origin` (merged with the origin's Vary), and the response cache keys the
+ *   of the route says `Vary: Origin` (merged with the origin's or a fixed_response's Vary), and the response cache keys the
  *   route's entries on Origin.
  * - WebSocket upgrade with an Origin the route does not allow: 403 `cors_not_allowed`, before
  *   authentication and before the origin is asked; one without Origin (no browser) is not affected.
@@ -105,7 +105,16 @@ export function createCorsVaryPolicy(): RoutePolicy {
   };
 }
 
-const isVary = (name: string): boolean => name.toLowerCase() === 'vary';
+export const isVary = (name: string): boolean => name.toLowerCase() === 'vary';
+
+/** `vary` with Origin after its fields, unless it names Origin (or is `*`) already. */
+export function varyWithOrigin(vary: string): string {
+  for (const field of vary.split(',')) {
+    const name = field.trim().toLowerCase();
+    if (name === 'origin' || name === '*') return vary;
+  }
+  return vary.trim() === '' ? 'Origin' : `${vary}, Origin`;
+}
 
 const CORS_VARY_KEPT: RouteStage = {
   name: 'cors_vary',
@@ -118,12 +127,8 @@ const CORS_VARY_KEPT: RouteStage = {
       return undefined;
     }
     const text = Array.isArray(vary) ? vary.join(', ') : String(vary);
-    let covered = false;
-    for (const field of text.split(',')) {
-      const name = field.trim().toLowerCase();
-      if (name === 'origin' || name === '*') covered = true;
-    }
-    if (!covered) head.headers['vary'] = text.trim() === '' ? 'Origin' : `${text}, Origin`;
+    const kept = varyWithOrigin(text);
+    if (kept !== text) head.headers['vary'] = kept;
     return undefined;
   },
 };

@@ -120,6 +120,33 @@ describe('CORS route policy', () => {
             cors: { allow_origins: ['https://app.example.com'] },
             response_headers: { add: { vary: 'Accept' } },
           },
+          // Vary in a fixed_response's headers, and in response_headers written with the request's values.
+          {
+            origin_id: null,
+            path_pattern: '/fixed-vary/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            fixed_response: { status: 200, body: 'fixed', headers: { Vary: 'Accept-Encoding' } },
+          },
+          {
+            origin_id: null,
+            path_pattern: '/fixed-vary-origin/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            fixed_response: { status: 503, body: 'down', headers: { vary: 'origin, Accept' } },
+          },
+          {
+            origin_id: varyingId,
+            path_pattern: '/vary-set-origin/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            response_headers: { set: { vary: 'ORIGIN, Accept' } },
+          },
+          {
+            origin_id: varyingId,
+            path_pattern: '/vary-per-request/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            cache_policy: { ttl_seconds: 60 },
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: the route policies' own value-template syntax
+            response_headers: { set: { vary: 'Accept, X-Request-${request_id}' } },
+          },
           // Origins written with their scheme's default port, which a browser's Origin never carries.
           {
             origin_id: originId,
@@ -330,6 +357,39 @@ describe('CORS route policy', () => {
     const added = await ask('/vary-added/item');
     expect(added.headers['access-control-allow-origin']).toBe('https://app.example.com');
     expect(varyFields(added)).toEqual(['accept', 'origin']);
+  });
+
+  it("merges Vary: Origin with the Vary of a fixed_response's headers and of response_headers, each field once", async () => {
+    const varyFields = (answer: { headers: Record<string, string | string[] | undefined> }) =>
+      String(answer.headers['vary'] ?? '')
+        .split(',')
+        .map((field) => field.trim().toLowerCase());
+    const ask = (path: string, from = 'https://app.example.com') =>
+      send(gateway, 'cors.localhost', path, { headers: { origin: from } });
+
+    const fixed = await ask('/fixed-vary/x');
+    expect(fixed.status).toBe(200);
+    expect(fixed.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(varyFields(fixed)).toEqual(['accept-encoding', 'origin']);
+    // Refused origins get the fixed answer too, without CORS headers: a shared cache must still vary.
+    const refused = await ask('/fixed-vary/x', 'https://evil.example');
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+    expect(varyFields(refused)).toEqual(['accept-encoding', 'origin']);
+    const named = await ask('/fixed-vary-origin/x');
+    expect(named.status).toBe(503);
+    expect(varyFields(named)).toEqual(['origin', 'accept']);
+
+    const setWithOrigin = await ask('/vary-set-origin/x');
+    expect(varyFields(setWithOrigin)).toEqual(['origin', 'accept']);
+    const miss = await ask('/vary-per-request/x');
+    expect(miss.headers['x-cache']).toBe('MISS');
+    const hit = await ask('/vary-per-request/x');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    for (const answer of [miss, hit]) {
+      expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+      expect(varyFields(answer)).toContain('origin');
+      expect(varyFields(answer).filter((field) => field === 'origin')).toHaveLength(1);
+    }
   });
 
   it('leaves OPTIONS to a route without CORS alone (no preflight answer from the gateway)', async () => {

@@ -12,6 +12,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { requestHost } from '@vantageedge/shared/routing/match-conditions';
+import { mergedVary } from '../http/vary-fields.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
@@ -61,7 +62,10 @@ function fixedStage(fixed: FixedResponse): RouteStage {
       // An error status the route answers itself is the tenant's choice (maintenance), not its origin's
       // failure: the access log and error_responses_total name it so.
       if (fixed.status >= 400) exchange.errorCode = FIXED_RESPONSE_CODE;
-      res.writeHead(fixed.status, headers);
+      // The route's Vary would replace the one of the gateway's own stages (CORS: Origin), which a
+      // shared cache needs to keep one site's answer from another: both, each field once.
+      const vary = res.hasHeader('vary') ? mergedVary(headers['vary'], res.getHeader('vary')) : undefined;
+      res.writeHead(fixed.status, vary === undefined ? headers : { ...headers, vary });
       if (exchange.req.method === 'HEAD' || bodiless) res.end();
       else res.end(body);
       return 'handled';

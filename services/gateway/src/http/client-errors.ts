@@ -1,5 +1,7 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
+import type { ListenerRefusal, RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { handleNoMoreRequestsOn } from './last-on-connection.js';
 import { responseInFlight } from './responses-in-flight.js';
 
@@ -47,8 +49,14 @@ export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-al
  *   then the error is its answer;
  * - or unless the request timeout ran out for a request waiting its turn behind requests received
  *   whole (see answerAfterReceivedRequests).
+ *
+ * Each answer written is recorded once with `record` (a cut connection answers nothing).
  */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+export function answerClientError(
+  error: NodeJS.ErrnoException,
+  socket: Duplex,
+  record?: RecordListenerRefusal,
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -60,7 +68,9 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     if (error.code === 'HPE_CLOSED_CONNECTION') return;
     const ownError = !inFlight.headersSent && !inFlight.req.complete;
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight.req.complete) {
-      answerAfterReceivedRequests(socket, CLIENT_ERROR_408);
+      answerAfterReceivedRequests(socket, CLIENT_ERROR_408, () =>
+        record?.(refusal(socket, 408, 'request_timeout')),
+      );
       return;
     }
     if (!ownError) {
@@ -68,9 +78,21 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
       return;
     }
   }
-  if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
-  else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
-  else socket.end(malformedRequestAnswer(error));
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    socket.end(CLIENT_ERROR_431);
+    record?.(refusal(socket, 431, 'headers_too_large'));
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.end(CLIENT_ERROR_408);
+    record?.(refusal(socket, 408, 'request_timeout'));
+  } else {
+    socket.end(malformedRequestAnswer(error));
+    record?.(refusal(socket, 400, 'malformed_request'));
+  }
+}
+
+/** The refusal of a request whose head was not read (or not all of it): its connection's peer only. */
+function refusal(socket: Duplex, status: number, code: string): ListenerRefusal {
+  return { status, code, clientIp: (socket as Partial<Socket>).remoteAddress };
 }
 
 /** Lets the responses already given whole go out, in order, then closes; cuts at the first one that is not. */
@@ -94,7 +116,7 @@ function closeAfterWholeResponses(socket: Duplex): void {
  * connection closes. The rest of its body is never read, so the client's end of the connection would go
  * unseen: the connection is destroyed after LINGERING_CLOSE_MS, time for the client to read the answer.
  */
-function answerAfterReceivedRequests(socket: Duplex, answer: string): void {
+function answerAfterReceivedRequests(socket: Duplex, answer: string, answered: () => void): void {
   if (closing.has(socket)) return;
   closing.add(socket);
   handleNoMoreRequestsOn(socket);
@@ -105,6 +127,7 @@ function answerAfterReceivedRequests(socket: Duplex, answer: string): void {
     else if (response?.req.complete) response.once('finish', next);
     else {
       socket.end(answer);
+      answered();
       destroyAfterLingering(socket);
     }
   };

@@ -3,7 +3,9 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { arrivedOverHttp2 } from '../http/request-version.js';
+import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
+import { listenerRefusalOf } from './listener-refusal-of.js';
 import { refuseConnect } from './refuse-connect.js';
 
 /** Node's `connect` listener: an HTTP/1.1 connection's socket, or an HTTP/2 stream's response. */
@@ -21,13 +23,16 @@ export type ExtendedConnectHandler = (req: Http2ServerRequest, res: Http2ServerR
  * `:protocol`; a plain CONNECT (a tunnel, over either version) stays refused 405. Only listeners that
  * announce SETTINGS_ENABLE_CONNECT_PROTOCOL see a `:protocol` at all: nghttp2 resets it elsewhere.
  */
-export function answerConnect(webSockets: ExtendedConnectHandler): ConnectListener {
+export function answerConnect(
+  webSockets: ExtendedConnectHandler,
+  record?: RecordListenerRefusal,
+): ConnectListener {
   return (req, connection) => {
     const protocol = arrivedOverHttp2(req)
       ? singleHeader((req as Http2ServerRequest).headers[':protocol'])
       : undefined;
     if (protocol === undefined) {
-      refuseConnect(req, connection);
+      refuseConnect(req, connection, record);
       return;
     }
     const res = connection as Http2ServerResponse;
@@ -40,6 +45,7 @@ export function answerConnect(webSockets: ExtendedConnectHandler): ConnectListen
         'unsupported_protocol',
         'the gateway proxies extended CONNECT only for :protocol websocket',
       );
+      record?.(listenerRefusalOf(req, 400, 'unsupported_protocol'));
       return;
     }
     webSockets(req as Http2ServerRequest, res);

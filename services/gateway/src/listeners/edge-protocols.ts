@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { answerContinueOnRead } from '../http/expect-continue.js';
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
+import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import type { GatewaySettings } from '../settings.js';
 import { CertificateSelector } from '../tls/certificate-selector.js';
@@ -36,6 +37,8 @@ export interface EdgeProtocolsOptions {
   onDrop?: () => void;
   /** The `connect` listener of the h2c listener (the TLS listener's is the caller's to add). */
   onConnect: ConnectListener;
+  /** Requests the listeners refuse before the pipeline (parse errors, timeouts, Expect). */
+  recordRefusal?: RecordListenerRefusal;
 }
 
 export interface EdgeProtocols {
@@ -82,7 +85,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
     h2c.on('connect', options.onConnect);
-    h2c.on('checkExpectation', refuseExpectation);
+    h2c.on('checkExpectation', refuseExpectation(options.recordRefusal));
     answerContinueOnRead(h2c);
     acceptH2cOn(plainServer, h2c, {
       // A cleartext client that sends nothing is dropped before any protocol is chosen, as an HTTP/1.1
@@ -127,6 +130,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       tlsMetrics,
       protocolMetrics,
       ...(options.onConnection ? { onConnection: options.onConnection } : {}),
+      ...(options.recordRefusal ? { recordRefusal: options.recordRefusal } : {}),
     });
     if (options.onDrop) secure.server.on('drop', options.onDrop);
     // One GATEWAY_MAX_CONNECTIONS budget for both ports: an HTTPS/1.1 connection and an HTTP/2 session

@@ -3,7 +3,9 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { arrivedOverHttp2 } from '../http/request-version.js';
 import { afterResponsesInFlight } from '../http/responses-in-flight.js';
+import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
+import { listenerRefusalOf } from './listener-refusal-of.js';
 
 const CONNECT_MESSAGE = 'the gateway does not tunnel CONNECT requests';
 const CONNECT_BODY = `{"error":{"code":"method_not_supported","message":"${CONNECT_MESSAGE}"}}`;
@@ -28,13 +30,19 @@ const CONNECT_NOT_SUPPORTED =
 export function refuseConnect(
   req: IncomingMessage | Http2ServerRequest,
   connection: Duplex | Http2ServerResponse,
+  record?: RecordListenerRefusal,
 ): void {
+  const refused = () => record?.(listenerRefusalOf(req, 405, 'method_not_supported'));
   // By the connection, not the version: an HTTP/1.1 request line may claim `HTTP/2.0`.
   if (arrivedOverHttp2(req)) {
     writeError(connection as unknown as ServerResponse, 405, 'method_not_supported', CONNECT_MESSAGE);
+    refused();
     return;
   }
   const socket = connection as Duplex;
   socket.on('error', () => {});
-  afterResponsesInFlight(socket, () => socket.end(CONNECT_NOT_SUPPORTED));
+  afterResponsesInFlight(socket, () => {
+    socket.end(CONNECT_NOT_SUPPORTED);
+    refused();
+  });
 }

@@ -1,20 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
+import { listenerRefusalOf } from './listener-refusal-of.js';
 
 /**
  * The `checkExpectation` listener of every listener: node answers `Expect: 100-continue` itself and hands
  * a request with any other expectation here instead of to the gateway. No such expectation can be met:
- * 417 in the gateway's error shape (without a listener node answers a bare 417, no error code).
+ * 417 in the gateway's error shape (without a listener node answers a bare 417, no error code), recorded
+ * with `record`.
  */
 export function refuseExpectation(
-  _req: IncomingMessage | Http2ServerRequest,
-  res: ServerResponse | Http2ServerResponse,
-): void {
-  writeError(
-    res as ServerResponse,
-    417,
-    'expectation_failed',
-    'the gateway meets no expectation but 100-continue (Expect header)',
-  );
+  record?: RecordListenerRefusal,
+): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
+  return (req, res) => {
+    writeError(
+      res as ServerResponse,
+      417,
+      'expectation_failed',
+      'the gateway meets no expectation but 100-continue (Expect header)',
+    );
+    record?.(listenerRefusalOf(req, 417, 'expectation_failed'));
+  };
 }

@@ -8,6 +8,7 @@ import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
 import { servedTenantCertificate } from '../http/misdirected-request.js';
+import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
@@ -44,6 +45,8 @@ export interface SecureListenerOptions {
   protocolMetrics?: ProtocolMetrics;
   /** Open client connections (the gateway's active-connections gauge). */
   onConnection?: (socket: TLSSocket) => void;
+  /** Requests refused before the pipeline: HTTPS/1.1 parse errors and timeouts. */
+  recordRefusal?: RecordListenerRefusal;
 }
 
 export interface SecureListener {
@@ -159,7 +162,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   // renegotiation gets none: its handshake is under way, the connection is cut.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     if (error.code === 'ERR_TLS_RENEGOTIATION_DISABLED') socket.destroy();
-    else answerClientError(error, socket);
+    else answerClientError(error, socket, options.recordRefusal);
   });
   const { keepAliveTimeoutMs, headersTimeoutMs } = options.http1 ?? {};
   if (keepAliveTimeoutMs !== undefined && headersTimeoutMs !== undefined) {

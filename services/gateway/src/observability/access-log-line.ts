@@ -1,7 +1,10 @@
+import type { IncomingMessage } from 'node:http';
 import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
 import { loggedPath } from '@vantageedge/shared/observability/logged-path';
+import { ANONYMOUS } from '../auth/identity.js';
 import { recordedMethod } from '../http/request-method.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { ListenerRefusal } from './listener-refusals.js';
 
 /**
  * One access-log line, built by concatenation in a fixed field order: the same keys on every line
@@ -50,11 +53,54 @@ function methodOf(method: string | undefined): string | undefined {
   return method === undefined ? undefined : recordedMethod(method);
 }
 
+/** What a line reads of an exchange. */
+type LoggedExchange = Pick<
+  GatewayExchange,
+  | 'traceId'
+  | 'tenant'
+  | 'route'
+  | 'path'
+  | 'upstreamTarget'
+  | 'upstreamMs'
+  | 'identity'
+  | 'rateLimitOutcome'
+  | 'cacheOutcome'
+  | 'errorCode'
+  | 'retries'
+  | 'responseComplete'
+> & {
+  readonly requestId: string | undefined;
+  readonly clientIp: string | undefined;
+  readonly req: Pick<IncomingMessage, 'method' | 'url'>;
+};
+
+/** A request a listener refused, as a line: no request id, tenant or route, no latency. */
+export function refusalLogLine(refusal: ListenerRefusal, service: string, now: number = Date.now()): string {
+  const refused: LoggedExchange = {
+    requestId: undefined,
+    traceId: undefined,
+    tenant: undefined,
+    route: undefined,
+    path: '',
+    req: { method: refusal.method, url: refusal.target } as Pick<IncomingMessage, 'method' | 'url'>,
+    upstreamTarget: undefined,
+    upstreamMs: undefined,
+    identity: ANONYMOUS,
+    rateLimitOutcome: undefined,
+    cacheOutcome: undefined,
+    errorCode: refusal.code,
+    clientIp: refusal.clientIp,
+    retries: 0,
+    responseComplete: true,
+  };
+  return accessLogLine(refused, service, refusal.status, undefined, now);
+}
+
 export function accessLogLine(
-  exchange: GatewayExchange,
+  exchange: LoggedExchange,
   service: string,
   status: number,
-  latencyMs: number,
+  latencyMs: number | undefined,
   now: number = Date.now(),
 ): string {
   return (

@@ -1,7 +1,8 @@
 import { Counter, type Registry } from 'prom-client';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { accessLogLine } from './access-log-line.js';
+import { accessLogLine, refusalLogLine } from './access-log-line.js';
 import { BatchedLineWriter, type LineSink } from './batched-line-writer.js';
+import type { ListenerRefusal } from './listener-refusals.js';
 
 export interface AccessLogOptions {
   /** Where lines go (stdout in a replica: fileDescriptorSink(1)). */
@@ -42,12 +43,20 @@ export class AccessLog {
   }
 
   record(exchange: GatewayExchange, status: number, latencyMs: number): void {
-    if (
-      status < 500 &&
-      (this.#sampleRate <= 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate))
-    )
-      return;
+    if (this.#sampledAway(status)) return;
     this.#writer.write(accessLogLine(exchange, this.#service, status, latencyMs));
+  }
+
+  /** A request a listener refused before the pipeline saw it (sampled like any other line). */
+  recordRefusal(refusal: ListenerRefusal): void {
+    if (this.#sampledAway(refusal.status)) return;
+    this.#writer.write(refusalLogLine(refusal, this.#service));
+  }
+
+  #sampledAway(status: number): boolean {
+    return (
+      status < 500 && (this.#sampleRate <= 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate))
+    );
   }
 
   /** Resolves once every line recorded so far is written (shutdown). */

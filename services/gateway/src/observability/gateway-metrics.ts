@@ -8,6 +8,8 @@ const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** The route label of a request that matched no route of its tenant (or no tenant). */
 export const NO_ROUTE = 'none';
+/** The tenant label of a request answered before its tenant was known (never a tenant id: those are UUIDs). */
+export const NO_TENANT = 'unknown';
 
 /** Statuses with a registered name; an origin's other statuses are counted by class (see errorStatusLabel). */
 const NAMED_STATUSES = new Set(Object.keys(STATUS_CODES));

@@ -1,5 +1,5 @@
 import type { AccessLog } from '../observability/access-log.js';
-import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
+import { type GatewayMetrics, NO_ROUTE, NO_TENANT } from '../observability/gateway-metrics.js';
 import { RequestTracing } from '../observability/request-tracing.js';
 import { closedBeforeAnswer, type GatewayExchange } from './exchange.js';
 
@@ -36,7 +36,7 @@ export function recordExchange(
       route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
     } else {
       metrics.observe(
-        exchange.tenant?.id ?? 'unknown',
+        exchange.tenant?.id ?? NO_TENANT,
         route?.config.id ?? NO_ROUTE,
         status,
         elapsedMs / 1000,

@@ -7,6 +7,7 @@ import { continueBody } from '../http/expect-continue.js';
 import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { discardUnreadBody } from '../http/request-body.js';
+import { mergedVary } from '../http/vary-fields.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import { closeConnectionIfTrailersSayClose } from '../upstream/closing-trailers.js';
@@ -603,17 +604,6 @@ class ClientGoneError extends Error {
 
 /** The origin's Vary plus the fields the gateway varies on, once each; the gateway's copy removed. */
 function mergeVary(res: GatewayExchange['res'], outHeaders: OutgoingHttpHeaders): void {
-  const fields: string[] = [];
-  const seen = new Set<string>();
-  for (const value of [outHeaders['vary'], res.getHeader('vary')]) {
-    const text = Array.isArray(value) ? value.join(',') : String(value ?? '');
-    for (const raw of text.split(',')) {
-      const field = raw.trim();
-      if (field === '' || seen.has(field.toLowerCase())) continue;
-      seen.add(field.toLowerCase());
-      fields.push(field);
-    }
-  }
-  outHeaders['vary'] = fields.join(', ');
+  outHeaders['vary'] = mergedVary(outHeaders['vary'], res.getHeader('vary')) ?? '';
   res.removeHeader('vary');
 }

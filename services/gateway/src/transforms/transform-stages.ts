@@ -5,6 +5,7 @@ import {
 } from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
+import { isVary, varyWithOrigin } from '../cors/cors-stage.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 import { droppedFromClients } from '../proxy/forwarded-headers.js';
 import {
@@ -114,8 +115,9 @@ export function createPerRequestResponseHeadersPolicy(): RoutePolicy {
     name: 'response_headers_per_request',
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
+      const part = responseTransformPart(route.response_headers, 'per_request');
       const headers = compileResponseHeaderTransform(
-        responseTransformPart(route.response_headers, 'per_request'),
+        (route.cors ?? null) === null ? part : withVaryOrigin(part),
       );
       if (headers === null) return null;
       return {
@@ -131,6 +133,22 @@ export function createPerRequestResponseHeadersPolicy(): RoutePolicy {
       };
     },
   };
+}
+
+/**
+ * A CORS route's answers vary on Origin (cors-stage.ts). Its cors_vary stage keeps Origin in a Vary the
+ * route's transform writes, but runs before these writes (and not on a cache HIT they are applied to):
+ * a Vary they set names Origin itself.
+ */
+function withVaryOrigin(transform: HeaderTransform | null): HeaderTransform | null {
+  if (transform === null || !Object.keys(transform.set).some(isVary)) return transform;
+  const set = Object.fromEntries(
+    Object.entries(transform.set).map(([name, value]) => [
+      name,
+      isVary(name) ? varyWithOrigin(value) : value,
+    ]),
+  );
+  return { ...transform, set };
 }
 
 function compileResponseHeaderTransform(transform: HeaderTransform | null): CompiledHeaderTransform | null {

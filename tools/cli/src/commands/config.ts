@@ -1,27 +1,27 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import {
+  changeAnswer,
+  configDocumentAnswer,
+  logEntry,
+  type PlanAnswer,
+  planAnswer,
+  rollbackAnswer,
+  waited,
+  waitedChange,
+} from '../answer-shapes.js';
 import { AnswerLostError, type ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { type LogEntriesOptions, readLogEntries } from '../log-entries.js';
 import { render, renderRows, structured, terminalText } from '../output.js';
-import { type Change, formatChanges, summary } from '../plan-format.js';
+import { formatChanges, summary } from '../plan-format.js';
 import { resolveTenant, type TenantSummary } from '../tenant-ref.js';
 
 /** dump, diff, apply, history, rollback, schema: a tenant's config as a document and its history. */
 
-interface PlanAnswer {
-  tenant_id: string;
-  version: string;
-  changes: Change[];
-}
-
-interface ChangeAnswer extends PlanAnswer {
-  position: string;
-}
-
-/** A command's answer, or 202 `{ resource, rollout }` when a rollout wait ran out. */
-type Waited<Body> = Body | { resource: Body; rollout: unknown };
+type ChangeAnswer = z.output<typeof changeAnswer>;
 
 /** The longest the control plane holds an answer for `?wait_for_rollout=` (it caps the wait at 60 s). */
 const MAX_ROLLOUT_WAIT_SECONDS = 60;
@@ -41,10 +41,9 @@ export async function dump(
 ): Promise<ExitCode> {
   const client = await ctx.client();
   const tenant = await resolveTenant(client, options.tenant);
-  const answer = await client.get<{ position: string; version: string; document: unknown }>(
-    configPath(tenant.id, '/document'),
-    { at_position: options.atPosition },
-  );
+  const answer = await client.get(configPath(tenant.id, '/document'), configDocumentAnswer, {
+    at_position: options.atPosition,
+  });
   if (ctx.output === 'json') {
     ctx.stdout(structured(answer.body.document, 'json'));
     return EXIT.ok;
@@ -64,7 +63,8 @@ export async function dump(
 async function plan(ctx: CliContext, tenant: TenantSummary, document: unknown): Promise<PlanAnswer> {
   const client = await ctx.client();
   return (
-    await client.request<PlanAnswer>('POST', configPath(tenant.id, '/plan'), {
+    await client.request('POST', configPath(tenant.id, '/plan'), {
+      shape: planAnswer,
       body: document,
       readOnly: true,
     })
@@ -114,11 +114,12 @@ export async function apply(
   }
   if (ctx.output === 'table') showPlan(ctx, tenant, planned, 'Applying to');
   const client = await ctx.client();
-  let answer: ApiResponse<Waited<ChangeAnswer>>;
+  let answer: ApiResponse<ChangeAnswer | { resource: ChangeAnswer }>;
   try {
     // The client waits and sends it again (429, 503 and 409 with Retry-After, no answer at all) with
     // the same key: a second attempt is answered from the first and appends nothing.
-    answer = await client.request<Waited<ChangeAnswer>>('POST', configPath(tenant.id, '/apply'), {
+    answer = await client.request('POST', configPath(tenant.id, '/apply'), {
+      shape: waited(changeAnswer),
       body: document,
       headers: {
         'if-match': `"${planned.version}"`,
@@ -179,11 +180,11 @@ function explainStale(error: unknown, then = 'Run the command again.'): unknown 
 
 function reportChange<Body extends ChangeAnswer>(
   ctx: CliContext,
-  answer: ApiResponse<Waited<Body>>,
+  answer: ApiResponse<Body | { resource: Body }>,
   done: (body: Body) => string,
 ): ExitCode {
   const pending = answer.status === 202;
-  const body = (pending ? (answer.body as { resource: Body }).resource : answer.body) as Body;
+  const body = waitedChange(answer.body);
   ctx.stdout(
     render(answer.body, ctx.output, () =>
       pending
@@ -198,29 +199,13 @@ function reportChange<Body extends ChangeAnswer>(
   return pending ? EXIT.rolloutPending : EXIT.ok;
 }
 
-interface HistoryEntry {
-  position: string;
-  occurred_at: string;
-  actor: string;
-  event_type: string;
-  resource_type: string;
-  resource_id: string;
-  summary: string;
-}
-
 export async function history(
   ctx: CliContext,
   options: { tenant: string } & LogEntriesOptions,
 ): Promise<ExitCode> {
   const client = await ctx.client();
   const tenant = await resolveTenant(client, options.tenant);
-  const entries = await readLogEntries<HistoryEntry>(
-    ctx,
-    client,
-    configPath(tenant.id, '/history'),
-    {},
-    options,
-  );
+  const entries = await readLogEntries(ctx, client, configPath(tenant.id, '/history'), logEntry, {}, options);
   ctx.stdout(
     renderRows(
       entries.data,
@@ -257,23 +242,22 @@ export async function rollback(ctx: CliContext, options: RollbackOptions): Promi
     throw new CliError(EXIT.usage, '--if-version must be a config version (as the dry run printed it)');
   // A rollback reviewed as a dry run runs only on the version reviewed: a change made since is 412.
   const ifMatch = options.ifVersion === undefined ? {} : { 'if-match': `"${options.ifVersion}"` };
-  let answer: ApiResponse<Waited<ChangeAnswer & { to_position: string }>>;
+  type RollbackAnswer = z.output<typeof rollbackAnswer>;
+  let answer: ApiResponse<PlanAnswer | RollbackAnswer | { resource: RollbackAnswer }>;
   try {
-    answer = await client.request<Waited<ChangeAnswer & { to_position: string }>>(
-      'POST',
-      configPath(tenant.id, '/rollback'),
-      {
-        body: { to_position: options.toPosition, dry_run: options.dryRun ?? false },
-        query: { wait_for_rollout: options.waitForRollout },
-        holdSeconds: rolloutHold(options.waitForRollout),
-        accept: [202],
-        // One key per run of the command, sent again with every retry of it: a rollback whose answer
-        // was lost is answered from the event log instead of being run a second time.
-        ...(options.dryRun
-          ? { readOnly: true, headers: ifMatch }
-          : { headers: { ...ifMatch, 'idempotency-key': `vantageedge-rollback-${randomUUID()}` } }),
-      },
-    );
+    answer = await client.request('POST', configPath(tenant.id, '/rollback'), {
+      // A dry run answers the plan; a rollback what it changed, or that (202) its rollout is not done.
+      shape: options.dryRun ? planAnswer : waited(rollbackAnswer),
+      body: { to_position: options.toPosition, dry_run: options.dryRun ?? false },
+      query: { wait_for_rollout: options.waitForRollout },
+      holdSeconds: rolloutHold(options.waitForRollout),
+      accept: [202],
+      // One key per run of the command, sent again with every retry of it: a rollback whose answer
+      // was lost is answered from the event log instead of being run a second time.
+      ...(options.dryRun
+        ? { readOnly: true, headers: ifMatch }
+        : { headers: { ...ifMatch, 'idempotency-key': `vantageedge-rollback-${randomUUID()}` } }),
+    });
   } catch (error) {
     if (error instanceof AnswerLostError) return reportAnswerLost(ctx, tenant, error, options.waitForRollout);
     throw explainStale(error, 'Review the rollback again (--dry-run).');
@@ -287,7 +271,7 @@ export async function rollback(ctx: CliContext, options: RollbackOptions): Promi
     );
     return EXIT.ok;
   }
-  return reportChange(ctx, answer, (body) =>
+  return reportChange(ctx, answer as ApiResponse<RollbackAnswer | { resource: RollbackAnswer }>, (body) =>
     body.changes.length === 0
       ? `${tenant.subdomain} already has the config of position ${body.to_position}: nothing to roll back.`
       : `Rolled ${tenant.subdomain} back to position ${body.to_position}:\n${formatChanges(body.changes)}\n` +

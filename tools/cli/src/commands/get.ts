@@ -1,3 +1,14 @@
+import type { z } from 'zod';
+import {
+  logEntry,
+  type OriginRow,
+  originRow,
+  type RouteRow,
+  type Row,
+  rolloutAnswer,
+  routeRow,
+  tableRow,
+} from '../answer-shapes.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { type LogEntriesOptions, readLogEntries } from '../log-entries.js';
@@ -6,7 +17,6 @@ import { resolveTenant } from '../tenant-ref.js';
 
 /** get tenants|routes|origins|keys|rollout|audit: the admin API's read side as tables. */
 
-type Row = Record<string, unknown>;
 const field =
   (name: string) =>
   (row: Row): unknown =>
@@ -14,12 +24,15 @@ const field =
 
 interface Listing {
   path: string;
+  /** What each of its items must look like for the columns to read it. */
+  item: z.ZodType<Row>;
   columns: Array<Column<Row>>;
 }
 
 const LISTINGS: Record<string, Listing> = {
   tenants: {
     path: '/api/v1/tenants',
+    item: tableRow,
     columns: [
       { header: 'ID', value: field('id') },
       { header: 'NAME', value: field('name') },
@@ -29,45 +42,50 @@ const LISTINGS: Record<string, Listing> = {
   },
   origins: {
     path: '/api/v1/origins',
+    item: originRow,
     columns: [
       { header: 'ID', value: field('id') },
       { header: 'NAME', value: field('name') },
       {
         header: 'TARGETS',
         // Weight 0 drains a target: kept in the origin, sent no request.
-        value: (row) =>
-          ((row['targets'] as Array<{ url: string; weight?: number }> | undefined) ?? []).map((target) =>
+        value: (origin) =>
+          ((origin as OriginRow).targets ?? []).map((target) =>
             target.weight === 0 ? `${target.url} (drained)` : target.url,
           ),
       },
       {
         header: 'BALANCING',
-        value: (row) => (row['load_balancing'] as { algorithm?: string } | null)?.algorithm,
+        value: (origin) => (origin as OriginRow).load_balancing?.algorithm,
       },
     ],
   },
   routes: {
     path: '/api/v1/routes',
+    item: routeRow,
     columns: [
       { header: 'ID', value: field('id') },
       {
         header: 'METHODS',
-        value: (row) => ((row['methods'] as string[]).length === 0 ? 'ANY' : row['methods']),
+        value: (route) => {
+          const methods = (route as RouteRow).methods ?? [];
+          return methods.length === 0 ? 'ANY' : methods;
+        },
       },
       { header: 'PATH', value: field('path_pattern') },
       { header: 'AUTH', value: field('auth_mode') },
       { header: 'PRIORITY', value: field('priority') },
       {
         header: 'RATE LIMIT',
-        value: (row) => {
-          const limit = row['rate_limit'] as { requests_per_second: number; scope: string } | null;
+        value: (route) => {
+          const limit = (route as RouteRow).rate_limit;
           return limit ? `${limit.requests_per_second}/s per ${limit.scope}` : null;
         },
       },
       {
         header: 'CACHE',
-        value: (row) => {
-          const cache = row['cache_policy'] as { enabled: boolean; ttl_seconds: number } | null;
+        value: (route) => {
+          const cache = (route as RouteRow).cache_policy;
           return cache?.enabled ? `${cache.ttl_seconds}s` : null;
         },
       },
@@ -76,6 +94,7 @@ const LISTINGS: Record<string, Listing> = {
   },
   keys: {
     path: '/api/v1/api-keys',
+    item: tableRow,
     columns: [
       { header: 'ID', value: field('id') },
       { header: 'NAME', value: field('name') },
@@ -108,14 +127,7 @@ export async function get(
 
   if (kind === 'rollout') {
     if (!tenant) throw new CliError(EXIT.usage, 'get rollout needs -t TENANT');
-    const rollout = (
-      await client.get<{
-        target_version: string;
-        replicas: Row[];
-        publish_error?: string | null;
-        quarantined_since?: string | null;
-      }>(`/api/v1/tenants/${tenant.id}/rollout`)
-    ).body;
+    const rollout = (await client.get(`/api/v1/tenants/${tenant.id}/rollout`, rolloutAnswer)).body;
     if (rollout.quarantined_since) {
       ctx.stderr(
         `the tenant's event at position ${rollout.quarantined_since} could not be folded into its gateway config: no change from it on reaches a replica (they keep version ${rollout.target_version}) until the snapshots are refolded`,
@@ -143,10 +155,11 @@ export async function get(
     return EXIT.ok;
   }
   if (kind === 'audit') {
-    const entries = await readLogEntries<Row>(
+    const entries = await readLogEntries(
       ctx,
       client,
       '/api/v1/audit-log',
+      logEntry,
       { tenant_id: tenant?.id },
       options,
     );
@@ -169,14 +182,14 @@ export async function get(
   const listing = LISTINGS[kind];
   if (!listing) throw new CliError(EXIT.usage, `get what? one of ${GET_RESOURCES.join(', ')}`);
   if (id !== undefined) {
-    const one = (await client.get<Row>(`${listing.path}/${encodeURIComponent(id)}`)).body;
+    const one = (await client.get(`${listing.path}/${encodeURIComponent(id)}`, listing.item)).body;
     ctx.stdout(renderRows([one], listing.columns, ctx.output, one));
     return EXIT.ok;
   }
   const rows =
     kind === 'tenants'
-      ? (await client.list<Row>(listing.path)).filter((row) => !tenant || row['id'] === tenant.id)
-      : await client.list<Row>(listing.path, { tenant_id: tenant?.id });
+      ? (await client.list(listing.path, listing.item)).filter((one) => !tenant || one['id'] === tenant.id)
+      : await client.list(listing.path, listing.item, { tenant_id: tenant?.id });
   ctx.stdout(renderRows(rows, listing.columns, ctx.output));
   return EXIT.ok;
 }

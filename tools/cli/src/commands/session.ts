@@ -1,4 +1,5 @@
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
+import { page, tenantSummary } from '../answer-shapes.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { removeProfile, saveProfile } from '../profiles.js';
@@ -23,7 +24,7 @@ export async function login(
   if (token === '')
     throw new CliError(EXIT.usage, 'give the token with --token-stdin, --token or $VANTAGEEDGE_TOKEN');
   const base = withoutTrailingSlashes(url.toString());
-  await ctx.connect(base, token).get('/api/v1/tenants', { limit: 1 });
+  await ctx.connect(base, token).get('/api/v1/tenants', page(tenantSummary), { limit: 1 });
   await saveProfile(ctx.configFile, ctx.profile, { url: base, token });
   ctx.stdout(`Logged in to ${base} (profile ${ctx.profile}, saved in ${ctx.configFile}).`);
   return EXIT.ok;

@@ -1,0 +1,174 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { catchAllTenant, connectRaw, within } from '../testing/raw-connections.js';
+
+/**
+ * Regression: the requests a listener refuses before the pipeline sees them (node's parser: 400
+ * malformed_request, 431 headers_too_large, 408 request_timeout; 417 for an Expect other than
+ * 100-continue; 405 for CONNECT) were neither counted in vantageedge_gateway_error_responses_total nor
+ * logged, unlike the pipeline's own refusals (431 too_many_headers). Each is counted and logged once,
+ * without a tenant (there is none yet, and the Host is not to be trusted): tenant="unknown", tenant_id null.
+ */
+const HOST = 'refusals.localhost';
+
+let gateway: TestGateway;
+let certificateDir: string;
+
+beforeAll(async () => {
+  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
+  certificateDir = await mkdtemp(path.join(tmpdir(), 'gateway-listener-refusals-'));
+  await writeFile(path.join(certificateDir, 'cert.pem'), certificate.chainPem);
+  await writeFile(path.join(certificateDir, 'key.pem'), certificate.privateKeyPem);
+  gateway = await startTestGateway({
+    GATEWAY_HEADERS_TIMEOUT_MS: '300',
+    GATEWAY_REQUEST_TIMEOUT_MS: '300',
+    GATEWAY_MAX_HEADER_BYTES: '4096',
+    GATEWAY_ACCESS_LOG_SAMPLE_RATE: '1',
+    GATEWAY_TLS_PORT: '0',
+    GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
+    GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+  });
+  gateway.store.apply(catchAllTenant('refusals', 'http://127.0.0.1:9'));
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  if (certificateDir) await rm(certificateDir, { recursive: true, force: true });
+});
+
+async function refusalCount(status: number, code: string): Promise<number> {
+  const text = await gateway.registry.metrics();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('vantageedge_gateway_error_responses_total{')) continue;
+    if (!line.includes(`status="${status}"`) || !line.includes(`code="${code}"`)) continue;
+    expect(line).toContain('tenant="unknown"');
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+const accessLines = (code: string) =>
+  gateway.logLines.filter((line) => line['kind'] === 'access' && line['error_code'] === code);
+
+/** Sends `bytes` (and nothing more) and resolves with what came back once the gateway closed. */
+async function exchange(kind: 'plain' | 'tls', bytes: string): Promise<string> {
+  const port = kind === 'tls' ? gateway.gateway.tlsPort! : gateway.gateway.trafficPort;
+  const client = await connectRaw(kind, port);
+  client.socket.write(bytes);
+  await within(client.closed, 10_000, 'the gateway closes the connection');
+  return client.received();
+}
+
+describe('a request a listener refuses before the pipeline', () => {
+  const cases: Array<{ name: string; kind: 'plain' | 'tls'; bytes: string; status: number; code: string }> = [
+    {
+      name: 'malformed',
+      kind: 'plain',
+      bytes: 'NOT HTTP AT ALL\r\n\r\n',
+      status: 400,
+      code: 'malformed_request',
+    },
+    {
+      name: 'malformed over TLS',
+      kind: 'tls',
+      bytes: 'NOT HTTP AT ALL\r\n\r\n',
+      status: 400,
+      code: 'malformed_request',
+    },
+    {
+      name: 'head too large',
+      kind: 'plain',
+      bytes: `GET / HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'a'.repeat(8_000)}\r\n\r\n`,
+      status: 431,
+      code: 'headers_too_large',
+    },
+    {
+      name: 'head not received in time',
+      kind: 'plain',
+      bytes: `GET / HTTP/1.1\r\nHost: ${HOST}\r\n`,
+      status: 408,
+      code: 'request_timeout',
+    },
+    {
+      name: 'an expectation other than 100-continue',
+      kind: 'plain',
+      bytes: `GET /x?secret=1 HTTP/1.1\r\nHost: ${HOST}\r\nExpect: teapot\r\nConnection: close\r\n\r\n`,
+      status: 417,
+      code: 'expectation_failed',
+    },
+    {
+      name: 'CONNECT',
+      kind: 'plain',
+      bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+      status: 405,
+      code: 'method_not_supported',
+    },
+  ];
+
+  it.each(cases)(
+    '$name: answered $status, counted and logged once without a tenant',
+    async ({ kind, bytes, status, code }) => {
+      const countedBefore = await refusalCount(status, code);
+      const loggedBefore = accessLines(code).length;
+      const answer = await exchange(kind, bytes);
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(answer).toContain(`"code":"${code}"`);
+      await vi.waitFor(() => expect(accessLines(code)).toHaveLength(loggedBefore + 1), { timeout: 5_000 });
+      expect(await refusalCount(status, code)).toBe(countedBefore + 1);
+      const line = accessLines(code).at(-1)!;
+      expect(line).toMatchObject({ status, error_code: code, tenant_id: null, route_id: null });
+      expect(line['client_ip']).toBe('127.0.0.1');
+      expect(JSON.stringify(line)).not.toContain('secret');
+    },
+  );
+});
+
+describe('a request the HTTP/2 listener refuses before the pipeline', () => {
+  it.each([
+    {
+      name: 'CONNECT',
+      headers: { ':method': 'CONNECT', ':authority': 'example.com:443' },
+      status: 405,
+      code: 'method_not_supported',
+    },
+    {
+      name: 'an expectation other than 100-continue',
+      headers: { ':method': 'GET', ':path': '/x', ':authority': HOST, expect: 'teapot' },
+      status: 417,
+      code: 'expectation_failed',
+    },
+  ])(
+    '$name: answered $status, counted and logged once without a tenant',
+    async ({ headers, status, code }) => {
+      const countedBefore = await refusalCount(status, code);
+      const loggedBefore = accessLines(code).length;
+      const session = http2.connect(`https://localhost:${gateway.gateway.tlsPort}`, {
+        rejectUnauthorized: false,
+      });
+      try {
+        const answered = await within(
+          new Promise<number>((resolve, reject) => {
+            const stream = session.request(headers);
+            stream.on('response', (head) => resolve(Number(head[':status'])));
+            stream.on('error', reject);
+            stream.end();
+          }),
+          10_000,
+          'the HTTP/2 answer',
+        );
+        expect(answered).toBe(status);
+      } finally {
+        session.close();
+      }
+      await vi.waitFor(() => expect(accessLines(code)).toHaveLength(loggedBefore + 1), { timeout: 5_000 });
+      expect(await refusalCount(status, code)).toBe(countedBefore + 1);
+      expect(accessLines(code).at(-1)).toMatchObject({ status, error_code: code, tenant_id: null });
+    },
+  );
+});

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * The shapes of the admin API's success answers, as far as the CLI reads them. The client checks every
+ * answer it is given a shape for (api-client.ts), so a body of another shape (`null`, a proxy's page,
+ * an object where a list is) is reported in one line instead of failing somewhere in a command.
+ * Members the CLI does not read are kept as they came (printed with -o json/yaml) and not checked.
+ */
+
+const text = z.string();
+/** An event position or a config version: a decimal number in a string (they outgrow JS numbers). */
+const position = z.string();
+/** A field shown in a table cell: any JSON value, as long as it is there or not. */
+const shown = z.unknown();
+
+export const tenantSummary = z.looseObject({ id: text, name: text, subdomain: text });
+export type TenantSummary = z.output<typeof tenantSummary>;
+
+/** One page of a list: `{ data: [item…], next_cursor }`. */
+export const page = <Item extends z.ZodType>(item: Item) =>
+  z.looseObject({ data: z.array(item), next_cursor: z.string().nullish() });
+
+/** A row of a `get` table: an object whose columns read whatever is there. */
+export const tableRow = z.record(z.string(), shown);
+export type Row = z.output<typeof tableRow>;
+
+export const routeRow = z.looseObject({
+  methods: z.array(z.string()).nullish(),
+  rate_limit: z.looseObject({ requests_per_second: shown, scope: shown }).nullish(),
+  cache_policy: z.looseObject({ enabled: z.boolean().nullish(), ttl_seconds: shown }).nullish(),
+});
+export type RouteRow = z.output<typeof routeRow>;
+
+export const originRow = z.looseObject({
+  targets: z.array(z.looseObject({ url: shown, weight: shown })).nullish(),
+  load_balancing: z.looseObject({ algorithm: shown }).nullish(),
+});
+export type OriginRow = z.output<typeof originRow>;
+
+export const rolloutAnswer = z.looseObject({
+  target_version: shown,
+  replicas: z.array(tableRow),
+  publish_error: z.string().nullish(),
+  quarantined_since: position.nullish(),
+});
+
+export const domainClaim = z.looseObject({ domain: text });
+
+export const configDocumentAnswer = z.looseObject({
+  position: position,
+  version: position,
+  document: shown,
+});
+
+const fieldChange = z.looseObject({ field: text, from: shown, to: shown });
+const change = z.looseObject({
+  resource: text,
+  id: z.string().nullable(),
+  name: text,
+  change: z.enum(['added', 'removed', 'changed', 'restored']),
+  fields: z.array(fieldChange),
+});
+
+export const planAnswer = z.looseObject({ tenant_id: text, version: position, changes: z.array(change) });
+export type PlanAnswer = z.output<typeof planAnswer>;
+
+export const changeAnswer = planAnswer.extend({ position: position });
+export const rollbackAnswer = changeAnswer.extend({ to_position: position });
+
+/**
+ * A change's answer, or 202 `{ resource, rollout }` when the rollout wait ran out: an answer with a
+ * `resource` is always the latter (waitedChange reads either).
+ */
+export const waited = <Body extends z.ZodType<object>>(body: Body) =>
+  z.union([
+    z.looseObject({ resource: body, rollout: shown }),
+    z.intersection(body, z.looseObject({ resource: z.undefined().optional() })),
+  ]);
+
+/** The change of an answer of `waited(…)`. */
+export function waitedChange<Body extends object>(answer: Body | { resource: Body }): Body {
+  return 'resource' in answer && answer.resource !== undefined ? (answer.resource as Body) : (answer as Body);
+}
+
+export const logEntry = z.looseObject({
+  position: shown,
+  occurred_at: shown,
+  actor: shown,
+  event_type: shown,
+  resource_type: shown,
+  resource_id: shown,
+  summary: shown,
+});
