@@ -32,7 +32,7 @@ export const routeRow = z.looseObject({
 export type RouteRow = z.output<typeof routeRow>;
 
 export const originRow = z.looseObject({
-  targets: z.array(z.looseObject({ url: shown, weight: shown })).nullish(),
+  targets: z.array(z.looseObject({ url: shown })).nullish(),
   load_balancing: z.looseObject({ algorithm: shown }).nullish(),
 });
 export type OriginRow = z.output<typeof originRow>;
