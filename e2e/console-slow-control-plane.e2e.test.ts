@@ -1,7 +1,7 @@
 import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consoleToken, type StandInConsole, startStandInConsole } from './stand-in-console.js';
+import { openTenantTab, type StandInConsole, startStandInConsole } from './stand-in-console.js';
 import { ordersOrigin, tenantResource } from './stand-in-resources.js';
 
 /**
@@ -16,7 +16,6 @@ const ORIGIN = ordersOrigin('cdcdcdcd-cdcd-4dcd-8dcd-cdcdcdcdcdcd', TENANT.id);
 describe('the console on a slow control plane', () => {
   let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
-  let base = '';
   const creates: Array<{ path: string; body: Record<string, unknown> }> = [];
   /** Creates wait here until the test answers them. */
   const heldCreates: Array<() => void> = [];
@@ -46,7 +45,7 @@ describe('the console on a slow control plane', () => {
       createHeld();
     });
     standIn = await startStandInConsole(app);
-    ({ base, browser } = standIn);
+    ({ browser } = standIn);
   }, 180_000);
 
   afterAll(async () => {
@@ -54,17 +53,7 @@ describe('the console on a slow control plane', () => {
     await standIn?.close();
   });
 
-  async function openTab(tab: string): Promise<void> {
-    const { page } = browser;
-    await page.goto('about:blank');
-    await page.goto(`${base}/console/#/tenants/${TENANT.id}/${tab}`);
-    await page.locator('textarea[name=token], #signed-in-as').first().waitFor({ timeout: 15_000 });
-    if (await page.locator('textarea[name=token]').isVisible()) {
-      await page.fill('textarea[name=token]', consoleToken());
-      await page.click('button:has-text("Use this token")');
-    }
-    await page.locator('h1 code.subdomain', { hasText: TENANT.subdomain }).waitFor({ timeout: 15_000 });
-  }
+  const openTab = (tab: string) => openTenantTab(standIn!, TENANT.id, tab, TENANT.subdomain);
 
   /** Presses Enter in `input` twice, the second time while the first create is still unanswered. */
   async function submitTwiceWhileSlow(input: string): Promise<void> {

@@ -1,7 +1,7 @@
 import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consoleToken, type StandInConsole, startStandInConsole } from './stand-in-console.js';
+import { openTenantTab, type StandInConsole, startStandInConsole } from './stand-in-console.js';
 import { ordersOrigin, routeResource, tenantResource } from './stand-in-resources.js';
 
 /**
@@ -50,7 +50,6 @@ function serveGuarded<T extends object>(app: express.Router, path: string, guard
 describe('the console when someone else changed what is being edited', () => {
   let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
-  let base = '';
   const tenant: Guarded<typeof TENANT> = { resource: TENANT, revision: 1, patches: [] };
   const route: Guarded<ReturnType<typeof routeResource<string>>> = {
     resource: routeResource({
@@ -74,24 +73,14 @@ describe('the console when someone else changed what is being edited', () => {
       res.json({ data: [route.resource], next_cursor: null });
     });
     standIn = await startStandInConsole(app);
-    ({ base, browser } = standIn);
+    ({ browser } = standIn);
   }, 180_000);
 
   afterAll(async () => {
     await standIn?.close();
   });
 
-  async function openTab(tab: string): Promise<void> {
-    const { page } = browser;
-    await page.goto('about:blank');
-    await page.goto(`${base}/console/#/tenants/${TENANT.id}/${tab}`);
-    await page.locator('textarea[name=token], #signed-in-as').first().waitFor({ timeout: 15_000 });
-    if (await page.locator('textarea[name=token]').isVisible()) {
-      await page.fill('textarea[name=token]', consoleToken());
-      await page.click('button:has-text("Use this token")');
-    }
-    await page.locator('h1 code.subdomain', { hasText: TENANT.subdomain }).waitFor({ timeout: 15_000 });
-  }
+  const openTab = (tab: string) => openTenantTab(standIn!, TENANT.id, tab, TENANT.subdomain);
 
   // Regression: the overview kept the ETag of its first read, and a 412 offered nothing but the
   // error: every later Save was refused again until the whole page was reloaded.

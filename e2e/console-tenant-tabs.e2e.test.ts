@@ -1,7 +1,7 @@
 import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consoleToken, type StandInConsole, startStandInConsole } from './stand-in-console.js';
+import { openTenantTab, type StandInConsole, startStandInConsole } from './stand-in-console.js';
 import { ordersOrigin, routeResource, tenantResource } from './stand-in-resources.js';
 
 /**
@@ -58,7 +58,6 @@ function auditEntry(position: string, eventType: string) {
 describe("a tenant's tabs when their subject changes under them", () => {
   let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
-  let base = '';
   let route = routeResource({
     id: ROUTE_ID,
     tenant_id: TENANT.id,
@@ -154,7 +153,7 @@ describe("a tenant's tabs when their subject changes under them", () => {
       res.json(noRouteFor(requestPath));
     });
     standIn = await startStandInConsole(app);
-    ({ base, browser } = standIn);
+    ({ browser } = standIn);
   }, 180_000);
 
   afterAll(async () => {
@@ -167,18 +166,7 @@ describe("a tenant's tabs when their subject changes under them", () => {
     await standIn?.close();
   });
 
-  async function openTab(tab: string): Promise<void> {
-    const { page } = browser;
-    // From another document: a new hash alone would keep the previous test's console as it was.
-    await page.goto('about:blank');
-    await page.goto(`${base}/console/#/tenants/${TENANT.id}/${tab}`);
-    await page.locator('textarea[name=token], #signed-in-as').first().waitFor({ timeout: 15_000 });
-    if (await page.locator('textarea[name=token]').isVisible()) {
-      await page.fill('textarea[name=token]', consoleToken());
-      await page.click('button:has-text("Use this token")');
-    }
-    await page.locator('h1', { hasText: TENANT.name }).waitFor({ timeout: 15_000 });
-  }
+  const openTab = (tab: string) => openTenantTab(standIn!, TENANT.id, tab, TENANT.name);
 
   // Regression: the route editor was keyed by the route's id only, so reading the route again (Edit
   // after a 412) brought the new ETag but kept the form of the old read, and Save wrote the old

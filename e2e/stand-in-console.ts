@@ -55,3 +55,25 @@ export function consoleToken(): string {
   const exp = Math.floor(Date.now() / 1000) + 3600;
   return `${part({ alg: 'RS256' })}.${part({ sub: 'user_platform_admin', exp })}.c2lnbmF0dXJl`;
 }
+
+/**
+ * Opens `tab` of a tenant's page (from another document: a new hash alone would keep the previous
+ * test's console as it was), signing in with a console token when asked, and waits for the page's
+ * heading to name `heading` (the tenant's name or subdomain).
+ */
+export async function openTenantTab(
+  standIn: StandInConsole,
+  tenantId: string,
+  tab: string,
+  heading: string,
+): Promise<void> {
+  const { page } = standIn.browser;
+  await page.goto('about:blank');
+  await page.goto(`${standIn.base}/console/#/tenants/${tenantId}/${tab}`);
+  await page.locator('textarea[name=token], #signed-in-as').first().waitFor({ timeout: 15_000 });
+  if (await page.locator('textarea[name=token]').isVisible()) {
+    await page.fill('textarea[name=token]', consoleToken());
+    await page.click('button:has-text("Use this token")');
+  }
+  await page.locator('h1', { hasText: heading }).waitFor({ timeout: 15_000 });
+}
