@@ -55,6 +55,34 @@ function auditEntry(position: string, eventType: string) {
   };
 }
 
+/** Three UTC days (or two hours) of requests, 10, 20 and 30 of them, as GET /api/v1/usage answers them. */
+function usageReport(granularity: 'hour' | 'day') {
+  const starts =
+    granularity === 'day'
+      ? ['2026-11-25T00:00:00.000Z', '2026-11-26T00:00:00.000Z', '2026-11-27T00:00:00.000Z']
+      : ['2026-11-27T08:00:00.000Z', '2026-11-27T09:00:00.000Z'];
+  const classes = (requests: number) => ({ '1xx': 0, '2xx': requests, '3xx': 0, '4xx': 0, '5xx': 0 });
+  return {
+    tenant_id: TENANT.id,
+    api_key_id: null,
+    route_id: null,
+    user_id: null,
+    granularity,
+    from: starts[0],
+    to: new Date(Date.parse(starts.at(-1)!) + (granularity === 'day' ? 86_400_000 : 3_600_000)).toISOString(),
+    requests: granularity === 'day' ? 60 : 30,
+    by_status_class: classes(granularity === 'day' ? 60 : 30),
+    data: starts.map((start, index) => ({
+      start,
+      requests: 10 * (index + 1),
+      by_status_class: classes(10 * (index + 1)),
+    })),
+    by_route: [],
+    by_api_key: [],
+    by_user: [],
+  };
+}
+
 describe("a tenant's tabs when their subject changes under them", () => {
   let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
@@ -151,6 +179,12 @@ describe("a tenant's tabs when their subject changes under them", () => {
         return;
       }
       res.json(noRouteFor(requestPath));
+    });
+    app.get('/api/v1/api-keys', (_req, res) => {
+      res.json({ data: [], next_cursor: null });
+    });
+    app.get('/api/v1/usage', (req, res) => {
+      res.json(usageReport(req.query['granularity'] === 'day' ? 'day' : 'hour'));
     });
     standIn = await startStandInConsole(app);
     ({ browser } = standIn);
@@ -278,4 +312,28 @@ describe("a tenant's tabs when their subject changes under them", () => {
 
     expect(await page.locator('#explain-decision').textContent()).toContain('no route for /fast');
   }, 60_000);
+
+  // Regression: the chart drew the API's UTC days in the browser's time zone, so west of Greenwich
+  // each day's requests showed under the day before (2026-11-26 00:00 UTC as "2026-11-25 4:00pm").
+  it('shows each usage day as the UTC day the API counted it, in any browser time zone', async () => {
+    const { page, context } = browser;
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'America/Los_Angeles' });
+    try {
+      await openTab('usage');
+      await page.selectOption('select[name=granularity]', 'day');
+      // The days' chart (the hours' has two points).
+      await page.locator('#usage-chart[data-points="3"] .u-over').waitFor({ timeout: 15_000 });
+      // The cursor over the middle of the plot: the legend names the middle day and its requests.
+      const plot = await page.locator('#usage-chart .u-over').boundingBox();
+      expect(plot).not.toBeNull();
+      await page.mouse.move(plot!.x + plot!.width / 2, plot!.y + plot!.height / 2);
+      const legend = page.locator('#usage-chart .u-legend .u-series');
+      await expect.poll(() => legend.nth(1).locator('.u-value').textContent()).toBe('20');
+      expect(await legend.nth(0).locator('.u-value').textContent()).toBe('2026-11-26 UTC');
+    } finally {
+      await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
+      await cdp.detach();
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,8 @@ import {
   eventually,
   type GatewayReplica,
   type HttpResponse,
+  httpRequest,
+  sleep,
   startOrigin,
   type TestOrigin,
   TestSystem,
@@ -230,6 +233,141 @@ describe('usage and quotas over two gateway replicas', () => {
     const refusals = answers.filter((answer) => answer.status === 429);
     expect(refusals.length).toBe(7);
     for (const refusal of refusals) expect(refusal.body).toContain("the tenant's daily quota of 5");
+  }, 120_000);
+
+  it("counts the gateway's own answers as documented, and a key's usage agrees with its quota", async () => {
+    // A tenant of its own: its counts are only this test's requests.
+    const subdomain = `${SUBDOMAIN}-own`;
+    const tenant = await system.admin('POST', '/api/v1/tenants', { body: { name: 'Own', subdomain } });
+    expect(tenant.status, tenant.text).toBe(201);
+    const id = tenant.body['id'] as string;
+    // /stream/held: the head goes out, the body never ends; /stream/silent: no answer at all.
+    const streaming = await startOrigin('usage-stream', (req, res) => {
+      if (req.url?.startsWith('/stream/held')) {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first part');
+        return true;
+      }
+      return req.url?.startsWith('/stream/silent') === true;
+    });
+    try {
+      const backend = await system.admin('POST', '/api/v1/origins', {
+        body: { tenant_id: id, name: 'backend', url: streaming.url },
+      });
+      expect(backend.status, backend.text).toBe(201);
+      const route = async (body: Record<string, unknown>) => {
+        const created = await system.admin('POST', '/api/v1/routes', {
+          body: { tenant_id: id, origin_id: backend.body['id'], auth_mode: 'public', ...body },
+        });
+        expect(created.status, created.text).toBe(201);
+        return created.body['id'] as string;
+      };
+      const metered = await route({
+        path_pattern: '/metered/*',
+        auth_mode: 'apikey_required',
+        cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path+query' },
+        cors: { allow_origins: ['https://app.example.com'], allow_headers: ['x-api-key'] },
+      });
+      await route({ path_pattern: '/closed/*', fixed_response: { status: 503, body: 'maintenance' } });
+      await route({ path_pattern: '/stream/*' });
+      const issued = await system.admin('POST', '/api/v1/api-keys?wait_for_rollout=30s', {
+        body: { tenant_id: id, name: 'metered', quota: { requests_per_day: 6 } },
+      });
+      expect(issued.status, issued.text).toBe(201);
+      const key = { 'x-api-key': issued.body['key'] as string };
+      const keyId = issued.body['id'] as string;
+      const send = (replica: GatewayReplica, pathname: string, method = 'GET', headers = {}) =>
+        httpRequest(`${replica.url}${pathname}`, {
+          method,
+          headers: { host: `${subdomain}.localhost`, ...headers },
+          agent: replica.agent,
+        });
+      const [a, b] = [replicas[0]!, replicas[1]!];
+      const answered: Array<[string, number]> = [];
+      const expectStatus = async (what: string, response: Promise<HttpResponse>, status: number) => {
+        const got = await response;
+        expect(got.status, `${what}: ${got.body}`).toBe(status);
+        answered.push([what, got.status]);
+        return got;
+      };
+
+      // Under the key's quota (6 a day): a miss, a cache HIT on the other replica, a HEAD, three more.
+      const miss = await expectStatus('miss', send(a, '/metered/page', 'GET', key), 200);
+      expect(miss.headers['x-cache']).toBe('MISS');
+      const hit = await expectStatus('hit', send(b, '/metered/page', 'GET', key), 200);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      await expectStatus('head', send(a, '/metered/head', 'HEAD', key), 200);
+      for (const replica of [b, a, b])
+        await expectStatus('more', send(replica, '/metered/more', 'GET', key), 200);
+      // Past it: refused on either replica, counted in usage (4xx), not against the quota.
+      await expectStatus('over', send(a, '/metered/over', 'GET', key), 429);
+      await expectStatus('over', send(b, '/metered/over', 'GET', key), 429);
+      // Answered by the gateway itself, without a key: a CORS preflight, a missing key, a fixed response.
+      const preflight = { origin: 'https://app.example.com', 'access-control-request-method': 'GET' };
+      await expectStatus('preflight', send(a, '/metered/page', 'OPTIONS', preflight), 204);
+      await expectStatus('no key', send(b, '/metered/page'), 401);
+      await expectStatus('fixed', send(a, '/closed/now'), 503);
+
+      // A client that leaves mid-response is counted as the status it got; one that leaves before
+      // any answer is not counted.
+      const leave = (pathname: string, afterHead: boolean) =>
+        new Promise<void>((resolve, reject) => {
+          const request = http.request(`${b.url}${pathname}`, {
+            headers: { host: `${subdomain}.localhost` },
+          });
+          request.on('response', (response) => {
+            response.once('data', () => {
+              if (afterHead) request.destroy();
+            });
+          });
+          request.on('close', () => resolve());
+          request.on('error', () => {});
+          request.end();
+          if (!afterHead) {
+            const poll = setInterval(() => {
+              if ((streaming.hits.get(pathname) ?? 0) > 0) {
+                clearInterval(poll);
+                request.destroy();
+              }
+            }, 20);
+            request.on('close', () => clearInterval(poll));
+          }
+          setTimeout(() => reject(new Error(`${pathname}: never left`)), 15_000).unref();
+        });
+      await leave('/stream/held', true);
+      answered.push(['left mid-response', 200]);
+      await leave('/stream/silent', false);
+
+      const expected = NO_CLASSES();
+      for (const [, status] of answered) expected[`${Math.floor(status / 100)}xx` as StatusClass] += 1;
+      const read = async (query: string) => {
+        const response = await system.admin('GET', `/api/v1/usage?${query}&granularity=day`);
+        expect(response.status, response.text).toBe(200);
+        return response.body as unknown as UsageReport;
+      };
+      await eventually(
+        `usage shows the tenant's ${answered.length} answered requests`,
+        async () => (await read(`tenant_id=${id}`)).requests >= answered.length,
+        { system, timeoutMs: 30_000, intervalMs: 250 },
+      );
+      // Both replicas flushed again and every batch is applied: nothing more shows up.
+      await sleep(1_500);
+      await eventually('every usage batch is applied', async () => {
+        return (await redis.scard(`${system.redisKeyPrefix}u:{usage}:batches`)) === 0;
+      });
+      const report = await read(`tenant_id=${id}`);
+      expect(report.by_status_class, JSON.stringify(answered)).toEqual(expected);
+      const byRoute = new Map(report.by_route.map((entry) => [entry.id, entry.requests]));
+      expect(byRoute.get(metered)).toBe(10);
+
+      // The key: six served (its quota's count), two refused by the quota.
+      const keyReport = await read(`api_key_id=${keyId}`);
+      expect(keyReport.by_status_class).toEqual({ ...NO_CLASSES(), '2xx': 6, '4xx': 2 });
+      const keyRead = await system.admin('GET', `/api/v1/api-keys/${keyId}`);
+      expect(keyRead.body['quota_usage']).toMatchObject([{ period: 'day', limit: 6, used: 6, remaining: 0 }]);
+    } finally {
+      await streaming.close();
+    }
   }, 120_000);
 
   it('counts every request of the tenant exactly, by status class, route and key, across both replicas', async () => {

@@ -7,6 +7,13 @@ const WIDTH = 900;
 const HEIGHT = 260;
 
 /**
+ * The API counts UTC hours and days: drawn in the browser's time zone, a day's bar would sit at (and be
+ * named by) the evening before west of Greenwich, so the axis and the legend show UTC, and say so.
+ */
+const inUtc = (seconds: number) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC');
+const PERIOD_LABEL = { hour: '{YYYY}-{MM}-{DD} {HH}:{mm} UTC', day: '{YYYY}-{MM}-{DD} UTC' } as const;
+
+/**
  * Requests per period drawn with uPlot: served (2xx/3xx) as bars, refused or failed (4xx, 5xx) as
  * lines, so a quota or an outage stands out. The numbers are in the tables beside it too.
  */
@@ -32,10 +39,11 @@ export function UsageChart({
       {
         width: Math.min(WIDTH, element.clientWidth || WIDTH),
         height: HEIGHT,
+        tzDate: inUtc,
         scales: { x: { time: true } },
-        axes: [{ space: granularity === 'hour' ? 60 : 80 }, { label: 'requests' }],
+        axes: [{ space: granularity === 'hour' ? 60 : 80, label: 'UTC' }, { label: 'requests' }],
         series: [
-          {},
+          { value: PERIOD_LABEL[granularity] },
           {
             label: '2xx/3xx',
             stroke: '#2e7d32',

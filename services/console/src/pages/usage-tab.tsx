@@ -59,7 +59,7 @@ export function UsageTab({ tenantId }: { tenantId: string }) {
             onChange={(e) => setGranularity(e.currentTarget.value as 'hour' | 'day')}
           >
             <option value="hour">hour (last 24)</option>
-            <option value="day">day (last 30)</option>
+            <option value="day">day (last 30, UTC)</option>
           </select>
         </label>
         <label>

@@ -36,7 +36,12 @@ export function usagePaths(errors: Record<string, unknown>): Record<string, unkn
             schema: datetime,
             description: `default: 24 periods before \`to\`; ${range}`,
           },
-          { name: 'to', in: 'query', schema: datetime, description: `default: now; ${range}` },
+          {
+            name: 'to',
+            in: 'query',
+            schema: datetime,
+            description: `default: now; after \`from\` (as given, before rounding; else 400); ${range}`,
+          },
         ],
         responses: {
           '200': {

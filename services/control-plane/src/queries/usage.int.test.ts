@@ -249,6 +249,68 @@ describe('GET /api/v1/usage', () => {
     }
   });
 
+  it('reads a revoked and a rotated key’s usage under its own id; the replacement counts on its own', async () => {
+    const issue = async (name: string) =>
+      String((await created('/api/v1/api-keys', { tenant_id: tenantId, name })).id);
+    const [revoked, rotated] = [await issue('revoked'), await issue('rotated')];
+    const hour = at('2026-11-15T12:00:00Z');
+    const cell = (apiKeyId: string) =>
+      encodeUsageCell({ tenantId, routeId, apiKeyId, userId: '', statusClass: '2xx', hour });
+    await applyUsageBatch(
+      cp.db.pool,
+      `gw-a:${randomUUID()}`,
+      new Map([
+        [cell(revoked), 3],
+        [cell(rotated), 4],
+      ]),
+    );
+    const revoke = await cp.request('POST', `/api/v1/api-keys/${revoked}/revoke`, { body: {} });
+    expect(revoke.status, JSON.stringify(revoke.body)).toBe(200);
+    const rotate = await cp.request('POST', `/api/v1/api-keys/${rotated}/rotate`, { body: {} });
+    expect(rotate.status, JSON.stringify(rotate.body)).toBe(201);
+    const replacement = String(json(rotate)['id']);
+    expect(replacement).not.toBe(rotated);
+    const range = 'from=2026-11-15T00:00:00Z&to=2026-11-16T00:00:00Z&granularity=day';
+    const requestsOf = async (keyId: string, position?: unknown) => {
+      const response = await read(`/api/v1/usage?api_key_id=${keyId}&${range}`, position);
+      expect(response.status, `${keyId}: ${JSON.stringify(response.body)}`).toBe(200);
+      return json(response)['requests'];
+    };
+    expect(await requestsOf(revoked, revoke.headers.get('x-event-position'))).toBe(3);
+    expect(await requestsOf(rotated, rotate.headers.get('x-event-position'))).toBe(4);
+    expect(await requestsOf(replacement)).toBe(0);
+  });
+
+  // Regression: the order of from and to was checked only after rounding them to whole periods, so a
+  // `to` before `from` in the same hour (or day) answered 200 with that period's requests.
+  it('answers 400 naming to when to is not after from, also within one period', async () => {
+    const cases = [
+      'from=2026-11-27T09:45:00Z&to=2026-11-27T09:15:00Z',
+      'from=2026-11-27T09:30:00Z&to=2026-11-27T09:30:00Z',
+      'from=2026-11-27T18:00:00Z&to=2026-11-27T06:00:00Z&granularity=day',
+      // The same instants with offsets: 10:45+01:00 is 09:45Z, after 09:15Z.
+      'from=2026-11-27T10:45:00%2B01:00&to=2026-11-27T09:15:00Z',
+    ];
+    for (const query of cases) {
+      const response = await read(`/api/v1/usage?tenant_id=${tenantId}&${query}`);
+      expect(response.status, `${query}: ${JSON.stringify(response.body)}`).toBe(400);
+      expect(json(response)['error'], query).toMatchObject({
+        code: 'validation_failed',
+        details: [{ field: 'to', issue: 'must be after from' }],
+      });
+    }
+    // A range within one period is that whole period, as before.
+    const within = await read(
+      `/api/v1/usage?tenant_id=${tenantId}&from=2026-11-27T09:15:00Z&to=2026-11-27T10:45:00%2B01:00`,
+    );
+    expect(within.status, JSON.stringify(within.body)).toBe(200);
+    expect(json(within)).toMatchObject({
+      from: '2026-11-27T09:00:00.000Z',
+      to: '2026-11-27T10:00:00.000Z',
+      requests: 17,
+    });
+  });
+
   // Regression: well-formed dates at the ends of the 4-digit years answered 500: `to` rounded up past
   // 9999 (not a date PostgreSQL reads), `from` in year 0 (which PostgreSQL has not).
   it('answers 400 naming from or to for dates outside the range it accepts, never 500', async () => {

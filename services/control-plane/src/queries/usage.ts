@@ -93,9 +93,12 @@ export function usageWindow(
 ): UsageWindow | { issue: string; field: string } {
   const period = query.granularity === 'hour' ? HOUR_MS : DAY_MS;
   const end = query.to === undefined ? nowMs : Date.parse(query.to);
+  // The instants as given, before rounding: a `to` before `from` in one period is still no range.
+  if (query.from !== undefined && Date.parse(query.from) >= end) {
+    return { field: 'to', issue: 'must be after from' };
+  }
   const to = floorTo(end - 1, period) + period;
   const from = query.from === undefined ? to - 24 * period : floorTo(Date.parse(query.from), period);
-  if (from >= to) return { field: 'to', issue: 'must be after from' };
   const points = (to - from) / period;
   const max = MAX_USAGE_POINTS[query.granularity];
   if (points > max) return { field: 'from', issue: `at most ${max} ${query.granularity}s per request` };
