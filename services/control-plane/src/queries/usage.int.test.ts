@@ -299,6 +299,10 @@ describe('GET /api/v1/usage', () => {
         details: [{ field: 'to', issue: 'must be after from' }],
       });
     }
+    // Without `to` (now), a `from` after now is the field at fault.
+    const future = await read(`/api/v1/usage?tenant_id=${tenantId}&from=2999-01-01T00:00:00Z`);
+    expect(future.status, JSON.stringify(future.body)).toBe(400);
+    expect(json(future)['error']).toMatchObject({ details: [{ field: 'from' }] });
     // A range within one period is that whole period, as before.
     const within = await read(
       `/api/v1/usage?tenant_id=${tenantId}&from=2026-11-27T09:15:00Z&to=2026-11-27T10:45:00%2B01:00`,

@@ -95,7 +95,9 @@ export function usageWindow(
   const end = query.to === undefined ? nowMs : Date.parse(query.to);
   // The instants as given, before rounding: a `to` before `from` in one period is still no range.
   if (query.from !== undefined && Date.parse(query.from) >= end) {
-    return { field: 'to', issue: 'must be after from' };
+    return query.to === undefined
+      ? { field: 'from', issue: 'must be before now (to defaults to now)' }
+      : { field: 'to', issue: 'must be after from' };
   }
   const to = floorTo(end - 1, period) + period;
   const from = query.from === undefined ? to - 24 * period : floorTo(Date.parse(query.from), period);
