@@ -45,6 +45,8 @@ export interface ServiceProcess {
   readonly child: ChildProcess;
   /** Last few KB of stdout and stderr, for failure messages. */
   tail(): string;
+  /** Last few KB of stderr alone (where a service reports a setting it refuses). */
+  stderr(): string;
   /** Resolves with the first stdout line containing `text` (lines already seen count). */
   waitForLine(text: string, timeoutMs?: number): Promise<string>;
   exited(): boolean;
@@ -143,6 +145,7 @@ export function startService(name: string, entry: string, env: Record<string, st
     tail: () =>
       `--- ${name} (pid ${child.pid}) ${exitInfo ?? 'running'} ---\n` +
       `stderr tail:\n${err.trim() || '(empty)'}\nstdout tail:\n${out.trim() || '(empty)'}`,
+    stderr: () => err,
     exited: () => exitInfo !== undefined,
     waitForLine(text, timeoutMs = 30_000) {
       const seen = lines.find((line) => line.includes(text));

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { dashboards, OBSERVABILITY, queries, rules } from './observability-pack.js';
 
 /**
  * The operations pack (infra/observability) against the code: every series a dashboard or rule reads
@@ -10,7 +11,6 @@ import { parse } from 'yaml';
  * `make test-ops` additionally runs promtool on the rules.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const OBSERVABILITY = path.join(ROOT, 'infra/observability');
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -26,44 +26,7 @@ const exported = new Set(
     [...readFileSync(file, 'utf8').matchAll(/name: '(vantageedge_[a-z0-9_]+)'/g)].map((m) => m[1]),
   ),
 );
-
-interface Rule {
-  record?: string;
-  alert?: string;
-  expr: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-interface RuleFile {
-  groups: Array<{ rules: Rule[] }>;
-}
-const ruleFiles = readdirSync(path.join(OBSERVABILITY, 'prometheus/rules')).map(
-  (name) => parse(readFileSync(path.join(OBSERVABILITY, 'prometheus/rules', name), 'utf8')) as RuleFile,
-);
-const rules = ruleFiles.flatMap((file) => file.groups.flatMap((group) => group.rules));
 const recorded = new Set(rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
-
-interface Panel {
-  title: string;
-  type: string;
-  targets?: Array<{ expr: string }>;
-}
-const dashboards = readdirSync(path.join(OBSERVABILITY, 'grafana/dashboards')).map((name) => ({
-  name,
-  json: JSON.parse(readFileSync(path.join(OBSERVABILITY, 'grafana/dashboards', name), 'utf8')) as {
-    uid: string;
-    panels: Panel[];
-  },
-}));
-
-const queries: Array<{ where: string; expr: string }> = [
-  ...rules.map((rule) => ({ where: `rule ${rule.record ?? rule.alert}`, expr: rule.expr })),
-  ...dashboards.flatMap(({ name, json }) =>
-    json.panels.flatMap((panel) =>
-      (panel.targets ?? []).map((t) => ({ where: `${name}: ${panel.title}`, expr: t.expr })),
-    ),
-  ),
-];
 
 describe('observability pack', () => {
   it('has a gateway and a control-plane dashboard, each panel with a query', () => {
@@ -120,6 +83,21 @@ describe('observability pack', () => {
         'VantageEdgeRateLimitCallerKeysOverflow',
       ]),
     );
+  });
+
+  // Regression: docs/deployment.md sent operators to the pack's "refused snapshots" alert for a gateway
+  // skipping a tenant's snapshot it cannot read (the tenant keeps its previous config there), but that
+  // alert only read the projector's publish failures: nothing fired on the gateways' own counters.
+  it('alerts when a gateway cannot read or apply a tenant snapshot', () => {
+    const alerting = rules.filter((rule) => rule.alert).map((rule) => rule.expr);
+    for (const metric of [
+      'vantageedge_config_invalid_messages_total',
+      'vantageedge_config_apply_errors_total',
+    ])
+      expect(
+        alerting.some((expr) => expr.includes(metric)),
+        metric,
+      ).toBe(true);
   });
 
   it('gives every alert a severity, a summary and a description, and a promtool case where it fires', () => {

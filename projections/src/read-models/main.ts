@@ -2,6 +2,7 @@
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { assertEventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
@@ -10,7 +11,7 @@ import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgr
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { observabilitySettings, port } from '@vantageedge/shared/settings/common-settings';
-import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
+import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
@@ -29,6 +30,7 @@ const config = loadSettingsOrExit('read-model-projector', {
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
 });
+checkSettingsOrExit('read-model-projector', () => assertEventStoreSettings(config));
 const telemetry = startTelemetry({
   serviceName: config.OTEL_SERVICE_NAME ?? 'read-model-projector',
   enabled: config.OTEL_ENABLED,

@@ -1,6 +1,6 @@
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { assertEventStoreSettings, eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
@@ -12,7 +12,7 @@ import {
 } from '@vantageedge/shared/postgres/connection-liveness';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/settings/common-settings';
-import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
+import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { z } from 'zod';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
@@ -38,6 +38,7 @@ const settings = loadSettingsOrExit('snapshot-projector', {
     .min(0)
     .default(DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND),
 });
+checkSettingsOrExit('snapshot-projector', () => assertEventStoreSettings(settings));
 
 const telemetry = startTelemetry({
   serviceName: settings.OTEL_SERVICE_NAME ?? 'snapshot-projector',

@@ -5,14 +5,14 @@
 // the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts).
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { assertEventStoreSettings, eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import {
   createLivePool,
   livenessFromSettings,
   postgresLivenessSettings,
 } from '@vantageedge/shared/postgres/connection-liveness';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
-import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
+import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { z } from 'zod';
 import { refoldSnapshots } from './refold.js';
 import { requestSnapshotRepublish, waitForSnapshotsPublished } from './republish.js';
@@ -23,6 +23,7 @@ const config = loadSettingsOrExit('republish-snapshots', {
   ...eventStoreSettings,
   REPUBLISH_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
 });
+checkSettingsOrExit('republish-snapshots', () => assertEventStoreSettings(config));
 const refold = process.argv.includes('--refold');
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 2 }, livenessFromSettings(config));
 

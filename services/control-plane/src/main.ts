@@ -1,5 +1,6 @@
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { assertEventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -9,7 +10,7 @@ import { livenessFromSettings } from '@vantageedge/shared/postgres/connection-li
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { cacheRedisClientOptions } from '@vantageedge/shared/redis/cache-redis';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
-import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
+import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { Counter } from 'prom-client';
 import { createAdminPool } from './admin-pool.js';
 import { controlPlaneAppFromSettings } from './app-from-settings.js';
@@ -18,14 +19,10 @@ import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js'
 
 /** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
 const config = loadSettingsOrExit('control-plane', controlPlaneSettings);
-try {
+checkSettingsOrExit('control-plane', () => {
   assertControlPlaneSettings(config);
-} catch (error) {
-  if (!(error instanceof SettingsError)) throw error;
-  for (const p of error.problems)
-    process.stderr.write(`control-plane: invalid configuration: ${p.setting} ${p.issue}\n`);
-  process.exit(1);
-}
+  assertEventStoreSettings(config);
+});
 const telemetry = startTelemetry({
   serviceName: config.OTEL_SERVICE_NAME ?? 'control-plane',
   enabled: config.OTEL_ENABLED,

@@ -19,6 +19,7 @@ import {
   postgresUrl,
 } from '@vantageedge/shared/settings/common-settings';
 import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
+import { assertDistinctListeners } from '@vantageedge/shared/settings/listener-addresses';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { rolloutSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
@@ -281,6 +282,18 @@ export function assertControlPlaneSettings(settings: ControlPlaneSettings): void
     ]);
   }
   assertStatementDeadline(settings);
+  assertDistinctListeners([
+    {
+      host: settings.CONTROL_PLANE_HOST,
+      port: settings.CONTROL_PLANE_PORT,
+      portSetting: 'CONTROL_PLANE_PORT',
+    },
+    {
+      host: settings.CONTROL_PLANE_METRICS_HOST,
+      port: settings.CONTROL_PLANE_METRICS_PORT,
+      portSetting: 'CONTROL_PLANE_METRICS_PORT',
+    },
+  ]);
   if (!settings.CLERK_JWT_KEY && !settings.CLERK_SECRET_KEY) {
     throw new SettingsError([
       { setting: 'CLERK_JWT_KEY', issue: 'is required (or CLERK_SECRET_KEY to verify through Clerk’s JWKS)' },

@@ -4,7 +4,7 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
-import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
+import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import {
   configPlaneSettings,
   snapshotBusFromSettings,
@@ -15,6 +15,7 @@ import { connectGatewayRedis } from './redis-connections.js';
 import { checkRedisMemoryPolicy } from './redis-memory-policy.js';
 import { assertGatewaySettings, gatewaySettings } from './settings.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
+import { assertDefaultCertificateLoads } from './tls/default-certificate.js';
 
 /**
  * `make run-gateway`: one gateway replica. Composition only — every part is built by its module:
@@ -28,14 +29,10 @@ const config = loadSettingsOrExit('gateway', {
   ...configPlaneSettings,
   ...gatewaySettings,
 });
-try {
+checkSettingsOrExit('gateway', () => {
   assertGatewaySettings(config);
-} catch (error) {
-  if (!(error instanceof SettingsError)) throw error;
-  for (const p of error.problems)
-    process.stderr.write(`gateway: invalid configuration: ${p.setting} ${p.issue}\n`);
-  process.exit(1);
-}
+  assertDefaultCertificateLoads(config);
+});
 const telemetry = startGatewayTelemetry({
   enabled: config.OTEL_ENABLED,
   serviceName: config.OTEL_SERVICE_NAME ?? 'gateway',

@@ -18,6 +18,7 @@ import {
   port,
 } from '@vantageedge/shared/settings/common-settings';
 import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
+import { assertDistinctListeners } from '@vantageedge/shared/settings/listener-addresses';
 import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
@@ -387,6 +388,9 @@ export function assertGatewaySettings(
     | 'GATEWAY_REQUEST_TIMEOUT_MS'
     | 'GATEWAY_MAX_CONNECTIONS'
     | 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT'
+    | 'GATEWAY_PORT'
+    | 'GATEWAY_HOST'
+    | 'GATEWAY_ADMIN_PORT'
     | 'GATEWAY_TLS_PORT'
     | 'GATEWAY_TLS_CERT_FILE'
     | 'GATEWAY_TLS_KEY_FILE'
@@ -445,15 +449,49 @@ export function assertGatewaySettings(
       },
     ]);
   }
-  if (
-    settings.GATEWAY_TLS_PORT !== undefined &&
-    (settings.GATEWAY_TLS_CERT_FILE === undefined || settings.GATEWAY_TLS_KEY_FILE === undefined)
-  ) {
+  assertDefaultCertificateSettings(settings);
+  assertDistinctListeners([
+    { host: settings.GATEWAY_HOST, port: settings.GATEWAY_PORT, portSetting: 'GATEWAY_PORT' },
+    {
+      host: settings.GATEWAY_ADMIN_HOST,
+      port: settings.GATEWAY_ADMIN_PORT,
+      portSetting: 'GATEWAY_ADMIN_PORT',
+    },
+    ...(settings.GATEWAY_TLS_PORT === undefined
+      ? []
+      : [{ host: settings.GATEWAY_HOST, port: settings.GATEWAY_TLS_PORT, portSetting: 'GATEWAY_TLS_PORT' }]),
+  ]);
+}
+
+/**
+ * The default certificate and its key come as a pair, and only with the TLS listener that serves them:
+ * a file named without it would be silently unused (an operator believing HTTPS is on).
+ */
+function assertDefaultCertificateSettings(
+  settings: Pick<GatewaySettings, 'GATEWAY_TLS_PORT' | 'GATEWAY_TLS_CERT_FILE' | 'GATEWAY_TLS_KEY_FILE'>,
+): void {
+  const certificate = settings.GATEWAY_TLS_CERT_FILE !== undefined;
+  const key = settings.GATEWAY_TLS_KEY_FILE !== undefined;
+  if (certificate !== key || (settings.GATEWAY_TLS_PORT !== undefined && !certificate)) {
+    const needs =
+      settings.GATEWAY_TLS_PORT !== undefined
+        ? 'GATEWAY_TLS_PORT'
+        : certificate
+          ? 'GATEWAY_TLS_CERT_FILE'
+          : 'GATEWAY_TLS_KEY_FILE';
     throw new SettingsError([
       {
-        setting:
-          settings.GATEWAY_TLS_CERT_FILE === undefined ? 'GATEWAY_TLS_CERT_FILE' : 'GATEWAY_TLS_KEY_FILE',
-        issue: 'is required with GATEWAY_TLS_PORT (the default certificate and its key)',
+        setting: certificate ? 'GATEWAY_TLS_KEY_FILE' : 'GATEWAY_TLS_CERT_FILE',
+        issue: `is required with ${needs} (the TLS listener's default certificate and its key)`,
+      },
+    ]);
+  }
+  if (settings.GATEWAY_TLS_PORT === undefined && certificate) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_TLS_PORT',
+        issue:
+          'is required with GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE (without it no TLS listener serves them)',
       },
     ]);
   }

@@ -242,3 +242,34 @@ describe('gateway CLERK_ISSUER', () => {
     ).toBe('https://clerk.example.com');
   });
 });
+
+describe('gateway TLS listener and its default certificate', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+  const CERT = { GATEWAY_TLS_CERT_FILE: '/etc/vantageedge/tls.crt' };
+  const KEY = { GATEWAY_TLS_KEY_FILE: '/etc/vantageedge/tls.key' };
+
+  // A file named without the rest was silently unused: no TLS listener, and nothing said so.
+  it.each([
+    ['GATEWAY_TLS_KEY_FILE', { ...CERT }],
+    ['GATEWAY_TLS_CERT_FILE', { ...KEY }],
+    ['GATEWAY_TLS_CERT_FILE', { GATEWAY_TLS_PORT: '8443', ...KEY }],
+    ['GATEWAY_TLS_PORT', { ...CERT, ...KEY }],
+  ])('names %s when it is missing from the set', (setting, env) => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, ...env })).toThrow(
+      new RegExp(`${setting}: is required`),
+    );
+  });
+
+  it('takes the port with both files, and none of the three', () => {
+    expect(() =>
+      parseGatewaySettings({ ...REQUIRED, GATEWAY_TLS_PORT: '8443', ...CERT, ...KEY }),
+    ).not.toThrow();
+    expect(() => parseGatewaySettings(REQUIRED)).not.toThrow();
+  });
+
+  it('refuses a listener on another one’s port and address', () => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_TLS_PORT: '8000', ...CERT, ...KEY })).toThrow(
+      /GATEWAY_TLS_PORT: must differ from GATEWAY_PORT/,
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import { commaList, redisUrl } from '../settings/common-settings.js';
+import { hostPortList, redisUrl } from '../settings/common-settings.js';
 import type { RedisClientOptions } from './client.js';
 
 /**
@@ -11,7 +11,7 @@ import type { RedisClientOptions } from './client.js';
 export const cacheRedisSettings = {
   GATEWAY_CACHE_REDIS_URL: redisUrl.optional(),
   /** Comma-separated host:port seeds of a Redis Cluster for the cache; wins over GATEWAY_CACHE_REDIS_URL. */
-  GATEWAY_CACHE_REDIS_CLUSTER_NODES: commaList.optional(),
+  GATEWAY_CACHE_REDIS_CLUSTER_NODES: hostPortList({ defaultPort: 6379 }).optional(),
 };
 
 /** Client options for the cache's own Redis, with the timeouts of the main one; undefined: none set. */

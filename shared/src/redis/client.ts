@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
-import { commaList, LOCAL_DEFAULTS, redisUrl } from '../settings/common-settings.js';
+import { hostPortList, LOCAL_DEFAULTS, parseHostPort, redisUrl } from '../settings/common-settings.js';
 import { TopologyTimedCluster } from './cluster-client.js';
 
 /**
@@ -30,10 +30,13 @@ import { TopologyTimedCluster } from './cluster-client.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** A Redis Cluster seed named without a port is on Redis's own. */
+const REDIS_PORT = 6379;
+
 export const redisSettings = {
   REDIS_URL: redisUrl.default(LOCAL_DEFAULTS.REDIS_URL),
   /** Comma-separated host:port seeds; when set the client is a Cluster client and REDIS_URL is ignored. */
-  REDIS_CLUSTER_NODES: commaList.optional(),
+  REDIS_CLUSTER_NODES: hostPortList({ defaultPort: REDIS_PORT }).optional(),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(50),
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(1_000),
 };
@@ -61,13 +64,9 @@ function reconnectDelay(attempt: number): number {
 }
 
 export function parseClusterNode(node: string): { host: string; port: number } {
-  const separator = node.lastIndexOf(':');
-  const host = separator > 0 ? node.slice(0, separator) : node;
-  const port = separator > 0 ? Number(node.slice(separator + 1)) : 6379;
-  if (host === '' || !Number.isInteger(port) || port <= 0 || port > 65_535) {
-    throw new Error(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
-  }
-  return { host, port };
+  const address = parseHostPort(node, REDIS_PORT);
+  if (address === undefined) throw new Error(`Redis Cluster node "${node}" is not host:port`);
+  return address;
 }
 
 /**

@@ -41,6 +41,44 @@ export const commaList = z.string().transform((value) =>
     .filter((item) => item !== ''),
 );
 
+/**
+ * `host:port` (a bracketed IPv6 literal as host keeps its colons apart from the port's); without a
+ * port `defaultPort` when given. Undefined when it is not one.
+ */
+export function parseHostPort(
+  value: string,
+  defaultPort?: number,
+): { host: string; port: number } | undefined {
+  const separator = value.lastIndexOf(':');
+  const host = separator > 0 ? value.slice(0, separator) : value;
+  const portText = separator > 0 ? value.slice(separator + 1) : undefined;
+  const port =
+    portText === undefined ? defaultPort : /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (host === '' || host.includes('/') || port === undefined || !Number.isInteger(port)) return undefined;
+  if (port < 1 || port > 65_535) return undefined;
+  return { host, port };
+}
+
+/**
+ * Comma-separated `host:port` addresses (Kafka brokers, Redis Cluster seeds), at least one, each checked
+ * at start-up: a malformed one would otherwise fail deep inside the client, or quietly never connect.
+ */
+export function hostPortList({ defaultPort }: { defaultPort?: number } = {}) {
+  return commaList.pipe(
+    z
+      .array(z.string())
+      .min(1, 'must name at least one host:port')
+      .superRefine((addresses, ctx) => {
+        const wrong = addresses.find((address) => parseHostPort(address, defaultPort) === undefined);
+        if (wrong !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be comma-separated host:port addresses with a port in 1..65535 (${wrong} is not one)`,
+          });
+      }),
+  );
+}
+
 export const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   booleanFlag,
   commaList,
+  hostPortList,
   LOCAL_DEFAULTS,
   observabilitySettings,
   platformBaseDomainSettings,
@@ -113,6 +114,33 @@ describe('platform base domains', () => {
         /PLATFORM_BASE_DOMAINS/,
       );
     }
+  });
+});
+
+describe('hostPortList', () => {
+  it('takes host:port addresses, a port-less one only with a default port', () => {
+    expect(parseSettings({ BROKERS: hostPortList() }, { BROKERS: 'kafka-a:9092, 10.0.0.2:9093' })).toEqual({
+      BROKERS: ['kafka-a:9092', '10.0.0.2:9093'],
+    });
+    expect(parseSettings({ NODES: hostPortList({ defaultPort: 6379 }) }, { NODES: 'redis-a' })).toEqual({
+      NODES: ['redis-a'],
+    });
+  });
+
+  it('names the setting and the address that is not one', () => {
+    for (const value of [
+      'kafka-a',
+      'kafka-a:0',
+      'kafka-a:65536',
+      'kafka-a:9o92',
+      ':9092',
+      'kafka://a:9092',
+      ',',
+    ])
+      expect(
+        problemsOf(() => parseSettings({ BROKERS: hostPortList() }, { BROKERS: value })),
+        value,
+      ).toEqual([{ setting: 'BROKERS', issue: expect.stringMatching(/host:port/) }]);
   });
 });
 

@@ -55,12 +55,28 @@ export function loadSettingsOrExit<Shape extends z.ZodRawShape>(
   try {
     return parseSettings(shape, env);
   } catch (error) {
-    if (error instanceof SettingsError) {
-      for (const problem of error.problems) {
-        process.stderr.write(`${service}: invalid configuration: ${problem.setting} ${problem.issue}\n`);
-      }
-      process.exit(1);
-    }
+    if (error instanceof SettingsError) exitNaming(service, error);
     throw error;
   }
+}
+
+/**
+ * For service entry points, after loadSettingsOrExit: the rules across settings (or about the files
+ * they name) that a shape of single settings cannot express. A SettingsError from `check` is reported
+ * as loadSettingsOrExit reports one, so the operator gets one line per setting instead of a stack trace.
+ */
+export function checkSettingsOrExit(service: string, check: () => void): void {
+  try {
+    check();
+  } catch (error) {
+    if (error instanceof SettingsError) exitNaming(service, error);
+    throw error;
+  }
+}
+
+function exitNaming(service: string, error: SettingsError): never {
+  for (const problem of error.problems) {
+    process.stderr.write(`${service}: invalid configuration: ${problem.setting} ${problem.issue}\n`);
+  }
+  process.exit(1);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList, LOCAL_DEFAULTS } from '../settings/common-settings.js';
+import { hostPortList, LOCAL_DEFAULTS } from '../settings/common-settings.js';
 import { createInMemorySnapshotBus, type InMemorySnapshotLog } from './in-memory-snapshot-bus.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
@@ -8,7 +8,7 @@ import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX } from './rollout
 /** Settings of the snapshot bus, shared by the snapshot projector and the gateways (same values!). */
 export const snapshotBusSettings = {
   SNAPSHOT_BUS: z.enum(['kafka', 'memory']).default('kafka'),
-  KAFKA_BROKERS: commaList.default(LOCAL_DEFAULTS.KAFKA_BROKERS.split(',')),
+  KAFKA_BROKERS: hostPortList().default(LOCAL_DEFAULTS.KAFKA_BROKERS.split(',')),
   SNAPSHOT_TOPIC: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -)')

@@ -1,7 +1,9 @@
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { secureContextFor } from './tls-policy.js';
 
 export interface ServedCertificate {
@@ -36,6 +38,49 @@ async function loadPair(certFile: string, keyFile: string): Promise<ServedCertif
     fingerprint256: leaf.fingerprint256,
     notAfterMs: Date.parse(leaf.validTo),
   };
+}
+
+/**
+ * At start-up, before any listener: the default certificate's files can be read and hold a certificate
+ * and its own key, or SettingsError names the file's setting (instead of the TLS listener failing with
+ * a stack trace once the replica is half started).
+ */
+export function assertDefaultCertificateLoads(settings: {
+  GATEWAY_TLS_CERT_FILE?: string | undefined;
+  GATEWAY_TLS_KEY_FILE?: string | undefined;
+}): void {
+  const { GATEWAY_TLS_CERT_FILE: certFile, GATEWAY_TLS_KEY_FILE: keyFile } = settings;
+  if (certFile === undefined || keyFile === undefined) return;
+  const certificatePem = readSetting('GATEWAY_TLS_CERT_FILE', certFile);
+  const privateKeyPem = readSetting('GATEWAY_TLS_KEY_FILE', keyFile);
+  try {
+    new X509Certificate(certificatePem);
+  } catch (error) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_TLS_CERT_FILE',
+        issue: `${certFile} holds no PEM certificate (${(error as Error).message})`,
+      },
+    ]);
+  }
+  try {
+    secureContextFor(certificatePem, privateKeyPem);
+  } catch (error) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_TLS_KEY_FILE',
+        issue: `${keyFile} is not the private key of ${certFile} (${(error as Error).message})`,
+      },
+    ]);
+  }
+}
+
+function readSetting(setting: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new SettingsError([{ setting, issue: `cannot be read: ${(error as Error).message}` }]);
+  }
 }
 
 async function signature(file: string): Promise<string> {

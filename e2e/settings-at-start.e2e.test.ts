@@ -1,0 +1,116 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ENTRY_POINTS, eventually, freePort, startService, stopAllServices } from './harness.js';
+
+/**
+ * What an operator sees when a setting is wrong: each service, started as a process, stops at once
+ * with exit code 1 and ONE stderr line naming the variable, never a stack trace, never a start that
+ * runs on and fails later. The infrastructure addresses lead nowhere, so nothing here reaches the
+ * shared servers whether a service stops or not.
+ */
+const SERVICES = {
+  'control-plane': ENTRY_POINTS.controlPlane,
+  'read-model-projector': ENTRY_POINTS.readModels,
+  'snapshot-projector': ENTRY_POINTS.snapshots,
+  gateway: ENTRY_POINTS.gateway,
+} as const;
+type Service = keyof typeof SERVICES;
+
+const clerkJwtKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  .publicKey.export({ type: 'spki', format: 'pem' })
+  .toString();
+
+const NOWHERE: Record<string, string> = {
+  DATABASE_URL: 'postgres://nobody:nothing@127.0.0.1:1/none',
+  REDIS_URL: 'redis://127.0.0.1:1',
+  KAFKA_BROKERS: '127.0.0.1:1',
+  API_KEY_PEPPER: 'settings-at-start-pepper-0123456789abcdef',
+  CLERK_JWT_KEY: clerkJwtKey,
+  CLERK_ISSUER: 'https://clerk.example.com',
+  GATEWAY_PORT: '0',
+  GATEWAY_ADMIN_PORT: '0',
+  CONTROL_PLANE_PORT: '0',
+  CONTROL_PLANE_HOST: '127.0.0.1',
+  CONTROL_PLANE_METRICS_PORT: '0',
+  SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
+  READ_MODEL_PROJECTOR_METRICS_PORT: '0',
+  OTEL_ENABLED: 'false',
+  LOG_LEVEL: 'error',
+};
+
+/** Starts `service` with `env` over NOWHERE; its exit code and stderr once it has stopped. */
+async function refusedStart(
+  service: Service,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string }> {
+  const process = startService(service, SERVICES[service], { ...NOWHERE, ...env });
+  try {
+    await eventually(`${service} stops at start`, async () => process.exited(), { timeoutMs: 20_000 });
+  } catch {
+    throw new Error(`${service} kept running with ${JSON.stringify(env)}\n${process.tail()}`);
+  }
+  return { code: process.child.exitCode, stderr: process.stderr() };
+}
+
+async function expectOneLineNaming(service: Service, env: Record<string, string>, setting: string) {
+  const { code, stderr } = await refusedStart(service, env);
+  expect(code, stderr).toBe(1);
+  expect(stderr.trimEnd().split('\n'), stderr).toEqual([
+    expect.stringMatching(new RegExp(`^${service}: invalid configuration: ${setting} \\S`)),
+  ]);
+}
+
+afterAll(() => stopAllServices());
+
+describe('a service given a bad setting stops at start with one line naming it', () => {
+  it.each(['control-plane', 'read-model-projector', 'snapshot-projector'] as const)(
+    '%s: EVENT_STORE=eventstoredb without EVENTSTOREDB_URL',
+    async (service) => {
+      await expectOneLineNaming(service, { EVENT_STORE: 'eventstoredb' }, 'EVENTSTOREDB_URL');
+    },
+  );
+
+  it('control plane: its metrics listener on the admin API port', async () => {
+    const port = String(await freePort());
+    await expectOneLineNaming(
+      'control-plane',
+      { CONTROL_PLANE_PORT: port, CONTROL_PLANE_METRICS_PORT: port },
+      'CONTROL_PLANE_METRICS_PORT',
+    );
+  });
+
+  it('gateway: its admin listener on the traffic port', async () => {
+    const port = String(await freePort());
+    await expectOneLineNaming(
+      'gateway',
+      { GATEWAY_PORT: port, GATEWAY_ADMIN_PORT: port },
+      'GATEWAY_ADMIN_PORT',
+    );
+  });
+
+  it('gateway: a TLS key without its certificate', async () => {
+    await expectOneLineNaming('gateway', { GATEWAY_TLS_KEY_FILE: '/etc/hostname' }, 'GATEWAY_TLS_CERT_FILE');
+  });
+
+  it('gateway: a TLS certificate file that is not there', async () => {
+    await expectOneLineNaming(
+      'gateway',
+      {
+        GATEWAY_TLS_PORT: '0',
+        GATEWAY_TLS_CERT_FILE: '/nonexistent/vantageedge/cert.pem',
+        GATEWAY_TLS_KEY_FILE: '/nonexistent/vantageedge/key.pem',
+      },
+      'GATEWAY_TLS_CERT_FILE',
+    );
+  });
+
+  it.each([
+    ['gateway', 'KAFKA_BROKERS', 'kafka.internal'],
+    ['snapshot-projector', 'KAFKA_BROKERS', 'kafka.internal:9092,:9092'],
+    ['gateway', 'REDIS_CLUSTER_NODES', 'redis-a:6379,redis-b:99999'],
+    ['gateway', 'GATEWAY_CACHE_REDIS_CLUSTER_NODES', 'cache-a:70000'],
+    ['control-plane', 'GATEWAY_CACHE_REDIS_CLUSTER_NODES', 'cache-a:0'],
+  ] as const)('%s: %s=%s (not host:port)', async (service, setting, value) => {
+    await expectOneLineNaming(service, { [setting]: value }, setting);
+  });
+});
