@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import { RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { describe, expect, it } from 'vitest';
 import { compareSpecificity, orderRoutes, withRoute } from './route-order.js';
 
@@ -64,5 +65,77 @@ describe('routes that match the same requests', () => {
   ])('orders %j and %j by what they match, not by their ids', (a, b) => {
     const [withLowId, withHighId] = firstOf(a, b);
     expect(withHighId).toEqual(withLowId);
+  });
+});
+
+describe('the projection and the gateway agree on match order', () => {
+  /** A small deterministic generator (xorshift32): the same route sets on every run. */
+  function generator(seed: number) {
+    let state = seed;
+    const next = () => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 0x1_0000_0000;
+    };
+    return { pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!, next };
+  }
+  const SEGMENTS = ['a', 'b', ':p', ':q'];
+  const LAST_SEGMENTS = [...SEGMENTS, 'a*', '*'];
+  const METHOD_LISTS = [[], ['GET'], ['GET', 'POST'], ['POST'], ['get', 'DELETE', 'POST']];
+  const PATHS = [
+    '/',
+    '/a',
+    '/b',
+    '/ab',
+    '/a/',
+    '/a/a',
+    '/a/b',
+    '/b/ab',
+    '/x/a',
+    '/a/b/a',
+    '/a/ab/b',
+    '/b/b/x',
+  ];
+
+  function randomRoutes(random: ReturnType<typeof generator>, ids: readonly string[]) {
+    return ids.map((id) => {
+      const length = Math.floor(random.next() * 4);
+      const segments = Array.from({ length }, (_, index) =>
+        random.pick(index === length - 1 ? LAST_SEGMENTS : SEGMENTS),
+      );
+      return routeConfig.parse({
+        id,
+        origin_id: ids[0],
+        auth_mode: 'public',
+        path_pattern: `/${segments.join('/')}`,
+        methods: random.pick(METHOD_LISTS),
+        priority: random.next() < 0.8 ? 0 : 1,
+        ...(random.next() < 0.3 ? { match: { hosts: ['api.example.com'] } } : {}),
+      });
+    });
+  }
+
+  it('the first route of the projection order that matches a request is the one the gateway matches', () => {
+    const random = generator(0x5eed_1234);
+    for (let set = 0; set < 300; set++) {
+      const ids = Array.from({ length: 2 + Math.floor(random.next() * 7) }, () => randomUUID());
+      const ordered = orderRoutes(randomRoutes(random, ids));
+      const matcher = new RouteMatcher(ordered.map((config) => ({ config })));
+      for (const path of PATHS) {
+        for (const method of ['GET', 'POST', 'DELETE', 'PUT']) {
+          const matching = new Set(
+            matcher
+              .evaluate(method, path)
+              .filter((candidate) => candidate.methodMatches && candidate.pathMatches)
+              .map((candidate) => candidate.route.config),
+          );
+          // Only routes without conditions: a request without facts meets no condition.
+          const expected = ordered.find((route) => matching.has(route) && route.match === null);
+          const context = `${method} ${path} in ${JSON.stringify(ordered.map((r) => [r.path_pattern, r.methods, r.priority, r.match]))}`;
+          expect(matcher.match(method, path)?.config, context).toBe(expected);
+        }
+      }
+    }
   });
 });

@@ -3,15 +3,16 @@ const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /**
  * The request target as the access log and spans show it: without its query (`?access_token=` of a
- * WebSocket client, a key a client put in the URL) and, in absolute form, without the URL's user
- * information (`http://user:password@host/…`, as a client sends to a forward proxy).
+ * WebSocket client, a key a client put in the URL) and without the URL's user information, in absolute
+ * form (`http://user:password@host/…`, as a client sends to a forward proxy) and in a CONNECT's authority
+ * form (`user:password@host:443`, which node's parser accepts).
  */
 export function targetWithoutCredentials(url: string): string {
   const queryAt = url.indexOf('?');
   const target = queryAt < 0 ? url : url.slice(0, queryAt);
   if (target.startsWith('/')) return target;
   const scheme = ABSOLUTE_FORM.exec(target)?.[0];
-  if (scheme === undefined) return target;
+  if (scheme === undefined) return target.slice(target.lastIndexOf('@') + 1);
   const pathAt = target.indexOf('/', scheme.length);
   const userInfoEnd = target.lastIndexOf('@', pathAt < 0 ? target.length : pathAt);
   return userInfoEnd < scheme.length ? target : scheme + target.slice(userInfoEnd + 1);

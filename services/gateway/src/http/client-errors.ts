@@ -1,8 +1,10 @@
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import type { ListenerRefusal, RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { handleNoMoreRequestsOn } from './last-on-connection.js';
+import { answeredByListener } from './listener-answers.js';
 import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
@@ -50,7 +52,8 @@ export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-al
  * - or unless the request timeout ran out for a request waiting its turn behind requests received
  *   whole (see answerAfterReceivedRequests).
  *
- * Each answer written is recorded once with `record` (a cut connection answers nothing).
+ * Each answer written is recorded once: with `record`, or, answering a request the pipeline has, by the
+ * pipeline under its tenant (listener-answers.ts). A cut connection answers nothing.
  */
 export function answerClientError(
   error: NodeJS.ErrnoException,
@@ -68,8 +71,8 @@ export function answerClientError(
     if (error.code === 'HPE_CLOSED_CONNECTION') return;
     const ownError = !inFlight.headersSent && !inFlight.req.complete;
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight.req.complete) {
-      answerAfterReceivedRequests(socket, CLIENT_ERROR_408, () =>
-        record?.(refusal(socket, 408, 'request_timeout')),
+      answerAfterReceivedRequests(socket, CLIENT_ERROR_408, (late) =>
+        recordAnswer(socket, late, 408, 'request_timeout', record),
       );
       return;
     }
@@ -80,14 +83,29 @@ export function answerClientError(
   }
   if (error.code === 'HPE_HEADER_OVERFLOW') {
     socket.end(CLIENT_ERROR_431);
-    record?.(refusal(socket, 431, 'headers_too_large'));
+    recordAnswer(socket, inFlight, 431, 'headers_too_large', record);
   } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     socket.end(CLIENT_ERROR_408);
-    record?.(refusal(socket, 408, 'request_timeout'));
+    recordAnswer(socket, inFlight, 408, 'request_timeout', record);
   } else {
     socket.end(malformedRequestAnswer(error));
-    record?.(refusal(socket, 400, 'malformed_request'));
+    recordAnswer(socket, inFlight, 400, 'malformed_request', record);
   }
+}
+
+/**
+ * An answer the listener wrote, recorded once: by the pipeline, under the tenant, when it took the request
+ * answered (`response`, its body malformed or late), else as a listener refusal.
+ */
+function recordAnswer(
+  socket: Duplex,
+  response: ServerResponse | null | undefined,
+  status: number,
+  code: string,
+  record: RecordListenerRefusal | undefined,
+): void {
+  if (response && answeredByListener(response, { status, code })) return;
+  record?.(refusal(socket, status, code));
 }
 
 /** The refusal of a request whose head was not read (or not all of it): its connection's peer only. */
@@ -116,7 +134,11 @@ function closeAfterWholeResponses(socket: Duplex): void {
  * connection closes. The rest of its body is never read, so the client's end of the connection would go
  * unseen: the connection is destroyed after LINGERING_CLOSE_MS, time for the client to read the answer.
  */
-function answerAfterReceivedRequests(socket: Duplex, answer: string, answered: () => void): void {
+function answerAfterReceivedRequests(
+  socket: Duplex,
+  answer: string,
+  answered: (late: ServerResponse | null | undefined) => void,
+): void {
   if (closing.has(socket)) return;
   closing.add(socket);
   handleNoMoreRequestsOn(socket);
@@ -127,7 +149,7 @@ function answerAfterReceivedRequests(socket: Duplex, answer: string, answered: (
     else if (response?.req.complete) response.once('finish', next);
     else {
       socket.end(answer);
-      answered();
+      answered(response);
       destroyAfterLingering(socket);
     }
   };

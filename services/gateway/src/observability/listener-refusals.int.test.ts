@@ -5,6 +5,7 @@ import path from 'node:path';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type BodyEndingOrigin, startBodyEndingOrigin } from '../testing/http-origins.js';
 import { catchAllTenant, connectRaw, within } from '../testing/raw-connections.js';
 
 /**
@@ -15,9 +16,13 @@ import { catchAllTenant, connectRaw, within } from '../testing/raw-connections.j
  * without a tenant (there is none yet, and the Host is not to be trusted): tenant="unknown", tenant_id null.
  */
 const HOST = 'refusals.localhost';
+/** The host of a tenant whose origin answers once it has read the whole request body. */
+const PIPELINE_HOST = 'pipeline.localhost';
 
 let gateway: TestGateway;
 let certificateDir: string;
+let bodyReadingOrigin: BodyEndingOrigin;
+let pipelineTenantId: string;
 
 beforeAll(async () => {
   const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
@@ -34,24 +39,32 @@ beforeAll(async () => {
     GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
   });
   gateway.store.apply(catchAllTenant('refusals', 'http://127.0.0.1:9'));
+  bodyReadingOrigin = await startBodyEndingOrigin();
+  const pipelineTenant = catchAllTenant('pipeline', bodyReadingOrigin.url);
+  pipelineTenantId = pipelineTenant.tenant.id;
+  gateway.store.apply(pipelineTenant);
 });
 
 afterAll(async () => {
   await gateway?.close();
+  await bodyReadingOrigin?.close();
   if (certificateDir) await rm(certificateDir, { recursive: true, force: true });
 });
 
-async function refusalCount(status: number, code: string): Promise<number> {
+/** vantageedge_gateway_error_responses_total of `tenant` (a tenant id, or "unknown") for `status` and `code`. */
+async function errorCount(tenant: string, status: number, code: string): Promise<number> {
   const text = await gateway.registry.metrics();
   let total = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith('vantageedge_gateway_error_responses_total{')) continue;
+    if (!line.includes(`tenant="${tenant}"`)) continue;
     if (!line.includes(`status="${status}"`) || !line.includes(`code="${code}"`)) continue;
-    expect(line).toContain('tenant="unknown"');
     total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }
+
+const refusalCount = (status: number, code: string) => errorCount('unknown', status, code);
 
 const accessLines = (code: string) =>
   gateway.logLines.filter((line) => line['kind'] === 'access' && line['error_code'] === code);
@@ -106,6 +119,14 @@ describe('a request a listener refuses before the pipeline', () => {
       name: 'CONNECT',
       kind: 'plain',
       bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+      status: 405,
+      code: 'method_not_supported',
+    },
+    {
+      // A forward-proxy client may put its proxy credentials in the target's user information.
+      name: 'CONNECT with user information in its target',
+      kind: 'plain',
+      bytes: 'CONNECT user:secret@example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
       status: 405,
       code: 'method_not_supported',
     },
@@ -169,6 +190,49 @@ describe('a request the HTTP/2 listener refuses before the pipeline', () => {
       await vi.waitFor(() => expect(accessLines(code)).toHaveLength(loggedBefore + 1), { timeout: 5_000 });
       expect(await refusalCount(status, code)).toBe(countedBefore + 1);
       expect(accessLines(code).at(-1)).toMatchObject({ status, error_code: code, tenant_id: null });
+    },
+  );
+});
+
+// Regression: a request the pipeline was handling whose body node's parser then refused (400) or did not
+// receive in time (408) was recorded twice: as a listener refusal without a tenant, and by the pipeline
+// under its tenant as a 499 client_closed_request, an answer the client never got.
+describe('a request the pipeline has, whose body is malformed or late', () => {
+  it.each([
+    {
+      name: 'a malformed chunk',
+      path: '/body/malformed-chunk',
+      bytes: (target: string) =>
+        `POST ${target} HTTP/1.1\r\nHost: ${PIPELINE_HOST}\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n`,
+      status: 400,
+      code: 'malformed_request',
+    },
+    {
+      name: 'a body not received in time',
+      path: '/body/late',
+      bytes: (target: string) =>
+        `POST ${target} HTTP/1.1\r\nHost: ${PIPELINE_HOST}\r\nContent-Length: 10\r\n\r\nabc`,
+      status: 408,
+      code: 'request_timeout',
+    },
+  ])(
+    '$name: recorded once, under its tenant, with the answer the client got',
+    async ({ path: target, bytes, status, code }) => {
+      const refusedBefore = await refusalCount(status, code);
+      const countedBefore = await errorCount(pipelineTenantId, status, code);
+      const answer = await exchange('plain', bytes(target));
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      const linesOfRequest = () =>
+        gateway.logLines.filter((line) => line['kind'] === 'access' && line['path'] === target);
+      await vi.waitFor(() => expect(linesOfRequest()).toHaveLength(1), { timeout: 5_000 });
+      expect(linesOfRequest()[0]).toMatchObject({
+        tenant_id: pipelineTenantId,
+        status,
+        error_code: code,
+      });
+      expect(await errorCount(pipelineTenantId, status, code)).toBe(countedBefore + 1);
+      // The listener answered before the pipeline recorded the request: a refusal would be counted by now.
+      expect(await refusalCount(status, code)).toBe(refusedBefore);
     },
   );
 });

@@ -20,6 +20,7 @@ import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
 import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
+import { listenerAnswerOf, recordedByPipeline } from '../http/listener-answers.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
 import {
   MISSING_HOST_MESSAGE,
@@ -229,6 +230,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   const tracked = res as TrackedResponse;
   tracked[EXCHANGE] = exchange;
   tracked[CONTEXT] = context;
+  recordedByPipeline(res);
   res.on('close', onResponseClose); // emitted once per response
   context.metrics?.requestsInFlight.inc();
   res.setHeader('x-request-id', requestId);
@@ -737,9 +739,12 @@ function onResponseClose(this: TrackedResponse): void {
 function finishExchange(context: PipelineContext, exchange: GatewayExchange): void {
   const { res } = exchange;
   runEndHooks(exchange);
-  if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
+  // The listener answered instead (the request's body malformed or late): what its client got.
+  const listenerAnswer = listenerAnswerOf(res);
+  if (listenerAnswer !== undefined) exchange.errorCode = listenerAnswer.code;
+  else if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
   context.metrics?.requestsInFlight.dec();
-  recordExchange(exchange, res.headersSent ? res.statusCode : 0, context);
+  recordExchange(exchange, listenerAnswer?.status ?? (res.headersSent ? res.statusCode : 0), context);
 }
 
 /** The route's stages release their per-request state (each end hook may run more than once). */
