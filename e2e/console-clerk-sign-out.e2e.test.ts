@@ -65,6 +65,8 @@ describe('signing out of the console signed in with Clerk', () => {
   // site's root, which the control plane does not serve.
   it('stays signed out while Clerk ends the session, then comes back to the console', async () => {
     const { page } = browser;
+    // From another document: a new hash alone would keep the ClerkJS of a test that ran before.
+    await page.goto('about:blank');
     await page.goto(`${base}/console/#/tenants`);
     await page.locator('#signed-in-as', { hasText: 'user_platform_admin' }).waitFor({ timeout: 15_000 });
 

@@ -105,5 +105,8 @@ describe('the console moving from one tenant to another', () => {
     await page.click('button:has-text("Save")');
     await page.locator('.notice.ok', { hasText: 'Saved' }).waitFor({ timeout: 15_000 });
     expect(patches).toEqual([{ tenantId: BRAVO.id, body: { name: 'Bravo', settings: BRAVO.settings } }]);
+    // Signed out again: each test here starts on the sign-in page, whichever ran before it.
+    await page.click('button:has-text("Sign out")');
+    await page.locator('textarea[name=token]').waitFor({ timeout: 15_000 });
   }, 60_000);
 });

@@ -203,6 +203,11 @@ describe('GET /api/v1/tenants/:id/config/history', () => {
   });
 
   it('needs write access, like the audit log', async () => {
+    // A tenant of its own: the other tests read Acme's config and history as the set-up left them.
+    const tenant = await h.request('POST', '/api/v1/tenants', {
+      body: { name: 'Acme Viewers', subdomain: 'acme-config-viewers' },
+    });
+    const tenantId = json(tenant)['id'] as string;
     const added = await h.request('POST', '/api/v1/users', {
       body: { tenant_id: tenantId, clerk_user_id: 'user_viewer', email: 'v@acme.test', role: 'viewer' },
     });
@@ -231,6 +236,11 @@ describe('GET /schemas/tenant-config.json', () => {
 
 describe('certificates in the config diff and history', () => {
   it('names a certificate uploaded or deleted between two positions, as the config at each lists it', async () => {
+    // A tenant of its own: the other tests read Acme's config and history as the set-up left them.
+    const tenant = await h.request('POST', '/api/v1/tenants', {
+      body: { name: 'Acme Certificates', subdomain: 'acme-config-certificates' },
+    });
+    const tenantId = json(tenant)['id'] as string;
     const claimed = await h.request('POST', `/api/v1/tenants/${tenantId}/domains`, {
       body: { domain: 'api.acme-config.test', verified: true },
     });
@@ -252,6 +262,7 @@ describe('certificates in the config diff and history', () => {
     const deleted = await h.request('DELETE', `/api/v1/certificates/${certificateId}`);
     expect(deleted.status).toBe(204);
     const afterDelete = position(deleted);
+    await h.readModelsCaughtUp();
 
     const served = json(
       await h.request('GET', `/api/v1/tenants/${tenantId}/config?at_position=${afterUpload}`),
