@@ -14,7 +14,8 @@ export interface RolloutHeartbeatOptions {
   onError?: (error: Error) => void;
   /**
    * Another process heartbeats under the same replica id (both overwrite one hash, so rollout status
-   * shows whichever wrote last). Called when first seen, and again only after beats without it.
+   * shows whichever wrote last). Called when first seen, and at most once per DUPLICATE_REPORT_INTERVAL_MS
+   * while it lasts (the two processes' beats interleave: some find the other's write, some their own).
    */
   onDuplicateReplicaId?: () => void;
 }
@@ -28,6 +29,8 @@ export interface RolloutHeartbeat {
 }
 
 const INSTANCE_FIELD = '_replica';
+/** How often a replica sharing its id with another process says so again. */
+const DUPLICATE_REPORT_INTERVAL_MS = 60_000;
 
 /** Runs a pipeline; a command's error (a pipeline reports them in its results) is thrown. */
 async function run(pipeline: ChainableCommander): Promise<Array<[Error | null, unknown]>> {
@@ -85,7 +88,7 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
     });
   }
 
-  let duplicateSeen = false;
+  let lastDuplicateReport = Number.NEGATIVE_INFINITY;
   async function beat(): Promise<void> {
     const results = await run(
       redis
@@ -97,8 +100,10 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
     );
     const writer = results[0]?.[1];
     const duplicate = typeof writer === 'string' && writer !== instance;
-    if (duplicate && !duplicateSeen) options.onDuplicateReplicaId?.();
-    duplicateSeen = duplicate;
+    if (duplicate && Date.now() - lastDuplicateReport >= DUPLICATE_REPORT_INTERVAL_MS) {
+      lastDuplicateReport = Date.now();
+      options.onDuplicateReplicaId?.();
+    }
     const renewed = results[1]?.[1];
     if (renewed !== 1 || behind || duplicate) await writeAll();
     failing = false;
