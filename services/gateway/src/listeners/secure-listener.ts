@@ -61,11 +61,14 @@ export interface SecureListener {
   close(timeoutMs: number): Promise<number>;
 }
 
+/** ALPN protocols in the server's order of preference. */
+const ALPN_PROTOCOLS = ['h2', 'http/1.1', 'http/1.0'] as const;
+
 const IN_FLIGHT = Symbol('vantageedge.inFlight');
 type TrackedSocket = TLSSocket & { [IN_FLIGHT]?: number };
 
 /**
- * The TLS listener: one port for HTTPS/1.1 and HTTP/2 (ALPN h2, with http/1.1 as fallback), SNI
+ * The TLS listener: one port for HTTPS/1.1 and HTTP/2 (ALPN h2, with http/1.1 and http/1.0 as fallback), SNI
  * choosing between tenant certificates and the default one, TLS 1.2+ with modern ciphers. Both
  * protocols run the same handler, so the pipeline, its stages and its metrics are the same.
  */
@@ -81,7 +84,11 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     Http1ServerResponse: GatewayServerResponse,
     // HTTP/2 responses drop the connection-specific fields HTTP/2 forbids (node throws on them).
     Http2ServerResponse: GatewayHttp2ServerResponse,
-    ALPNProtocols: ['h2', 'http/1.1'],
+    // The first of h2, http/1.1 and http/1.0 the client offers (nginx's list: curl --http1.0 offers
+    // only http/1.0, which node's own h2 + http/1.1 list refuses with a fatal alert); none of them: the
+    // no_application_protocol alert RFC 7301 asks for.
+    ALPNCallback: ({ protocols }: { protocols: string[] }) =>
+      ALPN_PROTOCOLS.find((protocol) => protocols.includes(protocol)),
     // A connection that never completes its handshake holds a GATEWAY_MAX_CONNECTIONS slot of both
     // ports: it gets the headers timeout, not node's two minutes.
     ...(options.http1?.headersTimeoutMs === undefined
@@ -134,6 +141,9 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   // Before node's own listener starts the connection's HTTP/2 session or HTTP/1.1 parser: its requests
   // are checked against a tenant certificate (see isMisdirected).
   server.prependListener('secureConnection', (socket: TLSSocket) => {
+    // Node hands only connections without ALPN or with http/1.1 to its HTTP/1 parser (any other name
+    // would get an HTTP/2 session); that parser reads HTTP/1.0 requests as it does on the plain port.
+    if (socket.alpnProtocol === 'http/1.0') socket.alpnProtocol = 'http/1.1';
     const served = options.selector.tenantCertificateFor(socket.servername || undefined);
     if (served !== undefined) servedTenantCertificate(socket, served);
   });

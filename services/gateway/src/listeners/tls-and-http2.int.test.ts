@@ -197,6 +197,34 @@ describe('TLS with SNI', () => {
     expect(served.fingerprint256).toBe(acmeCert.fingerprint256);
   });
 
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`resumes a TLS session only for the name it was made for: another name gets a full handshake and its own certificate (${maxVersion})`, async () => {
+      const first = await https1Request(tlsPort, ACME_DOMAIN, '/public/session', { maxVersion });
+      expect(first.fingerprint256).toBe(acmeCert.fingerprint256);
+      const same = await https1Request(tlsPort, ACME_DOMAIN, '/public/session', {
+        maxVersion,
+        session: first.session,
+      });
+      expect(same.sessionReused).toBe(true);
+      // A session made on one tenant's certificate never stands in for another name's handshake,
+      // nor one made on the default certificate for a tenant's domain (Envoy and nginx scope tickets
+      // per server block; RFC 6066 §3 asks for a full handshake).
+      const otherName = await https1Request(tlsPort, GLOBEX_DOMAIN, '/public/session', {
+        maxVersion,
+        session: same.session ?? first.session,
+      });
+      expect(otherName.sessionReused).toBe(false);
+      expect(otherName.fingerprint256).toBe(defaultCert.fingerprint256);
+      const onDefault = await https1Request(tlsPort, 'acme.localhost', '/public/session', { maxVersion });
+      const toTenant = await https1Request(tlsPort, ACME_DOMAIN, '/public/session', {
+        maxVersion,
+        session: onDefault.session,
+      });
+      expect(toTenant.sessionReused).toBe(false);
+      expect(toTenant.fingerprint256).toBe(acmeCert.fingerprint256);
+    });
+  }
+
   it('speaks TLS 1.3 by default, accepts 1.2 with forward secrecy, refuses 1.1 and static-RSA suites', async () => {
     expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).protocol).toBe('TLSv1.3');
     const tls12 = await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN, maxVersion: 'TLSv1.2' });
@@ -325,6 +353,33 @@ describe('HTTP/2 and HTTPS/1.1 through the same pipeline', () => {
     expect(response.status).toBe(200);
     expect(response.alpnProtocol).toBe(false);
     expect(JSON.parse(response.body).headers['x-forwarded-proto']).toBe('https');
+  });
+
+  it('regression: HTTP/1.0 clients that offer ALPN http/1.0 (curl --http1.0) are served, not refused with a TLS alert', async () => {
+    const { alpnProtocol, response } = await new Promise<{ alpnProtocol: string | false; response: string }>(
+      (resolve, reject) => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: tlsPort,
+          servername: ACME_DOMAIN,
+          ca: ca.certificatePem,
+          ALPNProtocols: ['http/1.0'],
+        });
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.once('error', reject);
+        socket.once('secureConnect', () =>
+          socket.write(`GET /public/http10 HTTP/1.0\r\nHost: ${ACME_DOMAIN}\r\n\r\n`),
+        );
+        // An HTTP/1.0 response ends with its connection.
+        socket.once('end', () =>
+          resolve({ alpnProtocol: socket.alpnProtocol ?? false, response: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
+    expect(alpnProtocol).toBe('http/1.0');
+    expect(response.split('\r\n')[0]).toMatch(/^HTTP\/1\.[01] 200 /);
+    expect(origin.seen.some((seen) => seen.url === '/public/http10')).toBe(true);
   });
 
   it('cleartext HTTP/2 with prior knowledge (h2c) and HTTP/1.1 share the plain port', async () => {
