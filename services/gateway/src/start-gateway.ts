@@ -3,6 +3,7 @@ import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
+import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
 import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
@@ -130,9 +131,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       })
     : undefined;
   // Requests the listeners refuse before the pipeline (parse errors, timeouts, Expect, CONNECT).
-  const recordRefusal = listenerRefusalRecorder({ metrics, accessLog });
   const trustedProxies = trustedProxiesFromSettings(config);
   if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
+  const recordRefusal = listenerRefusalRecorder({
+    metrics,
+    accessLog,
+    clientAddresses: new ClientAddressResolver(trustedProxies.ranges),
+  });
   const authenticator = new Authenticator({
     apiKeyPepper: config.API_KEY_PEPPER,
     clerk: {

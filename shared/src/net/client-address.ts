@@ -27,14 +27,17 @@ export class ClientAddressResolver {
   }
 
   resolve(req: IncomingMessage): ClientAddress {
-    const peerIp = peerAddressOf(req);
+    return this.fromPeer(peerAddressOf(req), req.headers['x-forwarded-for']);
+  }
+
+  /** The same decision from the peer's address (as peerAddressOf spells it) and its X-Forwarded-For field. */
+  fromPeer(peerIp: string, forwardedFor: string | string[] | undefined): ClientAddress {
     const trusted = this.#trusted;
     if (trusted === undefined || !trusted.has(peerIp))
       return { clientIp: peerIp, peerIp, peerTrusted: false };
-    const header = req.headers['x-forwarded-for'];
     let clientIp = peerIp;
-    if (header !== undefined) {
-      const entries = (Array.isArray(header) ? header.join(',') : header).split(',');
+    if (forwardedFor !== undefined) {
+      const entries = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
       for (let i = entries.length - 1; i >= 0; i--) {
         const address = forwardedAddress(entries[i]!);
         // Something that is not an address ends the chain: the last trusted hop is all we know.
@@ -48,8 +51,15 @@ export class ClientAddressResolver {
 }
 
 export function peerAddressOf(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
+  return socketPeerAddress(req.socket) ?? '';
+}
+
+/** A connection's remote address, an IPv4 peer of a dual-stack (`::`) listener as IPv4 (`::ffff:` dropped). */
+export function socketPeerAddress(
+  socket: { readonly remoteAddress?: string | undefined } | undefined,
+): string | undefined {
+  const address = socket?.remoteAddress;
+  return address?.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 /** One X-Forwarded-For entry: `203.0.113.9`, `2001:db8::1`, `[2001:db8::1]:443` or `203.0.113.9:443`. */

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
+import { socketPeerAddress } from '@vantageedge/shared/net/client-address';
 import type { ListenerRefusal, RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { handleNoMoreRequestsOn } from './last-on-connection.js';
 import { answeredByListener } from './listener-answers.js';
@@ -110,7 +111,7 @@ function recordAnswer(
 
 /** The refusal of a request whose head was not read (or not all of it): its connection's peer only. */
 function refusal(socket: Duplex, status: number, code: string): ListenerRefusal {
-  return { status, code, clientIp: (socket as Partial<Socket>).remoteAddress };
+  return { status, code, clientIp: socketPeerAddress(socket as Partial<Socket>) };
 }
 
 /** Lets the responses already given whole go out, in order, then closes; cuts at the first one that is not. */

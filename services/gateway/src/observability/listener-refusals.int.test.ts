@@ -236,3 +236,97 @@ describe('a request the pipeline has, whose body is malformed or late', () => {
     },
   );
 });
+
+// Regression: a listener's refusal was logged with the socket's address as node spells it, while the
+// pipeline logs the client address: on a dual-stack listener (GATEWAY_HOST=::) an IPv4 client was
+// `::ffff:127.0.0.1` in one line and `127.0.0.1` in the next, and behind a trusted load balancer every
+// refused request whose head was read (417, CONNECT) was logged as the balancer's address.
+describe('the client address of a listener refusal, on a dual-stack listener behind a trusted proxy', () => {
+  let dualStack: TestGateway;
+
+  beforeAll(async () => {
+    dualStack = await startTestGateway({
+      GATEWAY_HOST: '::',
+      GATEWAY_H2C: 'true',
+      GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
+      GATEWAY_ACCESS_LOG_SAMPLE_RATE: '1',
+    });
+    dualStack.store.apply(catchAllTenant('dualstack', 'http://127.0.0.1:9'));
+  });
+  afterAll(async () => {
+    await dualStack?.close();
+  });
+
+  const lineOf = async (code: string, loggedBefore: number) => {
+    const lines = () =>
+      dualStack.logLines.filter((line) => line['kind'] === 'access' && line['error_code'] === code);
+    await vi.waitFor(() => expect(lines()).toHaveLength(loggedBefore + 1), { timeout: 5_000 });
+    return lines().at(-1)!;
+  };
+  const loggedCount = (code: string) =>
+    dualStack.logLines.filter((line) => line['kind'] === 'access' && line['error_code'] === code).length;
+
+  async function rawExchange(bytes: string): Promise<string> {
+    const client = await connectRaw('plain', dualStack.gateway.trafficPort);
+    client.socket.write(bytes);
+    await within(client.closed, 10_000, 'the gateway closes the connection');
+    return client.received();
+  }
+
+  it('logs the same client address the pipeline logs for a request from the same client', async () => {
+    const forwarded = 'X-Forwarded-For: 6.6.6.6, 203.0.113.9\r\n';
+    const refusedBefore = loggedCount('expectation_failed');
+    await rawExchange(
+      `GET /served HTTP/1.1\r\nHost: dualstack.localhost\r\n${forwarded}Connection: close\r\n\r\n`,
+    );
+    await rawExchange(
+      `GET /refused HTTP/1.1\r\nHost: dualstack.localhost\r\n${forwarded}Expect: teapot\r\nConnection: close\r\n\r\n`,
+    );
+    // The pipeline's line (its origin, port 9, is closed: whatever it answered), with the address it resolved.
+    const served = await vi.waitFor(
+      () => {
+        const line = dualStack.logLines.find(
+          (entry) => entry['kind'] === 'access' && entry['path'] === '/served',
+        );
+        if (line === undefined) throw new Error('no access-log line for /served yet');
+        return line;
+      },
+      { timeout: 10_000 },
+    );
+    const refused = await lineOf('expectation_failed', refusedBefore);
+    expect(served['client_ip']).toBe('203.0.113.9');
+    expect(refused['client_ip']).toBe(served['client_ip']);
+  });
+
+  it('logs an HTTP/2 refusal with the address its X-Forwarded-For resolves to', async () => {
+    const before = loggedCount('expectation_failed');
+    const session = http2.connect(`http://127.0.0.1:${dualStack.gateway.trafficPort}`);
+    try {
+      const status = await within(
+        new Promise<number>((resolve, reject) => {
+          const stream = session.request({
+            ':path': '/x',
+            ':authority': 'dualstack.localhost',
+            expect: 'teapot',
+            'x-forwarded-for': '203.0.113.10',
+          });
+          stream.on('response', (head) => resolve(Number(head[':status'])));
+          stream.on('error', reject);
+          stream.end();
+        }),
+        10_000,
+        'the HTTP/2 answer',
+      );
+      expect(status).toBe(417);
+    } finally {
+      session.close();
+    }
+    expect((await lineOf('expectation_failed', before))['client_ip']).toBe('203.0.113.10');
+  });
+
+  it('logs a request whose head could not be read with its peer, spelled as the pipeline spells it', async () => {
+    const before = loggedCount('malformed_request');
+    expect(await rawExchange('NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await lineOf('malformed_request', before))['client_ip']).toBe('127.0.0.1');
+  });
+});

@@ -1,3 +1,4 @@
+import type { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import type { AccessLog } from './access-log.js';
 import { type GatewayMetrics, NO_TENANT } from './gateway-metrics.js';
 
@@ -10,8 +11,13 @@ import { type GatewayMetrics, NO_TENANT } from './gateway-metrics.js';
 export interface ListenerRefusal {
   readonly status: number;
   readonly code: string;
-  /** The connection's peer address (a trusted proxy's forwarded address is not read this early). */
+  /**
+   * The connection's peer address (socketPeerAddress); the recorder replaces it with the client address
+   * `forwardedFor` gives behind a trusted proxy, as the pipeline resolves it.
+   */
   readonly clientIp: string | undefined;
+  /** The request's X-Forwarded-For, when its head was read. */
+  readonly forwardedFor?: string | string[] | undefined;
   /** What was read of the request, when its head was. */
   readonly method?: string | undefined;
   readonly target?: string | undefined;
@@ -28,9 +34,17 @@ export type RecordListenerRefusal = (refusal: ListenerRefusal) => void;
 export function listenerRefusalRecorder(sinks: {
   readonly metrics: Pick<GatewayMetrics, 'countError'>;
   readonly accessLog?: AccessLog | undefined;
+  /** The pipeline's resolver (GATEWAY_TRUSTED_PROXIES): a line names the client the pipeline would. */
+  readonly clientAddresses?: ClientAddressResolver | undefined;
 }): RecordListenerRefusal {
   return (refusal) => {
     sinks.metrics.countError(NO_TENANT, refusal.status, refusal.code);
-    sinks.accessLog?.recordRefusal(refusal);
+    const { accessLog, clientAddresses } = sinks;
+    if (accessLog === undefined) return;
+    const clientIp =
+      refusal.clientIp === undefined || clientAddresses === undefined
+        ? refusal.clientIp
+        : clientAddresses.fromPeer(refusal.clientIp, refusal.forwardedFor).clientIp;
+    accessLog.recordRefusal(clientIp === refusal.clientIp ? refusal : { ...refusal, clientIp });
   };
 }

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { type ClientHttp2Session, connect } from 'node:http2';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createTestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
+import { createRateLimiter } from '../ratelimit/rate-limiter.js';
+import { RedisLimitStore } from '../ratelimit/redis-limit-store.js';
 import {
   send,
   startTestGateway,
@@ -199,5 +206,111 @@ describe('GATEWAY_TRUST_PROXY=true (deprecated: trusts private and loopback rang
       expect(await accessLogClientIp(gateway, String(response.headers['x-request-id']))).toBe('198.51.100.4');
       expect(lastSeen(origin)['x-forwarded-for']).toBe(`${spoofed}, 198.51.100.4, 127.0.0.1`);
     }
+  });
+});
+
+/**
+ * One request, one client address: the IP rule, the `scope: ip` bucket (in the real Redis), the access
+ * log and X-Real-IP agree, over HTTP/1.1 and HTTP/2, for X-Forwarded-For as proxies write it. Each case
+ * sends two spellings of one client: the second finds the bucket the first spent.
+ */
+describe('the client address of one request, for every use of it', () => {
+  const redis = createTestRedis('client-address-uses');
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+  let session: ClientHttp2Session;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('client-address-uses');
+    const limiter = createRateLimiter({
+      store: new RedisLimitStore(redis.client),
+      registry: createMetricsRegistry('client_address_uses', { defaultMetrics: false }),
+      logger: createLogger({ service: 'test', level: 'error' }),
+      keyPrefix: redis.prefix,
+    });
+    gateway = await startTestGateway(
+      { GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32,10.0.0.0/8', GATEWAY_H2C: 'true' },
+      { stages: [createRateLimitStage(limiter)] },
+    );
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'uses',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          { origin_id: originId, path_pattern: '/echo/*' },
+          {
+            origin_id: originId,
+            path_pattern: '/deny/*',
+            ip_rules: { deny: ['203.0.113.0/24', '2001:db8:bad::/48'] },
+          },
+          // One request per client, then one per 1,000 s.
+          {
+            origin_id: originId,
+            path_pattern: '/limited/*',
+            rate_limit: { requests_per_second: 0.001, burst: 1, scope: 'ip' },
+          },
+        ],
+      }),
+    );
+    session = connect(gateway.url);
+  });
+  afterAll(async () => {
+    session?.close();
+    await gateway?.close();
+    await origin?.close();
+    await redis.cleanup();
+  });
+
+  const overHttp2 = (path: string, forwardedFor: string) =>
+    new Promise<{ status: number; requestId: string }>((resolve, reject) => {
+      const stream = session.request({
+        ':path': path,
+        ':authority': 'uses.localhost',
+        'x-forwarded-for': forwardedFor,
+      });
+      stream.on('response', (head) =>
+        resolve({ status: Number(head[':status']), requestId: String(head['x-request-id']) }),
+      );
+      stream.on('error', reject);
+      stream.resume();
+    });
+  const overHttp1 = async (path: string, forwardedFor: string) => {
+    const answer = await send(gateway, 'uses.localhost', path, {
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+    return { status: answer.status, requestId: String(answer.headers['x-request-id']) };
+  };
+
+  it.each([
+    { xff: ['6.6.6.6, 203.0.113.9', '203.0.113.9:4711'], client: '203.0.113.9', denied: true },
+    {
+      xff: ['203.0.113.10, 10.1.2.3', '[::ffff:203.0.113.10]:443, 10.9.9.9'],
+      client: '203.0.113.10',
+      denied: true,
+    },
+    {
+      xff: ['[2001:db8:bad::1]:443', 'garbage, 2001:DB8:BAD:0:0:0:0:1'],
+      client: '2001:db8:bad::1',
+      denied: true,
+    },
+    { xff: ['198.51.100.7, unknown, 10.1.2.4', '10.1.2.4'], client: '10.1.2.4', denied: false },
+    // Every entry a trusted proxy: the leftmost, as nginx's real_ip_recursive.
+    { xff: ['10.7.7.7, 10.1.2.5', '10.7.7.7'], client: '10.7.7.7', denied: false },
+    { xff: ['"198.51.100.8"', ''], client: '127.0.0.1', denied: false },
+  ])('X-Forwarded-For $xff is client $client everywhere', async ({ xff, client, denied }) => {
+    const [first, second] = xff as [string, string];
+    for (const [sent, spelling] of [
+      [overHttp1, first],
+      [overHttp2, second],
+    ] as const) {
+      const echoed = await sent('/echo/x', spelling);
+      expect(echoed.status).toBe(200);
+      expect(origin.seen.at(-1)!.headers['x-real-ip']).toBe(client);
+      expect(await accessLogClientIp(gateway, echoed.requestId)).toBe(client);
+      expect((await sent('/deny/x', spelling)).status).toBe(denied ? 403 : 200);
+    }
+    expect((await overHttp1('/limited/x', first)).status).toBe(200);
+    expect((await overHttp2('/limited/x', second)).status).toBe(429);
   });
 });
