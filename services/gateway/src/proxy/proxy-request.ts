@@ -38,6 +38,15 @@ const CANCELLED: UpstreamOutcome = { kind: 'cancelled' };
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'GATEWAY_HEADERS_TIMEOUT']);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** getaddrinfo's: no such name (NXDOMAIN, no address), the name servers failed or did not answer. */
+const UNRESOLVED_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
+
+/** No connection came about (refused, unreachable, the name not resolved): the origin never saw the request. */
+export function isConnectFailure(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  const causeCode = (error as { cause?: { code?: string } }).cause?.code ?? '';
+  return CONNECT_CODES.has(code) || CONNECT_CODES.has(causeCode);
+}
 
 export class BodyTooLargeError extends Error {
   readonly code = 'GATEWAY_BODY_TOO_LARGE';
@@ -126,11 +135,12 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       outcome: { kind: 'timeout' },
     };
   }
-  if (CONNECT_CODES.has(code) || CONNECT_CODES.has(causeCode)) {
+  if (isConnectFailure(error)) {
+    const unresolved = UNRESOLVED_CODES.has(code) || UNRESOLVED_CODES.has(causeCode);
     return {
       status: 502,
       code: 'upstream_unreachable',
-      message: 'the origin refused the connection',
+      message: unresolved ? "the origin's host name did not resolve" : 'the origin refused the connection',
       outcome: { kind: 'connect_error' },
     };
   }

@@ -10,10 +10,16 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, addresses: LookupAdd
 
 /** Names under .stalled.test resolve as a name server that never answers would: the lookup hangs. */
 const stalled: LookupCallback[] = [];
+/** What names under .zone.test resolve to now: their addresses, or the error code a lookup fails with. */
+const zone = new Map<string, LookupAddress[] | string>();
 vi.mock('node:dns', async (importOriginal) => {
   const dns = await importOriginal<typeof import('node:dns')>();
   const lookup = (hostname: string, options: object, callback: LookupCallback) => {
+    const record = zone.get(hostname);
     if (hostname.endsWith('.stalled.test')) stalled.push(callback);
+    else if (typeof record === 'string') {
+      setImmediate(() => callback(Object.assign(new Error(record), { code: record }), []));
+    } else if (record !== undefined) setImmediate(() => callback(null, record));
     else dns.lookup(hostname, options, callback as never);
   };
   return { ...dns, default: { ...dns, lookup }, lookup };
@@ -26,6 +32,8 @@ afterEach(async () => {
     callback(Object.assign(new Error('timeout'), { code: 'EAI_AGAIN' }), []);
   }
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  zone.clear();
+  vi.useRealTimers();
 });
 
 /**
@@ -121,6 +129,84 @@ describe("a tenant's DNS lookups", () => {
     running[0]!.answer(null, [{ address: '192.0.2.1', family: 4 }]);
     expect(running.map((r) => r.name)).toEqual(['a.stalled.test', 'origin.other.test']);
     expect(answered.at(-1)).toBe('a.stalled.test ok');
+  });
+
+  it('keep serving a name whose name server fails (SERVFAIL, no answer) from its last answer, as Kong and Envoy do', async () => {
+    const origin = await startTestOrigin('origin-by-name');
+    cleanups.push(() => origin.close());
+    const tenantId = randomUUID();
+    const byName = () => {
+      const set = createUpstreamSet(
+        originConfig.parse({
+          id: randomUUID(),
+          name: 'by-name',
+          targets: [{ url: origin.url.replace('127.0.0.1', 'origin.zone.test') }],
+          health_check: { active: { enabled: false } },
+        }),
+        { tenantId, addressPolicy: loopbackOriginsAllowed() },
+      );
+      cleanups.push(() => set.close());
+      return set;
+    };
+    zone.set('origin.zone.test', [{ address: '127.0.0.1', family: 4 }]);
+    expect((await exchange(byName()))?.servedBy).toBe('origin-by-name');
+
+    // The tenant's next snapshot builds new pools: their first connection looks the name up again.
+    zone.set('origin.zone.test', 'EAI_AGAIN');
+    expect((await exchange(byName()))?.servedBy).toBe('origin-by-name');
+  });
+
+  it('answer a failed lookup (EAI_AGAIN) with the last addresses for an hour, never a name that no longer exists', () => {
+    let now = 0;
+    const answers: Array<ResolveCallback> = [];
+    const resolve = new TenantDnsLookups({
+      resolve: (_name, _options, answer) => answers.push(answer),
+      now: () => now,
+    }).forTenant(randomUUID());
+    const answered: string[] = [];
+    const ask = () =>
+      resolve('api.zone.test', {}, (error, addresses) =>
+        answered.push(error?.code ?? addresses.map((a) => a.address).join(',')),
+      );
+    const fail = (code: string) => answers.shift()!(Object.assign(new Error(code), { code }), []);
+
+    ask();
+    answers.shift()!(null, [
+      { address: '192.0.2.1', family: 4 },
+      { address: '192.0.2.2', family: 4 },
+    ]);
+    now += 3_599_000;
+    ask();
+    fail('EAI_AGAIN');
+    ask();
+    fail('ENOTFOUND');
+    now += 2_000;
+    ask();
+    fail('EAI_AGAIN');
+    expect(answered).toEqual(['192.0.2.1,192.0.2.2', '192.0.2.1,192.0.2.2', 'ENOTFOUND', 'EAI_AGAIN']);
+  });
+
+  it('answer a lookup still running after a second with the last addresses, and remember what it answers', () => {
+    vi.useFakeTimers();
+    const answers: Array<ResolveCallback> = [];
+    const resolve = new TenantDnsLookups({
+      resolve: (_name, _options, answer) => answers.push(answer),
+    }).forTenant(randomUUID());
+    const answered: string[] = [];
+    const ask = () =>
+      resolve('slow.zone.test', {}, (error, addresses) =>
+        answered.push(error?.code ?? addresses.map((a) => a.address).join(',')),
+      );
+    ask();
+    vi.advanceTimersByTime(5_000);
+    answers.shift()!(null, [{ address: '192.0.2.1', family: 4 }]);
+    ask();
+    vi.advanceTimersByTime(1_000);
+    expect(answered).toEqual(['192.0.2.1', '192.0.2.1']);
+    answers.shift()!(null, [{ address: '192.0.2.9', family: 4 }]);
+    ask();
+    answers.shift()!(Object.assign(new Error('SERVFAIL'), { code: 'EAI_AGAIN' }), []);
+    expect(answered).toEqual(['192.0.2.1', '192.0.2.1', '192.0.2.9']);
   });
 
   it('leave two of libuv’s threads to the rest of the process', () => {

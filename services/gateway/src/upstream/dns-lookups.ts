@@ -1,4 +1,5 @@
 import { type LookupAddress, type LookupOptions, lookup } from 'node:dns';
+import { LastDnsAnswers } from './last-dns-answers.js';
 
 export type ResolveCallback = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void;
 /** Every address of `hostname`, as dns.lookup with `all: true` gives them. */
@@ -33,7 +34,18 @@ export interface TenantDnsLookupsOptions {
   /** Lookups running at once, every tenant's together (default: originLookupThreads()). */
   maxRunning?: number;
   resolve?: Resolve;
+  /** How long a name's last answer stands in for lookups that fail (EAI_AGAIN) or are slow (default: an hour). */
+  staleMs?: number;
+  /** How long a lookup of a name answered before may take until its last answer is used (default: 1 s). */
+  staleAfterMs?: number;
+  now?: () => number;
 }
+
+/** Kong's `dns_stale_ttl`. */
+const DEFAULT_STALE_MS = 3_600_000;
+const DEFAULT_STALE_AFTER_MS = 1_000;
+/** Names answered within the last `staleMs`, every tenant's together (a few hundred bytes each). */
+const MAX_LAST_ANSWERS = 100_000;
 
 /**
  * A replica's DNS lookups for origins. A lookup is a getaddrinfo call on libuv's thread pool, which
@@ -43,6 +55,12 @@ export interface TenantDnsLookupsOptions {
  * and tenants take turns for them: when a lookup ends, the tenant that has waited longest starts its
  * next one, and the tenant whose lookup ended goes to the back of the line. Lookups of the same name
  * wait for one answer (a burst of new connections to a target is one lookup).
+ *
+ * A name the tenant resolved before is answered with its last addresses (for `staleMs`) when its lookup
+ * fails with EAI_AGAIN (the name servers failed or did not answer, or too many lookups wait) or has not
+ * answered after `staleAfterMs`; the lookup goes on, and what it answers is the next last answer. A
+ * name that no longer exists (ENOTFOUND) fails. Whatever the answer, the connector's address policy
+ * checks it.
  */
 export class TenantDnsLookups {
   readonly #tenants = new Map<string, TenantLookups>();
@@ -52,28 +70,37 @@ export class TenantDnsLookups {
   readonly #maxWaiting: number;
   readonly #maxRunning: number;
   readonly #lookup: Resolve;
+  readonly #lastAnswers: LastDnsAnswers;
+  readonly #staleAfterMs: number;
 
   constructor({
     maxWaiting = 256,
     maxRunning = originLookupThreads(),
     resolve = resolveAtOnce,
+    staleMs = DEFAULT_STALE_MS,
+    staleAfterMs = DEFAULT_STALE_AFTER_MS,
+    now = () => performance.now(),
   }: TenantDnsLookupsOptions = {}) {
     this.#maxWaiting = maxWaiting;
     this.#maxRunning = Math.max(1, maxRunning);
     this.#lookup = resolve;
+    this.#lastAnswers = new LastDnsAnswers(staleMs, MAX_LAST_ANSWERS, now);
+    this.#staleAfterMs = staleAfterMs;
   }
 
   forTenant(tenantId: string): Resolve {
     return (hostname, options, callback) => this.#resolve(tenantId, hostname, options, callback);
   }
 
-  #resolve(tenantId: string, hostname: string, options: LookupOptions, callback: ResolveCallback): void {
+  #resolve(tenantId: string, hostname: string, options: LookupOptions, asked: ResolveCallback): void {
     let tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) {
       tenant = { running: false, queued: false, waiting: [], answers: new Map() };
       this.#tenants.set(tenantId, tenant);
     }
     const key = `${hostname}\u0000${options.family ?? 0}\u0000${options.hints ?? 0}\u0000${options.order ?? options.verbatim ?? ''}`;
+    const lastKey = `${tenantId}\u0000${key}`;
+    const callback = this.#lastAnswerWhenSlow(lastKey, asked);
     const joined = tenant.answers.get(key);
     if (joined !== undefined) {
       joined.push(callback);
@@ -82,7 +109,7 @@ export class TenantDnsLookups {
     if (tenant.waiting.length >= this.#maxWaiting) {
       const error: NodeJS.ErrnoException = new Error(`too many DNS lookups of this tenant wait: ${hostname}`);
       error.code = 'EAI_AGAIN';
-      queueMicrotask(() => callback(error, []));
+      queueMicrotask(() => this.#answer(lastKey, error, [], [callback]));
       return;
     }
     const owner = tenant;
@@ -94,11 +121,45 @@ export class TenantDnsLookups {
           const callbacks = owner.answers.get(key) ?? [];
           owner.answers.delete(key);
           this.#finished(tenantId, owner);
-          for (const waiting of callbacks) waiting(error, addresses);
+          if (error === null) this.#lastAnswers.remember(lastKey, addresses);
+          this.#answer(lastKey, error, addresses, callbacks);
         }),
     });
     if (!owner.running && !owner.queued) this.#enqueue(owner);
     this.#startReady();
+  }
+
+  /** A lookup's answer, or the name's last one when the name servers failed (EAI_AGAIN). */
+  #answer(
+    lastKey: string,
+    error: NodeJS.ErrnoException | null,
+    addresses: LookupAddress[],
+    callbacks: readonly ResolveCallback[],
+  ): void {
+    const last = error?.code === 'EAI_AGAIN' ? this.#lastAnswers.last(lastKey) : undefined;
+    for (const waiting of callbacks) {
+      if (last === undefined) waiting(error, addresses);
+      else waiting(null, last);
+    }
+  }
+
+  /** `callback`, answered with the name's last addresses if the lookup has not answered in time. */
+  #lastAnswerWhenSlow(lastKey: string, callback: ResolveCallback): ResolveCallback {
+    if (this.#lastAnswers.last(lastKey) === undefined) return callback;
+    let pending = true;
+    const timer = setTimeout(() => {
+      const last = this.#lastAnswers.last(lastKey);
+      if (last === undefined) return;
+      pending = false;
+      callback(null, last);
+    }, this.#staleAfterMs);
+    timer.unref();
+    return (error, addresses) => {
+      if (!pending) return;
+      pending = false;
+      clearTimeout(timer);
+      callback(error, addresses);
+    };
   }
 
   #enqueue(tenant: TenantLookups): void {

@@ -33,18 +33,31 @@ describe('WebSocket upgrades look origin names up in their tenant’s turn', () 
       const resolve = forTenant(tenant);
       return (hostname, options, callback) => {
         lookedUp.push(`${tenant} ${hostname}`);
+        // Names under .servfail.test: their name servers fail (getaddrinfo's EAI_AGAIN).
+        if (hostname.endsWith('.servfail.test')) {
+          const error = Object.assign(new Error(`getaddrinfo EAI_AGAIN ${hostname}`), { code: 'EAI_AGAIN' });
+          setImmediate(() => callback(error, []));
+          return;
+        }
         resolve(hostname, { ...options, family: 4 }, callback);
       };
     });
     gateway = await startTestGateway();
     const originId = randomUUID();
+    const unresolvableId = randomUUID();
     const port = (origin.address() as AddressInfo).port;
     gateway.store.apply(
       buildSnapshot({
         tenantId,
         subdomain: 'dnsws',
-        origins: [{ id: originId, targets: [`http://localhost:${port}`] }],
-        routes: [{ origin_id: originId, path_pattern: '/ws/*' }],
+        origins: [
+          { id: originId, targets: [`http://localhost:${port}`] },
+          { id: unresolvableId, targets: [`http://origin.servfail.test:${port}`] },
+        ],
+        routes: [
+          { origin_id: originId, path_pattern: '/ws/*' },
+          { origin_id: unresolvableId, path_pattern: '/unresolvable/*' },
+        ],
       }),
     );
   });
@@ -60,5 +73,14 @@ describe('WebSocket upgrades look origin names up in their tenant’s turn', () 
     const answer = await sendUpgrade(gateway, 'dnsws.localhost', '/ws/chat');
     expect(answer.status).toBe(101);
     expect(lookedUp).toContain(`${tenantId} localhost`);
+  });
+
+  it('answers an upgrade whose origin name does not resolve as a request is answered: 502 upstream_unreachable', async () => {
+    const answer = await sendUpgrade(gateway, 'dnsws.localhost', '/unresolvable/chat');
+    expect(answer.status).toBe(502);
+    expect(JSON.parse(answer.text).error).toMatchObject({
+      code: 'upstream_unreachable',
+      message: "the origin's host name did not resolve",
+    });
   });
 });

@@ -52,7 +52,7 @@ import { originPath, originRequestHeaders } from '../pipeline/origin-request.js'
 import type { ExchangeRecordSinks, UsageSink } from '../pipeline/record-exchange.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
-import { classifyProxyError } from '../proxy/proxy-request.js';
+import { classifyProxyError, isConnectFailure } from '../proxy/proxy-request.js';
 import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import { DEFAULT_ORIGIN_TLS, originTlsErrorCode, reportingTlsFailures } from '../upstream/origin-tls.js';
@@ -687,15 +687,14 @@ export class WebSocketProxy {
       if (
         error.code === 'ORIGIN_ADDRESS_BLOCKED' ||
         error.code === 'UND_ERR_CONNECT_TIMEOUT' ||
-        originTlsErrorCode(error) !== undefined
+        originTlsErrorCode(error) !== undefined ||
+        isConnectFailure(error)
       ) {
         failAs(error);
         return;
       }
-      const refused =
-        error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH';
-      release(refused ? { kind: 'connect_error' } : { kind: 'reset' });
-      refuse(502, refused ? 'upstream_unreachable' : 'upstream_error', 'the origin connection failed');
+      release({ kind: 'reset' });
+      refuse(502, 'upstream_error', 'the origin connection failed');
     });
     // As on the HTTP path (MAX_INTERIM_ANSWERS): an origin flooding the upgrade with 1xx answers is cut.
     // Its final answer may come in the same read, after the refusal: it is dropped (see `cut`).
