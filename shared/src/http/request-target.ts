@@ -1,18 +1,23 @@
 /** `scheme://` at the start of an absolute-form request target (RFC 9112 §3.2.2). */
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** A CONNECT's authority-form target (RFC 9112 §3.2.3), `host:port`, maybe after user information. */
+const AUTHORITY_FORM = /^[^/*]+$/;
 
 /**
  * The request target as the access log and spans show it: without its query (`?access_token=` of a
  * WebSocket client, a key a client put in the URL) and without the URL's user information, in absolute
  * form (`http://user:password@host/…`, as a client sends to a forward proxy) and in a CONNECT's authority
- * form (`user:password@host:443`, which node's parser accepts).
+ * form (`user:password@host:443`, which node's parser accepts). Any other target (`*`, and what node
+ * accepts after it) is shown whole: cut at its `@`, `*` followed by `/@/admin` would be logged as `/admin`.
  */
 export function targetWithoutCredentials(url: string): string {
   const queryAt = url.indexOf('?');
   const target = queryAt < 0 ? url : url.slice(0, queryAt);
   if (target.startsWith('/')) return target;
   const scheme = ABSOLUTE_FORM.exec(target)?.[0];
-  if (scheme === undefined) return target.slice(target.lastIndexOf('@') + 1);
+  if (scheme === undefined) {
+    return AUTHORITY_FORM.test(target) ? target.slice(target.lastIndexOf('@') + 1) : target;
+  }
   const pathAt = target.indexOf('/', scheme.length);
   const userInfoEnd = target.lastIndexOf('@', pathAt < 0 ? target.length : pathAt);
   return userInfoEnd < scheme.length ? target : scheme + target.slice(userInfoEnd + 1);

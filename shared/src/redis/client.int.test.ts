@@ -33,4 +33,10 @@ describe('parseClusterNode', () => {
     expect(parseClusterNode('redis-a')).toEqual({ host: 'redis-a', port: 6379 });
     expect(() => parseClusterNode('redis-a:notaport')).toThrow(/host:port/);
   });
+
+  it('reads an IPv6 seed as the address the client connects to, with or without a port', () => {
+    expect(parseClusterNode('[fd00::7]:7001')).toEqual({ host: 'fd00::7', port: 7001 });
+    expect(parseClusterNode('[::1]')).toEqual({ host: '::1', port: 6379 });
+    expect(parseClusterNode('fd00::7')).toEqual({ host: 'fd00::7', port: 6379 });
+  });
 });

@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -43,20 +44,40 @@ export const commaList = z.string().transform((value) =>
 
 /**
  * `host:port` (a bracketed IPv6 literal as host keeps its colons apart from the port's); without a
- * port `defaultPort` when given. Undefined when it is not one.
+ * port `defaultPort` when given. The host as a client connects to it: an IPv6 literal without its
+ * brackets. Undefined when it is not one.
  */
 export function parseHostPort(
   value: string,
   defaultPort?: number,
 ): { host: string; port: number } | undefined {
-  const separator = value.lastIndexOf(':');
-  const host = separator > 0 ? value.slice(0, separator) : value;
-  const portText = separator > 0 ? value.slice(separator + 1) : undefined;
+  const address = splitHostPort(value);
+  if (address === undefined) return undefined;
+  const { host, portText } = address;
   const port =
     portText === undefined ? defaultPort : /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
   if (host === '' || host.includes('/') || port === undefined || !Number.isInteger(port)) return undefined;
   if (port < 1 || port > 65_535) return undefined;
   return { host, port };
+}
+
+/**
+ * The host and the port's text of `[IPv6]:port`, `[IPv6]`, `host:port` or `host`. A bare IPv6 literal is
+ * a host without a port: its last group is no port (`fd00::2` is not host `fd00:`, port 2).
+ */
+function splitHostPort(value: string): { host: string; portText?: string } | undefined {
+  if (value.startsWith('[')) {
+    const close = value.indexOf(']');
+    const host = value.slice(1, close);
+    const rest = value.slice(close + 1);
+    if (close < 0 || !isIPv6(host) || (rest !== '' && !rest.startsWith(':'))) return undefined;
+    return rest === '' ? { host } : { host, portText: rest.slice(1) };
+  }
+  if (isIPv6(value)) return { host: value };
+  const separator = value.lastIndexOf(':');
+  if (separator < 0) return { host: value };
+  if (value.indexOf(':') !== separator) return undefined;
+  return { host: value.slice(0, separator), portText: value.slice(separator + 1) };
 }
 
 /**

@@ -127,6 +127,18 @@ describe('hostPortList', () => {
     });
   });
 
+  it('takes IPv6 literals: bracketed before a port, bare only where a default port applies', () => {
+    expect(parseSettings({ BROKERS: hostPortList() }, { BROKERS: '[::1]:9092,[fd00::2]:9093' })).toEqual({
+      BROKERS: ['[::1]:9092', '[fd00::2]:9093'],
+    });
+    expect(
+      parseSettings(
+        { NODES: hostPortList({ defaultPort: 6379 }) },
+        { NODES: '[::1], fd00::2, [fd00::3]:7000' },
+      ),
+    ).toEqual({ NODES: ['[::1]', 'fd00::2', '[fd00::3]:7000'] });
+  });
+
   it('names the setting and the address that is not one', () => {
     for (const value of [
       'kafka-a',
@@ -136,6 +148,12 @@ describe('hostPortList', () => {
       ':9092',
       'kafka://a:9092',
       ',',
+      // A bare IPv6 literal has no port (its last group is not one), and brackets hold an IPv6 literal.
+      'fd00::2',
+      '[::1]',
+      '[::1',
+      '[kafka-a]:9092',
+      '[::1]9092',
     ])
       expect(
         problemsOf(() => parseSettings({ BROKERS: hostPortList() }, { BROKERS: value })),

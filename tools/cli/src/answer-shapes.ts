@@ -10,7 +10,10 @@ import { z } from 'zod';
 const text = z.string();
 /** An event position or a config version: a decimal number in a string (they outgrow JS numbers). */
 const position = z.string();
-/** A field shown in a table cell: any JSON value, as long as it is there or not. */
+/**
+ * A field shown in a table cell: any JSON value, present (a bare z.unknown() member of an object is
+ * required); `shown.optional()` for one an answer may leave out.
+ */
 const shown = z.unknown();
 
 export const tenantSummary = z.looseObject({ id: text, name: text, subdomain: text });
@@ -89,5 +92,6 @@ export const logEntry = z.looseObject({
   event_type: shown,
   resource_type: shown,
   resource_id: shown,
-  summary: shown,
+  /** Config history entries (…/config/history) have one; audit log entries (/audit-log) do not. */
+  summary: shown.optional(),
 });

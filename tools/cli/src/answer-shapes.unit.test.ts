@@ -121,3 +121,28 @@ describe('a success answer of an unexpected shape', () => {
     });
   }
 });
+
+// Regression: a field a table only shows was required to be present, so `get audit` refused every
+// answer of the admin API, whose audit entries have no summary (only config history entries do).
+describe('an answer of the admin API with only the fields its OpenAPI requires', () => {
+  it('get audit lists an audit entry without a summary', async () => {
+    const entry = {
+      position: '12',
+      event_id: '0b6a7f5e-1d2c-4e3b-9a8f-7c6d5e4f3a2b',
+      event_type: 'RouteCreated',
+      resource_type: 'route',
+      resource_id: 'r1',
+      tenant_id: T,
+      actor: 'alice@example.com',
+      occurred_at: '2026-01-01T00:00:00.000Z',
+    };
+    const result = await run(
+      ['get', 'audit', '-t', T],
+      await api({ 'GET /api/v1/audit-log': { data: [entry], next_cursor: null } }),
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(EXIT.ok);
+    expect(result.stdout).toContain('RouteCreated');
+    expect(result.stdout).toContain('alice@example.com');
+  });
+});

@@ -123,6 +123,22 @@ describe('access-log line', () => {
     ).toMatchObject({ path: 'http://api.example.com/v1' });
   });
 
+  // Regression: user information was cut from every target that was neither origin nor absolute form,
+  // so one node's parser accepts after `*` (`*/@/admin`) was logged as the path `/admin`, a request it
+  // never was. Only a CONNECT's authority form (`user:password@host:443`) has user information there.
+  it('keeps every character of a target that is not in authority form, `@` included', () => {
+    for (const target of ['*', '*/@/admin', '*@internal.example:443']) {
+      const refused = exchangeFor(target, 'OPTIONS');
+      refused.errorCode = 'invalid_path';
+      expect(JSON.parse(accessLogLine(refused, 'gateway', 400, 0.5)), target).toMatchObject({ path: target });
+    }
+    const connect = exchangeFor('alice:hunter2@api.example.com:443', 'CONNECT');
+    connect.errorCode = 'method_not_supported';
+    expect(JSON.parse(accessLogLine(connect, 'gateway', 405, 0.5))).toMatchObject({
+      path: 'api.example.com:443',
+    });
+  });
+
   it('escapes what the client sent, so a crafted path or forwarded address cannot forge fields', () => {
     const crafted = exchangeFor('/a"b\\c', 'G"ET', '1.2.3.4", "status": 200, "x": "');
     crafted.path = '/a","status":200,"evil":"\u2028';
