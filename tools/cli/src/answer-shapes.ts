@@ -15,6 +15,8 @@ const position = z.string();
  * required); `shown.optional()` for one an answer may leave out.
  */
 const shown = z.unknown();
+/** A table cell's value: printed as `-` when the answer leaves it out, never a reason to refuse the answer. */
+const cell = z.unknown().optional();
 
 export const tenantSummary = z.looseObject({ id: text, name: text, subdomain: text });
 export type TenantSummary = z.output<typeof tenantSummary>;
@@ -29,14 +31,14 @@ export type Row = z.output<typeof tableRow>;
 
 export const routeRow = z.looseObject({
   methods: z.array(z.string()).nullish(),
-  rate_limit: z.looseObject({ requests_per_second: shown, scope: shown }).nullish(),
-  cache_policy: z.looseObject({ enabled: z.boolean().nullish(), ttl_seconds: shown }).nullish(),
+  rate_limit: z.looseObject({ requests_per_second: cell, scope: cell }).nullish(),
+  cache_policy: z.looseObject({ enabled: z.boolean().nullish(), ttl_seconds: cell }).nullish(),
 });
 export type RouteRow = z.output<typeof routeRow>;
 
 export const originRow = z.looseObject({
   targets: z.array(z.looseObject({ url: shown })).nullish(),
-  load_balancing: z.looseObject({ algorithm: shown }).nullish(),
+  load_balancing: z.looseObject({ algorithm: cell }).nullish(),
 });
 export type OriginRow = z.output<typeof originRow>;
 
@@ -86,12 +88,12 @@ export function waitedChange<Body extends object>(answer: Body | { resource: Bod
 }
 
 export const logEntry = z.looseObject({
-  position: shown,
-  occurred_at: shown,
-  actor: shown,
-  event_type: shown,
-  resource_type: shown,
-  resource_id: shown,
+  position: cell,
+  occurred_at: cell,
+  actor: cell,
+  event_type: cell,
+  resource_type: cell,
+  resource_id: cell,
   /** Config history entries (…/config/history) have one; audit log entries (/audit-log) do not. */
-  summary: shown.optional(),
+  summary: cell,
 });
