@@ -53,16 +53,9 @@ interface MarkerMeta {
   m: string[];
 }
 
-function frame(meta: EntryMeta | MarkerMeta, body: Buffer | null): Buffer {
-  const metaBytes = Buffer.from(JSON.stringify(meta));
-  const length = Buffer.allocUnsafe(4);
-  length.writeUInt32BE(metaBytes.length);
-  return body ? Buffer.concat([length, metaBytes, body]) : Buffer.concat([length, metaBytes]);
-}
-
-/** [4-byte meta length][meta JSON][body]: binary-safe bodies without base64. */
-export function encodeRecord(record: CacheRecord): Buffer {
-  if (record.kind === 'vary') return frame({ m: [...record.varyOn] }, null);
+/** What a record's framed metadata holds: everything but the body. */
+function recordMeta(record: CacheRecord): EntryMeta | MarkerMeta {
+  if (record.kind === 'vary') return { m: [...record.varyOn] };
   const meta: EntryMeta = {
     s: record.status,
     h: record.headers.map(([name, value]) => [name, value]),
@@ -75,7 +68,26 @@ export function encodeRecord(record: CacheRecord): Buffer {
   if (record.mustRevalidate) meta.r = 1;
   if (record.immutable) meta.i = 1;
   if (record.tags.length > 0) meta.g = [...record.tags];
-  return frame(meta, record.body);
+  return meta;
+}
+
+/** [4-byte meta length][meta JSON][body]: binary-safe bodies without base64. */
+export function encodeRecord(record: CacheRecord): Buffer {
+  const metaBytes = Buffer.from(JSON.stringify(recordMeta(record)));
+  const length = Buffer.allocUnsafe(4);
+  length.writeUInt32BE(metaBytes.length);
+  return record.kind === 'response'
+    ? Buffer.concat([length, metaBytes, record.body])
+    : Buffer.concat([length, metaBytes]);
+}
+
+/**
+ * encodeRecord(record).length without copying the body: what a stored record takes (and what a
+ * store's per-tenant byte bound counts it for, chargedBytes), its tags and header JSON included.
+ */
+export function encodedRecordBytes(record: CacheRecord): number {
+  const body = record.kind === 'response' ? record.body.length : 0;
+  return 4 + Buffer.byteLength(JSON.stringify(recordMeta(record))) + body;
 }
 
 /** null for anything that is not a record this version can read (treated as absent). */
@@ -116,9 +128,8 @@ function withoutHostBoundHeaders(headers: EntryMeta['h']): EntryMeta['h'] {
 }
 
 /**
- * The size a record counts for in a store's byte bounds (the per-tenant bound of MemoryCacheStore, which
- * approximates what RedisCacheStore counts: the encoded record). Not what it costs in the heap: see
- * l1EntryBytes.
+ * A quick estimate of a record's size (the bytes a write moves, a Vary marker's charge). What a store's
+ * byte bound counts an entry for is encodedRecordBytes; what it costs in the heap, l1EntryBytes.
  */
 export function recordSize(record: CacheRecord): number {
   if (record.kind === 'vary') return 64 + record.varyOn.join('').length;

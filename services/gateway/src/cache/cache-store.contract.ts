@@ -1,5 +1,6 @@
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
+  CACHE_TAG_MAX_LENGTH,
   CACHE_TAGS_MAX,
   type CachePurgeMessage,
   encodePurgeMessage,
@@ -441,6 +442,29 @@ export function describeCacheStoreContract(
         expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
       });
 
+      // Regression: the in-memory store counted the response a URL held until its first variant was
+      // stored, so that variant pushed out one of the tenant's other entries production kept.
+      it("a URL's first variant takes the place of the response the URL held, evicting no other entry", async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: BOUND });
+        await put(store, tenantId, 'a1');
+        await put(store, tenantId, 'a2');
+        // The URL's response, before its origin began to vary it.
+        expect(await put(store, tenantId, 'p')).toBe('stored');
+        const urlKey = `c:{${tenantId}}:0:r:0:p:v`;
+        const stored = await store.putVariant({
+          key: `${urlKey}:fr`,
+          urlKey,
+          entry: entry(Buffer.alloc(BODY, 'fr'), { varyOn: ['accept-language'] }),
+          ttlMs: 60_000,
+          pathIndexKey: `c:{${tenantId}}:0:r:0:p:idx`,
+          maxVariants: 8,
+        });
+        expect(stored).toBe('stored');
+        expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
+        expect((await store.get(`${urlKey}:fr`))?.kind).toBe('response');
+        expect(await present(store, tenantId, ['a1', 'a2'])).toEqual(['a1', 'a2']);
+      });
+
       // Regression (cache/auth review): only record bytes counted, so tiny entries listed in a path
       // index and several tag sets held many times the tenant's bound in Redis.
       it('keeping track of an entry (its index and tag listings) counts against the bound', async () => {
@@ -464,6 +488,31 @@ export function describeCacheStoreContract(
         expect(kept).toBeGreaterThan(0);
         expect(kept).toBeLessThan(10);
         expect((await store.get(`${base}:p:99`))?.kind).toBe('response');
+      });
+
+      // Regression: the in-memory store charged a record by its body and header characters, not as it is
+      // stored (its tags, the JSON of its headers), so `make dev` kept entries production refused.
+      it('an entry counts as it is stored, its tags included', async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: 15_000 });
+        const base = `c:{${tenantId}}:0:r:0`;
+        // 64 tags of 200 characters: 12,800 bytes of a one-byte response.
+        const tags = (name: string, length: number) =>
+          Array.from({ length: 64 }, (_, i) => `${name}-${i}-`.padEnd(length, 'x'));
+        const tagged = (name: string, tagLength = 200) =>
+          store.putResponse({
+            key: `${base}:${name}:v`,
+            entry: entry('x', { tags: tags(name, tagLength) }),
+            ttlMs: 60_000,
+            pathIndexKey: `${base}:${name}:idx`,
+          });
+        expect(await tagged('t1')).toBe('stored');
+        expect(await tagged('t2')).toBe('stored');
+        // Two of them are over the bound: the older one made room.
+        expect(await store.get(`${base}:t1:v`)).toBeNull();
+        expect((await store.get(`${base}:t2:v`))?.kind).toBe('response');
+        // 64 tags of CACHE_TAG_MAX_LENGTH: more than the bound by themselves.
+        expect(await tagged('large', CACHE_TAG_MAX_LENGTH)).toBe('over_tenant_bound');
+        expect(await store.get(`${base}:large:v`)).toBeNull();
       });
 
       it('expired entries give their bytes back instead of pushing out live ones', async () => {

@@ -13,7 +13,7 @@ import {
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
-import { type CacheRecord, l1EntryBytes, recordSize } from './cache-entry.js';
+import { type CacheRecord, encodedRecordBytes, l1EntryBytes } from './cache-entry.js';
 import {
   type CacheStore,
   chargedBytes,
@@ -116,14 +116,22 @@ export class MemoryCacheStore implements CacheStore {
 
   putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
     const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
-    if (chargedBytes(write, recordSize(entry)) > this.#maxBytesOf(write))
+    if (chargedBytes(write, encodedRecordBytes(entry)) > this.#maxBytesOf(write))
       return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
     if (!variants?.has(key)) {
       if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
       if ((variants?.size ?? 0) >= maxVariants) return Promise.resolve('too_many_variants');
     }
-    if (!this.#admit(write)) return Promise.resolve('over_tenant_bound');
+    // The URL held a response (it did not vary before): the marker replaces it in the tenant's share,
+    // and it goes if the variant is refused, as in the Redis store.
+    const urlTenant = tenantOfKey(urlKey);
+    const urlHeldResponse = this.#slots.peek(urlKey)?.record.kind === 'response';
+    if (urlHeldResponse && urlTenant !== undefined) this.#tenantBound.forget(urlTenant, urlKey);
+    if (!this.#admit(write)) {
+      if (urlHeldResponse) this.#slots.delete(urlKey);
+      return Promise.resolve('over_tenant_bound');
+    }
     this.#set(key, { record: entry, pathIndexKey, urlKey }, ttlMs);
     if (!this.#slots.has(key)) return Promise.resolve('stored'); // larger than the whole store
     variants = this.#variants.get(urlKey) ?? new Set();
@@ -226,7 +234,7 @@ export class MemoryCacheStore implements CacheStore {
    * alone is larger than the bound.
    */
   #admit(write: ResponseWrite | VariantWrite): boolean {
-    const size = chargedBytes(write, recordSize(write.entry));
+    const size = chargedBytes(write, encodedRecordBytes(write.entry));
     const maxBytes = this.#maxBytesOf(write);
     if (size > maxBytes) return false;
     const tenantId = tenantOfKey(write.key);
