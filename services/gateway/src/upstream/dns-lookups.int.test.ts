@@ -209,6 +209,51 @@ describe("a tenant's DNS lookups", () => {
     expect(answered).toEqual(['192.0.2.1', '192.0.2.1', '192.0.2.9']);
   });
 
+  // Regression: the last answers were one list for every tenant, oldest out at 100,000: a tenant whose
+  // config named (over its changes) that many names pushed out every other tenant's, which then failed
+  // with the first SERVFAIL of their name servers.
+  it("keep a tenant's last answers however many names another tenant resolves", () => {
+    let serverFails = false;
+    const lookups = new TenantDnsLookups({
+      resolve: (_name, _options, answer) =>
+        serverFails
+          ? answer(Object.assign(new Error('SERVFAIL'), { code: 'EAI_AGAIN' }), [])
+          : answer(null, [{ address: '192.0.2.1', family: 4 }]),
+    });
+    const resolve = lookups.forTenant(randomUUID());
+    const greedy = lookups.forTenant(randomUUID());
+    resolve('api.zone.test', {}, () => {});
+    for (let i = 0; i < 100_000; i++) greedy(`n${i}.greedy.test`, {}, () => {});
+
+    serverFails = true;
+    let answered = '';
+    resolve('api.zone.test', {}, (error, addresses) => {
+      answered = error?.code ?? addresses.map((a) => a.address).join(',');
+    });
+    expect(answered).toBe('192.0.2.1');
+  });
+
+  // Regression: a name's whole answer was kept, so 100,000 names of a zone answering thousands of
+  // addresses each (a tenant's own name server) took gigabytes of a replica's heap.
+  it('keep the first 16 addresses of an answer for when the name servers fail', () => {
+    let serverFails = false;
+    const resolve = new TenantDnsLookups({
+      resolve: (_name, _options, answer) =>
+        serverFails
+          ? answer(Object.assign(new Error('SERVFAIL'), { code: 'EAI_AGAIN' }), [])
+          : answer(
+              null,
+              Array.from({ length: 4_000 }, (_, i) => ({ address: `10.0.${i >> 8}.${i & 255}`, family: 4 })),
+            ),
+    }).forTenant(randomUUID());
+    const answered: number[] = [];
+    const ask = () => resolve('wide.zone.test', {}, (_error, addresses) => answered.push(addresses.length));
+    ask();
+    serverFails = true;
+    ask();
+    expect(answered).toEqual([4_000, 16]);
+  });
+
   it('leave two of libuv’s threads to the rest of the process', () => {
     expect(originLookupThreads(4)).toBe(2);
     expect(originLookupThreads(64)).toBe(62);

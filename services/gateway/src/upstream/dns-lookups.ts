@@ -44,8 +44,12 @@ export interface TenantDnsLookupsOptions {
 /** Kong's `dns_stale_ttl`. */
 const DEFAULT_STALE_MS = 3_600_000;
 const DEFAULT_STALE_AFTER_MS = 1_000;
-/** Names answered within the last `staleMs`, every tenant's together (a few hundred bytes each). */
-const MAX_LAST_ANSWERS = 100_000;
+/**
+ * Names answered within the last `staleMs`: every tenant's together, and of one tenant (its default
+ * TENANT_MAX_TARGETS of 1,000 names, looked up with a few sets of options). At most 16 addresses each
+ * (≈ 2 KB), so a few hundred megabytes at worst.
+ */
+const LAST_ANSWERS_BOUNDS = { maxAnswers: 100_000, maxAnswersPerOwner: 4_096, maxAddresses: 16 } as const;
 
 /**
  * A replica's DNS lookups for origins. A lookup is a getaddrinfo call on libuv's thread pool, which
@@ -84,7 +88,7 @@ export class TenantDnsLookups {
     this.#maxWaiting = maxWaiting;
     this.#maxRunning = Math.max(1, maxRunning);
     this.#lookup = resolve;
-    this.#lastAnswers = new LastDnsAnswers(staleMs, MAX_LAST_ANSWERS, now);
+    this.#lastAnswers = new LastDnsAnswers({ ...LAST_ANSWERS_BOUNDS, staleMs }, now);
     this.#staleAfterMs = staleAfterMs;
   }
 
@@ -99,8 +103,7 @@ export class TenantDnsLookups {
       this.#tenants.set(tenantId, tenant);
     }
     const key = `${hostname}\u0000${options.family ?? 0}\u0000${options.hints ?? 0}\u0000${options.order ?? options.verbatim ?? ''}`;
-    const lastKey = `${tenantId}\u0000${key}`;
-    const callback = this.#lastAnswerWhenSlow(lastKey, asked);
+    const callback = this.#lastAnswerWhenSlow(tenantId, key, asked);
     const joined = tenant.answers.get(key);
     if (joined !== undefined) {
       joined.push(callback);
@@ -109,7 +112,7 @@ export class TenantDnsLookups {
     if (tenant.waiting.length >= this.#maxWaiting) {
       const error: NodeJS.ErrnoException = new Error(`too many DNS lookups of this tenant wait: ${hostname}`);
       error.code = 'EAI_AGAIN';
-      queueMicrotask(() => this.#answer(lastKey, error, [], [callback]));
+      queueMicrotask(() => this.#answer(tenantId, key, error, [], [callback]));
       return;
     }
     const owner = tenant;
@@ -121,8 +124,8 @@ export class TenantDnsLookups {
           const callbacks = owner.answers.get(key) ?? [];
           owner.answers.delete(key);
           this.#finished(tenantId, owner);
-          if (error === null) this.#lastAnswers.remember(lastKey, addresses);
-          this.#answer(lastKey, error, addresses, callbacks);
+          if (error === null) this.#lastAnswers.remember(tenantId, key, addresses);
+          this.#answer(tenantId, key, error, addresses, callbacks);
         }),
     });
     if (!owner.running && !owner.queued) this.#enqueue(owner);
@@ -131,12 +134,13 @@ export class TenantDnsLookups {
 
   /** A lookup's answer, or the name's last one when the name servers failed (EAI_AGAIN). */
   #answer(
-    lastKey: string,
+    tenantId: string,
+    key: string,
     error: NodeJS.ErrnoException | null,
     addresses: LookupAddress[],
     callbacks: readonly ResolveCallback[],
   ): void {
-    const last = error?.code === 'EAI_AGAIN' ? this.#lastAnswers.last(lastKey) : undefined;
+    const last = error?.code === 'EAI_AGAIN' ? this.#lastAnswers.last(tenantId, key) : undefined;
     for (const waiting of callbacks) {
       if (last === undefined) waiting(error, addresses);
       else waiting(null, last);
@@ -144,11 +148,11 @@ export class TenantDnsLookups {
   }
 
   /** `callback`, answered with the name's last addresses if the lookup has not answered in time. */
-  #lastAnswerWhenSlow(lastKey: string, callback: ResolveCallback): ResolveCallback {
-    if (this.#lastAnswers.last(lastKey) === undefined) return callback;
+  #lastAnswerWhenSlow(tenantId: string, key: string, callback: ResolveCallback): ResolveCallback {
+    if (this.#lastAnswers.last(tenantId, key) === undefined) return callback;
     let pending = true;
     const timer = setTimeout(() => {
-      const last = this.#lastAnswers.last(lastKey);
+      const last = this.#lastAnswers.last(tenantId, key);
       if (last === undefined) return;
       pending = false;
       callback(null, last);
