@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
+import { answerEvery503, eventually, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
 import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 
 /**
@@ -32,11 +32,7 @@ beforeAll(async () => {
     startOrigin('stable'),
     startOrigin('drained-canary'),
   ]);
-  brokenCanary = await startOrigin('broken-canary', (_req, res) => {
-    res.writeHead(503);
-    res.end();
-    return true;
-  });
+  brokenCanary = await startOrigin('broken-canary', answerEvery503);
   const blueGreenId = randomUUID();
   const stableId = randomUUID();
   const canaryId = randomUUID();

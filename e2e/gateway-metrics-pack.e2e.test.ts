@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labelsOf, metricsOf, queries } from '../infra/tests/observability-pack.js';
-import { httpRequest, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
+import { answerEvery503, httpRequest, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
 import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 
 /**
@@ -37,11 +37,7 @@ function labelNamesByFamily(text: string): Map<string, Set<string>> {
 
 beforeAll(async () => {
   served = await startOrigin('served');
-  failing = await startOrigin('failing', (_req, res) => {
-    res.writeHead(503);
-    res.end();
-    return true;
-  });
+  failing = await startOrigin('failing', answerEvery503);
   const servedId = randomUUID();
   const failingId = randomUUID();
   gateway = await startLoneGateway({

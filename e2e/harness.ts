@@ -327,6 +327,13 @@ export interface TestOriginOptions {
   webSocketEcho?: boolean;
 }
 
+/** A `startOrigin` answer that fails every request (health probes too): 503, no body. */
+export function answerEvery503(_req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  res.writeHead(503);
+  res.end();
+  return true;
+}
+
 export async function startOrigin(
   name: string,
   respond?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,

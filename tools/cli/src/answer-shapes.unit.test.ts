@@ -1,8 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
 import { EXIT } from './exit-codes.js';
+import { closeStandInAdminApis, runCliAgainst, serveStandInAdminApi } from './testing/stand-in-admin-api.js';
 
 /**
  * The CLI pointed at something that answers a success status with a body of another shape than the
@@ -14,13 +12,7 @@ const TENANT = { id: '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11', name: 'Acme', subdo
 const T = TENANT.id;
 const DOCUMENT = JSON.stringify({ tenant: { id: T }, routes: [] });
 
-const servers: Server[] = [];
-afterEach(() => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    server.close();
-  }
-});
+afterEach(closeStandInAdminApis);
 
 /** An admin API whose answers are right except `odd`: path → the body answered there with 200. */
 async function api(odd: Record<string, unknown>): Promise<string> {
@@ -34,7 +26,7 @@ async function api(odd: Record<string, unknown>): Promise<string> {
       changes: [{ resource: 'route', id: null, name: 'r', change: 'added', fields: [] }],
     },
   };
-  const server = createServer((req, res) => {
+  return serveStandInAdminApi((req, res) => {
     req.resume();
     req.on('end', () => {
       const key = `${req.method} ${new URL(req.url ?? '/', 'http://x').pathname}`;
@@ -43,23 +35,10 @@ async function api(odd: Record<string, unknown>): Promise<string> {
       res.end(typeof body === 'string' ? body : JSON.stringify(body ?? null));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function run(argv: string[], url: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    env: { VANTAGEEDGE_URL: url, VANTAGEEDGE_TOKEN: 'tok', VANTAGEEDGE_CONFIG: '/nonexistent' },
-    stdout: (text) => out.push(text),
-    stderr: (text) => err.push(text),
-    stdin: async () => DOCUMENT,
-    sleep: async () => {},
-  });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
+const run = (argv: string[], url: string) =>
+  runCliAgainst(argv, url, { stdin: async () => DOCUMENT, sleep: async () => {} });
 
 /** Bodies of the wrong shape: nothing, a string, an object where a list is, a list where an object is. */
 const ODD_BODIES: Record<string, unknown> = {

@@ -1,18 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
 import { EXIT } from './exit-codes.js';
+import { closeStandInAdminApis, runCliAgainst, serveStandInAdminApi } from './testing/stand-in-admin-api.js';
 
 /** `get origins` tells a drained target (weight 0: kept, sent no request) from the ones serving. */
 
-const servers: Server[] = [];
-afterEach(() => {
-  for (const server of servers.splice(0)) server.close();
-});
+afterEach(closeStandInAdminApis);
 
-async function adminApiListing(origins: unknown[]): Promise<string> {
-  const server = createServer((req, res) => {
+function adminApiListing(origins: unknown[]): Promise<string> {
+  return serveStandInAdminApi((req, res) => {
     res.setHeader('content-type', 'application/json');
     if ((req.url ?? '').startsWith('/api/v1/origins?')) {
       res.end(JSON.stringify({ data: origins, next_cursor: null }));
@@ -21,9 +16,6 @@ async function adminApiListing(origins: unknown[]): Promise<string> {
     res.statusCode = 404;
     res.end(JSON.stringify({ error: { code: 'not_found', message: 'no such resource' } }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 describe('vantageedge get origins', () => {
@@ -39,19 +31,8 @@ describe('vantageedge get origins', () => {
         load_balancing: { algorithm: 'round_robin' },
       },
     ]);
-    const out: string[] = [];
-    const code = await runCli(['get', 'origins'], {
-      env: {
-        VANTAGEEDGE_URL: url,
-        VANTAGEEDGE_TOKEN: 'admin-token',
-        VANTAGEEDGE_CONFIG: '/nonexistent/x.json',
-      },
-      stdout: (text) => out.push(text),
-      stderr: () => {},
-      stdin: async () => '',
-    });
+    const { code, stdout: listed } = await runCliAgainst(['get', 'origins'], url);
     expect(code).toBe(EXIT.ok);
-    const listed = out.join('\n');
     expect(listed).toContain('https://blue.example.com (drained)');
     expect(listed).toContain('https://green.example.com');
     expect(listed).not.toContain('https://green.example.com (drained)');

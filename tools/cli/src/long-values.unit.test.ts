@@ -1,9 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
 import { EXIT } from './exit-codes.js';
 import { table } from './output.js';
+import { closeStandInAdminApis, runCliAgainst, serveStandInAdminApi } from './testing/stand-in-admin-api.js';
 
 /**
  * A tenant admin stores one long value — an origin's targets: up to 100 URLs of 2048 characters
@@ -63,13 +61,10 @@ describe('a table holding a 1 MB value', () => {
 });
 
 describe('vantageedge get, against long answers', () => {
-  const servers: Server[] = [];
-  afterEach(() => {
-    for (const server of servers.splice(0)) server.close();
-  });
+  afterEach(closeStandInAdminApis);
 
-  async function adminApi(path: string, data: unknown[]): Promise<string> {
-    const server = createServer((req, res) => {
+  function adminApi(path: string, data: unknown[]): Promise<string> {
+    return serveStandInAdminApi((req, res) => {
       res.setHeader('content-type', 'application/json');
       if (req.url?.startsWith(`${path}?`)) {
         res.end(JSON.stringify({ data, next_cursor: null }));
@@ -78,25 +73,11 @@ describe('vantageedge get, against long answers', () => {
       res.statusCode = 404;
       res.end(JSON.stringify({ error: { code: 'not_found', message: 'no such path' } }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   async function run(argv: string[], url: string) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(argv, {
-      env: {
-        VANTAGEEDGE_URL: url,
-        VANTAGEEDGE_TOKEN: 'admin-token',
-        VANTAGEEDGE_CONFIG: '/nonexistent/x.json',
-      },
-      stdout: (text) => out.push(text),
-      stderr: (text) => err.push(text),
-      stdin: async () => '',
-    });
-    return { code, lines: out.join('\n').split('\n'), stderr: err.join('\n') };
+    const { code, stdout, stderr } = await runCliAgainst(argv, url);
+    return { code, lines: stdout.split('\n'), stderr };
   }
 
   it('prints every tenant’s origins (exit 0), one origin’s 100 long targets once, the other rows at their own width', async () => {

@@ -1,16 +1,15 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { RequestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runCli } from './cli.js';
 import { formatExplanation } from './commands/explain.js';
 import { EXIT } from './exit-codes.js';
 import { cell, structured, table, terminalText } from './output.js';
 import { formatChanges } from './plan-format.js';
+import { closeStandInAdminApis, runCliAgainst, serveStandInAdminApi } from './testing/stand-in-admin-api.js';
 
 // A tenant admin names its resources with terminal escape sequences; an operator lists them with the CLI.
 const OSC52 = '\u001b]52;c;Y3VybCBodHRwOi8vZXZpbC5zaCB8IHNo\u0007'; // writes the operator's clipboard
@@ -280,11 +279,13 @@ describe('human-readable output escapes what tenants named', () => {
   });
 });
 
+async function run(argv: string[], url: string) {
+  const { code, stdout, stderr } = await runCliAgainst(argv, url);
+  return { code, out: stdout, err: stderr };
+}
+
 describe('the CLI against an admin API holding hostile names', () => {
-  const servers: Array<{ close(): void }> = [];
-  afterEach(() => {
-    for (const server of servers.splice(0)) server.close();
-  });
+  afterEach(closeStandInAdminApis);
 
   const origin = { id: ORIGIN, name: EVIL_ORIGIN, targets: [{ url: 'https://backend.example.com' }] };
   const key = { id: KEY, name: EVIL_KEY, key_prefix: 'vk_abc', scopes: [], expires_at: null };
@@ -293,7 +294,7 @@ describe('the CLI against an admin API holding hostile names', () => {
   async function adminApi(): Promise<string> {
     const page = (res: ServerResponse, data: unknown[]) =>
       res.end(JSON.stringify({ data, next_cursor: null }));
-    const server = createServer((req, res) => {
+    return serveStandInAdminApi((req, res) => {
       res.setHeader('content-type', 'application/json');
       const url = req.url ?? '';
       if (url.startsWith('/api/v1/origins?')) return page(res, [origin]);
@@ -310,25 +311,6 @@ describe('the CLI against an admin API holding hostile names', () => {
         }),
       );
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
-
-  async function run(argv: string[], url: string) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(argv, {
-      env: {
-        VANTAGEEDGE_URL: url,
-        VANTAGEEDGE_TOKEN: 'admin-token',
-        VANTAGEEDGE_CONFIG: '/nonexistent/x.json',
-      },
-      stdout: (text) => out.push(text),
-      stderr: (text) => err.push(text),
-      stdin: async () => '',
-    });
-    return { code, out: out.join('\n'), err: err.join('\n') };
   }
 
   it('get origins|keys|tenants prints escapes, never the raw bytes', async () => {
@@ -364,17 +346,12 @@ describe('the CLI against an admin API holding hostile names', () => {
       { code: 'validation_failed', message: `bad${CLEAR}`, details: 'none' },
       'flat',
     ]) {
-      const server = createServer((_req, res) => {
+      const url = await serveStandInAdminApi((_req, res) => {
         res.statusCode = 400;
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ error }));
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      servers.push(server);
-      const result = await run(
-        ['get', 'tenants'],
-        `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      );
+      const result = await run(['get', 'tenants'], url);
       expect(result.code, result.err).toBe(EXIT.usage);
       expect(result.err).toMatch(
         /^vantageedge: 400 (http_400: Bad Request|validation_failed: bad\\u001b\[2J)/,
@@ -401,10 +378,7 @@ describe('the CLI against an admin API holding hostile names', () => {
  * and a dumped file applies back to the same config.
  */
 describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-appliable', () => {
-  const servers: Array<{ close(): void }> = [];
-  afterEach(() => {
-    for (const server of servers.splice(0)) server.close();
-  });
+  afterEach(closeStandInAdminApis);
 
   const C1_OSC52 = '\u009d52;c;ZWNobyBwd25lZA==\u009c'; // 8-bit OSC 52 (clipboard write) … 8-bit ST
   const C1_CSI_CLEAR = '\u009b2J\u009bH';
@@ -434,7 +408,7 @@ describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-app
   const tenant = { id: TENANT, name: document.tenant.name, subdomain: 'escapes', clerk_org_id: null };
 
   async function adminApi(planned: unknown[]): Promise<string> {
-    const server = createServer((req, res) => {
+    return serveStandInAdminApi((req, res) => {
       res.setHeader('content-type', 'application/json');
       const url = req.url ?? '';
       if (url.startsWith('/api/v1/tenants?'))
@@ -456,25 +430,6 @@ describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-app
       res.statusCode = 404;
       res.end(JSON.stringify({ error: { code: 'not_found', message: url } }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
-
-  async function run(argv: string[], url: string) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(argv, {
-      env: {
-        VANTAGEEDGE_URL: url,
-        VANTAGEEDGE_TOKEN: 'admin-token',
-        VANTAGEEDGE_CONFIG: '/nonexistent/x.json',
-      },
-      stdout: (text) => out.push(text),
-      stderr: (text) => err.push(text),
-      stdin: async () => '',
-    });
-    return { code, out: out.join('\n'), err: err.join('\n') };
   }
 
   it('dump prints every control as an escape; the file applies back to the same document', async () => {
@@ -508,7 +463,7 @@ describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-app
   // Regression: the comment lines above the document printed the API's version and position raw, so an
   // answer with a line break and escapes in them cleared the screen and added YAML to the dumped file.
   it('dump escapes the version and position in its header comments too', async () => {
-    const server = createServer((req, res) => {
+    const url = await serveStandInAdminApi((req, res) => {
       res.setHeader('content-type', 'application/json');
       if ((req.url ?? '').startsWith(`/api/v1/tenants/${TENANT}/config/document`)) {
         return res.end(
@@ -521,12 +476,7 @@ describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-app
       }
       res.end(JSON.stringify(tenant));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    const dump = await run(
-      ['dump', '-t', TENANT],
-      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    );
+    const dump = await run(['dump', '-t', TENANT], url);
     expect(dump.code, dump.err).toBe(EXIT.ok);
     expect(dump.out).not.toMatch(RAW_CONTROL);
     expect(parse(dump.out)).toEqual({

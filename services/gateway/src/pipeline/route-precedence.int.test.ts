@@ -30,6 +30,12 @@ const ROUTES: readonly TestRoute[] = [
   answering('items-get-head', { id: randomUUID(), path_pattern: '/items/:id', methods: ['GET', 'HEAD'] }),
 ];
 
+/** The same routes in one snapshot order and in the reverse one. */
+const BOTH_SNAPSHOT_ORDERS: Array<[string, readonly TestRoute[]]> = [
+  ['one snapshot order', ROUTES],
+  ['the other', [...ROUTES].reverse()],
+];
+
 describe('of two routes matching a request, the same one handles it whatever the snapshot order', () => {
   let gateway: TestGateway;
   const tenantId = randomUUID();
@@ -58,22 +64,22 @@ describe('of two routes matching a request, the same one handles it whatever the
     await gateway?.close();
   });
 
-  it.each([
-    ['one snapshot order', ROUTES],
-    ['the other', [...ROUTES].reverse()],
-  ])('a route naming the method wins over one for every method (%s)', async (_order, routes) => {
-    serve(routes);
-    expect(await handler('GET', '/orders')).toBe('orders-get');
-    expect(await handler('POST', '/orders')).toBe('orders-any-method');
-    expect(await handler('DELETE', '/orders')).toBe('orders-any-method');
-  });
+  it.each(BOTH_SNAPSHOT_ORDERS)(
+    'a route naming the method wins over one for every method (%s)',
+    async (_order, routes) => {
+      serve(routes);
+      expect(await handler('GET', '/orders')).toBe('orders-get');
+      expect(await handler('POST', '/orders')).toBe('orders-any-method');
+      expect(await handler('DELETE', '/orders')).toBe('orders-any-method');
+    },
+  );
 
-  it.each([
-    ['one snapshot order', ROUTES],
-    ['the other', [...ROUTES].reverse()],
-  ])('of two method lists, the shorter one wins the methods both name (%s)', async (_order, routes) => {
-    serve(routes);
-    expect(await handler('GET', '/items/7')).toBe('items-get-head');
-    expect(await handler('POST', '/items/7')).toBe('items-get-post-put');
-  });
+  it.each(BOTH_SNAPSHOT_ORDERS)(
+    'of two method lists, the shorter one wins the methods both name (%s)',
+    async (_order, routes) => {
+      serve(routes);
+      expect(await handler('GET', '/items/7')).toBe('items-get-head');
+      expect(await handler('POST', '/items/7')).toBe('items-get-post-put');
+    },
+  );
 });
