@@ -95,12 +95,11 @@ describe('the console when someone else changed what is being edited', () => {
     const notice = page.locator('.notice.error', { hasText: 'precondition_failed' });
     await notice.waitFor({ timeout: 15_000 });
     await notice.getByRole('button', { name: 'Load the current version' }).click();
-    // In the page (the root tsconfig has no DOM types): the form shows the tenant read again.
-    await page.waitForFunction(
-      `document.querySelector('input[name=name]').value === ${JSON.stringify(tenant.resource.name)}`,
-      undefined,
-      { timeout: 15_000 },
-    );
+    // The form shows the tenant read again. (Not page.waitForFunction: its later checks are an eval the
+    // console's CSP refuses, so it only passes when the first check does.)
+    await expect
+      .poll(() => page.inputValue('input[name=name]'), { timeout: 15_000 })
+      .toBe(tenant.resource.name);
     expect(await page.locator('.notice.error').count()).toBe(0);
 
     await page.fill('input[name=name]', 'Delta mine');

@@ -329,7 +329,9 @@ describe("a tenant's tabs when their subject changes under them", () => {
       expect(plot).not.toBeNull();
       await page.mouse.move(plot!.x + plot!.width / 2, plot!.y + plot!.height / 2);
       const legend = page.locator('#usage-chart .u-legend .u-series');
-      await expect.poll(() => legend.nth(1).locator('.u-value').textContent()).toBe('20');
+      await expect
+        .poll(() => legend.nth(1).locator('.u-value').textContent(), { timeout: 15_000 })
+        .toBe('20');
       expect(await legend.nth(0).locator('.u-value').textContent()).toBe('2026-11-26 UTC');
     } finally {
       await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
