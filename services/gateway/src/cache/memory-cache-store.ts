@@ -109,15 +109,17 @@ export class MemoryCacheStore implements CacheStore {
 
   putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'> {
     const { key, entry, ttlMs, pathIndexKey } = write;
-    if (!this.#admit(write)) return Promise.resolve('over_tenant_bound');
+    if (!this.#admit(write, chargedBytes(write, encodedRecordBytes(entry)))) {
+      return Promise.resolve('over_tenant_bound');
+    }
     this.#set(key, { record: entry, pathIndexKey, urlKey: undefined }, ttlMs);
     return Promise.resolve('stored');
   }
 
   putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
     const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
-    if (chargedBytes(write, encodedRecordBytes(entry)) > this.#maxBytesOf(write))
-      return Promise.resolve('over_tenant_bound');
+    const size = chargedBytes(write, encodedRecordBytes(entry));
+    if (size > this.#maxBytesOf(write)) return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
     if (!variants?.has(key)) {
       if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
@@ -128,7 +130,7 @@ export class MemoryCacheStore implements CacheStore {
     const urlTenant = tenantOfKey(urlKey);
     const urlHeldResponse = this.#slots.peek(urlKey)?.record.kind === 'response';
     if (urlHeldResponse && urlTenant !== undefined) this.#tenantBound.forget(urlTenant, urlKey);
-    if (!this.#admit(write)) {
+    if (!this.#admit(write, size)) {
       if (urlHeldResponse) this.#slots.delete(urlKey);
       return Promise.resolve('over_tenant_bound');
     }
@@ -229,12 +231,11 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   /**
-   * Accounts the write (chargedBytes, as the Redis store does) against its tenant's bound and evicts
-   * the tenant's least recently used entries while over it; false (nothing changed) when the entry
-   * alone is larger than the bound.
+   * Accounts the write of `size` bytes (chargedBytes, as the Redis store does) against its tenant's
+   * bound and evicts the tenant's least recently used entries while over it; false (nothing changed)
+   * when the entry alone is larger than the bound.
    */
-  #admit(write: ResponseWrite | VariantWrite): boolean {
-    const size = chargedBytes(write, encodedRecordBytes(write.entry));
+  #admit(write: ResponseWrite | VariantWrite, size: number): boolean {
     const maxBytes = this.#maxBytesOf(write);
     if (size > maxBytes) return false;
     const tenantId = tenantOfKey(write.key);
