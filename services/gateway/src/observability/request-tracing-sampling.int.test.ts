@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { SpanKind } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { collectingExporter, flushSpans } from '../testing/collected-spans.js';
 import {
   send,
   startTestGateway,
@@ -12,26 +13,13 @@ import {
 import { buildSnapshot } from '../testing/snapshots.js';
 import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetry.js';
 
-type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
-
-async function flushSpans(): Promise<void> {
-  const provider = (trace.getTracerProvider() as ProxyTracerProvider).getDelegate();
-  await (provider as { forceFlush?: () => Promise<void> }).forceFlush?.();
-}
-
 /**
  * The operator samples no trace the gateway starts (OTEL_TRACES_SAMPLER=parentbased_traceidratio,
  * arg 0, read by the trace SDK). A client's sampled flag must not override that; a trusted proxy's does.
  */
 describe('request tracing sampling', () => {
   const finished: ReadableSpan[] = [];
-  const exporter: SpanExporter = {
-    export(spans: ReadableSpan[], done: (result: ExportResult) => void) {
-      finished.push(...spans);
-      done({ code: 0 });
-    },
-    shutdown: async () => {},
-  };
+  const exporter = collectingExporter(finished);
   const savedEnv = {
     sampler: process.env['OTEL_TRACES_SAMPLER'],
     arg: process.env['OTEL_TRACES_SAMPLER_ARG'],

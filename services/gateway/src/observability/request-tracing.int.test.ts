@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
-import { type ProxyTracerProvider, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
 import { MemoryCacheStore } from '../cache/memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
+import { collectingExporter, flushSpans } from '../testing/collected-spans.js';
 import {
   type GatewayResponse,
   send,
@@ -22,25 +23,6 @@ import {
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetry.js';
-
-type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
-
-/** Keeps spans after shutdown (InMemorySpanExporter clears them when the SDK shuts down). */
-function collectingExporter(finished: ReadableSpan[]): SpanExporter {
-  return {
-    export(spans: ReadableSpan[], done: (result: ExportResult) => void) {
-      finished.push(...spans);
-      done({ code: 0 });
-    },
-    shutdown: async () => {},
-  };
-}
-
-/** Exports what the SDK's batch processor holds. */
-async function flushSpans(): Promise<void> {
-  const provider = (trace.getTracerProvider() as ProxyTracerProvider).getDelegate();
-  await (provider as { forceFlush?: () => Promise<void> }).forceFlush?.();
-}
 
 function originHeaders(response: GatewayResponse): Record<string, string | undefined> {
   return response.json()['headers'] as Record<string, string | undefined>;

@@ -46,7 +46,7 @@ import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { acquireTarget } from '../pipeline/acquire-target.js';
 import { writeError } from '../pipeline/errors.js';
-import { GatewayExchange } from '../pipeline/exchange.js';
+import { CLIENT_CLOSED_REQUEST, GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import type { ExchangeRecordSinks, UsageSink } from '../pipeline/record-exchange.js';
@@ -65,6 +65,7 @@ import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { readUntilPaired } from './early-client-bytes.js';
 import { FrameRelay } from './frame-relay.js';
+import { startHandshakeSpan } from './handshake-span.js';
 import { SigningKeyWatch } from './signing-key-watch.js';
 import {
   acceptsKey,
@@ -133,7 +134,8 @@ export interface WebSocketProxyOptions {
   usage?: UsageSink | undefined;
   /**
    * OpenTelemetry, as for any request: an upgrade gets a SERVER span (continuing a trusted proxy's
-   * context only) and the origin the gateway's traceparent, never an untrusted client's.
+   * context only) and its origin handshake a CLIENT span (HandshakeSpan), whose traceparent the origin
+   * gets, never an untrusted client's.
    */
   tracing?: RequestTracing | undefined;
   logger?: Logger;
@@ -462,7 +464,6 @@ export class WebSocketProxy {
     // A token that came in the query or a subprotocol authenticated the upgrade; it is not the origin's.
     if (credentials.headers !== req.headers && !exchange.routeRequestHeaders?.includes('authorization'))
       delete headers['authorization'];
-    if (exchange.span !== undefined) this.#tracing!.inject(exchange.span, headers);
 
     this.#forward(
       exchange,
@@ -605,6 +606,7 @@ export class WebSocketProxy {
       released = true;
       lease.release(outcome);
     };
+    const handshakeSpan = startHandshakeSpan(this.#tracing, exchange, target, headers);
     const upstreamRequest: ClientRequest = httpRequest({
       path: target.basePath + pathAndQuery,
       method: 'GET',
@@ -621,6 +623,7 @@ export class WebSocketProxy {
       clearTimeout(answerDeadline);
       release({ kind: 'timeout' });
       upstreamRequest.destroy();
+      handshakeSpan.failed('upstream_timeout');
       refuse(504, 'upstream_timeout', 'the origin did not answer the upgrade in time');
     };
     // Not the `timeout` option: node only listens for the socket's timeout and leaves setting it to the
@@ -641,6 +644,7 @@ export class WebSocketProxy {
       if (!released) {
         release({ kind: 'cancelled' });
         upstreamRequest.destroy();
+        handshakeSpan.failed(CLIENT_CLOSED_REQUEST);
       }
     });
 
@@ -649,6 +653,7 @@ export class WebSocketProxy {
     const failAs = (error: Error) => {
       const failure = classifyProxyError(error);
       release(failure.outcome);
+      handshakeSpan.failed(failure.code);
       refuse(failure.status, failure.code, failure.message);
     };
     /**
@@ -679,6 +684,7 @@ export class WebSocketProxy {
       upstream?.destroy();
       upstreamRequest.destroy();
       release({ kind: 'reset' });
+      handshakeSpan.failed('upstream_error', response.statusCode);
       refuse(502, 'upstream_error', message);
     };
     upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
@@ -694,6 +700,7 @@ export class WebSocketProxy {
         return;
       }
       release({ kind: 'reset' });
+      handshakeSpan.failed('upstream_error');
       refuse(502, 'upstream_error', 'the origin connection failed');
     });
     // As on the HTTP path (MAX_INTERIM_ANSWERS): an origin flooding the upgrade with 1xx answers is cut.
@@ -734,6 +741,7 @@ export class WebSocketProxy {
       upstreamRequest.off('timeout', timedOut);
       upstreamRequest.once('timeout', () => upstreamRequest.destroy());
       release({ kind: 'response', status: response.statusCode ?? 502 });
+      handshakeSpan.answered(response.statusCode ?? 502);
       this.#countUpgrade(tenant, response.statusCode ?? 502, undefined);
       const res = exchange.res;
       const outHeaders = downstreamResponseHeaders(
@@ -784,8 +792,11 @@ export class WebSocketProxy {
       if (client.destroyed) {
         upstream.destroy();
         release({ kind: 'cancelled' });
+        handshakeSpan.failed(CLIENT_CLOSED_REQUEST);
         return;
       }
+      // The origin switched, whatever the gateway then does with the connection.
+      handshakeSpan.answered(101);
       // Switched after closeAll told the open ones to go away: nothing would ever close this one.
       if (this.#closing) {
         upstream.destroy();
