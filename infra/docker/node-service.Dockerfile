@@ -18,7 +18,7 @@ COPY services/console/package.json services/console/
 COPY tools/cli/package.json tools/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
-COPY scripts/build.ts scripts/build-entry-points.ts scripts/console-build.ts scripts/
+COPY scripts/build.ts scripts/build-entry-points.ts scripts/console-build.ts scripts/service-bundle.ts scripts/
 COPY shared ./shared
 COPY migrations ./migrations
 COPY projections ./projections

@@ -1,15 +1,24 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { controlPlaneSettings, controlPlaneStopDeadlineSeconds } from '@vantageedge/control-plane/settings';
+import { gatewaySettings, gatewayStopDeadlineSeconds } from '@vantageedge/gateway/settings';
+import {
+  projectorShutdownSettings,
+  projectorStopDeadlineSeconds,
+} from '@vantageedge/projections/runner/settings';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
   originBlockedCidrsSetting,
 } from '@vantageedge/shared/net/origin-address-policy';
+import { EXIT_LOG_FLUSH_MS } from '@vantageedge/shared/process/process-policy';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BUILD_ENTRY_POINTS } from '../../scripts/build-entry-points.js';
+import { sourcesBundled } from '../../scripts/bundled-sources.js';
+import { settingsReadBy } from './settings-read.js';
 
 /**
  * Static checks of docker-compose.yml and infra/docker/ (no Docker engine on CI machines; `make test-ops`
@@ -29,6 +38,7 @@ interface Service {
   depends_on?: string[] | Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   restart?: string;
+  stop_grace_period?: string;
 }
 
 const env = (service: Service | undefined) => (service?.environment ?? {}) as Record<string, string | number>;
@@ -36,6 +46,7 @@ const dependencies = (service: Service | undefined) =>
   Array.isArray(service?.depends_on) ? service.depends_on : Object.keys(service?.depends_on ?? {});
 
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  'x-node-service': Service;
   services: Record<string, Service>;
   networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>;
 };
@@ -44,6 +55,17 @@ const composeDefault = (value: string | number | undefined) =>
   String(value ?? '').replace(/^\$\{[A-Z0-9_]+:-(.*)\}$/, '$1');
 const services = Object.entries(compose.services);
 const nodeServices = services.filter(([, service]) => service.build !== undefined);
+/** The entry point (as in BUILD_ENTRY_POINTS) a Node service's command runs. */
+const entryPointOf = (service: Service) => /^dist\/(.+)\.js$/.exec(service.command?.[0] ?? '')?.[1] ?? '';
+/** The value a service's setting has when the operator's .env does not set it. */
+const environmentDefaults = (service: Service) =>
+  Object.fromEntries(Object.entries(env(service)).map(([name, value]) => [name, composeDefault(value)]));
+/** Docker Compose's duration (`35s`, `1m30s`) in seconds; unset, Docker waits 10 s before SIGKILL. */
+function durationSeconds(text = '10s'): number {
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(text);
+  if (!match || text === '') throw new Error(`not a duration: ${text}`);
+  return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0);
+}
 
 describe('docker-compose.yml', () => {
   it('has the whole stack', () => {
@@ -239,6 +261,90 @@ describe('docker-compose.yml', () => {
     expect(new Set(published).size).toBe(published.length);
   });
 
+  // Regression: the gateways' grace period (35 s) ended before their own shutdown deadline (drain 5 +
+  // timeout 20 + 15 s for the last usage batch and the connections), and the projectors had Docker's
+  // 10 s against their 30 s: `docker compose stop` killed them mid-stop.
+  it('gives every long-running Node service longer to stop than its own shutdown deadline', () => {
+    const stopDeadlineSeconds: Record<string, (environment: Record<string, string>) => number> = {
+      'services/gateway/main': (environment) =>
+        gatewayStopDeadlineSeconds(
+          parseSettings(
+            {
+              GATEWAY_DRAIN_SECONDS: gatewaySettings.GATEWAY_DRAIN_SECONDS,
+              GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: gatewaySettings.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS,
+            },
+            environment,
+          ),
+        ),
+      'services/control-plane/main': (environment) =>
+        controlPlaneStopDeadlineSeconds(
+          parseSettings(
+            {
+              CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS:
+                controlPlaneSettings.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS,
+            },
+            environment,
+          ),
+        ),
+      'projections/snapshots/main': (environment) =>
+        projectorStopDeadlineSeconds(parseSettings(projectorShutdownSettings, environment)),
+      'projections/read-models/main': (environment) =>
+        projectorStopDeadlineSeconds(parseSettings(projectorShutdownSettings, environment)),
+    };
+    const tooShort: string[] = [];
+    for (const [name, service] of nodeServices) {
+      if (service.restart === 'no') continue;
+      const deadline = stopDeadlineSeconds[entryPointOf(service)];
+      expect(deadline, `${name}: no stop deadline known for ${entryPointOf(service)}`).toBeDefined();
+      // The process exits at its deadline at the latest, once its last log lines are written.
+      const exitsWithin = (deadline?.(environmentDefaults(service)) ?? 0) + EXIT_LOG_FLUSH_MS / 1000;
+      const grace = durationSeconds(service.stop_grace_period);
+      if (grace <= exitsWithin)
+        tooShort.push(`${name}: stop_grace_period ${grace} s, but it may take ${exitsWithin} s to exit`);
+    }
+    expect(tooShort).toEqual([]);
+  });
+
+  // Regression: the read-model projector flushes the gateways' usage batches from Redis, but started
+  // without waiting for it.
+  it('starts each projector after the servers it uses', () => {
+    expect(dependencies(compose.services['read-model-projector'])).toEqual(
+      expect.arrayContaining(['migrate', 'redis']),
+    );
+    expect(dependencies(compose.services['snapshot-projector'])).toEqual(
+      expect.arrayContaining(['migrate', 'kafka']),
+    );
+  });
+
+  it('probes each Node service on /healthz or /readyz of a port it listens on', () => {
+    const listenerPorts = (service: Service) =>
+      Object.entries(environmentDefaults(service))
+        .filter(([name]) => name.endsWith('_PORT'))
+        .map(([, value]) => value);
+    for (const [name, service] of nodeServices) {
+      if (service.restart === 'no') continue;
+      const probe = /http:\/\/127\.0\.0\.1:(\d+)(\/[a-z]+)'/.exec(
+        (service.healthcheck?.test ?? []).join(' '),
+      );
+      expect(probe, `${name}: healthcheck URL`).not.toBeNull();
+      expect(listenerPorts(service), name).toContain(probe?.[1]);
+      expect(['/healthz', '/readyz'], name).toContain(probe?.[2]);
+      for (const mapping of service.ports ?? [])
+        expect(listenerPorts(service), `${name}: ${mapping}`).toContain(mapping.split(':')[2]);
+    }
+  });
+
+  it('runs the Node services on the listener ports .env.example documents as their defaults', () => {
+    const documented = new Map(
+      [
+        ...readFileSync(path.join(ROOT, '.env.example'), 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=(.*)$/gm),
+      ].map((match) => [match[1], match[2]]),
+    );
+    for (const [name, service] of nodeServices)
+      for (const [setting, value] of Object.entries(environmentDefaults(service)))
+        if (setting.endsWith('_PORT')) expect(value, `${name}: ${setting}`).toBe(documented.get(setting));
+  });
+
   it('passes Node services only settings that .env.example documents', () => {
     const documented = new Set(
       [...readFileSync(path.join(ROOT, '.env.example'), 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map(
@@ -266,6 +372,45 @@ describe('docker-compose.yml', () => {
     const pom = readFileSync(path.join(ROOT, 'infra/kafka/pom.xml'), 'utf8');
     const pinned = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1];
     expect(compose.services['kafka']?.image).toBe(`apache/kafka:${pinned}`);
+  });
+});
+
+/**
+ * A setting a service does not read is silently ignored: a misspelt name in docker-compose.yml leaves
+ * the service on its default. The names are checked against what each compiled entry point's own
+ * sources read (the settings shapes and environment reads esbuild bundles into it).
+ */
+describe('docker-compose.yml settings the compiled services read', () => {
+  let bundled: Map<string, readonly string[]>;
+  beforeAll(async () => {
+    bundled = await sourcesBundled(ROOT, BUILD_ENTRY_POINTS);
+  });
+  const readBy = (entryPoint: string) => settingsReadBy(ROOT, bundled.get(entryPoint) ?? []);
+  /** Set for every Node service (x-node-service); each must be read by at least one of them. */
+  const shared = new Set(Object.keys(env(compose['x-node-service'])));
+
+  it('finds the settings a compiled entry point reads (the scan itself works)', () => {
+    expect(shared.has('DATABASE_URL')).toBe(true);
+    expect(readBy('services/gateway/main').has('GATEWAY_ADMIN_PORT')).toBe(true);
+    expect(readBy('migrations/cli').has('DATABASE_URL')).toBe(true);
+    expect(readBy('migrations/cli').has('GATEWAY_ADMIN_PORT')).toBe(false);
+  });
+
+  it('passes each Node service only settings its own entry point reads', () => {
+    const unread: string[] = [];
+    for (const [name, service] of nodeServices) {
+      const read = readBy(entryPointOf(service));
+      for (const setting of Object.keys(env(service)))
+        if (!shared.has(setting) && !read.has(setting)) unread.push(`${name}: ${setting}`);
+    }
+    expect(unread).toEqual([]);
+  });
+
+  it('passes all Node services only settings one of them reads', () => {
+    const readByAny = new Set(
+      nodeServices.flatMap(([, service]) => [...readBy(entryPointOf(service)).keys()]),
+    );
+    expect([...shared].filter((setting) => !readByAny.has(setting))).toEqual([]);
   });
 });
 
@@ -299,6 +444,23 @@ describe('infra/docker/node-service.Dockerfile', () => {
       for (const workspace of workspaces)
         expect(beforeCi, workspace).toContain(`COPY ${workspace}/package.json`);
     }
+  });
+
+  // Regression: scripts/build.ts imported scripts/service-bundle.ts, which the build stage did not copy,
+  // so the image did not build.
+  it('copies into its build stage every file make build runs', async () => {
+    const buildStage =
+      dockerfile.split(/^FROM /m).find((stage) => /^RUN .*scripts\/build\.ts$/m.test(stage)) ?? '';
+    const copied = [...buildStage.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((copy) =>
+      (copy[1] ?? '').split(/\s+/).map((source) => path.posix.normalize(source)),
+    );
+    const needed =
+      (await sourcesBundled(ROOT, { 'scripts/build': 'scripts/build.ts' })).get('scripts/build') ?? [];
+    expect(needed).toContain('scripts/build.ts');
+    const missing = needed.filter(
+      (file) => !copied.some((source) => file === source || file.startsWith(`${source}/`)),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('builds with the command make build runs and starts a compiled entry point on plain node', () => {

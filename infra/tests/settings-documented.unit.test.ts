@@ -3,11 +3,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { gatewaySettings } from '@vantageedge/gateway/settings';
-import { readModelSettings } from '@vantageedge/projections/read-models/settings';
+import { readModelProjectorSettings, readModelSettings } from '@vantageedge/projections/read-models/settings';
 import {
   projectorMetricsSettings,
   projectorShutdownSettings,
 } from '@vantageedge/projections/runner/settings';
+import { republishSettings, snapshotProjectorSettings } from '@vantageedge/projections/snapshots/settings';
 import { usageFlusherSettings } from '@vantageedge/projections/usage/settings';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
@@ -20,6 +21,7 @@ import {
 } from '@vantageedge/shared/snapshot-bus/settings';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { settingsReadBy } from './settings-read.js';
 
 /**
  * `.env.example` is where every setting is documented (README, "Configuration"): each setting a
@@ -60,36 +62,9 @@ function sourceFiles(folder: string): string[] {
   });
 }
 
-/** The text of the object literal whose `{` is at `open`, braces balanced. */
-function objectLiteral(text: string, open: number): string {
-  let depth = 0;
-  for (let index = open; index < text.length; index += 1) {
-    if (text[index] === '{') depth += 1;
-    else if (text[index] === '}' && --depth === 0) return text.slice(open, index + 1);
-  }
-  return text.slice(open);
-}
-
-/** A settings shape: `const xSettings = {`, or the object given to loadSettingsOrExit / parseSettings. */
-const SHAPE_START =
-  /(?:const \w*[sS]ettings(?::[^=]+)?\s*=\s*|loadSettingsOrExit\(\s*'[^']*',\s*|parseSettings\(\s*)\{/g;
-const SETTING_KEY = /^\s*([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+):/gm;
-/** `env['NAME']`, `process.env['NAME']`, and commander's `.env('NAME')`. */
-const ENVIRONMENT_READ = /\benv(?:\[|\()['"]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"][\])]/g;
-
 /** Every setting the code reads, with the files that read it. */
 function settingsRead(): Map<string, string[]> {
-  const settings = new Map<string, string[]>();
-  const add = (name: string, file: string) => settings.set(name, [...(settings.get(name) ?? []), file]);
-  for (const file of SERVICE_SOURCES.flatMap(sourceFiles)) {
-    const text = read(file);
-    for (const shape of text.matchAll(SHAPE_START)) {
-      const literal = objectLiteral(text, shape.index + shape[0].length - 1);
-      for (const key of literal.matchAll(SETTING_KEY)) add(key[1] ?? '', file);
-    }
-    for (const reading of text.matchAll(ENVIRONMENT_READ)) add(reading[1] ?? '', file);
-  }
-  return settings;
+  return settingsReadBy(ROOT, SERVICE_SOURCES.flatMap(sourceFiles));
 }
 
 /** The settings .env.example names, set (`NAME=value`) or shown commented out (`# NAME=value`). */
@@ -164,6 +139,9 @@ describe('the settings .env.example documents', () => {
       ...projectorShutdownSettings,
       ...usageFlusherSettings,
       ...readModelSettings,
+      ...readModelProjectorSettings,
+      ...snapshotProjectorSettings,
+      ...republishSettings,
       ...gatewaySettings,
       ...controlPlaneSettings,
     };

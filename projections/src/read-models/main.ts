@@ -10,16 +10,20 @@ import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
-import { observabilitySettings, port } from '@vantageedge/shared/settings/common-settings';
+import { observabilitySettings } from '@vantageedge/shared/settings/common-settings';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
-import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
+import {
+  projectorMetricsSettings,
+  projectorShutdownSettings,
+  projectorStopDeadlineSeconds,
+} from '../runner/settings.js';
 import { usageFlusherSettings } from '../usage/settings.js';
 import { startUsageFlusher, type UsageFlusher } from '../usage/usage-flusher.js';
 import { startReadModelProjector } from './projector.js';
 import { READ_MODELS_PROJECTION } from './schema.js';
-import { readModelSettings } from './settings.js';
+import { readModelProjectorSettings, readModelSettings } from './settings.js';
 
 const config = loadSettingsOrExit('read-model-projector', {
   ...readModelSettings,
@@ -27,8 +31,7 @@ const config = loadSettingsOrExit('read-model-projector', {
   ...projectorMetricsSettings,
   ...projectorShutdownSettings,
   ...usageFlusherSettings,
-  /** Prometheus /metrics and /healthz of the projector; 0 = off. */
-  READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
+  ...readModelProjectorSettings,
 });
 checkSettingsOrExit('read-model-projector', () => assertEventStoreSettings(config));
 const telemetry = startTelemetry({
@@ -84,7 +87,7 @@ installProcessPolicy({
   logger,
   registry,
   // A batch commits or rolls back as a whole, so even a stop cut short leaves the checkpoint consistent.
-  deadlineMs: config.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  deadlineMs: projectorStopDeadlineSeconds(config) * 1000,
   drain: async () => {
     await metricsServer?.close();
     await usageFlusher?.stop(); // a batch being applied commits or rolls back as a whole

@@ -3,6 +3,7 @@ import { postgresLivenessSettings } from '@vantageedge/shared/postgres/connectio
 import {
   LOCAL_DEFAULTS,
   observabilitySettings,
+  port,
   postgresUrl,
 } from '@vantageedge/shared/settings/common-settings';
 import { z } from 'zod';
@@ -15,4 +16,10 @@ export const readModelSettings = {
   /** Most events applied in one transaction (one checkpoint write per batch). */
   READ_MODEL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   LOG_LEVEL: observabilitySettings.LOG_LEVEL,
+};
+
+/** The read-model projector's own settings besides those it shares with replay (documented in .env.example). */
+export const readModelProjectorSettings = {
+  /** Prometheus /metrics and /healthz of the projector; 0 = off. */
+  READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
 };

@@ -11,3 +11,13 @@ export const projectorShutdownSettings = {
   /** After SIGTERM: how long the batch in flight may take to commit before the process exits anyway. */
   PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
 };
+
+/**
+ * How long after SIGTERM a projector exits whatever its stop is doing (an open batch rolls back as a
+ * whole). A supervisor's grace period must be longer (docker-compose.yml).
+ */
+export function projectorStopDeadlineSeconds(settings: {
+  PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS: number;
+}): number {
+  return settings.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS;
+}

@@ -11,12 +11,19 @@ import {
   postgresLivenessSettings,
 } from '@vantageedge/shared/postgres/connection-liveness';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
-import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/settings/common-settings';
+import {
+  LOCAL_DEFAULTS,
+  observabilitySettings,
+  postgresUrl,
+} from '@vantageedge/shared/settings/common-settings';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
-import { z } from 'zod';
-import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
-import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND } from './publish-pacing.js';
+import {
+  projectorMetricsSettings,
+  projectorShutdownSettings,
+  projectorStopDeadlineSeconds,
+} from '../runner/settings.js';
+import { snapshotProjectorSettings } from './settings.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
 
 /** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */
@@ -26,17 +33,9 @@ const settings = loadSettingsOrExit('snapshot-projector', {
   ...snapshotBusSettings,
   ...projectorMetricsSettings,
   ...projectorShutdownSettings,
-  DATABASE_URL: postgresUrl.default('postgres://vantageedge:vantageedge@127.0.0.1:55432/vantageedge'),
+  DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   ...postgresLivenessSettings,
-  /** Prometheus /metrics and /healthz of the projector; 0 = off. */
-  SNAPSHOT_PROJECTOR_METRICS_PORT: port.default(9464),
-  SNAPSHOT_PROJECTOR_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
-  /** Pacing of each tenant's publications: bytes of snapshot JSON per second; 0 = off. */
-  SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .default(DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND),
+  ...snapshotProjectorSettings,
 });
 checkSettingsOrExit('snapshot-projector', () => assertEventStoreSettings(settings));
 
@@ -84,7 +83,7 @@ installProcessPolicy({
   logger,
   registry,
   // A batch commits or rolls back as a whole, and unacknowledged snapshots are republished on start.
-  deadlineMs: settings.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  deadlineMs: projectorStopDeadlineSeconds(settings) * 1000,
   drain: async () => {
     await metricsServer?.close();
     await projector.stop(); // the batch in flight commits (with its checkpoint) first

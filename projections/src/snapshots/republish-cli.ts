@@ -13,15 +13,15 @@ import {
 } from '@vantageedge/shared/postgres/connection-liveness';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
-import { z } from 'zod';
 import { refoldSnapshots } from './refold.js';
 import { requestSnapshotRepublish, waitForSnapshotsPublished } from './republish.js';
+import { republishSettings } from './settings.js';
 
 const config = loadSettingsOrExit('republish-snapshots', {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   ...postgresLivenessSettings,
   ...eventStoreSettings,
-  REPUBLISH_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
+  ...republishSettings,
 });
 checkSettingsOrExit('republish-snapshots', () => assertEventStoreSettings(config));
 const refold = process.argv.includes('--refold');

@@ -15,7 +15,11 @@ import { Counter } from 'prom-client';
 import { createAdminPool } from './admin-pool.js';
 import { controlPlaneAppFromSettings } from './app-from-settings.js';
 import { listenControlPlane, listenerOptionsFromSettings } from './http/listener.js';
-import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
+import {
+  assertControlPlaneSettings,
+  controlPlaneSettings,
+  controlPlaneStopDeadlineSeconds,
+} from './settings.js';
 
 /** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
 const config = loadSettingsOrExit('control-plane', controlPlaneSettings);
@@ -87,7 +91,7 @@ installProcessPolicy({
   service: 'control-plane',
   logger,
   registry: metrics,
-  deadlineMs: shutdownTimeoutMs + 10_000,
+  deadlineMs: controlPlaneStopDeadlineSeconds(config) * 1000,
   drain: async () => {
     // Stop accepting; commands in flight finish (each appends its events or nothing), those waiting
     // for their rollout are answered at once (202); after the timeout the connections still open are

@@ -269,6 +269,17 @@ function assertStatementDeadline(settings: ControlPlaneSettings): void {
   }
 }
 
+/**
+ * How long after SIGTERM the control plane exits whatever its stop is doing: the shutdown timeout for
+ * requests in flight, then up to 10 s to close the event store, pools, Redis and telemetry. A
+ * supervisor's grace period must be longer (docker-compose.yml).
+ */
+export function controlPlaneStopDeadlineSeconds(
+  settings: Pick<ControlPlaneSettings, 'CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS'>,
+): number {
+  return settings.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS + 10;
+}
+
 /** Rules across settings that a flat shape cannot express. */
 export function assertControlPlaneSettings(settings: ControlPlaneSettings): void {
   const devSecrets = developmentSecretProblems(settings);

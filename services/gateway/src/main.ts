@@ -13,7 +13,7 @@ import {
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
 import { connectGatewayRedis } from './redis-connections.js';
 import { checkRedisMemoryPolicy } from './redis-memory-policy.js';
-import { assertGatewaySettings, gatewaySettings } from './settings.js';
+import { assertGatewaySettings, gatewaySettings, gatewayStopDeadlineSeconds } from './settings.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
 import { assertDefaultCertificateLoads } from './tls/default-certificate.js';
 
@@ -57,7 +57,7 @@ installProcessPolicy({
   logger,
   registry,
   // The replica's own phases are bounded (drain, then the shutdown timeout); this covers the rest.
-  deadlineMs: drainMs + timeoutMs + 15_000,
+  deadlineMs: gatewayStopDeadlineSeconds(config) * 1000,
   drain: async (reason) => {
     // After an uncaught exception nothing here can be trusted for long: skip the load-balancer grace.
     await replica?.drainAndClose({ drainMs: reason.kind === 'fatal' ? 0 : drainMs, timeoutMs });

@@ -497,6 +497,17 @@ function assertDefaultCertificateSettings(
   }
 }
 
+/**
+ * How long after SIGTERM the gateway process exits whatever its stop is doing: the drain, the shutdown
+ * timeout for requests in flight, then up to 15 s to write the last usage batch and close the config
+ * plane, pools, Redis and Kafka. A supervisor's grace period must be longer (docker-compose.yml).
+ */
+export function gatewayStopDeadlineSeconds(
+  settings: Pick<GatewaySettings, 'GATEWAY_DRAIN_SECONDS' | 'GATEWAY_SHUTDOWN_TIMEOUT_SECONDS'>,
+): number {
+  return settings.GATEWAY_DRAIN_SECONDS + settings.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS + 15;
+}
+
 /** GATEWAY_MAX_WEBSOCKETS_PER_TENANT, or when unset half of GATEWAY_MAX_CONNECTIONS (0 = no limit). */
 export function webSocketsPerTenant(
   settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS' | 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT'>,

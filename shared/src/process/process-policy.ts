@@ -51,6 +51,9 @@ function describe(error: unknown): Record<string, unknown> {
   return { error: String(error) };
 }
 
+/** The longest the process waits for its log lines to be written before it exits (after `deadlineMs` too). */
+export const EXIT_LOG_FLUSH_MS = 1_000;
+
 /** Waits until the logger has handed every line to its transports (bounded), so exit loses nothing. */
 function flushLogger(logger: Logger, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
@@ -85,7 +88,7 @@ export function installProcessPolicy(options: ProcessPolicyOptions): ProcessPoli
   const exitOnce = async (code: number) => {
     if (exiting) return;
     exiting = true;
-    await flushLogger(logger, 1_000);
+    await flushLogger(logger, EXIT_LOG_FLUSH_MS);
     exit(code);
   };
 
