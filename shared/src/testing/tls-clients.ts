@@ -29,6 +29,8 @@ export interface HandshakeOptions {
   minVersion?: SecureVersion;
   maxVersion?: SecureVersion;
   ciphers?: string;
+  /** The signature algorithms the client accepts (e.g. an ECDSA-only client). */
+  sigalgs?: string;
 }
 
 export function tlsHandshake(options: HandshakeOptions): Promise<HandshakeResult> {
@@ -43,6 +45,7 @@ export function tlsHandshake(options: HandshakeOptions): Promise<HandshakeResult
       ...(options.minVersion ? { minVersion: options.minVersion } : {}),
       ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
       ...(options.ciphers ? { ciphers: options.ciphers } : {}),
+      ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
     });
     socket.once('secureConnect', () => {
       const peer = socket.getPeerCertificate();
@@ -68,12 +71,13 @@ export interface Http2Response {
 /** An HTTP/2 connection (TLS with ALPN h2 for https:, prior knowledge for http:). */
 export function http2Connect(
   origin: string,
-  options: { ca?: string; servername?: string } = {},
+  options: { ca?: string; servername?: string; sigalgs?: string } = {},
 ): ClientHttp2Session {
   const session = connectHttp2(origin, {
     rejectUnauthorized: options.ca !== undefined,
     ...(options.ca ? { ca: options.ca } : {}),
     ...(options.servername ? { servername: options.servername } : {}),
+    ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
   });
   session.on('error', () => {});
   return session;
@@ -141,6 +145,8 @@ export function https1Request(
     body?: string;
     session?: Buffer | undefined;
     maxVersion?: SecureVersion;
+    /** The signature algorithms the client accepts (e.g. an RSA-only client). */
+    sigalgs?: string;
   } = {},
 ): Promise<
   Http2Response & {
@@ -165,6 +171,7 @@ export function https1Request(
         ...(options.ca ? { ca: options.ca } : {}),
         ...(options.session ? { session: options.session } : {}),
         ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+        ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
         agent: false,
       },
       (res) => {

@@ -10,6 +10,7 @@ import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-
 import { servedTenantCertificate } from '../http/misdirected-request.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
+import { clientKeyTypes } from '../tls/client-key-types.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
 import { TLS_POLICY } from '../tls/tls-policy.js';
@@ -144,7 +145,12 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     // Node hands only connections without ALPN or with http/1.1 to its HTTP/1 parser (any other name
     // would get an HTTP/2 session); that parser reads HTTP/1.0 requests as it does on the plain port.
     if (socket.alpnProtocol === 'http/1.0') socket.alpnProtocol = 'http/1.1';
-    const served = options.selector.tenantCertificateFor(socket.servername || undefined);
+    // The certificate the SNI callback chose for this client's signature algorithms. A resumed session
+    // presents none, and node then names no signature algorithms: the host's one valid longest now.
+    const served = options.selector.tenantCertificateFor(
+      socket.servername || undefined,
+      clientKeyTypes(socket),
+    );
     if (served !== undefined) servedTenantCertificate(socket, served);
   });
   server.on('secureConnection', (socket: TrackedSocket) => {

@@ -1,13 +1,14 @@
-import type { SecureContext } from 'node:tls';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import { type CertificateKeyType, clientKeyTypes } from './client-key-types.js';
 import type { DefaultCertificate } from './default-certificate.js';
 import type { ServedTenantCertificate, TenantCertificates } from './tenant-certificates.js';
 import type { TlsMetrics } from './tls-metrics.js';
 
 /**
  * SNI: the certificate for a handshake's server name. A name that resolves to a tenant with a
- * certificate for it gets that certificate; every other name (base-domain hosts, unknown names) gets
- * the default certificate.
+ * certificate for it gets that certificate (of a key type the client accepts, when the tenant has one
+ * of each); every other name (base-domain hosts, unknown names) gets the default certificate.
  */
 export class CertificateSelector {
   constructor(
@@ -17,8 +18,8 @@ export class CertificateSelector {
     private readonly metrics?: TlsMetrics,
   ) {}
 
-  select(servername: string): SecureContext {
-    const served = this.#tenantCertificate(servername);
+  select(servername: string, accepts?: ReadonlySet<CertificateKeyType>): SecureContext {
+    const served = this.#tenantCertificate(servername, accepts);
     if (served !== undefined) {
       this.metrics?.selected('tenant');
       return served.context;
@@ -28,25 +29,41 @@ export class CertificateSelector {
   }
 
   /**
-   * The tenant certificate a handshake naming `servername` is served, or undefined for the default
-   * certificate.
+   * The tenant certificate a handshake naming `servername`, by a client accepting `accepts`, is served,
+   * or undefined for the default certificate.
    */
-  tenantCertificateFor(servername: string | undefined): ServedTenantCertificate | undefined {
-    return servername === undefined ? undefined : this.#tenantCertificate(servername);
+  tenantCertificateFor(
+    servername: string | undefined,
+    accepts?: ReadonlySet<CertificateKeyType>,
+  ): ServedTenantCertificate | undefined {
+    return servername === undefined ? undefined : this.#tenantCertificate(servername, accepts);
   }
 
-  #tenantCertificate(servername: string): ServedTenantCertificate | undefined {
+  #tenantCertificate(
+    servername: string,
+    accepts: ReadonlySet<CertificateKeyType> | undefined,
+  ): ServedTenantCertificate | undefined {
     const host = serverNameHost(servername);
     const tenant = this.tenants.resolveHost(host);
-    return tenant === undefined ? undefined : this.tenantCertificates.certificateFor(tenant, host);
+    return tenant === undefined ? undefined : this.tenantCertificates.certificateFor(tenant, host, accepts);
   }
 
-  /** As tls.Server's SNICallback. */
-  readonly sniCallback = (
+  /**
+   * As tls.Server's SNICallback. Node calls it on the handshake's TLSSocket, which knows the client's
+   * signature algorithms by then. One context per handshake: node serves only one key pair of a context
+   * handed back here (nodejs/node#54235), so the key type is chosen here rather than by OpenSSL.
+   */
+  readonly sniCallback = sniCallbackOf(this);
+}
+
+function sniCallbackOf(selector: CertificateSelector) {
+  return function sniCallback(
+    this: unknown,
     servername: string,
     callback: (error: Error | null, context?: SecureContext) => void,
-  ) => {
-    callback(null, this.select(servername));
+  ): void {
+    const accepts = this instanceof TLSSocket ? clientKeyTypes(this) : undefined;
+    callback(null, selector.select(servername, accepts));
   };
 }
 

@@ -9,6 +9,7 @@ import {
 } from '@vantageedge/shared/tls/private-key-envelope';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { ROUTE_ONLY, type RoutePolicy } from '../pipeline/stage.js';
+import type { CertificateKeyType } from './client-key-types.js';
 import { secureContextFor } from './tls-policy.js';
 
 /** One tenant certificate ready to serve. */
@@ -19,6 +20,7 @@ export interface ServedTenantCertificate {
   readonly context: SecureContext;
   /** The leaf certificate, for the names it covers. */
   readonly x509: X509Certificate;
+  readonly keyType: CertificateKeyType;
   readonly notAfterMs: number;
   /** The hosts it is served for: its domains that are verified hosts of the tenant. */
   readonly hosts: readonly string[];
@@ -49,7 +51,7 @@ export class TenantCertificates implements RoutePolicy {
 
   readonly #options: TenantCertificatesOptions;
   readonly #byTenant = new Map<string, TenantEntry>();
-  readonly #byCompiled = new WeakMap<CompiledTenant, ReadonlyMap<string, ServedTenantCertificate>>();
+  readonly #byCompiled = new WeakMap<CompiledTenant, ReadonlyMap<string, HostCertificates>>();
 
   constructor(options: TenantCertificatesOptions) {
     this.#options = options;
@@ -71,7 +73,7 @@ export class TenantCertificates implements RoutePolicy {
     }
     const hosts = new Set(tenant.hostNames);
     const byId = new Map<string, ServedTenantCertificate>();
-    const byHost = new Map<string, ServedTenantCertificate>();
+    const byHost = new Map<string, HostCertificates>();
     for (const certificate of certificates) {
       const served = certificate.domains.map((domain) => domain.toLowerCase()).filter((d) => hosts.has(d));
       if (served.length === 0) continue;
@@ -82,12 +84,7 @@ export class TenantCertificates implements RoutePolicy {
           : this.#build(tenant.id, certificate, served);
       if (compiled === undefined) continue;
       byId.set(certificate.id, compiled);
-      for (const host of served) {
-        // Two certificates for one host: the one valid longest is served; on a tie (validity has
-        // second precision) the later upload, which comes later in the snapshot.
-        const other = byHost.get(host);
-        if (other === undefined || other.notAfterMs <= compiled.notAfterMs) byHost.set(host, compiled);
-      }
+      for (const host of served) byHost.set(host, withCandidate(byHost.get(host), compiled));
     }
     this.#byTenant.set(tenant.id, { owner: tenant, byId });
     this.#byCompiled.set(tenant, byHost);
@@ -98,9 +95,19 @@ export class TenantCertificates implements RoutePolicy {
     if (this.#byTenant.get(tenant.id)?.owner === tenant) this.#byTenant.delete(tenant.id);
   }
 
-  /** The certificate of `tenant` for `host` (lower-case), if it has one. */
-  certificateFor(tenant: CompiledTenant, host: string): ServedTenantCertificate | undefined {
-    return this.#byCompiled.get(tenant)?.get(host);
+  /**
+   * The certificate of `tenant` for `host` (lower-case), if it has one: the one valid longest among
+   * those of a key type the client accepts (`accepts`; undefined: unknown, any), else the one valid
+   * longest (the client may accept it after all: a TLS 1.2 client without signature algorithms).
+   */
+  certificateFor(
+    tenant: CompiledTenant,
+    host: string,
+    accepts?: ReadonlySet<CertificateKeyType>,
+  ): ServedTenantCertificate | undefined {
+    const candidates = this.#byCompiled.get(tenant)?.get(host);
+    if (candidates === undefined) return undefined;
+    return (accepts && candidates.find((c) => accepts.has(c.keyType))) ?? candidates[0];
   }
 
   /** Every certificate being served, for the expiry metric. */
@@ -130,12 +137,15 @@ export class TenantCertificates implements RoutePolicy {
         this.#warn(tenantId, `certificate ${certificate.id} not served: its private key ${keyIssue}`);
         return undefined;
       }
+      const x509 = new X509Certificate(certificate.certificate_pem);
       return {
         id: certificate.id,
         tenantId,
         fingerprint: certificate.fingerprint_sha256,
         context: secureContextFor(certificate.certificate_pem, privateKeyPem),
-        x509: new X509Certificate(certificate.certificate_pem),
+        x509,
+        // Uploads accept RSA and EC keys only.
+        keyType: x509.publicKey.asymmetricKeyType === 'rsa' ? 'rsa' : 'ec',
         notAfterMs: Date.parse(certificate.not_after),
         hosts,
       };
@@ -148,4 +158,24 @@ export class TenantCertificates implements RoutePolicy {
   #warn(tenantId: string, message: string): void {
     this.#options.onWarning?.(tenantId, message);
   }
+}
+
+/** A host's certificates: the best of each key type, best first. */
+type HostCertificates = readonly ServedTenantCertificate[];
+
+/**
+ * `candidates` with `certificate`, which replaces the one of its key type if it is better: valid longer
+ * or, on a tie (validity has second precision), the later upload, which comes later in the snapshot.
+ */
+function withCandidate(
+  candidates: HostCertificates | undefined,
+  certificate: ServedTenantCertificate,
+): HostCertificates {
+  const rival = candidates?.find((c) => c.keyType === certificate.keyType);
+  const others = candidates ?? [];
+  if (rival !== undefined && rival.notAfterMs > certificate.notAfterMs) return others;
+  const kept = others.filter((c) => c !== rival);
+  // Best first, as for its type: a client that accepts every key type gets the one a host with one
+  // certificate per name would serve (the sort is stable, so the later upload first on a tie).
+  return [certificate, ...kept].sort((a, b) => b.notAfterMs - a.notAfterMs);
 }
