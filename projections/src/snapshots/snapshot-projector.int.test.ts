@@ -200,6 +200,46 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     });
     await projector.stop();
   });
+
+  it('keeps publishing other tenants while one tenant’s sends keep failing, and sends it once they succeed', async () => {
+    // Regression: a send to Kafka fails as a whole when one of its partitions cannot take a write (no
+    // leader, too few in-sync replicas), and the publisher retried the same oldest tenants for ever:
+    // one tenant on an unwritable partition held back every other tenant's snapshots.
+    const store = new InMemoryEventStore();
+    const inner = createInMemorySnapshotBus();
+    const unwritable = new Set<string>();
+    const bus: SnapshotBus = {
+      ...inner,
+      async publish(messages) {
+        const refused = messages.find((message) => unwritable.has(message.tenantId));
+        if (refused) throw new Error(`NOT_ENOUGH_REPLICAS: the partition of tenant ${refused.tenantId}`);
+        return inner.publish(messages);
+      },
+    };
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool: db.pool, bus, name, retryDelayMs: 20 });
+    const subscriber = await recordSubscription(inner);
+    const stuck = randomUUID();
+    unwritable.add(stuck);
+    const stuckWrite = await store.appendToStream(streamName.tenant(stuck), [tenantCreated(stuck)]);
+    const others = [randomUUID(), randomUUID(), randomUUID()];
+    const positions: bigint[] = [];
+    for (const tenantId of others) {
+      positions.push(
+        (await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)])).position,
+      );
+    }
+    await eventually('the other tenants published', () =>
+      others.every((tenantId, index) => subscriber.versionsOf(tenantId).includes(positions[index]!)),
+    );
+    expect(subscriber.versionsOf(stuck)).toEqual([]);
+
+    unwritable.delete(stuck);
+    await eventually('the stuck tenant published once its sends succeed', () =>
+      subscriber.versionsOf(stuck).includes(stuckWrite.position),
+    );
+    await projector.stop();
+  });
 });
 
 /** Every bus call of a publisher: which tenants at which versions, when it started and ended. */

@@ -3,6 +3,7 @@ import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { tracePublish } from '../runner/batch-tracing.js';
+import { FailedSends } from './failed-sends.js';
 import { LateSendGuard } from './late-send-guard.js';
 import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND, PublishPacing } from './publish-pacing.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
@@ -24,7 +25,10 @@ export interface SnapshotPublisherOptions {
   registry?: Registry | undefined;
   /** Snapshots published per bus call. */
   batchSize?: number | undefined;
-  /** First back-off while the bus is unavailable (ms); doubles up to 5 s. */
+  /**
+   * First back-off while the bus is unavailable (ms); doubles up to 5 s. Per tenant for a failed send
+   * (FailedSends), for the lane when PostgreSQL cannot be reached.
+   */
   retryDelayMs?: number | undefined;
   /**
    * Snapshots of more JSON than this (bytes) are published one at a time, beside the others rather
@@ -97,6 +101,11 @@ interface SendProgress {
  * requeued in PostgreSQL for the next publisher (lost only if the process dies meanwhile, or PostgreSQL
  * cannot be reached at the stop; the tenant's next change repairs it).
  *
+ * A send that fails holds back its tenants with their own back-off, and sends them in ever smaller
+ * batches (FailedSends), while the lanes go on with the other tenants: a send fails as a whole when one
+ * of its tenants cannot be written (its Kafka partition has no leader, too few in-sync replicas), and
+ * retried as it was, that tenant kept every other one off the topic.
+ *
  * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
  * lanes go on with the others) and a timer asks for it when the window ends, so the changes made
@@ -127,6 +136,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const pacing = new PublishPacing(
     options.tenantPublishBytesPerSecond ?? DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND,
   );
+  const failedSends = new FailedSends(baseDelay, MAX_RETRY_DELAY_MS);
   /** Asks the lanes again when the earliest window of a held-back tenant ends. */
   let pacingTimer: NodeJS.Timeout | null = null;
   let pacingWakeAt = Number.POSITIVE_INFINITY;
@@ -195,22 +205,32 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       while (!stopping) {
         await requeueUnsettled();
         const pending = await loadPending(pool, {
-          // Besides `limit` tenants to publish, room for every one pacing may hold back.
-          limit: limit + pacing.waitingCount(),
+          // Besides `limit` tenants to publish, room for every one pacing or a failed send holds back.
+          limit: limit + pacing.waitingCount() + failedSends.waitingCount(),
           largeBytes,
           large,
           exclude: [...inFlight],
         });
         // Claimed in one synchronous step: from here on the other lane leaves these tenants alone.
         const mine: string[] = [];
+        let room = limit;
         for (const entry of pending) {
           if (inFlight.has(entry.tenantId) || heldBack(entry)) continue;
-          if (mine.length < limit) mine.push(entry.tenantId);
+          // A tenant of failed sends goes in a smaller batch (or the next one, when this one is fuller).
+          const entryRoom = Math.min(room, failedSends.batchLimit(entry.tenantId, limit));
+          if (mine.length >= entryRoom) continue;
+          room = entryRoom;
+          mine.push(entry.tenantId);
         }
         if (mine.length === 0) return;
         for (const tenantId of mine) inFlight.add(tenantId);
+        const send: SendProgress = { started: false, acknowledged: false };
         try {
-          await publishTenants(mine);
+          await publishTenants(mine, send);
+        } catch (error) {
+          // PostgreSQL could not be reached: the lane backs off. The bus failed: these tenants do.
+          if (!send.started || send.acknowledged) throw error;
+          sendFailed(mine, error);
         } finally {
           for (const tenantId of mine) inFlight.delete(tenantId);
           // The other lane may have left one of them while this one held it.
@@ -250,8 +270,16 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     return self;
   }
 
-  /** Whether the tenant's pending version must wait for its pacing window (then a timer asks for it). */
+  /**
+   * Whether the tenant's pending version must wait for the back-off of its failed sends or for its
+   * pacing window (then a timer asks for it).
+   */
   function heldBack(entry: PendingSnapshot): boolean {
+    const backOff = failedSends.hold(entry.tenantId);
+    if (backOff > 0) {
+      wakeAfter(backOff);
+      return true;
+    }
     if (entry.tombstone) return false;
     const wait = pacing.hold(entry.tenantId);
     if (wait <= 0) return false;
@@ -271,9 +299,19 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     pacingTimer.unref();
   }
 
+  /** The bus did not take these tenants' send: each waits its back-off, the others go on meanwhile. */
+  function sendFailed(tenantIds: readonly string[], error: unknown): void {
+    failures.inc({ reason: 'unavailable' });
+    failedSends.failed(tenantIds);
+    logger.warn('snapshot bus unavailable; will republish', {
+      error: error instanceof Error ? error.message : String(error),
+      tenants: tenantIds.length,
+    });
+    wakeAfter(Math.min(...tenantIds.map((tenantId) => failedSends.hold(tenantId))));
+  }
+
   /** Publishes these tenants' pending versions, holding them against every other publisher. */
-  async function publishTenants(tenantIds: readonly string[]): Promise<void> {
-    const send: SendProgress = { started: false, acknowledged: false };
+  async function publishTenants(tenantIds: readonly string[], send: SendProgress): Promise<void> {
     try {
       await withPublishLocks(pool, tenantIds, (db) => publishLocked(db, tenantIds, send));
     } catch (error) {
@@ -326,6 +364,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     published.inc(result.published.length);
     const jsonBytes = new Map(pending.map((entry) => [entry.message.tenantId, entry.jsonBytes]));
     for (const message of result.published) {
+      failedSends.forget(message.tenantId);
       if (message.kind === 'tombstone') {
         pacing.forget(message.tenantId);
         continue;
@@ -335,6 +374,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     }
     for (const failure of result.failed) {
       pacing.forget(failure.tenantId);
+      failedSends.forget(failure.tenantId);
       failures.inc({ reason: failure.error.name === 'SnapshotTooLargeError' ? 'too_large' : 'refused' });
       logger.error('snapshot not published', {
         tenant_id: failure.tenantId,

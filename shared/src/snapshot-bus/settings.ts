@@ -5,10 +5,25 @@ import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
 import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX } from './rollout-registry.js';
 
+/**
+ * Kafka bootstrap brokers, `host:port`. kafkajs splits a seed broker at its first colon, so it cannot
+ * reach a bracketed IPv6 literal (`[::1]:9092` is host `[`): it would retry for ever instead of the
+ * service stopping at start. A host name that resolves to the address works (brokers the cluster
+ * advertises by an IPv6 address do too: their host and port come apart in the metadata).
+ */
+const kafkaBrokerList = hostPortList().superRefine((brokers, ctx) => {
+  const literal = brokers.find((broker) => broker.startsWith('['));
+  if (literal !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      message: `cannot name a broker by an IPv6 address (${literal}): the Kafka client cannot reach one; use a host name that resolves to it`,
+    });
+});
+
 /** Settings of the snapshot bus, shared by the snapshot projector and the gateways (same values!). */
 export const snapshotBusSettings = {
   SNAPSHOT_BUS: z.enum(['kafka', 'memory']).default('kafka'),
-  KAFKA_BROKERS: hostPortList().default(LOCAL_DEFAULTS.KAFKA_BROKERS.split(',')),
+  KAFKA_BROKERS: kafkaBrokerList.default(LOCAL_DEFAULTS.KAFKA_BROKERS.split(',')),
   SNAPSHOT_TOPIC: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -)')
