@@ -32,6 +32,7 @@ import {
   TENANT_STORE_CALLS,
   TENANT_STORE_QUEUE,
 } from './cache/tenant-store-slots.js';
+import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
 
@@ -368,6 +369,13 @@ export const gatewaySettings = {
   /** Deprecated: `true` means GATEWAY_TRUSTED_PROXIES = private and loopback ranges (when that is unset). */
   GATEWAY_TRUST_PROXY: booleanFlag.optional(),
   /**
+   * `on`: both traffic listeners (GATEWAY_PORT, GATEWAY_TLS_PORT) require a PROXY protocol header (v1 or
+   * v2) from a peer in GATEWAY_TRUSTED_PROXIES before anything else, and take the client address from it
+   * (nginx's `listen … proxy_protocol`); any other connection is closed. For layer-4 balancers (AWS NLB,
+   * HAProxy in TCP mode) that hide the client's address.
+   */
+  GATEWAY_PROXY_PROTOCOL: z.enum(['off', 'on']).default('off'),
+  /**
    * Addresses the gateway never connects to for a tenant (origins, health checks, OIDC JWKS), checked
    * after DNS resolution; its own listeners are refused whatever this says.
    */
@@ -403,6 +411,9 @@ export function assertGatewaySettings(
     | 'CLERK_PUBLISHABLE_KEY'
     | 'GATEWAY_CACHE_STORE_TENANT_BYTES'
     | 'GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT'
+    | 'GATEWAY_PROXY_PROTOCOL'
+    | 'GATEWAY_TRUSTED_PROXIES'
+    | 'GATEWAY_TRUST_PROXY'
   >,
 ): void {
   const devSecrets = developmentSecretProblems(settings);
@@ -431,6 +442,15 @@ export function assertGatewaySettings(
       {
         setting: 'GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT',
         issue: `must be at least GATEWAY_CACHE_STORE_TENANT_BYTES (${settings.GATEWAY_CACHE_STORE_TENANT_BYTES}): it is the bound of every tenant's store calls together`,
+      },
+    ]);
+  }
+  if (settings.GATEWAY_PROXY_PROTOCOL === 'on' && trustedProxiesFromSettings(settings).ranges.length === 0) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_PROXY_PROTOCOL',
+        issue:
+          'needs GATEWAY_TRUSTED_PROXIES (the load balancers that send the PROXY header): with no trusted peer every connection would be closed',
       },
     ]);
   }

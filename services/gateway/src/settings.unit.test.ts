@@ -273,3 +273,32 @@ describe('gateway TLS listener and its default certificate', () => {
     );
   });
 });
+
+describe('GATEWAY_PROXY_PROTOCOL', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  it('is off unless set, and takes only off or on', () => {
+    expect(parseGatewaySettings(REQUIRED).GATEWAY_PROXY_PROTOCOL).toBe('off');
+    expect(() =>
+      parseGatewaySettings({
+        ...REQUIRED,
+        GATEWAY_PROXY_PROTOCOL: 'true',
+        GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8',
+      }),
+    ).toThrow(/GATEWAY_PROXY_PROTOCOL/);
+  });
+
+  it('refuses to start on without a trusted balancer (every connection would be closed)', () => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_PROXY_PROTOCOL: 'on' })).toThrow(
+      /GATEWAY_PROXY_PROTOCOL: needs GATEWAY_TRUSTED_PROXIES/,
+    );
+    const behindBalancer = {
+      ...REQUIRED,
+      GATEWAY_PROXY_PROTOCOL: 'on',
+      GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8',
+    };
+    expect(parseGatewaySettings(behindBalancer).GATEWAY_PROXY_PROTOCOL).toBe('on');
+    const deprecatedTrust = { ...REQUIRED, GATEWAY_PROXY_PROTOCOL: 'on', GATEWAY_TRUST_PROXY: 'true' };
+    expect(parseGatewaySettings(deprecatedTrust).GATEWAY_PROXY_PROTOCOL).toBe('on');
+  });
+});

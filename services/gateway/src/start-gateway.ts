@@ -27,6 +27,7 @@ import { limitSendTime } from './http/send-timeout.js';
 import { answerConnect } from './listeners/connect-requests.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
+import { requireProxyProtocol } from './listeners/proxy-protocol.js';
 import { refuseExpectation } from './listeners/refuse-expectation.js';
 import { watchedByTheGateway } from './listeners/watched-connections.js';
 import { AccessLog } from './observability/access-log.js';
@@ -277,6 +278,14 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     },
     clientSlots,
   );
+  // Off, nothing stands between node's accept and the listeners.
+  if (config.GATEWAY_PROXY_PROTOCOL === 'on') {
+    requireProxyProtocol(edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer], {
+      trustedProxies: trustedProxies.ranges,
+      timeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+      recordRefusal,
+    });
+  }
   trafficServer.on('connect', connect);
   edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
   trafficServer.on('checkExpectation', refuseExpectation(recordRefusal));
@@ -309,6 +318,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     admin_port: adminPort,
     admin_host: config.GATEWAY_ADMIN_HOST,
     ...(tlsPort === undefined ? {} : { tls_port: tlsPort }),
+    ...(config.GATEWAY_PROXY_PROTOCOL === 'on' ? { proxy_protocol: true } : {}),
   });
 
   const startDraining = () => {
