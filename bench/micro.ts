@@ -179,8 +179,13 @@ const cacheRequest = {
 // Access log: the same line three ways, each into a destination that discards it (the write itself is
 // asynchronous and batched in the gateway; what is timed here is what the request path pays).
 const logged = new GatewayExchange(
-  { method: 'GET', url: '/api/posts/1', headers: {} } as IncomingMessage,
-  {} as ServerResponse,
+  {
+    method: 'GET',
+    url: '/api/posts/1',
+    headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0' },
+    bodyBytes: 0,
+  } as unknown as IncomingMessage,
+  { bodyBytes: 1834 } as unknown as ServerResponse,
   '9f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f',
   '127.0.0.1',
 );
@@ -218,6 +223,11 @@ const accessFields = (exchange: GatewayExchange) => ({
   cache: exchange.cacheOutcome,
   error_code: exchange.errorCode,
   client_ip: exchange.clientIp,
+  retries: exchange.retries,
+  response_complete: exchange.responseComplete,
+  bytes_received: (exchange.req as unknown as { bodyBytes: number }).bodyBytes,
+  bytes_sent: (exchange.res as unknown as { bodyBytes: number }).bodyBytes,
+  user_agent: exchange.req.headers['user-agent'],
 });
 
 const results: MicroResult[] = [

@@ -18,6 +18,7 @@ import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { type JwksFetchPolicy, RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
+import { GatewayIncomingMessage } from './http/body-bytes.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
 import { answerContinueOnRead } from './http/expect-continue.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
@@ -194,6 +195,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const admitted = oneRequestAtATime(limitPerClient(handler));
   const trafficServer = createServer(
     {
+      IncomingMessage: GatewayIncomingMessage,
       ServerResponse: GatewayServerResponse,
       maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
       // The handler refuses an HTTP/1.1 request without Host itself, with an error code (omitsRequiredHost).

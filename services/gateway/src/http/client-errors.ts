@@ -10,27 +10,30 @@ import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
   '{"error":{"code":"headers_too_large","message":"the request headers are too large"}}';
+const HEADERS_TOO_LARGE_BODY_BYTES = Buffer.byteLength(HEADERS_TOO_LARGE_BODY);
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
+  `Content-Length: ${HEADERS_TOO_LARGE_BODY_BYTES}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
 export const REQUEST_TIMEOUT_BODY =
   '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
 /** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
+const REQUEST_TIMEOUT_BODY_BYTES = Buffer.byteLength(REQUEST_TIMEOUT_BODY);
 const CLIENT_ERROR_408 =
   'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
+  `Content-Length: ${REQUEST_TIMEOUT_BODY_BYTES}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
 
 /**
  * The 400 for a request node's parser refused, in the gateway's error shape; the message names the
  * parser's reason (`HPE_UNEXPECTED_CONTENT_LENGTH` → `unexpected_content_length`), a fixed set of words.
  */
-function malformedRequestAnswer(error: NodeJS.ErrnoException): string {
+function malformedRequestAnswer(error: NodeJS.ErrnoException): { answer: string; bodyBytes: number } {
   const reason = /^HPE_[A-Z_]+$/.test(error.code ?? '') ? error.code!.slice(4).toLowerCase() : 'unreadable';
   const body = `{"error":{"code":"malformed_request","message":"the request is not valid HTTP/1.1 (${reason})"}}`;
-  return (
+  const bodyBytes = Buffer.byteLength(body);
+  const answer =
     'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-  );
+    `Content-Length: ${bodyBytes}\r\n\r\n${body}`;
+  return { answer, bodyBytes };
 }
 
 export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
@@ -73,7 +76,7 @@ export function answerClientError(
     const ownError = !inFlight.headersSent && !inFlight.req.complete;
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight.req.complete) {
       answerAfterReceivedRequests(socket, CLIENT_ERROR_408, (late) =>
-        recordAnswer(socket, late, 408, 'request_timeout', record),
+        recordAnswer(socket, late, 408, 'request_timeout', REQUEST_TIMEOUT_BODY_BYTES, record),
       );
       return;
     }
@@ -84,13 +87,14 @@ export function answerClientError(
   }
   if (error.code === 'HPE_HEADER_OVERFLOW') {
     socket.end(CLIENT_ERROR_431);
-    recordAnswer(socket, inFlight, 431, 'headers_too_large', record);
+    recordAnswer(socket, inFlight, 431, 'headers_too_large', HEADERS_TOO_LARGE_BODY_BYTES, record);
   } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     socket.end(CLIENT_ERROR_408);
-    recordAnswer(socket, inFlight, 408, 'request_timeout', record);
+    recordAnswer(socket, inFlight, 408, 'request_timeout', REQUEST_TIMEOUT_BODY_BYTES, record);
   } else {
-    socket.end(malformedRequestAnswer(error));
-    recordAnswer(socket, inFlight, 400, 'malformed_request', record);
+    const { answer, bodyBytes } = malformedRequestAnswer(error);
+    socket.end(answer);
+    recordAnswer(socket, inFlight, 400, 'malformed_request', bodyBytes, record);
   }
 }
 
@@ -103,15 +107,19 @@ function recordAnswer(
   response: ServerResponse | null | undefined,
   status: number,
   code: string,
+  bytesSent: number,
   record: RecordListenerRefusal | undefined,
 ): void {
-  if (response && answeredByListener(response, { status, code })) return;
-  record?.(refusal(socket, status, code));
+  if (response && answeredByListener(response, { status, code, bodyBytes: bytesSent })) return;
+  record?.(refusal(socket, status, code, bytesSent));
 }
 
-/** The refusal of a request whose head was not read (or not all of it): its connection's peer only. */
-function refusal(socket: Duplex, status: number, code: string): ListenerRefusal {
-  return { status, code, clientIp: socketPeerAddress(socket as Partial<Socket>) };
+/**
+ * The refusal of a request whose head was not read (or not all of it): its connection's peer, and the
+ * body bytes of the answer (no request body was read for it).
+ */
+function refusal(socket: Duplex, status: number, code: string, bytesSent: number): ListenerRefusal {
+  return { status, code, clientIp: socketPeerAddress(socket as Partial<Socket>), bytesSent };
 }
 
 /** Lets the responses already given whole go out, in order, then closes; cuts at the first one that is not. */

@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Http2ServerResponse } from 'node:http2';
+import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { type CountsBodyBytes, chunkBytes } from './body-bytes.js';
 
 /**
  * Fields that describe one HTTP/1.1 connection and that HTTP/2 forbids (RFC 9113 §8.2.2); `te` only
@@ -79,7 +80,13 @@ function repeatedSingle(lowerName: string, value: unknown): value is readonly un
  * forbids are dropped, and repeated single-value fields cut to their first value, instead of node
  * throwing while the client waits. HTTP/1.1 responses never pass through it.
  */
-export class GatewayHttp2ServerResponse extends Http2ServerResponse {
+export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Http2ServerRequest>
+  extends Http2ServerResponse<Request>
+  implements CountsBodyBytes
+{
+  /** The body bytes handed to the stream (see CountsBodyBytes). */
+  bodyBytes = 0;
+
   override writeHead(statusCode: number, reasonOrHeaders?: string | Headers, maybeHeaders?: Headers): this {
     for (const name of this.getHeaderNames()) {
       const value = this.getHeader(name);
@@ -117,26 +124,33 @@ export class GatewayHttp2ServerResponse extends Http2ServerResponse {
   static {
     const stockWrite = Http2ServerResponse.prototype.write as (...args: unknown[]) => boolean;
     const stockEnd = Http2ServerResponse.prototype.end as (...args: unknown[]) => unknown;
-    const inPieces = (res: Http2ServerResponse, chunk: Uint8Array): Uint8Array => {
+    const inPieces = (res: GatewayHttp2ServerResponse, chunk: Uint8Array): Uint8Array => {
       (res.stream as unknown as { _writev: unknown })._writev = null;
       let offset = 0;
       for (; offset + BODY_PIECE_BYTES < chunk.byteLength; offset += BODY_PIECE_BYTES)
-        stockWrite.call(res, chunk.subarray(offset, offset + BODY_PIECE_BYTES));
+        countedWrite(res, chunk.subarray(offset, offset + BODY_PIECE_BYTES));
       return chunk.subarray(offset);
+    };
+    // node's end(chunk) writes the chunk through `write`, so every body byte is counted here.
+    const countedWrite = (res: GatewayHttp2ServerResponse, chunk: unknown, ...rest: unknown[]): boolean => {
+      const open = !res.stream.destroyed && !res.stream.writableEnded;
+      const written = stockWrite.call(res, chunk, ...rest);
+      if (open && sendsBody(res)) res.bodyBytes += chunkBytes(chunk, rest[0]);
+      return written;
     };
     Object.defineProperties(GatewayHttp2ServerResponse.prototype, {
       write: {
         configurable: true,
         writable: true,
-        value(this: Http2ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
-          if (!isLargeBuffer(chunk)) return stockWrite.call(this, chunk, ...rest);
-          return stockWrite.call(this, inPieces(this, chunk), ...rest);
+        value(this: GatewayHttp2ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
+          if (!isLargeBuffer(chunk)) return countedWrite(this, chunk, ...rest);
+          return countedWrite(this, inPieces(this, chunk), ...rest);
         },
       },
       end: {
         configurable: true,
         writable: true,
-        value(this: Http2ServerResponse, chunk?: unknown, ...rest: unknown[]): unknown {
+        value(this: GatewayHttp2ServerResponse, chunk?: unknown, ...rest: unknown[]): unknown {
           if (!isLargeBuffer(chunk)) return stockEnd.call(this, chunk, ...rest);
           return stockEnd.call(this, inPieces(this, chunk), ...rest);
         },
@@ -153,6 +167,13 @@ export class GatewayHttp2ServerResponse extends Http2ServerResponse {
     super.destroy(error ?? new ResponseCutShortError());
     return this;
   }
+}
+
+/** node ends the stream with the head, sending no body, for a HEAD and a 204, 205 or 304. */
+function sendsBody(res: Http2ServerResponse): boolean {
+  const status = res.statusCode;
+  const { headRequest } = res.stream as unknown as { headRequest?: boolean };
+  return headRequest !== true && status !== 204 && status !== 205 && status !== 304;
 }
 
 /** The size of the pieces a large body is written in (a DATA frame is at most 16 KiB by default). */

@@ -8,6 +8,7 @@ import {
   validateHeaderValue,
 } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
+import { type CountsBodyBytes, chunkBytes } from './body-bytes.js';
 
 type HeaderValue = number | string | readonly string[];
 
@@ -110,9 +111,12 @@ const storeHead = (OutgoingMessage.prototype as unknown as Partial<HeadWriter>).
  * `end()` uncorks the socket fully); `writableEnded` is true from the call. Later writes of a long body
  * go out as they come: only the first turn is held.
  */
-export class GatewayServerResponse<
-  Request extends IncomingMessage = IncomingMessage,
-> extends ServerResponse<Request> {
+export class GatewayServerResponse<Request extends IncomingMessage = IncomingMessage>
+  extends ServerResponse<Request>
+  implements CountsBodyBytes
+{
+  /** The body bytes handed to the connection (see CountsBodyBytes). */
+  bodyBytes = 0;
   /** Until the head is written; then what was sent (for getHeader). */
   #headers: PendingHeaders | null = null;
   /** Corked until the end of the turn in which the head was written. */
@@ -257,14 +261,35 @@ export class GatewayServerResponse<
   override end(chunk: unknown, cb?: () => void): this;
   override end(chunk: unknown, encoding: BufferEncoding, cb?: () => void): this;
   override end(...args: unknown[]): this {
+    const open = !this.writableEnded && !this.destroyed;
     if (this.#held && this.#endArgs === undefined && this.headersSent) {
       this.#endArgs = args;
+      if (open) this.#countBody(args[0], args[1]);
       return this;
     }
     // A head implied by end() is held by writeHead and released by node's end() at once.
     super.end(...(args as [])); // typed by its first overload only
     this.#held = false;
+    if (open) this.#countBody(args[0], args[1]);
     return this;
+  }
+
+  override write(chunk: unknown, cb?: (error: Error | null | undefined) => void): boolean;
+  override write(
+    chunk: unknown,
+    encoding: BufferEncoding,
+    cb?: (error: Error | null | undefined) => void,
+  ): boolean;
+  override write(...args: unknown[]): boolean {
+    const open = !this.writableEnded && !this.destroyed;
+    const written = super.write(...(args as [unknown])); // typed by its first overload only
+    if (open) this.#countBody(args[0], args[1]);
+    return written;
+  }
+
+  /** After the head: node sends no body for a HEAD, a 1xx, 204 or 304, and drops what is written for one. */
+  #countBody(chunk: unknown, encoding: unknown): void {
+    if ((this as unknown as { _hasBody: boolean })._hasBody) this.bodyBytes += chunkBytes(chunk, encoding);
   }
 
   #holdUntilTurnEnds(): void {

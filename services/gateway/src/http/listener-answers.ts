@@ -4,6 +4,8 @@ import type { ServerResponse } from 'node:http';
 export interface ListenerAnswer {
   readonly status: number;
   readonly code: string;
+  /** The bytes of its body. */
+  readonly bodyBytes: number;
 }
 
 const ANSWER = Symbol('listenerAnswer');

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { bodyBytesOf } from '../http/body-bytes.js';
 import { arrivedOverHttp2 } from '../http/request-version.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
@@ -45,7 +46,7 @@ export function answerConnect(
         'unsupported_protocol',
         'the gateway proxies extended CONNECT only for :protocol websocket',
       );
-      record?.(listenerRefusalOf(req, 400, 'unsupported_protocol'));
+      record?.(listenerRefusalOf(req, 400, 'unsupported_protocol', bodyBytesOf(res)));
       return;
     }
     webSockets(req as Http2ServerRequest, res);

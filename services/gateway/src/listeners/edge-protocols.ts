@@ -3,6 +3,7 @@ import { createServer as createH2cServer, type Http2SecureServer, type ServerHtt
 import type { Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
+import { GatewayHttp2ServerRequest } from '../http/body-bytes.js';
 import { answerContinueOnRead } from '../http/expect-continue.js';
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
@@ -79,6 +80,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
         ...HTTP2_SESSION_PROTECTION,
         settings: http2Settings,
         maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
+        Http2ServerRequest: GatewayHttp2ServerRequest,
         Http2ServerResponse: GatewayHttp2ServerResponse,
       },
       handler as unknown as Parameters<typeof createH2cServer>[1],

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { bodyBytesOf } from '../http/body-bytes.js';
 import { arrivedOverHttp2 } from '../http/request-version.js';
 import { afterResponsesInFlight } from '../http/responses-in-flight.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
@@ -9,9 +10,10 @@ import { listenerRefusalOf } from './listener-refusal-of.js';
 
 const CONNECT_MESSAGE = 'the gateway does not tunnel CONNECT requests';
 const CONNECT_BODY = `{"error":{"code":"method_not_supported","message":"${CONNECT_MESSAGE}"}}`;
+const CONNECT_BODY_BYTES = Buffer.byteLength(CONNECT_BODY);
 const CONNECT_NOT_SUPPORTED =
   'HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
+  `Content-Length: ${CONNECT_BODY_BYTES}\r\n\r\n${CONNECT_BODY}`;
 
 /**
  * The `connect` listener of every listener: CONNECT is not tunnelled, 405 (as nginx and Kong answer it).
@@ -32,17 +34,18 @@ export function refuseConnect(
   connection: Duplex | Http2ServerResponse,
   record?: RecordListenerRefusal,
 ): void {
-  const refused = () => record?.(listenerRefusalOf(req, 405, 'method_not_supported'));
+  const refused = (bytesSent: number | undefined) =>
+    record?.(listenerRefusalOf(req, 405, 'method_not_supported', bytesSent));
   // By the connection, not the version: an HTTP/1.1 request line may claim `HTTP/2.0`.
   if (arrivedOverHttp2(req)) {
     writeError(connection as unknown as ServerResponse, 405, 'method_not_supported', CONNECT_MESSAGE);
-    refused();
+    refused(bodyBytesOf(connection));
     return;
   }
   const socket = connection as Duplex;
   socket.on('error', () => {});
   afterResponsesInFlight(socket, () => {
     socket.end(CONNECT_NOT_SUPPORTED);
-    refused();
+    refused(CONNECT_BODY_BYTES);
   });
 }

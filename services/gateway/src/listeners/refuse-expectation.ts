@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { bodyBytesOf } from '../http/body-bytes.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
 import { listenerRefusalOf } from './listener-refusal-of.js';
@@ -20,6 +21,6 @@ export function refuseExpectation(
       'expectation_failed',
       'the gateway meets no expectation but 100-continue (Expect header)',
     );
-    record?.(listenerRefusalOf(req, 417, 'expectation_failed'));
+    record?.(listenerRefusalOf(req, 417, 'expectation_failed', bodyBytesOf(res)));
   };
 }

@@ -3,6 +3,7 @@ import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } f
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
+import { GatewayHttp2ServerRequest, GatewayIncomingMessage } from '../http/body-bytes.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-errors.js';
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
@@ -82,7 +83,10 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     key: initial.privateKeyPem,
     SNICallback: options.selector.sniCallback,
     allowHTTP1: true,
+    // The requests count their body bytes, the responses theirs (the access log's bytes_*).
+    Http1IncomingMessage: GatewayIncomingMessage,
     Http1ServerResponse: GatewayServerResponse,
+    Http2ServerRequest: GatewayHttp2ServerRequest,
     // HTTP/2 responses drop the connection-specific fields HTTP/2 forbids (node throws on them).
     Http2ServerResponse: GatewayHttp2ServerResponse,
     // The first of h2, http/1.1 and http/1.0 the client offers (nginx's list: curl --http1.0 offers

@@ -1,7 +1,8 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
 import { loggedPath } from '@vantageedge/shared/observability/logged-path';
 import { ANONYMOUS } from '../auth/identity.js';
+import { bodyBytesOf } from '../http/body-bytes.js';
 import { recordedMethod } from '../http/request-method.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ListenerRefusal } from './listener-refusals.js';
@@ -11,8 +12,8 @@ import type { ListenerRefusal } from './listener-refusals.js';
  * (null when a value is absent), the shape of the gateway's service log lines (timestamp, level,
  * service, message) plus the request's fields. No intermediate object, no generic serializer
  * (`make bench-micro` compares it with winston and pino). Values a client can influence (method, path,
- * client IP, trace id, origin target) go through JSON.stringify; ids and outcomes the gateway itself produced are
- * written as they are.
+ * client IP, trace id, origin target, user agent) go through JSON.stringify; ids and outcomes the gateway itself
+ * produced are written as they are.
  */
 let clockMs = 0;
 let clockText = '';
@@ -53,6 +54,24 @@ function methodOf(method: string | undefined): string | undefined {
   return method === undefined ? undefined : recordedMethod(method);
 }
 
+/**
+ * The most of a User-Agent one line carries: like a long path's (loggedPath), a client's header-sized
+ * one would fill the replica's shared log buffer; real ones are a few hundred characters at most.
+ */
+export const LOGGED_USER_AGENT_MAX = 512;
+
+/** The request's User-Agent (the first, if an HTTP/2 client sent several), cut after LOGGED_USER_AGENT_MAX. */
+function userAgentOf(headers: IncomingHttpHeaders | undefined): string | undefined {
+  const field = headers?.['user-agent'] as string | string[] | undefined;
+  const value = Array.isArray(field) ? field[0] : field;
+  if (value === undefined || value.length <= LOGGED_USER_AGENT_MAX) return value;
+  return `${value.slice(0, LOGGED_USER_AGENT_MAX)}…`;
+}
+
+function count(value: number | undefined): string {
+  return value === undefined ? 'null' : String(value);
+}
+
 /** What a line reads of an exchange. */
 type LoggedExchange = Pick<
   GatewayExchange,
@@ -71,7 +90,10 @@ type LoggedExchange = Pick<
 > & {
   readonly requestId: string | undefined;
   readonly clientIp: string | undefined;
-  readonly req: Pick<IncomingMessage, 'method' | 'url'>;
+  /** Its body bytes read, when it counts them (see bodyBytesOf). */
+  readonly req: Pick<IncomingMessage, 'method' | 'url'> & { readonly headers?: IncomingHttpHeaders };
+  /** Its body bytes sent, when it counts them. */
+  readonly res: object;
 };
 
 /** A request a listener refused, as a line: no request id, tenant or route, no latency. */
@@ -82,7 +104,13 @@ export function refusalLogLine(refusal: ListenerRefusal, service: string, now: n
     tenant: undefined,
     route: undefined,
     path: '',
-    req: { method: refusal.method, url: refusal.target } as Pick<IncomingMessage, 'method' | 'url'>,
+    req: {
+      method: refusal.method,
+      url: refusal.target,
+      headers: refusal.userAgent === undefined ? {} : { 'user-agent': refusal.userAgent },
+      bodyBytes: refusal.bytesReceived,
+    } as LoggedExchange['req'],
+    res: { bodyBytes: refusal.bytesSent },
     upstreamTarget: undefined,
     upstreamMs: undefined,
     identity: ANONYMOUS,
@@ -113,6 +141,8 @@ export function accessLogLine(
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +
     `"error_code":${plain(exchange.errorCode)},"client_ip":${quoted(exchange.clientIp)},` +
-    `"retries":${exchange.retries},"response_complete":${exchange.responseComplete}}\n`
+    `"retries":${exchange.retries},"response_complete":${exchange.responseComplete},` +
+    `"bytes_received":${count(bodyBytesOf(exchange.req))},"bytes_sent":${count(bodyBytesOf(exchange.res))},` +
+    `"user_agent":${quoted(userAgentOf(exchange.req.headers))}}\n`
   );
 }

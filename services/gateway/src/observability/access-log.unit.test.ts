@@ -38,6 +38,9 @@ const FIELDS = [
   'client_ip',
   'retries',
   'response_complete',
+  'bytes_received',
+  'bytes_sent',
+  'user_agent',
 ];
 
 describe('access-log line', () => {
@@ -150,6 +153,25 @@ describe('access-log line', () => {
     expect(parsed['trace_id']).toBe('abc"def');
     expect(parsed['status']).toBe(400);
     expect(Object.keys(parsed)).toEqual(FIELDS);
+  });
+
+  it('logs the user agent escaped as every client-controlled field, and at most its first 512 characters', () => {
+    const crafted = exchangeFor('/api');
+    (crafted.req.headers as Record<string, string>)['user-agent'] = 'x","status":200,"evil":"\u2028\u0001';
+    expect(JSON.parse(accessLogLine(crafted, 'gateway', 200, 1))).toMatchObject({
+      user_agent: 'x","status":200,"evil":"\u2028\u0001',
+      status: 200,
+    });
+    const long = exchangeFor('/api');
+    (long.req.headers as Record<string, string>)['user-agent'] = 'U'.repeat(16_000);
+    const line = accessLogLine(long, 'gateway', 200, 1);
+    expect(JSON.parse(line)).toMatchObject({ user_agent: `${'U'.repeat(512)}…` });
+    expect(line.length).toBeLessThan(1500);
+    expect(JSON.parse(accessLogLine(exchangeFor('/api'), 'gateway', 200, 1))).toMatchObject({
+      user_agent: null,
+      bytes_received: null,
+      bytes_sent: null,
+    });
   });
 
   // Regression: a client's 16 KB request target went into its line whole, so one tenant's clients

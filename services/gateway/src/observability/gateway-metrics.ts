@@ -1,6 +1,12 @@
 import { STATUS_CODES } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { BoundCounter, BoundHistogram, type HistogramSeries, removeTenantSeries } from './bound-metrics.js';
+import {
+  BoundCounter,
+  BoundHistogram,
+  type CounterSeries,
+  type HistogramSeries,
+  removeTenantSeries,
+} from './bound-metrics.js';
 import { OTHER_ROUTES, RouteLabelBudget } from './route-label-budget.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -10,6 +16,9 @@ const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 export const NO_ROUTE = 'none';
 /** The tenant label of a request answered before its tenant was known (never a tenant id: those are UUIDs). */
 export const NO_TENANT = 'unknown';
+
+/** The bandwidth counter's directions: from the clients (their requests' bodies), to them (the responses'). */
+export type BandwidthDirection = 'ingress' | 'egress';
 
 /** Statuses with a registered name; an origin's other statuses are counted by class (see errorStatusLabel). */
 const NAMED_STATUSES = new Set(Object.keys(STATUS_CODES));
@@ -46,6 +55,8 @@ export interface GatewayMetricsOptions {
 export class RouteMetrics {
   readonly #byStatusClass: Array<HistogramSeries | undefined> = [];
   #upstream: HistogramSeries | undefined;
+  #ingress: CounterSeries | undefined;
+  #egress: CounterSeries | undefined;
   #retired = false;
 
   constructor(
@@ -77,6 +88,19 @@ export class RouteMetrics {
       this.#upstream.observe(upstreamSeconds);
     }
     if (status >= 400) this.metrics.countError(this.tenant, status, errorCode);
+  }
+
+  /** The body bytes one of the route's exchanges read and sent, where its request and response count them. */
+  countBandwidth(received: number | undefined, sent: number | undefined): void {
+    if (this.#retired) return;
+    if (received !== undefined) {
+      this.#ingress ??= this.metrics.bandwidthSeries(this.tenant, 'ingress');
+      this.#ingress.inc(received);
+    }
+    if (sent !== undefined) {
+      this.#egress ??= this.metrics.bandwidthSeries(this.tenant, 'egress');
+      this.#egress.inc(sent);
+    }
   }
 
   /** Only on a failed upstream attempt. */
@@ -113,6 +137,7 @@ export class GatewayMetrics {
   readonly #retries: BoundCounter;
   readonly #upstreamLimitRefusals: BoundCounter;
   readonly #clientUpstreamLimitRefusals: BoundCounter;
+  readonly #bandwidth: BoundCounter;
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
   readonly droppedClientConnections: Counter;
@@ -171,6 +196,12 @@ export class GatewayMetrics {
       name: 'vantageedge_gateway_client_upstream_limit_refusals_total',
       help: "Requests refused 429 client_upstream_limit because their client address had its share (GATEWAY_UPSTREAM_CLIENT_SHARE) of an origin target's connections in flight",
       labelNames: ['tenant'],
+      registry,
+    });
+    this.#bandwidth = new BoundCounter({
+      name: 'vantageedge_gateway_bandwidth_bytes_total',
+      help: "Body bytes read from the tenant's clients (direction ingress) and sent to them (egress), as the access log's bytes_received and bytes_sent; a WebSocket's frames each way once it ended",
+      labelNames: ['tenant', 'direction'],
       registry,
     });
     this.activeConnections = new Gauge({
@@ -239,13 +270,41 @@ export class GatewayMetrics {
     upstreamSeconds: number | undefined,
     errorCode: string | undefined,
   ): void {
+    this.#unroutedMetrics(tenant, route).observe(status, seconds, upstreamSeconds, errorCode);
+  }
+
+  /** The body bytes of an exchange the route's own RouteMetrics does not cover (see observe). */
+  countBandwidth(
+    tenant: string,
+    route: string,
+    received: number | undefined,
+    sent: number | undefined,
+  ): void {
+    this.#unroutedMetrics(tenant, route).countBandwidth(received, sent);
+  }
+
+  /**
+   * Bytes counted once per connection or refusal, not per request (a WebSocket's frames once it ended, a
+   * listener's refusal): the series is looked up each time. Never for a tenant that left the config,
+   * whose series would come back.
+   */
+  countTenantBandwidth(tenant: string, received: number | undefined, sent: number | undefined): void {
+    if (received !== undefined) this.bandwidthSeries(tenant, 'ingress').inc(received);
+    if (sent !== undefined) this.bandwidthSeries(tenant, 'egress').inc(sent);
+  }
+
+  #unroutedMetrics(tenant: string, route: string): RouteMetrics {
     const key = `${tenant}\u0000${route}`;
     let bound = this.#unrouted.get(key);
     if (bound === undefined) {
       bound = new RouteMetrics(this, tenant, this.#perRoute ? route : '');
       this.#unrouted.set(key, bound);
     }
-    bound.observe(status, seconds, upstreamSeconds, errorCode);
+    return bound;
+  }
+
+  bandwidthSeries(tenant: string, direction: BandwidthDirection): CounterSeries {
+    return this.#bandwidth.series([tenant, direction]);
   }
 
   requestSeries(tenant: string, route: string, statusClass: string): HistogramSeries {

@@ -21,6 +21,11 @@ export interface ListenerRefusal {
   /** What was read of the request, when its head was. */
   readonly method?: string | undefined;
   readonly target?: string | undefined;
+  readonly userAgent?: string | undefined;
+  /** The request body bytes read before the refusal, when counted (none when its head was not read). */
+  readonly bytesReceived?: number | undefined;
+  /** The body bytes of the refusal's answer. */
+  readonly bytesSent?: number | undefined;
 }
 
 /** Where a listener records a request it refused. */
@@ -29,16 +34,19 @@ export type RecordListenerRefusal = (refusal: ListenerRefusal) => void;
 /**
  * Records each listener refusal as the pipeline records its own refusals before a tenant is found:
  * in vantageedge_gateway_error_responses_total with tenant="unknown" (a label no tenant id, a UUID, can
- * be) and its status and code, both from a fixed set, and as an access-log line with tenant_id null.
+ * be) and its status and code, both from a fixed set, its answer's body bytes in
+ * vantageedge_gateway_bandwidth_bytes_total under the same tenant, and as an access-log line with
+ * tenant_id null.
  */
 export function listenerRefusalRecorder(sinks: {
-  readonly metrics: Pick<GatewayMetrics, 'countError'>;
+  readonly metrics: Pick<GatewayMetrics, 'countError' | 'countTenantBandwidth'>;
   readonly accessLog?: AccessLog | undefined;
   /** The pipeline's resolver (GATEWAY_TRUSTED_PROXIES): a line names the client the pipeline would. */
   readonly clientAddresses?: ClientAddressResolver | undefined;
 }): RecordListenerRefusal {
   return (refusal) => {
     sinks.metrics.countError(NO_TENANT, refusal.status, refusal.code);
+    sinks.metrics.countTenantBandwidth(NO_TENANT, refusal.bytesReceived, refusal.bytesSent);
     const { accessLog, clientAddresses } = sinks;
     if (accessLog === undefined) return;
     const clientIp =

@@ -17,6 +17,7 @@ import { createCorsOriginHeadersPolicy, createCorsPolicy, createCorsVaryPolicy }
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { answeredInstead } from '../http/body-bytes.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
 import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
@@ -741,8 +742,10 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
   runEndHooks(exchange);
   // The listener answered instead (the request's body malformed or late): what its client got.
   const listenerAnswer = listenerAnswerOf(res);
-  if (listenerAnswer !== undefined) exchange.errorCode = listenerAnswer.code;
-  else if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
+  if (listenerAnswer !== undefined) {
+    exchange.errorCode = listenerAnswer.code;
+    answeredInstead(res, listenerAnswer.bodyBytes);
+  } else if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
   context.metrics?.requestsInFlight.dec();
   recordExchange(exchange, listenerAnswer?.status ?? (res.headersSent ? res.statusCode : 0), context);
 }

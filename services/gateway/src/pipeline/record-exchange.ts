@@ -1,3 +1,4 @@
+import { bodyBytesOf } from '../http/body-bytes.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { type GatewayMetrics, NO_ROUTE, NO_TENANT } from '../observability/gateway-metrics.js';
 import { RequestTracing } from '../observability/request-tracing.js';
@@ -10,14 +11,14 @@ export interface UsageSink {
 
 /** Where an exchange that ended is recorded: every request's, and every WebSocket upgrade's. */
 export interface ExchangeRecordSinks {
-  readonly metrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+  readonly metrics?: Pick<GatewayMetrics, 'observe' | 'countBandwidth'> | undefined;
   readonly accessLog?: AccessLog | undefined;
   readonly usage?: UsageSink | undefined;
 }
 
 /**
  * An exchange that ended, recorded once: its request metrics (duration by status class, upstream time,
- * an answer of 400 or more as an error response), its access-log line, its usage count and its SERVER
+ * an answer of 400 or more as an error response, its body bytes each way), its access-log line, its usage count and its SERVER
  * span. `answered` is the status the client got, 0 when nothing was answered: logged and counted as 499
  * (closedBeforeAnswer), never counted in usage.
  */
@@ -31,18 +32,17 @@ export function recordExchange(
   const metrics = sinks.metrics;
   if (metrics !== undefined) {
     const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
+    const received = bodyBytesOf(exchange.req);
+    const sent = bodyBytesOf(exchange.res);
     const route = exchange.route;
     if (route?.metrics !== undefined) {
       route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+      route.metrics.countBandwidth(received, sent);
     } else {
-      metrics.observe(
-        exchange.tenant?.id ?? NO_TENANT,
-        route?.config.id ?? NO_ROUTE,
-        status,
-        elapsedMs / 1000,
-        upstreamSeconds,
-        exchange.errorCode,
-      );
+      const tenant = exchange.tenant?.id ?? NO_TENANT;
+      const routeId = route?.config.id ?? NO_ROUTE;
+      metrics.observe(tenant, routeId, status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+      metrics.countBandwidth(tenant, routeId, received, sent);
     }
   }
   sinks.accessLog?.record(exchange, status, elapsedMs);

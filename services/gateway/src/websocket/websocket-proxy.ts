@@ -4,7 +4,7 @@ import {
   request as httpRequest,
   type IncomingMessage,
   type OutgoingHttpHeaders,
-  ServerResponse,
+  type ServerResponse,
 } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -29,6 +29,7 @@ import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
+import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
@@ -129,7 +130,7 @@ export interface WebSocketProxyOptions {
   /** Each upgrade request gets its line, as any request (a 101 at the switch). */
   accessLog?: AccessLog | undefined;
   /** The request metrics every request is counted in (an upgrade's refusal among the error responses). */
-  requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+  requestMetrics?: Pick<GatewayMetrics, 'observe' | 'countBandwidth' | 'countTenantBandwidth'> | undefined;
   /** Usage: an upgrade counts once, as its 101 or its refusal. */
   usage?: UsageSink | undefined;
   /**
@@ -298,7 +299,8 @@ export class WebSocketProxy {
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.#pending.add(socket);
     const earlyBytes = readUntilPaired(socket, head);
-    const res = new ServerResponse(req);
+    // The listeners' own response, so its line has the body bytes of a refusal as any request's.
+    const res = new GatewayServerResponse(req);
     res.assignSocket(socket as Socket);
     res.shouldKeepAlive = false;
     this.#begin(req, res, socket, earlyBytes);
@@ -846,6 +848,13 @@ export class WebSocketProxy {
       closed = true;
       endedBy(connection, side, CLOSE_ABNORMAL);
       this.#logEnding(connection);
+      // Its frames count in the tenant's bandwidth now, unless the tenant left (its series are gone).
+      if (this.#options.store.get(tenantId) !== undefined)
+        this.#options.requestMetrics?.countTenantBandwidth(
+          tenantId,
+          connection.toUpstream.bytes,
+          connection.toClient.bytes,
+        );
       this.#open.delete(connection);
       this.#forget(connection);
       this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);

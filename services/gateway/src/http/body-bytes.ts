@@ -1,0 +1,54 @@
+import { IncomingMessage } from 'node:http';
+import { Http2ServerRequest } from 'node:http2';
+
+/**
+ * A request or response of the gateway's own classes: it counts the bytes of its body (Envoy's
+ * %BYTES_RECEIVED% and %BYTES_SENT%): a request's as node read them (de-chunked, including what the gateway
+ * read and dropped), a response's as handed to the client's connection (not its head, HTTP/1.1 chunk
+ * framing or HTTP/2 frame headers; nothing for a HEAD, 204 or 304, whose bodies node does not send).
+ * Counted per request, so keep-alive, pipelined requests and HTTP/2 streams each get their own.
+ */
+export interface CountsBodyBytes {
+  readonly bodyBytes: number;
+}
+
+/** The body bytes a request read or a response sent, when it counts them (the gateway's listeners' do). */
+export function bodyBytesOf(message: object | undefined): number | undefined {
+  const bytes = (message as Partial<CountsBodyBytes> | undefined)?.bodyBytes;
+  return typeof bytes === 'number' ? bytes : undefined;
+}
+
+/**
+ * A listener wrote its own answer on the connection in place of the response (none of which went out):
+ * the response's body bytes are that answer's, which its client got.
+ */
+export function answeredInstead(res: object, bodyBytes: number): void {
+  if (bodyBytesOf(res) !== undefined) (res as { bodyBytes: number }).bodyBytes = bodyBytes;
+}
+
+/** The bytes of a chunk given to write/end (a string in `encoding`, utf8 by default). */
+export function chunkBytes(chunk: unknown, encoding?: unknown): number {
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
+}
+
+/** node:http's request for the gateway's HTTP/1.1 listeners: counts its body as node's parser hands it over. */
+export class GatewayIncomingMessage extends IncomingMessage implements CountsBodyBytes {
+  bodyBytes = 0;
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk instanceof Uint8Array) this.bodyBytes += chunk.byteLength;
+    return super.push(chunk, encoding);
+  }
+}
+
+/** node's HTTP/2 compatibility request for the gateway's HTTP/2 listeners: counts its stream's DATA. */
+export class GatewayHttp2ServerRequest extends Http2ServerRequest implements CountsBodyBytes {
+  bodyBytes = 0;
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk instanceof Uint8Array) this.bodyBytes += chunk.byteLength;
+    return super.push(chunk, encoding);
+  }
+}
