@@ -32,6 +32,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..');
 
 const TAIL_CHARS = 6_000;
+const OUTPUT_CHARS = 8_000_000;
 
 export const ENTRY_POINTS = {
   controlPlane: 'services/control-plane/src/main.ts',
@@ -47,6 +48,8 @@ export interface ServiceProcess {
   tail(): string;
   /** Last few KB of stderr alone (where a service reports a setting it refuses). */
   stderr(): string;
+  /** Everything it wrote to stdout and stderr so far, up to OUTPUT_CHARS (for sweeps over its output). */
+  output(): string;
   /** Resolves with the first stdout line containing `text` (lines already seen count). */
   waitForLine(text: string, timeoutMs?: number): Promise<string>;
   exited(): boolean;
@@ -107,11 +110,16 @@ export function startService(name: string, entry: string, env: Record<string, st
   });
   let out = '';
   let err = '';
+  let everything = '';
+  const keep = (text: string) => {
+    if (everything.length < OUTPUT_CHARS) everything += text;
+  };
   let lineBuffer = '';
   const lines: string[] = [];
   const waiters: Array<{ text: string; resolve: (line: string) => void }> = [];
   child.stdout?.on('data', (chunk: Buffer) => {
     const text = chunk.toString();
+    keep(text);
     out = (out + text).slice(-TAIL_CHARS);
     lineBuffer += text;
     let newline = lineBuffer.indexOf('\n');
@@ -129,6 +137,7 @@ export function startService(name: string, entry: string, env: Record<string, st
     }
   });
   child.stderr?.on('data', (chunk: Buffer) => {
+    keep(chunk.toString());
     err = (err + chunk.toString()).slice(-TAIL_CHARS);
   });
   let exitInfo: string | undefined;
@@ -146,6 +155,7 @@ export function startService(name: string, entry: string, env: Record<string, st
       `--- ${name} (pid ${child.pid}) ${exitInfo ?? 'running'} ---\n` +
       `stderr tail:\n${err.trim() || '(empty)'}\nstdout tail:\n${out.trim() || '(empty)'}`,
     stderr: () => err,
+    output: () => everything,
     exited: () => exitInfo !== undefined,
     waitForLine(text, timeoutMs = 30_000) {
       const seen = lines.find((line) => line.includes(text));

@@ -60,6 +60,16 @@ async function expectOneLineNaming(service: Service, env: Record<string, string>
   ]);
 }
 
+/** One stderr line naming `setting`, exit 1, and no planted password in what the service wrote. */
+async function expectNamedWithoutPassword(service: Service, env: Record<string, string>, setting: string) {
+  const { code, stderr } = await refusedStart(service, env);
+  expect(code, stderr).toBe(1);
+  expect(stderr.trimEnd().split('\n'), stderr).toEqual([
+    expect.stringMatching(new RegExp(`^${service}: invalid configuration: ${setting} \\S`)),
+  ]);
+  expect(stderr).not.toMatch(/planted-\w+-password/);
+}
+
 afterAll(() => stopAllServices());
 
 describe('a service given a bad setting stops at start with one line naming it', () => {
@@ -116,4 +126,28 @@ describe('a service given a bad setting stops at start with one line naming it',
   ] as const)('%s: %s=%s (not a host:port the client can reach)', async (service, setting, value) => {
     await expectOneLineNaming(service, { [setting]: value }, setting);
   });
+
+  it.each([
+    ['gateway', 'KAFKA_BROKERS', 'kafka-user:planted-broker-password@kafka.internal:9092'],
+    ['snapshot-projector', 'KAFKA_BROKERS', 'kafka.internal:9092,user:planted-broker-password@kafka-b:9092'],
+    ['gateway', 'REDIS_CLUSTER_NODES', 'redis://:planted-redis-password@redis-a:6379'],
+    ['control-plane', 'GATEWAY_CACHE_REDIS_CLUSTER_NODES', 'admin:planted-redis-password@cache-a:6379'],
+  ] as const)('%s: %s written with credentials is named without them', async (service, setting, value) => {
+    await expectNamedWithoutPassword(service, { [setting]: value }, setting);
+  });
+
+  it.each([
+    ['control-plane', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?tls=maybe'],
+    ['read-model-projector', 'esdb://admin:planted-esdb-password@[127.0.0.1:2113'],
+    ['snapshot-projector', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?nodePreference=nearest'],
+  ] as const)(
+    '%s: an EVENTSTOREDB_URL its client cannot read, its password not shown',
+    async (service, url) => {
+      await expectNamedWithoutPassword(
+        service,
+        { EVENT_STORE: 'eventstoredb', EVENTSTOREDB_URL: url },
+        'EVENTSTOREDB_URL',
+      );
+    },
+  );
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SettingsError } from '../settings/load-settings.js';
+import { connectionStringProblem } from './eventstoredb/connection-string.js';
 
 /**
  * Settings that choose the event store, for composing into a service's parseSettings shape:
@@ -13,6 +14,11 @@ export const eventStoreSettings = {
     .string()
     .refine((value) => /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover):\/\//.test(value), {
       message: 'must be an esdb:// connection string such as esdb://127.0.0.1:2113?tls=false',
+      abort: true,
+    })
+    .superRefine((value, ctx) => {
+      const problem = connectionStringProblem(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     })
     .optional(),
 };

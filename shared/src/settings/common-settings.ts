@@ -81,6 +81,15 @@ function splitHostPort(value: string): { host: string; portText?: string } | und
 }
 
 /**
+ * An address as a settings error may show it: whatever precedes an `@` (a URL's scheme, user name and
+ * password written where only host:port belongs) is left out, since error lines end up in logs.
+ */
+function withoutUserInformation(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address : `(user information not shown)@${address.slice(at + 1)}`;
+}
+
+/**
  * Comma-separated `host:port` addresses (Kafka brokers, Redis Cluster seeds), at least one, each checked
  * at start-up: a malformed one would otherwise fail deep inside the client, or quietly never connect.
  */
@@ -94,7 +103,7 @@ export function hostPortList({ defaultPort }: { defaultPort?: number } = {}) {
         if (wrong !== undefined)
           ctx.addIssue({
             code: 'custom',
-            message: `must be comma-separated host:port addresses with a port in 1..65535 (${wrong} is not one)`,
+            message: `must be comma-separated host:port addresses with a port in 1..65535 (${withoutUserInformation(wrong)} is not one)`,
           });
       }),
   );

@@ -131,6 +131,16 @@ export class AnswerLostError extends CliError {
 /** RFC 6750's b64token: what an `Authorization: Bearer` header can carry (a JWT always is one). */
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+/** `https://user:password@host`: credentials written into a URL (undefined URLs hold none). */
+function holdsUserInformation(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username !== '' || parsed.password !== '';
+  } catch {
+    return false;
+  }
+}
+
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Retry-After in seconds (delta-seconds or an HTTP date), or undefined when absent or malformed. */
@@ -169,6 +179,13 @@ export class ApiClient {
       throw new CliError(
         EXIT.usage,
         'the token is not a bearer token (a Clerk session token: letters, digits and - . _ ~ + / =, no spaces or line breaks inside); it is not shown here',
+      );
+    }
+    // fetch refuses such a URL, with an error quoting it: the password would be printed.
+    if (holdsUserInformation(baseUrl)) {
+      throw new CliError(
+        EXIT.usage,
+        'the admin API URL holds a user name or password, which the CLI never sends (the token is its credential); give the URL without them (it is not shown here)',
       );
     }
     this.sleep = options.sleep ?? realSleep;

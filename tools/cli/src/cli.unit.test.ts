@@ -160,6 +160,31 @@ describe('secrets', () => {
   });
 });
 
+describe('an admin API URL with a user name or password', () => {
+  // Regression: fetch refuses such a URL with an error quoting it, and the CLI printed that error.
+  it('is refused without printing the password, from $VANTAGEEDGE_URL or login --url', async () => {
+    const config = path.join(await tempFolder(), 'config.json');
+    const fromEnv = await run(['get', 'tenants'], {
+      VANTAGEEDGE_CONFIG: config,
+      VANTAGEEDGE_URL: 'https://ops:url-password-0123@admin.example.com',
+      VANTAGEEDGE_TOKEN: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl',
+    });
+    const fromLogin = await run(
+      ['login', '--url', 'https://ops:url-password-0123@admin.example.com', '--token', 'abc.def.ghi'],
+      { VANTAGEEDGE_CONFIG: config },
+    );
+    const unparsable = await run(
+      ['login', '--url', 'https://ops:url-password-0123@admin.example.com:99999', '--token', 'abc.def.ghi'],
+      { VANTAGEEDGE_CONFIG: config },
+    );
+    for (const outcome of [fromEnv, fromLogin, unparsable]) {
+      expect(outcome.code).toBe(EXIT.usage);
+      expect(`${outcome.out}${outcome.err}`).not.toContain('url-password-0123');
+    }
+    expect(fromEnv.err).toContain('holds a user name or password');
+  });
+});
+
 describe('output', () => {
   it('lines up columns and shows empty cells as -', () => {
     expect(

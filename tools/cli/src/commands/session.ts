@@ -16,7 +16,9 @@ export async function login(
   try {
     url = new URL(options.url);
   } catch {
-    throw new CliError(EXIT.usage, `--url ${options.url} is not a URL`);
+    // What precedes an @ may be a password: not printed.
+    const shown = options.url.includes('@') ? '(not shown: it holds an @)' : options.url;
+    throw new CliError(EXIT.usage, `--url ${shown} is not a URL`);
   }
   const token = (
     options.tokenStdin ? await ctx.stdin() : (options.token ?? ctx.env['VANTAGEEDGE_TOKEN'] ?? '')

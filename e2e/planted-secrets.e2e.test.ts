@@ -1,0 +1,536 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
+import {
+  CLIENT_AUTH_USAGE,
+  createTestCa,
+  issueTestCertificate,
+  type TestCertificate,
+} from '@vantageedge/shared/testing/test-certificates';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AdminResponse,
+  type CliRun,
+  eventually,
+  type GatewayReplica,
+  runVantageedge,
+  startOrigin,
+  stopAllServices,
+  type TestOrigin,
+  TestSystem,
+} from './harness.js';
+
+/**
+ * Secrets planted everywhere the product takes them, the whole product running as processes: API keys
+ * (answered once, at issue and rotation), a tenant certificate's and an origin client certificate's
+ * private keys, admin session tokens, the gateway's admin token, a route's credential toward its origin
+ * (write-only), clients' tokens, cookies and keys in the query, and credentials in URLs (an origin's,
+ * the CLI's admin API URL). None of them may reach any service's output, the CLI's, an admin API or
+ * gateway admin answer other than the one that issues a key, Redis, or a PostgreSQL row other than the
+ * event log's and the snapshots'. Those, and the snapshots on Kafka, hold the route credential (the
+ * gateways send it) and the private keys sealed only.
+ */
+
+const SUBDOMAIN = 'plantedsweep';
+const DOMAIN = 'secure.plantedsweep.test';
+const KEK = randomBytes(32).toString('base64');
+const ROUTE_SECRET = 'planted-route-secret-0123456789';
+const BEARER = 'planted.client-bearer.0123456789';
+const COOKIE_SECRET = 'planted-cookie-0123456789';
+const QUERY_SECRET = 'planted-query-key-0123456789';
+const ORIGIN_URL_PASSWORD = 'planted-origin-url-password-0123456789';
+const CLI_URL_PASSWORD = 'planted-cli-url-password-0123456789';
+const GATEWAY_ADMIN_TOKEN = 'planted-gateway-admin-token-0123456789';
+
+/** Counted in Redis for an hour: the counters are still there when Redis is read. */
+const HOURLY_LIMIT_PER_KEY = {
+  algorithm: 'sliding_window',
+  requests_per_second: 1,
+  window_seconds: 3600,
+  limit: 1000,
+  scope: 'api_key',
+};
+
+let system: TestSystem;
+let gateway: GatewayReplica;
+let plain: TestOrigin;
+let mutual: TestOrigin;
+let folder = '';
+let lastPosition = '';
+let tenantId = '';
+let adminToken = '';
+let memberToken = '';
+let viewerToken = '';
+let serverCertificate: TestCertificate;
+let clientCertificate: TestCertificate;
+/** Key plaintexts, each answered once (issue, rotation). */
+const plaintexts: string[] = [];
+/** Every admin API answer except the ones that issue a key, with what was asked. */
+const answers: string[] = [];
+/** Every snapshot the gateways were sent on Kafka. */
+const snapshots: TenantSnapshot[] = [];
+let closeBus: () => Promise<void> = async () => {};
+/** Every CLI run's output (stdout and stderr), with its arguments. */
+const cliOutputs: Array<{ args: string; output: string }> = [];
+
+/** Lines of a PEM private key's base64 body: any copy of the key in the clear holds them. */
+function privateKeyLines(certificate: TestCertificate): string[] {
+  return certificate.privateKeyPem
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length >= 40 && !line.startsWith('-----'));
+}
+
+/** Every secret planted, by name (the key plaintexts and tokens once they exist). */
+function planted(): Array<[string, string]> {
+  return [
+    ['the route credential', ROUTE_SECRET],
+    ['a client bearer token', BEARER],
+    ['a client cookie', COOKIE_SECRET],
+    ['a key in the query', QUERY_SECRET],
+    ["an origin URL's password", ORIGIN_URL_PASSWORD],
+    ["the CLI URL's password", CLI_URL_PASSWORD],
+    ['the certificate encryption key', KEK],
+    ['the API key pepper', system.pepper],
+    ["the gateway's admin token", GATEWAY_ADMIN_TOKEN],
+    ['the platform admin token', adminToken],
+    ['the member token', memberToken],
+    ['the viewer token', viewerToken],
+    ...plaintexts.map((key, index): [string, string] => [`API key plaintext ${index}`, key]),
+    ...privateKeyLines(serverCertificate).map((line): [string, string] => ["the server key's PEM", line]),
+    ...privateKeyLines(clientCertificate).map((line): [string, string] => ["the client key's PEM", line]),
+  ];
+}
+
+/** The names of the planted secrets `text` holds, but for `allowed`. */
+function plantedIn(text: string, allowed: readonly string[] = []): string[] {
+  return [
+    ...new Set(
+      planted()
+        .filter(([name, secret]) => !allowed.includes(name) && text.includes(secret))
+        .map(([name]) => name),
+    ),
+  ];
+}
+
+/** A Redis value as text, whatever its type. */
+async function redisValue(redis: Redis, key: string): Promise<string> {
+  const type = await redis.type(key);
+  if (type === 'string') return (await redis.getBuffer(key))?.toString('latin1') ?? '';
+  if (type === 'hash') return JSON.stringify(await redis.hgetall(key));
+  if (type === 'zset') return JSON.stringify(await redis.zrange(key, '0', '-1', 'WITHSCORES'));
+  if (type === 'list') return JSON.stringify(await redis.lrange(key, 0, -1));
+  if (type === 'set') return JSON.stringify(await redis.smembers(key));
+  if (type === 'stream') return JSON.stringify(await redis.xrange(key, '-', '+'));
+  return type;
+}
+
+/**
+ * An explanation tells its asker what the origin would receive, the query the asker wrote included:
+ * the only planted secret it may show is that query's.
+ */
+function ownQueryEchoed(asked: string): string[] {
+  return /^(POST \S+\/explain|explain) /.test(asked) ? ['a key in the query'] : [];
+}
+
+async function admin(
+  method: string,
+  pathname: string,
+  {
+    label = pathname,
+    ...options
+  }: { body?: unknown; token?: string; headers?: Record<string, string>; label?: string } = {},
+): Promise<AdminResponse> {
+  const answer = await system.admin(method, pathname, options);
+  answers.push(`${method} ${label} → ${answer.status} ${JSON.stringify([...answer.headers])} ${answer.text}`);
+  return answer;
+}
+
+async function created(pathname: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const answer = await admin('POST', pathname, { body });
+  expect(answer.status, `${pathname}: ${answer.text}`).toBe(201);
+  return answer.body;
+}
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const run = await runVantageedge(args, {
+    configFile: path.join(folder, 'config.json'),
+    env: { VANTAGEEDGE_URL: system.controlPlaneUrl, VANTAGEEDGE_TOKEN: adminToken, ...env },
+  });
+  cliOutputs.push({
+    args: `${args.slice(0, 2).join(' ')} → ${run.code}`,
+    output: `${run.stdout}\n${run.stderr}`,
+  });
+  return run;
+}
+
+beforeAll(async () => {
+  const ca = await createTestCa('Planted Sweep CA');
+  const clientCa = await createTestCa('Planted Sweep Client CA');
+  serverCertificate = await issueTestCertificate(ca, { dnsNames: [DOMAIN] });
+  clientCertificate = await issueTestCertificate(clientCa, {
+    dnsNames: [],
+    commonName: 'gateway-of-plantedsweep',
+    extendedKeyUsages: [CLIENT_AUTH_USAGE],
+  });
+  const originCertificate = await issueTestCertificate(ca, { dnsNames: [], ipAddresses: ['127.0.0.1'] });
+  plain = await startOrigin('plain', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=300' });
+    res.end('ok');
+    return true;
+  });
+  mutual = await startOrigin(
+    'mutual',
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+      return true;
+    },
+    {
+      tls: {
+        certificatePem: originCertificate.chainPem,
+        privateKeyPem: originCertificate.privateKeyPem,
+        clientCaPem: clientCa.certificatePem,
+      },
+    },
+  );
+  folder = await mkdtemp(path.join(os.tmpdir(), 'vantageedge-e2e-planted-'));
+  system = await TestSystem.create({
+    controlPlaneEnv: { CERTIFICATE_ENCRYPTION_KEY: KEK },
+    gatewayEnv: { CERTIFICATE_ENCRYPTION_KEY: KEK, GATEWAY_ADMIN_TOKEN },
+  });
+  await system.startControlSide();
+  const bus = createKafkaSnapshotBus({
+    brokers: TEST_INFRA.kafkaBrokers,
+    clientId: 'e2e-planted-secrets-reader',
+    topic: system.topic,
+    partitions: 3,
+    replicationFactor: 1,
+    maxMessageBytes: 8 * 1024 * 1024,
+  });
+  const subscription = await bus.subscribe({
+    onMessage: (message) => {
+      if (message.kind === 'snapshot') snapshots.push(message.snapshot);
+    },
+    onCaughtUp: () => {},
+    onHealth: () => {},
+  });
+  closeBus = async () => {
+    await subscription.close();
+    await bus.close();
+  };
+  [gateway] = (await system.startGateways(1)) as [GatewayReplica];
+  adminToken = await system.token();
+  memberToken = await system.token({ userId: 'user_planted_member', orgId: 'org_planted' });
+
+  tenantId = (
+    await created('/api/v1/tenants', {
+      name: 'Planted',
+      subdomain: SUBDOMAIN,
+      clerk_org_id: 'org_planted',
+    })
+  )['id'] as string;
+  await created('/api/v1/users', {
+    tenant_id: tenantId,
+    clerk_user_id: 'user_planted_viewer',
+    email: 'viewer@plantedsweep.test',
+    role: 'viewer',
+  });
+  viewerToken = await system.token({ userId: 'user_planted_viewer' });
+  await admin('POST', `/api/v1/tenants/${tenantId}/domains`, { body: { domain: DOMAIN, verified: true } });
+  const serverCertificateId = (
+    await created('/api/v1/certificates', {
+      tenant_id: tenantId,
+      domains: [DOMAIN],
+      certificate_pem: serverCertificate.chainPem,
+      private_key_pem: serverCertificate.privateKeyPem,
+    })
+  )['id'] as string;
+  const clientCertificateId = (
+    await created('/api/v1/certificates', {
+      tenant_id: tenantId,
+      certificate_pem: clientCertificate.chainPem,
+      private_key_pem: clientCertificate.privateKeyPem,
+    })
+  )['id'] as string;
+  await admin('POST', `/api/v1/certificates/${serverCertificateId}/reseal`);
+
+  const plainOrigin = (
+    await created('/api/v1/origins', {
+      tenant_id: tenantId,
+      name: 'plain',
+      url: plain.url,
+    })
+  )['id'] as string;
+  const mutualOrigin = (
+    await created('/api/v1/origins', {
+      tenant_id: tenantId,
+      name: 'mutual',
+      url: mutual.url,
+      tls: { ca_certificates: ca.certificatePem, client_certificate_id: clientCertificateId },
+      health_check: { active: { enabled: false } },
+    })
+  )['id'] as string;
+  // Credentials in an origin's URL are refused; the refusal must not quote them.
+  const withPassword = await admin('POST', '/api/v1/origins', {
+    body: {
+      tenant_id: tenantId,
+      name: 'with-password',
+      url: `https://user:${ORIGIN_URL_PASSWORD}@api.plantedsweep.test`,
+    },
+  });
+  expect(withPassword.status, withPassword.text).toBe(400);
+
+  const route = async (body: Record<string, unknown>) =>
+    created('/api/v1/routes', { tenant_id: tenantId, origin_id: plainOrigin, ...body });
+  await route({ path_pattern: '/open/*', auth_mode: 'public' });
+  await route({
+    path_pattern: '/keyed/*',
+    auth_mode: 'apikey_required',
+    rate_limit: HOURLY_LIMIT_PER_KEY,
+  });
+  await route({
+    path_pattern: '/cached/*',
+    auth_mode: 'public',
+    rate_limit: { ...HOURLY_LIMIT_PER_KEY, scope: 'ip' },
+    cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path+query' },
+  });
+  await route({ path_pattern: '/jwt/*', auth_mode: 'jwt_required' });
+  await route({
+    path_pattern: '/upstream/*',
+    auth_mode: 'public',
+    request_headers: { set: { authorization: `Bearer ${ROUTE_SECRET}` } },
+  });
+  await created('/api/v1/routes', {
+    tenant_id: tenantId,
+    origin_id: mutualOrigin,
+    path_pattern: '/mutual/*',
+    auth_mode: 'public',
+  });
+
+  // A key issued and rotated with Idempotency-Keys: their answers are kept to be replayed.
+  const issueBody = { tenant_id: tenantId, name: 'planted' };
+  const issued = await system.admin('POST', '/api/v1/api-keys', {
+    body: issueBody,
+    headers: { 'idempotency-key': 'planted-issue' },
+  });
+  expect(issued.status, issued.text).toBe(201);
+  plaintexts.push(issued.body['key'] as string);
+  const keyId = issued.body['id'] as string;
+  const rotated = await system.admin('POST', `/api/v1/api-keys/${keyId}/rotate`, {
+    headers: { 'idempotency-key': 'planted-rotate' },
+  });
+  expect(rotated.status, rotated.text).toBe(201);
+  plaintexts.push(rotated.body['key'] as string);
+  const position = rotated.headers.get('x-event-position') ?? '';
+  lastPosition = position;
+  expect(plaintexts.every((key) => key.startsWith('ve_live_'))).toBe(true);
+  // Another caller sending the same request with the same Idempotency-Key is no replay of the answer.
+  const orgAdminToken = await system.token({
+    userId: 'user_planted_admin',
+    orgId: 'org_planted',
+    orgRole: 'admin',
+  });
+  for (const token of [orgAdminToken, memberToken, viewerToken]) {
+    await admin('POST', '/api/v1/api-keys', {
+      body: issueBody,
+      token,
+      headers: { 'idempotency-key': 'planted-issue' },
+    });
+    await admin('POST', `/api/v1/api-keys/${keyId}/rotate`, {
+      token,
+      headers: { 'idempotency-key': 'planted-rotate' },
+    });
+  }
+
+  // Clients' credentials through the gateway, once the tenant's last change is served.
+  await eventually(
+    'the gateway serves the rotated key',
+    async () =>
+      (await gateway.get(SUBDOMAIN, '/keyed/1', { 'x-api-key': plaintexts[1] as string })).status === 200,
+    { system, timeoutMs: 30_000 },
+  );
+  const credentials = { authorization: `Bearer ${BEARER}`, cookie: `session=${COOKIE_SECRET}` };
+  for (const pathname of ['/open/1', '/upstream/1', '/jwt/1', '/mutual/1', '/cached/1']) {
+    for (const parameter of ['apikey', 'api_key', 'access_token', 'token']) {
+      await gateway.get(SUBDOMAIN, `${pathname}?${parameter}=${QUERY_SECRET}`, credentials);
+    }
+  }
+  for (const key of plaintexts) {
+    await gateway.get(SUBDOMAIN, `/keyed/1?apikey=${key}`, { cookie: `session=${COOKIE_SECRET}` });
+    await gateway.get(SUBDOMAIN, '/keyed/1', { 'x-api-key': key });
+    await gateway.get(SUBDOMAIN, '/keyed/1', { authorization: `Bearer ${key}` });
+  }
+  expect((await gateway.get(SUBDOMAIN, '/mutual/1')).status).toBe(200);
+  for (const pathname of ['/status', '/metrics']) {
+    for (const token of [GATEWAY_ADMIN_TOKEN, BEARER]) {
+      const answer = await fetch(`${gateway.adminUrl}${pathname}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      answers.push(`gateway GET ${pathname} → ${answer.status} ${await answer.text()}`);
+    }
+  }
+  expect(answers.filter((answer) => /^gateway GET \S+ → 200 /.test(answer))).toHaveLength(2);
+  expect(mutual.clientSubjects.length).toBeGreaterThan(0);
+
+  // What tenant users and platform admins read back: every resource, the history, audit and explain.
+  for (const token of [adminToken, memberToken, viewerToken]) {
+    for (const pathname of [
+      `/api/v1/tenants/${tenantId}`,
+      `/api/v1/origins?tenant_id=${tenantId}`,
+      `/api/v1/origins/${mutualOrigin}`,
+      `/api/v1/routes?tenant_id=${tenantId}`,
+      `/api/v1/api-keys?tenant_id=${tenantId}`,
+      `/api/v1/api-keys/${keyId}`,
+      `/api/v1/certificates?tenant_id=${tenantId}`,
+      `/api/v1/certificates/${serverCertificateId}`,
+      `/api/v1/certificates/${clientCertificateId}`,
+      `/api/v1/audit-log?tenant_id=${tenantId}&limit=200`,
+      `/api/v1/tenants/${tenantId}/config`,
+      `/api/v1/tenants/${tenantId}/config/document`,
+      `/api/v1/tenants/${tenantId}/config/history?limit=200`,
+      `/api/v1/tenants/${tenantId}/config/diff?from=1&to=${position}`,
+      `/api/v1/tenants/${tenantId}/rollout`,
+    ]) {
+      await admin('GET', pathname, { token });
+    }
+    for (const headers of [
+      { 'x-api-key': plaintexts[1] as string },
+      { authorization: `Bearer ${BEARER}`, cookie: `session=${COOKIE_SECRET}` },
+    ]) {
+      await admin('POST', `/api/v1/tenants/${tenantId}/explain`, {
+        token,
+        body: {
+          method: 'GET',
+          host: `${SUBDOMAIN}.localhost`,
+          path: `/keyed/1?apikey=${QUERY_SECRET}`,
+          headers,
+        },
+      });
+    }
+  }
+
+  // Admin API callers' credentials where they do not belong, or in a session cookie.
+  await admin('GET', `/api/v1/tenants?access_token=${QUERY_SECRET}`, {
+    label: '/api/v1/tenants?access_token=…',
+  });
+  await admin('POST', '/api/v1/api-keys', { body: { tenant_id: tenantId, name: 'x', key: QUERY_SECRET } });
+  const cookieAnswer = await fetch(`${system.controlPlaneUrl}/api/v1/tenants/${tenantId}`, {
+    headers: { cookie: `__session=${memberToken}; other=${COOKIE_SECRET}` },
+  });
+  answers.push(`GET with a session cookie → ${cookieAnswer.status} ${await cookieAnswer.text()}`);
+
+  // The CLI: reads, a dump, the history, explain with credentials, and its errors.
+  for (const args of [
+    ['get', 'keys', '-t', SUBDOMAIN, '-o', 'json'],
+    ['get', 'audit', '-t', SUBDOMAIN, '-o', 'json'],
+    ['get', 'origins', '-t', SUBDOMAIN, '-o', 'yaml'],
+    ['dump', '-t', SUBDOMAIN],
+    ['history', '-t', SUBDOMAIN],
+    [
+      'explain',
+      'GET',
+      `http://${SUBDOMAIN}.localhost/keyed/1?apikey=${QUERY_SECRET}`,
+      '-H',
+      `x-api-key: ${plaintexts[1]}`,
+    ],
+  ]) {
+    expect((await cli(args)).code, cliOutputs.at(-1)?.output).toBe(0);
+  }
+  await cli(['get', 'keys', '-t', SUBDOMAIN], { VANTAGEEDGE_TOKEN: `${adminToken.slice(0, -4)}AAAA` });
+  const credentialsUrl = `http://user:${CLI_URL_PASSWORD}@127.0.0.1:${new URL(system.controlPlaneUrl).port}`;
+  await cli(['get', 'keys', '-t', SUBDOMAIN], { VANTAGEEDGE_URL: credentialsUrl });
+  await cli(['login', '--url', credentialsUrl, '--token', adminToken], { VANTAGEEDGE_URL: '' });
+  await cli(['login', '--url', `http://user:${CLI_URL_PASSWORD}@127.0.0.1:99999`, '--token', adminToken]);
+}, 300_000);
+
+afterAll(async () => {
+  await closeBus();
+  await system?.close();
+  await plain?.close();
+  await mutual?.close();
+  await stopAllServices();
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+
+describe('secrets planted across the running product', () => {
+  it('reach no service output: control plane, projectors, gateway', () => {
+    expect(system.services.length).toBe(4);
+    for (const service of system.services) {
+      expect(service.output().length, service.name).toBeGreaterThan(0);
+      expect(plantedIn(service.output()), service.name).toEqual([]);
+    }
+  });
+
+  it('reach no admin API answer (the issuing ones aside), to admins, members or viewers', () => {
+    expect(answers.length).toBeGreaterThan(40);
+    const leaks = answers.flatMap((answer) =>
+      plantedIn(answer, ownQueryEchoed(answer)).map((name) => `${answer.slice(0, 160)}: ${name}`),
+    );
+    expect(leaks).toEqual([]);
+  });
+
+  it('reach no CLI output, its errors included', () => {
+    expect(cliOutputs.length).toBeGreaterThan(6);
+    const leaks = cliOutputs.flatMap(({ args, output }) =>
+      plantedIn(output, ownQueryEchoed(args)).map((name) => `${args}: ${name}`),
+    );
+    expect(leaks).toEqual([]);
+  });
+
+  it('reach the gateways on Kafka as their config needs them: the route credential, the private keys sealed', async () => {
+    await eventually('the last change is on Kafka', async () =>
+      snapshots.some((snapshot) => BigInt(snapshot.version) >= BigInt(lastPosition)),
+    );
+    const sent = JSON.stringify(snapshots);
+    expect(sent).toContain(ROUTE_SECRET);
+    expect(sent).toContain('aes-256-gcm-envelope-v1');
+    expect(plantedIn(sent, ['the route credential'])).toEqual([]);
+  });
+
+  it('are in no Redis key or value of the system (limits, cache, usage, rollout)', async () => {
+    const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
+    try {
+      const seen = new Set<string>();
+      const dumped: string[] = [];
+      // The system's own keys, and any other one naming its tenant.
+      for (const pattern of [`${system.redisKeyPrefix}*`, `${system.rolloutPrefix}*`, `*${tenantId}*`]) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+          for (const key of keys.filter((candidate) => !seen.has(candidate))) {
+            seen.add(key);
+            dumped.push(key, await redisValue(redis, key));
+          }
+          cursor = next;
+        } while (cursor !== '0');
+      }
+      expect(dumped.length).toBeGreaterThan(4);
+      expect(plantedIn(dumped.join('\n'))).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('are stored in no PostgreSQL row but the event log and the snapshots, which hold the route credential alone', async () => {
+    const { rows: tables } = await system.database.pool.query<{ name: string }>(
+      `select format('%I.%I', table_schema, table_name) as name from information_schema.tables
+        where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema')`,
+    );
+    expect(tables.length).toBeGreaterThan(5);
+    for (const { name } of tables) {
+      const { rows } = await system.database.pool.query<{ row: string }>(
+        `select t::text as row from ${name} t`,
+      );
+      const text = rows.map((row) => row.row).join('\n');
+      // The gateways' config (the snapshot projector's state, as sent on Kafka) holds the route credential too.
+      const holders = name.includes('event') || name.includes('snapshot');
+      expect(plantedIn(text, holders ? ['the route credential'] : []), name).toEqual([]);
+    }
+  });
+});
