@@ -692,7 +692,10 @@ export type IpRules = z.infer<typeof ipRules>;
 export const routeTimeouts = z.strictObject({
   /** Establishing a connection to a target (a new connection; a kept-alive one is reused at once). */
   connect_ms: z.number().int().min(1).max(60_000).optional(),
-  /** From sending the request to the origin's response headers. */
+  /**
+   * From the request having been sent whole (a slow upload is not the origin's time) to the origin's
+   * response head.
+   */
   response_headers_ms: z.number().int().min(1).max(300_000).optional(),
   /** Longest silence between two chunks of the origin's response body. */
   idle_ms: z.number().int().min(1).max(300_000).optional(),

@@ -87,6 +87,7 @@ type LoggedExchange = Pick<
   | 'errorCode'
   | 'retries'
   | 'responseComplete'
+  | 'upstreamCutCode'
 > & {
   readonly requestId: string | undefined;
   readonly clientIp: string | undefined;
@@ -120,6 +121,7 @@ export function refusalLogLine(refusal: ListenerRefusal, service: string, now: n
     clientIp: refusal.clientIp,
     retries: 0,
     responseComplete: true,
+    upstreamCutCode: undefined,
   };
   return accessLogLine(refused, service, refusal.status, undefined, now);
 }
@@ -140,7 +142,7 @@ export function accessLogLine(
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +
-    `"error_code":${plain(exchange.errorCode)},"client_ip":${quoted(exchange.clientIp)},` +
+    `"error_code":${plain(exchange.errorCode ?? exchange.upstreamCutCode)},"client_ip":${quoted(exchange.clientIp)},` +
     `"retries":${exchange.retries},"response_complete":${exchange.responseComplete},` +
     `"bytes_received":${count(bodyBytesOf(exchange.req))},"bytes_sent":${count(bodyBytesOf(exchange.res))},` +
     `"user_agent":${quoted(userAgentOf(exchange.req.headers))}}\n`

@@ -62,6 +62,12 @@ export class GatewayExchange {
   upstreamPolicy: UpstreamPolicy | undefined = undefined;
   /** False when the exchange closed before its response went out whole (client gone, body cut short). */
   responseComplete = true;
+  /**
+   * Why the origin's answer was cut after its head went out, when the origin's doing (upstream_timeout:
+   * silent past the idle timeout; upstream_error: its connection failed): the access log's error_code,
+   * beside the status that went out. A client that left or stopped reading leaves it unset.
+   */
+  upstreamCutCode: string | undefined = undefined;
   /** Upstream attempts after the first (retries), for the access log. */
   retries = 0;
 

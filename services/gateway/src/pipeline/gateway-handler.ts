@@ -670,6 +670,8 @@ async function proxyAttempt(
     dispatcher: connectMs === undefined ? undefined : lease.target.dispatcherWithConnectTimeout?.(connectMs),
     headersTimeoutMs: options?.headersTimeoutMs ?? origin.timeoutMs,
     bodyTimeoutMs: options?.bodyTimeoutMs ?? origin.timeoutMs,
+    exactHeadersTimeout: options?.headersTimeoutMs !== undefined,
+    exactBodyTimeout: options?.bodyTimeoutMs !== undefined,
     retryOnStatus: options?.retryOnStatus,
     cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,

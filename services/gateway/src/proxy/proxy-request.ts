@@ -36,7 +36,12 @@ export type ProxyResult = ProxyFailure | RetryableAnswer | undefined;
 /** Ended for a reason that says nothing about the origin (the client's doing, the pool's queue). */
 const CANCELLED: UpstreamOutcome = { kind: 'cancelled' };
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'GATEWAY_HEADERS_TIMEOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'GATEWAY_HEADERS_TIMEOUT',
+  'GATEWAY_BODY_TIMEOUT',
+]);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** getaddrinfo's: no such name (NXDOMAIN, no address), the name servers failed or did not answer. */
 const UNRESOLVED_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
@@ -179,6 +184,13 @@ export interface ProxyCall {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   /**
+   * The response-head / body-idle timeout is a route's (milliseconds): timed by the exchange's own timer,
+   * to the millisecond. undici's timers tick every half second and fire up to a second late, which an
+   * origin's timeout_seconds can afford but a route's sub-second timeouts cannot.
+   */
+  readonly exactHeadersTimeout?: boolean | undefined;
+  readonly exactBodyTimeout?: boolean | undefined;
+  /**
    * Asked when the origin's response head arrives: true drops this response (the exchange is aborted at
    * once, closing its connection, so a body that never ends cannot hold the retry back) and the call
    * resolves with RetryableAnswer.
@@ -210,7 +222,11 @@ export interface ProxyCall {
  *   having been sent (undici starts its own timer again on each 1xx);
  * - a response the origin is paused for (a client not reading) cuts that client off once it read
  *   nothing for the body timeout, freeing the origin connection (undici's body timer stops while
- *   paused).
+ *   paused);
+ * - a route's own timeouts, exact (ProxyCall.exactHeadersTimeout / exactBodyTimeout): the response
+ *   head within them of the request having been sent whole, and no silence between two chunks of the
+ *   body longer than its idle timeout. undici's timers stay armed behind them (an origin that stops
+ *   reading the request body is still cut by undici's response-head timer).
  * One timer per exchange serves these phases, made only when the phase is reached.
  */
 export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
@@ -271,12 +287,16 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #controller: DispatchController | undefined;
   /**
    * The exchange's one timer, for the phase it is in (each made only when reached): waiting for a pooled
-   * connection, waiting for the final head after a 1xx, then the client not reading while the origin
-   * is paused for it.
+   * connection, waiting for the final head after a 1xx (with a route's exact timeout, from the start),
+   * then the client not reading while the origin is paused for it (with a route's exact idle timeout,
+   * also the origin sending nothing).
    */
   #timer: NodeJS.Timeout | undefined;
-  /** A 1xx arrived: the final-head deadline is set, or waits for the request body's end. */
-  #informational = false;
+  /**
+   * The final-head deadline is set, or waits for the request body's end: a 1xx arrived, or the
+   * route's response-head timeout is exact (from the start).
+   */
+  #headDeadlineStarted = false;
   #onBodySent: (() => void) | undefined;
   /** The client's streamed body was read whole: the lease may hold a half-open probe slot again. */
   readonly #onClientBodySent = (): void => this.#call.lease.clientBodySent?.();
@@ -302,6 +322,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   };
   readonly #onDrain = (): void => {
     this.#paused = false;
+    // The origin's silence counts from when it may send again.
+    if (this.#call.exactBodyTimeout) this.#timer?.refresh();
     this.#controller?.resume();
   };
 
@@ -354,6 +376,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       this.#timer = undefined;
       this.#startedAt = performance.now();
     }
+    if (this.#call.exactHeadersTimeout) {
+      this.#headDeadlineStarted = true;
+      this.#startFinalHeadDeadline();
+    }
   }
 
   onResponseStart(
@@ -365,8 +391,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       // 1xx: the final answer follows, within the time the origin has for its response head (undici
       // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out),
       // counted from when the request was sent whole: a client's slow upload is not the origin's time.
-      if (!this.#informational) {
-        this.#informational = true;
+      if (!this.#headDeadlineStarted) {
+        this.#headDeadlineStarted = true;
         this.#startFinalHeadDeadline();
       }
       return;
@@ -434,6 +460,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (this.#noContent) frameNoContent(statusCode, outHeaders);
       outHeaders['x-request-id'] = exchange.requestId;
       this.#sink = this.#call.onResponse(exchange, { statusCode, headers: outHeaders });
+      if (this.#call.exactBodyTimeout)
+        this.#timer = setTimeout(() => this.#bodyIdle(), this.#call.bodyTimeoutMs);
     } catch (error) {
       controller.abort(error as Error);
     }
@@ -442,6 +470,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     // A 205's body (none other of these has one for undici) is read off the connection and dropped.
     if (this.#sink === undefined || this.#noContent) return;
+    if (this.#call.exactBodyTimeout) this.#timer?.refresh();
     try {
       if (!this.#sink.write(chunk)) {
         controller.pause();
@@ -449,7 +478,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
         this.#sink.onDrain(this.#onDrain);
         // The client must read within the body timeout: undici's body timer does not run while paused.
         if (this.#timer === undefined)
-          this.#timer = setTimeout(() => this.#clientStalled(), this.#call.bodyTimeoutMs);
+          this.#timer = setTimeout(() => this.#bodyIdle(), this.#call.bodyTimeoutMs);
         else this.#timer.refresh();
       }
     } catch (error) {
@@ -510,6 +539,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       started || clientLeft ? undefined : status === 0 ? failure : { ...failure, answered: true },
     );
     if (started) {
+      // Logged beside the status that went out: the origin cut it, not the client (nor its body's size).
+      if (!clientLeft && failure.outcome.kind !== 'cancelled') this.#exchange.upstreamCutCode = failure.code;
       // All we can do is cut the response so the client sees a truncated body. (A stage that took the
       // response, the cache, wrote the head at once: make sure the status line is out first.)
       if (!res.writableEnded) res.flushHeaders();
@@ -537,11 +568,18 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#timer = setTimeout(() => this.#controller?.abort(new FinalHeadTimeoutError()), Math.max(0, ms));
   }
 
-  /** The client read nothing for the body timeout while the origin waited for it: cut it off. */
-  #clientStalled(): void {
-    if (!this.#paused || this.#settled) return;
-    this.#clientGone = true;
-    this.#controller?.abort(new ClientStalledError());
+  /**
+   * Nothing moved for the body timeout: a client that read nothing while the origin waited for it is
+   * cut off; with the route's exact timeout, so is an origin that sent nothing.
+   */
+  #bodyIdle(): void {
+    if (this.#settled) return;
+    if (this.#paused) {
+      this.#clientGone = true;
+      this.#controller?.abort(new ClientStalledError());
+    } else if (this.#call.exactBodyTimeout) {
+      this.#controller?.abort(new BodyIdleTimeoutError());
+    }
   }
 
   #settle(outcome: UpstreamOutcome, result: ProxyResult): void {
@@ -569,6 +607,14 @@ class FinalHeadTimeoutError extends Error {
   readonly code = 'GATEWAY_HEADERS_TIMEOUT';
   constructor() {
     super('the origin sent no final response head in time');
+  }
+}
+
+/** The origin sent no chunk of its response body within the route's idle timeout (the response is cut). */
+class BodyIdleTimeoutError extends Error {
+  readonly code = 'GATEWAY_BODY_TIMEOUT';
+  constructor() {
+    super('the origin sent nothing of its response body in time');
   }
 }
 
