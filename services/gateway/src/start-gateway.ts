@@ -286,6 +286,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       trustedProxies: trustedProxies.ranges,
       timeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
       recordRefusal,
+      onAccepted: edge.connectionBudget?.hold,
     });
   }
   trafficServer.on('connect', connect);

@@ -19,9 +19,12 @@ interface TenantCertificate {
   readonly x509: X509Certificate;
 }
 
-/** A tenant's certificate served on a connection, and the last host looked up against it. */
+/**
+ * The tenant certificate served on a connection (or those it may have been: a resumed session's), and
+ * the last host looked up against it.
+ */
 interface Coverage {
-  readonly certificate: TenantCertificate;
+  readonly certificates: readonly TenantCertificate[];
   host?: string;
   covered?: boolean;
 }
@@ -31,10 +34,16 @@ type CertifiedSocket = TLSSocket & { [TENANT_CERTIFICATE]?: Coverage };
 /**
  * The listener marks a connection whose handshake named a host served with a tenant's certificate
  * (right after the handshake). The certificate is the one that host is served with, not the one node
- * reports: a resumed session presents none, SNICallback is not asked, and node reports the default.
+ * reports: a resumed session presents none, SNICallback is not asked, and node reports the default; it
+ * is marked with each certificate its host is served with (one per key type), all of one tenant, and a
+ * request must be covered by every one of them.
  */
-export function servedTenantCertificate(socket: TLSSocket, certificate: TenantCertificate): void {
-  (socket as CertifiedSocket)[TENANT_CERTIFICATE] = { certificate };
+export function servedTenantCertificates(
+  socket: TLSSocket,
+  certificates: TenantCertificate | readonly TenantCertificate[],
+): void {
+  const served = Array.isArray(certificates) ? certificates : [certificates as TenantCertificate];
+  if (served.length > 0) (socket as CertifiedSocket)[TENANT_CERTIFICATE] = { certificates: served };
 }
 
 /**
@@ -51,7 +60,7 @@ export function servedTenantCertificate(socket: TLSSocket, certificate: TenantCe
 export function isMisdirected(req: IncomingMessage, hostTenantId: string): boolean {
   const coverage = tenantCertificateOf(req);
   if (coverage === undefined) return false;
-  if (coverage.certificate.tenantId !== hostTenantId) return true;
+  if (coverage.certificates.some((certificate) => certificate.tenantId !== hostTenantId)) return true;
   const authority = requestAuthority(req.headers);
   const host = authority === undefined ? undefined : hostHeaderName(authority);
   if (host === undefined || host === '') return false;
@@ -59,8 +68,9 @@ export function isMisdirected(req: IncomingMessage, hostTenantId: string): boole
   if (coverage.host !== host) {
     const name = host.charCodeAt(0) === 91 ? host.slice(1, -1) : host; // an IP literal's "[…]"
     coverage.host = host;
-    const { x509 } = coverage.certificate;
-    coverage.covered = (isIP(name) === 0 ? x509.checkHost(name) : x509.checkIP(name)) !== undefined;
+    coverage.covered = coverage.certificates.every(
+      ({ x509 }) => (isIP(name) === 0 ? x509.checkHost(name) : x509.checkIP(name)) !== undefined,
+    );
   }
   return coverage.covered !== true;
 }

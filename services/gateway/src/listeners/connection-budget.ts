@@ -10,20 +10,24 @@ import type { Server, Socket } from 'node:net';
  * handshake or parsing, and the server emits `drop`): its `maxConnections` becomes what the budget
  * leaves after the connections the other listeners hold.
  */
-export function shareConnectionBudget(servers: readonly Server[], limit: number): void {
+export function shareConnectionBudget(servers: readonly Server[], limit: number): ConnectionBudget {
   let budget = limit;
   const open = new Map<Server, number>();
   let total = 0;
+  const counted = new WeakSet<Socket>();
+  const hold = (server: Server, socket: Socket) => {
+    if (counted.has(socket)) return;
+    counted.add(socket);
+    open.set(server, (open.get(server) ?? 0) + 1);
+    total += 1;
+    socket.once('close', () => {
+      open.set(server, (open.get(server) ?? 1) - 1);
+      total -= 1;
+    });
+  };
   for (const server of servers) {
     open.set(server, 0);
-    server.on('connection', (socket: Socket) => {
-      open.set(server, (open.get(server) ?? 0) + 1);
-      total += 1;
-      socket.once('close', () => {
-        open.set(server, (open.get(server) ?? 1) - 1);
-        total -= 1;
-      });
-    });
+    server.on('connection', (socket: Socket) => hold(server, socket));
     // node compares its own open connections with this on every accept (0 or less: every one is dropped).
     Object.defineProperty(server, 'maxConnections', {
       configurable: true,
@@ -34,4 +38,14 @@ export function shareConnectionBudget(servers: readonly Server[], limit: number)
       },
     });
   }
+  return { hold };
+}
+
+export interface ConnectionBudget {
+  /**
+   * Counts `socket` of `server` from now until it closes (once, however often it is called): for a
+   * connection node accepted that the server's `connection` listeners see only later (its PROXY
+   * protocol header still to come), as node's own count of the server does.
+   */
+  hold(server: Server, socket: Socket): void;
 }

@@ -15,7 +15,7 @@ import { DefaultCertificate } from '../tls/default-certificate.js';
 import type { TenantCertificates } from '../tls/tenant-certificates.js';
 import { TlsMetrics } from '../tls/tls-metrics.js';
 import type { ConnectListener } from './connect-requests.js';
-import { shareConnectionBudget } from './connection-budget.js';
+import { type ConnectionBudget, shareConnectionBudget } from './connection-budget.js';
 import { acceptH2cOn } from './h2c.js';
 import { HTTP2_SESSION_PROTECTION, Http2Sessions } from './http2-sessions.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
@@ -45,6 +45,8 @@ export interface EdgeProtocolsOptions {
 export interface EdgeProtocols {
   readonly tlsServer: Http2SecureServer | undefined;
   readonly defaultCertificate: DefaultCertificate | undefined;
+  /** GATEWAY_MAX_CONNECTIONS shared by the plain and the TLS listener (none without a TLS listener). */
+  readonly connectionBudget: ConnectionBudget | undefined;
   /** Starts the TLS listener (if configured); resolves with its port. */
   listen(): Promise<number | undefined>;
   startDraining(): void;
@@ -101,6 +103,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
   }
 
   let secure: SecureListener | undefined;
+  let connectionBudget: ConnectionBudget | undefined;
   let defaultCertificate: DefaultCertificate | undefined;
   if (config.GATEWAY_TLS_PORT !== undefined) {
     if (config.GATEWAY_TLS_CERT_FILE === undefined || config.GATEWAY_TLS_KEY_FILE === undefined) {
@@ -137,13 +140,14 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     if (options.onDrop) secure.server.on('drop', options.onDrop);
     // One GATEWAY_MAX_CONNECTIONS budget for both ports: an HTTPS/1.1 connection and an HTTP/2 session
     // (TLS or h2c) each count as one connection, like a plain HTTP/1.1 one.
-    shareConnectionBudget([plainServer, secure.server], config.GATEWAY_MAX_CONNECTIONS);
+    connectionBudget = shareConnectionBudget([plainServer, secure.server], config.GATEWAY_MAX_CONNECTIONS);
   }
 
   let closing: Promise<void> | undefined;
   return {
     tlsServer: secure?.server,
     defaultCertificate,
+    connectionBudget,
     async listen() {
       if (secure === undefined || config.GATEWAY_TLS_PORT === undefined) return undefined;
       return secure.listen(config.GATEWAY_TLS_PORT, config.GATEWAY_HOST);

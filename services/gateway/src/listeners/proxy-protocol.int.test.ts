@@ -415,3 +415,92 @@ describe('the per-client connection limit behind a PROXY protocol balancer', () 
     otherClient.destroy();
   });
 });
+
+/** The connections node accepted on `server`, those still waiting for their header included. */
+const openConnectionsOf = (server: net.Server | undefined) =>
+  new Promise<number>((resolve) => server?.getConnections((_error, count) => resolve(count)));
+
+describe('a replica stopping behind a PROXY protocol balancer', () => {
+  it('regression: closes the connections still waiting for their header on both ports, and stops without waiting for them', async () => {
+    // A headers timeout far past the test's patience: only the stop itself may close these connections.
+    const stopping = await startTestGateway({
+      GATEWAY_PROXY_PROTOCOL: 'on',
+      GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
+      GATEWAY_HEADERS_TIMEOUT_MS: '600000',
+      GATEWAY_REQUEST_TIMEOUT_MS: '600000',
+      GATEWAY_TLS_PORT: '0',
+      GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
+      GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+    });
+    const { trafficServer, tlsServer, trafficPort, tlsPort } = stopping.gateway;
+    const partialHeader = Buffer.from('PROXY TCP4 198.51.100.50', 'latin1');
+    const waiting = await Promise.all(
+      [trafficPort, tlsPort!].map((port) => balancerConnection(port, [partialHeader])),
+    );
+    const closed = waiting.map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+    await vi.waitFor(
+      async () =>
+        expect((await openConnectionsOf(trafficServer)) + (await openConnectionsOf(tlsServer))).toBe(2),
+      { timeout: 5_000 },
+    );
+
+    await within(stopping.gateway.close({ timeoutMs: 0 }), 10_000, 'the replica stops');
+    await within(Promise.all(closed), 10_000, 'the waiting connections are closed');
+    await stopping.store.close();
+  });
+});
+
+describe('GATEWAY_MAX_CONNECTIONS behind a PROXY protocol balancer', () => {
+  let budgeted: TestGateway;
+
+  beforeAll(async () => {
+    budgeted = await startTestGateway({
+      GATEWAY_PROXY_PROTOCOL: 'on',
+      GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
+      GATEWAY_MAX_CONNECTIONS: '2',
+      GATEWAY_HEADERS_TIMEOUT_MS: '30000',
+      GATEWAY_REQUEST_TIMEOUT_MS: '30000',
+      GATEWAY_TLS_PORT: '0',
+      GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
+      GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+    });
+    budgeted.store.apply(catchAllTenant('pp', origin.url));
+  });
+
+  afterAll(async () => {
+    await budgeted?.close();
+  });
+
+  const request = Buffer.from(`GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`, 'latin1');
+
+  it('regression: counts the connections still waiting for their header, whichever port holds them', async () => {
+    const { trafficPort, tlsPort, tlsServer } = budgeted.gateway;
+    const waiting = await Promise.all(
+      [1, 2].map(() => balancerConnection(tlsPort!, [Buffer.from('PROXY TCP4 198.51.100.5', 'latin1')])),
+    );
+    await vi.waitFor(async () => expect(await openConnectionsOf(tlsServer)).toBe(2), { timeout: 5_000 });
+    // The replica holds two connections: a third, on the other port, is closed on arrival.
+    const refused = await rawExchange(
+      trafficPort,
+      Buffer.concat([v1('198.51.100.51'), request]),
+      ['GET'],
+      5_000,
+    );
+    expect(refused.closed).toBe(true);
+    expect(refused.responses).toHaveLength(0);
+
+    for (const socket of waiting) socket.destroy();
+    await vi.waitFor(
+      async () => {
+        const served = await rawExchange(
+          trafficPort,
+          Buffer.concat([v1('198.51.100.52'), request]),
+          ['GET'],
+          5_000,
+        );
+        expect(served.responses[0]?.status).toBe(200);
+      },
+      { timeout: 5_000 },
+    );
+  });
+});

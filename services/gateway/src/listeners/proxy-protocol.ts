@@ -11,6 +11,11 @@ export interface ProxyProtocolOptions {
   readonly timeoutMs: number;
   /** A connection closed without being served: untrusted peer, no or a malformed header, too slow. */
   readonly recordRefusal?: RecordListenerRefusal | undefined;
+  /**
+   * Every connection node accepted, before its header is read (the listeners' `connection` event comes
+   * after it): what counts the connections a replica holds must count it from here.
+   */
+  readonly onAccepted?: ((server: Server, socket: Socket) => void) | undefined;
 }
 
 /**
@@ -24,10 +29,14 @@ export interface ProxyProtocolOptions {
  *
  * The header is read before node's `connection` event reaches the server's listeners (node's HTTP, TLS
  * and h2c handling among them); node's own connection count and `maxConnections` still apply on arrival.
+ * A server's `close()` also closes its connections still waiting for their header: they carry no request
+ * yet (as the idle keep-alive connections node's HTTP `close()` closes), and none of the listeners'
+ * shutdown sweeps knows them, so the stop would otherwise wait out the headers timeout.
  */
 export function requireProxyProtocol(servers: readonly Server[], options: ProxyProtocolOptions): void {
   const trusted = AddressRanges.parse(options.trustedProxies);
   for (const server of servers) {
+    const awaitingHeader = new Set<Socket>();
     const emit = server.emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
     const handOver = (socket: Socket) => {
       emit.call(server, 'connection', socket);
@@ -37,9 +46,19 @@ export function requireProxyProtocol(servers: readonly Server[], options: ProxyP
     };
     server.emit = function emitAfterProxyHeader(this: Server, event: string | symbol, ...args: unknown[]) {
       if (event !== 'connection') return emit.call(this, event, ...args);
-      readHeaderOf(args[0] as Socket, trusted, options, handOver);
+      options.onAccepted?.(server, args[0] as Socket);
+      readHeaderOf(args[0] as Socket, trusted, options, awaitingHeader, handOver);
       return true;
     } as Server['emit'];
+    const close = server.close;
+    server.close = function closeWithConnectionsAwaitingHeader(
+      this: Server,
+      ...args: Parameters<Server['close']>
+    ) {
+      const closing = close.apply(this, args);
+      for (const socket of awaitingHeader) socket.destroy();
+      return closing;
+    } as Server['close'];
   }
 }
 
@@ -47,6 +66,7 @@ function readHeaderOf(
   socket: Socket,
   trusted: AddressRanges,
   options: ProxyProtocolOptions,
+  awaitingHeader: Set<Socket>,
   handOver: (socket: Socket) => void,
 ): void {
   const peer = socketPeerAddress(socket);
@@ -60,7 +80,9 @@ function readHeaderOf(
   }
 
   let seen: Buffer = Buffer.alloc(0);
+  awaitingHeader.add(socket);
   const stop = () => {
+    awaitingHeader.delete(socket);
     clearTimeout(deadline);
     socket.off('data', read);
     socket.off('error', drop);

@@ -8,7 +8,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-err
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
-import { servedTenantCertificate } from '../http/misdirected-request.js';
+import { servedTenantCertificates } from '../http/misdirected-request.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import { clientKeyTypes } from '../tls/client-key-types.js';
@@ -150,12 +150,13 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     // would get an HTTP/2 session); that parser reads HTTP/1.0 requests as it does on the plain port.
     if (socket.alpnProtocol === 'http/1.0') socket.alpnProtocol = 'http/1.1';
     // The certificate the SNI callback chose for this client's signature algorithms. A resumed session
-    // presents none, and node then names no signature algorithms: the host's one valid longest now.
-    const served = options.selector.tenantCertificateFor(
-      socket.servername || undefined,
-      clientKeyTypes(socket),
-    );
-    if (served !== undefined) servedTenantCertificate(socket, served);
+    // presents none and names no signature algorithms: it was made with one of the host's certificates
+    // (one per key type), which one is not known, so its requests must be covered by each of them.
+    const servername = socket.servername || undefined;
+    const served = socket.isSessionReused()
+      ? options.selector.tenantCertificatesFor(servername)
+      : options.selector.tenantCertificateFor(servername, clientKeyTypes(socket));
+    if (served !== undefined) servedTenantCertificates(socket, served);
   });
   server.on('secureConnection', (socket: TrackedSocket) => {
     options.onConnection?.(socket);

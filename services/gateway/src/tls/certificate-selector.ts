@@ -39,6 +39,17 @@ export class CertificateSelector {
     return servername === undefined ? undefined : this.#tenantCertificate(servername, accepts);
   }
 
+  /**
+   * Every tenant certificate a handshake naming `servername` may be served (one per key type, best
+   * first), or undefined for the default certificate: what a resumed session may have been made with.
+   */
+  tenantCertificatesFor(servername: string | undefined): readonly ServedTenantCertificate[] | undefined {
+    if (servername === undefined) return undefined;
+    const host = serverNameHost(servername);
+    const tenant = this.tenants.resolveHost(host);
+    return tenant === undefined ? undefined : this.tenantCertificates.certificatesFor(tenant, host);
+  }
+
   #tenantCertificate(
     servername: string,
     accepts: ReadonlySet<CertificateKeyType> | undefined,

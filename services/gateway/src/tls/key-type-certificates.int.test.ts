@@ -167,4 +167,57 @@ describe('a custom domain with an RSA and an ECDSA certificate', () => {
       }
     }
   });
+
+  // Regression: a resumed session presents no certificate and names no signature algorithms, and the
+  // listener judged its requests by the host's certificate valid longest, whichever one the session was
+  // made with: a client that got the ECDSA certificate for one host had a request for a host only the
+  // RSA certificate names served on it. A resumed connection answers only what every certificate it
+  // may have been made with covers.
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`regression: answers a resumed session's request for a host only another of the host's certificates covers 421 (${maxVersion})`, async () => {
+      const tenantId = randomUUID();
+      const shop = `shop-${tenantId.slice(0, 8)}.key-types.test`;
+      const api = `api-${tenantId.slice(0, 8)}.key-types.test`;
+      // The RSA certificate, valid longest, also names the tenant's other domain; the ECDSA one does not.
+      const rsa = await issueTestCertificate(ca, { dnsNames: [shop, api], keyType: 'rsa', validDays: 90 });
+      const ec = await issueTestCertificate(ca, { dnsNames: [shop], keyType: 'ec', validDays: 60 });
+      gateway.store.apply(
+        buildSnapshot({
+          tenantId,
+          version: 1,
+          subdomain: `keys-${tenantId.slice(0, 8)}`,
+          customDomains: [
+            { domain: shop, verified_position: 1 },
+            { domain: api, verified_position: 2 },
+          ],
+          origins: [{ id: tenantId, targets: [origin.url] }],
+          routes: [{ origin_id: tenantId, path_pattern: '/*' }],
+          certificates: [
+            snapshotCertificateOf(ring, tenantId, rsa, [shop, api]),
+            snapshotCertificateOf(ring, tenantId, ec, [shop]),
+          ],
+        }),
+      );
+      const options = { ca: ca.certificatePem, sigalgs: ECDSA_ONLY, maxVersion };
+      const first = await https1Request(tlsPort, shop, `/key-types/${randomUUID()}`, options);
+      expect(first.fingerprint256).toBe(ec.fingerprint256);
+      expect(first.status).toBe(200);
+
+      const own = await https1Request(tlsPort, shop, `/key-types/${randomUUID()}`, {
+        ...options,
+        session: first.session,
+      });
+      expect(own.sessionReused).toBe(true);
+      expect(own.status).toBe(200);
+      const pathname = `/key-types/${randomUUID()}`;
+      const other = await https1Request(tlsPort, shop, pathname, {
+        ...options,
+        session: own.session ?? first.session,
+        headers: { host: api },
+      });
+      expect(other.sessionReused).toBe(true);
+      expect(other.status).toBe(421);
+      expect(origin.seen.filter((request) => request.url === pathname)).toEqual([]);
+    });
+  }
 });

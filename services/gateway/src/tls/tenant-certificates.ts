@@ -110,6 +110,11 @@ export class TenantCertificates implements RoutePolicy {
     return (accepts && candidates.find((c) => accepts.has(c.keyType))) ?? candidates[0];
   }
 
+  /** Every certificate of `tenant` for `host` (lower-case), one per key type, best first, if it has any. */
+  certificatesFor(tenant: CompiledTenant, host: string): readonly ServedTenantCertificate[] | undefined {
+    return this.#byCompiled.get(tenant)?.get(host);
+  }
+
   /** Every certificate being served, for the expiry metric. */
   *served(): IterableIterator<ServedTenantCertificate> {
     for (const entry of this.#byTenant.values()) yield* entry.byId.values();
