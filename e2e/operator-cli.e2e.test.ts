@@ -8,8 +8,9 @@ import { type CliRun, runVantageedge, stopAllServices, TestSystem } from './harn
 
 /**
  * The `vantageedge` CLI as its own process against a real control plane and its projectors (no
- * gateways): lists longer than one page of the admin API (200 items), and config documents the CLI
- * dumps applied back unchanged.
+ * gateways): lists longer than one page of the admin API (200 items), config documents the CLI
+ * dumps applied back unchanged, a file applied again appending nothing, and a file dumped before
+ * another change refused by `apply --if-version`.
  */
 
 const ROUTES = 205;
@@ -220,6 +221,94 @@ describe('a document the CLI dumps applies back unchanged', () => {
     expect(shopAfter?.['origin'] ?? null).toBeNull();
     expect(shopAfter?.['origin_id'] ?? null).toBeNull();
     expect(shopAfter?.['fixed_response']).toMatchObject({ body: 'back soon' });
+    expect((await cli(['diff', '-f', file])).code).toBe(0);
+  }, 60_000);
+});
+
+describe('a file that gives a credential value outright', () => {
+  it('applied again appends nothing and reports the config version the tenant has', async () => {
+    const tenantId = await createTenant('literalcreds');
+    const document = {
+      format: 1,
+      tenant: { id: tenantId, name: 'literalcreds', subdomain: 'literalcreds' },
+      origins: [{ name: 'backend', url: 'http://127.0.0.1:9' }],
+      routes: [
+        {
+          origin: 'backend',
+          path_pattern: '/billing/*',
+          auth_mode: 'public',
+          request_headers: { set: { authorization: 'Bearer origin-secret-literal' } },
+        },
+        { origin: 'backend', path_pattern: '/status', auth_mode: 'public' },
+      ],
+    };
+    const file = path.join(folder, 'literalcreds.yaml');
+    await writeFile(file, stringify(document));
+    const first = await cli(['apply', '-f', file]);
+    expect(first.code, first.stderr).toBe(0);
+    const changes = async () => {
+      const history = await cli(['history', '-t', 'literalcreds', '--all', '-o', 'json']);
+      expect(history.code, history.stderr).toBe(0);
+      return (JSON.parse(history.stdout) as { data: Entry[] }).data;
+    };
+    const before = await changes();
+
+    // The plan lists the stated value as a write (a plan never confirms a guess, see the README), but
+    // the value is the stored one: nothing is appended, and the answer names the version the tenant has.
+    const again = await cli(['apply', '-f', file, '-o', 'json']);
+    expect(again.code, again.stderr).toBe(0);
+    const answer = JSON.parse(again.stdout) as { version: string; position: string };
+    const after = await changes();
+    expect(after).toEqual(before);
+    expect(answer.version).toBe(before[0]?.position);
+  }, 60_000);
+});
+
+describe('a file dumped before another change was made', () => {
+  it('apply --if-version <the dumped version> refuses it (exit 5, nothing changed); without it the file wins', async () => {
+    const tenantId = await createTenant('staledump');
+    const origin = await system.admin('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'backend', url: 'http://127.0.0.1:9' },
+    });
+    expect(origin.status, origin.text).toBe(201);
+    const route = await system.admin('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: origin.body['id'],
+        path_pattern: '/orders/*',
+        auth_mode: 'public',
+      },
+    });
+    expect(route.status, route.text).toBe(201);
+    const dump = await cli(['dump', '-t', 'staledump']);
+    expect(dump.code, dump.stderr).toBe(0);
+    const dumpedVersion = /config version (\d+)/.exec(dump.stdout)?.[1] ?? '';
+    const file = path.join(folder, 'staledump.yaml');
+    await writeFile(file, dump.stdout);
+    const onDumped = await cli(['apply', '-f', file, '--if-version', dumpedVersion, '--dry-run']);
+    expect(onDumped.code, onDumped.stderr).toBe(0);
+
+    // Another admin limits the route after the dump.
+    const limited = await system.admin('PATCH', `/api/v1/routes/${route.body['id'] as string}`, {
+      body: { rate_limit: { requests_per_second: 5 } },
+    });
+    expect(limited.status, limited.text).toBe(200);
+    const limitedDump = (await cli(['dump', '-t', 'staledump'])).stdout;
+
+    for (const dryRun of [['--dry-run'], []]) {
+      const refused = await cli(['apply', '-f', file, '--if-version', dumpedVersion, ...dryRun]);
+      expect(refused.code, refused.stdout + refused.stderr).toBe(5);
+      expect(refused.stderr).toContain(`config version ${dumpedVersion}`);
+    }
+    expect((await cli(['dump', '-t', 'staledump'])).stdout).toBe(limitedDump);
+    const notAVersion = await cli(['apply', '-f', file, '--if-version', 'latest']);
+    expect(notAVersion.code).toBe(2);
+    expect(notAVersion.stderr).toContain('--if-version');
+
+    // The file is the whole tenant: applied without --if-version, it undoes the change made since.
+    const overwritten = await cli(['apply', '-f', file]);
+    expect(overwritten.code, overwritten.stderr).toBe(0);
+    expect(overwritten.stdout).toContain('rate_limit');
     expect((await cli(['diff', '-f', file])).code).toBe(0);
   }, 60_000);
 });

@@ -1,6 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_TIMEOUT_SECONDS } from './api-client.js';
-import { apply, diff, dump, history, type RollbackOptions, rollback, schema } from './commands/config.js';
+import {
+  type ApplyOptions,
+  apply,
+  diff,
+  dump,
+  history,
+  type RollbackOptions,
+  rollback,
+  schema,
+} from './commands/config.js';
 import { type ExplainOptions, explain } from './commands/explain.js';
 import { GET_RESOURCES, get } from './commands/get.js';
 import { login, logout } from './commands/session.js';
@@ -137,12 +146,12 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .requiredOption('-f, --file <file>', 'the document (YAML or JSON; - for stdin)')
     .option('-t, --tenant <tenant>', 'subdomain or id (default: tenant.id or tenant.subdomain of the file)')
     .option('--dry-run', 'show the plan only')
+    .option(
+      '--if-version <version>',
+      'only while the config is at this version (as dump printed it); exit 5 once it changed',
+    )
     .addOption(WAIT_OPTION())
-    .action(
-      run((ctx, options: { file: string; tenant?: string; dryRun?: boolean; waitForRollout?: string }) =>
-        apply(ctx, options),
-      ),
-    );
+    .action(run((ctx, options: ApplyOptions) => apply(ctx, options)));
   root
     .command('history')
     .description('the tenant’s config changes, newest first (positions to dump, diff or roll back to)')

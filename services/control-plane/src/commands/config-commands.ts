@@ -194,7 +194,8 @@ export async function planTenantConfig(
 
 /**
  * Runs a plan's steps as the caller's own commands. New origins get their ids as they are created,
- * and the routes that name them are created after them.
+ * and the routes that name them are created after them. Answers the position of the newest event the
+ * steps appended, or null when they appended none.
  */
 async function executePlan(
   planDeps: ConfigCommandDeps,
@@ -224,6 +225,10 @@ async function executePlan(
   };
   let last: bigint | null = null;
   const record = (outcome: CommandOutcome<unknown>) => {
+    // A step whose command found nothing to change (a credential a document states outright, planned
+    // as a write, that is the stored value) answers its stream's last event: older than the config
+    // version the plan was made on, never the version after the change.
+    if (plannedAt !== undefined && outcome.position <= plannedAt) return;
     if (last === null || outcome.position > last) last = outcome.position;
   };
   const runStep = async (step: PlanStep, stepCtx: CommandContext): Promise<void> => {

@@ -54,7 +54,7 @@ export async function dump(
   const comments = [
     `# yaml-language-server: $schema=${schemaUrl}`,
     `# Tenant ${tenant.subdomain}: config version ${answer.body.version} (event position ${answer.body.position}).`,
-    '# Apply with: vantageedge apply -f <this file>',
+    `# Apply with: vantageedge apply -f <this file> (--if-version ${answer.body.version}: only while nothing changed since)`,
   ].map((line) => terminalText(line));
   ctx.stdout([...comments, structured(answer.body.document, 'yaml')].join('\n'));
   return EXIT.ok;
@@ -101,13 +101,34 @@ export function applyKey(tenantId: string, version: string, document: unknown): 
   return `vantageedge-apply-${digest}`;
 }
 
-export async function apply(
-  ctx: CliContext,
-  options: { file: string; tenant?: string; dryRun?: boolean; waitForRollout?: string },
-): Promise<ExitCode> {
+/** `--if-version`: a config version, as `whence` printed it. */
+function versionFlag(value: string | undefined, whence: string): string | undefined {
+  if (value !== undefined && !/^\d+$/.test(value))
+    throw new CliError(EXIT.usage, `--if-version must be a config version (as ${whence} printed it)`);
+  return value;
+}
+
+export interface ApplyOptions {
+  file: string;
+  tenant?: string;
+  dryRun?: boolean;
+  /** The config version the file was made from (as `dump` printed it): a change made since is refused. */
+  ifVersion?: string;
+  waitForRollout?: string;
+}
+
+export async function apply(ctx: CliContext, options: ApplyOptions): Promise<ExitCode> {
+  const ifVersion = versionFlag(options.ifVersion, 'dump');
   const document = await readDocument(options.file, ctx.stdin);
   const tenant = await tenantFor(ctx, options.tenant, document);
   const planned = await plan(ctx, tenant, document);
+  // The file is the whole tenant: applied on a later version, it would undo what was changed since.
+  if (ifVersion !== undefined && planned.version !== ifVersion) {
+    throw new CliError(
+      EXIT.conflict,
+      `${tenant.subdomain} is at config version ${planned.version}, not config version ${ifVersion} (--if-version): it changed since; nothing was applied. Dump it again, or apply without --if-version to make it what the file says.`,
+    );
+  }
   if (options.dryRun || planned.changes.length === 0) {
     showPlan(ctx, tenant, planned, options.dryRun ? 'Plan for' : 'Nothing to apply to');
     return EXIT.ok;
@@ -238,8 +259,7 @@ export async function rollback(ctx: CliContext, options: RollbackOptions): Promi
   const tenant = await resolveTenant(client, options.tenant);
   if (!/^\d+$/.test(options.toPosition))
     throw new CliError(EXIT.usage, '--to-position must be an event position');
-  if (options.ifVersion !== undefined && !/^\d+$/.test(options.ifVersion))
-    throw new CliError(EXIT.usage, '--if-version must be a config version (as the dry run printed it)');
+  versionFlag(options.ifVersion, 'the dry run');
   // A rollback reviewed as a dry run runs only on the version reviewed: a change made since is 412.
   const ifMatch = options.ifVersion === undefined ? {} : { 'if-match': `"${options.ifVersion}"` };
   type RollbackAnswer = z.output<typeof rollbackAnswer>;
