@@ -39,6 +39,11 @@ describe('the console on a slow control plane', () => {
       );
       createHeld();
     });
+    app.patch('/api/v1/tenants/:id', express.json(), (req, res) => {
+      creates.push({ path: req.path, body: req.body });
+      heldCreates.push(() => res.setHeader('etag', '"2"').json({ ...TENANT, ...req.body }));
+      createHeld();
+    });
     app.post('/api/v1/origins', express.json(), (req, res) => {
       creates.push({ path: req.path, body: req.body });
       heldCreates.push(() => res.status(201).json({ ...ORIGIN, name: req.body.name }));
@@ -96,5 +101,18 @@ describe('the console on a slow control plane', () => {
     await expect.poll(() => page.inputValue('#create-origin input[name=name]'), { timeout: 15_000 }).toBe('');
 
     expect(creates.map((create) => create.path)).toEqual(['/api/v1/origins']);
+  }, 60_000);
+
+  // Regression: the tenant's edit form stayed enabled while its PATCH was on its way (the create
+  // forms did not), so a second Enter sent the change again under an ETag the first one made stale.
+  it('saves the tenant once for an edit sent twice', async () => {
+    const { page } = browser;
+    creates.length = 0;
+    await openTab('overview');
+    await page.fill('input[name=name]', 'Echo renamed');
+    await submitTwiceWhileSlow('input[name=name]');
+    for (const answer of heldCreates.splice(0)) answer();
+    await page.locator('.notice.ok', { hasText: 'Saved' }).waitFor({ timeout: 15_000 });
+    expect(creates.map((create) => create.path)).toEqual([`/api/v1/tenants/${TENANT.id}`]);
   }, 60_000);
 });

@@ -61,13 +61,18 @@ describe('the console when someone else changed what is being edited', () => {
     revision: 1,
     patches: [],
   };
+  const origin: Guarded<typeof ORIGIN> = { resource: ORIGIN, revision: 1, patches: [] };
 
   beforeAll(async () => {
     const app = express.Router();
     serveGuarded(app, '/api/v1/tenants/:id', tenant);
     serveGuarded(app, '/api/v1/routes/:id', route);
+    serveGuarded(app, '/api/v1/origins/:id', origin);
     app.get('/api/v1/origins', (_req, res) => {
-      res.json({ data: [ORIGIN], next_cursor: null });
+      res.json({ data: [origin.resource], next_cursor: null });
+    });
+    app.get('/api/v1/certificates', (_req, res) => {
+      res.json({ data: [], next_cursor: null });
     });
     app.get('/api/v1/routes', (_req, res) => {
       res.json({ data: [route.resource], next_cursor: null });
@@ -133,5 +138,27 @@ describe('the console when someone else changed what is being edited', () => {
     expect(route.patches).toEqual([
       { ifMatch: '"2"', body: expect.objectContaining({ path_pattern: '/orders/v2/*', priority: 5 }) },
     ]);
+  }, 60_000);
+
+  // Regression: the TLS editor sent its PATCH without If-Match, so a form opened before someone else
+  // changed the origin replaced their change without a word.
+  it('saves an origin’s TLS under the ETag it was read with, and loads the current version from the 412 notice', async () => {
+    const { page } = browser;
+    await openTab('origins');
+    await page.locator('tr[data-origin="orders"] button:has-text("TLS")').click();
+    const editor = page.locator('form#edit-origin-tls');
+    await editor.locator('h2', { hasText: 'TLS of orders' }).waitFor({ timeout: 15_000 });
+    origin.resource = { ...origin.resource, name: 'orders-renamed' };
+    origin.revision = 2;
+
+    await editor.locator('button:has-text("Save TLS settings")').click();
+    const notice = editor.locator('.notice.error', { hasText: 'precondition_failed' });
+    await notice.waitFor({ timeout: 15_000 });
+    await notice.getByRole('button', { name: 'Load the current version' }).click();
+    await editor.locator('h2', { hasText: 'TLS of orders-renamed' }).waitFor({ timeout: 15_000 });
+
+    await editor.locator('button:has-text("Save TLS settings")').click();
+    await editor.waitFor({ state: 'detached', timeout: 15_000 });
+    expect(origin.patches).toEqual([{ ifMatch: '"2"', body: { tls: expect.any(Object) } }]);
   }, 60_000);
 });

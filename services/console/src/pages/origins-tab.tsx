@@ -1,6 +1,6 @@
 import { createOriginBody, updateOriginBody } from '@vantageedge/control-plane/schemas/requests';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Certificate, Origin } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading } from '../ui/components.js';
@@ -19,8 +19,28 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
     () => api.getAll<Certificate>('/api/v1/certificates', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
-  const [editing, setEditing] = useState<string | null>(null);
+  // The origin whose TLS is being edited, as read when its editor opened, and that read's ETag.
+  const [editing, setEditingState] = useState<{ origin: Origin; etag: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);
+  // Counts the editor's openings and closings: a read of an origin answering after the user has
+  // opened another one (or closed the editor) is dropped instead of replacing the editor.
+  const editorTurn = useRef(0);
+  const setEditing = (next: { origin: Origin; etag: string | null } | null) => {
+    editorTurn.current += 1;
+    setEditingState(next);
+  };
+
+  const editTls = async (origin: Origin) => {
+    setError(null);
+    const turn = ++editorTurn.current;
+    try {
+      const current = await api.send<Origin>('GET', `/api/v1/origins/${origin.id}`);
+      if (turn === editorTurn.current)
+        setEditing({ origin: current.body, etag: current.headers.get('etag') });
+    } catch (failure) {
+      if (turn === editorTurn.current) setError(failure);
+    }
+  };
 
   const remove = async (origin: Origin) => {
     if (!window.confirm(`Delete origin ${origin.name}?`)) return;
@@ -76,7 +96,7 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
                     <button
                       type="button"
                       class="small"
-                      onClick={() => setEditing(editing === origin.id ? null : origin.id)}
+                      onClick={() => (editing?.origin.id === origin.id ? setEditing(null) : editTls(origin))}
                     >
                       TLS…
                     </button>{' '}
@@ -85,16 +105,20 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
                     </button>
                   </td>
                 </tr>
-                {editing === origin.id && (
+                {editing?.origin.id === origin.id && (
                   <tr key={`${origin.id}-tls`}>
                     <td colSpan={6}>
+                      {/* A new read is a new form: its ETag never guards fields of an older one. */}
                       <EditOriginTls
-                        origin={origin}
+                        key={`${editing.origin.id} ${editing.etag}`}
+                        origin={editing.origin}
+                        etag={editing.etag}
                         certificates={certificateList}
                         onSaved={() => {
                           setEditing(null);
                           origins.reload();
                         }}
+                        onReload={() => editTls(editing.origin)}
                       />
                     </td>
                   </tr>
@@ -110,20 +134,29 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
   );
 }
 
-/** An origin's `tls` replaced as a whole (PATCH), checked with the API's own schema first. */
+/**
+ * An origin's `tls` replaced as a whole (PATCH with If-Match: the ETag of the read it edits), checked
+ * with the API's own schema first.
+ */
 function EditOriginTls({
   origin,
+  etag,
   certificates,
   onSaved,
+  onReload,
 }: {
   origin: Origin;
+  etag: string | null;
   certificates: readonly Certificate[];
   onSaved: () => void;
+  /** Reads the origin again (a 412: someone else changed it since this read). */
+  onReload: () => void;
 }) {
   const api = useApi();
   const [tls, setTls] = useState<OriginTls>(origin.tls ?? DEFAULT_ORIGIN_TLS);
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -135,21 +168,27 @@ function EditOriginTls({
       return;
     }
     setIssues({});
+    setBusy(true);
     try {
-      await api.send('PATCH', `/api/v1/origins/${origin.id}`, { body });
+      await api.send('PATCH', `/api/v1/origins/${origin.id}`, {
+        body,
+        headers: etag ? { 'if-match': etag } : {},
+      });
       onSaved();
     } catch (failure) {
       setError(failure);
       setIssues(issuesFromProblem(failure));
+    } finally {
+      setBusy(false);
     }
   };
 
   return (
     <form class="card" id="edit-origin-tls" data-origin={origin.name} onSubmit={submit}>
       <h2>TLS of {origin.name}</h2>
-      <ErrorNotice error={error} />
+      <ErrorNotice error={error} onReload={onReload} />
       <OriginTlsFields value={tls} onChange={setTls} certificates={certificates} issues={issues} />
-      <button type="submit" class="primary">
+      <button type="submit" class="primary" disabled={busy}>
         Save TLS settings
       </button>
     </form>

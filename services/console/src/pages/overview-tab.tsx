@@ -22,6 +22,7 @@ export function OverviewTab({
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
   // Every read of the tenant (after a save, or after loading the current version on a 412) is what
   // the form edits from then on, under that read's ETag.
   useEffect(() => {
@@ -54,6 +55,7 @@ export function OverviewTab({
       return;
     }
     setIssues({});
+    setBusy(true);
     try {
       await api.send('PATCH', `/api/v1/tenants/${tenant.id}`, {
         body,
@@ -64,16 +66,21 @@ export function OverviewTab({
     } catch (failure) {
       setError(failure);
       setIssues(issuesFromProblem(failure));
+    } finally {
+      setBusy(false);
     }
   };
 
   const remove = async () => {
     if (!window.confirm(`Delete tenant ${tenant.name}? Its routes stop serving on every gateway.`)) return;
+    setBusy(true);
     try {
       await api.send('DELETE', `/api/v1/tenants/${tenant.id}`, { headers: etag ? { 'if-match': etag } : {} });
       navigate({ page: 'tenants' });
     } catch (failure) {
       setError(failure);
+    } finally {
+      setBusy(false);
     }
   };
 
@@ -111,10 +118,10 @@ export function OverviewTab({
             onInput={(e) => setSettings(e.currentTarget.value)}
           />
         </Field>
-        <button type="submit" class="primary">
+        <button type="submit" class="primary" disabled={busy}>
           Save
         </button>
-        <button type="button" class="danger" onClick={remove}>
+        <button type="button" class="danger" disabled={busy} onClick={remove}>
           Delete tenant
         </button>
       </form>

@@ -80,6 +80,7 @@ const TABLE: Record<string, RouteCheck | RouteCheck[]> = {
   'GET /schemas/tenant-config.json': publicRoute,
   'GET /docs': publicRoute,
   'GET /console': publicRoute,
+  'GET /console/': publicRoute,
   'GET /console/config.json': publicRoute,
   'POST /console/dev-session': publicRoute,
 
@@ -572,6 +573,11 @@ interface Variant {
   query?: string;
   /** The path as sent, from the route's. */
   spelling?: (path: string) => string;
+  /**
+   * The path as sent is no route's: paths are matched exactly, so it is the 404 of an unknown path,
+   * whoever asks (under /api/v1 after the credential is checked).
+   */
+  noRoute?: true;
   /** A GET sent as HEAD (express answers it with the GET's handler). */
   head?: true;
 }
@@ -590,8 +596,8 @@ const VARIANTS: Variant[] = [
   { name: 'X-Min-Position', headers: () => ({ 'x-min-position': '1' }) },
   { name: 'a body the route refuses', body: { probe: true } },
   { name: 'wait_for_rollout', query: 'wait_for_rollout=1ms' },
-  { name: 'trailing slash', spelling: (path) => path.replace(/(\?|$)/, '/$1') },
-  { name: 'upper-case prefix', spelling: (path) => path.replace('/api/v1/', '/API/V1/') },
+  { name: 'trailing slash', spelling: (path) => path.replace(/(\?|$)/, '/$1'), noRoute: true },
+  { name: 'upper-case prefix', spelling: (path) => path.replace('/api/v1/', '/API/V1/'), noRoute: true },
   { name: 'HEAD', head: true },
 ];
 
@@ -743,6 +749,12 @@ describe('every route of the admin API, against the authorization policy', () =>
           const named = `${c.route} by ${who} (${variant.name})`;
           const response = await unchanged(c, () => ask(c, token, b, variant), problems, who);
           const refused = response.status === 400 && codeOf(response) === 'validation_failed';
+          if (variant.noRoute) {
+            if (response.status !== 404 || codeOf(response) !== 'not_found') {
+              problems.push(`${named}: ${response.status} ${JSON.stringify(response.body)}, not 404`);
+            }
+            continue;
+          }
           if (readLike && !refused && (response.status < 200 || response.status > 299)) {
             problems.push(`${named}, read-like: ${response.status} ${JSON.stringify(response.body)}`);
           }
@@ -811,7 +823,8 @@ describe('every route of the admin API, against the authorization policy', () =>
       if (c.check.kind === 'public') continue;
       for (const variant of VARIANTS) {
         const response = await unchanged(c, () => ask(c, null, b, variant), problems, 'no caller');
-        if (response.status !== 401) {
+        const unknownPath = variant.noRoute && response.status === 404 && codeOf(response) === 'not_found';
+        if (response.status !== 401 && !unknownPath) {
           problems.push(`${c.route} (${variant.name}): ${response.status} without a credential`);
         }
       }

@@ -113,49 +113,54 @@ export async function rotateApiKey(
   const oldKeyExpiresAt = new Date(deps.clock().getTime() + graceSeconds * 1000).toISOString();
   // Fail fast (revoked, already rotated, deleted) before issuing anything.
   apiKeyDecider.decide({ type: 'RotateApiKey', replacedBy: apiKeyId, oldKeyExpiresAt }, old);
-  await requireLiveTenant(deps, current.tenant_id);
+  await requireLiveTenant(deps, current.tenant_id, 'id');
 
-  return withCountedCreate(deps, current.tenant_id, async () => {
-    // The old key works beside the new one until its grace period ends, so it still counts: without
-    // grace a rotation is a swap; with it, the tenant needs room for one more key.
-    if (graceSeconds > 0) {
-      await requireRoomFor(
-        deps,
-        'api_keys',
-        current.tenant_id,
-        'the rotated key counts until its grace period ends: rotate with grace_period_seconds 0, or revoke a key first',
-      );
-    }
-    const replacement = await issue(deps, ctx, {
-      tenant_id: current.tenant_id,
-      name: current.name,
-      scopes: current.scopes,
-      expires_at: current.expires_at,
-      // The replacement counts against its own quota counters, with the same limits.
-      quota: current.quota ?? null,
-    });
-    try {
-      await handleCommand({
-        store: deps.store,
-        snapshotGuard: deps.snapshotGuard,
-        commandBudget: deps.commandBudget,
-        stream,
-        decider: apiKeyDecider,
-        ifMatch: ctx.ifMatch,
-        metadata: () => eventMetadata(deps, ctx, current.tenant_id),
-        command: async (state): Promise<ApiKeyCommand> => {
-          await requireWritableResource(deps, ctx, state, 'api key');
-          return { type: 'RotateApiKey', replacedBy: replacement.resource.id, oldKeyExpiresAt };
-        },
+  return withCountedCreate(
+    deps,
+    current.tenant_id,
+    async () => {
+      // The old key works beside the new one until its grace period ends, so it still counts: without
+      // grace a rotation is a swap; with it, the tenant needs room for one more key.
+      if (graceSeconds > 0) {
+        await requireRoomFor(
+          deps,
+          'api_keys',
+          current.tenant_id,
+          'the rotated key counts until its grace period ends: rotate with grace_period_seconds 0, or revoke a key first',
+        );
+      }
+      const replacement = await issue(deps, ctx, {
+        tenant_id: current.tenant_id,
+        name: current.name,
+        scopes: current.scopes,
+        expires_at: current.expires_at,
+        // The replacement counts against its own quota counters, with the same limits.
+        quota: current.quota ?? null,
       });
-    } catch (error) {
-      await revokeApiKey(deps, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
-        reason: 'rotation failed',
-      }).catch(() => {});
-      throw error;
-    }
-    return replacement;
-  });
+      try {
+        await handleCommand({
+          store: deps.store,
+          snapshotGuard: deps.snapshotGuard,
+          commandBudget: deps.commandBudget,
+          stream,
+          decider: apiKeyDecider,
+          ifMatch: ctx.ifMatch,
+          metadata: () => eventMetadata(deps, ctx, current.tenant_id),
+          command: async (state): Promise<ApiKeyCommand> => {
+            await requireWritableResource(deps, ctx, state, 'api key');
+            return { type: 'RotateApiKey', replacedBy: replacement.resource.id, oldKeyExpiresAt };
+          },
+        });
+      } catch (error) {
+        await revokeApiKey(deps, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
+          reason: 'rotation failed',
+        }).catch(() => {});
+        throw error;
+      }
+      return replacement;
+    },
+    'id',
+  );
 }
 
 export async function revokeApiKey(

@@ -21,6 +21,7 @@ import {
   chargeEventBytes,
   eventMetadata,
   requireAccess,
+  unknownTenantOfPath,
 } from './context.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { loadTenant } from './tenant-directory.js';
@@ -214,8 +215,8 @@ export async function purgeTenantCache(
   tenantId: string,
   body: PurgeTenantCacheBody = {},
 ): Promise<CommandOutcome<CachePurgeResource>> {
-  await requireAccess(deps, ctx.caller, tenantId, 'write');
-  await requireLiveTenant(deps, tenantId);
+  await requireAccess(deps, ctx.caller, tenantId, 'write', unknownTenantOfPath);
+  await requireLiveTenant(deps, tenantId, 'id');
   try {
     return await purgeAndRecord(deps, ctx, tenantId, null, {
       tags: body.tags,

@@ -25,10 +25,12 @@ import {
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
+  type ExpectedRevisions,
   eventMetadata,
   requireAccess,
   unknownTenantOfPath,
 } from './context.js';
+import { describeIfMatch } from './handle-command.js';
 import { addressRefusals, newConfigDocumentUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import {
@@ -295,7 +297,7 @@ async function executePlan(
             ? undefined
             : await revisionAsPlanned(deps.store, step, tenantId, plannedAt);
         try {
-          await runStep(step, ifMatch === undefined ? ctx : { ...ctx, ifMatch });
+          await runStep(step, ifMatch === undefined ? ctx : { ...ctx, ifMatch: [ifMatch] });
         } catch (error) {
           const failure = await stepFailure(deps.store, step, tenantId, error);
           if (step.action !== 'update_route' || !('id' in step.origin)) throw failure;
@@ -336,10 +338,10 @@ const stepContext = (ctx: CommandContext, causationId?: string): CommandContext 
   ...(causationId !== undefined ? { causationId } : {}),
 });
 
-function requireVersion(ifMatch: bigint | undefined, current: TenantConfig): void {
-  if (ifMatch === undefined || ifMatch.toString() === current.version) return;
+function requireVersion(ifMatch: ExpectedRevisions | undefined, current: TenantConfig): void {
+  if (ifMatch === undefined || ifMatch.some((version) => version.toString() === current.version)) return;
   throw preconditionFailed(
-    `If-Match "${ifMatch}" is not the tenant's config version "${current.version}": the config changed since it was read`,
+    `If-Match ${describeIfMatch(ifMatch)} is not the tenant's config version "${current.version}": the config changed since it was read`,
     'stale config version',
   );
 }
@@ -481,7 +483,7 @@ async function planRollback(
   deps: ConfigCommandDeps,
   tenantId: string,
   toPosition: bigint,
-  ifMatch: bigint | undefined,
+  ifMatch: ExpectedRevisions | undefined,
 ): Promise<PlannedRollback> {
   // Two whole configs read and planned between: a whole-config read, refused while the tenant's
   // config read budget is in debt before the history is folded.

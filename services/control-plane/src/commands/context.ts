@@ -97,12 +97,20 @@ export async function chargeEventBytes(
   if (budget && tenantId) await budget.chargeEventBytes(tenantId, eventBytes(events));
 }
 
+/**
+ * An If-Match other than `*`: the revisions its strong entity-tags name, one of which must be the
+ * resource's current revision. A weak tag never matches (RFC 9110 §13.1.1), so a list of weak tags
+ * only names none. (`*` is no revision to compare: every command that reads If-Match answers 404 for
+ * a resource that does not exist, before it compares, as RFC 9110 §13.2.1 has it.)
+ */
+export type ExpectedRevisions = readonly bigint[];
+
 /** Who asks, within which request, under which precondition. */
 export interface CommandContext {
   caller: Caller;
   requestId: string;
-  /** The revision the client expects the resource to be at (If-Match), when it sent one. */
-  ifMatch?: bigint | undefined;
+  /** The revisions the client's If-Match names, when it sent one other than `*`. */
+  ifMatch?: ExpectedRevisions | undefined;
   /** The event that caused this command's events (a config rollback's ConfigRolledBack), if any. */
   causationId?: string | undefined;
   /** The Idempotency-Key attempt the command runs as (http/idempotency.ts), when the request sent a key. */

@@ -10,7 +10,7 @@ import {
 import type { Decider } from '../domain/decision.js';
 import { conflict, DomainError, preconditionFailed } from '../domain/errors.js';
 import { aggregateFolds, type FoldedStream } from './aggregate-folds.js';
-import { type CommandBudget, chargeEventBytes } from './context.js';
+import { type CommandBudget, chargeEventBytes, type ExpectedRevisions } from './context.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
 
 export interface HandledCommand<State> {
@@ -28,8 +28,8 @@ export interface HandleOptions<State, Command> {
   command: (state: State) => Promise<Command> | Command;
   /** The metadata of the events appended, given the state they were decided on. */
   metadata: (state: State) => EventMetadata;
-  /** If-Match: the revision the client last saw; a different current revision → precondition_failed. */
-  ifMatch?: bigint | undefined;
+  /** If-Match: the revisions the client accepts; any other current revision → precondition_failed. */
+  ifMatch?: ExpectedRevisions | undefined;
   /**
    * The revision If-Match is compared with: by default the stream's; a stream holding several entities
    * (the tenant and its users) compares the addressed entity's own last revision.
@@ -82,17 +82,25 @@ async function foldCurrent<State, Command>(
   };
 }
 
-const stale = (expected: bigint, actual: bigint | null | 'changed') =>
+/** The If-Match list as the client sent it (its weak tags left out: they never match). */
+export function describeIfMatch(expected: ExpectedRevisions): string {
+  return expected.length === 0
+    ? 'with weak tags only'
+    : expected.map((revision) => `"${revision}"`).join(', ');
+}
+
+const stale = (expected: ExpectedRevisions, actual: bigint | null | 'changed') =>
   preconditionFailed(
-    `If-Match "${expected}" does not match the current revision ${
+    `If-Match ${describeIfMatch(expected)} does not match the current revision ${
       actual === 'changed' ? '(it changed concurrently)' : actual === null ? '(none)' : `"${actual}"`
     }`,
     'stale revision',
   );
 
-/** `precondition_failed` when the client sent an If-Match other than the current revision. */
-export function requireIfMatch(ifMatch: bigint | undefined, current: bigint | null): void {
-  if (ifMatch !== undefined && ifMatch !== current) throw stale(ifMatch, current);
+/** `precondition_failed` when the client sent an If-Match naming no current revision. */
+export function requireIfMatch(ifMatch: ExpectedRevisions | undefined, current: bigint | null): void {
+  if (ifMatch !== undefined && (current === null || !ifMatch.includes(current)))
+    throw stale(ifMatch, current);
 }
 
 const RESERVED_FIELD: Array<[prefix: string, field: string, message: string, issue?: string]> = [

@@ -14,13 +14,17 @@ import { loadTenant } from './tenant-directory.js';
  * which lag behind), so a command sees every event committed before it started.
  */
 
-/** `not_found` (field tenant_id) unless the tenant exists and is not deleted. */
+/**
+ * `not_found` unless the tenant exists and is not deleted, naming `field`: the part of the request that
+ * named the tenant (a body's tenant_id, or the path's id of the tenant or of a resource of it).
+ */
 export async function requireLiveTenant(
   deps: Pick<CommandDeps, 'store' | 'streamFolds'>,
   tenantId: string,
+  field: 'tenant_id' | 'id' = 'tenant_id',
 ): Promise<void> {
   const tenant = await loadTenant(deps.store, tenantId, deps.streamFolds);
-  if (tenant.status !== 'active') throw notFound('tenant', 'tenant_id');
+  if (tenant.status !== 'active') throw notFound('tenant', field);
 }
 
 /**

@@ -118,7 +118,7 @@ export async function updateOrigin(
     body.targets !== undefined || body.url !== undefined || body.tls?.client_certificate_id
       ? await writableTenantOf(deps, ctx, streamName.origin(originId), originDecider)
       : null;
-  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update);
+  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update, 'id');
   return outcomeOf('origin', result, originView);
 }
 

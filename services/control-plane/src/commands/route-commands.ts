@@ -100,7 +100,7 @@ export async function updateRoute(
   const tenantId = MATCH_FIELDS.some((field) => patch[field] !== undefined)
     ? await writableTenantOf(deps, ctx, streamName.route(routeId), routeDecider)
     : null;
-  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update);
+  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update, 'id');
   return outcomeOf('route', result, routeView);
 }
 

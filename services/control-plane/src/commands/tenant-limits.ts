@@ -184,15 +184,17 @@ export function underTenantLock<T>(
  * deletion and the updates that are compared with the tenant's other resources take it (an origin's
  * new targets, a route's new match; a resource's delete never does), and one waits at most as long as
  * an apply waits (409 `conflict`). The tenant is found live under the lock, so a resource in a stream
- * of its own is never created after its tenant's deletion.
+ * of its own is never created after its tenant's deletion; a deleted one is `not_found` naming
+ * `tenantField`, the part of the request that named the tenant (an update's: the path's resource id).
  */
 export function withCountedCreate<T>(
   deps: Pick<CommandDeps, 'tenantLock' | 'countedByPlan' | 'store' | 'streamFolds'>,
   tenantId: string,
   create: () => Promise<T>,
+  tenantField: 'tenant_id' | 'id' = 'tenant_id',
 ): Promise<T> {
   const createOnLiveTenant = async () => {
-    await requireLiveTenant(deps, tenantId);
+    await requireLiveTenant(deps, tenantId, tenantField);
     return create();
   };
   // A config apply's or rollback's steps run under the lock already.

@@ -1,12 +1,13 @@
 import type { RequestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { headersAsNodeGivesThem, sentHeader } from '@vantageedge/shared/http/header-values';
-import express from 'express';
+import type express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { asSeenWith } from '../config-history/redact-match-values.js';
 import { ApiError, validationFailed } from '../http/errors.js';
+import { exactRouter } from '../http/exact-routing.js';
 import { parseBody } from '../http/validation.js';
 import { pathTenantScope, positionNoLaterThanHead, visibleTenantOf } from '../queries/config-router.js';
 import type { ReadYourWrites } from '../queries/min-position.js';
@@ -53,7 +54,7 @@ export interface ExplainDeps {
 const MAX_SERVICE_TOKEN_SECONDS = 300;
 
 export function createExplainRouter(deps: ExplainDeps): express.Router {
-  const router = express.Router();
+  const router = exactRouter();
   const baseDomains = deps.baseDomains.map((domain) => domain.toLowerCase());
   const clock = deps.clock ?? (() => new Date());
 

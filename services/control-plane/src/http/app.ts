@@ -56,11 +56,13 @@ import { DEFAULT_READ_STATEMENT_TIMEOUT_MS, withReadTimeout } from '../queries/r
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
+import { onBodiesRead } from './body-methods.js';
 import { createCommandRouter } from './command-router.js';
 import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
 import { readBodyAfterContinue } from './continue-upload.js';
 import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
+import { routeExactly } from './exact-routing.js';
 import { IdempotencyStore } from './idempotency.js';
 import { JSON_TYPES, jsonBody } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -165,7 +167,7 @@ export interface ControlPlaneAppDeps {
 }
 
 /** Under /api/v1: the commands that take a tenant document (the tenant's id); any letter case, as routed. */
-const DOCUMENT_PATHS = /^\/tenants\/([^/]+)\/config\/(?:plan|apply)\/?$/i;
+const DOCUMENT_PATHS = /^\/tenants\/([^/]+)\/config\/(?:plan|apply)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -194,6 +196,7 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 
 export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Express {
   const app = express();
+  routeExactly(app);
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
@@ -334,7 +337,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   const authorizer = tenantRequestsInFlight.counting(
     createAuthorizer(deps.tenantDirectory ?? eventLogDirectory),
   );
-  // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
+  // Everything under /api/v1 needs a verified caller; bodies read must be JSON and within the limit.
   const documentLimitBytes = deps.documentLimitBytes ?? 4 * 1024 * 1024;
   const documentJson = readBodyAfterContinue(jsonBody(documentLimitBytes), documentLimitBytes);
   const documentBytesHeld = new Gauge({
@@ -376,9 +379,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     authFailureLimit.authenticated,
     userRateLimit,
     limitUserRequestsInFlight(deps.userRequestsInFlight ?? DEFAULT_USER_REQUESTS_IN_FLIGHT),
-    requireJsonBody,
-    documentBody,
-    readBodyAfterContinue(jsonBody(bodyLimitBytes), bodyLimitBytes),
+    onBodiesRead(requireJsonBody),
+    onBodiesRead(documentBody),
+    onBodiesRead(readBodyAfterContinue(jsonBody(bodyLimitBytes), bodyLimitBytes)),
     requireSafeText,
     tenantRequestsInFlight.middleware,
   );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
-import express, { type Request, type RequestHandler, type Response } from 'express';
+import type express from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey, updateApiKey } from '../commands/api-key-commands.js';
@@ -60,8 +61,9 @@ import {
 } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
 import { ApiError, toApiError, validationFailed } from './errors.js';
+import { exactRouter } from './exact-routing.js';
 import { IdempotencyStore, requestHash, type StoredResponse, supersededAttempt } from './idempotency.js';
-import { etag, ifMatchRevision } from './preconditions.js';
+import { etag, ifMatchRevisions } from './preconditions.js';
 import { parseBody } from './validation.js';
 
 export interface CommandRouterDeps extends CommandDeps {
@@ -178,7 +180,7 @@ function commandHandler<Schema extends z.ZodType>(
     const raw: unknown = req.body ?? (spec.bodyRequired ? undefined : {});
     await spec.beforeValidation?.(deps, id, raw);
     const body = (spec.schema ? parseBody(spec.schema, raw) : {}) as z.infer<Schema>;
-    const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
+    const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevisions(req) };
     const rolloutWaitMs = parseRolloutWait(deps, req);
     const execute = async (
       ctx: CommandContext,
@@ -300,7 +302,7 @@ const uuidParam: RequestHandler = (req, _res, next) => {
 
 /** Every write endpoint of the admin API (POST/PATCH/DELETE); the GETs are the query router's. */
 export function createCommandRouter(deps: CommandRouterDeps): express.Router {
-  const router = express.Router();
+  const router = exactRouter();
   const h = <Schema extends z.ZodType>(spec: CommandSpec<Schema>) => commandHandler(deps, spec);
 
   router.post(

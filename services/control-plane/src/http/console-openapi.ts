@@ -6,30 +6,9 @@ const errorContent = { 'application/json': { schema: { $ref: '#/components/schem
 
 export function consolePaths(): Record<string, unknown> {
   return {
-    '/console': {
-      get: {
-        operationId: 'getConsole',
-        tags: ['Console'],
-        summary: 'The web console (a static app; also at /console/)',
-        security: [],
-        responses: {
-          '200': {
-            description: 'the console page',
-            content: { 'text/html': { schema: { type: 'string' } } },
-          },
-          '412': {
-            description: 'precondition_failed: an If-Match or If-Unmodified-Since the page does not meet',
-            content: errorContent,
-          },
-          '416': {
-            description:
-              'range_not_satisfiable: a Range past the end of the page (Content-Range: bytes */<size>)',
-            content: errorContent,
-          },
-          '503': { description: 'console_not_built: CONSOLE_DIR has no build', content: errorContent },
-        },
-      },
-    },
+    // The page is at both addresses: paths are matched exactly, and /console/ is the one a browser keeps.
+    '/console': consolePage('getConsole', 'The web console (a static app)'),
+    '/console/': consolePage('getConsoleWithSlash', 'The web console at /console/, the same page'),
     '/console/config.json': {
       get: {
         operationId: 'getConsoleSettings',
@@ -95,6 +74,34 @@ export function consolePaths(): Record<string, unknown> {
           },
           '404': { description: 'not_found: not make dev', content: errorContent },
         },
+      },
+    },
+  };
+}
+
+/** GET of the console's page (a static app; a browser may ask for it with or without the slash). */
+function consolePage(operationId: string, summary: string): Record<string, unknown> {
+  return {
+    get: {
+      operationId,
+      tags: ['Console'],
+      summary,
+      security: [],
+      responses: {
+        '200': {
+          description: 'the console page',
+          content: { 'text/html': { schema: { type: 'string' } } },
+        },
+        '412': {
+          description: 'precondition_failed: an If-Match or If-Unmodified-Since the page does not meet',
+          content: errorContent,
+        },
+        '416': {
+          description:
+            'range_not_satisfiable: a Range past the end of the page (Content-Range: bytes */<size>)',
+          content: errorContent,
+        },
+        '503': { description: 'console_not_built: CONSOLE_DIR has no build', content: errorContent },
       },
     },
   };

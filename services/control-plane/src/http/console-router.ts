@@ -5,6 +5,7 @@ import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import express, { type ErrorRequestHandler } from 'express';
 import { type ConsoleSettings, consoleContentSecurityPolicy, consoleSettings } from './console-settings.js';
 import { ApiError } from './errors.js';
+import { exactRouter } from './exact-routing.js';
 
 /** Issues a development session token (make dev only); see services/dev. */
 export type DevSignIn = () => Promise<{ token: string; userId: string }>;
@@ -87,7 +88,7 @@ const fileRefusals: ErrorRequestHandler = (err, req, _res, next) => {
  * API on this same origin with the signed-in user's Clerk session token.
  */
 export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
-  const router = express.Router();
+  const router = exactRouter();
   const directory = path.resolve(deps.directory);
   const settings: ConsoleSettings = consoleSettings({
     clerkPublishableKey: deps.clerkPublishableKey,
@@ -102,7 +103,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     next();
   });
   // The app's page, at /console and /console/ (its asset URLs are absolute: /console/assets/…).
-  router.get('/console', (_req, res, next) => {
+  const page: express.RequestHandler = (_req, res, next) => {
     const index = path.join(directory, 'index.html');
     if (!existsSync(index)) {
       next(
@@ -116,7 +117,9 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     }
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(index);
-  });
+  };
+  router.get('/console', page);
+  router.get('/console/', page);
   router.get('/console/config.json', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     res.json(settings);

@@ -9,6 +9,32 @@ import { type ControlPlaneHarness, json, startControlPlane } from '../testing/co
  */
 
 let cp: ControlPlaneHarness;
+
+/** A request fetch cannot send (TRACE, a GET with a body), as the platform admin unless `token` is null. */
+function rawRequest(
+  method: string,
+  path: string,
+  options: { token?: null; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; allow: string | undefined; body: string }> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token !== null) headers['authorization'] = `Bearer ${cp.adminToken}`;
+  // node's client sends a GET's, HEAD's or DELETE's body framed by nothing unless told its length.
+  if (options.body !== undefined) headers['content-length'] = String(Buffer.byteLength(options.body));
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${cp.baseUrl}${path}`, { method, headers }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, allow: response.headers.allow, body }),
+      );
+    });
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
 beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true });
 });
@@ -20,21 +46,7 @@ describe('methods', () => {
   // Regression test: a method a path does not serve was answered 404 (or 400) instead of 405.
   it('answers a method a path does not serve with 405 and Allow, and OPTIONS with 204 and Allow', async () => {
     // fetch cannot send TRACE.
-    const trace = await new Promise<{ status: number; allow: string | undefined; body: string }>(
-      (resolve, reject) => {
-        const request = http.request(`${cp.baseUrl}/api/v1/tenants`, { method: 'TRACE' }, (response) => {
-          let body = '';
-          response.on('data', (chunk: Buffer) => {
-            body += chunk.toString();
-          });
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, allow: response.headers.allow, body }),
-          );
-        });
-        request.on('error', reject);
-        request.end();
-      },
-    );
+    const trace = await rawRequest('TRACE', '/api/v1/tenants', { token: null });
     expect(trace.status).toBe(405);
     expect(trace.allow).toBe('GET, HEAD, OPTIONS, POST');
     expect(JSON.parse(trace.body)).toMatchObject({ error: { code: 'method_not_allowed' } });
@@ -70,6 +82,13 @@ describe('an id that names nothing', () => {
       }
     }
     requests.push(
+      ['POST', `/api/v1/tenants/${unknown}/cache/purge`, {}],
+      ['POST', `/api/v1/tenants/${unknown}/config/rollback`, { to_position: '1' }],
+      ['GET', `/api/v1/tenants/${unknown}/config`],
+      ['GET', `/api/v1/tenants/${unknown}/config/history`],
+      ['GET', `/api/v1/tenants/${unknown}/domains`],
+      ['POST', `/api/v1/tenants/${unknown}/domains`, { domain: 'api.example.com' }],
+      ['POST', `/api/v1/tenants/${unknown}/explain`, { method: 'GET', path: '/' }],
       ['PATCH', `/api/v1/users/${unknown}`, { role: 'viewer' }],
       ['POST', `/api/v1/api-keys/${unknown}/rotate`, {}],
       ['POST', `/api/v1/api-keys/${unknown}/revoke`, {}],
@@ -92,6 +111,103 @@ describe('an id that names nothing', () => {
         },
       })),
     );
+  });
+});
+
+describe('a resource of a deleted tenant', () => {
+  // Regression test: rotating a key of a deleted tenant, changing its route or purging the deleted
+  // tenant's cache was 404 naming `tenant_id`, a field the request never had: the path's id names nothing.
+  it('is 404 not_found naming the path parameter', async () => {
+    const post = async (path: string, body: unknown) =>
+      json(await cp.request('POST', path, { body }))['id'] as string;
+    const tenant = await post('/api/v1/tenants', { name: 'gone', subdomain: 'gone-tenant' });
+    const origin = await post('/api/v1/origins', {
+      tenant_id: tenant,
+      name: 'o',
+      url: 'https://o.example.com',
+    });
+    const route = await post('/api/v1/routes', {
+      tenant_id: tenant,
+      origin_id: origin,
+      path_pattern: '/a/*',
+      auth_mode: 'public',
+    });
+    const key = await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k' });
+    expect((await cp.request('DELETE', `/api/v1/tenants/${tenant}`)).status).toBe(204);
+    const before = (await cp.allEvents()).length;
+    const requests: Array<[string, string, unknown?]> = [
+      ['POST', `/api/v1/tenants/${tenant}/cache/purge`, {}],
+      ['POST', `/api/v1/api-keys/${key}/rotate`, {}],
+      ['PATCH', `/api/v1/routes/${route}`, { path_pattern: '/b/*' }],
+    ];
+    const answers = [];
+    for (const [method, path, body] of requests) {
+      const response = await cp.request(method, path, body === undefined ? {} : { body });
+      answers.push({ request: `${method} ${path}`, status: response.status, body: response.body });
+    }
+    expect(answers).toEqual(
+      requests.map(([method, path]) => ({
+        request: `${method} ${path}`,
+        status: 404,
+        body: {
+          error: expect.objectContaining({
+            code: 'not_found',
+            details: [expect.objectContaining({ field: 'id' })],
+          }),
+        },
+      })),
+    );
+    expect((await cp.allEvents()).length).toBe(before);
+  });
+});
+
+describe('a body on GET, HEAD or DELETE', () => {
+  // Regression test: it was parsed as a write's body is, so a GET sending text was 415, one sending
+  // malformed JSON 400 and one sending a large body 413, where it has no meaning (RFC 9110 §9.3.1).
+  it('is never read: the request is answered as it is without one', async () => {
+    const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'bod', subdomain: 'bod' } });
+    const id = json(tenant)['id'] as string;
+    const path = `/api/v1/tenants/${id}`;
+    await cp.readModelsCaughtUp();
+    const bodies: Array<[Record<string, string>, string]> = [
+      [{ 'content-type': 'text/plain' }, 'hello'],
+      [{ 'content-type': 'application/json' }, '{"name":'],
+      [{ 'content-type': 'application/json' }, JSON.stringify({ name: 'x'.repeat(70_000) })],
+    ];
+    for (const [headers, body] of bodies) {
+      const get = await rawRequest('GET', path, { headers, body });
+      expect(get.status, body.slice(0, 20)).toBe(200);
+      expect(JSON.parse(get.body)).toMatchObject({ id });
+      expect((await rawRequest('HEAD', path, { headers, body })).status, body.slice(0, 20)).toBe(200);
+    }
+    const del = await rawRequest('DELETE', path, { headers: { 'content-type': 'text/plain' }, body: 'bye' });
+    expect(del.status).toBe(204);
+    expect((await cp.request('DELETE', path)).status).toBe(404);
+  });
+});
+
+describe('paths', () => {
+  // Regression test: express matched paths in any case and with a trailing slash, so /API/V1/TENANTS
+  // and /api/v1/tenants/ were the tenants list, and a POST to either created a tenant.
+  it('are matched exactly: another case or a trailing slash is the 404 of an unknown path', async () => {
+    const before = (await cp.allEvents()).length;
+    const requests: Array<[string, string, unknown?]> = [
+      ['GET', '/API/V1/TENANTS'],
+      ['GET', '/api/v1/Tenants'],
+      ['GET', '/api/v1/tenants/'],
+      ['POST', '/api/v1/tenants/', { name: 'slash', subdomain: 'slash' }],
+      ['POST', '/API/v1/tenants', { name: 'upper', subdomain: 'upper' }],
+      ['OPTIONS', '/api/v1/tenants/'],
+      ['GET', '/HEALTHZ'],
+      ['GET', '/openapi.json/'],
+    ];
+    for (const [method, path, body] of requests) {
+      const response = await cp.request(method, path, body === undefined ? {} : { body });
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(json(response), `${method} ${path}`).toMatchObject({ error: { code: 'not_found' } });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+    expect((await cp.request('GET', '/api/v1/tenants')).status).toBe(200);
   });
 });
 
@@ -170,7 +286,7 @@ describe('headers and parameters', () => {
   it('answers a malformed If-Match, Idempotency-Key or X-Min-Position with 400, a stale If-Match with 412', async () => {
     const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'hdr', subdomain: 'hdr' } });
     const id = json(tenant)['id'] as string;
-    for (const ifMatch of ['', '*', 'abc', ' "0" x']) {
+    for (const ifMatch of ['', 'abc', ' "0" x', '*, "0"', '"0", abc', '"0",,']) {
       const response = await cp.request('PATCH', `/api/v1/tenants/${id}`, {
         body: { name: 'x' },
         headers: { 'If-Match': ifMatch },
@@ -191,6 +307,35 @@ describe('headers and parameters', () => {
     expect((await cp.request('GET', '/api/v1/tenants', { headers: { 'X-Min-Position': '' } })).status).toBe(
       400,
     );
+  });
+
+  // Regression test: `If-Match: *` and a list of ETags were 400, and `W/"n"` matched revision n
+  // although If-Match compares entity-tags strongly (RFC 9110 §13.1.1), so a weak tag never matches.
+  it('answers If-Match as RFC 9110 says: * or a list naming the current ETag proceeds, a weak tag never matches', async () => {
+    const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'ifm', subdomain: 'ifm' } });
+    const path = `/api/v1/tenants/${json(tenant)['id'] as string}`;
+    const patch = (ifMatch: string, name: string) =>
+      cp.request('PATCH', path, { body: { name }, headers: { 'If-Match': ifMatch } });
+    const any = await patch('*', 'any');
+    expect(any.status).toBe(200);
+    expect(any.headers.get('etag')).toBe('"1"');
+    const listed = await patch('"7", "1"', 'listed');
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('etag')).toBe('"2"');
+    const before = (await cp.allEvents()).length;
+    for (const weak of ['W/"2"', '"7", W/"2"']) {
+      const response = await patch(weak, 'weak');
+      expect(response.status, weak).toBe(412);
+      expect(json(response)).toMatchObject({ error: { code: 'precondition_failed' } });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+    expect((await cp.request('DELETE', path, { headers: { 'If-Match': '*' } })).status).toBe(204);
+    // Nothing current to match: the 404 the request gets without If-Match (RFC 9110 §13.2.1).
+    for (const method of ['PATCH', 'DELETE']) {
+      const gone = await cp.request(method, path, { body: { name: 'gone' }, headers: { 'If-Match': '*' } });
+      expect(gone.status, method).toBe(404);
+      expect(json(gone)).toMatchObject({ error: { code: 'not_found', details: [{ field: 'id' }] } });
+    }
   });
 
   // Regression test: only the exact string `"n"` got a 304; the weak form a compressing proxy hands

@@ -4,8 +4,12 @@
  * service accepts (a malformed value is a 400; a well-formed stale If-Match is a 412).
  */
 export const HEADER_PATTERNS = {
-  /** An ETag of ours: "3", W/"3" or 3; "3-redacted" is revision 3 as a reader was shown it. */
-  ifMatch: '^(?:W/)?"[0-9]{1,19}(?:-redacted)?"$|^[0-9]{1,19}$',
+  /**
+   * `*`, a bare revision (3), or a list of up to 20 ETags of ours ("3", W/"3"); "3-redacted" is revision
+   * 3 as a reader was shown it.
+   */
+  ifMatch:
+    '^\\*$|^[0-9]{1,19}$|^(?:W/)?"[0-9]{1,19}(?:-redacted)?"(?:[ \\t]*,[ \\t]*(?:W/)?"[0-9]{1,19}(?:-redacted)?"){0,19}$',
   /** 1–255 visible ASCII characters. */
   idempotencyKey: '^[!-~]{1,255}$',
   /** An event position (X-Min-Position, min_position). */

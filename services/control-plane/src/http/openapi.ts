@@ -218,7 +218,7 @@ const IF_MATCH = {
   in: 'header',
   required: false,
   description:
-    'the ETag last read ("3", W/"3" or 3); a well-formed but stale revision → 412 precondition_failed, a malformed one → 400',
+    'the ETag last read ("3" or 3), a list of ETags ("3", "4"), or * (any current revision); compared strongly (RFC 9110 §13.1.1): a weak ETag (W/"3") never matches. A well-formed list naming no current revision → 412 precondition_failed, a malformed one → 400; a resource that does not exist → 404 whatever If-Match says',
   schema: { type: 'string', pattern: HEADER_PATTERNS.ifMatch },
 };
 const IF_NONE_MATCH = {
@@ -1223,7 +1223,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Errors: {"error":{"code","message","details":[{"field","issue"}]}}; at most 100 details, the last of them then "and N more problems, not listed" (field body).',
         'Request strings must not contain U+0000 or unpaired surrogates (400).',
         'JSON bodies are UTF-8 (another charset → 415) and name each member of an object once (I-JSON, RFC 7493): a repeated name, also when spelled with escapes → 400 validation_failed, the detail naming its path (e.g. cors.allow_origins).',
-        'A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
+        'Paths are matched exactly: in another case or with a trailing slash → 404 not_found. A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
+        'The body of a GET, HEAD or DELETE is never read: it is neither parsed nor refused.',
         'The database unreachable, too slow to free a pooled connection within CONTROL_PLANE_POOL_WAIT_MS, or a statement unanswered for POSTGRES_STATEMENT_DEADLINE_MS → 503 store_unavailable with Retry-After on any /api/v1 request (a command whose change may or may not have been stored says so: send it again with the same Idempotency-Key).',
         'Every /api/v1 request counts against its caller’s rate limit and every command against its tenant’s: over one → 429 admin_rate_limited with Retry-After.',
       ].join(' '),

@@ -1,6 +1,7 @@
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
-import express, { type Request, type Response } from 'express';
+import type express from 'express';
+import type { Request, Response } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
@@ -14,6 +15,7 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
+import { exactRouter } from '../http/exact-routing.js';
 import type { ReadYourWrites, WaitScope } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { tenantExists } from './read-model-store.js';
@@ -101,7 +103,7 @@ export async function positionNoLaterThanHead(
 }
 
 export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
-  const router = express.Router();
+  const router = exactRouter();
   const { minPosition } = deps;
 
   /** The tenant of the path, visible to the caller, once the read models include X-Min-Position. */

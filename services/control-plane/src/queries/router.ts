@@ -2,7 +2,8 @@ import { requestSnapshotRepublish } from '@vantageedge/projections/snapshots/rep
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { entityTagListMatches } from '@vantageedge/shared/http/entity-tags';
-import express, { type Request, type RequestHandler, type Response } from 'express';
+import type express from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
@@ -14,6 +15,7 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { rateLimited } from '../domain/errors.js';
 import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
+import { exactRouter } from '../http/exact-routing.js';
 import { ReplayRunner } from './admin-replay.js';
 import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
@@ -104,7 +106,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   const directory = createTenantDirectory(pool);
   const usageReads = createUsageReadGate();
   const usageTimeoutMs = deps.usageQueryTimeoutMs ?? DEFAULT_USAGE_QUERY_TIMEOUT_MS;
-  const router = express.Router();
+  const router = exactRouter();
   const eventLogAuthorizer =
     deps.eventLogAuthorizer ??
     (deps.eventStore ? createAuthorizer(createEventLogTenantDirectory(deps.eventStore)) : undefined);
@@ -125,13 +127,13 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     res: Response,
     tenantId: string,
     required: 'read' | 'write',
+    /** Where the request named the tenant: `?tenant_id=`, or the path's id. */
+    field: 'tenant_id' | 'id' = 'tenant_id',
   ) {
     const caller = callerOf(res);
     const access = (await tenantExists(pool, tenantId)) ? await authorizer.access(caller, tenantId) : 'none';
     if (access === 'none') {
-      throw new ApiError(404, 'not_found', 'tenant not found', [
-        { field: 'tenant_id', issue: 'no such tenant' },
-      ]);
+      throw new ApiError(404, 'not_found', 'tenant not found', [{ field, issue: 'no such tenant' }]);
     }
     if (!allows(access, required)) throw forbidden(`${req.path} needs ${required} access to the tenant`);
   }
@@ -241,7 +243,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     parseQuery(z.strictObject({}), req.query);
     const tenantId = tenantIdParam(req);
     await minPosition.caughtUp(req, res, async () => ({ tenant: tenantId, required: 'read' }));
-    await requireTenantAccess(req, res, tenantId, 'read');
+    await requireTenantAccess(req, res, tenantId, 'read', 'id');
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json({ data: await listCustomDomains(pool, tenantId), next_cursor: null });
   });
@@ -249,7 +251,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     parseQuery(z.strictObject({}), req.query);
     const tenantId = tenantIdParam(req);
     await minPosition.caughtUp(req, res, async () => ({ tenant: tenantId, required: 'read' }));
-    await requireTenantAccess(req, res, tenantId, 'read');
+    await requireTenantAccess(req, res, tenantId, 'read', 'id');
     const found = await getCustomDomain(pool, tenantId, domainParam(String(req.params['domain'])));
     if (!found) throw notFound('custom domain', 'domain');
     res.setHeader('ETag', `"${found.revision}"`);

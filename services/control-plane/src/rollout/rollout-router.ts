@@ -1,8 +1,10 @@
-import express, { type Request, type Response } from 'express';
+import type express from 'express';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { ApiError, validationFailed } from '../http/errors.js';
+import { exactRouter } from '../http/exact-routing.js';
 import { parseQuery } from '../queries/request-validation.js';
 import { parseWaitForRollout } from './parse-wait.js';
 import { type RolloutDeps, readRolloutStatus, waitForRollout } from './rollout-status.js';
@@ -49,7 +51,7 @@ const POSITION = /^\d{1,19}$/;
  * a tenant the caller cannot see is 404, as elsewhere in the admin API.
  */
 export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
-  const router = express.Router();
+  const router = exactRouter();
   const unavailable = (reason: unknown): ApiError => {
     deps.onUnreadable?.(reason);
     return rolloutUnavailable();
