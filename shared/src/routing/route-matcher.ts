@@ -179,8 +179,11 @@ class SegmentTest {
   readonly #exactCount: boolean;
   /** Path indexes the pattern's literals and `:param`s cover (from 1). */
   readonly #covered: number;
-  /** [path index, value], rarest first. */
-  readonly #literals: ReadonlyArray<readonly [number, string]>;
+  /**
+   * Path index, value, path index, value, …: the literal segments, rarest first (one flat array, not a
+   * pair each: every replica holds every route's).
+   */
+  readonly #literals: ReadonlyArray<number | string>;
   readonly #prefix: readonly [number, string] | undefined;
 
   constructor(
@@ -199,7 +202,8 @@ class SegmentTest {
       if (segment.kind === 'literal') literals.push([i + 1, segment.value]);
     }
     literals.sort(([a, x], [b, y]) => rarity(a, x) - rarity(b, y) || b - a);
-    this.#literals = literals;
+    // slice(): a backing store of exactly its length (flat() leaves room to grow).
+    this.#literals = literals.flat().slice();
   }
 
   /** Whether the pattern matches; `step` counts each segment compared. */
@@ -212,9 +216,10 @@ class SegmentTest {
       return segmentsMatch(this.segments, segments);
     }
     if (this.#exactCount ? count !== this.#count : count < this.#count) return false;
-    for (const [at, value] of this.#literals) {
+    const literals = this.#literals;
+    for (let i = 0; i < literals.length; i += 2) {
       step();
-      if (segments[at] !== value) return false;
+      if (segments[literals[i] as number] !== literals[i + 1]) return false;
     }
     return this.#prefix === undefined || segments[this.#prefix[0]]!.startsWith(this.#prefix[1]);
   }
@@ -277,6 +282,27 @@ function methodAdmitted(methods: ReadonlySet<string> | null, method: string): bo
   return methods === null ? method !== 'TRACE' && method !== 'TRACK' : methods.has(method);
 }
 
+/**
+ * One matcher's method lists as the sets its patterns test: routes with the same list share one set (a
+ * tenant's routes mostly take the same few lists, and each Set is ≈ 230 B on every replica).
+ */
+class MethodSets {
+  readonly #byList = new Map<string, ReadonlySet<string>>();
+
+  /** null: the route takes any method. */
+  of(methods: readonly string[]): ReadonlySet<string> | null {
+    if (methods.length === 0) return null;
+    const upper = methods.map((method) => method.toUpperCase());
+    const key = JSON.stringify(upper);
+    let set = this.#byList.get(key);
+    if (set === undefined) {
+      set = new Set(upper);
+      this.#byList.set(key, set);
+    }
+    return set;
+  }
+}
+
 /** Method, then conditions (a route with conditions needs the request's facts). */
 function admits(
   candidate: CompiledPattern<unknown>,
@@ -296,6 +322,12 @@ export class AmbiguousPath<Route> {
 }
 
 /**
+ * What an index holds where most tenants have nothing (every replica holds every tenant's matcher:
+ * an empty Map is ≈ 200 B of heap).
+ */
+const NONE: ReadonlyMap<never, never> = new Map<never, never>();
+
+/**
  * Patterns (already sorted, ranks set) filed by their literal first segment, or in the generic list.
  * A request walks its segment's list and the generic list merged by match order, so no per-segment
  * copy of the generic list is ever built (that copy made the compile O(n²) for tenants with many
@@ -308,9 +340,12 @@ class PatternIndex<Route> {
   /** Routes whose first segment is not a literal (and the root route), in match order. */
   readonly #generic: CompiledPattern<Route>[] = [];
   /** Each pattern's patterns with the same key (see patternKey), in match order: given keys only. */
-  readonly #samePattern = new Map<CompiledPattern<Route>, CompiledPattern<Route>[]>();
+  readonly #samePattern: ReadonlyMap<CompiledPattern<Route>, CompiledPattern<Route>[]>;
   /** The lists above that are filed by condition value (most tenants' routes: none). */
-  readonly #filed = new Map<readonly CompiledPattern<Route>[], ConditionValueIndex<CompiledPattern<Route>>>();
+  readonly #filed: ReadonlyMap<
+    readonly CompiledPattern<Route>[],
+    ConditionValueIndex<CompiledPattern<Route>>
+  >;
   readonly #cursor = new RankOrderCursor<CompiledPattern<Route>>();
   /** Path segments compared with patterns so far (see matchSteps). */
   steps = 0;
@@ -330,6 +365,7 @@ class PatternIndex<Route> {
   ) {
     const rarity = literalRarity(sorted);
     const groups = new Map<string, CompiledPattern<Route>[]>();
+    const samePattern = new Map<CompiledPattern<Route>, CompiledPattern<Route>[]>();
     for (const pattern of sorted) {
       step();
       pattern.test = new SegmentTest(pattern.segments, rarity);
@@ -338,7 +374,7 @@ class PatternIndex<Route> {
         const group = groups.get(key) ?? [];
         if (group.length === 0) groups.set(key, group);
         group.push(pattern);
-        this.#samePattern.set(pattern, group);
+        samePattern.set(pattern, group);
       }
       const first = pattern.segments[0];
       if (first?.kind !== 'literal') {
@@ -349,11 +385,15 @@ class PatternIndex<Route> {
       if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
       else bucket.push(pattern);
     }
-    if (!indexConditionValues) return;
-    for (const list of [this.#generic, ...this.#byFirstSegment.values(), ...groups.values()]) {
-      const filed = fileByConditionValue(list);
-      if (filed !== undefined) this.#filed.set(list, filed);
+    this.#samePattern = samePattern.size > 0 ? samePattern : NONE;
+    const filed = new Map<readonly CompiledPattern<Route>[], ConditionValueIndex<CompiledPattern<Route>>>();
+    if (indexConditionValues) {
+      for (const list of [this.#generic, ...this.#byFirstSegment.values(), ...groups.values()]) {
+        const index = fileByConditionValue(list);
+        if (index !== undefined) filed.set(list, index);
+      }
     }
+    this.#filed = filed.size > 0 ? filed : NONE;
   }
 
   /** `list`'s candidates for `request`: filed by condition value, or the whole list. */
@@ -573,8 +613,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #protection = new Map<Route, ComparableProtection>();
   /** Requests matched so far: the last one's number (see ConditionsOnce). */
   #requests = 0;
-  /** The routes' distinct match conditions. */
-  readonly #conditions = new ConditionSet();
+  /** The routes' distinct match conditions (undefined: no route has any). */
+  readonly #conditions: ConditionSet | undefined;
 
   /**
    * `indexConditionValues` false: every request visits every candidate of its path (the reference the
@@ -589,15 +629,14 @@ export class RouteMatcher<Route extends MatchableRoute> {
     const step = () => {
       steps++;
     };
+    const conditions = new ConditionSet();
+    const methodSets = new MethodSets();
     const compiled = routes.map(
       (route, order): CompiledPattern<Route> => ({
         route,
         segments: compilePattern(route.config.id, route.config.path_pattern),
-        methods:
-          route.config.methods.length === 0
-            ? null
-            : new Set(route.config.methods.map((m) => m.toUpperCase())),
-        conditions: conditionsOnce(this.#conditions.compile(route.config.match)),
+        methods: methodSets.of(route.config.methods),
+        conditions: conditionsOnce(conditions.compile(route.config.match)),
         requirements: exactRequirements(route.config.match),
         priority: route.config.priority,
         methodBreadth: methodListBreadth(route.config.methods),
@@ -605,7 +644,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
         rank: 0,
       }),
     );
-    this.#conditions.orderRarestFirst();
+    conditions.orderRarestFirst();
+    this.#conditions = conditions.size > 0 ? conditions : undefined;
     compiled.sort((a, b) => {
       steps++;
       return (
@@ -645,7 +685,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
 
   /** Match conditions tested so far (each distinct one at most once per request). */
   get conditionTests(): number {
-    return this.#conditions.tests;
+    return this.#conditions?.tests ?? 0;
   }
 
   /** The route for `path` as written (`path` must come from normalizePath). */

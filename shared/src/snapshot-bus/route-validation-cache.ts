@@ -1,7 +1,11 @@
 import { type RouteConfig, routeConfig } from '../domain/gateway-config.js';
 import type { SlicedWork } from '../process/event-loop-slices.js';
 
-/** One route of a decoded snapshot: as JSON.parse made it, and as the schema validated it. */
+/**
+ * One route of a decoded snapshot: as JSON.parse made it, and as the schema validated it. `raw` is the
+ * validated route itself when the two are the same JSON (a route as the projector writes it: every
+ * default written out), so a replica keeps one copy of each route, not two.
+ */
 interface ValidatedRoute {
   readonly raw: unknown;
   readonly route: RouteConfig;
@@ -57,7 +61,12 @@ export class RouteValidationCache {
   /** The tenant's snapshot was decoded: `routes` (validated from `raw`) are compared against next. */
   remember(tenantId: string, raw: readonly unknown[], routes: readonly RouteConfig[]): void {
     const byId = new Map<string, ValidatedRoute>();
-    for (const [index, route] of routes.entries()) byId.set(route.id, { raw: raw[index], route });
+    for (const [index, route] of routes.entries()) {
+      const input = raw[index];
+      // sameJson is an equivalence, so comparing the next version's route with `route` is then the
+      // same as comparing it with `input`.
+      byId.set(route.id, { raw: sameJson(route, input) ? route : input, route });
+    }
     this.#tenants.set(tenantId, byId);
   }
 

@@ -108,6 +108,13 @@ interface KeptRoute {
   readonly stages: readonly (RouteStage | null)[];
 }
 
+/**
+ * What a tenant without API keys, users, custom domains or service accounts holds of them: one shared
+ * empty collection (every replica holds every tenant, and an empty Map or Set is ≈ 200 B of heap).
+ */
+const NONE: ReadonlyMap<never, never> = new Map<never, never>();
+const NO_USERS: ReadonlySet<string> = new Set();
+
 /** The origins a route's compilation reads: its own and those of its traffic split. */
 function originIdsOf(route: RouteConfig): string[] {
   const split = route.traffic_split;
@@ -461,9 +468,10 @@ export class GatewayConfigStore implements TenantConfigSink {
     const router = new RouteMatcher(routes, settings.ip_rules);
     yield;
 
-    const serviceAccounts = compileServiceAccounts(settings.service_accounts, (message) =>
+    const compiledAccounts = compileServiceAccounts(settings.service_accounts, (message) =>
       this.#warn(tenantId, message),
     );
+    const serviceAccounts = compiledAccounts.size > 0 ? compiledAccounts : NONE;
     const verifiedBy = verificationTags(tenantId, snapshot.tenant.clerk_org_id, settings, [...hostNames]);
     // Last: a key set acquired here is released when this version retires, so nothing may fail after.
     const auth: CompiledTenantAuth = {
@@ -486,12 +494,13 @@ export class GatewayConfigStore implements TenantConfigSink {
       subdomain,
       subdomainPosition: BigInt(snapshot.tenant.subdomain_position ?? snapshot.version),
       clerkOrgId: snapshot.tenant.clerk_org_id,
-      userIds: new Set(snapshot.users.map((user) => user.clerk_user_id)),
-      customDomains,
+      userIds:
+        snapshot.users.length > 0 ? new Set(snapshot.users.map((user) => user.clerk_user_id)) : NO_USERS,
+      customDomains: customDomains.size > 0 ? customDomains : NONE,
       hostNames: [...hostNames],
       routes,
       router,
-      apiKeys,
+      apiKeys: apiKeys.size > 0 ? apiKeys : NONE,
       origins,
       auth,
       // Kept from version to version: requests a replaced version started still count.
