@@ -217,10 +217,13 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
         }
         warmStarted = loaded.snapshots.length > 0;
         if (loaded.skipped.length > 0) {
-          logger.warn('snapshot files skipped (unreadable, invalid or another tenant’s)', {
-            skipped: loaded.skipped.length,
-            examples: loaded.skipped.slice(0, 5),
-          });
+          logger.warn(
+            'snapshot files skipped (unreadable, invalid, another tenant’s or not the replica’s own)',
+            {
+              skipped: loaded.skipped.length,
+              examples: loaded.skipped.slice(0, 5),
+            },
+          );
         }
         if (store.hasChanges) fileWrites?.changed();
         if (warmStarted)

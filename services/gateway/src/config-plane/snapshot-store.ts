@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { Dirent, Stats } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
 import path from 'node:path';
 import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
@@ -9,7 +11,9 @@ import { parseLegacySnapshotFile } from './legacy-snapshot-file.js';
  * temporary file, flushed to disk and renamed over the old one: a crash leaves the old or the new
  * snapshot, never a torn one. The directory is synced once per flush, after its renames and removals,
  * so a power loss does not bring back a tenant's previous file or a removed tenant's file. Owner-only:
- * tenants' configs may hold origin credentials.
+ * tenants' configs may hold origin credentials, and a file another user could plant would be served as
+ * a tenant's config. So the files of a directory others may write to are not served, only regular files
+ * are read (no link is followed), and each flush makes the directory owner-only again.
  *
  * There is no manifest or stream position: a replica always reads the whole compacted topic from the
  * beginning and the sink keeps the newest version, so a tenant file older than the topic is only a
@@ -22,7 +26,7 @@ import { parseLegacySnapshotFile } from './legacy-snapshot-file.js';
 /** The part of node:fs/promises the store uses (tests inject failures between steps). */
 export type SnapshotStoreFs = Pick<
   typeof nodeFs,
-  'mkdir' | 'readdir' | 'readFile' | 'writeFile' | 'rename' | 'rm' | 'stat' | 'open'
+  'mkdir' | 'readdir' | 'readFile' | 'writeFile' | 'rename' | 'rm' | 'stat' | 'open' | 'chmod'
 >;
 
 export interface SnapshotStoreOptions {
@@ -37,7 +41,10 @@ export interface SkippedSnapshotFile {
 
 export interface LoadedSnapshots {
   snapshots: TenantSnapshot[];
-  /** Files (or legacy entries) that were not served: unreadable, invalid, or another tenant's. */
+  /**
+   * Files (or legacy entries) that were not served: unreadable, invalid, another tenant's, not a regular
+   * file, or the whole directory when other users may write to it.
+   */
   skipped: SkippedSnapshotFile[];
 }
 
@@ -62,6 +69,14 @@ function tenantIdOfFileName(name: string): string | undefined {
   if (!/^[A-Za-z0-9_-]+$/.test(encoded)) return undefined;
   const tenantId = Buffer.from(encoded, 'base64url').toString('utf8');
   return tenantFileName(tenantId) === name ? tenantId : undefined;
+}
+
+/** Why the directory's files cannot be trusted to be this replica's, if they cannot. */
+function untrustedDirectory(stats: Stats): string | undefined {
+  const ownUid = process.getuid?.();
+  if (ownUid !== undefined && stats.uid !== ownUid) return 'directory owned by another user';
+  if ((stats.mode & 0o022) !== 0) return 'directory writable by other users';
+  return undefined;
 }
 
 function isMissing(error: unknown): boolean {
@@ -113,18 +128,29 @@ export class SnapshotStore {
 
   /** Reads every tenant's file; what cannot be read or validated is skipped and reported, never thrown. */
   async load(): Promise<LoadedSnapshots> {
-    let isDirectory: boolean;
+    let stats: Stats;
     try {
-      isDirectory = (await this.#fs.stat(this.#dir)).isDirectory();
+      stats = await this.#fs.stat(this.#dir);
     } catch (error) {
       if (!isMissing(error)) throw error;
       // A crash between the two renames of a migration leaves only the legacy file's backup.
       return this.#loadLegacy(this.#legacyBackup);
     }
-    if (!isDirectory) return this.#loadLegacy(this.#dir);
+    if (!stats.isDirectory()) return this.#loadLegacy(this.#dir);
     await this.#fs.rm(this.#legacyBackup, { force: true });
     await this.#fs.rm(this.#staging, { recursive: true, force: true });
+    const untrusted = untrustedDirectory(stats);
+    if (untrusted !== undefined) return this.#distrustDirectory(untrusted);
     return this.#loadDirectory();
+  }
+
+  /** Serves none of the files (anyone may have planted them); the next flush deletes the tenants' files. */
+  async #distrustDirectory(reason: string): Promise<LoadedSnapshots> {
+    for (const name of await this.#fs.readdir(this.#dir)) {
+      const tenantId = tenantIdOfFileName(name);
+      if (tenantId !== undefined) this.delete(tenantId);
+    }
+    return { snapshots: [], skipped: [{ file: this.#dir, reason }] };
   }
 
   async #loadLegacy(file: string): Promise<LoadedSnapshots> {
@@ -146,17 +172,17 @@ export class SnapshotStore {
   }
 
   async #loadDirectory(): Promise<LoadedSnapshots> {
-    const names = await this.#fs.readdir(this.#dir);
+    const entries = await this.#fs.readdir(this.#dir, { withFileTypes: true });
     // In directory order, whatever order the reads end in.
-    const results = new Array<TenantSnapshot | SkippedSnapshotFile | undefined>(names.length);
+    const results = new Array<TenantSnapshot | SkippedSnapshotFile | undefined>(entries.length);
     let next = 0;
     const readNext = async (): Promise<void> => {
-      while (next < names.length) {
+      while (next < entries.length) {
         const index = next++;
-        results[index] = await this.#loadEntry(names[index]!);
+        results[index] = await this.#loadEntry(entries[index]!);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.#readConcurrency, names.length) }, readNext));
+    await Promise.all(Array.from({ length: Math.min(this.#readConcurrency, entries.length) }, readNext));
     const snapshots: TenantSnapshot[] = [];
     const skipped: SkippedSnapshotFile[] = [];
     for (const result of results) {
@@ -168,8 +194,11 @@ export class SnapshotStore {
   }
 
   /** A tenant's snapshot, what was skipped, or nothing for a write cut short (deleted). */
-  async #loadEntry(name: string): Promise<TenantSnapshot | SkippedSnapshotFile | undefined> {
+  async #loadEntry(entry: Dirent): Promise<TenantSnapshot | SkippedSnapshotFile | undefined> {
+    const { name } = entry;
     const file = path.join(this.#dir, name);
+    // A link could point anywhere (another directory's files, a device or a pipe that never ends).
+    if (!entry.isFile()) return { file, reason: 'not a regular file' };
     if (name.endsWith(TEMPORARY_SUFFIX)) {
       await this.#fs.rm(file, { force: true }); // a write cut short
       return undefined;
@@ -207,6 +236,7 @@ export class SnapshotStore {
     else {
       const created = await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
       if (created !== undefined) await this.#syncDirectory(path.dirname(this.#dir));
+      else await this.#makeOwnerOnly(this.#dir);
       let failure: unknown;
       const written: Array<[string, TenantSnapshot | null]> = [];
       for (const [tenantId, snapshot] of changes) {
@@ -222,6 +252,11 @@ export class SnapshotStore {
       for (const [tenantId, snapshot] of written) this.#written(tenantId, snapshot);
       if (failure !== undefined) throw failure;
     }
+  }
+
+  /** A directory that existed before (a volume's mount point, an operator's mkdir) may be open to others. */
+  async #makeOwnerOnly(dir: string): Promise<void> {
+    if (((await this.#fs.stat(dir)).mode & 0o077) !== 0) await this.#fs.chmod(dir, 0o700);
   }
 
   /** Makes the directory's renames and removals durable, where the platform can sync a directory. */
@@ -273,10 +308,12 @@ export class SnapshotStore {
       await this.#fs.rm(file, { force: true });
       return;
     }
-    const temporary = `${file}.${process.pid}${TEMPORARY_SUFFIX}`;
+    // Unique, and created afresh: replicas sharing a directory by mistake (each the pid 1 of its
+    // container) must not write through one temporary file and rename a mix of both into place.
+    const temporary = `${file}.${randomUUID()}${TEMPORARY_SUFFIX}`;
     try {
       // Flushed to disk before the rename: after a power loss the file is the old one or the new one.
-      await this.#fs.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600, flush: true });
+      await this.#fs.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600, flag: 'wx', flush: true });
       await this.#fs.rename(temporary, file);
     } catch (error) {
       await this.#fs.rm(temporary, { force: true });

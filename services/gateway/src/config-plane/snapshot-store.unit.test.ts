@@ -367,6 +367,103 @@ describe('snapshot store', () => {
     });
   });
 
+  describe('a directory that is not the replica’s own', () => {
+    it('makes a directory that existed before, open to other users, owner-only at the first write', async () => {
+      // As a volume's mount point or an operator's `mkdir -p` leaves it: file names are tenant ids.
+      await fs.mkdir(storeDir);
+      await fs.chmod(storeDir, 0o755);
+      const store = new SnapshotStore(storeDir);
+      await store.load();
+      store.set(sampleSnapshot(randomUUID(), 1n));
+      await store.flush();
+      expect((await fs.stat(storeDir)).mode & 0o777).toBe(0o700);
+    });
+
+    it('serves none of the files of a directory other users may write to, and deletes them at the next write', async () => {
+      const tenantId = randomUUID();
+      await writtenStore([[tenantId, 'planted']]);
+      await fs.chmod(storeDir, 0o777);
+
+      const store = new SnapshotStore(storeDir);
+      const loaded = await store.load();
+      expect(loaded.snapshots).toEqual([]);
+      expect(loaded.skipped).toEqual([{ file: storeDir, reason: 'directory writable by other users' }]);
+
+      await store.flush();
+      expect((await fs.stat(storeDir)).mode & 0o777).toBe(0o700);
+      expect(await fs.readdir(storeDir)).toEqual([]);
+    });
+
+    it('follows no symbolic link: an entry that is not a regular file is skipped', async () => {
+      const tenantId = randomUUID();
+      const elsewhere = path.join(dir, 'elsewhere');
+      const store = new SnapshotStore(elsewhere);
+      store.set(sampleSnapshot(tenantId, 1n, { name: 'elsewhere' }));
+      await store.flush();
+      await writtenStore([[randomUUID(), 'own']]);
+      const link = path.join(storeDir, tenantFileName(tenantId));
+      await fs.symlink(path.join(elsewhere, tenantFileName(tenantId)), link);
+
+      const loaded = await new SnapshotStore(storeDir).load();
+      expect(names(loaded)).toEqual(['own']);
+      expect(loaded.skipped).toEqual([{ file: link, reason: 'not a regular file' }]);
+    });
+  });
+
+  describe('two replicas configured with the same directory', () => {
+    /**
+     * The real file system, except that writeFile writes its data in two writes, as a large file is
+     * written, and waits between them until `resume` is called: the other replica runs meanwhile.
+     */
+    function pausedWritesFs(): { fs: SnapshotStoreFs; paused: Promise<void>; resume: () => void } {
+      let resume!: () => void;
+      let announcePause!: () => void;
+      const resumed = new Promise<void>((resolve) => {
+        resume = resolve;
+      });
+      const paused = new Promise<void>((resolve) => {
+        announcePause = resolve;
+      });
+      const writeFile = async (
+        file: string,
+        data: string,
+        options: { flag?: string; mode?: number } = {},
+      ): Promise<void> => {
+        const bytes = Buffer.from(data);
+        const handle = await fs.open(file, options.flag ?? 'w', options.mode);
+        try {
+          await handle.write(bytes.subarray(0, bytes.length / 2));
+          announcePause();
+          await resumed;
+          await handle.write(bytes.subarray(bytes.length / 2));
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      };
+      return { fs: { ...fs, writeFile: writeFile as SnapshotStoreFs['writeFile'] }, paused, resume };
+    }
+
+    it('never tear each other’s files when they write the same tenant at once (containers share a pid)', async () => {
+      const tenantId = randomUUID();
+      const slow = pausedWritesFs();
+      const replicaA = new SnapshotStore(storeDir, slow.fs);
+      const replicaB = new SnapshotStore(storeDir);
+      replicaA.set(sampleSnapshot(tenantId, 2n, { name: 'a'.repeat(2000), routes: 3 }));
+      replicaB.set(sampleSnapshot(tenantId, 2n, { name: 'b' }));
+
+      const writingA = replicaA.flush().catch(() => undefined);
+      await slow.paused;
+      await replicaB.flush().catch(() => undefined);
+      slow.resume();
+      await writingA;
+
+      const loaded = await new SnapshotStore(storeDir).load();
+      expect(loaded.skipped).toEqual([]);
+      expect(loaded.snapshots.map((snapshot) => snapshot.tenant_id)).toEqual([tenantId]);
+    });
+  });
+
   describe('the earlier single-file snapshot at the path', () => {
     async function legacyFile(tenants: Array<[string, string]>, tail = ''): Promise<void> {
       const snapshots = tenants.map(([tenantId, name]) => sampleSnapshot(tenantId, 1n, { name }));
