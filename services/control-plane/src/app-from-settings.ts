@@ -125,10 +125,11 @@ export function controlPlaneAppFromSettings(
       // With networkless verification Clerk still wants a well-formed publishable key.
       publishableKey: settings.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
       issuer,
-      authorizedParties: settings.CLERK_AUTHORIZED_PARTIES,
+      authorizedParties: settings.CONTROL_PLANE_AUTHORIZED_PARTIES,
       platformAdminUserIds: new Set(settings.PLATFORM_ADMIN_USER_IDS),
       allowDevTokens: settings.VANTAGEEDGE_DEV_MODE,
     },
+    gatewayAuthorizedParties: settings.CLERK_AUTHORIZED_PARTIES,
     tenantDirectory: createTenantDirectory(pool),
     customDomains: {
       baseDomains: platformBaseDomains(settings),

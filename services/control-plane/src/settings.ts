@@ -158,6 +158,11 @@ export const controlPlaneSettings = {
    * `azp` (the Origin of the page it was minted for) must be one of them, so a token the browser holds
    * for another app of the same Clerk instance is refused, and so is a token without azp. Empty: any.
    */
+  CONTROL_PLANE_AUTHORIZED_PARTIES: clerkAuthorizedParties.default([]),
+  /**
+   * The gateways' list (the tenants' apps, whose pages run the tenants' scripts): explain checks a
+   * route's Clerk tokens against it as the gateways do. The admin API never takes a token for them.
+   */
   CLERK_AUTHORIZED_PARTIES: clerkAuthorizedParties.default([]),
   /**
    * The `iss` of the Clerk instance's session tokens (its Frontend API URL): a token signed with the key
@@ -313,6 +318,20 @@ export function assertControlPlaneSettings(settings: ControlPlaneSettings): void
   if (!settings.CLERK_JWT_KEY && !settings.CLERK_PUBLISHABLE_KEY) {
     throw new SettingsError([
       { setting: 'CLERK_PUBLISHABLE_KEY', issue: 'is required with CLERK_SECRET_KEY' },
+    ]);
+  }
+  if (
+    settings.CLERK_AUTHORIZED_PARTIES.length > 0 &&
+    settings.CONTROL_PLANE_AUTHORIZED_PARTIES.length === 0
+  ) {
+    // The deployment's environment names the tenants' apps for the gateways: left without a list of its
+    // own, the admin API would take any azp, a token a tenant's page obtained for its visitor included.
+    throw new SettingsError([
+      {
+        setting: 'CONTROL_PLANE_AUTHORIZED_PARTIES',
+        issue:
+          "is required when CLERK_AUTHORIZED_PARTIES is set: the console's origins (CLERK_AUTHORIZED_PARTIES lists the apps whose tokens the gateways take, never the admin API)",
+      },
     ]);
   }
   if (clerkIssuerOf(settings) === undefined) {

@@ -153,17 +153,23 @@ describe('control-plane requests in flight', () => {
   });
 });
 
-describe('CLERK_AUTHORIZED_PARTIES', () => {
+describe('CONTROL_PLANE_AUTHORIZED_PARTIES and CLERK_AUTHORIZED_PARTIES', () => {
+  const CLERK = { CLERK_JWT_KEY: CLERK_JWT_KEY_PEM, CLERK_ISSUER: 'https://clerk.example.com' };
+  const start = (env: Record<string, string>) =>
+    assertControlPlaneSettings(parseSettings(controlPlaneSettings, { ...REQUIRED, ...CLERK, ...env }));
+
   it('takes origins as a browser sends them in Origin', () => {
     const config = parseSettings(controlPlaneSettings, {
       ...REQUIRED,
-      CLERK_AUTHORIZED_PARTIES: 'https://admin.vantageedge.dev, http://localhost:5173',
+      CONTROL_PLANE_AUTHORIZED_PARTIES: 'https://admin.vantageedge.dev, http://localhost:5173',
+      CLERK_AUTHORIZED_PARTIES: 'https://app.acme.example',
     });
-    expect(config.CLERK_AUTHORIZED_PARTIES).toEqual([
+    expect(config.CONTROL_PLANE_AUTHORIZED_PARTIES).toEqual([
       'https://admin.vantageedge.dev',
       'http://localhost:5173',
     ]);
-    expect(parseSettings(controlPlaneSettings, REQUIRED).CLERK_AUTHORIZED_PARTIES).toEqual([]);
+    expect(config.CLERK_AUTHORIZED_PARTIES).toEqual(['https://app.acme.example']);
+    expect(parseSettings(controlPlaneSettings, REQUIRED).CONTROL_PLANE_AUTHORIZED_PARTIES).toEqual([]);
   });
 
   // Clerk compares a token's azp with each entry as a string: any of these would refuse every token.
@@ -173,9 +179,26 @@ describe('CLERK_AUTHORIZED_PARTIES', () => {
     'https://admin.vantageedge.dev/console',
     'HTTPS://Admin.vantageedge.dev',
   ])('refuses %s naming the setting and the origin to write', (value) => {
+    for (const setting of ['CONTROL_PLANE_AUTHORIZED_PARTIES', 'CLERK_AUTHORIZED_PARTIES']) {
+      expect(() => parseSettings(controlPlaneSettings, { ...REQUIRED, [setting]: value })).toThrow(
+        new RegExp(`${setting}: .*origin`),
+      );
+    }
+  });
+
+  // The gateways' list names the tenants' apps: the admin API taking it (or, without its own list, any
+  // azp) would take a token a tenant's page script obtained for a platform admin visiting it.
+  it("refuses to start with the gateways' list and none of its own, naming its own", () => {
+    expect(() => start({ CLERK_AUTHORIZED_PARTIES: 'https://app.acme.example' })).toThrow(
+      /CONTROL_PLANE_AUTHORIZED_PARTIES: is required/,
+    );
     expect(() =>
-      parseSettings(controlPlaneSettings, { ...REQUIRED, CLERK_AUTHORIZED_PARTIES: value }),
-    ).toThrow(/CLERK_AUTHORIZED_PARTIES: .*origin/);
+      start({
+        CLERK_AUTHORIZED_PARTIES: 'https://app.acme.example',
+        CONTROL_PLANE_AUTHORIZED_PARTIES: 'https://admin.vantageedge.dev',
+      }),
+    ).not.toThrow();
+    expect(() => start({})).not.toThrow();
   });
 });
 

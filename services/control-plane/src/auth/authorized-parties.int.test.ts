@@ -5,7 +5,7 @@ import {
   startControlPlane,
 } from '../testing/control-plane-harness.js';
 
-/** CLERK_AUTHORIZED_PARTIES: a token minted for another site (azp) is refused. */
+/** CONTROL_PLANE_AUTHORIZED_PARTIES: a token minted for another site (azp) is refused. */
 let cp: ControlPlaneHarness;
 beforeAll(async () => {
   cp = await startControlPlane({ authorizedParties: ['https://admin.vantageedge.dev'] });

@@ -23,7 +23,7 @@ export interface ClerkAuthOptions {
   publishableKey: string;
   /** The instance's `iss` (CLERK_ISSUER): a token naming another issuer is refused. */
   issuer: string;
-  /** Allowed `azp` values; when empty any azp is accepted (Clerk's behaviour). */
+  /** Allowed `azp` values (CONTROL_PLANE_AUTHORIZED_PARTIES); when empty any azp is accepted (Clerk's behaviour). */
   authorizedParties: readonly string[];
   platformAdminUserIds: ReadonlySet<string>;
   /** Accept tokens of the local development key pair (claim DEV_TOKEN_CLAIM); only in dev mode. */

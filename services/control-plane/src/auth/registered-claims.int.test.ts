@@ -10,7 +10,7 @@ import {
 
 /**
  * A token signed with the instance's key is taken only when its registered claims say it was issued by
- * that instance (CLERK_ISSUER), for the console (CLERK_AUTHORIZED_PARTIES), and is valid now.
+ * that instance (CLERK_ISSUER), for the console (CONTROL_PLANE_AUTHORIZED_PARTIES), and is valid now.
  */
 let cp: ControlPlaneHarness;
 beforeAll(async () => {

@@ -82,6 +82,11 @@ export interface ControlPlaneAppDeps {
   pool: pg.Pool;
   auth: ClerkAuthOptions;
   /**
+   * The azp values the gateways take on a route's Clerk tokens (their CLERK_AUTHORIZED_PARTIES, the
+   * tenants' apps), which explain checks as they do; never the admin API's own. Default: any.
+   */
+  gatewayAuthorizedParties?: readonly string[];
+  /**
    * Read-model lookups for the query side's authorization (queries/tenant-directory.ts); default: the
    * event-log directory the commands use. Commands always authorize from the event log.
    */
@@ -463,7 +468,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
         ? {
             clerk: {
               jwtKey: deps.auth.jwtKey,
-              authorizedParties: deps.auth.authorizedParties,
+              authorizedParties: deps.gatewayAuthorizedParties ?? [],
               issuer: deps.auth.issuer,
               allowDevTokens: deps.auth.allowDevTokens ?? false,
             },
