@@ -55,6 +55,7 @@ interface ExportedSpan {
 }
 
 const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
 const STATUS_CODE_ERROR = 2;
 /** A peer address of its own: the control plane trusts it as a proxy, and 127.0.0.1 not. */
 const TRUSTED_PROXY = '127.0.0.2';
@@ -73,19 +74,28 @@ function otlpText(value: OtlpValue): string {
   return String(value.stringValue ?? value.intValue);
 }
 
-function exportedServerSpans(): ExportedSpan[] {
+function exportedSpans(): ExportedSpan[] {
   return exports.flatMap((body) =>
     ((JSON.parse(body) as OtlpExport).resourceSpans ?? []).flatMap((resourceSpans) => {
       const resource = Object.fromEntries(
         (resourceSpans.resource?.attributes ?? []).map((entry) => [entry.key, otlpText(entry.value)]),
       );
       return (resourceSpans.scopeSpans ?? []).flatMap((scope) =>
-        (scope.spans ?? [])
-          .filter((span) => span.kind === SPAN_KIND_SERVER)
-          .map((span) => ({ span, resource })),
+        (scope.spans ?? []).map((span) => ({ span, resource })),
       );
     }),
   );
+}
+
+function exportedServerSpans(): ExportedSpan[] {
+  return exportedSpans().filter(({ span }) => span.kind === SPAN_KIND_SERVER);
+}
+
+/** The CLIENT spans made while `server` was the active span (its PostgreSQL statements, Redis commands). */
+function clientSpansUnder(server: OtlpSpan): OtlpSpan[] {
+  return exportedSpans()
+    .map(({ span }) => span)
+    .filter((span) => span.kind === SPAN_KIND_CLIENT && span.parentSpanId === server.spanId);
 }
 
 function attribute(span: OtlpSpan, key: string): string | undefined {
@@ -196,6 +206,35 @@ describe('control plane tracing (OTEL_ENABLED=true, its own process)', () => {
     const unmatched = await spanOf(unknownPath);
     expect(unmatched.name).toBe('GET');
     expect(attribute(unmatched, 'http.route')).toBeUndefined();
+  });
+
+  it("shows an admin command's PostgreSQL statements, its event-store append among them, as CLIENT spans under its SERVER span", async () => {
+    const created = await system.admin('POST', '/api/v1/tenants', {
+      body: { name: 'Statements', subdomain: `statements-${hex(4)}` },
+    });
+    expect(created.status, cp.tail()).toBe(201);
+    const tenantId = String(created.body['id']);
+    const secretName = `renamed-${hex(8)}`;
+    const path = `/api/v1/tenants/${tenantId}`;
+    const renamed = await system.admin('PATCH', path, { body: { name: secretName } });
+    expect(renamed.status, renamed.text).toBe(200);
+    const server = await spanOf(path);
+    let statements: OtlpSpan[] = [];
+    await eventually(
+      "the command's event-store append is exported",
+      async () => {
+        statements = clientSpansUnder(server);
+        return statements.some((span) => span.name === 'SELECT event_store_append');
+      },
+      { timeoutMs: 20_000 },
+    );
+    const append = statements.find((span) => span.name === 'SELECT event_store_append');
+    expect(append?.traceId).toBe(server.traceId);
+    expect(attribute(append!, 'db.system.name')).toBe('postgresql');
+    expect(attribute(append!, 'db.operation.name')).toBe('SELECT');
+    expect(attribute(append!, 'db.query.summary')).toBe('SELECT event_store_append');
+    // The statements' values (the new name among them) are never recorded.
+    expect(JSON.stringify(statements)).not.toContain(secretName);
   });
 
   it('exports each span with the resource that names the service, its process and host', async () => {

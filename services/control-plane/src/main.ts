@@ -45,11 +45,16 @@ const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
 // Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the
 // rest of the admin API keeps working.
-const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'control-plane', logger });
+const redis = createRedisClient({
+  ...redisClientOptionsFromSettings(config),
+  name: 'control-plane',
+  logger,
+  commandSpans: true,
+});
 // Purges bump generations in, and publish on, the Redis the gateways keep their cache in.
 const cacheRedisOptions = cacheRedisClientOptions(config);
 const cacheRedis = cacheRedisOptions
-  ? createRedisClient({ ...cacheRedisOptions, name: 'control-plane-cache', logger })
+  ? createRedisClient({ ...cacheRedisOptions, name: 'control-plane-cache', logger, commandSpans: true })
   : undefined;
 const stopping = new AbortController();
 const app = controlPlaneAppFromSettings(config, {

@@ -22,7 +22,8 @@ export interface Telemetry {
  * costs almost nothing. It registers no auto-instrumentation: OpenTelemetry's HTTP instrumentation
  * patches `node:http` only when it is required after the SDK started, which never happens in our ES
  * modules (bundled for production), so each service starts its own spans (the control plane's admin
- * API its SERVER spans, the projectors their batches).
+ * API its SERVER spans, the projectors their batches, and under them CLIENT spans for their PostgreSQL
+ * statements, Redis commands and Kafka sends: client-span.ts).
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   const off = { forceFlush: async () => {}, shutdown: async () => {} };

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { z } from 'zod';
+import { clientWithStatementSpans, PoolKeepingCallerContext } from './statement-spans.js';
 
 /**
  * Connections that die without a word (no FIN, no RST: the server's host vanished, a NAT or firewall
@@ -70,19 +71,18 @@ const DEFAULT_LIVENESS: ConnectionLiveness = {
 
 /**
  * A pool whose connections are kept alive and whose statements have a deadline (`liveness`, default
- * the settings' defaults). Unless `config` says otherwise, a new connection too has the statement
- * deadline to connect, and a checkout as long to get one: a handshake through a dead route would
- * otherwise wait as long as a statement on a dead connection.
+ * the settings' defaults), each a CLIENT span under the active span when tracing is on
+ * (statement-spans.ts). Unless `config` says otherwise, a new connection too has the statement deadline
+ * to connect, and a checkout as long to get one: a handshake through a dead route would otherwise wait
+ * as long as a statement on a dead connection.
  */
 export function createLivePool(config: pg.PoolConfig, liveness: Partial<ConnectionLiveness> = {}): pg.Pool {
   const { keepAliveIdleMs, statementDeadlineMs } = { ...DEFAULT_LIVENESS, ...liveness };
-  return new pg.Pool({
-    ...(statementDeadlineMs > 0
-      ? {
-          connectionTimeoutMillis: statementDeadlineMs,
-          Client: clientWithStatementDeadline(statementDeadlineMs),
-        }
-      : {}),
+  return new PoolKeepingCallerContext({
+    Client: clientWithStatementSpans(
+      statementDeadlineMs > 0 ? clientWithStatementDeadline(statementDeadlineMs) : pg.Client,
+    ),
+    ...(statementDeadlineMs > 0 ? { connectionTimeoutMillis: statementDeadlineMs } : {}),
     keepAlive: true,
     keepAliveInitialDelayMillis: keepAliveIdleMs,
     ...config,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import { hostPortList, LOCAL_DEFAULTS, parseHostPort, redisUrl } from '../settings/common-settings.js';
 import { TopologyTimedCluster } from './cluster-client.js';
+import { traceRedisCommands } from './command-spans.js';
 
 /**
  * One Redis client factory for every service: a single server (REDIS_URL) or Redis Cluster
@@ -56,6 +57,11 @@ export interface RedisClientOptions {
   logger?: Logger | undefined;
   /** Cluster nodes reached at another address than the one they announce (NAT, port forwarding). */
   natMap?: Record<string, { host: string; port: number }> | undefined;
+  /**
+   * Each command a CLIENT span under the active span when tracing is on (command-spans.ts): the control
+   * plane's clients. Not the gateway's, whose requests send several commands each.
+   */
+  commandSpans?: boolean | undefined;
 }
 
 /** Reconnect with capped backoff and never give up: Redis coming back must heal the gateway by itself. */
@@ -106,6 +112,7 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
           retryStrategy: reconnectDelay,
         });
 
+  if (options.commandSpans) traceRedisCommands(client);
   const logger = options.logger;
   let reported = false;
   client.on('error', (error: Error) => {

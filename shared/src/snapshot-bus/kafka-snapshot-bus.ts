@@ -17,6 +17,7 @@ import {
   type EncodedSnapshotRecord,
   encodeSnapshotMessageAsync,
 } from './codec.js';
+import { sendWithSpan } from './kafka-send-span.js';
 import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
 import { stopIdleRequestQueueChecks } from './kafkajs-idle-checks.js';
 import { decodeNewestPerTenant } from './newest-per-tenant.js';
@@ -173,15 +174,19 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       const ready = await readyProducer();
       try {
         for (const chunk of chunkBySize(records, options.maxMessageBytes - 1024)) {
-          await ready.send({
-            topic: options.topic,
-            acks: -1,
-            messages: chunk.map((record) => ({
-              key: record.key,
-              value: record.value,
-              headers: record.headers,
-            })),
-          });
+          await sendWithSpan(
+            ready,
+            {
+              topic: options.topic,
+              acks: -1,
+              messages: chunk.map((record) => ({
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+              })),
+            },
+            options.clientId,
+          );
         }
       } catch (error) {
         // After a broker outage the idempotent producer's id may be stale; start over with a new one.
