@@ -129,6 +129,8 @@ describe('a service given a bad setting stops at start with one line naming it',
 
   it.each([
     ['gateway', 'KAFKA_BROKERS', 'kafka-user:planted-broker-password@kafka.internal:9092'],
+    // A comma in the password splits the list there: its first part is no address, and no less secret.
+    ['gateway', 'KAFKA_BROKERS', 'kafka-user:planted-broker-password,x@kafka.internal:9092'],
     ['snapshot-projector', 'KAFKA_BROKERS', 'kafka.internal:9092,user:planted-broker-password@kafka-b:9092'],
     ['gateway', 'REDIS_CLUSTER_NODES', 'redis://:planted-redis-password@redis-a:6379'],
     ['control-plane', 'GATEWAY_CACHE_REDIS_CLUSTER_NODES', 'admin:planted-redis-password@cache-a:6379'],
@@ -140,6 +142,8 @@ describe('a service given a bad setting stops at start with one line naming it',
     ['control-plane', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?tls=maybe'],
     ['read-model-projector', 'esdb://admin:planted-esdb-password@[127.0.0.1:2113'],
     ['snapshot-projector', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?nodePreference=nearest'],
+    // An option the client does not know: it would ignore it, after printing the whole string.
+    ['control-plane', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?tls=false&tlsverify=false'],
   ] as const)(
     '%s: an EVENTSTOREDB_URL its client cannot read, its password not shown',
     async (service, url) => {

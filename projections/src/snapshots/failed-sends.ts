@@ -14,12 +14,23 @@ interface TenantFailures {
  * batches (half the size at each failure), so the tenants sent beside one that cannot be written
  * leave it after a few failures, and it ends up sent alone. In memory: after a restart every pending
  * tenant is tried again at once.
+ *
+ * When the whole bus is down, every send fails and every pending tenant ends up sent alone, which
+ * would keep it so once the bus is back (a send and a transaction per tenant). So when sends of
+ * different tenants each sent alone failed with no send succeeding in between, the failures are the
+ * bus's, not the tenants': the next send that succeeds forgives every tenant that failed since the
+ * last success (sent at once, in full batches). A single tenant that cannot be written fails alone
+ * among sends of others that succeed, and keeps its back-off.
  */
 export class FailedSends {
   readonly #tenants = new Map<string, TenantFailures>();
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #now: () => number;
+  /** Tenants of the sends that failed since the last one that succeeded. */
+  readonly #sinceSuccess = new Set<string>();
+  /** Of those, the tenants whose send failed with them alone in it. */
+  readonly #failedAlone = new Set<string>();
 
   constructor(baseDelayMs: number, maxDelayMs: number, now: () => number = () => performance.now()) {
     this.#baseDelayMs = baseDelayMs;
@@ -34,7 +45,21 @@ export class FailedSends {
       const count = (this.#tenants.get(tenantId)?.count ?? 0) + 1;
       const delay = Math.min(this.#baseDelayMs * 2 ** (count - 1), this.#maxDelayMs);
       this.#tenants.set(tenantId, { count, notBefore: now + delay });
+      this.#sinceSuccess.add(tenantId);
     }
+    if (tenantIds.length === 1) this.#failedAlone.add(tenantIds[0]!);
+  }
+
+  /**
+   * The bus answered a send of these tenants: they are forgotten, and when the sends that failed before
+   * it were the bus's failures (see the class), so are those sends' tenants.
+   */
+  succeeded(tenantIds: readonly string[]): void {
+    if (this.#failedAlone.size >= 2)
+      for (const tenantId of this.#sinceSuccess) this.#tenants.delete(tenantId);
+    this.#sinceSuccess.clear();
+    this.#failedAlone.clear();
+    for (const tenantId of tenantIds) this.forget(tenantId);
   }
 
   /** The tenant's version was sent, or refused for good: nothing to retry. */

@@ -46,4 +46,26 @@ describe('FailedSends', () => {
     expect(sends.batchLimit('a', 200)).toBe(200);
     expect(sends.waitingCount()).toBe(1);
   });
+
+  it('keeps backing off a tenant that fails alone while the sends of others succeed', () => {
+    const { sends } = failedSends();
+    for (let failure = 0; failure < 8; failure++) {
+      sends.failed(['stuck']);
+      sends.succeeded(['other']);
+    }
+    expect(sends.batchLimit('stuck', 200)).toBe(1);
+    expect(sends.hold('stuck')).toBe(1_000);
+  });
+
+  it('forgives every tenant of the failed sends once one succeeds after tenants each sent alone failed', () => {
+    // The whole bus was down: the tenants were not the cause, and go in full batches at once.
+    const { sends } = failedSends();
+    for (let failure = 0; failure < 8; failure++) sends.failed(['a', 'b', 'c']);
+    sends.failed(['a']);
+    sends.failed(['b']);
+    sends.succeeded(['a']);
+    expect(sends.batchLimit('c', 200)).toBe(200);
+    expect(sends.hold('c')).toBe(0);
+    expect(sends.waitingCount()).toBe(0);
+  });
 });

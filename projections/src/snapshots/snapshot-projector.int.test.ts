@@ -240,6 +240,43 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     );
     await projector.stop();
   });
+
+  it('after an outage of the whole bus, publishes the pending tenants in full batches again', async () => {
+    // Regression: during an outage every send fails, so every pending tenant was backed off down to
+    // batches of one, and stayed so once the bus was back: 250 pending tenants took 134 sends (each a
+    // PostgreSQL transaction and a Kafka request) instead of 2 or 3.
+    const store = new InMemoryEventStore();
+    const inner = createInMemorySnapshotBus();
+    let down = true;
+    const failedAlone = new Set<string>();
+    const bus = recordingBus({
+      ...inner,
+      async publish(messages) {
+        if (!down) return inner.publish(messages);
+        if (messages.length === 1) failedAlone.add(messages[0]!.tenantId);
+        throw new Error('KafkaJSNumberOfRetriesExceeded: connect ECONNREFUSED');
+      },
+    });
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool: db.pool, bus, name, retryDelayMs: 5 });
+    const subscriber = await recordSubscription(inner);
+    const tenants = Array.from({ length: 250 }, () => randomUUID());
+    for (const tenantId of tenants)
+      await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    // Long enough for the back-off to send tenants alone: what Kafka refuses then is not one tenant's.
+    await eventually('sends of single tenants failing', () => failedAlone.size >= 2, 60_000);
+
+    down = false;
+    const callsInOutage = bus.calls.length;
+    await eventually(
+      'every tenant published',
+      () => tenants.every((tenantId) => subscriber.versionsOf(tenantId).length > 0),
+      60_000,
+    );
+    // One send that finds the bus back (a tenant alone), then the 250 tenants in batches of 200.
+    expect(bus.calls.length - callsInOutage).toBeLessThanOrEqual(4);
+    await projector.stop();
+  }, 120_000);
 });
 
 /** Every bus call of a publisher: which tenants at which versions, when it started and ended. */

@@ -104,7 +104,9 @@ interface SendProgress {
  * A send that fails holds back its tenants with their own back-off, and sends them in ever smaller
  * batches (FailedSends), while the lanes go on with the other tenants: a send fails as a whole when one
  * of its tenants cannot be written (its Kafka partition has no leader, too few in-sync replicas), and
- * retried as it was, that tenant kept every other one off the topic.
+ * retried as it was, that tenant kept every other one off the topic. Failures that were the whole bus's
+ * (sends of different tenants, each alone, failing in a row) are forgiven at the next send that
+ * succeeds, so the tenants pending after an outage go in full batches again.
  *
  * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
@@ -363,8 +365,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     await markPublished(db, result.published);
     published.inc(result.published.length);
     const jsonBytes = new Map(pending.map((entry) => [entry.message.tenantId, entry.jsonBytes]));
+    failedSends.succeeded(pending.map((entry) => entry.message.tenantId));
     for (const message of result.published) {
-      failedSends.forget(message.tenantId);
       if (message.kind === 'tombstone') {
         pacing.forget(message.tenantId);
         continue;
@@ -374,7 +376,6 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     }
     for (const failure of result.failed) {
       pacing.forget(failure.tenantId);
-      failedSends.forget(failure.tenantId);
       failures.inc({ reason: failure.error.name === 'SnapshotTooLargeError' ? 'too_large' : 'refused' });
       logger.error('snapshot not published', {
         tenant_id: failure.tenantId,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseSettings, SettingsError } from '../settings/load-settings.js';
 import { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.js';
 import { createEventStore, eventStoreConfigFromSettings } from './factory.js';
@@ -23,6 +23,47 @@ describe('event store settings and factory', () => {
     expect(() =>
       parseSettings(eventStoreSettings, { EVENT_STORE: 'eventstoredb', EVENTSTOREDB_URL: 'http://x' }),
     ).toThrow(/EVENTSTOREDB_URL/);
+  });
+
+  it('refuses an EVENTSTOREDB_URL option the client does not know, without writing the password anywhere', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const url = 'esdb://admin:planted-password@127.0.0.1:2113?tls=false&tlsverify=false';
+      const error = (() => {
+        try {
+          parseSettings(eventStoreSettings, { EVENT_STORE: 'eventstoredb', EVENTSTOREDB_URL: url });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(SettingsError);
+      expect((error as SettingsError).problems).toEqual([
+        { setting: 'EVENTSTOREDB_URL', issue: expect.stringContaining('at character 55') },
+      ]);
+      expect(JSON.stringify((error as SettingsError).problems)).not.toContain('planted-password');
+      expect(warn.mock.calls.flat().join('\n')).not.toContain('planted-password');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('writes the client’s warning about an EVENTSTOREDB_URL without the connection string', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const url = 'esdb://admin:planted-password@127.0.0.1:2113?tls=true&tlsVerifyCert=false';
+      const store = createEventStore(
+        eventStoreConfigFromSettings(
+          parseSettings(eventStoreSettings, { EVENT_STORE: 'eventstoredb', EVENTSTOREDB_URL: url }),
+          { pool },
+        ),
+      );
+      await store.close();
+      const written = warn.mock.calls.flat().join('\n');
+      expect(written).toContain('"tlsVerifyCert" is not currently supported');
+      expect(written).not.toContain('planted-password');
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('requires EVENTSTOREDB_URL when EVENT_STORE=eventstoredb', () => {

@@ -81,12 +81,18 @@ function splitHostPort(value: string): { host: string; portText?: string } | und
 }
 
 /**
- * An address as a settings error may show it: whatever precedes an `@` (a URL's scheme, user name and
- * password written where only host:port belongs) is left out, since error lines end up in logs.
+ * The address at `index` as a settings error may show it: whatever precedes an `@` (a URL's scheme,
+ * user name and password written where only host:port belongs) is left out, since error lines end up
+ * in logs. When another address of the list has one, this one may be the start of a password with a
+ * comma in it: it is named by its place only.
  */
-function withoutUserInformation(address: string): string {
+function withoutUserInformation(addresses: readonly string[], index: number): string {
+  const address = addresses[index]!;
   const at = address.lastIndexOf('@');
-  return at < 0 ? address : `(user information not shown)@${address.slice(at + 1)}`;
+  if (at >= 0) return `(user information not shown)@${address.slice(at + 1)}`;
+  if (addresses.some((other) => other.includes('@')))
+    return `address ${index + 1} (not shown: the list has user information)`;
+  return address;
 }
 
 /**
@@ -99,11 +105,11 @@ export function hostPortList({ defaultPort }: { defaultPort?: number } = {}) {
       .array(z.string())
       .min(1, 'must name at least one host:port')
       .superRefine((addresses, ctx) => {
-        const wrong = addresses.find((address) => parseHostPort(address, defaultPort) === undefined);
-        if (wrong !== undefined)
+        const wrong = addresses.findIndex((address) => parseHostPort(address, defaultPort) === undefined);
+        if (wrong >= 0)
           ctx.addIssue({
             code: 'custom',
-            message: `must be comma-separated host:port addresses with a port in 1..65535 (${withoutUserInformation(wrong)} is not one)`,
+            message: `must be comma-separated host:port addresses with a port in 1..65535 (${withoutUserInformation(addresses, wrong)} is not one)`,
           });
       }),
   );

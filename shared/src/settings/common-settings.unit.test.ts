@@ -160,6 +160,18 @@ describe('hostPortList', () => {
         value,
       ).toEqual([{ setting: 'BROKERS', issue: expect.stringMatching(/host:port/) }]);
   });
+
+  it('never shows a part of a password, even one with a comma in it', () => {
+    for (const value of [
+      'kafka-user:planted-password@kafka-a:9092',
+      'kafka-user:planted,password@kafka-a:9092',
+      'kafka-a:9092,user:planted,password@kafka-b:9092',
+    ]) {
+      const problems = problemsOf(() => parseSettings({ BROKERS: hostPortList() }, { BROKERS: value }));
+      expect(problems, value).toEqual([{ setting: 'BROKERS', issue: expect.stringMatching(/host:port/) }]);
+      expect(JSON.stringify(problems), value).not.toMatch(/planted|password/);
+    }
+  });
 });
 
 describe('loadSettingsOrExit', () => {

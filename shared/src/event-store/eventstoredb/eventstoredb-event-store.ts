@@ -44,6 +44,7 @@ import {
   assertReadStreamOptions,
   assertStreamName,
 } from '../validation.js';
+import { withoutQuotedConnectionString } from './connection-string.js';
 
 /**
  * The event store on EventStoreDB (EVENT_STORE=eventstoredb, EVENTSTOREDB_URL), @eventstore/db-client 6.2.1.
@@ -98,7 +99,7 @@ export class EventStoreDbEventStore implements EventStore {
     upcasters = CONTROL_PLANE_UPCASTERS,
     onConnectionError,
   }: EventStoreDbEventStoreOptions) {
-    this.client = EventStoreDBClient.connectionString(url);
+    this.client = withoutQuotedConnectionString(url, () => EventStoreDBClient.connectionString(url));
     this.upcasters = upcasters;
     this.onConnectionError = onConnectionError ?? (() => undefined);
   }
