@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
-import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { createLivePool } from '@vantageedge/shared/postgres/connection-liveness';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { recordSpans } from '@vantageedge/shared/testing/recorded-spans';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnapshotProjector } from './snapshot-projector.js';
@@ -21,8 +21,7 @@ import { tenantCreated } from './testing.js';
  * batch or publication did not show whether PostgreSQL or Kafka took the time.
  */
 
-const exporter = new InMemorySpanExporter();
-const telemetry = startTelemetry({ serviceName: 'snapshot-tracing-test', enabled: true, exporter });
+const { telemetry, finished } = recordSpans('snapshot-tracing-test');
 const topic = uniqueTopic('snapshot-tracing');
 
 let database: TestDatabase;
@@ -61,8 +60,7 @@ describe('snapshot projector tracing', () => {
       const written = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
       await eventually('the tenant is projected', () => projector.checkpoint() === written.position);
       await projector.idle();
-      await telemetry.forceFlush();
-      const spans = exporter.getFinishedSpans();
+      const spans = await finished();
 
       const sends = spans.filter((span) => span.name === `send ${topic}`);
       expect(sends.length).toBeGreaterThanOrEqual(1);

@@ -1,10 +1,9 @@
 import { setImmediate } from 'node:timers/promises';
-import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTelemetry } from '../observability/telemetry.js';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.js';
+import { childrenOf, recordSpans } from '../testing/recorded-spans.js';
 import { createLivePool } from './connection-liveness.js';
 import { withConnectionRetry } from './lost-connections.js';
 import { onPooledConnection } from './pooled-connection.js';
@@ -15,9 +14,7 @@ import { onPooledConnection } from './pooled-connection.js';
  * in a slow command becomes visible. Regression test: no statement was ever traced.
  */
 
-const exporter = new InMemorySpanExporter();
-const telemetry = startTelemetry({ serviceName: 'statement-spans-test', enabled: true, exporter });
-const tracer = trace.getTracer('statement-spans-test');
+const { telemetry, exporter, underSpan, finished } = recordSpans('statement-spans-test');
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -33,29 +30,6 @@ afterAll(async () => {
   await database?.drop();
   await telemetry.shutdown();
 });
-
-/** Runs `work` as the active span `name` (ended when it settles); returns the span's id. */
-async function underSpan(name: string, work: () => Promise<unknown>): Promise<string> {
-  return tracer.startActiveSpan(name, async (span: Span) => {
-    try {
-      await work();
-    } catch {
-      // the statement's failure is what the test looks at
-    } finally {
-      span.end();
-    }
-    return span.spanContext().spanId;
-  });
-}
-
-async function finished(): Promise<ReadableSpan[]> {
-  await telemetry.forceFlush();
-  return exporter.getFinishedSpans();
-}
-
-function childrenOf(spans: readonly ReadableSpan[], parentSpanId: string): ReadableSpan[] {
-  return spans.filter((span) => span.parentSpanContext?.spanId === parentSpanId);
-}
 
 describe('PostgreSQL statement spans', () => {
   it("makes a CLIENT span per statement under the active span, without the statement's values", async () => {

@@ -1,8 +1,7 @@
-import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTelemetry } from '../observability/telemetry.js';
 import { TEST_INFRA, uniqueSuffix } from '../testing/infrastructure.js';
+import { childrenOf, recordSpans } from '../testing/recorded-spans.js';
 import { createRedisClient, type RedisClient, whenReady } from './client.js';
 
 /**
@@ -11,9 +10,7 @@ import { createRedisClient, type RedisClient, whenReady } from './client.js';
  * Regression test: no Redis command of the control plane was ever traced.
  */
 
-const exporter = new InMemorySpanExporter();
-const telemetry = startTelemetry({ serviceName: 'redis-command-spans-test', enabled: true, exporter });
-const tracer = trace.getTracer('redis-command-spans-test');
+const { telemetry, exporter, underSpan, finished } = recordSpans('redis-command-spans-test');
 const key = `ve-test-command-spans-${uniqueSuffix()}`;
 
 let traced: RedisClient;
@@ -30,32 +27,14 @@ afterAll(async () => {
   await telemetry.shutdown();
 });
 
-async function underSpan(work: () => Promise<unknown>): Promise<string> {
-  return tracer.startActiveSpan('admin request', async (span: Span) => {
-    try {
-      await work();
-    } catch {
-      // the command's failure is what the test looks at
-    } finally {
-      span.end();
-    }
-    return span.spanContext().spanId;
-  });
-}
-
-async function childrenOf(parentSpanId: string): Promise<ReadableSpan[]> {
-  await telemetry.forceFlush();
-  return exporter.getFinishedSpans().filter((span) => span.parentSpanContext?.spanId === parentSpanId);
-}
-
 describe('Redis command spans', () => {
   it('makes a CLIENT span per command under the active span, named by the command, without its arguments', async () => {
     exporter.reset();
-    const parent = await underSpan(async () => {
+    const parent = await underSpan('admin request', async () => {
       await traced.set(key, 'secret-value');
       await traced.get(key);
     });
-    const commands = await childrenOf(parent);
+    const commands = childrenOf(await finished(), parent);
     expect(commands.map((span) => span.name)).toEqual(['SET', 'GET']);
     expect(commands[0]?.kind).toBe(SpanKind.CLIENT);
     expect(commands[0]?.attributes).toMatchObject({
@@ -70,8 +49,8 @@ describe('Redis command spans', () => {
 
   it("records a refused command's error prefix as error.type", async () => {
     exporter.reset();
-    const parent = await underSpan(() => traced.incr(key));
-    const [failed] = await childrenOf(parent);
+    const parent = await underSpan('admin request', () => traced.incr(key));
+    const [failed] = childrenOf(await finished(), parent);
     expect(failed?.name).toBe('INCR');
     expect(failed?.status.code).toBe(SpanStatusCode.ERROR);
     expect(failed?.attributes['error.type']).toBe('ERR');
@@ -80,8 +59,7 @@ describe('Redis command spans', () => {
   it('makes no span without a recording span, nor for a client not asked to', async () => {
     exporter.reset();
     await traced.get(key);
-    await underSpan(() => untraced.get(key));
-    await telemetry.forceFlush();
-    expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['admin request']);
+    await underSpan('admin request', () => untraced.get(key));
+    expect((await finished()).map((span) => span.name)).toEqual(['admin request']);
   });
 });

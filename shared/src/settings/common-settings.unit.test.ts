@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { problemsOf } from '../testing/settings-problems.js';
 import {
   booleanFlag,
   commaList,
@@ -11,17 +12,7 @@ import {
   postgresUrl,
   redisUrl,
 } from './common-settings.js';
-import { loadSettingsOrExit, parseSettings, SettingsError } from './load-settings.js';
-
-function problemsOf(fn: () => unknown): Array<{ setting: string; issue: string }> {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SettingsError) return [...error.problems];
-    throw error;
-  }
-  throw new Error('expected a SettingsError');
-}
+import { loadSettingsOrExit, parseSettings } from './load-settings.js';
 
 describe('observability settings', () => {
   it('default to info logging and telemetry off', () => {

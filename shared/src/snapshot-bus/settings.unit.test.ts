@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseSettings, SettingsError } from '../settings/load-settings.js';
+import { parseSettings } from '../settings/load-settings.js';
+import { problemsOf } from '../testing/settings-problems.js';
 import { snapshotBusSettings } from './settings.js';
-
-function problemsOf(fn: () => unknown): Array<{ setting: string; issue: string }> {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SettingsError) return [...error.problems];
-    throw error;
-  }
-  throw new Error('expected a SettingsError');
-}
 
 describe('KAFKA_BROKERS', () => {
   it('takes host names and IPv4 addresses with their ports', () => {

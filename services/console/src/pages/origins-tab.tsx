@@ -1,10 +1,11 @@
 import { createOriginBody, updateOriginBody } from '@vantageedge/control-plane/schemas/requests';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Certificate, Origin } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
+import { useEditedResource } from '../ui/use-edited-resource.js';
 import { type FieldIssues, validate } from '../validation.js';
 import { DEFAULT_ORIGIN_TLS, OriginTlsFields, originTlsSummary } from './origin-tls-fields.js';
 
@@ -19,27 +20,14 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
     () => api.getAll<Certificate>('/api/v1/certificates', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
-  // The origin whose TLS is being edited, as read when its editor opened, and that read's ETag.
-  const [editing, setEditingState] = useState<{ origin: Origin; etag: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);
-  // Counts the editor's openings and closings: a read of an origin answering after the user has
-  // opened another one (or closed the editor) is dropped instead of replacing the editor.
-  const editorTurn = useRef(0);
-  const setEditing = (next: { origin: Origin; etag: string | null } | null) => {
-    editorTurn.current += 1;
-    setEditingState(next);
-  };
+  // The origin whose TLS is being edited.
+  const tlsEditor = useEditedResource<Origin>(setError);
+  const editing = tlsEditor.edited;
 
-  const editTls = async (origin: Origin) => {
+  const editTls = (origin: Origin) => {
     setError(null);
-    const turn = ++editorTurn.current;
-    try {
-      const current = await api.send<Origin>('GET', `/api/v1/origins/${origin.id}`);
-      if (turn === editorTurn.current)
-        setEditing({ origin: current.body, etag: current.headers.get('etag') });
-    } catch (failure) {
-      if (turn === editorTurn.current) setError(failure);
-    }
+    return tlsEditor.open(() => api.send<Origin>('GET', `/api/v1/origins/${origin.id}`));
   };
 
   const remove = async (origin: Origin) => {
@@ -96,7 +84,9 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
                     <button
                       type="button"
                       class="small"
-                      onClick={() => (editing?.origin.id === origin.id ? setEditing(null) : editTls(origin))}
+                      onClick={() =>
+                        editing?.resource.id === origin.id ? tlsEditor.close() : editTls(origin)
+                      }
                     >
                       TLS…
                     </button>{' '}
@@ -105,20 +95,20 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
                     </button>
                   </td>
                 </tr>
-                {editing?.origin.id === origin.id && (
+                {editing?.resource.id === origin.id && (
                   <tr key={`${origin.id}-tls`}>
                     <td colSpan={6}>
                       {/* A new read is a new form: its ETag never guards fields of an older one. */}
                       <EditOriginTls
-                        key={`${editing.origin.id} ${editing.etag}`}
-                        origin={editing.origin}
+                        key={`${editing.resource.id} ${editing.etag}`}
+                        origin={editing.resource}
                         etag={editing.etag}
                         certificates={certificateList}
                         onSaved={() => {
-                          setEditing(null);
+                          tlsEditor.close();
                           origins.reload();
                         }}
-                        onReload={() => editTls(editing.origin)}
+                        onReload={() => editTls(editing.resource)}
                       />
                     </td>
                   </tr>

@@ -1,8 +1,9 @@
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Origin, Route, Tenant } from '../api/resources.js';
 import { Empty, ErrorNotice, Loading } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
+import { useEditedResource } from '../ui/use-edited-resource.js';
 import { RouteEditor } from './route-editor.js';
 
 export function RoutesTab({ tenant }: { tenant: Tenant }) {
@@ -15,26 +16,14 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
     ]);
     return { routes, origins };
   }, [tenant.id]);
-  const [editing, setEditingState] = useState<{ route: Route; etag: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  // Counts the editor's openings and closings: a read of a route answering after the user has
-  // opened another one (or closed the editor) is dropped instead of replacing the editor.
-  const editorTurn = useRef(0);
-  const setEditing = (next: { route: Route; etag: string | null } | null) => {
-    editorTurn.current += 1;
-    setEditingState(next);
-  };
+  const editor = useEditedResource<Route>(setError);
+  const editing = editor.edited;
 
-  const edit = async (route: Route) => {
+  const edit = (route: Route) => {
     setError(null);
-    const turn = ++editorTurn.current;
-    try {
-      const current = await api.send<Route>('GET', `/api/v1/routes/${route.id}`);
-      if (turn === editorTurn.current) setEditing({ route: current.body, etag: current.headers.get('etag') });
-    } catch (failure) {
-      if (turn === editorTurn.current) setError(failure);
-    }
+    return editor.open(() => api.send<Route>('GET', `/api/v1/routes/${route.id}`));
   };
   const remove = async (route: Route) => {
     if (!window.confirm(`Delete route ${route.path_pattern}?`)) return;
@@ -118,17 +107,17 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
         // Keyed by the read as well as the route: reading the route again (after a 412) starts the
         // form from that read, so its ETag never guards fields of an older one.
         <RouteEditor
-          key={`${editing.route.id} ${editing.etag}`}
+          key={`${editing.resource.id} ${editing.etag}`}
           tenantId={tenant.id}
           origins={data.data.origins}
-          route={editing.route}
+          route={editing.resource}
           etag={editing.etag}
           onSaved={() => {
-            setEditing(null);
+            editor.close();
             data.reload();
           }}
-          onCancel={() => setEditing(null)}
-          onReload={() => edit(editing.route)}
+          onCancel={() => editor.close()}
+          onReload={() => edit(editing.resource)}
         />
       )}
       {data.data && data.data.origins.length === 0 && (

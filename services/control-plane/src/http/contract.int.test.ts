@@ -66,6 +66,27 @@ describe('methods', () => {
   });
 });
 
+/** Sends each request in turn; every one is answered 404 not_found naming the path's `id`. */
+async function expectEachNotFoundNamingThePathId(requests: ReadonlyArray<[string, string, unknown?]>) {
+  const answers = [];
+  for (const [method, path, body] of requests) {
+    const response = await cp.request(method, path, body === undefined ? {} : { body });
+    answers.push({ request: `${method} ${path}`, status: response.status, body: response.body });
+  }
+  expect(answers).toEqual(
+    requests.map(([method, path]) => ({
+      request: `${method} ${path}`,
+      status: 404,
+      body: {
+        error: expect.objectContaining({
+          code: 'not_found',
+          details: [expect.objectContaining({ field: 'id' })],
+        }),
+      },
+    })),
+  );
+}
+
 describe('an id that names nothing', () => {
   // Regression test: the 404 of an unknown id in the path named no field (`details: []`) on most
   // endpoints, and `id` on others.
@@ -94,23 +115,7 @@ describe('an id that names nothing', () => {
       ['POST', `/api/v1/api-keys/${unknown}/revoke`, {}],
       ['POST', `/api/v1/routes/${unknown}/cache/purge`, {}],
     );
-    const answers = [];
-    for (const [method, path, body] of requests) {
-      const response = await cp.request(method, path, body === undefined ? {} : { body });
-      answers.push({ request: `${method} ${path}`, status: response.status, body: response.body });
-    }
-    expect(answers).toEqual(
-      requests.map(([method, path]) => ({
-        request: `${method} ${path}`,
-        status: 404,
-        body: {
-          error: expect.objectContaining({
-            code: 'not_found',
-            details: [expect.objectContaining({ field: 'id' })],
-          }),
-        },
-      })),
-    );
+    await expectEachNotFoundNamingThePathId(requests);
   });
 });
 
@@ -140,23 +145,7 @@ describe('a resource of a deleted tenant', () => {
       ['POST', `/api/v1/api-keys/${key}/rotate`, {}],
       ['PATCH', `/api/v1/routes/${route}`, { path_pattern: '/b/*' }],
     ];
-    const answers = [];
-    for (const [method, path, body] of requests) {
-      const response = await cp.request(method, path, body === undefined ? {} : { body });
-      answers.push({ request: `${method} ${path}`, status: response.status, body: response.body });
-    }
-    expect(answers).toEqual(
-      requests.map(([method, path]) => ({
-        request: `${method} ${path}`,
-        status: 404,
-        body: {
-          error: expect.objectContaining({
-            code: 'not_found',
-            details: [expect.objectContaining({ field: 'id' })],
-          }),
-        },
-      })),
-    );
+    await expectEachNotFoundNamingThePathId(requests);
     expect((await cp.allEvents()).length).toBe(before);
   });
 });

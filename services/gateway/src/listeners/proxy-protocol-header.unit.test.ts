@@ -1,34 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { inet4Block, inet6Block, V2_SIGNATURE, v2Header } from '../testing/proxy-protocol-headers.js';
 import { readProxyHeader, V1_MAX_BYTES, V2_MAX_BYTES } from './proxy-protocol-header.js';
-
-const V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
-
-/** A v2 header: version 2, `command` (0 LOCAL, 1 PROXY), `familyAndTransport`, then `body` (addresses, TLVs). */
-function v2(command: number, familyAndTransport: number, body: Buffer): Buffer {
-  const fixed = Buffer.alloc(4);
-  fixed[0] = 0x20 | command;
-  fixed[1] = familyAndTransport;
-  fixed.writeUInt16BE(body.length, 2);
-  return Buffer.concat([V2_SIGNATURE, fixed, body]);
-}
-
-function inet4(source: string, destination: string, sourcePort: number, destinationPort: number): Buffer {
-  const ports = Buffer.alloc(4);
-  ports.writeUInt16BE(sourcePort, 0);
-  ports.writeUInt16BE(destinationPort, 2);
-  return Buffer.concat([
-    Buffer.from(source.split('.').map(Number)),
-    Buffer.from(destination.split('.').map(Number)),
-    ports,
-  ]);
-}
-
-function inet6(source: string, destination: string, sourcePort: number): Buffer {
-  const ports = Buffer.alloc(4);
-  ports.writeUInt16BE(sourcePort, 0);
-  ports.writeUInt16BE(443, 2);
-  return Buffer.concat([Buffer.from(source, 'hex'), Buffer.from(destination, 'hex'), ports]);
-}
 
 const line = (text: string) => Buffer.from(text, 'latin1');
 
@@ -96,7 +68,11 @@ describe('PROXY protocol v1', () => {
 describe('PROXY protocol v2', () => {
   it('reads a TCP over IPv4 header and skips its TLVs', () => {
     const tlvs = Buffer.from('0400047670636501000268320300040000abcd', 'hex'); // NOOP, ALPN, CRC32C
-    const header = v2(1, 0x11, Buffer.concat([inet4('198.51.100.7', '10.0.0.5', 40000, 443), tlvs]));
+    const header = v2Header(
+      1,
+      0x11,
+      Buffer.concat([inet4Block('198.51.100.7', '10.0.0.5', 40000, 443), tlvs]),
+    );
     const bytes = Buffer.concat([header, line('GET / HTTP/1.1\r\n')]);
     expect(readProxyHeader(bytes)).toEqual({
       kind: 'header',
@@ -106,10 +82,10 @@ describe('PROXY protocol v2', () => {
   });
 
   it('reads a TCP over IPv6 header', () => {
-    const header = v2(
+    const header = v2Header(
       1,
       0x21,
-      inet6('20010db8000000000000000000000009', '20010db8000000000000000000000001', 5),
+      inet6Block('20010db8000000000000000000000009', '20010db8000000000000000000000001', 5),
     );
     expect(readProxyHeader(header)).toEqual({
       kind: 'header',
@@ -119,61 +95,65 @@ describe('PROXY protocol v2', () => {
   });
 
   it('reads an IPv4-mapped IPv6 source as the IPv4 address', () => {
-    const header = v2(
+    const header = v2Header(
       1,
       0x21,
-      inet6('00000000000000000000ffffcb007109', '20010db8000000000000000000000001', 5),
+      inet6Block('00000000000000000000ffffcb007109', '20010db8000000000000000000000001', 5),
     );
     expect(readProxyHeader(header)).toMatchObject({ source: { address: '203.0.113.9', family: 'IPv4' } });
   });
 
   it('leaves the peer for LOCAL (a health check), AF_UNIX, UNSPEC and datagrams', () => {
-    const local = v2(0, 0x11, inet4('198.51.100.7', '10.0.0.5', 1, 2));
+    const local = v2Header(0, 0x11, inet4Block('198.51.100.7', '10.0.0.5', 1, 2));
     expect(readProxyHeader(local)).toEqual({ kind: 'header', length: local.length, source: undefined });
-    expect(readProxyHeader(v2(0, 0x00, Buffer.alloc(0)))).toMatchObject({
+    expect(readProxyHeader(v2Header(0, 0x00, Buffer.alloc(0)))).toMatchObject({
       kind: 'header',
       source: undefined,
     });
-    expect(readProxyHeader(v2(1, 0x31, Buffer.alloc(216)))).toMatchObject({
+    expect(readProxyHeader(v2Header(1, 0x31, Buffer.alloc(216)))).toMatchObject({
       kind: 'header',
       source: undefined,
     });
-    expect(readProxyHeader(v2(1, 0x00, Buffer.alloc(0)))).toMatchObject({
+    expect(readProxyHeader(v2Header(1, 0x00, Buffer.alloc(0)))).toMatchObject({
       kind: 'header',
       source: undefined,
     });
-    const udp = v2(1, 0x12, inet4('198.51.100.7', '10.0.0.5', 1, 2));
+    const udp = v2Header(1, 0x12, inet4Block('198.51.100.7', '10.0.0.5', 1, 2));
     expect(readProxyHeader(udp)).toMatchObject({ kind: 'header', source: undefined });
   });
 
   it('waits for a header split anywhere, its TLVs included', () => {
-    const header = v2(1, 0x11, Buffer.concat([inet4('198.51.100.7', '10.0.0.5', 1, 2), Buffer.alloc(40)]));
+    const header = v2Header(
+      1,
+      0x11,
+      Buffer.concat([inet4Block('198.51.100.7', '10.0.0.5', 1, 2), Buffer.alloc(40)]),
+    );
     for (let cut = 1; cut < header.length; cut++) {
       expect(readProxyHeader(header.subarray(0, cut)), `first ${cut} bytes`).toEqual({ kind: 'incomplete' });
     }
   });
 
   it('refuses a length past its bound as soon as the length is read', () => {
-    const fixed = v2(1, 0x11, Buffer.alloc(0));
+    const fixed = v2Header(1, 0x11, Buffer.alloc(0));
     fixed.writeUInt16BE(V2_MAX_BYTES - 16 + 1, 14);
     expect(readProxyHeader(fixed)).toMatchObject({ kind: 'malformed' });
     fixed.writeUInt16BE(65_535, 14);
     expect(readProxyHeader(fixed)).toMatchObject({ kind: 'malformed' });
-    const largest = v2(
+    const largest = v2Header(
       1,
       0x11,
-      Buffer.concat([inet4('198.51.100.7', '10.0.0.5', 1, 2), Buffer.alloc(V2_MAX_BYTES - 28)]),
+      Buffer.concat([inet4Block('198.51.100.7', '10.0.0.5', 1, 2), Buffer.alloc(V2_MAX_BYTES - 28)]),
     );
     expect(readProxyHeader(largest)).toMatchObject({ kind: 'header', length: V2_MAX_BYTES });
   });
 
   it.each([
     ['version 1 in the binary form', Buffer.concat([V2_SIGNATURE, Buffer.from([0x11, 0x11, 0, 0])])],
-    ['an unknown command', v2(2, 0x11, inet4('198.51.100.7', '10.0.0.5', 1, 2))],
-    ['an unknown family', v2(1, 0x41, Buffer.alloc(12))],
-    ['an unknown transport', v2(1, 0x13, Buffer.alloc(12))],
-    ['an IPv4 block too short', v2(1, 0x11, Buffer.alloc(11))],
-    ['an IPv6 block too short', v2(1, 0x21, Buffer.alloc(35))],
+    ['an unknown command', v2Header(2, 0x11, inet4Block('198.51.100.7', '10.0.0.5', 1, 2))],
+    ['an unknown family', v2Header(1, 0x41, Buffer.alloc(12))],
+    ['an unknown transport', v2Header(1, 0x13, Buffer.alloc(12))],
+    ['an IPv4 block too short', v2Header(1, 0x11, Buffer.alloc(11))],
+    ['an IPv6 block too short', v2Header(1, 0x21, Buffer.alloc(35))],
     [
       'a signature with a wrong byte',
       Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540b', 'hex'), Buffer.alloc(4)]),

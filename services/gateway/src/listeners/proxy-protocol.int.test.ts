@@ -1,20 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
 import {
   startTestGateway,
   startTestOrigin,
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { inet4Block, v2Header } from '../testing/proxy-protocol-headers.js';
 import { catchAllTenant, pause, within } from '../testing/raw-connections.js';
 import { rawExchange } from '../testing/raw-exchange.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -29,13 +30,10 @@ const HOST = 'pp.localhost';
 
 let gateway: TestGateway;
 let origin: TestOrigin;
-let certificateDir: string;
+let certificateFiles: DefaultCertificateFiles;
 
 beforeAll(async () => {
-  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  certificateDir = await mkdtemp(path.join(tmpdir(), 'gateway-proxy-protocol-'));
-  await writeFile(path.join(certificateDir, 'cert.pem'), certificate.chainPem);
-  await writeFile(path.join(certificateDir, 'key.pem'), certificate.privateKeyPem);
+  certificateFiles = await writeDefaultCertificateFiles('proxy-protocol');
   origin = await startTestOrigin('proxy-protocol');
   gateway = await startTestGateway({
     GATEWAY_PROXY_PROTOCOL: 'on',
@@ -45,9 +43,7 @@ beforeAll(async () => {
     GATEWAY_HEADERS_TIMEOUT_MS: '500',
     GATEWAY_REQUEST_TIMEOUT_MS: '5000',
     GATEWAY_ACCESS_LOG_SAMPLE_RATE: '1',
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+    ...certificateFiles.tlsListenerEnv,
   });
   const originId = randomUUID();
   gateway.store.apply(
@@ -65,10 +61,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   await origin?.close();
-  if (certificateDir) await rm(certificateDir, { recursive: true, force: true });
+  await certificateFiles?.remove();
 });
-
-const V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 
 const v1 = (client: string, port = 4711) =>
   Buffer.from(
@@ -81,15 +75,8 @@ const v1 = (client: string, port = 4711) =>
 /** A v2 PROXY (or LOCAL) header for an IPv4 client, with a TLV (AWS's VPC endpoint id) after the addresses. */
 function v2(client: string, command: 'PROXY' | 'LOCAL' = 'PROXY'): Buffer {
   const tlv = Buffer.concat([Buffer.from([0xea, 0x00, 0x0d, 0x01]), Buffer.from('vpce-0123456', 'latin1')]);
-  const body = Buffer.concat([
-    Buffer.from(client.split('.').map(Number)),
-    Buffer.from([127, 0, 0, 1]),
-    Buffer.from([0x12, 0x67, 0x01, 0xbb]),
-    tlv,
-  ]);
-  const fixed = Buffer.from([command === 'PROXY' ? 0x21 : 0x20, 0x11, 0, 0]);
-  fixed.writeUInt16BE(body.length, 2);
-  return Buffer.concat([V2_SIGNATURE, fixed, body]);
+  const body = Buffer.concat([inet4Block(client, '127.0.0.1', 4711, 443), tlv]);
+  return v2Header(command === 'PROXY' ? 1 : 0, 0x11, body);
 }
 
 /**
@@ -428,9 +415,7 @@ describe('a replica stopping behind a PROXY protocol balancer', () => {
       GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
       GATEWAY_HEADERS_TIMEOUT_MS: '600000',
       GATEWAY_REQUEST_TIMEOUT_MS: '600000',
-      GATEWAY_TLS_PORT: '0',
-      GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
-      GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+      ...certificateFiles.tlsListenerEnv,
     });
     const { trafficServer, tlsServer, trafficPort, tlsPort } = stopping.gateway;
     const partialHeader = Buffer.from('PROXY TCP4 198.51.100.50', 'latin1');
@@ -460,9 +445,7 @@ describe('GATEWAY_MAX_CONNECTIONS behind a PROXY protocol balancer', () => {
       GATEWAY_MAX_CONNECTIONS: '2',
       GATEWAY_HEADERS_TIMEOUT_MS: '30000',
       GATEWAY_REQUEST_TIMEOUT_MS: '30000',
-      GATEWAY_TLS_PORT: '0',
-      GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
-      GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+      ...certificateFiles.tlsListenerEnv,
     });
     budgeted.store.apply(catchAllTenant('pp', origin.url));
   });

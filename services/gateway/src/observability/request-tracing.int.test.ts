@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
 import { MemoryCacheStore } from '../cache/memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
+import { accessLineOf } from '../testing/access-lines.js';
 import { collectingExporter, flushSpans } from '../testing/collected-spans.js';
 import {
   type GatewayResponse,
@@ -26,15 +27,6 @@ import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetr
 
 function originHeaders(response: GatewayResponse): Record<string, string | undefined> {
   return response.json()['headers'] as Record<string, string | undefined>;
-}
-
-async function accessLine(gateway: TestGateway, path: string): Promise<Record<string, unknown>> {
-  await vi.waitFor(
-    () =>
-      expect(gateway.logLines.some((line) => line['kind'] === 'access' && line['path'] === path)).toBe(true),
-    { timeout: 10_000 },
-  );
-  return gateway.logLines.find((line) => line['kind'] === 'access' && line['path'] === path)!;
 }
 
 async function startTracedGateway(
@@ -215,7 +207,7 @@ describe('request tracing', () => {
     });
     expect(response.status).toBe(200);
     // The server span ends when the response closes, together with the access-log line.
-    expect((await accessLine(behindProxy, '/orders/42'))['trace_id']).toBe(traceId);
+    expect((await accessLineOf(behindProxy, '/orders/42'))['trace_id']).toBe(traceId);
     await flushSpans();
     const spans = finished.filter((span) => span.spanContext().traceId === traceId);
     const server = spans.find((span) => span.kind === SpanKind.SERVER);
@@ -256,7 +248,7 @@ describe('request tracing', () => {
       headers: { traceparent: `00-${clientTraceId}-bbbbbbbbbbbbbbbb-00`, tracestate: 'client=1' },
     });
     expect(response.status).toBe(200);
-    const traceId = (await accessLine(edge, '/orders/hidden'))['trace_id'];
+    const traceId = (await accessLineOf(edge, '/orders/hidden'))['trace_id'];
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(traceId).not.toBe(clientTraceId);
     await flushSpans();
@@ -288,7 +280,7 @@ describe('request tracing', () => {
     expect(answer.status).toBe(101);
     const sent = seenByUpgradeOrigin.at(-1)!;
     expect(sent['traceparent']).not.toContain(clientTraceId);
-    const traceId = (await accessLine(upgrades, '/orders/socket'))['trace_id'];
+    const traceId = (await accessLineOf(upgrades, '/orders/socket'))['trace_id'];
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(sent['traceparent']).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
     expect(sent['tracestate']).toBeUndefined();
@@ -335,7 +327,7 @@ describe('request tracing', () => {
   it('gives each attempt of a retried request its own CLIENT span, with the status its origin answered', async () => {
     const response = await send(retrying, 'traced-retry.localhost', '/retried');
     expect(response.status).toBe(200);
-    const traceId = (await accessLine(retrying, '/retried'))['trace_id'];
+    const traceId = (await accessLineOf(retrying, '/retried'))['trace_id'];
     await flushSpans();
     const spans = finished.filter((span) => span.spanContext().traceId === traceId);
     const server = spans.find((span) => span.kind === SpanKind.SERVER);
@@ -364,7 +356,7 @@ describe('request tracing', () => {
   // an error on the client side (the request failed) and not on the server side (the client's doing).
   it("marks the CLIENT span of an origin's 404 an error, and not the SERVER span", async () => {
     expect((await send(scripted, 'traced.localhost', '/orders/404')).status).toBe(404);
-    const traceId = (await accessLine(scripted, '/orders/404'))['trace_id'];
+    const traceId = (await accessLineOf(scripted, '/orders/404'))['trace_id'];
     await flushSpans();
     const spans = finished.filter((span) => span.spanContext().traceId === traceId);
     const server = spans.find((span) => span.kind === SpanKind.SERVER);
@@ -383,7 +375,7 @@ describe('request tracing', () => {
     socket.write('GET /orders/silent HTTP/1.1\r\nHost: traced.localhost\r\n\r\n');
     await vi.waitFor(() => expect(seenByScriptedOrigin).toContain('/orders/silent'), { timeout: 10_000 });
     socket.destroy();
-    const line = await accessLine(scripted, '/orders/silent');
+    const line = await accessLineOf(scripted, '/orders/silent');
     expect(line['status']).toBe(499);
     let upstream: ReadableSpan | undefined;
     await vi.waitFor(
@@ -479,7 +471,7 @@ describe('request tracing', () => {
   it('starts its own trace for an untrusted client without a traceparent, with no link', async () => {
     const response = await send(edge, 'traced.localhost', '/orders/plain');
     expect(response.status).toBe(200);
-    const traceId = (await accessLine(edge, '/orders/plain'))['trace_id'];
+    const traceId = (await accessLineOf(edge, '/orders/plain'))['trace_id'];
     await flushSpans();
     const server = finished.find(
       (span) => span.spanContext().traceId === traceId && span.kind === SpanKind.SERVER,
@@ -516,7 +508,9 @@ describe('access-log trace id without tracing', () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     const response = await send(gateway, 'untraced.localhost', '/orders/valid', { headers: { traceparent } });
     expect(response.status).toBe(200);
-    expect((await accessLine(gateway, '/orders/valid'))['trace_id']).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect((await accessLineOf(gateway, '/orders/valid'))['trace_id']).toBe(
+      '0af7651916cd43dd8448eb211c80319c',
+    );
     expect(originHeaders(response)['traceparent']).toBe(traceparent);
   });
 
@@ -527,6 +521,6 @@ describe('access-log trace id without tracing', () => {
       headers: { traceparent: forged },
     });
     expect(response.status).toBe(200);
-    expect((await accessLine(gateway, '/orders/forged'))['trace_id']).toBeNull();
+    expect((await accessLineOf(gateway, '/orders/forged'))['trace_id']).toBeNull();
   });
 });

@@ -1,11 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   createTestCa,
   issueTestCertificate,
-  selfSignedTestCertificate,
   type TestCa,
   type TestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
@@ -17,6 +13,10 @@ import {
 } from '@vantageedge/shared/testing/tls-clients';
 import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
 import {
   startTestGateway,
   startTestOrigin,
@@ -36,7 +36,7 @@ const ring = keyRing(KEK);
 const ECDSA_ONLY = 'ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384';
 const RSA_ONLY = 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256';
 
-let dir: string;
+let certificateFiles: DefaultCertificateFiles;
 let ca: TestCa;
 let origin: TestOrigin;
 let gateway: TestGateway;
@@ -44,15 +44,10 @@ let tlsPort: number;
 
 beforeAll(async () => {
   ca = await createTestCa();
-  const defaultCert = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  dir = await mkdtemp(path.join(tmpdir(), 'gateway-key-types-'));
-  await writeFile(path.join(dir, 'cert.pem'), defaultCert.chainPem);
-  await writeFile(path.join(dir, 'key.pem'), defaultCert.privateKeyPem);
+  certificateFiles = await writeDefaultCertificateFiles('key-types');
   origin = await startTestOrigin('key-types');
   gateway = await startTestGateway({
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    ...certificateFiles.tlsListenerEnv,
     CERTIFICATE_ENCRYPTION_KEY: KEK,
   });
   tlsPort = gateway.gateway.tlsPort as number;
@@ -61,7 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   await origin?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await certificateFiles?.remove();
 });
 
 /** A tenant whose custom domain has an RSA and an ECDSA certificate; `longest` is valid the longest. */
@@ -86,6 +81,41 @@ async function tenantWithBothKeyTypes(longest: 'rsa' | 'ec') {
     }),
   );
   return { domain, rsa, ec };
+}
+
+/**
+ * A tenant with two custom domains, shop and api, whose RSA certificate names both and whose ECDSA
+ * certificate names shop only; `longest` is valid the longest.
+ */
+async function tenantWhoseRsaCertificateAlsoNamesApi(longest: 'rsa' | 'ec') {
+  const tenantId = randomUUID();
+  const shop = `shop-${tenantId.slice(0, 8)}.key-types.test`;
+  const api = `api-${tenantId.slice(0, 8)}.key-types.test`;
+  const validDays = (keyType: 'rsa' | 'ec') => (keyType === longest ? 90 : 60);
+  const rsa = await issueTestCertificate(ca, {
+    dnsNames: [shop, api],
+    keyType: 'rsa',
+    validDays: validDays('rsa'),
+  });
+  const ec = await issueTestCertificate(ca, { dnsNames: [shop], keyType: 'ec', validDays: validDays('ec') });
+  gateway.store.apply(
+    buildSnapshot({
+      tenantId,
+      version: 1,
+      subdomain: `keys-${tenantId.slice(0, 8)}`,
+      customDomains: [
+        { domain: shop, verified_position: 1 },
+        { domain: api, verified_position: 2 },
+      ],
+      origins: [{ id: tenantId, targets: [origin.url] }],
+      routes: [{ origin_id: tenantId, path_pattern: '/*' }],
+      certificates: [
+        snapshotCertificateOf(ring, tenantId, rsa, [shop, api]),
+        snapshotCertificateOf(ring, tenantId, ec, [shop]),
+      ],
+    }),
+  );
+  return { shop, api, rsa, ec };
 }
 
 describe('a custom domain with an RSA and an ECDSA certificate', () => {
@@ -130,29 +160,8 @@ describe('a custom domain with an RSA and an ECDSA certificate', () => {
   });
 
   it('answers a request for another of the tenant’s hosts by what the certificate the client got covers (421 otherwise)', async () => {
-    const tenantId = randomUUID();
-    const shop = `shop-${tenantId.slice(0, 8)}.key-types.test`;
-    const api = `api-${tenantId.slice(0, 8)}.key-types.test`;
     // The RSA certificate also names the tenant's other domain; the ECDSA one, valid longer, does not.
-    const rsa = await issueTestCertificate(ca, { dnsNames: [shop, api], keyType: 'rsa', validDays: 60 });
-    const ec = await issueTestCertificate(ca, { dnsNames: [shop], keyType: 'ec', validDays: 90 });
-    gateway.store.apply(
-      buildSnapshot({
-        tenantId,
-        version: 1,
-        subdomain: `keys-${tenantId.slice(0, 8)}`,
-        customDomains: [
-          { domain: shop, verified_position: 1 },
-          { domain: api, verified_position: 2 },
-        ],
-        origins: [{ id: tenantId, targets: [origin.url] }],
-        routes: [{ origin_id: tenantId, path_pattern: '/*' }],
-        certificates: [
-          snapshotCertificateOf(ring, tenantId, rsa, [shop, api]),
-          snapshotCertificateOf(ring, tenantId, ec, [shop]),
-        ],
-      }),
-    );
+    const { shop, api } = await tenantWhoseRsaCertificateAlsoNamesApi('ec');
     for (const [sigalgs, status] of [
       [RSA_ONLY, 200],
       [ECDSA_ONLY, 421],
@@ -175,29 +184,8 @@ describe('a custom domain with an RSA and an ECDSA certificate', () => {
   // may have been made with covers.
   for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     it(`regression: answers a resumed session's request for a host only another of the host's certificates covers 421 (${maxVersion})`, async () => {
-      const tenantId = randomUUID();
-      const shop = `shop-${tenantId.slice(0, 8)}.key-types.test`;
-      const api = `api-${tenantId.slice(0, 8)}.key-types.test`;
       // The RSA certificate, valid longest, also names the tenant's other domain; the ECDSA one does not.
-      const rsa = await issueTestCertificate(ca, { dnsNames: [shop, api], keyType: 'rsa', validDays: 90 });
-      const ec = await issueTestCertificate(ca, { dnsNames: [shop], keyType: 'ec', validDays: 60 });
-      gateway.store.apply(
-        buildSnapshot({
-          tenantId,
-          version: 1,
-          subdomain: `keys-${tenantId.slice(0, 8)}`,
-          customDomains: [
-            { domain: shop, verified_position: 1 },
-            { domain: api, verified_position: 2 },
-          ],
-          origins: [{ id: tenantId, targets: [origin.url] }],
-          routes: [{ origin_id: tenantId, path_pattern: '/*' }],
-          certificates: [
-            snapshotCertificateOf(ring, tenantId, rsa, [shop, api]),
-            snapshotCertificateOf(ring, tenantId, ec, [shop]),
-          ],
-        }),
-      );
+      const { shop, api, ec } = await tenantWhoseRsaCertificateAlsoNamesApi('rsa');
       const options = { ca: ca.certificatePem, sigalgs: ECDSA_ONLY, maxVersion };
       const first = await https1Request(tlsPort, shop, `/key-types/${randomUUID()}`, options);
       expect(first.fingerprint256).toBe(ec.fingerprint256);

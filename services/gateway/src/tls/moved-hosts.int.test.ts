@@ -1,11 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   createTestCa,
   issueTestCertificate,
-  selfSignedTestCertificate,
   type TestCa,
   type TestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
@@ -17,6 +13,10 @@ import {
 } from '@vantageedge/shared/testing/tls-clients';
 import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
 import {
   startTestGateway,
   startTestOrigin,
@@ -36,7 +36,7 @@ import { buildSnapshot, snapshotCertificateOf } from '../testing/snapshots.js';
 const KEK = randomBytes(32).toString('base64');
 const ring = keyRing(KEK);
 
-let dir: string;
+let certificateFiles: DefaultCertificateFiles;
 let ca: TestCa;
 let alphaOrigin: TestOrigin;
 let bravoOrigin: TestOrigin;
@@ -45,15 +45,10 @@ let tlsPort: number;
 
 beforeAll(async () => {
   ca = await createTestCa();
-  const defaultCert = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  dir = await mkdtemp(path.join(tmpdir(), 'gateway-moved-hosts-'));
-  await writeFile(path.join(dir, 'cert.pem'), defaultCert.chainPem);
-  await writeFile(path.join(dir, 'key.pem'), defaultCert.privateKeyPem);
+  certificateFiles = await writeDefaultCertificateFiles('moved-hosts');
   [alphaOrigin, bravoOrigin] = await Promise.all([startTestOrigin('alpha'), startTestOrigin('bravo')]);
   gateway = await startTestGateway({
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    ...certificateFiles.tlsListenerEnv,
     CERTIFICATE_ENCRYPTION_KEY: KEK,
   });
   tlsPort = gateway.gateway.tlsPort as number;
@@ -62,7 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   await Promise.all([alphaOrigin?.close(), bravoOrigin?.close()]);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await certificateFiles?.remove();
 });
 
 interface Holder {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type DiagLogger, DiagLogLevel, diag, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { freePort } from '@vantageedge/shared/testing/free-ports';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type GatewayTelemetry, startGatewayTelemetry } from '../observability/gateway-telemetry.js';
+import { accessLineOf } from '../testing/access-lines.js';
 import { collectingExporter, flushSpans } from '../testing/collected-spans.js';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { openWebSocket, roundTrip } from '../testing/open-websockets.js';
@@ -16,24 +16,6 @@ import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket
 const HOST = 'traced-ws.localhost';
 const LIMITED_HOST = 'traced-limit.localhost';
 const ALLOWED_PAGE = 'https://app.example.com';
-
-async function accessLine(gateway: TestGateway, path: string): Promise<Record<string, unknown>> {
-  await vi.waitFor(
-    () =>
-      expect(gateway.logLines.some((line) => line['kind'] === 'access' && line['path'] === path)).toBe(true),
-    { timeout: 10_000 },
-  );
-  return gateway.logLines.find((line) => line['kind'] === 'access' && line['path'] === path)!;
-}
-
-/** A port nothing listens on (taken, then given back). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * A WebSocket upgrade traced as any request, by the HTTP conventions: a SERVER span for the upgrade
@@ -90,7 +72,7 @@ describe('WebSocket upgrade tracing', () => {
         return path.endsWith('/refused') ? 403 : undefined;
       },
     });
-    const unreachable = `http://127.0.0.1:${await closedPort()}`;
+    const unreachable = `http://127.0.0.1:${await freePort()}`;
     const originId = randomUUID();
     const unreachableId = randomUUID();
     gateway = await startTestGateway({}, { tracingEnabled: true });
@@ -136,7 +118,7 @@ describe('WebSocket upgrade tracing', () => {
   // Regression: the upgrade had no CLIENT span, and the origin got the SERVER span's context as its parent.
   it("gives the origin's handshake a CLIENT span that ends at the 101 while the WebSocket stays open", async () => {
     const { socket, closed } = await openWebSocket(gateway, '/ws/held', { host: HOST });
-    const line = await accessLine(gateway, '/ws/held');
+    const line = await accessLineOf(gateway, '/ws/held');
     const traceId = line['trace_id'] as string;
     try {
       const { server, clients } = await traceOf(traceId);
@@ -186,7 +168,7 @@ describe('WebSocket upgrade tracing', () => {
   it("marks the CLIENT span of the origin's refusal (403) an error, and not the SERVER span", async () => {
     const answer = await sendUpgrade(gateway, HOST, '/ws/refused');
     expect(answer.status).toBe(403);
-    const { server, clients } = await traceOf((await accessLine(gateway, '/ws/refused'))['trace_id']);
+    const { server, clients } = await traceOf((await accessLineOf(gateway, '/ws/refused'))['trace_id']);
     expect(clients).toHaveLength(1);
     expect(clients[0]?.attributes).toMatchObject({ 'http.response.status_code': 403, 'error.type': '403' });
     expect(clients[0]?.status.code).toBe(SpanStatusCode.ERROR);
@@ -200,7 +182,7 @@ describe('WebSocket upgrade tracing', () => {
     const answer = await sendUpgrade(gateway, HOST, '/down/socket');
     expect(answer.status).toBe(502);
     expect(JSON.parse(answer.text).error.code).toBe('upstream_unreachable');
-    const { server, clients } = await traceOf((await accessLine(gateway, '/down/socket'))['trace_id']);
+    const { server, clients } = await traceOf((await accessLineOf(gateway, '/down/socket'))['trace_id']);
     expect(clients).toHaveLength(1);
     expect(clients[0]?.attributes['http.response.status_code']).toBeUndefined();
     expect(clients[0]?.attributes['error.type']).toBe('upstream_unreachable');
@@ -220,7 +202,7 @@ describe('WebSocket upgrade tracing', () => {
     );
     await vi.waitFor(() => expect(asked).toContain('/ws/silent'), { timeout: 10_000 });
     client.socket.destroy();
-    const line = await accessLine(gateway, '/ws/silent');
+    const line = await accessLineOf(gateway, '/ws/silent');
     expect(line['status']).toBe(499);
     const traceId = line['trace_id'] as string;
     const { server, clients } = await traceOf(traceId);
@@ -243,7 +225,7 @@ describe('WebSocket upgrade tracing', () => {
       const asking = asked.length;
       const answer = await sendUpgrade(gateway, HOST, path, headers);
       expect(answer.status).toBe(status);
-      const { server, clients } = await traceOf((await accessLine(gateway, path))['trace_id']);
+      const { server, clients } = await traceOf((await accessLineOf(gateway, path))['trace_id']);
       expect(server.attributes['http.response.status_code']).toBe(status);
       expect(clients).toEqual([]);
       expect(asked).toHaveLength(asking);
@@ -255,7 +237,7 @@ describe('WebSocket upgrade tracing', () => {
     try {
       const answer = await sendUpgrade(limited, LIMITED_HOST, '/ws/over-limit');
       expect(answer.status).toBe(503);
-      const { server, clients } = await traceOf((await accessLine(limited, '/ws/over-limit'))['trace_id']);
+      const { server, clients } = await traceOf((await accessLineOf(limited, '/ws/over-limit'))['trace_id']);
       expect(server.attributes).toMatchObject({
         'http.response.status_code': 503,
         'error.type': 'websocket_limit',
