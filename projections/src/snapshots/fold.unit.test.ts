@@ -286,6 +286,7 @@ describe('snapshot fold', () => {
     expect(snapshot.tenant.settings).toEqual({
       rate_limit: null,
       oidc: null,
+      authorized_parties: null,
       service_accounts: [],
       ip_rules: null,
     });

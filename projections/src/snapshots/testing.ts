@@ -52,7 +52,13 @@ export function tenantCreated(tenantId: string, name = 'Acme') {
     name,
     subdomain: `acme-${tenantId.slice(0, 6)}`,
     clerk_org_id: null,
-    settings: { rate_limit: null, oidc: null, service_accounts: [], ip_rules: null },
+    settings: {
+      rate_limit: null,
+      oidc: null,
+      authorized_parties: null,
+      service_accounts: [],
+      ip_rules: null,
+    },
   });
 }
 

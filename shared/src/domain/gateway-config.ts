@@ -17,6 +17,7 @@ import {
   routeTimeouts,
   trafficSplit,
 } from './route-policies.js';
+import { tenantAuthorizedParties } from './web-origin.js';
 
 /**
  * The gateway-facing configuration of a tenant: the shapes the control plane validates in commands,
@@ -537,6 +538,15 @@ export const tenantSettings = z.strictObject({
   rate_limit: rateLimitPolicy.nullable().default(null),
   /** Generic OAuth2/OIDC access tokens accepted on jwt routes (OAuth token support). */
   oidc: oidcProvider.nullable().default(null),
+  /**
+   * The origins of the tenant's own web apps: a Clerk session token on its jwt routes must carry one
+   * of them as `azp` (the page it was minted for), or it is a 401. Null: the gateways'
+   * CLERK_AUTHORIZED_PARTIES, which lists every tenant's apps.
+   */
+  authorized_parties: tenantAuthorizedParties.nullable().default(null).meta({
+    description:
+      "origins of the tenant's own web apps (e.g. https://app.example.com): a Clerk session token on its jwt routes must carry one as azp, else 401 invalid_token; null: the gateways' CLERK_AUTHORIZED_PARTIES (every tenant's apps)",
+  }),
   /** Service-to-service auth: each calling service, its public keys and the scopes it may use. */
   service_accounts: serviceAccounts.default([]),
   /** Tenant-wide IP allow/deny lists: every route without its own ip_rules applies them. */

@@ -147,6 +147,29 @@ export function clerkUserRefusal(
   return null;
 }
 
+const NO_AUTHORIZED_PARTY: Refusal = {
+  code: 'invalid_token',
+  message:
+    'the bearer token names no authorized party (azp): this route takes only tokens minted for its apps',
+};
+const FOREIGN_AUTHORIZED_PARTY: Refusal = {
+  code: 'invalid_token',
+  message: 'the bearer token was minted for an app (azp) whose tokens this route does not take',
+};
+
+/**
+ * A Clerk session token's `azp` (the origin of the page it was minted for) against the apps whose
+ * tokens the route takes: the tenant's settings.authorized_parties, else the gateways'
+ * CLERK_AUTHORIZED_PARTIES; null takes any. Every tenant's app signs in with the same Clerk instance,
+ * so a page of one tenant can obtain a token for its visitor: only the azp says for which app it was
+ * minted. With a list, a token without azp is refused too. Null when taken; a refusal is a 401.
+ */
+export function authorizedPartyRefusal(parties: ReadonlySet<string> | null, azp: unknown): Refusal | null {
+  if (parties === null) return null;
+  if (typeof azp !== 'string') return NO_AUTHORIZED_PARTY;
+  return parties.has(azp) ? null : FOREIGN_AUTHORIZED_PARTY;
+}
+
 /** A verified service token's claims against its service: null when they hold; a refusal is a 401. */
 export function serviceClaimsRefusal(payload: Claims, serviceId: string, maxSeconds: number): Refusal | null {
   const invalid = (message: string) => ({ code: 'invalid_token', message });

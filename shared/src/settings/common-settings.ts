@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { isWebOrigin } from '../domain/web-origin.js';
 
 /**
  * Reusable validators for settings shared by several services. Every service composes its own shape
@@ -148,7 +149,7 @@ export const clerkAuthorizedParties = commaList.pipe(
     z
       .string()
       .refine(
-        isOrigin,
+        isWebOrigin,
         'must be comma-separated origins as browsers send them: scheme://host[:port], lower case, no path or trailing slash (e.g. https://admin.example.com)',
       ),
   ),
@@ -161,17 +162,9 @@ export const clerkAuthorizedParties = commaList.pipe(
 export const clerkIssuer = z
   .string()
   .refine(
-    isOrigin,
+    isWebOrigin,
     'must be the Clerk instance’s Frontend API URL as its tokens carry it in iss: scheme://host, lower case, no path or trailing slash (e.g. https://clerk.example.com)',
   );
-
-function isOrigin(value: string): boolean {
-  try {
-    return new URL(value).origin === value;
-  } catch {
-    return false;
-  }
-}
 
 export const logLevel = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
 

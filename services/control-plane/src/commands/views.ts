@@ -39,10 +39,11 @@ export function tenantView({ data, created_at, updated_at }: Known<TenantState>)
     subdomain: data.subdomain,
     clerk_org_id: data.clerk_org_id,
     // Events recorded before the retired settings fields were dropped may still carry them; settings
-    // recorded before ip_rules existed have none; a jwks_url shows no credentials an earlier release
-    // recorded in it.
+    // recorded before ip_rules or authorized_parties existed have none; a jwks_url shows no credentials
+    // an earlier release recorded in it.
     settings: redactedCredentials({
       ip_rules: null,
+      authorized_parties: null,
       ...(withoutLegacySettings(data.settings) as Partial<TenantSettings>),
     } as TenantSettings),
     created_at,

@@ -154,7 +154,13 @@ describe('config plan', () => {
       {
         action: 'update_tenant',
         changes: {
-          settings: { rate_limit: null, oidc: OIDC, service_accounts: [], ip_rules: null },
+          settings: {
+            rate_limit: null,
+            oidc: OIDC,
+            authorized_parties: null,
+            service_accounts: [],
+            ip_rules: null,
+          },
         },
       },
     ]);

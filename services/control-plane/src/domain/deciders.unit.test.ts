@@ -52,7 +52,13 @@ describe('tenant decider', () => {
   it('treats settings with keys in another order as unchanged (jsonb reorders keys)', () => {
     const state = given(tenantDecider, { type: 'CreateTenant', tenant });
     const reordered = JSON.parse(
-      JSON.stringify({ ip_rules: null, service_accounts: [], oidc: null, rate_limit: null }),
+      JSON.stringify({
+        ip_rules: null,
+        service_accounts: [],
+        authorized_parties: null,
+        oidc: null,
+        rate_limit: null,
+      }),
     );
     expect(
       tenantDecider.decide({ type: 'UpdateTenant', changes: { settings: reordered } }, state).events,

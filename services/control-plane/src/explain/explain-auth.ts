@@ -13,6 +13,7 @@ import type {
   CredentialReport,
 } from '@vantageedge/shared/domain/request-explanation';
 import {
+  authorizedPartyRefusal,
   bearerToken,
   clerkClaims,
   clerkUserRefusal,
@@ -223,7 +224,10 @@ function repeatedMemberRefusal(token: string): AuthOutcome | undefined {
 /** The claim `make dev-token` puts in development tokens: accepted only in dev mode. */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
-/** Clerk's verification of a session token (signature, exp/nbf/iat, azp, iss) with the PEM key: the gateway's. */
+/**
+ * Clerk's verification of a session token (signature, exp/nbf/iat, iss) with the PEM key: the gateway's.
+ * Its azp is checked as the gateway checks it, against the route's apps (authorizedParties).
+ */
 async function verifyClerkToken(
   token: string,
   clerk: NonNullable<AuthContext['clerk']>,
@@ -231,7 +235,6 @@ async function verifyClerkToken(
   try {
     const payload = await verifyToken(token, {
       jwtKey: clerk.jwtKey,
-      ...(clerk.authorizedParties.length > 0 ? { authorizedParties: [...clerk.authorizedParties] } : {}),
       issuer: clerk.issuer,
     });
     if (!clerk.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
@@ -246,6 +249,17 @@ async function verifyClerkToken(
       ? { ok: false, outcome: fail(401, 'token_expired', 'the bearer token has expired') }
       : { ok: false, outcome: fail(401, 'invalid_token', 'the bearer token is not valid') };
   }
+}
+
+/**
+ * The apps whose Clerk tokens the tenant's routes take, as the gateways compile them: its own list, else
+ * their CLERK_AUTHORIZED_PARTIES (known here with CLERK_JWT_KEY); null: any.
+ */
+function authorizedParties(context: AuthContext): ReadonlySet<string> | null {
+  const own = context.snapshot.tenant.settings.authorized_parties;
+  if (own !== null) return new Set(own);
+  const platform = context.clerk?.authorizedParties ?? [];
+  return platform.length > 0 ? new Set(platform) : null;
 }
 
 async function userToken(route: RouteConfig, headers: Headers, context: AuthContext): Promise<Partial> {
@@ -345,6 +359,16 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
     };
   }
   const { snapshot } = context;
+  const foreignApp = authorizedPartyRefusal(authorizedParties(context), payload.azp);
+  if (foreignApp !== null) {
+    return {
+      credential,
+      identity: ANONYMOUS,
+      scopes: [],
+      outcome: fail(401, foreignApp.code, foreignApp.message),
+      notes,
+    };
+  }
   const refusal = clerkUserRefusal(
     {
       clerkOrgId: snapshot.tenant.clerk_org_id,

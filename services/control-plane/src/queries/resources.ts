@@ -47,7 +47,11 @@ export const tenantResource: ResourceDefinition = {
     clerk_org_id: row['clerk_org_id'],
     // Settings recorded before ip_rules existed have none; the jwks_url shows no credentials an earlier
     // release recorded in it.
-    settings: redactedCredentials({ ip_rules: null, ...(withoutLegacySettings(row['settings']) as object) }),
+    settings: redactedCredentials({
+      ip_rules: null,
+      authorized_parties: null,
+      ...(withoutLegacySettings(row['settings']) as object),
+    }),
     ...timestamps(row),
   }),
 };

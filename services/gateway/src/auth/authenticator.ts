@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
 import { verifyJwt } from '@clerk/backend/jwt';
 import {
+  authorizedPartyRefusal,
   bearerCandidate,
   bearerToken,
   clerkClaims,
@@ -47,6 +48,7 @@ export interface AuthenticatorOptions {
     secretKey?: string | undefined;
     /** Clerk's Backend API (JWKS at `<apiUrl>/v1/jwks`); default https://api.clerk.com. */
     apiUrl?: string | undefined;
+    /** The `azp` values taken on a Clerk session token (CLERK_AUTHORIZED_PARTIES) where a tenant lists none. Unset or empty: any. */
     authorizedParties?: readonly string[] | undefined;
     /** The instance's `iss`: a token naming another is refused. Unset: not checked. */
     issuer?: string | undefined;
@@ -106,14 +108,17 @@ function bearerFailure(code: string, message: string): AuthFailure {
   );
 }
 
-/** The answers to Clerk tokens that are no session, one per reason: cached refusals share them. */
-const sessionRefusals = new Map<string, AuthFailure>();
+/**
+ * The answers to Clerk tokens refused for a fixed reason (no session, an app the route does not take),
+ * one per reason: cached tokens share them, and refusing one again costs no new answer.
+ */
+const tokenRefusals = new Map<string, AuthFailure>();
 
-function sessionRefusalFailure(reason: string): AuthFailure {
-  let refusal = sessionRefusals.get(reason);
+function tokenRefusalFailure(reason: string): AuthFailure {
+  let refusal = tokenRefusals.get(reason);
   if (refusal === undefined) {
     refusal = bearerFailure('invalid_token', reason);
-    sessionRefusals.set(reason, refusal);
+    tokenRefusals.set(reason, refusal);
   }
   return refusal;
 }
@@ -135,6 +140,8 @@ export class Authenticator {
   readonly #apiKeyDigests: ApiKeyDigests;
   readonly #maxServiceTokenSeconds: number;
   readonly #clerkKeys: RemoteKeySet | null;
+  /** CLERK_AUTHORIZED_PARTIES: the apps whose Clerk tokens a tenant without a list of its own takes (null: any). */
+  readonly #platformAuthorizedParties: ReadonlySet<string> | null;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
@@ -146,6 +153,9 @@ export class Authenticator {
     this.#apiKeyDigests = new ApiKeyDigests(options.apiKeyPepper, options.apiKeyCacheSize ?? 10_000);
     this.#maxServiceTokenSeconds = options.maxServiceTokenSeconds ?? 300;
     const clerk = options.clerk;
+    this.#platformAuthorizedParties = clerk?.authorizedParties?.length
+      ? new Set(clerk.authorizedParties)
+      : null;
     this.#clerkKeys =
       !clerk?.jwtKey && clerk?.secretKey
         ? (options.remoteJwks ?? new RemoteJwksRegistry()).clerk(
@@ -355,10 +365,9 @@ export class Authenticator {
       return { ok: false, failure: bearerFailure('invalid_token', 'no issuer configured for this token') };
     }
     try {
-      const claimChecks = {
-        ...(clerk.authorizedParties?.length ? { authorizedParties: [...clerk.authorizedParties] } : {}),
-        ...(clerk.issuer === undefined ? {} : { issuer: clerk.issuer }),
-      };
+      // azp is checked when the token is authorized for a route (#authorizeUser): whose apps a route
+      // takes is the tenant's setting, which may change while the token is cached.
+      const claimChecks = clerk.issuer === undefined ? {} : { issuer: clerk.issuer };
       const header = decodeProtectedHeader(token);
       const clerkKeys = this.#clerkKeys;
       const keySet = clerkKeys === null ? undefined : { set: clerkKeys, withdrawals: clerkKeys.withdrawals };
@@ -379,7 +388,7 @@ export class Authenticator {
       const sessionRefusal = clerkSessionRefusal(header.cat, payload as JWTPayload);
       if (sessionRefusal !== null) {
         const refused: CachedToken = {
-          refusal: sessionRefusalFailure(sessionRefusal),
+          refusal: tokenRefusalFailure(sessionRefusal),
           verifiedBy: tenant.auth.verifiedBy.clerk,
         };
         this.#tokens.set(tenant.id, token, refused, payload.exp);
@@ -396,6 +405,7 @@ export class Authenticator {
         verifiedBy: tenant.auth.verifiedBy.clerk,
         expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
         keySet: keySet === undefined ? undefined : { ...keySet, key: keySet.set.listedKey(header.kid) },
+        authorizedParty: typeof payload.azp === 'string' ? payload.azp : undefined,
       };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
@@ -408,12 +418,12 @@ export class Authenticator {
     }
   }
 
-  /** Clerk's own checks (signature, exp/nbf/iat, azp), with the key from Clerk's JWKS as the policy allows. */
+  /** Clerk's own checks (signature, exp/nbf/iat, iss), with the key from Clerk's JWKS as the policy allows. */
   async #verifyWithClerkJwks(
     keys: RemoteKeySet,
     header: ProtectedHeaderParameters,
     token: string,
-    claimChecks: { authorizedParties?: string[]; issuer?: string },
+    claimChecks: { issuer?: string },
   ): Promise<Awaited<ReturnType<typeof verifyJwt>> | null> {
     if (header.cat === CLERK_M2M_CATEGORY) return null;
     const jwk = await keys.jwk(header.kid);
@@ -425,11 +435,17 @@ export class Authenticator {
    * Clerk is one issuer for every tenant, so a verified Clerk token only says who the user is, not
    * that they belong here. A route accepts the tenant's own users: the members of its Clerk org (when
    * it has one and the route requires it), or, for a tenant without an org, the users in its user
-   * list. `allow_any_authenticated_user` opts a route out. OIDC tokens come from the tenant's own
-   * issuer and audience, so they are the tenant's by construction.
+   * list. `allow_any_authenticated_user` opts a route out. Before that, the token must have been minted
+   * for one of the tenant's apps (azp). OIDC tokens come from the tenant's own issuer and audience, so
+   * they are the tenant's by construction.
    */
   #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: AcceptedToken): AuthResult {
     if (entry.identity.issuer === 'clerk') {
+      const foreignApp = authorizedPartyRefusal(
+        tenant.auth.authorizedParties ?? this.#platformAuthorizedParties,
+        entry.authorizedParty,
+      );
+      if (foreignApp !== null) return tokenRefusalFailure(foreignApp.message);
       const refusal = clerkUserRefusal(
         { clerkOrgId: tenant.clerkOrgId, hasUser: (id) => tenant.userIds.has(id) },
         route.config,

@@ -25,6 +25,11 @@ export interface AcceptedToken extends VerifiedBy {
    * snapshot or the replica's settings hold (service accounts, CLERK_JWT_KEY), which change only with them.
    */
   readonly keySet?: VerifyingKeySet | undefined;
+  /**
+   * A Clerk session token's `azp` (the origin of the page it was minted for), checked against the
+   * route's authorized parties each time it is presented: they change with the tenant's settings.
+   */
+  readonly authorizedParty?: string | undefined;
 }
 
 /**
@@ -274,6 +279,7 @@ function entryBytes(entry: CachedToken, token: string): number {
   // A refusal is one of a few shared answers: the entry holds only a reference to it.
   if ('refusal' in entry) return bytes;
   const { identity } = entry;
+  bytes += entry.authorizedParty?.length ?? 0;
   for (const text of [
     identity.principal,
     identity.userId,

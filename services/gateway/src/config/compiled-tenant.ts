@@ -88,6 +88,11 @@ export interface CompiledTenantAuth {
     readonly jwksUrl: string;
     readonly keys: TrustedKeySet;
   } | null;
+  /**
+   * The `azp` values its routes take on a Clerk session token (settings.authorized_parties); null: the
+   * replica's CLERK_AUTHORIZED_PARTIES.
+   */
+  readonly authorizedParties: ReadonlySet<string> | null;
   /** Service accounts by the `kid` of each of their keys (a key belongs to exactly one service). */
   readonly serviceAccounts: ReadonlyMap<string, CompiledServiceAccount>;
   /** What the tokens verified under these settings are tagged with in the verified-token cache. */

@@ -483,6 +483,7 @@ export class GatewayConfigStore implements TenantConfigSink {
             keys: this.#remoteJwks.acquire(settings.oidc.jwks_url),
           }
         : null,
+      authorizedParties: settings.authorized_parties === null ? null : new Set(settings.authorized_parties),
       serviceAccounts,
       verifiedBy,
     };
