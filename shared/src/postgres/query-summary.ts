@@ -132,8 +132,7 @@ function topLevelWords(text: string): Token[] {
       const end = text.indexOf('\n', index);
       index = end < 0 ? text.length : end + 1;
     } else if (char === '/' && next === '*') {
-      const end = text.indexOf('*/', index + 2);
-      index = end < 0 ? text.length : end + 2;
+      index = blockCommentEnd(text, index);
     } else if (char === "'") {
       // E'…' escape strings take backslash escapes (\' among them).
       const escapes = /[eE]/.test(text[index - 1] ?? '') && !/[A-Za-z0-9_$]/.test(text[index - 2] ?? '');
@@ -191,6 +190,23 @@ function wordAt(text: string, index: number): { word: string | undefined; end: n
   const bare = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(text.slice(index, index + MAX_NAME_LENGTH + 1))?.[0];
   if (bare !== undefined) return { word: bare, end: index + bare.length };
   return { word: undefined, end: index + 1 };
+}
+
+/** The index just past the block comment opening at `start`: PostgreSQL's block comments nest. */
+function blockCommentEnd(text: string, start: number): number {
+  let depth = 0;
+  let index = start;
+  while (index < text.length) {
+    if (text.startsWith('/*', index)) {
+      depth += 1;
+      index += 2;
+    } else if (text.startsWith('*/', index)) {
+      depth -= 1;
+      index += 2;
+      if (depth === 0) return index;
+    } else index += 1;
+  }
+  return text.length;
 }
 
 /** The index just past the quote that closes the one at `start` (a doubled quote is part of the text). */

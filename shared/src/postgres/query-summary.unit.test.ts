@@ -50,6 +50,19 @@ describe('postgresQuerySummary', () => {
     });
   });
 
+  it('skips a block comment to its own end, past the comments nested in it (as PostgreSQL reads them)', () => {
+    expect(postgresQuerySummary('select * from /* by /* the */ acme_secret_note */ tenants')).toEqual({
+      operation: 'SELECT',
+      collection: 'tenants',
+      summary: 'SELECT tenants',
+    });
+    expect(postgresQuerySummary('/* a /* b */ c */ delete from routes')?.summary).toBe('DELETE routes');
+    expect(postgresQuerySummary('select 1 /* never closed /* */')).toEqual({
+      operation: 'SELECT',
+      summary: 'SELECT',
+    });
+  });
+
   it('never carries a literal value of the statement', () => {
     expect(postgresQuerySummary("begin; set local statement_timeout = 5000; select 'secret'")).toEqual({
       operation: 'BEGIN',

@@ -1,5 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.js';
@@ -15,6 +15,13 @@ import { onPooledConnection } from './pooled-connection.js';
  */
 
 const { telemetry, exporter, underSpan, finished } = recordSpans('statement-spans-test');
+
+/** A request the sampler left out: its statements make no span. */
+const unsampled = trace.wrapSpanContext({
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  spanId: 'b7ad6b7169203331',
+  traceFlags: 0,
+});
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -72,11 +79,6 @@ describe('PostgreSQL statement spans', () => {
   it('makes no span for a statement sent with no span active, or under one that is not sampled', async () => {
     exporter.reset();
     await pool.query('select count(*) from traced_things');
-    const unsampled = trace.wrapSpanContext({
-      traceId: '0af7651916cd43dd8448eb211c80319c',
-      spanId: 'b7ad6b7169203331',
-      traceFlags: 0,
-    });
     await context.with(trace.setSpan(context.active(), unsampled), () =>
       pool.query('select count(*) from traced_things'),
     );
@@ -104,5 +106,30 @@ describe('PostgreSQL statement spans', () => {
     const spans = await finished();
     expect(childrenOf(spans, firstId).map((span) => span.name)).toEqual(['SELECT']);
     expect(childrenOf(spans, secondId).map((span) => span.name)).toEqual(['SELECT traced_things']);
+  });
+
+  it('traces no statement that waited for a busy pool outside any recording span under the request that released it', async () => {
+    exporter.reset();
+    let releaseFirst: () => void = () => undefined;
+    const firstHolds = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const first = underSpan('first request', () =>
+      onPooledConnection(pool, async (client) => {
+        await client.query('select 1 as one');
+        await firstHolds;
+      }),
+    );
+    // A projector polling (no span) and a request that was not sampled wait for the held connection.
+    const untraced = context.with(ROOT_CONTEXT, () => pool.query('select count(*) from traced_things'));
+    const notSampled = context.with(trace.setSpan(ROOT_CONTEXT, unsampled), () =>
+      pool.query('select id from traced_things'),
+    );
+    while (pool.waitingCount < 2) await setImmediate();
+    releaseFirst();
+    const [firstId] = await Promise.all([first, untraced, notSampled]);
+    const spans = await finished();
+    expect(childrenOf(spans, firstId).map((span) => span.name)).toEqual(['SELECT']);
+    expect(spans.map((span) => span.name).sort()).toEqual(['SELECT', 'first request']);
   });
 });

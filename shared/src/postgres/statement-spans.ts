@@ -56,12 +56,14 @@ export function clientWithStatementSpans(Base: typeof pg.Client): typeof pg.Clie
  * pg.Pool whose callback-style checkouts (its own `query` waits for a connection that way) go on in the
  * caller's context. pg-pool calls a waiting checkout back from the `release` of the connection it gets,
  * in the context of whoever released it: a statement that waited for a busy pool would otherwise be
- * traced under another request — another tenant's.
+ * traced under another request — another tenant's. That holds for a caller with no recording span too
+ * (a projector polling, a request not sampled): its statement must not land under the releaser's. With
+ * tracing off, binding to the no-op context manager returns the callback itself.
  */
 export class PoolKeepingCallerContext extends pg.Pool {
   // biome-ignore lint/suspicious/noExplicitAny: both overloads of pg.Pool's connect
   override connect(callback?: any): any {
-    if (typeof callback !== 'function' || !underRecordingSpan()) return super.connect(callback);
+    if (typeof callback !== 'function') return super.connect(callback);
     return super.connect(context.bind(context.active(), callback));
   }
 }
