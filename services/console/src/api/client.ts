@@ -41,6 +41,14 @@ export interface RequestOptions {
   query?: Record<string, string | undefined>;
 }
 
+/**
+ * If-Match for a command on an item as a list showed it (its `revision`): the API refuses it with 412
+ * once someone else changed or replaced the item since, instead of acting on what the person never saw.
+ */
+export function ifMatchListed(item: { revision: string }): Record<string, string> {
+  return { 'if-match': `"${item.revision}"` };
+}
+
 /** The admin API's largest page (MAX_PAGE_SIZE of its list endpoints). */
 const LIST_PAGE_SIZE = 200;
 

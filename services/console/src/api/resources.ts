@@ -3,6 +3,7 @@ export type {
   ApiKeyResource as ApiKey,
   CertificateResource as Certificate,
   CustomDomainResource as CustomDomain,
+  Listed,
   OriginResource as Origin,
   RouteResource as Route,
   TenantResource as Tenant,

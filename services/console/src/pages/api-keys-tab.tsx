@@ -1,7 +1,8 @@
 import { createApiKeyBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
+import { ifMatchListed } from '../api/client.js';
 import { useApi } from '../api/context.js';
-import type { ApiKey, ApiKeyWithQuota, IssuedApiKey } from '../api/resources.js';
+import type { ApiKey, ApiKeyWithQuota, IssuedApiKey, Listed } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading, Time } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
 import { type FieldIssues, validate } from '../validation.js';
@@ -13,18 +14,20 @@ import { type FieldIssues, validate } from '../validation.js';
 export function ApiKeysTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const keys = useAsync(
-    () => api.getAll<ApiKey>('/api/v1/api-keys', { query: { tenant_id: tenantId } }),
+    () => api.getAll<Listed<ApiKey>>('/api/v1/api-keys', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
   const [issued, setIssued] = useState<IssuedApiKey | null>(null);
   const [error, setError] = useState<unknown>(null);
 
-  const rotate = async (key: ApiKey) => {
+  // Both act on the key as listed: one changed since (rotated, its quota changed) is refused with 412.
+  const rotate = async (key: Listed<ApiKey>) => {
     if (!window.confirm(`Rotate ${key.name}? The old key keeps working during the grace period.`)) return;
     setError(null);
     try {
       const response = await api.send<IssuedApiKey>('POST', `/api/v1/api-keys/${key.id}/rotate`, {
         body: {},
+        headers: ifMatchListed(key),
       });
       setIssued(response.body);
       keys.reload();
@@ -32,11 +35,11 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
       setError(failure);
     }
   };
-  const revoke = async (key: ApiKey) => {
+  const revoke = async (key: Listed<ApiKey>) => {
     if (!window.confirm(`Revoke ${key.name}? Requests with it are refused at once.`)) return;
     setError(null);
     try {
-      await api.send('POST', `/api/v1/api-keys/${key.id}/revoke`, { body: {} });
+      await api.send('POST', `/api/v1/api-keys/${key.id}/revoke`, { body: {}, headers: ifMatchListed(key) });
       keys.reload();
     } catch (failure) {
       setError(failure);
@@ -46,7 +49,14 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
   return (
     <div>
       {issued && <IssuedKey issued={issued} onDismiss={() => setIssued(null)} />}
-      <ErrorNotice error={keys.error ?? error} />
+      <ErrorNotice
+        error={keys.error ?? error}
+        edits={false}
+        onReload={() => {
+          setError(null);
+          keys.reload();
+        }}
+      />
       {keys.loading && !keys.data && <Loading what="API keys" />}
       {keys.data && keys.data.length === 0 && <Empty>No API key yet.</Empty>}
       {keys.data && keys.data.length > 0 && (

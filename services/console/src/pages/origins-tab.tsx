@@ -1,8 +1,9 @@
 import { createOriginBody, updateOriginBody } from '@vantageedge/control-plane/schemas/requests';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
 import { useState } from 'preact/hooks';
+import { ifMatchListed } from '../api/client.js';
 import { useApi } from '../api/context.js';
-import type { Certificate, Origin } from '../api/resources.js';
+import type { Certificate, Listed, Origin } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
 import { useEditedResource } from '../ui/use-edited-resource.js';
@@ -12,7 +13,7 @@ import { DEFAULT_ORIGIN_TLS, OriginTlsFields, originTlsSummary } from './origin-
 export function OriginsTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const origins = useAsync(
-    () => api.getAll<Origin>('/api/v1/origins', { query: { tenant_id: tenantId } }),
+    () => api.getAll<Listed<Origin>>('/api/v1/origins', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
   // The tenant's certificates: the client certificates an origin may present.
@@ -30,11 +31,12 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
     return tlsEditor.open(() => api.send<Origin>('GET', `/api/v1/origins/${origin.id}`));
   };
 
-  const remove = async (origin: Origin) => {
+  // The origin as listed: one changed since is refused with 412, never deleted unseen.
+  const remove = async (origin: Listed<Origin>) => {
     if (!window.confirm(`Delete origin ${origin.name}?`)) return;
     setError(null);
     try {
-      await api.send('DELETE', `/api/v1/origins/${origin.id}`);
+      await api.send('DELETE', `/api/v1/origins/${origin.id}`, { headers: ifMatchListed(origin) });
       origins.reload();
     } catch (failure) {
       setError(failure);
@@ -44,7 +46,14 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
 
   return (
     <div>
-      <ErrorNotice error={origins.error ?? error} />
+      <ErrorNotice
+        error={origins.error ?? error}
+        edits={false}
+        onReload={() => {
+          setError(null);
+          origins.reload();
+        }}
+      />
       {origins.loading && !origins.data && <Loading what="origins" />}
       {origins.data && origins.data.length === 0 && <Empty>No origin yet: routes need one.</Empty>}
       {origins.data && origins.data.length > 0 && (

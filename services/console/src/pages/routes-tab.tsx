@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
+import { ifMatchListed } from '../api/client.js';
 import { useApi } from '../api/context.js';
-import type { Origin, Route, Tenant } from '../api/resources.js';
+import type { Listed, Origin, Route, Tenant } from '../api/resources.js';
 import { Empty, ErrorNotice, Loading } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
 import { useEditedResource } from '../ui/use-edited-resource.js';
@@ -11,7 +12,7 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
   const data = useAsync(async () => {
     const query = { tenant_id: tenant.id };
     const [routes, origins] = await Promise.all([
-      api.getAll<Route>('/api/v1/routes', { query }),
+      api.getAll<Listed<Route>>('/api/v1/routes', { query }),
       api.getAll<Origin>('/api/v1/origins', { query }),
     ]);
     return { routes, origins };
@@ -25,11 +26,12 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
     setError(null);
     return editor.open(() => api.send<Route>('GET', `/api/v1/routes/${route.id}`));
   };
-  const remove = async (route: Route) => {
+  // The route as listed: one changed since is refused with 412, never deleted unseen.
+  const remove = async (route: Listed<Route>) => {
     if (!window.confirm(`Delete route ${route.path_pattern}?`)) return;
     setError(null);
     try {
-      await api.send('DELETE', `/api/v1/routes/${route.id}`);
+      await api.send('DELETE', `/api/v1/routes/${route.id}`, { headers: ifMatchListed(route) });
       data.reload();
     } catch (failure) {
       setError(failure);
@@ -50,7 +52,14 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
     id === null ? '— (answers itself)' : (data.data?.origins.find((origin) => origin.id === id)?.name ?? id);
   return (
     <div>
-      <ErrorNotice error={data.error ?? error} />
+      <ErrorNotice
+        error={data.error ?? error}
+        edits={false}
+        onReload={() => {
+          setError(null);
+          data.reload();
+        }}
+      />
       {notice && <div class="notice ok">{notice}</div>}
       {data.loading && !data.data && <Loading what="routes" />}
       {data.data && data.data.routes.length === 0 && <Empty>No route yet.</Empty>}

@@ -5,8 +5,17 @@ import { type FieldIssues, issuesUnder } from '../validation.js';
 /**
  * A failure as the API stated it. With `onReload`, a 412 (someone else changed the resource since it
  * was read) offers to load the current version: saving again with the old revision is refused forever.
+ * A list's buttons (delete, revoke, …) have no edits to drop: `edits` false says nothing of them.
  */
-export function ErrorNotice({ error, onReload }: { error: unknown; onReload?: (() => void) | undefined }) {
+export function ErrorNotice({
+  error,
+  onReload,
+  edits = true,
+}: {
+  error: unknown;
+  onReload?: (() => void) | undefined;
+  edits?: boolean;
+}) {
   if (error === null || error === undefined) return null;
   if (error instanceof ApiProblem) {
     return (
@@ -26,8 +35,8 @@ export function ErrorNotice({ error, onReload }: { error: unknown; onReload?: ((
             Someone else changed it since it was read.{' '}
             <button type="button" class="small" onClick={onReload}>
               Load the current version
-            </button>{' '}
-            (your edits here are dropped)
+            </button>
+            {edits && ' (your edits here are dropped)'}
           </p>
         )}
       </div>

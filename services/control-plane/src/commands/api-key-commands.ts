@@ -152,7 +152,9 @@ export async function rotateApiKey(
           },
         });
       } catch (error) {
-        await revokeApiKey(deps, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
+        // Under the lock this rotation holds already (taking it again would wait for itself).
+        const locked = { ...deps, tenantLock: undefined };
+        await revokeApiKey(locked, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
           reason: 'rotation failed',
         }).catch(() => {});
         throw error;

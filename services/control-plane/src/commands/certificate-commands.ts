@@ -23,8 +23,7 @@ import {
   requireAccess,
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
-import { writableTenantOf } from './lookups.js';
-import { requireRoomFor, underTenantLock, withCountedCreate } from './tenant-limits.js';
+import { requireRoomFor, withCountedCreate } from './tenant-limits.js';
 import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
@@ -146,36 +145,32 @@ export async function uploadCertificate(
 
 /**
  * Deletes a certificate no origin presents (tls.client_certificate_id): else 409 naming the origins.
- * Checked under the tenant's lock, which an origin naming a certificate takes too.
+ * Checked under the tenant's lock (changeResource takes it), which an origin naming a certificate takes too.
  */
 export async function deleteCertificate(
   deps: CommandDeps,
   ctx: CommandContext,
   certificateId: string,
 ): Promise<CommandOutcome<CertificateResource>> {
-  const remove = () =>
-    changeResource(deps, ctx, {
-      stream: streamName.certificate(certificateId),
-      decider: certificateDecider,
-      what: 'certificate',
-      command: async (data): Promise<CertificateCommand> => {
-        const users = (await deps.resourceCounts.origins(data.tenant_id)).filter(
-          (origin) => origin.tls.client_certificate_id === certificateId,
+  const result = await changeResource(deps, ctx, {
+    stream: streamName.certificate(certificateId),
+    decider: certificateDecider,
+    what: 'certificate',
+    command: async (data): Promise<CertificateCommand> => {
+      const users = (await deps.resourceCounts.origins(data.tenant_id)).filter(
+        (origin) => origin.tls.client_certificate_id === certificateId,
+      );
+      if (users.length > 0) {
+        const names = users.map((origin) => `${origin.name} (${origin.id})`).join(', ');
+        throw conflict(
+          `the certificate is the client certificate of origin ${names}: change its tls.client_certificate_id first`,
+          'certificate_id',
+          `in use by origin ${names}`,
         );
-        if (users.length > 0) {
-          const names = users.map((origin) => `${origin.name} (${origin.id})`).join(', ');
-          throw conflict(
-            `the certificate is the client certificate of origin ${names}: change its tls.client_certificate_id first`,
-            'certificate_id',
-            `in use by origin ${names}`,
-          );
-        }
-        return { type: 'DeleteCertificate' };
-      },
-    });
-  const stream = streamName.certificate(certificateId);
-  const tenantId = await writableTenantOf(deps, ctx, stream, certificateDecider);
-  const result = tenantId === null ? await remove() : await underTenantLock(deps, tenantId, remove);
+      }
+      return { type: 'DeleteCertificate' };
+    },
+  });
   return outcome(result);
 }
 

@@ -1,3 +1,4 @@
+import { streamName } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,8 +10,8 @@ import {
 
 /**
  * Regression tests: a config apply or rollback plans its steps from the tenant's config, then runs them
- * one by one, while single-resource commands (a route PATCH or DELETE, which take no tenant lock) go on
- * beside it. A step appended the fields its plan changed onto whatever the resource had become: a route
+ * one by one, while single-resource commands (a route PATCH or DELETE, which then took no tenant lock)
+ * went on beside it. A step appended the fields its plan changed onto whatever the resource had become: a route
  * patched meanwhile ended as neither the document nor the PATCH left it (a lost update both answered
  * 200), and a route deleted meanwhile made the apply answer 404 `not_found`, as for an unknown tenant.
  */
@@ -205,16 +206,41 @@ describe('a config apply meeting a command between its steps', () => {
     }
     return { id, tenant, origin, routes };
   };
-  const deleteOnce = (type: string, paths: string[]) =>
+  /**
+   * Deletes the routes or origins once the app appended an event of `type`, as a control plane of an
+   * earlier release, still running during a rolling deploy, does: without the tenant's lock (a DELETE
+   * sent to this one waits for the apply to end), so the deletion lands between the apply's steps.
+   */
+  const deleteOnce = (type: string, tenantId: string, deleted: Array<['route' | 'origin', string]>) =>
     afterAppend.set(type, async () => {
-      for (const path of paths) expect([204, 404]).toContain((await cp.request('DELETE', path)).status);
+      for (const [kind, id] of deleted) {
+        const stream = kind === 'route' ? streamName.route(id) : streamName.origin(id);
+        if ((await cp.store.readStream(stream)).at(-1)?.type.endsWith('Deleted')) continue;
+        await cp.store.appendToStream(stream, [
+          {
+            type: kind === 'route' ? 'RouteDeleted' : 'OriginDeleted',
+            data:
+              kind === 'route'
+                ? { route_id: id, tenant_id: tenantId }
+                : { origin_id: id, tenant_id: tenantId },
+            metadata: {
+              actor: 'user_of_an_earlier_release',
+              tenant_id: tenantId,
+              correlation_id: `delete-${id}`,
+              causation_id: null,
+              occurred_at: new Date().toISOString(),
+              schema_version: 1,
+            },
+          },
+        ]);
+      }
     });
   const errorOf = (response: ApiResponse) => json(response)['error'] as { code: string; message: string };
 
   it('answers 409 conflict naming a route it updates that was deleted meanwhile, not 404', async () => {
     const { id, tenant, routes } = await newTenant(['/a/*', '/b/*']);
     // The routes are updated in the document's order: the second is deleted once the first is updated.
-    deleteOnce('RouteUpdated', [`/api/v1/routes/${routes[1]}`]);
+    deleteOnce('RouteUpdated', id, [['route', routes[1]!]]);
     const applied = await post(`/api/v1/tenants/${id}/config/apply`, {
       tenant,
       origins: [{ name: 'o', url: 'https://o.example.com' }],
@@ -234,7 +260,8 @@ describe('a config apply meeting a command between its steps', () => {
     const { id, tenant, routes } = await newTenant(['/a/*', '/b/*']);
     deleteOnce(
       'RouteDeleted',
-      routes.map((route) => `/api/v1/routes/${route}`),
+      id,
+      routes.map((route) => ['route', route]),
     );
     const applied = await post(`/api/v1/tenants/${id}/config/apply`, {
       tenant,
@@ -251,7 +278,7 @@ describe('a config apply meeting a command between its steps', () => {
   it('answers 409 conflict naming the origin its new routes name that was deleted meanwhile, not 404', async () => {
     const { id, tenant, origin } = await newTenant([]);
     // The apply adds an origin before its routes: the origin its routes name is deleted right then.
-    deleteOnce('OriginCreated', [`/api/v1/origins/${origin}`]);
+    deleteOnce('OriginCreated', id, [['origin', origin]]);
     const applied = await post(`/api/v1/tenants/${id}/config/apply`, {
       tenant,
       origins: [

@@ -9,6 +9,7 @@ import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
 import type { StreamFolds } from './stream-folds.js';
+import { loadTenant } from './tenant-directory.js';
 import type { TenantLimits, TenantLock, TenantResourceCounts } from './tenant-limits.js';
 
 /** What every command needs from the process: ports only, no transport and no database driver. */
@@ -159,12 +160,14 @@ export const unknownTenantOfPath = (): DomainError => notFound('tenant', 'id');
  * the caller may not see at all is one that does not exist: `unseen` is the very answer the command
  * gives for an id no one has (default: the tenant of a `tenant_id` field is not found), so no caller
  * learns which tenants, or which resources of other tenants, exist. A tenant the caller sees without
- * the rank needed (a viewer writing) is `forbidden`. Write access granted counts the command against the
- * tenant's command limit (never a tenant the caller may not write, so no one spends another tenant's
- * budget).
+ * the rank needed (a viewer writing) is `forbidden`. A deleted tenant takes its resources with it: no
+ * one, platform admins included, writes to it or to any of them, and the answer is `unseen`'s, as for
+ * what never existed (so a command on a deleted tenant's resource appends nothing). Write access granted
+ * counts the command against the tenant's command limit (never a tenant the caller may not write, so
+ * no one spends another tenant's budget).
  */
 export async function requireAccess(
-  deps: Pick<CommandDeps, 'authorizer' | 'commandBudget' | 'streamFolds'>,
+  deps: Pick<CommandDeps, 'authorizer' | 'commandBudget' | 'streamFolds' | 'store'>,
   caller: Caller,
   tenantId: string,
   needed: Exclude<TenantAccess, 'none'>,
@@ -173,7 +176,11 @@ export async function requireAccess(
   const access = await deps.authorizer.access(caller, tenantId, deps.streamFolds);
   if (access === 'none') throw unseen();
   if (RANK[access] < RANK[needed]) throw forbidden('you have read-only access to this tenant');
-  if (needed === 'write') await deps.commandBudget?.charge(tenantId);
+  if (needed === 'write') {
+    const tenant = await loadTenant(deps.store, tenantId, deps.streamFolds);
+    if (tenant.status !== 'active') throw unseen();
+    await deps.commandBudget?.charge(tenantId);
+  }
   return access;
 }
 
@@ -197,7 +204,7 @@ const lostAnswer = () => forbidden('you may no longer see the answer to this req
  * guards were recorded) is only replayed to platform admins.
  */
 export async function authorizeReplay(
-  deps: Pick<CommandDeps, 'authorizer'>,
+  deps: Pick<CommandDeps, 'authorizer' | 'store'>,
   caller: Caller,
   guard: ReplayGuard,
 ): Promise<void> {
@@ -205,5 +212,11 @@ export async function authorizeReplay(
   if (guard.platformAdminOnly || guard.tenantId === null) throw lostAnswer();
   // A replay appends nothing: it is not counted as a command. The caller's own earlier request named
   // the tenant, so saying that access was lost tells it nothing new.
-  await requireAccess({ authorizer: deps.authorizer }, caller, guard.tenantId, 'write', lostAnswer);
+  await requireAccess(
+    { authorizer: deps.authorizer, store: deps.store },
+    caller,
+    guard.tenantId,
+    'write',
+    lostAnswer,
+  );
 }

@@ -203,9 +203,13 @@ describe('invariants under concurrent commands', () => {
       const keys = json(await readAt(`/api/v1/api-keys?tenant_id=${tenant}`, position))['data'] as Array<{
         id: string;
         name: string;
-        status: string;
+        revoked_at: string | null;
+        expires_at: string | null;
       }>;
-      const active = keys.filter((k) => k.name === `k${round}` && k.status === 'active');
+      const now = Date.now();
+      const working = (k: (typeof keys)[number]) =>
+        k.revoked_at === null && (k.expires_at === null || Date.parse(k.expires_at) > now);
+      const active = keys.filter((k) => k.name === `k${round}` && working(k));
       // A rotation that lost to the revoke took its new key back; one that won leaves the new key.
       expect(active.length).toBe(rotated!.status === 201 ? 1 : 0);
     }

@@ -18,7 +18,7 @@ import {
   requireAccess,
 } from './context.js';
 import { handleCommand } from './handle-command.js';
-import { requireClientCertificateOfTenant, requireLiveTenant, writableTenantOf } from './lookups.js';
+import { requireClientCertificateOfTenant, requireLiveTenant } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import {
@@ -82,43 +82,36 @@ export async function updateOrigin(
   originId: string,
   body: UpdateOriginBody,
 ): Promise<CommandOutcome<OriginResource>> {
-  const update = () =>
-    changeResource(deps, ctx, {
-      stream: streamName.origin(originId),
-      decider: originDecider,
-      what: 'origin',
-      command: async (current): Promise<OriginCommand> => {
-        requireShortStrings(deps, body);
-        requireTargetCount(deps, body.targets);
-        if (body.targets !== undefined || body.url !== undefined) {
-          await requireRoomForTargets(
-            deps,
-            current.tenant_id,
-            body.targets?.length ?? 1,
-            current.origin_id,
-            current.targets.length,
-          );
-        }
-        requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
-        const clientCertificateId = body.tls?.client_certificate_id;
-        if (clientCertificateId) {
-          await requireClientCertificateOfTenant(deps, clientCertificateId, current.tenant_id);
-        }
-        const { url, ...changes } = body;
-        return {
-          type: 'Update',
-          changes: url !== undefined ? { ...changes, targets: [{ url, weight: 1 }] } : changes,
-        };
-      },
-    });
   // New targets are counted against TENANT_MAX_TARGETS, and a client certificate must outlive the
-  // update (its deletion checks the origins under the lock): under the tenant's lock, as creates are,
-  // once the caller may write the tenant (another tenant's caller takes no lock of it).
-  const tenantId =
-    body.targets !== undefined || body.url !== undefined || body.tls?.client_certificate_id
-      ? await writableTenantOf(deps, ctx, streamName.origin(originId), originDecider)
-      : null;
-  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update, 'id');
+  // update (its deletion checks the origins): both under the tenant's lock, which changeResource takes.
+  const result = await changeResource(deps, ctx, {
+    stream: streamName.origin(originId),
+    decider: originDecider,
+    what: 'origin',
+    command: async (current): Promise<OriginCommand> => {
+      requireShortStrings(deps, body);
+      requireTargetCount(deps, body.targets);
+      if (body.targets !== undefined || body.url !== undefined) {
+        await requireRoomForTargets(
+          deps,
+          current.tenant_id,
+          body.targets?.length ?? 1,
+          current.origin_id,
+          current.targets.length,
+        );
+      }
+      requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
+      const clientCertificateId = body.tls?.client_certificate_id;
+      if (clientCertificateId) {
+        await requireClientCertificateOfTenant(deps, clientCertificateId, current.tenant_id);
+      }
+      const { url, ...changes } = body;
+      return {
+        type: 'Update',
+        changes: url !== undefined ? { ...changes, targets: [{ url, weight: 1 }] } : changes,
+      };
+    },
+  });
   return outcomeOf('origin', result, originView);
 }
 

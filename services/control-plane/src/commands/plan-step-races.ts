@@ -9,7 +9,8 @@ import { aggregateFolds } from './aggregate-folds.js';
 
 /**
  * A config apply's or rollback's steps are planned from the tenant's config at one position and run one
- * by one, beside single-resource commands that take no tenant lock (a route's PATCH or DELETE). A step
+ * by one. Single-resource commands (a route's PATCH or DELETE) wait for the tenant's lock the change
+ * holds, but a control plane of an earlier release, during a rolling deploy, does not. A step
  * changes only the fields its plan found different: appended onto a resource another command changed
  * since, it would leave the resource as neither command left it, both answered as done. So each step
  * that changes a resource runs with the resource's revision as its If-Match, once that revision is found

@@ -19,7 +19,7 @@ import {
   tenantOf,
 } from './context.js';
 import { handleCommand } from './handle-command.js';
-import { requireLiveTenant, requireOriginOfTenant, writableTenantOf } from './lookups.js';
+import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
 import { outcomeOf } from './outcome.js';
 import { foldStream } from './stream-folds.js';
 import {
@@ -64,43 +64,39 @@ export async function updateRoute(
   routeId: string,
   patch: UpdateRouteBody,
 ): Promise<CommandOutcome<RouteResource>> {
-  const update = () =>
-    changeResource(deps, ctx, {
-      stream: streamName.route(routeId),
-      decider: routeDecider,
-      what: 'route',
-      command: async (route): Promise<RouteCommand> => {
-        // The <redacted> placeholder of a credential header or query parameter keeps the value this
-        // route has for it.
-        const body = withStoredRouteCredentials(patch, route);
-        requireShortStrings(deps, body);
-        requireRouteWithinLimits(deps, { ...route, ...body });
-        if (body.origin_id != null && body.origin_id !== route.origin_id) {
-          await requireOriginOfTenant(deps, ctx, body.origin_id, route.tenant_id);
-        }
-        if (body.traffic_split != null) {
-          await requireSplitOriginsOfTenant(deps, ctx, body.traffic_split, route.tenant_id);
-        }
-        if (body.match?.hosts !== undefined)
-          await requireHostsOfTenant(deps, body.match.hosts, route.tenant_id);
-        if (MATCH_FIELDS.some((field) => body[field] !== undefined)) {
-          const next: RouteMatchFields = {
-            path_pattern: body.path_pattern ?? route.path_pattern,
-            methods: body.methods ?? route.methods,
-            priority: body.priority ?? route.priority,
-            match: body.match === undefined ? route.match : body.match,
-          };
-          await requireMatchOfItsOwn(deps, route.tenant_id, next, route.route_id);
-        }
-        return { type: 'Update', changes: body };
-      },
-    });
   // A new match is compared with the tenant's other routes, which live in streams of their own: under
-  // the tenant's lock, as a create's is, so routes changed at once are each compared with the others.
-  const tenantId = MATCH_FIELDS.some((field) => patch[field] !== undefined)
-    ? await writableTenantOf(deps, ctx, streamName.route(routeId), routeDecider)
-    : null;
-  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update, 'id');
+  // the tenant's lock (changeResource takes it), as a create's is, so routes changed at once are each
+  // compared with the others.
+  const result = await changeResource(deps, ctx, {
+    stream: streamName.route(routeId),
+    decider: routeDecider,
+    what: 'route',
+    command: async (route): Promise<RouteCommand> => {
+      // The <redacted> placeholder of a credential header or query parameter keeps the value this
+      // route has for it.
+      const body = withStoredRouteCredentials(patch, route);
+      requireShortStrings(deps, body);
+      requireRouteWithinLimits(deps, { ...route, ...body });
+      if (body.origin_id != null && body.origin_id !== route.origin_id) {
+        await requireOriginOfTenant(deps, ctx, body.origin_id, route.tenant_id);
+      }
+      if (body.traffic_split != null) {
+        await requireSplitOriginsOfTenant(deps, ctx, body.traffic_split, route.tenant_id);
+      }
+      if (body.match?.hosts !== undefined)
+        await requireHostsOfTenant(deps, body.match.hosts, route.tenant_id);
+      if (MATCH_FIELDS.some((field) => body[field] !== undefined)) {
+        const next: RouteMatchFields = {
+          path_pattern: body.path_pattern ?? route.path_pattern,
+          methods: body.methods ?? route.methods,
+          priority: body.priority ?? route.priority,
+          match: body.match === undefined ? route.match : body.match,
+        };
+        await requireMatchOfItsOwn(deps, route.tenant_id, next, route.route_id);
+      }
+      return { type: 'Update', changes: body };
+    },
+  });
   return outcomeOf('route', result, routeView);
 }
 

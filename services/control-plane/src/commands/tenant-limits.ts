@@ -180,10 +180,9 @@ export function underTenantLock<T>(
 /**
  * Runs a command that a counted limit bounds — its count and its append — as the tenant's only one in
  * every control-plane process, under the lock config applies and rollbacks hold: creates sent at once,
- * or beside an apply, are each counted with the ones before them. Besides these only the tenant's
- * deletion and the updates that are compared with the tenant's other resources take it (an origin's
- * new targets, a route's new match; a resource's delete never does), and one waits at most as long as
- * an apply waits (409 `conflict`). The tenant is found live under the lock, so a resource in a stream
+ * or beside an apply, are each counted with the ones before them. Besides these the tenant's deletion
+ * and every command on an existing resource of the tenant take it (change-resource.ts), and one waits
+ * at most as long as an apply waits (409 `conflict`). The tenant is found live under the lock, so a resource in a stream
  * of its own is never created after its tenant's deletion; a deleted one is `not_found` naming
  * `tenantField`, the part of the request that named the tenant (an update's: the path's resource id).
  */

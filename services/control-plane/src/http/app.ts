@@ -368,7 +368,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     // The tenant in its one spelling, as its command reads it: one access check, one share of the budget.
     const tenantId = pathId.toLowerCase();
     await requireAccess(
-      { authorizer: commandAuthorizer },
+      { authorizer: commandAuthorizer, store: deps.store },
       callerOf(res),
       tenantId,
       'read',

@@ -169,7 +169,7 @@ function commandHandler<Schema extends z.ZodType>(
     if (spec.tenantAccessBeforeBody !== undefined) {
       // Only the access check: the command charges the tenant's budget once it runs.
       await requireAccess(
-        { authorizer: deps.authorizer },
+        { authorizer: deps.authorizer, store: deps.store },
         caller,
         id,
         spec.tenantAccessBeforeBody,

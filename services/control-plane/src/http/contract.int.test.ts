@@ -122,7 +122,9 @@ describe('an id that names nothing', () => {
 describe('a resource of a deleted tenant', () => {
   // Regression test: rotating a key of a deleted tenant, changing its route or purging the deleted
   // tenant's cache was 404 naming `tenant_id`, a field the request never had: the path's id names nothing.
-  it('is 404 not_found naming the path parameter', async () => {
+  // And a platform admin's revoke, origin change or route delete was 200/204, recording events of a
+  // tenant that no longer exists: every command on its resources is 404 and records nothing.
+  it('is 404 not_found naming the path parameter, and records nothing', async () => {
     const post = async (path: string, body: unknown) =>
       json(await cp.request('POST', path, { body }))['id'] as string;
     const tenant = await post('/api/v1/tenants', { name: 'gone', subdomain: 'gone-tenant' });
@@ -138,12 +140,34 @@ describe('a resource of a deleted tenant', () => {
       auth_mode: 'public',
     });
     const key = await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k' });
+    const user = await post('/api/v1/users', {
+      tenant_id: tenant,
+      clerk_user_id: 'user_of_gone_tenant',
+      email: 'member@gone.example.com',
+      role: 'member',
+    });
     expect((await cp.request('DELETE', `/api/v1/tenants/${tenant}`)).status).toBe(204);
     const before = (await cp.allEvents()).length;
     const requests: Array<[string, string, unknown?]> = [
-      ['POST', `/api/v1/tenants/${tenant}/cache/purge`, {}],
+      ['POST', `/api/v1/api-keys/${key}/revoke`, {}],
       ['POST', `/api/v1/api-keys/${key}/rotate`, {}],
+      ['PATCH', `/api/v1/api-keys/${key}`, { quota: null }],
+      ['DELETE', `/api/v1/api-keys/${key}`],
+      ['PATCH', `/api/v1/origins/${origin}`, { name: 'renamed' }],
+      ['DELETE', `/api/v1/origins/${origin}`],
       ['PATCH', `/api/v1/routes/${route}`, { path_pattern: '/b/*' }],
+      ['DELETE', `/api/v1/routes/${route}`],
+      ['POST', `/api/v1/routes/${route}/cache/purge`, {}],
+      ['PATCH', `/api/v1/users/${user}`, { role: 'admin' }],
+      ['DELETE', `/api/v1/users/${user}`],
+      ['PATCH', `/api/v1/tenants/${tenant}`, { name: 'revived' }],
+      ['POST', `/api/v1/tenants/${tenant}/cache/purge`, {}],
+      ['POST', `/api/v1/tenants/${tenant}/domains`, { domain: 'api.gone.example.com' }],
+      [
+        'POST',
+        `/api/v1/tenants/${tenant}/config/apply`,
+        { tenant: { name: 'revived', subdomain: 'gone-tenant' }, origins: [], routes: [] },
+      ],
     ];
     await expectEachNotFoundNamingThePathId(requests);
     expect((await cp.allEvents()).length).toBe(before);
@@ -296,6 +320,41 @@ describe('headers and parameters', () => {
     expect((await cp.request('GET', '/api/v1/tenants', { headers: { 'X-Min-Position': '' } })).status).toBe(
       400,
     );
+  });
+
+  // Regression test: list items carried no revision, so a client acting on a listed item (the console's
+  // delete, revoke and rotate buttons) sent no If-Match and deleted what someone else had just changed.
+  it('lists each item with its revision, the ETag a command on the item as listed sends as If-Match', async () => {
+    const created = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: 'lst', subdomain: 'listed' },
+    });
+    const tenant = json(created)['id'] as string;
+    const origin = await cp.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenant, name: 'o', url: 'https://o.example.com' },
+    });
+    const path = `/api/v1/origins/${json(origin)['id'] as string}`;
+    const listed = async (after: { headers: Headers }) => {
+      const list = await cp.request('GET', `/api/v1/origins?tenant_id=${tenant}`, {
+        headers: { 'X-Min-Position': after.headers.get('x-event-position')! },
+      });
+      expect(list.status, JSON.stringify(list.body)).toBe(200);
+      return (json(list)['data'] as Array<{ revision: string }>)[0]!;
+    };
+    const first = await listed(origin);
+    const read = await cp.request('GET', path);
+    expect(read.headers.get('etag')).toBe(`"${first.revision}"`);
+
+    const renamed = await cp.request('PATCH', path, { body: { name: 'renamed elsewhere' } });
+    expect(renamed.status).toBe(200);
+    const before = (await cp.allEvents()).length;
+    const stale = await cp.request('DELETE', path, { headers: { 'If-Match': `"${first.revision}"` } });
+    expect(stale.status).toBe(412);
+    expect((await cp.allEvents()).length).toBe(before);
+
+    const current = await listed(renamed);
+    expect(current.revision).not.toBe(first.revision);
+    const deleted = await cp.request('DELETE', path, { headers: { 'If-Match': `"${current.revision}"` } });
+    expect(deleted.status).toBe(204);
   });
 
   // Regression test: `If-Match: *` and a list of ETags were 400, and `W/"n"` matched revision n

@@ -172,7 +172,8 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
           rows,
           limit,
           (row) => BigInt(row.created_position),
-          (row) => asSeenWith(accessOf(row), resource.present(row)),
+          // With its revision: a client acts on the item as listed (If-Match), not on a newer one.
+          (row) => asSeenWith(accessOf(row), { ...resource.present(row), revision: row.revision }),
         ),
       );
     };

@@ -191,6 +191,23 @@ export const errorResource = z.object({
   }),
 });
 
+/**
+ * An item of a list answer: the resource and its revision, the number its own GET's ETag quotes, so a
+ * client can act on what the list showed it (If-Match: `"<revision>"`) without reading the item again.
+ */
+export const listItem = <Resource extends z.ZodObject>(resource: Resource) =>
+  resource.extend({
+    revision: z
+      .string()
+      .regex(/^[0-9]+$/)
+      .describe(
+        'the revision the item was listed at: send it as If-Match `"<revision>"` to change or delete it only as listed',
+      ),
+  });
+
+/** A resource as a list answer holds it (`listItem`). */
+export type Listed<Resource> = Resource & { revision: string };
+
 export type TenantResource = z.infer<typeof tenantResource>;
 export type UserResource = z.infer<typeof userResource>;
 export type OriginResource = z.infer<typeof originResource>;
