@@ -95,12 +95,16 @@ export function http2Request(
   },
 ): Promise<Http2Response> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({
-      [constants.HTTP2_HEADER_METHOD]: request.method ?? 'GET',
-      [constants.HTTP2_HEADER_PATH]: request.path,
-      [constants.HTTP2_HEADER_AUTHORITY]: request.authority,
-      ...request.headers,
-    });
+    const stream = session.request(
+      {
+        [constants.HTTP2_HEADER_METHOD]: request.method ?? 'GET',
+        [constants.HTTP2_HEADER_PATH]: request.path,
+        [constants.HTTP2_HEADER_AUTHORITY]: request.authority,
+        ...request.headers,
+      },
+      // node ends a GET's, HEAD's or DELETE's stream with its HEADERS frame unless told otherwise.
+      request.body === undefined ? undefined : { endStream: false },
+    );
     const timer = setTimeout(
       () =>
         stream.close(constants.NGHTTP2_CANCEL, () =>

@@ -251,6 +251,9 @@ export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promis
     const handler = new OriginExchange(exchange, call, streamedBody, resolve, dispatcher);
     let free: boolean;
     try {
+      // No `reset` option: undici closes the connection after a HEAD, and after a request with a body on
+      // a method whose semantics define none (any but PUT, POST, PATCH, QUERY, PROPFIND, PROPPATCH), which
+      // an origin may leave unread and then take for the next request on that connection, another client's.
       free = dispatcher.dispatch(
         {
           path: target.basePath + call.pathAndQuery,
