@@ -73,11 +73,16 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
   // that reaches a server (its bundle would not even build).
   { from: CONSOLE, to: CONTROL_PLANE, entryPoints: ['schemas/requests', 'schemas/resources'] },
   // …and the one schema of the explain answer it reads (zod only, like the config shapes), with the
-  // text its quota windows read as (the CLI's too).
+  // text its quota windows read as and how it shows tenant text's hidden characters (the CLI's too).
   {
     from: CONSOLE,
     to: SHARED,
-    entryPoints: ['domain/gateway-config', 'domain/request-explanation', 'domain/quota-window-text'],
+    entryPoints: [
+      'domain/gateway-config',
+      'domain/request-explanation',
+      'domain/quota-window-text',
+      'domain/visible-text',
+    ],
   },
 ];
 

@@ -1,3 +1,4 @@
+import { HIDDEN_CHARACTERS, withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { Document, Scalar, visit } from 'yaml';
 
 /** `--output table|json|yaml`: tables for people, JSON and YAML (the API's own fields) for scripts. */
@@ -11,45 +12,16 @@ export interface Column<Row> {
 }
 
 /**
- * Characters a terminal acts on instead of showing: C0 controls (ESC starts CSI/OSC sequences, BEL ends
- * them, CR overwrites a line), DEL, C1 controls (U+009B is CSI on its own), the line and paragraph
- * separators, every bidi control (Unicode's Bidi_Control: the embedding/override/isolate controls
- * and the invisible ALM, LRM and RLM marks; they reorder what is shown), and the other invisible format
- * characters (Unicode's Cf: soft hyphen, zero-width space and joiners, word joiner, invisible operators,
- * BOM, …; beyond the Basic Multilingual Plane the tag characters U+E0001 and U+E0020–E007F, which
- * terminals draw as nothing, and the format controls of a few scripts) and the rest of what Unicode
- * calls Default_Ignorable (the Hangul fillers, variation selectors, the combining grapheme joiner,
- * Mongolian variation selectors, Khmer inherent vowels and the code points reserved as ignorable),
- * which make one name look like another: `Acme\u3164` reads as `Acme`.
- */
-const TERMINAL_CONTROLS =
-  '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2' +
-  '\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164' +
-  '\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb' +
-  '\\u{110bd}\\u{110cd}\\u{13430}-\\u{1343f}\\u{1bca0}-\\u{1bca3}\\u{1d173}-\\u{1d17a}\\u{e0000}-\\u{e0fff}';
-// `u`: a character beyond the BMP is one match (its surrogate pair), not two halves that match nothing.
-const CONTROLS = new RegExp(`[${TERMINAL_CONTROLS}]`, 'gu');
-const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'gu');
-
-/** `\u001b`; a character beyond the BMP as its surrogate pair (`\udb40\udc41`), as JSON and YAML write it. */
-function visibleEscape(char: string): string {
-  let escaped = '';
-  for (let index = 0; index < char.length; index++) {
-    escaped += `\\u${char.charCodeAt(index).toString(16).padStart(4, '0')}`;
-  }
-  return escaped;
-}
-
-/**
  * The one way human-readable output (tables, explain, plans, messages) shows text that came from the
- * admin API or a tenant: every terminal control character as a visible `\u001b`-style escape, so a
- * name cannot write the clipboard, clear the screen or disguise itself. `keepNewlines` leaves `\n`
+ * admin API or a tenant: every terminal control and invisible character (HIDDEN_CHARACTERS, which the
+ * console shows alike) as a visible `\u001b`-style escape, so a name cannot write the clipboard, clear
+ * the screen or disguise itself. `keepNewlines` leaves `\n`
  * for text whose lines the CLI laid out itself (escape the values inside it without). Backslashes are
  * left as they are, so applying it twice changes nothing. JSON and YAML output (`structured`) uses the
  * same characters, as escapes of those formats.
  */
 export function terminalText(text: string, options: { keepNewlines?: boolean } = {}): string {
-  return text.replace(options.keepNewlines ? CONTROLS_BUT_NEWLINE : CONTROLS, visibleEscape);
+  return withHiddenCharactersShown(text, options);
 }
 
 export function cell(value: unknown): string {
@@ -91,7 +63,7 @@ export function table<Row>(rows: readonly Row[], columns: ReadonlyArray<Column<R
 }
 
 /** A string the YAML library must write double-quoted: one with a terminal control but newline. */
-const NEEDS_ESCAPES = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'u');
+const NEEDS_ESCAPES = new RegExp(`(?!\\n)[${HIDDEN_CHARACTERS}]`, 'u');
 
 /**
  * JSON or YAML of the API's values (`-o json|yaml`, `dump`), with every terminal control character

@@ -1,4 +1,5 @@
 import { createApiKeyBody } from '@vantageedge/control-plane/schemas/requests';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useState } from 'preact/hooks';
 import { ifMatchListed } from '../api/client.js';
 import { useApi } from '../api/context.js';
@@ -22,7 +23,12 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
 
   // Both act on the key as listed: one changed since (rotated, its quota changed) is refused with 412.
   const rotate = async (key: Listed<ApiKey>) => {
-    if (!window.confirm(`Rotate ${key.name}? The old key keeps working during the grace period.`)) return;
+    if (
+      !window.confirm(
+        `Rotate ${withHiddenCharactersShown(key.name)}? The old key keeps working during the grace period.`,
+      )
+    )
+      return;
     setError(null);
     try {
       const response = await api.send<IssuedApiKey>('POST', `/api/v1/api-keys/${key.id}/rotate`, {
@@ -36,7 +42,10 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
     }
   };
   const revoke = async (key: Listed<ApiKey>) => {
-    if (!window.confirm(`Revoke ${key.name}? Requests with it are refused at once.`)) return;
+    if (
+      !window.confirm(`Revoke ${withHiddenCharactersShown(key.name)}? Requests with it are refused at once.`)
+    )
+      return;
     setError(null);
     try {
       await api.send('POST', `/api/v1/api-keys/${key.id}/revoke`, { body: {}, headers: ifMatchListed(key) });
@@ -75,7 +84,7 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
           <tbody>
             {keys.data.map((key) => (
               <tr key={key.id} data-key={key.name}>
-                <td>{key.name}</td>
+                <td>{withHiddenCharactersShown(key.name)}</td>
                 <td>
                   <code>{key.key_prefix}…</code>
                 </td>
@@ -120,8 +129,8 @@ function IssuedKey({ issued, onDismiss }: { issued: IssuedApiKey; onDismiss: () 
   return (
     <div class="notice issued-key" role="status">
       <p>
-        The key <strong>{issued.name}</strong>. Copy it now: it is shown only this once and cannot be read
-        again (only a hash is stored).
+        The key <strong>{withHiddenCharactersShown(issued.name)}</strong>. Copy it now: it is shown only this
+        once and cannot be read again (only a hash is stored).
       </p>
       <code id="issued-key" class="secret">
         {issued.key}

@@ -1,3 +1,4 @@
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useRef, useState } from 'preact/hooks';
 import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
@@ -169,11 +170,13 @@ export function AuditTab({ tenantId }: { tenantId: string }) {
                 <td>
                   {entry.resource_type} <code class="small">{entry.resource_id.slice(0, 8)}</code>
                 </td>
-                <td>{entry.actor}</td>
+                <td>{withHiddenCharactersShown(entry.actor)}</td>
                 <td>
                   <details>
                     <summary>show</summary>
-                    <pre>{JSON.stringify(entry.data, null, 2)}</pre>
+                    <pre>
+                      {withHiddenCharactersShown(JSON.stringify(entry.data, null, 2), { keepNewlines: true })}
+                    </pre>
                   </details>
                 </td>
               </tr>

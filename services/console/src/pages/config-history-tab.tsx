@@ -1,3 +1,4 @@
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useState } from 'preact/hooks';
 import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
@@ -163,10 +164,10 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
                   <Time iso={entry.occurred_at} />
                 </td>
                 <td>
-                  <code>{entry.actor}</code>
+                  <code>{withHiddenCharactersShown(entry.actor)}</code>
                 </td>
                 <td>
-                  {entry.summary}
+                  {withHiddenCharactersShown(entry.summary)}
                   {entry.causation_id && <span class="muted"> (by a rollback)</span>}
                 </td>
                 <td class="actions">
@@ -200,7 +201,8 @@ interface OlderChanges {
   cursor: string | null;
 }
 
-const show = (value: unknown) => (value === undefined || value === null ? '—' : JSON.stringify(value));
+const show = (value: unknown) =>
+  value === undefined || value === null ? '—' : withHiddenCharactersShown(JSON.stringify(value));
 
 function Changes({ changes }: { changes: readonly ConfigChange[] }) {
   return (
@@ -213,7 +215,7 @@ function Changes({ changes }: { changes: readonly ConfigChange[] }) {
           <span class={`diff-${change.change === 'restored' ? 'added' : change.change}`}>
             {change.change}
           </span>{' '}
-          {change.resource} <strong>{change.name}</strong>
+          {change.resource} <strong>{withHiddenCharactersShown(change.name)}</strong>
           {change.fields.length > 0 && (
             <ul>
               {change.fields.map((field) => (

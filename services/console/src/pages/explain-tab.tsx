@@ -5,6 +5,7 @@ import {
   type RequestExplanation,
   requestExplanation,
 } from '@vantageedge/shared/domain/request-explanation';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { Fragment } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
@@ -199,7 +200,7 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
             <dt>Origin</dt>
             <dd>
               {answer.upstream
-                ? `${answer.upstream.origin_name ?? '—'} ← ${answer.upstream.forwarded_path}`
+                ? `${withHiddenCharactersShown(answer.upstream.origin_name ?? '—')} ← ${answer.upstream.forwarded_path}`
                 : '—'}
             </dd>
           </dl>
@@ -210,7 +211,7 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
                 {policyRows(answer.policies).map(([name, text]) => (
                   <Fragment key={name}>
                     <dt>{name}</dt>
-                    <dd data-policy={name}>{text}</dd>
+                    <dd data-policy={name}>{withHiddenCharactersShown(text)}</dd>
                   </Fragment>
                 ))}
               </dl>

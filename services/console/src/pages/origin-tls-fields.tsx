@@ -1,4 +1,5 @@
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import type { Certificate } from '../api/resources.js';
 import { Field } from '../ui/components.js';
 import type { FieldIssues } from '../validation.js';
@@ -22,7 +23,9 @@ export function originTlsSummary(tls: OriginTls, certificates: readonly Certific
   ];
   if (tls.client_certificate_id !== null) {
     const certificate = certificates.find((candidate) => candidate.id === tls.client_certificate_id);
-    parts.push(`client certificate ${certificate ? certificate.subject : tls.client_certificate_id}`);
+    parts.push(
+      `client certificate ${certificate ? withHiddenCharactersShown(certificate.subject) : tls.client_certificate_id}`,
+    );
   }
   return parts.join(', ');
 }
@@ -122,7 +125,7 @@ export function OriginTlsFields({
             )}
           {certificates.map((certificate) => (
             <option key={certificate.id} value={certificate.id}>
-              {certificate.subject} (until {certificate.not_after.slice(0, 10)})
+              {withHiddenCharactersShown(certificate.subject)} (until {certificate.not_after.slice(0, 10)})
             </option>
           ))}
         </select>

@@ -1,5 +1,6 @@
 import { createOriginBody, updateOriginBody } from '@vantageedge/control-plane/schemas/requests';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useState } from 'preact/hooks';
 import { ifMatchListed } from '../api/client.js';
 import { useApi } from '../api/context.js';
@@ -33,7 +34,7 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
 
   // The origin as listed: one changed since is refused with 412, never deleted unseen.
   const remove = async (origin: Listed<Origin>) => {
-    if (!window.confirm(`Delete origin ${origin.name}?`)) return;
+    if (!window.confirm(`Delete origin ${withHiddenCharactersShown(origin.name)}?`)) return;
     setError(null);
     try {
       await api.send('DELETE', `/api/v1/origins/${origin.id}`, { headers: ifMatchListed(origin) });
@@ -72,7 +73,7 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
             {origins.data.map((origin) => (
               <>
                 <tr key={origin.id} data-origin={origin.name}>
-                  <td>{origin.name}</td>
+                  <td>{withHiddenCharactersShown(origin.name)}</td>
                   <td>
                     {origin.targets.map((target) => (
                       <div key={target.url}>

@@ -1,4 +1,5 @@
 import { updateTenantBody } from '@vantageedge/control-plane/schemas/requests';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useEffect, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Tenant } from '../api/resources.js';
@@ -72,7 +73,12 @@ export function OverviewTab({
   };
 
   const remove = async () => {
-    if (!window.confirm(`Delete tenant ${tenant.name}? Its routes stop serving on every gateway.`)) return;
+    if (
+      !window.confirm(
+        `Delete tenant ${withHiddenCharactersShown(tenant.name)}? Its routes stop serving on every gateway.`,
+      )
+    )
+      return;
     setBusy(true);
     try {
       await api.send('DELETE', `/api/v1/tenants/${tenant.id}`, { headers: etag ? { 'if-match': etag } : {} });

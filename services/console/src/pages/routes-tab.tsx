@@ -1,3 +1,4 @@
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useState } from 'preact/hooks';
 import { ifMatchListed } from '../api/client.js';
 import { useApi } from '../api/context.js';
@@ -49,7 +50,9 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
 
   // A route that answers itself (fixed response or redirect) has no origin.
   const originName = (id: string | null) =>
-    id === null ? '— (answers itself)' : (data.data?.origins.find((origin) => origin.id === id)?.name ?? id);
+    id === null
+      ? '— (answers itself)'
+      : withHiddenCharactersShown(data.data?.origins.find((origin) => origin.id === id)?.name ?? id);
   return (
     <div>
       <ErrorNotice

@@ -1,3 +1,4 @@
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useApi } from '../api/context.js';
 import type { Tenant } from '../api/resources.js';
 import { hrefOf, TENANT_TABS, type TenantTab } from '../router.js';
@@ -44,7 +45,8 @@ export function TenantPage({ tenantId, tab }: { tenantId: string; tab: TenantTab
       {tenant.data && (
         <>
           <h1>
-            {tenant.data.tenant.name} <code class="subdomain">{tenant.data.tenant.subdomain}</code>
+            {withHiddenCharactersShown(tenant.data.tenant.name)}{' '}
+            <code class="subdomain">{tenant.data.tenant.subdomain}</code>
           </h1>
           <nav class="tabs">
             {TENANT_TABS.map((name) => (

@@ -1,4 +1,5 @@
 import { createTenantBody } from '@vantageedge/control-plane/schemas/requests';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Tenant } from '../api/resources.js';
@@ -30,7 +31,9 @@ export function TenantsPage() {
             {tenants.data.map((tenant) => (
               <tr key={tenant.id}>
                 <td>
-                  <a href={hrefOf({ page: 'tenant', tenantId: tenant.id, tab: 'overview' })}>{tenant.name}</a>
+                  <a href={hrefOf({ page: 'tenant', tenantId: tenant.id, tab: 'overview' })}>
+                    {withHiddenCharactersShown(tenant.name)}
+                  </a>
                 </td>
                 <td>
                   <code>{tenant.subdomain}</code>

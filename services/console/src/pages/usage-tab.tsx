@@ -1,3 +1,4 @@
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { ApiKey, Route, UsageReport } from '../api/resources.js';
@@ -23,7 +24,7 @@ export function UsageTab({ tenantId }: { tenantId: string }) {
     ]);
     return {
       routes: new Map(routes.map((route) => [route.id, route.path_pattern])),
-      keys: new Map(keys.map((key) => [key.id, key.name])),
+      keys: new Map(keys.map((key) => [key.id, withHiddenCharactersShown(key.name)])),
     };
   }, [tenantId]);
   const usage = useAsync(() => {
@@ -139,7 +140,7 @@ function Breakdown({
           <tbody>
             {rows.map((row) => (
               <tr key={row.id ?? 'none'} data-id={row.id ?? ''}>
-                <td>{label(row.id)}</td>
+                <td>{withHiddenCharactersShown(label(row.id))}</td>
                 <td>{row.requests}</td>
                 <td>{row.by_status_class['2xx']}</td>
                 <td>{row.by_status_class['4xx']}</td>

@@ -1,3 +1,4 @@
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import type { ComponentChildren } from 'preact';
 import { ApiProblem } from '../api/client.js';
 import { type FieldIssues, issuesUnder } from '../validation.js';
@@ -20,12 +21,13 @@ export function ErrorNotice({
   if (error instanceof ApiProblem) {
     return (
       <div class="notice error" role="alert">
-        <strong>{error.code}</strong>: {error.message}
+        <strong>{error.code}</strong>: {withHiddenCharactersShown(error.message)}
         {error.details.length > 0 && (
           <ul>
             {error.details.map((detail) => (
               <li key={`${detail.field}:${detail.issue}`}>
-                <code>{detail.field}</code> {detail.issue}
+                <code>{withHiddenCharactersShown(detail.field)}</code>{' '}
+                {withHiddenCharactersShown(detail.issue)}
               </li>
             ))}
           </ul>
