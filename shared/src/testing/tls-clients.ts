@@ -68,16 +68,27 @@ export interface Http2Response {
   body: string;
 }
 
-/** An HTTP/2 connection (TLS with ALPN h2 for https:, prior knowledge for http:). */
+/**
+ * An HTTP/2 connection (TLS with ALPN h2 for https:, prior knowledge for http:). `session`: a TLS
+ * session of an earlier connection offered for resumption.
+ */
 export function http2Connect(
   origin: string,
-  options: { ca?: string; servername?: string; sigalgs?: string } = {},
+  options: {
+    ca?: string;
+    servername?: string;
+    sigalgs?: string;
+    session?: Buffer | undefined;
+    maxVersion?: SecureVersion;
+  } = {},
 ): ClientHttp2Session {
   const session = connectHttp2(origin, {
     rejectUnauthorized: options.ca !== undefined,
     ...(options.ca ? { ca: options.ca } : {}),
     ...(options.servername ? { servername: options.servername } : {}),
     ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
+    ...(options.session ? { session: options.session } : {}),
+    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
   });
   session.on('error', () => {});
   return session;
@@ -136,7 +147,8 @@ export function http2Request(
 
 /**
  * One HTTPS/1.1 request (no ALPN offered) with SNI and Host set to `host`. `session`: a TLS session of
- * an earlier request (its `session`) offered for resumption, as browsers and curl offer theirs.
+ * an earlier request (its `session`) offered for resumption, as browsers and curl offer theirs;
+ * `servername`: another SNI than `host` (null: none sent).
  */
 export function https1Request(
   port: number,
@@ -148,6 +160,7 @@ export function https1Request(
     method?: string;
     body?: string;
     session?: Buffer | undefined;
+    servername?: string | null;
     maxVersion?: SecureVersion;
     /** The signature algorithms the client accepts (e.g. an RSA-only client). */
     sigalgs?: string;
@@ -169,7 +182,8 @@ export function https1Request(
         port,
         path,
         method: options.method ?? 'GET',
-        servername: host,
+        // Node sends no SNI for an empty name.
+        servername: options.servername === undefined ? host : (options.servername ?? ''),
         headers: { host, ...options.headers },
         rejectUnauthorized: options.ca !== undefined,
         ...(options.ca ? { ca: options.ca } : {}),

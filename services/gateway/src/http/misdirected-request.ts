@@ -21,13 +21,12 @@ interface TenantCertificate {
 
 /**
  * The tenant certificate served on a connection (or those it may have been: a resumed session's), and
- * the last host looked up against it.
+ * the last host looked up against it; or, for a resumed session made with a certificate no longer
+ * served, the one host it may answer.
  */
-interface Coverage {
-  readonly certificates: readonly TenantCertificate[];
-  host?: string;
-  covered?: boolean;
-}
+type Coverage =
+  | { readonly certificates: readonly TenantCertificate[]; host?: string; covered?: boolean }
+  | { readonly onlyHost: string };
 
 type CertifiedSocket = TLSSocket & { [TENANT_CERTIFICATE]?: Coverage };
 
@@ -47,6 +46,18 @@ export function servedTenantCertificates(
 }
 
 /**
+ * The listener marks a connection that resumed a session for `host` (its server name, as hostHeaderName
+ * reads a Host) when neither a tenant certificate nor the default certificate covers that name now: the
+ * session was made with a certificate since removed or moved to another tenant, whose names are not
+ * known, and a client that still trusts it may send it any host that certificate named (HTTP/2 clients
+ * coalesce them). Only requests for `host` itself, the name the client resumed the session for, are
+ * answered on it.
+ */
+export function servedForgottenCertificate(socket: TLSSocket, host: string): void {
+  (socket as CertifiedSocket)[TENANT_CERTIFICATE] = { onlyHost: host };
+}
+
+/**
  * A request, for a host served by tenant `hostTenantId`, that the tenant certificate of its TLS
  * connection may not answer (RFC 9110 §7.4: 421 Misdirected Request). SNI picked the certificate of the
  * custom domain the client connected for; a request for another tenant's host on that connection would
@@ -60,9 +71,10 @@ export function servedTenantCertificates(
 export function isMisdirected(req: IncomingMessage, hostTenantId: string): boolean {
   const coverage = tenantCertificateOf(req);
   if (coverage === undefined) return false;
-  if (coverage.certificates.some((certificate) => certificate.tenantId !== hostTenantId)) return true;
   const authority = requestAuthority(req.headers);
   const host = authority === undefined ? undefined : hostHeaderName(authority);
+  if ('onlyHost' in coverage) return host !== undefined && host !== '' && host !== coverage.onlyHost;
+  if (coverage.certificates.some((certificate) => certificate.tenantId !== hostTenantId)) return true;
   if (host === undefined || host === '') return false;
   // One host remembered, not every host a client names: a connection's requests are for one host or few.
   if (coverage.host !== host) {

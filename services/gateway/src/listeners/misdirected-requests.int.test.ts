@@ -3,10 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import {
   createTestCa,
   issueTestCertificate,
   selfSignedTestCertificate,
+  type TestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
 import { http2Connect, http2Request, https1Request } from '@vantageedge/shared/testing/tls-clients';
 import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
@@ -36,8 +38,14 @@ const OTHER_SUBDOMAIN = 'misdirectother';
 /** A tenant whose certificate also names another tenant's custom domain and platform subdomain. */
 const BROAD_DOMAIN = 'api.misdirect-broad.test';
 const BROAD_SUBDOMAIN = 'misdirectbroad';
+/** A tenant whose certificate (naming another tenant's custom domain too) is removed while in use. */
+const FADING_DOMAIN = 'api.misdirect-fading.test';
+const FADING_SUBDOMAIN = 'misdirectfading';
 
 let dir: string;
+let fadingId: string;
+let fadingVersion = 0;
+let fadingCert: TestCertificate;
 let origin: TestOrigin;
 let gateway: TestGateway;
 let tlsPort: number;
@@ -52,6 +60,7 @@ beforeAll(async () => {
       dnsNames: [BROAD_DOMAIN, `${BROAD_SUBDOMAIN}.localhost`, OTHER_DOMAIN, `${OTHER_SUBDOMAIN}.localhost`],
     }),
   ]);
+  fadingCert = await issueTestCertificate(ca, { dnsNames: [FADING_DOMAIN, OTHER_DOMAIN] });
   dir = await mkdtemp(path.join(tmpdir(), 'gateway-misdirected-'));
   await writeFile(path.join(dir, 'cert.pem'), defaultCert.chainPem);
   await writeFile(path.join(dir, 'key.pem'), defaultCert.privateKeyPem);
@@ -66,6 +75,7 @@ beforeAll(async () => {
   const ownerId = randomUUID();
   const otherId = randomUUID();
   const broadId = randomUUID();
+  fadingId = randomUUID();
   gateway.store.apply(
     buildSnapshot({
       tenantId: ownerId,
@@ -95,7 +105,23 @@ beforeAll(async () => {
       certificates: [snapshotCertificateOf(ring, broadId, broadCert, [BROAD_DOMAIN])],
     }),
   );
+  gateway.store.apply(fadingSnapshot(++fadingVersion, true));
 });
+
+/** The fading tenant at `version`, with or without its certificate. */
+function fadingSnapshot(version: number, withCertificate: boolean) {
+  return buildSnapshot({
+    tenantId: fadingId,
+    version,
+    subdomain: FADING_SUBDOMAIN,
+    customDomains: [{ domain: FADING_DOMAIN, verified_position: 1 }],
+    origins: [{ id: fadingId, targets: [origin.url] }],
+    routes: [{ origin_id: fadingId, path_pattern: '/*' }],
+    certificates: withCertificate
+      ? [snapshotCertificateOf(ring, fadingId, fadingCert, [FADING_DOMAIN], fadingId)]
+      : [],
+  });
+}
 
 afterAll(async () => {
   for (const session of sessions) session.destroy();
@@ -182,4 +208,95 @@ describe('a connection on the default certificate', () => {
       expect(answer.status, authority).toBe(200);
     }
   });
+});
+
+describe('a resumed TLS session', () => {
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`is never resumed for another server name, nor without one (${maxVersion})`, async () => {
+      const first = await https1Request(tlsPort, BROAD_DOMAIN, '/resumed/first', { maxVersion });
+      expect(first.session).toBeDefined();
+      const again = await https1Request(tlsPort, BROAD_DOMAIN, '/resumed/again', {
+        maxVersion,
+        session: first.session,
+      });
+      expect(again.sessionReused).toBe(true);
+      // The broad certificate names OTHER_DOMAIN: a client resuming its session there gets a handshake.
+      for (const [host, servername] of [
+        [OTHER_DOMAIN, OTHER_DOMAIN],
+        [OWNER_DOMAIN, OWNER_DOMAIN],
+        [OTHER_DOMAIN, null],
+      ] as const) {
+        const elsewhere = await https1Request(tlsPort, host, `/resumed/elsewhere/${host}`, {
+          maxVersion,
+          servername,
+          session: again.session ?? first.session,
+        });
+        expect(elsewhere.sessionReused, `${host} (SNI ${servername})`).toBe(false);
+        expect(elsewhere.fingerprint256, `${host} (SNI ${servername})`).not.toBe(first.fingerprint256);
+      }
+    });
+
+    it(`over HTTP/2 answers another tenant’s host 421 (${maxVersion})`, async () => {
+      const first = await https1Request(tlsPort, BROAD_DOMAIN, '/resumed/h2-first', { maxVersion });
+      const session = http2Connect(`https://127.0.0.1:${tlsPort}`, {
+        servername: BROAD_DOMAIN,
+        session: first.session,
+        maxVersion,
+      });
+      sessions.push(session);
+      const own = await http2Request(session, { path: '/resumed/h2-own', authority: BROAD_DOMAIN });
+      expect(own.status).toBe(200);
+      expect((session.socket as TLSSocket).isSessionReused()).toBe(true);
+      const other = await http2Request(session, { path: '/resumed/h2-other', authority: OTHER_DOMAIN });
+      expect(other.status).toBe(421);
+      expect(forwarded('/resumed/h2-other')).toEqual([]);
+    });
+  }
+
+  // Regression: a resumed session whose name is now served with the default certificate was taken for
+  // one made with it, whose requests are not checked: a client still trusting the removed certificate,
+  // which also names another tenant's host, had that host's requests served on the connection.
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`regression: made with a tenant certificate since removed, answers another tenant’s host 421, its own host still served (${maxVersion})`, async () => {
+      gateway.store.apply(fadingSnapshot(++fadingVersion, true));
+      const first = await https1Request(tlsPort, FADING_DOMAIN, `/fading/${maxVersion}/first`, {
+        maxVersion,
+      });
+      expect(first.fingerprint256).toBe(fadingCert.fingerprint256);
+      gateway.store.apply(fadingSnapshot(++fadingVersion, false));
+      try {
+        // A browser holding the session believes in the certificate it was made with, which names
+        // OTHER_DOMAIN, and coalesces that host's requests onto the resumed connection.
+        const session = http2Connect(`https://127.0.0.1:${tlsPort}`, {
+          servername: FADING_DOMAIN,
+          session: first.session,
+          maxVersion,
+        });
+        sessions.push(session);
+        const own = await http2Request(session, {
+          path: `/fading/${maxVersion}/own`,
+          authority: FADING_DOMAIN,
+        });
+        expect((session.socket as TLSSocket).isSessionReused()).toBe(true);
+        expect(own.status).toBe(200);
+        const other = await http2Request(session, {
+          path: `/fading/${maxVersion}/other`,
+          authority: OTHER_DOMAIN,
+        });
+        expect(other.status).toBe(421);
+        expect(JSON.parse(other.body).error.code).toBe('misdirected_request');
+        expect(forwarded(`/fading/${maxVersion}/other`)).toEqual([]);
+        const overHttp1 = await https1Request(tlsPort, FADING_DOMAIN, `/fading/${maxVersion}/h1-other`, {
+          session: first.session,
+          maxVersion,
+          headers: { host: OTHER_DOMAIN },
+        });
+        expect(overHttp1.sessionReused).toBe(true);
+        expect(overHttp1.status).toBe(421);
+        expect(forwarded(`/fading/${maxVersion}/h1-other`)).toEqual([]);
+      } finally {
+        gateway.store.apply(fadingSnapshot(++fadingVersion, true));
+      }
+    });
+  }
 });

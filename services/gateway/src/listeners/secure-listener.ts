@@ -3,12 +3,13 @@ import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } f
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
+import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import { GatewayHttp2ServerRequest, GatewayIncomingMessage } from '../http/body-bytes.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-errors.js';
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
-import { servedTenantCertificates } from '../http/misdirected-request.js';
+import { servedForgottenCertificate, servedTenantCertificates } from '../http/misdirected-request.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import { clientKeyTypes } from '../tls/client-key-types.js';
@@ -152,11 +153,18 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     // The certificate the SNI callback chose for this client's signature algorithms. A resumed session
     // presents none and names no signature algorithms: it was made with one of the host's certificates
     // (one per key type), which one is not known, so its requests must be covered by each of them.
+    // OpenSSL resumes a session only for the server name it was made for (none for none).
     const servername = socket.servername || undefined;
-    const served = socket.isSessionReused()
-      ? options.selector.tenantCertificatesFor(servername)
-      : options.selector.tenantCertificateFor(servername, clientKeyTypes(socket));
-    if (served !== undefined) servedTenantCertificates(socket, served);
+    if (!socket.isSessionReused()) {
+      const served = options.selector.tenantCertificateFor(servername, clientKeyTypes(socket));
+      if (served !== undefined) servedTenantCertificates(socket, served);
+      return;
+    }
+    const served = options.selector.tenantCertificatesFor(servername) ?? [];
+    if (served.length > 0) servedTenantCertificates(socket, served);
+    else if (servername !== undefined && !options.selector.defaultCertificateCovers(servername)) {
+      servedForgottenCertificate(socket, hostHeaderName(servername) ?? servername.toLowerCase());
+    }
   });
   server.on('secureConnection', (socket: TrackedSocket) => {
     options.onConnection?.(socket);

@@ -8,6 +8,7 @@ import {
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { Registry } from 'prom-client';
 import type { JwksFetchPolicy } from '../auth/jwks.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
@@ -23,6 +24,7 @@ import {
   targetLabelBudget,
   type UpstreamSetDeps,
 } from '../upstream/index.js';
+import { originClientCertificates } from '../upstream/origin-client-certificate.js';
 import { type HttpOrigin, startHttpOrigin } from './http-origins.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -154,12 +156,15 @@ export async function startTestGateway(
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const targetLabels = targetLabelBudget(config);
   const stateChangeLines = stateChangeLineBudget(logger);
+  // As in a replica: an origin's tls.client_certificate_id is presented (with CERTIFICATE_ENCRYPTION_KEY).
+  const originClientCertificate = originClientCertificates(keyRingFromSettings(config), logger);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
-    createUpstreamSet: (origin, tenantId) =>
+    createUpstreamSet: (origin, tenantId, clientCertificate) =>
       createUpstreamSet(origin, {
         tenantId,
+        ...originClientCertificate(origin, tenantId, clientCertificate),
         registry,
         // As in a replica: targets' health and circuit changes are service-log lines.
         logger,

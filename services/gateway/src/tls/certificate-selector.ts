@@ -50,6 +50,11 @@ export class CertificateSelector {
     return tenant === undefined ? undefined : this.tenantCertificates.certificatesFor(tenant, host);
   }
 
+  /** Whether the default certificate covers `servername` (as a client verifying it would check). */
+  defaultCertificateCovers(servername: string): boolean {
+    return this.defaultCertificate.current.x509.checkHost(serverNameHost(servername)) !== undefined;
+  }
+
   #tenantCertificate(
     servername: string,
     accepts: ReadonlySet<CertificateKeyType> | undefined,

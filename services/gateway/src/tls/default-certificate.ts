@@ -13,6 +13,8 @@ export interface ServedCertificate {
   readonly privateKeyPem: string;
   readonly fingerprint256: string;
   readonly notAfterMs: number;
+  /** The leaf certificate, for the names it covers. */
+  readonly x509: X509Certificate;
 }
 
 export interface DefaultCertificateOptions {
@@ -37,6 +39,7 @@ async function loadPair(certFile: string, keyFile: string): Promise<ServedCertif
     privateKeyPem,
     fingerprint256: leaf.fingerprint256,
     notAfterMs: Date.parse(leaf.validTo),
+    x509: leaf,
   };
 }
 
