@@ -5,11 +5,14 @@ import type { RecordedEvent, Upcaster } from './port.js';
  * One upcaster is registered per (event type, version it reads); applying them chains
  * v1 → v2 → … until no upcaster matches. A renamed event type reads under its current name first
  * (its data and version unchanged), so a type's version upcasters see every event of that type.
- * Every read path of every adapter runs `apply`, so consumers only ever see current names and versions.
+ * Last, a type's `fillDefaults` step gives an event written before a field was added that field's
+ * default (an addition needs no new version: its default says what the event meant).
+ * Every read path of every adapter runs `apply`, so consumers only ever see current names and shapes.
  */
 export class UpcasterRegistry {
   private readonly byKey = new Map<string, Upcaster>();
   private readonly renames = new Map<string, string>();
+  private readonly fills = new Map<string, Upcaster>();
 
   /** Events stored as `oldType` read as `newType`. */
   renameType(oldType: string, newType: string): this {
@@ -29,13 +32,23 @@ export class UpcasterRegistry {
     return this;
   }
 
+  /**
+   * `fill` completes every event of `type` at its current version with the fields added since it was
+   * written; it runs on events written today too, so it must return those as they are.
+   */
+  fillDefaults(type: string, fill: Upcaster): this {
+    if (this.fills.has(type)) throw new Error(`defaults for ${type} are already registered`);
+    this.fills.set(type, fill);
+    return this;
+  }
+
   apply(event: RecordedEvent): RecordedEvent {
     const type = this.currentName(event.type);
     let current = type === event.type ? event : { ...event, type };
     for (;;) {
       const version = current.metadata.schema_version;
       const upcast = this.byKey.get(registryKey(current.type, version));
-      if (!upcast) return current;
+      if (!upcast) return this.fills.get(current.type)?.(current) ?? current;
       const next = upcast(current);
       // Stamped by the registry so that a forgetful upcaster cannot loop forever.
       current = { ...next, metadata: { ...next.metadata, schema_version: version + 1 } };

@@ -32,6 +32,20 @@ const expected: ProjectedState = {
   },
 };
 
+/** Each table's rows in the order of their event (the audit log) or their id. */
+function byIdentity(tables: Record<string, unknown[]>): Record<string, unknown[]> {
+  const identity = (row: unknown) => {
+    const { event_id, id } = row as { event_id?: string; id?: string };
+    return event_id ?? id ?? JSON.stringify(row);
+  };
+  return Object.fromEntries(
+    Object.entries(tables).map(([table, rows]) => [
+      table,
+      [...rows].sort((a, b) => identity(a).localeCompare(identity(b))),
+    ]),
+  );
+}
+
 let database: TestDatabase;
 const stores: EventStore[] = [];
 
@@ -65,9 +79,11 @@ describe.each(['postgres', 'memory'] as const)('the old event log in the %s even
   it('replays to the read models and gateway snapshots the old release built', async () => {
     const projected = await projectLog(store, database.pool);
     // Every table, row and field the old release had, with the same values; later releases may add
-    // tables and fields (a new column's default, an empty list), never drop or change one.
+    // tables and fields (a new column's default, an empty list, a field added to an event's data
+    // since), never drop or change one. Rows are compared by their identity: the dump orders them by
+    // their whole text, which added fields change.
     expect(projected.snapshots).toMatchObject(expected.snapshots);
-    expect(projected.readModels).toMatchObject(expected.readModels);
+    expect(byIdentity(projected.readModels)).toMatchObject(byIdentity(expected.readModels));
   });
 });
 
