@@ -23,7 +23,21 @@ export function bodyBytesOf(message: object | undefined): number | undefined {
  * the response's body bytes are that answer's, which its client got.
  */
 export function answeredInstead(res: object, bodyBytes: number): void {
-  if (bodyBytesOf(res) !== undefined) (res as { bodyBytes: number }).bodyBytes = bodyBytes;
+  countedAs(res, bodyBytes);
+}
+
+/**
+ * An upgraded connection (a WebSocket) has no bodies: what its request and response count is what was
+ * relayed each way after the switch (its frames), as Envoy's %BYTES_RECEIVED% and %BYTES_SENT% of an
+ * upgraded stream.
+ */
+export function relayedAfterSwitch(req: object, res: object, fromClient: number, toClient: number): void {
+  countedAs(req, fromClient);
+  countedAs(res, toClient);
+}
+
+function countedAs(message: object, bodyBytes: number): void {
+  if (bodyBytesOf(message) !== undefined) (message as { bodyBytes: number }).bodyBytes = bodyBytes;
 }
 
 /** The bytes of a chunk given to write/end (a string in `encoding`, utf8 by default). */

@@ -17,7 +17,7 @@ const CLIENT_ERROR_431 =
 export const REQUEST_TIMEOUT_BODY =
   '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
 /** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
-const REQUEST_TIMEOUT_BODY_BYTES = Buffer.byteLength(REQUEST_TIMEOUT_BODY);
+export const REQUEST_TIMEOUT_BODY_BYTES = Buffer.byteLength(REQUEST_TIMEOUT_BODY);
 const CLIENT_ERROR_408 =
   'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${REQUEST_TIMEOUT_BODY_BYTES}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;

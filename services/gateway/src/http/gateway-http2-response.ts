@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { type Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import { type CountsBodyBytes, chunkBytes } from './body-bytes.js';
 
 /**
@@ -87,6 +87,11 @@ export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Htt
   /** The body bytes handed to the stream (see CountsBodyBytes). */
   bodyBytes = 0;
 
+  constructor(stream: ServerHttp2Stream) {
+    super(stream);
+    responses.set(stream, this);
+  }
+
   override writeHead(statusCode: number, reasonOrHeaders?: string | Headers, maybeHeaders?: Headers): this {
     for (const name of this.getHeaderNames()) {
       const value = this.getHeader(name);
@@ -167,6 +172,16 @@ export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Htt
     super.destroy(error ?? new ResponseCutShortError());
     return this;
   }
+}
+
+const responses = new WeakMap<ServerHttp2Stream, GatewayHttp2ServerResponse>();
+
+/**
+ * The response node's compatibility layer made for `stream`, if any: a listener that answers the stream
+ * itself (a request not received in time) tells it so, for the request's line (see listener-answers.ts).
+ */
+export function responseOnStream(stream: ServerHttp2Stream): GatewayHttp2ServerResponse | undefined {
+  return responses.get(stream);
 }
 
 /** node ends the stream with the head, sending no body, for a HEAD and a 204, 205 or 304. */

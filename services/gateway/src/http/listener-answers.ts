@@ -23,7 +23,7 @@ export function recordedByPipeline(res: ServerResponse): void {
  * records it with this answer, the one its client got, and this is true; false when the listener is to
  * record it (a request the pipeline never took).
  */
-export function answeredByListener(res: ServerResponse, answer: ListenerAnswer): boolean {
+export function answeredByListener(res: object, answer: ListenerAnswer): boolean {
   const answerable = res as Answerable;
   if (answerable[ANSWER] === undefined) return false;
   answerable[ANSWER] = answer;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   startTestGateway,
   startTestOrigin,
@@ -89,6 +89,47 @@ describe('HTTP/2 session limits', () => {
     } finally {
       clearInterval(ping);
     }
+  });
+
+  it('regression: the access-log line of a stream answered 408 has that answer, and its body in bytes_sent', async () => {
+    const session = connect();
+    const requestId = randomUUID();
+    const part = 'a body that stops here';
+    const stream = session.request(
+      {
+        ':method': 'POST',
+        ':path': '/slow-upload',
+        ':authority': HOST,
+        'content-type': 'text/plain',
+        'x-request-id': requestId,
+      },
+      { endStream: false },
+    );
+    stream.on('error', () => {});
+    stream.write(part);
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    await new Promise<void>((resolve) => stream.once('close', () => resolve()));
+    const line = await vi.waitFor(
+      () => {
+        const found = gateway.logLines.find(
+          (entry) => entry['kind'] === 'access' && entry['request_id'] === requestId,
+        );
+        if (found === undefined) throw new Error('no access-log line yet');
+        return found;
+      },
+      { timeout: 5_000 },
+    );
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'request_timeout' } });
+    expect(line).toMatchObject({
+      status: 408,
+      error_code: 'request_timeout',
+      bytes_received: Buffer.byteLength(part),
+      bytes_sent: Buffer.byteLength(body),
+    });
   });
 
   it('regression: a session is sent GOAWAY after GATEWAY_MAX_REQUESTS_PER_CONNECTION streams; those are served', async () => {

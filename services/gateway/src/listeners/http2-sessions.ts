@@ -1,6 +1,8 @@
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import { REQUEST_TIMEOUT_BODY } from '../http/client-errors.js';
+import { REQUEST_TIMEOUT_BODY, REQUEST_TIMEOUT_BODY_BYTES } from '../http/client-errors.js';
+import { responseOnStream } from '../http/gateway-http2-response.js';
+import { answeredByListener } from '../http/listener-answers.js';
 import { EndedConnections } from './ended-connections.js';
 import { confineStreamErrors } from './http2-stream-errors.js';
 
@@ -176,7 +178,10 @@ function undeliveredResponseLimit(
   };
 }
 
-/** 408 (when nothing was answered yet) and RST_STREAM for a request not all received in time. */
+/**
+ * 408 (when nothing was answered yet) and RST_STREAM for a request not all received in time; the
+ * pipeline records the request with the 408 its client got (its status, code and body bytes).
+ */
 function limitRequestTime(stream: ServerHttp2Stream, timeoutMs: number): void {
   const timer = setTimeout(() => {
     if (stream.destroyed || stream.closed || stream.state.remoteClose === 1) return;
@@ -185,10 +190,17 @@ function limitRequestTime(stream: ServerHttp2Stream, timeoutMs: number): void {
       reset();
       return;
     }
+    const res = responseOnStream(stream);
+    if (res !== undefined)
+      answeredByListener(res, {
+        status: 408,
+        code: 'request_timeout',
+        bodyBytes: REQUEST_TIMEOUT_BODY_BYTES,
+      });
     stream.respond({
       ':status': 408,
       'content-type': 'application/json',
-      'content-length': Buffer.byteLength(REQUEST_TIMEOUT_BODY),
+      'content-length': REQUEST_TIMEOUT_BODY_BYTES,
     });
     stream.end(REQUEST_TIMEOUT_BODY, reset);
   }, timeoutMs);

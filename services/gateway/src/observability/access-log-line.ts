@@ -88,6 +88,7 @@ type LoggedExchange = Pick<
   | 'retries'
   | 'responseComplete'
   | 'upstreamCutCode'
+  | 'webSocketClose'
 > & {
   readonly requestId: string | undefined;
   readonly clientIp: string | undefined;
@@ -122,6 +123,7 @@ export function refusalLogLine(refusal: ListenerRefusal, service: string, now: n
     retries: 0,
     responseComplete: true,
     upstreamCutCode: undefined,
+    webSocketClose: undefined,
   };
   return accessLogLine(refused, service, refusal.status, undefined, now);
 }
@@ -145,6 +147,7 @@ export function accessLogLine(
     `"error_code":${plain(exchange.errorCode ?? exchange.upstreamCutCode)},"client_ip":${quoted(exchange.clientIp)},` +
     `"retries":${exchange.retries},"response_complete":${exchange.responseComplete},` +
     `"bytes_received":${count(bodyBytesOf(exchange.req))},"bytes_sent":${count(bodyBytesOf(exchange.res))},` +
+    `"close_code":${count(exchange.webSocketClose?.code)},"closed_by":${plain(exchange.webSocketClose?.by)},` +
     `"user_agent":${quoted(userAgentOf(exchange.req.headers))}}\n`
   );
 }

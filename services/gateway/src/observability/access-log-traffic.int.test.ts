@@ -10,6 +10,13 @@ import { RedisCacheStore } from '../cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
+import {
+  CLIENT_CLOSE,
+  clientTextFrame,
+  extendedConnect,
+  opened,
+  openSession,
+} from '../testing/http2-websockets.js';
 import { openWebSocket, roundTrip } from '../testing/open-websockets.js';
 import { connectRaw } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -272,7 +279,7 @@ describe('bytes of a WebSocket', () => {
     });
   });
 
-  it('its frames each way count in the tenant’s bandwidth once it ended, as its ended line says', async () => {
+  it('its frames each way are its line’s bytes and count once in the tenant’s bandwidth, when it ended', async () => {
     const ingressBefore = await bandwidth(tenantId, 'ingress');
     const egressBefore = await bandwidth(tenantId, 'egress');
     const requestId = randomUUID();
@@ -284,19 +291,47 @@ describe('bytes of a WebSocket', () => {
     expect(await roundTrip(socket, 'ping')).toBe('ping');
     socket.close(1000);
     await closed;
-    expect(await accessLine(requestId)).toMatchObject({
-      status: 101,
-      bytes_received: 0,
-      bytes_sent: 0,
-      user_agent: 'ws-client/3',
-    });
-    const ended = await logLine(
-      (line) => line['message'] === 'websocket ended' && line['request_id'] === requestId,
-    );
     // The client's masked text frame (2 + 4 + 4) and close frame (2 + 4 + 2); the origin's hello (2 + 5),
     // echo (2 + 4) and close (2 + 2).
-    expect(ended).toMatchObject({ bytes_from_client: 18, bytes_to_client: 17 });
+    expect(await accessLine(requestId)).toMatchObject({
+      status: 101,
+      bytes_received: 18,
+      bytes_sent: 17,
+      close_code: 1000,
+      user_agent: 'ws-client/3',
+    });
     expect(await bandwidth(tenantId, 'ingress')).toBe(ingressBefore + 18);
     expect(await bandwidth(tenantId, 'egress')).toBe(egressBefore + 17);
+  });
+
+  it('an HTTP/2 WebSocket’s frames are its line’s bytes and count once in the tenant’s bandwidth', async () => {
+    const ingressBefore = await bandwidth(tenantId, 'ingress');
+    const egressBefore = await bandwidth(tenantId, 'egress');
+    const { session: h2 } = await openSession(gateway.url);
+    try {
+      const requestId = randomUUID();
+      const socket = opened(
+        await extendedConnect(h2, '/ws/h2', { ':authority': HOST, 'x-request-id': requestId }),
+      );
+      expect(await socket.nextText()).toBe('hello');
+      const ping = clientTextFrame('ping');
+      socket.stream.write(ping);
+      expect(await socket.nextText()).toBe('ping');
+      socket.stream.end(CLIENT_CLOSE);
+      await socket.ended;
+      const line = await accessLine(requestId);
+      expect(line).toMatchObject({
+        status: 101,
+        bytes_received: ping.length + CLIENT_CLOSE.length,
+        close_code: 1000,
+        closed_by: 'client',
+      });
+      // At least the origin's hello (2 + 5) and echo (2 + 4); its close frame if it came before the end.
+      expect(line['bytes_sent']).toBeGreaterThanOrEqual(13);
+      expect(await bandwidth(tenantId, 'ingress')).toBe(ingressBefore + ping.length + CLIENT_CLOSE.length);
+      expect(await bandwidth(tenantId, 'egress')).toBe(egressBefore + (line['bytes_sent'] as number));
+    } finally {
+      h2.destroy();
+    }
   });
 });

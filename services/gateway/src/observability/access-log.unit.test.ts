@@ -40,6 +40,8 @@ const FIELDS = [
   'response_complete',
   'bytes_received',
   'bytes_sent',
+  'close_code',
+  'closed_by',
   'user_agent',
 ];
 

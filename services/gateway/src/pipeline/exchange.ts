@@ -70,6 +70,8 @@ export class GatewayExchange {
   upstreamCutCode: string | undefined = undefined;
   /** Upstream attempts after the first (retries), for the access log. */
   retries = 0;
+  /** How an upgraded connection (a WebSocket) ended, for its access-log line written at its end. */
+  webSocketClose: WebSocketClose | undefined = undefined;
 
   /** The socket's address, and whether it is one of the trusted proxies (GATEWAY_TRUSTED_PROXIES). */
   peerIp = '';
@@ -81,6 +83,16 @@ export class GatewayExchange {
     readonly requestId: string,
     readonly clientIp: string,
   ) {}
+}
+
+/**
+ * How a WebSocket ended: the status code of the first close frame either side sent (1005 for one
+ * without a code), the gateway's own when it closed the connection, 1006 when a side's connection ended
+ * without any; and who sent it.
+ */
+export interface WebSocketClose {
+  readonly code: number;
+  readonly by: 'client' | 'origin' | 'gateway';
 }
 
 /** Why an exchange (or its attempt at an origin) got no answer out: nginx's 499. */

@@ -140,11 +140,11 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
     expect(lines[0]!['upstream_ms']).toBeTypeOf('number');
   });
 
-  it('writes one line for a switched upgrade, at the 101', async () => {
+  it('writes one line for a switched upgrade, when its connection ended', async () => {
     const requestId = randomUUID();
     const answer = await sendUpgrade(gateway, 'ws.localhost', '/open/accept', { 'x-request-id': requestId });
     expect(answer.status).toBe(101);
-    // The client closed the connection at once: still the one line.
+    // The origin ended the connection at once: the one line, written then.
     await new Promise((resolve) => setTimeout(resolve, 100));
     const lines = await linesOf(requestId);
     expect(lines).toHaveLength(1);

@@ -107,7 +107,7 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
     await expectEcho(client, '/ws/room?x=1');
   });
 
-  /** An HTTP/2 WebSocket on `client` that the origin greets and echoes, as the access log records it. */
+  /** An HTTP/2 WebSocket on `client` that the origin greets and echoes, then closed, as the access log records it. */
   async function expectEcho(client: ClientHttp2Session, path: string): Promise<void> {
     const attempt = await extendedConnect(client, path);
     expect(attempt.status).toBe(200);
@@ -130,10 +130,20 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
     plain.resume();
     expect(status).toBe(200);
 
-    const line = gateway.logLines.find(
-      (entry) => entry.request_id === attempt.headers['x-request-id'] && 'status' in entry,
-    );
-    expect(line).toMatchObject({ route_id: expect.any(String), status: 101 });
+    // Its access-log line is written when it ends, as an HTTP/1.1 WebSocket's.
+    socket.stream.end(CLIENT_CLOSE);
+    await socket.ended;
+    const line = () =>
+      gateway.logLines.find(
+        (entry) => entry.request_id === attempt.headers['x-request-id'] && entry.kind === 'access',
+      );
+    await vi.waitFor(() => expect(line()).toBeDefined(), { timeout: 5_000 });
+    expect(line()).toMatchObject({
+      route_id: expect.any(String),
+      status: 101,
+      close_code: 1000,
+      closed_by: 'client',
+    });
   }
 
   it('refuses an unauthenticated WebSocket 401 before the origin is asked; a key connects', async () => {

@@ -47,7 +47,7 @@ import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { acquireTarget } from '../pipeline/acquire-target.js';
 import { writeError } from '../pipeline/errors.js';
-import { CLIENT_CLOSED_REQUEST, GatewayExchange } from '../pipeline/exchange.js';
+import { CLIENT_CLOSED_REQUEST, GatewayExchange, type WebSocketClose } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import type { ExchangeRecordSinks, UsageSink } from '../pipeline/record-exchange.js';
@@ -78,7 +78,7 @@ import {
 } from './switching-protocols.js';
 import { TenantSweeps } from './tenant-sweeps.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
-import { upgradeRecorder } from './upgrade-record.js';
+import { type UpgradeRecorder, upgradeRecorder } from './upgrade-record.js';
 import {
   TenantAdmissions,
   verifiedByAnotherKeySet,
@@ -127,7 +127,7 @@ export interface WebSocketProxyOptions {
    */
   addressPolicy?: OriginAddressPolicy | undefined;
   metrics?: WebSocketMetrics;
-  /** Each upgrade request gets its line, as any request (a 101 at the switch). */
+  /** Each upgrade request gets its line, as any request (a switched one when its connection ends). */
   accessLog?: AccessLog | undefined;
   /** The request metrics every request is counted in (an upgrade's refusal among the error responses). */
   requestMetrics?: Pick<GatewayMetrics, 'observe' | 'countBandwidth' | 'countTenantBandwidth'> | undefined;
@@ -157,15 +157,10 @@ interface ProxiedConnection {
   /** The tenant version the upgrade was admitted under. */
   readonly admittedVersion: bigint;
   readonly requestId: string;
-  /** performance.now() at the switch. */
-  readonly switchedAt: number;
+  /** Its upgrade's record: the access-log line is written when the connection ends. */
+  readonly record: UpgradeRecorder;
   /** Who ended it and with which close code: the first close frame either way, else 1006 (none). */
-  ending: WebSocketEnding | undefined;
-}
-
-interface WebSocketEnding {
-  readonly by: 'client' | 'origin' | 'gateway';
-  readonly code: number;
+  ending: WebSocketClose | undefined;
 }
 
 /** RFC 6455 §7.4.1: a connection that ended without a close frame. */
@@ -318,13 +313,14 @@ export class WebSocketProxy {
     exchange.peerTrusted = address.peerTrusted;
     beginRequestTrace(this.#tracing, exchange);
     const record = upgradeRecorder(exchange, this.#records);
-    // Whichever comes first: the answer is out, or the client left before it (a 101 is recorded at the switch).
-    res.once('finish', () => record());
+    // Whichever comes first: the answer is out, or the client left before it (a 101 is recorded at the
+    // switch and, its line, at the connection's end).
+    res.once('finish', () => record.answered());
     // One listener for everything the upgrade holds until its client connection closes.
     socket.once('close', () => {
       this.#pending.delete(socket);
       this.#slots.get(socket)?.();
-      record();
+      record.answered();
     });
     const refuse: Refusal = (status, code, message, headers) => {
       exchange.errorCode = code;
@@ -343,7 +339,7 @@ export class WebSocketProxy {
     socket: Duplex,
     earlyBytes: () => Buffer,
     refuse: Refusal,
-    record: (switched: 101) => void,
+    record: UpgradeRecorder,
   ): Promise<void> {
     const { store, authenticator } = this.#options;
     const req = exchange.req;
@@ -592,7 +588,7 @@ export class WebSocketProxy {
     { webSocketKey, overHttp2 }: ClientHandshake & { ok: true },
     timeoutMs: number,
     refuse: Refusal,
-    record: (switched: 101) => void,
+    record: UpgradeRecorder,
   ): void {
     const target = lease.target;
     const tenant = exchange.tenant as CompiledTenant;
@@ -812,7 +808,7 @@ export class WebSocketProxy {
       if (overHttp2)
         exchange.res.writeHead(200, switchedStreamHeaders(response, exchange.requestId, scoping));
       else client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
-      record(101);
+      record.switched();
       const connection: ProxiedConnection = {
         client,
         upstream,
@@ -822,7 +818,7 @@ export class WebSocketProxy {
         admission,
         admittedVersion: tenant.version,
         requestId: exchange.requestId,
-        switchedAt: performance.now(),
+        record,
         ending: undefined,
       };
       connection.toClient.sent(upstreamHead);
@@ -846,8 +842,8 @@ export class WebSocketProxy {
     const finish = (side: 'client' | 'origin') => {
       if (closed) return;
       closed = true;
-      endedBy(connection, side, CLOSE_ABNORMAL);
-      this.#logEnding(connection);
+      const ending = endedBy(connection, side, CLOSE_ABNORMAL);
+      connection.record.ended(ending, connection.toUpstream.bytes, connection.toClient.bytes);
       // Its frames count in the tenant's bandwidth now, unless the tenant left (its series are gone).
       if (this.#options.store.get(tenantId) !== undefined)
         this.#options.requestMetrics?.countTenantBandwidth(
@@ -882,24 +878,6 @@ export class WebSocketProxy {
       return;
     }
     this.#recheckAdmittedDuringChange(connection);
-  }
-
-  /**
-   * The connection's one line at its end, beside its upgrade's access-log line (written at the 101):
-   * how long it was open, the bytes each way, and who closed it with which code.
-   */
-  #logEnding(connection: ProxiedConnection): void {
-    const { admission, ending } = connection;
-    this.#options.logger?.info('websocket ended', {
-      tenant_id: admission.tenantId,
-      route_id: admission.routeId,
-      request_id: connection.requestId,
-      duration_ms: Math.round(performance.now() - connection.switchedAt),
-      bytes_from_client: connection.toUpstream.bytes,
-      bytes_to_client: connection.toClient.bytes,
-      close_code: ending?.code ?? CLOSE_ABNORMAL,
-      closed_by: ending?.by,
-    });
   }
 
   /** Closes the connection (1008) once its credentials expire, plus the grace; never without an expiry. */
@@ -1059,6 +1037,7 @@ export class WebSocketProxy {
 }
 
 /** Records the first ending of the connection: a close frame either way, the gateway's own, or a side's connection closing. */
-function endedBy(connection: ProxiedConnection, by: WebSocketEnding['by'], code: number): void {
+function endedBy(connection: ProxiedConnection, by: WebSocketClose['by'], code: number): WebSocketClose {
   connection.ending ??= { by, code };
+  return connection.ending;
 }
