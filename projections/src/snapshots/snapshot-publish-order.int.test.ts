@@ -10,12 +10,7 @@ import {
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
-import {
-  createTestKafka,
-  deleteTestTopics,
-  uniqueGroupId,
-  uniqueTopic,
-} from '@vantageedge/shared/testing/kafka';
+import { createTestKafka, deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { startTcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { logLevel } from 'kafkajs';
@@ -23,6 +18,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSnapshotPublisher } from './snapshot-publisher.js';
 import { saveStates } from './snapshot-state-store.js';
+import { topicRecords as recordsOfTopic } from './testing.js';
 
 /**
  * Kafka's log compaction keeps each tenant's LAST WRITTEN record, not its highest version, and drops
@@ -131,35 +127,11 @@ function heldClock(): { now: () => number; advance(ms: number): void } {
 async function topicRecords(
   topic: string,
 ): Promise<Array<{ key: string; version: string; tombstone: boolean }>> {
-  const kafka = createTestKafka({ level: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const [partition] = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const end = BigInt(partition!.high);
-  const records: Array<{ key: string; version: string; tombstone: boolean }> = [];
-  if (end === 0n) return records;
-  const groupId = uniqueGroupId('publish-order');
-  const consumer = kafka.consumer({ groupId });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let read = 0n;
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      records.push({
-        key: message.key?.toString('utf8') ?? '',
-        version: message.headers?.[HEADER_VERSION]?.toString() ?? '',
-        tombstone: message.value === null,
-      });
-      read = BigInt(message.offset) + 1n;
-    },
-  });
-  await eventually('the whole topic is read', () => read >= end);
-  await consumer.disconnect();
-  await admin.connect();
-  await admin.deleteGroups([groupId]).catch(() => {});
-  await admin.disconnect();
-  return records;
+  return (await recordsOfTopic(topic)).map((record) => ({
+    key: record.key ?? '',
+    version: record.headers[HEADER_VERSION] ?? '',
+    tombstone: record.value === null,
+  }));
 }
 
 /** Kafka snapshot buses on a one-partition test topic, closed (and the topic deleted) after the describe. */

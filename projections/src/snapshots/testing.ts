@@ -9,6 +9,10 @@ import type {
 } from '@vantageedge/shared/domain/events';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 import { storedJsonBytes } from '@vantageedge/shared/event-store/stored-bytes';
+import type { SnapshotRecord } from '@vantageedge/shared/snapshot-bus/codec';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { createTestKafka, uniqueGroupId } from '@vantageedge/shared/testing/kafka';
+import { logLevel } from 'kafkajs';
 import type pg from 'pg';
 
 /** Builders of control-plane events for snapshot tests. */
@@ -156,4 +160,35 @@ export async function snapshotSettled(pool: pg.Pool, tenantId: string, position:
     if (Date.now() > deadline) throw new Error(`snapshot of ${tenantId} not settled at ${position}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Every record of a one-partition topic, in the order written, as a subscriber decodes them. */
+export async function topicRecords(topic: string): Promise<SnapshotRecord[]> {
+  const kafka = createTestKafka({ level: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const [partition] = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const end = BigInt(partition?.high ?? 0);
+  const records: SnapshotRecord[] = [];
+  if (end === 0n) return records;
+  const groupId = uniqueGroupId('topic-records');
+  const consumer = kafka.consumer({ groupId });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let read = 0n;
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const headers: Record<string, string | undefined> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = value?.toString();
+      records.push({ key: message.key?.toString('utf8') ?? null, value: message.value, headers });
+      read = BigInt(message.offset) + 1n;
+    },
+  });
+  await eventually('the whole topic is read', () => read >= end);
+  await consumer.disconnect();
+  await admin.connect();
+  await admin.deleteGroups([groupId]).catch(() => {});
+  await admin.disconnect();
+  return records;
 }
