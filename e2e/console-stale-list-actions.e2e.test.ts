@@ -33,6 +33,25 @@ const API_KEY = {
   updated_at: '2026-12-01T00:00:00.000Z',
 };
 
+const customDomain = (id: string, domain: string) => ({
+  id,
+  tenant_id: TENANT.id,
+  domain,
+  status: 'pending' as 'pending' | 'verified',
+  verification: {
+    type: 'dns-txt',
+    name: `_vantageedge-challenge.${domain}`,
+    value: 'vantageedge-verification=abc',
+    expires_at: '2026-12-08T00:00:00.000Z',
+  },
+  verified_at: null as string | null,
+  verification_method: null as string | null,
+  created_at: '2026-12-01T00:00:00.000Z',
+  updated_at: '2026-12-01T00:00:00.000Z',
+});
+const VERIFIED_DOMAIN = customDomain('22222222-2222-4222-8222-222222222222', 'shop.echo.example');
+const REMOVED_DOMAIN = customDomain('11111111-1111-4111-8111-111111111111', 'api.echo.example');
+
 interface Guarded<T> {
   resource: T;
   revision: number;
@@ -84,6 +103,8 @@ describe('list buttons of the console when someone else changed the row', () => 
   const route = guarded(ROUTE);
   const origin = guarded(ORIGIN);
   const apiKey = guarded(API_KEY);
+  const verifiedDomain = guarded(VERIFIED_DOMAIN);
+  const removedDomain = guarded(REMOVED_DOMAIN);
 
   beforeAll(async () => {
     const app = express.Router();
@@ -94,6 +115,14 @@ describe('list buttons of the console when someone else changed the row', () => 
     serveList(app, '/api/v1/routes', route);
     serveList(app, '/api/v1/origins', origin);
     serveList(app, '/api/v1/api-keys', apiKey);
+    app.get('/api/v1/tenants/:id/domains', (_req, res) => {
+      res.json({
+        data: [verifiedDomain, removedDomain].flatMap((item) =>
+          item.gone ? [] : [{ ...item.resource, revision: String(item.revision) }],
+        ),
+        next_cursor: null,
+      });
+    });
     app.get('/api/v1/certificates', (_req, res) => {
       res.json({ data: [], next_cursor: null });
     });
@@ -108,6 +137,29 @@ describe('list buttons of the console when someone else changed the row', () => 
       apiKey.revision += 1;
       res.json({ ...apiKey.resource });
     });
+    serveGuardedAction(
+      app,
+      'delete',
+      `/api/v1/tenants/:id/domains/${REMOVED_DOMAIN.domain}`,
+      removedDomain,
+      removed(removedDomain),
+    );
+    serveGuardedAction(
+      app,
+      'post',
+      `/api/v1/tenants/:id/domains/${VERIFIED_DOMAIN.domain}/verify`,
+      verifiedDomain,
+      (res) => {
+        verifiedDomain.resource = {
+          ...verifiedDomain.resource,
+          status: 'verified',
+          verified_at: '2026-12-02T00:00:00.000Z',
+          verification_method: 'dns_txt',
+        };
+        verifiedDomain.revision += 1;
+        res.json({ ...verifiedDomain.resource });
+      },
+    );
     standIn = await startStandInConsole(app);
     ({ browser } = standIn);
     // Every delete and revoke asks first.
@@ -157,5 +209,20 @@ describe('list buttons of the console when someone else changed the row', () => 
     await browser.page
       .locator('tr[data-key="checkout"] td', { hasText: 'revoked' })
       .waitFor({ timeout: 15_000 });
+  }, 60_000);
+
+  // A domain removed and claimed again since the list was shown has a new revision.
+  it('removes a custom domain only at the revision the list showed', async () => {
+    await openTab('domains');
+    const row = `#domains tr:has(code:text-is("${REMOVED_DOMAIN.domain}"))`;
+    await pressOnStaleRow(row, 'Remove', removedDomain);
+    await browser.page.locator(row).waitFor({ state: 'detached', timeout: 15_000 });
+  }, 60_000);
+
+  it('verifies a custom domain only at the revision the list showed', async () => {
+    await openTab('domains');
+    const row = `#domains tr:has(code:text-is("${VERIFIED_DOMAIN.domain}"))`;
+    await pressOnStaleRow(row, 'Verify', verifiedDomain);
+    await browser.page.locator(`${row} td`, { hasText: 'verified' }).first().waitFor({ timeout: 15_000 });
   }, 60_000);
 });

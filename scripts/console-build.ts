@@ -2,7 +2,7 @@
 // the control plane serves at /console (CONSOLE_DIR, default dist/console). Run by `make build`
 // (scripts/build.ts, into <outdir>/console) and by `make console-build` alone (which `make dev` and
 // `make test` run first).
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -12,12 +12,31 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CONSOLE_PACKAGE_DIR = path.join(ROOT, 'services/console');
 export const DEFAULT_CONSOLE_OUT_DIR = path.join(ROOT, 'dist/console');
 
+/**
+ * Where a build's source maps go: beside the folder the control plane serves (dist/console-sourcemaps
+ * for dist/console), never in it. They hold the console's whole source; the bundles name none of them
+ * (vite.config.ts `sourcemap: 'hidden'`), and an operator loads one into the browser's developer tools
+ * or an error tracker to read a stack trace.
+ */
+export const consoleSourceMapsDir = (outDir: string) => `${path.resolve(outDir)}-sourcemaps`;
+
 export async function buildConsole(outDir: string = DEFAULT_CONSOLE_OUT_DIR): Promise<void> {
   await build({
     configFile: path.join(CONSOLE_PACKAGE_DIR, 'vite.config.ts'),
     logLevel: 'warn',
     build: { outDir: path.resolve(outDir), emptyOutDir: true },
   });
+  await moveSourceMaps(path.resolve(outDir), consoleSourceMapsDir(outDir));
+}
+
+/** Moves every `.map` file of `from` to the same path under `to` (emptied first, as the build's folder). */
+async function moveSourceMaps(from: string, to: string): Promise<void> {
+  await rm(to, { recursive: true, force: true });
+  const maps = (await readdir(from, { recursive: true })).filter((file) => file.endsWith('.map'));
+  for (const map of maps) {
+    await mkdir(path.dirname(path.join(to, map)), { recursive: true });
+    await rename(path.join(from, map), path.join(to, map));
+  }
 }
 
 /**

@@ -25,7 +25,9 @@ export default defineConfig({
   build: {
     outDir: fileURLToPath(new URL('../../dist/console', import.meta.url)),
     emptyOutDir: true,
-    sourcemap: true,
+    // Maps are built, but no bundle names one, and scripts/console-build.ts moves them out of the
+    // served folder: the control plane never publishes the console's source (README, Web console).
+    sourcemap: 'hidden',
     chunkSizeWarningLimit: 1024,
   },
   server: { port: 42173, strictPort: true },

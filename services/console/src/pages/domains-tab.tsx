@@ -1,8 +1,8 @@
 import { createCustomDomainBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
-import type { Page } from '../api/client.js';
+import { ifMatchListed, type Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
-import type { CustomDomain } from '../api/resources.js';
+import type { CustomDomain, Listed } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading, Time } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
 import { type FieldIssues, validate } from '../validation.js';
@@ -11,7 +11,7 @@ import { type FieldIssues, validate } from '../validation.js';
 export function DomainsTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const domains = useAsync(
-    () => api.get<Page<CustomDomain>>(`/api/v1/tenants/${tenantId}/domains`),
+    () => api.get<Page<Listed<CustomDomain>>>(`/api/v1/tenants/${tenantId}/domains`),
     [tenantId],
   );
   const [error, setError] = useState<unknown>(null);
@@ -19,11 +19,12 @@ export function DomainsTab({ tenantId }: { tenantId: string }) {
   const [domain, setDomain] = useState('');
   const [issues, setIssues] = useState<FieldIssues>({});
 
-  const act = async (method: string, path: string, done: string) => {
+  // The domain as listed: one removed and claimed again since is refused with 412, never acted on unseen.
+  const act = async (method: string, path: string, entry: Listed<CustomDomain>, done: string) => {
     setError(null);
     setNotice(null);
     try {
-      await api.send(method, path);
+      await api.send(method, path, { headers: ifMatchListed(entry) });
       setNotice(done);
       domains.reload();
     } catch (failure) {
@@ -51,7 +52,14 @@ export function DomainsTab({ tenantId }: { tenantId: string }) {
 
   return (
     <div>
-      <ErrorNotice error={domains.error ?? error} />
+      <ErrorNotice
+        error={domains.error ?? error}
+        edits={false}
+        onReload={() => {
+          setError(null);
+          domains.reload();
+        }}
+      />
       {notice && <div class="notice ok">{notice}</div>}
       {domains.loading && !domains.data && <Loading what="custom domains" />}
       {domains.data && domains.data.data.length === 0 && <Empty>No custom domain.</Empty>}
@@ -94,6 +102,7 @@ export function DomainsTab({ tenantId }: { tenantId: string }) {
                         act(
                           'POST',
                           `/api/v1/tenants/${tenantId}/domains/${entry.domain}/verify`,
+                          entry,
                           `${entry.domain} is verified and serves.`,
                         )
                       }
@@ -109,6 +118,7 @@ export function DomainsTab({ tenantId }: { tenantId: string }) {
                       act(
                         'DELETE',
                         `/api/v1/tenants/${tenantId}/domains/${entry.domain}`,
+                        entry,
                         `${entry.domain} removed.`,
                       )
                     }

@@ -1,5 +1,6 @@
 import { isMachineTokenByPrefix } from '@clerk/backend/internal';
 import { clerkMiddleware, getAuth } from '@clerk/express';
+import { compactJwsRefusal } from '@vantageedge/shared/json/compact-jws-refusal';
 import type { Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../http/errors.js';
 import type { Caller } from './caller.js';
@@ -76,14 +77,14 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     res.locals['caller'] = caller;
     next();
   };
-  if (options.jwtKey) return [bearerOnly, sessionTokenRequired, clerk, requireCaller];
+  if (options.jwtKey) return [bearerOnly, sessionTokenRequired, strictJws, clerk, requireCaller];
   // Verified through Clerk's JWKS: a token naming a key the instance does not have never reaches Clerk.
   const knownSigningKey = createSigningKeyGate(clerkSigningKeyIds(options.secretKey ?? UNUSED_SECRET_KEY));
   const signingKeyKnown: RequestHandler = async (req, res, next) => {
     if (await knownSigningKey(presentedToken(req))) next();
     else next(sessionTokenMissing(res, 'not signed by a key of this Clerk instance'));
   };
-  return [bearerOnly, sessionTokenRequired, signingKeyKnown, clerk, requireCaller];
+  return [bearerOnly, sessionTokenRequired, strictJws, signingKeyKnown, clerk, requireCaller];
 }
 
 /**
@@ -130,6 +131,17 @@ const sessionTokenRequired: RequestHandler = (req, res, next) => {
     return;
   }
   next(sessionTokenMissing(res, issue));
+};
+
+/**
+ * Clerk's verifier reads a token's parts leniently (`=` padding) and ignores `crit`, which RFC 7515
+ * §4.1.11 has a recipient refuse when it does not understand the extensions listed (we understand
+ * none); it keeps the last of a member named twice. Such a token is refused before any key is looked
+ * up or signature checked (compact-jws-refusal.ts), as the gateways refuse it.
+ */
+const strictJws: RequestHandler = (req, res, next) => {
+  const refusal = compactJwsRefusal(presentedToken(req));
+  next(refusal === undefined ? undefined : sessionTokenMissing(res, refusal));
 };
 
 /**

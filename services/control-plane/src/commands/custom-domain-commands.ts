@@ -86,11 +86,17 @@ export function domainParam(raw: string): string {
   return result.hostname;
 }
 
+/**
+ * Runs a command on the tenant's stream. A command on one domain (`addressed`) compares If-Match with
+ * that domain's own last revision (its ETag, and its revision in the list): the tenant's other domains
+ * and settings changing since leave it current, the domain removed and claimed again does not.
+ */
 async function run(
   deps: CommandDeps,
   ctx: CommandContext,
   tenantId: string,
   build: (state: TenantDomains) => Promise<CustomDomainCommand>,
+  addressed?: string,
 ): Promise<HandledCommand<TenantDomains>> {
   try {
     return await handleCommand({
@@ -100,6 +106,9 @@ async function run(
       stream: streamName.tenant(tenantId),
       decider: tenantDomainsDecider,
       ifMatch: ctx.ifMatch,
+      ...(addressed === undefined
+        ? {}
+        : { revisionOf: (state: TenantDomains) => state.domains.get(addressed)?.revision ?? null }),
       metadata: () => eventMetadata(deps, ctx, tenantId),
       command: async (state) => {
         // Access first: another tenant's caller learns nothing of this tenant, deleted or not.
@@ -253,30 +262,36 @@ export async function verifyCustomDomain(
   domain: string,
 ): Promise<CommandOutcome<CustomDomainResource>> {
   const verify = () =>
-    run(deps, ctx, tenantId, async (state) => {
-      const current = state.domains.get(domain);
-      if (!current) throw notFound('custom domain', 'domain');
-      const now = deps.clock().toISOString();
-      if (current.status === 'verified') {
-        return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
-      }
-      if (Date.parse(now) > verificationExpiresAt(current).getTime()) {
-        // Expired: the decider refuses it, no lookup needed.
-        return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
-      }
-      const name = verificationRecordName(domain);
-      let txtValues: string[];
-      try {
-        txtValues = await customDomainDeps(deps).lookupTxt(name);
-      } catch (error) {
-        if (!(error instanceof DnsLookupError)) throw error;
-        throw new DomainError('unprocessable', `${error.message}; try again later`, 'domain', {
-          code: 'domain_verification_failed',
-          issue: `looking up TXT ${name} failed (${error.code})`,
-        });
-      }
-      return { type: 'VerifyCustomDomain' as const, domain, txtValues, now };
-    });
+    run(
+      deps,
+      ctx,
+      tenantId,
+      async (state) => {
+        const current = state.domains.get(domain);
+        if (!current) throw notFound('custom domain', 'domain');
+        const now = deps.clock().toISOString();
+        if (current.status === 'verified') {
+          return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
+        }
+        if (Date.parse(now) > verificationExpiresAt(current).getTime()) {
+          // Expired: the decider refuses it, no lookup needed.
+          return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
+        }
+        const name = verificationRecordName(domain);
+        let txtValues: string[];
+        try {
+          txtValues = await customDomainDeps(deps).lookupTxt(name);
+        } catch (error) {
+          if (!(error instanceof DnsLookupError)) throw error;
+          throw new DomainError('unprocessable', `${error.message}; try again later`, 'domain', {
+            code: 'domain_verification_failed',
+            issue: `looking up TXT ${name} failed (${error.code})`,
+          });
+        }
+        return { type: 'VerifyCustomDomain' as const, domain, txtValues, now };
+      },
+      domain,
+    );
   return outcome(tenantId, await withPendingClaimReleased(deps, tenantId, verify), domain);
 }
 
@@ -288,12 +303,18 @@ export async function deleteCustomDomain(
   domain: string,
 ): Promise<CommandOutcome<{ id: string; tenant_id: string }>> {
   let removedId = '';
-  const result = await run(deps, ctx, tenantId, async (state) => {
-    const current = state.domains.get(domain);
-    if (!current) throw notFound('custom domain', 'domain');
-    removedId = current.custom_domain_id;
-    return { type: 'DeleteCustomDomain' as const, domain };
-  });
+  const result = await run(
+    deps,
+    ctx,
+    tenantId,
+    async (state) => {
+      const current = state.domains.get(domain);
+      if (!current) throw notFound('custom domain', 'domain');
+      removedId = current.custom_domain_id;
+      return { type: 'DeleteCustomDomain' as const, domain };
+    },
+    domain,
+  );
   if (result.revision === null || result.position === null) throw notFound('custom domain', 'domain');
   return {
     resource: { id: removedId, tenant_id: tenantId },

@@ -50,6 +50,8 @@ export interface CustomDomain {
   verification_method: CustomDomainVerificationMethod | null;
   created_at: string;
   updated_at: string;
+  /** The tenant stream's revision at the domain's last event: its ETag (absent for decided, unstored events). */
+  revision?: bigint;
 }
 
 export interface TenantDomains {
@@ -245,6 +247,9 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
   }
 }
 
+const revisionOf = (event: FoldableEvent) =>
+  event.revision === undefined ? {} : { revision: event.revision };
+
 function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
   const at = event.metadata.occurred_at;
   switch (event.type) {
@@ -259,6 +264,7 @@ function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
         verification_method: null,
         created_at: at,
         updated_at: at,
+        ...revisionOf(event),
       });
       return { ...state, domains };
     }
@@ -272,6 +278,7 @@ function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
         verified_at: at,
         verification_method: event.data.method,
         updated_at: at,
+        ...revisionOf(event),
       });
       return { ...state, domains };
     }

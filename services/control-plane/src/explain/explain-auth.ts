@@ -32,7 +32,7 @@ import {
   servicePrincipal,
 } from '@vantageedge/shared/gateway-policies/caller-principal';
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
-import { repeatedJwtMember } from '@vantageedge/shared/json/jwt-repeated-members';
+import { compactJwsRefusal } from '@vantageedge/shared/json/compact-jws-refusal';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -213,12 +213,10 @@ function claimsOf(payload: JWTPayload, orgId?: string) {
   };
 }
 
-/** As the gateways: a token naming a header parameter or a claim twice is refused unverified. */
-function repeatedMemberRefusal(token: string): AuthOutcome | undefined {
-  const repeated = repeatedJwtMember(token);
-  return repeated === undefined
-    ? undefined
-    : fail(401, 'invalid_token', `the bearer token names ${repeated} more than once`);
+/** As the gateways: a token whose form is not strict (compact-jws-refusal.ts) is refused unverified. */
+function strictJwsRefusal(token: string): AuthOutcome | undefined {
+  const refusal = compactJwsRefusal(token);
+  return refusal === undefined ? undefined : fail(401, 'invalid_token', refusal);
 }
 
 /** The claim `make dev-token` puts in development tokens: accepted only in dev mode. */
@@ -274,8 +272,8 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
   } catch {
     return { ...none, outcome: fail(401, 'invalid_token', 'the bearer token is not a JWT'), notes: [] };
   }
-  const repeated = repeatedMemberRefusal(token);
-  if (repeated !== undefined) return { ...none, outcome: repeated, notes: [] };
+  const malformed = strictJwsRefusal(token);
+  if (malformed !== undefined) return { ...none, outcome: malformed, notes: [] };
   const expired = payload.exp !== undefined && payload.exp * 1000 <= context.now.getTime();
   const oidc = context.snapshot.tenant.settings.oidc;
   if (oidc !== null && payload.iss === oidc.issuer) {
@@ -409,8 +407,8 @@ async function serviceToken(headers: Headers, context: AuthContext): Promise<Par
   const accounts = context.snapshot.tenant.settings.service_accounts;
   if (accounts.length === 0)
     return { ...none, outcome: fail(401, 'invalid_token', 'this tenant accepts no service tokens') };
-  const repeated = repeatedMemberRefusal(token);
-  if (repeated !== undefined) return { ...none, outcome: repeated };
+  const malformed = strictJwsRefusal(token);
+  if (malformed !== undefined) return { ...none, outcome: malformed };
   let kid: string | undefined;
   try {
     kid = decodeProtectedHeader(token).kid;

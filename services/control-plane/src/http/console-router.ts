@@ -18,6 +18,18 @@ export interface ConsoleRouterDeps {
   devSignIn?: DevSignIn | undefined;
 }
 
+/** A `.map` file, in any case (the folder may be on a case-insensitive file system), with or without a trailing slash. */
+const SOURCE_MAP = /\.map\/?$/i;
+
+/** The path as the static files see it (`%2E` is a dot there); a malformed one is theirs to refuse. */
+function decodedPath(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 const LOOPBACK = AddressRanges.parse(['127.0.0.0/8', '::1/128']);
 
 /** A connection from this machine: 127.0.0.0/8 (IPv4-mapped too) or ::1. */
@@ -136,6 +148,15 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     const issued = await deps.devSignIn();
     res.setHeader('Cache-Control', 'no-store');
     res.json({ token: issued.token, user_id: issued.userId });
+  });
+  // Source maps are the console's whole source: built beside CONSOLE_DIR, never in it, and refused
+  // here too in case a folder still holds some (a build from before they were moved out).
+  router.use('/console', (req, _res, next) => {
+    if (SOURCE_MAP.test(decodedPath(req.path))) {
+      next(new ApiError(404, 'not_found', 'source maps of the console are not served'));
+      return;
+    }
+    next();
   });
   router.use(
     '/console',

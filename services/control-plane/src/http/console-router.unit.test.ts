@@ -31,6 +31,11 @@ beforeAll(async () => {
   await mkdir(path.join(built, 'assets'));
   await writeFile(path.join(built, 'index.html'), '<!doctype html><div id="app"></div>');
   await writeFile(path.join(built, 'assets', 'index-abc123.js'), 'console.log(1)');
+  // As a build from before the maps were moved out of the served folder holds them.
+  await writeFile(
+    path.join(built, 'assets', 'index-abc123.js.map'),
+    '{"version":3,"sources":["../../services/console/src/main.tsx"],"sourcesContent":["secret"]}',
+  );
 });
 afterAll(async () => {
   for (const server of servers) server.close();
@@ -55,6 +60,21 @@ describe('the console at /console', () => {
     const asset = await fetch(`${base}/console/assets/index-abc123.js`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('cache-control')).toContain('immutable');
+  });
+
+  it('never serves a source map, even one left in the built folder', async () => {
+    const base = await serve();
+    for (const file of [
+      'index-abc123.js.map',
+      'INDEX-ABC123.JS.MAP',
+      'index-abc123.js%2Emap',
+      'index-abc123.js.map/',
+    ]) {
+      const map = await fetch(`${base}/console/assets/${file}`);
+      expect(map.status, file).toBe(404);
+      expect(await map.text(), file).not.toContain('sourcesContent');
+    }
+    expect((await fetch(`${base}/console/assets/index-abc123.js`)).status).toBe(200);
   });
 
   it('never serves a file outside the built folder', async () => {

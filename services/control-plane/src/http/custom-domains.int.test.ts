@@ -339,3 +339,65 @@ describe('releasing a custom domain', () => {
     ]);
   });
 });
+
+describe('acting on a domain as the list showed it', () => {
+  /** The tenant's domains as listed once the read side holds `position`, by name. */
+  async function listed(tenantId: string, position: string): Promise<Map<string, Record<string, unknown>>> {
+    const list = await cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, {
+      headers: { 'X-Min-Position': position },
+    });
+    expect(list.status).toBe(200);
+    const items = json(list)['data'] as Array<Record<string, unknown>>;
+    return new Map(items.map((item) => [item['domain'] as string, item]));
+  }
+  const claim = (tenantId: string, domain: string) =>
+    cp.request('POST', `/api/v1/tenants/${tenantId}/domains`, { body: { domain } });
+  const positionOf = (response: ApiResponse) => response.headers.get('x-event-position') ?? '';
+
+  it('lists each domain with the revision its own GET quotes as ETag', async () => {
+    const claimed = await claim(acme, 'listed.acme.example');
+    expect(claimed.status).toBe(201);
+    const item = (await listed(acme, positionOf(claimed))).get('listed.acme.example');
+    const one = await cp.request('GET', `/api/v1/tenants/${acme}/domains/listed.acme.example`, {
+      headers: { 'X-Min-Position': positionOf(claimed) },
+    });
+    expect(item?.['revision']).toMatch(/^[0-9]+$/);
+    expect(one.headers.get('etag')).toBe(`"${String(item?.['revision'])}"`);
+  });
+
+  it('refuses with 412 a removal or verification of a domain removed and claimed again since it was listed', async () => {
+    const claimed = await claim(acme, 'readded.acme.example');
+    const stale = (await listed(acme, positionOf(claimed))).get('readded.acme.example')!;
+    expect((await cp.request('DELETE', `/api/v1/tenants/${acme}/domains/readded.acme.example`)).status).toBe(
+      204,
+    );
+    expect((await claim(acme, 'readded.acme.example')).status).toBe(201);
+    const before = await eventCount();
+    const ifMatch = { 'If-Match': `"${String(stale['revision'])}"` };
+
+    const removed = await cp.request('DELETE', `/api/v1/tenants/${acme}/domains/readded.acme.example`, {
+      headers: ifMatch,
+    });
+    expect(removed.status).toBe(412);
+    expect(errorOf(removed).code).toBe('precondition_failed');
+    const verified = await cp.request('POST', `/api/v1/tenants/${acme}/domains/readded.acme.example/verify`, {
+      headers: ifMatch,
+    });
+    expect(verified.status).toBe(412);
+    expect(await eventCount()).toBe(before);
+  });
+
+  it("removes a domain as listed though the tenant's other domains changed since", async () => {
+    const claimed = await claim(acme, 'kept-as-listed.acme.example');
+    const item = (await listed(acme, positionOf(claimed))).get('kept-as-listed.acme.example')!;
+    expect((await claim(acme, 'another.acme.example')).status).toBe(201);
+    const removed = await cp.request(
+      'DELETE',
+      `/api/v1/tenants/${acme}/domains/kept-as-listed.acme.example`,
+      {
+        headers: { 'If-Match': `"${String(item['revision'])}"` },
+      },
+    );
+    expect(removed.status).toBe(204);
+  });
+});

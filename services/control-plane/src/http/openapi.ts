@@ -549,7 +549,7 @@ function customDomainPaths(): Record<string, unknown> {
               type: 'object',
               required: ['data', 'next_cursor'],
               properties: {
-                data: { type: 'array', items: ref('CustomDomain') },
+                data: { type: 'array', items: ref('CustomDomainListItem') },
                 next_cursor: { type: 'null' },
               },
             }),
@@ -598,8 +598,8 @@ function customDomainPaths(): Record<string, unknown> {
         tags,
         summary:
           'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves and its name is held for the tenant. 422 domain_verification_failed otherwise; 409 when another tenant verified the name first',
-        parameters: [ID_PARAM, DOMAIN_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
-        responses: commandResponses('200', ref('CustomDomain'), { post: true, ifMatch: false }),
+        parameters: [ID_PARAM, DOMAIN_PARAM, IF_MATCH, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        responses: commandResponses('200', ref('CustomDomain'), { post: true, ifMatch: true }),
       },
     },
   };
@@ -1269,6 +1269,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         ApiKeyListItem: output(listItem(apiKeyResource)),
         CertificateListItem: output(listItem(certificateResource)),
         CustomDomain: output(customDomainResource),
+        CustomDomainListItem: output(listItem(customDomainResource)),
         TenantConfigDocument: input(configDocument),
         RollbackTenantConfig: input(rollbackBody),
         ExplainRequest: input(explainBody),

@@ -1,7 +1,7 @@
 import { verificationRecordName } from '@vantageedge/shared/domain/hostname';
 import type pg from 'pg';
 import { verificationExpiresAt } from '../domain/custom-domain.js';
-import type { CustomDomainResource } from '../schemas/resources.js';
+import type { CustomDomainResource, Listed } from '../schemas/resources.js';
 
 /** A tenant's custom domains from `read_models.custom_domains`, as the admin API shows them. */
 
@@ -43,13 +43,19 @@ function present(row: CustomDomainRow): CustomDomainResource {
 const COLUMNS = `id, tenant_id, domain, status, verification_token, verified_at, verification_method,
   created_at, updated_at, revision`;
 
-/** Every domain of the tenant, oldest claim first (at most 50 per tenant, so one page). */
-export async function listCustomDomains(pool: pg.Pool, tenantId: string): Promise<CustomDomainResource[]> {
+/**
+ * Every domain of the tenant, oldest claim first (at most 50 per tenant, so one page), each with its
+ * revision: a client removes or verifies the domain as listed (If-Match), not one claimed again since.
+ */
+export async function listCustomDomains(
+  pool: pg.Pool,
+  tenantId: string,
+): Promise<Array<Listed<CustomDomainResource>>> {
   const { rows } = await pool.query<CustomDomainRow>(
     `select ${COLUMNS} from read_models.custom_domains where tenant_id = $1 order by created_position`,
     [tenantId],
   );
-  return rows.map(present);
+  return rows.map((row) => ({ ...present(row), revision: row.revision }));
 }
 
 export async function getCustomDomain(

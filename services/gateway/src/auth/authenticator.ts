@@ -17,7 +17,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
-import { repeatedJwtMember } from '@vantageedge/shared/json/jwt-repeated-members';
+import { compactJwsRefusal } from '@vantageedge/shared/json/compact-jws-refusal';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -333,8 +333,8 @@ export class Authenticator {
     } catch {
       return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not a JWT') };
     }
-    const repeated = repeatedMemberRefusal(token);
-    if (repeated !== undefined) return { ok: false, failure: repeated };
+    const malformed = strictJwsRefusal(token);
+    if (malformed !== undefined) return { ok: false, failure: malformed };
     const oidc = tenant.auth.oidc;
     if (oidc !== null && unverified.iss === oidc.issuer) {
       const keySet = { set: oidc.keys, withdrawals: oidc.keys.withdrawals };
@@ -484,8 +484,8 @@ export class Authenticator {
     if (tenant.auth.serviceAccounts.size === 0) {
       return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
     }
-    const repeated = repeatedMemberRefusal(token);
-    if (repeated !== undefined) return repeated;
+    const malformed = strictJwsRefusal(token);
+    if (malformed !== undefined) return malformed;
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;
@@ -525,12 +525,13 @@ export class Authenticator {
   }
 }
 
-/** 401 for a token naming a header parameter or a claim twice (jwt-repeated-members.ts). */
-function repeatedMemberRefusal(token: string): AuthResult | undefined {
-  const repeated = repeatedJwtMember(token);
-  return repeated === undefined
-    ? undefined
-    : bearerFailure('invalid_token', `the bearer token names ${repeated} more than once`);
+/**
+ * 401 for a token whose form is not strict (compact-jws-refusal.ts: `crit`, non-canonical base64url, a
+ * member named twice), before its signature is checked.
+ */
+function strictJwsRefusal(token: string): AuthResult | undefined {
+  const refusal = compactJwsRefusal(token);
+  return refusal === undefined ? undefined : bearerFailure('invalid_token', refusal);
 }
 
 /** The code of a rejected credential, which counts against the client; undefined for anything else. */
