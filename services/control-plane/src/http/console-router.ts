@@ -21,7 +21,14 @@ export interface ConsoleRouterDeps {
 /** A `.map` file, in any case (the folder may be on a case-insensitive file system), with or without a trailing slash. */
 const SOURCE_MAP = /\.map\/?$/i;
 
-/** The path as the static files see it (`%2E` is a dot there); a malformed one is theirs to refuse. */
+/**
+ * The path as the static files resolve it: decoded (`%2E` is a dot, `%2F` a slash there) and without
+ * its `.` segments (`x.map/.` is `x.map` there); a malformed one is theirs to refuse.
+ */
+function resolvedPath(raw: string): string {
+  return path.posix.normalize(decodedPath(raw));
+}
+
 function decodedPath(raw: string): string {
   try {
     return decodeURIComponent(raw);
@@ -152,7 +159,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
   // Source maps are the console's whole source: built beside CONSOLE_DIR, never in it, and refused
   // here too in case a folder still holds some (a build from before they were moved out).
   router.use('/console', (req, _res, next) => {
-    if (SOURCE_MAP.test(decodedPath(req.path))) {
+    if (SOURCE_MAP.test(resolvedPath(req.path))) {
       next(new ApiError(404, 'not_found', 'source maps of the console are not served'));
       return;
     }

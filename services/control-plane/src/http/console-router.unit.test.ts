@@ -64,17 +64,40 @@ describe('the console at /console', () => {
 
   it('never serves a source map, even one left in the built folder', async () => {
     const base = await serve();
+    const port = new URL(base).port;
+    // Sent as written: fetch would resolve the `.` segments before the server sees them.
+    const get = (file: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpRequest(
+          { host: '127.0.0.1', port, path: `/console/assets/${file}` },
+          (response) => {
+            let body = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => {
+              body += chunk;
+            });
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
     for (const file of [
       'index-abc123.js.map',
       'INDEX-ABC123.JS.MAP',
       'index-abc123.js%2Emap',
       'index-abc123.js.map/',
+      // The static files resolve `.` segments, decoded or not: each of these names the map itself.
+      'index-abc123.js.map/.',
+      'index-abc123.js.map/%2E',
+      'index-abc123.js.map%2F.',
+      './index-abc123.js.map/.',
     ]) {
-      const map = await fetch(`${base}/console/assets/${file}`);
+      const map = await get(file);
       expect(map.status, file).toBe(404);
-      expect(await map.text(), file).not.toContain('sourcesContent');
+      expect(map.body, file).not.toContain('sourcesContent');
     }
-    expect((await fetch(`${base}/console/assets/index-abc123.js`)).status).toBe(200);
+    expect((await get('index-abc123.js')).status).toBe(200);
   });
 
   it('never serves a file outside the built folder', async () => {
