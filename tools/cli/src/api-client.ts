@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { checkAdminApiUrl } from './admin-api-url.js';
 import { AnswerTooLargeError, MAX_ANSWER_BYTES, readAnswer, sizeText } from './answer-reader.js';
 import { page } from './answer-shapes.js';
 import { CliError, EXIT, exitCodeOfStatus } from './exit-codes.js';
@@ -45,6 +46,8 @@ export interface ApiClientOptions {
   timeoutSeconds?: number;
   /** The most read of one answer, and of all pages of one list (tests: less than MAX_ANSWER_BYTES). */
   maxAnswerBytes?: number;
+  /** Send the token over plain http to another machine too ($VANTAGEEDGE_ALLOW_PLAIN_HTTP). */
+  allowPlainHttp?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 120;
@@ -131,15 +134,8 @@ export class AnswerLostError extends CliError {
 /** RFC 6750's b64token: what an `Authorization: Bearer` header can carry (a JWT always is one). */
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-/** `https://user:password@host`: credentials written into a URL (undefined URLs hold none). */
-function holdsUserInformation(url: string): boolean {
-  try {
-    const parsed = new URL(url);
-    return parsed.username !== '' || parsed.password !== '';
-  } catch {
-    return false;
-  }
-}
+/** The most of a redirect's Location the CLI prints. */
+const MAX_SHOWN_LOCATION = 500;
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -181,13 +177,7 @@ export class ApiClient {
         'the token is not a bearer token (a Clerk session token: letters, digits and - . _ ~ + / =, no spaces or line breaks inside); it is not shown here',
       );
     }
-    // fetch refuses such a URL, with an error quoting it: the password would be printed.
-    if (holdsUserInformation(baseUrl)) {
-      throw new CliError(
-        EXIT.usage,
-        'the admin API URL holds a user name or password, which the CLI never sends (the token is its credential); give the URL without them (it is not shown here)',
-      );
-    }
+    checkAdminApiUrl(baseUrl, { allowPlainHttp: options.allowPlainHttp ?? false });
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
     this.notice = options.notice ?? (() => {});
@@ -277,6 +267,9 @@ export class ApiClient {
         },
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
         signal: deadline.signal,
+        // Not followed: a redirect would take what the request carries (a tenant document, the
+        // credentials of a request to explain; the token too, to the same origin) where it points.
+        redirect: 'manual',
       });
       answer = await readAnswer(response, this.maxAnswerBytes);
     } catch (error) {
@@ -321,6 +314,9 @@ export class ApiClient {
         body = text;
       }
     }
+    if (response.status >= 300 && response.status < 400) {
+      return { error: this.redirectRefused(method, url, response), waitSeconds: undefined };
+    }
     if (response.ok || options.accept?.includes(response.status)) {
       return { status: response.status, headers: response.headers, body, bytes };
     }
@@ -346,6 +342,22 @@ export class ApiClient {
       return { error, waitSeconds: undefined, tooLong: retryAfter };
     }
     return { error, waitSeconds: retryAfter ?? backoff };
+  }
+
+  private redirectRefused(method: string, url: URL, response: Response): CliError {
+    const location = response.headers.get('location');
+    let target = '(no Location)';
+    if (location !== null) {
+      try {
+        target = new URL(location, url).toString().slice(0, MAX_SHOWN_LOCATION);
+      } catch {
+        target = '(an invalid Location)';
+      }
+    }
+    return new CliError(
+      EXIT.unavailable,
+      `${this.baseUrl} answered ${method} ${url.pathname} with ${response.status}: it redirects to ${target}, and the CLI follows no redirect (the token and what the command sends go to the admin API URL given, nowhere else); is that the admin API? If the redirect is right, log in with its URL instead`,
+    );
   }
 
   get<Shape extends z.ZodType = z.ZodUnknown>(

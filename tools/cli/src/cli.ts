@@ -102,7 +102,7 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .command('login')
     .description('check a token against the admin API and save it in the profile')
     .requiredOption('--url <url>', 'the admin API, e.g. http://127.0.0.1:8080')
-    .option('--token <token>', 'a Clerk session token (prefer --token-stdin)')
+    .option('--token <token>', 'a Clerk session token (other users see it in ps: prefer --token-stdin)')
     .option('--token-stdin', 'read the token from standard input')
     .action(
       run((ctx, options: { url: string; token?: string; tokenStdin?: boolean }) => login(ctx, options)),

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,6 +88,38 @@ describe('profiles', () => {
     ).rejects.toThrow(`cannot save the login in ${underAFile}`);
   });
 
+  // Regression: the file was written through a fixed name beside it (config.json.<pid>.tmp), opened
+  // as it was found: a file left there (by a crash, or another user of a shared folder) kept its own
+  // mode for the token, and a symbolic link there had the token written wherever it pointed.
+  it('writes the token into a new owner-only file, whatever is found at a name beside it', async () => {
+    const folder = await tempFolder();
+    const file = path.join(folder, 'config.json');
+    const elsewhere = path.join(folder, 'readable-by-others.json');
+    await writeFile(elsewhere, '', { mode: 0o644 });
+    await symlink(elsewhere, `${file}.${process.pid}.tmp`);
+    await saveProfile(file, 'default', { url: 'https://a.test', token: 'token-a' });
+    expect(await readFile(elsewhere, 'utf8')).toBe('');
+    expect((await lstat(file)).isFile()).toBe(true);
+
+    await rm(`${file}.${process.pid}.tmp`);
+    await writeFile(`${file}.${process.pid}.tmp`, '', { mode: 0o644 });
+    await chmod(`${file}.${process.pid}.tmp`, 0o644);
+    await saveProfile(file, 'staging', { url: 'https://b.test', token: 'token-b' });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(Object.keys((await readProfiles(file)).profiles)).toEqual(['default', 'staging']);
+  });
+
+  it('replaces a symbolic link at its own path instead of writing through it', async () => {
+    const folder = await tempFolder();
+    const file = path.join(folder, 'config.json');
+    const elsewhere = path.join(folder, 'shared.json');
+    await writeFile(elsewhere, '{"profiles":{}}\n', { mode: 0o644 });
+    await symlink(elsewhere, file);
+    await saveProfile(file, 'default', { url: 'https://a.test', token: 'token-a' });
+    expect(await readFile(elsewhere, 'utf8')).toBe('{"profiles":{}}\n');
+    expect((await lstat(file)).mode & 0o777).toBe(0o600);
+  });
+
   it('lives in $VANTAGEEDGE_CONFIG, else under $XDG_CONFIG_HOME, else ~/.config', () => {
     expect(configPath({ VANTAGEEDGE_CONFIG: '/x/ve.json' })).toBe('/x/ve.json');
     expect(configPath({ XDG_CONFIG_HOME: '/xdg' })).toBe('/xdg/vantageedge/config.json');
@@ -160,6 +192,26 @@ describe('secrets', () => {
   });
 });
 
+describe('a token on the command line', () => {
+  it('is taken, with a warning that other users of the machine can read it, naming the alternatives', async () => {
+    const config = path.join(await tempFolder(), 'config.json');
+    const token = 'planted.argv.token';
+    const onArgv = await run(['login', '--url', 'http://127.0.0.1:1', '--token', token], {
+      VANTAGEEDGE_CONFIG: config,
+    });
+    expect(onArgv.code).toBe(EXIT.unavailable);
+    expect(onArgv.err).toContain('--token is visible to every user of this machine');
+    expect(onArgv.err).toContain('--token-stdin or $VANTAGEEDGE_TOKEN');
+    expect(onArgv.err).not.toContain(token);
+    const fromEnv = await run(['login', '--url', 'http://127.0.0.1:1'], {
+      VANTAGEEDGE_CONFIG: config,
+      VANTAGEEDGE_TOKEN: token,
+    });
+    expect(fromEnv.code).toBe(EXIT.unavailable);
+    expect(fromEnv.err).not.toContain('--token is visible');
+  });
+});
+
 describe('an admin API URL with a user name or password', () => {
   // Regression: fetch refuses such a URL with an error quoting it, and the CLI printed that error.
   it('is refused without printing the password, from $VANTAGEEDGE_URL or login --url', async () => {
@@ -177,7 +229,13 @@ describe('an admin API URL with a user name or password', () => {
       ['login', '--url', 'https://ops:url-password-0123@admin.example.com:99999', '--token', 'abc.def.ghi'],
       { VANTAGEEDGE_CONFIG: config },
     );
-    for (const outcome of [fromEnv, fromLogin, unparsable]) {
+    const unparsableFromEnv = await run(['get', 'tenants'], {
+      VANTAGEEDGE_CONFIG: config,
+      VANTAGEEDGE_URL: 'https://ops:url-password-0123@admin.example.com:99999',
+      VANTAGEEDGE_TOKEN: 'abc.def.ghi',
+    });
+    expect(unparsableFromEnv.err).toContain('is not a URL');
+    for (const outcome of [fromEnv, fromLogin, unparsable, unparsableFromEnv]) {
       expect(outcome.code).toBe(EXIT.usage);
       expect(`${outcome.out}${outcome.err}`).not.toContain('url-password-0123');
     }

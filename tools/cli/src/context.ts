@@ -1,3 +1,4 @@
+import { plainHttpAllowed } from './admin-api-url.js';
 import { ApiClient, type ApiClientOptions } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import type { OutputFormat } from './output.js';
@@ -44,6 +45,7 @@ export function createContext(options: ContextOptions): CliContext {
     ...(options.maxAnswerBytes ? { maxAnswerBytes: options.maxAnswerBytes } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
     ...(options.now ? { now: options.now } : {}),
+    allowPlainHttp: plainHttpAllowed(options.env),
   };
   const connect = (url: string, token: string) => new ApiClient(url, token, retry);
   return {

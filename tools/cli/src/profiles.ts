@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CliError, EXIT } from './exit-codes.js';
@@ -76,12 +77,18 @@ export async function removeProfile(file: string, name: string): Promise<boolean
 }
 
 async function writeProfiles(file: string, content: ProfileFile): Promise<void> {
+  let temporary: string | undefined;
   try {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    const temporary = `${file}.${process.pid}.tmp`;
-    await writeFile(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
+    // A new file under a name no one can foresee ('wx': never one found there, nor a link's target),
+    // so it is owner-only from its first byte; renamed over the path, it replaces a link found there.
+    temporary = `${file}.${randomBytes(12).toString('hex')}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     await rename(temporary, file);
   } catch (error) {
+    // Not one found under its name (EEXIST): that is someone else's.
+    if (temporary !== undefined && reasonOf(error) !== 'EEXIST')
+      await rm(temporary, { force: true }).catch(() => {});
     throw new CliError(
       EXIT.usage,
       `cannot save the login in ${file} (${reasonOf(error)}); set $VANTAGEEDGE_CONFIG to a file you may write`,

@@ -1,4 +1,5 @@
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
+import { shownUrl } from '../admin-api-url.js';
 import { page, tenantSummary } from '../answer-shapes.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
@@ -6,7 +7,8 @@ import { removeProfile, saveProfile } from '../profiles.js';
 
 /**
  * login: checks the token against the admin API before saving it in the profile (never printed).
- * The token comes from --token-stdin (keeps it out of the shell history), --token or $VANTAGEEDGE_TOKEN.
+ * The token comes from --token-stdin (keeps it out of the shell history and the process list),
+ * $VANTAGEEDGE_TOKEN, or --token (other users of the machine can read it: warned about).
  */
 export async function login(
   ctx: CliContext,
@@ -16,9 +18,12 @@ export async function login(
   try {
     url = new URL(options.url);
   } catch {
-    // What precedes an @ may be a password: not printed.
-    const shown = options.url.includes('@') ? '(not shown: it holds an @)' : options.url;
-    throw new CliError(EXIT.usage, `--url ${shown} is not a URL`);
+    throw new CliError(EXIT.usage, `--url ${shownUrl(options.url)} is not a URL`);
+  }
+  if (options.token !== undefined) {
+    ctx.stderr(
+      'vantageedge: warning: a token given with --token is visible to every user of this machine (ps, /proc/<pid>/cmdline) and stays in the shell history; give it with --token-stdin or $VANTAGEEDGE_TOKEN instead',
+    );
   }
   const token = (
     options.tokenStdin ? await ctx.stdin() : (options.token ?? ctx.env['VANTAGEEDGE_TOKEN'] ?? '')
