@@ -8,31 +8,87 @@ import type { z } from 'zod';
  *
  * This is how an event written before a field existed reads as one written today (event-upcasters.ts):
  * a field added to a stored shape carries its default in the schema, and the default says what the
- * resource did before the field existed.
+ * resource did before the field existed. It runs on every event read, so the walk of a schema is
+ * compiled once (fillerOf) and a complete value costs a visit of the fields that hold defaults.
  */
 export function withSchemaDefaults(schema: z.ZodType, value: unknown): unknown {
-  const inner = valueSchema(schema);
+  return fillerOf(schema)(value);
+}
+
+/** Returns its value, or a copy with the absent defaults filled in. */
+type Filler = (value: unknown) => unknown;
+
+const unchanged: Filler = (value) => value;
+const fillers = new WeakMap<z.ZodType, Filler>();
+
+function fillerOf(schema: z.ZodType): Filler {
+  const known = fillers.get(schema);
+  if (known !== undefined) return known;
+  // A recursive schema reaches itself while compiling: it gets this forwarder until compiled.
+  let compiled: Filler | undefined;
+  fillers.set(schema, (value) => compiled!(value));
+  compiled = compileFiller(valueSchema(schema));
+  fillers.set(schema, compiled);
+  return compiled;
+}
+
+function compileFiller(inner: z.ZodType): Filler {
   const type = inner._zod.def.type;
-  if (type === 'array' && Array.isArray(value)) {
-    const element = (inner as z.ZodArray)._zod.def.element as z.ZodType;
-    let copy: unknown[] | undefined;
-    value.forEach((item, index) => {
-      const filled = withSchemaDefaults(element, item);
-      if (filled === item) return;
-      copy ??= [...value];
-      copy[index] = filled;
-    });
-    return copy ?? value;
+  if (type === 'array') {
+    const fillElement = fillerOf((inner as z.ZodArray)._zod.def.element as z.ZodType);
+    return fillElement === unchanged ? unchanged : (value) => fillArray(value, fillElement);
   }
-  if (type !== 'object' || !isPlainObject(value)) return value;
+  if (type !== 'object') return unchanged;
   const shape = (inner as z.ZodObject)._zod.def.shape as Record<string, z.ZodType>;
-  let copy: Record<string, unknown> | undefined;
+  const fields: FieldFill[] = [];
   for (const [field, fieldSchema] of Object.entries(shape)) {
-    const present = Object.hasOwn(value, field);
-    const filled = present ? withSchemaDefaults(fieldSchema, value[field]) : defaultOf(fieldSchema);
-    if (filled === (present ? value[field] : undefined)) continue;
+    const hasDefault = isDefaulted(fieldSchema);
+    const fill = fillerOf(fieldSchema);
+    if (hasDefault || fill !== unchanged) fields.push({ field, schema: fieldSchema, hasDefault, fill });
+  }
+  return fields.length === 0 ? unchanged : (value) => fillObject(value, fields);
+}
+
+interface FieldFill {
+  readonly field: string;
+  readonly schema: z.ZodType;
+  /** Absent, it gets the schema's default. */
+  readonly hasDefault: boolean;
+  /** Present, its value is filled in turn. */
+  readonly fill: Filler;
+}
+
+function fillObject(value: unknown, fields: readonly FieldFill[]): unknown {
+  if (!isPlainObject(value)) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const { field, schema, hasDefault, fill } of fields) {
+    let filled: unknown;
+    if (Object.hasOwn(value, field)) {
+      const present = value[field];
+      filled = fill(present);
+      if (filled === present) continue;
+    } else {
+      if (!hasDefault) continue;
+      // Parsed each time: every read gets a default of its own (an array, an object), never a shared one.
+      const parsed = schema.safeParse(undefined);
+      if (!parsed.success || parsed.data === undefined) continue;
+      filled = parsed.data;
+    }
     copy ??= { ...value };
     copy[field] = filled;
+  }
+  return copy ?? value;
+}
+
+function fillArray(value: unknown, fillElement: Filler): unknown {
+  if (!Array.isArray(value)) return value;
+  let copy: unknown[] | undefined;
+  for (let index = 0; index < value.length; index++) {
+    const item: unknown = value[index];
+    const filled = fillElement(item);
+    if (filled === item) continue;
+    copy ??= [...value];
+    copy[index] = filled;
   }
   return copy ?? value;
 }
@@ -60,12 +116,10 @@ function valueSchema(schema: z.ZodType): z.ZodType {
   }
 }
 
-/** The default `schema` gives an absent field, or undefined when it gives none. */
-function defaultOf(schema: z.ZodType): unknown {
+/** Whether `schema` gives an absent field a default. */
+function isDefaulted(schema: z.ZodType): boolean {
   const type = schema._zod.def.type;
-  if (type !== 'default' && type !== 'prefault') return undefined;
-  const parsed = schema.safeParse(undefined);
-  return parsed.success ? parsed.data : undefined;
+  return type === 'default' || type === 'prefault';
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
