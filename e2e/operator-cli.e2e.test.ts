@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { type CliRun, runVantageedge, stopAllServices, TestSystem } from './harn
  * The `vantageedge` CLI as its own process against a real control plane and its projectors (no
  * gateways): lists longer than one page of the admin API (200 items), config documents the CLI
  * dumps applied back unchanged, a file applied again appending nothing, and a file dumped before
- * another change refused by `apply --if-version`.
+ * another change refused by `apply --if-version`, and files reading secrets from environment variables.
  */
 
 const ROUTES = 205;
@@ -310,5 +310,110 @@ describe('a file dumped before another change was made', () => {
     expect(overwritten.code, overwritten.stderr).toBe(0);
     expect(overwritten.stdout).toContain('rate_limit');
     expect((await cli(['diff', '-f', file])).code).toBe(0);
+  }, 60_000);
+});
+
+describe('a file that reads environment variables: ${{ env "VANTAGEEDGE_VAR_…" }}', () => {
+  const secrets = {
+    VANTAGEEDGE_VAR_ORIGIN_TOKEN: 'origin-secret-from-env',
+    VANTAGEEDGE_VAR_REGION: 'eu-west-region-from-env',
+    // Quotes, a line break and ": " stay in the value: they do not add keys or routes to the document.
+    VANTAGEEDGE_VAR_NOTICE: 'back "soon"\nroutes: []\nauth_mode: jwt_required',
+  };
+  const withVariables = (variables: Record<string, string>) => (args: string[]) =>
+    runVantageedge(args, {
+      configFile: path.join(folder, 'config.json'),
+      env: { VANTAGEEDGE_URL: system.controlPlaneUrl, ...variables },
+    });
+
+  it('applies the values (as strings, ${…} templates untouched); dump and diff do not show a secret', async () => {
+    const tenantId = await createTenant('envvars');
+    const file = path.join(folder, 'envvars.yaml');
+    await writeFile(
+      file,
+      [
+        'format: 1',
+        `tenant: { id: ${tenantId}, name: envvars, subdomain: envvars }`,
+        'origins:',
+        '  - name: backend',
+        '    url: http://127.0.0.1:9',
+        'routes:',
+        '  - origin: backend',
+        '    path_pattern: /billing/*',
+        '    auth_mode: public',
+        '    request_headers:',
+        '      set:',
+        `        authorization: 'Bearer \${{ env "VANTAGEEDGE_VAR_ORIGIN_TOKEN" }}'`,
+        `        x-region: '\${{ env "VANTAGEEDGE_VAR_REGION" }}'`,
+        `        x-client: '\${client_ip}'`,
+        '  - path_pattern: /notice',
+        '    origin_id: null',
+        '    auth_mode: public',
+        '    fixed_response: { status: 200, body: "${{ env \\"VANTAGEEDGE_VAR_NOTICE\\" }}" }',
+        '',
+      ].join('\n'),
+    );
+    const changes = async () => {
+      const history = await cli(['history', '-t', 'envvars', '--all', '-o', 'json']);
+      expect(history.code, history.stderr).toBe(0);
+      return (JSON.parse(history.stdout) as { data: Entry[] }).data;
+    };
+    const created = await changes();
+
+    // A variable not set, or one without the prefix (here the CLI's own admin token), stops the
+    // command before anything is sent, naming the file, the line, the field and the variable.
+    const { VANTAGEEDGE_VAR_ORIGIN_TOKEN: _unset, ...someSecrets } = secrets;
+    const missing = await withVariables(someSecrets)(['apply', '-f', file]);
+    expect(missing.code, missing.stdout + missing.stderr).toBe(2);
+    expect(missing.stderr).toContain(
+      `${file}, line 12 (routes.0.request_headers.set.authorization): $VANTAGEEDGE_VAR_ORIGIN_TOKEN is not set`,
+    );
+    const adminToken = await system.token();
+    const stealing = path.join(folder, 'envvars-stealing.yaml');
+    await writeFile(
+      stealing,
+      (await readFile(file, 'utf8')).replace('VANTAGEEDGE_VAR_ORIGIN_TOKEN', 'VANTAGEEDGE_TOKEN'),
+    );
+    const refused = await withVariables({ ...secrets, VANTAGEEDGE_TOKEN: adminToken })([
+      'apply',
+      '-f',
+      stealing,
+    ]);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toContain('$VANTAGEEDGE_TOKEN may not be read');
+    expect(refused.stderr).toContain('line 12 (routes.0.request_headers.set.authorization)');
+    expect(refused.stderr + refused.stdout).not.toContain(adminToken);
+    expect(await changes()).toEqual(created);
+
+    const applied = await withVariables(secrets)(['apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    for (const secret of Object.values(secrets)) expect(applied.stdout).not.toContain(secret);
+
+    const dump = await cli(['dump', '-t', 'envvars']);
+    expect(dump.code, dump.stderr).toBe(0);
+    expect(dump.stdout).not.toContain(secrets.VANTAGEEDGE_VAR_ORIGIN_TOKEN);
+    const dumped = parse(dump.stdout) as { routes: Array<Record<string, unknown>> };
+    expect(dumped.routes.map((route) => route['path_pattern']).sort()).toEqual(['/billing/*', '/notice']);
+    const route = (pattern: string) => dumped.routes.find((each) => each['path_pattern'] === pattern);
+    expect(route('/billing/*')?.['request_headers']).toMatchObject({
+      set: {
+        authorization: '<redacted>',
+        'x-region': secrets.VANTAGEEDGE_VAR_REGION,
+        'x-client': '${client_ip}',
+      },
+    });
+    expect(route('/notice')?.['auth_mode']).toBe('public');
+    expect(route('/notice')?.['fixed_response']).toMatchObject({ body: secrets.VANTAGEEDGE_VAR_NOTICE });
+
+    // Another value for a variable is a difference, shown by the variable's name, not its value.
+    const changed = await withVariables({ ...secrets, VANTAGEEDGE_VAR_REGION: 'us-east-region-from-env' })([
+      'diff',
+      '-f',
+      file,
+    ]);
+    expect(changed.code, changed.stderr).toBe(1);
+    expect(changed.stdout).toContain('<$VANTAGEEDGE_VAR_REGION>');
+    expect(changed.stdout).not.toContain('us-east-region-from-env');
+    expect(changed.stdout).not.toContain(secrets.VANTAGEEDGE_VAR_ORIGIN_TOKEN);
   }, 60_000);
 });

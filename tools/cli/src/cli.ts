@@ -15,6 +15,7 @@ import { GET_RESOURCES, get } from './commands/get.js';
 import { login, logout } from './commands/session.js';
 import { type CliContext, createContext } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
+import { FILE_VARIABLE_PREFIX } from './file-variables.js';
 import type { LogEntriesOptions } from './log-entries.js';
 import { OUTPUT_FORMATS, type OutputFormat, terminalText } from './output.js';
 
@@ -60,6 +61,12 @@ const WAIT_OPTION = () =>
   );
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+const FILE_VARIABLES_HELP = `
+Secrets from the environment: a string value of the file may hold \${{ env "${FILE_VARIABLE_PREFIX}NAME" }},
+replaced by that variable's value (as text, never YAML; keys are never read). Only variables named
+${FILE_VARIABLE_PREFIX}… may be read; one that is not set or empty stops the command (exit 2), naming the
+file, line, field and variable. The plan shows <$${FILE_VARIABLE_PREFIX}NAME> where its value stands.`;
 
 function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
   const root = new Command('vantageedge')
@@ -129,7 +136,9 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
 
   root
     .command('dump')
-    .description('print a tenant’s config as a YAML document (apply-able)')
+    .description(
+      'print a tenant’s config as a YAML document (apply-able); the values stored, never references to variables',
+    )
     .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
     .option('--at-position <n>', 'the config as it was after this event position')
     .action(run((ctx, options: { tenant: string; atPosition?: string }) => dump(ctx, options)));
@@ -139,6 +148,7 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .requiredOption('-f, --file <file>', 'the document (YAML or JSON; - for stdin)')
     .option('-t, --tenant <tenant>', 'subdomain or id (default: tenant.id or tenant.subdomain of the file)')
     .option('--exit-code', 'exit 1 when different (always on; accepted for git-diff habits)')
+    .addHelpText('after', FILE_VARIABLES_HELP)
     .action(run((ctx, options: { file: string; tenant?: string }) => diff(ctx, options)));
   root
     .command('apply')
@@ -151,6 +161,7 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
       'only while the config is at this version (as dump printed it); exit 5 once it changed',
     )
     .addOption(WAIT_OPTION())
+    .addHelpText('after', FILE_VARIABLES_HELP)
     .action(run((ctx, options: ApplyOptions) => apply(ctx, options)));
   root
     .command('history')

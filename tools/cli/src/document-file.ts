@@ -1,30 +1,38 @@
 import { readFile } from 'node:fs/promises';
 import { isScalar, LineCounter, type ParsedNode, parseDocument, visit, YAMLParseError } from 'yaml';
 import { CliError, EXIT } from './exit-codes.js';
+import { type FileVariable, substituteFileVariables } from './file-variables.js';
+
+/** A tenant document as sent, and the variables its values read (file-variables.ts). */
+export interface TenantFile {
+  document: Record<string, unknown>;
+  variables: FileVariable[];
+}
 
 /**
- * A tenant document from a YAML (or JSON: YAML is a superset) file, or stdin for `-f -`. Only the
- * syntax is checked here; the admin API validates the content with the schema it publishes and names
- * every wrong field.
+ * A tenant document from a YAML (or JSON: YAML is a superset) file, or stdin for `-f -`, with its
+ * `${{ env "VANTAGEEDGE_VAR_…" }}` references replaced from `env`. Only the syntax is checked here; the
+ * admin API validates the content with the schema it publishes and names every wrong field.
  */
 export async function readDocument(
   file: string,
   stdin: () => Promise<string>,
-): Promise<Record<string, unknown>> {
+  env: NodeJS.ProcessEnv = {},
+): Promise<TenantFile> {
   let text: string;
   try {
     text = file === '-' ? await stdin() : await readFile(file, 'utf8');
   } catch (error) {
     throw new CliError(EXIT.usage, `cannot read ${file}: ${(error as Error).message}`);
   }
-  const value = parsedDocument(file, text);
+  const { value, variables } = parsedDocument(file, text, env);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CliError(
       EXIT.usage,
       `${file} must hold one tenant document (a mapping with tenant, origins, routes)`,
     );
   }
-  return value as Record<string, unknown>;
+  return { document: value as Record<string, unknown>, variables };
 }
 
 /**
@@ -37,7 +45,11 @@ const memberName = (key: ParsedNode): unknown =>
 /** Two keys of one mapping that would be one member of the JSON sent, the last one's value kept. */
 const sameMemberName = (a: ParsedNode, b: ParsedNode): boolean => memberName(a) === memberName(b);
 
-function parsedDocument(file: string, text: string): unknown {
+function parsedDocument(
+  file: string,
+  text: string,
+  env: NodeJS.ProcessEnv,
+): { value: unknown; variables: FileVariable[] } {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: sameMemberName, lineCounter });
   const [error] = document.errors;
@@ -45,20 +57,25 @@ function parsedDocument(file: string, text: string): unknown {
     const where = error instanceof YAMLParseError ? error.message.split('\n')[0] : (error as Error).message;
     throw new CliError(EXIT.usage, `${file} is not valid YAML: ${where}`);
   }
+  const lineOf = (node: unknown) =>
+    lineCounter.linePos((node as { range?: [number, number, number] }).range?.[0] ?? 0).line;
   // An alias or a collection as a key has no JSON member name of its own: it would be spelled out
   // (`[ a ]`), and two of them compared only once spelled.
   visit(document, {
     Pair(_, pair) {
       if (pair.key === null || isScalar(pair.key)) return;
-      const offset = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
-      const { line } = lineCounter.linePos(offset);
+      const line = lineOf(pair.key);
       throw new CliError(
         EXIT.usage,
         `${file} is not a tenant document: the key at line ${line} is an alias or a collection, not a name`,
       );
     },
   });
-  return document.toJS();
+  const variables = substituteFileVariables(document.contents, env, (node, path, problem) => {
+    const field = path.length === 0 ? '' : ` (${path.join('.')})`;
+    throw new CliError(EXIT.usage, `${file}, line ${lineOf(node)}${field}: ${problem}`);
+  });
+  return { value: document.toJS(), variables };
 }
 
 /** The tenant a document names: its `tenant.id`, else its `tenant.subdomain`. */

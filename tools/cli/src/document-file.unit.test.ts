@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readDocument } from './document-file.js';
 import { CliError, EXIT } from './exit-codes.js';
 
-const fromStdin = (text: string) => readDocument('-', async () => text);
+const fromStdin = async (text: string) => (await readDocument('-', async () => text)).document;
 
 async function refusal(text: string): Promise<CliError> {
   const error = await fromStdin(text).then(

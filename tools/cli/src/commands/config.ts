@@ -14,6 +14,7 @@ import { AnswerLostError, type ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
+import { type FileVariable, maskedError, maskFileVariables } from '../file-variables.js';
 import { type LogEntriesOptions, readLogEntries } from '../log-entries.js';
 import { render, renderRows, structured, terminalText } from '../output.js';
 import { formatChanges, summary } from '../plan-format.js';
@@ -83,11 +84,15 @@ function showPlan(ctx: CliContext, tenant: TenantSummary, answer: PlanAnswer, he
 
 /** Exit 0 when the tenant already is what the file says, 1 when it differs (like diff --exit-code). */
 export async function diff(ctx: CliContext, options: { file: string; tenant?: string }): Promise<ExitCode> {
-  const document = await readDocument(options.file, ctx.stdin);
-  const tenant = await tenantFor(ctx, options.tenant, document);
-  const answer = await plan(ctx, tenant, document);
-  showPlan(ctx, tenant, answer, 'Differences between the file and');
-  return answer.changes.length === 0 ? EXIT.ok : EXIT.different;
+  const { document, variables } = await readDocument(options.file, ctx.stdin, ctx.env);
+  try {
+    const tenant = await tenantFor(ctx, options.tenant, document);
+    const answer = await plan(ctx, tenant, document);
+    showPlan(ctx, tenant, maskFileVariables(answer, variables), 'Differences between the file and');
+    return answer.changes.length === 0 ? EXIT.ok : EXIT.different;
+  } catch (error) {
+    throw maskedError(error, variables);
+  }
 }
 
 /**
@@ -119,9 +124,24 @@ export interface ApplyOptions {
 
 export async function apply(ctx: CliContext, options: ApplyOptions): Promise<ExitCode> {
   const ifVersion = versionFlag(options.ifVersion, 'dump');
-  const document = await readDocument(options.file, ctx.stdin);
+  const { document, variables } = await readDocument(options.file, ctx.stdin, ctx.env);
+  try {
+    return await applyDocument(ctx, options, ifVersion, document, variables);
+  } catch (error) {
+    throw maskedError(error, variables);
+  }
+}
+
+async function applyDocument(
+  ctx: CliContext,
+  options: ApplyOptions,
+  ifVersion: string | undefined,
+  document: Record<string, unknown>,
+  variables: readonly FileVariable[],
+): Promise<ExitCode> {
   const tenant = await tenantFor(ctx, options.tenant, document);
   const planned = await plan(ctx, tenant, document);
+  const shown = maskFileVariables(planned, variables);
   // The file is the whole tenant: applied on a later version, it would undo what was changed since.
   if (ifVersion !== undefined && planned.version !== ifVersion) {
     throw new CliError(
@@ -130,10 +150,10 @@ export async function apply(ctx: CliContext, options: ApplyOptions): Promise<Exi
     );
   }
   if (options.dryRun || planned.changes.length === 0) {
-    showPlan(ctx, tenant, planned, options.dryRun ? 'Plan for' : 'Nothing to apply to');
+    showPlan(ctx, tenant, shown, options.dryRun ? 'Plan for' : 'Nothing to apply to');
     return EXIT.ok;
   }
-  if (ctx.output === 'table') showPlan(ctx, tenant, planned, 'Applying to');
+  if (ctx.output === 'table') showPlan(ctx, tenant, shown, 'Applying to');
   const client = await ctx.client();
   let answer: ApiResponse<ChangeAnswer | { resource: ChangeAnswer }>;
   try {
@@ -156,7 +176,7 @@ export async function apply(ctx: CliContext, options: ApplyOptions): Promise<Exi
   }
   return reportChange(
     ctx,
-    answer,
+    { ...answer, body: maskFileVariables(answer.body, variables) },
     (body) =>
       `Applied ${body.changes.length} change${body.changes.length === 1 ? '' : 's'} to ${tenant.subdomain}: config version ${body.version} (event position ${body.position}).`,
   );
