@@ -201,6 +201,59 @@ describe('the gateway HTTP/1.1 response', () => {
     ]);
   });
 
+  it('writes checked headers given with a lower-case head once each, in place of those set before of the same names', async () => {
+    const rawHeaders = await rawAnswer((res) => {
+      setCheckedHeaders(res, [new CheckedHeader('vary', 'Origin'), new CheckedHeader('x-policy', 'cors')]);
+      res.setHeader('X-Cache', 'MISS');
+      writeLowerCaseHead(res, 200, { 'content-length': '2' }, [
+        new CheckedHeader('x-policy', 'route'),
+        new CheckedHeader('x-cache', 'route'),
+        new CheckedHeader('x-served-by', 'vantageedge'),
+      ]);
+      res.end('ok');
+    });
+    const lines = pairs(rawHeaders).filter(([name]) => !['Date', 'Connection', 'Keep-Alive'].includes(name));
+    expect(lines).toEqual([
+      ['vary', 'Origin'],
+      ['x-policy', 'route'],
+      ['x-cache', 'route'],
+      ['x-served-by', 'vantageedge'],
+      ['content-length', '2'],
+    ]);
+  });
+
+  it('writes checked headers given with a lower-case head when none was set before, as node writes them', async () => {
+    const given = { 'content-type': 'text/plain', 'content-length': '2' };
+    const prepared = await rawAnswer((res) => {
+      writeLowerCaseHead(res, 200, { ...given }, [new CheckedHeader('x-served-by', 'vantageedge')]);
+      res.end('ok');
+    });
+    await new Promise((resolve) => server!.close(resolve));
+    const stock = await rawAnswer((res) => {
+      res.writeHead(200, { 'x-served-by': 'vantageedge', ...given });
+      res.end('ok');
+    });
+    const lines = (raw: string[]) => pairs(raw).filter(([name]) => name !== 'Date');
+    expect(lines(prepared)).toEqual(lines(stock));
+  });
+
+  it('does not send the checked headers given with a head node refused on the error answered instead', async () => {
+    const rawHeaders = await rawAnswer((res) => {
+      setCheckedHeaders(res, [new CheckedHeader('vary', 'Origin')]);
+      try {
+        writeLowerCaseHead(res, 200, { 'x-bad': 'line\nbreak' }, [new CheckedHeader('x-served-by', 'on')]);
+      } catch {
+        res.statusCode = 502;
+        res.end();
+      }
+    });
+    const lines = pairs(rawHeaders).filter(([name]) => !['Date', 'Connection', 'Keep-Alive'].includes(name));
+    expect(lines).toEqual([
+      ['vary', 'Origin'],
+      ['Content-Length', '0'],
+    ]);
+  });
+
   it('writes a lower-case head after headers set as usual too, in the order they were set', async () => {
     const rawHeaders = await rawAnswer((res) => {
       res.setHeader('X-Cache', 'MISS');

@@ -67,17 +67,32 @@ export function setCheckedHeaders(
   }
 }
 
+const NO_CHECKED_HEADERS: readonly CheckedHeader[] = [];
+
 /**
  * writeHead for headers whose names are all in lower case (an origin's, as undici gives them, and the
  * gateway's own): the gateway's response then need not look for other spellings of the names it holds.
+ * `checked`: headers of this head checked in advance, none of them in `headers`; each replaces one of the
+ * same name set before (as `headers` do). Set only if the head is written: an error answered instead
+ * does not carry them.
  */
 export function writeLowerCaseHead(
   res: ServerResponse,
   statusCode: number,
   headers: OutgoingHttpHeaders,
+  checked: readonly CheckedHeader[] = NO_CHECKED_HEADERS,
 ): void {
-  if (res instanceof GatewayServerResponse) res.writeLowerCaseHead(statusCode, headers);
-  else res.writeHead(statusCode, headers);
+  if (res instanceof GatewayServerResponse) {
+    res.writeLowerCaseHead(statusCode, headers, checked);
+    return;
+  }
+  if (checked.length === 0) {
+    res.writeHead(statusCode, headers);
+    return;
+  }
+  const all: OutgoingHttpHeaders = { ...headers };
+  for (const header of checked) all[header.key] = header.value;
+  res.writeHead(statusCode, all);
 }
 
 /** node's internal head writer, which the gateway's response hands its prepared lines through. */
@@ -127,6 +142,8 @@ export class GatewayServerResponse<Request extends IncomingMessage = IncomingMes
   #checkedLines = '';
   /** The headers given to the writeHead being run have lower-case names only (writeLowerCaseHead). */
   #givenLowerCase = false;
+  /** Checked headers given with the writeHead being run (writeLowerCaseHead). */
+  #givenChecked: readonly CheckedHeader[] = NO_CHECKED_HEADERS;
 
   static #heldResponses: GatewayServerResponse[] = [];
 
@@ -220,7 +237,15 @@ export class GatewayServerResponse<Request extends IncomingMessage = IncomingMes
     const pending = this.#headers;
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : undefined;
     const given = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
+    const checked = this.#givenChecked;
+    if (checked.length !== 0 && typeof storeHead !== 'function') {
+      // No head writer to hand lines to (setCheckedHeader's case too): set as any header.
+      this.#givenChecked = NO_CHECKED_HEADERS;
+      for (const header of checked) this.setHeader(header.name, header.value);
+      return this.writeHead(statusCode, reasonOrHeaders as OutgoingHttpHeaders, maybeHeaders);
+    }
     if (pending === null || this.headersSent) {
+      if (!this.headersSent) this.#checkedLines = linesOf(checked);
       return reason === undefined
         ? super.writeHead(statusCode, given)
         : super.writeHead(statusCode, reason, given);
@@ -237,8 +262,10 @@ export class GatewayServerResponse<Request extends IncomingMessage = IncomingMes
       // checked headers go in as their lines.
       const flat =
         given === undefined || given === null
-          ? pending.flat()
-          : pending.flatWith(given, this.#givenLowerCase);
+          ? checked.length === 0
+            ? pending.flat()
+            : pending.flatWith({}, true, checked)
+          : pending.flatWith(given, this.#givenLowerCase, checked);
       this.#checkedLines = flat.lines;
       headers = flat.headers;
     }
@@ -247,13 +274,22 @@ export class GatewayServerResponse<Request extends IncomingMessage = IncomingMes
       : super.writeHead(statusCode, reason, headers);
   }
 
-  /** writeHead(statusCode, headers) for headers whose names are all in lower case. */
-  writeLowerCaseHead(statusCode: number, headers: OutgoingHttpHeaders): void {
+  /**
+   * writeHead(statusCode, headers) for headers whose names are all in lower case, and `checked` headers
+   * (none of them in `headers`), which replace those of the same names set before.
+   */
+  writeLowerCaseHead(
+    statusCode: number,
+    headers: OutgoingHttpHeaders,
+    checked: readonly CheckedHeader[] = NO_CHECKED_HEADERS,
+  ): void {
     this.#givenLowerCase = true;
+    this.#givenChecked = checked;
     try {
       this.writeHead(statusCode, headers);
     } finally {
       this.#givenLowerCase = false;
+      this.#givenChecked = NO_CHECKED_HEADERS;
     }
   }
 
@@ -377,8 +413,13 @@ class PendingHeaders {
    * [name as spelled, value, …] for node to check, and the checked ones' lines. One pass over each,
    * instead of a search of the waiting list per given header (an origin's response brings a dozen).
    * When every waiting header left is a checked one, `given` itself is what node checks (no copy).
+   * `checked`: given headers checked in advance (their names not in `given`), as lines after the rest.
    */
-  flatWith(given: OutgoingHttpHeaders, givenLowerCase: boolean): HeadHeaders {
+  flatWith(
+    given: OutgoingHttpHeaders,
+    givenLowerCase: boolean,
+    checked: readonly CheckedHeader[],
+  ): HeadHeaders {
     let respelled: Set<string> | undefined; // given names not written in lower case, lower-cased
     if (!givenLowerCase) {
       for (const name in given) {
@@ -393,15 +434,16 @@ class PendingHeaders {
     let lines = '';
     let unchecked = false;
     for (let i = 0; i < entries.length; i += 4) {
-      if (replacedBy(given, respelled, entries[i] as string)) continue;
+      if (replacedBy(given, respelled, checked, entries[i] as string)) continue;
       const line = entries[i + 3] as string;
       if (line === '') unchecked = true;
       else lines += line;
     }
+    lines += linesOf(checked);
     if (!unchecked && givenLowerCase) return { headers: given, lines };
     const headers: OutgoingHttpHeader[] = [];
     for (let i = 0; i < entries.length; i += 4) {
-      if (entries[i + 3] !== '' || replacedBy(given, respelled, entries[i] as string)) continue;
+      if (entries[i + 3] !== '' || replacedBy(given, respelled, checked, entries[i] as string)) continue;
       headers.push(entries[i + 1] as string, entries[i + 2] as OutgoingHttpHeader);
     }
     for (const name in given) {
@@ -425,9 +467,25 @@ class PendingHeaders {
   }
 }
 
-/** Whether `given` sets the header of lower-case name `key` (spelled any way: `respelled`). */
-function replacedBy(given: OutgoingHttpHeaders, respelled: Set<string> | undefined, key: string): boolean {
-  return (Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true;
+function linesOf(checked: readonly CheckedHeader[]): string {
+  let lines = '';
+  for (const header of checked) lines += header.line;
+  return lines;
+}
+
+/**
+ * Whether `given` sets the header of lower-case name `key` (spelled any way: `respelled`), or one of
+ * the `checked` headers given with it is that header.
+ */
+function replacedBy(
+  given: OutgoingHttpHeaders,
+  respelled: Set<string> | undefined,
+  checked: readonly CheckedHeader[],
+  key: string,
+): boolean {
+  if ((Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true) return true;
+  for (let i = 0; i < checked.length; i++) if (checked[i]!.key === key) return true;
+  return false;
 }
 
 /** A head's headers: [name as spelled, value, …] for node to check, and checked headers' lines. */

@@ -728,7 +728,7 @@ function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Respon
     if (taps === undefined) taps = [tap];
     else taps.push(tap);
   }
-  return new ClientResponseWriter(res, head.statusCode, head.headers, taps);
+  return new ClientResponseWriter(res, head.statusCode, head.headers, taps, head.checkedHeaders);
 }
 
 /** Runs once per response, when the socket is done with it (finished or aborted). */

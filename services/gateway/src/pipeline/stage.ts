@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { QuotaPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledOrigin, CompiledTenant } from '../config/compiled-tenant.js';
+import type { CheckedHeader } from '../http/gateway-server-response.js';
 import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { GatewayExchange } from './exchange.js';
 
@@ -20,6 +21,12 @@ export interface ResponseHead {
   readonly statusCode: number;
   /** May be changed by a response hook before it is written. */
   readonly headers: OutgoingHttpHeaders;
+  /**
+   * Headers a response hook adds checked in advance (a route's fixed response_headers), written with
+   * `headers` as prepared lines (CheckedHeader); none of their names is in `headers`. Only on a route
+   * with no hook that keeps a copy of the head (the response cache): such a copy has `headers` alone.
+   */
+  checkedHeaders?: readonly CheckedHeader[] | undefined;
 }
 
 /** Sees an origin response body as it streams to the client (the pipeline writes the response itself). */

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { writeLowerCaseHead } from '../http/gateway-server-response.js';
+import { type CheckedHeader, writeLowerCaseHead } from '../http/gateway-server-response.js';
 import type { BodyTap } from '../pipeline/stage.js';
 
 /** Where the proxy puts an origin's response body, chunk by chunk (see proxy-request.ts). */
@@ -27,16 +27,24 @@ export class ClientResponseWriter implements ResponseBodySink {
   readonly #res: ServerResponse;
   readonly #status: number;
   readonly #headers: OutgoingHttpHeaders;
+  readonly #checkedHeaders: readonly CheckedHeader[] | undefined;
   readonly #taps: readonly BodyTap[] | undefined;
   /** A tap answers the client at the end of the body (BodyTap.answersClient): nothing is written here. */
   readonly #tapAnswers: boolean;
   #wroteNothing = true;
 
-  constructor(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, taps?: readonly BodyTap[]) {
+  constructor(
+    res: ServerResponse,
+    status: number,
+    headers: OutgoingHttpHeaders,
+    taps?: readonly BodyTap[],
+    checkedHeaders?: readonly CheckedHeader[],
+  ) {
     this.#taps = taps;
     this.#res = res;
     this.#status = status;
     this.#headers = headers;
+    this.#checkedHeaders = checkedHeaders;
     this.#tapAnswers = taps?.some((tap) => tap.answersClient === true) ?? false;
   }
 
@@ -50,7 +58,8 @@ export class ClientResponseWriter implements ResponseBodySink {
 
   #writeHead(): void {
     this.#wroteNothing = false;
-    if (!this.#res.headersSent) writeLowerCaseHead(this.#res, this.#status, this.#headers);
+    if (!this.#res.headersSent)
+      writeLowerCaseHead(this.#res, this.#status, this.#headers, this.#checkedHeaders);
   }
 
   write(chunk: Buffer): boolean {

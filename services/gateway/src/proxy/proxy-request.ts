@@ -462,7 +462,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
       if (this.#noContent) frameNoContent(statusCode, outHeaders);
       outHeaders['x-request-id'] = exchange.requestId;
-      this.#sink = this.#call.onResponse(exchange, { statusCode, headers: outHeaders });
+      const head: ResponseHead = { statusCode, headers: outHeaders, checkedHeaders: undefined };
+      this.#sink = this.#call.onResponse(exchange, head);
       if (this.#call.exactBodyTimeout)
         this.#timer = setTimeout(() => this.#bodyIdle(), this.#call.bodyTimeoutMs);
     } catch (error) {

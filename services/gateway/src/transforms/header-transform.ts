@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
+import { CheckedHeader } from '../http/gateway-server-response.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { compileValueTemplate, templateValue, type ValueTemplate } from './value-template.js';
 
@@ -43,6 +44,47 @@ export function compileHeaderTransform(
 export function writtenOnce(setNames: readonly string[], addNames: readonly string[]): readonly string[] {
   if (addNames.length === 0 && new Set(setNames).size === setNames.length) return setNames;
   return [...new Set([...setNames, ...addNames])];
+}
+
+/**
+ * The transform's `set` writes of a fixed value, checked once as prepared head lines (CheckedHeader),
+ * and the rest of it (null: nothing left). Not Vary (CORS keeps Origin in the Vary a route writes), not
+ * a header `add` writes too (its line goes beside the set one), not one node reads as it writes the head
+ * or would refuse (those stay the transform's, checked on each response as before).
+ */
+export function withPreparedSets(transform: CompiledHeaderTransform): {
+  readonly prepared: readonly CheckedHeader[];
+  readonly rest: CompiledHeaderTransform | null;
+} {
+  const prepared: CheckedHeader[] = [];
+  const setNames: string[] = [];
+  const setValues: ValueTemplate[] = [];
+  for (let i = 0; i < transform.setNames.length; i++) {
+    const name = transform.setNames[i]!;
+    const value = transform.setValues[i]!;
+    const header =
+      typeof value === 'string' && name !== 'vary' && !transform.addNames.includes(name)
+        ? checkedOrNull(name, value)
+        : null;
+    if (header !== null) prepared.push(header);
+    else {
+      setNames.push(name);
+      setValues.push(value);
+    }
+  }
+  if (prepared.length === 0) return { prepared, rest: transform };
+  const written = writtenOnce(setNames, transform.addNames);
+  const rest =
+    transform.remove.length + written.length === 0 ? null : { ...transform, setNames, setValues, written };
+  return { prepared, rest };
+}
+
+function checkedOrNull(name: string, value: string): CheckedHeader | null {
+  try {
+    return new CheckedHeader(name, value);
+  } catch {
+    return null;
+  }
 }
 
 /**

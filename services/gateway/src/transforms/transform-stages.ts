@@ -12,6 +12,7 @@ import {
   applyHeaderTransform,
   type CompiledHeaderTransform,
   compileHeaderTransform,
+  withPreparedSets,
 } from './header-transform.js';
 import { compileQueryTransform } from './query-transform.js';
 import { namesRequestValues } from './value-template.js';
@@ -85,6 +86,10 @@ function withoutCdnLoopRemoval(transform: CompiledHeaderTransform | null): Compi
  * (createPerRequestResponseHeadersPolicy). Placed after the response cache in the pipeline, so its
  * response hook runs first (hooks run in reverse) and the cache stores the transformed headers: a HIT
  * answers with them too. Answers the gateway makes itself (errors, fixed responses) are not changed.
+ *
+ * On a route without a cache, the headers it sets to a fixed value are checked once, here, and go into
+ * the head as prepared lines (ResponseHead.checkedHeaders) instead of through node's checks on every
+ * response.
  */
 export function createResponseHeadersPolicy(): RoutePolicy {
   return {
@@ -93,10 +98,26 @@ export function createResponseHeadersPolicy(): RoutePolicy {
     compileRoute({ route }) {
       const headers = compileResponseHeaderTransform(responseTransformPart(route.response_headers, 'stored'));
       if (headers === null) return null;
+      // The cache keeps a copy of the head's headers, not of its prepared lines.
+      const { prepared, rest } =
+        route.cache_policy?.enabled === true ? { prepared: [], rest: headers } : withPreparedSets(headers);
+      if (prepared.length === 0) {
+        return {
+          name: 'response_headers',
+          onResponse(exchange, head) {
+            applyHeaderTransform(headers, head.headers, exchange);
+            return undefined;
+          },
+        };
+      }
       return {
         name: 'response_headers',
         onResponse(exchange, head) {
-          applyHeaderTransform(headers, head.headers, exchange);
+          if (rest !== null) applyHeaderTransform(rest, head.headers, exchange);
+          // Set: the origin's line of the same name goes (undici's names are in lower case).
+          for (const header of prepared)
+            if (head.headers[header.key] !== undefined) delete head.headers[header.key];
+          head.checkedHeaders = prepared;
           return undefined;
         },
       };

@@ -114,6 +114,30 @@ describe('transform route policies', () => {
             },
           },
           {
+            // No cache: the fixed values go out as prepared head lines (ResponseHead.checkedHeaders).
+            origin_id: originId,
+            path_pattern: '/fixed/*',
+            cors: {
+              allow_origins: ['https://app.example'],
+              allow_methods: ['GET'],
+              allow_headers: [],
+              expose_headers: ['x-request-id'],
+              allow_credentials: true,
+              max_age_seconds: 600,
+            },
+            response_headers: {
+              set: {
+                'X-Origin': 'the route',
+                'x-fixed': 'one',
+                'x-both': 'set',
+                'access-control-expose-headers': 'x-origin',
+                'x-seen-from': '${client_ip}',
+              },
+              add: { 'x-both': 'added' },
+              remove: [],
+            },
+          },
+          {
             origin_id: originId,
             path_pattern: '/cached-per-client/*',
             cache_policy: { ttl_seconds: 60 },
@@ -269,6 +293,25 @@ describe('transform route policies', () => {
       expect(answer.headers['x-origin']).toBeUndefined();
       expect(answer.headers['x-served-by']).toBe('gateway');
     }
+  });
+
+  it("answers with a route's fixed response headers in place of the origin's and of the gateway's own, each once", async () => {
+    const answer = await send(gateway, 'tx.localhost', '/fixed/a', {
+      headers: { origin: 'https://app.example' },
+      localAddress: '127.0.0.4',
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.json()['origin']).toBe('transform-origin');
+    // node's client joins repeated lines of these names with ", ": one value means one line.
+    expect(answer.headers['x-origin']).toBe('the route');
+    expect(answer.headers['x-fixed']).toBe('one');
+    expect(answer.headers['x-both']).toBe('set, added');
+    expect(answer.headers['x-seen-from']).toBe('127.0.0.4');
+    expect(answer.headers['access-control-expose-headers']).toBe('x-origin');
+    expect(answer.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(answer.headers['access-control-allow-credentials']).toBe('true');
+    expect(answer.headers.vary).toBe('Origin');
+    expect(answer.headers['x-request-id']).toBeDefined();
   });
 
   it('writes per-request response header values for each answer: a cache HIT never carries those of the MISS that filled it', async () => {

@@ -29,7 +29,7 @@ import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
-import { GatewayServerResponse } from '../http/gateway-server-response.js';
+import { GatewayServerResponse, writeLowerCaseHead } from '../http/gateway-server-response.js';
 import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
@@ -51,6 +51,7 @@ import { CLIENT_CLOSED_REQUEST, GatewayExchange, type WebSocketClose } from '../
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import type { ExchangeRecordSinks, UsageSink } from '../pipeline/record-exchange.js';
+import type { ResponseHead } from '../pipeline/stage.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError, isConnectFailure } from '../proxy/proxy-request.js';
@@ -755,23 +756,23 @@ export class WebSocketProxy {
         else outHeaders['clear-site-data'] = scoped;
       }
       const status = response.statusCode ?? 502;
+      const head: ResponseHead = { statusCode: status, headers: outHeaders, checkedHeaders: undefined };
       for (const stage of exchange.route?.stages.response ?? []) {
-        if (REFUSAL_RESPONSE_STAGES.has(stage.name))
-          stage.onResponse!(exchange, { statusCode: status, headers: outHeaders });
+        if (REFUSAL_RESPONSE_STAGES.has(stage.name)) stage.onResponse!(exchange, head);
       }
       res.once('finish', () => client.destroy());
       if (hasNoContent(status)) {
         // A 204, 205 or 304 goes out without content, whatever the origin sent with it (an HTTP/2
         // client resets a 204 stream that announces some).
         frameNoContent(status, outHeaders);
-        res.writeHead(status, outHeaders);
+        writeLowerCaseHead(res, status, outHeaders, head.checkedHeaders);
         response.on('error', () => {});
         response.resume();
         upstreamRequest.destroy();
         res.end();
         return;
       }
-      res.writeHead(status, outHeaders);
+      writeLowerCaseHead(res, status, outHeaders, head.checkedHeaders);
       // An answer the origin cuts short ends the client's connection too (pipeline destroys `res`).
       pipeline(response, res, () => {});
     });
