@@ -10,7 +10,7 @@ import { classifyProxyError } from '../proxy/proxy-request.js';
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import { ORIGIN_ONLY_REQUEST_FIELDS } from './client-conditional.js';
 import type { CacheFill, ResponseCache } from './response-cache.js';
-import { revalidationHeaders } from './response-cache.js';
+import { revalidationHeaders } from './revalidation.js';
 
 /**
  * stale-while-revalidate (RFC 5861 §3): the client already got the stale entry; this request's fill

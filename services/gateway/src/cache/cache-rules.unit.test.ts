@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
 import { reusable } from './request-directives.js';
-import { responseTags } from './response-cache.js';
+import { responseTags } from './response-tags.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
 
 function compiled(

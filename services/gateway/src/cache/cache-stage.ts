@@ -35,12 +35,8 @@ import {
   invalidationTargets,
   isUnsafeMethod,
 } from './invalidation-targets.js';
-import {
-  type CacheFill,
-  type CacheLookup,
-  type ResponseCache,
-  revalidationHeaders,
-} from './response-cache.js';
+import type { CacheFill, CacheLookup, ResponseCache } from './response-cache.js';
+import { revalidationHeaders } from './revalidation.js';
 
 /** Each route's compiled cache policy by its cache stage: a Location may name another route's entries. */
 const policyOfStage = new WeakMap<RouteStage, CompiledCachePolicy>();

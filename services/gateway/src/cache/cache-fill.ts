@@ -1,0 +1,59 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { CacheEntry } from './cache-entry.js';
+
+/** The right to fill one key: given to exactly one request (the leader) per key and replica at a time. */
+export interface CacheFill {
+  /** What concurrent lookups coalesce on: the URL key, or a variant key once the URL is known to vary. */
+  readonly key: string;
+  /** The URL's own key (path, query, configured headers, caller); variants hang below it. */
+  readonly urlKey: string;
+  readonly policy: CompiledCachePolicy;
+  readonly pathIndexKey: string;
+  /** The normalised request path: its ancestor segments tag the stored response (purge by prefix). */
+  readonly path: string;
+  /** The filling request's headers as the origin received them: a varying response is keyed on them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
+  readonly authorized: boolean;
+  /** The filling request carried a Cookie (storage needs the origin's consent on public routes). */
+  readonly withCookie: boolean;
+  /**
+   * A stale stored entry with a validator: the origin is asked conditionally (revalidationHeaders) and a
+   * 304 is answered from it (revalidated()).
+   */
+  revalidating: CacheEntry | null;
+  /** This fill's lease on the key across replicas (RedisCacheStore), given back once it is stored or dropped. */
+  lease: { readonly key: string; readonly token: string } | null;
+}
+
+/**
+ * How a leader's origin response is taken once its status and headers are known (beginFill):
+ * - `collect`: stream the body to the client and push every chunk into `body`; end() stores it.
+ * - `not_storable`: the rules refuse it (status, Cache-Control, Vary: *, …); stream it through, X-Cache
+ *   stays MISS.
+ * - `over_budget`: the tenant's share of the replica's fill budget (or the budget itself) is used up, or
+ *   the origin's Content-Length does not fit what is free of it; stream it through with X-Cache: BYPASS.
+ * Either way the coalesced followers are released (or, for `collect`, woken by end()/abort()).
+ */
+export type FillStart =
+  | { readonly outcome: 'collect'; readonly body: FillBody }
+  | { readonly outcome: 'not_storable'; readonly reason: string }
+  | { readonly outcome: 'over_budget' };
+
+/** The body of a response being collected for the cache, chunk by chunk as it streams to the client. */
+export interface FillBody {
+  /**
+   * One chunk as it is written to the client. The fill reserves its bytes as they arrive. Collecting
+   * stops for good (and what was buffered is released) past the policy's max_body_bytes, when the
+   * tenant's share of the fill budget (or the budget) has no room for it, or once the fill ran past its
+   * deadline (fill-budget.ts). The response itself goes on; it is just not stored.
+   */
+  push(chunk: Buffer): void;
+  /** Still collecting: false once collecting stopped or the fill ended (a reader with no client may stop). */
+  readonly collecting: boolean;
+  /** The body is complete: stores the response if it was collected whole; wakes the followers. */
+  end(): Promise<boolean>;
+  /** The exchange failed before the body ended: releases the buffer and the followers. */
+  abort(): void;
+}

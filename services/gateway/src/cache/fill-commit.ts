@@ -1,0 +1,179 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
+import type { Counter } from 'prom-client';
+import { type CacheEntry, retentionMs } from './cache-entry.js';
+import type { CacheFill } from './cache-fill.js';
+import { tagIndexKeys, variantKey } from './cache-keys.js';
+import type { CacheStore } from './cache-store.js';
+import { responseVary, storedHeaders } from './cacheability.js';
+import type { CrossReplicaFill } from './cross-replica-fill.js';
+import type { FillFlights } from './fill-flights.js';
+import type { L1Cache } from './l1-cache.js';
+import { responseTags } from './response-tags.js';
+import type { SharedStoreCalls } from './shared-store-calls.js';
+import type { Freshness } from './standard-freshness.js';
+
+export interface FillCommitOptions {
+  shared: CacheStore;
+  l1: L1Cache;
+  storeCalls: SharedStoreCalls;
+  fillFlights: FillFlights;
+  crossReplicaFill: CrossReplicaFill;
+  notStored: Counter<'reason'>;
+  serves: (tenantId: string) => boolean;
+  maxVariants: number;
+  now: () => number;
+}
+
+/** Storing what a fill produced, in the L1 and the shared store, and waking its followers with it. */
+export interface FillCommit {
+  /** Stores a response the rules allow (freshness decided) and wakes the followers. */
+  commit(
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshness: Freshness,
+  ): Promise<boolean>;
+  /** The entry a response of the fill is stored as. */
+  entryOf(
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshness: Freshness,
+  ): CacheEntry;
+  /** Stores `entry` for the fill (unless the tenant left or it expired already); the lease goes back. */
+  commitEntry(fill: CacheFill, entry: CacheEntry): Promise<boolean>;
+}
+
+export function createFillCommit(options: FillCommitOptions): FillCommit {
+  const { shared, l1, notStored, serves, maxVariants, now } = options;
+  const { writeShared } = options.storeCalls;
+  const { finishFlight } = options.fillFlights;
+  const { releaseLease, dropFill } = options.crossReplicaFill;
+
+  /** Stores a response the rules allow (freshness decided) and wakes the followers. */
+  const commit = async (
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshness: Freshness,
+  ): Promise<boolean> => {
+    const entry = entryOf(fill, status, headers, body, freshness);
+    return commitEntry(fill, entry);
+  };
+
+  const entryOf = (
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshness: Freshness,
+  ): CacheEntry => {
+    const vary = responseVary(headers);
+    return {
+      kind: 'response',
+      status,
+      headers: storedHeaders(headers, fill.policy.cacheSetCookie),
+      body,
+      // Its birth: an Age the origin (or a cache before it) reported counts (RFC 9111 §4.2.3).
+      storedAt: now() - freshness.ageMs,
+      freshMs: freshness.freshMs,
+      staleWhileRevalidateMs: freshness.staleWhileRevalidateMs,
+      staleIfErrorMs: freshness.staleIfErrorMs,
+      mustRevalidate: freshness.mustRevalidate,
+      immutable: freshness.immutable,
+      tags: [...responseTags(headers, fill.policy.tagHeaders), ...pathTags(fill.path)],
+      varyOn: vary === '*' ? [] : vary,
+    };
+  };
+
+  const commitEntry = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    try {
+      return await commitShared(fill, entry);
+    } finally {
+      // After the shared write: a replica waiting for this fill finds it instead of taking the lease.
+      releaseLease(fill);
+    }
+  };
+
+  const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    const { policy, urlKey, pathIndexKey } = fill;
+    if (!serves(policy.tenantId)) {
+      // Its tombstone arrived while the fill ran: nothing of a tenant this replica dropped is kept.
+      notStored.labels({ reason: 'tenant_removed' }).inc();
+      dropFill(fill);
+      return false;
+    }
+    const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
+    if (ttlMs <= 0) {
+      notStored.labels({ reason: 'already_expired' }).inc();
+      dropFill(fill);
+      return false;
+    }
+    if (entry.varyOn.length === 0) {
+      l1.set(urlKey, entry, pathIndexKey);
+      finishFlight(fill.key, { entry, key: urlKey });
+      const put = await writeShared(policy.tenantId, entry, () =>
+        shared.putResponse({
+          key: urlKey,
+          entry,
+          ttlMs,
+          pathIndexKey,
+          tagIndexKeys: tagIndexKeys(policy, entry),
+          tenantMaxBytes: policy.tenantMaxBytes,
+        }),
+      );
+      if (put === 'over_tenant_bound') {
+        // Larger than the tenant's whole share of the store: this replica does not keep it either.
+        l1.delete(urlKey);
+        notStored.labels({ reason: 'over_tenant_bound' }).inc();
+        return false;
+      }
+      if (put === 'too_large_to_share' || put === 'tenant_busy' || put === 'tenant_removed')
+        notStored.labels({ reason: put }).inc();
+      return true;
+    }
+    const key = variantKey(urlKey, entry.varyOn, fill.headers);
+    // The followers asked for this variant at the same time: they get the response either way.
+    finishFlight(fill.key, { entry, key });
+    if (l1.otherVariants(urlKey, key) >= maxVariants) {
+      notStored.labels({ reason: 'too_many_variants' }).inc();
+      return false;
+    }
+    l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
+    l1.set(key, entry, pathIndexKey, urlKey);
+    const put = await writeShared(policy.tenantId, entry, () =>
+      shared.putVariant({
+        key,
+        urlKey,
+        entry,
+        ttlMs,
+        pathIndexKey,
+        maxVariants,
+        tagIndexKeys: tagIndexKeys(policy, entry),
+        tenantMaxBytes: policy.tenantMaxBytes,
+      }),
+    );
+    if (put === 'over_tenant_bound') {
+      l1.delete(key);
+      notStored.labels({ reason: 'over_tenant_bound' }).inc();
+      return false;
+    }
+    if (put === 'too_many_variants') {
+      // Other replicas filled the URL's variants first.
+      l1.delete(key);
+      notStored.labels({ reason: 'too_many_variants' }).inc();
+      return false;
+    }
+    // Kept in this replica's L1 only: larger than one command to the shared store may move, or the
+    // tenant has too many store calls waiting on this replica (a removed tenant's L1 entries went with it).
+    if (put === 'too_large_to_share' || put === 'tenant_busy' || put === 'tenant_removed')
+      notStored.labels({ reason: put }).inc();
+    return true;
+  };
+
+  return { commit, entryOf, commitEntry };
+}

@@ -1,0 +1,69 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Counter } from 'prom-client';
+import { type CacheEntry, entryHeader } from './cache-entry.js';
+import type { CacheFill } from './cache-fill.js';
+import { revalidatedStorageDecision, storedHeaders } from './cacheability.js';
+import type { FillCommit } from './fill-commit.js';
+import type { FillResponse } from './fill-response.js';
+
+export interface RevalidationOptions {
+  revalidations: Counter<'result'>;
+  fillCommit: FillCommit;
+  fillResponse: FillResponse;
+  now: () => number;
+}
+
+/** ResponseCache.revalidated: the origin answered a revalidation with 304. */
+export type Revalidated = (fill: CacheFill, headers: IncomingHttpHeaders) => CacheEntry;
+
+/**
+ * A stale entry the origin confirmed (304): its headers updated from the 304, its freshness
+ * recomputed, stored again unless the new headers forbid it, and handed to the followers.
+ */
+export function createRevalidated(options: RevalidationOptions): Revalidated {
+  const { revalidations, now } = options;
+  const { entryOf, commitEntry } = options.fillCommit;
+  const { refuse } = options.fillResponse;
+  return (fill, headers) => {
+    const stale = fill.revalidating!;
+    fill.revalidating = null;
+    const merged = mergeNotModified(stale, headers);
+    const decision = revalidatedStorageDecision(fill.policy, stale.status, merged, headers, fill);
+    revalidations.labels({ result: 'not_modified' }).inc();
+    if ('notStored' in decision) {
+      // The updated response may not be kept, or not shared from this caller's 304: it answers this
+      // request once, and the stored entry is left as it was.
+      refuse(fill, decision.notStored);
+      return { ...stale, headers: storedHeaders(merged, fill.policy.cacheSetCookie), storedAt: now() };
+    }
+    const entry = entryOf(fill, stale.status, merged, stale.body, decision);
+    void commitEntry(fill, entry).catch(() => {});
+    return entry;
+  };
+}
+
+/**
+ * A stored entry's headers updated from the origin's 304 (RFC 9111 §3.2): every field of the 304
+ * replaces the stored one, except Content-Length (the stored body is still the body).
+ */
+function mergeNotModified(entry: CacheEntry, notModified: IncomingHttpHeaders): IncomingHttpHeaders {
+  const merged: Record<string, string | string[]> = {};
+  for (const [name, value] of entry.headers)
+    merged[name] = Array.isArray(value) ? [...value] : (value as string);
+  for (const [name, value] of Object.entries(notModified)) {
+    if (value === undefined || name === 'content-length') continue;
+    merged[name] = value;
+  }
+  return merged as IncomingHttpHeaders;
+}
+
+/**
+ * The request headers of a conditional request that revalidates `entry` (RFC 9111 §4.3.1): its ETag as
+ * If-None-Match, else its Last-Modified as If-Modified-Since.
+ */
+export function revalidationHeaders(entry: CacheEntry): Record<string, string> {
+  const etag = entryHeader(entry, 'etag');
+  if (etag !== undefined) return { 'if-none-match': etag };
+  const lastModified = entryHeader(entry, 'last-modified');
+  return lastModified === undefined ? {} : { 'if-modified-since': lastModified };
+}
