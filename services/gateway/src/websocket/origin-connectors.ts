@@ -1,0 +1,72 @@
+import type { Socket } from 'node:net';
+import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { LRUCache } from 'lru-cache';
+import type { buildConnector } from 'undici';
+import { tenantDnsLookups } from '../upstream/dns-lookups.js';
+import { createGuardedConnector } from '../upstream/guarded-connector.js';
+import { DEFAULT_ORIGIN_TLS, reportingTlsFailures } from '../upstream/origin-tls.js';
+import { createStateChangeLog } from '../upstream/state-change-log.js';
+import type { UpstreamTarget } from '../upstream/types.js';
+
+/** Guarded connectors kept per tenant, connect timeout and origin TLS settings (the most recently used). */
+const MAX_CONNECTORS = 32;
+
+/**
+ * Connections to an upgrade's origin target through the guarded connector the upstream pools use: the
+ * address is checked after DNS resolution and the replica's own listeners are refused
+ * (OriginAddressBlockedError), TLS included for https targets.
+ */
+export class OriginConnectors {
+  readonly #addressPolicy: OriginAddressPolicy;
+  readonly #logger: Logger | undefined;
+  /** Guarded connectors (the upstream pools' own connector) by tenant, connect timeout and TLS settings. */
+  readonly #connectors = new LRUCache<string, buildConnector.connector>({ max: MAX_CONNECTORS });
+
+  constructor(addressPolicy: OriginAddressPolicy, logger: Logger | undefined) {
+    this.#addressPolicy = addressPolicy;
+    this.#logger = logger;
+  }
+
+  connect(
+    tenantId: string,
+    target: UpstreamTarget,
+    timeoutMs: number,
+    callback: (error: Error | null, socket: Socket) => void,
+  ): void {
+    const connectMs = Math.min(timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS);
+    const tls = target.tls ?? DEFAULT_ORIGIN_TLS;
+    const key = `${tenantId} ${connectMs} ${tls.key}`;
+    let connector = this.#connectors.get(key);
+    if (connector === undefined) {
+      // Names are looked up in the tenant's turn, as its pools' are (TenantDnsLookups).
+      const resolve = tenantDnsLookups.forTenant(tenantId);
+      const log = createStateChangeLog(this.#logger, () => performance.now());
+      connector = reportingTlsFailures(
+        createGuardedConnector(this.#addressPolicy, { timeout: connectMs }, resolve, tls),
+        (reason, error, hostname) =>
+          log('warn', 'origin TLS handshake failed', {
+            tenant_id: tenantId,
+            target: hostname,
+            reason,
+            // The reason is the code; the message (the certificate's names, bounded) says what did not match.
+            error: error.message.slice(0, 300),
+            during: 'websocket_upgrade',
+          }),
+      );
+      this.#connectors.set(key, connector);
+    }
+    const { hostname, host, protocol, port } = target.url;
+    connector(
+      {
+        // An IPv6 literal without its brackets, as undici's own pools pass it.
+        hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+        host,
+        protocol,
+        port: port || (protocol === 'https:' ? '443' : '80'),
+      },
+      (error, socket) => callback(error, socket as Socket),
+    );
+  }
+}
