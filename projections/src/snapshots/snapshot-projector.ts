@@ -54,6 +54,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     batchSize: publishBatchSize,
     retryDelayMs,
     tenantPublishBytesPerSecond: options.tenantPublishBytesPerSecond,
+    headPosition: () => store.headPosition(),
   });
   const projector = startProjector({
     projection: snapshotProjection({ name, logger, registry }),

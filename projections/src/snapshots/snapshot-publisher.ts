@@ -1,11 +1,12 @@
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
-import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import type { SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { tracePublish } from '../runner/batch-tracing.js';
 import { FailedSends } from './failed-sends.js';
 import { LateSendGuard } from './late-send-guard.js';
 import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND, PublishPacing } from './publish-pacing.js';
+import { requestSnapshotRepublish } from './republish.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 import {
   loadPending,
@@ -17,6 +18,7 @@ import {
   requeueForPublication,
   withPublishLocks,
 } from './snapshot-state-store.js';
+import { compareTopicWithStore, type TenantAheadOnTopic } from './topic-store-check.js';
 
 export interface SnapshotPublisherOptions {
   pool: pg.Pool;
@@ -49,6 +51,11 @@ export interface SnapshotPublisherOptions {
   lateSendGuardMs?: number | undefined;
   /** The late-send guard's monotonic clock (ms). Default performance.now. */
   lateSendClock?: (() => number) | undefined;
+  /**
+   * The event store's head position. Given, the topic is compared with the store before the first
+   * publication, and a version to send below the topic's is checked against it (see below).
+   */
+  headPosition?: (() => Promise<bigint>) | undefined;
 }
 
 export interface SnapshotPublisher {
@@ -112,6 +119,17 @@ interface SendProgress {
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
  * lanes go on with the others) and a timer asks for it when the window ends, so the changes made
  * meanwhile go out together as the newest version.
+ *
+ * Before its first publication it compares the topic with the store (compareTopicWithStore, when the
+ * bus can read the topic's versions and `headPosition` is given). A topic lost while `snapshot_state`
+ * says its tenants were acknowledged (deleted, recreated empty) is rebuilt: every tenant is queued
+ * again, as by `make republish-snapshots`. A topic holding a version above the event store's head (the
+ * database was restored from an older backup, or this store is not the topic's) stops all publishing
+ * until a restart on a rebuilt topic (logged as an error, `vantageedge_snapshot_store_behind_topic` 1):
+ * every gateway keeps a tenant's highest version, so what the store publishes below it would be dropped
+ * as stale, a revoked API key serving on. A version to send below one the topic held at start or this
+ * publisher has sent since makes it read the head again, and stop the same way when the head is below
+ * (the store went back while running); a head above it is a refold catching up, sent as always.
  */
 export function startSnapshotPublisher(options: SnapshotPublisherOptions): SnapshotPublisher {
   const { pool, bus, logger = silentLogger, batchSize = 200 } = options;
@@ -138,7 +156,17 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const pacing = new PublishPacing(
     options.tenantPublishBytesPerSecond ?? DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND,
   );
+  const storeBehindTopic = new Gauge({
+    name: 'vantageedge_snapshot_store_behind_topic',
+    help: '1 while nothing is published because the snapshot topic holds newer versions than the store (restored from an older backup)',
+    registers,
+  });
   const failedSends = new FailedSends(baseDelay, MAX_RETRY_DELAY_MS);
+  /** Each tenant's highest version on the topic, as read at start and sent since: never sent below. */
+  const topicHeads = new Map<string, bigint>();
+  /** The store is behind the topic: nothing more is published. */
+  let halted = false;
+  let wakeStartCheck: (() => void) | null = null;
   /** Asks the lanes again when the earliest window of a held-back tenant ends. */
   let pacingTimer: NodeJS.Timeout | null = null;
   let pacingWakeAt = Number.POSITIVE_INFINITY;
@@ -182,7 +210,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
 
     async function loop(): Promise<void> {
       try {
-        while (requested && !stopping) {
+        await startChecked;
+        while (requested && !stopping && !halted) {
           requested = false;
           try {
             await publishPending();
@@ -198,13 +227,14 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       } finally {
         // Cleared in the same synchronous step as the loop's last check, so no request is lost.
         running = null;
+        if (halted) requested = false;
         settle();
       }
     }
 
     async function publishPending(): Promise<void> {
       const limit = large ? 1 : batchSize;
-      while (!stopping) {
+      while (!stopping && !halted) {
         await requeueUnsettled();
         const pending = await loadPending(pool, {
           // Besides `limit` tenants to publish, room for every one pacing or a failed send holds back.
@@ -255,6 +285,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
 
     const self: Lane = {
       request() {
+        if (halted) return;
         requested = true;
         running ??= loop();
       },
@@ -359,11 +390,18 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     const pending = await loadPendingMessages(db, tenantIds);
     if (pending.length === 0) return;
     const messages = pending.map((entry) => entry.message);
+    const ahead = await topicAheadOfStore(messages);
+    if (ahead.length > 0) return halt(ahead);
     send.started = true;
     const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
     send.acknowledged = true;
     await markPublished(db, result.published);
     published.inc(result.published.length);
+    for (const message of result.published) {
+      if (message.version > (topicHeads.get(message.tenantId) ?? 0n)) {
+        topicHeads.set(message.tenantId, message.version);
+      }
+    }
     const jsonBytes = new Map(pending.map((entry) => [entry.message.tenantId, entry.jsonBytes]));
     failedSends.succeeded(pending.map((entry) => entry.message.tenantId));
     for (const message of result.published) {
@@ -387,6 +425,83 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     }
   }
 
+  /**
+   * Of these messages' tenants, those the topic holds above the event store's head: read only when a
+   * message is below its tenant's version on the topic (the store went back, or is refolding).
+   */
+  async function topicAheadOfStore(messages: readonly SnapshotMessage[]): Promise<TenantAheadOnTopic[]> {
+    const below = messages.filter((message) => message.version < (topicHeads.get(message.tenantId) ?? 0n));
+    if (below.length === 0 || !options.headPosition) return [];
+    const storeHead = await options.headPosition();
+    return below
+      .map((message) => ({
+        tenantId: message.tenantId,
+        topicVersion: topicHeads.get(message.tenantId)!,
+        storeHead,
+      }))
+      .filter((tenant) => tenant.topicVersion > storeHead);
+  }
+
+  /** Stops publishing: the topic holds these tenants above the store's head. */
+  function halt(ahead: readonly TenantAheadOnTopic[]): void {
+    if (halted) return;
+    halted = true;
+    storeBehindTopic.set(1);
+    const first = ahead[0]!;
+    logger.error(
+      'snapshot topic holds newer versions than the store (the database was restored from an older backup, ' +
+        'or the projector points at another store): nothing is published, gateways would drop it as stale; ' +
+        'see docs/deployment.md, "When the database is restored from an older backup"',
+      {
+        tenants: ahead.length,
+        tenant_id: first.tenantId,
+        topic_version: first.topicVersion.toString(),
+        store_head: first.storeHead.toString(),
+      },
+    );
+    settle();
+  }
+
+  /**
+   * Compares the topic with the store before the first publication; retried until the topic and
+   * PostgreSQL can be read (or the publisher stops).
+   */
+  async function checkTopic(): Promise<void> {
+    const readNewestVersions = bus.readNewestVersions?.bind(bus);
+    const { headPosition } = options;
+    if (!readNewestVersions || !headPosition) return;
+    let delay = baseDelay;
+    while (!stopping) {
+      try {
+        const comparison = await compareTopicWithStore(pool, readNewestVersions, headPosition);
+        for (const [tenantId, version] of comparison.topicVersions) topicHeads.set(tenantId, version);
+        if (comparison.ahead.length > 0) return halt(comparison.ahead);
+        if (comparison.lost > 0) {
+          const { tenants } = await requestSnapshotRepublish(pool);
+          logger.warn('snapshot topic lost what the store had published: every tenant is published again', {
+            lost: comparison.lost,
+            tenants,
+          });
+        }
+        return;
+      } catch (error) {
+        logger.warn('snapshot topic not compared with the store at start; will retry', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          wakeStartCheck = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeStartCheck = null;
+        delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+      }
+    }
+  }
+
+  const startChecked = checkTopic();
   const smallLane: Lane = lane(false);
   const largeLane: Lane = lane(true);
 
@@ -401,6 +516,10 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   }
 
   function request(): void {
+    if (halted) {
+      settle();
+      return;
+    }
     smallLane.request();
     largeLane.request();
   }
@@ -414,6 +533,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     },
     async stop() {
       stopping = true;
+      wakeStartCheck?.();
       if (pacingTimer) clearTimeout(pacingTimer);
       pacingTimer = null;
       smallLane.wake();

@@ -44,6 +44,27 @@ export function snapshotBusContract(name: string, createBus: () => Promise<Contr
       expect(subscriber.messages[0]).toMatchObject({ kind: 'snapshot', tenantId, version: 5n });
     });
 
+    it('reads each tenant’s highest version on the log, tombstones included, and none on an empty one', async () => {
+      const { bus, connectAnother } = await fresh();
+      const reader = connectAnother();
+      expect(await reader.readNewestVersions?.()).toEqual(new Map());
+      const a = randomUUID();
+      const b = randomUUID();
+      await bus.publish([
+        snapshotMessage(sampleSnapshot(a, 7n)),
+        snapshotMessage(sampleSnapshot(b, 2n)),
+        // A republish of an older version after a newer one: the newer one stays the tenant's highest.
+        snapshotMessage(sampleSnapshot(a, 3n)),
+        { kind: 'tombstone', tenantId: b, version: 4n },
+      ]);
+      expect(await reader.readNewestVersions?.()).toEqual(
+        new Map([
+          [a, 7n],
+          [b, 4n],
+        ]),
+      );
+    });
+
     it('delivers the whole log to a late subscriber, each tenant at its newest record, and only then says caught up', async () => {
       const { bus, connectAnother } = await fresh();
       const a = randomUUID();

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type EncodedSnapshotRecord, encodeSnapshotMessage, MAX_DECODED_SNAPSHOT_BYTES } from './codec.js';
-import { compareNewestFirst, decodeNewestPerTenant } from './newest-per-tenant.js';
+import { compareNewestFirst, decodeNewestPerTenant, noteHighestVersion } from './newest-per-tenant.js';
 import type {
   PublishResult,
   SnapshotBus,
@@ -148,6 +148,13 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
       }
       log.append(records);
       return result;
+    },
+
+    async readNewestVersions(): Promise<Map<string, bigint>> {
+      if (!log.available) throw new SnapshotBusUnavailableError('in-memory snapshot log is unavailable');
+      const versions = new Map<string, bigint>();
+      for (const record of log.records) noteHighestVersion(versions, record);
+      return versions;
     },
 
     async subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription> {

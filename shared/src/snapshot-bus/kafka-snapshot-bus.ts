@@ -19,6 +19,7 @@ import {
 } from './codec.js';
 import { sendWithSpan } from './kafka-send-span.js';
 import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
+import { readTopicVersions } from './kafka-topic-versions.js';
 import { stopIdleRequestQueueChecks } from './kafkajs-idle-checks.js';
 import { decodeNewestPerTenant } from './newest-per-tenant.js';
 import type {
@@ -197,6 +198,14 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       }
       result.published.push(...encoded);
       return result;
+    },
+
+    readNewestVersions(): Promise<Map<string, bigint>> {
+      return readTopicVersions(kafka, {
+        topic: options.topic,
+        maxMessageBytes: options.maxMessageBytes,
+        groupIdPrefix: options.groupIdPrefix && `${options.groupIdPrefix}-versions`,
+      });
     },
 
     async subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription> {

@@ -61,7 +61,18 @@ export function compareNewestFirst(a: SnapshotRecord, b: SnapshotRecord): number
   return Number(b.value === null) - Number(a.value === null);
 }
 
-function versionOf(record: SnapshotRecord): bigint {
+/** A record's version header; 0 for a record without a readable one. */
+export function versionOf(record: Pick<SnapshotRecord, 'headers'>): bigint {
   const version = record.headers[HEADER_VERSION];
   return version !== undefined && DECIMAL.test(version) ? BigInt(version) : 0n;
+}
+
+/** Raises `versions`' entry for the record's tenant to the record's version (a record without a key is skipped). */
+export function noteHighestVersion(
+  versions: Map<string, bigint>,
+  record: Pick<SnapshotRecord, 'key' | 'headers'>,
+): void {
+  if (!record.key) return;
+  const version = versionOf(record);
+  if (version > (versions.get(record.key) ?? -1n)) versions.set(record.key, version);
 }

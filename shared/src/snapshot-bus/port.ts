@@ -78,6 +78,12 @@ export interface SnapshotBus {
    */
   publish(messages: readonly SnapshotMessage[]): Promise<PublishResult>;
   /**
+   * Each tenant's highest version on the log (snapshots and tombstones alike; empty for a log that is
+   * empty or does not exist), read from the records' version headers without decoding them. Reads the
+   * whole log, as a subscriber starting does: for the snapshot projector's start, not per publish.
+   */
+  readNewestVersions?(): Promise<Map<string, bigint>>;
+  /**
    * Starts delivering the log from the beginning. Resolves without waiting for the bus to be
    * reachable: an unreachable bus is reported through `onHealth` and retried in the background.
    */

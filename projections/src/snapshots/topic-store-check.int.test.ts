@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
+import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
+import { HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
+import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
+import { createTestKafka, deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { logLevel } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type SnapshotProjector, startSnapshotProjector } from './snapshot-projector.js';
+import { apiKeyIssued, snapshotSettled, tenantCreated, topicRecords } from './testing.js';
+
+/**
+ * The snapshot projector compares the topic with its store when it starts: a store restored from an
+ * older backup (the topic holds newer versions than it) stops it publishing, since gateways would drop
+ * every change made after the restore as stale; a topic lost while snapshot_state says every tenant is
+ * published is rebuilt from snapshot_state without anyone running `make republish-snapshots`.
+ */
+const kafka = createTestKafka({ level: logLevel.NOTHING });
+const topics: string[] = [];
+const databases: TestDatabase[] = [];
+const buses: SnapshotBus[] = [];
+const projectors: SnapshotProjector[] = [];
+
+function kafkaBus(topic: string): SnapshotBus {
+  const bus = createKafkaSnapshotBus({
+    brokers: TEST_INFRA.kafkaBrokers,
+    clientId: `ve-test-topic-check-${randomUUID()}`,
+    topic,
+    partitions: 1,
+    replicationFactor: 1,
+    maxMessageBytes: 1024 * 1024,
+  });
+  buses.push(bus);
+  return bus;
+}
+
+async function database(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  databases.push(db);
+  return db;
+}
+
+function recordingLogger(): StructuredLogger & { errors: string[]; warnings: string[] } {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  return {
+    errors,
+    warnings,
+    info() {},
+    warn: (message) => warnings.push(message),
+    error: (message) => errors.push(message),
+  };
+}
+
+function projector(options: {
+  store: InMemoryEventStore;
+  db: TestDatabase;
+  topic: string;
+  logger?: StructuredLogger;
+  registry?: Registry;
+  batchSize?: number;
+}): SnapshotProjector {
+  const started = startSnapshotProjector({
+    store: options.store,
+    pool: options.db.pool,
+    bus: kafkaBus(options.topic),
+    logger: options.logger,
+    registry: options.registry,
+    batchSize: options.batchSize,
+    retryDelayMs: 50,
+    publishPollMs: 200,
+  });
+  projectors.push(started);
+  return started;
+}
+
+async function stopProjectors(): Promise<void> {
+  await Promise.all(projectors.splice(0).map((running) => running.stop()));
+}
+
+async function gaugeValue(registry: Registry, name: string): Promise<number | undefined> {
+  const metric = (await registry.getMetricsAsJSON()).find((entry) => entry.name === name);
+  return metric?.values[0]?.value;
+}
+
+async function deleteTopic(topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic] });
+  for (let attempt = 0; (await admin.listTopics()).includes(topic); attempt += 1) {
+    expect(attempt, 'topic still listed after deletion').toBeLessThan(100);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await admin.disconnect();
+}
+
+afterEach(stopProjectors);
+
+afterAll(async () => {
+  await stopProjectors();
+  await Promise.all(buses.map((bus) => bus.close()));
+  await deleteTestTopics(topics).catch(() => {});
+  await Promise.all(databases.map((db) => db.drop()));
+});
+
+describe('the snapshot projector compares the snapshot topic with its store at start', () => {
+  it('refuses to publish over the topic when the store was restored from an older backup', async () => {
+    const topic = uniqueTopic('topic-check-restore');
+    topics.push(topic);
+    const tenantId = randomUUID();
+    const stream = streamName.tenant(tenantId);
+
+    // Before the incident: the tenant, then three API keys, all on the topic.
+    const before = new InMemoryEventStore();
+    const beforeDb = await database();
+    const backup = [tenantCreated(tenantId)];
+    await before.appendToStream(stream, backup);
+    let last = '';
+    for (let key = 0; key < 3; key += 1) {
+      last = (await before.appendToStream(stream, [apiKeyIssued(tenantId)])).position.toString();
+    }
+    projector({ store: before, db: beforeDb, topic });
+    await snapshotSettled(beforeDb.pool, tenantId, last);
+    await stopProjectors();
+    const newestBefore = BigInt(last);
+
+    // The database is restored from a backup taken after the tenant's creation only, and a change is
+    // made: it gets a position the lost events had, below the version the topic (and every gateway) holds.
+    const restored = new InMemoryEventStore();
+    const restoredDb = await database();
+    await restored.appendToStream(stream, backup);
+    const change = await restored.appendToStream(stream, [apiKeyIssued(tenantId)]);
+    expect(change.position).toBeLessThan(newestBefore);
+
+    const logger = recordingLogger();
+    const registry = new Registry();
+    const running = projector({ store: restored, db: restoredDb, topic, logger, registry });
+
+    // The projector still folds, but never puts the restored, lower version after the newer one.
+    await eventually('the change is folded', () => running.checkpoint() >= change.position, 30_000);
+    await running.idle();
+    const versions = (await topicRecords(topic))
+      .filter((record) => record.key === tenantId)
+      .map((record) => BigInt(record.headers[HEADER_VERSION] ?? '0'));
+    expect(versions).not.toContain(change.position);
+    expect(versions.at(-1)).toBe(newestBefore);
+
+    // And says so: an error naming the runbook, and the metric the alert reads.
+    expect(logger.errors.join('\n')).toMatch(/restored from an older backup/);
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(1);
+  }, 120_000);
+
+  it('publishes every tenant again on its own when the topic was lost', async () => {
+    const topic = uniqueTopic('topic-check-lost');
+    topics.push(topic);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    const tenants = [randomUUID(), randomUUID()];
+    const versions = new Map<string, bigint>();
+    for (const tenantId of tenants) {
+      const written = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+      versions.set(tenantId, written.position);
+    }
+    projector({ store, db, topic });
+    for (const [tenantId, version] of versions) await snapshotSettled(db.pool, tenantId, version.toString());
+    await stopProjectors();
+
+    await deleteTopic(topic);
+
+    const logger = recordingLogger();
+    const registry = new Registry();
+    projector({ store, db, topic, logger, registry });
+    // A gateway starting now reads every tenant from the rebuilt topic, with no republish run by hand.
+    const reader = await recordSubscription(kafkaBus(topic));
+    await eventually(
+      'every tenant on the rebuilt topic',
+      () => tenants.every((tenantId) => reader.versionsOf(tenantId).includes(versions.get(tenantId)!)),
+      60_000,
+    );
+    await reader.subscription.close();
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
+    expect(logger.errors).toEqual([]);
+  }, 120_000);
+
+  it('publishes on while refolding from position 0 under a topic that holds the newest versions', async () => {
+    const topic = uniqueTopic('topic-check-refold');
+    topics.push(topic);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    const tenantId = randomUUID();
+    await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    let last = '';
+    for (let key = 0; key < 3; key += 1) {
+      last = (
+        await store.appendToStream(streamName.tenant(tenantId), [apiKeyIssued(tenantId)])
+      ).position.toString();
+    }
+    projector({ store, db, topic });
+    await snapshotSettled(db.pool, tenantId, last);
+    await stopProjectors();
+
+    // As a migration that changes the snapshot's shape does: snapshot_state is folded again from the
+    // whole log, one event per batch, so the tenant's first versions come below the topic's.
+    await db.pool.query('delete from snapshot_state');
+    await db.pool.query(`update projection_checkpoints set position = 0 where name = 'gateway_snapshots'`);
+    const logger = recordingLogger();
+    const registry = new Registry();
+    projector({ store, db, topic, logger, registry, batchSize: 1 });
+    await snapshotSettled(db.pool, tenantId, last);
+    const versions = (await topicRecords(topic))
+      .filter((record) => record.key === tenantId)
+      .map((record) => record.headers[HEADER_VERSION]);
+    expect(versions.at(-1)).toBe(last);
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
+    expect(logger.errors).toEqual([]);
+  }, 120_000);
+
+  it('starts as usual on a topic that holds exactly what the store published', async () => {
+    const topic = uniqueTopic('topic-check-same');
+    topics.push(topic);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    const tenantId = randomUUID();
+    const created = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    projector({ store, db, topic });
+    await snapshotSettled(db.pool, tenantId, created.position.toString());
+    await stopProjectors();
+    const recordsBefore = (await topicRecords(topic)).length;
+
+    const logger = recordingLogger();
+    const registry = new Registry();
+    const running = projector({ store, db, topic, logger, registry });
+    const change = await store.appendToStream(streamName.tenant(tenantId), [apiKeyIssued(tenantId)]);
+    await snapshotSettled(db.pool, tenantId, change.position.toString());
+    await running.idle();
+    const records = await topicRecords(topic);
+    // Nothing republished: only the new version was added.
+    expect(records.length).toBe(recordsBefore + 1);
+    expect(records.at(-1)?.headers[HEADER_VERSION]).toBe(change.position.toString());
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
+    expect(logger.errors).toEqual([]);
+  }, 120_000);
+});

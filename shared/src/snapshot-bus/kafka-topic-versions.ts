@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { HEADER_VERSION } from './codec.js';
+import { noteHighestVersion } from './newest-per-tenant.js';
+
+/**
+ * Each tenant's highest version on the topic, from the records' version headers (the values are
+ * fetched, as by any consumer, but never inflated or parsed). Reads every partition up to its
+ * high-water mark at the call, with a consumer group of its own that is deleted afterwards. A topic that
+ * does not exist, or holds no record, gives an empty map.
+ */
+export async function readTopicVersions(
+  kafka: Kafka,
+  options: { topic: string; maxMessageBytes: number; groupIdPrefix?: string | undefined },
+): Promise<Map<string, bigint>> {
+  const versions = new Map<string, bigint>();
+  const admin = kafka.admin();
+  await admin.connect();
+  let marks: Map<number, bigint>;
+  try {
+    if (!(await admin.listTopics()).includes(options.topic)) return versions;
+    const offsets = await admin.fetchTopicOffsets(options.topic);
+    marks = new Map(
+      offsets
+        .filter((entry) => BigInt(entry.high) > BigInt(entry.low))
+        .map((entry) => [entry.partition, BigInt(entry.high)]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+  if (marks.size === 0) return versions;
+
+  const groupId = `${options.groupIdPrefix ?? 've-snapshot-versions'}-${randomUUID()}`;
+  const consumer = kafka.consumer({
+    groupId,
+    maxWaitTimeInMs: 500,
+    maxBytesPerPartition: options.maxMessageBytes,
+    maxBytes: Math.max(options.maxMessageBytes * 2, 10 * 1024 * 1024),
+  });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+    const remaining = new Set(marks.keys());
+    await new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.CRASH, (event) => {
+        if (!event.payload.restart) reject(event.payload.error);
+      });
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const message of batch.messages) {
+              if (BigInt(message.offset) >= (marks.get(batch.partition) ?? 0n)) break;
+              const header = message.headers?.[HEADER_VERSION];
+              const version = Array.isArray(header) ? header[0] : header;
+              noteHighestVersion(versions, {
+                key: message.key ? message.key.toString('utf8') : null,
+                headers: { [HEADER_VERSION]: version?.toString() },
+              });
+            }
+            const next = BigInt(batch.lastOffset()) + 1n;
+            if (next >= (marks.get(batch.partition) ?? 0n)) remaining.delete(batch.partition);
+            if (remaining.size === 0) resolve();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    const admin = kafka.admin();
+    await admin
+      .connect()
+      .then(() => admin.deleteGroups([groupId]))
+      .catch(() => {})
+      .finally(() => admin.disconnect().catch(() => {}));
+  }
+  return versions;
+}
