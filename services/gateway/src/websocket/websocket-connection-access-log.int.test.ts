@@ -18,6 +18,11 @@ import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket
 const HELLO = 'hello';
 /** How long the first test holds its WebSocket open before closing it. */
 const HELD_MS = 300;
+/**
+ * Well above HELD_MS: the first test's close must reach the gateway before its idle timeout closes the
+ * connection itself, however late a loaded machine runs the test's timers.
+ */
+const IDLE_TIMEOUT_SECONDS = 3;
 
 /** A WebSocket to `gateway` once the origin's hello arrived, with its upgrade's request id. */
 function openThrough(
@@ -54,7 +59,10 @@ describe('the access-log line of a WebSocket, written when it ends', () => {
 
   beforeAll(async () => {
     echo = await startWebSocketOrigin({ hello: () => HELLO });
-    gateway = await startTestGateway({ GATEWAY_H2C: 'true', GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '1' });
+    gateway = await startTestGateway({
+      GATEWAY_H2C: 'true',
+      GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_SECONDS),
+    });
     gateway.store.apply(
       buildSnapshot({
         tenantId,
