@@ -29,6 +29,8 @@ export interface SnapshotProjectorOptions {
   publishPollMs?: number | undefined;
   /** See SnapshotPublisherOptions.tenantPublishBytesPerSecond (SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND). */
   tenantPublishBytesPerSecond?: number | undefined;
+  /** See SnapshotPublisherOptions.topicCheckWaitMs. */
+  topicCheckWaitMs?: number | undefined;
 }
 
 export interface SnapshotProjector {
@@ -55,6 +57,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     retryDelayMs,
     tenantPublishBytesPerSecond: options.tenantPublishBytesPerSecond,
     headPosition: () => store.headPosition(),
+    topicCheckWaitMs: options.topicCheckWaitMs,
   });
   const projector = startProjector({
     projection: snapshotProjection({ name, logger, registry }),

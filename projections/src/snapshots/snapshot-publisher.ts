@@ -56,6 +56,12 @@ export interface SnapshotPublisherOptions {
    * publication, and a version to send below the topic's is checked against it (see below).
    */
   headPosition?: (() => Promise<bigint>) | undefined;
+  /**
+   * How long the first publication waits for that comparison (ms) when the topic cannot be read (a
+   * partition without a leader, Kafka unreachable) or its read takes longer; then publishing starts
+   * and the comparison goes on until it is made. Default DEFAULT_TOPIC_CHECK_WAIT_MS.
+   */
+  topicCheckWaitMs?: number | undefined;
 }
 
 export interface SnapshotPublisher {
@@ -70,6 +76,12 @@ export interface SnapshotPublisher {
 }
 
 const MAX_RETRY_DELAY_MS = 5_000;
+/**
+ * The comparison only guards against an operator's mistake (a restore); publishing held back longer
+ * would keep every tenant's changes (a revoked API key among them) from the gateways while one
+ * partition has no leader, which a send never does (FailedSends).
+ */
+export const DEFAULT_TOPIC_CHECK_WAIT_MS = 30_000;
 /**
  * 1 MiB of JSON: some 20–50 ms to stringify and gzip. A tenant at the bus's limit takes about 300 ms
  * (14 MB of JSON: 40 ms stringify, 250 ms gzip). Measured as JSON, not as PostgreSQL stores it: jsonb
@@ -129,7 +141,9 @@ interface SendProgress {
  * every gateway keeps a tenant's highest version, so what the store publishes below it would be dropped
  * as stale, a revoked API key serving on. A version to send below one the topic held at start or this
  * publisher has sent since makes it read the head again, and stop the same way when the head is below
- * (the store went back while running); a head above it is a refold catching up, sent as always.
+ * (the store went back while running); a head above it is a refold catching up, sent as always. A topic
+ * that cannot be read holds the first publication back `topicCheckWaitMs` at most: then the lanes
+ * publish, and the comparison, retried meanwhile, stops them the same way when it is made.
  */
 export function startSnapshotPublisher(options: SnapshotPublisherOptions): SnapshotPublisher {
   const { pool, bus, logger = silentLogger, batchSize = 200 } = options;
@@ -210,7 +224,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
 
     async function loop(): Promise<void> {
       try {
-        await startChecked;
+        await publishingMayStart;
         while (requested && !stopping && !halted) {
           requested = false;
           try {
@@ -463,8 +477,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   }
 
   /**
-   * Compares the topic with the store before the first publication; retried until the topic and
-   * PostgreSQL can be read (or the publisher stops).
+   * Compares the topic with the store, before the first publication unless that waited
+   * `topicCheckWaitMs` for it; retried until the topic and PostgreSQL can be read (or the publisher stops).
    */
   async function checkTopic(): Promise<void> {
     const readNewestVersions = bus.readNewestVersions?.bind(bus);
@@ -482,6 +496,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
             lost: comparison.lost,
             tenants,
           });
+          // The lanes may have started without waiting for this comparison (topicCheckWaitMs).
+          request();
         }
         return;
       } catch (error) {
@@ -502,6 +518,20 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   }
 
   const startChecked = checkTopic();
+  let startPublishing = (): void => {};
+  /** The comparison made, `topicCheckWaitMs` passed without it, or a stop. */
+  const publishingMayStart = new Promise<void>((resolve) => {
+    startPublishing = resolve;
+  });
+  const checkWait = setTimeout(() => {
+    logger.warn('snapshot topic not compared with the store yet: publishing starts, the comparison goes on');
+    startPublishing();
+  }, options.topicCheckWaitMs ?? DEFAULT_TOPIC_CHECK_WAIT_MS);
+  checkWait.unref();
+  void startChecked.finally(() => {
+    clearTimeout(checkWait);
+    startPublishing();
+  });
   const smallLane: Lane = lane(false);
   const largeLane: Lane = lane(true);
 
@@ -534,6 +564,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     async stop() {
       stopping = true;
       wakeStartCheck?.();
+      clearTimeout(checkWait);
+      startPublishing();
       if (pacingTimer) clearTimeout(pacingTimer);
       pacingTimer = null;
       smallLane.wake();

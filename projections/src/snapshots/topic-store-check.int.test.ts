@@ -62,14 +62,17 @@ function projector(options: {
   store: InMemoryEventStore;
   db: TestDatabase;
   topic: string;
+  bus?: SnapshotBus;
   logger?: StructuredLogger;
   registry?: Registry;
   batchSize?: number;
+  topicCheckWaitMs?: number;
 }): SnapshotProjector {
   const started = startSnapshotProjector({
     store: options.store,
     pool: options.db.pool,
-    bus: kafkaBus(options.topic),
+    bus: options.bus ?? kafkaBus(options.topic),
+    topicCheckWaitMs: options.topicCheckWaitMs,
     logger: options.logger,
     registry: options.registry,
     batchSize: options.batchSize,
@@ -246,4 +249,60 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
     expect(logger.errors).toEqual([]);
   }, 120_000);
+
+  it('publishes while the topic cannot be read, and stops once the read finds the store behind', async () => {
+    const topic = uniqueTopic('topic-check-unreadable');
+    topics.push(topic);
+    const tenantId = randomUUID();
+    const stream = streamName.tenant(tenantId);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    await store.appendToStream(stream, [tenantCreated(tenantId)]);
+
+    // One partition without a leader fails the read of the whole topic (as kafkajs reports it), while
+    // the tenants of every other partition could be published.
+    let readable = false;
+    const kafkaBacked = kafkaBus(topic);
+    const bus: SnapshotBus = {
+      ...kafkaBacked,
+      readNewestVersions: () =>
+        readable
+          ? Promise.resolve(new Map([[tenantId, 1_000_000n]]))
+          : Promise.reject(
+              new Error(
+                'There is no leader for this topic-partition as we are in the middle of a leadership election',
+              ),
+            ),
+    };
+    const logger = recordingLogger();
+    const registry = new Registry();
+    projector({ store, db, topic, bus, logger, registry, topicCheckWaitMs: 100 });
+
+    // A change (an API key revoked, say) still reaches the gateways.
+    const change = await store.appendToStream(stream, [apiKeyIssued(tenantId)]);
+    await snapshotSettled(db.pool, tenantId, change.position.toString());
+    expect(logger.warnings.join('\n')).toMatch(/not compared with the store/);
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
+
+    // The comparison is still made once the topic can be read: a topic ahead of the store stops publishing.
+    readable = true;
+    await eventually('the store found behind the topic', () => logger.errors.length > 0, 30_000);
+    expect(logger.errors.join('\n')).toMatch(/restored from an older backup/);
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(1);
+  }, 120_000);
+
+  it('stops without waiting for a read of the topic that does not end', async () => {
+    const topic = uniqueTopic('topic-check-stalled');
+    topics.push(topic);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    // As kafkajs's consumer does while the broker is gone: it restarts and never fails the read.
+    const bus: SnapshotBus = { ...kafkaBus(topic), readNewestVersions: () => new Promise(() => {}) };
+    const running = projector({ store, db, topic, bus });
+    await store.appendToStream(streamName.tenant(randomUUID()), [tenantCreated(randomUUID())]);
+    await eventually('the event is folded', () => running.checkpoint() > 0n, 10_000);
+    // A deploy's SIGTERM: the process is not held until its shutdown deadline.
+    projectors.splice(projectors.indexOf(running), 1);
+    await running.stop();
+  }, 20_000);
 });
