@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
-import { createTestKafka, deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
-import { logLevel } from 'kafkajs';
+import { deleteTestTopics, deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -118,14 +117,7 @@ describe('the snapshot topic lost', () => {
       system,
     });
 
-    const admin = createTestKafka({ level: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      await admin.deleteTopics({ topics: [system.topic] });
-      await eventually('the topic is gone', async () => !(await admin.listTopics()).includes(system.topic));
-    } finally {
-      await admin.disconnect();
-    }
+    await deleteTopicUntilGone(system.topic);
     expect(await serves(before, '/kept/x'), 'served while the topic is lost').toBe(200);
 
     expect(await republishSnapshots(system.commonEnv())).toContain('every snapshot is on the topic again');

@@ -1,7 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,14 +6,12 @@ import { readCheckpoint } from '../runner/checkpoint.js';
 import { replayReadModels } from './replay.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 import { rowCounts, tableDifferences } from './testing/compare.js';
+import { exited, ProjectorProcesses } from './testing/projector-processes.js';
 import { appendWorkload } from './testing/workload.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../../..');
 
 let database: TestDatabase;
 let store: PostgresEventStore;
-const children = new Set<ChildProcess>();
+const processes = new ProjectorProcesses();
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -24,41 +19,24 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  processes.killAll();
   await store.close();
   await database.drop();
 });
 
 /** The real projector process (make run-projector), small batches, logging each commit. */
 function startProjectorProcess(): { child: ChildProcess; commits: AsyncIterator<string> } {
-  // node itself with tsx's loader (not the tsx CLI, which runs the program in a child process that a
-  // SIGKILL of the CLI would orphan).
-  const child = spawn(process.execPath, ['--import', 'tsx', 'projections/src/read-models/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      EVENT_STORE: 'postgres',
-      READ_MODEL_BATCH_SIZE: '20',
-      READ_MODEL_PROJECTOR_METRICS_PORT: '0',
-      LOG_LEVEL: 'debug',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, lines } = processes.start('projections/src/read-models/main.ts', {
+    DATABASE_URL: database.url,
+    EVENT_STORE: 'postgres',
+    READ_MODEL_BATCH_SIZE: '20',
+    READ_MODEL_PROJECTOR_METRICS_PORT: '0',
+    LOG_LEVEL: 'debug',
   });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
   async function* commits() {
     for await (const line of lines) if (line.includes('"batch committed"')) yield line;
   }
   return { child, commits: commits() };
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-  });
 }
 
 describe('read-model projector killed with SIGKILL mid-stream', () => {

@@ -1,13 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../runner/checkpoint.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 import { rowCounts } from './testing/compare.js';
+import { exited, ProjectorProcesses } from './testing/projector-processes.js';
 import { appendWorkload } from './testing/workload.js';
 
 /**
@@ -15,12 +12,9 @@ import { appendWorkload } from './testing/workload.js';
  * batch in flight commits with its checkpoint, the process logs where it stopped and exits 0, and a
  * restart goes on from exactly there.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../../..');
-
 let database: TestDatabase;
 let store: PostgresEventStore;
-const children = new Set<ChildProcess>();
+const processes = new ProjectorProcesses();
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -28,32 +22,20 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  processes.killAll();
   await store.close();
   await database.drop();
 });
 
 function startProjectorProcess() {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'projections/src/read-models/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      EVENT_STORE: 'postgres',
-      READ_MODEL_BATCH_SIZE: '20',
-      LOG_LEVEL: 'debug',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, lines: input } = processes.start('projections/src/read-models/main.ts', {
+    DATABASE_URL: database.url,
+    EVENT_STORE: 'postgres',
+    READ_MODEL_BATCH_SIZE: '20',
+    LOG_LEVEL: 'debug',
   });
-  children.add(child);
-  const exit = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
+  const exit = exited(child);
   const lines: Array<Record<string, unknown>> = [];
-  const input = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
   async function* parsed() {
     for await (const line of input) {
       try {

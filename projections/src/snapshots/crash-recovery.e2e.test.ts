@@ -1,7 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { decodeSnapshotRecord } from '@vantageedge/shared/snapshot-bus/codec';
@@ -10,6 +7,7 @@ import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exited, ProjectorProcesses } from '../read-models/testing/projector-processes.js';
 import { appendWorkload } from '../read-models/testing/workload.js';
 import { readCheckpoint } from '../runner/checkpoint.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
@@ -23,15 +21,12 @@ import { topicRecords } from './testing.js';
  * older than one written before it (compaction keeps the last written, and a replica started after it
  * would serve that).
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../../..');
-
 const KILLS = 10;
 
 let database: TestDatabase;
 let store: PostgresEventStore;
 const topic = uniqueTopic('snapshot-crash');
-const children = new Set<ChildProcess>();
+const processes = new ProjectorProcesses();
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -39,7 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  processes.killAll();
   await store?.close();
   await database?.drop();
   await deleteTestTopics([topic]);
@@ -47,29 +42,19 @@ afterAll(async () => {
 
 /** The real projector process, small batches, unpaced; resolves once it follows the log. */
 async function startProjectorProcess(): Promise<ChildProcess> {
-  // node itself with tsx's loader (not the tsx CLI, which runs the program in a child process that a
-  // SIGKILL of the CLI would orphan).
-  const child = spawn(process.execPath, ['--import', 'tsx', 'projections/src/snapshots/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      EVENT_STORE: 'postgres',
-      SNAPSHOT_BUS: 'kafka',
-      KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
-      SNAPSHOT_TOPIC: topic,
-      SNAPSHOT_TOPIC_PARTITIONS: '1',
-      SNAPSHOT_TOPIC_REPLICATION: '1',
-      SNAPSHOT_PROJECTOR_BATCH_SIZE: '7',
-      SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND: '0',
-      SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, lines } = processes.start('projections/src/snapshots/main.ts', {
+    DATABASE_URL: database.url,
+    EVENT_STORE: 'postgres',
+    SNAPSHOT_BUS: 'kafka',
+    KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
+    SNAPSHOT_TOPIC: topic,
+    SNAPSHOT_TOPIC_PARTITIONS: '1',
+    SNAPSHOT_TOPIC_REPLICATION: '1',
+    SNAPSHOT_PROJECTOR_BATCH_SIZE: '7',
+    SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND: '0',
+    SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
+    LOG_LEVEL: 'info',
   });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
   let subscribed = false;
   for await (const line of lines) {
     subscribed = line.includes('"projector subscribing"');
@@ -81,12 +66,10 @@ async function startProjectorProcess(): Promise<ChildProcess> {
   return child;
 }
 
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+async function killed(child: ChildProcess): Promise<void> {
+  const exit = exited(child);
+  child.kill('SIGKILL');
+  await exit;
 }
 
 /** Every tenant's state, folded from the whole log at once. */

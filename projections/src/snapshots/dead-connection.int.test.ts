@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createLivePool } from '@vantageedge/shared/postgres/connection-liveness';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
-import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
@@ -14,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../runner/checkpoint.js';
 import { holdCheckpoint } from '../runner/testing.js';
 import { type SnapshotProjector, startSnapshotProjector } from './snapshot-projector.js';
-import { newEvent, originState, routeState, tenantCreated } from './testing.js';
+import { newEvent, onePartitionTestBus, originState, routeState, tenantCreated } from './testing.js';
 
 /**
  * The snapshot projector's PostgreSQL connections die without a word while a batch is in flight (a NAT
@@ -34,14 +32,7 @@ let projectorStore: PostgresEventStore;
 let projector: SnapshotProjector;
 
 function kafkaBus(): SnapshotBus {
-  const bus = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-test-dead-connection-${randomUUID()}`,
-    topic,
-    partitions: 1,
-    replicationFactor: 1,
-    maxMessageBytes: 1024 * 1024,
-  });
+  const bus = onePartitionTestBus(topic, 'dead-connection');
   buses.push(bus);
   return bus;
 }

@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
-import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
-import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { createTestKafka, deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +13,7 @@ import {
   waitForSnapshotsPublished,
 } from './republish.js';
 import { type SnapshotProjector, startSnapshotProjector } from './snapshot-projector.js';
-import { tenantCreated } from './testing.js';
+import { onePartitionTestBus, tenantCreated } from './testing.js';
 
 /**
  * Regression test for a lost snapshot topic: when Kafka's data is gone, gateways start with no tenants
@@ -29,14 +27,7 @@ let db: TestDatabase;
 let projector: SnapshotProjector | undefined;
 
 function kafkaBus(): SnapshotBus {
-  const bus = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-test-republish-${randomUUID()}`,
-    topic,
-    partitions: 1,
-    replicationFactor: 1,
-    maxMessageBytes: 1024 * 1024,
-  });
+  const bus = onePartitionTestBus(topic, 'republish');
   buses.push(bus);
   return bus;
 }
@@ -75,14 +66,7 @@ describe('republishing the snapshot topic from snapshot_state', () => {
     expect(await waitForSnapshotsPublished(db.pool, { timeoutMs: 30_000, pollMs: 100 })).toBe(true);
 
     // The topic is lost (broker data wiped or topic deleted).
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [topic] });
-    for (let attempt = 0; (await admin.listTopics()).includes(topic); attempt += 1) {
-      expect(attempt, 'topic still listed after deletion').toBeLessThan(100);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await admin.disconnect();
+    await deleteTopicUntilGone(topic);
 
     expect(await requestSnapshotRepublish(db.pool)).toEqual({ tenants: 2 });
     expect(await countUnpublishedSnapshots(db.pool)).toBe(2);

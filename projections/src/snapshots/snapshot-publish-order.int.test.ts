@@ -3,10 +3,7 @@ import net from 'node:net';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
-import {
-  createKafkaSnapshotBus,
-  type KafkaSnapshotBusOptions,
-} from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { KafkaSnapshotBusOptions } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
@@ -18,7 +15,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSnapshotPublisher } from './snapshot-publisher.js';
 import { saveStates } from './snapshot-state-store.js';
-import { topicRecords as recordsOfTopic } from './testing.js';
+import { onePartitionTestBus, topicRecords as recordsOfTopic } from './testing.js';
 
 /**
  * Kafka's log compaction keeps each tenant's LAST WRITTEN record, not its highest version, and drops
@@ -148,15 +145,7 @@ function kafkaBuses(purpose: string): {
   return {
     topic,
     kafkaBus(options = {}) {
-      const bus = createKafkaSnapshotBus({
-        brokers: TEST_INFRA.kafkaBrokers,
-        clientId: `ve-test-publish-order-${randomUUID()}`,
-        topic,
-        partitions: 1,
-        replicationFactor: 1,
-        maxMessageBytes: 1024 * 1024,
-        ...options,
-      });
+      const bus = onePartitionTestBus(topic, 'publish-order', options);
       buses.push(bus);
       return bus;
     },

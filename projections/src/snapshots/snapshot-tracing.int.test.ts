@@ -4,16 +4,14 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
 import { createLivePool } from '@vantageedge/shared/postgres/connection-liveness';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
-import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { recordSpans } from '@vantageedge/shared/testing/recorded-spans';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnapshotProjector } from './snapshot-projector.js';
-import { tenantCreated } from './testing.js';
+import { onePartitionTestBus, tenantCreated } from './testing.js';
 
 /**
  * With tracing on, the snapshot projector's own calls are CLIENT spans: its PostgreSQL statements under
@@ -45,14 +43,7 @@ function parentOf(span: ReadableSpan, spans: readonly ReadableSpan[]): ReadableS
 describe('snapshot projector tracing', () => {
   it("shows the batch's PostgreSQL statements and the publication's Kafka send as CLIENT spans", async () => {
     const store = new InMemoryEventStore();
-    const bus = createKafkaSnapshotBus({
-      brokers: TEST_INFRA.kafkaBrokers,
-      clientId: `ve-test-snapshot-tracing-${randomUUID()}`,
-      topic,
-      partitions: 1,
-      replicationFactor: 1,
-      maxMessageBytes: 1024 * 1024,
-    });
+    const bus = onePartitionTestBus(topic, 'snapshot-tracing');
     const name = `t_${randomUUID().replaceAll('-', '')}`;
     const projector = startSnapshotProjector({ store, pool, bus, name });
     try {

@@ -10,7 +10,13 @@ import type {
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 import { storedJsonBytes } from '@vantageedge/shared/event-store/stored-bytes';
 import type { SnapshotRecord } from '@vantageedge/shared/snapshot-bus/codec';
+import {
+  createKafkaSnapshotBus,
+  type KafkaSnapshotBusOptions,
+} from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { createTestKafka, uniqueGroupId } from '@vantageedge/shared/testing/kafka';
 import { logLevel } from 'kafkajs';
 import type pg from 'pg';
@@ -191,4 +197,24 @@ export async function topicRecords(topic: string): Promise<SnapshotRecord[]> {
   await admin.deleteGroups([groupId]).catch(() => {});
   await admin.disconnect();
   return records;
+}
+
+/**
+ * A Kafka snapshot bus on `topic` of the local broker, created with one partition and 1 MiB records
+ * when it is missing; `purpose` names its client. The caller closes it.
+ */
+export function onePartitionTestBus(
+  topic: string,
+  purpose: string,
+  options: Pick<KafkaSnapshotBusOptions, 'socketFactory'> = {},
+): SnapshotBus {
+  return createKafkaSnapshotBus({
+    brokers: TEST_INFRA.kafkaBrokers,
+    clientId: `ve-test-${purpose}-${randomUUID()}`,
+    topic,
+    partitions: 1,
+    replicationFactor: 1,
+    maxMessageBytes: 1024 * 1024,
+    ...options,
+  });
 }

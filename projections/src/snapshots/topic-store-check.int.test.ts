@@ -3,17 +3,20 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
 import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import { HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
-import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
-import { createTestKafka, deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { deleteTestTopics, deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
-import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type SnapshotProjector, startSnapshotProjector } from './snapshot-projector.js';
-import { apiKeyIssued, snapshotSettled, tenantCreated, topicRecords } from './testing.js';
+import {
+  apiKeyIssued,
+  onePartitionTestBus,
+  snapshotSettled,
+  tenantCreated,
+  topicRecords,
+} from './testing.js';
 
 /**
  * The snapshot projector compares the topic with its store when it starts: a store restored from an
@@ -21,21 +24,13 @@ import { apiKeyIssued, snapshotSettled, tenantCreated, topicRecords } from './te
  * every change made after the restore as stale; a topic lost while snapshot_state says every tenant is
  * published is rebuilt from snapshot_state without anyone running `make republish-snapshots`.
  */
-const kafka = createTestKafka({ level: logLevel.NOTHING });
 const topics: string[] = [];
 const databases: TestDatabase[] = [];
 const buses: SnapshotBus[] = [];
 const projectors: SnapshotProjector[] = [];
 
 function kafkaBus(topic: string): SnapshotBus {
-  const bus = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-test-topic-check-${randomUUID()}`,
-    topic,
-    partitions: 1,
-    replicationFactor: 1,
-    maxMessageBytes: 1024 * 1024,
-  });
+  const bus = onePartitionTestBus(topic, 'topic-check');
   buses.push(bus);
   return bus;
 }
@@ -90,17 +85,6 @@ async function stopProjectors(): Promise<void> {
 async function gaugeValue(registry: Registry, name: string): Promise<number | undefined> {
   const metric = (await registry.getMetricsAsJSON()).find((entry) => entry.name === name);
   return metric?.values[0]?.value;
-}
-
-async function deleteTopic(topic: string): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: [topic] });
-  for (let attempt = 0; (await admin.listTopics()).includes(topic); attempt += 1) {
-    expect(attempt, 'topic still listed after deletion').toBeLessThan(100);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await admin.disconnect();
 }
 
 afterEach(stopProjectors);
@@ -174,7 +158,7 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     for (const [tenantId, version] of versions) await snapshotSettled(db.pool, tenantId, version.toString());
     await stopProjectors();
 
-    await deleteTopic(topic);
+    await deleteTopicUntilGone(topic);
 
     const logger = recordingLogger();
     const registry = new Registry();

@@ -18,7 +18,12 @@ import {
   encodeSnapshotMessageAsync,
 } from './codec.js';
 import { sendWithSpan } from './kafka-send-span.js';
-import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
+import {
+  ensureSnapshotTopic,
+  partitionHighWaterMarks,
+  type SnapshotTopicSettings,
+  snapshotFetchSizes,
+} from './kafka-topic.js';
 import { readTopicVersions } from './kafka-topic-versions.js';
 import { stopIdleRequestQueueChecks } from './kafkajs-idle-checks.js';
 import { decodeNewestPerTenant } from './newest-per-tenant.js';
@@ -312,8 +317,7 @@ function startSubscription(
       maxWaitTimeInMs: 500,
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
-      maxBytesPerPartition: options.maxMessageBytes,
-      maxBytes: Math.max(options.maxMessageBytes * 2, 10 * 1024 * 1024),
+      ...snapshotFetchSizes(options.maxMessageBytes),
       retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3, restartOnFailure: async () => true },
     });
     candidate.on(candidate.events.FETCH, () => {
@@ -334,12 +338,7 @@ function startSubscription(
       try {
         await ensureSnapshotTopic(admin, options);
         if (!startMarks) {
-          const offsets = await admin.fetchTopicOffsets(options.topic);
-          startMarks = new Map(
-            offsets
-              .filter((entry) => BigInt(entry.high) > BigInt(entry.low))
-              .map((entry) => [entry.partition, BigInt(entry.high)]),
-          );
+          startMarks = await partitionHighWaterMarks(admin, options.topic);
         }
       } finally {
         await admin.disconnect();

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { HEADER_VERSION } from './codec.js';
+import { partitionHighWaterMarks, snapshotFetchSizes } from './kafka-topic.js';
 import { noteHighestVersion } from './newest-per-tenant.js';
 
 /**
@@ -19,12 +20,7 @@ export async function readTopicVersions(
   let marks: Map<number, bigint>;
   try {
     if (!(await admin.listTopics()).includes(options.topic)) return versions;
-    const offsets = await admin.fetchTopicOffsets(options.topic);
-    marks = new Map(
-      offsets
-        .filter((entry) => BigInt(entry.high) > BigInt(entry.low))
-        .map((entry) => [entry.partition, BigInt(entry.high)]),
-    );
+    marks = await partitionHighWaterMarks(admin, options.topic);
   } finally {
     await admin.disconnect();
   }
@@ -34,8 +30,7 @@ export async function readTopicVersions(
   const consumer = kafka.consumer({
     groupId,
     maxWaitTimeInMs: 500,
-    maxBytesPerPartition: options.maxMessageBytes,
-    maxBytes: Math.max(options.maxMessageBytes * 2, 10 * 1024 * 1024),
+    ...snapshotFetchSizes(options.maxMessageBytes),
   });
   try {
     await consumer.connect();

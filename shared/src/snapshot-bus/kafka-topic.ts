@@ -113,6 +113,27 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
   }
 }
 
+/**
+ * The high-water mark of each partition that holds a record, from `admin.fetchTopicOffsets`: a reader
+ * that stops there has seen every record the topic held at the call.
+ */
+export async function partitionHighWaterMarks(admin: Admin, topic: string): Promise<Map<number, bigint>> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return new Map(
+    offsets
+      .filter((entry) => BigInt(entry.high) > BigInt(entry.low))
+      .map((entry) => [entry.partition, BigInt(entry.high)]),
+  );
+}
+
+/** A snapshot consumer's fetch sizes: one record of the topic's largest size always fits. */
+export function snapshotFetchSizes(maxMessageBytes: number): {
+  maxBytesPerPartition: number;
+  maxBytes: number;
+} {
+  return { maxBytesPerPartition: maxMessageBytes, maxBytes: Math.max(maxMessageBytes * 2, 10 * 1024 * 1024) };
+}
+
 /** Waits until every partition of a topic just created has a leader, or fails after a while. */
 async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
   const deadline = Date.now() + CREATED_TOPIC_LEADER_WAIT_MS;

@@ -58,3 +58,21 @@ export async function deleteTestTopics(topics: string[]): Promise<void> {
     await admin.disconnect();
   }
 }
+
+/**
+ * Deletes a topic and waits until the broker no longer lists it, as when a topic is lost (its data
+ * wiped or the topic deleted by hand); fails when it is still listed after about ten seconds.
+ */
+export async function deleteTopicUntilGone(topic: string): Promise<void> {
+  const admin = createTestKafka({ level: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+    for (let attempt = 0; (await admin.listTopics()).includes(topic); attempt += 1) {
+      if (attempt >= 100) throw new Error(`Kafka topic ${topic} is still listed after its deletion`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

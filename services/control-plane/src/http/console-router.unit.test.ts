@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { plainHttpRequest } from '@vantageedge/shared/testing/plain-http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleRouterDeps, createConsoleRouter, isLoopbackPeer } from './console-router.js';
@@ -67,21 +67,7 @@ describe('the console at /console', () => {
     const port = new URL(base).port;
     // Sent as written: fetch would resolve the `.` segments before the server sees them.
     const get = (file: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const request = httpRequest(
-          { host: '127.0.0.1', port, path: `/console/assets/${file}` },
-          (response) => {
-            let body = '';
-            response.setEncoding('utf8');
-            response.on('data', (chunk: string) => {
-              body += chunk;
-            });
-            response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-          },
-        );
-        request.on('error', reject);
-        request.end();
-      });
+      plainHttpRequest({ host: '127.0.0.1', port, path: `/console/assets/${file}` });
     for (const file of [
       'index-abc123.js.map',
       'INDEX-ABC123.JS.MAP',
@@ -170,18 +156,16 @@ describe('the console at /console', () => {
   it('issues the development token only to this machine’s own pages', async () => {
     const base = await serve({ devSignIn: async () => ({ token: 'a.b.c', userId: 'user_dev_admin' }) });
     const port = new URL(base).port;
-    const post = (headers: Record<string, string>) =>
-      new Promise<number>((resolve, reject) => {
-        const request = httpRequest(
-          { host: '127.0.0.1', port, path: '/console/dev-session', method: 'POST', headers },
-          (response) => {
-            response.resume();
-            resolve(response.statusCode ?? 0);
-          },
-        );
-        request.on('error', reject);
-        request.end();
-      });
+    const post = async (headers: Record<string, string>) =>
+      (
+        await plainHttpRequest({
+          host: '127.0.0.1',
+          port,
+          path: '/console/dev-session',
+          method: 'POST',
+          headers,
+        })
+      ).status;
     expect(await post({ host: `localhost:${port}`, origin: `http://localhost:${port}` })).toBe(200);
     expect(await post({ host: `127.0.0.1:${port}` })).toBe(200);
     expect(
@@ -205,18 +189,17 @@ describe('the console at /console', () => {
       '0.0.0.0',
     );
     const port = new URL(base).port;
-    const post = (from: string, headers: Record<string, string>) =>
-      new Promise<number>((resolve, reject) => {
-        const request = httpRequest(
-          { host: from, localAddress: from, port, path: '/console/dev-session', method: 'POST', headers },
-          (response) => {
-            response.resume();
-            resolve(response.statusCode ?? 0);
-          },
-        );
-        request.on('error', reject);
-        request.end();
-      });
+    const post = async (from: string, headers: Record<string, string>) =>
+      (
+        await plainHttpRequest({
+          host: from,
+          localAddress: from,
+          port,
+          path: '/console/dev-session',
+          method: 'POST',
+          headers,
+        })
+      ).status;
     expect(await post(lanAddress, { host: `localhost:${port}` })).toBe(403);
     expect(await post(lanAddress, { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).toBe(
       403,

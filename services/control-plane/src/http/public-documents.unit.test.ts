@@ -1,4 +1,5 @@
-import { get } from 'node:http';
+import { urlToHttpOptions } from 'node:url';
+import { plainHttpRequest } from '@vantageedge/shared/testing/plain-http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listenOffline } from '../testing/offline-app.js';
 
@@ -17,16 +18,7 @@ beforeAll(async () => {
 afterAll(() => app.close());
 
 function plainGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get(url, { headers }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
+  return plainHttpRequest({ ...urlToHttpOptions(new URL(url)), headers });
 }
 
 const DOCUMENTS = [

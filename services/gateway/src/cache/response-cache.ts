@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { PurgeTarget } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { CacheIdentity, CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
@@ -9,7 +9,7 @@ import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.
 import type { CacheEntry } from './cache-entry.js';
 import type { CacheFill, FillStart } from './cache-fill.js';
 import { pathBase } from './cache-keys.js';
-import type { CacheLookup, ServedOutcome } from './cache-lookup.js';
+import type { CacheLookup } from './cache-lookup.js';
 import { createCacheMetrics } from './cache-metrics.js';
 import type { CacheStore } from './cache-store.js';
 import type { UpstreamResponse } from './cacheability.js';
@@ -25,7 +25,7 @@ import { createPurgeGenerations } from './purge-generations.js';
 import { createRevalidated } from './revalidation.js';
 import { createSharedStoreCalls } from './shared-store-calls.js';
 import { TenantStoreSlots, type TenantStoreSlotsOptions } from './tenant-store-slots.js';
-import { createEntryWriter } from './write-entry.js';
+import { createEntryWriter, type WriteEntry } from './write-entry.js';
 
 export type { CacheFill, FillBody, FillStart } from './cache-fill.js';
 export type { CacheLookup, CacheOutcome, ServedOutcome } from './cache-lookup.js';
@@ -120,14 +120,7 @@ export interface ResponseCache {
    * `beforeHead` writes what belongs to this request's answer alone (the route's per-request response
    * headers) over the stored headers; Age, X-Cache and the framing are the gateway's.
    */
-  writeEntry(
-    res: ServerResponse,
-    entry: CacheEntry,
-    outcome: ServedOutcome,
-    method: string,
-    requestHeaders?: IncomingHttpHeaders,
-    beforeHead?: (res: ServerResponse) => void,
-  ): void;
+  writeEntry: WriteEntry;
   /** Unsafe method on a path: drop every cached variant of that path (all replicas). */
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
   purgeRoute(tenantId: string, routeId: string): Promise<void>;

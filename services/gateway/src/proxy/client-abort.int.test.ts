@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { plainHttpRequest } from '@vantageedge/shared/testing/plain-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -156,26 +157,12 @@ describe('a client that goes away', () => {
   });
 
   function fetchText(path: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const request = httpRequest(
-        {
-          host: '127.0.0.1',
-          port: gateway.gateway.trafficPort,
-          path,
-          headers: { host: 'leaver.localhost' },
-          agent: false,
-        },
-        (response) => {
-          let body = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk: string) => {
-            body += chunk;
-          });
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-        },
-      );
-      request.on('error', reject);
-      request.end();
+    return plainHttpRequest({
+      host: '127.0.0.1',
+      port: gateway.gateway.trafficPort,
+      path,
+      headers: { host: 'leaver.localhost' },
+      agent: false,
     });
   }
 });

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessLinesOfRequest } from '../testing/access-lines.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { connectRaw } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -85,7 +86,7 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
   /** The access-log lines of one request, once the batched writer has written them. */
   async function linesOf(requestId: string): Promise<Array<Record<string, unknown>>> {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    return gateway.logLines.filter((line) => line['kind'] === 'access' && line['request_id'] === requestId);
+    return accessLinesOfRequest(gateway, requestId);
   }
 
   it('writes one line for an upgrade refused 401 (bad key), with the fields of any request', async () => {
@@ -207,8 +208,7 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
     );
     await eventually('the origin has the upgrade', () => hanging.length > before);
     client.socket.destroy();
-    const logged = () =>
-      gateway.logLines.filter((line) => line['kind'] === 'access' && line['request_id'] === requestId);
+    const logged = () => accessLinesOfRequest(gateway, requestId);
     await eventually('the upgrade is logged', () => logged().length > 0);
     expect(await linesOf(requestId)).toHaveLength(1);
     expect(logged()[0]).toMatchObject({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { accessLinesOfRequest } from '../testing/access-lines.js';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { CLIENT_CLOSE, extendedConnect, opened, openSession } from '../testing/http2-websockets.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -42,8 +43,7 @@ function openThrough(
 
 /** The access-log line of the upgrade `requestId`, once written; there is only ever the one. */
 async function accessLine(gateway: TestGateway, requestId: string): Promise<Record<string, unknown>> {
-  const find = () =>
-    gateway.logLines.filter((line) => line['kind'] === 'access' && line['request_id'] === requestId);
+  const find = () => accessLinesOfRequest(gateway, requestId);
   await vi.waitFor(() => expect(find()).toHaveLength(1), { timeout: 5_000 });
   return find()[0]!;
 }
@@ -198,9 +198,9 @@ describe('the access-log line of a WebSocket open when the gateway stops', () =>
       const closed = new Promise((resolve) => socket.once('close', resolve));
       await gateway.close();
       expect(await closed).toBe(1001);
-      expect(
-        gateway.logLines.filter((line) => line['kind'] === 'access' && line['request_id'] === requestId),
-      ).toMatchObject([{ status: 101, close_code: 1001, closed_by: 'gateway' }]);
+      expect(accessLinesOfRequest(gateway, requestId)).toMatchObject([
+        { status: 101, close_code: 1001, closed_by: 'gateway' },
+      ]);
     } finally {
       await gateway.close();
       await echo.close();
