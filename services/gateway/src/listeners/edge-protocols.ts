@@ -11,6 +11,7 @@ import type { RecordListenerRefusal } from '../observability/listener-refusals.j
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import type { GatewaySettings } from '../settings.js';
 import { CertificateSelector } from '../tls/certificate-selector.js';
+import { resumesAcrossServerNames } from '../tls/cross-name-resumption.js';
 import { DefaultCertificate } from '../tls/default-certificate.js';
 import type { TenantCertificates } from '../tls/tenant-certificates.js';
 import { TlsMetrics } from '../tls/tls-metrics.js';
@@ -116,6 +117,13 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       logger,
     });
     const { tenantCertificates } = options;
+    const resumeSessions = !(await resumesAcrossServerNames(defaultCertificate.current));
+    if (!resumeSessions) {
+      logger.warn('TLS session resumption off: this runtime resumes a session under another server name', {
+        node: process.version,
+        openssl: process.versions.openssl,
+      });
+    }
     const tlsMetrics = new TlsMetrics(registry, { defaultCertificate, tenantCertificates });
     secure = createSecureListener({
       handler,
@@ -134,6 +142,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       },
       tlsMetrics,
       protocolMetrics,
+      resumeSessions,
       ...(options.onConnection ? { onConnection: options.onConnection } : {}),
       ...(options.recordRefusal ? { recordRefusal: options.recordRefusal } : {}),
     });

@@ -19,6 +19,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { listenerResumesSessions } from '../testing/listener-session-resumption.js';
 import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot, snapshotCertificateOf } from '../testing/snapshots.js';
 
@@ -49,6 +50,8 @@ let fadingCert: TestCertificate;
 let origin: TestOrigin;
 let gateway: TestGateway;
 let tlsPort: number;
+/** The listener resumes sessions: this runtime refuses one under another server name. */
+let resumesSessions: boolean;
 const sessions: ClientHttp2Session[] = [];
 
 beforeAll(async () => {
@@ -64,6 +67,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'gateway-misdirected-'));
   await writeFile(path.join(dir, 'cert.pem'), defaultCert.chainPem);
   await writeFile(path.join(dir, 'key.pem'), defaultCert.privateKeyPem);
+  resumesSessions = await listenerResumesSessions();
   origin = await startTestOrigin('misdirected-origin');
   gateway = await startTestGateway({
     GATEWAY_TLS_PORT: '0',
@@ -219,8 +223,9 @@ describe('a resumed TLS session', () => {
         maxVersion,
         session: first.session,
       });
-      expect(again.sessionReused).toBe(true);
-      // The broad certificate names OTHER_DOMAIN: a client resuming its session there gets a handshake.
+      expect(again.sessionReused).toBe(resumesSessions);
+      // The broad certificate names OTHER_DOMAIN: a client resuming its session there gets a handshake
+      // (a runtime that would resume it there, as node 20's OpenSSL 3.0 does, resumes none).
       for (const [host, servername] of [
         [OTHER_DOMAIN, OTHER_DOMAIN],
         [OWNER_DOMAIN, OWNER_DOMAIN],
@@ -246,7 +251,7 @@ describe('a resumed TLS session', () => {
       sessions.push(session);
       const own = await http2Request(session, { path: '/resumed/h2-own', authority: BROAD_DOMAIN });
       expect(own.status).toBe(200);
-      expect((session.socket as TLSSocket).isSessionReused()).toBe(true);
+      expect((session.socket as TLSSocket).isSessionReused()).toBe(resumesSessions);
       const other = await http2Request(session, { path: '/resumed/h2-other', authority: OTHER_DOMAIN });
       expect(other.status).toBe(421);
       expect(forwarded('/resumed/h2-other')).toEqual([]);
@@ -257,7 +262,9 @@ describe('a resumed TLS session', () => {
   // one made with it, whose requests are not checked: a client still trusting the removed certificate,
   // which also names another tenant's host, had that host's requests served on the connection.
   for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
-    it(`regression: made with a tenant certificate since removed, answers another tenant’s host 421, its own host still served (${maxVersion})`, async () => {
+    it(`regression: made with a tenant certificate since removed, answers another tenant’s host 421, its own host still served (${maxVersion})`, async (context) => {
+      // A listener that resumes no session has none made with the removed certificate to judge.
+      if (!resumesSessions) context.skip();
       gateway.store.apply(fadingSnapshot(++fadingVersion, true));
       const first = await https1Request(tlsPort, FADING_DOMAIN, `/fading/${maxVersion}/first`, {
         maxVersion,

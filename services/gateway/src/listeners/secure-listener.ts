@@ -1,3 +1,4 @@
+import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -50,6 +51,11 @@ export interface SecureListenerOptions {
   onConnection?: (socket: TLSSocket) => void;
   /** Requests refused before the pipeline: HTTPS/1.1 parse errors and timeouts. */
   recordRefusal?: RecordListenerRefusal;
+  /**
+   * false: every handshake is a full one (no session tickets), for a runtime that resumes a session
+   * under another server name than the one it was made for (see cross-name-resumption.ts). Default true.
+   */
+  resumeSessions?: boolean;
 }
 
 export interface SecureListener {
@@ -77,8 +83,14 @@ type TrackedSocket = TLSSocket & { [IN_FLIGHT]?: number };
  */
 export function createSecureListener(options: SecureListenerOptions): SecureListener {
   const initial = options.defaultCertificate.current;
+  // Sessions are resumed from tickets only (node keeps no server-side session cache without
+  // `resumeSession` listeners), and a handshake's options are those of this no-SNI context: without
+  // tickets no session is resumed, whatever context SNI picks.
+  const resumption: { secureOptions?: number } =
+    options.resumeSessions === false ? { secureOptions: cryptoConstants.SSL_OP_NO_TICKET } : {};
   const server = createSecureServer({
     ...TLS_POLICY,
+    ...resumption,
     // Clients that send no SNI get the default certificate (SNICallback is not called for them).
     cert: initial.certificatePem,
     key: initial.privateKeyPem,
@@ -153,7 +165,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     // The certificate the SNI callback chose for this client's signature algorithms. A resumed session
     // presents none and names no signature algorithms: it was made with one of the host's certificates
     // (one per key type), which one is not known, so its requests must be covered by each of them.
-    // OpenSSL resumes a session only for the server name it was made for (none for none).
+    // A session is resumed only for the server name it was made for (none for none): the runtime
+    // refuses it under another, or resumeSessions is off (see cross-name-resumption.ts).
     const servername = socket.servername || undefined;
     if (!socket.isSessionReused()) {
       const served = options.selector.tenantCertificateFor(servername, clientKeyTypes(socket));
@@ -216,6 +229,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   options.defaultCertificate.onChange((certificate: ServedCertificate) =>
     server.setSecureContext({
       ...TLS_POLICY,
+      ...resumption,
       cert: certificate.certificatePem,
       key: certificate.privateKeyPem,
     }),
