@@ -419,7 +419,8 @@ describe('cache while Redis is down (private redis-server)', () => {
         outcomes.push(response.xCache ?? '');
       }
       expect(new Set(outcomes)).toEqual(new Set(['BYPASS']));
-      // What the cache stage itself adds while Redis is down: lookup() durations.
+      // What the cache stage itself adds while Redis is down: lookup() durations, logged (speed is for
+      // benchmarks to judge, never a timed assertion).
       const policy = routes.get(t)!.cache!;
       const lookupMs: number[] = [];
       for (let i = 0; i < 1_000; i++) {
@@ -437,7 +438,6 @@ describe('cache while Redis is down (private redis-server)', () => {
       console.log(
         `[cache outage] proxied request ms (round trip through proxy and origin) p50=${durations[100]!.toFixed(2)} p99=${durations[198]!.toFixed(2)}; lookup() ms p50=${lookupMs[500]!.toFixed(3)} p99=${lookupMs[990]!.toFixed(3)} max=${lookupMs[999]!.toFixed(3)}`,
       );
-      expect(lookupMs[990]!).toBeLessThan(50);
       await server.start();
       let cachedAgain = false;
       for (let attempt = 0; attempt < 50 && !cachedAgain; attempt++) {
