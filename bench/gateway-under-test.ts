@@ -19,7 +19,8 @@ import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
  *
  * Environment: BENCH_SNAPSHOT_FILE, GATEWAY_PORT, API_KEY_PEPPER, REDIS_URL, BENCH_REDIS_PREFIX,
  * BENCH_L1_BYTES (1 = L1 off), GATEWAY_ACCESS_LOG_SAMPLE_RATE, CLERK_JWT_KEY, BENCH_PROFILE_FILE.
- * Ready when GET /__bench_ready on the traffic port answers (404 from the gateway is fine).
+ * Ready once it prints `{"port":…,"tenants":…}` on stderr: every tenant applied and prepared (its port
+ * answers before that).
  */
 const snapshotFile = process.env['BENCH_SNAPSHOT_FILE'];
 if (!snapshotFile) throw new Error('BENCH_SNAPSHOT_FILE is required');

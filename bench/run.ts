@@ -162,18 +162,26 @@ function machine() {
   };
 }
 
-/** One request with an explicit Host header; resolves status and the X-Cache header. */
+/** One request with an explicit Host header; resolves status, the X-Cache header and the body's start. */
 function probe(
   port: number,
   pathName: string,
   headers: Record<string, string>,
-): Promise<{ status: number; xCache: string | undefined }> {
+): Promise<{ status: number; xCache: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: pathName, headers, agent: false }, (res) => {
-      res.resume();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 300) body += chunk;
+      });
       res.on('end', () => {
         const xCache = res.headers['x-cache'];
-        resolve({ status: res.statusCode ?? 0, xCache: Array.isArray(xCache) ? xCache[0] : xCache });
+        resolve({
+          status: res.statusCode ?? 0,
+          xCache: Array.isArray(xCache) ? xCache[0] : xCache,
+          body: body.slice(0, 300),
+        });
       });
     });
     req.on('error', reject);
@@ -255,8 +263,29 @@ async function startGatewayProcess(
   );
   closeSync(logFd);
   children.push(child);
-  await untilExit(child, waitForHttp(`http://127.0.0.1:${port}/__bench_ready`, {}, 60_000), 'gateway');
+  // The port answers as soon as the replica listens, before its tenants are applied (1,000 of them
+  // take a second or more on one core): ready is the line it prints once every tenant is served.
+  await untilExit(child, servingEveryTenant(child, 120_000), 'gateway');
   return { child, port, logFile };
+}
+
+/** Resolves on gateway-under-test's line `{"port":…,"tenants":…}` on stderr (see that file). */
+function servingEveryTenant(child: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => {
+      child.stderr?.off('data', onData);
+      reject(new Error(`gateway not serving its tenants after ${timeoutMs} ms`));
+    }, timeoutMs);
+    function onData(chunk: Buffer): void {
+      seen = (seen + chunk.toString()).slice(-4000);
+      if (!/^\{"port":\d+,"tenants":\d+\}$/m.test(seen)) return;
+      clearTimeout(timer);
+      child.stderr?.off('data', onData);
+      resolve();
+    }
+    child.stderr?.on('data', onData);
+  });
 }
 
 /** Makes sure both sides answer the scenario's request with 2xx (and, for cache scenarios, a HIT). */
@@ -276,7 +305,7 @@ async function checkScenario(scenario: Scenario, ctx: ScenarioContext, gwPort: n
       if (last.xCache !== 'HIT') throw new Error(`${scenario.id}: ${side} did not answer a cache HIT in 5 s`);
     }
     if (last.status < 200 || last.status > 299) {
-      throw new Error(`${scenario.id}: ${side} answered ${last.status} to ${scenario.path}`);
+      throw new Error(`${scenario.id}: ${side} answered ${last.status} to ${scenario.path}: ${last.body}`);
     }
   }
 }
