@@ -19,6 +19,7 @@ import {
 } from './codec.js';
 import { sendWithSpan } from './kafka-send-span.js';
 import {
+  deleteConsumerGroup,
   ensureSnapshotTopic,
   partitionHighWaterMarks,
   type SnapshotTopicSettings,
@@ -411,13 +412,7 @@ function startSubscription(
       if (retryTimer) clearTimeout(retryTimer);
       if (consumer) {
         await consumer.disconnect().catch(() => {});
-        // The group was this subscription's alone; don't leave it behind in the broker.
-        const admin = kafka.admin();
-        await admin
-          .connect()
-          .then(() => admin.deleteGroups([groupId]))
-          .catch(() => {})
-          .finally(() => admin.disconnect().catch(() => {}));
+        await deleteConsumerGroup(kafka, groupId);
       }
     },
   };

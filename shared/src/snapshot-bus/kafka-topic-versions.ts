@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { HEADER_VERSION } from './codec.js';
-import { partitionHighWaterMarks, snapshotFetchSizes } from './kafka-topic.js';
+import { deleteConsumerGroup, partitionHighWaterMarks, snapshotFetchSizes } from './kafka-topic.js';
 import { noteHighestVersion } from './newest-per-tenant.js';
 
 /**
@@ -62,12 +62,7 @@ export async function readTopicVersions(
     });
   } finally {
     await consumer.disconnect().catch(() => {});
-    const admin = kafka.admin();
-    await admin
-      .connect()
-      .then(() => admin.deleteGroups([groupId]))
-      .catch(() => {})
-      .finally(() => admin.disconnect().catch(() => {}));
+    await deleteConsumerGroup(kafka, groupId);
   }
   return versions;
 }

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 
 // kafkajs is CommonJS and Node's ESM loader cannot see this enum as a named export; its value is 2.
 const TOPIC_RESOURCE = 2;
@@ -149,4 +149,17 @@ async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
   }
+}
+
+/**
+ * Deletes a consumer group that was one reader's alone (a subscription, a read of the topic), so none is
+ * left behind in the broker; best effort: a failure leaves it to the broker's offsets retention.
+ */
+export async function deleteConsumerGroup(kafka: Kafka, groupId: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin
+    .connect()
+    .then(() => admin.deleteGroups([groupId]))
+    .catch(() => {})
+    .finally(() => admin.disconnect().catch(() => {}));
 }
