@@ -7,8 +7,9 @@ export type HostLookup =
   | { kind: 'subdomain'; host: string; label: string }
   | { kind: 'custom_domain'; host: string }
   /**
-   * missing: no Host header; ip_literal: an IPv6 literal; base_domain: a base domain itself, or more
-   * than one label under one (no tenant is ever served there).
+   * missing: no Host header; ip_literal: an IPv6 literal; base_domain: a base domain itself (also one
+   * that is a single label under another base domain), or more than one label under one (no tenant is
+   * ever served there).
    */
   | {
       kind: 'none';
@@ -60,15 +61,19 @@ export function lookupHost(hostHeader: string | undefined, baseDomains: readonly
   if (host === undefined) return { kind: 'none', host: hostHeader, reason: 'malformed' };
   if (host.charCodeAt(0) === 91) return { kind: 'none', host, reason: 'ip_literal' }; // "["
   let underBase = false;
+  let subdomainLabel: string | undefined;
   for (const base of baseDomains) {
     if (host.length <= base.length) {
-      if (host === base) underBase = true;
+      // A base domain one label under another (`eu.vantageedge.dev` beside `vantageedge.dev`) is the
+      // parent of every tenant host under it: no tenant is served there, whatever its subdomain.
+      if (host === base) return { kind: 'none', host, reason: 'base_domain' };
       continue;
     }
     if (!host.endsWith(base) || host.charCodeAt(host.length - base.length - 1) !== 46) continue;
     underBase = true;
     const label = host.slice(0, host.length - base.length - 1);
-    if (label.indexOf('.') < 0) return { kind: 'subdomain', host, label };
+    if (label.indexOf('.') < 0) subdomainLabel = label;
   }
+  if (subdomainLabel !== undefined) return { kind: 'subdomain', host, label: subdomainLabel };
   return underBase ? { kind: 'none', host, reason: 'base_domain' } : { kind: 'custom_domain', host };
 }

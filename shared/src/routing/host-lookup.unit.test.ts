@@ -26,6 +26,25 @@ describe('lookupHost (which host table a gateway looks a Host header up in)', ()
     expect(lookupHost('vantageedge.dev', BASES)).toMatchObject({ kind: 'none', reason: 'base_domain' });
   });
 
+  it('never reads a base domain one label under another base domain as a subdomain host', () => {
+    for (const bases of [
+      ['vantageedge.dev', 'eu.vantageedge.dev'],
+      ['eu.vantageedge.dev', 'vantageedge.dev'],
+    ]) {
+      expect(lookupHost('EU.vantageedge.dev.', bases), bases.join()).toEqual({
+        kind: 'none',
+        host: 'eu.vantageedge.dev',
+        reason: 'base_domain',
+      });
+      expect(lookupHost('acme.eu.vantageedge.dev', bases)).toEqual({
+        kind: 'subdomain',
+        host: 'acme.eu.vantageedge.dev',
+        label: 'acme',
+      });
+      expect(lookupHost('acme.vantageedge.dev', bases)).toMatchObject({ kind: 'subdomain', label: 'acme' });
+    }
+  });
+
   it('reads any other host as a custom domain, and refuses no host and IPv6 literals', () => {
     expect(lookupHost('API.Acme.example', BASES)).toEqual({
       kind: 'custom_domain',

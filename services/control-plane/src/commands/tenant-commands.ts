@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { forbidden, notFound } from '../domain/errors.js';
-import { DEFAULT_RESERVED_SUBDOMAINS, requireClaimableSubdomain } from '../domain/reserved-subdomains.js';
+import {
+  DEFAULT_RESERVED_SUBDOMAINS,
+  labelsNamingBaseDomains,
+  requireClaimableSubdomain,
+} from '../domain/reserved-subdomains.js';
 import { type Tenant, type TenantCommand, tenantDecider } from '../domain/tenant.js';
 import type { CreateTenantBody, UpdateTenantBody } from '../schemas/requests.js';
 import type { TenantResource } from '../schemas/resources.js';
@@ -31,7 +36,10 @@ function settingsUrls(settings: CreateTenantBody['settings']): ConfiguredUrl[] {
   return jwksUrl === undefined ? [] : [{ field: 'settings.oidc.jwks_url', url: jwksUrl }];
 }
 
-const reservedSubdomains = (deps: CommandDeps) => deps.reservedSubdomains ?? DEFAULT_RESERVED_SUBDOMAINS;
+const reservedSubdomains = (deps: CommandDeps): readonly string[] => [
+  ...(deps.reservedSubdomains ?? DEFAULT_RESERVED_SUBDOMAINS),
+  ...labelsNamingBaseDomains(deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS),
+];
 
 /** The tenant's own revision: its users share the stream, so the stream's revision is not its ETag. */
 const tenantRevision = (state: Tenant): bigint | null =>

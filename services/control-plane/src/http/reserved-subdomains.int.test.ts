@@ -177,3 +177,36 @@ describe('reserved subdomains set by the operator', () => {
     expect(idn.status).toBe(400);
   });
 });
+
+describe('a base domain one label under another (PLATFORM_BASE_DOMAINS=vantageedge.dev,eu.vantageedge.dev)', () => {
+  let nested: ControlPlaneHarness;
+  beforeAll(async () => {
+    nested = await startControlPlane({
+      customDomains: {
+        baseDomains: ['vantageedge.dev', 'eu.vantageedge.dev'],
+        lookupTxt: async () => [],
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await nested?.close();
+  });
+
+  it('refuses the label naming the nested base domain, on create and on rename', async () => {
+    const start = (await nested.store.headPosition()).toString();
+    const eu = await nested.request('POST', '/api/v1/tenants', { body: { name: 'EU', subdomain: 'eu' } });
+    expect(eu.status, JSON.stringify(eu.body)).toBe(409);
+    expect(json(eu)).toMatchObject(reservedAnswer);
+    expect((await nested.store.headPosition()).toString()).toBe(start);
+
+    const created = await nested.request('POST', '/api/v1/tenants', {
+      body: { name: 'Acme', subdomain: 'acme' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const renamed = await nested.request('PATCH', `/api/v1/tenants/${json(created)['id']}`, {
+      body: { subdomain: 'eu' },
+    });
+    expect(renamed.status).toBe(409);
+    expect(json(renamed)).toMatchObject(reservedAnswer);
+  });
+});
