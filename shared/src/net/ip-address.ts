@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { readCidr } from './ip-literal.js';
+import { ipv6WordsIn, readCidr } from './ip-literal.js';
 
 /**
  * IP address spellings, normalised the way a connecting socket sees them. IPv4 literals in URLs come
@@ -53,6 +53,25 @@ export function ipv4CompatibleAddress(ipv6: string): string | undefined {
   const groups = ipv6.slice(2).split(':');
   if (groups.length > 2 || groups.some((group) => !/^[0-9a-f]{1,4}$/.test(group))) return undefined;
   return mappedIpv4(groups.length === 1 ? `0:${groups[0]}` : groups.join(':'));
+}
+
+/** 64:ff9b, the first 32 bits of both NAT64 prefixes below. */
+const NAT64_HIGH_WORD = 0x0064ff9b;
+const NAT64_WORDS = new Uint32Array(4);
+
+/**
+ * The IPv4 address a NAT64 address carries in its last 32 bits (RFC 6052's /96 format), from its
+ * canonical form: under the well-known prefix 64:ff9b::/96, or under any /96 a network takes from the
+ * local-use prefix 64:ff9b:1::/48 (RFC 8215: `64:ff9b:1:ab::/96`); undefined for any other address.
+ */
+export function nat64Ipv4Address(ipv6: string): string | undefined {
+  if (!ipv6.startsWith('64:ff9b:') || !ipv6WordsIn(ipv6, 0, ipv6.length, NAT64_WORDS)) return undefined;
+  if (NAT64_WORDS[0] !== NAT64_HIGH_WORD) return undefined;
+  const wellKnown = NAT64_WORDS[1] === 0 && NAT64_WORDS[2] === 0;
+  const localUse = NAT64_WORDS[1]! >>> 16 === 1;
+  if (!wellKnown && !localUse) return undefined;
+  const ipv4 = NAT64_WORDS[3]!;
+  return dottedIpv4(ipv4 >>> 16, ipv4 & 0xffff);
 }
 
 /**

@@ -1,16 +1,18 @@
 import { networkInterfaces } from 'node:os';
 import { commaList } from '../settings/common-settings.js';
 import { AddressRanges, cidrList } from './address-ranges.js';
-import { canonicalAddress, ipv4CompatibleAddress, urlTarget } from './ip-address.js';
+import { canonicalAddress, ipv4CompatibleAddress, nat64Ipv4Address, urlTarget } from './ip-address.js';
 
 /**
  * Which addresses the platform will connect to on a tenant's behalf (origin targets, health checks,
  * OIDC JWKS). Two rules:
  *  - addresses in ORIGIN_BLOCKED_CIDRS are refused: by default loopback, "this host" (0.0.0.0/8, ::),
  *    link-local (169.254.0.0/16 — cloud metadata services — and fe80::/10), the metadata services
- *    and host services elsewhere (AWS's fd00:ec2::254, Alibaba Cloud's 100.100.100.200, Azure's
- *    168.63.129.16, Oracle's 192.0.0.192), and their IPv4-mapped and NAT64 IPv6 forms. Private ranges (10/8, 172.16/12, 192.168/16) are allowed: origins usually live there.
- *    An IPv4-mapped or IPv4-compatible IPv6 address is judged by the IPv4 address it carries too.
+ *    and host services elsewhere (the IPv6 ones of AWS, Google Cloud, Oracle Cloud, Akamai and
+ *    Scaleway, Alibaba Cloud's 100.100.100.200, Azure's 168.63.129.16, Oracle's 192.0.0.192), and
+ *    their IPv4-mapped and NAT64 IPv6 forms. Private ranges (10/8, 172.16/12, 192.168/16) are allowed: origins usually live there.
+ *    An IPv4-mapped, IPv4-compatible or NAT64 (64:ff9b::/96, a /96 under 64:ff9b:1::/48) IPv6 address
+ *    is judged by the IPv4 address it carries too.
  *  - the service's own listeners (bound host:port; a 0.0.0.0 or :: bind means every local address at
  *    that port) are refused whatever the setting says, so a tenant can never reach an admin port.
  * Literal addresses are checked when configured (the control plane's commands) and every address
@@ -27,9 +29,16 @@ export const DEFAULT_ORIGIN_BLOCKED_CIDRS: readonly string[] = [
   '::ffff:127.0.0.0/104',
   '::ffff:0.0.0.0/104',
   '::ffff:169.254.0.0/112',
-  // Cloud metadata and host services outside link-local: AWS's IPv6 metadata endpoint, Alibaba Cloud's
-  // metadata, Azure's WireServer, Oracle Cloud's metadata alias.
+  // Cloud metadata and host services outside link-local: the IPv6 metadata endpoints of AWS, Google
+  // Cloud, Oracle Cloud, Akamai (Linode) and Scaleway and AWS's EKS Pod Identity Agent (credentials),
+  // each the IPv6 twin of a link-local service above; Alibaba Cloud's metadata, Azure's WireServer,
+  // Oracle Cloud's metadata alias.
   'fd00:ec2::254/128',
+  'fd00:ec2::23/128',
+  'fd20:ce::254/128',
+  'fd00:c1::a9fe:a9fe/128',
+  'fd00:a9fe:a9fe::1/128',
+  'fd00:42::42/128',
   '100.100.100.200/32',
   '::ffff:100.100.100.200/128',
   '168.63.129.16/32',
@@ -109,9 +118,12 @@ export class OriginAddressPolicy {
     // An IPv4-compatible address is judged by the IPv4 address it carries as well: Linux's sit0 tunnel
     // device, once up, holds one for each IPv4 address of the host (::127.0.0.1 too).
     const carried = canonical.family === 'ipv6' ? ipv4CompatibleAddress(canonical.address) : undefined;
+    // So is a NAT64 address, which a translator turns into the IPv4 address it carries.
+    const translated = canonical.family === 'ipv6' ? nat64Ipv4Address(canonical.address) : undefined;
     const range =
       this.blocked.rangeOf(canonical.address) ??
-      (carried === undefined ? undefined : this.blocked.rangeOf(carried));
+      (carried === undefined ? undefined : this.blocked.rangeOf(carried)) ??
+      (translated === undefined ? undefined : this.blocked.rangeOf(translated));
     if (range !== undefined)
       return `${canonical.address} is in the blocked range ${range} (ORIGIN_BLOCKED_CIDRS)`;
     if (

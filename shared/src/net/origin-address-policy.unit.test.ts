@@ -46,6 +46,12 @@ describe('OriginAddressPolicy with the default ranges', () => {
     ['http://[64:ff9b:1::a83f:8110]/machine?comp=goalstate', '64:ff9b:1::a83f:8110/128'],
     ['http://[64:ff9b::192.0.0.192]/latest/', '64:ff9b::c000:c0/128'],
     ['http://[64:ff9b:1::c000:c0]/latest/', '64:ff9b:1::c000:c0/128'],
+    // Regression: the IPv6 addresses of other clouds' metadata and credential services were allowed.
+    ['http://[fd20:ce::254]/computeMetadata/v1/', 'fd20:ce::254/128'],
+    ['http://[fd00:c1::a9fe:a9fe]/opc/v2/instance/', 'fd00:c1::a9fe:a9fe/128'],
+    ['http://[fd00:ec2::23]/v1/credentials', 'fd00:ec2::23/128'],
+    ['http://[fd00:a9fe:a9fe::1]/v1/instance', 'fd00:a9fe:a9fe::1/128'],
+    ['http://[fd00:42::42]/conf', 'fd00:42::42/128'],
   ])('refuses %s (range %s)', (url, range) => {
     expect(policy.urlRefusal(url)).toContain(`blocked range ${range}`);
   });
@@ -67,6 +73,7 @@ describe('OriginAddressPolicy with the default ranges', () => {
     expect(policy.refusal('::ffff:127.0.0.1', 80)).toBeDefined();
     expect(policy.refusal('::ffff:a9fe:a9fe', 80)).toContain('169.254.0.0/16');
     expect(policy.refusal('fe80::1%eth0', 80)).toContain('fe80::/10');
+    expect(policy.refusal('fd20:00ce:0000:0000:0000:0000:0000:0254', 80)).toContain('fd20:ce::254/128');
     expect(policy.refusal('10.1.2.3', 80)).toBeUndefined();
   });
 });
@@ -115,6 +122,45 @@ describe('OriginAddressPolicy and IPv4-compatible IPv6 addresses', () => {
     ]);
     expect(policy.urlRefusal('http://[::127.0.0.1]:8001/')).toContain("platform's own listeners");
     expect(policy.urlRefusal('http://[::127.0.0.1]:8002/')).toBeUndefined();
+  });
+});
+
+/**
+ * Regression tests: the local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) is split by a network into /96
+ * prefixes of its choosing (64:ff9b:1:ab::/96), and only 64:ff9b:1::/96 itself was blocked, so
+ * 169.254.169.254 behind any other one was allowed; nor did the IPv4 ranges an operator adds cover
+ * their NAT64 forms.
+ */
+describe('OriginAddressPolicy and NAT64 addresses', () => {
+  const policy = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
+
+  it.each([
+    ['http://[64:ff9b:1:ab::169.254.169.254]/latest/meta-data/', '169.254.0.0/16'],
+    ['http://[64:ff9b:1:ffff:0:0:a9fe:a9fe]/latest/meta-data/', '169.254.0.0/16'],
+    ['http://[64:ff9b:1:1::7f00:1]:8001/status', '127.0.0.0/8'],
+    ['http://[64:ff9b:1:ab::168.63.129.16]/machine?comp=goalstate', '168.63.129.16/32'],
+  ])('refuses %s as the IPv4 address it carries (range %s)', (url, range) => {
+    expect(policy.urlRefusal(url)).toContain(`blocked range ${range}`);
+  });
+
+  it('checks a resolved NAT64 address the same way, and allows one carrying an allowed address', () => {
+    expect(policy.refusal('64:ff9b:1:ab::a9fe:a9fe', 80)).toContain('169.254.0.0/16');
+    expect(policy.refusal('64:ff9b:1:ab::5db8:d822', 443)).toBeUndefined();
+    expect(policy.refusal('64:ff9b::5db8:d822', 443)).toBeUndefined();
+  });
+
+  it('applies the IPv4 ranges the operator adds to their NAT64 forms', () => {
+    const privateBlocked = new OriginAddressPolicy(
+      parseSettings(
+        { ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting },
+        { ORIGIN_BLOCKED_CIDRS: 'default,172.29.254.0/24' },
+      ).ORIGIN_BLOCKED_CIDRS,
+    );
+    expect(privateBlocked.urlRefusal('http://[64:ff9b::172.29.254.10]:6379/')).toContain('172.29.254.0/24');
+    expect(privateBlocked.urlRefusal('http://[64:ff9b:1:ab::172.29.254.10]:6379/')).toContain(
+      '172.29.254.0/24',
+    );
+    expect(privateBlocked.urlRefusal('http://[64:ff9b::172.29.253.10]/')).toBeUndefined();
   });
 });
 

@@ -52,6 +52,9 @@ describe('origin addresses with the default ORIGIN_BLOCKED_CIDRS', () => {
     ['http://[::1]/', '::1/128'],
     ['http://169.254.169.254/latest/meta-data/', '169.254.0.0/16'],
     ['http://[fe80::1]/', 'fe80::/10'],
+    ['http://[fd20:ce::254]/computeMetadata/v1/', 'fd20:ce::254/128'],
+    ['http://[fd00:c1::a9fe:a9fe]/opc/v2/', 'fd00:c1::a9fe:a9fe/128'],
+    ['http://[64:ff9b:1:ab::169.254.169.254]/latest/meta-data/', '169.254.0.0/16'],
   ])('refuses url %s (%s) and records nothing', async (url, range) => {
     const before = (await cp.allEvents()).length;
     expectBlocked(
