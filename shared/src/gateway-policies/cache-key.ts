@@ -41,6 +41,11 @@ export interface CacheRequest {
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
   /**
+   * The request headers the route's transform wrote (lower case): their values are the tenant's, the
+   * same for every client, not a client's credential. Undefined when it wrote none.
+   */
+  readonly routeHeaders?: readonly string[] | undefined;
+  /**
    * The request carries content (a GET with a body). The origin may read it (search APIs, frameworks
    * that merge body parameters into the query's), and the key cannot hold it: such a request bypasses.
    */

@@ -7,6 +7,7 @@ import {
 } from '../domain/gateway-config.js';
 import type { IpRules } from '../domain/route-policies.js';
 import { cookieNameAsPhpReadsIt } from '../http/cgi-spellings.js';
+import { NamedParameters, parameterKey } from '../http/query-parameter-spellings.js';
 
 /**
  * What of the tenant (its part of the snapshot) its routes' cache policies read: its share of the
@@ -38,7 +39,11 @@ export interface CompiledCachePolicy {
   readonly varyHeaders: readonly string[];
   readonly bypassHeaders: readonly string[];
   readonly bypassCookies: readonly string[];
-  readonly bypassQueryParams: readonly string[];
+  /**
+   * The policy's bypass query parameters, found by every spelling origins read as their names
+   * (parameterKey: `Preview`, `preview[]`, PHP's `pre.view` for `pre_view`); null when it names none.
+   */
+  readonly bypassQueryParams: NamedParameters<string> | null;
   readonly cacheableStatuses: ReadonlySet<number>;
   readonly ttlMs: number;
   readonly maxBodyBytes: number;
@@ -164,7 +169,10 @@ export function compileCachePolicy(
         ]),
       ),
     ],
-    bypassQueryParams: policy.bypass.query_params,
+    bypassQueryParams:
+      policy.bypass.query_params.length === 0
+        ? null
+        : new NamedParameters(new Map(policy.bypass.query_params.map((name) => [parameterKey(name), name]))),
     // A snapshot written before the control plane refused partial/conditional statuses may list them.
     cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),
     ttlMs: policy.ttl_seconds * 1000,

@@ -1,5 +1,6 @@
 import { cookieNameAsPhpReadsIt, fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import { cookieHeader, headerList } from '../http/header-values.js';
+import type { NamedParameters } from '../http/query-parameter-spellings.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -35,9 +36,20 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
     }
     for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
   }
-  if (policy.bypassQueryParams.length > 0 && request.query !== '') {
-    const params = new URLSearchParams(request.query);
-    for (const name of policy.bypassQueryParams) if (params.has(name)) return 'bypass_query';
+  if (policy.bypassQueryParams !== null && request.query !== '') {
+    if (namesAnyOf(policy.bypassQueryParams, request.query)) return 'bypass_query';
   }
   return null;
+}
+
+/**
+ * Whether the query has a parameter `named` holds, in any spelling an origin reads as its name
+ * (`Preview`, `preview[]`, `preview[0]`: parameterKey), also after a `;` (Go before 1.17, Python
+ * before 3.9.2 and Perl's CGI separate pairs with it). An origin reads `?Preview=1` as `preview` and
+ * answers it so: stored, a route keyed on its path alone would serve that answer to every client.
+ */
+function namesAnyOf(named: NamedParameters<string>, query: string): boolean {
+  for (const [name] of new URLSearchParams(query.replaceAll(';', '&')))
+    if (named.entryOf(name) !== undefined) return true;
+  return false;
 }

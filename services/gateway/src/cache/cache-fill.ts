@@ -19,6 +19,11 @@ export interface CacheFill {
   /** The filling request carried a Cookie (storage needs the origin's consent on public routes). */
   readonly withCookie: boolean;
   /**
+   * The client's credential headers the filling request carried (clientCredentialHeaders): storage
+   * needs the origin's consent on public routes, or a key on them.
+   */
+  readonly credentialHeaders: readonly string[];
+  /**
    * A stale stored entry with a validator: the origin is asked conditionally (revalidationHeaders) and a
    * 304 is answered from it (revalidated()).
    */

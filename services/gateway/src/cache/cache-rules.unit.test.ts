@@ -15,6 +15,7 @@ import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-f
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
+import { clientCredentialHeaders } from './client-credentials.js';
 import { reusable } from './request-directives.js';
 import { responseTags } from './response-tags.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
@@ -540,6 +541,54 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(freshnessFor(compiled({}, 'jwt_required'), 'GET', ok(), withCookie)).toHaveProperty('freshMs');
   });
 
+  // Regression (cache poisoning/deception review): a public route's origin may check callers by a
+  // credential header of its own (X-Auth-Token, Api-Key, …); its answer to one caller was stored for all.
+  it('regression: stores a response to a request with a credential header on a public route only with the origin’s consent or a key on it', () => {
+    const publicRoute = compiled({ ttl_seconds: 60 });
+    const withToken = { authorized: false, withCookie: false, credentialHeaders: ['x-auth-token'] };
+    expect(freshnessFor(publicRoute, 'GET', ok(), withToken)).toEqual({ notStored: 'credential_header' });
+    expect(freshnessFor(compiled({ ttl_seconds: 60, mode: 'override' }), 'GET', ok(), withToken)).toEqual({
+      notStored: 'credential_header',
+    });
+    for (const consent of ['public', 's-maxage=30', 'must-revalidate'])
+      expect(
+        freshnessFor(publicRoute, 'GET', ok({ 'cache-control': consent }), withToken),
+        consent,
+      ).toHaveProperty('freshMs');
+    expect(freshnessFor(publicRoute, 'GET', ok({ vary: 'X-Auth-Token' }), withToken)).toHaveProperty(
+      'freshMs',
+    );
+    expect(freshnessFor(publicRoute, 'GET', ok({ vary: 'Cookie' }), withToken)).toEqual({
+      notStored: 'credential_header',
+    });
+    const keyedOnToken = compiled({
+      ttl_seconds: 60,
+      cache_key_pattern: 'path+query+headers',
+      vary_headers: ['X-Auth-Token'],
+    });
+    expect(freshnessFor(keyedOnToken, 'GET', ok(), withToken)).toHaveProperty('freshMs');
+    expect(freshnessFor(compiled({}, 'jwt_required'), 'GET', ok(), withToken)).toHaveProperty('freshMs');
+  });
+
+  it('counts the client’s credential headers as origins read them, not the gateway’s or the route’s', () => {
+    expect(
+      clientCredentialHeaders(
+        {
+          x_auth_token: 'a',
+          'api-key': 'b',
+          'x-vault-token': 'c',
+          authorization: 'Bearer d',
+          cookie: 'e=1',
+          'x-api-key': 'f',
+          'accept-language': 'de',
+          'x-functions-key': 'g',
+        },
+        ['x-functions-key'],
+      ),
+    ).toEqual(['x-auth-token', 'api-key', 'x-vault-token']);
+    expect(clientCredentialHeaders({ accept: '*/*' }, undefined)).toEqual([]);
+  });
+
   it('reads Vary as sorted lower-case names, without hop-by-hop fields; * on any line means never stored', () => {
     expect(responseVary({ vary: 'Accept-Language, accept-encoding, Accept-Language' })).toEqual([
       'accept-encoding',
@@ -722,5 +771,40 @@ describe('a bypass cookie spelled as PHP reads it', () => {
       'wordpress.logged[in]=a',
     ])
       expect(withCookie(cookie), cookie).toBeNull();
+  });
+});
+
+/**
+ * Regression (cache poisoning review): a bypass query parameter held only for its name as written, while
+ * origins read other spellings as it (ASP.NET any case, PHP, Rails and Express's qs `preview[]`, pairs
+ * after a `;` in older Go and Python): such a request was answered by the origin as the parameter asks
+ * and stored, for every client when the query is not keyed (`cache_key_pattern: path`).
+ */
+describe('a bypass query parameter in the spellings origins read as its name', () => {
+  const bypassing = compiled({ bypass: { headers: [], cookies: [], query_params: ['preview'] } });
+  const withQuery = (query: string) => requestBypassReason(bypassing, request(query));
+
+  it.each([
+    'preview=1',
+    'Preview=1',
+    'PREVIEW',
+    'preview[]=1',
+    'preview[0]=1',
+    'preview[draft]=1',
+    'x=1;preview=1',
+    'pre%76iew=1',
+    '%20preview=1',
+  ])('%s bypasses', (query) => {
+    expect(withQuery(query)).toBe('bypass_query');
+  });
+
+  it('a bypass name spelled with `.` bypasses the name PHP reads it as', () => {
+    const dotted = compiled({ bypass: { headers: [], cookies: [], query_params: ['pre.view'] } });
+    expect(requestBypassReason(dotted, request('pre_view=1'))).toBe('bypass_query');
+  });
+
+  it('other names do not', () => {
+    for (const query of ['previews=1', 'x=preview', 'apreview=1', 'pre-view=1', 'preview_x=1'])
+      expect(withQuery(query), query).toBeNull();
   });
 });

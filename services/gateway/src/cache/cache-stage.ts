@@ -161,6 +161,7 @@ function cacheStage(
           path: exchange.path,
           query,
           headers: endToEndRequestHeaders(req.headers),
+          routeHeaders: exchange.routeRequestHeaders,
           hasBody: requestBodyFraming(req) !== 'none',
         },
         { userId: identity.principal },

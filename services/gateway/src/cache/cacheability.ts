@@ -11,7 +11,7 @@ import { type StorageDecision, standardFreshness } from './standard-freshness.js
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
 /**
  * Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5),
- * and here with a Cookie too: a session personalises an answer as much.
+ * and here with a Cookie or a credential header of the origin's own too: they personalise an answer as much.
  */
 const SHARED_WITH_CREDENTIALS = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
 
@@ -58,6 +58,11 @@ export interface FillingRequest {
   readonly authorized: boolean;
   /** The request carried a Cookie (as the origin received it): a session may have personalised the answer. */
   readonly withCookie: boolean;
+  /**
+   * The client's credential headers other than Authorization and Cookie the request carried (X-Auth-Token,
+   * Api-Key, …: clientCredentialHeaders), by the names origins read them as; none when absent.
+   */
+  readonly credentialHeaders?: readonly string[];
 }
 
 const ANONYMOUS_REQUEST: FillingRequest = { authorized: false, withCookie: false };
@@ -90,9 +95,10 @@ function isEncoded(headers: IncomingHttpHeaders): boolean {
 /**
  * How long the response may be served fresh, or a reason it must not be stored (the storage rules of
  * a shared cache, RFC 9111 §3): `Vary: *` is never stored, nor a Vary naming a header the gateway
- * writes or drops toward the origin (originSeesGatewayValue); a response to a request with Authorization
- * or a Cookie is stored only where the policy keys the cache per caller or declares it shared, or when
- * the origin allows it (public, s-maxage, must-revalidate; for a Cookie also a Vary naming it).
+ * writes or drops toward the origin (originSeesGatewayValue); a response to a request with Authorization,
+ * a Cookie or another credential header is stored only where the policy keys the cache per caller or
+ * declares it shared, or when the origin allows it (public, s-maxage, must-revalidate; for a Cookie or
+ * another credential header also a Vary naming it).
  * Freshness: standardFreshness in `standard` mode; in `override` mode the policy's TTL, capped by
  * s-maxage (else max-age; an invalid one: stale), and no-store, private and no-cache prevent storing.
  */
@@ -182,25 +188,27 @@ export function revalidatedStorageDecision(
 }
 
 /**
- * Why a response to this request may not be shared: it carried Authorization or a Cookie on a route
- * keyed for every caller, and the origin's Cache-Control gave no consent (RFC 9111 §3.5).
+ * Why a response to this request may not be shared: it carried Authorization, a Cookie or another
+ * credential header (X-Auth-Token, Api-Key, …) on a route keyed for every caller, and the origin's
+ * Cache-Control gave no consent (RFC 9111 §3.5), nor for a Cookie or another credential header a key on it.
  */
 function credentialsRefusal(
   policy: CompiledCachePolicy,
   cacheControl: string | undefined,
   vary: readonly string[],
   request: FillingRequest,
-): 'authorization' | 'cookie' | undefined {
+): 'authorization' | 'cookie' | 'credential_header' | undefined {
   if (!policy.credentialsNeedOriginConsent || SHARED_WITH_CREDENTIALS.test(cacheControl ?? ''))
     return undefined;
   if (request.authorized) return 'authorization';
-  if (request.withCookie && !keyedOnCookie(policy, vary)) return 'cookie';
+  if (request.withCookie && !keyedOn(policy, vary, 'cookie')) return 'cookie';
+  if (request.credentialHeaders?.some((name) => !keyedOn(policy, vary, name))) return 'credential_header';
   return undefined;
 }
 
-/** The entry is selected by the request's Cookie (the origin's Vary or the policy's vary_headers name it). */
-function keyedOnCookie(policy: CompiledCachePolicy, vary: readonly string[]): boolean {
-  return vary.includes('cookie') || policy.varyHeaders.includes('cookie');
+/** The entry is selected by the request's `name` header (the origin's Vary or the policy's vary_headers name it). */
+function keyedOn(policy: CompiledCachePolicy, vary: readonly string[], name: string): boolean {
+  return vary.includes(name) || policy.varyHeaders.includes(name);
 }
 
 /** The body length the origin declared (Content-Length), when it is one valid number. */

@@ -15,6 +15,7 @@ import { type CacheEntry, hasValidator } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
 import { pathBase, variantKey } from './cache-keys.js';
 import type { CacheLookup } from './cache-lookup.js';
+import { clientCredentialHeaders } from './client-credentials.js';
 import type { CrossReplicaFill } from './cross-replica-fill.js';
 import type { FillFlights, Flight } from './fill-flights.js';
 import type { L1Cache } from './l1-cache.js';
@@ -113,6 +114,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
       withCookie: cookieHeader(request.headers.cookie) !== undefined,
+      credentialHeaders: clientCredentialHeaders(request.headers, request.routeHeaders),
       revalidating: null,
       lease: null,
     };

@@ -125,7 +125,8 @@ describe('a client that is not a trusted proxy', () => {
 
   // Regression: PHP's usual client-address lookup reads Client-IP, X-Forwarded and Forwarded-For (before
   // REMOTE_ADDR), Rack takes the scheme from X-Forwarded-Scheme before X-Forwarded-Proto, Tornado from
-  // X-Scheme: a client on plain HTTP passed as another address, or as HTTPS.
+  // X-Scheme, CodeIgniter from Front-End-Https, gunicorn and Django set-ups from X-Forwarded-Protocol,
+  // other code from X-Url-Scheme: a client on plain HTTP passed as another address, or as HTTPS.
   it('cannot pass the other client-address and scheme headers origins read', async () => {
     const other = {
       'client-ip': '6.6.6.6',
@@ -133,6 +134,9 @@ describe('a client that is not a trusted proxy', () => {
       'forwarded-for': '6.6.6.6',
       'x-forwarded-scheme': 'https',
       'x-scheme': 'https',
+      'front-end-https': 'on',
+      'x-forwarded-protocol': 'https',
+      'x-url-scheme': 'https',
     };
     expect((await send(gateway, 'acme.localhost', '/api/public/x', { headers: other })).status).toBe(200);
     const headers = lastSeen(origin);

@@ -31,9 +31,16 @@ const CLIENT_ADDRESS_HEADERS = [
   'x-forwarded',
   'forwarded-for',
   'x-forwarded-ssl',
-  // The scheme: Rack reads X-Forwarded-Scheme before X-Forwarded-Proto, Tornado X-Scheme.
+  // The scheme: Rack reads X-Forwarded-Scheme before X-Forwarded-Proto, Tornado X-Scheme. Others read
+  // one of these when X-Forwarded-Proto does not say https: CodeIgniter and much PHP code
+  // Front-End-Https (Microsoft's), gunicorn and Django set-ups X-Forwarded-Protocol, Go and Node code
+  // X-Url-Scheme. From a client on plain HTTP each would make the request an HTTPS one to the origin,
+  // whose answer (an HTTPS-only site's page instead of its redirect) the cache keys as HTTP.
   'x-forwarded-scheme',
   'x-scheme',
+  'front-end-https',
+  'x-forwarded-protocol',
+  'x-url-scheme',
 ] as const;
 
 /** Request headers the gateway replaces or must not forward. */

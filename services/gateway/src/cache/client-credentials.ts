@@ -1,0 +1,28 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { isCredentialHeader } from '@vantageedge/shared/domain/credential-headers';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
+import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
+
+const NONE: readonly string[] = [];
+
+/**
+ * The credential headers of a client's own (X-Auth-Token, Api-Key, X-Access-Token, …: isCredentialHeader)
+ * a request carries to the origin, by the names origins read them as (`X_Auth_Token` is X-Auth-Token to
+ * CGI-style ones). Not Authorization and Cookie, which have rules of their own, nor a header the gateway
+ * drops or writes itself (X-Api-Key) or one the route's transform writes (`routeHeaders`: its value is
+ * the tenant's, the same for every client). An origin checking callers by one answers that caller.
+ */
+export function clientCredentialHeaders(
+  headers: IncomingHttpHeaders,
+  routeHeaders: readonly string[] | undefined,
+): readonly string[] {
+  let found: string[] | undefined;
+  for (const name in headers) {
+    if (name === 'authorization' || name === 'cookie') continue;
+    const read = asOriginsReadIt(name);
+    if (!isCredentialHeader(read) || originSeesGatewayValue(read) || routeHeaders?.includes(name)) continue;
+    found ??= [];
+    if (!found.includes(read)) found.push(read);
+  }
+  return found ?? NONE;
+}
