@@ -1,4 +1,4 @@
-import type { Http2Session } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 
 /**
@@ -9,11 +9,16 @@ import type { Socket } from 'node:net';
  * bytes, its GATEWAY_MAX_CONNECTIONS slot and its address's slot for ever, at the cost of one idle
  * connection. So the socket of a session found over at two checks `timeoutMs` apart is destroyed: one
  * check per listener over its connections, not a timer per connection. A session closing gracefully
- * is not over while a stream is open (a long download during a stop is let finish).
+ * is not over while a stream is open (a long download during a stop is let finish); a stream whose
+ * header block never ended (HEADERS without the CONTINUATION that ends it) does not count: node's
+ * graceful close would wait for it for ever, though the session can carry nothing until it ends.
  */
 export class EndedConnections {
-  /** Each connection, its session, and whether the session was over at the last check. */
-  readonly #connections = new Map<Socket, { session: Http2Session; overAtLastCheck: boolean }>();
+  /** Each connection, its session, its open streams, and whether it was over at the last check. */
+  readonly #connections = new Map<
+    Socket,
+    { session: Http2Session; openStreams: number; overAtLastCheck: boolean }
+  >();
   readonly #timeoutMs: number;
   #check: NodeJS.Timeout | undefined;
 
@@ -24,8 +29,15 @@ export class EndedConnections {
 
   watch(session: Http2Session, socket: Socket): void {
     if (this.#timeoutMs <= 0) return;
-    this.#connections.set(socket, { session, overAtLastCheck: false });
+    const connection = { session, openStreams: 0, overAtLastCheck: false };
+    this.#connections.set(socket, connection);
     socket.once('close', () => this.#connections.delete(socket));
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      connection.openStreams += 1;
+      stream.once('close', () => {
+        connection.openStreams -= 1;
+      });
+    });
     if (this.#check === undefined) {
       this.#check = setInterval(() => this.#destroyLingering(), this.#timeoutMs);
       this.#check.unref();
@@ -34,9 +46,14 @@ export class EndedConnections {
 
   #destroyLingering(): void {
     for (const [socket, connection] of this.#connections) {
+      const { session } = connection;
       if (connection.overAtLastCheck) socket.destroy();
       // Destroyed: node has ended the socket or waits for a write the client does not take to end it.
-      else connection.overAtLastCheck = connection.session.destroyed || socket.writableEnded;
+      // Closed with no stream open: node waits for the client to finish a header block or to take
+      // what is queued for it.
+      else
+        connection.overAtLastCheck =
+          session.destroyed || socket.writableEnded || (session.closed && connection.openStreams === 0);
     }
   }
 }

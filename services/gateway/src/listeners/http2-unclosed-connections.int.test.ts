@@ -132,6 +132,18 @@ describe('HTTP/2 clients that never close their side', () => {
     },
   );
 
+  it.each(['h2c', 'tls'] as const)(
+    'regression: %s connections whose client left a request’s header block unfinished are let go',
+    async (kind) => {
+      // HEADERS without END_HEADERS, and no CONTINUATION ever: no stream reaches the gateway's handler,
+      // and the idle timeout's GOAWAY waited for that half-received stream for ever.
+      const unfinished = frame(1, 0x1, 1, headerBlock(download.slice(0, 2)));
+      for (let i = 0; i < CLIENTS; i++) await unreadConnection(kind, [EMPTY_SETTINGS, unfinished]);
+      expect(await openConnections(kind)).toBe(CLIENTS);
+      expect(await openConnectionsAfterWaiting(kind)).toBe(0);
+    },
+  );
+
   it('regression: a connection ended by its client’s connection error, a response queued for it, is let go', async () => {
     const queued = new Promise<net.Socket>((resolve) =>
       gateway.gateway.trafficServer.once('connection', resolve),

@@ -10,8 +10,18 @@ import tls from 'node:tls';
  */
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const TYPE = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7 } as const;
-const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
+export const TYPE = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
+export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 /** HPACK's static table entries 8 to 14 (RFC 7541 Appendix A). */
 const STATIC_STATUS: Record<number, number> = { 8: 200, 9: 204, 10: 206, 11: 304, 12: 400, 13: 404, 14: 500 };
 
@@ -32,7 +42,7 @@ export function frame(
 }
 
 /** An HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
-function hpackInteger(value: number, prefixBits: number): number[] {
+export function hpackInteger(value: number, prefixBits: number): number[] {
   const max = (1 << prefixBits) - 1;
   if (value < max) return [value];
   const bytes = [max];
@@ -164,4 +174,70 @@ export async function connectRawHttp2(kind: 'tls' | 'plain', port: number): Prom
     isClosed: () => isClosed,
     destroy: () => socket.destroy(),
   };
+}
+
+export interface FloodOptions {
+  /** Frames sent right after the preface and SETTINGS (a request the flood goes on). */
+  opening?: Buffer[];
+  /** The most frames the flood sends. */
+  frames?: number;
+  closeWithinMs?: number;
+  /**
+   * The client reads (and drops) what the server sends, so it sees a connection the server ends with
+   * GOAWAY and FIN. Otherwise it reads nothing (no ACK, no response, no GOAWAY: they pile up on the
+   * server) and sees only a connection the server destroys.
+   */
+  reads?: boolean;
+}
+
+/** What a flood sent, and whether the server had closed the connection by the end. */
+export interface FloodResult {
+  sent: number;
+  closed: boolean;
+}
+
+/**
+ * A client with prior knowledge that sends its preface, SETTINGS and `opening`, then `next(i)` frames
+ * in batches until the server closes the connection or `frames` went out, never answering a frame
+ * (no ACK, no window). Then it waits up to `closeWithinMs` for the server to close the connection, and
+ * leaves.
+ */
+export async function floodHttp2(
+  port: number,
+  next: (i: number) => Buffer,
+  { opening = [], frames = 100_000, closeWithinMs = 10_000, reads = false }: FloodOptions = {},
+): Promise<FloodResult> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  if (reads) socket.on('data', () => {});
+  else socket.pause();
+  let isClosed = false;
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      isClosed = true;
+      resolve();
+    }),
+  );
+  await new Promise<void>((resolve) => {
+    socket.once('connect', () => resolve());
+    void closed.then(() => resolve());
+  });
+  socket.write(Buffer.concat([PREFACE, frame(TYPE.SETTINGS, 0, 0), ...opening]));
+  let sent = 0;
+  while (sent < frames && !isClosed) {
+    const batch: Buffer[] = [];
+    for (let i = 0; i < 500 && sent < frames; i++, sent++) batch.push(next(sent));
+    if (!socket.write(Buffer.concat(batch))) {
+      await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  let gaveUp = false;
+  const waited = setTimeout(() => {
+    gaveUp = true;
+    socket.destroy();
+  }, closeWithinMs);
+  await closed;
+  clearTimeout(waited);
+  return { sent, closed: !gaveUp };
 }
