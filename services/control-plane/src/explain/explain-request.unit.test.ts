@@ -358,36 +358,47 @@ describe('explaining a request', () => {
     expect(wrongAudience.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
   });
 
-  it('regression: refuses a token of a stored RSA key over 4096 bits, as the gateway leaves that key out', async () => {
-    // Stored before the control plane refused such keys; verifying with it is what the bound prevents.
-    const large = rsa8192TestKeys();
-    const jwk = {
-      ...large.publicKey.export({ format: 'jwk' }),
-      kty: 'RSA' as const,
-      kid: 'billing-8192',
-      alg: 'RS256',
-    };
-    const base = await snapshot();
-    const stored: TenantSnapshot = {
-      ...base,
-      tenant: {
-        ...base.tenant,
-        settings: { ...base.tenant.settings, service_accounts: [{ id: 'billing', keys: [jwk], scopes: [] }] },
-      },
-    };
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: 'billing-8192' })
-      .setSubject('billing')
-      .setAudience('acme.vantageedge.dev')
-      .setIssuedAt(Math.floor(NOW.getTime() / 1000) - 10)
-      .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
-      .sign(large.privateKey);
-    const result = await explain(
-      { path: '/internal/jobs', headers: { authorization: `Bearer ${token}` } },
-      stored,
-    );
-    expect(result.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
-  }, 60_000);
+  it.each([
+    ['an RSA key over 4096 bits', 'RS256', () => rsa8192TestKeys()],
+    ['a P-384 key', 'ES384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' })],
+    ['a P-521 key', 'ES512', () => generateKeyPairSync('ec', { namedCurve: 'P-521' })],
+  ])(
+    'regression: refuses a token signed with %s stored in a service account, as the gateway leaves that key out',
+    async (_name, alg, keys) => {
+      // Stored before the control plane refused such keys; verifying with it is what the bound prevents.
+      const costly = keys();
+      const jwk = {
+        ...costly.publicKey.export({ format: 'jwk' }),
+        kty: costly.publicKey.asymmetricKeyType === 'ec' ? ('EC' as const) : ('RSA' as const),
+        kid: 'billing-costly',
+        alg,
+      };
+      const base = await snapshot();
+      const stored: TenantSnapshot = {
+        ...base,
+        tenant: {
+          ...base.tenant,
+          settings: {
+            ...base.tenant.settings,
+            service_accounts: [{ id: 'billing', keys: [jwk], scopes: [] }],
+          },
+        },
+      };
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg, kid: 'billing-costly' })
+        .setSubject('billing')
+        .setAudience('acme.vantageedge.dev')
+        .setIssuedAt(Math.floor(NOW.getTime() / 1000) - 10)
+        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+        .sign(costly.privateKey);
+      const result = await explain(
+        { path: '/internal/jobs', headers: { authorization: `Bearer ${token}` } },
+        stored,
+      );
+      expect(result.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
+    },
+    60_000,
+  );
 
   it('reads a Clerk token as the gateway does: the org decides, the signature is left to the gateways', async () => {
     const base = await snapshot();

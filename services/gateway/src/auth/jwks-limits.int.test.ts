@@ -299,10 +299,11 @@ describe('remote key sets leave out keys that are costly to verify with', () => 
 /**
  * Regression test: RSA verification costs about the cube of the modulus' length, and a tenant's
  * jwks_url is the tenant's to write. A token naming an RSA-8192 key cost a replica ~0.3 ms per
- * verification (RSA-16384 ~1 ms; RSA-2048 ~30 µs), shared by every tenant on it. RSA keys over 4096
- * bits, and EC or OKP keys on curves no token algorithm verifies with, are left out of a fetched set.
+ * verification (RSA-16384 ~1 ms; RSA-2048 ~30 µs), shared by every tenant on it; one naming a P-384
+ * key (ES384) ~0.6 ms, a P-521 key (ES512) ~1.2 ms. RSA keys over 4096 bits, P-384 and P-521 keys, and
+ * EC or OKP keys on curves no token algorithm verifies with, are left out of a fetched set.
  */
-describe('remote key sets leave out RSA keys over 4096 bits and unsupported curves', () => {
+describe('remote key sets leave out RSA keys over 4096 bits, P-384 and P-521 keys and unsupported curves', () => {
   const ISSUER_SIZES = 'https://idp.sizes.test';
   let server: Server;
   let origin: TestOrigin;
@@ -317,10 +318,22 @@ describe('remote key sets leave out RSA keys over 4096 bits and unsupported curv
     served.push({ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' });
   };
 
+  /** Each curve's token algorithm (RFC 7518 §3.4), by the kid its key is served under. */
+  const ecAlgorithms = new Map<string, string>();
+  const ec = (namedCurve: string, alg: string, kid: string) => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve });
+    signers.set(kid, privateKey);
+    ecAlgorithms.set(kid, alg);
+    served.push({ ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' });
+  };
+
   beforeAll(async () => {
     rsa(8192, 'rsa-8192');
     rsa(4096, 'rsa-4096');
     rsa(2048, 'rsa-2048');
+    ec('P-521', 'ES512', 'ec-p521');
+    ec('P-384', 'ES384', 'ec-p384');
+    ec('P-256', 'ES256', 'ec-p256');
     const secp = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' });
     const ed448 = generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' });
     served.push({ ...secp, kid: 'secp256k1' }, { ...ed448, kid: 'ed448' });
@@ -351,7 +364,7 @@ describe('remote key sets leave out RSA keys over 4096 bits and unsupported curv
 
   const call = async (kid: string) => {
     const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid })
+      .setProtectedHeader({ alg: ecAlgorithms.get(kid) ?? 'RS256', kid })
       .setIssuer(ISSUER_SIZES)
       .setAudience(AUDIENCE)
       .setSubject('user-1')
@@ -366,9 +379,23 @@ describe('remote key sets leave out RSA keys over 4096 bits and unsupported curv
     expect(origin.seen).toHaveLength(0);
   });
 
-  it('keeps verifying with 2048- and 4096-bit RSA keys of the same set', async () => {
+  it.each([
+    ['P-384', 'ec-p384'],
+    ['P-521', 'ec-p521'],
+  ])(
+    'regression: refuses a token signed with a %s key of the set like one naming an unknown key',
+    async (_curve, kid) => {
+      const seenBefore = origin.seen.length;
+      const response = await call(kid);
+      expect(response.status).toBe(401);
+      expect(origin.seen).toHaveLength(seenBefore);
+    },
+  );
+
+  it('keeps verifying with 2048- and 4096-bit RSA keys and P-256 keys of the same set', async () => {
     expect((await call('rsa-4096')).status).toBe(200);
     expect((await call('rsa-2048')).status).toBe(200);
+    expect((await call('ec-p256')).status).toBe(200);
   });
 
   it('leaves out EC and OKP keys on curves no token algorithm uses', async () => {
@@ -391,11 +418,17 @@ describe('remote key sets leave out RSA keys over 4096 bits and unsupported curv
     const accounts = compileServiceAccounts([{ id: 'svc', keys, scopes: [] }], (message) =>
       warnings.push(message),
     );
-    expect([...accounts.keys()].sort()).toEqual(['rsa-2048', 'rsa-4096']);
+    expect([...accounts.keys()].sort()).toEqual(['ec-p256', 'rsa-2048', 'rsa-4096']);
     expect(warnings).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
           /rsa-8192 of svc ignored: its n must be a modulus of 2048 to 4096 bits, not 8192/,
+        ),
+        expect.stringMatching(
+          /ec-p384 of svc ignored: its crv must be P-256: P-384 makes every verification costly/,
+        ),
+        expect.stringMatching(
+          /ec-p521 of svc ignored: its crv must be P-256: P-521 makes every verification costly/,
         ),
       ]),
     );
