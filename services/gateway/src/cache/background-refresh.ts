@@ -2,6 +2,8 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { RouteTimeouts } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
+import { hasNoContent } from '../http/no-content.js';
+import { hasUndecodedTransferCoding, UndecodedTransferCodingError } from '../http/transfer-codings.js';
 import { propagateTraceContext } from '../observability/request-tracing.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
@@ -80,6 +82,13 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
         void response.body.dump().catch(() => {});
         throw new OriginAddressBlockedError('the origin is one of the platform’s internal listeners');
       }
+      // Bytes under a coding other than chunked are not the content: never stored, as the proxy never
+      // relays them (the lease released as for a failed exchange).
+      const transferEncoding = response.headers['transfer-encoding'];
+      if (!hasNoContent(response.statusCode) && hasUndecodedTransferCoding(transferEncoding)) {
+        dropUnread(response.body);
+        throw new UndecodedTransferCodingError(transferEncoding);
+      }
       status = response.statusCode;
       const received = asClientFillStoresIt(
         exchange,
@@ -95,14 +104,14 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
         return;
       }
       if (received['set-cookie'] !== undefined) {
-        response.body.destroy();
+        dropUnread(response.body);
         cache.abandon(fill);
         return;
       }
       const started = cache.beginFill(fill, 'GET', status, received);
       if (started.outcome !== 'collect') {
         // Refused or over budget: beginFill dropped the fill. Nobody waits for this body.
-        response.body.destroy();
+        dropUnread(response.body);
         return;
       }
       const body = started.body;
@@ -116,7 +125,7 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
         throw error;
       }
       if (!body.collecting) {
-        response.body.destroy();
+        dropUnread(response.body);
         body.abort();
         return;
       }
@@ -131,6 +140,16 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
       },
     )
     .finally(() => upstreamRequests.end());
+}
+
+/**
+ * Stops reading an origin body nobody wants (its connection is closed). undici's body, destroyed before
+ * its end, fails with RequestAbortedError: unheard, that error would be an uncaught exception, and the
+ * replica, serving every tenant, would exit.
+ */
+function dropUnread(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 /** The route's timeouts (as a client's request to it gets them), else the origin's timeout_seconds. */

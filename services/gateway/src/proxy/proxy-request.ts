@@ -7,6 +7,7 @@ import { continueBody } from '../http/expect-continue.js';
 import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { discardUnreadBody } from '../http/request-body.js';
+import { hasUndecodedTransferCoding, UndecodedTransferCodingError } from '../http/transfer-codings.js';
 import { mergedVary } from '../http/vary-fields.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
@@ -435,6 +436,16 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       } else {
         controller.abort(new DroppedAnswerError());
       }
+      return;
+    }
+    if (
+      req.method !== 'HEAD' &&
+      !this.#noContent &&
+      hasUndecodedTransferCoding(headers['transfer-encoding'])
+    ) {
+      // The origin acted on the request (its status is kept: the request is not sent again), but what
+      // follows its head cannot be read as the content.
+      controller.abort(new UndecodedTransferCodingError(headers['transfer-encoding']));
       return;
     }
     this.#call.onAnswered?.();
