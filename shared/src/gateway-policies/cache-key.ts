@@ -26,8 +26,9 @@ export interface CacheRequest {
    */
   readonly host?: string | undefined;
   /**
-   * What a trusted proxy told the origin beyond the scheme and host (its X-Forwarded-Port and
-   * X-Forwarded-Prefix, originFacingForwarding): origins build links from them. '' when absent.
+   * What a trusted proxy told the origin beyond the scheme and host (its X-Forwarded-Port,
+   * X-Forwarded-Prefix and other scheme headers, originFacingForwarding): origins build links from them
+   * and take the scheme from them. '' when absent.
    */
   readonly forwarding?: string | undefined;
   /**

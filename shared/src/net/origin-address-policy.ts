@@ -128,7 +128,8 @@ export class OriginAddressPolicy {
       return `${canonical.address} is in the blocked range ${range} (ORIGIN_BLOCKED_CIDRS)`;
     if (
       this.#isOwnListener(canonical.address, port) ||
-      (carried !== undefined && this.#isOwnListener(carried, port))
+      (carried !== undefined && this.#isOwnListener(carried, port)) ||
+      (translated !== undefined && this.#isOwnListener(translated, port))
     )
       return `${canonical.address}:${port} is one of the platform's own listeners`;
     return undefined;

@@ -190,6 +190,21 @@ describe('OriginAddressPolicy own listeners', () => {
     expect(policy.refusal('127.0.0.1', 8001)).toBeUndefined();
   });
 
+  it('refuses a listener behind the NAT64 forms of its address, which a translator delivers to it', () => {
+    const policy = new OriginAddressPolicy([], [{ host: '10.0.0.5', port: 8001 }]);
+    expect(policy.urlRefusal('http://[64:ff9b::10.0.0.5]:8001/status')).toBe(
+      "64:ff9b::a00:5:8001 is one of the platform's own listeners",
+    );
+    expect(policy.urlRefusal('http://[64:ff9b:1:ab::10.0.0.5]:8001/status')).toBe(
+      "64:ff9b:1:ab::a00:5:8001 is one of the platform's own listeners",
+    );
+    expect(policy.refusal('64:ff9b::a00:5', 8002)).toBeUndefined();
+    const everyAddress = new OriginAddressPolicy([], [{ host: '0.0.0.0', port: 8000 }]);
+    expect(everyAddress.refusal('64:ff9b::127.0.0.1', 8000)).toBe(
+      "64:ff9b::7f00:1:8000 is one of the platform's own listeners",
+    );
+  });
+
   it('ignores a listener on port 0 until its real port is known', () => {
     const policy = new OriginAddressPolicy([]);
     policy.addOwnListener({ host: '127.0.0.1', port: 0 });

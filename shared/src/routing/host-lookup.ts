@@ -8,8 +8,8 @@ export type HostLookup =
   | { kind: 'custom_domain'; host: string }
   /**
    * missing: no Host header; ip_literal: an IPv6 literal; base_domain: a base domain itself (also one
-   * that is a single label under another base domain), or more than one label under one (no tenant is
-   * ever served there).
+   * under another base domain, and a name under a base domain that is the parent of another), or more
+   * than one label under one (no tenant is ever served there).
    */
   | {
       kind: 'none';
@@ -61,12 +61,15 @@ export function lookupHost(hostHeader: string | undefined, baseDomains: readonly
   if (host === undefined) return { kind: 'none', host: hostHeader, reason: 'malformed' };
   if (host.charCodeAt(0) === 91) return { kind: 'none', host, reason: 'ip_literal' }; // "["
   let underBase = false;
+  let aboveBase = false;
   let subdomainLabel: string | undefined;
   for (const base of baseDomains) {
     if (host.length <= base.length) {
-      // A base domain one label under another (`eu.vantageedge.dev` beside `vantageedge.dev`) is the
-      // parent of every tenant host under it: no tenant is served there, whatever its subdomain.
+      // A base domain nested under another (`eu.vantageedge.dev`, `apps.eu.vantageedge.dev` beside
+      // `vantageedge.dev`), and each name between them, is the parent of every tenant host under it:
+      // no tenant is served there, whatever its subdomain.
       if (host === base) return { kind: 'none', host, reason: 'base_domain' };
+      if (base.endsWith(host) && base.charCodeAt(base.length - host.length - 1) === 46) aboveBase = true;
       continue;
     }
     if (!host.endsWith(base) || host.charCodeAt(host.length - base.length - 1) !== 46) continue;
@@ -74,6 +77,6 @@ export function lookupHost(hostHeader: string | undefined, baseDomains: readonly
     const label = host.slice(0, host.length - base.length - 1);
     if (label.indexOf('.') < 0) subdomainLabel = label;
   }
-  if (subdomainLabel !== undefined) return { kind: 'subdomain', host, label: subdomainLabel };
+  if (subdomainLabel !== undefined && !aboveBase) return { kind: 'subdomain', host, label: subdomainLabel };
   return underBase ? { kind: 'none', host, reason: 'base_domain' } : { kind: 'custom_domain', host };
 }

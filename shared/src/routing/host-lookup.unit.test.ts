@@ -45,6 +45,24 @@ describe('lookupHost (which host table a gateway looks a Host header up in)', ()
     }
   });
 
+  it('never reads the parent of a base domain nested deeper under another as a subdomain host', () => {
+    for (const bases of [
+      ['vantageedge.dev', 'apps.eu.vantageedge.dev'],
+      ['apps.eu.vantageedge.dev', 'vantageedge.dev'],
+    ]) {
+      expect(lookupHost('EU.vantageedge.dev', bases), bases.join()).toEqual({
+        kind: 'none',
+        host: 'eu.vantageedge.dev',
+        reason: 'base_domain',
+      });
+      expect(lookupHost('acme.apps.eu.vantageedge.dev', bases)).toMatchObject({
+        kind: 'subdomain',
+        label: 'acme',
+      });
+      expect(lookupHost('apps.vantageedge.dev', bases)).toMatchObject({ kind: 'subdomain', label: 'apps' });
+    }
+  });
+
   it('reads any other host as a custom domain, and refuses no host and IPv6 literals', () => {
     expect(lookupHost('API.Acme.example', BASES)).toEqual({
       kind: 'custom_domain',

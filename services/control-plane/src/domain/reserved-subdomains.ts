@@ -59,18 +59,19 @@ export const DEFAULT_RESERVED_SUBDOMAINS: readonly string[] = [
 ];
 
 /**
- * The labels whose host under one base domain is another base domain (`eu` for `eu.vantageedge.dev`
- * beside `vantageedge.dev`): that host is the parent of every tenant host under the nested base domain,
- * so a tenant answering there would speak for all of them (its `Strict-Transport-Security` with
- * `includeSubDomains`, cookies its pages set for the domain). Gateways serve no tenant on it.
+ * The labels whose host under one base domain is another base domain or one of its parents (`eu` for
+ * `eu.vantageedge.dev` or `apps.eu.vantageedge.dev` beside `vantageedge.dev`): that host is the parent
+ * of every tenant host under the nested base domain, so a tenant answering there would speak for all of
+ * them (its `Strict-Transport-Security` with `includeSubDomains`, cookies its pages set for the domain).
+ * Gateways serve no tenant on it.
  */
 export function labelsNamingBaseDomains(baseDomains: readonly string[]): string[] {
   const labels: string[] = [];
   for (const nested of baseDomains)
     for (const base of baseDomains) {
       if (!nested.endsWith(`.${base}`)) continue;
-      const label = nested.slice(0, nested.length - base.length - 1);
-      if (!label.includes('.')) labels.push(label);
+      const above = nested.slice(0, nested.length - base.length - 1);
+      labels.push(above.slice(above.lastIndexOf('.') + 1));
     }
   return labels;
 }

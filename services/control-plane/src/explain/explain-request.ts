@@ -99,7 +99,8 @@ function explainHost(
       missing: 'no host given',
       malformed: 'not a host name with an optional port: the gateways refuse it (400 invalid_host)',
       ip_literal: 'an IP address literal is no tenant host',
-      base_domain: 'a platform base domain itself, or more than one label under it, is no tenant host',
+      base_domain:
+        'a platform base domain itself, the parent of one nested under another, or more than one label under one, is no tenant host',
     }[lookup.reason];
     return { resolves: false, kind: null, host: lookup.host, reason };
   }

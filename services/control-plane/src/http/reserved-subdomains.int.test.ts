@@ -210,3 +210,31 @@ describe('a base domain one label under another (PLATFORM_BASE_DOMAINS=vantageed
     expect(json(renamed)).toMatchObject(reservedAnswer);
   });
 });
+
+describe('a base domain nested deeper (PLATFORM_BASE_DOMAINS=vantageedge.dev,apps.eu.vantageedge.dev)', () => {
+  let nested: ControlPlaneHarness;
+  beforeAll(async () => {
+    nested = await startControlPlane({
+      customDomains: {
+        baseDomains: ['vantageedge.dev', 'apps.eu.vantageedge.dev'],
+        lookupTxt: async () => [],
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await nested?.close();
+  });
+
+  it("refuses the label whose host is the nested base domain's parent, and takes the others", async () => {
+    const start = (await nested.store.headPosition()).toString();
+    const eu = await nested.request('POST', '/api/v1/tenants', { body: { name: 'EU', subdomain: 'eu' } });
+    expect(eu.status, JSON.stringify(eu.body)).toBe(409);
+    expect(json(eu)).toMatchObject(reservedAnswer);
+    expect((await nested.store.headPosition()).toString()).toBe(start);
+
+    const apps = await nested.request('POST', '/api/v1/tenants', {
+      body: { name: 'Apps', subdomain: 'apps' },
+    });
+    expect(apps.status, JSON.stringify(apps.body)).toBe(201);
+  });
+});

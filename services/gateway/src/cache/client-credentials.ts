@@ -9,8 +9,8 @@ const NONE: readonly string[] = [];
  * The credential headers of a client's own (X-Auth-Token, Api-Key, X-Access-Token, …: isCredentialHeader)
  * a request carries to the origin, by the names origins read them as (`X_Auth_Token` is X-Auth-Token to
  * CGI-style ones). Not Authorization and Cookie, which have rules of their own, nor a header the gateway
- * drops or writes itself (X-Api-Key) or one the route's transform writes (`routeHeaders`: its value is
- * the tenant's, the same for every client). An origin checking callers by one answers that caller.
+ * drops or writes itself (X-Api-Key) or one the route's transform wrote alone (`routeHeaders`: its value
+ * is the tenant's, the same for every client). An origin checking callers by one answers that caller.
  */
 export function clientCredentialHeaders(
   headers: IncomingHttpHeaders,
@@ -20,9 +20,26 @@ export function clientCredentialHeaders(
   for (const name in headers) {
     if (name === 'authorization' || name === 'cookie') continue;
     const read = asOriginsReadIt(name);
-    if (!isCredentialHeader(read) || originSeesGatewayValue(read) || routeHeaders?.includes(name)) continue;
+    if (
+      !isCredentialHeader(read) ||
+      originSeesGatewayValue(read) ||
+      writtenByRouteAlone(headers, name, routeHeaders)
+    )
+      continue;
     found ??= [];
     if (!found.includes(read)) found.push(read);
   }
   return found ?? NONE;
+}
+
+/**
+ * The route's transform wrote the header and no line of the client's is left beside it: a line `add`
+ * appends to the client's header goes after the client's own, which the origin reads first.
+ */
+function writtenByRouteAlone(
+  headers: IncomingHttpHeaders,
+  name: string,
+  routeHeaders: readonly string[] | undefined,
+): boolean {
+  return routeHeaders?.includes(name) === true && !Array.isArray(headers[name]);
 }

@@ -30,7 +30,9 @@ beforeAll(async () => {
     req.resume();
     const headers: Record<string, string | string[] | undefined> = {};
     for (const [name, value] of Object.entries(req.headers)) headers[name.replaceAll('_', '-')] = value;
-    const token = headers['x-auth-token'] ?? headers['x-access-token'];
+    const sent = headers['x-auth-token'] ?? headers['x-access-token'];
+    // The first token sent is the caller's (a later line, such as one a route adds, does not replace it).
+    const token = Array.isArray(sent) ? sent[0] : sent?.split(',')[0];
     if (req.url?.startsWith('/catalog')) {
       // The route sends its own credential (request_headers.set): the answer is everyone's.
       res.writeHead(headers['api-key'] === ORIGIN_KEY ? 200 : 401, { 'content-type': 'text/plain' });
@@ -63,6 +65,11 @@ beforeAll(async () => {
         origin_id: originId,
         path_pattern: '/catalog/*',
         request_headers: { set: { 'Api-Key': ORIGIN_KEY } },
+      },
+      {
+        origin_id: originId,
+        path_pattern: '/partner/*',
+        request_headers: { add: { 'X-Auth-Token': 'partner' } },
       },
       { origin_id: originId, path_pattern: '/*' },
     ],
@@ -107,5 +114,20 @@ describe('a public route whose origin checks a credential header of its own', ()
     const second = await send(gateway, host, path);
     expect(second.headers['x-cache']).toBe('HIT');
     expect(second.text).toBe(first.text);
+  });
+
+  it("regression: a caller's answer is never served to another client where the route adds a line to the caller's header", async () => {
+    const path = `/partner/${randomUUID()}`;
+    const alice = await send(gateway, host, path, { headers: { 'x-auth-token': 'alice' } });
+    expect(alice.text).toBe('account of alice');
+    const anonymous = await send(gateway, host, path);
+    expect(anonymous.text).toBe('account of partner');
+  });
+
+  it('stores the answers of a route that adds a credential header no client sent', async () => {
+    const path = `/partner/${randomUUID()}`;
+    const first = await send(gateway, host, path);
+    expect(first.text).toBe('account of partner');
+    expect((await send(gateway, host, path)).headers['x-cache']).toBe('HIT');
   });
 });

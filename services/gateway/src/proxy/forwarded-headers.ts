@@ -30,23 +30,38 @@ const CLIENT_ADDRESS_HEADERS = [
   'client-ip',
   'x-forwarded',
   'forwarded-for',
+] as const;
+
+/**
+ * The scheme besides X-Forwarded-Proto: Rack reads X-Forwarded-Ssl and X-Forwarded-Scheme before
+ * X-Forwarded-Proto, Tornado X-Scheme. Others read one of these when X-Forwarded-Proto does not say
+ * https: CodeIgniter and much PHP code Front-End-Https (Microsoft's), gunicorn and Django set-ups
+ * X-Forwarded-Protocol, Go and Node code X-Url-Scheme, WordPress sites with Really Simple SSL's
+ * load-balancing fix CF-Visitor (Cloudflare's), CloudFront-Forwarded-Proto and X-Proto, Azure App
+ * Service apps X-Arr-Ssl. From a client on plain HTTP each would make the request an HTTPS one to the
+ * origin, whose answer (an HTTPS-only site's page instead of its redirect) the cache keys as HTTP.
+ * Kept, like CLIENT_ADDRESS_HEADERS, only from a trusted proxy.
+ */
+const SCHEME_HEADERS = [
   'x-forwarded-ssl',
-  // The scheme: Rack reads X-Forwarded-Scheme before X-Forwarded-Proto, Tornado X-Scheme. Others read
-  // one of these when X-Forwarded-Proto does not say https: CodeIgniter and much PHP code
-  // Front-End-Https (Microsoft's), gunicorn and Django set-ups X-Forwarded-Protocol, Go and Node code
-  // X-Url-Scheme. From a client on plain HTTP each would make the request an HTTPS one to the origin,
-  // whose answer (an HTTPS-only site's page instead of its redirect) the cache keys as HTTP.
   'x-forwarded-scheme',
   'x-scheme',
   'front-end-https',
   'x-forwarded-protocol',
   'x-url-scheme',
+  'cf-visitor',
+  'cloudfront-forwarded-proto',
+  'x-proto',
+  'x-arr-ssl',
 ] as const;
+
+/** What a trusted proxy's request may carry on to the origin beyond the X-Forwarded-* the gateway writes. */
+const TRUSTED_PROXY_HEADERS = [...CLIENT_ADDRESS_HEADERS, ...SCHEME_HEADERS] as const;
 
 /** Request headers the gateway replaces or must not forward. */
 const REQUEST_DROPPED = new Set([
   ...HOP_BY_HOP_HEADERS,
-  ...CLIENT_ADDRESS_HEADERS,
+  ...TRUSTED_PROXY_HEADERS,
   'host',
   'expect', // node answered 100-continue already; undici refuses to send it
   'x-api-key', // a tenant's key is the gateway's business, never the origin's
@@ -110,18 +125,32 @@ function forwardedHostHeader(headers: IncomingHttpHeaders, peerTrusted: boolean,
 }
 
 /**
- * What a trusted proxy tells the origin beyond the scheme and host: its X-Forwarded-Port and
- * X-Forwarded-Prefix, as the origin gets them; '' when it tells neither (the origin then gets the
- * gateway's port, which follows from the scheme, and the route's stripped prefix, which follows from the
- * route). A proxy may pass a client's own values on unchanged, and origins build links and redirects
- * from them, so the response cache keys on this.
+ * What a trusted proxy tells the origin beyond X-Forwarded-Proto and the host: its X-Forwarded-Port and
+ * X-Forwarded-Prefix, and the other scheme headers it passed on (SCHEME_HEADERS), as the origin gets
+ * them; '' when it tells none (the origin then gets the gateway's port, which follows from the scheme,
+ * and the route's stripped prefix, which follows from the route). A proxy may pass a client's own values
+ * on unchanged, and origins build links and redirects from them or take the scheme from them, so the
+ * response cache keys on this.
  */
 export function originFacingForwarding(headers: IncomingHttpHeaders, peerTrusted: boolean): string {
+  if (!peerTrusted) return '';
   const port = trustedForwardedPort(headers, peerTrusted);
   const prefix = trustedForwardedPrefix(headers, peerTrusted);
-  if (port === undefined && prefix === undefined) return '';
-  // A header value holds no line break: the two cannot be shifted into one another.
-  return `${port ?? ''}\n${prefix ?? ''}`;
+  const schemes = trustedSchemeHeaders(headers);
+  if (port === undefined && prefix === undefined && schemes === '') return '';
+  // A header value holds no line break: the parts cannot be shifted into one another.
+  const forwarding = `${port ?? ''}\n${prefix ?? ''}`;
+  return schemes === '' ? forwarding : `${forwarding}${schemes}`;
+}
+
+/** The trusted proxy's scheme headers (SCHEME_HEADERS), each as `\n<name>\n<value>`; '' when none. */
+function trustedSchemeHeaders(headers: IncomingHttpHeaders): string {
+  let schemes = '';
+  for (const name of SCHEME_HEADERS) {
+    const value = headerList(headers[name]);
+    if (value !== undefined) schemes += `\n${name}\n${value}`;
+  }
+  return schemes;
 }
 
 function trustedForwardedPort(headers: IncomingHttpHeaders, peerTrusted: boolean): string | undefined {
@@ -219,7 +248,7 @@ export function upstreamRequestHeaders(
   out['host'] = facts.upstreamHost;
   const trusted = facts.peerTrusted;
   if (trusted) {
-    for (const name of CLIENT_ADDRESS_HEADERS) if (headers[name] !== undefined) out[name] = headers[name];
+    for (const name of TRUSTED_PROXY_HEADERS) if (headers[name] !== undefined) out[name] = headers[name];
   }
   if (facts.routeHeaders !== undefined) {
     for (const name of facts.routeHeaders) if (headers[name] !== undefined) out[name] = headers[name];
