@@ -73,6 +73,12 @@ export const gatewaySettings = {
   GATEWAY_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   /** Failed authentications per tenant, client IP and minute before 429 too_many_auth_failures; 0 = no limit. */
   GATEWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+  /**
+   * The network an IPv6 client is counted by in the replica's per-client counts (failed
+   * authentications, connections, origin pool shares): 64, one subscriber's; 56 or 48 when clients are
+   * handed those (each /64 of a /48 would be a client of its own), 128 each address.
+   */
+  GATEWAY_CLIENT_IPV6_PREFIX: z.coerce.number().int().min(32).max(128).default(64),
   /** The same across all tenants, per client IP; unset: ten times GATEWAY_AUTH_FAILURES_PER_MINUTE. */
   GATEWAY_AUTH_FAILURES_PER_MINUTE_ALL_TENANTS: z.coerce.number().int().min(1).optional(),
   GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
@@ -262,10 +268,11 @@ export const gatewaySettings = {
   /** Open client connections this replica accepts; connections beyond are closed at once. */
   GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**
-   * Open client connections one client address (an IPv6 client by its /64) may hold on this replica,
-   * each HTTP/2 request beside the first of its session counted as one more (so HTTP/2 carries no more
-   * of an address's requests than HTTP/1.1); more connections are closed at once, more HTTP/2 requests
-   * answered 429 client_limit (0 = no limit). Peers in GATEWAY_TRUSTED_PROXIES are not limited.
+   * Open client connections one client address (an IPv6 client by its network,
+   * GATEWAY_CLIENT_IPV6_PREFIX) may hold on this replica, each HTTP/2 request beside the first of its
+   * session counted as one more (so HTTP/2 carries no more of an address's requests than HTTP/1.1);
+   * more connections are closed at once, more HTTP/2 requests answered 429 client_limit (0 = no limit).
+   * Peers in GATEWAY_TRUSTED_PROXIES are not limited.
    */
   GATEWAY_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /**

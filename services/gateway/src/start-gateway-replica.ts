@@ -192,6 +192,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         targetLabels,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
+        clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
         trustedProxies: trustedProxiesFromSettings(config).ranges,
         upstreamSockets,
       }),

@@ -158,6 +158,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     failureLimiter: new AuthFailureLimiter({
       maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
       maxPerMinuteAllTenants: config.GATEWAY_AUTH_FAILURES_PER_MINUTE_ALL_TENANTS,
+      ipv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
       registry,
     }),
   });
@@ -190,6 +191,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const clientSlots = new ClientSlots({
     limit: config.GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
     trustedProxies: trustedProxies.ranges,
+    ipv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
   });
   const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
   const admitted = oneRequestAtATime(limitPerClient(handler));

@@ -68,6 +68,11 @@ export const rateLimitPolicy = z.strictObject({
   window_seconds: z.number().int().min(1).max(RATE_LIMIT_BOUNDS.maxWindowSeconds).optional(),
   limit: z.number().int().min(1).optional(),
   scope: z.enum(RATE_LIMIT_SCOPES).default('route'),
+  /**
+   * Counted by address (`ip`, and anonymous callers of `user`/`api_key`): the prefix length an IPv6
+   * client is counted by (default 64; IPv4 clients, and those an IPv6 address carries, by their address).
+   */
+  ipv6_prefix: z.number().int().min(1).max(128).optional(),
   /** exact: one atomic Redis call per request. fast: local spending synced periodically (bounded error). */
   accuracy: z.enum(['exact', 'fast']).default('exact'),
   /** What to do when Redis is unreachable: open = local fallback limiter, closed = 503. */

@@ -5,7 +5,7 @@ import {
   type RouteConfig,
   type TenantSnapshot,
 } from '../domain/gateway-config.js';
-import { clientCountingKey } from '../net/ip-address.js';
+import { clientCountingKey, DEFAULT_CLIENT_IPV6_PREFIX } from '../net/ip-address.js';
 import type { LimitSpec } from './limit-spec.js';
 
 export type RateLimitScope = RateLimitPolicy['scope'];
@@ -24,6 +24,8 @@ export interface LimitDescriptor {
   readonly keyPrefix: string;
   /** tenant/route scopes: the whole key is fixed. */
   readonly fixedKey: boolean;
+  /** Callers counted by address: the network an IPv6 client is counted by (clientCountingKey). */
+  readonly ipv6Prefix: number;
   readonly spec: LimitSpec;
   readonly accuracy: 'exact' | 'fast';
   readonly failClosed: boolean;
@@ -160,6 +162,7 @@ function describe(
     level,
     keyPrefix: `${base}${algorithm}:${SCOPE_KEY_PART[policy.scope]}`,
     fixedKey: whole,
+    ipv6Prefix: policy.ipv6_prefix ?? DEFAULT_CLIENT_IPV6_PREFIX,
     spec,
     accuracy: policy.accuracy,
     failClosed: policy.on_store_failure === 'closed',
@@ -189,7 +192,7 @@ export function compileRateLimits(tenant: TenantSnapshot['tenant'], route: Route
 
 /**
  * Who a limit counts: the caller's identity and address, as the gateway established them. An IPv6
- * client is counted by its /64 (clientCountingKey).
+ * client is counted by its network of the limit's `ipv6_prefix` bits, a /64 by default (clientCountingKey).
  */
 export interface LimitCaller {
   /** Clerk user id, OIDC subject or calling service. */
@@ -226,14 +229,14 @@ export function limitKey(descriptor: LimitDescriptor, caller: LimitCaller): stri
   if (descriptor.fixedKey) return descriptor.keyPrefix;
   switch (descriptor.scope) {
     case 'user':
-      return caller.userId
-        ? descriptor.keyPrefix + callerKeyPart(caller.userId)
-        : descriptor.keyPrefix + 'anon-ip:' + clientCountingKey(caller.clientIp);
+      if (caller.userId) return descriptor.keyPrefix + callerKeyPart(caller.userId);
+      break;
     case 'api_key':
-      return caller.apiKeyId
-        ? descriptor.keyPrefix + callerKeyPart(caller.apiKeyId)
-        : descriptor.keyPrefix + 'anon-ip:' + clientCountingKey(caller.clientIp);
+      if (caller.apiKeyId) return descriptor.keyPrefix + callerKeyPart(caller.apiKeyId);
+      break;
     default:
-      return descriptor.keyPrefix + clientCountingKey(caller.clientIp);
+      return descriptor.keyPrefix + clientCountingKey(caller.clientIp, descriptor.ipv6Prefix);
   }
+  // An anonymous caller of a per-user or per-key limit: by address, in a namespace no id starts with.
+  return `${descriptor.keyPrefix}anon-ip:${clientCountingKey(caller.clientIp, descriptor.ipv6Prefix)}`;
 }

@@ -139,4 +139,22 @@ describe('limit keys', () => {
       `${descriptor.keyPrefix}clerk:user_2abc`,
     );
   });
+
+  it('counts IPv6 clients by the limit’s ipv6_prefix, anonymous callers of a per-user limit too', () => {
+    const byIp = compile({ requests_per_second: 1, scope: 'ip', ipv6_prefix: 56 }).descriptor;
+    expect(limitKey(byIp, { clientIp: '2001:db8:1:2ab::1' })).toBe(`${byIp.keyPrefix}2001:db8:1:200::/56`);
+    expect(limitKey(byIp, { clientIp: '192.0.2.1' })).toBe(`${byIp.keyPrefix}192.0.2.1`);
+    const byUser = compile({ requests_per_second: 1, scope: 'user', ipv6_prefix: 48 }).descriptor;
+    expect(limitKey(byUser, { clientIp: '2001:db8:1:2ab::1' })).toBe(
+      `${byUser.keyPrefix}anon-ip:2001:db8:1::/48`,
+    );
+    expect(limitKey(byUser, { userId: 'clerk:user_2abc', clientIp: '2001:db8:1:2ab::1' })).toBe(
+      `${byUser.keyPrefix}clerk:user_2abc`,
+    );
+    // Without one, a /64: the keys every limit had before the setting existed.
+    const byDefault = compile({ requests_per_second: 1, scope: 'ip' }).descriptor;
+    expect(limitKey(byDefault, { clientIp: '2001:db8:1:2ab::1' })).toBe(
+      `${byDefault.keyPrefix}2001:db8:1:2ab::/64`,
+    );
+  });
 });

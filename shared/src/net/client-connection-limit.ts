@@ -12,11 +12,11 @@ export interface ClientConnectionLimit extends ClientSlotLimit {
 
 /**
  * The open connections one client address may hold on every traffic listener of a replica together (an
- * IPv6 client by its /64, as every per-client count), as nginx's `limit_conn` per address: without it one
- * client could hold all GATEWAY_MAX_CONNECTIONS (idle keep-alives, WebSockets, slow uploads) and every
- * other tenant's clients were refused. A connection over the limit is closed on arrival, before any TLS
- * handshake or request is read. `slots` is the count to share (the gateway's HTTP/2 requests take slots
- * of it too).
+ * IPv6 client by its /64 or `ipv6Prefix`, as every per-client count), as nginx's `limit_conn` per
+ * address: without it one client could hold all GATEWAY_MAX_CONNECTIONS (idle keep-alives, WebSockets,
+ * slow uploads) and every other tenant's clients were refused. A connection over the limit is closed on
+ * arrival, before any TLS handshake or request is read. `slots` is the count to share (the gateway's
+ * HTTP/2 requests take slots of it too).
  */
 export function limitConnectionsPerClient(
   servers: readonly Server[],

@@ -107,15 +107,21 @@ export function parseCidr(text: string): Cidr | undefined {
 
 const CIDR_WORDS = new Uint32Array(4);
 
+/** The IPv6 network a client is counted by unless a limit says otherwise: one subscriber's. */
+export const DEFAULT_CLIENT_IPV6_PREFIX = 64;
+
 /**
  * Who a per-client count (a `scope: ip` rate limit, failed authentications) is kept for: an IPv4 address
- * itself, an IPv6 address's /64. One subscriber is handed a whole /64 (a home connection, a cloud VM),
- * so counting each of its 2^64 addresses apart would give one client as many allowances as it likes.
+ * itself, an IPv6 address's network of `ipv6Prefix` bits (a /64 by default). One subscriber is handed a
+ * whole /64 (a home connection, a cloud VM), often a /56 or a /48, so counting each of its addresses
+ * apart would give one client as many allowances as it likes.
  * An IPv6 address that carries an IPv4 client's address (carriedIpv4) is that IPv4 client: by its /64,
  * every IPv4 client behind a NAT64 would be one client, and a 6to4 host 65,536 of them.
- * `address` is canonical (canonicalAddress): dotted decimal, or compressed lower-case IPv6.
+ * `address` is canonical (canonicalAddress): dotted decimal, or compressed lower-case IPv6. The key names
+ * the network's leading groups and its length (`2001:db8:1:2::/64`, `2001:db8:1::/48`,
+ * `2001:db8:0:0:0:0:0:1/128`).
  */
-export function clientCountingKey(address: string): string {
+export function clientCountingKey(address: string, ipv6Prefix = DEFAULT_CLIENT_IPV6_PREFIX): string {
   if (!address.includes(':')) return address;
   const zoneAt = address.indexOf('%');
   const bare = zoneAt < 0 ? address : address.slice(0, zoneAt);
@@ -131,8 +137,18 @@ export function clientCountingKey(address: string): string {
   if (groups.length !== 8) return address;
   const values = groups.map((group) => Number.parseInt(group, 16));
   if (values.some((value) => !(value >= 0 && value <= 0xffff))) return address;
-  const subnet = values.slice(0, 4).map((value) => value.toString(16));
-  return carriedIpv4(values) ?? `${subnet.join(':')}::/64`;
+  return carriedIpv4(values) ?? ipv6Network(values, ipv6Prefix);
+}
+
+/** `2001:db8:1::/48`: the groups the prefix reaches into, the last one masked, and the length. */
+function ipv6Network(groups: readonly number[], ipv6Prefix: number): string {
+  const prefix = Math.min(128, Math.max(1, Math.trunc(ipv6Prefix) || DEFAULT_CLIENT_IPV6_PREFIX));
+  const kept = Math.ceil(prefix / 16);
+  const network = groups.slice(0, kept).map((value, index) => {
+    const bits = Math.min(16, prefix - index * 16);
+    return (value & (0xffff << (16 - bits)) & 0xffff).toString(16);
+  });
+  return kept === 8 ? `${network.join(':')}/${prefix}` : `${network.join(':')}::/${prefix}`;
 }
 
 /**

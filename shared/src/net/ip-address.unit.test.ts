@@ -39,4 +39,17 @@ describe('clientCountingKey (who a per-client count is kept for)', () => {
     expect(key('64:ff9b:1::c633:640c')).toBe('64:ff9b:1:0::/64');
     expect(key('64:ff9b:0:1::c633:640c')).toBe('64:ff9b:0:1::/64');
   });
+
+  it('is the network of a rate limit’s ipv6_prefix, masked within its last group', () => {
+    expect(clientCountingKey('2001:db8:1:2::1', 48)).toBe('2001:db8:1::/48');
+    expect(clientCountingKey('2001:db8:1:ffff:1:2:3:4', 48)).toBe('2001:db8:1::/48');
+    expect(clientCountingKey('2001:db8:1:2ff::1', 56)).toBe('2001:db8:1:200::/56');
+    expect(clientCountingKey('2001:db8:1:2ff::1', 60)).toBe('2001:db8:1:2f0::/60');
+    expect(clientCountingKey('2001:db8:1:2::1', 64)).toBe('2001:db8:1:2::/64');
+    expect(clientCountingKey('2001:db8:1:2::1', 128)).toBe('2001:db8:1:2:0:0:0:1/128');
+    expect(clientCountingKey('2001:db8:ffff::1', 33)).toBe('2001:db8:8000::/33');
+    // The IPv4 client an address carries is that client whatever the prefix.
+    expect(clientCountingKey('64:ff9b::c633:6408', 32)).toBe('198.51.100.8');
+    expect(clientCountingKey('198.51.100.8', 48)).toBe('198.51.100.8');
+  });
 });

@@ -78,6 +78,13 @@ const OUT_OF_BOUNDS: Array<[string, Record<string, unknown>, string]> = [
     { ...sliding, requests_per_second: 1, window_seconds: 86_401 },
     'window_seconds',
   ],
+  ['an IPv6 prefix wider than /32', { requests_per_second: 1, scope: 'ip', ipv6_prefix: 31 }, 'ipv6_prefix'],
+  [
+    'an IPv6 prefix longer than 128',
+    { requests_per_second: 1, scope: 'ip', ipv6_prefix: 129 },
+    'ipv6_prefix',
+  ],
+  ['an IPv6 prefix of 56.5', { requests_per_second: 1, scope: 'ip', ipv6_prefix: 56.5 }, 'ipv6_prefix'],
 ];
 
 /**
@@ -98,7 +105,12 @@ const OTHER_ALGORITHM: Array<[string, Record<string, unknown>, string]> = [
   ],
   ['a burst on a sliding window', { ...sliding, requests_per_second: 1, burst: 500 }, 'burst'],
 ];
-const REFUSED = [...OUT_OF_BOUNDS, ...OTHER_ALGORITHM];
+
+/** An IPv6 prefix on a limit that counts no caller by address: it would be stored and never read. */
+const NOT_PER_CALLER: Array<[string, Record<string, unknown>, string]> = [
+  ['an IPv6 prefix on a route-wide limit', { requests_per_second: 1, ipv6_prefix: 48 }, 'ipv6_prefix'],
+];
+const REFUSED = [...OUT_OF_BOUNDS, ...OTHER_ALGORITHM, ...NOT_PER_CALLER];
 
 describe('rate limit bounds', () => {
   it('accepts limits at the bounds', async () => {
@@ -109,6 +121,8 @@ describe('rate limit bounds', () => {
       { requests_per_second: 0.001 },
       { requests_per_second: 0.001, burst: 2592 },
       { requests_per_second: 1_000_000, burst: 10_000_000, accuracy: 'fast' },
+      { requests_per_second: 1, scope: 'ip', ipv6_prefix: 32 },
+      { requests_per_second: 1, scope: 'api_key', ipv6_prefix: 128 },
     ]) {
       const created = await createRoute(rateLimit);
       expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -177,6 +191,7 @@ describe('rate limit bounds', () => {
       expect(policy['limit'], schema).toMatchObject({ minimum: 1, maximum: 10_000_000 });
       expect(policy['burst'], schema).toMatchObject({ minimum: 1, maximum: 10_000_000 });
       expect(policy['window_seconds'], schema).toMatchObject({ minimum: 1, maximum: 86_400 });
+      expect(policy['ipv6_prefix'], schema).toMatchObject({ minimum: 32, maximum: 128 });
     }
   });
 });

@@ -169,6 +169,12 @@ const {
   maxWindowLimit,
   maxRefillSeconds,
 } = RATE_LIMIT_BOUNDS;
+/**
+ * The widest network a rate limit may count an IPv6 client by: an ISP's allocation is a /32, so a wider
+ * one would put unrelated networks' clients in one allowance.
+ */
+const MIN_CLIENT_IPV6_PREFIX = 32;
+
 /** Which algorithm each field belongs to: the other one never reads it. */
 const ALGORITHM_FIELDS = {
   burst: 'token_bucket',
@@ -235,9 +241,25 @@ export const rateLimitRequest = rateLimitPolicy
         "sliding_window: the requests a window admits (default requests_per_second × window_seconds). A sliding-window counter: at most limit per aligned window of window_seconds; a request is judged on the current window's count plus the previous window's, weighted by the share of it the last window_seconds still cover (within one request of the true count for evenly spread traffic; a full window's worth at the end of one window, then more in the next, can reach just under twice limit within window_seconds)",
       )
       .optional(),
+    ipv6_prefix: z
+      .number()
+      .int('must be an integer')
+      .min(MIN_CLIENT_IPV6_PREFIX, `must be at least ${MIN_CLIENT_IPV6_PREFIX}`)
+      .max(128, 'must be at most 128')
+      .describe(
+        'scope ip (and the anonymous callers of scope user or api_key, counted by address): the prefix length an IPv6 client is counted by, default 64 (one subscriber’s network; 56 or 48 when your clients are handed those, so rotating through them earns no fresh allowance; 128: each address). IPv4 clients, and IPv6 addresses carrying one (NAT64, 6to4, IPv4-mapped), are counted by their IPv4 address',
+      )
+      .optional(),
   })
   .superRefine((policy, ctx) => {
     refuseOtherAlgorithmFields(policy, ctx);
+    if (policy.ipv6_prefix !== undefined && (policy.scope === 'tenant' || policy.scope === 'route')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ipv6_prefix'],
+        message: `applies only to limits that count callers (scope ip, user or api_key); a ${policy.scope} limit counts every caller together`,
+      });
+    }
     const rate = policy.requests_per_second;
     if (!(rate >= minRequestsPerSecond && rate <= maxRequestsPerSecond)) return; // reported on the field
     if (policy.algorithm === 'sliding_window') {

@@ -9,9 +9,9 @@ import { Counter, type Registry } from 'prom-client';
 import { FairLru } from '../ratelimit/fair-lru.js';
 
 /**
- * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared
- * through Redis: an attacker spread over N replicas gets N times the allowance, which still bounds the
- * crypto and JWKS work each replica does for it).
+ * Failed authentications per client IP (an IPv6 client by its /64, or GATEWAY_CLIENT_IPV6_PREFIX), per
+ * replica and in memory (not shared through Redis: an attacker spread over N replicas gets N times the
+ * allowance, which still bounds the crypto and JWKS work each replica does for it).
  *
  * A client is counted per tenant, so one tenant (whose page can make every browser behind a NAT fail on
  * its own host) cannot lock that address out of other tenants; and across tenants against a larger
@@ -24,6 +24,7 @@ import { FairLru } from '../ratelimit/fair-lru.js';
 export class AuthFailureLimiter {
   readonly #maxPerMinute: number;
   readonly #maxPerMinuteAllTenants: number;
+  readonly #ipv6Prefix: number | undefined;
   /** Per tenant, by client. */
   readonly #tenantWindows: FairLru<FailureWindow>;
   /** By client alone: the count across tenants. */
@@ -36,8 +37,11 @@ export class AuthFailureLimiter {
     /** Default: ten times `maxPerMinute`. */
     maxPerMinuteAllTenants?: number | undefined;
     maxClients?: number;
+    /** The network an IPv6 client is counted by (default: its /64). */
+    ipv6Prefix?: number | undefined;
     registry?: Registry;
   }) {
+    this.#ipv6Prefix = options.ipv6Prefix;
     this.#maxPerMinute = options.maxPerMinute;
     this.#maxPerMinuteAllTenants = options.maxPerMinuteAllTenants ?? options.maxPerMinute * 10;
     const maxClients = options.maxClients ?? 100_000;
@@ -61,7 +65,7 @@ export class AuthFailureLimiter {
   /** Seconds until the client may try again on this tenant; 0 when it may now. Counts the refusal. */
   refusedForSeconds(tenantId: string, clientIp: string): number {
     if (this.#maxPerMinute <= 0) return 0;
-    const client = clientCountingKey(clientIp);
+    const client = clientCountingKey(clientIp, this.#ipv6Prefix);
     const now = Date.now();
     const left = Math.max(
       windowRefusedForMs(this.#tenantWindows.get(tenantId, client), this.#maxPerMinute, now),
@@ -94,7 +98,7 @@ export class AuthFailureLimiter {
 
   #count(tenantId: string, clientIp: string): readonly FailureWindow[] | undefined {
     if (this.#maxPerMinute <= 0) return undefined;
-    const client = clientCountingKey(clientIp);
+    const client = clientCountingKey(clientIp, this.#ipv6Prefix);
     const now = Date.now();
     const current = this.#tenantWindows.get(tenantId, client);
     const counted = countFailure(current, now);

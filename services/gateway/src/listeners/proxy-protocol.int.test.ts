@@ -360,6 +360,14 @@ describe('a connection without a trusted, well-formed PROXY header', () => {
   });
 });
 
+/** The status line of one kept-alive request written on `socket` (HEAD: its answer is one head). */
+function servedOn(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1').split('\r\n')[0]!));
+    socket.write('HEAD /echo HTTP/1.1\r\nHost: pp.localhost\r\n\r\n');
+  });
+}
+
 describe('the per-client connection limit behind a PROXY protocol balancer', () => {
   let limited: TestGateway;
 
@@ -375,14 +383,6 @@ describe('the per-client connection limit behind a PROXY protocol balancer', () 
   afterAll(async () => {
     await limited?.close();
   });
-
-  /** The status line of one kept-alive request written on `socket` (HEAD: its answer is one head). */
-  function servedOn(socket: net.Socket): Promise<string> {
-    return new Promise((resolve) => {
-      socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1').split('\r\n')[0]!));
-      socket.write('HEAD /echo HTTP/1.1\r\nHost: pp.localhost\r\n\r\n');
-    });
-  }
 
   it('counts the clients the headers name, not the balancer that carries them all', async () => {
     const port = limited.gateway.trafficPort;
@@ -400,6 +400,45 @@ describe('the per-client connection limit behind a PROXY protocol balancer', () 
     expect(await servedOn(otherClient)).toBe('HTTP/1.1 200 OK');
     first.destroy();
     otherClient.destroy();
+  });
+});
+
+/**
+ * A client handed a /48 has 65,536 /64s: counted by its /64, each was a client with a connection
+ * allowance of its own. GATEWAY_CLIENT_IPV6_PREFIX=48 counts it as one.
+ */
+describe('the per-client connection limit with GATEWAY_CLIENT_IPV6_PREFIX', () => {
+  let limited: TestGateway;
+
+  beforeAll(async () => {
+    limited = await startTestGateway({
+      GATEWAY_PROXY_PROTOCOL: 'on',
+      GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
+      GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '1',
+      GATEWAY_CLIENT_IPV6_PREFIX: '48',
+    });
+    limited.store.apply(catchAllTenant('pp', origin.url));
+  });
+
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  it('counts the /64s of one /48 as one client; another /48 is another client', async () => {
+    const port = limited.gateway.trafficPort;
+    const first = await balancerConnection(port, [v1('2001:db8:5:1::1')]);
+    expect(await servedOn(first)).toBe('HTTP/1.1 200 OK');
+    const otherNetwork = await balancerConnection(port, [v1('2001:db8:6:1::1')]);
+    expect(await servedOn(otherNetwork)).toBe('HTTP/1.1 200 OK');
+    const sameNetwork = await balancerConnection(port, [v1('2001:db8:5:2::1')]);
+    await within(
+      new Promise((resolve) => sameNetwork.once('close', resolve)),
+      10_000,
+      'the connection from another /64 of 2001:db8:5::/48 closes',
+    );
+    expect(await servedOn(first)).toBe('HTTP/1.1 200 OK');
+    first.destroy();
+    otherNetwork.destroy();
   });
 });
 

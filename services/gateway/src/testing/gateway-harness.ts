@@ -173,6 +173,7 @@ export async function startTestGateway(
         targetLabels,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
+        clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
         trustedProxies: trustedProxiesFromSettings(config).ranges,
         upstreamSockets,
         ...extra.upstreams,

@@ -70,6 +70,8 @@ export interface UpstreamSetDeps {
    * (GATEWAY_UPSTREAM_CLIENT_SHARE, in [0, 1]; default and 0: no limit).
    */
   readonly clientShare?: number;
+  /** The network an IPv6 client is counted by in its share (GATEWAY_CLIENT_IPV6_PREFIX; default: its /64). */
+  readonly clientIpv6Prefix?: number;
   /**
    * Load balancers in front of the gateways (GATEWAY_TRUSTED_PROXIES): a request resolved to one's own
    * address (it sent no X-Forwarded-For) is many clients', so it holds no client's share.
@@ -128,6 +130,7 @@ interface PoolSettings {
   /** Requests one client may have in flight at the target (0: no limit). */
   readonly perClient: number;
   readonly trustedProxies: readonly string[];
+  readonly clientIpv6Prefix: number | undefined;
   readonly timeoutMs: number;
   /** Opens connections under the origin address policy, timing out after `connectMs`. */
   readonly connector: (connectMs: number) => buildConnector.connector;
@@ -173,6 +176,7 @@ class Target implements UpstreamTarget {
       this.clientSlots = new ClientSlots({
         limit: settings.perClient,
         trustedProxies: settings.trustedProxies,
+        ipv6Prefix: settings.clientIpv6Prefix,
       });
   }
 
@@ -409,6 +413,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       perClient,
       trustedProxies: deps.trustedProxies ?? [],
+      clientIpv6Prefix: deps.clientIpv6Prefix,
       timeoutMs,
       connector: (connectMs) => {
         const guarded = reportingTlsFailures(
