@@ -261,6 +261,7 @@ export const gatewaySettings = {
   /**
    * An HTTP/1.1 connection whose client takes none of the response bytes waiting for it for this long is
    * closed (nginx's send_timeout; 0 = never). HTTP/2 streams have GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS.
+   * An open WebSocket whose client or origin takes none of the frames waiting for it this long is closed.
    */
   GATEWAY_SEND_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** Most header lines in one request; more is answered 431. */

@@ -233,6 +233,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
     idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
+    sendTimeoutMs: config.GATEWAY_SEND_TIMEOUT_MS,
     credentialGraceMs: webSocketCredentialGraceMs(config),
     maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { arrivedOverHttp2 } from './request-version.js';
 
 /** A listener that emits node's `request` event for its HTTP/1.1 requests (plain or TLS). */
@@ -23,7 +24,7 @@ export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: numb
   const connections = new Map<Socket, string | undefined>();
   const check = setInterval(() => {
     for (const [socket, stateAtLastCheck] of connections) {
-      const state = sendingState(socket);
+      const state = sendingState(socket, socket.bytesWritten);
       if (state !== undefined && state === stateAtLastCheck) socket.destroy();
       else connections.set(socket, state);
     }
@@ -42,17 +43,18 @@ export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: numb
 }
 
 /**
- * Where the connection's sending stands, undefined when nothing waits. As node's own socket timeout
+ * Where a connection's sending stands, undefined when nothing waits. As node's own socket timeout
  * tells progress: the bytes queued in the stream, and those of the write under way the kernel has not
  * taken yet (one write of a whole stored body stays under way until its last byte is taken). Over TLS
  * the TLS layer's own queue stays the same while the client reads; the TCP connection under it tells
- * the progress. And the bytes written so far: a proxied body streams in chunks of one size, so a
- * connection that keeps sending can show the same queues at two checks.
+ * the progress. And `bytesWritten`, the bytes written to it so far: a proxied body streams in chunks of
+ * one size, so a connection that keeps sending can show the same queues at two checks. Also for an
+ * HTTP/2 stream, whose queue shrinks as its peer's flow-control window lets it go.
  */
-function sendingState(socket: Socket): string | undefined {
-  if (socket.writableLength === 0) return undefined;
-  const { _handle: handle, _parent: transport } = socket as UnderlyingHandles;
-  return `${socket.bytesWritten}/${socket.writableLength}/${handle?.writeQueueSize ?? 0}/${transport?._handle?.writeQueueSize ?? 0}`;
+export function sendingState(stream: Writable, bytesWritten: number): string | undefined {
+  if (stream.writableLength === 0) return undefined;
+  const { _handle: handle, _parent: transport } = stream as UnderlyingHandles;
+  return `${bytesWritten}/${stream.writableLength}/${handle?.writeQueueSize ?? 0}/${transport?._handle?.writeQueueSize ?? 0}`;
 }
 
 /** node's handle of a socket, and for a TLS socket the TCP socket it runs over. */

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { sendingState } from '../http/send-timeout.js';
 import { FrameBoundaries } from './frame-boundaries.js';
 
 /**
@@ -35,6 +36,14 @@ export class FrameRelay {
   /** The bytes relayed this way so far (the gateway's own close frame not counted). */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /**
+   * Where sending to `to` stands, undefined when nothing waits for it: the same at two moments, `to`
+   * took none of the bytes waiting for it in between.
+   */
+  get sendingState(): string | undefined {
+    return sendingState(this.#to, this.#bytes);
   }
 
   #relayed(chunk: Buffer): void {

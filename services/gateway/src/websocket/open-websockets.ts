@@ -14,6 +14,7 @@ import {
   type ProxiedConnection,
 } from './proxied-connection.js';
 import { SigningKeyWatch } from './signing-key-watch.js';
+import { StalledReceivers } from './stalled-receivers.js';
 import { WITHDRAWAL_CLOSE, type WithdrawalReason } from './websocket-admission.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
 
@@ -22,6 +23,11 @@ export interface OpenWebSocketsOptions {
   store: { get(tenantId: string): CompiledTenant | undefined };
   /** A connection with no frame either way for this long is closed (1001); 0 = never. */
   idleTimeoutMs: number;
+  /**
+   * GATEWAY_SEND_TIMEOUT_MS: a connection whose client or origin took none of the frames waiting for it
+   * for this long is closed (1001), however much the other side sends; 0 = never.
+   */
+  sendTimeoutMs: number;
   /** How long past its credentials' expiry an open WebSocket is closed with 1008; null: never. */
   credentialGraceMs: number | null;
   metrics?: WebSocketMetrics | undefined;
@@ -50,10 +56,15 @@ export class OpenWebSockets {
   );
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
   readonly #pending = new Set<Duplex>();
+  /** The open connections, until they end: a side that stops taking its frames gets them closed. */
+  readonly #stalls: StalledReceivers;
   #closing = false;
 
   constructor(options: OpenWebSocketsOptions) {
     this.#options = options;
+    this.#stalls = new StalledReceivers(options.sendTimeoutMs, (connection, side) =>
+      this.#goAway(connection, `${side} not reading`),
+    );
   }
 
   get size(): number {
@@ -115,6 +126,7 @@ export class OpenWebSockets {
         );
       this.#open.delete(connection);
       this.#forget(connection);
+      this.#stalls.forget(connection);
       this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);
       // While the gateway closes it, the other side may still be getting the rest of a frame or its close
       // frame: each relay cuts its side if that can no longer come, the close grace bounds the rest.
@@ -132,6 +144,7 @@ export class OpenWebSockets {
     }
     connection.toUpstream.start();
     connection.toClient.start();
+    this.#stalls.watch(connection);
     this.closeOnExpiry(connection, connection.admission.credentialsExpireAtMs);
     const { verifiedWith } = connection.admission;
     // Withdrawn while the origin was answering: the set's refresh came before the connection was watched.

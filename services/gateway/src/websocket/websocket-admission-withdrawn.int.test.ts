@@ -9,6 +9,7 @@ import {
   openWebSocket,
   roundTrip,
 } from '../testing/open-websockets.js';
+import { within } from '../testing/raw-connections.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
@@ -236,6 +237,32 @@ describe('open WebSockets after a snapshot withdraws what admitted them', () => 
     expect(await moved.closed).toEqual({ code: 1001, reason: 'route origin changed' });
     expect(await closures(tenant.id, 'route_removed')).toBe(1);
     expect(await closures(tenant.id, 'origin_changed')).toBe(1);
+  });
+
+  it('closes with 1001 when the route now answers itself (maintenance mode, a redirect), its origin kept', async () => {
+    const tenant = new TestTenant(`ws-fixed-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const inMaintenance = await connect(`${tenant.subdomain}.localhost`);
+    tenant.apply({
+      route: { fixed_response: { status: 503, headers: { 'retry-after': '60' }, body: 'maintenance' } },
+    });
+    // As a new upgrade is refused (the route no longer sends anything to its origin), the open one ends.
+    await expect(connect(`${tenant.subdomain}.localhost`)).rejects.toThrow('status 503');
+    expect(
+      await within(inMaintenance.closed, 10_000, 'the WebSocket of the route in maintenance closes'),
+    ).toEqual({
+      code: 1001,
+      reason: 'route answers itself',
+    });
+
+    tenant.apply();
+    const redirected = await connect(`${tenant.subdomain}.localhost`);
+    tenant.apply({ route: { redirect: { status: 308, location: 'https://elsewhere.example/' } } });
+    expect(await within(redirected.closed, 10_000, 'the WebSocket of the redirected route closes')).toEqual({
+      code: 1001,
+      reason: 'route answers itself',
+    });
+    expect(await closures(tenant.id, 'route_answers_itself')).toBe(2);
   });
 
   it('closes with 1001 when the tenant is removed or its host goes to another tenant', async () => {

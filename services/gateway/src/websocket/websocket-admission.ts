@@ -46,6 +46,7 @@ export type WithdrawalReason =
   | 'tenant_removed'
   | 'host_moved'
   | 'route_removed'
+  | 'route_answers_itself'
   | 'origin_changed'
   | 'origin_tls_changed'
   | 'key_revoked'
@@ -64,6 +65,7 @@ export const WITHDRAWAL_CLOSE: Readonly<Record<WithdrawalReason, { code: number;
   tenant_removed: { code: CLOSE_GOING_AWAY, reason: 'tenant removed' },
   host_moved: { code: CLOSE_GOING_AWAY, reason: 'host moved' },
   route_removed: { code: CLOSE_GOING_AWAY, reason: 'route removed' },
+  route_answers_itself: { code: CLOSE_GOING_AWAY, reason: 'route answers itself' },
   origin_changed: { code: CLOSE_GOING_AWAY, reason: 'route origin changed' },
   origin_tls_changed: { code: CLOSE_GOING_AWAY, reason: 'origin tls changed' },
   key_revoked: { code: CLOSE_POLICY_VIOLATION, reason: 'api key revoked' },
@@ -113,6 +115,8 @@ export class TenantAdmissions {
     if (this.#resolveHost(admission.host)?.id !== this.#tenant.id) return 'host_moved';
     const route = this.#routes.get(admission.routeId);
     if (route === undefined) return 'route_removed';
+    // A fixed response (maintenance mode) or a redirect: the route sends nothing to any origin now.
+    if (route.config.fixed_response !== null || route.config.redirect !== null) return 'route_answers_itself';
     if (!this.#sendsTo(route, admission.originId)) return 'origin_changed';
     if (admission.originTls !== undefined && admission.originTls !== this.#tlsOf(admission.originId))
       return 'origin_tls_changed';

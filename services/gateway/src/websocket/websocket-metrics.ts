@@ -42,7 +42,7 @@ export class WebSocketMetrics {
     });
     this.#admissionClosures = new BoundCounter({
       name: 'vantageedge_gateway_websocket_admission_closures_total',
-      help: 'Open WebSockets the gateway closed because a snapshot withdrew what admitted them or their credentials expired, by tenant and reason (key_revoked, key_expired, auth_changed, route_removed, origin_changed, origin_tls_changed, host_moved, credentials_expired, signing_key_withdrawn, ip_denied, cors_not_allowed)',
+      help: 'Open WebSockets the gateway closed because a snapshot withdrew what admitted them or their credentials expired, by tenant and reason (key_revoked, key_expired, auth_changed, route_removed, route_answers_itself, origin_changed, origin_tls_changed, host_moved, credentials_expired, signing_key_withdrawn, ip_denied, cors_not_allowed)',
       labelNames: ['tenant', 'reason'],
       registry,
     });

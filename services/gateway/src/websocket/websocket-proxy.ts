@@ -52,6 +52,11 @@ export interface WebSocketProxyOptions {
   /** A connection with no frame either way for this long is closed (1001); 0 = never. */
   idleTimeoutMs: number;
   /**
+   * GATEWAY_SEND_TIMEOUT_MS: a connection whose client or origin took none of the frames waiting for it
+   * for this long is closed (1001), however much the other side sends; 0 = never.
+   */
+  sendTimeoutMs: number;
+  /**
    * GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS: how long past the moment its credentials stop being
    * accepted (a token's `exp`, an API key's `expires_at`) an open WebSocket is closed with 1008; null:
    * never (only a snapshot withdrawing its admission closes it).
