@@ -368,7 +368,27 @@ function servedOn(socket: net.Socket): Promise<string> {
   });
 }
 
-describe('the per-client connection limit behind a PROXY protocol balancer', () => {
+/**
+ * The per-client connection limit behind a PROXY protocol balancer counts the clients the headers name,
+ * not the balancer that carries them all. A client handed a /48 has 65,536 /64s: counted by its /64, each
+ * was a client with a connection allowance of its own; GATEWAY_CLIENT_IPV6_PREFIX=48 counts it as one.
+ */
+describe.each([
+  {
+    title: 'the clients the headers name, not the balancer that carries them all',
+    settings: {},
+    client: '198.51.100.40',
+    otherClient: '198.51.100.41',
+    sameClient: '198.51.100.40',
+  },
+  {
+    title: 'with GATEWAY_CLIENT_IPV6_PREFIX=48, the /64s of one /48 as one client (another /48 is another)',
+    settings: { GATEWAY_CLIENT_IPV6_PREFIX: '48' },
+    client: '2001:db8:5:1::1',
+    otherClient: '2001:db8:6:1::1',
+    sameClient: '2001:db8:5:2::1',
+  },
+])('the per-client connection limit behind a PROXY protocol balancer counts $title', (limit) => {
   let limited: TestGateway;
 
   beforeAll(async () => {
@@ -376,6 +396,7 @@ describe('the per-client connection limit behind a PROXY protocol balancer', () 
       GATEWAY_PROXY_PROTOCOL: 'on',
       GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
       GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '1',
+      ...limit.settings,
     });
     limited.store.apply(catchAllTenant('pp', origin.url));
   });
@@ -384,61 +405,22 @@ describe('the per-client connection limit behind a PROXY protocol balancer', () 
     await limited?.close();
   });
 
-  it('counts the clients the headers name, not the balancer that carries them all', async () => {
+  it(`closes a second connection of ${limit.sameClient}'s client and serves the others`, async () => {
     const port = limited.gateway.trafficPort;
-    const first = await balancerConnection(port, [v1('198.51.100.40')]);
+    const first = await balancerConnection(port, [v1(limit.client)]);
     expect(await servedOn(first)).toBe('HTTP/1.1 200 OK');
-    const otherClient = await balancerConnection(port, [v1('198.51.100.41')]);
+    const otherClient = await balancerConnection(port, [v1(limit.otherClient)]);
     expect(await servedOn(otherClient)).toBe('HTTP/1.1 200 OK');
-    const sameClient = await balancerConnection(port, [v1('198.51.100.40')]);
+    const sameClient = await balancerConnection(port, [v1(limit.sameClient)]);
     await within(
       new Promise((resolve) => sameClient.once('close', resolve)),
       10_000,
-      'the second connection of 198.51.100.40 closes',
+      `the connection of ${limit.sameClient}, the client of ${limit.client}, closes`,
     );
     expect(await servedOn(first)).toBe('HTTP/1.1 200 OK');
     expect(await servedOn(otherClient)).toBe('HTTP/1.1 200 OK');
     first.destroy();
     otherClient.destroy();
-  });
-});
-
-/**
- * A client handed a /48 has 65,536 /64s: counted by its /64, each was a client with a connection
- * allowance of its own. GATEWAY_CLIENT_IPV6_PREFIX=48 counts it as one.
- */
-describe('the per-client connection limit with GATEWAY_CLIENT_IPV6_PREFIX', () => {
-  let limited: TestGateway;
-
-  beforeAll(async () => {
-    limited = await startTestGateway({
-      GATEWAY_PROXY_PROTOCOL: 'on',
-      GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
-      GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '1',
-      GATEWAY_CLIENT_IPV6_PREFIX: '48',
-    });
-    limited.store.apply(catchAllTenant('pp', origin.url));
-  });
-
-  afterAll(async () => {
-    await limited?.close();
-  });
-
-  it('counts the /64s of one /48 as one client; another /48 is another client', async () => {
-    const port = limited.gateway.trafficPort;
-    const first = await balancerConnection(port, [v1('2001:db8:5:1::1')]);
-    expect(await servedOn(first)).toBe('HTTP/1.1 200 OK');
-    const otherNetwork = await balancerConnection(port, [v1('2001:db8:6:1::1')]);
-    expect(await servedOn(otherNetwork)).toBe('HTTP/1.1 200 OK');
-    const sameNetwork = await balancerConnection(port, [v1('2001:db8:5:2::1')]);
-    await within(
-      new Promise((resolve) => sameNetwork.once('close', resolve)),
-      10_000,
-      'the connection from another /64 of 2001:db8:5::/48 closes',
-    );
-    expect(await servedOn(first)).toBe('HTTP/1.1 200 OK');
-    first.destroy();
-    otherNetwork.destroy();
   });
 });
 
