@@ -324,6 +324,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.#controller === undefined) this.#giveUpWaiting(error);
     else this.#controller.abort(error);
   };
+  /**
+   * The client's body failed (past the route's limit) while the request waited for a pooled connection:
+   * undici hears the body's errors only once it takes the request, so until then this listener does
+   * (unheard, a stream's error ends the replica's process) and the wait ends with it (413).
+   */
+  readonly #onClientBodyError = (error: Error): void => {
+    if (this.#controller === undefined) this.#giveUpWaiting(error);
+  };
   readonly #onDrain = (): void => {
     this.#paused = false;
     // The origin's silence counts from when it may send again.
@@ -348,6 +356,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       // While the body arrives at the client's pace, the exchange says nothing timely about the target.
       call.lease.clientBodyPending?.();
       streamedBody.once('end', this.#onClientBodySent);
+      streamedBody.on('error', this.#onClientBodyError);
     }
   }
 

@@ -152,9 +152,11 @@ export class WebSocketProxy {
 
   /** As node's `upgrade` event listener (plain and TLS listeners). */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // node stops listening for the connection's errors as it hands it over: from here on, an error
+    // nobody hears (a client's reset) would end the replica's process.
+    socket.on('error', () => socket.destroy());
     // Pipelined behind a request refused for its framing: the connection closes once that is answered.
     if (followsLastAnswer(req)) return;
-    socket.on('error', () => socket.destroy());
     if (!responseInFlight(socket)) {
       this.#accept(req, socket, head);
       return;
