@@ -9,7 +9,7 @@ import {
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
 import {
   admissionClosures,
@@ -143,8 +143,12 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (jwks ? jwks.close(() => resolve()) : resolve()));
 });
 
-describe('open WebSockets whose credentials expire', () => {
-  it('closes an OIDC user’s WebSocket with 1008 at its token’s exp; a longer-lived token’s stays open', async () => {
+// Each test has a tenant of its own and mostly waits for a credential to expire: the tests (and the
+// grace gateway's below) wait side by side.
+describe.concurrent('open WebSockets whose credentials expire', () => {
+  it('closes an OIDC user’s WebSocket with 1008 at its token’s exp; a longer-lived token’s stays open', async ({
+    expect,
+  }) => {
     const tenant = new ExpiryTenant().apply();
     const lasting = await connect(tenant.host, '/user/feed', {
       authorization: `Bearer ${await oidcToken(300)}`,
@@ -168,7 +172,9 @@ describe('open WebSockets whose credentials expire', () => {
     lasting.socket.close();
   });
 
-  it('closes a Clerk session’s WebSocket with 1008 once its session token has expired', async () => {
+  it('closes a Clerk session’s WebSocket with 1008 once its session token has expired', async ({
+    expect,
+  }) => {
     const tenant = new ExpiryTenant().apply();
     const token = await signClerkToken(clerk, { userId: CLERK_USER, expiresInSeconds: 1 });
     const open = await connect(tenant.host, '/user/feed', { authorization: `Bearer ${token}` });
@@ -177,7 +183,9 @@ describe('open WebSockets whose credentials expire', () => {
     expect(await closures(tenant.id, 'credentials_expired')).toBe(1);
   });
 
-  it('closes the WebSocket of an API key at its expires_at, and the slot it held admits another upgrade', async () => {
+  it('closes the WebSocket of an API key at its expires_at, and the slot it held admits another upgrade', async ({
+    expect,
+  }) => {
     const tenant = new ExpiryTenant().apply([lastingKey, expiringKey(2)]);
     const expiring = await connect(tenant.host, '/keyed/feed', { 'x-api-key': EXPIRING_KEY });
     const publicRoute = await connect(tenant.host, '/public/feed');
@@ -195,7 +203,9 @@ describe('open WebSockets whose credentials expire', () => {
     publicRoute.socket.close();
   });
 
-  it('closes at the expires_at a later snapshot gives the key, earlier or later than at the upgrade', async () => {
+  it('closes at the expires_at a later snapshot gives the key, earlier or later than at the upgrade', async ({
+    expect,
+  }) => {
     const tenant = new ExpiryTenant();
     const brought = expiringKey(300);
     const extended = { ...expiringKey(3), key: LASTING_KEY };
@@ -212,7 +222,7 @@ describe('open WebSockets whose credentials expire', () => {
   });
 });
 
-describe('GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS', () => {
+describe.concurrent('GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS', () => {
   let graceful: TestGateway;
 
   beforeAll(async () => {
@@ -226,7 +236,9 @@ describe('GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS', () => {
     await graceful?.close();
   });
 
-  it('keeps a WebSocket open for the grace past its key’s expiry, then closes it with 1008', async () => {
+  it('keeps a WebSocket open for the grace past its key’s expiry, then closes it with 1008', async ({
+    expect,
+  }) => {
     const tenant = new ExpiryTenant().apply([expiringKey(2)], [gateway, graceful]);
     const atExpiry = await connect(tenant.host, '/keyed/feed', { 'x-api-key': EXPIRING_KEY });
     const withGrace = await connect(tenant.host, '/keyed/feed', { 'x-api-key': EXPIRING_KEY }, graceful);
