@@ -89,6 +89,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['health_check', 'jsonb'],
     ['circuit_breaker', 'jsonb'],
     ['tls', 'jsonb'],
+    ['tags', 'jsonb'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -111,6 +112,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['rate_limit', 'jsonb'],
     ['cache_policy', 'jsonb'],
     ['policies', 'jsonb'],
+    ['tags', 'jsonb'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -247,6 +249,7 @@ class BatchChanges {
           circuit_breaker: d.circuit_breaker,
           // Absent in origins recorded before TLS settings (read as the defaults).
           tls: d.tls ?? null,
+          tags: d.tags,
           ...creation,
           ...version,
         });
@@ -276,6 +279,7 @@ class BatchChanges {
           cache_policy: d.cache_policy,
           // The route policies (CORS, IP rules, transforms, …) as one document; absent before they existed.
           policies: routePoliciesOf(d),
+          tags: d.tags,
           ...creation,
           ...version,
         });

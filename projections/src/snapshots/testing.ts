@@ -99,6 +99,7 @@ export function originState(tenantId: string, originId = randomUUID()): OriginSt
       open_seconds: 30,
       half_open_requests: 1,
     },
+    tags: [],
   };
 }
 
@@ -123,6 +124,7 @@ export function routeState(
     rate_limit: null,
     cache_policy: null,
     ...NO_ROUTE_POLICIES,
+    tags: [],
     ...overrides,
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { sealedPrivateKey } from '../tls/private-key-envelope.js';
+import { storedResourceTags } from './resource-tags.js';
 import {
   corsPolicy,
   fixedResponse,
@@ -275,6 +276,8 @@ export const originConfig = z.strictObject({
   circuit_breaker: circuitBreaker.prefault({}),
   /** Absent in snapshots and events recorded before origins had TLS settings: the defaults. */
   tls: originTls.prefault({}),
+  /** The admins' labels (resource-tags.ts): kept by the control plane, left out of what gateways are sent. */
+  tags: storedResourceTags,
 });
 export type OriginConfig = z.infer<typeof originConfig>;
 
@@ -329,6 +332,8 @@ export const routeConfig = z.strictObject({
   traffic_split: trafficSplit.nullable().default(null),
   fixed_response: fixedResponse.nullable().default(null),
   redirect: redirect.nullable().default(null),
+  /** The admins' labels (resource-tags.ts): kept by the control plane, left out of what gateways are sent. */
+  tags: storedResourceTags,
 });
 export type RouteConfig = z.infer<typeof routeConfig>;
 

@@ -3,6 +3,7 @@ import { gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { type TenantSnapshot, tenantSnapshot } from '../domain/gateway-config.js';
 import { jsonByteLength } from '../json/json-bytes.js';
 import { runToEnd, type SlicedWork } from '../process/event-loop-slices.js';
+import { gatewayViewOf } from './gateway-view.js';
 import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
 import type { RoutesValidation, RouteValidationCache } from './route-validation-cache.js';
 
@@ -103,7 +104,8 @@ export async function measureSnapshot(
   snapshot: TenantSnapshot,
   limits: SnapshotLimits,
 ): Promise<SnapshotSize> {
-  const jsonBytes = snapshotJsonBytes(snapshot);
+  const sent = gatewayViewOf(snapshot);
+  const jsonBytes = snapshotJsonBytes(sent);
   if (jsonBytes > limits.maxJsonBytes) return { jsonBytes, valueBytes: null, valueExact: false, fits: false };
   if (jsonBytes <= COMPRESS_ABOVE_BYTES) {
     return { jsonBytes, valueBytes: jsonBytes, valueExact: true, fits: jsonBytes <= limits.maxValueBytes };
@@ -111,7 +113,7 @@ export async function measureSnapshot(
   if (!gzipsToMeasure(jsonBytes, limits)) {
     return { jsonBytes, valueBytes: gzipBound(jsonBytes), valueExact: false, fits: true };
   }
-  const value = (await gzipAsync(Buffer.from(JSON.stringify(snapshot), 'utf8'))).length;
+  const value = (await gzipAsync(Buffer.from(JSON.stringify(sent), 'utf8'))).length;
   return { jsonBytes, valueBytes: value, valueExact: true, fits: value <= limits.maxValueBytes };
 }
 
@@ -147,7 +149,7 @@ function prepare(
         `${message.snapshot.tenant_id} v${message.snapshot.version}`,
     );
   }
-  const json = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
+  const json = Buffer.from(JSON.stringify(gatewayViewOf(message.snapshot)), 'utf8');
   if (json.length > limits.maxJsonBytes) {
     throw new SnapshotTooLargeError(
       message.tenantId,

@@ -208,6 +208,23 @@ describe('snapshot size, as the encoder sees it', () => {
     });
   });
 
+  it('sends gateways no tags: the record, its size and what replicas decode are those of the untagged snapshot', async () => {
+    const untagged = sampleSnapshot(randomUUID(), 15n, { routes: 3 });
+    const label = 'team-payments-owned-by-someone';
+    const tagged = {
+      ...untagged,
+      origins: untagged.origins.map((origin) => ({ ...origin, tags: [label] })),
+      routes: untagged.routes.map((route) => ({ ...route, tags: [label, 'prod'] })),
+    };
+    const record = encodeSnapshotMessage(snapshotMessage(tagged), LIMIT);
+    expect(record.value!.toString('utf8')).not.toContain(label);
+    expect(record).toEqual(encodeSnapshotMessage(snapshotMessage(untagged), LIMIT));
+    expect(decodeSnapshotRecord(record)).toEqual({ ok: true, message: snapshotMessage(untagged) });
+    expect(await measureSnapshot(tagged, snapshotLimits(LIMIT))).toEqual(
+      await measureSnapshot(untagged, snapshotLimits(LIMIT)),
+    );
+  });
+
   it('encodes the same record off the event loop as on it', async () => {
     for (const snapshot of [
       sampleSnapshot(randomUUID(), 13n),

@@ -32,6 +32,7 @@ export function sampleSnapshot(
       rate_limit: null,
       cache_policy: null,
       ...NO_ROUTE_POLICIES,
+      tags: [],
     });
   }
   return tenantSnapshot.parse({

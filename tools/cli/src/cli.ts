@@ -141,7 +141,15 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     )
     .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
     .option('--at-position <n>', 'the config as it was after this event position')
-    .action(run((ctx, options: { tenant: string; atPosition?: string }) => dump(ctx, options)));
+    .option(
+      '--select-tag <tag>',
+      'only the origins and routes carrying this tag (repeat: every one), as a select_tags document',
+      (tag: string, tags: string[]) => [...tags, tag],
+      [] as string[],
+    )
+    .action(
+      run((ctx, options: { tenant: string; atPosition?: string; selectTag: string[] }) => dump(ctx, options)),
+    );
   root
     .command('diff')
     .description('compare a document with the tenant: exit 0 when equal, 1 when different')

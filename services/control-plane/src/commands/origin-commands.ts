@@ -69,6 +69,7 @@ export async function createOrigin(
           health_check: body.health_check ?? healthCheck.parse({}),
           circuit_breaker: body.circuit_breaker ?? circuitBreaker.parse({}),
           tls: body.tls ?? originTls.parse({}),
+          tags: body.tags,
         },
       }),
     });

@@ -14,6 +14,7 @@ import {
   snapshotJsonBytes,
   snapshotLimits,
 } from '@vantageedge/shared/snapshot-bus/codec';
+import { gatewayViewOf } from '@vantageedge/shared/snapshot-bus/gateway-view';
 import { z } from 'zod';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
@@ -196,11 +197,13 @@ function guardWith(
     tenantId: string,
     field: string,
     before: SnapshotState | undefined,
-    after: TenantSnapshot,
+    folded: TenantSnapshot,
   ): Promise<void> {
+    // What the gateways would be sent (no tags), as the encoder measures it.
+    const after = gatewayViewOf(folded);
     const jsonBytes = snapshotJsonBytes(after);
     // Not larger than before: allowed, over the budget or not (a way back under it, step by step).
-    if (before?.status === 'live' && jsonBytes <= snapshotJsonBytes(before.snapshot)) return;
+    if (before?.status === 'live' && jsonBytes <= snapshotJsonBytes(gatewayViewOf(before.snapshot))) return;
     if (
       jsonBytes <= limits.maxJsonBytes &&
       (estimates.estimate(tenantId, after) ?? Infinity) <= limits.maxValueBytes

@@ -79,6 +79,7 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
     circuit_breaker: config.circuit_breaker,
     // Origins recorded before TLS settings (or before some of them): the defaults for what they lack.
     tls: originTls.parse(config.tls ?? {}),
+    tags: config.tags,
     created_at,
     updated_at,
   };

@@ -42,6 +42,7 @@ const origin = {
     verify_depth: null,
     client_certificate_id: null,
   },
+  tags: [],
 };
 const route = (overrides: Record<string, unknown> = {}) =>
   routeConfig.parse({

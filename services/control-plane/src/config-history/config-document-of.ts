@@ -1,3 +1,4 @@
+import { hasEveryTag } from '@vantageedge/shared/domain/resource-tags';
 import { CONFIG_DOCUMENT_FORMAT } from '../schemas/config-document.js';
 import type { TenantConfig } from './tenant-config.js';
 
@@ -14,18 +15,32 @@ export interface UncheckedDocument {
   tenant: object;
   origins: object[];
   routes: object[];
+  select_tags?: string[];
 }
 
-export function documentOf(config: TenantConfig, { originNames = true } = {}): UncheckedDocument {
+/**
+ * `selectTags`: one team's share (decK's select_tags): the origins and routes carrying every one of
+ * those tags, and `select_tags` naming them. A route of the share pointing at an origin outside it
+ * names it by id.
+ */
+export function documentOf(
+  config: TenantConfig,
+  { originNames = true, selectTags = [] as readonly string[] } = {},
+): UncheckedDocument {
+  const selected = <T extends { tags: readonly string[] }>(items: T[]): T[] =>
+    selectTags.length === 0 ? items : items.filter((item) => hasEveryTag(item.tags, selectTags));
+  const origins = selected(config.origins);
   const nameCounts = new Map<string, number>();
-  for (const origin of config.origins) nameCounts.set(origin.name, (nameCounts.get(origin.name) ?? 0) + 1);
-  const originName = new Map(config.origins.map((origin) => [origin.id, origin.name]));
+  for (const origin of origins) nameCounts.set(origin.name, (nameCounts.get(origin.name) ?? 0) + 1);
+  const originName = new Map(origins.map((origin) => [origin.id, origin.name]));
   const { id: tenantId, name, subdomain, clerk_org_id, settings } = config.tenant;
   return {
     format: CONFIG_DOCUMENT_FORMAT,
-    tenant: { id: tenantId, name, subdomain, clerk_org_id, settings },
-    origins: config.origins,
-    routes: config.routes.map(({ origin_id, ...route }) => {
+    ...(selectTags.length === 0
+      ? { tenant: { id: tenantId, name, subdomain, clerk_org_id, settings } }
+      : { select_tags: [...selectTags], tenant: { id: tenantId, name, subdomain } }),
+    origins,
+    routes: selected(config.routes).map(({ origin_id, ...route }) => {
       const name = origin_id === null ? undefined : originName.get(origin_id);
       return originNames && name !== undefined && nameCounts.get(name) === 1
         ? { ...route, origin: name }

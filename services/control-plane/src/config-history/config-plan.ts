@@ -5,6 +5,7 @@ import {
   type OriginConfig,
   originTls,
 } from '@vantageedge/shared/domain/gateway-config';
+import { hasEveryTag, withTags } from '@vantageedge/shared/domain/resource-tags';
 import type { HeaderTransform, QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { invalid } from '../domain/errors.js';
@@ -82,6 +83,7 @@ export function originFieldsOf(entry: OriginEntry): OriginFields {
     health_check: entry.health_check ?? healthCheck.parse({}),
     circuit_breaker: entry.circuit_breaker ?? circuitBreaker.parse({}),
     tls: entry.tls ?? originTls.parse({}),
+    tags: entry.tags,
   };
 }
 
@@ -133,6 +135,8 @@ export function planConfig(
   if (document.tenant.id !== undefined && document.tenant.id !== current.tenant_id) {
     throw invalid('the document describes another tenant', 'tenant.id', 'is not the id of this tenant');
   }
+  const selectTags = document.select_tags ?? [];
+  const managed = selectTags.length === 0 ? current : managedShare(current, selectTags);
   const desiredTenant = {
     ...current.tenant,
     name: document.tenant.name,
@@ -141,7 +145,8 @@ export function planConfig(
       document.tenant.clerk_org_id === undefined ? current.tenant.clerk_org_id : document.tenant.clerk_org_id,
     settings: document.tenant.settings ?? current.tenant.settings,
   };
-  const tenantFields = fieldChanges(current.tenant, desiredTenant);
+  // A document of select_tags is one team's share of the tenant: the tenant itself is not theirs.
+  const tenantFields = selectTags.length > 0 ? [] : fieldChanges(current.tenant, desiredTenant);
   if (tenantFields.length > 0) {
     const { id: _id, ...changed } = changedTopLevel(current.tenant, desiredTenant);
     steps.push({ action: 'update_tenant', changes: changed });
@@ -157,14 +162,18 @@ export function planConfig(
   }
 
   // Origins: by id, else by name among the live ones no entry claimed by id.
-  const liveOrigins = new Map(current.origins.map((origin) => [origin.id, origin]));
+  const liveOrigins = new Map(managed.origins.map((origin) => [origin.id, origin]));
+  const unmanagedOrigins = new Set(
+    current.origins.map((origin) => origin.id).filter((id) => !liveOrigins.has(id)),
+  );
   const claimedByIdOrigins = new Set(document.origins.flatMap((entry) => (entry.id ? [entry.id] : [])));
-  const originsByName = groupBy(current.origins, (origin) => origin.name);
+  const originsByName = groupBy(managed.origins, (origin) => origin.name);
   const originRefs: OriginRef[] = [];
   const keptOrigins = new Set<string>();
   document.origins.forEach((entry, index) => {
-    const fields = originFieldsOf(entry);
+    const fields = { ...originFieldsOf(entry), tags: withTags(entry.tags, selectTags) };
     const field = `origins.${index}`;
+    if (entry.id !== undefined && unmanagedOrigins.has(entry.id)) throw unselected(`${field}.id`, selectTags);
     let id = entry.id;
     if (id === undefined) {
       const candidates = (originsByName.get(entry.name) ?? []).filter(
@@ -225,7 +234,7 @@ export function planConfig(
       after: { id, ...fields },
     });
   });
-  for (const origin of current.origins) {
+  for (const origin of managed.origins) {
     if (keptOrigins.has(origin.id)) continue;
     removals.push({ action: 'remove_origin', id: origin.id });
     changes.push({
@@ -241,14 +250,20 @@ export function planConfig(
 
   // Routes: by id, else by pattern and methods among the live ones no entry claimed by id.
   const originIndexByName = new Map(document.origins.map((entry, index) => [entry.name, index]));
-  const liveRoutes = new Map(current.routes.map((route) => [route.id, route]));
+  const liveRoutes = new Map(managed.routes.map((route) => [route.id, route]));
+  const unmanagedRoutes = new Set(
+    current.routes.map((route) => route.id).filter((id) => !liveRoutes.has(id)),
+  );
   const claimedByIdRoutes = new Set(document.routes.flatMap((entry) => (entry.id ? [entry.id] : [])));
-  const routesByMethodKey = groupBy(current.routes, methodKey);
+  const routesByMethodKey = groupBy(managed.routes, methodKey);
+  // A route of the share may point at an origin of another team's, which it does not remove.
+  const reachableOrigins = new Set([...keptOrigins, ...unmanagedOrigins]);
   const keptRoutes = new Set<string>();
   document.routes.forEach((entry, index) => {
     const field = `routes.${index}`;
-    const written = routeFieldsOf(entry);
-    const origin = resolveOrigin(entry, field, originIndexByName, originRefs, keptOrigins);
+    if (entry.id !== undefined && unmanagedRoutes.has(entry.id)) throw unselected(`${field}.id`, selectTags);
+    const written = { ...routeFieldsOf(entry), tags: withTags(entry.tags, selectTags) };
+    const origin = resolveOrigin(entry, field, originIndexByName, originRefs, reachableOrigins);
     const originId = 'id' in origin ? origin.id : null;
     let id = entry.id;
     if (id === undefined) {
@@ -339,7 +354,7 @@ export function planConfig(
       after: { id, ...shown },
     });
   });
-  for (const route of current.routes) {
+  for (const route of managed.routes) {
     if (keptRoutes.has(route.id)) continue;
     deletions.push({ action: 'delete_route', id: route.id });
     changes.push({
@@ -354,6 +369,23 @@ export function planConfig(
   }
 
   return { changes, steps: [...steps, ...routeSteps, ...deletions, ...removals] };
+}
+
+/** The origins and routes of `config` a document of `selectTags` manages: those carrying every one. */
+function managedShare(config: TenantConfig, selectTags: readonly string[]): TenantConfig {
+  return {
+    ...config,
+    origins: config.origins.filter((origin) => hasEveryTag(origin.tags, selectTags)),
+    routes: config.routes.filter((route) => hasEveryTag(route.tags, selectTags)),
+  };
+}
+
+function unselected(field: string, selectTags: readonly string[]) {
+  return invalid(
+    'the document names a resource its select_tags do not select',
+    field,
+    `is not tagged ${selectTags.join(', ')}: another document manages it`,
+  );
 }
 
 function resolveOrigin(

@@ -1,5 +1,6 @@
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
+import { MAX_FILTER_TAGS } from '@vantageedge/shared/domain/resource-tags';
 import { z } from 'zod';
 import { CONFIG_CHANGE_WAIT_MS } from '../config-history/config-change-lock.js';
 import { configDocument, rollbackBody } from '../schemas/config-document.js';
@@ -266,6 +267,20 @@ const CURSOR = {
   schema: { type: 'string', pattern: HEADER_PATTERNS.cursor },
 };
 const TENANT_FILTER = { name: 'tenant_id', in: 'query', schema: { type: 'string', format: 'uuid' } };
+const TAGS_FILTER = {
+  name: 'tags',
+  in: 'query',
+  description: `those carrying every tag of a,b, or any tag of a/b (at most ${MAX_FILTER_TAGS} tags; one operator)`,
+  schema: { type: 'string' },
+};
+const SELECT_TAGS = {
+  name: 'select_tags',
+  in: 'query',
+  description:
+    'a,b: only the origins and routes carrying every one of these tags, as a document of select_tags (one team’s share of the tenant)',
+  schema: { type: 'string' },
+};
+const TAGGED_COLLECTIONS: ReadonlySet<string> = new Set(['origins', 'routes']);
 
 const page = (items: unknown) => ({
   type: 'object',
@@ -442,7 +457,13 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
       operationId: r.ops.list,
       tags: [r.tag],
       summary: `List ${r.collection} the caller can see, oldest first`,
-      parameters: [...(r.collection === 'tenants' ? [] : [TENANT_FILTER]), LIMIT, CURSOR, MIN_POSITION],
+      parameters: [
+        ...(r.collection === 'tenants' ? [] : [TENANT_FILTER]),
+        ...(TAGGED_COLLECTIONS.has(r.collection) ? [TAGS_FILTER] : []),
+        LIMIT,
+        CURSOR,
+        MIN_POSITION,
+      ],
       responses: {
         '200': { description: 'a page', content: json(page(ref(`${r.schema}ListItem`))) },
         ...QUERY_ERRORS,
@@ -648,7 +669,7 @@ function configPaths(): Record<string, unknown> {
     '/api/v1/tenants/{id}/config/document': read(
       'getTenantConfigDocument',
       "The config as a tenant document (what vantageedge dump writes): apply it to get this config back (a credential header's or query parameter's <redacted> value keeps the stored one)",
-      [AT_POSITION, MIN_POSITION],
+      [AT_POSITION, SELECT_TAGS, MIN_POSITION],
       'TenantConfigDocumentAnswer',
     ),
     '/api/v1/tenants/{id}/config/diff': {

@@ -20,6 +20,7 @@ import type { ReadYourWrites, WaitScope } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { tenantExists } from './read-model-store.js';
 import { parseQuery } from './request-validation.js';
+import { selectTagsParam } from './tag-filter.js';
 import { allows, type RequiredAccess } from './visibility.js';
 
 /**
@@ -46,6 +47,7 @@ export const positionParam = z
   .transform((value) => BigInt(value));
 
 const atQuery = z.strictObject({ at_position: positionParam.optional() });
+const documentQuery = atQuery.extend({ select_tags: selectTagsParam });
 const diffQuery = z.strictObject({ from: positionParam, to: positionParam.optional() });
 const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
 const tenantIdParam = uuidId();
@@ -154,7 +156,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   });
 
   router.get('/api/v1/tenants/:id/config/document', minPosition.header, async (req, res) => {
-    const query = parseQuery(atQuery, req.query);
+    const query = parseQuery(documentQuery, req.query);
     const { tenantId, access } = await tenantOf(req, res, 'read');
     admitConfigRead(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -166,7 +168,9 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       version: config.version,
       // Credential header and query parameter values as <redacted>: applied back, the placeholder keeps
       // the stored value.
-      document: documentOf(asSeenWith(access, redactedConfig(config))),
+      document: documentOf(asSeenWith(access, redactedConfig(config)), {
+        selectTags: query.select_tags ?? [],
+      }),
     });
   });
 

@@ -1,6 +1,7 @@
 import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
 import type pg from 'pg';
 import type { ResourceDefinition, RowBase } from './resources.js';
+import { type TagFilter, tagCondition } from './tag-filter.js';
 
 /**
  * SQL over the read models. Rows of deleted tenants, and every row of their children, are hidden
@@ -14,8 +15,14 @@ const T = (table: Parameters<typeof qualified>[1]) => qualified(READ_MODELS_SCHE
 export async function listResources(
   pool: pg.Pool,
   resource: ResourceDefinition,
-  { tenantIds, after, limit }: { tenantIds: readonly string[] | null; after: bigint; limit: number },
+  {
+    tenantIds,
+    after,
+    limit,
+    tags,
+  }: { tenantIds: readonly string[] | null; after: bigint; limit: number; tags?: TagFilter | undefined },
 ): Promise<ResourceRow[]> {
+  const tagged = tags === undefined ? null : tagCondition(tags, 4);
   const sql =
     resource.table === 'tenants'
       ? `select r.* from ${T('tenants')} r
@@ -23,9 +30,11 @@ export async function listResources(
           order by r.created_position limit $3`
       : `select r.* from ${T(resource.table)} r join ${T('tenants')} t on t.id = r.tenant_id
           where t.deleted_at is null and ($1::uuid[] is null or r.tenant_id = any($1::uuid[]))
-            and r.created_position > $2
+            and r.created_position > $2 ${tagged === null ? '' : `and ${tagged.sql}`}
           order by r.created_position limit $3`;
-  const { rows } = await pool.query<ResourceRow>(sql, [tenantIds, after.toString(), limit]);
+  const values: unknown[] = [tenantIds, after.toString(), limit];
+  if (tagged !== null) values.push(tagged.value);
+  const { rows } = await pool.query<ResourceRow>(sql, values);
   return rows;
 }
 

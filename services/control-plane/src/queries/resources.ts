@@ -29,6 +29,8 @@ export interface ResourceDefinition {
   /** Path segment under /api/v1. */
   path: string;
   table: Exclude<ReadModelTable, 'audit_log'>;
+  /** Its rows have tags (a `tags` column): its list takes `?tags=`. */
+  tagged?: boolean;
   present(row: RowBase & Record<string, unknown>): Record<string, unknown>;
 }
 
@@ -74,6 +76,7 @@ export const originResource: ResourceDefinition = {
   name: 'origin',
   path: 'origins',
   table: 'origins',
+  tagged: true,
   present: (row) => ({
     id: row.id,
     tenant_id: row['tenant_id'],
@@ -88,6 +91,7 @@ export const originResource: ResourceDefinition = {
     circuit_breaker: row['circuit_breaker'],
     // Null in rows of origins recorded before TLS settings (partial before some of them): the defaults.
     tls: originTls.parse(row['tls'] ?? {}),
+    tags: row['tags'],
     ...timestamps(row),
   }),
 };
@@ -96,6 +100,7 @@ export const routeResource: ResourceDefinition = {
   name: 'route',
   path: 'routes',
   table: 'routes',
+  tagged: true,
   present: (row) => ({
     id: row.id,
     tenant_id: row['tenant_id'],
@@ -118,6 +123,7 @@ export const routeResource: ResourceDefinition = {
       (row['policies'] as { request_headers?: unknown })?.request_headers ?? null,
     ),
     query: redactedQueryTransform((row['policies'] as { query?: unknown })?.query ?? null),
+    tags: row['tags'],
     ...timestamps(row),
   }),
 };

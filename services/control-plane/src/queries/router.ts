@@ -34,6 +34,7 @@ import {
   TENANT_CHILD_RESOURCES,
   tenantResource,
 } from './resources.js';
+import { type TagFilter, tagFilterParam } from './tag-filter.js';
 import { createTenantDirectory } from './tenant-directory.js';
 import {
   createUsageReadGate,
@@ -85,6 +86,7 @@ const listQuery = z.strictObject({
   tenant_id: uuidId().optional(),
   limit: limitParam,
   cursor: cursorParam,
+  tags: tagFilterParam,
 });
 const tenantListQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
 const resourceId = uuidId();
@@ -145,13 +147,17 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       let tenantIds: string[] | null;
       let limit: number;
       let cursor: bigint | undefined;
+      let tags: TagFilter | undefined;
       if (resource === tenantResource) {
         ({ limit, cursor } = parseQuery(tenantListQuery, req.query));
         await minPosition.caughtUp(req, res, async () => ({ anyTenant: 'read' }));
         tenantIds = await visibleTenantIds({ pool, authorizer, directory }, caller, 'read');
       } else {
         const query = parseQuery(listQuery, req.query);
-        ({ limit, cursor } = query);
+        ({ limit, cursor, tags } = query);
+        if (tags !== undefined && !resource.tagged) {
+          throw validationFailed([{ field: 'tags', issue: `${resource.path} have no tags` }]);
+        }
         if (query.tenant_id !== undefined) {
           const tenant = query.tenant_id;
           await minPosition.caughtUp(req, res, async () => ({ tenant, required: 'read' }));
@@ -165,7 +171,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       const rows =
         tenantIds !== null && tenantIds.length === 0
           ? []
-          : await listResources(pool, resource, { tenantIds, after: cursor ?? 0n, limit: limit + 1 });
+          : await listResources(pool, resource, { tenantIds, after: cursor ?? 0n, limit: limit + 1, tags });
       const accessOf = await accessByTenant(caller, rows.slice(0, limit));
       res.json(
         toPage(

@@ -1,3 +1,4 @@
+import { resourceTags } from '@vantageedge/shared/domain/resource-tags';
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import { z } from 'zod';
 import { createOriginBody, createRouteBody, createTenantBody, newOriginRules } from './requests.js';
@@ -13,6 +14,10 @@ import { createOriginBody, createRouteBody, createTenantBody, newOriginRules } f
  * - an origin without `id` is the tenant's live origin of the same `name`, a route without `id` the live
  *   route with the same `path_pattern` and methods; otherwise it is created;
  * - live origins and routes the document does not match are removed.
+ *
+ * With `select_tags` (decK's), the document is one team's share of the tenant: only the live origins and
+ * routes carrying every one of those tags are matched, changed and removed, every resource it lists gets
+ * them, and its tenant entry is not applied.
  *
  * A route names its origin by `origin` (the `name` of an origin in the document) or `origin_id`.
  * API keys are not part of the document: their secrets are shown once and never restored.
@@ -65,6 +70,10 @@ export const configDocument = z
     tenant: tenantEntry,
     origins: z.array(originEntry).max(1000).default([]),
     routes: z.array(routeEntry).max(20_000).default([]),
+    select_tags: resourceTags.min(1, 'name at least one tag, or leave select_tags out').optional().meta({
+      description:
+        "decK's select_tags: the document manages only the tenant's origins and routes carrying every one of these tags (it changes and removes no other, and gives them to those it lists); the tenant entry is not applied",
+    }),
   })
   .superRefine((document, ctx) => {
     uniqueValues(

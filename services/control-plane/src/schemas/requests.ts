@@ -22,6 +22,7 @@ import {
   WEBSOCKET_TOKEN_SOURCES,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
+import { resourceTags } from '@vantageedge/shared/domain/resource-tags';
 import {
   corsPolicy,
   fixedResponseInput,
@@ -494,6 +495,7 @@ export const createOriginBody = z
     health_check: originFields.health_check.optional(),
     circuit_breaker: originFields.circuit_breaker.optional(),
     tls: originFields.tls.optional(),
+    tags: resourceTags.default([]),
   })
   .superRefine(newOriginRules);
 /** A new origin names its upstream once (url or targets) and a hash key when it hashes on one. */
@@ -524,6 +526,7 @@ export const updateOriginBody = z
     health_check: originFields.health_check.optional(),
     circuit_breaker: originFields.circuit_breaker.optional(),
     tls: originFields.tls.optional(),
+    tags: resourceTags.optional(),
   })
   .superRefine((body, ctx) => {
     if (body.url !== undefined && body.targets !== undefined) {
@@ -604,6 +607,7 @@ export const createRouteBody = z.strictObject({
   traffic_split: routePolicyFields.traffic_split.nullable().default(null),
   fixed_response: routePolicyFields.fixed_response.nullable().default(null),
   redirect: routePolicyFields.redirect.nullable().default(null),
+  tags: resourceTags.default([]),
 });
 export const updateRouteBody = z.strictObject({
   origin_id: uuid.nullable().optional(),
@@ -633,6 +637,7 @@ export const updateRouteBody = z.strictObject({
   traffic_split: routePolicyFields.traffic_split.nullable().optional(),
   fixed_response: routePolicyFields.fixed_response.nullable().optional(),
   redirect: routePolicyFields.redirect.nullable().optional(),
+  tags: resourceTags.optional(),
 });
 
 // ---- api keys ----

@@ -28,6 +28,10 @@ import {
 } from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
 
+const resourceTagList = z
+  .array(z.string())
+  .meta({ description: 'the resource’s tags (filter lists with ?tags=, manage with select_tags)' });
+
 /** The resources the admin API returns (commands and queries alike); documentation in /openapi.json. */
 
 const timestamps = { created_at: z.iso.datetime(), updated_at: z.iso.datetime() };
@@ -62,6 +66,7 @@ export const originResource = z.object({
   health_check: healthCheck,
   circuit_breaker: circuitBreaker,
   tls: originTls,
+  tags: resourceTagList,
   ...timestamps,
 });
 
@@ -107,6 +112,7 @@ export const routeResource = z.object({
   }),
   fixed_response: fixedResponse.nullable(),
   redirect: redirect.nullable(),
+  tags: resourceTagList,
   ...timestamps,
 });
 

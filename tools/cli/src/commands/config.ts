@@ -38,12 +38,14 @@ async function tenantFor(ctx: CliContext, ref: string | undefined, document?: Re
 
 export async function dump(
   ctx: CliContext,
-  options: { tenant: string; atPosition?: string },
+  options: { tenant: string; atPosition?: string; selectTag?: readonly string[] },
 ): Promise<ExitCode> {
   const client = await ctx.client();
   const tenant = await resolveTenant(client, options.tenant);
+  const selectTags = options.selectTag ?? [];
   const answer = await client.get(configPath(tenant.id, '/document'), configDocumentAnswer, {
     at_position: options.atPosition,
+    select_tags: selectTags.length === 0 ? undefined : selectTags.join(','),
   });
   if (ctx.output === 'json') {
     ctx.stdout(structured(answer.body.document, 'json'));
