@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { extendedConnect, refusalError } from '@vantageedge/gateway/testing/http2-websockets';
 import { onRequestHeads } from '@vantageedge/gateway/testing/request-heads';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
@@ -39,6 +40,11 @@ const ANSWERS: Record<string, { head: string; body: Buffer; closes?: true }> = {
     head: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
     body: gzipSync(chunk(Buffer.from(CONTENT))),
     closes: true,
+  },
+  // An origin refusing a WebSocket upgrade answers so too.
+  'forbidden-gzip-chunked': {
+    head: 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n',
+    body: chunk(gzipSync(CONTENT)),
   },
   'identity-then-close': {
     head: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: identity\r\n\r\n',
@@ -171,6 +177,26 @@ describe('an origin answer framed with a transfer coding the gateway does not de
     },
     30_000,
   );
+
+  it('an upgrade the origin refuses so: answered 502 upstream_error over HTTP/1.1 and HTTP/2', async () => {
+    const path = '/p/forbidden-gzip-chunked/x';
+    const overHttp1 = await gateway.request('codings', path, {
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    });
+    expect(overHttp1.status, `HTTP/1.1: ${JSON.stringify(overHttp1.body)}`).toBe(502);
+    expect(errorCode(overHttp1.body)).toBe('upstream_error');
+    const overHttp2 = await extendedConnect(session, path, { ':authority': HOST });
+    expect(
+      overHttp2.status,
+      `HTTP/2: ${'body' in overHttp2 ? JSON.stringify(overHttp2.body) : 'switched'}`,
+    ).toBe(502);
+    expect(refusalError(overHttp2).code).toBe('upstream_error');
+  });
 
   it.each(['/p/chunked-capitals/x', '/c/chunked-capitals/x'])(
     '%s: chunked alone, in capitals, is decoded and relayed to both protocols',

@@ -150,6 +150,7 @@ export function controlPlaneAppFromSettings(
     authFailures: {
       perMinute: settings.CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE,
       trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES,
+      ipv6Prefix: settings.CONTROL_PLANE_CLIENT_IPV6_PREFIX,
     },
     ...(settings.OTEL_ENABLED ? { tracing: { trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES } } : {}),
     userRequestsInFlight: settings.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT,

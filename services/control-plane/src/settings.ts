@@ -81,14 +81,26 @@ export const controlPlaneSettings = {
   CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   /** Open connections to the admin API listener; more are closed on arrival. */
   CONTROL_PLANE_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
-  /** Open admin API connections of one client address (an IPv6 client by its /64); 0: no limit. */
+  /**
+   * Open admin API connections of one client address (an IPv6 client by its network,
+   * CONTROL_PLANE_CLIENT_IPV6_PREFIX); 0: no limit.
+   */
   CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /**
    * CIDR ranges of the load balancers in front of the admin API: from them the client is the address
    * X-Forwarded-For names (auth-failure limit), and they are not held to the per-client connection cap.
    */
   CONTROL_PLANE_TRUSTED_PROXIES: cidrListSetting.default([]),
-  /** Rejected credentials per client address (IPv6: /64) and minute before 429 too_many_auth_failures; 0: off. */
+  /**
+   * The network an IPv6 client is counted by in the per-client counts (rejected credentials, connections),
+   * as the gateway's GATEWAY_CLIENT_IPV6_PREFIX: 64, one subscriber's; 56 or 48 when clients are handed
+   * those (each /64 of a /48 would be a client of its own), 128 each address.
+   */
+  CONTROL_PLANE_CLIENT_IPV6_PREFIX: z.coerce.number().int().min(32).max(128).default(64),
+  /**
+   * Rejected credentials per client address (IPv6: its network, CONTROL_PLANE_CLIENT_IPV6_PREFIX) and
+   * minute before 429 too_many_auth_failures; 0: off.
+   */
   CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE: z.coerce
     .number()
     .int()

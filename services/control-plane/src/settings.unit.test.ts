@@ -6,6 +6,7 @@ import {
 } from '@vantageedge/shared/settings/development-secrets';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { describe, expect, it } from 'vitest';
+import { listenerOptionsFromSettings } from './http/listener.js';
 import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
 
 const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
@@ -117,6 +118,23 @@ describe('control-plane auth-failure limit and trusted proxies', () => {
     expect(() =>
       parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE: '-1' }),
     ).toThrow(/CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE/);
+  });
+});
+
+describe('control-plane IPv6 client network', () => {
+  it('counts an IPv6 client by its /64 unless CONTROL_PLANE_CLIENT_IPV6_PREFIX says 32 to 128', () => {
+    expect(parseSettings(controlPlaneSettings, REQUIRED).CONTROL_PLANE_CLIENT_IPV6_PREFIX).toBe(64);
+    const parsed = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      CONTROL_PLANE_CLIENT_IPV6_PREFIX: '48',
+    });
+    expect(parsed.CONTROL_PLANE_CLIENT_IPV6_PREFIX).toBe(48);
+    for (const refused of ['31', '129', '56.5', 'wide'])
+      expect(() =>
+        parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_CLIENT_IPV6_PREFIX: refused }),
+      ).toThrow(/CONTROL_PLANE_CLIENT_IPV6_PREFIX/);
+    // The listener's per-client connection count takes it too.
+    expect(listenerOptionsFromSettings(parsed).clientIpv6Prefix).toBe(48);
   });
 });
 

@@ -12,6 +12,8 @@ export interface AuthFailureLimitOptions {
   perMinute: number;
   /** CONTROL_PLANE_TRUSTED_PROXIES: from these peers the client is the one X-Forwarded-For names. */
   trustedProxies: readonly string[];
+  /** CONTROL_PLANE_CLIENT_IPV6_PREFIX: the network an IPv6 client is counted by (default: its /64). */
+  ipv6Prefix?: number;
   /** Most client addresses remembered (least recently seen forgotten first). Default 100,000. */
   maxClients?: number;
   /** The windows' clock (ms). */
@@ -19,7 +21,8 @@ export interface AuthFailureLimitOptions {
 }
 
 /**
- * Rejected credentials per client address (an IPv6 client by its /64), per replica and in memory, as
+ * Rejected credentials per client address (an IPv6 client by its /64, or CONTROL_PLANE_CLIENT_IPV6_PREFIX),
+ * per replica and in memory, as
  * the gateway's limiter: every presented token costs a signature check (and, with CLERK_SECRET_KEY, the
  * signing-key gate), so an address at the bound in its current one-minute window gets 429
  * too_many_auth_failures before any verification, a valid token included, until that window ends.
@@ -42,7 +45,7 @@ export function createAuthFailureLimit(
       next();
       return;
     }
-    const client = clientCountingKey(resolver.resolve(req).clientIp);
+    const client = clientCountingKey(resolver.resolve(req).clientIp, options.ipv6Prefix);
     const refusedForMs = windows.refusedForMs(client, options.perMinute);
     if (refusedForMs > 0) {
       onRefused?.();

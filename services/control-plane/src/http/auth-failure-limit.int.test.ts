@@ -112,6 +112,40 @@ describe('rejected credentials per client address', () => {
     ).toBe(400);
   });
 
+  it('counts an IPv6 client by the network of CONTROL_PLANE_CLIENT_IPV6_PREFIX: its /64s share one bound', async () => {
+    cp = await startControlPlane({
+      authFailures: { perMinute: 5, trustedProxies: ['127.0.0.1/32'], ipv6Prefix: 48 },
+    });
+    const forged = await forgedToken();
+    const fromSubnet = (subnet: number) => ({ 'x-forwarded-for': `2001:db8:1:${subnet.toString(16)}::1` });
+    // A client holding 2001:db8:1::/48 rotates through its /64s.
+    for (let subnet = 0; subnet < 5; subnet++) {
+      const answer = await cp.request('POST', '/api/v1/tenants', {
+        body: {},
+        token: forged,
+        headers: fromSubnet(subnet),
+      });
+      expect(answer.status).toBe(401);
+    }
+    const limited = await cp.request('POST', '/api/v1/tenants', {
+      body: {},
+      token: forged,
+      headers: fromSubnet(0xbeef),
+    });
+    expect(limited.status, JSON.stringify(json(limited))).toBe(429);
+    expect(json(limited)['error']).toMatchObject({ code: 'too_many_auth_failures' });
+    // Another /48 is another client.
+    expect(
+      (
+        await cp.request('POST', '/api/v1/tenants', {
+          body: {},
+          token: forged,
+          headers: { 'x-forwarded-for': '2001:db8:2::1' },
+        })
+      ).status,
+    ).toBe(401);
+  });
+
   it('valid tokens and requests without credentials spend nothing', async () => {
     cp = await startControlPlane({ authFailures: { perMinute: 2, trustedProxies: [] } });
     // A valid token with an invalid body is authenticated: 400, not 401.

@@ -20,6 +20,8 @@ export interface ControlPlaneListenerOptions {
   maxConnectionsPerClient: number;
   /** CONTROL_PLANE_TRUSTED_PROXIES: load balancers carry many clients' connections, so they are not limited. */
   trustedProxies?: readonly string[];
+  /** CONTROL_PLANE_CLIENT_IPV6_PREFIX: the network an IPv6 client is counted by (default: its /64). */
+  clientIpv6Prefix?: number;
   /** A connection was closed on arrival by either connection limit. */
   onDrop?: () => void;
 }
@@ -36,6 +38,7 @@ export function listenerOptionsFromSettings(
     | 'CONTROL_PLANE_MAX_CONNECTIONS'
     | 'CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT'
     | 'CONTROL_PLANE_TRUSTED_PROXIES'
+    | 'CONTROL_PLANE_CLIENT_IPV6_PREFIX'
   >,
   onDrop?: () => void,
 ): ControlPlaneListenerOptions {
@@ -48,6 +51,7 @@ export function listenerOptionsFromSettings(
     maxConnections: settings.CONTROL_PLANE_MAX_CONNECTIONS,
     maxConnectionsPerClient: settings.CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT,
     trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES,
+    clientIpv6Prefix: settings.CONTROL_PLANE_CLIENT_IPV6_PREFIX,
     ...(onDrop ? { onDrop } : {}),
   };
 }
@@ -88,6 +92,7 @@ export async function listenControlPlane(
   limitConnectionsPerClient([server], {
     limit: options.maxConnectionsPerClient,
     trustedProxies: options.trustedProxies ?? [],
+    ipv6Prefix: options.clientIpv6Prefix,
     ...(options.onDrop ? { onDrop: options.onDrop } : {}),
   });
   await new Promise<void>((resolve, reject) => {

@@ -5,7 +5,7 @@ import { arrivedOverHttp2 } from './request-version.js';
 
 /** A listener that emits node's `request` event for its HTTP/1.1 requests (plain or TLS). */
 interface RequestEvents {
-  on(event: 'request', listener: (req: IncomingMessage) => void): unknown;
+  on(event: 'request' | 'upgrade', listener: (req: IncomingMessage) => void): unknown;
   on(event: 'close', listener: () => void): unknown;
 }
 
@@ -16,7 +16,9 @@ interface RequestEvents {
  * body the gateway wrote whole, a cache HIT), so a client that never read held its connection and the
  * bytes queued for it for ever. One check per listener and timeout over the connections with
  * requests, not a timer per response: a stalled client is cut within one to two timeouts. HTTP/2
- * streams are cancelled by the session's own check (GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS).
+ * streams are cancelled by the session's own check (GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS). A connection
+ * upgraded after a kept-alive request leaves this check: an open WebSocket is held to the timeout by
+ * its own (stalled-receivers.ts), which closes it with 1001 where this one would cut it (1006).
  */
 export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: number): void {
   if (timeoutMs <= 0) return;
@@ -38,6 +40,7 @@ export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: numb
       connections.set(socket, undefined);
       socket.once('close', () => connections.delete(socket));
     });
+    server.on('upgrade', (req) => connections.delete(req.socket));
     server.on('close', () => clearInterval(check));
   }
 }

@@ -8,7 +8,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
+import { hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
+import { hasUndecodedTransferCoding } from '../http/transfer-codings.js';
 import type { RequestTracing } from '../observability/request-tracing.js';
 import { CLIENT_CLOSED_REQUEST, type GatewayExchange } from '../pipeline/exchange.js';
 import type { CookieDomainGuard } from '../proxy/cookie-domains.js';
@@ -236,6 +238,15 @@ export class OriginHandshake {
           response,
           undefined,
           `the origin answered the upgrade with status ${response.statusCode}, outside 100-599`,
+        );
+      // As on the HTTP path: node's HTTP/1.1 parser takes off chunked alone, so what follows such a head
+      // is not the answer's content.
+      const status = response.statusCode ?? 502;
+      if (!hasNoContent(status) && hasUndecodedTransferCoding(response.headers['transfer-encoding']))
+        return refuseUnrelayable(
+          response,
+          undefined,
+          'the origin answered the upgrade with a Transfer-Encoding other than chunked alone',
         );
       // The origin answered without switching protocols (e.g. 403): relay its answer. Its head is out, so
       // a body that stalls past the origin's timeout only cuts the connection: the answer stays the origin's.

@@ -27,7 +27,9 @@ import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket
  * came, for frames did flow the other way. As nginx holds an upgraded connection to send_timeout
  * toward the client and proxy_send_timeout toward the origin, a WebSocket whose client or origin takes
  * none of the bytes waiting for it for the send timeout is now closed (1001) — either side reading
- * slowly but steadily stays open.
+ * slowly but steadily stays open. And one upgraded after a plain request on its connection was also
+ * held to the HTTP/1.1 connection's send timeout, which cut it (1006, the origin told nothing) whenever
+ * that check came first.
  */
 const SEND_TIMEOUT_MS = 1_000;
 /**
@@ -93,11 +95,15 @@ function startRawOrigin(): Promise<net.Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-/** A raw client's switched WebSocket to `path` (the 101 read, nothing after it), ws:// or wss://. */
+/**
+ * A raw client's switched WebSocket to `path` (the 101 read, nothing after it), ws:// or wss://;
+ * `keptAlive`: upgraded on a connection that first had a plain request answered.
+ */
 async function switchRaw(
   path: string,
   requestId: string,
   listener: 'plain' | 'tls' = 'plain',
+  keptAlive = false,
 ): Promise<net.Socket> {
   const socket =
     listener === 'tls'
@@ -111,6 +117,22 @@ async function switchRaw(
       : net.connect(gateway.gateway.trafficPort, '127.0.0.1');
   clients.add(socket);
   socket.on('error', () => {});
+  if (keptAlive) {
+    let answer = '';
+    const readAnswer = (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    };
+    socket.on('data', readAnswer);
+    socket.write(`GET /echo HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    // The echo origin's plain answer, `plain`, with a length or chunked.
+    await eventually(
+      'the plain answer',
+      () => /\r\n\r\n(plain|5\r\nplain\r\n0\r\n\r\n)$/.test(answer),
+      5_000,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    socket.off('data', readAnswer);
+  }
   let head = '';
   const readHead = (chunk: Buffer) => {
     head += chunk.toString('latin1');
@@ -195,6 +217,26 @@ describe('an open WebSocket one side stops reading', () => {
         close_code: 1001,
         closed_by: 'gateway',
       });
+    },
+  );
+
+  it.each(['plain', 'tls'] as const)(
+    'a client upgraded on a kept-alive connection that never reads (%s): closed 1001 by the gateway, not cut',
+    async (listener) => {
+      // Each time, the WebSocket's send timeout and the HTTP/1.1 connection's stand at another moment.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const requestId = randomUUID();
+        await switchRaw('/stream', requestId, listener, true);
+        const originSide = [...rawSockets].at(-1) as net.Socket;
+        const originClosed = new Promise((resolve) => originSide.once('close', resolve));
+        await within(originClosed, CLOSES_WITHIN_MS, 'the origin’s connection closes');
+        await eventually('the access-log line', () => accessLinesOfRequest(gateway, requestId).length === 1);
+        expect(accessLinesOfRequest(gateway, requestId)[0]).toMatchObject({
+          status: 101,
+          close_code: 1001,
+          closed_by: 'gateway',
+        });
+      }
     },
   );
 
