@@ -72,8 +72,6 @@ export const eventReadLimitExceeded = (maxEvents: number): DomainError =>
     },
   );
 
-/** Streams of a tenant whose events never change its snapshot: cache purges and rollback markers. */
-const NOT_CONFIG_RESOURCE_TYPES = ['cache', 'config'];
 const STREAM_READS_IN_PARALLEL = 8;
 /** Events per page: what one fold holds in memory at once, besides the config. */
 const PAGE_EVENTS = 1_000;
@@ -303,9 +301,27 @@ async function readModelsCheckpoint(pool: pg.Pool): Promise<bigint> {
 
 /**
  * The first `limit` of the tenant's config events the audit log knows in (after, upTo], in log order,
- * through the (tenant_id, position) index: the cost is the page's, not the tenant's whole history.
- * Ordered by the column, not by the selected text (which sorts "19" before "2").
+ * through the partial index audit_log_tenant_config_events (migration 0280), which leaves out the streams
+ * whose events never change a snapshot (cache purges, rollback markers): the cost is the page's, not the
+ * tenant's cache purges nor other tenants' rows. The resource types are written out as the index's
+ * predicate has them, and its key is `-position` so that no other index gives this order (the planner,
+ * taking tenant and resource type for independent, would walk the primary key past every other row
+ * instead). Ordered by the column, not by the selected text (which sorts "19" before "2").
  */
+export function indexedPageQuery(
+  tenantId: string,
+  { after, upTo, limit }: { after: bigint; upTo: bigint; limit: number },
+): { text: string; values: unknown[] } {
+  return {
+    text: `select position::text as position, stream, stream_revision::text as revision
+       from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
+      where tenant_id = $1 and resource_type not in ('cache', 'config')
+        and -audit_log.position < -$2::bigint and -audit_log.position >= -$3::bigint
+      order by -audit_log.position desc limit $4`,
+    values: [tenantId, after.toString(), upTo.toString(), limit],
+  };
+}
+
 async function indexedPage(
   pool: pg.Pool,
   tenantId: string,
@@ -314,12 +330,7 @@ async function indexedPage(
   limit: number,
 ): Promise<IndexedRow[]> {
   const { rows } = await pool.query<{ position: string; stream: string; revision: string }>(
-    `select position::text as position, stream, stream_revision::text as revision
-       from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
-      where tenant_id = $1 and resource_type <> all($2::text[])
-        and position > $3::bigint and position <= $4::bigint
-      order by audit_log.position limit $5`,
-    [tenantId, NOT_CONFIG_RESOURCE_TYPES, after.toString(), upTo.toString(), limit],
+    indexedPageQuery(tenantId, { after, upTo, limit }),
   );
   return rows.map((row) => ({
     position: BigInt(row.position),

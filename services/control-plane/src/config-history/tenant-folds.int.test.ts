@@ -76,9 +76,12 @@ function countingStore(inner: EventStore) {
 }
 
 /** A control plane's view: its own cache, its reads counted. */
-function controlPlane(checkpointEvents?: number) {
+function controlPlane(checkpointEvents?: number, maxBytes?: number) {
   const counting = countingStore(store);
-  const folds = createTenantFoldCache(checkpointEvents === undefined ? {} : { checkpointEvents });
+  const folds = createTenantFoldCache({
+    ...(checkpointEvents === undefined ? {} : { checkpointEvents }),
+    ...(maxBytes === undefined ? {} : { maxBytes }),
+  });
   const source: TenantEventSource = { store: counting.store, pool: db.pool, folds };
   return { source, take: counting.take };
 }
@@ -261,6 +264,28 @@ describe('a config at an old position', () => {
     expect(take()).toEqual(history.slice(30, 35));
     expect(await explainSnapshotAt(source, tenantA, old - 1n)).toMatchObject({ status: 'live' });
     expect(take()).toEqual(history.slice(30, 34));
+  });
+});
+
+describe('the cache every tenant shares', () => {
+  it('one tenant’s folds at old positions do not push another tenant’s fold out', async () => {
+    const head = await store.headPosition();
+    const bytesOfFold = async (tenantId: string) => {
+      const { source } = controlPlane();
+      await tenantConfigAt(source, tenantId, head);
+      return source.folds?.stats().bytes ?? 0;
+    };
+    const [bytesA, bytesB] = [await bytesOfFold(tenantA), await bytesOfFold(tenantB)];
+    // Room for B's fold and a few of A's, not for A's checkpoint after every second event of its history.
+    const { source, take } = controlPlane(2, 2 * bytesB + 6 * bytesA);
+    await tenantConfigAt(source, tenantB, head);
+    take();
+
+    // A's admin reads A's config at an old position: folded from A's first event, checkpoints kept.
+    expect(await tenantConfigAt(source, tenantA, head - 1n)).toEqual(await referenceAt(tenantA, head - 1n));
+    take();
+    expect(await tenantConfigAt(source, tenantB, head)).toEqual(await referenceAt(tenantB, head));
+    expect(take()).toEqual([]);
   });
 });
 

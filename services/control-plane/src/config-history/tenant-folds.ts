@@ -26,7 +26,8 @@ import { type TenantEventSource, tenantEventPages } from './tenant-events.js';
  * - Concurrent calls for one tenant and position share one read and fold.
  * - Bounded in bytes (CONTROL_PLANE_CONFIG_CACHE_BYTES, their JSON size, roughly, each fold counted
  *   whole though folds share structure), least recently used out; a fold larger than the whole budget
- *   is not kept. Cached states are frozen: callers share them.
+ *   is not kept. One tenant's folds hold at most half of it: past that, its own least recently used go
+ *   first (its fold just kept stays, however large). Cached states are frozen: callers share them.
  */
 
 export interface IssuedKey {
@@ -117,15 +118,19 @@ interface Entry {
 
 export function createTenantFoldCache({
   maxBytes = DEFAULT_CONFIG_CACHE_BYTES,
+  maxTenantBytes = Math.floor(maxBytes / 2),
   checkpointEvents = DEFAULT_CHECKPOINT_EVENTS,
 }: {
   maxBytes?: number;
+  /** What one tenant's folds may hold before its own least recently used go (default: half). */
+  maxTenantBytes?: number;
   checkpointEvents?: number;
 } = {}): TenantFoldCache {
   // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
   const entries = new Map<string, Entry>();
-  // Per tenant, the keys of its folds (its newest, its checkpoints).
+  // Per tenant, the keys of its folds (its newest, its checkpoints), least recently used first.
   const byTenant = new Map<string, Map<string, Entry>>();
+  const bytesOfTenant = new Map<string, number>();
   let total = 0;
 
   const remove = (entry: Entry) => {
@@ -133,7 +138,11 @@ export function createTenantFoldCache({
     total -= entry.bytes;
     const folds = byTenant.get(entry.tenantId);
     folds?.delete(entry.key);
-    if (folds?.size === 0) byTenant.delete(entry.tenantId);
+    bytesOfTenant.set(entry.tenantId, (bytesOfTenant.get(entry.tenantId) ?? 0) - entry.bytes);
+    if (folds?.size === 0) {
+      byTenant.delete(entry.tenantId);
+      bytesOfTenant.delete(entry.tenantId);
+    }
   };
   const add = (key: string, tenantId: string, fold: TenantFold) => {
     const bytes = sizeOfFold(tenantId, fold);
@@ -147,6 +156,14 @@ export function createTenantFoldCache({
       byTenant.set(tenantId, folds);
     }
     folds.set(key, entry);
+    bytesOfTenant.set(tenantId, (bytesOfTenant.get(tenantId) ?? 0) + bytes);
+    // Past its share, the tenant's own folds make room: its folds at many positions (a checkpoint every
+    // few hundred of its events) would otherwise push out every other tenant's, each of which would then
+    // read its whole history again on its next config read, explain or command.
+    for (const own of folds.values()) {
+      if ((bytesOfTenant.get(tenantId) ?? 0) <= maxTenantBytes) break;
+      if (own !== entry) remove(own);
+    }
     for (const oldest of entries.values()) {
       if (total <= maxBytes) break;
       remove(oldest);
@@ -169,6 +186,9 @@ export function createTenantFoldCache({
       if (best === undefined) return undefined;
       entries.delete(best.key);
       entries.set(best.key, best);
+      const folds = byTenant.get(tenantId);
+      folds?.delete(best.key);
+      folds?.set(best.key, best);
       return best.fold;
     },
     set(tenantId, fold) {

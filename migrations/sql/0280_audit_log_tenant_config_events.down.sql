@@ -1,0 +1,1 @@
+drop index if exists read_models.audit_log_tenant_config_events;
