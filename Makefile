@@ -188,8 +188,9 @@ bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per 
 bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), autocannon, proxy pinned to one core (~1 min)
 	@$(TSX) services/gateway/src/bench/quick-compare.ts
 .PHONY: bench-gateway-auth
-bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
+bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache, then CPU per verification of Clerk, OIDC and service tokens, usual and 10 KB (~40 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
+	@$(TSX) services/gateway/src/bench/token-verification-bench.ts
 .PHONY: bench-redis-pipelining
 bench-redis-pipelining: install ## Rate-limit checks against the local Redis with and without ioredis auto-pipelining: checks/s and client CPU µs per check (~30 s)
 	@bash infra/infra.sh up redis

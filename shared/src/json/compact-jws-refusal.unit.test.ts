@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactJwsRefusal, isCanonicalBase64url } from './compact-jws-refusal.js';
+import { compactJwsRefusal, isCanonicalBase64url, readCompactJws } from './compact-jws-refusal.js';
 
 const part = (text: string) => Buffer.from(text).toString('base64url');
 const token = (header: string, payload = '{"sub":"a"}', signature = 'c2ln') =>
@@ -37,5 +37,41 @@ describe('compactJwsRefusal', () => {
   it('refuses a member named twice and what is not three parts', () => {
     expect(compactJwsRefusal(token('{"alg":"RS256","alg":"none"}'))).toMatch(/header\.alg more than once/);
     for (const text of ['', 'abc', 'a.b', 'a.b.c.d.e']) expect(compactJwsRefusal(text)).toMatch(/not a JWT/);
+  });
+});
+
+describe('readCompactJws', () => {
+  it('decodes the header and the claims of a strict token, as jose reads them', () => {
+    const jws = readCompactJws(token('{"alg":"RS256","kid":"k"}', '{"sub":"a","n":[1,{"b":2}]}'));
+    expect(jws).toEqual({
+      refusal: undefined,
+      header: { alg: 'RS256', kid: 'k' },
+      claims: { sub: 'a', n: [1, { b: 2 }] },
+    });
+    expect(readCompactJws(token('\ufeff{"alg":"RS256"}', '\ufeff{"sub":"a"}')).claims).toEqual({ sub: 'a' });
+  });
+
+  it('gives no claims where a JWT library reads none: not JSON, not an object, not UTF-8', () => {
+    const notUtf8 = Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]).toString('base64url');
+    for (const payload of [part('{"sub":'), part('[]'), part('null'), part('"a"'), notUtf8, '']) {
+      const jws = readCompactJws(`${part('{"alg":"RS256"}')}.${payload}.c2ln`);
+      expect(jws.claims, payload).toBeUndefined();
+      expect(jws.header).toEqual({ alg: 'RS256' });
+    }
+  });
+
+  it('refuses as compactJwsRefusal does, decoding nothing before the parts are base64url', () => {
+    for (const text of ['a.b', `${part('{"alg":"RS256"}')}=.${part('{}')}.c2ln`, token('{"crit":[]}')]) {
+      expect(readCompactJws(text).refusal).toBe(compactJwsRefusal(text));
+    }
+    expect(readCompactJws(`${part('{}')}.${part('{}')}=.c2ln`)).toEqual({
+      refusal: "the bearer token's payload is not base64url",
+      header: undefined,
+      claims: undefined,
+    });
+    expect(readCompactJws(token('{"alg":"RS256"}', '{"sub":"a","sub":"b"}'))).toMatchObject({
+      refusal: 'the bearer token names payload.sub more than once',
+      claims: { sub: 'b' },
+    });
   });
 });

@@ -1,6 +1,4 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { verifyToken } from '@clerk/backend';
-import { verifyJwt } from '@clerk/backend/jwt';
 import {
   authorizedPartyRefusal,
   bearerCandidate,
@@ -17,18 +15,19 @@ import {
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
-import { compactJwsRefusal } from '@vantageedge/shared/json/compact-jws-refusal';
+import { type JwtJsonObject, readCompactJws } from '@vantageedge/shared/json/compact-jws-refusal';
 import {
+  type CompactVerifyGetKey,
+  compactVerify,
   decodeJwt,
-  decodeProtectedHeader,
+  type JWK,
   type JWTPayload,
   errors as joseErrors,
-  jwtVerify,
-  type ProtectedHeaderParameters,
 } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
+import { clerkJwkFromPem } from './clerk-pem-key.js';
 import {
   ANONYMOUS,
   type AuthFailure,
@@ -40,6 +39,13 @@ import {
 } from './identity.js';
 import { RemoteJwksRegistry, type RemoteKeySet } from './jwks.js';
 import { type AcceptedToken, type CachedToken, TokenCache } from './token-cache.js';
+import {
+  CLERK_TOKEN_ALGORITHMS,
+  type ClaimsVerdict,
+  clerkClaimsVerdict,
+  clerkHeaderVerdict,
+  jwtClaimsVerdict,
+} from './token-claim-checks.js';
 
 export interface AuthenticatorOptions {
   apiKeyPepper: string;
@@ -140,6 +146,8 @@ export class Authenticator {
   readonly #apiKeyDigests: ApiKeyDigests;
   readonly #maxServiceTokenSeconds: number;
   readonly #clerkKeys: RemoteKeySet | null;
+  /** CLERK_JWT_KEY, one object for the replica's life: jose imports it once. */
+  readonly #clerkPemKey: JWK | undefined;
   /** CLERK_AUTHORIZED_PARTIES: the apps whose Clerk tokens a tenant without a list of its own takes (null: any). */
   readonly #platformAuthorizedParties: ReadonlySet<string> | null;
 
@@ -163,6 +171,7 @@ export class Authenticator {
             clerk.secretKey,
           )
         : null;
+    this.#clerkPemKey = clerk?.jwtKey ? clerkJwkFromPem(clerk.jwtKey) : undefined;
   }
 
   /**
@@ -323,112 +332,118 @@ export class Authenticator {
     return candidate === undefined ? undefined : this.#tokens.get(tenant.id, candidate);
   }
 
+  /**
+   * A user's bearer token, decoded once (readCompactJws): its form judged, then verified as its
+   * issuer's, the tenant's OIDC issuer or else Clerk. jose checks the signature over the token's text;
+   * the header and the claims it covers are judged on that one parse (token-claim-checks.ts).
+   */
   async #verifyUserToken(
     tenant: CompiledTenant,
     token: string,
   ): Promise<{ ok: true; entry: AcceptedToken } | { ok: false; failure: AuthResult }> {
-    let unverified: JWTPayload;
-    try {
-      unverified = decodeJwt(token);
-    } catch {
+    const jws = readCompactJws(token);
+    // A token JWT libraries cannot read claims from is no JWT, whatever else is wrong with its form.
+    const claims = jws.claims ?? (jws.refusal === undefined ? undefined : decodedClaims(token));
+    if (claims === undefined) {
       return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not a JWT') };
     }
-    const malformed = strictJwsRefusal(token);
-    if (malformed !== undefined) return { ok: false, failure: malformed };
-    const oidc = tenant.auth.oidc;
-    if (oidc !== null && unverified.iss === oidc.issuer) {
-      const keySet = { set: oidc.keys, withdrawals: oidc.keys.withdrawals };
-      try {
-        const { payload, protectedHeader } = await jwtVerify(token, oidc.keys.getKey, {
-          issuer: oidc.issuer,
-          audience: oidc.audience,
-          requiredClaims: ['exp', 'sub'],
-          clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
-        });
-        const refusal = subjectRefusal(payload.sub);
-        if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
-        const entry: AcceptedToken = {
-          identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
-          verifiedBy: tenant.auth.verifiedBy.oidc!,
-          // Refused from `exp` plus the clock tolerance the verification allows.
-          expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
-          keySet: { ...keySet, key: oidc.keys.listedKey(protectedHeader.kid) },
-        };
-        this.#tokens.set(tenant.id, token, entry, payload.exp!);
-        return { ok: true, entry };
-      } catch (error) {
-        return { ok: false, failure: joseFailure(error) };
-      }
+    if (jws.refusal !== undefined) {
+      return { ok: false, failure: bearerFailure('invalid_token', jws.refusal) };
     }
+    const oidc = tenant.auth.oidc;
+    if (oidc !== null && claims['iss'] === oidc.issuer)
+      return this.#verifyOidcToken(tenant, oidc, token, jws.header, claims);
     const clerk = this.#options.clerk;
     if (!clerk?.jwtKey && !clerk?.secretKey) {
       return { ok: false, failure: bearerFailure('invalid_token', 'no issuer configured for this token') };
     }
-    try {
-      // azp is checked when the token is authorized for a route (#authorizeUser): whose apps a route
-      // takes is the tenant's setting, which may change while the token is cached.
-      const claimChecks = clerk.issuer === undefined ? {} : { issuer: clerk.issuer };
-      const header = decodeProtectedHeader(token);
-      const clerkKeys = this.#clerkKeys;
-      const keySet = clerkKeys === null ? undefined : { set: clerkKeys, withdrawals: clerkKeys.withdrawals };
-      const payload =
-        clerkKeys === null
-          ? await verifyToken(token, { jwtKey: clerk.jwtKey!, ...claimChecks })
-          : await this.#verifyWithClerkJwks(clerkKeys, header, token, claimChecks);
-      if (payload === null) {
-        return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
-      }
-      if (!this.#options.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
-        return {
-          ok: false,
-          failure: bearerFailure('invalid_token', 'development tokens are only accepted in dev mode'),
-        };
-      }
-      // Refused for what the token is, whichever route: kept, so it is not verified again.
-      const sessionRefusal = clerkSessionRefusal(header.cat, payload as JWTPayload);
-      if (sessionRefusal !== null) {
-        const refused: CachedToken = {
-          refusal: tokenRefusalFailure(sessionRefusal),
-          verifiedBy: tenant.auth.verifiedBy.clerk,
-        };
-        this.#tokens.set(tenant.id, token, refused, payload.exp);
-        return { ok: false, failure: refused.refusal };
-      }
-      const identity = clerkIdentity(payload as JWTPayload, tenant);
-      if (identity === null) {
-        return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token names no user (sub)') };
-      }
-      const refusal = subjectRefusal(payload.sub);
-      if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
-      const entry: AcceptedToken = {
-        identity,
-        verifiedBy: tenant.auth.verifiedBy.clerk,
-        expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
-        keySet: keySet === undefined ? undefined : { ...keySet, key: keySet.set.listedKey(header.kid) },
-        authorizedParty: typeof payload.azp === 'string' ? payload.azp : undefined,
-      };
-      this.#tokens.set(tenant.id, token, entry, payload.exp);
-      return { ok: true, entry };
-    } catch (error) {
-      const reason = (error as { reason?: unknown }).reason;
-      if (reason === 'token-expired') {
-        return { ok: false, failure: bearerFailure('token_expired', 'the bearer token has expired') };
-      }
+    const header = jws.header;
+    if (header === undefined || header['cat'] === CLERK_M2M_CATEGORY) {
       return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
     }
+    const clerkKeys = this.#clerkKeys;
+    const keySet = clerkKeys === null ? undefined : { set: clerkKeys, withdrawals: clerkKeys.withdrawals };
+    // Clerk's verification: the key, the header, the signature, then the claims (azp is checked when
+    // the token is authorized for a route, #authorizeUser: whose apps a route takes is the tenant's
+    // setting, which may change while the token is cached).
+    let verdict: ClaimsVerdict = 'invalid';
+    try {
+      const jwk = clerkKeys === null ? this.#clerkPemKey : await clerkKeys.jwk(header['kid'] as string);
+      if (jwk !== undefined && clerkHeaderVerdict(header) === undefined) {
+        await compactVerify(token, jwk, { algorithms: CLERK_TOKEN_ALGORITHMS as string[] });
+        verdict = clerkClaimsVerdict(claims, { issuer: clerk.issuer, clockSkewMs: CLERK_CLOCK_SKEW_MS });
+      }
+    } catch {
+      verdict = 'invalid';
+    }
+    if (verdict !== undefined) return { ok: false, failure: claimsFailure(verdict) };
+    const payload = claims as JWTPayload & { exp: number; sub: string };
+    if (!this.#options.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
+      return {
+        ok: false,
+        failure: bearerFailure('invalid_token', 'development tokens are only accepted in dev mode'),
+      };
+    }
+    // Refused for what the token is, whichever route: kept, so it is not verified again.
+    const sessionRefusal = clerkSessionRefusal(header['cat'], payload);
+    if (sessionRefusal !== null) {
+      const refused: CachedToken = {
+        refusal: tokenRefusalFailure(sessionRefusal),
+        verifiedBy: tenant.auth.verifiedBy.clerk,
+      };
+      this.#tokens.set(tenant.id, token, refused, payload.exp);
+      return { ok: false, failure: refused.refusal };
+    }
+    const identity = clerkIdentity(payload, tenant);
+    if (identity === null) {
+      return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token names no user (sub)') };
+    }
+    const refusal = subjectRefusal(payload.sub);
+    if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
+    const entry: AcceptedToken = {
+      identity,
+      verifiedBy: tenant.auth.verifiedBy.clerk,
+      expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
+      keySet: keySet === undefined ? undefined : { ...keySet, key: keySet.set.listedKey(header['kid']) },
+      authorizedParty: typeof payload.azp === 'string' ? payload.azp : undefined,
+    };
+    this.#tokens.set(tenant.id, token, entry, payload.exp);
+    return { ok: true, entry };
   }
 
-  /** Clerk's own checks (signature, exp/nbf/iat, iss), with the key from Clerk's JWKS as the policy allows. */
-  async #verifyWithClerkJwks(
-    keys: RemoteKeySet,
-    header: ProtectedHeaderParameters,
+  /** A token of the tenant's OIDC issuer: its signature by the tenant's key set, then its claims. */
+  async #verifyOidcToken(
+    tenant: CompiledTenant,
+    oidc: NonNullable<CompiledTenant['auth']['oidc']>,
     token: string,
-    claimChecks: { issuer?: string },
-  ): Promise<Awaited<ReturnType<typeof verifyJwt>> | null> {
-    if (header.cat === CLERK_M2M_CATEGORY) return null;
-    const jwk = await keys.jwk(header.kid);
-    if (jwk === undefined) return null;
-    return verifyJwt(token, { key: jwk as Parameters<typeof verifyJwt>[1]['key'], ...claimChecks });
+    header: JwtJsonObject | undefined,
+    claims: JwtJsonObject,
+  ): Promise<{ ok: true; entry: AcceptedToken } | { ok: false; failure: AuthResult }> {
+    const keySet = { set: oidc.keys, withdrawals: oidc.keys.withdrawals };
+    try {
+      await compactVerify(token, oidc.keys.getKey as CompactVerifyGetKey);
+    } catch (error) {
+      return { ok: false, failure: joseFailure(error) };
+    }
+    const payload = claims as JWTPayload;
+    const verdict = jwtClaimsVerdict(payload, {
+      issuer: oidc.issuer,
+      audience: oidc.audience,
+      requiredClaims: ['exp', 'sub'],
+      clockToleranceSeconds: JWT_CLOCK_TOLERANCE_SECONDS,
+    });
+    if (verdict !== undefined) return { ok: false, failure: claimsFailure(verdict) };
+    const refusal = subjectRefusal(payload.sub);
+    if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
+    const entry: AcceptedToken = {
+      identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
+      verifiedBy: tenant.auth.verifiedBy.oidc!,
+      // Refused from `exp` plus the clock tolerance the verification allows.
+      expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
+      keySet: { ...keySet, key: oidc.keys.listedKey(header?.['kid']) },
+    };
+    this.#tokens.set(tenant.id, token, entry, payload.exp!);
+    return { ok: true, entry };
   }
 
   /**
@@ -484,26 +499,26 @@ export class Authenticator {
     if (tenant.auth.serviceAccounts.size === 0) {
       return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
     }
-    const malformed = strictJwsRefusal(token);
-    if (malformed !== undefined) return malformed;
-    let kid: string | undefined;
-    try {
-      kid = decodeProtectedHeader(token).kid;
-    } catch {
-      return bearerFailure('invalid_token', 'the bearer token is not a JWT');
-    }
+    const jws = readCompactJws(token);
+    if (jws.refusal !== undefined) return bearerFailure('invalid_token', jws.refusal);
+    if (jws.header === undefined) return bearerFailure('invalid_token', 'the bearer token is not a JWT');
     // The key names the service: a token is only ever checked against its own service's key.
-    const account = kid === undefined ? undefined : tenant.auth.serviceAccounts.get(kid);
+    const kid = jws.header['kid'];
+    const account = kid === undefined ? undefined : tenant.auth.serviceAccounts.get(kid as string);
     if (account === undefined) {
       return bearerFailure('invalid_token', 'the service token names no registered key (kid)');
     }
-    return jwtVerify(token, account.key, {
-      audience: [...tenant.hostNames],
-      requiredClaims: ['exp', 'iat', 'sub'],
-      maxTokenAge: this.#maxServiceTokenSeconds,
-      clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
-    }).then(
-      ({ payload }) => {
+    return compactVerify(token, account.key as CompactVerifyGetKey).then(
+      () => {
+        if (jws.claims === undefined) return bearerFailure('invalid_token', 'the bearer token is not valid');
+        const payload = jws.claims as JWTPayload;
+        const verdict = jwtClaimsVerdict(payload, {
+          audience: [...tenant.hostNames],
+          requiredClaims: ['exp', 'iat', 'sub'],
+          maxTokenAgeSeconds: this.#maxServiceTokenSeconds,
+          clockToleranceSeconds: JWT_CLOCK_TOLERANCE_SECONDS,
+        });
+        if (verdict !== undefined) return claimsFailure(verdict);
         const refusal = serviceClaimsRefusal(payload, account.id, this.#maxServiceTokenSeconds);
         if (refusal !== null) return bearerFailure(refusal.code, refusal.message);
         // A token carries at most what its service was granted; anything else it claims is dropped.
@@ -525,20 +540,26 @@ export class Authenticator {
   }
 }
 
-/**
- * 401 for a token whose form is not strict (compact-jws-refusal.ts: `crit`, non-canonical base64url, a
- * member named twice), before its signature is checked.
- */
-function strictJwsRefusal(token: string): AuthResult | undefined {
-  const refusal = compactJwsRefusal(token);
-  return refusal === undefined ? undefined : bearerFailure('invalid_token', refusal);
-}
-
 /** The code of a rejected credential, which counts against the client; undefined for anything else. */
 function countedFailure(result: AuthResult): string | undefined {
   return !result.ok && result.status === 401 && result.code !== 'missing_credentials'
     ? result.code
     : undefined;
+}
+
+/** The claims of a token JWT libraries decode (jose's decodeJwt), undefined when they cannot. */
+function decodedClaims(token: string): JWTPayload | undefined {
+  try {
+    return decodeJwt(token);
+  } catch {
+    return undefined;
+  }
+}
+
+function claimsFailure(verdict: 'expired' | 'invalid'): AuthResult {
+  return verdict === 'expired'
+    ? bearerFailure('token_expired', 'the bearer token has expired')
+    : bearerFailure('invalid_token', 'the bearer token is not valid');
 }
 
 function joseFailure(error: unknown): AuthResult {
