@@ -191,6 +191,9 @@ bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), auto
 bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache, then CPU per verification of Clerk, OIDC and service tokens, usual and 10 KB (~40 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
 	@$(TSX) services/gateway/src/bench/token-verification-bench.ts
+.PHONY: bench-websocket-frames
+bench-websocket-frames: install ## WebSocket frames of 2 B to 64 KiB: CPU µs per MB in the frame tracker alone and in a gateway process's event loop (ws client, no servers); BENCH_BASELINE_REV= a revision to compare (~1 min)
+	@node --import tsx services/gateway/src/websocket/bench/frame-tracking-bench.ts
 .PHONY: bench-redis-pipelining
 bench-redis-pipelining: install ## Rate-limit checks against the local Redis with and without ioredis auto-pipelining: checks/s and client CPU µs per check (~30 s)
 	@bash infra/infra.sh up redis

@@ -349,6 +349,7 @@ function latestOtherResults() {
     { prefix: 'gateway-token-cache', target: 'make bench-gateway-auth' },
     { prefix: 'micro-', target: 'make bench-micro' },
     { prefix: 'ratelimit-auto-pipelining-', target: 'make bench-redis-pipelining' },
+    { prefix: 'websocket-frames-', target: 'make bench-websocket-frames' },
   ];
   if (!existsSync(dir)) return [];
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
