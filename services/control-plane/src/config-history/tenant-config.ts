@@ -5,6 +5,7 @@ import type {
   SnapshotCertificate,
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
+import type pg from 'pg';
 import { createConfigChangeLock, type HeldLock } from './config-change-lock.js';
 import type { TenantEventSource } from './tenant-events.js';
 import { EMPTY_FOLD, foldTenantEvents, tenantFoldAt } from './tenant-folds.js';
@@ -104,12 +105,17 @@ export interface TenantConfigs {
   exclusively<T>(tenantId: string, work: (lock: HeldLock) => Promise<T>): Promise<T>;
 }
 
-/** `historyReads`: the source of `recordedAt` (default: `source`, unbounded). */
+/**
+ * `source`: the folds of the newest config commands read; `historyReads`: the source of `recordedAt`
+ * (default: `source`); `lockPool`: the pool the config-change lock is taken through (default: the
+ * source's; its own connection, made with the pool's options, waits without a statement timeout).
+ */
 export function tenantConfigs(
   source: TenantEventSource,
   historyReads: TenantEventSource = source,
+  lockPool: pg.Pool = source.pool,
 ): TenantConfigs {
-  const changes = createConfigChangeLock(source.pool);
+  const changes = createConfigChangeLock(lockPool);
   return {
     head: () => source.store.headPosition(),
     at: (tenantId, position) => tenantConfigAt(source, tenantId, position),

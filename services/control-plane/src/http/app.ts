@@ -48,7 +48,7 @@ import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-di
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createEventLogResourceCounts } from '../commands/tenant-resource-counts.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
-import { maxEventsReadOf } from '../config-history/tenant-events.js';
+import { maxEventsReadOf, type TenantEventSource } from '../config-history/tenant-events.js';
 import type { QuotaCounters } from '../explain/explain-quota.js';
 import { createExplainRouter } from '../explain/explain-router.js';
 import { readYourWrites } from '../queries/min-position.js';
@@ -391,16 +391,21 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     tenantRequestsInFlight.middleware,
   );
   const readTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
+  // The tenant folds commands read (limit counts, the snapshot budget, an apply's current config) are
+  // bounded as the config reads are: a cold fold of a long history would otherwise hold a pooled
+  // connection as long as PostgreSQL took, and the thread for every event. They are not charged to the
+  // tenant's config read budget: commands have their own (newCommandBudget).
+  const commandFolds: TenantEventSource = {
+    store: deps.store,
+    pool: withReadTimeout(deps.pool, readTimeoutMs),
+    readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
+    maxEventsRead: maxEventsReadOf(deps.configReadMaxEvents),
+  };
   const configs = tenantConfigs(
-    { store: deps.store, pool: deps.pool },
+    commandFolds,
     // A rollback's target config is read from the history as GET …/config?at_position= reads it.
-    {
-      store: deps.store,
-      pool: withReadTimeout(deps.pool, readTimeoutMs),
-      readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
-      maxEventsRead: maxEventsReadOf(deps.configReadMaxEvents),
-      chargedToReadBudget: true,
-    },
+    { ...commandFolds, chargedToReadBudget: true },
+    deps.pool,
   );
   app.use(
     '/api/v1',
@@ -421,13 +426,13 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       tenantLimits: deps.tenantLimits,
       reservedSubdomains: deps.reservedSubdomains,
       snapshotGuard: createSnapshotGuard({
-        source: { store: deps.store, pool: deps.pool },
+        source: commandFolds,
         ...(deps.snapshotBudget ? { budget: deps.snapshotBudget } : {}),
       }),
       tenantConfigs: configs,
       // Counted creates take the lock applies and rollbacks hold, and count from the event log.
       tenantLock: configs,
-      resourceCounts: createEventLogResourceCounts({ store: deps.store, pool: deps.pool }, deps.clock),
+      resourceCounts: createEventLogResourceCounts(commandFolds, deps.clock),
       newCommandBudget: () => adminRateLimiter.commandBudget(),
     }),
   );

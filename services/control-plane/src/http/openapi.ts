@@ -196,6 +196,9 @@ const E = {
 const STORE_UNAVAILABLE =
   'store_unavailable: PostgreSQL cannot be reached, even on a new connection, or no pooled connection came free within CONTROL_PLANE_POOL_WAIT_MS, or a connection stopped answering (a statement unanswered for POSTGRES_STATEMENT_DEADLINE_MS) (Retry-After); for a command whose change may or may not have been stored the message says so: send it again with the same Idempotency-Key';
 
+const COMMAND_FOLD_UNAVAILABLE =
+  "read_limit_exceeded, read_timeout (a command that folds its tenant's config from the event log: a create a tenant limit counts, a change the snapshot budget measures, plan, apply, rollback): the fold needed more events than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events) or a read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS; nothing was appended and what was folded is kept, so the same request sent again after Retry-After goes on from there";
+
 /**
  * What every /api/v1 request can answer: 429 (its caller's rate limit, commands their tenant's too)
  * and 503 store_unavailable, added to an operation's own 503 where it has one.
@@ -203,12 +206,16 @@ const STORE_UNAVAILABLE =
 function withCommonAnswers(paths: Record<string, unknown>): void {
   for (const [path, item] of Object.entries(paths)) {
     if (!path.startsWith('/api/v1/')) continue;
-    for (const operation of Object.values(item as Record<string, { responses?: Record<string, unknown> }>)) {
+    for (const [method, operation] of Object.entries(
+      item as Record<string, { responses?: Record<string, unknown> }>,
+    )) {
       if (!operation?.responses) continue;
       const own = operation.responses['503'] as { description: string } | undefined;
+      const common =
+        method === 'get' ? STORE_UNAVAILABLE : `${STORE_UNAVAILABLE}; ${COMMAND_FOLD_UNAVAILABLE}`;
       const unavailable = own
-        ? { ...own, description: `${own.description}; ${STORE_UNAVAILABLE}` }
-        : errorResponse(STORE_UNAVAILABLE, { 'Retry-After': RESPONSE_HEADERS['Retry-After'] });
+        ? { ...own, description: `${own.description}; ${common}` }
+        : errorResponse(common, { 'Retry-After': RESPONSE_HEADERS['Retry-After'] });
       operation.responses = { ...operation.responses, '429': E.rateLimited, '503': unavailable };
     }
   }

@@ -7,7 +7,8 @@ import { type AuditLogQuery, auditLogQuery, listAuditEntries } from './audit-log
 /**
  * Regression test: an audit log page is read through an index that gives the page's order within the
  * caller's tenants, whatever the filters: neither a sort of all the tenant's rows nor a walk past
- * other rows (the tenant's own cache purges, or every tenant's rows of one actor or event type).
+ * other rows (the tenant's own cache purges, every tenant's rows of one actor or event type, or, filtered
+ * by an actor and a type, the rows of one that the other leaves out).
  */
 
 interface PlanNode {
@@ -24,6 +25,7 @@ let db: TestDatabase;
 const tenant = randomUUID();
 const OWN_CHANGES = 40;
 const OWN_PURGES = 200_000;
+const OWN_DEPLOYS = 100_000;
 const OTHERS = 200_000;
 
 async function insertRows(
@@ -76,6 +78,12 @@ beforeAll(async () => {
     occurredAt: 'now()',
   });
   await insertRows(1_000_000, OTHERS, 'md5((n % 500)::text)::uuid', { ...changes, actor: 'user_b' });
+  // Its deploy pipeline's route changes an hour ago, positioned last.
+  await insertRows(2_000_000, OWN_DEPLOYS, `'${tenant}'::uuid`, {
+    ...changes,
+    actor: 'deployer',
+    occurredAt: `now() - interval '1 hour'`,
+  });
   await db.pool.query('analyze read_models.audit_log');
 }, 180_000);
 
@@ -94,6 +102,16 @@ describe('audit log pages', () => {
     { resource_type: 'route' },
     { resource_type: 'origin' },
     { resource_id: '7' },
+    // Two filters, each matching many of the tenant's rows, together few or none.
+    { actor: 'purger', event_type: 'RouteUpdated' },
+    { actor: 'user_a', event_type: 'RouteUpdated' },
+    { actor: 'deployer', event_type: 'CachePurgeRequested' },
+    { actor: 'purger', resource_type: 'route' },
+    { actor: 'user_a', resource_type: 'route' },
+    { actor: 'deployer', resource_type: 'tenant' },
+    { event_type: 'RouteUpdated', resource_type: 'route' },
+    { actor: 'user_a', resource_id: '7' },
+    { event_type: 'RouteUpdated', resource_id: '7' },
   ])('read about a page of rows, not the tenant’s or other tenants’ rows: %j', async (params) => {
     const nodes = await plan(params);
     const read = nodes.reduce(

@@ -1,0 +1,2 @@
+drop index if exists read_models.audit_log_tenant_actor_resource_type;
+drop index if exists read_models.audit_log_tenant_actor_event_type;
