@@ -249,7 +249,8 @@ class BatchChanges {
           circuit_breaker: d.circuit_breaker,
           // Absent in origins recorded before TLS settings (read as the defaults).
           tls: d.tls ?? null,
-          tags: d.tags,
+          // Absent in resources recorded before tags: none.
+          tags: d.tags ?? [],
           ...creation,
           ...version,
         });
@@ -279,7 +280,8 @@ class BatchChanges {
           cache_policy: d.cache_policy,
           // The route policies (CORS, IP rules, transforms, …) as one document; absent before they existed.
           policies: routePoliciesOf(d),
-          tags: d.tags,
+          // Absent in resources recorded before tags: none.
+          tags: d.tags ?? [],
           ...creation,
           ...version,
         });

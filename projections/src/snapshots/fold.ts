@@ -10,6 +10,7 @@ import {
   storedTenantSettings,
   type TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
+import { withoutEmptyTags } from '@vantageedge/shared/domain/resource-tags';
 import { withRoute } from './route-order.js';
 
 /**
@@ -69,11 +70,11 @@ function pick<T extends object>(shape: Record<string, unknown>, source: object):
 }
 
 function toOrigin(data: { origin_id: string } & object): OriginConfig {
-  return originConfig.parse({ ...pick(originConfig.shape, data), id: data.origin_id });
+  return withoutEmptyTags(originConfig.parse({ ...pick(originConfig.shape, data), id: data.origin_id }));
 }
 
 function toRoute(data: { route_id: string } & object): RouteConfig {
-  return routeConfig.parse({ ...pick(routeConfig.shape, data), id: data.route_id });
+  return withoutEmptyTags(routeConfig.parse({ ...pick(routeConfig.shape, data), id: data.route_id }));
 }
 
 function replaceById<T extends { id: string }>(list: readonly T[], item: T): T[] {

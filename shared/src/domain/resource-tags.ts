@@ -29,8 +29,19 @@ export const resourceTags = z
     description: `labels for filtering (?tags=) and select_tags: at most ${MAX_TAGS_PER_RESOURCE}, each 1-${MAX_TAG_CHARS} printable ASCII characters without space, "," and "/"`,
   });
 
-/** As stored in events and snapshots: absent before resources had tags. */
-export const storedResourceTags = z.array(z.string()).default([]);
+/**
+ * As stored in events and snapshots: absent in events recorded before tags existed, and on a snapshot's
+ * untagged origins and routes (withoutEmptyTags), which are then what they were before tags: gateways
+ * of the release before read them, and a replica keeps nothing for them.
+ */
+export const storedResourceTags = z.array(z.string()).optional();
+
+/** `item` without its `tags` member when it has none. */
+export function withoutEmptyTags<T extends { tags?: readonly string[] | undefined }>(item: T): T {
+  if (item.tags === undefined || item.tags.length > 0) return item;
+  const { tags: _none, ...untagged } = item;
+  return untagged as T;
+}
 
 export function hasEveryTag(tags: readonly string[] | undefined, wanted: readonly string[]): boolean {
   return wanted.every((tag) => tags?.includes(tag) === true);

@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { originConfig, routeConfig, tenantSnapshot } from '../domain/gateway-config.js';
 import {
   COMPRESS_ABOVE_BYTES,
   decodeSnapshotRecord,
@@ -223,6 +225,34 @@ describe('snapshot size, as the encoder sees it', () => {
     expect(await measureSnapshot(tagged, snapshotLimits(LIMIT))).toEqual(
       await measureSnapshot(untagged, snapshotLimits(LIMIT)),
     );
+  });
+
+  it('sends gateways routes and origins as the release before tags did (no tags member at all): a replica not yet upgraded reads them, and they cost the budget nothing', async () => {
+    const snapshot = sampleSnapshot(randomUUID(), 16n, { routes: 3 });
+    const beforeTags = {
+      ...snapshot,
+      origins: snapshot.origins.map(({ tags: _tags, ...origin }) => origin),
+      routes: snapshot.routes.map(({ tags: _tags, ...route }) => route),
+    };
+    // The strict snapshot schema of the release before tags: a member it does not know refuses the snapshot.
+    const previousRelease = tenantSnapshot.extend({
+      origins: z.array(originConfig.omit({ tags: true })),
+      routes: z.array(routeConfig.omit({ tags: true })),
+    });
+    for (const tags of [[], ['team-payments']]) {
+      const tagged = {
+        ...beforeTags,
+        origins: beforeTags.origins.map((origin) => ({ ...origin, tags })),
+        routes: beforeTags.routes.map((route) => ({ ...route, tags })),
+      };
+      const record = encodeSnapshotMessage(snapshotMessage(tagged), LIMIT);
+      const sent: unknown = JSON.parse(record.value!.toString('utf8'));
+      expect(previousRelease.safeParse(sent).error?.issues ?? [], `tags ${JSON.stringify(tags)}`).toEqual([]);
+      expect(record).toEqual(encodeSnapshotMessage(snapshotMessage(beforeTags), LIMIT));
+      expect(await measureSnapshot(tagged, snapshotLimits(LIMIT))).toEqual(
+        await measureSnapshot(beforeTags, snapshotLimits(LIMIT)),
+      );
+    }
   });
 
   it('encodes the same record off the event loop as on it', async () => {

@@ -32,7 +32,6 @@ export function sampleSnapshot(
       rate_limit: null,
       cache_policy: null,
       ...NO_ROUTE_POLICIES,
-      tags: [],
     });
   }
   return tenantSnapshot.parse({

@@ -5,6 +5,7 @@ import {
   type ConfigPlan,
   type DeletedResources,
   type OriginRef,
+  outsideSelection,
   type PlannedChange,
   type PlanStep,
   planConfig,
@@ -143,10 +144,13 @@ async function planFor(
   document: ConfigDocument,
 ): Promise<Planned> {
   const { config, head } = await currentConfig(deps, tenantId);
+  // A share's document (select_tags) leaves the other origins and routes as they are: the tenant it
+  // leaves is those and the document's.
+  const kept = outsideSelection(config, document.select_tags ?? []);
   // Before a stream is read for each id the document names: a plan needs only read access.
-  requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config));
-  requireDistinctDocumentMatches(document.routes);
-  requireDocumentMatchConditionsWithinLimit(deps, document.routes, config.routes);
+  requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config), countsOf(kept));
+  requireDistinctDocumentMatches(document.routes, kept.routes);
+  requireDocumentMatchConditionsWithinLimit(deps, document.routes, config.routes, kept.routes);
   requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
   const deleted = await deletedResources(deps, tenantId, config, document);
   return { current: config, head, plan: planConfig(config, document, deleted) };
@@ -597,8 +601,8 @@ export async function rollbackTenantConfig(
   });
 }
 
-/** The tenant's origins, routes and targets now. */
-function countsOf(config: TenantConfig): EntryCounts {
+/** The origins, routes and targets of a tenant (or of part of it). */
+function countsOf(config: Pick<TenantConfig, 'origins' | 'routes'>): EntryCounts {
   return {
     origins: config.origins.length,
     routes: config.routes.length,

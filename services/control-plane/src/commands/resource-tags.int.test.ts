@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { MAX_DECODED_SNAPSHOT_BYTES } from '@vantageedge/shared/snapshot-bus/codec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import { DEFAULT_TENANT_LIMITS } from './tenant-limits.js';
 
 /**
  * Tags on origins and routes through the real admin API: validated by the commands, returned by reads,
@@ -279,6 +280,114 @@ describe('tags in the config document', () => {
       details: [expect.objectContaining({ field: 'routes.2.id' })],
     });
     expect(await head()).toBe(start);
+  });
+  it("with select_tags, refuses to remove an origin another team's route still uses, naming it; nothing is appended", async () => {
+    const tenantId = await createTenant('tags-select-origin');
+    const teamAOrigin = await createOrigin(tenantId, 'a-api', ['team-a']);
+    await createRoute(tenantId, teamAOrigin, '/a/*', ['team-a']);
+    const teamBRoute = (await createRoute(tenantId, teamAOrigin, '/b/*', ['team-b'])).id;
+    const start = await head();
+
+    // Team A's file no longer lists its origin (nor its route), but team B's /b/* still proxies to it.
+    const document = {
+      select_tags: ['team-a'],
+      tenant: { name: 'tags-select-origin', subdomain: 'tags-select-origin' },
+      origins: [],
+      routes: [],
+    };
+    for (const step of ['plan', 'apply']) {
+      const refused = await h.request('POST', `/api/v1/tenants/${tenantId}/config/${step}`, {
+        body: document,
+      });
+      expect(refused.status, `${step}: ${JSON.stringify(refused.body)}`).toBe(400);
+      expect(json(refused)['error']).toMatchObject({
+        code: 'validation_failed',
+        details: [expect.objectContaining({ field: 'origins', issue: expect.stringContaining(teamBRoute) })],
+      });
+    }
+    expect(await head()).toBe(start);
+    const after = await liveConfig(tenantId);
+    expect(after.origins.map((entry) => entry.id)).toEqual([teamAOrigin]);
+  });
+});
+
+describe('select_tags and the rest of the tenant', () => {
+  // A tenant of at most 3 routes: team B has 2 of them, team A's file manages the origin.
+  let limited: ControlPlaneHarness;
+  beforeAll(async () => {
+    limited = await startControlPlane({ tenantLimits: { ...DEFAULT_TENANT_LIMITS, routes: 3 } });
+  }, 60_000);
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  async function tenantWithTeamB(subdomain: string) {
+    const created = await limited.request('POST', '/api/v1/tenants', {
+      body: { name: subdomain, subdomain },
+    });
+    const tenantId = json(created)['id'] as string;
+    const origin = await limited.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'api', url: 'http://127.0.0.1:9/', tags: ['team-a'] },
+    });
+    const teamBRoutes: string[] = [];
+    for (const path of ['/b/*', '/b2/*']) {
+      const route = await limited.request('POST', '/api/v1/routes', {
+        body: {
+          tenant_id: tenantId,
+          origin_id: json(origin)['id'],
+          path_pattern: path,
+          auth_mode: 'public',
+          tags: ['team-b'],
+        },
+      });
+      expect(route.status).toBe(201);
+      teamBRoutes.push(json(route)['id'] as string);
+    }
+    const shareOf = (routes: string[]) => ({
+      select_tags: ['team-a'],
+      tenant: { name: subdomain, subdomain },
+      origins: [{ name: 'api', url: 'http://127.0.0.1:9/' }],
+      routes: routes.map((path) => ({ origin: 'api', path_pattern: path, auth_mode: 'public' })),
+    });
+    return { tenantId, teamBRoutes, shareOf };
+  }
+
+  it("refuses a route matched as another team's, 409 duplicate_route naming it; nothing is appended", async () => {
+    const { tenantId, teamBRoutes, shareOf } = await tenantWithTeamB('tags-select-duplicate');
+    const start = (await limited.store.headPosition()).toString();
+    const duplicate = await limited.request('POST', `/api/v1/tenants/${tenantId}/config/apply`, {
+      body: shareOf(['/b/*']),
+    });
+    expect(duplicate.status, JSON.stringify(duplicate.body)).toBe(409);
+    expect(json(duplicate)['error']).toMatchObject({
+      code: 'duplicate_route',
+      details: [
+        expect.objectContaining({
+          field: 'routes.0.path_pattern',
+          issue: expect.stringContaining(teamBRoutes[0]!),
+        }),
+      ],
+    });
+    expect((await limited.store.headPosition()).toString()).toBe(start);
+  });
+
+  it("counts the other teams' routes against TENANT_MAX_ROUTES (422 limit_exceeded naming routes); nothing is appended", async () => {
+    const { tenantId, shareOf } = await tenantWithTeamB('tags-select-limit');
+    const start = (await limited.store.headPosition()).toString();
+    const over = await limited.request('POST', `/api/v1/tenants/${tenantId}/config/apply`, {
+      body: shareOf(['/a/*', '/a2/*']),
+    });
+    expect(over.status, JSON.stringify(over.body)).toBe(422);
+    expect(json(over)['error']).toMatchObject({
+      code: 'limit_exceeded',
+      details: [expect.objectContaining({ field: 'routes' })],
+    });
+    expect((await limited.store.headPosition()).toString()).toBe(start);
+
+    const fits = await limited.request('POST', `/api/v1/tenants/${tenantId}/config/apply`, {
+      body: shareOf(['/a/*']),
+    });
+    expect(fits.status, JSON.stringify(fits.body)).toBe(200);
   });
 });
 

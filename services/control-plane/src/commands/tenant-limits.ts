@@ -400,9 +400,11 @@ export function requireDocumentMatchConditionsWithinLimit(
   deps: Pick<CommandDeps, 'tenantLimits'>,
   routes: ReadonlyArray<{ readonly match?: RouteConfig['match'] }>,
   current: ReadonlyArray<{ readonly match?: RouteConfig['match'] }>,
+  /** The live routes the document leaves as they are (those outside its select_tags). */
+  kept: ReadonlyArray<{ readonly match?: RouteConfig['match'] }> = [],
 ): void {
   const now = distinctMatchConditions(current).size;
-  const conditions = new Set<string>();
+  const conditions = distinctMatchConditions(kept);
   for (const [index, route] of routes.entries()) {
     addMatchConditions(conditions, route.match);
     requireMatchConditionsWithinLimit(deps, `routes.${index}.match`, conditions.size, now);
@@ -433,35 +435,30 @@ export function documentEntryCounts(document: unknown): EntryCounts {
 }
 
 /**
- * A config document (every origin and route the tenant will have once it is applied) within
- * TENANT_MAX_ORIGINS, TENANT_MAX_ROUTES and TENANT_MAX_TARGETS, counted once before the plan's first
- * step; only growing past a limit is refused, so a document of a tenant over one from before applies.
+ * A config document (every origin and route the tenant will have once it is applied, with those it
+ * leaves as they are: `kept`, outside its select_tags) within TENANT_MAX_ORIGINS, TENANT_MAX_ROUTES and
+ * TENANT_MAX_TARGETS, counted once before the plan's first step; only growing past a limit is refused,
+ * so a document of a tenant over one from before applies.
  */
 export function requireDocumentWithinLimits(
   deps: Pick<CommandDeps, 'tenantLimits'>,
   document: EntryCounts,
   current: EntryCounts,
+  kept: EntryCounts = { origins: 0, routes: 0, targets: 0 },
 ): void {
   const limits = limitsOf(deps);
-  const counts: Array<
-    [field: string, count: number, now: number, max: number, setting: string, what: string]
-  > = [
-    ['origins', document.origins, current.origins, limits.origins, 'TENANT_MAX_ORIGINS', 'origins'],
-    ['routes', document.routes, current.routes, limits.routes, 'TENANT_MAX_ROUTES', 'routes'],
-    [
-      'origins',
-      document.targets,
-      current.targets,
-      limits.targets,
-      'TENANT_MAX_TARGETS',
-      'targets in its origins',
-    ],
+  const counts: Array<[field: string, key: keyof EntryCounts, max: number, setting: string, what: string]> = [
+    ['origins', 'origins', limits.origins, 'TENANT_MAX_ORIGINS', 'origins'],
+    ['routes', 'routes', limits.routes, 'TENANT_MAX_ROUTES', 'routes'],
+    ['origins', 'targets', limits.targets, 'TENANT_MAX_TARGETS', 'targets in its origins'],
   ];
-  for (const [field, count, now, max, setting, what] of counts) {
-    if (count > max && count > now) {
+  for (const [field, key, max, setting, what] of counts) {
+    const count = document[key] + kept[key];
+    if (count > max && count > current[key]) {
+      const others = kept[key] === 0 ? '' : ` and leaves ${kept[key]} outside its select_tags`;
       throw limitExceeded(
         field,
-        `the document has ${count} ${what}, the most allowed is ${max} (${setting})`,
+        `the document has ${document[key]} ${what}${others}, the most allowed is ${max} (${setting})`,
       );
     }
   }

@@ -79,7 +79,8 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
     circuit_breaker: config.circuit_breaker,
     // Origins recorded before TLS settings (or before some of them): the defaults for what they lack.
     tls: originTls.parse(config.tls ?? {}),
-    tags: config.tags,
+    // Resources recorded before tags have none.
+    tags: config.tags ?? [],
     created_at,
     updated_at,
   };
@@ -99,6 +100,8 @@ export function routeView({ data, created_at, updated_at }: Known<RouteState>): 
     // Write-only (README "Route policies"): not even the writer's own answer carries the values.
     request_headers: redactedHeaderTransform(config.request_headers ?? null),
     query: redactedQueryTransform(config.query ?? null),
+    // Routes recorded before tags have none.
+    tags: config.tags ?? [],
     created_at,
     updated_at,
   };

@@ -27,7 +27,7 @@ export function documentOf(
   config: TenantConfig,
   { originNames = true, selectTags = [] as readonly string[] } = {},
 ): UncheckedDocument {
-  const selected = <T extends { tags: readonly string[] }>(items: T[]): T[] =>
+  const selected = <T extends { tags?: readonly string[] | undefined }>(items: T[]): T[] =>
     selectTags.length === 0 ? items : items.filter((item) => hasEveryTag(item.tags, selectTags));
   const origins = selected(config.origins);
   const nameCounts = new Map<string, number>();

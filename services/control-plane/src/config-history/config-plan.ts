@@ -29,7 +29,8 @@ import { withWrittenCredentialsMarked } from './written-credentials.js';
  */
 export type OriginRef = { id: string } | { added: number } | { none: true };
 
-export type OriginFields = Omit<OriginConfig, 'id'>;
+/** An origin as a document entry gives it: its tags always (none is `[]`). */
+export type OriginFields = Omit<OriginConfig, 'id' | 'tags'> & { tags: string[] };
 export type RouteFields = Omit<RouteEntry, 'id' | 'origin' | 'origin_id'>;
 
 export type PlanStep =
@@ -206,7 +207,7 @@ export function planConfig(
     keptOrigins.add(id);
     const live = liveOrigins.get(id);
     if (live) {
-      const { id: _liveId, ...liveFields } = live;
+      const { id: _liveId, ...liveFields } = withTagsMember(live);
       const fieldDiff = fieldChanges(liveFields, fields);
       if (fieldDiff.length === 0) return;
       steps.push({ action: 'update_origin', id, changes: changedTopLevel(liveFields, fields) });
@@ -234,8 +235,10 @@ export function planConfig(
       after: { id, ...fields },
     });
   });
+  const routesOutside = outsideSelection(current, selectTags).routes;
   for (const origin of managed.origins) {
     if (keptOrigins.has(origin.id)) continue;
+    requireUnusedOutside(origin, routesOutside, selectTags);
     removals.push({ action: 'remove_origin', id: origin.id });
     changes.push({
       resource: 'origin',
@@ -316,7 +319,7 @@ export function planConfig(
     keptRoutes.add(id);
     const live = liveRoutes.get(id);
     if (live) {
-      const { id: _liveId, origin_id: liveOriginId, ...liveFields } = live;
+      const { id: _liveId, origin_id: liveOriginId, ...liveFields } = withTagsMember(live);
       const compared =
         options.placeholders === 'literal' ? fields : withWrittenCredentialsMarked(written, fields);
       const fieldDiff = fieldChanges(
@@ -371,12 +374,55 @@ export function planConfig(
   return { changes, steps: [...steps, ...routeSteps, ...deletions, ...removals] };
 }
 
+/** A live resource with its tags as a document entry has them: none is `[]` (the snapshot leaves it out). */
+function withTagsMember<T extends { tags?: string[] | undefined }>(resource: T): T & { tags: string[] } {
+  return { ...resource, tags: resource.tags ?? [] };
+}
+
 /** The origins and routes of `config` a document of `selectTags` manages: those carrying every one. */
 function managedShare(config: TenantConfig, selectTags: readonly string[]): TenantConfig {
   return {
     ...config,
     origins: config.origins.filter((origin) => hasEveryTag(origin.tags, selectTags)),
     routes: config.routes.filter((route) => hasEveryTag(route.tags, selectTags)),
+  };
+}
+
+/**
+ * A share's origin it no longer lists is removed only when no route outside the share uses it (as its
+ * origin or in its traffic split): the document cannot see those routes, and removing it would leave
+ * them without an origin.
+ */
+function requireUnusedOutside(
+  origin: TenantConfig['origins'][number],
+  routesOutside: TenantConfig['routes'],
+  selectTags: readonly string[],
+): void {
+  const users = routesOutside.filter(
+    (route) =>
+      route.origin_id === origin.id ||
+      route.traffic_split?.origins.some((entry) => entry.origin_id === origin.id) === true,
+  );
+  if (users.length === 0) return;
+  throw invalid(
+    `the origin ${origin.name} is used by routes outside select_tags ${selectTags.join(', ')}`,
+    'origins',
+    `origin ${origin.id} (${origin.name}) is still used by route ${users.map((route) => route.id).join(', ')}: list it, or move those routes first`,
+  );
+}
+
+/**
+ * The origins and routes of `config` a document of `selectTags` leaves as they are (none without
+ * select_tags): with the document's, they are the tenant it leaves.
+ */
+export function outsideSelection(
+  config: TenantConfig,
+  selectTags: readonly string[],
+): Pick<TenantConfig, 'origins' | 'routes'> {
+  if (selectTags.length === 0) return { origins: [], routes: [] };
+  return {
+    origins: config.origins.filter((origin) => !hasEveryTag(origin.tags, selectTags)),
+    routes: config.routes.filter((route) => !hasEveryTag(route.tags, selectTags)),
   };
 }
 

@@ -534,3 +534,46 @@ describe('config plan: credential query parameters (write-only values)', () => {
     for (const secret of [KEY, TOKEN]) expect(JSON.stringify(whole)).not.toContain(secret);
   });
 });
+
+describe('a plan of select_tags', () => {
+  it('refuses to remove an origin of the share that a route outside it splits its traffic to, naming it', () => {
+    const canary = originConfig.parse({
+      id: randomUUID(),
+      name: 'canary',
+      targets: [{ url: 'http://127.0.0.1:9/' }],
+      tags: ['team-a'],
+    });
+    const split = routeConfig.parse({
+      id: randomUUID(),
+      origin_id: origin.id,
+      path_pattern: '/split/*',
+      auth_mode: 'public',
+      traffic_split: {
+        origins: [
+          { origin_id: origin.id, weight: 90 },
+          { origin_id: canary.id, weight: 10 },
+        ],
+      },
+      tags: ['team-b'],
+    });
+    const tenant = { ...current, origins: [origin, canary], routes: [split] };
+    const share = {
+      select_tags: ['team-a'],
+      tenant: { name: 'Acme', subdomain: 'acme' },
+      origins: [],
+      routes: [],
+    };
+    const refusal = (() => {
+      try {
+        planConfig(tenant, parse(share), NOTHING_DELETED);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refusal).toBeInstanceOf(DomainError);
+    expect(refusal).toMatchObject({
+      kind: 'invalid',
+      issues: [{ field: 'origins', issue: expect.stringContaining(split.id) }],
+    });
+  });
+});

@@ -43,15 +43,25 @@ export function sameMatchAs<Route extends RouteMatchFields>(
 }
 
 /**
- * A config document's routes (every route the tenant will have) each matched in a way of its own:
- * otherwise 409 `duplicate_route` on the later entry, naming the earlier one (and its id, if given).
+ * A config document's routes, with the live routes it leaves as they are (`kept`: those outside its
+ * select_tags), are every route the tenant will have: each matched in a way of its own, otherwise 409
+ * `duplicate_route` on the later entry, naming the earlier one (and its id, if given) or the kept route.
  */
 export function requireDistinctDocumentMatches(
   routes: ReadonlyArray<RouteMatchFields & { readonly id?: string | undefined }>,
+  kept: ReadonlyArray<RouteMatchFields & { readonly id: string }> = [],
 ): void {
+  const keptByKey = new Map<string, string>();
+  for (const route of kept) {
+    const key = routeMatchKey(route);
+    if (!keptByKey.has(key)) keptByKey.set(key, route.id);
+  }
   const seen = new Map<string, number>();
   for (const [index, route] of routes.entries()) {
     const key = routeMatchKey(route);
+    const keptId = keptByKey.get(key);
+    if (keptId !== undefined && keptId !== route.id)
+      throw duplicateRoute(`route ${keptId}`, `routes.${index}.path_pattern`);
     const earlier = seen.get(key);
     if (earlier === undefined) {
       seen.set(key, index);
