@@ -21,7 +21,9 @@ export default defineConfig({
           name: 'integration',
           include: ['**/*.int.test.ts', '**/*.e2e.test.ts'],
           exclude: ['node_modules/**'],
-          globalSetup: ['shared/src/testing/global-setup.ts'],
+          // The servers are checked first; then every service is compiled once for the processes the
+          // tests start (scripts/test-service-bundle.ts).
+          globalSetup: ['shared/src/testing/global-setup.ts', 'scripts/test-service-bundle.ts'],
         },
       },
       // `make test-cluster` (part of `make test`): its global setup starts both clusters through infra/.

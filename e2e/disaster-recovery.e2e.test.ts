@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics, deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { serviceNodeArgs } from '@vantageedge/shared/testing/service-bundle';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -69,7 +70,7 @@ async function createRoute(pathPattern: string): Promise<void> {
 async function republishSnapshots(env: Record<string, string>): Promise<string> {
   const { stdout } = await run(
     process.execPath,
-    ['--import', 'tsx', 'projections/src/snapshots/republish-cli.ts'],
+    serviceNodeArgs('projections/src/snapshots/republish-cli.ts'),
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },

@@ -12,6 +12,7 @@ import {
   stopAllServices,
   type TestOrigin,
   TestSystem,
+  vantageedgeNodeArgs,
 } from './harness.js';
 
 /**
@@ -378,7 +379,7 @@ describe('explain agrees with what two gateway replicas do', () => {
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(
           process.execPath,
-          [path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js'), ...args],
+          [...vantageedgeNodeArgs(), ...args],
           { cwd: REPO_ROOT, env, timeout: 60_000 },
           (error, stdout, stderr) =>
             resolve({

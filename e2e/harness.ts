@@ -17,13 +17,15 @@ import { distinctFreePorts } from '@vantageedge/shared/testing/free-ports';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { bundledEntryPoint, serviceNodeArgs } from '@vantageedge/shared/testing/service-bundle';
 import { Redis } from 'ioredis';
 import { logLevel } from 'kafkajs';
 import { WebSocketServer } from 'ws';
 
 /**
  * System end-to-end harness: every service is its own OS process, started the way a user starts it
- * (`node --import tsx <entry point>`) with its settings in the environment. Each process runs in its own
+ * (`node --import tsx <entry point>`, or the integration run's bundle of that entry point: see
+ * shared/src/testing/service-bundle.ts) with its settings in the environment. Each process runs in its own
  * process group so teardown kills everything it started; stdout/stderr tails are kept so a service that
  * does not come up fails the test with its own last words.
  */
@@ -98,11 +100,10 @@ export async function stopAllServices(): Promise<void> {
 }
 
 export function startService(name: string, entry: string, env: Record<string, string>): ServiceProcess {
-  // node itself with tsx's loader (no tsx CLI wrapper whose death would orphan the real process), in a
-  // new process group (detached) so a group kill reaches anything the service might spawn.
-  // A compiled entry point (dist/…/*.js) runs on plain node, as in production.
-  const args = entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry];
-  const child = spawn(process.execPath, args, {
+  // node itself (no tsx CLI wrapper whose death would orphan the real process), in a new process group
+  // (detached) so a group kill reaches anything the service might spawn. A compiled entry point
+  // (dist/…/*.js) runs on plain node, as in production.
+  const child = spawn(process.execPath, serviceNodeArgs(entry), {
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_OPTIONS: '--enable-source-maps', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -282,7 +283,18 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `vantageedge …` as its own process (the package's bin), with the config file `configFile`. */
+/**
+ * Node's arguments that run the `vantageedge` CLI: the integration run's bundle of it (as
+ * dist/tools/cli/main.js runs), else the package's bin (its TypeScript through tsx).
+ */
+export function vantageedgeNodeArgs(): string[] {
+  const bundle = bundledEntryPoint('tools/cli/src/main.ts');
+  return bundle === undefined
+    ? [path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js')]
+    : ['--enable-source-maps', bundle];
+}
+
+/** `vantageedge …` as its own process, with the config file `configFile`. */
 export function runVantageedge(
   args: readonly string[],
   { configFile, input, env = {} }: { configFile: string; input?: string; env?: Record<string, string> },
@@ -290,7 +302,7 @@ export function runVantageedge(
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      [path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js'), ...args],
+      [...vantageedgeNodeArgs(), ...args],
       {
         cwd: REPO_ROOT,
         env: { ...process.env, VANTAGEEDGE_CONFIG: configFile, NODE_OPTIONS: '', ...env },

@@ -19,6 +19,7 @@ import {
   stopAllServices,
   type TestOrigin,
   TestSystem,
+  vantageedgeNodeArgs,
 } from './harness.js';
 
 /**
@@ -380,7 +381,7 @@ describe('the vantageedge CLI against the running product', () => {
     const env = {
       ...process.env,
       NODE_OPTIONS: '',
-      VANTAGEEDGE: `${process.execPath} ${path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js')}`,
+      VANTAGEEDGE: [process.execPath, ...vantageedgeNodeArgs()].join(' '),
       VANTAGEEDGE_URL: system.controlPlaneUrl,
       VANTAGEEDGE_TOKEN: await system.token(),
       VANTAGEEDGE_CONFIG: path.join(repo, 'no-login.json'),

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { serviceNodeArgs } from '@vantageedge/shared/testing/service-bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** The migrator as operators run it (`make migrate-up` / `migrate-down`): a process, its output, its exit code. */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const CLI = path.join(ROOT, 'migrations', 'src', 'cli.ts');
 
 interface Run {
   code: number;
@@ -21,8 +22,8 @@ interface Run {
 function migrator(args: string[], env: Record<string, string | undefined>, cwd = '/'): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
-      TSX,
-      [path.join(ROOT, 'migrations', 'src', 'cli.ts'), ...args],
+      process.execPath,
+      [...serviceNodeArgs(CLI), ...args],
       { env: { ...process.env, ...env }, cwd, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
@@ -36,7 +37,7 @@ function lines(text: string): string[] {
   return text.split('\n').filter((line) => line.trim() !== '');
 }
 
-// Each run starts a tsx process (several seconds on 2 busy cores), hence the generous timeout.
+// Each run starts a node process (several seconds through tsx on 2 busy cores), hence the generous timeout.
 describe('migrations/src/cli.ts', { timeout: 180_000 }, () => {
   let db: TestDatabase;
   beforeAll(async () => {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { serviceNodeArgs } from '@vantageedge/shared/testing/service-bundle';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 
@@ -17,9 +18,9 @@ export class ProjectorProcesses {
 
   /** Runs a projector's entry point (`main`, from the repository root, as make run-… does) with `env`. */
   start(main: string, env: Record<string, string>): ProjectorProcess {
-    // node itself with tsx's loader (not the tsx CLI, which runs the program in a child process that a
-    // SIGKILL of the CLI would orphan).
-    const child = spawn(process.execPath, ['--import', 'tsx', main], {
+    // node itself (not the tsx CLI, which runs the program in a child process that a SIGKILL of the CLI
+    // would orphan): the run's bundle of `main`, else the source through tsx's loader.
+    const child = spawn(process.execPath, serviceNodeArgs(main), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
