@@ -1,4 +1,4 @@
-import { constants, createHmac, createSign, KeyObject, randomUUID } from 'node:crypto';
+import { constants, createHmac, createSign, KeyObject, randomUUID, sign } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -57,6 +57,8 @@ describe('bearer tokens shaped to be taken for another', () => {
   let idpEnc: Awaited<ReturnType<typeof generateKeyPair>>;
   /** A calling service's registered key (no `alg` declared, as the control plane allows). */
   let service: Awaited<ReturnType<typeof generateKeyPair>>;
+  /** The same service's Ed25519 key, registered as `alg: EdDSA`. */
+  let serviceEd: Awaited<ReturnType<typeof generateKeyPair>>;
   let idpJwk: JWK;
   let jwksServer: Server;
   /** Where a token's header tells the verifier to fetch keys: must never be asked. */
@@ -99,6 +101,7 @@ describe('bearer tokens shaped to be taken for another', () => {
     attacker = await generateKeyPair('RS256', { extractable: true });
     idpEnc = await generateKeyPair('RS256', { extractable: true });
     service = await generateKeyPair('RS256', { extractable: true });
+    serviceEd = await generateKeyPair('Ed25519', { extractable: true });
     idpJwk = { ...(await exportJWK(idp.publicKey)), kid: 'idp-rsa', alg: 'RS256', use: 'sig' };
     const ecJwk = { ...(await exportJWK(idpEc.publicKey)), kid: 'idp-ec' };
     const encJwk = await exportJWK(idpEnc.publicKey);
@@ -122,6 +125,7 @@ describe('bearer tokens shaped to be taken for another', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     }
     const serviceJwk = { ...(await exportJWK(service.publicKey)), kid: 'svc-1' };
+    const serviceEdJwk = { ...(await exportJWK(serviceEd.publicKey)), kid: 'svc-ed', alg: 'EdDSA' };
     gateway = await startTestGateway({
       CLERK_JWT_KEY: clerk.publicKeyPem,
       GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
@@ -145,7 +149,7 @@ describe('bearer tokens shaped to be taken for another', () => {
           ],
           settings: {
             ...(oidc ? { oidc: { ...oidc, jwks_url: jwksUrl } } : {}),
-            service_accounts: [{ id: 'billing', keys: [serviceJwk], scopes: [] }],
+            service_accounts: [{ id: 'billing', keys: [serviceJwk, serviceEdJwk], scopes: [] }],
           },
         }),
       );
@@ -246,6 +250,72 @@ describe('bearer tokens shaped to be taken for another', () => {
       expect(response.json()).toMatchObject({ error: { code: 'invalid_token' } });
     }
     expect(origin.seen.length).toBe(before);
+  });
+
+  it('refuses alg none in any case, an alg spelled in another case, and a key declared for another alg name', async () => {
+    const serviceClaims = { sub: 'billing', aud: 'alpha.localhost', iat: now(), exp: now() + 60 };
+    const edSigned = (alg: string) =>
+      compact({ alg, kid: 'svc-ed' }, serviceClaims, (input) =>
+        sign(null, Buffer.from(input), KeyObject.from(serviceEd.privateKey)),
+      );
+    const callService = (token: string) =>
+      send(gateway, 'alpha.localhost', '/internal/x', { headers: { authorization: `Bearer ${token}` } });
+    expect((await callService(edSigned('EdDSA'))).status).toBe(200);
+    await expectRefused('alpha', {
+      ...Object.fromEntries(
+        ['None', 'nOnE', ''].map((alg) => [
+          `alg "${alg}"`,
+          compact({ alg, kid: 'idp-rsa' }, claims(), () => ''),
+        ]),
+      ),
+      'alg rs256 (lower case)': compact({ alg: 'rs256', kid: 'idp-rsa' }, claims(), rs256(idp.privateKey)),
+    });
+    const before = origin.seen.length;
+    for (const token of [
+      compact({ alg: 'None', kid: 'svc-1' }, serviceClaims, () => ''),
+      compact({ alg: 'rs256', kid: 'svc-1' }, serviceClaims, rs256(service.privateKey)),
+      // Ed25519 is jose's other name for EdDSA: the key was registered for EdDSA only.
+      edSigned('Ed25519'),
+    ]) {
+      const response = await callService(token);
+      expect(response.status, response.text).toBe(401);
+      expect(response.json()).toMatchObject({ error: { code: 'invalid_token' } });
+    }
+    expect(origin.seen.length).toBe(before);
+  });
+
+  it("refuses claims of another type, an unencoded payload or claims that are not strict UTF-8, signed with the provider's key though they are", async () => {
+    const header = JSON.stringify({ alg: 'RS256', kid: 'idp-rsa' });
+    const claimsText = JSON.stringify(claims());
+    const signed = (headerText: string, payload: Buffer | string) => {
+      const input = `${part(headerText)}.${Buffer.from(payload).toString('base64url')}`;
+      return `${input}.${rs256(idp.privateKey)(input).toString('base64url')}`;
+    };
+    const unencoded = (extra: Record<string, unknown>) => {
+      const protectedHeader = part({ alg: 'RS256', kid: 'idp-rsa', ...extra });
+      return `${protectedHeader}.${claimsText}.${rs256(idp.privateKey)(`${protectedHeader}.${claimsText}`).toString('base64url')}`;
+    };
+    await expectRefused('alpha', {
+      'exp a list': idpToken({ exp: [now() + 300] }),
+      'exp true': idpToken({ exp: true }),
+      'exp null': idpToken({ exp: null }),
+      'nbf as text': idpToken({ nbf: String(now()) }),
+      'iat as text': idpToken({ iat: String(now()) }),
+      'sub missing': idpToken({ sub: undefined }),
+      'sub a number': idpToken({ sub: 1 }),
+      'iss listed in an array': idpToken({ iss: [SHARED_ISSUER] }),
+      'aud an object': idpToken({ aud: { 'app-alpha': true } }),
+      'b64 false, payload not encoded': unencoded({ b64: false }),
+      'b64 false, crit, payload not encoded': unencoded({ b64: false, crit: ['b64'] }),
+      'claims with invalid UTF-8': signed(
+        header,
+        Buffer.concat([
+          Buffer.from(claimsText.slice(0, -1)),
+          Buffer.from(',"x":"\xff"}', 'latin1'), // a byte no UTF-8 text has
+        ]),
+      ),
+      'claims in an array': signed(header, `[${claimsText}]`),
+    });
   });
 
   it('trusts no key nor key URL the token names (jwk, jku, x5u, x5c), and fetches none', async () => {
