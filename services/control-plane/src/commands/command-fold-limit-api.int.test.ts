@@ -7,6 +7,7 @@ import {
   json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
+import { resentAfter503, tenantWithRouteHistory } from '../testing/route-history.js';
 
 /**
  * Through the admin API with CONTROL_PLANE_CONFIG_READ_MAX_EVENTS at 10 and
@@ -20,54 +21,13 @@ const LIMIT = 10;
 const READ_TIMEOUT_MS = 300;
 let h: ControlPlaneHarness;
 
-interface Tenant {
-  id: string;
-  originId: string;
-  routeId: string;
-}
-
-/** A tenant whose route changed 30 times: a fold of its config reads more than LIMIT events. */
-async function tenantWithHistory(subdomain: string): Promise<Tenant> {
-  const created = await h.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
-  const id = json(created)['id'] as string;
-  const origin = await h.request('POST', '/api/v1/origins', {
-    body: { tenant_id: id, name: 'api', url: 'http://127.0.0.1:9/' },
-  });
-  const route = await h.request('POST', '/api/v1/routes', {
-    body: {
-      tenant_id: id,
-      origin_id: json(origin)['id'],
-      path_pattern: '/users/*',
-      methods: ['GET'],
-      auth_mode: 'public',
-    },
-  });
-  const routeId = json(route)['id'] as string;
-  for (let n = 0; n < 30; n++) {
-    const methods = [n % 2 === 0 ? 'POST' : 'GET'];
-    const patched = await h.request('PATCH', `/api/v1/routes/${routeId}`, { body: { methods } });
-    expect(patched.status).toBe(200);
-  }
-  await h.readModelsCaughtUp();
-  return { id, originId: json(origin)['id'] as string, routeId };
-}
+const tenantWithHistory = (subdomain: string) => tenantWithRouteHistory(h, subdomain);
 
 /** Every tenant's fold let go, as in a control plane just started. */
 const coldFolds = () => useTenantFoldCache(h.store, createTenantFoldCache());
 
-/** The command, sent again after each 503 (at most 10 times), and the 503s. */
-async function untilCarriedOut(send: () => Promise<ApiResponse>) {
-  const refusals: ApiResponse[] = [];
-  let response = await send();
-  while (response.status === 503 && refusals.length < 10) {
-    refusals.push(response);
-    response = await send();
-  }
-  return { response, refusals };
-}
-
 async function routeCount(tenantId: string): Promise<number> {
-  const config = await untilCarriedOut(() => h.request('GET', `/api/v1/tenants/${tenantId}/config`));
+  const config = await resentAfter503(() => h.request('GET', `/api/v1/tenants/${tenantId}/config`));
   return (json(config.response)['routes'] as unknown[]).length;
 }
 
@@ -111,7 +71,7 @@ describe('a command whose tenant fold is over the config read bounds', () => {
     expectReadLimitRefusal(first);
     expect(await h.store.headPosition()).toBe(head);
 
-    const { response, refusals } = await untilCarriedOut(create);
+    const { response, refusals } = await resentAfter503(create);
     for (const refusal of refusals) expectReadLimitRefusal(refusal);
     expect(response.status, JSON.stringify(response.body)).toBe(201);
     expect(await routeCount(tenant.id)).toBe(2);
@@ -120,7 +80,7 @@ describe('a command whose tenant fold is over the config read bounds', () => {
   it('a change checked against the snapshot budget, and an apply, alike', async () => {
     const patched = await tenantWithHistory('cold-patch');
     const applied = await tenantWithHistory('cold-apply');
-    const document = await untilCarriedOut(() =>
+    const document = await resentAfter503(() =>
       h.request('GET', `/api/v1/tenants/${applied.id}/config/document`),
     );
     expect(document.response.status).toBe(200);
@@ -136,10 +96,10 @@ describe('a command whose tenant fold is over the config read bounds', () => {
     expectReadLimitRefusal(await apply());
     expect(await h.store.headPosition()).toBe(head);
 
-    expect((await untilCarriedOut(patch)).response.status).toBe(200);
-    const done = await untilCarriedOut(apply);
+    expect((await resentAfter503(patch)).response.status).toBe(200);
+    const done = await resentAfter503(apply);
     expect(done.response.status, JSON.stringify(done.response.body)).toBe(200);
-    const config = await untilCarriedOut(() => h.request('GET', `/api/v1/tenants/${applied.id}/config`));
+    const config = await resentAfter503(() => h.request('GET', `/api/v1/tenants/${applied.id}/config`));
     expect((json(config.response)['routes'] as Array<Record<string, unknown>>)[0]?.['methods']).toEqual([
       'PUT',
     ]);

@@ -6,6 +6,7 @@ import {
   json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
+import { resentAfter503, tenantWithRouteHistory } from '../testing/route-history.js';
 import { createConfigReadBudget, useConfigReadBudget } from './config-read-budget.js';
 
 /**
@@ -20,55 +21,11 @@ const LIMIT = 10;
 const READ_TIMEOUT_MS = 300;
 let h: ControlPlaneHarness;
 
-/** A tenant whose route changed 30 times (no read has folded any of it yet), and where each change is. */
-interface History {
-  id: string;
-  subdomain: string;
-  changes: Array<{ position: string; methods: string[] }>;
-}
-
 const routesOf = (response: ApiResponse) =>
   (json(response)['routes'] as Array<Record<string, unknown>>).map((r) => r['methods']);
 
-/** The request, sent again after each 503 (at most 10 times), and the 503s. */
-async function untilRead(send: () => Promise<ApiResponse>) {
-  const refusals: ApiResponse[] = [];
-  let response = await send();
-  while (response.status === 503 && refusals.length < 10) {
-    refusals.push(response);
-    response = await send();
-  }
-  return { response, refusals };
-}
-
-async function tenantWithHistory(subdomain: string): Promise<History> {
-  const created = await h.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
-  const id = json(created)['id'] as string;
-  const origin = await h.request('POST', '/api/v1/origins', {
-    body: { tenant_id: id, name: 'api', url: 'http://127.0.0.1:9/' },
-  });
-  const route = await h.request('POST', '/api/v1/routes', {
-    body: {
-      tenant_id: id,
-      origin_id: json(origin)['id'],
-      path_pattern: '/users/*',
-      methods: ['GET'],
-      auth_mode: 'public',
-    },
-  });
-  const verbs = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
-  const changes: History['changes'] = [];
-  for (let n = 0; n < 30; n++) {
-    const methods = [verbs[n % verbs.length] as string];
-    const patched = await h.request('PATCH', `/api/v1/routes/${json(route)['id']}`, { body: { methods } });
-    expect(patched.status).toBe(200);
-    changes.push({ position: patched.headers.get('x-event-position') ?? '', methods });
-  }
-  // The reads find the tenant, and its events, through the read models: these hold all of it, so what a
-  // read takes from the log is the tenant's own events, not every tenant's the read models lag behind.
-  await h.readModelsCaughtUp();
-  return { id, subdomain, changes };
-}
+/** A tenant whose route changed 30 times: no read has folded any of it yet. */
+const tenantWithHistory = (subdomain: string) => tenantWithRouteHistory(h, subdomain);
 
 beforeAll(async () => {
   h = await startControlPlane({
@@ -86,7 +43,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
   it('answers 503 read_limit_exceeded naming the limit, then goes on where it stopped', async () => {
     const { id, changes } = await tenantWithHistory('limit-config');
     const at = changes[24]!;
-    const { response, refusals } = await untilRead(() =>
+    const { response, refusals } = await resentAfter503(() =>
       h.request('GET', `/api/v1/tenants/${id}/config?at_position=${at.position}`),
     );
     expect(refusals.length).toBeGreaterThan(0);
@@ -108,7 +65,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
       await tenantWithHistory('limit-diff'),
       await tenantWithHistory('limit-explain'),
     ];
-    const document = await untilRead(() =>
+    const document = await resentAfter503(() =>
       h.request(
         'GET',
         `/api/v1/tenants/${forDocument.id}/config/document?at_position=${forDocument.changes[14]!.position}`,
@@ -118,7 +75,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
     expect(document.response.status).toBe(200);
 
     const { changes } = forDiff;
-    const diff = await untilRead(() =>
+    const diff = await resentAfter503(() =>
       h.request(
         'GET',
         `/api/v1/tenants/${forDiff.id}/config/diff?from=${changes[4]!.position}&to=${changes[17]!.position}`,
@@ -129,7 +86,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
     expect(JSON.stringify(json(diff.response)['changes'])).toContain('methods');
 
     const at = forExplain.changes[19]!;
-    const explained = await untilRead(() =>
+    const explained = await resentAfter503(() =>
       h.request('POST', `/api/v1/tenants/${forExplain.id}/explain`, {
         body: {
           method: at.methods[0],
@@ -148,7 +105,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
     const { id, changes } = await tenantWithHistory('limit-rollback');
     const to = changes[12]!;
     const rollback = (dryRun: boolean) =>
-      untilRead(() =>
+      resentAfter503(() =>
         h.request('POST', `/api/v1/tenants/${id}/config/rollback`, {
           body: { to_position: to.position, dry_run: dryRun },
         }),
@@ -169,7 +126,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
     const done = await rollback(false);
     expect(done.response.status).toBe(200);
     expect(json(done.response)['changes']).toEqual(changed);
-    const now = await untilRead(() => h.request('GET', `/api/v1/tenants/${id}/config`));
+    const now = await resentAfter503(() => h.request('GET', `/api/v1/tenants/${id}/config`));
     expect(routesOf(now.response)).toEqual([to.methods]);
   }, 120_000);
 
@@ -178,7 +135,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
     useConfigReadBudget(h.store, createConfigReadBudget({ bytesPerMinute: 1, now: () => 0 }));
     try {
       // The tenant's one read of the minute (its newest config, folded by its commands already).
-      const newest = await untilRead(() => h.request('GET', `/api/v1/tenants/${id}/config`));
+      const newest = await resentAfter503(() => h.request('GET', `/api/v1/tenants/${id}/config`));
       expect(newest.response.status).toBe(200);
       // A far position of its history: refused for the budget, not after folding up to the read limit.
       const far = await h.request('GET', `/api/v1/tenants/${id}/config?at_position=${changes[20]!.position}`);
@@ -224,7 +181,7 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
       expect(json(response)['error']).toMatchObject({ code: 'read_timeout' });
     }
     // The lock gone, the same request answers the exact config.
-    const again = await untilRead(() =>
+    const again = await resentAfter503(() =>
       h.request('GET', `/api/v1/tenants/${id}/config?at_position=${at.position}`),
     );
     expect(again.response.status).toBe(200);
