@@ -12,8 +12,8 @@ import type { ListenerRefusal } from './listener-refusals.js';
  * (null when a value is absent), the shape of the gateway's service log lines (timestamp, level,
  * service, message) plus the request's fields. No intermediate object, no generic serializer
  * (`make bench-micro` compares it with winston and pino). Values a client can influence (method, path,
- * client IP, trace id, origin target, user agent) go through JSON.stringify; ids and outcomes the gateway itself
- * produced are written as they are.
+ * client IP, trace id, origin target, user agent) go through JSON.stringify, their terminal controls
+ * escaped too; ids and outcomes the gateway itself produced are written as they are.
  */
 let clockMs = 0;
 let clockText = '';
@@ -32,9 +32,20 @@ function plain(value: string | undefined): string {
   return value === undefined ? 'null' : `"${value}"`;
 }
 
-/** A value from the request: escaped, or null. */
+/**
+ * DEL and the C1 controls (U+0080–U+009F: CSI, OSC, …), which JSON.stringify writes as they are. A
+ * header value may hold any byte 0x80–0xFF, read as the character of that code point; a terminal showing
+ * the log (`tail -f`, `kubectl logs`) acts on U+009B as on ESC [, U+009D as on ESC ].
+ */
+const TERMINAL_CONTROLS = /[\u007f-\u009f]/g;
+
+function escapedControl(character: string): string {
+  return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/** A value from the request: escaped (terminal controls too, as \uXXXX: the value parses back as sent), or null. */
 function quoted(value: string | undefined): string {
-  return value === undefined ? 'null' : JSON.stringify(value);
+  return value === undefined ? 'null' : JSON.stringify(value).replace(TERMINAL_CONTROLS, escapedControl);
 }
 
 function milliseconds(value: number | undefined): string {

@@ -157,6 +157,16 @@ describe('access-log line', () => {
     expect(Object.keys(parsed)).toEqual(FIELDS);
   });
 
+  it('writes no C1 control or DEL as it is, so a terminal showing the line acts on none', () => {
+    const controls = '\x9b2J\x9d52;c;eA==\x9c\x7f';
+    const crafted = exchangeFor(`/a${controls}`);
+    (crafted.req.headers as Record<string, string>)['user-agent'] = `ua${controls}`;
+    const line = accessLogLine(crafted, 'gateway', 404, 1);
+    expect(line).not.toMatch(/[\u007f-\u009f]/);
+    expect(line).toContain('"user_agent":"ua\\u009b2J\\u009d52;c;eA==\\u009c\\u007f"');
+    expect(JSON.parse(line)).toMatchObject({ path: `/a${controls}`, user_agent: `ua${controls}` });
+  });
+
   it('logs the user agent escaped as every client-controlled field, and at most its first 512 characters', () => {
     const crafted = exchangeFor('/api');
     (crafted.req.headers as Record<string, string>)['user-agent'] = 'x","status":200,"evil":"\u2028\u0001';
