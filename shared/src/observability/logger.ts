@@ -2,6 +2,7 @@ import { trace } from '@opentelemetry/api';
 import winston from 'winston';
 import { BoundedLogStream } from './bounded-log-stream.js';
 import { requestContext } from './request-context.js';
+import { withTerminalControlsEscaped } from './terminal-controls.js';
 
 export type Logger = winston.Logger;
 
@@ -24,6 +25,19 @@ const withRequestIds = winston.format((info) => {
   if (context?.tenantId && info['tenant_id'] === undefined) info['tenant_id'] = context.tenantId;
   const traceId = context?.traceId ?? trace.getActiveSpan()?.spanContext().traceId;
   if (traceId && info['trace_id'] === undefined) info['trace_id'] = traceId;
+  return info;
+});
+
+const MESSAGE = Symbol.for('message');
+
+/**
+ * The JSON line with DEL and the C1 controls escaped too (terminal-controls.ts): fields may carry what a
+ * client or a tenant sent (a path, an origin's error), and an operator tails these lines in a terminal.
+ */
+const withoutTerminalControls = winston.format((info) => {
+  const line = (info as Record<symbol, unknown>)[MESSAGE];
+  if (typeof line === 'string')
+    (info as Record<symbol, unknown>)[MESSAGE] = withTerminalControlsEscaped(line);
   return info;
 });
 
@@ -50,7 +64,12 @@ export function createLogger({
   return winston.createLogger({
     level,
     defaultMeta: { service },
-    format: winston.format.combine(withRequestIds(), winston.format.timestamp(), winston.format.json()),
+    format: winston.format.combine(
+      withRequestIds(),
+      winston.format.timestamp(),
+      winston.format.json(),
+      withoutTerminalControls(),
+    ),
     transports: [new winston.transports.Stream({ stream: destination })],
   });
 }

@@ -28,6 +28,17 @@ describe('createLogger', () => {
     expect(Number.isNaN(Date.parse(String(line?.['timestamp'])))).toBe(false);
   });
 
+  it('writes DEL and the C1 controls of a field as escapes, so a terminal showing the line acts on none', () => {
+    const stream = new PassThrough();
+    const logger = createLogger({ service: 'gateway', stream });
+    const sent = '/a\x9b2J\x9d52;c;eA==\x9c\x7f';
+    logger.warn('origin refused', { path: sent });
+    const line = String(stream.read() ?? '').trim();
+    expect(line).not.toMatch(/[\u007f-\u009f]/);
+    expect(line).toContain('\\u009b2J\\u009d52');
+    expect((JSON.parse(line) as Record<string, unknown>)['path']).toBe(sent);
+  });
+
   it('adds request_id, trace_id and tenant_id to every line written inside a request context', async () => {
     const { logger, lines } = capture();
     await runWithRequestContext({ requestId: 'req-42', traceId: 'trace-abc', tenantId: 'acme' }, async () => {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
 import { loggedPath } from '@vantageedge/shared/observability/logged-path';
+import { withTerminalControlsEscaped } from '@vantageedge/shared/observability/terminal-controls';
 import { ANONYMOUS } from '../auth/identity.js';
 import { bodyBytesOf } from '../http/body-bytes.js';
 import { recordedMethod } from '../http/request-method.js';
@@ -32,20 +33,9 @@ function plain(value: string | undefined): string {
   return value === undefined ? 'null' : `"${value}"`;
 }
 
-/**
- * DEL and the C1 controls (U+0080–U+009F: CSI, OSC, …), which JSON.stringify writes as they are. A
- * header value may hold any byte 0x80–0xFF, read as the character of that code point; a terminal showing
- * the log (`tail -f`, `kubectl logs`) acts on U+009B as on ESC [, U+009D as on ESC ].
- */
-const TERMINAL_CONTROLS = /[\u007f-\u009f]/g;
-
-function escapedControl(character: string): string {
-  return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
-}
-
 /** A value from the request: escaped (terminal controls too, as \uXXXX: the value parses back as sent), or null. */
 function quoted(value: string | undefined): string {
-  return value === undefined ? 'null' : JSON.stringify(value).replace(TERMINAL_CONTROLS, escapedControl);
+  return value === undefined ? 'null' : withTerminalControlsEscaped(JSON.stringify(value));
 }
 
 function milliseconds(value: number | undefined): string {
