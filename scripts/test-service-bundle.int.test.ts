@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,20 @@ describe('the integration run starts its service processes from bundles', () => 
   it('the compiled migrator has its SQL files beside it, as in dist/', () => {
     const [, migrator = ''] = serviceNodeArgs('migrations/src/cli.ts');
     expect(existsSync(path.join(path.dirname(migrator), 'sql/0001_event_store.up.sql')), migrator).toBe(true);
+  });
+
+  // The tests run the CLI from the bundle: this is what still runs the bin a checkout's `npx vantageedge` runs.
+  it('the CLI’s bin runs its TypeScript sources through tsx', () => {
+    const bin = path.join(ROOT, 'tools/cli/bin/vantageedge.js');
+    const help = spawnSync(process.execPath, [bin, '--help'], { cwd: ROOT, encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('Usage: vantageedge');
+    const notLoggedIn = spawnSync(process.execPath, [bin, 'get', 'tenants'], {
+      cwd: ROOT,
+      env: { ...process.env, VANTAGEEDGE_CONFIG: path.join(ROOT, '.data', 'no-such-cli-config.json') },
+      encoding: 'utf8',
+    });
+    expect(notLoggedIn.status, notLoggedIn.stderr).toBe(3);
   });
 
   it('a compiled .js file and a .ts file outside the bundle run as before', () => {

@@ -139,3 +139,46 @@ describe('a command whose tenant fold is over the config read bounds', () => {
     expect(await routeCount(tenant.id)).toBe(1);
   }, 120_000);
 });
+
+describe('an apply whose config was folded before it began', () => {
+  it('is carried out whole when its later steps’ folds are slow: never cut off between two steps', async () => {
+    const tenant = await tenantWithHistory('slow-steps');
+    const document = await resentAfter503(() =>
+      h.request('GET', `/api/v1/tenants/${tenant.id}/config/document`),
+    );
+    expect(document.response.status).toBe(200);
+    const body = json(document.response)['document'] as { routes: Array<Record<string, unknown>> };
+    const [route] = body.routes;
+    const changed = {
+      ...body,
+      routes: [
+        { ...route, methods: ['PUT'] },
+        { ...route, id: undefined, path_pattern: '/orders/*', methods: ['GET'] },
+      ],
+    };
+    // Every step after the first folds on from the one before it: the read models' checkpoint, read
+    // first, is locked past the read timeout, as on a database slow to answer, then let go.
+    const locker = new pg.Client({ connectionString: h.db.url });
+    await locker.connect();
+    await locker.query('begin; lock table projection_checkpoints in access exclusive mode');
+    const unlock = setTimeout(() => void locker.query('rollback'), 10 * READ_TIMEOUT_MS);
+    let applied: ApiResponse;
+    try {
+      applied = await h.request('POST', `/api/v1/tenants/${tenant.id}/config/apply`, { body: changed });
+    } finally {
+      clearTimeout(unlock);
+      await locker.query('rollback');
+      await locker.end();
+    }
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    const config = await resentAfter503(() => h.request('GET', `/api/v1/tenants/${tenant.id}/config`));
+    const routes = json(config.response)['routes'] as Array<{ path_pattern: string; methods: string[] }>;
+    expect(routes.map(({ path_pattern, methods }) => ({ path_pattern, methods }))).toEqual(
+      expect.arrayContaining([
+        { path_pattern: '/users/*', methods: ['PUT'] },
+        { path_pattern: '/orders/*', methods: ['GET'] },
+      ]),
+    );
+    expect(routes).toHaveLength(2);
+  }, 120_000);
+});

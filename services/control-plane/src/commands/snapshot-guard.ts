@@ -163,10 +163,17 @@ const GROWING_FIELD: Partial<Record<ControlPlaneEventType, string>> = {
 
 export function createSnapshotGuard({
   source,
+  planStepsSource = source,
   budget = DEFAULT_SNAPSHOT_BUDGET,
 }: {
   /** The event store and pool the tenant folds read (their cache is the store's: tenant-folds.ts). */
   source: TenantEventSource;
+  /**
+   * What the folds of an apply's or rollback's steps read (default: `source`). The change folded the
+   * tenant's config before its first step, so each step folds on from the step before it; a step refused
+   * for a read bound would leave the change half made.
+   */
+  planStepsSource?: TenantEventSource;
   budget?: SnapshotBudget;
 }): SnapshotGuard {
   const locks = new TenantQueues();
@@ -175,7 +182,7 @@ export function createSnapshotGuard({
   // them, removals last), so a step may pass through a config larger than both ends: each may use the
   // whole of the bus's limits, which still keeps every snapshot publishable.
   const planSteps: SnapshotGuard = {
-    guard: guardWith(source, budget, 100, locks).guard,
+    guard: guardWith(planStepsSource, budget, 100, locks).guard,
     forPlanSteps: () => planSteps,
   };
   return { guard: command.guard, forPlanSteps: () => planSteps };

@@ -287,6 +287,24 @@ describe('the cache every tenant shares', () => {
     expect(await tenantConfigAt(source, tenantB, head)).toEqual(await referenceAt(tenantB, head));
     expect(take()).toEqual([]);
   });
+
+  it('a tenant’s folds at old positions do not push out its own current fold', async () => {
+    const head = await store.headPosition();
+    const { source: measuring } = controlPlane();
+    await tenantConfigAt(measuring, tenantA, head);
+    const bytesA = measuring.folds?.stats().bytes ?? 0;
+    // A's share (half) holds its current fold and a few checkpoints, not one after every second event.
+    const { source, take } = controlPlane(2, 8 * bytesA);
+    await tenantConfigAt(source, tenantA, head);
+    take();
+
+    // A's admin reads A's config far back (a diff, a rollback's dry run): checkpoints kept up to there.
+    expect(await tenantConfigAt(source, tenantA, head - 30n)).toEqual(await referenceAt(tenantA, head - 30n));
+    take();
+    // Its next command or current read folds on from its current fold, not from 30 events back.
+    expect(await tenantConfigAt(source, tenantA, head)).toEqual(await referenceAt(tenantA, head));
+    expect(take()).toEqual([]);
+  });
 });
 
 describe('the cached fold', () => {

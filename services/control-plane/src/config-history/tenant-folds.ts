@@ -26,8 +26,9 @@ import { type TenantEventSource, tenantEventPages } from './tenant-events.js';
  * - Concurrent calls for one tenant and position share one read and fold.
  * - Bounded in bytes (CONTROL_PLANE_CONFIG_CACHE_BYTES, their JSON size, roughly, each fold counted
  *   whole though folds share structure), least recently used out; a fold larger than the whole budget
- *   is not kept. One tenant's folds hold at most half of it: past that, its own least recently used go
- *   first (its fold just kept stays, however large). Cached states are frozen: callers share them.
+ *   is not kept. One tenant's folds hold at most half of it: past that, its own least recently used
+ *   checkpoints go first, then its newest fold (its fold just kept stays, however large). Cached states
+ *   are frozen: callers share them.
  */
 
 export interface IssuedKey {
@@ -133,6 +134,7 @@ export function createTenantFoldCache({
   const bytesOfTenant = new Map<string, number>();
   let total = 0;
 
+  const newestKey = (tenantId: string) => `${tenantId} newest`;
   const remove = (entry: Entry) => {
     if (!entries.delete(entry.key)) return;
     total -= entry.bytes;
@@ -159,9 +161,17 @@ export function createTenantFoldCache({
     bytesOfTenant.set(tenantId, (bytesOfTenant.get(tenantId) ?? 0) + bytes);
     // Past its share, the tenant's own folds make room: its folds at many positions (a checkpoint every
     // few hundred of its events) would otherwise push out every other tenant's, each of which would then
-    // read its whole history again on its next config read, explain or command.
+    // read its whole history again on its next config read, explain or command. Its checkpoints go
+    // before its newest fold, which its commands and current reads fold on from: a read far back in its
+    // history would otherwise leave them to fold on from there, past the config read bounds.
+    const overShare = () => (bytesOfTenant.get(tenantId) ?? 0) > maxTenantBytes;
+    const newest = newestKey(tenantId);
     for (const own of folds.values()) {
-      if ((bytesOfTenant.get(tenantId) ?? 0) <= maxTenantBytes) break;
+      if (!overShare()) break;
+      if (own !== entry && own.key !== newest) remove(own);
+    }
+    for (const own of folds.values()) {
+      if (!overShare()) break;
       if (own !== entry) remove(own);
     }
     for (const oldest of entries.values()) {
@@ -169,7 +179,6 @@ export function createTenantFoldCache({
       remove(oldest);
     }
   };
-  const newestKey = (tenantId: string) => `${tenantId} newest`;
 
   return {
     checkpointEvents,

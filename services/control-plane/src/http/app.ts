@@ -427,6 +427,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       reservedSubdomains: deps.reservedSubdomains,
       snapshotGuard: createSnapshotGuard({
         source: commandFolds,
+        // An apply's or rollback's steps fold on from its own bounded fold, a step's events at a time:
+        // cut off between two steps, the change would be left half made.
+        planStepsSource: { store: deps.store, pool: deps.pool },
         ...(deps.snapshotBudget ? { budget: deps.snapshotBudget } : {}),
       }),
       tenantConfigs: configs,
