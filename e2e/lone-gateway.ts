@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { Redis } from 'ioredis';
@@ -34,6 +35,8 @@ export interface LoneGateway {
     pathname: string,
     options?: { method?: string; headers?: Record<string, string>; agent?: http.Agent; timeoutMs?: number },
   ): Promise<HttpResponse>;
+  /** Publishes tenants' changes (new versions, tombstones) to the replica's topic while it runs. */
+  publish(messages: readonly SnapshotMessage[]): Promise<void>;
   /** Stops the process (if still running) and removes its topic and Redis keys. */
   close(): Promise<void>;
 }
@@ -63,27 +66,30 @@ export async function startLoneGateways({
 }): Promise<LoneGateway[]> {
   const topic = uniqueTopic('lone-gateway');
   const keyPrefix = `ve-test-lone-${uniqueSuffix()}:`;
-  const bus = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-test-${uniqueSuffix()}`,
-    topic,
-    partitions: 1,
-    replicationFactor: 1,
-    maxMessageBytes: 8 * 1024 * 1024, // the gateway's default SNAPSHOT_MAX_MESSAGE_BYTES
-  });
-  try {
-    const result = await bus.publish(
-      snapshots.map((snapshot) => ({
-        kind: 'snapshot' as const,
-        tenantId: snapshot.tenant_id,
-        version: BigInt(snapshot.version),
-        snapshot,
-      })),
-    );
-    if (result.failed.length > 0) throw new Error(`snapshots not published: ${result.failed[0]?.error}`);
-  } finally {
-    await bus.close();
-  }
+  const publish = async (messages: readonly SnapshotMessage[]) => {
+    const bus = createKafkaSnapshotBus({
+      brokers: TEST_INFRA.kafkaBrokers,
+      clientId: `ve-test-${uniqueSuffix()}`,
+      topic,
+      partitions: 1,
+      replicationFactor: 1,
+      maxMessageBytes: 8 * 1024 * 1024, // the gateway's default SNAPSHOT_MAX_MESSAGE_BYTES
+    });
+    try {
+      const result = await bus.publish([...messages]);
+      if (result.failed.length > 0) throw new Error(`snapshots not published: ${result.failed[0]?.error}`);
+    } finally {
+      await bus.close();
+    }
+  };
+  await publish(
+    snapshots.map((snapshot) => ({
+      kind: 'snapshot' as const,
+      tenantId: snapshot.tenant_id,
+      version: BigInt(snapshot.version),
+      snapshot,
+    })),
+  );
 
   const cleanup = async () => {
     const admin = createTestKafka().admin();
@@ -113,7 +119,8 @@ export async function startLoneGateways({
   };
   const started: LoneGateway[] = [];
   try {
-    for (let i = 0; i < count; i++) started.push(await startReplica(topic, keyPrefix, env, replicaClosed));
+    for (let i = 0; i < count; i++)
+      started.push(await startReplica(topic, keyPrefix, env, replicaClosed, publish));
   } catch (error) {
     // The replica that failed never counted itself closed, so these closes leave the cleanup to here.
     await Promise.all(started.map((replica) => replica.close()));
@@ -128,6 +135,7 @@ async function startReplica(
   keyPrefix: string,
   env: Record<string, string>,
   replicaClosed: () => Promise<void>,
+  publish: LoneGateway['publish'],
 ): Promise<LoneGateway> {
   const { service, port, adminPort } = await onFreePorts(2, async ([port, adminPort]) => {
     const service = startService(`lone gateway ${topic} :${port}`, ENTRY_POINTS.gateway, {
@@ -180,6 +188,7 @@ async function startReplica(
         ...options,
         headers: { host: `${subdomain}.localhost`, ...headers },
       }),
+    publish,
     close,
   };
 }

@@ -157,7 +157,32 @@ export function duplicateForSubscribe(
   }
   const subscriber = client.duplicate({ enableOfflineQueue: true, ...resendSubscribe });
   pingWhileOpen(subscriber, pingIntervalMs);
+  replaceOnUnansweredSubscribe(subscriber);
   return subscriber;
+}
+
+/**
+ * After a reconnect ioredis subscribes the channels again by itself and hears nobody's answer: such a
+ * SUBSCRIBE past the command timeout was an unhandled rejection (an escaped error for the replica) and
+ * left the connection subscribed to nothing (channels are recorded once answered). Every SUBSCRIBE's
+ * failure is heard here, and one unanswered on an open connection replaces it, as an unanswered PING
+ * does: the new connection sends it again (autoResendUnfulfilledCommands).
+ */
+function replaceOnUnansweredSubscribe(connection: Redis): void {
+  for (const name of ['subscribe', 'psubscribe', 'ssubscribe'] as const) {
+    const send = connection[name].bind(connection) as (...args: unknown[]) => Promise<unknown>;
+    Object.defineProperty(connection, name, {
+      configurable: true,
+      writable: true,
+      value: (...args: unknown[]) => {
+        const sent = send(...args);
+        sent.catch(() => {
+          if (connection.status === 'ready') connection.disconnect(true);
+        });
+        return sent;
+      },
+    });
+  }
 }
 
 /**
