@@ -229,7 +229,7 @@ describe('GET /schemas/tenant-config.json', () => {
     const response = await fetch(`${h.baseUrl}/schemas/tenant-config.json`);
     expect(response.status).toBe(200);
     const schema = (await response.json()) as { properties: Record<string, unknown>; required: string[] };
-    expect(Object.keys(schema.properties)).toEqual(['format', 'tenant', 'origins', 'routes']);
+    expect(Object.keys(schema.properties)).toEqual(['format', 'tenant', 'origins', 'routes', 'select_tags']);
     expect(schema.required).toEqual(['tenant']);
   });
 });

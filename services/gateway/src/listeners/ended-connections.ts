@@ -34,6 +34,9 @@ export class EndedConnections {
     socket.once('close', () => this.#connections.delete(socket));
     session.on('stream', (stream: ServerHttp2Stream) => {
       connection.openStreams += 1;
+      // This listener is the connection's, not the request's: it leaves node's leak warning the margin it
+      // had (a WebSocket's stream holds ten of the request's own, and a warning per stream would flood the log).
+      stream.setMaxListeners(stream.getMaxListeners() + 1);
       stream.once('close', () => {
         connection.openStreams -= 1;
       });

@@ -100,6 +100,23 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
     await expectEcho(client, '/ws/room?x=1');
   });
 
+  it('regression: writes no listener-leak warning for a WebSocket’s stream (one per stream flooded the log)', async () => {
+    const warnings: string[] = [];
+    const heard = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message);
+    };
+    process.on('warning', heard);
+    try {
+      const { session: client } = await session();
+      await expectEcho(client, '/ws/warnings');
+      // process.emitWarning delivers on the next turn.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', heard);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('proxies the WebSocket on the TLS listener’s HTTP/2 as on h2c, and reports it like an upgrade', async () => {
     const { session: client, offered } = await openSession(`https://127.0.0.1:${gateway.gateway.tlsPort}`);
     sessions.push(client);
