@@ -322,15 +322,20 @@ describe("a tenant's tabs when their subject changes under them", () => {
     try {
       await openTab('usage');
       await page.selectOption('select[name=granularity]', 'day');
-      // The days' chart (the hours' has two points).
-      await page.locator('#usage-chart[data-points="3"] .u-over').waitFor({ timeout: 15_000 });
-      // The cursor over the middle of the plot: the legend names the middle day and its requests.
-      const plot = await page.locator('#usage-chart .u-over').boundingBox();
-      expect(plot).not.toBeNull();
-      await page.mouse.move(plot!.x + plot!.width / 2, plot!.y + plot!.height / 2);
-      const legend = page.locator('#usage-chart .u-legend .u-series');
+      // The days' chart (the hours' has two points), which a late answer may draw again: each try finds
+      // the plot anew and puts the cursor over its middle, where the legend names the middle day.
+      const plot = page.locator('#usage-chart[data-points="3"] .u-over');
+      const legend = page.locator('#usage-chart[data-points="3"] .u-legend .u-series');
       await expect
-        .poll(() => legend.nth(1).locator('.u-value').textContent(), { timeout: 15_000 })
+        .poll(
+          async () => {
+            const box = await plot.boundingBox();
+            if (box === null) return null;
+            await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+            return legend.nth(1).locator('.u-value').textContent();
+          },
+          { timeout: 15_000 },
+        )
         .toBe('20');
       expect(await legend.nth(0).locator('.u-value').textContent()).toBe('2026-11-26 UTC');
     } finally {
