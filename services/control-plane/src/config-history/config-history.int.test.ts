@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzedPlan, type PlanNode } from '../testing/query-plans.js';
 import { CONFIG_EVENT_TYPES, configHistoryQuery, readConfigHistory } from './config-history.js';
 
 /**
@@ -8,15 +9,6 @@ import { CONFIG_EVENT_TYPES, configHistoryQuery, readConfigHistory } from './con
  * (tenant_id, position) index, so a tenant with 300,000 cache purges newer than its config changes
  * made every page read and discard all of them. The plan must read the page's own rows only.
  */
-
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
 let db: TestDatabase;
 const tenant = randomUUID();
@@ -37,14 +29,7 @@ async function insertRows(first: number, count: number, tenantSql: string, type:
 
 async function plan(before: bigint | undefined): Promise<PlanNode[]> {
   const query = configHistoryQuery(tenant, { before, limit: 20 });
-  // ANALYZE counts the rows each node read and discarded: a count, not a time.
-  const { rows } = await db.pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-    `explain (analyze, format json) ${query.text}`,
-    query.values,
-  );
-  const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
-  if (!root) throw new Error('no plan');
-  return nodesOf(root);
+  return analyzedPlan(db.pool, query.text, query.values);
 }
 
 beforeAll(async () => {

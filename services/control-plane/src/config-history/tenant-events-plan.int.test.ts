@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzedPlan, rowsRead as scannedRows } from '../testing/query-plans.js';
 import { indexedPageQuery } from './tenant-events.js';
 
 /**
@@ -11,16 +12,6 @@ import { indexedPageQuery } from './tenant-events.js';
  * (864,000 a day at the default command rate), and every other tenant's row in the range too once the
  * planner took the primary key, uncharged by the config read budget, which counts events folded.
  */
-
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
 let db: TestDatabase;
 const tenant = randomUUID();
@@ -57,17 +48,7 @@ async function rowsRead(
   tenantId = tenant,
 ): Promise<number> {
   const { text, values } = indexedPageQuery(tenantId, page);
-  const { rows } = await db.pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-    `explain (analyze, format json) ${text}`,
-    values,
-  );
-  const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
-  if (!root) throw new Error('no plan');
-  return nodesOf(root).reduce(
-    (sum, node) =>
-      sum + (node['Rows Removed by Filter'] ?? 0) + (node.Plans ? 0 : (node['Actual Rows'] ?? 0)),
-    0,
-  );
+  return scannedRows(await analyzedPlan(db.pool, text, values));
 }
 
 async function pageOf(page: { after: bigint; upTo: bigint; limit: number }): Promise<string[]> {

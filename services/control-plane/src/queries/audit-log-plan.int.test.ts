@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzedPlan, type PlanNode } from '../testing/query-plans.js';
 import { type AuditLogQuery, auditLogQuery, listAuditEntries } from './audit-log.js';
 
 /**
@@ -10,16 +11,6 @@ import { type AuditLogQuery, auditLogQuery, listAuditEntries } from './audit-log
  * other rows (the tenant's own cache purges, every tenant's rows of one actor or event type, or, filtered
  * by an actor and a type, the rows of one that the other leaves out).
  */
-
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
 let db: TestDatabase;
 const tenant = randomUUID();
@@ -52,16 +43,15 @@ async function insertRows(
 /** The plan of the page listAuditEntries reads, with the rows each node read: counts, not times. */
 async function plan(params: Record<string, string>): Promise<PlanNode[]> {
   const query: AuditLogQuery = auditLogQuery.parse({ limit: '20', ...params });
+  const nodes: PlanNode[] = [];
   const explaining = {
-    query: (text: string, values: unknown[]) =>
-      db.pool.query(`explain (analyze, format json) ${text}`, values),
+    async query(text: string, values: unknown[]) {
+      nodes.push(...(await analyzedPlan(db.pool, text, values)));
+      return { rows: [] };
+    },
   } as unknown as pg.Pool;
-  const rows = (await listAuditEntries(explaining, query, [tenant])) as unknown as Array<{
-    'QUERY PLAN': Array<{ Plan: PlanNode }>;
-  }>;
-  const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
-  if (!root) throw new Error('no plan');
-  return nodesOf(root);
+  await listAuditEntries(explaining, query, [tenant]);
+  return nodes;
 }
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzedPlan, type PlanNode, rowsRead } from '../testing/query-plans.js';
 import { type AuditLogQuery, auditLogQuery, listAuditEntries } from './audit-log.js';
 
 /**
@@ -10,27 +11,6 @@ import { type AuditLogQuery, auditLogQuery, listAuditEntries } from './audit-log
  * finds exactly the rows the range holds, including the ones that occurred long before rows positioned
  * ahead of them.
  */
-
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
-
-/** Rows the scans of a plan read: the rows they returned and the rows their filters discarded. */
-const rowsRead = (nodes: PlanNode[]): number =>
-  nodes.reduce(
-    (sum, node) =>
-      sum +
-      ((node['Rows Removed by Filter'] ?? 0) + (node.Plans ? 0 : (node['Actual Rows'] ?? 0))) *
-        (node['Actual Loops'] ?? 1),
-    0,
-  );
 
 const summary = (nodes: PlanNode[]): string =>
   nodes
@@ -79,13 +59,7 @@ describe('audit log pages bounded in time', () => {
     const nodes: PlanNode[] = [];
     const explaining = {
       async query(text: string, values: unknown[]) {
-        const { rows } = await db.pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-          `explain (analyze, format json) ${text}`,
-          values,
-        );
-        const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
-        if (!root) throw new Error('no plan');
-        nodes.push(...nodesOf(root));
+        nodes.push(...(await analyzedPlan(db.pool, text, values)));
         return db.pool.query(text, values);
       },
     } as unknown as pg.Pool;

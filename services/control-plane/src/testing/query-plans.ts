@@ -1,0 +1,38 @@
+import type pg from 'pg';
+
+/** A node of PostgreSQL's `explain (analyze, format json)` plan: the fields the plan tests read. */
+export interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Every node of a plan, the root first. */
+export const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+/**
+ * The nodes of `text`'s plan as PostgreSQL ran it. ANALYZE counts the rows each node read and
+ * discarded: counts, not times.
+ */
+export async function analyzedPlan(pool: pg.Pool, text: string, values: unknown[]): Promise<PlanNode[]> {
+  const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+    `explain (analyze, format json) ${text}`,
+    values,
+  );
+  const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
+  if (!root) throw new Error('no plan');
+  return nodesOf(root);
+}
+
+/** Rows the scans of a plan read: the rows they returned and the rows their filters discarded. */
+export const rowsRead = (nodes: PlanNode[]): number =>
+  nodes.reduce(
+    (sum, node) =>
+      sum +
+      ((node['Rows Removed by Filter'] ?? 0) + (node.Plans ? 0 : (node['Actual Rows'] ?? 0))) *
+        (node['Actual Loops'] ?? 1),
+    0,
+  );
