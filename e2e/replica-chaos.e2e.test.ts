@@ -443,6 +443,19 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), mask, masked]);
 }
 
+/** An HTTP/2 session to the gateway, over TLS or cleartext at random, owned by the operation. */
+function openHttp2Session(op: Operation): { session: http2.ClientHttp2Session; secure: boolean } {
+  const secure = op.random() < 0.5;
+  const session = op.own(
+    http2.connect(secure ? `https://127.0.0.1:${tlsPort}` : gateway.url, {
+      rejectUnauthorized: false,
+      servername: CHAOS_HOST,
+    }),
+  );
+  session.on('error', () => {});
+  return { session, secure };
+}
+
 const CLIENT_BEHAVIOURS: Record<string, (op: Operation) => Promise<void> | void> = {
   'http1 request': (op) => {
     const socket = rawConnection(op, op.random() < 0.4);
@@ -557,14 +570,7 @@ const CLIENT_BEHAVIOURS: Record<string, (op: Operation) => Promise<void> | void>
     op.own(socket);
   },
   'http2 request': async (op) => {
-    const secure = op.random() < 0.5;
-    const session = op.own(
-      http2.connect(secure ? `https://127.0.0.1:${tlsPort}` : gateway.url, {
-        rejectUnauthorized: false,
-        servername: CHAOS_HOST,
-      }),
-    );
-    session.on('error', () => {});
+    const { session, secure } = openHttp2Session(op);
     const streams = between(op.random, 1, 4);
     for (let i = 0; i < streams; i++) {
       const hasBody = op.random() < 0.5;
@@ -605,14 +611,7 @@ const CLIENT_BEHAVIOURS: Record<string, (op: Operation) => Promise<void> | void>
     }
   },
   'http2 websocket': async (op) => {
-    const secure = op.random() < 0.5;
-    const session = op.own(
-      http2.connect(secure ? `https://127.0.0.1:${tlsPort}` : gateway.url, {
-        rejectUnauthorized: false,
-        servername: CHAOS_HOST,
-      }),
-    );
-    session.on('error', () => {});
+    const { session, secure } = openHttp2Session(op);
     await new Promise<void>((resolve) => {
       session.once('remoteSettings', () => resolve());
       session.once('close', () => resolve());
