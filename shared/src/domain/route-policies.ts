@@ -800,6 +800,27 @@ export const trafficSplit = z
   });
 export type TrafficSplit = z.infer<typeof trafficSplit>;
 
+/**
+ * A traffic split as a command takes it: no sticky key or override on a header the gateway writes for
+ * the origin (its identity headers, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id), in any spelling
+ * origins read as it (`x_real_ip`). The split reads the client's request, which may carry any of them
+ * with any value, while the origin sees the gateway's: an override on `x-vantageedge-auth-kind: service`
+ * would send any client that wrote it to that origin (as match conditions; a route stored before the
+ * rule keeps its split).
+ */
+export const trafficSplitInput = trafficSplit.superRefine((split, ctx) => {
+  const refuse = (name: string | undefined, path: Array<string | number>) => {
+    if (name === undefined) return;
+    const read = asOriginsReadIt(name);
+    if (!requestHeaderWrittenByGateway(read)) return;
+    ctx.addIssue({ code: 'custom', path, message: clientChosenCopyRefused(read, 'a traffic split reads') });
+  };
+  refuse(split.sticky?.header, ['sticky', 'header']);
+  split.overrides.forEach((override, index) => {
+    refuse(override.header, ['overrides', index, 'header']);
+  });
+});
+
 // ---- matching ----
 
 const hostName = z
@@ -863,12 +884,20 @@ export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
     ctx.addIssue({
       code: 'custom',
       path: ['headers', index, 'name'],
-      message: read.startsWith(GATEWAY_HEADER_PREFIX)
-        ? `${GATEWAY_HEADER_PREFIX}* headers are the gateway's: a route is matched on the client's request, which may carry any of them`
-        : `${read} is written by the gateway for the origin: a route is matched on the client's request, which may carry any value (ip_rules read the client's address)`,
+      message: clientChosenCopyRefused(read, 'a route is matched on'),
     });
   });
 });
+
+/**
+ * Why `reader` may not read the client's copy of `read`, a header the gateway writes for the origin.
+ * `reader`: 'a route is matched on', 'a traffic split reads'.
+ */
+function clientChosenCopyRefused(read: string, reader: string): string {
+  return read.startsWith(GATEWAY_HEADER_PREFIX)
+    ? `${GATEWAY_HEADER_PREFIX}* headers are the gateway's: ${reader} the client's request, which may carry any of them`
+    : `${read} is written by the gateway for the origin: ${reader} the client's request, which may carry any value (ip_rules read the client's address)`;
+}
 
 // ---- answers without an origin ----
 

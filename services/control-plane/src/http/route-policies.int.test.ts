@@ -406,6 +406,67 @@ describe('route policies in the admin API', () => {
     expect(await eventCount()).toBe(before);
   });
 
+  // Regression: the split read the client's copy of a header the gateway writes for the origin, so an
+  // override meant for service callers (or for internal addresses) was met by any client writing the value.
+  it('refuses a split override or sticky key on a header the gateway writes for the origin', async () => {
+    const split = (rule: object) => ({
+      origins: [
+        { origin_id: originId, weight: 100 },
+        { origin_id: canaryId, weight: 0 },
+      ],
+      ...rule,
+    });
+    const cases: Array<[object, string]> = [
+      [
+        { overrides: [{ header: 'x-vantageedge-auth-kind', value: 'service', origin_id: canaryId }] },
+        'traffic_split.overrides.0.header',
+      ],
+      [
+        {
+          overrides: [
+            { cookie: 'beta', value: 'yes', origin_id: canaryId },
+            { header: 'X-Real-IP', value: '10.0.0.5', origin_id: canaryId },
+          ],
+        },
+        'traffic_split.overrides.1.header',
+      ],
+      [{ sticky: { header: 'X_VantageEdge_User_Id' } }, 'traffic_split.sticky.header'],
+      [{ sticky: { header: 'x-forwarded-for' } }, 'traffic_split.sticky.header'],
+    ];
+    const created = json(
+      await cp.request('POST', '/api/v1/routes', { body: { ...base(), path_pattern: '/split' } }),
+    );
+    for (const [rule, field] of cases) {
+      const before = await eventCount();
+      const response = await cp.request('POST', '/api/v1/routes', {
+        body: { ...base(), path_pattern: '/split/*', traffic_split: split(rule) },
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(400);
+      const patched = await cp.request('PATCH', `/api/v1/routes/${created['id']}`, {
+        body: { traffic_split: split(rule) },
+      });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(400);
+      for (const answer of [response, patched]) {
+        const error = json(answer)['error'] as { code: string; details: Array<{ field: string }> };
+        expect(error.code).toBe('validation_failed');
+        expect(error.details.map((detail) => detail.field)).toContain(field);
+      }
+      expect(await eventCount()).toBe(before);
+    }
+    // The client's own headers and cookies still pick the origin.
+    const ordinary = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        ...base(),
+        path_pattern: '/split/*',
+        traffic_split: split({
+          sticky: { header: 'x-session' },
+          overrides: [{ header: 'x-canary', value: 'always', origin_id: canaryId }],
+        }),
+      },
+    });
+    expect(ordinary.status, JSON.stringify(ordinary.body)).toBe(201);
+  });
+
   it('checks a PATCH against the whole route: a template needs the parameters of the new pattern', async () => {
     const created = json(
       await cp.request('POST', '/api/v1/routes', {

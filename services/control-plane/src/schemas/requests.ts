@@ -40,9 +40,10 @@ import {
   rewritePath,
   routeMatchInput,
   routeTimeouts,
-  trafficSplit,
+  trafficSplitInput,
 } from '@vantageedge/shared/domain/route-policies';
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { caCertificatesIssue } from '@vantageedge/shared/tls/certificate-bundle';
 import { z } from 'zod';
 import { keySetUrlProblem, originTargetUrlProblem } from '../domain/configured-urls.js';
@@ -410,6 +411,13 @@ const hashKeyRule = (
       path: [...path, 'hash_key'],
       message: `must be a ${lb.hash_on} name (letters, digits and !#$%&'*+-.^_\`|~)`,
     });
+  } else if (lb.hash_on === 'header' && requestHeaderWrittenByGateway(asOriginsReadIt(lb.hash_key))) {
+    // The hash reads the client's copy, any value it wrote; the origin sees the gateway's.
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'hash_key'],
+      message: `${lb.hash_key} is written by the gateway for the origin: the hash reads the client's request, which may carry any value (hash_on client_ip hashes on the client's address)`,
+    });
   }
 };
 /**
@@ -552,7 +560,7 @@ const matchWithoutPlaceholders = routeMatchInput.superRefine((match, ctx) => {
     });
   }
 });
-const splitWithoutPlaceholders = trafficSplit.superRefine((split, ctx) => {
+const splitWithoutPlaceholders = trafficSplitInput.superRefine((split, ctx) => {
   split.overrides.forEach((override, index) => {
     if (override.value !== REDACTED_VALUE) return;
     ctx.addIssue({ code: 'custom', path: ['overrides', index, 'value'], message: PLACEHOLDER_REFUSED });

@@ -32,6 +32,21 @@ describe('an origin hashing on a header or cookie', () => {
     }
   });
 
+  // Regression: the hash read the client's copy of such a header while the origin saw the gateway's, so
+  // a client chose its target with any X-Real-IP it wrote, where the tenant meant its address.
+  it('is refused a hash_key header the gateway writes for the origin, in any spelling, naming the field', () => {
+    for (const hash_key of ['X-Real-IP', 'x_forwarded_for', 'x-vantageedge-user-id', 'X-Request-Id']) {
+      const load_balancing = { algorithm: 'consistent_hash', hash_on: 'header', hash_key };
+      const created = createOriginBody.safeParse({ ...origin, load_balancing });
+      expect(created.success, hash_key).toBe(false);
+      expect(issuesOf(created).map((issue) => issue.split(':')[0])).toEqual(['load_balancing.hash_key']);
+      expect(updateOriginBody.safeParse({ load_balancing }).success, hash_key).toBe(false);
+    }
+    // A cookie of that name is the client's own.
+    const load_balancing = { algorithm: 'consistent_hash', hash_on: 'cookie', hash_key: 'x-real-ip' };
+    expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([]);
+  });
+
   it('takes a header or cookie name', () => {
     for (const [hash_on, hash_key] of [
       ['header', 'X-User-Id'],
