@@ -183,11 +183,15 @@ function clientGone(exchange: GatewayExchange): boolean {
   return exchange.res.destroyed;
 }
 
-/** Full jitter: a random wait up to min(max, base × 2^(attempt-1)); over at once if the client leaves. */
+/**
+ * Full jitter: a random wait up to min(max, base × 2^(attempt-1)); over at once if the client leaves, or
+ * left already (while a dropped answer was read to its end): its response closed then, and no `close`
+ * would come to end the wait.
+ */
 function backoff(exchange: GatewayExchange, retry: CompiledRetry, attempt: number): Promise<void> {
   const ceiling = Math.min(retry.backoffMaxMs, retry.backoffBaseMs * 2 ** (attempt - 1));
   const wait = Math.floor(Math.random() * ceiling);
-  if (wait <= 0) return Promise.resolve();
+  if (wait <= 0 || clientGone(exchange)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -20,7 +20,7 @@ const STREAMED = { readAlready: undefined } as const;
 
 /**
  * Reads the request's body into memory when its declared length fits RETRY_BODY_BUFFER_BYTES, taking
- * each chunk's bytes from `reserve` as it arrives — never the length only announced, which a client
+ * the bytes it is kept in from `reserve` as they arrive — never the length only announced, which a client
  * could hold, sending nothing, until the request timeout. A chunk `reserve` refuses ends the reading:
  * the client's stream is paused where it is, for the attempt to send what was read and then the rest.
  */
@@ -36,25 +36,60 @@ export function readRetryableBody(
   if (framing === 'unknown' || !(declared <= RETRY_BODY_BUFFER_BYTES)) return Promise.resolve(STREAMED);
   continueBody(exchange.res);
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
+    const body = new CollectedBody(declared, reserve);
     let settled = false;
-    const settle = (body: RetryableBody) => {
+    const settle = (result: RetryableBody) => {
       if (settled) return;
       settled = true;
       req.off('data', onData);
-      resolve(body);
+      resolve(result);
     };
     const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      if (reserve(chunk.length)) return;
+      if (body.append(chunk)) return;
       req.pause();
-      settle({ readAlready: Buffer.concat(chunks) });
+      settle({ readAlready: Buffer.concat([body.bytes, chunk]) });
     };
     req.on('data', onData);
-    req.once('end', () => settle(Buffer.concat(chunks)));
+    req.once('end', () => settle(body.bytes));
     req.once('error', () => settle('gone'));
-    req.once('close', () => settle(req.readableEnded ? Buffer.concat(chunks) : 'gone'));
+    req.once('close', () => settle(req.readableEnded ? body.bytes : 'gone'));
   });
+}
+
+/**
+ * A body's bytes copied into one buffer as they arrive, which grows by doubling up to the declared
+ * length; each growth is reserved before it is allocated. The chunks are not kept: an HTTP/2 DATA chunk
+ * is a view of the whole socket read it came in, and every chunk is an object of its own, so a body
+ * sent one byte per frame held as chunks takes a hundred times its length.
+ */
+class CollectedBody {
+  #buffer = Buffer.alloc(0);
+  #length = 0;
+
+  constructor(
+    private readonly declared: number,
+    private readonly reserve: (bytes: number) => boolean,
+  ) {}
+
+  /** Copies `chunk` in; false, with nothing copied, when `reserve` refuses the room it needs. */
+  append(chunk: Buffer): boolean {
+    const needed = this.#length + chunk.length;
+    if (needed > this.#buffer.length) {
+      const capacity = Math.max(needed, Math.min(this.declared, 2 * this.#buffer.length));
+      if (!this.reserve(capacity - this.#buffer.length)) return false;
+      const grown = Buffer.allocUnsafeSlow(capacity);
+      this.#buffer.copy(grown, 0, 0, this.#length);
+      this.#buffer = grown;
+    }
+    chunk.copy(this.#buffer, this.#length);
+    this.#length = needed;
+    return true;
+  }
+
+  /** What arrived so far. */
+  get bytes(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
 }
 
 /**

@@ -101,6 +101,8 @@ export interface RawHttp2Client {
   answer(streamId: number): RawStreamAnswer;
   /** The error code of the server's GOAWAY, if it sent one. */
   goawayCode(): number | undefined;
+  /** A PING, answered once the server has taken every frame sent before it. */
+  ping(): Promise<void>;
   readonly closed: Promise<void>;
   isClosed(): boolean;
   destroy(): void;
@@ -128,6 +130,7 @@ export async function connectRawHttp2(kind: 'tls' | 'plain', port: number): Prom
   );
   const answers = new Map<number, RawStreamAnswer>();
   let goaway: number | undefined;
+  const pingsWaiting: Array<() => void> = [];
   const answerOf = (streamId: number): RawStreamAnswer => {
     let answer = answers.get(streamId);
     if (answer === undefined) {
@@ -147,6 +150,7 @@ export async function connectRawHttp2(kind: 'tls' | 'plain', port: number): Prom
       buffered = buffered.subarray(9 + length);
       if (type === TYPE.SETTINGS && (flags & FLAG.ACK) === 0) socket.write(frame(TYPE.SETTINGS, FLAG.ACK, 0));
       else if (type === TYPE.GOAWAY) goaway = payload.readUInt32BE(4);
+      else if (type === TYPE.PING && (flags & FLAG.ACK) !== 0) pingsWaiting.shift()?.();
       else if (type === TYPE.RST_STREAM) answerOf(streamId).resetCode = payload.readUInt32BE(0);
       else if (type === TYPE.HEADERS || type === TYPE.DATA) {
         const answer = answerOf(streamId);
@@ -170,6 +174,11 @@ export async function connectRawHttp2(kind: 'tls' | 'plain', port: number): Prom
     },
     answer: (streamId) => ({ ...answerOf(streamId) }),
     goawayCode: () => goaway,
+    ping: () =>
+      new Promise<void>((resolve) => {
+        pingsWaiting.push(resolve);
+        socket.write(frame(TYPE.PING, 0, 0, Buffer.alloc(8)));
+      }),
     closed,
     isClosed: () => isClosed,
     destroy: () => socket.destroy(),
