@@ -382,6 +382,11 @@ function startSubscription(
             if (delivery === 'stopped') return;
             delivered = delivery === 'delivered';
             read(message.offset);
+            // kafkajs heartbeats only between batches: a batch of large tenants' versions (a republish,
+            // what was published while Kafka was unreachable) may outlast the group session, and the
+            // group would then hand the whole batch over again. Sent at most once per heartbeatInterval;
+            // during a rebalance it commits what was read and throws: the consumer rejoins, reads on.
+            if (delivered) await heartbeat();
           }
           lagByPartition.set(
             batch.partition,

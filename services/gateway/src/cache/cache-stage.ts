@@ -89,6 +89,7 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
   const encodedSlashes = options.encodedSlashes ?? 'reject';
   return {
     name: 'cache',
+    readsOrigins: false,
     // Its share of the cache, and who its routes admit (compileCachePolicy's audience).
     compiledFrom: ({ clerk_org_id, settings: { cache, ip_rules, oidc } }) =>
       JSON.stringify([cache ?? null, ip_rules, oidc && [oidc.issuer, oidc.audience], clerk_org_id]),

@@ -518,7 +518,8 @@ export class GatewayConfigStore implements TenantConfigSink {
    * The snapshot's routes, compiled. A route unchanged since `previous` (the same config object) keeps
    * its compiled route when the pipeline, the policies' inputs and the origins it names are unchanged
    * too: a version that changed one route of 1,000 compiles one route. When only some policies' inputs
-   * changed (a tenant-wide rate limit, say), such a route compiles only those policies' stages.
+   * changed (a tenant-wide rate limit, say), such a route compiles only those policies' stages; when
+   * an origin it names changed, only the stages of the policies that read origins (RoutePolicy.readsOrigins).
    */
   *#compilingRoutes(
     snapshot: TenantSnapshot,
@@ -547,12 +548,10 @@ export class GatewayConfigStore implements TenantConfigSink {
     const routeKept = stageKept.every(Boolean);
     const routes: CompiledRoute[] = [];
     for (const route of snapshot.routes) {
-      const found = byConfig.has(route) ? undefined : reusable?.get(route);
-      const kept =
-        found !== undefined && originIdsOf(route).every((id) => origins.get(id) === previous?.origins.get(id))
-          ? found
-          : undefined;
-      if (kept !== undefined && routeKept) {
+      const kept = byConfig.has(route) ? undefined : reusable?.get(route);
+      const originsKept =
+        kept !== undefined && originIdsOf(route).every((id) => origins.get(id) === previous?.origins.get(id));
+      if (kept !== undefined && originsKept && routeKept) {
         routes.push(kept.compiled);
         byConfig.set(route, kept);
         continue;
@@ -584,7 +583,11 @@ export class GatewayConfigStore implements TenantConfigSink {
           warn: (message) => warn(`route ${route.id}: ${message}`),
           routeMetrics,
         },
-        kept && ((index) => (stageKept[index] ? kept.stages[index] : undefined)),
+        kept &&
+          ((index) =>
+            stageKept[index] && (originsKept || policies[index]!.readsOrigins === false)
+              ? kept.stages[index]
+              : undefined),
       );
       const compiled: CompiledRoute = {
         config: route,

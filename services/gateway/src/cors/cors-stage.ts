@@ -32,6 +32,7 @@ export function createCorsPolicy(): RoutePolicy {
   const budgets = new TenantVerdictBudgets(TENANT_CORS_ORIGINS_REMEMBERED);
   return {
     name: 'cors',
+    readsOrigins: false,
     // The tenant's id is all it reads of the tenant (the same in every version).
     compiledFrom: ROUTE_ONLY,
     compileRoute({ tenant, route }) {
@@ -73,6 +74,7 @@ const ORIGIN_CORS_HEADERS_DROPPED: RouteStage = {
 export function createCorsOriginHeadersPolicy(): RoutePolicy {
   return {
     name: 'cors_origin_headers',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       return (route.cors ?? null) === null ? null : ORIGIN_CORS_HEADERS_DROPPED;
@@ -90,6 +92,7 @@ export function createCorsOriginHeadersPolicy(): RoutePolicy {
 export function createCorsVaryPolicy(): RoutePolicy {
   return {
     name: 'cors_vary',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const transform = route.response_headers ?? null;

@@ -26,6 +26,7 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage
 export function createFixedResponsePolicy(): RoutePolicy {
   return {
     name: 'fixed_response',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       if (route.fixed_response) return fixedStage(route.fixed_response);

@@ -20,6 +20,7 @@ export function createIpRulesPolicy(): RoutePolicy {
   const stages = new CompiledIpRules();
   return {
     name: 'ip_rules',
+    readsOrigins: false,
     compiledFrom: (tenant) => JSON.stringify(tenant.settings.ip_rules ?? null),
     compileRoute({ tenant, route }) {
       const rules = route.ip_rules ?? tenant.settings.ip_rules ?? null;

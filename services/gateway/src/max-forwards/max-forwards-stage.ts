@@ -15,6 +15,7 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage
 export function createMaxForwardsPolicy(): RoutePolicy {
   return {
     name: 'max_forwards',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const methods = route.methods.map((method) => method.toUpperCase());

@@ -26,6 +26,7 @@ export function createAuthPolicy(authenticator: Authenticator): RoutePolicy {
   };
   return {
     name: 'auth',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute: ({ route }) => (route.auth_mode === 'public' ? null : stage),
   };

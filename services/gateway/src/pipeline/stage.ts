@@ -119,6 +119,13 @@ export interface RoutePolicy {
    * and the API key quotas (any change there compiles the stage again).
    */
   compiledFrom?(tenant: TenantSnapshot['tenant'], apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>): string;
+  /**
+   * Whether compileRoute reads the origins the route names (`context.origins`). Absent: it does, and a
+   * route whose origin changed compiles this policy's stage again. False: the route keeps the stage
+   * (one command changing an origin's timeout or targets must not compile every stage of every route
+   * on it again, on every replica).
+   */
+  readonly readsOrigins?: boolean;
   /** After a tenant's snapshot was compiled and swapped in (e.g. warm per-tenant state). */
   tenantApplied?(tenant: CompiledTenant): void;
   /**

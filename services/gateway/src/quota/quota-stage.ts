@@ -72,6 +72,7 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
 
   return {
     name: 'quota',
+    readsOrigins: false,
     compiledFrom: (tenant, apiKeyQuotas) =>
       JSON.stringify([tenant.settings.quota ?? null, [...apiKeyQuotas]]),
     compileRoute({ tenant, route, apiKeyQuotas }) {

@@ -14,6 +14,7 @@ import { applyRateLimitHeaders, writeRateLimitRejection } from './rejection.js';
 export function createRateLimitStage(limiter: RateLimiter): RoutePolicy {
   return {
     name: 'rate_limit',
+    readsOrigins: false,
     compiledFrom: (tenant) => JSON.stringify(tenant.settings.rate_limit ?? null),
     compileRoute({ tenant, route, routeMetrics }) {
       const compiled = compileRateLimits(tenant, route);

@@ -11,6 +11,7 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage
 export function createRequestLimitsPolicy(globalMaxBodyBytes: number): RoutePolicy {
   return {
     name: 'request_limits',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const maxHeaderBytes = route.max_header_bytes ?? null;

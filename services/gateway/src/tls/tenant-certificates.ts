@@ -57,6 +57,7 @@ export class TenantCertificates implements RoutePolicy {
     this.#options = options;
   }
 
+  readonly readsOrigins = false;
   readonly compiledFrom = ROUTE_ONLY;
 
   /** Certificates are per tenant, never per route: no route gets a stage. */

@@ -29,6 +29,7 @@ import { namesRequestValues } from './value-template.js';
 export function createRequestTransformPolicy(): RoutePolicy {
   return {
     name: 'request_transform',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileRequestHeaderTransform(route.request_headers);
@@ -94,6 +95,7 @@ function withoutCdnLoopRemoval(transform: CompiledHeaderTransform | null): Compi
 export function createResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileResponseHeaderTransform(responseTransformPart(route.response_headers, 'stored'));
@@ -134,6 +136,7 @@ export function createResponseHeadersPolicy(): RoutePolicy {
 export function createPerRequestResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers_per_request',
+    readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const part = responseTransformPart(route.response_headers, 'per_request');

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { logLevel } from 'kafkajs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TEST_INFRA } from '../testing/infrastructure.js';
+import { createTestKafka, uniqueTopic } from '../testing/kafka.js';
+import { CONTRACT_MAX_MESSAGE_BYTES } from './contract.js';
+import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
+import type { BusHealth, SnapshotBus, SnapshotMessage } from './port.js';
+import { eventually, sampleSnapshot, snapshotMessage } from './testing.js';
+
+const topics: string[] = [];
+const buses: SnapshotBus[] = [];
+
+function busOn(topic: string): SnapshotBus {
+  const bus = createKafkaSnapshotBus({
+    brokers: TEST_INFRA.kafkaBrokers,
+    clientId: `ve-test-${randomUUID()}`,
+    topic,
+    partitions: 1,
+    replicationFactor: 1,
+    maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
+    groupIdPrefix: 've-test-long-batch',
+    kafkaLogLevel: logLevel.NOTHING,
+  });
+  buses.push(bus);
+  return bus;
+}
+
+afterEach(async () => {
+  await Promise.all(buses.splice(0).map((bus) => bus.close()));
+});
+
+afterAll(async () => {
+  const admin = createTestKafka().admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics }).catch(() => {});
+  await admin.disconnect();
+});
+
+/**
+ * Large tenants' versions arriving together at a caught-up replica (published while it could not reach
+ * Kafka, a republish of every tenant) are one fetched batch, each applied in slices of the event loop:
+ * on a loaded replica the batch lasts longer than the consumer group's session (10 s).
+ */
+describe('a caught-up replica applying a batch longer than its group session', () => {
+  it('applies each version once and goes on with the next ones', { timeout: 120_000 }, async () => {
+    const topic = uniqueTopic('long-batch');
+    topics.push(topic);
+    const publisher = busOn(topic);
+    const delivered: SnapshotMessage[] = [];
+    const health: BusHealth[] = [];
+    let caughtUp = false;
+    const slow = new Set<string>();
+    await busOn(topic).subscribe({
+      async onMessage(message) {
+        delivered.push(message);
+        // A large tenant's decode and apply, in slices, on a replica whose cores are busy.
+        if (slow.has(message.tenantId)) await new Promise((resolve) => setTimeout(resolve, 3_000));
+      },
+      onCaughtUp: () => {
+        caughtUp = true;
+      },
+      onHealth: (value) => health.push(value),
+    });
+    await eventually('caught up', () => caughtUp, 30_000);
+
+    const large = Array.from({ length: 5 }, () => randomUUID());
+    for (const tenantId of large) slow.add(tenantId);
+    const sent = await publisher.publish(
+      large.map((tenantId) => snapshotMessage(sampleSnapshot(tenantId, 1n))),
+    );
+    expect(sent.failed).toEqual([]);
+    await eventually(
+      'the large tenants',
+      () => large.every((id) => delivered.some((m) => m.tenantId === id)),
+      60_000,
+    );
+
+    const after = randomUUID();
+    await publisher.publish([snapshotMessage(sampleSnapshot(after, 2n))]);
+    await eventually('the next version', () => delivered.some((m) => m.tenantId === after), 60_000);
+
+    // Each version once: none decoded and applied again because the batch outlived the session.
+    expect(delivered.map((message) => message.tenantId)).toEqual([...large, after]);
+    expect(health.filter((value) => !value.connected)).toEqual([]);
+  });
+});
