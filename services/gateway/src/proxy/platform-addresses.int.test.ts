@@ -23,7 +23,7 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot, tenantWithTargets } from '../testing/snapshots.js';
 import { sendUpgrade, type UpgradeAnswer } from '../testing/upgrade-request.js';
-import { tenantDnsLookups } from '../upstream/dns-lookups.js';
+import { type Resolve, tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createUpstreamSet, type InspectableUpstreamSet } from '../upstream/index.js';
 
 /**
@@ -408,6 +408,7 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
   let allowedProbes = 0;
   let gateway: TestGateway;
   let lookups: MockInstance<typeof tenantDnsLookups.forTenant>;
+  let scopedLookups: MockInstance<typeof tenantDnsLookups.scoped>;
   let answer = '127.0.0.1';
   const ranges = [...ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, '127.0.0.2/32'];
   // The key sets both addresses publish at /jwks: the blocked one lists a key of its own as well.
@@ -447,14 +448,22 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
     blocked = createServer(answering);
     blocked.on('connection', () => blockedConnections++);
     await new Promise<void>((resolve) => blocked.listen(port, '127.0.0.2', resolve));
-    // The gateway's DNS lookups (TenantDnsLookups) answer for rebind.example.test what the test says.
-    const forTenant = tenantDnsLookups.forTenant.bind(tenantDnsLookups);
-    lookups = vi.spyOn(tenantDnsLookups, 'forTenant').mockImplementation((tenant) => {
-      const resolve = forTenant(tenant);
-      return (hostname, options, callback) => {
+    // The gateway's DNS lookups (TenantDnsLookups: the upstream sets' scoped ones, the WebSocket
+    // upgrades' and the JWKS fetches') answer for rebind.example.test what the test says.
+    const rebinding =
+      (resolve: Resolve): Resolve =>
+      (hostname, options, callback) => {
         if (hostname !== 'rebind.example.test') return resolve(hostname, options, callback);
         queueMicrotask(() => callback(null, [{ address: answer, family: 4 }]));
       };
+    const forTenant = tenantDnsLookups.forTenant.bind(tenantDnsLookups);
+    lookups = vi
+      .spyOn(tenantDnsLookups, 'forTenant')
+      .mockImplementation((tenant) => rebinding(forTenant(tenant)));
+    const scoped = tenantDnsLookups.scoped.bind(tenantDnsLookups);
+    scopedLookups = vi.spyOn(tenantDnsLookups, 'scoped').mockImplementation((tenant) => {
+      const turn = scoped(tenant);
+      return { ...turn, resolve: rebinding(turn.resolve) };
     });
     // No cooldown: a token naming a kid the set does not list has the set fetched again at once.
     gateway = await startTestGateway(
@@ -481,6 +490,7 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
 
   afterAll(async () => {
     lookups?.mockRestore();
+    scopedLookups?.mockRestore();
     await gateway?.close();
     for (const server of [allowed, blocked]) {
       await new Promise<void>((resolve) => {

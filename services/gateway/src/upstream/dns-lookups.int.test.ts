@@ -25,6 +25,8 @@ vi.mock('node:dns', async (importOriginal) => {
   return { ...dns, default: { ...dns, lookup }, lookup };
 });
 
+const timedOut = () => Object.assign(new Error('timeout'), { code: 'EAI_AGAIN' });
+
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   // Each answer lets the tenant's next lookup start (and stall): answer until none is left.
@@ -129,6 +131,53 @@ describe("a tenant's DNS lookups", () => {
     running[0]!.answer(null, [{ address: '192.0.2.1', family: 4 }]);
     expect(running.map((r) => r.name)).toEqual(['a.stalled.test', 'origin.other.test']);
     expect(answered.at(-1)).toBe('a.stalled.test ok');
+  });
+
+  // Regression test: lookups that had not started stayed in line after the upstream set that asked for
+  // them closed, and each held a thread for the resolver's whole timeout when its turn came: deleting a
+  // tenant whose targets' names never resolve left up to 256 of them (at 10 s each, 40 minutes of a
+  // thread the other tenants' new connections take turns for), and a tenant that replaced such names
+  // waited that long for its new ones.
+  it('leave the line once the upstream set that asked for them closes (its origin changed or removed, the tenant deleted)', async () => {
+    const running: Array<{ name: string; answer: ResolveCallback }> = [];
+    const lookups = new TenantDnsLookups({
+      maxRunning: 1,
+      resolve: (name, _options, answer) => running.push({ name, answer }),
+    });
+    const origin = (name: string) =>
+      originConfig.parse({
+        id: randomUUID(),
+        name,
+        targets: Array.from({ length: 3 }, (_, i) => ({ url: `http://${name}${i}.stalled.test:8080` })),
+        health_check: { active: { interval_seconds: 60, timeout_seconds: 0.5 } },
+      });
+    const deps = { tenantId: randomUUID(), addressPolicy: loopbackOriginsAllowed(), dnsLookups: lookups };
+    const first = createUpstreamSet(origin('first'), deps);
+    const second = createUpstreamSet(origin('second'), deps);
+    await vi.waitFor(() => expect(running.map((lookup) => lookup.name)).toEqual(['first0.stalled.test']));
+
+    // One origin of the tenant removed: the other's names are next in the tenant's turn.
+    await first.close();
+    const answered: string[] = [];
+    lookups.forTenant('other-tenant')('origin.other.test', {}, (error) => answered.push(error?.code ?? 'ok'));
+    running[0]!.answer(timedOut(), []);
+    running[1]!.answer(null, [{ address: '192.0.2.7', family: 4 }]);
+    expect(answered).toEqual(['ok']);
+    await vi.waitFor(() => expect(running.map((lookup) => lookup.name).at(-1)).toBe('second0.stalled.test'));
+
+    // The tenant's last set closed (the tenant deleted): none of its names is looked up any more.
+    await second.close();
+    running.at(-1)!.answer(timedOut(), []);
+    lookups.forTenant('other-tenant')('origin.other.test', {}, (error) => answered.push(error?.code ?? 'ok'));
+    expect(running.map((lookup) => lookup.name).at(-1)).toBe('origin.other.test');
+    running.at(-1)!.answer(null, [{ address: '192.0.2.7', family: 4 }]);
+    expect(answered).toEqual(['ok', 'ok']);
+    expect(running.map((lookup) => lookup.name)).toEqual([
+      'first0.stalled.test',
+      'origin.other.test',
+      'second0.stalled.test',
+      'origin.other.test',
+    ]);
   });
 
   it('keep serving a name whose name server fails (SERVFAIL, no answer) from its last answer, as Kong and Envoy do', async () => {

@@ -17,6 +17,12 @@ export function originLookupThreads(threadPoolSize = Number(process.env['UV_THRE
   return Math.max(1, Math.min(threadPoolSize, 1024) - 2);
 }
 
+/** One who waits for a lookup, and the user of the tenant's lookups it asked for (see `scoped`). */
+interface Waiter {
+  readonly callback: ResolveCallback;
+  readonly scope: object | undefined;
+}
+
 interface TenantLookups {
   /** A lookup of this tenant holds a thread. */
   running: boolean;
@@ -25,7 +31,7 @@ interface TenantLookups {
   /** Lookups to start, in order, by their key in `answers`. */
   readonly waiting: Array<{ readonly key: string; readonly start: () => void }>;
   /** Who waits for each lookup running or waiting, by name and options: one lookup answers them all. */
-  readonly answers: Map<string, ResolveCallback[]>;
+  readonly answers: Map<string, Waiter[]>;
 }
 
 export interface TenantDnsLookupsOptions {
@@ -93,39 +99,60 @@ export class TenantDnsLookups {
   }
 
   forTenant(tenantId: string): Resolve {
-    return (hostname, options, callback) => this.#resolve(tenantId, hostname, options, callback);
+    return (hostname, options, callback) => this.#resolve(tenantId, hostname, options, callback, undefined);
   }
 
-  #resolve(tenantId: string, hostname: string, options: LookupOptions, asked: ResolveCallback): void {
+  /**
+   * The tenant's lookups for one user of them (an upstream set), and `release` for when it closes: its
+   * lookups that have not started and that no one else waits for leave the line, failed with EAI_AGAIN.
+   * Otherwise a closed set's names that never resolve (its origin changed, its tenant deleted) each held
+   * a thread for the resolver's whole timeout when their turn came, up to `maxWaiting` of them, and the
+   * tenant's new names waited behind them.
+   */
+  scoped(tenantId: string): { resolve: Resolve; release: () => void } {
+    const scope = {};
+    return {
+      resolve: (hostname, options, callback) => this.#resolve(tenantId, hostname, options, callback, scope),
+      release: () => this.#release(tenantId, scope),
+    };
+  }
+
+  #resolve(
+    tenantId: string,
+    hostname: string,
+    options: LookupOptions,
+    asked: ResolveCallback,
+    scope: object | undefined,
+  ): void {
     let tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) {
       tenant = { running: false, queued: false, waiting: [], answers: new Map() };
       this.#tenants.set(tenantId, tenant);
     }
     const key = `${hostname}\u0000${options.family ?? 0}\u0000${options.hints ?? 0}\u0000${options.order ?? options.verbatim ?? ''}`;
-    const callback = this.#lastAnswerWhenSlow(tenantId, key, asked);
+    const waiter: Waiter = { callback: this.#lastAnswerWhenSlow(tenantId, key, asked), scope };
     const joined = tenant.answers.get(key);
     if (joined !== undefined) {
-      joined.push(callback);
+      joined.push(waiter);
       return;
     }
     if (tenant.waiting.length >= this.#maxWaiting) {
       const error: NodeJS.ErrnoException = new Error(`too many DNS lookups of this tenant wait: ${hostname}`);
       error.code = 'EAI_AGAIN';
-      queueMicrotask(() => this.#answer(tenantId, key, error, [], [callback]));
+      queueMicrotask(() => this.#answer(tenantId, key, error, [], [waiter]));
       return;
     }
     const owner = tenant;
-    owner.answers.set(key, [callback]);
+    owner.answers.set(key, [waiter]);
     owner.waiting.push({
       key,
       start: () =>
         this.#lookup(hostname, options, (error, addresses) => {
-          const callbacks = owner.answers.get(key) ?? [];
+          const waiters = owner.answers.get(key) ?? [];
           owner.answers.delete(key);
           this.#finished(tenantId, owner);
           if (error === null) this.#lastAnswers.remember(tenantId, key, addresses);
-          this.#answer(tenantId, key, error, addresses, callbacks);
+          this.#answer(tenantId, key, error, addresses, waiters);
         }),
     });
     if (!owner.running && !owner.queued) this.#enqueue(owner);
@@ -138,12 +165,12 @@ export class TenantDnsLookups {
     key: string,
     error: NodeJS.ErrnoException | null,
     addresses: LookupAddress[],
-    callbacks: readonly ResolveCallback[],
+    waiters: readonly Waiter[],
   ): void {
     const last = error?.code === 'EAI_AGAIN' ? this.#lastAnswers.last(tenantId, key) : undefined;
-    for (const waiting of callbacks) {
-      if (last === undefined) waiting(error, addresses);
-      else waiting(null, last);
+    for (const { callback } of waiters) {
+      if (last === undefined) callback(error, addresses);
+      else callback(null, last);
     }
   }
 
@@ -194,12 +221,31 @@ export class TenantDnsLookups {
     const dropped = tenant.waiting.splice(0);
     if (!tenant.running) this.#tenants.delete(tenantId);
     for (const { key } of dropped) {
-      const callbacks = tenant.answers.get(key) ?? [];
+      const waiters = tenant.answers.get(key) ?? [];
       tenant.answers.delete(key);
-      const error: NodeJS.ErrnoException = new Error('the lookup is no longer wanted');
-      error.code = 'EAI_AGAIN';
-      for (const waiting of callbacks) queueMicrotask(() => waiting(error, []));
+      for (const { callback } of waiters) queueMicrotask(() => callback(noLongerWanted(), []));
     }
+  }
+
+  #release(tenantId: string, scope: object): void {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) return;
+    const dropped: Waiter[] = [];
+    for (let i = tenant.waiting.length - 1; i >= 0; i--) {
+      const { key } = tenant.waiting[i]!;
+      const waiters = tenant.answers.get(key) ?? [];
+      const others = waiters.filter((waiter) => waiter.scope !== scope);
+      if (others.length === waiters.length) continue;
+      dropped.push(...waiters.filter((waiter) => waiter.scope === scope));
+      if (others.length > 0) {
+        tenant.answers.set(key, others);
+        continue;
+      }
+      tenant.answers.delete(key);
+      tenant.waiting.splice(i, 1);
+    }
+    if (!tenant.running && !tenant.queued && tenant.answers.size === 0) this.#tenants.delete(tenantId);
+    for (const { callback } of dropped) queueMicrotask(() => callback(noLongerWanted(), []));
   }
 
   #finished(tenantId: string, tenant: TenantLookups): void {
@@ -211,6 +257,12 @@ export class TenantDnsLookups {
     // A forgotten tenant's entry may already have been replaced by one of its next lookups.
     if (idle && this.#tenants.get(tenantId) === tenant) this.#tenants.delete(tenantId);
   }
+}
+
+function noLongerWanted(): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error('the lookup is no longer wanted');
+  error.code = 'EAI_AGAIN';
+  return error;
 }
 
 /** The process's lookups: every upstream set of every tenant of this replica shares them. */

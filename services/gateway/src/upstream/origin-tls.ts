@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import {
   checkServerIdentity,
   createSecureContext,
+  DEFAULT_CIPHERS,
   type DetailedPeerCertificate,
   getCACertificates,
   type PeerCertificate,
@@ -22,6 +23,8 @@ export interface OriginTlsSettings {
   /** Passed to tls.connect: verification on or off, and the origin's own trust store when it has one. */
   readonly connectOptions: {
     readonly rejectUnauthorized: boolean;
+    /** ORIGIN_CIPHERS; also in `secureContext` when there is one (tls.connect reads only the context's). */
+    readonly ciphers: string;
     readonly secureContext?: SecureContext;
     readonly checkServerIdentity?: (host: string, certificate: PeerCertificate) => Error | undefined;
   };
@@ -34,8 +37,20 @@ export interface OriginTlsSettings {
   readonly key: string;
 }
 
+/**
+ * The TLS 1.2 suites origin connections offer: node's, without finite-field Diffie-Hellman (DHE). In a
+ * DHE handshake the server picks the group, any odd number of up to 10,000 bits (OpenSSL does not test
+ * it for primality), and the client raises numbers of that length to exponents as long, twice, on the
+ * thread every request of the replica waits for: 8,192 bits take about 0.3 s of CPU, 10,000 bits about
+ * 0.8 s, for one signature on the origin's side, asked by each health probe and each new connection on
+ * every replica. ECDHE costs the client about a millisecond at most, whichever offered curve the origin
+ * picks. TLS 1.3 offers only named groups (of finite-field ones, ffdhe2048 and ffdhe3072, whose short
+ * exponents cost a few milliseconds).
+ */
+export const ORIGIN_CIPHERS = `${DEFAULT_CIPHERS}:!kDHE`;
+
 export const DEFAULT_ORIGIN_TLS: OriginTlsSettings = {
-  connectOptions: { rejectUnauthorized: true },
+  connectOptions: { rejectUnauthorized: true, ciphers: ORIGIN_CIPHERS },
   serverName: undefined,
   key: 'verify',
 };
@@ -70,9 +85,11 @@ export function compileOriginTls(
   const needsContext = tls.ca_certificates !== null || clientCertificate !== undefined;
   const connectOptions: OriginTlsSettings['connectOptions'] = {
     rejectUnauthorized: tls.verify,
+    ciphers: ORIGIN_CIPHERS,
     ...(needsContext
       ? {
           secureContext: createSecureContext({
+            ciphers: ORIGIN_CIPHERS,
             ...(tls.ca_certificates === null ? {} : { ca: tls.ca_certificates }),
             ...(clientCertificate === undefined
               ? {}

@@ -18,7 +18,7 @@ import { createLeastConnectionsBalancer } from './balancers/least-connections.js
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { closableOnClosingTrailers } from './closing-trailers.js';
-import { tenantDnsLookups } from './dns-lookups.js';
+import { type TenantDnsLookups, tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
@@ -94,6 +94,8 @@ export interface UpstreamSetDeps {
    * GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT; without one the pools' sockets are not counted.
    */
   readonly upstreamSockets?: TenantUpstreamSockets;
+  /** Where the set's names are looked up, in its tenant's turn; default: the process's. */
+  readonly dnsLookups?: TenantDnsLookups;
 }
 
 const DEFAULT_ADDRESS_POLICY = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
@@ -346,7 +348,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const timeoutMs = origin.timeout_seconds * 1000;
   const logFields = { tenant_id: deps.tenantId, origin_id: origin.id, origin: origin.name };
   const addressPolicy = deps.addressPolicy ?? DEFAULT_ADDRESS_POLICY;
-  const resolveHost = tenantDnsLookups.forTenant(deps.tenantId);
+  // Its lookups still waiting when it has closed leave the tenant's line (TenantDnsLookups.scoped).
+  const lookups = (deps.dnsLookups ?? tenantDnsLookups).scoped(deps.tenantId);
+  const resolveHost = lookups.resolve;
 
   const connections = deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET;
   const perClient = requestsPerClient(connections, deps.clientShare ?? 0);
@@ -512,6 +516,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         );
         for (const member of members) member.metrics.close();
         originMetrics.close();
+        lookups.release();
       })();
       return closing;
     },
