@@ -45,7 +45,10 @@ export function otherSpellingsSent(headers: RequestHeaders, name: string): reado
   const underscored = underscoreSpellingsOf(headers)?.get(canonical);
   const dashedSent = canonical !== name && sentHeader(headers, canonical) !== undefined;
   if (underscored === undefined && !dashedSent) return NO_SPELLINGS;
-  const spellings = new Set(underscored);
+  const spellings = new Set<string>();
+  // The spellings were listed when first asked for: a route's transform may have removed some since.
+  if (underscored !== undefined)
+    for (const sent of underscored) if (sentHeader(headers, sent) !== undefined) spellings.add(sent);
   if (dashedSent) spellings.add(canonical);
   spellings.delete(name);
   return spellings.size === 0 ? NO_SPELLINGS : [...spellings];
@@ -77,15 +80,15 @@ export function fieldAsOriginsReadIt(headers: RequestHeaders, name: string): str
 const PHP_REWRITTEN = /[%+ .[]/;
 
 /**
- * A request cookie's name as PHP reads it (the key of `$_COOKIE`): URL-decoded (`+` is a space), leading
- * spaces dropped, each ` ` or `.` before the first `[` read as `_`, and then either the name before an
- * index (`a[x]` is an array under `a`) or, when no `]` closes it, that `[` read as `_` too and the rest as
- * it is. So `wordpress.logged_in`, `wordpress logged_in` and `wordpress[logged_in` are all
+ * A request cookie's name as PHP reads it (the key of `$_COOKIE`): URL-decoded (`+` is a space), up to
+ * a NUL, leading spaces dropped, each ` ` or `.` before the first `[` read as `_`, and then either the
+ * name before an index (`a[x]` is an array under `a`) or, when no `]` closes it, that `[` read as `_` too
+ * and the rest as it is. So `wordpress.logged_in`, `wordpress logged_in` and `wordpress[logged_in` are all
  * `wordpress_logged_in` to a PHP origin.
  */
 export function cookieNameAsPhpReadsIt(sent: string): string {
   if (!PHP_REWRITTEN.test(sent)) return sent;
-  const decoded = phpUrlDecode(sent).replace(/^ +/, '');
+  const decoded = upToNul(phpUrlDecode(sent)).replace(/^ +/, '');
   let read = '';
   for (let at = 0; at < decoded.length; at++) {
     const char = decoded[at]!;
@@ -94,6 +97,12 @@ export function cookieNameAsPhpReadsIt(sent: string): string {
     else read += char;
   }
   return read;
+}
+
+/** PHP reads a decoded name as a C string, up to its first NUL. */
+function upToNul(name: string): string {
+  const nul = name.indexOf('\0');
+  return nul < 0 ? name : name.slice(0, nul);
 }
 
 /** PHP's urldecode: `+` is a space, `%` and two hex digits a byte; any other `%` stays as it is. */

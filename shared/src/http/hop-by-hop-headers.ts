@@ -17,3 +17,19 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
   // HTTP/1.1's upgrade to h2c (RFC 7540 §3.2.1).
   'http2-settings',
 ];
+
+/** The field names a Connection header lists (lower-case; `close`/`keep-alive` are options, not fields). */
+export function connectionNamedHeaders(
+  value: string | readonly string[] | undefined,
+): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' ? value : value.join(',');
+  let named: Set<string> | undefined;
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive') continue;
+    named ??= new Set();
+    named.add(name);
+  }
+  return named;
+}

@@ -3,15 +3,25 @@
  * name it removes or sets, and a route's query condition reads every spelling of its name. Origins read one name in many spellings: PHP, Rails (Rack) and Express (qs)
  * read `role[]`, `role[0]` and `role[x]` as `role`, Rack before 3 (Rails before 7.1) also `[role]`,
  * `role]` and `]role`; PHP reads `user.id`, `user id` and `user[id` (a `[` no `]` follows) as `user_id`
- * (and drops leading spaces); ASP.NET matches names whatever their case. Over-matching costs a
+ * (and drops leading spaces), and ends a name at a NUL byte (`role%00x`); ASP.NET matches names
+ * whatever their case, and classic ASP.NET decodes `%u0072ole` as `role`; Spring MVC's data binding
+ * takes `!role` for `role` when no `role` is sent. Over-matching costs a
  * parameter the route names anyway; under-matching lets a client send a removed parameter past the
  * gateway, or past a route that refuses it.
  */
 
 /** The name in the form these readings share: lower case, PHP's spellings of `_` as `_`. */
 export function parameterKey(decodedName: string): string {
-  // Rack 2 drops brackets before a name and closing ones after it: `[role]` and `role]` are `role`.
-  const name = decodedName.trimStart().toLowerCase().replace(LEADING_BRACKETS, '');
+  // Classic ASP.NET (System.Web's HttpUtility) also decodes `%uXXXX`, which URLSearchParams leaves as it is.
+  const unescaped = decodedName.includes('%u') ? decodedName.replace(PERCENT_U, fromCodeUnit) : decodedName;
+  // PHP reads a decoded name as a C string, up to its first NUL: `role%00x` is `role`.
+  const nul = unescaped.indexOf('\0');
+  const read = nul < 0 ? unescaped : unescaped.slice(0, nul);
+  // Spring MVC binds `!role` as `role`'s default (WebDataBinder's field default prefix); Rack 2 drops
+  // brackets before a name and closing ones after it: `[role]` and `role]` are `role`.
+  const lower = read.trimStart().toLowerCase();
+  const unprefixed = lower.charCodeAt(0) === 33 /* ! */ ? lower.slice(1) : lower;
+  const name = unprefixed.replace(LEADING_BRACKETS, '');
   const closing = name.indexOf(']');
   const bracket = name.indexOf('[');
   if (closing >= 0 && (bracket < 0 || closing < bracket)) {
@@ -27,6 +37,12 @@ export function parameterKey(decodedName: string): string {
 }
 
 const LEADING_BRACKETS = /^[[\]]+/;
+
+const PERCENT_U = /%u([0-9A-Fa-f]{4})/g;
+
+function fromCodeUnit(_escape: string, hex: string): string {
+  return String.fromCharCode(Number.parseInt(hex, 16));
+}
 
 /** PHP reads `.` and ` ` in a name as `_`. */
 function phpName(name: string): string {

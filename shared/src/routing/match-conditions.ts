@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
 import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
+import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
 import { parameterKey } from '../http/query-parameter-spellings.js';
 import { hostHeaderName } from './host-lookup.js';
 
@@ -134,7 +135,9 @@ function valuesInEverySpelling(
 ): readonly string[] | undefined {
   const gathered = spelledValues.get(req.headers)?.get(name);
   if (gathered !== undefined) return gathered;
-  const others = otherSpellingsSent(req.headers, name);
+  const sent = otherSpellingsSent(req.headers, name);
+  if (sent.length === 0) return undefined;
+  const others = sent.filter((spelling) => !connectionNamed(req.headers).has(spelling));
   if (others.length === 0) return undefined;
   const values = others.map((spelling) => headerValue(req, spelling)!);
   const own = headerValue(req, name);
@@ -150,6 +153,30 @@ function valuesInEverySpelling(
 }
 
 /**
+ * The end-to-end fields the request's Connection header names, per request headers: the gateway drops
+ * them for the hop (RFC 9110 §7.6.1), so a condition reads them as the origin gets the request, without
+ * them. The hop-by-hop fields themselves (`Connection: upgrade` of a WebSocket) are the gateway's own.
+ */
+const namedInConnection = new WeakMap<object, ReadonlySet<string>>();
+const NONE: ReadonlySet<string> = new Set();
+/** What nearly every Connection header says, which names no field: answered without parsing. */
+const OPTIONS_ONLY: ReadonlySet<string> = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close']);
+
+function connectionNamed(headers: Pick<IncomingMessage, 'headers'>['headers']): ReadonlySet<string> {
+  const connection = sentHeader(headers, 'connection');
+  if (connection === undefined || (typeof connection === 'string' && OPTIONS_ONLY.has(connection)))
+    return NONE;
+  let named = namedInConnection.get(headers);
+  if (named === undefined) {
+    const listed = connectionNamedHeaders(connection);
+    named =
+      listed === undefined ? NONE : new Set([...listed].filter((name) => !HOP_BY_HOP_HEADERS.includes(name)));
+    namedInConnection.set(headers, named);
+  }
+  return named;
+}
+
+/**
  * A field's lines joined, per lines array: a request is matched against many routes and readings (a
  * route's transform replaces a field's array, never changes it).
  */
@@ -157,6 +184,7 @@ const joinedLines = new WeakMap<readonly string[], string>();
 
 function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): string | undefined {
   const value = sentHeader(req.headers, name);
+  if (value === undefined || connectionNamed(req.headers).has(name)) return undefined;
   if (!Array.isArray(value)) return value;
   let joined = joinedLines.get(value);
   if (joined === undefined) {

@@ -42,6 +42,11 @@ describe('route match conditions', () => {
     for (const spelling of ['Role', 'ROLE', 'role[]', 'role[0]', '%20role', '[role]', 'role]', 'r%6Fle']) {
       expect({ spelling, met: test(`?${spelling}=admin`) }).toEqual({ spelling, met: true });
     }
+    // PHP reads a name as a C string, up to a NUL byte in it.
+    for (const spelling of ['role%00', 'role%00x', 'Role%00[]', '%u0072ole', '!role']) {
+      expect({ spelling, met: test(`?${spelling}=admin`) }).toEqual({ spelling, met: true });
+    }
+    expect(test('?role=admin&debug%00=1')).toBe(false);
     expect(test('?x=1;role=admin')).toBe(true);
     expect(test('?role=user&Role=admin')).toBe(true);
     // Neither another name nor an absent field in another spelling.
@@ -52,6 +57,27 @@ describe('route match conditions', () => {
     expect(test('?role=admin&x=1;debug=1')).toBe(false);
     expect(test('?role=admin', { x_debug: '1' })).toBe(false);
     expect(test('?role=admin', { 'x-other': '1' })).toBe(true);
+  });
+
+  it('reads a header the request names in Connection as not sent, but for the hop-by-hop ones', () => {
+    const conditions = compileConditions({
+      hosts: [],
+      headers: [
+        { name: 'x-api-version', exact: '2' },
+        { name: 'upgrade', exact: 'websocket' },
+      ],
+      query: [],
+    })!;
+    const test = (headers: Record<string, string>) =>
+      conditions.test({ req: { headers: { ...request.headers, ...headers } }, query: '' }, false);
+    const sent = { 'x-api-version': '2', upgrade: 'websocket' };
+    expect(test({ ...sent, connection: 'Upgrade' })).toBe(true);
+    expect(test({ ...sent, connection: 'keep-alive' })).toBe(true);
+    expect(test({ ...sent, connection: 'upgrade, X-Api-Version' })).toBe(false);
+    expect(test({ x_api_version: '2', upgrade: 'websocket', connection: 'upgrade, x-api-version' })).toBe(
+      true,
+    );
+    expect(test({ ...sent, x_api_version: '1', connection: 'upgrade, x-api-version' })).toBe(false);
   });
 
   it('visits the routes of every value a request sends in several spellings of a filed field', () => {

@@ -755,6 +755,8 @@ describe('a bypass cookie spelled as PHP reads it', () => {
     'wordpress%2Elogged_in=alice',
     'wordpress+logged.in=alice',
     'wordpress_logged_in[0]=alice',
+    'wordpress_logged_in%00=alice',
+    'wordpress.logged_in%00x=alice',
   ])('%s bypasses like the cookie it names', (cookie) => {
     expect(withCookie(cookie)).toBe('bypass_cookie');
   });
@@ -794,6 +796,8 @@ describe('a bypass query parameter in the spellings origins read as its name', (
     'x=1;preview=1',
     'pre%76iew=1',
     '%20preview=1',
+    'preview%00=1',
+    'Preview%00x[]=1',
   ])('%s bypasses', (query) => {
     expect(withQuery(query)).toBe('bypass_query');
   });

@@ -108,6 +108,24 @@ describe('route match conditions', () => {
     expect(await originOf('match.localhost', '/items/1')).toBe('v1');
   });
 
+  // A header the client names in Connection is the hop's: the gateway drops it, so the origin behind a
+  // route chosen by it would read the request without it (a public `X-Api-Version: 2` route serving
+  // what the path-only route protects).
+  it('reads a header the client names in Connection as not sent, as the origin receives the request', async () => {
+    for (const connection of ['x-api-version', 'keep-alive, X-Api-Version']) {
+      const headers = { 'x-api-version': '2', connection };
+      const answer = await send(gateway, 'match.localhost', '/items/1', { headers });
+      expect({ connection, origin: answer.json()['origin'] }).toEqual({ connection, origin: 'v1' });
+      expect(v1.seen.at(-1)!.headers['x-api-version']).toBeUndefined();
+    }
+    // Another spelling is forwarded (Connection names only its own): the origin reads it as the field.
+    const spelled = { x_api_version: '2', connection: 'x-api-version' };
+    expect(await originOf('match.localhost', '/items/1', spelled)).toBe('v2');
+    expect(await originOf('match.localhost', '/items/1', { 'x-api-version': '2', connection: 'close' })).toBe(
+      'v2',
+    );
+  });
+
   it('matches query conditions and host conditions', async () => {
     expect(await originOf('match.localhost', '/items/1?beta')).toBe('v2');
     expect(await originOf('match.localhost', '/items/1?beta=yes&x=1')).toBe('v2');
@@ -143,6 +161,8 @@ describe('route match conditions', () => {
   it('holds a query or header condition for every spelling an origin reads as its name', async () => {
     const refused = ['Admin=true', 'ADMIN=true', 'admin[]=true', 'admin[0]=true', '%20admin=true'];
     refused.push('[admin]=true', 'admin]=true', 'x=1;admin=true', 'admin=true;x=1', 'a%64min=true');
+    // PHP ends a name at a NUL, classic ASP.NET decodes %u, Spring binds `!admin` as admin's default.
+    refused.push('admin%00=true', 'admin%00x=true', '%u0061dmin=true', '!admin=true');
     for (const query of refused) {
       const answer = await send(gateway, 'match.localhost', `/gated/1?${query}`);
       expect({ query, status: answer.status }).toEqual({ query, status: 403 });

@@ -1,24 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { HOP_BY_HOP_HEADERS as HOP_BY_HOP_HEADER_NAMES } from '@vantageedge/shared/http/hop-by-hop-headers';
+import {
+  connectionNamedHeaders,
+  HOP_BY_HOP_HEADERS as HOP_BY_HOP_HEADER_NAMES,
+} from '@vantageedge/shared/http/hop-by-hop-headers';
+
+export { connectionNamedHeaders };
 
 /** Hop-by-hop header fields (shared/http/hop-by-hop-headers.ts): they concern one connection, never the origin. */
 export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADER_NAMES);
-
-/** The field names a Connection header lists (lower-case; `close`/`keep-alive` are options, not fields). */
-export function connectionNamedHeaders(
-  value: string | readonly string[] | undefined,
-): Set<string> | undefined {
-  if (value === undefined) return undefined;
-  const text = typeof value === 'string' ? value : value.join(',');
-  let named: Set<string> | undefined;
-  for (const token of text.split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name === '' || name === 'close' || name === 'keep-alive') continue;
-    named ??= new Set();
-    named.add(name);
-  }
-  return named;
-}
 
 /**
  * The request headers as the origin will receive them from the client: without hop-by-hop fields and

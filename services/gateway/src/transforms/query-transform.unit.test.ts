@@ -39,6 +39,33 @@ describe('query remove', () => {
     }
   });
 
+  // PHP reads a name as a C string: `role%00x=admin` reaches the application as $_GET['role'].
+  it('removes a name an origin reads up to a NUL byte in it', () => {
+    for (const spelling of ['role%00=admin', 'role%00x=admin', 'ROLE%00[]=admin', '+role%00=admin']) {
+      expect(originQuery({ remove: ['role'] }, `?page=2&${spelling}&q=x`), spelling).toBe('?page=2&q=x');
+    }
+    expect(originQuery({ remove: ['role'] }, '?x=1;role%00=admin')).toBe('?x=1');
+    expect(originQuery({ set: { source: 'gw' } }, '?source%00=client&a=1')).toBe('?source=gw&a=1');
+    // A NUL before the name leaves PHP no name at all: nothing it reads as `role`.
+    expect(originQuery({ remove: ['role'] }, '?%00role=admin')).toBe('?%00role=admin');
+  });
+
+  // Classic ASP.NET (System.Web) decodes `%uXXXX` in a name: `%u0072ole` and `rol%u0045` are its `role`.
+  it('removes a name spelled with %u escapes', () => {
+    for (const spelling of ['%u0072ole=admin', 'rol%u0045=admin', '%u0072%u006f%u006c%u0065[]=admin']) {
+      expect(originQuery({ remove: ['role'] }, `?page=2&${spelling}&q=x`), spelling).toBe('?page=2&q=x');
+    }
+    expect(originQuery({ remove: ['role'] }, '?%u0072olex=1&%u72ole=1')).toBe('?%u0072olex=1&%u72ole=1');
+  });
+
+  // Spring MVC's data binding takes `!role` as the value of `role` when `role` is not sent.
+  it('removes a name with the `!` of a Spring field default before it', () => {
+    for (const spelling of ['!role=admin', '%21role=admin', '!Role[0]=admin']) {
+      expect(originQuery({ remove: ['role'] }, `?page=2&${spelling}&q=x`), spelling).toBe('?page=2&q=x');
+    }
+    expect(originQuery({ remove: ['role'] }, '?!!role=1&role!=1')).toBe('?!!role=1&role!=1');
+  });
+
   it('removes a pair written after a `;` in a piece, keeping the rest of that piece', () => {
     expect(originQuery({ remove: ['role'] }, '?a=1;role=admin&b=2')).toBe('?a=1&b=2');
   });

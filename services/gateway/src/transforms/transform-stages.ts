@@ -1,9 +1,11 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import {
   type HeaderTransform,
   HOST_BOUND_HEADERS,
   requestHeaderNeverWritten,
 } from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
+import { otherSpellingsSent } from '@vantageedge/shared/http/cgi-spellings';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { isVary, varyWithOrigin } from '../cors/cors-stage.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
@@ -33,6 +35,7 @@ export function createRequestTransformPolicy(): RoutePolicy {
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileRequestHeaderTransform(route.request_headers);
+      const replaced = headers === null ? [] : [...new Set([...headers.remove, ...headers.setNames])];
       const rewrite = route.rewrite_path ? compilePathRewrite(route.rewrite_path, route.path_pattern) : null;
       const query = compileQueryTransform(route.query);
       if (headers === null && rewrite === null && query === null) return null;
@@ -40,6 +43,7 @@ export function createRequestTransformPolicy(): RoutePolicy {
         name: 'request_transform',
         onRequest(exchange) {
           if (headers !== null) {
+            withoutOtherSpellings(exchange.req.headers, replaced);
             applyHeaderTransform(headers, exchange.req.headers, exchange);
             exchange.routeRequestHeaders = headers.written;
           }
@@ -51,6 +55,16 @@ export function createRequestTransformPolicy(): RoutePolicy {
       return stage;
     },
   };
+}
+
+/**
+ * A header the route removes or sets goes in every spelling the client sent of it: PHP, Rack and WSGI
+ * servers read `X_User_Role` as X-User-Role, so a removed header would reach such an origin, and a set
+ * one beside the client's value. (`add` keeps the client's line in any spelling.)
+ */
+function withoutOtherSpellings(headers: IncomingHttpHeaders, names: readonly string[]): void {
+  for (const name of names)
+    for (const spelling of otherSpellingsSent(headers, name)) delete headers[spelling];
 }
 
 /**

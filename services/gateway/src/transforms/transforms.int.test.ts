@@ -176,6 +176,26 @@ describe('transform route policies', () => {
     expect(seen['x-vantageedge-api-key-id']).toBe(apiKeyId); // identity headers stay the gateway's
   });
 
+  // PHP, Rack and WSGI servers read `X_Internal_Debug` as X-Internal-Debug (HTTP_X_INTERNAL_DEBUG).
+  it('removes and replaces a request header in every spelling CGI-style origins read as its name', async () => {
+    const answer = await send(gateway, 'tx.localhost', '/headers/x', {
+      headers: {
+        'x-api-key': apiKey,
+        x_internal_debug: '1',
+        'X-Internal_Debug': '1',
+        x_env: 'staging',
+        'x-tag': 'client',
+        x_other: 'kept',
+      },
+    });
+    expect(answer.status).toBe(200);
+    const seen = lastSeen().headers;
+    const sent = Object.keys(seen).filter((name) => /^x[-_](internal[-_]debug|env)$/.test(name));
+    expect(sent.map((name) => `${name}: ${seen[name]}`)).toEqual(['x-env: prod']);
+    expect(seen['x-tag']).toBe('client, gateway');
+    expect(seen.x_other).toBe('kept');
+  });
+
   it('sends the client-address and key headers a route sets, never the ones the client sent', async () => {
     const answer = await send(gateway, 'tx.localhost', '/forwarding/x', {
       headers: { 'x-client-ip': '6.6.6.6', 'true-client-ip': '6.6.6.6', 'x-api-key': 'client-key' },
@@ -234,6 +254,15 @@ describe('transform route policies', () => {
     }
     // `user_idx` to PHP: another name, kept.
     expect(await originQuery('a=1&user[idx=7')).toBe('?a=1&user[idx=7');
+  });
+
+  // PHP reads a name up to a NUL byte in it: `user_id%00x=7` reaches the application as $_GET['user_id'].
+  it('removes a parameter an origin reads under the removed name up to a NUL byte', async () => {
+    for (const spelling of ['user_id%00=7', 'user_id%00x=7', 'user.id%00[]=7']) {
+      expect((await send(gateway, 'tx.localhost', `/profile/me?a=1&${spelling}&b=2`)).status).toBe(200);
+      const seen = lastSeen().url;
+      expect(seen.slice(seen.indexOf('?')), spelling).toBe('?a=1&b=2');
+    }
   });
 
   // Rack 2 (Rails before 7.1) drops brackets before a name and after it: `[user_id]=7` is `user_id`.
