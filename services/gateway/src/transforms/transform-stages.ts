@@ -35,7 +35,7 @@ export function createRequestTransformPolicy(): RoutePolicy {
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileRequestHeaderTransform(route.request_headers);
-      const replaced = headers === null ? [] : [...new Set([...headers.remove, ...headers.setNames])];
+      const replaced = headers === null ? null : otherSpellings([...headers.remove, ...headers.setNames]);
       const rewrite = route.rewrite_path ? compilePathRewrite(route.rewrite_path, route.path_pattern) : null;
       const query = compileQueryTransform(route.query);
       if (headers === null && rewrite === null && query === null) return null;
@@ -43,7 +43,7 @@ export function createRequestTransformPolicy(): RoutePolicy {
         name: 'request_transform',
         onRequest(exchange) {
           if (headers !== null) {
-            withoutOtherSpellings(exchange.req.headers, replaced);
+            withoutOtherSpellings(exchange.req.headers, replaced!);
             applyHeaderTransform(headers, exchange.req.headers, exchange);
             exchange.routeRequestHeaders = headers.written;
           }
@@ -62,8 +62,40 @@ export function createRequestTransformPolicy(): RoutePolicy {
  * servers read `X_User_Role` as X-User-Role, so a removed header would reach such an origin, and a set
  * one beside the client's value. (`add` keeps the client's line in any spelling.)
  */
-function withoutOtherSpellings(headers: IncomingHttpHeaders, names: readonly string[]): void {
-  for (const name of names)
+interface OtherSpellings {
+  /** Every other spelling of the names with few separators, each looked up as it is. */
+  readonly listed: readonly string[];
+  /** Names with more (2^separators spellings), whose spellings are searched among the request's. */
+  readonly searched: readonly string[];
+}
+
+/** Up to 15 other spellings of a name are listed when the route compiles (x-client-ip has 3). */
+const MAX_LISTED_SEPARATORS = 4;
+
+function otherSpellings(names: readonly string[]): OtherSpellings {
+  const listed = new Set<string>();
+  const searched: string[] = [];
+  for (const name of new Set(names)) {
+    const separators = [...name].flatMap((char, index) => (char === '-' || char === '_' ? [index] : []));
+    if (separators.length > MAX_LISTED_SEPARATORS) {
+      searched.push(name);
+      continue;
+    }
+    for (let choice = 0; choice < 2 ** separators.length; choice++) {
+      const chars = [...name];
+      separators.forEach((index, bit) => {
+        chars[index] = choice & (1 << bit) ? '_' : '-';
+      });
+      const spelling = chars.join('');
+      if (spelling !== name) listed.add(spelling);
+    }
+  }
+  return { listed: [...listed], searched };
+}
+
+function withoutOtherSpellings(headers: IncomingHttpHeaders, spellings: OtherSpellings): void {
+  for (const spelling of spellings.listed) if (Object.hasOwn(headers, spelling)) delete headers[spelling];
+  for (const name of spellings.searched)
     for (const spelling of otherSpellingsSent(headers, name)) delete headers[spelling];
 }
 

@@ -47,7 +47,7 @@ describe('transform route policies', () => {
             request_headers: {
               set: { 'X-Caller': 'key ${consumer_id} from ${client_ip}', 'x-env': 'prod' },
               add: { 'x-tag': 'gateway' },
-              remove: ['x-internal-debug'],
+              remove: ['x-internal-debug', 'x-debug-trace-of-the-caller'],
             },
           },
           {
@@ -184,13 +184,16 @@ describe('transform route policies', () => {
         x_internal_debug: '1',
         'X-Internal_Debug': '1',
         x_env: 'staging',
+        'x_debug_trace-of_the_caller': '1',
         'x-tag': 'client',
         x_other: 'kept',
       },
     });
     expect(answer.status).toBe(200);
     const seen = lastSeen().headers;
-    const sent = Object.keys(seen).filter((name) => /^x[-_](internal[-_]debug|env)$/.test(name));
+    const sent = Object.keys(seen).filter((name) =>
+      /^x[-_](internal[-_]debug|env|debug[-_]trace[-_]of[-_]the[-_]caller)$/.test(name),
+    );
     expect(sent.map((name) => `${name}: ${seen[name]}`)).toEqual(['x-env: prod']);
     expect(seen['x-tag']).toBe('client, gateway');
     expect(seen.x_other).toBe('kept');
