@@ -29,7 +29,7 @@ const bytesOf = (events: readonly RecordedEvent[], tenantId: string) =>
 describe('per-tenant event bytes budget (memory buckets, a clock the test moves)', () => {
   let cp: ControlPlaneHarness;
   let clock = 1_000_000;
-  // 256 KiB per hour: about 8 routes of 30 KiB, then one every ~7 minutes.
+  // 256 KiB per hour: about 4 routes of 30 KiB (each charged its JSON twice), then one every ~15 minutes.
   const limits: AdminRateLimits = {
     tenantCommands: null,
     userRequests: null,
@@ -114,4 +114,65 @@ describe('per-tenant event bytes budget (memory buckets, a clock the test moves)
     clock += Number(refused.headers.get('retry-after')) * 1000;
     expect((await cp.request('PATCH', `/api/v1/tenants/${ids.b}`, { body: { name: 'b' } })).status).toBe(200);
   });
+});
+
+/**
+ * Regression test: the budget counted only the events' JSON, while each event also takes its row and
+ * index entries in the event log and an audit-log row (a copy of its data, under the audit log's
+ * indexes). A cache purge (285 bytes of JSON) grew the database by ~1.9 KB, so at the command limit the
+ * cheapest commands grew it 6–7 times faster than the budget said, and a config apply of many small
+ * events as much.
+ */
+describe('per-tenant event bytes budget and the database’s growth', () => {
+  let cp: ControlPlaneHarness;
+  const budget = 512 * KIB;
+  const noPurge = async () => {};
+
+  beforeAll(async () => {
+    cp = await startControlPlane({
+      withReadSide: true,
+      cachePurger: { purgeRoute: noPurge, purgeTenant: noPurge, purgeTags: noPurge },
+      adminRateLimits: {
+        // A clock that does not move: the bucket is never refilled during the test.
+        limits: {
+          tenantCommands: null,
+          userRequests: null,
+          tenantEventBytes: { perMinute: 1, burst: budget },
+        },
+        now: () => 1_000_000,
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await cp?.close();
+  });
+
+  /** Bytes of the event log and the audit log, tables with their indexes and TOAST. */
+  const storedBytes = async () => {
+    await cp.readModelsCaughtUp();
+    const { rows } = await cp.db.pool.query<{ bytes: string }>(
+      `select pg_total_relation_size('event_store_events') + pg_total_relation_size('read_models.audit_log') as bytes`,
+    );
+    return Number(rows[0]?.bytes);
+  };
+
+  it('grows the event and audit logs by about its budget, even with the cheapest commands', async () => {
+    const created = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: 'purges', subdomain: 'purges', clerk_org_id: 'org_purges' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const tenantId = json(created)['id'] as string;
+    const before = await storedBytes();
+    let accepted = 0;
+    let refused: ApiResponse | undefined;
+    while (accepted < 600 && refused === undefined) {
+      const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {});
+      if (response.status === 200) accepted += 1;
+      else refused = response;
+    }
+    const grown = (await storedBytes()) - before;
+    expect(grown, `${accepted} purges grew the database by ${grown} bytes`).toBeLessThanOrEqual(budget * 1.2);
+    expect(refused?.status, JSON.stringify(refused?.body)).toBe(429);
+    expect(error(refused!).details[0]?.field).toBe('tenant_event_bytes_per_hour');
+  }, 180_000);
 });
