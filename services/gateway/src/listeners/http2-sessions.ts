@@ -4,6 +4,7 @@ import { REQUEST_TIMEOUT_BODY, REQUEST_TIMEOUT_BODY_BYTES } from '../http/client
 import { responseOnStream } from '../http/gateway-http2-response.js';
 import { answeredByListener } from '../http/listener-answers.js';
 import { EndedConnections } from './ended-connections.js';
+import { compactRequestData } from './http2-request-data.js';
 import { confineStreamErrors } from './http2-stream-errors.js';
 
 /**
@@ -75,6 +76,7 @@ export class Http2Sessions {
     );
     // One stream's malformed request resets that stream, not the session (node would end the session).
     confineStreamErrors(session);
+    compactRequestData(session);
     const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0, headersTimeoutMs = 0 } = this.#limits;
     if (headersTimeoutMs > 0) requireClientSettings(session, headersTimeoutMs);
     if (idleTimeoutMs > 0) closeWhenIdle(session, idleTimeoutMs);
