@@ -1,0 +1,73 @@
+import http2 from 'node:http2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { compactRequestData } from './http2-request-data.js';
+
+/**
+ * Small DATA frames copied into blocks still reach every kind of reader as they come: an interactive
+ * stream (each side waits for the other's answer) would otherwise stop with bytes held in a block.
+ */
+describe('small request DATA frames copied into blocks', () => {
+  const closing: Array<() => void> = [];
+  afterEach(() => {
+    for (const close of closing.splice(0)) close();
+  });
+
+  /** Echoes what the reader takes; the client sends two one-byte frames after each echo it gets, and the
+   * bytes echoed once 40 echoes came (fewer: the stream stopped, 5 s). */
+  async function echoRounds(read: (stream: http2.ServerHttp2Stream) => void): Promise<number> {
+    const server = http2.createServer();
+    server.on('session', (session) => compactRequestData(session));
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      read(stream);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    closing.push(
+      () => client.destroy(),
+      () => server.close(),
+    );
+    const request = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+    const ROUNDS = 40;
+    return new Promise<number>((resolve) => {
+      let echoed = 0;
+      let answered = 0;
+      const stalled = setTimeout(() => resolve(echoed), 5_000);
+      request.on('data', (chunk: Buffer) => {
+        echoed += chunk.length;
+        if (++answered >= ROUNDS) {
+          clearTimeout(stalled);
+          resolve(echoed);
+          return;
+        }
+        request.write('a');
+        request.write('b');
+      });
+      request.write('a');
+      request.write('b');
+    });
+  }
+
+  it("reaches a reader taking one byte on each 'readable'", async () => {
+    const echoed = await echoRounds((stream) =>
+      stream.on('readable', () => {
+        const chunk = stream.read(1) as Buffer | null;
+        if (chunk !== null) stream.write(chunk);
+      }),
+    );
+    expect(echoed).toBeGreaterThanOrEqual(40);
+  });
+
+  it('reaches a flowing reader, and one that reads once its stream was paused a while', async () => {
+    const flowing = await echoRounds((stream) => stream.on('data', (chunk: Buffer) => stream.write(chunk)));
+    expect(flowing).toBeGreaterThanOrEqual(40);
+    const afterPause = await echoRounds((stream) => {
+      stream.pause();
+      setTimeout(() => {
+        stream.on('data', (chunk: Buffer) => stream.write(chunk));
+        stream.resume();
+      }, 50);
+    });
+    expect(afterPause).toBeGreaterThanOrEqual(40);
+  });
+});
