@@ -12,8 +12,10 @@ describe('small request DATA frames copied into blocks', () => {
     for (const close of closing.splice(0)) close();
   });
 
-  /** Echoes what the reader takes; the client sends two one-byte frames after each echo it gets, and the
-   * bytes echoed once 40 echoes came (fewer: the stream stopped, 5 s). */
+  /**
+   * A server echoing what `read` takes, and a client sending two one-byte frames after each echo it gets:
+   * the bytes echoed by the 40th echo (fewer when the stream stopped, after 5 s).
+   */
   async function echoRounds(read: (stream: http2.ServerHttp2Stream) => void): Promise<number> {
     const server = http2.createServer();
     server.on('session', (session) => compactRequestData(session));
