@@ -74,6 +74,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
     maxRequests: config.GATEWAY_MAX_REQUESTS_PER_CONNECTION,
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+    maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
   };
 
   const h2cSessions = new Http2Sessions(http2Limits);

@@ -4,6 +4,7 @@ import { REQUEST_TIMEOUT_BODY, REQUEST_TIMEOUT_BODY_BYTES } from '../http/client
 import { responseOnStream } from '../http/gateway-http2-response.js';
 import { answeredByListener } from '../http/listener-answers.js';
 import { EndedConnections } from './ended-connections.js';
+import { Http2ReadBudget } from './http2-read-budget.js';
 import { compactRequestData } from './http2-request-data.js';
 import { confineStreamErrors } from './http2-stream-errors.js';
 
@@ -12,7 +13,8 @@ import { confineStreamErrors } from './http2-stream-errors.js';
  * are the gateway's choice: a session's memory (header tables, queued frames, unacknowledged PINGs and
  * SETTINGS; new streams refused past it), SETTINGS entries, outstanding PINGs, invalid frames and
  * refused streams before the session is closed, streams a client may reset (a burst, then per second:
- * the rapid-reset attack), and how long a connection that chose no protocol is kept.
+ * the rapid-reset attack), and how long a connection that chose no protocol is kept. nghttp2 has no bound
+ * for WINDOW_UPDATE frames: Http2ReadBudget is the gateway's.
  */
 export const HTTP2_SESSION_PROTECTION = {
   maxSessionMemory: 10,
@@ -46,6 +48,11 @@ export interface Http2SessionLimits {
    * has ended (see EndedConnections). 0: as long as it likes.
    */
   readonly headersTimeoutMs?: number;
+  /**
+   * GATEWAY_MAX_HEADER_BYTES: the header block a stream may bring, in what a session may read beside
+   * its requests' bodies (see Http2ReadBudget). Default 16 KiB.
+   */
+  readonly maxHeaderBytes?: number;
 }
 
 /**
@@ -56,11 +63,13 @@ export class Http2Sessions {
   readonly #open = new Set<Http2Session>();
   readonly #limits: Http2SessionLimits;
   readonly #connections: EndedConnections;
+  readonly #reads: Http2ReadBudget;
   #closing = false;
 
   constructor(limits: Http2SessionLimits) {
     this.#limits = limits;
     this.#connections = new EndedConnections(limits.headersTimeoutMs ?? 0);
+    this.#reads = new Http2ReadBudget(limits.maxHeaderBytes ?? 16_384);
   }
 
   track(session: Http2Session): void {
@@ -71,9 +80,10 @@ export class Http2Sessions {
     this.#open.add(session);
     session.once('close', () => this.#open.delete(session));
     // node's own socket (session.socket only lets the session end it).
-    session.once('connect', (_session: Http2Session, socket: Socket) =>
-      this.#connections.watch(session, socket),
-    );
+    session.once('connect', (_session: Http2Session, socket: Socket) => {
+      this.#connections.watch(session, socket);
+      this.#reads.watch(session, socket);
+    });
     // One stream's malformed request resets that stream, not the session (node would end the session).
     confineStreamErrors(session);
     compactRequestData(session);
