@@ -20,8 +20,8 @@ let subscribed = false;
  * to the stream's flow-control window. A client sending one byte per frame made each byte cost hundreds, on
  * every stream of every connection. On this session's streams small frames are copied into blocks instead,
  * handed to the stream as one chunk per block (or per event-loop turn while its reader keeps up), so unread
- * bytes cost about their size, as Envoy's and nghttpx's buffers do. From the stream's first frame on: node
- * creates a stream and hands it the DATA that came with its HEADERS before any 'stream' event.
+ * bytes cost about their size, as Envoy's and nghttpx's buffers do. Hooked where node creates the stream,
+ * before any 'stream' listener (the session's byte budget among them) wraps what node pushes.
  */
 export function compactRequestData(session: Http2Session): void {
   if (!subscribed) {
