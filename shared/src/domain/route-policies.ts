@@ -805,8 +805,8 @@ export type TrafficSplit = z.infer<typeof trafficSplit>;
  * the origin (its identity headers, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id), in any spelling
  * origins read as it (`x_real_ip`). The split reads the client's request, which may carry any of them
  * with any value, while the origin sees the gateway's: an override on `x-vantageedge-auth-kind: service`
- * would send any client that wrote it to that origin (as match conditions; a route stored before the
- * rule keeps its split).
+ * would send any client that wrote it to that origin, as a match condition would route it (gateways leave
+ * such an override out of a route stored before the rule).
  */
 export const trafficSplitInput = trafficSplit.superRefine((split, ctx) => {
   const refuse = (name: string | undefined, path: Array<string | number>) => {
@@ -820,6 +820,14 @@ export const trafficSplitInput = trafficSplit.superRefine((split, ctx) => {
     refuse(override.header, ['overrides', index, 'header']);
   });
 });
+
+/**
+ * A split override gateways leave out: one on a header the gateway writes for the origin, stored before
+ * commands refused it, would read the client's copy.
+ */
+export function splitOverrideLeftOut(override: { readonly header?: string | undefined }): boolean {
+  return override.header !== undefined && requestHeaderWrittenByGateway(asOriginsReadIt(override.header));
+}
 
 // ---- matching ----
 

@@ -4,7 +4,7 @@ import {
   type TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import type { PoliciesExplanation } from '@vantageedge/shared/domain/request-explanation';
-import type { LocationVariable } from '@vantageedge/shared/domain/route-policies';
+import { type LocationVariable, splitOverrideLeftOut } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import {
   compileRouteCors,
@@ -175,7 +175,9 @@ function explainTrafficSplit(
       : cookies === undefined || key.cookie === undefined
         ? undefined
         : cookieValue(cookies, key.cookie);
-  const override = split.overrides.find((entry) => keyValue(entry) === entry.value);
+  const override = split.overrides.find(
+    (entry) => !splitOverrideLeftOut(entry) && keyValue(entry) === entry.value,
+  );
   // As the gateways: an empty sticky value is none.
   const stickyValue = split.sticky === null ? undefined : keyValue(split.sticky) || undefined;
   return {

@@ -764,7 +764,11 @@ describe('explaining the route policies that apply', () => {
           { origin_id: CANARY, weight: 5 },
         ],
         sticky: { cookie: 'session' },
-        overrides: [{ header: 'x-canary', value: 'always', origin_id: CANARY }],
+        overrides: [
+          // Stored before commands refused it: the gateways leave it out.
+          { header: 'x_real_ip', value: '10.9.9.9', origin_id: CANARY },
+          { header: 'x-canary', value: 'always', origin_id: CANARY },
+        ],
       },
     },
     {
@@ -914,6 +918,11 @@ describe('explaining the route policies that apply', () => {
     expect(answer.policies?.traffic_split?.chosen_by).toMatch(/sticky on session/);
     const forced = await explain({ path: '/canary/x', headers: { 'x-canary': 'always' } }, snap);
     expect(forced.policies?.traffic_split?.chosen_by).toMatch(/override: x-canary = always/);
+    const spoofed = await explain(
+      { path: '/canary/x', headers: { x_real_ip: '10.9.9.9', cookie: 'session=abc' } },
+      snap,
+    );
+    expect(spoofed.policies?.traffic_split?.chosen_by).toMatch(/sticky on session/);
   });
 
   it('says a fixed response or a redirect answers from the gateway, with the redirect’s location', async () => {

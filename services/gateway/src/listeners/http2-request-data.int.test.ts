@@ -1,6 +1,17 @@
 import http2 from 'node:http2';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compactRequestData } from './http2-request-data.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+/** The bytes of Buffers alive (after two full GCs: not garbage). */
+const liveBufferBytes = () => {
+  collectGarbage();
+  collectGarbage();
+  return process.memoryUsage().arrayBuffers;
+};
 
 /**
  * Small DATA frames copied into blocks still reach every kind of reader as they come: an interactive
@@ -71,5 +82,30 @@ describe('small request DATA frames copied into blocks', () => {
       }, 50);
     });
     expect(afterPause).toBeGreaterThanOrEqual(40);
+  });
+
+  it('holds a small unread body in about its own bytes, not a whole block per stream', async () => {
+    const STREAMS = 200;
+    const server = http2.createServer({ settings: { maxConcurrentStreams: STREAMS } });
+    const held: http2.ServerHttp2Stream[] = [];
+    server.on('session', (session) => compactRequestData(session));
+    // Each request waits unread (in a stage, for an origin connection).
+    server.on('stream', (stream) => held.push(stream));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    closing.push(
+      () => client.destroy(),
+      () => server.close(),
+    );
+    await new Promise<void>((resolve) => client.once('remoteSettings', () => resolve()));
+    const before = liveBufferBytes();
+    for (let i = 0; i < STREAMS; i++) {
+      client.request({ ':method': 'POST', ':path': '/' }, { endStream: false }).write('x');
+    }
+    await expect
+      .poll(() => held.length === STREAMS && held.every((stream) => stream.readableLength === 1))
+      .toBe(true);
+    // 200 bytes of bodies, about 1 KiB each held (a first block); a 16 KiB block each was 3.2 MB.
+    expect(liveBufferBytes() - before).toBeLessThan(STREAMS * 2048);
   });
 });

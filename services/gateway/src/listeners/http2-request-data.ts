@@ -7,7 +7,13 @@ import type { Http2Session, ServerHttp2Stream } from 'node:http2';
  * bytes outweigh the object holding them.
  */
 const SMALL_DATA_BYTES = 1024;
-/** The blocks small frames are copied into: unread bytes of one stream, in order. */
+/**
+ * The blocks small frames are copied into: unread bytes of one stream, in order. A stream's first block
+ * holds one small frame whole and each next one is twice the last, up to BLOCK_BYTES: most request bodies
+ * are a few hundred bytes, and a 16 KiB block for each would cost hundreds of times their bytes on every
+ * stream that waits unread.
+ */
+const FIRST_BLOCK_BYTES = SMALL_DATA_BYTES;
 const BLOCK_BYTES = 16 * 1024;
 
 const compacted = new WeakSet<Http2Session>();
@@ -38,6 +44,7 @@ function copySmallFrames(stream: ServerHttp2Stream): void {
   const push = stream.push.bind(stream);
   const read = stream._read.bind(stream);
   let block: Buffer | undefined;
+  let nextBlockBytes = FIRST_BLOCK_BYTES;
   /** Bytes of `block` written, and those of them already handed to the stream. */
   let written = 0;
   let handed = 0;
@@ -72,7 +79,8 @@ function copySmallFrames(stream: ServerHttp2Stream): void {
     let from = 0;
     while (from < chunk.byteLength) {
       if (block === undefined) {
-        block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+        block = Buffer.allocUnsafeSlow(nextBlockBytes);
+        nextBlockBytes = Math.min(BLOCK_BYTES, 2 * nextBlockBytes);
         written = 0;
         handed = 0;
       }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
-import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
+import { splitOverrideLeftOut, type TrafficSplit } from '@vantageedge/shared/domain/route-policies';
 import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -23,7 +23,7 @@ export function createTrafficSplitPolicy(): RoutePolicy {
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route, origins, warn }) {
       const entries = splitEntries(route, origins, warn);
-      return entries === null ? null : splitStage(route.traffic_split!, entries, origins);
+      return entries === null ? null : splitStage(route.traffic_split!, entries, origins, warn);
     },
   };
 }
@@ -94,6 +94,7 @@ function splitStage(
   split: TrafficSplit,
   entries: readonly SplitEntry[],
   origins: ReadonlyMap<string, CompiledOrigin>,
+  warn: (message: string) => void,
 ): RouteStage {
   const total = entries.reduce((sum, entry) => sum + entry.weight, 0);
   const scores = new Float64Array(entries.length);
@@ -108,6 +109,14 @@ function splitStage(
   for (const override of split.overrides) {
     const origin = origins.get(override.origin_id);
     if (origin === undefined) continue;
+    // The override would read the client's copy, any value it wrote, and send it to an origin only the
+    // override reaches. Commands refuse such overrides; one stored before that is left out.
+    if (splitOverrideLeftOut(override)) {
+      warn(
+        `traffic_split override on ${override.header}, a header the gateway writes for the origin: left out`,
+      );
+      continue;
+    }
     overrides.push({
       header: override.header?.toLowerCase(),
       cookie: override.cookie,

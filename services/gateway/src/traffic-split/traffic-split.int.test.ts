@@ -85,6 +85,22 @@ describe('traffic split route policy', () => {
               overrides: [{ header: 'constructor', value: 'always', origin_id: canaryId }],
             },
           },
+          // Stored before commands refused it: overrides on headers the gateway writes for the origin.
+          {
+            origin_id: stableId,
+            path_pattern: '/stored-identity/*',
+            traffic_split: {
+              origins: [
+                { origin_id: stableId, weight: 1 },
+                { origin_id: canaryId, weight: 0 },
+              ],
+              overrides: [
+                { header: 'X-VantageEdge-Auth-Kind', value: 'service', origin_id: canaryId },
+                { header: 'x_real_ip', value: '10.0.0.1', origin_id: canaryId },
+                { header: 'x-internal', value: 'yes', origin_id: canaryId },
+              ],
+            },
+          },
           {
             origin_id: deadId,
             path_pattern: '/fallback/*',
@@ -189,6 +205,19 @@ describe('traffic split route policy', () => {
       headers: { constructor: 'always' },
     });
     expect(originOf(forced)).toBe('canary');
+  });
+
+  it('never lets a client pick an origin with its copy of a header the gateway writes, on a route stored before commands refused it', async () => {
+    for (const headers of [{ 'x-vantageedge-auth-kind': 'service' }, { x_real_ip: '10.0.0.1' }]) {
+      const answer = await send(gateway, 'split.localhost', '/stored-identity/a', { headers });
+      expect(answer.status).toBe(200);
+      expect(originOf(answer)).toBe('stable');
+    }
+    // The route's other overrides still apply.
+    const internal = await send(gateway, 'split.localhost', '/stored-identity/a', {
+      headers: { 'x-internal': 'yes' },
+    });
+    expect(originOf(internal)).toBe('canary');
   });
 
   it('falls back to the other origin when the chosen one has no available target', async () => {
