@@ -7,7 +7,7 @@ import type { ListenerRefusal } from './listener-refusals.js';
 export interface AccessLogOptions {
   /** Where lines go (stdout in a replica: fileDescriptorSink(1)). */
   sink: LineSink;
-  /** Fraction of requests below 500 that get a line; every 5xx does. */
+  /** Fraction of requests below 500 (and of 508 loop_detected) that get a line; every other 5xx does. */
   sampleRate: number;
   /** Lines waiting to be written, in characters; past it lines are dropped and counted. */
   maxBufferedChars: number;
@@ -17,8 +17,14 @@ export interface AccessLogOptions {
 }
 
 /**
- * One JSON line per request, sampled: `sampleRate` of the requests below 500, and every 5xx (the lines
- * an operator needs are never sampled away). The line is built by a fixed-shape serializer and written
+ * 508 (loop detected) is sampled like a 4xx: any client can have one answered on any route by sending
+ * the platform's CDN-Loop entries, and a real loop shows in its metric and the tenant's 5xx ratio.
+ */
+const LOOP_DETECTED = 508;
+
+/**
+ * One JSON line per request, sampled: `sampleRate` of the requests below 500 (and of 508s), and every
+ * other 5xx (the lines an operator needs are never sampled away). The line is built by a fixed-shape serializer and written
  * asynchronously in batches with a bounded buffer; when the destination cannot keep up, lines are
  * dropped and counted (vantageedge_gateway_access_log_dropped_total) rather than slowing requests.
  * Service logs (winston) are separate and unaffected.
@@ -55,7 +61,8 @@ export class AccessLog {
 
   #sampledAway(status: number): boolean {
     return (
-      status < 500 && (this.#sampleRate <= 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate))
+      (status < 500 || status === LOOP_DETECTED) &&
+      (this.#sampleRate <= 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate))
     );
   }
 

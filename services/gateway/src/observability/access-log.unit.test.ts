@@ -241,6 +241,15 @@ describe('access log', () => {
     expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 502]]);
   });
 
+  it('samples 508 loop_detected like a 4xx: any client can have one answered by sending CDN-Loop', async () => {
+    const { lines, sink } = recording();
+    const log = new AccessLog({ sink, sampleRate: 0, maxBufferedChars: 1 << 20, registry: new Registry() });
+    log.record(exchangeFor('/looped'), 508, 1);
+    log.record(exchangeFor('/broken'), 503, 1);
+    await log.flush();
+    expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 503]]);
+  });
+
   it('counts the lines it drops when its destination cannot keep up', async () => {
     const registry = new Registry();
     const stuck: LineSink = { write() {} }; // never completes
