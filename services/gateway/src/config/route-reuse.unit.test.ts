@@ -82,6 +82,23 @@ function next(snapshot: TenantSnapshot, changes: Partial<TenantSnapshot> = {}): 
 
 const routeIds = (contexts: readonly RouteCompileContext[]) => contexts.map((context) => context.route.id);
 
+/** A store whose routes compile every policy of a gateway's handler, rate limits and the cache included. */
+function storeWithGatewayStages(): GatewayConfigStore {
+  const store = new GatewayConfigStore({
+    baseDomains: ['localhost'],
+    createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+  });
+  createGatewayHandler({
+    store,
+    authenticator: new Authenticator({ apiKeyPepper: 'route-reuse-pepper-0123456789abcdef' }),
+    maxBodyBytes: 10 * 1024 * 1024,
+    stages: [
+      createRateLimitStage({ storeDegraded: false } as unknown as RateLimiter),
+      createCacheStage({ prepareTenant: async () => {} } as unknown as ResponseCache),
+    ],
+  });
+  return store;
+}
 describe('GatewayConfigStore: applying a version in which few routes changed', () => {
   afterEach(() => {
     vi.restoreAllMocks();
@@ -233,19 +250,7 @@ describe('GatewayConfigStore: applying a version in which few routes changed', (
   });
 
   it("keeps the gateway's own stages when a tenant setting none of them reads changes", () => {
-    const store = new GatewayConfigStore({
-      baseDomains: ['localhost'],
-      createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
-    });
-    createGatewayHandler({
-      store,
-      authenticator: new Authenticator({ apiKeyPepper: 'route-reuse-pepper-0123456789abcdef' }),
-      maxBodyBytes: 10 * 1024 * 1024,
-      stages: [
-        createRateLimitStage({ storeDegraded: false } as unknown as RateLimiter),
-        createCacheStage({ prepareTenant: async () => {} } as unknown as ResponseCache),
-      ],
-    });
+    const store = storeWithGatewayStages();
     const v1 = buildSnapshot({
       tenantId,
       version: 1,
@@ -312,19 +317,7 @@ describe('GatewayConfigStore: applying a version in which few routes changed', (
   // route on it used to compile every stage again on every replica: a tenant of 370 routes of header
   // templates on one origin cost each replica 35–170 ms of CPU per version, against 1–2 ms for a rename.
   it('keeps the stages that do not read origins of the routes whose origin changed', () => {
-    const store = new GatewayConfigStore({
-      baseDomains: ['localhost'],
-      createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
-    });
-    createGatewayHandler({
-      store,
-      authenticator: new Authenticator({ apiKeyPepper: 'route-reuse-pepper-0123456789abcdef' }),
-      maxBodyBytes: 10 * 1024 * 1024,
-      stages: [
-        createRateLimitStage({ storeDegraded: false } as unknown as RateLimiter),
-        createCacheStage({ prepareTenant: async () => {} } as unknown as ResponseCache),
-      ],
-    });
+    const store = storeWithGatewayStages();
     const v1 = buildSnapshot({
       tenantId,
       version: 1,
