@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { logLevel } from 'kafkajs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TEST_INFRA } from '../testing/infrastructure.js';
-import { createTestKafka, TEST_PRODUCER_CONFIG, uniqueTopic } from '../testing/kafka.js';
+import { createTestKafka, deleteTestTopics, TEST_PRODUCER_CONFIG, uniqueTopic } from '../testing/kafka.js';
 import { HEADER_ENCODING, HEADER_VERSION } from './codec.js';
 import { CONTRACT_MAX_MESSAGE_BYTES } from './contract.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
@@ -45,12 +45,7 @@ afterEach(async () => {
   await Promise.all(buses.splice(0).map((bus) => bus.close()));
 });
 
-afterAll(async () => {
-  const admin = createTestKafka().admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
-});
+afterAll(() => deleteTestTopics(topics));
 
 describe('a replica starting behind a churning tenant', () => {
   it('decodes the tenant once, at its newest version, however many fetches its history fills', async () => {

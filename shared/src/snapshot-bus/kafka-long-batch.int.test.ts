@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { logLevel } from 'kafkajs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TEST_INFRA } from '../testing/infrastructure.js';
-import { createTestKafka, uniqueTopic } from '../testing/kafka.js';
+import { deleteTestTopics, uniqueTopic } from '../testing/kafka.js';
 import { CONTRACT_MAX_MESSAGE_BYTES } from './contract.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { BusHealth, SnapshotBus, SnapshotMessage } from './port.js';
@@ -30,12 +30,7 @@ afterEach(async () => {
   await Promise.all(buses.splice(0).map((bus) => bus.close()));
 });
 
-afterAll(async () => {
-  const admin = createTestKafka().admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
-});
+afterAll(() => deleteTestTopics(topics));
 
 /**
  * Large tenants' versions arriving together at a caught-up replica (published while it could not reach

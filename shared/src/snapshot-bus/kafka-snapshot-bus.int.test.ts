@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_INFRA } from '../testing/infrastructure.js';
-import { createTestKafka, uniqueTopic } from '../testing/kafka.js';
+import { createTestKafka, deleteTestTopics, uniqueTopic } from '../testing/kafka.js';
 import { CONTRACT_MAX_MESSAGE_BYTES, snapshotBusContract } from './contract.js';
 import { createKafkaSnapshotBus, type KafkaSnapshotBusOptions } from './kafka-snapshot-bus.js';
 import { ensureSnapshotTopic } from './kafka-topic.js';
@@ -23,12 +23,7 @@ function options(topic: string): KafkaSnapshotBusOptions {
   };
 }
 
-afterAll(async () => {
-  const admin = createTestKafka().admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
-});
+afterAll(() => deleteTestTopics(topics));
 
 snapshotBusContract('kafka', async () => {
   const topic = uniqueTopic('snapshots');
