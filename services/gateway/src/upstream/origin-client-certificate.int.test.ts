@@ -4,20 +4,15 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { originTls, type SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
 import {
-  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
-  OriginAddressPolicy,
-} from '@vantageedge/shared/net/origin-address-policy';
-import {
   CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
   type TestCa,
 } from '@vantageedge/shared/testing/test-certificates';
 import { certificateKeyContext, keyRing, sealPrivateKey } from '@vantageedge/shared/tls/private-key-envelope';
-import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyProxyError } from '../proxy/proxy-request.js';
-import { createGuardedConnector } from './guarded-connector.js';
+import { getThroughGuardedConnector } from '../testing/guarded-origin-requests.js';
 import { openOriginClientCertificate } from './origin-client-certificate.js';
 import { compileOriginTls, type OriginTlsSettings } from './origin-tls.js';
 
@@ -77,16 +72,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
 });
 
-async function get(tls: OriginTlsSettings): Promise<{ status: number; body: string }> {
-  const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, []);
-  const agent = new Agent({ connect: createGuardedConnector(policy, { timeout: 5_000 }, undefined, tls) });
-  try {
-    const response = await request(url, { dispatcher: agent });
-    return { status: response.statusCode, body: await response.body.text() };
-  } finally {
-    await agent.close();
-  }
-}
+const get = (tls: OriginTlsSettings) => getThroughGuardedConnector(url, tls);
 
 const trustingTheServer = () => originTls.parse({ ca_certificates: serverCa.certificatePem });
 

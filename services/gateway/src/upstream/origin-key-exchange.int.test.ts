@@ -3,18 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { originTls } from '@vantageedge/shared/domain/gateway-config';
 import {
-  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
-  OriginAddressPolicy,
-} from '@vantageedge/shared/net/origin-address-policy';
-import {
   createTestCa,
   issueTestCertificate,
   type TestCa,
 } from '@vantageedge/shared/testing/test-certificates';
-import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyProxyError } from '../proxy/proxy-request.js';
-import { createGuardedConnector } from './guarded-connector.js';
+import { failureOf, getThroughGuardedConnector } from '../testing/guarded-origin-requests.js';
 import { compileOriginTls, originTlsErrorCode } from './origin-tls.js';
 
 /**
@@ -85,25 +80,10 @@ afterAll(async () => {
   for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-/** One request over the guarded connector (every origin connection: pools, probes, WebSockets, JWKS). */
+/** The cipher suite the origin reports for one request over the guarded connector. */
 async function suiteOf(url: string, tls: Record<string, unknown>): Promise<string> {
-  const settings = compileOriginTls(originTls.parse(tls));
-  const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, []);
-  const agent = new Agent({
-    connect: createGuardedConnector(policy, { timeout: 5_000 }, undefined, settings),
-  });
-  try {
-    return await (await request(url, { dispatcher: agent })).body.text();
-  } finally {
-    await agent.close();
-  }
+  return (await getThroughGuardedConnector(url, compileOriginTls(originTls.parse(tls)))).body;
 }
-
-const failureOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
 
 // Verification off (the connection's own options) and an origin's own CA (a SecureContext of its own).
 const settings = {

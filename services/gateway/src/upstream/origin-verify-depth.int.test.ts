@@ -2,18 +2,13 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { originTls } from '@vantageedge/shared/domain/gateway-config';
 import {
-  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
-  OriginAddressPolicy,
-} from '@vantageedge/shared/net/origin-address-policy';
-import {
   createTestCa,
   issueTestCertificate,
   type TestCa,
 } from '@vantageedge/shared/testing/test-certificates';
-import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyProxyError } from '../proxy/proxy-request.js';
-import { createGuardedConnector } from './guarded-connector.js';
+import { failureOf, getThroughGuardedConnector } from '../testing/guarded-origin-requests.js';
 import { compileOriginTls, originTlsErrorCode } from './origin-tls.js';
 
 /**
@@ -71,24 +66,11 @@ afterAll(async () => {
 });
 
 async function get(url: string, tls: Record<string, unknown>): Promise<{ status: number; body: string }> {
-  const settings = compileOriginTls(originTls.parse({ ca_certificates: root.certificatePem, ...tls }));
-  const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, []);
-  const agent = new Agent({
-    connect: createGuardedConnector(policy, { timeout: 5_000 }, undefined, settings),
-  });
-  try {
-    const response = await request(url, { dispatcher: agent });
-    return { status: response.statusCode, body: await response.body.text() };
-  } finally {
-    await agent.close();
-  }
-}
-
-const failureOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => undefined,
-    (error: unknown) => error,
+  return getThroughGuardedConnector(
+    url,
+    compileOriginTls(originTls.parse({ ca_certificates: root.certificatePem, ...tls })),
   );
+}
 
 describe('tls.verify_depth of an origin', () => {
   it('serves a chain with as many intermediate CAs as it allows, or with no limit set', async () => {
