@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import { constants, type Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
@@ -30,8 +30,8 @@ export function requestBodyFraming(req: IncomingMessage): RequestBodyFraming {
  * may answer before the body was sent whole (an early 413): undici then stops reading it, and what is
  * left would stay on the client's connection, so that the next request on it is never read. Past
  * `maxBytes` more (a body of unknown length has no end the gateway knows of), nothing more is counted:
- * the request's HTTP/2 stream is reset, or its HTTP/1.1 connection closed once `res` is answered
- * (closeOnceAnswered).
+ * the request's HTTP/2 stream is reset (resetOnceAnswered), or its HTTP/1.1 connection closed
+ * (closeOnceAnswered), once `res` is answered.
  */
 export function discardUnreadBody(
   req: IncomingMessage,
@@ -46,11 +46,27 @@ export function discardUnreadBody(
     left -= chunk.length;
     if (left >= 0) return;
     req.off('data', drop);
-    if (connection === undefined) req.destroy();
+    if (connection === undefined) resetOnceAnswered(req as unknown as Http2ServerRequest);
     else closeOnceAnswered(connection, res);
   };
   req.on('data', drop);
   req.resume();
+}
+
+/**
+ * RST_STREAM NO_ERROR for an HTTP/2 request whose client is still sending, once its answer is written
+ * whole (RFC 9113 §8.1: the client stops sending and keeps the answer; nginx and Envoy do the same).
+ * `req.destroy()` would leave node's stream open, its client waiting with its window shut until the
+ * request timeout. Until the answer is written what the client sends is no longer read: the stream's
+ * window holds it back. The stream's 'finish', not `res`'s: node's HTTP/2 response emits that only once
+ * the stream closed.
+ */
+function resetOnceAnswered(req: Http2ServerRequest): void {
+  const { stream } = req;
+  req.pause();
+  const reset = () => stream.close(constants.NGHTTP2_NO_ERROR);
+  if (stream.writableFinished) reset();
+  else stream.once('finish', reset);
 }
 
 /**
