@@ -75,6 +75,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     maxRequests: config.GATEWAY_MAX_REQUESTS_PER_CONNECTION,
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
     maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
+    onOverReadBudget: () => protocolMetrics.sessionOverReadBudget(),
   };
 
   const h2cSessions = new Http2Sessions(http2Limits);

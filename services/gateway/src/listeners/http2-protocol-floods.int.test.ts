@@ -110,6 +110,14 @@ const WINDOW_FLOODS: Record<string, { next: () => Buffer; opening?: Buffer[] }> 
   },
 };
 
+/** What the replica's /metrics says of sessions the read budget ended. */
+async function sessionsOverReadBudget(): Promise<number> {
+  const metric = await gateway.registry
+    .getSingleMetric('vantageedge_gateway_http2_sessions_over_read_budget_total')
+    ?.get();
+  return metric?.values[0]?.value ?? 0;
+}
+
 describe('HTTP/2 frame floods from one client', () => {
   it.each(Object.keys(FLOODS))('%s end its session; another client is served', async (name) => {
     const { next, opening } = FLOODS[name]!;
@@ -131,6 +139,7 @@ describe('HTTP/2 frame floods from one client', () => {
 
   it.each(Object.keys(WINDOW_FLOODS))('%s end its session; another client is served', async (name) => {
     const { next, opening } = WINDOW_FLOODS[name]!;
+    const endedBefore = await sessionsOverReadBudget();
     const other = http2Connect(gateway.url);
     try {
       const [{ sent, closed }, during] = await Promise.all([
@@ -144,6 +153,7 @@ describe('HTTP/2 frame floods from one client', () => {
       expect({ sent: sent < WINDOW_FLOOD_FRAMES, closed }).toEqual({ sent: true, closed: true });
       expect(during.status).toBe(200);
       expect((await http2Request(other, { path: `/after/${slug(name)}`, authority: HOST })).status).toBe(200);
+      expect(await sessionsOverReadBudget()).toBe(endedBefore + 1);
     } finally {
       other.destroy();
     }

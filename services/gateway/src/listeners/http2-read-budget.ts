@@ -32,11 +32,16 @@ interface Ledger {
 export class Http2ReadBudget {
   readonly #connections = new Map<Socket, Ledger>();
   readonly #perStreamBytes: number;
+  readonly #onEnded: () => void;
   #check: NodeJS.Timeout | undefined;
 
-  /** `maxHeaderBytes`: GATEWAY_MAX_HEADER_BYTES, the largest header block a stream may bring. */
-  constructor(maxHeaderBytes: number) {
+  /**
+   * `maxHeaderBytes`: GATEWAY_MAX_HEADER_BYTES, the largest header block a stream may bring; `onEnded`:
+   * told of each session ended past its budget.
+   */
+  constructor(maxHeaderBytes: number, onEnded: () => void = () => {}) {
     this.#perStreamBytes = maxHeaderBytes + 1024;
+    this.#onEnded = onEnded;
   }
 
   watch(session: Http2Session, socket: Socket): void {
@@ -68,7 +73,9 @@ export class Http2ReadBudget {
         streams * this.#perStreamBytes +
         bodyBytes * PER_BODY_BYTE +
         socket.bytesWritten;
-      if (unproductive > allowance) session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      if (unproductive <= allowance) continue;
+      session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      this.#onEnded();
     }
   }
 }

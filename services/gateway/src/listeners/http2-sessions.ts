@@ -53,6 +53,8 @@ export interface Http2SessionLimits {
    * its requests' bodies (see Http2ReadBudget). Default 16 KiB.
    */
   readonly maxHeaderBytes?: number;
+  /** Told of each session the read budget ends (the replica's metric). */
+  readonly onOverReadBudget?: () => void;
 }
 
 /**
@@ -69,7 +71,7 @@ export class Http2Sessions {
   constructor(limits: Http2SessionLimits) {
     this.#limits = limits;
     this.#connections = new EndedConnections(limits.headersTimeoutMs ?? 0);
-    this.#reads = new Http2ReadBudget(limits.maxHeaderBytes ?? 16_384);
+    this.#reads = new Http2ReadBudget(limits.maxHeaderBytes ?? 16_384, limits.onOverReadBudget);
   }
 
   track(session: Http2Session): void {
