@@ -1,33 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { logLevel } from 'kafkajs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { TEST_INFRA } from '../testing/infrastructure.js';
-import { createTestKafka, deleteTestTopics, TEST_PRODUCER_CONFIG, uniqueTopic } from '../testing/kafka.js';
+import {
+  createTestKafka,
+  createTestSnapshotBus,
+  deleteTestTopics,
+  TEST_PRODUCER_CONFIG,
+  uniqueTopic,
+} from '../testing/kafka.js';
 import { HEADER_ENCODING, HEADER_VERSION } from './codec.js';
-import { CONTRACT_MAX_MESSAGE_BYTES } from './contract.js';
-import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
 import { eventually, recordSubscription, sampleSnapshot, snapshotMessage } from './testing.js';
 
 const topics: string[] = [];
 const buses: SnapshotBus[] = [];
 
-/** A bus on a one-partition topic whose fetches (one message limit a partition) hold a few records each. */
-function busOn(topic: string): SnapshotBus {
-  const bus = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-test-${randomUUID()}`,
-    topic,
-    partitions: 1,
-    replicationFactor: 1,
-    maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
-    groupIdPrefix: 've-test-catch-up',
-    kafkaLogLevel: logLevel.NOTHING,
-  });
-  buses.push(bus);
-  return bus;
-}
+/** Its fetches (one message limit a partition) hold a few records each. */
+const busOn = (topic: string): SnapshotBus => createTestSnapshotBus(topic, 've-test-catch-up', buses);
 
 /** About 80 KB gzipped: three of them fill a fetch. */
 function churnedSnapshot(tenantId: string, version: bigint) {

@@ -1,30 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { logLevel } from 'kafkajs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { TEST_INFRA } from '../testing/infrastructure.js';
-import { deleteTestTopics, uniqueTopic } from '../testing/kafka.js';
-import { CONTRACT_MAX_MESSAGE_BYTES } from './contract.js';
-import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
+import { createTestSnapshotBus, deleteTestTopics, uniqueTopic } from '../testing/kafka.js';
 import type { BusHealth, SnapshotBus, SnapshotMessage } from './port.js';
 import { eventually, sampleSnapshot, snapshotMessage } from './testing.js';
 
 const topics: string[] = [];
 const buses: SnapshotBus[] = [];
 
-function busOn(topic: string): SnapshotBus {
-  const bus = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-test-${randomUUID()}`,
-    topic,
-    partitions: 1,
-    replicationFactor: 1,
-    maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
-    groupIdPrefix: 've-test-long-batch',
-    kafkaLogLevel: logLevel.NOTHING,
-  });
-  buses.push(bus);
-  return bus;
-}
+const busOn = (topic: string): SnapshotBus => createTestSnapshotBus(topic, 've-test-long-batch', buses);
 
 afterEach(async () => {
   await Promise.all(buses.splice(0).map((bus) => bus.close()));

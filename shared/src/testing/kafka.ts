@@ -1,5 +1,8 @@
 import { Kafka, logLevel, Partitioners, type ProducerConfig } from 'kafkajs';
+import { CONTRACT_MAX_MESSAGE_BYTES } from '../snapshot-bus/contract.js';
+import { createKafkaSnapshotBus } from '../snapshot-bus/kafka-snapshot-bus.js';
 import { stopIdleRequestQueueChecks } from '../snapshot-bus/kafkajs-idle-checks.js';
+import type { SnapshotBus } from '../snapshot-bus/port.js';
 import { TEST_INFRA, uniqueSuffix } from './infrastructure.js';
 
 /**
@@ -38,6 +41,29 @@ export const TEST_PRODUCER_CONFIG: ProducerConfig = {
 /** A topic name no other test file (or parallel engineer) uses, e.g. `ve-test-snapshots-lx3k9a2b`. */
 export function uniqueTopic(purpose: string): string {
   return `ve-test-${purpose}-${uniqueSuffix()}`;
+}
+
+/**
+ * A quiet snapshot bus on a one-partition test topic, its message limit the contract suite's, added to
+ * `buses` for the test to close.
+ */
+export function createTestSnapshotBus(
+  topic: string,
+  groupIdPrefix: string,
+  buses: SnapshotBus[],
+): SnapshotBus {
+  const bus = createKafkaSnapshotBus({
+    brokers: TEST_INFRA.kafkaBrokers,
+    clientId: `ve-test-${uniqueSuffix()}`,
+    topic,
+    partitions: 1,
+    replicationFactor: 1,
+    maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
+    groupIdPrefix,
+    kafkaLogLevel: logLevel.NOTHING,
+  });
+  buses.push(bus);
+  return bus;
 }
 
 /** A consumer group id no other test uses. */
