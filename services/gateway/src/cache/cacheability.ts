@@ -29,8 +29,9 @@ const NOT_STORED = new Set([...HOP_BY_HOP_HEADERS, 'age', 'x-cache', 'set-cookie
 /**
  * Headers that belong to one request/response exchange, whoever set them (the gateway, or an origin
  * echoing them): replaying them on a HIT would answer with the filling request's request id, trace
- * context, identity, rate-limit state or timings. The current request's own values are set fresh by the
- * pipeline (X-Request-Id, RateLimit*, X-Cache, Age).
+ * context, identity, rate-limit or quota state or timings. The current request's own values are set fresh
+ * by the pipeline (X-Request-Id, RateLimit*, X-Quota-*, X-Cache, Age); replayed, a stored X-Quota-* (an
+ * origin reporting a quota of its own) would overwrite what is left of the caller's.
  */
 const PER_REQUEST = new Set([
   'x-request-id',
@@ -43,7 +44,7 @@ const PER_REQUEST = new Set([
   'ratelimit-policy',
   'retry-after',
 ]);
-const PER_REQUEST_PREFIXES = ['x-vantageedge-', 'x-ratelimit-'];
+const PER_REQUEST_PREFIXES = ['x-vantageedge-', 'x-ratelimit-', 'x-quota-'];
 
 /** True for a (lower-case) header name that belongs to one exchange and must not be replayed from a cache. */
 export function isPerRequestHeader(name: string): boolean {
