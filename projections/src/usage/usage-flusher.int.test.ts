@@ -116,6 +116,67 @@ describe('the usage flusher', () => {
     expect((await totals())['3xx/-']).toBe(before + 50);
   });
 
+  it('locks the rows of a batch in one order whatever order the batch lists them in, so two flushers adding to the same rows never deadlock', async () => {
+    // Two batches naming the same two rows the other way round: each statement would lock its first row
+    // and wait for the other's (PostgreSQL aborts one, SQLSTATE 40P01). Seen from outside: while a batch
+    // waits for its first row in the common order, it holds none of the later ones.
+    const [keyA, keyB] = [randomUUID(), randomUUID()].sort();
+    const first = cell({ statusClass: '5xx', apiKeyId: keyA });
+    const second = cell({ statusClass: '5xx', apiKeyId: keyB });
+    await applyUsageBatch(
+      db.pool,
+      randomUUID(),
+      new Map([
+        [first, 1],
+        [second, 1],
+      ]),
+    );
+    const holder = await db.pool.connect();
+    const prober = await db.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from usage_counts where tenant_id = $1 and api_key_id = $2 for update', [
+        tenantId,
+        keyA,
+      ]);
+      const applying = applyUsageBatch(
+        db.pool,
+        randomUUID(),
+        new Map([
+          [second, 2],
+          [first, 2],
+        ]),
+      );
+      for (let attempt = 0; ; attempt += 1) {
+        const { rows } = await prober.query<{ waiting: number }>(
+          "select count(*)::int as waiting from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into usage_counts%'",
+        );
+        if (rows[0]?.waiting === 1) break;
+        if (attempt > 200) throw new Error('the batch never waited for the locked row');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await prober.query('begin');
+      const later = await prober
+        .query('select 1 from usage_counts where tenant_id = $1 and api_key_id = $2 for update nowait', [
+          tenantId,
+          keyB,
+        ])
+        .then(
+          () => 'free',
+          (error: { code?: string }) => error.code,
+        );
+      await prober.query('rollback');
+      await holder.query('commit');
+      expect(await applying).toBe(4);
+      expect(later).toBe('free');
+    } finally {
+      await holder.query('rollback').catch(() => {});
+      holder.release();
+      prober.release();
+    }
+    expect(await totals()).toMatchObject({ [`5xx/${keyA}`]: 3, [`5xx/${keyB}`]: 3 });
+  });
+
   it('skips cells it cannot read instead of failing the batch', async () => {
     const before = (await totals())['1xx/-'] ?? 0;
     await batches.write(

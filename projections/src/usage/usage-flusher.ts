@@ -159,9 +159,13 @@ export async function applyUsageBatch(
         [batchId, total],
       );
       if (claimed.rowCount === 1 && requests.length > 0) {
+        // Rows are locked in one order, whatever order the batch lists its cells in: two flushers
+        // adding batches that share rows wait for each other instead of deadlocking.
         await client.query(
           `insert into usage_counts (tenant_id, hour, route_id, api_key_id, user_id, status_class, requests)
            select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+             as cell (tenant_id, hour, route_id, api_key_id, user_id, status_class, requests)
+           order by tenant_id, hour, route_id, api_key_id, user_id, status_class
            on conflict (tenant_id, hour, route_id, api_key_id, user_id, status_class)
            do update set requests = usage_counts.requests + excluded.requests`,
           [rows.tenant, rows.hour, rows.route, rows.key, users, classes, requests],
