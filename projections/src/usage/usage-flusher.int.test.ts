@@ -120,7 +120,7 @@ describe('the usage flusher', () => {
     // Two batches naming the same two rows the other way round: each statement would lock its first row
     // and wait for the other's (PostgreSQL aborts one, SQLSTATE 40P01). Seen from outside: while a batch
     // waits for its first row in the common order, it holds none of the later ones.
-    const [keyA, keyB] = [randomUUID(), randomUUID()].sort();
+    const [keyA, keyB] = [randomUUID(), randomUUID()].sort() as [string, string];
     const first = cell({ statusClass: '5xx', apiKeyId: keyA });
     const second = cell({ statusClass: '5xx', apiKeyId: keyB });
     await applyUsageBatch(
