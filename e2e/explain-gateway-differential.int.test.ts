@@ -51,6 +51,17 @@ const routeIds = new Map<string, string>();
 /** The tenant's routes, by a name for reports: each exercises other policies. */
 function routeBodies(stableId: string, canaryId: string): Record<string, Record<string, unknown>> {
   const route = (body: Record<string, unknown>) => ({ auth_mode: 'public', origin_id: stableId, ...body });
+  const trafficSplit = {
+    origins: [
+      { origin_id: stableId, weight: 100 },
+      { origin_id: canaryId, weight: 0 },
+    ],
+    sticky: { cookie: 'session' },
+    overrides: [
+      { header: 'x-canary', value: 'yes', origin_id: canaryId },
+      { cookie: 'canary', value: 'on', origin_id: canaryId },
+    ],
+  };
   return {
     api: route({ path_pattern: '/api/*', methods: ['GET', 'HEAD'] }),
     'api-v2': route({
@@ -65,19 +76,17 @@ function routeBodies(stableId: string, canaryId: string): Record<string, Record<
       rewrite_path: { from_prefix: '/api', to_prefix: '/beta' },
     }),
     items: route({ path_pattern: '/api/items/:id', methods: ['GET', 'POST'], strip_prefix: '/api' }),
-    split: route({
-      path_pattern: '/split/*',
-      traffic_split: {
-        origins: [
-          { origin_id: stableId, weight: 100 },
-          { origin_id: canaryId, weight: 0 },
-        ],
-        sticky: { cookie: 'session' },
-        overrides: [
-          { header: 'x-canary', value: 'yes', origin_id: canaryId },
-          { cookie: 'canary', value: 'on', origin_id: canaryId },
-        ],
-      },
+    split: route({ path_pattern: '/split/*', traffic_split: trafficSplit }),
+    // The split reads the request as the route's transform leaves it.
+    'split-cookieless': route({
+      path_pattern: '/cookieless/*',
+      traffic_split: trafficSplit,
+      request_headers: { remove: ['cookie'] },
+    }),
+    'split-forced': route({
+      path_pattern: '/forced/*',
+      traffic_split: trafficSplit,
+      request_headers: { set: { 'x-canary': 'yes' } },
     }),
     old: route({
       path_pattern: '/old/*',
@@ -486,6 +495,20 @@ const COUNTEREXAMPLES: Record<string, ExplainedRequest> = {
       ['cookie', 'beta=1'],
       ['cookie', 'session=s1'],
     ],
+  },
+  'a split reads no cookie the route keeps from its origins': {
+    method: 'GET',
+    host: HOST,
+    path: '/cookieless/a',
+    query: '',
+    lines: [['cookie', 'canary=on']],
+  },
+  'a split reads the header the route sets': {
+    method: 'GET',
+    host: HOST,
+    path: '/forced/a',
+    query: '',
+    lines: [],
   },
   'a method with lower-case letters is refused': {
     method: 'get',

@@ -102,6 +102,13 @@ function routeBodies(originId: string): Record<string, Record<string, unknown>> 
       cache_policy: override,
     }),
     'cache-limited': route({ path_pattern: '/cl/*', rate_limit: limit('ip'), cache_policy: override }),
+    // The cache reads the request as the route's transforms leave it.
+    'cache-transformed': route({
+      path_pattern: '/cqt/*',
+      cache_policy: { ...override, bypass: { headers: ['x-debug'], query_params: ['preview'] } },
+      request_headers: { remove: ['x-debug'] },
+      query: { remove: ['utm_source', 'preview'] },
+    }),
     plain: route({ path_pattern: '/*', priority: -1 }),
   };
 }
@@ -681,6 +688,18 @@ const CACHE_COUNTEREXAMPLES: Record<string, [first: ExplainedRequest, second: Ex
   "a client's Pragma: no-cache in standard mode is never answered from the cache as it is": [
     { method: 'GET', host: HOST, path: '/cs/pragma', query: '', lines: [] },
     { method: 'GET', host: HOST, path: '/cs/pragma', query: '', lines: [['pragma', 'no-cache']] },
+  ],
+  'the key holds the query as the route’s transform leaves it': [
+    { method: 'GET', host: HOST, path: '/cqt/utm', query: '?utm_source=mail&a=1', lines: [] },
+    { method: 'GET', host: HOST, path: '/cqt/utm', query: '?a=1&utm_source=ads', lines: [] },
+  ],
+  'a bypass header the route’s transform removes is none': [
+    { method: 'GET', host: HOST, path: '/cqt/debug', query: '', lines: [['x-debug', '1']] },
+    { method: 'GET', host: HOST, path: '/cqt/debug', query: '', lines: [] },
+  ],
+  'a bypass parameter the route’s transform removes is none': [
+    { method: 'GET', host: HOST, path: '/cqt/preview', query: '?preview=1', lines: [] },
+    { method: 'GET', host: HOST, path: '/cqt/preview', query: '', lines: [] },
   ],
 };
 

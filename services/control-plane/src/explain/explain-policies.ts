@@ -36,6 +36,8 @@ export interface PolicyRequest {
   path: string;
   query: string;
   headers: Record<string, string | string[]>;
+  /** The headers as the route's request transform leaves them: what its traffic split reads. */
+  forwardedHeaders: Record<string, string | string[]>;
   clientIp: string | undefined;
   /** A preflight matched to a route with CORS by the method it announces: the gateway answers it. */
   corsPreflight: boolean;
@@ -160,21 +162,26 @@ function explainTimeouts(
   };
 }
 
-function explainTrafficSplit(
-  snapshot: TenantSnapshot,
-  route: RouteConfig,
-  headers: Record<string, string | string[]>,
-): PoliciesExplanation['traffic_split'] {
-  const split = route.traffic_split ?? null;
-  if (split === null) return null;
-  const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
+/** A split key's value in `headers`, as the gateway's split reads it (the first line; a cookie's first). */
+function splitKeyReader(headers: Record<string, string | string[]>) {
   const cookies = cookieHeader(sentHeader(headers, 'cookie'));
-  const keyValue = (key: { header?: string | undefined; cookie?: string | undefined }) =>
+  return (key: { header?: string | undefined; cookie?: string | undefined }) =>
     key.header !== undefined
       ? single(sentHeader(headers, key.header.toLowerCase()))
       : cookies === undefined || key.cookie === undefined
         ? undefined
         : cookieValue(cookies, key.cookie);
+}
+
+function explainTrafficSplit(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  request: Pick<PolicyRequest, 'headers' | 'forwardedHeaders'>,
+): PoliciesExplanation['traffic_split'] {
+  const split = route.traffic_split ?? null;
+  if (split === null) return null;
+  const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
+  const keyValue = splitKeyReader(request.forwardedHeaders);
   const override = split.overrides.find(
     (entry) => !splitOverrideLeftOut(entry) && keyValue(entry) === entry.value,
   );
@@ -191,13 +198,27 @@ function explainTrafficSplit(
     overrides: split.overrides,
     chosen_by:
       override !== undefined
-        ? `an override: ${override.header ?? override.cookie} = ${override.value} → origin ${override.origin_id}`
+        ? overrideChoice(override, splitKeyReader(request.headers)(override) === override.value)
         : split.sticky === null
           ? 'weights: round robin by weight on each gateway replica'
           : stickyValue === undefined
             ? `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so the weights’ round robin chooses`
             : `weights, sticky on ${split.sticky.header ?? split.sticky.cookie}: every request with this value goes to the same origin`,
   };
+}
+
+/**
+ * How an override chose the origin. Its value is named only when the client sent it: one the route's
+ * transform writes may be a write-only credential's (`x-canary-token`), or hidden from readers.
+ */
+function overrideChoice(
+  override: { header?: string | undefined; cookie?: string | undefined; value: string; origin_id: string },
+  sentByClient: boolean,
+): string {
+  const name = override.header ?? override.cookie;
+  return sentByClient
+    ? `an override: ${name} = ${override.value} → origin ${override.origin_id}`
+    : `an override: ${name} as the route's request_headers write it → origin ${override.origin_id}`;
 }
 
 /**
@@ -244,7 +265,7 @@ export function explainPolicies(
     rewrite_path: rewrittenPath(route, request.path),
     timeouts: explainTimeouts(route, origin?.timeout_seconds ?? null),
     retries: route.retries ?? null,
-    traffic_split: explainTrafficSplit(snapshot, route, request.headers),
+    traffic_split: explainTrafficSplit(snapshot, route, request),
     fixed_response:
       fixed === null
         ? null

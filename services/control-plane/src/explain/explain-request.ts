@@ -33,6 +33,7 @@ import { quotaExceededMessage } from '@vantageedge/shared/usage/quota-windows';
 import { type AuthContext, type ExplainedAuth, explainAuth } from './explain-auth.js';
 import { announcedPreflightMethod, explainPolicies } from './explain-policies.js';
 import { explainQuota, type QuotaCounters } from './explain-quota.js';
+import { headersAfterRequestTransform, queryAfterTransform } from './transformed-request.js';
 
 /**
  * What a gateway would do with one request, computed with the gateway's own code on the tenant's
@@ -321,6 +322,7 @@ function explainCache(
   input: ExplainInput,
   path: string,
   principal: string | undefined,
+  hasBody: boolean,
 ): NonNullable<Explanation['cache']> {
   const policy = compileCachePolicy(snapshot.tenant_id, route, snapshot.tenant);
   if (policy === null) {
@@ -342,7 +344,7 @@ function explainCache(
     path,
     query: input.query,
     headers: input.headers,
-    hasBody: declaresBody(input.headers),
+    hasBody,
   };
   // The caller as the gateway's cache stage gives it: per-caller entries are the principal's.
   const variant = variantDigest(policy, request, { userId: principal });
@@ -414,6 +416,12 @@ function explainUpstream(
   };
 }
 
+/** `${consumer_id}` as the gateway fills it in: the user, service or API key; empty when anonymous. */
+function consumerId(identity: ExplainedAuth['explanation']['identity']): string {
+  const id = identity.user_id ?? identity.service_id ?? identity.api_key_id ?? '';
+  return id.replace(/[^\t\x20-\x7e]/g, '');
+}
+
 /**
  * The client address as a gateway holds it (ClientAddressResolver): an IPv4 client in any IPv6
  * spelling (`::ffff:a00:1`) is the dotted IPv4 address, which IP rules and per-client limits judge.
@@ -483,30 +491,51 @@ export async function explainRequest(
   const route = routes.chosen;
   if (route === null) return explanation;
 
+  const explained = await explainAuth(route, input.headers, {
+    ...context,
+    hostNames: tenantHostNames(snapshot, context.baseDomains),
+  });
+  const auth = explained.explanation;
+  const clientIp = gatewayClientIp(input.clientIp) ?? '<client ip>';
+  // What the traffic split and the cache read: the gateway transforms the request before them.
+  const templateValues = {
+    client_ip: clientIp,
+    request_id: '<request id>',
+    tenant_id: snapshot.tenant_id,
+    route_id: route.id,
+    consumer_id: consumerId(auth.identity),
+  };
+  const forwardedHeaders = headersAfterRequestTransform(route.request_headers, input.headers, templateValues);
   const policies = explainPolicies(snapshot, route, {
     method: input.method,
     host: input.host,
     path,
     query: input.query,
     headers: input.headers,
+    forwardedHeaders,
     clientIp: gatewayClientIp(input.clientIp),
     corsPreflight: preflightRoutes !== undefined,
   });
   explanation.policies = policies.policies;
   if (policies.stop !== null) decide(policies.stop);
 
-  const explained = await explainAuth(route, input.headers, {
-    ...context,
-    hostNames: tenantHostNames(snapshot, context.baseDomains),
-  });
-  const auth = explained.explanation;
   explanation.auth = auth;
   if (!auth.outcome.ok) decide(stop('auth', auth.outcome.status, auth.outcome.code, auth.outcome.message));
-  const clientIp = gatewayClientIp(input.clientIp) ?? '<client ip>';
   explanation.rate_limits = explainLimits(snapshot, route, explained, clientIp);
   const quota = await explainQuota(snapshot, route, auth, context.now, context.quotaCounters);
   explanation.quota = quota.quota;
-  explanation.cache = explainCache(snapshot, route, input, path, explained.principal);
+  explanation.cache = explainCache(
+    snapshot,
+    route,
+    {
+      ...input,
+      headers: forwardedHeaders,
+      query: queryAfterTransform(route.query, input.query, templateValues),
+    },
+    path,
+    explained.principal,
+    declaresBody(input.headers),
+  );
   const { fixed_response: fixed, redirect } = policies.policies;
   if (fixed !== null) {
     decide(

@@ -925,6 +925,104 @@ describe('explaining the route policies that apply', () => {
     expect(spoofed.policies?.traffic_split?.chosen_by).toMatch(/sticky on session/);
   });
 
+  // Regression: the gateway applies the route's request_headers transform to the request before its
+  // traffic split and its cache read it; explain read the client's headers. A route that keeps cookies
+  // from its origins made explain name the cookie override (or the sticky cookie) that never chooses on
+  // the gateway, and a route setting the override's header sent everything to the canary unexplained.
+  it('reads the split and the cache on the headers as the route’s transform leaves them, as the gateway does', async () => {
+    const split = {
+      origins: [
+        { origin_id: ORIGIN, weight: 95 },
+        { origin_id: CANARY, weight: 5 },
+      ],
+      sticky: { cookie: 'session' },
+      overrides: [
+        { cookie: 'canary', value: 'on', origin_id: CANARY },
+        { header: 'x-canary', value: 'always', origin_id: CANARY },
+      ],
+    };
+    const route = (path: string, extra: Record<string, unknown>) => ({
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      path_pattern: path,
+      auth_mode: 'public',
+      traffic_split: split,
+      ...extra,
+    });
+    const snap = await snapshot({
+      origins: [
+        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }] },
+        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
+      ],
+      routes: [
+        route('/cookieless/*', {
+          request_headers: { remove: ['Cookie', 'x-canary'] },
+          cache_policy: { mode: 'override', ttl_seconds: 30, bypass: { cookies: ['session'] } },
+        }),
+        route('/forced/*', { request_headers: { set: { 'X-Canary': 'always' } } }),
+        route('/signed/*', {
+          request_headers: { set: { 'x-canary-token': 's3cret' } },
+          traffic_split: {
+            ...split,
+            overrides: [{ header: 'x-canary-token', value: 's3cret', origin_id: CANARY }],
+          },
+        }),
+        route('/tagged/*', { request_headers: { add: { 'x-canary': '${tenant_id}' } } }),
+      ],
+      api_keys: [],
+    });
+    const lines = { cookie: 'canary=on; session=abc', 'x-canary': 'always' };
+    const cookieless = await explain({ path: '/cookieless/x', headers: lines }, snap);
+    expect(cookieless.policies?.traffic_split?.chosen_by).toBe(
+      'weights: no session in the request, so the weights’ round robin chooses',
+    );
+    expect(cookieless.cache).toMatchObject({ decision: 'lookup' });
+    const forced = await explain({ path: '/forced/x' }, snap);
+    expect(forced.policies?.traffic_split?.chosen_by).toBe(
+      `an override: x-canary as the route's request_headers write it → origin ${CANARY}`,
+    );
+    // The value a route writes is not echoed: a credential header's is write-only.
+    const signed = await explain({ path: '/signed/x' }, snap);
+    expect(signed.policies?.traffic_split?.chosen_by).toBe(
+      `an override: x-canary-token as the route's request_headers write it → origin ${CANARY}`,
+    );
+    // An added line goes after the client's: the split reads the first one.
+    const tagged = await explain({ path: '/tagged/x', headers: { 'x-canary': 'always' } }, snap);
+    expect(tagged.policies?.traffic_split?.chosen_by).toMatch(/^an override: x-canary = always/);
+    const untagged = await explain({ path: '/tagged/x' }, snap);
+    expect(untagged.policies?.traffic_split?.chosen_by).toBe(
+      'weights: no session in the request, so the weights’ round robin chooses',
+    );
+  });
+
+  // Regression: the gateway's cache keys on the query its route's transform leaves, and judges its
+  // bypass rules on it; explain read the client's query, and called two requests one transform makes
+  // alike two entries, and a bypass parameter the transform removes a bypass.
+  it('keys and bypasses the cache on the query as the route’s transform leaves it, as the gateway does', async () => {
+    const snap = await snapshot({
+      routes: [
+        {
+          id: randomUUID(),
+          origin_id: ORIGIN,
+          path_pattern: '/catalog/*',
+          auth_mode: 'public',
+          cache_policy: { mode: 'override', ttl_seconds: 30, bypass: { query_params: ['preview'] } },
+          query: { remove: ['utm_source', 'preview'], set: { lang: '${tenant_id}' } },
+        },
+      ],
+      api_keys: [],
+    });
+    const digest = async (query: string) => {
+      const answer = await explain({ path: '/catalog/x', query }, snap);
+      expect(answer.cache?.decision, query).toBe('lookup');
+      return answer.cache?.key?.variant_digest;
+    };
+    const plain = await digest('a=1');
+    expect(await digest('utm_source=mail&a=1')).toBe(plain);
+    expect(await digest('a=1&lang=de&preview=1')).toBe(plain);
+    expect(await digest('a=2')).not.toBe(plain);
+  });
+
   it('says a fixed response or a redirect answers from the gateway, with the redirect’s location', async () => {
     const snap = await policySnapshot();
     const shop = await explain({ path: '/shop/cart' }, snap);
