@@ -164,7 +164,14 @@ export const loadBalancing = z.strictObject({
   /** consistent_hash only: what the hash is taken over. */
   hash_on: z.enum(['header', 'cookie', 'client_ip', 'path']).default('client_ip'),
   /** Header or cookie name when hash_on is header or cookie. */
-  hash_key: z.string().min(1).max(100).optional(),
+  hash_key: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe(
+      "the header or cookie hashed on when hash_on is header or cookie (without it in the request, the client's address). Not a header the gateway writes for the origin (X-Real-IP, X-Forwarded-*, x-vantageedge-*, …: 400; an origin stored before that rule hashes on the client's address); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, …) is read only on a trusted proxy's request",
+    ),
 });
 
 /**

@@ -397,6 +397,62 @@ export function requestHeaderWrittenByGateway(name: string): boolean {
 }
 
 /**
+ * Headers that tell an origin who the client is or where the request came from. A client can write
+ * any of them, so they are believed (kept) only from a trusted proxy; otherwise they are dropped or
+ * replaced by the gateway's own values.
+ */
+const CLIENT_ADDRESS_HEADERS = [
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  // PHP's usual client-address lookup reads these before REMOTE_ADDR.
+  'client-ip',
+  'x-forwarded',
+  'forwarded-for',
+] as const;
+
+/**
+ * The scheme besides X-Forwarded-Proto: Rack reads X-Forwarded-Ssl and X-Forwarded-Scheme before
+ * X-Forwarded-Proto, Tornado X-Scheme. Others read one of these when X-Forwarded-Proto does not say
+ * https: CodeIgniter and much PHP code Front-End-Https (Microsoft's), gunicorn and Django set-ups
+ * X-Forwarded-Protocol, Go and Node code X-Url-Scheme, WordPress sites with Really Simple SSL's
+ * load-balancing fix CF-Visitor (Cloudflare's), CloudFront-Forwarded-Proto and X-Proto, Azure App
+ * Service apps X-Arr-Ssl. From a client on plain HTTP each would make the request an HTTPS one to the
+ * origin, whose answer (an HTTPS-only site's page instead of its redirect) the cache keys as HTTP.
+ * Kept, like CLIENT_ADDRESS_HEADERS, only from a trusted proxy.
+ */
+export const SCHEME_HEADERS = [
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-scheme',
+  'front-end-https',
+  'x-forwarded-protocol',
+  'x-url-scheme',
+  'cf-visitor',
+  'cloudfront-forwarded-proto',
+  'x-proto',
+  'x-arr-ssl',
+] as const;
+
+/**
+ * What a trusted proxy's request may carry on to the origin beyond the X-Forwarded-* the gateway writes
+ * (the gateway passes each on spelled so only; a client's other spellings never reach the origin).
+ */
+export const TRUSTED_PROXY_HEADERS = [...CLIENT_ADDRESS_HEADERS, ...SCHEME_HEADERS] as const;
+
+/**
+ * Whether a request header name, in any spelling origins read as it (`true_client_ip`), is one the
+ * gateway passes on only from a trusted proxy (TRUSTED_PROXY_HEADERS). A match condition, split key or
+ * hash key on one reads it as the origin gets the request: a trusted proxy's line of that name, and
+ * from any other client nothing, whatever it wrote.
+ */
+export function keptOnlyFromTrustedProxy(name: string): boolean {
+  return (TRUSTED_PROXY_HEADERS as readonly string[]).includes(asOriginsReadIt(name.toLowerCase()));
+}
+
+/**
  * Set-Cookie is written only by the origin: the gateway keeps an origin's cookie `Domain` on the
  * tenant's own hosts, and a cookie from route configuration would get past that (one with
  * `Domain=<platform base domain>` reaches every tenant). A transform may remove it.
@@ -748,7 +804,13 @@ export type RetryPolicy = z.infer<typeof retryPolicy>;
 
 // ---- traffic split ----
 
-const headerOrCookieFields = { header: headerName.optional(), cookie: cookieName.optional() };
+const headerOrCookieFields = {
+  header: headerName.optional().meta({
+    description:
+      "not a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id: 400); one it passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, …) is read only on a trusted proxy's request",
+  }),
+  cookie: cookieName.optional(),
+};
 function oneOfHeaderOrCookie(
   value: { header?: string | undefined; cookie?: string | undefined },
   ctx: z.RefinementCtx,
@@ -822,11 +884,20 @@ export const trafficSplitInput = trafficSplit.superRefine((split, ctx) => {
 });
 
 /**
+ * Whether a request header name, in any spelling origins read as it (`x_real_ip`), is one the gateway
+ * writes for the origin: a split key, hash key or match condition on it would read the client's copy.
+ * Commands refuse them; gateways never read one stored before that rule.
+ */
+export function readsClientCopyOfGatewayHeader(name: string): boolean {
+  return requestHeaderWrittenByGateway(asOriginsReadIt(name));
+}
+
+/**
  * A split override gateways leave out: one on a header the gateway writes for the origin, stored before
  * commands refused it, would read the client's copy.
  */
 export function splitOverrideLeftOut(override: { readonly header?: string | undefined }): boolean {
-  return override.header !== undefined && requestHeaderWrittenByGateway(asOriginsReadIt(override.header));
+  return override.header !== undefined && readsClientCopyOfGatewayHeader(override.header);
 }
 
 // ---- matching ----
@@ -873,7 +944,10 @@ export type MatchCondition = z.infer<typeof headerCondition>;
 export const routeMatch = z.strictObject({
   /** A subset of the tenant's hosts; empty = every host of the tenant. */
   hosts: z.array(hostName).max(20, 'at most 20 hosts').default([]),
-  headers: z.array(headerCondition).max(10, 'at most 10 header conditions').default([]),
+  headers: z.array(headerCondition).max(10, 'at most 10 header conditions').default([]).meta({
+    description:
+      "read from the client's request as the origin gets it: no condition on a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, any spelling with _: 400; gateways never meet one stored before that rule); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, …) is read only on a trusted proxy's request, and from any other client as not sent",
+  }),
   query: z.array(queryCondition).max(10, 'at most 10 query conditions').default([]),
 });
 export type RouteMatch = z.infer<typeof routeMatch>;
@@ -883,7 +957,8 @@ export type RouteMatch = z.infer<typeof routeMatch>;
  * gateway writes for the origin (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id), in any spelling a
  * condition reads as it (`x_real_ip`). Routes are matched before authentication, on the client's
  * request, and the gateway replaces those lines only when it forwards: a condition on one would be met
- * by whatever the client sends, and the origin would see another value.
+ * by whatever the client sends, and the origin would see another value. Gateways never meet such a
+ * condition stored before the rule (match-conditions.ts): its route takes no request.
  */
 export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
   match.headers.forEach((condition, index) => {
@@ -901,6 +976,14 @@ export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
  * Why `reader` may not read the client's copy of `read`, a header the gateway writes for the origin.
  * `reader`: 'a route is matched on', 'a traffic split reads'.
  */
+/**
+ * Why gateways never meet a stored match condition on `name` (readsClientCopyOfGatewayHeader): explain's
+ * reason and the gateways' warning.
+ */
+export function gatewayHeaderConditionNeverMet(name: string): string {
+  return `its condition on ${name} is never met: ${name} is written by the gateway for the origin, and a route is matched on the client's request, which may carry any value (stored before commands refused such conditions)`;
+}
+
 function clientChosenCopyRefused(read: string, reader: string): string {
   return read.startsWith(GATEWAY_HEADER_PREFIX)
     ? `${GATEWAY_HEADER_PREFIX}* headers are the gateway's: ${reader} the client's request, which may carry any of them`

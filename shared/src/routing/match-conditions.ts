@@ -1,5 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
+import {
+  keptOnlyFromTrustedProxy,
+  type MatchCondition,
+  type RouteMatch,
+  readsClientCopyOfGatewayHeader,
+} from '../domain/route-policies.js';
 import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
@@ -17,6 +22,12 @@ export interface MatchFacts {
   readonly req: Pick<IncomingMessage, 'headers'>;
   /** The raw query string with its leading "?", or ''. */
   readonly query: string;
+  /**
+   * The request came from a trusted proxy, whose True-Client-IP, X-Forwarded-Ssl and the like the
+   * gateway passes on (keptOnlyFromTrustedProxy); from any other peer a condition reads them as not
+   * sent, as the origin gets the request. Explain leaves it out: a client through no trusted proxy.
+   */
+  readonly peerTrusted?: boolean | undefined;
 }
 
 /**
@@ -115,6 +126,16 @@ function headerTest(condition: MatchCondition, name: string): (facts: MatchFacts
     const spelled = valuesInEverySpelling(req, name);
     return spelled === undefined ? test(headerValue(req, name)) : testSpellings(spelled);
   };
+}
+
+/**
+ * A header condition on a field the gateway passes on only from a trusted proxy: the trusted proxy's line
+ * of that very name (the gateway drops any other spelling), else the field as not sent.
+ */
+function trustedProxyHeaderTest(condition: MatchCondition, name: string): (facts: MatchFacts) => boolean {
+  const test = fieldTest(condition);
+  const fromOtherPeers = test(undefined);
+  return ({ req, peerTrusted }) => (peerTrusted === true ? test(headerValue(req, name)) : fromOtherPeers);
 }
 
 /**
@@ -299,10 +320,27 @@ function sortedValues(entry: QueryValues | undefined): readonly string[] | undef
   return entry.values;
 }
 
-/** One of a route's conditions (its host list, or one header or query condition) as a test of a request. */
+/**
+ * One of a route's conditions (its host list, or one header or query condition) as a test of a request;
+ * `never`: one no request meets (see headersNeverMet).
+ */
 type Condition =
   | { readonly kind: 'hosts'; readonly hosts: ReadonlySet<string> }
-  | { readonly kind: 'header' | 'query'; test(facts: MatchFacts): boolean };
+  | { readonly kind: 'header' | 'query'; test(facts: MatchFacts): boolean }
+  | { readonly kind: 'never' };
+
+const NEVER: Condition = { kind: 'never' };
+
+/**
+ * The names (as written) of `match`'s header conditions no request meets: on a header the gateway writes
+ * for the origin (readsClientCopyOfGatewayHeader), stored before commands refused them. The client's copy
+ * would decide them while the origin gets the gateway's value, and leaving one out would widen its route
+ * to requests it was meant to turn away; so its route takes no request, a CORS preflight included.
+ */
+export function headersNeverMet(match: RouteMatch | null | undefined): string[] {
+  if (match === null || match === undefined) return [];
+  return match.headers.map((condition) => condition.name).filter(readsClientCopyOfGatewayHeader);
+}
 
 /**
  * One header or query condition as a string, equal for two conditions exactly when they test a request
@@ -367,9 +405,16 @@ export class ConditionSet {
     }
     for (const condition of match.headers) {
       const name = conditionFieldName('header', condition.name);
+      if (readsClientCopyOfGatewayHeader(name)) {
+        // Not a header condition to a preflight either, which skips those (headersNeverMet).
+        ids.push(this.#id('never', NEVER));
+        continue;
+      }
       const id = this.#id(conditionKey('header', name, condition), {
         kind: 'header',
-        test: headerTest(condition, name),
+        test: keptOnlyFromTrustedProxy(name)
+          ? trustedProxyHeaderTest(condition, name)
+          : headerTest(condition, name),
       });
       ids.push(id);
       headerIds.push(id);
@@ -429,7 +474,9 @@ export class ConditionSet {
     const outcome =
       condition.kind === 'hosts'
         ? condition.hosts.has(this.#requestHost(facts, serial))
-        : condition.test(facts);
+        : condition.kind === 'never'
+          ? false
+          : condition.test(facts);
     if (serial !== undefined) {
       this.#testedFor[id] = serial;
       this.#outcomes[id] = outcome;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { routeConfig } from '../domain/gateway-config.js';
-import { compileConditions } from './match-conditions.js';
+import { compileConditions, headersNeverMet } from './match-conditions.js';
 import { RouteMatcher } from './route-matcher.js';
 
 const request = { headers: { host: 'shop.example.com' } } as unknown as IncomingMessage;
@@ -57,6 +57,49 @@ describe('route match conditions', () => {
     expect(test('?role=admin&x=1;debug=1')).toBe(false);
     expect(test('?role=admin', { x_debug: '1' })).toBe(false);
     expect(test('?role=admin', { 'x-other': '1' })).toBe(true);
+  });
+
+  // Regression: a condition stored before commands refused it read the client's copy of a header the
+  // gateway writes for the origin: `present: false` on X-Forwarded-For held for nearly every client.
+  it('never meets a condition on a header the gateway writes for the origin, a preflight included', () => {
+    for (const condition of [
+      { name: 'X-Forwarded-For', present: false },
+      { name: 'x_real_ip', prefix: '10.' },
+      { name: 'X-VantageEdge-Auth-Kind', exact: 'service' },
+    ]) {
+      const conditions = compileConditions({ hosts: [], headers: [condition], query: [] })!;
+      for (const headers of [{}, { 'x-real-ip': '10.0.0.1', 'x-vantageedge-auth-kind': 'service' }]) {
+        const req = { headers } as unknown as IncomingMessage;
+        for (const preflight of [false, true])
+          expect(conditions.test({ req, query: '' }, preflight), condition.name).toBe(false);
+      }
+      expect(headersNeverMet({ hosts: [], headers: [condition], query: [] })).toEqual([condition.name]);
+    }
+    expect(
+      headersNeverMet({ hosts: [], headers: [{ name: 'x-api-key', present: true }], query: [] }),
+    ).toEqual([]);
+  });
+
+  // Regression: a condition on True-Client-IP or X-Forwarded-Ssl was met by a client's own copy, which
+  // the gateway drops (it keeps them only from a trusted proxy): the origin never saw what chose its route.
+  it('reads a header kept only from a trusted proxy on its requests alone, as the origin gets it', () => {
+    const test = (
+      condition: { name: string; exact?: string; present?: boolean },
+      headers: object,
+      peerTrusted?: boolean,
+    ) =>
+      compileConditions({ hosts: [], headers: [condition], query: [] })!.test(
+        { req: { headers } as unknown as IncomingMessage, query: '', peerTrusted },
+        false,
+      );
+    const office = { name: 'True-Client-IP', exact: '10.0.0.1' };
+    expect(test(office, { 'true-client-ip': '10.0.0.1' })).toBe(false);
+    expect(test(office, { 'true-client-ip': '10.0.0.1' }, false)).toBe(false);
+    expect(test(office, { 'true-client-ip': '10.0.0.1' }, true)).toBe(true);
+    // The gateway drops a trusted proxy's other spellings too.
+    expect(test(office, { true_client_ip: '10.0.0.1' }, true)).toBe(false);
+    expect(test({ name: 'x_forwarded_ssl', present: false }, { 'x-forwarded-ssl': 'on' })).toBe(true);
+    expect(test({ name: 'x_forwarded_ssl', present: false }, { 'x-forwarded-ssl': 'on' }, true)).toBe(false);
   });
 
   it('reads a header the request names in Connection as not sent, but for the hop-by-hop ones', () => {

@@ -4,7 +4,11 @@ import {
   type TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import type { PoliciesExplanation } from '@vantageedge/shared/domain/request-explanation';
-import { type LocationVariable, splitOverrideLeftOut } from '@vantageedge/shared/domain/route-policies';
+import {
+  keptOnlyFromTrustedProxy,
+  type LocationVariable,
+  splitOverrideLeftOut,
+} from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import {
   compileRouteCors,
@@ -162,12 +166,18 @@ function explainTimeouts(
   };
 }
 
-/** A split key's value in `headers`, as the gateway's split reads it (the first line; a cookie's first). */
+/**
+ * A split key's value in `headers`, as the gateway's split reads it (the first line; a cookie's first),
+ * for a request of a client through no trusted proxy: a header only a trusted proxy's request has passed
+ * on (True-Client-IP, …) is none.
+ */
 function splitKeyReader(headers: Record<string, string | string[]>) {
   const cookies = cookieHeader(sentHeader(headers, 'cookie'));
   return (key: { header?: string | undefined; cookie?: string | undefined }) =>
     key.header !== undefined
-      ? single(sentHeader(headers, key.header.toLowerCase()))
+      ? keptOnlyFromTrustedProxy(key.header)
+        ? undefined
+        : single(sentHeader(headers, key.header.toLowerCase()))
       : cookies === undefined || key.cookie === undefined
         ? undefined
         : cookieValue(cookies, key.cookie);
@@ -202,7 +212,9 @@ function explainTrafficSplit(
         : split.sticky === null
           ? 'weights: round robin by weight on each gateway replica'
           : stickyValue === undefined
-            ? `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so the weights’ round robin chooses`
+            ? split.sticky.header !== undefined && keptOnlyFromTrustedProxy(split.sticky.header)
+              ? `weights: ${split.sticky.header} is read only on a trusted proxy’s request, so the weights’ round robin chooses`
+              : `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so the weights’ round robin chooses`
             : `weights, sticky on ${split.sticky.header ?? split.sticky.cookie}: every request with this value goes to the same origin`,
   };
 }

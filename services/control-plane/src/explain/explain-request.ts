@@ -7,6 +7,7 @@ import type {
   RequestExplanation,
   RouteVerdict,
 } from '@vantageedge/shared/domain/request-explanation';
+import { gatewayHeaderConditionNeverMet } from '@vantageedge/shared/domain/route-policies';
 import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import {
   type CompiledCachePolicy,
@@ -20,7 +21,11 @@ import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
 import { lookupHost, preservedHost } from '@vantageedge/shared/routing/host-lookup';
-import { compileConditions, type MatchFacts } from '@vantageedge/shared/routing/match-conditions';
+import {
+  compileConditions,
+  headersNeverMet,
+  type MatchFacts,
+} from '@vantageedge/shared/routing/match-conditions';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import {
   AmbiguousPath,
@@ -278,7 +283,14 @@ function routeReason(
   if (!verdict.methodMatches)
     reasons.push(`method ${verdict.method} is not accepted (${methodsText(config.methods)})`);
   if (!verdict.pathMatches) reasons.push(`path ${verdict.path} does not match ${config.path_pattern}`);
-  if (!verdict.conditionsHold) reasons.push('its match conditions (hosts, headers, query) do not hold');
+  if (!verdict.conditionsHold) {
+    const neverMet = headersNeverMet(config.match)[0];
+    reasons.push(
+      neverMet === undefined
+        ? 'its match conditions (hosts, headers, query) do not hold'
+        : gatewayHeaderConditionNeverMet(neverMet),
+    );
+  }
   if (reasons.length > 0) return reasons.join('; ');
   if (route === firstMatch && chosen !== undefined) {
     return `matches, but another reading of the path reaches ${chosen.config.path_pattern}, which protects more`;

@@ -165,6 +165,71 @@ describe('explaining a request', () => {
     expect(both.routes.find((r) => r.id === CATCH_ALL)?.reason).toMatch(/comes first in match order/);
   });
 
+  // Regression: a route stored before commands refused it, with a condition on a header the gateway writes
+  // for the origin, was explained as the client's copy decided it; the gateways never meet such a condition.
+  it('says a stored condition on a header the gateway writes is never met, as on the gateways', async () => {
+    const stored = await snapshot({
+      routes: [
+        {
+          id: USERS_ROUTE,
+          origin_id: ORIGIN,
+          path_pattern: '/api/*',
+          priority: 10,
+          auth_mode: 'public',
+          match: { headers: [{ name: 'x_real_ip', prefix: '10.' }] },
+        },
+        { id: CATCH_ALL, origin_id: ORIGIN, path_pattern: '/api/*', auth_mode: 'public' },
+      ],
+    });
+    const answer = await explain({ path: '/api/a', headers: { 'x-real-ip': '10.1.2.3' } }, stored);
+    expect(answer.route?.id).toBe(CATCH_ALL);
+    expect(answer.routes.find((r) => r.id === USERS_ROUTE)?.reason).toMatch(
+      /condition on x_real_ip is never met: x_real_ip is written by the gateway for the origin/,
+    );
+  });
+
+  // Regression: explain let a client's own CF-Connecting-IP choose the route and True-Client-IP the split
+  // origin, while gateways drop both from a client that is no trusted proxy.
+  it('reads a header kept only from a trusted proxy as a client through none sends it: not at all', async () => {
+    const SECOND = randomUUID();
+    const proxied = await snapshot({
+      origins: [
+        { id: ORIGIN, name: 'users-service', targets: [{ url: 'http://10.0.0.1:8080' }] },
+        { id: SECOND, name: 'office-service', targets: [{ url: 'http://10.0.0.2:8080' }] },
+      ],
+      routes: [
+        {
+          id: USERS_ROUTE,
+          origin_id: ORIGIN,
+          path_pattern: '/api/*',
+          priority: 10,
+          auth_mode: 'public',
+          match: { headers: [{ name: 'CF-Connecting-IP', prefix: '10.' }] },
+        },
+        {
+          id: CATCH_ALL,
+          origin_id: ORIGIN,
+          path_pattern: '/api/*',
+          auth_mode: 'public',
+          traffic_split: {
+            origins: [
+              { origin_id: ORIGIN, weight: 1 },
+              { origin_id: SECOND, weight: 0 },
+            ],
+            sticky: { header: 'x-forwarded-ssl' },
+            overrides: [{ header: 'True-Client-IP', value: '10.0.0.1', origin_id: SECOND }],
+          },
+        },
+      ],
+    });
+    const headers = { 'cf-connecting-ip': '10.1.2.3', 'true-client-ip': '10.0.0.1', 'x-forwarded-ssl': 'on' };
+    const answer = await explain({ path: '/api/a', headers }, proxied);
+    expect(answer.route?.id).toBe(CATCH_ALL);
+    expect(answer.policies?.traffic_split?.chosen_by).toMatch(
+      /^weights: x-forwarded-ssl is read only on a trusted proxy’s request/,
+    );
+  });
+
   it('answers 404 route_not_found for a path no route matches, and for a method no route accepts', async () => {
     const none = await explain({ path: '/nothing/here' });
     expect(none.route).toBeNull();

@@ -37,6 +37,7 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
     clientIp: exchange.clientIp,
     path: exchange.path,
     headers: exchange.req.headers,
+    peerTrusted: exchange.peerTrusted,
   });
   if (lease === undefined) {
     upstreamRequests.end();

@@ -6,6 +6,7 @@ import type {
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { gatewayHeaderConditionNeverMet } from '@vantageedge/shared/domain/route-policies';
 import {
   type EventLoopSlices,
   runInSlices,
@@ -14,6 +15,7 @@ import {
   type SlicedWork,
 } from '@vantageedge/shared/process/event-loop-slices';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { headersNeverMet } from '@vantageedge/shared/routing/match-conditions';
 import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
 import { apiKeyIdentity } from '../auth/identity.js';
@@ -567,6 +569,8 @@ export class GatewayConfigStore implements TenantConfigSink {
         warn(`route skipped: ${(error as Error).message}`);
         continue;
       }
+      for (const name of headersNeverMet(route.match))
+        warn(`route ${route.id}: ${gatewayHeaderConditionNeverMet(name)}`);
       const origin = route.origin_id === null ? undefined : origins.get(route.origin_id);
       if (route.origin_id !== null && !origin) {
         warn(`route ${route.id} names unknown origin ${route.origin_id}`);

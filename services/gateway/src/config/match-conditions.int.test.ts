@@ -83,6 +83,33 @@ describe('route match conditions', () => {
             fixed_response: { status: 403, body: 'canary is refused' },
           },
           { origin_id: v1Id, path_pattern: '/gated/*' },
+          // Stored before commands refused them: conditions on headers the gateway writes for the origin.
+          {
+            origin_id: v2Id,
+            path_pattern: '/stored/*',
+            priority: 10,
+            match: { headers: [{ name: 'X-Real-IP', prefix: '10.' }] },
+          },
+          {
+            origin_id: v2Id,
+            path_pattern: '/stored/*',
+            priority: 10,
+            match: { headers: [{ name: 'x_vantageedge_auth_kind', exact: 'service' }] },
+          },
+          {
+            origin_id: v2Id,
+            path_pattern: '/stored/*',
+            priority: 10,
+            match: { headers: [{ name: 'X-Forwarded-For', present: false }] },
+          },
+          { origin_id: v1Id, path_pattern: '/stored/*' },
+          {
+            origin_id: v2Id,
+            path_pattern: '/stored-cors/*',
+            match: { headers: [{ name: 'x-request-id', present: true }] },
+            cors: { allow_origins: ['https://app.example'] },
+          },
+          { origin_id: v1Id, path_pattern: '/stored-cors/*' },
           {
             origin_id: null,
             path_pattern: '/moved/*',
@@ -175,6 +202,31 @@ describe('route match conditions', () => {
       expect(await originOf('match.localhost', `/gated/1?${query}`)).toBe('v1');
     }
     expect(await originOf('match.localhost', '/gated/1', { x_canary: 'never' })).toBe('v1');
+  });
+
+  // Regression: a route stored before commands refused such conditions kept one on X-Real-IP (or an
+  // identity header, or `X-Forwarded-For` absent), and the client's copy decided it: any client writing
+  // `X-Real-IP: 10.1.2.3` reached the route meant for internal addresses, and every client sending no
+  // X-Forwarded-For the one meant for none, while the origin got the gateway's values.
+  it('never meets a stored condition on a header the gateway writes for the origin, whatever the client sends', async () => {
+    for (const headers of [
+      {},
+      { 'x-real-ip': '10.1.2.3' },
+      { x_real_ip: '10.1.2.3' },
+      { 'x-vantageedge-auth-kind': 'service' },
+      { 'x-forwarded-for': '10.1.2.3' },
+    ]) {
+      expect({ headers, origin: await originOf('match.localhost', '/stored/1', headers) }).toEqual({
+        headers,
+        origin: 'v1',
+      });
+    }
+    // Nor does its CORS policy answer the path's preflights: the route takes no request.
+    const preflight = await send(gateway, 'match.localhost', '/stored-cors/1', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   // Regression: host conditions and the redirect's ${host} read the Host header, which HTTP/2 clients

@@ -12,7 +12,12 @@ export function acquireTarget(
   origin: CompiledOrigin,
   avoid: readonly string[] | undefined,
 ): UpstreamLease | undefined {
-  const context = { clientIp: exchange.clientIp, path: exchange.path, headers: exchange.req.headers };
+  const context = {
+    clientIp: exchange.clientIp,
+    path: exchange.path,
+    headers: exchange.req.headers,
+    peerTrusted: exchange.peerTrusted,
+  };
   const lease = origin.upstreams.acquire(context, avoid === undefined ? undefined : { avoid });
   if (lease !== undefined || avoid !== undefined || exchange.fallbackOrigins === undefined) return lease;
   for (const fallback of exchange.fallbackOrigins) {

@@ -3,6 +3,8 @@ import {
   HOST_BOUND_HEADERS,
   REQUEST_HEADERS_GATEWAY_WRITES,
   ROUTING_OVERRIDE_HEADERS,
+  SCHEME_HEADERS,
+  TRUSTED_PROXY_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { headerList } from '@vantageedge/shared/http/header-values';
@@ -14,49 +16,6 @@ import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
 // Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
 // Connection header names are dropped both ways; identity headers are the gateway's alone.
-
-/**
- * Headers that tell an origin who the client is or where the request came from. A client can write
- * any of them, so they are believed (kept) only from a trusted proxy; otherwise they are dropped or
- * replaced by the gateway's own values.
- */
-const CLIENT_ADDRESS_HEADERS = [
-  'true-client-ip',
-  'x-client-ip',
-  'cf-connecting-ip',
-  'fastly-client-ip',
-  'x-cluster-client-ip',
-  // PHP's usual client-address lookup reads these before REMOTE_ADDR.
-  'client-ip',
-  'x-forwarded',
-  'forwarded-for',
-] as const;
-
-/**
- * The scheme besides X-Forwarded-Proto: Rack reads X-Forwarded-Ssl and X-Forwarded-Scheme before
- * X-Forwarded-Proto, Tornado X-Scheme. Others read one of these when X-Forwarded-Proto does not say
- * https: CodeIgniter and much PHP code Front-End-Https (Microsoft's), gunicorn and Django set-ups
- * X-Forwarded-Protocol, Go and Node code X-Url-Scheme, WordPress sites with Really Simple SSL's
- * load-balancing fix CF-Visitor (Cloudflare's), CloudFront-Forwarded-Proto and X-Proto, Azure App
- * Service apps X-Arr-Ssl. From a client on plain HTTP each would make the request an HTTPS one to the
- * origin, whose answer (an HTTPS-only site's page instead of its redirect) the cache keys as HTTP.
- * Kept, like CLIENT_ADDRESS_HEADERS, only from a trusted proxy.
- */
-const SCHEME_HEADERS = [
-  'x-forwarded-ssl',
-  'x-forwarded-scheme',
-  'x-scheme',
-  'front-end-https',
-  'x-forwarded-protocol',
-  'x-url-scheme',
-  'cf-visitor',
-  'cloudfront-forwarded-proto',
-  'x-proto',
-  'x-arr-ssl',
-] as const;
-
-/** What a trusted proxy's request may carry on to the origin beyond the X-Forwarded-* the gateway writes. */
-const TRUSTED_PROXY_HEADERS = [...CLIENT_ADDRESS_HEADERS, ...SCHEME_HEADERS] as const;
 
 /** Request headers the gateway replaces or must not forward. */
 const REQUEST_DROPPED = new Set([

@@ -1,6 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
-import { splitOverrideLeftOut, type TrafficSplit } from '@vantageedge/shared/domain/route-policies';
+import {
+  keptOnlyFromTrustedProxy,
+  splitOverrideLeftOut,
+  type TrafficSplit,
+} from '@vantageedge/shared/domain/route-policies';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -70,24 +75,38 @@ interface SplitEntry {
 }
 
 interface Override {
-  readonly header: string | undefined;
-  readonly cookie: string | undefined;
+  readonly key: KeyOf;
   readonly value: string;
   readonly origin: CompiledOrigin;
 }
 
-function keyOf(
-  headers: IncomingHttpHeaders,
-  header: string | undefined,
-  cookie: string | undefined,
-): string | undefined {
+/** A split key's value in a request; undefined when the request has none. */
+type KeyOf = (exchange: GatewayExchange) => string | undefined;
+
+/**
+ * Reads a sticky or override key. A header the gateway passes on only from a trusted proxy
+ * (True-Client-IP, X-Forwarded-Ssl, …) is read as the origin gets it: the trusted proxy's line of that
+ * name, and from any other client none, whatever it wrote.
+ */
+function compileKey(header: string | undefined, cookie: string | undefined): KeyOf {
   if (header !== undefined) {
-    const value = sentHeader(headers, header);
-    return Array.isArray(value) ? value[0] : value;
+    const lower = header.toLowerCase();
+    if (keptOnlyFromTrustedProxy(lower)) {
+      const name = asOriginsReadIt(lower);
+      return (exchange) => (exchange.peerTrusted ? headerKey(exchange.req.headers, name) : undefined);
+    }
+    return (exchange) => headerKey(exchange.req.headers, lower);
   }
-  // An array when the route's transform added a Cookie line to the client's (request_headers.add).
-  const cookies = cookieHeader(headers.cookie);
-  return cookie === undefined || cookies === undefined ? undefined : cookieValue(cookies, cookie);
+  return (exchange) => {
+    // An array when the route's transform added a Cookie line to the client's (request_headers.add).
+    const cookies = cookieHeader(exchange.req.headers.cookie);
+    return cookie === undefined || cookies === undefined ? undefined : cookieValue(cookies, cookie);
+  };
+}
+
+function headerKey(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = sentHeader(headers, name);
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function splitStage(
@@ -117,16 +136,9 @@ function splitStage(
       );
       continue;
     }
-    overrides.push({
-      header: override.header?.toLowerCase(),
-      cookie: override.cookie,
-      value: override.value,
-      origin,
-    });
+    overrides.push({ key: compileKey(override.header, override.cookie), value: override.value, origin });
   }
-  const stickyHeader = split.sticky?.header?.toLowerCase();
-  const stickyCookie = split.sticky?.cookie;
-  const sticky = split.sticky !== null;
+  const stickyKey = split.sticky === null ? undefined : compileKey(split.sticky.header, split.sticky.cookie);
 
   // Weighted rendezvous hashing (highest random weight): each origin draws a number in (0, 1) from the
   // value and its own id, and the highest weight / -ln(draw) wins, which picks an origin with its
@@ -160,15 +172,14 @@ function splitStage(
   return {
     name: 'traffic_split',
     onRequest(exchange: GatewayExchange) {
-      const { headers } = exchange.req;
       for (const override of overrides) {
-        if (keyOf(headers, override.header, override.cookie) === override.value) {
+        if (override.key(exchange) === override.value) {
           exchange.origin = override.origin;
           return 'continue';
         }
       }
       let index: number;
-      const key = sticky ? keyOf(headers, stickyHeader, stickyCookie) : undefined;
+      const key = stickyKey?.(exchange);
       if (key !== undefined && key !== '') index = byValue(key);
       else index = roundRobin();
       exchange.origin = entries[index]!.origin;

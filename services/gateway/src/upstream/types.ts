@@ -40,6 +40,8 @@ export interface PickContext {
   readonly clientIp: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  /** The request came from a trusted proxy: a hash_key it alone passes on (True-Client-IP, …) is read. */
+  readonly peerTrusted?: boolean | undefined;
 }
 
 /** What a retry asks of the set besides a pick: targets already tried, passed over while others are available. */

@@ -210,6 +210,34 @@ describe('consistent hashing', () => {
     expect(moved.length / users.length).toBeLessThan(0.3);
     expect(new Set(moved.map((user) => second.get(user)))).toEqual(new Set(['e']));
   });
+
+  // Regression: an origin stored before commands refused it hashed on `hash_key: X-Real-IP`, the client's
+  // copy: any client chose its target by the value it wrote (and spread one address over every target),
+  // while the origin got the gateway's X-Real-IP.
+  it('hashes a stored hash_key naming a header the gateway writes on the client address, never the client’s copy', async () => {
+    const started = await origins('a', 'b', 'c', 'd');
+    const { logger, lines } = captureLogs();
+    const set = upstreamSet(
+      started.map((origin) => ({ origin })),
+      { load_balancing: { algorithm: 'consistent_hash', hash_on: 'header', hash_key: 'X-Real-IP' } },
+      { logger },
+    );
+    const servedBy = async (clientIp: string, headers: Record<string, string>) =>
+      (await exchange(set, pickContext({ clientIp, headers })))?.servedBy;
+    const forged = new Set<string | undefined>();
+    for (let i = 0; i < 40; i++) {
+      forged.add(await servedBy('198.51.100.7', { 'x-real-ip': `10.0.0.${i}` }));
+      forged.add(await servedBy('198.51.100.7', { x_real_ip: `10.0.1.${i}` }));
+    }
+    expect(forged.size).toBe(1);
+    // Clients are still spread by their own addresses.
+    const byAddress = new Set<string | undefined>();
+    for (let i = 0; i < 40; i++) byAddress.add(await servedBy(`198.51.100.${i}`, {}));
+    expect(byAddress.size).toBeGreaterThan(1);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: expect.stringMatching(/X-Real-IP/) }),
+    );
+  });
 });
 
 describe('active health checks', () => {

@@ -542,7 +542,13 @@ function createBalancer(
     case 'consistent_hash': {
       const keyOf = compileHashKey(origin.load_balancing);
       if (keyOf !== undefined) return createConsistentHashBalancer(members, keyOf);
-      logger?.warn('consistent_hash on a header or cookie needs hash_key; hashing on client IP', logFields);
+      const { hash_key } = origin.load_balancing;
+      logger?.warn(
+        hash_key === undefined
+          ? 'consistent_hash on a header or cookie needs hash_key; hashing on client IP'
+          : `consistent_hash hash_key ${hash_key} is written by the gateway for the origin (a client's copy is never read); hashing on client IP`,
+        logFields,
+      );
       return createConsistentHashBalancer(members, (context) => context.clientIp);
     }
   }

@@ -137,7 +137,8 @@ export class UpgradeSteps {
       );
     }
     // The routes' `match` conditions (hosts, headers, query) hold for an upgrade as for any request.
-    const route = tenant.router.resolve('GET', normalized.path, { facts: { req, query }, preflight: false });
+    const facts = { req, query, peerTrusted: exchange.peerTrusted };
+    const route = tenant.router.resolve('GET', normalized.path, { facts, preflight: false });
     if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
     if (route instanceof AmbiguousPath) {
       return refuse(

@@ -35,6 +35,16 @@ describe('consistent-hash key', () => {
     expect(keyOf({ hash_on: 'header' })).toBeUndefined();
     expect(keyOf({ hash_on: 'cookie' })).toBeUndefined();
   });
+
+  it('is undefined for a stored hash_key naming a header the gateway writes, in any spelling', () => {
+    for (const hash_key of ['X-Real-IP', 'x_forwarded_for', 'X-VantageEdge-User-Id', 'x-request-id']) {
+      expect(keyOf({ hash_on: 'header', hash_key }), hash_key).toBeUndefined();
+    }
+    // A cookie of that name is the client's own.
+    expect(keyOf({ hash_on: 'cookie', hash_key: 'x-real-ip' })?.(request({ cookie: 'x-real-ip=a' }))).toBe(
+      'a',
+    );
+  });
 });
 
 describe('cookieValue', () => {
