@@ -301,6 +301,22 @@ export const gatewaySettings = {
   GATEWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(5),
   /** After the drain: how long requests in flight may take before their connections are closed. */
   GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
+  /**
+   * Estimated milliseconds of this replica's thread one tenant's origin TLS handshakes may spend checking
+   * certificates, per second (the refill of a per-tenant bucket): OpenSSL checks every certificate an
+   * origin sends, up to ≈ 0.5–1 s for a hostile chain. Past it the tenant's new https connections to its
+   * origins are answered 503 origin_tls_budget (a health probe is skipped). An ordinary handshake
+   * (RSA-2048 or P-256 chain) is estimated at 0.3–0.5 ms.
+   */
+  GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND: z.coerce.number().min(1).max(1_000).default(100),
+  /** What one tenant's origin TLS handshakes may spend at once before the per-second budget applies. */
+  GATEWAY_ORIGIN_TLS_CHECK_BURST_MS: z.coerce.number().min(1).max(60_000).default(1_000),
+  /**
+   * The most origin TLS handshakes of one tenant in progress at once on this replica (others wait their
+   * turn within the connect timeout): each is charged once over, so this bounds what a burst of new
+   * connections to an origin of unknown cost can cost before the first is charged (≈ 0.5–1 s each).
+   */
+  GATEWAY_ORIGIN_TLS_HANDSHAKES_PER_TENANT: z.coerce.number().int().min(1).max(1_000).default(4),
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
   GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   /**

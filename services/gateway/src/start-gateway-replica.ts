@@ -31,6 +31,7 @@ import {
   targetLabelBudget,
 } from './upstream/index.js';
 import { originClientCertificates } from './upstream/origin-client-certificate.js';
+import { OriginTlsBudget } from './upstream/origin-tls-budget.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
@@ -174,6 +175,12 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   });
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
+  const originTlsBudget = new OriginTlsBudget({
+    msPerSecond: config.GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND,
+    burstMs: config.GATEWAY_ORIGIN_TLS_CHECK_BURST_MS,
+    perTenantAtOnce: config.GATEWAY_ORIGIN_TLS_HANDSHAKES_PER_TENANT,
+    registry,
+  });
   const targetLabels = targetLabelBudget(config);
   const stateChangeLines = stateChangeLineBudget(logger);
   const originClientCertificate = originClientCertificates(keyRingFromSettings(config), logger);
@@ -195,6 +202,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
         trustedProxies: trustedProxiesFromSettings(config).ranges,
         upstreamSockets,
+        originTlsBudget,
       }),
     maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
     onWarning: (warning) =>
@@ -229,6 +237,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     stages: [rateLimitStage, quotaStage, cacheStage],
     ...(usage ? { usage } : {}),
     addressPolicy,
+    originTlsBudget,
     readiness: () => {
       const status = configPlane.status();
       return status.ready

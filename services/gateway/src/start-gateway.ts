@@ -41,6 +41,7 @@ import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { type GatewaySettings, webSocketCredentialGraceMs, webSocketsPerTenant } from './settings.js';
 import { TenantCertificates } from './tls/tenant-certificates.js';
+import type { OriginTlsBudget } from './upstream/origin-tls-budget.js';
 import { WebSocketMetrics } from './websocket/websocket-metrics.js';
 import { WebSocketProxy } from './websocket/websocket-proxy.js';
 
@@ -58,6 +59,8 @@ export interface StartGatewayOptions {
   accessLogSink?: LineSink;
   /** The policy the upstream sets connect through: both listeners are registered as never-a-target. */
   addressPolicy?: OriginAddressPolicy;
+  /** The replica's budget of each tenant's origin TLS handshakes (WebSocket upgrades are charged to it). */
+  originTlsBudget?: OriginTlsBudget;
   /** The replica's remote key sets (shared with the config store's OIDC key sets). */
   remoteJwks?: RemoteJwksRegistry;
   /** Counts every answered request (usage); none when not given. */
@@ -240,6 +243,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     maxPerTenant: webSocketsPerTenant(config),
     baseDomains: platformBaseDomains(config),
     addressPolicy: options.addressPolicy,
+    originTlsBudget: options.originTlsBudget,
     metrics: new WebSocketMetrics(registry),
     accessLog,
     requestMetrics: metrics,

@@ -98,6 +98,17 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       headers: { 'retry-after': '1' },
     };
   }
+  if (code === 'ORIGIN_TLS_BUDGET_SPENT') {
+    const seconds = (error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1;
+    return {
+      status: 503,
+      code: 'origin_tls_budget',
+      message:
+        "the tenant's TLS handshakes with its origins cost this gateway more than their budget; try again later",
+      outcome: CANCELLED,
+      headers: { 'retry-after': String(seconds) },
+    };
+  }
   if (code === 'GATEWAY_QUEUE_TIMEOUT') {
     return {
       status: 504,

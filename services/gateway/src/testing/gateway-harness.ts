@@ -25,6 +25,7 @@ import {
   type UpstreamSetDeps,
 } from '../upstream/index.js';
 import { originClientCertificates } from '../upstream/origin-client-certificate.js';
+import { OriginTlsBudget } from '../upstream/origin-tls-budget.js';
 import { type HttpOrigin, startHttpOrigin } from './http-origins.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -154,6 +155,12 @@ export async function startTestGateway(
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
   const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy, extra.jwksPolicy);
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
+  const originTlsBudget = new OriginTlsBudget({
+    msPerSecond: config.GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND,
+    burstMs: config.GATEWAY_ORIGIN_TLS_CHECK_BURST_MS,
+    perTenantAtOnce: config.GATEWAY_ORIGIN_TLS_HANDSHAKES_PER_TENANT,
+    registry,
+  });
   const targetLabels = targetLabelBudget(config);
   const stateChangeLines = stateChangeLineBudget(logger);
   // As in a replica: an origin's tls.client_certificate_id is presented (with CERTIFICATE_ENCRYPTION_KEY).
@@ -176,6 +183,7 @@ export async function startTestGateway(
         clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
         trustedProxies: trustedProxiesFromSettings(config).ranges,
         upstreamSockets,
+        originTlsBudget,
         ...extra.upstreams,
       }),
     maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
@@ -192,6 +200,7 @@ export async function startTestGateway(
       },
     },
     addressPolicy,
+    originTlsBudget,
     remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
     ...(extra.usage ? { usage: extra.usage } : {}),

@@ -1,12 +1,17 @@
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
-import { Agent, request } from 'undici';
+import { Agent, type buildConnector, request } from 'undici';
 import { closableOnClosingTrailers, closingOnClosingTrailers } from './closing-trailers.js';
 import type { Resolve } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, originTlsErrorCode } from './origin-tls.js';
+import { OriginTlsBudgetSpentError } from './origin-tls-budget.js';
 import { MIN_PROBE_INTERVAL_SECONDS, type TenantProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
+
+const isBudgetRefusal = (error: unknown): boolean =>
+  error instanceof OriginTlsBudgetSpentError ||
+  (error as { cause?: unknown } | null)?.cause instanceof OriginTlsBudgetSpentError;
 
 /** The most ticks an origin's round of probes is split into (each probes every n-th target). */
 const MAX_SLICES_PER_ROUND = 10;
@@ -45,6 +50,8 @@ export function startActiveHealthChecks(
   budget?: TenantProbeBudget,
   resolveHost?: Resolve,
   tls: OriginTlsSettings = DEFAULT_ORIGIN_TLS,
+  /** The tenant's handshake budget around each probe connection (OriginTlsBudget.connector). */
+  handshakes?: (connector: buildConnector.connector, tls: OriginTlsSettings) => buildConnector.connector,
 ): ActiveHealthChecks {
   const intervalMs = Math.max(settings.interval_seconds, MIN_PROBE_INTERVAL_SECONDS) * 1000;
   const timeoutMs = settings.timeout_seconds * 1000;
@@ -54,7 +61,7 @@ export function startActiveHealthChecks(
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     connect: closableOnClosingTrailers(
-      createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls),
+      createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls, handshakes),
     ),
     keepAliveTimeout: keepAliveMs,
     // An origin's `Keep-Alive: timeout=` cannot keep a probe's socket longer (undici allows 10 minutes).
@@ -82,6 +89,8 @@ export function startActiveHealthChecks(
         !isInternalListenerResponse(response.headers);
     } catch (error) {
       success = false;
+      // Not sent: the tenant's handshakes spent their budget (counted there). The target keeps its state.
+      if (isBudgetRefusal(error)) return;
       const reason = originTlsErrorCode(error);
       if (reason !== undefined && !stopping.signal.aborted) target.onTlsFailure?.(reason, error as Error);
     }

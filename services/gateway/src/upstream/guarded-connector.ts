@@ -36,11 +36,18 @@ export function createGuardedConnector(
   /** How names are resolved (a tenant's lookups, one at a time: TenantDnsLookups); default: at once. */
   resolve: Resolve = resolveAtOnce,
   tls: OriginTlsSettings = DEFAULT_ORIGIN_TLS,
+  /**
+   * The tenant's handshake budget around each connection (OriginTlsBudget.connector), inside the
+   * connect timeout: a connection waiting for its turn is timed as its connect. Default: none.
+   */
+  handshakes: (connector: buildConnector.connector, tls: OriginTlsSettings) => buildConnector.connector = (
+    connector,
+  ) => connector,
 ): buildConnector.connector {
   // undici times connects on a half-second timer wheel (a 100 ms timeout fires after about 1 s), so
   // the connect timeout is kept here, on a timer of its own.
   const timed = (connector: buildConnector.connector) =>
-    withConnectTimeout(failingWithTlsAlerts(connector), timeout ?? 0);
+    withConnectTimeout(handshakes(failingWithTlsAlerts(connector), tls), timeout ?? 0);
   const tlsOptions = { ...options, ...tls.connectOptions };
   const literal = timed(buildConnector(tlsOptions));
   // The policy needs the port (own listeners), which a lookup function is not told: one connector per port.

@@ -23,6 +23,7 @@ import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
 import { compileOriginTls, type OriginTlsSettings, reportingTlsFailures } from './origin-tls.js';
+import type { HandshakeSource, OriginTlsBudget } from './origin-tls-budget.js';
 import { isTargetSuccess } from './outcome-verdict.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
@@ -94,6 +95,11 @@ export interface UpstreamSetDeps {
    * GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT; without one the pools' sockets are not counted.
    */
   readonly upstreamSockets?: TenantUpstreamSockets;
+  /**
+   * The replica's budget of each tenant's origin TLS handshakes (their certificate checks), shared by
+   * every set: past it the tenant's new https connections are refused. None: not bounded.
+   */
+  readonly originTlsBudget?: OriginTlsBudget;
   /** Where the set's names are looked up, in its tenant's turn; default: the process's. */
   readonly dnsLookups?: TenantDnsLookups;
 }
@@ -421,7 +427,13 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       timeoutMs,
       connector: (connectMs) => {
         const guarded = reportingTlsFailures(
-          createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost, tls),
+          createGuardedConnector(
+            addressPolicy,
+            { timeout: connectMs },
+            resolveHost,
+            tls,
+            budgetedHandshakes(deps, 'request'),
+          ),
           reportTlsFailure(label, 'request'),
         );
         return closableOnClosingTrailers(
@@ -451,6 +463,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       deps.probeBudget?.forTenant(deps.tenantId),
       resolveHost,
       tls,
+      budgetedHandshakes(deps, 'health_check'),
     );
   }
 
@@ -578,4 +591,14 @@ async function drainPool(pool: Pool, graceMs: number): Promise<void> {
   const result = await Promise.race([pool.close().then(() => 'closed' as const), timedOut]);
   clearTimeout(timer);
   if (result === 'timeout') await pool.destroy();
+}
+
+/** The set's connections admitted and charged by its tenant's handshake budget, when the replica has one. */
+function budgetedHandshakes(
+  deps: Pick<UpstreamSetDeps, 'originTlsBudget' | 'tenantId'>,
+  source: HandshakeSource,
+): ((connector: buildConnector.connector, tls: OriginTlsSettings) => buildConnector.connector) | undefined {
+  const budget = deps.originTlsBudget;
+  if (budget === undefined) return undefined;
+  return (connector, tls) => budget.connector(deps.tenantId, source, connector, tls.rechecksChain ? 2 : 1);
 }

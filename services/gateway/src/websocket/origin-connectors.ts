@@ -7,6 +7,7 @@ import type { buildConnector } from 'undici';
 import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector } from '../upstream/guarded-connector.js';
 import { DEFAULT_ORIGIN_TLS, reportingTlsFailures } from '../upstream/origin-tls.js';
+import type { OriginTlsBudget } from '../upstream/origin-tls-budget.js';
 import { createStateChangeLog } from '../upstream/state-change-log.js';
 import type { UpstreamTarget } from '../upstream/types.js';
 
@@ -21,12 +22,14 @@ const MAX_CONNECTORS = 32;
 export class OriginConnectors {
   readonly #addressPolicy: OriginAddressPolicy;
   readonly #logger: Logger | undefined;
+  readonly #tlsBudget: OriginTlsBudget | undefined;
   /** Guarded connectors (the upstream pools' own connector) by tenant, connect timeout and TLS settings. */
   readonly #connectors = new LRUCache<string, buildConnector.connector>({ max: MAX_CONNECTORS });
 
-  constructor(addressPolicy: OriginAddressPolicy, logger: Logger | undefined) {
+  constructor(addressPolicy: OriginAddressPolicy, logger: Logger | undefined, tlsBudget?: OriginTlsBudget) {
     this.#addressPolicy = addressPolicy;
     this.#logger = logger;
+    this.#tlsBudget = tlsBudget;
   }
 
   connect(
@@ -43,8 +46,17 @@ export class OriginConnectors {
       // Names are looked up in the tenant's turn, as its pools' are (TenantDnsLookups).
       const resolve = tenantDnsLookups.forTenant(tenantId);
       const log = createStateChangeLog(this.#logger, () => performance.now());
+      const budget = this.#tlsBudget;
       connector = reportingTlsFailures(
-        createGuardedConnector(this.#addressPolicy, { timeout: connectMs }, resolve, tls),
+        createGuardedConnector(
+          this.#addressPolicy,
+          { timeout: connectMs },
+          resolve,
+          tls,
+          budget === undefined
+            ? undefined
+            : (inner) => budget.connector(tenantId, 'websocket', inner, tls.rechecksChain ? 2 : 1),
+        ),
         (reason, error, hostname) =>
           log('warn', 'origin TLS handshake failed', {
             tenant_id: tenantId,

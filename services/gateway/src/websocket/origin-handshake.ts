@@ -152,7 +152,7 @@ export class OriginHandshake {
     });
 
     upstreamRequest.once('timeout', timedOut);
-    /** 502 origin_address_blocked / origin_tls_error / upstream_error, 504 upstream_timeout, as the HTTP path answers them. */
+    /** 502 origin_address_blocked / origin_tls_error / upstream_error, 503 origin_tls_budget, 504 upstream_timeout, as the HTTP path answers them. */
     const failAs = (error: Error) => {
       const failure = classifyProxyError(error);
       release(failure.outcome);
@@ -196,6 +196,7 @@ export class OriginHandshake {
       if (
         error.code === 'ORIGIN_ADDRESS_BLOCKED' ||
         error.code === 'UND_ERR_CONNECT_TIMEOUT' ||
+        error.code === 'ORIGIN_TLS_BUDGET_SPENT' ||
         originTlsErrorCode(error) !== undefined ||
         isConnectFailure(error)
       ) {

@@ -23,6 +23,7 @@ import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import type { ExchangeRecordSinks, UsageSink } from '../pipeline/record-exchange.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
+import type { OriginTlsBudget } from '../upstream/origin-tls-budget.js';
 import { AdmissionRechecks } from './admission-rechecks.js';
 import { readUntilPaired } from './early-client-bytes.js';
 import { OpenWebSockets } from './open-websockets.js';
@@ -78,6 +79,8 @@ export interface WebSocketProxyOptions {
    * the policy the upstream sets connect through; default: the default blocked ranges.
    */
   addressPolicy?: OriginAddressPolicy | undefined;
+  /** The replica's budget of each tenant's origin TLS handshakes, an upgrade's charged to its tenant. */
+  originTlsBudget?: OriginTlsBudget | undefined;
   metrics?: WebSocketMetrics;
   /** Each upgrade request gets its line, as any request (a switched one when its connection ends). */
   accessLog?: AccessLog | undefined;
@@ -131,6 +134,7 @@ export class WebSocketProxy {
       connectors: new OriginConnectors(
         options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
         options.logger,
+        options.originTlsBudget,
       ),
       cookieDomains: new CookieDomainGuard(options.baseDomains, options.store),
       counts: this.#counts,

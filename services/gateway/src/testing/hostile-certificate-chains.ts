@@ -1,0 +1,48 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createTestCa,
+  issueTestCertificate,
+  rsaKeysWithHugeExponent,
+} from '@vantageedge/shared/testing/test-certificates';
+
+/** A certificate chain an origin sends, leaf first, with the leaf's key. */
+export interface HostileChain {
+  readonly chainPem: string;
+  readonly privateKeyPem: string;
+}
+
+/**
+ * A chain as costly as an origin can make a replica verify it: `length` CA certificates above a leaf for
+ * 127.0.0.1 and origin.internal, every one of them (leaf included) an RSA-3072 key whose public exponent is
+ * as long as its modulus, each certificate issued by the next (OpenSSL verifies each signature, trusted or
+ * not). One key serves them all: OpenSSL caches no verification. Kept in the temporary directory once made
+ * (the key takes seconds), so test files and runs share it.
+ */
+export async function hostileCertificateChain(length = 40): Promise<HostileChain> {
+  const directory = join(tmpdir(), 'vantageedge-test-material');
+  const file = join(directory, `hostile-chain-v1-${length}.json`);
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as HostileChain;
+  const keyPair = await rsaKeysWithHugeExponent(3072);
+  let issuer = await createTestCa('Hostile CA 0', { keyPair });
+  const cas = [issuer.certificatePem];
+  for (let i = 1; i < length; i++) {
+    issuer = await createTestCa(`Hostile CA ${i}`, { keyPair, issuer });
+    cas.unshift(issuer.certificatePem);
+  }
+  const leaf = await issueTestCertificate(issuer, {
+    dnsNames: ['origin.internal'],
+    ipAddresses: ['127.0.0.1'],
+    keyPair,
+  });
+  const chain: HostileChain = {
+    chainPem: [leaf.certificatePem, ...cas].join('\n'),
+    privateKeyPem: keyPair.privateKeyPem,
+  };
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(`${file}.${process.pid}`, JSON.stringify(chain));
+  // Written whole under another name first: a test file reading it meanwhile never sees half of it.
+  renameSync(`${file}.${process.pid}`, file);
+  return chain;
+}
