@@ -170,7 +170,7 @@ export const loadBalancing = z.strictObject({
     .max(100)
     .optional()
     .describe(
-      "the header or cookie hashed on when hash_on is header or cookie (without it in the request, the client's address). Not a header the gateway writes for the origin (X-Real-IP, X-Forwarded-*, x-vantageedge-*, …: 400; an origin stored before that rule hashes on the client's address); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, …) is read only on a trusted proxy's request",
+      "the header or cookie hashed on when hash_on is header or cookie (without it in the request, the client's address). Not a header the gateway writes for the origin (X-Real-IP, X-Forwarded-*, x-vantageedge-*, …: 400; an origin stored before that rule hashes on the client's address); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, …) is read only on a trusted proxy's request or when the route's request_headers write it",
     ),
 });
 

@@ -807,7 +807,7 @@ export type RetryPolicy = z.infer<typeof retryPolicy>;
 const headerOrCookieFields = {
   header: headerName.optional().meta({
     description:
-      "not a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id: 400); one it passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, …) is read only on a trusted proxy's request",
+      "not a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id: 400); one it passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, …) is read only on a trusted proxy's request or when the route's request_headers write it",
   }),
   cookie: cookieName.optional(),
 };

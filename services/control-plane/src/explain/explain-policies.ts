@@ -17,8 +17,10 @@ import {
 } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { compileRedirectLocation } from '@vantageedge/shared/gateway-policies/redirect-location';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { cookieHeader, cookieValue, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
+import { requestHeadersWritten } from './transformed-request.js';
 
 /**
  * The route policies a gateway would apply to one request, computed with the gateway's own rules
@@ -168,20 +170,27 @@ function explainTimeouts(
 
 /**
  * A split key's value in `headers`, as the gateway's split reads it (the first line; a cookie's first),
- * for a request of a client through no trusted proxy: a header only a trusted proxy's request has passed
- * on (True-Client-IP, …) is none.
+ * for a request of a client through no trusted proxy: a header only a trusted proxy's request passes on
+ * (True-Client-IP, …) is none, unless the route's transform wrote it (`written`: its line then reaches
+ * the origin from every client).
  */
-function splitKeyReader(headers: Record<string, string | string[]>) {
+function splitKeyReader(headers: Record<string, string | string[]>, written: ReadonlySet<string>) {
   const cookies = cookieHeader(sentHeader(headers, 'cookie'));
+  const headerValue = (header: string) => {
+    const lower = header.toLowerCase();
+    if (!keptOnlyFromTrustedProxy(lower)) return single(sentHeader(headers, lower));
+    const name = asOriginsReadIt(lower);
+    return written.has(name) ? single(sentHeader(headers, name)) : undefined;
+  };
   return (key: { header?: string | undefined; cookie?: string | undefined }) =>
     key.header !== undefined
-      ? keptOnlyFromTrustedProxy(key.header)
-        ? undefined
-        : single(sentHeader(headers, key.header.toLowerCase()))
+      ? headerValue(key.header)
       : cookies === undefined || key.cookie === undefined
         ? undefined
         : cookieValue(cookies, key.cookie);
 }
+
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 function explainTrafficSplit(
   snapshot: TenantSnapshot,
@@ -191,7 +200,8 @@ function explainTrafficSplit(
   const split = route.traffic_split ?? null;
   if (split === null) return null;
   const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
-  const keyValue = splitKeyReader(request.forwardedHeaders);
+  const written = requestHeadersWritten(route.request_headers);
+  const keyValue = splitKeyReader(request.forwardedHeaders, written);
   const override = split.overrides.find(
     (entry) => !splitOverrideLeftOut(entry) && keyValue(entry) === entry.value,
   );
@@ -208,11 +218,13 @@ function explainTrafficSplit(
     overrides: split.overrides,
     chosen_by:
       override !== undefined
-        ? overrideChoice(override, splitKeyReader(request.headers)(override) === override.value)
+        ? overrideChoice(override, splitKeyReader(request.headers, NO_NAMES)(override) === override.value)
         : split.sticky === null
           ? 'weights: round robin by weight on each gateway replica'
           : stickyValue === undefined
-            ? split.sticky.header !== undefined && keptOnlyFromTrustedProxy(split.sticky.header)
+            ? split.sticky.header !== undefined &&
+              keptOnlyFromTrustedProxy(split.sticky.header) &&
+              !written.has(asOriginsReadIt(split.sticky.header.toLowerCase()))
               ? `weights: ${split.sticky.header} is read only on a trusted proxy’s request, so the weights’ round robin chooses`
               : `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so the weights’ round robin chooses`
             : `weights, sticky on ${split.sticky.header ?? split.sticky.cookie}: every request with this value goes to the same origin`,

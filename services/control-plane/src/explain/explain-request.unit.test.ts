@@ -230,6 +230,51 @@ describe('explaining a request', () => {
     );
   });
 
+  // Regression: a split key the route's own request_headers write (which the origin gets from every
+  // client, and the gateway's split reads) was explained as never read from a client through no proxy.
+  it('reads a split key on such a header the route’s transform writes, as the gateway does', async () => {
+    const SECOND = randomUUID();
+    const split = (sticky: string, header: string, value: string) => ({
+      origins: [
+        { origin_id: ORIGIN, weight: 1 },
+        { origin_id: SECOND, weight: 0 },
+      ],
+      sticky: { header: sticky },
+      overrides: [{ header, value, origin_id: SECOND }],
+    });
+    const stamped = await snapshot({
+      origins: [
+        { id: ORIGIN, name: 'users-service', targets: [{ url: 'http://10.0.0.1:8080' }] },
+        { id: SECOND, name: 'office-service', targets: [{ url: 'http://10.0.0.2:8080' }] },
+      ],
+      routes: [
+        {
+          id: USERS_ROUTE,
+          origin_id: ORIGIN,
+          path_pattern: '/sticky/*',
+          auth_mode: 'public',
+          request_headers: { set: { 'True-Client-IP': '${client_ip}' } },
+          traffic_split: split('true-client-ip', 'x-forwarded-ssl', 'on'),
+        },
+        {
+          id: CATCH_ALL,
+          origin_id: ORIGIN,
+          path_pattern: '/secure/*',
+          auth_mode: 'public',
+          // An added line replaces the client's: the gateway drops a client's X-Forwarded-Ssl first.
+          request_headers: { add: { 'X-Forwarded-Ssl': 'on' } },
+          traffic_split: split('cf-connecting-ip', 'X_Forwarded_Ssl', 'on'),
+        },
+      ],
+    });
+    const sticky = await explain({ path: '/sticky/a', clientIp: '192.0.2.7' }, stamped);
+    expect(sticky.policies?.traffic_split?.chosen_by).toMatch(/^weights, sticky on true-client-ip/);
+    const secure = await explain({ path: '/secure/a', headers: { 'x-forwarded-ssl': 'off' } }, stamped);
+    expect(secure.policies?.traffic_split?.chosen_by).toBe(
+      `an override: x_forwarded_ssl as the route's request_headers write it → origin ${SECOND}`,
+    );
+  });
+
   it('answers 404 route_not_found for a path no route matches, and for a method no route accepts', async () => {
     const none = await explain({ path: '/nothing/here' });
     expect(none.route).toBeNull();

@@ -5,6 +5,7 @@ import {
   requestHeaderNeverWritten,
   TEMPLATE_VARIABLES,
   type TemplateVariable,
+  TRUSTED_PROXY_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
 import { compileQueryTransform } from '@vantageedge/shared/gateway-policies/query-transform';
 import { otherSpellingsSent } from '@vantageedge/shared/http/cgi-spellings';
@@ -30,12 +31,27 @@ function filledIn(text: string, values: TemplateValues): string {
   return parsed.parts.map((part) => ('literal' in part ? part.literal : values[part.variable])).join('');
 }
 
+/** The lower-case names `request_headers` writes (sets or adds) on the gateways. */
+export function requestHeadersWritten(transform: HeaderTransform | null | undefined): ReadonlySet<string> {
+  if (transform === null || transform === undefined) return NOTHING_WRITTEN;
+  const names = [...Object.keys(transform.set), ...Object.keys(transform.add)].map((name) =>
+    name.toLowerCase(),
+  );
+  return new Set(names.filter((name) => !neverWritten(name)));
+}
+
+const NOTHING_WRITTEN: ReadonlySet<string> = new Set();
+
+/** A header passed on only from a trusted proxy: an `add` of it replaces the client's line (gateway transform-stages.ts). */
+const addReplacesClientLine = (name: string) => (TRUSTED_PROXY_HEADERS as readonly string[]).includes(name);
+
 /**
  * The headers after `request_headers`: every spelling the client sent of a name the route removes or
  * sets goes (`X_Canary` with `x-canary`), then `set` replaces, then `add` appends a line after the
- * client's. Writes gateways leave out of stored routes (names routes never write, CDN-Loop) are left
- * out here too. Not modelled: an `add` of a header the gateway drops from clients (X-Api-Key,
- * Authorization, the client address headers), whose client line the gateway removes first.
+ * client's (after none for a header passed on only from a trusted proxy, True-Client-IP, …: the gateway
+ * drops the client's line first). Writes gateways leave out of stored routes (names routes never write,
+ * CDN-Loop) are left out here too. Not modelled: an `add` of the other headers the gateway drops from
+ * clients (X-Api-Key, Authorization), whose client line the gateway removes first too.
  */
 export function headersAfterRequestTransform(
   transform: HeaderTransform | null | undefined,
@@ -50,6 +66,7 @@ export function headersAfterRequestTransform(
   const set = lower(transform.set);
   const add = lower(transform.add);
   const remove = transform.remove.map((name) => name.toLowerCase()).filter((name) => name !== CDN_LOOP);
+  for (const [name] of add) if (addReplacesClientLine(name)) remove.push(name);
   const result: Headers = { ...headers };
   for (const name of new Set([...remove, ...set.map(([setName]) => setName)])) {
     for (const spelling of otherSpellingsSent(result, name)) delete result[spelling];

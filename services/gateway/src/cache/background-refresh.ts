@@ -38,6 +38,7 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
     path: exchange.path,
     headers: exchange.req.headers,
     peerTrusted: exchange.peerTrusted,
+    routeHeaders: exchange.routeRequestHeaders,
   });
   if (lease === undefined) {
     upstreamRequests.end();

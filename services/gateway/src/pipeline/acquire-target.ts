@@ -17,6 +17,7 @@ export function acquireTarget(
     path: exchange.path,
     headers: exchange.req.headers,
     peerTrusted: exchange.peerTrusted,
+    routeHeaders: exchange.routeRequestHeaders,
   };
   const lease = origin.upstreams.acquire(context, avoid === undefined ? undefined : { avoid });
   if (lease !== undefined || avoid !== undefined || exchange.fallbackOrigins === undefined) return lease;

@@ -149,6 +149,19 @@ export interface ForwardingFacts {
   readonly routeHeaders?: readonly string[] | undefined;
 }
 
+/**
+ * Whether the origin gets the request's line of `name`, a header the gateway passes on only from a
+ * trusted proxy (keptOnlyFromTrustedProxy): the peer is one, or the route's request transform wrote it
+ * (`routeHeaders`), whose value reaches the origin from every client.
+ */
+export function originGetsTrustedProxyHeader(
+  name: string,
+  peerTrusted: boolean | undefined,
+  routeHeaders: readonly string[] | undefined,
+): boolean {
+  return peerTrusted === true || routeHeaders?.includes(name) === true;
+}
+
 /** Whether the gateway drops this request header when a client sends it (always, or on some routes). */
 export function droppedFromClients(name: string): boolean {
   return REQUEST_DROPPED.has(name) || name === 'authorization' || name.startsWith(IDENTITY_HEADER_PREFIX);

@@ -8,6 +8,7 @@ import {
   type TestOrigin,
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
 
 /**
  * True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl and the like reach an origin only from a trusted
@@ -56,6 +57,25 @@ describe('route keys on headers kept only from a trusted proxy', () => {
           },
         },
         { origin_id: hashedId, path_pattern: '/hashed/*' },
+        // The route writes the header itself: its value reaches the origin from every client.
+        {
+          origin_id: plainId,
+          path_pattern: '/stamped/*',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' value-template syntax
+          request_headers: { set: { 'True-Client-IP': '${client_ip}' } },
+          traffic_split: {
+            origins: [
+              { origin_id: plainId, weight: 1 },
+              { origin_id: officeId, weight: 1 },
+            ],
+            sticky: { header: 'True-Client-IP' },
+          },
+        },
+        {
+          origin_id: hashedId,
+          path_pattern: '/hashed-stamped/*',
+          request_headers: { set: { 'True-Client-IP': 'shard-1' } },
+        },
       ],
     });
     direct.store.apply(snapshot);
@@ -84,6 +104,14 @@ describe('route keys on headers kept only from a trusted proxy', () => {
     expect(await originOf(behindProxy, '/split/a', { true_client_ip: '10.0.0.1' })).toBe('plain');
   });
 
+  it('chooses a WebSocket upgrade’s route the same way', async () => {
+    const upgradeOrigin = async (gateway: TestGateway, headers: Record<string, string>) =>
+      (await sendUpgrade(gateway, 'proxied.localhost', '/office/ws', headers)).headers['x-origin'];
+    expect(await upgradeOrigin(direct, { 'cf-connecting-ip': '10.1.2.3' })).toBe('plain');
+    expect(await upgradeOrigin(behindProxy, { 'cf-connecting-ip': '10.1.2.3' })).toBe('office');
+    expect(await upgradeOrigin(behindProxy, { cf_connecting_ip: '10.1.2.3' })).toBe('plain');
+  });
+
   // Regression: a client hashed on a dropped True-Client-IP chose its target by the value it wrote.
   it('hashes a client that is no trusted proxy on its address, whatever True-Client-IP it writes', async () => {
     const targets = async (gateway: TestGateway) => {
@@ -94,5 +122,27 @@ describe('route keys on headers kept only from a trusted proxy', () => {
     };
     expect((await targets(direct)).size).toBe(1);
     expect((await targets(behindProxy)).size).toBeGreaterThan(1);
+  });
+
+  // Regression: a split sticky on, or a hash_key naming, a header the route's request_headers write
+  // (which the origin gets from every client) read none from a client that is no trusted proxy: the
+  // split went round robin, the hash spread one `shard-1` over every target by client address.
+  it('reads a header the route’s own transform writes from every client, as the origin gets it', async () => {
+    for (const gateway of [direct, behindProxy]) {
+      const stamped = [];
+      for (let i = 0; i < 6; i++)
+        stamped.push((await send(gateway, 'proxied.localhost', '/stamped/a', { headers: {} })).json());
+      expect(new Set(stamped.map((seen) => seen['origin'])).size).toBe(1);
+      expect((stamped[0]!['headers'] as Record<string, unknown>)['true-client-ip']).toBe('127.0.0.1');
+      const hashed = new Set<unknown>();
+      for (let i = 1; i <= 24; i++) {
+        const answer = await send(gateway, 'proxied.localhost', '/hashed-stamped/a', {
+          headers: { 'true-client-ip': `198.51.100.${i}` },
+          localAddress: `127.0.0.${i}`,
+        });
+        hashed.add(answer.json()['origin']);
+      }
+      expect(hashed.size).toBe(1);
+    }
   });
 });

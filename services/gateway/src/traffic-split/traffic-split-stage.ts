@@ -10,6 +10,7 @@ import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
+import { originGetsTrustedProxyHeader } from '../proxy/forwarded-headers.js';
 import { fnv1aPrefix, hash32WithText } from '../upstream/hash.js';
 
 /**
@@ -86,14 +87,17 @@ type KeyOf = (exchange: GatewayExchange) => string | undefined;
 /**
  * Reads a sticky or override key. A header the gateway passes on only from a trusted proxy
  * (True-Client-IP, X-Forwarded-Ssl, …) is read as the origin gets it: the trusted proxy's line of that
- * name, and from any other client none, whatever it wrote.
+ * name or the one the route's request transform wrote, and from any other client none, whatever it wrote.
  */
 function compileKey(header: string | undefined, cookie: string | undefined): KeyOf {
   if (header !== undefined) {
     const lower = header.toLowerCase();
     if (keptOnlyFromTrustedProxy(lower)) {
       const name = asOriginsReadIt(lower);
-      return (exchange) => (exchange.peerTrusted ? headerKey(exchange.req.headers, name) : undefined);
+      return (exchange) =>
+        originGetsTrustedProxyHeader(name, exchange.peerTrusted, exchange.routeRequestHeaders)
+          ? headerKey(exchange.req.headers, name)
+          : undefined;
     }
     return (exchange) => headerKey(exchange.req.headers, lower);
   }

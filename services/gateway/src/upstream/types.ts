@@ -42,6 +42,8 @@ export interface PickContext {
   readonly headers: IncomingHttpHeaders;
   /** The request came from a trusted proxy: a hash_key it alone passes on (True-Client-IP, …) is read. */
   readonly peerTrusted?: boolean | undefined;
+  /** The headers the route's request transform wrote (exchange.routeRequestHeaders): read as a trusted proxy's. */
+  readonly routeHeaders?: readonly string[] | undefined;
 }
 
 /** What a retry asks of the set besides a pick: targets already tried, passed over while others are available. */

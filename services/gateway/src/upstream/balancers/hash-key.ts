@@ -5,6 +5,7 @@ import {
 } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
+import { originGetsTrustedProxyHeader } from '../../proxy/forwarded-headers.js';
 import type { PickContext } from '../types.js';
 
 export type HashKeyOf = (context: PickContext) => string;
@@ -22,7 +23,8 @@ function byHeader(context: PickContext, name: string): string {
  * Compiles origin.load_balancing.hash_on into a key extractor. A request without the header or
  * cookie falls back to its client IP (as Kong's hash_fallback and APISIX's chash do), so it is still
  * sticky rather than random; so does one from a client other than a trusted proxy for a header the
- * gateway passes on only from those (True-Client-IP, …: keptOnlyFromTrustedProxy). Undefined when
+ * gateway passes on only from those (True-Client-IP, …: keptOnlyFromTrustedProxy), unless the route's
+ * request transform wrote it. Undefined when
  * hash_on needs a hash_key and the origin has none, or has one naming a header the gateway writes for
  * the origin (stored before commands refused it): the client's copy, any value it wrote, would choose
  * the target.
@@ -38,9 +40,13 @@ export function compileHashKey(loadBalancing: OriginConfig['load_balancing']): H
         return undefined;
       const lower = loadBalancing.hash_key.toLowerCase();
       if (keptOnlyFromTrustedProxy(lower)) {
-        // Read as the origin gets it: the trusted proxy's line of that name; other clients have none.
+        // Read as the origin gets it: the trusted proxy's line of that name, or the route's; other
+        // clients have none.
         const name = asOriginsReadIt(lower);
-        return (context) => (context.peerTrusted === true ? byHeader(context, name) : context.clientIp);
+        return (context) =>
+          originGetsTrustedProxyHeader(name, context.peerTrusted, context.routeHeaders)
+            ? byHeader(context, name)
+            : context.clientIp;
       }
       return (context) => byHeader(context, lower);
     }
