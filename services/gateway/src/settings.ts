@@ -320,6 +320,13 @@ export const gatewaySettings = {
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
   GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   /**
+   * Active health probes one tenant may have in flight on this replica over all its origins, and probe
+   * sockets it may keep open, idle ones included (past it its longest idle are closed); a probe past it is
+   * skipped. Apart from GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: probes and requests never take each
+   * other's sockets. 0 = no limit.
+   */
+  GATEWAY_MAX_PROBE_SOCKETS_PER_TENANT: z.coerce.number().int().min(0).max(100_000).default(64),
+  /**
    * Requests that may wait for a free connection in one origin target's pool (128 connections); past
    * it a request is answered 503 upstream_queue_full at once (Envoy's max_pending_requests).
    */

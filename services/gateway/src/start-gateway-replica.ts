@@ -173,7 +173,11 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
+  const probeBudget = new ProbeBudget({
+    perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND,
+    maxSocketsPerTenant: config.GATEWAY_MAX_PROBE_SOCKETS_PER_TENANT,
+    registry,
+  });
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const originTlsBudget = new OriginTlsBudget({
     msPerSecond: config.GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND,

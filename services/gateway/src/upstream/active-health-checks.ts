@@ -36,10 +36,12 @@ export interface ActiveHealthChecks {
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
  * still running is skipped, so a hanging target costs one connection, not one per interval.
  * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the tenant's
- * handle on the replica's budget (when one is given; released on stop): over budget, a target's probe
- * waits for a later round. A probe connects only where the address policy allows (a refused address
- * is a failed probe), and an answer of one of the platform's internal listeners
- * (x-vantageedge-internal) is a failed probe too: the proxy refuses every answer of that target.
+ * handle on the replica's budget (when one is given; released on stop): over budget, or while the
+ * tenant has its bound of probes in flight, a target's probe waits for a later round. The tenant's
+ * probe sockets, idle ones included, are counted by that handle over all its origins. A probe connects
+ * only where the address policy allows (a refused address is a failed probe), and an answer of one of
+ * the platform's internal listeners (x-vantageedge-internal) is a failed probe too: the proxy refuses
+ * every answer of that target.
  * An https target is verified with the origin's TLS settings, as its requests are; a probe's connection
  * whose answer's trailers say `Connection: close` is closed, as a proxied request's is.
  */
@@ -54,6 +56,8 @@ export function startActiveHealthChecks(
   handshakes?: (connector: buildConnector.connector, tls: OriginTlsSettings) => buildConnector.connector,
 ): ActiveHealthChecks {
   const intervalMs = Math.max(settings.interval_seconds, MIN_PROBE_INTERVAL_SECONDS) * 1000;
+  // The tenant's probe sockets, over all its origins, are counted and bounded.
+  const counted = (connector: buildConnector.connector) => budget?.connector(connector) ?? connector;
   const timeoutMs = settings.timeout_seconds * 1000;
   const keepAliveMs = Math.min(intervalMs * 2, 60_000);
   const agent = new Agent({
@@ -61,7 +65,7 @@ export function startActiveHealthChecks(
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     connect: closableOnClosingTrailers(
-      createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls, handshakes),
+      counted(createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls, handshakes)),
     ),
     keepAliveTimeout: keepAliveMs,
     // An origin's `Keep-Alive: timeout=` cannot keep a probe's socket longer (undici allows 10 minutes).
@@ -75,6 +79,7 @@ export function startActiveHealthChecks(
 
   const probe = async (target: ProbeTarget): Promise<void> => {
     let success = false;
+    let refused = false;
     try {
       const response = await request(target.probeUrl, {
         method: 'GET',
@@ -91,10 +96,11 @@ export function startActiveHealthChecks(
       success = false;
       // Not sent: the tenant's handshakes spent their budget (counted there). The target keeps its state.
       if (isBudgetRefusal(error)) return;
+      refused = budget?.refused(error) ?? false;
       const reason = originTlsErrorCode(error);
       if (reason !== undefined && !stopping.signal.aborted) target.onTlsFailure?.(reason, error as Error);
     }
-    if (!stopping.signal.aborted) target.onProbe(success);
+    if (!stopping.signal.aborted && !refused) target.onProbe(success);
   };
 
   // Each slice of the targets (every `slices`-th one) is probed in its own tick, the ticks spread over
@@ -113,12 +119,14 @@ export function startActiveHealthChecks(
       const position = (start + i) % size;
       const target = targets[slice + position * slices]!;
       if (probing.has(target)) continue;
-      if (budget !== undefined && !budget.tryTake()) {
+      const ended = budget?.tryStart();
+      if (budget !== undefined && ended === undefined) {
         if (leftOut < 0) leftOut = position;
         continue;
       }
       probing.add(target);
       const done = probe(target).finally(() => {
+        ended?.();
         probing.delete(target);
         running.delete(done);
       });

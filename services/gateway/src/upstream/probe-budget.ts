@@ -1,13 +1,28 @@
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { Counter, type Registry } from 'prom-client';
+import type { buildConnector } from 'undici';
+import { TenantUpstreamSockets, TenantUpstreamSocketsFullError } from './tenant-upstream-sockets.js';
 
 /** The shortest interval a replica probes one target at, whatever an origin (or an old event) asks for. */
 export const MIN_PROBE_INTERVAL_SECONDS = MIN_HEALTH_CHECK_INTERVAL_SECONDS;
 
+/** Why a probe was not sent (`reason` of vantageedge_upstream_probes_skipped_total). */
+type ProbeSkipReason = 'replica_budget' | 'tenant_probe_sockets';
+
 /** One tenant's access to the replica's probe budget, held while its active checks run. */
 export interface TenantProbeBudget {
-  /** Takes one probe from the budget; false (and counted as skipped) when none may be taken now. */
-  tryTake(): boolean;
+  /**
+   * Takes one probe: the function to call once it has ended, or undefined (counted as skipped) when the
+   * tenant has its bound of probes in flight or the budget has none to give now.
+   */
+  tryStart(): (() => void) | undefined;
+  /** The tenant's probe connections go through this: its probe sockets, idle ones included, are counted. */
+  connector(connector: buildConnector.connector): buildConnector.connector;
+  /**
+   * A probe whose connection the tenant's bound refused (`TenantUpstreamSocketsFullError`): it says nothing
+   * of the target, so it is counted as skipped, not as a failure.
+   */
+  refused(error: unknown): boolean;
   /** The checks stopped: the tenant no longer counts when the budget is shared out. */
   release(): void;
 }
@@ -29,19 +44,43 @@ interface TenantShare {
  * a tenant asking for more than the whole budget leaves the other half to tenants within their share
  * (first come, first served let it spend every token before their rounds came), and still gets the
  * whole rate while nobody else probes.
+ *
+ * Each tenant's probe sockets are bounded apart from its requests' (GATEWAY_MAX_PROBE_SOCKETS_PER_TENANT,
+ * `maxSocketsPerTenant`), as Envoy keeps health-check connections out of a cluster's circuit breakers and
+ * Kong bounds an upstream's checks in flight (`healthchecks.active.concurrency`): probes never take
+ * the sockets the tenant's requests are allowed, and requests never keep its targets from being probed.
+ * A tenant has at most that many probes in flight over all its origins (past it a probe is skipped, as
+ * over budget: a target whose probe hangs until its timeout holds one of them), and before one of its
+ * probes opens a connection while it holds that many probe sockets, its probe sockets idle longest are
+ * closed (TenantUpstreamSockets): an idle probe socket is one per target address, kept for twice the
+ * interval, so 1,000 targets kept 1,000 of them between rounds.
  */
 export class ProbeBudget {
   readonly #perSecond: number;
   #tokens: number;
   #refilledAt: number;
   readonly #tenants = new Map<string, TenantShare>();
-  readonly #skipped: Counter | undefined;
+  /** Probes in flight per tenant, over every origin of it (entries at 0 are removed). */
+  readonly #inFlight = new Map<string, number>();
+  readonly #maxSocketsPerTenant: number;
+  readonly #sockets: TenantUpstreamSockets;
+  readonly #skipped: Counter<'reason'> | undefined;
   readonly #now: () => number;
 
-  /** `now`: the clock the buckets refill by, in ms (default performance.now). */
-  constructor(options: { perSecond: number; registry?: Registry; now?: () => number }) {
+  /**
+   * `now`: the clock the buckets refill by, in ms (default performance.now). `maxSocketsPerTenant`: one
+   * tenant's probes in flight and probe sockets open (default and 0: no bound).
+   */
+  constructor(options: {
+    perSecond: number;
+    maxSocketsPerTenant?: number;
+    registry?: Registry;
+    now?: () => number;
+  }) {
     this.#perSecond = options.perSecond;
     this.#tokens = options.perSecond;
+    this.#maxSocketsPerTenant = options.maxSocketsPerTenant ?? 0;
+    this.#sockets = new TenantUpstreamSockets(this.#maxSocketsPerTenant);
     this.#now = options.now ?? (() => performance.now());
     this.#refilledAt = this.#now();
     this.#skipped = options.registry ? skippedCounter(options.registry) : undefined;
@@ -58,12 +97,36 @@ export class ProbeBudget {
     share.holders++;
     let released = false;
     return {
-      tryTake: () => this.#tryTake(share),
+      tryStart: () => this.#tryStart(tenantId, share),
+      connector: (connector) => this.#sockets.connector(tenantId, connector),
+      refused: (error) => {
+        if (!(error instanceof TenantUpstreamSocketsFullError)) return false;
+        this.#skip('tenant_probe_sockets');
+        return true;
+      },
       release: () => {
         if (released) return;
         released = true;
         if (--share.holders === 0) this.#tenants.delete(tenantId);
       },
+    };
+  }
+
+  #tryStart(tenantId: string, share: TenantShare): (() => void) | undefined {
+    const inFlight = this.#inFlight.get(tenantId) ?? 0;
+    if (this.#maxSocketsPerTenant > 0 && inFlight >= this.#maxSocketsPerTenant) {
+      this.#skip('tenant_probe_sockets');
+      return undefined;
+    }
+    if (!this.#tryTake(share)) return undefined;
+    this.#inFlight.set(tenantId, inFlight + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const left = (this.#inFlight.get(tenantId) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(tenantId, left);
+      else this.#inFlight.delete(tenantId);
     };
   }
 
@@ -86,19 +149,24 @@ export class ProbeBudget {
       if (withinShare) share.tokens -= 1;
       return true;
     }
-    this.#skipped?.inc();
+    this.#skip('replica_budget');
     return false;
+  }
+
+  #skip(reason: ProbeSkipReason): void {
+    this.#skipped?.inc({ reason });
   }
 }
 
-const skippedByRegistry = new WeakMap<Registry, Counter>();
+const skippedByRegistry = new WeakMap<Registry, Counter<'reason'>>();
 
-function skippedCounter(registry: Registry): Counter {
+function skippedCounter(registry: Registry): Counter<'reason'> {
   let counter = skippedByRegistry.get(registry);
   if (counter === undefined) {
     counter = new Counter({
       name: 'vantageedge_upstream_probes_skipped_total',
-      help: 'Active health probes not sent because the replica probe budget (GATEWAY_HEALTH_PROBES_PER_SECOND) was spent',
+      help: 'Active health probes not sent, by reason: replica_budget (GATEWAY_HEALTH_PROBES_PER_SECOND was spent) or tenant_probe_sockets (the tenant held GATEWAY_MAX_PROBE_SOCKETS_PER_TENANT)',
+      labelNames: ['reason'] as const,
       registers: [registry],
     });
     skippedByRegistry.set(registry, counter);

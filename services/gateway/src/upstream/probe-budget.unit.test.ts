@@ -4,7 +4,7 @@ import { ProbeBudget, type TenantProbeBudget } from './probe-budget.js';
 /** Probes `tenant` takes at this instant (the budget's clock stands still) before the budget refuses one. */
 function takeAll(tenant: TenantProbeBudget): number {
   let taken = 0;
-  while (tenant.tryTake()) taken++;
+  while (tenant.tryStart()) taken++;
   return taken;
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { Dispatcher } from 'undici';
+import type { Resolve } from './dns-lookups.js';
 import type { OriginTlsSettings } from './origin-tls.js';
 
 /**
@@ -21,6 +22,11 @@ export interface UpstreamTarget {
   readonly basePath: string;
   /** How connections to an https target are verified (the origin's TLS settings); default: verified. */
   readonly tls?: OriginTlsSettings;
+  /**
+   * How connections to the target made outside its pools (WebSocket upgrades) look names up: in its set's
+   * scope of its tenant's lookups, like the pools'. Default: the tenant's lookups in no scope.
+   */
+  readonly lookups?: TargetLookups;
   /** Keep-alive connection pool to this target. */
   readonly dispatcher: Dispatcher;
   /**
@@ -33,6 +39,16 @@ export interface UpstreamTarget {
    * to its share of the target's connections (GATEWAY_UPSTREAM_CLIENT_SHARE); none when unlimited.
    */
   readonly clientSlots?: ClientSlots | undefined;
+}
+
+export interface TargetLookups {
+  readonly resolve: Resolve;
+  /**
+   * A connection is being made with `resolve`; call what it returns once it is made or has failed. The
+   * set's lookups not yet started leave the line when it has closed and its connections being made have
+   * ended (as its pools' requests do), not before.
+   */
+  connecting(): () => void;
 }
 
 /** What a balancer may hash on or look at; built once per request by the pipeline. */

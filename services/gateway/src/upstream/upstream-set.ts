@@ -18,7 +18,7 @@ import { createLeastConnectionsBalancer } from './balancers/least-connections.js
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { closableOnClosingTrailers } from './closing-trailers.js';
-import { type TenantDnsLookups, tenantDnsLookups } from './dns-lookups.js';
+import { type Resolve, type TenantDnsLookups, tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
@@ -34,6 +34,7 @@ import type { TenantUpstreamSockets } from './tenant-upstream-sockets.js';
 import type {
   AcquireOptions,
   PickContext,
+  TargetLookups,
   UpstreamLease,
   UpstreamOutcome,
   UpstreamSet,
@@ -177,6 +178,7 @@ class Target implements UpstreamTarget {
     readonly url: URL,
     readonly basePath: string,
     readonly tls: OriginTlsSettings,
+    readonly lookups: TargetLookups,
     private readonly settings: PoolSettings,
   ) {
     // One count over the target's pools (routes' own connect timeouts): the share is of the target.
@@ -354,8 +356,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const timeoutMs = origin.timeout_seconds * 1000;
   const logFields = { tenant_id: deps.tenantId, origin_id: origin.id, origin: origin.name };
   const addressPolicy = deps.addressPolicy ?? DEFAULT_ADDRESS_POLICY;
-  // Its lookups still waiting when it has closed leave the tenant's line (TenantDnsLookups.scoped).
-  const lookups = (deps.dnsLookups ?? tenantDnsLookups).scoped(deps.tenantId);
+  // Its lookups still waiting when it has closed leave the tenant's line (TenantDnsLookups.scoped), its
+  // pools' and probes' and its targets' WebSocket upgrades'.
+  const lookups = lookupsOfSet((deps.dnsLookups ?? tenantDnsLookups).scoped(deps.tenantId));
   const resolveHost = lookups.resolve;
 
   const connections = deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET;
@@ -418,7 +421,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         reason,
       });
     });
-    const target = new Target(id, label, url, basePath, tls, {
+    const target = new Target(id, label, url, basePath, tls, lookups, {
       connections,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       perClient,
@@ -527,6 +530,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         await Promise.all(
           members.flatMap((member) => member.target.closingPools().map((pool) => drainPool(pool, timeoutMs))),
         );
+        await lookups.connected();
         for (const member of members) member.metrics.close();
         originMetrics.close();
         lookups.release();
@@ -579,6 +583,39 @@ function uniqueId(seen: Set<string>, origin: string, basePath: string, index: nu
   if (seen.has(id)) id = `${origin}${basePath}#${index}`;
   seen.add(id);
   return id;
+}
+
+/**
+ * The set's scope of its tenant's lookups, for its targets' connections made outside the pools too
+ * (WebSocket upgrades): `connected` settles once none of those is being made, so an upgrade connecting
+ * when its origin changed keeps its lookup until its connect ends (at most its connect timeout), as a
+ * request in a draining pool does.
+ */
+function lookupsOfSet(scope: { resolve: Resolve; release: () => void }): TargetLookups & {
+  connected(): Promise<void>;
+  release(): void;
+} {
+  let connecting = 0;
+  let noneLeft: (() => void) | undefined;
+  return {
+    resolve: scope.resolve,
+    release: scope.release,
+    connecting() {
+      connecting++;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        if (--connecting === 0) noneLeft?.();
+      };
+    },
+    connected() {
+      if (connecting === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        noneLeft = resolve;
+      });
+    },
+  };
 }
 
 /** Lets in-flight requests finish (bounded by the origin timeout), then drops what is left. */

@@ -4,7 +4,7 @@ import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { LRUCache } from 'lru-cache';
 import type { buildConnector } from 'undici';
-import { tenantDnsLookups } from '../upstream/dns-lookups.js';
+import { type Resolve, tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector } from '../upstream/guarded-connector.js';
 import { DEFAULT_ORIGIN_TLS, reportingTlsFailures } from '../upstream/origin-tls.js';
 import type { OriginTlsBudget } from '../upstream/origin-tls-budget.js';
@@ -23,8 +23,13 @@ export class OriginConnectors {
   readonly #addressPolicy: OriginAddressPolicy;
   readonly #logger: Logger | undefined;
   readonly #tlsBudget: OriginTlsBudget | undefined;
-  /** Guarded connectors (the upstream pools' own connector) by tenant, connect timeout and TLS settings. */
+  /**
+   * Guarded connectors (the upstream pools' own connector) by tenant, connect timeout, TLS settings and
+   * scope of the tenant's lookups (the target's upstream set).
+   */
   readonly #connectors = new LRUCache<string, buildConnector.connector>({ max: MAX_CONNECTORS });
+  readonly #scopeIds = new WeakMap<Resolve, number>();
+  #scopes = 0;
 
   constructor(addressPolicy: OriginAddressPolicy, logger: Logger | undefined, tlsBudget?: OriginTlsBudget) {
     this.#addressPolicy = addressPolicy;
@@ -40,11 +45,13 @@ export class OriginConnectors {
   ): void {
     const connectMs = Math.min(timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS);
     const tls = target.tls ?? DEFAULT_ORIGIN_TLS;
-    const key = `${tenantId} ${connectMs} ${tls.key}`;
+    // Names are looked up in the tenant's turn, in its upstream set's scope as its pools' are: those not
+    // yet started leave the line once the set has closed (its origin changed, its tenant deleted).
+    const lookups = target.lookups;
+    const key = `${tenantId} ${connectMs} ${tls.key} ${lookups === undefined ? '' : this.#scopeId(lookups.resolve)}`;
     let connector = this.#connectors.get(key);
     if (connector === undefined) {
-      // Names are looked up in the tenant's turn, as its pools' are (TenantDnsLookups).
-      const resolve = tenantDnsLookups.forTenant(tenantId);
+      const resolve = lookups?.resolve ?? tenantDnsLookups.forTenant(tenantId);
       const log = createStateChangeLog(this.#logger, () => performance.now());
       const budget = this.#tlsBudget;
       connector = reportingTlsFailures(
@@ -70,15 +77,33 @@ export class OriginConnectors {
       this.#connectors.set(key, connector);
     }
     const { hostname, host, protocol, port } = target.url;
-    connector(
-      {
-        // An IPv6 literal without its brackets, as undici's own pools pass it.
-        hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
-        host,
-        protocol,
-        port: port || (protocol === 'https:' ? '443' : '80'),
-      },
-      (error, socket) => callback(error, socket as Socket),
-    );
+    const connected = lookups?.connecting();
+    try {
+      connector(
+        {
+          // An IPv6 literal without its brackets, as undici's own pools pass it.
+          hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+          host,
+          protocol,
+          port: port || (protocol === 'https:' ? '443' : '80'),
+        },
+        (error, socket) => {
+          connected?.();
+          callback(error, socket as Socket);
+        },
+      );
+    } catch (error) {
+      connected?.();
+      throw error;
+    }
+  }
+
+  #scopeId(resolve: Resolve): number {
+    let id = this.#scopeIds.get(resolve);
+    if (id === undefined) {
+      id = ++this.#scopes;
+      this.#scopeIds.set(resolve, id);
+    }
+    return id;
   }
 }
