@@ -25,6 +25,7 @@ import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { oneRequestAtATime } from './http/one-request-at-a-time.js';
 import { limitSendTime } from './http/send-timeout.js';
+import { readOnlySmallRests } from './http/unread-body-rest.js';
 import { answerConnect } from './listeners/connect-requests.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
@@ -197,7 +198,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ipv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
   });
   const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
-  const admitted = oneRequestAtATime(limitPerClient(handler));
+  const admitted = oneRequestAtATime(readOnlySmallRests(limitPerClient(handler)));
   const trafficServer = createServer(
     {
       IncomingMessage: GatewayIncomingMessage,

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, type Http2ServerRequest } from 'node:http2';
-import type { Socket } from 'node:net';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
-import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import { arrivedOverHttp2 } from './request-version.js';
+import { closesWithoutReadingRest, closeWithoutReadingRest, DRAINED_BODY_BYTES } from './unread-body-rest.js';
 
 /**
  * How a request's body arrives: none, with a declared Content-Length, or of unknown length (HTTP/1.1
@@ -29,9 +28,10 @@ export function requestBodyFraming(req: IncomingMessage): RequestBodyFraming {
  * Reads what is left of a request's body and drops it, as node does with a body no one read. An origin
  * may answer before the body was sent whole (an early 413): undici then stops reading it, and what is
  * left would stay on the client's connection, so that the next request on it is never read. Past
- * `maxBytes` more (a body of unknown length has no end the gateway knows of), nothing more is counted:
- * the request's HTTP/2 stream is reset (resetOnceAnswered), or its HTTP/1.1 connection closed
- * (closeOnceAnswered), once `res` is answered.
+ * `maxBytes` or DRAINED_BODY_BYTES more, whichever comes first, nothing more is read (a rest read whole
+ * would cost the replica up to the body limit per request): the request's HTTP/2 stream is reset once
+ * `res` is answered (resetOnceAnswered), its HTTP/1.1 connection closed (closeWithoutReadingRest). An
+ * HTTP/1.1 answer that closes its connection already reads nothing more (see readOnlySmallRests).
  */
 export function discardUnreadBody(
   req: IncomingMessage,
@@ -39,15 +39,16 @@ export function discardUnreadBody(
   maxBytes = Number.POSITIVE_INFINITY,
 ): void {
   if (req.readableEnded || req.destroyed) return;
-  const connection = arrivedOverHttp2(req) ? undefined : req.socket;
-  let left = maxBytes;
+  const http1 = !arrivedOverHttp2(req);
   req.unpipe();
+  if (http1 && closesWithoutReadingRest(req)) return;
+  let left = Math.min(maxBytes, DRAINED_BODY_BYTES);
   const drop = (chunk: Buffer) => {
     left -= chunk.length;
     if (left >= 0) return;
     req.off('data', drop);
-    if (connection === undefined) resetOnceAnswered(req as unknown as Http2ServerRequest);
-    else closeOnceAnswered(connection, res);
+    if (http1) closeWithoutReadingRest(req, res);
+    else resetOnceAnswered(req as unknown as Http2ServerRequest);
   };
   req.on('data', drop);
   req.resume();
@@ -67,22 +68,6 @@ function resetOnceAnswered(req: Http2ServerRequest): void {
   const reset = () => stream.close(constants.NGHTTP2_NO_ERROR);
   if (stream.writableFinished) reset();
   else stream.once('finish', reset);
-}
-
-/**
- * Closes an HTTP/1.1 connection whose client is still sending, once the answer is written: a FIN, then
- * a lingering close (destroyAfterLingering) — the answer may not even be written yet when the exchange
- * ends (before its error answer goes out).
- */
-function closeOnceAnswered(connection: Socket, res: ServerResponse): void {
-  const close = () => {
-    res.off('finish', close);
-    res.off('close', close);
-    connection.end();
-    destroyAfterLingering(connection);
-  };
-  if (res.writableFinished || res.destroyed) close();
-  else res.once('finish', close).once('close', close);
 }
 
 /**

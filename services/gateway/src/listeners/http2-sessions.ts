@@ -7,6 +7,7 @@ import { EndedConnections } from './ended-connections.js';
 import { Http2ReadBudget } from './http2-read-budget.js';
 import { compactRequestData } from './http2-request-data.js';
 import { confineStreamErrors } from './http2-stream-errors.js';
+import { UnfinishedHeaderBlocks } from './unfinished-header-blocks.js';
 
 /**
  * What node's HTTP/2 servers would otherwise take from their defaults, set on both (TLS and h2c) so they
@@ -44,8 +45,9 @@ export interface Http2SessionLimits {
   readonly maxRequests?: number;
   /**
    * GATEWAY_HEADERS_TIMEOUT_MS: how long a client has to open its session (its preface and SETTINGS, as
-   * an HTTP/1.1 client has to send a request head), and to close its side of a connection whose session
-   * has ended (see EndedConnections). 0: as long as it likes.
+   * an HTTP/1.1 client has to send a request head), to end a request's header block once begun (see
+   * UnfinishedHeaderBlocks), and to close its side of a connection whose session has ended (see
+   * EndedConnections). 0: as long as it likes.
    */
   readonly headersTimeoutMs?: number;
   /**
@@ -66,12 +68,14 @@ export class Http2Sessions {
   readonly #limits: Http2SessionLimits;
   readonly #connections: EndedConnections;
   readonly #reads: Http2ReadBudget;
+  readonly #headerBlocks: UnfinishedHeaderBlocks;
   #closing = false;
 
   constructor(limits: Http2SessionLimits) {
     this.#limits = limits;
     this.#connections = new EndedConnections(limits.headersTimeoutMs ?? 0);
     this.#reads = new Http2ReadBudget(limits.maxHeaderBytes ?? 16_384, limits.onOverReadBudget);
+    this.#headerBlocks = new UnfinishedHeaderBlocks(limits.headersTimeoutMs ?? 0);
   }
 
   track(session: Http2Session): void {
@@ -81,6 +85,7 @@ export class Http2Sessions {
     if (this.#closing) session.once('stream', () => session.close());
     this.#open.add(session);
     session.once('close', () => this.#open.delete(session));
+    this.#headerBlocks.watch(session);
     // node's own socket (session.socket only lets the session end it).
     session.once('connect', (_session: Http2Session, socket: Socket) => {
       this.#connections.watch(session, socket);

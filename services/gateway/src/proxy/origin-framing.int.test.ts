@@ -22,7 +22,7 @@ import { buildSnapshot } from '../testing/snapshots.js';
  * - a status above 599 (invalid: RFC 9110 §15) reached HTTP/1.1 clients, while HTTP/2 clients got 502;
  * - an origin that answered before the request's body was sent whole (an early 413, say) left the rest of
  *   that body unread on the client's connection, announced as kept alive: the client's next request on
- *   it was never read, and hung.
+ *   it was never read, and hung (a rest the gateway reads: at most 64 KiB of a declared length).
  */
 const HOST = 'framing.localhost';
 
@@ -204,39 +204,35 @@ describe('an origin status outside 100–599', () => {
   });
 });
 
-/** A request body in two parts, each framed as `framing` says (the last part ends the body). */
-function bodyParts(framing: 'content-length' | 'chunked', first: number, rest: number) {
-  if (framing === 'content-length')
-    return { field: `Content-Length: ${first + rest}`, first: 'x'.repeat(first), rest: 'x'.repeat(rest) };
-  const chunk = (bytes: number) => `${bytes.toString(16)}\r\n${'x'.repeat(bytes)}\r\n`;
-  return { field: 'Transfer-Encoding: chunked', first: chunk(first), rest: `${chunk(rest)}0\r\n\r\n` };
+/** A request body with a Content-Length, in two parts. */
+function bodyParts(first: number, rest: number) {
+  return { field: `Content-Length: ${first + rest}`, first: 'x'.repeat(first), rest: 'x'.repeat(rest) };
 }
 
 describe('an origin that answers before the request body was sent whole', () => {
-  it.each(['content-length', 'chunked'] as const)(
-    '%s: the rest of the body is read off the client connection, and its next request is answered',
-    async (framing) => {
-      const client = await connectRaw('plain', gateway.gateway.trafficPort);
-      const body = bodyParts(framing, 1024, 256 * 1024);
-      client.socket.write(
-        `POST /p/early-413/x HTTP/1.1\r\nHost: ${HOST}\r\n${body.field}\r\n\r\n${body.first}`,
-      );
-      // The origin's answer is whole at the client before the client sends the rest of its body.
-      await within(
-        new Promise<void>((resolve) => {
-          const check = () =>
-            client.received().endsWith('early') ? resolve() : client.socket.once('data', check);
-          check();
-        }),
-        5_000,
-        'the early answer',
-      );
-      client.socket.write(`${body.rest}GET /p/next/x HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
-      await within(client.closed, 10_000, 'the connection closing after the next answer');
-      const { head, rest } = firstAnswer(client.received());
-      expect(head.startsWith('http/1.1 413 ')).toBe(true);
-      expect(rest).toContain(NEXT);
-      expect(rest.endsWith('next')).toBe(true);
-    },
-  );
+  // A rest of at most 64 KiB; a larger one, or one of unknown length, is not read: the connection closes
+  // after the answer (unread-request-bodies.int.test.ts).
+  it('content-length: the rest of the body is read off the client connection, and its next request is answered', async () => {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    const body = bodyParts(1024, 32 * 1024);
+    client.socket.write(
+      `POST /p/early-413/x HTTP/1.1\r\nHost: ${HOST}\r\n${body.field}\r\n\r\n${body.first}`,
+    );
+    // The origin's answer is whole at the client before the client sends the rest of its body.
+    await within(
+      new Promise<void>((resolve) => {
+        const check = () =>
+          client.received().endsWith('early') ? resolve() : client.socket.once('data', check);
+        check();
+      }),
+      5_000,
+      'the early answer',
+    );
+    client.socket.write(`${body.rest}GET /p/next/x HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+    await within(client.closed, 10_000, 'the connection closing after the next answer');
+    const { head, rest } = firstAnswer(client.received());
+    expect(head.startsWith('http/1.1 413 ')).toBe(true);
+    expect(rest).toContain(NEXT);
+    expect(rest.endsWith('next')).toBe(true);
+  });
 });

@@ -108,8 +108,15 @@ export interface RawHttp2Client {
   destroy(): void;
 }
 
-/** An HTTP/2 connection with prior knowledge (plain) or ALPN h2 (TLS), its preface and SETTINGS sent. */
-export async function connectRawHttp2(kind: 'tls' | 'plain', port: number): Promise<RawHttp2Client> {
+/**
+ * An HTTP/2 connection with prior knowledge (plain) or ALPN h2 (TLS), its preface and SETTINGS sent.
+ * `answerPings`: the server's PINGs are acknowledged, as a conforming client does (otherwise they are not).
+ */
+export async function connectRawHttp2(
+  kind: 'tls' | 'plain',
+  port: number,
+  { answerPings = false }: { answerPings?: boolean } = {},
+): Promise<RawHttp2Client> {
   const socket =
     kind === 'tls'
       ? tls.connect({
@@ -151,6 +158,7 @@ export async function connectRawHttp2(kind: 'tls' | 'plain', port: number): Prom
       if (type === TYPE.SETTINGS && (flags & FLAG.ACK) === 0) socket.write(frame(TYPE.SETTINGS, FLAG.ACK, 0));
       else if (type === TYPE.GOAWAY) goaway = payload.readUInt32BE(4);
       else if (type === TYPE.PING && (flags & FLAG.ACK) !== 0) pingsWaiting.shift()?.();
+      else if (type === TYPE.PING && answerPings) socket.write(frame(TYPE.PING, FLAG.ACK, 0, payload));
       else if (type === TYPE.RST_STREAM) answerOf(streamId).resetCode = payload.readUInt32BE(0);
       else if (type === TYPE.HEADERS || type === TYPE.DATA) {
         const answer = answerOf(streamId);
