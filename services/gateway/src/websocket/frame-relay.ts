@@ -74,12 +74,17 @@ export class FrameRelay {
     this.#from.resume();
   }
 
-  /** Ends `to` with `closeFrame` on the next frame boundary, or cuts it when none comes; after `stop`. */
+  /**
+   * Ends `to` with `closeFrame` on the next frame boundary, or cuts it when none comes; after `stop`. A
+   * sender whose own close frame was relayed already is not made to send a second one (RFC 6455 §5.5.1:
+   * nothing follows a close frame, and strict receivers fail the connection on a frame after it): `to`
+   * then just ends.
+   */
   closeWith(closeFrame: Buffer): void {
     const to = this.#to;
     if (!to.writable) return;
     if (this.#frames.atBoundary) {
-      to.end(closeFrame);
+      to.end(this.#unlessClosedBy(closeFrame));
       return;
     }
     if (
@@ -100,7 +105,7 @@ export class FrameRelay {
       this.#bytes += length;
       if (this.#frames.atBoundary) {
         done();
-        if (to.writable) to.end(closeFrame);
+        if (to.writable) to.end(this.#unlessClosedBy(closeFrame));
       } else if (!this.#frames.frameRestAtMost(MAX_FRAME_REST_BYTES)) {
         cut();
       } else if (!more) {
@@ -123,5 +128,10 @@ export class FrameRelay {
     from.on('data', finish);
     from.once('end', cut);
     from.once('close', cut);
+  }
+
+  /** The gateway's close frame, or none once the sender's own has been relayed. */
+  #unlessClosedBy(closeFrame: Buffer): Buffer | undefined {
+    return this.#frames.closeCode === undefined ? closeFrame : undefined;
   }
 }

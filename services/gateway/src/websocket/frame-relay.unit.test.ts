@@ -91,4 +91,27 @@ describe('FrameRelay closing', () => {
     expect(to.writableLength).toBeLessThanOrEqual(2 * piece);
     expect(from.isPaused()).toBe(true);
   });
+
+  it('sends no close frame of its own after the sender’s close frame: the receiver gets only that one', async () => {
+    const { from, frames, received, ended } = relay();
+    const peerClose = Buffer.from([0x88, 6, 0x03, 0xe8, 0x64, 0x6f, 0x6e, 0x65]);
+    from.write(peerClose);
+    await settle();
+    frames.stop();
+    frames.closeWith(CLOSE);
+    expect(await ended).toBe('ended');
+    expect(received()).toEqual(peerClose);
+  });
+
+  it('sends no close frame of its own after the sender’s close frame it was finishing', async () => {
+    const { from, frames, received, ended } = relay();
+    const peerClose = Buffer.from([0x88, 6, 0x03, 0xe8, 0x64, 0x6f, 0x6e, 0x65]);
+    from.write(peerClose.subarray(0, 3));
+    await settle();
+    frames.stop();
+    frames.closeWith(CLOSE);
+    from.write(peerClose.subarray(3));
+    expect(await ended).toBe('ended');
+    expect(received()).toEqual(peerClose);
+  });
 });

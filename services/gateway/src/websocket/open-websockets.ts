@@ -9,6 +9,7 @@ import { DeadlineQueue } from './deadline-queue.js';
 import {
   CLOSE_ABNORMAL,
   CLOSE_GRACE_MS,
+  closeAfterLastFrames,
   closeConnection,
   endedBy,
   type ProxiedConnection,
@@ -130,10 +131,7 @@ export class OpenWebSockets {
       this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);
       // While the gateway closes it, the other side may still be getting the rest of a frame or its close
       // frame: each relay cuts its side if that can no longer come, the close grace bounds the rest.
-      if (!connection.closing) {
-        client.destroy();
-        upstream.destroy();
-      }
+      if (!connection.closing) closeAfterLastFrames(connection, side);
       onClose();
     };
     client.once('close', () => finish('client'));

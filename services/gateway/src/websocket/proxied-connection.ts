@@ -63,3 +63,27 @@ export function closeConnection(connection: ProxiedConnection, code: number, rea
     upstream.destroy();
   }, CLOSE_GRACE_MS).unref();
 }
+
+/**
+ * One side's connection closed (it ended it or dropped it) while the gateway was not closing the
+ * connection: the other side's connection ends once what that side sent before — waiting at the gateway
+ * for a receiver behind on reading, or for an HTTP/2 stream's flow-control window — has gone out, as
+ * nginx and Envoy flush an upgraded connection whose peer closed; it is cut if its peer has not closed
+ * within the close grace. What the other side still sends has nowhere to go: it is read and dropped, so
+ * its own end is seen.
+ */
+export function closeAfterLastFrames(connection: ProxiedConnection, closedSide: 'client' | 'origin'): void {
+  const [closed, other] =
+    closedSide === 'client'
+      ? [connection.client, connection.upstream]
+      : [connection.upstream, connection.client];
+  closed.destroy();
+  if (other.destroyed) return;
+  connection.toClient.stop();
+  connection.toUpstream.stop();
+  // An HTTP/2 stream's writableLength does not count what waits for its window: ended, never destroyed at once.
+  if (!other.writableEnded) other.end();
+  const cut = setTimeout(() => other.destroy(), CLOSE_GRACE_MS);
+  cut.unref();
+  other.once('close', () => clearTimeout(cut));
+}

@@ -233,6 +233,20 @@ describe('the gateway closing a proxied WebSocket', () => {
     expect(after.length).toBe(frame.length + close.length);
   });
 
+  it('a client whose close frame the origin has not answered yet: the origin gets that close frame only, not a second one', async () => {
+    const { client, origin: side, withdraw } = await openThroughGateway();
+    client.socket.write(peerCloseFrame(true));
+    await eventually('the client’s close frame at the origin', () => afterHead(side.received()).length === 8);
+    withdraw();
+    await within(side.closed, 5_000, 'the origin connection closes');
+    expect(afterHead(side.received())).toEqual(peerCloseFrame(true));
+    await within(client.closed, 5_000, 'the client connection closes');
+    expect(readCloseFrame(afterHead(client.received()))).toMatchObject({
+      code: 1001,
+      reason: 'route removed',
+    });
+  });
+
   it('does not wait for the rest of a frame over 1 MiB: the client connection is cut after the bytes relayed', async () => {
     const { client, origin: side, withdraw } = await openThroughGateway();
     const length = 2 * 1024 * 1024;

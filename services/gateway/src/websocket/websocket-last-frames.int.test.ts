@@ -1,0 +1,93 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  extendedConnect,
+  opened,
+  startTlsTestGateway,
+  type TlsTestGateway,
+} from '../testing/http2-websockets.js';
+import { catchAllTenant, pause, within } from '../testing/raw-connections.js';
+import { onRequestHeads } from '../testing/request-heads.js';
+
+/**
+ * A side that ends its connection after its last frames (an origin saying goodbye: a last message, its
+ * close frame, then its FIN, as RFC 6455 §7.1.1 has the server close the TCP connection first): what it
+ * sent reaches the other side whole, however far behind on reading that side is. Regression test: the
+ * other side's connection was destroyed the moment the origin's closed, and what still waited for it at
+ * the gateway was dropped — an HTTP/2 client whose stream window was shut lost the last message and the
+ * origin's close frame, its stream reset, and saw an abnormal closure (1006) instead of the origin's 1000.
+ */
+const FIRST_BYTES = 65_000;
+const LAST_BYTES = 4_000;
+/** The origin's close frame: 1000 with the reason `done`. */
+const ORIGIN_CLOSE = Buffer.from([0x88, 6, 0x03, 0xe8, 0x64, 0x6f, 0x6e, 0x65]);
+
+const switched = (head: string) => {
+  const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
+  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
+};
+
+/** An unmasked frame (to a client) of `length` bytes (126..65535) with `opcode`. */
+function originFrame(opcode: number, length: number, fill: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x80 | opcode, 126, length >> 8, length & 0xff]),
+    Buffer.alloc(length, fill),
+  ]);
+}
+
+let gateway: TlsTestGateway;
+let origin: net.Server;
+const originSockets: net.Socket[] = [];
+const sessions: ClientHttp2Session[] = [];
+const subdomain = `last-frames-${randomUUID().slice(0, 8)}`;
+const host = `${subdomain}.localhost`;
+
+beforeAll(async () => {
+  // After its 101: a message nearly one HTTP/2 stream window long, then (a moment later, a read of its
+  // own at the gateway) a last message and its close frame, and its end.
+  origin = net.createServer((socket) => {
+    originSockets.push(socket);
+    onRequestHeads(socket, (head) => {
+      socket.write(switched(head));
+      socket.write(originFrame(0x2, FIRST_BYTES, 'f'));
+      setTimeout(() => socket.end(Buffer.concat([originFrame(0x1, LAST_BYTES, 'l'), ORIGIN_CLOSE])), 200);
+    });
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  gateway = await startTlsTestGateway({ GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0' });
+  const { port } = origin.address() as net.AddressInfo;
+  gateway.store.apply(catchAllTenant(subdomain, `http://127.0.0.1:${port}`));
+});
+
+afterAll(async () => {
+  for (const session of sessions) session.destroy();
+  for (const socket of originSockets) socket.destroy();
+  await gateway?.close();
+  await new Promise((resolve) => origin?.close(resolve));
+});
+
+describe('an origin that ends its connection after its last frames', () => {
+  it('an HTTP/2 client that has not read them yet gets them whole, and the origin’s close frame', async () => {
+    const session = connectHttp2(gateway.tlsUrl, { rejectUnauthorized: false });
+    sessions.push(session);
+    session.on('error', () => {});
+    const socket = opened(await extendedConnect(session, '/goodbye', { ':authority': host }));
+    socket.stream.pause();
+    const originSide = originSockets.at(-1) as net.Socket;
+    await within(
+      new Promise((resolve) => originSide.once('close', resolve)),
+      5_000,
+      'the origin’s connection closes',
+    );
+    await pause(100);
+    socket.stream.resume();
+    const first = await socket.nextFrame();
+    expect([first.opcode, first.payload.length]).toEqual([0x2, FIRST_BYTES]);
+    const last = await socket.nextFrame();
+    expect([last.opcode, last.payload.length]).toEqual([0x1, LAST_BYTES]);
+    expect(await socket.closeFrame()).toEqual({ code: 1000, reason: 'done' });
+  });
+});
