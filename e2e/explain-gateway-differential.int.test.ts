@@ -88,6 +88,15 @@ function routeBodies(stableId: string, canaryId: string): Record<string, Record<
       traffic_split: trafficSplit,
       request_headers: { set: { 'x-canary': 'yes' } },
     }),
+    // The route authenticates to its origins: the gateway drops a client's own X-Api-Key line first.
+    'split-partner': route({
+      path_pattern: '/partner/*',
+      traffic_split: {
+        ...trafficSplit,
+        overrides: [{ header: 'x-api-key', value: 'partner-key', origin_id: canaryId }],
+      },
+      request_headers: { add: { 'x-api-key': 'partner-key' } },
+    }),
     old: route({
       path_pattern: '/old/*',
       origin_id: null,
@@ -509,6 +518,13 @@ const COUNTEREXAMPLES: Record<string, ExplainedRequest> = {
     path: '/forced/a',
     query: '',
     lines: [],
+  },
+  'a split reads the line the route adds of a header dropped from clients, not the client’s': {
+    method: 'GET',
+    host: HOST,
+    path: '/partner/a',
+    query: '',
+    lines: [['X-Api-Key', 'mine']],
   },
   'a method with lower-case letters is refused': {
     method: 'get',

@@ -72,7 +72,7 @@ let tenantId = '';
 let meteredTenantId = '';
 const apiKeys = new Map<string, string>();
 
-function routeBodies(originId: string): Record<string, Record<string, unknown>> {
+function routeBodies(originId: string, otherOriginId: string): Record<string, Record<string, unknown>> {
   const route = (body: Record<string, unknown>) => ({ auth_mode: 'public', origin_id: originId, ...body });
   const limit = (scope: string) => ({ requests_per_second: 0.001, burst: BURST, scope });
   const override = { mode: 'override', ttl_seconds: 300 };
@@ -108,6 +108,24 @@ function routeBodies(originId: string): Record<string, Record<string, unknown>> 
       cache_policy: { ...override, bypass: { headers: ['x-debug'], query_params: ['preview'] } },
       request_headers: { remove: ['x-debug'] },
       query: { remove: ['utm_source', 'preview'] },
+    }),
+    // The route authenticates to its origin: the gateway drops a client's own X-Api-Key line first.
+    'cache-upstream-key': route({
+      path_pattern: '/cuk/*',
+      cache_policy: { ...override, cache_key_pattern: 'path+query+headers', vary_headers: ['x-api-key'] },
+      request_headers: { add: { 'x-api-key': 'upstream-key' } },
+    }),
+    // Each origin of the split answers for itself: the key holds the origin the split chose.
+    'cache-split': route({
+      path_pattern: '/csp/*',
+      cache_policy: override,
+      traffic_split: {
+        origins: [
+          { origin_id: originId, weight: 3 },
+          { origin_id: otherOriginId, weight: 1 },
+        ],
+        overrides: [{ header: 'x-canary', value: 'on', origin_id: otherOriginId }],
+      },
     }),
     plain: route({ path_pattern: '/*', priority: -1 }),
   };
@@ -158,7 +176,11 @@ beforeAll(async () => {
     body: { tenant_id: tenantId, name: 'origin', url: origin.url },
   });
   const originId = json(created)['id'] as string;
-  for (const [name, body] of Object.entries(routeBodies(originId))) {
+  const other = await cp.request('POST', '/api/v1/origins', {
+    body: { tenant_id: tenantId, name: 'other', url: origin.url },
+  });
+  const otherOriginId = json(other)['id'] as string;
+  for (const [name, body] of Object.entries(routeBodies(originId, otherOriginId))) {
     const route = await cp.request('POST', '/api/v1/routes', { body: { tenant_id: tenantId, ...body } });
     expect(route.status, `${name}: ${JSON.stringify(route.body)}`).toBe(201);
   }
@@ -334,7 +356,11 @@ interface Explanation {
   cache: {
     decision: 'lookup' | 'bypass' | 'not_cached';
     reason: string | null;
-    key?: { path_digest: string; variant_digest: string | null };
+    key?: {
+      path_digest: string;
+      variant_digest: string | null;
+      split_variants?: Array<{ origin_id: string; variant_digest: string | null }>;
+    };
   } | null;
 }
 
@@ -443,15 +469,22 @@ async function limitDisagreements(steps: readonly LimitedStep[]): Promise<string
 
 // ---- cache ----
 
-/** Whether two explained requests look up one cache entry. */
-function sameEntry(a: Explanation, b: Explanation): boolean {
-  const [x, y] = [a.cache?.key, b.cache?.key];
-  return (
-    x !== undefined &&
-    y !== undefined &&
-    x.path_digest === y.path_digest &&
-    x.variant_digest === y.variant_digest
-  );
+/** The entries a request may look up, by explain: one, or one per origin a split's weights may choose. */
+function possibleEntries(explanation: Explanation): string[] {
+  const key = explanation.cache?.key;
+  if (key === undefined) return [];
+  const digests = key.split_variants?.map((variant) => variant.variant_digest) ?? [key.variant_digest];
+  return digests.filter((digest) => digest !== null).map((digest) => `${key.path_digest} ${digest}`);
+}
+
+/**
+ * Whether two explained requests look up one cache entry: `maybe` when a split's weights give either of
+ * them one of several origins (each gateway replica's round robin picks which).
+ */
+function sameEntry(a: Explanation, b: Explanation): boolean | 'maybe' {
+  const [x, y] = [possibleEntries(a), possibleEntries(b)];
+  if (!x.some((entry) => y.includes(entry))) return false;
+  return x.length === 1 && y.length === 1 ? true : 'maybe';
 }
 
 /** How the gateway's X-Cache disagrees with what explain says of one request (none: an empty list). */
@@ -511,12 +544,14 @@ async function cacheDisagreements(first: ExplainedRequest, second: ExplainedRequ
   // A client's Cache-Control may ask for what no stored entry gives as it is (a revalidation, or one
   // fresh enough for its max-age): explain names it, and no HIT is promised then.
   if (b.cache.reason !== null && b.cache.reason !== 'request_no_cache') return [];
-  const servable = sameEntry(a, b) && b.cache.reason === null;
+  const same = sameEntry(a, b);
+  if (same === 'maybe') return [];
+  const servable = same && b.cache.reason === null;
   // Whether the first filled an entry is unseen: the second may be a HIT only on the first's key.
   const disagree = stored === 'unseen' ? hit && !servable : hit !== (stored === 'stored' && servable);
   if (disagree) {
     return [
-      `explain: ${sameEntry(a, b) ? 'the same key' : 'different keys'}, ${b.cache.reason ?? 'no reason'} (first ${stored}); gateway: the second is ${xCache(response)}`,
+      `explain: ${same ? 'the same key' : 'different keys'}, ${b.cache.reason ?? 'no reason'} (first ${stored}); gateway: the second is ${xCache(response)}`,
     ];
   }
   return [];
@@ -700,6 +735,32 @@ const CACHE_COUNTEREXAMPLES: Record<string, [first: ExplainedRequest, second: Ex
   'a bypass parameter the route’s transform removes is none': [
     { method: 'GET', host: HOST, path: '/cqt/preview', query: '?preview=1', lines: [] },
     { method: 'GET', host: HOST, path: '/cqt/preview', query: '', lines: [] },
+  ],
+  'a bypass header the client names in Connection never reaches the origin, and bypasses nothing': [
+    { method: 'GET', host: HOST, path: '/co/connection', query: '', lines: [] },
+    {
+      method: 'GET',
+      host: HOST,
+      path: '/co/connection',
+      query: '',
+      lines: [
+        ['Connection', 'x-debug'],
+        ['x-debug', '1'],
+      ],
+    },
+  ],
+  'a header the route adds and the gateway drops from clients is keyed on the route’s line alone': [
+    { method: 'GET', host: HOST, path: '/cuk/a', query: '', lines: [] },
+    { method: 'GET', host: HOST, path: '/cuk/a', query: '', lines: [['X-Api-Key', 'mine']] },
+  ],
+  // The route's first requests: its weights (3:1) send them to the origin, the origin, then the other.
+  'the weights’ round robin may give the same request another origin, and another entry': [
+    { method: 'GET', host: HOST, path: '/csp/weights', query: '', lines: [] },
+    { method: 'GET', host: HOST, path: '/csp/weights', query: '', lines: [] },
+  ],
+  'a request a split’s override sends to its origin bypasses the entries the weights’ origins filled': [
+    { method: 'GET', host: HOST, path: '/csp/override', query: '', lines: [] },
+    { method: 'GET', host: HOST, path: '/csp/override', query: '', lines: [['x-canary', 'on']] },
   ],
 };
 

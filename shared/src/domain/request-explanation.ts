@@ -281,7 +281,17 @@ export const cacheExplanation = z.object({
       vary_headers: z.array(z.string()),
       per_caller: z.boolean(),
       path_digest: z.string(),
-      variant_digest: z.string().nullable(),
+      variant_digest: z.string().nullable().meta({
+        description:
+          "null: the caller is anonymous on a per-caller route (not cached), or the route's traffic split sends the request to one of several origins by its weights (split_variants)",
+      }),
+      split_variants: z
+        .array(z.object({ origin_id: z.uuid(), variant_digest: z.string().nullable() }))
+        .optional()
+        .meta({
+          description:
+            "on a route with a traffic split: the key for each origin its weights may send the request to (each origin's answers are stored apart); which one a request gets is each gateway replica's round robin. A request a split's override or sticky key sends bypasses the cache",
+        }),
     })
     .optional(),
 });

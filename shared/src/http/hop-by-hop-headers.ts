@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1) and those HTTP/2 forbids (RFC 9113 §8.2.2): they describe one
  * connection, never the resource. A proxy drops them both ways, a cache never stores them, a route
@@ -32,4 +34,27 @@ export function connectionNamedHeaders(
     named.add(name);
   }
   return named;
+}
+
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
+
+/**
+ * The request headers as the origin will receive them from the client: without hop-by-hop fields and
+ * without the fields the client named in Connection (the proxy drops both). Whatever selects a cached
+ * response must be read from this view, or a client could key a response on a header the origin never
+ * saw (the gateway's cache, and explain's account of it). Returns `headers` itself when nothing is to be
+ * removed (the common case).
+ */
+export function endToEndRequestHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = connectionNamedHeaders(headers.connection);
+  let hopByHop = named !== undefined;
+  if (!hopByHop)
+    for (const name of HOP_BY_HOP) if (name !== 'connection' && headers[name] !== undefined) hopByHop = true;
+  if (!hopByHop) return headers;
+  const view: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    view[name] = headers[name];
+  }
+  return view;
 }

@@ -25,8 +25,16 @@ export interface FoldedStream<State> {
  * Deciders' `evolve` never changes the state it is given, so a kept state is shared safely.
  */
 export interface AggregateFolds {
-  fold<State>(store: EventStore, stream: string, decider: Foldable<State>): Promise<FoldedStream<State>>;
+  fold<State>(
+    store: EventStore,
+    stream: string,
+    decider: Foldable<State>,
+    onRead?: StreamReadObserver,
+  ): Promise<FoldedStream<State>>;
 }
+
+/** Told of each read of the stream a fold makes, with the events it returned (none: the fold was current). */
+export type StreamReadObserver = (events: readonly RecordedEvent[]) => void;
 
 interface Kept {
   state: unknown;
@@ -64,16 +72,18 @@ export function createAggregateFolds(
     stream: string,
     decider: Foldable<State>,
     from: Kept | undefined,
+    onRead: StreamReadObserver | undefined,
   ): Promise<Kept | undefined> {
     let kept = from;
     for (;;) {
       const fromRevision = kept === undefined ? 0n : kept.revision + 1n;
       const page: RecordedEvent[] = await store.readStream(stream, { fromRevision, maxCount: pageEvents });
+      onRead?.(page);
       const last = page.at(-1);
       if (last === undefined) return kept;
       // Anything but the next revision is no continuation of the fold kept: folded from the start.
       if (kept !== undefined && page[0]?.revision !== fromRevision) {
-        return foldOn(store, stream, decider, undefined);
+        return foldOn(store, stream, decider, undefined, onRead);
       }
       const state = fold(decider, page, kept === undefined ? decider.initialState() : (kept.state as State));
       kept = { state, revision: last.revision, position: last.position };
@@ -82,16 +92,22 @@ export function createAggregateFolds(
   }
 
   return {
-    async fold<State>(store: EventStore, stream: string, decider: Foldable<State>) {
+    async fold<State>(
+      store: EventStore,
+      stream: string,
+      decider: Foldable<State>,
+      onRead?: StreamReadObserver,
+    ) {
       const streams = keptOf(store);
+      const before = streams.get(stream)?.get(decider);
+      const after = await foldOn(store, stream, decider, before, onRead);
+      // A stream that does not exist takes no place among the kept ones: a plan may name any ids.
+      if (after === undefined) return { state: decider.initialState(), revision: null, position: null };
       let byDecider = streams.get(stream);
       if (byDecider === undefined) {
         byDecider = new WeakMap();
         streams.set(stream, byDecider);
       }
-      const before = byDecider.get(decider);
-      const after = await foldOn(store, stream, decider, before);
-      if (after === undefined) return { state: decider.initialState(), revision: null, position: null };
       // Folds running at once each keep what they read; the one that read furthest stays.
       const current = byDecider.get(decider);
       if (current === undefined || current.revision < after.revision) byDecider.set(decider, after);
@@ -108,6 +124,7 @@ export async function foldLatest<State>(
   store: EventStore,
   stream: string,
   decider: Foldable<State>,
+  onRead?: StreamReadObserver,
 ): Promise<State> {
-  return (await aggregateFolds.fold(store, stream, decider)).state;
+  return (await aggregateFolds.fold(store, stream, decider, onRead)).state;
 }

@@ -95,6 +95,23 @@ describe('the folds of the control plane’s streams', () => {
     expect(memberOf((await folds.fold(real, STREAM, tenantDecider)).state, 'u1').status).toBe('active');
   });
 
+  // Regression: a stream that does not exist took a place among the kept folds. A plan names any ids it
+  // likes, and each id that is not live is a read of its stream: a viewer's documents of made-up ids
+  // pushed out the folds every tenant's commands keep, which then folded their streams from the start.
+  it('keeps no place for a stream that does not exist: the folds kept stay', async () => {
+    const real = new InMemoryEventStore();
+    await real.appendToStream(STREAM, [created, userCreated(1)]);
+    const { store, reads } = counting(real);
+    const folds = createAggregateFolds({ maxStreams: 2 });
+    await folds.fold(store, STREAM, tenantDecider);
+    for (let n = 0; n < 5; n++) await folds.fold(store, `route-made-up-${n}`, tenantDecider);
+    reads.length = 0;
+    await real.appendToStream(STREAM, [userDeleted(1)]);
+    expect(memberOf((await folds.fold(store, STREAM, tenantDecider)).state, 'u1').status).toBe('deleted');
+    // Read on from the fold kept: only the event appended since.
+    expect(reads).toEqual([1]);
+  });
+
   it('reads a rehearsal’s stream a page at a time too, its own appends after the real ones', async () => {
     const real = new InMemoryEventStore();
     await real.appendToStream(STREAM, [created, ...Array.from({ length: 14 }, (_, n) => userCreated(n))]);

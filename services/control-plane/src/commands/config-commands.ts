@@ -21,7 +21,7 @@ import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
 import { requireDistinctDocumentMatches } from '../domain/route-match.js';
 import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
-import { foldLatest } from './aggregate-folds.js';
+import { type Foldable, foldLatest } from './aggregate-folds.js';
 import {
   type CommandContext,
   type CommandDeps,
@@ -105,7 +105,11 @@ async function currentConfig(
   return { config: at.config, head };
 }
 
-/** The ids a document names that are not live: those the tenant had and deleted may come back. */
+/**
+ * The ids a document names that are not live: those the tenant had and deleted may come back. Each is
+ * a read of its stream (the whole of it the first time), one after the other: the reads are charged to
+ * the tenant's config read budget, and stop with its 429 once the budget is in debt.
+ */
 async function deletedResources(
   deps: CommandDeps,
   tenantId: string,
@@ -118,15 +122,20 @@ async function deletedResources(
   const routeHeaders = new Map<string, RouteState['request_headers'] | undefined>();
   const routeQueries = new Map<string, RouteState['query'] | undefined>();
   const deleted: DeletedResources = { origins: new Set(), routes: new Set(), routeHeaders, routeQueries };
+  const budget = configReadBudgetOf(deps.store);
+  const charged = <State>(stream: string, decider: Foldable<State>) => {
+    budget.admit(tenantId);
+    return foldLatest(deps.store, stream, decider, (events) => budget.spendStreamRead(tenantId, events));
+  };
   for (const { id } of document.origins) {
     if (id === undefined || live.has(id)) continue;
-    if (wasOfTenant(await foldLatest(deps.store, streamName.origin(id), originDecider))) {
+    if (wasOfTenant(await charged(streamName.origin(id), originDecider))) {
       (deleted.origins as Set<string>).add(id);
     }
   }
   for (const { id } of document.routes) {
     if (id === undefined || live.has(id)) continue;
-    const route = await foldLatest(deps.store, streamName.route(id), routeDecider);
+    const route = await charged(streamName.route(id), routeDecider);
     if (wasOfTenant(route) && route.status === 'deleted') {
       (deleted.routes as Set<string>).add(id);
       // What a credential header's or query parameter's <redacted> placeholder keeps when the

@@ -16,7 +16,10 @@ import { rateLimited } from '../domain/errors.js';
  * and a fold stops between two pages of events once the bucket is in debt (tenant-folds.ts). Configs are
  * counted from the cached (frozen) folds, so counting costs about nothing. An Idempotency-Key answer sent
  * again (a rollback's lists the resources it changed, before and after) costs what reading its JSON
- * does, and is charged its size before it is read (command-router.ts).
+ * does, and is charged its size before it is read (command-router.ts). A plan or apply reads the stream
+ * of each id its document names that is not live (a deleted resource it may bring back): each read is
+ * charged as one folded event besides the events it returns, and the reads stop once the bucket is in
+ * debt (config-commands.ts), so a reader's 1,000-route plan costs what it makes the store do.
  */
 
 export const DEFAULT_CONFIG_READ_BYTES_PER_MINUTE = 512 * 1024 * 1024;
@@ -60,6 +63,11 @@ export interface ConfigReadBudget {
   spend(tenantId: string, values: readonly unknown[]): void;
   /** Takes each event's stored bytes (at least `MIN_FOLDED_EVENT_BYTES`) a read folded, refusing nothing. */
   spendFoldedEvents(tenantId: string, events: readonly Pick<RecordedEvent, 'storedBytes'>[]): void;
+  /**
+   * Takes what one read of an event stream costs (a statement: `MIN_FOLDED_EVENT_BYTES`) and the events
+   * it returned (each as `spendFoldedEvents` counts it), refusing nothing.
+   */
+  spendStreamRead(tenantId: string, events: readonly Pick<RecordedEvent, 'storedBytes'>[]): void;
   /** Takes `REHEARSED_STEP_BYTES` for each step a preview rehearses, refusing nothing: for a read admitted already. */
   spendRehearsedSteps(tenantId: string, steps: number): void;
   /** Takes the configs' bytes from the tenant's bucket; throws 429 when the bucket is in debt. */
@@ -123,6 +131,11 @@ export function createConfigReadBudget({
       if (bytesPerMinute === 0 || events.length === 0) return;
       const at = now();
       take(tenantId, refilled(tenantId, at), at, foldedBytesOf(events));
+    },
+    spendStreamRead(tenantId, events) {
+      if (bytesPerMinute === 0) return;
+      const at = now();
+      take(tenantId, refilled(tenantId, at), at, MIN_FOLDED_EVENT_BYTES + foldedBytesOf(events));
     },
     spendRehearsedSteps(tenantId, steps) {
       if (bytesPerMinute === 0 || steps === 0) return;

@@ -17,7 +17,9 @@ import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policie
 import { REDIRECT_LOCATION_TOO_LONG } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
+import { weightedSplitOrigins } from '@vantageedge/shared/gateway-policies/split-origins';
 import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
+import { endToEndRequestHeaders } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
 import { lookupHost, preservedHost } from '@vantageedge/shared/routing/host-lookup';
@@ -348,29 +350,42 @@ function explainCache(
     };
   }
   // The gateway's cache key: the scheme and the host as the origin is told it, spelled as given (a
-  // client through no trusted proxy: originFacingHost).
+  // client through no trusted proxy: originFacingHost), and the headers the origin gets (none the client
+  // named in Connection).
   const request = {
     method: input.method,
     scheme: input.scheme ?? 'https',
     host: input.host,
     path,
     query: input.query,
-    headers: input.headers,
+    headers: endToEndRequestHeaders(input.headers),
     hasBody,
   };
   // The caller as the gateway's cache stage gives it: per-caller entries are the principal's.
-  const variant = variantDigest(policy, request, { userId: principal });
+  const caller = { userId: principal };
+  // The gateway keys a split route's entry on the origin its split chose, before the cache looks up. A
+  // request an override or the sticky key sends bypasses (compileCachePolicy): the weights choose.
+  const split = weightedSplitOrigins(route, (id) => snapshot.origins.find((origin) => origin.id === id));
+  const variants = split?.map(({ origin }) => ({
+    origin_id: origin.id,
+    variant_digest: variantDigest(policy, { ...request, origin: origin.id }, caller),
+  }));
+  // Null for an anonymous caller on a per-caller route, whichever origin.
+  const unsplit = variantDigest(policy, request, caller);
+  const variant =
+    variants === undefined ? unsplit : variants.length === 1 ? variants[0]!.variant_digest : null;
   const key = {
     pattern: policy.keyPattern,
     vary_headers: [...policy.varyHeaders],
     per_caller: policy.perCaller,
     path_digest: pathDigest(path),
     variant_digest: variant,
+    ...(variants === undefined ? {} : { split_variants: variants }),
   };
   const ttl_seconds = policy.ttlMs / 1000;
   const bypass = requestBypassReason(policy, request);
   if (bypass !== null) return { enabled: true, decision: 'bypass', reason: bypass, ttl_seconds, key };
-  if (variant === null) {
+  if (unsplit === null) {
     return { enabled: true, decision: 'bypass', reason: 'anonymous_on_per_caller_route', ttl_seconds, key };
   }
   return { enabled: true, decision: 'lookup', reason: lookupCondition(policy, request), ttl_seconds, key };

@@ -1105,6 +1105,123 @@ describe('explaining the route policies that apply', () => {
     );
   });
 
+  // Regression: a route's `add` of a header the gateway drops from clients (X-Api-Key, Authorization,
+  // the client address headers) adds to nothing on the gateway, which removes the client's line first;
+  // explain appended the route's line to the client's, so a split override or a cache key on the header
+  // read the client's value, which never reaches the origin.
+  it('reads a header the route adds and the gateway drops from clients as the route’s line alone', async () => {
+    const snap = await snapshot({
+      origins: [
+        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }] },
+        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
+      ],
+      routes: [
+        {
+          id: randomUUID(),
+          origin_id: ORIGIN,
+          path_pattern: '/partner/*',
+          auth_mode: 'public',
+          request_headers: { add: { 'X-Api-Key': 'partner-key' } },
+          traffic_split: {
+            origins: [
+              { origin_id: ORIGIN, weight: 1 },
+              { origin_id: CANARY, weight: 0 },
+            ],
+            overrides: [{ header: 'x-api-key', value: 'partner-key', origin_id: CANARY }],
+          },
+        },
+        {
+          id: randomUUID(),
+          origin_id: ORIGIN,
+          path_pattern: '/catalog/*',
+          auth_mode: 'public',
+          request_headers: { add: { 'x-api-key': 'catalog-key' } },
+          cache_policy: {
+            mode: 'override',
+            ttl_seconds: 30,
+            cache_key_pattern: 'path+query+headers',
+            vary_headers: ['X-Api-Key'],
+          },
+        },
+      ],
+      api_keys: [],
+    });
+    const partner = await explain({ path: '/partner/x', headers: { 'x-api-key': 'mine' } }, snap);
+    expect(partner.policies?.traffic_split?.chosen_by).toBe(
+      `an override: x-api-key as the route's request_headers write it → origin ${CANARY}`,
+    );
+    const digest = async (headers: Record<string, string>) =>
+      (await explain({ path: '/catalog/x', headers }, snap)).cache?.key?.variant_digest;
+    const keyless = await digest({});
+    expect(await digest({ 'x-api-key': 'mine' })).toBe(keyless);
+    expect(await digest({ X_Api_Key: 'mine' })).toBe(keyless);
+  });
+
+  // Regression: the gateway keys a split route's cache entries on the origin its weights chose (each
+  // origin answers for itself); explain's digest left the origin out, naming one entry for requests the
+  // gateway serves from two.
+  it('keys a split route’s cache entry on each origin its weights may choose, as the gateway does', async () => {
+    const split = (canaryWeight: number) => ({
+      origins: [
+        { origin_id: ORIGIN, weight: 3 },
+        { origin_id: CANARY, weight: canaryWeight },
+      ],
+      overrides: [{ header: 'x-canary', value: 'on', origin_id: CANARY }],
+    });
+    const cached = { mode: 'override', ttl_seconds: 30 };
+    const routes = [
+      { path_pattern: '/split/*', traffic_split: split(1) },
+      { path_pattern: '/stable/*', traffic_split: split(0) },
+      { path_pattern: '/plain/*', traffic_split: null },
+    ].map((route) => ({
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      auth_mode: 'public',
+      cache_policy: cached,
+      ...route,
+    }));
+    const snap = await snapshot({
+      origins: [
+        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }] },
+        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
+      ],
+      routes,
+      api_keys: [],
+    });
+    const gatewayKey = (path: string, origin: string | undefined) => {
+      const route = snap.routes.find((candidate) => path.startsWith(candidate.path_pattern.slice(0, -1)))!;
+      return variantDigest(
+        compileCachePolicy(TENANT, route, snap.tenant)!,
+        {
+          method: 'GET',
+          scheme: 'https',
+          host: 'acme.vantageedge.dev',
+          path,
+          query: '',
+          headers: {},
+          origin,
+        },
+        {},
+      );
+    };
+    const both = await explain({ path: '/split/x' }, snap);
+    expect(both.cache).toMatchObject({ decision: 'lookup', key: { variant_digest: null } });
+    expect(both.cache?.key?.split_variants).toEqual([
+      { origin_id: ORIGIN, variant_digest: gatewayKey('/split/x', ORIGIN) },
+      { origin_id: CANARY, variant_digest: gatewayKey('/split/x', CANARY) },
+    ]);
+    expect(gatewayKey('/split/x', ORIGIN)).not.toBe(gatewayKey('/split/x', CANARY));
+    // One origin with a weight: every request goes there.
+    const stable = await explain({ path: '/stable/x' }, snap);
+    expect(stable.cache?.key?.variant_digest).toBe(gatewayKey('/stable/x', ORIGIN));
+    // An override's request bypasses: it neither fills nor is served the weights' entries.
+    const forced = await explain({ path: '/split/x', headers: { 'x-canary': 'on' } }, snap);
+    expect(forced.cache).toMatchObject({ decision: 'bypass', reason: 'bypass_header' });
+    const plain = await explain({ path: '/plain/x' }, snap);
+    expect(plain.cache?.key?.variant_digest).toBe(gatewayKey('/plain/x', undefined));
+    expect(plain.cache?.key).not.toHaveProperty('split_variants');
+  });
+
   // Regression: the gateway's cache keys on the query its route's transform leaves, and judges its
   // bypass rules on it; explain read the client's query, and called two requests one transform makes
   // alike two entries, and a bypass parameter the transform removes a bypass.

@@ -1,3 +1,4 @@
+import { droppedFromClients } from '@vantageedge/shared/domain/dropped-request-headers';
 import {
   type HeaderTransform,
   parseTemplate,
@@ -5,7 +6,6 @@ import {
   requestHeaderNeverWritten,
   TEMPLATE_VARIABLES,
   type TemplateVariable,
-  TRUSTED_PROXY_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
 import { compileQueryTransform } from '@vantageedge/shared/gateway-policies/query-transform';
 import { otherSpellingsSent } from '@vantageedge/shared/http/cgi-spellings';
@@ -42,16 +42,13 @@ export function requestHeadersWritten(transform: HeaderTransform | null | undefi
 
 const NOTHING_WRITTEN: ReadonlySet<string> = new Set();
 
-/** A header passed on only from a trusted proxy: an `add` of it replaces the client's line (gateway transform-stages.ts). */
-const addReplacesClientLine = (name: string) => (TRUSTED_PROXY_HEADERS as readonly string[]).includes(name);
-
 /**
  * The headers after `request_headers`: every spelling the client sent of a name the route removes or
  * sets goes (`X_Canary` with `x-canary`), then `set` replaces, then `add` appends a line after the
- * client's (after none for a header passed on only from a trusted proxy, True-Client-IP, …: the gateway
- * drops the client's line first). Writes gateways leave out of stored routes (names routes never write,
- * CDN-Loop) are left out here too. Not modelled: an `add` of the other headers the gateway drops from
- * clients (X-Api-Key, Authorization), whose client line the gateway removes first too.
+ * client's — but the client's line of a header the gateway drops from clients (X-Api-Key,
+ * Authorization, the client address headers: droppedFromClients) goes first, as a removed one, so the
+ * route's line is the only one. Writes gateways leave out of stored routes (names routes never write,
+ * CDN-Loop) are left out here too.
  */
 export function headersAfterRequestTransform(
   transform: HeaderTransform | null | undefined,
@@ -65,8 +62,10 @@ export function headersAfterRequestTransform(
       .filter(([name]) => !neverWritten(name));
   const set = lower(transform.set);
   const add = lower(transform.add);
-  const remove = transform.remove.map((name) => name.toLowerCase()).filter((name) => name !== CDN_LOOP);
-  for (const [name] of add) if (addReplacesClientLine(name)) remove.push(name);
+  const remove = [
+    ...transform.remove.map((name) => name.toLowerCase()).filter((name) => name !== CDN_LOOP),
+    ...add.map(([name]) => name).filter(droppedFromClients),
+  ];
   const result: Headers = { ...headers };
   for (const name of new Set([...remove, ...set.map(([setName]) => setName)])) {
     for (const spelling of otherSpellingsSent(result, name)) delete result[spelling];

@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { REQUEST_DROPPED } from '@vantageedge/shared/domain/dropped-request-headers';
 import {
   HOST_BOUND_HEADERS,
-  REQUEST_HEADERS_GATEWAY_WRITES,
-  ROUTING_OVERRIDE_HEADERS,
   SCHEME_HEADERS,
   TRUSTED_PROXY_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
@@ -16,21 +15,6 @@ import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
 // Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
 // Connection header names are dropped both ways; identity headers are the gateway's alone.
-
-/** Request headers the gateway replaces or must not forward. */
-const REQUEST_DROPPED = new Set([
-  ...HOP_BY_HOP_HEADERS,
-  ...TRUSTED_PROXY_HEADERS,
-  'host',
-  'expect', // node answered 100-continue already; undici refuses to send it
-  'x-api-key', // a tenant's key is the gateway's business, never the origin's
-  ...REQUEST_HEADERS_GATEWAY_WRITES,
-  // IIS, Symfony and others route on X-Original-URL / X-Rewrite-URL instead of the request line, and
-  // Express's method-override, Rails, Laravel and ASP.NET take the method from the method-override
-  // headers: the gateway chose the route (its methods and its auth), so an origin must never see
-  // another one — not even through a trusted proxy, which passes a client's header on unchanged.
-  ...ROUTING_OVERRIDE_HEADERS,
-]);
 
 export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
 
@@ -160,11 +144,6 @@ export function originGetsTrustedProxyHeader(
   routeHeaders: readonly string[] | undefined,
 ): boolean {
   return peerTrusted === true || routeHeaders?.includes(name) === true;
-}
-
-/** Whether the gateway drops this request header when a client sends it (always, or on some routes). */
-export function droppedFromClients(name: string): boolean {
-  return REQUEST_DROPPED.has(name) || name === 'authorization' || name.startsWith(IDENTITY_HEADER_PREFIX);
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {

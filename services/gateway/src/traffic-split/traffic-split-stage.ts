@@ -5,6 +5,10 @@ import {
   splitOverrideLeftOut,
   type TrafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
+import {
+  type WeightedSplitOrigin,
+  weightedSplitOrigins,
+} from '@vantageedge/shared/gateway-policies/split-origins';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
@@ -57,23 +61,10 @@ function splitEntries(
   origins: ReadonlyMap<string, CompiledOrigin>,
   warn?: (message: string) => void,
 ): SplitEntry[] | null {
-  const split = route.traffic_split ?? null;
-  if (split === null || (route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null) {
-    return null;
-  }
-  const entries: SplitEntry[] = [];
-  for (const { origin_id, weight } of split.origins) {
-    const origin = origins.get(origin_id);
-    if (origin === undefined) warn?.(`traffic_split names unknown origin ${origin_id}: left out`);
-    else if (weight > 0) entries.push({ origin, weight });
-  }
-  return entries.length === 0 ? null : entries;
+  return weightedSplitOrigins(route, (id) => origins.get(id), warn);
 }
 
-interface SplitEntry {
-  readonly origin: CompiledOrigin;
-  readonly weight: number;
-}
+type SplitEntry = WeightedSplitOrigin<CompiledOrigin>;
 
 interface Override {
   readonly key: KeyOf;

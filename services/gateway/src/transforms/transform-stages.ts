@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { droppedFromClients } from '@vantageedge/shared/domain/dropped-request-headers';
 import {
   type HeaderTransform,
   HOST_BOUND_HEADERS,
@@ -9,7 +10,6 @@ import { otherSpellingsSent } from '@vantageedge/shared/http/cgi-spellings';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { isVary, varyWithOrigin } from '../cors/cors-stage.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
-import { droppedFromClients } from '../proxy/forwarded-headers.js';
 import {
   applyHeaderTransform,
   type CompiledHeaderTransform,
