@@ -51,7 +51,8 @@ export interface TestCertificate extends TestKeyPair {
   fingerprint256: string;
 }
 
-async function generateKeys(type: 'ec' | 'rsa' = 'ec', rsaBits = 2048): Promise<TestKeyPair> {
+/** A new key pair: EC P-256, or RSA of `rsaBits` with the exponent 65537. */
+export async function generateKeys(type: 'ec' | 'rsa' = 'ec', rsaBits = 2048): Promise<TestKeyPair> {
   const algorithm = type === 'ec' ? EC_P256 : { ...RSA_2048, modulusLength: rsaBits };
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
   const privateKeyPem = KeyObject.from(keys.privateKey as webcrypto.CryptoKey)
@@ -72,6 +73,13 @@ export interface CaOptions {
   /** Validity (default: from a day ago for ten years). */
   notBefore?: Date;
   notAfter?: Date;
+  /**
+   * A CA certificate whose subject key identifier this one claims as its own (default: its own key's):
+   * a decoy that certificates issued by that CA name as their issuer, as OpenSSL and node match them.
+   */
+  keyIdentifierOf?: string | undefined;
+  /** Its key usage (default: keyCertSign and cRLSign). */
+  keyUsages?: number | undefined;
 }
 
 export async function createTestCa(name = 'VantageEdge Test CA', options: CaOptions = {}): Promise<TestCa> {
@@ -89,12 +97,23 @@ export async function createTestCa(name = 'VantageEdge Test CA', options: CaOpti
     signingAlgorithm: algorithmOf(signer),
     extensions: [
       new x509.BasicConstraintsExtension(true, issuer ? 0 : 1, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(pair.keys.publicKey),
+      new x509.KeyUsagesExtension(
+        options.keyUsages ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      options.keyIdentifierOf === undefined
+        ? await x509.SubjectKeyIdentifierExtension.create(pair.keys.publicKey)
+        : new x509.SubjectKeyIdentifierExtension(subjectKeyIdOf(options.keyIdentifierOf)),
       ...(issuer ? [await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey)] : []),
     ],
   });
   return { ...pair, subject, certificatePem: certificate.toString('pem') };
+}
+
+function subjectKeyIdOf(certificatePem: string): string {
+  const extension = new x509.X509Certificate(certificatePem).getExtension(x509.SubjectKeyIdentifierExtension);
+  if (extension === null) throw new Error('the certificate has no subject key identifier');
+  return extension.keyId;
 }
 
 const toBigInt = (base64url: string) => BigInt(`0x${Buffer.from(base64url, 'base64url').toString('hex')}`);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createTestCa,
+  generateKeys,
   issueTestCertificate,
   rsaKeysWithHugeExponent,
 } from '@vantageedge/shared/testing/test-certificates';
@@ -20,15 +21,20 @@ export interface HostileChain {
  * not). One key serves them all: OpenSSL caches no verification. Kept in the temporary directory once made
  * (the key takes seconds), so test files and runs share it.
  */
-export async function hostileCertificateChain(length = 40): Promise<HostileChain> {
+export async function hostileCertificateChain(
+  length = 40,
+  /** The CA certificates' key usage (default: keyCertSign and cRLSign). */
+  caKeyUsages?: number,
+): Promise<HostileChain> {
   const directory = join(tmpdir(), 'vantageedge-test-material');
-  const file = join(directory, `hostile-chain-v1-${length}.json`);
+  const variant = caKeyUsages === undefined ? '' : `-usage-${caKeyUsages}`;
+  const file = join(directory, `hostile-chain-v1-${length}${variant}.json`);
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as HostileChain;
   const keyPair = await rsaKeysWithHugeExponent(3072);
-  let issuer = await createTestCa('Hostile CA 0', { keyPair });
+  let issuer = await createTestCa('Hostile CA 0', { keyPair, keyUsages: caKeyUsages });
   const cas = [issuer.certificatePem];
   for (let i = 1; i < length; i++) {
-    issuer = await createTestCa(`Hostile CA ${i}`, { keyPair, issuer });
+    issuer = await createTestCa(`Hostile CA ${i}`, { keyPair, issuer, keyUsages: caKeyUsages });
     cas.unshift(issuer.certificatePem);
   }
   const leaf = await issueTestCertificate(issuer, {
@@ -45,4 +51,26 @@ export async function hostileCertificateChain(length = 40): Promise<HostileChain
   // Written whole under another name first: a test file reading it meanwhile never sees half of it.
   renameSync(`${file}.${process.pid}`, file);
   return chain;
+}
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+/**
+ * `hostileCertificateChain(length)` with a decoy sent right after the leaf: a CA certificate of the
+ * leaf's issuer's name and key identifier, with a cheap key (RSA-2048, exponent 65537), issued by a CA
+ * never sent; expired unless `valid`. OpenSSL passes over an expired candidate and verifies the whole
+ * costly chain; node's `getPeerCertificate(true)` takes the first candidate, so the chain it reports ends
+ * at the decoy. A valid decoy is the chain OpenSSL builds too, unless its trust store holds the issuer.
+ */
+export async function decoyedCertificateChain(length = 40, valid = false): Promise<HostileChain> {
+  const chain = await hostileCertificateChain(length);
+  const [leaf, ...cas] = chain.chainPem.split(/(?=-----BEGIN CERTIFICATE-----)/);
+  const decoy = await createTestCa(`Hostile CA ${length - 1}`, {
+    keyPair: await generateKeys('rsa'),
+    issuer: await createTestCa('Decoy Issuer'),
+    notBefore: new Date(Date.now() - 2 * YEAR_MS),
+    notAfter: new Date(Date.now() + (valid ? YEAR_MS : -YEAR_MS)),
+    keyIdentifierOf: cas[0],
+  });
+  return { ...chain, chainPem: [leaf, decoy.certificatePem, ...cas].join('\n') };
 }

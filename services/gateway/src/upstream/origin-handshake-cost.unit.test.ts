@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import {
   createTestCa,
   issueTestCertificate,
@@ -16,10 +16,16 @@ describe('signatureCheckMs', () => {
       dnsNames: ['huge.internal'],
       keyPair: await rsaKeysWithHugeExponent(3072),
     });
-    const cost = (pem: string) => signatureCheckMs(new X509Certificate(pem));
+    const cost = (pem: string) => signatureCheckMs(new X509Certificate(pem).publicKey);
     expect(cost(ec.certificatePem)).toBeLessThan(0.5);
     expect(cost(rsa.certificatePem)).toBeLessThan(0.5);
     expect(cost(huge.certificatePem)).toBeGreaterThan(10);
     expect(cost(huge.certificatePem)).toBeGreaterThan(100 * cost(rsa.certificatePem));
+  });
+
+  it('estimates a key on a binary curve (sect571r1) at least twice secp521r1, as checking with it costs (≈ 2.3 times)', () => {
+    const curve = (namedCurve: string) =>
+      signatureCheckMs(generateKeyPairSync('ec', { namedCurve }).publicKey);
+    expect(curve('sect571r1')).toBeGreaterThanOrEqual(2 * curve('secp521r1'));
   });
 });

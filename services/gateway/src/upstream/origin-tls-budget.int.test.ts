@@ -2,8 +2,13 @@ import { constants, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import { startStalledConnectTarget } from '@vantageedge/shared/testing/stalled-connect-target';
-import { createTestCa, issueTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import {
+  createTestCa,
+  issueTestCertificate,
+  KeyUsageFlags,
+} from '@vantageedge/shared/testing/test-certificates';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GatewayResponse,
@@ -11,7 +16,7 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../testing/gateway-harness.js';
-import { hostileCertificateChain } from '../testing/hostile-certificate-chains.js';
+import { decoyedCertificateChain, hostileCertificateChain } from '../testing/hostile-certificate-chains.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
@@ -35,6 +40,12 @@ const origins: CountingOrigin[] = [];
 let gateway: TestGateway;
 let benign: CountingOrigin;
 let hostile: CountingOrigin;
+let decoyed: CountingOrigin;
+let unsigning: CountingOrigin;
+let fronted: CountingOrigin;
+let crossSigned: CountingOrigin;
+let crossSignedRoot = '';
+let hostileCas: string[] = [];
 let hostileRoot = '';
 let benignCa = '';
 
@@ -113,10 +124,38 @@ beforeAll(async () => {
   const chain = await hostileCertificateChain(40);
   hostileRoot = chain.chainPem.split(/(?=-----BEGIN CERTIFICATE-----)/).at(-1)!;
   hostile = await countingOrigin(chain.chainPem, chain.privateKeyPem, 'hostile');
+  const decoy = await decoyedCertificateChain(40);
+  decoyed = await countingOrigin(decoy.chainPem, decoy.privateKeyPem, 'decoyed');
+  const unsigned = await hostileCertificateChain(40, KeyUsageFlags.digitalSignature);
+  unsigning = await countingOrigin(unsigned.chainPem, unsigned.privateKeyPem, 'unsigning');
+  // Leaf and a valid cheap decoy of its issuer only: the costly CAs are the tenant's trust store.
+  const front = await decoyedCertificateChain(40, true);
+  const [frontLeaf, frontDecoy] = front.chainPem.split(/(?=-----BEGIN CERTIFICATE-----)/);
+  fronted = await countingOrigin(`${frontLeaf}${frontDecoy}`, front.privateKeyPem, 'fronted');
+  hostileCas = chain.chainPem.split(/(?=-----BEGIN CERTIFICATE-----)/).slice(1);
   const ca = await createTestCa('Benign Origin CA');
   const serving = await issueTestCertificate(ca, { dnsNames: [], ipAddresses: ['127.0.0.1'] });
   benign = await countingOrigin(serving.chainPem, serving.privateKeyPem, 'benign');
   benignCa = ca.certificatePem;
+  // As ordinary servers still send it: leaf, intermediate, and the root cross-signed by an older root,
+  // expired (Let's Encrypt's ISRG Root X1 by DST Root CA X3). Node's chain ends with the expired
+  // cross-sign; OpenSSL takes the root from the trust store.
+  const root = await createTestCa('Cross Root');
+  const intermediate = await createTestCa('Cross Intermediate', { issuer: root });
+  const oldRoot = await createTestCa('Old Root');
+  const expiredCross = await createTestCa('Cross Root', {
+    keyPair: root,
+    issuer: oldRoot,
+    notBefore: new Date(Date.now() - 800 * 86_400_000),
+    notAfter: new Date(Date.now() - 400 * 86_400_000),
+  });
+  const crossLeaf = await issueTestCertificate(intermediate, { dnsNames: [], ipAddresses: ['127.0.0.1'] });
+  crossSigned = await countingOrigin(
+    `${crossLeaf.certificatePem}\n${intermediate.certificatePem}\n${expiredCross.certificatePem}`,
+    crossLeaf.privateKeyPem,
+    'cross-signed',
+  );
+  crossSignedRoot = root.certificatePem;
   // A budget a single hostile handshake (≈ 560 ms estimated) overdraws for minutes; ordinary handshakes
   // (≈ 0.5 ms) fit it many times over.
   gateway = await startTestGateway({
@@ -163,6 +202,66 @@ describe('the handshake budget of a tenant whose origin sends a costly certifica
         source: 'request',
       }),
     ).toBeGreaterThan(100);
+    // An ordinary chain (P-256) is charged a fraction of a millisecond a handshake, all it sent counted.
+    const neighbourCharged = await counted('vantageedge_upstream_tls_handshake_check_ms_total', {
+      tenant: neighbour.id,
+    });
+    expect(neighbourCharged / benign.handshakes).toBeLessThan(1);
+  });
+
+  it('charges an ordinary chain ending with an expired cross-signed root as an ordinary chain: its tenant is served on', async () => {
+    const owner = tenant('cross', crossSigned.url, { ca_certificates: crossSignedRoot });
+
+    const answers = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await send(gateway, owner.host, '/');
+      answers.push({ status: response.status, body: response.text });
+    }
+    expect(answers).toEqual(Array(3).fill({ status: 200, body: 'cross-signed' }));
+    const charged = await counted('vantageedge_upstream_tls_handshake_check_ms_total', { tenant: owner.id });
+    expect(charged / crossSigned.handshakes).toBeLessThan(2);
+  });
+
+  it('charges a chain node reports only up to an expired decoy of an issuer as dear as the chain OpenSSL checks', async () => {
+    const attacker = tenant('decoyed', decoyed.url, { verify: false });
+
+    const first = await send(gateway, attacker.host, '/');
+    expect({ status: first.status, body: first.text }).toEqual({ status: 200, body: 'decoyed' });
+    const again = await send(gateway, attacker.host, '/');
+    expect({ status: again.status, code: errorCode(again) }).toEqual({
+      status: 503,
+      code: 'origin_tls_budget',
+    });
+    expect(decoyed.handshakes).toBe(1);
+  });
+
+  it('charges a chain of CAs whose key usage forbids signing certificates (node reports none of them, OpenSSL checks them all)', async () => {
+    const attacker = tenant('unsigning', unsigning.url, { verify: false });
+
+    const first = await send(gateway, attacker.host, '/');
+    expect({ status: first.status, body: first.text }).toEqual({ status: 200, body: 'unsigning' });
+    const again = await send(gateway, attacker.host, '/');
+    expect({ status: again.status, code: errorCode(again) }).toEqual({
+      status: 503,
+      code: 'origin_tls_budget',
+    });
+    expect(unsigning.handshakes).toBe(1);
+  });
+
+  it('charges the costly CAs of the tenant’s own trust store, which OpenSSL looks in first, however cheap the chain the origin sends', async () => {
+    const attacker = tenant('fronted', fronted.url, {
+      verify: false,
+      ca_certificates: hostileCas.slice(0, 10).join(''),
+    });
+
+    const first = await send(gateway, attacker.host, '/');
+    expect({ status: first.status, body: first.text }).toEqual({ status: 200, body: 'fronted' });
+    const again = await send(gateway, attacker.host, '/');
+    expect({ status: again.status, code: errorCode(again) }).toEqual({
+      status: 503,
+      code: 'origin_tls_budget',
+    });
+    expect(fronted.handshakes).toBe(1);
   });
 
   it('lets a burst of new connections to an origin of unknown cost run only a few handshakes before the first is charged', async () => {
@@ -281,6 +380,60 @@ describe('the handshake budget of a tenant whose origin sends a costly certifica
     expect({ status: response.status, code: (response.json().error as { code?: string }).code }).toEqual({
       status: 503,
       code: 'origin_tls_budget',
+    });
+  });
+});
+
+describe('a connection whose handshake waits for its tenant’s turn', () => {
+  it('is made as it was without one: SNI for a name and none for an IP address, ALPN http/1.1, the session resumed and charged nothing', async () => {
+    const ca = await createTestCa('Handshake Shape CA');
+    const serving = await issueTestCertificate(ca, {
+      dnsNames: ['origin.internal'],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const seen: { servername: string | false | null; alpn: string | false | null; reused: boolean }[] = [];
+    const server = https.createServer(
+      { cert: serving.chainPem, key: serving.privateKeyPem, ALPNProtocols: ['http/1.1'] },
+      (request, response) => {
+        const socket = request.socket as TLSSocket;
+        seen.push({
+          servername: socket.servername,
+          alpn: socket.alpnProtocol,
+          reused: socket.isSessionReused(),
+        });
+        response.writeHead(200, { connection: 'close' }).end('shaped');
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    origins.push({
+      url: '',
+      handshakes: 0,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    });
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const named = tenant('named', url, {
+      ca_certificates: ca.certificatePem,
+      server_name: 'origin.internal',
+    });
+    const addressed = tenant('addressed', url, { ca_certificates: ca.certificatePem });
+    const charged = () =>
+      counted('vantageedge_upstream_tls_handshake_check_ms_total', { tenant: named.id, source: 'request' });
+
+    const statuses = [(await send(gateway, named.host, '/')).status];
+    const first = await charged();
+    statuses.push((await send(gateway, named.host, '/')).status);
+    const second = await charged();
+    statuses.push((await send(gateway, addressed.host, '/')).status);
+
+    expect(statuses).toEqual([200, 200, 200]);
+    expect(seen).toEqual([
+      { servername: 'origin.internal', alpn: 'http/1.1', reused: false },
+      { servername: 'origin.internal', alpn: 'http/1.1', reused: true },
+      { servername: false, alpn: 'http/1.1', reused: false },
+    ]);
+    expect({ firstCharged: first > 0, secondCharged: second - first }).toEqual({
+      firstCharged: true,
+      secondCharged: 0,
     });
   });
 });

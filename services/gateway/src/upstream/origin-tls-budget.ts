@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { buildConnector } from 'undici';
 import { handshakeCheckMs } from './origin-handshake-cost.js';
+import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings } from './origin-tls.js';
 
 /**
  * A tenant's new https connection to an origin was refused: its handshakes on this replica spent their
@@ -99,9 +100,10 @@ export class OriginTlsBudget {
     tenantId: string,
     source: HandshakeSource,
     connector: buildConnector.connector,
-    /** 2 when the gateway checks the verified chain's signatures again itself (tls.verify_depth). */
-    costFactor = 1,
+    /** The origin's: its trust store, and whether the gateway checks the chain again (twice the cost). */
+    tls: Pick<OriginTlsSettings, 'rechecksChain' | 'trustStore' | 'trustStoreCheckMs'> = DEFAULT_ORIGIN_TLS,
   ): buildConnector.connector {
+    const costFactor = tls.rechecksChain ? 2 : 1;
     const connect = connector as (...args: Parameters<buildConnector.connector>) => unknown;
     return (options, callback) => {
       if (options.protocol !== 'https:') return connect(options, callback) as undefined;
@@ -129,7 +131,12 @@ export class OriginTlsBudget {
         charge = () => {
           if (settled) return;
           settled = true;
-          const cost = socket === undefined ? 0 : costFactor * handshakeCheckMs(socket);
+          const received = {
+            bytes: connected.bytesRead,
+            trustStore: tls.trustStore(),
+            trustStoreCheckMs: tls.trustStoreCheckMs,
+          };
+          const cost = socket === undefined ? 0 : costFactor * handshakeCheckMs(socket, received);
           this.#metrics?.charged.inc({ tenant: tenantId, source }, cost);
           settle(cost);
         };

@@ -13,6 +13,7 @@ import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
 import { certificatesOfPem } from '@vantageedge/shared/tls/certificate-bundle';
 import type { buildConnector } from 'undici';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
+import { signatureCheckMs } from './origin-handshake-cost.js';
 import { preparingConnections } from './prepared-connections.js';
 
 /**
@@ -40,6 +41,14 @@ export interface OriginTlsSettings {
    * handshakes cost the replica up to twice what OpenSSL's checks do.
    */
   readonly rechecksChain: boolean;
+  /** SHA-256 fingerprints of the trust store's certificates: the origin's CAs, else the replica's store. */
+  readonly trustStore: () => ReadonlySet<string>;
+  /**
+   * What checking a signature with each of the origin's own CA certificates costs (0 with the replica's
+   * store): OpenSSL looks for each issuer in the trust store before the certificates the origin sent, so
+   * its chain may run through them where node's does not.
+   */
+  readonly trustStoreCheckMs: number;
 }
 
 /**
@@ -59,6 +68,8 @@ export const DEFAULT_ORIGIN_TLS: OriginTlsSettings = {
   serverName: undefined,
   key: 'verify',
   rechecksChain: false,
+  trustStore: () => defaultTrustAnchors(),
+  trustStoreCheckMs: 0,
 };
 
 /**
@@ -81,12 +92,9 @@ export function compileOriginTls(
   }
   const serverName = tls.server_name ?? undefined;
   const verifyDepth = tls.verify ? tls.verify_depth : null;
-  const trustAnchors =
-    verifyDepth === null
-      ? new Set<string>()
-      : tls.ca_certificates === null
-        ? defaultTrustAnchors()
-        : fingerprintsOf(certificatesOfPem(tls.ca_certificates));
+  const ownCas = tls.ca_certificates === null ? undefined : certificatesOfPem(tls.ca_certificates);
+  const ownStore = ownCas === undefined ? undefined : fingerprintsOf(ownCas);
+  const trustAnchors = verifyDepth === null ? new Set<string>() : (ownStore ?? defaultTrustAnchors());
   // One context holds the trust (the origin's CAs, else the replica's store) and the client certificate.
   const needsContext = tls.ca_certificates !== null || clientCertificate !== undefined;
   const connectOptions: OriginTlsSettings['connectOptions'] = {
@@ -126,7 +134,14 @@ export function compileOriginTls(
       ]),
     )
     .digest('base64url');
-  return { connectOptions, serverName, key, rechecksChain: verifyDepth !== null };
+  return {
+    connectOptions,
+    serverName,
+    key,
+    rechecksChain: verifyDepth !== null,
+    trustStore: ownStore === undefined ? defaultTrustAnchors : () => ownStore,
+    trustStoreCheckMs: (ownCas ?? []).reduce((sum, ca) => sum + signatureCheckMs(ca.publicKey), 0),
+  };
 }
 
 /**

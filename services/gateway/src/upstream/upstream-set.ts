@@ -637,5 +637,5 @@ function budgetedHandshakes(
 ): ((connector: buildConnector.connector, tls: OriginTlsSettings) => buildConnector.connector) | undefined {
   const budget = deps.originTlsBudget;
   if (budget === undefined) return undefined;
-  return (connector, tls) => budget.connector(deps.tenantId, source, connector, tls.rechecksChain ? 2 : 1);
+  return (connector, tls) => budget.connector(deps.tenantId, source, connector, tls);
 }

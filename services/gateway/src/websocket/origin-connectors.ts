@@ -60,9 +60,7 @@ export class OriginConnectors {
           { timeout: connectMs },
           resolve,
           tls,
-          budget === undefined
-            ? undefined
-            : (inner) => budget.connector(tenantId, 'websocket', inner, tls.rechecksChain ? 2 : 1),
+          budget === undefined ? undefined : (inner) => budget.connector(tenantId, 'websocket', inner, tls),
         ),
         (reason, error, hostname) =>
           log('warn', 'origin TLS handshake failed', {
