@@ -1,20 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
-import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inTransaction } from '../runner/in-transaction.js';
 import { RoundTripEventStore } from '../runner/testing.js';
+import { snapshotProjection } from './snapshot-projection.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
-import { newEvent, originState, routeState, tenantCreated } from './testing.js';
+import { newEvent, originState, routeState, snapshotStateOf, tenantCreated } from './testing.js';
 
 /**
  * Every tenant's change goes through the one snapshot projector in log order, and each batch stores the
  * whole snapshot of every tenant it touches (hundreds of milliseconds for a tenant near the snapshot
  * bound). A tenant whose admin keeps changing such a config must cost another tenant's change at most
  * the batch being stored when it was made and the batch it is folded in — not also a batch made of
- * what the subscription read while the first was stored.
+ * what the subscription read while the first was stored; and in the batch it is folded in, it is stored
+ * ahead of a large tenant, so only the store in flight when it was made is in front of it.
  */
 let db: TestDatabase;
 beforeAll(async () => {
@@ -57,13 +61,63 @@ function poolRecordingBatches(url: string) {
   return { pool, recorded, gate };
 }
 
-async function tenantWithRoute(store: RoundTripEventStore) {
+/**
+ * A pool whose saves of `tenantId`'s snapshot each wait for the next of `holds` (none left: they go on).
+ */
+function poolHoldingStoresOf(url: string) {
+  const holds: Array<{ reached: () => void; released: Promise<void>; fails: boolean }> = [];
+  const held = { tenantId: '' };
+  const pool = new pg.Pool({ connectionString: url, max: 5 });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => Promise<pg.QueryResult>;
+    const holding = async (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : '';
+      if (text.startsWith('insert into snapshot_state')) {
+        const saved = (args[1] as unknown[])[0];
+        const hold = (Array.isArray(saved) ? saved : [saved]).includes(held.tenantId) && holds.shift();
+        if (hold) {
+          hold.reached();
+          await hold.released;
+          if (hold.fails) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+        }
+      }
+      return query(...args);
+    };
+    (client as unknown as { query: typeof holding }).query = holding;
+  });
+  /**
+   * Holds the tenant's next store (`fails`: then fails it, as a deadlock would, rolling its batch back):
+   * `reached` resolves once the store is reached, `release` lets it go on.
+   */
+  const holdNextStore = ({ fails = false } = {}) => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reached = new Promise<void>((resolve) => holds.push({ reached: resolve, released, fails }));
+    return { reached, release };
+  };
+  return { pool, held, holdNextStore };
+}
+
+async function tenantWithRoute(store: RoundTripEventStore, routes = 1) {
   const tenantId = randomUUID();
   const origin = originState(tenantId);
-  const route = routeState(tenantId, origin.origin_id);
+  const states = Array.from({ length: routes }, (_, index) =>
+    routeState(
+      tenantId,
+      origin.origin_id,
+      routes === 1 ? {} : { path_pattern: `/${'a'.repeat(1900)}/${index}` },
+    ),
+  );
+  const route = states[0]!;
   await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
   await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
-  await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
+  await store.appendToStream(
+    streamName.tenant(tenantId),
+    states.map((state) => newEvent('RouteCreated', state)),
+  );
   let priority = 0;
   return {
     tenantId,
@@ -114,6 +168,107 @@ describe('another tenant’s change while a churning tenant’s snapshot is stor
       [churning.tenantId],
       [churning.tenantId, other.tenantId].sort(),
     ]);
+    await projector.stop();
+    await pool.end();
+  });
+});
+
+describe('another tenant’s change folded with a large tenant’s', () => {
+  it('is stored and published ahead of the large tenant’s snapshot, not behind it', async () => {
+    const store = new RoundTripEventStore();
+    const bus = createInMemorySnapshotBus();
+    const subscriber = await recordSubscription(bus);
+    const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
+    const projector = startSnapshotProjector({ store, pool, bus, name: `t_${randomUUID()}` });
+    // 700 routes of ~2 KB: a snapshot of about 1.4 MB of JSON.
+    const large = await tenantWithRoute(store, 700);
+    const other = await tenantWithRoute(store);
+    const seeded = await store.headPosition();
+    await eventually('seeded', () => projector.checkpoint() >= seeded);
+    held.tenantId = large.tenantId;
+
+    const first = holdNextStore();
+    await large.change();
+    await first.reached;
+    // While the large tenant's change is stored, it changes again, then the other tenant changes: the
+    // next batch folds both.
+    const largeChange = await large.change();
+    await store.untilRead(largeChange);
+    const otherChange = await other.change();
+    const second = holdNextStore();
+    first.release();
+    await second.reached;
+
+    await eventually('the other tenant’s change published while the large tenant’s is stored', () =>
+      subscriber.versionsOf(other.tenantId).includes(otherChange),
+    );
+    second.release();
+    await eventually('the large tenant’s change published', () =>
+      subscriber.versionsOf(large.tenantId).includes(largeChange),
+    );
+    await projector.stop();
+    await pool.end();
+  });
+});
+
+describe('a batch folded again after its tenants were stored ahead of it', () => {
+  it('leaves their states as they are: no version goes back, no change is applied twice', async () => {
+    const store = new RoundTripEventStore();
+    const other = await tenantWithRoute(store);
+    await other.change();
+    const last = await other.change();
+    const events = (await store.readAll()) as ControlPlaneEvent[];
+    const projection = snapshotProjection({ name: `t_${randomUUID()}` });
+    await inTransaction(db.pool, (client) => projection.handle(events, { client }));
+    expect((await snapshotStateOf(db.pool, other.tenantId))?.version).toBe(last.toString());
+
+    // The batch that held its first change rolled back after the tenant was stored ahead of it: the
+    // retry folds that change again, onto the state that already holds the newer one.
+    await inTransaction(db.pool, (client) => projection.handle(events.slice(-2, -1), { client }));
+    expect((await snapshotStateOf(db.pool, other.tenantId))?.version).toBe(last.toString());
+  });
+});
+
+describe('a batch rolled back after another tenant was stored ahead of its large tenant', () => {
+  it('is folded again: the other tenant’s version stays, the large tenant’s change is published', async () => {
+    const store = new RoundTripEventStore();
+    const bus = createInMemorySnapshotBus();
+    const subscriber = await recordSubscription(bus);
+    const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
+    const projector = startSnapshotProjector({
+      store,
+      pool,
+      bus,
+      name: `t_${randomUUID()}`,
+      retryDelayMs: 20,
+    });
+    const large = await tenantWithRoute(store, 700);
+    const other = await tenantWithRoute(store);
+    const seeded = await store.headPosition();
+    await eventually('seeded', () => projector.checkpoint() >= seeded);
+    held.tenantId = large.tenantId;
+
+    const first = holdNextStore();
+    await large.change();
+    await first.reached;
+    const largeChange = await large.change();
+    await store.untilRead(largeChange);
+    const otherChange = await other.change();
+    const failing = holdNextStore({ fails: true });
+    first.release();
+    await failing.reached;
+    await eventually('the other tenant’s change published', () =>
+      subscriber.versionsOf(other.tenantId).includes(otherChange),
+    );
+    failing.release();
+
+    await eventually('the batch folded again', () => projector.checkpoint() >= otherChange);
+    await eventually('the large tenant’s change published', () =>
+      subscriber.versionsOf(large.tenantId).includes(largeChange),
+    );
+    expect((await snapshotStateOf(pool, other.tenantId))?.version).toBe(otherChange.toString());
+    const versions = subscriber.versionsOf(other.tenantId);
+    expect(versions).toEqual([...versions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     await projector.stop();
     await pool.end();
   });

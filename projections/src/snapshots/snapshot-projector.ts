@@ -60,7 +60,13 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     topicCheckWaitMs: options.topicCheckWaitMs,
   });
   const projector = startProjector({
-    projection: snapshotProjection({ name, logger, registry }),
+    projection: snapshotProjection({
+      name,
+      logger,
+      registry,
+      pool,
+      onStoredAhead: () => publisher.request(),
+    }),
     store,
     pool,
     logger,

@@ -32,12 +32,14 @@ const SAVE_MARK = `s.version::text || '@' || (extract(epoch from s.updated_at) *
 
 /**
  * These tenants' states, their rows locked. A tenant in `kept` whose row still carries the kept state's
- * mark gets the kept state: its snapshot is neither sent by PostgreSQL nor parsed again.
+ * mark gets the kept state: its snapshot is neither sent by PostgreSQL nor parsed again. With
+ * `skipLocked`, a row another transaction holds is left out instead of waited for.
  */
 export async function loadStates(
   client: pg.PoolClient,
   tenantIds: readonly string[],
   kept: ReadonlyMap<string, KeptSnapshot> = new Map(),
+  { skipLocked = false }: { skipLocked?: boolean } = {},
 ): Promise<Map<string, SnapshotState>> {
   const { rows } = await client.query<StateRow & { kept_as: string | null }>(
     `select s.tenant_id, s.version, s.status, s.event_time,
@@ -45,7 +47,7 @@ export async function loadStates(
        case when k.mark = ${SAVE_MARK} then null else s.snapshot end as snapshot
      from snapshot_state s
      left join unnest($2::text[], $3::text[]) as k(tenant_id, mark) on k.tenant_id::uuid = s.tenant_id
-     where s.tenant_id = any($1::uuid[]) for update of s`,
+     where s.tenant_id = any($1::uuid[]) for update of s${skipLocked ? ' skip locked' : ''}`,
     [tenantIds, [...kept.keys()], [...kept.values()].map((entry) => entry.mark)],
   );
   return new Map(

@@ -83,8 +83,13 @@ export class RolloutWatch {
 function settle(waiter: Waiter, look: Look, now: number): RolloutWaitResult | undefined {
   if (look.unreadable === undefined) waiter.status = look.status;
   const status = look.unreadable === undefined ? look.status : null;
+  // The tenant's version folds every one of its events up to it: a tenant stored ahead of the
+  // checkpoint (beside a large tenant's batch) has its change in before the checkpoint passes it.
   const folded =
-    waiter.minPosition === undefined || (status && BigInt(status.projected_position) >= waiter.minPosition);
+    waiter.minPosition === undefined ||
+    (status &&
+      (BigInt(status.projected_position) >= waiter.minPosition ||
+        BigInt(status.target_version) >= waiter.minPosition));
   if (status && folded && status.live_everywhere) return { done: true, status };
   // A version the bus refused never reaches a replica, nor does any change of a tenant quarantined in
   // the snapshots: waiting longer cannot change the answer.

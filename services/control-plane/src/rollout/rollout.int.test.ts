@@ -267,6 +267,30 @@ describe('rollout status', () => {
     }
   });
 
+  it('calls a change live once its tenant’s version holds it, before the checkpoint passes it', async () => {
+    // The snapshot projector stores a tenant beside a large one ahead of the large one's batch: its
+    // version is in (and published) while the checkpoint is still before it.
+    const tenantId = randomUUID();
+    const behind = `rollout_behind_${uniqueSuffix()}`;
+    await db.pool.query('insert into projection_checkpoints (name, position) values ($1, 100)', [behind]);
+    await db.pool.query(
+      `insert into snapshot_state (tenant_id, version, status, snapshot, event_time)
+       values ($1, 130, 'live', '{}', now())`,
+      [tenantId],
+    );
+    const a = replica(new Map([[tenantId, 130n]]));
+    try {
+      const result = await waitForRollout(
+        { pool: db.pool, redis, prefix, projection: behind },
+        { tenantId, minPosition: 130n, timeoutMs: 2_000 },
+      );
+      expect(result.done).toBe(true);
+      expect(result.status).toMatchObject({ target_version: '130', projected_position: '100' });
+    } finally {
+      await a.heartbeat.stop();
+    }
+  });
+
   it("shares one look at a tenant's rollout between every request waiting for it", async () => {
     // Regression: each waiter polled on its own (two PostgreSQL queries and a Redis pipeline every 25 ms
     // for up to 60 s), so one tenant's admins holding many waits multiplied the load on the pool every
