@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import { bodyBytesOf } from './body-bytes.js';
-import { answerLastOnConnection } from './last-on-connection.js';
+import { answerLastOnConnection, handleNoMoreRequestsOn } from './last-on-connection.js';
 
 /**
  * The most of a request body an HTTP/1.1 connection reads and drops once the request is answered, to
@@ -13,7 +13,10 @@ export const DRAINED_BODY_BYTES = 64 * 1024;
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 interface Rest {
-  /** The answer is the connection's last: nothing more of the body is read once it is written. */
+  /**
+   * The answer is the connection's last: once it is written, what the client still sends is read only
+   * for a lingering close.
+   */
   closeAfterAnswer: boolean;
 }
 
@@ -27,8 +30,9 @@ const watched = new WeakMap<IncomingMessage, Rest>();
  * client, without a credential, could make the replica read that for nothing on every request. So
  * only a declared rest of at most DRAINED_BODY_BYTES is read (the connection serves on); any other
  * makes the answer the connection's last (`Connection: close`), and once the answer is written the
- * connection is closed without reading more, after a lingering close so that the client reads the
- * answer before any reset (Envoy closes a connection whose response completed before its request).
+ * connection is closed after a lingering close, which reads and drops what still arrives for
+ * LINGERING_CLOSE_MS only, so that the client reads the answer before any reset (Envoy too closes a
+ * connection whose response completed before its request).
  */
 export function readOnlySmallRests(handler: Handler): Handler {
   return (req, res) => {
@@ -40,7 +44,7 @@ export function readOnlySmallRests(handler: Handler): Handler {
 /**
  * The request's answer is its HTTP/1.1 connection's last, read no more of its body (an exchange that
  * stopped reading it past a bound): `Connection: close` if its head is not out yet; once it is written,
- * the connection is closed without reading the rest.
+ * the connection is closed after a lingering close, the rest not read beyond it.
  */
 export function closeWithoutReadingRest(req: IncomingMessage, res: ServerResponse): void {
   const rest = watchRest(req, res);
@@ -101,12 +105,18 @@ function stopReading(req: IncomingMessage): void {
 /**
  * The connection's end goes out after the answer (node's, or here), and the connection is destroyed a
  * lingering close later, not at once: destroyed with the client's bytes unread, it is reset, and a reset
- * can discard the answer before the client read it.
+ * can discard the answer before the client read it. Until then what the client still sends is read and
+ * dropped, as nginx's lingering close does: a client that sends its request whole before it reads the
+ * answer (many HTTP libraries do) would otherwise be stuck writing into a full window, and get the reset
+ * instead of the answer. Whatever follows the body is no request of its own.
  */
 function closeAfterLingering(req: IncomingMessage): void {
   const connection = req.socket;
   connection.removeListener('finish', connection.destroy);
   if (!connection.writableEnded) connection.end();
+  handleNoMoreRequestsOn(connection);
+  req.removeAllListeners('data');
+  req.resume();
   destroyAfterLingering(connection);
 }
 

@@ -115,6 +115,14 @@ describe('HTTP/2 header blocks left unfinished', () => {
     }
   });
 
+  // A PING acknowledged inside an open block is no proof against it: no frame but its CONTINUATION may
+  // come there, and nghttp2 ends the connection for it.
+  it('a client that acknowledges the gateway’s PING while its header block is open is not kept either', async () => {
+    const stalled = await connect('plain', true);
+    stalled.send(frame(TYPE.HEADERS, FLAG.END_STREAM, 1, headerBlock(request.slice(0, 2))));
+    await within(stalled.closed, IDLE_TIMEOUT_MS / 4, 'the stalled connection closed');
+  });
+
   it('a header block finished with its CONTINUATION is served, and its connection kept', async () => {
     const client = await connect('plain');
     client.send(frame(TYPE.HEADERS, FLAG.END_STREAM, 1, headerBlock(request.slice(0, 2))));

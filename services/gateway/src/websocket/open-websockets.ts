@@ -111,6 +111,9 @@ export class OpenWebSockets {
     this.#options.metrics?.opened(tenantId);
     upstream.setNoDelay(true);
     (client as Socket).setNoDelay?.(true);
+    // A client may end its side after its close frame and read on until its origin's answer: node's
+    // TLS sockets would end theirs at once (its plain ones and HTTP/2 streams are half-open already).
+    client.allowHalfOpen = true;
     upstream.on('error', () => upstream.destroy());
     let closed = false;
     const finish = (side: 'client' | 'origin') => {
