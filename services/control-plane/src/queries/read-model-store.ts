@@ -12,6 +12,13 @@ export type ResourceRow = RowBase & { tenant_id?: string } & Record<string, unkn
 
 const T = (table: Parameters<typeof qualified>[1]) => qualified(READ_MODELS_SCHEMA, table);
 
+/**
+ * A page in creation order. With `tenantIds`, each tenant's page is read on its own through its
+ * (tenant_id, created_position) index and the pages merged: over `tenant_id = any(…)` no index gives
+ * the order, and the planner read and sorted every row of the tenants (a tenant's revoked API keys
+ * pile up without limit), or scanned every tenant's rows, for each page. Without, the page walks the
+ * table's created_position index (migration 0310).
+ */
 export async function listResources(
   pool: pg.Pool,
   resource: ResourceDefinition,
@@ -23,15 +30,21 @@ export async function listResources(
   }: { tenantIds: readonly string[] | null; after: bigint; limit: number; tags?: TagFilter | undefined },
 ): Promise<ResourceRow[]> {
   const tagged = tags === undefined ? null : tagCondition(tags, 4);
+  const rowFilter = `r.created_position > $2 ${tagged === null ? '' : `and ${tagged.sql}`}`;
   const sql =
     resource.table === 'tenants'
       ? `select r.* from ${T('tenants')} r
           where r.deleted_at is null and ($1::uuid[] is null or r.id = any($1::uuid[])) and r.created_position > $2
           order by r.created_position limit $3`
-      : `select r.* from ${T(resource.table)} r join ${T('tenants')} t on t.id = r.tenant_id
-          where t.deleted_at is null and ($1::uuid[] is null or r.tenant_id = any($1::uuid[]))
-            and r.created_position > $2 ${tagged === null ? '' : `and ${tagged.sql}`}
-          order by r.created_position limit $3`;
+      : tenantIds === null
+        ? `select r.* from ${T(resource.table)} r join ${T('tenants')} t on t.id = r.tenant_id
+            where t.deleted_at is null and $1::uuid[] is null and ${rowFilter}
+            order by r.created_position limit $3`
+        : `select page.* from ${T('tenants')} t
+            cross join lateral (select r.* from ${T(resource.table)} r where r.tenant_id = t.id and ${rowFilter}
+              order by r.created_position limit $3) as page
+            where t.id = any($1::uuid[]) and t.deleted_at is null
+            order by page.created_position limit $3`;
   const values: unknown[] = [tenantIds, after.toString(), limit];
   if (tagged !== null) values.push(tagged.value);
   const { rows } = await pool.query<ResourceRow>(sql, values);

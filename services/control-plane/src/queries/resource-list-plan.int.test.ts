@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzedPlan, type PlanNode, rowsRead } from '../testing/query-plans.js';
+import { listResources } from './read-model-store.js';
+import { apiKeyResource, routeResource } from './resources.js';
+
+/**
+ * A list page of a tenant's resources reads about a page of rows, however many the tenant has: its
+ * revoked API keys stay listed and are not bounded by TENANT_MAX_API_KEYS (only active keys are), so a
+ * tenant can pile up any number of them; every other tenant's rows stay unread. A platform admin's
+ * list of every tenant's rows walks them in creation order (migration 0310) instead of sorting them all.
+ */
+
+let db: TestDatabase;
+const tenant = randomUUID();
+const neighbour = 'c4ca4238-a0b9-2382-0dcc-509a6f75849b'; // md5('1')
+const KEYS = 40_000;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.pool.query(
+    `insert into read_models.tenants (id, name, subdomain, clerk_org_id, settings, created_at, updated_at,
+       revision, position, created_position)
+     select case when n = 0 then $1::uuid else md5(n::text)::uuid end, 't' || n, 's' || n, null, '{}',
+            now(), now(), 0, n + 1, n + 1
+       from generate_series(0, 199) as n`,
+    [tenant],
+  );
+  // Half the keys the tenant's (revoked), half every other tenant's, interleaved in creation order.
+  await db.pool.query(
+    `insert into read_models.api_keys (id, tenant_id, name, key_hash, key_prefix, scopes, revoked_at,
+       created_at, updated_at, revision, position, created_position)
+     select gen_random_uuid(), case when n % 2 = 0 then $1::uuid else md5((n % 200)::text)::uuid end,
+            'k', md5(n::text), 've_live_', '[]', now(), now(), now(), 1, 1000 + n, 1000 + n
+       from generate_series(0, $2::int - 1) as n`,
+    [tenant, KEYS],
+  );
+  await db.pool.query('analyze read_models.tenants');
+  await db.pool.query('analyze read_models.api_keys');
+}, 180_000);
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+async function plan(tenantIds: string[] | null, after: bigint): Promise<PlanNode[]> {
+  const nodes: PlanNode[] = [];
+  const explaining = {
+    async query(text: string, values: unknown[]) {
+      nodes.push(...(await analyzedPlan(db.pool, text, values)));
+      return { rows: [] };
+    },
+  } as unknown as pg.Pool;
+  await listResources(explaining, apiKeyResource, { tenantIds, after, limit: 51 });
+  return nodes;
+}
+
+describe('a list page of API keys', () => {
+  it.each([
+    { tenants: 'the tenant', after: 0n },
+    { tenants: 'the tenant', after: BigInt(1000 + KEYS / 2) },
+    { tenants: 'the tenant and a neighbour', after: 0n },
+    // A platform admin's list of every tenant's keys.
+    { tenants: 'every tenant', after: 0n },
+    { tenants: 'every tenant', after: BigInt(1000 + KEYS / 2) },
+  ])('reads about a page of rows: $tenants, after $after', async ({ tenants, after }) => {
+    const ids = tenants === 'every tenant' ? null : tenants === 'the tenant' ? [tenant] : [tenant, neighbour];
+    const nodes = await plan(ids, after);
+    expect(rowsRead(nodes), JSON.stringify(nodes)).toBeLessThan(1_000);
+  });
+
+  it('pages the tenants together in creation order, after the cursor', async () => {
+    const rows = await listResources(db.pool, apiKeyResource, {
+      tenantIds: [tenant, neighbour],
+      after: 1001n,
+      limit: 4,
+    });
+    // The tenant's keys are the even ones; md5('1') is the tenant of 1001, 1201, 1401, …
+    expect(rows.map((row) => row.created_position)).toEqual(['1002', '1004', '1006', '1008']);
+    const later = await listResources(db.pool, apiKeyResource, {
+      tenantIds: [tenant, neighbour],
+      after: 1198n,
+      limit: 3,
+    });
+    expect(later.map((row) => row.created_position)).toEqual(['1200', '1201', '1202']);
+  });
+
+  it('lists nothing of a deleted tenant', async () => {
+    const gone = randomUUID();
+    await db.pool.query(
+      `insert into read_models.tenants (id, name, subdomain, clerk_org_id, settings, created_at, updated_at,
+         deleted_at, revision, position, created_position)
+       values ($1, 'gone', 'gone', null, '{}', now(), now(), now(), 1, 900, 900)`,
+      [gone],
+    );
+    await db.pool.query(
+      `insert into read_models.routes (id, tenant_id, origin_id, path_pattern, methods, priority, auth_mode,
+         required_scopes, require_tenant_org, strip_prefix, created_at, updated_at, revision, position,
+         created_position)
+       values (gen_random_uuid(), $1, gen_random_uuid(), '/x/*', '[]', 0, 'public', '[]', true, null, now(),
+         now(), 0, 901, 901)`,
+      [gone],
+    );
+    expect(await listResources(db.pool, routeResource, { tenantIds: [gone], after: 0n, limit: 10 })).toEqual(
+      [],
+    );
+    expect(
+      (await listResources(db.pool, routeResource, { tenantIds: null, after: 0n, limit: 10 })).length,
+    ).toBe(0);
+  });
+});
