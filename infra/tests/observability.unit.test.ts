@@ -80,6 +80,7 @@ describe('observability pack', () => {
         'VantageEdgeGatewayUsageDropped',
         'VantageEdgeUsageBatchMovedAside',
         'VantageEdgeTenantUpstreamLimit',
+        'VantageEdgeTenantOriginTlsBudget',
         'VantageEdgeRateLimitCallerKeysOverflow',
       ]),
     );
