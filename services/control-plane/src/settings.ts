@@ -17,6 +17,7 @@ import {
   platformBaseDomainSettings,
   port,
   postgresUrl,
+  redisKeyPrefix,
 } from '@vantageedge/shared/settings/common-settings';
 import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
 import { assertDistinctListeners } from '@vantageedge/shared/settings/listener-addresses';
@@ -69,7 +70,7 @@ export const controlPlaneSettings = {
    * The gateways' Redis key prefix (same value as theirs), so cache purges reach their keys; the admin
    * rate limits' keys live under it too (`<prefix>cp:admin-rate:…`).
    */
-  GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  GATEWAY_REDIS_KEY_PREFIX: redisKeyPrefix,
   ...quotaStoreSettings,
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),

@@ -271,3 +271,15 @@ describe('POSTGRES_STATEMENT_DEADLINE_MS', () => {
     ).toThrow(/POSTGRES_KEEPALIVE_IDLE_MS/);
   });
 });
+
+describe('control-plane GATEWAY_REDIS_KEY_PREFIX', () => {
+  it('refuses a prefix with a `{` (a Redis Cluster hash tag) as the gateways do, and takes one without', () => {
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, GATEWAY_REDIS_KEY_PREFIX: 've{prod}:' }),
+    ).toThrow(/GATEWAY_REDIS_KEY_PREFIX: .*\{/);
+    expect(
+      parseSettings(controlPlaneSettings, { ...REQUIRED, GATEWAY_REDIS_KEY_PREFIX: 've-prod:' })
+        .GATEWAY_REDIS_KEY_PREFIX,
+    ).toBe('ve-prod:');
+  });
+});

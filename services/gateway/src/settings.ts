@@ -16,6 +16,7 @@ import {
   observabilitySettings,
   platformBaseDomainSettings,
   port,
+  redisKeyPrefix,
 } from '@vantageedge/shared/settings/common-settings';
 import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
 import { assertDistinctListeners } from '@vantageedge/shared/settings/listener-addresses';
@@ -214,7 +215,7 @@ export const gatewaySettings = {
     .default(DEFAULT_TENANT_MAX_LIMIT_KEYS),
   ...quotaStoreSettings,
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
-  GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  GATEWAY_REDIS_KEY_PREFIX: redisKeyPrefix,
   /**
    * How often the replica hands its request counts (usage) to Redis as one batch; the usage flusher
    * moves them into PostgreSQL. A replica that dies without a graceful stop loses at most this much.

@@ -302,3 +302,22 @@ describe('GATEWAY_PROXY_PROTOCOL', () => {
     expect(parseGatewaySettings(deprecatedTrust).GATEWAY_PROXY_PROTOCOL).toBe('on');
   });
 });
+
+describe('GATEWAY_REDIS_KEY_PREFIX', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  // Redis Cluster hashes only what is between a key's first `{` and the next `}`: a `{` in the prefix
+  // would put every tenant's counters and cache entries on one slot, not each on its tenant's.
+  it.each(['ve{prod}:', '{ve:'])('refuses %s, naming the setting', (prefix) => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_REDIS_KEY_PREFIX: prefix })).toThrow(
+      /GATEWAY_REDIS_KEY_PREFIX: .*\{/,
+    );
+  });
+
+  it('takes a prefix without braces, or none', () => {
+    expect(
+      parseGatewaySettings({ ...REQUIRED, GATEWAY_REDIS_KEY_PREFIX: 've-prod:' }).GATEWAY_REDIS_KEY_PREFIX,
+    ).toBe('ve-prod:');
+    expect(parseGatewaySettings(REQUIRED).GATEWAY_REDIS_KEY_PREFIX).toBe('');
+  });
+});

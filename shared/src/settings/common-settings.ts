@@ -215,3 +215,19 @@ export function platformBaseDomains(config: {
 }): readonly string[] {
   return config.PLATFORM_BASE_DOMAINS ?? config.GATEWAY_BASE_DOMAINS ?? DEFAULT_PLATFORM_BASE_DOMAINS;
 }
+
+/**
+ * GATEWAY_REDIS_KEY_PREFIX, read by the gateways and the control plane alike. Every key of a tenant
+ * carries its `{tenant_id}` hash tag, so on a Redis Cluster a tenant's keys share one slot and one
+ * master (and its circuit, shared/src/redis/tenant-node.ts). Redis hashes a key by what lies between
+ * its first `{` and the next `}`: a `{` in the prefix would be that first one, putting every tenant on
+ * one slot.
+ */
+export const redisKeyPrefix = z
+  .string()
+  .max(100)
+  .refine((prefix) => !prefix.includes('{'), {
+    message:
+      "must not contain '{': on a Redis Cluster it would become the keys' hash tag, every tenant's keys on one slot",
+  })
+  .default('');

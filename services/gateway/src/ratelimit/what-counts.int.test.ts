@@ -19,7 +19,8 @@ import { RedisLimitStore } from './redis-limit-store.js';
 
 /**
  * What a tenant-wide limit counts, through a real gateway pipeline and the real Redis: answers given
- * before the limit (IP rules, CORS preflights, failed authentication, fixed responses) spend nothing;
+ * before the limit (IP rules, CORS preflights, failed authentication, fixed responses, an OPTIONS
+ * the gateway answers itself for `Max-Forwards: 0`) spend nothing;
  * GET and HEAD each spend one; the refusal's headers say when to come back.
  */
 describe('what a rate limit counts', () => {
@@ -85,9 +86,15 @@ describe('what a rate limit counts', () => {
       );
       before.push(await send(gateway, host, '/api/a'));
       before.push(await send(gateway, host, '/maintenance/a'));
+      before.push(
+        await send(gateway, host, '/api/a', {
+          method: 'OPTIONS',
+          headers: { 'x-api-key': key, 'max-forwards': '0' },
+        }),
+      );
     }
     expect(before.map((answer) => answer.status)).toEqual([
-      204, 403, 401, 503, 204, 403, 401, 503, 204, 403, 401, 503,
+      204, 403, 401, 503, 200, 204, 403, 401, 503, 200, 204, 403, 401, 503, 200,
     ]);
 
     const get = await send(gateway, host, '/api/a', { headers: { 'x-api-key': key } });
