@@ -121,10 +121,11 @@ async function tenantWithRoute(store: RoundTripEventStore, routes = 1) {
   let priority = 0;
   return {
     tenantId,
-    change: async () => {
+    /** Changes the tenant's first route; `occurredAt` is the event's time as recorded. */
+    change: async (occurredAt?: string) => {
       priority += 1;
       const written = await store.appendToStream(streamName.route(route.route_id), [
-        newEvent('RouteUpdated', { ...route, priority, changed_fields: ['priority'] }),
+        newEvent('RouteUpdated', { ...route, priority, changed_fields: ['priority'] }, occurredAt),
       ]);
       return written.position;
     },
@@ -268,6 +269,55 @@ describe('a batch rolled back after another tenant was stored ahead of its large
     );
     expect((await snapshotStateOf(pool, other.tenantId))?.version).toBe(otherChange.toString());
     const versions = subscriber.versionsOf(other.tenantId);
+    expect(versions).toEqual([...versions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    await projector.stop();
+    await pool.end();
+  });
+});
+
+describe('a large tenant’s event its batch cannot store, beside another tenant stored ahead', () => {
+  it('quarantines the large tenant only: the other tenant’s changes before and after it are in once, in order', async () => {
+    const store = new RoundTripEventStore();
+    const bus = createInMemorySnapshotBus();
+    const subscriber = await recordSubscription(bus);
+    const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool, bus, name, retryDelayMs: 5 });
+    const large = await tenantWithRoute(store, 700);
+    const other = await tenantWithRoute(store);
+    const seeded = await store.headPosition();
+    await eventually('seeded', () => projector.checkpoint() >= seeded);
+    held.tenantId = large.tenantId;
+
+    const first = holdNextStore();
+    await large.change();
+    await first.reached;
+    // One batch: the other tenant's change, the large tenant's change PostgreSQL refuses to store (its
+    // time is no timestamp), the other tenant's next change.
+    await other.change();
+    const poison = await large.change('not-a-time');
+    const after = await other.change();
+    await store.untilRead(after);
+    first.release();
+
+    await eventually('the batch folded past the poison event', () => projector.checkpoint() >= after);
+    const later = await large.change();
+    const otherLast = await other.change();
+    await eventually('the later changes folded', () => projector.checkpoint() >= otherLast);
+    await projector.idle();
+
+    const { rows } = await pool.query<{ position: string; tenant_id: string; reason: string }>(
+      'select position, tenant_id, reason from projection_parked_events where projection = $1 order by position',
+      [name],
+    );
+    expect(rows.map((row) => [BigInt(row.position), row.tenant_id, row.reason])).toEqual([
+      [poison, large.tenantId, 'failed'],
+      [later, large.tenantId, 'quarantined'],
+    ]);
+    expect((await snapshotStateOf(pool, other.tenantId))?.version).toBe(otherLast.toString());
+    const versions = subscriber.versionsOf(other.tenantId);
+    expect(versions).toContain(after);
+    expect(versions.at(-1)).toBe(otherLast);
     expect(versions).toEqual([...versions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     await projector.stop();
     await pool.end();
