@@ -132,6 +132,32 @@ async function tenantWithRoute(store: RoundTripEventStore, routes = 1) {
   };
 }
 
+/**
+ * A projector over a pool holding the large tenant's stores (700 routes of ~2 KB: a snapshot of about
+ * 1.4 MB of JSON), and another tenant. While the large tenant's change is stored (`first` is held), it
+ * changes again, then the other tenant changes: the next batch folds both.
+ */
+async function otherChangedWhileLargeStored(options: { retryDelayMs?: number } = {}) {
+  const store = new RoundTripEventStore();
+  const bus = createInMemorySnapshotBus();
+  const subscriber = await recordSubscription(bus);
+  const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
+  const projector = startSnapshotProjector({ store, pool, bus, name: `t_${randomUUID()}`, ...options });
+  const large = await tenantWithRoute(store, 700);
+  const other = await tenantWithRoute(store);
+  const seeded = await store.headPosition();
+  await eventually('seeded', () => projector.checkpoint() >= seeded);
+  held.tenantId = large.tenantId;
+
+  const first = holdNextStore();
+  await large.change();
+  await first.reached;
+  const largeChange = await large.change();
+  await store.untilRead(largeChange);
+  const otherChange = await other.change();
+  return { pool, projector, subscriber, holdNextStore, first, large, other, largeChange, otherChange };
+}
+
 describe('another tenant’s change while a churning tenant’s snapshot is stored', () => {
   it('is folded in the next batch, behind no further snapshot of the churning tenant', async () => {
     const store = new RoundTripEventStore();
@@ -176,26 +202,8 @@ describe('another tenant’s change while a churning tenant’s snapshot is stor
 
 describe('another tenant’s change folded with a large tenant’s', () => {
   it('is stored and published ahead of the large tenant’s snapshot, not behind it', async () => {
-    const store = new RoundTripEventStore();
-    const bus = createInMemorySnapshotBus();
-    const subscriber = await recordSubscription(bus);
-    const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
-    const projector = startSnapshotProjector({ store, pool, bus, name: `t_${randomUUID()}` });
-    // 700 routes of ~2 KB: a snapshot of about 1.4 MB of JSON.
-    const large = await tenantWithRoute(store, 700);
-    const other = await tenantWithRoute(store);
-    const seeded = await store.headPosition();
-    await eventually('seeded', () => projector.checkpoint() >= seeded);
-    held.tenantId = large.tenantId;
-
-    const first = holdNextStore();
-    await large.change();
-    await first.reached;
-    // While the large tenant's change is stored, it changes again, then the other tenant changes: the
-    // next batch folds both.
-    const largeChange = await large.change();
-    await store.untilRead(largeChange);
-    const otherChange = await other.change();
+    const { pool, projector, subscriber, holdNextStore, first, large, other, largeChange, otherChange } =
+      await otherChangedWhileLargeStored();
     const second = holdNextStore();
     first.release();
     await second.reached;
@@ -232,29 +240,8 @@ describe('a batch folded again after its tenants were stored ahead of it', () =>
 
 describe('a batch rolled back after another tenant was stored ahead of its large tenant', () => {
   it('is folded again: the other tenant’s version stays, the large tenant’s change is published', async () => {
-    const store = new RoundTripEventStore();
-    const bus = createInMemorySnapshotBus();
-    const subscriber = await recordSubscription(bus);
-    const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
-    const projector = startSnapshotProjector({
-      store,
-      pool,
-      bus,
-      name: `t_${randomUUID()}`,
-      retryDelayMs: 20,
-    });
-    const large = await tenantWithRoute(store, 700);
-    const other = await tenantWithRoute(store);
-    const seeded = await store.headPosition();
-    await eventually('seeded', () => projector.checkpoint() >= seeded);
-    held.tenantId = large.tenantId;
-
-    const first = holdNextStore();
-    await large.change();
-    await first.reached;
-    const largeChange = await large.change();
-    await store.untilRead(largeChange);
-    const otherChange = await other.change();
+    const { pool, projector, subscriber, holdNextStore, first, large, other, largeChange, otherChange } =
+      await otherChangedWhileLargeStored({ retryDelayMs: 20 });
     const failing = holdNextStore({ fails: true });
     first.release();
     await failing.reached;

@@ -109,6 +109,29 @@ async function explain(input: Partial<ExplainInput>, snap?: TenantSnapshot, quot
   );
 }
 
+/** The tenant's snapshot with a second origin, `second`, for the routes' traffic splits to choose. */
+function withSecondOrigin(second: string, routes: unknown[]): Promise<TenantSnapshot> {
+  return snapshot({
+    origins: [
+      { id: ORIGIN, name: 'users-service', targets: [{ url: 'http://10.0.0.1:8080' }] },
+      { id: second, name: 'office-service', targets: [{ url: 'http://10.0.0.2:8080' }] },
+    ],
+    routes,
+  });
+}
+
+/** A split that weighs nothing to `second`, sticky on `sticky`, and overrides to `second` on `header: value`. */
+function splitToSecond(second: string, sticky: string, header: string, value: string) {
+  return {
+    origins: [
+      { origin_id: ORIGIN, weight: 1 },
+      { origin_id: second, weight: 0 },
+    ],
+    sticky: { header: sticky },
+    overrides: [{ header, value, origin_id: second }],
+  };
+}
+
 describe('explaining a request', () => {
   it('names the matching route, why every other route does not match, and the origin it goes to', async () => {
     const answer = await explain({ path: '/api/users/1', headers: { 'x-api-key': ACTIVE_KEY } });
@@ -192,36 +215,23 @@ describe('explaining a request', () => {
   // origin, while gateways drop both from a client that is no trusted proxy.
   it('reads a header kept only from a trusted proxy as a client through none sends it: not at all', async () => {
     const SECOND = randomUUID();
-    const proxied = await snapshot({
-      origins: [
-        { id: ORIGIN, name: 'users-service', targets: [{ url: 'http://10.0.0.1:8080' }] },
-        { id: SECOND, name: 'office-service', targets: [{ url: 'http://10.0.0.2:8080' }] },
-      ],
-      routes: [
-        {
-          id: USERS_ROUTE,
-          origin_id: ORIGIN,
-          path_pattern: '/api/*',
-          priority: 10,
-          auth_mode: 'public',
-          match: { headers: [{ name: 'CF-Connecting-IP', prefix: '10.' }] },
-        },
-        {
-          id: CATCH_ALL,
-          origin_id: ORIGIN,
-          path_pattern: '/api/*',
-          auth_mode: 'public',
-          traffic_split: {
-            origins: [
-              { origin_id: ORIGIN, weight: 1 },
-              { origin_id: SECOND, weight: 0 },
-            ],
-            sticky: { header: 'x-forwarded-ssl' },
-            overrides: [{ header: 'True-Client-IP', value: '10.0.0.1', origin_id: SECOND }],
-          },
-        },
-      ],
-    });
+    const proxied = await withSecondOrigin(SECOND, [
+      {
+        id: USERS_ROUTE,
+        origin_id: ORIGIN,
+        path_pattern: '/api/*',
+        priority: 10,
+        auth_mode: 'public',
+        match: { headers: [{ name: 'CF-Connecting-IP', prefix: '10.' }] },
+      },
+      {
+        id: CATCH_ALL,
+        origin_id: ORIGIN,
+        path_pattern: '/api/*',
+        auth_mode: 'public',
+        traffic_split: splitToSecond(SECOND, 'x-forwarded-ssl', 'True-Client-IP', '10.0.0.1'),
+      },
+    ]);
     const headers = { 'cf-connecting-ip': '10.1.2.3', 'true-client-ip': '10.0.0.1', 'x-forwarded-ssl': 'on' };
     const answer = await explain({ path: '/api/a', headers }, proxied);
     expect(answer.route?.id).toBe(CATCH_ALL);
@@ -234,39 +244,25 @@ describe('explaining a request', () => {
   // client, and the gateway's split reads) was explained as never read from a client through no proxy.
   it('reads a split key on such a header the route’s transform writes, as the gateway does', async () => {
     const SECOND = randomUUID();
-    const split = (sticky: string, header: string, value: string) => ({
-      origins: [
-        { origin_id: ORIGIN, weight: 1 },
-        { origin_id: SECOND, weight: 0 },
-      ],
-      sticky: { header: sticky },
-      overrides: [{ header, value, origin_id: SECOND }],
-    });
-    const stamped = await snapshot({
-      origins: [
-        { id: ORIGIN, name: 'users-service', targets: [{ url: 'http://10.0.0.1:8080' }] },
-        { id: SECOND, name: 'office-service', targets: [{ url: 'http://10.0.0.2:8080' }] },
-      ],
-      routes: [
-        {
-          id: USERS_ROUTE,
-          origin_id: ORIGIN,
-          path_pattern: '/sticky/*',
-          auth_mode: 'public',
-          request_headers: { set: { 'True-Client-IP': '${client_ip}' } },
-          traffic_split: split('true-client-ip', 'x-forwarded-ssl', 'on'),
-        },
-        {
-          id: CATCH_ALL,
-          origin_id: ORIGIN,
-          path_pattern: '/secure/*',
-          auth_mode: 'public',
-          // An added line replaces the client's: the gateway drops a client's X-Forwarded-Ssl first.
-          request_headers: { add: { 'X-Forwarded-Ssl': 'on' } },
-          traffic_split: split('cf-connecting-ip', 'X_Forwarded_Ssl', 'on'),
-        },
-      ],
-    });
+    const stamped = await withSecondOrigin(SECOND, [
+      {
+        id: USERS_ROUTE,
+        origin_id: ORIGIN,
+        path_pattern: '/sticky/*',
+        auth_mode: 'public',
+        request_headers: { set: { 'True-Client-IP': '${client_ip}' } },
+        traffic_split: splitToSecond(SECOND, 'true-client-ip', 'x-forwarded-ssl', 'on'),
+      },
+      {
+        id: CATCH_ALL,
+        origin_id: ORIGIN,
+        path_pattern: '/secure/*',
+        auth_mode: 'public',
+        // An added line replaces the client's: the gateway drops a client's X-Forwarded-Ssl first.
+        request_headers: { add: { 'X-Forwarded-Ssl': 'on' } },
+        traffic_split: splitToSecond(SECOND, 'cf-connecting-ip', 'X_Forwarded_Ssl', 'on'),
+      },
+    ]);
     const sticky = await explain({ path: '/sticky/a', clientIp: '192.0.2.7' }, stamped);
     expect(sticky.policies?.traffic_split?.chosen_by).toMatch(/^weights, sticky on true-client-ip/);
     const secure = await explain({ path: '/secure/a', headers: { 'x-forwarded-ssl': 'off' } }, stamped);

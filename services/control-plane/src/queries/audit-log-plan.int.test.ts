@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyzedPlan, type PlanNode } from '../testing/query-plans.js';
+import { type PlanNode, plansOf } from '../testing/query-plans.js';
 import { type AuditLogQuery, auditLogQuery, listAuditEntries } from './audit-log.js';
 
 /**
@@ -41,17 +40,9 @@ async function insertRows(
 }
 
 /** The plan of the page listAuditEntries reads, with the rows each node read: counts, not times. */
-async function plan(params: Record<string, string>): Promise<PlanNode[]> {
+function plan(params: Record<string, string>): Promise<PlanNode[]> {
   const query: AuditLogQuery = auditLogQuery.parse({ limit: '20', ...params });
-  const nodes: PlanNode[] = [];
-  const explaining = {
-    async query(text: string, values: unknown[]) {
-      nodes.push(...(await analyzedPlan(db.pool, text, values)));
-      return { rows: [] };
-    },
-  } as unknown as pg.Pool;
-  await listAuditEntries(explaining, query, [tenant]);
-  return nodes;
+  return plansOf(db.pool, (explaining) => listAuditEntries(explaining, query, [tenant]));
 }
 
 beforeAll(async () => {

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyzedPlan, type PlanNode, rowsRead } from '../testing/query-plans.js';
+import { type PlanNode, plansOf, rowsRead } from '../testing/query-plans.js';
 import { listResources } from './read-model-store.js';
 import { apiKeyResource, routeResource } from './resources.js';
 
@@ -45,16 +44,10 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function plan(tenantIds: string[] | null, after: bigint): Promise<PlanNode[]> {
-  const nodes: PlanNode[] = [];
-  const explaining = {
-    async query(text: string, values: unknown[]) {
-      nodes.push(...(await analyzedPlan(db.pool, text, values)));
-      return { rows: [] };
-    },
-  } as unknown as pg.Pool;
-  await listResources(explaining, apiKeyResource, { tenantIds, after, limit: 51 });
-  return nodes;
+function plan(tenantIds: string[] | null, after: bigint): Promise<PlanNode[]> {
+  return plansOf(db.pool, (explaining) =>
+    listResources(explaining, apiKeyResource, { tenantIds, after, limit: 51 }),
+  );
 }
 
 describe('a list page of API keys', () => {

@@ -27,6 +27,25 @@ export async function analyzedPlan(pool: pg.Pool, text: string, values: unknown[
   return nodesOf(root);
 }
 
+/**
+ * The nodes of the plans of every statement `read` runs on the pool it is given, as PostgreSQL ran them
+ * on `pool`; each statement answers `read` no rows.
+ */
+export async function plansOf(
+  pool: pg.Pool,
+  read: (explaining: pg.Pool) => Promise<unknown>,
+): Promise<PlanNode[]> {
+  const nodes: PlanNode[] = [];
+  const explaining = {
+    async query(text: string, values: unknown[]) {
+      nodes.push(...(await analyzedPlan(pool, text, values)));
+      return { rows: [] };
+    },
+  } as unknown as pg.Pool;
+  await read(explaining);
+  return nodes;
+}
+
 /** Rows the scans of a plan read: the rows they returned and the rows their filters discarded. */
 export const rowsRead = (nodes: PlanNode[]): number =>
   nodes.reduce(

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
@@ -11,8 +9,8 @@ import {
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
+import type { ResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import {
   type GatewayResponse,
   send,
@@ -51,12 +49,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
   origin = await startTestOrigin('identity-namespaces-origin');
-  cache = createResponseCache({
-    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-    l1MaxBytes: 1_000_000,
-    registry: createMetricsRegistry('identity_namespaces', { defaultMetrics: false }),
-    logger: createLogger({ service: 'test', level: 'error' }),
-  });
+  cache = memoryResponseCache();
   gateway = await startTestGateway(
     { CLERK_JWT_KEY: clerk.publicKeyPem },
     { stages: [createCacheStage(cache)] },

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
-import { MemoryCacheStore } from './memory-cache-store.js';
-import { createResponseCache, type ResponseCache } from './response-cache.js';
+import type { ResponseCache } from './response-cache.js';
+import { memoryResponseCache } from './testing/memory-response-cache.js';
 
 /**
  * An unsafe request drops the stored GET responses of its target URI on the route that serves that
@@ -34,12 +32,7 @@ describe('a POST behind a trusted proxy invalidates the GET route a trusted-prox
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600' });
       res.end(String(req.headers['x-vantageedge-route-id']));
     });
-    cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: createMetricsRegistry('trusted_proxy_invalidation', { defaultMetrics: false }),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
+    cache = memoryResponseCache();
     // The test client connects from 127.0.0.1: to this gateway it is a trusted proxy.
     gateway = await startTestGateway(
       { GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32' },

@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants, connect as http2Connect } from 'node:http2';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { catchAllTenant, connectRaw, type RawClient, within } from '../testing/raw-connections.js';
 
@@ -26,7 +26,7 @@ const LARGE_BODY_BYTES = 64 * 1024 * 1024;
 const EARLY = 'HTTP/1.1 413 Payload Too Large\r\nContent-Length: 5\r\n\r\nearly';
 const NEXT = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnext';
 
-let dir: string;
+let certificates: DefaultCertificateFiles;
 let origin: net.Server;
 let gateway: TestGateway;
 const clients: RawClient[] = [];
@@ -49,15 +49,10 @@ beforeAll(async () => {
     socket.on('data', onData);
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  dir = await mkdtemp(path.join(tmpdir(), 'gateway-unread-'));
-  await writeFile(path.join(dir, 'cert.pem'), certificate.chainPem);
-  await writeFile(path.join(dir, 'key.pem'), certificate.privateKeyPem);
+  certificates = await writeDefaultCertificateFiles('unread');
   gateway = await startTestGateway({
     GATEWAY_H2C: 'true',
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    ...certificates.tlsListenerEnv,
     GATEWAY_MAX_BODY_BYTES: String(2 * LARGE_BODY_BYTES),
   });
   gateway.store.apply(
@@ -69,7 +64,7 @@ afterAll(async () => {
   for (const client of clients) client.socket.destroy();
   await gateway?.close();
   await new Promise<void>((resolve) => origin?.close(() => resolve()));
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await certificates?.remove();
 });
 
 /** A raw HTTP/1.1 connection (plain, or TLS), and the gateway's end of it (what the replica read of it). */
@@ -107,6 +102,17 @@ function wholeAnswer(client: RawClient): Promise<{ head: string; body: string }>
   );
 }
 
+/** The client's whole answer: `status`, with Connection: close, and then its connection closed. */
+async function closingAnswer(client: RawClient, status: number): Promise<{ head: string; body: string }> {
+  const answer = await wholeAnswer(client);
+  expect(answer.head.startsWith(`http/1.1 ${status} `)).toBe(true);
+  expect(answer.head).toContain('\r\nconnection: close');
+  await within(client.closed, 10_000, 'the connection closed');
+  return answer;
+}
+
+const postHead = (host: string, path: string, contentLength: number) =>
+  `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${contentLength}\r\n\r\n`;
 const bodyOf = (bytes: number) => Buffer.alloc(bytes, 'x');
 const chunkOf = (bytes: number) =>
   Buffer.concat([Buffer.from(`${bytes.toString(16)}\r\n`), bodyOf(bytes), Buffer.from('\r\n')]);
@@ -134,14 +140,9 @@ describe('request bodies left unread by an early answer', () => {
     'regression: %s to a large declared body: the whole answer with Connection: close, then the close while the client still sends, the rest not read',
     async (_name, kind, host, path, status) => {
       const { client, served } = await connect(kind);
-      client.socket.write(
-        `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${LARGE_BODY_BYTES}\r\n\r\n`,
-      );
+      client.socket.write(postHead(host, path, LARGE_BODY_BYTES));
       keepSending(client, bodyOf(16 * 1024));
-      const { head } = await wholeAnswer(client);
-      expect(head.startsWith(`http/1.1 ${status} `)).toBe(true);
-      expect(head).toContain('\r\nconnection: close');
-      await within(client.closed, 10_000, 'the connection closed');
+      await closingAnswer(client, status);
       expect(served.bytesRead).toBeLessThan(LARGE_BODY_BYTES / 2);
     },
   );
@@ -155,9 +156,7 @@ describe('request bodies left unread by an early answer', () => {
     'regression: %s to a large body, a client that sends it whole before reading gets the answer',
     async (_name, host, path, status) => {
       const { client } = await connect();
-      client.socket.write(
-        `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${LARGE_BODY_BYTES}\r\n\r\n`,
-      );
+      client.socket.write(postHead(host, path, LARGE_BODY_BYTES));
       const sent = await within(
         new Promise<Error | null | undefined>((resolve) =>
           client.socket.write(bodyOf(LARGE_BODY_BYTES), resolve),
@@ -166,10 +165,7 @@ describe('request bodies left unread by an early answer', () => {
         'the body sent',
       );
       expect(sent ?? null).toBeNull();
-      const { head } = await wholeAnswer(client);
-      expect(head.startsWith(`http/1.1 ${status} `)).toBe(true);
-      expect(head).toContain('\r\nconnection: close');
-      await within(client.closed, 10_000, 'the connection closed');
+      await closingAnswer(client, status);
     },
   );
 
@@ -177,11 +173,8 @@ describe('request bodies left unread by an early answer', () => {
     const { client, served } = await connect();
     client.socket.write(`POST /early/x HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n`);
     keepSending(client, chunkOf(16 * 1024));
-    const { head, body } = await wholeAnswer(client);
-    expect(head.startsWith('http/1.1 413 ')).toBe(true);
+    const { body } = await closingAnswer(client, 413);
     expect(body).toBe('early');
-    expect(head).toContain('\r\nconnection: close');
-    await within(client.closed, 10_000, 'the connection closed');
     expect(served.bytesRead).toBeLessThan(LARGE_BODY_BYTES / 2);
   });
 
@@ -192,7 +185,7 @@ describe('request bodies left unread by an early answer', () => {
     '%s to a body whose rest is small: the connection is kept, the rest read, the next request on it answered',
     async (_name, host, path, status) => {
       const { client } = await connect();
-      client.socket.write(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${48 * 1024}\r\n\r\n`);
+      client.socket.write(postHead(host, path, 48 * 1024));
       client.socket.write(bodyOf(1024));
       const { head } = await wholeAnswer(client);
       expect(head.startsWith(`http/1.1 ${status} `)).toBe(true);

@@ -1,12 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
-import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
 import {
   startTestGateway,
   startTestOrigin,
@@ -37,22 +37,17 @@ const download = [
   [':path', '/download?bytes=100000000'],
 ] as const;
 
-let dir: string;
+let certificates: DefaultCertificateFiles;
 let origin: TestOrigin;
 let gateway: TestGateway;
 const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
-  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  dir = await mkdtemp(path.join(tmpdir(), 'gateway-unclosed-'));
-  await writeFile(path.join(dir, 'cert.pem'), certificate.chainPem);
-  await writeFile(path.join(dir, 'key.pem'), certificate.privateKeyPem);
+  certificates = await writeDefaultCertificateFiles('unclosed');
   origin = await startTestOrigin('unclosed-origin');
   gateway = await startTestGateway({
     GATEWAY_H2C: 'true',
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    ...certificates.tlsListenerEnv,
     GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000),
     GATEWAY_HEADERS_TIMEOUT_MS: '1000',
   });
@@ -63,7 +58,7 @@ afterAll(async () => {
   for (const socket of sockets) socket.destroy();
   await gateway?.close();
   await origin?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await certificates?.remove();
 });
 
 /** An HTTP/2 connection that sends its preface and `frames`, then neither reads nor closes. */

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
-import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
 import {
   startTestGateway,
   startTestOrigin,
@@ -40,22 +40,17 @@ const requestOver = (kind: 'plain' | 'tls') =>
   ] as const;
 const request = requestOver('plain');
 
-let dir: string;
+let certificates: DefaultCertificateFiles;
 let origin: TestOrigin;
 let gateway: TestGateway;
 const clients: RawHttp2Client[] = [];
 
 beforeAll(async () => {
-  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  dir = await mkdtemp(path.join(tmpdir(), 'gateway-unfinished-'));
-  await writeFile(path.join(dir, 'cert.pem'), certificate.chainPem);
-  await writeFile(path.join(dir, 'key.pem'), certificate.privateKeyPem);
+  certificates = await writeDefaultCertificateFiles('unfinished');
   origin = await startTestOrigin('unfinished-origin');
   gateway = await startTestGateway({
     GATEWAY_H2C: 'true',
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    ...certificates.tlsListenerEnv,
     GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000),
     GATEWAY_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
   });
@@ -66,7 +61,7 @@ afterAll(async () => {
   for (const client of clients) client.destroy();
   await gateway?.close();
   await origin?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await certificates?.remove();
 });
 
 async function connect(kind: 'plain' | 'tls', answerPings = false): Promise<RawHttp2Client> {

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createTestRedis } from '@vantageedge/shared/testing/redis';
 import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
+import type { ResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import { send, startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -42,12 +40,7 @@ describe('a cache HIT under a quota carries what is left of the caller’s own q
       });
       res.end(JSON.stringify({ ok: true }));
     });
-    cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: createMetricsRegistry('quota_cache_hit', { defaultMetrics: false }),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
+    cache = memoryResponseCache();
     gateway = await startTestGateway(
       {},
       {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 /**
@@ -16,4 +17,11 @@ export function onRequestHeads(socket: Socket, onHead: (head: string, path: stri
     received = received.slice(end + 4);
     onHead(head, head.split(' ')[1] ?? '');
   });
+}
+
+/** A raw WebSocket origin's 101 for the upgrade request `head`: its Sec-WebSocket-Accept for the key sent. */
+export function switchingProtocols(head: string): string {
+  const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
+  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
 }

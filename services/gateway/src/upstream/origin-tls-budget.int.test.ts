@@ -112,6 +112,18 @@ function errorCode(response: GatewayResponse): string | undefined {
   return (response.json().error as { code?: string } | undefined)?.code;
 }
 
+/** Served once by `origin`, then refused by the tenant's spent budget: the origin saw one handshake. */
+async function expectServedOnceThenRefused(host: string, origin: CountingOrigin, body: string) {
+  const first = await send(gateway, host, '/');
+  expect({ status: first.status, body: first.text }).toEqual({ status: 200, body });
+  const again = await send(gateway, host, '/');
+  expect({ status: again.status, code: errorCode(again) }).toEqual({
+    status: 503,
+    code: 'origin_tls_budget',
+  });
+  expect(origin.handshakes).toBe(1);
+}
+
 async function counted(name: string, labels: Record<string, string>): Promise<number> {
   const metric = gateway.registry.getSingleMetric(name);
   const values = (await metric?.get())?.values ?? [];
@@ -225,27 +237,13 @@ describe('the handshake budget of a tenant whose origin sends a costly certifica
   it('charges a chain node reports only up to an expired decoy of an issuer as dear as the chain OpenSSL checks', async () => {
     const attacker = tenant('decoyed', decoyed.url, { verify: false });
 
-    const first = await send(gateway, attacker.host, '/');
-    expect({ status: first.status, body: first.text }).toEqual({ status: 200, body: 'decoyed' });
-    const again = await send(gateway, attacker.host, '/');
-    expect({ status: again.status, code: errorCode(again) }).toEqual({
-      status: 503,
-      code: 'origin_tls_budget',
-    });
-    expect(decoyed.handshakes).toBe(1);
+    await expectServedOnceThenRefused(attacker.host, decoyed, 'decoyed');
   });
 
   it('charges a chain of CAs whose key usage forbids signing certificates (node reports none of them, OpenSSL checks them all)', async () => {
     const attacker = tenant('unsigning', unsigning.url, { verify: false });
 
-    const first = await send(gateway, attacker.host, '/');
-    expect({ status: first.status, body: first.text }).toEqual({ status: 200, body: 'unsigning' });
-    const again = await send(gateway, attacker.host, '/');
-    expect({ status: again.status, code: errorCode(again) }).toEqual({
-      status: 503,
-      code: 'origin_tls_budget',
-    });
-    expect(unsigning.handshakes).toBe(1);
+    await expectServedOnceThenRefused(attacker.host, unsigning, 'unsigning');
   });
 
   it('charges the costly CAs of the tenant’s own trust store, which OpenSSL looks in first, however cheap the chain the origin sends', async () => {
@@ -254,14 +252,7 @@ describe('the handshake budget of a tenant whose origin sends a costly certifica
       ca_certificates: hostileCas.slice(0, 10).join(''),
     });
 
-    const first = await send(gateway, attacker.host, '/');
-    expect({ status: first.status, body: first.text }).toEqual({ status: 200, body: 'fronted' });
-    const again = await send(gateway, attacker.host, '/');
-    expect({ status: again.status, code: errorCode(again) }).toEqual({
-      status: 503,
-      code: 'origin_tls_budget',
-    });
-    expect(fronted.handshakes).toBe(1);
+    await expectServedOnceThenRefused(attacker.host, fronted, 'fronted');
   });
 
   it('lets a burst of new connections to an origin of unknown cost run only a few handshakes before the first is charged', async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import {
   type TlsTestGateway,
 } from '../testing/http2-websockets.js';
 import { catchAllTenant, connectRaw, within } from '../testing/raw-connections.js';
-import { onRequestHeads } from '../testing/request-heads.js';
+import { onRequestHeads, switchingProtocols } from '../testing/request-heads.js';
 
 /**
  * A client that sends its close frame, then ends its side of the connection (a FIN; END_STREAM over
@@ -20,11 +20,6 @@ import { onRequestHeads } from '../testing/request-heads.js';
  * as soon as the client's FIN came (node's TLS sockets are not half-open), and what the origin sent after
  * was dropped: the client saw an abnormal closure (1006) instead of the origin's 1000.
  */
-const switched = (head: string) => {
-  const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
-};
 /** The origin's last message (`bye`) and its close frame (1000), unmasked. */
 const ORIGIN_GOODBYE = Buffer.from([0x81, 3, 0x62, 0x79, 0x65, 0x88, 2, 0x03, 0xe8]);
 /** How long the origin takes to answer the client's end (a busy origin finishing its work). */
@@ -41,7 +36,7 @@ beforeAll(async () => {
   // Answers the client's end, a moment later, with its last message and close frame, then ends its own.
   origin = net.createServer({ allowHalfOpen: true }, (socket) => {
     originSockets.push(socket);
-    onRequestHeads(socket, (head) => socket.write(switched(head)));
+    onRequestHeads(socket, (head) => socket.write(switchingProtocols(head)));
     socket.once('end', () => setTimeout(() => socket.end(ORIGIN_GOODBYE), ORIGIN_ANSWER_MS));
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));

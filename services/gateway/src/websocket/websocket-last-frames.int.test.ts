@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import {
   type TlsTestGateway,
 } from '../testing/http2-websockets.js';
 import { catchAllTenant, pause, within } from '../testing/raw-connections.js';
-import { onRequestHeads } from '../testing/request-heads.js';
+import { onRequestHeads, switchingProtocols } from '../testing/request-heads.js';
 
 /**
  * A side that ends its connection after its last frames (an origin saying goodbye: a last message, its
@@ -23,12 +23,6 @@ const FIRST_BYTES = 65_000;
 const LAST_BYTES = 4_000;
 /** The origin's close frame: 1000 with the reason `done`. */
 const ORIGIN_CLOSE = Buffer.from([0x88, 6, 0x03, 0xe8, 0x64, 0x6f, 0x6e, 0x65]);
-
-const switched = (head: string) => {
-  const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
-};
 
 /** An unmasked frame (to a client) of `length` bytes (126..65535) with `opcode`. */
 function originFrame(opcode: number, length: number, fill: string): Buffer {
@@ -51,7 +45,7 @@ beforeAll(async () => {
   origin = net.createServer((socket) => {
     originSockets.push(socket);
     onRequestHeads(socket, (head) => {
-      socket.write(switched(head));
+      socket.write(switchingProtocols(head));
       socket.write(originFrame(0x2, FIRST_BYTES, 'f'));
       setTimeout(() => socket.end(Buffer.concat([originFrame(0x1, LAST_BYTES, 'l'), ORIGIN_CLOSE])), 200);
     });

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -15,7 +15,7 @@ import {
 } from '../testing/http2-websockets.js';
 import { openWebSocket, type WebSocketClosed } from '../testing/open-websockets.js';
 import { pause, within } from '../testing/raw-connections.js';
-import { onRequestHeads } from '../testing/request-heads.js';
+import { onRequestHeads, switchingProtocols } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
@@ -37,12 +37,6 @@ const SEND_TIMEOUT_MS = 1_000;
  * and the gateway (loopback's grow to tens of MiB), then for a check within two send timeouts.
  */
 const CLOSES_WITHIN_MS = 20_000;
-/** The origin's 101 for the upgrade request `head`. */
-const switched = (head: string) => {
-  const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
-};
 const MESSAGE_BYTES = 64 * 1024 - 1;
 /** A client's binary message of MESSAGE_BYTES (masked, with a masking key of zeros). */
 const CLIENT_MESSAGE = Buffer.concat([
@@ -76,7 +70,7 @@ function startRawOrigin(): Promise<net.Server> {
     socket.once('close', () => rawSockets.delete(socket));
     socket.on('error', () => {});
     onRequestHeads(socket, (head, path) => {
-      socket.write(switched(head));
+      socket.write(switchingProtocols(head));
       if (path === '/stream') {
         const more = () => {
           while (!socket.destroyed) if (!socket.write(ORIGIN_MESSAGE)) return void socket.once('drain', more);
