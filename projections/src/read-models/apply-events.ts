@@ -131,6 +131,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['revoke_reason', 'text'],
     ['replaced_by', 'uuid'],
     ['quota', 'jsonb'],
+    ['tags', 'jsonb'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -304,6 +305,8 @@ class BatchChanges {
           revoke_reason: null,
           replaced_by: null,
           quota: d.quota ?? null,
+          // Absent in keys issued before keys had tags: none.
+          tags: d.tags ?? [],
           ...creation,
           ...version,
         });
@@ -353,6 +356,16 @@ class BatchChanges {
             `update ${qualified(schema, 'api_keys')} set quota = $2::jsonb, updated_at = $3,
                revision = $4, position = $5 where id = $1`,
           values: [api_key_id, JSON.stringify(quota), at, version.revision, version.position],
+        });
+        return;
+      }
+      case 'ApiKeyTagsChanged': {
+        const { api_key_id, tags } = event.data;
+        this.patch('api_keys', api_key_id, (row) => Object.assign(row, { tags, ...version }), {
+          sql: (schema) =>
+            `update ${qualified(schema, 'api_keys')} set tags = $2::jsonb, updated_at = $3,
+               revision = $4, position = $5 where id = $1`,
+          values: [api_key_id, JSON.stringify(tags), at, version.revision, version.position],
         });
         return;
       }

@@ -50,8 +50,9 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'CustomDomainVerified':
     case 'CustomDomainDeleted':
       return event.data.tenant_id;
-    // Roles and pending domains do not reach the gateway; cache purges travel on their own channel.
+    // Roles, pending domains and key tags do not reach the gateway; cache purges travel on their own channel.
     case 'UserRoleChanged':
+    case 'ApiKeyTagsChanged':
     case 'CustomDomainCreated':
     case 'CachePurgeRequested':
     // A rollback marker: the compensating events that follow it change the snapshot.

@@ -50,6 +50,14 @@ function completeTenant(data: Data): Data {
 }
 
 /**
+ * A key issued before keys had tags has none. Tags are not in the snapshot's key shape (apiKeyEntry):
+ * gateways never read them.
+ */
+function withKeyTags(data: Data): Data {
+  return Object.hasOwn(data, 'tags') ? data : { ...data, tags: [] };
+}
+
+/**
  * The state-carrying events, each completed with the defaults of the fields added to its resource
  * after it was written (see withSchemaDefaults: the stored shapes in gateway-config.ts say them).
  */
@@ -60,7 +68,7 @@ const COMPLETED_EVENT_DATA: ReadonlyArray<[ControlPlaneEventType, (data: Data) =
   ['OriginUpdated', (data) => withSchemaDefaults(originConfig, data) as Data],
   ['RouteCreated', (data) => withSchemaDefaults(routeConfig, data) as Data],
   ['RouteUpdated', (data) => withSchemaDefaults(routeConfig, data) as Data],
-  ['ApiKeyIssued', (data) => withSchemaDefaults(apiKeyEntry, data) as Data],
+  ['ApiKeyIssued', (data) => withKeyTags(withSchemaDefaults(apiKeyEntry, data) as Data)],
 ];
 
 /** What every event store applies to the control plane's log on read unless it is given another registry. */

@@ -61,6 +61,8 @@ export interface ApiKeyState {
   expires_at: string | null;
   /** Requests the key may make per day/month; absent in keys issued before quotas existed. */
   quota?: QuotaPolicy | null;
+  /** Labels for filtering lists (resource-tags.ts); absent in keys issued before keys had tags. Gateways never read them. */
+  tags?: string[];
 }
 
 /** A tenant's TLS certificate for some of its custom domains; the private key only ever sealed. */
@@ -116,6 +118,8 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** The key's request quota set, changed or removed (null). */
   ApiKeyQuotaChanged: { api_key_id: string; tenant_id: string; quota: QuotaPolicy | null };
+  /** The key's tags replaced (none: `[]`); only lists read them, never the gateways. */
+  ApiKeyTagsChanged: { api_key_id: string; tenant_id: string; tags: string[] };
   /**
    * Asks every gateway replica to drop cached responses of a route (or the whole tenant when null),
    * or, with `tags`, the tenant's responses its origins tagged with one of them (Surrogate-Key).
@@ -200,6 +204,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'ApiKeyQuotaChanged',
+  'ApiKeyTagsChanged',
   'CachePurgeRequested',
   'ConfigRolledBack',
   'CustomDomainCreated',

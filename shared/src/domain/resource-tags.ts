@@ -1,9 +1,9 @@
 import { z } from 'zod';
 
 /**
- * Tags on a tenant's origins and routes (Kong's `tags`): labels its admins choose, for filtering lists
- * (`?tags=`) and for the config document's `select_tags`, with which several teams each manage their
- * own resources of one tenant. A tag is 1–64 printable ASCII characters without space, `,` or `/`
+ * Tags on a tenant's origins, routes and API keys (Kong's `tags`): labels its admins choose, for
+ * filtering lists (`?tags=`) and, on origins and routes, for the config document's `select_tags`, with
+ * which several teams each manage their own resources of one tenant. A tag is 1–64 printable ASCII characters without space, `,` or `/`
  * (those two separate the tags of a `?tags=` filter); a resource has at most 16, each once.
  * Gateways never read them.
  */

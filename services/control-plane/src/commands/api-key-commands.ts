@@ -49,6 +49,7 @@ interface KeyToIssue {
   scopes: string[];
   expires_at: string | null;
   quota: QuotaPolicy | null;
+  tags: string[];
 }
 
 /** Generates a key, records only its peppered hash, and returns the plaintext this once. */
@@ -136,6 +137,7 @@ export async function rotateApiKey(
         expires_at: current.expires_at,
         // The replacement counts against its own quota counters, with the same limits.
         quota: current.quota ?? null,
+        tags: current.tags ?? [],
       });
       try {
         await handleCommand({
@@ -180,7 +182,10 @@ export async function revokeApiKey(
   return outcomeOf('api key', result, apiKeyView);
 }
 
-/** Sets, changes or removes (null) a key's request quota; the gateways enforce it from the next snapshot. */
+/**
+ * Sets, changes or removes (null) a key's request quota, which the gateways enforce from the next
+ * snapshot, and/or replaces its tags, which only lists read.
+ */
 export async function updateApiKey(
   deps: CommandDeps,
   ctx: CommandContext,
@@ -192,10 +197,11 @@ export async function updateApiKey(
     decider: apiKeyDecider,
     what: 'api key',
     command: (current): ApiKeyCommand => {
-      // Absent: unchanged (the decider appends nothing for the same quota).
+      // Absent: unchanged (the decider appends nothing for the same quota or tags).
       return {
-        type: 'SetApiKeyQuota',
+        type: 'UpdateApiKey',
         quota: body.quota === undefined ? (current.quota ?? null) : body.quota,
+        tags: body.tags ?? current.tags ?? [],
       };
     },
   });

@@ -143,9 +143,9 @@ describe('tags on origins and routes', () => {
         details: [expect.objectContaining({ field: 'tags' })],
       });
     }
-    const keys = await h.request('GET', `/api/v1/api-keys?tenant_id=${tenantId}&tags=team-a`);
-    expect(keys.status).toBe(400);
-    expect(json(keys)['error']).toMatchObject({ details: [expect.objectContaining({ field: 'tags' })] });
+    const users = await h.request('GET', `/api/v1/users?tenant_id=${tenantId}&tags=team-a`);
+    expect(users.status).toBe(400);
+    expect(json(users)['error']).toMatchObject({ details: [expect.objectContaining({ field: 'tags' })] });
   });
 });
 

@@ -124,6 +124,7 @@ export function apiKeyView({ data, created_at, updated_at }: Known<ApiKeyData>):
     revoked_at: data.revoked_at,
     replaced_by: data.replaced_by,
     quota: data.quota ?? null,
+    tags: data.tags ?? [],
     created_at,
     updated_at,
   };

@@ -21,6 +21,7 @@ const EVERY_EVENT_TYPE: Record<ControlPlaneEventType, true> = {
   ApiKeyRotated: true,
   ApiKeyRevoked: true,
   ApiKeyQuotaChanged: true,
+  ApiKeyTagsChanged: true,
   CachePurgeRequested: true,
   ConfigRolledBack: true,
   CustomDomainCreated: true,

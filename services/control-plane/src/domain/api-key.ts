@@ -17,7 +17,7 @@ export type ApiKeyCommand =
   | { type: 'IssueApiKey'; key: ApiKeyState }
   | { type: 'RotateApiKey'; replacedBy: string; oldKeyExpiresAt: string }
   | { type: 'RevokeApiKey'; reason: string | null }
-  | { type: 'SetApiKeyQuota'; quota: QuotaPolicy | null };
+  | { type: 'UpdateApiKey'; quota: QuotaPolicy | null; tags: string[] };
 
 function decide(command: ApiKeyCommand, state: ApiKey): Decision {
   switch (command.type) {
@@ -59,19 +59,18 @@ function decide(command: ApiKeyCommand, state: ApiKey): Decision {
         ],
       };
     }
-    case 'SetApiKeyQuota': {
+    case 'UpdateApiKey': {
       const key = live(state, 'api key').data;
-      if (key.revoked_at !== null)
-        throw new DomainError('conflict', 'a revoked api key has no quota to change');
-      if (sameQuota(key.quota ?? null, command.quota)) return { events: [] };
-      return {
-        events: [
-          {
-            type: 'ApiKeyQuotaChanged',
-            data: { api_key_id: key.api_key_id, tenant_id: key.tenant_id, quota: command.quota },
-          },
-        ],
-      };
+      if (key.revoked_at !== null) throw new DomainError('conflict', 'a revoked api key cannot be changed');
+      const ids = { api_key_id: key.api_key_id, tenant_id: key.tenant_id };
+      const events: Decision['events'] = [];
+      if (!sameQuota(key.quota ?? null, command.quota)) {
+        events.push({ type: 'ApiKeyQuotaChanged', data: { ...ids, quota: command.quota } });
+      }
+      if (!sameTags(key.tags ?? [], command.tags)) {
+        events.push({ type: 'ApiKeyTagsChanged', data: { ...ids, tags: command.tags } });
+      }
+      return { events };
     }
   }
 }
@@ -82,6 +81,10 @@ function sameQuota(a: QuotaPolicy | null, b: QuotaPolicy | null): boolean {
     a?.requests_per_month === b?.requests_per_month &&
     (a === null) === (b === null)
   );
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((tag, i) => tag === b[i]);
 }
 
 export const apiKeyDecider: Decider<ApiKey, ApiKeyCommand> = {
@@ -109,6 +112,13 @@ export const apiKeyDecider: Decider<ApiKey, ApiKeyCommand> = {
         return {
           ...state,
           data: { ...state.data, quota: event.data.quota },
+          updated_at: event.metadata.occurred_at,
+        };
+      case 'ApiKeyTagsChanged':
+        if (state.status === 'absent') return state;
+        return {
+          ...state,
+          data: { ...state.data, tags: event.data.tags },
           updated_at: event.metadata.occurred_at,
         };
       case 'ApiKeyRevoked':

@@ -88,6 +88,7 @@ async function recordCommands(): Promise<void> {
   await send('POST', `/api/v1/tenants/${acme}/config/rollback`, { to_position: beforeChanges });
 
   const ci = id(await send('POST', '/api/v1/api-keys', { tenant_id: acme, name: 'ci', scopes: ['read'] }));
+  await send('PATCH', `/api/v1/api-keys/${ci}`, { tags: ['ci'] });
   await send('POST', `/api/v1/api-keys/${ci}/rotate`, { grace_period_seconds: 3600 });
   const batch = id(await send('POST', '/api/v1/api-keys', { tenant_id: acme, name: 'batch' }));
   await send('POST', `/api/v1/api-keys/${batch}/revoke`, { reason: 'leaked in a log' });

@@ -287,7 +287,7 @@ const SELECT_TAGS = {
     'a,b: only the origins and routes carrying every one of these tags, as a document of select_tags (one team’s share of the tenant)',
   schema: { type: 'string' },
 };
-const TAGGED_COLLECTIONS: ReadonlySet<string> = new Set(['origins', 'routes']);
+const TAGGED_COLLECTIONS: ReadonlySet<string> = new Set(['origins', 'routes', 'api-keys']);
 
 const page = (items: unknown) => ({
   type: 'object',

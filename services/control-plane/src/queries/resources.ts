@@ -132,6 +132,7 @@ export const apiKeyResource: ResourceDefinition = {
   name: 'api key',
   path: 'api-keys',
   table: 'api_keys',
+  tagged: true,
   // Deliberately field by field: key_hash (and revoke_reason, only in the audit log) stay out.
   present: (row) => ({
     id: row.id,
@@ -143,6 +144,7 @@ export const apiKeyResource: ResourceDefinition = {
     revoked_at: iso(row['revoked_at']),
     replaced_by: row['replaced_by'],
     quota: row['quota'] ?? null,
+    tags: row['tags'],
     ...timestamps(row),
   }),
 };

@@ -2,7 +2,7 @@ import { MAX_FILTER_TAGS, resourceTag, resourceTags } from '@vantageedge/shared/
 import { z } from 'zod';
 
 /**
- * `?tags=` of a list of origins or routes, as Kong's Admin API reads it: `a,b` lists the resources
+ * `?tags=` of a list of origins, routes or API keys, as Kong's Admin API reads it: `a,b` lists the resources
  * carrying every one of the tags, `a/b` those carrying any of them; one operator per filter.
  */
 export type TagFilter = { every: string[] } | { any: string[] };
@@ -35,7 +35,7 @@ export const tagFilterParam = z
   })
   .optional()
   .meta({
-    description: `origins and routes: those carrying every tag of a,b or any tag of a/b (at most ${MAX_FILTER_TAGS})`,
+    description: `origins, routes and API keys: those carrying every tag of a,b or any tag of a/b (at most ${MAX_FILTER_TAGS})`,
   });
 
 /** The SQL condition on the row `r`'s tags, its parameter at `$index`. */

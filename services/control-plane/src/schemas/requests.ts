@@ -673,9 +673,16 @@ export const createApiKeyBody = z.strictObject({
     .default(null),
   /** Requests the key may make per UTC day and/or month (429 quota_exceeded beyond); null: none. */
   quota: quotaPolicy.nullable().default(null),
+  tags: resourceTags.default([]),
 });
-/** PATCH /api/v1/api-keys/{id}: the key's quota (null removes it, absent keeps it); nothing else changes. */
-export const updateApiKeyBody = z.strictObject({ quota: quotaPolicy.nullable().optional() });
+/**
+ * PATCH /api/v1/api-keys/{id}: the key's quota (null removes it) and/or its tags (replaced whole); an
+ * absent field keeps its value. The key itself never changes (a new one: rotate).
+ */
+export const updateApiKeyBody = z.strictObject({
+  quota: quotaPolicy.nullable().optional(),
+  tags: resourceTags.optional(),
+});
 export const rotateApiKeyBody = z.strictObject({
   /** How long the old key keeps working; default API_KEY_ROTATION_GRACE_SECONDS. */
   grace_period_seconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).optional(),

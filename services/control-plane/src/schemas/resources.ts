@@ -126,6 +126,7 @@ export const apiKeyResource = z.object({
   revoked_at: z.iso.datetime().nullable(),
   replaced_by: z.uuid().nullable(),
   quota: quotaPolicy.nullable(),
+  tags: resourceTagList,
   ...timestamps,
 });
 

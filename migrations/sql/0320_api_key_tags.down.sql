@@ -1,0 +1,1 @@
+alter table read_models.api_keys drop column if exists tags;
