@@ -292,3 +292,118 @@ describe('If-Match is weighed after access', () => {
     expect((await cp.allEvents()).length).toBe(before);
   });
 });
+
+describe("a create waiting for the tenant's lock is authorized as the lock is taken", () => {
+  /** The config change lock's advisory key class (config-history/config-change-lock.ts). */
+  const LOCK_CLASS = 0x5645_4343;
+
+  /** Holds the tenant's config change lock, as a long config apply does, until `release` is called. */
+  async function holdTenantLock(tenantId: string) {
+    const holder = await cp.db.pool.connect();
+    await holder.query('select pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, tenantId]);
+    let held = true;
+    return {
+      /** Until a request of this database waits for the lock (it passed its access check before). */
+      async waitedFor(): Promise<void> {
+        for (let attempt = 0; attempt < 500; attempt++) {
+          const { rows } = await cp.db.pool.query<{ waiting: number }>(
+            `select count(*)::int as waiting from pg_locks
+              where locktype = 'advisory' and not granted and classid = $1
+                and database = (select oid from pg_database where datname = current_database())`,
+            [LOCK_CLASS],
+          );
+          if ((rows[0]?.waiting ?? 0) > 0) return;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        throw new Error('no request waited for the tenant lock');
+      },
+      async release(): Promise<void> {
+        if (!held) return;
+        held = false;
+        await holder.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, tenantId]);
+        holder.release();
+      },
+    };
+  }
+
+  // Regression test: creates checked the caller's access before they waited for the tenant's lock
+  // (held by a config apply for up to 30 s), never after: an admin removed meanwhile still got an API
+  // key issued, or added a user of their own as admin, once the lock was free.
+  const creates = [
+    {
+      what: 'an API key',
+      path: '/api/v1/api-keys',
+      body: (tenantId: string) => ({ tenant_id: tenantId, name: 'late' }),
+    },
+    {
+      what: 'an admin of their own',
+      path: '/api/v1/users',
+      body: (tenantId: string) => ({
+        tenant_id: tenantId,
+        clerk_user_id: 'user_lock_backdoor',
+        email: 'b@example.com',
+        role: 'admin',
+      }),
+    },
+  ];
+  for (const [index, { what, path, body }] of creates.entries()) {
+    it(`an admin removed while their create of ${what} waits for the lock gets 404 and nothing is added`, async () => {
+      const subdomain = `lock-removed-${index}`;
+      const tenantId = await created('/api/v1/tenants', { name: subdomain, subdomain });
+      const clerkUserId = `user_lock_removed_${index}`;
+      const memberId = await created('/api/v1/users', {
+        tenant_id: tenantId,
+        clerk_user_id: clerkUserId,
+        email: `${clerkUserId}@example.com`,
+        role: 'admin',
+      });
+      const admin = await cp.token({ userId: clerkUserId });
+      const lock = await holdTenantLock(tenantId);
+      let answer: Awaited<ReturnType<typeof cp.request>>;
+      let appended: number;
+      try {
+        const pending = cp.request('POST', path, { token: admin, body: body(tenantId) });
+        await lock.waitedFor();
+        expect((await cp.request('DELETE', `/api/v1/users/${memberId}`)).status).toBe(204);
+        const before = (await cp.allEvents()).length;
+        await lock.release();
+        answer = await pending;
+        appended = (await cp.allEvents()).length - before;
+      } finally {
+        await lock.release().catch(() => {});
+      }
+      expect(answer.status, JSON.stringify(answer.body)).toBe(404);
+      expect(json(answer)).toMatchObject({ error: { code: 'not_found' } });
+      expect(appended).toBe(0);
+    });
+  }
+
+  it('an admin demoted to viewer while their API-key issue waits for the lock gets 403, and no key', async () => {
+    const tenantId = await created('/api/v1/tenants', { name: 'lock-demoted', subdomain: 'lock-demoted' });
+    const memberId = await created('/api/v1/users', {
+      tenant_id: tenantId,
+      clerk_user_id: 'user_lock_demoted',
+      email: 'd@example.com',
+      role: 'admin',
+    });
+    const admin = await cp.token({ userId: 'user_lock_demoted' });
+    const lock = await holdTenantLock(tenantId);
+    let answer: Awaited<ReturnType<typeof cp.request>>;
+    try {
+      const pending = cp.request('POST', '/api/v1/api-keys', {
+        token: admin,
+        body: { tenant_id: tenantId, name: 'late' },
+      });
+      await lock.waitedFor();
+      const demoted = await cp.request('PATCH', `/api/v1/users/${memberId}`, { body: { role: 'viewer' } });
+      expect(demoted.status).toBe(200);
+      await lock.release();
+      answer = await pending;
+    } finally {
+      await lock.release().catch(() => {});
+    }
+    expect(answer.status, JSON.stringify(answer.body)).toBe(403);
+    expect(json(answer)).toMatchObject({ error: { code: 'forbidden' } });
+    expect(JSON.stringify(answer.body)).not.toContain('ve_live_');
+  });
+});

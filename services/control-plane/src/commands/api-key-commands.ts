@@ -87,7 +87,7 @@ export async function issueApiKey(
   requireShortStrings(deps, body);
   // One canonical form (UTC, milliseconds) in events and responses, whatever offset the client sent.
   const expiresAt = body.expires_at === null ? null : new Date(body.expires_at).toISOString();
-  return withCountedCreate(deps, body.tenant_id, async () => {
+  return withCountedCreate(deps, ctx.caller, body.tenant_id, async () => {
     await requireRoomFor(deps, 'api_keys', body.tenant_id);
     return issue(deps, ctx, { ...body, expires_at: expiresAt });
   });
@@ -118,6 +118,7 @@ export async function rotateApiKey(
 
   return withCountedCreate(
     deps,
+    ctx.caller,
     current.tenant_id,
     async () => {
       // The old key works beside the new one until its grace period ends, so it still counts: without

@@ -128,7 +128,7 @@ export async function uploadCertificate(
     not_before: check.facts.not_before,
     not_after: check.facts.not_after,
   };
-  const result = await withCountedCreate(deps, body.tenant_id, async () => {
+  const result = await withCountedCreate(deps, ctx.caller, body.tenant_id, async () => {
     await requireRoomFor(deps, 'certificates', body.tenant_id);
     return handleCommand({
       store: deps.store,

@@ -40,7 +40,7 @@ export async function createOrigin(
   requireShortStrings(deps, body);
   requireTargetCount(deps, body.targets);
   const originId = randomUUID();
-  const result = await withCountedCreate(deps, body.tenant_id, async () => {
+  const result = await withCountedCreate(deps, ctx.caller, body.tenant_id, async () => {
     await requireRoomFor(deps, 'origins', body.tenant_id);
     await requireRoomForTargets(deps, body.tenant_id, body.targets?.length ?? 1);
     requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));

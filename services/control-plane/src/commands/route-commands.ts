@@ -41,7 +41,7 @@ export async function createRoute(
   // A new route has no stored credential: the <redacted> placeholder is a 400 naming the header or
   // query parameter.
   withStoredRouteCredentials(body, null);
-  return withCountedCreate(deps, body.tenant_id, async () => {
+  return withCountedCreate(deps, ctx.caller, body.tenant_id, async () => {
     await requireNewRouteFits(deps, ctx, body);
     const routeId = randomUUID();
     const { tenant_id, ...config } = body;

@@ -8,9 +8,9 @@ import {
 import { z } from 'zod';
 import type { Caller } from '../auth/caller.js';
 import type { HeldLock } from '../config-history/config-change-lock.js';
-import { DomainError, forbidden } from '../domain/errors.js';
+import { DomainError, forbidden, notFound } from '../domain/errors.js';
 import { addMatchConditions, distinctMatchConditions } from '../domain/route-match.js';
-import type { CommandDeps } from './context.js';
+import { type CommandDeps, requireAccess } from './context.js';
 import { requireLiveTenant } from './lookups.js';
 
 /**
@@ -185,20 +185,28 @@ export function underTenantLock<T>(
  * at most as long as an apply waits (409 `conflict`). The tenant is found live under the lock, so a resource in a stream
  * of its own is never created after its tenant's deletion; a deleted one is `not_found` naming
  * `tenantField`, the part of the request that named the tenant (an update's: the path's resource id).
+ * The caller's write access, granted before the wait, is asked again once the lock is held: a removal
+ * or demotion recorded while the create waited counts (404 `not_found`, or 403 for a demotion), as it
+ * does for the commands that change a resource (change-resource.ts).
  */
 export function withCountedCreate<T>(
-  deps: Pick<CommandDeps, 'tenantLock' | 'countedByPlan' | 'store' | 'streamFolds'>,
+  deps: Pick<CommandDeps, 'tenantLock' | 'countedByPlan' | 'store' | 'streamFolds' | 'authorizer'>,
+  caller: Caller,
   tenantId: string,
   create: () => Promise<T>,
   tenantField: 'tenant_id' | 'id' = 'tenant_id',
 ): Promise<T> {
-  const createOnLiveTenant = async () => {
-    await requireLiveTenant(deps, tenantId, tenantField);
+  // A config apply's or rollback's steps run under the lock already, their access just checked.
+  if (deps.countedByPlan) {
+    return requireLiveTenant(deps, tenantId, tenantField).then(() => create());
+  }
+  return underTenantLock(deps, tenantId, async () => {
+    // Charged once already, when access was first granted.
+    await requireAccess({ ...deps, commandBudget: undefined }, caller, tenantId, 'write', () =>
+      notFound('tenant', tenantField),
+    );
     return create();
-  };
-  // A config apply's or rollback's steps run under the lock already.
-  if (deps.countedByPlan) return createOnLiveTenant();
-  return underTenantLock(deps, tenantId, createOnLiveTenant);
+  });
 }
 
 /**

@@ -90,7 +90,7 @@ export async function createUser(
   const userId = randomUUID();
   // Under the tenant's lock, as every counted create: adds sent at once are counted one after another
   // (each a 201 or a 422), not raced on the stream's revision.
-  const result = await withCountedCreate(deps, body.tenant_id, () =>
+  const result = await withCountedCreate(deps, ctx.caller, body.tenant_id, () =>
     onTenant(deps, ctx, body.tenant_id, userId, async (state) => {
       if (state.status !== 'active') throw notFound('tenant', 'tenant_id');
       requireRoomForMember(deps, liveMemberCount(state));
