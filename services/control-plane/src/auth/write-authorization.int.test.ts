@@ -5,6 +5,7 @@ import {
   PLATFORM_ADMIN,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
+import { holdTenantLock } from '../testing/tenant-lock.js';
 
 /**
  * Who may change what on a tenant, decided by the command side. Each block is a regression test for
@@ -294,38 +295,6 @@ describe('If-Match is weighed after access', () => {
 });
 
 describe("a create waiting for the tenant's lock is authorized as the lock is taken", () => {
-  /** The config change lock's advisory key class (config-history/config-change-lock.ts). */
-  const LOCK_CLASS = 0x5645_4343;
-
-  /** Holds the tenant's config change lock, as a long config apply does, until `release` is called. */
-  async function holdTenantLock(tenantId: string) {
-    const holder = await cp.db.pool.connect();
-    await holder.query('select pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, tenantId]);
-    let held = true;
-    return {
-      /** Until a request of this database waits for the lock (it passed its access check before). */
-      async waitedFor(): Promise<void> {
-        for (let attempt = 0; attempt < 500; attempt++) {
-          const { rows } = await cp.db.pool.query<{ waiting: number }>(
-            `select count(*)::int as waiting from pg_locks
-              where locktype = 'advisory' and not granted and classid = $1
-                and database = (select oid from pg_database where datname = current_database())`,
-            [LOCK_CLASS],
-          );
-          if ((rows[0]?.waiting ?? 0) > 0) return;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        throw new Error('no request waited for the tenant lock');
-      },
-      async release(): Promise<void> {
-        if (!held) return;
-        held = false;
-        await holder.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, tenantId]);
-        holder.release();
-      },
-    };
-  }
-
   // Regression test: creates checked the caller's access before they waited for the tenant's lock
   // (held by a config apply for up to 30 s), never after: an admin removed meanwhile still got an API
   // key issued, or added a user of their own as admin, once the lock was free.
@@ -345,8 +314,17 @@ describe("a create waiting for the tenant's lock is authorized as the lock is ta
         role: 'admin',
       }),
     },
+    {
+      what: 'an origin by a config apply',
+      path: '',
+      body: () => ({
+        tenant: { name: 'lock-removed-2', subdomain: 'lock-removed-2' },
+        origins: [{ name: 'late', url: 'http://127.0.0.1:9/' }],
+        routes: [],
+      }),
+    },
   ];
-  for (const [index, { what, path, body }] of creates.entries()) {
+  for (const [index, { what, path: createPath, body }] of creates.entries()) {
     it(`an admin removed while their create of ${what} waits for the lock gets 404 and nothing is added`, async () => {
       const subdomain = `lock-removed-${index}`;
       const tenantId = await created('/api/v1/tenants', { name: subdomain, subdomain });
@@ -358,10 +336,11 @@ describe("a create waiting for the tenant's lock is authorized as the lock is ta
         role: 'admin',
       });
       const admin = await cp.token({ userId: clerkUserId });
-      const lock = await holdTenantLock(tenantId);
+      const lock = await holdTenantLock(cp.db.pool, tenantId);
       let answer: Awaited<ReturnType<typeof cp.request>>;
       let appended: number;
       try {
+        const path = createPath || `/api/v1/tenants/${tenantId}/config/apply`;
         const pending = cp.request('POST', path, { token: admin, body: body(tenantId) });
         await lock.waitedFor();
         expect((await cp.request('DELETE', `/api/v1/users/${memberId}`)).status).toBe(204);
@@ -387,7 +366,7 @@ describe("a create waiting for the tenant's lock is authorized as the lock is ta
       role: 'admin',
     });
     const admin = await cp.token({ userId: 'user_lock_demoted' });
-    const lock = await holdTenantLock(tenantId);
+    const lock = await holdTenantLock(cp.db.pool, tenantId);
     let answer: Awaited<ReturnType<typeof cp.request>>;
     try {
       const pending = cp.request('POST', '/api/v1/api-keys', {

@@ -4,6 +4,7 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
 import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
+import { live } from '../domain/decision.js';
 import type {
   CreateApiKeyBody,
   RevokeApiKeyBody,
@@ -107,20 +108,27 @@ export async function rotateApiKey(
 ): Promise<IssuedApiKey> {
   const stream = streamName.apiKey(apiKeyId);
   const { state: old, revision } = await aggregateFolds.fold(deps.store, stream, apiKeyDecider);
-  const current = await requireWritableResource(deps, ctx, old, 'api key');
+  const { tenant_id: tenantId } = await requireWritableResource(deps, ctx, old, 'api key');
   // A stale If-Match issues nothing (the rotation itself compares it again, against a concurrent change).
   requireIfMatch(ctx.ifMatch, revision);
   const graceSeconds = body.grace_period_seconds ?? deps.rotationGraceSeconds;
   const oldKeyExpiresAt = new Date(deps.clock().getTime() + graceSeconds * 1000).toISOString();
   // Fail fast (revoked, already rotated, deleted) before issuing anything.
   apiKeyDecider.decide({ type: 'RotateApiKey', replacedBy: apiKeyId, oldKeyExpiresAt }, old);
-  await requireLiveTenant(deps, current.tenant_id, 'id');
+  await requireLiveTenant(deps, tenantId, 'id');
 
   return withCountedCreate(
     deps,
     ctx.caller,
-    current.tenant_id,
+    tenantId,
     async () => {
+      // The key as it is under the lock: a change that held the lock first (its quota, its tags, a
+      // revocation) is what the replacement carries on, or the rotation is refused.
+      // (withCountedCreate asked the caller's access again.)
+      const now = await aggregateFolds.fold(deps.store, stream, apiKeyDecider);
+      requireIfMatch(ctx.ifMatch, now.revision);
+      apiKeyDecider.decide({ type: 'RotateApiKey', replacedBy: apiKeyId, oldKeyExpiresAt }, now.state);
+      const current = live(now.state, 'api key').data;
       // The old key works beside the new one until its grace period ends, so it still counts: without
       // grace a rotation is a swap; with it, the tenant needs room for one more key.
       if (graceSeconds > 0) {

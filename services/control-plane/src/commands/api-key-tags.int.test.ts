@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import { holdTenantLock } from '../testing/tenant-lock.js';
 
 /**
  * Tags on API keys (Kong's tags on credentials): given at issue, changed by a PATCH with only `tags`,
@@ -35,8 +37,33 @@ async function listed(path: string, token?: string): Promise<string[]> {
   return (json(response)['data'] as Array<{ id: string }>).map((item) => item.id);
 }
 
+/** Resolved when the app next reads this stream (a request's step before it waits for a lock). */
+let nextRead: { stream: string; done: () => void } | null = null;
+
+function signallingReads(store: EventStore): EventStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property !== 'readStream') return Reflect.get(target, property, receiver);
+      return async (stream: string, options?: Parameters<EventStore['readStream']>[1]) => {
+        const events = await target.readStream(stream, options);
+        if (nextRead?.stream === stream) {
+          nextRead.done();
+          nextRead = null;
+        }
+        return events;
+      };
+    },
+  });
+}
+
+function readOf(stream: string): Promise<void> {
+  return new Promise((done) => {
+    nextRead = { stream, done };
+  });
+}
+
 beforeAll(async () => {
-  h = await startControlPlane({ withReadSide: true });
+  h = await startControlPlane({ withReadSide: true, wrapStore: signallingReads });
 }, 60_000);
 
 afterAll(async () => {
@@ -110,6 +137,42 @@ describe('tags on API keys', () => {
     const untagged = await issueKey(tenantId, 'plain');
     await h.readModelsCaughtUp();
     expect(json(await h.request('GET', `/api/v1/api-keys/${untagged}`))['tags']).toEqual([]);
+  });
+
+  // Regression test: a rotation read the key before it waited for the tenant's lock and issued the
+  // replacement from that read, so a PATCH that held the lock first was undone on the new key.
+  it('a rotation waiting for the lock behind a PATCH gives the replacement the tags and quota the PATCH set', async () => {
+    const tenantId = await createTenant('key-tags-rotation-wait');
+    const issued = await h.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'ci', tags: ['team-a'], quota: { requests_per_day: 100 } },
+    });
+    expect(issued.status).toBe(201);
+    const keyId = json(issued)['id'] as string;
+    const lock = await holdTenantLock(h.db.pool, tenantId);
+    let patched: Awaited<ReturnType<typeof h.request>>;
+    let rotated: Awaited<ReturnType<typeof h.request>>;
+    try {
+      const patch = h.request('PATCH', `/api/v1/api-keys/${keyId}`, {
+        body: { tags: ['team-b'], quota: { requests_per_day: 10 } },
+      });
+      await lock.waitedFor(1);
+      // The PATCH waits for the lock; the rotation reads the key, then queues behind the PATCH.
+      const rotationRead = readOf(streamName.apiKey(keyId));
+      const rotate = h.request('POST', `/api/v1/api-keys/${keyId}/rotate`, {
+        body: { grace_period_seconds: 0 },
+      });
+      await rotationRead;
+      await lock.release();
+      [patched, rotated] = await Promise.all([patch, rotate]);
+    } finally {
+      await lock.release().catch(() => {});
+    }
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(201);
+    expect(json(rotated)).toMatchObject({ tags: ['team-b'], quota: { requests_per_day: 10 } });
+    await h.readModelsCaughtUp();
+    const replacement = json(await h.request('GET', `/api/v1/api-keys/${json(rotated)['id']}`));
+    expect(replacement).toMatchObject({ tags: ['team-b'], quota: { requests_per_day: 10 } });
   });
 
   it('lists the keys carrying every tag of a,b or any tag of a/b, and refuses a filter it cannot read', async () => {

@@ -46,7 +46,7 @@ export const CONFIG_CHANGE_WAIT_MS = 30_000;
 export const CONFIG_CHANGES_AT_ONCE = 8;
 
 /** The advisory lock's first key: arbitrary, constant ("vantageedge config change"); the second is the tenant's hash. */
-const LOCK_CLASS = 0x5645_4343;
+export const LOCK_CLASS = 0x5645_4343;
 const LOCK_NOT_AVAILABLE = '55P03';
 
 export function createConfigChangeLock(

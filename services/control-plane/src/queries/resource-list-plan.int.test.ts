@@ -64,6 +64,39 @@ describe('a list page of API keys', () => {
     expect(rowsRead(nodes), JSON.stringify(nodes)).toBeLessThan(1_000);
   });
 
+  // Regression test: a tag filter was applied to each row the tenant's page walked, so a tag few keys
+  // carry read every key the tenant ever had, its revoked ones included, for each page.
+  it.each([
+    { tenants: 'the tenant', tags: { every: ['rare'] } },
+    { tenants: 'the tenant', tags: { any: ['rare', 'scarce'] } },
+    { tenants: 'every tenant', tags: { every: ['rare'] } },
+  ])('reads about a page of rows filtered by tags: $tenants, $tags', async ({ tenants, tags }) => {
+    const ids = tenants === 'every tenant' ? null : [tenant];
+    const nodes = await plansOf(db.pool, (explaining) =>
+      listResources(explaining, apiKeyResource, { tenantIds: ids, after: 0n, limit: 51, tags }),
+    );
+    expect(rowsRead(nodes), JSON.stringify(nodes)).toBeLessThan(1_000);
+  });
+
+  it('reads about a page of rows when every key of the tenant carries the tag', async () => {
+    await db.pool.query(`update read_models.api_keys set tags = '["prod"]' where tenant_id = $1`, [tenant]);
+    await db.pool.query('analyze read_models.api_keys');
+    try {
+      const nodes = await plansOf(db.pool, (explaining) =>
+        listResources(explaining, apiKeyResource, {
+          tenantIds: [tenant],
+          after: 0n,
+          limit: 51,
+          tags: { every: ['prod'] },
+        }),
+      );
+      expect(rowsRead(nodes), JSON.stringify(nodes)).toBeLessThan(1_000);
+    } finally {
+      await db.pool.query(`update read_models.api_keys set tags = '[]' where tenant_id = $1`, [tenant]);
+      await db.pool.query('analyze read_models.api_keys');
+    }
+  });
+
   it('pages the tenants together in creation order, after the cursor', async () => {
     const rows = await listResources(db.pool, apiKeyResource, {
       tenantIds: [tenant, neighbour],

@@ -1,0 +1,1 @@
+drop index if exists read_models.api_keys_tags;
