@@ -43,11 +43,6 @@ export class KeptSnapshots {
     return picked;
   }
 
-  /** Bytes of JSON of the tenant's kept snapshot; 0 when none is kept. */
-  jsonBytesOf(tenantId: string): number {
-    return this.#entries.get(tenantId)?.jsonBytes ?? 0;
-  }
-
   /** `state` was saved with `mark`: keeps it (a deleted tenant, or one larger than the bound, is dropped). */
   remember(tenantId: string, state: SnapshotState, saved: SavedState | undefined): void {
     this.forget(tenantId);

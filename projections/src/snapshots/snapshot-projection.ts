@@ -9,7 +9,8 @@ import type { ProjectionDefinition } from '../runner/projection.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
 import { KeptSnapshots } from './kept-snapshots.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
-import { loadStates, type SavedState, saveStates } from './snapshot-state-store.js';
+import { loadJsonBytes, loadStates, type SavedState, saveStates } from './snapshot-state-store.js';
+import { StoredSizes } from './stored-sizes.js';
 
 export interface SnapshotProjectionOptions {
   /** Checkpoint row name (tests run several projectors in one database). */
@@ -28,7 +29,7 @@ export interface SnapshotProjectionOptions {
 }
 
 /**
- * A batch that folds a tenant whose kept snapshot has more JSON than this stores the batch's other
+ * A batch that folds a tenant whose stored snapshot has more JSON than this stores the batch's other
  * tenants first, in a transaction of their own: storing the large one takes hundreds of milliseconds
  * (one of up to 2 MiB is written whole for each of its changes), and a tenant changed meanwhile would
  * otherwise reach the gateways only after it.
@@ -52,6 +53,7 @@ export function snapshotProjection(
 ): ProjectionDefinition<ControlPlaneEvent> {
   const logger = options.logger ?? silentLogger;
   const kept = new KeptSnapshots(options.keptSnapshotBytes);
+  const storedSizes = new StoredSizes();
   const skipped = new Counter({
     name: 'vantageedge_snapshot_fold_errors_total',
     help: 'Events whose data did not fit the snapshot schema and were skipped',
@@ -94,7 +96,7 @@ export function snapshotProjection(
     canHandle: (event: RecordedEvent): event is ControlPlaneEvent =>
       isControlPlaneEvent(event) && snapshotTenantOf(event) !== null,
     async handle(events, { client }) {
-      const ahead = options.pool ? tenantsAhead(events) : new Set<string>();
+      const ahead = options.pool ? await tenantsAhead(client, events) : new Set<string>();
       const storedAhead = ahead.size > 0 ? await storeAhead(options.pool!, events, ahead) : new Set<string>();
       const rest =
         storedAhead.size > 0 ? events.filter((event) => !storedAhead.has(snapshotTenantOf(event)!)) : events;
@@ -102,11 +104,23 @@ export function snapshotProjection(
     },
   };
 
-  /** The batch's tenants to store ahead of its large ones: none unless it folds both kinds. */
-  function tenantsAhead(events: readonly ControlPlaneEvent[]): Set<string> {
-    const tenantIds = new Set(events.map((event) => snapshotTenantOf(event)!));
-    const small = [...tenantIds].filter((tenantId) => kept.jsonBytesOf(tenantId) <= STORE_AHEAD_OF_BYTES);
-    return small.length < tenantIds.size ? new Set(small) : new Set();
+  /**
+   * The batch's tenants to store ahead of its large ones: none unless it folds both kinds. Sizes not
+   * known since the projector started (or forgotten) are read from their rows first.
+   */
+  async function tenantsAhead(
+    client: pg.PoolClient,
+    events: readonly ControlPlaneEvent[],
+  ): Promise<Set<string>> {
+    const tenantIds = [...new Set(events.map((event) => snapshotTenantOf(event)!))];
+    if (tenantIds.length < 2) return new Set();
+    const unknown = tenantIds.filter((tenantId) => storedSizes.of(tenantId) === undefined);
+    if (unknown.length > 0) {
+      for (const [tenantId, bytes] of await loadJsonBytes(client, unknown))
+        storedSizes.record(tenantId, bytes);
+    }
+    const small = tenantIds.filter((tenantId) => (storedSizes.of(tenantId) ?? 0) <= STORE_AHEAD_OF_BYTES);
+    return small.length < tenantIds.length ? new Set(small) : new Set();
   }
 
   /**
@@ -159,8 +173,10 @@ export function snapshotProjection(
     const savedStates = await saveStates(client, [...changed.values()]);
     const saved = new Map<string, { state: SnapshotState; saved: SavedState | undefined }>();
     for (const [tenantId, state] of changed) {
-      saved.set(tenantId, { state, saved: savedStates.get(tenantId) });
-      if (remember) kept.remember(tenantId, state, savedStates.get(tenantId));
+      const savedState = savedStates.get(tenantId);
+      if (savedState) storedSizes.record(tenantId, savedState.jsonBytes);
+      saved.set(tenantId, { state, saved: savedState });
+      if (remember) kept.remember(tenantId, state, savedState);
     }
     return { loaded, saved };
   }

@@ -61,6 +61,23 @@ export async function loadStates(
 }
 
 /**
+ * The bytes of JSON of these tenants' stored snapshots, without reading the snapshots or locking the
+ * rows; 0 for a tombstone or a tenant not stored yet.
+ */
+export async function loadJsonBytes(
+  db: Queryable,
+  tenantIds: readonly string[],
+): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ tenant_id: string; json_bytes: string | null }>(
+    'select tenant_id, json_bytes from snapshot_state where tenant_id = any($1::uuid[])',
+    [tenantIds],
+  );
+  const sizes = new Map(tenantIds.map((tenantId) => [tenantId, 0]));
+  for (const row of rows) sizes.set(row.tenant_id, Number(row.json_bytes ?? 0));
+  return sizes;
+}
+
+/**
  * Snapshots with more JSON than this are saved one per statement, as a plain parameter: in the array
  * of the many-row statement node-postgres escapes every quote of the JSON and PostgreSQL unescapes it
  * again (about 150 ms more for a 14 MB snapshot, of about 450).
