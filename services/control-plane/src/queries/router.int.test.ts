@@ -233,6 +233,7 @@ describe('GET resources from the read models', () => {
       'replaced_by',
       'revoked_at',
       'scopes',
+      'tags',
       'tenant_id',
       'updated_at',
     ]);
