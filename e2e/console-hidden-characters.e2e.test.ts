@@ -63,6 +63,7 @@ describe('tenant text a browser would draw as nothing or reorder', () => {
       res.json(ORIGIN);
     });
     app.get('/api/v1/certificates', (_req, res) => res.json(page([CERTIFICATE])));
+    app.get('/api/v1/routes', (_req, res) => res.json(page([])));
     standIn = await startStandInConsole(app);
     ({ browser } = standIn);
   }, 180_000);
@@ -99,5 +100,17 @@ describe('tenant text a browser would draw as nothing or reorder', () => {
       '';
     expect(option).toContain('CN=evil\\u202emoc.elgoog');
     expect(option).not.toMatch(RAW_HIDDEN);
+    const heading = (await browser.page.locator('#edit-origin-tls h2').textContent()) ?? '';
+    expect(heading).toBe('TLS of orders\\u200b');
+  }, 60_000);
+
+  // Regression: the route editor's origin picker listed the names raw, so a member who named an
+  // origin `orders\u200b` (proxying to a host of theirs) had it picked for `orders`.
+  it("shows the origins' names with their hidden characters in the route editor's origin picker", async () => {
+    if (!standIn) throw new Error('the stand-in console did not start');
+    await openTenantTab(standIn, LOOKALIKE.id, 'routes', 'Acme');
+    const options = browser.page.locator('#create-route select[name="origin_id"] option');
+    await options.first().waitFor({ state: 'attached', timeout: 15_000 });
+    expect(await options.allTextContents()).toEqual(['orders\\u200b']);
   }, 60_000);
 });

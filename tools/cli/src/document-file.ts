@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { isScalar, LineCounter, type ParsedNode, parseDocument, visit, YAMLParseError } from 'yaml';
+import { sizeText } from './answer-reader.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { type FileVariable, substituteFileVariables } from './file-variables.js';
 
@@ -18,12 +19,19 @@ export async function readDocument(
   file: string,
   stdin: () => Promise<string>,
   env: NodeJS.ProcessEnv = {},
+  maxBytes: number = MAX_DOCUMENT_FILE_BYTES,
 ): Promise<TenantFile> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = file === '-' ? await stdin() : await readFile(file, 'utf8');
+    text = file === '-' ? await stdin() : await readBounded(file, maxBytes);
   } catch (error) {
     throw new CliError(EXIT.usage, `cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (text === undefined) {
+    throw new CliError(
+      EXIT.usage,
+      `${file} is larger than ${sizeText(maxBytes)}, the most the CLI reads of a document file`,
+    );
   }
   const { value, variables } = parsedDocument(file, text, env);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -33,6 +41,33 @@ export async function readDocument(
     );
   }
   return { document: value as Record<string, unknown>, variables };
+}
+
+/**
+ * The most read of a document file: 16 times the admin API's default document limit (4 MiB), room for
+ * a YAML file's comments and indentation. A file someone else wrote (or a link to /dev/zero in a
+ * repository) cannot make the CLI buffer and parse without end.
+ */
+export const MAX_DOCUMENT_FILE_BYTES = 64 * 1024 * 1024;
+
+/** The file as UTF-8 text, or undefined when it holds more than `maxBytes` (read no further). */
+async function readBounded(file: string, maxBytes: number): Promise<string | undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(1024 * 1024, maxBytes + 1 - bytes));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      bytes += bytesRead;
+      if (bytes > maxBytes) return undefined;
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -75,7 +110,26 @@ function parsedDocument(
     const field = path.length === 0 ? '' : ` (${path.join('.')})`;
     throw new CliError(EXIT.usage, `${file}, line ${lineOf(node)}${field}: ${problem}`);
   });
-  return { value: document.toJS(), variables };
+  return { value: plainValue(file, document), variables };
+}
+
+/**
+ * The most alias resolutions the YAML library allows for a document, weighed by the aliases inside
+ * what each names (its default): a few anchors reused stay fine; nested aliases that would expand a
+ * small file into millions of values ("billion laughs") are refused before anything is built or sent.
+ */
+const MAX_ALIAS_COUNT = 100;
+
+function plainValue(file: string, document: ReturnType<typeof parseDocument>): unknown {
+  try {
+    return document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    if (!(error instanceof ReferenceError && /excessive alias count/i.test(error.message))) throw error;
+    throw new CliError(
+      EXIT.usage,
+      `${file} is not a tenant document: its aliases expand to too many values (anchors reused inside anchors); write the values out`,
+    );
+  }
 }
 
 /** The tenant a document names: its `tenant.id`, else its `tenant.subdomain`. */

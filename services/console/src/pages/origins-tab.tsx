@@ -185,7 +185,7 @@ function EditOriginTls({
 
   return (
     <form class="card" id="edit-origin-tls" data-origin={origin.name} onSubmit={submit}>
-      <h2>TLS of {origin.name}</h2>
+      <h2>TLS of {withHiddenCharactersShown(origin.name)}</h2>
       <ErrorNotice error={error} onReload={onReload} />
       <OriginTlsFields value={tls} onChange={setTls} certificates={certificates} issues={issues} />
       <button type="submit" class="primary" disabled={busy}>

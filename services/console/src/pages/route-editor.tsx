@@ -1,5 +1,6 @@
 import { createRouteBody, HTTP_METHODS, updateRouteBody } from '@vantageedge/control-plane/schemas/requests';
 import { AUTH_MODES } from '@vantageedge/shared/domain/gateway-config';
+import { withHiddenCharactersShown } from '@vantageedge/shared/domain/visible-text';
 import { useMemo, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Origin, Route } from '../api/resources.js';
@@ -181,7 +182,7 @@ export function RouteEditor({
             {answersItself && <option value="">none (answers itself)</option>}
             {origins.map((origin) => (
               <option key={origin.id} value={origin.id}>
-                {origin.name}
+                {withHiddenCharactersShown(origin.name)}
               </option>
             ))}
           </select>
