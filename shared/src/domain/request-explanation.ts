@@ -339,7 +339,8 @@ export const upstreamExplanation = z.object({
       "the Host the origin receives with the route's preserve_host (the client's host, lower case, without a trailing dot); null: each target's own host[:port] (absent from the answers of older control planes)",
   }),
   forwarded_path: z.string().meta({
-    description: 'the path and query the origin receives (after rewrite_path or strip_prefix)',
+    description:
+      "the path and query the origin receives (after rewrite_path or strip_prefix, and the route's query transform)",
   }),
 });
 export type UpstreamExplanation = z.infer<typeof upstreamExplanation>;

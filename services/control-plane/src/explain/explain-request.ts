@@ -551,14 +551,12 @@ export async function explainRequest(
   explanation.rate_limits = explainLimits(snapshot, route, explained, clientIp);
   const quota = await explainQuota(snapshot, route, auth, context.now, context.quotaCounters);
   explanation.quota = quota.quota;
+  // The query the origin receives, which the cache also keys on.
+  const forwardedQuery = queryAfterTransform(route.query, input.query, templateValues);
   explanation.cache = explainCache(
     snapshot,
     route,
-    {
-      ...input,
-      headers: forwardedHeaders,
-      query: queryAfterTransform(route.query, input.query, templateValues),
-    },
+    { ...input, headers: forwardedHeaders, query: forwardedQuery },
     path,
     explained.principal,
     declaresBody(input.headers),
@@ -583,7 +581,7 @@ export async function explainRequest(
   explanation.upstream = explainUpstream(
     snapshot,
     route,
-    { host: input.host, path, query: input.query },
+    { host: input.host, path, query: forwardedQuery },
     policies.policies.rewrite_path?.path,
   );
   if (explanation.upstream.targets === null && (route.traffic_split ?? null) === null) {

@@ -1005,7 +1005,7 @@ describe('explaining the route policies that apply', () => {
   it('shows the path the origin receives after the rewrite, and the header and query transforms', async () => {
     const answer = await explain({ path: '/v1/orders/7', query: 'x=1' }, await policySnapshot());
     expect(answer.policies?.rewrite_path).toMatchObject({ path: '/api/v1/orders/7', rewritten: true });
-    expect(answer.upstream?.forwarded_path).toBe('/api/v1/orders/7?x=1');
+    expect(answer.upstream?.forwarded_path).toBe('/api/v1/orders/7?x=1&source=gateway');
     expect(answer.policies?.request_headers).toMatchObject({
       set: { 'x-tenant': '${tenant_id}' },
       remove: ['cookie'],
@@ -1244,6 +1244,27 @@ describe('explaining the route policies that apply', () => {
     expect(await digest('utm_source=mail&a=1')).toBe(plain);
     expect(await digest('a=1&lang=de&preview=1')).toBe(plain);
     expect(await digest('a=2')).not.toBe(plain);
+  });
+
+  it('forwards the query as the route’s transform leaves it, as the gateway sends it to the origin', async () => {
+    const snap = await snapshot({
+      routes: [
+        {
+          id: randomUUID(),
+          origin_id: ORIGIN,
+          path_pattern: '/catalog/*',
+          auth_mode: 'public',
+          strip_prefix: '/catalog',
+          query: { remove: ['internal_token'], set: { lang: '${tenant_id}' } },
+        },
+      ],
+      api_keys: [],
+    });
+    const answer = await explain(
+      { path: '/catalog/x', query: 'internal_token=t&Internal.Token=u&a=1' },
+      snap,
+    );
+    expect(answer.upstream?.forwarded_path).toBe(`/x?a=1&lang=${snap.tenant_id}`);
   });
 
   it('says a fixed response or a redirect answers from the gateway, with the redirect’s location', async () => {
