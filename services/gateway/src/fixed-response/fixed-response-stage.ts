@@ -37,7 +37,7 @@ export function createFixedResponsePolicy(): RoutePolicy {
 }
 
 /** The error code recorded for a `fixed_response` of 400 or more. */
-const FIXED_RESPONSE_CODE = 'fixed_response';
+export const FIXED_RESPONSE_CODE = 'fixed_response';
 
 function fixedStage(fixed: FixedResponse): RouteStage {
   // A 204, 205 or 304 has no content (HTTP/2 clients reset a stream that announces some): commands

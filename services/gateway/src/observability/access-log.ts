@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { FIXED_RESPONSE_CODE } from '../fixed-response/fixed-response-stage.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { accessLogLine, refusalLogLine } from './access-log-line.js';
 import { BatchedLineWriter, type LineSink } from './batched-line-writer.js';
@@ -7,7 +8,10 @@ import type { ListenerRefusal } from './listener-refusals.js';
 export interface AccessLogOptions {
   /** Where lines go (stdout in a replica: fileDescriptorSink(1)). */
   sink: LineSink;
-  /** Fraction of requests below 500 (and of 508 loop_detected) that get a line; every other 5xx does. */
+  /**
+   * Fraction of requests below 500 (and of 508 loop_detected and a route's own fixed_response) that get
+   * a line; every other 5xx does.
+   */
   sampleRate: number;
   /** Lines waiting to be written, in characters; past it lines are dropped and counted. */
   maxBufferedChars: number;
@@ -19,12 +23,14 @@ export interface AccessLogOptions {
 /**
  * 508 (loop detected) is sampled like a 4xx: any client can have one answered on any route by sending
  * the platform's CDN-Loop entries, and a real loop shows in its metric and the tenant's 5xx ratio.
+ * So is a 5xx a route answers itself (fixed_response: maintenance, or a route a tenant admin made to
+ * answer 500): nothing failed, and every request its clients send would otherwise be a line.
  */
 const LOOP_DETECTED = 508;
 
 /**
- * One JSON line per request, sampled: `sampleRate` of the requests below 500 (and of 508s), and every
- * other 5xx (the lines an operator needs are never sampled away). The line is built by a fixed-shape serializer and written
+ * One JSON line per request, sampled: `sampleRate` of the requests below 500 (and of 508s and fixed
+ * responses), and every other 5xx (the lines an operator needs are never sampled away). The line is built by a fixed-shape serializer and written
  * asynchronously in batches with a bounded buffer; when the destination cannot keep up, lines are
  * dropped and counted (vantageedge_gateway_access_log_dropped_total) rather than slowing requests.
  * Service logs (winston) are separate and unaffected.
@@ -49,19 +55,19 @@ export class AccessLog {
   }
 
   record(exchange: GatewayExchange, status: number, latencyMs: number): void {
-    if (this.#sampledAway(status)) return;
+    if (this.#sampledAway(status, exchange.errorCode)) return;
     this.#writer.write(accessLogLine(exchange, this.#service, status, latencyMs));
   }
 
   /** A request a listener refused before the pipeline saw it (sampled like any other line). */
   recordRefusal(refusal: ListenerRefusal): void {
-    if (this.#sampledAway(refusal.status)) return;
+    if (this.#sampledAway(refusal.status, refusal.code)) return;
     this.#writer.write(refusalLogLine(refusal, this.#service));
   }
 
-  #sampledAway(status: number): boolean {
+  #sampledAway(status: number, errorCode: string | undefined): boolean {
     return (
-      (status < 500 || status === LOOP_DETECTED) &&
+      (status < 500 || status === LOOP_DETECTED || errorCode === FIXED_RESPONSE_CODE) &&
       (this.#sampleRate <= 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate))
     );
   }

@@ -250,6 +250,19 @@ describe('access log', () => {
     expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 503]]);
   });
 
+  it('samples the 5xx a route answers itself (fixed_response) like a 4xx: its tenant chose them, its clients send them', async () => {
+    const { lines, sink } = recording();
+    const log = new AccessLog({ sink, sampleRate: 0, maxBufferedChars: 1 << 20, registry: new Registry() });
+    const maintenance = exchangeFor('/maintenance');
+    maintenance.errorCode = 'fixed_response';
+    log.record(maintenance, 503, 1);
+    const failed = exchangeFor('/broken');
+    failed.errorCode = 'upstream_unreachable';
+    log.record(failed, 502, 1);
+    await log.flush();
+    expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 502]]);
+  });
+
   it('counts the lines it drops when its destination cannot keep up', async () => {
     const registry = new Registry();
     const stuck: LineSink = { write() {} }; // never completes

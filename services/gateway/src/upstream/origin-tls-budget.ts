@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { buildConnector } from 'undici';
+import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import { handshakeCheckMs } from './origin-handshake-cost.js';
 import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings } from './origin-tls.js';
 
@@ -107,9 +108,12 @@ export class OriginTlsBudget {
     const connect = connector as (...args: Parameters<buildConnector.connector>) => unknown;
     return (options, callback) => {
       if (options.protocol !== 'https:') return connect(options, callback) as undefined;
+      // Looked up as the connection begins, while its tenant is configured: a handshake that ends after
+      // the tenant left counts into series that left /metrics with it, and brings none back.
+      const series = this.#metrics?.of(tenantId, source);
       // Answered in a microtask of its own: a refusal may come while another connection's handshake ends.
       const refuse = (error: OriginTlsBudgetSpentError) => {
-        this.#metrics?.refused.inc({ tenant: tenantId, source });
+        series?.refused.inc();
         queueMicrotask(() => callback(error, null));
       };
       const spent = this.#spent(tenantId);
@@ -137,7 +141,7 @@ export class OriginTlsBudget {
             trustStoreCheckMs: tls.trustStoreCheckMs,
           };
           const cost = socket === undefined ? 0 : costFactor * handshakeCheckMs(socket, received);
-          this.#metrics?.charged.inc({ tenant: tenantId, source }, cost);
+          series?.charged.inc(cost);
           settle(cost);
         };
         socket = connect({ ...options, httpSocket: connected }, (error, secured) => {
@@ -286,9 +290,35 @@ export class OriginTlsBudget {
   }
 }
 
-interface BudgetMetrics {
-  readonly charged: Counter<'tenant' | 'source'>;
-  readonly refused: Counter<'tenant' | 'source'>;
+/**
+ * The budget's series, by tenant and source. Bound series: they leave /metrics when their tenant leaves
+ * the replica's config (removeTenantSeries), and stay while it is only replaced.
+ */
+class BudgetMetrics {
+  readonly #charged: BoundCounter;
+  readonly #refused: BoundCounter;
+
+  constructor(registry: Registry) {
+    this.#charged = new BoundCounter({
+      name: 'vantageedge_upstream_tls_handshake_check_ms_total',
+      help: "Estimated milliseconds of the replica's thread spent checking origin certificates in TLS handshakes, by tenant and source (request|health_check|websocket)",
+      labelNames: ['tenant', 'source'],
+      registry,
+    });
+    this.#refused = new BoundCounter({
+      name: 'vantageedge_upstream_tls_budget_refusals_total',
+      help: 'New origin TLS connections refused (a request answered 503 origin_tls_budget, a health probe skipped) because the tenant spent its handshake budget (GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND)',
+      labelNames: ['tenant', 'source'],
+      registry,
+    });
+  }
+
+  of(tenant: string, source: HandshakeSource): { charged: CounterSeries; refused: CounterSeries } {
+    return {
+      charged: this.#charged.series([tenant, source]),
+      refused: this.#refused.series([tenant, source]),
+    };
+  }
 }
 
 const metricsByRegistry = new WeakMap<Registry, BudgetMetrics>();
@@ -296,20 +326,7 @@ const metricsByRegistry = new WeakMap<Registry, BudgetMetrics>();
 function budgetMetrics(registry: Registry): BudgetMetrics {
   let metrics = metricsByRegistry.get(registry);
   if (metrics === undefined) {
-    metrics = {
-      charged: new Counter({
-        name: 'vantageedge_upstream_tls_handshake_check_ms_total',
-        help: "Estimated milliseconds of the replica's thread spent checking origin certificates in TLS handshakes, by tenant and source (request|health_check|websocket)",
-        labelNames: ['tenant', 'source'],
-        registers: [registry],
-      }),
-      refused: new Counter({
-        name: 'vantageedge_upstream_tls_budget_refusals_total',
-        help: 'New origin TLS connections refused (a request answered 503 origin_tls_budget, a health probe skipped) because the tenant spent its handshake budget (GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND)',
-        labelNames: ['tenant', 'source'],
-        registers: [registry],
-      }),
-    };
+    metrics = new BudgetMetrics(registry);
     metricsByRegistry.set(registry, metrics);
   }
   return metrics;
