@@ -158,6 +158,30 @@ async function otherChangedWhileLargeStored(options: { retryDelayMs?: number } =
   return { pool, projector, subscriber, holdNextStore, first, large, other, largeChange, otherChange };
 }
 
+/** Both tenants changed (`otherChange`, `largeChange`: their positions), seen by `subscriber`. */
+interface BothChanged {
+  readonly subscriber: Awaited<ReturnType<typeof recordSubscription>>;
+  readonly other: { readonly tenantId: string };
+  readonly large: { readonly tenantId: string };
+  readonly otherChange: bigint;
+  readonly largeChange: bigint;
+}
+
+/**
+ * The other tenant's change is published while the large tenant's store is held; once `held` is
+ * released, the large tenant's change is published too.
+ */
+async function otherPublishedWhileLargeStored(changed: BothChanged, held: { release: () => void }) {
+  const { subscriber, other, large } = changed;
+  await eventually('the other tenant’s change published while the large tenant’s is stored', () =>
+    subscriber.versionsOf(other.tenantId).includes(changed.otherChange),
+  );
+  held.release();
+  await eventually('the large tenant’s change published', () =>
+    subscriber.versionsOf(large.tenantId).includes(changed.largeChange),
+  );
+}
+
 describe('another tenant’s change while a churning tenant’s snapshot is stored', () => {
   it('is folded in the next batch, behind no further snapshot of the churning tenant', async () => {
     const store = new RoundTripEventStore();
@@ -202,19 +226,13 @@ describe('another tenant’s change while a churning tenant’s snapshot is stor
 
 describe('another tenant’s change folded with a large tenant’s', () => {
   it('is stored and published ahead of the large tenant’s snapshot, not behind it', async () => {
-    const { pool, projector, subscriber, holdNextStore, first, large, other, largeChange, otherChange } =
-      await otherChangedWhileLargeStored();
+    const changed = await otherChangedWhileLargeStored();
+    const { pool, projector, holdNextStore, first } = changed;
     const second = holdNextStore();
     first.release();
     await second.reached;
 
-    await eventually('the other tenant’s change published while the large tenant’s is stored', () =>
-      subscriber.versionsOf(other.tenantId).includes(otherChange),
-    );
-    second.release();
-    await eventually('the large tenant’s change published', () =>
-      subscriber.versionsOf(large.tenantId).includes(largeChange),
-    );
+    await otherPublishedWhileLargeStored(changed, second);
     await projector.stop();
     await pool.end();
   });
@@ -240,20 +258,13 @@ describe('a batch folded again after its tenants were stored ahead of it', () =>
 
 describe('a batch rolled back after another tenant was stored ahead of its large tenant', () => {
   it('is folded again: the other tenant’s version stays, the large tenant’s change is published', async () => {
-    const { pool, projector, subscriber, holdNextStore, first, large, other, largeChange, otherChange } =
-      await otherChangedWhileLargeStored({ retryDelayMs: 20 });
+    const changed = await otherChangedWhileLargeStored({ retryDelayMs: 20 });
+    const { pool, projector, subscriber, holdNextStore, first, other, otherChange } = changed;
     const failing = holdNextStore({ fails: true });
     first.release();
     await failing.reached;
-    await eventually('the other tenant’s change published', () =>
-      subscriber.versionsOf(other.tenantId).includes(otherChange),
-    );
-    failing.release();
-
+    await otherPublishedWhileLargeStored(changed, failing);
     await eventually('the batch folded again', () => projector.checkpoint() >= otherChange);
-    await eventually('the large tenant’s change published', () =>
-      subscriber.versionsOf(large.tenantId).includes(largeChange),
-    );
     expect((await snapshotStateOf(pool, other.tenantId))?.version).toBe(otherChange.toString());
     const versions = subscriber.versionsOf(other.tenantId);
     expect(versions).toEqual([...versions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -337,13 +348,7 @@ describe('a large tenant’s change beside another tenant’s, after a restart',
     const after = startSnapshotProjector({ store, pool, bus: uncompared, name });
     await largeStore.reached;
 
-    await eventually('the other tenant’s change published while the large tenant’s is stored', () =>
-      subscriber.versionsOf(other.tenantId).includes(otherChange),
-    );
-    largeStore.release();
-    await eventually('the large tenant’s change published', () =>
-      subscriber.versionsOf(large.tenantId).includes(largeChange),
-    );
+    await otherPublishedWhileLargeStored({ subscriber, other, large, otherChange, largeChange }, largeStore);
     await after.stop();
     await pool.end();
   });

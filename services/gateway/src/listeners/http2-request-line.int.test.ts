@@ -1,17 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type ClientHttp2Session, constants } from 'node:http2';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { http2Connect } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  startTestGateway,
-  startTestOrigin,
-  type TestGateway,
-  type TestOrigin,
-} from '../testing/gateway-harness.js';
-import { catchAllTenant, within } from '../testing/raw-connections.js';
+import type { TestGateway, TestOrigin } from '../testing/gateway-harness.js';
+import { type Http2Listeners, startHttp2Listeners } from '../testing/http2-listeners.js';
+import { within } from '../testing/raw-connections.js';
 import { connectRawHttp2, headersFrame, type RawHttp2Client } from '../testing/raw-http2.js';
 
 /**
@@ -23,7 +15,7 @@ import { connectRawHttp2, headersFrame, type RawHttp2Client } from '../testing/r
 const HOST = 'h2requestline.localhost';
 const PROTOCOL_ERROR = constants.NGHTTP2_PROTOCOL_ERROR;
 
-let dir: string;
+let listeners: Http2Listeners;
 let origin: TestOrigin;
 let gateway: TestGateway;
 let tlsPort: number;
@@ -32,30 +24,15 @@ const sessions: ClientHttp2Session[] = [];
 const rawClients: RawHttp2Client[] = [];
 
 beforeAll(async () => {
-  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
-  dir = await mkdtemp(path.join(tmpdir(), 'gateway-h2-request-line-'));
-  await writeFile(path.join(dir, 'cert.pem'), certificate.chainPem);
-  await writeFile(path.join(dir, 'key.pem'), certificate.privateKeyPem);
-  origin = await startTestOrigin('h2-request-line-origin');
-  gateway = await startTestGateway({
-    GATEWAY_TLS_PORT: '0',
-    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
-    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
-    GATEWAY_H2C: 'true',
-    // Extended CONNECT not announced: a `:protocol` is then a malformed request.
-    GATEWAY_HTTP2_WEBSOCKETS: 'false',
-  });
-  gateway.store.apply(catchAllTenant('h2requestline', origin.url));
-  tlsPort = gateway.gateway.tlsPort as number;
-  plainPort = Number(new URL(gateway.url).port);
+  // Extended CONNECT not announced: a `:protocol` is then a malformed request.
+  listeners = await startHttp2Listeners('h2requestline', { GATEWAY_HTTP2_WEBSOCKETS: 'false' });
+  ({ origin, gateway, tlsPort, plainPort } = listeners);
 });
 
 afterAll(async () => {
   for (const session of sessions) session.destroy();
   for (const client of rawClients) client.destroy();
-  await gateway?.close();
-  await origin?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await listeners?.close();
 });
 
 /**

@@ -3,17 +3,7 @@ import tls from 'node:tls';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type DefaultCertificateFiles,
-  writeDefaultCertificateFiles,
-} from '../testing/default-certificate-files.js';
-import {
-  startTestGateway,
-  startTestOrigin,
-  type TestGateway,
-  type TestOrigin,
-} from '../testing/gateway-harness.js';
-import { catchAllTenant } from '../testing/raw-connections.js';
+import { type Http2Listeners, startHttp2Listeners } from '../testing/http2-listeners.js';
 import { frame, headerBlock } from '../testing/raw-http2.js';
 
 /**
@@ -37,28 +27,19 @@ const download = [
   [':path', '/download?bytes=100000000'],
 ] as const;
 
-let certificates: DefaultCertificateFiles;
-let origin: TestOrigin;
-let gateway: TestGateway;
+let listeners: Http2Listeners;
 const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
-  certificates = await writeDefaultCertificateFiles('unclosed');
-  origin = await startTestOrigin('unclosed-origin');
-  gateway = await startTestGateway({
-    GATEWAY_H2C: 'true',
-    ...certificates.tlsListenerEnv,
+  listeners = await startHttp2Listeners('unclosed', {
     GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000),
     GATEWAY_HEADERS_TIMEOUT_MS: '1000',
   });
-  gateway.store.apply(catchAllTenant('unclosed', origin.url));
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.destroy();
-  await gateway?.close();
-  await origin?.close();
-  await certificates?.remove();
+  await listeners?.close();
 });
 
 /** An HTTP/2 connection that sends its preface and `frames`, then neither reads nor closes. */
@@ -68,10 +49,10 @@ async function unreadConnection(
 ): Promise<net.Socket> {
   const socket =
     kind === 'h2c'
-      ? net.connect(Number(new URL(gateway.url).port), '127.0.0.1')
+      ? net.connect(listeners.plainPort, '127.0.0.1')
       : tls.connect({
           host: '127.0.0.1',
-          port: gateway.gateway.tlsPort as number,
+          port: listeners.tlsPort,
           servername: HOST,
           rejectUnauthorized: false,
           ALPNProtocols: ['h2'],
@@ -86,7 +67,8 @@ async function unreadConnection(
 
 /** Connections the listener holds open (h2c: the plain port's). */
 function openConnections(kind: 'h2c' | 'tls'): Promise<number> {
-  const server = kind === 'h2c' ? gateway.gateway.trafficServer : gateway.gateway.tlsServer;
+  const { gateway } = listeners.gateway;
+  const server = kind === 'h2c' ? gateway.trafficServer : gateway.tlsServer;
   return new Promise((resolve, reject) =>
     server?.getConnections((error, count) => (error ? reject(error) : resolve(count))),
   );
@@ -117,7 +99,7 @@ describe('HTTP/2 clients that never close their side', () => {
       expect(await openConnectionsAfterWaiting(kind)).toBe(0);
 
       const other = http2Connect(
-        kind === 'h2c' ? gateway.url : `https://127.0.0.1:${gateway.gateway.tlsPort}`,
+        kind === 'h2c' ? listeners.gateway.url : `https://127.0.0.1:${listeners.tlsPort}`,
       );
       try {
         expect((await http2Request(other, { path: '/after', authority: HOST })).status).toBe(200);
@@ -141,7 +123,7 @@ describe('HTTP/2 clients that never close their side', () => {
 
   it('regression: a connection ended by its client’s connection error, a response queued for it, is let go', async () => {
     const queued = new Promise<net.Socket>((resolve) =>
-      gateway.gateway.trafficServer.once('connection', resolve),
+      listeners.gateway.gateway.trafficServer.once('connection', resolve),
     );
     const maxWindow = Buffer.from([0, 4, 0x7f, 0xff, 0xff, 0xff]); // SETTINGS_INITIAL_WINDOW_SIZE
     const connectionWindow = Buffer.alloc(4);

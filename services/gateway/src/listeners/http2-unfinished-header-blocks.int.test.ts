@@ -1,16 +1,7 @@
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type DefaultCertificateFiles,
-  writeDefaultCertificateFiles,
-} from '../testing/default-certificate-files.js';
-import {
-  startTestGateway,
-  startTestOrigin,
-  type TestGateway,
-  type TestOrigin,
-} from '../testing/gateway-harness.js';
-import { catchAllTenant, within } from '../testing/raw-connections.js';
+import { type Http2Listeners, startHttp2Listeners } from '../testing/http2-listeners.js';
+import { within } from '../testing/raw-connections.js';
 import {
   connectRawHttp2,
   FLAG,
@@ -40,32 +31,23 @@ const requestOver = (kind: 'plain' | 'tls') =>
   ] as const;
 const request = requestOver('plain');
 
-let certificates: DefaultCertificateFiles;
-let origin: TestOrigin;
-let gateway: TestGateway;
+let listeners: Http2Listeners;
 const clients: RawHttp2Client[] = [];
 
 beforeAll(async () => {
-  certificates = await writeDefaultCertificateFiles('unfinished');
-  origin = await startTestOrigin('unfinished-origin');
-  gateway = await startTestGateway({
-    GATEWAY_H2C: 'true',
-    ...certificates.tlsListenerEnv,
+  listeners = await startHttp2Listeners('unfinished', {
     GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000),
     GATEWAY_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
   });
-  gateway.store.apply(catchAllTenant('unfinished', origin.url));
 });
 
 afterAll(async () => {
   for (const client of clients) client.destroy();
-  await gateway?.close();
-  await origin?.close();
-  await certificates?.remove();
+  await listeners?.close();
 });
 
 async function connect(kind: 'plain' | 'tls', answerPings = false): Promise<RawHttp2Client> {
-  const port = kind === 'plain' ? gateway.gateway.trafficPort : (gateway.gateway.tlsPort as number);
+  const port = kind === 'plain' ? listeners.plainPort : listeners.tlsPort;
   const client = await connectRawHttp2(kind, port, { answerPings });
   clients.push(client);
   // The exchange of SETTINGS done: their ACK would otherwise come in the middle of a header block.

@@ -1,14 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { droppedFromClients } from '@vantageedge/shared/domain/dropped-request-headers';
-import {
-  type HeaderTransform,
-  HOST_BOUND_HEADERS,
-  requestHeaderNeverWritten,
-} from '@vantageedge/shared/domain/route-policies';
+import { type HeaderTransform, HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
+import { withoutWrites } from '@vantageedge/shared/gateway-policies/header-transform';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
-import { otherSpellingsSent } from '@vantageedge/shared/http/cgi-spellings';
+import {
+  applyRequestHeaderTransform,
+  compileRequestHeaderTransform,
+} from '@vantageedge/shared/gateway-policies/request-header-transform';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { isVary, varyWithOrigin } from '../cors/cors-stage.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 import {
   applyHeaderTransform,
@@ -17,11 +16,12 @@ import {
   withPreparedSets,
 } from './header-transform.js';
 import { compileQueryTransform } from './query-transform.js';
-import { namesRequestValues } from './value-template.js';
+import { compileValueTemplate, namesRequestValues } from './value-template.js';
 
 /**
- * What the origin receives: `request_headers` (set / add / remove on the headers forwarded),
- * `rewrite_path` and `query`. After authentication (values may name the consumer) and before the
+ * What the origin receives: `request_headers` (set / add / remove on the headers forwarded:
+ * shared/src/gateway-policies/request-header-transform.ts, which explain runs too), `rewrite_path` and
+ * `query`. After authentication (values may name the consumer) and before the
  * response cache, which keys on what the origin receives. Identity and forwarding headers
  * (x-vantageedge-*, X-Forwarded-*) stay the gateway's: the control plane refuses transforms of them.
  *
@@ -34,8 +34,10 @@ export function createRequestTransformPolicy(): RoutePolicy {
     readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
-      const headers = compileRequestHeaderTransform(route.request_headers);
-      const replaced = headers === null ? null : otherSpellings([...headers.remove, ...headers.setNames]);
+      const headers = compileRequestHeaderTransform<GatewayExchange>(
+        route.request_headers,
+        compileValueTemplate,
+      );
       const rewrite = route.rewrite_path ? compilePathRewrite(route.rewrite_path, route.path_pattern) : null;
       const query = compileQueryTransform(route.query);
       if (headers === null && rewrite === null && query === null) return null;
@@ -43,8 +45,7 @@ export function createRequestTransformPolicy(): RoutePolicy {
         name: 'request_transform',
         onRequest(exchange) {
           if (headers !== null) {
-            withoutOtherSpellings(exchange.req.headers, replaced!);
-            applyHeaderTransform(headers, exchange.req.headers, exchange);
+            applyRequestHeaderTransform(headers, exchange.req.headers, exchange);
             exchange.routeRequestHeaders = headers.written;
           }
           if (rewrite !== null) exchange.forwardPath = rewrite(exchange.path);
@@ -55,77 +56,6 @@ export function createRequestTransformPolicy(): RoutePolicy {
       return stage;
     },
   };
-}
-
-/**
- * A header the route removes or sets goes in every spelling the client sent of it: PHP, Rack and WSGI
- * servers read `X_User_Role` as X-User-Role, so a removed header would reach such an origin, and a set
- * one beside the client's value. (`add` keeps the client's line in any spelling.)
- */
-interface OtherSpellings {
-  /** Every other spelling of the names with few separators, each looked up as it is. */
-  readonly listed: readonly string[];
-  /** Names with more (2^separators spellings), whose spellings are searched among the request's. */
-  readonly searched: readonly string[];
-}
-
-/** Up to 15 other spellings of a name are listed when the route compiles (x-client-ip has 3). */
-const MAX_LISTED_SEPARATORS = 4;
-
-function otherSpellings(names: readonly string[]): OtherSpellings {
-  const listed = new Set<string>();
-  const searched: string[] = [];
-  for (const name of new Set(names)) {
-    const separators = [...name].flatMap((char, index) => (char === '-' || char === '_' ? [index] : []));
-    if (separators.length > MAX_LISTED_SEPARATORS) {
-      searched.push(name);
-      continue;
-    }
-    for (let choice = 0; choice < 2 ** separators.length; choice++) {
-      const chars = [...name];
-      separators.forEach((index, bit) => {
-        chars[index] = choice & (1 << bit) ? '_' : '-';
-      });
-      const spelling = chars.join('');
-      if (spelling !== name) listed.add(spelling);
-    }
-  }
-  return { listed: [...listed], searched };
-}
-
-function withoutOtherSpellings(headers: IncomingHttpHeaders, spellings: OtherSpellings): void {
-  for (const spelling of spellings.listed) if (Object.hasOwn(headers, spelling)) delete headers[spelling];
-  for (const name of spellings.searched)
-    for (const spelling of otherSpellingsSent(headers, name)) delete headers[spelling];
-}
-
-/**
- * `add` on a header the gateway drops when a client sends it adds to nothing: the client's line is
- * removed first, so that a spoofed X-Client-IP never rides along with the route's.
- */
-function compileRequestHeaderTransform(
-  transform: HeaderTransform | null | undefined,
-): CompiledHeaderTransform | null {
-  const compiled = withoutCdnLoopRemoval(
-    withoutWrites(compileHeaderTransform(transform), requestNeverWrittenByRoutes),
-  );
-  const clientLines = compiled?.addNames.filter(droppedFromClients) ?? [];
-  if (compiled === null || clientLines.length === 0) return compiled;
-  return { ...compiled, remove: [...compiled.remove, ...clientLines] };
-}
-
-/**
- * CDN-Loop carries the client's entries and the gateway's after them (proxy/forwarded-headers.ts):
- * commands refuse it in a transform, and a route stored before the rule neither writes nor removes it.
- */
-const CDN_LOOP = 'cdn-loop';
-const requestNeverWrittenByRoutes = (name: string) => name === CDN_LOOP || requestHeaderNeverWritten(name);
-
-function withoutCdnLoopRemoval(transform: CompiledHeaderTransform | null): CompiledHeaderTransform | null {
-  if (transform === null || !transform.remove.includes(CDN_LOOP)) return transform;
-  const remove = transform.remove.filter((name) => name !== CDN_LOOP);
-  if (remove.length + transform.written.length === 0) return null;
-  return { ...transform, remove };
 }
 
 /**
@@ -278,25 +208,3 @@ function splitResponseTransform(transform: HeaderTransform): ResponseTransformPa
  */
 const responseHeaderNeverWritten = (name: string) =>
   name === 'clear-site-data' || HOST_BOUND_HEADERS.includes(name) || HOP_BY_HOP_HEADERS.includes(name);
-
-/**
- * The transform without its writes (set, add) of headers commands refuse now: a route stored before
- * the rule keeps its other writes.
- */
-function withoutWrites(
-  transform: CompiledHeaderTransform | null,
-  refused: (name: string) => boolean,
-): CompiledHeaderTransform | null {
-  if (transform === null || !transform.written.some(refused)) return transform;
-  const kept = (names: readonly string[]) => (_: unknown, index: number) => !refused(names[index]!);
-  const written = transform.written.filter((name) => !refused(name));
-  if (written.length + transform.remove.length === 0) return null;
-  return {
-    ...transform,
-    setNames: transform.setNames.filter(kept(transform.setNames)),
-    setValues: transform.setValues.filter(kept(transform.setNames)),
-    addNames: transform.addNames.filter(kept(transform.addNames)),
-    addValues: transform.addValues.filter(kept(transform.addNames)),
-    written,
-  };
-}

@@ -1,16 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import type { ClientHttp2Session } from 'node:http2';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_CLOSE, extendedConnect, opened, openSession } from '../testing/http2-websockets.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
 import {
-  CLIENT_CLOSE,
-  extendedConnect,
-  opened,
-  openSession,
-  startTlsTestGateway,
-  type TlsTestGateway,
-} from '../testing/http2-websockets.js';
-import { catchAllTenant, connectRaw, within } from '../testing/raw-connections.js';
+  type RawOriginBehindTlsGateway,
+  startRawOriginBehindTlsGateway,
+} from '../testing/raw-origin-behind-tls-gateway.js';
 import { onRequestHeads, switchingProtocols } from '../testing/request-heads.js';
 
 /**
@@ -25,37 +19,29 @@ const ORIGIN_GOODBYE = Buffer.from([0x81, 3, 0x62, 0x79, 0x65, 0x88, 2, 0x03, 0x
 /** How long the origin takes to answer the client's end (a busy origin finishing its work). */
 const ORIGIN_ANSWER_MS = 300;
 
-let gateway: TlsTestGateway;
-let origin: net.Server;
-const originSockets: net.Socket[] = [];
-const sessions: ClientHttp2Session[] = [];
-const subdomain = `half-closed-${randomUUID().slice(0, 8)}`;
-const host = `${subdomain}.localhost`;
+let setup: RawOriginBehindTlsGateway;
 
 beforeAll(async () => {
   // Answers the client's end, a moment later, with its last message and close frame, then ends its own.
-  origin = net.createServer({ allowHalfOpen: true }, (socket) => {
-    originSockets.push(socket);
-    onRequestHeads(socket, (head) => socket.write(switchingProtocols(head)));
-    socket.once('end', () => setTimeout(() => socket.end(ORIGIN_GOODBYE), ORIGIN_ANSWER_MS));
-  });
-  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  gateway = await startTlsTestGateway({ GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0' });
-  const { port } = origin.address() as net.AddressInfo;
-  gateway.store.apply(catchAllTenant(subdomain, `http://127.0.0.1:${port}`));
+  setup = await startRawOriginBehindTlsGateway(
+    'half-closed',
+    (socket) => {
+      onRequestHeads(socket, (head) => socket.write(switchingProtocols(head)));
+      socket.once('end', () => setTimeout(() => socket.end(ORIGIN_GOODBYE), ORIGIN_ANSWER_MS));
+    },
+    { allowHalfOpen: true },
+  );
 });
 
 afterAll(async () => {
-  for (const session of sessions) session.destroy();
-  for (const socket of originSockets) socket.destroy();
-  await gateway?.close();
-  await new Promise((resolve) => origin?.close(resolve));
+  await setup?.close();
 });
 
 describe('a client that ends its side after its close frame', () => {
   it.each(['plain', 'tls'] as const)(
     'HTTP/1.1 (%s): the origin’s last message and close frame still reach it',
     async (kind) => {
+      const { gateway, host } = setup;
       const port = kind === 'plain' ? gateway.gateway.trafficPort : (gateway.gateway.tlsPort as number);
       const client = await connectRaw(kind, port, host);
       // Half-open: it reads on after its own end.
@@ -82,9 +68,9 @@ describe('a client that ends its side after its close frame', () => {
   );
 
   it('HTTP/2: the origin’s last message and close frame still reach it', async () => {
-    const { session } = await openSession(gateway.tlsUrl);
-    sessions.push(session);
-    const socket = opened(await extendedConnect(session, '/chat', { ':authority': host }));
+    const { session } = await openSession(setup.gateway.tlsUrl);
+    setup.sessions.push(session);
+    const socket = opened(await extendedConnect(session, '/chat', { ':authority': setup.host }));
     socket.stream.end(CLIENT_CLOSE);
     expect(await socket.nextText()).toBe('bye');
     expect(await socket.closeFrame()).toEqual({ code: 1000, reason: '' });

@@ -1,14 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
-import net from 'node:net';
+import { connect as connectHttp2 } from 'node:http2';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extendedConnect, opened } from '../testing/http2-websockets.js';
+import { pause, within } from '../testing/raw-connections.js';
 import {
-  extendedConnect,
-  opened,
-  startTlsTestGateway,
-  type TlsTestGateway,
-} from '../testing/http2-websockets.js';
-import { catchAllTenant, pause, within } from '../testing/raw-connections.js';
+  type RawOriginBehindTlsGateway,
+  startRawOriginBehindTlsGateway,
+} from '../testing/raw-origin-behind-tls-gateway.js';
 import { onRequestHeads, switchingProtocols } from '../testing/request-heads.js';
 
 /**
@@ -32,45 +30,32 @@ function originFrame(opcode: number, length: number, fill: string): Buffer {
   ]);
 }
 
-let gateway: TlsTestGateway;
-let origin: net.Server;
-const originSockets: net.Socket[] = [];
-const sessions: ClientHttp2Session[] = [];
-const subdomain = `last-frames-${randomUUID().slice(0, 8)}`;
-const host = `${subdomain}.localhost`;
+let setup: RawOriginBehindTlsGateway;
 
 beforeAll(async () => {
   // After its 101: a message nearly one HTTP/2 stream window long, then (a moment later, a read of its
   // own at the gateway) a last message and its close frame, and its end.
-  origin = net.createServer((socket) => {
-    originSockets.push(socket);
+  setup = await startRawOriginBehindTlsGateway('last-frames', (socket) => {
     onRequestHeads(socket, (head) => {
       socket.write(switchingProtocols(head));
       socket.write(originFrame(0x2, FIRST_BYTES, 'f'));
       setTimeout(() => socket.end(Buffer.concat([originFrame(0x1, LAST_BYTES, 'l'), ORIGIN_CLOSE])), 200);
     });
   });
-  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  gateway = await startTlsTestGateway({ GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0' });
-  const { port } = origin.address() as net.AddressInfo;
-  gateway.store.apply(catchAllTenant(subdomain, `http://127.0.0.1:${port}`));
 });
 
 afterAll(async () => {
-  for (const session of sessions) session.destroy();
-  for (const socket of originSockets) socket.destroy();
-  await gateway?.close();
-  await new Promise((resolve) => origin?.close(resolve));
+  await setup?.close();
 });
 
 describe('an origin that ends its connection after its last frames', () => {
   it('an HTTP/2 client that has not read them yet gets them whole, and the origin’s close frame', async () => {
-    const session = connectHttp2(gateway.tlsUrl, { rejectUnauthorized: false });
-    sessions.push(session);
+    const session = connectHttp2(setup.gateway.tlsUrl, { rejectUnauthorized: false });
+    setup.sessions.push(session);
     session.on('error', () => {});
-    const socket = opened(await extendedConnect(session, '/goodbye', { ':authority': host }));
+    const socket = opened(await extendedConnect(session, '/goodbye', { ':authority': setup.host }));
     socket.stream.pause();
-    const originSide = originSockets.at(-1) as net.Socket;
+    const originSide = setup.originSockets.at(-1) as Socket;
     await within(
       new Promise((resolve) => originSide.once('close', resolve)),
       5_000,

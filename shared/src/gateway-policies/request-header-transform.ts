@@ -1,0 +1,111 @@
+import { droppedFromClients } from '../domain/dropped-request-headers.js';
+import { type HeaderTransform, requestHeaderNeverWritten } from '../domain/route-policies.js';
+import { otherSpellingsSent } from '../http/cgi-spellings.js';
+import {
+  applyHeaderTransform,
+  type CompiledHeaderTransform,
+  compileHeaderTransform,
+  type HeaderValue,
+  withoutWrites,
+} from './header-transform.js';
+
+/**
+ * A route's `request_headers` as the gateways apply it to a request, before its traffic split and its
+ * cache read it (and what explain tells of them). Compiled once per route.
+ */
+export interface CompiledRequestHeaderTransform<Context> extends CompiledHeaderTransform<Context> {
+  /** The other spellings of the names the route removes or sets, which go too. */
+  readonly replaced: OtherSpellings;
+}
+
+/**
+ * `add` on a header the gateway drops when a client sends it adds to nothing: the client's line is
+ * removed first, so that a spoofed X-Client-IP never rides along with the route's. Writes of names
+ * routes never write (commands refuse them; a route stored before the rule keeps its other writes)
+ * are left out.
+ */
+export function compileRequestHeaderTransform<Context>(
+  transform: HeaderTransform | null | undefined,
+  compileValue: (text: string) => HeaderValue<Context>,
+): CompiledRequestHeaderTransform<Context> | null {
+  const compiled = withoutCdnLoopRemoval(
+    withoutWrites(compileHeaderTransform(transform, compileValue), requestNeverWrittenByRoutes),
+  );
+  if (compiled === null) return null;
+  const clientLines = compiled.addNames.filter(droppedFromClients);
+  const remove = clientLines.length === 0 ? compiled.remove : [...compiled.remove, ...clientLines];
+  return { ...compiled, remove, replaced: otherSpellings([...remove, ...compiled.setNames]) };
+}
+
+type RequestHeaderLines = Record<string, string | string[] | undefined>;
+
+/**
+ * The transform on a request's headers (node's, lower-case names), in place: every spelling the client
+ * sent of a name the route removes or sets goes, then remove, set and add (applyHeaderTransform).
+ */
+export function applyRequestHeaderTransform<Context>(
+  transform: CompiledRequestHeaderTransform<Context>,
+  headers: RequestHeaderLines,
+  context: Context,
+): void {
+  withoutOtherSpellings(headers, transform.replaced);
+  applyHeaderTransform(transform, headers, context);
+}
+
+/**
+ * CDN-Loop carries the client's entries and the gateway's after them (proxy/forwarded-headers.ts):
+ * commands refuse it in a transform, and a route stored before the rule neither writes nor removes it.
+ */
+const CDN_LOOP = 'cdn-loop';
+const requestNeverWrittenByRoutes = (name: string) => name === CDN_LOOP || requestHeaderNeverWritten(name);
+
+function withoutCdnLoopRemoval<Context>(
+  transform: CompiledHeaderTransform<Context> | null,
+): CompiledHeaderTransform<Context> | null {
+  if (transform === null || !transform.remove.includes(CDN_LOOP)) return transform;
+  const remove = transform.remove.filter((name) => name !== CDN_LOOP);
+  if (remove.length + transform.written.length === 0) return null;
+  return { ...transform, remove };
+}
+
+/**
+ * A header the route removes or sets goes in every spelling the client sent of it: PHP, Rack and WSGI
+ * servers read `X_User_Role` as X-User-Role, so a removed header would reach such an origin, and a set
+ * one beside the client's value. (`add` keeps the client's line in any spelling.)
+ */
+interface OtherSpellings {
+  /** Every other spelling of the names with few separators, each looked up as it is. */
+  readonly listed: readonly string[];
+  /** Names with more (2^separators spellings), whose spellings are searched among the request's. */
+  readonly searched: readonly string[];
+}
+
+/** Up to 15 other spellings of a name are listed when the route compiles (x-client-ip has 3). */
+const MAX_LISTED_SEPARATORS = 4;
+
+function otherSpellings(names: readonly string[]): OtherSpellings {
+  const listed = new Set<string>();
+  const searched: string[] = [];
+  for (const name of new Set(names)) {
+    const separators = [...name].flatMap((char, index) => (char === '-' || char === '_' ? [index] : []));
+    if (separators.length > MAX_LISTED_SEPARATORS) {
+      searched.push(name);
+      continue;
+    }
+    for (let choice = 0; choice < 2 ** separators.length; choice++) {
+      const chars = [...name];
+      separators.forEach((index, bit) => {
+        chars[index] = choice & (1 << bit) ? '_' : '-';
+      });
+      const spelling = chars.join('');
+      if (spelling !== name) listed.add(spelling);
+    }
+  }
+  return { listed: [...listed], searched };
+}
+
+function withoutOtherSpellings(headers: RequestHeaderLines, spellings: OtherSpellings): void {
+  for (const spelling of spellings.listed) if (Object.hasOwn(headers, spelling)) delete headers[spelling];
+  for (const name of spellings.searched)
+    for (const spelling of otherSpellingsSent(headers, name)) delete headers[spelling];
+}

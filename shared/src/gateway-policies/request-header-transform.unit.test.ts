@@ -1,0 +1,73 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
+import { describe, expect, it } from 'vitest';
+import type { HeaderTransform } from '../domain/route-policies.js';
+import { applyRequestHeaderTransform, compileRequestHeaderTransform } from './request-header-transform.js';
+
+/**
+ * The one request header transform the gateways apply and explain tells of: what a route's stored
+ * `request_headers` leaves of a client's headers (node's, lower-case names).
+ */
+type Values = { readonly client_ip: string };
+const compileValue = (text: string) =>
+  text === '${client_ip}' ? (values: Values) => values.client_ip : text;
+
+function transformed(
+  transform: Partial<HeaderTransform>,
+  headers: Record<string, string | string[]>,
+): Record<string, string | string[] | undefined> {
+  const compiled = compileRequestHeaderTransform(
+    { set: {}, add: {}, remove: [], ...transform },
+    compileValue,
+  );
+  const result: Record<string, string | string[] | undefined> = { ...headers };
+  if (compiled !== null) applyRequestHeaderTransform(compiled, result, { client_ip: '192.0.2.7' });
+  return result;
+}
+
+describe('the request header transform', () => {
+  it('removes and sets a header in every spelling CGI-style origins read as its name', () => {
+    const many = 'x-a-b-c-d-e'; // more separators than the spellings listed when the route compiles
+    expect(
+      transformed(
+        { remove: ['X-User-Role', many], set: { 'X-Canary': 'yes' } },
+        {
+          x_user_role: 'admin',
+          'x-user_role': 'admin',
+          x_canary: 'no',
+          'x-canary': 'no',
+          x_a_b_c_d_e: '1',
+          'x-a_b-c-d-e': '1',
+          accept: 'text/html',
+        },
+      ),
+    ).toEqual({ 'x-canary': 'yes', accept: 'text/html' });
+  });
+
+  it('adds after the client’s line, but the route’s is the only line of a header the gateway drops from clients', () => {
+    expect(
+      transformed(
+        { add: { 'X-Tag': 'route', 'X-Api-Key': 'partner-key', 'X-Client-IP': '${client_ip}' } },
+        {
+          'x-tag': 'client',
+          'x-api-key': 'spoofed',
+          'x-client-ip': '203.0.113.9',
+          x_client_ip: '203.0.113.9',
+        },
+      ),
+    ).toEqual({ 'x-tag': ['client', 'route'], 'x-api-key': 'partner-key', 'x-client-ip': '192.0.2.7' });
+  });
+
+  it('leaves out a stored route’s writes of names routes never write, and its removal of CDN-Loop', () => {
+    const stored = {
+      set: { Connection: 'close', 'X-HTTP-Method-Override': 'DELETE', 'CDN-Loop': 'none' },
+      add: { X_Real_IP: '10.0.0.1' },
+      remove: ['cdn-loop'],
+    };
+    expect(compileRequestHeaderTransform(stored, compileValue)).toBeNull();
+    const headers = { connection: 'keep-alive', 'cdn-loop': 'client', 'x-real-ip': '198.51.100.1' };
+    expect(transformed({ ...stored, set: { ...stored.set, 'X-Env': 'prod' } }, headers)).toEqual({
+      ...headers,
+      'x-env': 'prod',
+    });
+  });
+});
