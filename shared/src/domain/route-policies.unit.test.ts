@@ -407,4 +407,32 @@ describe('match conditions', () => {
       expect(routeMatchInput.safeParse({ headers: [{ name, present: true }] }).success).toBe(true);
     }
   });
+
+  // Regression test: a header value no request carries as gateways read it (Latin-1 bytes, trimmed) was
+  // accepted, and its route never taken.
+  it('refuses a header value no request carries as gateways read it; a stored one still loads', () => {
+    const raw = JSON.stringify({
+      headers: [
+        { name: 'x-a', exact: 'gold ' },
+        { name: 'x-b', prefix: '\tgold' },
+        { name: 'x-c', exact: '\u20ac' },
+        { name: 'x-d', prefix: 'a\nb' },
+      ],
+      query: [{ name: 'q', exact: ' \u20ac\n' }],
+    });
+    expect(problems(routeMatchInput, raw)).toEqual([
+      expect.stringMatching(/^headers\.0\.exact: must not start or end with a space or tab/),
+      expect.stringMatching(/^headers\.1\.prefix: must not start with a space or tab/),
+      expect.stringMatching(/^headers\.2\.exact: must be text a request header carries/),
+      expect.stringMatching(/^headers\.3\.prefix: must be text a request header carries/),
+    ]);
+    expect(routeMatch.safeParse(JSON.parse(raw)).success).toBe(true);
+    const carried = {
+      headers: [
+        { name: 'x-a', exact: 'gold\tplus caf\u00e9' },
+        { name: 'x-b', prefix: 'Bearer ' },
+      ],
+    };
+    expect(routeMatchInput.safeParse(carried).success).toBe(true);
+  });
 });

@@ -69,10 +69,29 @@ const FORWARDED_PATH = new RegExp(FORWARDED_PATH_SYNTAX);
  */
 export function forwardedPathProblem(path: string): string | null {
   if (!path.startsWith('/')) return 'must be a path starting with /';
-  if (!FORWARDED_PATH.test(path)) {
-    return "must be a path of letters, digits, -._~!$&'()*+,;=:@ and / (percent-encode other characters as UTF-8, e.g. %C3%A9)";
-  }
+  if (!FORWARDED_PATH.test(path)) return FORWARDED_PATH_CHARACTERS;
   return gatewayReadingProblem(path);
+}
+
+const FORWARDED_PATH_CHARACTERS =
+  "must be a path of letters, digits, -._~!$&'()*+,;=:@ and / (percent-encode other characters as UTF-8, e.g. %C3%A9)";
+
+/**
+ * The problem with an origin's health_check_path, or null. Gateways probe `<target URL><path>` as a
+ * URL, which resolves `.` and `..` segments (also escaped, %2E) and percent-encodes what a path cannot
+ * hold: a probe must go to the path as written, under the target's own path.
+ */
+export function probePathProblem(path: string): string | null {
+  if (!path.startsWith('/')) return 'must be a path starting with /';
+  if (!FORWARDED_PATH.test(path)) return FORWARDED_PATH_CHARACTERS;
+  if (/%(?![0-9A-Fa-f]{2})/.test(path)) return 'every % must start an escape of two hex digits (%20, %C3%A9)';
+  for (const segment of path.slice(1).split('/')) {
+    const dots = segment.replace(/%2e/gi, '.').split(';', 1)[0];
+    if (dots === '.' || dots === '..') {
+      return "must not contain . or .. segments, also escaped: the probe would go to the path they lead to, outside the target's path";
+    }
+  }
+  return null;
 }
 
 /** forwardedPathProblem for a path whose characters are checked already (null when they are not allowed). */

@@ -252,3 +252,166 @@ describe('an API key expiry outside the years 1970–9999', () => {
     expect(response.status).toBe(201);
   });
 });
+
+/**
+ * Regression: a health check path the probe does not send as written was recorded. Gateways probe
+ * `<target URL><health_check_path>` as a URL, which resolves dot segments (`/../admin` probed `/admin`,
+ * outside the target's base path), turns `\` into `/` and percent-encodes spaces, controls and Unicode;
+ * and a control character (ESC) reached the terminals that show the origin.
+ */
+describe('health check paths the probe would not send as written', () => {
+  const paths = [
+    '/../admin',
+    '/status/..',
+    '/a/./b',
+    '/%2e%2E/admin',
+    '/a\\b',
+    '/a\u0001b',
+    '/\u001b[2J',
+    '/é',
+    '/%zz',
+  ];
+
+  it.each(paths)('POST /api/v1/origins with %j: 400 naming health_check_path', async (path) => {
+    await expectRefused('health_check_path', () =>
+      cp.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name: 'h', url: 'http://127.0.0.1:9/base', health_check_path: path },
+      }),
+    );
+  });
+
+  it.each(paths)('PATCH /api/v1/origins/:id to %j: 400 naming health_check_path', async (path) => {
+    await expectRefused('health_check_path', () =>
+      cp.request('PATCH', `/api/v1/origins/${originId}`, { body: { health_check_path: path } }),
+    );
+  });
+
+  it('a config document with /../admin: 400 naming origins.0.health_check_path', async () => {
+    await expectRefused('origins.0.health_check_path', () =>
+      cp.request('POST', `/api/v1/tenants/${tenantId}/config/apply`, {
+        body: {
+          tenant: { name: 'In', subdomain: 'input' },
+          origins: [{ name: 'o', url: 'http://127.0.0.1:9', health_check_path: '/../admin' }],
+        },
+      }),
+    );
+  });
+
+  it('still takes a path the probe sends as written (escapes, dots inside a segment, sub-delims)', async () => {
+    const response = await cp.request('POST', '/api/v1/origins', {
+      body: {
+        tenant_id: tenantId,
+        name: 'h',
+        url: 'http://127.0.0.1:9/base',
+        health_check_path: "/caf%C3%A9/.well-known/v1.2/health;probe=1/~ok!$&'()*+,=:@",
+      },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+  });
+});
+
+/**
+ * Regression: a header condition (or a traffic split's header override) on a value no request header
+ * can carry as gateways read it was recorded, and its route or override silently never applied.
+ * Gateways read a header line's bytes as Latin-1 with the spaces and tabs around it trimmed, and no
+ * request carries a control character but a tab: `exact: "gold "`, `"€"` or `"a\nb"` is never met.
+ */
+describe('header values a gateway never reads from a request', () => {
+  const cases: Array<[string, Record<string, string>]> = [
+    ['exact with a trailing space', { exact: 'gold ' }],
+    ['exact with a leading tab', { exact: '\tgold' }],
+    ['exact with CR LF', { exact: 'a\r\nb' }],
+    ['exact with ESC', { exact: '\u001b[2J' }],
+    ['exact beyond Latin-1', { exact: '€uro' }],
+    ['exact with a C1 control', { exact: 'a\u0085b' }],
+    ['prefix with a leading space', { prefix: ' gold' }],
+    ['prefix with DEL', { prefix: 'a\u007f' }],
+  ];
+
+  it.each(cases)('POST /api/v1/routes with a header condition %s: 400 naming it', async (_case, value) => {
+    const [kind] = Object.keys(value);
+    await expectRefused(`match.headers.0.${kind}`, () =>
+      cp.request('POST', '/api/v1/routes', {
+        body: route({ match: { headers: [{ name: 'x-tier', ...value }] } }),
+      }),
+    );
+  });
+
+  it('PATCH /api/v1/routes/:id with exact "gold ": 400 naming it', async () => {
+    await expectRefused('match.headers.0.exact', () =>
+      cp.request('PATCH', `/api/v1/routes/${routeId}`, {
+        body: { match: { headers: [{ name: 'x-tier', exact: 'gold ' }] } },
+      }),
+    );
+  });
+
+  it('a traffic split header override on "beta ": 400 naming its value', async () => {
+    const other = json(
+      await cp.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name: 'canary', url: 'http://127.0.0.1:10' },
+      }),
+    )['id'] as string;
+    await expectRefused('traffic_split.overrides.0.value', () =>
+      cp.request('POST', '/api/v1/routes', {
+        body: route({
+          traffic_split: {
+            origins: [
+              { origin_id: originId, weight: 1 },
+              { origin_id: other, weight: 1 },
+            ],
+            overrides: [{ header: 'x-canary', value: 'beta ', origin_id: other }],
+          },
+        }),
+      }),
+    );
+  });
+
+  it('still takes values a header carries: inner spaces and tabs, Latin-1, a prefix ending in a space, empty', async () => {
+    const response = await cp.request('POST', '/api/v1/routes', {
+      body: route({
+        match: {
+          headers: [
+            { name: 'x-a', exact: 'gold\tplus tier' },
+            { name: 'x-b', exact: 'caf\u00e9' },
+            { name: 'x-c', prefix: 'Bearer ' },
+            { name: 'x-d', exact: '' },
+          ],
+          query: [{ name: 'q', exact: ' spaced €\n' }],
+        },
+      }),
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+  });
+});
+
+/**
+ * Regression: a cache policy naming a header or cookie no message can carry (`"Accept-Language "`,
+ * `"x\ny"`, `"session;id"`) was recorded: the key silently did not vary on it, the bypass never applied
+ * and purges by that tag header found nothing, as if the name were left out.
+ */
+describe('cache policy names no request or response carries', () => {
+  it.each([
+    ['vary_headers.0', { cache_key_pattern: 'path+query+headers', vary_headers: ['Accept-Language '] }],
+    ['bypass.headers.0', { bypass: { headers: ['x\ny'] } }],
+    ['bypass.cookies.0', { bypass: { cookies: ['session;id'] } }],
+    ['tag_headers.1', { tag_headers: ['surrogate-key', 'cache tag'] }],
+  ])('POST /api/v1/routes with cache_policy.%s not a field name: 400 naming it', async (field, policy) => {
+    await expectRefused(`cache_policy.${field}`, () =>
+      cp.request('POST', '/api/v1/routes', { body: route({ cache_policy: policy }) }),
+    );
+  });
+
+  it('still takes field names in any case', async () => {
+    const response = await cp.request('POST', '/api/v1/routes', {
+      body: route({
+        cache_policy: {
+          cache_key_pattern: 'path+query+headers',
+          vary_headers: ['Accept-Language'],
+          bypass: { headers: ['X-No-Cache'], cookies: ['session_id'], query_params: ['no cache'] },
+          tag_headers: ['Cache-Tag'],
+        },
+      }),
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+  });
+});

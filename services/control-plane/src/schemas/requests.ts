@@ -60,6 +60,7 @@ import {
   forwardedPathProblem,
   PATH_PATTERN_SYNTAX,
   pathPatternProblem,
+  probePathProblem,
 } from '../domain/path-pattern.js';
 
 /**
@@ -117,7 +118,15 @@ const originTargetRequest = originTarget.extend({ url: originTargetUrl });
 const healthCheckPath = z
   .string()
   .max(200, 'must be at most 200 characters')
-  .regex(/^\/[^\s?#]*$/, 'must be a path starting with /');
+  .superRefine((value, ctx) => {
+    const problem = probePathProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({
+    pattern: FORWARDED_PATH_SYNTAX,
+    description:
+      'probed as GET <target URL><health_check_path>: a path as sent (percent-encode other characters as UTF-8), without . or .. segments, no query',
+  });
 const timeoutSeconds = z
   .number()
   .int('must be an integer')
@@ -424,9 +433,26 @@ const hashKeyRule = (
  * A cache policy as a tenant may set it: only complete responses are cacheable (no 1xx, 206, 304, 412,
  * 416: answers to one request's Range or preconditions, which the key does not hold), and the key reads
  * no header the gateway writes for the origin (the key would read the client's value, the origin the
- * gateway's: one client's answer served to the others).
+ * gateway's: one client's answer served to the others). Each header and cookie it names is a field name.
  */
 const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
+  // A name no message carries is never met: the key would not vary, the bypass or tag never apply.
+  const names = [
+    [['vary_headers'], value.vary_headers, 'header'],
+    [['bypass', 'headers'], value.bypass.headers, 'header'],
+    [['bypass', 'cookies'], value.bypass.cookies, 'cookie'],
+    [['tag_headers'], value.tag_headers, 'header'],
+  ] as const;
+  for (const [path, list, kind] of names) {
+    list.forEach((name, index) => {
+      if (isFieldToken(name)) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, index],
+        message: `must be a ${kind} name (letters, digits and !#$%&'*+-.^_\`|~)`,
+      });
+    });
+  }
   value.vary_headers.forEach((name, index) => {
     if (!requestHeaderWrittenByGateway(name)) return;
     ctx.addIssue({
