@@ -340,7 +340,7 @@ export const upstreamExplanation = z.object({
   }),
   forwarded_path: z.string().meta({
     description:
-      "the path and query the origin receives (after rewrite_path or strip_prefix, and the route's query transform)",
+      "the path and query the origin receives (after rewrite_path or strip_prefix, and the route's query transform; the values of credential parameters the transform writes read <redacted>, as in policies.query)",
   }),
 });
 export type UpstreamExplanation = z.infer<typeof upstreamExplanation>;

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { redactedCredentials } from '@vantageedge/shared/domain/credential-headers';
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import type {
@@ -581,7 +582,7 @@ export async function explainRequest(
   explanation.upstream = explainUpstream(
     snapshot,
     route,
-    { host: input.host, path, query: forwardedQuery },
+    { host: input.host, path, query: queryShownForwarded(route, input.query, templateValues) },
     policies.policies.rewrite_path?.path,
   );
   if (explanation.upstream.targets === null && (route.traffic_split ?? null) === null) {
@@ -603,4 +604,18 @@ export async function explainRequest(
       .join(', '),
   });
   return explanation;
+}
+
+/**
+ * The query the origin receives as the answer shows it: the values of credential parameters the route's
+ * transform writes are write-only (README "Route policies"), so they read `<redacted>` here as in
+ * `policies.query`; what the client sent is shown as sent.
+ */
+function queryShownForwarded(
+  route: RouteConfig,
+  query: string,
+  templateValues: Parameters<typeof queryAfterTransform>[2],
+): string {
+  const shown = (route.query ?? null) === null ? null : redactedCredentials({ query: route.query }).query;
+  return queryAfterTransform(shown, query, templateValues);
 }
