@@ -27,8 +27,8 @@ export interface CacheRequest {
   readonly host?: string | undefined;
   /**
    * What a trusted proxy told the origin beyond the scheme and host (its X-Forwarded-Port,
-   * X-Forwarded-Prefix and other scheme headers, originFacingForwarding): origins build links from them
-   * and take the scheme from them. '' when absent.
+   * X-Forwarded-Prefix, other scheme headers and Forwarded elements, originFacingForwarding): origins
+   * build links from them and take the scheme from them. '' when absent.
    */
   readonly forwarding?: string | undefined;
   /**
@@ -51,6 +51,12 @@ export interface CacheRequest {
    * that merge body parameters into the query's), and the key cannot hold it: such a request bypasses.
    */
   readonly hasBody?: boolean | undefined;
+  /**
+   * The client's query carries a credential parameter the origin gets (`?access_token=`, `?api_key=`)
+   * on a route whose key leaves the query out: the answer may be that caller's (the gateway's
+   * carriesCredentialQuery). Storage then needs the origin's consent, as for Authorization.
+   */
+  readonly credentialQuery?: boolean | undefined;
 }
 
 /** The authenticated caller, for routes whose cached responses are per caller. */
@@ -76,9 +82,14 @@ export interface CacheIdentity {
  * before the IP rules and the tenant's user sources were part of the audience (k9: an answer stored
  * for the addresses an allow list let in was served to every address once the list was dropped), or
  * before a traffic split's chosen origin was part of the key (k10: whichever origin filled an entry
- * first, the canary on its share of misses, answered every client of the route), must never be served.
+ * first, the canary on its share of misses, answered every client of the route), or before a trusted
+ * proxy's Forwarded and the route's cache_set_cookie were part of it (k11: a `host=` one client had the
+ * proxy pass on was in the links every client got from an origin reading Forwarded, and a route that
+ * stopped storing Set-Cookie still replayed the filling client's cookie to everyone; and the parts after
+ * the origin were told apart by their place alone, so a route keyed per caller on its path met the
+ * entries a query stored while it was shared), must never be served.
  */
-const KEY_FORMAT = 'k11';
+const KEY_FORMAT = 'k12';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -139,9 +150,10 @@ export function pathDigest(path: string): string {
 }
 
 /**
- * Digest of everything else that selects a URL's entry (who the route admits, scheme, host, a trusted
- * proxy's port and prefix, the traffic split's chosen origin, query unless the pattern is `path`, the policy's vary headers, the caller on
- * per-caller routes). Each part is length-prefixed so no crafted
+ * Digest of everything else that selects a URL's entry (who the route admits, whether it stores
+ * Set-Cookie, scheme, host, what a trusted proxy told the origin, the traffic split's chosen origin, the
+ * key's shape, query unless the pattern is `path`, the policy's vary headers, the caller on per-caller
+ * routes). Each part is length-prefixed so no crafted
  * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
  */
@@ -153,10 +165,14 @@ export function variantDigest(
   let material =
     part(KEY_FORMAT) +
     part(policy.audience) +
+    // Entries of a route storing Set-Cookie hold the filling client's cookie: once it stops, never served.
+    part(policy.cacheSetCookie ? 'set-cookie' : '') +
     part(request.scheme ?? '') +
     part(request.host ?? '') +
     part(request.forwarding ?? '') +
-    part(request.origin ?? '');
+    part(request.origin ?? '') +
+    // The shape of what follows (compileCachePolicy).
+    part(policy.keyShape);
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
   for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
   if (policy.perCaller) {

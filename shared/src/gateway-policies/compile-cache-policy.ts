@@ -55,6 +55,12 @@ export interface CompiledCachePolicy {
    */
   readonly audience: string;
   /**
+   * What the key holds after the chosen origin, in order (pattern, vary header names, per caller), part of
+   * every key: its parts are told apart by their place, so a route whose shape changed (a caller where a
+   * query was, one vary header for another) never meets its former entries.
+   */
+  readonly keyShape: string;
+  /**
    * Public route: the key is shared by every caller, so a response to a request that carried
    * Authorization or a Cookie is stored only when the origin allows it (public, s-maxage,
    * must-revalidate; for a Cookie also a Vary naming it). Authenticated routes key per caller, or were
@@ -138,7 +144,7 @@ export function compileCachePolicy(
 ): CompiledCachePolicy | null {
   const policy = route.cache_policy;
   if (!policy?.enabled) return null;
-  return {
+  const compiled = {
     tenantId,
     tenantMaxBytes: tenant?.settings.cache?.max_bytes,
     routeId: route.id,
@@ -184,4 +190,6 @@ export function compileCachePolicy(
     staleWhileRevalidateMs: policy.stale_while_revalidate_seconds * 1000,
     staleIfErrorMs: policy.stale_if_error_seconds * 1000,
   };
+  const { keyPattern, varyHeaders, perCaller } = compiled;
+  return { ...compiled, keyShape: `${keyPattern} ${varyHeaders.join(',')} ${perCaller ? 'caller' : ''}` };
 }

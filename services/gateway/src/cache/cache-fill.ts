@@ -23,6 +23,8 @@ export interface CacheFill {
    * needs the origin's consent on public routes, or a key on them.
    */
   readonly credentialHeaders: readonly string[];
+  /** The filling request carried a credential in a query the key leaves out (CacheRequest.credentialQuery). */
+  readonly credentialQuery: boolean;
   /**
    * A stale stored entry with a validator: the origin is asked conditionally (revalidationHeaders) and a
    * 304 is answered from it (revalidated()).

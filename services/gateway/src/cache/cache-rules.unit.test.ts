@@ -93,6 +93,21 @@ describe('cache keys', () => {
     expect(crafted).not.toBe(other);
   });
 
+  // Regression: the parts after the host were told apart by their place alone, so a route whose key
+  // changed shape (caller for query, one vary header for another) met the entries of its former shape.
+  it('regression: what one shape of a route’s key holds never reads as another part of another shape', () => {
+    const shared = compiled({ shared: true }, 'jwt_required');
+    const perCallerPathOnly = compiled({ cache_key_pattern: 'path' }, 'jwt_required');
+    expect(variantDigest(shared, request('user:clerk:victim'), { userId: 'clerk:attacker' })).not.toBe(
+      variantDigest(perCallerPathOnly, request(), { userId: 'clerk:victim' }),
+    );
+    const byTier = compiled({ cache_key_pattern: 'path+query+headers', vary_headers: ['x-tier'] });
+    const byPlan = compiled({ cache_key_pattern: 'path+query+headers', vary_headers: ['x-plan'] });
+    expect(variantDigest(byTier, request('', { 'x-tier': 'gold' }), {})).not.toBe(
+      variantDigest(byPlan, request('', { 'x-plan': 'gold' }), {}),
+    );
+  });
+
   it('keys authenticated routes by caller unless shareable; anonymous callers are not cached there', () => {
     const perCaller = compiled({}, 'jwt_required');
     expect(variantDigest(perCaller, request(), { userId: 'a' })).not.toBe(

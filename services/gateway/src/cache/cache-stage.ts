@@ -29,6 +29,7 @@ import {
   NOT_MODIFIED_HEADERS,
   ORIGIN_ONLY_REQUEST_FIELDS,
 } from './client-conditional.js';
+import { carriesCredentialQuery } from './client-credentials.js';
 import {
   type InvalidationTarget,
   invalidatesOnStatus,
@@ -164,6 +165,7 @@ function cacheStage(
           headers: endToEndRequestHeaders(req.headers),
           routeHeaders: exchange.routeRequestHeaders,
           hasBody: requestBodyFraming(req) !== 'none',
+          credentialQuery: credentialQueryUnkeyed(policy, exchange),
         },
         { userId: identity.principal },
       );
@@ -228,6 +230,18 @@ function cacheStage(
       }
     },
   };
+}
+
+/**
+ * The client's query carries a credential the origin gets while the key leaves the query out (a public
+ * route keyed on its path alone): the origin may answer that caller, and the answer is stored only with
+ * its consent. With the query keyed, only a request with the same credential reaches such an entry.
+ */
+function credentialQueryUnkeyed(policy: CompiledCachePolicy, exchange: GatewayExchange): boolean {
+  if (policy.keyPattern !== 'path' || !policy.credentialsNeedOriginConsent) return false;
+  const url = exchange.req.url ?? '';
+  const queryAt = url.indexOf('?');
+  return queryAt >= 0 && carriesCredentialQuery(url.slice(queryAt + 1), exchange.route?.config.query);
 }
 
 /**

@@ -64,6 +64,11 @@ export interface FillingRequest {
    * Api-Key, …: clientCredentialHeaders), by the names origins read them as; none when absent.
    */
   readonly credentialHeaders?: readonly string[];
+  /**
+   * The request carried a credential query parameter (`access_token`, `api_key`, …) on a route whose key
+   * leaves the query out (cache_key_pattern `path`): the origin may have answered that caller.
+   */
+  readonly credentialQuery?: boolean;
 }
 
 const ANONYMOUS_REQUEST: FillingRequest = { authorized: false, withCookie: false };
@@ -189,8 +194,9 @@ export function revalidatedStorageDecision(
 }
 
 /**
- * Why a response to this request may not be shared: it carried Authorization, a Cookie or another
- * credential header (X-Auth-Token, Api-Key, …) on a route keyed for every caller, and the origin's
+ * Why a response to this request may not be shared: it carried Authorization, a Cookie, another
+ * credential header (X-Auth-Token, Api-Key, …) or a credential query parameter the key leaves out
+ * (credentialQuery) on a route keyed for every caller, and the origin's
  * Cache-Control gave no consent (RFC 9111 §3.5), nor for a Cookie or another credential header a key on it.
  */
 function credentialsRefusal(
@@ -198,10 +204,11 @@ function credentialsRefusal(
   cacheControl: string | undefined,
   vary: readonly string[],
   request: FillingRequest,
-): 'authorization' | 'cookie' | 'credential_header' | undefined {
+): 'authorization' | 'cookie' | 'credential_header' | 'credential_query' | undefined {
   if (!policy.credentialsNeedOriginConsent || SHARED_WITH_CREDENTIALS.test(cacheControl ?? ''))
     return undefined;
   if (request.authorized) return 'authorization';
+  if (request.credentialQuery === true) return 'credential_query';
   if (request.withCookie && !keyedOn(policy, vary, 'cookie')) return 'cookie';
   if (request.credentialHeaders?.some((name) => !keyedOn(policy, vary, name))) return 'credential_header';
   return undefined;

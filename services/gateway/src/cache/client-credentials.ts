@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { isCredentialHeader } from '@vantageedge/shared/domain/credential-headers';
+import { isCredentialHeader, isCredentialQueryParam } from '@vantageedge/shared/domain/credential-headers';
+import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
+import { parameterKey } from '@vantageedge/shared/http/query-parameter-spellings';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 
 const NONE: readonly string[] = [];
@@ -42,4 +44,31 @@ function writtenByRouteAlone(
   routeHeaders: readonly string[] | undefined,
 ): boolean {
   return routeHeaders?.includes(name) === true && !Array.isArray(headers[name]);
+}
+
+/**
+ * Whether the client's query (raw, without '?') carries a credential parameter to the origin
+ * (`access_token`, `api_key`, `sig`, …: isCredentialQueryParam), read by its name as origins read it
+ * (`Access_Token`, `api_key[]`, PHP's `api.key`; pairs after a `;` too). Not one the route's `query`
+ * transform removes or sets: the origin gets the route's value (the tenant's, the same for every client)
+ * or none. A line the transform `add`s goes after the client's own, which origins read first.
+ */
+export function carriesCredentialQuery(query: string, transform: QueryTransform | null | undefined): boolean {
+  if (query === '') return false;
+  let replaced: Set<string> | undefined;
+  for (const [sent] of new URLSearchParams(query.replaceAll(';', '&'))) {
+    const key = parameterKey(sent);
+    const bracket = key.indexOf('[');
+    const name = bracket < 0 ? key : key.slice(0, bracket);
+    if (!isCredentialQueryParam(name)) continue;
+    replaced ??= routeReplacedParameters(transform);
+    if (!replaced.has(name)) return true;
+  }
+  return false;
+}
+
+/** The parameter names (parameterKey) a route's query transform removes or sets. */
+function routeReplacedParameters(transform: QueryTransform | null | undefined): Set<string> {
+  if (transform === null || transform === undefined) return new Set();
+  return new Set([...transform.remove, ...Object.keys(transform.set)].map(parameterKey));
 }

@@ -115,6 +115,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
       authorized: request.headers.authorization !== undefined,
       withCookie: cookieHeader(request.headers.cookie) !== undefined,
       credentialHeaders: clientCredentialHeaders(request.headers, request.routeHeaders),
+      credentialQuery: request.credentialQuery === true,
       revalidating: null,
       lease: null,
     };

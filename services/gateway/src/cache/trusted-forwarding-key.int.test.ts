@@ -28,8 +28,12 @@ beforeAll(async () => {
     req.resume();
     const port = req.headers['x-forwarded-port'];
     const prefix = req.headers['x-forwarded-prefix'] ?? '';
+    // As Spring's ForwardedHeaderFilter reads it: the first element of Forwarded, before X-Forwarded-*.
+    const first = String(req.headers.forwarded ?? '').split(',')[0]!;
+    const host = /host="?([^;,"]+)/i.exec(first)?.[1];
+    const proto = /proto="?([^;,"]+)/i.exec(first)?.[1];
     res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'public, max-age=3600' });
-    res.end(`<a href="${prefix}/next">next</a> on port ${port}`);
+    res.end(`<a href="${prefix}/next">next</a> on port ${port} <a href="${proto}://${host}/home">home</a>`);
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   const cache = createResponseCache({
@@ -75,5 +79,25 @@ describe('the response cache behind a trusted proxy', () => {
     expect(attack.text).toContain('on port 8443');
     const victim = await send(gateway, host, path);
     expect(victim.text).toContain(`on port ${gateway.gateway.trafficPort}`);
+  });
+
+  it('regression: a client’s Forwarded host and proto, passed on by the proxy, never reach another client’s links', async () => {
+    const path = `/page/${randomUUID()}`;
+    const attack = await send(gateway, host, path, {
+      headers: { forwarded: 'for=192.0.2.7;host=evil.example;proto=http' },
+    });
+    expect(attack.text).toContain('href="http://evil.example/home"');
+    const victim = await send(gateway, host, path);
+    expect(victim.text).toContain(`href="http://${host}/home"`);
+  });
+
+  it('keys on what the proxy’s Forwarded tells the origin of the request, not on the client address in it', async () => {
+    const path = `/page/${randomUUID()}`;
+    const forwarded = (address: string) => ({ forwarded: `for=${address};proto=https;host=${host}` });
+    const first = await send(gateway, host, path, { headers: forwarded('192.0.2.7') });
+    expect(first.headers['x-cache']).toBe('MISS');
+    const other = await send(gateway, host, path, { headers: forwarded('"[2001:db8::1]:4711"') });
+    expect(other.headers['x-cache']).toBe('HIT');
+    expect(other.text).toContain(`href="https://${host}/home"`);
   });
 });

@@ -69,21 +69,40 @@ function forwardedHostHeader(headers: IncomingHttpHeaders, peerTrusted: boolean,
 
 /**
  * What a trusted proxy tells the origin beyond X-Forwarded-Proto and the host: its X-Forwarded-Port and
- * X-Forwarded-Prefix, and the other scheme headers it passed on (SCHEME_HEADERS), as the origin gets
- * them; '' when it tells none (the origin then gets the gateway's port, which follows from the scheme,
- * and the route's stripped prefix, which follows from the route). A proxy may pass a client's own values
- * on unchanged, and origins build links and redirects from them or take the scheme from them, so the
- * response cache keys on this.
+ * X-Forwarded-Prefix, the other scheme headers it passed on (SCHEME_HEADERS), and its Forwarded elements
+ * (trustedForwardedElements), as the origin gets them; '' when it tells none (the origin then gets the
+ * gateway's port, which follows from the scheme, and the route's stripped prefix, which follows from
+ * the route). A proxy may pass a client's own values on unchanged, and origins build links and
+ * redirects from them or take the scheme from them, so the response cache keys on this.
  */
 export function originFacingForwarding(headers: IncomingHttpHeaders, peerTrusted: boolean): string {
   if (!peerTrusted) return '';
   const port = trustedForwardedPort(headers, peerTrusted);
   const prefix = trustedForwardedPrefix(headers, peerTrusted);
   const schemes = trustedSchemeHeaders(headers);
-  if (port === undefined && prefix === undefined && schemes === '') return '';
+  const elements = trustedForwardedElements(headers);
+  if (port === undefined && prefix === undefined && schemes === '' && elements === undefined) return '';
   // A header value holds no line break: the parts cannot be shifted into one another.
-  const forwarding = `${port ?? ''}\n${prefix ?? ''}`;
-  return schemes === '' ? forwarding : `${forwarding}${schemes}`;
+  const forwarding = `${port ?? ''}\n${prefix ?? ''}${schemes}`;
+  return elements === undefined ? forwarding : `${forwarding}\nforwarded\n${elements}`;
+}
+
+/**
+ * A `for=` or `by=` pair whose value is a plain address or identifier (`192.0.2.7`, `"[2001:db8::1]:80"`,
+ * `_edge1`, `unknown`): nothing in it reads as another parameter, however loosely an origin parses.
+ */
+const ADDRESS_PAIR = /(^|[,;])\s*(?:for|by)\s*=\s*(?:"[\w.:[\]-]*"|[\w.:[\]-]*)\s*(?=[,;]|$)/gi;
+
+/**
+ * The Forwarded (RFC 7239) a trusted proxy sent, which the origin gets before the gateway's own element,
+ * without its plain `for=` and `by=` pairs; undefined when it sent none. Spring, Ktor and others take
+ * the host and scheme of their links from its first element (ahead of X-Forwarded-*), and a proxy may
+ * pass a client's `Forwarded: host=evil.example` on unchanged. The client's address in it is left out:
+ * keyed, every client behind a CDN would have entries of its own. Anything else is kept as sent.
+ */
+function trustedForwardedElements(headers: IncomingHttpHeaders): string | undefined {
+  const prior = headerList(headers.forwarded);
+  return prior === undefined ? undefined : prior.replace(ADDRESS_PAIR, '$1');
 }
 
 /** The trusted proxy's scheme headers (SCHEME_HEADERS), each as `\n<name>\n<value>`; '' when none. */

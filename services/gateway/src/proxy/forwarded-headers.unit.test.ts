@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ForwardingFacts, upstreamRequestHeaders } from './forwarded-headers.js';
+import { type ForwardingFacts, originFacingForwarding, upstreamRequestHeaders } from './forwarded-headers.js';
 
 const facts = (overrides: Partial<ForwardingFacts> = {}): ForwardingFacts => ({
   upstreamHost: 'origin.internal',
@@ -28,6 +28,32 @@ describe('X-Forwarded-Prefix', () => {
     const run = '/'.repeat(100_000);
     const out = upstreamRequestHeaders({ 'x-forwarded-prefix': `${run}v1${run}` }, facts());
     expect(out['x-forwarded-prefix']).toBe(`${run}v1/api`);
+  });
+});
+
+describe("a trusted proxy's Forwarded in the cache key", () => {
+  const keyed = (forwarded: string, peerTrusted = true) => originFacingForwarding({ forwarded }, peerTrusted);
+
+  it('keeps what the origin reads of the request (host, proto) and leaves the client addresses out', () => {
+    const one = keyed('for=192.0.2.7;host=shop.example;proto=https, for="[2001:db8::1]:4711";by=_edge1');
+    const other = keyed('for=198.51.100.9;host=shop.example;proto=https, for=unknown;by=_edge2');
+    expect(one).toBe(other);
+    expect(one).toContain('host=shop.example;proto=https');
+    expect(keyed('for=192.0.2.7;host=evil.example')).not.toBe(keyed('for=192.0.2.7;host=shop.example'));
+  });
+
+  it('keeps a for= value that is no plain address, in which a loose reader may find another parameter', () => {
+    expect(keyed('for="x;host=evil.example"')).not.toBe(keyed('for=x'));
+    expect(keyed('for=x host=evil.example')).not.toBe(keyed('for=x'));
+  });
+
+  it('is not read from a peer that is not trusted (the gateway sends the origin its own element only)', () => {
+    expect(keyed('host=evil.example', false)).toBe('');
+  });
+
+  it('reads a long value in one pass', () => {
+    const long = `for=${'a'.repeat(100_000)}!;host=shop.example`;
+    expect(keyed(long)).toContain('host=shop.example');
   });
 });
 

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { carriesCredentialQuery } from './client-credentials.js';
+
+const NO_TRANSFORM = null;
+
+describe('a credential in the query the origin gets', () => {
+  it.each(['access_token=a', 'Access_Token=a', 'api_key[]=a', 'api.key=a', 'page=2;sig=a', 'x=1&key=a'])(
+    'is found in %s, by its name as origins read it',
+    (query) => expect(carriesCredentialQuery(query, NO_TRANSFORM)).toBe(true),
+  );
+
+  it.each(['', 'page=2', 'cache_key=a', 'keyword=a', 'country_code=fr'])('is not found in %s', (query) =>
+    expect(carriesCredentialQuery(query, NO_TRANSFORM)).toBe(false),
+  );
+
+  it("is not the client's when the route removes or sets the parameter; an added line leaves the client's first", () => {
+    const transform = (part: object) => ({ set: {}, add: {}, remove: [], ...part });
+    expect(carriesCredentialQuery('api_key=mine', transform({ set: { api_key: 'route' } }))).toBe(false);
+    expect(carriesCredentialQuery('API_KEY=mine', transform({ remove: ['api_key'] }))).toBe(false);
+    expect(carriesCredentialQuery('api_key=mine', transform({ add: { api_key: 'route' } }))).toBe(true);
+  });
+});
