@@ -68,6 +68,8 @@ describe('observability pack', () => {
     expect(alerts).toEqual(
       expect.arrayContaining([
         'VantageEdgeGatewayHighErrorRate',
+        'VantageEdgeOriginFailuresWidespread',
+        'VantageEdgeTenantOriginErrors',
         'VantageEdgeGatewayHighLatencyP99',
         'VantageEdgeProjectorLagging',
         'VantageEdgeReplicaStaleConfig',
@@ -84,6 +86,38 @@ describe('observability pack', () => {
         'VantageEdgeRateLimitCallerKeysOverflow',
       ]),
     );
+  });
+
+  // The platform pages on the 5xx the gateway fails itself, never on those a tenant, its clients or its
+  // origins bring about (any of them could page the platform's operators at will): every 5xx code the
+  // gateway answers with is placed on one side, so a new one is a decision, not an accident.
+  it("classifies every 5xx code the gateway answers with as the platform's, or a tenant's or its origins'", () => {
+    const PLATFORM_5XX = ['internal_error', 'rate_limit_unavailable', 'shutting_down'];
+    // Answered with a code held in a constant (the rate limit's refusal, a route's own answer).
+    const codes = new Set(['rate_limit_unavailable', 'fixed_response']);
+    const answers = [
+      /(?:failExchange\(\s*exchange,|originFailed\(\s*exchange,|refuse\()\s*5\d\d,\s*'([a-z_]+)'/g,
+      /status:\s*5\d\d,\s*code:\s*'([a-z_]+)'/g,
+    ];
+    for (const file of sources.filter((f) => f.includes(`${path.sep}gateway${path.sep}src${path.sep}`)))
+      for (const pattern of answers)
+        for (const [, code] of readFileSync(file, 'utf8').matchAll(pattern)) codes.add(code ?? '');
+    expect(codes.size).toBeGreaterThan(10);
+
+    const recordedExpr = (name: string) => rules.find((rule) => rule.record === name)?.expr ?? '';
+    const listed = (expr: string, operator: '=~' | '!~') =>
+      (new RegExp(`code${operator}"([^"]+)"`).exec(expr)?.[1] ?? '').split('|');
+    const notPlatform = listed(recordedExpr('job:vantageedge_gateway_platform_5xx:ratio_rate5m'), '!~');
+    const ofOrigins = listed(recordedExpr('tenant:vantageedge_gateway_origin_5xx:ratio_rate5m'), '=~');
+    for (const code of codes)
+      expect(
+        PLATFORM_5XX.includes(code) !== notPlatform.includes(code),
+        `${code}: the platform's (${PLATFORM_5XX.join(', ')}) or out of the platform's 5xx ratio`,
+      ).toBe(true);
+    // "origin": what an origin answered itself; no other name in the lists is a code the gateway lacks.
+    for (const code of [...notPlatform, ...ofOrigins])
+      expect(code === 'origin' || codes.has(code), code).toBe(true);
+    for (const code of ofOrigins) expect(notPlatform, code).toContain(code);
   });
 
   // Regression: docs/deployment.md sent operators to the pack's "refused snapshots" alert for a gateway

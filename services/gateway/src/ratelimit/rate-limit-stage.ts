@@ -5,7 +5,12 @@ import {
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import type { RateLimitDecision, RateLimiter } from './rate-limiter.js';
-import { applyRateLimitHeaders, writeRateLimitRejection } from './rejection.js';
+import {
+  applyRateLimitHeaders,
+  RATE_LIMIT_UNAVAILABLE,
+  RATE_LIMITED,
+  writeRateLimitRejection,
+} from './rejection.js';
 
 /**
  * The rate-limit stage: compiled onto every route that has a limit (its own or the tenant-wide one)
@@ -48,6 +53,8 @@ function rateLimitStage(limiter: RateLimiter, limits: CompiledRateLimits): Route
 function applyDecision(exchange: GatewayExchange, decision: RateLimitDecision): StageResult {
   exchange.rateLimitOutcome = decision.outcome;
   if (decision.outcome !== 'allowed') {
+    // The gateway's answer, not the origin's: a fail-closed 503 is the platform's Redis being away.
+    exchange.errorCode = decision.outcome === 'limited' ? RATE_LIMITED : RATE_LIMIT_UNAVAILABLE;
     writeRateLimitRejection(exchange.res, decision);
     return 'handled';
   }

@@ -1,15 +1,19 @@
 import type { ServerResponse } from 'node:http';
 import type { RateLimitDecision } from './rate-limiter.js';
 
+/** The error codes of a refusal: in its body, its access-log line and error_responses_total{code}. */
+export const RATE_LIMITED = 'rate_limited';
+export const RATE_LIMIT_UNAVAILABLE = 'rate_limit_unavailable';
+
 const LIMITED_BODY = JSON.stringify({
   error: {
-    code: 'rate_limited',
+    code: RATE_LIMITED,
     message: 'Too many requests; retry after the number of seconds in Retry-After.',
   },
 });
 const UNAVAILABLE_BODY = JSON.stringify({
   error: {
-    code: 'rate_limit_unavailable',
+    code: RATE_LIMIT_UNAVAILABLE,
     message: 'Rate limiting is temporarily unavailable for this route.',
   },
 });
