@@ -28,7 +28,15 @@ export interface MatchFacts {
    * sent, as the origin gets the request. Explain leaves it out: a client through no trusted proxy.
    */
   readonly peerTrusted?: boolean | undefined;
+  /**
+   * Read each query parameter as an origin that takes only its first, or only its last, value (of all
+   * its spellings, in the order sent); undefined: every value counts (a condition holds when any meets it).
+   */
+  readonly queryReading?: QueryReading | undefined;
 }
+
+/** How an origin reads a parameter sent more than once: Go, Flask and nginx's `$arg_` the first, PHP and Rails the last. */
+export type QueryReading = 'first' | 'last';
 
 /**
  * A route's `match` conditions (hosts, headers, query) compiled once per snapshot; all must hold.
@@ -231,31 +239,64 @@ let lastParams: QueryParameters | undefined;
 interface QueryValues {
   readonly values: string[];
   sorted: boolean;
+  /** The value sent first and the one sent last (of every spelling), with their positions in the query. */
+  first: string;
+  firstAt: number;
+  last: string;
+  lastAt: number;
 }
 
 function queryParams(query: string): QueryParameters {
   if (query === lastQuery && lastParams !== undefined) return lastParams;
   const params = new Map<string, QueryValues>();
-  const add = (name: string, value: string): void => {
+  // A name sent twice, or one a `[…]` may make another's: only then may a name have several values.
+  let repeats = false;
+  const add = (name: string, value: string, at: number): void => {
     const key = parameterKey(name);
     const entry = params.get(key);
-    if (entry === undefined) params.set(key, { values: [value], sorted: true });
-    else {
-      entry.values.push(value);
-      entry.sorted = false;
+    if (entry === undefined) {
+      params.set(key, { values: [value], sorted: true, first: value, firstAt: at, last: value, lastAt: at });
+      if (key.includes('[')) repeats = true;
+    } else {
+      addValue(entry, value, at);
+      repeats = true;
     }
   };
   const raw = query[0] === '?' ? query.slice(1) : query;
-  for (const [name, value] of new URLSearchParams(raw)) add(name, value);
+  let pair = 0;
+  for (const [name, value] of new URLSearchParams(raw)) add(name, value, pair++);
   if (raw.includes(';')) {
+    // The pairs within a piece come right after the piece itself (URLSearchParams skips empty pieces).
+    pair = 0;
     for (const piece of raw.split('&')) {
-      if (!piece.includes(';')) continue;
-      for (const [name, value] of new URLSearchParams(piece.replaceAll(';', '&'))) add(name, value);
+      if (piece === '') continue;
+      if (piece.includes(';')) {
+        const pairs = [...new URLSearchParams(piece.replaceAll(';', '&'))];
+        for (let index = 0; index < pairs.length; index++) {
+          const [name, value] = pairs[index]!;
+          add(name, value, pair + (index + 1) / (pairs.length + 1));
+        }
+      }
+      pair++;
     }
   }
   lastQuery = query;
-  lastParams = new QueryParameters(params);
+  lastParams = new QueryParameters(params, repeats);
   return lastParams;
+}
+
+/** Adds a value sent at position `at` to `entry`. */
+function addValue(entry: QueryValues, value: string, at: number): void {
+  entry.values.push(value);
+  entry.sorted = false;
+  if (at < entry.firstAt) {
+    entry.first = value;
+    entry.firstAt = at;
+  }
+  if (at > entry.lastAt) {
+    entry.last = value;
+    entry.lastAt = at;
+  }
 }
 
 /**
@@ -270,7 +311,11 @@ class QueryParameters {
   #sortedKeys: string[] | undefined;
   readonly #extended = new Map<string, QueryValues | undefined>();
 
-  constructor(byKey: ReadonlyMap<string, QueryValues>) {
+  constructor(
+    byKey: ReadonlyMap<string, QueryValues>,
+    /** Whether some name may have several values (else every name has at most one). */
+    readonly mayRepeat: boolean,
+  ) {
     this.#byKey = byKey;
   }
 
@@ -280,9 +325,24 @@ class QueryParameters {
     const extensions = this.#keysExtending(name);
     let entry = own;
     if (extensions.length > 0) {
-      const values = own === undefined ? [] : [...own.values];
-      for (const key of extensions) values.push(...this.#byKey.get(key)!.values);
-      entry = { values, sorted: false };
+      const parts = extensions.map((key) => this.#byKey.get(key)!);
+      if (own !== undefined) parts.unshift(own);
+      const values: string[] = [];
+      let first = parts[0]!;
+      let last = parts[0]!;
+      for (const part of parts) {
+        values.push(...part.values);
+        if (part.firstAt < first.firstAt) first = part;
+        if (part.lastAt > last.lastAt) last = part;
+      }
+      entry = {
+        values,
+        sorted: false,
+        first: first.first,
+        firstAt: first.firstAt,
+        last: last.last,
+        lastAt: last.lastAt,
+      };
     }
     this.#extended.set(name, entry);
     return entry;
@@ -309,6 +369,32 @@ class QueryParameters {
       found.push(keys[index]!);
     return found;
   }
+}
+
+/** The values a condition reads: all of them (sorted), or the one an origin reading `reading` takes. */
+function valuesRead(
+  entry: QueryValues | undefined,
+  reading: QueryReading | undefined,
+): readonly string[] | undefined {
+  if (reading === undefined || entry === undefined) return sortedValues(entry);
+  return [reading === 'first' ? entry.first : entry.last];
+}
+
+/**
+ * The names among `names` (parameterKeys) that `query` sends more than once, in any of their spellings,
+ * with values that are not all the same: an origin reading the first value and one reading the last
+ * may read such a parameter differently from the route conditions, which take any value.
+ */
+export function repeatedQueryParameters(query: string, names: Iterable<string>): string[] {
+  const params = queryParams(query);
+  if (!params.mayRepeat) return [];
+  const repeated: string[] = [];
+  for (const name of names) {
+    const sorted = sortedValues(params.get(name));
+    if (sorted !== undefined && sorted.length > 1 && sorted[0] !== sorted[sorted.length - 1])
+      repeated.push(name);
+  }
+  return repeated;
 }
 
 function sortedValues(entry: QueryValues | undefined): readonly string[] | undefined {
@@ -386,12 +472,26 @@ export class ConditionSet {
   readonly #outcomes: boolean[] = [];
   #hostFor = 0;
   #host = '';
+  /** The parameterKeys the query conditions read. */
+  readonly #queryNames = new Set<string>();
+  /** The last request (serial) for which a query condition was tested. */
+  #queryTestedFor = 0;
   /** Conditions tested so far, each distinct one at most once per request. */
   tests = 0;
 
   /** Distinct conditions compiled so far. */
   get size(): number {
     return this.#conditions.length;
+  }
+
+  /** The parameters (parameterKeys) the query conditions read. */
+  get queryNames(): ReadonlySet<string> {
+    return this.#queryNames;
+  }
+
+  /** Whether request `serial` has had a query condition tested (only then may its query decide a route). */
+  queryTested(serial: number): boolean {
+    return this.#queryTestedFor === serial;
   }
 
   /** null when the route has no conditions (the common case costs one null check per candidate). */
@@ -422,10 +522,11 @@ export class ConditionSet {
     for (const condition of match.query) {
       const name = conditionFieldName('query', condition.name);
       const test = valuesTest(condition);
+      this.#queryNames.add(name);
       ids.push(
         this.#id(conditionKey('query', name, condition), {
           kind: 'query',
-          test: (facts) => test(sortedValues(queryParams(facts.query).get(name))),
+          test: (facts) => test(valuesRead(queryParams(facts.query).get(name), facts.queryReading)),
         }),
       );
     }
@@ -471,6 +572,7 @@ export class ConditionSet {
     if (serial !== undefined && this.#testedFor[id] === serial) return this.#outcomes[id]!;
     this.tests++;
     const condition = this.#conditions[id]!;
+    if (condition.kind === 'query' && serial !== undefined) this.#queryTestedFor = serial;
     const outcome =
       condition.kind === 'hosts'
         ? condition.hosts.has(this.#requestHost(facts, serial))
@@ -564,9 +666,10 @@ export function requestValue(
       return spelled.length === 1 ? spelled[0] : SEVERAL_VALUES;
     }
     case 'query': {
-      const values = queryParams(facts.query).get(field.name)?.values;
-      if (values === undefined) return undefined;
-      return values.length === 1 ? values[0] : SEVERAL_VALUES;
+      const entry = queryParams(facts.query).get(field.name);
+      if (entry === undefined) return undefined;
+      if (facts.queryReading !== undefined) return facts.queryReading === 'first' ? entry.first : entry.last;
+      return entry.values.length === 1 ? entry.values[0] : SEVERAL_VALUES;
     }
   }
 }

@@ -11,6 +11,8 @@ import {
   type ExactRequirements,
   exactRequirements,
   type MatchFacts,
+  type QueryReading,
+  repeatedQueryParameters,
 } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
@@ -41,7 +43,9 @@ import {
  * `resolve` is what the request path uses: the route chosen for the path must protect at least as
  * much as every route another common origin reading of the path would match (see path-readings.ts,
  * and letter case); otherwise the strictest of them handles the request, or — when no single one is
- * the strictest, or that one rewrites its path — the request is ambiguous and refused.
+ * the strictest, or that one rewrites its path — the request is ambiguous and refused. Likewise a query
+ * parameter the conditions read, sent more than once with values that differ: read as an origin taking
+ * only its first or only its last value, the request must reach a route protected exactly as its own.
  */
 
 type PatternSegment =
@@ -320,6 +324,28 @@ const conditionCount = (pattern: CompiledPattern<unknown>) => pattern.conditions
 export class AmbiguousPath<Route> {
   constructor(readonly routes: readonly Route[]) {}
 }
+
+/**
+ * A query parameter the routes' conditions read, sent more than once with values that differ: read as
+ * an origin taking only its first or only its last value, the request reaches a route protected
+ * otherwise than the one it matches (`routes`: that one first). Refused like an ambiguous path.
+ */
+export class AmbiguousQuery<Route> extends AmbiguousPath<Route> {
+  constructor(
+    routes: readonly Route[],
+    /** The parameter (as the conditions name it: its parameterKey). */
+    readonly parameter: string,
+  ) {
+    super(routes);
+  }
+}
+
+/** What the gateways answer an AmbiguousQuery with (403 `ambiguous_query`). */
+export function ambiguousQueryMessage(parameter: string): string {
+  return `the query parameter ${JSON.stringify(parameter)} is sent more than once with different values, and an origin reading only its first or its last value would reach a differently protected route; send it once`;
+}
+
+const QUERY_READINGS: readonly QueryReading[] = ['first', 'last'];
 
 /**
  * What an index holds where most tenants have nothing (every replica holds every tenant's matcher:
@@ -717,7 +743,9 @@ export class RouteMatcher<Route extends MatchableRoute> {
    * reading of the path (letter case, trailing slash, `;` parameters), or of a HEAD request as GET,
    * protects more. Then the
    * strictest matched route handles it; when none is at least as strict as all the others, the path
-   * is ambiguous. A path no route matches as written stays unmatched.
+   * is ambiguous. A path no route matches as written stays unmatched. A request whose query, read as
+   * an origin taking only the first or only the last value of a repeated parameter, reaches a route
+   * protected otherwise, is ambiguous too (AmbiguousQuery).
    */
   resolve(
     method: string,
@@ -725,6 +753,58 @@ export class RouteMatcher<Route extends MatchableRoute> {
     request: MatchRequest = NO_REQUEST,
   ): Route | AmbiguousPath<Route> | undefined {
     const serial = ++this.#requests;
+    const resolved = this.#resolve(method, path, request, serial);
+    if (resolved === undefined || resolved instanceof AmbiguousPath) return resolved;
+    const parameter = this.#repeatedParameter(request.facts, serial);
+    if (parameter === undefined) return resolved;
+    const reached = new Set([resolved]);
+    let ambiguous = false;
+    for (const queryReading of QUERY_READINGS) {
+      const { req, query, peerTrusted } = request.facts!;
+      const facts: MatchFacts = { req, query, peerTrusted, queryReading };
+      const read = this.#resolve(method, path, { facts, preflight: request.preflight }, ++this.#requests);
+      if (read === undefined) continue;
+      const routes = read instanceof AmbiguousPath ? read.routes : [read];
+      for (const route of routes) {
+        if (read instanceof AmbiguousPath || !this.#equallyProtected(route, resolved)) {
+          ambiguous = true;
+          reached.add(route);
+        }
+      }
+    }
+    return ambiguous ? new AmbiguousQuery([...reached], parameter) : resolved;
+  }
+
+  /**
+   * The first parameter the query conditions read that the request sends more than once with values
+   * that differ, when a query condition decided something for it (`serial`) and the routes' protections
+   * differ: otherwise no reading of the query can reach a differently protected route.
+   */
+  #repeatedParameter(facts: MatchFacts | undefined, serial: number): string | undefined {
+    const conditions = this.#conditions;
+    if (
+      this.#folded === undefined ||
+      conditions === undefined ||
+      facts === undefined ||
+      facts.query === '' ||
+      !conditions.queryTested(serial)
+    )
+      return undefined;
+    return repeatedQueryParameters(facts.query, conditions.queryNames)[0];
+  }
+
+  #equallyProtected(a: Route, b: Route): boolean {
+    const protectionOfA = this.#protection.get(a)!;
+    const protectionOfB = this.#protection.get(b)!;
+    return covers(protectionOfA, protectionOfB) && covers(protectionOfB, protectionOfA);
+  }
+
+  #resolve(
+    method: string,
+    path: string,
+    request: MatchRequest,
+    serial: number,
+  ): Route | AmbiguousPath<Route> | undefined {
     const folded = this.#folded;
     if (folded === undefined) return this.#match(method, path, request, serial);
     const methods = originMethodReadings(method);

@@ -32,6 +32,8 @@ import {
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import {
   AmbiguousPath,
+  AmbiguousQuery,
+  ambiguousQueryMessage,
   compilePattern,
   type MatchRequest,
   RouteMatcher,
@@ -209,12 +211,15 @@ function explainRoutes(
         firstMatch,
         chosen,
         ambiguous,
+        resolved instanceof AmbiguousQuery ? resolved.parameter : undefined,
       ),
     };
   });
   let decision: ExplainDecision | null = null;
   if (resolved === undefined)
     decision = stop('route', 404, 'route_not_found', 'no route matches this method and path');
+  else if (resolved instanceof AmbiguousQuery)
+    decision = stop('route', 403, 'ambiguous_query', ambiguousQueryMessage(resolved.parameter));
   else if (resolved instanceof AmbiguousPath) {
     decision = stop(
       'route',
@@ -272,12 +277,17 @@ function routeReason(
   firstMatch: Matchable | undefined,
   chosen: Matchable | undefined,
   ambiguous: ReadonlySet<Matchable>,
+  /** The repeated query parameter that made the request ambiguous, if that is what did. */
+  ambiguousParameter: string | undefined,
 ): string {
   const { config } = route;
   if (verdict.selected) {
     return route === firstMatch
       ? 'the first route in match order whose method and path match'
       : `another reading of the path (letter case, trailing slash, ;parameters) reaches this route, which protects more than ${firstMatch?.config.path_pattern ?? 'the route matched as written'}: it handles the request`;
+  }
+  if (ambiguous.has(route) && ambiguousParameter !== undefined) {
+    return `the request, read with any value of ${JSON.stringify(ambiguousParameter)} (sent more than once with different values) or with only its first or only its last value as an origin may read it, reaches this route and another one protected differently: the query is ambiguous`;
   }
   if (ambiguous.has(route)) {
     return 'matched by one reading of the path, but its protection cannot be ordered with another matched route: the path is ambiguous';

@@ -625,6 +625,46 @@ describe('explaining a request', () => {
     expect(ambiguous.routes.find((r) => r.id === jwt)?.reason).toMatch(/ambiguous/);
     expect(ambiguous.routes.find((r) => r.id === keyed)?.reason).toMatch(/ambiguous/);
   });
+
+  it('explains a repeated query parameter an origin may read as a differently protected route’s (403), as the gateways answer it', async () => {
+    const base = await snapshot();
+    const pdf = randomUUID();
+    const keyed = randomUUID();
+    const reports: TenantSnapshot = {
+      ...base,
+      routes: [
+        {
+          ...base.routes[3]!,
+          id: pdf,
+          path_pattern: '/reports/*',
+          methods: [],
+          auth_mode: 'public',
+          match: { hosts: [], headers: [], query: [{ name: 'format', exact: 'pdf' }] },
+        },
+        {
+          ...base.routes[3]!,
+          id: keyed,
+          path_pattern: '/reports/*',
+          methods: [],
+          auth_mode: 'apikey_required',
+        },
+      ],
+    };
+    const polluted = await explain({ path: '/reports/q3', query: 'format=pdf&format=csv' }, reports);
+    expect(polluted.route).toBeNull();
+    expect(polluted.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_query' });
+    expect(polluted.decision?.message).toContain('"format"');
+    expect(polluted.routes.find((r) => r.id === pdf)?.reason).toMatch(
+      /"format" .* only its first or only its last value .* the query is ambiguous/,
+    );
+    expect(polluted.routes.find((r) => r.id === keyed)?.reason).toMatch(
+      /"format" .* only its first or only its last value .* the query is ambiguous/,
+    );
+
+    const agreeing = await explain({ path: '/reports/q3', query: 'format=pdf&Format=pdf' }, reports);
+    expect(agreeing.route?.id).toBe(pdf);
+    expect(agreeing.decision).toMatchObject({ stage: 'origin' });
+  });
 });
 
 /**

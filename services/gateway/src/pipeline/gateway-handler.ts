@@ -8,7 +8,11 @@ import {
   isAcceptableQuery,
   normalizePath,
 } from '@vantageedge/shared/routing/normalize-path';
-import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import {
+  AmbiguousPath,
+  AmbiguousQuery,
+  ambiguousQueryMessage,
+} from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
 import { FillBudget } from '../cache/fill-budget.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
@@ -389,7 +393,8 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
 /**
  * Method + path (+ the routes' hosts / headers / query conditions) → the tenant's route (with its
  * compiled stages). 404 when none matches; 403 when another reading of the path (case, trailing slash,
- * ;params) would reach a differently protected route. A CORS preflight is matched by the method it
+ * ;params), or of a repeated query parameter (its first or last value), would reach a differently
+ * protected route. A CORS preflight is matched by the method it
  * announces, so the route with the CORS policy answers it.
  */
 function matchRoute(exchange: GatewayExchange): boolean {
@@ -399,6 +404,10 @@ function matchRoute(exchange: GatewayExchange): boolean {
   route ??= router.resolve(method, exchange.path, { facts: exchange, preflight: false });
   if (route === undefined) {
     failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    return false;
+  }
+  if (route instanceof AmbiguousQuery) {
+    failExchange(exchange, 403, 'ambiguous_query', ambiguousQueryMessage(route.parameter));
     return false;
   }
   if (route instanceof AmbiguousPath) {

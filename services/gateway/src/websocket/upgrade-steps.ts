@@ -5,7 +5,11 @@ import {
   isAcceptableQuery,
   normalizePath,
 } from '@vantageedge/shared/routing/normalize-path';
-import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import {
+  AmbiguousPath,
+  AmbiguousQuery,
+  ambiguousQueryMessage,
+} from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
@@ -140,6 +144,8 @@ export class UpgradeSteps {
     const facts = { req, query, peerTrusted: exchange.peerTrusted };
     const route = tenant.router.resolve('GET', normalized.path, { facts, preflight: false });
     if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
+    if (route instanceof AmbiguousQuery)
+      return refuse(403, 'ambiguous_query', ambiguousQueryMessage(route.parameter));
     if (route instanceof AmbiguousPath) {
       return refuse(
         403,
