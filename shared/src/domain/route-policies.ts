@@ -155,12 +155,12 @@ function hasControlCharacter(value: string, c1: boolean): boolean {
  * Why no request header carries `value` as a gateway reads it (a header condition's `exact` or `prefix`,
  * a split override's value), or undefined. Gateways read a header line's bytes as Latin-1 and without
  * the spaces and tabs around it (RFC 9110 §5.5), and no request carries a control character but a tab:
- * a condition on any other value would never be met, and its route never taken. Commands refuse
- * U+0080–U+009F too, as in the values they write (headerValueTextOf).
+ * a condition on any other value would never be met, and its route never taken. Bytes 0x80–0x9F are
+ * carried (obs-text): every client sending UTF-8 sends them (`€` is read as `â\u0082¬`).
  */
 export function unreadHeaderValueIssue(value: string, kind: 'exact' | 'prefix'): string | undefined {
-  if (!/^[\t\x20-\x7e\xa0-\xff]*$/.test(value)) {
-    return 'must be text a request header carries: printable ASCII, tabs and Latin-1 (U+00A0–U+00FF), as gateways read its bytes; no control characters';
+  if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(value)) {
+    return 'must be text a request header carries as gateways read its bytes, as Latin-1: printable ASCII, tabs and U+0080–U+00FF (a character a client sends as UTF-8 is its bytes: `€` is U+00E2 U+0082 U+00AC); no control characters';
   }
   const edge = kind === 'exact' ? /^[\t ]|[\t ]$/ : /^[\t ]/;
   if (edge.test(value)) {
@@ -967,7 +967,7 @@ export const routeMatch = z.strictObject({
   hosts: z.array(hostName).max(20, 'at most 20 hosts').default([]),
   headers: z.array(headerCondition).max(10, 'at most 10 header conditions').default([]).meta({
     description:
-      "read from the client's request as the origin gets it: no condition on a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, any spelling with _: 400; gateways never meet one stored before that rule); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, …) is read only on a trusted proxy's request, and from any other client as not sent. exact and prefix are values a request header carries as gateways read it (its bytes as Latin-1, without the spaces and tabs around it): printable ASCII, inner tabs and U+00A0–U+00FF, no leading space or tab (nor trailing, for exact); others are never met: 400",
+      "read from the client's request as the origin gets it: no condition on a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, any spelling with _: 400; gateways never meet one stored before that rule); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, …) is read only on a trusted proxy's request, and from any other client as not sent. exact and prefix are values a request header carries as gateways read it (its bytes as Latin-1, without the spaces and tabs around it): printable ASCII, inner tabs and U+0080–U+00FF (a character sent as UTF-8 is its bytes: € is U+00E2 U+0082 U+00AC), no leading space or tab (nor trailing, for exact); others are never met: 400",
   }),
   query: z.array(queryCondition).max(10, 'at most 10 query conditions').default([]),
 });

@@ -1,6 +1,10 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies’ own value-template syntax
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { compileConditions } from '../routing/match-conditions.js';
 import {
   fixedResponse,
   fixedResponseInput,
@@ -13,6 +17,7 @@ import {
   responseHeaderTransformInput,
   routeMatch,
   routeMatchInput,
+  trafficSplitInput,
 } from './route-policies.js';
 
 /** Issues of a refused parse as `path: message`. */
@@ -435,4 +440,52 @@ describe('match conditions', () => {
     };
     expect(routeMatchInput.safeParse(carried).success).toBe(true);
   });
+
+  // Regression test: values with U+0080–U+009F were refused as never met, but a client sending UTF-8
+  // (curl, apps: `Москва`, `€`, `…`) has bytes 0x80–0x9F, which gateways read as those characters.
+  it('takes a header value a UTF-8 client sends as gateways read it, U+0080–U+009F included', async () => {
+    const headers = await headersReceived(['X-City: Москва', 'X-Price: 5 €', 'X-Title: a…b']);
+    const values = ['x-city', 'x-price', 'x-title'].map((name) => headers[name] as string);
+    expect(values.every((value) => /[\x80-\x9f]/.test(value))).toBe(true);
+    const match = routeMatchInput.safeParse({
+      headers: [
+        { name: 'x-city', exact: values[0] },
+        { name: 'x-price', prefix: values[1]!.slice(0, 4) },
+        { name: 'x-title', exact: values[2] },
+      ],
+    });
+    expect(match.error?.issues ?? []).toEqual([]);
+    expect(compileConditions(match.data)!.test({ req: { headers }, query: '' }, false)).toBe(true);
+    const origin = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
+    const split = trafficSplitInput.safeParse({
+      origins: [
+        { origin_id: origin(1), weight: 1 },
+        { origin_id: origin(2), weight: 1 },
+      ],
+      overrides: [{ header: 'x-city', value: values[0], origin_id: origin(2) }],
+    });
+    expect(split.error?.issues ?? []).toEqual([]);
+  });
 });
+
+/** The headers node reads (as a gateway does) from a request whose header lines are sent as UTF-8. */
+async function headersReceived(lines: readonly string[]): Promise<IncomingHttpHeaders> {
+  let received: IncomingHttpHeaders = {};
+  const server = createServer((req, res) => {
+    received = req.headers;
+    res.end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    socket.end(
+      Buffer.from(`GET / HTTP/1.1\r\nHost: x\r\n${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`),
+    );
+    socket.resume();
+    await once(socket, 'close');
+  } finally {
+    server.close();
+  }
+  return received;
+}

@@ -1,6 +1,6 @@
 import { droppedFromClients } from '../domain/dropped-request-headers.js';
 import { type HeaderTransform, requestHeaderNeverWritten } from '../domain/route-policies.js';
-import { otherSpellingsSent } from '../http/cgi-spellings.js';
+import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import {
   applyHeaderTransform,
   type CompiledHeaderTransform,
@@ -54,16 +54,19 @@ export function applyRequestHeaderTransform<Context>(
 
 /**
  * CDN-Loop carries the client's entries and the gateway's after them (proxy/forwarded-headers.ts):
- * commands refuse it in a transform, and a route stored before the rule neither writes nor removes it.
+ * commands refuse it in a transform, and a route stored before the rule neither writes nor removes it,
+ * in any spelling (removing `cdn_loop` would remove the client's line as another spelling of it, and
+ * with it the entries the next gateway counts to find a loop).
  */
 const CDN_LOOP = 'cdn-loop';
 const requestNeverWrittenByRoutes = (name: string) => name === CDN_LOOP || requestHeaderNeverWritten(name);
+const isCdnLoop = (name: string) => asOriginsReadIt(name) === CDN_LOOP;
 
 function withoutCdnLoopRemoval<Context>(
   transform: CompiledHeaderTransform<Context> | null,
 ): CompiledHeaderTransform<Context> | null {
-  if (transform === null || !transform.remove.includes(CDN_LOOP)) return transform;
-  const remove = transform.remove.filter((name) => name !== CDN_LOOP);
+  if (transform === null || !transform.remove.some(isCdnLoop)) return transform;
+  const remove = transform.remove.filter((name) => !isCdnLoop(name));
   if (remove.length + transform.written.length === 0) return null;
   return { ...transform, remove };
 }

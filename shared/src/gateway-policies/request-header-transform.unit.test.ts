@@ -57,6 +57,16 @@ describe('the request header transform', () => {
     ).toEqual({ 'x-tag': ['client', 'route'], 'x-api-key': 'partner-key', 'x-client-ip': '192.0.2.7' });
   });
 
+  // Regression test: a stored route removing `CDN_Loop` removed the client's CDN-Loop line as another
+  // spelling of it, and with it the platform's entries the next gateway counts to find a loop.
+  it('leaves the client’s CDN-Loop to a stored route removing it in another spelling', () => {
+    const headers = { 'cdn-loop': 'vantageedge, vantageedge', 'x-debug': '1' };
+    expect(transformed({ remove: ['CDN_Loop', 'X-Debug'] }, headers)).toEqual({
+      'cdn-loop': headers['cdn-loop'],
+    });
+    expect(transformed({ remove: ['cdn_loop'] }, headers)).toEqual(headers);
+  });
+
   it('leaves out a stored route’s writes of names routes never write, and its removal of CDN-Loop', () => {
     const stored = {
       set: { Connection: 'close', 'X-HTTP-Method-Override': 'DELETE', 'CDN-Loop': 'none' },
