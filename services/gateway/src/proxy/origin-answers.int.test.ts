@@ -5,7 +5,7 @@ import { send, startTestGateway, type TestGateway } from '../testing/gateway-har
 import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
-import { MAX_INTERIM_ANSWERS } from '../upstream/unasked-continue.js';
+import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from '../upstream/unasked-continue.js';
 
 /**
  * What a hostile origin's answer may not do through the gateway. Regression tests:
@@ -28,6 +28,9 @@ import { MAX_INTERIM_ANSWERS } from '../upstream/unasked-continue.js';
  * - interim answers without end (and a 100 whose head never ends, which undici never sees to bound) were
  *   read for as long as the origin had to answer, as fast as it wrote them, paced by no client: one
  *   origin flooding 1xx answers kept a replica's CPU busy for its whole timeout, other tenants waiting.
+ * - an answer head of thousands of short header lines (8,000 fit undici's 16 KiB of names and values) was
+ *   parsed, copied and written to the client line by line: tens of times the CPU and heap of an ordinary
+ *   answer per request, for every client of the tenant, on a replica other tenants share.
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
@@ -87,6 +90,13 @@ function startRawOrigin(): Promise<net.Server> {
           while (!socket.destroyed) if (!socket.write(lines)) return void socket.once('drain', more);
         };
         more();
+        return;
+      }
+      const lines = /^\/flood\/header-lines\/(\d+)$/.exec(path);
+      if (lines !== null) {
+        // Lines as short as they come, so that thousands stay under undici's bound on a head's bytes.
+        const count = Number(lines[1]);
+        socket.write(`HTTP/1.1 200 OK\r\n${'x: v\r\n'.repeat(count - 1)}Content-Length: 2\r\n\r\nok`);
         return;
       }
       const flood = /^(\/ws)?(\/flood\/[a-z]+)\/(\d+)$/.exec(path);
@@ -345,6 +355,22 @@ describe('an origin that floods its answer with interim (1xx) answers', () => {
       expect((await sendUpgrade(gateway, 'answers.localhost', `/ws${path}`)).status).toBe(101);
     },
   );
+});
+
+describe('an origin whose answer head has thousands of header lines', () => {
+  it('is answered 502 upstream_error past MAX_ANSWER_HEADER_LINES, none of its lines relayed', async () => {
+    const answer = await send(gateway, 'answers.localhost', '/flood/header-lines/5000');
+    expect(answer.status).toBe(502);
+    expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
+    expect(answer.headers['x']).toBeUndefined();
+  });
+
+  it('MAX_ANSWER_HEADER_LINES of them are still relayed', async () => {
+    const answer = await send(gateway, 'answers.localhost', `/flood/header-lines/${MAX_ANSWER_HEADER_LINES}`);
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe('ok');
+    expect(answer.headers['x']).toBeDefined();
+  });
 });
 
 describe('an origin that sends 100 (Continue) unasked (the gateway never forwards Expect)', () => {

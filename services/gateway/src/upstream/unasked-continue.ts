@@ -11,6 +11,23 @@ import { preparingConnections } from './prepared-connections.js';
  */
 export const MAX_INTERIM_ANSWERS = 100;
 
+/**
+ * Header lines one answer head (interim or final) may have. undici bounds a head by the bytes of its names
+ * and values alone (16 KiB), which 8,000 lines of `x: v` fit: each line is parsed, copied and written to
+ * the client on its own, at tens of times the CPU and heap of an ordinary answer. Envoy refuses an upstream
+ * answer of more than 100 fields by default, nginx one whose head outgrows its 4–8 KiB buffer; node's
+ * HTTP/2 client refuses more than 128.
+ */
+export const MAX_ANSWER_HEADER_LINES = 256;
+
+/** An origin's answer head had more than MAX_ANSWER_HEADER_LINES header lines: its connection is cut. */
+export class TooManyAnswerHeaderLinesError extends Error {
+  readonly code = 'GATEWAY_TOO_MANY_ANSWER_HEADER_LINES';
+  constructor() {
+    super(`the origin sent an answer head of more than ${MAX_ANSWER_HEADER_LINES} header lines`);
+  }
+}
+
 /** The origin sent more than MAX_INTERIM_ANSWERS interim answers to one request: its connection is cut. */
 export class TooManyInterimAnswersError extends Error {
   readonly code = 'GATEWAY_TOO_MANY_INTERIM_ANSWERS';
@@ -27,7 +44,8 @@ export class TooManyInterimAnswersError extends Error {
  * as they came (the proxy keeps them from the client and bounds how long they may go on). Past
  * MAX_INTERIM_ANSWERS of either to one request, the connection is destroyed with
  * TooManyInterimAnswersError; a 100 whose head is longer than undici lets any head be (node's
- * maxHeaderSize) with undici's HeadersOverflowError (either way the request fails: 502).
+ * maxHeaderSize) with undici's HeadersOverflowError; any answer head of more than MAX_ANSWER_HEADER_LINES
+ * header lines with TooManyAnswerHeaderLinesError (each way the request fails: 502).
  */
 export function withoutUnaskedContinue(connector: buildConnector.connector): buildConnector.connector {
   return preparingConnections(connector, dropUnaskedContinue);
@@ -72,15 +90,23 @@ export function dropUnaskedContinue(socket: Duplex): void {
 
 /** Where the bytes read are in the answer to the request last written. */
 type Position =
-  /** Past a final status line: everything is passed on. */
+  /** Past a final answer's head: everything is passed on. */
   | { readonly at: 'passing' }
   /** At an answer's start: its first bytes, held until they show its status. */
   | { readonly at: 'status'; held: Buffer }
   /**
-   * In a 1xx answer's head, up to its end (its last 3 bytes kept to find an end split across reads);
-   * `headBytes`: how much of a dropped head was read, which undici never sees to bound.
+   * In an answer's head, up to its end (its last 3 bytes kept to find an end split across reads), passed
+   * on as it is read unless `dropped`; `headBytes`: how much of it was read (undici never sees a dropped
+   * head to bound), `lineEnds`: its line feeds so far (the status line's included).
    */
-  | { readonly at: 'interim'; readonly dropped: boolean; tail: Buffer; headBytes: number };
+  | {
+      readonly at: 'head';
+      readonly interim: boolean;
+      readonly dropped: boolean;
+      tail: Buffer;
+      headBytes: number;
+      lineEnds: number;
+    };
 
 class InterimFilter {
   #position: Position = { at: 'passing' };
@@ -103,7 +129,8 @@ class InterimFilter {
   /**
    * The part of `chunk` (with bytes held back before) that undici is to read. Throws
    * TooManyInterimAnswersError at the interim answer past MAX_INTERIM_ANSWERS, HeadersOverflowError
-   * once a dropped head goes past maxHeaderSize.
+   * once a dropped head goes past maxHeaderSize, TooManyAnswerHeaderLinesError at a head's header line
+   * past MAX_ANSWER_HEADER_LINES.
    */
   take(chunk: Buffer): Buffer {
     const kept: Buffer[] = [];
@@ -123,33 +150,36 @@ class InterimFilter {
           position.held = held;
           continue; // rest is empty: more bytes are needed
         }
-        if (status === 'final' || status === 101) {
-          this.#position = { at: 'passing' };
-          kept.push(held);
-          continue;
-        }
-        if (++this.#interimAnswers > MAX_INTERIM_ANSWERS) throw new TooManyInterimAnswersError();
+        const interim = status !== 'final' && status !== 101;
+        if (interim && ++this.#interimAnswers > MAX_INTERIM_ANSWERS) throw new TooManyInterimAnswersError();
         this.#position = {
-          at: 'interim',
+          at: 'head',
+          interim,
           dropped: status === 100,
           tail: held.subarray(-3),
           headBytes: held.length,
+          lineEnds: lineEnds(held),
         };
         if (status !== 100) kept.push(held);
         continue;
       }
       const end = headEndIn(position.tail, rest);
       const head = end < 0 ? rest : rest.subarray(0, end);
-      if (position.dropped) {
-        position.headBytes += head.length;
-        if (position.headBytes > maxHeaderSize) throw new errors.HeadersOverflowError();
-      } else kept.push(head);
+      position.headBytes += head.length;
+      if (position.dropped && position.headBytes > maxHeaderSize) throw new errors.HeadersOverflowError();
+      position.lineEnds += lineEnds(head);
+      // The status line's end and the blank line's are no header lines.
+      if (position.lineEnds - 2 > MAX_ANSWER_HEADER_LINES) throw new TooManyAnswerHeaderLinesError();
+      if (!position.dropped) kept.push(head);
       if (end < 0) {
         position.tail = lastBytes(position.tail, rest, HEAD_END.length - 1);
         break;
       }
       rest = rest.subarray(end);
-      this.#answerExpected(); // a 1xx has no content: the next answer starts after its head
+      // A 1xx has no content: the next answer starts after its head. After a final head, its content
+      // (or a 101's new protocol) is passed on as it comes, up to the next request.
+      if (position.interim) this.#answerExpected();
+      else this.#position = { at: 'passing' };
     }
     return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
   }
@@ -195,6 +225,13 @@ function interimStatus(start: Buffer): number | 'final' | 'unknown' {
   const after = start[12]!;
   if (after !== 0x20 && after !== 0x0d) return 'final'; // a status of more than three digits
   return 100 + (start[10]! - 0x30) * 10 + (start[11]! - 0x30);
+}
+
+/** The line feeds in `bytes`. */
+function lineEnds(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) count++;
+  return count;
 }
 
 function isDigit(byte: number): boolean {

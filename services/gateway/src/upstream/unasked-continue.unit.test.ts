@@ -1,7 +1,7 @@
 import { maxHeaderSize } from 'node:http';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { dropUnaskedContinue, MAX_INTERIM_ANSWERS } from './unasked-continue.js';
+import { dropUnaskedContinue, MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from './unasked-continue.js';
 
 const FINAL = 'HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n';
 const HINTS = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
@@ -86,7 +86,8 @@ describe('an origin answer as undici reads it', () => {
   });
 
   it("cuts the connection once a 100's head is longer than undici lets any head be", () => {
-    const line = 'X-Interim: 1\r\n';
+    // Long lines: a head of more than MAX_ANSWER_HEADER_LINES short ones is cut before it is this long.
+    const line = `X-Interim: ${'1'.repeat(100)}\r\n`;
     const withLines = (count: number) => `HTTP/1.1 100 Continue\r\n${line.repeat(count)}\r\n`;
     const fits = Math.floor((maxHeaderSize - 100) / line.length);
     expect(readAfterRequest([withLines(fits), FINAL])).toBe(FINAL);
@@ -102,6 +103,42 @@ describe('an origin answer as undici reads it', () => {
     for (let request = 0; request < 3; request++) {
       socket.write(REQUEST_HEAD, 'latin1');
       expect(readArrived(socket, `${CONTINUE.repeat(MAX_INTERIM_ANSWERS)}${FINAL}`)).toBe(FINAL);
+    }
+    expect(socket.destroyed).toBe(false);
+  });
+
+  it('cuts the connection at an answer head of more than MAX_ANSWER_HEADER_LINES header lines, final or interim', () => {
+    const head = (status: string, lines: number) => `HTTP/1.1 ${status}\r\n${'x: v\r\n'.repeat(lines)}\r\n`;
+    const atBound = `${head('200 OK', MAX_ANSWER_HEADER_LINES - 1)}`.replace(
+      /\r\n\r\n$/,
+      '\r\nContent-Length: 2\r\n\r\nok',
+    );
+    expect(readAfterRequest([...atBound])).toBe(atBound);
+    const hints = head('103 Early Hints', MAX_ANSWER_HEADER_LINES);
+    expect(readAfterRequest([hints, atBound])).toBe(`${hints}${atBound}`);
+    for (const over of [
+      head('200 OK', MAX_ANSWER_HEADER_LINES + 1),
+      head('103 Early Hints', MAX_ANSWER_HEADER_LINES + 1),
+    ]) {
+      for (const parts of [[over], [...over]]) {
+        const socket = originConnection();
+        socket.write(REQUEST_HEAD, 'latin1');
+        for (const part of parts) readArrived(socket, part);
+        expect(socket.destroyed).toBe(true);
+        expect((socket.errored as { code?: string } | null)?.code).toBe(
+          'GATEWAY_TOO_MANY_ANSWER_HEADER_LINES',
+        );
+      }
+    }
+  });
+
+  it("counts the lines of each answer's head alone, never those of its body", () => {
+    const body = 'line\n'.repeat(MAX_ANSWER_HEADER_LINES * 4);
+    const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const socket = originConnection();
+    for (let request = 0; request < 3; request++) {
+      socket.write(REQUEST_HEAD, 'latin1');
+      expect(readArrived(socket, answer)).toBe(answer);
     }
     expect(socket.destroyed).toBe(false);
   });
