@@ -80,6 +80,19 @@ describe('a service given a bad setting stops at start with one line naming it',
     },
   );
 
+  // The in-memory event store and snapshot bus are shared only inside one process (make dev): a service of
+  // its own would answer commands no projector sees, or publish snapshots no gateway reads, and say nothing.
+  it.each(['control-plane', 'read-model-projector', 'snapshot-projector'] as const)(
+    '%s: EVENT_STORE=memory',
+    async (service) => {
+      await expectOneLineNaming(service, { EVENT_STORE: 'memory' }, 'EVENT_STORE');
+    },
+  );
+
+  it.each(['snapshot-projector', 'gateway'] as const)('%s: SNAPSHOT_BUS=memory', async (service) => {
+    await expectOneLineNaming(service, { SNAPSHOT_BUS: 'memory' }, 'SNAPSHOT_BUS');
+  });
+
   it('control plane: its metrics listener on the admin API port', async () => {
     const port = String(await freePort());
     await expectOneLineNaming(

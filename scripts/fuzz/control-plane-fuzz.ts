@@ -119,7 +119,12 @@ async function main(): Promise<number> {
   const snapshots = startService('snapshot-projector', ENTRY_POINTS.snapshots, {
     ...env,
     LOG_LEVEL: 'info',
-    SNAPSHOT_BUS: 'memory',
+    // A topic of its own on the test Kafka: a projector in a process of its own refuses the
+    // in-memory bus (make dev's alone).
+    SNAPSHOT_BUS: 'kafka',
+    KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
+    SNAPSHOT_TOPIC: `ve-test-fuzz-snapshots-${uniqueSuffix()}`,
+    SNAPSHOT_TOPIC_PARTITIONS: '1',
     SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
   });
   const baseUrl = `http://127.0.0.1:${port}`;

@@ -2,7 +2,10 @@
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { assertEventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  assertEventStoreSettings,
+  assertEventStoreSharedAcrossProcesses,
+} from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
@@ -33,7 +36,10 @@ const config = loadSettingsOrExit('read-model-projector', {
   ...usageFlusherSettings,
   ...readModelProjectorSettings,
 });
-checkSettingsOrExit('read-model-projector', () => assertEventStoreSettings(config));
+checkSettingsOrExit('read-model-projector', () => {
+  assertEventStoreSettings(config);
+  assertEventStoreSharedAcrossProcesses(config);
+});
 const telemetry = startTelemetry({
   serviceName: config.OTEL_SERVICE_NAME ?? 'read-model-projector',
   enabled: config.OTEL_ENABLED,

@@ -2,7 +2,10 @@
 // with a progress bar and events/s. Safe while the projector and the control plane run.
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { assertEventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  assertEventStoreSettings,
+  assertEventStoreSharedAcrossProcesses,
+} from '@vantageedge/shared/event-store/settings';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { createProgressBar } from './progress-bar.js';
@@ -10,7 +13,10 @@ import { ReplayInProgressError, replayReadModels } from './replay.js';
 import { readModelSettings } from './settings.js';
 
 const config = loadSettingsOrExit('replay', readModelSettings);
-checkSettingsOrExit('replay', () => assertEventStoreSettings(config));
+checkSettingsOrExit('replay', () => {
+  assertEventStoreSettings(config);
+  assertEventStoreSharedAcrossProcesses(config);
+});
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 4 }, livenessFromSettings(config));
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 const bar = createProgressBar();

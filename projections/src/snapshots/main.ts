@@ -1,6 +1,10 @@
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { assertEventStoreSettings, eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  assertEventStoreSettings,
+  assertEventStoreSharedAcrossProcesses,
+  eventStoreSettings,
+} from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
@@ -17,7 +21,11 @@ import {
   postgresUrl,
 } from '@vantageedge/shared/settings/common-settings';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
-import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
+import {
+  assertSnapshotBusSharedAcrossProcesses,
+  snapshotBusFromSettings,
+  snapshotBusSettings,
+} from '@vantageedge/shared/snapshot-bus/settings';
 import {
   projectorMetricsSettings,
   projectorShutdownSettings,
@@ -37,7 +45,11 @@ const settings = loadSettingsOrExit('snapshot-projector', {
   ...postgresLivenessSettings,
   ...snapshotProjectorSettings,
 });
-checkSettingsOrExit('snapshot-projector', () => assertEventStoreSettings(settings));
+checkSettingsOrExit('snapshot-projector', () => {
+  assertEventStoreSettings(settings);
+  assertEventStoreSharedAcrossProcesses(settings);
+  assertSnapshotBusSharedAcrossProcesses(settings);
+});
 
 const telemetry = startTelemetry({
   serviceName: settings.OTEL_SERVICE_NAME ?? 'snapshot-projector',

@@ -5,7 +5,11 @@
 // the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts).
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { assertEventStoreSettings, eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  assertEventStoreSettings,
+  assertEventStoreSharedAcrossProcesses,
+  eventStoreSettings,
+} from '@vantageedge/shared/event-store/settings';
 import {
   createLivePool,
   livenessFromSettings,
@@ -23,7 +27,10 @@ const config = loadSettingsOrExit('republish-snapshots', {
   ...eventStoreSettings,
   ...republishSettings,
 });
-checkSettingsOrExit('republish-snapshots', () => assertEventStoreSettings(config));
+checkSettingsOrExit('republish-snapshots', () => {
+  assertEventStoreSettings(config);
+  assertEventStoreSharedAcrossProcesses(config);
+});
 const refold = process.argv.includes('--refold');
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 2 }, livenessFromSettings(config));
 

@@ -1,6 +1,9 @@
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
-import { assertEventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  assertEventStoreSettings,
+  assertEventStoreSharedAcrossProcesses,
+} from '@vantageedge/shared/event-store/settings';
 import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -26,6 +29,7 @@ const config = loadSettingsOrExit('control-plane', controlPlaneSettings);
 checkSettingsOrExit('control-plane', () => {
   assertControlPlaneSettings(config);
   assertEventStoreSettings(config);
+  assertEventStoreSharedAcrossProcesses(config);
 });
 const telemetry = startTelemetry({
   serviceName: config.OTEL_SERVICE_NAME ?? 'control-plane',

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isLoopbackHost } from '@vantageedge/shared/net/loopback-host';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import {
   DEV_API_KEY_PEPPER,
@@ -75,6 +76,25 @@ export function demoUserIds(env: Env): string[] {
     .split(',')
     .map((id) => id.trim())
     .filter((id) => id !== '');
+}
+
+/** make dev's listeners and their defaults (GATEWAY_TLS_PORT listens on GATEWAY_HOST). */
+const LISTENER_HOSTS = {
+  CONTROL_PLANE_HOST: '0.0.0.0',
+  GATEWAY_HOST: '0.0.0.0',
+  GATEWAY_ADMIN_HOST: '127.0.0.1',
+} as const;
+
+/**
+ * The listener settings of `env` (as devEnvironment returns it) that open make dev to other machines,
+ * for the banner's warning: its gateway reaches this machine's loopback servers as origins, and the
+ * demo key and the development pepper are published.
+ */
+export function exposedListeners(env: Env): string[] {
+  return Object.entries(LISTENER_HOSTS).flatMap(([setting, fallback]) => {
+    const host = isSet(env[setting]) ? env[setting] : fallback;
+    return isLoopbackHost(host) ? [] : [`${setting}=${host}`];
+  });
 }
 
 /** Which parts run embedded/in memory and which are real, for the banner. */

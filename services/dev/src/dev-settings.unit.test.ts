@@ -1,6 +1,16 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { describe, expect, it } from 'vitest';
-import { DEV_ADMIN_USER_ID, DEV_API_KEY_PEPPER, describeParts, devEnvironment } from './dev-settings.js';
+import {
+  DEV_ADMIN_USER_ID,
+  DEV_API_KEY_PEPPER,
+  describeParts,
+  devEnvironment,
+  exposedListeners,
+  REPO_ROOT,
+} from './dev-settings.js';
 import { defaultDevUser } from './dev-token.js';
 
 describe('make dev settings', () => {
@@ -65,5 +75,35 @@ describe('make dev settings', () => {
     expect(devEnvironment({ KAFKA_BROKERS: '127.0.0.1:59092', SNAPSHOT_BUS: 'memory' })['SNAPSHOT_BUS']).toBe(
       'memory',
     );
+  });
+});
+
+describe('make dev with .env.example copied to .env', () => {
+  const example = parseEnv(readFileSync(path.join(REPO_ROOT, '.env.example'), 'utf8')) as Record<
+    string,
+    string
+  >;
+
+  it('keeps every listener on the loopback address', () => {
+    const env = devEnvironment(example);
+    for (const setting of ['CONTROL_PLANE_HOST', 'GATEWAY_HOST', 'GATEWAY_ADMIN_HOST']) {
+      expect({ setting, host: env[setting] }).toEqual({ setting, host: '127.0.0.1' });
+    }
+    expect(exposedListeners(env)).toEqual([]);
+  });
+});
+
+describe('the banner’s warning', () => {
+  it('names each listener set to an address other machines reach', () => {
+    expect(exposedListeners(devEnvironment({}))).toEqual([]);
+    expect(
+      exposedListeners(
+        devEnvironment({
+          CONTROL_PLANE_HOST: '0.0.0.0',
+          GATEWAY_HOST: '::1',
+          GATEWAY_ADMIN_HOST: '192.0.2.7',
+        }),
+      ),
+    ).toEqual(['CONTROL_PLANE_HOST=0.0.0.0', 'GATEWAY_ADMIN_HOST=192.0.2.7']);
   });
 });

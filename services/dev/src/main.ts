@@ -7,7 +7,7 @@ import { installProcessPolicy } from '@vantageedge/shared/process/process-policy
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { loadOrCreateDevCertificate } from './dev-certificate.js';
 import { DEV_CLERK_ISSUER, loadOrCreateDevKeys } from './dev-keys.js';
-import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
+import { demoUserIds, describeParts, devDataDir, devEnvironment, exposedListeners } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
 import { stopEmbeddedDatabaseOnlyInOwnDrain } from './embedded-database.js';
 import { DEMO_API_KEY, seedDemo } from './seed.js';
@@ -170,5 +170,12 @@ say(
 say('    (/api/users/*: 100-request burst, then 1 request/s per user → the loop gets 429s)');
 say(`  curl ${running.urls.controlPlane}/api/v1/tenants -H "Authorization: Bearer $TOKEN"`);
 say();
+const exposed = exposedListeners(env);
+if (exposed.length > 0) {
+  say(
+    `WARNING: ${exposed.join(', ')}: other machines reach this make dev, whose gateway takes this machine's loopback servers as origins and whose demo key and pepper are published. Unset them to stay on 127.0.0.1.`,
+  );
+  say();
+}
 say(`Stop with Ctrl-C (data is kept in ${dataDir}/dev; make dev-reset wipes it).`);
 say('READY');

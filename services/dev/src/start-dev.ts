@@ -4,7 +4,7 @@ import { controlPlaneAppFromSettings } from '@vantageedge/control-plane/app-from
 import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { listenControlPlane, listenerOptionsFromSettings } from '@vantageedge/control-plane/http/listener';
 import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
-import { gatewaySettings } from '@vantageedge/gateway/settings';
+import { assertGatewaySettings, gatewaySettings } from '@vantageedge/gateway/settings';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
@@ -142,6 +142,8 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       },
       env,
     );
+    // The rules a gateway's own start applies (an admin listener off loopback needs its token, …).
+    assertGatewaySettings(gwConfig);
 
     // A statement that meets a connection the server already ended is sent again on a new one.
     const pool = createAdminPool({

@@ -6,6 +6,7 @@ import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import {
+  assertSnapshotBusSharedAcrossProcesses,
   configPlaneSettings,
   snapshotBusFromSettings,
   snapshotBusSettings,
@@ -31,6 +32,7 @@ const config = loadSettingsOrExit('gateway', {
 });
 checkSettingsOrExit('gateway', () => {
   assertGatewaySettings(config);
+  assertSnapshotBusSharedAcrossProcesses(config);
   assertDefaultCertificateLoads(config);
 });
 const telemetry = startGatewayTelemetry({

@@ -558,6 +558,28 @@ export function eventStoreContract(
         expect(await store.readStream(stream)).toEqual([]);
         expect(await store.headPosition()).toBe(head);
       });
+
+      it('rejects data or metadata holding U+0000 or an unpaired surrogate (no jsonb can), naming the field, writing nothing', async () => {
+        const stream = streamName('unstorable');
+        const head = await store.headPosition();
+        const refused: Array<[NewEvent, RegExp]> = [
+          [newEvent('A', { name: 'a\u0000b' }), /events\[1\]\.data\.name/],
+          [newEvent('A', { list: ['ok', '\ud800'] }), /events\[1\]\.data\.list\[1\]/],
+          [newEvent('A', { ['key\u0000']: 1 }), /events\[1\]\.data/],
+          [
+            { ...newEvent('A'), metadata: metadata({ actor: 'user_\udc00' }) },
+            /events\[1\]\.metadata\.actor/,
+          ],
+        ];
+        for (const [event, field] of refused) {
+          await expect(store.appendToStream(stream, [newEvent('Fine'), event])).rejects.toThrow(field);
+        }
+        expect(await store.readStream(stream)).toEqual([]);
+        expect(await store.headPosition()).toBe(head);
+        // A surrogate pair is one character (an emoji), stored and read back as written.
+        await store.appendToStream(stream, [newEvent('A', { name: 'ok \ud83d\ude00' })]);
+        expect((await store.readStream(stream)).map((e) => e.data)).toEqual([{ name: 'ok \ud83d\ude00' }]);
+      });
     });
   });
 }

@@ -36,3 +36,20 @@ export function assertEventStoreSettings(settings: EventStoreSettings): void {
     ]);
   }
 }
+
+/**
+ * For a service in a process of its own (control plane, projectors, their CLIs): the in-memory store
+ * is one process's alone (make dev runs every part in one). Here it would take commands no projector
+ * ever sees, hold uniqueness per replica, and lose everything at the next restart.
+ */
+export function assertEventStoreSharedAcrossProcesses(settings: EventStoreSettings): void {
+  if (settings.EVENT_STORE === 'memory') {
+    throw new SettingsError([
+      {
+        setting: 'EVENT_STORE',
+        issue:
+          'memory is only for make dev (one process): a service of its own needs postgres or eventstoredb, which every other service reads',
+      },
+    ]);
+  }
+}

@@ -21,12 +21,49 @@ export function assertAppendInput(stream: string, events: readonly NewEvent[], o
     if (!Number.isInteger(event.metadata?.schema_version) || event.metadata.schema_version < 1) {
       throw new TypeError(`events[${index}].metadata.schema_version: must be an integer >= 1`);
     }
+    assertStorableText(event.data, `events[${index}].data`);
+    assertStorableText(event.metadata, `events[${index}].metadata`);
   });
   assertExpectedRevision(options.expectedRevision);
   for (const field of ['claim', 'release'] as const) {
     for (const value of options.reservations?.[field] ?? []) {
       if (typeof value !== 'string' || value === '') {
         throw new TypeError(`reservations.${field}: values must be non-empty strings`);
+      }
+    }
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const storable = (text: string): boolean => !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+
+/**
+ * PostgreSQL's jsonb holds no U+0000 and no unpaired surrogate (in a string or a key): it refuses the
+ * whole append with a driver error that names no field, while the in-memory store would keep it and an
+ * event the real store cannot hold would reach the projectors in make dev only. Walked without
+ * recursion, as JSON.stringify will see it (toJSON applied).
+ */
+function assertStorableText(value: unknown, field: string): void {
+  const pending: Array<[unknown, string]> = [[value, field]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    let [item, at] = next;
+    if (
+      item !== null &&
+      typeof item === 'object' &&
+      typeof (item as { toJSON?: unknown }).toJSON === 'function'
+    )
+      item = (item as { toJSON(): unknown }).toJSON();
+    if (typeof item === 'string') {
+      if (!storable(item)) throw new TypeError(`${at}: must not contain U+0000 or an unpaired surrogate`);
+    } else if (Array.isArray(item)) {
+      item.forEach((element, i) => {
+        pending.push([element, `${at}[${i}]`]);
+      });
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        if (!storable(key)) throw new TypeError(`${at}: has a key with U+0000 or an unpaired surrogate`);
+        pending.push([child, `${at}.${key}`]);
       }
     }
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hostPortList, LOCAL_DEFAULTS } from '../settings/common-settings.js';
+import { SettingsError } from '../settings/load-settings.js';
 import { createInMemorySnapshotBus, type InMemorySnapshotLog } from './in-memory-snapshot-bus.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
@@ -69,6 +70,25 @@ export interface SnapshotBusSettings {
   SNAPSHOT_TOPIC_PARTITIONS: number;
   SNAPSHOT_TOPIC_REPLICATION?: number | undefined;
   SNAPSHOT_MAX_MESSAGE_BYTES: number;
+}
+
+/**
+ * For a snapshot projector or gateway in a process of its own: the in-memory bus is one process's alone
+ * (make dev runs both in one). Here a projector would record snapshots as published that no gateway
+ * reads, and a gateway would serve no tenant, both without an error.
+ */
+export function assertSnapshotBusSharedAcrossProcesses(
+  settings: Pick<SnapshotBusSettings, 'SNAPSHOT_BUS'>,
+): void {
+  if (settings.SNAPSHOT_BUS === 'memory') {
+    throw new SettingsError([
+      {
+        setting: 'SNAPSHOT_BUS',
+        issue:
+          'memory is only for make dev (one process): the snapshot projector and the gateways of their own processes share the kafka topic',
+      },
+    ]);
+  }
 }
 
 /**
