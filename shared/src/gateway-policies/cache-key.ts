@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { codingSetName, requestAcceptedCodings } from '../http/accept-encoding.js';
 import { fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -87,9 +88,12 @@ export interface CacheIdentity {
  * proxy pass on was in the links every client got from an origin reading Forwarded, and a route that
  * stopped storing Set-Cookie still replayed the filling client's cookie to everyone; and the parts after
  * the origin were told apart by their place alone, so a route keyed per caller on its path met the
- * entries a query stored while it was shared), must never be served.
+ * entries a query stored while it was shared), or while a variant was selected by the client's
+ * Accept-Encoding as spelled (k12: a variant stored under `gzip, deflate` may hold a deflate body, a
+ * coding of the origin's own, or one the filling client's `gzip;q=0` refused, which every client
+ * accepting gzip would now select), must never be served.
  */
-const KEY_FORMAT = 'k12';
+const KEY_FORMAT = 'k13';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -198,11 +202,20 @@ function listWithoutSpaces(list: string): string {
  * The secondary key of a response that varies (RFC 9111 §4.1): the request's values of the header
  * fields the origin's Vary named, as the origin read them (fieldAsOriginsReadIt: `Accept_Language` too).
  * Several lines of a field are one list, whitespace around commas does not matter, and a field that is
- * absent never matches one that is present (even empty).
+ * absent never matches one that is present (even empty). Accept-Encoding is which of br, gzip and zstd
+ * the client accepts (requestAcceptedCodings): `gzip, x1` and `gzip, deflate` are one variant, so no
+ * client can take a URL's variants with spellings, and a stored coding is one every client of its
+ * variant accepts (the fill stores no other: storageDecision).
  */
 export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
   let material = '';
   for (const name of varyOn) {
+    if (name === 'accept-encoding') {
+      const accepted = requestAcceptedCodings(headers);
+      material +=
+        accepted === undefined ? `${part(name)}-;` : `${part(name)}=${part(codingSetName(accepted))};`;
+      continue;
+    }
     const value = fieldAsOriginsReadIt(headers, name);
     if (value === undefined) {
       material += `${part(name)}-;`;

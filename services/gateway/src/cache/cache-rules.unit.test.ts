@@ -827,3 +827,66 @@ describe('a bypass query parameter in the spellings origins read as its name', (
       expect(withQuery(query), query).toBeNull();
   });
 });
+
+describe('encoded responses and the codings a client accepts', () => {
+  const policy = compiled({ ttl_seconds: 60 });
+  const encoded = (coding: string) => ({ 'content-encoding': coding, vary: 'Accept-Encoding' });
+  const filling = (headers: Record<string, string>) => ({ authorized: false, withCookie: false, headers });
+
+  it('selects one variant for every spelling of the same accepted codings', () => {
+    const names = ['accept-encoding'];
+    const of = (value: string) => varySelector(names, { 'accept-encoding': value });
+    expect(of('gzip, x1')).toBe(of('gzip, x2'));
+    expect(of('gzip, br')).toBe(of('br;q=1, gzip, foo'));
+    expect(of('gzip')).not.toBe(of('gzip;q=0, br'));
+    expect(of('gzip, deflate, br')).not.toBe(of('gzip, deflate, br, zstd'));
+    // Codings the key does not select by make no variant of their own.
+    expect(of('gzip, deflate, compress, identity;q=0')).toBe(of('gzip'));
+    expect(of('')).toBe(of('identity'));
+    expect(of('deflate')).toBe(of('identity'));
+    // A client that sent none may be answered otherwise than one that accepts identity only.
+    expect(varySelector(names, {})).not.toBe(of('identity'));
+  });
+
+  it('does not store a coding other than br, gzip and zstd', () => {
+    for (const coding of ['x-vendor', 'gzip, aes128gcm', '*', 'deflate', 'compress'])
+      expect(
+        storageDecision(
+          policy,
+          'GET',
+          200,
+          encoded(coding),
+          filling({ 'accept-encoding': `gzip, ${coding}` }),
+        ),
+        coding,
+      ).toEqual({ notStored: 'other_content_encoding' });
+    expect(storageDecision(policy, 'GET', 200, encoded('x-vendor'))).toEqual({
+      notStored: 'other_content_encoding',
+    });
+  });
+
+  it('does not store a coding the filling request refused', () => {
+    expect(
+      storageDecision(policy, 'GET', 200, encoded('gzip'), filling({ 'accept-encoding': 'gzip;q=0, br' })),
+    ).toEqual({ notStored: 'content_encoding_not_accepted' });
+    expect(
+      storageDecision(policy, 'GET', 200, encoded('gzip, br'), filling({ 'accept-encoding': 'br' })),
+    ).toEqual({ notStored: 'content_encoding_not_accepted' });
+    for (const accepting of ['gzip', 'x-gzip;q=0.1', '*', 'br, *;q=0.5'])
+      expect(
+        storageDecision(policy, 'GET', 200, encoded('gzip'), filling({ 'accept-encoding': accepting })),
+        accepting,
+      ).toHaveProperty('freshMs');
+    // No Accept-Encoding: the variant of the clients that sent none, answered as the origin answers them.
+    expect(storageDecision(policy, 'GET', 200, encoded('x-gzip'), filling({}))).toHaveProperty('freshMs');
+    expect(
+      storageDecision(
+        policy,
+        'GET',
+        200,
+        encoded('identity'),
+        filling({ 'accept-encoding': 'identity;q=0' }),
+      ),
+    ).toHaveProperty('freshMs');
+  });
+});

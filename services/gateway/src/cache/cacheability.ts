@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isCompleteResponseStatus } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { contentCodings, requestAcceptedCodings } from '@vantageedge/shared/http/accept-encoding';
 import { statedMaxAge } from '@vantageedge/shared/http/cache-directives';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
@@ -69,6 +70,8 @@ export interface FillingRequest {
    * leaves the query out (cache_key_pattern `path`): the origin may have answered that caller.
    */
   readonly credentialQuery?: boolean;
+  /** The request's headers as the origin received them: an encoded response must be in a coding they accept. */
+  readonly headers?: IncomingHttpHeaders;
 }
 
 const ANONYMOUS_REQUEST: FillingRequest = { authorized: false, withCookie: false };
@@ -90,6 +93,25 @@ export function responseVary(headers: IncomingHttpHeaders): readonly string[] | 
   }
   if (isEncoded(headers)) names.add('accept-encoding');
   return [...names].sort();
+}
+
+/**
+ * Why an encoded response may not be stored. Its variant is selected by which of br, gzip and zstd a
+ * client accepts (varySelector), so another coding (deflate, compress, one of the origin's own) would
+ * reach clients of that variant that cannot decode it, and so would one the filling request did not
+ * accept (its origin read the request otherwise than the key does, `gzip;q=0` as gzip).
+ */
+function codingRefusal(
+  headers: IncomingHttpHeaders,
+  request: FillingRequest,
+): 'other_content_encoding' | 'content_encoding_not_accepted' | undefined {
+  const list = headerList(headers['content-encoding']);
+  if (list === undefined) return undefined;
+  const applied = contentCodings(list);
+  if (applied === null) return 'other_content_encoding';
+  const accepted = request.headers === undefined ? undefined : requestAcceptedCodings(request.headers);
+  if (accepted !== undefined && (applied & ~accepted) !== 0) return 'content_encoding_not_accepted';
+  return undefined;
 }
 
 /** The body is in a content coding (anything but `identity`), which the client had to accept. */
@@ -150,6 +172,8 @@ export function storageDecision(
   // The origin's answer depends on a value the gateway gave it (X-Forwarded-Proto, X-Real-IP, …), not
   // the client's: keyed on the client's value (absent for nearly everyone) it would be served to all.
   if (vary.some(originSeesGatewayValue)) return { notStored: 'vary_gateway_header' };
+  const codings = codingRefusal(headers, request);
+  if (codings !== undefined) return { notStored: codings };
   const cacheControl = headerList(headers['cache-control'])?.toLowerCase();
   const unshared = credentialsRefusal(policy, cacheControl, vary, request);
   if (unshared !== undefined) return { notStored: unshared };
