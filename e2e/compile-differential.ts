@@ -16,8 +16,8 @@ type StoredEvents = Awaited<ReturnType<ControlPlaneHarness['allEvents']>>;
 
 /**
  * The tenant's snapshot as the snapshot projector folds it, then encoded on the bus and decoded
- * (validated) again as a replica does. An event that does not fit the snapshot is skipped, as the
- * projector skips it, and reported through `skipped`.
+ * (validated) again as a replica does. An event that does not fit the snapshot (which the projector
+ * would park, quarantining the tenant) is left out and reported through `skipped`.
  */
 export function replicaSnapshot(
   events: StoredEvents,

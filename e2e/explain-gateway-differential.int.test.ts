@@ -155,7 +155,7 @@ beforeAll(async () => {
   await cp.readModelsCaughtUp();
   gateway = await startTestGateway({ GATEWAY_AUTH_FAILURES_PER_MINUTE: '0' });
   const snapshot = replicaSnapshot(await cp.allEvents(), tenantId, (_event, message) => {
-    throw new Error(`the snapshot projector skips an event: ${message}`);
+    throw new Error(`the snapshot projector refuses an event: ${message}`);
   });
   gateway.store.apply(snapshot);
 }, 120_000);

@@ -193,7 +193,7 @@ beforeAll(async () => {
   const events = await cp.allEvents();
   const snapshotOf = (id: string) =>
     replicaSnapshot(events, id, (_event, message) => {
-      throw new Error(`the snapshot projector skips an event: ${message}`);
+      throw new Error(`the snapshot projector refuses an event: ${message}`);
     });
   const [snapshot, meteredSnapshot] = [snapshotOf(tenantId), snapshotOf(meteredTenantId)];
 

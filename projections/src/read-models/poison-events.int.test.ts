@@ -182,4 +182,36 @@ describe('the read-model projector and an event the fold cannot apply', () => {
       await projector.stop();
     }
   });
+
+  it('still deletes a quarantined tenant, live and in a replay', async () => {
+    const d = randomUUID();
+    await append(streamName.tenant(d), tenantCreated(d, 'D'));
+    const dBroken = { ...originState(d), targets: null };
+    const brokenD = await append(
+      streamName.origin(dBroken.origin_id),
+      newEvent('OriginCreated', dBroken as never),
+    );
+    const deleted = await append(streamName.tenant(d), newEvent('TenantDeleted', { tenant_id: d }));
+    const deletedAt = async () => {
+      const { rows } = await database.pool.query<{ deleted_at: Date | null }>(
+        'select deleted_at from read_models.tenants where id = $1',
+        [d],
+      );
+      return rows[0]?.deleted_at ?? null;
+    };
+    const parkedOfD = async () =>
+      (await parked()).filter((row) => row.tenant_id === d).map((row) => row.position);
+
+    const projector = startReadModelProjector({ store, pool: database.pool });
+    try {
+      await caughtUp(deleted);
+      expect(await parkedOfD()).toEqual([brokenD]);
+      expect(await deletedAt()).not.toBeNull();
+    } finally {
+      await projector.stop();
+    }
+    expect((await replayReadModels({ store, pool: database.pool })).swapped).toBe(true);
+    expect(await parkedOfD()).toEqual([brokenD]);
+    expect(await deletedAt()).not.toBeNull();
+  });
 });

@@ -1,3 +1,4 @@
+import { isTenantDeletion } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import type pg from 'pg';
@@ -10,6 +11,7 @@ import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 /** The read models (`read_models.*`: tenants … api_keys, audit_log) as one projection of the log. */
 export const readModelsProjection: ProjectionDefinition = {
   name: READ_MODELS_PROJECTION,
+  appliesWhileQuarantined: isTenantDeletion,
   handle: (events, { client }) => applyEvents(client, READ_MODELS_SCHEMA, events),
 };
 

@@ -6,6 +6,7 @@ import { inTransaction } from '../runner/in-transaction.js';
 import { clearParkedEvents, replaceParkedEvents } from '../runner/parked-events.js';
 import { applyWithQuarantine } from '../runner/quarantine.js';
 import { applyEvents } from './apply-events.js';
+import { readModelsProjection } from './projector.js';
 import {
   createRebuildSchema,
   createSecondaryIndexes,
@@ -152,6 +153,7 @@ class RebuildQuarantine {
     const outcome = await applyWithQuarantine(client, events, {
       parkAs: this.schema,
       handle: (batch) => applyEvents(client, this.schema, batch),
+      appliesWhileQuarantined: readModelsProjection.appliesWhileQuarantined,
       quarantined: this.quarantined,
       parkFailed: () => true,
     });

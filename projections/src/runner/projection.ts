@@ -16,6 +16,12 @@ export interface ProjectionDefinition<Event extends RecordedEvent = RecordedEven
   name: string;
   /** The events it folds; the others only move the checkpoint. Default: every event. */
   canHandle?: (event: RecordedEvent) => event is Event;
+  /**
+   * Events applied even when their tenant is quarantined (quarantine.ts): its deletion, which must not
+   * wait for the quarantine to end (a tenant whose events keep failing would otherwise never leave the
+   * gateways). Default: none.
+   */
+  appliesWhileQuarantined?: ((event: RecordedEvent) => boolean) | undefined;
   /** Applies the batch (in log order, never empty) inside the runner's transaction. */
   handle(events: readonly Event[], context: ProjectionContext): Promise<void>;
 }

@@ -84,6 +84,7 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
           parkAs: name,
           handle: (handled) => projection.handle(handled, { client }),
           canHandle: projection.canHandle,
+          appliesWhileQuarantined: projection.appliesWhileQuarantined,
           quarantined,
           parkFailed,
         });

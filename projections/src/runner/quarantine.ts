@@ -7,7 +7,8 @@ import { isTransientError } from './transient-errors.js';
  * The poison-event policy, applied to one batch inside the caller's transaction: one tenant's event
  * that a projection cannot apply must not stop the projection for every tenant.
  *
- * Events of quarantined tenants are parked, not applied (parked-events.ts). The others are applied
+ * Events of quarantined tenants are parked, not applied (parked-events.ts), but for those the
+ * projection applies even so (its tenant's deletion: appliesWhileQuarantined). The others are applied
  * as one batch in a savepoint; when that fails (not transiently), the first failing event is found
  * by halving the batch (firstFailure), the events before it staying applied. `parkFailed` decides
  * whether that event is parked now (and its tenant quarantined, so the tenant's state stays as it
@@ -22,6 +23,8 @@ export interface QuarantineOptions<Event extends RecordedEvent> {
   handle(events: readonly Event[]): Promise<void>;
   /** The events the projection folds; the others only move the checkpoint. Default: every event. */
   canHandle?: ((event: RecordedEvent) => event is Event) | undefined;
+  /** Events applied even when their tenant is quarantined (ProjectionDefinition.appliesWhileQuarantined). */
+  appliesWhileQuarantined?: ((event: RecordedEvent) => boolean) | undefined;
   /** Quarantined tenants, each with the position of its first parked event. */
   quarantined: ReadonlyMap<string, bigint>;
   /** `event` failed on its own: park it now (true), or stop the batch before it (false). */
@@ -51,13 +54,12 @@ export async function applyWithQuarantine<Event extends RecordedEvent>(
   let rest = events;
   while (rest.length > 0) {
     const applicable = rest.filter(
-      (event): event is Event =>
-        handles(options, event) && quarantinedSince(quarantined, event) === undefined,
+      (event): event is Event => handles(options, event) && !heldBack(options, quarantined, event),
     );
     const failed = await firstFailure(client, applicable, options.handle);
     const failedAt = failed ? rest.indexOf(failed.event) : rest.length;
     for (const event of rest.slice(0, failedAt)) {
-      if (handles(options, event) && quarantinedSince(quarantined, event) !== undefined) {
+      if (handles(options, event) && heldBack(options, quarantined, event)) {
         parked.push(quarantinedEvent(quarantined, event));
       }
       through = event.position;
@@ -123,6 +125,15 @@ function handles<Event extends RecordedEvent>(
   event: RecordedEvent,
 ): event is Event {
   return options.canHandle?.(event) ?? true;
+}
+
+/** Whether the event is parked unapplied: its tenant is quarantined, and it is not one applied even so. */
+function heldBack(
+  options: Pick<QuarantineOptions<RecordedEvent>, 'appliesWhileQuarantined'>,
+  quarantined: ReadonlyMap<string, bigint>,
+  event: RecordedEvent,
+): boolean {
+  return quarantinedSince(quarantined, event) !== undefined && !options.appliesWhileQuarantined?.(event);
 }
 
 function quarantinedSince(

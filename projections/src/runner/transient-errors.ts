@@ -43,6 +43,11 @@ const SOCKET_ERROR_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-/** What node-postgres throws, without a code, when its connection is gone or cannot be had. */
+/**
+ * What node-postgres throws, without a code, when its connection is gone or cannot be had: its messages
+ * from their start. Anywhere else in a message the words may quote a tenant's data (a fold's schema
+ * error names the unknown member `Connection terminated`), and that event would be retried for ever,
+ * every tenant's events waiting behind it.
+ */
 const CONNECTION_MESSAGE =
-  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Client was closed/i;
+  /^(?:Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect)/;

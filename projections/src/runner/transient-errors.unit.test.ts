@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { CheckpointMovedError } from './checkpoint.js';
 import { isTransientError } from './transient-errors.js';
 
@@ -39,5 +40,24 @@ describe('isTransientError: the event’s fault, parked after a few attempts', (
     ['a code that is neither SQLSTATE nor socket', withCode('ERR_INVALID_ARG_TYPE')],
   ])('%s', (_, error) => {
     expect(isTransientError(error)).toBe(false);
+  });
+});
+
+describe('isTransientError: text that only quotes a lost connection', () => {
+  it('node-postgres’ own messages are transient; an error quoting a tenant’s text is not (it would be retried for ever)', () => {
+    for (const message of [
+      'Connection terminated',
+      'Connection terminated due to connection timeout',
+      'Client was closed and is not queryable',
+    ]) {
+      expect(isTransientError(new Error(message)), message).toBe(true);
+    }
+    // What the snapshot fold reports for event data with a member the snapshot schema does not know.
+    const refused = z
+      .strictObject({ requests_per_second: z.number() })
+      .safeParse({ requests_per_second: 1, 'Connection terminated unexpectedly': true });
+    expect(refused.error?.message).toContain('Connection terminated unexpectedly');
+    expect(isTransientError(refused.error)).toBe(false);
+    expect(isTransientError(new Error('route "Client was closed and is not queryable" refused'))).toBe(false);
   });
 });

@@ -101,7 +101,8 @@ function unexpiredKeys(list: ApiKeyEntry[], eventTime: string): ApiKeyEntry[] {
 
 /**
  * The state after `event`, or `current` itself (same reference) when the event changes nothing.
- * Throws on data that does not fit the snapshot schema (the projector logs and skips such an event).
+ * Throws on data that does not fit the snapshot schema (the projector parks such an event and
+ * quarantines its tenant: runner/quarantine.ts).
  */
 export function foldSnapshotEvent(
   current: SnapshotState | undefined,

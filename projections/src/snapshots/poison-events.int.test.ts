@@ -142,4 +142,79 @@ describe('the snapshot projector and an event its batch cannot apply', () => {
       await projector.stop();
     }
   });
+
+  it('quarantines a tenant whose event its fold refuses, instead of folding the tenant’s later events over the gap', async () => {
+    const c = randomUUID();
+    const d = randomUUID();
+    await append(streamName.tenant(c), tenantCreated(c, 'C'));
+    const cOrigin = originState(c);
+    await append(streamName.origin(cOrigin.origin_id), newEvent('OriginCreated', cOrigin));
+    const cRoute = routeState(c, cOrigin.origin_id);
+    await appendRoute(cRoute);
+    // A rate limit the snapshot schema refuses (a member it does not know), its refusal quoting the
+    // member's name, which reads like node-postgres' message for a lost connection.
+    const limited = {
+      ...cRoute,
+      rate_limit: { requests_per_second: 5, 'Connection terminated unexpectedly': true },
+      changed_fields: ['rate_limit'],
+    };
+    const refused = await append(
+      streamName.route(cRoute.route_id),
+      newEvent('RouteUpdated', limited as never),
+    );
+    const cLater = routeState(c, cOrigin.origin_id, { path_pattern: '/later/*' });
+    const later = await appendRoute(cLater);
+    await append(streamName.tenant(d), tenantCreated(d, 'D'));
+    const dOrigin = originState(d);
+    await append(streamName.origin(dOrigin.origin_id), newEvent('OriginCreated', dOrigin));
+    const dRoute = routeState(d, dOrigin.origin_id);
+    const head = await appendRoute(dRoute);
+
+    const projector = startSnapshotProjector({
+      store,
+      pool: database.pool,
+      bus: createInMemorySnapshotBus(),
+      retryDelayMs: 5,
+    });
+    try {
+      await until('snapshots folded', async () => (await readSnapshotsPosition(database.pool)) >= head);
+      expect(await routesOf(d)).toEqual([dRoute.route_id]);
+      // C's gateways keep the config from before the refused change, and C shows as quarantined.
+      expect(await routesOf(c)).toEqual([cRoute.route_id]);
+      expect((await parked()).filter(([position]) => position >= refused)).toEqual([
+        [refused, c, 'failed'],
+        [later, c, 'quarantined'],
+      ]);
+    } finally {
+      await projector.stop();
+    }
+  });
+
+  it('still deletes a quarantined tenant: its tombstone reaches the gateways', async () => {
+    const e = randomUUID();
+    await append(streamName.tenant(e), tenantCreated(e, 'E'));
+    const eOrigin = originState(e);
+    await append(streamName.origin(eOrigin.origin_id), newEvent('OriginCreated', eOrigin));
+    const eRoute = routeState(e, eOrigin.origin_id);
+    await appendRoute(eRoute);
+    const broken = await appendRoute({ ...routeState(e, eOrigin.origin_id), tenant_id: 'not-a-uuid' }, e);
+    const deleted = await append(streamName.tenant(e), newEvent('TenantDeleted', { tenant_id: e }));
+
+    const bus = createInMemorySnapshotBus();
+    const projector = startSnapshotProjector({ store, pool: database.pool, bus, retryDelayMs: 5 });
+    try {
+      await until('snapshots folded', async () => (await readSnapshotsPosition(database.pool)) >= deleted);
+      await projector.idle();
+      expect((await parked()).filter(([position]) => position >= broken)).toEqual([[broken, e, 'failed']]);
+      const { rows } = await database.pool.query<{ status: string; version: string; published: string }>(
+        'select status, version, published_version as published from snapshot_state where tenant_id = $1',
+        [e],
+      );
+      expect(rows).toEqual([
+        { status: 'deleted', version: deleted.toString(), published: deleted.toString() },
+      ]);
+    } finally {
+      await projector.stop();
+    }
+  });
 });

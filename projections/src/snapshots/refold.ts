@@ -34,8 +34,8 @@ export interface SnapshotRefoldResult {
  * interval (the same versions as before for tenants that did not change, which gateways ignore).
  */
 export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<SnapshotRefoldResult> {
-  const { store, pool, batchSize = 2000 } = options;
-  const projection = snapshotProjection({ name: options.name, logger: options.logger ?? silentLogger });
+  const { store, pool, batchSize = 2000, logger = silentLogger } = options;
+  const projection = snapshotProjection({ name: options.name });
   return inTransaction(pool, async (client) => {
     await lockCheckpoint(client, projection.name);
     await client.query('delete from snapshot_state');
@@ -50,10 +50,21 @@ export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<S
         parkAs: projection.name,
         handle: (events) => projection.handle(events, { client }),
         canHandle: projection.canHandle,
+        appliesWhileQuarantined: projection.appliesWhileQuarantined,
         quarantined,
         parkFailed: () => true,
       });
       quarantined = outcome.quarantined;
+      for (const { event, tenantId, reason, error } of outcome.parked) {
+        if (reason === 'failed') {
+          logger.error('snapshot refold parked an event', {
+            position: event.position.toString(),
+            tenant_id: tenantId,
+            event_type: event.type,
+            error,
+          });
+        }
+      }
       result.parkedEvents += outcome.parked.length;
       result.events += batch.length;
       result.position = last.position;

@@ -1,9 +1,11 @@
-import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import {
+  type ControlPlaneEvent,
+  isControlPlaneEvent,
+  isTenantDeletion,
+} from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
-import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
 import { statementDeadlineOf } from '@vantageedge/shared/postgres/connection-liveness';
 import type pg from 'pg';
-import { Counter, type Registry } from 'prom-client';
 import { inTransaction } from '../runner/in-transaction.js';
 import type { ProjectionDefinition } from '../runner/projection.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
@@ -15,8 +17,6 @@ import { StoredSizes } from './stored-sizes.js';
 export interface SnapshotProjectionOptions {
   /** Checkpoint row name (tests run several projectors in one database). */
   name?: string | undefined;
-  logger?: StructuredLogger | undefined;
-  registry?: Registry | undefined;
   /** Most JSON bytes of the snapshots kept between batches (KeptSnapshots). Default DEFAULT_KEPT_SNAPSHOT_BYTES. */
   keptSnapshotBytes?: number | undefined;
   /**
@@ -51,14 +51,8 @@ function versionOf(state: SnapshotState): bigint {
 export function snapshotProjection(
   options: SnapshotProjectionOptions = {},
 ): ProjectionDefinition<ControlPlaneEvent> {
-  const logger = options.logger ?? silentLogger;
   const kept = new KeptSnapshots(options.keptSnapshotBytes);
   const storedSizes = new StoredSizes();
-  const skipped = new Counter({
-    name: 'vantageedge_snapshot_fold_errors_total',
-    help: 'Events whose data did not fit the snapshot schema and were skipped',
-    registers: options.registry ? [options.registry] : [],
-  });
 
   function foldInto(
     states: Map<string, SnapshotState>,
@@ -71,20 +65,9 @@ export function snapshotProjection(
     // crash): the stored state already holds it. A state's version is the position of the last event
     // that changed it, and the events after it changed nothing, so folding them again changes nothing.
     if (before && event.position <= versionOf(before)) return;
-    let after: SnapshotState | undefined;
-    try {
-      after = foldSnapshotEvent(before, event);
-    } catch (error) {
-      // A poison event must not stop every tenant's updates.
-      skipped.inc();
-      logger.error('snapshot projector skipped an event that does not fit the snapshot', {
-        tenant_id: tenantId,
-        event_type: event.type,
-        position: event.position.toString(),
-        error: (error as Error).message,
-      });
-      return;
-    }
+    // An event the fold refuses throws: the runner parks it and quarantines the tenant (its gateways
+    // keep the config from before it), rather than folding the tenant's later events over the gap.
+    const after = foldSnapshotEvent(before, event);
     if (after && after !== before) {
       states.set(tenantId, after);
       changed.set(tenantId, after);
@@ -95,6 +78,7 @@ export function snapshotProjection(
     name: options.name ?? SNAPSHOT_PROJECTION,
     canHandle: (event: RecordedEvent): event is ControlPlaneEvent =>
       isControlPlaneEvent(event) && snapshotTenantOf(event) !== null,
+    appliesWhileQuarantined: isTenantDeletion,
     async handle(events, { client }) {
       const ahead = options.pool ? await tenantsAhead(client, events) : new Set<string>();
       const storedAhead = ahead.size > 0 ? await storeAhead(options.pool!, events, ahead) : new Set<string>();

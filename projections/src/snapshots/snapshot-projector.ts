@@ -62,8 +62,6 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
   const projector = startProjector({
     projection: snapshotProjection({
       name,
-      logger,
-      registry,
       pool,
       onStoredAhead: () => publisher.request(),
     }),

@@ -187,6 +187,11 @@ export function isControlPlaneEvent(event: RecordedEvent): event is ControlPlane
   return CONTROL_PLANE_EVENT_TYPES.has(event.type);
 }
 
+/** A tenant's deletion (the projections apply it even to a tenant they quarantined). */
+export function isTenantDeletion(event: RecordedEvent): boolean {
+  return event.type === 'TenantDeleted';
+}
+
 const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEventType>([
   'TenantCreated',
   'TenantUpdated',

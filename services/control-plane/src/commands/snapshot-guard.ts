@@ -254,7 +254,7 @@ function guardWith(
           // Positions after the newest event: about the versions the projector will give them.
           after = foldSnapshotEvent(after, { ...event, position: head + BigInt(index + 1) });
         } catch {
-          // The projector skips an event that does not fit the snapshot: so does this.
+          // An event that does not fit the snapshot never reaches it (the projector parks it): nor here.
         }
         field ??= GROWING_FIELD[event.type];
       }

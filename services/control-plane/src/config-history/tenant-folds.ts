@@ -58,8 +58,9 @@ export const DEFAULT_CHECKPOINT_EVENTS = 250;
 
 /**
  * `fold` moved to `position` by the tenant's events after `fold.position`, with the snapshot
- * projector's own fold. An event the fold refuses is skipped, as the projector skips it (it logs and
- * counts such an event: vantageedge_snapshot_fold_errors_total). Pure: `fold` is not changed; the
+ * projector's own fold. An event the fold refuses is skipped: the config as recorded goes on (the
+ * snapshot projector parks such an event and quarantines the tenant's snapshot, which the rollout
+ * status shows). Pure: `fold` is not changed; the
  * folds after every `checkpoints.every`-th event of the tenant are added to `checkpoints.folds`.
  */
 export function foldTenantEvents(
@@ -76,7 +77,7 @@ export function foldTenantEvents(
     try {
       state = foldSnapshotEvent(state, event);
     } catch {
-      // Skipped, as the projector skips it.
+      // Skipped: see above.
     }
     if (event.type === 'ApiKeyIssued') {
       copied ??= new Map(issuedKeyHashes);
