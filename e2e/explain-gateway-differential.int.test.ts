@@ -118,6 +118,16 @@ function routeBodies(stableId: string, canaryId: string): Record<string, Record<
     'host-only': route({ path_pattern: '/host/*', match: { hosts: [HOST] } }),
     vhost: route({ path_pattern: '/vhost/*', preserve_host: true }),
     proto: route({ path_pattern: '/proto/*', match: { headers: [{ name: 'constructor', present: true }] } }),
+    // A repeated `format` an origin reads first or last (splitting pairs at `;` or not) may reach either.
+    'reports-html': route({
+      path_pattern: '/reports/*',
+      match: { query: [{ name: 'format', exact: 'html' }] },
+    }),
+    'reports-pdf': route({
+      path_pattern: '/reports/*',
+      auth_mode: 'apikey_required',
+      match: { query: [{ name: 'format', exact: 'pdf' }] },
+    }),
     'catch-all': route({ path_pattern: '/*', priority: -1, methods: ['GET'] }),
   };
 }
@@ -280,6 +290,7 @@ const BASES = [
   '/host',
   '/vhost',
   '/proto',
+  '/reports',
   '/elsewhere',
   '',
 ];
@@ -329,6 +340,10 @@ const explainedRequest: fc.Arbitrary<ExplainedRequest> = fc.record({
     '?=1',
     '?&&',
     '?q=%20a',
+    '?format=html&format=pdf',
+    '?format=pdf;format=html',
+    '?format=html&format=pdf;format=html',
+    '?x=1;format=pdf&format=html',
   ]),
   lines: fc
     .uniqueArray(fc.constantFrom(...Object.keys(HEADER_GROUPS)), { maxLength: 3 })
@@ -556,4 +571,20 @@ describe('explain against a gateway: the counterexamples found', () => {
   it.each(Object.entries(COUNTEREXAMPLES))('%s', async (_name, request) => {
     expect(await disagreements(request)).toEqual([]);
   });
+
+  // Go before 1.17 reads `format=pdf` first (pairs split at `;`), the route of `format=html` is public.
+  it.each(['?format=pdf;format=html', '?x=1;format=pdf&format=html'])(
+    'refuses %s, which an origin splitting pairs at `;` reads as a keyed route’s, on both',
+    async (query) => {
+      const request: ExplainedRequest = { method: 'GET', host: HOST, path: '/reports/q3', query, lines: [] };
+      const explanation = await throughExplain(request);
+      const { response, forwarded } = await throughGateway(request);
+      expect(forwarded).toBeUndefined();
+      expect([response?.status, response && errorCodeOf(response)]).toEqual([403, 'ambiguous_query']);
+      expect(typeof explanation === 'string' ? explanation : explanation.decision).toMatchObject({
+        status: 403,
+        code: 'ambiguous_query',
+      });
+    },
+  );
 });

@@ -297,6 +297,9 @@ const QUERIES = [
   '?fresh=1',
   '?fresh',
   '?a%3D1',
+  // A credential the `path` key leaves out: the answer is stored only with the origin's consent.
+  '?api_key=k1',
+  '?a=1;Access_Token=t1',
 ];
 const HOSTS = [HOST, 'EXL.localhost', `${HOST}:80`, `${HOST}.`];
 

@@ -1,3 +1,5 @@
+import { parameterKey } from '../http/query-parameter-spellings.js';
+
 /**
  * Credentials a route sends to its origin are write-only, like API keys: the values of credential
  * request headers (`request_headers.set` / `.add`, e.g. an origin's `authorization: Bearer …`) and of
@@ -100,6 +102,14 @@ export const CREDENTIAL_QUERY_PARAM_NAMES: ReadonlySet<string> = new Set([
  * `session_id`) or one of CREDENTIAL_QUERY_PARAM_NAMES.
  */
 export function isCredentialQueryParam(name: string): boolean {
+  if (isCredentialName(name)) return true;
+  // As origins read it (PHP: `api.key` is `api_key`, `key[0]` is `key`): its value reaches them as that one.
+  const key = parameterKey(name);
+  const bracket = key.indexOf('[');
+  return isCredentialName(key) || (bracket > 0 && isCredentialName(key.slice(0, bracket)));
+}
+
+function isCredentialName(name: string): boolean {
   return isCredentialHeader(name) || CREDENTIAL_QUERY_PARAM_NAMES.has(normalizedName(name));
 }
 

@@ -111,6 +111,12 @@ describe('credential query parameters', () => {
     'subscription-key',
     'user[password]',
     'authorization',
+    // Spellings origins read as one of those (PHP: `api.key` and `api key` are `api_key`, `key[0]` is `key`).
+    'api.key',
+    'Api Key',
+    'key[0]',
+    '[sig]',
+    ' code',
   ])('%s is a credential query parameter', (name) => {
     expect(isCredentialQueryParam(name)).toBe(true);
   });

@@ -35,8 +35,15 @@ export interface MatchFacts {
   readonly queryReading?: QueryReading | undefined;
 }
 
-/** How an origin reads a parameter sent more than once: Go, Flask and nginx's `$arg_` the first, PHP and Rails the last. */
-export type QueryReading = 'first' | 'last';
+/**
+ * How an origin reads a parameter sent more than once: Go, Flask and nginx's `$arg_` take the first, PHP
+ * and Rails the last; and whether it also splits pairs at `;` (Go before 1.17, Python before 3.9.2,
+ * Perl's CGI), so that `a=1;b=2` is two pairs to it and one (`a` = `1;b=2`) to the others.
+ */
+export interface QueryReading {
+  readonly takes: 'first' | 'last';
+  readonly semicolons: boolean;
+}
 
 /**
  * A route's `match` conditions (hosts, headers, query) compiled once per snapshot; all must hold.
@@ -239,64 +246,106 @@ let lastParams: QueryParameters | undefined;
 interface QueryValues {
   readonly values: string[];
   sorted: boolean;
-  /** The value sent first and the one sent last (of every spelling), with their positions in the query. */
+  /** What an origin splitting pairs at `&` alone reads first and last; undefined: no value to it. */
+  ampersands: QueryEnds | undefined;
+  /** What an origin splitting pairs at `;` too reads first and last; undefined: no value to it. */
+  semicolons: QueryEnds | undefined;
+}
+
+/** The value sent first and the one sent last (of every spelling), with their positions in the query. */
+interface QueryEnds {
   first: string;
   firstAt: number;
   last: string;
   lastAt: number;
 }
 
+/** Which origins read a pair (a bit set): those splitting at `&` alone, those splitting at `;` too. */
+const AMPERSANDS = 1;
+const SEMICOLONS = 2;
+const EVERY_ORIGIN = AMPERSANDS | SEMICOLONS;
+
 function queryParams(query: string): QueryParameters {
   if (query === lastQuery && lastParams !== undefined) return lastParams;
   const params = new Map<string, QueryValues>();
   // A name sent twice, or one a `[…]` may make another's: only then may a name have several values.
   let repeats = false;
-  const add = (name: string, value: string, at: number): void => {
+  const add = (name: string, value: string, at: number, readers: number): void => {
     const key = parameterKey(name);
     const entry = params.get(key);
     if (entry === undefined) {
-      params.set(key, { values: [value], sorted: true, first: value, firstAt: at, last: value, lastAt: at });
+      const created: QueryValues = { values: [], sorted: true, ampersands: undefined, semicolons: undefined };
+      addValue(created, value, at, readers);
+      params.set(key, created);
       if (key.includes('[')) repeats = true;
     } else {
-      addValue(entry, value, at);
+      addValue(entry, value, at, readers);
       repeats = true;
     }
   };
   const raw = query[0] === '?' ? query.slice(1) : query;
+  // The pieces (their numbers) holding a `;`: one pair to some origins, the pairs within to others.
+  let split: Set<number> | undefined;
   let pair = 0;
-  for (const [name, value] of new URLSearchParams(raw)) add(name, value, pair++);
   if (raw.includes(';')) {
+    split = new Set();
     // The pairs within a piece come right after the piece itself (URLSearchParams skips empty pieces).
-    pair = 0;
     for (const piece of raw.split('&')) {
       if (piece === '') continue;
       if (piece.includes(';')) {
+        split.add(pair);
         const pairs = [...new URLSearchParams(piece.replaceAll(';', '&'))];
         for (let index = 0; index < pairs.length; index++) {
           const [name, value] = pairs[index]!;
-          add(name, value, pair + (index + 1) / (pairs.length + 1));
+          add(name, value, pair + (index + 1) / (pairs.length + 1), SEMICOLONS);
         }
       }
       pair++;
     }
+    pair = 0;
+  }
+  for (const [name, value] of new URLSearchParams(raw)) {
+    add(name, value, pair, split?.has(pair) === true ? AMPERSANDS : EVERY_ORIGIN);
+    pair++;
   }
   lastQuery = query;
   lastParams = new QueryParameters(params, repeats);
   return lastParams;
 }
 
-/** Adds a value sent at position `at` to `entry`. */
-function addValue(entry: QueryValues, value: string, at: number): void {
+/** Adds a value sent at position `at`, read by `readers` (AMPERSANDS, SEMICOLONS), to `entry`. */
+function addValue(entry: QueryValues, value: string, at: number, readers: number): void {
   entry.values.push(value);
-  entry.sorted = false;
-  if (at < entry.firstAt) {
-    entry.first = value;
-    entry.firstAt = at;
+  entry.sorted = entry.values.length === 1;
+  if ((readers & AMPERSANDS) !== 0) entry.ampersands = withValue(entry.ampersands, value, at);
+  if ((readers & SEMICOLONS) !== 0) entry.semicolons = withValue(entry.semicolons, value, at);
+}
+
+function withValue(ends: QueryEnds | undefined, value: string, at: number): QueryEnds {
+  if (ends === undefined) return { first: value, firstAt: at, last: value, lastAt: at };
+  if (at < ends.firstAt) {
+    ends.first = value;
+    ends.firstAt = at;
   }
-  if (at > entry.lastAt) {
-    entry.last = value;
-    entry.lastAt = at;
+  if (at > ends.lastAt) {
+    ends.last = value;
+    ends.lastAt = at;
   }
+  return ends;
+}
+
+/** The first and last of several parts' values (undefined: none has any). */
+function joinedEnds(parts: ReadonlyArray<QueryEnds | undefined>): QueryEnds | undefined {
+  let joined: QueryEnds | undefined;
+  for (const part of parts) {
+    if (part === undefined) continue;
+    if (joined === undefined) joined = { ...part };
+    else {
+      withValue(joined, part.first, part.firstAt);
+      withValue(joined, part.last, part.lastAt);
+    }
+  }
+  return joined;
 }
 
 /**
@@ -328,20 +377,12 @@ class QueryParameters {
       const parts = extensions.map((key) => this.#byKey.get(key)!);
       if (own !== undefined) parts.unshift(own);
       const values: string[] = [];
-      let first = parts[0]!;
-      let last = parts[0]!;
-      for (const part of parts) {
-        values.push(...part.values);
-        if (part.firstAt < first.firstAt) first = part;
-        if (part.lastAt > last.lastAt) last = part;
-      }
+      for (const part of parts) values.push(...part.values);
       entry = {
         values,
         sorted: false,
-        first: first.first,
-        firstAt: first.firstAt,
-        last: last.last,
-        lastAt: last.lastAt,
+        ampersands: joinedEnds(parts.map((part) => part.ampersands)),
+        semicolons: joinedEnds(parts.map((part) => part.semicolons)),
       };
     }
     this.#extended.set(name, entry);
@@ -377,7 +418,15 @@ function valuesRead(
   reading: QueryReading | undefined,
 ): readonly string[] | undefined {
   if (reading === undefined || entry === undefined) return sortedValues(entry);
-  return [reading === 'first' ? entry.first : entry.last];
+  const value = valueRead(entry, reading);
+  return value === undefined ? undefined : [value];
+}
+
+/** The value an origin reading `reading` takes of `entry`: undefined when it reads none. */
+function valueRead(entry: QueryValues, reading: QueryReading): string | undefined {
+  const ends = reading.semicolons ? entry.semicolons : entry.ampersands;
+  if (ends === undefined) return undefined;
+  return reading.takes === 'first' ? ends.first : ends.last;
 }
 
 /**
@@ -395,6 +444,22 @@ export function repeatedQueryParameters(query: string, names: Iterable<string>):
       repeated.push(name);
   }
   return repeated;
+}
+
+/**
+ * Whether an origin splitting pairs at `;` may read one of `names` (parameterKeys) in `query` otherwise
+ * than one splitting at `&` alone: its first or its last value differs, or only one of them reads it.
+ */
+export function semicolonsChangeReadings(query: string, names: Iterable<string>): boolean {
+  if (!query.includes(';')) return false;
+  const params = queryParams(query);
+  for (const name of names) {
+    const entry = params.get(name);
+    if (entry === undefined) continue;
+    const { ampersands: a, semicolons: s } = entry;
+    if (a === undefined || s === undefined || a.first !== s.first || a.last !== s.last) return true;
+  }
+  return false;
 }
 
 function sortedValues(entry: QueryValues | undefined): readonly string[] | undefined {
@@ -668,7 +733,7 @@ export function requestValue(
     case 'query': {
       const entry = queryParams(facts.query).get(field.name);
       if (entry === undefined) return undefined;
-      if (facts.queryReading !== undefined) return facts.queryReading === 'first' ? entry.first : entry.last;
+      if (facts.queryReading !== undefined) return valueRead(entry, facts.queryReading);
       return entry.values.length === 1 ? entry.values[0] : SEVERAL_VALUES;
     }
   }

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { routeConfig } from '../domain/gateway-config.js';
+import { parameterKey } from '../http/query-parameter-spellings.js';
+import { type ExactField, requestValue } from './match-conditions.js';
 import { AmbiguousQuery, RouteMatcher } from './route-matcher.js';
 
 function route(
   path_pattern: string,
   auth_mode: 'public' | 'apikey_required',
-  query: Array<{ name: string; exact: string }> = [],
+  query: Array<{ name: string; exact?: string; prefix?: string; present?: boolean }> = [],
 ) {
   return {
     config: routeConfig.parse({
@@ -46,6 +49,29 @@ describe('RouteMatcher.resolve with a repeated query parameter', () => {
     expect(resolve('/panel/x', '?admin[]=false&Admin=true')).toBeInstanceOf(AmbiguousQuery);
     // `format=csv` is inside the first piece, before the second piece's `format=pdf`.
     expect(resolve('/reports/q3', '?x=1;format=csv&format=pdf')).toBeInstanceOf(AmbiguousQuery);
+  });
+
+  it('reads the first and last value as an origin splitting pairs at `;` too, and as one that does not', () => {
+    const html = route('/docs/*', 'public', [{ name: 'format', exact: 'html' }]);
+    const pdf = route('/docs/*', 'apikey_required', [{ name: 'format', exact: 'pdf' }]);
+    const docs = route('/docs/*', 'public');
+    const m = new RouteMatcher([html, pdf, docs]);
+    // Go before 1.17 and Python before 3.9.2 read `format=pdf` first; an origin not splitting at `;` reads
+    // `pdf;format=html`, and the last pair after a `;` is `html`.
+    const firstAfterSemicolon = m.resolve('GET', '/docs/a', request('?format=pdf;format=html'));
+    expect(firstAfterSemicolon).toBeInstanceOf(AmbiguousQuery);
+    expect((firstAfterSemicolon as AmbiguousQuery<unknown>).routes).toContain(pdf);
+    // PHP does not split at `;`: its last (and only) value of the second piece is `pdf;…`, read by a prefix.
+    const keyedPrefix = route('/files/*', 'apikey_required', [{ name: 'kind', prefix: 'pdf' }]);
+    const files = route('/files/*', 'public', [{ name: 'kind', exact: 'html' }]);
+    const m2 = new RouteMatcher([files, keyedPrefix, route('/files/*', 'public')]);
+    expect(m2.resolve('GET', '/files/a', request('?kind=html&kind=pdf;kind=html'))).toBeInstanceOf(
+      AmbiguousQuery,
+    );
+    // A pair only a `;` separates is no parameter to an origin reading `&` alone.
+    const present = route('/opt/*', 'apikey_required', [{ name: 'debug', present: false }]);
+    const m3 = new RouteMatcher([route('/opt/*', 'public', [{ name: 'debug', exact: '1' }]), present]);
+    expect(m3.resolve('GET', '/opt/a', request('?x=1;debug=1;debug=2'))).toBeInstanceOf(AmbiguousQuery);
   });
 
   it('keeps today’s route when the values agree, no condition reads the parameter, or there is no query', () => {
@@ -87,5 +113,41 @@ describe('RouteMatcher.resolve with a repeated query parameter', () => {
     const once = tests('?format=pdf');
     expect(tests('?format=pdf&page=1&page=2')).toBe(once);
     expect(tests('?format=pdf&format=csv')).toBeGreaterThan(once);
+    // A `;` no condition's parameter is in reads as without it: no further readings.
+    expect(tests('?format=pdf&format=csv&x=1;y=2')).toBe(tests('?format=pdf&format=csv'));
+  });
+});
+
+describe('the value an origin reads of a repeated parameter', () => {
+  /** What an origin reads of `name` (and `name[…]`): its pairs split at `&`, and at `;` too when it does. */
+  function origin(raw: string, name: string, semicolons: boolean, takes: 'first' | 'last') {
+    const pairs: Array<[string, string]> = [];
+    for (const piece of raw.split('&')) {
+      if (piece === '') continue;
+      pairs.push(...new URLSearchParams(semicolons ? piece.replaceAll(';', '&') : piece));
+    }
+    const values = pairs
+      .filter(([sent]) => parameterKey(sent) === name || parameterKey(sent).startsWith(`${name}[`))
+      .map(([, value]) => value);
+    return takes === 'first' ? values[0] : values.at(-1);
+  }
+
+  it('is the one each kind of origin reads, `;` or not', () => {
+    const piece = fc.constantFrom('f', 'F', 'f[]', 'f[0]', 'g', '=', 'x', 'y', ';', '&', '[', '.', '1');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 24 }), (parts) => {
+        const raw = parts.join('');
+        for (const name of ['f', 'g', 'f[0]'])
+          for (const semicolons of [false, true])
+            for (const takes of ['first', 'last'] as const) {
+              const field: ExactField = { kind: 'query', key: `query:${name}`, name };
+              const facts = { req: { headers: {} }, query: `?${raw}`, queryReading: { takes, semicolons } };
+              expect(requestValue(field, facts), `${raw}: ${name}`).toBe(
+                origin(raw, name, semicolons, takes),
+              );
+            }
+      }),
+      { seed: 20_261_206, numRuns: 1_000 },
+    );
   });
 });

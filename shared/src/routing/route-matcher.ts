@@ -13,6 +13,7 @@ import {
   type MatchFacts,
   type QueryReading,
   repeatedQueryParameters,
+  semicolonsChangeReadings,
 } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
@@ -345,7 +346,16 @@ export function ambiguousQueryMessage(parameter: string): string {
   return `the query parameter ${JSON.stringify(parameter)} is sent more than once with different values, and an origin reading only its first or its last value would reach a differently protected route; send it once`;
 }
 
-const QUERY_READINGS: readonly QueryReading[] = ['first', 'last'];
+/** How origins read a repeated parameter; those splitting pairs at `;` too, when that changes what they read. */
+const QUERY_READINGS: readonly QueryReading[] = [
+  { takes: 'first', semicolons: false },
+  { takes: 'last', semicolons: false },
+];
+const QUERY_READINGS_WITH_SEMICOLONS: readonly QueryReading[] = [
+  ...QUERY_READINGS,
+  { takes: 'first', semicolons: true },
+  { takes: 'last', semicolons: true },
+];
 
 /**
  * What an index holds where most tenants have nothing (every replica holds every tenant's matcher:
@@ -759,8 +769,11 @@ export class RouteMatcher<Route extends MatchableRoute> {
     if (parameter === undefined) return resolved;
     const reached = new Set([resolved]);
     let ambiguous = false;
-    for (const queryReading of QUERY_READINGS) {
-      const { req, query, peerTrusted } = request.facts!;
+    const { req, query, peerTrusted } = request.facts!;
+    const readings = semicolonsChangeReadings(query, this.#conditions!.queryNames)
+      ? QUERY_READINGS_WITH_SEMICOLONS
+      : QUERY_READINGS;
+    for (const queryReading of readings) {
       const facts: MatchFacts = { req, query, peerTrusted, queryReading };
       const read = this.#resolve(method, path, { facts, preflight: request.preflight }, ++this.#requests);
       if (read === undefined) continue;

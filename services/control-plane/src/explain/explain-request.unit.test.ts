@@ -1307,6 +1307,30 @@ describe('explaining the route policies that apply', () => {
     expect(answer.upstream?.forwarded_path).toBe(`/x?a=1&lang=${snap.tenant_id}`);
   });
 
+  it('shows a credential the route writes as <redacted> in the forwarded path, in the spellings origins read', async () => {
+    const snap = await snapshot({
+      routes: [
+        {
+          id: randomUUID(),
+          origin_id: ORIGIN,
+          path_pattern: '/catalog/*',
+          auth_mode: 'public',
+          // PHP reads `api.key` as `api_key`, and `key[0]` as `key`.
+          query: {
+            set: { 'api.key': 'S3CRET-1', api_key: 'S3CRET-2' },
+            add: { 'key[0]': 'S3CRET-3', page: '2' },
+          },
+        },
+      ],
+      api_keys: [],
+    });
+    const answer = await explain({ path: '/catalog/x', query: 'a=1' }, snap);
+    const shown = answer.upstream?.forwarded_path ?? '';
+    expect(shown).not.toContain('S3CRET');
+    expect(new URLSearchParams(shown.slice(shown.indexOf('?'))).get('api.key')).toBe('<redacted>');
+    expect(shown).toContain('page=2');
+  });
+
   it('says a fixed response or a redirect answers from the gateway, with the redirect’s location', async () => {
     const snap = await policySnapshot();
     const shop = await explain({ path: '/shop/cart' }, snap);
