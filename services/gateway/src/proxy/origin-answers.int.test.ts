@@ -30,7 +30,8 @@ import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from '../upstream/unaske
  *   origin flooding 1xx answers kept a replica's CPU busy for its whole timeout, other tenants waiting.
  * - an answer head of thousands of short header lines (8,000 fit undici's 16 KiB of names and values) was
  *   parsed, copied and written to the client line by line: tens of times the CPU and heap of an ordinary
- *   answer per request, for every client of the tenant, on a replica other tenants share.
+ *   answer per request, for every client of the tenant, on a replica other tenants share; an upgrade's
+ *   answer (a refusal, a 101, a 1xx before it), read by node's parser, was relayed with 2,000 of them.
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
@@ -97,6 +98,22 @@ function startRawOrigin(): Promise<net.Server> {
         // Lines as short as they come, so that thousands stay under undici's bound on a head's bytes.
         const count = Number(lines[1]);
         socket.write(`HTTP/1.1 200 OK\r\n${'x: v\r\n'.repeat(count - 1)}Content-Length: 2\r\n\r\nok`);
+        return;
+      }
+      const upgradeLines = /^\/ws\/flood\/header-lines\/(refusal|101|hints)\/(\d+)$/.exec(path);
+      if (upgradeLines !== null) {
+        const [, answer, count] = upgradeLines;
+        const many = 'x: v\r\n'.repeat(Number(count) - 4);
+        const switched =
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n';
+        if (answer === 'refusal')
+          socket.end(`HTTP/1.1 403 Forbidden\r\n${many}x: v\r\nx: v\r\nx: v\r\nContent-Length: 2\r\n\r\nno`);
+        else if (answer === '101') socket.write(`${switched}${many}x: v\r\n\r\n`);
+        else
+          socket.write(
+            `HTTP/1.1 103 Early Hints\r\n${many}x: v\r\nx: v\r\nx: v\r\nx: v\r\n\r\n${switched}\r\n`,
+          );
         return;
       }
       const flood = /^(\/ws)?(\/flood\/[a-z]+)\/(\d+)$/.exec(path);
@@ -371,6 +388,20 @@ describe('an origin whose answer head has thousands of header lines', () => {
     expect(answer.text).toBe('ok');
     expect(answer.headers['x']).toBeDefined();
   });
+
+  it.each(['refusal', '101', 'hints'])(
+    'to a WebSocket upgrade (%s): 502 upstream_error past MAX_ANSWER_HEADER_LINES, none of its lines relayed',
+    async (answer) => {
+      const over = await sendUpgrade(gateway, 'answers.localhost', `/ws/flood/header-lines/${answer}/1000`);
+      expect(over.status).toBe(502);
+      expect(JSON.parse(over.text)['error']).toMatchObject({ code: 'upstream_error' });
+      expect(over.headers['x']).toBeUndefined();
+      const at = `/ws/flood/header-lines/${answer}/${MAX_ANSWER_HEADER_LINES}`;
+      expect((await sendUpgrade(gateway, 'answers.localhost', at)).status).toBe(
+        answer === 'refusal' ? 403 : 101,
+      );
+    },
+  );
 });
 
 describe('an origin that sends 100 (Continue) unasked (the gateway never forwards Expect)', () => {

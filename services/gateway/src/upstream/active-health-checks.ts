@@ -8,6 +8,7 @@ import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, originTlsErrorCode } from '
 import { OriginTlsBudgetSpentError } from './origin-tls-budget.js';
 import { MIN_PROBE_INTERVAL_SECONDS, type TenantProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
+import { withoutUnaskedContinue } from './unasked-continue.js';
 
 const isBudgetRefusal = (error: unknown): boolean =>
   error instanceof OriginTlsBudgetSpentError ||
@@ -43,7 +44,8 @@ export interface ActiveHealthChecks {
  * the platform's internal listeners (x-vantageedge-internal) is a failed probe too: the proxy refuses
  * every answer of that target.
  * An https target is verified with the origin's TLS settings, as its requests are; a probe's connection
- * whose answer's trailers say `Connection: close` is closed, as a proxied request's is.
+ * whose answer's trailers say `Connection: close` is closed, as a proxied request's is, and its answer is
+ * read as a proxied request's (unasked-continue.ts).
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
@@ -64,8 +66,12 @@ export function startActiveHealthChecks(
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
+    // An answer is read as a proxied request's is (an unasked 100 left out; past the bounds on interim
+    // answers and header lines, the probe fails), so a probe passes where the proxy answers, not elsewhere.
     connect: closableOnClosingTrailers(
-      counted(createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls, handshakes)),
+      withoutUnaskedContinue(
+        counted(createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls, handshakes)),
+      ),
     ),
     keepAliveTimeout: keepAliveMs,
     // An origin's `Keep-Alive: timeout=` cannot keep a probe's socket longer (undici allows 10 minutes).

@@ -57,6 +57,10 @@ export function relayOriginAnswer(
     return;
   }
   writeLowerCaseHead(res, status, outHeaders, head.checkedHeaders);
-  // An answer the origin cuts short ends the client's connection too (pipeline destroys `res`).
-  pipeline(response, res, () => {});
+  // Taken now: once the answer is read whole, node frees a kept-alive connection to an agent there is
+  // none of, and detaches it from both the request and the answer, its timeout cleared.
+  const upstream = response.socket;
+  // An answer the origin cuts short ends the client's connection too (pipeline destroys `res`); one
+  // relayed whole ends the origin connection, which nothing would use or close again.
+  pipeline(response, res, () => upstream?.destroy());
 }

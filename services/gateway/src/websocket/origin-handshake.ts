@@ -18,7 +18,12 @@ import { classifyProxyError, isConnectFailure } from '../proxy/proxy-request.js'
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import { originTlsErrorCode } from '../upstream/origin-tls.js';
 import type { UpstreamLease } from '../upstream/types.js';
-import { MAX_INTERIM_ANSWERS, TooManyInterimAnswersError } from '../upstream/unasked-continue.js';
+import {
+  MAX_ANSWER_HEADER_LINES,
+  MAX_INTERIM_ANSWERS,
+  TooManyAnswerHeaderLinesError,
+  TooManyInterimAnswersError,
+} from '../upstream/unasked-continue.js';
 import type { AdmissionRechecks } from './admission-rechecks.js';
 import type { ClientHandshake } from './client-handshake.js';
 import { FrameRelay } from './frame-relay.js';
@@ -207,21 +212,33 @@ export class OriginHandshake {
       handshakeSpan.failed('upstream_error');
       refuse(502, 'upstream_error', 'the origin connection failed');
     });
-    // As on the HTTP path (MAX_INTERIM_ANSWERS): an origin flooding the upgrade with 1xx answers is cut.
-    // Its final answer may come in the same read, after the refusal: it is dropped (see `cut`).
+    // As on the HTTP path (MAX_INTERIM_ANSWERS, MAX_ANSWER_HEADER_LINES): an origin flooding the upgrade
+    // with 1xx answers, or sending an answer head of more header lines, is cut. Its final answer may come
+    // in the same read, after the refusal: it is dropped (see `cut`).
     let interimAnswers = 0;
     let cut = false;
-    const countInterim = () => {
-      if (++interimAnswers <= MAX_INTERIM_ANSWERS || released) return;
+    const cutAs = (error: Error) => {
       cut = true;
       clearTimeout(answerDeadline);
       upstreamRequest.off('information', countInterim);
       upstreamRequest.destroy();
-      failAs(new TooManyInterimAnswersError());
+      failAs(error);
+    };
+    /** Node's parser hands over each line of a head (up to 2,000), which a relayed answer writes out. */
+    const tooManyLines = (head: { rawHeaders: string[] }) =>
+      head.rawHeaders.length > 2 * MAX_ANSWER_HEADER_LINES;
+    const countInterim = (info: { rawHeaders: string[] }) => {
+      if (released) return;
+      if (tooManyLines(info)) cutAs(new TooManyAnswerHeaderLinesError());
+      else if (++interimAnswers > MAX_INTERIM_ANSWERS) cutAs(new TooManyInterimAnswersError());
     };
     upstreamRequest.on('information', countInterim);
     upstreamRequest.once('response', (response: IncomingMessage) => {
       if (cut) return void response.on('error', () => {}).resume();
+      if (tooManyLines(response) && !released) {
+        response.on('error', () => {}).resume();
+        return cutAs(new TooManyAnswerHeaderLinesError());
+      }
       answered();
       if (refuseInternal(response)) return;
       if (response.statusCode === 101) return refuseUnrelayable(response);
@@ -269,6 +286,10 @@ export class OriginHandshake {
     });
     upstreamRequest.once('upgrade', (response: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
       if (cut) return upstream.destroy();
+      if (tooManyLines(response) && !released) {
+        upstream.destroy();
+        return cutAs(new TooManyAnswerHeaderLinesError());
+      }
       answered();
       if (refuseInternal(response, upstream)) return;
       if (!switchesToWebSocket(response)) return refuseUnrelayable(response, upstream);

@@ -30,6 +30,9 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - a 101 naming a field `Constructor` or `__proto__`, switching an HTTP/2 client's stream, threw out of
  *   the origin's `upgrade` listener (the field was looked up in a plain object, which has those names):
  *   an uncaught exception, on which the replica drains and exits;
+ * - a refusal relayed whole left its origin connection open, owned by nobody (node hands a kept-alive
+ *   connection without an agent to no one, its timeout cleared): every refused upgrade to an origin that
+ *   keeps connections open held a socket of the replica for as long as the origin did, for ever;
  * - an answer that did not switch protocols but had a 2xx status (a server that ignores Upgrade and
  *   serves its page) was relayed to an HTTP/2 client as it came: a 2xx to an extended CONNECT opens the
  *   WebSocket (RFC 8441 §5), so the client took the page for the origin's frames. (An HTTP/1.1 client
@@ -227,6 +230,16 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
       );
     },
   );
+
+  it('a refusal relayed whole closes the origin connection, which the origin would keep open', async () => {
+    const answer = await sendUpgrade(gateway, HOST, '/refused');
+    expect(answer).toMatchObject({ status: 403, text: 'no' });
+    await within(
+      originClosed.get('/refused') ?? Promise.reject(new Error('no upgrade reached the origin')),
+      5_000,
+      'the origin connection closes',
+    );
+  });
 
   it('a 101 reaches the client without the fields of the origin’s connection', async () => {
     const answer = await sendUpgrade(gateway, HOST, '/101-with-hop-by-hop');
