@@ -201,7 +201,7 @@ export const gatewaySettings = {
     .min(TENANT_CACHE_MIN_BYTES)
     .max(TENANT_CACHE_MAX_BYTES_LIMIT)
     .default(DEFAULT_TENANT_CACHE_MAX_BYTES),
-  /** Variants stored per URL when the origin's responses vary (Vary); more are served but not stored. */
+  /** Variants stored per URL when the origin's responses vary (Vary); a new one replaces the least recently used. */
   GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /**
    * The most per-caller rate-limit keys (a user, API key or address of a scoped limit) one tenant keeps

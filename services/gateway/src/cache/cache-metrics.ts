@@ -38,7 +38,7 @@ export function createCacheMetrics(
   });
   const notStored = new Counter({
     name: 'vantageedge_gateway_cache_not_stored_total',
-    help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, cookie, vary_star, too_many_variants, …)',
+    help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, cookie, vary_star, …)',
     labelNames: ['reason'],
     registers: [registry],
   });

@@ -99,13 +99,18 @@ export function describeCacheStoreContract(
       expect(await store.get(key)).toBeNull();
     });
 
-    it('stores variants behind a Vary marker at the URL key, up to the cap of live variants', async () => {
-      const { store, tenantId } = await setup();
+    it('stores variants behind a Vary marker at the URL key; at the cap the least recently used makes room', async () => {
+      const replaced: number[] = [];
+      const { store, tenantId } = await setup({
+        onEvicted: (reason, count) => {
+          if (reason === 'vary_cap') replaced.push(count);
+        },
+      });
       const urlKey = `c:{${tenantId}}:0:r:0:p:url`;
       const pathIndexKey = `c:{${tenantId}}:0:r:0:p:idx`;
-      const variant = (name: string, ttlMs = 60_000) => ({
-        key: `${urlKey}:${name}`,
-        urlKey,
+      const variant = (name: string, ttlMs = 60_000, url = urlKey) => ({
+        key: `${url}:${name}`,
+        urlKey: url,
         entry: entry(`body ${name}`, { varyOn: ['accept-language'] }),
         ttlMs,
         pathIndexKey,
@@ -113,17 +118,31 @@ export function describeCacheStoreContract(
       });
       expect(await store.putVariant(variant('fr'))).toBe('stored');
       expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
-      expect(await store.putVariant(variant('en', 200))).toBe('stored');
-      expect(await store.putVariant(variant('de'))).toBe('too_many_variants');
-      expect(await store.get(`${urlKey}:de`)).toBeNull();
-      // Storing an existing variant again is not a new variant.
-      expect(await store.putVariant(variant('fr'))).toBe('stored');
+      expect(await store.putVariant(variant('en'))).toBe('stored');
+      // fr is read after en was stored: en is the least recently used, and a third variant replaces it.
+      await sleep(2);
       expect((await store.get(`${urlKey}:fr`))?.kind).toBe('response');
-      // A variant that expired no longer counts against the cap; the marker outlives it.
-      await sleep(350);
-      expect(await store.get(`${urlKey}:en`)).toBeNull();
       expect(await store.putVariant(variant('de'))).toBe('stored');
+      expect(await store.get(`${urlKey}:en`)).toBeNull();
+      expect((await store.get(`${urlKey}:fr`))?.kind).toBe('response');
+      expect((await store.get(`${urlKey}:de`))?.kind).toBe('response');
+      expect(replaced).toEqual([1]);
+      // Storing an existing variant again is not a new variant: nothing makes room.
+      expect(await store.putVariant(variant('fr'))).toBe('stored');
+      expect((await store.get(`${urlKey}:de`))?.kind).toBe('response');
+      expect(replaced).toEqual([1]);
       expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
+
+      // A variant that expired is forgotten before a live one makes room; the marker outlives it.
+      const other = `c:{${tenantId}}:0:r:0:p:other`;
+      expect(await store.putVariant(variant('a', 200, other))).toBe('stored');
+      expect(await store.putVariant(variant('b', 60_000, other))).toBe('stored');
+      await sleep(350);
+      expect(await store.putVariant(variant('c', 60_000, other))).toBe('stored');
+      expect((await store.get(`${other}:b`))?.kind).toBe('response');
+      expect((await store.get(`${other}:c`))?.kind).toBe('response');
+      expect(replaced).toEqual([1]);
+
       // The URL stops varying: its response replaces the marker.
       await store.putResponse({ key: urlKey, entry: entry('plain'), ttlMs: 60_000, pathIndexKey });
       expect((await store.get(urlKey))?.kind).toBe('response');

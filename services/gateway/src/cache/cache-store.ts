@@ -34,11 +34,11 @@ export interface CacheStore {
   /**
    * Stores one variant of a URL whose responses vary on request headers: a VaryMarker at the URL key
    * (kept at least as long as its longest-lived variant) and the response at the variant key, both
-   * listed under the path index. Refused when the URL already has `maxVariants` other live variants.
+   * listed under the path index. When the URL already has `maxVariants` other live variants, its least
+   * recently used ones (stored, refreshed or read from the store longest ago) make room: they leave the
+   * store, the path index, their tag sets and the tenant's share (reported as `vary_cap` evictions).
    */
-  putVariant(
-    write: VariantWrite,
-  ): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound' | 'too_large_to_share'>;
+  putVariant(write: VariantWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'>;
 
   /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
   invalidatePath(pathIndexKey: string): Promise<void>;
@@ -141,8 +141,11 @@ export function chargedBytes(
   return bytes;
 }
 
-/** Why an entry left a tenant's share: pushed out by newer ones, or found already expired/deleted. */
-export type EvictionReason = 'lru' | 'expired';
+/**
+ * Why an entry left a tenant's share: pushed out by newer ones, found already expired/deleted, or a
+ * URL's least recently used variant replaced by a new one at the Vary cap.
+ */
+export type EvictionReason = 'lru' | 'expired' | 'vary_cap';
 
 export interface TenantBoundOptions {
   /** The default byte bound of every tenant's entries (GATEWAY_CACHE_TENANT_MAX_BYTES). */

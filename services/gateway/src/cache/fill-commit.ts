@@ -139,10 +139,9 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
     // The followers asked for this variant at the same time: they get the response either way.
     finishFlight(fill.key, { entry, key });
-    if (l1.otherVariants(urlKey, key) >= maxVariants) {
-      notStored.labels({ reason: 'too_many_variants' }).inc();
-      return false;
-    }
+    // At the Vary cap the least recently used variant makes room, here and in the store: junk values
+    // nobody asks for again cannot keep out the variants clients keep requesting.
+    l1.makeRoomForVariant(urlKey, key, maxVariants);
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
     l1.set(key, entry, pathIndexKey, urlKey);
     const put = await writeShared(policy.tenantId, entry, () =>
@@ -160,12 +159,6 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     if (put === 'over_tenant_bound') {
       l1.delete(key);
       notStored.labels({ reason: 'over_tenant_bound' }).inc();
-      return false;
-    }
-    if (put === 'too_many_variants') {
-      // Other replicas filled the URL's variants first.
-      l1.delete(key);
-      notStored.labels({ reason: 'too_many_variants' }).inc();
       return false;
     }
     // Kept in this replica's L1 only: larger than one command to the shared store may move, or the

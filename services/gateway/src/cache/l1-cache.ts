@@ -61,6 +61,11 @@ export class L1Cache {
       slot.tenant!.sizes.delete(key);
       slot.tenant!.sizes.set(key, size);
     }
+    if (slot.urlKey !== undefined) {
+      // The URL's variants are kept least recently used first: the Vary cap replaces the first.
+      const variants = this.#variants.get(slot.urlKey);
+      if (variants?.delete(key)) variants.add(key);
+    }
     return slot.record;
   }
 
@@ -123,11 +128,29 @@ export class L1Cache {
     return true;
   }
 
-  /** How many variants of the URL are kept, not counting `key` itself. */
-  otherVariants(urlKey: string, key: string): number {
+  /**
+   * Makes room for the variant `key` of a URL that may keep `maxVariants`: drops the URL's least
+   * recently used other variants while it has that many. Returns how many were dropped.
+   */
+  makeRoomForVariant(urlKey: string, key: string, maxVariants: number): number {
     const variants = this.#variants.get(urlKey);
     if (!variants) return 0;
-    return variants.size - (variants.has(key) ? 1 : 0);
+    let dropped = 0;
+    while (variants.size - (variants.has(key) ? 1 : 0) >= maxVariants) {
+      let oldest: string | undefined;
+      for (const variant of variants) {
+        if (variant !== key) {
+          oldest = variant;
+          break;
+        }
+      }
+      if (oldest === undefined) break;
+      this.#slots.delete(oldest);
+      // Its dispose unlisted it; a listing left without a slot must not stop the loop either.
+      variants.delete(oldest);
+      dropped++;
+    }
+    return dropped;
   }
 
   delete(key: string): void {

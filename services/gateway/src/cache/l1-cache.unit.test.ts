@@ -169,3 +169,28 @@ describe('L1 purges: only the purging tenant pays for them', () => {
     expect(has(0)).toBe(false);
   });
 });
+
+describe('the Vary cap in the L1', () => {
+  it("a new variant takes the place of the URL's least recently used one, not of one read since", () => {
+    const l1 = new L1Cache(L1_BYTES);
+    const { key: urlKey, pathIndexKey } = keyOf(1);
+    const variant = (name: string) => `${urlKey}:${name}`;
+    const store = (name: string) =>
+      l1.set(variant(name), entry('/p', 1, Buffer.from(name)), pathIndexKey, urlKey);
+    for (const name of ['a', 'b', 'c']) {
+      expect(l1.makeRoomForVariant(urlKey, variant(name), 3)).toBe(0);
+      store(name);
+    }
+    l1.get(variant('a'));
+    expect(l1.makeRoomForVariant(urlKey, variant('d'), 3)).toBe(1);
+    store('d');
+    expect(l1.get(variant('b'))).toBeUndefined();
+    for (const name of ['a', 'c', 'd']) expect(l1.get(variant(name))?.kind).toBe('response');
+    // Storing a variant kept already makes no room.
+    expect(l1.makeRoomForVariant(urlKey, variant('a'), 3)).toBe(0);
+    // A lower cap drops as many as it takes, least recently used first.
+    expect(l1.makeRoomForVariant(urlKey, variant('e'), 2)).toBe(2);
+    expect(l1.get(variant('d'))?.kind).toBe('response');
+    expect(l1.get(variant('a'))).toBeUndefined();
+  });
+});

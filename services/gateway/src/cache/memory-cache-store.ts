@@ -101,9 +101,15 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   get(key: string): Promise<CacheRecord | null> {
-    const record = this.#slots.get(key)?.record ?? null;
+    const slot = this.#slots.get(key);
+    const record = slot?.record ?? null;
     const tenantId = tenantOfKey(key);
     if (record && tenantId !== undefined) this.#tenantBound.touch(tenantId, key);
+    if (slot?.urlKey !== undefined) {
+      // A URL's variants are kept least recently used first: the Vary cap replaces the first.
+      const variants = this.#variants.get(slot.urlKey);
+      if (variants?.delete(key)) variants.add(key);
+    }
     return Promise.resolve(record);
   }
 
@@ -116,15 +122,12 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve('stored');
   }
 
-  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
+  putVariant(write: VariantWrite): Promise<'stored' | 'over_tenant_bound'> {
     const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
     const size = chargedBytes(write, encodedRecordBytes(entry));
     if (size > this.#maxBytesOf(write)) return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
-    if (!variants?.has(key)) {
-      if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
-      if ((variants?.size ?? 0) >= maxVariants) return Promise.resolve('too_many_variants');
-    }
+    if (variants && !variants.has(key)) this.#makeRoomForVariant(variants, maxVariants);
     // The URL held a response (it did not vary before): the marker replaces it in the tenant's share,
     // and it goes if the variant is refused, as in the Redis store.
     const urlTenant = tenantOfKey(urlKey);
@@ -286,6 +289,23 @@ export class MemoryCacheStore implements CacheStore {
     const variants = this.#variants.get(slot.urlKey);
     variants?.delete(key);
     if (variants?.size === 0) this.#variants.delete(slot.urlKey);
+  }
+
+  /**
+   * At the Vary cap, as the Redis store: variants gone already are forgotten, then the least recently
+   * used (stored or read longest ago) make room for a new one, which puts the URL's marker back if
+   * it left with the last of them.
+   */
+  #makeRoomForVariant(variants: Set<string>, maxVariants: number): void {
+    for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
+    let replaced = 0;
+    for (const oldest of [...variants]) {
+      if (variants.size < maxVariants) break;
+      variants.delete(oldest);
+      this.#slots.delete(oldest);
+      replaced++;
+    }
+    if (replaced > 0) this.#onEvicted?.('vary_cap', replaced);
   }
 
   /** The URL's Vary marker, once no variant of it is kept. */

@@ -69,11 +69,11 @@ local function unlist(lists, member, dropEmptyMarker)
     if path then redis.call('SREM', path, url, variants) end
   end
 end
-local function forget(lru, sizes, total, lists, member)
+local function forget(lru, sizes, total, lists, member, keepMarker)
   local recorded = tonumber(redis.call('HGET', sizes, member) or '0')
   redis.call('ZREM', lru, member)
   redis.call('HDEL', sizes, member)
-  unlist(lists, member, true)
+  unlist(lists, member, not keepMarker)
   return redis.call('DECRBY', total, recorded)
 end
 local function admit(lru, sizes, total, lists, key, size, max, limit)
@@ -140,23 +140,43 @@ return { 1, counts[1], counts[2] }
  * A variant write in one round trip, atomic per URL (all keys share the tenant's `{…}` hash tag, so
  * one Cluster slot). KEYS: url key, variant key, the URL's variant set, path index, bound lru, sizes,
  * bytes, lists, then the entry's tag sets. ARGV: ttl ms, marker, variant record, max variants, tenant
- * max bytes, eviction limit, charged bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when
- * the URL already has max live variants (members whose entry expired or was evicted are forgotten
- * first), { 2 } when the variant alone is larger than the tenant's bound, { 3, evicted, reclaimed }
- * when, after the evictions one write may make, the tenant is over its bound even without it. The variant's charge covers
- * the marker, which leaves with the URL's last variant. TTLs only grow (PEXPIRE NX, then GT): a
- * shorter-lived variant must not cut short the marker or the indexes of longer-lived ones.
+ * max bytes, eviction limit, charged bytes. Returns { 1, evicted, reclaimed, replaced } when stored,
+ * { 2 } when the variant alone is larger than the tenant's bound, { 3, evicted, reclaimed, replaced }
+ * when, after the evictions one write may make, the tenant is over its bound even without it.
+ * A URL with max variants already makes room first: members whose entry expired or was evicted are
+ * forgotten, then the least recently used live ones (`replaced`) leave with everything of theirs
+ * (entry, tenant share, path index, tag sets). Their recency is their score in the tenant's LRU: when
+ * they were stored, refreshed or last read from the store (GET_AND_TOUCH), so a HIT costs no write of
+ * its own. The variant's charge covers the marker, which leaves with the URL's last variant. TTLs only
+ * grow (PEXPIRE NX, then GT): a shorter-lived variant must not cut short the marker or the indexes of
+ * longer-lived ones.
  */
 const PUT_VARIANT_LUA = `${TENANT_BOUND_LUA}
 local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[5])
 local size = tonumber(ARGV[7])
+local maxVariants = tonumber(ARGV[4])
 if size > max then return { 2 } end
-if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+local replaced = 0
+if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 and redis.call('SCARD', KEYS[3]) >= maxVariants then
+  local live = {}
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-    if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[3], member) end
+    if redis.call('EXISTS', member) == 0 then
+      redis.call('SREM', KEYS[3], member)
+    else
+      live[#live + 1] = { member, tonumber(redis.call('ZSCORE', KEYS[5], member) or '0') }
+    end
   end
-  if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then return { 0 } end
+  if #live >= maxVariants then
+    table.sort(live, function(a, b) return a[2] < b[2] end)
+    for i = 1, #live - maxVariants + 1 do
+      local victim = live[i][1]
+      forget(KEYS[5], KEYS[6], KEYS[7], KEYS[8], victim, true)
+      redis.call('SREM', KEYS[3], victim)
+      redis.call('DEL', victim)
+      replaced = replaced + 1
+    end
+  end
 end
 -- The URL held a response (it did not vary before): the marker replaces it in the tenant's share.
 local urlHeldResponse = redis.call('HEXISTS', KEYS[6], KEYS[1]) == 1
@@ -172,7 +192,7 @@ local counts = admit(KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[2], size, max, ton
 if counts[3] == 1 then
   -- The response the URL held left the tenant's share above: it goes with the refused variant.
   if urlHeldResponse then redis.call('DEL', KEYS[1]) end
-  return { 3, counts[1], counts[2] }
+  return { 3, counts[1], counts[2], replaced }
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
 local markerTtl = redis.call('PTTL', KEYS[1])
@@ -186,7 +206,7 @@ for i = 9, #KEYS do
   listed[#listed + 1] = 's' .. KEYS[i]
 end
 redis.call('HSET', KEYS[8], KEYS[2], table.concat(listed, '\\n'))
-return { 1, counts[1], counts[2] }
+return { 1, counts[1], counts[2], replaced }
 `;
 
 /** A read that counts as a use: refreshes the key's place in its tenant's LRU (KEYS: key, bound lru). */
@@ -214,8 +234,9 @@ export const DEFAULT_STORE_MAX_ENTRY_BYTES = 2 * 1024 * 1024;
 /** A tenant's keys in Redis take at most this many times its byte bound (docs/cache.md). */
 export const REDIS_FOOTPRINT_FACTOR = 2;
 
-// Named for their KEYS layout: a client that defined an older layout under another name keeps it.
-const PUT_VARIANT = 'vantageedgeCachePutVariantListed';
+// Named for their KEYS layout and behaviour: a client that defined an older version under another
+// name keeps it.
+const PUT_VARIANT = 'vantageedgeCachePutVariantReplacing';
 const PUT_RESPONSE = 'vantageedgeCachePutResponseListed';
 const GET_AND_TOUCH = 'vantageedgeCacheGetAndTouch';
 type BoundedWrite = (...keysAndArgs: Array<string | number | Buffer>) => Promise<number[]>;
@@ -326,14 +347,13 @@ export class RedisCacheStore implements CacheStore {
   }
 
   #reportEvictions(result: number[]): void {
-    const [, evicted = 0, reclaimed = 0] = result;
+    const [, evicted = 0, reclaimed = 0, replaced = 0] = result;
     if (evicted > 0) this.#onEvicted?.('lru', evicted);
     if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
+    if (replaced > 0) this.#onEvicted?.('vary_cap', replaced);
   }
 
-  async putVariant(
-    write: VariantWrite,
-  ): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound' | 'too_large_to_share'> {
+  async putVariant(write: VariantWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'> {
     const p = this.#prefix;
     const record = encodeRecord(write.entry);
     if (record.length > this.#maxEntryBytes) return 'too_large_to_share';
@@ -356,7 +376,6 @@ export class RedisCacheStore implements CacheStore {
       MAX_EVICTIONS_PER_STORE,
       chargedBytes(write, record.length, p),
     );
-    if (result[0] === 0) return 'too_many_variants';
     this.#reportEvictions(result);
     return result[0] === 1 ? 'stored' : 'over_tenant_bound';
   }
