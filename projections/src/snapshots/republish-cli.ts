@@ -2,7 +2,8 @@
 // topic was lost) by queueing every tenant for the running snapshot projector, then waits until all
 // are published. Exit 1 if they are not published within REPUBLISH_TIMEOUT_SECONDS.
 // With `--refold` it first rebuilds snapshot_state itself from the whole event log (after a fix of
-// the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts).
+// the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts). Exit 1,
+// nothing changed, when a changed tenant holds the log's last event (refold-versions.ts).
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import {
@@ -43,6 +44,14 @@ try {
         `republish-snapshots: refolded ${result.events} events up to position ${result.position}` +
           ` (${result.parkedEvents} parked: see projection_parked_events)\n`,
       );
+      if (result.movedForward.length > 0) {
+        const shown = result.movedForward.slice(0, 20).join(', ');
+        const more = result.movedForward.length > 20 ? ` and ${result.movedForward.length - 20} more` : '';
+        process.stdout.write(
+          `republish-snapshots: ${result.movedForward.length} tenants changed without a newer event, ` +
+            `published as version ${result.position} (see their rollout status): ${shown}${more}\n`,
+        );
+      }
     } finally {
       await store.close();
     }

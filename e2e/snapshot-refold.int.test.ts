@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { readRolloutStatus } from '@vantageedge/control-plane/rollout/rollout-status';
+import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
+import { refoldSnapshots } from '@vantageedge/projections/snapshots/refold';
+import {
+  requestSnapshotRepublish,
+  waitForSnapshotsPublished,
+} from '@vantageedge/projections/snapshots/republish';
+import {
+  type SnapshotProjector,
+  startSnapshotProjector,
+} from '@vantageedge/projections/snapshots/snapshot-projector';
+import {
+  newEvent,
+  onePartitionTestBus,
+  originState,
+  routeState,
+  tenantCreated,
+} from '@vantageedge/projections/snapshots/testing';
+import { CONTROL_PLANE_UPCASTERS } from '@vantageedge/shared/domain/event-upcasters';
+import { streamName } from '@vantageedge/shared/domain/events';
+import type { NewEvent, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import {
+  PostgresEventStore,
+  type PostgresEventStoreOptions,
+} from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import type { SnapshotBus, SnapshotSubscription } from '@vantageedge/shared/snapshot-bus/port';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * A refold (`republish-snapshots --refold`) gives a tenant other content than its gateways hold when
+ * the fold now refuses one of its events (quarantined at the event before: a lower version) or reads
+ * its events differently (the same version). Gateways take only versions above the one they hold, so
+ * the replicas kept serving the config from before the refold, while rollout status compared them with
+ * the refolded version and called them up to date. The refolded content is published as a new version.
+ */
+const topic = uniqueTopic('refold');
+const buses: SnapshotBus[] = [];
+let database: TestDatabase;
+let store: PostgresEventStore;
+/** The log as the fixed (or stricter) fold reads it: events changed by id. */
+let refoldStore: PostgresEventStore;
+const readDifferently = new Map<string, (data: Record<string, unknown>) => Record<string, unknown>>();
+let projector: SnapshotProjector;
+let subscription: SnapshotSubscription;
+const replica = new GatewayConfigStore({
+  baseDomains: ['localhost'],
+  createUpstreamSet: () => ({ close: async () => {} }) as never,
+});
+
+function bus(purpose: string): SnapshotBus {
+  const created = onePartitionTestBus(topic, purpose);
+  buses.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = new PostgresEventStore({ pool: database.pool });
+  const upcasters = {
+    apply: (event: RecordedEvent) => {
+      const upcast = CONTROL_PLANE_UPCASTERS.apply(event);
+      const change = readDifferently.get(upcast.id);
+      return change ? { ...upcast, data: change(upcast.data as Record<string, unknown>) } : upcast;
+    },
+  } as unknown as NonNullable<PostgresEventStoreOptions['upcasters']>;
+  refoldStore = new PostgresEventStore({ pool: database.pool, upcasters });
+  projector = startSnapshotProjector({
+    store,
+    pool: database.pool,
+    bus: bus('refold-projector'),
+    retryDelayMs: 50,
+    publishPollMs: 100,
+  });
+  subscription = await bus('refold-gateway').subscribe({
+    onMessage: (message) => {
+      if (message.kind === 'snapshot') replica.apply(message.snapshot);
+      else replica.remove(message.tenantId);
+    },
+    onCaughtUp: () => {},
+    onHealth: () => {},
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await subscription?.close();
+  await projector?.stop();
+  await Promise.all(buses.map((created) => created.close()));
+  await replica.close();
+  await refoldStore?.close();
+  await store?.close();
+  await deleteTopicUntilGone(topic).catch(() => {});
+  await database?.drop();
+});
+
+async function append(stream: string, event: NewEvent): Promise<{ id: string; position: bigint }> {
+  const id = randomUUID();
+  const { position } = await store.appendToStream(stream, [{ ...event, id }]);
+  return { id, position };
+}
+
+/** A tenant with one origin; returns its origin id. */
+async function tenantWithOrigin(tenantId: string): Promise<string> {
+  await append(streamName.tenant(tenantId), tenantCreated(tenantId, 'T'));
+  const origin = originState(tenantId);
+  await append(streamName.origin(origin.origin_id), newEvent('OriginCreated', origin));
+  return origin.origin_id;
+}
+
+async function createRoute(tenantId: string, originId: string, pathPattern: string) {
+  const route = routeState(tenantId, originId, { path_pattern: pathPattern });
+  return { route, ...(await append(streamName.route(route.route_id), newEvent('RouteCreated', route))) };
+}
+
+/** The path patterns the replica routes for the tenant. */
+function servedPaths(tenantId: string): string[] {
+  return (replica.get(tenantId)?.snapshot.routes ?? []).map((route) => route.path_pattern).sort();
+}
+
+async function served(tenantId: string, position: bigint): Promise<void> {
+  await eventually(
+    `tenant ${tenantId} at ${position} on the replica`,
+    () => (replica.appliedVersions().get(tenantId) ?? 0n) >= position,
+  );
+}
+
+/** What `make republish-snapshots -- --refold` does. */
+async function refold(): Promise<void> {
+  await refoldSnapshots({ store: refoldStore, pool: database.pool });
+  await requestSnapshotRepublish(database.pool);
+  expect(await waitForSnapshotsPublished(database.pool, { timeoutMs: 30_000, pollMs: 100 })).toBe(true);
+}
+
+function rollout(tenantId: string) {
+  return readRolloutStatus(
+    {
+      pool: database.pool,
+      replicaVersions: async (id) => [
+        {
+          replicaId: 'gw-1',
+          lastSeen: new Date(),
+          appliedVersion: replica.appliedVersions().get(id) ?? null,
+        },
+      ],
+    },
+    tenantId,
+  );
+}
+
+describe('refolding the gateway snapshots', () => {
+  it('puts a tenant the refold quarantines back on its config from before the refused event, shown as quarantined', async () => {
+    const tenant = randomUUID();
+    const originId = await tenantWithOrigin(tenant);
+    const { route } = await createRoute(tenant, originId, '/api/*');
+    const refused = await append(
+      streamName.route(route.route_id),
+      newEvent('RouteUpdated', {
+        ...route,
+        path_pattern: '/v2/*',
+        changed_fields: ['path_pattern'],
+      } as never),
+    );
+    const later = await createRoute(tenant, originId, '/later/*');
+    const other = randomUUID();
+    const { position: head } = await append(streamName.tenant(other), tenantCreated(other, 'O'));
+    await served(tenant, later.position);
+    await served(other, head);
+    expect(servedPaths(tenant)).toEqual(['/later/*', '/v2/*']);
+
+    // The fold now refuses the update (a rate limit member the snapshot schema does not know).
+    readDifferently.set(refused.id, (data) => ({
+      ...data,
+      rate_limit: { requests_per_second: 5, legacy_burst: true },
+    }));
+    await refold();
+
+    await eventually('the replica serves the refolded config', () => servedPaths(tenant).join() === '/api/*');
+    const status = await rollout(tenant);
+    expect(status).toMatchObject({
+      quarantined_since: refused.position.toString(),
+      live_everywhere: false,
+      replicas: [{ applied_version: status?.target_version, up_to_date: true }],
+    });
+    expect(BigInt(status!.target_version)).toBeGreaterThan(later.position);
+
+    // Refolded again, unchanged: it keeps the version its replicas hold.
+    await refold();
+    expect((await rollout(tenant))?.target_version).toBe(status?.target_version);
+    expect(servedPaths(tenant)).toEqual(['/api/*']);
+  });
+
+  it('gives the replicas a tenant whose events the refold reads differently at the same version', async () => {
+    const tenant = randomUUID();
+    const originId = await tenantWithOrigin(tenant);
+    const created = await createRoute(tenant, originId, '/old/*');
+    const other = randomUUID();
+    const { position: head } = await append(streamName.tenant(other), tenantCreated(other, 'O'));
+    await served(tenant, created.position);
+    await served(other, head);
+
+    readDifferently.set(created.id, (data) => ({ ...data, path_pattern: '/new/*' }));
+    await refold();
+
+    await eventually('the replica serves the refolded config', () => servedPaths(tenant).join() === '/new/*');
+    expect(await rollout(tenant)).toMatchObject({ live_everywhere: true, quarantined_since: null });
+  });
+
+  it('changes nothing when the changed tenant has the log’s last event, and refolds after the next change', async () => {
+    const tenant = randomUUID();
+    const originId = await tenantWithOrigin(tenant);
+    const last = await createRoute(tenant, originId, '/old/*');
+    await served(tenant, last.position);
+
+    readDifferently.set(last.id, (data) => ({ ...data, path_pattern: '/new/*' }));
+    await expect(refoldSnapshots({ store: refoldStore, pool: database.pool })).rejects.toThrow(
+      `the refolded snapshots of tenant(s) ${tenant} differ from the ones gateways hold`,
+    );
+    const { rows } = await database.pool.query<{ version: string; path: string }>(
+      `select version, snapshot->'routes'->0->>'path_pattern' as path from snapshot_state where tenant_id = $1`,
+      [tenant],
+    );
+    expect(rows).toEqual([{ version: last.position.toString(), path: '/old/*' }]);
+
+    const other = randomUUID();
+    await append(streamName.tenant(other), tenantCreated(other, 'O'));
+    await refold();
+    await eventually('the replica serves the refolded config', () => servedPaths(tenant).join() === '/new/*');
+  });
+});
