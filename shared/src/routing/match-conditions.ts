@@ -447,19 +447,20 @@ export function repeatedQueryParameters(query: string, names: Iterable<string>):
 }
 
 /**
- * Whether an origin splitting pairs at `;` may read one of `names` (parameterKeys) in `query` otherwise
- * than one splitting at `&` alone: its first or its last value differs, or only one of them reads it.
+ * The first of `names` (parameterKeys) that an origin splitting pairs at `;` may read in `query`
+ * otherwise than one splitting at `&` alone: its first or its last value differs, or only one of them
+ * reads it (`?x=1;format=pdf` holds no `format` to the latter, even sent once).
  */
-export function semicolonsChangeReadings(query: string, names: Iterable<string>): boolean {
-  if (!query.includes(';')) return false;
+export function semicolonSplitParameter(query: string, names: Iterable<string>): string | undefined {
+  if (!query.includes(';')) return undefined;
   const params = queryParams(query);
   for (const name of names) {
     const entry = params.get(name);
     if (entry === undefined) continue;
     const { ampersands: a, semicolons: s } = entry;
-    if (a === undefined || s === undefined || a.first !== s.first || a.last !== s.last) return true;
+    if (a === undefined || s === undefined || a.first !== s.first || a.last !== s.last) return name;
   }
-  return false;
+  return undefined;
 }
 
 function sortedValues(entry: QueryValues | undefined): readonly string[] | undefined {

@@ -74,6 +74,19 @@ describe('RouteMatcher.resolve with a repeated query parameter', () => {
     expect(m3.resolve('GET', '/opt/a', request('?x=1;debug=1;debug=2'))).toBeInstanceOf(AmbiguousQuery);
   });
 
+  it('is ambiguous when a condition’s parameter is sent once, in a pair only a `;` separates', () => {
+    // To an origin splitting pairs at `&` alone (PHP, Rails, Go since 1.17, node) `?x=1;format=pdf` holds
+    // no `format`: it serves what the keyed route protects, while the public route was chosen for it.
+    const sliced = resolve('/reports/q3', '?x=1;format=pdf');
+    expect(sliced).toBeInstanceOf(AmbiguousQuery);
+    expect((sliced as AmbiguousQuery<unknown>).parameter).toBe('format');
+    expect((sliced as AmbiguousQuery<unknown>).routes).toEqual([pdf, keyed]);
+    expect(resolve('/reports/q3', '?x=1&y=2;format=pdf')).toBeInstanceOf(AmbiguousQuery);
+    // A pair of its own, or one every origin reads alike, keeps the route.
+    expect(resolve('/reports/q3', '?x=1;y=2&format=pdf')).toBe(pdf);
+    expect(resolve('/reports/q3', '?x=1;page=2')).toBe(keyed);
+  });
+
   it('keeps today’s route when the values agree, no condition reads the parameter, or there is no query', () => {
     expect(resolve('/reports/q3', '?format=pdf&FORMAT=pdf&format[]=pdf')).toBe(pdf);
     expect(resolve('/reports/q3', '?format=pdf&page=1&page=2')).toBe(pdf);

@@ -13,7 +13,7 @@ import {
   type MatchFacts,
   type QueryReading,
   repeatedQueryParameters,
-  semicolonsChangeReadings,
+  semicolonSplitParameter,
 } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
@@ -45,8 +45,9 @@ import {
  * much as every route another common origin reading of the path would match (see path-readings.ts,
  * and letter case); otherwise the strictest of them handles the request, or — when no single one is
  * the strictest, or that one rewrites its path — the request is ambiguous and refused. Likewise a query
- * parameter the conditions read, sent more than once with values that differ: read as an origin taking
- * only its first or only its last value, the request must reach a route protected exactly as its own.
+ * parameter the conditions read, sent more than once with values that differ, or in a pair only a `;`
+ * separates: read as an origin taking only its first or only its last value (splitting pairs at `;` or
+ * not), the request must reach a route protected exactly as its own.
  */
 
 type PatternSegment =
@@ -343,7 +344,7 @@ export class AmbiguousQuery<Route> extends AmbiguousPath<Route> {
 
 /** What the gateways answer an AmbiguousQuery with (403 `ambiguous_query`). */
 export function ambiguousQueryMessage(parameter: string): string {
-  return `the query parameter ${JSON.stringify(parameter)} is sent more than once with different values, and an origin reading only its first or its last value would reach a differently protected route; send it once`;
+  return `the query parameter ${JSON.stringify(parameter)} is sent more than once with different values, or in a pair after a ';' that some origins do not split, and an origin reading only its first or its last value, or none, would reach a differently protected route; send it once, in a pair of its own`;
 }
 
 /** How origins read a repeated parameter; those splitting pairs at `;` too, when that changes what they read. */
@@ -770,9 +771,10 @@ export class RouteMatcher<Route extends MatchableRoute> {
     const reached = new Set([resolved]);
     let ambiguous = false;
     const { req, query, peerTrusted } = request.facts!;
-    const readings = semicolonsChangeReadings(query, this.#conditions!.queryNames)
-      ? QUERY_READINGS_WITH_SEMICOLONS
-      : QUERY_READINGS;
+    const readings =
+      semicolonSplitParameter(query, this.#conditions!.queryNames) !== undefined
+        ? QUERY_READINGS_WITH_SEMICOLONS
+        : QUERY_READINGS;
     for (const queryReading of readings) {
       const facts: MatchFacts = { req, query, peerTrusted, queryReading };
       const read = this.#resolve(method, path, { facts, preflight: request.preflight }, ++this.#requests);
@@ -790,8 +792,9 @@ export class RouteMatcher<Route extends MatchableRoute> {
 
   /**
    * The first parameter the query conditions read that the request sends more than once with values
-   * that differ, when a query condition decided something for it (`serial`) and the routes' protections
-   * differ: otherwise no reading of the query can reach a differently protected route.
+   * that differ, or that origins splitting pairs at `;` and those splitting at `&` alone read apart
+   * (semicolonSplitParameter), when a query condition decided something for it (`serial`) and the
+   * routes' protections differ: otherwise no reading of the query can reach a differently protected route.
    */
   #repeatedParameter(facts: MatchFacts | undefined, serial: number): string | undefined {
     const conditions = this.#conditions;
@@ -803,7 +806,10 @@ export class RouteMatcher<Route extends MatchableRoute> {
       !conditions.queryTested(serial)
     )
       return undefined;
-    return repeatedQueryParameters(facts.query, conditions.queryNames)[0];
+    return (
+      repeatedQueryParameters(facts.query, conditions.queryNames)[0] ??
+      semicolonSplitParameter(facts.query, conditions.queryNames)
+    );
   }
 
   #equallyProtected(a: Route, b: Route): boolean {

@@ -287,7 +287,7 @@ function routeReason(
       : `another reading of the path (letter case, trailing slash, ;parameters) reaches this route, which protects more than ${firstMatch?.config.path_pattern ?? 'the route matched as written'}: it handles the request`;
   }
   if (ambiguous.has(route) && ambiguousParameter !== undefined) {
-    return `the request, read with any value of ${JSON.stringify(ambiguousParameter)} (sent more than once with different values) or with only its first or only its last value as an origin may read it, reaches this route and another one protected differently: the query is ambiguous`;
+    return `the request, read with any value of ${JSON.stringify(ambiguousParameter)} (sent more than once with different values, or in a pair after a ';') or with only its first or only its last value as an origin may read it, reaches this route and another one protected differently: the query is ambiguous`;
   }
   if (ambiguous.has(route)) {
     return 'matched by one reading of the path, but its protection cannot be ordered with another matched route: the path is ambiguous';

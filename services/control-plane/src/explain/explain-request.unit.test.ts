@@ -664,6 +664,12 @@ describe('explaining a request', () => {
     const agreeing = await explain({ path: '/reports/q3', query: 'format=pdf&Format=pdf' }, reports);
     expect(agreeing.route?.id).toBe(pdf);
     expect(agreeing.decision).toMatchObject({ stage: 'origin' });
+
+    // Sent once, after a `;`: an origin splitting pairs at `&` alone reads no `format` at all.
+    const sliced = await explain({ path: '/reports/q3', query: 'x=1;format=pdf' }, reports);
+    expect(sliced.route).toBeNull();
+    expect(sliced.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_query' });
+    expect(sliced.routes.find((r) => r.id === pdf)?.reason).toMatch(/"format" .* the query is ambiguous/);
   });
 });
 

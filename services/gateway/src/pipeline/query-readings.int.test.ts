@@ -99,6 +99,26 @@ describe('a query parameter sent more than once with values that differ', () => 
   });
 });
 
+describe('a query parameter sent once, in a pair only a `;` separates', () => {
+  it('is refused 403 ambiguous_query: an origin splitting pairs at `&` alone reads no such parameter', async () => {
+    const seen = open.seen.length + keyed.seen.length;
+    // PHP, Rails and node read `x` = `1;format=pdf` and no `format`: the keyed route's answer, with no key.
+    for (const path of ['/reports/q3?x=1;format=pdf', '/reports/q3?page=2&x=1;format=pdf']) {
+      const answer = await send(gateway, host, path);
+      expect(answer.status, path).toBe(403);
+      expect(answer.json()['error'], path).toMatchObject({ code: 'ambiguous_query' });
+      expect((answer.json()['error'] as { message: string }).message, path).toContain('"format"');
+    }
+    expect(open.seen.length + keyed.seen.length).toBe(seen);
+  });
+
+  it('gets today’s route when every origin reads the parameter alike', async () => {
+    const answer = await send(gateway, host, '/reports/q3?x=1;y=2&format=pdf');
+    expect(answer.status).toBe(200);
+    expect(open.seen.at(-1)?.url).toBe('/reports/q3?x=1;y=2&format=pdf');
+  });
+});
+
 describe('a query whose readings all reach the same protection', () => {
   it('gets today’s route: repeated values that agree, in any spelling', async () => {
     for (const path of ['/reports/q3?format=pdf&format=pdf', '/reports/q3?format=pdf&Format[]=pdf'])
