@@ -61,6 +61,20 @@ async function appendRoute(route: { route_id: string; tenant_id: string }, tenan
   });
 }
 
+/** A tenant with one origin and one route; the route's event position. */
+async function appendTenantWithRoute(tenantId: string, name: string) {
+  await append(streamName.tenant(tenantId), tenantCreated(tenantId, name));
+  const origin = originState(tenantId);
+  await append(streamName.origin(origin.origin_id), newEvent('OriginCreated', origin));
+  const route = routeState(tenantId, origin.origin_id);
+  return { origin, route, position: await appendRoute(route) };
+}
+
+/** The snapshot projector on the test's store, publishing to `bus`. */
+function startProjector(bus = createInMemorySnapshotBus()) {
+  return startSnapshotProjector({ store, pool: database.pool, bus, retryDelayMs: 5 });
+}
+
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -93,18 +107,9 @@ describe('the snapshot projector and an event its batch cannot apply', () => {
     const broken = await appendRoute(brokenRoute, a);
     const aLater = routeState(a, aOrigin.origin_id, { path_pattern: '/later/*' });
     const later = await appendRoute(aLater);
-    await append(streamName.tenant(b), tenantCreated(b, 'B'));
-    const bOrigin = originState(b);
-    await append(streamName.origin(bOrigin.origin_id), newEvent('OriginCreated', bOrigin));
-    const bRoute = routeState(b, bOrigin.origin_id);
-    const head = await appendRoute(bRoute);
+    const { route: bRoute, position: head } = await appendTenantWithRoute(b, 'B');
 
-    const projector = startSnapshotProjector({
-      store,
-      pool: database.pool,
-      bus: createInMemorySnapshotBus(),
-      retryDelayMs: 5,
-    });
+    const projector = startProjector();
     try {
       await until('snapshots folded', async () => (await readSnapshotsPosition(database.pool)) >= head);
       expect(await routesOf(b)).toEqual([bRoute.route_id]);
@@ -146,11 +151,7 @@ describe('the snapshot projector and an event its batch cannot apply', () => {
   it('quarantines a tenant whose event its fold refuses, instead of folding the tenant’s later events over the gap', async () => {
     const c = randomUUID();
     const d = randomUUID();
-    await append(streamName.tenant(c), tenantCreated(c, 'C'));
-    const cOrigin = originState(c);
-    await append(streamName.origin(cOrigin.origin_id), newEvent('OriginCreated', cOrigin));
-    const cRoute = routeState(c, cOrigin.origin_id);
-    await appendRoute(cRoute);
+    const { origin: cOrigin, route: cRoute } = await appendTenantWithRoute(c, 'C');
     // A rate limit the snapshot schema refuses (a member it does not know), its refusal quoting the
     // member's name, which reads like node-postgres' message for a lost connection.
     const limited = {
@@ -164,18 +165,9 @@ describe('the snapshot projector and an event its batch cannot apply', () => {
     );
     const cLater = routeState(c, cOrigin.origin_id, { path_pattern: '/later/*' });
     const later = await appendRoute(cLater);
-    await append(streamName.tenant(d), tenantCreated(d, 'D'));
-    const dOrigin = originState(d);
-    await append(streamName.origin(dOrigin.origin_id), newEvent('OriginCreated', dOrigin));
-    const dRoute = routeState(d, dOrigin.origin_id);
-    const head = await appendRoute(dRoute);
+    const { route: dRoute, position: head } = await appendTenantWithRoute(d, 'D');
 
-    const projector = startSnapshotProjector({
-      store,
-      pool: database.pool,
-      bus: createInMemorySnapshotBus(),
-      retryDelayMs: 5,
-    });
+    const projector = startProjector();
     try {
       await until('snapshots folded', async () => (await readSnapshotsPosition(database.pool)) >= head);
       expect(await routesOf(d)).toEqual([dRoute.route_id]);
@@ -192,16 +184,12 @@ describe('the snapshot projector and an event its batch cannot apply', () => {
 
   it('still deletes a quarantined tenant: its tombstone reaches the gateways', async () => {
     const e = randomUUID();
-    await append(streamName.tenant(e), tenantCreated(e, 'E'));
-    const eOrigin = originState(e);
-    await append(streamName.origin(eOrigin.origin_id), newEvent('OriginCreated', eOrigin));
-    const eRoute = routeState(e, eOrigin.origin_id);
-    await appendRoute(eRoute);
+    const { origin: eOrigin } = await appendTenantWithRoute(e, 'E');
     const broken = await appendRoute({ ...routeState(e, eOrigin.origin_id), tenant_id: 'not-a-uuid' }, e);
     const deleted = await append(streamName.tenant(e), newEvent('TenantDeleted', { tenant_id: e }));
 
     const bus = createInMemorySnapshotBus();
-    const projector = startSnapshotProjector({ store, pool: database.pool, bus, retryDelayMs: 5 });
+    const projector = startProjector(bus);
     try {
       await until('snapshots folded', async () => (await readSnapshotsPosition(database.pool)) >= deleted);
       await projector.idle();
