@@ -406,19 +406,22 @@ const hashKeyRule = (
   ctx: z.RefinementCtx,
   path: Array<string | number>,
 ) => {
+  // A name kept while unused is read once the origin switches to hashing on it (and shown to admins).
+  if (lb?.hash_key && !isFieldToken(lb.hash_key)) {
+    const kind = lb.hash_on === 'header' || lb.hash_on === 'cookie' ? lb.hash_on : 'header or cookie';
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'hash_key'],
+      message: `must be a ${kind} name (letters, digits and !#$%&'*+-.^_\`|~)`,
+    });
+    return;
+  }
   if (lb?.algorithm !== 'consistent_hash' || (lb.hash_on !== 'header' && lb.hash_on !== 'cookie')) return;
   if (!lb.hash_key) {
     ctx.addIssue({
       code: 'custom',
       path: [...path, 'hash_key'],
       message: `is required when hash_on is ${lb.hash_on}`,
-    });
-  } else if (!isFieldToken(lb.hash_key)) {
-    // No request carries such a name: the hash would fall back to the client address, unannounced.
-    ctx.addIssue({
-      code: 'custom',
-      path: [...path, 'hash_key'],
-      message: `must be a ${lb.hash_on} name (letters, digits and !#$%&'*+-.^_\`|~)`,
     });
   } else if (lb.hash_on === 'header' && requestHeaderWrittenByGateway(asOriginsReadIt(lb.hash_key))) {
     // The hash reads the client's copy, any value it wrote; the origin sees the gateway's.

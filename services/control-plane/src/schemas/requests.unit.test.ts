@@ -32,6 +32,21 @@ describe('an origin hashing on a header or cookie', () => {
     }
   });
 
+  // Regression: a hash_key kept while another algorithm runs (CR/LF, controls) was stored, shown to
+  // admins, and read as soon as the origin switched to hashing on it.
+  it('is refused a hash_key that is no header or cookie name while it goes unused, naming the field', () => {
+    for (const load_balancing of [
+      { algorithm: 'round_robin', hash_key: 'x\r\nInjected: 1' },
+      { algorithm: 'consistent_hash', hash_on: 'client_ip', hash_key: 'x\u001b[2J' },
+    ]) {
+      const created = createOriginBody.safeParse({ ...origin, load_balancing });
+      expect(issuesOf(created)).toEqual([
+        "load_balancing.hash_key: must be a header or cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+      ]);
+      expect(updateOriginBody.safeParse({ load_balancing }).success).toBe(false);
+    }
+  });
+
   // Regression: the hash read the client's copy of such a header while the origin saw the gateway's, so
   // a client chose its target with any X-Real-IP it wrote, where the tenant meant its address.
   it('is refused a hash_key header the gateway writes for the origin, in any spelling, naming the field', () => {
