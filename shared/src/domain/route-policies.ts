@@ -143,7 +143,7 @@ const headerValueTemplateOf = (command: boolean) => {
 };
 
 /** C0 and DEL; with `c1` (commands), U+0080–U+009F too (see headerValueTextOf). */
-function hasControlCharacter(value: string, c1: boolean): boolean {
+export function hasControlCharacter(value: string, c1: boolean): boolean {
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
     if (code < 0x20 || code === 0x7f || (c1 && code >= 0x80 && code <= 0x9f)) return true;

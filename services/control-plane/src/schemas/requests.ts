@@ -26,6 +26,7 @@ import { resourceTags } from '@vantageedge/shared/domain/resource-tags';
 import {
   corsPolicy,
   fixedResponseInput,
+  hasControlCharacter,
   ipRules,
   isFieldToken,
   MAX_ROUTE_BODY_BYTES,
@@ -330,15 +331,18 @@ function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ct
 
 /** Bounded as a command gives them: nothing else bounds them below the body and snapshot limits. */
 const OIDC_TEXT_MAX = 2048;
+/**
+ * An issuer or audience as a token names it: no identity provider puts control characters there, and
+ * admins read the value back (console, CLI, audit log).
+ */
+const oidcText = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(OIDC_TEXT_MAX, `must be at most ${OIDC_TEXT_MAX} characters`)
+  .refine((value) => !hasControlCharacter(value, true), 'must not contain control characters');
 const oidcProviderInput = oidcProvider.extend({
-  issuer: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(OIDC_TEXT_MAX, `must be at most ${OIDC_TEXT_MAX} characters`),
-  audience: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(OIDC_TEXT_MAX, `must be at most ${OIDC_TEXT_MAX} characters`),
+  issuer: oidcText,
+  audience: oidcText,
   jwks_url: oidcProvider.shape.jwks_url
     .refine((url) => url.length <= OIDC_TEXT_MAX, {
       error: `must be at most ${OIDC_TEXT_MAX} characters`,

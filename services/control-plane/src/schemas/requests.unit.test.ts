@@ -92,4 +92,16 @@ describe("a tenant's OIDC provider", () => {
     }
     expect(issuesOf(updateTenantBody.safeParse({ settings: { oidc } }))).toEqual([]);
   });
+
+  // Regression: never met by a token, and shown to admins as written (escape sequences included).
+  it('is refused an issuer or audience with control characters, naming the field', () => {
+    for (const [field, value] of [
+      ['issuer', 'https://id.example.com/\r\nx'],
+      ['audience', 'api\u001b[2J'],
+      ['audience', 'api\u0085'],
+    ] as const) {
+      const result = updateTenantBody.safeParse({ settings: { oidc: { ...oidc, [field]: value } } });
+      expect(issuesOf(result)).toEqual([`settings.oidc.${field}: must not contain control characters`]);
+    }
+  });
 });
