@@ -148,6 +148,31 @@ export function describeCacheStoreContract(
       expect((await store.get(urlKey))?.kind).toBe('response');
     });
 
+    it('at the cap a variant stored again (refreshed) counts as recently used, as one read does', async () => {
+      const { store, tenantId } = await setup();
+      const urlKey = `c:{${tenantId}}:0:r:0:p:refreshed`;
+      const pathIndexKey = `c:{${tenantId}}:0:r:0:p:idx`;
+      const variant = (name: string) => ({
+        key: `${urlKey}:${name}`,
+        urlKey,
+        entry: entry(`body ${name}`, { varyOn: ['accept-language'] }),
+        ttlMs: 60_000,
+        pathIndexKey,
+        maxVariants: 2,
+      });
+      expect(await store.putVariant(variant('fr'))).toBe('stored');
+      await sleep(2);
+      expect(await store.putVariant(variant('en'))).toBe('stored');
+      await sleep(2);
+      // fr is revalidated and stored again after en: en is now the least recently used.
+      expect(await store.putVariant(variant('fr'))).toBe('stored');
+      await sleep(2);
+      expect(await store.putVariant(variant('de'))).toBe('stored');
+      expect(await store.get(`${urlKey}:en`)).toBeNull();
+      expect((await store.get(`${urlKey}:fr`))?.kind).toBe('response');
+      expect((await store.get(`${urlKey}:de`))?.kind).toBe('response');
+    });
+
     it('invalidating a path drops all its keys (every query, every variant) and tells subscribers', async () => {
       const { store, tenantId } = await setup();
       const messages: CachePurgeMessage[] = [];
@@ -423,6 +448,28 @@ export function describeCacheStoreContract(
             expect(live, `after big${i}`).toBeLessThanOrEqual(2);
           }
           expect(stored).toBeGreaterThanOrEqual(4);
+        });
+
+        it('a variant refused after replacing the last of its URL leaves no Vary marker behind', async () => {
+          const { store, base } = await fullOfTinyEntries();
+          const urlKey = `${base}:page:v`;
+          const variant = (name: string) =>
+            store.putVariant({
+              key: `${urlKey}:${name}`,
+              urlKey,
+              entry: entry(Buffer.from(name), { varyOn: ['accept-language'] }),
+              ttlMs: 60_000,
+              pathIndexKey: `${base}:page:idx`,
+              maxVariants: 1,
+            });
+          expect(await variant('fr')).toBe('stored');
+          // Stored over the bound by almost its size: the next write cannot evict back under it.
+          expect(await fill(store, base, 'big', bound - 10_000)).toBe('stored');
+          expect(await variant('en')).toBe('over_tenant_bound');
+          expect(await store.get(`${urlKey}:fr`)).toBeNull();
+          expect(await store.get(`${urlKey}:en`)).toBeNull();
+          // The marker is charged within its variants: one left without any is held by no share.
+          expect(await store.get(urlKey)).toBeNull();
         });
 
         it('an entry much larger than 32 small ones is stored at once when the tenant is within its bound', async () => {

@@ -139,9 +139,8 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
     // The followers asked for this variant at the same time: they get the response either way.
     finishFlight(fill.key, { entry, key });
-    // At the Vary cap the least recently used variant makes room, here and in the store: junk values
-    // nobody asks for again cannot keep out the variants clients keep requesting.
-    l1.makeRoomForVariant(urlKey, key, maxVariants);
+    // At the Vary cap the least recently used variant makes room, in the L1 (L1Cache.set) and the store:
+    // junk values nobody asks for again cannot keep out the variants clients keep requesting.
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
     l1.set(key, entry, pathIndexKey, urlKey);
     const put = await writeShared(policy.tenantId, entry, () =>

@@ -41,10 +41,17 @@ export class L1Cache {
   readonly #variants = new Map<string, Set<string>>();
   readonly #tenants = new Map<string, TenantEntries>();
   readonly #tenantMaxBytes: number;
+  readonly #maxVariantsPerUrl: number;
   #purgeVisits = 0;
 
-  constructor(maxBytes: number, tenantShare = TENANT_MEMORY_SHARE) {
+  /** `maxVariantsPerUrl`: the Vary cap (GATEWAY_CACHE_MAX_VARIANTS), whichever tier a variant came from. */
+  constructor(
+    maxBytes: number,
+    tenantShare = TENANT_MEMORY_SHARE,
+    maxVariantsPerUrl = Number.POSITIVE_INFINITY,
+  ) {
     this.#tenantMaxBytes = tenantShareOf(maxBytes, tenantShare);
+    this.#maxVariantsPerUrl = maxVariantsPerUrl;
     this.#slots = new LRUCache<string, Slot>({
       maxSize: maxBytes,
       dispose: (slot, key, reason) => {
@@ -76,7 +83,8 @@ export class L1Cache {
 
   /**
    * Keeps a record; false when it is larger than its tenant's share of the L1 (then it is not kept, nor
-   * any previous record of the key). Past the share, the tenant's least recently used entries go.
+   * any previous record of the key). Past the share, the tenant's least recently used entries go; a
+   * new variant of a URL at the Vary cap takes the place of the URL's least recently used one.
    */
   set(key: string, record: CacheRecord, pathIndexKey: string, urlKey?: string): boolean {
     const tenantId = tenantOfKey(key);
@@ -95,6 +103,9 @@ export class L1Cache {
       this.#dropIfEmpty(tenantId!, tenant);
       return false;
     }
+    // Variants read from the shared store count too: other replicas' fills replace the store's
+    // variants at the cap, so what one replica reads from it over time has no bound of its own.
+    if (urlKey !== undefined) this.makeRoomForVariant(urlKey, key, this.#maxVariantsPerUrl);
     // Replaced without a dispose we act on: the previous record's route and tags list it no more.
     const previous = this.#slots.peek(key);
     if (previous !== undefined) this.#unlist(key, previous);
@@ -123,6 +134,8 @@ export class L1Cache {
         variants = new Set();
         this.#variants.set(urlKey, variants);
       }
+      // Stored again (refreshed) is a use: to the back, as a read moves it.
+      variants.delete(key);
       variants.add(key);
     }
     return true;

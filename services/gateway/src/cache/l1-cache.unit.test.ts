@@ -193,4 +193,19 @@ describe('the Vary cap in the L1', () => {
     expect(l1.get(variant('d'))?.kind).toBe('response');
     expect(l1.get(variant('a'))).toBeUndefined();
   });
+
+  it('holds the cap for every variant it keeps, and a variant stored again counts as used', () => {
+    const l1 = new L1Cache(L1_BYTES, undefined, 2);
+    const { key: urlKey, pathIndexKey } = keyOf(2);
+    const variant = (name: string) => `${urlKey}:${name}`;
+    const store = (name: string) =>
+      l1.set(variant(name), entry('/p', 1, Buffer.from(name)), pathIndexKey, urlKey);
+    store('a');
+    store('b');
+    // a refreshed (read again from the shared store, or revalidated): b is the least recently used.
+    store('a');
+    store('c');
+    expect(l1.get(variant('b'))).toBeUndefined();
+    for (const name of ['a', 'c']) expect(l1.get(variant(name))?.kind).toBe('response');
+  });
 });

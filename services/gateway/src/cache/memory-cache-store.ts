@@ -141,6 +141,8 @@ export class MemoryCacheStore implements CacheStore {
     if (!this.#slots.has(key)) return Promise.resolve('stored'); // larger than the whole store
     variants = this.#variants.get(urlKey) ?? new Set();
     this.#variants.set(urlKey, variants);
+    // Stored again (refreshed) is a use: to the back, as a read moves it.
+    variants.delete(key);
     variants.add(key);
     const markerTtl = Math.max(ttlMs, this.#slots.getRemainingTTL(urlKey));
     this.#set(

@@ -190,8 +190,15 @@ end
 unlist(KEYS[8], KEYS[2], false)
 local counts = admit(KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[2], size, max, tonumber(ARGV[6]))
 if counts[3] == 1 then
-  -- The response the URL held left the tenant's share above: it goes with the refused variant.
-  if urlHeldResponse then redis.call('DEL', KEYS[1]) end
+  -- The response the URL held left the tenant's share above: it goes with the refused variant, as does
+  -- a marker whose last variant made room above (charged within its variants, it has no share left).
+  if urlHeldResponse then
+    redis.call('DEL', KEYS[1])
+  elseif replaced > 0 and redis.call('SCARD', KEYS[3]) == 0
+    and redis.call('GETRANGE', KEYS[1], 4, 3 + #MARKER_META) == MARKER_META then
+    redis.call('DEL', KEYS[1])
+    redis.call('SREM', KEYS[4], KEYS[1], KEYS[3])
+  end
   return { 3, counts[1], counts[2], replaced }
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)

@@ -167,7 +167,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const maxVariants = options.maxVariantsPerUrl ?? 16;
   const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024, options.fillTenantShare);
   const fillFlights = createFillFlights(options.coalesceTimeoutMs ?? 10_000);
-  const l1 = new L1Cache(options.l1MaxBytes, options.l1TenantShare);
+  const l1 = new L1Cache(options.l1MaxBytes, options.l1TenantShare, maxVariants);
   const storeSlots = new TenantStoreSlots(options.tenantStoreSlots);
 
   const circuits = createStoreCircuits({
