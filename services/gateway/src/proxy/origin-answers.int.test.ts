@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
 import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
@@ -32,6 +33,9 @@ import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from '../upstream/unaske
  *   parsed, copied and written to the client line by line: tens of times the CPU and heap of an ordinary
  *   answer per request, for every client of the tenant, on a replica other tenants share; an upgrade's
  *   answer (a refusal, a 101, a 1xx before it), read by node's parser, was relayed with 2,000 of them.
+ * - a chunked answer's trailer section of thousands of short lines (undici bounds it as a head, by its
+ *   names and values) was parsed in full for every answer: tens of times an ordinary answer's CPU (the
+ *   trailers are not even relayed).
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
@@ -91,6 +95,13 @@ function startRawOrigin(): Promise<net.Server> {
           while (!socket.destroyed) if (!socket.write(lines)) return void socket.once('drain', more);
         };
         more();
+        return;
+      }
+      const trailers = /^\/flood\/trailer-lines\/(\d+|malformed)$/.exec(path);
+      if (trailers !== null) {
+        // A chunked answer whose trailer section has `count` short lines (or one undici refuses).
+        const section = trailers[1] === 'malformed' ? 'no colon\r\n' : 'x: v\r\n'.repeat(Number(trailers[1]));
+        socket.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n${section}\r\n`);
         return;
       }
       const lines = /^\/flood\/header-lines\/(\d+)$/.exec(path);
@@ -402,6 +413,42 @@ describe('an origin whose answer head has thousands of header lines', () => {
       );
     },
   );
+});
+
+describe('an origin whose chunked answer has thousands of trailer lines', () => {
+  /** What an HTTP/1.1 client receives of `path`, byte for byte, up to the gateway's closing the connection. */
+  async function received(path: string): Promise<{ text: string; closed: boolean }> {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(`GET ${path} HTTP/1.1\r\nHost: answers.localhost\r\n\r\n`);
+    const closed = await within(client.closed, 5_000, 'closed').then(
+      () => true,
+      () => false,
+    );
+    client.socket.destroy();
+    return { text: client.received(), closed };
+  }
+
+  it('is cut past MAX_ANSWER_HEADER_LINES as a malformed trailer section is: the body never ends', async () => {
+    const malformed = await received('/flood/trailer-lines/malformed');
+    const flooded = await received('/flood/trailer-lines/5000');
+    for (const { text, closed } of [malformed, flooded]) {
+      expect(text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+      expect(text).toContain('\r\n2\r\nok\r\n');
+      // The chunked answer's last chunk never comes: the client knows it did not get the whole answer.
+      expect(text.endsWith('0\r\n\r\n')).toBe(false);
+      expect(closed).toBe(true);
+    }
+  });
+
+  it('MAX_ANSWER_HEADER_LINES of them are still read: the answer is whole', async () => {
+    const answer = await send(
+      gateway,
+      'answers.localhost',
+      `/flood/trailer-lines/${MAX_ANSWER_HEADER_LINES}`,
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe('ok');
+  });
 });
 
 describe('an origin that sends 100 (Continue) unasked (the gateway never forwards Expect)', () => {

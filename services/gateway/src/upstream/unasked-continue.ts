@@ -1,6 +1,7 @@
 import { maxHeaderSize } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type buildConnector, errors } from 'undici';
+import { ChunkedBodyEnd, headSaysChunked } from './chunked-body.js';
 import { preparingConnections } from './prepared-connections.js';
 
 /**
@@ -12,19 +13,25 @@ import { preparingConnections } from './prepared-connections.js';
 export const MAX_INTERIM_ANSWERS = 100;
 
 /**
- * Header lines one answer head (interim or final) may have. undici bounds a head by the bytes of its names
- * and values alone (16 KiB), which 8,000 lines of `x: v` fit: each line is parsed, copied and written to
- * the client on its own, at tens of times the CPU and heap of an ordinary answer. Envoy refuses an upstream
- * answer of more than 100 fields by default, nginx one whose head outgrows its 4–8 KiB buffer; node's
- * HTTP/2 client refuses more than 128.
+ * Header lines one answer head (interim or final) may have, and lines a chunked answer's trailer section may
+ * have. undici bounds a head, and a trailer section, by the bytes of its names and values alone (16 KiB),
+ * which 8,000 lines of `x: v` fit: each line is parsed and copied on its own (a head's also written to the
+ * client), at tens of times the CPU and heap of an ordinary answer. Envoy refuses an upstream answer of more
+ * than 100 fields by default, in its head or its trailers, nginx one whose head outgrows its 4–8 KiB buffer;
+ * node's HTTP/2 client refuses more than 128.
  */
 export const MAX_ANSWER_HEADER_LINES = 256;
 
-/** An origin's answer head had more than MAX_ANSWER_HEADER_LINES header lines: its connection is cut. */
+/**
+ * An origin's answer head, or its chunked answer's trailer section, had more than MAX_ANSWER_HEADER_LINES
+ * lines: its connection is cut.
+ */
 export class TooManyAnswerHeaderLinesError extends Error {
   readonly code = 'GATEWAY_TOO_MANY_ANSWER_HEADER_LINES';
-  constructor() {
-    super(`the origin sent an answer head of more than ${MAX_ANSWER_HEADER_LINES} header lines`);
+  constructor(section: Section = 'head') {
+    super(
+      `the origin sent ${section === 'head' ? 'an answer head' : 'a trailer section'} of more than ${MAX_ANSWER_HEADER_LINES} lines`,
+    );
   }
 }
 
@@ -45,7 +52,8 @@ export class TooManyInterimAnswersError extends Error {
  * MAX_INTERIM_ANSWERS of either to one request, the connection is destroyed with
  * TooManyInterimAnswersError; a 100 whose head is longer than undici lets any head be (node's
  * maxHeaderSize) with undici's HeadersOverflowError; any answer head of more than MAX_ANSWER_HEADER_LINES
- * header lines with TooManyAnswerHeaderLinesError (each way the request fails: 502).
+ * header lines, or chunked answer's trailer section of more, with TooManyAnswerHeaderLinesError (each way
+ * the request fails: 502; past its head, the answer is cut).
  */
 export function withoutUnaskedContinue(connector: buildConnector.connector): buildConnector.connector {
   return preparingConnections(connector, dropUnaskedContinue);
@@ -56,13 +64,22 @@ const STATUS_PREFIX_BYTES = 13;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /** A request head as undici writes it (a string; bodies and chunk-size lines never start so). */
 const REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1\.1\r\n/;
+/**
+ * Bytes an answer head or trailer section may take in all: undici counts only names and values against
+ * maxHeaderSize (whitespace around values is not counted), and a final head's bytes are kept until its end
+ * to read how its body is framed.
+ */
+const MAX_HEAD_BYTES = 4 * maxHeaderSize;
+/** The line end of the last chunk's line, where its trailer section starts. */
+const LINE_END = Buffer.from('\r\n', 'latin1');
 
 /**
  * Reads an origin's answers where undici reads them (`socket.read()`) and leaves out each 100 at the
  * start of an answer. Where an answer starts is known without framing bodies: undici writes the next
  * request's head only once the previous answer was read whole (one request at a time per connection),
  * so the bytes that follow a request head start an answer, and a 1xx answer (no body) ends at its
- * head's end. Nothing is held back but the first bytes of an answer, until its status is read.
+ * head's end. Only a chunked body is followed, chunk by chunk, to find its trailer section. Nothing is
+ * held back but the first bytes of an answer, until its status is read.
  */
 export function dropUnaskedContinue(socket: Duplex): void {
   const filter = new InterimFilter();
@@ -70,6 +87,11 @@ export function dropUnaskedContinue(socket: Duplex): void {
   const write = socket.write;
   socket.read = function readAnswers(this: Duplex, size?: number) {
     for (;;) {
+      const failure = filter.failure;
+      if (failure !== undefined) {
+        this.destroy(failure);
+        return null;
+      }
       const chunk = read.call(this, size) as Buffer | null;
       if (chunk === null || filter.passing) return chunk;
       let kept: Buffer;
@@ -83,42 +105,60 @@ export function dropUnaskedContinue(socket: Duplex): void {
     }
   };
   socket.write = function writeRequests(this: Duplex, chunk: unknown, ...rest: unknown[]) {
-    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk)) filter.requestWritten();
+    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk))
+      filter.requestWritten(chunk.startsWith('HEAD '));
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as Duplex['write'];
 }
 
+/** An answer's head, or a chunked answer's trailer section. */
+type Section = 'head' | 'trailers';
+
 /** Where the bytes read are in the answer to the request last written. */
 type Position =
-  /** Past a final answer's head: everything is passed on. */
+  /** Past a final answer's head (or its trailer section): everything is passed on. */
   | { readonly at: 'passing' }
   /** At an answer's start: its first bytes, held until they show its status. */
   | { readonly at: 'status'; held: Buffer }
   /**
-   * In an answer's head, up to its end (its last 3 bytes kept to find an end split across reads), passed
-   * on as it is read unless `dropped`; `headBytes`: how much of it was read (undici never sees a dropped
-   * head to bound), `lineEnds`: its line feeds so far (the status line's included).
+   * In an answer's head or trailer section, up to its end (its last 3 bytes kept to find an end split
+   * across reads), passed on as it is read unless `dropped`; `headBytes`: how much of it was read (undici
+   * never sees a dropped head to bound), `lineEnds`: its line feeds so far (the status line's, or the last
+   * chunk's line's, included); `read`: a final head's bytes so far, whose fields tell how its body is framed.
    */
   | {
       readonly at: 'head';
+      readonly section: Section;
       readonly interim: boolean;
       readonly dropped: boolean;
+      readonly read: Buffer[] | undefined;
       tail: Buffer;
       headBytes: number;
       lineEnds: number;
-    };
+    }
+  /** In a chunked body, passed on as it is read, up to its trailer section. */
+  | { readonly at: 'chunks'; readonly body: ChunkedBodyEnd };
 
 class InterimFilter {
   #position: Position = { at: 'passing' };
   /** Interim answers to the request last written, dropped or kept. */
   #interimAnswers = 0;
+  /** Whether the request last written is a HEAD, whose answer has no body whatever its head says. */
+  #headRequest = false;
+  /** Why the connection is to be cut once undici has read what came before (a trailer section's excess). */
+  #failure: Error | undefined;
 
   get passing(): boolean {
     return this.#position.at === 'passing';
   }
 
-  requestWritten(): void {
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  requestWritten(headRequest: boolean): void {
     this.#interimAnswers = 0;
+    this.#headRequest = headRequest;
     this.#answerExpected();
   }
 
@@ -129,8 +169,10 @@ class InterimFilter {
   /**
    * The part of `chunk` (with bytes held back before) that undici is to read. Throws
    * TooManyInterimAnswersError at the interim answer past MAX_INTERIM_ANSWERS, HeadersOverflowError
-   * once a dropped head goes past maxHeaderSize, TooManyAnswerHeaderLinesError at a head's header line
-   * past MAX_ANSWER_HEADER_LINES.
+   * once a dropped head goes past maxHeaderSize (any head or trailer section past MAX_HEAD_BYTES),
+   * TooManyAnswerHeaderLinesError at a head's header line (or a trailer section's line) past
+   * MAX_ANSWER_HEADER_LINES. A trailer section's excess after bytes to pass on returns those instead and
+   * sets `failure`, for the next read to cut the connection with.
    */
   take(chunk: Buffer): Buffer {
     const kept: Buffer[] = [];
@@ -138,51 +180,120 @@ class InterimFilter {
     while (rest.length > 0) {
       const position = this.#position;
       if (position.at === 'passing') {
-        kept.push(rest);
+        keep(kept, rest);
         break;
+      }
+      if (position.at === 'chunks') {
+        const end = position.body.take(rest);
+        if (typeof end !== 'number' || end < 0) {
+          // Bytes that are not chunks are undici's to refuse: nothing more of this answer is looked at.
+          if (end === 'unframed') this.#position = { at: 'passing' };
+          keep(kept, rest);
+          break;
+        }
+        keep(kept, rest.subarray(0, end));
+        rest = rest.subarray(end);
+        this.#position = {
+          at: 'head',
+          section: 'trailers',
+          interim: false,
+          dropped: false,
+          read: undefined,
+          tail: LINE_END,
+          headBytes: 0,
+          lineEnds: 1,
+        };
+        continue;
       }
       if (position.at === 'status') {
         const wanted = STATUS_PREFIX_BYTES - position.held.length;
-        const held = Buffer.concat([position.held, rest.subarray(0, wanted)]);
+        const held =
+          position.held.length === 0
+            ? rest.subarray(0, wanted)
+            : Buffer.concat([position.held, rest.subarray(0, wanted)]);
         rest = rest.subarray(wanted);
         const status = interimStatus(held);
         if (status === 'unknown') {
-          position.held = held;
+          position.held = Buffer.from(held);
           continue; // rest is empty: more bytes are needed
         }
         const interim = status !== 'final' && status !== 101;
         if (interim && ++this.#interimAnswers > MAX_INTERIM_ANSWERS) throw new TooManyInterimAnswersError();
         this.#position = {
           at: 'head',
+          section: 'head',
           interim,
           dropped: status === 100,
+          // A 101's bytes after its head are another protocol's, and a HEAD's answer has no body.
+          read: status === 'final' && !this.#headRequest ? [held] : undefined,
           tail: held.subarray(-3),
           headBytes: held.length,
           lineEnds: lineEnds(held),
         };
-        if (status !== 100) kept.push(held);
+        if (status !== 100) keep(kept, held);
         continue;
       }
       const end = headEndIn(position.tail, rest);
       const head = end < 0 ? rest : rest.subarray(0, end);
       position.headBytes += head.length;
-      if (position.dropped && position.headBytes > maxHeaderSize) throw new errors.HeadersOverflowError();
       position.lineEnds += lineEnds(head);
-      // The status line's end and the blank line's are no header lines.
-      if (position.lineEnds - 2 > MAX_ANSWER_HEADER_LINES) throw new TooManyAnswerHeaderLinesError();
-      if (!position.dropped) kept.push(head);
+      const error =
+        position.headBytes > (position.dropped ? maxHeaderSize : MAX_HEAD_BYTES)
+          ? new errors.HeadersOverflowError()
+          : // The status line's end (or the last chunk's line's) and the blank line's are no header lines.
+            position.lineEnds - 2 > MAX_ANSWER_HEADER_LINES
+            ? new TooManyAnswerHeaderLinesError(position.section)
+            : undefined;
+      if (error !== undefined) {
+        if (position.section === 'head' || kept.length === 0) throw error;
+        // The answer's head and content before its trailer section still reach undici (the client gets
+        // what a malformed trailer section leaves it: the answer, cut before its end), not one trailer line.
+        this.#failure = error;
+        break;
+      }
+      if (!position.dropped) keep(kept, head);
+      position.read?.push(head);
       if (end < 0) {
         position.tail = lastBytes(position.tail, rest, HEAD_END.length - 1);
         break;
       }
       rest = rest.subarray(end);
-      // A 1xx has no content: the next answer starts after its head. After a final head, its content
-      // (or a 101's new protocol) is passed on as it comes, up to the next request.
+      // A 1xx has no content: the next answer starts after its head. After a final head, a chunked body
+      // is followed to its trailer section; any other content (or a 101's new protocol), and what follows
+      // a trailer section, is passed on as it comes, up to the next request.
       if (position.interim) this.#answerExpected();
+      else if (position.read !== undefined && hasChunkedBody(position.read))
+        this.#position = { at: 'chunks', body: new ChunkedBodyEnd() };
       else this.#position = { at: 'passing' };
     }
     return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
   }
+}
+
+/**
+ * Whether a final answer's head (not a HEAD's, not a 101's) is followed by a chunked body: it says so and
+ * its status is not one that never has content (204, 304).
+ */
+function hasChunkedBody(read: readonly Buffer[]): boolean {
+  const head = read.length === 1 ? read[0]! : Buffer.concat(read);
+  const status = head.toString('latin1', 9, 12);
+  return status !== '204' && status !== '304' && headSaysChunked(head);
+}
+
+/**
+ * Adds `piece` to what undici is to read: as one view with the piece before it when they are contiguous
+ * (bytes of one read, nothing left out between them), so a read passed on whole is never copied.
+ */
+function keep(kept: Buffer[], piece: Buffer): void {
+  if (piece.length === 0) return;
+  const last = kept[kept.length - 1];
+  if (
+    last !== undefined &&
+    last.buffer === piece.buffer &&
+    last.byteOffset + last.length === piece.byteOffset
+  )
+    kept[kept.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + piece.length);
+  else kept.push(piece);
 }
 
 /**

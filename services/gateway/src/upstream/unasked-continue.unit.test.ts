@@ -143,3 +143,95 @@ describe('an origin answer as undici reads it', () => {
     expect(socket.destroyed).toBe(false);
   });
 });
+
+describe("a chunked answer's trailer section as undici reads it", () => {
+  // A chunk whose data looks like a last chunk and trailers, and one with an extension.
+  const data = `${'0\r\nx: v\r\n'.repeat(2)}\r\nhello`;
+  const chunked = (trailers: string, head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n') =>
+    `${head}5\r\nhello\r\n${data.length.toString(16)};ext="a b"\r\n${data}\r\n0\r\n${trailers}\r\n`;
+  const lines = (count: number) => 'x: v\r\n'.repeat(count);
+
+  it('keeps an answer whose trailer section has up to MAX_ANSWER_HEADER_LINES lines, wherever the reads split it', () => {
+    for (const trailers of ['', 'X-Sum: 1\r\n', lines(MAX_ANSWER_HEADER_LINES)]) {
+      const answer = chunked(trailers);
+      const socket = originConnection();
+      for (let request = 0; request < 3; request++) {
+        socket.write(REQUEST_HEAD, 'latin1');
+        expect(readArrived(socket, answer)).toBe(answer);
+      }
+      expect(readAfterRequest([...answer])).toBe(answer);
+      expect(socket.destroyed).toBe(false);
+    }
+    for (const parts of everySplit(chunked('X-Sum: 1\r\nX-Other: 2\r\n'))) {
+      const socket = originConnection();
+      socket.write(REQUEST_HEAD, 'latin1');
+      let read = '';
+      for (const part of parts) read += readArrived(socket, part);
+      expect(read).toBe(parts.join(''));
+      expect(socket.destroyed).toBe(false);
+    }
+  });
+
+  it('cuts the connection at a trailer section of more than MAX_ANSWER_HEADER_LINES lines', () => {
+    const heads = [
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'HTTP/1.0 200 OK\r\ntransfer-encoding: gzip,  CHUNKED \r\n\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX: y\r\nTransfer-Encoding: chunked\r\n\r\n',
+      // Sizes with leading zeros, as llhttp reads them.
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000000000000000001\r\na\r\n',
+    ];
+    for (const head of heads) {
+      const trailers = lines(MAX_ANSWER_HEADER_LINES + 1);
+      const answer = chunked(trailers, head);
+      for (const parts of [[answer], [...answer]]) {
+        const socket = originConnection();
+        socket.write(REQUEST_HEAD, 'latin1');
+        let read = '';
+        for (const part of parts) read += readArrived(socket, part);
+        // What came before the trailer section is read first (undici relays it), none of its lines if
+        // they came with it.
+        if (parts.length === 1) expect(read).toBe(answer.slice(0, -trailers.length - 2));
+        expect(socket.destroyed, head).toBe(true);
+        expect((socket.errored as { code?: string } | null)?.code).toBe(
+          'GATEWAY_TOO_MANY_ANSWER_HEADER_LINES',
+        );
+      }
+    }
+  });
+
+  it('counts no lines in what is not a chunked body: other codings, HEAD, 204, 304, a body of its length', () => {
+    const body = `0\r\n${lines(MAX_ANSWER_HEADER_LINES * 2)}\r\n`;
+    const answers: [string, string][] = [
+      [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n${body}`],
+      [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`],
+      [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nX-Transfer-Encoding: chunked\r\n\r\n${body}`],
+      ['HEAD /x HTTP/1.1\r\nhost: a\r\n\r\n', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`],
+      [REQUEST_HEAD, `HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n${body}`],
+      [REQUEST_HEAD, `HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n${body}`],
+    ];
+    for (const [request, answer] of answers) {
+      expect(readAfterRequest([answer], request)).toBe(answer);
+      expect(readAfterRequest([...answer], request)).toBe(answer);
+    }
+  });
+
+  it('cuts the connection at a head or trailer section padded past what undici counts (whitespace)', () => {
+    const padded = `x: ${' '.repeat(8 * 1024)}v\r\n`;
+    const fits = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n${padded}\r\n2\r\nok\r\n0\r\n${padded}\r\n`;
+    expect(readAfterRequest([fits])).toBe(fits);
+    for (const answer of [
+      `HTTP/1.1 200 OK\r\n${padded.repeat(10)}Content-Length: 2\r\n\r\nok`,
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n${padded.repeat(10)}\r\n`,
+    ]) {
+      const socket = originConnection();
+      socket.write(REQUEST_HEAD, 'latin1');
+      readArrived(socket, answer);
+      expect((socket.errored as { code?: string } | null)?.code).toBe('UND_ERR_HEADERS_OVERFLOW');
+    }
+  });
+
+  it('stops following chunks that are not framed as chunks (undici refuses them itself)', () => {
+    const answer = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n0\r\n${lines(MAX_ANSWER_HEADER_LINES * 2)}\r\n`;
+    expect(readAfterRequest([answer])).toBe(answer);
+  });
+});
