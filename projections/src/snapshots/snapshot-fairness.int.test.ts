@@ -133,22 +133,32 @@ async function tenantWithRoute(store: RoundTripEventStore, routes = 1) {
 }
 
 /**
- * A projector over a pool holding the large tenant's stores (700 routes of ~2 KB: a snapshot of about
- * 1.4 MB of JSON), and another tenant. While the large tenant's change is stored (`first` is held), it
- * changes again, then the other tenant changes: the next batch folds both.
+ * A projector (named `name`) over a pool holding the large tenant's stores, once it has folded a large
+ * tenant (700 routes) and another tenant; its snapshots are seen by `subscriber`.
  */
-async function otherChangedWhileLargeStored(options: { retryDelayMs?: number } = {}) {
+async function largeAndOtherSeeded(options: { retryDelayMs?: number } = {}) {
   const store = new RoundTripEventStore();
   const bus = createInMemorySnapshotBus();
   const subscriber = await recordSubscription(bus);
   const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
-  const projector = startSnapshotProjector({ store, pool, bus, name: `t_${randomUUID()}`, ...options });
+  const name = `t_${randomUUID()}`;
+  const projector = startSnapshotProjector({ store, pool, bus, name, ...options });
   const large = await tenantWithRoute(store, 700);
   const other = await tenantWithRoute(store);
   const seeded = await store.headPosition();
   await eventually('seeded', () => projector.checkpoint() >= seeded);
   held.tenantId = large.tenantId;
+  return { store, pool, name, projector, subscriber, holdNextStore, large, other };
+}
 
+/**
+ * A projector over a pool holding the large tenant's stores (700 routes of ~2 KB: a snapshot of about
+ * 1.4 MB of JSON), and another tenant. While the large tenant's change is stored (`first` is held), it
+ * changes again, then the other tenant changes: the next batch folds both.
+ */
+async function otherChangedWhileLargeStored(options: { retryDelayMs?: number } = {}) {
+  const { store, pool, projector, subscriber, holdNextStore, large, other } =
+    await largeAndOtherSeeded(options);
   const first = holdNextStore();
   await large.change();
   await first.reached;
@@ -275,18 +285,8 @@ describe('a batch rolled back after another tenant was stored ahead of its large
 
 describe('a large tenant’s event its batch cannot store, beside another tenant stored ahead', () => {
   it('quarantines the large tenant only: the other tenant’s changes before and after it are in once, in order', async () => {
-    const store = new RoundTripEventStore();
-    const bus = createInMemorySnapshotBus();
-    const subscriber = await recordSubscription(bus);
-    const { pool, held, holdNextStore } = poolHoldingStoresOf(db.url);
-    const name = `t_${randomUUID()}`;
-    const projector = startSnapshotProjector({ store, pool, bus, name, retryDelayMs: 5 });
-    const large = await tenantWithRoute(store, 700);
-    const other = await tenantWithRoute(store);
-    const seeded = await store.headPosition();
-    await eventually('seeded', () => projector.checkpoint() >= seeded);
-    held.tenantId = large.tenantId;
-
+    const { store, pool, name, projector, subscriber, holdNextStore, large, other } =
+      await largeAndOtherSeeded({ retryDelayMs: 5 });
     const first = holdNextStore();
     await large.change();
     await first.reached;
