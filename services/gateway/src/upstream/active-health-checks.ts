@@ -14,6 +14,29 @@ const isBudgetRefusal = (error: unknown): boolean =>
   error instanceof OriginTlsBudgetSpentError ||
   (error as { cause?: unknown } | null)?.cause instanceof OriginTlsBudgetSpentError;
 
+/**
+ * Bytes of a probe's answer body read at most: past them the rest is left unread (its connection closed)
+ * and the answer is judged by its head and what came before; a health page needs no more.
+ */
+export const PROBE_BODY_READ_LIMIT = 128 * 1024;
+
+/**
+ * Reads a probe's answer body to its end, or to PROBE_BODY_READ_LIMIT bytes. Throws when the body ends
+ * otherwise: the connection cut before its end (a trailer section past the bounds the proxy holds an
+ * answer to, a body shorter than its length) or the probe's timeout reached. Not undici's `dump`: it
+ * resolves however the body ends, passing a probe whose answer the proxy would relay cut.
+ */
+async function readToItsEnd(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<void> {
+  let read = 0;
+  for await (const chunk of body) {
+    read += chunk.length;
+    if (read > PROBE_BODY_READ_LIMIT) {
+      body.destroy();
+      return;
+    }
+  }
+}
+
 /** The most ticks an origin's round of probes is split into (each probes every n-th target). */
 const MAX_SLICES_PER_ROUND = 10;
 
@@ -30,9 +53,10 @@ export interface ActiveHealthChecks {
 }
 
 /**
- * Probes every target with GET every `interval_seconds`; a 2xx/3xx answer within `timeout_seconds`
- * is a success. The first round probes every target at once; after it each target is probed once an
- * interval, an origin's targets in up to MAX_SLICES_PER_ROUND ticks spread over the interval from a random
+ * Probes every target with GET every `interval_seconds`; a 2xx/3xx answer read whole (up to
+ * PROBE_BODY_READ_LIMIT bytes of body) within `timeout_seconds` is a success (Envoy's HTTP health checker
+ * counts a stream reset or timed out before its end as a failure). The first round probes every target at
+ * once; after it each target is probed once an interval, an origin's targets in up to MAX_SLICES_PER_ROUND ticks spread over the interval from a random
  * phase (Envoy's interval jitter), so origins built together do not probe together. Probes use their own small agent rather than the target's request pool, so a pool
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
  * still running is skipped, so a hanging target costs one connection, not one per interval.
@@ -93,11 +117,12 @@ export function startActiveHealthChecks(
         signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(timeoutMs)]),
         headers: { 'user-agent': 'vantageedge-health-check' },
       });
-      await response.body.dump();
-      success =
+      const answered =
         response.statusCode >= 200 &&
         response.statusCode < 400 &&
         !isInternalListenerResponse(response.headers);
+      await readToItsEnd(response.body);
+      success = answered;
     } catch (error) {
       success = false;
       // Not sent: the tenant's handshakes spent their budget (counted there). The target keeps its state.

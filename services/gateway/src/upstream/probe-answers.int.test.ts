@@ -1,8 +1,9 @@
+import { maxHeaderSize } from 'node:http';
 import net from 'node:net';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { onRequestHeads } from '../testing/request-heads.js';
-import { startActiveHealthChecks } from './active-health-checks.js';
+import { PROBE_BODY_READ_LIMIT, startActiveHealthChecks } from './active-health-checks.js';
 import { loopbackOriginsAllowed } from './testing/test-origin.js';
 import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from './unasked-continue.js';
 
@@ -11,7 +12,10 @@ import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from './unasked-continue
  * answers start with a `100 Continue` it sends unasked (which the proxy ignores, its requests answered)
  * failed every probe, undici closing the connection on any 100, and was marked down; a target flooding
  * its answer with interim answers, or a head with thousands of header lines (every proxied request to
- * it answered 502), passed its probes, each read at the origin's pace for as long as it went on.
+ * it answered 502), passed its probes, each read at the origin's pace for as long as it went on. A probe
+ * is judged by its whole answer, as Envoy's are: an answer cut before its end (a trailer section past
+ * the bounds, a body shorter than its length, one still coming at the probe's timeout) passed, the
+ * probe's reading resolving whatever ended the body.
  */
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -20,22 +24,27 @@ afterEach(async () => {
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
-async function originAnswering(answer: string): Promise<string> {
-  const server = net.createServer((socket) => onRequestHeads(socket, () => socket.write(answer)));
+/** An origin answering each request with `answer` (written as it is), or as `answer(socket)` does. */
+async function originAnswering(answer: string | ((socket: net.Socket) => void)): Promise<string> {
+  const answering = typeof answer === 'string' ? (socket: net.Socket) => socket.write(answer) : answer;
+  const server = net.createServer((socket) => onRequestHeads(socket, () => answering(socket)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
   server.on('connection', (socket) => cleanups.push(async () => void socket.destroy()));
   return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
-async function probeResults(answer: string): Promise<boolean[]> {
+async function probeResults(
+  answer: string | ((socket: net.Socket) => void),
+  timeoutSeconds = 10,
+): Promise<boolean[]> {
   const url = await originAnswering(answer);
   const results: boolean[] = [];
   const active = originConfig.parse({
     id: '00000000-0000-4000-8000-000000000001',
     name: 'probed',
     targets: [{ url }],
-    health_check: { active: { interval_seconds: 1, timeout_seconds: 10 } },
+    health_check: { active: { interval_seconds: 1, timeout_seconds: timeoutSeconds } },
   }).health_check.active;
   const checks = startActiveHealthChecks(
     [{ probeUrl: `${url}/health`, onProbe: (success) => results.push(success) }],
@@ -75,5 +84,38 @@ describe('a health probe of an origin', () => {
     expect(await probeResults(answer)).toEqual([false, false]);
     const atBound = `${head('200 OK', MAX_ANSWER_HEADER_LINES - 1).replace(/\r\n$/, '')}Content-Length: 2\r\n\r\nok`;
     expect(await probeResults(atBound)).toEqual([true, true]);
+  });
+
+  const chunked = (trailers: string) =>
+    `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n${trailers}\r\n`;
+
+  it('whose chunked answer has a trailer section of more than MAX_ANSWER_HEADER_LINES lines: fails, as its proxied answers are cut', async () => {
+    expect(await probeResults(chunked('x: v\r\n'.repeat(MAX_ANSWER_HEADER_LINES + 1)))).toEqual([
+      false,
+      false,
+    ]);
+    expect(await probeResults(chunked('x: v\r\n'.repeat(MAX_ANSWER_HEADER_LINES)))).toEqual([true, true]);
+  });
+
+  it('whose chunked answer has a trailer section of more bytes than an answer head may have: fails', async () => {
+    const line = `x: ${'v'.repeat(1000)}\r\n`;
+    const lines = Math.ceil((4 * maxHeaderSize) / line.length) + 1;
+    expect(await probeResults(chunked(line.repeat(lines)))).toEqual([false, false]);
+  });
+
+  it('whose answer ends before its Content-Length: fails', async () => {
+    const cut = (socket: net.Socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok');
+    expect(await probeResults(cut)).toEqual([false, false]);
+  });
+
+  it('whose body has not ended at the probe timeout: fails', async () => {
+    expect(await probeResults('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok', 1)).toEqual([false, false]);
+  });
+
+  it('whose body is longer than PROBE_BODY_READ_LIMIT: is judged by its head, the rest left unread', async () => {
+    const length = 2 * PROBE_BODY_READ_LIMIT;
+    const long = (socket: net.Socket) =>
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\n\r\n${'x'.repeat(length)}`);
+    expect(await probeResults(long)).toEqual([true, true]);
   });
 });
