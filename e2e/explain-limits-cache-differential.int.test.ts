@@ -89,6 +89,7 @@ function routeBodies(originId: string, otherOriginId: string): Record<string, Re
       path_pattern: '/co/*',
       cache_policy: {
         ...override,
+        cache_key_pattern: 'path+query+headers',
         vary_headers: ['X-Lang'],
         bypass: { headers: ['x-debug'], cookies: ['nocache'], query_params: ['fresh'] },
       },

@@ -1,5 +1,6 @@
 import type { RouteState } from '@vantageedge/shared/domain/events';
 import { invalid } from './errors.js';
+import { patternPathsCanStartWith } from './pattern-prefix.js';
 
 /**
  * Rules between a route's fields that no single field's schema can check. Applied to the whole route
@@ -23,6 +24,8 @@ export function requireCoherentRoutePolicies(route: RouteState): void {
     );
   }
   requireTemplateFitsPattern(route);
+  requirePrefixesFitPattern(route);
+  requireRetriesOfRouteMethods(route);
   const split = route.traffic_split ?? null;
   if (split !== null && route.origin_id !== null) {
     if (!split.origins.some((entry) => entry.origin_id === route.origin_id)) {
@@ -55,4 +58,35 @@ function requireTemplateFitsPattern(route: RouteState): void {
       'rewrite_path.template',
     );
   }
+}
+
+/**
+ * strip_prefix and rewrite_path.from_prefix act only on a path that starts with them: one that no path
+ * of the route's pattern starts with would never apply, and every request would reach the origin as the
+ * client sent it.
+ */
+function requirePrefixesFitPattern(route: RouteState): void {
+  const prefixes: Array<[field: string, prefix: string | null | undefined]> = [
+    ['strip_prefix', route.strip_prefix],
+    ['rewrite_path.from_prefix', route.rewrite_path?.from_prefix],
+  ];
+  for (const [field, prefix] of prefixes) {
+    if (prefix == null || patternPathsCanStartWith(route.path_pattern, prefix)) continue;
+    throw invalid(
+      `no path of path_pattern ${route.path_pattern} starts with ${prefix}: every request would reach the origin unchanged (change ${field} or path_pattern)`,
+      field,
+    );
+  }
+}
+
+/** A route that takes none of the methods its retries may repeat would never retry a request. */
+function requireRetriesOfRouteMethods(route: RouteState): void {
+  const retried: readonly string[] | undefined = route.retries?.methods;
+  const methods = route.methods ?? [];
+  if (retried === undefined || methods.length === 0) return;
+  if (methods.some((method) => retried.includes(method))) return;
+  throw invalid(
+    `the route takes only ${methods.join(', ')}, none of which retries may repeat (${retried.join(', ')}): list the route's methods that may be retried in retries.methods, or remove retries`,
+    'retries.methods',
+  );
 }

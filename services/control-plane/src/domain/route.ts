@@ -9,12 +9,21 @@ export type RouteCommand = ResourceCommand<RouteState, 'route_id'>;
 
 const USER_TOKEN_MODES: ReadonlySet<string> = new Set(['jwt_required', 'jwt_or_apikey']);
 
-/** allow_any_authenticated_user widens who may call with a user token: only meaningful on jwt modes. */
+/**
+ * allow_any_authenticated_user widens who may call with a user token: only meaningful on jwt modes;
+ * required_scopes narrow who may call with a credential: meaningless on a public route.
+ */
 function requireCoherentAuth(route: RouteState): void {
   if (route.allow_any_authenticated_user && !USER_TOKEN_MODES.has(route.auth_mode)) {
     throw invalid(
       `allow_any_authenticated_user applies to jwt_required and jwt_or_apikey routes, not ${route.auth_mode}`,
       'allow_any_authenticated_user',
+    );
+  }
+  if (route.auth_mode === 'public' && (route.required_scopes?.length ?? 0) > 0) {
+    throw invalid(
+      'a public route checks no credential, so its scopes would never be required: choose an auth_mode that reads one, or remove required_scopes',
+      'required_scopes',
     );
   }
 }

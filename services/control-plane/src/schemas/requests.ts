@@ -139,6 +139,11 @@ const scope = z
   .max(100)
   .regex(/^[A-Za-z0-9:._/-]+$/, 'must be letters, digits or :._/-');
 const scopes = z.array(scope).max(50, 'at most 50 scopes');
+/** A route's scopes: checked on a credential, so refused on a public route (domain/route.ts). */
+const routeScopes = scopes.meta({
+  description:
+    'scopes a caller’s key or token must carry; a public route reads no credential, so scopes on one are refused (400)',
+});
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const methods = z
@@ -159,7 +164,11 @@ const stripPrefix = z
     const problem = forwardedPathProblem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
-  .meta({ pattern: FORWARDED_PATH_SYNTAX })
+  .meta({
+    pattern: FORWARDED_PATH_SYNTAX,
+    description:
+      "removed from the front of the path before forwarding (whole segments); one that no path of the route's path_pattern starts with (compared normalised, letters as written, a :param taking any segment, a trailing * any rest) is refused (400), as it would never apply",
+  })
   .nullable();
 /** A path rewrite as a command gives it: every path in it one the gateway reads as a request path. */
 const rewritePathRequest = rewritePath.superRefine((rewrite, ctx) => {
@@ -460,6 +469,14 @@ const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
       });
     });
   }
+  // Only path+query+headers puts them in the key: with another pattern every variant would share one entry.
+  if (value.vary_headers.length > 0 && value.cache_key_pattern !== 'path+query+headers') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['vary_headers'],
+      message: `are part of the key only with cache_key_pattern path+query+headers, not ${value.cache_key_pattern}: set it, or remove vary_headers`,
+    });
+  }
   value.vary_headers.forEach((name, index) => {
     if (!requestHeaderWrittenByGateway(name)) return;
     ctx.addIssue({
@@ -476,6 +493,10 @@ const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
       message: `${status} is not a complete response: a cache never stores 1xx, 206, 304, 412 or 416`,
     });
   });
+});
+const routeCachePolicy = cachePolicyRequest.meta({
+  description:
+    "the route's response cache (docs/cache.md); vary_headers are part of the key only with cache_key_pattern path+query+headers, and refused (400) with another pattern",
 });
 /** Health checks as a tenant may set them: every replica probes every target at this interval. */
 const healthCheckRequest = healthCheck.superRefine((value, ctx) => {
@@ -607,11 +628,17 @@ const routePolicyFields = {
   ip_rules: ipRules,
   request_headers: requestHeaderTransformInput,
   response_headers: responseHeaderTransformInput,
-  rewrite_path: rewritePathRequest,
+  rewrite_path: rewritePathRequest.meta({
+    description:
+      "from_prefix → to_prefix (whole segments), or a template of the path_pattern's :params and trailing *; a from_prefix no path of the path_pattern starts with, or a template naming a :param or * the pattern lacks, is refused (400)",
+  }),
   preserve_host: z.boolean().meta({ description: PRESERVE_HOST_DESCRIPTION }),
   query: queryTransformInput,
   timeouts: routeTimeouts,
-  retries: retryPolicy,
+  retries: retryPolicy.meta({
+    description:
+      'retries on another target; a route whose methods include none of retries.methods (default: the idempotent ones) would never retry, and is refused (400 naming retries.methods)',
+  }),
   max_body_bytes: z.number().int().min(0).max(MAX_ROUTE_BODY_BYTES),
   max_header_bytes: z.number().int().min(256).max(MAX_ROUTE_HEADER_BYTES),
   traffic_split: splitWithoutPlaceholders,
@@ -626,13 +653,13 @@ export const createRouteBody = z.strictObject({
   methods: methods.default([]),
   priority: priority.default(0),
   auth_mode: authMode,
-  required_scopes: scopes.default([]),
+  required_scopes: routeScopes.default([]),
   require_tenant_org: z.boolean().default(true),
   allow_any_authenticated_user: z.boolean().default(false),
   websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   strip_prefix: stripPrefix.default(null),
   rate_limit: rateLimitRequest.nullable().default(null),
-  cache_policy: cachePolicyRequest.nullable().default(null),
+  cache_policy: routeCachePolicy.nullable().default(null),
   match: routePolicyFields.match.nullable().default(null),
   cors: routePolicyFields.cors.nullable().default(null),
   ip_rules: routePolicyFields.ip_rules.nullable().default(null),
@@ -656,13 +683,13 @@ export const updateRouteBody = z.strictObject({
   methods: methods.optional(),
   priority: priority.optional(),
   auth_mode: authMode.optional(),
-  required_scopes: scopes.optional(),
+  required_scopes: routeScopes.optional(),
   require_tenant_org: z.boolean().optional(),
   allow_any_authenticated_user: z.boolean().optional(),
   websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).optional(),
   strip_prefix: stripPrefix.optional(),
   rate_limit: rateLimitRequest.nullable().optional(),
-  cache_policy: cachePolicyRequest.nullable().optional(),
+  cache_policy: routeCachePolicy.nullable().optional(),
   match: routePolicyFields.match.nullable().optional(),
   cors: routePolicyFields.cors.nullable().optional(),
   ip_rules: routePolicyFields.ip_rules.nullable().optional(),
