@@ -100,11 +100,13 @@ replay: install ## Rebuild every read model from position 0 into a fresh schema 
 	@$(TSX) projections/src/read-models/replay-cli.ts
 
 ## ---- gateway snapshots ----
-.PHONY: run-snapshot-projector republish-snapshots
+.PHONY: run-snapshot-projector republish-snapshots refold-snapshots
 run-snapshot-projector: build ## Fold events into per-tenant gateway snapshots and publish them to Kafka (DATABASE_URL, KAFKA_BROKERS)
 	@node dist/projections/snapshots/main.js
 republish-snapshots: install ## Rebuild a lost snapshot topic: queue every tenant's snapshot for the running snapshot projector and wait until published
 	@$(TSX) projections/src/snapshots/republish-cli.ts
+refold-snapshots: install ## Rebuild every gateway snapshot from the event log, then republish; refuses (exit 1, nothing changed) to drop a served tenant unless DROP_UNFOLDABLE_TENANTS=1
+	@$(TSX) projections/src/snapshots/republish-cli.ts --refold $(if $(filter 1,$(DROP_UNFOLDABLE_TENANTS)),--drop-unfoldable-tenants)
 
 .PHONY: run-gateway
 run-gateway: build ## Run one gateway replica: traffic on GATEWAY_PORT (8000), admin on GATEWAY_ADMIN_PORT (8001); needs API_KEY_PEPPER

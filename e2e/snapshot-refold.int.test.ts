@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { readRolloutStatus } from '@vantageedge/control-plane/rollout/rollout-status';
 import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
-import { refoldSnapshots } from '@vantageedge/projections/snapshots/refold';
+import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import { RefoldWouldDropTenantsError, refoldSnapshots } from '@vantageedge/projections/snapshots/refold';
 import {
   requestSnapshotRepublish,
   waitForSnapshotsPublished,
@@ -10,6 +14,7 @@ import {
   type SnapshotProjector,
   startSnapshotProjector,
 } from '@vantageedge/projections/snapshots/snapshot-projector';
+import { readSnapshotsPosition } from '@vantageedge/projections/snapshots/snapshot-state';
 import {
   newEvent,
   onePartitionTestBus,
@@ -18,7 +23,7 @@ import {
   tenantCreated,
 } from '@vantageedge/projections/snapshots/testing';
 import { CONTROL_PLANE_UPCASTERS } from '@vantageedge/shared/domain/event-upcasters';
-import { streamName } from '@vantageedge/shared/domain/events';
+import { streamName, type TenantState } from '@vantageedge/shared/domain/events';
 import type { NewEvent, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import {
   PostgresEventStore,
@@ -28,6 +33,7 @@ import type { SnapshotBus, SnapshotSubscription } from '@vantageedge/shared/snap
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { serviceNodeArgs } from '@vantageedge/shared/testing/service-bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -37,6 +43,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * the replicas kept serving the config from before the refold, while rollout status compared them with
  * the refolded version and called them up to date. The refolded content is published as a new version.
  */
+const run = promisify(execFile);
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const topic = uniqueTopic('refold');
 const buses: SnapshotBus[] = [];
 let database: TestDatabase;
@@ -228,5 +236,193 @@ describe('refolding the gateway snapshots', () => {
     await append(streamName.tenant(other), tenantCreated(other, 'O'));
     await refold();
     await eventually('the replica serves the refolded config', () => servedPaths(tenant).join() === '/new/*');
+  });
+});
+
+describe('refolding when the fold now refuses a tenant’s creation', () => {
+  /** A served tenant whose creation the stricter fold refuses (a setting its schema does not know). */
+  async function tenantWithRefusedCreation() {
+    const tenant = randomUUID();
+    const created = await append(streamName.tenant(tenant), tenantCreated(tenant, 'Refused'));
+    const origin = originState(tenant);
+    await append(streamName.origin(origin.origin_id), newEvent('OriginCreated', origin));
+    const route = await createRoute(tenant, origin.origin_id, '/served/*');
+    const other = randomUUID();
+    const { position: head } = await append(streamName.tenant(other), tenantCreated(other, 'O'));
+    await served(tenant, route.position);
+    await served(other, head);
+    readDifferently.set(created.id, (data) => ({
+      ...data,
+      settings: { ...(data['settings'] as object), legacy_setting: true },
+    }));
+    return { tenant, created, route };
+  }
+
+  async function storedState(tenant: string) {
+    const { rows } = await database.pool.query(
+      'select version, status from snapshot_state where tenant_id = $1',
+      [tenant],
+    );
+    const { rows: parked } = await database.pool.query(
+      `select count(*)::int as n from projection_parked_events where projection = 'gateway_snapshots'`,
+    );
+    return { rows, parked: parked[0], checkpoint: await readSnapshotsPosition(database.pool) };
+  }
+
+  it('refuses to run, changing and publishing nothing, and names the tenant and the refused event', async () => {
+    const { tenant, created } = await tenantWithRefusedCreation();
+    const before = await storedState(tenant);
+
+    const refused = refoldSnapshots({ store: refoldStore, pool: database.pool });
+    await expect(refused).rejects.toBeInstanceOf(RefoldWouldDropTenantsError);
+    await expect(refused).rejects.toThrow(
+      new RegExp(
+        `tenant ${tenant}: TenantCreated at position ${created.position} refused \\(.*legacy_setting`,
+      ),
+    );
+    expect(await storedState(tenant)).toEqual(before);
+    expect(servedPaths(tenant)).toEqual(['/served/*']);
+    expect(await rollout(tenant)).toMatchObject({ deleted: false, quarantined_since: null });
+    readDifferently.delete(created.id);
+  });
+
+  it('drops the tenant from every gateway when told to, records why, and its rollout says so', async () => {
+    const { tenant, created } = await tenantWithRefusedCreation();
+
+    const result = await refoldSnapshots({
+      store: refoldStore,
+      pool: database.pool,
+      dropUnfoldableTenants: true,
+    });
+    expect(result.dropped).toEqual([
+      expect.objectContaining({ tenantId: tenant, position: created.position, eventType: 'TenantCreated' }),
+    ]);
+    await requestSnapshotRepublish(database.pool);
+    expect(await waitForSnapshotsPublished(database.pool, { timeoutMs: 30_000, pollMs: 100 })).toBe(true);
+
+    await eventually('the replica no longer serves the tenant', () => replica.get(tenant) === undefined);
+    expect(await rollout(tenant)).toMatchObject({
+      deleted: true,
+      quarantined_since: created.position.toString(),
+      live_everywhere: false,
+      replicas: [{ applied_version: null, up_to_date: true }],
+    });
+    const audit = (await store.readStream(streamName.tenant(tenant))).filter(
+      (event) => event.type === 'TenantDroppedFromGateways',
+    );
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      data: {
+        tenant_id: tenant,
+        refused_position: created.position.toString(),
+        refused_event_type: 'TenantCreated',
+      },
+      metadata: { tenant_id: tenant },
+    });
+    expect((audit[0]!.data as { error: string }).error).toContain('legacy_setting');
+    const readModels = startReadModelProjector({ store, pool: database.pool });
+    try {
+      const audited = async () =>
+        (
+          await database.pool.query(
+            `select actor, resource_type from read_models.audit_log
+             where tenant_id = $1 and event_type = 'TenantDroppedFromGateways'`,
+            [tenant],
+          )
+        ).rows;
+      const deadline = Date.now() + 20_000;
+      while ((await audited()).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await audited()).toEqual([{ actor: 'system:snapshot-refold', resource_type: 'tenant' }]);
+    } finally {
+      await readModels.stop();
+    }
+
+    // Refolded again (the fold as strict), without the option: the tenant stays dropped, nothing refused.
+    const tombstone = await storedState(tenant);
+    const again = await refoldSnapshots({ store: refoldStore, pool: database.pool });
+    expect(again.dropped).toEqual([]);
+    expect((await storedState(tenant)).rows).toEqual(tombstone.rows);
+
+    // The fold fixed: a refold gives the tenant its snapshot back, above the tombstone.
+    readDifferently.delete(created.id);
+    const other = randomUUID();
+    await append(streamName.tenant(other), tenantCreated(other, 'O'));
+    await refold();
+    await eventually('the replica serves the tenant again', () => servedPaths(tenant).join() === '/served/*');
+    expect(await rollout(tenant)).toMatchObject({
+      deleted: false,
+      quarantined_since: null,
+      live_everywhere: true,
+    });
+  });
+
+  it('shows a tenant whose creation the running projector refused as quarantined with no snapshot, not as unknown', async () => {
+    const tenant = randomUUID();
+    const event = tenantCreated(tenant, 'Never served');
+    const created = await append(streamName.tenant(tenant), {
+      ...event,
+      // A setting this release's snapshot schema does not know (written by a newer control plane).
+      data: { ...event.data, settings: { ...(event.data as TenantState).settings, legacy_setting: true } },
+    });
+    const other = randomUUID();
+    const { position: head } = await append(streamName.tenant(other), tenantCreated(other, 'O'));
+    await served(other, head);
+
+    expect(await rollout(tenant)).toMatchObject({
+      target_version: '0',
+      deleted: true,
+      quarantined_since: created.position.toString(),
+      live_everywhere: false,
+      replicas: [{ applied_version: null, up_to_date: true }],
+    });
+  });
+
+  /** `make refold-snapshots` as an operator runs it: rejects with its exit code and output on a failure. */
+  function refoldCli(...args: string[]) {
+    return run(
+      process.execPath,
+      [...serviceNodeArgs('projections/src/snapshots/republish-cli.ts'), '--refold', ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, DATABASE_URL: database.url, REPUBLISH_TIMEOUT_SECONDS: '60' },
+      },
+    );
+  }
+
+  it('the CLI refuses with exit 1 naming the tenant and the option, and drops it when given the option', async () => {
+    const tenant = randomUUID();
+    const created = await append(streamName.tenant(tenant), tenantCreated(tenant, 'Stored'));
+    const origin = originState(tenant);
+    await append(streamName.origin(origin.origin_id), newEvent('OriginCreated', origin));
+    const route = await createRoute(tenant, origin.origin_id, '/served/*');
+    await served(tenant, route.position);
+    // What an older release stored and this release's fold refuses: a setting it does not know.
+    await database.pool.query(
+      `update event_store_events set data = jsonb_set(data, '{settings,legacy_setting}', 'true') where id = $1`,
+      [created.id],
+    );
+    const before = await storedState(tenant);
+
+    const refused = await refoldCli().then(
+      () => null,
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toContain(
+      `tenant ${tenant}: TenantCreated at position ${created.position} refused`,
+    );
+    expect(refused?.stderr).toContain('Nothing was changed');
+    expect(refused?.stderr).toContain('--drop-unfoldable-tenants');
+    expect(refused?.stdout).not.toContain('queued');
+    expect(await storedState(tenant)).toEqual(before);
+
+    const { stdout } = await refoldCli('--drop-unfoldable-tenants');
+    expect(stdout).toContain(
+      `tenant ${tenant} dropped from every gateway (its TenantCreated at position ${created.position} refused)`,
+    );
+    expect(stdout).toContain('every snapshot is on the topic again');
+    await eventually('the replica no longer serves the tenant', () => replica.get(tenant) === undefined);
   });
 });

@@ -371,6 +371,7 @@ class BatchChanges {
       }
       case 'CachePurgeRequested':
       case 'ConfigRolledBack':
+      case 'TenantDroppedFromGateways':
         // Changes no read model; it only appears in the audit log.
         return;
       case 'CertificateUploaded': {

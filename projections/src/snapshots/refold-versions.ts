@@ -21,7 +21,7 @@ function contentDigest(column: string): string {
 export async function rememberSnapshotsBeforeRefold(client: pg.PoolClient): Promise<void> {
   await client.query(
     `create temporary table snapshots_before_refold on commit drop as
-     select tenant_id, version, status, ${contentDigest('snapshot')} as digest from snapshot_state`,
+     select tenant_id, version, status, event_time, ${contentDigest('snapshot')} as digest from snapshot_state`,
   );
 }
 

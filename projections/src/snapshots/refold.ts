@@ -5,6 +5,14 @@ import { advanceCheckpoint, lockCheckpoint } from '../runner/checkpoint.js';
 import { inTransaction } from '../runner/in-transaction.js';
 import { clearParkedEvents } from '../runner/parked-events.js';
 import { applyWithQuarantine } from '../runner/quarantine.js';
+import {
+  type DroppedTenant,
+  RefoldWouldDropTenantsError,
+  type RefusedEvent,
+  recordDrops,
+  tenantsLostByRefold,
+  writeTombstones,
+} from './refold-drops.js';
 import { moveChangedSnapshotsForward, rememberSnapshotsBeforeRefold } from './refold-versions.js';
 import { snapshotProjection } from './snapshot-projection.js';
 
@@ -16,6 +24,14 @@ export interface SnapshotRefoldOptions {
   logger?: StructuredLogger | undefined;
   /** Checkpoint row name (tests run several projectors in one database). */
   name?: string | undefined;
+  /**
+   * Take the tenants whose creation the fold now refuses off every gateway (a tombstone each, and a
+   * TenantDroppedFromGateways event in their streams for the audit log). Without it, a refold that would
+   * leave a served tenant without a snapshot throws RefoldWouldDropTenantsError and changes nothing.
+   */
+  dropUnfoldableTenants?: boolean | undefined;
+  /** Who the drop events name as their actor. */
+  actor?: string | undefined;
 }
 
 export interface SnapshotRefoldResult {
@@ -28,7 +44,12 @@ export interface SnapshotRefoldResult {
    * under `position` instead (refold-versions.ts).
    */
   movedForward: string[];
+  /** Tenants taken off the gateways (dropUnfoldableTenants), with the event their fold refused. */
+  dropped: DroppedTenant[];
 }
+
+export { RefoldWouldDropTenantsError } from './refold-drops.js';
+export const REFOLD_ACTOR = 'system:snapshot-refold';
 
 /**
  * Rebuilds every gateway snapshot (`snapshot_state`) from the whole log: the recovery after the
@@ -40,7 +61,8 @@ export interface SnapshotRefoldResult {
  * one of its events, or reads them differently), gets the refold's position as its version, so its
  * gateways take it (refold-versions.ts). Every tenant's snapshot is then unpublished: the running
  * projector's publisher sends them all within its poll interval (the same versions as before for
- * tenants that did not change, which gateways ignore).
+ * tenants that did not change, which gateways ignore). A tenant served before whose creation the fold
+ * now refuses is dropped only when asked (refold-drops.ts); otherwise the refold throws, changing nothing.
  */
 export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<SnapshotRefoldResult> {
   const { store, pool, batchSize = 2000, logger = silentLogger } = options;
@@ -51,33 +73,71 @@ export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<S
     await client.query('delete from snapshot_state');
     await clearParkedEvents(client, projection.name);
     let quarantined: ReadonlyMap<string, bigint> = new Map();
-    const result: SnapshotRefoldResult = { events: 0, position: 0n, parkedEvents: 0, movedForward: [] };
-    for (;;) {
-      const batch = await store.readAll({ fromPosition: result.position, maxCount: batchSize });
-      const last = batch.at(-1);
-      if (!last) break;
-      const outcome = await applyWithQuarantine(client, batch, {
-        parkAs: projection.name,
-        handle: (events) => projection.handle(events, { client }),
-        canHandle: projection.canHandle,
-        appliesWhileQuarantined: projection.appliesWhileQuarantined,
-        quarantined,
-        parkFailed: () => true,
-      });
-      quarantined = outcome.quarantined;
-      for (const { event, tenantId, reason, error } of outcome.parked) {
-        if (reason === 'failed') {
-          logger.error('snapshot refold parked an event', {
-            position: event.position.toString(),
-            tenant_id: tenantId,
-            event_type: event.type,
-            error,
-          });
+    const refused = new Map<string, RefusedEvent>();
+    const result: SnapshotRefoldResult = {
+      events: 0,
+      position: 0n,
+      parkedEvents: 0,
+      movedForward: [],
+      dropped: [],
+    };
+    /** Folds the log from `result.position` to its end. */
+    const foldToEnd = async () => {
+      for (;;) {
+        const batch = await store.readAll({ fromPosition: result.position, maxCount: batchSize });
+        const last = batch.at(-1);
+        if (!last) break;
+        const outcome = await applyWithQuarantine(client, batch, {
+          parkAs: projection.name,
+          handle: (events) => projection.handle(events, { client }),
+          canHandle: projection.canHandle,
+          appliesWhileQuarantined: projection.appliesWhileQuarantined,
+          quarantined,
+          parkFailed: () => true,
+        });
+        quarantined = outcome.quarantined;
+        for (const { event, tenantId, reason, error } of outcome.parked) {
+          const first = tenantId === null ? undefined : refused.get(tenantId);
+          if (reason === 'failed') {
+            logger.error('snapshot refold parked an event', {
+              position: event.position.toString(),
+              tenant_id: tenantId,
+              event_type: event.type,
+              error,
+            });
+            if (tenantId !== null && !first) {
+              refused.set(tenantId, {
+                position: event.position,
+                eventType: event.type,
+                error,
+                laterEvents: 0,
+              });
+            }
+          } else if (first) {
+            first.laterEvents += 1;
+          }
         }
+        result.parkedEvents += outcome.parked.length;
+        result.events += batch.length;
+        result.position = last.position;
       }
-      result.parkedEvents += outcome.parked.length;
-      result.events += batch.length;
-      result.position = last.position;
+    };
+    await foldToEnd();
+    const lost = await tenantsLostByRefold(client, refused);
+    if (lost.length > 0) {
+      if (!options.dropUnfoldableTenants) throw new RefoldWouldDropTenantsError(lost);
+      const recorded = await recordDrops(store, lost, options.actor ?? REFOLD_ACTOR);
+      await foldToEnd();
+      await writeTombstones(client, recorded);
+      for (const tenant of lost) {
+        logger.error('snapshot refold dropped a tenant from the gateways', {
+          tenant_id: tenant.tenantId,
+          position: tenant.position?.toString() ?? null,
+          event_type: tenant.eventType,
+          error: tenant.error,
+        });
+      }
+      result.dropped = lost;
     }
     result.movedForward = await moveChangedSnapshotsForward(client, result.position);
     await advanceCheckpoint(client, projection.name, result.position);

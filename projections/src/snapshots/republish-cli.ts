@@ -3,7 +3,9 @@
 // are published. Exit 1 if they are not published within REPUBLISH_TIMEOUT_SECONDS.
 // With `--refold` it first rebuilds snapshot_state itself from the whole event log (after a fix of
 // the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts). Exit 1,
-// nothing changed, when a changed tenant holds the log's last event (refold-versions.ts).
+// nothing changed, when a changed tenant holds the log's last event (refold-versions.ts), or when the
+// fold now refuses the creation of a tenant gateways serve, unless `--drop-unfoldable-tenants` says to
+// take such tenants off every gateway (refold-drops.ts). Exit 2 on an argument it does not know.
 import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import {
@@ -32,18 +34,40 @@ checkSettingsOrExit('republish-snapshots', () => {
   assertEventStoreSettings(config);
   assertEventStoreSharedAcrossProcesses(config);
 });
-const refold = process.argv.includes('--refold');
+const KNOWN_ARGUMENTS = new Set(['--refold', '--drop-unfoldable-tenants']);
+const args = process.argv.slice(2);
+const unknown = args.filter((arg) => !KNOWN_ARGUMENTS.has(arg));
+const refold = args.includes('--refold');
+const dropUnfoldableTenants = args.includes('--drop-unfoldable-tenants');
+if (unknown.length > 0 || (dropUnfoldableTenants && !refold)) {
+  process.stderr.write(
+    unknown.length > 0
+      ? `republish-snapshots: unknown argument ${unknown.join(' ')} (known: --refold, --drop-unfoldable-tenants)\n`
+      : 'republish-snapshots: --drop-unfoldable-tenants goes with --refold\n',
+  );
+  process.exit(2);
+}
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 2 }, livenessFromSettings(config));
 
 try {
   if (refold) {
     const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
     try {
-      const result = await refoldSnapshots({ store, pool });
+      const result = await refoldSnapshots({ store, pool, dropUnfoldableTenants });
       process.stdout.write(
         `republish-snapshots: refolded ${result.events} events up to position ${result.position}` +
           ` (${result.parkedEvents} parked: see projection_parked_events)\n`,
       );
+      for (const dropped of result.dropped) {
+        const refused =
+          dropped.position === null
+            ? ''
+            : ` (its ${dropped.eventType} at position ${dropped.position} refused)`;
+        process.stdout.write(
+          `republish-snapshots: tenant ${dropped.tenantId} dropped from every gateway${refused}: ` +
+            'a tombstone is published and TenantDroppedFromGateways recorded in its audit log\n',
+        );
+      }
       if (result.movedForward.length > 0) {
         const shown = result.movedForward.slice(0, 20).join(', ');
         const more = result.movedForward.length > 20 ? ` and ${result.movedForward.length - 20} more` : '';

@@ -13,7 +13,8 @@ import type { OriginConfig, OriginTls, QuotaPolicy, RouteConfig, TenantSettings 
  *
  * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
  * UserCreated/RoleChanged/Deleted), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
- * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack), `certificate-<id>`.
+ * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack), `certificate-<id>`. A refold that
+ * drops a tenant from the gateways records TenantDroppedFromGateways in the tenant's stream.
  * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
  * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
@@ -150,6 +151,20 @@ export interface ControlPlaneEventMap {
   /** The same key sealed again under the current key-encryption key (its rotation). */
   CertificateKeyResealed: { certificate_id: string; tenant_id: string; private_key: SealedPrivateKey };
   CertificateDeleted: { certificate_id: string; tenant_id: string };
+  /**
+   * A refold of the gateway snapshots (`republish-snapshots --refold --drop-unfoldable-tenants`) took the
+   * tenant off every gateway: its fold refuses the tenant's event at `refused_position` (its creation),
+   * so it has no snapshot left to serve. Recorded by the refold for the audit log; the tenant's
+   * snapshot is a tombstone until a refold folds its events again.
+   */
+  TenantDroppedFromGateways: {
+    tenant_id: string;
+    /** Decimal position of the event the fold refused; null when none was refused (nothing folded). */
+    refused_position: string | null;
+    refused_event_type: string | null;
+    /** Why the fold refused it. */
+    error: string;
+  };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -218,4 +233,5 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'CertificateUploaded',
   'CertificateKeyResealed',
   'CertificateDeleted',
+  'TenantDroppedFromGateways',
 ]);

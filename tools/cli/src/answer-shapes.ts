@@ -47,6 +47,7 @@ export const rolloutAnswer = z.looseObject({
   replicas: z.array(tableRow),
   publish_error: z.string().nullish(),
   quarantined_since: position.nullish(),
+  deleted: z.boolean().optional(),
 });
 
 export const domainClaim = z.looseObject({ domain: text });

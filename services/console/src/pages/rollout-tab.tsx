@@ -25,6 +25,12 @@ export function RolloutTab({ tenantId }: { tenantId: string }) {
               Config version <strong>{status.target_version}</strong> was not published, so no replica serves
               it: they keep the previous version until the next change. {status.publish_error}
             </p>
+          ) : status.quarantined_since && status.deleted ? (
+            <p id="rollout-summary" class="notice error" role="alert">
+              The tenant's event at position <strong>{status.quarantined_since}</strong> could not be folded
+              into its gateway config, so no replica serves the tenant until the snapshots are refolded with a
+              fold that takes it.
+            </p>
           ) : status.quarantined_since ? (
             <p id="rollout-summary" class="notice error" role="alert">
               The tenant's event at position <strong>{status.quarantined_since}</strong> could not be folded

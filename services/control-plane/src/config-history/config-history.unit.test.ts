@@ -30,6 +30,7 @@ const EVERY_EVENT_TYPE: Record<ControlPlaneEventType, true> = {
   CertificateUploaded: true,
   CertificateKeyResealed: true,
   CertificateDeleted: true,
+  TenantDroppedFromGateways: true,
 };
 
 describe('the config history', () => {

@@ -1108,7 +1108,11 @@ const RESPONSE_SCHEMAS = {
     properties: {
       tenant_id: { type: 'string' },
       target_version: { type: 'string', pattern: '^[0-9]+$' },
-      deleted: { type: 'boolean' },
+      deleted: {
+        type: 'boolean',
+        description:
+          'no replica is to serve the tenant: it was deleted, or it has no gateway config because the snapshot fold refused its creation or a refold dropped it (quarantined_since names the refused event; target_version is "0" when it never had one); up to date then means the replica does not have it',
+      },
       projected_position: { type: 'string', pattern: '^[0-9]+$' },
       live_everywhere: {
         type: 'boolean',

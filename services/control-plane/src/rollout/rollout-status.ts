@@ -46,7 +46,11 @@ export interface RolloutStatus {
   tenant_id: string;
   /** The newest snapshot version of the tenant: what every replica should have applied. */
   target_version: string;
-  /** The tenant is deleted: up to date means "does not have it any more". */
+  /**
+   * The tenant is deleted, or has no snapshot to serve (its creation was refused by the fold, or a
+   * refold dropped it: quarantined_since names the refused event): up to date means "does not have it
+   * any more". "0" is the target_version of a tenant that never had a snapshot.
+   */
   deleted: boolean;
   /** The snapshot projector's checkpoint (every event up to it is folded into target_version). */
   projected_position: string;
@@ -70,17 +74,22 @@ export interface RolloutStatus {
   publish_error: string | null;
 }
 
-/** The tenant's rollout, or null when the snapshot projector has never seen the tenant. */
+/**
+ * The tenant's rollout, or null when the snapshot projector has never seen the tenant (neither folded
+ * nor refused any event of it).
+ */
 export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Promise<RolloutStatus | null> {
   // The checkpoint first, then the version: the projector commits both together, so a version read
   // after the checkpoint includes every event up to it. Read the other way round (or at once), a
   // commit falling between the two reads pairs the old version with the new checkpoint, and a wait
   // for the change would call it live while replicas still serve the old config.
   const checkpoint = await readSnapshotsPosition(deps.pool, deps.projection);
-  const target = await readTenantVersion(deps.pool, tenantId);
-  if (!target) return null;
+  const stored = await readTenantVersion(deps.pool, tenantId);
   // After the checkpoint too: a parked event is written with the checkpoint that passes it.
   const quarantinedSince = await readTenantQuarantine(deps.pool, tenantId, deps.projection);
+  // A tenant whose creation the fold refused has no snapshot: no replica is to serve any of it.
+  const target = stored ?? (quarantinedSince === null ? null : { version: 0n, deleted: true });
+  if (!target) return null;
   const replicas =
     'replicaVersions' in deps
       ? await deps.replicaVersions(tenantId)

@@ -130,7 +130,9 @@ export async function get(
     const rollout = (await client.get(`/api/v1/tenants/${tenant.id}/rollout`, rolloutAnswer)).body;
     if (rollout.quarantined_since) {
       ctx.stderr(
-        `the tenant's event at position ${rollout.quarantined_since} could not be folded into its gateway config: no change from it on reaches a replica (they keep version ${rollout.target_version}) until the snapshots are refolded`,
+        rollout.deleted
+          ? `the tenant's event at position ${rollout.quarantined_since} could not be folded into its gateway config: no replica serves the tenant until the snapshots are refolded with a fold that takes it`
+          : `the tenant's event at position ${rollout.quarantined_since} could not be folded into its gateway config: no change from it on reaches a replica (they keep version ${rollout.target_version}) until the snapshots are refolded`,
       );
     }
     if (rollout.publish_error) {

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { type ControlPlaneNewEvent, streamName } from '@vantageedge/shared/domain/events';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type pg from 'pg';
+
+/**
+ * A refold that no longer folds the event creating a tenant (a stricter fold, its creation parked)
+ * leaves that tenant without a snapshot, while every gateway keeps the last one it took: the replicas
+ * would serve a config the store no longer holds, for ever, and its rollout status would know no such
+ * tenant. So such a refold stops, changing nothing, unless the operator chose to drop these tenants:
+ * each then gets a tombstone, which takes it off every gateway, and an event in its stream
+ * (TenantDroppedFromGateways) for the audit log. The tombstone's version is that event's position, above
+ * any version a gateway holds. A later refold whose fold takes the tenant's events again gives it its
+ * snapshot back (a new version, refold-versions.ts).
+ *
+ * Relies on `snapshots_before_refold`, the refold's copy of the states before it (refold-versions.ts).
+ */
+
+/** A tenant served before the refold that the refolded snapshots no longer hold. */
+export interface DroppedTenant {
+  tenantId: string;
+  /** The tenant's event the fold refused (its creation), when one was: null when none was refused. */
+  position: bigint | null;
+  eventType: string | null;
+  error: string;
+  /** The tenant's events after it, parked unfolded. */
+  laterEvents: number;
+}
+
+/** What the refold's fold refused of a tenant: its first refused event, and how many followed it. */
+export interface RefusedEvent {
+  position: bigint;
+  eventType: string;
+  error: string;
+  laterEvents: number;
+}
+
+const LISTED_TENANTS = 20;
+const ERROR_CHARS = 300;
+
+function describe(tenant: DroppedTenant): string {
+  if (tenant.position === null) return `tenant ${tenant.tenantId}: ${tenant.error}`;
+  const error = tenant.error.replace(/\s+/g, ' ');
+  const shown = error.length > ERROR_CHARS ? `${error.slice(0, ERROR_CHARS - 1)}…` : error;
+  return (
+    `tenant ${tenant.tenantId}: ${tenant.eventType} at position ${tenant.position} refused (${shown})` +
+    `, ${tenant.laterEvents} later event(s) not folded`
+  );
+}
+
+/** The refold would drop tenants the gateways serve, and was not told to: it changed nothing. */
+export class RefoldWouldDropTenantsError extends Error {
+  constructor(readonly tenants: readonly DroppedTenant[]) {
+    const listed = tenants.slice(0, LISTED_TENANTS).map(describe).join('; ');
+    const more = tenants.length > LISTED_TENANTS ? `; and ${tenants.length - LISTED_TENANTS} more` : '';
+    super(
+      `the refold would drop ${tenants.length} tenant(s) that gateways serve: the snapshot fold now refuses ` +
+        `the event creating them, so they would have no snapshot while every gateway kept their old config. ` +
+        `${listed}${more}. Nothing was changed: fix the fold (or upcast those events) and refold again, or ` +
+        'refold with --drop-unfoldable-tenants to take these tenants off every gateway (a tombstone each, ' +
+        'recorded in the audit log as TenantDroppedFromGateways)',
+    );
+    this.name = 'RefoldWouldDropTenantsError';
+  }
+}
+
+/**
+ * The tenants live before the refold that the refolded `snapshot_state` no longer holds. A tenant
+ * deleted before and gone now (its creation refused, so its deletion folded nothing) gets its tombstone
+ * back as it was: gateways hold nothing of it either way.
+ */
+export async function tenantsLostByRefold(
+  client: pg.PoolClient,
+  refused: ReadonlyMap<string, RefusedEvent>,
+): Promise<DroppedTenant[]> {
+  await client.query(
+    `insert into snapshot_state (tenant_id, version, status, snapshot, json_bytes, event_time)
+     select p.tenant_id, p.version, 'deleted', null, null, p.event_time from snapshots_before_refold p
+     where p.status = 'deleted' and not exists (select 1 from snapshot_state s where s.tenant_id = p.tenant_id)`,
+  );
+  const { rows } = await client.query<{ tenant_id: string }>(
+    `select p.tenant_id from snapshots_before_refold p
+     where p.status = 'live' and not exists (select 1 from snapshot_state s where s.tenant_id = p.tenant_id)
+     order by p.tenant_id`,
+  );
+  return rows.map(({ tenant_id: tenantId }) => {
+    const event = refused.get(tenantId);
+    return event
+      ? { tenantId, ...event }
+      : {
+          tenantId,
+          position: null,
+          eventType: null,
+          error: 'the refolded log holds no snapshot of it',
+          laterEvents: 0,
+        };
+  });
+}
+
+/**
+ * Records each drop in its tenant's stream (the audit log's entry); returns each tenant's event position
+ * and time. Appended before the refold commits, so the refold folds past them and the tombstones get
+ * versions above any a gateway holds.
+ */
+export async function recordDrops(
+  store: EventStore,
+  tenants: readonly DroppedTenant[],
+  actor: string,
+): Promise<Map<string, { position: bigint; occurredAt: string }>> {
+  const recorded = new Map<string, { position: bigint; occurredAt: string }>();
+  const correlationId = randomUUID();
+  for (const tenant of tenants) {
+    const occurredAt = new Date().toISOString();
+    const event: ControlPlaneNewEvent = {
+      type: 'TenantDroppedFromGateways',
+      data: {
+        tenant_id: tenant.tenantId,
+        refused_position: tenant.position === null ? null : tenant.position.toString(),
+        refused_event_type: tenant.eventType,
+        error: tenant.error,
+      },
+      metadata: {
+        actor,
+        tenant_id: tenant.tenantId,
+        correlation_id: correlationId,
+        causation_id: null,
+        occurred_at: occurredAt,
+        schema_version: 1,
+      },
+    };
+    const { position } = await store.appendToStream(streamName.tenant(tenant.tenantId), [event]);
+    recorded.set(tenant.tenantId, { position, occurredAt });
+  }
+  return recorded;
+}
+
+/** Stores the dropped tenants' tombstones (published by the running projector's publisher). */
+export async function writeTombstones(
+  client: pg.PoolClient,
+  recorded: ReadonlyMap<string, { position: bigint; occurredAt: string }>,
+): Promise<void> {
+  if (recorded.size === 0) return;
+  const entries = [...recorded];
+  await client.query(
+    `insert into snapshot_state as s (tenant_id, version, status, snapshot, json_bytes, event_time)
+     select tenant_id, version, 'deleted', null, null, event_time
+     from unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) as t(tenant_id, version, event_time)
+     on conflict (tenant_id) do update set version = excluded.version, status = 'deleted', snapshot = null,
+       json_bytes = null, event_time = excluded.event_time, updated_at = now()`,
+    [
+      entries.map(([tenantId]) => tenantId),
+      entries.map(([, { position }]) => position.toString()),
+      entries.map(([, { occurredAt }]) => occurredAt),
+    ],
+  );
+}
