@@ -156,7 +156,7 @@ export function pathDigest(path: string): string {
 /**
  * Digest of everything else that selects a URL's entry (who the route admits, whether it stores
  * Set-Cookie, scheme, host, what a trusted proxy told the origin, the traffic split's chosen origin, the
- * key's shape, query unless the pattern is `path`, the policy's vary headers, the caller on per-caller
+ * route's response header transform, the key's shape, query unless the pattern is `path`, the policy's vary headers, the caller on per-caller
  * routes). Each part is length-prefixed so no crafted
  * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
@@ -175,6 +175,9 @@ export function variantDigest(
     part(request.host ?? '') +
     part(request.forwarding ?? '') +
     part(request.origin ?? '') +
+    // Only on a route with a response header transform (`headers:…`, never a key shape), so the keys of
+    // other routes stay as they were.
+    (policy.responseHeaders === '' ? '' : part(policy.responseHeaders)) +
     // The shape of what follows (compileCachePolicy).
     part(policy.keyShape);
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
@@ -202,10 +205,10 @@ function listWithoutSpaces(list: string): string {
  * The secondary key of a response that varies (RFC 9111 §4.1): the request's values of the header
  * fields the origin's Vary named, as the origin read them (fieldAsOriginsReadIt: `Accept_Language` too).
  * Several lines of a field are one list, whitespace around commas does not matter, and a field that is
- * absent never matches one that is present (even empty). Accept-Encoding is which of br, gzip and zstd
- * the client accepts (requestAcceptedCodings): `gzip, x1` and `gzip, deflate` are one variant, so no
- * client can take a URL's variants with spellings, and a stored coding is one every client of its
- * variant accepts (the fill stores no other: storageDecision).
+ * absent never matches one that is present (even empty). Accept-Encoding is which of br, compress,
+ * deflate, gzip and zstd the client accepts (requestAcceptedCodings): `gzip, x1` and `gzip, x2` are one
+ * variant, so no client can take a URL's variants with spellings, and a stored coding is one every
+ * client of its variant accepts (the fill stores no other: storageDecision).
  */
 export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
   let material = '';

@@ -67,6 +67,12 @@ export interface CompiledCachePolicy {
    * declared shareable by the operator (`shared`).
    */
   readonly credentialsNeedOriginConsent: boolean;
+  /**
+   * The route's `response_headers`, as a digest ('' without any): they are applied before an answer is
+   * stored (but for the writes of a request's own values), so a route whose transform changed never
+   * meets the entries stored with the former one. Part of every key of such a route.
+   */
+  readonly responseHeaders: string;
   readonly cacheSetCookie: boolean;
   readonly staleWhileRevalidateMs: number;
   readonly staleIfErrorMs: number;
@@ -136,6 +142,13 @@ function ipRulesDigest(rules: IpRules | null): string | null {
   return digest;
 }
 
+/** `headers:<digest>` of the route's response header transform, '' when it has none. */
+function responseHeadersDigest(route: RouteConfig): string {
+  const transform = route.response_headers ?? null;
+  if (transform === null) return '';
+  return `headers:${hash('sha256', JSON.stringify(transform), 'base64url').slice(0, 22)}`;
+}
+
 /** null when the route has no cache policy or it is disabled. */
 export function compileCachePolicy(
   tenantId: string,
@@ -186,6 +199,7 @@ export function compileCachePolicy(
     perCaller: route.auth_mode !== 'public' && !policy.shared,
     audience: routeAudience(route, tenant),
     credentialsNeedOriginConsent: route.auth_mode === 'public',
+    responseHeaders: responseHeadersDigest(route),
     cacheSetCookie: policy.cache_set_cookie,
     staleWhileRevalidateMs: policy.stale_while_revalidate_seconds * 1000,
     staleIfErrorMs: policy.stale_if_error_seconds * 1000,

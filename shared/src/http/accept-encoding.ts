@@ -2,25 +2,32 @@ import { otherSpellingsSent } from './cgi-spellings.js';
 import { sentHeader } from './header-values.js';
 
 /**
- * The content codings that select an encoded response's variant in the cache, as bits: br, gzip (and
- * `x-gzip`, the same coding: RFC 9110 §8.4.1.3) and zstd, the ones browsers ask for. A client's
- * Accept-Encoding is read as which of them it accepts: 8 sets and the variant of clients that sent none,
- * fewer than a URL's variants (GATEWAY_CACHE_MAX_VARIANTS, 16), so no client can take the variant
- * another set needs by spelling its header, or by asking for deflate, compress or no identity. A
- * response in another coding is not stored (its clients could not be told apart).
+ * The content codings that select an encoded response's variant in the cache, as bits: those of RFC
+ * 9110 §8.4.1, compress (and `x-compress`), deflate and gzip (and `x-gzip`), and br and zstd, which
+ * browsers ask for. A client's Accept-Encoding is read as which of them it accepts: 32 sets and the
+ * variant of clients that sent none (ENCODING_VARIANTS), whatever it spells or adds, so a URL varying on
+ * Accept-Encoding alone has a bounded number of variants, and its Vary cap leaves room for every one
+ * (the gateway's variantCap). A response in another coding (one of the origin's own) is not stored: its
+ * clients could not be told apart.
  */
 const CODING_BITS: ReadonlyMap<string, number> = new Map([
   ['br', 1],
-  ['gzip', 2],
-  ['x-gzip', 2],
-  ['zstd', 4],
+  ['compress', 2],
+  ['x-compress', 2],
+  ['deflate', 4],
+  ['gzip', 8],
+  ['x-gzip', 8],
+  ['zstd', 16],
 ]);
 
-const EVERY_CODING = 7;
+const EVERY_CODING = 31;
+
+/** How many variants Accept-Encoding selects: each set of codings, and a request that sent none. */
+export const ENCODING_VARIANTS = EVERY_CODING + 2;
 
 /** The sorted names of each set, by its bits. */
 const SET_NAMES: readonly string[] = Array.from({ length: EVERY_CODING + 1 }, (_, bits) =>
-  ['br', 'gzip', 'zstd'].filter((_, at) => (bits & (1 << at)) !== 0).join(','),
+  ['br', 'compress', 'deflate', 'gzip', 'zstd'].filter((_, at) => (bits & (1 << at)) !== 0).join(','),
 );
 
 /** `br,gzip`: the sorted names of a set of codings, as part of a key. */
@@ -29,8 +36,8 @@ export function codingSetName(bits: number): string {
 }
 
 /**
- * The codings a Content-Encoding list applies, as bits, or null when it names a coding other than br,
- * gzip and zstd (`identity`, which applies none, aside).
+ * The codings a Content-Encoding list applies, as bits, or null when it names a coding other than those
+ * (`identity`, which applies none, aside).
  */
 export function contentCodings(list: string): number | null {
   let applied = 0;
@@ -53,10 +60,10 @@ function isPositiveWeight(parameters: string): boolean {
 }
 
 /**
- * Which of br, gzip and zstd an Accept-Encoding value (a client's lines joined by commas) accepts, as
- * bits (RFC 9110 §12.5.3): a coding listed with a weight above zero, and through `*` those not listed;
- * a weight of 0 excludes. Order, spacing, case, weights above 0 and other codings do not count. Read so
- * the set is never larger than the client's: a coding listed more than once is accepted only if every
+ * Which of br, compress, deflate, gzip and zstd an Accept-Encoding value (a client's lines joined by
+ * commas) accepts, as bits (RFC 9110 §12.5.3): a coding listed with a weight above zero, and through `*`
+ * those not listed; a weight of 0 excludes. Order, spacing, case, weights above 0 and other codings do
+ * not count. Read so the set is never larger than the client's: a coding listed more than once is accepted only if every
  * entry accepts it, and an entry whose weight is not a valid one, or that carries another parameter,
  * accepts nothing.
  */

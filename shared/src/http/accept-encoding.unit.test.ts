@@ -1,12 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { acceptedCodings, codingSetName, contentCodings, requestAcceptedCodings } from './accept-encoding.js';
+import {
+  acceptedCodings,
+  codingSetName,
+  contentCodings,
+  ENCODING_VARIANTS,
+  requestAcceptedCodings,
+} from './accept-encoding.js';
 
 const accepted = (value: string) => codingSetName(acceptedCodings(value));
 
-describe('which of br, gzip and zstd an Accept-Encoding accepts (RFC 9110 §12.5.3)', () => {
+describe('which of br, compress, deflate, gzip and zstd an Accept-Encoding accepts (RFC 9110 §12.5.3)', () => {
   it('reads the codings that select a variant, sorted', () => {
-    expect(accepted('gzip, deflate, br, zstd')).toBe('br,gzip,zstd');
-    expect(accepted('gzip, deflate, br')).toBe('br,gzip');
+    expect(accepted('gzip, deflate, br, zstd')).toBe('br,deflate,gzip,zstd');
+    expect(accepted('gzip, deflate, br')).toBe('br,deflate,gzip');
+    expect(accepted('gzip, compress')).toBe('compress,gzip');
     expect(accepted('gzip')).toBe('gzip');
     expect(accepted('identity')).toBe('');
   });
@@ -15,11 +22,12 @@ describe('which of br, gzip and zstd an Accept-Encoding accepts (RFC 9110 §12.5
     expect(accepted('br;q=1, gzip, foo')).toBe(accepted('gzip, br'));
     expect(accepted(' BR ;  q=0.5 ,GZip,  x1')).toBe('br,gzip');
     expect(accepted('gzip, x1')).toBe(accepted('gzip, x2'));
-    expect(accepted('gzip, deflate, compress, identity;q=0')).toBe(accepted('gzip'));
+    expect(accepted('gzip, identity;q=0, aes128gcm')).toBe(accepted('gzip'));
   });
 
-  it('reads x-gzip as gzip', () => {
+  it('reads x-gzip as gzip and x-compress as compress', () => {
     expect(accepted('x-gzip')).toBe('gzip');
+    expect(accepted('x-compress, deflate')).toBe('compress,deflate');
   });
 
   it('excludes a coding whose weight is zero, in any spelling of zero', () => {
@@ -30,8 +38,8 @@ describe('which of br, gzip and zstd an Accept-Encoding accepts (RFC 9110 §12.5
   });
 
   it('applies `*` to the codings not listed', () => {
-    expect(accepted('*')).toBe('br,gzip,zstd');
-    expect(accepted('gzip;q=0, *')).toBe('br,zstd');
+    expect(accepted('*')).toBe('br,compress,deflate,gzip,zstd');
+    expect(accepted('gzip;q=0, *')).toBe('br,compress,deflate,zstd');
     expect(accepted('*;q=0')).toBe('');
     expect(accepted('br, *;q=0')).toBe('br');
   });
@@ -58,6 +66,14 @@ describe('which of br, gzip and zstd an Accept-Encoding accepts (RFC 9110 §12.5
     );
   });
 
+  it('tells apart at most ENCODING_VARIANTS variants, whatever a client sends', () => {
+    const names = new Set<string>();
+    for (const value of ['', 'gzip, x1', 'br, gzip, zstd, deflate, compress, x-gzip, x-compress, *', 'a;q=1'])
+      names.add(accepted(value));
+    for (let bits = 0; bits < 64; bits++) names.add(codingSetName(bits));
+    expect(names.size + 1).toBeLessThanOrEqual(ENCODING_VARIANTS);
+  });
+
   it('reads a long value in one pass', () => {
     expect(accepted(`${'x, '.repeat(50_000)}gzip`)).toBe('gzip');
     expect(accepted(`gzip;${' '.repeat(100_000)}q=0`)).toBe('');
@@ -65,14 +81,16 @@ describe('which of br, gzip and zstd an Accept-Encoding accepts (RFC 9110 §12.5
 });
 
 describe('the codings a Content-Encoding applies', () => {
-  it('reads br, gzip (x-gzip) and zstd, identity aside', () => {
+  it('reads br, compress (x-compress), deflate, gzip (x-gzip) and zstd, identity aside', () => {
     expect(codingSetName(contentCodings('gzip')!)).toBe('gzip');
     expect(codingSetName(contentCodings('X-Gzip, br')!)).toBe('br,gzip');
+    expect(codingSetName(contentCodings('deflate')!)).toBe('deflate');
+    expect(codingSetName(contentCodings('x-compress')!)).toBe('compress');
     expect(contentCodings('identity')).toBe(0);
   });
 
   it('is null for any other coding', () => {
-    for (const other of ['deflate', 'compress', 'aes128gcm', 'gzip, x-vendor', '*'])
+    for (const other of ['aes128gcm', 'gzip, x-vendor', 'exi', '*'])
       expect(contentCodings(other), other).toBeNull();
   });
 });

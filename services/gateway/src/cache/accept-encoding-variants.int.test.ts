@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -57,6 +57,20 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
     const gzip = accepted.includes('gzip');
     res.writeHead(200, gzip ? { ...headers, 'content-encoding': 'gzip' } : headers);
     res.end(gzip ? gzipSync(TEXT) : TEXT);
+    return;
+  }
+  if (path.startsWith('/legacy/')) {
+    // Prefers deflate, then compress (its body here is only labelled so), as older servers do.
+    if (weightOf(accepted, 'deflate') > 0) {
+      res.writeHead(200, { ...headers, 'content-encoding': 'deflate' });
+      res.end(deflateSync(TEXT));
+    } else if (weightOf(accepted, 'compress') > 0 || weightOf(accepted, 'x-compress') > 0) {
+      res.writeHead(200, { ...headers, 'content-encoding': 'compress' });
+      res.end(`lzw ${TEXT}`);
+    } else {
+      res.writeHead(200, headers);
+      res.end(TEXT);
+    }
     return;
   }
   if (path.startsWith('/own-coding/')) {
@@ -184,6 +198,34 @@ describe('Accept-Encoding variants (Redis store)', () => {
     expect(identity.headers['content-encoding']).toBeUndefined();
     expect(identity.text).toBe(TEXT);
     expect(await notStored('content_encoding_not_accepted')).toBe(before + 1);
+  });
+
+  it('regression: a deflate or compress answer is stored for the clients that accept it, and only for them', async () => {
+    const path = `/legacy/${randomUUID()}`;
+    const deflate = await get(path, 'gzip, deflate');
+    expect(deflate.headers['content-encoding']).toBe('deflate');
+    const again = await get(path, 'deflate, gzip');
+    expect(again.headers['x-cache']).toBe('HIT');
+    expect(again.headers['content-encoding']).toBe('deflate');
+    for (const refusing of ['gzip', 'gzip, deflate;q=0', 'compress', '']) {
+      const other = await get(path, refusing);
+      expect(other.headers['content-encoding'], refusing).not.toBe('deflate');
+    }
+    const compress = await get(path, 'x-compress');
+    expect(compress.headers['content-encoding']).toBe('compress');
+    expect((await get(path, 'compress')).headers['x-cache']).toBe('HIT');
+    expect((await get(path, 'gzip')).headers['content-encoding']).toBeUndefined();
+  });
+
+  it('regression: every set of codings a client can send fits below the Vary cap together', async () => {
+    const path = `/negotiating/${randomUUID()}`;
+    await get(path, BROWSER);
+    const codings = ['br', 'gzip', 'zstd', 'deflate', 'compress'];
+    for (let bits = 0; bits < 32; bits++)
+      await get(path, codings.filter((_, at) => (bits & (1 << at)) !== 0).join(', ') || 'identity');
+    const browser = await get(path, BROWSER);
+    expect(browser.headers['x-cache']).toBe('HIT');
+    expect(browser.headers['content-encoding']).toBe('br');
   });
 
   it('a response in a coding the gateway does not know is not stored', async () => {

@@ -30,6 +30,11 @@ export interface CacheFill {
    * 304 is answered from it (revalidated()).
    */
   revalidating: CacheEntry | null;
+  /**
+   * The stored response the request could have been answered with (stale, or not what the client asked
+   * for): a HEAD whose 200 says the resource changed makes it stale (RFC 9111 §4.3.5).
+   */
+  found: CacheEntry | null;
   /** This fill's lease on the key across replicas (RedisCacheStore), given back once it is stored or dropped. */
   lease: { readonly key: string; readonly token: string } | null;
 }

@@ -6,6 +6,7 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { pathDigest, varySelector } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { ENCODING_VARIANTS } from '@vantageedge/shared/http/accept-encoding';
 import type { CacheEntry } from './cache-entry.js';
 import type { PolicyState } from './lookup-counts.js';
 
@@ -31,6 +32,17 @@ export function pathBase(
 /** The key of one variant of a URL whose responses vary on `varyOn`. */
 export function variantKey(urlKey: string, varyOn: readonly string[], headers: IncomingHttpHeaders): string {
   return `${urlKey}:${varySelector(varyOn, headers)}`;
+}
+
+/**
+ * How many variants a URL whose responses vary on `varyOn` keeps (the Vary cap, GATEWAY_CACHE_MAX_VARIANTS).
+ * Varying on Accept-Encoding alone, every set of codings a client may accept has room (ENCODING_VARIANTS):
+ * a client cycling through the sets no browser sends never takes the variant browsers get.
+ */
+export function variantCap(varyOn: readonly string[], maxVariants: number): number {
+  return varyOn.length === 1 && varyOn[0] === 'accept-encoding'
+    ? Math.max(maxVariants, ENCODING_VARIANTS)
+    : maxVariants;
 }
 
 /** The keys of the tag indexes the store lists `entry` in (purge by tag). */

@@ -840,16 +840,18 @@ describe('encoded responses and the codings a client accepts', () => {
     expect(of('gzip, br')).toBe(of('br;q=1, gzip, foo'));
     expect(of('gzip')).not.toBe(of('gzip;q=0, br'));
     expect(of('gzip, deflate, br')).not.toBe(of('gzip, deflate, br, zstd'));
+    expect(of('gzip, deflate')).not.toBe(of('gzip'));
+    expect(of('compress')).not.toBe(of('identity'));
     // Codings the key does not select by make no variant of their own.
-    expect(of('gzip, deflate, compress, identity;q=0')).toBe(of('gzip'));
+    expect(of('gzip, aes128gcm, identity;q=0')).toBe(of('gzip'));
     expect(of('')).toBe(of('identity'));
-    expect(of('deflate')).toBe(of('identity'));
+    expect(of('exi')).toBe(of('identity'));
     // A client that sent none may be answered otherwise than one that accepts identity only.
     expect(varySelector(names, {})).not.toBe(of('identity'));
   });
 
-  it('does not store a coding other than br, gzip and zstd', () => {
-    for (const coding of ['x-vendor', 'gzip, aes128gcm', '*', 'deflate', 'compress'])
+  it('does not store a coding other than br, compress, deflate, gzip and zstd', () => {
+    for (const coding of ['x-vendor', 'gzip, aes128gcm', '*', 'exi'])
       expect(
         storageDecision(
           policy,
@@ -872,6 +874,18 @@ describe('encoded responses and the codings a client accepts', () => {
     expect(
       storageDecision(policy, 'GET', 200, encoded('gzip, br'), filling({ 'accept-encoding': 'br' })),
     ).toEqual({ notStored: 'content_encoding_not_accepted' });
+    expect(
+      storageDecision(policy, 'GET', 200, encoded('deflate'), filling({ 'accept-encoding': 'gzip' })),
+    ).toEqual({ notStored: 'content_encoding_not_accepted' });
+    for (const [coding, accepting] of [
+      ['deflate', 'gzip, deflate'],
+      ['compress', 'x-compress'],
+      ['x-compress', 'gzip, compress;q=0.1'],
+    ])
+      expect(
+        storageDecision(policy, 'GET', 200, encoded(coding!), filling({ 'accept-encoding': accepting! })),
+        coding,
+      ).toHaveProperty('freshMs');
     for (const accepting of ['gzip', 'x-gzip;q=0.1', '*', 'br, *;q=0.5'])
       expect(
         storageDecision(policy, 'GET', 200, encoded('gzip'), filling({ 'accept-encoding': accepting })),

@@ -207,6 +207,19 @@ export function describeCacheStoreContract(
       expect(messages).toEqual([{ kind: 'path', pathIndexKey }]);
     });
 
+    it("tells every replica to drop its copies of a path's keys, the store keeping its own", async () => {
+      const { store, tenantId } = await setup();
+      const messages: CachePurgeMessage[] = [];
+      await subscribed(store, messages);
+      const key = `c:{${tenantId}}:0:r:0:kept:q`;
+      const pathIndexKey = `c:{${tenantId}}:0:r:0:kept:idx`;
+      await store.putResponse({ key, entry: entry('kept'), ttlMs: 60_000, pathIndexKey });
+      await store.dropCopies(pathIndexKey);
+      await until(() => messages.length > 0);
+      expect(messages).toEqual([{ kind: 'path', pathIndexKey }]);
+      expect(await store.get(key)).not.toBeNull();
+    });
+
     it('gives a lease on a key to one holder at a time, until released or expired', async () => {
       const { store, tenantId } = await setup();
       const key = `c:{${tenantId}}:0:r:0:p:v:lease`;

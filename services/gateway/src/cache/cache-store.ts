@@ -44,6 +44,13 @@ export interface CacheStore {
   invalidatePath(pathIndexKey: string): Promise<void>;
 
   /**
+   * Tells every replica to drop its memory copies of the keys listed under the path index (a `path`
+   * purge message), keeping the store's own: one of them was stored again (marked stale), and the
+   * replicas read it anew.
+   */
+  dropCopies(pathIndexKey: string): Promise<void>;
+
+  /**
    * The right to fetch `key` from the origin, across every replica, for at most `ttlMs`: a token when
    * it was free (give it back with releaseLease), null while another holder has it.
    */

@@ -96,10 +96,10 @@ export function responseVary(headers: IncomingHttpHeaders): readonly string[] | 
 }
 
 /**
- * Why an encoded response may not be stored. Its variant is selected by which of br, gzip and zstd a
- * client accepts (varySelector), so another coding (deflate, compress, one of the origin's own) would
- * reach clients of that variant that cannot decode it, and so would one the filling request did not
- * accept (its origin read the request otherwise than the key does, `gzip;q=0` as gzip).
+ * Why an encoded response may not be stored. Its variant is selected by which of the codings the key
+ * knows a client accepts (varySelector: br, compress, deflate, gzip, zstd), so a coding of the origin's
+ * own would reach clients of that variant that cannot decode it, and so would one the filling request
+ * did not accept (its origin read the request otherwise than the key does, `gzip;q=0` as gzip).
  */
 function codingRefusal(
   headers: IncomingHttpHeaders,

@@ -3,7 +3,7 @@ import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
 import type { Counter } from 'prom-client';
 import { type CacheEntry, retentionMs } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
-import { tagIndexKeys, variantKey } from './cache-keys.js';
+import { tagIndexKeys, variantCap, variantKey } from './cache-keys.js';
 import type { CacheStore } from './cache-store.js';
 import { responseVary, storedHeaders } from './cacheability.js';
 import type { CrossReplicaFill } from './cross-replica-fill.js';
@@ -45,11 +45,16 @@ export interface FillCommit {
   ): CacheEntry;
   /** Stores `entry` for the fill (unless the tenant left or it expired already); the lease goes back. */
   commitEntry(fill: CacheFill, entry: CacheEntry): Promise<boolean>;
+  /**
+   * Stores `entry` again (for the fill's key, after the fill ended) as stale from now on: kept as long
+   * as it would have been, for its stale windows and a revalidation (RFC 9111 §4.3.5).
+   */
+  markStale(fill: CacheFill, entry: CacheEntry): void;
 }
 
 export function createFillCommit(options: FillCommitOptions): FillCommit {
   const { shared, l1, notStored, serves, maxVariants, now } = options;
-  const { writeShared } = options.storeCalls;
+  const { writeShared, putShared } = options.storeCalls;
   const { finishFlight } = options.fillFlights;
   const { releaseLease, dropFill } = options.crossReplicaFill;
 
@@ -99,7 +104,19 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     }
   };
 
-  const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+  const markStale = (fill: CacheFill, entry: CacheEntry): void => {
+    const age = now() - entry.storedAt;
+    if (age >= entry.freshMs) return;
+    const ttlMs = retentionMs(entry, fill.policy.keepStaleMs) - age;
+    const { tenantId } = fill.policy;
+    // The other replicas' copies were fresh: they read the stale one from the store instead.
+    void commitShared(fill, { ...entry, freshMs: Math.max(0, age) }, ttlMs)
+      .then((kept) => kept && putShared(tenantId, () => shared.dropCopies(fill.pathIndexKey)))
+      .catch(() => {});
+  };
+
+  /** `keepMs`: how long the store keeps it, when not its retention from its birth (an entry marked stale). */
+  const commitShared = async (fill: CacheFill, entry: CacheEntry, keepMs?: number): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
     if (!serves(policy.tenantId)) {
       // Its tombstone arrived while the fill ran: nothing of a tenant this replica dropped is kept.
@@ -107,7 +124,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
       dropFill(fill);
       return false;
     }
-    const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
+    const ttlMs = keepMs ?? retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
     if (ttlMs <= 0) {
       notStored.labels({ reason: 'already_expired' }).inc();
       dropFill(fill);
@@ -150,7 +167,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         entry,
         ttlMs,
         pathIndexKey,
-        maxVariants,
+        maxVariants: variantCap(entry.varyOn, maxVariants),
         tagIndexKeys: tagIndexKeys(policy, entry),
         tenantMaxBytes: policy.tenantMaxBytes,
       }),
@@ -167,5 +184,5 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     return true;
   };
 
-  return { commit, entryOf, commitEntry };
+  return { commit, entryOf, commitEntry, markStale };
 }

@@ -6,6 +6,7 @@ import { CollectedBody } from './collected-body.js';
 import type { CrossReplicaFill } from './cross-replica-fill.js';
 import type { FillBudget } from './fill-budget.js';
 import type { FillCommit } from './fill-commit.js';
+import { headDescribes } from './revalidation.js';
 
 export interface FillResponseOptions {
   budget: FillBudget;
@@ -33,7 +34,7 @@ export interface FillResponse {
 export function createFillResponse(options: FillResponseOptions): FillResponse {
   const { budget, fillDeadlineMs, notStored, overBudget, revalidations } = options;
   const { dropFill } = options.crossReplicaFill;
-  const { commit } = options.fillCommit;
+  const { commit, markStale } = options.fillCommit;
 
   const refuse = (fill: CacheFill, reason: string): void => {
     notStored.labels({ reason }).inc();
@@ -67,6 +68,9 @@ export function createFillResponse(options: FillResponseOptions): FillResponse {
     const decision = storageDecision(fill.policy, method, status, headers, fill);
     if ('notStored' in decision) {
       refuse(fill, decision.notStored);
+      // The resource changed since its GET response was stored (RFC 9111 §4.3.5).
+      if (method === 'HEAD' && status === 200 && fill.found !== null && !headDescribes(fill.found, headers))
+        markStale(fill, fill.found);
       return { outcome: 'not_storable', reason: decision.notStored };
     }
     const tenantId = fill.policy.tenantId;

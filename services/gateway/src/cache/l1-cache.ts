@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { type CacheRecord, compactBody, l1EntryBytes } from './cache-entry.js';
+import { variantCap } from './cache-keys.js';
 import { routeOfKey, tenantOfKey } from './cache-store.js';
 import { KeysByName } from './keys-by-name.js';
 import { TENANT_MEMORY_SHARE, tenantShareOf } from './tenant-memory-share.js';
@@ -105,7 +106,8 @@ export class L1Cache {
     }
     // Variants read from the shared store count too: other replicas' fills replace the store's
     // variants at the cap, so what one replica reads from it over time has no bound of its own.
-    if (urlKey !== undefined) this.makeRoomForVariant(urlKey, key, this.#maxVariantsPerUrl);
+    if (urlKey !== undefined)
+      this.makeRoomForVariant(urlKey, key, variantCap(record.varyOn, this.#maxVariantsPerUrl));
     // Replaced without a dispose we act on: the previous record's route and tags list it no more.
     const previous = this.#slots.peek(key);
     if (previous !== undefined) this.#unlist(key, previous);

@@ -117,6 +117,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
       credentialHeaders: clientCredentialHeaders(request.headers, request.routeHeaders),
       credentialQuery: request.credentialQuery === true,
       revalidating: null,
+      found: null,
       lease: null,
     };
     return readThrough(state, request, fill, wanted, entry);
@@ -231,6 +232,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
       dropFill(fill);
       return onlyIfCachedMiss(state);
     }
+    fill.found = entry;
     if (hasValidator(entry)) fill.revalidating = entry;
     if (wanted === null && age >= entry.freshMs && age < entry.freshMs + entry.staleWhileRevalidateMs) {
       // The lease holder refreshes in the background while everyone gets STALE.

@@ -187,6 +187,10 @@ export class MemoryCacheStore implements CacheStore {
   invalidatePath(pathIndexKey: string): Promise<void> {
     for (const key of [...(this.#pathIndexes.get(pathIndexKey) ?? [])]) this.#slots.delete(key);
     this.#pathIndexes.delete(pathIndexKey);
+    return this.dropCopies(pathIndexKey);
+  }
+
+  dropCopies(pathIndexKey: string): Promise<void> {
     this.#announce({ kind: 'path', pathIndexKey });
     return Promise.resolve();
   }

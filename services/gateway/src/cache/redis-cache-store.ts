@@ -399,6 +399,10 @@ export class RedisCacheStore implements CacheStore {
 
   async invalidatePath(pathIndexKey: string): Promise<void> {
     await deleteListed(this.#redis, this.#prefix + pathIndexKey);
+    await this.dropCopies(pathIndexKey);
+  }
+
+  async dropCopies(pathIndexKey: string): Promise<void> {
     await this.#redis.publish(purgeChannel(this.#prefix), encodePurgeMessage({ kind: 'path', pathIndexKey }));
   }
 

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Counter } from 'prom-client';
 import { type CacheEntry, entryHeader } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
-import { revalidatedStorageDecision, storedHeaders } from './cacheability.js';
+import { declaredLength, revalidatedStorageDecision, storedHeaders } from './cacheability.js';
 import type { FillCommit } from './fill-commit.js';
 import type { FillResponse } from './fill-response.js';
 
@@ -67,3 +67,19 @@ export function revalidationHeaders(entry: CacheEntry): Record<string, string> {
   const lastModified = entryHeader(entry, 'last-modified');
   return lastModified === undefined ? {} : { 'if-modified-since': lastModified };
 }
+
+/**
+ * The origin's 200 to a HEAD describes the stored response (RFC 9111 §4.3.5): each validator it carries
+ * (ETag, Last-Modified) has the stored value, and its Content-Length, when it has one, is the stored
+ * body's length. Otherwise the resource changed since it was stored.
+ */
+export function headDescribes(entry: CacheEntry, head: IncomingHttpHeaders): boolean {
+  for (const name of VALIDATORS) {
+    const value = head[name];
+    if (value !== undefined && value !== entryHeader(entry, name)) return false;
+  }
+  const length = declaredLength(head);
+  return length === undefined || length === entry.body.length;
+}
+
+const VALIDATORS = ['etag', 'last-modified'] as const;

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
+import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { createCacheStage } from './cache-stage.js';
+import { RedisCacheStore } from './redis-cache-store.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * A HEAD the cache sends to the origin whose 200 carries other validators (ETag, Last-Modified) or
+ * another Content-Length than the stored GET response makes that response stale (RFC 9111 §4.3.5): the
+ * resource changed, and the next GET must not be answered with the former body as fresh.
+ */
+
+/** Each path's current version, by what the test set (1 when never set). */
+const versions = new Map<string, number>();
+
+function originHandler(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  const path = new URL(req.url ?? '/', 'http://origin').pathname;
+  const version = versions.get(path) ?? 1;
+  const body = `version ${version}${'!'.repeat(version)}`;
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain',
+    'cache-control': 'max-age=600',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  if (path.startsWith('/etag/')) headers['etag'] = `"v${version}"`;
+  if (path.startsWith('/modified/'))
+    headers['last-modified'] = new Date(Date.UTC(2026, 0, version)).toUTCString();
+  if (req.headers['if-none-match'] === headers['etag'] && headers['etag'] !== undefined) {
+    res.writeHead(304, { etag: headers['etag'], 'cache-control': 'max-age=600' });
+    res.end();
+    return;
+  }
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+describe('a HEAD answered with other validators than the stored GET (two replicas, Redis store)', () => {
+  let origin: HttpOrigin;
+  let redis: TestRedis;
+  const replicas: Array<{ gateway: TestGateway; cache: ResponseCache; client: RedisClient }> = [];
+  let gateway: TestGateway;
+  const subdomain = 'headvalidators';
+  const host = `${subdomain}.localhost`;
+
+  beforeAll(async () => {
+    origin = await startHttpOrigin(originHandler);
+    redis = createTestRedis('head-validators');
+    const originId = randomUUID();
+    const snapshot = buildSnapshot({
+      subdomain,
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [{ origin_id: originId, path_pattern: '/*' }],
+    });
+    snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 600 });
+    for (let i = 0; i < 2; i++) {
+      // Each replica has a connection of its own, as separate processes would.
+      const client = createRedisClient({
+        url: TEST_INFRA.redisUrl,
+        commandTimeoutMs: 2_000,
+        name: `head-${i}`,
+      });
+      await whenReady(client);
+      const cache = createResponseCache({
+        store: new RedisCacheStore(client, { keyPrefix: redis.prefix }),
+        l1MaxBytes: 1_000_000,
+        registry: createMetricsRegistry(`head-validators-${i}`, { defaultMetrics: false }),
+        logger: createLogger({ service: 'test', level: 'error' }),
+      });
+      const replica = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+      replica.store.apply(snapshot);
+      await cache.prepareTenant(snapshot.tenant_id);
+      replicas.push({ gateway: replica, cache, client });
+    }
+    gateway = replicas[0]!.gateway;
+  });
+  afterAll(async () => {
+    for (const replica of replicas) {
+      await replica.gateway.close();
+      await replica.cache.close();
+      replica.client.disconnect();
+    }
+    await origin.close();
+    await redis.cleanup();
+  });
+
+  /** A HEAD that reaches the origin although the GET response is stored and fresh. */
+  const head = (path: string) =>
+    send(gateway, host, path, { method: 'HEAD', headers: { 'cache-control': 'no-cache' } });
+
+  for (const kind of ['etag', 'modified', 'length']) {
+    it(`regression: the next GET is not answered with the former body (${kind})`, async () => {
+      const path = `/${kind}/${randomUUID()}`;
+      expect((await send(gateway, host, path)).text).toBe('version 1!');
+      expect((await send(gateway, host, path)).headers['x-cache']).toBe('HIT');
+      versions.set(path, 2);
+      const changed = await head(path);
+      expect(changed.status).toBe(200);
+      const next = await send(gateway, host, path);
+      expect(next.text).toBe('version 2!!');
+      expect(next.headers['x-cache']).not.toBe('HIT');
+      const after = await send(gateway, host, path);
+      expect(after.headers['x-cache']).toBe('HIT');
+      expect(after.text).toBe('version 2!!');
+    });
+  }
+
+  it("regression: another replica's copy of the stored GET goes stale too", async () => {
+    const other = replicas[1]!.gateway;
+    const path = `/etag/${randomUUID()}`;
+    await send(gateway, host, path);
+    // Read from the store into the other replica's memory.
+    expect((await send(other, host, path)).headers['x-cache']).toBe('HIT');
+    versions.set(path, 2);
+    await head(path);
+    let next = await send(other, host, path);
+    // The purge message reaches the other replica through Redis: it may take a moment.
+    for (let i = 0; i < 50 && next.text !== 'version 2!!'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      next = await send(other, host, path);
+    }
+    expect(next.text).toBe('version 2!!');
+  });
+
+  it('a HEAD whose validators match leaves the stored response fresh', async () => {
+    const path = `/etag/${randomUUID()}`;
+    await send(gateway, host, path);
+    const same = await send(gateway, host, path, {
+      method: 'HEAD',
+      headers: { 'cache-control': 'max-age=0' },
+    });
+    expect(same.status).toBe(200);
+    const next = await send(gateway, host, path);
+    expect(next.headers['x-cache']).toBe('HIT');
+    expect(next.text).toBe('version 1!');
+  });
+});
