@@ -127,6 +127,65 @@ describe('GatewayConfigStore.applyInSlices', () => {
     expect(servedVersion(store)).toBe(2n);
   });
 
+  it('lets other tenants be served while it compiles the route matcher of a version changing one route', async () => {
+    const { store } = harness();
+    // Patterns of 200 segments, half of the routes behind an API key (the matcher also indexes them
+    // with letters folded): a replica's costliest matcher per route within the pattern length limit.
+    const first = buildSnapshot({
+      tenantId,
+      version: 1,
+      subdomain: 'large',
+      origins: [sharedOrigin],
+      routes: Array.from({ length: 100 }, (_, index) => ({
+        origin_id: sharedOrigin.id,
+        path_pattern: `${'/A'.repeat(200)}/r${index}`,
+        auth_mode: index % 2 === 0 ? 'public' : 'apikey_required',
+      })),
+    });
+    store.apply(first);
+    store.apply(smallTenant(1));
+
+    // One route changed (as the decoder hands them over, the others are the same objects): one route
+    // compiled, and the matcher of all of them.
+    const changed = { ...first.routes[0]!, path_pattern: '/changed' };
+    const next = { ...first, version: '2', routes: [changed, ...first.routes.slice(1)] };
+    const applying = store.applyInSlices(next, everyStep());
+    const seen: Array<{ large: bigint | undefined; small: string | undefined }> = [];
+    const turns = await turnsWhile(applying, () => {
+      seen.push({ large: servedVersion(store), small: store.resolveHost('small.localhost')?.id });
+    });
+
+    expect(await applying).toBe(true);
+    expect(turns).toBeGreaterThan(first.routes.length);
+    expect(seen.every((served) => served.large === 1n && served.small === smallTenantId)).toBe(true);
+    expect(servedVersion(store)).toBe(2n);
+    const router = store.get(tenantId)?.router;
+    expect(router?.match('GET', `${'/A'.repeat(200)}/r7`)?.config.id).toBe(first.routes[7]!.id);
+    expect(router?.match('GET', '/changed')?.config.id).toBe(changed.id);
+    expect(router?.match('GET', `${'/A'.repeat(200)}/r0`)).toBeUndefined();
+  });
+
+  it('keeps the matcher of a version that keeps every route and the IP rules', async () => {
+    const { store } = harness();
+    const first = largeTenant(1);
+    store.apply(first);
+    const matcherOf = () => store.get(tenantId)?.router;
+    const before = matcherOf();
+
+    expect(await store.applyInSlices({ ...first, version: '2' }, everyStep())).toBe(true);
+    expect(matcherOf()).toBe(before);
+
+    const ipRules = { allow: ['10.0.0.0/8'], deny: [] };
+    const withRules = {
+      ...first,
+      version: '3',
+      tenant: { ...first.tenant, settings: { ...first.tenant.settings, ip_rules: ipRules } },
+    };
+    expect(await store.applyInSlices(withRules, everyStep())).toBe(true);
+    expect(matcherOf()).not.toBe(before);
+    expect(matcherOf()?.match('GET', '/r7/x')?.config.id).toBe(first.routes[7]!.id);
+  });
+
   it('compiles what apply compiles, keeping the unchanged routes of the previous version', async () => {
     const sliced = harness();
     const direct = harness();

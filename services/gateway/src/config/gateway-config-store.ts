@@ -124,6 +124,23 @@ function originIdsOf(route: RouteConfig): string[] {
   return route.origin_id === null ? ids : [route.origin_id, ...ids];
 }
 
+/**
+ * Whether `previous`'s route matcher serves the next version as it is: the matcher reads only the
+ * compiled routes and the tenant's IP rules, and a version that keeps every route (a new API key, a
+ * rename) would otherwise compile every pattern again on every replica.
+ */
+function keepsRouter(
+  previous: CompiledTenant,
+  routes: readonly CompiledRoute[],
+  ipRules: TenantSnapshot['tenant']['settings']['ip_rules'],
+): boolean {
+  return (
+    previous.routes.length === routes.length &&
+    routes.every((route, index) => route === previous.routes[index]) &&
+    JSON.stringify(previous.snapshot.tenant.settings.ip_rules) === JSON.stringify(ipRules)
+  );
+}
+
 /** One tenant's claim on a host, from the position of the event that gave it the host. */
 interface HostClaim {
   readonly tenant: CompiledTenant;
@@ -467,8 +484,10 @@ export class GatewayConfigStore implements TenantConfigSink {
     const customDomains = this.#servableCustomDomains(snapshot);
     const hostNames = new Set(this.#options.baseDomains.map((base) => `${subdomain}.${base}`));
     for (const domain of customDomains.keys()) hostNames.add(domain);
-    const router = new RouteMatcher(routes, settings.ip_rules);
-    yield;
+    const router =
+      previous !== undefined && keepsRouter(previous, routes, settings.ip_rules)
+        ? previous.router
+        : yield* RouteMatcher.compiling(routes, settings.ip_rules);
 
     const compiledAccounts = compileServiceAccounts(settings.service_accounts, (message) =>
       this.#warn(tenantId, message),
