@@ -1,4 +1,5 @@
 import type { TestBrowser } from '@vantageedge/shared/testing/browser';
+import { explanationWithoutRoute } from '@vantageedge/shared/testing/explanations';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTenantTab, type StandInConsole, startStandInConsole } from './stand-in-console.js';
@@ -8,8 +9,9 @@ import { ordersOrigin, tenantResource } from './stand-in-resources.js';
  * The built console in chromium against a stand-in admin API whose tenant-written text carries
  * characters a browser draws as nothing or that reorder what is drawn: a tenant name ending in a
  * Hangul filler (it reads as another tenant's name) and a client certificate whose subject holds a
- * right-to-left override (`evil\u202emoc.elgoog` is drawn as `evilgoogle.com`). The console shows
- * each such character as a visible escape, as the CLI does.
+ * right-to-left override (`evil\u202emoc.elgoog` is drawn as `evilgoogle.com`), and answers that echo
+ * such text back (a field's problem, the reasons of an explained request). The console shows each such
+ * character as a visible escape, as the CLI does.
  */
 
 const ACME = tenantResource('11111111-1111-4111-8111-111111111111', 'Acme', 'acme');
@@ -45,6 +47,33 @@ const CERTIFICATE = {
 
 const RAW_HIDDEN = /[\u200b\u202e\u3164]/;
 
+/** An explained request whose reasons echo the host and header the viewer typed, overrides and all. */
+const EXPLANATION = explanationWithoutRoute({
+  tenantId: LOOKALIKE.id,
+  host: 'acme-lookalike.localhost',
+  hostReason: 'the subdomain "acme-lookalike\u200b" is this tenant\'s',
+  path: '/orders',
+  routes: [
+    {
+      id: '55555555-5555-4555-8555-555555555555',
+      path_pattern: '/orders',
+      methods: [],
+      priority: 0,
+      rank: 1,
+      method_matches: true,
+      path_matches: true,
+      selected: false,
+      reason: 'the header "x-tier" is "evil\u202emoc.elgoog" here, not "gold"',
+    },
+  ],
+  decision: {
+    stage: 'route',
+    status: 404,
+    code: 'route_not_found',
+    message: 'no route matches the header "evil\u202emoc.elgoog"',
+  },
+});
+
 describe('tenant text a browser would draw as nothing or reorder', () => {
   let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
@@ -64,6 +93,16 @@ describe('tenant text a browser would draw as nothing or reorder', () => {
     });
     app.get('/api/v1/certificates', (_req, res) => res.json(page([CERTIFICATE])));
     app.get('/api/v1/routes', (_req, res) => res.json(page([])));
+    app.patch('/api/v1/tenants/:id', (_req, res) => {
+      res.status(400).json({
+        error: {
+          code: 'validation_failed',
+          message: 'the request is invalid',
+          details: [{ field: 'settings.evil\u202emoc', issue: 'is not a setting: "evil\u202emoc"' }],
+        },
+      });
+    });
+    app.post('/api/v1/tenants/:id/explain', (_req, res) => res.json(EXPLANATION));
     standIn = await startStandInConsole(app);
     ({ browser } = standIn);
   }, 180_000);
@@ -112,5 +151,30 @@ describe('tenant text a browser would draw as nothing or reorder', () => {
     const options = browser.page.locator('#create-route select[name="origin_id"] option');
     await options.first().waitFor({ state: 'attached', timeout: 15_000 });
     expect(await options.allTextContents()).toEqual(['orders\\u200b']);
+  }, 60_000);
+
+  it("shows a field's problem that echoes the viewer's input with its hidden characters", async () => {
+    if (!standIn) throw new Error('the stand-in console did not start');
+    await openTenantTab(standIn, LOOKALIKE.id, 'overview', 'Acme');
+    await browser.page.fill('input[name="name"]', 'Acme renamed');
+    await browser.page.click('button:has-text("Save")');
+    const problem = browser.page.locator('.field-issue[data-field="settings"]');
+    await problem.waitFor({ timeout: 15_000 });
+    const text = (await problem.textContent()) ?? '';
+    expect(text).toBe('evil\\u202emoc: is not a setting: "evil\\u202emoc"');
+  }, 60_000);
+
+  it("shows an explained request's decision and reasons with their hidden characters", async () => {
+    if (!standIn) throw new Error('the stand-in console did not start');
+    await openTenantTab(standIn, LOOKALIKE.id, 'explain', 'Acme');
+    await browser.page.click('#explain-form button[type="submit"]');
+    const decision = browser.page.locator('#explain-decision');
+    await decision.waitFor({ timeout: 15_000 });
+    expect(await decision.textContent()).toContain('no route matches the header "evil\\u202emoc.elgoog"');
+    const summary = (await browser.page.locator('#explain-summary').textContent()) ?? '';
+    expect(summary).toContain('the subdomain "acme-lookalike\\u200b" is this tenant\'s');
+    const why = (await browser.page.locator('#explain-routes tbody td').last().textContent()) ?? '';
+    expect(why).toBe('the header "x-tier" is "evil\\u202emoc.elgoog" here, not "gold"');
+    expect(`${await decision.textContent()}${summary}${why}`).not.toMatch(RAW_HIDDEN);
   }, 60_000);
 });

@@ -1,4 +1,5 @@
 import type { TestBrowser } from '@vantageedge/shared/testing/browser';
+import { explanationWithoutRoute } from '@vantageedge/shared/testing/explanations';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTenantTab, type StandInConsole, startStandInConsole } from './stand-in-console.js';
@@ -17,27 +18,18 @@ const BILLING_ROUTE_ID = '66666666-6666-4666-8666-666666666666';
 
 /** The explain answer for a path no route matches, naming the path it was asked about. */
 function noRouteFor(requestPath: string) {
-  return {
-    tenant_id: TENANT.id,
-    position: '12',
-    version: '12',
-    request: { method: 'GET', host: 'charlie.localhost', path: requestPath, query: '' },
-    host: { resolves: true, kind: 'subdomain', host: 'charlie.localhost', reason: "the tenant's subdomain" },
-    path: { normalized: requestPath, reason: null },
-    route: null,
-    routes: [],
-    auth: null,
-    rate_limits: null,
-    cache: null,
-    upstream: null,
-    policies: null,
+  return explanationWithoutRoute({
+    tenantId: TENANT.id,
+    host: 'charlie.localhost',
+    hostReason: "the tenant's subdomain",
+    path: requestPath,
     decision: {
       stage: 'route',
       status: 404,
       code: 'route_not_found',
       message: `no route for ${requestPath}`,
     },
-  };
+  });
 }
 
 function auditEntry(position: string, eventType: string) {

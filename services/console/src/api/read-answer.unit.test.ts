@@ -1,35 +1,23 @@
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
+import { explanationWithoutRoute } from '@vantageedge/shared/testing/explanations';
 import { describe, expect, it } from 'vitest';
 import { ApiProblem } from './client.js';
 import { readAnswer } from './read-answer.js';
 
 /** The explain answer for a host no tenant is served on: every step after the host is empty. */
-const unknownHost = {
-  tenant_id: '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11',
-  position: '12',
-  version: '12',
-  request: { method: 'GET', host: 'other.localhost', path: '/', query: '' },
-  host: {
-    resolves: false,
-    kind: 'subdomain',
-    host: 'other.localhost',
-    reason: 'the subdomain "other" is not this tenant\'s (its subdomain is "acme")',
-  },
-  path: { normalized: '/', reason: null },
-  route: null,
-  routes: [],
-  auth: null,
-  rate_limits: null,
-  cache: null,
-  upstream: null,
-  policies: null,
+const unknownHost = explanationWithoutRoute({
+  tenantId: '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11',
+  host: 'other.localhost',
+  resolves: false,
+  hostReason: 'the subdomain "other" is not this tenant\'s (its subdomain is "acme")',
+  path: '/',
   decision: {
     stage: 'host',
     status: 404,
     code: 'tenant_not_found',
     message: 'no tenant is served on this host',
   },
-};
+});
 
 describe('the console reads an explain answer with the shared schema', () => {
   it('takes an explanation as the control plane sent it', () => {

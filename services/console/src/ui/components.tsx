@@ -46,18 +46,21 @@ export function ErrorNotice({
   }
   return (
     <div class="notice error" role="alert">
-      {error instanceof Error ? error.message : String(error)}
+      {withHiddenCharactersShown(error instanceof Error ? error.message : String(error))}
     </div>
   );
 }
 
-/** Problems with one field: the schema's issues before sending, the API's details after. */
+/**
+ * Problems with one field: the schema's issues before sending, the API's details after. Both echo what
+ * the viewer entered (field paths under a map, values quoted in messages), hidden characters shown.
+ */
 export function FieldProblems({ issues, field }: { issues: FieldIssues; field: string }) {
   const found = issuesUnder(issues, field);
   if (found.length === 0) return null;
   return (
     <span class="field-issue" data-field={field}>
-      {found.join('; ')}
+      {withHiddenCharactersShown(found.join('; '))}
     </span>
   );
 }

@@ -109,6 +109,28 @@ async function explain(input: Partial<ExplainInput>, snap?: TenantSnapshot, quot
   );
 }
 
+/**
+ * The tenant's snapshot at Clerk organization `org_acme`, whose one route is its users route with any
+ * method, no required scope, and `route`'s settings.
+ */
+async function clerkOrgSnapshot(route: Partial<TenantSnapshot['routes'][number]>): Promise<TenantSnapshot> {
+  const base = await snapshot();
+  return {
+    ...base,
+    tenant: { ...base.tenant, clerk_org_id: 'org_acme' },
+    routes: [{ ...base.routes[0]!, methods: [], required_scopes: [], ...route }],
+  };
+}
+
+/** A Clerk session token of `user_1` with `claims`, valid for a minute: explain leaves its signature to the gateways. */
+function clerkSessionToken(claims: Record<string, unknown>): Promise<string> {
+  return new SignJWT({ sid: 'sess_1', ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('user_1')
+    .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+    .sign(new TextEncoder().encode('not-the-clerk-key-0123456789abcdef'));
+}
+
 /** The tenant's snapshot with a second origin, `second`, for the routes' traffic splits to choose. */
 function withSecondOrigin(second: string, routes: unknown[]): Promise<TenantSnapshot> {
   return snapshot({
@@ -507,27 +529,8 @@ describe('explaining a request', () => {
   );
 
   it('reads a Clerk token as the gateway does: the org decides, the signature is left to the gateways', async () => {
-    const base = await snapshot();
-    const withOrg: TenantSnapshot = {
-      ...base,
-      tenant: { ...base.tenant, clerk_org_id: 'org_acme' },
-      routes: [
-        {
-          ...base.routes[0]!,
-          path_pattern: '/me',
-          methods: [],
-          auth_mode: 'jwt_or_apikey',
-          required_scopes: [],
-        },
-      ],
-    };
-    const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
-    const token = (org: string) =>
-      new SignJWT({ sid: 'sess_1', o: { id: org } })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject('user_1')
-        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
-        .sign(secret);
+    const withOrg = await clerkOrgSnapshot({ path_pattern: '/me', auth_mode: 'jwt_or_apikey' });
+    const token = (org: string) => clerkSessionToken({ o: { id: org } });
     const member = await explain(
       { path: '/me', headers: { authorization: `Bearer ${await token('org_acme')}` } },
       withOrg,
@@ -557,28 +560,14 @@ describe('explaining a request', () => {
   });
 
   it("regression: counts a v1 Clerk token's org permissions as scopes only at that org's tenant, as the gateway does", async () => {
-    const base = await snapshot();
-    const withOrg: TenantSnapshot = {
-      ...base,
-      tenant: { ...base.tenant, clerk_org_id: 'org_acme' },
-      routes: [
-        {
-          ...base.routes[0]!,
-          path_pattern: '/invoices',
-          methods: [],
-          auth_mode: 'jwt_required',
-          require_tenant_org: false,
-          required_scopes: ['org:invoices:manage'],
-        },
-      ],
-    };
-    const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
+    const withOrg = await clerkOrgSnapshot({
+      path_pattern: '/invoices',
+      auth_mode: 'jwt_required',
+      require_tenant_org: false,
+      required_scopes: ['org:invoices:manage'],
+    });
     const token = (org: string) =>
-      new SignJWT({ sid: 'sess_1', org_id: org, org_permissions: ['org:invoices:manage'] })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject('user_1')
-        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
-        .sign(secret);
+      clerkSessionToken({ org_id: org, org_permissions: ['org:invoices:manage'] });
     const explainFor = async (org: string) =>
       explain({ path: '/invoices', headers: { authorization: `Bearer ${await token(org)}` } }, withOrg);
     const member = await explainFor('org_acme');
@@ -945,15 +934,20 @@ describe('explaining the route policies that apply', () => {
       redirect: { location: 'https://${host}/welcome${query}' },
     },
   ];
-  const policySnapshot = () =>
+  /** The tenant's snapshot whose origins are `stable` (ORIGIN, with `stable`'s settings) and `canary`. */
+  const canarySnapshot = (
+    snapshotOverrides: Partial<Record<string, unknown>>,
+    stable: Record<string, unknown> = {},
+  ) =>
     snapshot({
       origins: [
-        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }], timeout_seconds: 30 },
+        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }], ...stable },
         { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
       ],
-      routes: policyRoutes,
-      api_keys: [],
+      ...snapshotOverrides,
     });
+  const policySnapshot = () =>
+    canarySnapshot({ routes: policyRoutes, api_keys: [] }, { timeout_seconds: 30 });
 
   it('judges the IP rules for the given client address, and says it depends on the address without one', async () => {
     const snap = await policySnapshot();
@@ -1101,11 +1095,7 @@ describe('explaining the route policies that apply', () => {
       traffic_split: split,
       ...extra,
     });
-    const snap = await snapshot({
-      origins: [
-        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }] },
-        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
-      ],
+    const snap = await canarySnapshot({
       routes: [
         route('/cookieless/*', {
           request_headers: { remove: ['Cookie', 'x-canary'] },
@@ -1152,11 +1142,7 @@ describe('explaining the route policies that apply', () => {
   // explain appended the route's line to the client's, so a split override or a cache key on the header
   // read the client's value, which never reaches the origin.
   it('reads a header the route adds and the gateway drops from clients as the route’s line alone', async () => {
-    const snap = await snapshot({
-      origins: [
-        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }] },
-        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
-      ],
+    const snap = await canarySnapshot({
       routes: [
         {
           id: randomUUID(),
@@ -1222,11 +1208,7 @@ describe('explaining the route policies that apply', () => {
       cache_policy: cached,
       ...route,
     }));
-    const snap = await snapshot({
-      origins: [
-        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }] },
-        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
-      ],
+    const snap = await canarySnapshot({
       routes,
       api_keys: [],
     });

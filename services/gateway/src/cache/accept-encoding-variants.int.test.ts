@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
-import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type CachingTestGateway, startCachingGateway } from '../testing/caching-gateways.js';
+import { send } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-import { createCacheStage } from './cache-stage.js';
 import { RedisCacheStore } from './redis-cache-store.js';
-import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
  * The variants of an encoded response are selected by the content codings a client accepts, not by how
@@ -87,39 +82,28 @@ const BROWSER = 'gzip, deflate, br, zstd';
 
 describe('Accept-Encoding variants (Redis store)', () => {
   let origin: HttpOrigin;
-  let gateway: TestGateway;
-  let cache: ResponseCache;
+  let gateway: CachingTestGateway;
   let redis: TestRedis;
-  let registry: Registry;
   const subdomain = 'aevariants';
   const host = `${subdomain}.localhost`;
 
   beforeAll(async () => {
     origin = await startHttpOrigin(originHandler);
-    const logger = createLogger({ service: 'test', level: 'error' });
-    registry = createMetricsRegistry('accept-encoding-variants', { defaultMetrics: false });
     redis = createTestRedis('accept-encoding-variants');
-    cache = createResponseCache({
-      store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
-      l1MaxBytes: 1_000_000,
-      registry,
-      logger,
-      maxVariantsPerUrl: 16,
-    });
-    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
     const originId = randomUUID();
-    const snapshot = buildSnapshot({
-      subdomain,
-      origins: [{ id: originId, targets: [origin.url] }],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
+    gateway = await startCachingGateway({
+      name: 'accept-encoding-variants',
+      store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
+      maxVariantsPerUrl: 16,
+      snapshot: buildSnapshot({
+        subdomain,
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/*', cache_policy: { ttl_seconds: 60 } }],
+      }),
     });
-    snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
-    gateway.store.apply(snapshot);
-    await cache.prepareTenant(snapshot.tenant_id);
   });
   afterAll(async () => {
     await gateway.close();
-    await cache.close();
     await origin.close();
     await redis.cleanup();
   });
@@ -128,7 +112,7 @@ describe('Accept-Encoding variants (Redis store)', () => {
     send(gateway, host, path, { headers: { 'accept-encoding': acceptEncoding } });
 
   async function notStored(reason: string): Promise<number> {
-    const metric = registry.getSingleMetric('vantageedge_gateway_cache_not_stored_total');
+    const metric = gateway.cacheRegistry.getSingleMetric('vantageedge_gateway_cache_not_stored_total');
     const values = (await metric?.get())?.values ?? [];
     return values.find((value) => value.labels['reason'] === reason)?.value ?? 0;
   }

@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type CachingTestGateway, startCachingGateway } from '../testing/caching-gateways.js';
+import { send } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { RedisCacheStore } from './redis-cache-store.js';
-import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
  * Regression tests for responses shared between callers who must not share them, through the real
@@ -123,49 +119,41 @@ const stores = ['redis', 'memory'] as const;
 for (const storeKind of stores) {
   describe(`cache isolation through the gateway (${storeKind} store)`, () => {
     let origin: HttpOrigin;
-    let gateway: TestGateway;
-    let cache: ResponseCache;
+    let gateway: CachingTestGateway;
     let redis: TestRedis | undefined;
     const subdomain = `isolation${storeKind}`;
     const host = `${subdomain}.localhost`;
 
     beforeAll(async () => {
       origin = await startHttpOrigin(originHandler);
-      const logger = createLogger({ service: 'test', level: 'error' });
-      const registry = createMetricsRegistry(`isolation-${storeKind}`, { defaultMetrics: false });
       redis = storeKind === 'redis' ? createTestRedis('cache-isolation') : undefined;
-      cache = createResponseCache({
+      const originId = randomUUID();
+      gateway = await startCachingGateway({
+        name: `isolation-${storeKind}`,
         store: redis
           ? new RedisCacheStore(redis.client, { keyPrefix: redis.prefix })
           : new MemoryCacheStore({ maxBytes: 1_000_000 }),
-        l1MaxBytes: 1_000_000,
-        registry,
-        logger,
         maxVariantsPerUrl: 2,
+        snapshot: buildSnapshot({
+          subdomain,
+          origins: [{ id: originId, targets: [origin.url] }],
+          routes: [
+            { origin_id: originId, path_pattern: '/plain/*', cache_policy: { ttl_seconds: 60 } },
+            {
+              origin_id: originId,
+              path_pattern: '/keyed/*',
+              cache_policy: {
+                ttl_seconds: 60,
+                cache_key_pattern: 'path+query+headers',
+                vary_headers: ['X-Variant'],
+              },
+            },
+          ],
+        }),
       });
-      gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
-      const originId = randomUUID();
-      const snapshot = buildSnapshot({
-        subdomain,
-        origins: [{ id: originId, targets: [origin.url] }],
-        routes: [
-          { origin_id: originId, path_pattern: '/plain/*' },
-          { origin_id: originId, path_pattern: '/keyed/*' },
-        ],
-      });
-      const [plain, keyed] = snapshot.routes as [(typeof snapshot.routes)[0], (typeof snapshot.routes)[0]];
-      plain.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
-      keyed.cache_policy = cachePolicy.parse({
-        ttl_seconds: 60,
-        cache_key_pattern: 'path+query+headers',
-        vary_headers: ['X-Variant'],
-      });
-      gateway.store.apply(snapshot);
-      await cache.prepareTenant(snapshot.tenant_id);
     });
     afterAll(async () => {
       await gateway.close();
-      await cache.close();
       await origin.close();
       await redis?.cleanup();
     });

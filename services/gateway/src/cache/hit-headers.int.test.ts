@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { cachePolicy, rateLimitPolicy } from '@vantageedge/shared/domain/gateway-config';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type CachingTestGateway, startCachingGateway } from '../testing/caching-gateways.js';
+import { send } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-import { createCacheStage } from './cache-stage.js';
 import { RedisCacheStore } from './redis-cache-store.js';
-import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
  * Regression: a cache HIT replayed per-request headers of the MISS that filled the entry (its
@@ -23,8 +19,7 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
 describe('a cache HIT carries its own per-request headers, not those of the MISS that filled it', () => {
   let origin: HttpOrigin;
   let originHits = 0;
-  let gateway: TestGateway;
-  let cache: ResponseCache;
+  let gateway: CachingTestGateway;
   let redis: TestRedis;
   const host = 'hitheaders.localhost';
 
@@ -56,34 +51,29 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     });
 
     redis = createTestRedis('cache-hit-headers');
-    const logger = createLogger({ service: 'test', level: 'error' });
-    const registry = createMetricsRegistry('hit-headers', { defaultMetrics: false });
-    cache = createResponseCache({
-      store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
-      l1MaxBytes: 1_000_000,
-      registry,
-      logger,
-    });
-    const limiter = createRateLimiter({ store: new MemoryLimitStore(), registry, logger });
-    gateway = await startTestGateway(
-      {},
-      { stages: [createRateLimitStage(limiter), createCacheStage(cache)] },
-    );
     const originId = randomUUID();
-    const snapshot = buildSnapshot({
-      subdomain: 'hitheaders',
-      origins: [{ id: originId, targets: [origin.url] }],
-      routes: [{ origin_id: originId, path_pattern: '/cached/*' }],
+    gateway = await startCachingGateway({
+      name: 'hit-headers',
+      store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
+      before: (registry, logger) => [
+        createRateLimitStage(createRateLimiter({ store: new MemoryLimitStore(), registry, logger })),
+      ],
+      snapshot: buildSnapshot({
+        subdomain: 'hitheaders',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          {
+            origin_id: originId,
+            path_pattern: '/cached/*',
+            cache_policy: { ttl_seconds: 60 },
+            rate_limit: { requests_per_second: 100, burst: 100, scope: 'route' },
+          },
+        ],
+      }),
     });
-    const route = snapshot.routes[0]!;
-    route.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
-    route.rate_limit = rateLimitPolicy.parse({ requests_per_second: 100, burst: 100, scope: 'route' });
-    gateway.store.apply(snapshot);
-    await cache.prepareTenant(snapshot.tenant_id);
   });
   afterAll(async () => {
     await gateway.close();
-    await cache.close();
     await origin.close();
     await redis.cleanup();
   });

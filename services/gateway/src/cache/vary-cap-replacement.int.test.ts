@@ -106,19 +106,7 @@ describe('the Vary cap replaces the least recently used variant (two replicas, R
 
   /** The URL's variant set in Redis, and which of its variants' entries exist. */
   async function storedVariants(): Promise<{ listed: string[]; live: string[]; entries: string[] }> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.client.scan(
-        cursor,
-        'MATCH',
-        `${redis.prefix}c:{${tenantId}}:*`,
-        'COUNT',
-        1000,
-      );
-      keys.push(...found);
-      cursor = next;
-    } while (cursor !== '0');
+    const keys = await tenantKeys();
     const sets = keys.filter((key) => key.endsWith(':variants'));
     expect(sets).toHaveLength(1);
     const set = sets[0]!;

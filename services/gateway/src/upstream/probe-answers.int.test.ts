@@ -1,10 +1,9 @@
 import { maxHeaderSize } from 'node:http';
-import net from 'node:net';
-import { originConfig } from '@vantageedge/shared/domain/gateway-config';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import type net from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { onRequestHeads } from '../testing/request-heads.js';
-import { PROBE_BODY_READ_LIMIT, startActiveHealthChecks } from './active-health-checks.js';
-import { loopbackOriginsAllowed } from './testing/test-origin.js';
+import { PROBE_BODY_READ_LIMIT } from './active-health-checks.js';
+import { firstProbeResults } from './testing/probe-results.js';
 import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from './unasked-continue.js';
 
 /**
@@ -17,43 +16,18 @@ import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from './unasked-continue
  * the bounds, a body shorter than its length, one still coming at the probe's timeout) passed, the
  * probe's reading resolving whatever ended the body.
  */
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
-/** An origin answering each request with `answer` (written as it is), or as `answer(socket)` does. */
-async function originAnswering(answer: string | ((socket: net.Socket) => void)): Promise<string> {
-  const answering = typeof answer === 'string' ? (socket: net.Socket) => socket.write(answer) : answer;
-  const server = net.createServer((socket) => onRequestHeads(socket, () => answering(socket)));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  server.on('connection', (socket) => cleanups.push(async () => void socket.destroy()));
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
-
-async function probeResults(
+/**
+ * The first two probes' results of a target that answers every request with `answer` (written as it is),
+ * or as `answer(socket)` does.
+ */
+function probeResults(
   answer: string | ((socket: net.Socket) => void),
-  timeoutSeconds = 10,
+  timeoutSeconds?: number,
 ): Promise<boolean[]> {
-  const url = await originAnswering(answer);
-  const results: boolean[] = [];
-  const active = originConfig.parse({
-    id: '00000000-0000-4000-8000-000000000001',
-    name: 'probed',
-    targets: [{ url }],
-    health_check: { active: { interval_seconds: 1, timeout_seconds: timeoutSeconds } },
-  }).health_check.active;
-  const checks = startActiveHealthChecks(
-    [{ probeUrl: `${url}/health`, onProbe: (success) => results.push(success) }],
-    active,
-    loopbackOriginsAllowed(),
-  );
-  cleanups.push(() => checks.stop());
-  await vi.waitFor(() => expect(results.length).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
-  return results.slice(0, 2);
+  const answering = typeof answer === 'string' ? (socket: net.Socket) => socket.write(answer) : answer;
+  return firstProbeResults((socket) => onRequestHeads(socket, () => answering(socket)), 2, timeoutSeconds);
 }
 
 const head = (status: string, lines: number) => `HTTP/1.1 ${status}\r\n${'x: v\r\n'.repeat(lines)}\r\n`;
