@@ -3,10 +3,12 @@ import net from 'node:net';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
 import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
@@ -18,7 +20,9 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
  *   the tenant's requests in flight, the entry's refresh) for as long as it kept sending them: undici
  *   starts its head timer again on each 1xx, and the refresh had no deadline of its own;
  * - a refresh ignored its route's `timeouts` (response_headers_ms, idle_ms): it waited out the
- *   origin's timeout_seconds for a head or a body byte that a client's request gives up on far sooner.
+ *   origin's timeout_seconds for a head or a body byte that a client's request gives up on far sooner;
+ * - a refresh whose body the origin cut after a good head was released as that head's status, a
+ *   success for the target's passive health and circuit.
  */
 const HOST = 'refreshes.localhost';
 /** How long the test waits for the gateway to give a refresh up: well past every deadline below. */
@@ -33,7 +37,8 @@ interface RawOrigin {
 /**
  * Answers a path's first request at once (stored: fresh for 1 s, then stale for 10 minutes); what a
  * later request (the refresh) gets depends on the path: `/hints/*` a 103 every 200 ms and never a final
- * answer, `/silent/*` nothing, `/stalled/*` a head and one byte of a body that never goes on.
+ * answer, `/silent/*` nothing, `/stalled/*` a head and one byte of a body that never goes on, `/cut/*`
+ * a head and one byte, then a reset.
  */
 function startRawOrigin(): Promise<RawOrigin> {
   const seen = new Set<string>();
@@ -65,6 +70,9 @@ function startRawOrigin(): Promise<RawOrigin> {
         }, 200);
       } else if (path.startsWith('/stalled/')) {
         socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nn');
+      } else if (path.startsWith('/cut/')) {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nn');
+        setTimeout(() => socket.resetAndDestroy(), 50);
       }
     }),
   );
@@ -77,6 +85,9 @@ let origin: RawOrigin;
 let gateway: TestGateway;
 let cache: ResponseCache;
 let clock = Date.now();
+let tenantId: string;
+/** Ejects its target and opens its circuit on the first failure. */
+const fragileOrigin = randomUUID();
 
 beforeAll(async () => {
   origin = await startRawOrigin();
@@ -96,15 +107,23 @@ beforeAll(async () => {
     origins: [
       { id: quickOrigin, targets: [target], timeout_seconds: 1 },
       { id: slowOrigin, targets: [target], timeout_seconds: 30 },
+      {
+        id: fragileOrigin,
+        targets: [target],
+        circuit_breaker: { consecutive_failures: 1, open_seconds: 60 },
+        health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 1 } },
+      },
     ],
     routes: [
       { origin_id: quickOrigin, path_pattern: '/hints/*' },
       { origin_id: slowOrigin, path_pattern: '/silent/*', timeouts: { response_headers_ms: 300 } },
       { origin_id: slowOrigin, path_pattern: '/stalled/*', timeouts: { idle_ms: 300 } },
+      { origin_id: fragileOrigin, path_pattern: '/cut/*' },
     ],
   });
   for (const route of snapshot.routes)
     route.cache_policy = cachePolicy.parse({ ttl_seconds: 1, stale_while_revalidate_seconds: 600 });
+  tenantId = snapshot.tenant_id;
   gateway.store.apply(snapshot);
   await cache.prepareTenant(snapshot.tenant_id);
 });
@@ -152,5 +171,15 @@ describe('a stale-while-revalidate refresh no client waits for', () => {
     await staleWithRefresh(path);
     expect(await refreshOutcome(path)).toBe('given up');
     expect((await send(gateway, HOST, path)).text).toBe('old');
+  });
+
+  it('whose body the origin cuts counts against the target', async () => {
+    const path = `/cut/${randomUUID()}`;
+    await staleWithRefresh(path);
+    expect(await refreshOutcome(path)).toBe('given up');
+    const upstreams = () =>
+      gateway.store.get(tenantId)?.origins.get(fragileOrigin)?.upstreams as InspectableUpstreamSet;
+    await eventually('the refresh is released', () => upstreams().status()[0]?.in_flight === 0, 5_000);
+    expect(upstreams().status()[0]).toMatchObject({ healthy: false, circuit: 'open' });
   });
 });

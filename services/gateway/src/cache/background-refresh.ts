@@ -67,6 +67,8 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
     deadlines.responseHeadersMs,
   );
   let status = 0;
+  /** The origin's body failed while read (cut, malformed, its idle timeout): the origin's failure. */
+  let bodyFailed = false;
   void dispatcher
     .request({
       path: lease.target.basePath + path + exchange.query,
@@ -123,6 +125,7 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
           if (!body.collecting) break; // too large, over the budget or past the deadline: stop reading
         }
       } catch (error) {
+        bodyFailed = true;
         body.abort();
         throw error;
       }
@@ -138,7 +141,10 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
       (error: unknown) => {
         clearTimeout(headTimer);
         cache.abandon(fill);
-        lease.release(status === 0 ? classifyProxyError(error).outcome : { kind: 'response', status });
+        // After the head, only a body the origin cut is its failure (not the store's, nor the cache's).
+        lease.release(
+          status === 0 || bodyFailed ? classifyProxyError(error).outcome : { kind: 'response', status },
+        );
       },
     )
     .finally(() => upstreamRequests.end());

@@ -69,7 +69,17 @@ beforeAll(async () => {
   gateway.store.apply(
     buildSnapshot({
       subdomain: 'route-timeouts',
-      origins: [{ id: originId, targets: [origin.url], timeout_seconds: 30 }],
+      origins: [
+        {
+          id: originId,
+          targets: [origin.url],
+          timeout_seconds: 30,
+          // Each cut here is the origin's timeout, a failure of its one target: neither passive health
+          // nor the circuit may take it out of the tests that follow.
+          circuit_breaker: { enabled: false },
+          health_check: { active: { enabled: false }, passive: { enabled: false } },
+        },
+      ],
       routes: [
         { origin_id: originId, path_pattern: '/late-head', timeouts: { response_headers_ms: 100 } },
         { origin_id: originId, path_pattern: '/silent-gap', timeouts: { idle_ms: 100 } },

@@ -19,6 +19,9 @@ import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
  * held the slot until GATEWAY_REQUEST_TIMEOUT_MS, and every other client of a recovered origin got
  * 503 in the meantime, as often as that client won the slot. So did a client whose probe was a long
  * response (a stream, a download read slowly) or a WebSocket: the probe was judged only when it ended.
+ * Then a probe was judged by its response head alone, so a target sending good heads and cutting every
+ * body closed its circuit with each probe: now a probe is judged when its body ends, a long one once it
+ * has streamed for the circuit's trial watch (open_seconds, at most HALF_OPEN_TRIAL_WATCH_MAX_MS).
  */
 let gateway: TestGateway;
 let origin: WebSocketOrigin;
@@ -32,6 +35,12 @@ beforeAll(async () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: first\n\n');
         streams.add(res);
+        return;
+      }
+      if (req.url === '/cut') {
+        // A good head, the start of the body, then the connection cut before the rest.
+        res.writeHead(200, { 'content-length': '10' });
+        res.write('half!', () => setTimeout(() => res.socket?.destroy(), 50));
         return;
       }
       req.resume();
@@ -121,7 +130,18 @@ describe('a half-open circuit', () => {
     expect(upstreams().status()[0]?.circuit).toBe('closed');
   });
 
-  it('judges a probe by its response head, not by how long the client takes to read the rest', async () => {
+  it('judges a probe by its whole answer: a body the origin cuts opens the circuit again', async () => {
+    const upstreams = tenantWithTrippingCircuit('half-open-cut');
+    const host = 'half-open-cut.localhost';
+    expect((await send(gateway, host, '/fail')).status).toBe(500);
+    await eventually('the circuit half-opens', () => upstreams().status()[0]?.circuit === 'half_open', 5_000);
+
+    await expect(send(gateway, host, '/cut')).rejects.toThrow();
+    await eventually('every lease is released', () => upstreams().status()[0]?.in_flight === 0, 5_000);
+    expect(upstreams().status()[0]?.circuit).toBe('open');
+  });
+
+  it('judges a long probe once it has streamed for the trial watch, not when the client is done reading', async () => {
     const upstreams = tenantWithTrippingCircuit('half-open-stream');
     const host = 'half-open-stream.localhost';
     expect((await send(gateway, host, '/fail')).status).toBe(500);
@@ -142,9 +162,11 @@ describe('a half-open circuit', () => {
       request.end();
     });
     expect(stream.statusCode).toBe(200);
-    expect(upstreams().status()[0]?.circuit).toBe('closed');
+    // Its trial watch is the circuit's open_seconds (0.1 s): closed while the stream is still open.
+    await eventually('the circuit closes', () => upstreams().status()[0]?.circuit === 'closed', 5_000);
     const other = await send(gateway, host, '/x');
     expect({ status: other.status, text: other.text }).toEqual({ status: 200, text: 'healthy' });
+    expect(upstreams().status()[0]).toMatchObject({ in_flight: 1, healthy: true });
     stream.destroy();
   });
 

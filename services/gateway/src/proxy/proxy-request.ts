@@ -233,7 +233,9 @@ export interface ProxyCall {
  * A client that goes away aborts the upstream exchange at once (undici closes that origin connection),
  * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out.
  * What the target's health and circuit learn from an exchange the client ended (it left, its body was
- * too large, it stopped reading) is the origin's final status when one came, else nothing (cancelled).
+ * too large, it stopped reading) is the origin's final status when one came, else nothing (cancelled);
+ * from one the origin cut after its head (a reset, a short or malformed body, its body's timeout), a
+ * failure, as Envoy's router reports a reset to outlier detection after the response started.
  *
  * Deadlines besides undici's own (response head once the request is sent, body idle while reading):
  * - a request the pool had no free connection for waits at most the response-head timeout for one
@@ -614,12 +616,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     // The origin's status and headers went into this response (they are held back until the first
     // body byte, and one node refuses to write never gets there: both are answered below).
     const started = res.headersSent;
-    // An ending that is not the origin's doing (the client left, its body was too large, the pool's
-    // queue) says nothing about the origin beyond the final status it sent, if it sent one.
+    // An ending that is not the origin's doing (the client left or read nothing for the body timeout,
+    // its body was too large, the pool's queue) says nothing about the origin beyond the final status it
+    // sent, if it sent one. The origin's own (a reset, a short or malformed body, a trailer section past
+    // the bounds, its body's timeout) fails the exchange, also once its head went out to the client.
     let outcome: UpstreamOutcome;
     if (clientLeft || failure.outcome.kind === 'cancelled')
       outcome = status === 0 ? CANCELLED : { kind: 'response', status };
-    else outcome = started ? { kind: 'response', status } : failure.outcome;
+    else outcome = failure.outcome;
     this.#settle(
       outcome,
       started || clientLeft ? undefined : status === 0 ? failure : { ...failure, answered: true },

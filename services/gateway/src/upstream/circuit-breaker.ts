@@ -16,6 +16,13 @@ export type Admission = number;
 const WITHOUT_PROBE_SLOT: Admission = -1;
 
 /**
+ * The longest a half-open probe whose head was good is watched before its body ends: past it the probe
+ * is judged a success (a stream, a large download), so a long answer keeps its slot, and the circuit
+ * half-open, at most this long.
+ */
+export const HALF_OPEN_TRIAL_WATCH_MAX_MS = 2_000;
+
+/**
  * One target's circuit, driven by request outcomes (not by wrapping calls, which is why this is not
  * cockatiel's breaker: the gateway learns outcomes through lease releases, and the window here is the
  * last N requests, not a time span).
@@ -23,12 +30,20 @@ const WITHOUT_PROBE_SLOT: Admission = -1;
  * closed → open: `consecutive_failures` failures in a row, or an error rate ≥ `error_rate_threshold`
  *   over the last `window_requests` outcomes (only once that many have been seen).
  * open → half_open: `open_seconds` after opening, noticed lazily on the next admission check.
- * half_open: admits `half_open_requests` probes; all succeed → closed, any fails → open again.
+ * half_open: admits `half_open_requests` probes; all succeed → closed, any fails → open again. A probe
+ *   is judged when its answer ends (a body the origin cuts fails it), or, a long one, once its body has
+ *   streamed for `trialWatchMs` with its head good.
  */
 export class CircuitBreaker {
   #state: CircuitState = 'closed';
   #openedAt = 0;
   readonly #openMs: number;
+  /**
+   * How long a probe's body is watched before it is judged a success: the cool-down, at most
+   * HALF_OPEN_TRIAL_WATCH_MAX_MS (a long answer keeps the circuit from other clients no longer than it
+   * was open).
+   */
+  readonly trialWatchMs: number;
   // Closed-state window of the last `window_requests` outcomes, one bit each (1 = failure), as a ring
   // buffer: a byte each was 10 MB per 1,000 targets at the largest window.
   readonly #window: Uint8Array;
@@ -49,6 +64,7 @@ export class CircuitBreaker {
     private readonly onTransition: CircuitListener = () => {},
   ) {
     this.#openMs = settings.open_seconds * 1000;
+    this.trialWatchMs = Math.min(this.#openMs, HALF_OPEN_TRIAL_WATCH_MAX_MS);
     this.#windowSize = settings.window_requests;
     this.#window = new Uint8Array(Math.ceil(settings.window_requests / 8));
   }

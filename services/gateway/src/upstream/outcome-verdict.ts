@@ -10,7 +10,8 @@ const NOT_IMPLEMENTED = 501;
 /**
  * Whether an exchange that was not cancelled counts for the target (true) or against it (false) in
  * passive health checks and the circuit: the origin's own doing (no connection, no head in time, a
- * reset, a server error) is a failure; any other answer shows a working target.
+ * reset, a body it cut after its head, a server error) is a failure; any other answer shows a working
+ * target.
  */
 export function isTargetSuccess(outcome: Exclude<UpstreamOutcome, { kind: 'cancelled' }>): boolean {
   if (outcome.kind !== 'response') return false;

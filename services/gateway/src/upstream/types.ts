@@ -68,7 +68,9 @@ export interface AcquireOptions {
 }
 
 export type UpstreamOutcome =
-  | { kind: 'response'; status: number } // any HTTP response; 5xx but 501 counts as a failure for health/circuit
+  // An HTTP response read to its end, or one its client ended; 5xx but 501 counts as a failure for
+  // health/circuit. An answer the origin cut after its head is a `reset` or `timeout`, a failure.
+  | { kind: 'response'; status: number }
   | { kind: 'connect_error' }
   | { kind: 'timeout' }
   | { kind: 'reset' }
@@ -89,8 +91,10 @@ export interface UpstreamLease {
   /** The request body has been sent whole: the exchange takes a free probe slot, if the circuit wants one. */
   clientBodySent?(): void;
   /**
-   * The origin's final response head arrived: a half-open probe is judged by it now, not when the client
-   * has read the whole response (a stream, a slow reader would keep the probe slot until then).
+   * The origin's final response head arrived: a half-open probe with a failed head (or a switch of
+   * protocols) is judged by it now; one with a good head when its answer ends (release: a body the origin
+   * cut fails it), or, a long one, once it has streamed for its circuit's trial watch (a stream, a slow
+   * reader must not keep the probe slot until they end).
    */
   responseStarted?(status: number): void;
   /**

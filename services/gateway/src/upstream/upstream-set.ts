@@ -246,13 +246,26 @@ class Member implements BalancerMember {
   }
 }
 
+/** 101 Switching Protocols: the exchange is no longer HTTP; a probe is judged by it (a WebSocket's upgrade). */
+const SWITCHING_PROTOCOLS = 101;
+
+/** A half-open probe streamed its good answer for its circuit's trial watch: a success, judged now. */
+function trialLasted(lease: Lease): void {
+  lease.judgeTrial();
+}
+
 class Lease implements UpstreamLease {
   #released = false;
   #admission: Admission;
   /** A half-open probe whose client is still sending the body: it gave its probe slot back meanwhile. */
   #yieldedProbeSlot = false;
-  /** The circuit has this exchange's verdict already: a half-open probe is judged by its response head. */
-  #judgedByHead = false;
+  /**
+   * The circuit has this exchange's verdict already: a half-open probe by a failed head or a switch of
+   * protocols, or by its good answer having streamed for the trial watch.
+   */
+  #judged = false;
+  /** A half-open probe's good answer is streaming: judged a success when this fires, unless it ended first. */
+  #trialWatch: NodeJS.Timeout | undefined;
 
   constructor(
     readonly target: UpstreamTarget,
@@ -279,9 +292,25 @@ class Lease implements UpstreamLease {
   responseStarted(status: number): void {
     // Answered before the client's body was all sent: this exchange is no probe of the round.
     this.#yieldedProbeSlot = false;
-    if (this.#released || !this.member.circuit.isProbe(this.#admission)) return;
-    this.#judgedByHead = true;
-    this.member.circuit.record(isTargetSuccess({ kind: 'response', status }), this.#admission);
+    const circuit = this.member.circuit;
+    if (this.#released || !circuit.isProbe(this.#admission)) return;
+    const success = isTargetSuccess({ kind: 'response', status });
+    if (!success || status === SWITCHING_PROTOCOLS) {
+      this.#judged = true;
+      circuit.record(success, this.#admission);
+      return;
+    }
+    // A good head: the probe is judged when its body ends (the origin may yet cut it), a long one (a
+    // stream, a slow reader's download) once it has streamed for the watch without a fault.
+    this.#trialWatch = setTimeout(trialLasted, circuit.trialWatchMs, this);
+    this.#trialWatch.unref();
+  }
+
+  judgeTrial(): void {
+    this.#trialWatch = undefined;
+    if (this.#released || this.#judged) return;
+    this.#judged = true;
+    this.member.circuit.record(true, this.#admission);
   }
 
   claimRetry(percent: number, minRetries: number): boolean {
@@ -293,13 +322,17 @@ class Lease implements UpstreamLease {
     this.#released = true;
     const member = this.member;
     member.load.inFlight--;
+    if (this.#trialWatch !== undefined) {
+      clearTimeout(this.#trialWatch);
+      this.#trialWatch = undefined;
+    }
     if (outcome.kind === 'cancelled') {
-      if (!this.#judgedByHead) member.circuit.cancel(this.#admission);
+      if (!this.#judged) member.circuit.cancel(this.#admission);
       return;
     }
     const success = isTargetSuccess(outcome);
     member.health.recordTraffic(success);
-    if (!this.#judgedByHead) member.circuit.record(success, this.#admission);
+    if (!this.#judged) member.circuit.record(success, this.#admission);
   }
 }
 

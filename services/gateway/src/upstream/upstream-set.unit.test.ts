@@ -3,7 +3,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { Pool } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HALF_OPEN_TRIAL_WATCH_MAX_MS } from './circuit-breaker.js';
 import { createUpstreamSet, type InspectableUpstreamSet, type UpstreamOutcome } from './index.js';
 
 // The targets are never contacted: these tests drive acquire/release directly with a fake clock.
@@ -145,6 +146,73 @@ describe('upstream set', () => {
     probe.release({ kind: 'cancelled' });
     expect(request(set, { kind: 'response', status: 200 })).toBe('http://10.0.0.1:8080');
     expect(set.status()[0]!.circuit).toBe('closed');
+  });
+
+  describe('a half-open probe with a good response head', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A target whose circuit is half-open (open_seconds 30), and its one probe, admitted. */
+    function halfOpenProbe(halfOpenRequests = 1) {
+      vi.useFakeTimers();
+      const { set, advance } = setup(
+        {
+          circuit_breaker: {
+            consecutive_failures: 1,
+            open_seconds: 30,
+            half_open_requests: halfOpenRequests,
+          },
+        },
+        ['http://10.0.0.1:8080'],
+      );
+      request(set, serverError);
+      advance(30_000);
+      const probe = set.acquire(context)!;
+      return { set, probe };
+    }
+
+    it('is judged when its body ends: a body the origin cut opens the circuit again', () => {
+      const { set, probe } = halfOpenProbe();
+      probe.responseStarted!(200);
+      expect(set.status()[0]!.circuit).toBe('half_open');
+      expect(set.acquire(context)).toBeUndefined(); // the probe still holds the slot
+      probe.release({ kind: 'reset' });
+      expect(set.status()[0]!.circuit).toBe('open');
+    });
+
+    it('read whole closes the circuit, counted once', () => {
+      const { set, probe } = halfOpenProbe();
+      probe.responseStarted!(200);
+      probe.release({ kind: 'response', status: 200 });
+      expect(set.status()[0]!.circuit).toBe('closed');
+      vi.advanceTimersByTime(HALF_OPEN_TRIAL_WATCH_MAX_MS);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('still streaming after the trial watch is a success then; the circuit is half-open until then', () => {
+      const { set, probe } = halfOpenProbe();
+      probe.responseStarted!(200);
+      vi.advanceTimersByTime(HALF_OPEN_TRIAL_WATCH_MAX_MS - 1);
+      expect(set.status()[0]!.circuit).toBe('half_open');
+      vi.advanceTimersByTime(1);
+      expect(set.status()[0]!.circuit).toBe('closed');
+      // Its end, however it comes, is not a second verdict for the circuit (passive health counts it).
+      probe.release({ kind: 'reset' });
+      expect(set.status()[0]).toMatchObject({ circuit: 'closed', in_flight: 0 });
+    });
+
+    it('with a failed head, or a switch of protocols, is judged by its head', () => {
+      const failed = halfOpenProbe();
+      failed.probe.responseStarted!(503);
+      expect(failed.set.status()[0]!.circuit).toBe('open');
+      failed.probe.release({ kind: 'response', status: 503 });
+      const upgraded = halfOpenProbe();
+      upgraded.probe.responseStarted!(101);
+      expect(upgraded.set.status()[0]!.circuit).toBe('closed');
+      upgraded.probe.release({ kind: 'reset' });
+      expect(upgraded.set.status()[0]!.circuit).toBe('closed');
+    });
   });
 
   it('counts a lease released twice only once', () => {
