@@ -138,6 +138,39 @@ describe('the Expect field', () => {
   });
 });
 
+describe('a request refused 417 for its expectation while its body is still coming', () => {
+  // Regression: the 417 kept the connection and node read the rest of the body to reach the next
+  // request, whatever its size: a client without credentials had a replica read a declared 100 MB, or a
+  // chunked body without end, for nothing (the body limits and the bound on an unread rest never apply).
+  const chunk = Buffer.alloc(128 * 1024, 'x');
+  it.each([
+    ['Content-Length: 100000000', chunk],
+    ['Transfer-Encoding: chunked', Buffer.concat([Buffer.from('20000\r\n'), chunk, Buffer.from('\r\n')])],
+  ])('%s: the 417, then the connection closed with the rest unread', async (framing, bodyStart) => {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      `POST /expect-large HTTP/1.1\r\nHost: ${HOST}\r\nExpect: 200-ok\r\n${framing}\r\n\r\n`,
+    );
+    client.socket.write(bodyStart);
+    await within(client.closed, 10_000, 'the connection closed');
+    const received = client.received();
+    expect(received.startsWith('HTTP/1.1 417 Expectation Failed\r\n')).toBe(true);
+    expect(received.toLowerCase()).toContain('connection: close\r\n');
+    expect(received).toContain('"code":"expectation_failed"');
+    expect(origin.seen.some((request) => request.url === '/expect-large')).toBe(false);
+  });
+
+  it('a short body is read and dropped: the 417, and the request pipelined behind it answered', async () => {
+    const received = await exchange(
+      `POST /expect-short HTTP/1.1\r\nHost: ${HOST}\r\nExpect: 200-ok\r\nContent-Length: 5\r\n\r\nhello` +
+        `GET /after-expect HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(received.startsWith('HTTP/1.1 417 Expectation Failed\r\n')).toBe(true);
+    expect(received).toContain('HTTP/1.1 200 OK\r\n');
+    expect(origin.seen.map((request) => request.url)).toContain('/after-expect');
+  });
+});
+
 describe('the Expect field over HTTP/2', () => {
   /** A stream announcing a 5-byte body; the body is sent only once the interim 100 came. */
   function expectContinue(path: string, headers: Record<string, string> = {}) {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { bodyBytesOf } from '../http/body-bytes.js';
+import { readOnlySmallRests } from '../http/unread-body-rest.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
 import { listenerRefusalOf } from './listener-refusal-of.js';
@@ -14,7 +15,9 @@ import { listenerRefusalOf } from './listener-refusal-of.js';
 export function refuseExpectation(
   record?: RecordListenerRefusal,
 ): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
-  return (req, res) => {
+  // Its body is not read: past a short rest, the connection closes after the answer, as after any
+  // early refusal (node would otherwise read the whole declared or chunked body to reach the next request).
+  const refuse = readOnlySmallRests((req, res) => {
     writeError(
       res as ServerResponse,
       417,
@@ -22,5 +25,10 @@ export function refuseExpectation(
       'the gateway meets no expectation but 100-continue (Expect header)',
     );
     record?.(listenerRefusalOf(req, 417, 'expectation_failed', bodyBytesOf(res)));
-  };
+  });
+  // HTTP/2 requests pass through unchanged (readOnlySmallRests watches HTTP/1.x bodies only).
+  return refuse as (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ) => void;
 }

@@ -62,8 +62,12 @@ export function withoutUnaskedContinue(connector: buildConnector.connector): bui
 /** `HTTP/1.x 1dd` and the byte after it: what tells an interim answer from a final one. */
 const STATUS_PREFIX_BYTES = 13;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-/** A request head as undici writes it (a string; bodies and chunk-size lines never start so). */
-const REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1\.1\r\n/;
+/**
+ * A request head as undici writes it (a string; bodies and chunk-size lines never start so). Its method
+ * is any token: `M-SEARCH` is one the gateway forwards, and a request not seen here has its answer read
+ * by nothing of this filter.
+ */
+const REQUEST_LINE = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+ \S+ HTTP\/1\.1\r\n/;
 /**
  * Bytes an answer head or trailer section may take in all: undici counts only names and values against
  * maxHeaderSize (whitespace around values is not counted), and a final head's bytes are kept until its end
@@ -79,28 +83,50 @@ const LINE_END = Buffer.from('\r\n', 'latin1');
  * request's head only once the previous answer was read whole (one request at a time per connection),
  * so the bytes that follow a request head start an answer, and a 1xx answer (no body) ends at its
  * head's end. Only a chunked body is followed, chunk by chunk, to find its trailer section. Nothing is
- * held back but the first bytes of an answer, until its status is read.
+ * held back but the first bytes of an answer, until its status is read. What undici puts back
+ * (`socket.unshift`) to read again is passed on as it is, never followed twice.
  */
 export function dropUnaskedContinue(socket: Duplex): void {
   const filter = new InterimFilter();
   const read = socket.read;
   const write = socket.write;
+  const unshift = socket.unshift;
+  /**
+   * Bytes undici put back, read already: it stops parsing a read where its handler pauses (the client
+   * reads slower than the origin sends, as with most answers larger than a socket's buffer) and puts the
+   * rest back, to read it again on resuming. They reach undici again as they are: followed a second time,
+   * a chunked body's data would be read as chunk lines (a CSV column of zeros as its last chunk and a
+   * trailer section of too many lines, the answer cut in its middle), or the answer no longer followed
+   * (its trailer section unbounded).
+   */
+  let putBack = 0;
+  socket.unshift = function putBackRead(this: Duplex, chunk: unknown, ...rest: unknown[]) {
+    putBack += (chunk as { length?: number } | null)?.length ?? 0;
+    return (unshift as (...args: unknown[]) => void).call(this, chunk, ...rest);
+  } as Duplex['unshift'];
   socket.read = function readAnswers(this: Duplex, size?: number) {
     for (;;) {
       const failure = filter.failure;
-      if (failure !== undefined) {
+      if (failure !== undefined && putBack === 0) {
         this.destroy(failure);
         return null;
       }
       const chunk = read.call(this, size) as Buffer | null;
-      if (chunk === null || filter.passing) return chunk;
+      if (chunk === null) return chunk;
+      const again = Math.min(putBack, chunk.length);
+      putBack -= again;
+      // Bytes after the put-back ones are new; none reach undici once the connection is to be cut.
+      if (again > 0 && (again === chunk.length || failure !== undefined)) return chunk.subarray(0, again);
+      if (filter.passing) return chunk;
       let kept: Buffer;
       try {
-        kept = filter.take(chunk);
+        kept = filter.take(again === 0 ? chunk : chunk.subarray(again));
       } catch (error) {
         this.destroy(error as Error);
         return null;
       }
+      if (again > 0)
+        return kept.length === 0 ? chunk.subarray(0, again) : Buffer.concat([chunk.subarray(0, again), kept]);
       if (kept.length > 0) return kept;
     }
   };

@@ -55,6 +55,12 @@ describe('an origin answer as undici reads it', () => {
     for (const parts of everySplit(answer)) expect(readAfterRequest(parts)).toBe(`${HINTS}${HINTS}${FINAL}`);
   });
 
+  it('leaves out a 100 before the answer to a request whose method is any token (M-SEARCH)', () => {
+    const request = 'M-SEARCH /x HTTP/1.1\r\nhost: a\r\n\r\n';
+    for (const parts of everySplit(`${CONTINUE}${FINAL}`))
+      expect(readAfterRequest(parts, request)).toBe(FINAL);
+  });
+
   it('keeps a final answer whole, its body included, read byte by byte', () => {
     expect(readAfterRequest([...FINAL])).toBe(FINAL);
   });
@@ -233,5 +239,47 @@ describe("a chunked answer's trailer section as undici reads it", () => {
   it('stops following chunks that are not framed as chunks (undici refuses them itself)', () => {
     const answer = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n0\r\n${lines(MAX_ANSWER_HEADER_LINES * 2)}\r\n`;
     expect(readAfterRequest([answer])).toBe(answer);
+  });
+});
+
+describe('bytes undici puts back to read again (it pauses while its client catches up)', () => {
+  const HEAD = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+  const csv = `${'0\r\n'.repeat(100)}0`;
+  const plain = 'x'.repeat(301);
+  const body = (data: string, trailers = '') =>
+    `5\r\nhello\r\n${`${data.length.toString(16)}\r\n${data}\r\n`.repeat(3)}0\r\n${trailers}\r\n`;
+
+  /**
+   * What undici reads of `answer` when a first read brings its first `at` bytes and undici, paused after
+   * the first chunk's data, puts back what follows it, then reads that and the rest; and the connection.
+   */
+  function readPausedAt(answer: string, at: number): { read: string; socket: Duplex } {
+    const socket = originConnection();
+    socket.write(REQUEST_HEAD, 'latin1');
+    const first = readArrived(socket, answer.slice(0, at));
+    const parsed = Math.min(first.length, answer.indexOf('hello') + 'hello'.length);
+    socket.unshift(Buffer.from(first.slice(parsed), 'latin1'));
+    return { read: first.slice(0, parsed) + readArrived(socket, answer.slice(at)), socket };
+  }
+
+  it('reads them as they are, once: a body whose data looks like chunk lines is not cut', () => {
+    for (const data of [csv, plain]) {
+      const answer = HEAD + body(data, 'X-Sum: 1\r\n');
+      for (let at = answer.indexOf('hello') + 5; at <= answer.length; at++) {
+        const { read, socket } = readPausedAt(answer, at);
+        expect(read, `${at}`).toBe(answer);
+        expect(socket.destroyed, `${at}`).toBe(false);
+      }
+    }
+  });
+
+  it('still cuts the connection at a trailer section of more than MAX_ANSWER_HEADER_LINES lines', () => {
+    const answer = HEAD + body(plain, 'x: v\r\n'.repeat(MAX_ANSWER_HEADER_LINES + 1));
+    for (let at = answer.indexOf('hello') + 5; at < answer.indexOf('\r\n0\r\n'); at++) {
+      const { socket } = readPausedAt(answer, at);
+      expect((socket.errored as { code?: string } | null)?.code, `${at}`).toBe(
+        'GATEWAY_TOO_MANY_ANSWER_HEADER_LINES',
+      );
+    }
   });
 });
