@@ -97,8 +97,9 @@ export async function issueApiKey(
 /**
  * Rotation: a new key with the same name, scopes and expiry; the old one keeps working for the grace
  * period, and counts against TENANT_MAX_API_KEYS until it ends. The new key is issued first: if
- * recording the rotation then fails (a concurrent rotate or revoke), the new key is revoked again, so a
- * failed rotation never leaves the caller without a key.
+ * recording the rotation then fails (a concurrent rotate or revoke, the tenant's event bytes budget
+ * running out between the two), the new key is revoked again, so a failed rotation never leaves the
+ * caller without a key, nor a live key no one was shown.
  */
 export async function rotateApiKey(
   deps: CommandDeps,
@@ -163,9 +164,13 @@ export async function rotateApiKey(
           },
         });
       } catch (error) {
-        // Under the lock this rotation holds already (taking it again would wait for itself).
-        const locked = { ...deps, tenantLock: undefined };
-        await revokeApiKey(locked, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
+        // Undoes what this request did, so nothing that refused the rotation may refuse it: neither the
+        // tenant's event bytes budget nor the loss of the Idempotency-Key (a later request took it over),
+        // else the new key would stay live with its plaintext shown to no one. Under the lock this
+        // rotation holds already (taking it again would wait for itself).
+        const undo = { ...deps, tenantLock: undefined, commandBudget: undefined };
+        const { idempotencyAttempt: _attempt, ...undoCtx } = ctx;
+        await revokeApiKey(undo, { ...undoCtx, ifMatch: undefined }, replacement.resource.id, {
           reason: 'rotation failed',
         }).catch(() => {});
         throw error;

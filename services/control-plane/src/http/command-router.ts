@@ -217,15 +217,21 @@ function commandHandler<Schema extends z.ZodType>(
       sentId ? req.originalUrl.replace(sentId, id) : req.originalUrl,
       req.body,
     );
-    const claim = await deps.idempotency.claim(caller.userId, key, hash, async (guard, answerBytes) => {
-      // The stored answer may hold an API key's plaintext: only a caller who may still run the
-      // command sees it again (records are per caller, so no one else ever does).
-      await authorizeReplay(deps, caller, guard);
-      // Reading, opening and sending it costs the control plane's thread what reading that much config
-      // does (a rollback's answer lists every resource it changed, before and after): replays of it
-      // in a loop are paid from the tenant's config read budget, as such reads are.
-      if (guard.tenantId !== null) configReadBudgetOf(deps.store).chargeBytes(guard.tenantId, answerBytes);
-    });
+    const claim = await deps.idempotency.claim(
+      caller.userId,
+      key,
+      hash,
+      async (guard, answerBytes) => {
+        // The stored answer may hold an API key's plaintext: only a caller who may still run the
+        // command sees it again (records are per caller, so no one else ever does).
+        await authorizeReplay(deps, caller, guard);
+        // Reading, opening and sending it costs the control plane's thread what reading that much config
+        // does (a rollback's answer lists every resource it changed, before and after): replays of it
+        // in a loop are paid from the tenant's config read budget, as such reads are.
+        if (guard.tenantId !== null) configReadBudgetOf(deps.store).chargeBytes(guard.tenantId, answerBytes);
+      },
+      rolloutWaitMs,
+    );
     if (claim.kind === 'replay') {
       res.setHeader('Idempotent-Replayed', 'true');
       send(res, claim.response);

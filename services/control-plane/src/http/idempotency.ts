@@ -47,6 +47,8 @@ interface Attempt {
   id: string;
   /** The event-store position before it ran. */
   afterPosition: bigint;
+  /** How long it holds the key before a later request with the key may take it over. */
+  lockSeconds: number;
 }
 
 interface KeyRow {
@@ -112,14 +114,24 @@ export class IdempotencyStore {
     return key;
   }
 
+  /**
+   * `waitsAfterAppendMs`: how long the request may wait once its events are stored, before its answer
+   * is (`?wait_for_rollout=`). The key's lock covers it: a retry during that wait is told to come back
+   * (409 + Retry-After), rather than taking the key over and finding the events without their answer.
+   */
   async claim(
     caller: string,
     key: string,
     hash: string,
     beforeReplay: BeforeReplay = async () => {},
+    waitsAfterAppendMs = 0,
   ): Promise<IdempotencyClaim> {
     await this.sweepExpired();
-    const attempt = { id: randomUUID(), afterPosition: await this.log.headPosition() };
+    const attempt = {
+      id: randomUUID(),
+      afterPosition: await this.log.headPosition(),
+      lockSeconds: LOCK_SECONDS + Math.ceil(waitsAfterAppendMs / 1000),
+    };
     return this.claimAs(caller, key, hash, attempt, beforeReplay);
   }
 
@@ -171,7 +183,7 @@ export class IdempotencyStore {
           caller,
           key,
           hash,
-          LOCK_SECONDS,
+          attempt.lockSeconds,
           RETENTION_HOURS,
           attempt.id,
           attempt.afterPosition.toString(),
@@ -240,7 +252,14 @@ export class IdempotencyStore {
                 where caller = $1 and key = $2 and state = 'in_progress' and locked_until <= now()
                   and attempt_id is not distinct from $3
                 returning array_remove(attempts, $5) as earlier, attempt_after_position::text as after_position`,
-        values: [caller, key, row.attempt_id, LOCK_SECONDS, attempt.id, attempt.afterPosition.toString()],
+        values: [
+          caller,
+          key,
+          row.attempt_id,
+          attempt.lockSeconds,
+          attempt.id,
+          attempt.afterPosition.toString(),
+        ],
       }),
     );
     const took = taken.rows[0];
@@ -386,7 +405,7 @@ export function supersededAttempt(error: unknown): ApiError | null {
   return new ApiError(
     409,
     'conflict',
-    `this request ran past its Idempotency-Key lock (${LOCK_SECONDS} s) and a later request with the key took the key over; from then on this request could store nothing — send it again with the same key to get the outcome`,
+    `this request ran past its Idempotency-Key lock (${LOCK_SECONDS} s, plus the wait_for_rollout it asked for) and a later request with the key took the key over; from then on this request could store nothing — send it again with the same key to get the outcome`,
     [{ field: 'idempotency-key', issue: 'taken over by a later request' }],
     // The key is the later request's now: sent again, this one gets its answer (409 while it runs).
     { 'Retry-After': '1' },
