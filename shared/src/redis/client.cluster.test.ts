@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClusterClient, createTestRedisCluster, masterOf, TEST_CLUSTER } from '../testing/cluster.js';
 import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.js';
@@ -39,6 +40,13 @@ async function startSlowLink(target: string, delayMs: number): Promise<{ host: s
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
+}
+
+/** The connection a Cluster client subscribes through (ioredis keeps it private). */
+function subscribeConnectionOf(cluster: RedisClient): Redis | null {
+  const subscriber: unknown = Reflect.get(cluster, 'subscriber');
+  const connection: unknown = (subscriber as { getInstance?: () => unknown } | null)?.getInstance?.();
+  return connection instanceof Redis ? connection : null;
 }
 
 describe('the Redis client on a Redis Cluster', () => {
@@ -98,6 +106,67 @@ describe('the Redis client on a Redis Cluster', () => {
 
     for (const proxy of proxies) proxy.blackholeOpenConnections();
     expect(await publishUntilReceived('after')).toBe(true);
+  }, 60_000);
+
+  // Regression test: ioredis gives its subscribe connection no retry and no ready timeout. Moved to a node
+  // that accepts connections but answers nothing (a frozen node: its kernel still accepts), it waited for
+  // that node's answer for ever, and no cache purge reached the gateway while the rest of the cluster
+  // answered.
+  it('a subscribe connection moved to a node that never answers is given up and moved again', async () => {
+    const natMap: Record<string, { host: string; port: number }> = {};
+    const own: TcpProxy[] = [];
+    for (const node of TEST_CLUSTER.redisNodes) {
+      const proxy = await startTcpProxy(`redis://${node}`);
+      own.push(proxy);
+      proxies.push(proxy);
+      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
+      natMap[node] = { host: hostname, port: Number(port) };
+    }
+    const client = createRedisClient({
+      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      natMap,
+      connectTimeoutMs: 1_000,
+      name: 'client-test-frozen-node',
+    });
+    extra.push(client);
+    client.on('error', () => {});
+    await whenReady(client, 20_000);
+    const subscriber = duplicateForSubscribe(client, { pingIntervalMs: 200 });
+    extra.push(subscriber);
+    subscriber.on('error', () => {});
+    const received: string[] = [];
+    subscriber.on('message', (_channel: string, text: string) => received.push(text));
+    const channel = redis.key('frozen');
+    await subscriber.subscribe(channel);
+    const publishUntilReceived = async (text: string): Promise<boolean> => {
+      for (let i = 0; i < 200; i++) {
+        await redis.client.publish(channel, text);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (received.includes(text)) return true;
+      }
+      return false;
+    };
+    expect(await publishUntilReceived('before')).toBe(true);
+
+    // Every node goes silent: the PING goes unanswered, and the subscriber moves to a node still silent.
+    const first = subscribeConnectionOf(subscriber);
+    for (const proxy of own) proxy.stall(true);
+    let opening = first;
+    for (let i = 0; i < 200 && (opening === first || opening?.status === 'wait'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      opening = subscribeConnectionOf(subscriber);
+    }
+    expect(opening).not.toBe(first);
+    // Every other node answers again; that one stays silent.
+    const silent = own.find(
+      (proxy) => new URL(proxy.urlFor('redis://x:1')).port === String(opening?.options.port),
+    );
+    for (const proxy of own) if (proxy !== silent) proxy.stall(false);
+    try {
+      expect(await publishUntilReceived('after')).toBe(true);
+    } finally {
+      silent?.stall(false);
+    }
   }, 60_000);
 
   // Regression test: ioredis timed the topology query (CLUSTER SLOTS) and the ready check with the

@@ -153,12 +153,52 @@ export function duplicateForSubscribe(
       redisOptions: { ...inherited, ...resendSubscribe },
     });
     pingClusterSubscriberWhileOpen(subscriber, pingIntervalMs, inherited.socketTimeout ?? pingIntervalMs);
+    reportClusterSubscribeConnections(subscriber);
     return subscriber;
   }
   const subscriber = client.duplicate({ enableOfflineQueue: true, ...resendSubscribe });
   pingWhileOpen(subscriber, pingIntervalMs);
   replaceOnUnansweredSubscribe(subscriber);
   return subscriber;
+}
+
+/** Emitted by a Cluster subscribe copy when a new connection of its subscriber is ready. */
+const SUBSCRIBE_CONNECTION_READY = 'vantageedge:subscribe-connection-ready';
+const reportingClusters = new WeakSet<Cluster>();
+
+/**
+ * Calls `listener` whenever a new connection of `subscriber` (from duplicateForSubscribe) is ready:
+ * after a reconnect, and for a Cluster whenever its subscriber moved to another node (its node failed,
+ * restarted or stopped answering PINGs), which the Cluster client does not report: it stays ready.
+ * Messages published between the old connection's end and the new one's SUBSCRIBE were lost. ioredis
+ * subscribes the channels again by itself, but says neither when that holds nor, on a Cluster, whether
+ * it failed (then the connection stays subscribed to nothing): subscribe again here, and take what was
+ * received before the answer as possibly incomplete.
+ */
+export function onSubscribeConnectionReady(subscriber: RedisClient, listener: () => void): void {
+  if (subscriber instanceof Cluster && reportingClusters.has(subscriber))
+    subscriber.on(SUBSCRIBE_CONNECTION_READY, listener);
+  else subscriber.on('ready', listener);
+}
+
+/**
+ * A Cluster client subscribes through a connection its subscriber (ioredis' ClusterSubscriber, private)
+ * makes to one node, and replaces it by one to another node when it ends, without a word: each new
+ * one's `ready` is reported as SUBSCRIBE_CONNECTION_READY. Read defensively: an upgrade that moves it
+ * leaves the Cluster's own `ready` (onSubscribeConnectionReady falls back to it).
+ */
+function reportClusterSubscribeConnections(cluster: Cluster): void {
+  const clusterSubscriber: unknown = Reflect.get(cluster, 'subscriber');
+  if (typeof clusterSubscriber !== 'object' || clusterSubscriber === null) return;
+  const select: unknown = Reflect.get(clusterSubscriber, 'selectSubscriber');
+  if (typeof select !== 'function') return;
+  Reflect.set(clusterSubscriber, 'selectSubscriber', (...args: unknown[]) => {
+    const selected: unknown = select.apply(clusterSubscriber, args);
+    const connection = subscribeConnectionOf(cluster);
+    connection?.once('ready', () => cluster.emit(SUBSCRIBE_CONNECTION_READY));
+    return selected;
+  });
+  reportingClusters.add(cluster);
 }
 
 /**
@@ -187,12 +227,21 @@ function replaceOnUnansweredSubscribe(connection: Redis): void {
 
 /**
  * A Cluster client subscribes through one connection of its own to one node, made without the client's
- * options (no socket timeout): a PING it has not answered within `unansweredMs` closes it, and the
- * client then subscribes the same channels through a new connection (to a node of its choosing).
+ * options (no socket timeout, no retry): a PING it has not answered within `unansweredMs` closes it, and
+ * the client then subscribes the same channels through a new connection (to a node of its choosing). So
+ * does one still not ready after `unansweredMs`: its node accepted it and answers nothing (a frozen
+ * node, whose kernel still accepts), and it would wait for that node for ever.
  */
 function pingClusterSubscriberWhileOpen(cluster: Cluster, intervalMs: number, unansweredMs: number): void {
+  let opening: { connection: Redis; since: number } | null = null;
   const timer = setInterval(() => {
     const connection = subscribeConnectionOf(cluster);
+    if (connection?.status === 'connecting' || connection?.status === 'connect') {
+      if (opening?.connection !== connection) opening = { connection, since: Date.now() };
+      else if (Date.now() - opening.since >= unansweredMs) connection.disconnect();
+      return;
+    }
+    opening = null;
     if (connection?.status !== 'ready') return;
     const unanswered = setTimeout(() => connection.disconnect(), unansweredMs);
     unanswered.unref();

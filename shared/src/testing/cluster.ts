@@ -120,6 +120,15 @@ export async function killRedisNode(address: string): Promise<void> {
   process.kill(await pidOf(path.join(DATA, 'redis-cluster', port, 'redis.pid')), 'SIGKILL');
 }
 
+/**
+ * SIGSTOP of one Redis Cluster node: it hangs with its connections open, answering nothing (a stall,
+ * a frozen VM). End it with `killRedisNode` (SIGKILL ends a stopped process), then `restoreClusters`.
+ */
+export async function pauseRedisNode(address: string): Promise<void> {
+  const port = address.split(':')[1]!;
+  process.kill(await pidOf(path.join(DATA, 'redis-cluster', port, 'redis.pid')), 'SIGSTOP');
+}
+
 /** SIGKILL of Kafka broker `node` (1-3); `restoreClusters` restarts it with its data. */
 export async function killKafkaBroker(node: number): Promise<void> {
   process.kill(await pidOf(path.join(DATA, 'kafka-cluster', `node-${node}`, 'kafka.pid')), 'SIGKILL');

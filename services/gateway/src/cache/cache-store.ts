@@ -78,7 +78,9 @@ export interface CacheStore {
 
   /**
    * Purge messages from every replica, this one's included (at least once; applying one twice is
-   * harmless). `onResync` runs when messages may have been missed (after a reconnect): reload state.
+   * harmless). `onResync` runs once the subscription holds again after a gap in which messages may
+   * have been missed (the first subscription, a reconnect, a Cluster subscriber moved to another node):
+   * drop what a lost message would have dropped, reload state.
    */
   subscribe(listener: PurgeListener): void;
 

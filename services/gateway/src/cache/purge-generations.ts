@@ -49,7 +49,8 @@ export interface ReplicaPurgeGenerations {
 /**
  * Keeps this replica's copy of each tenant's purge generations (the shared purge protocol): loaded when
  * the tenant's snapshot is applied, raised by every purge message, read again from the store every
- * generationRefreshMs and on a resync (messages are fire-and-forget), and never moved backwards.
+ * generationRefreshMs and on a resync (messages are fire-and-forget; a resync also frees the L1
+ * copies), and never moved backwards.
  * Subscribes to the store's purge messages.
  */
 export function createPurgeGenerations(options: PurgeGenerationsOptions): ReplicaPurgeGenerations {
@@ -240,8 +241,11 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
 
   shared.subscribe({
     onPurge: applyPurge,
-    // Purge messages may have been missed: reload every known tenant's generations.
+    // Purge messages may have been missed. Path and hard tag purges leave no trace but their message (the
+    // entries are gone from the store, the generations unchanged): free every tenant's L1 copies, which
+    // are read again from the store. Then reload the generations, which the route and tenant purges raised.
     onResync() {
+      for (const tenantId of generations.keys()) dropFromL1(tenantId);
       void refreshGenerations();
     },
   });

@@ -1,4 +1,5 @@
-import type { CachePurgeMessage } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { randomUUID } from 'node:crypto';
+import { type CachePurgeMessage, encodePurgeMessage } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import {
   type PrivateRedisServer,
@@ -6,8 +7,14 @@ import {
 } from '@vantageedge/shared/redis/private-redis-server';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
+import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { L1Cache } from './l1-cache.js';
+import { createPurgeGenerations } from './purge-generations.js';
 import { RedisCacheStore } from './redis-cache-store.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Regression test: the purge subscription was sent once, with the client's command timeout (50 ms by
@@ -105,4 +112,80 @@ describe('purge subscription whose connection goes silent while Redis is up', ()
     expect(resyncs).toBeGreaterThan(resyncsBefore);
     await store.close();
   });
+});
+
+/**
+ * Regression test: after Redis restarted, a replica took the reconnect as a cue to read its tenants'
+ * generations again, nothing more. A path purge (a replica served an unsafe method) or a hard tag purge
+ * leaves no trace but its message: one published between the restart and this replica's resubscription
+ * never reached it, and it served the purged responses from its L1 until their TTL.
+ */
+describe('purge subscription across a Redis restart', () => {
+  let server: PrivateRedisServer;
+  let client: RedisClient;
+
+  beforeAll(async () => {
+    server = await startPrivateRedisServer();
+    client = createRedisClient({ url: server.url, commandTimeoutMs: 1_000, name: 'replica' });
+    client.on('error', () => {});
+    await whenReady(client);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await server?.stop();
+  });
+
+  it('drops its L1 copies once subscribed again: a purge sent before that was not received', async () => {
+    const prefix = 'restart:';
+    const channel = `${prefix}vantageedge:cache:purge`;
+    const store = new RedisCacheStore(client, { keyPrefix: prefix });
+    const l1 = new L1Cache(1_000_000);
+    const registry = new Registry();
+    const generations = createPurgeGenerations({
+      shared: store,
+      l1,
+      purges: new Counter({ name: 'purges', help: 'p', labelNames: ['kind'], registers: [registry] }),
+      purgeVisits: new Counter({ name: 'purge_visits', help: 'v', registers: [registry] }),
+      now: Date.now,
+      retryDelayMs: 100,
+      // Only the subscription's own handling is under test: no periodic re-read of the generations.
+      generationRefreshMs: 0,
+      forgottenRouteGraceMs: undefined,
+    });
+    const tenantId = randomUUID();
+    await generations.prepareTenant(tenantId);
+    const subscribers = async (admin: RedisClient) =>
+      Number(((await admin.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1]);
+
+    let missed = false;
+    let held = '';
+    for (let attempt = 0; attempt < 3 && !missed; attempt++) {
+      const observer = createRedisClient({ url: server.url, commandTimeoutMs: 2_000, name: 'observer' });
+      await whenReady(observer);
+      for (let i = 0; i < 100 && (await subscribers(observer)) === 0; i++) await pause(50);
+      observer.disconnect();
+      held = `c:{${tenantId}}:0:${randomUUID()}:0:p`;
+      l1.set(`${held}:v`, testCacheEntry({ freshMs: 600_000 }), `${held}:idx`);
+
+      await server.stop();
+      // Down long enough for the replica's reconnect attempts to back off.
+      await pause(1_500);
+      await server.start();
+      // Another replica, connected first, sends a purge before this one has subscribed again.
+      const admin = createRedisClient({ url: server.url, commandTimeoutMs: 2_000, name: 'admin' });
+      await whenReady(admin);
+      const receivers = await admin.publish(
+        channel,
+        encodePurgeMessage({ kind: 'path', pathIndexKey: `${held}:idx` }),
+      );
+      for (let i = 0; i < 100 && (await subscribers(admin)) === 0; i++) await pause(50);
+      admin.disconnect();
+      missed = receivers === 0;
+    }
+    expect(missed).toBe(true);
+    for (let i = 0; i < 50 && l1.get(`${held}:v`) !== undefined; i++) await pause(100);
+    expect(l1.get(`${held}:v`)).toBeUndefined();
+    generations.stopRefreshing();
+    await store.close();
+  }, 60_000);
 });

@@ -18,7 +18,11 @@ import {
   type RedisCachePurger,
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { duplicateForSubscribe, type RedisClient } from '@vantageedge/shared/redis/client';
+import {
+  duplicateForSubscribe,
+  onSubscribeConnectionReady,
+  type RedisClient,
+} from '@vantageedge/shared/redis/client';
 import { type TenantNodeOf, tenantNodeLocator } from '@vantageedge/shared/redis/tenant-node';
 import { type CacheRecord, decodeRecord, encodeRecord } from './cache-entry.js';
 import {
@@ -454,26 +458,27 @@ export class RedisCacheStore implements CacheStore {
       }
       for (const each of this.#listeners) each.onPurge(message);
     });
-    // After a reconnect purge messages may have been missed.
-    subscriber.on('ready', () => {
-      for (const each of this.#listeners) each.onResync();
-    });
     // A SUBSCRIBE slower than the command timeout is rejected: try again until it holds (a replica
     // that is not subscribed would keep serving purged responses from its L1). Once it holds, resync:
-    // generations read before that may predate a purge whose message came too early to be received.
+    // messages published before that were not received.
     const channel = purgeChannel(this.#prefix);
-    const trySubscribe = (attempt: number) => {
-      if (this.#subscriber !== subscriber) return;
+    let round = 0;
+    const trySubscribe = (attempt: number, of = ++round) => {
+      // A newer connection's round replaces this one.
+      if (this.#subscriber !== subscriber || of !== round) return;
       subscriber.subscribe(channel).then(
         () => {
           for (const each of this.#listeners) each.onResync();
         },
         (error: Error) => {
           this.#logger?.warn('cache purge subscribe failed; trying again', { error: error.message, attempt });
-          setTimeout(() => trySubscribe(attempt + 1), Math.min(2_000, 100 * attempt)).unref();
+          setTimeout(() => trySubscribe(attempt + 1, of), Math.min(2_000, 100 * attempt)).unref();
         },
       );
     };
+    // Each new connection (a reconnect, a Cluster subscriber moved to another node after its node failed)
+    // follows a gap in which purges went unheard: subscribe on it and resync once that holds.
+    onSubscribeConnectionReady(subscriber, () => setImmediate(() => trySubscribe(1)));
     trySubscribe(1);
   }
 
