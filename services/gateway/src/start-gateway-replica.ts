@@ -6,6 +6,7 @@ import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { InMemoryQuotaStore, type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
+import { StoreClock } from '@vantageedge/shared/usage/store-clock';
 import type { UsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
 import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
@@ -66,6 +67,8 @@ export interface GatewayReplicaOptions {
   usageBatches?: UsageBatchStore;
   /** The quota counters; default Redis (when given), else this process's memory. */
   quotaStore?: QuotaStore;
+  /** This replica's own clock (default the system's); the quota periods and usage hours follow Redis's. */
+  clock?: () => number;
 }
 
 export interface GatewayReplica {
@@ -85,6 +88,9 @@ export interface GatewayReplica {
    */
   drainAndClose(options: { drainMs: number; timeoutMs: number }): Promise<void>;
 }
+
+/** How often a replica reads Redis's clock (TIME) besides the quota decisions that carry it. */
+const STORE_CLOCK_SYNC_INTERVAL_MS = 10_000;
 
 /**
  * One gateway replica, composed from its modules: config store (compiled tenants) ← config plane
@@ -136,15 +142,22 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
   });
   const cacheStage = createCacheStage(responseCache, { encodedSlashes: config.GATEWAY_ENCODED_SLASHES });
+  // Redis's clock as the quota counters last showed it: the quota periods and the usage hours follow
+  // it, so replicas whose clocks disagree count a request into the same day and hour.
+  const storeClock = new StoreClock(options.clock);
+  const quotaStore =
+    options.quotaStore ??
+    (redis
+      ? new RedisQuotaStore(redis, { tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS })
+      : new InMemoryQuotaStore({ tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS }));
+  const storeTime = quotaStore.time?.bind(quotaStore);
+  const clockSync = storeTime ? storeClock.follow(storeTime, STORE_CLOCK_SYNC_INTERVAL_MS) : undefined;
   const quotaStage = createQuotaStage({
-    store:
-      options.quotaStore ??
-      (redis
-        ? new RedisQuotaStore(redis, { tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS })
-        : new InMemoryQuotaStore({ tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS })),
+    store: quotaStore,
     keyPrefix,
     logger,
     registry,
+    storeClock,
   });
   const usageBatches =
     options.usageBatches ?? (redis ? new RedisUsageBatchStore(redis, keyPrefix) : undefined);
@@ -156,6 +169,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         maxUsersPerTenant: config.GATEWAY_USAGE_MAX_USERS_PER_TENANT,
         maxCells: config.GATEWAY_USAGE_MAX_CELLS,
         maxCellsPerTenant: config.GATEWAY_USAGE_MAX_CELLS_PER_TENANT,
+        clock: storeClock.now,
         logger,
         registry,
       }).start()
@@ -253,6 +267,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const closeTheRest = async () => {
     // After the listeners: every request that finished is in the last batch.
     await usage?.close();
+    clockSync?.stop();
     await configPlane.close();
     await store.close();
     await responseCache.close();

@@ -8,11 +8,19 @@ import {
   type QuotaDecision,
   type QuotaWindow,
   refusingWindowIndex,
+  windowsEnd,
+  windowsStart,
 } from './quota-windows.js';
 
 /** Checks and counts a request against its quota windows, atomically over every gateway replica. */
 export interface QuotaStore {
+  /**
+   * Counts in the windows when the store's clock is in their periods; else nothing (`allowed: null`),
+   * and the caller asks again with the windows of the period of `storeNow`.
+   */
   consume(windows: readonly QuotaWindow[]): Promise<QuotaDecision>;
+  /** The store's clock (ms epoch), whose periods the counters are of; absent: the reader's own. */
+  time?(): Promise<number>;
   /** The current counts of the windows' counters (0 for a counter not there). */
   read(windows: readonly QuotaWindow[]): Promise<number[]>;
   /** The node holding a tenant's counters (a Redis Cluster's master), for a circuit per node. */
@@ -56,6 +64,7 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async consume(windows: readonly QuotaWindow[]): Promise<QuotaDecision> {
+    if (windows.length === 0) return { allowed: true, used: [], storeNow: Date.now() };
     const run = (
       this.redis as unknown as Record<string, (...args: Array<string | number>) => Promise<unknown>>
     )['consumeQuota'] as (...args: Array<string | number>) => Promise<unknown>;
@@ -69,8 +78,15 @@ export class RedisQuotaStore implements QuotaStore {
       ...windows.map(counterExpiry),
       ...windows.map((window) => window.ledger?.member ?? ''),
       this.tenantMaxKeys,
+      windowsStart(windows),
+      windowsEnd(windows),
     );
     return parseQuotaReply(reply);
+  }
+
+  async time(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   /** A key's own counter, or the overflow counter when the key had no room in the ledger. */
@@ -117,6 +133,7 @@ export class InMemoryQuotaStore implements QuotaStore {
   async consume(windows: readonly QuotaWindow[]): Promise<QuotaDecision> {
     const now = this.now();
     this.dropExpired(now);
+    if (now < windowsStart(windows) || now >= windowsEnd(windows)) return { allowed: null, storeNow: now };
     const counters: string[] = [];
     const joins: boolean[] = [];
     const counts: number[] = [];
@@ -133,7 +150,7 @@ export class InMemoryQuotaStore implements QuotaStore {
       joins.push(join);
     }
     const full = refusingWindowIndex(windows, counts);
-    if (full >= 0) return { allowed: false, index: full, used: counts[full]! };
+    if (full >= 0) return { allowed: false, index: full, used: counts[full]!, storeNow: now };
     const used = windows.map((window, index) => {
       const expiresAt = counterExpiry(window);
       const counter = counters[index]!;
@@ -154,7 +171,11 @@ export class InMemoryQuotaStore implements QuotaStore {
       }
       return next;
     });
-    return { allowed: true, used };
+    return { allowed: true, used, storeNow: now };
+  }
+
+  async time(): Promise<number> {
+    return this.now();
   }
 
   /** A key's own counter, or the overflow counter when the key had no room in the ledger. */

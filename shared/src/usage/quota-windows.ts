@@ -10,6 +10,12 @@ import type { QuotaPolicy } from '../domain/gateway-config.js';
  * the key expires a day after its period ends. Every key of a tenant has the `{tenant_id}` hash tag:
  * one script touches them together, also on Redis Cluster.
  *
+ * Which period a request falls in is Redis's clock's to say (TIME in the script), never a replica's:
+ * a caller names the windows of the period its clock (an estimate of Redis's) is in, and the script
+ * counts nothing when Redis's clock is in another one; it answers its time instead, and the caller
+ * asks again with that period's windows. So replicas whose clocks disagree, around midnight or for
+ * good, count every request into the same period.
+ *
  * A tenant's admins can create and revoke keys faster than their counters expire, so the API keys
  * with counters of their own are bounded per tenant and period: a ledger (`…:keys:day:20261127`, a set
  * of key ids) admits at most `tenantMaxKeys`; a key past it counts on the period's shared overflow
@@ -26,6 +32,8 @@ export interface QuotaWindow {
   limit: number;
   /** The Redis key of this period's counter. */
   key: string;
+  /** Milliseconds since the epoch when the period starts. */
+  startsAt: number;
   /** Milliseconds since the epoch when the period ends (the next starts at zero). */
   resetsAt: number;
   /** An API key's window: the tenant's ledger of keys with counters this period (see above). */
@@ -91,6 +99,7 @@ export function quotaWindows(
       period,
       limit,
       key: quotaCounterKey(keyPrefix, tenantId, subject, period, bounds.label),
+      startsAt: bounds.start,
       resetsAt: bounds.end,
       ...(subject.kind === 'api_key'
         ? {
@@ -145,17 +154,23 @@ export function quotaExceededMessage(window: QuotaWindow, used: number): string 
 /**
  * KEYS: per window its counter, then per window its ledger and its overflow counter (the counter
  * itself for a tenant's window). ARGV: per window its limit, then its expiry (ms epoch), then its
- * ledger member ('' for a tenant's window); last, the most keys a ledger admits.
+ * ledger member ('' for a tenant's window); then the most keys a ledger admits; last, when the windows'
+ * periods all start and end (ms epoch: the latest start, the earliest end).
+ * Redis's clock (TIME, in ms) decides: outside that span the windows are another period's, and nothing
+ * is read or counted: returns {2, time}.
  * A key's counter that is not there and not in the ledger is created only while the ledger has room;
  * else the key counts on the overflow counter. If any counter has reached its limit, nothing is
- * counted (and nothing created): returns {0, index (1-based) of the full window that expires last,
- * its count} — the request is refused until every full window has ended, so that one's end is when to
- * retry (the first full one among those ending together). Otherwise every counter goes up by one:
- * returns {1, count1, count2, …}.
+ * counted (and nothing created): returns {0, time, index (1-based) of the full window that expires
+ * last, its count} — the request is refused until every full window has ended, so that one's end is
+ * when to retry (the first full one among those ending together). Otherwise every counter goes up by
+ * one: returns {1, time, count1, count2, …}.
  */
 export const CONSUME_QUOTA_SCRIPT = `
 local n = #KEYS / 3
 local max_keys = tonumber(ARGV[3 * n + 1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now < tonumber(ARGV[3 * n + 2]) or now >= tonumber(ARGV[3 * n + 3]) then return {2, now} end
 local counters = {}
 local joins = {}
 local full = nil
@@ -178,15 +193,15 @@ for i = 1, n do
     full_used = used
   end
 end
-if full ~= nil then return {0, full, full_used} end
-local out = {1}
+if full ~= nil then return {0, now, full, full_used} end
+local out = {1, now}
 for i = 1, n do
   local used = redis.call('INCR', counters[i])
   if used == 1 then redis.call('PEXPIREAT', counters[i], ARGV[n + i]) end
   if joins[i] and redis.call('SADD', KEYS[n + i], ARGV[2 * n + i]) == 1 then
     redis.call('PEXPIREAT', KEYS[n + i], ARGV[n + i])
   end
-  out[i + 1] = used
+  out[i + 2] = used
 end
 return out
 `;
@@ -209,15 +224,34 @@ export function counterExpiry(window: QuotaWindow): number {
   return window.resetsAt + DAY_MS;
 }
 
+/** When the windows' periods have all begun (ms epoch): the latest start. */
+export function windowsStart(windows: readonly QuotaWindow[]): number {
+  let start = Number.NEGATIVE_INFINITY;
+  for (const window of windows) if (window.startsAt > start) start = window.startsAt;
+  return start;
+}
+
+/** When the first of the windows' periods ends (ms epoch): the earliest end. */
+export function windowsEnd(windows: readonly QuotaWindow[]): number {
+  let end = Number.POSITIVE_INFINITY;
+  for (const window of windows) if (window.resetsAt < end) end = window.resetsAt;
+  return end;
+}
+
+/** `storeNow`: the counters' clock (ms epoch) when they decided, the time their periods are of. */
 export type QuotaDecision =
-  | { allowed: true; used: number[] }
+  | { allowed: true; used: number[]; storeNow: number }
   /** `index` is the full window that ends last (0-based): until then the request is refused; `used` its count. */
-  | { allowed: false; index: number; used: number };
+  | { allowed: false; index: number; used: number; storeNow: number }
+  /** The counters' clock is in another period than the windows': nothing was read or counted. */
+  | { allowed: null; storeNow: number };
 
 /** Reads the script's answer. */
 export function parseQuotaReply(reply: unknown): QuotaDecision {
-  if (!Array.isArray(reply) || reply.length < 1) throw new Error('unexpected quota script reply');
-  const numbers = reply.map((value) => Number(value));
-  if (numbers[0] === 1) return { allowed: true, used: numbers.slice(1) };
-  return { allowed: false, index: (numbers[1] ?? 1) - 1, used: numbers[2] ?? 0 };
+  if (!Array.isArray(reply) || reply.length < 2) throw new Error('unexpected quota script reply');
+  const outcome = Number(reply[0]);
+  const storeNow = Number(reply[1]);
+  if (outcome === 2) return { allowed: null, storeNow };
+  if (outcome === 1) return { allowed: true, used: reply.slice(2).map(Number), storeNow };
+  return { allowed: false, index: Number(reply[2] ?? 1) - 1, used: Number(reply[3] ?? 0), storeNow };
 }

@@ -17,8 +17,13 @@ import {
 export interface QuotaCounters {
   store: QuotaStore;
   keyPrefix: string;
-  /** The time the counters are read at (their current periods); default the system's. */
+  /** The time the counters are read at (their current periods); default the counters' own clock. */
   clock?: () => number;
+  /**
+   * The request is explained as of now (no at_time): its windows are those of the counters' period
+   * now, by their clock (Redis's, which decides the gateways' periods), not by this process's.
+   */
+  atNow?: boolean;
 }
 
 export interface ExplainedQuota {
@@ -42,8 +47,12 @@ export async function explainQuota(
       : { id: apiKeyId, quota: snapshot.api_keys.find((key) => key.id === apiKeyId)?.quota ?? null };
   const windowsAt = (keyPrefix: string, nowMs: number) =>
     requestQuotaWindows(keyPrefix, snapshot.tenant_id, tenantQuota, apiKey, nowMs);
+  // The counters' clock (null: they do not answer), asked only when a quota applies.
+  const applies = windowsAt('', now.getTime()).length > 0;
+  const currentMs = counters === undefined || !applies ? null : await countersNow(counters).catch(() => null);
+  const explainedMs = counters?.atNow && currentMs !== null ? currentMs : now.getTime();
   // Reported like the rate limits' counters: without the store's prefix.
-  const windows = windowsAt('', now.getTime());
+  const windows = windowsAt('', explainedMs);
   const report = (counts: QuotaExplanation['counts'], reason: string, used?: readonly number[]) => ({
     windows: windows.map((window, index) => {
       const count = used?.[index] ?? null;
@@ -72,8 +81,11 @@ export async function explainQuota(
       exceeded: null,
     };
   }
-  const current = windowsAt(counters.keyPrefix, (counters.clock ?? Date.now)());
-  const explained = windowsAt(counters.keyPrefix, now.getTime());
+  if (currentMs === null) {
+    return { quota: report('unknown', `${whose}; the counters could not be read`), exceeded: null };
+  }
+  const current = windowsAt(counters.keyPrefix, currentMs);
+  const explained = windowsAt(counters.keyPrefix, explainedMs);
   if (current.some((window, index) => window.key !== explained[index]?.key)) {
     return {
       quota: report(
@@ -93,6 +105,11 @@ export async function explainQuota(
     quota: report('read', `${whose}; counts read from the gateways' counters`, used),
     exceeded: full < 0 ? null : { window: windows[full]!, used: used[full] ?? 0 },
   };
+}
+
+async function countersNow(counters: QuotaCounters): Promise<number> {
+  if (counters.clock) return counters.clock();
+  return (await counters.store.time?.()) ?? Date.now();
 }
 
 function quotaOwners(windows: readonly QuotaWindow[]): string {

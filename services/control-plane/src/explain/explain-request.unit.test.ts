@@ -1406,6 +1406,24 @@ describe('explaining the request quotas', () => {
     ]);
   });
 
+  // Regression test: explain named the periods by the control plane's clock, so one a few seconds
+  // behind the counters' (Redis's, which the gateways count by) read yesterday's spent-up counter
+  // just after midnight, or was refused the read as "another period".
+  it("explains a request of now in the counters' period, by their clock, not the control plane's", async () => {
+    const snap = await metered(1000, 5);
+    const redisNow = Date.UTC(2026, 11, 1, 0, 0, 5); // 5 s into December: the control plane is at NOW
+    const store = new InMemoryQuotaStore({ now: () => redisNow });
+    const apiKey = { id: ACTIVE_KEY_ID, quota: snap.api_keys[0]!.quota };
+    const windows = requestQuotaWindows(PREFIX, TENANT, snap.tenant.settings.quota, apiKey, redisNow);
+    for (let i = 0; i < 2; i++) expect((await store.consume(windows)).allowed).toBe(true);
+    const answer = await explain(keyed, snap, { store, keyPrefix: PREFIX, atNow: true });
+    expect(answer.quota?.counts).toBe('read');
+    expect(answer.quota?.windows.map((window) => [window.key, window.used, window.resets_at])).toEqual([
+      [`q:{${TENANT}}:tenant:month:202612`, 2, '2027-01-01T00:00:00.000Z'],
+      [`q:{${TENANT}}:key:${ACTIVE_KEY_ID}:day:20261201`, 2, '2026-12-02T00:00:00.000Z'],
+    ]);
+  });
+
   it('answers 429 quota_exceeded, as the gateway does, once a window is used up', async () => {
     const snap = await metered(1000, 5);
     const answer = await explain(keyed, snap, await countedCounters(snap, 5));

@@ -110,7 +110,12 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
         apiKeyPepper: deps.apiKeyPepper,
         baseDomains,
         encodedSlashes: deps.encodedSlashes ?? 'reject',
-        quotaCounters: deps.quotaCounters && { clock: () => clock().getTime(), ...deps.quotaCounters },
+        quotaCounters: deps.quotaCounters && {
+          // An injected clock (tests) is the counters' too; else theirs (Redis's) says which period is now.
+          ...(deps.clock ? { clock: () => clock().getTime() } : {}),
+          ...deps.quotaCounters,
+          atNow: body.at_time === undefined,
+        },
         maxServiceTokenSeconds: MAX_SERVICE_TOKEN_SECONDS,
         clerk: deps.clerk,
         now: body.at_time !== undefined ? new Date(body.at_time) : clock(),

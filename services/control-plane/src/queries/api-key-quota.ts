@@ -13,12 +13,17 @@ export type ApiKeyQuotaReader = (
 export function createApiKeyQuotaReader(
   store: QuotaStore,
   keyPrefix: string,
-  clock: () => number = Date.now,
+  /** The time the counters are read at; default theirs (Redis's clock decides the gateways' periods). */
+  clock?: () => number,
 ): ApiKeyQuotaReader {
+  const now = async () => (clock ? clock() : ((await store.time?.()) ?? Date.now()));
   return async (tenantId, apiKeyId, quota) => {
-    const windows = quotaWindows(keyPrefix, tenantId, { kind: 'api_key', id: apiKeyId }, quota, clock());
-    if (windows.length === 0) return null;
+    if (!quota) return null;
     // Redis unreachable: the key is still answered, without the live numbers.
+    const at = await now().catch(() => null);
+    if (at === null) return null;
+    const windows = quotaWindows(keyPrefix, tenantId, { kind: 'api_key', id: apiKeyId }, quota, at);
+    if (windows.length === 0) return null;
     const used = await store.read(windows).catch(() => null);
     if (used === null) return null;
     return windows.map((window, index) => {

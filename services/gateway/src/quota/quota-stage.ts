@@ -1,15 +1,19 @@
 import type { ServerResponse } from 'node:http';
+import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { QuotaStore } from '@vantageedge/shared/usage/quota-store';
 import {
+  type QuotaDecision,
   type QuotaWindow,
   quotaExceededMessage,
   requestQuotaWindows,
 } from '@vantageedge/shared/usage/quota-windows';
+import { StoreClock } from '@vantageedge/shared/usage/store-clock';
 import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
+import type { StoreCircuit } from '../store-circuit/store-circuit.js';
 import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
 
 /**
@@ -24,15 +28,23 @@ import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.
  * On a Redis Cluster there is one circuit per master (store-circuits.ts): one master's trouble leaves the
  * tenants on the others counted.
  *
+ * The periods are Redis's (quota-windows.ts): the windows are named by the replica's estimate of its
+ * clock (StoreClock, corrected by every decision), and when Redis's clock is in another period the
+ * request is checked again with that period's windows — so a replica whose clock is off counts into
+ * the same day and month as every other, at the cost of a second call only around a period's end.
+ *
  * Every answer carries what remains of the tightest window: X-Quota-Limit, X-Quota-Remaining and
- * X-Quota-Reset (seconds until that period ends); a refusal also has Retry-After.
+ * X-Quota-Reset (seconds until that period ends, by Redis's clock); a refusal also has Retry-After.
  */
 export interface QuotaStageOptions {
   store: QuotaStore;
   keyPrefix: string;
   logger?: Logger;
   registry?: Registry;
+  /** This replica's clock (default the system's). */
   clock?: () => number;
+  /** The counters' clock as this replica reads it; default one over `clock`. Shared with the usage recorder. */
+  storeClock?: StoreClock;
   /** Consecutive store failures that open the circuit (then the store is not tried for `halfOpenAfterMs`). */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
@@ -40,6 +52,7 @@ export interface QuotaStageOptions {
 
 export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
   const clock = options.clock ?? Date.now;
+  const storeClock = options.storeClock ?? new StoreClock(clock);
   const decisions = new Counter({
     name: 'vantageedge_gateway_quota_decisions_total',
     help: 'Requests checked against a quota, by outcome (allowed, exceeded, unavailable: counters unreachable, served)',
@@ -70,6 +83,54 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
       options.logger?.info('quota store circuit closed; requests are counted again', nodeField(node)),
   });
 
+  const unreachable = (error: unknown): StageResult => {
+    warnUnavailable(error);
+    return 'continue';
+  };
+
+  const answer = (
+    exchange: GatewayExchange,
+    windows: readonly QuotaWindow[],
+    decision: Exclude<QuotaDecision, { allowed: null }>,
+  ): StageResult => {
+    storeClock.observe(decision.storeNow);
+    if (decision.allowed) {
+      allowed.inc();
+      setQuotaHeaders(exchange.res, windows, decision.used, decision.storeNow);
+      return 'continue';
+    }
+    exceeded.inc();
+    refuse(exchange, windows, decision.index, decision.used, decision.storeNow);
+    return 'handled';
+  };
+
+  /**
+   * Redis's clock was in another period than the windows asked about (this replica's clock is off, or
+   * the period ended in between): asks about the period of Redis's time, again while it names another.
+   */
+  const inPeriodOf = async (
+    storeNow: number,
+    exchange: GatewayExchange,
+    circuit: StoreCircuit,
+    tenantId: string,
+    tenantQuota: QuotaPolicy | null,
+    apiKey: { id: string; quota: QuotaPolicy | undefined } | undefined,
+  ): Promise<StageResult> => {
+    storeClock.observe(storeNow);
+    let at = storeNow;
+    try {
+      for (let attempt = 1; attempt < MAX_PERIOD_ATTEMPTS; attempt++) {
+        const windows = requestQuotaWindows(options.keyPrefix, tenantId, tenantQuota, apiKey, at);
+        const decision = await circuit.run(() => options.store.consume(windows));
+        if (decision.allowed !== null) return answer(exchange, windows, decision);
+        at = decision.storeNow;
+      }
+    } catch (error) {
+      return unreachable(error);
+    }
+    return unreachable('the counters named another period each time');
+  };
+
   return {
     name: 'quota',
     readsOrigins: false,
@@ -82,9 +143,9 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
       const stage: RouteStage = {
         name: 'quota',
         onRequest(exchange) {
-          const now = clock();
           const keyId = exchange.identity.apiKeyId;
           const apiKey = keyId === undefined ? undefined : { id: keyId, quota: apiKeyQuotas.get(keyId) };
+          const now = storeClock.now();
           const windows = requestQuotaWindows(options.keyPrefix, tenant.id, tenantQuota, apiKey, now);
           if (windows.length === 0) return 'continue'; // a caller without a quota on a tenant without one
           const circuit = circuits.of(tenant.id);
@@ -95,20 +156,11 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
           return circuit
             .run(() => options.store.consume(windows))
             .then(
-              (decision): StageResult => {
-                if (decision.allowed) {
-                  allowed.inc();
-                  setQuotaHeaders(exchange.res, windows, decision.used, now);
-                  return 'continue';
-                }
-                exceeded.inc();
-                refuse(exchange, windows, decision.index, decision.used, now);
-                return 'handled';
-              },
-              (error: unknown): StageResult => {
-                warnUnavailable(error);
-                return 'continue';
-              },
+              (decision): StageResult | Promise<StageResult> =>
+                decision.allowed === null
+                  ? inPeriodOf(decision.storeNow, exchange, circuit, tenant.id, tenantQuota, apiKey)
+                  : answer(exchange, windows, decision),
+              unreachable,
             );
         },
       };
@@ -116,6 +168,9 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
     },
   };
 }
+
+/** Calls for one request: its windows, then (the counters' clock in another period) those of theirs. */
+const MAX_PERIOD_ATTEMPTS = 3;
 
 /** Seconds until the window's period ends (at least 1). */
 function secondsUntil(window: QuotaWindow, now: number): number {
