@@ -155,6 +155,8 @@ export function controlPlaneAppFromSettings(
     ...(settings.OTEL_ENABLED ? { tracing: { trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES } } : {}),
     userRequestsInFlight: settings.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT,
     tenantRequestsInFlight: settings.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT,
+    orgRequestsInFlight: settings.CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT,
+    requestsInFlight: settings.CONTROL_PLANE_REQUESTS_IN_FLIGHT,
     documentBytesInFlight: settings.CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT,
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,

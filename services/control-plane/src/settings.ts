@@ -29,6 +29,8 @@ import { z } from 'zod';
 import { DEFAULT_POOL_WAIT_MS } from './admin-pool.js';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { DEFAULT_DOCUMENT_BYTES_IN_FLIGHT } from './admin-rate-limit/document-bytes-in-flight.js';
+import { DEFAULT_ORG_REQUESTS_IN_FLIGHT } from './admin-rate-limit/org-requests-in-flight.js';
+import { DEFAULT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/platform-reserve.js';
 import { DEFAULT_USER_REQUESTS_IN_FLIGHT } from './admin-rate-limit/requests-in-flight.js';
 import { DEFAULT_TENANT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/tenant-requests-in-flight.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
@@ -125,6 +127,27 @@ export const controlPlaneSettings = {
     .min(0)
     .max(1_000_000)
     .default(DEFAULT_TENANT_REQUESTS_IN_FLIGHT),
+  /**
+   * /api/v1 requests of the callers acting as one Clerk organisation (their token's active org) running
+   * at once before 429, whichever tenants they act on; platform admins are not counted; 0: off.
+   */
+  CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(DEFAULT_ORG_REQUESTS_IN_FLIGHT),
+  /**
+   * /api/v1 requests of every caller but the platform admins, together, running at once before 429: the
+   * rest of the pool's 20 connections is kept for platform admins and /readyz, the last quarter of these
+   * for organisations with nothing running; 0: off.
+   */
+  CONTROL_PLANE_REQUESTS_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(DEFAULT_REQUESTS_IN_FLIGHT),
   /**
    * Bytes of tenant documents (POST …/config/plan and …/config/apply, as announced) all tenants' requests
    * may hold at once on a replica, one tenant half of it, before 429; 0: off.

@@ -139,21 +139,30 @@ describe('control-plane IPv6 client network', () => {
 });
 
 describe('control-plane requests in flight', () => {
-  it('default to 8 per caller and 16 per tenant; 0 (off) is taken', () => {
+  it('default to 8 per caller, per tenant and per organisation, 16 of all but platform admins; 0 (off) is taken', () => {
     const parsed = parseSettings(controlPlaneSettings, REQUIRED);
     expect(parsed.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT).toBe(8);
     expect(parsed.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT).toBe(8);
+    expect(parsed.CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT).toBe(8);
+    expect(parsed.CONTROL_PLANE_REQUESTS_IN_FLIGHT).toBe(16);
     const off = parseSettings(controlPlaneSettings, {
       ...REQUIRED,
       CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: '0',
+      CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT: '0',
     });
     expect(off.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT).toBe(0);
+    expect(off.CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT).toBe(0);
   });
 
-  it.each(['-1', '1.5', 'lots'])('refuses CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT=%s naming it', (value) => {
-    expect(() =>
-      parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: value }),
-    ).toThrow(/CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT/);
+  it.each([
+    ['CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT', '-1'],
+    ['CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT', '1.5'],
+    ['CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT', 'lots'],
+    ['CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT', '-1'],
+    ['CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT', 'lots'],
+    ['CONTROL_PLANE_REQUESTS_IN_FLIGHT', '-1'],
+  ])('refuses %s=%s naming it', (name, value) => {
+    expect(() => parseSettings(controlPlaneSettings, { ...REQUIRED, [name]: value })).toThrow(name);
   });
 
   it('hold 16 MiB of tenant documents by default; 0 (off) is taken, a negative budget refused naming it', () => {

@@ -24,6 +24,14 @@ import {
   limitDocumentBytesInFlight,
 } from '../admin-rate-limit/document-bytes-in-flight.js';
 import {
+  DEFAULT_ORG_REQUESTS_IN_FLIGHT,
+  limitOrgRequestsInFlight,
+} from '../admin-rate-limit/org-requests-in-flight.js';
+import {
+  DEFAULT_REQUESTS_IN_FLIGHT,
+  reservePoolForPlatformAdmins,
+} from '../admin-rate-limit/platform-reserve.js';
+import {
   DEFAULT_USER_REQUESTS_IN_FLIGHT,
   limitUserRequestsInFlight,
 } from '../admin-rate-limit/requests-in-flight.js';
@@ -157,6 +165,13 @@ export interface ControlPlaneAppDeps {
   userRequestsInFlight?: number;
   /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: /api/v1 requests acting on one tenant at once (0 = no limit). */
   tenantRequestsInFlight?: number;
+  /** CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT: /api/v1 requests of one organisation's callers at once (0 = no limit). */
+  orgRequestsInFlight?: number;
+  /**
+   * CONTROL_PLANE_REQUESTS_IN_FLIGHT: /api/v1 requests of every caller but the platform admins together
+   * at once, the rest of the pool kept for them (0 = no limit).
+   */
+  requestsInFlight?: number;
   /**
    * CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT: bytes of tenant documents (config plan and apply) all tenants'
    * requests may hold at once, one tenant half of it (0 = no limit).
@@ -384,6 +399,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     authFailureLimit.authenticated,
     userRateLimit,
     limitUserRequestsInFlight(deps.userRequestsInFlight ?? DEFAULT_USER_REQUESTS_IN_FLIGHT),
+    limitOrgRequestsInFlight(deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT),
+    reservePoolForPlatformAdmins(deps.requestsInFlight ?? DEFAULT_REQUESTS_IN_FLIGHT),
     onBodiesRead(requireJsonBody),
     onBodiesRead(documentBody),
     onBodiesRead(readBodyAfterContinue(jsonBody(bodyLimitBytes), bodyLimitBytes)),

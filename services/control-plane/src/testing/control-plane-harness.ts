@@ -136,6 +136,10 @@ export async function startControlPlane(
     userRequestsInFlight?: number;
     /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT; default 0 (off). */
     tenantRequestsInFlight?: number;
+    /** CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT; default 0 (off). */
+    orgRequestsInFlight?: number;
+    /** CONTROL_PLANE_REQUESTS_IN_FLIGHT; default 0 (off). */
+    requestsInFlight?: number;
     /** CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT; default 0 (off). */
     documentBytesInFlight?: number;
     /** CONTROL_PLANE_CONFIG_READ_MAX_EVENTS of config reads and explain; default: the app's. */
@@ -219,6 +223,8 @@ export async function startControlPlane(
     // Off unless asked: race tests send many commands of one caller at once.
     userRequestsInFlight: options.userRequestsInFlight ?? 0,
     tenantRequestsInFlight: options.tenantRequestsInFlight ?? 0,
+    orgRequestsInFlight: options.orgRequestsInFlight ?? 0,
+    requestsInFlight: options.requestsInFlight ?? 0,
     documentBytesInFlight: options.documentBytesInFlight ?? 0,
     ...(options.configReadMaxEvents !== undefined
       ? { configReadMaxEvents: options.configReadMaxEvents }

@@ -1,0 +1,41 @@
+import type { RequestHandler } from 'express';
+import { callerOf } from '../auth/caller-middleware.js';
+import { rateLimited } from '../domain/errors.js';
+import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+
+/**
+ * An organisation's admins reach its own tenant (its Clerk org's) and every other tenant they are
+ * admins or members of: each of them within their own CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT and each
+ * tenant within CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT, three of them on three tenants could still
+ * hold every connection of the pool all organisations share. So the requests of the callers acting as
+ * one Clerk organisation (the session token's active org, which Clerk signs only for its members) have
+ * at most `max` running at once on a replica, whichever tenants they act on, reads and commands alike.
+ *
+ * A caller with no active organisation is an organisation of one, held by the per-caller limit. A
+ * platform admin's requests are not the organisation's (the operator is never locked out by a tenant's
+ * load): the per-caller limit holds them. Counted from authentication until the handler answers.
+ */
+export const DEFAULT_ORG_REQUESTS_IN_FLIGHT = 8;
+
+export function limitOrgRequestsInFlight(max: number): RequestHandler {
+  const running = createInFlightCounter(max);
+  return (_req, res, next) => {
+    const caller = callerOf(res);
+    if (max === 0 || caller.orgId === null || caller.isPlatformAdmin) {
+      next();
+      return;
+    }
+    const release = running.enter(caller.orgId);
+    if (release === null) {
+      throw rateLimited(
+        'admin_rate_limited',
+        'too many requests of this organisation running at once: retry in 1 s',
+        'org_requests_in_flight',
+        `at most ${max} requests of one organisation at once (CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT)`,
+        1,
+      );
+    }
+    releaseWhenAnswered(res, release);
+    next();
+  };
+}

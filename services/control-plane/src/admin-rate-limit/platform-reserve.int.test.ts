@@ -1,0 +1,151 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+
+/**
+ * Admins of several tenants, acting with no organisation, each within its per-caller and per-tenant
+ * limits, could together hold every connection of the pool: every caller but the platform admins holds
+ * at most REQUESTS_IN_FLIGHT of them, so a platform admin is still answered, and the last of those
+ * places go only to an organisation (or a caller with none) with nothing running.
+ */
+
+const POOL_SIZE = 6;
+const USER_IN_FLIGHT = 2;
+const REQUESTS_IN_FLIGHT = 4;
+const ADMINS = ['user_reserve_1', 'user_reserve_2', 'user_reserve_3', 'user_reserve_4'];
+
+let cp: ControlPlaneHarness;
+let tenants: string[];
+let admins: string[];
+let blocker: pg.Client;
+
+const error = (response: ApiResponse) =>
+  json(response)['error'] as { code: string; details: Array<{ field: string; issue: string }> };
+
+function expectBusy(response: ApiResponse): void {
+  expect(response.status, JSON.stringify(response.body)).toBe(429);
+  expect(error(response).code).toBe('admin_rate_limited');
+  expect(error(response).details[0]).toEqual({
+    field: 'requests_in_flight',
+    issue: `at most ${REQUESTS_IN_FLIGHT} requests of tenant admins at once, the last 1 for organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
+  });
+  expect(response.headers.get('retry-after')).toBe('1');
+}
+
+async function lockWaiters(): Promise<number> {
+  const { rows } = await blocker.query<{ n: number }>(
+    `select count(*)::int as n from pg_locks
+      where relation = 'read_models.audit_log'::regclass and not granted`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Slow reads of the admin's own tenant, as many as its per-caller limit lets it; once each is answered or blocked. */
+async function slowReads(admin: number, running: number): Promise<Promise<ApiResponse>[]> {
+  let settled = 0;
+  const reads = Array.from({ length: USER_IN_FLIGHT }, () =>
+    cp
+      .request('GET', `/api/v1/audit-log?tenant_id=${tenants[admin]}`, { token: admins[admin] as string })
+      .finally(() => {
+        settled += 1;
+      }),
+  );
+  await expect
+    .poll(async () => settled + (await lockWaiters()), { timeout: 20_000 })
+    .toBe(running + reads.length);
+  return reads;
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane({
+    withReadSide: true,
+    poolSize: POOL_SIZE,
+    // A request finding every connection busy gives up soon (503 store_unavailable).
+    poolWaitMs: 1_500,
+    userRequestsInFlight: USER_IN_FLIGHT,
+    tenantRequestsInFlight: USER_IN_FLIGHT,
+    orgRequestsInFlight: USER_IN_FLIGHT,
+    requestsInFlight: REQUESTS_IN_FLIGHT,
+    readStatementTimeoutMs: 60_000,
+  });
+  tenants = [];
+  for (const [index, userId] of ADMINS.entries()) {
+    const created = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: `reserve-${index}`, subdomain: `reserve-${index}-${Date.now()}` },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const tenantId = String(json(created)['id']);
+    tenants.push(tenantId);
+    const added = await cp.request('POST', '/api/v1/users', {
+      body: { tenant_id: tenantId, clerk_user_id: userId, email: `${userId}@example.com`, role: 'owner' },
+    });
+    expect(added.status, JSON.stringify(added.body)).toBe(201);
+  }
+  admins = await Promise.all(ADMINS.map((userId) => cp.token({ userId })));
+  for (const [index, token] of admins.entries()) {
+    while (
+      (await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[index]}`, { token })).status !== 200
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  blocker = new pg.Client({ connectionString: cp.db.url });
+  await blocker.connect();
+}, 60_000);
+
+afterAll(async () => {
+  await blocker?.end();
+  await cp?.close();
+});
+
+async function withAuditLogLocked(test: () => Promise<void>): Promise<void> {
+  await blocker.query('begin');
+  await blocker.query('lock table read_models.audit_log in access exclusive mode');
+  try {
+    await test();
+  } finally {
+    await blocker.query('rollback');
+  }
+}
+
+describe('the pool kept for platform admins', () => {
+  it('regression: admins of several tenants together hold at most their part of the pool; a platform admin is answered', async () => {
+    let reads: Promise<ApiResponse>[] = [];
+    await withAuditLogLocked(async () => {
+      // The first admin takes two places, the second one (the last place but one is the last anyone
+      // busy may take), the third, busy with nothing yet, the last.
+      reads = [...(await slowReads(0, 0)), ...(await slowReads(1, 2)), ...(await slowReads(2, 3))];
+      expect(await lockWaiters(), 'tenant admins’ reads running').toBe(REQUESTS_IN_FLIGHT);
+
+      const operator = await cp.request('GET', '/api/v1/tenants');
+      expect(operator.status, JSON.stringify(operator.body)).toBe(200);
+      expectBusy(
+        await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, { token: admins[3] as string }),
+      );
+    });
+    const answers = await Promise.all(reads);
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT);
+    for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+  }, 90_000);
+
+  it('regression: callers already busy leave the last places to one with nothing running', async () => {
+    let reads: Promise<ApiResponse>[] = [];
+    await withAuditLogLocked(async () => {
+      reads = [...(await slowReads(0, 0)), ...(await slowReads(1, 2))];
+      expect(await lockWaiters(), 'tenant admins’ reads running').toBe(REQUESTS_IN_FLIGHT - 1);
+
+      const newcomer = await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, {
+        token: admins[3] as string,
+      });
+      expect(newcomer.status, JSON.stringify(newcomer.body)).toBe(200);
+    });
+    const answers = await Promise.all(reads);
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT - 1);
+    for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+  }, 90_000);
+});

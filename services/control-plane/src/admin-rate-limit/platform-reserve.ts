@@ -1,0 +1,57 @@
+import type { RequestHandler } from 'express';
+import { ADMIN_POOL_SIZE } from '../admin-pool.js';
+import type { Caller } from '../auth/caller.js';
+import { callerOf } from '../auth/caller-middleware.js';
+import { rateLimited } from '../domain/errors.js';
+import { releaseWhenAnswered } from './in-flight-counter.js';
+
+/**
+ * The per-caller, per-tenant and per-organisation limits bound what one of each holds of the pool, not
+ * what many of them hold together: admins of several tenants acting without an organisation, or several
+ * busy organisations, could still take every connection, and then a platform admin (come to suspend the
+ * tenant behind it) and /readyz waited for one like everybody else. So every caller but the platform
+ * admins together has at most `max` requests running at once on a replica: the rest of the pool is the
+ * operator's.
+ *
+ * Within `max`, the last quarter of the places goes only to a caller whose organisation (or, without one,
+ * the caller itself) has nothing running: the organisations already busy cannot take every place, and
+ * one that comes meanwhile is answered rather than refused.
+ */
+export const DEFAULT_REQUESTS_IN_FLIGHT = ADMIN_POOL_SIZE - 4;
+
+export function reservePoolForPlatformAdmins(max: number): RequestHandler {
+  const newcomersOnly = max - Math.floor(max / 4);
+  const running = new Map<string, number>();
+  let total = 0;
+  return (_req, res, next) => {
+    const caller = callerOf(res);
+    if (max === 0 || caller.isPlatformAdmin) {
+      next();
+      return;
+    }
+    const unit = organisationOf(caller);
+    const held = running.get(unit) ?? 0;
+    if (total >= max || (held > 0 && total >= newcomersOnly)) {
+      throw rateLimited(
+        'admin_rate_limited',
+        'the admin API is busy: retry in 1 s',
+        'requests_in_flight',
+        `at most ${max} requests of tenant admins at once, the last ${max - newcomersOnly} for organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
+        1,
+      );
+    }
+    running.set(unit, held + 1);
+    total += 1;
+    releaseWhenAnswered(res, () => {
+      total -= 1;
+      const left = (running.get(unit) ?? 1) - 1;
+      if (left === 0) running.delete(unit);
+      else running.set(unit, left);
+    });
+    next();
+  };
+}
+
+function organisationOf(caller: Caller): string {
+  return caller.orgId === null ? `user:${caller.userId}` : `org:${caller.orgId}`;
+}
