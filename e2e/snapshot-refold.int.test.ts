@@ -379,6 +379,39 @@ describe('refolding when the fold now refuses a tenant’s creation', () => {
     });
   });
 
+  // Regression: refused as a tenant the gateways serve (and, told to drop it, recorded as dropped).
+  it('gives a served tenant deleted since the snapshot projector last ran its tombstone, refusing and recording no drop', async () => {
+    const { tenant, created } = await tenantWithRefusedCreation();
+    // The snapshot projector is stopped (an upgrade) when the tenant's owner deletes it.
+    await projector.stop();
+    try {
+      const deleted = await append(
+        streamName.tenant(tenant),
+        newEvent('TenantDeleted', { tenant_id: tenant }),
+      );
+
+      const result = await refoldSnapshots({ store: refoldStore, pool: database.pool });
+      expect(result.dropped).toEqual([]);
+      expect((await storedState(tenant)).rows).toEqual([
+        { version: deleted.position.toString(), status: 'deleted' },
+      ]);
+      const types = (await store.readStream(streamName.tenant(tenant))).map((event) => event.type);
+      expect(types).not.toContain('TenantDroppedFromGateways');
+    } finally {
+      readDifferently.delete(created.id);
+      projector = startSnapshotProjector({
+        store,
+        pool: database.pool,
+        bus: bus('refold-projector-again'),
+        retryDelayMs: 50,
+        publishPollMs: 100,
+      });
+    }
+    await requestSnapshotRepublish(database.pool);
+    expect(await waitForSnapshotsPublished(database.pool, { timeoutMs: 30_000, pollMs: 100 })).toBe(true);
+    await eventually('the replica no longer serves the tenant', () => replica.get(tenant) === undefined);
+  });
+
   /** `make refold-snapshots` as an operator runs it: rejects with its exit code and output on a failure. */
   function refoldCli(...args: string[]) {
     return run(

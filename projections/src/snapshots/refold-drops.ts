@@ -64,14 +64,24 @@ export class RefoldWouldDropTenantsError extends Error {
   }
 }
 
+/** Where a tenant's tombstone stands: the position and time of the event that removed it. */
+export interface TombstoneAt {
+  position: bigint;
+  occurredAt: string;
+}
+
 /**
  * The tenants live before the refold that the refolded `snapshot_state` no longer holds. A tenant
  * deleted before and gone now (its creation refused, so its deletion folded nothing) gets its tombstone
- * back as it was: gateways hold nothing of it either way.
+ * back as it was: gateways hold nothing of it either way. One deleted since the snapshot projector last
+ * folded it (stopped, or behind) gets its tombstone at its deletion (`deletions`: each tenant's
+ * TenantDeleted the refold read), as the projector would have given it: its owner removed it, so it is
+ * not a tenant the refold drops.
  */
 export async function tenantsLostByRefold(
   client: pg.PoolClient,
   refused: ReadonlyMap<string, RefusedEvent>,
+  deletions: ReadonlyMap<string, TombstoneAt> = new Map(),
 ): Promise<DroppedTenant[]> {
   await client.query(
     `insert into snapshot_state (tenant_id, version, status, snapshot, json_bytes, event_time)
@@ -83,18 +93,26 @@ export async function tenantsLostByRefold(
      where p.status = 'live' and not exists (select 1 from snapshot_state s where s.tenant_id = p.tenant_id)
      order by p.tenant_id`,
   );
-  return rows.map(({ tenant_id: tenantId }) => {
-    const event = refused.get(tenantId);
-    return event
-      ? { tenantId, ...event }
-      : {
-          tenantId,
-          position: null,
-          eventType: null,
-          error: 'the refolded log holds no snapshot of it',
-          laterEvents: 0,
-        };
-  });
+  const deletedSince = new Map<string, TombstoneAt>();
+  for (const { tenant_id: tenantId } of rows) {
+    const deletion = deletions.get(tenantId);
+    if (deletion) deletedSince.set(tenantId, deletion);
+  }
+  await writeTombstones(client, deletedSince);
+  return rows
+    .filter(({ tenant_id: tenantId }) => !deletedSince.has(tenantId))
+    .map(({ tenant_id: tenantId }) => {
+      const event = refused.get(tenantId);
+      return event
+        ? { tenantId, ...event }
+        : {
+            tenantId,
+            position: null,
+            eventType: null,
+            error: 'the refolded log holds no snapshot of it',
+            laterEvents: 0,
+          };
+    });
 }
 
 /**
@@ -106,8 +124,8 @@ export async function recordDrops(
   store: EventStore,
   tenants: readonly DroppedTenant[],
   actor: string,
-): Promise<Map<string, { position: bigint; occurredAt: string }>> {
-  const recorded = new Map<string, { position: bigint; occurredAt: string }>();
+): Promise<Map<string, TombstoneAt>> {
+  const recorded = new Map<string, TombstoneAt>();
   const correlationId = randomUUID();
   for (const tenant of tenants) {
     const occurredAt = new Date().toISOString();
@@ -134,10 +152,10 @@ export async function recordDrops(
   return recorded;
 }
 
-/** Stores the dropped tenants' tombstones (published by the running projector's publisher). */
+/** Stores these tenants' tombstones (published by the running projector's publisher). */
 export async function writeTombstones(
   client: pg.PoolClient,
-  recorded: ReadonlyMap<string, { position: bigint; occurredAt: string }>,
+  recorded: ReadonlyMap<string, TombstoneAt>,
 ): Promise<void> {
   if (recorded.size === 0) return;
   const entries = [...recorded];

@@ -1,3 +1,4 @@
+import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
 import type pg from 'pg';
@@ -10,6 +11,7 @@ import {
   RefoldWouldDropTenantsError,
   type RefusedEvent,
   recordDrops,
+  type TombstoneAt,
   tenantsLostByRefold,
   writeTombstones,
 } from './refold-drops.js';
@@ -74,6 +76,7 @@ export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<S
     await clearParkedEvents(client, projection.name);
     let quarantined: ReadonlyMap<string, bigint> = new Map();
     const refused = new Map<string, RefusedEvent>();
+    const deletions = new Map<string, TombstoneAt>();
     const result: SnapshotRefoldResult = {
       events: 0,
       position: 0n,
@@ -117,13 +120,26 @@ export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<S
             first.laterEvents += 1;
           }
         }
+        // A refused tenant's deletion (applied while quarantined, to no state): where its tombstone stands.
+        for (const event of batch) {
+          if (
+            isControlPlaneEvent(event) &&
+            event.type === 'TenantDeleted' &&
+            refused.has(event.data.tenant_id)
+          ) {
+            deletions.set(event.data.tenant_id, {
+              position: event.position,
+              occurredAt: event.metadata.occurred_at,
+            });
+          }
+        }
         result.parkedEvents += outcome.parked.length;
         result.events += batch.length;
         result.position = last.position;
       }
     };
     await foldToEnd();
-    const lost = await tenantsLostByRefold(client, refused);
+    const lost = await tenantsLostByRefold(client, refused, deletions);
     if (lost.length > 0) {
       if (!options.dropUnfoldableTenants) throw new RefoldWouldDropTenantsError(lost);
       const recorded = await recordDrops(store, lost, options.actor ?? REFOLD_ACTOR);
