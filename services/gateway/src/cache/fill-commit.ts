@@ -10,7 +10,7 @@ import type { CrossReplicaFill } from './cross-replica-fill.js';
 import type { FillFlights } from './fill-flights.js';
 import type { L1Cache } from './l1-cache.js';
 import { responseTags } from './response-tags.js';
-import type { SharedStoreCalls } from './shared-store-calls.js';
+import { isRecord, type SharedStoreCalls } from './shared-store-calls.js';
 import type { Freshness } from './standard-freshness.js';
 
 export interface FillCommitOptions {
@@ -54,7 +54,7 @@ export interface FillCommit {
 
 export function createFillCommit(options: FillCommitOptions): FillCommit {
   const { shared, l1, notStored, serves, maxVariants, now } = options;
-  const { writeShared, putShared } = options.storeCalls;
+  const { readShared, writeShared, putShared } = options.storeCalls;
   const { finishFlight } = options.fillFlights;
   const { releaseLease, dropFill } = options.crossReplicaFill;
 
@@ -109,30 +109,50 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     if (age >= entry.freshMs) return;
     const ttlMs = retentionMs(entry, fill.policy.keepStaleMs) - age;
     const { tenantId } = fill.policy;
-    // The other replicas' copies were fresh: they read the stale one from the store instead.
-    void commitShared(fill, { ...entry, freshMs: Math.max(0, age) }, ttlMs)
-      .then((kept) => kept && putShared(tenantId, () => shared.dropCopies(fill.pathIndexKey)))
-      .catch(() => {});
+    const { urlKey, pathIndexKey } = fill;
+    const key = entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, entry.varyOn, fill.headers);
+    const marked = { ...entry, freshMs: Math.max(0, age) };
+    // This replica answers no more with its copy as fresh, from now on (a copy dropped meanwhile, by a
+    // purge, stays dropped).
+    const copy = l1.get(key);
+    if (copy?.kind === 'response' && copy.storedAt === entry.storedAt)
+      l1.set(key, marked, pathIndexKey, key === urlKey ? undefined : urlKey);
+    void (async () => {
+      // Only the response the HEAD was compared with goes stale: one another replica stored while the
+      // HEAD was out (or none: purged, evicted) is never replaced by the former one.
+      const stored = await readShared(tenantId, key);
+      if (!isRecord(stored)) return;
+      if (stored?.kind === 'response' && stored.storedAt === entry.storedAt) {
+        if (!(await commitShared(fill, marked, ttlMs))) return;
+      }
+      // The other replicas' copies were fresh: they read the store's instead.
+      await putShared(tenantId, () => shared.dropCopies(pathIndexKey));
+    })().catch(() => {});
   };
 
-  /** `keepMs`: how long the store keeps it, when not its retention from its birth (an entry marked stale). */
+  /**
+   * `keepMs`: an entry marked stale, kept that long by the store (not its retention from its birth). Its
+   * fill's flight and lease ended with the HEAD's answer: another request's flight of the key may be
+   * under way, and is not ended with it.
+   */
   const commitShared = async (fill: CacheFill, entry: CacheEntry, keepMs?: number): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
+    const marking = keepMs !== undefined;
     if (!serves(policy.tenantId)) {
       // Its tombstone arrived while the fill ran: nothing of a tenant this replica dropped is kept.
       notStored.labels({ reason: 'tenant_removed' }).inc();
-      dropFill(fill);
+      if (!marking) dropFill(fill);
       return false;
     }
     const ttlMs = keepMs ?? retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
     if (ttlMs <= 0) {
       notStored.labels({ reason: 'already_expired' }).inc();
-      dropFill(fill);
+      if (!marking) dropFill(fill);
       return false;
     }
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
-      finishFlight(fill.key, { entry, key: urlKey });
+      if (!marking) finishFlight(fill.key, { entry, key: urlKey });
       const put = await writeShared(policy.tenantId, entry, () =>
         shared.putResponse({
           key: urlKey,
@@ -155,7 +175,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
     // The followers asked for this variant at the same time: they get the response either way.
-    finishFlight(fill.key, { entry, key });
+    if (!marking) finishFlight(fill.key, { entry, key });
     // At the Vary cap the least recently used variant makes room, in the L1 (L1Cache.set) and the store:
     // junk values nobody asks for again cannot keep out the variants clients keep requesting.
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);

@@ -23,17 +23,43 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
 /** Each path's current version, by what the test set (1 when never set). */
 const versions = new Map<string, number>();
 
+/** A HEAD to a `/held-head/` path waits for its release: a slow answer, another replica filling meanwhile. */
+const heldHeads = new Map<string, { arrived: () => void; released: Promise<void> }>();
+
+/** The next HEAD of `path` is held at the origin: `atOrigin` once it arrived, answered on `release()`. */
+function holdHead(path: string): { atOrigin: Promise<void>; release: () => void } {
+  let arrived: () => void = () => {};
+  const atOrigin = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  heldHeads.set(path, { arrived, released });
+  return { atOrigin, release };
+}
+
 function originHandler(req: IncomingMessage, res: ServerResponse): void {
   req.resume();
   const path = new URL(req.url ?? '/', 'http://origin').pathname;
+  const held = req.method === 'HEAD' ? heldHeads.get(path) : undefined;
+  if (held !== undefined) {
+    heldHeads.delete(path);
+    held.arrived();
+    void held.released.then(() => originHandler(req, res));
+    return;
+  }
   const version = versions.get(path) ?? 1;
   const body = `version ${version}${'!'.repeat(version)}`;
   const headers: Record<string, string> = {
     'content-type': 'text/plain',
-    'cache-control': 'max-age=600',
+    'cache-control': path.startsWith('/held-head/')
+      ? 'max-age=600, stale-while-revalidate=600'
+      : 'max-age=600',
     'content-length': String(Buffer.byteLength(body)),
   };
-  if (path.startsWith('/etag/')) headers['etag'] = `"v${version}"`;
+  if (path.startsWith('/etag/') || path.startsWith('/held-head/')) headers['etag'] = `"v${version}"`;
   if (path.startsWith('/modified/'))
     headers['last-modified'] = new Date(Date.UTC(2026, 0, version)).toUTCString();
   if (req.headers['if-none-match'] === headers['etag'] && headers['etag'] !== undefined) {
@@ -130,6 +156,49 @@ describe('a HEAD answered with other validators than the stored GET (two replica
       next = await send(other, host, path);
     }
     expect(next.text).toBe('version 2!!');
+  });
+
+  it('regression: a slow HEAD never puts back the response it found over one stored meanwhile', async () => {
+    const other = replicas[1]!.gateway;
+    const path = `/held-head/${randomUUID()}`;
+    expect((await send(gateway, host, path)).text).toBe('version 1!');
+    versions.set(path, 2);
+    const { atOrigin, release } = holdHead(path);
+    const slowHead = head(path);
+    await atOrigin;
+    // Meanwhile a client of the other replica asks the origin and stores the new version.
+    const fetched = await send(other, host, path, { headers: { 'cache-control': 'no-cache' } });
+    expect(fetched.text).toBe('version 2!!');
+    expect((await send(other, host, path)).headers['x-cache']).toBe('HIT');
+    release();
+    expect((await slowHead).status).toBe(200);
+    // What the HEAD did reaches the other replica through Redis.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const replica of [other, gateway]) {
+      const next = await send(replica, host, path);
+      expect(next.text).toBe('version 2!!');
+    }
+  });
+
+  it('regression: a slow HEAD never brings back a response its path dropped meanwhile', async () => {
+    const path = `/held-head/${randomUUID()}`;
+    expect((await send(gateway, host, path)).text).toBe('version 1!');
+    versions.set(path, 2);
+    const { atOrigin, release } = holdHead(path);
+    const slowHead = head(path);
+    await atOrigin;
+    // An unsafe method answered 2xx drops the path's stored responses on every replica.
+    const other = replicas[1]!.gateway;
+    expect((await send(other, host, path, { method: 'POST', body: 'x' })).status).toBe(200);
+    // The drop reaches the store after the POST's answer.
+    const cached = () => send(other, host, path, { headers: { 'cache-control': 'only-if-cached' } });
+    for (let i = 0; i < 50 && (await cached()).status !== 504; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await cached()).status).toBe(504);
+    release();
+    expect((await slowHead).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await send(gateway, host, path)).text).toBe('version 2!!');
   });
 
   it('a HEAD whose validators match leaves the stored response fresh', async () => {

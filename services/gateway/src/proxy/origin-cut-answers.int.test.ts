@@ -42,6 +42,14 @@ const answers: Record<string, (socket: net.Socket) => void> = {
   // The rest of the body never comes: cut at the origin's timeout (1 s here).
   '/stalled-body': (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf!'),
   '/stream': (socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n'),
+  // An origin with a send timeout (nginx's send_timeout, Apache's Timeout): it gives up on a reader that
+  // takes nothing of its answer for a while (here 300 ms), as the gateway is while its client reads nothing.
+  '/download-to-give-up-on': (socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG_BODY_BYTES}\r\n\r\n`);
+    if (socket.write(Buffer.alloc(BIG_BODY_BYTES, 0x61))) return;
+    const giveUp = setTimeout(() => socket.destroy(), 300);
+    socket.once('drain', () => clearTimeout(giveUp));
+  },
   '/download': (socket) => {
     socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG_BODY_BYTES}\r\n\r\n`);
     socket.write(Buffer.alloc(BIG_BODY_BYTES, 0x61));
@@ -68,8 +76,11 @@ afterAll(async () => {
   await new Promise<void>((resolve) => origin.close(() => resolve()));
 });
 
-/** A tenant of its own (fresh health and circuit) whose target fails on its first failure, and stays so. */
-function tenantWithFragileOrigin(subdomain: string): () => InspectableUpstreamSet {
+/**
+ * A tenant of its own (fresh health and circuit) whose target fails on its first failure, and stays so.
+ * `timeoutSeconds`: the origin's timeout, which is also how long a client may read nothing.
+ */
+function tenantWithFragileOrigin(subdomain: string, timeoutSeconds = 1): () => InspectableUpstreamSet {
   const tenantId = randomUUID();
   const originId = randomUUID();
   gateway.store.apply(
@@ -80,7 +91,7 @@ function tenantWithFragileOrigin(subdomain: string): () => InspectableUpstreamSe
         {
           id: originId,
           targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
-          timeout_seconds: 1,
+          timeout_seconds: timeoutSeconds,
           circuit_breaker: { consecutive_failures: 1, open_seconds: 60 },
           health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 1 } },
         },
@@ -159,6 +170,25 @@ describe('an answer the client or the gateway cuts is not held against the origi
     socket.destroy();
     expect(upstreams().status()[0]).toMatchObject({ healthy: true, circuit: 'closed' });
     const after = await send(gateway, 'cut-slow-reader.localhost', '/ok');
+    expect({ status: after.status, text: after.text }).toEqual({ status: 200, text: 'healthy' });
+  });
+
+  it('regression: an origin giving up on a client that read nothing for a while (its send timeout)', async () => {
+    const upstreams = tenantWithFragileOrigin('cut-origin-gave-up', 10);
+    const socket = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('GET /download-to-give-up-on HTTP/1.1\r\nHost: cut-origin-gave-up.localhost\r\n\r\n');
+    socket.pause();
+    await eventually('the download started', () => upstreams().status()[0]?.in_flight === 1, 5_000);
+    // Past the origin's patience, within the gateway's: then the client reads what there is.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', () => {});
+    socket.resume();
+    await closed;
+    await released(upstreams);
+    expect(upstreams().status()[0]).toMatchObject({ healthy: true, circuit: 'closed' });
+    const after = await send(gateway, 'cut-origin-gave-up.localhost', '/ok');
     expect({ status: after.status, text: after.text }).toEqual({ status: 200, text: 'healthy' });
   });
 });

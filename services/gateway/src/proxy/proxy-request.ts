@@ -334,6 +334,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #clientGone = false;
   /** The origin is paused until the client reads (drains) what it was given. */
   #paused = false;
+  /** When the origin was last paused for the client. */
+  #pausedAt = 0;
+  /** The client held the origin back for CLIENT_HOLD_MS or longer at some point (see onResponseError). */
+  #heldBack = false;
   #settled = false;
   /** Body chunks not written to the client yet (#writeBatch), and their bytes. */
   #batch: Buffer[] | undefined;
@@ -360,6 +364,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   };
   readonly #onDrain = (): void => {
     this.#paused = false;
+    if (performance.now() - this.#pausedAt >= CLIENT_HOLD_MS) this.#heldBack = true;
     // The origin's silence counts from when it may send again.
     if (this.#call.exactBodyTimeout) this.#timer?.refresh();
     this.#controller?.resume();
@@ -562,6 +567,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (!this.#sink!.write(chunk) && !this.#paused) {
         controller.pause();
         this.#paused = true;
+        this.#pausedAt = performance.now();
         this.#sink!.onDrain(this.#onDrain);
         // The client must read within the body timeout: undici's body timer does not run while paused.
         if (this.#timer === undefined)
@@ -619,9 +625,12 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     // An ending that is not the origin's doing (the client left or read nothing for the body timeout,
     // its body was too large, the pool's queue) says nothing about the origin beyond the final status it
     // sent, if it sent one. The origin's own (a reset, a short or malformed body, a trailer section past
-    // the bounds, its body's timeout) fails the exchange, also once its head went out to the client.
+    // the bounds, its body's timeout) fails the exchange, also once its head went out to the client;
+    // unless its client held it back a while: an origin giving up on a reader that slow (its send
+    // timeout) is no sign of its health, and any client could open its circuit so.
+    const heldBack = this.#heldBack || (this.#paused && performance.now() - this.#pausedAt >= CLIENT_HOLD_MS);
     let outcome: UpstreamOutcome;
-    if (clientLeft || failure.outcome.kind === 'cancelled')
+    if (clientLeft || heldBack || failure.outcome.kind === 'cancelled')
       outcome = status === 0 ? CANCELLED : { kind: 'response', status };
     else outcome = failure.outcome;
     this.#settle(
@@ -686,6 +695,13 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#resolve(result);
   }
 }
+
+/**
+ * A pause of the origin for its client this long is the client's slowness, not a socket buffer's moment:
+ * an origin cutting its answer after it (origins' send timeouts are seconds: nginx's send_timeout 60 s)
+ * may have given up on the reader, and the cut is not counted against it.
+ */
+const CLIENT_HOLD_MS = 1_000;
 
 /** Body chunks waiting to be written to the client together are written once they hold this many bytes. */
 const BATCH_BYTES = 16 * 1024;
