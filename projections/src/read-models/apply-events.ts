@@ -177,8 +177,12 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
 /** Kept from the first version of a row: an update never moves its creation. */
 const CREATION_COLUMNS = new Set(['id', 'created_at', 'created_position']);
 
+/** A tenant's resources: a deleted tenant's are marked, so lists of every tenant's walk past none of them. */
+const TENANT_RESOURCE_TABLES = ['users', 'origins', 'routes', 'api_keys', 'certificates'] as const;
+
 class BatchChanges {
   private readonly tables = new Map<FoldedTable, Map<string, RowChange>>();
+  private readonly deletedTenants = new Set<string>();
 
   add(event: ControlPlaneEvent): void {
     const at = event.metadata.occurred_at;
@@ -206,6 +210,7 @@ class BatchChanges {
         return;
       }
       case 'TenantDeleted':
+        this.deletedTenants.add(event.data.tenant_id);
         this.patch(
           'tenants',
           event.data.tenant_id,
@@ -456,6 +461,16 @@ class BatchChanges {
       if (rows.length > 0) await upsertRows(client, schema, table, rows);
       for (const change of changes.values()) {
         for (const patch of change.patches) await client.query(patch.sql(schema), patch.values);
+      }
+    }
+    // After the upserts: rows the batch created before the deletion are marked too.
+    if (this.deletedTenants.size > 0) {
+      for (const table of TENANT_RESOURCE_TABLES) {
+        await client.query(
+          `update ${qualified(schema, table)} set tenant_deleted = true
+            where tenant_id = any($1::uuid[]) and not tenant_deleted`,
+          [[...this.deletedTenants]],
+        );
       }
     }
   }

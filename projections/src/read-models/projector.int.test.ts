@@ -122,6 +122,21 @@ describe('read-model projector (PostgreSQL event store)', () => {
     expect(revoked.every((row) => row.revoke_reason === 'leaked')).toBe(true);
   });
 
+  it('marks the users, origins, routes, keys and certificates of deleted tenants, and only theirs', async () => {
+    for (const table of ['users', 'origins', 'routes', 'api_keys', 'certificates']) {
+      const { rows } = await database.pool.query<{ deleted: boolean; marked: boolean; rows: number }>(
+        `select t.deleted_at is not null as deleted, r.tenant_deleted as marked, count(*)::int as rows
+           from read_models.${table} r join read_models.tenants t on t.id = r.tenant_id
+          group by 1, 2`,
+      );
+      for (const row of rows) expect(row.marked, `${table}: ${JSON.stringify(row)}`).toBe(row.deleted);
+    }
+    const { rows: marked } = await database.pool.query<{ rows: number }>(
+      `select count(*)::int as rows from read_models.api_keys where tenant_deleted`,
+    );
+    expect(marked[0]?.rows).toBeGreaterThan(0);
+  });
+
   it('rolls a failed batch back whole and retries it: nothing applied twice, nothing skipped', async () => {
     const before = await checkpoint();
     const { events, position } = await appendWorkload(store, { events: 300, seed: 8 });

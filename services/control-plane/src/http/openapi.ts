@@ -1,3 +1,4 @@
+import { RESOURCE_TYPES } from '@vantageedge/projections/read-models/schema';
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { MAX_FILTER_TAGS } from '@vantageedge/shared/domain/resource-tags';
@@ -981,7 +982,7 @@ function otherPaths(): Record<string, unknown> {
           {
             name: 'resource_type',
             in: 'query',
-            schema: { type: 'string', enum: ['tenant', 'user', 'origin', 'route', 'api_key'] },
+            schema: { type: 'string', enum: [...RESOURCE_TYPES] },
           },
           {
             name: 'resource_id',

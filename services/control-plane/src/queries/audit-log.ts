@@ -47,8 +47,10 @@ interface AuditRow {
  * Newest first; the cursor is the position of the last entry returned. With `tenantIds`, each tenant's
  * page is read on its own, through indexes keyed (tenant_id[, filter], position): over `tenant_id =
  * any(…)` no index gives the order, and the planner walked the primary key backwards past every other
- * tenant's newer rows (migration 0220). A time range is first translated into positions
- * (timeRangePositions), which the page walks alike.
+ * tenant's newer rows (migration 0220). Without, a filtered page is read in the order of -position,
+ * which only the indexes keyed (filter, -position) give: in the order of position, the planner walked
+ * the primary key backwards past every newer row of the log that the filter leaves out (migration 0340).
+ * A time range is first translated into positions (timeRangePositions), which the page walks alike.
  */
 export async function listAuditEntries(
   pool: pg.Pool,
@@ -60,20 +62,28 @@ export async function listAuditEntries(
   const from = query.from === undefined ? null : Date.parse(query.from);
   const to = query.to === undefined ? null : Date.parse(query.to);
   const positions = from === null && to === null ? null : await timeRangePositions(pool, table, from, to);
+  const filtered = [query.resource_type, query.resource_id, query.actor, query.event_type].some(
+    (filter) => filter !== undefined,
+  );
+  const negated = tenantIds === null && filtered;
+  const newestFirst = negated ? '-position' : 'position desc';
   const filters = `($2::text is null or resource_type = $2)
         and ($3::text is null or resource_id = $3)
         and ($4::text is null or actor = $4)
         and ($5::text is null or event_type = $5)
         and ($6::float8 is null or occurred_at >= to_timestamp($6::float8 / 1000))
         and ($7::float8 is null or occurred_at < to_timestamp($7::float8 / 1000))
-        and ($8::bigint is null or position < $8)`;
+        and ($8::bigint is null or ${negated ? '-position > -$8::bigint' : 'position < $8'})`;
+  const between = negated
+    ? '-position between -$11::bigint and -$10::bigint'
+    : 'position between $10 and $11';
   const page = (tenant: string) =>
     positions === null
-      ? `select * from ${table} where ${tenant} and ${filters} order by position desc limit $9`
+      ? `select * from ${table} where ${tenant} and ${filters} order by ${newestFirst} limit $9`
       : // The late rows are fenced off (offset 0) so that they are read through their own indexes: with
         // the order and the limit, the planner walked the tenant's rows for them.
-        `(select * from ${table} where ${tenant} and ${filters} and position between $10 and $11
-            order by position desc limit $9)
+        `(select * from ${table} where ${tenant} and ${filters} and ${between}
+            order by ${newestFirst} limit $9)
           union all
           (select * from (select * from ${table} where ${tenant} and ${filters}
               and (occurred_high is null or occurred_high - occurred_at > ${LATE})

@@ -17,7 +17,7 @@ const T = (table: Parameters<typeof qualified>[1]) => qualified(READ_MODELS_SCHE
  * (tenant_id, created_position) index and the pages merged: over `tenant_id = any(…)` no index gives
  * the order, and the planner read and sorted every row of the tenants (a tenant's revoked API keys
  * pile up without limit), or scanned every tenant's rows, for each page. Without, the page walks the
- * table's created_position index (migration 0310).
+ * table's created_position index, which holds the rows of live tenants only (migrations 0310, 0350).
  */
 export async function listResources(
   pool: pg.Pool,
@@ -38,7 +38,7 @@ export async function listResources(
           order by r.created_position limit $3`
       : tenantIds === null
         ? `select r.* from ${T(resource.table)} r join ${T('tenants')} t on t.id = r.tenant_id
-            where t.deleted_at is null and $1::uuid[] is null and ${rowFilter}
+            where t.deleted_at is null and $1::uuid[] is null and not r.tenant_deleted and ${rowFilter}
             order by r.created_position limit $3`
         : `select page.* from ${T('tenants')} t
             cross join lateral (select r.* from ${T(resource.table)} r where r.tenant_id = t.id and ${rowFilter}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readModelsProjection } from '@vantageedge/projections/read-models/projector';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PlanNode, plansOf, rowsRead } from '../testing/query-plans.js';
@@ -9,7 +10,8 @@ import { apiKeyResource, routeResource } from './resources.js';
  * A list page of a tenant's resources reads about a page of rows, however many the tenant has: its
  * revoked API keys stay listed and are not bounded by TENANT_MAX_API_KEYS (only active keys are), so a
  * tenant can pile up any number of them; every other tenant's rows stay unread. A platform admin's
- * list of every tenant's rows walks them in creation order (migration 0310) instead of sorting them all.
+ * list of every tenant's rows walks them in creation order (migration 0310) instead of sorting them all,
+ * and never the rows of deleted tenants (migration 0350).
  */
 
 let db: TestDatabase;
@@ -136,4 +138,75 @@ describe('a list page of API keys', () => {
       (await listResources(db.pool, routeResource, { tenantIds: null, after: 0n, limit: 10 })).length,
     ).toBe(0);
   });
+
+  it('walks no key of a deleted tenant in a list of every tenant’s keys', async () => {
+    // A tenant piles up revoked keys, a few created before every other tenant's, many after, and is deleted.
+    const gone = randomUUID();
+    await db.pool.query(
+      `insert into read_models.tenants (id, name, subdomain, clerk_org_id, settings, created_at, updated_at,
+         revision, position, created_position)
+       values ($1, 'gone', 'gone', null, '{}', now(), now(), 0, 300, 300)`,
+      [gone],
+    );
+    await db.pool.query(
+      `insert into read_models.api_keys (id, tenant_id, name, key_hash, key_prefix, scopes, revoked_at,
+         created_at, updated_at, revision, position, created_position)
+       select gen_random_uuid(), $1::uuid, 'k', md5(n::text), 've_live_', '[]', now(), now(), now(), 1, p, p
+         from generate_series(0, 500 + $2::int - 1) as n,
+              lateral (select case when n < 500 then 400 + n else 100000000 + n end as p) as created`,
+      [gone, KEYS],
+    );
+    await deleteTenant(gone, 200_000_000n);
+    await db.pool.query('analyze read_models.api_keys');
+    try {
+      const nodes = await plan(null, BigInt(1000 + KEYS - 2));
+      expect(rowsRead(nodes), JSON.stringify(nodes)).toBeLessThan(1_000);
+      const page = await listResources(db.pool, apiKeyResource, { tenantIds: null, after: 0n, limit: 3 });
+      expect(page.map((row) => row.created_position)).toEqual(['1000', '1001', '1002']);
+      const afterThem = await listResources(db.pool, apiKeyResource, {
+        tenantIds: null,
+        after: BigInt(1000 + KEYS - 2),
+        limit: 3,
+      });
+      expect(afterThem.map((row) => row.created_position)).toEqual([String(1000 + KEYS - 1)]);
+    } finally {
+      await db.pool.query('delete from read_models.api_keys where tenant_id = $1', [gone]);
+    }
+  });
 });
+
+/** Folds a TenantDeleted event into the read models, as the read-model projector does. */
+async function deleteTenant(tenantId: string, position: bigint): Promise<void> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    await readModelsProjection.handle(
+      [
+        {
+          id: randomUUID(),
+          type: 'TenantDeleted',
+          stream: `tenant-${tenantId}`,
+          revision: 1n,
+          position,
+          data: { tenant_id: tenantId },
+          metadata: {
+            actor: 'user_admin',
+            tenant_id: tenantId,
+            correlation_id: 'corr',
+            causation_id: null,
+            occurred_at: new Date().toISOString(),
+            schema_version: 1,
+          },
+          storedBytes: 100,
+        },
+      ],
+      { client },
+    );
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}

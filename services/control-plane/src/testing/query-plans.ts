@@ -3,7 +3,10 @@ import type pg from 'pg';
 /** A node of PostgreSQL's `explain (analyze, format json)` plan: the fields the plan tests read. */
 export interface PlanNode {
   'Node Type': string;
+  'Relation Name'?: string;
   'Index Name'?: string;
+  /** A condition a scan checks on each row it reads, besides its index's. */
+  Filter?: string;
   'Actual Rows'?: number;
   'Actual Loops'?: number;
   'Rows Removed by Filter'?: number;
@@ -18,10 +21,16 @@ export const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? 
  * discarded: counts, not times.
  */
 export async function analyzedPlan(pool: pg.Pool, text: string, values: unknown[]): Promise<PlanNode[]> {
-  const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-    `explain (analyze, format json) ${text}`,
-    values,
-  );
+  return explainedPlan(pool, `explain (analyze, format json) ${text}`, values);
+}
+
+/** The nodes of the plan PostgreSQL chooses for `text`, without running it. */
+export function chosenPlan(pool: pg.Pool, text: string, values: unknown[]): Promise<PlanNode[]> {
+  return explainedPlan(pool, `explain (format json) ${text}`, values);
+}
+
+async function explainedPlan(pool: pg.Pool, explain: string, values: unknown[]): Promise<PlanNode[]> {
+  const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(explain, values);
   const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
   if (!root) throw new Error('no plan');
   return nodesOf(root);
@@ -29,16 +38,17 @@ export async function analyzedPlan(pool: pg.Pool, text: string, values: unknown[
 
 /**
  * The nodes of the plans of every statement `read` runs on the pool it is given, as PostgreSQL ran them
- * on `pool`; each statement answers `read` no rows.
+ * on `pool` (or, with `chosenPlan`, as it would run them); each statement answers `read` no rows.
  */
 export async function plansOf(
   pool: pg.Pool,
   read: (explaining: pg.Pool) => Promise<unknown>,
+  explain: typeof analyzedPlan = analyzedPlan,
 ): Promise<PlanNode[]> {
   const nodes: PlanNode[] = [];
   const explaining = {
     async query(text: string, values: unknown[]) {
-      nodes.push(...(await analyzedPlan(pool, text, values)));
+      nodes.push(...(await explain(pool, text, values)));
       return { rows: [] };
     },
   } as unknown as pg.Pool;

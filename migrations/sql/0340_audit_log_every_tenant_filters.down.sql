@@ -1,0 +1,12 @@
+drop statistics if exists read_models.audit_log_actor_resource_type_pairs;
+drop statistics if exists read_models.audit_log_actor_event_type_pairs;
+drop index if exists read_models.audit_log_actor_resource_type;
+drop index if exists read_models.audit_log_actor_event_type;
+drop index if exists read_models.audit_log_resource_id;
+drop index if exists read_models.audit_log_resource_type;
+drop index if exists read_models.audit_log_event_type;
+drop index if exists read_models.audit_log_actor;
+drop index if exists read_models.audit_log_resource;
+create index audit_log_resource on read_models.audit_log (resource_type, resource_id, position);
+create index audit_log_actor on read_models.audit_log (actor, position);
+create index audit_log_event_type on read_models.audit_log (event_type, position);

@@ -1,0 +1,15 @@
+drop index if exists read_models.users_created_position;
+drop index if exists read_models.origins_created_position;
+drop index if exists read_models.routes_created_position;
+drop index if exists read_models.api_keys_created_position;
+drop index if exists read_models.certificates_created_position;
+alter table read_models.users drop column if exists tenant_deleted;
+alter table read_models.origins drop column if exists tenant_deleted;
+alter table read_models.routes drop column if exists tenant_deleted;
+alter table read_models.api_keys drop column if exists tenant_deleted;
+alter table read_models.certificates drop column if exists tenant_deleted;
+create index users_created_position on read_models.users (created_position);
+create index origins_created_position on read_models.origins (created_position);
+create index routes_created_position on read_models.routes (created_position);
+create index api_keys_created_position on read_models.api_keys (created_position);
+create index certificates_created_position on read_models.certificates (created_position);
