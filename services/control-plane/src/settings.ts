@@ -140,7 +140,7 @@ export const controlPlaneSettings = {
   /**
    * /api/v1 requests of every caller but the platform admins, together, running at once before 429: the
    * rest of the pool's 20 connections is kept for platform admins and /readyz, the last quarter of these
-   * for organisations with nothing running; 0: off.
+   * for callers with nothing running, nor their organisation; 0: off.
    */
   CONTROL_PLANE_REQUESTS_IN_FLIGHT: z.coerce
     .number()

@@ -13,7 +13,7 @@ import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.
  *
  * A caller with no active organisation is an organisation of one, held by the per-caller limit. A
  * platform admin's requests are not the organisation's (the operator is never locked out by a tenant's
- * load): the per-caller limit holds them. Counted from authentication until the handler answers.
+ * load): the per-caller limit holds them. Counted from when the body is read until the handler answers.
  */
 export const DEFAULT_ORG_REQUESTS_IN_FLIGHT = 8;
 

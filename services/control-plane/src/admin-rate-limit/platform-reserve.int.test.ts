@@ -32,7 +32,7 @@ function expectBusy(response: ApiResponse): void {
   expect(error(response).code).toBe('admin_rate_limited');
   expect(error(response).details[0]).toEqual({
     field: 'requests_in_flight',
-    issue: `at most ${REQUESTS_IN_FLIGHT} requests of tenant admins at once, the last 1 for organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
+    issue: `at most ${REQUESTS_IN_FLIGHT} requests of tenant admins at once, the last 1 for callers and organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
   });
   expect(response.headers.get('retry-after')).toBe('1');
 }
@@ -46,14 +46,17 @@ async function lockWaiters(): Promise<number> {
 }
 
 /** Slow reads of the admin's own tenant, as many as its per-caller limit lets it; once each is answered or blocked. */
-async function slowReads(admin: number, running: number): Promise<Promise<ApiResponse>[]> {
+async function slowReads(
+  admin: number,
+  running: number,
+  token = admins[admin] as string,
+  count = USER_IN_FLIGHT,
+): Promise<Promise<ApiResponse>[]> {
   let settled = 0;
-  const reads = Array.from({ length: USER_IN_FLIGHT }, () =>
-    cp
-      .request('GET', `/api/v1/audit-log?tenant_id=${tenants[admin]}`, { token: admins[admin] as string })
-      .finally(() => {
-        settled += 1;
-      }),
+  const reads = Array.from({ length: count }, () =>
+    cp.request('GET', `/api/v1/audit-log?tenant_id=${tenants[admin]}`, { token }).finally(() => {
+      settled += 1;
+    }),
   );
   await expect
     .poll(async () => settled + (await lockWaiters()), { timeout: 20_000 })
@@ -138,6 +141,25 @@ describe('the pool kept for platform admins', () => {
     await withAuditLogLocked(async () => {
       reads = [...(await slowReads(0, 0)), ...(await slowReads(1, 2))];
       expect(await lockWaiters(), 'tenant admins’ reads running').toBe(REQUESTS_IN_FLIGHT - 1);
+
+      const newcomer = await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, {
+        token: admins[3] as string,
+      });
+      expect(newcomer.status, JSON.stringify(newcomer.body)).toBe(200);
+    });
+    const answers = await Promise.all(reads);
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT - 1);
+    for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+  }, 90_000);
+
+  it('regression: a caller already running a request takes none of the last places by acting as another organisation', async () => {
+    // Clerk signs a token for each organisation its user is a member of, and any user may create some.
+    const asOrgA = await cp.token({ userId: ADMINS[1] as string, orgId: 'org_reserve_a' });
+    const asOrgB = await cp.token({ userId: ADMINS[1] as string, orgId: 'org_reserve_b' });
+    let reads: Promise<ApiResponse>[] = [];
+    await withAuditLogLocked(async () => {
+      reads = [...(await slowReads(0, 0)), ...(await slowReads(1, 2, asOrgA, 1))];
+      reads.push(...(await slowReads(1, 3, asOrgB, 1)));
 
       const newcomer = await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, {
         token: admins[3] as string,

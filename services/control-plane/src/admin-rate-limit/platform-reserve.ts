@@ -13,9 +13,11 @@ import { releaseWhenAnswered } from './in-flight-counter.js';
  * admins together has at most `max` requests running at once on a replica: the rest of the pool is the
  * operator's.
  *
- * Within `max`, the last quarter of the places goes only to a caller whose organisation (or, without one,
- * the caller itself) has nothing running: the organisations already busy cannot take every place, and
- * one that comes meanwhile is answered rather than refused.
+ * Within `max`, the last quarter of the places goes only to a caller who has nothing running, nor has its
+ * organisation: the organisations already busy cannot take every place, and one that comes meanwhile is
+ * answered rather than refused. The caller counts apart from its organisation: its token's active org is
+ * its own choice among its memberships (and any user may create organisations), so a busy caller acting
+ * as one organisation after another would otherwise take every last place.
  */
 export const DEFAULT_REQUESTS_IN_FLIGHT = ADMIN_POOL_SIZE - 4;
 
@@ -29,29 +31,33 @@ export function reservePoolForPlatformAdmins(max: number): RequestHandler {
       next();
       return;
     }
-    const unit = organisationOf(caller);
-    const held = running.get(unit) ?? 0;
-    if (total >= max || (held > 0 && total >= newcomersOnly)) {
+    const units = unitsOf(caller);
+    const busy = units.some((unit) => running.has(unit));
+    if (total >= max || (busy && total >= newcomersOnly)) {
       throw rateLimited(
         'admin_rate_limited',
         'the admin API is busy: retry in 1 s',
         'requests_in_flight',
-        `at most ${max} requests of tenant admins at once, the last ${max - newcomersOnly} for organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
+        `at most ${max} requests of tenant admins at once, the last ${max - newcomersOnly} for callers and organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
         1,
       );
     }
-    running.set(unit, held + 1);
+    for (const unit of units) running.set(unit, (running.get(unit) ?? 0) + 1);
     total += 1;
     releaseWhenAnswered(res, () => {
       total -= 1;
-      const left = (running.get(unit) ?? 1) - 1;
-      if (left === 0) running.delete(unit);
-      else running.set(unit, left);
+      for (const unit of units) {
+        const left = (running.get(unit) ?? 1) - 1;
+        if (left === 0) running.delete(unit);
+        else running.set(unit, left);
+      }
     });
     next();
   };
 }
 
-function organisationOf(caller: Caller): string {
-  return caller.orgId === null ? `user:${caller.userId}` : `org:${caller.orgId}`;
+/** The caller, and the organisation it acts as (if any): a newcomer has nothing running in either. */
+function unitsOf(caller: Caller): string[] {
+  const user = `user:${caller.userId}`;
+  return caller.orgId === null ? [user] : [user, `org:${caller.orgId}`];
 }

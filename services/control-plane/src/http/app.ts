@@ -399,12 +399,15 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     authFailureLimit.authenticated,
     userRateLimit,
     limitUserRequestsInFlight(deps.userRequestsInFlight ?? DEFAULT_USER_REQUESTS_IN_FLIGHT),
-    limitOrgRequestsInFlight(deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT),
-    reservePoolForPlatformAdmins(deps.requestsInFlight ?? DEFAULT_REQUESTS_IN_FLIGHT),
     onBodiesRead(requireJsonBody),
     onBodiesRead(documentBody),
     onBodiesRead(readBodyAfterContinue(jsonBody(bodyLimitBytes), bodyLimitBytes)),
     requireSafeText,
+    // Once the body is read, as the tenant's limit: the places many callers share are the pool's, and a
+    // request whose body has not arrived holds no connection; counted from its headers, a few signed-in
+    // users announcing bodies they never send would hold every place for the request timeout.
+    limitOrgRequestsInFlight(deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT),
+    reservePoolForPlatformAdmins(deps.requestsInFlight ?? DEFAULT_REQUESTS_IN_FLIGHT),
     tenantRequestsInFlight.middleware,
   );
   const readTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
