@@ -23,6 +23,11 @@ export interface EventMetadata {
    * only while that attempt holds its key (migration 0205).
    */
   idempotency_attempt?: string;
+  /**
+   * The Idempotency-Key attempt whose events this one undoes (a failed API key rotation revoking the
+   * key it had issued): that attempt left nothing applied, so a retry that finds it runs the command.
+   */
+  idempotency_undoes?: string;
 }
 
 /** What a command hands to the store. */

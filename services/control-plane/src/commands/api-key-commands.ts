@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
 import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
+import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
 import { live } from '../domain/decision.js';
@@ -169,10 +170,16 @@ export async function rotateApiKey(
         // else the new key would stay live with its plaintext shown to no one. Under the lock this
         // rotation holds already (taking it again would wait for itself).
         const undo = { ...deps, tenantLock: undefined, commandBudget: undefined };
-        const { idempotencyAttempt: _attempt, ...undoCtx } = ctx;
-        await revokeApiKey(undo, { ...undoCtx, ifMatch: undefined }, replacement.resource.id, {
-          reason: 'rotation failed',
-        }).catch(() => {});
+        const { idempotencyAttempt: attempt, ...undoCtx } = ctx;
+        // A rotation refused for sure is wholly undone by this revocation: it says so, so that a retry
+        // with the request's Idempotency-Key runs the rotation rather than answering it applied.
+        const refused = !(error instanceof StoreUnavailableError && error.outcomeUnknown);
+        await revokeApiKey(
+          undo,
+          { ...undoCtx, ifMatch: undefined, undoesAttempt: refused ? attempt : undefined },
+          replacement.resource.id,
+          { reason: 'rotation failed' },
+        ).catch(() => {});
         throw error;
       }
       return replacement;

@@ -105,7 +105,7 @@ describe('a rotation whose Idempotency-Key a retry took over between its two app
     await lossy?.close();
   });
 
-  it('leaves the tenant with the key it had, and no new live key', async () => {
+  it('leaves the tenant with the key it had and no new live key; sent again, the rotation runs', async () => {
     const issued = await lossy.request('POST', '/api/v1/api-keys', {
       body: { tenant_id: tenantId, name: 'deploy' },
     });
@@ -118,7 +118,8 @@ describe('a rotation whose Idempotency-Key a retry took over between its two app
       });
     let retried: Awaited<ReturnType<typeof rotate>> | undefined;
     beforeRecord = async () => {
-      // The request ran past its lock (30 s): a retry takes the key over and finds the new key's event.
+      // The request's lock ran out unrenewed (PostgreSQL out of reach, or the process stalled): a retry
+      // takes the key over and finds the new key's event.
       await lossy.db.pool.query(
         `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
         ['rotate-deploy'],
@@ -130,5 +131,16 @@ describe('a rotation whose Idempotency-Key a retry took over between its two app
     expect(first.status, JSON.stringify(first.body)).toBe(409);
     expect(retried?.status).toBe(409);
     expect(await liveKeys(lossy, tenantId)).toEqual([keyId]);
+
+    // The retry found the new key's event before it was revoked and answered "applied; answer lost".
+    // Nothing is applied: sent again, the rotation runs, and its new key is shown.
+    const again = await rotate();
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    const replacement = json(again)['id'] as string;
+    expect(json(again)['key']).toMatch(/^ve_live_/);
+    expect((await liveKeys(lossy, tenantId)).sort()).toEqual([keyId, replacement].sort());
+    const replayed = await rotate();
+    expect(replayed.status).toBe(201);
+    expect(json(replayed)['id']).toBe(replacement);
   });
 });

@@ -130,6 +130,8 @@ export interface CommandContext {
   causationId?: string | undefined;
   /** The Idempotency-Key attempt the command runs as (http/idempotency.ts), when the request sent a key. */
   idempotencyAttempt?: string | undefined;
+  /** The Idempotency-Key attempt whose events this command undoes (its events say so), if any. */
+  undoesAttempt?: string | undefined;
 }
 
 /** The outcome of a command: the resource, its revision (the ETag) and the position of its events. */
@@ -153,6 +155,7 @@ export function eventMetadata(
     occurred_at: deps.clock().toISOString(),
     schema_version: 1,
     ...(ctx.idempotencyAttempt === undefined ? {} : { idempotency_attempt: ctx.idempotencyAttempt }),
+    ...(ctx.undoesAttempt === undefined ? {} : { idempotency_undoes: ctx.undoesAttempt }),
   };
 }
 

@@ -102,6 +102,8 @@ export interface ControlPlaneAppDeps {
   apiKeyPepper: string;
   /** Default grace period of a rotated API key (seconds); default 24 h. */
   rotationGraceSeconds?: number;
+  /** How long a request holds its Idempotency-Key without renewing it (seconds); default 30 (tests shorten it). */
+  idempotencyLockSeconds?: number;
   /** Largest accepted JSON body; larger → 413. Default 64 KiB. */
   bodyLimitBytes?: number;
   /** Largest tenant document (config plan and apply); larger → 413. Default 4 MiB. */
@@ -436,7 +438,12 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       clock: deps.clock ?? (() => new Date()),
       apiKeyPepper: deps.apiKeyPepper,
       rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
-      idempotency: new IdempotencyStore(deps.pool, new SealedJson(deps.apiKeyPepper), deps.store),
+      idempotency: new IdempotencyStore(
+        deps.pool,
+        new SealedJson(deps.apiKeyPepper),
+        deps.store,
+        deps.idempotencyLockSeconds,
+      ),
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,

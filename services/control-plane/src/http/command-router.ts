@@ -62,7 +62,13 @@ import {
 import type { CustomDomainResource } from '../schemas/resources.js';
 import { ApiError, toApiError, validationFailed } from './errors.js';
 import { exactRouter } from './exact-routing.js';
-import { IdempotencyStore, requestHash, type StoredResponse, supersededAttempt } from './idempotency.js';
+import {
+  IdempotencyStore,
+  requestHash,
+  type StoredResponse,
+  supersededAttempt,
+  TakenOverError,
+} from './idempotency.js';
 import { etag, ifMatchRevisions } from './preconditions.js';
 import { parseBody } from './validation.js';
 
@@ -237,17 +243,28 @@ function commandHandler<Schema extends z.ZodType>(
       send(res, claim.response);
       return;
     }
+    // The key stays this request's while it runs, however long; whichever way it ends, renewals stop.
+    const held = deps.idempotency.hold(caller.userId, key, claim.attempt);
     let executed: { response: StoredResponse; guard: ReplayGuard };
     try {
-      // Its events carry the attempt: a retry finds them by it, and they are stored only while it holds the key.
-      executed = await execute({ ...ctx, idempotencyAttempt: claim.attempt });
-    } catch (error) {
-      // Events stored without their answer keep the key: a retry looks them up before running again.
-      const maybeStored = error instanceof StoreUnavailableError && error.outcomeUnknown;
-      if (!maybeStored) await deps.idempotency.release(caller.userId, key, claim.attempt);
-      throw error;
+      try {
+        // Its events carry the attempt: a retry finds them by it, and they are stored only while it holds the key.
+        executed = await execute({ ...ctx, idempotencyAttempt: claim.attempt });
+      } catch (error) {
+        // Events stored without their answer keep the key: a retry looks them up before running again.
+        const maybeStored = error instanceof StoreUnavailableError && error.outcomeUnknown;
+        if (!maybeStored) await deps.idempotency.release(caller.userId, key, claim.attempt);
+        // Taken over by a retry, which may have found this request's events and answered them applied:
+        // when the command undid them, that answer is dropped.
+        if (error instanceof TakenOverError) {
+          await deps.idempotency.reopenIfUndone(caller.userId, key, claim.attempt);
+        }
+        throw error;
+      }
+      await deps.idempotency.complete(caller.userId, key, claim.attempt, executed.response, executed.guard);
+    } finally {
+      held.stop();
     }
-    await deps.idempotency.complete(caller.userId, key, claim.attempt, executed.response, executed.guard);
     send(res, executed.response);
   };
 }

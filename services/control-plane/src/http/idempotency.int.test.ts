@@ -14,6 +14,8 @@ let database: TestDatabase;
 let store: PostgresEventStore;
 /** `failScans`: the next scans of the event log fail (as when PostgreSQL goes away mid-scan). */
 let failScans = 0;
+/** Runs once, after the next scan of the event log read its batch. */
+let afterScan: (() => Promise<void>) | null = null;
 /** The next takeover commits, and its answer is lost with the connection (it is sent again). */
 let loseTakeoverAnswer = false;
 let keys: IdempotencyStore;
@@ -39,7 +41,12 @@ beforeAll(async () => {
         failScans--;
         return Promise.reject(new Error('PostgreSQL went away'));
       }
-      return store.readAll(options);
+      const run = afterScan;
+      afterScan = null;
+      return store.readAll(options).then(async (batch) => {
+        await run?.();
+        return batch;
+      });
     },
   };
   const query = async (...args: unknown[]) => {
@@ -174,6 +181,45 @@ describe('Idempotency-Key attempts', () => {
     expect(loseTakeoverAnswer).toBe(false);
   });
 
+  /** The caller's event undoing an attempt's events (a failed rotation revoking the key it issued). */
+  const undo = (attempt: string, stream: string) =>
+    store.appendToStream(stream, [
+      { type: 'Undone', data: {}, metadata: metadata({ actor: CALLER, idempotency_undoes: attempt }) },
+    ]);
+
+  it('an attempt whose events were undone left nothing applied: the request taking the key over runs', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'undone', 'h'));
+    await appendUnder(first, 'undone-1');
+    await undo(first, 'undone-1');
+    await lockRunsOut('undone');
+    expect((await keys.claim(CALLER, 'undone', 'h')).kind).toBe('claimed');
+  });
+
+  it('an undo stored while the takeover looked: the takeover sees it once its answer is stored, and runs', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'undone-late', 'h'));
+    await appendUnder(first, 'undone-late-1');
+    await lockRunsOut('undone-late');
+    afterScan = async () => {
+      await undo(first, 'undone-late-1');
+    };
+    expect((await keys.claim(CALLER, 'undone-late', 'h')).kind).toBe('claimed');
+    expect(afterScan).toBeNull();
+  });
+
+  it('an undo of another caller, or of another attempt, leaves the answer lost', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'not-undone', 'h'));
+    const stored = await appendUnder(first, 'not-undone-1');
+    await store.appendToStream('not-undone-1', [
+      { type: 'Undone', data: {}, metadata: metadata({ actor: 'user_b', idempotency_undoes: first }) },
+    ]);
+    await undo('another-attempt', 'not-undone-1');
+    await lockRunsOut('not-undone');
+    expect(await keys.claim(CALLER, 'not-undone', 'h')).toMatchObject({
+      kind: 'replay',
+      response: { status: 409, headers: { 'X-Event-Position': stored.position.toString() } },
+    });
+  });
+
   it('another caller’s events under the same attempt id are not taken for the attempt’s', async () => {
     const first = attemptOf(await keys.claim(CALLER, 'other-caller', 'h'));
     await store.appendToStream('not-mine', [
@@ -181,6 +227,78 @@ describe('Idempotency-Key attempts', () => {
     ]);
     await lockRunsOut('other-caller');
     expect((await keys.claim(CALLER, 'other-caller', 'h')).kind).toBe('claimed');
+  });
+});
+
+describe('Idempotency-Key lock renewal', () => {
+  /** Renewed every second. */
+  const SHORT_LOCK_SECONDS = 3;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const lockEnd = async (key: string) => {
+    const { rows } = await database.pool.query<{ locked_until: Date }>(
+      'select locked_until from control_plane_idempotency_keys where key = $1',
+      [key],
+    );
+    return rows[0]!.locked_until;
+  };
+  /** Resolves once PostgreSQL's clock is past `until`. */
+  const pastInDatabase = async (until: Date) => {
+    for (;;) {
+      const { rows } = await database.pool.query<{ past: boolean }>('select now() > $1 as past', [until]);
+      if (rows[0]?.past) return;
+      await sleep(100);
+    }
+  };
+
+  it('a running request keeps its key past its lock; once its renewals stop (its process died) the next request takes the key over and finds its events', async () => {
+    const short = new IdempotencyStore(
+      database.pool,
+      new SealedJson('test-pepper-0123456789abcdef0123456789'),
+      store,
+      SHORT_LOCK_SECONDS,
+    );
+    const first = attemptOf(await short.claim(CALLER, 'renewed', 'h'));
+    const held = short.hold(CALLER, 'renewed', first);
+    const stored = await appendUnder(first, 'renewed-1');
+    await pastInDatabase(new Date((await lockEnd('renewed')).getTime() + SHORT_LOCK_SECONDS * 1000));
+    expect(await short.claim(CALLER, 'renewed', 'h').catch((error: unknown) => error)).toMatchObject({
+      status: 409,
+      code: 'conflict',
+      headers: { 'Retry-After': expect.stringMatching(/^[1-9]\d*$/) },
+    });
+
+    // The process dies: no more renewals, and no answer.
+    held.stop();
+    await sleep(1000); // a renewal already sent lands
+    await pastInDatabase(await lockEnd('renewed'));
+    expect(await short.claim(CALLER, 'renewed', 'h')).toMatchObject({
+      kind: 'replay',
+      response: {
+        status: 409,
+        headers: { 'X-Event-Position': stored.position.toString() },
+        body: { error: { code: 'idempotency_answer_lost' } },
+      },
+    });
+  });
+
+  it('renewals change nothing once the request answered: its answer stays, with its lock', async () => {
+    const short = new IdempotencyStore(
+      database.pool,
+      new SealedJson('test-pepper-0123456789abcdef0123456789'),
+      store,
+      SHORT_LOCK_SECONDS,
+    );
+    const attempt = attemptOf(await short.claim(CALLER, 'answered', 'h'));
+    const held = short.hold(CALLER, 'answered', attempt);
+    await short.complete(CALLER, 'answered', attempt, { status: 201, headers: {}, body: { n: 1 } }, guard);
+    const answeredUntil = await lockEnd('answered');
+    await sleep(SHORT_LOCK_SECONDS * 1000);
+    held.stop();
+    expect(await lockEnd('answered')).toEqual(answeredUntil);
+    expect(await short.claim(CALLER, 'answered', 'h')).toMatchObject({
+      kind: 'replay',
+      response: { body: { n: 1 } },
+    });
   });
 });
 

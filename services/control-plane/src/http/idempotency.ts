@@ -30,6 +30,8 @@ export type IdempotencyClaim =
 export type BeforeReplay = (guard: ReplayGuard, answerBytes: number) => Promise<void>;
 
 const LOCK_SECONDS = 30;
+/** How many times per lock a running request renews it: one renewal may be missed, or two. */
+const RENEWALS_PER_LOCK = 3;
 const RETENTION_HOURS = 24;
 /** Records past their retention deleted per claim: more than the one a claim adds, so they never pile up. */
 const SWEEP_BATCH = 100;
@@ -85,9 +87,11 @@ export function requestHash(method: string, path: string, body: unknown): string
  * Each stored response keeps its replay guard (the tenant it is about): a replay re-checks the
  * caller's access first, since the answer may hold an API key's plaintext.
  *
- * A key whose holder stopped without an answer — its process died, or PostgreSQL went away while its
- * events were being committed (503 store_unavailable, outcome unknown) — or still runs past its lock
- * stays in progress until its lock ends; then the next request with the key takes it over, and only
+ * A running request renews its lock (`hold`), so a retry while it runs, however long, is told to come
+ * back (409 + Retry-After). A key whose holder stopped without an answer — its process died, or
+ * PostgreSQL went away while its events were being committed (503 store_unavailable, outcome unknown) —
+ * or could not renew its lock for a whole lock (PostgreSQL out of reach, the process stalled) stays in
+ * progress until its lock ends; then the next request with the key takes it over, and only
  * then looks in the event log for events of the attempts that held it before (their server-made
  * attempt ids and the caller, never the client's X-Request-Id): none → it runs; events → it answers 409
  * idempotency_answer_lost (applied, answer lost) and never runs it twice. Taking over first is what
@@ -103,6 +107,8 @@ export class IdempotencyStore {
     private readonly sealer: SealedJson,
     /** The event log an earlier attempt's events are looked for in. */
     private readonly log: Pick<EventStore, 'headPosition' | 'readAll'>,
+    /** How long a request holds its key unrenewed (tests shorten it). */
+    private readonly lockSeconds = LOCK_SECONDS,
   ) {}
 
   static validKey(key: string): string {
@@ -130,7 +136,7 @@ export class IdempotencyStore {
     const attempt = {
       id: randomUUID(),
       afterPosition: await this.log.headPosition(),
-      lockSeconds: LOCK_SECONDS + Math.ceil(waitsAfterAppendMs / 1000),
+      lockSeconds: this.lockSeconds + Math.ceil(waitsAfterAppendMs / 1000),
     };
     return this.claimAs(caller, key, hash, attempt, beforeReplay);
   }
@@ -240,7 +246,7 @@ export class IdempotencyStore {
         { 'Retry-After': String(row.locked_seconds) },
       );
     }
-    // Its holder stopped without an answer, or still runs past its lock: take the key over first (an
+    // Its holder stopped without an answer, or stopped renewing its lock: take the key over first (an
     // append of the holder still on its way is refused from then on, or commits before this update
     // does — it holds the row), then look for what the earlier attempts stored.
     const taken = await this.pool.query<ClaimedRow>(
@@ -279,12 +285,13 @@ export class IdempotencyStore {
     beforeReplay: BeforeReplay,
   ): Promise<IdempotencyClaim> {
     const earlier = new Set(claimed.earlier ?? []);
-    const stored =
-      earlier.size === 0 || claimed.after_position === null
-        ? null
-        : await lastEventOf(this.log, caller, earlier, BigInt(claimed.after_position));
+    if (earlier.size === 0 || claimed.after_position === null)
+      return { kind: 'claimed', attempt: attempt.id };
+    const after = BigInt(claimed.after_position);
+    const look = () => lastEventOf(this.log, caller, earlier, after);
+    const stored = await look();
     return stored
-      ? this.answerLost(caller, key, hash, attempt, stored, beforeReplay)
+      ? this.answerLost(caller, key, hash, attempt, stored, beforeReplay, look)
       : { kind: 'claimed', attempt: attempt.id };
   }
 
@@ -296,6 +303,7 @@ export class IdempotencyStore {
     attempt: Attempt,
     stored: RecordedEvent,
     beforeReplay: BeforeReplay,
+    lookAgain: () => Promise<RecordedEvent | null>,
   ): Promise<IdempotencyClaim> {
     const response: StoredResponse = {
       status: 409,
@@ -325,6 +333,19 @@ export class IdempotencyStore {
       }),
     );
     if (updated.rowCount !== 1) return this.claimAs(caller, key, hash, attempt, beforeReplay);
+    // The earlier attempt may still have been running, and undone its events since they were looked for
+    // (a rotation refused once its key was taken over). It looks at the key once its undo is stored
+    // (`reopenIfUndone`), this looks again once its answer is: one of the two sees the other.
+    if ((await lookAgain()) === null) {
+      await this.pool.query(
+        repeatable({
+          text: `delete from control_plane_idempotency_keys
+                  where caller = $1 and key = $2 and state = 'completed' and attempt_id = $3`,
+          values: [caller, key, attempt.id],
+        }),
+      );
+      return this.claimAs(caller, key, hash, attempt, beforeReplay);
+    }
     await beforeReplay(guard, Buffer.byteLength(JSON.stringify(response.body)));
     return { kind: 'replay', response, guard };
   }
@@ -341,6 +362,34 @@ export class IdempotencyStore {
         [{ field: 'idempotency-key', issue: 'applied; answer unreadable' }],
       );
     }
+  }
+
+  /**
+   * Keeps the key the attempt's while its request runs, however long (a config apply of many steps, one
+   * that first waited for its tenant's lock, a slow store): every third of the lock, its end is moved to
+   * a whole lock from now (never earlier than the claim set it). Only a request that stopped renewing —
+   * its process died or stalled, or PostgreSQL stayed out of reach for a whole lock — is taken over. The
+   * renewal names the attempt, so once the key is answered, released or taken over it changes nothing,
+   * and the renewals end there. `stop` when the request ends, whichever way.
+   */
+  hold(caller: string, key: string, attempt: string): { stop(): void } {
+    return startRenewals(
+      () => this.renew(caller, key, attempt),
+      (this.lockSeconds * 1000) / RENEWALS_PER_LOCK,
+    );
+  }
+
+  /** False once the attempt no longer holds the key (nothing more to renew). */
+  private async renew(caller: string, key: string, attempt: string): Promise<boolean> {
+    const renewed = await this.pool.query(
+      repeatable({
+        text: `update control_plane_idempotency_keys
+                  set locked_until = greatest(locked_until, now() + make_interval(secs => $4))
+                where caller = $1 and key = $2 and state = 'in_progress' and attempt_id = $3`,
+        values: [caller, key, attempt, this.lockSeconds],
+      }),
+    );
+    return renewed.rowCount === 1;
   }
 
   /**
@@ -380,6 +429,38 @@ export class IdempotencyStore {
   }
 
   /**
+   * After the attempt was taken over and its command undid what it had stored (its undo's events name
+   * it, `idempotency_undoes`): a retry may have found its events before the undo and answered 409
+   * idempotency_answer_lost ("applied") for the key. Nothing is applied now, so that answer is dropped
+   * and the next request with the key runs the command. Best effort: on failure the key keeps its answer.
+   */
+  async reopenIfUndone(caller: string, key: string, attempt: string): Promise<void> {
+    try {
+      // A stored 409 is only ever an answer lost: commands' own answers are stored only on success.
+      const lost = await this.pool.query<{ attempts: string[]; after_position: string | null }>(
+        `select attempts, attempt_after_position::text as after_position from control_plane_idempotency_keys
+          where caller = $1 and key = $2 and state = 'completed' and response_status = 409
+            and $3 = any(attempts)`,
+        [caller, key, attempt],
+      );
+      const row = lost.rows[0];
+      if (!row || row.after_position === null) return;
+      const attempts = new Set(row.attempts);
+      if ((await lastEventOf(this.log, caller, attempts, BigInt(row.after_position))) !== null) return;
+      await this.pool.query(
+        repeatable({
+          text: `delete from control_plane_idempotency_keys
+                  where caller = $1 and key = $2 and state = 'completed' and response_status = 409
+                    and attempts = $3::text[]`,
+          values: [caller, key, row.attempts],
+        }),
+      );
+    } catch {
+      // The key's answer stays "applied; answer lost": the resource, read, shows what is.
+    }
+  }
+
+  /**
    * After a failed command: the key is free again. Best effort — when PostgreSQL is gone, the key
    * stays in progress until its lock ends, and the next request finds that nothing was stored.
    */
@@ -396,38 +477,79 @@ export class IdempotencyStore {
   }
 }
 
+/** The answer of a request whose Idempotency-Key a later request took over (see `supersededAttempt`). */
+export class TakenOverError extends ApiError {}
+
 /**
  * A command's append refused because its attempt no longer holds its key (migration 0205): a later
  * request with the key took it over after this one's lock ran out → 409 conflict; null for any other error.
  */
-export function supersededAttempt(error: unknown): ApiError | null {
+export function supersededAttempt(error: unknown): TakenOverError | null {
   if ((error as { code?: unknown } | null)?.code !== SUPERSEDED) return null;
-  return new ApiError(
+  return new TakenOverError(
     409,
     'conflict',
-    `this request ran past its Idempotency-Key lock (${LOCK_SECONDS} s, plus the wait_for_rollout it asked for) and a later request with the key took the key over; from then on this request could store nothing — send it again with the same key to get the outcome`,
+    `this request could not renew its Idempotency-Key lock for ${LOCK_SECONDS} s (PostgreSQL out of reach, or the control plane stalled) and a later request with the key took the key over; from then on this request could store nothing — send it again with the same key to get the outcome`,
     [{ field: 'idempotency-key', issue: 'taken over by a later request' }],
     // The key is the later request's now: sent again, this one gets its answer (409 while it runs).
     { 'Retry-After': '1' },
   );
 }
 
-/** The last event the caller appended under one of `attempts` after a position, if any. */
+/**
+ * Runs `renew` every `everyMs` until it answers false or `stop` is called. A failed renewal (PostgreSQL
+ * briefly away) is tried again at the next turn. The timer never keeps the process alive.
+ */
+function startRenewals(renew: () => Promise<boolean>, everyMs: number): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const next = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      renew().then(
+        (held) => (held ? next() : undefined),
+        () => next(),
+      );
+    }, everyMs);
+    timer.unref();
+  };
+  next();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * The last event the caller appended under one of `attempts` after a position, if any, leaving out
+ * the attempts whose events the caller's later events undid (`idempotency_undoes`).
+ */
 async function lastEventOf(
   log: Pick<EventStore, 'readAll'>,
   caller: string,
   attempts: ReadonlySet<string>,
   after: bigint,
 ): Promise<RecordedEvent | null> {
-  let found: RecordedEvent | null = null;
+  const lastOf = new Map<string, RecordedEvent>();
+  const undone = new Set<string>();
   for (let from = after; ; ) {
     const batch = await log.readAll({ fromPosition: from, maxCount: SCAN_BATCH });
     for (const event of batch) {
+      if (event.metadata.actor !== caller) continue;
       const attempt = event.metadata.idempotency_attempt;
-      if (attempt !== undefined && attempts.has(attempt) && event.metadata.actor === caller) found = event;
+      if (attempt !== undefined && attempts.has(attempt)) lastOf.set(attempt, event);
+      const undoes = event.metadata.idempotency_undoes;
+      if (undoes !== undefined && attempts.has(undoes)) undone.add(undoes);
     }
     const last = batch.at(-1);
-    if (!last || batch.length < SCAN_BATCH) return found;
+    if (!last || batch.length < SCAN_BATCH) break;
     from = last.position;
   }
+  let found: RecordedEvent | null = null;
+  for (const [attempt, event] of lastOf) {
+    if (!undone.has(attempt) && (found === null || event.position > found.position)) found = event;
+  }
+  return found;
 }

@@ -150,6 +150,8 @@ export async function startControlPlane(
     logStream?: NodeJS.WritableStream;
     /** The commands' clock (events' occurred_at, expiries); default: the system's. */
     clock?: () => Date;
+    /** How long a request holds its Idempotency-Key without renewing it (seconds); default: the app's 30. */
+    idempotencyLockSeconds?: number;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -213,6 +215,9 @@ export async function startControlPlane(
     ...(options.quotaCounters ? { quotaCounters: options.quotaCounters } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.idempotencyLockSeconds === undefined
+      ? {}
+      : { idempotencyLockSeconds: options.idempotencyLockSeconds }),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     ...(options.reservedSubdomains ? { reservedSubdomains: options.reservedSubdomains } : {}),
     ...(options.snapshotBudget ? { snapshotBudget: options.snapshotBudget } : {}),
