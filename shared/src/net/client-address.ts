@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { ownCopy, SHORTEST_VIEW } from '../text/own-copy.js';
 import { AddressRanges } from './address-ranges.js';
 import { canonicalAddress } from './ip-address.js';
 
@@ -45,6 +46,8 @@ export class ClientAddressResolver {
         clientIp = address;
         if (!trusted.has(address)) break;
       }
+      // Counted and remembered per client long after the request: it must not keep the header alive.
+      if (clientIp !== peerIp && clientIp.length >= SHORTEST_VIEW) clientIp = ownCopy(clientIp);
     }
     return { clientIp, peerIp, peerTrusted: true };
   }

@@ -1,5 +1,6 @@
 import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ownCopy, SHORTEST_VIEW } from '../text/own-copy.js';
 
 /**
  * The SDK cuts a long attribute value with substring(), and V8 makes such a cut a view of the whole
@@ -12,7 +13,7 @@ export class DetachedAttributesProcessor implements SpanProcessor {
 
   onEnding(span: Span): void {
     for (const [key, value] of Object.entries(span.attributes)) {
-      if (typeof value === 'string' && value.length > SHORTEST_VIEW) span.setAttribute(key, ownCopy(value));
+      if (typeof value === 'string' && value.length >= SHORTEST_VIEW) span.setAttribute(key, ownCopy(value));
     }
   }
 
@@ -25,11 +26,4 @@ export class DetachedAttributesProcessor implements SpanProcessor {
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/** V8 copies cuts shorter than 13 characters anyway. */
-const SHORTEST_VIEW = 12;
-
-function ownCopy(value: string): string {
-  return Buffer.from(value, 'utf8').toString('utf8');
 }

@@ -14,6 +14,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import { ownCopy } from '../text/own-copy.js';
 import { SPAN_ATTRIBUTE_VALUE_MAX } from './span-limits.js';
 
 /** Methods OpenTelemetry's HTTP conventions name as they are; any other is reported as `_OTHER`. */
@@ -51,11 +52,6 @@ export function hostWithoutPort(host: string | undefined): string {
 export function spanValue(value: string, source: string): string {
   if (source.length <= SPAN_ATTRIBUTE_VALUE_MAX) return value;
   return ownCopy(value.slice(0, SPAN_ATTRIBUTE_VALUE_MAX));
-}
-
-/** A string that shares no memory with the one it was cut from. */
-function ownCopy(text: string): string {
-  return Buffer.from(text, 'utf16le').toString('utf16le');
 }
 
 /**

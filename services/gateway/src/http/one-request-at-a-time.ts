@@ -10,6 +10,32 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 interface Waiting {
   readonly res: ServerResponse;
   readonly run: () => void;
+  /** The characters of its request line's target and header fields. */
+  readonly headChars: number;
+}
+
+/** A connection's requests waiting behind the one being answered, and their heads' characters. */
+interface Queue {
+  readonly waiting: Waiting[];
+  headChars: number;
+}
+
+/**
+ * The most requests one connection may have waiting, and the most characters of their heads: nginx
+ * and Envoy read a connection's next request only once the one before is answered, so what a client
+ * pipelines waits in socket buffers; node parses it all at once, and each waiting request holds its
+ * head and ≈ 2 KB of objects. Past either, the connection is closed (its requests dropped), as for a
+ * header too large: GATEWAY_MAX_REQUESTS_PER_CONNECTION (1,000) heads of up to
+ * GATEWAY_MAX_HEADER_BYTES each, on each of a client's GATEWAY_MAX_CONNECTIONS_PER_CLIENT connections,
+ * were gigabytes.
+ */
+const MAX_WAITING_REQUESTS = 32;
+const MAX_WAITING_HEAD_CHARS = 64 * 1024;
+
+function headChars(req: IncomingMessage): number {
+  let chars = req.url?.length ?? 0;
+  for (const field of req.rawHeaders) chars += field.length;
+  return chars;
 }
 
 /**
@@ -18,15 +44,15 @@ interface Waiting {
  * over every request it parses at once, so otherwise one write of pipelined requests started an origin
  * request for each (one connection holding hundreds of its tenant's origin sockets and upstream slots)
  * and their answers waited in memory for a client that might never read the first. A waiting request
- * costs its parsed head; its body, if any, stays in the socket until it runs. HTTP/2 streams, held to
- * the client's slots, are handed on at once.
+ * costs its parsed head; its body, if any, stays in the socket until it runs. At most
+ * MAX_WAITING_REQUESTS wait, of MAX_WAITING_HEAD_CHARS together. HTTP/2 streams, held to the client's
+ * slots, are handed on at once.
  *
- * A connection's waiting requests form one queue with one listener on the answer being written: up to
- * GATEWAY_MAX_REQUESTS_PER_CONNECTION may be pipelined, and a listener each on every answer ahead would
- * cost work in the square of their number.
+ * A connection's waiting requests form one queue with one listener on the answer being written: a
+ * listener each on every answer ahead would cost work in the square of their number.
  */
 export function oneRequestAtATime(handler: Handler): Handler {
-  const queues = new WeakMap<Duplex, Waiting[]>();
+  const queues = new WeakMap<Duplex, Queue>();
   return (req, res) => {
     // The common case, checked first: nothing ahead of this request (node is writing its answer).
     const ahead = responseInFlight(req.socket);
@@ -35,12 +61,24 @@ export function oneRequestAtATime(handler: Handler): Handler {
       return;
     }
     const socket = req.socket;
-    const waiting = queues.get(socket);
-    if (waiting !== undefined) {
-      waiting.push({ res, run: () => handler(req, res) });
+    // Requests node parsed from the same bytes after the connection was closed for holding too many.
+    if (socket.destroyed) return;
+    const chars = headChars(req);
+    const waiting: Waiting = { res, run: () => handler(req, res), headChars: chars };
+    const existing = queues.get(socket);
+    if (existing !== undefined) {
+      if (
+        existing.waiting.length >= MAX_WAITING_REQUESTS ||
+        existing.headChars + chars > MAX_WAITING_HEAD_CHARS
+      ) {
+        socket.destroy();
+        return;
+      }
+      existing.waiting.push(waiting);
+      existing.headChars += chars;
       return;
     }
-    const queue: Waiting[] = [{ res, run: () => handler(req, res) }];
+    const queue: Queue = { waiting: [waiting], headChars: chars };
     queues.set(socket, queue);
     // Never run once the connection closed or ended first (a response that was the connection's last),
     // nor once the gateway handles nothing more on it (see handleNoMoreRequestsOn).
@@ -52,14 +90,15 @@ export function oneRequestAtATime(handler: Handler): Handler {
     const runNext = () => {
       if (!socket.writable) return abandon();
       for (;;) {
-        const first = queue[0];
+        const first = queue.waiting[0];
         if (first === undefined || followsLastAnswer(first.res.req)) return abandon();
         const inFlight = responseInFlight(socket);
         if (inFlight && inFlight !== first.res) {
           inFlight.once('finish', runNext);
           return;
         }
-        queue.shift();
+        queue.waiting.shift();
+        queue.headChars -= first.headChars;
         first.run();
       }
     };
