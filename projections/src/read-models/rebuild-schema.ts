@@ -4,9 +4,10 @@ import { qualified, READ_MODEL_TABLES, READ_MODELS_SCHEMA } from './schema.js';
 /**
  * A replay builds the read models into a fresh schema shaped like the live one. The shape is copied
  * from the live tables (the migrations stay the one definition): columns, defaults and checks with
- * `like ... including all excluding indexes`, then the primary keys (the projector upserts on them),
- * and the secondary indexes only after the data is in, under the same names as the live ones, so a
- * later migration finds them after a swap.
+ * `like ... including all excluding indexes excluding statistics`, then the primary keys (the projector
+ * upserts on them) and the extended statistics, and the secondary indexes only after the data is in,
+ * indexes and statistics under the same names as the live ones, so a later migration (or a down
+ * migration) finds them after a swap: copied by `like`, statistics got names of PostgreSQL's making.
  */
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -19,13 +20,37 @@ export async function createRebuildSchema(db: Queryable, schema: string): Promis
   await db.query(`create schema ${pg.escapeIdentifier(schema)}`);
   for (const table of READ_MODEL_TABLES) {
     await db.query(
-      `create table ${qualified(schema, table)} (like ${qualified(READ_MODELS_SCHEMA, table)} including all excluding indexes)`,
+      `create table ${qualified(schema, table)} (like ${qualified(READ_MODELS_SCHEMA, table)} including all excluding indexes excluding statistics)`,
     );
   }
   for (const { table, name, definition } of await constraintsOf(db, 'p')) {
     await db.query(
       `alter table ${qualified(schema, table)} add constraint ${pg.escapeIdentifier(name)} ${definition}`,
     );
+  }
+  await createStatistics(db, schema);
+}
+
+/** The live schema's extended statistics objects, on the rebuilt tables, under the live names. */
+async function createStatistics(db: Queryable, schema: string): Promise<void> {
+  const { rows } = await db.query<{ name: string; table: string; definition: string }>(
+    `select quote_ident(s.stxname) as name, quote_ident(t.relname) as table,
+            pg_get_statisticsobjdef(s.oid) as definition
+       from pg_statistic_ext s
+       join pg_namespace n on n.oid = s.stxnamespace
+       join pg_class t on t.oid = s.stxrelid
+      where n.nspname = $1
+      order by s.oid`,
+    [READ_MODELS_SCHEMA],
+  );
+  const rebuilt = pg.escapeIdentifier(schema);
+  for (const { name, table, definition } of rows) {
+    const head = `CREATE STATISTICS ${READ_MODELS_SCHEMA}.${name} `;
+    const tail = ` FROM ${READ_MODELS_SCHEMA}.${table}`;
+    if (!definition.startsWith(head) || !definition.endsWith(tail))
+      throw new Error(`unexpected statistics definition: ${definition}`);
+    const body = definition.slice(head.length, definition.length - tail.length);
+    await db.query(`CREATE STATISTICS ${rebuilt}.${name} ${body} FROM ${rebuilt}.${table}`);
   }
 }
 

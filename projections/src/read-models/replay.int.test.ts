@@ -21,6 +21,17 @@ afterAll(async () => {
   await database.drop();
 });
 
+/** The extended statistics objects of a schema: name and definition (as of the live schema). */
+async function statisticsOf(schema: string): Promise<string[]> {
+  const { rows } = await database.pool.query<{ name: string; definition: string }>(
+    `select s.stxname as name, pg_get_statisticsobjdef(s.oid) as definition
+       from pg_statistic_ext s join pg_namespace n on n.oid = s.stxnamespace
+      where n.nspname = $1 order by s.stxname`,
+    [schema],
+  );
+  return rows.map((row) => `${row.name}: ${row.definition}`);
+}
+
 describe('replay of the read models', () => {
   it('rebuilds into a fresh schema while the projector runs and writes continue, then swaps it in', async () => {
     const first = await appendWorkload(store, { events: 1200, seed: 21 });
@@ -30,6 +41,7 @@ describe('replay of the read models', () => {
         async () => (await readCheckpoint(database.pool, READ_MODELS_PROJECTION)) === first.position,
       );
       const liveBefore = await rowCounts(database.pool, READ_MODELS_SCHEMA);
+      const statisticsBefore = await statisticsOf(READ_MODELS_SCHEMA);
 
       let concurrentWrites: Promise<{ events: number; position: bigint }> | null = null;
       const liveDuringRebuild: Array<Promise<number>> = [];
@@ -59,6 +71,8 @@ describe('replay of the read models', () => {
         `select nspname from pg_namespace where nspname like 'read_models%' order by nspname`,
       );
       expect(schemas.map((s) => s.nspname)).toEqual(['read_models']);
+      // and kept the live statistics objects, under the names a down migration drops them by
+      expect(await statisticsOf(READ_MODELS_SCHEMA)).toEqual(statisticsBefore);
     } finally {
       await projector.stop();
     }

@@ -208,7 +208,13 @@ describe('audit log pages bounded in time, whatever the order rows occurred in',
     [8, undefined],
     [-1, 0.5],
   ] as const) {
-    for (const extra of [{}, { event_type: 'RouteUpdated' }, { cursor: '1500' }, { limit: '200' }]) {
+    for (const extra of [
+      {},
+      { event_type: 'RouteUpdated' },
+      { cursor: '1500' },
+      { event_type: 'RouteUpdated', cursor: '1500' },
+      { limit: '200' },
+    ]) {
       cases.push({
         limit: '10',
         ...(from === undefined ? {} : { from: hours(from) }),

@@ -50,6 +50,12 @@ const answers: Record<string, (socket: net.Socket) => void> = {
     const giveUp = setTimeout(() => socket.destroy(), 300);
     socket.once('drain', () => clearTimeout(giveUp));
   },
+  // A burst larger than every buffer towards the client, then the cut: the gateway pauses the origin
+  // for its client again and again, each time only as long as a reading client takes to drain it.
+  '/burst-then-reset': (socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG_BODY_BYTES}\r\n\r\n`);
+    socket.write(Buffer.alloc(BIG_BODY_BYTES / 4, 0x61), () => socket.resetAndDestroy());
+  },
   '/download': (socket) => {
     socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG_BODY_BYTES}\r\n\r\n`);
     socket.write(Buffer.alloc(BIG_BODY_BYTES, 0x61));
@@ -80,7 +86,11 @@ afterAll(async () => {
  * A tenant of its own (fresh health and circuit) whose target fails on its first failure, and stays so.
  * `timeoutSeconds`: the origin's timeout, which is also how long a client may read nothing.
  */
-function tenantWithFragileOrigin(subdomain: string, timeoutSeconds = 1): () => InspectableUpstreamSet {
+function tenantWithFragileOrigin(
+  subdomain: string,
+  timeoutSeconds = 1,
+  failuresInARow = 1,
+): () => InspectableUpstreamSet {
   const tenantId = randomUUID();
   const originId = randomUUID();
   gateway.store.apply(
@@ -92,8 +102,8 @@ function tenantWithFragileOrigin(subdomain: string, timeoutSeconds = 1): () => I
           id: originId,
           targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
           timeout_seconds: timeoutSeconds,
-          circuit_breaker: { consecutive_failures: 1, open_seconds: 60 },
-          health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 1 } },
+          circuit_breaker: { consecutive_failures: failuresInARow, open_seconds: 60 },
+          health_check: { active: { enabled: false }, passive: { unhealthy_threshold: failuresInARow } },
         },
       ],
       routes: [
@@ -108,6 +118,34 @@ function tenantWithFragileOrigin(subdomain: string, timeoutSeconds = 1): () => I
 const released = (upstreams: () => InspectableUpstreamSet) =>
   eventually('every lease is released', () => upstreams().status()[0]?.in_flight === 0, 5_000);
 
+/** A client that reads nothing of a large download for 2 s, so the origin gives up on it, then reads. */
+async function holdBackUntilTheOriginGivesUp(subdomain: string, upstreams: () => InspectableUpstreamSet) {
+  const socket = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(`GET /download-to-give-up-on HTTP/1.1\r\nHost: ${subdomain}.localhost\r\n\r\n`);
+  socket.pause();
+  await eventually('the download started', () => upstreams().status()[0]?.in_flight === 1, 5_000);
+  // Past the origin's patience, within the gateway's: then the client reads what there is.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('data', () => {});
+  socket.resume();
+  await closed;
+  await released(upstreams);
+}
+
+/** A request whose answer the origin resets in the middle of its body, from a client that reads it all. */
+async function resetMidBody(subdomain: string, upstreams: () => InspectableUpstreamSet) {
+  const exchange = await rawExchange(
+    gateway.gateway.trafficPort,
+    Buffer.from(`GET /reset-mid-body HTTP/1.1\r\nHost: ${subdomain}.localhost\r\n\r\n`),
+    ['GET'],
+    5_000,
+  );
+  expect(exchange.closed).toBe(true);
+  await released(upstreams);
+}
+
 describe('an answer the origin cuts after its head went out', () => {
   it.each([
     ['reset in the middle of its body', '/reset-mid-body'],
@@ -115,6 +153,7 @@ describe('an answer the origin cuts after its head went out', () => {
     ['a malformed chunk', '/bad-chunk'],
     ['a trailer section of more than MAX_ANSWER_HEADER_LINES lines', '/trailer-flood'],
     ['a body that stops coming until the origin timeout', '/stalled-body'],
+    ['a reset after a burst that kept the gateway pausing it for its client', '/burst-then-reset'],
   ])(
     '%s: the client gets the head, then the cut; the target is ejected and its circuit opens',
     async (_what, path) => {
@@ -175,20 +214,20 @@ describe('an answer the client or the gateway cuts is not held against the origi
 
   it('regression: an origin giving up on a client that read nothing for a while (its send timeout)', async () => {
     const upstreams = tenantWithFragileOrigin('cut-origin-gave-up', 10);
-    const socket = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
-    socket.on('error', () => {});
-    socket.write('GET /download-to-give-up-on HTTP/1.1\r\nHost: cut-origin-gave-up.localhost\r\n\r\n');
-    socket.pause();
-    await eventually('the download started', () => upstreams().status()[0]?.in_flight === 1, 5_000);
-    // Past the origin's patience, within the gateway's: then the client reads what there is.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', () => {});
-    socket.resume();
-    await closed;
-    await released(upstreams);
+    await holdBackUntilTheOriginGivesUp('cut-origin-gave-up', upstreams);
     expect(upstreams().status()[0]).toMatchObject({ healthy: true, circuit: 'closed' });
     const after = await send(gateway, 'cut-origin-gave-up.localhost', '/ok');
     expect({ status: after.status, text: after.text }).toEqual({ status: 200, text: 'healthy' });
+  });
+
+  it('regression: nor for it: a slow reader between two cuts leaves them two failures in a row', async () => {
+    const subdomain = 'cut-around-slow-reader';
+    const upstreams = tenantWithFragileOrigin(subdomain, 10, 2);
+    await resetMidBody(subdomain, upstreams);
+    await holdBackUntilTheOriginGivesUp(subdomain, upstreams);
+    await resetMidBody(subdomain, upstreams);
+    expect(upstreams().status()[0]).toMatchObject({ healthy: false, circuit: 'open' });
+    const after = await send(gateway, `${subdomain}.localhost`, '/ok');
+    expect(after.status).toBe(503);
   });
 });

@@ -627,12 +627,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     // sent, if it sent one. The origin's own (a reset, a short or malformed body, a trailer section past
     // the bounds, its body's timeout) fails the exchange, also once its head went out to the client;
     // unless its client held it back a while: an origin giving up on a reader that slow (its send
-    // timeout) is no sign of its health, and any client could open its circuit so.
+    // timeout) is no sign of its health, and any client could open its circuit so. Nor is it a sign of
+    // health: counted as its status, each slow reader's cut reset the failures in a row of a target
+    // cutting every body.
     const heldBack = this.#heldBack || (this.#paused && performance.now() - this.#pausedAt >= CLIENT_HOLD_MS);
     let outcome: UpstreamOutcome;
-    if (clientLeft || heldBack || failure.outcome.kind === 'cancelled')
+    if (clientLeft || failure.outcome.kind === 'cancelled')
       outcome = status === 0 ? CANCELLED : { kind: 'response', status };
-    else outcome = failure.outcome;
+    else outcome = heldBack ? CANCELLED : failure.outcome;
     this.#settle(
       outcome,
       started || clientLeft ? undefined : status === 0 ? failure : { ...failure, answered: true },
