@@ -144,3 +144,87 @@ describe('a rotation whose Idempotency-Key a retry took over between its two app
     expect(json(replayed)['id']).toBe(replacement);
   });
 });
+
+describe('a rotation refused by the event bytes budget once a retry took its Idempotency-Key over', () => {
+  let lossy: ControlPlaneHarness;
+  let tenantId: string;
+  let budgetClock = 1_000_000;
+  /** Runs once, just after the rotation's new key is issued. */
+  let afterIssue: (() => Promise<void>) | null = null;
+
+  const issuingReplacement = (store: EventStore): EventStore =>
+    new Proxy(store, {
+      get(target, property) {
+        if (property === 'appendToStream') {
+          const append: EventStore['appendToStream'] = async (stream, events, options) => {
+            const appended = await target.appendToStream(stream, events, options);
+            const run = afterIssue;
+            if (run && events.some((event) => event.type === 'ApiKeyIssued')) {
+              afterIssue = null;
+              await run();
+            }
+            return appended;
+          };
+          return append;
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+  beforeAll(async () => {
+    lossy = await startControlPlane({
+      wrapStore: issuingReplacement,
+      adminRateLimits: { limits, now: () => budgetClock },
+    });
+    const created = await lossy.request('POST', '/api/v1/tenants', {
+      body: { name: 'Rotation Takeover Budget', subdomain: 'rotation-takeover-budget' },
+    });
+    expect(created.status).toBe(201);
+    tenantId = json(created)['id'] as string;
+  }, 60_000);
+  afterAll(async () => {
+    await lossy?.close();
+  });
+
+  it('lets the rotation run when sent again, rather than answering it applied', async () => {
+    budgetClock += 365 * 24 * 60 * 60 * 1000;
+    const issued = await lossy.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'deploy' },
+    });
+    expect(issued.status).toBe(201);
+    const keyId = json(issued)['id'] as string;
+    const rotate = () =>
+      lossy.request('POST', `/api/v1/api-keys/${keyId}/rotate`, {
+        body: {},
+        headers: { 'idempotency-key': 'rotate-deploy' },
+      });
+    let retried: Awaited<ReturnType<typeof rotate>> | undefined;
+    afterIssue = async () => {
+      // The request's lock ran out unrenewed: a retry takes the key over and finds the new key's event.
+      await lossy.db.pool.query(
+        `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
+        ['rotate-deploy'],
+      );
+      retried = await rotate();
+    };
+
+    // The debt of the issue repaid: the rotation's new key is let through, its record is not.
+    budgetClock += 365 * 24 * 60 * 60 * 1000;
+    const first = await rotate();
+    expect(first.status, JSON.stringify(first.body)).toBe(429);
+    expect(retried?.status, JSON.stringify(retried?.body)).toBe(409);
+    expect(await liveKeys(lossy, tenantId)).toEqual([keyId]);
+
+    // The new key was revoked: nothing is applied, so sent again, the rotation runs (its budget
+    // repaid between its two appends this time).
+    afterIssue = async () => {
+      budgetClock += 365 * 24 * 60 * 60 * 1000;
+    };
+    budgetClock += 365 * 24 * 60 * 60 * 1000;
+    const again = await rotate();
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    const replacement = json(again)['id'] as string;
+    expect((await liveKeys(lossy, tenantId)).sort()).toEqual([keyId, replacement].sort());
+  });
+});

@@ -62,13 +62,7 @@ import {
 import type { CustomDomainResource } from '../schemas/resources.js';
 import { ApiError, toApiError, validationFailed } from './errors.js';
 import { exactRouter } from './exact-routing.js';
-import {
-  IdempotencyStore,
-  requestHash,
-  type StoredResponse,
-  supersededAttempt,
-  TakenOverError,
-} from './idempotency.js';
+import { IdempotencyStore, requestHash, type StoredResponse, supersededAttempt } from './idempotency.js';
 import { etag, ifMatchRevisions } from './preconditions.js';
 import { parseBody } from './validation.js';
 
@@ -253,10 +247,10 @@ function commandHandler<Schema extends z.ZodType>(
       } catch (error) {
         // Events stored without their answer keep the key: a retry looks them up before running again.
         const maybeStored = error instanceof StoreUnavailableError && error.outcomeUnknown;
-        if (!maybeStored) await deps.idempotency.release(caller.userId, key, claim.attempt);
-        // Taken over by a retry, which may have found this request's events and answered them applied:
-        // when the command undid them, that answer is dropped.
-        if (error instanceof TakenOverError) {
+        // Taken over by a retry, which may have found this request's events and answered them applied,
+        // whatever then refused the command (the fence, its budget, a concurrent change): when the
+        // command undid them, that answer is dropped.
+        if (!maybeStored && !(await deps.idempotency.release(caller.userId, key, claim.attempt))) {
           await deps.idempotency.reopenIfUndone(caller.userId, key, claim.attempt);
         }
         throw error;

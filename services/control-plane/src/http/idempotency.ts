@@ -463,9 +463,10 @@ export class IdempotencyStore {
   /**
    * After a failed command: the key is free again. Best effort — when PostgreSQL is gone, the key
    * stays in progress until its lock ends, and the next request finds that nothing was stored.
+   * False when the attempt no longer held the key (a later request took it over) or PostgreSQL failed.
    */
-  async release(caller: string, key: string, attempt: string): Promise<void> {
-    await this.pool
+  async release(caller: string, key: string, attempt: string): Promise<boolean> {
+    const released = await this.pool
       .query(
         repeatable({
           text: `delete from control_plane_idempotency_keys
@@ -473,20 +474,18 @@ export class IdempotencyStore {
           values: [caller, key, attempt],
         }),
       )
-      .catch(() => undefined);
+      .catch(() => null);
+    return released?.rowCount === 1;
   }
 }
-
-/** The answer of a request whose Idempotency-Key a later request took over (see `supersededAttempt`). */
-export class TakenOverError extends ApiError {}
 
 /**
  * A command's append refused because its attempt no longer holds its key (migration 0205): a later
  * request with the key took it over after this one's lock ran out → 409 conflict; null for any other error.
  */
-export function supersededAttempt(error: unknown): TakenOverError | null {
+export function supersededAttempt(error: unknown): ApiError | null {
   if ((error as { code?: unknown } | null)?.code !== SUPERSEDED) return null;
-  return new TakenOverError(
+  return new ApiError(
     409,
     'conflict',
     `this request could not renew its Idempotency-Key lock for ${LOCK_SECONDS} s (PostgreSQL out of reach, or the control plane stalled) and a later request with the key took the key over; from then on this request could store nothing — send it again with the same key to get the outcome`,
