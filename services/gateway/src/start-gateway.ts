@@ -23,7 +23,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-erro
 import { answerContinueOnRead } from './http/expect-continue.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { PARSER_MAX_HEADER_LINES } from './http/header-count.js';
-import { oneRequestAtATime } from './http/one-request-at-a-time.js';
+import { requestsInTurn } from './http/one-request-at-a-time.js';
 import { limitSendTime } from './http/send-timeout.js';
 import { readOnlySmallRests } from './http/unread-body-rest.js';
 import { answerConnect } from './listeners/connect-requests.js';
@@ -198,7 +198,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ipv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
   });
   const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
-  const admitted = oneRequestAtATime(readOnlySmallRests(limitPerClient(handler)));
+  // The listeners' events that hand over a connection's requests take turns in one queue per connection.
+  const inTurn = requestsInTurn();
+  const admitted = inTurn(readOnlySmallRests(limitPerClient(handler)));
   const trafficServer = createServer(
     {
       IncomingMessage: GatewayIncomingMessage,
@@ -299,8 +301,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   }
   trafficServer.on('connect', connect);
   edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
-  trafficServer.on('checkExpectation', refuseExpectation(recordRefusal));
-  edge.tlsServer?.on('checkExpectation', refuseExpectation(recordRefusal));
+  const expectationRefused = inTurn(refuseExpectation(recordRefusal));
+  trafficServer.on('checkExpectation', expectationRefused);
+  edge.tlsServer?.on('checkExpectation', expectationRefused);
   answerContinueOnRead(trafficServer);
   if (edge.tlsServer) answerContinueOnRead(edge.tlsServer);
 

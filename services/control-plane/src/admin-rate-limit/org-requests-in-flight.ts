@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import type { Caller } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { rateLimited } from '../domain/errors.js';
 import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
@@ -13,18 +14,25 @@ import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.
  *
  * A caller with no active organisation is an organisation of one, held by the per-caller limit. A
  * platform admin's requests are not the organisation's (the operator is never locked out by a tenant's
- * load): the per-caller limit holds them. Counted from when the body is read until the handler answers.
+ * load): the per-caller limit holds them. Counted from when the body is read until the handler answers,
+ * and while a tenant document's access check (which runs before its body is read) reads the event log.
  */
 export const DEFAULT_ORG_REQUESTS_IN_FLIGHT = 8;
 
-export function limitOrgRequestsInFlight(max: number): RequestHandler {
+/** A limit on the places many callers share: a middleware, and the same place taken for a while. */
+export interface SharedPlaces {
+  /** Holds the request's place from here until its handler answers (429 past the limit). */
+  readonly middleware: RequestHandler;
+  /** Takes the caller's place now (429 past the limit): the function that gives it back. */
+  enter(caller: Caller): () => void;
+}
+
+const NO_PLACE = () => {};
+
+export function limitOrgRequestsInFlight(max: number): SharedPlaces {
   const running = createInFlightCounter(max);
-  return (_req, res, next) => {
-    const caller = callerOf(res);
-    if (max === 0 || caller.orgId === null || caller.isPlatformAdmin) {
-      next();
-      return;
-    }
+  const enter = (caller: Caller): (() => void) => {
+    if (max === 0 || caller.orgId === null || caller.isPlatformAdmin) return NO_PLACE;
     const release = running.enter(caller.orgId);
     if (release === null) {
       throw rateLimited(
@@ -35,7 +43,14 @@ export function limitOrgRequestsInFlight(max: number): RequestHandler {
         1,
       );
     }
-    releaseWhenAnswered(res, release);
-    next();
+    return release;
+  };
+  return {
+    enter,
+    middleware(_req, res, next) {
+      const release = enter(callerOf(res));
+      if (release !== NO_PLACE) releaseWhenAnswered(res, release);
+      next();
+    },
   };
 }

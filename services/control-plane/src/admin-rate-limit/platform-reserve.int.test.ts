@@ -170,4 +170,48 @@ describe('the pool kept for platform admins', () => {
     expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT - 1);
     for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
   }, 90_000);
+
+  // A tenant document's access is checked (from the event log) before its body is read, and the body
+  // before the places many callers share are counted: signed-in users naming any tenant's id held
+  // every connection of the pool with those checks, and a platform admin waited for one.
+  it('regression: tenant documents whose access is being checked hold at most the admins’ part of the pool; a platform admin is answered', async () => {
+    const strangers = await Promise.all(
+      ['user_reserve_doc_1', 'user_reserve_doc_2', 'user_reserve_doc_3', 'user_reserve_doc_4'].map((userId) =>
+        cp.token({ userId }),
+      ),
+    );
+    const eventReadsWaiting = async () => {
+      const { rows } = await blocker.query<{ n: number }>(
+        `select count(*)::int as n from pg_locks
+          where relation = 'event_store_events'::regclass and not granted`,
+      );
+      return rows[0]?.n ?? 0;
+    };
+    let plans: Promise<ApiResponse>[] = [];
+    await blocker.query('begin');
+    await blocker.query('lock table event_store_events in access exclusive mode');
+    try {
+      let settled = 0;
+      plans = strangers.flatMap((token) =>
+        Array.from({ length: USER_IN_FLIGHT }, () =>
+          cp.request('POST', `/api/v1/tenants/${tenants[0]}/config/plan`, { token, body: {} }).finally(() => {
+            settled += 1;
+          }),
+        ),
+      );
+      await expect
+        .poll(async () => settled + (await eventReadsWaiting()), { timeout: 20_000 })
+        .toBe(plans.length);
+      expect(await eventReadsWaiting(), 'access checks running').toBeLessThanOrEqual(REQUESTS_IN_FLIGHT);
+
+      const operator = await cp.request('GET', '/api/v1/tenants');
+      expect(operator.status, JSON.stringify(operator.body)).toBe(200);
+    } finally {
+      await blocker.query('rollback');
+    }
+    const answers = await Promise.all(plans);
+    // Let through, they are no tenant's admins: the tenant is not found for them.
+    expect(answers.filter((answer) => answer.status === 404)).toHaveLength(REQUESTS_IN_FLIGHT);
+    for (const refused of answers.filter((answer) => answer.status !== 404)) expectBusy(refused);
+  }, 90_000);
 });

@@ -1,9 +1,9 @@
-import type { RequestHandler } from 'express';
 import { ADMIN_POOL_SIZE } from '../admin-pool.js';
 import type { Caller } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { rateLimited } from '../domain/errors.js';
 import { releaseWhenAnswered } from './in-flight-counter.js';
+import type { SharedPlaces } from './org-requests-in-flight.js';
 
 /**
  * The per-caller, per-tenant and per-organisation limits bound what one of each holds of the pool, not
@@ -21,16 +21,12 @@ import { releaseWhenAnswered } from './in-flight-counter.js';
  */
 export const DEFAULT_REQUESTS_IN_FLIGHT = ADMIN_POOL_SIZE - 4;
 
-export function reservePoolForPlatformAdmins(max: number): RequestHandler {
+export function reservePoolForPlatformAdmins(max: number): SharedPlaces {
   const newcomersOnly = max - Math.floor(max / 4);
   const running = new Map<string, number>();
   let total = 0;
-  return (_req, res, next) => {
-    const caller = callerOf(res);
-    if (max === 0 || caller.isPlatformAdmin) {
-      next();
-      return;
-    }
+  const enter = (caller: Caller): (() => void) => {
+    if (max === 0 || caller.isPlatformAdmin) return NO_PLACE;
     const units = unitsOf(caller);
     const busy = units.some((unit) => running.has(unit));
     if (total >= max || (busy && total >= newcomersOnly)) {
@@ -44,17 +40,29 @@ export function reservePoolForPlatformAdmins(max: number): RequestHandler {
     }
     for (const unit of units) running.set(unit, (running.get(unit) ?? 0) + 1);
     total += 1;
-    releaseWhenAnswered(res, () => {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       total -= 1;
       for (const unit of units) {
         const left = (running.get(unit) ?? 1) - 1;
         if (left === 0) running.delete(unit);
         else running.set(unit, left);
       }
-    });
-    next();
+    };
+  };
+  return {
+    enter,
+    middleware(_req, res, next) {
+      const release = enter(callerOf(res));
+      if (release !== NO_PLACE) releaseWhenAnswered(res, release);
+      next();
+    },
   };
 }
+
+const NO_PLACE = () => {};
 
 /** The caller, and the organisation it acts as (if any): a newcomer has nothing running in either. */
 function unitsOf(caller: Caller): string[] {

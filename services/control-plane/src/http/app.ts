@@ -373,6 +373,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     (bytes) => documentBytesHeld.set(bytes),
   );
   const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
+  // Counted once the body is read (see below), and around a document's access check.
+  const orgPlaces = limitOrgRequestsInFlight(deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT);
+  const poolPlaces = reservePoolForPlatformAdmins(deps.requestsInFlight ?? DEFAULT_REQUESTS_IN_FLIGHT);
   // A tenant document holds a whole config: it may be larger than any other body. Only a caller with
   // access to the tenant gets it read (anyone else's request would otherwise be held open while up to
   // the limit arrives, and parsed); an id that is no tenant's is refused by its route, body unread.
@@ -384,13 +387,26 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     }
     // The tenant in its one spelling, as its command reads it: one access check, one share of the budget.
     const tenantId = pathId.toLowerCase();
-    await requireAccess(
-      { authorizer: commandAuthorizer, store: deps.store },
-      callerOf(res),
-      tenantId,
-      'read',
-      unknownTenantOfPath,
-    );
+    const caller = callerOf(res);
+    // The check reads the event log before the body arrives: it holds the places many callers share
+    // while it runs (any signed-in user may name any tenant), not while the body is sent.
+    const leaveOrg = orgPlaces.enter(caller);
+    try {
+      const leavePool = poolPlaces.enter(caller);
+      try {
+        await requireAccess(
+          { authorizer: commandAuthorizer, store: deps.store },
+          caller,
+          tenantId,
+          'read',
+          unknownTenantOfPath,
+        );
+      } finally {
+        leavePool();
+      }
+    } finally {
+      leaveOrg();
+    }
     documentsInFlight.hold(tenantId, req, res);
     documentJson(req, res, next);
   };
@@ -408,8 +424,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     // Once the body is read, as the tenant's limit: the places many callers share are the pool's, and a
     // request whose body has not arrived holds no connection; counted from its headers, a few signed-in
     // users announcing bodies they never send would hold every place for the request timeout.
-    limitOrgRequestsInFlight(deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT),
-    reservePoolForPlatformAdmins(deps.requestsInFlight ?? DEFAULT_REQUESTS_IN_FLIGHT),
+    orgPlaces.middleware,
+    poolPlaces.middleware,
     tenantRequestsInFlight.middleware,
   );
   const readTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
