@@ -27,3 +27,21 @@ export function clerkIssuerOf(settings: {
   if (settings.CLERK_ISSUER) return settings.CLERK_ISSUER;
   return settings.CLERK_PUBLISHABLE_KEY ? issuerOfPublishableKey(settings.CLERK_PUBLISHABLE_KEY) : undefined;
 }
+
+/** The host an issuer or URL names (a bare host read as https://), lower case, without a final dot. */
+function hostNamed(value: string): string | undefined {
+  const url = URL.parse(value) ?? URL.parse(`https://${value}`);
+  if (url === null || url.hostname === '') return undefined;
+  return url.hostname.toLowerCase().replace(/\.$/, '');
+}
+
+/**
+ * Whether an issuer or key-set URL is served by the platform's Clerk instance: it names the host of
+ * the instance's issuer (its Frontend API), in any spelling, scheme, port or path. Clerk signs every
+ * platform user's tokens there, so a tenant's OIDC provider that is this instance would take them as
+ * its own users' tokens, and its origin would receive them.
+ */
+export function namesClerkInstance(value: string, clerkIssuer: string): boolean {
+  const host = hostNamed(value);
+  return host !== undefined && host === hostNamed(clerkIssuer);
+}

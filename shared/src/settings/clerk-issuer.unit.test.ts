@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clerkIssuerOf, issuerOfPublishableKey } from './clerk-issuer.js';
+import { clerkIssuerOf, issuerOfPublishableKey, namesClerkInstance } from './clerk-issuer.js';
 
 const publishableKey = (kind: 'test' | 'live', frontendApi: string) =>
   `pk_${kind}_${Buffer.from(`${frontendApi}$`).toString('base64')}`;
@@ -28,5 +28,38 @@ describe('the issuer of a Clerk instance', () => {
       }),
     ).toBe('https://clerk.other.example');
     expect(clerkIssuerOf({})).toBeUndefined();
+  });
+});
+
+describe("a URL naming the platform's Clerk instance", () => {
+  const issuer = 'https://happy-cat-12.clerk.accounts.dev';
+
+  it('is one on its host, however the URL is spelled', () => {
+    for (const value of [
+      issuer,
+      `${issuer}/`,
+      'https://HAPPY-CAT-12.Clerk.Accounts.Dev',
+      'https://happy-cat-12.clerk.accounts.dev:443/',
+      'https://happy-cat-12.clerk.accounts.dev./',
+      'http://happy-cat-12.clerk.accounts.dev',
+      'https://user@happy-cat-12.clerk.accounts.dev:8443',
+      `${issuer}/.well-known/jwks.json`,
+      'https://happy-cat-12.clerk.accounts%2Edev/',
+      'happy-cat-12.clerk.accounts.dev',
+    ]) {
+      expect(namesClerkInstance(value, issuer), value).toBe(true);
+    }
+  });
+
+  it('is not one on another host, nor text naming no host', () => {
+    for (const value of [
+      'https://other-cat-12.clerk.accounts.dev',
+      'https://happy-cat-12.clerk.accounts.dev.example.com',
+      'https://idp.example.com/happy-cat-12.clerk.accounts.dev',
+      'urn:happy-cat-12.clerk.accounts.dev',
+      'not a url',
+    ]) {
+      expect(namesClerkInstance(value, issuer), value).toBe(false);
+    }
   });
 });

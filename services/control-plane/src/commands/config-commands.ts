@@ -32,6 +32,7 @@ import {
   unknownTenantOfPath,
 } from './context.js';
 import { describeIfMatch } from './handle-command.js';
+import { requireOwnOidcProvider } from './oidc-provider.js';
 import { addressRefusals, newConfigDocumentUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import {
@@ -161,6 +162,7 @@ async function planFor(
   requireDistinctDocumentMatches(document.routes, kept.routes);
   requireDocumentMatchConditionsWithinLimit(deps, document.routes, config.routes, kept.routes);
   requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
+  requireOwnOidcProvider(deps.clerkIssuer, document.tenant.settings?.oidc, 'tenant.settings');
   const deleted = await deletedResources(deps, tenantId, config, document);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }

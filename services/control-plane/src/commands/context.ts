@@ -29,6 +29,8 @@ export interface CommandDeps {
   /** Reaches every gateway replica's response cache; absent → purges fail as `unavailable`. */
   /** ORIGIN_BLOCKED_CIDRS and the platform's listeners: literal origin/JWKS addresses are checked here. */
   originAddressPolicy: OriginAddressPolicy;
+  /** The `iss` of the platform's Clerk instance, which no tenant's OIDC provider may be. */
+  clerkIssuer?: string | undefined;
   cachePurger?: CachePurger | undefined;
   /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */
   customDomains?: CustomDomainDeps | undefined;

@@ -21,6 +21,7 @@ import {
   requirePlatformAdmin,
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
+import { requireOwnOidcProvider } from './oidc-provider.js';
 import { type ConfiguredUrl, requireAllowedAddresses } from './origin-addresses.js';
 import {
   requireCacheBoundAllowed,
@@ -61,6 +62,7 @@ export async function createTenant(
   requireSettingsWithinLimits(deps, body.settings);
   requireClaimableSubdomain(body.subdomain, reservedSubdomains(deps));
   requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
+  requireOwnOidcProvider(deps.clerkIssuer, body.settings?.oidc, 'settings');
   const tenantId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -129,6 +131,7 @@ export async function updateTenant(
         requireClaimableSubdomain(body.subdomain, reservedSubdomains(deps));
       }
       requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
+      requireOwnOidcProvider(deps.clerkIssuer, body.settings?.oidc, 'settings');
       const { clerk_org_id, ...rest } = body;
       return {
         type: 'UpdateTenant',

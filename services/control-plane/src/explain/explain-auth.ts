@@ -33,6 +33,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/caller-principal';
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import { compactJwsRefusal } from '@vantageedge/shared/json/compact-jws-refusal';
+import { namesClerkInstance } from '@vantageedge/shared/settings/clerk-issuer';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -276,7 +277,13 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
   if (malformed !== undefined) return { ...none, outcome: malformed, notes: [] };
   const expired = payload.exp !== undefined && payload.exp * 1000 <= context.now.getTime();
   const oidc = context.snapshot.tenant.settings.oidc;
-  if (oidc !== null && payload.iss === oidc.issuer) {
+  const platformIssuer = context.clerk?.issuer;
+  // The gateways take no token as the tenant's OIDC provider's when that provider is the platform's Clerk.
+  if (
+    oidc !== null &&
+    payload.iss === oidc.issuer &&
+    (platformIssuer === undefined || !namesClerkInstance(oidc.issuer, platformIssuer))
+  ) {
     const oidcExpired =
       payload.exp !== undefined &&
       (payload.exp + JWT_CLOCK_TOLERANCE_SECONDS) * 1000 <= context.now.getTime();

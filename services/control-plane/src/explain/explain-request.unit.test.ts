@@ -5,6 +5,11 @@ import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/
 import { variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import {
+  createClerkTestKeys,
+  OFFLINE_CLERK_ISSUER,
+  signClerkToken,
+} from '@vantageedge/shared/testing/clerk-tokens';
 import { rsa8192TestKeys } from '@vantageedge/shared/testing/test-certificates';
 import { InMemoryQuotaStore, type QuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { requestQuotaWindows } from '@vantageedge/shared/usage/quota-windows';
@@ -1480,5 +1485,58 @@ describe('explaining the request quotas', () => {
     const past = await explain(keyed, snap, yesterday);
     expect(past.quota?.counts).toBe('not_read');
     expect(past.decision).toMatchObject({ stage: 'origin', status: null });
+  });
+});
+
+/**
+ * A tenant whose OIDC issuer is the platform's Clerk instance (stored before the admin API refused it):
+ * the gateways verify platform users' tokens there as Clerk tokens, and so does explain.
+ */
+describe("explaining a token of the platform's Clerk instance at a tenant whose OIDC issuer names it", () => {
+  it('reads it as a Clerk token, refused to a user outside the tenant’s org', async () => {
+    const keys = await createClerkTestKeys();
+    const base = await clerkOrgSnapshot({ path_pattern: '/me', auth_mode: 'jwt_required' });
+    const snap = tenantSnapshot.parse({
+      ...base,
+      tenant: {
+        ...base.tenant,
+        settings: {
+          ...base.tenant.settings,
+          oidc: { issuer: OFFLINE_CLERK_ISSUER, audience: 'api', jwks_url: `${OFFLINE_CLERK_ISSUER}/jwks` },
+        },
+      },
+    });
+    const token = await signClerkToken(keys, {
+      userId: 'user_elsewhere',
+      orgId: 'org_other',
+      customClaims: { aud: 'api' },
+    });
+    const answer = await explainRequest(
+      snap,
+      {
+        method: 'GET',
+        host: 'acme.vantageedge.dev',
+        path: '/me',
+        query: '',
+        headers: { authorization: `Bearer ${token}` },
+      },
+      {
+        snapshot: snap,
+        issuedKeyHashes: new Map(),
+        apiKeyPepper: PEPPER,
+        baseDomains: ['vantageedge.dev'],
+        encodedSlashes: 'reject',
+        maxServiceTokenSeconds: 300,
+        now: new Date(),
+        clerk: {
+          jwtKey: keys.publicKeyPem,
+          authorizedParties: [],
+          issuer: OFFLINE_CLERK_ISSUER,
+          allowDevTokens: false,
+        },
+      },
+    );
+    expect(answer.auth?.credential).toMatchObject({ kind: 'jwt', verifier: 'clerk' });
+    expect(answer.decision).toMatchObject({ stage: 'auth', status: 403, code: 'wrong_organization' });
   });
 });

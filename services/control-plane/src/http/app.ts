@@ -465,6 +465,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       cachePurger: deps.cachePurger,
       certificateKeyRing: deps.certificateKeyRing,
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
+      clerkIssuer: deps.auth.issuer,
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
       reservedSubdomains: deps.reservedSubdomains,

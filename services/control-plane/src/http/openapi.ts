@@ -161,7 +161,7 @@ const RESPONSE_HEADERS = {
 
 const E = {
   badRequest: errorResponse(
-    'validation_failed: the body, a parameter or a header (If-Match, Idempotency-Key, X-Min-Position, wait_for_rollout) is malformed; origin_address_blocked: an origin target or OIDC jwks_url names a blocked address (ORIGIN_BLOCKED_CIDRS, the platform’s own listeners). Details name the fields',
+    'validation_failed: the body, a parameter or a header (If-Match, Idempotency-Key, X-Min-Position, wait_for_rollout) is malformed; origin_address_blocked: an origin target or OIDC jwks_url names a blocked address (ORIGIN_BLOCKED_CIDRS, the platform’s own listeners); oidc_provider_is_platform: settings.oidc.issuer or jwks_url names the platform’s own Clerk instance (its host, any spelling). Details name the fields',
   ),
   unauthenticated: errorResponse('unauthenticated: no valid Clerk session token', {
     'WWW-Authenticate': header('Bearer', { type: 'string' }),

@@ -365,7 +365,10 @@ const oidcProviderInput = oidcProvider.extend({
 const settingsBody = tenantSettings
   .extend({
     rate_limit: rateLimitRequest.nullable().default(null),
-    oidc: oidcProviderInput.nullable().default(null),
+    oidc: oidcProviderInput.nullable().default(null).meta({
+      description:
+        "the tenant's own identity provider, whose tokens its jwt routes take: not the platform's Clerk instance (an issuer or jwks_url on its host is 400 oidc_provider_is_platform)",
+    }),
     service_accounts: serviceAccountsInput.default([]),
     custom_domains: z.never({ error: RETIRED_SETTINGS.custom_domains }).optional(),
     service_jwks: z.never({ error: RETIRED_SETTINGS.service_jwks }).optional(),

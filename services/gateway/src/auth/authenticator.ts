@@ -16,6 +16,7 @@ import {
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { type JwtJsonObject, readCompactJws } from '@vantageedge/shared/json/compact-jws-refusal';
+import { namesClerkInstance } from '@vantageedge/shared/settings/clerk-issuer';
 import {
   type CompactVerifyGetKey,
   compactVerify,
@@ -351,9 +352,15 @@ export class Authenticator {
       return { ok: false, failure: bearerFailure('invalid_token', jws.refusal) };
     }
     const oidc = tenant.auth.oidc;
-    if (oidc !== null && claims['iss'] === oidc.issuer)
-      return this.#verifyOidcToken(tenant, oidc, token, jws.header, claims);
     const clerk = this.#options.clerk;
+    // A tenant's OIDC issuer that is the platform's Clerk instance (stored before the admin API refused
+    // it) takes no token: platform users' tokens stay Clerk tokens, authorized and withheld as such.
+    if (
+      oidc !== null &&
+      claims['iss'] === oidc.issuer &&
+      (clerk?.issuer === undefined || !namesClerkInstance(oidc.issuer, clerk.issuer))
+    )
+      return this.#verifyOidcToken(tenant, oidc, token, jws.header, claims);
     if (!clerk?.jwtKey && !clerk?.secretKey) {
       return { ok: false, failure: bearerFailure('invalid_token', 'no issuer configured for this token') };
     }
