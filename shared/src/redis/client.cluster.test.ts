@@ -8,6 +8,7 @@ import {
   duplicateForSubscribe,
   parseClusterNode,
   type RedisClient,
+  type RedisClientOptions,
   whenReady,
 } from './client.js';
 
@@ -49,6 +50,54 @@ function subscribeConnectionOf(cluster: RedisClient): Redis | null {
   return connection instanceof Redis ? connection : null;
 }
 
+/** A client reaching every node of the cluster only through a TCP proxy of its own, once ready. */
+async function clientThroughProxies(
+  name: string,
+  options: Pick<RedisClientOptions, 'connectTimeoutMs'> = {},
+): Promise<{ client: RedisClient; proxies: TcpProxy[] }> {
+  const natMap: Record<string, { host: string; port: number }> = {};
+  const own: TcpProxy[] = [];
+  for (const node of TEST_CLUSTER.redisNodes) {
+    const proxy = await startTcpProxy(`redis://${node}`);
+    own.push(proxy);
+    proxies.push(proxy);
+    const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
+    natMap[node] = { host: hostname, port: Number(port) };
+  }
+  const client = createRedisClient({
+    clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+    natMap,
+    ...options,
+    name,
+  });
+  extra.push(client);
+  client.on('error', () => {});
+  await whenReady(client, 20_000);
+  return { client, proxies: own };
+}
+
+/**
+ * A subscribe copy of `client` (pinged every 200 ms) subscribed to `channel`; `publishUntilReceived`
+ * publishes `text` there until the copy receives it (false: it never did).
+ */
+async function subscribedCopy(client: RedisClient, channel: string) {
+  const subscriber = duplicateForSubscribe(client, { pingIntervalMs: 200 });
+  extra.push(subscriber);
+  subscriber.on('error', () => {});
+  const received: string[] = [];
+  subscriber.on('message', (_channel: string, text: string) => received.push(text));
+  await subscriber.subscribe(channel);
+  const publishUntilReceived = async (text: string): Promise<boolean> => {
+    for (let i = 0; i < 200; i++) {
+      await redis.client.publish(channel, text);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (received.includes(text)) return true;
+    }
+    return false;
+  };
+  return { subscriber, publishUntilReceived };
+}
+
 describe('the Redis client on a Redis Cluster', () => {
   // Regression test: the subscribe copy of a Cluster client inherited `enableOfflineQueue: false`, so its
   // SUBSCRIBE (sent at once, before the copy had discovered the cluster) failed and no cache purge
@@ -72,39 +121,11 @@ describe('the Redis client on a Redis Cluster', () => {
   // pinged; dead without a word (a NAT or load balancer that forgot the flow), it went unnoticed and no
   // cache purge reached the gateway again.
   it('a subscribe connection dead without a word is replaced and receives messages again', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      proxies.push(proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
-    const client = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
-      natMap,
-      name: 'client-test-silent-subscriber',
-    });
-    extra.push(client);
-    client.on('error', () => {});
-    await whenReady(client, 20_000);
-    const subscriber = duplicateForSubscribe(client, { pingIntervalMs: 200 });
-    extra.push(subscriber);
-    subscriber.on('error', () => {});
-    const received: string[] = [];
-    subscriber.on('message', (_channel: string, text: string) => received.push(text));
-    const channel = redis.key('silent');
-    await subscriber.subscribe(channel);
-    const publishUntilReceived = async (text: string): Promise<boolean> => {
-      for (let i = 0; i < 200; i++) {
-        await redis.client.publish(channel, text);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        if (received.includes(text)) return true;
-      }
-      return false;
-    };
+    const { client, proxies: own } = await clientThroughProxies('client-test-silent-subscriber');
+    const { publishUntilReceived } = await subscribedCopy(client, redis.key('silent'));
     expect(await publishUntilReceived('before')).toBe(true);
 
-    for (const proxy of proxies) proxy.blackholeOpenConnections();
+    for (const proxy of own) proxy.blackholeOpenConnections();
     expect(await publishUntilReceived('after')).toBe(true);
   }, 60_000);
 
@@ -113,39 +134,10 @@ describe('the Redis client on a Redis Cluster', () => {
   // that node's answer for ever, and no cache purge reached the gateway while the rest of the cluster
   // answered.
   it('a subscribe connection moved to a node that never answers is given up and moved again', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const own: TcpProxy[] = [];
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      own.push(proxy);
-      proxies.push(proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
-    const client = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
-      natMap,
+    const { client, proxies: own } = await clientThroughProxies('client-test-frozen-node', {
       connectTimeoutMs: 1_000,
-      name: 'client-test-frozen-node',
     });
-    extra.push(client);
-    client.on('error', () => {});
-    await whenReady(client, 20_000);
-    const subscriber = duplicateForSubscribe(client, { pingIntervalMs: 200 });
-    extra.push(subscriber);
-    subscriber.on('error', () => {});
-    const received: string[] = [];
-    subscriber.on('message', (_channel: string, text: string) => received.push(text));
-    const channel = redis.key('frozen');
-    await subscriber.subscribe(channel);
-    const publishUntilReceived = async (text: string): Promise<boolean> => {
-      for (let i = 0; i < 200; i++) {
-        await redis.client.publish(channel, text);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        if (received.includes(text)) return true;
-      }
-      return false;
-    };
+    const { subscriber, publishUntilReceived } = await subscribedCopy(client, redis.key('frozen'));
     expect(await publishUntilReceived('before')).toBe(true);
 
     // Every node goes silent: the PING goes unanswered, and the subscriber moves to a node still silent.

@@ -1,9 +1,16 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  auditLogLockWaiters,
+  createOrgTenant,
+  expectAdminRateLimited,
+  lockAuditLog,
+  sendUntilAnsweredOrBlocked,
+  untilReadable,
+} from '../testing/admin-limits.js';
+import {
   type ApiResponse,
   type ControlPlaneHarness,
-  json,
   PLATFORM_ADMIN,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
@@ -29,33 +36,14 @@ let tenantB: string;
 let adminsOfA: string[];
 let adminOfB: string;
 
-async function tenant(name: string, org: string): Promise<string> {
-  const created = await cp.request('POST', '/api/v1/tenants', {
-    body: { name, subdomain: `${name}-${Date.now()}`, clerk_org_id: org },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return String(json(created)['id']);
-}
+const tenant = (name: string, org: string) => createOrgTenant(cp, name, org);
 
-const error = (response: ApiResponse) =>
-  json(response)['error'] as { code: string; details: Array<{ field: string; issue: string }> };
-
-function expectOrgFull(response: ApiResponse): void {
-  expect(response.status, JSON.stringify(response.body)).toBe(429);
-  expect(error(response).code).toBe('admin_rate_limited');
-  expect(error(response).details[0]).toEqual({
-    field: 'org_requests_in_flight',
-    issue: `at most ${ORG_IN_FLIGHT} requests of one organisation at once (CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT)`,
-  });
-  expect(response.headers.get('retry-after')).toBe('1');
-}
-
-async function untilReadable(token: string, tenantId: string): Promise<void> {
-  // The read models show a tenant's admins once the projector has caught up.
-  while ((await cp.request('GET', `/api/v1/routes?tenant_id=${tenantId}`, { token })).status !== 200) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const expectOrgFull = (response: ApiResponse) =>
+  expectAdminRateLimited(
+    response,
+    'org_requests_in_flight',
+    `at most ${ORG_IN_FLIGHT} requests of one organisation at once (CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT)`,
+  );
 
 beforeAll(async () => {
   cp = await startControlPlane({
@@ -92,8 +80,9 @@ beforeAll(async () => {
     ADMINS_OF_A.map((userId) => cp.token({ userId, orgId: ORG_A, orgRole: 'admin' })),
   );
   adminOfB = await cp.token({ userId: 'user_orgpool_b', orgId: 'org_orgpool_b', orgRole: 'admin' });
-  for (const [index, token] of adminsOfA.entries()) await untilReadable(token, tenantsOfA[index] as string);
-  await untilReadable(adminOfB, tenantB);
+  for (const [index, token] of adminsOfA.entries())
+    await untilReadable(cp, token, tenantsOfA[index] as string);
+  await untilReadable(cp, adminOfB, tenantB);
 }, 60_000);
 
 afterAll(async () => {
@@ -104,26 +93,15 @@ describe('an organisation’s admin requests in flight', () => {
   it('regression: the admins of one organisation, each on a tenant of its own, hold at most the organisation’s places of the pool; another organisation is answered', async () => {
     const blocker = new pg.Client({ connectionString: cp.db.url });
     await blocker.connect();
-    const lockWaiters = async () => {
-      const { rows } = await blocker.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks
-          where relation = 'read_models.audit_log'::regclass and not granted`,
-      );
-      return rows[0]?.n ?? 0;
-    };
+    const lockWaiters = () => auditLogLockWaiters(blocker);
     try {
-      await blocker.query('begin');
-      await blocker.query('lock table read_models.audit_log in access exclusive mode');
+      await lockAuditLog(blocker);
       // Each admin of A sends as many slow reads of its own tenant as its limits let it.
-      let settled = 0;
-      const reads = adminsOfA.flatMap((token, index) =>
-        Array.from({ length: USER_IN_FLIGHT }, () =>
-          cp.request('GET', `/api/v1/audit-log?tenant_id=${tenantsOfA[index]}`, { token }).finally(() => {
-            settled += 1;
-          }),
-        ),
-      );
-      await expect.poll(async () => settled + (await lockWaiters()), { timeout: 20_000 }).toBe(reads.length);
+      const slowReads = adminsOfA.flatMap((token, index) => {
+        const read = () => cp.request('GET', `/api/v1/audit-log?tenant_id=${tenantsOfA[index]}`, { token });
+        return Array.from({ length: USER_IN_FLIGHT }, () => read);
+      });
+      const { requests: reads } = await sendUntilAnsweredOrBlocked(blocker, slowReads);
 
       // Meanwhile another organisation's admin is answered.
       const other = await cp.request('GET', `/api/v1/routes?tenant_id=${tenantB}`, { token: adminOfB });

@@ -1,8 +1,8 @@
 import type { RequestHandler } from 'express';
 import type { Caller } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
-import { rateLimited } from '../domain/errors.js';
-import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+import { releaseWhenAnswered } from './in-flight-counter.js';
+import { createInFlightLimit } from './in-flight-limit.js';
 
 /**
  * An organisation's admins reach its own tenant (its Clerk org's) and every other tenant they are
@@ -30,21 +30,14 @@ export interface SharedPlaces {
 const NO_PLACE = () => {};
 
 export function limitOrgRequestsInFlight(max: number): SharedPlaces {
-  const running = createInFlightCounter(max);
-  const enter = (caller: Caller): (() => void) => {
-    if (max === 0 || caller.orgId === null || caller.isPlatformAdmin) return NO_PLACE;
-    const release = running.enter(caller.orgId);
-    if (release === null) {
-      throw rateLimited(
-        'admin_rate_limited',
-        'too many requests of this organisation running at once: retry in 1 s',
-        'org_requests_in_flight',
-        `at most ${max} requests of one organisation at once (CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT)`,
-        1,
-      );
-    }
-    return release;
-  };
+  const enterOrg = createInFlightLimit(max, {
+    relation: 'of',
+    noun: 'organisation',
+    field: 'org_requests_in_flight',
+    setting: 'CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT',
+  });
+  const enter = (caller: Caller): (() => void) =>
+    max === 0 || caller.orgId === null || caller.isPlatformAdmin ? NO_PLACE : enterOrg(caller.orgId);
   return {
     enter,
     middleware(_req, res, next) {

@@ -1,6 +1,13 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  auditLogLockWaiters,
+  expectAdminRateLimited,
+  lockAuditLog,
+  sendUntilAnsweredOrBlocked,
+  untilReadable,
+} from '../testing/admin-limits.js';
+import {
   type ApiResponse,
   type ControlPlaneHarness,
   json,
@@ -24,26 +31,14 @@ let tenants: string[];
 let admins: string[];
 let blocker: pg.Client;
 
-const error = (response: ApiResponse) =>
-  json(response)['error'] as { code: string; details: Array<{ field: string; issue: string }> };
-
-function expectBusy(response: ApiResponse): void {
-  expect(response.status, JSON.stringify(response.body)).toBe(429);
-  expect(error(response).code).toBe('admin_rate_limited');
-  expect(error(response).details[0]).toEqual({
-    field: 'requests_in_flight',
-    issue: `at most ${REQUESTS_IN_FLIGHT} requests of tenant admins at once, the last 1 for callers and organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
-  });
-  expect(response.headers.get('retry-after')).toBe('1');
-}
-
-async function lockWaiters(): Promise<number> {
-  const { rows } = await blocker.query<{ n: number }>(
-    `select count(*)::int as n from pg_locks
-      where relation = 'read_models.audit_log'::regclass and not granted`,
+const expectBusy = (response: ApiResponse) =>
+  expectAdminRateLimited(
+    response,
+    'requests_in_flight',
+    `at most ${REQUESTS_IN_FLIGHT} requests of tenant admins at once, the last 1 for callers and organisations with none running (CONTROL_PLANE_REQUESTS_IN_FLIGHT)`,
   );
-  return rows[0]?.n ?? 0;
-}
+
+const lockWaiters = () => auditLogLockWaiters(blocker);
 
 /** Slow reads of the admin's own tenant, as many as its per-caller limit lets it; once each is answered or blocked. */
 async function slowReads(
@@ -52,16 +47,13 @@ async function slowReads(
   token = admins[admin] as string,
   count = USER_IN_FLIGHT,
 ): Promise<Promise<ApiResponse>[]> {
-  let settled = 0;
-  const reads = Array.from({ length: count }, () =>
-    cp.request('GET', `/api/v1/audit-log?tenant_id=${tenants[admin]}`, { token }).finally(() => {
-      settled += 1;
-    }),
+  const read = () => cp.request('GET', `/api/v1/audit-log?tenant_id=${tenants[admin]}`, { token });
+  const sent = await sendUntilAnsweredOrBlocked(
+    blocker,
+    Array.from({ length: count }, () => read),
+    running,
   );
-  await expect
-    .poll(async () => settled + (await lockWaiters()), { timeout: 20_000 })
-    .toBe(running + reads.length);
-  return reads;
+  return sent.requests;
 }
 
 beforeAll(async () => {
@@ -90,13 +82,7 @@ beforeAll(async () => {
     expect(added.status, JSON.stringify(added.body)).toBe(201);
   }
   admins = await Promise.all(ADMINS.map((userId) => cp.token({ userId })));
-  for (const [index, token] of admins.entries()) {
-    while (
-      (await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[index]}`, { token })).status !== 200
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  for (const [index, token] of admins.entries()) await untilReadable(cp, token, tenants[index] as string);
   blocker = new pg.Client({ connectionString: cp.db.url });
   await blocker.connect();
 }, 60_000);
@@ -107,13 +93,27 @@ afterAll(async () => {
 });
 
 async function withAuditLogLocked(test: () => Promise<void>): Promise<void> {
-  await blocker.query('begin');
-  await blocker.query('lock table read_models.audit_log in access exclusive mode');
+  await lockAuditLog(blocker);
   try {
     await test();
   } finally {
     await blocker.query('rollback');
   }
+}
+
+/** `answered` of `reads` are answered; every other one is refused as the pool's part is taken. */
+async function expectAnswered(reads: Promise<ApiResponse>[], answered: number): Promise<void> {
+  const answers = await Promise.all(reads);
+  expect(answers.filter((answer) => answer.status === 200)).toHaveLength(answered);
+  for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+}
+
+/** The fourth admin, with nothing running, reads its tenant: answered, from the last places if need be. */
+async function expectNewcomerAnswered(): Promise<void> {
+  const newcomer = await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, {
+    token: admins[3] as string,
+  });
+  expect(newcomer.status, JSON.stringify(newcomer.body)).toBe(200);
 }
 
 describe('the pool kept for platform admins', () => {
@@ -131,9 +131,7 @@ describe('the pool kept for platform admins', () => {
         await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, { token: admins[3] as string }),
       );
     });
-    const answers = await Promise.all(reads);
-    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT);
-    for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+    await expectAnswered(reads, REQUESTS_IN_FLIGHT);
   }, 90_000);
 
   it('regression: callers already busy leave the last places to one with nothing running', async () => {
@@ -142,14 +140,9 @@ describe('the pool kept for platform admins', () => {
       reads = [...(await slowReads(0, 0)), ...(await slowReads(1, 2))];
       expect(await lockWaiters(), 'tenant admins’ reads running').toBe(REQUESTS_IN_FLIGHT - 1);
 
-      const newcomer = await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, {
-        token: admins[3] as string,
-      });
-      expect(newcomer.status, JSON.stringify(newcomer.body)).toBe(200);
+      await expectNewcomerAnswered();
     });
-    const answers = await Promise.all(reads);
-    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT - 1);
-    for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+    await expectAnswered(reads, REQUESTS_IN_FLIGHT - 1);
   }, 90_000);
 
   it('regression: a caller already running a request takes none of the last places by acting as another organisation', async () => {
@@ -161,14 +154,9 @@ describe('the pool kept for platform admins', () => {
       reads = [...(await slowReads(0, 0)), ...(await slowReads(1, 2, asOrgA, 1))];
       reads.push(...(await slowReads(1, 3, asOrgB, 1)));
 
-      const newcomer = await cp.request('GET', `/api/v1/routes?tenant_id=${tenants[3]}`, {
-        token: admins[3] as string,
-      });
-      expect(newcomer.status, JSON.stringify(newcomer.body)).toBe(200);
+      await expectNewcomerAnswered();
     });
-    const answers = await Promise.all(reads);
-    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(REQUESTS_IN_FLIGHT - 1);
-    for (const refused of answers.filter((answer) => answer.status !== 200)) expectBusy(refused);
+    await expectAnswered(reads, REQUESTS_IN_FLIGHT - 1);
   }, 90_000);
 
   // A tenant document's access is checked (from the event log) before its body is read, and the body

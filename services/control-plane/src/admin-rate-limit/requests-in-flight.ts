@@ -1,7 +1,6 @@
 import type { RequestHandler } from 'express';
 import { callerOf } from '../auth/caller-middleware.js';
-import { rateLimited } from '../domain/errors.js';
-import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+import { limitRequestsInFlightPer } from './in-flight-limit.js';
 
 /**
  * Every caller's /api/v1 requests share the replica's one PostgreSQL pool (20 connections). A request
@@ -12,23 +11,10 @@ import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.
 export const DEFAULT_USER_REQUESTS_IN_FLIGHT = 8;
 
 export function limitUserRequestsInFlight(max: number): RequestHandler {
-  const running = createInFlightCounter(max);
-  return (_req, res, next) => {
-    if (max === 0) {
-      next();
-      return;
-    }
-    const release = running.enter(callerOf(res).userId);
-    if (release === null) {
-      throw rateLimited(
-        'admin_rate_limited',
-        'too many requests of this caller running at once: retry in 1 s',
-        'user_requests_in_flight',
-        `at most ${max} requests of one caller at once (CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT)`,
-        1,
-      );
-    }
-    releaseWhenAnswered(res, release);
-    next();
-  };
+  return limitRequestsInFlightPer((res) => callerOf(res).userId, max, {
+    relation: 'of',
+    noun: 'caller',
+    field: 'user_requests_in_flight',
+    setting: 'CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT',
+  });
 }

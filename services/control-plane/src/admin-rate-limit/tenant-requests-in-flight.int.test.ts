@@ -1,9 +1,16 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  auditLogLockWaiters,
+  createOrgTenant,
+  expectAdminRateLimited,
+  lockAuditLog,
+  sendUntilAnsweredOrBlocked,
+  untilReadable,
+} from '../testing/admin-limits.js';
+import {
   type ApiResponse,
   type ControlPlaneHarness,
-  json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
 
@@ -24,26 +31,14 @@ let tenantB: string;
 let adminsOfA: string[];
 let adminOfB: string;
 
-async function tenant(name: string, org: string): Promise<string> {
-  const created = await cp.request('POST', '/api/v1/tenants', {
-    body: { name, subdomain: `${name}-${Date.now()}`, clerk_org_id: org },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return String(json(created)['id']);
-}
+const tenant = (name: string, org: string) => createOrgTenant(cp, name, org);
 
-const error = (response: ApiResponse) =>
-  json(response)['error'] as { code: string; details: Array<{ field: string; issue: string }> };
-
-function expectTenantFull(response: ApiResponse): void {
-  expect(response.status, JSON.stringify(response.body)).toBe(429);
-  expect(error(response).code).toBe('admin_rate_limited');
-  expect(error(response).details[0]).toEqual({
-    field: 'tenant_requests_in_flight',
-    issue: `at most ${TENANT_IN_FLIGHT} requests on one tenant at once (CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT)`,
-  });
-  expect(response.headers.get('retry-after')).toBe('1');
-}
+const expectTenantFull = (response: ApiResponse) =>
+  expectAdminRateLimited(
+    response,
+    'tenant_requests_in_flight',
+    `at most ${TENANT_IN_FLIGHT} requests on one tenant at once (CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT)`,
+  );
 
 beforeAll(async () => {
   cp = await startControlPlane({
@@ -60,15 +55,9 @@ beforeAll(async () => {
     ADMINS_OF_A.map((userId) => cp.token({ userId, orgId: 'org_inflight_a', orgRole: 'admin' })),
   );
   adminOfB = await cp.token({ userId: 'user_inflight_b', orgId: 'org_inflight_b', orgRole: 'admin' });
-  for (const [token, tenantId] of [
-    [adminsOfA[0] as string, tenantA],
-    [adminOfB, tenantB],
-  ] as const) {
-    // The read models show the org's tenant once the projector has caught up.
-    while ((await cp.request('GET', `/api/v1/routes?tenant_id=${tenantId}`, { token })).status !== 200) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  // The read models show the org's tenant once the projector has caught up.
+  await untilReadable(cp, adminsOfA[0] as string, tenantA);
+  await untilReadable(cp, adminOfB, tenantB);
 }, 60_000);
 
 afterAll(async () => {
@@ -79,35 +68,19 @@ describe('a tenant’s admin requests in flight', () => {
   it('regression: several admins of one tenant together hold at most the tenant’s places; another tenant is served; places come back once answered', async () => {
     const blocker = new pg.Client({ connectionString: cp.db.url });
     await blocker.connect();
-    const lockWaiters = async () => {
-      // pg_locks, not pg_stat_activity: the latter is one snapshot for the blocker's whole transaction.
-      const { rows } = await blocker.query<{ n: number }>(
-        `select count(*)::int as n from pg_locks
-          where relation = 'read_models.audit_log'::regclass and not granted`,
-      );
-      return rows[0]?.n ?? 0;
-    };
-    const lockAuditLog = async () => {
-      await blocker.query('begin');
-      await blocker.query('lock table read_models.audit_log in access exclusive mode');
-    };
-    const slowRead = (token: string) =>
+    const lockWaiters = () => auditLogLockWaiters(blocker);
+    const slowRead = (token: string) => () =>
       cp.request('GET', `/api/v1/audit-log?tenant_id=${tenantA}`, { token });
     try {
-      await lockAuditLog();
+      await lockAuditLog(blocker);
       // Each admin of A sends as many slow reads as the per-caller limit lets it.
-      let settled = 0;
-      const reads = adminsOfA.flatMap((token) =>
-        Array.from({ length: USER_IN_FLIGHT }, () =>
-          slowRead(token).finally(() => {
-            settled += 1;
-          }),
-        ),
+      const sent = await sendUntilAnsweredOrBlocked(
+        blocker,
+        adminsOfA.flatMap((token) => Array.from({ length: USER_IN_FLIGHT }, () => slowRead(token))),
       );
-      // Every read is either answered or blocked on the audit log.
-      await expect.poll(async () => settled + (await lockWaiters()), { timeout: 20_000 }).toBe(reads.length);
+      const reads = sent.requests;
       expect(await lockWaiters(), 'reads of tenant A running').toBe(TENANT_IN_FLIGHT);
-      expect(settled, 'reads of tenant A refused').toBe(reads.length - TENANT_IN_FLIGHT);
+      expect(sent.answered(), 'reads of tenant A refused').toBe(reads.length - TENANT_IN_FLIGHT);
 
       // Meanwhile: another tenant's admin is served.
       const other = await cp.request('GET', `/api/v1/routes?tenant_id=${tenantB}`, { token: adminOfB });
@@ -132,16 +105,8 @@ describe('a tenant’s admin requests in flight', () => {
       );
 
       // The answered reads gave their places back: as many slow reads as A may have run again.
-      await lockAuditLog();
-      let settledAgain = 0;
-      const again = adminsOfA.map((token) =>
-        slowRead(token).finally(() => {
-          settledAgain += 1;
-        }),
-      );
-      await expect
-        .poll(async () => settledAgain + (await lockWaiters()), { timeout: 20_000 })
-        .toBe(again.length);
+      await lockAuditLog(blocker);
+      const { requests: again } = await sendUntilAnsweredOrBlocked(blocker, adminsOfA.map(slowRead));
       expect(await lockWaiters()).toBe(TENANT_IN_FLIGHT);
       await blocker.query('rollback');
       for (const answer of await Promise.all(again)) expect(answer.status).toBe(200);

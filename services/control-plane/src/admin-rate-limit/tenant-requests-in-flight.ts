@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RequestHandler } from 'express';
 import type { Authorizer } from '../auth/authorize.js';
-import { rateLimited } from '../domain/errors.js';
-import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+import { releaseWhenAnswered } from './in-flight-counter.js';
+import { createInFlightLimit } from './in-flight-limit.js';
 
 /**
  * A tenant's organisation can have many members, each with their own requests in flight
@@ -34,7 +34,12 @@ interface RequestPlaces {
 }
 
 export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight {
-  const running = createInFlightCounter(max);
+  const enter = createInFlightLimit(max, {
+    relation: 'on',
+    noun: 'tenant',
+    field: 'tenant_requests_in_flight',
+    setting: 'CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT',
+  });
   const requests = new AsyncLocalStorage<RequestPlaces>();
   return {
     middleware(_req, res, next) {
@@ -56,17 +61,7 @@ export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight
           const access = await authorizer.access(caller, tenantId, folds);
           const places = requests.getStore();
           if (access === 'none' || !places || places.answered || places.held.has(tenantId)) return access;
-          const release = running.enter(tenantId);
-          if (release === null) {
-            throw rateLimited(
-              'admin_rate_limited',
-              'too many requests on this tenant running at once: retry in 1 s',
-              'tenant_requests_in_flight',
-              `at most ${max} requests on one tenant at once (CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT)`,
-              1,
-            );
-          }
-          places.held.set(tenantId, release);
+          places.held.set(tenantId, enter(tenantId));
           return access;
         },
       };

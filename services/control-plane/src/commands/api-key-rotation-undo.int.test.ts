@@ -25,11 +25,7 @@ const limits: AdminRateLimits = {
 
 beforeAll(async () => {
   cp = await startControlPlane({ adminRateLimits: { limits, now: () => clock } });
-  const created = await cp.request('POST', '/api/v1/tenants', {
-    body: { name: 'Rotation Budget', subdomain: 'rotation-budget' },
-  });
-  expect(created.status).toBe(201);
-  tenantId = json(created)['id'] as string;
+  tenantId = await createTenant(cp, 'Rotation Budget', 'rotation-budget');
 }, 60_000);
 
 afterAll(async () => {
@@ -47,14 +43,80 @@ async function liveKeys(cp: ControlPlaneHarness, tenantId: string): Promise<stri
     .map((event) => (event.data as { api_key_id: string }).api_key_id);
 }
 
+/** A tenant named `name` on the subdomain `subdomain`: its id. */
+async function createTenant(cp: ControlPlaneHarness, name: string, subdomain: string): Promise<string> {
+  const created = await cp.request('POST', '/api/v1/tenants', { body: { name, subdomain } });
+  expect(created.status).toBe(201);
+  return json(created)['id'] as string;
+}
+
+/** A key `deploy` issued to the tenant: its id. */
+async function issueKey(cp: ControlPlaneHarness, tenantId: string): Promise<string> {
+  const issued = await cp.request('POST', '/api/v1/api-keys', {
+    body: { tenant_id: tenantId, name: 'deploy' },
+  });
+  expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+  return json(issued)['id'] as string;
+}
+
+/** Sends the key's rotation, each time with the same Idempotency-Key (a client retrying it). */
+const rotation = (cp: ControlPlaneHarness, keyId: string) => () =>
+  cp.request('POST', `/api/v1/api-keys/${keyId}/rotate`, {
+    body: {},
+    headers: { 'idempotency-key': 'rotate-deploy' },
+  });
+
+/**
+ * The rotation's Idempotency-Key lock runs out unrenewed (PostgreSQL out of reach, or the process
+ * stalled): a retry sent now takes the key over.
+ */
+async function expireRotationLock(cp: ControlPlaneHarness): Promise<void> {
+  await cp.db.pool.query(
+    `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
+    ['rotate-deploy'],
+  );
+}
+
+/**
+ * A store wrapper that runs the hook set by `once` (a single time) just before or just after it
+ * appends events that include one of `type`.
+ */
+function hookOnAppendOf(type: string, when: 'before' | 'after') {
+  let hook: (() => Promise<void>) | null = null;
+  const runHook = async (events: ReadonlyArray<{ type: string }>) => {
+    const run = hook;
+    if (run && events.some((event) => event.type === type)) {
+      hook = null;
+      await run();
+    }
+  };
+  return {
+    once(run: () => Promise<void>): void {
+      hook = run;
+    },
+    wrap: (store: EventStore): EventStore =>
+      new Proxy(store, {
+        get(target, property) {
+          if (property === 'appendToStream') {
+            const append: EventStore['appendToStream'] = async (stream, events, options) => {
+              if (when === 'before') await runHook(events);
+              const appended = await target.appendToStream(stream, events, options);
+              if (when === 'after') await runHook(events);
+              return appended;
+            };
+            return append;
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+  };
+}
+
 describe('a rotation refused by the event bytes budget', () => {
   it('leaves the tenant with the key it had, and no new live key', async () => {
     clock += 365 * 24 * 60 * 60 * 1000;
-    const issued = await cp.request('POST', '/api/v1/api-keys', {
-      body: { tenant_id: tenantId, name: 'deploy' },
-    });
-    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
-    const keyId = json(issued)['id'] as string;
+    const keyId = await issueKey(cp, tenantId);
 
     // The debt of the issue repaid: the rotation's new key is let through, its record is not.
     clock += 365 * 24 * 60 * 60 * 1000;
@@ -71,61 +133,26 @@ describe('a rotation refused by the event bytes budget', () => {
 describe('a rotation whose Idempotency-Key a retry took over between its two appends', () => {
   let lossy: ControlPlaneHarness;
   let tenantId: string;
-  /** Runs once, just before the rotation is recorded on the old key. */
-  let beforeRecord: (() => Promise<void>) | null = null;
-
-  const recordingRotation = (store: EventStore): EventStore =>
-    new Proxy(store, {
-      get(target, property) {
-        if (property === 'appendToStream') {
-          const append: EventStore['appendToStream'] = async (stream, events, options) => {
-            const run = beforeRecord;
-            if (run && events.some((event) => event.type === 'ApiKeyRotated')) {
-              beforeRecord = null;
-              await run();
-            }
-            return target.appendToStream(stream, events, options);
-          };
-          return append;
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+  /** Runs its hook once, just before the rotation is recorded on the old key. */
+  const beforeRecord = hookOnAppendOf('ApiKeyRotated', 'before');
 
   beforeAll(async () => {
-    lossy = await startControlPlane({ wrapStore: recordingRotation });
-    const created = await lossy.request('POST', '/api/v1/tenants', {
-      body: { name: 'Rotation Takeover', subdomain: 'rotation-takeover' },
-    });
-    expect(created.status).toBe(201);
-    tenantId = json(created)['id'] as string;
+    lossy = await startControlPlane({ wrapStore: beforeRecord.wrap });
+    tenantId = await createTenant(lossy, 'Rotation Takeover', 'rotation-takeover');
   }, 60_000);
   afterAll(async () => {
     await lossy?.close();
   });
 
   it('leaves the tenant with the key it had and no new live key; sent again, the rotation runs', async () => {
-    const issued = await lossy.request('POST', '/api/v1/api-keys', {
-      body: { tenant_id: tenantId, name: 'deploy' },
-    });
-    expect(issued.status).toBe(201);
-    const keyId = json(issued)['id'] as string;
-    const rotate = () =>
-      lossy.request('POST', `/api/v1/api-keys/${keyId}/rotate`, {
-        body: {},
-        headers: { 'idempotency-key': 'rotate-deploy' },
-      });
+    const keyId = await issueKey(lossy, tenantId);
+    const rotate = rotation(lossy, keyId);
     let retried: Awaited<ReturnType<typeof rotate>> | undefined;
-    beforeRecord = async () => {
-      // The request's lock ran out unrenewed (PostgreSQL out of reach, or the process stalled): a retry
-      // takes the key over and finds the new key's event.
-      await lossy.db.pool.query(
-        `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
-        ['rotate-deploy'],
-      );
+    beforeRecord.once(async () => {
+      // A retry takes the key over and finds the new key's event.
+      await expireRotationLock(lossy);
       retried = await rotate();
-    };
+    });
 
     const first = await rotate();
     expect(first.status, JSON.stringify(first.body)).toBe(409);
@@ -149,39 +176,15 @@ describe('a rotation refused by the event bytes budget once a retry took its Ide
   let lossy: ControlPlaneHarness;
   let tenantId: string;
   let budgetClock = 1_000_000;
-  /** Runs once, just after the rotation's new key is issued. */
-  let afterIssue: (() => Promise<void>) | null = null;
-
-  const issuingReplacement = (store: EventStore): EventStore =>
-    new Proxy(store, {
-      get(target, property) {
-        if (property === 'appendToStream') {
-          const append: EventStore['appendToStream'] = async (stream, events, options) => {
-            const appended = await target.appendToStream(stream, events, options);
-            const run = afterIssue;
-            if (run && events.some((event) => event.type === 'ApiKeyIssued')) {
-              afterIssue = null;
-              await run();
-            }
-            return appended;
-          };
-          return append;
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+  /** Runs its hook once, just after the rotation's new key is issued. */
+  const afterIssue = hookOnAppendOf('ApiKeyIssued', 'after');
 
   beforeAll(async () => {
     lossy = await startControlPlane({
-      wrapStore: issuingReplacement,
+      wrapStore: afterIssue.wrap,
       adminRateLimits: { limits, now: () => budgetClock },
     });
-    const created = await lossy.request('POST', '/api/v1/tenants', {
-      body: { name: 'Rotation Takeover Budget', subdomain: 'rotation-takeover-budget' },
-    });
-    expect(created.status).toBe(201);
-    tenantId = json(created)['id'] as string;
+    tenantId = await createTenant(lossy, 'Rotation Takeover Budget', 'rotation-takeover-budget');
   }, 60_000);
   afterAll(async () => {
     await lossy?.close();
@@ -189,25 +192,14 @@ describe('a rotation refused by the event bytes budget once a retry took its Ide
 
   it('lets the rotation run when sent again, rather than answering it applied', async () => {
     budgetClock += 365 * 24 * 60 * 60 * 1000;
-    const issued = await lossy.request('POST', '/api/v1/api-keys', {
-      body: { tenant_id: tenantId, name: 'deploy' },
-    });
-    expect(issued.status).toBe(201);
-    const keyId = json(issued)['id'] as string;
-    const rotate = () =>
-      lossy.request('POST', `/api/v1/api-keys/${keyId}/rotate`, {
-        body: {},
-        headers: { 'idempotency-key': 'rotate-deploy' },
-      });
+    const keyId = await issueKey(lossy, tenantId);
+    const rotate = rotation(lossy, keyId);
     let retried: Awaited<ReturnType<typeof rotate>> | undefined;
-    afterIssue = async () => {
-      // The request's lock ran out unrenewed: a retry takes the key over and finds the new key's event.
-      await lossy.db.pool.query(
-        `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
-        ['rotate-deploy'],
-      );
+    afterIssue.once(async () => {
+      // A retry takes the key over and finds the new key's event.
+      await expireRotationLock(lossy);
       retried = await rotate();
-    };
+    });
 
     // The debt of the issue repaid: the rotation's new key is let through, its record is not.
     budgetClock += 365 * 24 * 60 * 60 * 1000;
@@ -218,9 +210,9 @@ describe('a rotation refused by the event bytes budget once a retry took its Ide
 
     // The new key was revoked: nothing is applied, so sent again, the rotation runs (its budget
     // repaid between its two appends this time).
-    afterIssue = async () => {
+    afterIssue.once(async () => {
       budgetClock += 365 * 24 * 60 * 60 * 1000;
-    };
+    });
     budgetClock += 365 * 24 * 60 * 60 * 1000;
     const again = await rotate();
     expect(again.status, JSON.stringify(again.body)).toBe(201);

@@ -124,6 +124,20 @@ describe('a HEAD answered with other validators than the stored GET (two replica
   const head = (path: string) =>
     send(gateway, host, path, { method: 'HEAD', headers: { 'cache-control': 'no-cache' } });
 
+  /**
+   * A path stored at version 1, then changed at the origin: its HEAD is sent, and held at the origin
+   * until `release()`.
+   */
+  const slowHeadOfChangedPath = async () => {
+    const path = `/held-head/${randomUUID()}`;
+    expect((await send(gateway, host, path)).text).toBe('version 1!');
+    versions.set(path, 2);
+    const { atOrigin, release } = holdHead(path);
+    const slowHead = head(path);
+    await atOrigin;
+    return { path, slowHead, release };
+  };
+
   for (const kind of ['etag', 'modified', 'length']) {
     it(`regression: the next GET is not answered with the former body (${kind})`, async () => {
       const path = `/${kind}/${randomUUID()}`;
@@ -160,12 +174,7 @@ describe('a HEAD answered with other validators than the stored GET (two replica
 
   it('regression: a slow HEAD never puts back the response it found over one stored meanwhile', async () => {
     const other = replicas[1]!.gateway;
-    const path = `/held-head/${randomUUID()}`;
-    expect((await send(gateway, host, path)).text).toBe('version 1!');
-    versions.set(path, 2);
-    const { atOrigin, release } = holdHead(path);
-    const slowHead = head(path);
-    await atOrigin;
+    const { path, slowHead, release } = await slowHeadOfChangedPath();
     // Meanwhile a client of the other replica asks the origin and stores the new version.
     const fetched = await send(other, host, path, { headers: { 'cache-control': 'no-cache' } });
     expect(fetched.text).toBe('version 2!!');
@@ -181,12 +190,7 @@ describe('a HEAD answered with other validators than the stored GET (two replica
   });
 
   it('regression: a slow HEAD never brings back a response its path dropped meanwhile', async () => {
-    const path = `/held-head/${randomUUID()}`;
-    expect((await send(gateway, host, path)).text).toBe('version 1!');
-    versions.set(path, 2);
-    const { atOrigin, release } = holdHead(path);
-    const slowHead = head(path);
-    await atOrigin;
+    const { path, slowHead, release } = await slowHeadOfChangedPath();
     // An unsafe method answered 2xx drops the path's stored responses on every replica.
     const other = replicas[1]!.gateway;
     expect((await send(other, host, path, { method: 'POST', body: 'x' })).status).toBe(200);

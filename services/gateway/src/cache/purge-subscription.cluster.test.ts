@@ -10,11 +10,10 @@ import {
 } from '@vantageedge/shared/testing/cluster';
 import { uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
-import { Counter, Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { L1Cache } from './l1-cache.js';
-import { createPurgeGenerations, type ReplicaPurgeGenerations } from './purge-generations.js';
 import { RedisCacheStore } from './redis-cache-store.js';
+import { subscriptionOnlyGenerations } from './testing/subscription-only-generations.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
 
 const redis = await createTestRedisCluster('purge-gap');
@@ -80,18 +79,7 @@ describe('the purge subscription of a replica whose cache is on a Redis Cluster'
     const store = new RedisCacheStore(client, { keyPrefix: redis.prefix });
     cleanups.push(() => store.close());
     const l1 = new L1Cache(1_000_000);
-    const registry = new Registry();
-    const generations: ReplicaPurgeGenerations = createPurgeGenerations({
-      shared: store,
-      l1,
-      purges: new Counter({ name: 'purges', help: 'p', labelNames: ['kind'], registers: [registry] }),
-      purgeVisits: new Counter({ name: 'purge_visits', help: 'v', registers: [registry] }),
-      now: Date.now,
-      retryDelayMs: 100,
-      // Only the subscription's own handling is under test: no periodic re-read of the generations.
-      generationRefreshMs: 0,
-      forgottenRouteGraceMs: undefined,
-    });
+    const generations = subscriptionOnlyGenerations(store, l1);
     cleanups.push(() => generations.stopRefreshing());
     await generations.prepareTenant(tenantId);
 

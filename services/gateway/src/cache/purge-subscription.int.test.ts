@@ -7,11 +7,10 @@ import {
 } from '@vantageedge/shared/redis/private-redis-server';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
-import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { L1Cache } from './l1-cache.js';
-import { createPurgeGenerations } from './purge-generations.js';
 import { RedisCacheStore } from './redis-cache-store.js';
+import { subscriptionOnlyGenerations } from './testing/subscription-only-generations.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -140,18 +139,7 @@ describe('purge subscription across a Redis restart', () => {
     const channel = `${prefix}vantageedge:cache:purge`;
     const store = new RedisCacheStore(client, { keyPrefix: prefix });
     const l1 = new L1Cache(1_000_000);
-    const registry = new Registry();
-    const generations = createPurgeGenerations({
-      shared: store,
-      l1,
-      purges: new Counter({ name: 'purges', help: 'p', labelNames: ['kind'], registers: [registry] }),
-      purgeVisits: new Counter({ name: 'purge_visits', help: 'v', registers: [registry] }),
-      now: Date.now,
-      retryDelayMs: 100,
-      // Only the subscription's own handling is under test: no periodic re-read of the generations.
-      generationRefreshMs: 0,
-      forgottenRouteGraceMs: undefined,
-    });
+    const generations = subscriptionOnlyGenerations(store, l1);
     const tenantId = randomUUID();
     await generations.prepareTenant(tenantId);
     const subscribers = async (admin: RedisClient) =>

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { applyOneOriginTenant } from '../testing/one-origin-tenants.js';
 import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
 
 /**
@@ -75,19 +74,10 @@ afterAll(async () => {
 
 /** A tenant of its own (a fresh circuit) whose one origin is the test origin. */
 function tenantWithFragileOrigin(subdomain: string): () => InspectableUpstreamSet {
-  const tenantId = randomUUID();
-  const originId = randomUUID();
-  gateway.store.apply(
-    buildSnapshot({
-      tenantId,
-      subdomain,
-      origins: [
-        { id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`], ...FRAGILE },
-      ],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
-    }),
-  );
-  return () => gateway.store.get(tenantId)?.origins.get(originId)?.upstreams as InspectableUpstreamSet;
+  return applyOneOriginTenant(gateway, subdomain, {
+    targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`],
+    ...FRAGILE,
+  });
 }
 
 async function expectTargetUntouched(upstreams: () => InspectableUpstreamSet, host: string): Promise<void> {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   type ClientRequest,
   request as httpRequest,
@@ -9,7 +8,7 @@ import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { applyOneOriginTenant } from '../testing/one-origin-tenants.js';
 import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
 
@@ -61,24 +60,11 @@ afterAll(async () => {
 
 /** A tenant of its own whose one target's circuit opens on one failure and half-opens soon after. */
 function tenantWithTrippingCircuit(subdomain: string): () => InspectableUpstreamSet {
-  const tenantId = randomUUID();
-  const originId = randomUUID();
-  gateway.store.apply(
-    buildSnapshot({
-      tenantId,
-      subdomain,
-      origins: [
-        {
-          id: originId,
-          targets: [origin.url],
-          circuit_breaker: { consecutive_failures: 1, open_seconds: 0.1, half_open_requests: 1 },
-          health_check: { active: { enabled: false }, passive: { enabled: false } },
-        },
-      ],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
-    }),
-  );
-  return () => gateway.store.get(tenantId)?.origins.get(originId)?.upstreams as InspectableUpstreamSet;
+  return applyOneOriginTenant(gateway, subdomain, {
+    targets: [origin.url],
+    circuit_breaker: { consecutive_failures: 1, open_seconds: 0.1, half_open_requests: 1 },
+    health_check: { active: { enabled: false }, passive: { enabled: false } },
+  });
 }
 
 /** A POST that sends the first half of its body now; `finish` sends the rest and resolves with the status. */

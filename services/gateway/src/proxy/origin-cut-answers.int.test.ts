@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { applyOneOriginTenant } from '../testing/one-origin-tenants.js';
 import { rawExchange } from '../testing/raw-exchange.js';
 import { onRequestHeads } from '../testing/request-heads.js';
-import { buildSnapshot } from '../testing/snapshots.js';
 import { MAX_ANSWER_HEADER_LINES } from '../upstream/unasked-continue.js';
 import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
 
@@ -91,28 +90,17 @@ function tenantWithFragileOrigin(
   timeoutSeconds = 1,
   failuresInARow = 1,
 ): () => InspectableUpstreamSet {
-  const tenantId = randomUUID();
-  const originId = randomUUID();
-  gateway.store.apply(
-    buildSnapshot({
-      tenantId,
-      subdomain,
-      origins: [
-        {
-          id: originId,
-          targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
-          timeout_seconds: timeoutSeconds,
-          circuit_breaker: { consecutive_failures: failuresInARow, open_seconds: 60 },
-          health_check: { active: { enabled: false }, passive: { unhealthy_threshold: failuresInARow } },
-        },
-      ],
-      routes: [
-        { origin_id: originId, path_pattern: '/download', timeouts: { idle_ms: 300 } },
-        { origin_id: originId, path_pattern: '/*' },
-      ],
-    }),
+  return applyOneOriginTenant(
+    gateway,
+    subdomain,
+    {
+      targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
+      timeout_seconds: timeoutSeconds,
+      circuit_breaker: { consecutive_failures: failuresInARow, open_seconds: 60 },
+      health_check: { active: { enabled: false }, passive: { unhealthy_threshold: failuresInARow } },
+    },
+    [{ path_pattern: '/download', timeouts: { idle_ms: 300 } }, { path_pattern: '/*' }],
   );
-  return () => gateway.store.get(tenantId)?.origins.get(originId)?.upstreams as InspectableUpstreamSet;
 }
 
 const released = (upstreams: () => InspectableUpstreamSet) =>
