@@ -63,7 +63,8 @@ export const gatewaySettings = {
   /**
    * The `iss` of the Clerk instance's session tokens (its Frontend API URL), as the control plane takes
    * it: a token signed with the instance's key but naming another issuer is refused. Default: the one
-   * CLERK_PUBLISHABLE_KEY names; with neither, the issuer is not checked.
+   * CLERK_PUBLISHABLE_KEY names; with neither, the issuer is not checked, and a token Clerk's key
+   * verifies is a Clerk token even where it names a tenant's OIDC issuer.
    */
   CLERK_ISSUER: clerkIssuer.optional(),
   CLERK_PUBLISHABLE_KEY: z

@@ -46,8 +46,6 @@ describe('gateway authentication', () => {
     globex: 've_live_globex_000000000000000000000000',
   };
   const issuer = 'https://idp.example.test';
-  /** The issuer signClerkToken puts in test Clerk tokens. */
-  const CLERK_TEST_ISSUER = 'https://offline.clerk.accounts.dev';
 
   async function acmeSnapshot(
     version: number,
@@ -163,8 +161,7 @@ describe('gateway authentication', () => {
         ],
       }),
     );
-    // A tenant whose own OIDC provider claims the issuer of the platform's Clerk tokens: at this tenant a
-    // token of that issuer is checked by its OIDC settings (audience, JWKS), never as a Clerk session.
+    // A tenant taking the Clerk tokens of its own app only (its settings' authorized_parties).
     const hooliOrigin = randomUUID();
     gateway.store.apply(
       buildSnapshot({
@@ -174,11 +171,7 @@ describe('gateway authentication', () => {
         origins: [{ id: hooliOrigin, targets: [origin.url] }],
         routes: [{ origin_id: hooliOrigin, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
         settings: {
-          oidc: {
-            issuer: CLERK_TEST_ISSUER,
-            audience: 'hooli-api',
-            jwks_url: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`,
-          },
+          authorized_parties: ['https://app.hooli.test'],
         },
       }),
     );
@@ -539,7 +532,7 @@ describe('gateway authentication', () => {
     it('regression: a token verified for one tenant is not taken from the cache at another tenant, whose own rules refuse it', async () => {
       const hooliMember = () =>
         signClerkToken(clerk, { userId: 'user_h', orgId: 'org_hooli', azp: 'https://app.acme.test' });
-      // At hooli, a token of Clerk's issuer is an OIDC token of hooli's provider: not signed by its keys.
+      // At hooli, a token minted for another tenant's app is refused.
       const fresh = await send(gateway, 'hooli.localhost', '/user/me', {
         headers: { authorization: `Bearer ${await hooliMember()}` },
       });

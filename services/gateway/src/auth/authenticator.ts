@@ -358,7 +358,7 @@ export class Authenticator {
     if (
       oidc !== null &&
       claims['iss'] === oidc.issuer &&
-      (clerk?.issuer === undefined || !namesClerkInstance(oidc.issuer, clerk.issuer))
+      !(await this.#isPlatformClerkToken(oidc.issuer, token, jws.header))
     )
       return this.#verifyOidcToken(tenant, oidc, token, jws.header, claims);
     if (!clerk?.jwtKey && !clerk?.secretKey) {
@@ -373,16 +373,9 @@ export class Authenticator {
     // Clerk's verification: the key, the header, the signature, then the claims (azp is checked when
     // the token is authorized for a route, #authorizeUser: whose apps a route takes is the tenant's
     // setting, which may change while the token is cached).
-    let verdict: ClaimsVerdict = 'invalid';
-    try {
-      const jwk = clerkKeys === null ? this.#clerkPemKey : await clerkKeys.jwk(header['kid'] as string);
-      if (jwk !== undefined && clerkHeaderVerdict(header) === undefined) {
-        await compactVerify(token, jwk, { algorithms: CLERK_TOKEN_ALGORITHMS as string[] });
-        verdict = clerkClaimsVerdict(claims, { issuer: clerk.issuer, clockSkewMs: CLERK_CLOCK_SKEW_MS });
-      }
-    } catch {
-      verdict = 'invalid';
-    }
+    const verdict: ClaimsVerdict = (await this.#signedByClerk(token, header))
+      ? clerkClaimsVerdict(claims, { issuer: clerk.issuer, clockSkewMs: CLERK_CLOCK_SKEW_MS })
+      : 'invalid';
     if (verdict !== undefined) return { ok: false, failure: claimsFailure(verdict) };
     const payload = claims as JWTPayload & { exp: number; sub: string };
     if (!this.#options.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
@@ -416,6 +409,36 @@ export class Authenticator {
     };
     this.#tokens.set(tenant.id, token, entry, payload.exp);
     return { ok: true, entry };
+  }
+
+  /**
+   * Whether a token naming the tenant's OIDC issuer is the platform Clerk instance's: the issuer is the
+   * instance's host, or, where the instance's issuer is not known (neither CLERK_ISSUER nor
+   * CLERK_PUBLISHABLE_KEY set), Clerk's key signed it.
+   */
+  async #isPlatformClerkToken(
+    issuer: string,
+    token: string,
+    header: JwtJsonObject | undefined,
+  ): Promise<boolean> {
+    const clerk = this.#options.clerk;
+    if (clerk?.issuer !== undefined) return namesClerkInstance(issuer, clerk.issuer);
+    if (!clerk?.jwtKey && !clerk?.secretKey) return false;
+    return this.#signedByClerk(token, header);
+  }
+
+  /** Whether the token's header is one Clerk signs with and Clerk's key verifies its signature. */
+  async #signedByClerk(token: string, header: JwtJsonObject | undefined): Promise<boolean> {
+    if (header === undefined || clerkHeaderVerdict(header) !== undefined) return false;
+    const clerkKeys = this.#clerkKeys;
+    try {
+      const jwk = clerkKeys === null ? this.#clerkPemKey : await clerkKeys.jwk(header['kid'] as string);
+      if (jwk === undefined) return false;
+      await compactVerify(token, jwk, { algorithms: CLERK_TOKEN_ALGORITHMS as string[] });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** A token of the tenant's OIDC issuer: its signature by the tenant's key set, then its claims. */

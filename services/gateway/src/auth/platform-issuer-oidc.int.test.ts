@@ -40,6 +40,8 @@ const anyUser = (originId: string, path: string, mode: 'jwt_required' | 'jwt_or_
 let clerk: ClerkTestKeys;
 let origin: TestOrigin;
 let gateway: TestGateway;
+/** A gateway verifying Clerk tokens with the instance's key alone: no CLERK_ISSUER, no publishable key. */
+let keyOnlyGateway: TestGateway;
 let jwks: Server;
 
 beforeAll(async () => {
@@ -61,30 +63,35 @@ beforeAll(async () => {
     CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
     GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
   });
+  keyOnlyGateway = await startTestGateway({
+    CLERK_JWT_KEY: clerk.publicKeyPem,
+    GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
+  });
   const originId = randomUUID();
-  gateway.store.apply(
-    buildSnapshot({
-      subdomain: SUBDOMAIN,
-      clerkOrgId: 'org_hostile',
-      origins: [{ id: originId, targets: [origin.url] }],
-      routes: [
-        { origin_id: originId, path_pattern: '/members/*', auth_mode: 'jwt_required' },
-        anyUser(originId, '/anyone/*', 'jwt_required'),
-        anyUser(originId, '/either/*', 'jwt_or_apikey'),
-      ],
-      settings: {
-        oidc: {
-          issuer: OFFLINE_CLERK_ISSUER,
-          audience: AUDIENCE,
-          jwks_url: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
-        },
+  const snapshot = buildSnapshot({
+    subdomain: SUBDOMAIN,
+    clerkOrgId: 'org_hostile',
+    origins: [{ id: originId, targets: [origin.url] }],
+    routes: [
+      { origin_id: originId, path_pattern: '/members/*', auth_mode: 'jwt_required' },
+      anyUser(originId, '/anyone/*', 'jwt_required'),
+      anyUser(originId, '/either/*', 'jwt_or_apikey'),
+    ],
+    settings: {
+      oidc: {
+        issuer: OFFLINE_CLERK_ISSUER,
+        audience: AUDIENCE,
+        jwks_url: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
       },
-    }),
-  );
+    },
+  });
+  gateway.store.apply(snapshot);
+  keyOnlyGateway.store.apply(snapshot);
 });
 
 afterAll(async () => {
   await gateway?.close();
+  await keyOnlyGateway?.close();
   await origin?.close();
   await new Promise<void>((resolve) => jwks?.close(() => resolve()));
 });
@@ -124,5 +131,20 @@ describe("a tenant's OIDC issuer naming the platform's Clerk instance", () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(response.status).toBe(401);
+  });
+});
+
+describe("the same tenant at a gateway that knows Clerk's key but not its issuer", () => {
+  it('a platform user’s session token is still a Clerk token there: refused outside the org, never forwarded', async () => {
+    const members = await send(keyOnlyGateway, HOST, '/members/profile', {
+      headers: { authorization: `Bearer ${await platformUserToken()}` },
+    });
+    expect(members.status).toBe(403);
+    const anyone = await send(keyOnlyGateway, HOST, '/anyone/profile', {
+      headers: { authorization: `Bearer ${await platformUserToken()}` },
+    });
+    expect(anyone.status).toBe(200);
+    expect(originSaw(anyone)['authorization']).toBeUndefined();
+    expect(originSaw(anyone)['x-vantageedge-auth-issuer']).toBe('clerk');
   });
 });
