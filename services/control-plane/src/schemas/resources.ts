@@ -144,7 +144,9 @@ export const apiKeyWithQuotaResource = apiKeyResource.extend({
   quota_usage: z
     .array(quotaWindowResource)
     .nullable()
-    .describe('what is left of the quota now, per period; null without a quota or when Redis is unreachable'),
+    .describe(
+      "what is left of the quota now, per period: the UTC day and month Redis's clock is in, as the gateways count; null without a quota or when Redis is unreachable",
+    ),
 });
 
 export const issuedApiKeyResource = apiKeyWithQuotaResource.extend({
