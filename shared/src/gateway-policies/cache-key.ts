@@ -175,8 +175,8 @@ export function variantDigest(
     part(request.host ?? '') +
     part(request.forwarding ?? '') +
     part(request.origin ?? '') +
-    // Only on a route with a response header transform (`headers:…`, never a key shape), so the keys of
-    // other routes stay as they were.
+    // Only on a route with a response header transform (`headers:…`, never a key shape): routes without
+    // one keep the keys, and the stored answers, they had before transforms were keyed.
     (policy.responseHeaders === '' ? '' : part(policy.responseHeaders)) +
     // The shape of what follows (compileCachePolicy).
     part(policy.keyShape);

@@ -246,7 +246,7 @@ class SegmentTest {
 /**
  * How many of `patterns` have each literal segment at each position: tests check the rarest first.
  * One map per path index, so counting and looking up a segment builds no key (patterns of hundreds of
- * segments, each a key built and hashed per lookup, cost every replica 0.3–0.6 s per 1,000 patterns).
+ * segments, each a key built and hashed per lookup, would cost every replica 0.3–0.6 s per 1,000 patterns).
  */
 function* literalRarity(
   patterns: readonly { readonly segments: readonly PatternSegment[] }[],

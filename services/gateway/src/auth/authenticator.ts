@@ -149,6 +149,8 @@ export class Authenticator {
   readonly #clerkKeys: RemoteKeySet | null;
   /** CLERK_JWT_KEY, one object for the replica's life: jose imports it once. */
   readonly #clerkPemKey: JWK | undefined;
+  /** Whether a compiled tenant OIDC setting names the platform's Clerk instance (see #isPlatformClerkToken). */
+  readonly #oidcNamesClerk = new WeakMap<object, boolean>();
   /** CLERK_AUTHORIZED_PARTIES: the apps whose Clerk tokens a tenant without a list of its own takes (null: any). */
   readonly #platformAuthorizedParties: ReadonlySet<string> | null;
 
@@ -358,7 +360,7 @@ export class Authenticator {
     if (
       oidc !== null &&
       claims['iss'] === oidc.issuer &&
-      !(await this.#isPlatformClerkToken(oidc.issuer, token, jws.header))
+      !(await this.#isPlatformClerkToken(oidc, token, jws.header))
     )
       return this.#verifyOidcToken(tenant, oidc, token, jws.header, claims);
     if (!clerk?.jwtKey && !clerk?.secretKey) {
@@ -413,17 +415,31 @@ export class Authenticator {
 
   /**
    * Whether a token naming the tenant's OIDC issuer is the platform Clerk instance's: the issuer is the
-   * instance's host, or, where the instance's issuer is not known (neither CLERK_ISSUER nor
-   * CLERK_PUBLISHABLE_KEY set), Clerk's key signed it.
+   * instance's host (judged once per compiled OIDC setting), or, where the instance's issuer is not known
+   * (neither CLERK_ISSUER nor CLERK_PUBLISHABLE_KEY set), Clerk's key signed it. Clerk's key set is then
+   * asked only for a kid it already lists (at most its own fetch policy's loads, never a fetch per
+   * unknown kid, and no tenant's kids in its memory of unknown ones).
    */
   async #isPlatformClerkToken(
-    issuer: string,
+    oidc: { readonly issuer: string },
     token: string,
     header: JwtJsonObject | undefined,
   ): Promise<boolean> {
     const clerk = this.#options.clerk;
-    if (clerk?.issuer !== undefined) return namesClerkInstance(issuer, clerk.issuer);
+    if (clerk?.issuer !== undefined) {
+      let names = this.#oidcNamesClerk.get(oidc);
+      if (names === undefined) {
+        names = namesClerkInstance(oidc.issuer, clerk.issuer);
+        this.#oidcNamesClerk.set(oidc, names);
+      }
+      return names;
+    }
     if (!clerk?.jwtKey && !clerk?.secretKey) return false;
+    const clerkKeys = this.#clerkKeys;
+    if (clerkKeys !== null) {
+      await clerkKeys.load();
+      if (clerkKeys.listedKey(header?.['kid']) === undefined) return false;
+    }
     return this.#signedByClerk(token, header);
   }
 

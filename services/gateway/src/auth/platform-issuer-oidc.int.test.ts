@@ -42,7 +42,10 @@ let origin: TestOrigin;
 let gateway: TestGateway;
 /** A gateway verifying Clerk tokens with the instance's key alone: no CLERK_ISSUER, no publishable key. */
 let keyOnlyGateway: TestGateway;
+/** A gateway reading Clerk's key set from its Backend API (CLERK_SECRET_KEY), issuer unknown too. */
+let keySetGateway: TestGateway;
 let jwks: Server;
+let clerkApi: Server;
 
 beforeAll(async () => {
   clerk = await createClerkTestKeys();
@@ -57,6 +60,11 @@ beforeAll(async () => {
     res.end(JSON.stringify({ keys: [clerkJwk] }));
   });
   await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  clerkApi = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [clerkJwk] }));
+  });
+  await new Promise<void>((resolve) => clerkApi.listen(0, '127.0.0.1', resolve));
   origin = await startTestOrigin('platform-issuer-oidc');
   gateway = await startTestGateway({
     CLERK_JWT_KEY: clerk.publicKeyPem,
@@ -65,6 +73,11 @@ beforeAll(async () => {
   });
   keyOnlyGateway = await startTestGateway({
     CLERK_JWT_KEY: clerk.publicKeyPem,
+    GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
+  });
+  keySetGateway = await startTestGateway({
+    CLERK_SECRET_KEY: 'sk_test_platform',
+    CLERK_API_URL: `http://127.0.0.1:${(clerkApi.address() as AddressInfo).port}`,
     GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
   });
   const originId = randomUUID();
@@ -87,11 +100,14 @@ beforeAll(async () => {
   });
   gateway.store.apply(snapshot);
   keyOnlyGateway.store.apply(snapshot);
+  keySetGateway.store.apply(snapshot);
 });
 
 afterAll(async () => {
   await gateway?.close();
   await keyOnlyGateway?.close();
+  await keySetGateway?.close();
+  await new Promise<void>((resolve) => clerkApi?.close(() => resolve()));
   await origin?.close();
   await new Promise<void>((resolve) => jwks?.close(() => resolve()));
 });
@@ -141,6 +157,21 @@ describe("the same tenant at a gateway that knows Clerk's key but not its issuer
     });
     expect(members.status).toBe(403);
     const anyone = await send(keyOnlyGateway, HOST, '/anyone/profile', {
+      headers: { authorization: `Bearer ${await platformUserToken()}` },
+    });
+    expect(anyone.status).toBe(200);
+    expect(originSaw(anyone)['authorization']).toBeUndefined();
+    expect(originSaw(anyone)['x-vantageedge-auth-issuer']).toBe('clerk');
+  });
+});
+
+describe("the same tenant at a gateway that reads Clerk's key set but does not know its issuer", () => {
+  it('a platform user’s session token is still a Clerk token there: refused outside the org, never forwarded', async () => {
+    const members = await send(keySetGateway, HOST, '/members/profile', {
+      headers: { authorization: `Bearer ${await platformUserToken()}` },
+    });
+    expect(members.status).toBe(403);
+    const anyone = await send(keySetGateway, HOST, '/anyone/profile', {
       headers: { authorization: `Bearer ${await platformUserToken()}` },
     });
     expect(anyone.status).toBe(200);

@@ -28,7 +28,7 @@ interface Queue {
  * mark) before parsing the next head. Past either, the connection is closed (its requests dropped), as
  * for a header too large: GATEWAY_MAX_REQUESTS_PER_CONNECTION (1,000) heads of up to
  * GATEWAY_MAX_HEADER_BYTES each, or 32 bodies of 64 KiB, on each of a client's
- * GATEWAY_MAX_CONNECTIONS_PER_CLIENT connections, were gigabytes.
+ * GATEWAY_MAX_CONNECTIONS_PER_CLIENT connections, would be gigabytes.
  */
 const MAX_WAITING_REQUESTS = 32;
 const MAX_WAITING_BYTES = 64 * 1024;

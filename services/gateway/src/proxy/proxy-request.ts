@@ -628,8 +628,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     // the bounds, its body's timeout) fails the exchange, also once its head went out to the client;
     // unless its client held it back a while: an origin giving up on a reader that slow (its send
     // timeout) is no sign of its health, and any client could open its circuit so. Nor is it a sign of
-    // health: counted as its status, each slow reader's cut reset the failures in a row of a target
-    // cutting every body.
+    // health: counted as its status, each slow reader's cut would reset the failures in a row of a
+    // target cutting every body.
     const heldBack = this.#heldBack || (this.#paused && performance.now() - this.#pausedAt >= CLIENT_HOLD_MS);
     let outcome: UpstreamOutcome;
     if (clientLeft || failure.outcome.kind === 'cancelled')
