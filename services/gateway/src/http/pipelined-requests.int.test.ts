@@ -136,39 +136,64 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
   // request held its parsed head (≈ 2 KB of objects beside its header bytes) until its turn, up to
   // GATEWAY_MAX_REQUESTS_PER_CONNECTION of them: a thousand connections of one client address,
   // each a write of a thousand small requests behind one that hangs, held gigabytes.
-  it('a connection holding too many requests waiting is closed, and what they held is freed', async () => {
+  /**
+   * The heap (and, `withBuffers`, array buffer) bytes held once each of `connections` connections has a
+   * request hanging at the origin (`/hang/<tag>-<c>`) and `pipelineOf(c)` written behind it, measured after
+   * a collection once every byte left the clients (the gateway read it or closed the connection). Waits
+   * for the gateway to close them all.
+   */
+  async function heldBehindHungRequests(
+    tag: string,
+    connections: number,
+    pipelineOf: (connection: number) => string,
+    withBuffers = false,
+  ): Promise<number> {
     setFlagsFromString('--expose-gc');
     const collectGarbage = runInNewContext('gc') as () => void;
-    const connections = 4;
-    const behind = 999;
-    const filler = 'f'.repeat(2_000);
+    const used = () => {
+      const usage = process.memoryUsage();
+      return usage.heapUsed + (withBuffers ? usage.arrayBuffers : 0);
+    };
     collectGarbage();
-    const before = process.memoryUsage().heapUsed;
+    const before = used();
     const hung: RawClient[] = [];
     for (let c = 0; c < connections; c++) {
       const client = await connectRaw('plain', gateway.gateway.trafficPort);
       clients.push(client);
       hung.push(client);
-      client.socket.write(`GET /hang/${c} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-      await vi.waitFor(() => expect(origin.seen).toContain(`/hang/${c}`), { timeout: 10_000 });
-      let text = '';
-      for (let i = 0; i < behind; i++)
-        text += `GET /small/${c}-${i} HTTP/1.1\r\nHost: ${HOST}\r\nX-Filler: ${filler}\r\n\r\n`;
-      client.socket.write(text);
+      client.socket.on('error', () => {});
+      client.socket.write(`GET /hang/${tag}-${c} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      await vi.waitFor(() => expect(origin.seen).toContain(`/hang/${tag}-${c}`), { timeout: 10_000 });
+      client.socket.write(pipelineOf(c));
     }
-    // Every byte written has left the clients (the gateway has read it, or closed the connection).
     await vi.waitFor(
       () => {
-        for (const client of hung) expect(client.socket.writableLength).toBe(0);
+        for (const client of hung)
+          expect(client.socket.destroyed || client.socket.writableLength === 0).toBe(true);
       },
       { timeout: 10_000 },
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     collectGarbage();
-    const held = process.memoryUsage().heapUsed - before;
+    const held = used() - before;
+    await within(Promise.all(hung.map((client) => client.closed)), 10_000, 'the gateway closing them');
+    return held;
+  }
+
+  // Node parses every request a connection's bytes hold and hands each over at once; each waiting
+  // request held its parsed head (≈ 2 KB of objects beside its header bytes) until its turn, up to
+  // GATEWAY_MAX_REQUESTS_PER_CONNECTION of them: a thousand connections of one client address,
+  // each a write of a thousand small requests behind one that hangs, held gigabytes.
+  it('a connection holding too many requests waiting is closed, and what they held is freed', async () => {
+    const filler = 'f'.repeat(2_000);
+    const held = await heldBehindHungRequests('heads', 4, (c) => {
+      let text = '';
+      for (let i = 0; i < 999; i++)
+        text += `GET /small/${c}-${i} HTTP/1.1\r\nHost: ${HOST}\r\nX-Filler: ${filler}\r\n\r\n`;
+      return text;
+    });
     // Held until their turn: connections × behind × (2 KB head + 2 KB of objects) ≈ 16 MB.
     expect(held).toBeLessThan(4 * 1024 * 1024);
-    await within(Promise.all(hung.map((client) => client.closed)), 10_000, 'the gateway closing them');
     expect(origin.seen.filter((path) => path.startsWith('/small/') && path.includes('-'))).toEqual([]);
   });
 
@@ -176,73 +201,30 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
   // handler: answered at once, its answer waited in memory behind the answers before it on the
   // connection, with its request, outside the count of requests waiting.
   it('a connection holding too many refused expectations waiting is closed, and what they held is freed', async () => {
-    setFlagsFromString('--expose-gc');
-    const collectGarbage = runInNewContext('gc') as () => void;
-    const connections = 8;
-    const behind = 2_000;
-    collectGarbage();
-    const before = process.memoryUsage().heapUsed;
-    const hung: RawClient[] = [];
-    for (let c = 0; c < connections; c++) {
-      const client = await connectRaw('plain', gateway.gateway.trafficPort);
-      clients.push(client);
-      hung.push(client);
-      client.socket.on('error', () => {});
-      client.socket.write(`GET /hang/expect-${c} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-      await vi.waitFor(() => expect(origin.seen).toContain(`/hang/expect-${c}`), { timeout: 10_000 });
-      client.socket.write(`GET /e HTTP/1.1\r\nExpect: x\r\n\r\n`.repeat(behind));
-    }
-    await vi.waitFor(
-      () => {
-        for (const client of hung)
-          expect(client.socket.destroyed || client.socket.writableLength === 0).toBe(true);
-      },
-      { timeout: 10_000 },
+    const held = await heldBehindHungRequests('expect', 8, () =>
+      `GET /e HTTP/1.1\r\nExpect: x\r\n\r\n`.repeat(2_000),
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    collectGarbage();
-    const held = process.memoryUsage().heapUsed - before;
     expect(held).toBeLessThan(4 * 1024 * 1024);
-    await within(Promise.all(hung.map((client) => client.closed)), 10_000, 'the gateway closing them');
   });
 
   // A waiting request's body is not left in the socket: node reads it into the request (up to its
   // 64 KiB high-water mark) as it parses the requests behind. 31 requests of 60 KB bodies each, within
   // the count, held 1.9 MB a connection.
   it('a connection holding too many bytes of request bodies waiting is closed, and what they held is freed', async () => {
-    setFlagsFromString('--expose-gc');
-    const collectGarbage = runInNewContext('gc') as () => void;
-    const connections = 8;
-    const behind = 31;
     const body = 'b'.repeat(60_000);
-    collectGarbage();
-    const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-    const hung: RawClient[] = [];
-    for (let c = 0; c < connections; c++) {
-      const client = await connectRaw('plain', gateway.gateway.trafficPort);
-      clients.push(client);
-      hung.push(client);
-      client.socket.on('error', () => {});
-      client.socket.write(`GET /hang/body-${c} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-      await vi.waitFor(() => expect(origin.seen).toContain(`/hang/body-${c}`), { timeout: 10_000 });
-      let text = '';
-      for (let i = 0; i < behind; i++)
-        text += `POST /small/body-${c}-${i} HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-      client.socket.write(text);
-    }
-    await vi.waitFor(
-      () => {
-        for (const client of hung)
-          expect(client.socket.destroyed || client.socket.writableLength === 0).toBe(true);
+    const held = await heldBehindHungRequests(
+      'body',
+      8,
+      (c) => {
+        let text = '';
+        for (let i = 0; i < 31; i++)
+          text += `POST /small/body-${c}-${i} HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+        return text;
       },
-      { timeout: 10_000 },
+      true,
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    collectGarbage();
-    const held = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before;
     // Held until their turn: connections × behind × 60 KB ≈ 15 MB.
     expect(held).toBeLessThan(4 * 1024 * 1024);
-    await within(Promise.all(hung.map((client) => client.closed)), 10_000, 'the gateway closing them');
     expect(origin.seen.filter((path) => path.startsWith('/small/body-'))).toEqual([]);
   });
 });
