@@ -28,11 +28,11 @@ export function clerkIssuerOf(settings: {
   return settings.CLERK_PUBLISHABLE_KEY ? issuerOfPublishableKey(settings.CLERK_PUBLISHABLE_KEY) : undefined;
 }
 
-/** The host an issuer or URL names (a bare host read as https://), lower case, without a final dot. */
+/** The host an issuer or URL names (a bare host read as https://), lower case, without final dots. */
 function hostNamed(value: string): string | undefined {
   const url = URL.parse(value) ?? URL.parse(`https://${value}`);
   if (url === null || url.hostname === '') return undefined;
-  return url.hostname.toLowerCase().replace(/\.$/, '');
+  return url.hostname.toLowerCase().replace(/\.+$/, '');
 }
 
 /**

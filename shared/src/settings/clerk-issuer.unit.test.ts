@@ -41,6 +41,7 @@ describe("a URL naming the platform's Clerk instance", () => {
       'https://HAPPY-CAT-12.Clerk.Accounts.Dev',
       'https://happy-cat-12.clerk.accounts.dev:443/',
       'https://happy-cat-12.clerk.accounts.dev./',
+      'https://happy-cat-12.clerk.accounts.dev../',
       'http://happy-cat-12.clerk.accounts.dev',
       'https://user@happy-cat-12.clerk.accounts.dev:8443',
       `${issuer}/.well-known/jwks.json`,
