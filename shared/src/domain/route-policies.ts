@@ -898,11 +898,24 @@ export const trafficSplitInput = trafficSplit.superRefine((split, ctx) => {
   refuse(split.sticky?.header, ['sticky', 'header']);
   split.overrides.forEach((override, index) => {
     refuse(override.header, ['overrides', index, 'header']);
-    const issue = override.header === undefined ? undefined : unreadHeaderValueIssue(override.value, 'exact');
+    const issue =
+      override.header === undefined
+        ? unreadCookieValueIssue(override.value)
+        : unreadHeaderValueIssue(override.value, 'exact');
     if (issue !== undefined)
       ctx.addIssue({ code: 'custom', path: ['overrides', index, 'value'], message: issue });
   });
 });
+
+/**
+ * Why a cookie override's value is one no request carries, or undefined: gateways read a cookie from the
+ * Cookie header as its other values (unreadHeaderValueIssue), up to the `;` that ends it.
+ */
+function unreadCookieValueIssue(value: string): string | undefined {
+  const issue = unreadHeaderValueIssue(value, 'exact');
+  if (issue !== undefined || !value.includes(';')) return issue;
+  return "must not contain ';': a cookie's value ends at the first ';' of the Cookie header";
+}
 
 /**
  * Whether a request header name, in any spelling origins read as it (`x_real_ip`), is one the gateway

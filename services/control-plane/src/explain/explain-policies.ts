@@ -172,12 +172,17 @@ function explainTimeouts(
  * A split key's value in `headers`, as the gateway's split reads it (the first line; a cookie's first),
  * for a request of a client through no trusted proxy: a header only a trusted proxy's request passes on
  * (True-Client-IP, …) is none, unless the route's transform wrote it (`written`: its line then reaches
- * the origin from every client).
+ * the origin from every client). Host is the request's `host`, as gateways read an HTTP/2 :authority.
  */
-function splitKeyReader(headers: Record<string, string | string[]>, written: ReadonlySet<string>) {
+function splitKeyReader(
+  headers: Record<string, string | string[]>,
+  written: ReadonlySet<string>,
+  host: string,
+) {
   const cookies = cookieHeader(sentHeader(headers, 'cookie'));
   const headerValue = (header: string) => {
     const lower = header.toLowerCase();
+    if (lower === 'host') return host === '' ? undefined : host;
     if (!keptOnlyFromTrustedProxy(lower)) return single(sentHeader(headers, lower));
     const name = asOriginsReadIt(lower);
     return written.has(name) ? single(sentHeader(headers, name)) : undefined;
@@ -195,13 +200,13 @@ const NO_NAMES: ReadonlySet<string> = new Set();
 function explainTrafficSplit(
   snapshot: TenantSnapshot,
   route: RouteConfig,
-  request: Pick<PolicyRequest, 'headers' | 'forwardedHeaders'>,
+  request: Pick<PolicyRequest, 'host' | 'headers' | 'forwardedHeaders'>,
 ): PoliciesExplanation['traffic_split'] {
   const split = route.traffic_split ?? null;
   if (split === null) return null;
   const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
   const written = requestHeadersWritten(route.request_headers);
-  const keyValue = splitKeyReader(request.forwardedHeaders, written);
+  const keyValue = splitKeyReader(request.forwardedHeaders, written, request.host);
   const override = split.overrides.find(
     (entry) => !splitOverrideLeftOut(entry) && keyValue(entry) === entry.value,
   );
@@ -218,7 +223,10 @@ function explainTrafficSplit(
     overrides: split.overrides,
     chosen_by:
       override !== undefined
-        ? overrideChoice(override, splitKeyReader(request.headers, NO_NAMES)(override) === override.value)
+        ? overrideChoice(
+            override,
+            splitKeyReader(request.headers, NO_NAMES, request.host)(override) === override.value,
+          )
         : split.sticky === null
           ? 'weights: round robin by weight on each gateway replica'
           : stickyValue === undefined

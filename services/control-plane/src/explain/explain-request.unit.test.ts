@@ -267,6 +267,25 @@ describe('explaining a request', () => {
     );
   });
 
+  // Regression: a split keyed on Host read only a Host given among the headers, while gateways read the
+  // host the request is for (an HTTP/2 client's :authority too).
+  it('reads a split key on Host as the host the request is for', async () => {
+    const SECOND = randomUUID();
+    const byHost = await withSecondOrigin(SECOND, [
+      {
+        id: USERS_ROUTE,
+        origin_id: ORIGIN,
+        path_pattern: '/api/*',
+        auth_mode: 'public',
+        traffic_split: splitToSecond(SECOND, 'x-user', 'Host', 'acme.vantageedge.dev'),
+      },
+    ]);
+    const answer = await explain({ path: '/api/a' }, byHost);
+    expect(answer.policies?.traffic_split?.chosen_by).toBe(
+      `an override: host = acme.vantageedge.dev → origin ${SECOND}`,
+    );
+  });
+
   // Regression: a split key the route's own request_headers write (which the origin gets from every
   // client, and the gateway's split reads) was explained as never read from a client through no proxy.
   it('reads a split key on such a header the route’s transform writes, as the gateway does', async () => {

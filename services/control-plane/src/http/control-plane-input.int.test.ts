@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ApiResponse,
@@ -360,6 +360,35 @@ describe('header values a gateway never reads from a request', () => {
               { origin_id: other, weight: 1 },
             ],
             overrides: [{ header: 'x-canary', value: 'beta ', origin_id: other }],
+          },
+        }),
+      }),
+    );
+  });
+
+  // A cookie's value ends at `;` and is read without the whitespace around it: an override on any other
+  // value was stored and never met.
+  it.each([
+    ['with a semicolon', 'beta; tier=gold'],
+    ['with a trailing space', 'beta '],
+    ['with a leading tab', '\tbeta'],
+    ['with CR LF', 'a\r\nb'],
+    ['beyond Latin-1', '€uro'],
+  ])('a traffic split cookie override %s: 400 naming its value', async (_case, value) => {
+    const other = json(
+      await cp.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name: `canary-${randomUUID()}`, url: 'http://127.0.0.1:10' },
+      }),
+    )['id'] as string;
+    await expectRefused('traffic_split.overrides.0.value', () =>
+      cp.request('POST', '/api/v1/routes', {
+        body: route({
+          traffic_split: {
+            origins: [
+              { origin_id: originId, weight: 1 },
+              { origin_id: other, weight: 1 },
+            ],
+            overrides: [{ cookie: 'canary', value, origin_id: other }],
           },
         }),
       }),

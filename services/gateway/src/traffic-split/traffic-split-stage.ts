@@ -12,6 +12,7 @@ import {
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import { requestAuthority } from '../http/request-authority.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 import { originGetsTrustedProxyHeader } from '../proxy/forwarded-headers.js';
@@ -76,13 +77,15 @@ interface Override {
 type KeyOf = (exchange: GatewayExchange) => string | undefined;
 
 /**
- * Reads a sticky or override key. A header the gateway passes on only from a trusted proxy
- * (True-Client-IP, X-Forwarded-Ssl, …) is read as the origin gets it: the trusted proxy's line of that
- * name or the one the route's request transform wrote, and from any other client none, whatever it wrote.
+ * Reads a sticky or override key. Host is the host the request is for (HTTP/2's :authority: HTTP/2
+ * clients send no Host line). A header the gateway passes on only from a trusted proxy (True-Client-IP,
+ * X-Forwarded-Ssl, …) is read as the origin gets it: the trusted proxy's line of that name or the one
+ * the route's request transform wrote, and from any other client none, whatever it wrote.
  */
 function compileKey(header: string | undefined, cookie: string | undefined): KeyOf {
   if (header !== undefined) {
     const lower = header.toLowerCase();
+    if (lower === 'host') return (exchange) => requestAuthority(exchange.req.headers);
     if (keptOnlyFromTrustedProxy(lower)) {
       const name = asOriginsReadIt(lower);
       return (exchange) =>

@@ -5,6 +5,7 @@ import {
 } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
+import { requestAuthority } from '../../http/request-authority.js';
 import { originGetsTrustedProxyHeader } from '../../proxy/forwarded-headers.js';
 import type { PickContext } from '../types.js';
 
@@ -39,6 +40,8 @@ export function compileHashKey(loadBalancing: OriginConfig['load_balancing']): H
       if (loadBalancing.hash_key === undefined || readsClientCopyOfGatewayHeader(loadBalancing.hash_key))
         return undefined;
       const lower = loadBalancing.hash_key.toLowerCase();
+      // HTTP/2 clients name the host in :authority and send no Host line.
+      if (lower === 'host') return (context) => requestAuthority(context.headers) ?? context.clientIp;
       if (keptOnlyFromTrustedProxy(lower)) {
         // Read as the origin gets it: the trusted proxy's line of that name, or the route's; other
         // clients have none.

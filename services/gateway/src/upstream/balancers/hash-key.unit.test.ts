@@ -25,6 +25,13 @@ describe('consistent-hash key', () => {
     expect(key?.(request())).toBe('203.0.113.9');
   });
 
+  it('reads Host as the host the request is for, over HTTP/2 too (its :authority, no Host line)', () => {
+    const key = keyOf({ hash_on: 'header', hash_key: 'Host' });
+    expect(key?.(request({ host: 'a.example' }))).toBe('a.example');
+    expect(key?.(request({ ':authority': 'a.example' }))).toBe('a.example');
+    expect(key?.(request())).toBe('203.0.113.9');
+  });
+
   it('reads a cookie and falls back to the client IP', () => {
     const key = keyOf({ hash_on: 'cookie', hash_key: 'session' });
     expect(key?.(request({ cookie: 'theme=dark; session=abc123; x=1' }))).toBe('abc123');
