@@ -219,7 +219,11 @@ function connectionNamed(headers: Pick<IncomingMessage, 'headers'>['headers']): 
 const joinedLines = new WeakMap<readonly string[], string>();
 
 function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): string | undefined {
-  const value = sentHeader(req.headers, name);
+  // HTTP/2 clients name the host in :authority and send no Host line.
+  const value =
+    name === 'host'
+      ? (singleHeader(req.headers[':authority']) ?? sentHeader(req.headers, name))
+      : sentHeader(req.headers, name);
   if (value === undefined || connectionNamed(req.headers).has(name)) return undefined;
   if (!Array.isArray(value)) return value;
   let joined = joinedLines.get(value);

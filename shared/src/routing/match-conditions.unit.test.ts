@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { routeConfig } from '../domain/gateway-config.js';
-import { compileConditions, headersNeverMet } from './match-conditions.js';
+import { compileConditions, headersNeverMet, requestValue } from './match-conditions.js';
 import { RouteMatcher } from './route-matcher.js';
 
 const request = { headers: { host: 'shop.example.com' } } as unknown as IncomingMessage;
@@ -121,6 +121,27 @@ describe('route match conditions', () => {
       true,
     );
     expect(test({ ...sent, x_api_version: '1', connection: 'upgrade, x-api-version' })).toBe(false);
+  });
+
+  it("reads a condition on Host as the host the request is for, HTTP/2's :authority included", () => {
+    const conditions = compileConditions({
+      hosts: [],
+      headers: [{ name: 'host', exact: 'beta.example.com' }],
+      query: [],
+    })!;
+    const test = (headers: Record<string, string>) => conditions.test({ req: { headers }, query: '' }, false);
+    expect(test({ host: 'beta.example.com' })).toBe(true);
+    expect(test({ ':authority': 'beta.example.com' })).toBe(true);
+    expect(test({ ':authority': 'shop.example.com' })).toBe(false);
+    expect(
+      requestValue(
+        { kind: 'header', key: 'header:host', name: 'host' },
+        {
+          req: { headers: { ':authority': 'beta.example.com' } } as unknown as IncomingMessage,
+          query: '',
+        },
+      ),
+    ).toBe('beta.example.com');
   });
 
   it('visits the routes of every value a request sends in several spellings of a filed field', () => {
