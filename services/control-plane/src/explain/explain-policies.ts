@@ -64,6 +64,25 @@ export function announcedPreflightMethod(
   return singleHeader(sentHeader(request.headers, 'access-control-request-method'))?.toUpperCase();
 }
 
+const IP_DENIED: PolicyStop = {
+  stage: 'ip_rules',
+  status: 403,
+  code: 'ip_denied',
+  message: 'requests from this address are not allowed on this route',
+};
+
+/**
+ * A request no route takes is judged by the tenant-wide IP rules, as the gateways judge it: 403
+ * `ip_denied` for an address they refuse (a 404 would tell it which paths have routes); else null.
+ */
+export function unroutedIpRefusal(snapshot: TenantSnapshot, clientIp: string | undefined): PolicyStop | null {
+  const rules = snapshot.tenant.settings.ip_rules ?? null;
+  if (rules === null || clientIp === undefined) return null;
+  const allow = new AddressMatcher(rules.allow);
+  const refused = new AddressMatcher(rules.deny).has(clientIp) || (allow.size > 0 && !allow.has(clientIp));
+  return refused ? { ...IP_DENIED } : null;
+}
+
 function explainIpRules(
   snapshot: TenantSnapshot,
   route: RouteConfig,
@@ -306,12 +325,7 @@ export function explainPolicies(
   };
   let stop: PolicyStop | null = null;
   if (policies.ip_rules?.verdict === 'denied') {
-    stop = {
-      stage: 'ip_rules',
-      status: 403,
-      code: 'ip_denied',
-      message: 'requests from this address are not allowed on this route',
-    };
+    stop = { ...IP_DENIED };
   } else if (policies.cors?.preflight) {
     stop = {
       stage: 'cors',

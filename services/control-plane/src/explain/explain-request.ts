@@ -41,7 +41,7 @@ import {
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import { quotaExceededMessage } from '@vantageedge/shared/usage/quota-windows';
 import { type AuthContext, type ExplainedAuth, explainAuth } from './explain-auth.js';
-import { announcedPreflightMethod, explainPolicies } from './explain-policies.js';
+import { announcedPreflightMethod, explainPolicies, unroutedIpRefusal } from './explain-policies.js';
 import { explainQuota, type QuotaCounters } from './explain-quota.js';
 import { headersAfterRequestTransform, queryAfterTransform } from './transformed-request.js';
 
@@ -525,7 +525,9 @@ export async function explainRequest(
   const routes = preflightRoutes ?? explainRoutes(snapshot, input.method, path, { facts, preflight: false });
   explanation.routes = routes.verdicts;
   explanation.route = routes.verdicts.find((verdict) => verdict.selected) ?? null;
-  if (routes.decision) decide(routes.decision);
+  if (routes.decision?.code === 'route_not_found')
+    decide(unroutedIpRefusal(snapshot, gatewayClientIp(input.clientIp)) ?? routes.decision);
+  else if (routes.decision) decide(routes.decision);
   const route = routes.chosen;
   if (route === null) return explanation;
 

@@ -1015,6 +1015,25 @@ describe('explaining the route policies that apply', () => {
     }
   });
 
+  it("answers a path no route takes with the tenant-wide IP rules' 403 for a refused address, as the gateways do", async () => {
+    const snap = await canarySnapshot({
+      routes: policyRoutes,
+      api_keys: [],
+      tenant: { ...(await policySnapshot()).tenant, settings: { ip_rules: { deny: ['203.0.113.0/24'] } } },
+    });
+    const refused = await explain({ path: '/nothing/here', clientIp: '::ffff:203.0.113.9' }, snap);
+    expect(refused.route).toBeNull();
+    expect(refused.decision).toMatchObject({ stage: 'ip_rules', status: 403, code: 'ip_denied' });
+    for (const clientIp of ['192.0.2.1', undefined]) {
+      const other = await explain({ path: '/nothing/here', ...(clientIp ? { clientIp } : {}) }, snap);
+      expect(other.decision, clientIp).toMatchObject({
+        stage: 'route',
+        status: 404,
+        code: 'route_not_found',
+      });
+    }
+  });
+
   it('reports the route’s timeouts over the origin’s, and its retries', async () => {
     const snap = await policySnapshot();
     const office = await explain({ path: '/office/x' }, snap);

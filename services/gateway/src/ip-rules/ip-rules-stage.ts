@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IpRules } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
+import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { failExchange } from '../pipeline/errors.js';
 import { rememberVerdicts, VerdictBudget } from '../pipeline/remembered-verdicts.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
@@ -9,7 +10,9 @@ import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
  * IP allow / deny lists on the client address (as the gateway resolved it: the peer, or the address
  * trusted proxies forwarded). A route's `ip_rules` replace the tenant-wide `settings.ip_rules`. Deny
  * wins; a non-empty allow list admits only its ranges. Refused: 403 `ip_denied`, before CORS and
- * authentication (a refused address learns nothing about the route).
+ * authentication (a refused address learns nothing about the route). A request no route takes is
+ * judged by the tenant-wide rules (refusedByTenantIpRules), as APISIX runs its global rules before its
+ * 404: the 404 would tell a refused address which of the tenant's paths have routes.
  *
  * A rule set is compiled once and its stage shared: by every route of the tenant that applies the
  * tenant-wide rules (the same object in one snapshot), and by the tenant's next snapshot versions while
@@ -26,14 +29,34 @@ export function createIpRulesPolicy(): RoutePolicy {
       const rules = route.ip_rules ?? tenant.settings.ip_rules ?? null;
       return rules === null ? null : stages.stageFor(tenant.id, rules);
     },
+    tenantApplied(tenant) {
+      const rules = tenant.snapshot.tenant.settings.ip_rules ?? null;
+      const stage = rules === null ? null : stages.stageFor(tenant.id, rules);
+      if (stage !== null) tenantStages.set(tenant, stage);
+    },
     tenantRetired(tenant, replacement) {
       if (replacement === undefined) stages.tenantRemoved(tenant.id);
     },
   };
 }
 
+/** What a refused address is told, on a route and on a path no route takes alike. */
+export const IP_DENIED_MESSAGE = 'requests from this address are not allowed on this route';
+
+/** Each applied tenant version's tenant-wide rules (none when it has none). */
+const tenantStages = new WeakMap<CompiledTenant, IpRulesStage>();
+
+/** Whether the tenant-wide `settings.ip_rules` refuse `clientIp`: asked of a request no route takes. */
+export function refusedByTenantIpRules(tenant: CompiledTenant, clientIp: string): boolean {
+  return tenantStages.get(tenant)?.refuses(clientIp) === true;
+}
+
+interface IpRulesStage extends RouteStage {
+  refuses(clientIp: string): boolean;
+}
+
 /** null: the rules are empty (no stage). */
-type Compiled = RouteStage | null;
+type Compiled = IpRulesStage | null;
 
 /** By all of a tenant's IP rule sets together (≈0.45 MB at most). */
 const TENANT_ADDRESSES_REMEMBERED = 4096;
@@ -42,7 +65,7 @@ const TENANT_ADDRESSES_REMEMBERED = 4096;
 interface TenantIpRules {
   readonly addresses: VerdictBudget;
   /** By fingerprint, held weakly. */
-  readonly stages: Map<string, WeakRef<RouteStage>>;
+  readonly stages: Map<string, WeakRef<IpRulesStage>>;
 }
 
 /**
@@ -101,7 +124,7 @@ function fingerprint(rules: IpRules): string {
     .digest('base64');
 }
 
-function ipRulesStage(rules: IpRules, addresses: VerdictBudget): RouteStage | null {
+function ipRulesStage(rules: IpRules, addresses: VerdictBudget): IpRulesStage | null {
   const deny = new AddressMatcher(rules.deny);
   const allow = new AddressMatcher(rules.allow);
   if (deny.size === 0 && allow.size === 0) return null;
@@ -111,9 +134,10 @@ function ipRulesStage(rules: IpRules, addresses: VerdictBudget): RouteStage | nu
   );
   return {
     name: 'ip_rules',
+    refuses: refused,
     onRequest(exchange) {
       if (refused(exchange.clientIp)) {
-        failExchange(exchange, 403, 'ip_denied', 'requests from this address are not allowed on this route');
+        failExchange(exchange, 403, 'ip_denied', IP_DENIED_MESSAGE);
         return 'handled';
       }
       return 'continue';

@@ -7,7 +7,9 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { errorCodeOf, rawExchange } from '../testing/raw-exchange.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
 
 /**
  * IP rules through the real pipeline, on the client address the gateway resolved (here behind a
@@ -29,6 +31,7 @@ describe('IP rules route policy', () => {
         origins: [{ id: originId, targets: [origin.url] }],
         routes: [
           { origin_id: originId, path_pattern: '/tenant-rules/*' },
+          { origin_id: originId, path_pattern: '/limited/*', max_body_bytes: 100, max_header_bytes: 2048 },
           // Open to every address (its own rules replace the tenant's), around a path that keeps them.
           { origin_id: originId, path_pattern: '/portal/*', ip_rules: { deny: ['192.0.2.66'] } },
           { origin_id: originId, path_pattern: '/portal/admin/*' },
@@ -88,5 +91,47 @@ describe('IP rules route policy', () => {
     expect(folded.status).toBe(403);
     expect(folded.json()['error']).toMatchObject({ code: 'ambiguous_path' });
     expect(origin.seen.length).toBe(seen);
+  });
+
+  it("refuses the tenant's denied ranges on paths no route takes as on its routes: a refused address cannot map the routes", async () => {
+    const refused = await from('203.0.113.7', '/no-such-route/x');
+    expect(refused.status).toBe(403);
+    expect(refused.json()['error']).toEqual((await from('203.0.113.7', '/tenant-rules/x')).json()['error']);
+    const upgrade = await sendUpgrade(gateway, 'ips.localhost', '/no-such-route/ws', {
+      'x-forwarded-for': '203.0.113.7',
+    });
+    expect(upgrade.status).toBe(403);
+    expect(JSON.parse(upgrade.text).error).toMatchObject({ code: 'ip_denied' });
+    // Any other address is told there is no such route.
+    const unknown = await from('192.0.2.1', '/no-such-route/x');
+    expect(unknown.status).toBe(404);
+    expect(unknown.json()['error']).toMatchObject({ code: 'route_not_found' });
+  });
+
+  it('refuses a denied address before any other refusal of a route it names: limits and loops do not tell routes apart', async () => {
+    const code = async (path: string, headers: string) => {
+      const answer = await rawExchange(
+        gateway.gateway.trafficPort,
+        Buffer.from(
+          `POST ${path} HTTP/1.1\r\nHost: ips.localhost\r\nX-Forwarded-For: 203.0.113.7\r\n${headers}Connection: close\r\n\r\n`,
+        ),
+        ['POST'],
+        5_000,
+      );
+      return `${answer.responses[0]?.status} ${errorCodeOf(answer.responses[0]!)}`;
+    };
+    const huge = 'Content-Length: 999999999999\r\n';
+    const routeLimit = 'Content-Length: 1000\r\n';
+    const longHeader = `X-Padding: ${'p'.repeat(4096)}\r\nContent-Length: 0\r\n`;
+    const looping = 'CDN-Loop: vantageedge, vantageedge, vantageedge\r\nContent-Length: 0\r\n';
+    for (const headers of [huge, routeLimit, longHeader, looping]) {
+      expect(await code('/limited/x', headers), headers.slice(0, 20)).toBe('403 ip_denied');
+      expect(await code('/no-such-route/x', headers), headers.slice(0, 20)).toBe('403 ip_denied');
+    }
+    const upgrade = await sendUpgrade(gateway, 'ips.localhost', '/limited/ws', {
+      'x-forwarded-for': '203.0.113.7',
+      'cdn-loop': 'vantageedge, vantageedge, vantageedge',
+    });
+    expect(`${upgrade.status} ${JSON.parse(upgrade.text).error.code}`).toBe('403 ip_denied');
   });
 });

@@ -37,7 +37,11 @@ import {
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
 import { http2Scheme, schemesOfConnection } from '../http/request-scheme.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
-import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
+import {
+  createIpRulesPolicy,
+  IP_DENIED_MESSAGE,
+  refusedByTenantIpRules,
+} from '../ip-rules/ip-rules-stage.js';
 import { createMaxForwardsPolicy } from '../max-forwards/max-forwards-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -65,9 +69,9 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → checkHeaderCount → checkVersion → checkScheme → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
- *   → checkDeclaredBodySize
- *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
+ *   handleRequest → checkHeaderCount → checkVersion → checkScheme → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute
+ *   → checkClientAddress (the route's IP rules) → checkLoop → checkDeclaredBodySize
+ *   → runRequestStages (the route's other compiled stages: limits, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
  *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
  *
@@ -175,7 +179,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
 }
 
 /**
- * Every route policy, in pipeline order. Cheap refusals first (limits, IP rules), then CORS (a
+ * Every route policy, in pipeline order. Cheap refusals first (IP rules, then limits: a refused address
+ * is told nothing about the route, checkClientAddress), then CORS (a
  * preflight is answered before authentication), authentication, the answers that need no origin
  * (a route's fixed response, then TRACE and OPTIONS whose Max-Forwards is spent),
  * request transforms (before the cache, which keys on what the origin receives), the response headers
@@ -187,8 +192,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
  */
 function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
   return [
-    createRequestLimitsPolicy(options.maxBodyBytes),
     createIpRulesPolicy(),
+    createRequestLimitsPolicy(options.maxBodyBytes),
     createCorsPolicy(),
     createAuthPolicy(options.authenticator),
     createFixedResponsePolicy(),
@@ -250,9 +255,11 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
       checkMethod(exchange) &&
       normalizeRequestPath(context, exchange) &&
       matchRoute(exchange) &&
+      checkClientAddress(context, exchange) &&
       checkLoop(context, exchange)
     ) {
-      if (checkDeclaredBodySize(context, exchange)) runRequestStages(context, exchange, 0);
+      if (checkDeclaredBodySize(context, exchange))
+        runRequestStages(context, exchange, firstRequestStage(exchange.route!));
     }
   } catch (error) {
     internalError(exchange, error);
@@ -403,7 +410,10 @@ function matchRoute(exchange: GatewayExchange): boolean {
   let route = method === 'OPTIONS' ? matchPreflight(exchange) : undefined;
   route ??= router.resolve(method, exchange.path, { facts: exchange, preflight: false });
   if (route === undefined) {
-    failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    // A refused address learns nothing of the tenant's paths (checkClientAddress).
+    if (refusedByTenantIpRules(exchange.tenant!, exchange.clientIp))
+      failExchange(exchange, 403, 'ip_denied', IP_DENIED_MESSAGE);
+    else failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
     return false;
   }
   if (route instanceof AmbiguousQuery) {
@@ -425,6 +435,29 @@ function matchRoute(exchange: GatewayExchange): boolean {
     RequestTracing.routed(exchange.span, exchange.req.method, route.config.path_pattern);
   }
   return true;
+}
+
+/**
+ * The route's IP rules (its first request stage when it has them), before the refusals that depend on
+ * the route (a loop, a body over the limit, the route's own limits): a refused address is answered
+ * 403 `ip_denied` whatever it sends, as on a path no route takes (matchRoute), so it cannot tell the
+ * tenant's routes from paths without one.
+ */
+function checkClientAddress(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const route = exchange.route!;
+  if (firstRequestStage(route) === 0) return true;
+  const stage = route.stages.request[0]!;
+  // The IP rules stage answers synchronously.
+  const result =
+    context.tracing === undefined
+      ? stage.onRequest!(exchange)
+      : tracedStage(context.tracing, exchange, stage);
+  return result === 'continue';
+}
+
+/** Where the walk of a route's request stages starts: after its IP rules (checkClientAddress). */
+function firstRequestStage(route: CompiledRoute): number {
+  return route.stages.request[0]?.name === 'ip_rules' ? 1 : 0;
 }
 
 /**
@@ -485,7 +518,8 @@ function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchan
  */
 function runRequestStages(context: PipelineContext, exchange: GatewayExchange, from: number): void {
   const stages = exchange.route!.stages.request;
-  if (from === 0 && context.tracing !== undefined) traceAnonymousAuth(context.tracing, exchange);
+  if (context.tracing !== undefined && from === firstRequestStage(exchange.route!))
+    traceAnonymousAuth(context.tracing, exchange);
   for (let i = from; i < stages.length; i++) {
     const stage = stages[i]!;
     const result =

@@ -2,8 +2,13 @@ import type { Duplex } from 'node:stream';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { UpgradeCounts } from './upgrade-counts.js';
 
+/**
+ * The route stage that refuses an upgrade first, as any request: its IP rules, before anything that
+ * depends on the route (a refused address learns nothing of it).
+ */
+export const ADDRESS_STAGES: ReadonlySet<string> = new Set(['ip_rules']);
 /** Route stages that may refuse an upgrade before authentication, as they do any request. */
-export const BEFORE_AUTH_STAGES: ReadonlySet<string> = new Set(['request_limits', 'ip_rules']);
+export const BEFORE_AUTH_STAGES: ReadonlySet<string> = new Set(['request_limits']);
 /**
  * The route stages that run at connect after authentication: a route in maintenance mode or one that
  * redirects answers the upgrade itself; the request transforms shape what the origin receives (path,

@@ -21,6 +21,7 @@ import {
   omitsRequiredHost,
   requestAuthority,
 } from '../http/request-authority.js';
+import { IP_DENIED_MESSAGE, refusedByTenantIpRules } from '../ip-rules/ip-rules-stage.js';
 import { RequestTracing } from '../observability/request-tracing.js';
 import { acquireTarget } from '../pipeline/acquire-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -35,6 +36,7 @@ import type { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import type { UpgradeCounts } from './upgrade-counts.js';
 import type { UpgradeRecorder } from './upgrade-record.js';
 import {
+  ADDRESS_STAGES,
   answeredByRequestStage,
   BEFORE_AUTH_STAGES,
   CONNECT_STAGES,
@@ -143,7 +145,11 @@ export class UpgradeSteps {
     // The routes' `match` conditions (hosts, headers, query) hold for an upgrade as for any request.
     const facts = { req, query, peerTrusted: exchange.peerTrusted };
     const route = tenant.router.resolve('GET', normalized.path, { facts, preflight: false });
-    if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
+    if (route === undefined) {
+      return refusedByTenantIpRules(tenant, exchange.clientIp)
+        ? refuse(403, 'ip_denied', IP_DENIED_MESSAGE)
+        : refuse(404, 'route_not_found', 'no route matches this method and path');
+    }
     if (route instanceof AmbiguousQuery)
       return refuse(403, 'ambiguous_query', ambiguousQueryMessage(route.parameter));
     if (route instanceof AmbiguousPath) {
@@ -158,6 +164,7 @@ export class UpgradeSteps {
       exchange.span.setAttribute('vantageedge.route.id', route.config.id);
       RequestTracing.routed(exchange.span, 'GET', route.config.path_pattern);
     }
+    if (await answeredByRequestStage(exchange, socket, ADDRESS_STAGES, this.#counts)) return;
     if (platformPasses(req.headers) >= (this.#options.maxLoopHops ?? DEFAULT_MAX_LOOP_HOPS))
       return refuse(508, 'loop_detected', LOOP_DETECTED_MESSAGE);
     if (await answeredByRequestStage(exchange, socket, BEFORE_AUTH_STAGES, this.#counts)) return;
