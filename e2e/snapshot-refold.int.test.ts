@@ -5,7 +5,11 @@ import { promisify } from 'node:util';
 import { readRolloutStatus } from '@vantageedge/control-plane/rollout/rollout-status';
 import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
-import { RefoldWouldDropTenantsError, refoldSnapshots } from '@vantageedge/projections/snapshots/refold';
+import {
+  RefoldWouldDropTenantsError,
+  refoldSnapshots,
+  rollBackDrops,
+} from '@vantageedge/projections/snapshots/refold';
 import {
   requestSnapshotRepublish,
   waitForSnapshotsPublished,
@@ -356,6 +360,92 @@ describe('refolding when the fold now refuses a tenant’s creation', () => {
       quarantined_since: null,
       live_everywhere: true,
     });
+  });
+
+  // Regression: the drop was recorded before the refold, which could then fail: the audit log showed a
+  // drop that did not happen, and nothing said otherwise.
+  it('a refold that fails after recording a drop records that the drop did not happen, changing nothing', async () => {
+    const { tenant, created, route } = await tenantWithRefusedCreation();
+    const before = await storedState(tenant);
+    // The log cannot be read once the drop is recorded (the event store went away mid-refold).
+    let appended = false;
+    const failingStore = new Proxy(refoldStore, {
+      get(target, property) {
+        if (property === 'appendToStream')
+          return async (...args: Parameters<PostgresEventStore['appendToStream']>) => {
+            const result = await target.appendToStream(...args);
+            appended = true;
+            return result;
+          };
+        if (property === 'readAll')
+          return async (...args: Parameters<PostgresEventStore['readAll']>) => {
+            if (appended) throw new Error('the event store is unreachable');
+            return target.readAll(...args);
+          };
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    try {
+      await expect(
+        refoldSnapshots({ store: failingStore, pool: database.pool, dropUnfoldableTenants: true }),
+      ).rejects.toThrow('the event store is unreachable');
+    } finally {
+      readDifferently.delete(created.id);
+    }
+
+    // The running projector folds past the recorded events (they change no snapshot): only its
+    // checkpoint moves.
+    expect((await storedState(tenant)).rows).toEqual(before.rows);
+    expect(servedPaths(tenant)).toEqual(['/served/*']);
+    const events = await store.readStream(streamName.tenant(tenant));
+    const drop = events.find((event) => event.type === 'TenantDroppedFromGateways');
+    expect(events.map((event) => event.type)).toEqual([
+      'TenantCreated',
+      'TenantDroppedFromGateways',
+      'TenantDropRolledBack',
+    ]);
+    expect(events.at(-1)).toMatchObject({
+      data: { tenant_id: tenant, drop_position: drop?.position.toString() },
+      metadata: { actor: 'system:snapshot-refold', tenant_id: tenant, causation_id: drop?.id },
+    });
+    expect((events.at(-1)!.data as { error: string }).error).toContain('the event store is unreachable');
+    expect(await rollout(tenant)).toMatchObject({ deleted: false, quarantined_since: null });
+    expect(route.position).toBeLessThan(drop!.position);
+  });
+
+  it('records no roll-back of a drop whose refold committed although its answer was lost', async () => {
+    const { tenant, created } = await tenantWithRefusedCreation();
+    try {
+      await refoldSnapshots({ store: refoldStore, pool: database.pool, dropUnfoldableTenants: true });
+    } finally {
+      readDifferently.delete(created.id);
+    }
+    const drop = (await store.readStream(streamName.tenant(tenant))).at(-1)!;
+    expect(drop.type).toBe('TenantDroppedFromGateways');
+    const recorded = new Map([
+      [
+        tenant,
+        {
+          position: drop.position,
+          occurredAt: drop.metadata.occurred_at,
+          eventId: drop.id,
+          correlationId: drop.metadata.correlation_id,
+        },
+      ],
+    ]);
+    const unsettled = await rollBackDrops(
+      store,
+      database.pool,
+      recorded,
+      new Error('connection lost during commit'),
+      'system:snapshot-refold',
+    );
+    expect(unsettled).toEqual([]);
+    expect((await store.readStream(streamName.tenant(tenant))).map((event) => event.type)).toEqual([
+      'TenantCreated',
+      'TenantDroppedFromGateways',
+    ]);
   });
 
   it('shows a tenant whose creation the running projector refused as quarantined with no snapshot, not as unknown', async () => {

@@ -377,6 +377,7 @@ class BatchChanges {
       case 'CachePurgeRequested':
       case 'ConfigRolledBack':
       case 'TenantDroppedFromGateways':
+      case 'TenantDropRolledBack':
         // Changes no read model; it only appears in the audit log.
         return;
       case 'CertificateUploaded': {

@@ -57,8 +57,9 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'CachePurgeRequested':
     // A rollback marker: the compensating events that follow it change the snapshot.
     case 'ConfigRolledBack':
-    // Recorded by the refold that wrote the tenant's tombstone (refold-drops.ts), for the audit log.
+    // Recorded by a refold that drops the tenant (refold-drops.ts), for the audit log.
     case 'TenantDroppedFromGateways':
+    case 'TenantDropRolledBack':
       return null;
   }
 }

@@ -13,6 +13,11 @@ import type pg from 'pg';
  * any version a gateway holds. A later refold whose fold takes the tenant's events again gives it its
  * snapshot back (a new version, refold-versions.ts).
  *
+ * The event is appended before the refold commits: its position must exist for the tombstone, and the
+ * event store (EventStoreDB too) shares no transaction with `snapshot_state`. So a refold that fails
+ * after it records, for each drop whose tombstone is not stored, a TenantDropRolledBack: the audit log
+ * then says the drop did not happen.
+ *
  * Relies on `snapshots_before_refold`, the refold's copy of the states before it (refold-versions.ts).
  */
 
@@ -70,6 +75,12 @@ export interface TombstoneAt {
   occurredAt: string;
 }
 
+/** A TenantDroppedFromGateways appended by the refold. */
+export interface RecordedDrop extends TombstoneAt {
+  eventId: string;
+  correlationId: string;
+}
+
 /**
  * The tenants live before the refold that the refolded `snapshot_state` no longer holds. A tenant
  * deleted before and gone now (its creation refused, so its deletion folded nothing) gets its tombstone
@@ -116,20 +127,22 @@ export async function tenantsLostByRefold(
 }
 
 /**
- * Records each drop in its tenant's stream (the audit log's entry); returns each tenant's event position
- * and time. Appended before the refold commits, so the refold folds past them and the tombstones get
- * versions above any a gateway holds.
+ * Records each drop in its tenant's stream (the audit log's entry), into `recorded` as each is appended
+ * (a failure midway leaves the ones appended before it there, for rollBackDrops). Appended before the
+ * refold commits, so the refold folds past them and the tombstones get versions above any a gateway holds.
  */
 export async function recordDrops(
   store: EventStore,
   tenants: readonly DroppedTenant[],
   actor: string,
-): Promise<Map<string, TombstoneAt>> {
-  const recorded = new Map<string, TombstoneAt>();
+  recorded: Map<string, RecordedDrop>,
+): Promise<Map<string, RecordedDrop>> {
   const correlationId = randomUUID();
   for (const tenant of tenants) {
     const occurredAt = new Date().toISOString();
+    const eventId = randomUUID();
     const event: ControlPlaneNewEvent = {
+      id: eventId,
       type: 'TenantDroppedFromGateways',
       data: {
         tenant_id: tenant.tenantId,
@@ -147,9 +160,59 @@ export async function recordDrops(
       },
     };
     const { position } = await store.appendToStream(streamName.tenant(tenant.tenantId), [event]);
-    recorded.set(tenant.tenantId, { position, occurredAt });
+    recorded.set(tenant.tenantId, { position, occurredAt, eventId, correlationId });
   }
   return recorded;
+}
+
+/**
+ * After a refold that recorded drops failed: records that each drop did not happen
+ * (TenantDropRolledBack in its tenant's stream), unless its tombstone stands at its event's position (the
+ * commit went through and only its answer was lost: the drop did happen). Returns the tenants whose drop
+ * it could not settle (`snapshot_state` or the event store did not answer): their audit log shows a
+ * drop that may not have happened.
+ */
+export async function rollBackDrops(
+  store: EventStore,
+  pool: pg.Pool,
+  recorded: ReadonlyMap<string, RecordedDrop>,
+  failure: unknown,
+  actor: string,
+): Promise<string[]> {
+  let tombstones: Map<string, string>;
+  try {
+    const { rows } = await pool.query<{ tenant_id: string; version: string }>(
+      `select tenant_id, version from snapshot_state where tenant_id = any($1::uuid[]) and status = 'deleted'`,
+      [[...recorded.keys()]],
+    );
+    tombstones = new Map(rows.map((row) => [row.tenant_id, row.version]));
+  } catch {
+    return [...recorded.keys()];
+  }
+  const message = failure instanceof Error ? failure.message : String(failure);
+  const error = message.length > ERROR_CHARS ? `${message.slice(0, ERROR_CHARS - 1)}…` : message;
+  const unsettled: string[] = [];
+  for (const [tenantId, drop] of recorded) {
+    if (tombstones.get(tenantId) === drop.position.toString()) continue;
+    const event: ControlPlaneNewEvent = {
+      type: 'TenantDropRolledBack',
+      data: { tenant_id: tenantId, drop_position: drop.position.toString(), error },
+      metadata: {
+        actor,
+        tenant_id: tenantId,
+        correlation_id: drop.correlationId,
+        causation_id: drop.eventId,
+        occurred_at: new Date().toISOString(),
+        schema_version: 1,
+      },
+    };
+    try {
+      await store.appendToStream(streamName.tenant(tenantId), [event]);
+    } catch {
+      unsettled.push(tenantId);
+    }
+  }
+  return unsettled;
 }
 
 /** Stores these tenants' tombstones (published by the running projector's publisher). */

@@ -8,9 +8,11 @@ import { clearParkedEvents } from '../runner/parked-events.js';
 import { applyWithQuarantine } from '../runner/quarantine.js';
 import {
   type DroppedTenant,
+  type RecordedDrop,
   RefoldWouldDropTenantsError,
   type RefusedEvent,
   recordDrops,
+  rollBackDrops,
   type TombstoneAt,
   tenantsLostByRefold,
   writeTombstones,
@@ -50,7 +52,7 @@ export interface SnapshotRefoldResult {
   dropped: DroppedTenant[];
 }
 
-export { RefoldWouldDropTenantsError } from './refold-drops.js';
+export { RefoldWouldDropTenantsError, rollBackDrops } from './refold-drops.js';
 export const REFOLD_ACTOR = 'system:snapshot-refold';
 
 /**
@@ -65,8 +67,37 @@ export const REFOLD_ACTOR = 'system:snapshot-refold';
  * projector's publisher sends them all within its poll interval (the same versions as before for
  * tenants that did not change, which gateways ignore). A tenant served before whose creation the fold
  * now refuses is dropped only when asked (refold-drops.ts); otherwise the refold throws, changing nothing.
+ * A refold that fails after recording a drop records that the drop did not happen.
  */
 export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<SnapshotRefoldResult> {
+  const { store, pool, logger = silentLogger } = options;
+  const actor = options.actor ?? REFOLD_ACTOR;
+  const recorded = new Map<string, RecordedDrop>();
+  try {
+    return await refoldInTransaction(options, actor, recorded);
+  } catch (error) {
+    if (recorded.size === 0) throw error;
+    const unsettled = await rollBackDrops(store, pool, recorded, error, actor);
+    if (unsettled.length === 0) throw error;
+    const drops = unsettled.map((tenantId) => `${tenantId} at position ${recorded.get(tenantId)?.position}`);
+    logger.error('snapshot refold failed after recording drops it could not record as rolled back', {
+      drops,
+    });
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `${message}; the audit log holds TenantDroppedFromGateways of tenant(s) ${drops.join(', ')}, which ` +
+        'this failed refold may not have dropped and could not record as rolled back (their snapshot_state ' +
+        'tells: a tombstone at that position is the drop)',
+      { cause: error },
+    );
+  }
+}
+
+async function refoldInTransaction(
+  options: SnapshotRefoldOptions,
+  actor: string,
+  recorded: Map<string, RecordedDrop>,
+): Promise<SnapshotRefoldResult> {
   const { store, pool, batchSize = 2000, logger = silentLogger } = options;
   const projection = snapshotProjection({ name: options.name });
   return inTransaction(pool, async (client) => {
@@ -142,7 +173,7 @@ export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<S
     const lost = await tenantsLostByRefold(client, refused, deletions);
     if (lost.length > 0) {
       if (!options.dropUnfoldableTenants) throw new RefoldWouldDropTenantsError(lost);
-      const recorded = await recordDrops(store, lost, options.actor ?? REFOLD_ACTOR);
+      await recordDrops(store, lost, actor, recorded);
       await foldToEnd();
       await writeTombstones(client, recorded);
       for (const tenant of lost) {

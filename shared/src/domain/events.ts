@@ -14,7 +14,8 @@ import type { OriginConfig, OriginTls, QuotaPolicy, RouteConfig, TenantSettings 
  * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
  * UserCreated/RoleChanged/Deleted), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
  * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack), `certificate-<id>`. A refold that
- * drops a tenant from the gateways records TenantDroppedFromGateways in the tenant's stream.
+ * drops a tenant from the gateways records TenantDroppedFromGateways in the tenant's stream (and, when it
+ * failed after that, TenantDropRolledBack).
  * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
  * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
@@ -165,6 +166,18 @@ export interface ControlPlaneEventMap {
     /** Why the fold refused it. */
     error: string;
   };
+  /**
+   * The refold that recorded the tenant's TenantDroppedFromGateways at `drop_position` failed before it
+   * committed: the tenant was not dropped, its gateways serve it as before. Recorded by that refold
+   * (its causation_id is the drop event's id), for the audit log.
+   */
+  TenantDropRolledBack: {
+    tenant_id: string;
+    /** Decimal position of the TenantDroppedFromGateways event that did not take effect. */
+    drop_position: string;
+    /** Why the refold failed. */
+    error: string;
+  };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -234,4 +247,5 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'CertificateKeyResealed',
   'CertificateDeleted',
   'TenantDroppedFromGateways',
+  'TenantDropRolledBack',
 ]);

@@ -31,6 +31,7 @@ const EVERY_EVENT_TYPE: Record<ControlPlaneEventType, true> = {
   CertificateKeyResealed: true,
   CertificateDeleted: true,
   TenantDroppedFromGateways: true,
+  TenantDropRolledBack: true,
 };
 
 describe('the config history', () => {

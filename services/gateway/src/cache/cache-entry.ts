@@ -73,12 +73,19 @@ function recordMeta(record: CacheRecord): EntryMeta | MarkerMeta {
 
 /** [4-byte meta length][meta JSON][body]: binary-safe bodies without base64. */
 export function encodeRecord(record: CacheRecord): Buffer {
+  const head = recordHead(record);
+  return record.kind === 'response' ? Buffer.concat([head, record.body]) : head;
+}
+
+/**
+ * What an encoded record begins with: everything of it but the body (its time stored, freshness,
+ * headers with their validators). Two responses with the same head are the same stored response.
+ */
+export function recordHead(record: CacheRecord): Buffer {
   const metaBytes = Buffer.from(JSON.stringify(recordMeta(record)));
   const length = Buffer.allocUnsafe(4);
   length.writeUInt32BE(metaBytes.length);
-  return record.kind === 'response'
-    ? Buffer.concat([length, metaBytes, record.body])
-    : Buffer.concat([length, metaBytes]);
+  return Buffer.concat([length, metaBytes]);
 }
 
 /**

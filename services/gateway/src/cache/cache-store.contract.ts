@@ -220,6 +220,63 @@ export function describeCacheStoreContract(
       expect(await store.get(key)).not.toBeNull();
     });
 
+    it('a write replacing a response is stored only over that very response, checked and written in one step', async () => {
+      const { store, tenantId } = await setup();
+      const key = `c:{${tenantId}}:0:r:0:mark:v`;
+      const pathIndexKey = `c:{${tenantId}}:0:r:0:mark:idx`;
+      const compared = entry('version 1', { headers: [['etag', '"v1"']], freshMs: 600_000 });
+      const marked = { ...compared, freshMs: 5 };
+      const put = (stored: CacheEntry, replacing?: CacheEntry, at = key) =>
+        store.putResponse({ key: at, entry: stored, ttlMs: 60_000, pathIndexKey, replacing });
+      expect(await put(compared)).toBe('stored');
+      // Another replica stored a newer response meanwhile: it stays as it is.
+      const newer = entry('version 2', { headers: [['etag', '"v2"']], storedAt: compared.storedAt + 1 });
+      expect(await put(newer)).toBe('stored');
+      expect(await put(marked, compared)).toBe('changed');
+      expect(await store.get(key)).toEqual(newer);
+      // One stored at the same moment with other headers is another response too.
+      const sameMoment = entry('version 3', { headers: [['etag', '"v3"']] });
+      expect(await put(sameMoment)).toBe('stored');
+      expect(await put(marked, compared)).toBe('changed');
+      expect(await store.get(key)).toEqual(sameMoment);
+      // The very response is replaced, whatever its body.
+      expect(await put(compared)).toBe('stored');
+      expect(await put(marked, { ...compared, body: Buffer.from('another body') })).toBe('stored');
+      expect(await store.get(key)).toEqual(marked);
+      // None (purged, evicted, expired): nothing is brought back.
+      const gone = `c:{${tenantId}}:0:r:0:gone:v`;
+      expect(await put(marked, compared, gone)).toBe('changed');
+      expect(await store.get(gone)).toBeNull();
+    });
+
+    it('a variant write replacing a response needs the URL to vary on the same headers still', async () => {
+      const { store, tenantId } = await setup();
+      const urlKey = `c:{${tenantId}}:0:r:0:marks:v`;
+      const pathIndexKey = `c:{${tenantId}}:0:r:0:marks:idx`;
+      const compared = entry('fr 1', { varyOn: ['accept-language'], freshMs: 600_000 });
+      const marked = { ...compared, freshMs: 5 };
+      const put = (stored: CacheEntry, replacing?: CacheEntry) =>
+        store.putVariant({
+          key: `${urlKey}:fr`,
+          urlKey,
+          entry: stored,
+          ttlMs: 60_000,
+          pathIndexKey,
+          maxVariants: 4,
+          replacing,
+        });
+      expect(await put(compared)).toBe('stored');
+      expect(await put(marked, compared)).toBe('stored');
+      expect(await store.get(`${urlKey}:fr`)).toEqual(marked);
+      expect(await put(compared)).toBe('stored');
+      // The URL stopped varying: its response stays, and no marker comes back over it.
+      const plain = entry('plain');
+      await store.putResponse({ key: urlKey, entry: plain, ttlMs: 60_000, pathIndexKey });
+      expect(await put(marked, compared)).toBe('changed');
+      expect(await store.get(urlKey)).toEqual(plain);
+      expect(await store.get(`${urlKey}:fr`)).toEqual(compared);
+    });
+
     it('gives a lease on a key to one holder at a time, until released or expired', async () => {
       const { store, tenantId } = await setup();
       const key = `c:{${tenantId}}:0:r:0:p:v:lease`;

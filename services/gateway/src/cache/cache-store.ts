@@ -28,8 +28,9 @@ export interface CacheStore {
    * Stores the response of a URL that does not vary, for `ttlMs`, listed under `pathIndexKey`.
    * Within its tenant's byte bound (see TenantBound): refused when the entry alone is larger.
    * `too_large_to_share`: larger than one store command may move (RedisCacheStore), kept in L1 only.
+   * `changed`: the write was `replacing` a response the key no longer holds; nothing was written.
    */
-  putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'>;
+  putResponse(write: ResponseWrite): Promise<PutOutcome>;
 
   /**
    * Stores one variant of a URL whose responses vary on request headers: a VaryMarker at the URL key
@@ -37,8 +38,10 @@ export interface CacheStore {
    * listed under the path index. When the URL already has `maxVariants` other live variants, its least
    * recently used ones (stored, refreshed or read from the store longest ago) make room: they leave the
    * store, the path index, their tag sets and the tenant's share (reported as `vary_cap` evictions).
+   * A write `replacing` a response also needs the URL's marker to be the one it writes (the URL still
+   * varies on the same headers): `changed` otherwise, nothing written.
    */
-  putVariant(write: VariantWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'>;
+  putVariant(write: VariantWrite): Promise<PutOutcome>;
 
   /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
   invalidatePath(pathIndexKey: string): Promise<void>;
@@ -92,9 +95,17 @@ export interface PurgeListener {
   onResync(): void;
 }
 
+export type PutOutcome = 'stored' | 'over_tenant_bound' | 'too_large_to_share' | 'changed';
+
 export interface ResponseWrite {
   readonly key: string;
   readonly entry: CacheEntry;
+  /**
+   * Written only while the key still holds this response (the same record but for its body, recordHead),
+   * checked and written in one step: a response stored again (marked stale) never replaces one another
+   * replica stored meanwhile, nor brings back one a purge or eviction dropped.
+   */
+  readonly replacing?: CacheEntry | undefined;
   readonly ttlMs: number;
   readonly pathIndexKey: string;
   /** The tag sets (tagIndexKey of each of the entry's tags) the key is listed in. */

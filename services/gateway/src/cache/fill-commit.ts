@@ -4,13 +4,13 @@ import type { Counter } from 'prom-client';
 import { type CacheEntry, retentionMs } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
 import { tagIndexKeys, variantCap, variantKey } from './cache-keys.js';
-import type { CacheStore } from './cache-store.js';
+import type { CacheStore, PutOutcome } from './cache-store.js';
 import { responseVary, storedHeaders } from './cacheability.js';
 import type { CrossReplicaFill } from './cross-replica-fill.js';
 import type { FillFlights } from './fill-flights.js';
 import type { L1Cache } from './l1-cache.js';
 import { responseTags } from './response-tags.js';
-import { isRecord, type SharedStoreCalls } from './shared-store-calls.js';
+import type { SharedStoreCalls } from './shared-store-calls.js';
 import type { Freshness } from './standard-freshness.js';
 
 export interface FillCommitOptions {
@@ -54,7 +54,7 @@ export interface FillCommit {
 
 export function createFillCommit(options: FillCommitOptions): FillCommit {
   const { shared, l1, notStored, serves, maxVariants, now } = options;
-  const { readShared, writeShared, putShared } = options.storeCalls;
+  const { writeShared, putShared } = options.storeCalls;
   const { finishFlight } = options.fillFlights;
   const { releaseLease, dropFill } = options.crossReplicaFill;
 
@@ -118,41 +118,67 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     if (copy?.kind === 'response' && copy.storedAt === entry.storedAt)
       l1.set(key, marked, pathIndexKey, key === urlKey ? undefined : urlKey);
     void (async () => {
-      // Only the response the HEAD was compared with goes stale: one another replica stored while the
-      // HEAD was out (or none: purged, evicted) is never replaced by the former one.
-      const stored = await readShared(tenantId, key);
-      if (!isRecord(stored)) return;
-      if (stored?.kind === 'response' && stored.storedAt === entry.storedAt) {
-        if (!(await commitShared(fill, marked, ttlMs))) return;
-      }
-      // The other replicas' copies were fresh: they read the store's instead.
+      const put = await markShared(fill, key, entry, marked, ttlMs);
+      if (put === undefined || put === 'tenant_removed') return;
+      // The other replicas' copies were fresh: they read the store's instead (the newer one stored
+      // meanwhile, when the mark found one).
       await putShared(tenantId, () => shared.dropCopies(pathIndexKey));
     })().catch(() => {});
   };
 
   /**
-   * `keepMs`: an entry marked stale, kept that long by the store (not its retention from its birth). Its
-   * fill's flight and lease ended with the HEAD's answer: another request's flight of the key may be
-   * under way, and is not ended with it.
+   * Writes `marked` for `key`, kept `ttlMs`, only over `entry`: the store checks that the key still holds
+   * the response the HEAD was compared with and writes in one step, so one another replica stored while
+   * the HEAD was out or while this write was on its way (or none: purged, evicted) is never replaced by
+   * the former one (`changed`). Its fill's flight and lease ended with the HEAD's answer: another
+   * request's flight of the key may be under way, and is not ended with it.
    */
-  const commitShared = async (fill: CacheFill, entry: CacheEntry, keepMs?: number): Promise<boolean> => {
+  const markShared = async (
+    fill: CacheFill,
+    key: string,
+    entry: CacheEntry,
+    marked: CacheEntry,
+    ttlMs: number,
+  ): Promise<PutOutcome | 'tenant_busy' | 'tenant_removed' | undefined> => {
     const { policy, urlKey, pathIndexKey } = fill;
-    const marking = keepMs !== undefined;
+    let put: PutOutcome | 'tenant_busy' | 'tenant_removed' | undefined = 'tenant_removed';
+    if (serves(policy.tenantId)) {
+      const write = {
+        key,
+        entry: marked,
+        replacing: entry,
+        ttlMs,
+        pathIndexKey,
+        tagIndexKeys: tagIndexKeys(policy, marked),
+        tenantMaxBytes: policy.tenantMaxBytes,
+      };
+      put = await writeShared(policy.tenantId, marked, () =>
+        key === urlKey
+          ? shared.putResponse(write)
+          : shared.putVariant({ ...write, urlKey, maxVariants: variantCap(marked.varyOn, maxVariants) }),
+      );
+    }
+    if (put !== undefined && put !== 'stored' && put !== 'changed') notStored.labels({ reason: put }).inc();
+    return put;
+  };
+
+  const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    const { policy, urlKey, pathIndexKey } = fill;
     if (!serves(policy.tenantId)) {
       // Its tombstone arrived while the fill ran: nothing of a tenant this replica dropped is kept.
       notStored.labels({ reason: 'tenant_removed' }).inc();
-      if (!marking) dropFill(fill);
+      dropFill(fill);
       return false;
     }
-    const ttlMs = keepMs ?? retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
+    const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
     if (ttlMs <= 0) {
       notStored.labels({ reason: 'already_expired' }).inc();
-      if (!marking) dropFill(fill);
+      dropFill(fill);
       return false;
     }
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
-      if (!marking) finishFlight(fill.key, { entry, key: urlKey });
+      finishFlight(fill.key, { entry, key: urlKey });
       const put = await writeShared(policy.tenantId, entry, () =>
         shared.putResponse({
           key: urlKey,
@@ -175,7 +201,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
     // The followers asked for this variant at the same time: they get the response either way.
-    if (!marking) finishFlight(fill.key, { entry, key });
+    finishFlight(fill.key, { entry, key });
     // At the Vary cap the least recently used variant makes room, in the L1 (L1Cache.set) and the store:
     // junk values nobody asks for again cannot keep out the variants clients keep requesting.
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);

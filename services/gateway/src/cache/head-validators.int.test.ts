@@ -11,6 +11,7 @@ import { send, startTestGateway, type TestGateway } from '../testing/gateway-har
 import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
+import type { CacheStore, ResponseWrite } from './cache-store.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 
@@ -71,11 +72,44 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * The store as a replica uses it, with a hook that runs just before the next response write is sent:
+ * another replica's fill landing between what the replica decided and its write.
+ */
+function storeWithHookBeforeWrite(inner: RedisCacheStore): {
+  store: CacheStore;
+  beforeNextWrite: (hook: (write: ResponseWrite) => Promise<void>) => void;
+} {
+  let hook: ((write: ResponseWrite) => Promise<void>) | null = null;
+  const store = new Proxy(inner, {
+    get(target, property) {
+      if (property === 'putResponse')
+        return async (write: ResponseWrite) => {
+          const run = hook;
+          hook = null;
+          if (run) await run(write);
+          return target.putResponse(write);
+        };
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return {
+    store,
+    beforeNextWrite: (next) => {
+      hook = next;
+    },
+  };
+}
+
 describe('a HEAD answered with other validators than the stored GET (two replicas, Redis store)', () => {
   let origin: HttpOrigin;
   let redis: TestRedis;
   const replicas: Array<{ gateway: TestGateway; cache: ResponseCache; client: RedisClient }> = [];
   let gateway: TestGateway;
+  /** The first replica's store, read directly. */
+  let sharedStore: RedisCacheStore;
+  let beforeNextWrite: (hook: (write: ResponseWrite) => Promise<void>) => void;
   const subdomain = 'headvalidators';
   const host = `${subdomain}.localhost`;
 
@@ -97,8 +131,14 @@ describe('a HEAD answered with other validators than the stored GET (two replica
         name: `head-${i}`,
       });
       await whenReady(client);
+      const store = new RedisCacheStore(client, { keyPrefix: redis.prefix });
+      const hooked = storeWithHookBeforeWrite(store);
+      if (i === 0) {
+        sharedStore = store;
+        beforeNextWrite = hooked.beforeNextWrite;
+      }
       const cache = createResponseCache({
-        store: new RedisCacheStore(client, { keyPrefix: redis.prefix }),
+        store: hooked.store,
         l1MaxBytes: 1_000_000,
         registry: createMetricsRegistry(`head-validators-${i}`, { defaultMetrics: false }),
         logger: createLogger({ service: 'test', level: 'error' }),
@@ -186,6 +226,35 @@ describe('a HEAD answered with other validators than the stored GET (two replica
     for (const replica of [other, gateway]) {
       const next = await send(replica, host, path);
       expect(next.text).toBe('version 2!!');
+    }
+  });
+
+  it('regression: the response another replica stores while the mark is on its way is not marked over', async () => {
+    const other = replicas[1]!.gateway;
+    const { path, slowHead, release } = await slowHeadOfChangedPath();
+    let markedKey: string | undefined;
+    // The mark's write is about to be sent when the other replica's client gets the new version, and
+    // the other replica stores it.
+    beforeNextWrite(async (write) => {
+      markedKey = write.key;
+      const fetched = await send(other, host, path, { headers: { 'cache-control': 'no-cache' } });
+      expect(fetched.text).toBe('version 2!!');
+      for (let i = 0; i < 100; i++) {
+        const stored = await sharedStore.get(write.key);
+        if (stored?.kind === 'response' && stored.body.toString() === 'version 2!!') return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
+    release();
+    expect((await slowHead).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(markedKey).toBeDefined();
+    const stored = await sharedStore.get(markedKey!);
+    expect(stored?.kind === 'response' && stored.body.toString()).toBe('version 2!!');
+    for (const replica of [other, gateway]) {
+      const next = await send(replica, host, path);
+      expect(next.text).toBe('version 2!!');
+      expect(next.headers['x-cache']).toBe('HIT');
     }
   });
 

@@ -13,12 +13,19 @@ import {
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
-import { type CacheRecord, encodedRecordBytes, l1EntryBytes } from './cache-entry.js';
+import {
+  type CacheEntry,
+  type CacheRecord,
+  encodedRecordBytes,
+  l1EntryBytes,
+  recordHead,
+} from './cache-entry.js';
 import {
   type CacheStore,
   chargedBytes,
   DEFAULT_TENANT_MAX_BYTES,
   type PurgeListener,
+  type PutOutcome,
   type ResponseWrite,
   type TenantBoundOptions,
   tenantOfKey,
@@ -113,8 +120,10 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve(record);
   }
 
-  putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'> {
+  putResponse(write: ResponseWrite): Promise<PutOutcome> {
     const { key, entry, ttlMs, pathIndexKey } = write;
+    if (write.replacing !== undefined && !this.#holds(key, write.replacing))
+      return Promise.resolve('changed');
     if (!this.#admit(write, chargedBytes(write, encodedRecordBytes(entry)))) {
       return Promise.resolve('over_tenant_bound');
     }
@@ -122,8 +131,15 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve('stored');
   }
 
-  putVariant(write: VariantWrite): Promise<'stored' | 'over_tenant_bound'> {
+  putVariant(write: VariantWrite): Promise<PutOutcome> {
     const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
+    if (write.replacing !== undefined) {
+      const marker = this.#slots.peek(urlKey)?.record;
+      const sameMarker =
+        marker?.kind === 'vary' &&
+        recordHead(marker).equals(recordHead({ kind: 'vary', varyOn: entry.varyOn }));
+      if (!sameMarker || !this.#holds(key, write.replacing)) return Promise.resolve('changed');
+    }
     const size = chargedBytes(write, encodedRecordBytes(entry));
     if (size > this.#maxBytesOf(write)) return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
@@ -231,6 +247,12 @@ export class MemoryCacheStore implements CacheStore {
   close(): Promise<void> {
     this.#listeners.length = 0;
     return Promise.resolve();
+  }
+
+  /** Whether `key` holds `entry` as stored (the same record but for its body), as the Redis store checks. */
+  #holds(key: string, entry: CacheEntry): boolean {
+    const record = this.#slots.peek(key)?.record;
+    return record?.kind === 'response' && recordHead(record).equals(recordHead(entry));
   }
 
   /** The tenant's bound: its own (or the default), within its share of this store. */

@@ -24,13 +24,14 @@ import {
   type RedisClient,
 } from '@vantageedge/shared/redis/client';
 import { type TenantNodeOf, tenantNodeLocator } from '@vantageedge/shared/redis/tenant-node';
-import { type CacheRecord, decodeRecord, encodeRecord } from './cache-entry.js';
+import { type CacheRecord, decodeRecord, encodeRecord, recordHead } from './cache-entry.js';
 import {
   type CacheStore,
   chargedBytes,
   DEFAULT_TENANT_MAX_BYTES,
   MAX_EVICTIONS_PER_STORE,
   type PurgeListener,
+  type PutOutcome,
   type ResponseWrite,
   type TenantBoundOptions,
   tenantOfKey,
@@ -116,12 +117,15 @@ end
 /**
  * A response write, atomic with its tenant's bound. KEYS: key, path index, bound lru, sizes, bytes,
  * lists, then the entry's tag sets. ARGV: ttl ms, record, tenant max bytes, eviction limit, charged
- * bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when the entry alone is larger than
- * the bound, { 3, evicted, reclaimed } when, after the evictions one write may make, the tenant is over
+ * bytes, the head (recordHead) of the response it replaces or '' for any. Returns { 4 } when the key
+ * does not begin with that head (another response, or none), { 1, evicted, reclaimed } when stored,
+ * { 0 } when the entry alone is larger than the bound, { 3, evicted, reclaimed } when, after the
+ * evictions one write may make, the tenant is over
  * its bound even without it (not stored: the next writes evict more). The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
  * shorter-lived entry must not cut short the listing of longer-lived ones; evicted entries leave them.
  */
 const PUT_RESPONSE_LUA = `${TENANT_BOUND_LUA}
+if ARGV[6] ~= '' and redis.call('GETRANGE', KEYS[1], 0, #ARGV[6] - 1) ~= ARGV[6] then return { 4 } end
 local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[3])
 local size = tonumber(ARGV[5])
@@ -144,7 +148,9 @@ return { 1, counts[1], counts[2] }
  * A variant write in one round trip, atomic per URL (all keys share the tenant's `{…}` hash tag, so
  * one Cluster slot). KEYS: url key, variant key, the URL's variant set, path index, bound lru, sizes,
  * bytes, lists, then the entry's tag sets. ARGV: ttl ms, marker, variant record, max variants, tenant
- * max bytes, eviction limit, charged bytes. Returns { 1, evicted, reclaimed, replaced } when stored,
+ * max bytes, eviction limit, charged bytes, the head of the variant it replaces or '' for any. Returns
+ * { 4 } when the variant key does not begin with that head or the URL key does not hold that marker,
+ * { 1, evicted, reclaimed, replaced } when stored,
  * { 2 } when the variant alone is larger than the tenant's bound, { 3, evicted, reclaimed, replaced }
  * when, after the evictions one write may make, the tenant is over its bound even without it.
  * A URL with max variants already makes room first: members whose entry expired or was evicted are
@@ -156,6 +162,11 @@ return { 1, counts[1], counts[2] }
  * longer-lived ones.
  */
 const PUT_VARIANT_LUA = `${TENANT_BOUND_LUA}
+if ARGV[8] ~= '' and (redis.call('STRLEN', KEYS[1]) ~= #ARGV[2]
+    or redis.call('GETRANGE', KEYS[1], 0, #ARGV[2] - 1) ~= ARGV[2]
+    or redis.call('GETRANGE', KEYS[2], 0, #ARGV[8] - 1) ~= ARGV[8]) then
+  return { 4 }
+end
 local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[5])
 local size = tonumber(ARGV[7])
@@ -247,11 +258,20 @@ export const REDIS_FOOTPRINT_FACTOR = 2;
 
 // Named for their KEYS layout and behaviour: a client that defined an older version under another
 // name keeps it.
-const PUT_VARIANT = 'vantageedgeCachePutVariantReplacing';
-const PUT_RESPONSE = 'vantageedgeCachePutResponseListed';
+const PUT_VARIANT = 'vantageedgeCachePutVariantReplacingIfSame';
+const PUT_RESPONSE = 'vantageedgeCachePutResponseListedIfSame';
 const GET_AND_TOUCH = 'vantageedgeCacheGetAndTouch';
 type BoundedWrite = (...keysAndArgs: Array<string | number | Buffer>) => Promise<number[]>;
 type GetAndTouch = (...keysAndArgs: string[]) => Promise<Buffer | null>;
+
+function replacedHead(write: ResponseWrite): Buffer | string {
+  return write.replacing === undefined ? '' : recordHead(write.replacing);
+}
+
+function putOutcome([code]: number[]): PutOutcome {
+  if (code === 1) return 'stored';
+  return code === 4 ? 'changed' : 'over_tenant_bound';
+}
 
 /** numberOfKeys undefined: the caller passes the number of keys first (the write scripts' tag sets vary). */
 function defineScript(redis: RedisClient, name: string, numberOfKeys: number | undefined, lua: string): void {
@@ -324,7 +344,7 @@ export class RedisCacheStore implements CacheStore {
     return buffer ? decodeRecord(buffer) : null;
   }
 
-  async putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'> {
+  async putResponse(write: ResponseWrite): Promise<PutOutcome> {
     const p = this.#prefix;
     const record = encodeRecord(write.entry);
     if (record.length > this.#maxEntryBytes) return 'too_large_to_share';
@@ -342,9 +362,10 @@ export class RedisCacheStore implements CacheStore {
       write.tenantMaxBytes ?? this.#tenantMaxBytes,
       MAX_EVICTIONS_PER_STORE,
       chargedBytes(write, record.length, p),
+      replacedHead(write),
     );
     this.#reportEvictions(result);
-    return result[0] === 1 ? 'stored' : 'over_tenant_bound';
+    return putOutcome(result);
   }
 
   #boundKeys(key: string): [string, string, string, string] {
@@ -364,7 +385,7 @@ export class RedisCacheStore implements CacheStore {
     if (replaced > 0) this.#onEvicted?.('vary_cap', replaced);
   }
 
-  async putVariant(write: VariantWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'> {
+  async putVariant(write: VariantWrite): Promise<PutOutcome> {
     const p = this.#prefix;
     const record = encodeRecord(write.entry);
     if (record.length > this.#maxEntryBytes) return 'too_large_to_share';
@@ -386,9 +407,10 @@ export class RedisCacheStore implements CacheStore {
       write.tenantMaxBytes ?? this.#tenantMaxBytes,
       MAX_EVICTIONS_PER_STORE,
       chargedBytes(write, record.length, p),
+      replacedHead(write),
     );
     this.#reportEvictions(result);
-    return result[0] === 1 ? 'stored' : 'over_tenant_bound';
+    return putOutcome(result);
   }
 
   async acquireLease(key: string, ttlMs: number): Promise<string | null> {
