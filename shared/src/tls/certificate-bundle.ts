@@ -193,15 +193,15 @@ export function certificateCovers(certificate: X509Certificate, hostname: string
  * Parses and checks the chain and key: every block parses, each certificate's key is RSA (≤ 8192 bits,
  * exponent ≤ 2^32) or EC P-256/384/521, each certificate is issued and signed by the next one, none is
  * expired or not yet valid at `now`, the leaf is not a CA, the key is RSA ≥ 2048 bits or EC
- * P-256/384/521 and is the leaf's, the leaf has a DNS name (unless `requireDnsNames` is false).
- * Reports every problem found, by field.
+ * P-256/384/521 and is the leaf's, the leaf has a DNS name and its usages allow a TLS server's (unless
+ * `servedForHosts` is false). Reports every problem found, by field.
  */
 export function checkCertificateBundle(input: {
   certificatePem: string;
   privateKeyPem: string;
   now: Date;
-  /** false: a certificate served for no host name (a client certificate) may have no DNS name. */
-  requireDnsNames?: boolean;
+  /** false: a certificate served for no host name (a client certificate): it may have no DNS name, and any usage. */
+  servedForHosts?: boolean;
 }): BundleCheck {
   const issues: BundleIssue[] = [];
   const chain = parseChain(input.certificatePem);
@@ -241,8 +241,11 @@ export function checkCertificateBundle(input: {
     issues.push({ field: 'private_key', issue: "does not match the certificate's public key" });
   }
   const dnsNames = dnsNamesOf(leaf);
-  if (dnsNames.length === 0 && input.requireDnsNames !== false) {
-    issues.push({ field: 'certificate', issue: 'has no DNS subject alternative name' });
+  if (input.servedForHosts !== false) {
+    if (dnsNames.length === 0)
+      issues.push({ field: 'certificate', issue: 'has no DNS subject alternative name' });
+    const usageIssue = serverAuthenticationIssue(leaf);
+    if (usageIssue !== undefined) issues.push({ field: 'certificate', issue: usageIssue });
   }
   if (issues.length > 0) return { ok: false, issues };
 
@@ -294,6 +297,36 @@ export function caCertificatesIssue(pem: string, now: Date): string | undefined 
     const keyIssue = chainKeyIssue(certificate);
     if (keyIssue !== undefined) return `${which} ${keyIssue}`;
   }
+  return undefined;
+}
+
+/** The extended key usage of a TLS server certificate (RFC 5280 4.2.1.12). */
+const SERVER_AUTH_USAGE = '1.3.6.1.5.5.7.3.1';
+
+/**
+ * Why clients refuse a leaf as a TLS server's certificate, or undefined. One with an extended key usage
+ * must list server authentication: OpenSSL refuses every other one, anyExtendedKeyUsage included
+ * ("unsuitable certificate purpose"). One with a key usage extension must allow signing: the gateway
+ * signs every handshake (TLS 1.3 and ECDHE suites only; keyEncipherment served static-RSA suites),
+ * and BoringSSL (Chrome, Android) checks it.
+ */
+export function serverAuthenticationIssue(leaf: X509Certificate): string | undefined {
+  const extendedUsageIssue = serverExtendedUsageIssue(leaf);
+  if (extendedUsageIssue !== undefined) return extendedUsageIssue;
+  if (keyUsagesOf(leaf)?.has('digitalSignature') === false)
+    return 'its key usage does not allow signing (digitalSignature), which the gateway does at every handshake';
+  return undefined;
+}
+
+/**
+ * Why every verifying client refuses a leaf as a TLS server's certificate, OpenSSL's included, or
+ * undefined: an extended key usage that does not list server authentication. (A key usage without
+ * digitalSignature only some clients enforce; serverAuthenticationIssue refuses both.)
+ */
+export function serverExtendedUsageIssue(leaf: X509Certificate): string | undefined {
+  const extendedUsages = leaf.keyUsage;
+  if (extendedUsages !== undefined && !extendedUsages.includes(SERVER_AUTH_USAGE))
+    return 'its extended key usage does not allow server authentication (TLS Web Server Authentication): clients refuse it';
   return undefined;
 }
 

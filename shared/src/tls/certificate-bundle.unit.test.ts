@@ -68,7 +68,7 @@ describe('checking an uploaded certificate chain and key', () => {
       certificatePem: cert.chainPem,
       privateKeyPem: cert.privateKeyPem,
       now: new Date(),
-      requireDnsNames: false,
+      servedForHosts: false,
     });
     expect(check).toMatchObject({ ok: true, facts: { dns_names: [], subject: 'CN=client' } });
   });
@@ -165,6 +165,66 @@ describe('checking an uploaded certificate chain and key', () => {
         issue: 'chain certificate 2 has an RSA public exponent over 32 bits (real keys use 65537)',
       },
     ]);
+  });
+
+  // What clients check of a server certificate (OpenSSL's purpose check, BoringSSL's key usage check):
+  // an extended key usage without TLS Web Server Authentication fails every handshake, and a key usage
+  // without digitalSignature cannot sign the handshakes the gateway makes (ECDHE and TLS 1.3 only).
+  it('refuses a certificate served for host names that clients refuse as a server certificate', async () => {
+    const checked = async (options: { extendedKeyUsages?: string[]; keyUsages?: number }) => {
+      const cert = await issueTestCertificate(ca, { dnsNames: ['api.example.com'], ...options });
+      return checkCertificateBundle({
+        certificatePem: cert.chainPem,
+        privateKeyPem: cert.privateKeyPem,
+        now: new Date(),
+      });
+    };
+    expect(await checked({ extendedKeyUsages: [CLIENT_AUTH_USAGE] })).toEqual({
+      ok: false,
+      issues: [
+        {
+          field: 'certificate',
+          issue:
+            'its extended key usage does not allow server authentication (TLS Web Server Authentication): clients refuse it',
+        },
+      ],
+    });
+    expect(await checked({ extendedKeyUsages: ['2.5.29.37.0'] })).toMatchObject({ ok: false });
+    expect(await checked({ keyUsages: KeyUsageFlags.keyEncipherment })).toEqual({
+      ok: false,
+      issues: [
+        {
+          field: 'certificate',
+          issue:
+            'its key usage does not allow signing (digitalSignature), which the gateway does at every handshake',
+        },
+      ],
+    });
+    expect(await checked({ keyUsages: KeyUsageFlags.keyCertSign })).toMatchObject({ ok: false });
+    expect(await checked({ extendedKeyUsages: [] })).toMatchObject({ ok: true });
+    expect(await checked({ keyUsages: 0 })).toMatchObject({ ok: true });
+    expect(
+      await checked({
+        extendedKeyUsages: [CLIENT_AUTH_USAGE, '1.3.6.1.5.5.7.3.1'],
+        keyUsages: KeyUsageFlags.digitalSignature,
+      }),
+    ).toMatchObject({ ok: true });
+  });
+
+  it('accepts any usage of a certificate served for no host name (a client certificate)', async () => {
+    const cert = await issueTestCertificate(ca, {
+      dnsNames: [],
+      commonName: 'client',
+      extendedKeyUsages: [CLIENT_AUTH_USAGE],
+      keyUsages: KeyUsageFlags.keyAgreement,
+    });
+    const check = checkCertificateBundle({
+      certificatePem: cert.chainPem,
+      privateKeyPem: cert.privateKeyPem,
+      now: new Date(),
+      servedForHosts: false,
+    });
+    expect(check).toMatchObject({ ok: true });
   });
 
   it('refuses a CA certificate as the leaf', async () => {

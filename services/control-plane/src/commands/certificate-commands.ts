@@ -84,7 +84,7 @@ export async function uploadCertificate(
     privateKeyPem: body.private_key_pem,
     now: deps.clock(),
     // A certificate for no domain is never served: only presented to origins as a client certificate.
-    requireDnsNames: body.domains.length > 0,
+    servedForHosts: body.domains.length > 0,
   });
   if (!check.ok) {
     const [first] = check.issues;

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import {
+  CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
+  KeyUsageFlags,
   type TestCa,
   type TestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
@@ -167,6 +169,31 @@ describe('POST /api/v1/certificates', () => {
       async () => ({ domains: ['other.acme.test'] }),
       'domains',
       /does not cover other\.acme\.test/,
+    ],
+    [
+      // Clients refuse it at every handshake (OpenSSL: "unsuitable certificate purpose").
+      'a certificate for a domain whose extended key usage is client authentication only',
+      async () => {
+        const client = await issueTestCertificate(ca, {
+          dnsNames: ['api.acme.test'],
+          extendedKeyUsages: [CLIENT_AUTH_USAGE],
+        });
+        return { certificate_pem: client.chainPem, private_key_pem: client.privateKeyPem };
+      },
+      'certificate_pem',
+      /does not allow server authentication/,
+    ],
+    [
+      'a certificate for a domain whose key usage does not allow signing',
+      async () => {
+        const unsigning = await issueTestCertificate(ca, {
+          dnsNames: ['api.acme.test'],
+          keyUsages: KeyUsageFlags.keyEncipherment,
+        });
+        return { certificate_pem: unsigning.chainPem, private_key_pem: unsigning.privateKeyPem };
+      },
+      'certificate_pem',
+      /does not allow signing \(digitalSignature\)/,
     ],
     [
       'text that is no PEM',

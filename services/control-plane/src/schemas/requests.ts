@@ -771,7 +771,8 @@ export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
 export const uploadCertificateBody = z.strictObject({
   tenant_id: uuid,
   /**
-   * The tenant's custom domains the certificate is served for; its SANs must cover each. None: it is
+   * The tenant's custom domains the certificate is served for; its SANs must cover each, and its usages
+   * must allow a TLS server's (server authentication, digitalSignature). None: it is
    * never served, only presented to origins that ask for a client certificate (tls.client_certificate_id).
    */
   domains: z

@@ -31,11 +31,10 @@ type Coverage =
 type CertifiedSocket = TLSSocket & { [TENANT_CERTIFICATE]?: Coverage };
 
 /**
- * The listener marks a connection whose handshake named a host served with a tenant's certificate
- * (right after the handshake). The certificate is the one that host is served with, not the one node
- * reports: a resumed session presents none, SNICallback is not asked, and node reports the default; it
- * is marked with each certificate its host is served with (one per key type), all of one tenant, and a
- * request must be covered by every one of them.
+ * The listener marks a connection that got a tenant's certificate (right after the handshake): the one
+ * SNI chose for a full handshake. A resumed session presents none, SNICallback is not asked, and node
+ * reports the default: it is marked with each certificate its host is served with (one per key type),
+ * all of one tenant, and a request must be covered by every one of them.
  */
 export function servedTenantCertificates(
   socket: TLSSocket,

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { ClientHttp2Session } from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -202,6 +203,94 @@ describe('a tenant certificate whose names also cover other tenants’ hosts', (
       expect(answer.status, authority).toBe(200);
     }
   });
+});
+
+/**
+ * A TCP relay to the TLS port that holds what the client sends once the gateway has answered its
+ * ClientHello (the certificate is chosen by then), until `release`: the handshake ends after that.
+ */
+async function handshakeHoldingRelay(): Promise<{
+  port: number;
+  answered: Promise<void>;
+  release: () => void;
+  close: () => void;
+}> {
+  let release = () => {};
+  let answeredNow = () => {};
+  const answered = new Promise<void>((resolve) => {
+    answeredNow = resolve;
+  });
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(tlsPort, '127.0.0.1');
+    const held: Buffer[] = [];
+    let holding = false;
+    let released = false;
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    upstream.on('data', (chunk: Buffer) => {
+      if (!released) holding = true;
+      answeredNow();
+      client.write(chunk);
+    });
+    client.on('data', (chunk: Buffer) => {
+      if (holding && !released) held.push(chunk);
+      else upstream.write(chunk);
+    });
+    release = () => {
+      released = true;
+      for (const chunk of held.splice(0)) upstream.write(chunk);
+    };
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (relay.address() as AddressInfo).port,
+    answered,
+    release: () => release(),
+    close: () => relay.close(),
+  };
+}
+
+describe('a tenant certificate removed while a client’s handshake with it is under way', () => {
+  // Regression: the listener looked the certificate up again once the handshake was done: removed in
+  // between, the connection was taken for one on the default certificate, whose requests are not
+  // checked, and the removed certificate vouched for every host it names (another tenant's included).
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`regression: the connection answers another tenant’s host 421, its own host still served (${maxVersion})`, async () => {
+      gateway.store.apply(fadingSnapshot(++fadingVersion, true));
+      const relay = await handshakeHoldingRelay();
+      try {
+        const session = http2Connect(`https://127.0.0.1:${relay.port}`, {
+          servername: FADING_DOMAIN,
+          maxVersion,
+        });
+        sessions.push(session);
+        const connected = new Promise<void>((resolve) => session.once('connect', () => resolve()));
+        await within(relay.answered, 10_000, 'the gateway answered the ClientHello');
+        gateway.store.apply(fadingSnapshot(++fadingVersion, false));
+        relay.release();
+        await within(connected, 10_000, 'the handshake completed');
+        expect((session.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256).toBe(
+          fadingCert.fingerprint256,
+        );
+        const other = await http2Request(session, {
+          path: `/held/${maxVersion}/other`,
+          authority: OTHER_DOMAIN,
+        });
+        expect(other.status).toBe(421);
+        expect(forwarded(`/held/${maxVersion}/other`)).toEqual([]);
+        const own = await http2Request(session, {
+          path: `/held/${maxVersion}/own`,
+          authority: FADING_DOMAIN,
+        });
+        expect(own.status).toBe(200);
+      } finally {
+        relay.close();
+        gateway.store.apply(fadingSnapshot(++fadingVersion, true));
+      }
+    });
+  }
 });
 
 describe('a connection on the default certificate', () => {

@@ -13,7 +13,6 @@ import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-
 import { servedForgottenCertificate, servedTenantCertificates } from '../http/misdirected-request.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
-import { clientKeyTypes } from '../tls/client-key-types.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
 import { TLS_POLICY } from '../tls/tls-policy.js';
@@ -169,7 +168,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     // refuses it under another, or resumeSessions is off (see cross-name-resumption.ts).
     const servername = socket.servername || undefined;
     if (!socket.isSessionReused()) {
-      const served = options.selector.tenantCertificateFor(servername, clientKeyTypes(socket));
+      const served = options.selector.chosenFor(socket);
       if (served !== undefined) servedTenantCertificates(socket, served);
       return;
     }

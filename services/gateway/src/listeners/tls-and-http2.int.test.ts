@@ -6,6 +6,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
+  CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
   rsa8192TestKeyPair,
@@ -55,8 +56,11 @@ const globexId = randomUUID();
 const originId = randomUUID();
 let acmeVersion = 1;
 
-function acmeSnapshot(options: { certificate?: TestCertificate | null; domains?: string[] } = {}) {
+function acmeSnapshot(
+  options: { certificate?: TestCertificate | null; domains?: string[]; alongside?: TestCertificate[] } = {},
+) {
   const certificate = options.certificate === undefined ? acmeCert : options.certificate;
+  const certificates = [...(certificate === null ? [] : [certificate]), ...(options.alongside ?? [])];
   return buildSnapshot({
     tenantId: acmeId,
     version: acmeVersion++,
@@ -69,8 +73,7 @@ function acmeSnapshot(options: { certificate?: TestCertificate | null; domains?:
       { origin_id: originId, path_pattern: '/slow/*' },
     ],
     apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, ACME_KEY) }],
-    certificates:
-      certificate === null ? [] : [snapshotCertificateOf(ring, acmeId, certificate, [ACME_DOMAIN])],
+    certificates: certificates.map((served) => snapshotCertificateOf(ring, acmeId, served, [ACME_DOMAIN])),
   });
 }
 
@@ -561,6 +564,29 @@ describe('a tenant certificate stored before the key-size bound', () => {
     expect(
       gateway.logLines.some((line) =>
         String(line['problem']).includes('RSA keys may have at most 4096 bits'),
+      ),
+    ).toBe(true);
+    gateway.store.apply(acmeSnapshot());
+  });
+});
+
+describe('a tenant certificate stored that clients refuse as a server certificate', () => {
+  // Regression: a certificate whose extended key usage is client authentication only (stored before
+  // uploads checked it) was served as the one valid longest, in place of the domain's working
+  // certificate: every verifying client's handshake failed ("unsuitable certificate purpose").
+  it('is not served: the domain’s other certificate answers, and the gateway says why', async () => {
+    const clientOnly = await issueTestCertificate(ca, {
+      dnsNames: [ACME_DOMAIN],
+      extendedKeyUsages: [CLIENT_AUTH_USAGE],
+      validDays: 365,
+    });
+    gateway.store.apply(acmeSnapshot({ alongside: [clientOnly] }));
+    const served = await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN, ca: ca.certificatePem });
+    expect(served.fingerprint256).toBe(acmeCert.fingerprint256);
+    expect(served.authorized).toBe(true);
+    expect(
+      gateway.logLines.some((line) =>
+        String(line['problem']).includes('does not allow server authentication'),
       ),
     ).toBe(true);
     gateway.store.apply(acmeSnapshot());

@@ -11,6 +11,9 @@ import type { TlsMetrics } from './tls-metrics.js';
  * of each); every other name (base-domain hosts, unknown names) gets the default certificate.
  */
 export class CertificateSelector {
+  /** The tenant certificate SNI chose for each handshake it chose one for. */
+  readonly #chosen = new WeakMap<TLSSocket, ServedTenantCertificate>();
+
   constructor(
     private readonly tenants: TenantResolver,
     private readonly tenantCertificates: TenantCertificates,
@@ -18,9 +21,10 @@ export class CertificateSelector {
     private readonly metrics?: TlsMetrics,
   ) {}
 
-  select(servername: string, accepts?: ReadonlySet<CertificateKeyType>): SecureContext {
+  select(servername: string, accepts?: ReadonlySet<CertificateKeyType>, socket?: TLSSocket): SecureContext {
     const served = this.#tenantCertificate(servername, accepts);
     if (served !== undefined) {
+      if (socket !== undefined) this.#chosen.set(socket, served);
       this.metrics?.selected('tenant');
       return served.context;
     }
@@ -29,14 +33,12 @@ export class CertificateSelector {
   }
 
   /**
-   * The tenant certificate a handshake naming `servername`, by a client accepting `accepts`, is served,
-   * or undefined for the default certificate.
+   * The tenant certificate `socket`'s full handshake was served, or undefined for the default
+   * certificate: the one SNI chose, not the one its name would get now (the snapshot may have removed
+   * or replaced it while the handshake went on, and the client holds the one it was sent).
    */
-  tenantCertificateFor(
-    servername: string | undefined,
-    accepts?: ReadonlySet<CertificateKeyType>,
-  ): ServedTenantCertificate | undefined {
-    return servername === undefined ? undefined : this.#tenantCertificate(servername, accepts);
+  chosenFor(socket: TLSSocket): ServedTenantCertificate | undefined {
+    return this.#chosen.get(socket);
   }
 
   /**
@@ -78,8 +80,8 @@ function sniCallbackOf(selector: CertificateSelector) {
     servername: string,
     callback: (error: Error | null, context?: SecureContext) => void,
   ): void {
-    const accepts = this instanceof TLSSocket ? clientKeyTypes(this) : undefined;
-    callback(null, selector.select(servername, accepts));
+    if (this instanceof TLSSocket) callback(null, selector.select(servername, clientKeyTypes(this), this));
+    else callback(null, selector.select(servername));
   };
 }
 

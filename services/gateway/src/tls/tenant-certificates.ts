@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
-import { privateKeyIssue } from '@vantageedge/shared/tls/certificate-bundle';
+import { privateKeyIssue, serverExtendedUsageIssue } from '@vantageedge/shared/tls/certificate-bundle';
 import {
   certificateKeyContext,
   type KeyRing,
@@ -144,6 +144,14 @@ export class TenantCertificates implements RoutePolicy {
         return undefined;
       }
       const x509 = new X509Certificate(certificate.certificate_pem);
+      // One stored before uploads checked its usages: served, it would fail every verifying client's
+      // handshake in place of the host's other certificate. (One whose key usage lacks digitalSignature,
+      // refused at upload too, is still served: OpenSSL-based clients accept it.)
+      const usageIssue = serverExtendedUsageIssue(x509);
+      if (usageIssue !== undefined) {
+        this.#warn(tenantId, `certificate ${certificate.id} not served: ${usageIssue}`);
+        return undefined;
+      }
       return {
         id: certificate.id,
         tenantId,
