@@ -729,6 +729,25 @@ export const corsPolicy = z
   });
 export type CorsPolicy = z.infer<typeof corsPolicy>;
 
+/**
+ * A CORS policy in a command. `*` is a header name to the gateway, never a wildcard: in `allow_headers`
+ * (any header, to Kong and APISIX) it would have every preflight asking for a header refused, and in
+ * `expose_headers` with credentials browsers read it as a name too. Stored routes keep what they were
+ * recorded with (the gateway reads `*` as a name).
+ */
+export const corsPolicyInput = corsPolicy.superRefine((cors, ctx) => {
+  const star = (list: 'allow_headers' | 'expose_headers', message: string) => {
+    const index = cors[list].indexOf('*');
+    if (index >= 0) ctx.addIssue({ code: 'custom', path: [list, index], message });
+  };
+  star('allow_headers', 'may not be *: list the headers a preflight may ask for (any other is refused)');
+  if (cors.allow_credentials)
+    star(
+      'expose_headers',
+      'may not be * when allow_credentials is true (browsers read it as a header name): list the headers',
+    );
+});
+
 // ---- IP rules ----
 
 export interface ParsedCidr {

@@ -181,6 +181,21 @@ describe('route policies in the admin API', () => {
       'cors.allow_origins.0',
     ],
     ['* with credentials', { cors: { allow_origins: ['*'], allow_credentials: true } }, 'cors.allow_origins'],
+    // Regression: accepted as a header named `*` (Kong and APISIX read it as any header), so every
+    // preflight asking for a header was refused 403 while the admin had meant to allow them all.
+    [
+      '* among the CORS allow_headers',
+      { cors: { allow_origins: ['https://app.example.com'], allow_headers: ['content-type', '*'] } },
+      'cors.allow_headers.1',
+    ],
+    // Browsers read `*` in Access-Control-Expose-Headers as a name, not a wildcard, on credentialed requests.
+    [
+      '* among the CORS expose_headers with credentials',
+      {
+        cors: { allow_origins: ['https://app.example.com'], expose_headers: ['*'], allow_credentials: true },
+      },
+      'cors.expose_headers.0',
+    ],
     ['a malformed CIDR', { ip_rules: { deny: ['300.1.1.1/8'] } }, 'ip_rules.deny.0'],
     ['a prefix too long', { ip_rules: { allow: ['10.0.0.0/33'] } }, 'ip_rules.allow.0'],
     ['setting Host', { request_headers: { set: { Host: 'evil' } } }, 'request_headers.set.Host'],

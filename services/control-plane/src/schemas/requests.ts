@@ -24,7 +24,7 @@ import {
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
 import { resourceTags } from '@vantageedge/shared/domain/resource-tags';
 import {
-  corsPolicy,
+  corsPolicyInput,
   fixedResponseInput,
   hasControlCharacter,
   ipRules,
@@ -627,7 +627,7 @@ const splitWithoutPlaceholders = trafficSplitInput.superRefine((split, ctx) => {
 /** The route policies (docs: README "Route policies"); null = off. Shapes in shared/route-policies. */
 const routePolicyFields = {
   match: matchWithoutPlaceholders,
-  cors: corsPolicy,
+  cors: corsPolicyInput,
   ip_rules: ipRules,
   request_headers: requestHeaderTransformInput,
   response_headers: responseHeaderTransformInput,

@@ -615,6 +615,14 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(freshnessFor(compiled({}), 'GET', ok({ vary: 'accept, *' }))).toEqual({ notStored: 'vary_star' });
   });
 
+  it('reads an Access-Control-Allow-Origin naming a site as varying on Origin, whatever the Vary says', () => {
+    const site = { 'access-control-allow-origin': 'https://app.example.com' };
+    expect(responseVary(site)).toEqual(['origin']);
+    expect(responseVary({ ...site, vary: 'Accept, Origin' })).toEqual(['accept', 'origin']);
+    expect(responseVary({ 'access-control-allow-origin': 'null' })).toEqual(['origin']);
+    expect(responseVary({ 'access-control-allow-origin': '*', vary: 'Accept' })).toEqual(['accept']);
+  });
+
   // Regression (hostile/naive origin review): the variant was selected by the client's value of a
   // header the gateway writes toward the origin (X-Forwarded-Proto, X-Real-IP, …): absent for nearly
   // every client, so one client's answer (an http→https redirect, a per-IP page) was served to all.

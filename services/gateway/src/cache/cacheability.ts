@@ -81,7 +81,10 @@ const ANONYMOUS_REQUEST: FillingRequest = { authorized: false, withCookie: false
  * fields the origin never receives), or '*' when it varies on something else than headers. A response
  * with a Content-Encoding varies on Accept-Encoding whether its Vary says so or not: an origin that
  * compresses on request and forgets the Vary would otherwise have one client's coding (gzip, br, zstd)
- * served to every client, including those that cannot decode it.
+ * served to every client, including those that cannot decode it. Likewise one whose
+ * Access-Control-Allow-Origin names a site (not `*`) varies on Origin: an origin reflecting the request's
+ * Origin without saying so would otherwise have the site of whichever client filled the entry (any
+ * client can send any Origin) named to every other site's browsers, which then refuse the answer.
  */
 export function responseVary(headers: IncomingHttpHeaders): readonly string[] | '*' {
   const vary = headerList(headers.vary);
@@ -92,7 +95,14 @@ export function responseVary(headers: IncomingHttpHeaders): readonly string[] | 
     if (name !== '' && !HOP_BY_HOP_HEADERS.has(name)) names.add(name);
   }
   if (isEncoded(headers)) names.add('accept-encoding');
+  if (namesSite(headers)) names.add('origin');
   return [...names].sort();
+}
+
+/** The response's Access-Control-Allow-Origin is there and is not `*` (the same for every site). */
+function namesSite(headers: IncomingHttpHeaders): boolean {
+  const allowed = headerList(headers['access-control-allow-origin'])?.trim();
+  return allowed !== undefined && allowed !== '*';
 }
 
 /**

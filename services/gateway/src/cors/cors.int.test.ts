@@ -28,6 +28,7 @@ describe('CORS route policy', () => {
   let origin: TestOrigin;
   let varyingOrigin: Server;
   let reflectingOrigin: Server;
+  let revalidatedOrigin: Server;
   let keys: ClerkTestKeys;
   let token: string;
   const CORS = {
@@ -67,6 +68,25 @@ describe('CORS route policy', () => {
       res.end('account data');
     });
     await new Promise<void>((resolve) => reflectingOrigin.listen(0, '127.0.0.1', resolve));
+    // Reflects any Origin, without Vary; stale at once, and fresh for a minute once it confirms (304).
+    revalidatedOrigin = createServer((req, res) => {
+      req.resume();
+      const allowed =
+        req.headers.origin === undefined ? {} : { 'access-control-allow-origin': req.headers.origin };
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.writeHead(304, { etag: '"v1"', 'cache-control': 'public, max-age=60', ...allowed });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        etag: '"v1"',
+        'cache-control': 'public, max-age=0',
+        'content-type': 'text/plain',
+        ...allowed,
+      });
+      res.end('catalog');
+    });
+    await new Promise<void>((resolve) => revalidatedOrigin.listen(0, '127.0.0.1', resolve));
     const cache = memoryResponseCache({
       fillBudgetBytes: 1_000_000,
       maxVariantsPerUrl: 16,
@@ -78,6 +98,7 @@ describe('CORS route policy', () => {
     const originId = randomUUID();
     const varyingId = randomUUID();
     const reflectingId = randomUUID();
+    const revalidatedId = randomUUID();
     gateway.store.apply(
       buildSnapshot({
         subdomain: 'cors',
@@ -88,6 +109,10 @@ describe('CORS route policy', () => {
           {
             id: reflectingId,
             targets: [`http://127.0.0.1:${(reflectingOrigin.address() as AddressInfo).port}`],
+          },
+          {
+            id: revalidatedId,
+            targets: [`http://127.0.0.1:${(revalidatedOrigin.address() as AddressInfo).port}`],
           },
         ],
         routes: [
@@ -159,6 +184,17 @@ describe('CORS route policy', () => {
             cors: { allow_origins: ['https://app.example.com'] },
             cache_policy: { ttl_seconds: 60 },
           },
+          // The same origin behind a cached route without a CORS policy: its own CORS answer reaches clients.
+          {
+            origin_id: reflectingId,
+            path_pattern: '/reflecting-plain/*',
+            cache_policy: { ttl_seconds: 60 },
+          },
+          {
+            origin_id: revalidatedId,
+            path_pattern: '/revalidated-plain/*',
+            cache_policy: { mode: 'standard' },
+          },
           // Version 2 of an API, chosen by a header, beside the path-only version 1; one of them has CORS.
           {
             origin_id: originId,
@@ -190,6 +226,7 @@ describe('CORS route policy', () => {
     await origin?.close();
     await new Promise<void>((resolve) => varyingOrigin?.close(() => resolve()));
     await new Promise<void>((resolve) => reflectingOrigin?.close(() => resolve()));
+    await new Promise<void>((resolve) => revalidatedOrigin?.close(() => resolve()));
   });
 
   const preflight = (path: string, headers: Record<string, string>) =>
@@ -449,5 +486,38 @@ describe('CORS route policy', () => {
       expect(answer.headers['access-control-allow-credentials']).toBeUndefined();
       expect(answer.headers['access-control-expose-headers']).toBeUndefined();
     }
+  });
+
+  // Regression: on a route without a CORS policy the origin's own Access-Control-Allow-Origin, reflecting
+  // the Origin of the request that filled the cache (its Vary not naming Origin), was stored and replayed
+  // to every client: any client sending `Origin: https://evil.example` first made the route's answer
+  // name that site (with credentials) for every other site's browsers until the entry expired.
+  it("keeps an origin's own CORS answer, on a cached route without cors, for the Origin it was given to", async () => {
+    const ask = (from: string) =>
+      send(gateway, 'cors.localhost', '/reflecting-plain/account', { headers: { origin: from } });
+    const poisoning = await ask('https://evil.example');
+    expect(poisoning.headers['x-cache']).toBe('MISS');
+    expect(poisoning.headers['access-control-allow-origin']).toBe('https://evil.example');
+    for (let i = 0; i < 2; i++) {
+      const answer = await ask('https://app.example.com');
+      expect(answer.headers['x-cache']).toBe(i === 0 ? 'MISS' : 'HIT');
+      expect(answer.text).toBe('account data');
+      expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    }
+    const again = await ask('https://evil.example');
+    expect(again.headers['x-cache']).toBe('HIT');
+    expect(again.headers['access-control-allow-origin']).toBe('https://evil.example');
+  });
+  // Regression: the same through a revalidation. The origin's 304 to one client's Origin updated the
+  // stored answer (RFC 9111 §3.2) with that Origin's Access-Control-Allow-Origin, fresh for everyone.
+  it("keeps an origin's CORS answer from a revalidation (304) for the Origin it was given to", async () => {
+    const ask = (headers: Record<string, string>) =>
+      send(gateway, 'cors.localhost', '/revalidated-plain/list', { headers });
+    expect((await ask({})).headers['x-cache']).toBe('MISS');
+    const poisoning = await ask({ origin: 'https://evil.example' });
+    expect(poisoning.headers['access-control-allow-origin']).toBe('https://evil.example');
+    const app = await ask({ origin: 'https://app.example.com' });
+    expect(app.text).toBe('catalog');
+    expect(app.headers['access-control-allow-origin']).toBe('https://app.example.com');
   });
 });
