@@ -367,7 +367,7 @@ export function requestHeaderNeverWritten(name: string): boolean {
 }
 
 /**
- * The request header that a name (lower case) spelled with `_` is to CGI-style origins (asOriginsReadIt),
+ * The request header that a name (lower case) spelled with `_` or `.` is to CGI-style origins (asOriginsReadIt),
  * when a route may not write that one; else undefined. A route's X_Real_IP reached PHP, Rack and WSGI
  * origins beside the gateway's X-Real-IP, and its X_VantageEdge_User_Id as the identity header they trust.
  */
@@ -574,7 +574,7 @@ export const requestHeaderTransformInput = headerTransform(
     const lower = name.toLowerCase();
     const read = gatewayHeaderAsOriginsReadIt(lower);
     if (read !== undefined)
-      return `${name} is ${read} to origins that read _ as - (PHP, Rack, WSGI): ${read} ${requestHeaderRefusal(read)}`;
+      return `${name} is ${read} to origins that read _ as - (PHP, Rack, WSGI; PHP . too): ${read} ${requestHeaderRefusal(read)}`;
     // Refused by the transform itself.
     if (REQUEST_HEADERS_NOT_TRANSFORMED.includes(lower) || lower.startsWith(GATEWAY_HEADER_PREFIX))
       return undefined;
@@ -999,7 +999,7 @@ export const routeMatch = z.strictObject({
   hosts: z.array(hostName).max(20, 'at most 20 hosts').default([]),
   headers: z.array(headerCondition).max(10, 'at most 10 header conditions').default([]).meta({
     description:
-      "read from the client's request as the origin gets it: no condition on a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, any spelling with _: 400; gateways never meet one stored before that rule); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, …) is read only on a trusted proxy's request, and from any other client as not sent. exact and prefix are values a request header carries as gateways read it (its bytes as Latin-1, without the spaces and tabs around it): printable ASCII, inner tabs and U+0080–U+00FF (a character sent as UTF-8 is its bytes: € is U+00E2 U+0082 U+00AC), no leading space or tab (nor trailing, for exact); others are never met: 400",
+      "read from the client's request as the origin gets it: no condition on a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, any spelling with _ or .: 400; gateways never meet one stored before that rule); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, …) is read only on a trusted proxy's request, and from any other client as not sent. exact and prefix are values a request header carries as gateways read it (its bytes as Latin-1, without the spaces and tabs around it): printable ASCII, inner tabs and U+0080–U+00FF (a character sent as UTF-8 is its bytes: € is U+00E2 U+0082 U+00AC), no leading space or tab (nor trailing, for exact); others are never met: 400",
   }),
   query: z.array(queryCondition).max(10, 'at most 10 query conditions').default([]),
 });

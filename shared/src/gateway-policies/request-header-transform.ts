@@ -73,8 +73,9 @@ function withoutCdnLoopRemoval<Context>(
 
 /**
  * A header the route removes or sets goes in every spelling the client sent of it: PHP, Rack and WSGI
- * servers read `X_User_Role` as X-User-Role, so a removed header would reach such an origin, and a set
- * one beside the client's value. (`add` keeps the client's line in any spelling.)
+ * servers read `X_User_Role` (PHP `X.User.Role` too: asOriginsReadIt) as X-User-Role, so a removed header
+ * would reach such an origin, and a set one beside the client's value. (`add` keeps the client's line in
+ * any spelling.)
  */
 interface OtherSpellings {
   /** Every other spelling of the names with few separators, each looked up as it is. */
@@ -83,23 +84,28 @@ interface OtherSpellings {
   readonly searched: readonly string[];
 }
 
-/** Up to 15 other spellings of a name are listed when the route compiles (x-client-ip has 3). */
-const MAX_LISTED_SEPARATORS = 4;
+/** Up to 26 other spellings of a name are listed when the route compiles (x-client-ip has 8). */
+const MAX_LISTED_SEPARATORS = 3;
+const SEPARATORS = ['-', '_', '.'] as const;
 
 function otherSpellings(names: readonly string[]): OtherSpellings {
   const listed = new Set<string>();
   const searched: string[] = [];
   for (const name of new Set(names)) {
-    const separators = [...name].flatMap((char, index) => (char === '-' || char === '_' ? [index] : []));
+    const separators = [...name].flatMap((char, index) =>
+      (SEPARATORS as readonly string[]).includes(char) ? [index] : [],
+    );
     if (separators.length > MAX_LISTED_SEPARATORS) {
       searched.push(name);
       continue;
     }
-    for (let choice = 0; choice < 2 ** separators.length; choice++) {
+    for (let choice = 0; choice < SEPARATORS.length ** separators.length; choice++) {
       const chars = [...name];
-      separators.forEach((index, bit) => {
-        chars[index] = choice & (1 << bit) ? '_' : '-';
-      });
+      let rest = choice;
+      for (const index of separators) {
+        chars[index] = SEPARATORS[rest % SEPARATORS.length]!;
+        rest = Math.floor(rest / SEPARATORS.length);
+      }
       const spelling = chars.join('');
       if (spelling !== name) listed.add(spelling);
     }

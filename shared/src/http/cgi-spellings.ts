@@ -4,32 +4,41 @@ type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 /**
  * A request header's name as CGI-style origins read it: PHP, Rack and WSGI servers put both X-Real-IP
- * and X_Real_IP in HTTP_X_REAL_IP, so to them a `_` in a name is a `-`.
+ * and X_Real_IP in HTTP_X_REAL_IP, so to them a `_` in a name is a `-`. So is a `.` to PHP, which reads
+ * one in a variable name as `_`, behind the servers that pass such a name on (Caddy, FrankenPHP,
+ * lighttpd, PHP's own): X.Real.IP is HTTP_X_REAL_IP there too.
  */
 export function asOriginsReadIt(name: string): string {
-  return name.includes('_') ? name.replaceAll('_', '-') : name;
+  return hasCgiSeparator(name) ? name.replace(CGI_SEPARATORS, '-') : name;
+}
+
+const CGI_SEPARATORS = /[_.]/g;
+
+/** Whether a name has a character CGI-style origins read as `-` (`_` or `.`). */
+function hasCgiSeparator(name: string): boolean {
+  return name.includes('_') || name.includes('.');
 }
 
 /**
- * The request's header names spelled with `_`, by their spelling with `-`; null when it has none (nearly
- * every request). Built once per headers object: a response may vary on thousands of names, and each is
- * then looked up without another pass over the request's headers.
+ * The request's header names spelled with `_` or `.`, by their spelling with `-`; null when it has none
+ * (nearly every request). Built once per headers object: a response may vary on thousands of names, and
+ * each is then looked up without another pass over the request's headers.
  */
-const underscoreSpellings = new WeakMap<RequestHeaders, Map<string, string[]> | null>();
+const cgiSpellings = new WeakMap<RequestHeaders, Map<string, string[]> | null>();
 
-function underscoreSpellingsOf(headers: RequestHeaders): Map<string, string[]> | null {
-  const known = underscoreSpellings.get(headers);
+function cgiSpellingsOf(headers: RequestHeaders): Map<string, string[]> | null {
+  const known = cgiSpellings.get(headers);
   if (known !== undefined) return known;
   let byDashed: Map<string, string[]> | null = null;
   for (const sent in headers) {
-    if (!sent.includes('_') || !Object.hasOwn(headers, sent) || headers[sent] === undefined) continue;
+    if (!hasCgiSeparator(sent) || !Object.hasOwn(headers, sent) || headers[sent] === undefined) continue;
     byDashed ??= new Map();
     const canonical = asOriginsReadIt(sent);
     const spellings = byDashed.get(canonical);
     if (spellings === undefined) byDashed.set(canonical, [sent]);
     else spellings.push(sent);
   }
-  underscoreSpellings.set(headers, byDashed);
+  cgiSpellings.set(headers, byDashed);
   return byDashed;
 }
 
@@ -37,12 +46,12 @@ const NO_SPELLINGS: readonly string[] = [];
 
 /**
  * The names the request sent (lower case) that CGI-style origins read as the field `name` (lower case),
- * `name` itself left out: its spellings with `_` for `-`, and with `-` for `_`. Empty for nearly every
- * request.
+ * `name` itself left out: its spellings with `_` or `.` for `-`, and with `-` for `_` or `.`. Empty for
+ * nearly every request.
  */
 export function otherSpellingsSent(headers: RequestHeaders, name: string): readonly string[] {
   const canonical = asOriginsReadIt(name);
-  const underscored = underscoreSpellingsOf(headers)?.get(canonical);
+  const underscored = cgiSpellingsOf(headers)?.get(canonical);
   const dashedSent = canonical !== name && sentHeader(headers, canonical) !== undefined;
   if (underscored === undefined && !dashedSent) return NO_SPELLINGS;
   const spellings = new Set<string>();
@@ -57,7 +66,7 @@ export function otherSpellingsSent(headers: RequestHeaders, name: string): reado
 /**
  * A request field (`name` in lower case) as CGI-style origins read it. PHP, Rack and WSGI servers put
  * `Accept-Language` and `Accept_Language` in one variable (HTTP_ACCEPT_LANGUAGE), and the gateway passes
- * both on, so to such an origin every spelling with `_` for `-` is the field. Returns the field's own
+ * both on, so to such an origin every spelling with `_` (or `.`: asOriginsReadIt) for `-` is the field. Returns the field's own
  * value when no other spelling was sent (nearly every request); otherwise every spelling sent with its
  * value, sorted by spelling, each as `<spelling>\n<value>\n`: no header value holds a line break, so no
  * single value reads as several spellings.

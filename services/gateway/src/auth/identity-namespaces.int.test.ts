@@ -168,6 +168,28 @@ describe('Clerk user ids and OIDC subjects', () => {
     expect(anonymous.status).toBe(200);
     expect(spelledWithUnderscores(anonymous)).toEqual([]);
   });
+
+  // PHP reads `.` in a variable name as `_`, and Caddy, FrankenPHP, lighttpd and PHP's own server pass a
+  // header name with `.` on: X.VantageEdge.User-Id reaches such an origin as HTTP_X_VANTAGEEDGE_USER_ID.
+  it("drops a client's identity headers spelled with dots", async () => {
+    const spoof = {
+      'x.vantageedge.scopes': 'admin',
+      'X-VantageEdge.Org-Id': 'org_victim',
+      'x.vantageedge_user.id': 'user_2victim',
+      'X.VANTAGEEDGE.AUTH.KIND': 'service',
+    };
+    const spelledWithDots = (response: GatewayResponse) =>
+      Object.keys(originSaw(response)).filter((name) => name.includes('.'));
+    const viaOidc = await send(gateway, HOST, `/me/${randomUUID()}`, {
+      headers: { ...bearer(await oidcToken('oidc-user-3')), ...spoof },
+    });
+    expect(viaOidc.status).toBe(200);
+    expect(spelledWithDots(viaOidc)).toEqual([]);
+    expect(originSaw(viaOidc)['x-vantageedge-scopes']).toBe('read');
+    const anonymous = await send(gateway, HOST, '/public/x', { headers: spoof });
+    expect(anonymous.status).toBe(200);
+    expect(spelledWithDots(anonymous)).toEqual([]);
+  });
 });
 
 /**

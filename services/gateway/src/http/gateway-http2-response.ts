@@ -74,11 +74,41 @@ function repeatedSingle(lowerName: string, value: unknown): value is readonly un
 }
 
 /**
+ * Whether a value starts or ends with a space or tab. An HTTP/1.1 parser drops that whitespace (RFC 9112
+ * §5), so a route's `"default-src 'self' "`, or its `caller ${consumer_id}` for an anonymous caller, reads
+ * the same as without it; in HTTP/2 it makes the response malformed (RFC 9113 §8.2.1), and clients drop
+ * the field (node, nghttp2) or the whole response. An origin's values come trimmed by its parser.
+ */
+function edgeWhitespace(value: unknown): boolean {
+  if (typeof value === 'string') return edgeWhitespaceIn(value);
+  return Array.isArray(value) && value.some((item) => typeof item === 'string' && edgeWhitespaceIn(item));
+}
+
+function edgeWhitespaceIn(text: string): boolean {
+  if (text.length === 0) return false;
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(text.length - 1);
+  return first === 32 || first === 9 || last === 32 || last === 9;
+}
+
+const EDGE_WHITESPACE = /^[\t ]+|[\t ]+$/g;
+
+/** The value as an HTTP/1.1 client reads it: without the spaces and tabs at its edges (not String#trim's). */
+function withoutEdgeWhitespace<Value>(value: Value): Value {
+  if (typeof value === 'string') return value.replace(EDGE_WHITESPACE, '') as Value;
+  if (!Array.isArray(value)) return value;
+  return value.map((item: unknown) =>
+    typeof item === 'string' ? item.replace(EDGE_WHITESPACE, '') : item,
+  ) as Value;
+}
+
+/**
  * node's HTTP/2 compatibility response for the gateway's HTTP/2 listeners (TLS with ALPN h2, h2c): every
  * response to an HTTP/2 client (proxied, a cache HIT, a fixed response, an error) has its head written
  * here, so this is where the fields an HTTP/1.1 origin, a stored entry or a route may carry and HTTP/2
- * forbids are dropped, and repeated single-value fields cut to their first value, instead of node
- * throwing while the client waits. HTTP/1.1 responses never pass through it.
+ * forbids are dropped, repeated single-value fields cut to their first value, and values rid of the
+ * whitespace at their edges (edgeWhitespace), instead of node throwing while the client waits or the
+ * client dropping them. HTTP/1.1 responses never pass through it.
  */
 export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Http2ServerRequest>
   extends Http2ServerResponse<Request>
@@ -96,7 +126,8 @@ export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Htt
     for (const name of this.getHeaderNames()) {
       const value = this.getHeader(name);
       if (forbidden(name, value)) this.removeHeader(name);
-      else if (repeatedSingle(name, value)) this.setHeader(name, String(value[0]));
+      else if (repeatedSingle(name, value)) this.setHeader(name, withoutEdgeWhitespace(String(value[0])));
+      else if (edgeWhitespace(value)) this.setHeader(name, withoutEdgeWhitespace(value)!);
     }
     const given = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
     const headers = given === undefined || given === null ? given : sendableHeaders(given);
@@ -211,7 +242,8 @@ function sendableHeaders(headers: Headers): Headers {
   let found = false;
   for (const name in headers) {
     const lower = name.toLowerCase();
-    if (forbidden(lower, headers[name]) || repeatedSingle(lower, headers[name])) {
+    const value = headers[name];
+    if (forbidden(lower, value) || repeatedSingle(lower, value) || edgeWhitespace(value)) {
       found = true;
       break;
     }
@@ -222,14 +254,17 @@ function sendableHeaders(headers: Headers): Headers {
     const lower = name.toLowerCase();
     const value = headers[name];
     if (forbidden(lower, value)) continue;
-    kept[name] = repeatedSingle(lower, value) ? String(value[0]) : value;
+    kept[name] = withoutEdgeWhitespace(repeatedSingle(lower, value) ? String(value[0]) : value);
   }
   return kept;
 }
 
 const isRawHeaders = (headers: Headers): headers is readonly string[] => Array.isArray(headers);
 
-/** Raw headers as `[name, value, name, value, …]`: forbidden pairs dropped, a single-value field's first kept. */
+/**
+ * Raw headers as `[name, value, name, value, …]`: forbidden pairs dropped, a single-value field's first
+ * kept, values without the whitespace at their edges.
+ */
 function sendablePairs(headers: readonly string[]): readonly string[] {
   const kept: string[] = [];
   const seenSingle = new Set<string>();
@@ -240,7 +275,7 @@ function sendablePairs(headers: readonly string[]): readonly string[] {
       if (seenSingle.has(lower)) continue;
       seenSingle.add(lower);
     }
-    kept.push(headers[i]!, headers[i + 1]!);
+    kept.push(headers[i]!, withoutEdgeWhitespace(headers[i + 1]!));
   }
   return kept;
 }

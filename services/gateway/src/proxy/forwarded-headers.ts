@@ -206,7 +206,7 @@ export function upstreamRequestHeaders(
   for (const name in headers) {
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers of the origin request.
     if (name.charCodeAt(0) === 58) continue;
-    // A client's `_` spelling of a header the gateway writes or drops reaches CGI-style origins as it.
+    // A client's `_` or `.` spelling of a header the gateway writes or drops reaches CGI-style origins as it.
     const read = asOriginsReadIt(name);
     if (REQUEST_DROPPED.has(read) || named?.has(name) || read.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     // `Content_Length` is no field to the gateway, which frames the body itself, but Unicorn (and Puma

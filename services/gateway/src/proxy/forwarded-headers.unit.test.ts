@@ -86,3 +86,26 @@ describe('headers a client spells with underscores', () => {
     expect(Object.keys(out).filter((name) => name.startsWith('content_'))).toEqual(['content_length-']);
   });
 });
+
+// PHP reads `.` in a variable name as `_` (php_register_variable_ex), and Caddy, FrankenPHP, lighttpd and
+// PHP's own server pass a header name with `.` on: X.VantageEdge.User-Id is $_SERVER['HTTP_X_VANTAGEEDGE_USER_ID'].
+describe('headers a client spells with dots', () => {
+  it('drops those that read as a header the gateway writes or drops', () => {
+    const out = upstreamRequestHeaders(
+      {
+        'x.vantageedge.user-id': 'user_2victim',
+        'x-vantageedge.auth-kind': 'user',
+        'x.real.ip': '198.51.100.1',
+        'x-forwarded.for': '198.51.100.1',
+        'true.client.ip': '198.51.100.1',
+        'x.api.key': 've_live_leaked',
+        'x_original.url': '/admin',
+        'content.length': '0',
+        'x.custom.header': 'kept',
+      },
+      facts({ peerTrusted: false }),
+    );
+    expect(Object.keys(out).filter((name) => name.includes('.'))).toEqual(['x.custom.header']);
+    expect(out['x-vantageedge-auth-kind']).toBe('anonymous');
+  });
+});

@@ -199,6 +199,24 @@ describe('transform route policies', () => {
     expect(seen.x_other).toBe('kept');
   });
 
+  // PHP reads `.` in a name as `_` (behind Caddy, FrankenPHP, lighttpd): X.Internal.Debug is HTTP_X_INTERNAL_DEBUG.
+  it('removes and replaces a request header spelled with dots, as PHP origins read it', async () => {
+    const answer = await send(gateway, 'tx.localhost', '/headers/x', {
+      headers: {
+        'x-api-key': apiKey,
+        'x.internal.debug': '1',
+        'x-internal.debug': '1',
+        'x.env': 'staging',
+        'x.debug.trace-of_the.caller': '1',
+        'x.other': 'kept',
+      },
+    });
+    expect(answer.status).toBe(200);
+    const seen = lastSeen().headers;
+    expect(Object.keys(seen).filter((name) => name.includes('.'))).toEqual(['x.other']);
+    expect(seen['x-env']).toBe('prod');
+  });
+
   it('sends the client-address and key headers a route sets, never the ones the client sent', async () => {
     const answer = await send(gateway, 'tx.localhost', '/forwarding/x', {
       headers: { 'x-client-ip': '6.6.6.6', 'true-client-ip': '6.6.6.6', 'x-api-key': 'client-key' },
