@@ -536,6 +536,7 @@ export class Authenticator {
         ok: true,
         identity: cached.identity,
         expiresAtMs: cached.expiresAtMs,
+        serviceKey: cached.serviceKey,
       });
     }
     const token = bearerToken(headers);
@@ -573,12 +574,14 @@ export class Authenticator {
           identity: serviceIdentity(account.id, scopes),
           verifiedBy: tag,
           expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
+          serviceKey: account.keyDigest,
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);
         return this.#withScopes(route, {
           ok: true,
           identity: entry.identity,
           expiresAtMs: entry.expiresAtMs,
+          serviceKey: entry.serviceKey,
         });
       },
       (error: unknown) => joseFailure(error),

@@ -69,6 +69,8 @@ export type AuthResult =
       readonly expiresAtMs?: number | undefined;
       /** The remote key set that verified a user token (Clerk's JWKS, the tenant's OIDC jwks_url). */
       readonly verifiedWith?: VerifyingKeySet | undefined;
+      /** The service account's key that verified a service token (CompiledServiceAccount.keyDigest). */
+      readonly serviceKey?: string | undefined;
     }
   | {
       readonly ok: false;

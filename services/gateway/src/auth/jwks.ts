@@ -460,7 +460,7 @@ function keysNamingAMemberTwice(text: string): Set<number> {
   return keys;
 }
 
-/** A key as a set lists it, in a few bytes: a set may list 100 keys with certificate chains. */
+/** A key as a set (or a service account) lists it, in a few bytes: a set may list 100 keys with certificate chains. */
 function keyDigest(key: JWK): string {
   return createHash('sha256').update(JSON.stringify(key)).digest('base64url');
 }
@@ -676,7 +676,7 @@ export function compileServiceAccounts(
       }
       try {
         const key = createLocalJWKSet({ keys: [jwk] as JSONWebKeySet['keys'] });
-        byKid.set(jwk.kid, { id: account.id, key, scopes });
+        byKid.set(jwk.kid, { id: account.id, key, keyDigest: keyDigest(jwk as JWK), scopes });
       } catch (error) {
         warn(`service key ${jwk.kid} of ${account.id} ignored: ${(error as Error).message}`);
       }

@@ -25,6 +25,8 @@ export interface AcceptedToken extends VerifiedBy {
    * snapshot or the replica's settings hold (service accounts, CLERK_JWT_KEY), which change only with them.
    */
   readonly keySet?: VerifyingKeySet | undefined;
+  /** The service account's key that verified a service token (CompiledServiceAccount.keyDigest). */
+  readonly serviceKey?: string | undefined;
   /**
    * A Clerk session token's `azp` (the origin of the page it was minted for), checked against the
    * route's authorized parties each time it is presented: they change with the tenant's settings.

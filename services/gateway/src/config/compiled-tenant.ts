@@ -103,5 +103,7 @@ export interface CompiledTenantAuth {
 export interface CompiledServiceAccount {
   readonly id: string;
   readonly key: JWTVerifyGetKey;
+  /** The registered key as the snapshot lists it, in a few bytes: a WebSocket its token opened is held to it. */
+  readonly keyDigest: string;
   readonly scopes: ReadonlySet<string>;
 }

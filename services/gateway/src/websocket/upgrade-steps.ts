@@ -219,6 +219,7 @@ export class UpgradeSteps {
       oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
       credentialsExpireAtMs: auth.expiresAtMs,
       verifiedWith: auth.verifiedWith,
+      serviceKey: auth.serviceKey,
     };
 
     // As for any request: rewrite_path, else strip_prefix; the client's headers after the route's transform.

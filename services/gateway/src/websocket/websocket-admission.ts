@@ -36,6 +36,11 @@ export interface WebSocketAdmission extends OpenConnectionFacts {
   readonly credentialsExpireAtMs?: number | undefined;
   /** The remote key set that verified its user token: the connection closes when it withdraws the token's key. */
   readonly verifiedWith?: VerifyingKeySet | undefined;
+  /**
+   * The service account's key that verified its service token (CompiledServiceAccount.keyDigest): the
+   * connection closes when a snapshot no longer lists that key for its service.
+   */
+  readonly serviceKey?: string | undefined;
 }
 
 /**
@@ -96,6 +101,8 @@ export class TenantAdmissions {
   readonly #keys = new Map<string, CompiledApiKey>();
   /** The scopes each service account is granted (a token counts no other). */
   readonly #serviceGrants = new Map<string, ReadonlySet<string>>();
+  /** The service each registered key (CompiledServiceAccount.keyDigest) signs for. */
+  readonly #serviceKeys = new Map<string, string>();
   /** The origins each route sends upgrades to, worked out for the first connection that asks. */
   readonly #routeOrigins = new Map<CompiledRoute, ReadonlySet<string>>();
   readonly #resolveHost: (host: string | undefined) => CompiledTenant | undefined;
@@ -106,8 +113,10 @@ export class TenantAdmissions {
     this.#resolveHost = resolveHost;
     for (const route of tenant.routes) this.#routes.set(route.config.id, route);
     for (const key of tenant.apiKeys.values()) this.#keys.set(key.id, key);
-    for (const account of tenant.auth.serviceAccounts.values())
+    for (const account of tenant.auth.serviceAccounts.values()) {
       this.#serviceGrants.set(account.id, account.scopes);
+      this.#serviceKeys.set(account.keyDigest, account.id);
+    }
   }
 
   /** Why this version no longer admits the connection at `nowMs`; undefined while it does. */
@@ -203,6 +212,10 @@ export class TenantAdmissions {
       const granted =
         identity.serviceId === undefined ? undefined : this.#serviceGrants.get(identity.serviceId);
       if (granted === undefined) return 'auth_changed';
+      // The key that signed its token, taken out of the service (leaked, or the service registered anew).
+      const { serviceKey } = admission;
+      if (serviceKey !== undefined && this.#serviceKeys.get(serviceKey) !== identity.serviceId)
+        return 'signing_key_withdrawn';
       // The token's scopes as this snapshot grants its service them.
       scopes = scopes.filter((scope) => granted.has(scope));
     } else if (identity.issuer === 'clerk') {

@@ -158,6 +158,28 @@ describe('TenantAdmissions', () => {
     expect(reduced.admissions.withdrawal(service, now)).toBe('auth_changed');
   });
 
+  it('withdraws a service whose token’s key its account no longer lists, or another service does', () => {
+    const newJwk = (kid: string) => ({
+      ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }),
+      kid,
+    });
+    const [signing, other] = [newJwk('svc-1-signing'), newJwk('svc-1-other')];
+    const route = { auth_mode: 'service' as const };
+    const accounts = (...list: Array<{ id: string; keys: object[] }>) => ({ service_accounts: list });
+    const first = tenantWith({ route, settings: accounts({ id: 'svc-1', keys: [signing, other] }) });
+    const serviceKey = first.tenant.auth.serviceAccounts.get('svc-1-signing')?.keyDigest;
+    const service = admitted(serviceIdentity('svc-1', []), { serviceKey });
+    expect(first.admissions.withdrawal(service, now)).toBeUndefined();
+    const keyRemoved = tenantWith({ route, settings: accounts({ id: 'svc-1', keys: [other] }) });
+    expect(keyRemoved.admissions.withdrawal(service, now)).toBe('signing_key_withdrawn');
+    // The same key material under its kid, now registered for another service.
+    const moved = tenantWith({
+      route,
+      settings: accounts({ id: 'svc-1', keys: [other] }, { id: 'svc-2', keys: [signing] }),
+    });
+    expect(moved.admissions.withdrawal(service, now)).toBe('signing_key_withdrawn');
+  });
+
   it('keeps a connection on an origin the route’s traffic split sends to, withdraws it once none does', () => {
     const canaryId = randomUUID();
     const onCanary = admitted({ kind: 'anonymous', scopes: [] }, { originId: canaryId });
