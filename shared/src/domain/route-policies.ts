@@ -795,6 +795,12 @@ export const routeTimeouts = z.strictObject({
 });
 export type RouteTimeouts = z.infer<typeof routeTimeouts>;
 
+/**
+ * The most distinct `connect_ms` values the routes sending to one origin (by origin_id or traffic split)
+ * may use: a gateway keeps a connection pool per target for each, and no more.
+ */
+export const MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN = 4;
+
 export const RETRY_CONDITIONS = ['connect_error', 'reset', '502', '503', '504'] as const;
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
 

@@ -19,6 +19,7 @@ import type { Lifecycle } from '../domain/decision.js';
 import { DomainError, invalid, preconditionFailed, unavailable } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
+import { requireDocumentConnectTimeoutsApplied } from '../domain/route-connect-timeouts.js';
 import { requireDistinctDocumentMatches } from '../domain/route-match.js';
 import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
 import { type Foldable, foldLatest } from './aggregate-folds.js';
@@ -161,6 +162,7 @@ async function planFor(
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config), countsOf(kept));
   requireDistinctDocumentMatches(document.routes, kept.routes);
   requireDocumentMatchConditionsWithinLimit(deps, document.routes, config.routes, kept.routes);
+  requireDocumentConnectTimeoutsApplied(document, config, kept.routes);
   requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
   requireOwnOidcProvider(deps.clerkIssuer, document.tenant.settings?.oidc, 'tenant.settings');
   const deleted = await deletedResources(deps, tenantId, config, document);
@@ -551,6 +553,7 @@ async function planRollback(
 function requireRollbackWithinLimits(deps: ConfigCommandDeps, { current, document }: PlannedRollback): void {
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(current));
   requireDocumentMatchConditionsWithinLimit(deps, document.routes, current.routes);
+  requireDocumentConnectTimeoutsApplied(document, current);
 }
 
 /** POST /api/v1/tenants/:id/config/rollback: restore the config the tenant had after `to_position`. */

@@ -6,6 +6,11 @@ import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
+import {
+  type RouteConnects,
+  requireAppliedConnectTimeout,
+  routeOriginIds,
+} from '../domain/route-connect-timeouts.js';
 import { distinctMatchConditions, duplicateRoute, sameMatchAs } from '../domain/route-match.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
@@ -94,6 +99,14 @@ export async function updateRoute(
         };
         await requireMatchOfItsOwn(deps, route.tenant_id, next, route.route_id);
       }
+      if (CONNECT_FIELDS.some((field) => body[field] !== undefined)) {
+        const next: RouteConnects = {
+          origin_id: body.origin_id === undefined ? route.origin_id : body.origin_id,
+          timeouts: body.timeouts === undefined ? route.timeouts : body.timeouts,
+          traffic_split: body.traffic_split === undefined ? route.traffic_split : body.traffic_split,
+        };
+        await requireConnectTimeoutApplied(deps, route.tenant_id, next, route.route_id);
+      }
       return { type: 'Update', changes: body };
     },
   });
@@ -134,9 +147,29 @@ export async function requireNewRouteFits(
   await requireHostsOfTenant(deps, route.match?.hosts ?? [], route.tenant_id);
   await requireRoomFor(deps, 'routes', route.tenant_id);
   await requireMatchOfItsOwn(deps, route.tenant_id, route);
+  await requireConnectTimeoutApplied(deps, route.tenant_id, route);
 }
 
 const MATCH_FIELDS = ['path_pattern', 'methods', 'priority', 'match'] as const;
+/** What decides which origins a route's connect_ms applies to. */
+const CONNECT_FIELDS = ['timeouts', 'origin_id', 'traffic_split'] as const;
+
+/**
+ * The route's connect_ms is one a gateway applies: its origins' routes (`routeId`: the route itself, as
+ * it was) keep within MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN values. A config apply's or rollback's routes
+ * are checked as a whole document.
+ */
+async function requireConnectTimeoutApplied(
+  deps: Pick<CommandDeps, 'resourceCounts' | 'countedByPlan'>,
+  tenantId: string,
+  route: RouteConnects,
+  routeId?: string,
+): Promise<void> {
+  if (deps.countedByPlan || route.timeouts?.connect_ms === undefined) return;
+  const live = await deps.resourceCounts.routes(tenantId);
+  const others: RouteConnects[] = live.filter((other) => other.id !== routeId);
+  requireAppliedConnectTimeout(live, [...others, route], route, 'timeouts.connect_ms', routeOriginIds);
+}
 
 /**
  * No other live route of the tenant (`routeId`: the route itself) is matched as `route` is: the

@@ -30,6 +30,7 @@ import {
   ipRules,
   isFieldToken,
   MAX_ROUTE_BODY_BYTES,
+  MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN,
   MAX_ROUTE_HEADER_BYTES,
   PRESERVE_HOST_DESCRIPTION,
   queryTransformInput,
@@ -637,7 +638,9 @@ const routePolicyFields = {
   }),
   preserve_host: z.boolean().meta({ description: PRESERVE_HOST_DESCRIPTION }),
   query: queryTransformInput,
-  timeouts: routeTimeouts,
+  timeouts: routeTimeouts.meta({
+    description: `connect_ms, response_headers_ms and idle_ms override the origin's timeout_seconds for this route (a WebSocket upgrade takes connect_ms and response_headers_ms); the routes sending to one origin use at most ${MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN} different connect_ms values (a gateway keeps a connection pool per target for each): one that would bring another is refused (400 naming timeouts.connect_ms)`,
+  }),
   retries: retryPolicy.meta({
     description:
       'retries on another target; a route whose methods include none of retries.methods (default: the idempotent ones) would never retry, and is refused (400 naming retries.methods)',

@@ -1,4 +1,5 @@
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS, type OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import { MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN } from '@vantageedge/shared/domain/route-policies';
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import {
@@ -130,8 +131,11 @@ const DEFAULT_MAX_QUEUED_PER_TARGET = 1024;
 // and a request is never written to a socket the origin is closing. Also the most an origin's
 // `Keep-Alive: timeout=` may ask for (undici's own cap is 10 minutes of a replica's sockets).
 const KEEP_ALIVE_MS = 4_000;
-/** Pools per target with a route's own connect timeout (routes use few distinct values). */
-const MAX_CONNECT_TIMEOUT_POOLS = 4;
+/**
+ * Pools per target with a route's own connect timeout: the control plane keeps an origin's routes within
+ * this many values (a tenant's config from before that rule may hold more: the rest use the default pool).
+ */
+const MAX_CONNECT_TIMEOUT_POOLS = MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN;
 
 interface PoolSettings {
   readonly connections: number;

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { LRUCache } from 'lru-cache';
@@ -40,10 +39,9 @@ export class OriginConnectors {
   connect(
     tenantId: string,
     target: UpstreamTarget,
-    timeoutMs: number,
+    connectMs: number,
     callback: (error: Error | null, socket: Socket) => void,
   ): void {
-    const connectMs = Math.min(timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS);
     const tls = target.tls ?? DEFAULT_ORIGIN_TLS;
     // Names are looked up in the tenant's turn, in its upstream set's scope as its pools' are: those not
     // yet started leave the line once the set has closed (its origin changed, its tenant deleted).

@@ -42,6 +42,7 @@ import {
 } from './switching-protocols.js';
 import type { UpgradeCounts } from './upgrade-counts.js';
 import type { UpgradeRecorder } from './upgrade-record.js';
+import type { UpgradeTimeouts } from './upgrade-timeouts.js';
 import type { WebSocketAdmission } from './websocket-admission.js';
 
 /** Answers the upgrade itself (the gateway's error body), then ends the client's connection. */
@@ -63,11 +64,12 @@ export interface OriginHandshakeParts {
 }
 
 /**
- * An admitted upgrade's request to its origin target, under the origin's timeout: the origin's 101 is
- * relayed once it switches to WebSocket and its Sec-WebSocket-Accept answers the client's key (a 200 to
- * an HTTP/2 client), and the connection joins the open ones; any other answer is relayed as the origin's
- * refusal; a failure, a timeout, an internal listener or an answer the client cannot be given is
- * answered as the HTTP path answers it. The lease is released once, with how the exchange went.
+ * An admitted upgrade's request to its origin target, under the origin's timeout or the route's own
+ * (UpgradeTimeouts): the origin's 101 is relayed once it switches to WebSocket and its
+ * Sec-WebSocket-Accept answers the client's key (a 200 to an HTTP/2 client), and the connection joins the
+ * open ones; any other answer is relayed as the origin's refusal; a failure, a timeout, an internal
+ * listener or an answer the client cannot be given is answered as the HTTP path answers it. The lease is
+ * released once, with how the exchange went.
  */
 export class OriginHandshake {
   readonly #connectors: OriginConnectors;
@@ -96,7 +98,7 @@ export class OriginHandshake {
     pathAndQuery: string,
     headers: OutgoingHttpHeaders,
     { webSocketKey, overHttp2 }: ClientHandshake & { ok: true },
-    timeoutMs: number,
+    timeouts: UpgradeTimeouts,
     refuse: Refusal,
     record: UpgradeRecorder,
   ): void {
@@ -123,7 +125,14 @@ export class OriginHandshake {
       // Never a plain connect: the origin address policy is checked as for every upstream exchange
       // (TLS included for https targets).
       createConnection: (_options, oncreate) => {
-        this.#connectors.connect(tenantId, target, timeoutMs, oncreate);
+        this.#connectors.connect(tenantId, target, timeouts.connectMs, (error, socket) => {
+          const afterConnect = timeouts.answerAfterConnectMs;
+          if (error === null && afterConnect !== undefined && !released) {
+            clearTimeout(answerDeadline);
+            answerDeadline = setTimeout(timedOut, afterConnect);
+          }
+          oncreate(error, socket);
+        });
         return undefined;
       },
     });
@@ -138,8 +147,8 @@ export class OriginHandshake {
     // agent or createConnection, so an origin that never answered the upgrade held it for ever. The
     // socket's idle timeout bounds a relayed refusal's body; the answer's head has a deadline of its own,
     // which bytes cannot push back (1xx answers, a 101 sent a byte at a time).
-    upstreamRequest.setTimeout(timeoutMs);
-    const answerDeadline = setTimeout(timedOut, timeoutMs);
+    upstreamRequest.setTimeout(timeouts.idleMs);
+    let answerDeadline = setTimeout(timedOut, timeouts.answerMs);
     exchange.upstreamTarget = target.label;
     const sentAt = performance.now();
     const answered = () => {

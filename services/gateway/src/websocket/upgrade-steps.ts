@@ -42,6 +42,7 @@ import {
   CONNECT_STAGES,
   refusedByUpgradeStage,
 } from './upgrade-stages.js';
+import { upgradeTimeouts } from './upgrade-timeouts.js';
 import type { WebSocketAdmission } from './websocket-admission.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
 
@@ -242,7 +243,7 @@ export class UpgradeSteps {
       path + exchange.query,
       headers,
       handshake,
-      origin.timeoutMs,
+      upgradeTimeouts(origin.timeoutMs, route.config.timeouts),
       refuse,
       record,
     );
