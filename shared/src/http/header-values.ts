@@ -108,6 +108,8 @@ export function cookieHeader(value: HeaderValue): string | undefined {
 /**
  * The value of cookie `name` in a Cookie header ("a=1; b=2"), without splitting the whole header. The
  * first pair of that name decides (an empty value is no value): gateways and explain read it alike.
+ * Only spaces and tabs around the value are dropped: a UTF-8 client's `à` ends in byte 0xA0, which
+ * node reads as U+00A0, whitespace to String.prototype.trim.
  */
 export function cookieValue(header: string, name: string): string | undefined {
   let from = 0;
@@ -117,12 +119,19 @@ export function cookieValue(header: string, name: string): string | undefined {
     let start = from;
     while (start < end && header.charCodeAt(start) === 32) start++;
     if (header.startsWith(name, start) && header.charCodeAt(start + name.length) === 61 /* = */) {
-      const value = header.slice(start + name.length + 1, end).trim();
-      return value === '' ? undefined : value;
+      let first = start + name.length + 1;
+      let last = end;
+      while (first < last && isSpaceOrTab(header.charCodeAt(first))) first++;
+      while (last > first && isSpaceOrTab(header.charCodeAt(last - 1))) last--;
+      return first === last ? undefined : header.slice(first, last);
     }
     from = end + 1;
   }
   return undefined;
+}
+
+function isSpaceOrTab(code: number): boolean {
+  return code === 32 || code === 9;
 }
 
 /** The comma-separated tokens of a list-valued field, trimmed and lower-cased, empty ones dropped. */

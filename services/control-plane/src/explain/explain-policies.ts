@@ -83,6 +83,21 @@ export function unroutedIpRefusal(snapshot: TenantSnapshot, clientIp: string | u
   return refused ? { ...IP_DENIED } : null;
 }
 
+/**
+ * An ambiguous path or query is judged by the IP rules of the routes it reaches, as the gateways judge
+ * it: 403 `ip_denied` for an address each of them refuses (the ambiguity's answer would tell it that
+ * routes are there, and which query parameter they read); else null.
+ */
+export function ambiguousIpRefusal(
+  snapshot: TenantSnapshot,
+  routes: readonly RouteConfig[],
+  clientIp: string | undefined,
+): PolicyStop | null {
+  if (clientIp === undefined || routes.length === 0) return null;
+  const refused = routes.every((route) => explainIpRules(snapshot, route, clientIp)?.verdict === 'denied');
+  return refused ? { ...IP_DENIED } : null;
+}
+
 function explainIpRules(
   snapshot: TenantSnapshot,
   route: RouteConfig,

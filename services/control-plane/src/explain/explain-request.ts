@@ -41,7 +41,12 @@ import {
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import { quotaExceededMessage } from '@vantageedge/shared/usage/quota-windows';
 import { type AuthContext, type ExplainedAuth, explainAuth } from './explain-auth.js';
-import { announcedPreflightMethod, explainPolicies, unroutedIpRefusal } from './explain-policies.js';
+import {
+  ambiguousIpRefusal,
+  announcedPreflightMethod,
+  explainPolicies,
+  unroutedIpRefusal,
+} from './explain-policies.js';
 import { explainQuota, type QuotaCounters } from './explain-quota.js';
 import { headersAfterRequestTransform, queryAfterTransform } from './transformed-request.js';
 
@@ -149,6 +154,8 @@ interface ExplainedRoutes {
   verdicts: RouteVerdict[];
   chosen: RouteConfig | null;
   decision: ExplainDecision | null;
+  /** The routes an ambiguous path or query reaches (none when it is not ambiguous). */
+  ambiguous: RouteConfig[];
 }
 
 /**
@@ -228,7 +235,12 @@ function explainRoutes(
       'an origin could read this path as the path of a differently protected route; use its exact spelling',
     );
   }
-  return { verdicts: [...verdicts, ...skipped], chosen: chosen?.config ?? null, decision };
+  return {
+    verdicts: [...verdicts, ...skipped],
+    chosen: chosen?.config ?? null,
+    decision,
+    ambiguous: [...ambiguous].map((route) => route.config),
+  };
 }
 
 /**
@@ -527,6 +539,10 @@ export async function explainRequest(
   explanation.route = routes.verdicts.find((verdict) => verdict.selected) ?? null;
   if (routes.decision?.code === 'route_not_found')
     decide(unroutedIpRefusal(snapshot, gatewayClientIp(input.clientIp)) ?? routes.decision);
+  else if (routes.ambiguous.length > 0)
+    decide(
+      ambiguousIpRefusal(snapshot, routes.ambiguous, gatewayClientIp(input.clientIp)) ?? routes.decision!,
+    );
   else if (routes.decision) decide(routes.decision);
   const route = routes.chosen;
   if (route === null) return explanation;

@@ -1,7 +1,11 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
-import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  type RouteConfig,
+  type TenantSnapshot,
+  tenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
 import { variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
@@ -1032,6 +1036,36 @@ describe('explaining the route policies that apply', () => {
         code: 'route_not_found',
       });
     }
+  });
+
+  it('answers an ambiguous query with the IP rules’ 403 for an address every route it reaches refuses, as the gateways do', async () => {
+    const base = await snapshot();
+    const route = (extra: Partial<RouteConfig>): RouteConfig => ({
+      ...base.routes[3]!,
+      id: randomUUID(),
+      path_pattern: '/reports/*',
+      methods: [],
+      auth_mode: 'public',
+      ...extra,
+    });
+    const pdf = route({ match: { hosts: [], headers: [], query: [{ name: 'format', exact: 'pdf' }] } });
+    const snap: TenantSnapshot = {
+      ...base,
+      tenant: {
+        ...base.tenant,
+        settings: { ...base.tenant.settings, ip_rules: { allow: [], deny: ['203.0.113.0/24'] } },
+      },
+      routes: [pdf, route({ auth_mode: 'apikey_required' })],
+    };
+    const request = { path: '/reports/q3', query: 'format=pdf&format=csv' };
+    const refused = await explain({ ...request, clientIp: '203.0.113.9' }, snap);
+    expect(refused.decision).toMatchObject({ stage: 'ip_rules', status: 403, code: 'ip_denied' });
+    const admitted = await explain({ ...request, clientIp: '192.0.2.1' }, snap);
+    expect(admitted.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_query' });
+    // One of the routes admits the address (its own rules replace the tenant's): it may reach it anyway.
+    const ownRules = { ...snap, routes: [{ ...pdf, ip_rules: { allow: [], deny: [] } }, snap.routes[1]!] };
+    const partly = await explain({ ...request, clientIp: '203.0.113.9' }, ownRules);
+    expect(partly.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_query' });
   });
 
   it('reports the route’s timeouts over the origin’s, and its retries', async () => {

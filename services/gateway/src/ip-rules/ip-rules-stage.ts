@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IpRules } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
-import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { failExchange } from '../pipeline/errors.js';
 import { rememberVerdicts, VerdictBudget } from '../pipeline/remembered-verdicts.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
@@ -12,7 +12,9 @@ import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
  * wins; a non-empty allow list admits only its ranges. Refused: 403 `ip_denied`, before CORS and
  * authentication (a refused address learns nothing about the route). A request no route takes is
  * judged by the tenant-wide rules (refusedByTenantIpRules), as APISIX runs its global rules before its
- * 404: the 404 would tell a refused address which of the tenant's paths have routes.
+ * 404: the 404 would tell a refused address which of the tenant's paths have routes. An ambiguous path
+ * or query, by the rules of the routes its readings reach (refusedByIpRulesOfAll): its refusal names
+ * the query parameter, and tells that routes are there.
  *
  * A rule set is compiled once and its stage shared: by every route of the tenant that applies the
  * tenant-wide rules (the same object in one snapshot), and by the tenant's next snapshot versions while
@@ -51,8 +53,26 @@ export function refusedByTenantIpRules(tenant: CompiledTenant, clientIp: string)
   return tenantStages.get(tenant)?.refuses(clientIp) === true;
 }
 
+/**
+ * Whether the IP rules of each of `routes` refuse `clientIp`: asked of an ambiguous request, which
+ * none of them handles. An address one of them admits may reach that route anyway.
+ */
+export function refusedByIpRulesOfAll(routes: readonly CompiledRoute[], clientIp: string): boolean {
+  return (
+    routes.length > 0 &&
+    routes.every((route) => {
+      const first = route.stages.request[0];
+      return first !== undefined && isIpRulesStage(first) && first.refuses(clientIp);
+    })
+  );
+}
+
 interface IpRulesStage extends RouteStage {
   refuses(clientIp: string): boolean;
+}
+
+function isIpRulesStage(stage: RouteStage): stage is IpRulesStage {
+  return stage.name === 'ip_rules' && 'refuses' in stage;
 }
 
 /** null: the rules are empty (no stage). */

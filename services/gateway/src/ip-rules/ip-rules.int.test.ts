@@ -35,6 +35,13 @@ describe('IP rules route policy', () => {
           // Open to every address (its own rules replace the tenant's), around a path that keeps them.
           { origin_id: originId, path_pattern: '/portal/*', ip_rules: { deny: ['192.0.2.66'] } },
           { origin_id: originId, path_pattern: '/portal/admin/*' },
+          // Told apart by a query parameter and protected differently, both under the tenant's rules.
+          {
+            origin_id: originId,
+            path_pattern: '/reports/*',
+            match: { query: [{ name: 'format', exact: 'pdf' }] },
+          },
+          { origin_id: originId, path_pattern: '/reports/*', auth_mode: 'apikey_required' },
           {
             origin_id: originId,
             path_pattern: '/office-only/*',
@@ -106,6 +113,21 @@ describe('IP rules route policy', () => {
     const unknown = await from('192.0.2.1', '/no-such-route/x');
     expect(unknown.status).toBe(404);
     expect(unknown.json()['error']).toMatchObject({ code: 'route_not_found' });
+  });
+
+  it('refuses a denied address a request no route alone takes (an ambiguous query) as on a path without one', async () => {
+    const ambiguous = '/reports/q3?format=pdf&format=csv';
+    const refused = await from('203.0.113.7', ambiguous);
+    expect(refused.status).toBe(403);
+    expect(refused.json()['error']).toEqual((await from('203.0.113.7', '/no-such-route/x')).json()['error']);
+    const upgrade = await sendUpgrade(gateway, 'ips.localhost', ambiguous, {
+      'x-forwarded-for': '203.0.113.7',
+    });
+    expect(`${upgrade.status} ${JSON.parse(upgrade.text).error.code}`).toBe('403 ip_denied');
+    // An address the routes admit is told why the request is refused.
+    const admitted = await from('192.0.2.1', ambiguous);
+    expect(admitted.status).toBe(403);
+    expect(admitted.json()['error']).toMatchObject({ code: 'ambiguous_query' });
   });
 
   it('refuses a denied address before any other refusal of a route it names: limits and loops do not tell routes apart', async () => {

@@ -40,6 +40,7 @@ import { claimsUnspokenVersion } from '../http/request-version.js';
 import {
   createIpRulesPolicy,
   IP_DENIED_MESSAGE,
+  refusedByIpRulesOfAll,
   refusedByTenantIpRules,
 } from '../ip-rules/ip-rules-stage.js';
 import { createMaxForwardsPolicy } from '../max-forwards/max-forwards-stage.js';
@@ -401,7 +402,8 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
  * Method + path (+ the routes' hosts / headers / query conditions) → the tenant's route (with its
  * compiled stages). 404 when none matches; 403 when another reading of the path (case, trailing slash,
  * ;params), or of a repeated query parameter (its first or last value), would reach a differently
- * protected route. A CORS preflight is matched by the method it
+ * protected route; 403 `ip_denied` instead to an address the IP rules refuse there (the tenant's, or
+ * those of every route the readings reach). A CORS preflight is matched by the method it
  * announces, so the route with the CORS policy answers it.
  */
 function matchRoute(exchange: GatewayExchange): boolean {
@@ -414,6 +416,10 @@ function matchRoute(exchange: GatewayExchange): boolean {
     if (refusedByTenantIpRules(exchange.tenant!, exchange.clientIp))
       failExchange(exchange, 403, 'ip_denied', IP_DENIED_MESSAGE);
     else failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    return false;
+  }
+  if (route instanceof AmbiguousPath && refusedByIpRulesOfAll(route.routes, exchange.clientIp)) {
+    failExchange(exchange, 403, 'ip_denied', IP_DENIED_MESSAGE);
     return false;
   }
   if (route instanceof AmbiguousQuery) {

@@ -9,6 +9,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { rawExchange } from '../testing/raw-exchange.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -101,6 +102,18 @@ describe('traffic split route policy', () => {
               ],
             },
           },
+          // "voilà" as a gateway reads a UTF-8 client's bytes (Latin-1): it ends in U+00A0.
+          {
+            origin_id: stableId,
+            path_pattern: '/cookie-override/*',
+            traffic_split: {
+              origins: [
+                { origin_id: stableId, weight: 1 },
+                { origin_id: canaryId, weight: 0 },
+              ],
+              overrides: [{ cookie: 'lang', value: 'voil\u00c3\u00a0', origin_id: canaryId }],
+            },
+          },
           {
             origin_id: deadId,
             path_pattern: '/fallback/*',
@@ -132,6 +145,20 @@ describe('traffic split route policy', () => {
     }
     expect(counts.get('stable')).toBe(190);
     expect(counts.get('canary')).toBe(10);
+  });
+
+  it('sends a cookie override whose value a UTF-8 client sends to its origin, the last byte 0xA0 included', async () => {
+    const answer = await rawExchange(
+      gateway.gateway.trafficPort,
+      Buffer.concat([
+        Buffer.from('GET /cookie-override/x HTTP/1.1\r\nHost: split.localhost\r\nCookie: lang='),
+        Buffer.from('voilà', 'utf8'),
+        Buffer.from('; theme=dark\r\nConnection: close\r\n\r\n'),
+      ]),
+      ['GET'],
+      5_000,
+    );
+    expect(JSON.parse(answer.responses[0]!.body)['origin']).toBe('canary');
   });
 
   it('sends x-canary: always to the canary, whatever the weights', async () => {

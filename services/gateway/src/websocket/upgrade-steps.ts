@@ -21,7 +21,11 @@ import {
   omitsRequiredHost,
   requestAuthority,
 } from '../http/request-authority.js';
-import { IP_DENIED_MESSAGE, refusedByTenantIpRules } from '../ip-rules/ip-rules-stage.js';
+import {
+  IP_DENIED_MESSAGE,
+  refusedByIpRulesOfAll,
+  refusedByTenantIpRules,
+} from '../ip-rules/ip-rules-stage.js';
 import { RequestTracing } from '../observability/request-tracing.js';
 import { acquireTarget } from '../pipeline/acquire-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -151,6 +155,8 @@ export class UpgradeSteps {
         ? refuse(403, 'ip_denied', IP_DENIED_MESSAGE)
         : refuse(404, 'route_not_found', 'no route matches this method and path');
     }
+    if (route instanceof AmbiguousPath && refusedByIpRulesOfAll(route.routes, exchange.clientIp))
+      return refuse(403, 'ip_denied', IP_DENIED_MESSAGE);
     if (route instanceof AmbiguousQuery)
       return refuse(403, 'ambiguous_query', ambiguousQueryMessage(route.parameter));
     if (route instanceof AmbiguousPath) {

@@ -61,4 +61,10 @@ describe('cookieValue', () => {
     expect(cookieValue('session=', 'session')).toBeUndefined();
     expect(cookieValue('a=1;session=v', 'session')).toBe('v');
   });
+
+  it('drops only the spaces and tabs around a value: a UTF-8 `à` read as Latin-1 ends in U+00A0', () => {
+    expect(cookieValue('lang= \tvoil\u00c3\u00a0\t ; a=1', 'lang')).toBe('voil\u00c3\u00a0');
+    expect(cookieValue('lang=\u00a0', 'lang')).toBe('\u00a0');
+    expect(cookieValue('lang= \t ', 'lang')).toBeUndefined();
+  });
 });
