@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { type ControlPlaneNewEvent, streamName } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
+import { lockCheckpoint } from '../runner/checkpoint.js';
+import { inTransaction } from '../runner/in-transaction.js';
+import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 
 /**
  * A refold that no longer folds the event creating a tenant (a stricter fold, its creation parked)
@@ -168,7 +171,8 @@ export async function recordDrops(
 /**
  * After a refold that recorded drops failed: records that each drop did not happen
  * (TenantDropRolledBack in its tenant's stream), unless its tombstone stands at its event's position (the
- * commit went through and only its answer was lost: the drop did happen). Returns the tenants whose drop
+ * commit went through and only its answer was lost: the drop did happen), read once the refold's
+ * transaction ended (`projectionName`: its checkpoint row). Returns the tenants whose drop
  * it could not settle (`snapshot_state` or the event store did not answer): their audit log shows a
  * drop that may not have happened.
  */
@@ -178,14 +182,21 @@ export async function rollBackDrops(
   recorded: ReadonlyMap<string, RecordedDrop>,
   failure: unknown,
   actor: string,
+  projectionName: string = SNAPSHOT_PROJECTION,
 ): Promise<string[]> {
   let tombstones: Map<string, string>;
   try {
-    const { rows } = await pool.query<{ tenant_id: string; version: string }>(
-      `select tenant_id, version from snapshot_state where tenant_id = any($1::uuid[]) and status = 'deleted'`,
-      [[...recorded.keys()]],
-    );
-    tombstones = new Map(rows.map((row) => [row.tenant_id, row.version]));
+    tombstones = await inTransaction(pool, async (client) => {
+      // The refold's transaction holds its projection's checkpoint until it ends, and its commit may
+      // still be under way when its client stopped waiting for the answer (a statement deadline, a
+      // connection lost): read once it ended, or a drop it then commits would be recorded as rolled back.
+      await lockCheckpoint(client, projectionName);
+      const { rows } = await client.query<{ tenant_id: string; version: string }>(
+        `select tenant_id, version from snapshot_state where tenant_id = any($1::uuid[]) and status = 'deleted'`,
+        [[...recorded.keys()]],
+      );
+      return new Map(rows.map((row) => [row.tenant_id, row.version]));
+    });
   } catch {
     return [...recorded.keys()];
   }

@@ -19,6 +19,7 @@ import {
 } from './refold-drops.js';
 import { moveChangedSnapshotsForward, rememberSnapshotsBeforeRefold } from './refold-versions.js';
 import { snapshotProjection } from './snapshot-projection.js';
+import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 
 export interface SnapshotRefoldOptions {
   store: EventStore;
@@ -77,7 +78,14 @@ export async function refoldSnapshots(options: SnapshotRefoldOptions): Promise<S
     return await refoldInTransaction(options, actor, recorded);
   } catch (error) {
     if (recorded.size === 0) throw error;
-    const unsettled = await rollBackDrops(store, pool, recorded, error, actor);
+    const unsettled = await rollBackDrops(
+      store,
+      pool,
+      recorded,
+      error,
+      actor,
+      options.name ?? SNAPSHOT_PROJECTION,
+    );
     if (unsettled.length === 0) throw error;
     const drops = unsettled.map((tenantId) => `${tenantId} at position ${recorded.get(tenantId)?.position}`);
     logger.error('snapshot refold failed after recording drops it could not record as rolled back', {
