@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
+import { storableExcerpt } from '@vantageedge/shared/text/excerpt';
 import type pg from 'pg';
 
 /**
@@ -56,7 +57,7 @@ export function describeFailure(error: unknown): string {
   } else {
     text = String(error);
   }
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text;
+  return storableExcerpt(text, MAX_ERROR_LENGTH);
 }
 
 /** Quarantined tenants of a projection, each with the position of the event that failed. */

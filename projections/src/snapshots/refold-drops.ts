@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type ControlPlaneNewEvent, streamName } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { storableExcerpt } from '@vantageedge/shared/text/excerpt';
 import type pg from 'pg';
 import { lockCheckpoint } from '../runner/checkpoint.js';
 import { inTransaction } from '../runner/in-transaction.js';
@@ -49,7 +50,7 @@ const ERROR_CHARS = 300;
 function describe(tenant: DroppedTenant): string {
   if (tenant.position === null) return `tenant ${tenant.tenantId}: ${tenant.error}`;
   const error = tenant.error.replace(/\s+/g, ' ');
-  const shown = error.length > ERROR_CHARS ? `${error.slice(0, ERROR_CHARS - 1)}…` : error;
+  const shown = storableExcerpt(error, ERROR_CHARS);
   return (
     `tenant ${tenant.tenantId}: ${tenant.eventType} at position ${tenant.position} refused (${shown})` +
     `, ${tenant.laterEvents} later event(s) not folded`
@@ -201,7 +202,7 @@ export async function rollBackDrops(
     return [...recorded.keys()];
   }
   const message = failure instanceof Error ? failure.message : String(failure);
-  const error = message.length > ERROR_CHARS ? `${message.slice(0, ERROR_CHARS - 1)}…` : message;
+  const error = storableExcerpt(message, ERROR_CHARS);
   const unsettled: string[] = [];
   for (const [tenantId, drop] of recorded) {
     if (tombstones.get(tenantId) === drop.position.toString()) continue;
