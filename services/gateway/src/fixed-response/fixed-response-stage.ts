@@ -1,9 +1,11 @@
+import type { ServerResponse } from 'node:http';
 import {
   type FixedResponse,
   HOST_BOUND_HEADERS,
   type LocationVariable,
   RESPONSE_HEADERS_NOT_TRANSFORMED,
   type Redirect,
+  type RouteMatch,
   STATUSES_WITHOUT_BODY,
 } from '@vantageedge/shared/domain/route-policies';
 import {
@@ -29,8 +31,9 @@ export function createFixedResponsePolicy(): RoutePolicy {
     readsOrigins: false,
     compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
-      if (route.fixed_response) return fixedStage(route.fixed_response);
-      if (route.redirect) return redirectStage(route.redirect);
+      const varyOn = conditionHeaders(route.match ?? null);
+      if (route.fixed_response) return fixedStage(route.fixed_response, varyOn);
+      if (route.redirect) return redirectStage(route.redirect, varyOn);
       return null;
     },
   };
@@ -39,7 +42,31 @@ export function createFixedResponsePolicy(): RoutePolicy {
 /** The error code recorded for a `fixed_response` of 400 or more. */
 export const FIXED_RESPONSE_CODE = 'fixed_response';
 
-function fixedStage(fixed: FixedResponse): RouteStage {
+/**
+ * The request headers the route's match conditions read: the answer depends on them as much as on the
+ * URL. A 301/308 (or a 404, 410, …) is cacheable without any Cache-Control, and a browser's or a CDN's
+ * cache keeping it for the URL alone would hand it to clients that send another value (RFC 9110
+ * §12.5.5).
+ */
+function conditionHeaders(match: RouteMatch | null): string | undefined {
+  return match === null ? undefined : mergedVary(match.headers.map((condition) => condition.name).join(','));
+}
+
+/**
+ * The answer's head. Its Vary would replace the one of the gateway's own stages (CORS: Origin), which a
+ * shared cache needs to keep one site's answer from another: both, each field once.
+ */
+function writeAnswerHead(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string | number>,
+): void {
+  const own = headers['vary'];
+  const vary = res.hasHeader('vary') ? mergedVary(own, res.getHeader('vary')) : undefined;
+  res.writeHead(status, vary === undefined ? headers : { ...headers, vary });
+}
+
+function fixedStage(fixed: FixedResponse, varyOn: string | undefined): RouteStage {
   // A 204, 205 or 304 has no content (HTTP/2 clients reset a stream that announces some): commands
   // refuse a body for them, and a route stored before answers without it.
   const bodiless = STATUSES_WITHOUT_BODY.includes(fixed.status);
@@ -56,6 +83,8 @@ function fixedStage(fixed: FixedResponse): RouteStage {
   for (const name of RESPONSE_HEADERS_NOT_TRANSFORMED) delete headers[name];
   headers['content-type'] = fixed.content_type;
   if (!bodiless) headers['content-length'] = body.length;
+  const vary = mergedVary(headers['vary'], varyOn);
+  if (vary !== undefined) headers['vary'] = vary;
   return {
     name: 'fixed_response',
     onRequest(exchange) {
@@ -63,10 +92,7 @@ function fixedStage(fixed: FixedResponse): RouteStage {
       // An error status the route answers itself is the tenant's choice (maintenance), not its origin's
       // failure: the access log and error_responses_total name it so.
       if (fixed.status >= 400) exchange.errorCode = FIXED_RESPONSE_CODE;
-      // The route's Vary would replace the one of the gateway's own stages (CORS: Origin), which a
-      // shared cache needs to keep one site's answer from another: both, each field once.
-      const vary = res.hasHeader('vary') ? mergedVary(headers['vary'], res.getHeader('vary')) : undefined;
-      res.writeHead(fixed.status, vary === undefined ? headers : { ...headers, vary });
+      writeAnswerHead(res, fixed.status, headers);
       if (exchange.req.method === 'HEAD' || bodiless) res.end();
       else res.end(body);
       return 'handled';
@@ -85,7 +111,7 @@ function locationVariable(name: LocationVariable, exchange: GatewayExchange): st
   }
 }
 
-function redirectStage(redirect: Redirect): RouteStage {
+function redirectStage(redirect: Redirect, varyOn: string | undefined): RouteStage {
   const location = compileRedirectLocation(redirect, locationVariable);
   return {
     name: 'redirect',
@@ -95,7 +121,9 @@ function redirectStage(redirect: Redirect): RouteStage {
         failExchange(exchange, 414, 'uri_too_long', REDIRECT_LOCATION_TOO_LONG);
         return 'handled';
       }
-      exchange.res.writeHead(redirect.status, { location: value, 'content-length': 0 });
+      const headers: Record<string, string | number> = { location: value, 'content-length': 0 };
+      if (varyOn !== undefined) headers['vary'] = varyOn;
+      writeAnswerHead(exchange.res, redirect.status, headers);
       exchange.res.end();
       return 'handled';
     },

@@ -56,6 +56,27 @@ describe('fixed_response and redirect route policies', () => {
           // Stored before commands refused a body for a status without content.
           { origin_id: null, path_pattern: '/gone', fixed_response: { status: 204, body: 'hello' } },
           { origin_id: null, path_pattern: '/reset', fixed_response: { status: 205, body: 'hello' } },
+          // Chosen by a request header: an answer a cache keeps for the URL alone would reach the
+          // clients that send another value.
+          {
+            origin_id: null,
+            path_pattern: '/catalog/*',
+            match: { headers: [{ name: 'X-Api-Version', exact: '1' }] },
+            redirect: { status: 308, location: '/v1${path}${query}' },
+          },
+          {
+            origin_id: null,
+            path_pattern: '/catalog/*',
+            match: { headers: [{ name: 'x-preview', present: false }] },
+            fixed_response: { status: 410, headers: { vary: 'Accept' }, body: 'gone' },
+          },
+          {
+            origin_id: null,
+            path_pattern: '/catalog/*',
+            match: { headers: [{ name: 'x-preview', exact: '1' }] },
+            cors: { allow_origins: ['https://app.example'] },
+            redirect: { status: 301, location: '/preview${path}' },
+          },
           // Stored before commands refused the gateway's own response headers in a fixed response.
           {
             origin_id: null,
@@ -91,6 +112,25 @@ describe('fixed_response and redirect route policies', () => {
     const home = await send(gateway, 'fixed.localhost:8080', '/home');
     expect(home.status).toBe(302);
     expect(home.headers['location']).toBe('https://fixed.localhost/welcome');
+    expect(origin.seen).toHaveLength(0);
+  });
+
+  it("says Vary for the request headers its route's match conditions read (a cache keeps it per value)", async () => {
+    const moved = await send(gateway, 'fixed.localhost', '/catalog/items?page=2', {
+      headers: { 'x-api-version': '1' },
+    });
+    expect(moved.status).toBe(308);
+    expect(moved.headers['location']).toBe('/v1/catalog/items?page=2');
+    expect(moved.headers['vary']).toBe('x-api-version');
+    const gone = await send(gateway, 'fixed.localhost', '/catalog/items');
+    expect(gone.status).toBe(410);
+    expect(gone.headers['vary']).toBe('Accept, x-preview');
+    const preview = await send(gateway, 'fixed.localhost', '/catalog/items', {
+      headers: { 'x-preview': '1', origin: 'https://app.example' },
+    });
+    expect(preview.status).toBe(301);
+    expect(preview.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(preview.headers['vary']).toBe('x-preview, Origin');
     expect(origin.seen).toHaveLength(0);
   });
 
