@@ -80,6 +80,8 @@ export interface CaOptions {
   keyIdentifierOf?: string | undefined;
   /** Its key usage (default: keyCertSign and cRLSign). */
   keyUsages?: number | undefined;
+  /** Extended key usage OIDs (default: none, no such extension). */
+  extendedKeyUsages?: readonly string[];
 }
 
 export async function createTestCa(name = 'VantageEdge Test CA', options: CaOptions = {}): Promise<TestCa> {
@@ -105,6 +107,7 @@ export async function createTestCa(name = 'VantageEdge Test CA', options: CaOpti
         ? await x509.SubjectKeyIdentifierExtension.create(pair.keys.publicKey)
         : new x509.SubjectKeyIdentifierExtension(subjectKeyIdOf(options.keyIdentifierOf)),
       ...(issuer ? [await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey)] : []),
+      ...extendedKeyUsageOf({ extendedKeyUsages: options.extendedKeyUsages ?? [] }),
     ],
   });
   return { ...pair, subject, certificatePem: certificate.toString('pem') };
@@ -230,7 +233,7 @@ function keyUsageOf(options: LeafOptions): x509.Extension[] {
   return usages === 0 ? [] : [new x509.KeyUsagesExtension(usages, true)];
 }
 
-function extendedKeyUsageOf(options: LeafOptions): x509.Extension[] {
+function extendedKeyUsageOf(options: Pick<LeafOptions, 'extendedKeyUsages'>): x509.Extension[] {
   const usages = options.extendedKeyUsages ?? [SERVER_AUTH];
   return usages.length === 0 ? [] : [new x509.ExtendedKeyUsageExtension([...usages])];
 }

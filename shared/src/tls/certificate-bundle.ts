@@ -244,7 +244,7 @@ export function checkCertificateBundle(input: {
   if (input.servedForHosts !== false) {
     if (dnsNames.length === 0)
       issues.push({ field: 'certificate', issue: 'has no DNS subject alternative name' });
-    const usageIssue = serverAuthenticationIssue(leaf);
+    const usageIssue = serverAuthenticationIssue(chain);
     if (usageIssue !== undefined) issues.push({ field: 'certificate', issue: usageIssue });
   }
   if (issues.length > 0) return { ok: false, issues };
@@ -304,29 +304,36 @@ export function caCertificatesIssue(pem: string, now: Date): string | undefined 
 const SERVER_AUTH_USAGE = '1.3.6.1.5.5.7.3.1';
 
 /**
- * Why clients refuse a leaf as a TLS server's certificate, or undefined. One with an extended key usage
- * must list server authentication: OpenSSL refuses every other one, anyExtendedKeyUsage included
- * ("unsuitable certificate purpose"). One with a key usage extension must allow signing: the gateway
- * signs every handshake (TLS 1.3 and ECDHE suites only; keyEncipherment served static-RSA suites),
- * and BoringSSL (Chrome, Android) checks it.
+ * Why clients refuse a chain (leaf first) as a TLS server's, or undefined: serverExtendedUsageIssue,
+ * and a leaf with a key usage extension must allow signing: the gateway signs every handshake (TLS 1.3
+ * and ECDHE suites only; keyEncipherment served static-RSA suites), and BoringSSL (Chrome, Android)
+ * checks it.
  */
-export function serverAuthenticationIssue(leaf: X509Certificate): string | undefined {
-  const extendedUsageIssue = serverExtendedUsageIssue(leaf);
+export function serverAuthenticationIssue(chain: readonly X509Certificate[]): string | undefined {
+  const extendedUsageIssue = serverExtendedUsageIssue(chain);
   if (extendedUsageIssue !== undefined) return extendedUsageIssue;
-  if (keyUsagesOf(leaf)?.has('digitalSignature') === false)
+  const [leaf] = chain;
+  if (leaf !== undefined && keyUsagesOf(leaf)?.has('digitalSignature') === false)
     return 'its key usage does not allow signing (digitalSignature), which the gateway does at every handshake';
   return undefined;
 }
 
 /**
- * Why every verifying client refuses a leaf as a TLS server's certificate, OpenSSL's included, or
- * undefined: an extended key usage that does not list server authentication. (A key usage without
- * digitalSignature only some clients enforce; serverAuthenticationIssue refuses both.)
+ * Why every verifying client refuses a chain (leaf first) as a TLS server's, OpenSSL's included, or
+ * undefined: a certificate with an extended key usage that does not list server authentication.
+ * OpenSSL refuses every other one, anyExtendedKeyUsage included ("unsuitable certificate purpose"),
+ * and checks every certificate of the chain, the CAs' included (a root too, since OpenSSL 3): a CA
+ * limited to client certificates vouches for no server. (A key usage without digitalSignature only some
+ * clients enforce; serverAuthenticationIssue refuses both.)
  */
-export function serverExtendedUsageIssue(leaf: X509Certificate): string | undefined {
-  const extendedUsages = leaf.keyUsage;
-  if (extendedUsages !== undefined && !extendedUsages.includes(SERVER_AUTH_USAGE))
-    return 'its extended key usage does not allow server authentication (TLS Web Server Authentication): clients refuse it';
+export function serverExtendedUsageIssue(chain: readonly X509Certificate[]): string | undefined {
+  for (const [index, certificate] of chain.entries()) {
+    const extendedUsages = certificate.keyUsage;
+    if (extendedUsages === undefined || extendedUsages.includes(SERVER_AUTH_USAGE)) continue;
+    return index === 0
+      ? 'its extended key usage does not allow server authentication (TLS Web Server Authentication): clients refuse it'
+      : `chain certificate ${index + 1} has an extended key usage that does not allow server authentication (TLS Web Server Authentication): clients refuse the certificates it issues`;
+  }
   return undefined;
 }
 

@@ -211,6 +211,50 @@ describe('checking an uploaded certificate chain and key', () => {
     ).toMatchObject({ ok: true });
   });
 
+  // Regression: only the leaf's usages were checked. OpenSSL (node's TLS client, curl) and Chrome check
+  // the extended key usage of every certificate of the chain but the root the client trusts: a leaf
+  // issued by an intermediate limited to client authentication fails every handshake
+  // ("unsuitable certificate purpose" at depth 1).
+  it('refuses a chain whose intermediate limits what it issues to other usages than a TLS server', async () => {
+    const checked = async (intermediateUsages: string[], servedForHosts = true) => {
+      const intermediate = await createTestCa('Intermediate', {
+        issuer: ca,
+        extendedKeyUsages: intermediateUsages,
+      });
+      const cert = await issueTestCertificate(intermediate, { dnsNames: ['api.example.com'] });
+      return checkCertificateBundle({
+        certificatePem: `${cert.chainPem}${ca.certificatePem}`,
+        privateKeyPem: cert.privateKeyPem,
+        now: new Date(),
+        servedForHosts,
+      });
+    };
+    expect(await checked([CLIENT_AUTH_USAGE])).toEqual({
+      ok: false,
+      issues: [
+        {
+          field: 'certificate',
+          issue:
+            'chain certificate 2 has an extended key usage that does not allow server authentication (TLS Web Server Authentication): clients refuse the certificates it issues',
+        },
+      ],
+    });
+    expect(await checked(['2.5.29.37.0'])).toMatchObject({ ok: false });
+    expect(await checked(['1.3.6.1.5.5.7.3.1', CLIENT_AUTH_USAGE])).toMatchObject({ ok: true });
+    expect(await checked([])).toMatchObject({ ok: true });
+    expect(await checked([CLIENT_AUTH_USAGE], false)).toMatchObject({ ok: true });
+    // OpenSSL 3 checks a root's too (node's client: "unsuitable certificate purpose").
+    const clientRoot = await createTestCa('Client root', { extendedKeyUsages: [CLIENT_AUTH_USAGE] });
+    const underClientRoot = await issueTestCertificate(clientRoot, { dnsNames: ['api.example.com'] });
+    expect(
+      checkCertificateBundle({
+        certificatePem: underClientRoot.chainPem,
+        privateKeyPem: underClientRoot.privateKeyPem,
+        now: new Date(),
+      }),
+    ).toMatchObject({ ok: false, issues: [{ issue: expect.stringMatching(/^chain certificate 2 /) }] });
+  });
+
   it('accepts any usage of a certificate served for no host name (a client certificate)', async () => {
     const cert = await issueTestCertificate(ca, {
       dnsNames: [],

@@ -184,6 +184,20 @@ describe('POST /api/v1/certificates', () => {
       /does not allow server authentication/,
     ],
     [
+      // OpenSSL and Chrome check the intermediates' extended key usage too.
+      'a certificate for a domain issued by an intermediate limited to client authentication',
+      async () => {
+        const clientCa = await createTestCa('Client CA', {
+          issuer: ca,
+          extendedKeyUsages: [CLIENT_AUTH_USAGE],
+        });
+        const issued = await issueTestCertificate(clientCa, { dnsNames: ['api.acme.test'] });
+        return { certificate_pem: issued.chainPem, private_key_pem: issued.privateKeyPem };
+      },
+      'certificate_pem',
+      /chain certificate 2 has an extended key usage that does not allow server authentication/,
+    ],
+    [
       'a certificate for a domain whose key usage does not allow signing',
       async () => {
         const unsigning = await issueTestCertificate(ca, {

@@ -591,6 +591,22 @@ describe('a tenant certificate stored that clients refuse as a server certificat
     ).toBe(true);
     gateway.store.apply(acmeSnapshot());
   });
+
+  // Regression: only the leaf's extended key usage was checked; clients check the intermediates' too.
+  it('is not served when its intermediate limits what it issues to client authentication', async () => {
+    const clientCa = await createTestCa('Client CA', { issuer: ca, extendedKeyUsages: [CLIENT_AUTH_USAGE] });
+    const underClientCa = await issueTestCertificate(clientCa, { dnsNames: [ACME_DOMAIN], validDays: 365 });
+    gateway.store.apply(acmeSnapshot({ alongside: [underClientCa] }));
+    const served = await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN, ca: ca.certificatePem });
+    expect(served.fingerprint256).toBe(acmeCert.fingerprint256);
+    expect(served.authorized).toBe(true);
+    expect(
+      gateway.logLines.some((line) =>
+        String(line['problem']).includes('chain certificate 2 has an extended key usage'),
+      ),
+    ).toBe(true);
+    gateway.store.apply(acmeSnapshot());
+  });
 });
 
 describe('stopping', () => {

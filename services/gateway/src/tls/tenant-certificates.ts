@@ -1,7 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
-import { privateKeyIssue, serverExtendedUsageIssue } from '@vantageedge/shared/tls/certificate-bundle';
+import {
+  certificatesOfPem,
+  privateKeyIssue,
+  serverExtendedUsageIssue,
+} from '@vantageedge/shared/tls/certificate-bundle';
 import {
   certificateKeyContext,
   type KeyRing,
@@ -147,7 +151,7 @@ export class TenantCertificates implements RoutePolicy {
       // One stored before uploads checked its usages: served, it would fail every verifying client's
       // handshake in place of the host's other certificate. (One whose key usage lacks digitalSignature,
       // refused at upload too, is still served: OpenSSL-based clients accept it.)
-      const usageIssue = serverExtendedUsageIssue(x509);
+      const usageIssue = serverExtendedUsageIssue(certificatesOfPem(certificate.certificate_pem));
       if (usageIssue !== undefined) {
         this.#warn(tenantId, `certificate ${certificate.id} not served: ${usageIssue}`);
         return undefined;
