@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { codingSetName, requestAcceptedCodings } from '../http/accept-encoding.js';
 import { fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
+import { type CompiledCors, originAsKeyed } from './cors-rules.js';
 
 /**
  * What the cache needs of a request: the scheme and host it was made to, the path after normalisation
@@ -143,6 +144,12 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string {
   return value === undefined ? '' : Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** The Origin as the CORS stage reads it (its lines joined), undefined when absent. */
+function sentOrigin(headers: IncomingHttpHeaders): string | undefined {
+  const origin = headers.origin as string | string[] | undefined;
+  return Array.isArray(origin) ? origin.join(', ') : origin;
+}
+
 /** `<length>:<value>`: parts that carry their length cannot be shifted into one another. */
 function part(value: string): string {
   return `${value.length}:${value}`;
@@ -181,7 +188,13 @@ export function variantDigest(
     // The shape of what follows (compileCachePolicy).
     part(policy.keyShape);
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
-  for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
+  for (const name of policy.varyHeaders) {
+    const value =
+      name === 'origin' && policy.cors !== null
+        ? originAsKeyed(policy.cors, sentOrigin(request.headers))
+        : headerValue(request.headers, name);
+    material += part(value);
+  }
   if (policy.perCaller) {
     if (identity.userId) material += part(`user:${identity.userId}`);
     else if (identity.apiKeyId) material += part(`key:${identity.apiKeyId}`);
@@ -208,11 +221,23 @@ function listWithoutSpaces(list: string): string {
  * absent never matches one that is present (even empty). Accept-Encoding is which of br, compress,
  * deflate, gzip and zstd the client accepts (requestAcceptedCodings): `gzip, x1` and `gzip, x2` are one
  * variant, so no client can take a URL's variants with spellings, and a stored coding is one every
- * client of its variant accepts (the fill stores no other: storageDecision).
+ * client of its variant accepts (the fill stores no other: storageDecision). On a route with a CORS
+ * policy (`cors`), Origin is read as the route's key reads it (originAsKeyed): the gateway merges its
+ * own `Vary: Origin` into the origin's Vary, and answers CORS itself, on a HIT too.
  */
-export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
+export function varySelector(
+  varyOn: readonly string[],
+  headers: IncomingHttpHeaders,
+  cors: CompiledCors | null = null,
+): string {
   let material = '';
   for (const name of varyOn) {
+    if (name === 'origin' && cors !== null) {
+      const origin = sentOrigin(headers);
+      material +=
+        origin === undefined ? `${part(name)}-;` : `${part(name)}=${part(originAsKeyed(cors, origin))};`;
+      continue;
+    }
     if (name === 'accept-encoding') {
       const accepted = requestAcceptedCodings(headers);
       material +=

@@ -8,6 +8,7 @@ import {
 import type { IpRules } from '../domain/route-policies.js';
 import { cookieNameAsPhpReadsIt } from '../http/cgi-spellings.js';
 import { NamedParameters, parameterKey } from '../http/query-parameter-spellings.js';
+import { type CompiledCors, compileRouteCors } from './cors-rules.js';
 
 /**
  * What of the tenant (its part of the snapshot) its routes' cache policies read: its share of the
@@ -37,6 +38,8 @@ export interface CompiledCachePolicy {
   readonly keyPattern: CachePolicy['cache_key_pattern'];
   /** Lower-cased request headers that are part of the key (path+query+headers; Origin on CORS routes). */
   readonly varyHeaders: readonly string[];
+  /** The route's CORS policy (null without one): its key holds the Origin as the policy reads it (originAsKeyed). */
+  readonly cors: CompiledCors | null;
   readonly bypassHeaders: readonly string[];
   readonly bypassCookies: readonly string[];
   /**
@@ -168,13 +171,15 @@ export function compileCachePolicy(
     keepStaleMs: policy.mode === 'standard' ? policy.keep_stale_seconds * 1000 : 0,
     tagHeaders: lower(policy.tag_headers),
     keyPattern: policy.cache_key_pattern,
-    // A CORS route's answers vary on Origin (the gateway says Vary: Origin): so does its key.
+    // A CORS route's answers vary on Origin (the gateway says Vary: Origin): so does its key, by how
+    // the policy reads the Origin (originAsKeyed).
     varyHeaders: [
       ...new Set([
         ...(policy.cache_key_pattern === 'path+query+headers' ? lower(policy.vary_headers) : []),
         ...((route.cors ?? null) !== null ? ['origin'] : []),
       ]),
     ].sort(),
+    cors: compileRouteCors(route),
     // A traffic split's override, and its sticky key (a value the client can try until it lands on the
     // origin it wants), let the client pick the origin after the cache stage, outside the key: such a
     // request is neither served another origin's entry nor fills the one everyone gets.

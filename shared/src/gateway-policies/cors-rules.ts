@@ -82,6 +82,21 @@ export function originAllowed(cors: CompiledCors, origin: string): boolean {
   return false;
 }
 
+/**
+ * The request's Origin as a CORS route's cache key holds it. The CORS fields are the gateway's, added
+ * to each answer (a HIT too) and never stored, so the answers differ by little more than them: a site
+ * the policy lists keys its own entries, in any case and with or without its scheme's default port (as
+ * the policy reads it); every Origin it refuses shares one, and with `*` every Origin does (the policy
+ * tells no site from another), so a client sending a new Origin with each request is not answered by
+ * the origin each time. Requests without an Origin key theirs apart (''). Neither shared value can
+ * be a header's (no field value holds a line break).
+ */
+export function originAsKeyed(cors: CompiledCors, origin: string | undefined): string {
+  if (origin === undefined) return '';
+  if (cors.anyOrigin) return '\nany';
+  return originAllowed(cors, origin) ? withoutDefaultPort(origin.toLowerCase()) : '\nrefused';
+}
+
 /** The route's CORS compiled, or null without one; methods default to the route's, then to all. */
 export function compileRouteCors(route: Pick<RouteConfig, 'cors' | 'methods'>): CompiledCors | null {
   if (route.cors === null || route.cors === undefined) return null;

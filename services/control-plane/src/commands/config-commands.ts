@@ -430,9 +430,10 @@ async function previewSteps(
 }
 
 /**
- * A deleted route's purge generation was dropped with it: a route the plan restores under its old id
- * is purged before the plan runs, above every generation it had, so it never serves what it stored
- * before. With the cache store unreachable, nothing is recorded.
+ * A route the plan restores under its old id is purged before the plan runs, so it never serves what it
+ * stored before its delete: above every generation it had where the delete dropped its generation (the
+ * Redis purger's forgetRoute), and above the one its entries are still stored under where nothing did
+ * (the single-process cache of `make dev`). With the cache store unreachable, nothing is recorded.
  */
 async function purgeRestoredRoutes(
   deps: ConfigCommandDeps,
@@ -440,7 +441,7 @@ async function purgeRestoredRoutes(
   plan: ConfigPlan,
 ): Promise<void> {
   const purger = deps.cachePurger;
-  if (purger?.forgetRoute === undefined) return;
+  if (purger === undefined) return;
   for (const step of plan.steps) {
     if (step.action !== 'restore_route') continue;
     try {

@@ -1351,6 +1351,35 @@ describe('explaining the route policies that apply', () => {
     expect(await digest('a=2')).not.toBe(plain);
   });
 
+  // Regression: the gateway's key held a CORS route's Origin as sent (a client sending a new one with
+  // each request had each answered by the origin); it now holds it as the route's policy reads it.
+  it('keys a CORS route’s Origin as its policy reads it: refused ones alike, a listed site in any spelling', async () => {
+    const snap = await snapshot({
+      routes: [
+        {
+          id: randomUUID(),
+          origin_id: ORIGIN,
+          path_pattern: '/catalog/*',
+          auth_mode: 'public',
+          cors: { allow_origins: ['https://app.example.com'] },
+          cache_policy: { mode: 'override', ttl_seconds: 30, cache_key_pattern: 'path' },
+        },
+      ],
+      api_keys: [],
+    });
+    const digest = async (headers: Record<string, string>) => {
+      const answer = await explain({ path: '/catalog/x', headers }, snap);
+      expect(answer.cache?.decision).toBe('lookup');
+      return answer.cache?.key?.variant_digest;
+    };
+    const refused = await digest({ origin: 'https://evil-1.example' });
+    expect(await digest({ origin: 'https://evil-2.example' })).toBe(refused);
+    const site = await digest({ origin: 'https://app.example.com' });
+    expect(await digest({ origin: 'HTTPS://App.Example.com:443' })).toBe(site);
+    const none = await digest({});
+    expect(new Set([refused, site, none]).size).toBe(3);
+  });
+
   it('forwards the query as the route’s transform leaves it, as the gateway sends it to the origin', async () => {
     const snap = await snapshot({
       routes: [

@@ -10,7 +10,11 @@ import { originPath, originRequestHeaders } from '../pipeline/origin-request.js'
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
-import { ORIGIN_ONLY_REQUEST_FIELDS } from './client-conditional.js';
+import {
+  CLIENT_CONDITIONAL_FIELDS,
+  ORIGIN_ONLY_REQUEST_FIELDS,
+  removeClientFields,
+} from './client-conditional.js';
 import type { CacheFill, ResponseCache } from './response-cache.js';
 import { revalidationHeaders } from './revalidation.js';
 
@@ -47,9 +51,8 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
   }
   const { path, stripped } = originPath(exchange);
   const headers = originRequestHeaders(exchange, lease, stripped);
-  delete headers['if-none-match'];
-  delete headers['if-modified-since'];
-  for (const name of ORIGIN_ONLY_REQUEST_FIELDS) delete headers[name];
+  removeClientFields(headers, CLIENT_CONDITIONAL_FIELDS);
+  removeClientFields(headers, ORIGIN_ONLY_REQUEST_FIELDS);
   if (fill.revalidating !== null) Object.assign(headers, revalidationHeaders(fill.revalidating));
   // Tracing on: the refresh belongs to the request's trace, as its proxied call would.
   if (exchange.span !== undefined) propagateTraceContext(exchange.span, headers);

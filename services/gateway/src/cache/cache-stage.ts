@@ -23,11 +23,13 @@ import { applyHeaderTransformToResponse } from '../transforms/header-transform.j
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
 import {
+  CLIENT_CONDITIONAL_FIELDS,
   clientConditional,
   clientHasCurrentCopy,
   isConditional,
   NOT_MODIFIED_HEADERS,
   ORIGIN_ONLY_REQUEST_FIELDS,
+  removeClientFields,
 } from './client-conditional.js';
 import { carriesCredentialQuery } from './client-credentials.js';
 import {
@@ -286,13 +288,15 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
       res.setHeader('X-Cache', 'MISS');
       exchange.cacheFill = lookup.fill ?? undefined;
       exchange.cacheStaleIfError = lookup.staleIfError ?? undefined;
-      if (lookup.fill) for (const name of ORIGIN_ONLY_REQUEST_FIELDS) delete exchange.req.headers[name];
-      if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
+      if (lookup.fill === null) return 'continue';
+      removeClientFields(exchange.req.headers, ORIGIN_ONLY_REQUEST_FIELDS);
+      if (lookup.fill.revalidating) askConditionally(exchange, lookup.fill.revalidating);
       // The leader's response fills the entry every client gets: the origin is asked for all of it
       // (a 304 to the client's own validators could not be stored), the client's condition is then
       // answered from it.
-      else if (lookup.fill && method === 'GET' && isConditional(exchange.req.headers))
-        setClientConditionalAside(exchange);
+      else if (method === 'GET' && isConditional(exchange.req.headers)) setClientConditionalAside(exchange);
+      // Spelled otherwise (If_None_Match), a condition is none to the cache, and none for the origin.
+      else removeClientFields(exchange.req.headers, CLIENT_CONDITIONAL_FIELDS);
       return 'continue';
   }
 }
@@ -342,8 +346,7 @@ function askConditionally(exchange: GatewayExchange, stale: CacheEntry): void {
 function setClientConditionalAside(exchange: GatewayExchange): void {
   const headers = exchange.req.headers;
   exchange.cacheClientConditional = clientConditional(headers);
-  delete headers['if-none-match'];
-  delete headers['if-modified-since'];
+  removeClientFields(headers, CLIENT_CONDITIONAL_FIELDS);
 }
 
 /** The client's own condition (set aside) holds for the origin's 200: it already has this response. */

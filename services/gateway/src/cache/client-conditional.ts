@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { otherSpellingsSent } from '@vantageedge/shared/http/cgi-spellings';
 import { entityTagListMatches } from '@vantageedge/shared/http/entity-tags';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { parseHttpDate } from '@vantageedge/shared/http/http-date';
@@ -28,6 +29,22 @@ export const ORIGIN_ONLY_REQUEST_FIELDS: readonly string[] = [
   'if-match',
   'if-unmodified-since',
 ];
+
+/** The conditions the cache answers itself (clientConditional): set aside while it asks the origin. */
+export const CLIENT_CONDITIONAL_FIELDS: readonly string[] = ['if-none-match', 'if-modified-since'];
+
+/**
+ * Removes `fields` from a request the cache sends for itself, in every spelling CGI-style origins read
+ * as them (otherSpellingsSent: `If_None_Match`, PHP's `If.None.Match`): such an origin would otherwise
+ * answer the client's condition (a 304, a 412, a 206) to a request that needs the whole response.
+ */
+export function removeClientFields(headers: OutgoingHttpHeaders, fields: readonly string[]): void {
+  const sent = headers as Record<string, string | string[] | undefined>;
+  for (const field of fields) {
+    for (const spelling of otherSpellingsSent(sent, field)) delete headers[spelling];
+    delete headers[field];
+  }
+}
 
 /** The client's conditional headers: set aside while the cache asks the origin for itself. */
 export function clientConditional(request: IncomingHttpHeaders): IncomingHttpHeaders {

@@ -73,7 +73,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     let key = urlKey;
     let record = l1.get(urlKey);
     if (record?.kind === 'vary') {
-      key = variantKey(urlKey, record.varyOn, request.headers);
+      key = variantKey(urlKey, record.varyOn, request.headers, policy.cors);
       record = l1.get(key);
     }
     let entry = record?.kind === 'response' ? record : null;
@@ -149,7 +149,9 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     const filled = await waitFor(flight);
     if (filled) {
       const mine =
-        filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
+        filled.entry.varyOn.length === 0
+          ? urlKey
+          : variantKey(urlKey, filled.entry.varyOn, request.headers, policy.cors);
       if (mine === filled.key) {
         if (filled.stale) {
           count(state, 'STALE');
@@ -185,7 +187,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     }
     if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(urlKey, stored, pathIndexKey);
-      entryKey = variantKey(urlKey, stored.varyOn, request.headers);
+      entryKey = variantKey(urlKey, stored.varyOn, request.headers, fill.policy.cors);
       stored = await readShared(tenantId, entryKey);
       if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     }

@@ -124,6 +124,12 @@ describe('CORS route policy', () => {
             cors: { allow_origins: ['https://app.example.com', 'https://other.example.com'] },
             cache_policy: { ttl_seconds: 60 },
           },
+          {
+            origin_id: varyingId,
+            path_pattern: '/open-cached/*',
+            cors: { allow_origins: ['*'] },
+            cache_policy: { ttl_seconds: 60 },
+          },
           { origin_id: originId, path_pattern: '/plain/*', methods: ['GET'] },
           // response_headers writing Vary, on an origin that sends one (cached) and on one that does not.
           {
@@ -370,6 +376,46 @@ describe('CORS route policy', () => {
     expect(other.headers['x-cache']).toBe('MISS');
     expect(other.text).toBe('seen origin https://other.example.com');
     expect(other.headers['access-control-allow-origin']).toBe('https://other.example.com');
+  });
+
+  // Regression: the key held the Origin as sent, so a client sending a new Origin with each request
+  // (or a listed one in another case) had every one of them answered by the origin.
+  it('keys refused Origins as one, no Origin as another, and a listed site however it is spelled', async () => {
+    const ask = (origin?: string) =>
+      send(gateway, 'cors.localhost', '/cached/spelled', origin === undefined ? {} : { headers: { origin } });
+
+    const refused = await ask('https://evil-1.example');
+    expect(refused.headers['x-cache']).toBe('MISS');
+    const otherRefused = await ask('https://evil-2.example');
+    expect(otherRefused.headers['x-cache']).toBe('HIT');
+    expect(otherRefused.headers['access-control-allow-origin']).toBeUndefined();
+    expect(otherRefused.headers['vary']).toContain('Origin');
+
+    expect((await ask()).headers['x-cache']).toBe('MISS');
+    const none = await ask();
+    expect(none.headers['x-cache']).toBe('HIT');
+    expect(none.text).toBe('seen origin none');
+
+    const site = await ask('https://app.example.com');
+    expect(site.headers['x-cache']).toBe('MISS');
+    expect(site.text).toBe('seen origin https://app.example.com');
+    const spelled = await ask('HTTPS://APP.example.com:443');
+    expect(spelled.headers['x-cache']).toBe('HIT');
+    expect(spelled.headers['access-control-allow-origin']).toBe('HTTPS://APP.example.com:443');
+    const other = await ask('https://other.example.com');
+    expect(other.headers['x-cache']).toBe('MISS');
+    expect(other.text).toBe('seen origin https://other.example.com');
+  });
+
+  it('keys every Origin of an allow_origins ["*"] route as one, apart from requests without one', async () => {
+    const ask = (origin?: string) =>
+      send(gateway, 'cors.localhost', '/open-cached/x', origin === undefined ? {} : { headers: { origin } });
+    expect((await ask('https://random-1.example')).headers['x-cache']).toBe('MISS');
+    const another = await ask('https://random-2.example');
+    expect(another.headers['x-cache']).toBe('HIT');
+    expect(another.headers['access-control-allow-origin']).toBe('*');
+    expect((await ask()).headers['x-cache']).toBe('MISS');
+    expect((await ask()).headers['x-cache']).toBe('HIT');
   });
 
   it("keeps Vary: Origin on answers whose Vary the route's response_headers set, add to or remove, cache HITs too", async () => {
