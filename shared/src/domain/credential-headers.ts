@@ -1,3 +1,4 @@
+import { asOriginsReadIt } from '../http/cgi-spellings.js';
 import { parameterKey } from '../http/query-parameter-spellings.js';
 
 /**
@@ -9,7 +10,7 @@ import { parameterKey } from '../http/query-parameter-spellings.js';
  * instead, to every role (README "Route policies"). A write that carries the placeholder as such a
  * value keeps the stored value (control plane: domain/credential-headers.ts).
  *
- * Which headers: a name (compared case-insensitively, `_` read as `-`) in CREDENTIAL_HEADER_NAMES, or
+ * Which headers: a name (compared case-insensitively, `_` and `.` read as `-`) in CREDENTIAL_HEADER_NAMES, or
  * containing one of CREDENTIAL_NAME_PARTS. Which query parameters: the same, or a name (same
  * normalization) in CREDENTIAL_QUERY_PARAM_NAMES. Every value of such a header or parameter is
  * redacted, a template like `${request_id}` included: the rule is about names, never about guessing
@@ -67,7 +68,8 @@ export const CREDENTIAL_NAME_PARTS: readonly string[] = [
   'subscription-key',
 ];
 
-const normalizedName = (name: string) => name.toLowerCase().replaceAll('_', '-');
+/** As CGI-style origins read a header's name (asOriginsReadIt: PHP's `X.Api.Key` is its X-Api-Key too). */
+const normalizedName = (name: string) => asOriginsReadIt(name.toLowerCase());
 
 /** Whether a header's value is a credential (write-only). */
 export function isCredentialHeader(name: string): boolean {

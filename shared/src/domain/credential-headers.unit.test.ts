@@ -33,12 +33,16 @@ describe('credential headers', () => {
     'x-session-id',
     'ocp-apim-subscription-key',
     'X-Auth-Key',
-    'x-parse-master-key',
+    'x.auth.key',
     'dd-application-key',
     'x-app-key',
     'x_access_key',
     'x-client-key',
     'x-subscription-key',
+    // PHP origins read a `.` in a header's name as `_`: X.Api.Key is their X-Api-Key.
+    'X.Api.Key',
+    'x.functions.key',
+    'x.auth.key',
   ])('%s is a credential header', (name) => {
     expect(isCredentialHeader(name)).toBe(true);
   });

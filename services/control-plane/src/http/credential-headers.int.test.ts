@@ -322,31 +322,37 @@ describe('credential headers of a route are write-only', () => {
   });
 
   // Keys sent under names with neither token nor secret in them: Cloudflare's X-Auth-Key, Parse's
-  // X-Parse-Master-Key, Datadog's DD-APPLICATION-KEY, and the header spellings of the query's access_key.
-  it.each(['X-Auth-Key', 'X-Parse-Master-Key', 'DD-APPLICATION-KEY', 'X-Access-Key', 'X-App-Key'])(
-    'a %s value is redacted for a member too',
-    async (name) => {
-      const value = `${name.toLowerCase()}-value-0123456789abcdef`;
-      const route = await h.request('POST', '/api/v1/routes', {
-        body: {
-          tenant_id: tenantId,
-          origin_id: originId,
-          path_pattern: `/${name.toLowerCase()}/*`,
-          methods: ['GET'],
-          auth_mode: 'public',
-          request_headers: { set: { [name]: value, 'x-cache-key': 'kept' } },
-        },
-      });
-      expect(route.status).toBe(201);
-      const read = await h.request('GET', `/api/v1/routes/${json(route)['id']}`, {
-        token: member,
-        headers: { 'x-min-position': position(route) },
-      });
-      expect(read.status).toBe(200);
-      expect(JSON.stringify([route.body, read.body])).not.toContain(value);
-      expect(json(read)['request_headers']).toMatchObject({
-        set: { [name]: REDACTED, 'x-cache-key': 'kept' },
-      });
-    },
-  );
+  // X-Parse-Master-Key, Datadog's DD-APPLICATION-KEY, and the header spellings of the query's access_key;
+  // X.Api.Key and X.Functions.Key are X-Api-Key and X-Functions-Key to PHP origins.
+  it.each([
+    'X-Auth-Key',
+    'X-Parse-Master-Key',
+    'DD-APPLICATION-KEY',
+    'X-Access-Key',
+    'X-App-Key',
+    'X.Api.Key',
+    'X.Functions.Key',
+  ])('a %s value is redacted for a member too', async (name) => {
+    const value = `${name.toLowerCase()}-value-0123456789abcdef`;
+    const route = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: originId,
+        path_pattern: `/${name.toLowerCase()}/*`,
+        methods: ['GET'],
+        auth_mode: 'public',
+        request_headers: { set: { [name]: value, 'x-cache-key': 'kept' } },
+      },
+    });
+    expect(route.status).toBe(201);
+    const read = await h.request('GET', `/api/v1/routes/${json(route)['id']}`, {
+      token: member,
+      headers: { 'x-min-position': position(route) },
+    });
+    expect(read.status).toBe(200);
+    expect(JSON.stringify([route.body, read.body])).not.toContain(value);
+    expect(json(read)['request_headers']).toMatchObject({
+      set: { [name]: REDACTED, 'x-cache-key': 'kept' },
+    });
+  });
 });

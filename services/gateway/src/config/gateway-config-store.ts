@@ -32,6 +32,7 @@ import type {
   CompiledTenant,
   CompiledTenantAuth,
 } from './compiled-tenant.js';
+import { useRouteConnectTimeouts } from './origin-connect-timeouts.js';
 import type { TenantConfigSink } from './tenant-config-sink.js';
 
 export interface ConfigStoreWarning {
@@ -361,6 +362,7 @@ export class GatewayConfigStore implements TenantConfigSink {
     this.#appliedVersions.set(compiled.id, compiled.version);
     const displaced = this.#indexHosts(compiled.id, previous, compiled);
     for (const policy of this.#pipeline.policies) policy.tenantApplied?.(compiled);
+    useRouteConnectTimeouts(compiled);
     if (previous) this.#retire(previous, compiled);
     return displaced;
   }

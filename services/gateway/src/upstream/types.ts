@@ -116,6 +116,11 @@ export interface UpstreamSet {
   /** From now on, count requests per target for retry budgets (a route retries on this origin). */
   trackRetryBudget?(): void;
   /**
+   * The connect_ms values of the routes sending to the origin now: a target's pool for a value none of
+   * them uses any more gives its place up to another value (it drains first).
+   */
+  useConnectTimeouts?(values: ReadonlySet<number>): void;
+  /**
    * Stops health checks and closes pools (after in-flight requests finish). `successor`: the set that
    * replaces this one for the same origin (the tenant's newer version): picks asked of this one from
    * now on — requests that began under the older version, their retries — are its picks.

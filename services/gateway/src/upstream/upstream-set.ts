@@ -172,6 +172,10 @@ function newPool(origin: string, settings: PoolSettings, connectMs: number): Poo
 class Target implements UpstreamTarget {
   #pool: Pool | undefined;
   readonly #connectTimeoutPools = new Map<number, Pool>();
+  /** The connect_ms values the origin's routes use now (useConnectTimeouts); undefined: not told. */
+  #usedConnectTimeouts: ReadonlySet<number> | undefined;
+  /** Pools of values no route uses any more, given up and draining. */
+  readonly #draining = new Set<Pool>();
   /** The set is closing: a pool made now (a lease from before) is closed at once, as the others are. */
   #closing = false;
   readonly clientSlots: ClientSlots | undefined;
@@ -202,16 +206,42 @@ class Target implements UpstreamTarget {
   dispatcherWithConnectTimeout(connectMs: number): Dispatcher {
     let pool = this.#connectTimeoutPools.get(connectMs);
     if (pool !== undefined) return pool;
-    if (this.#connectTimeoutPools.size >= MAX_CONNECT_TIMEOUT_POOLS) return this.dispatcher;
+    if (this.#connectTimeoutPools.size >= MAX_CONNECT_TIMEOUT_POOLS && !this.#freeUnusedPool())
+      return this.dispatcher;
     pool = this.#newPool(connectMs);
     this.#connectTimeoutPools.set(connectMs, pool);
     return pool;
   }
 
+  /** See UpstreamSet.useConnectTimeouts. */
+  useConnectTimeouts(values: ReadonlySet<number>): void {
+    this.#usedConnectTimeouts = values;
+  }
+
+  /**
+   * Gives up the pool of a connect_ms no route uses any more (a route's value changed, the route went):
+   * the origin did not change, so its targets outlive the routes that made their pools. It drains, as a
+   * replaced set's pools do. False when every pool's value is still used.
+   */
+  #freeUnusedPool(): boolean {
+    const used = this.#usedConnectTimeouts;
+    if (used === undefined) return false;
+    for (const [connectMs, pool] of this.#connectTimeoutPools) {
+      if (used.has(connectMs)) continue;
+      this.#connectTimeoutPools.delete(connectMs);
+      this.#draining.add(pool);
+      drainPool(pool, this.settings.timeoutMs)
+        .catch(() => {})
+        .finally(() => this.#draining.delete(pool));
+      return true;
+    }
+    return false;
+  }
+
   /** The pools made so far, to drain; no pool made after this call stays open. */
   closingPools(): Pool[] {
     this.#closing = true;
-    const pools = [...this.#connectTimeoutPools.values()];
+    const pools = [...this.#connectTimeoutPools.values(), ...this.#draining];
     if (this.#pool !== undefined) pools.unshift(this.#pool);
     return pools;
   }
@@ -543,6 +573,10 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
 
     trackRetryBudget() {
       countForRetries = true;
+    },
+
+    useConnectTimeouts(values: ReadonlySet<number>) {
+      for (const member of members) member.target.useConnectTimeouts(values);
     },
 
     status() {
