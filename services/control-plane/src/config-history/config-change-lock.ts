@@ -55,7 +55,7 @@ export function createConfigChangeLock(
   atOnce = CONFIG_CHANGES_AT_ONCE,
 ): ConfigChangeLock {
   const queue = new ProcessQueue();
-  const connections = new Slots(atOnce);
+  const connections = new Slots(atOnce, () => processBusy(atOnce));
   return {
     async holding(tenantId, work) {
       const deadline = Date.now() + waitMs;
@@ -95,9 +95,11 @@ export function createConfigChangeLock(
 class Slots {
   #free: number;
   readonly #waiting: Array<() => void> = [];
+  readonly #refusal: () => Error;
 
-  constructor(size: number) {
+  constructor(size: number, refusal: () => Error) {
     this.#free = size;
+    this.#refusal = refusal;
   }
 
   async take(deadline: number): Promise<void> {
@@ -117,7 +119,7 @@ class Slots {
     const at = this.#waiting.indexOf(turn);
     if (at >= 0) this.#waiting.splice(at, 1);
     else this.give(); // handed over as the wait ended: pass it on
-    throw busy();
+    throw this.#refusal();
   }
 
   give(): void {
@@ -189,6 +191,16 @@ async function lock(client: pg.Client, tenantId: string, deadline: number): Prom
     if ((error as { code?: unknown }).code === LOCK_NOT_AVAILABLE) throw busy();
     throw error;
   }
+}
+
+/** Other tenants' changes hold every connection the process gives changes: this tenant runs none. */
+function processBusy(atOnce: number): DomainError {
+  return new DomainError(
+    'conflict',
+    `the control plane is running as many config changes as it may at once (${atOnce}, of every tenant); retry in a moment`,
+    undefined,
+    { retryAfterSeconds: 2 },
+  );
 }
 
 function busy(): DomainError {

@@ -169,12 +169,21 @@ function matchFacts(input: ExplainInput): MatchFacts {
   };
 }
 
-function explainRoutes(
-  snapshot: TenantSnapshot,
-  method: string,
-  path: string,
-  request: MatchRequest,
-): ExplainedRoutes {
+interface CompiledRoutes {
+  matcher: RouteMatcher<Matchable>;
+  skipped: readonly RouteVerdict[];
+}
+
+/**
+ * Each snapshot's route matcher, built once and shared by every explain of it, as a gateway keeps one
+ * per version: building it costs about a tenant's whole routes (1,000 deep patterns: ≈ 150 ms of the
+ * thread), which each explain (a preflight's twice) paid again.
+ */
+const compiledRoutes = new WeakMap<TenantSnapshot, CompiledRoutes>();
+
+function compiledRoutesOf(snapshot: TenantSnapshot): CompiledRoutes {
+  const known = compiledRoutes.get(snapshot);
+  if (known !== undefined) return known;
   const valid: Matchable[] = [];
   const skipped: RouteVerdict[] = [];
   for (const route of snapshot.routes) {
@@ -192,7 +201,18 @@ function explainRoutes(
       });
     }
   }
-  const matcher = new RouteMatcher(valid, snapshot.tenant.settings.ip_rules);
+  const compiled = { matcher: new RouteMatcher(valid, snapshot.tenant.settings.ip_rules), skipped };
+  compiledRoutes.set(snapshot, compiled);
+  return compiled;
+}
+
+function explainRoutes(
+  snapshot: TenantSnapshot,
+  method: string,
+  path: string,
+  request: MatchRequest,
+): ExplainedRoutes {
+  const { matcher, skipped } = compiledRoutesOf(snapshot);
   const resolved = matcher.resolve(method, path, request);
   const firstMatch = matcher.match(method, path, request);
   const ambiguous = resolved instanceof AmbiguousPath ? new Set(resolved.routes) : new Set<Matchable>();

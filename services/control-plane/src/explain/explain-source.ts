@@ -37,6 +37,10 @@ export async function explainSnapshotAt(
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
   // Counted from the cached (frozen) fold, before the whole snapshot is decoded.
   budget.spend(tenantId, [state.snapshot]);
+  const known = decodedSnapshots.get(state.snapshot);
+  if (known !== undefined) return { status: 'live', snapshot: known, issuedKeyHashes };
+  // A new version: its explains build its route matcher (explain-request.ts) once, paid here.
+  budget.spendRouteMatcherBuild(tenantId, state.snapshot.routes);
   return { status: 'live', snapshot: decoded(state.snapshot), issuedKeyHashes };
 }
 

@@ -11,6 +11,7 @@ import type { Caller, TenantAccess } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { domainParam } from '../commands/custom-domain-commands.js';
 import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
+import { type ConfigReadBudget, configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { asSeenWith } from '../config-history/redact-match-values.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { rateLimited } from '../domain/errors.js';
@@ -330,9 +331,16 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       await minPosition.caughtUp(req, res, async () => ({ anyTenant: 'write' }));
       tenantIds = await visibleTenantIds({ pool, authorizer, directory }, callerOf(res), 'write');
     }
+    // Entries are up to a route's 32 KiB each, a page up to 200 of them: each tenant's are paid from
+    // its config read budget, so one admin's pages cannot keep the process's one thread busy.
+    const budget = deps.eventStore ? configReadBudgetOf(deps.eventStore) : undefined;
+    for (const tenant of tenantIds ?? []) budget?.admit(tenant);
     const rows =
       tenantIds !== null && tenantIds.length === 0 ? [] : await listAuditEntries(pool, query, tenantIds);
-    res.json(toPage(rows, query.limit, auditKey, presentAuditEntry));
+    const page = toPage(rows, query.limit, auditKey, presentAuditEntry);
+    // A platform admin's listing of every tenant spends no tenant's budget.
+    if (budget && tenantIds !== null) spendByTenant(budget, page.data);
+    res.json(page);
   });
 
   // Rebuilds a lost snapshot topic: every tenant's snapshot is queued for the snapshot projector.
@@ -375,4 +383,17 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   }
 
   return router;
+}
+
+/** Each entry's JSON bytes taken from its tenant's config read budget (entries of no tenant: none). */
+function spendByTenant(budget: ConfigReadBudget, entries: readonly Record<string, unknown>[]): void {
+  const byTenant = new Map<string, Record<string, unknown>[]>();
+  for (const entry of entries) {
+    const tenant = entry['tenant_id'];
+    if (typeof tenant !== 'string') continue;
+    const list = byTenant.get(tenant) ?? [];
+    list.push(entry);
+    byTenant.set(tenant, list);
+  }
+  for (const [tenant, list] of byTenant) budget.spend(tenant, list);
 }

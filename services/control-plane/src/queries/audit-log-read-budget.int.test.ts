@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConfigReadBudget, useConfigReadBudget } from '../config-history/config-read-budget.js';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * An audit-log page is up to 200 entries of up to a route's 32 KiB each: a tenant that changed a large
+ * route 200 times has a 5.8 MB page, ≈ 40 ms of the control plane's one thread to parse, redact and send
+ * (measured), which the per-caller request rate alone let one admin repeat until every tenant's admin
+ * API waited. Its entries' bytes are paid from the tenant's config read budget, as whole-config reads.
+ */
+
+const BODY_BYTES = 28_000;
+const CHANGES = 40;
+
+let h: ControlPlaneHarness;
+let heavy: string;
+let quiet: string;
+
+async function tenantWithLargeRoute(name: string, changes: number): Promise<string> {
+  const created = await h.request('POST', '/api/v1/tenants', {
+    body: { name, subdomain: `${name}-${Date.now()}` },
+  });
+  const tenantId = json(created)['id'] as string;
+  const route = await h.request('POST', '/api/v1/routes', {
+    body: {
+      tenant_id: tenantId,
+      origin_id: null,
+      path_pattern: '/large',
+      auth_mode: 'public',
+      fixed_response: { status: 200, body: 'a'.repeat(BODY_BYTES) },
+    },
+  });
+  expect(route.status, JSON.stringify(route.body)).toBe(201);
+  for (let change = 0; change < changes; change += 1) {
+    const patched = await h.request('PATCH', `/api/v1/routes/${json(route)['id']}`, {
+      body: { fixed_response: { status: 200, body: String(change).padEnd(BODY_BYTES, 'b') } },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+  }
+  return tenantId;
+}
+
+beforeAll(async () => {
+  h = await startControlPlane({ withReadSide: true });
+  heavy = await tenantWithLargeRoute('audit-heavy', CHANGES);
+  quiet = await tenantWithLargeRoute('audit-quiet', 1);
+  await h.readModelsCaughtUp();
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('GET /api/v1/audit-log: the bytes of its entries', () => {
+  it("are paid from the tenant's config read budget: past it 429, other tenants' pages still read", async () => {
+    // A budget that never refills: the heavy tenant's page (≈ 1.1 MB) takes it into debt.
+    useConfigReadBudget(h.store, createConfigReadBudget({ bytesPerMinute: 1_000_000, now: () => 0 }));
+    try {
+      const first = await h.request('GET', `/api/v1/audit-log?tenant_id=${heavy}&limit=200`);
+      expect(first.status, JSON.stringify(first.body).slice(0, 300)).toBe(200);
+      expect((json(first)['data'] as unknown[]).length).toBe(CHANGES + 2);
+
+      const again = await h.request('GET', `/api/v1/audit-log?tenant_id=${heavy}&limit=200`);
+      expect(again.status).toBe(429);
+      expect(json(again)['error']).toMatchObject({
+        code: 'admin_rate_limited',
+        details: [{ field: 'tenant_config_read_bytes_per_minute' }],
+      });
+      expect(Number(again.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+      const other = await h.request('GET', `/api/v1/audit-log?tenant_id=${quiet}&limit=200`);
+      expect(other.status, JSON.stringify(other.body).slice(0, 300)).toBe(200);
+    } finally {
+      useConfigReadBudget(h.store, createConfigReadBudget());
+    }
+  });
+});
