@@ -493,6 +493,7 @@ describe('the development sign-in outside make dev', () => {
         CONTROL_PLANE_METRICS_PORT: '0',
         CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
         VANTAGEEDGE_DEV_MODE: 'true',
+        CONTROL_PLANE_DRAIN_SECONDS: '0',
       });
       try {
         await waitForHttp(cp, `http://127.0.0.1:${port}/readyz`);

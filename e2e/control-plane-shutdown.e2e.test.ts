@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,6 +20,9 @@ import {
  * whose events were stored but which waited for its rollout (`?wait_for_rollout=`, up to 60 s) past that
  * timeout had its connection cut, so its client saw a failure for a change that was made (and a retry
  * of a non-idempotent command, a new API key, made it twice); now a stop ends rollout waits at once.
+ * Regression test: the listener closed at SIGTERM, so until a load balancer noticed, its probes and the
+ * admin clients it still sent here met refused connections; now /readyz answers 503 at once and the
+ * admin API keeps serving for CONTROL_PLANE_DRAIN_SECONDS, each answer closing its connection.
  */
 let system: TestSystem;
 
@@ -49,6 +53,35 @@ async function eventCount(): Promise<number> {
     'select count(*) from event_store_events',
   );
   return Number(rows[0]?.count ?? 0);
+}
+
+/** A JSON POST on a keep-alive agent: its status, and the `Connection` its answer says. */
+function postOverKeepAlive(
+  url: string,
+  pathname: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; connection: string | undefined }> {
+  const agent = new http.Agent({ keepAlive: true });
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${url}${pathname}`,
+      {
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.once('end', () => {
+          agent.destroy();
+          resolve({ status: res.statusCode ?? 0, connection: res.headers.connection });
+        });
+      },
+    );
+    req.once('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 beforeAll(async () => {
@@ -103,6 +136,27 @@ describe('SIGTERM on the control plane', () => {
     ]);
     expect(await exitCode(cp, 20_000), cp.tail()).toBe(0);
     expect(cp.tail()).not.toContain('shutdown timeout: closed connections');
+  });
+
+  it('answers 503 on /readyz at once and keeps serving for the drain period, each answer closing its connection, then exits 0', async () => {
+    const { cp, url } = await startControlPlane({ CONTROL_PLANE_DRAIN_SECONDS: '3' });
+    system.controlPlaneUrl = url;
+    cp.child.kill('SIGTERM');
+    await cp.waitForLine('"message":"stopping"', 10_000);
+
+    // A load balancer still sending here while it takes the replica out: probes see it leaving, and an
+    // admin client reaching it meanwhile is served (not refused) and told to reconnect elsewhere.
+    const ready = await fetch(`${url}/readyz`);
+    expect([ready.status, await ready.json()], cp.tail()).toEqual([
+      503,
+      { status: 'not_ready', reason: 'shutting down', checks: {} },
+    ]);
+    const during = await postOverKeepAlive(url, '/api/v1/tenants', await system.token(), {
+      name: 'Drain Corp',
+      subdomain: 'drain-corp',
+    });
+    expect(during, cp.tail()).toEqual({ status: 201, connection: 'close' });
+    expect(await exitCode(cp, 20_000), cp.tail()).toBe(0);
   });
 
   it('a client that never finishes its request is cut at the shutdown timeout, and the process exits 0', async () => {

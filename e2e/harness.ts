@@ -547,6 +547,8 @@ export class TestSystem {
       OTEL_ENABLED: 'false',
       // The test origins run on 127.0.0.1 (the services' own listeners stay refused).
       ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
+      // No load balancer in front to notice a drain: tests that are about draining set their own.
+      CONTROL_PLANE_DRAIN_SECONDS: '0',
     };
   }
 

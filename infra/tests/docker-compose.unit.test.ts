@@ -280,6 +280,7 @@ describe('docker-compose.yml', () => {
         controlPlaneStopDeadlineSeconds(
           parseSettings(
             {
+              CONTROL_PLANE_DRAIN_SECONDS: controlPlaneSettings.CONTROL_PLANE_DRAIN_SECONDS,
               CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS:
                 controlPlaneSettings.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS,
             },

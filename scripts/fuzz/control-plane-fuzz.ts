@@ -100,6 +100,7 @@ async function main(): Promise<number> {
     OTEL_ENABLED: 'false',
     // Certificates switched on, so their endpoints are fuzzed instead of answering 503 unconfigured.
     CERTIFICATE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    CONTROL_PLANE_DRAIN_SECONDS: '0',
   };
   const controlPlane = startService('control-plane', ENTRY_POINTS.controlPlane, {
     ...env,

@@ -108,6 +108,7 @@ export function controlPlaneAppFromSettings(
       : replicaVersions
         ? { rollout: { pool, replicaVersions, ...(stopping ? { stopping } : {}) } }
         : {}),
+    ...(stopping ? { stopping } : {}),
     ...(purger ? { cachePurger: purger } : {}),
     ...(certificateKeyRing ? { certificateKeyRing } : {}),
     originAddressPolicy:

@@ -4,7 +4,7 @@ import {
   assertEventStoreSettings,
   assertEventStoreSharedAcrossProcesses,
 } from '@vantageedge/shared/event-store/settings';
-import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
+import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
@@ -95,17 +95,25 @@ if (config.CONTROL_PLANE_METRICS_PORT !== 0) {
   });
 }
 
+const drainMs = config.CONTROL_PLANE_DRAIN_SECONDS * 1000;
 const shutdownTimeoutMs = config.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
 installProcessPolicy({
   service: 'control-plane',
   logger,
   registry: metrics,
   deadlineMs: controlPlaneStopDeadlineSeconds(config) * 1000,
-  drain: async () => {
-    // Stop accepting; commands in flight finish (each appends its events or nothing), those waiting
-    // for their rollout are answered at once (202); after the timeout the connections still open are
-    // closed.
+  drain: async (reason) => {
+    // /readyz answers 503 and commands waiting for their rollout are answered at once (202); the
+    // listener keeps serving through the drain (load balancers notice), each answer closing its
+    // connection. Then it stops accepting; commands in flight finish (each appends its events or
+    // nothing); after the timeout the connections still open are closed.
     stopping.abort();
+    closeConnectionsAfterResponses(server);
+    // After an uncaught exception nothing here can be trusted for long: no load-balancer grace.
+    if (reason.kind === 'signal' && drainMs > 0) {
+      logger.info('draining: /readyz answers 503, still accepting', { drain_ms: drainMs });
+      await new Promise((resolve) => setTimeout(resolve, drainMs));
+    }
     const cut = await closeGracefully(server, shutdownTimeoutMs);
     if (cut > 0)
       logger.warn('shutdown timeout: closed connections with requests still in flight', { connections: cut });

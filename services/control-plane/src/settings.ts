@@ -164,7 +164,12 @@ export const controlPlaneSettings = {
    */
   CONTROL_PLANE_METRICS_PORT: port.default(9466),
   CONTROL_PLANE_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  /** After SIGTERM: how long commands and queries in flight may take before their connections are closed. */
+  /**
+   * After SIGTERM: /readyz answers 503 and the listener keeps accepting (and serving, each answer closing
+   * its connection) this long, so load balancers take the replica out before it refuses connections.
+   */
+  CONTROL_PLANE_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(5),
+  /** After the drain: how long commands and queries in flight may take before their connections are closed. */
   CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   /** Tenant documents (POST …/config/plan and …/config/apply) hold a whole config. */
@@ -311,14 +316,17 @@ function assertStatementDeadline(settings: ControlPlaneSettings): void {
 }
 
 /**
- * How long after SIGTERM the control plane exits whatever its stop is doing: the shutdown timeout for
- * requests in flight, then up to 10 s to close the event store, pools, Redis and telemetry. A
+ * How long after SIGTERM the control plane exits whatever its stop is doing: the drain, the shutdown
+ * timeout for requests in flight, then up to 10 s to close the event store, pools, Redis and telemetry. A
  * supervisor's grace period must be longer (docker-compose.yml).
  */
 export function controlPlaneStopDeadlineSeconds(
-  settings: Pick<ControlPlaneSettings, 'CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS'>,
+  settings: Pick<
+    ControlPlaneSettings,
+    'CONTROL_PLANE_DRAIN_SECONDS' | 'CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS'
+  >,
 ): number {
-  return settings.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS + 10;
+  return settings.CONTROL_PLANE_DRAIN_SECONDS + settings.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS + 10;
 }
 
 /** Rules across settings that a flat shape cannot express. */

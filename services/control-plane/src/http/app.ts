@@ -186,6 +186,8 @@ export interface ControlPlaneAppDeps {
   authFailures?: AuthFailureLimitOptions;
   /** OTEL_ENABLED: a SERVER span per request (http/request-tracing.ts); without it none is started. */
   tracing?: RequestTracingOptions;
+  /** Aborted when the process begins its stop (SIGTERM): /readyz answers 503 from then on. */
+  stopping?: AbortSignal;
 }
 
 /** Under /api/v1: the commands that take a tenant document (the tenant's id); any letter case, as routed. */
@@ -332,6 +334,10 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
   });
   app.get('/readyz', async (_req, res) => {
+    if (deps.stopping?.aborted) {
+      res.status(503).json({ status: 'not_ready', reason: 'shutting down', checks: {} });
+      return;
+    }
     const { ready, checks } = await readiness();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });

@@ -1199,6 +1199,11 @@ const RESPONSE_SCHEMAS = {
     required: ['status', 'checks'],
     properties: {
       status: { type: 'string', enum: ['ready', 'not_ready'] },
+      reason: {
+        type: 'string',
+        enum: ['shutting down'],
+        description: 'present when the control plane is stopping (SIGTERM); no checks are run then',
+      },
       checks: {
         type: 'object',
         description: 'each check: ok, or unavailable (its error is in the service log)',

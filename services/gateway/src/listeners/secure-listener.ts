@@ -73,7 +73,18 @@ export interface SecureListener {
 const ALPN_PROTOCOLS = ['h2', 'http/1.1', 'http/1.0'] as const;
 
 const IN_FLIGHT = Symbol('vantageedge.inFlight');
-type TrackedSocket = TLSSocket & { [IN_FLIGHT]?: number };
+/** The connection's bytes read when its last response ended (or when it was accepted). */
+const READ_WHEN_IDLE = Symbol('vantageedge.readWhenIdle');
+type TrackedSocket = TLSSocket & { [IN_FLIGHT]?: number; [READ_WHEN_IDLE]?: number };
+
+/**
+ * Idle: no request in flight, and no byte since the last one ended. A client whose next request's head
+ * has begun to arrive is a request in flight (node's own idle check on the plain port says the same),
+ * which a stop must answer rather than cut.
+ */
+function isIdle(socket: TrackedSocket): boolean {
+  return (socket[IN_FLIGHT] ?? 0) === 0 && socket.bytesRead === (socket[READ_WHEN_IDLE] ?? 0);
+}
 
 /**
  * The TLS listener: one port for HTTPS/1.1 and HTTP/2 (ALPN h2, with http/1.1 and http/1.0 as fallback), SNI
@@ -188,6 +199,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     options.protocolMetrics?.connected('tls', h2 ? 'h2' : 'http/1.1');
     if (h2) return;
     socket[IN_FLIGHT] = 0;
+    socket[READ_WHEN_IDLE] = socket.bytesRead;
     http1Sockets.add(socket);
     socket.once('close', () => http1Sockets.delete(socket));
   });
@@ -212,17 +224,28 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       headersTimeoutMs,
     });
   }
+  const inFlight = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.httpVersionMajor !== 1) return;
+    const socket = req.socket as TrackedSocket;
+    socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 0) + 1;
+    if (draining) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
+      if (socket[IN_FLIGHT] === 0) socket[READ_WHEN_IDLE] = socket.bytesRead;
+    });
+  };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (req.httpVersionMajor === 1) {
-      const socket = req.socket as TrackedSocket;
-      socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 0) + 1;
-      if (draining) res.shouldKeepAlive = false;
-      res.once('close', () => {
-        socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
-      });
-    }
+    inFlight(req, res);
     options.handler(req, res);
   });
+  // A request with an `Expect` node does not know comes as `checkExpectation`, not `request`, once the
+  // server has a listener for it (without one node answers 417 itself): its answer is in flight as well.
+  const followExpectations = (event: string | symbol) => {
+    if (event !== 'checkExpectation') return;
+    server.off('newListener', followExpectations);
+    server.prependListener('checkExpectation', inFlight);
+  };
+  server.on('newListener', followExpectations);
 
   // The no-SNI context follows the default certificate (SNI handshakes read it per handshake).
   options.defaultCertificate.onChange((certificate: ServedCertificate) =>
@@ -263,7 +286,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       const deadline = Date.now() + timeoutMs;
       // HTTP/1.1 sockets close as their last response ends; sweep the ones that became idle.
       while (http1Sockets.size > 0 && Date.now() < deadline) {
-        for (const socket of http1Sockets) if ((socket[IN_FLIGHT] ?? 0) === 0) socket.destroy();
+        for (const socket of http1Sockets) if (isIdle(socket)) socket.destroy();
         await new Promise((r) => setTimeout(r, 20));
       }
       let cut = http1Sockets.size;
