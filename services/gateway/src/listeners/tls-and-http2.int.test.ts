@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import type { SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
 import {
   CLIENT_AUTH_USAGE,
   createTestCa,
@@ -57,7 +58,13 @@ const originId = randomUUID();
 let acmeVersion = 1;
 
 function acmeSnapshot(
-  options: { certificate?: TestCertificate | null; domains?: string[]; alongside?: TestCertificate[] } = {},
+  options: {
+    certificate?: TestCertificate | null;
+    domains?: string[];
+    alongside?: TestCertificate[];
+    /** Stored certificates as they are, their ids kept from one snapshot to the next. */
+    stored?: SnapshotCertificate[];
+  } = {},
 ) {
   const certificate = options.certificate === undefined ? acmeCert : options.certificate;
   const certificates = [...(certificate === null ? [] : [certificate]), ...(options.alongside ?? [])];
@@ -73,7 +80,10 @@ function acmeSnapshot(
       { origin_id: originId, path_pattern: '/slow/*' },
     ],
     apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, ACME_KEY) }],
-    certificates: certificates.map((served) => snapshotCertificateOf(ring, acmeId, served, [ACME_DOMAIN])),
+    certificates: [
+      ...certificates.map((served) => snapshotCertificateOf(ring, acmeId, served, [ACME_DOMAIN])),
+      ...(options.stored ?? []),
+    ],
   });
 }
 
@@ -605,6 +615,42 @@ describe('a tenant certificate stored that clients refuse as a server certificat
         String(line['problem']).includes('chain certificate 2 has an extended key usage'),
       ),
     ).toBe(true);
+    gateway.store.apply(acmeSnapshot());
+  });
+
+  // Regression: a refused certificate was opened, parsed and logged again at each of its tenant's
+  // snapshots (any config change): a tenant holding such certificates flooded every replica's log.
+  it('is judged once: its tenant’s later snapshots neither log it again nor serve it', async () => {
+    const clientOnly = await issueTestCertificate(ca, {
+      dnsNames: [ACME_DOMAIN],
+      extendedKeyUsages: [CLIENT_AUTH_USAGE],
+      validDays: 365,
+    });
+    const stored = [snapshotCertificateOf(ring, acmeId, clientOnly, [ACME_DOMAIN])];
+    const loggedAbout = () =>
+      gateway.logLines.filter((line) => String(line['problem']).includes(stored[0]!.id)).length;
+    for (let i = 0; i < 3; i++) gateway.store.apply(acmeSnapshot({ stored }));
+    const served = await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN, ca: ca.certificatePem });
+    expect(served.fingerprint256).toBe(acmeCert.fingerprint256);
+    expect(loggedAbout()).toBe(1);
+    gateway.store.apply(acmeSnapshot());
+  });
+
+  it('is judged again once its key is resealed: one this gateway could not open is then served', async () => {
+    const longer = await issueTestCertificate(ca, { dnsNames: [ACME_DOMAIN], validDays: 800 });
+    const id = randomUUID();
+    const otherRing = keyRing(randomBytes(32).toString('base64'));
+    const sealedElsewhere = snapshotCertificateOf(otherRing, acmeId, longer, [ACME_DOMAIN], id);
+    gateway.store.apply(acmeSnapshot({ stored: [sealedElsewhere] }));
+    gateway.store.apply(acmeSnapshot({ stored: [sealedElsewhere] }));
+    expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(
+      acmeCert.fingerprint256,
+    );
+    const resealed = snapshotCertificateOf(ring, acmeId, longer, [ACME_DOMAIN], id);
+    gateway.store.apply(acmeSnapshot({ stored: [resealed] }));
+    expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(
+      longer.fingerprint256,
+    );
     gateway.store.apply(acmeSnapshot());
   });
 });

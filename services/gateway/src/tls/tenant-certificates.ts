@@ -34,6 +34,11 @@ interface TenantEntry {
   /** The compiled tenant these certificates were built for. */
   readonly owner: CompiledTenant;
   readonly byId: ReadonlyMap<string, ServedTenantCertificate>;
+  /**
+   * Certificates not served, as stored, by id: judged (and logged) once, not again at each of the
+   * tenant's snapshots, which any config change brings.
+   */
+  readonly refused: ReadonlyMap<string, SnapshotCertificate>;
 }
 
 export interface TenantCertificatesOptions {
@@ -45,8 +50,8 @@ export interface TenantCertificatesOptions {
 /**
  * Tenant certificates from snapshots, as SecureContexts by host. A pipeline policy with no route stage
  * (it only follows tenants as the config store applies them): each snapshot's certificates are compiled
- * with the tenant (a private key is opened and a context
- * built only for a certificate not seen before), so a handshake only looks them up. The SNI lookup goes
+ * with the tenant (a private key is opened and a context built only for a certificate not seen before,
+ * and one not served is judged and logged once), so a handshake only looks them up. The SNI lookup goes
  * through the tenant that serves the host, so a certificate is only ever presented for a host that
  * resolves to its own tenant.
  */
@@ -78,20 +83,29 @@ export class TenantCertificates implements RoutePolicy {
     }
     const hosts = new Set(tenant.hostNames);
     const byId = new Map<string, ServedTenantCertificate>();
+    const refused = new Map<string, SnapshotCertificate>();
     const byHost = new Map<string, HostCertificates>();
     for (const certificate of certificates) {
       const served = certificate.domains.map((domain) => domain.toLowerCase()).filter((d) => hosts.has(d));
       if (served.length === 0) continue;
+      const refusedBefore = previous?.refused.get(certificate.id);
+      if (refusedBefore !== undefined && sameStored(refusedBefore, certificate)) {
+        refused.set(certificate.id, certificate); // this snapshot's copy: the older one can go
+        continue;
+      }
       const reusable = previous?.byId.get(certificate.id);
       const compiled =
         reusable?.fingerprint === certificate.fingerprint_sha256
           ? { ...reusable, hosts: served }
           : this.#build(tenant.id, certificate, served);
-      if (compiled === undefined) continue;
+      if (compiled === undefined) {
+        refused.set(certificate.id, certificate);
+        continue;
+      }
       byId.set(certificate.id, compiled);
       for (const host of served) byHost.set(host, withCandidate(byHost.get(host), compiled));
     }
-    this.#byTenant.set(tenant.id, { owner: tenant, byId });
+    this.#byTenant.set(tenant.id, { owner: tenant, byId, refused });
     this.#byCompiled.set(tenant, byHost);
   }
 
@@ -176,6 +190,17 @@ export class TenantCertificates implements RoutePolicy {
   #warn(tenantId: string, message: string): void {
     this.#options.onWarning?.(tenantId, message);
   }
+}
+
+/** Whether two snapshots hold a certificate as stored alike (a resealed key is judged again). */
+function sameStored(a: SnapshotCertificate, b: SnapshotCertificate): boolean {
+  return (
+    a.fingerprint_sha256 === b.fingerprint_sha256 &&
+    a.private_key.kek_id === b.private_key.kek_id &&
+    a.private_key.wrapped_key === b.private_key.wrapped_key &&
+    a.private_key.ciphertext === b.private_key.ciphertext &&
+    a.certificate_pem === b.certificate_pem
+  );
 }
 
 /** A host's certificates: the best of each key type, best first. */
