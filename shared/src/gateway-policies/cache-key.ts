@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { codingSetName, requestAcceptedCodings } from '../http/accept-encoding.js';
 import { fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
-import { type CompiledCors, originAsKeyed } from './cors-rules.js';
+import { originAsKeyed } from './cors-rules.js';
 
 /**
  * What the cache needs of a request: the scheme and host it was made to, the path after normalisation
@@ -221,23 +221,14 @@ function listWithoutSpaces(list: string): string {
  * absent never matches one that is present (even empty). Accept-Encoding is which of br, compress,
  * deflate, gzip and zstd the client accepts (requestAcceptedCodings): `gzip, x1` and `gzip, x2` are one
  * variant, so no client can take a URL's variants with spellings, and a stored coding is one every
- * client of its variant accepts (the fill stores no other: storageDecision). On a route with a CORS
- * policy (`cors`), Origin is read as the route's key reads it (originAsKeyed): the gateway merges its
- * own `Vary: Origin` into the origin's Vary, and answers CORS itself, on a HIT too.
+ * client of its variant accepts (the fill stores no other: storageDecision). Origin too is read as
+ * sent, on a CORS route as well (whose key reads it as the policy does, originAsKeyed): an origin that
+ * says `Vary: Origin` built its answer from the Origin it was sent, and whoever filled a shared entry
+ * (any client can send any Origin) would have that answer served to every other site.
  */
-export function varySelector(
-  varyOn: readonly string[],
-  headers: IncomingHttpHeaders,
-  cors: CompiledCors | null = null,
-): string {
+export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
   let material = '';
   for (const name of varyOn) {
-    if (name === 'origin' && cors !== null) {
-      const origin = sentOrigin(headers);
-      material +=
-        origin === undefined ? `${part(name)}-;` : `${part(name)}=${part(originAsKeyed(cors, origin))};`;
-      continue;
-    }
     if (name === 'accept-encoding') {
       const accepted = requestAcceptedCodings(headers);
       material +=

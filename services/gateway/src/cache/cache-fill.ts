@@ -35,6 +35,13 @@ export interface CacheFill {
    * for): a HEAD whose 200 says the resource changed makes it stale (RFC 9111 §4.3.5).
    */
   found: CacheEntry | null;
+  /**
+   * The response's Vary names Origin only because the gateway merged its own in (GatewayExchange
+   * .varyOriginByGateway): the URL's key holds Origin as the route's CORS policy reads it, and the
+   * variant does not read it again. An origin that says `Vary: Origin` itself has its answers kept per
+   * Origin as sent (varySelector).
+   */
+  varyOriginByGateway?: boolean;
   /** This fill's lease on the key across replicas (RedisCacheStore), given back once it is stored or dropped. */
   lease: { readonly key: string; readonly token: string } | null;
 }

@@ -6,7 +6,6 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { pathDigest, varySelector } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
-import type { CompiledCors } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { ENCODING_VARIANTS } from '@vantageedge/shared/http/accept-encoding';
 import type { CacheEntry } from './cache-entry.js';
 import type { PolicyState } from './lookup-counts.js';
@@ -30,17 +29,9 @@ export function pathBase(
   return state.keyPrefix + pathDigest(path);
 }
 
-/**
- * The key of one variant of a URL whose responses vary on `varyOn`; on a route with a CORS policy
- * (`cors`), Origin as its key reads it (originAsKeyed).
- */
-export function variantKey(
-  urlKey: string,
-  varyOn: readonly string[],
-  headers: IncomingHttpHeaders,
-  cors: CompiledCors | null,
-): string {
-  return `${urlKey}:${varySelector(varyOn, headers, cors)}`;
+/** The key of one variant of a URL whose responses vary on `varyOn`. */
+export function variantKey(urlKey: string, varyOn: readonly string[], headers: IncomingHttpHeaders): string {
+  return `${urlKey}:${varySelector(varyOn, headers)}`;
 }
 
 /**

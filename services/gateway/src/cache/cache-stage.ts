@@ -198,6 +198,7 @@ function cacheStage(
         cache.abandon(fill);
         return undefined;
       }
+      fill.varyOriginByGateway = exchange.varyOriginByGateway;
       return fillingTap(cache, exchange, fill, head);
     },
     onOriginFailure(exchange) {

@@ -100,7 +100,7 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
     let stored = await readShared(fill.policy.tenantId, key);
     if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(fill.urlKey, stored, fill.pathIndexKey);
-      key = variantKey(fill.urlKey, stored.varyOn, request.headers, fill.policy.cors);
+      key = variantKey(fill.urlKey, stored.varyOn, request.headers);
       stored = await readShared(fill.policy.tenantId, key);
     }
     if (!isRecord(stored) || stored?.kind !== 'response') return null;

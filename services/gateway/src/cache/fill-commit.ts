@@ -91,7 +91,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
       mustRevalidate: freshness.mustRevalidate,
       immutable: freshness.immutable,
       tags: [...responseTags(headers, fill.policy.tagHeaders), ...pathTags(fill.path)],
-      varyOn: vary === '*' ? [] : vary,
+      varyOn: vary === '*' ? [] : fill.varyOriginByGateway ? vary.filter((name) => name !== 'origin') : vary,
     };
   };
 
@@ -110,8 +110,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     const ttlMs = retentionMs(entry, fill.policy.keepStaleMs) - age;
     const { tenantId } = fill.policy;
     const { urlKey, pathIndexKey } = fill;
-    const key =
-      entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, entry.varyOn, fill.headers, fill.policy.cors);
+    const key = entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, entry.varyOn, fill.headers);
     const marked = { ...entry, freshMs: Math.max(0, age) };
     // This replica answers no more with its copy as fresh, from now on (a copy dropped meanwhile, by a
     // purge, stays dropped).
@@ -200,7 +199,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         notStored.labels({ reason: put }).inc();
       return true;
     }
-    const key = variantKey(urlKey, entry.varyOn, fill.headers, fill.policy.cors);
+    const key = variantKey(urlKey, entry.varyOn, fill.headers);
     // The followers asked for this variant at the same time: they get the response either way.
     finishFlight(fill.key, { entry, key });
     // At the Vary cap the least recently used variant makes room, in the L1 (L1Cache.set) and the store:

@@ -73,7 +73,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     let key = urlKey;
     let record = l1.get(urlKey);
     if (record?.kind === 'vary') {
-      key = variantKey(urlKey, record.varyOn, request.headers, policy.cors);
+      key = variantKey(urlKey, record.varyOn, request.headers);
       record = l1.get(key);
     }
     let entry = record?.kind === 'response' ? record : null;
@@ -149,9 +149,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     const filled = await waitFor(flight);
     if (filled) {
       const mine =
-        filled.entry.varyOn.length === 0
-          ? urlKey
-          : variantKey(urlKey, filled.entry.varyOn, request.headers, policy.cors);
+        filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
       if (mine === filled.key) {
         if (filled.stale) {
           count(state, 'STALE');
@@ -187,7 +185,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     }
     if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(urlKey, stored, pathIndexKey);
-      entryKey = variantKey(urlKey, stored.varyOn, request.headers, fill.policy.cors);
+      entryKey = variantKey(urlKey, stored.varyOn, request.headers);
       stored = await readShared(tenantId, entryKey);
       if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Counter } from 'prom-client';
+import { varyNames } from '../http/vary-fields.js';
 import { type CacheEntry, entryHeader } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
 import { declaredLength, revalidatedStorageDecision, storedHeaders } from './cacheability.js';
@@ -27,6 +28,10 @@ export function createRevalidated(options: RevalidationOptions): Revalidated {
   return (fill, headers) => {
     const stale = fill.revalidating!;
     fill.revalidating = null;
+    // A 304 without a Vary of its own keeps the stored one, and the Origin the gateway had merged into it.
+    if (headers.vary === undefined)
+      fill.varyOriginByGateway =
+        varyNames(entryHeader(stale, 'vary'), 'origin') && !stale.varyOn.includes('origin');
     const merged = mergeNotModified(stale, headers);
     const decision = revalidatedStorageDecision(fill.policy, stale.status, merged, headers, fill);
     revalidations.labels({ result: 'not_modified' }).inc();

@@ -131,7 +131,9 @@ const CORS_VARY_KEPT: RouteStage = {
     }
     const text = Array.isArray(vary) ? vary.join(', ') : String(vary);
     const kept = varyWithOrigin(text);
-    if (kept !== text) head.headers['vary'] = kept;
+    if (kept === text) return undefined;
+    head.headers['vary'] = kept;
+    exchange.varyOriginByGateway = true;
     return undefined;
   },
 };

@@ -19,3 +19,9 @@ export function mergedVary(...values: ReadonlyArray<OutgoingHttpHeader | undefin
   }
   return fields.length === 0 ? undefined : fields.join(', ');
 }
+
+/** Whether a Vary value names `field` (lower-case). */
+export function varyNames(value: OutgoingHttpHeader | undefined, field: string): boolean {
+  const text = Array.isArray(value) ? value.join(',') : String(value ?? '');
+  return text.split(',').some((raw) => raw.trim().toLowerCase() === field);
+}

@@ -35,6 +35,11 @@ export class GatewayExchange {
    * a stale entry with its validators instead: a 304 from the origin is answered against them.
    */
   cacheClientConditional: IncomingHttpHeaders | undefined = undefined;
+  /**
+   * The answer's Vary names Origin because the gateway merged its own in (a CORS route), not because the
+   * origin said it: the route's cache key holds Origin already, as the CORS policy reads it.
+   */
+  varyOriginByGateway = false;
   /** A stale entry the cache serves if the origin fails (stale-if-error), while the request is a MISS. */
   cacheStaleIfError: CacheEntry | undefined = undefined;
   /** The MISS leader's response body being collected for the cache, until complete. */

@@ -8,7 +8,7 @@ import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { discardUnreadBody } from '../http/request-body.js';
 import { hasUndecodedTransferCoding, UndecodedTransferCodingError } from '../http/transfer-codings.js';
-import { mergedVary } from '../http/vary-fields.js';
+import { mergedVary, varyNames } from '../http/vary-fields.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import { closeConnectionIfTrailersSayClose } from '../upstream/closing-trailers.js';
@@ -510,7 +510,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
         if (scoped === undefined) delete outHeaders['clear-site-data'];
         else outHeaders['clear-site-data'] = scoped;
       }
-      if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
+      if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(exchange, outHeaders);
       if (this.#noContent) frameNoContent(statusCode, outHeaders);
       outHeaders['x-request-id'] = exchange.requestId;
       const head: ResponseHead = { statusCode, headers: outHeaders, checkedHeaders: undefined };
@@ -776,7 +776,11 @@ class ClientGoneError extends Error {
 }
 
 /** The origin's Vary plus the fields the gateway varies on, once each; the gateway's copy removed. */
-function mergeVary(res: GatewayExchange['res'], outHeaders: OutgoingHttpHeaders): void {
-  outHeaders['vary'] = mergedVary(outHeaders['vary'], res.getHeader('vary')) ?? '';
+function mergeVary(exchange: GatewayExchange, outHeaders: OutgoingHttpHeaders): void {
+  const { res } = exchange;
+  const own = outHeaders['vary'];
+  const gateway = res.getHeader('vary');
+  exchange.varyOriginByGateway = !varyNames(own, 'origin') && varyNames(gateway, 'origin');
+  outHeaders['vary'] = mergedVary(own, gateway) ?? '';
   res.removeHeader('vary');
 }
