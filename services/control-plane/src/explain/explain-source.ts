@@ -1,8 +1,10 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { snapshotJsonBytes } from '@vantageedge/shared/snapshot-bus/codec';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { type IssuedKey, tenantFoldAt } from '../config-history/tenant-folds.js';
+import { KeptSnapshots } from './kept-snapshots.js';
 
 /**
  * The tenant's snapshot after the event at `position`, exactly as the snapshot projector built it
@@ -37,25 +39,29 @@ export async function explainSnapshotAt(
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
   // Counted from the cached (frozen) fold, before the whole snapshot is decoded.
   budget.spend(tenantId, [state.snapshot]);
-  const known = decodedSnapshots.get(state.snapshot);
+  const known = keptDecoded.get(state.snapshot);
   if (known !== undefined) return { status: 'live', snapshot: known, issuedKeyHashes };
-  // A new version: its explains build its route matcher (explain-request.ts) once, paid here.
+  // Decoded now: its explains build its route matcher (explain-request.ts) once, paid here.
   budget.spendRouteMatcherBuild(tenantId, state.snapshot.routes);
-  return { status: 'live', snapshot: decoded(state.snapshot), issuedKeyHashes };
+  return { status: 'live', snapshot: decodedSnapshotOf(state.snapshot), issuedKeyHashes };
 }
 
-/** Decoded snapshots by the fold's snapshot, which folds share while the tenant is unchanged. */
-const decodedSnapshots = new WeakMap<TenantSnapshot, TenantSnapshot>();
+/**
+ * Decoded snapshots by the fold's snapshot, which folds share while the tenant is unchanged. Bounded
+ * (kept-snapshots.ts): the cache of folds counts only their JSON, and what explains derive from a
+ * decoded snapshot (its route matcher, its routes' compiled patterns) is ten times that or more.
+ */
+const keptDecoded = new KeptSnapshots<TenantSnapshot>();
 
 /**
  * Decoded as a gateway decodes a snapshot from the bus (defaults applied), once per folded snapshot
- * (≈270 ms for a 13 MB tenant). Shared by every explain of it: read, never changed.
+ * while it is kept (≈270 ms for a 13 MB tenant). Shared by every explain of it: read, never changed.
  */
-function decoded(folded: TenantSnapshot): TenantSnapshot {
-  let snapshot = decodedSnapshots.get(folded);
+export function decodedSnapshotOf(folded: TenantSnapshot): TenantSnapshot {
+  let snapshot = keptDecoded.get(folded);
   if (snapshot === undefined) {
     snapshot = tenantSnapshot.parse(folded);
-    decodedSnapshots.set(folded, snapshot);
+    keptDecoded.set(folded, snapshot, snapshotJsonBytes(folded));
   }
   return snapshot;
 }

@@ -1,5 +1,5 @@
 import { constants as cryptoConstants } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -72,19 +72,15 @@ export interface SecureListener {
 /** ALPN protocols in the server's order of preference. */
 const ALPN_PROTOCOLS = ['h2', 'http/1.1', 'http/1.0'] as const;
 
-const IN_FLIGHT = Symbol('vantageedge.inFlight');
-/** The connection's bytes read when its last response ended (or when it was accepted). */
-const READ_WHEN_IDLE = Symbol('vantageedge.readWhenIdle');
-type TrackedSocket = TLSSocket & { [IN_FLIGHT]?: number; [READ_WHEN_IDLE]?: number };
-
 /**
- * Idle: no request in flight, and no byte since the last one ended. A client whose next request's head
- * has begun to arrive is a request in flight (node's own idle check on the plain port says the same),
- * which a stop must answer rather than cut.
+ * Closes the HTTP/1.1 connections idle by node's own reckoning, as on the plain port: no response being
+ * sent, and no request begun (a head of which a byte has arrived, pipelined behind an answer or not, is
+ * a request a stop must answer rather than cut). Node tracks the HTTP/1.1 connections of an HTTP/2
+ * server taking HTTP/1.1 in the same list as an HTTP/1.1 server's; the HTTP/2 server lacks only the method.
  */
-function isIdle(socket: TrackedSocket): boolean {
-  return (socket[IN_FLIGHT] ?? 0) === 0 && socket.bytesRead === (socket[READ_WHEN_IDLE] ?? 0);
-}
+const closeIdleHttp1Connections = HttpServer.prototype.closeIdleConnections as (
+  this: Http2SecureServer,
+) => void;
 
 /**
  * The TLS listener: one port for HTTPS/1.1 and HTTP/2 (ALPN h2, with http/1.1 and http/1.0 as fallback), SNI
@@ -162,7 +158,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     );
   }
   const sessions = new Http2Sessions(options.http2);
-  const http1Sockets = new Set<TrackedSocket>();
+  const http1Sockets = new Set<TLSSocket>();
   let draining = false;
 
   server.on('session', (session: ServerHttp2Session) => sessions.track(session));
@@ -189,7 +185,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       servedForgottenCertificate(socket, hostHeaderName(servername) ?? servername.toLowerCase());
     }
   });
-  server.on('secureConnection', (socket: TrackedSocket) => {
+  server.on('secureConnection', (socket: TLSSocket) => {
     options.onConnection?.(socket);
     // A client-initiated TLS 1.2 renegotiation is a full handshake (a private-key operation) on a
     // connection the per-client limit and the handshake timeout have already let through: refused (see
@@ -198,14 +194,12 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     const h2 = socket.alpnProtocol === 'h2';
     options.protocolMetrics?.connected('tls', h2 ? 'h2' : 'http/1.1');
     if (h2) return;
-    socket[IN_FLIGHT] = 0;
-    socket[READ_WHEN_IDLE] = socket.bytesRead;
     http1Sockets.add(socket);
     socket.once('close', () => http1Sockets.delete(socket));
   });
   // An upgraded socket (a WebSocket) is no longer an HTTP/1.1 connection with requests in flight: the
   // gateway's upgrade handler owns it (1001 at the stop), so the drain must not destroy it as idle.
-  server.on('upgrade', (req: IncomingMessage) => http1Sockets.delete(req.socket as TrackedSocket));
+  server.on('upgrade', (req: IncomingMessage) => http1Sockets.delete(req.socket as TLSSocket));
   // First: node re-emits a failed handshake as `clientError`, whose answer must not be written in clear.
   server.prependListener('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     options.tlsMetrics?.handshakeFailed(error);
@@ -224,26 +218,19 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       headersTimeoutMs,
     });
   }
-  const inFlight = (req: IncomingMessage, res: ServerResponse) => {
-    if (req.httpVersionMajor !== 1) return;
-    const socket = req.socket as TrackedSocket;
-    socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 0) + 1;
-    if (draining) res.shouldKeepAlive = false;
-    res.once('close', () => {
-      socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
-      if (socket[IN_FLIGHT] === 0) socket[READ_WHEN_IDLE] = socket.bytesRead;
-    });
+  const closeWhenDraining = (req: IncomingMessage, res: ServerResponse) => {
+    if (draining && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    inFlight(req, res);
+    closeWhenDraining(req, res);
     options.handler(req, res);
   });
   // A request with an `Expect` node does not know comes as `checkExpectation`, not `request`, once the
-  // server has a listener for it (without one node answers 417 itself): its answer is in flight as well.
+  // server has a listener for it (without one node answers 417 itself): its answer closes too.
   const followExpectations = (event: string | symbol) => {
     if (event !== 'checkExpectation') return;
     server.off('newListener', followExpectations);
-    server.prependListener('checkExpectation', inFlight);
+    server.prependListener('checkExpectation', closeWhenDraining);
   };
   server.on('newListener', followExpectations);
 
@@ -286,7 +273,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       const deadline = Date.now() + timeoutMs;
       // HTTP/1.1 sockets close as their last response ends; sweep the ones that became idle.
       while (http1Sockets.size > 0 && Date.now() < deadline) {
-        for (const socket of http1Sockets) if (isIdle(socket)) socket.destroy();
+        closeIdleHttp1Connections.call(server);
         await new Promise((r) => setTimeout(r, 20));
       }
       let cut = http1Sockets.size;
