@@ -148,6 +148,9 @@ function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<Comman
 
 function send(res: Response, response: StoredResponse): void {
   for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  // A command's answer is of that one request (an issued or rotated API key's plaintext among them): no
+  // browser or proxy cache may keep it.
+  res.setHeader('Cache-Control', 'no-store');
   if (response.status === 204) res.status(204).end();
   else res.status(response.status).json(response.body);
 }

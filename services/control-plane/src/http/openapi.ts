@@ -157,6 +157,10 @@ const RESPONSE_HEADERS = {
     enum: ['true'],
   }),
   'Retry-After': header('seconds to wait before retrying', { type: 'string', pattern: '^[0-9]+$' }),
+  CommandCacheControl: header(
+    'no-store: a command answer (an issued or rotated API key plaintext among them) is kept by no cache',
+    { type: 'string', enum: ['no-store'] },
+  ),
 };
 
 const E = {
@@ -319,6 +323,7 @@ function commandResponses(
     'X-Event-Position': RESPONSE_HEADERS['X-Event-Position'],
     ETag: RESPONSE_HEADERS.ETag,
     'X-Rollout': RESPONSE_HEADERS['X-Rollout'],
+    'Cache-Control': RESPONSE_HEADERS.CommandCacheControl,
     ...(options.created ? { Location: RESPONSE_HEADERS.Location } : {}),
     ...(options.post ? { 'Idempotent-Replayed': RESPONSE_HEADERS['Idempotent-Replayed'] } : {}),
   };

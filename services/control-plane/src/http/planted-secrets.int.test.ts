@@ -22,6 +22,8 @@ const PRIVATE_KEY_MARK = 'plantedPrivateKeyMaterial0123456789';
 const logText: string[] = [];
 const errorAnswers: Array<{ label: string; response: ApiResponse }> = [];
 const plaintexts: string[] = [];
+/** The answers that carry a plaintext, by what they answered. */
+const plaintextAnswers: Array<{ label: string; response: ApiResponse }> = [];
 let h: ControlPlaneHarness;
 
 async function refused(label: string, response: Promise<ApiResponse>): Promise<void> {
@@ -61,19 +63,27 @@ beforeAll(async () => {
   });
   expect(route.status).toBe(201);
   // With Idempotency-Keys: the answers, plaintexts included, are kept to be replayed.
-  const issued = json(
-    await h.request('POST', '/api/v1/api-keys', {
+  const issue = () =>
+    h.request('POST', '/api/v1/api-keys', {
       body: { tenant_id: tenantId, name: 'k' },
       headers: { 'idempotency-key': 'planted-issue' },
-    }),
-  );
+    });
+  const issuedAnswer = await issue();
+  const issued = json(issuedAnswer);
   plaintexts.push(issued['key'] as string);
-  const rotated = json(
-    await h.request('POST', `/api/v1/api-keys/${issued['id']}/rotate`, {
+  const rotate = () =>
+    h.request('POST', `/api/v1/api-keys/${issued['id']}/rotate`, {
       headers: { 'idempotency-key': 'planted-rotate' },
-    }),
-  );
+    });
+  const rotatedAnswer = await rotate();
+  const rotated = json(rotatedAnswer);
   plaintexts.push(rotated['key'] as string);
+  plaintextAnswers.push(
+    { label: 'issue', response: issuedAnswer },
+    { label: 'issue replayed', response: await issue() },
+    { label: 'rotation', response: rotatedAnswer },
+    { label: 'rotation replayed', response: await rotate() },
+  );
   expect(plaintexts.every((key) => key.startsWith('ve_live_'))).toBe(true);
 
   const badValue = `Bearer ${REFUSED_SECRET}\u0007`;
@@ -168,6 +178,18 @@ describe('secrets the admin API handles', () => {
         expect(text, `${name} holds the route credential`).not.toContain(ROUTE_SECRET);
     }
   });
+
+  it.each(['issue', 'issue replayed', 'rotation', 'rotation replayed'])(
+    'are kept by no cache from the answer to an API key %s',
+    (label) => {
+      const answer = plaintextAnswers.find((candidate) => candidate.label === label);
+      expect(answer?.response.status).toBe(201);
+      expect(JSON.stringify(answer?.response.body)).toMatch(/"key":"ve_live_/);
+      if (label.endsWith('replayed'))
+        expect(answer?.response.headers.get('idempotent-replayed')).toBe('true');
+      expect(answer?.response.headers.get('cache-control')).toBe('no-store');
+    },
+  );
 
   it.each([
     'a credential header value refused',
