@@ -37,10 +37,16 @@ describe('the request header transform', () => {
           'x-canary': 'no',
           x_a_b_c_d_e: '1',
           'x-a_b-c-d-e': '1',
+          'x.a.b_c-d-e': '1',
+          'x.user.role': 'admin',
+          'x.canary': 'no',
+          // As long as a removed spelling, and no spelling of it.
+          'x-user-rolf': 'kept',
+          x_user_rolf: 'kept',
           accept: 'text/html',
         },
       ),
-    ).toEqual({ 'x-canary': 'yes', accept: 'text/html' });
+    ).toEqual({ 'x-canary': 'yes', 'x-user-rolf': 'kept', x_user_rolf: 'kept', accept: 'text/html' });
   });
 
   it('adds after the client’s line, but the route’s is the only line of a header the gateway drops from clients', () => {

@@ -14,6 +14,24 @@ export function asOriginsReadIt(name: string): string {
 
 const CGI_SEPARATORS = /[_.]/g;
 
+/**
+ * Every name CGI-style origins read as `name` (lower case, with `-` alone: asOriginsReadIt's reading),
+ * `name` included: each of its `-` as `-`, `_` or `.`, 3^dashes names (asked of names with few). For a
+ * set compiled once that a request's names are looked up in as they come, instead of each name being
+ * read on every request.
+ */
+export function spellingsReadAs(name: string): string[] {
+  let spellings = [''];
+  let from = 0;
+  for (let dash = name.indexOf('-'); dash >= 0; dash = name.indexOf('-', dash + 1)) {
+    const part = name.slice(from, dash);
+    spellings = spellings.flatMap((head) => ['-', '_', '.'].map((separator) => head + part + separator));
+    from = dash + 1;
+  }
+  const rest = name.slice(from);
+  return spellings.map((head) => head + rest);
+}
+
 /** Whether a name has a character CGI-style origins read as `-` (`_` or `.`). */
 function hasCgiSeparator(name: string): boolean {
   return name.includes('_') || name.includes('.');

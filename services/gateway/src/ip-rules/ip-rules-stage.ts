@@ -61,8 +61,8 @@ export function refusedByIpRulesOfAll(routes: readonly CompiledRoute[], clientIp
   return (
     routes.length > 0 &&
     routes.every((route) => {
-      const first = route.stages.request[0];
-      return first !== undefined && isIpRulesStage(first) && first.refuses(clientIp);
+      const stage = route.stages.clientAddress;
+      return stage !== undefined && isIpRulesStage(stage) && stage.refuses(clientIp);
     })
   );
 }

@@ -259,8 +259,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
       checkClientAddress(context, exchange) &&
       checkLoop(context, exchange)
     ) {
-      if (checkDeclaredBodySize(context, exchange))
-        runRequestStages(context, exchange, firstRequestStage(exchange.route!));
+      if (checkDeclaredBodySize(context, exchange)) runRequestStages(context, exchange, 0);
     }
   } catch (error) {
     internalError(exchange, error);
@@ -444,26 +443,20 @@ function matchRoute(exchange: GatewayExchange): boolean {
 }
 
 /**
- * The route's IP rules (its first request stage when it has them), before the refusals that depend on
- * the route (a loop, a body over the limit, the route's own limits): a refused address is answered
- * 403 `ip_denied` whatever it sends, as on a path no route takes (matchRoute), so it cannot tell the
- * tenant's routes from paths without one.
+ * The route's IP rules (RouteStages.clientAddress), before the refusals that depend on the route (a
+ * loop, a body over the limit, the route's own limits): a refused address is answered 403 `ip_denied`
+ * whatever it sends, as on a path no route takes (matchRoute), so it cannot tell the tenant's routes
+ * from paths without one.
  */
 function checkClientAddress(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const route = exchange.route!;
-  if (firstRequestStage(route) === 0) return true;
-  const stage = route.stages.request[0]!;
+  const stage = exchange.route!.stages.clientAddress;
+  if (stage === undefined) return true;
   // The IP rules stage answers synchronously.
   const result =
     context.tracing === undefined
       ? stage.onRequest!(exchange)
       : tracedStage(context.tracing, exchange, stage);
   return result === 'continue';
-}
-
-/** Where the walk of a route's request stages starts: after its IP rules (checkClientAddress). */
-function firstRequestStage(route: CompiledRoute): number {
-  return route.stages.request[0]?.name === 'ip_rules' ? 1 : 0;
 }
 
 /**
@@ -519,13 +512,13 @@ function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchan
 }
 
 /**
- * The route's request stages from `from` on, synchronously as long as they answer synchronously; a
- * stage that returns a promise suspends the walk, which resumes after it with the next stage.
+ * The route's request stages after its IP rules (checkClientAddress) from `from` on, synchronously as
+ * long as they answer synchronously; a stage that returns a promise suspends the walk, which resumes
+ * after it with the next stage.
  */
 function runRequestStages(context: PipelineContext, exchange: GatewayExchange, from: number): void {
-  const stages = exchange.route!.stages.request;
-  if (context.tracing !== undefined && from === firstRequestStage(exchange.route!))
-    traceAnonymousAuth(context.tracing, exchange);
+  const stages = exchange.route!.stages.afterClientAddress;
+  if (from === 0 && context.tracing !== undefined) traceAnonymousAuth(context.tracing, exchange);
   for (let i = from; i < stages.length; i++) {
     const stage = stages[i]!;
     const result =

@@ -99,6 +99,27 @@ describe('route stages compiled from the route policies', () => {
     expect(tenant.router.match('GET', '/public/x')!.stages.all.map((s) => s.name)).toEqual(['first']);
   });
 
+  it("sets a route's IP rules apart from the stages that run after them, once, when the route compiles", () => {
+    const recording = (name: string): RoutePolicy => ({
+      name,
+      compileRoute: ({ route }) =>
+        route.path_pattern === '/public/*' ? null : { name, onRequest: () => 'continue' },
+    });
+    const store = storeWith([recording('ip_rules'), recording('cors'), auth]);
+    store.apply(snapshot());
+    const tenant = store.resolveHost('acme.localhost')!;
+    const keyed = tenant.router.match('GET', '/keyed/x')!.stages;
+    expect(keyed.clientAddress?.name).toBe('ip_rules');
+    expect(keyed.afterClientAddress.map((s) => s.name)).toEqual(['cors', 'auth']);
+    expect(keyed.request.map((s) => s.name)).toEqual(['ip_rules', 'cors', 'auth']);
+    const withoutRules = storeWith([recording('cors'), auth]);
+    withoutRules.apply(snapshot());
+    const stages = withoutRules.resolveHost('acme.localhost')!.router.match('GET', '/keyed/x')!.stages;
+    expect(stages.clientAddress).toBeUndefined();
+    expect(stages.afterClientAddress).toBe(stages.request);
+    expect(tenant.router.match('GET', '/public/x')!.stages.clientAddress).toBeUndefined();
+  });
+
   it('compiles tenants applied before the pipeline was set once it is, and tells policies about each version', () => {
     const applied: bigint[] = [];
     const retired: bigint[] = [];

@@ -139,6 +139,13 @@ export interface RoutePolicy {
 export interface RouteStages {
   readonly all: readonly RouteStage[];
   readonly request: readonly RouteStage[];
+  /**
+   * The route's IP rules (request[0] when it has them), judged before anything that depends on the
+   * route (the gateway's checkClientAddress); undefined without.
+   */
+  readonly clientAddress: RouteStage | undefined;
+  /** `request` without clientAddress: the walk of the request's stages after it. */
+  readonly afterClientAddress: readonly RouteStage[];
   readonly upgrade: readonly RouteStage[];
   /** Reverse order. */
   readonly response: readonly RouteStage[];
@@ -148,6 +155,8 @@ export interface RouteStages {
 export const NO_STAGES: RouteStages = Object.freeze({
   all: [],
   request: [],
+  clientAddress: undefined,
+  afterClientAddress: [],
   upgrade: [],
   response: [],
   end: [],
@@ -172,13 +181,21 @@ export function compilePolicyStages(
   });
 }
 
+/** The name of the stage RouteStages.clientAddress holds (ip-rules-stage.ts). */
+const CLIENT_ADDRESS_STAGE = 'ip_rules';
+
 /** A route's stages from its policies' (compilePolicyStages), split per hook. */
 export function routeStagesOf(byPolicy: readonly (RouteStage | null)[]): RouteStages {
   const all = byPolicy.filter((stage): stage is RouteStage => stage !== null);
   if (all.length === 0) return NO_STAGES;
+  const request = all.filter((stage) => stage.onRequest !== undefined);
+  // The IP rules' policy comes first in the pipeline's order: its stage, when there, is request[0].
+  const clientAddress = request[0]?.name === CLIENT_ADDRESS_STAGE ? request[0] : undefined;
   return {
     all,
-    request: all.filter((stage) => stage.onRequest !== undefined),
+    request,
+    clientAddress,
+    afterClientAddress: clientAddress === undefined ? request : request.slice(1),
     upgrade: all.filter((stage) => stage.onUpgrade !== undefined),
     response: all.filter((stage) => stage.onResponse !== undefined).reverse(),
     end: all.filter((stage) => stage.onEnd !== undefined),

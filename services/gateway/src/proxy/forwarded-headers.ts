@@ -5,7 +5,7 @@ import {
   SCHEME_HEADERS,
   TRUSTED_PROXY_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
-import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
+import { asOriginsReadIt, spellingsReadAs } from '@vantageedge/shared/http/cgi-spellings';
 import { headerList } from '@vantageedge/shared/http/header-values';
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import type { Identity } from '../auth/identity.js';
@@ -207,11 +207,7 @@ export function upstreamRequestHeaders(
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers of the origin request.
     if (name.charCodeAt(0) === 58) continue;
     // A client's `_` or `.` spelling of a header the gateway writes or drops reaches CGI-style origins as it.
-    const read = asOriginsReadIt(name);
-    if (REQUEST_DROPPED.has(read) || named?.has(name) || read.startsWith(IDENTITY_HEADER_PREFIX)) continue;
-    // `Content_Length` is no field to the gateway, which frames the body itself, but Unicorn (and Puma
-    // before 6.4.3) frame the request by it: the body, or the next request, would be read otherwise.
-    if (read === 'content-length' && read !== name) continue;
+    if (DROPPED_SPELLINGS.has(name) || named?.has(name) || readsAsIdentityHeader(name)) continue;
     if (name === 'authorization' && !keepAuthorization) continue;
     out[name] = headers[name];
   }
@@ -252,6 +248,30 @@ export function upstreamRequestHeaders(
   if (identity.serviceId !== undefined) out['x-vantageedge-service-id'] = identity.serviceId;
   if (identity.scopes.length > 0) out['x-vantageedge-scopes'] = identity.scopes.join(' ');
   return out;
+}
+
+/**
+ * REQUEST_DROPPED in every spelling CGI-style origins read as one of its names (spellingsReadAs:
+ * `X_Real_IP`, PHP's `X.Real.IP`), and the other spellings of Content-Length: it is no field to the
+ * gateway, which frames the body itself, as `Content_Length`, but Unicorn (and Puma before 6.4.3) frame
+ * the request by it, and the body, or the next request, would be read otherwise. Looked up as each name
+ * comes: no name is read (asOriginsReadIt) on every request.
+ */
+const DROPPED_SPELLINGS: ReadonlySet<string> = new Set([
+  ...[...REQUEST_DROPPED].flatMap((name) => spellingsReadAs(asOriginsReadIt(name))),
+  ...spellingsReadAs('content-length').filter((spelling) => spelling !== 'content-length'),
+]);
+
+const IDENTITY_PREFIX_SPELLINGS: ReadonlySet<string> = new Set(spellingsReadAs(IDENTITY_HEADER_PREFIX));
+const IDENTITY_PREFIX_START = IDENTITY_HEADER_PREFIX.charCodeAt(0);
+
+/** Whether CGI-style origins read a name as one of the gateway's identity headers (x-vantageedge-*). */
+function readsAsIdentityHeader(name: string): boolean {
+  return (
+    name.charCodeAt(0) === IDENTITY_PREFIX_START &&
+    name.length >= IDENTITY_HEADER_PREFIX.length &&
+    IDENTITY_PREFIX_SPELLINGS.has(name.slice(0, IDENTITY_HEADER_PREFIX.length))
+  );
 }
 
 const NONE: readonly string[] = [];

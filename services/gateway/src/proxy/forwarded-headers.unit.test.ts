@@ -101,11 +101,18 @@ describe('headers a client spells with dots', () => {
         'x.api.key': 've_live_leaked',
         'x_original.url': '/admin',
         'content.length': '0',
+        'x.vantageedge_': 'prefix',
+        'x_vantageedge.scopes': 'admin',
         'x.custom.header': 'kept',
+        'x.vantageedgex': 'kept',
       },
       facts({ peerTrusted: false }),
     );
-    expect(Object.keys(out).filter((name) => name.includes('.'))).toEqual(['x.custom.header']);
+    expect(Object.keys(out).filter((name) => name.includes('.'))).toEqual([
+      'x.custom.header',
+      'x.vantageedgex',
+    ]);
+    expect(out['x_vantageedge.scopes']).toBeUndefined();
     expect(out['x-vantageedge-auth-kind']).toBe('anonymous');
   });
 });
