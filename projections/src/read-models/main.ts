@@ -11,6 +11,7 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
+import { abandonOpeningConnections, endPool } from '@vantageedge/shared/postgres/end-pool';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { observabilitySettings } from '@vantageedge/shared/settings/common-settings';
@@ -74,20 +75,19 @@ const usageFlusher: UsageFlusher | undefined = redis
       registry,
     })
   : undefined;
-let metricsServer: MetricsServer | undefined;
-if (config.READ_MODEL_PROJECTOR_METRICS_PORT !== 0) {
-  metricsServer = await startMetricsServer({
-    registry,
-    host: config.PROJECTOR_METRICS_HOST,
-    port: config.READ_MODEL_PROJECTOR_METRICS_PORT,
-    service: 'projector',
-  });
-}
-logger.info('read-model projector started', {
-  batch_size: config.READ_MODEL_BATCH_SIZE,
-  metrics: metricsServer ? `${config.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
-});
+// The listener is opened before the signal handling is installed, and closed by the stop once open.
+const metricsListening: Promise<MetricsServer | undefined> =
+  config.READ_MODEL_PROJECTOR_METRICS_PORT === 0
+    ? Promise.resolve(undefined)
+    : startMetricsServer({
+        registry,
+        host: config.PROJECTOR_METRICS_HOST,
+        port: config.READ_MODEL_PROJECTOR_METRICS_PORT,
+        service: 'projector',
+      });
 
+// Before anything is awaited: a signal during start-up (the projector waiting for PostgreSQL, the
+// listener opening) stops the process like one after it, never node's default (as PID 1: ignored).
 installProcessPolicy({
   service: 'read-model-projector',
   logger,
@@ -95,14 +95,21 @@ installProcessPolicy({
   // A batch commits or rolls back as a whole, so even a stop cut short leaves the checkpoint consistent.
   deadlineMs: projectorStopDeadlineSeconds(config) * 1000,
   drain: async () => {
-    await metricsServer?.close();
+    // Work waiting for a connection PostgreSQL has not answered has sent nothing: it is not waited for.
+    abandonOpeningConnections(pool);
+    await (await metricsListening.catch(() => undefined))?.close();
     await usageFlusher?.stop(); // a batch being applied commits or rolls back as a whole
     redis?.disconnect();
     await projector.stop(); // the batch in flight commits (with its checkpoint) first
     logger.info('read-model projector stopped', { checkpoint: projector.checkpoint().toString() });
     await store.close();
-    await pool.end();
+    await endPool(pool);
     await telemetry.shutdown();
   },
+});
+const metricsServer = await metricsListening;
+logger.info('read-model projector started', {
+  batch_size: config.READ_MODEL_BATCH_SIZE,
+  metrics: metricsServer ? `${config.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
 });
 await projector.done;

@@ -38,6 +38,7 @@ export interface Projector {
 }
 
 const MAX_RETRY_DELAY_MS = 10_000;
+const STOPPED = Symbol('stopped');
 
 /**
  * Runs one projection: follows the event log from the projection's stored checkpoint
@@ -69,6 +70,19 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
   let stopping = false;
   let subscription: ReturnType<EventStore['subscribeToAll']> | null = null;
   let wakeUp: (() => void) | null = null;
+  let stopRequested: () => void = () => {};
+  const stopped = new Promise<typeof STOPPED>((resolve) => {
+    stopRequested = () => resolve(STOPPED);
+  });
+
+  /**
+   * `read`'s answer, or STOPPED once a stop is asked for: nothing has been applied yet, so a stop does
+   * not wait for PostgreSQL to answer (at start-up it may accept the connection and never answer).
+   */
+  async function unlessStopped<T>(read: Promise<T>): Promise<T | typeof STOPPED> {
+    read.catch(() => undefined); // settles after the stop, unread
+    return Promise.race([read, stopped]);
+  }
 
   async function applyBatch(events: readonly RecordedEvent[]): Promise<void> {
     const fresh = events.filter((event) => event.position > checkpoint);
@@ -133,8 +147,12 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
   }
 
   async function followOnce(): Promise<void> {
-    checkpoint = await readCheckpoint(pool, name);
-    metrics?.parked(0, (await loadQuarantine(pool, name)).size);
+    const stored = await unlessStopped(readCheckpoint(pool, name));
+    if (stored === STOPPED) return;
+    checkpoint = stored;
+    const quarantined = await unlessStopped(loadQuarantine(pool, name));
+    if (quarantined === STOPPED) return;
+    metrics?.parked(0, quarantined.size);
     // Stopped while reading them: there was no subscription to close, and one opened now would wait for
     // events for ever.
     if (stopping) return;
@@ -185,6 +203,7 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
     checkpoint: () => checkpoint,
     async stop() {
       stopping = true;
+      stopRequested();
       wakeUp?.();
       await subscription?.close().catch(() => {});
       await done;

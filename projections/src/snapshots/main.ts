@@ -14,6 +14,7 @@ import {
   livenessFromSettings,
   postgresLivenessSettings,
 } from '@vantageedge/shared/postgres/connection-liveness';
+import { abandonOpeningConnections, endPool } from '@vantageedge/shared/postgres/end-pool';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import {
   LOCAL_DEFAULTS,
@@ -75,21 +76,19 @@ const projector = startSnapshotProjector({
   tenantPublishBytesPerSecond: settings.SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND,
 });
 
-let metricsServer: MetricsServer | undefined;
-if (settings.SNAPSHOT_PROJECTOR_METRICS_PORT !== 0) {
-  metricsServer = await startMetricsServer({
-    registry,
-    host: settings.PROJECTOR_METRICS_HOST,
-    port: settings.SNAPSHOT_PROJECTOR_METRICS_PORT,
-    service: 'projector',
-  });
-}
-logger.info('snapshot projector started', {
-  topic: settings.SNAPSHOT_TOPIC,
-  bus: settings.SNAPSHOT_BUS,
-  metrics: metricsServer ? `${settings.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
-});
+// The listener is opened before the signal handling is installed, and closed by the stop once open.
+const metricsListening: Promise<MetricsServer | undefined> =
+  settings.SNAPSHOT_PROJECTOR_METRICS_PORT === 0
+    ? Promise.resolve(undefined)
+    : startMetricsServer({
+        registry,
+        host: settings.PROJECTOR_METRICS_HOST,
+        port: settings.SNAPSHOT_PROJECTOR_METRICS_PORT,
+        service: 'projector',
+      });
 
+// Before anything is awaited: a signal during start-up (the projector waiting for PostgreSQL or Kafka,
+// the listener opening) stops the process like one after it, never node's default (as PID 1: ignored).
 installProcessPolicy({
   service: 'snapshot-projector',
   logger,
@@ -97,12 +96,20 @@ installProcessPolicy({
   // A batch commits or rolls back as a whole, and unacknowledged snapshots are republished on start.
   deadlineMs: projectorStopDeadlineSeconds(settings) * 1000,
   drain: async () => {
-    await metricsServer?.close();
+    // Work waiting for a connection PostgreSQL has not answered has sent nothing: it is not waited for.
+    abandonOpeningConnections(pool);
+    await (await metricsListening.catch(() => undefined))?.close();
     await projector.stop(); // the batch in flight commits (with its checkpoint) first
     logger.info('snapshot projector stopped', { checkpoint: projector.checkpoint().toString() });
     await bus.close();
     await store.close();
-    await pool.end();
+    await endPool(pool);
     await telemetry.shutdown();
   },
+});
+const metricsServer = await metricsListening;
+logger.info('snapshot projector started', {
+  topic: settings.SNAPSHOT_TOPIC,
+  bus: settings.SNAPSHOT_BUS,
+  metrics: metricsServer ? `${settings.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
 });

@@ -76,27 +76,36 @@ const droppedConnections = new Counter({
   help: 'Admin API connections closed on arrival (CONTROL_PLANE_MAX_CONNECTIONS or _PER_CLIENT reached)',
   registers: [metrics],
 });
-const server = await listenControlPlane(
-  app,
-  listenerOptionsFromSettings(config, () => droppedConnections.inc()),
-);
-logger.info('control plane listening', { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT });
-let metricsServer: MetricsServer | undefined;
-if (config.CONTROL_PLANE_METRICS_PORT !== 0) {
-  metricsServer = await startMetricsServer({
-    registry: metrics,
-    host: config.CONTROL_PLANE_METRICS_HOST,
-    port: config.CONTROL_PLANE_METRICS_PORT,
-    service: 'control-plane',
+// The listeners are opened before the signal handling is installed, and closed by the stop once open.
+const listening = (async () => {
+  const server = await listenControlPlane(
+    app,
+    listenerOptionsFromSettings(config, () => droppedConnections.inc()),
+  );
+  logger.info('control plane listening', {
+    host: config.CONTROL_PLANE_HOST,
+    port: config.CONTROL_PLANE_PORT,
   });
-  logger.info('control plane metrics listening', {
-    host: config.CONTROL_PLANE_METRICS_HOST,
-    port: metricsServer.port,
-  });
-}
+  let metricsServer: MetricsServer | undefined;
+  if (config.CONTROL_PLANE_METRICS_PORT !== 0) {
+    metricsServer = await startMetricsServer({
+      registry: metrics,
+      host: config.CONTROL_PLANE_METRICS_HOST,
+      port: config.CONTROL_PLANE_METRICS_PORT,
+      service: 'control-plane',
+    });
+    logger.info('control plane metrics listening', {
+      host: config.CONTROL_PLANE_METRICS_HOST,
+      port: metricsServer.port,
+    });
+  }
+  return { server, metricsServer };
+})();
 
 const drainMs = config.CONTROL_PLANE_DRAIN_SECONDS * 1000;
 const shutdownTimeoutMs = config.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
+// Before anything is awaited: a signal during start-up stops the process like one after it, never
+// node's default (as PID 1: ignored).
 installProcessPolicy({
   service: 'control-plane',
   logger,
@@ -108,16 +117,23 @@ installProcessPolicy({
     // connection. Then it stops accepting; commands in flight finish (each appends its events or
     // nothing); after the timeout the connections still open are closed.
     stopping.abort();
-    closeConnectionsAfterResponses(server);
-    // After an uncaught exception nothing here can be trusted for long: no load-balancer grace.
-    if (reason.kind === 'signal' && drainMs > 0) {
-      logger.info('draining: /readyz answers 503, still accepting', { drain_ms: drainMs });
-      await new Promise((resolve) => setTimeout(resolve, drainMs));
+    // Stopped while opening them: once open (a failed start-up leaves them to the exit).
+    const listeners = await listening.catch(() => undefined);
+    if (listeners !== undefined) {
+      const { server, metricsServer } = listeners;
+      closeConnectionsAfterResponses(server);
+      // After an uncaught exception nothing here can be trusted for long: no load-balancer grace.
+      if (reason.kind === 'signal' && drainMs > 0) {
+        logger.info('draining: /readyz answers 503, still accepting', { drain_ms: drainMs });
+        await new Promise((resolve) => setTimeout(resolve, drainMs));
+      }
+      const cut = await closeGracefully(server, shutdownTimeoutMs);
+      if (cut > 0)
+        logger.warn('shutdown timeout: closed connections with requests still in flight', {
+          connections: cut,
+        });
+      await metricsServer?.close();
     }
-    const cut = await closeGracefully(server, shutdownTimeoutMs);
-    if (cut > 0)
-      logger.warn('shutdown timeout: closed connections with requests still in flight', { connections: cut });
-    await metricsServer?.close();
     await store.close();
     await pool.end();
     redis.disconnect();
@@ -125,3 +141,4 @@ installProcessPolicy({
     await telemetry.shutdown();
   },
 });
+await listening;

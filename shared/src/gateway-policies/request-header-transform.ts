@@ -1,5 +1,9 @@
 import { droppedFromClients } from '../domain/dropped-request-headers.js';
-import { type HeaderTransform, requestHeaderNeverWritten } from '../domain/route-policies.js';
+import {
+  type HeaderTransform,
+  requestHeaderNeverWritten,
+  requestHeaderWrittenByGateway,
+} from '../domain/route-policies.js';
 import { asOriginsReadIt, otherSpellingsSent, spellingsReadAs } from '../http/cgi-spellings.js';
 import {
   applyHeaderTransform,
@@ -28,7 +32,7 @@ export function compileRequestHeaderTransform<Context>(
   transform: HeaderTransform | null | undefined,
   compileValue: (text: string) => HeaderValue<Context>,
 ): CompiledRequestHeaderTransform<Context> | null {
-  const compiled = withoutCdnLoopRemoval(
+  const compiled = withoutGatewayHeaderRemovals(
     withoutWrites(compileHeaderTransform(transform, compileValue), requestNeverWrittenByRoutes),
   );
   if (compiled === null) return null;
@@ -53,20 +57,26 @@ export function applyRequestHeaderTransform<Context>(
 }
 
 /**
- * CDN-Loop carries the client's entries and the gateway's after them (proxy/forwarded-headers.ts):
- * commands refuse it in a transform, and a route stored before the rule neither writes nor removes it,
- * in any spelling (removing `cdn_loop` would remove the client's line as another spelling of it, and
- * with it the entries the next gateway counts to find a loop).
+ * The headers the gateway writes on every origin request (X-Forwarded-*, Forwarded, X-Real-IP,
+ * X-Request-Id, CDN-Loop, the x-vantageedge-* identity headers), as CGI-style origins read a name.
+ * Commands refuse them in a transform; a route stored before the rule neither writes nor removes them,
+ * in any spelling: removing `x.forwarded.for` would remove a trusted proxy's X-Forwarded-For as another
+ * spelling of it before the gateway appends to it (and `cdn_loop` the entries the next gateway counts to
+ * find a loop), and a written X-Forwarded-For would stand for the proxy's.
  */
 const CDN_LOOP = 'cdn-loop';
-const requestNeverWrittenByRoutes = (name: string) => name === CDN_LOOP || requestHeaderNeverWritten(name);
-const isCdnLoop = (name: string) => asOriginsReadIt(name) === CDN_LOOP;
+const writtenByGateway = (name: string) => {
+  const read = asOriginsReadIt(name.toLowerCase());
+  return read === CDN_LOOP || requestHeaderWrittenByGateway(read);
+};
+const requestNeverWrittenByRoutes = (name: string) =>
+  writtenByGateway(name) || requestHeaderNeverWritten(name);
 
-function withoutCdnLoopRemoval<Context>(
+function withoutGatewayHeaderRemovals<Context>(
   transform: CompiledHeaderTransform<Context> | null,
 ): CompiledHeaderTransform<Context> | null {
-  if (transform === null || !transform.remove.some(isCdnLoop)) return transform;
-  const remove = transform.remove.filter((name) => !isCdnLoop(name));
+  if (transform === null || !transform.remove.some(writtenByGateway)) return transform;
+  const remove = transform.remove.filter((name) => !writtenByGateway(name));
   if (remove.length + transform.written.length === 0) return null;
   return { ...transform, remove };
 }

@@ -73,6 +73,40 @@ describe('the request header transform', () => {
     expect(transformed({ remove: ['cdn_loop'] }, headers)).toEqual(headers);
   });
 
+  // Regression test: a stored route removing `x.forwarded.for` removed a trusted proxy's X-Forwarded-For
+  // as another spelling of it, before the gateway appended the peer to it: the origin lost the client.
+  it('leaves the headers the gateway writes to a stored route removing or writing them in any spelling', () => {
+    const headers = {
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'shop.example',
+      forwarded: 'for=203.0.113.7',
+      'x-real-ip': '203.0.113.7',
+      'x-request-id': 'proxy-id',
+      'x-vantageedge-user-id': 'user_1',
+      'x-debug': '1',
+    };
+    const stored = {
+      remove: [
+        'x.forwarded.for',
+        'X_Forwarded_Proto',
+        'X-Forwarded-Host',
+        'Forwarded',
+        'x.real.ip',
+        'X_Request_Id',
+        'x_vantageedge_user_id',
+        'X-Debug',
+      ],
+      set: { 'X-Forwarded-For': '10.0.0.1', 'x.forwarded.host': 'evil.example' },
+      add: { 'X-Request-Id': 'route-id' },
+    };
+    const { 'x-debug': _, ...kept } = headers;
+    expect(transformed(stored, headers)).toEqual(kept);
+    expect(
+      compileRequestHeaderTransform({ ...stored, remove: ['x_forwarded_for'] }, compileValue),
+    ).toBeNull();
+  });
+
   it('leaves out a stored route’s writes of names routes never write, and its removal of CDN-Loop', () => {
     const stored = {
       set: { Connection: 'close', 'X-HTTP-Method-Override': 'DELETE', 'CDN-Loop': 'none' },

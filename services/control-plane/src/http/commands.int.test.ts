@@ -371,7 +371,14 @@ describe('cache key validation', () => {
           cache_policy: { cache_key_pattern: 'path+query+headers', vary_headers: ['accept-language', name] },
         },
       });
-    for (const name of ['X-Real-IP', 'x-forwarded-for', 'X-VantageEdge-User-Id']) {
+    // Also spelled with `_` or `.`: CGI-style origins read X_Real_IP as the gateway's X-Real-IP.
+    for (const name of [
+      'X-Real-IP',
+      'x-forwarded-for',
+      'X-VantageEdge-User-Id',
+      'X_Real_IP',
+      'x.forwarded.for',
+    ]) {
       const refused = await route(name);
       expect(refused.status, name).toBe(400);
       expect(json(refused)).toMatchObject({

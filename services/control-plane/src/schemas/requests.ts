@@ -482,7 +482,8 @@ const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
     });
   }
   value.vary_headers.forEach((name, index) => {
-    if (!requestHeaderWrittenByGateway(name)) return;
+    // In any spelling CGI-style origins read as one: X_Real_IP is their X-Real-IP, the gateway's.
+    if (!requestHeaderWrittenByGateway(asOriginsReadIt(name))) return;
     ctx.addIssue({
       code: 'custom',
       path: ['vary_headers', index],

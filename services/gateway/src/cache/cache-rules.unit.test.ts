@@ -640,6 +640,13 @@ describe('shared-cache storage rules (RFC 9111)', () => {
       'X-Vantageedge-Tenant-Id',
       'True-Client-IP',
       'X-API-Key',
+      // Regression: spelled with `_` or `.`, as CGI-style origins read X-Real-IP (the client's such
+      // lines never reach the origin), it was stored.
+      'X_Real_IP',
+      'X.Real.IP',
+      'x_forwarded.proto',
+      'X_VantageEdge_User_Id',
+      'true_client_ip',
     ]) {
       for (const mode of ['standard', 'override'] as const)
         expect(

@@ -4,6 +4,7 @@ import {
   type CompiledCachePolicy,
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { CompiledOrigin, CompiledRoute } from '../config/compiled-tenant.js';
@@ -129,14 +130,15 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
 
 /**
  * The policy keys on a request header the gateway writes toward the origin (vary_headers naming
- * X-Real-IP, X-Forwarded-For, an identity header, …): the key could only read the client's own value
+ * X-Real-IP, X-Forwarded-For, an identity header, …, or X_Real_IP, which CGI-style origins read as
+ * X-Real-IP): the key could only read the client's own value
  * (absent for nearly everyone, or spoofed) while the origin answers the gateway's, so one client's answer
  * would be served to the others. The control plane refuses such a policy; one stored before that is
  * served uncached. (A header the gateway only drops, such as X-Api-Key, may be keyed on: the origin's
  * answer does not depend on it.)
  */
 function keysOnGatewayValue(policy: CompiledCachePolicy): boolean {
-  return policy.varyHeaders.some(requestHeaderWrittenByGateway);
+  return policy.varyHeaders.some((name) => requestHeaderWrittenByGateway(asOriginsReadIt(name)));
 }
 
 function cacheStage(

@@ -52,7 +52,9 @@ beforeAll(async () => {
       return;
     }
     if (url.startsWith('/per-ip')) {
-      res.writeHead(200, { vary: 'X-Real-IP', 'cache-control': 'public, max-age=60' });
+      // A CGI-style origin names the header it read (HTTP_X_REAL_IP) as it likes: X_Real_IP, X.Real.IP.
+      const vary = new URL(url, 'http://origin').searchParams.get('vary') ?? 'X-Real-IP';
+      res.writeHead(200, { vary, 'cache-control': 'public, max-age=60' });
       res.end(`hello ${req.headers['x-real-ip']}`);
       return;
     }
@@ -106,6 +108,7 @@ beforeAll(async () => {
       { origin_id: originId, path_pattern: '/keyed-ip/*' },
       { origin_id: originId, path_pattern: '/*' },
       { origin_id: originId, path_pattern: '/client-host/*', preserve_host: true },
+      { origin_id: originId, path_pattern: '/keyed-ip-spelled/*' },
     ],
   });
   snapshot.routes[0]!.cache_policy = cachePolicy.parse({
@@ -115,6 +118,12 @@ beforeAll(async () => {
   });
   snapshot.routes[1]!.cache_policy = cachePolicy.parse({ ttl_seconds: 3600 });
   snapshot.routes[2]!.cache_policy = cachePolicy.parse({ ttl_seconds: 3600 });
+  // Stored before commands refused X-Real-IP spelled with `_` in vary_headers.
+  snapshot.routes[3]!.cache_policy = cachePolicy.parse({
+    ttl_seconds: 3600,
+    cache_key_pattern: 'path+query+headers',
+    vary_headers: ['X_Real_IP'],
+  });
   gateway.store.apply(snapshot);
   await cache.prepareTenant(snapshot.tenant_id);
 });
@@ -217,6 +226,15 @@ describe('the response cache keys on what the origin answered for', () => {
     expect(b.xcache).toBe('MISS');
   });
 
+  it('regression: nor when the origin spells the header with `_` or `.` (Vary: X_Real_IP, X.Real.IP)', async () => {
+    for (const vary of ['X_Real_IP', 'X.Real.IP']) {
+      const path = `/per-ip/spelled?vary=${encodeURIComponent(vary)}`;
+      const a = await get(path, { localAddress: '127.0.0.2' });
+      const b = await get(path, { localAddress: '127.0.0.3' });
+      expect([vary, a.body, b.body, b.xcache]).toEqual([vary, 'hello 127.0.0.2', 'hello 127.0.0.3', 'MISS']);
+    }
+  });
+
   it('regression: a policy keyed on a header the gateway writes (X-Real-IP) never serves one client’s answer to another', async () => {
     // The key could only read the client's own X-Real-IP (absent for nearly everyone, or spoofed), while
     // the origin answered the gateway's: the route is served uncached instead.
@@ -226,6 +244,12 @@ describe('the response cache keys on what the origin answered for', () => {
     expect(b.body).toBe('hello 127.0.0.3');
     const spoofed = await getWith('/keyed-ip/x', { 'x-real-ip': '127.0.0.2' }, '127.0.0.4');
     expect(spoofed).toBe('hello 127.0.0.4');
+  });
+
+  it('regression: nor one keyed on it spelled with `_` (X_Real_IP, as CGI-style origins read X-Real-IP)', async () => {
+    const a = await get('/keyed-ip-spelled/x', { localAddress: '127.0.0.2' });
+    const b = await get('/keyed-ip-spelled/x', { localAddress: '127.0.0.3' });
+    expect([a.body, b.body]).toEqual(['hello 127.0.0.2', 'hello 127.0.0.3']);
   });
 
   it('regression: the scheme is part of the key (an origin redirecting without Vary)', async () => {

@@ -26,9 +26,12 @@ export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
  * is its target's, the same for every client, or with the route's preserve_host a reading of the
  * client's Host, which the cache key carries as spelled (originFacingHost).
  * Hop-by-hop headers never reach an origin and never count in a Vary (responseVary).
+ * In any spelling CGI-style origins read as one (`X_Real_IP`, `X.Real.IP`): the client's lines so
+ * spelled never reach the origin (upstreamRequestHeaders), which reads the gateway's line by that name.
  */
 export function originSeesGatewayValue(name: string): boolean {
-  return (REQUEST_DROPPED.has(name) && name !== 'host') || name.startsWith(IDENTITY_HEADER_PREFIX);
+  const read = asOriginsReadIt(name);
+  return (REQUEST_DROPPED.has(read) && read !== 'host') || read.startsWith(IDENTITY_HEADER_PREFIX);
 }
 
 /** Whether the client's connection to the gateway is TLS. */
