@@ -148,7 +148,8 @@ export const credentialReport = z
     z.object({
       kind: z.literal('api_key'),
       status: z.enum(['valid', 'expired', 'revoked', 'unknown']).meta({
-        description: 'revoked: issued to this tenant, no longer active; unknown: never issued to it',
+        description:
+          'revoked: issued to this tenant by the explained position, no longer active then (revoked, rotated out, or expired and dropped from the config); unknown: not issued to it by then (the read models not yet at the position miss a key issued since: a note says so)',
       }),
       api_key_id: z.uuid().optional(),
       name: z.string().optional(),

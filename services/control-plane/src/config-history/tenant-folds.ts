@@ -29,12 +29,10 @@ import { type TenantEventSource, tenantEventPages } from './tenant-events.js';
  *   is not kept. One tenant's folds hold at most half of it: past that, its own least recently used
  *   checkpoints go first, then its newest fold (its fold just kept stays, however large). Cached states
  *   are frozen: callers share them.
+ * - A fold holds the config only, whose API keys are the live ones (TENANT_MAX_API_KEYS): not the keys the
+ *   tenant revoked or issued already expired, of which it may have any number (explain finds those in
+ *   the read models: explain/former-keys.ts).
  */
-
-export interface IssuedKey {
-  api_key_id: string;
-  name: string;
-}
 
 export interface TenantFold {
   /** Every event of the tenant at or before this position is folded in. */
@@ -42,16 +40,9 @@ export interface TenantFold {
   /** How many of the tenant's events that is. */
   readonly events: number;
   readonly state: SnapshotState | undefined;
-  /** Hashes of every key ever issued to the tenant (explain tells a revoked key from an unknown one). */
-  readonly issuedKeyHashes: ReadonlyMap<string, IssuedKey>;
 }
 
-export const EMPTY_FOLD: TenantFold = {
-  position: 0n,
-  events: 0,
-  state: undefined,
-  issuedKeyHashes: new Map(),
-};
+export const EMPTY_FOLD: TenantFold = { position: 0n, events: 0, state: undefined };
 
 /** By default, a checkpoint every so many events of a tenant. */
 export const DEFAULT_CHECKPOINT_EVENTS = 250;
@@ -70,8 +61,6 @@ export function foldTenantEvents(
   checkpoints?: { every: number; folds: TenantFold[] },
 ): TenantFold {
   let state = fold.state;
-  let issuedKeyHashes = fold.issuedKeyHashes;
-  let copied: Map<string, IssuedKey> | undefined;
   let count = fold.events;
   for (const event of events) {
     try {
@@ -79,18 +68,12 @@ export function foldTenantEvents(
     } catch {
       // Skipped: see above.
     }
-    if (event.type === 'ApiKeyIssued') {
-      copied ??= new Map(issuedKeyHashes);
-      copied.set(event.data.key_hash, { api_key_id: event.data.api_key_id, name: event.data.name });
-      issuedKeyHashes = copied;
-    }
     count += 1;
     if (checkpoints !== undefined && count % checkpoints.every === 0) {
-      copied = undefined; // the checkpoint keeps this map: later keys go into a copy
-      checkpoints.folds.push({ position: event.position, events: count, state, issuedKeyHashes });
+      checkpoints.folds.push({ position: event.position, events: count, state });
     }
   }
-  return { position, events: count, state, issuedKeyHashes };
+  return { position, events: count, state };
 }
 
 export interface TenantFoldCache {
@@ -301,9 +284,7 @@ const sizes = new WeakMap<object, number>();
 
 /** Approximately the fold's JSON size; freezes what it measures (cached states are shared). */
 function sizeOfFold(tenantId: string, fold: TenantFold): number {
-  let bytes = tenantId.length + 64 + frozenSize(fold.state);
-  for (const [hash, key] of fold.issuedKeyHashes) bytes += hash.length + frozenSize(key) + 16;
-  return bytes;
+  return tenantId.length + 64 + frozenSize(fold.state);
 }
 
 function frozenSize(value: unknown): number {

@@ -1,4 +1,6 @@
-import { recorded, tenantCreated } from '@vantageedge/projections/snapshots/testing';
+import { createHash, randomUUID } from 'node:crypto';
+import { newEvent, recorded, tenantCreated } from '@vantageedge/projections/snapshots/testing';
+import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import { describe, expect, it } from 'vitest';
 import { createTenantFoldCache, EMPTY_FOLD, foldTenantEvents, type TenantFold } from './tenant-folds.js';
 
@@ -53,5 +55,34 @@ describe('the tenant fold cache', () => {
     expect(cache.nearest('t1', 29n)?.position).toBe(20n);
     expect(cache.nearest('t1', 40n)?.position).toBe(30n);
     expect(cache.nearest('t2', 40n)?.position).toBe(15n);
+  });
+
+  it('holds a tenant’s live keys only: the keys it revoked or issued already expired do not grow its fold', () => {
+    const issued = (apiKeyId: string, expiresAt: string | null) =>
+      newEvent('ApiKeyIssued', {
+        api_key_id: apiKeyId,
+        tenant_id: 't1',
+        name: 'ci',
+        key_hash: createHash('sha256').update(apiKeyId).digest('hex'),
+        key_prefix: 've_live_abcd',
+        scopes: ['read'],
+        expires_at: expiresAt,
+      });
+    const churned = (keys: number): number => {
+      // Positions of one width: the config's version (a position) counts as many bytes in every fold.
+      let position = 1_000_000n;
+      const events: ControlPlaneEvent[] = [recorded(tenantCreated('t1'), position)];
+      for (let i = 0; i < keys; i += 1) {
+        const revoked = randomUUID();
+        events.push(recorded(issued(revoked, null), ++position));
+        const revocation = newEvent('ApiKeyRevoked', { api_key_id: revoked, tenant_id: 't1', reason: null });
+        events.push(recorded(revocation, ++position));
+        events.push(recorded(issued(randomUUID(), '2020-01-01T00:00:00.000Z'), ++position));
+      }
+      const cache = createTenantFoldCache();
+      cache.set('t1', foldTenantEvents(EMPTY_FOLD, events, position));
+      return cache.stats().bytes;
+    };
+    expect(churned(200)).toBe(churned(1));
   });
 });

@@ -64,7 +64,7 @@ function version(version: number): TenantSnapshot {
 function explain(snapshot: TenantSnapshot) {
   const context: ExplainContext = {
     snapshot,
-    issuedKeyHashes: new Map(),
+    formerKeys: () => Promise.resolve({ key: undefined }),
     apiKeyPepper: 'unit-pepper-0123456789abcdef0123456789abcdef',
     baseDomains: ['vantageedge.dev'],
     encodedSlashes: 'reject',

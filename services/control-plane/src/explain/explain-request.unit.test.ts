@@ -96,15 +96,18 @@ async function snapshot(overrides: Partial<Record<string, unknown>> = {}): Promi
   });
 }
 
+/** The tenant's keys as the read models hold them: the revoked one too. */
+const formerKeys = new Map([
+  [hashApiKey(PEPPER, ACTIVE_KEY), { api_key_id: ACTIVE_KEY_ID, name: 'mobile app' }],
+  [hashApiKey(PEPPER, REVOKED_KEY), { api_key_id: REVOKED_KEY_ID, name: 'old laptop' }],
+]);
+
 async function explain(input: Partial<ExplainInput>, snap?: TenantSnapshot, quotaCounters?: QuotaCounters) {
   const s = snap ?? (await snapshot());
   const context: ExplainContext = {
     quotaCounters,
     snapshot: s,
-    issuedKeyHashes: new Map([
-      [hashApiKey(PEPPER, ACTIVE_KEY), { api_key_id: ACTIVE_KEY_ID, name: 'mobile app' }],
-      [hashApiKey(PEPPER, REVOKED_KEY), { api_key_id: REVOKED_KEY_ID, name: 'old laptop' }],
-    ]),
+    formerKeys: (keyHash) => Promise.resolve({ key: formerKeys.get(keyHash) }),
     apiKeyPepper: PEPPER,
     baseDomains: ['vantageedge.dev'],
     encodedSlashes: 'reject',
@@ -1623,7 +1626,7 @@ describe("explaining a token of the platform's Clerk instance at a tenant whose 
       },
       {
         snapshot: snap,
-        issuedKeyHashes: new Map(),
+        formerKeys: () => Promise.resolve({ key: undefined }),
         apiKeyPepper: PEPPER,
         baseDomains: ['vantageedge.dev'],
         encodedSlashes: 'reject',

@@ -126,6 +126,51 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     }
   });
 
+  it('tells a key no longer valid by then (revoked, born expired) from one issued later or to another tenant', async () => {
+    const before = positions['revoked'];
+    const born = await h.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'born expired', expires_at: '2020-01-01T00:00:00Z' },
+    });
+    expect(born.status).toBe(201);
+    const other = await h.request('POST', '/api/v1/tenants', {
+      body: { name: 'Globex', subdomain: 'globex-explain' },
+    });
+    const theirs = await h.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: json(other)['id'], name: 'theirs' },
+    });
+    expect(theirs.status).toBe(201);
+    const theirsRevoked = await h.request('POST', `/api/v1/api-keys/${json(theirs)['id']}/revoke`, {
+      body: {},
+    });
+    expect(theirsRevoked.status).toBe(200);
+    await h.readModelsCaughtUp();
+    const auth = async (apiKey: unknown, at?: string) => {
+      const answer = await explain({
+        method: 'GET',
+        host: 'acme-explain.vantageedge.dev',
+        path: '/users/7',
+        headers: { 'x-api-key': apiKey },
+        ...(at !== undefined ? { at_position: at } : {}),
+      });
+      expect(answer.status, JSON.stringify(json(answer))).toBe(200);
+      const { credential, notes } = json(answer)['auth'] as Record<string, unknown>;
+      return { credential, notes, code: (json(answer)['decision'] as { code: unknown }).code };
+    };
+    expect(await auth(json(born)['key'])).toEqual({
+      credential: { kind: 'api_key', status: 'revoked', api_key_id: json(born)['id'], name: 'born expired' },
+      notes: [],
+      code: 'invalid_api_key',
+    });
+    const unknown = {
+      credential: { kind: 'api_key', status: 'unknown' },
+      notes: [],
+      code: 'invalid_api_key',
+    };
+    expect(await auth(json(born)['key'], before)).toEqual(unknown);
+    expect(await auth(json(theirs)['key'])).toEqual(unknown);
+    expect(await auth(json(theirs)['key'], position(theirsRevoked))).toEqual(unknown);
+  });
+
   it('refuses, as the gateways do, a bearer token naming a header parameter or a claim twice', async () => {
     const created = await h.request('POST', '/api/v1/routes', {
       body: {
@@ -399,8 +444,24 @@ describe('POST /api/v1/tenants/:id/explain', () => {
   });
 
   // Last: it stops the read models' projector (and starts another).
-  it('waits for the read models with X-Min-Position: the tenant an admin just created is explained', async () => {
+  it('waits for the read models with X-Min-Position: the tenant an admin just created is explained, a key just revoked named revoked', async () => {
     await h.projector?.stop();
+    // A key issued and revoked since the read models stopped: not found there yet, and the answer says so.
+    const issued = await h.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'brief' },
+    });
+    const revoked = await h.request('POST', `/api/v1/api-keys/${json(issued)['id']}/revoke`, { body: {} });
+    expect(revoked.status).toBe(200);
+    const keyRequest = {
+      method: 'GET',
+      host: 'acme-explain.vantageedge.dev',
+      path: '/users/7',
+      headers: { 'x-api-key': json(issued)['key'] },
+    };
+    const behind = json(await explain(keyRequest))['auth'] as { credential: unknown; notes: string[] };
+    expect(behind.credential).toEqual({ kind: 'api_key', status: 'unknown' });
+    expect(behind.notes).toEqual([expect.stringContaining('send X-Min-Position to wait for them')]);
+
     const created = await h.request('POST', '/api/v1/tenants', {
       body: { name: 'Fresh', subdomain: 'fresh-explain', clerk_org_id: 'org_fresh_explain' },
     });
@@ -425,5 +486,13 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     const answered = await pending;
     expect(answered.status, JSON.stringify(answered.body)).toBe(200);
     expect(json(answered)).toMatchObject({ tenant_id: freshId, position: position(created) });
+    const caughtUp = await h.request('POST', `/api/v1/tenants/${tenantId}/explain`, {
+      body: keyRequest,
+      headers: { 'x-min-position': position(revoked) },
+    });
+    expect(json(caughtUp)['auth']).toMatchObject({
+      credential: { status: 'revoked', api_key_id: json(issued)['id'] },
+      notes: [],
+    });
   });
 });

@@ -16,6 +16,7 @@ import { explainBody } from '../schemas/explain.js';
 import type { QuotaCounters } from './explain-quota.js';
 import { explainRequest } from './explain-request.js';
 import { explainSnapshotAt } from './explain-source.js';
+import { formerKeysOf } from './former-keys.js';
 
 /**
  * POST /api/v1/tenants/:id/explain: what the gateways would do with a request, at the config the
@@ -106,7 +107,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
       },
       {
         snapshot: at.snapshot,
-        issuedKeyHashes: at.issuedKeyHashes,
+        formerKeys: formerKeysOf(deps.pool, tenantId, position),
         apiKeyPepper: deps.apiKeyPepper,
         baseDomains,
         encodedSlashes: deps.encodedSlashes ?? 'reject',

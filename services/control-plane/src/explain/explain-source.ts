@@ -3,15 +3,13 @@ import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { snapshotJsonBytes } from '@vantageedge/shared/snapshot-bus/codec';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
-import { type IssuedKey, tenantFoldAt } from '../config-history/tenant-folds.js';
+import { tenantFoldAt } from '../config-history/tenant-folds.js';
 import { KeptSnapshots } from './kept-snapshots.js';
 
 /**
  * The tenant's snapshot after the event at `position`, exactly as the snapshot projector built it
- * (the config-at-position fold), with the hashes of every API key issued to the tenant up to then, so
- * a key no longer in the snapshot can be told apart as revoked (or rotated out) rather than unknown.
- * Stays inside the control plane: the hashes are never part of an answer. Folded on from the tenant's
- * cached fold when it is not later than `position` (tenant-folds.ts).
+ * (the config-at-position fold). Folded on from the tenant's cached fold when it is not later than
+ * `position` (tenant-folds.ts).
  */
 export type ExplainSnapshotAt =
   | { status: 'absent' }
@@ -20,7 +18,6 @@ export type ExplainSnapshotAt =
       status: 'live';
       /** Shared by the explains of this config: read only. */
       snapshot: TenantSnapshot;
-      issuedKeyHashes: ReadonlyMap<string, IssuedKey>;
     };
 
 export async function explainSnapshotAt(
@@ -30,20 +27,16 @@ export async function explainSnapshotAt(
 ): Promise<ExplainSnapshotAt> {
   const budget = configReadBudgetOf(source.store);
   budget.admit(tenantId);
-  const { state, issuedKeyHashes } = await tenantFoldAt(
-    { ...source, chargedToReadBudget: true },
-    tenantId,
-    position,
-  );
+  const { state } = await tenantFoldAt({ ...source, chargedToReadBudget: true }, tenantId, position);
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
   // Counted from the cached (frozen) fold, before the whole snapshot is decoded.
   budget.spend(tenantId, [state.snapshot]);
   const known = keptDecoded.get(state.snapshot);
-  if (known !== undefined) return { status: 'live', snapshot: known, issuedKeyHashes };
+  if (known !== undefined) return { status: 'live', snapshot: known };
   // Decoded now: its explains build its route matcher (explain-request.ts) once, paid here.
   budget.spendRouteMatcherBuild(tenantId, state.snapshot.routes);
-  return { status: 'live', snapshot: decodedSnapshotOf(state.snapshot), issuedKeyHashes };
+  return { status: 'live', snapshot: decodedSnapshotOf(state.snapshot) };
 }
 
 /**
