@@ -17,7 +17,8 @@ interface Kept<T> {
 /**
  * Values by snapshot, least recently used out once their snapshots' JSON bytes pass `maxBytes`; one
  * tenant's hold at most half, its own going first past that, so that one tenant explaining many
- * versions cannot push out every other tenant's. A snapshot alone past the bound is not kept.
+ * versions cannot push out every other tenant's. A snapshot alone past a tenant's half is not kept (it
+ * would push the other tenants' out, and their next explains pay their route matchers again).
  */
 export class KeptSnapshots<T> {
   readonly #kept = new Map<TenantSnapshot, Kept<T>>();
@@ -36,12 +37,12 @@ export class KeptSnapshots<T> {
 
   /** `bytes`: the snapshot's JSON bytes. */
   set(snapshot: TenantSnapshot, value: T, bytes: number): void {
-    if (bytes > this.maxBytes || this.#kept.has(snapshot)) return;
+    const share = this.maxBytes / 2;
+    if (bytes > share || this.#kept.has(snapshot)) return;
     const tenantId = snapshot.tenant_id;
     this.#kept.set(snapshot, { value, tenantId, bytes });
     this.#total += bytes;
     this.#bytesOfTenant.set(tenantId, (this.#bytesOfTenant.get(tenantId) ?? 0) + bytes);
-    const share = this.maxBytes / 2;
     for (const [other, kept] of this.#kept) {
       if ((this.#bytesOfTenant.get(tenantId) ?? 0) <= share) break;
       if (kept.tenantId === tenantId && other !== snapshot) this.#remove(other, kept);

@@ -34,4 +34,13 @@ describe('snapshots explain keeps', () => {
     expect(versions.filter((version) => kept.get(version) !== undefined)).toHaveLength(5);
     expect(kept.get(versions[19]!)).toBe(19);
   });
+
+  it("keep no version of a tenant past its half: it cannot push another tenant's out", () => {
+    const kept = new KeptSnapshots<string>(1_000);
+    const quiet = snapshotOf(randomUUID());
+    kept.set(quiet, 'quiet', 400);
+    const large = snapshotOf(randomUUID());
+    kept.set(large, 'large', 900);
+    expect([kept.get(quiet), kept.get(large)]).toEqual(['quiet', undefined]);
+  });
 });
