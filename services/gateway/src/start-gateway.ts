@@ -26,6 +26,7 @@ import { PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { requestsInTurn } from './http/one-request-at-a-time.js';
 import { limitSendTime } from './http/send-timeout.js';
 import { readOnlySmallRests } from './http/unread-body-rest.js';
+import { asksForWebSocket } from './http/upgrade-offer.js';
 import { answerConnect } from './listeners/connect-requests.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
@@ -208,6 +209,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
       // The handler refuses an HTTP/1.1 request without Host itself, with an error code (omitsRequiredHost).
       requireHostHeader: false,
+      shouldUpgradeCallback: asksForWebSocket,
       headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
       requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
       keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,

@@ -1,5 +1,7 @@
-import { IncomingMessage } from 'node:http';
-import { Http2ServerRequest } from 'node:http2';
+import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Http2ServerRequest, type ServerHttp2Stream } from 'node:http2';
+import type { ReadableOptions } from 'node:stream';
+import { readRepeatedLinesAsHttp1 } from './http2-field-lines.js';
 
 /**
  * A request or response of the gateway's own classes: it counts the bytes of its body (Envoy's
@@ -57,9 +59,22 @@ export class GatewayIncomingMessage extends IncomingMessage implements CountsBod
   }
 }
 
-/** node's HTTP/2 compatibility request for the gateway's HTTP/2 listeners: counts its stream's DATA. */
+/**
+ * node's HTTP/2 compatibility request for the gateway's HTTP/2 listeners: counts its stream's DATA, and
+ * gives repeated fields as node:http gives them (readRepeatedLinesAsHttp1).
+ */
 export class GatewayHttp2ServerRequest extends Http2ServerRequest implements CountsBodyBytes {
   bodyBytes = 0;
+
+  constructor(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    options: ReadableOptions,
+    rawHeaders: readonly string[],
+  ) {
+    readRepeatedLinesAsHttp1(headers, rawHeaders);
+    super(stream, headers, options, rawHeaders);
+  }
 
   override push(chunk: unknown, encoding?: BufferEncoding): boolean {
     if (chunk instanceof Uint8Array) this.bodyBytes += chunk.byteLength;

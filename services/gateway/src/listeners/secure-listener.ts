@@ -11,6 +11,7 @@ import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
 import { servedForgottenCertificate, servedTenantCertificates } from '../http/misdirected-request.js';
+import { asksForWebSocket } from '../http/upgrade-offer.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
@@ -143,13 +144,16 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
 
   // HTTPS/1.1 connections read these from this server like the plain listener's from its own (node's
   // HTTP/1.1 connection handling runs with the TLS server as its server): the header-line bound (see
-  // header-count.ts), the request budget, and how often the headers/request timeouts are checked.
+  // header-count.ts), the request budget, how often the headers/request timeouts are checked, and which
+  // upgrades are taken over (the HTTP/2 server ignores the option of that name).
   const http1Server = server as unknown as {
     maxHeadersCount: number;
     maxRequestsPerSocket: number;
     connectionsCheckingInterval: number;
+    shouldUpgradeCallback: (req: IncomingMessage) => boolean;
   };
   http1Server.maxHeadersCount = PARSER_MAX_HEADER_LINES;
+  http1Server.shouldUpgradeCallback = asksForWebSocket;
   http1Server.maxRequestsPerSocket = options.http1?.maxRequestsPerConnection ?? 0;
   if (options.http1?.headersTimeoutMs !== undefined) {
     http1Server.connectionsCheckingInterval = Math.min(

@@ -79,10 +79,15 @@ function answerTrace(exchange: GatewayExchange): void {
 function echoedRequest(req: IncomingMessage): string {
   let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
   const raw = req.rawHeaders;
+  // HTTP/2's :authority is the Host of the request (RFC 9113 §8.3.1): echoed as one, in place of a Host
+  // field sent beside it (the gateway refused one naming another host).
+  const authority = req.headers[':authority'];
+  if (typeof authority === 'string') text += `host: ${authority}\r\n`;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    // HTTP/2 pseudo-headers are the request line's, written above.
+    // HTTP/2 pseudo-headers are the request line's and the Host written above.
     if (name.startsWith(':') || NOT_ECHOED.has(name.toLowerCase())) continue;
+    if (authority !== undefined && name === 'host') continue;
     text += `${name}: ${raw[i + 1]}\r\n`;
   }
   return `${text}\r\n`;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -21,7 +22,7 @@ describe('Max-Forwards', () => {
 
   beforeAll(async () => {
     origin = await startTestOrigin('max-forwards-origin');
-    gateway = await startTestGateway();
+    gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
     const originId = randomUUID();
     gateway.store.apply(
       buildSnapshot({
@@ -65,6 +66,25 @@ describe('Max-Forwards', () => {
     expect(traced.text).not.toContain('client-cookie');
     expect(traced.text).not.toContain('origin-secret');
     expect(traced.text.toLowerCase()).not.toContain('x-vantageedge-');
+  });
+
+  it('regression: echoes an HTTP/2 TRACE with the host it names, as an HTTP/1.1 one with its Host line', async () => {
+    const session = http2Connect(gateway.url);
+    try {
+      const traced = await http2Request(session, {
+        method: 'TRACE',
+        path: '/debug/x',
+        authority: 'hops.localhost',
+        headers: { 'max-forwards': '0', 'x-probe': 'visible', cookie: 'session=client-cookie' },
+      });
+      expect(traced.status).toBe(200);
+      expect(traced.body.startsWith('TRACE /debug/x HTTP/2.0\r\nhost: hops.localhost\r\n')).toBe(true);
+      expect(traced.body).toContain('x-probe: visible\r\n');
+      expect(traced.body).not.toContain(':authority');
+      expect(traced.body).not.toContain('client-cookie');
+    } finally {
+      session.close();
+    }
   });
 
   it('answers an OPTIONS with Max-Forwards: 0 itself, with the methods of the route', async () => {
