@@ -4,7 +4,7 @@
  * message quoted into an event or a text column may carry either, and either fails the whole write.
  */
 export function storableExcerpt(text: string, maxChars: number): string {
-  const whole = text.replace(UNSTORABLE, '\uFFFD');
+  const whole = text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
   if (whole.length <= maxChars) return whole;
   let end = maxChars - 1;
   const last = whole.charCodeAt(end - 1);
@@ -12,5 +12,5 @@ export function storableExcerpt(text: string, maxChars: number): string {
   return `${whole.slice(0, end)}…`;
 }
 
-/** U+0000, or a surrogate without its pair. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** A surrogate without its pair. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
