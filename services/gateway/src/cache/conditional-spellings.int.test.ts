@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type CachingTestGateway, startCachingGateway } from '../testing/caching-gateways.js';
+import { send } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
-import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
  * A request the cache sends for itself (a MISS that fills the entry every client gets, a revalidation,
@@ -24,8 +21,7 @@ const asRead = (name: string) => name.toLowerCase().replace(/[_.]/g, '-');
 const CONDITIONAL_FIELDS = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-range', 'range']);
 
 let origin: Server;
-let gateway: TestGateway;
-let cache: ResponseCache;
+let gateway: CachingTestGateway;
 let clock = Date.now();
 /** Per path, what the origin was sent and what it answered, in order. */
 const seen = new Map<string, Array<{ headers: IncomingHttpHeaders; status: number }>>();
@@ -60,27 +56,22 @@ beforeAll(async () => {
     answer(200, { 'content-type': 'text/plain', ...validators }, version);
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  cache = createResponseCache({
-    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-    l1MaxBytes: 1_000_000,
-    registry: createMetricsRegistry('conditional-spellings', { defaultMetrics: false }),
-    logger: createLogger({ service: 'test', level: 'error' }),
-    now: () => clock,
-  });
-  gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
   const originId = randomUUID();
   const snapshot = buildSnapshot({
     subdomain: 'spellings',
     origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
     routes: [{ origin_id: originId, path_pattern: '/*', cache_policy: { mode: 'standard' } }],
   });
-  gateway.store.apply(snapshot);
-  await cache.prepareTenant(snapshot.tenant_id);
+  gateway = await startCachingGateway({
+    name: 'conditional-spellings',
+    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+    snapshot,
+    now: () => clock,
+  });
 });
 
 afterAll(async () => {
   await gateway?.close();
-  await cache?.close();
   await new Promise<void>((resolve) => origin?.close(() => resolve()));
 });
 

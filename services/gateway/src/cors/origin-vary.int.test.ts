@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCacheStage } from '../cache/cache-stage.js';
-import type { ResponseCache } from '../cache/response-cache.js';
-import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { type CachingTestGateway, startCachingGateway } from '../testing/caching-gateways.js';
+import { send } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -20,8 +19,7 @@ const HOST = 'origin-vary.localhost';
 let origin: Server;
 /** Full answers (200) of the revalidated path: every other answer is a 304. */
 let revalidatedFull = 0;
-let gateway: TestGateway;
-let cache: ResponseCache;
+let gateway: CachingTestGateway;
 
 beforeAll(async () => {
   // Builds its answer from the Origin, and says so.
@@ -49,8 +47,6 @@ beforeAll(async () => {
     res.end(`embedded for ${req.headers.origin ?? 'none'}`);
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  cache = memoryResponseCache();
-  gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
   const originId = randomUUID();
   const snapshot = buildSnapshot({
     subdomain: 'origin-vary',
@@ -70,13 +66,15 @@ beforeAll(async () => {
       },
     ],
   });
-  gateway.store.apply(snapshot);
-  await cache.prepareTenant(snapshot.tenant_id);
+  gateway = await startCachingGateway({
+    name: 'origin-vary',
+    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+    snapshot,
+  });
 });
 
 afterAll(async () => {
   await gateway?.close();
-  await cache?.close();
   await new Promise<void>((resolve) => origin?.close(() => resolve()));
 });
 

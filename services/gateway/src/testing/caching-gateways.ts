@@ -27,6 +27,8 @@ export async function startCachingGateway(options: {
   store: CacheStore;
   snapshot: TenantSnapshot;
   maxVariantsPerUrl?: number;
+  /** The cache's clock (Date.now by default). */
+  now?: () => number;
   before?: (registry: Registry, logger: Logger) => RoutePolicy[];
 }): Promise<CachingTestGateway> {
   const logger = createLogger({ service: 'test', level: 'error' });
@@ -37,6 +39,7 @@ export async function startCachingGateway(options: {
     registry: cacheRegistry,
     logger,
     maxVariantsPerUrl: options.maxVariantsPerUrl,
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   const stages = [...(options.before?.(cacheRegistry, logger) ?? []), createCacheStage(cache)];
   const gateway = await startTestGateway({}, { stages });
