@@ -23,10 +23,10 @@ export interface CompiledRequestHeaderTransform<Context> extends CompiledHeaderT
 }
 
 /**
- * `add` on a header the gateway drops when a client sends it adds to nothing: the client's line is
- * removed first, so that a spoofed X-Client-IP never rides along with the route's. Writes of names
- * routes never write (commands refuse them; a route stored before the rule keeps its other writes)
- * are left out.
+ * `add` on a header the gateway drops when a client sends it (in any spelling CGI-style origins read as
+ * it: `X_Client_IP`) adds to nothing: the client's lines are removed first, so that a spoofed X-Client-IP
+ * never rides along with the route's. Writes of names routes never write (commands refuse them; a route
+ * stored before the rule keeps its other writes) are left out.
  */
 export function compileRequestHeaderTransform<Context>(
   transform: HeaderTransform | null | undefined,
@@ -36,7 +36,8 @@ export function compileRequestHeaderTransform<Context>(
     withoutWrites(compileHeaderTransform(transform, compileValue), requestNeverWrittenByRoutes),
   );
   if (compiled === null) return null;
-  const clientLines = compiled.addNames.filter(droppedFromClients);
+  // A route's X_Client_IP is X-Client-IP to CGI-style origins: the client's lines of it go too.
+  const clientLines = compiled.addNames.filter((name) => droppedFromClients(asOriginsReadIt(name)));
   const remove = clientLines.length === 0 ? compiled.remove : [...compiled.remove, ...clientLines];
   return { ...compiled, remove, replaced: otherSpellings([...remove, ...compiled.setNames]) };
 }

@@ -63,6 +63,24 @@ describe('the request header transform', () => {
     ).toEqual({ 'x-tag': ['client', 'route'], 'x-api-key': 'partner-key', 'x-client-ip': '192.0.2.7' });
   });
 
+  // Regression test: a route adding X_Client_IP appended to the client's own x_client_ip line, and a
+  // CGI-style origin, reading both as X-Client-IP, got the client's spoofed address before the route's.
+  it('adds to nothing a header the gateway drops from clients that the route spells with `_` or `.`', () => {
+    expect(
+      transformed(
+        { add: { X_Client_IP: '${client_ip}', 'X.Api.Key': 'partner-key' } },
+        {
+          x_client_ip: '203.0.113.9',
+          'x-client-ip': '203.0.113.9',
+          'x.client.ip': '203.0.113.9',
+          'x.api.key': 'spoofed',
+          x_api_key: 'spoofed',
+          accept: 'text/html',
+        },
+      ),
+    ).toEqual({ x_client_ip: '192.0.2.7', 'x.api.key': 'partner-key', accept: 'text/html' });
+  });
+
   // Regression test: a stored route removing `CDN_Loop` removed the client's CDN-Loop line as another
   // spelling of it, and with it the platform's entries the next gateway counts to find a loop.
   it('leaves the client’s CDN-Loop to a stored route removing it in another spelling', () => {

@@ -100,7 +100,7 @@ describe('transform route policies', () => {
             path_pattern: '/forwarding/*',
             request_headers: {
               set: { 'X-Client-IP': '${client_ip}', 'x-api-key': 'origin-credential' },
-              add: { 'true-client-ip': '${client_ip}' },
+              add: { 'true-client-ip': '${client_ip}', cf_connecting_ip: '${client_ip}' },
             },
           },
           {
@@ -219,10 +219,18 @@ describe('transform route policies', () => {
 
   it('sends the client-address and key headers a route sets, never the ones the client sent', async () => {
     const answer = await send(gateway, 'tx.localhost', '/forwarding/x', {
-      headers: { 'x-client-ip': '6.6.6.6', 'true-client-ip': '6.6.6.6', 'x-api-key': 'client-key' },
+      headers: {
+        'x-client-ip': '6.6.6.6',
+        'true-client-ip': '6.6.6.6',
+        'x-api-key': 'client-key',
+        cf_connecting_ip: '6.6.6.6',
+        'cf-connecting-ip': '6.6.6.6',
+      },
     });
     expect(answer.status).toBe(200);
     const seen = lastSeen().headers;
+    // The route spells it with `_`, as CGI-style origins read CF-Connecting-IP: still added to nothing.
+    expect([seen['cf_connecting_ip'], seen['cf-connecting-ip']]).toEqual(['127.0.0.1', undefined]);
     expect(seen['x-client-ip']).toBe('127.0.0.1');
     expect(seen['true-client-ip']).toBe('127.0.0.1'); // added to nothing: the client's line is not kept
     expect(seen['x-api-key']).toBe('origin-credential');
