@@ -68,6 +68,40 @@ describe('an HTTP/1.1 request offering an upgrade to h2c', () => {
     expect(seenAt('/offer/https1')?.headers['upgrade']).toBeUndefined();
   });
 
+  it('regression: closes the connection after answering it, never leaving a request pipelined behind unanswered', async () => {
+    // node's parser stops where the offering request ends and drops what was read with it: the request
+    // behind was neither answered nor refused, and the connection waited for the client's timeout.
+    const exchange = await rawExchange(
+      listeners.plainPort,
+      Buffer.from(
+        `GET /offer/first HTTP/1.1\r\nHost: ${HOST}\r\n${OFFER}\r\n` +
+          `GET /offer/second HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+        'latin1',
+      ),
+      ['GET', 'GET'],
+      5000,
+    );
+    expect(exchange.responses.map((response) => response.status)).toEqual([200]);
+    expect(exchange.responses[0]?.headers.get('connection')).toEqual(['close']);
+    expect(exchange.closed).toBe(true);
+    expect(seenAt('/offer/second')).toBeUndefined();
+  });
+
+  it('regression: closes the connection after refusing the expectation of an offering request too', async () => {
+    const exchange = await rawExchange(
+      listeners.plainPort,
+      Buffer.from(
+        `GET /offer/expecting HTTP/1.1\r\nHost: ${HOST}\r\nExpect: something\r\n${OFFER}\r\n` +
+          `GET /offer/after-expecting HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+        'latin1',
+      ),
+      ['GET', 'GET'],
+      5000,
+    );
+    expect(exchange.responses.map((response) => response.status)).toEqual([417]);
+    expect(exchange.closed).toBe(true);
+  });
+
   it('a WebSocket upgrade that is no GET is still refused 400 invalid_upgrade', async () => {
     const answer = await overHttp1(
       `POST /ws HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n`,

@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { headerTokens } from '@vantageedge/shared/http/header-values';
 
+/** HTTP/1.x requests whose offer to switch protocols was ignored (see asksForWebSocket). */
+const ignoredOffers = new WeakSet<IncomingMessage>();
+
 /**
  * Whether an HTTP/1.x request asking to switch protocols is taken over as a WebSocket upgrade (node's
  * `shouldUpgradeCallback`): its Upgrade names `websocket`. Any other offer (`h2c`, which `curl --http2`
@@ -9,5 +12,17 @@ import { headerTokens } from '@vantageedge/shared/http/header-values';
  * hop-by-hop, never forwarded), and as the same request over HTTP/2 is.
  */
 export function asksForWebSocket(req: IncomingMessage): boolean {
-  return headerTokens(req.headers.upgrade).includes('websocket');
+  if (headerTokens(req.headers.upgrade).includes('websocket')) return true;
+  ignoredOffers.add(req);
+  return false;
+}
+
+/**
+ * Whether the request's offer to switch protocols was ignored. Its answer must be its connection's last
+ * (answerLastOnConnection): node's parser stops where the offering request ends, as for an upgrade taken,
+ * and drops the rest of the bytes read with it; a request pipelined behind it would never be answered,
+ * or the tail of one cut there would be read as a request of its own.
+ */
+export function ignoredUpgradeOffer(req: IncomingMessage): boolean {
+  return ignoredOffers.has(req);
 }

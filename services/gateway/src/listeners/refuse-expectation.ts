@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { bodyBytesOf } from '../http/body-bytes.js';
+import { answerLastOnConnection } from '../http/last-on-connection.js';
 import { readOnlySmallRests } from '../http/unread-body-rest.js';
+import { ignoredUpgradeOffer } from '../http/upgrade-offer.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
 import { listenerRefusalOf } from './listener-refusal-of.js';
@@ -18,6 +20,7 @@ export function refuseExpectation(
   // Its body is not read: past a short rest, the connection closes after the answer, as after any
   // early refusal (node would otherwise read the whole declared or chunked body to reach the next request).
   const refuse = readOnlySmallRests((req, res) => {
+    if (ignoredUpgradeOffer(req)) answerLastOnConnection(req, res);
     writeError(
       res as ServerResponse,
       417,

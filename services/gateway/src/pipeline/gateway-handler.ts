@@ -37,6 +37,7 @@ import {
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
 import { http2Scheme, schemesOfConnection } from '../http/request-scheme.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
+import { ignoredUpgradeOffer } from '../http/upgrade-offer.js';
 import {
   createIpRulesPolicy,
   IP_DENIED_MESSAGE,
@@ -232,6 +233,7 @@ export function createGatewayMiddleware(
 function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
   // Pipelined behind a request refused for its framing: these bytes may be that request's body.
   if (followsLastAnswer(req)) return;
+  if (ignoredUpgradeOffer(req)) answerLastOnConnection(req, res);
   const incomingId = singleHeader(req.headers['x-request-id']);
   const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
   const address = context.clientAddresses.resolve(req);
