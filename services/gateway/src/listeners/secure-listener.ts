@@ -1,8 +1,9 @@
 import { constants as cryptoConstants } from 'node:crypto';
-import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { closeIdleConnections, spareResponsesBeingWritten } from '@vantageedge/shared/http/graceful-close';
 import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import { GatewayHttp2ServerRequest, GatewayIncomingMessage } from '../http/body-bytes.js';
@@ -72,16 +73,6 @@ export interface SecureListener {
 
 /** ALPN protocols in the server's order of preference. */
 const ALPN_PROTOCOLS = ['h2', 'http/1.1', 'http/1.0'] as const;
-
-/**
- * Closes the HTTP/1.1 connections idle by node's own reckoning, as on the plain port: no response being
- * sent, and no request begun (a head of which a byte has arrived, pipelined behind an answer or not, is
- * a request a stop must answer rather than cut). Node tracks the HTTP/1.1 connections of an HTTP/2
- * server taking HTTP/1.1 in the same list as an HTTP/1.1 server's; the HTTP/2 server lacks only the method.
- */
-const closeIdleHttp1Connections = HttpServer.prototype.closeIdleConnections as (
-  this: Http2SecureServer,
-) => void;
 
 /**
  * The TLS listener: one port for HTTPS/1.1 and HTTP/2 (ALPN h2, with http/1.1 and http/1.0 as fallback), SNI
@@ -270,14 +261,17 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     startDraining,
     async close(timeoutMs) {
       startDraining();
+      spareResponsesBeingWritten(server);
       const stopped = new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
         server.close(() => resolve());
       });
       const deadline = Date.now() + timeoutMs;
-      // HTTP/1.1 sockets close as their last response ends; sweep the ones that became idle.
+      // HTTP/1.1 sockets close as their last response is written; sweep the ones that became idle, as
+      // on the plain port: no response going out, and no request begun (a head of which a byte has
+      // arrived, pipelined behind an answer or not, is a request the stop must answer rather than cut).
       while (http1Sockets.size > 0 && Date.now() < deadline) {
-        closeIdleHttp1Connections.call(server);
+        closeIdleConnections(server);
         await new Promise((r) => setTimeout(r, 20));
       }
       let cut = http1Sockets.size;
