@@ -99,6 +99,9 @@ describe('audit log pages', () => {
     { actor: 'user_a', resource_type: 'route' },
     { actor: 'deployer', resource_type: 'tenant' },
     { event_type: 'RouteUpdated', resource_type: 'route' },
+    // An event type and a resource type each of many rows, never of the same row.
+    { event_type: 'CachePurgeRequested', resource_type: 'route' },
+    { event_type: 'RouteUpdated', resource_type: 'tenant' },
     { actor: 'user_a', resource_id: '7' },
     { event_type: 'RouteUpdated', resource_id: '7' },
   ])('read about a page of rows, not the tenant’s or other tenants’ rows: %j', async (params) => {
@@ -136,6 +139,9 @@ const EVERY_TENANT_FILTERS: Record<string, string>[] = [
   { actor: 'purger', resource_type: 'route' },
   { actor: 'user_a', resource_type: 'route' },
   { actor: 'user_b', resource_type: 'tenant' },
+  { event_type: 'RouteUpdated', resource_type: 'route' },
+  { event_type: 'CachePurgeRequested', resource_type: 'route' },
+  { event_type: 'RouteUpdated', resource_type: 'tenant' },
 ];
 
 describe('audit log pages of every tenant (platform admins)', () => {
@@ -153,6 +159,10 @@ describe('audit log pages of every tenant (platform admins)', () => {
     { params: { actor: 'deployer', event_type: 'CachePurgeRequested' }, index: 'audit_log_actor_event_type' },
     { params: { actor: 'purger', resource_type: 'route' }, index: 'audit_log_actor_resource_type' },
     { params: { actor: 'user_b', resource_type: 'tenant' }, index: 'audit_log_actor_resource_type' },
+    {
+      params: { event_type: 'CachePurgeRequested', resource_type: 'route' },
+      index: 'audit_log_event_resource_type',
+    },
   ])('walk an index that holds the filters: $params', async ({ params, index }) => {
     const nodes = await plan(params, null, chosenPlan);
     const shown = JSON.stringify(nodes);

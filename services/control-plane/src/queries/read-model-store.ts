@@ -17,7 +17,8 @@ const T = (table: Parameters<typeof qualified>[1]) => qualified(READ_MODELS_SCHE
  * (tenant_id, created_position) index and the pages merged: over `tenant_id = any(…)` no index gives
  * the order, and the planner read and sorted every row of the tenants (a tenant's revoked API keys
  * pile up without limit), or scanned every tenant's rows, for each page. Without, the page walks the
- * table's created_position index, which holds the rows of live tenants only (migrations 0310, 0350).
+ * table's created_position index, which holds the rows of live tenants only (migrations 0310, 0350;
+ * the tenants' own, 0360).
  */
 export async function listResources(
   pool: pg.Pool,

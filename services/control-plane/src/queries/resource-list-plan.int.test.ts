@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testi
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PlanNode, plansOf, rowsRead } from '../testing/query-plans.js';
 import { listResources } from './read-model-store.js';
-import { apiKeyResource, routeResource } from './resources.js';
+import { apiKeyResource, routeResource, tenantResource } from './resources.js';
 
 /**
  * A list page of a tenant's resources reads about a page of rows, however many the tenant has: its
@@ -171,6 +171,42 @@ describe('a list page of API keys', () => {
       expect(afterThem.map((row) => row.created_position)).toEqual([String(1000 + KEYS - 1)]);
     } finally {
       await db.pool.query('delete from read_models.api_keys where tenant_id = $1', [gone]);
+    }
+  });
+});
+
+describe('a platform admin’s list page of tenants', () => {
+  it('walks no deleted tenant', async () => {
+    // Many tenants created after every live one but one, and deleted (their rows are kept).
+    const DELETED = 20_000;
+    const last = randomUUID();
+    await db.pool.query(
+      `insert into read_models.tenants (id, name, subdomain, clerk_org_id, settings, created_at, updated_at,
+         deleted_at, revision, position, created_position)
+       select gen_random_uuid(), 'gone' || n, 'gone' || n, null, '{}', now(), now(), now(), 1,
+              10000000 + n, 10000000 + n
+         from generate_series(0, $1::int - 1) as n`,
+      [DELETED],
+    );
+    await db.pool.query(
+      `insert into read_models.tenants (id, name, subdomain, clerk_org_id, settings, created_at, updated_at,
+         revision, position, created_position)
+       values ($1, 'last', 'last', null, '{}', now(), now(), 0, 20000000, 20000000)`,
+      [last],
+    );
+    await db.pool.query('analyze read_models.tenants');
+    try {
+      const nodes = await plansOf(db.pool, (explaining) =>
+        listResources(explaining, tenantResource, { tenantIds: null, after: 199n, limit: 51 }),
+      );
+      expect(rowsRead(nodes), JSON.stringify(nodes)).toBeLessThan(1_000);
+      const page = await listResources(db.pool, tenantResource, { tenantIds: null, after: 199n, limit: 3 });
+      expect(page.map((row) => row.created_position)).toEqual(['200', '20000000']);
+    } finally {
+      await db.pool.query(
+        `delete from read_models.tenants where created_position >= 10000000 and created_position <= 20000000`,
+      );
+      await db.pool.query('analyze read_models.tenants');
     }
   });
 });

@@ -1,0 +1,3 @@
+drop statistics if exists read_models.audit_log_event_resource_type_pairs;
+drop index if exists read_models.audit_log_tenant_event_resource_type;
+drop index if exists read_models.audit_log_event_resource_type;
