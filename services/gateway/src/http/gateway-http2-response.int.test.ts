@@ -75,10 +75,11 @@ describe('GatewayHttp2ServerResponse', () => {
     }
   });
 
-  it('sends a field HTTP/2 allows once (Content-Type, ETag, Date, …) once, the first of its repeated values', async () => {
+  it('sends a field HTTP/2 allows once (Content-Type, ETag, Date, …) once, as node:http reads its repeated lines', async () => {
     // An HTTP/1.1 origin may repeat any line; undici hands the repeats over as an array, which node's
     // HTTP/2 response refuses for these fields (ERR_HTTP2_HEADER_SINGLE_VALUE) and, for Date, cannot even
-    // remove again: the stream was reset without a status.
+    // remove again: the stream was reset without a status. node:http keeps the first line of some
+    // (Content-Type, ETag, Location) and joins those of the others (Date, Content-Encoding).
     const url = await listen(
       createHttp2Server({ Http2ServerResponse: GatewayHttp2ServerResponse }, (req, res) => {
         res.setHeader('date', ['Tue, 01 Dec 2026 10:00:00 GMT', 'Wed, 02 Dec 2026 10:00:00 GMT']);
@@ -88,9 +89,24 @@ describe('GatewayHttp2ServerResponse', () => {
           res.end('implicit');
           return;
         }
+        if (req.url === '/pairs') {
+          res.writeHead(200, [
+            'Content-Encoding',
+            'gzip',
+            'content-type',
+            'text/plain',
+            'content-encoding',
+            ' br',
+            'Content-Type',
+            'text/html',
+          ]);
+          res.end('pairs');
+          return;
+        }
         // As the proxy gives them: an origin's repeated lines are arrays, whatever node's types say.
         const given: Record<string, string[]> = {
           'Content-Type': ['text/plain', 'text/html'],
+          'Content-Language': ['en', 'de '],
           location: ['/a', '/b'],
           'set-cookie': ['a=1', 'b=2'],
         };
@@ -105,8 +121,9 @@ describe('GatewayHttp2ServerResponse', () => {
       expect(explicit.body).toBe('explicit');
       expect(explicit.headers['content-type']).toBe('text/plain');
       expect(explicit.headers['location']).toBe('/a');
+      expect(explicit.headers['content-language']).toBe('en, de');
       expect(explicit.headers['etag']).toBe('"a"');
-      expect(explicit.headers['date']).toBe('Tue, 01 Dec 2026 10:00:00 GMT');
+      expect(explicit.headers['date']).toBe('Tue, 01 Dec 2026 10:00:00 GMT, Wed, 02 Dec 2026 10:00:00 GMT');
       expect(explicit.headers['set-cookie']).toEqual(['a=1', 'b=2']);
       expect(explicit.headers['x-list']).toBe('1, 2');
       const implicit = await http2Request(session, {
@@ -117,6 +134,10 @@ describe('GatewayHttp2ServerResponse', () => {
       expect(implicit.status).toBe(200);
       expect(implicit.body).toBe('implicit');
       expect(implicit.headers['etag']).toBe('"a"');
+      const pairs = await http2Request(session, { path: '/pairs', authority: 'a.test', timeoutMs: 3_000 });
+      expect(pairs.status).toBe(200);
+      expect(pairs.headers['content-encoding']).toBe('gzip, br');
+      expect(pairs.headers['content-type']).toBe('text/plain');
     } finally {
       session.close();
     }

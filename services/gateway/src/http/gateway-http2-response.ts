@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { type Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import { type CountsBodyBytes, chunkBytes } from './body-bytes.js';
+import { FIRST_LINE_OVER_HTTP2_ONLY } from './http2-field-lines.js';
 
 /**
  * Fields that describe one HTTP/1.1 connection and that HTTP/2 forbids (RFC 9113 §8.2.2); `te` only
@@ -18,11 +19,11 @@ const CONNECTION_SPECIFIC = new Set([
 ]);
 
 /**
- * Fields node's HTTP/2 response sends at most once (its kSingleValueHeaders, response fields only): given
- * several values it throws ERR_HTTP2_HEADER_SINGLE_VALUE, and `removeHeader('date')` only stops node's
- * own Date, so a repeated Date could not even be taken out again for the error answer. An HTTP/1.1 origin
- * may repeat any line (undici hands the repeats over as an array); HTTP/2 clients get the first value,
- * which is also the one node's HTTP/1.1 parser keeps for these fields.
+ * Fields node's HTTP/2 response sends at most once (its kSingleValueFields): given several values it
+ * throws ERR_HTTP2_HEADER_SINGLE_VALUE, and `removeHeader('date')` only stops node's own Date, so a
+ * repeated Date could not even be taken out again for the error answer. An HTTP/1.1 origin may repeat
+ * any line (undici hands the repeats over as an array); HTTP/2 clients get one value, the one an HTTP/1.1
+ * client reads of the lines (oneValue).
  */
 const SINGLE_VALUE = new Set([
   'access-control-allow-credentials',
@@ -68,6 +69,17 @@ function forbidden(lowerName: string, value: unknown): boolean {
   return CONNECTION_SPECIFIC.has(lowerName) && (lowerName !== 'te' || value !== 'trailers');
 }
 
+/**
+ * The one value of a field node's HTTP/2 response sends once, as node:http reads an answer's lines: the
+ * first for most (Content-Type, ETag, Location, …), the lines joined with ", " for the others, as browsers
+ * join every field (FIRST_LINE_OVER_HTTP2_ONLY). Content-Encoding and Content-Language are lists
+ * (RFC 9110 §8.4, §8.5): `gzip` then `br` is a body the client must undo of both, not of gzip alone.
+ */
+function oneValue(lowerName: string, values: readonly unknown[]): string {
+  if (!FIRST_LINE_OVER_HTTP2_ONLY.has(lowerName)) return withoutEdgeWhitespace(String(values[0]));
+  return values.map((value) => withoutEdgeWhitespace(String(value))).join(', ');
+}
+
 /** Several values where node's HTTP/2 response takes one. */
 function repeatedSingle(lowerName: string, value: unknown): value is readonly unknown[] {
   return Array.isArray(value) && value.length > 1 && SINGLE_VALUE.has(lowerName);
@@ -106,9 +118,9 @@ function withoutEdgeWhitespace<Value>(value: Value): Value {
  * node's HTTP/2 compatibility response for the gateway's HTTP/2 listeners (TLS with ALPN h2, h2c): every
  * response to an HTTP/2 client (proxied, a cache HIT, a fixed response, an error) has its head written
  * here, so this is where the fields an HTTP/1.1 origin, a stored entry or a route may carry and HTTP/2
- * forbids are dropped, repeated single-value fields cut to their first value, and values rid of the
- * whitespace at their edges (edgeWhitespace), instead of node throwing while the client waits or the
- * client dropping them. HTTP/1.1 responses never pass through it.
+ * forbids are dropped, repeated single-value fields sent once as HTTP/1.1 clients read them (oneValue),
+ * and values rid of the whitespace at their edges (edgeWhitespace), instead of node throwing while the
+ * client waits or the client dropping them. HTTP/1.1 responses never pass through it.
  */
 export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Http2ServerRequest>
   extends Http2ServerResponse<Request>
@@ -126,7 +138,7 @@ export class GatewayHttp2ServerResponse<Request extends Http2ServerRequest = Htt
     for (const name of this.getHeaderNames()) {
       const value = this.getHeader(name);
       if (forbidden(name, value)) this.removeHeader(name);
-      else if (repeatedSingle(name, value)) this.setHeader(name, withoutEdgeWhitespace(String(value[0])));
+      else if (repeatedSingle(name, value)) this.setHeader(name, oneValue(name, value));
       else if (edgeWhitespace(value)) this.setHeader(name, withoutEdgeWhitespace(value)!);
     }
     const given = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
@@ -254,7 +266,7 @@ function sendableHeaders(headers: Headers): Headers {
     const lower = name.toLowerCase();
     const value = headers[name];
     if (forbidden(lower, value)) continue;
-    kept[name] = withoutEdgeWhitespace(repeatedSingle(lower, value) ? String(value[0]) : value);
+    kept[name] = repeatedSingle(lower, value) ? oneValue(lower, value) : withoutEdgeWhitespace(value);
   }
   return kept;
 }
@@ -262,20 +274,27 @@ function sendableHeaders(headers: Headers): Headers {
 const isRawHeaders = (headers: Headers): headers is readonly string[] => Array.isArray(headers);
 
 /**
- * Raw headers as `[name, value, name, value, …]`: forbidden pairs dropped, a single-value field's first
- * kept, values without the whitespace at their edges.
+ * Raw headers as `[name, value, name, value, …]`: forbidden pairs dropped, a single-value field sent
+ * once (oneValue), values without the whitespace at their edges.
  */
 function sendablePairs(headers: readonly string[]): readonly string[] {
   const kept: string[] = [];
-  const seenSingle = new Set<string>();
+  /** Where in `kept` each single-value field's value is. */
+  let singleAt: Map<string, number> | undefined;
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const lower = headers[i]!.toLowerCase();
-    if (forbidden(lower, headers[i + 1])) continue;
+    const value = withoutEdgeWhitespace(headers[i + 1]!);
+    if (forbidden(lower, value)) continue;
     if (SINGLE_VALUE.has(lower)) {
-      if (seenSingle.has(lower)) continue;
-      seenSingle.add(lower);
+      singleAt ??= new Map();
+      const at = singleAt.get(lower);
+      if (at !== undefined) {
+        if (FIRST_LINE_OVER_HTTP2_ONLY.has(lower)) kept[at] = `${kept[at]}, ${value}`;
+        continue;
+      }
+      singleAt.set(lower, kept.length + 1);
     }
-    kept.push(headers[i]!, withoutEdgeWhitespace(headers[i + 1]!));
+    kept.push(headers[i]!, value);
   }
   return kept;
 }

@@ -3,9 +3,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 /**
  * Fields of which node's HTTP/2 layer keeps a request's first line where node:http joins the lines
  * with ", " (Node 24). Several are lists (If-None-Match, If-Match, Content-Encoding, RFC 9110 §5.3):
- * an HTTP/2 client's second entity tag or content coding would never reach the origin.
+ * an HTTP/2 client's second entity tag or content coding would never reach the origin. Node's HTTP/2
+ * response sends these at most once (gateway-http2-response.ts).
  */
-const FIRST_LINE_OVER_HTTP2_ONLY: ReadonlySet<string> = new Set([
+export const FIRST_LINE_OVER_HTTP2_ONLY: ReadonlySet<string> = new Set([
   'access-control-allow-credentials',
   'access-control-max-age',
   'access-control-request-method',
