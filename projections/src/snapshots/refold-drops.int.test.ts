@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockCheckpoint } from '../runner/checkpoint.js';
 import { type RecordedDrop, recordDrops, rollBackDrops, writeTombstones } from './refold-drops.js';
@@ -30,23 +31,35 @@ async function someoneWaitsForALock(holderPid: number): Promise<boolean> {
   return rows[0]!.waiting;
 }
 
+/** One tenant's drop appended, as a refold records it before its transaction. */
+async function oneDropRecorded(): Promise<{ tenantId: string; recorded: Map<string, RecordedDrop> }> {
+  const tenantId = randomUUID();
+  const recorded = new Map<string, RecordedDrop>();
+  await recordDrops(
+    store,
+    [{ tenantId, position: null, eventType: null, error: 'refused', laterEvents: 0 }],
+    'system:snapshot-refold',
+    recorded,
+  );
+  return { tenantId, recorded };
+}
+
+/** A refold's transaction, open: it holds the checkpoint and wrote the drops' tombstones. */
+async function refoldHoldingTombstones(recorded: Map<string, RecordedDrop>): Promise<pg.PoolClient> {
+  const refold = await db.pool.connect();
+  await refold.query('begin');
+  await lockCheckpoint(refold, SNAPSHOT_PROJECTION);
+  await writeTombstones(refold, recorded);
+  return refold;
+}
+
 describe('settling the drops of a failed refold', () => {
   it('regression: a drop whose refold commits after its client gave up is not recorded as rolled back', async () => {
-    const tenantId = randomUUID();
-    const recorded = new Map<string, RecordedDrop>();
-    await recordDrops(
-      store,
-      [{ tenantId, position: null, eventType: null, error: 'refused', laterEvents: 0 }],
-      'system:snapshot-refold',
-      recorded,
-    );
+    const { tenantId, recorded } = await oneDropRecorded();
     // The refold's transaction: it holds the checkpoint and wrote the tombstone, and its COMMIT is on
     // its way (the refold's client stopped waiting for the answer: a statement deadline, a lost reply).
-    const refold = await db.pool.connect();
+    const refold = await refoldHoldingTombstones(recorded);
     try {
-      await refold.query('begin');
-      await lockCheckpoint(refold, SNAPSHOT_PROJECTION);
-      await writeTombstones(refold, recorded);
       const { rows } = await refold.query<{ pid: number }>('select pg_backend_pid() as pid');
       const settling = rollBackDrops(
         store,
@@ -78,19 +91,9 @@ describe('settling the drops of a failed refold', () => {
   });
 
   it('records the roll-back of a drop whose refold rolled back', async () => {
-    const tenantId = randomUUID();
-    const recorded = new Map<string, RecordedDrop>();
-    await recordDrops(
-      store,
-      [{ tenantId, position: null, eventType: null, error: 'refused', laterEvents: 0 }],
-      'system:snapshot-refold',
-      recorded,
-    );
-    const refold = await db.pool.connect();
+    const { tenantId, recorded } = await oneDropRecorded();
+    const refold = await refoldHoldingTombstones(recorded);
     try {
-      await refold.query('begin');
-      await lockCheckpoint(refold, SNAPSHOT_PROJECTION);
-      await writeTombstones(refold, recorded);
       await refold.query('rollback');
     } finally {
       refold.release();
