@@ -13,7 +13,9 @@ import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from '../upstream/unaske
  * - `Clear-Site-Data: "cookies"` from one tenant's origin reached browsers on a platform subdomain,
  *   where it clears the cookies of the whole base domain: every tenant's visitors signed out;
  * - an origin sending `103 Early Hints` every 300 ms held a request past the origin's response timeout
- *   (undici starts its head timer again on each 1xx), and its final answer was served seconds later;
+ *   (undici starts its head timer again on each 1xx), and its final answer was served seconds later; one
+ *   that also stopped reading the request's body held it past the origin's and the route's timeouts, up
+ *   to the client's request timeout (the final head's deadline waited for the body to be sent whole);
  * - `Alt-Svc` from one tenant's origin (or route policy) was relayed: browsers keep sending the host's
  *   requests to the endpoint it names for up to its `ma` (persist=1: across networks), so once the
  *   subdomain or custom domain went to another tenant, that tenant's visitors still reached the first
@@ -38,6 +40,9 @@ import { MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from '../upstream/unaske
  *   trailers are not even relayed).
  * - the answers to an M-SEARCH request (its method has a `-`) escaped the reading of the origin's answers
  *   that does all of the above: its unasked 100 was answered 502, its thousands of header lines relayed.
+ * - an empty line (CRLF) before a status line, which undici skips, hid the answer from that reading too,
+ *   and every answer after it on the connection: 1xx answers without bound, thousands of header lines
+ *   relayed, an unasked 100 answered 502; empty lines without end were read until the origin timeout.
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
@@ -51,6 +56,8 @@ const INTERIM_THEN_OK: Record<string, string> = {
   '/continue': 'HTTP/1.1 100 Continue\r\n\r\n',
   '/continue/trickled': 'HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n',
   '/continues': 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 100\r\n\r\n',
+  // Empty lines before a status line, which undici skips.
+  '/continue/after-empty-lines': '\r\n\nHTTP/1.1 100 Continue\r\n\r\n\r\n',
   '/hints-and-continue': `HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n`,
   '/hints-and-continue/trickled':
     'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n',
@@ -64,6 +71,7 @@ const INTERIM_FLOODS: Record<string, string> = {
   '/flood/hints': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n',
   '/flood/continue': 'HTTP/1.1 100 Continue\r\n\r\n',
   '/flood/processing': 'HTTP/1.1 102 Processing\r\n\r\n',
+  '/flood/empty-lines': '\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n',
 };
 /** Far more than an origin sends before its answer (a few hints, a 100, an occasional 102). */
 const FLOODED_INTERIM_ANSWERS = 1_000;
@@ -93,6 +101,15 @@ function startRawOrigin(): Promise<net.Server> {
         // A 100 whose header lines never end, written as fast as the gateway reads them.
         socket.write('HTTP/1.1 100 Continue\r\n');
         const lines = Buffer.from('X-Interim: 1\r\n'.repeat(1_000), 'latin1');
+        const more = (): void => {
+          while (!socket.destroyed) if (!socket.write(lines)) return void socket.once('drain', more);
+        };
+        more();
+        return;
+      }
+      if (path === '/flood/endless-empty-lines') {
+        // Empty lines before a status line that never comes (undici skips them as they come).
+        const lines = Buffer.from('\r\n'.repeat(8_000), 'latin1');
         const more = (): void => {
           while (!socket.destroyed) if (!socket.write(lines)) return void socket.once('drain', more);
         };
@@ -129,7 +146,7 @@ function startRawOrigin(): Promise<net.Server> {
           );
         return;
       }
-      const flood = /^(\/ws)?(\/flood\/[a-z]+)\/(\d+)$/.exec(path);
+      const flood = /^(\/ws)?(\/flood\/[a-z-]+)\/(\d+)$/.exec(path);
       if (flood !== null) {
         const [, upgrade, kind, count] = flood;
         const final = upgrade
@@ -139,13 +156,18 @@ function startRawOrigin(): Promise<net.Server> {
         socket.write(`${INTERIM_FLOODS[kind!]!.repeat(Number(count))}${final}`);
         return;
       }
-      if (path === '/early') {
+      if (path === '/early' || path.endsWith('/unread-body')) {
+        // `…/unread-body`: the request's body is left unread (the gateway cannot send it whole).
+        const unread = path !== '/early';
+        if (unread) socket.pause();
         let sent = 0;
         const hints = setInterval(() => {
           if (socket.destroyed) return clearInterval(hints);
           if (++sent > 10) {
             clearInterval(hints);
-            socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate');
+            if (!unread) return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate');
+            socket.end('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate');
+            socket.resume(); // reads (drops) the body, up to the gateway's closing the connection
             return;
           }
           socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n');
@@ -243,6 +265,7 @@ beforeAll(async () => {
           },
         },
         { origin_id: floodingOriginId, path_pattern: '/flood/*' },
+        { origin_id: originId, path_pattern: '/route-timeout/*', timeouts: { response_headers_ms: 1_000 } },
         { origin_id: floodingOriginId, path_pattern: '/ws/flood/*' },
         { origin_id: originId, path_pattern: '/*' },
       ],
@@ -353,6 +376,17 @@ describe("an origin's answer", () => {
     expect(answer.status).toBe(504);
     expect(answer.json()['error']).toMatchObject({ code: 'upstream_timeout' });
   });
+
+  it.each(['/unread-body', '/route-timeout/unread-body'])(
+    '%s: answers 504 when 1xx responses keep coming while the origin reads nothing of the body (origin and route timeouts)',
+    async (path) => {
+      // More than the socket buffers between the gateway and an origin that reads nothing take.
+      const body = 'x'.repeat(10_000_000);
+      const answer = await send(gateway, 'answers.localhost', path, { method: 'POST', body });
+      expect(answer.status).toBe(504);
+      expect(answer.json()['error']).toMatchObject({ code: 'upstream_timeout' });
+    },
+  );
 });
 
 describe('an origin that floods its answer with interim (1xx) answers', () => {
@@ -369,11 +403,15 @@ describe('an origin that floods its answer with interim (1xx) answers', () => {
     },
   );
 
-  it('a 100 whose head never ends is cut as any answer head too large: 502, not read until the timeout', async () => {
-    const answer = await send(gateway, 'answers.localhost', '/flood/endless-head');
-    expect(answer.status).toBe(502);
-    expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
-  });
+  // A 100 whose head never ends; empty lines (which undici skips) before a status line that never comes.
+  it.each(['endless-head', 'endless-empty-lines'])(
+    '%s: is cut as any answer head too large: 502, not read until the timeout',
+    async (kind) => {
+      const answer = await send(gateway, 'answers.localhost', `/flood/${kind}`);
+      expect(answer.status).toBe(502);
+      expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
+    },
+  );
 
   it.each(Object.keys(INTERIM_FLOODS))(
     '%s: MAX_INTERIM_ANSWERS of them are still read past',

@@ -241,7 +241,9 @@ export interface ProxyCall {
  * - a request the pool had no free connection for waits at most the response-head timeout for one
  *   (504; the pool refuses outright past its queue bound: 503 upstream_queue_full, target-pool.ts);
  * - after a 1xx, the final head must come within the response-head timeout of the request's body
- *   having been sent (undici starts its own timer again on each 1xx);
+ *   having been sent (undici starts its own timer again on each 1xx), and until the body is sent whole,
+ *   undici must take a chunk of it within that timeout of the last (undici's own timer runs so between
+ *   two chunks, but each 1xx starts it again: an origin that stopped reading the body was never cut);
  * - a response the origin is paused for (a client not reading) cuts that client off once it read
  *   nothing for the body timeout, freeing the origin connection (undici's body timer stops while
  *   paused);
@@ -312,9 +314,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #controller: DispatchController | undefined;
   /**
    * The exchange's one timer, for the phase it is in (each made only when reached): waiting for a pooled
-   * connection, waiting for the final head after a 1xx (with a route's exact timeout, from the start),
-   * then the client not reading while the origin is paused for it (with a route's exact idle timeout,
-   * also the origin sending nothing).
+   * connection, waiting for the final head after a 1xx (with a route's exact timeout, from the start;
+   * after a 1xx, for each chunk of the client's body until it is sent), then the client not reading
+   * while the origin is paused for it (with a route's exact idle timeout, also the origin sending
+   * nothing).
    */
   #timer: NodeJS.Timeout | undefined;
   /**
@@ -323,6 +326,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
    */
   #headDeadlineStarted = false;
   #onBodySent: (() => void) | undefined;
+  /**
+   * A 1xx came while the client's body was being sent: each chunk undici takes of it pushes the deadline
+   * (made then: most exchanges never need it).
+   */
+  #onBodyProgress: (() => void) | undefined;
   /** The client's streamed body was read whole: the lease may hold a half-open probe slot again. */
   readonly #onClientBodySent = (): void => this.#call.lease.clientBodySent?.();
   #sink: ResponseBodySink | undefined;
@@ -439,12 +447,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
         this.#headDeadlineStarted = true;
         this.#startFinalHeadDeadline();
       }
+      this.#watchUpload();
       return;
     }
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    this.#stopWatchingUpload();
     if (isInternalListenerResponse(headers)) {
       // A platform listener that is not tenant traffic (a replica's admin port, a projector's metrics,
       // the control plane) answered: nothing of it reaches the client or a stage (the cache), and the
@@ -664,8 +674,33 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * After a 1xx, while the client's body is still being sent: the response-head timeout runs between two
+   * chunks undici takes of it, as undici's own timer does before any 1xx.
+   */
+  #watchUpload(): void {
+    const body = this.#streamedBody;
+    if (this.#onBodyProgress !== undefined || body === undefined || body.readableEnded) return;
+    this.#onBodyProgress = (): void => {
+      if (this.#status === 0) this.#timer?.refresh();
+    };
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => this.#controller?.abort(new FinalHeadTimeoutError()),
+      this.#call.headersTimeoutMs,
+    );
+    // Another listener beside undici's, which has the body flowing already (or paused: it stays so).
+    body.on('data', this.#onBodyProgress);
+  }
+
+  #stopWatchingUpload(): void {
+    if (this.#onBodyProgress !== undefined) this.#streamedBody?.off('data', this.#onBodyProgress);
+  }
+
   #armFinalHeadDeadline(ms: number): void {
+    this.#stopWatchingUpload();
     if (this.#settled || this.#status !== 0) return; // the final head came first
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#controller?.abort(new FinalHeadTimeoutError()), Math.max(0, ms));
   }
 
@@ -689,6 +724,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
     this.#streamedBody?.off('end', this.#onClientBodySent);
+    this.#stopWatchingUpload();
     this.#exchange.res.off('close', this.#onClientClose);
     // The exchange is over: whatever undici did not read of the client's body is not for the origin.
     if (this.#streamedBody !== undefined)

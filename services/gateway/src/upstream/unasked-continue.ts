@@ -51,9 +51,10 @@ export class TooManyInterimAnswersError extends Error {
  * as they came (the proxy keeps them from the client and bounds how long they may go on). Past
  * MAX_INTERIM_ANSWERS of either to one request, the connection is destroyed with
  * TooManyInterimAnswersError; a 100 whose head is longer than undici lets any head be (node's
- * maxHeaderSize) with undici's HeadersOverflowError; any answer head of more than MAX_ANSWER_HEADER_LINES
- * header lines, or chunked answer's trailer section of more, with TooManyAnswerHeaderLinesError (each way
- * the request fails: 502; past its head, the answer is cut).
+ * maxHeaderSize), or empty lines before a status line of more bytes than any head may have, with
+ * undici's HeadersOverflowError; any answer head of more than MAX_ANSWER_HEADER_LINES header lines, or
+ * chunked answer's trailer section of more, with TooManyAnswerHeaderLinesError (each way the request
+ * fails: 502; past its head, the answer is cut).
  */
 export function withoutUnaskedContinue(connector: buildConnector.connector): buildConnector.connector {
   return preparingConnections(connector, dropUnaskedContinue);
@@ -82,9 +83,11 @@ const LINE_END = Buffer.from('\r\n', 'latin1');
  * start of an answer. Where an answer starts is known without framing bodies: undici writes the next
  * request's head only once the previous answer was read whole (one request at a time per connection),
  * so the bytes that follow a request head start an answer, and a 1xx answer (no body) ends at its
- * head's end. Only a chunked body is followed, chunk by chunk, to find its trailer section. Nothing is
- * held back but the first bytes of an answer, until its status is read. What undici puts back
- * (`socket.unshift`) to read again is passed on as it is, never followed twice.
+ * head's end. An answer's status line may come after empty lines (CR and LF bytes), which undici's
+ * parser skips: they are passed on, and counted toward that answer's head. Only a chunked body is
+ * followed, chunk by chunk, to find its trailer section. Nothing is held back but the first bytes of an
+ * answer, until its status is read. What undici puts back (`socket.unshift`) to read again is passed on
+ * as it is, never followed twice.
  */
 export function dropUnaskedContinue(socket: Duplex): void {
   const filter = new InterimFilter();
@@ -144,8 +147,11 @@ type Section = 'head' | 'trailers';
 type Position =
   /** Past a final answer's head (or its trailer section): everything is passed on. */
   | { readonly at: 'passing' }
-  /** At an answer's start: its first bytes, held until they show its status. */
-  | { readonly at: 'status'; held: Buffer }
+  /**
+   * At an answer's start: its first bytes, held until they show its status; `skipped`: the empty lines'
+   * bytes (CR, LF) before them, which undici's parser skips there and which count toward the head's bytes.
+   */
+  | { readonly at: 'status'; held: Buffer; skipped: number }
   /**
    * In an answer's head or trailer section, up to its end (its last 3 bytes kept to find an end split
    * across reads), passed on as it is read unless `dropped`; `headBytes`: how much of it was read (undici
@@ -189,15 +195,15 @@ class InterimFilter {
   }
 
   #answerExpected(): void {
-    this.#position = { at: 'status', held: Buffer.alloc(0) };
+    this.#position = { at: 'status', held: Buffer.alloc(0), skipped: 0 };
   }
 
   /**
    * The part of `chunk` (with bytes held back before) that undici is to read. Throws
    * TooManyInterimAnswersError at the interim answer past MAX_INTERIM_ANSWERS, HeadersOverflowError
-   * once a dropped head goes past maxHeaderSize (any head or trailer section past MAX_HEAD_BYTES),
-   * TooManyAnswerHeaderLinesError at a head's header line (or a trailer section's line) past
-   * MAX_ANSWER_HEADER_LINES. A trailer section's excess after bytes to pass on returns those instead and
+   * once a dropped head goes past maxHeaderSize (any head, trailer section, or empty lines before a
+   * status line, past MAX_HEAD_BYTES), TooManyAnswerHeaderLinesError at a head's header line (or a
+   * trailer section's line) past MAX_ANSWER_HEADER_LINES. A trailer section's excess after bytes to pass on returns those instead and
    * sets `failure`, for the next read to cut the connection with.
    */
   take(chunk: Buffer): Buffer {
@@ -232,6 +238,16 @@ class InterimFilter {
         continue;
       }
       if (position.at === 'status') {
+        if (position.held.length === 0) {
+          const blank = leadingEmptyLineBytes(rest);
+          if (blank > 0) {
+            position.skipped += blank;
+            if (position.skipped > MAX_HEAD_BYTES) throw new errors.HeadersOverflowError();
+            keep(kept, rest.subarray(0, blank));
+            rest = rest.subarray(blank);
+            continue;
+          }
+        }
         const wanted = STATUS_PREFIX_BYTES - position.held.length;
         const held =
           position.held.length === 0
@@ -253,7 +269,7 @@ class InterimFilter {
           // A 101's bytes after its head are another protocol's, and a HEAD's answer has no body.
           read: status === 'final' && !this.#headRequest ? [held] : undefined,
           tail: held.subarray(-3),
-          headBytes: held.length,
+          headBytes: position.skipped + held.length,
           lineEnds: lineEnds(held),
         };
         if (status !== 100) keep(kept, held);
@@ -362,6 +378,13 @@ function interimStatus(start: Buffer): number | 'final' | 'unknown' {
   const after = start[12]!;
   if (after !== 0x20 && after !== 0x0d) return 'final'; // a status of more than three digits
   return 100 + (start[10]! - 0x30) * 10 + (start[11]! - 0x30);
+}
+
+/** How many of the first bytes of `bytes` are CR or LF: empty lines before a status line. */
+function leadingEmptyLineBytes(bytes: Buffer): number {
+  let at = 0;
+  while (at < bytes.length && (bytes[at] === 0x0d || bytes[at] === 0x0a)) at++;
+  return at;
 }
 
 /** The line feeds in `bytes`. */

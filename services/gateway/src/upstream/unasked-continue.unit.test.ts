@@ -138,6 +138,33 @@ describe('an origin answer as undici reads it', () => {
     }
   });
 
+  it('reads where an answer starts as undici does: past the empty lines it skips before a status line', () => {
+    // undici's parser skips any CR and LF bytes before a status line; an answer they hid from this reading
+    // escaped its bounds, and every answer after it on the connection too.
+    const blank = '\r\n\n\r';
+    for (const parts of everySplit(`${blank}${CONTINUE}${blank}${FINAL}`))
+      expect(readAfterRequest(parts)).toBe(`${blank}${blank}${FINAL}`);
+    const cut = (answer: string) => {
+      const socket = originConnection();
+      socket.write(REQUEST_HEAD, 'latin1');
+      readArrived(socket, answer);
+      expect(socket.destroyed).toBe(true);
+      return (socket.errored as { code?: string } | null)?.code;
+    };
+    expect(cut(`\r\n${HINTS}`.repeat(MAX_INTERIM_ANSWERS + 1))).toBe('GATEWAY_TOO_MANY_INTERIM_ANSWERS');
+    const lines = `HTTP/1.1 200 OK\r\n${'x: v\r\n'.repeat(MAX_ANSWER_HEADER_LINES + 1)}\r\n`;
+    for (const answer of [`\r\n${lines}`, `\n${HINTS}${lines}`])
+      expect(cut(answer)).toBe('GATEWAY_TOO_MANY_ANSWER_HEADER_LINES');
+  });
+
+  it('cuts the connection once the empty lines before a status line are more bytes than an answer head may be', () => {
+    const socket = originConnection();
+    socket.write(REQUEST_HEAD, 'latin1');
+    for (let read = 0; read < 10 && !socket.destroyed; read++)
+      readArrived(socket, '\r\n'.repeat(maxHeaderSize));
+    expect((socket.errored as { code?: string } | null)?.code).toBe('UND_ERR_HEADERS_OVERFLOW');
+  });
+
   it("counts the lines of each answer's head alone, never those of its body", () => {
     const body = 'line\n'.repeat(MAX_ANSWER_HEADER_LINES * 4);
     const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
