@@ -117,9 +117,10 @@ describe('PostgreSQL subscription survives pg_terminate_backend', () => {
 
     // Busy: keep killing its connections while a backlog is being written and read.
     const writing = appendNumbered(writer, 15, 1_500);
+    let busyKills = 0;
     for (let kill = 0; kill < 5; kill++) {
       await subscriber.until(15 + (kill + 1) * 200);
-      await terminateSubscriberConnections();
+      if ((await terminateSubscriberConnections()) > 0) busyKills++;
     }
     await writing;
     await subscriber.until(1_515);
@@ -127,8 +128,11 @@ describe('PostgreSQL subscription survives pg_terminate_backend', () => {
     await subscriber.done;
 
     expectExactlyOnceInOrder(subscriber.received, 1_515);
-    // the faults really happened: the store saw its connections die (and recovered)
-    expect(connectionErrors.length).toBeGreaterThanOrEqual(6);
+    // The faults really happened: connections died while idle and while catching up, and the store saw
+    // them die (and recovered). A kill may find the subscriber between connections on a loaded machine,
+    // and a pooled connection killed while idle is only noticed when next used: not one error per kill.
+    expect(busyKills).toBeGreaterThanOrEqual(3);
+    expect(connectionErrors.length).toBeGreaterThanOrEqual(2);
   }, 120_000);
 });
 
