@@ -9,10 +9,13 @@ const ignoredOffers = new WeakSet<IncomingMessage>();
  * `shouldUpgradeCallback`): its Upgrade names `websocket`. Any other offer (`h2c`, which `curl --http2`
  * and Java's HttpClient send to http:// URLs) is ignored, as RFC 9110 §7.8 lets a server do: the request
  * is served over HTTP/1.1 as the same request without it (Upgrade and what Connection names are
- * hop-by-hop, never forwarded), and as the same request over HTTP/2 is.
+ * hop-by-hop, never forwarded), and as the same request over HTTP/2 is. An HTTP/1.0 request's offer is
+ * ignored whatever it names, as RFC 9110 §7.8 requires: a proxy in front that speaks HTTP/1.0 knows no
+ * upgrade and would go on reading the tunnel's bytes as requests of its own.
  */
 export function asksForWebSocket(req: IncomingMessage): boolean {
-  if (headerTokens(req.headers.upgrade).includes('websocket')) return true;
+  const http10 = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
+  if (!http10 && headerTokens(req.headers.upgrade).includes('websocket')) return true;
   ignoredOffers.add(req);
   return false;
 }

@@ -12,7 +12,9 @@ import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
  * - a chunked body over GATEWAY_MAX_BODY_BYTES (413) counted as a `reset`;
  * - a client leaving after the origin's response head but before its first body byte counted as a `reset`;
  * - a slow upload to an origin that sends 103 Early Hints got 504 mid-upload, counted as a `timeout`
- *   (the final-head deadline ran from the request's start, upload included, not from its end);
+ *   (the final-head deadline ran from the request's start, upload included, not from its end); so did
+ *   one pausing its upload for longer than the origin timeout (the deadline between two chunks of the
+ *   body ran while the client sent nothing, not only while the origin took nothing);
  * - a 501 Not Implemented, an origin's answer to a method it does not know (the client's choice), counted
  *   as a server error.
  * Each origin here ejects its target and opens its circuit on the first failure, so a single miscounted
@@ -176,6 +178,18 @@ describe('an exchange the client ends is not held against the origin', () => {
       });
     expect(await Promise.all([slowUpload(), slowUpload()])).toEqual([200, 200]);
     await expectTargetUntouched(upstreams, 'hints.localhost');
+  });
+
+  it('a client pausing its upload after the origin sent 103 Early Hints: answered 200, the pause is not the origin timing out', async () => {
+    const upstreams = tenantWithFragileOrigin('hints-pause');
+    // The origin reads what comes; the client goes quiet for longer than the origin timeout (1 s).
+    const pausedUpload = () =>
+      post('hints-pause.localhost', '/hints-upload', { 'content-length': '10' }, (req) => {
+        req.write('xxxxx');
+        setTimeout(() => req.end('xxxxx'), 1_600);
+      });
+    expect(await pausedUpload()).toBe(200);
+    await expectTargetUntouched(upstreams, 'hints-pause.localhost');
   });
 
   it('a method the origin does not implement: its 501 reaches the client, the target stays healthy', async () => {

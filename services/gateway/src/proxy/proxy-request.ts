@@ -242,8 +242,9 @@ export interface ProxyCall {
  *   (504; the pool refuses outright past its queue bound: 503 upstream_queue_full, target-pool.ts);
  * - after a 1xx, the final head must come within the response-head timeout of the request's body
  *   having been sent (undici starts its own timer again on each 1xx), and until the body is sent whole,
- *   undici must take a chunk of it within that timeout of the last (undici's own timer runs so between
- *   two chunks, but each 1xx starts it again: an origin that stopped reading the body was never cut);
+ *   undici must take a chunk of it within that timeout of the last while it holds the body back for the
+ *   origin (undici's own timer runs so between two chunks, but each 1xx starts it again: an origin that
+ *   stopped reading the body was never cut); a client pausing its upload is not the origin's time;
  * - a response the origin is paused for (a client not reading) cuts that client off once it read
  *   nothing for the body timeout, freeing the origin connection (undici's body timer stops while
  *   paused);
@@ -676,7 +677,9 @@ class OriginExchange implements Dispatcher.DispatchHandler {
 
   /**
    * After a 1xx, while the client's body is still being sent: the response-head timeout runs between two
-   * chunks undici takes of it, as undici's own timer does before any 1xx.
+   * chunks undici takes of it, and cuts the exchange only while undici holds the body back for the origin
+   * (its socket full: the origin reads nothing), as undici's own timer does before any 1xx. A client
+   * pausing its upload is not the origin's time: its own request timeout bounds it.
    */
   #watchUpload(): void {
     const body = this.#streamedBody;
@@ -685,10 +688,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (this.#status === 0) this.#timer?.refresh();
     };
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = setTimeout(
-      () => this.#controller?.abort(new FinalHeadTimeoutError()),
-      this.#call.headersTimeoutMs,
-    );
+    this.#timer = setTimeout(() => {
+      // undici pauses the body when its socket asks to drain, and resumes it once it drained.
+      if (body.readableFlowing === false) this.#controller?.abort(new FinalHeadTimeoutError());
+      else this.#timer?.refresh();
+    }, this.#call.headersTimeoutMs);
     // Another listener beside undici's, which has the body flowing already (or paused: it stays so).
     body.on('data', this.#onBodyProgress);
   }

@@ -172,6 +172,22 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
     expect(upgrades.length).toBe(before);
   });
 
+  it('serves an HTTP/1.0 request offering a WebSocket upgrade as a plain request (RFC 9110 §7.8), never switched', async () => {
+    const before = upgrades.length;
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      'GET /ws/accept HTTP/1.0\r\nHost: acme.localhost\r\nConnection: keep-alive, Upgrade\r\n' +
+        'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n' +
+        'GET /ws/accept HTTP/1.0\r\nHost: acme.localhost\r\nConnection: keep-alive\r\n\r\n',
+    );
+    // The connection closes after the one answer (node reads no further than the offering request).
+    await within(client.closed, 3_000, 'the answer to an HTTP/1.0 upgrade');
+    const received = client.received();
+    expect(received.slice(0, received.indexOf('\r\n'))).toBe('HTTP/1.1 200 OK');
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('plain');
+    expect(upgrades.length).toBe(before);
+  });
+
   it('refuses an upgrade without one well-formed Sec-WebSocket-Key (400 invalid_upgrade naming it), never forwarded', async () => {
     const before = upgrades.length;
     const keys = {
