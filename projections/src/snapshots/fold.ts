@@ -1,3 +1,4 @@
+import { urlWithoutCredentials, urlWithoutUserInfo } from '@vantageedge/shared/domain/credential-headers';
 import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import {
   type ApiKeyEntry,
@@ -8,6 +9,7 @@ import {
   routeConfig,
   snapshotCertificate,
   storedTenantSettings,
+  type TenantSettings,
   type TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import { withoutEmptyTags } from '@vantageedge/shared/domain/resource-tags';
@@ -73,8 +75,27 @@ function pick<T extends object>(shape: Record<string, unknown>, source: object):
   return result as T;
 }
 
+/**
+ * Earlier releases recorded origin target URLs with user information and a query, and a jwks_url with
+ * user information; the event log keeps them. A gateway connects to a target's scheme, host and port and
+ * prefixes its path, and fetches a key set without user information: the snapshot, which every replica
+ * and whoever reads the topic gets, carries the URLs without those credentials (as every read shows them).
+ */
 function toOrigin(data: { origin_id: string } & object): OriginConfig {
-  return withoutEmptyTags(originConfig.parse({ ...pick(originConfig.shape, data), id: data.origin_id }));
+  const origin = withoutEmptyTags(
+    originConfig.parse({ ...pick(originConfig.shape, data), id: data.origin_id }),
+  );
+  return {
+    ...origin,
+    targets: origin.targets.map((target) => ({ ...target, url: urlWithoutCredentials(target.url) })),
+  };
+}
+
+function toSettings(stored: unknown): TenantSettings {
+  // Legacy settings (unverified custom_domains, unbound service_jwks) are dropped, never applied.
+  const settings = storedTenantSettings.parse(stored);
+  if (settings.oidc === null) return settings;
+  return { ...settings, oidc: { ...settings.oidc, jwks_url: urlWithoutUserInfo(settings.oidc.jwks_url) } };
 }
 
 function toRoute(data: { route_id: string } & object): RouteConfig {
@@ -127,8 +148,7 @@ export function foldSnapshotEvent(
           ? previous.subdomain_position
           : version,
       clerk_org_id: data.clerk_org_id,
-      // Legacy settings (unverified custom_domains, unbound service_jwks) are dropped, never applied.
-      settings: storedTenantSettings.parse(data.settings),
+      settings: toSettings(data.settings),
     };
     const base = current?.snapshot ?? {
       custom_domains: [],

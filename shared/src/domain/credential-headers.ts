@@ -17,7 +17,8 @@ import { parameterKey } from '../http/query-parameter-spellings.js';
  * what a value holds.
  *
  * Configured URLs (origin targets, the OIDC jwks_url) may hold credentials an earlier release accepted:
- * every read shows them by urlWithoutCredentials.
+ * every read shows them by urlWithoutCredentials, and the gateways' snapshots carry them without those
+ * credentials (projections/src/snapshots/fold.ts): no gateway sends them.
  */
 
 /** What every read shows instead of a credential header's or query parameter's value. */
@@ -132,6 +133,40 @@ export function isCredentialTransformField(field: string): field is CredentialTr
   return Object.hasOwn(CREDENTIAL_TRANSFORMS, field);
 }
 
+/**
+ * The param of a validation issue whose message quotes part of the value refused (a template's unknown
+ * `${…}`): the same message without the quote.
+ */
+export const UNQUOTED_MESSAGE = 'unquoted_message';
+
+/**
+ * Whether an issue's path is the value of a credential a route writes (`…request_headers.set.<name>`,
+ * `…query.add.<name>`, the name a credential's by CREDENTIAL_TRANSFORMS).
+ */
+export function isCredentialValuePath(path: readonly PropertyKey[]): boolean {
+  const [field, part, name] = path.slice(-3);
+  return (
+    typeof field === 'string' &&
+    isCredentialTransformField(field) &&
+    (part === 'set' || part === 'add') &&
+    typeof name === 'string' &&
+    CREDENTIAL_TRANSFORMS[field](name)
+  );
+}
+
+/**
+ * What a validation issue says to the caller: a credential's value is never quoted back, not even the
+ * part a refusal names (answers are printed in CI logs, which mask a secret only whole).
+ */
+export function answeredIssueMessage(issue: {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly params?: Record<string, unknown> | undefined;
+}): string {
+  const unquoted = issue.params?.[UNQUOTED_MESSAGE];
+  return typeof unquoted === 'string' && isCredentialValuePath(issue.path) ? unquoted : issue.message;
+}
+
 /** A `{ name: value }` map with the values of credential names (by `isCredential`) replaced by REDACTED_VALUE. */
 export function redactedMap(map: unknown, isCredential: (name: string) => boolean): unknown {
   if (!isRecord(map)) return map;
@@ -208,6 +243,17 @@ export function urlWithoutCredentials(text: string): string {
   const search = redactedSearch(url.search);
   if (url.username === '' && url.password === '' && search === url.search) return text;
   return `${url.protocol}//${url.host}${url.pathname}${search}${url.hash}`;
+}
+
+/**
+ * A configured URL without its user information (`user:password@`), as a gateway needs it: no
+ * connection or key set fetch sends it. A URL without user information, and text that is not a URL, as
+ * it is.
+ */
+export function urlWithoutUserInfo(text: string): string {
+  const url = URL.parse(text);
+  if (url === null || (url.username === '' && url.password === '')) return text;
+  return `${url.protocol}//${url.host}${url.pathname}${url.search}${url.hash}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { asOriginsReadIt } from '../http/cgi-spellings.js';
 import { HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
 import { readCidr } from '../net/ip-literal.js';
+import { UNQUOTED_MESSAGE } from './credential-headers.js';
 import { uuidId } from './uuid-id.js';
 
 /**
@@ -34,11 +35,14 @@ export type LocationVariable = (typeof LOCATION_VARIABLES)[number];
 
 export type TemplatePart<Variable extends string> = { literal: string } | { variable: Variable };
 
-/** `a-${client_ip}-b` → literal and variable parts; an error naming the first unknown `${…}`. */
+/**
+ * `a-${client_ip}-b` → literal and variable parts; an error naming the first unknown `${…}`, and the
+ * same error without quoting any of the text (`unquoted`: what a credential's refusal says).
+ */
 export function parseTemplate<Variable extends string>(
   text: string,
   variables: readonly Variable[],
-): { ok: true; parts: TemplatePart<Variable>[] } | { ok: false; issue: string } {
+): { ok: true; parts: TemplatePart<Variable>[] } | { ok: false; issue: string; unquoted: string } {
   const parts: TemplatePart<Variable>[] = [];
   let at = 0;
   while (at < text.length) {
@@ -49,12 +53,14 @@ export function parseTemplate<Variable extends string>(
     }
     if (open > at) parts.push({ literal: text.slice(at, open) });
     const close = text.indexOf('}', open);
-    if (close < 0) return { ok: false, issue: 'has an unclosed ${' };
+    if (close < 0) return { ok: false, issue: 'has an unclosed ${', unquoted: 'has an unclosed ${' };
     const name = text.slice(open + 2, close);
     if (!(variables as readonly string[]).includes(name)) {
+      const known = variables.map((v) => `\${${v}}`).join(', ');
       return {
         ok: false,
-        issue: `names \${${name}}; the variables are ${variables.map((v) => `\${${v}}`).join(', ')}`,
+        issue: `names \${${name}}; the variables are ${known}`,
+        unquoted: `names a \${…} that is no variable; the variables are ${known}`,
       };
     }
     parts.push({ variable: name as Variable });
@@ -79,7 +85,11 @@ function template<Variable extends string>(
   return schema.superRefine((value, ctx) => {
     const parsed = parseTemplate(value, variables);
     if (!parsed.ok) {
-      ctx.addIssue({ code: 'custom', message: parsed.issue });
+      ctx.addIssue({
+        code: 'custom',
+        message: parsed.issue,
+        params: { [UNQUOTED_MESSAGE]: parsed.unquoted },
+      });
       return;
     }
     const named = parsed.parts.filter((part) => 'variable' in part).length;

@@ -313,6 +313,54 @@ describe('credential headers of a route are write-only', () => {
     }
   });
 
+  it('a credential value refused is never quoted back, not even the part a refusal names', async () => {
+    const FRAGMENT = 'Xk9qPartOfTheSecret';
+    const value = `Bearer tok\${${FRAGMENT}}en`;
+    const dumped = json(await h.request('GET', `${config()}/document`, { token: orgAdmin }));
+    const document = dumped['document'] as { routes: Array<Record<string, unknown>> };
+    document.routes.push({
+      origin: 'upstream',
+      path_pattern: '/quoted/*',
+      auth_mode: 'public',
+      request_headers: { add: { 'x-api-key': value } },
+    });
+    const refused: Array<[string, string, unknown, string]> = [
+      [
+        'POST',
+        '/api/v1/routes',
+        {
+          tenant_id: tenantId,
+          origin_id: originId,
+          path_pattern: '/quoted/*',
+          auth_mode: 'public',
+          request_headers: { set: { authorization: value } },
+        },
+        'request_headers.set.authorization',
+      ],
+      ['PATCH', `/api/v1/routes/${routeId}`, { query: { set: { api_key: value } } }, 'query.set.api_key'],
+      ['POST', `${config()}/plan`, document, 'routes.1.request_headers.add.x-api-key'],
+      ['POST', `${config()}/apply`, document, 'routes.1.request_headers.add.x-api-key'],
+    ];
+    const before = await h.store.headPosition();
+    for (const [method, path, body, field] of refused) {
+      const answer = await h.request(method, path, { token: orgAdmin, body });
+      expect(answer.status, path).toBe(400);
+      expect(json(answer)['error'], path).toMatchObject({
+        code: 'validation_failed',
+        details: [{ field, issue: expect.stringContaining('the variables are') }],
+      });
+      expect(JSON.stringify(answer.body), path).not.toContain(FRAGMENT);
+    }
+    expect(await h.store.headPosition()).toBe(before);
+    // Any other header's refusal names the variable, which is no secret there.
+    const plain = await h.request('PATCH', `/api/v1/routes/${routeId}`, {
+      token: orgAdmin,
+      body: { request_headers: { set: { 'x-client': `\${${FRAGMENT}}` } } },
+    });
+    expect(plain.status).toBe(400);
+    expect(JSON.stringify(plain.body)).toContain(`\${${FRAGMENT}}`);
+  });
+
   it('the event log keeps the real value (the source of truth)', async () => {
     const events = await h.allEvents();
     const createdEvent = events.find(

@@ -1,9 +1,11 @@
+import { answeredIssueMessage } from '@vantageedge/shared/domain/credential-headers';
 import type { z } from 'zod';
 import { type ErrorDetail, listedDetails, MAX_ERROR_DETAILS, validationFailed } from './errors.js';
 
 /**
- * zod issues → the API's `details`: one entry per offending field (dotted path), unknown fields named;
- * past MAX_ERROR_DETAILS the rest are only counted (a document can hold hundreds of thousands).
+ * zod issues → the API's `details`: one entry per offending field (dotted path), unknown fields named,
+ * a credential's value never quoted; past MAX_ERROR_DETAILS the rest are only counted (a document can
+ * hold hundreds of thousands).
  */
 export function issuesToDetails(issues: readonly z.core.$ZodIssue[]): ErrorDetail[] {
   const details: ErrorDetail[] = [];
@@ -17,7 +19,10 @@ export function issuesToDetails(issues: readonly z.core.$ZodIssue[]): ErrorDetai
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys.slice(0, room))
         details.push({ field: fieldOf([...issue.path, key]), issue: 'is not a known field' });
-    } else details.push({ field: fieldOf(issue.path), issue: issue.message });
+    } else {
+      const params = issue.code === 'custom' ? issue.params : undefined;
+      details.push({ field: fieldOf(issue.path), issue: answeredIssueMessage({ ...issue, params }) });
+    }
   }
   return listedDetails(details, unlisted);
 }
