@@ -45,11 +45,16 @@ export function compareSpecificity(a: string, b: string): number {
   return longerIsA === longerWins ? -1 : 1;
 }
 
-/** Hosts, headers and query conditions: of two routes otherwise equal, more conditions match first. */
+/** Hosts, scheme, headers and query conditions: of two routes otherwise equal, more conditions match first. */
 function conditionCount(route: RouteConfig): number {
   const match = route.match ?? null;
   if (match === null) return 0;
-  return (match.hosts.length > 0 ? 1 : 0) + match.headers.length + match.query.length;
+  return (
+    (match.hosts.length > 0 ? 1 : 0) +
+    (match.scheme !== undefined ? 1 : 0) +
+    match.headers.length +
+    match.query.length
+  );
 }
 
 export function compareRoutes(a: RouteConfig, b: RouteConfig): number {

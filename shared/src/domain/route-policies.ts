@@ -1005,6 +1005,9 @@ export const headerCondition = condition(headerName);
 export const queryCondition = condition(queryParamName);
 export type MatchCondition = z.infer<typeof headerCondition>;
 
+/** The schemes a route's `match.scheme` may name. */
+export const REQUEST_SCHEMES = ['http', 'https'] as const;
+
 /**
  * Conditions beyond path and method. All must hold. Order of matching: priority, then path
  * specificity, then the number of conditions (more first), then the number of methods (fewer first),
@@ -1018,6 +1021,14 @@ export const routeMatch = z.strictObject({
       "read from the client's request as the origin gets it: no condition on a header the gateway writes for the origin (x-vantageedge-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, any spelling with _ or .: 400; gateways never meet one stored before that rule); one the gateway passes on only from a trusted proxy (True-Client-IP, CF-Connecting-IP, X-Forwarded-Ssl, …) is read only on a trusted proxy's request, and from any other client as not sent. exact and prefix are values a request header carries as gateways read it (its bytes as Latin-1, without the spaces and tabs around it): printable ASCII, inner tabs and U+0080–U+00FF (a character sent as UTF-8 is its bytes: € is U+00E2 U+0082 U+00AC), no leading space or tab (nor trailing, for exact); others are never met: 400",
   }),
   query: z.array(queryCondition).max(10, 'at most 10 query conditions').default([]),
+  /** Absent (every scheme) unless given: snapshots of routes without it keep their shape. */
+  scheme: z
+    .enum(REQUEST_SCHEMES, `must be one of ${REQUEST_SCHEMES.join(', ')}`)
+    .optional()
+    .meta({
+      description:
+        "the scheme the client used, as the gateway forwards it in X-Forwarded-Proto: https on the TLS listener, http on the plain one, or a trusted proxy's X-Forwarded-Proto (GATEWAY_TRUSTED_PROXIES; any other client's is not read). http on a redirect to https sends only plain-HTTP requests there (APISIX's redirect.http_to_https): HTTPS ones go on to the next route of the path",
+    }),
 });
 export type RouteMatch = z.infer<typeof routeMatch>;
 

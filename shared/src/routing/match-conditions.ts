@@ -33,6 +33,11 @@ export interface MatchFacts {
    * its spellings, in the order sent); undefined: every value counts (a condition holds when any meets it).
    */
   readonly queryReading?: QueryReading | undefined;
+  /**
+   * The scheme the client used as the gateway determined it (clientProto: a trusted proxy's
+   * X-Forwarded-Proto, else whether its connection is TLS); undefined: a `match.scheme` is not met.
+   */
+  readonly scheme?: string | undefined;
 }
 
 /**
@@ -46,7 +51,7 @@ export interface QueryReading {
 }
 
 /**
- * A route's `match` conditions (hosts, headers, query) compiled once per snapshot; all must hold.
+ * A route's `match` conditions (hosts, scheme, headers, query) compiled once per snapshot; all must hold.
  * `count` ranks routes of equal priority and path specificity: more conditions match first.
  */
 export interface CompiledConditions {
@@ -482,6 +487,7 @@ function sortedValues(entry: QueryValues | undefined): readonly string[] | undef
  */
 type Condition =
   | { readonly kind: 'hosts'; readonly hosts: ReadonlySet<string> }
+  | { readonly kind: 'scheme'; readonly scheme: string }
   | { readonly kind: 'header' | 'query'; test(facts: MatchFacts): boolean }
   | { readonly kind: 'never' };
 
@@ -573,6 +579,9 @@ export class ConditionSet {
       const hosts = new Set(match.hosts.map((host) => host.toLowerCase()));
       ids.push(this.#id(JSON.stringify(['hosts', ...[...hosts].sort()]), { kind: 'hosts', hosts }));
     }
+    if (match.scheme !== undefined) {
+      ids.push(this.#id(JSON.stringify(['scheme', match.scheme]), { kind: 'scheme', scheme: match.scheme }));
+    }
     for (const condition of match.headers) {
       const name = conditionFieldName('header', condition.name);
       if (readsClientCopyOfGatewayHeader(name)) {
@@ -646,9 +655,11 @@ export class ConditionSet {
     const outcome =
       condition.kind === 'hosts'
         ? condition.hosts.has(this.#requestHost(facts, serial))
-        : condition.kind === 'never'
-          ? false
-          : condition.test(facts);
+        : condition.kind === 'scheme'
+          ? facts.scheme?.toLowerCase() === condition.scheme
+          : condition.kind === 'never'
+            ? false
+            : condition.test(facts);
     if (serial !== undefined) {
       this.#testedFor[id] = serial;
       this.#outcomes[id] = outcome;

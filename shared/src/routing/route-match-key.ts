@@ -13,7 +13,7 @@ export interface RouteMatchFields {
 /**
  * The route's match as one string, equal for two routes exactly when the gateway cannot tell them
  * apart: the pattern as the gateway reads it (escapes normalised, `:param` names dropped), methods,
- * hosts and conditions as sets (header names and hosts without case), and the priority. Of two routes
+ * hosts and conditions as sets (header names and hosts without case), the scheme, and the priority. Of two routes
  * with one key, the gateway always takes the same one and the other never serves a request.
  */
 export function routeMatchKey(route: RouteMatchFields): string {
@@ -25,6 +25,7 @@ export function routeMatchKey(route: RouteMatchFields): string {
     sortedSet((match?.hosts ?? []).map((host) => host.toLowerCase())),
     sortedSet((match?.headers ?? []).map((condition) => matchConditionKey('header', condition))),
     sortedSet((match?.query ?? []).map((condition) => matchConditionKey('query', condition))),
+    match?.scheme ?? null,
   ]);
 }
 

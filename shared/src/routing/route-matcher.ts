@@ -37,7 +37,7 @@ import {
  *   /api*             string prefix (also matches `/apix`)
  * Order: priority (higher first), then specificity — compared segment by segment, a literal beats a
  * `:param`, which beats a wildcard; an exact pattern beats a wildcard that ends where it ends — then
- * the number of `match` conditions (hosts, headers, query: more first), then the number of methods
+ * the number of `match` conditions (hosts, scheme, headers, query: more first), then the number of methods
  * (fewer first; an empty list, which accepts any method, last), then the snapshot's order (which the
  * projection gives by what routes match, never by their ids). Method lists are upper-case. A route
  * with conditions matches only a request that meets them all.

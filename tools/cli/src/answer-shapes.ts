@@ -21,9 +21,20 @@ const cell = z.unknown().optional();
 export const tenantSummary = z.looseObject({ id: text, name: text, subdomain: text });
 export type TenantSummary = z.output<typeof tenantSummary>;
 
-/** One page of a list: `{ data: [item…], next_cursor }`. */
+/**
+ * A tenant whose entries a page of the audit log left out (its config read budget spent): an id and a
+ * count of seconds, nothing a terminal could be made to act on. A malformed list is read as none.
+ */
+const omittedTenant = z.looseObject({ tenant_id: z.uuid(), retry_after_seconds: z.number().int().min(0) });
+export type OmittedTenant = z.output<typeof omittedTenant>;
+
+/** One page of a list: `{ data: [item…], next_cursor }` (and the audit log's `omitted_tenants`). */
 export const page = <Item extends z.ZodType>(item: Item) =>
-  z.looseObject({ data: z.array(item), next_cursor: z.string().nullish() });
+  z.looseObject({
+    data: z.array(item),
+    next_cursor: z.string().nullish(),
+    omitted_tenants: z.array(omittedTenant).optional().catch(undefined),
+  });
 
 /** A row of a `get` table: an object whose columns read whatever is there. */
 export const tableRow = z.record(z.string(), shown);

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { checkAdminApiUrl } from './admin-api-url.js';
 import { AnswerTooLargeError, MAX_ANSWER_BYTES, readAnswer, sizeText } from './answer-reader.js';
-import { page } from './answer-shapes.js';
+import { type OmittedTenant, page } from './answer-shapes.js';
 import { CliError, EXIT, exitCodeOfStatus } from './exit-codes.js';
 
 /** The admin API over HTTP: the CLI's only way into VantageEdge. */
@@ -392,8 +392,14 @@ export class ApiClient {
     item: Item,
     query: RequestOptions['query'] = {},
     { max = Number.POSITIVE_INFINITY, cursor: from }: { max?: number; cursor?: string } = {},
-  ): Promise<{ items: Array<z.output<Item>>; nextCursor: string | undefined }> {
+  ): Promise<{
+    items: Array<z.output<Item>>;
+    nextCursor: string | undefined;
+    /** The tenants a page left out (the audit log's omitted_tenants), each once, with its longest wait. */
+    omittedTenants: OmittedTenant[];
+  }> {
     const items: Array<z.output<Item>> = [];
+    const omitted = new Map<string, OmittedTenant>();
     const pageShape = page(item);
     const seen = new Set<string>();
     let bytes = 0;
@@ -413,6 +419,11 @@ export class ApiClient {
       }
       // Not push(...data): a page of a few hundred thousand items is more arguments than a call takes.
       for (const one of answer.body.data) items.push(one);
+      for (const tenant of answer.body.omitted_tenants ?? []) {
+        const known = omitted.get(tenant.tenant_id);
+        if (!known || known.retry_after_seconds < tenant.retry_after_seconds)
+          omitted.set(tenant.tenant_id, tenant);
+      }
       cursor = answer.body.next_cursor ?? undefined;
       if (items.length >= max) break;
       if (cursor !== undefined && (seen.has(cursor) || seen.size + 1 >= MAX_PAGES)) {
@@ -423,6 +434,6 @@ export class ApiClient {
       }
       if (cursor !== undefined) seen.add(cursor);
     } while (cursor !== undefined);
-    return { items, nextCursor: cursor };
+    return { items, nextCursor: cursor, omittedTenants: [...omitted.values()] };
   }
 }

@@ -6,7 +6,8 @@ import { CliError, EXIT } from './exit-codes.js';
 /**
  * `history` and `get audit`: entries of a log the admin API pages newest first. `--limit N` shows the
  * N newest (read over as many pages as that takes), `--all` every one, `--cursor C` goes on after the
- * last entry of an earlier run; when older entries exist than shown, stderr says how to see them.
+ * last entry of an earlier run; when older entries exist than shown, stderr says how to see them, and
+ * names each tenant whose entries the admin API left out (the audit log of every tenant).
  */
 
 export interface LogEntriesOptions {
@@ -41,12 +42,17 @@ export async function readLogEntries<Entry extends z.ZodType>(
   query: Record<string, string | undefined>,
   options: LogEntriesOptions,
 ): Promise<LogEntries<z.output<Entry>>> {
-  const { items, nextCursor } = await client.listPart(path, entry, query, {
+  const { items, nextCursor, omittedTenants } = await client.listPart(path, entry, query, {
     max: mostEntries(options),
     ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
   });
   if (nextCursor !== undefined) {
     ctx.stderr(`vantageedge: older entries exist; show them with --cursor ${nextCursor} (or all with --all)`);
+  }
+  for (const { tenant_id, retry_after_seconds } of omittedTenants) {
+    ctx.stderr(
+      `vantageedge: entries of tenant ${tenant_id} are left out (its config read budget is spent); read them with --tenant ${tenant_id} in ${retry_after_seconds} s`,
+    );
   }
   return { data: items, next_cursor: nextCursor ?? null };
 }

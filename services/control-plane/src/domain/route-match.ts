@@ -23,7 +23,7 @@ export function addMatchConditions(conditions: Set<string>, match: RouteMatch | 
 
 /** 409 `duplicate_route`: `field` of the route would make it match exactly as `other` does. */
 export function duplicateRoute(other: string, field: string): DomainError {
-  const issue = `has the same path pattern, methods, hosts, header and query conditions and priority as ${other}, which the gateway would always choose instead`;
+  const issue = `has the same path pattern, methods, hosts, scheme, header and query conditions and priority as ${other}, which the gateway would always choose instead`;
   return new DomainError('conflict', `the route's match is ${other}'s: ${issue}`, field, {
     issue,
     code: 'duplicate_route',

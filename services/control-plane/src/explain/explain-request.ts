@@ -160,12 +160,13 @@ interface ExplainedRoutes {
 
 /**
  * The request as a route's `match` conditions read it on a gateway: its headers with the Host it is
- * sent to, its raw query with the leading '?'.
+ * sent to, its raw query with the leading '?', its scheme.
  */
 function matchFacts(input: ExplainInput): MatchFacts {
   return {
     req: { headers: { ...input.headers, host: input.host } as IncomingHttpHeaders },
     query: input.query === '' ? '' : `?${input.query}`,
+    scheme: input.scheme ?? 'https',
   };
 }
 

@@ -414,6 +414,42 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     expect(JSON.stringify(long.body)).not.toContain(`${'a'.repeat(7995)}/far/`); // no two copies of the path
   });
 
+  it('takes a route matched on the http scheme for a plain-HTTP request only, as the gateways do', async () => {
+    const origin = await h.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'tls-site', url: 'http://127.0.0.1:9/' },
+    });
+    const served = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: json(origin)['id'],
+        path_pattern: '/site/*',
+        auth_mode: 'public',
+      },
+    });
+    expect(served.status, JSON.stringify(served.body)).toBe(201);
+    const toHttps = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: null,
+        path_pattern: '/site/*',
+        auth_mode: 'public',
+        match: { scheme: 'http' },
+        redirect: { status: 301, location: 'https://${host}${path}${query}' },
+      },
+    });
+    expect(toHttps.status, JSON.stringify(toHttps.body)).toBe(201);
+    expect(json(toHttps)['match']).toMatchObject({ scheme: 'http' });
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/site/a' };
+    expect(json(await explain({ ...request, scheme: 'http' }))).toMatchObject({
+      route: { id: json(toHttps)['id'] },
+      decision: { stage: 'redirect', status: 301 },
+      policies: { redirect: { location: 'https://acme-explain.vantageedge.dev/site/a' } },
+    });
+    const secure = json(await explain(request));
+    expect(secure['route']).toMatchObject({ id: json(served)['id'] });
+    expect(secure['decision']).not.toMatchObject({ stage: 'redirect' });
+  });
+
   it('answers exactly what the shared answer schema describes, which the CLI and the console parse it with', async () => {
     const expiring = await h.request('POST', '/api/v1/api-keys', {
       body: {

@@ -1017,7 +1017,29 @@ function otherPaths(): Record<string, unknown> {
           MIN_POSITION,
         ],
         responses: {
-          '200': { description: 'a page of audit entries', content: json(page(ref('AuditEntry'))) },
+          '200': {
+            description:
+              "a page of audit entries. In a listing of all the caller's tenants (no tenant_id), the entries of a tenant whose config read budget is in debt are left out and the tenant is named in omitted_tenants (absent when none is): read its entries with tenant_id after retry_after_seconds (the page's next_cursor goes on past them). With every tenant of the listing in debt, 429 admin_rate_limited as for tenant_id",
+            content: json({
+              ...page(ref('AuditEntry')),
+              properties: {
+                ...page(ref('AuditEntry')).properties,
+                omitted_tenants: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['tenant_id', 'code', 'field', 'retry_after_seconds'],
+                    properties: {
+                      tenant_id: { type: 'string', format: 'uuid' },
+                      code: { type: 'string', enum: ['admin_rate_limited'] },
+                      field: { type: 'string', enum: ['tenant_config_read_bytes_per_minute'] },
+                      retry_after_seconds: { type: 'integer', minimum: 1 },
+                    },
+                  },
+                },
+              },
+            }),
+          },
           ...QUERY_ERRORS,
           '403': E.forbidden,
           '404': E.notFound,

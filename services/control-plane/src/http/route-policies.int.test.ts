@@ -282,6 +282,7 @@ describe('route policies in the admin API', () => {
       'match.headers.0.exact',
     ],
     ['a host of no tenant of ours', { match: { hosts: ['other.localhost'] } }, 'match.hosts.0'],
+    ['a scheme that is not http or https', { match: { scheme: 'ws' } }, 'match.scheme'],
     // Regression: the condition read the client's X-Real-IP while the origin got the gateway's: a route
     // meant for internal addresses was any client's that wrote one.
     [

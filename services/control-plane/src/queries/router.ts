@@ -20,6 +20,7 @@ import { exactRouter } from '../http/exact-routing.js';
 import { ReplayRunner } from './admin-replay.js';
 import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
+import { admitListedTenants, type OmittedTenant } from './audit-log-admission.js';
 import { createConfigQueryRouter } from './config-router.js';
 import { getCustomDomain, listCustomDomains } from './custom-domains.js';
 import { readYourWrites } from './min-position.js';
@@ -334,13 +335,17 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     // Entries are up to a route's 32 KiB each, a page up to 200 of them: each tenant's are paid from
     // its config read budget, so one admin's pages cannot keep the process's one thread busy.
     const budget = deps.eventStore ? configReadBudgetOf(deps.eventStore) : undefined;
-    for (const tenant of tenantIds ?? []) budget?.admit(tenant);
+    let omitted: OmittedTenant[] = [];
+    if (budget && tenantIds !== null) {
+      if (query.tenant_id !== undefined) budget.admit(query.tenant_id);
+      else ({ admitted: tenantIds, omitted } = admitListedTenants(budget, tenantIds));
+    }
     const rows =
       tenantIds !== null && tenantIds.length === 0 ? [] : await listAuditEntries(pool, query, tenantIds);
     const page = toPage(rows, query.limit, auditKey, presentAuditEntry);
     // A platform admin's listing of every tenant spends no tenant's budget.
     if (budget && tenantIds !== null) spendByTenant(budget, page.data);
-    res.json(page);
+    res.json(omitted.length === 0 ? page : { ...page, omitted_tenants: omitted });
   });
 
   // Rebuilds a lost snapshot topic: every tenant's snapshot is queued for the snapshot projector.

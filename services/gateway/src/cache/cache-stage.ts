@@ -255,7 +255,12 @@ function credentialQueryUnkeyed(policy: CompiledCachePolicy, exchange: GatewayEx
  * router finds it (every route a differently spelled reading could reach, when the path is ambiguous).
  */
 function invalidateNamed(cache: ResponseCache, exchange: GatewayExchange, target: InvalidationTarget): void {
-  const facts = { req: exchange.req, query: target.query, peerTrusted: exchange.peerTrusted };
+  const facts = {
+    req: exchange.req,
+    query: target.query,
+    peerTrusted: exchange.peerTrusted,
+    scheme: exchange.scheme,
+  };
   const found = exchange.tenant?.router.resolve('GET', target.path, { facts, preflight: false });
   const routes = found instanceof AmbiguousPath ? found.routes : found === undefined ? [] : [found];
   for (const route of routes) {

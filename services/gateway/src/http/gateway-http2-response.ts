@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { type Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import { type CountsBodyBytes, chunkBytes } from './body-bytes.js';
+import { contentTypeBrowsersRead } from './content-type-lines.js';
 import { FIRST_LINE_OVER_HTTP2_ONLY } from './http2-field-lines.js';
 
 /**
@@ -71,13 +72,17 @@ function forbidden(lowerName: string, value: unknown): boolean {
 
 /**
  * The one value of a field node's HTTP/2 response sends once, as node:http reads an answer's lines: the
- * first for most (Content-Type, ETag, Location, …), the lines joined with ", " for the others, as browsers
- * join every field (FIRST_LINE_OVER_HTTP2_ONLY). Content-Encoding and Content-Language are lists
- * (RFC 9110 §8.4, §8.5): `gzip` then `br` is a body the client must undo of both, not of gzip alone.
+ * first for most (ETag, Location, …), the lines joined with ", " for the others, as browsers join every
+ * field (FIRST_LINE_OVER_HTTP2_ONLY). Content-Encoding and Content-Language are lists (RFC 9110 §8.4,
+ * §8.5): `gzip` then `br` is a body the client must undo of both, not of gzip alone. Content-Type is the
+ * media type a browser reads of the lines over HTTP/1.1 (the last valid one, contentTypeBrowsersRead), so
+ * that an answer renders alike over either protocol; the first line when none is one.
  */
 function oneValue(lowerName: string, values: readonly unknown[]): string {
-  if (!FIRST_LINE_OVER_HTTP2_ONLY.has(lowerName)) return withoutEdgeWhitespace(String(values[0]));
-  return values.map((value) => withoutEdgeWhitespace(String(value))).join(', ');
+  const lines = values.map((value) => withoutEdgeWhitespace(String(value)));
+  if (lowerName === 'content-type') return contentTypeBrowsersRead(lines) ?? String(lines[0]);
+  if (!FIRST_LINE_OVER_HTTP2_ONLY.has(lowerName)) return String(lines[0]);
+  return lines.join(', ');
 }
 
 /** Several values where node's HTTP/2 response takes one. */
@@ -281,6 +286,8 @@ function sendablePairs(headers: readonly string[]): readonly string[] {
   const kept: string[] = [];
   /** Where in `kept` each single-value field's value is. */
   let singleAt: Map<string, number> | undefined;
+  /** Every Content-Type line, when there are several (oneValue). */
+  let contentTypes: string[] | undefined;
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const lower = headers[i]!.toLowerCase();
     const value = withoutEdgeWhitespace(headers[i + 1]!);
@@ -290,11 +297,17 @@ function sendablePairs(headers: readonly string[]): readonly string[] {
       const at = singleAt.get(lower);
       if (at !== undefined) {
         if (FIRST_LINE_OVER_HTTP2_ONLY.has(lower)) kept[at] = `${kept[at]}, ${value}`;
+        else if (lower === 'content-type') {
+          contentTypes ??= [kept[at]!];
+          contentTypes.push(value);
+        }
         continue;
       }
       singleAt.set(lower, kept.length + 1);
     }
     kept.push(headers[i]!, value);
   }
+  if (contentTypes !== undefined)
+    kept[singleAt!.get('content-type')!] = oneValue('content-type', contentTypes);
   return kept;
 }

@@ -5,6 +5,7 @@ import type { CacheEntry } from '../cache/cache-entry.js';
 import type { CacheFill, FillBody } from '../cache/response-cache.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { UpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { clientProto, connectionProto } from '../proxy/forwarded-headers.js';
 import type { CompiledHeaderTransform } from '../transforms/header-transform.js';
 
 /**
@@ -81,6 +82,11 @@ export class GatewayExchange {
   /** The socket's address, and whether it is one of the trusted proxies (GATEWAY_TRUSTED_PROXIES). */
   peerIp = '';
   peerTrusted = false;
+
+  /** The client's scheme as the origin is told it (X-Forwarded-Proto): what `match.scheme` reads. */
+  get scheme(): string {
+    return clientProto(this.req.headers, connectionProto(this.req), this.peerTrusted);
+  }
 
   constructor(
     readonly req: IncomingMessage,

@@ -147,8 +147,8 @@ export class UpgradeSteps {
         'the query string contains a character that must be percent-encoded',
       );
     }
-    // The routes' `match` conditions (hosts, headers, query) hold for an upgrade as for any request.
-    const facts = { req, query, peerTrusted: exchange.peerTrusted };
+    // The routes' `match` conditions (hosts, scheme, headers, query) hold for an upgrade as for any request.
+    const facts = { req, query, peerTrusted: exchange.peerTrusted, scheme: exchange.scheme };
     const route = tenant.router.resolve('GET', normalized.path, { facts, preflight: false });
     if (route === undefined) {
       return refusedByTenantIpRules(tenant, exchange.clientIp)
