@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { dashboards, OBSERVABILITY, queries, rules } from './observability-pack.js';
+import { dashboards, metricsOf, OBSERVABILITY, queries, rules } from './observability-pack.js';
 
 /**
  * The operations pack (infra/observability) against the code: every series a dashboard or rule reads
@@ -28,6 +28,46 @@ const exported = new Set(
 );
 const recorded = new Set(rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
 
+/**
+ * Each exported metric's label names, from its registration (`name: '…'` followed by `labelNames: [...]`,
+ * or a constant array of the same file), plus `service` (every series) and what Prometheus adds.
+ */
+const labelNames = new Map<string, Set<string>>();
+for (const file of sources) {
+  const text = readFileSync(file, 'utf8');
+  const arrays = new Map(
+    [...text.matchAll(/const (\w+)\s*=\s*\[([^\]]*)\]/g)].map((m) => [
+      m[1],
+      [...(m[2] ?? '').matchAll(/'(\w+)'/g)],
+    ]),
+  );
+  for (const registration of text.matchAll(/name: '(vantageedge_[a-z0-9_]+)'[\s\S]*?(?=\n\s*\}\))/g)) {
+    const declared = /labelNames:\s*(\[[^\]]*\]|\w+)/.exec(registration[0])?.[1] ?? '[]';
+    const names = new Set(['service', 'job', 'instance']);
+    const add = (list: string) => {
+      for (const [, name] of list.matchAll(/'(\w+)'/g)) names.add(name ?? '');
+      for (const [, constant] of list.matchAll(/(?:\.\.\.)?\b([A-Z_]+)\b/g))
+        for (const [, name] of arrays.get(constant) ?? []) names.add(name ?? '');
+    };
+    add(declared);
+    labelNames.set(registration[1] ?? '', names);
+  }
+}
+/** The labels a recording rule's series keep: those of its outermost `by (…)`. */
+const recordedLabels = new Map(
+  rules.flatMap((rule) => {
+    if (!rule.record) return [];
+    const by = /^\s*(?:sum|max|min|count|avg)\s+by\s*\(([^)]*)\)/.exec(rule.expr)?.[1] ?? '';
+    return [[rule.record, new Set(by.split(',').map((name) => name.trim()))] as const];
+  }),
+);
+function labelsOfSeries(name: string): Set<string> | undefined {
+  const family = labelNames.get(name) ?? labelNames.get(name.replace(/_(bucket|count|sum)$/, ''));
+  if (family && name.endsWith('_bucket')) return new Set([...family, 'le']);
+  return family ?? recordedLabels.get(name);
+}
+const SERIES = /(?<![\w:])((?:[a-z_]+:)?vantageedge_[a-z0-9_]+(?::[a-z0-9_]+)?)(?![\w:])/g;
+
 describe('observability pack', () => {
   it('has a gateway and a control-plane dashboard, each panel with a query', () => {
     expect(dashboards.map((d) => d.json.uid).sort()).toEqual([
@@ -50,6 +90,43 @@ describe('observability pack', () => {
       for (const [name] of expr.matchAll(/\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b/g))
         expect(recorded.has(name), `${where}: ${name}`).toBe(true);
     }
+  });
+
+  it('filters, groups and joins each series only by labels it has', () => {
+    expect(labelNames.get('vantageedge_upstream_circuit_state')).toEqual(
+      new Set(['service', 'job', 'instance', 'tenant', 'origin', 'target']),
+    );
+    const missing: string[] = [];
+    const check = (where: string, series: string, label: string) => {
+      const labels = labelsOfSeries(series);
+      if (labels && label !== '' && !labels.has(label))
+        missing.push(`${where}: ${series} has no label ${label}`);
+    };
+    for (const { where, expr } of queries) {
+      for (const [, series, matchers] of expr.matchAll(
+        /(?<![\w:])((?:[a-z_]+:)?vantageedge_[a-z0-9_]+(?::[a-z0-9_]+)?)\{([^}]*)\}/g,
+      ))
+        for (const [, label] of (matchers ?? '').matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g))
+          check(where, series ?? '', label ?? '');
+      // An aggregation's `by (…)`: every series it aggregates must have each label.
+      for (const aggregation of expr.matchAll(
+        /\b(?:sum|max|min|count|avg|topk|bottomk)\s+by\s*\(([^)]*)\)\s*\(/g,
+      )) {
+        let depth = 1;
+        let end = aggregation.index + aggregation[0].length;
+        for (; end < expr.length && depth > 0; end += 1)
+          depth += expr[end] === '(' ? 1 : expr[end] === ')' ? -1 : 0;
+        const body = expr.slice(aggregation.index + aggregation[0].length, end);
+        for (const [, series] of body.matchAll(SERIES))
+          for (const label of (aggregation[1] ?? '').split(',').map((name) => name.trim()))
+            if (label !== 'le') check(where, series ?? '', label);
+      }
+      for (const [, list] of expr.matchAll(/\b(?:on|ignoring)\s*\(([^)]*)\)/g))
+        for (const [, series] of expr.matchAll(SERIES))
+          for (const label of (list ?? '').split(',').map((name) => name.trim()))
+            check(where, series ?? '', label);
+    }
+    expect(missing).toEqual([]);
   });
 
   // Regression: the rate-limit and cache modules labelled series tenant_id/route_id while the rest of
@@ -153,6 +230,30 @@ describe('observability pack', () => {
       expect(rule.annotations?.['summary'], `${rule.alert}: summary`).toBeTruthy();
       expect(rule.annotations?.['description'], `${rule.alert}: description`).toBeTruthy();
       expect(fired.has(rule.alert ?? ''), `${rule.alert}: no promtool case where it fires`).toBe(true);
+    }
+  });
+
+  // Regression: 11 of the 24 alerts were named nowhere in the docs (VantageEdgeKafkaDown,
+  // VantageEdgeReplicaStaleConfig, VantageEdgeUpstreamCircuitOpen, …): the operator paged had the
+  // alert's one-line description and nothing saying which series to look at or what to do.
+  it('has a runbook entry for every alert, naming the series it reads and what to do', () => {
+    const deployment = readFileSync(path.join(ROOT, 'docs/deployment.md'), 'utf8');
+    const runbook = /^### Runbook\b[^\n]*\n([\s\S]*?)(?=^## |^### )/m.exec(deployment)?.[1] ?? '';
+    const entries = new Map(
+      [...runbook.matchAll(/^#### (\w+)\n([\s\S]*?)(?=^#### |(?![\s\S]))/gm)].map((m) => [m[1], m[2] ?? '']),
+    );
+    const alerting = rules.filter((rule) => rule.alert);
+    expect([...entries.keys()].sort()).toEqual(alerting.map((rule) => rule.alert).sort());
+    for (const rule of alerting) {
+      const entry = entries.get(rule.alert ?? '') ?? '';
+      const read = [
+        ...metricsOf(rule.expr),
+        ...[...rule.expr.matchAll(/\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b/g)].map(([name]) => name),
+      ];
+      // In code font, a selector or range allowed after it.
+      for (const series of read)
+        expect(entry, `${rule.alert}: ${series}`).toMatch(new RegExp(`\`${series}(?![\\w:])[^\`]*\``));
+      expect(entry, `${rule.alert}: what to do`).toContain('**Do:**');
     }
   });
 

@@ -117,6 +117,7 @@ export type RuleName =
   | 'entry point not published'
   | 'forbidden edge'
   | 'declared dependency not allowed'
+  | 'dependency only tests use'
   | 'package without rules';
 
 export interface Violation {
@@ -145,6 +146,34 @@ export function findViolations(workspace: Workspace): Violation[] {
     }
   }
   return violations;
+}
+
+/**
+ * A workspace package's `dependencies` that none of its production files imports: a production install
+ * (`npm ci --omit=dev`, or one workspace's) carries them for nothing. What only its tests, test helpers
+ * or benchmarks use belongs in its devDependencies.
+ */
+export function unusedDependencies(workspace: Workspace): Violation[] {
+  const imported = new Map<string, Set<string>>();
+  for (const file of workspace.files) {
+    if (file.role !== 'production') continue;
+    const names = imported.get(file.packageName) ?? new Set<string>();
+    for (const specifier of file.imports) names.add(packageOfSpecifier(specifier));
+    imported.set(file.packageName, names);
+  }
+  return workspace.packages
+    .filter((pkg) => pkg.dir !== '')
+    .flatMap((pkg) =>
+      [...pkg.dependencies]
+        .filter((name) => !imported.get(pkg.name)?.has(name))
+        .map(
+          (name): Violation => ({
+            rule: 'dependency only tests use',
+            file: `${pkg.dir}/package.json`,
+            specifier: name,
+          }),
+        ),
+    );
 }
 
 interface Context {

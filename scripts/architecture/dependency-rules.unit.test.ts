@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { describeViolation, findViolations, type Violation } from './dependency-rules.js';
+import { describeViolation, findViolations, unusedDependencies, type Violation } from './dependency-rules.js';
 import {
   importsOf,
   owningPackage,
@@ -33,6 +33,12 @@ describe('dependency rules of the repository (docs/architecture.md)', () => {
   it('still has every pending violation (delete an entry when its fix lands)', () => {
     const actual = new Set(violations.map(key));
     expect(pendingViolations.map(key).filter((violation) => !actual.has(violation))).toEqual([]);
+  });
+
+  // Regression: the gateway declared @clerk/backend and @opentelemetry/sdk-trace-base, which only its
+  // tests import, as production dependencies.
+  it('declares as dependencies only packages the production code imports', () => {
+    expect(unusedDependencies(readWorkspace(REPOSITORY)).map(key)).toEqual([]);
   });
 
   it('reads every package and the files of each', () => {
@@ -215,6 +221,33 @@ describe('the dependency rules', () => {
         ],
       }),
     ).toEqual(['bench/run.ts: undeclared dependency: yaml']);
+  });
+
+  it('name a dependency only tests, test helpers or benchmarks import', () => {
+    const packages = [
+      pkg('@vantageedge/gateway', 'services/gateway', ['@vantageedge/shared', 'undici', 'jose', 'pg']),
+      pkg('@vantageedge/shared', 'shared', ['pg']),
+    ];
+    const files = {
+      'services/gateway/src/proxy.ts': ["import { Pool } from 'undici';", "import type { JWK } from 'jose';"],
+      'services/gateway/src/main.ts': ["import { loadSettings } from '@vantageedge/shared/settings';"],
+      'services/gateway/src/proxy.unit.test.ts': ["import pg from 'pg';"],
+      'services/gateway/src/bench/proxy-bench.ts': ["import pg from 'pg';"],
+      'shared/src/db.ts': ["import pg from 'pg';"],
+    };
+    const workspace: Workspace = {
+      root: '/nowhere',
+      packages,
+      files: Object.entries(files).map(([filePath, lines]) => ({
+        path: filePath,
+        packageName: owningPackage(packages, filePath).name,
+        role: roleOf(filePath),
+        imports: importsOf(lines.join('\n')),
+      })),
+    };
+    expect(unusedDependencies(workspace).map(key)).toEqual([
+      'services/gateway/package.json: dependency only tests use: pg',
+    ]);
   });
 
   it('name a package the rules do not know', () => {
