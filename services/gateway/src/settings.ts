@@ -329,12 +329,21 @@ export const gatewaySettings = {
    */
   GATEWAY_MAX_PROBE_SOCKETS_PER_TENANT: z.coerce.number().int().min(0).max(100_000).default(64),
   /**
-   * Requests that may wait for a free connection in one origin target's pool (128 connections); past
-   * it a request is answered 503 upstream_queue_full at once (Envoy's max_pending_requests).
+   * Connections (so requests in flight) each origin target's pool has on this replica, as Envoy's
+   * max_connections / max_requests per cluster. A stream of server-sent events or a long poll holds one
+   * for as long as it lasts: past this many at once a target's further requests wait for one (504 after
+   * their response-head timeout), so an origin serving more streams needs more. A tenant's requests in
+   * flight stay bounded by GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT whatever this is.
+   */
+  GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET: z.coerce.number().int().min(1).max(100_000).default(128),
+  /**
+   * Requests that may wait for a free connection in one origin target's pool
+   * (GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET); past it a request is answered 503 upstream_queue_full at
+   * once (Envoy's max_pending_requests).
    */
   GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(1).max(1_000_000).default(1024),
   /**
-   * The part of an origin target's pooled connections (128) one client address (an IPv6 client by its
+   * The part of an origin target's pooled connections (GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET) one client address (an IPv6 client by its
    * /64; not a trusted proxy) may hold with requests in flight, waiting ones included: past it a request
    * is answered 429 client_upstream_limit at once (nginx's `limit_conn` per address, counted per target).
    * A client not reading its responses holds its connections until the body timeout, so without it one

@@ -124,6 +124,24 @@ describe('gateway GATEWAY_MAX_WEBSOCKETS_PER_TENANT', () => {
   });
 });
 
+describe('gateway GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  it('defaults to 128 connections per origin target, and takes more for origins serving many streams', () => {
+    expect(parseGatewaySettings(REQUIRED).GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET).toBe(128);
+    expect(
+      parseGatewaySettings({ ...REQUIRED, GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET: '4096' })
+        .GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET,
+    ).toBe(4096);
+  });
+
+  it.each(['0', '-1', '1.5', '100001', 'many'])('refuses %j', (value) => {
+    expect(() =>
+      parseGatewaySettings({ ...REQUIRED, GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET: value }),
+    ).toThrow(/GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET/);
+  });
+});
+
 describe('gateway GATEWAY_UPSTREAM_CLIENT_SHARE', () => {
   const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
 

@@ -215,6 +215,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         probeBudget,
         addressPolicy,
         targetLabels,
+        connectionsPerTarget: config.GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
         clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,

@@ -1,4 +1,5 @@
 import { cookieNameAsPhpReadsIt, fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
+import { asksForEventStream } from '../http/event-streams.js';
 import { cookieHeader, headerList } from '../http/header-values.js';
 import type { NamedParameters } from '../http/query-parameter-spellings.js';
 import type { CacheRequest } from './cache-key.js';
@@ -13,6 +14,9 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
   if (request.hasBody) return 'request_body';
   const { headers } = request;
+  // A client asking for server-sent events never waits behind another client's stream (which never ends)
+  // for a response to share.
+  if (asksForEventStream(headers.accept)) return 'event_stream';
   const cacheControl = headerList(headers['cache-control']);
   if (policy.mode === 'standard') {
     // no-cache, max-age, … are requirements on the stored response (the gateway's

@@ -338,6 +338,30 @@ describe('what is cached', () => {
       });
   });
 
+  it('never stores a stream of server-sent events, whatever its Cache-Control, in either mode', () => {
+    for (const mode of ['override', 'standard'] as const) {
+      const caching = compiled({ mode, ttl_seconds: 60 });
+      for (const type of ['text/event-stream', 'Text/Event-Stream; charset=utf-8', ' text/event-stream ']) {
+        const headers = { 'content-type': type, 'cache-control': 'public, max-age=60', etag: '"v1"' };
+        expect(storageDecision(caching, 'GET', 200, headers), `${mode} ${type}`).toEqual({
+          notStored: 'event_stream',
+        });
+      }
+      const json = { 'content-type': 'application/json', 'cache-control': 'public, max-age=60' };
+      expect(storageDecision(caching, 'GET', 200, json)).toHaveProperty('freshMs');
+    }
+  });
+
+  it('bypasses the cache for a client asking for server-sent events', () => {
+    for (const mode of ['override', 'standard'] as const) {
+      const caching = compiled({ mode });
+      for (const accept of ['text/event-stream', 'application/json, Text/Event-Stream;q=0.5'])
+        expect(requestBypassReason(caching, request('', { accept })), accept).toBe('event_stream');
+      for (const accept of ['text/event-stream;q=0', 'application/json', '*/*', 'text/event-streams'])
+        expect(requestBypassReason(caching, request('', { accept })), accept).toBeNull();
+    }
+  });
+
   it('reads only the header fields a request or response carries, whatever names the policy gives', () => {
     // Header objects inherit from Object.prototype: `constructor` is there on every request.
     const policy = compiled({

@@ -5,6 +5,7 @@ import {
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
+import { isEventStream } from '@vantageedge/shared/http/event-streams';
 import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { CompiledOrigin, CompiledRoute } from '../config/compiled-tenant.js';
@@ -357,10 +358,14 @@ function setClientConditionalAside(exchange: GatewayExchange): void {
   removeClientFields(headers, CLIENT_CONDITIONAL_FIELDS);
 }
 
-/** The client's own condition (set aside) holds for the origin's 200: it already has this response. */
+/**
+ * The client's own condition (set aside) holds for the origin's 200: it already has this response. Never
+ * for an event stream: its 304 would wait for the end of a stream that does not end, the events dropped.
+ */
 function clientHasOriginResponse(exchange: GatewayExchange, head: ResponseHead): boolean {
   const conditional = exchange.cacheClientConditional;
   if (conditional === undefined || head.statusCode !== 200) return false;
+  if (isEventStream(head.headers['content-type'])) return false;
   return clientHasCurrentCopy((name) => {
     const value = head.headers[name];
     return Array.isArray(value) ? value[0] : value === undefined ? undefined : String(value);

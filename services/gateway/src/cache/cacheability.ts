@@ -3,6 +3,7 @@ import { isCompleteResponseStatus } from '@vantageedge/shared/domain/gateway-con
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { contentCodings, requestAcceptedCodings } from '@vantageedge/shared/http/accept-encoding';
 import { statedMaxAge } from '@vantageedge/shared/http/cache-directives';
+import { isEventStream } from '@vantageedge/shared/http/event-streams';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
@@ -177,6 +178,9 @@ export function storageDecision(
   // An instruction to one browser (clear its cookies, storage, cache): replayed from the cache it would
   // clear every client that gets the entry.
   if (headers['clear-site-data'] !== undefined) return { notStored: 'clear_site_data' };
+  // Events as they happen, usually endless: collected, the stream would hold the clients coalesced
+  // behind it until their wait ran out, and an ended one replayed would hand old events out as new.
+  if (isEventStream(headers['content-type'])) return { notStored: 'event_stream' };
   const vary = responseVary(headers);
   if (vary === '*') return { notStored: 'vary_star' };
   // The origin's answer depends on a value the gateway gave it (X-Forwarded-Proto, X-Real-IP, …), not

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { isEventStream } from '@vantageedge/shared/http/event-streams';
 import { type CheckedHeader, writeLowerCaseHead } from '../http/gateway-server-response.js';
 import type { BodyTap } from '../pipeline/stage.js';
 
@@ -16,7 +17,8 @@ export interface ResponseBodySink {
  *
  * - The status line and headers go out with the first body chunk (or at the end, for an empty body), so
  *   an origin that fails after its headers but before any body byte still leaves the client response
- *   untouched: the proxy answers 502 instead of a response cut before its status line.
+ *   untouched: the proxy answers 502 instead of a response cut before its status line. A stream of
+ *   server-sent events is the exception: its head goes out at once (sendEventStreamHead).
  * - Route stages that asked to see the body (the cache storing a MISS) get every chunk as it goes to
  *   the client, and `end` once the whole body went; a body cut short never reaches `end`. A tap that
  *   answers the client itself (BodyTap.answersClient) gets them while nothing reaches the client.
@@ -46,6 +48,20 @@ export class ClientResponseWriter implements ResponseBodySink {
     this.#headers = headers;
     this.#checkedHeaders = checkedHeaders;
     this.#tapAnswers = taps?.some((tap) => tap.answersClient === true) ?? false;
+    this.#sendEventStreamHead();
+  }
+
+  /**
+   * An origin sends an event stream's head when the stream opens and each event when it happens, maybe
+   * much later: its client (EventSource) is open once it has the head. Were it held back until the first
+   * event, an origin quiet past its idle timeout would be answered 504, after which an EventSource never
+   * reconnects; cut after its head, the stream is reconnected to, as when it breaks off later.
+   */
+  #sendEventStreamHead(): void {
+    if (this.#status !== 200 || this.#tapAnswers || this.#res.writableEnded) return;
+    if (!isEventStream(this.#headers['content-type'])) return;
+    this.#writeHead();
+    this.#res.flushHeaders();
   }
 
   /**

@@ -178,6 +178,7 @@ export async function startTestGateway(
         stateChangeLines,
         addressPolicy,
         targetLabels,
+        connectionsPerTarget: config.GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
         clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,

@@ -61,7 +61,7 @@ export interface UpstreamSetDeps {
   readonly stateChangeLines?: TenantLineBudget;
   /** Milliseconds on a monotonic clock; injected by state-machine tests. */
   readonly now?: () => number;
-  /** Keep-alive connections per target pool (default 128). */
+  /** Connections per target pool (GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET, default 128). */
   readonly connectionsPerTarget?: number;
   /**
    * Requests that may wait for a connection in one target pool (GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
