@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { startTcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import {
   encodeUsageCell,
@@ -15,6 +16,8 @@ import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyUsageBatch, pruneUsage, startUsageFlusher, USAGE_BATCH_DEDUPE_DAYS } from './usage-flusher.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Gateway usage batches in the real Redis, moved into the real PostgreSQL: each batch added once. */
 
@@ -401,6 +404,39 @@ describe('the usage flusher and batches PostgreSQL refuses', () => {
       await up.stop();
     }
     expect(await byUser(tenant)).toEqual({ '': 6 });
+  });
+
+  it('queues no pass behind one PostgreSQL does not answer: the interval skips while it waits, and the batch is added once', async () => {
+    const tenant = randomUUID();
+    const store = storeOfItsOwn();
+    await store.write(newUsageBatchId('gw-stalled', Date.now()), new Map([[tenantCell(tenant), 3]]));
+    const listed = vi.spyOn(store, 'list');
+    // PostgreSQL accepts connections and answers nothing (a server frozen by its disk, a stalled link).
+    const proxy = await startTcpProxy(db.url);
+    const stalled = new pg.Pool({ connectionString: proxy.urlFor(db.url), max: 2 });
+    stalled.on('error', () => {});
+    proxy.stall(true);
+    // Only the flusher's interval runs on the test's clock: PostgreSQL and Redis I/O stay real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const flusher = startUsageFlusher({ pool: stalled, batches: store, intervalMs: 1_000 });
+    try {
+      vi.advanceTimersByTime(1_000);
+      for (let i = 0; i < 200 && listed.mock.calls.length === 0; i++) await sleep(25);
+      expect(listed).toHaveBeenCalledTimes(1);
+      // An hour of intervals while the pass waits for PostgreSQL.
+      vi.advanceTimersByTime(3_600_000);
+      proxy.stall(false);
+      for (let i = 0; i < 400 && (await byUser(tenant))[''] === undefined; i++) await sleep(25);
+      expect(await byUser(tenant)).toEqual({ '': 3 });
+    } finally {
+      await flusher.stop();
+      vi.useRealTimers();
+      await stalled.end();
+      await proxy.close();
+    }
+    // The pass that waited, and none of the 3,600 intervals that passed meanwhile.
+    expect(listed.mock.calls.length).toBeLessThanOrEqual(2);
+    expect(await store.list()).toEqual([]);
   });
 });
 

@@ -282,16 +282,26 @@ export function startUsageFlusher(options: UsageFlusherOptions): UsageFlusher {
     for (const batchId of failures.keys()) if (!listed.has(batchId)) failures.delete(batchId);
     return added;
   };
+  /** Passes running or waiting for the one before them. */
+  let passes = 0;
   const flush = (): Promise<number> => {
     // One pass at a time; a caller during a pass waits for it and then runs its own.
     const previous = running ?? Promise.resolve(0);
-    const next = previous.catch(() => 0).then(flushAll);
+    passes += 1;
+    const next = previous
+      .catch(() => 0)
+      .then(flushAll)
+      .finally(() => {
+        passes -= 1;
+      });
     running = next;
     return next;
   };
 
   const timer = setInterval(() => {
-    if (stopped) return;
+    // A pass still running (PostgreSQL or Redis answering slowly or not at all) is not queued behind:
+    // one a tick would pile up for as long as the stall lasts, then all run back to back.
+    if (stopped || passes > 0) return;
     flush().catch((error: unknown) => logger?.warn('usage flush failed', { error: String(error) }));
   }, options.intervalMs ?? 2_000);
   timer.unref();

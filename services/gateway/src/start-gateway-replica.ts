@@ -259,10 +259,14 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     originTlsBudget,
     readiness: () => {
       const status = configPlane.status();
-      return status.ready
-        ? { ready: true }
-        : { ready: false, reason: status.lastError ?? 'snapshots not caught up' };
+      if (!status.ready) return { ready: false, reason: status.lastError ?? 'snapshots not caught up' };
+      // Still ready: taking it out of the load balancer would not bring Kafka back. The error itself
+      // (broker addresses) is on /status, behind the admin token.
+      return status.degraded
+        ? { ready: true, reason: 'snapshot bus unreachable; serving the last known config' }
+        : { ready: true };
     },
+    snapshots: () => configPlane.status(),
   });
 
   const closeTheRest = async () => {

@@ -13,7 +13,7 @@ import { clerkIssuerOf } from '@vantageedge/shared/settings/clerk-issuer';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
-import { createAdminApp, type Readiness } from './admin/admin-app.js';
+import { createAdminApp, type Readiness, type SnapshotFeedStatus } from './admin/admin-app.js';
 import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { type JwksFetchPolicy, RemoteJwksRegistry } from './auth/jwks.js';
@@ -55,6 +55,8 @@ export interface StartGatewayOptions {
   /** Route policies after authentication (rate limit, cache), compiled onto every route of the store. */
   stages?: readonly RoutePolicy[];
   readiness?: () => Readiness;
+  /** The config plane's view of the snapshot topic, on the admin port's /status. */
+  snapshots?: () => SnapshotFeedStatus;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
   /** Where access-log lines go; default stdout (tests read them back). */
@@ -318,6 +320,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       replicaId: config.GATEWAY_REPLICA_ID,
       readiness: () =>
         draining ? { ready: false, reason: 'shutting down' } : (options.readiness?.() ?? { ready: true }),
+      ...(options.snapshots ? { snapshots: options.snapshots } : {}),
       ...(config.GATEWAY_ADMIN_TOKEN ? { adminToken: config.GATEWAY_ADMIN_TOKEN } : {}),
     }),
   );

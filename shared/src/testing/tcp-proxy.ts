@@ -42,6 +42,11 @@ export interface TcpProxy {
    * waited is passed on in order and the connections go on as if the server had only been slow.
    */
   stall(stalled: boolean): void;
+  /**
+   * From now on every byte the server sends reaches its client `ms` later, in order (a slow server or
+   * link: each answer late, none lost); 0 passes them at once again, after those still on their way.
+   */
+  delayAnswers(ms: number): void;
   /** Connections opened through it so far (each one a connection its client made to the server). */
   connectionsOpened(): number;
   /** Closes every connection (both sides) and the listener. */
@@ -61,6 +66,8 @@ interface Pair {
   blackholed: boolean;
   /** Bytes waiting while the proxy stalls (stall), each with the side it goes to, in order. */
   stalled: Array<{ to: net.Socket; chunk: Buffer }>;
+  /** The server's bytes on their way to the client (delayAnswers), each with when it is due, in order. */
+  delayed: Array<{ chunk: Buffer; due: number }>;
 }
 
 /**
@@ -72,11 +79,21 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   let refusing = false;
   let stalling = false;
+  let answerDelayMs = 0;
   let opened = 0;
   /** Passes `chunk` on to `to`, or keeps it while the proxy stalls. */
   const pass = (pair: Pair, to: net.Socket, chunk: Buffer) => {
     if (stalling) pair.stalled.push({ to, chunk });
     else if (!to.destroyed) to.write(chunk);
+  };
+  /** Writes the server's bytes that are due to the client, then waits for the next one's time. */
+  const deliverDue = (pair: Pair) => {
+    while (pair.delayed.length > 0 && pair.delayed[0]!.due <= Date.now()) {
+      const { chunk } = pair.delayed.shift()!;
+      if (!pair.dropped) pass(pair, pair.client, chunk);
+    }
+    const next = pair.delayed[0];
+    if (next) setTimeout(() => deliverDue(pair), Math.max(0, next.due - Date.now()));
   };
   const listener = net.createServer((client) => {
     if (refusing) {
@@ -93,6 +110,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       held: null,
       blackholed: false,
       stalled: [],
+      delayed: [],
     };
     pairs.add(pair);
     opened += 1;
@@ -109,7 +127,14 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       else pass(pair, server, chunk);
     });
     server.on('data', (chunk) => {
-      if (!pair.dropped) pass(pair, client, chunk);
+      if (pair.dropped) return;
+      if (answerDelayMs === 0 && pair.delayed.length === 0) {
+        pass(pair, client, chunk);
+        return;
+      }
+      const due = Math.max(Date.now() + answerDelayMs, pair.delayed.at(-1)?.due ?? 0);
+      pair.delayed.push({ chunk, due });
+      if (pair.delayed.length === 1) setTimeout(() => deliverDue(pair), Math.max(0, due - Date.now()));
     });
     client.on('close', () => {
       if (!pair.dropped && !pair.held) server.destroy();
@@ -168,6 +193,9 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       for (const pair of pairs) {
         for (const { to, chunk } of pair.stalled.splice(0)) if (!to.destroyed) to.write(chunk);
       }
+    },
+    delayAnswers(ms) {
+      answerDelayMs = ms;
     },
     connectionsOpened() {
       return opened;

@@ -6,8 +6,20 @@ import type { GatewayConfigStore } from '../config/gateway-config-store.js';
 
 export interface Readiness {
   ready: boolean;
-  /** Why not (e.g. "snapshots not caught up"); shown on /readyz. */
+  /**
+   * Why not (e.g. "snapshots not caught up"), or why a ready replica is degraded (its snapshot bus
+   * unreachable: serving the last known config); shown on /readyz.
+   */
   reason?: string;
+}
+
+/** The replica's view of the snapshot topic (the config plane's), shown on /status. */
+export interface SnapshotFeedStatus {
+  caughtUp: boolean;
+  /** The snapshot bus is unreachable (down, or connected and answering nothing): the last config is served. */
+  degraded: boolean;
+  lag: number;
+  lastError: string | null;
 }
 
 export interface AdminAppOptions {
@@ -16,6 +28,8 @@ export interface AdminAppOptions {
   replicaId: string;
   /** Supplied by the config plane (snapshots caught up); ready by default. */
   readiness?: () => Readiness;
+  /** Supplied by the config plane: whether the replica is caught up with the snapshot topic or degraded. */
+  snapshots?: () => SnapshotFeedStatus;
   /**
    * When set, /status and /metrics require `Authorization: Bearer <adminToken>` (GATEWAY_ADMIN_TOKEN):
    * both name every tenant (ids, hosts, route names and their traffic). The probes stay open.
@@ -89,7 +103,19 @@ export function createAdminApp(options: AdminAppOptions): Express {
         hosts: tenant?.hostNames ?? [],
       };
     });
-    res.json({ replica_id: options.replicaId, started_at: startedAt, tenants });
+    const feed = options.snapshots?.();
+    const snapshots = feed && {
+      caught_up: feed.caughtUp,
+      degraded: feed.degraded,
+      lag: feed.lag,
+      last_error: feed.lastError,
+    };
+    res.json({
+      replica_id: options.replicaId,
+      started_at: startedAt,
+      ...(snapshots ? { snapshots } : {}),
+      tenants,
+    });
   });
 
   app.get('/metrics', ...adminGuard, async (_req, res) => {
