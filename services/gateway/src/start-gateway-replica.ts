@@ -257,6 +257,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     ...(usage ? { usage } : {}),
     addressPolicy,
     originTlsBudget,
+    configLoaded: () => configPlane.status().caughtUp,
     readiness: () => {
       const status = configPlane.status();
       if (!status.ready) return { ready: false, reason: status.lastError ?? 'snapshots not caught up' };

@@ -57,6 +57,12 @@ export interface StartGatewayOptions {
   readiness?: () => Readiness;
   /** The config plane's view of the snapshot topic, on the admin port's /status. */
   snapshots?: () => SnapshotFeedStatus;
+  /**
+   * Whether every tenant's config was read (the config plane caught up with the topic once, which a
+   * replica serving its snapshot file while the bus is unreachable has not); until then a host no
+   * tenant holds is answered 503 config_loading, not 404. Default: always.
+   */
+  configLoaded?: () => boolean;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
   /** Where access-log lines go; default stdout (tests read them back). */
@@ -191,6 +197,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tracing,
     retryBufferBytes: config.GATEWAY_RETRY_BUFFER_BYTES,
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
+    configLoaded: options.configLoaded,
   });
 
   // What one client address holds on both ports: its connections, and its HTTP/2 requests beside the
@@ -247,6 +254,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     credentialGraceMs: webSocketCredentialGraceMs(config),
     maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
+    configLoaded: options.configLoaded,
     maxPerTenant: webSocketsPerTenant(config),
     baseDomains: platformBaseDomains(config),
     addressPolicy: options.addressPolicy,
@@ -279,6 +287,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     onDrop: () => metrics.droppedConnections.inc(),
     onConnect: connect,
     recordRefusal,
+    configLoaded: options.configLoaded,
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   limitSendTime(

@@ -3,6 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   type Admin,
   type Consumer,
+  type EachBatchPayload,
   type IHeaders,
   type ISocketFactory,
   Kafka,
@@ -252,6 +253,9 @@ function startSubscription(
   let connected: boolean | undefined;
   let lastError: string | undefined;
   let lastActivity = Date.now();
+  // Records read are being handed over (a catch-up's backlog, a fetched batch): the consumer fetches
+  // again only once they are, so the time they take is not Kafka's silence.
+  let delivering = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   // Caught-up bookkeeping: next offset to read per partition vs the high-water mark at start.
   let startMarks: Map<number, bigint> | undefined;
@@ -275,6 +279,16 @@ function startSubscription(
     );
   };
 
+  const whileDelivering = async <T>(deliver: () => Promise<T>): Promise<T> => {
+    delivering += 1;
+    try {
+      return await deliver();
+    } finally {
+      delivering -= 1;
+      lastActivity = Date.now();
+    }
+  };
+
   /**
    * Once the high-water marks at start are read: decodes and delivers what the catch-up kept (each
    * tenant once), then says caught up. `keepAlive` heartbeats the group meanwhile, which may take
@@ -287,29 +301,86 @@ function startSubscription(
     }
     caughtUp = true;
     const records = backlog.take();
+    if (await whileDelivering(() => deliverBacklog(records, keepAlive))) handlers.onCaughtUp();
+  };
+
+  /** Hands each tenant's newest record of the catch-up over; false when the subscription closed meanwhile. */
+  const deliverBacklog = async (
+    records: ReturnType<CatchUpBacklog['take']>,
+    keepAlive: () => Promise<void>,
+  ): Promise<boolean> => {
     const decodingAt = decodeNewestPerTenant(records, options.maxDecodedBytes, routes);
     for (const [index, record] of records.entries()) {
       // Requests get the event loop between two tenants' decodes.
       if (delivered) await nextTurn();
-      if (closed) return;
+      if (closed) return false;
       const delivery = await decodeAndDeliver(decodingAt(index), record.key, handlers, () => !closed);
-      if (delivery === 'stopped') return;
+      if (delivery === 'stopped') return false;
       delivered = delivery === 'delivered';
       // The records are read already: a rebalance meanwhile is for kafkajs to handle afterwards.
       if (delivered) await keepAlive().catch(() => {});
     }
-    handlers.onCaughtUp();
+    return true;
   };
 
   const stallTimer = setInterval(
     () => {
-      if (!closed && connected && Date.now() - lastActivity > timing.stallAfterMs) {
+      if (!closed && connected && delivering === 0 && Date.now() - lastActivity > timing.stallAfterMs) {
         setConnected(false, `no fetch from Kafka for ${timing.stallAfterMs} ms`);
       }
     },
     Math.max(100, Math.floor(timing.stallAfterMs / 3)),
   );
   stallTimer.unref();
+
+  /** A fetched batch: kept for the catch-up until caught up, then each tenant's newest delivered. */
+  const handleBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    const read = (offset: string): void => {
+      nextOffsets.set(batch.partition, BigInt(offset) + 1n);
+      lastActivity = Date.now();
+      resolveOffset(offset);
+    };
+    let live = 0;
+    // Until caught up, records are only kept (see CatchUpBacklog).
+    for (; !caughtUp && live < batch.messages.length; live++) {
+      if (!isRunning() || isStale() || closed) return;
+      const message = batch.messages[live]!;
+      backlog.add(toRecord(message));
+      read(message.offset);
+      await catchUpIfRead(heartbeat);
+    }
+    const messages = batch.messages.slice(live);
+    const decodingAt = decodeNewestPerTenant(messages.map(toRecord), options.maxDecodedBytes, routes);
+    const running = () => isRunning() && !isStale() && !closed;
+    for (const [index, message] of messages.entries()) {
+      // Requests get the event loop between two tenants' decodes, and within one (hundreds of
+      // ms near the snapshot budget): not only after the whole batch.
+      if (delivered) await nextTurn();
+      if (!running()) return;
+      const tenantId = message.key?.toString('utf8') ?? null;
+      const delivery = await decodeAndDeliver(decodingAt(index), tenantId, handlers, running);
+      if (delivery === 'stopped') return;
+      delivered = delivery === 'delivered';
+      read(message.offset);
+      // kafkajs heartbeats only between batches: a batch of large tenants' versions (a republish,
+      // what was published while Kafka was unreachable) may outlast the group session, and the
+      // group would then hand the whole batch over again. Sent at most once per heartbeatInterval;
+      // during a rebalance it commits what was read and throws: the consumer rejoins, reads on.
+      if (delivered) await heartbeat();
+    }
+    lagByPartition.set(
+      batch.partition,
+      Math.max(0, Number(BigInt(batch.highWatermark) - (nextOffsets.get(batch.partition) ?? 0n))),
+    );
+    if (connected) {
+      const lag = totalLag();
+      if (lag !== reportedLag) {
+        reportedLag = lag;
+        handlers.onHealth({ connected: true, lag });
+      }
+    } else setConnected(true);
+    await heartbeat();
+  };
 
   const start = async (): Promise<void> => {
     if (closed) return;
@@ -354,53 +425,7 @@ function startSubscription(
       await catchUpIfRead(async () => {});
       await candidate.run({
         autoCommit: true,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          const read = (offset: string): void => {
-            nextOffsets.set(batch.partition, BigInt(offset) + 1n);
-            lastActivity = Date.now();
-            resolveOffset(offset);
-          };
-          let live = 0;
-          // Until caught up, records are only kept (see CatchUpBacklog).
-          for (; !caughtUp && live < batch.messages.length; live++) {
-            if (!isRunning() || isStale() || closed) return;
-            const message = batch.messages[live]!;
-            backlog.add(toRecord(message));
-            read(message.offset);
-            await catchUpIfRead(heartbeat);
-          }
-          const messages = batch.messages.slice(live);
-          const decodingAt = decodeNewestPerTenant(messages.map(toRecord), options.maxDecodedBytes, routes);
-          const running = () => isRunning() && !isStale() && !closed;
-          for (const [index, message] of messages.entries()) {
-            // Requests get the event loop between two tenants' decodes, and within one (hundreds of
-            // ms near the snapshot budget): not only after the whole batch.
-            if (delivered) await nextTurn();
-            if (!running()) return;
-            const tenantId = message.key?.toString('utf8') ?? null;
-            const delivery = await decodeAndDeliver(decodingAt(index), tenantId, handlers, running);
-            if (delivery === 'stopped') return;
-            delivered = delivery === 'delivered';
-            read(message.offset);
-            // kafkajs heartbeats only between batches: a batch of large tenants' versions (a republish,
-            // what was published while Kafka was unreachable) may outlast the group session, and the
-            // group would then hand the whole batch over again. Sent at most once per heartbeatInterval;
-            // during a rebalance it commits what was read and throws: the consumer rejoins, reads on.
-            if (delivered) await heartbeat();
-          }
-          lagByPartition.set(
-            batch.partition,
-            Math.max(0, Number(BigInt(batch.highWatermark) - (nextOffsets.get(batch.partition) ?? 0n))),
-          );
-          if (connected) {
-            const lag = totalLag();
-            if (lag !== reportedLag) {
-              reportedLag = lag;
-              handlers.onHealth({ connected: true, lag });
-            }
-          } else setConnected(true);
-          await heartbeat();
-        },
+        eachBatch: (payload) => whileDelivering(() => handleBatch(payload)),
       });
     } catch (error) {
       setConnected(false, (error as Error).message);
@@ -408,6 +433,7 @@ function startSubscription(
       if (!closed) retryTimer = setTimeout(() => void start(), timing.reconnectDelayMs);
     }
   };
+
   void start();
 
   return {

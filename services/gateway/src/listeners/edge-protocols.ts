@@ -41,6 +41,8 @@ export interface EdgeProtocolsOptions {
   onConnect: ConnectListener;
   /** Requests the listeners refuse before the pipeline (parse errors, timeouts, Expect). */
   recordRefusal?: RecordListenerRefusal;
+  /** Whether every tenant's config was read: until then SNI waits for a custom domain's certificate. */
+  configLoaded?: (() => boolean) | undefined;
 }
 
 export interface EdgeProtocols {
@@ -56,6 +58,8 @@ export interface EdgeProtocols {
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/** The longest a TLS handshake waits for its custom domain's certificate while the config is loading. */
+const SNI_CONFIG_WAIT_MS = 5_000;
 
 /**
  * HTTP/2 and TLS around the one request handler: the TLS listener on GATEWAY_TLS_PORT (ALPN h2 and
@@ -129,7 +133,17 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     const tlsMetrics = new TlsMetrics(registry, { defaultCertificate, tenantCertificates });
     secure = createSecureListener({
       handler,
-      selector: new CertificateSelector(options.store, tenantCertificates, defaultCertificate, tlsMetrics),
+      selector: new CertificateSelector(
+        options.store,
+        tenantCertificates,
+        defaultCertificate,
+        tlsMetrics,
+        options.configLoaded && {
+          configLoaded: options.configLoaded,
+          // Well inside the handshake timeout (the headers timeout), so the handshake still ends.
+          waitMs: Math.min(SNI_CONFIG_WAIT_MS, config.GATEWAY_HEADERS_TIMEOUT_MS / 2),
+        },
+      ),
       defaultCertificate,
       maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
       maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,

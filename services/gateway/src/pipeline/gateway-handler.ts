@@ -66,6 +66,7 @@ import { CLIENT_CLOSED_REQUEST, GatewayExchange } from './exchange.js';
 import { originPath, originRequestHeaders } from './origin-request.js';
 import { recordExchange, type UsageSink } from './record-exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
+import { unknownHostAnswer } from './unknown-host.js';
 
 /**
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
@@ -118,6 +119,11 @@ export interface GatewayHandlerOptions {
   retryBufferBytes?: number;
   /** GATEWAY_MAX_LOOP_HOPS: a request that passed the platform this often already is refused (508). */
   maxLoopHops?: number;
+  /**
+   * Whether every tenant's config was read (the config plane caught up once); until then a host no tenant
+   * holds is answered 503 config_loading, not 404 (see unknownHostAnswer). Default: always.
+   */
+  configLoaded?: (() => boolean) | undefined;
 }
 
 export type { UsageSink } from './record-exchange.js';
@@ -140,6 +146,7 @@ interface PipelineContext {
   /** What retryable requests' buffered bodies hold, per tenant and in all. */
   readonly retryBodies: FillBudget;
   readonly maxLoopHops: number;
+  readonly configLoaded: () => boolean;
 }
 
 const DEFAULT_RETRY_BUFFER_BYTES = 64 * 1024 * 1024;
@@ -168,6 +175,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     tracing: options.tracing?.enabled ? options.tracing : undefined,
     retryBodies: new FillBudget(options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES),
     maxLoopHops: options.maxLoopHops ?? DEFAULT_MAX_LOOP_HOPS,
+    configLoaded: options.configLoaded ?? (() => true),
   };
   return (req, res) => {
     try {
@@ -337,8 +345,9 @@ function checkFraming(exchange: GatewayExchange): boolean {
 }
 
 /**
- * Host → tenant. 404 when no tenant is served on this host; 400 when the request names two hosts or a
- * malformed one, or (HTTP/1.1) none; 421 when the host is not one the TLS connection's certificate covers.
+ * Host → tenant. 404 when no tenant is served on this host (503 while the replica is still loading the
+ * tenants' config: see unknownHostAnswer); 400 when the request names two hosts or a malformed one, or
+ * (HTTP/1.1) none; 421 when the host is not one the TLS connection's certificate covers.
  */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
   if (namesConflictingHosts(exchange.req)) {
@@ -353,7 +362,10 @@ function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boo
   if (tenant === undefined) {
     if (namesMalformedHost(exchange.req.headers))
       failExchange(exchange, 400, 'invalid_host', 'the Host header is not a host name with an optional port');
-    else failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
+    else {
+      const answer = unknownHostAnswer(context.configLoaded());
+      failExchange(exchange, answer.status, answer.code, answer.message, answer.headers);
+    }
     return false;
   }
   if (isMisdirected(exchange.req, tenant.id)) {

@@ -1,9 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { type CertificateKeyType, clientKeyTypes } from './client-key-types.js';
 import type { DefaultCertificate } from './default-certificate.js';
 import type { ServedTenantCertificate, TenantCertificates } from './tenant-certificates.js';
 import type { TlsMetrics } from './tls-metrics.js';
+
+/**
+ * While the replica has not read every tenant's config (see unknownHostAnswer): `configLoaded` says
+ * when it has, and a handshake for a name it has no certificate for yet waits for it, up to `waitMs`.
+ */
+export interface CertificateLoading {
+  configLoaded: () => boolean;
+  waitMs: number;
+}
+
+/** How often a handshake waiting for the config looks again. */
+const LOADING_POLL_MS = 100;
 
 /**
  * SNI: the certificate for a handshake's server name. A name that resolves to a tenant with a
@@ -19,7 +32,40 @@ export class CertificateSelector {
     private readonly tenantCertificates: TenantCertificates,
     private readonly defaultCertificate: DefaultCertificate,
     private readonly metrics?: TlsMetrics,
+    private readonly loading?: CertificateLoading,
   ) {}
+
+  /**
+   * Whether a handshake naming `servername` waits before it is given a certificate: the replica is
+   * still loading the tenants' config, and neither a tenant's certificate nor the default one covers
+   * the name (a custom domain whose tenant is not read yet would be sent the default certificate,
+   * which every client refuses).
+   */
+  waitsForConfig(servername: string): boolean {
+    return (
+      this.loading !== undefined &&
+      !this.loading.configLoaded() &&
+      this.#tenantCertificate(servername, undefined) === undefined &&
+      !this.defaultCertificateCovers(servername)
+    );
+  }
+
+  /**
+   * For a name that waitsForConfig: resolves once the config is loaded or a tenant's certificate covers
+   * the name, or after `waitMs`.
+   */
+  async configSettled(servername: string): Promise<void> {
+    const loading = this.loading;
+    if (loading === undefined) return;
+    const deadline = Date.now() + loading.waitMs;
+    while (
+      Date.now() < deadline &&
+      !loading.configLoaded() &&
+      this.#tenantCertificate(servername, undefined) === undefined
+    ) {
+      await sleep(LOADING_POLL_MS);
+    }
+  }
 
   select(servername: string, accepts?: ReadonlySet<CertificateKeyType>, socket?: TLSSocket): SecureContext {
     const served = this.#tenantCertificate(servername, accepts);
@@ -80,8 +126,14 @@ function sniCallbackOf(selector: CertificateSelector) {
     servername: string,
     callback: (error: Error | null, context?: SecureContext) => void,
   ): void {
-    if (this instanceof TLSSocket) callback(null, selector.select(servername, clientKeyTypes(this), this));
-    else callback(null, selector.select(servername));
+    const socket = this instanceof TLSSocket ? this : undefined;
+    const answer = () =>
+      callback(
+        null,
+        socket ? selector.select(servername, clientKeyTypes(socket), socket) : selector.select(servername),
+      );
+    if (selector.waitsForConfig(servername)) void selector.configSettled(servername).then(answer);
+    else answer();
   };
 }
 

@@ -31,6 +31,7 @@ import { acquireTarget } from '../pipeline/acquire-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
+import { unknownHostAnswer } from '../pipeline/unknown-host.js';
 import { DEFAULT_ORIGIN_TLS } from '../upstream/origin-tls.js';
 import { upgradeCredentials } from './browser-token.js';
 import { readClientHandshake } from './client-handshake.js';
@@ -62,6 +63,8 @@ export interface UpgradeStepsOptions {
   /** GATEWAY_MAX_LOOP_HOPS: an upgrade that passed the platform this often already is refused 508. */
   maxLoopHops?: number | undefined;
   metrics?: WebSocketMetrics | undefined;
+  /** Whether every tenant's config was read (see unknownHostAnswer); default always. */
+  configLoaded?: (() => boolean) | undefined;
 }
 
 export interface UpgradeStepsParts {
@@ -100,6 +103,11 @@ export class UpgradeSteps {
     this.#slots.get(socket)?.();
   }
 
+  #refuseUnknownHost(refuse: Refusal): void {
+    const answer = unknownHostAnswer(this.#options.configLoaded?.() ?? true);
+    refuse(answer.status, answer.code, answer.message, answer.headers);
+  }
+
   async run(
     exchange: GatewayExchange,
     socket: Duplex,
@@ -126,7 +134,7 @@ export class UpgradeSteps {
     if (tenant === undefined) {
       return namesMalformedHost(req.headers)
         ? refuse(400, 'invalid_host', 'the Host header is not a host name with an optional port')
-        : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
+        : this.#refuseUnknownHost(refuse);
     }
     if (isMisdirected(req, tenant.id)) return refuse(421, 'misdirected_request', MISDIRECTED_MESSAGE);
     exchange.tenant = tenant;

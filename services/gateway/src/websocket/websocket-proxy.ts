@@ -67,6 +67,8 @@ export interface WebSocketProxyOptions {
   maxHeaders: number;
   /** GATEWAY_MAX_LOOP_HOPS: an upgrade that passed the platform this often already is refused 508. */
   maxLoopHops?: number;
+  /** Whether every tenant's config was read (see unknownHostAnswer); default always. */
+  configLoaded?: (() => boolean) | undefined;
   /**
    * GATEWAY_MAX_WEBSOCKETS_PER_TENANT: open WebSockets (and upgrades waiting for their origin) one
    * tenant may hold on this replica; past it an upgrade is refused 503 websocket_limit. 0 = no limit.
