@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CheckedHeader,
+  CheckedHeaderGroup,
   GatewayServerResponse,
   setCheckedHeaders,
   writeLowerCaseHead,
@@ -288,11 +289,78 @@ describe('the gateway HTTP/1.1 response', () => {
   it('sets a checked header with setHeader on any other response (HTTP/2, stock node)', async () => {
     server = createServer((_req, res) => {
       setCheckedHeaders(res, [new CheckedHeader('x-policy', 'on')]);
+      setCheckedHeaders(res, new CheckedHeaderGroup([new CheckedHeader('x-group', 'on')]));
       res.end();
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     expect(response.headers.get('x-policy')).toBe('on');
+    expect(response.headers.get('x-group')).toBe('on');
+  });
+
+  it('sends a group of checked headers set on many responses as set, whatever one of them changed', async () => {
+    const group = new CheckedHeaderGroup([
+      new CheckedHeader('Vary', 'Origin'),
+      new CheckedHeader('access-control-allow-origin', 'https://app.example'),
+      new CheckedHeader('x-policy', 'gateway'),
+    ]);
+    const seen: unknown[] = [];
+    const changed = await rawAnswer((res) => {
+      setCheckedHeaders(res, group);
+      seen.push(
+        res.getHeaderNames(),
+        res.getHeader('VARY'),
+        res.hasHeader('x-policy'),
+        res.hasHeader('x-no'),
+      );
+      res.setHeader('X-Policy', 'changed');
+      res.removeHeader('vary');
+      res.setHeader('x-cache', 'MISS');
+      res.end();
+    });
+    await new Promise((resolve) => server!.close(resolve));
+    const replaced = await rawAnswer((res) => {
+      setCheckedHeaders(res, group);
+      writeLowerCaseHead(res, 200, { 'x-policy': 'origin', 'content-length': '2' }, [
+        new CheckedHeader('x-served-by', 'vantageedge'),
+      ]);
+      res.end('ok');
+    });
+    await new Promise((resolve) => server!.close(resolve));
+    const asSet = await rawAnswer((res) => {
+      setCheckedHeaders(res, group);
+      writeLowerCaseHead(res, 200, { 'content-length': '2' });
+      res.end('ok');
+    });
+    const lines = (raw: string[]) =>
+      pairs(raw).filter(([name]) => !['Date', 'Connection', 'Keep-Alive'].includes(name));
+    expect(seen).toEqual([['vary', 'access-control-allow-origin', 'x-policy'], 'Origin', true, false]);
+    expect(lines(changed)).toEqual([
+      ['access-control-allow-origin', 'https://app.example'],
+      ['X-Policy', 'changed'],
+      ['x-cache', 'MISS'],
+      ['Content-Length', '0'],
+    ]);
+    expect(lines(replaced)).toEqual([
+      ['Vary', 'Origin'],
+      ['access-control-allow-origin', 'https://app.example'],
+      ['x-served-by', 'vantageedge'],
+      ['x-policy', 'origin'],
+      ['content-length', '2'],
+    ]);
+    expect(lines(asSet)).toEqual([
+      ['Vary', 'Origin'],
+      ['access-control-allow-origin', 'https://app.example'],
+      ['x-policy', 'gateway'],
+      ['content-length', '2'],
+    ]);
+  });
+
+  it('refuses a group of checked headers that names a header twice', () => {
+    expect(
+      () =>
+        new CheckedHeaderGroup([new CheckedHeader('Vary', 'Origin'), new CheckedHeader('vary', 'Accept')]),
+    ).toThrow(TypeError);
   });
 
   it('refuses, when a checked header is made, what node would refuse and the headers node frames with', () => {
