@@ -628,13 +628,31 @@ export const responseHeaderTransformInput = headerTransform(
 });
 export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
 
+/** The most names a query transform's `set`, `add` and `remove` each name. */
+export const QUERY_TRANSFORM_MAX_NAMES = 30;
+
 const queryTransformOf = (command: boolean) =>
   z.strictObject({
     /** Replaces every value of the parameter (or adds it). */
-    set: boundedRecord(queryParamName, queryValueTemplateOf(command), 30, QUERY_NAME, command).default({}),
+    set: boundedRecord(
+      queryParamName,
+      queryValueTemplateOf(command),
+      QUERY_TRANSFORM_MAX_NAMES,
+      QUERY_NAME,
+      command,
+    ).default({}),
     /** Appends `name=value`, keeping values already there. */
-    add: boundedRecord(queryParamName, queryValueTemplateOf(command), 30, QUERY_NAME, command).default({}),
-    remove: z.array(queryParamName).max(30, 'at most 30 parameters').default([]),
+    add: boundedRecord(
+      queryParamName,
+      queryValueTemplateOf(command),
+      QUERY_TRANSFORM_MAX_NAMES,
+      QUERY_NAME,
+      command,
+    ).default({}),
+    remove: z
+      .array(queryParamName)
+      .max(QUERY_TRANSFORM_MAX_NAMES, `at most ${QUERY_TRANSFORM_MAX_NAMES} parameters`)
+      .default([]),
   });
 export const queryTransform = queryTransformOf(false);
 /** queryTransform as a command may give it. */

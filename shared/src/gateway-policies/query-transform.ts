@@ -71,16 +71,22 @@ const REMOVED = -1;
 
 /**
  * A raw query (with its "?", or '') without the parameters `names` names, in every spelling origins
- * read as one of them (as a transform's `remove`); every other parameter byte for byte.
+ * read as one of them (as a transform's `remove`); every other parameter byte for byte, and the query
+ * as it came when it has none of them.
  */
 export function compileQueryParameterRemoval(names: readonly string[]): (query: string) => string {
   const namedIn = namedPieces(
     new NamedParameters(new Map(names.map((name) => [parameterKey(name), REMOVED]))),
   );
-  const drop = (): void => {};
+  let removed = false;
+  const drop = (): void => {
+    removed = true;
+  };
   return (query) => {
     const pieces: string[] = [];
+    removed = false;
     editPieces(query, namedIn, pieces, drop);
+    if (!removed) return query;
     return pieces.length === 0 ? '' : `?${pieces.join('&')}`;
   };
 }

@@ -1,3 +1,5 @@
+import { QUERY_TRANSFORM_MAX_NAMES } from '../domain/route-policies.js';
+
 /**
  * Path normalisation, run on every request before route matching and used for forwarding, so the
  * gateway and the origin always agree on which path was requested: `/api/public/../admin/x` is
@@ -152,15 +154,32 @@ function isAlreadyNormal(path: string): boolean {
 }
 
 /**
- * The query string (after `?`) as an origin will read it: `#` would end it (the rest is a fragment to
- * the origin but part of the cache key here) and `"`, `<`, `>` are never sent unencoded by browsers.
- * `[`, `]`, `{`, `}`, `|`, `^` and `` ` `` are accepted here although RFC 3986 reserves them, because
- * browsers send them unencoded in queries (`?items[]=1`) and no routing decision reads the query.
+ * The most pairs a query may carry, counted at every `&` and `;` (empty ones too). PHP
+ * (max_input_vars), node's querystring (Express), qs and Tomcat read the first 1,000 pairs and drop the
+ * rest, qs and node counting empty ones: a parameter past them — one a route's condition reads, or
+ * one the route's query transform writes (at most 2 × QUERY_TRANSFORM_MAX_NAMES pairs more) — would be
+ * one the gateway reads and the origin does not. Counting stops the parsing of a query a client made
+ * of thousands of pairs.
  */
-export function isAcceptableQuery(query: string): boolean {
+export const MAX_QUERY_PAIRS = 1000 - 2 * QUERY_TRANSFORM_MAX_NAMES;
+
+const UNENCODED_CHARACTER = 'the query string contains a character that must be percent-encoded';
+const TOO_MANY_PAIRS = `the query string has more than ${MAX_QUERY_PAIRS} parameters (pairs separated by & or ;)`;
+
+/**
+ * Why a query string (with its `?`) is refused (400 `invalid_query`); undefined when it is not. The
+ * query as an origin will read it: `#` would end it (the rest is a fragment to the origin but part of
+ * the cache key here) and `"`, `<`, `>` are never sent unencoded by browsers. `[`, `]`, `{`, `}`, `|`,
+ * `^` and `` ` `` are accepted here although RFC 3986 reserves them, because browsers send them
+ * unencoded in queries (`?items[]=1`). Nor may it have more pairs than origins read (MAX_QUERY_PAIRS).
+ */
+export function queryRefusal(query: string): string | undefined {
+  let separators = 0;
   for (let i = 0; i < query.length; i++) {
     const code = query.charCodeAt(i);
-    if (code <= 32 || code === 127 || code === 35 || code === 34 || code === 60 || code === 62) return false;
+    if (code <= 32 || code === 127 || code === 35 || code === 34 || code === 60 || code === 62)
+      return UNENCODED_CHARACTER;
+    if (code === 38 || code === 59) separators++;
   }
-  return true;
+  return separators >= MAX_QUERY_PAIRS ? TOO_MANY_PAIRS : undefined;
 }

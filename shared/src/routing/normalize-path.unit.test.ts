@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAcceptableQuery, normalizePath } from './normalize-path.js';
+import { MAX_QUERY_PAIRS, normalizePath, queryRefusal } from './normalize-path.js';
 
 const ok = (path: string) => ({ ok: true, path });
 
@@ -68,12 +68,27 @@ describe('normalizePath', () => {
   });
 });
 
-describe('isAcceptableQuery', () => {
+describe('queryRefusal', () => {
   it.each(['?a=1&b=2', "?q=it's;x=(1)", '?items[]=1&f={x}|y^z`', '?a=%23', ''])('accepts %s', (query) => {
-    expect(isAcceptableQuery(query)).toBe(true);
+    expect(queryRefusal(query)).toBeUndefined();
   });
 
   it.each(['?q=#admin', '?q="x"', '?q=<script>', '?a b', '?a\u0001'])('refuses %s', (query) => {
-    expect(isAcceptableQuery(query)).toBe(false);
+    expect(queryRefusal(query)).toContain('percent-encoded');
+  });
+
+  it('takes as many pairs as origins read with the route’s own, and refuses one more, empty ones counted', () => {
+    expect(MAX_QUERY_PAIRS).toBe(940);
+    expect(queryRefusal(`?${Array(MAX_QUERY_PAIRS).fill('a=1').join('&')}`)).toBeUndefined();
+    for (const query of [
+      `?${Array(MAX_QUERY_PAIRS + 1)
+        .fill('a=1')
+        .join('&')}`,
+      `?${Array(MAX_QUERY_PAIRS + 1)
+        .fill('a=1')
+        .join(';')}`,
+      `?${'&'.repeat(MAX_QUERY_PAIRS)}`,
+    ])
+      expect(queryRefusal(query)).toContain(`more than ${MAX_QUERY_PAIRS} parameters`);
   });
 });

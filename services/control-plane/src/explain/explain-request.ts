@@ -15,6 +15,7 @@ import {
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/method-override-parameter';
 import { REDIRECT_LOCATION_TOO_LONG } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
@@ -29,7 +30,7 @@ import {
   headersNeverMet,
   type MatchFacts,
 } from '@vantageedge/shared/routing/match-conditions';
-import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
+import { normalizePath, queryRefusal } from '@vantageedge/shared/routing/normalize-path';
 import {
   AmbiguousPath,
   AmbiguousQuery,
@@ -540,18 +541,14 @@ export async function explainRequest(
   }
   const path = normalized.path;
   explanation.path.normalized = path;
-  if (input.query !== '' && !isAcceptableQuery(`?${input.query}`)) {
+  const queryRefused = input.query === '' ? undefined : queryRefusal(`?${input.query}`);
+  if (queryRefused !== undefined) {
     explanation.path.reason = 'invalid_query';
-    decide(
-      stop(
-        'path',
-        400,
-        'invalid_query',
-        'the query string contains a character that must be percent-encoded',
-      ),
-    );
+    decide(stop('path', 400, 'invalid_query', queryRefused));
     return explanation;
   }
+  // Every later step reads the query as the gateways do: without a method override.
+  input = { ...input, query: withoutMethodOverride(`?${input.query}`).slice(1) };
 
   const facts = matchFacts(input);
   const preflightRoutes = explainPreflightRoutes(snapshot, input, path, facts);

@@ -189,6 +189,16 @@ describe('explaining a request', () => {
     expect(answer.decision).toMatchObject({ stage: 'origin', status: null });
   });
 
+  it('forwards the query without a method override, as the gateways do', async () => {
+    const answer = await explain({
+      path: '/api/users/1',
+      query: 'page=2&_method=DELETE;.method=PUT',
+      headers: { 'x-api-key': ACTIVE_KEY },
+    });
+    expect(answer.request.query).toBe('page=2&_method=DELETE;.method=PUT');
+    expect(answer.upstream?.forwarded_path).toBe('/users/1?page=2');
+  });
+
   it('names the Host a route with preserve_host sends: the host the tenant was resolved from', async () => {
     const preserving = await snapshot({
       routes: [
@@ -342,6 +352,12 @@ describe('explaining a request', () => {
     expect(dotted.route?.id).toBe(USERS_ROUTE);
     const encodedSlash = await explain({ path: '/api/users%2F1' });
     expect(encodedSlash.decision).toMatchObject({ stage: 'path', status: 400, code: 'invalid_path' });
+  });
+
+  it('refuses a query of more pairs than origins read, as the gateways do', async () => {
+    const crowded = await explain({ path: '/api/users/1', query: `${'&'.repeat(1000)}x=1` });
+    expect(crowded.decision).toMatchObject({ stage: 'path', status: 400, code: 'invalid_query' });
+    expect(crowded.decision?.message).toContain('more than 940 parameters');
   });
 
   it('resolves hosts as a gateway: the subdomain, a verified custom domain, not another tenant', async () => {

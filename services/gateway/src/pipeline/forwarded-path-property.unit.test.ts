@@ -5,8 +5,8 @@ import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/c
 import { limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import {
   type EncodedSlashPolicy,
-  isAcceptableQuery,
   normalizePath,
+  queryRefusal,
 } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import fc from 'fast-check';
@@ -195,7 +195,7 @@ function serve(
   const queryAt = target.indexOf('?');
   const normalized = normalizePath(queryAt < 0 ? target : target.slice(0, queryAt), encodedSlashes);
   const query = queryAt < 0 ? '' : target.slice(queryAt);
-  if (!normalized.ok || !isAcceptableQuery(query)) return { kind: 'refused', status: 400 };
+  if (!normalized.ok || queryRefusal(query) !== undefined) return { kind: 'refused', status: 400 };
   const req = {
     method: 'GET',
     url: target,

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/method-override-parameter';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
   type EncodedSlashPolicy,
-  isAcceptableQuery,
   normalizePath,
+  queryRefusal,
 } from '@vantageedge/shared/routing/normalize-path';
 import {
   AmbiguousPath,
@@ -398,16 +399,14 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
     return false;
   }
   exchange.path = normalized.path;
-  exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
-  if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
-    failExchange(
-      exchange,
-      400,
-      'invalid_query',
-      'the query string contains a character that must be percent-encoded',
-    );
+  if (queryAt < 0) return true;
+  const query = url.slice(queryAt);
+  const refusal = queryRefusal(query);
+  if (refusal !== undefined) {
+    failExchange(exchange, 400, 'invalid_query', refusal);
     return false;
   }
+  exchange.query = withoutMethodOverride(query);
   return true;
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { parse } from 'node:querystring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -51,6 +52,8 @@ beforeAll(async () => {
         // Two public routes told apart by a parameter: equally protected.
         { origin_id: keyedId, path_pattern: '/docs/*', match: { query: [{ name: 'lang', exact: 'en' }] } },
         { origin_id: openId, path_pattern: '/docs/*' },
+        // Every caller is on the free tier, whatever it sends.
+        { origin_id: openId, path_pattern: '/plans/*', query: { set: { tier: 'free' } } },
       ],
     }),
   );
@@ -136,5 +139,48 @@ describe('a query whose readings all reach the same protection', () => {
     const answer = await send(gateway, host, '/docs/intro?lang=en&lang=de');
     expect(answer.status).toBe(200);
     expect(keyed.seen.at(-1)?.url).toBe('/docs/intro?lang=en&lang=de');
+  });
+});
+
+describe('a query of more parameters than origins read', () => {
+  // PHP (max_input_vars), node's querystring (Express), qs and Tomcat read the first 1,000 pairs of a
+  // query and drop the rest, empty ones counted.
+  const dropped = '&'.repeat(1000);
+
+  it('is refused 400 invalid_query: a condition’s parameter past them is one the origin never reads', async () => {
+    const seen = open.seen.length + keyed.seen.length;
+    for (const path of [`/reports/q3?${dropped}format=pdf`, `/reports/q3?${'x=1;'.repeat(1000)}format=pdf`]) {
+      const answer = await send(gateway, host, path);
+      expect(answer.status, path.slice(-20)).toBe(400);
+      expect(answer.json()['error'], path.slice(-20)).toMatchObject({ code: 'invalid_query' });
+      expect((answer.json()['error'] as { message: string }).message).toContain('parameters');
+    }
+    expect(open.seen.length + keyed.seen.length).toBe(seen);
+  });
+
+  it('is refused 400 invalid_query: the parameters the route’s transform writes stay among those read', async () => {
+    const seen = open.seen.length;
+    // Its `tier=free` would go after the client's 1,000 pairs.
+    const answer = await send(gateway, host, `/plans/x?${Array(1000).fill('page=1').join('&')}`);
+    expect(answer.status).toBe(400);
+    expect(answer.json()['error']).toMatchObject({ code: 'invalid_query' });
+    expect(open.seen.length).toBe(seen);
+  });
+
+  it('is refused 400 invalid_query on a WebSocket upgrade too', async () => {
+    const seen = open.seen.length;
+    const answer = await sendUpgrade(gateway, host, `/reports/live?${dropped}format=pdf`);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text)['error']).toMatchObject({ code: 'invalid_query' });
+    expect(open.seen.length).toBe(seen);
+  });
+
+  it('reaches the origin whole below the limit, the route’s own parameters read there', async () => {
+    for (const query of [`${'page=1&'.repeat(939)}tier=gold`, Array(940).fill('page=1').join('&')]) {
+      const answer = await send(gateway, host, `/plans/x?${query}`);
+      expect(answer.status).toBe(200);
+      const url = open.seen.at(-1)!.url;
+      expect(parse(url.slice(url.indexOf('?') + 1))['tier']).toBe('free');
+    }
   });
 });

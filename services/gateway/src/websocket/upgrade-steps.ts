@@ -1,9 +1,10 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/method-override-parameter';
 import {
   type EncodedSlashPolicy,
-  isAcceptableQuery,
   normalizePath,
+  queryRefusal,
 } from '@vantageedge/shared/routing/normalize-path';
 import {
   AmbiguousPath,
@@ -147,14 +148,10 @@ export class UpgradeSteps {
       return refuse(400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
     }
     exchange.path = normalized.path;
-    const query = queryAt < 0 ? '' : url.slice(queryAt);
-    if (queryAt >= 0 && !isAcceptableQuery(query)) {
-      return refuse(
-        400,
-        'invalid_query',
-        'the query string contains a character that must be percent-encoded',
-      );
-    }
+    const sentQuery = queryAt < 0 ? '' : url.slice(queryAt);
+    const queryRefused = queryAt < 0 ? undefined : queryRefusal(sentQuery);
+    if (queryRefused !== undefined) return refuse(400, 'invalid_query', queryRefused);
+    const query = withoutMethodOverride(sentQuery);
     // The routes' `match` conditions (hosts, scheme, headers, query) hold for an upgrade as for any request.
     const facts = { req, query, peerTrusted: exchange.peerTrusted, scheme: exchange.scheme };
     const route = tenant.router.resolve('GET', normalized.path, { facts, preflight: false });
