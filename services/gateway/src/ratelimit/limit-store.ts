@@ -70,8 +70,16 @@ export interface LimitOutcome {
   overflowed?: boolean;
 }
 
+/**
+ * Told the outcomes of a call whose promise had already failed (the answer came after the command
+ * timeout): the caller decided without them. Returns, per request, the units to give back (at most
+ * the units granted; the store gives them back, best effort).
+ */
+export type LateOutcomes = (outcomes: readonly LimitOutcome[]) => readonly number[];
+
 export interface LimitStore {
-  consume(requests: readonly LimitRequest[]): Promise<LimitOutcome[]>;
+  /** `onLate`: for a store whose call may still charge after it failed (RedisLimitStore). */
+  consume(requests: readonly LimitRequest[], onLate?: LateOutcomes): Promise<LimitOutcome[]>;
   /** The node holding a tenant's limits (a Redis Cluster's master), for a circuit per node. */
   readonly nodeOf?: TenantNodeOf | undefined;
 }

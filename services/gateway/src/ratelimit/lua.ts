@@ -8,8 +8,10 @@
  *       cost, min cost (partial grants for fast-mode leases), idle ttl ms (a token bucket's key lives
  *       at most that, and only until its bucket is full again plus a second), and '1' when the key is a
  *       caller's (counted in the ledger); then the most caller keys the tenant may have.
- * Returns: per limit, 5 integers: granted, remaining, reset ms, retry-after ms (until min cost is available),
- *          and 1 when the caller was counted on the limit's overflow key (the tenant's ledger is full), else 0.
+ * Returns: per limit, 6 integers: granted, remaining, reset ms, retry-after ms (until min cost is available),
+ *          1 when the caller was counted on the limit's overflow key (the tenant's ledger is full), else 0,
+ *          and the index of the aligned window a sliding window counted in (0 for a token bucket): what
+ *          REFUND_LIMITS_LUA needs to give a charge back.
  *
  * Two passes: the first only reads, the second charges every limit, and runs only when all limits can
  * grant. Every key is one small hash, whatever the limit and the traffic:
@@ -256,6 +258,50 @@ for i = 1, n do
   out[#out + 1] = reset
   out[#out + 1] = retry
   out[#out + 1] = overflowed[i] and 1 or 0
+  out[#out + 1] = algo == 'tb' and 0 or windows[i]
 end
 return out
+`;
+
+/**
+ * Gives back units a CONSUME_LIMITS_LUA call charged, when its answer came after the replica had
+ * decided without it (see RedisLimitStore). Needs no clock, so it may run any time after the charge.
+ *
+ * KEYS: per limit the key the charge went to (the overflow key when the caller was counted there).
+ * ARGV: per limit, 5 values: algorithm ('tb' | 'sw'), rate per ms (unused) or window ms, capacity, units
+ *       to give back, and the window index the charge counted in (sw).
+ *
+ * - token bucket: t += units, at most capacity (ts kept: the refill since is the same either way). A
+ *   missing key reads as full: nothing to give back, and nothing is created.
+ * - sliding window: units are taken off the count of the window charged: c while it is still the
+ *   current one, p once the next has begun; a key of another window length or of a later window
+ *   keeps its counts (the charge has left the estimate), as does a missing key.
+ * Expiries are left as they are: a key with more room left is never needed for longer.
+ */
+export const REFUND_LIMITS_LUA = `
+for i = 1, #KEYS do
+  local b = (i - 1) * 5
+  local algo = ARGV[b + 1]
+  local length = tonumber(ARGV[b + 2])
+  local cap = tonumber(ARGV[b + 3])
+  local units = tonumber(ARGV[b + 4])
+  local charged = tonumber(ARGV[b + 5])
+  local key = KEYS[i]
+  if algo == 'tb' then
+    local t = tonumber(redis.call('HGET', key, 't'))
+    if t ~= nil then redis.call('HSET', key, 't', tostring(math.min(cap, t + units))) end
+  else
+    local h = redis.call('HMGET', key, 'w', 'c', 'p', 'l')
+    local w = tonumber(h[1])
+    local l = tonumber(h[4])
+    if w ~= nil and (l == nil or l == length) then
+      if w == charged then
+        redis.call('HSET', key, 'c', string.format('%d', math.max(0, (tonumber(h[2]) or 0) - units)))
+      elseif w == charged + 1 then
+        redis.call('HSET', key, 'p', string.format('%d', math.max(0, (tonumber(h[3]) or 0) - units)))
+      end
+    end
+  end
+end
+return 0
 `;

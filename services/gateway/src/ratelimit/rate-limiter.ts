@@ -156,7 +156,9 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
  * timeout per circuit period. On a Redis Cluster there is one circuit per master (store-circuits.ts):
  * a master that fails or stalls degrades only the tenants whose limits it holds. A command Redis refuses
  * (a reply error about that call) decides that request the same way, but does not count towards opening
- * the circuit the replica's other limits share.
+ * the circuit the replica's other limits share. A charge Redis answers after the command timeout was
+ * applied all the same: when its answer arrives, what the request did not use is given back (all of
+ * it for a request refused without Redis, all but one unit for one the fail-open fallback admitted).
  * Then,
  * per policy.on_store_failure: `closed` → 503 decision; `open` → the same limits in a local memory store
  * (limit / fallbackShare per replica). Recovery is automatic when a half-open trial succeeds.
@@ -193,6 +195,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     name: 'vantageedge_gateway_ratelimit_fallback_total',
     help: 'Requests decided without Redis: local limiter (fail open) or 503 (fail closed)',
     labelNames: ['mode'],
+    registers: [options.registry],
+  });
+  const lateCharges = new Counter({
+    name: 'vantageedge_gateway_ratelimit_late_answers_total',
+    help: 'Rate-limit calls Redis answered after the command timeout (the request decided without it): what Redis charged for a request not admitted is given back',
     registers: [options.registry],
   });
   const circuitOpen = new Gauge({
@@ -458,18 +465,29 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
       settle(answered);
     };
+    // Decided without the store (its call failed): whether the request was admitted (fail-open fallback).
+    let admittedWithout: boolean | undefined;
     const unavailable = (reason: StoreFailureReason) => {
       done(false);
       for (const spent of spentLeases) spent.units++;
       storeErrors.labels({ reason }).inc();
-      return fallback(limits, identity);
+      const decision = fallback(limits, identity);
+      admittedWithout = decision.outcome === 'allowed';
+      return decision;
+    };
+    // The call failed (timed out) and Redis charged all the same: it keeps one unit of each limit for a
+    // request the fallback admitted (it was served), nothing for one refused (503, or the fallback's 429).
+    const lateOutcomes = (late: readonly LimitOutcome[]) => {
+      const kept = admittedWithout === true ? 1 : 0;
+      lateCharges.inc();
+      return late.map((outcome) => Math.max(0, outcome.granted - kept));
     };
     // Open circuit (of the node holding this tenant's limits): decide locally without even a rejected promise.
     const circuit = circuits.of(limits.tenantId);
     if (circuit.skipping) return unavailable('circuit_open');
     let reply: LimitOutcome[];
     try {
-      reply = await circuit.run(() => store.consume(remoteRequests));
+      reply = await circuit.run(() => store.consume(remoteRequests, lateOutcomes));
     } catch (error) {
       return unavailable(storeFailureReason(error));
     }

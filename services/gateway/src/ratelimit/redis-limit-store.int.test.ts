@@ -2,7 +2,9 @@ import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastruc
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { admitAheadInRedis, describeLimitStoreContract } from './limit-store.contract.js';
+import { REFUND_LIMITS_LUA } from './lua.js';
 import { RedisLimitStore } from './redis-limit-store.js';
+import { withinOneAlignedWindow } from './test-fixtures.js';
 
 const redis = new Redis(TEST_INFRA.redisUrl);
 // The gateway's own client setting: commands of one event-loop turn leave as one pipeline.
@@ -92,5 +94,37 @@ describe('RedisLimitStore key lifetime', () => {
     // One token's refill (≈ 0.26 s) plus the second every key is kept beyond it.
     expect(await redis.pttl(key)).toBeLessThanOrEqual(2_000);
     expect(await redis.pttl(key)).toBeGreaterThan(0);
+  });
+});
+
+describe('REFUND_LIMITS_LUA', () => {
+  it("gives a sliding window's charge back from the previous window once the next one has begun", async () => {
+    const store = new RedisLimitStore(redis);
+    const windowMs = 1_000;
+    const spec = {
+      algorithm: 'sliding_window',
+      capacity: 3,
+      ratePerMs: 0,
+      windowMs,
+      ttlMs: 2 * windowMs,
+    } as const;
+    const key = `${prefix}:refund:{tenant}`;
+    const one = { key, spec, cost: 1, minCost: 1 };
+    const granted = async () => (await store.consume([one]))[0]!.granted;
+    await withinOneAlignedWindow(windowMs, 300);
+    const charged = Math.floor(Date.now() / windowMs);
+    expect([await granted(), await granted()]).toEqual([1, 1]);
+    await new Promise((resolve) => setTimeout(resolve, (charged + 1) * windowMs - Date.now() + 5));
+    // Early in the next window: one more fits beside the previous window's two, then none.
+    expect([await granted(), await granted()]).toEqual([1, 0]);
+
+    await redis.eval(REFUND_LIMITS_LUA, 1, key, 'sw', windowMs, 3, 2, charged);
+    expect([await granted(), await granted(), await granted()]).toEqual([1, 1, 0]);
+  });
+
+  it('creates no key for a charge whose key is gone (a missing key reads as unused)', async () => {
+    const key = `${prefix}:refund-gone:{tenant}`;
+    await redis.eval(REFUND_LIMITS_LUA, 2, key, `${key}:sw`, 'tb', 0.001, 5, 1, 0, 'sw', 1_000, 5, 1, 7);
+    expect(await redis.exists(key, `${key}:sw`)).toBe(0);
   });
 });
