@@ -360,7 +360,14 @@ class BatchChanges {
           sql: (schema) =>
             `update ${qualified(schema, 'api_keys')} set quota = $2::jsonb, updated_at = $3,
                revision = $4, position = $5 where id = $1`,
-          values: [api_key_id, JSON.stringify(quota), at, version.revision, version.position],
+          // No quota is SQL NULL, as the upsert of a batch row writes it (JSON's null would differ).
+          values: [
+            api_key_id,
+            quota === null ? null : JSON.stringify(quota),
+            at,
+            version.revision,
+            version.position,
+          ],
         });
         return;
       }
@@ -554,10 +561,20 @@ async function upsertRows(
     .filter(([name]) => !CREATION_COLUMNS.has(name))
     .map(([name]) => `${name} = excluded.${name}`)
     .join(', ');
+  // A resource recorded after its tenant's deletion (earlier releases could record one) is marked as
+  // the deletion marks its tenant's rows, whichever batch applies it; a mark is never taken back.
+  const marked = (TENANT_RESOURCE_TABLES as readonly string[]).includes(table);
   await client.query(
-    `insert into ${qualified(schema, table)} (${names})
-       select ${names} from jsonb_to_recordset($1::jsonb) as r(${recordType})
-     on conflict (id) do update set ${updates}`,
+    `insert into ${qualified(schema, table)} as stored (${names}${marked ? ', tenant_deleted' : ''})
+       select ${names}${
+         marked
+           ? `, exists (select 1 from ${qualified(schema, 'tenants')} t
+                         where t.id = r.tenant_id and t.deleted_at is not null)`
+           : ''
+       } from jsonb_to_recordset($1::jsonb) as r(${recordType})
+     on conflict (id) do update set ${updates}${
+       marked ? ', tenant_deleted = stored.tenant_deleted or excluded.tenant_deleted' : ''
+     }`,
     [JSON.stringify(rows)],
   );
 }

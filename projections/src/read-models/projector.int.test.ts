@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testi
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../runner/checkpoint.js';
 import { startProjector } from '../runner/projector.js';
+import { originState } from '../snapshots/testing.js';
 import { applyEvents } from './apply-events.js';
 import { startReadModelProjector } from './projector.js';
 import { replayReadModels } from './replay.js';
@@ -233,6 +234,119 @@ describe('read-model projector (PostgreSQL event store)', () => {
         where occurred_high is distinct from expected`,
     );
     expect(unordered).toEqual([]);
+    await equalsFreshReplay();
+  });
+
+  // Regression: a key's quota removed in a batch of its own was stored as the JSON null, and as SQL
+  // NULL when the batch also held the key's issue (a replay): the rebuilt rows differed from the live ones.
+  it('writes the rows of events applied one batch each as a replay applying them together does', async () => {
+    const tenantId = randomUUID();
+    const keyId = randomUUID();
+    const meta = (i: number) => ({
+      actor: 'user_admin',
+      tenant_id: tenantId,
+      correlation_id: `req-one-by-one-${i}`,
+      causation_id: null,
+      occurred_at: new Date(Date.parse('2026-05-01T00:00:00Z') + i * 1000).toISOString(),
+      schema_version: 1,
+    });
+    await store.appendToStream(streamName.tenant(tenantId), [
+      {
+        type: 'TenantCreated',
+        data: {
+          tenant_id: tenantId,
+          name: 'one by one',
+          subdomain: `one-by-one-${tenantId.slice(0, 8)}`,
+          clerk_org_id: null,
+          settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+        },
+        metadata: meta(0),
+      },
+    ]);
+    const keyEvents = [
+      {
+        type: 'ApiKeyIssued',
+        data: {
+          api_key_id: keyId,
+          tenant_id: tenantId,
+          name: 'k',
+          key_hash: 'a'.repeat(64),
+          key_prefix: 've_live_abcd',
+          scopes: [],
+          expires_at: null,
+          quota: { requests_per_day: 10 },
+          tags: [],
+        },
+      },
+      { type: 'ApiKeyQuotaChanged', data: { api_key_id: keyId, tenant_id: tenantId, quota: null } },
+      { type: 'ApiKeyTagsChanged', data: { api_key_id: keyId, tenant_id: tenantId, tags: ['a'] } },
+    ];
+    let position = 0n;
+    for (const [i, event] of keyEvents.entries()) {
+      ({ position } = await store.appendToStream(streamName.apiKey(keyId), [
+        { ...event, metadata: meta(i + 1) },
+      ]));
+    }
+    const projector = startReadModelProjector({ store, pool: database.pool, batchSize: 1 });
+    try {
+      await eventually(async () => (await checkpoint()) === position);
+    } finally {
+      await projector.stop();
+    }
+    const { rows } = await database.pool.query<{ quota: unknown }>(
+      'select quota from read_models.api_keys where id = $1 and quota is null',
+      [keyId],
+    );
+    expect(rows).toEqual([{ quota: null }]);
+    await equalsFreshReplay();
+  });
+
+  // Regression: a resource recorded after its tenant's deletion (as releases that checked the tenant
+  // before appending could record one) was marked as a deleted tenant's only when a replay applied
+  // both in one batch, not when the live projector applied it in a batch after the deletion's.
+  it("marks a resource recorded after its tenant's deletion, whatever batch applies it", async () => {
+    const tenantId = randomUUID();
+    const originId = randomUUID();
+    const meta = (i: number) => ({
+      actor: 'user_admin',
+      tenant_id: tenantId,
+      correlation_id: `req-late-${i}`,
+      causation_id: null,
+      occurred_at: new Date(Date.parse('2026-05-02T00:00:00Z') + i * 1000).toISOString(),
+      schema_version: 1,
+    });
+    await store.appendToStream(streamName.tenant(tenantId), [
+      {
+        type: 'TenantCreated',
+        data: {
+          tenant_id: tenantId,
+          name: 'late',
+          subdomain: `late-${tenantId.slice(0, 8)}`,
+          clerk_org_id: null,
+          settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+        },
+        metadata: meta(0),
+      },
+      { type: 'TenantDeleted', data: { tenant_id: tenantId }, metadata: meta(1) },
+    ]);
+    const { position } = await store.appendToStream(streamName.origin(originId), [
+      {
+        type: 'OriginCreated',
+        data: originState(tenantId, originId),
+        metadata: meta(2),
+      },
+    ]);
+    const projector = startReadModelProjector({ store, pool: database.pool, batchSize: 1 });
+    try {
+      await eventually(async () => (await checkpoint()) === position);
+    } finally {
+      await projector.stop();
+    }
+    const { rows } = await database.pool.query(
+      'select tenant_deleted from read_models.origins where id = $1',
+      [originId],
+    );
+    expect(rows).toEqual([{ tenant_deleted: true }]);
     await equalsFreshReplay();
   });
 
