@@ -260,9 +260,15 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     configLoaded: () => configPlane.status().caughtUp,
     readiness: () => {
       const status = configPlane.status();
-      if (!status.ready) return { ready: false, reason: status.lastError ?? 'snapshots not caught up' };
-      // Still ready: taking it out of the load balancer would not bring Kafka back. The error itself
-      // (broker addresses) is on /status, behind the admin token.
+      // /readyz is open to any caller of the admin port: the error itself (broker addresses, a tenant's
+      // snapshot that failed to apply) is on /status, behind the admin token.
+      if (!status.ready) {
+        const reason = status.degraded
+          ? 'snapshot bus unreachable; snapshots not caught up'
+          : 'snapshots not caught up';
+        return { ready: false, reason };
+      }
+      // Still ready: taking it out of the load balancer would not bring Kafka back.
       return status.degraded
         ? { ready: true, reason: 'snapshot bus unreachable; serving the last known config' }
         : { ready: true };

@@ -59,9 +59,15 @@ export class ClientResponseWriter implements ResponseBodySink {
    */
   #sendEventStreamHead(): void {
     if (this.#status !== 200 || this.#tapAnswers || this.#res.writableEnded) return;
-    if (!isEventStream(this.#headers['content-type'])) return;
+    if (!isEventStream(this.#contentType())) return;
     this.#writeHead();
     this.#res.flushHeaders();
+  }
+
+  /** The Content-Type the client gets: a route's response_headers write (checkedHeaders) replaces the origin's. */
+  #contentType(): OutgoingHttpHeaders[string] {
+    const written = this.#checkedHeaders?.find((header) => header.key === 'content-type');
+    return written === undefined ? this.#headers['content-type'] : written.value;
   }
 
   /**

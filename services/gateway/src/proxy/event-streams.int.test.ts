@@ -194,6 +194,12 @@ describe('server-sent events through a caching route', () => {
           timeouts: { idle_ms: 60_000 },
         },
         { origin_id: originId, path_pattern: '/late/quiet/*', timeouts: { idle_ms: 300 } },
+        {
+          origin_id: originId,
+          path_pattern: '/late/typed/*',
+          response_headers: { set: { 'content-type': 'text/event-stream' } },
+          timeouts: { idle_ms: 300 },
+        },
       ],
     });
     gateway.store.apply(snapshot);
@@ -301,6 +307,51 @@ describe('server-sent events through a caching route', () => {
     expect(status).toBe(200);
     // Cut, not ended: an EventSource reconnects, as it does when an origin's stream breaks off later.
     expect(await within(ended, AT_ONCE_MS, 'the cut')).toBe('cut');
+  });
+
+  it('sends the head at once when the route itself sets the Content-Type of an event stream', async () => {
+    const head = await within(streamHead(port, '/late/typed/head'), AT_ONCE_MS, 'HTTP/1.1 head');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/event-stream');
+    head.leave();
+  });
+
+  it('answers a HEAD request of an event stream with its head alone, over HTTP/1.1 and HTTP/2', async () => {
+    const head = await within(
+      send(gateway, HOST, '/late/head-request/head', { method: 'HEAD' }),
+      AT_ONCE_MS,
+      'HEAD',
+    );
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(head.text).toBe('');
+    const http2 = await within(
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const session = http2Connect(`http://127.0.0.1:${port}`);
+        session.on('error', reject);
+        const stream = session.request({
+          ':method': 'HEAD',
+          ':path': '/late/head-request/head?h2',
+          ':authority': HOST,
+        });
+        let status = 0;
+        let body = '';
+        stream.on('response', (answer) => {
+          status = Number(answer[':status']);
+        });
+        stream.on('data', (chunk: Buffer) => {
+          body += chunk.toString('utf8');
+        });
+        stream.on('end', () => {
+          session.close();
+          resolve({ status, body });
+        });
+        stream.on('error', reject);
+      }),
+      AT_ONCE_MS,
+      'HTTP/2 HEAD',
+    );
+    expect(http2).toEqual({ status: 200, body: '' });
   });
 
   it("streams to a client whose If-None-Match names the stream's ETag", async () => {

@@ -62,4 +62,61 @@ describe('PostgreSQL reservations swapped between two streams at once', () => {
       expect(await holders([values.x, values.y])).toEqual({ [values.x]: a, [values.y]: b });
     }
   });
+
+  /**
+   * A value nobody holds has no row to lock first. Here b has claimed `n` (not yet committed) and waits
+   * for `m`; meanwhile a's stream claims `r` (committed) and a, releasing `r` and claiming `n`, locks and
+   * deletes `r` and waits for b's `n`; once `m` is free, b reaches `r` and waits for a.
+   */
+  it('never deadlocks when an append claims a value that had no row when another locked its own', async () => {
+    const [n, m, r] = ['name:n-free', 'name:o-free', 'name:p-free'];
+    const [a, b] = ['free-a', 'free-b'];
+    await store.appendToStream(a, event());
+    const lockWaiters = async () => {
+      const { rows } = await pool.query<{ waiting: number }>(
+        `select count(*)::int as waiting from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      return rows[0]?.waiting ?? 0;
+    };
+    const until = async (condition: () => Promise<boolean>) => {
+      while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    let claimedR = false;
+    const settle = (append: Promise<unknown>) =>
+      append.then(
+        () => 'appended',
+        (error: unknown) => error,
+      );
+    const holder = await pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`insert into event_store_reservations (value, stream) values ($1, 'free-holder')`, [
+        m,
+      ]);
+      const claimsAll = settle(store.appendToStream(b, event(), { reservations: { claim: [n, m, r] } }));
+      await until(async () => (await lockWaiters()) >= 1);
+      const claimsR = settle(store.appendToStream(a, event(), { reservations: { claim: [r] } })).finally(
+        () => {
+          claimedR = true;
+        },
+      );
+      const swaps = settle(store.appendToStream(a, event(), { reservations: { release: [r], claim: [n] } }));
+      // The swap waits: for b's `n` once a's claim of `r` is in, or behind that claim while it waits itself.
+      await until(async () => {
+        const waiting = await lockWaiters();
+        return waiting >= 3 || (claimedR && waiting >= 2);
+      });
+      await holder.query('rollback');
+      const outcomes = await Promise.all([claimsAll, claimsR, swaps]);
+      for (const outcome of outcomes) {
+        if (outcome !== 'appended') expect(outcome, String(outcome)).toBeInstanceOf(UniquenessViolationError);
+      }
+    } finally {
+      holder.release();
+    }
+    // Each value is held by one of the two streams or by none (the holder's claim was rolled back).
+    const held = await holders([n, m, r]);
+    expect(Object.keys(held).every((value) => held[value] === a || held[value] === b)).toBe(true);
+  });
 });
