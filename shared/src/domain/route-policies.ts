@@ -1045,7 +1045,7 @@ export const routeMatch = z.strictObject({
     .optional()
     .meta({
       description:
-        "the scheme the client used, as the gateway forwards it in X-Forwarded-Proto: https on the TLS listener, http on the plain one, or a trusted proxy's X-Forwarded-Proto (GATEWAY_TRUSTED_PROXIES; any other client's is not read). http on a redirect to https sends only plain-HTTP requests there (APISIX's redirect.http_to_https): HTTPS ones go on to the next route of the path",
+        "the scheme the client used, as the gateway forwards it in X-Forwarded-Proto: https on the TLS listener, http on the plain one, or a trusted proxy's X-Forwarded-Proto (GATEWAY_TRUSTED_PROXIES; any other client's is not read; the ws and wss Traefik writes on a WebSocket upgrade are read as http and https). http on a redirect to https sends only plain-HTTP requests there (APISIX's redirect.http_to_https): HTTPS ones go on to the next route of the path. Give such a redirect route on /* the highest priority: routes rank by priority before path, and a more specific route would take its path's plain-HTTP requests",
     }),
 });
 export type RouteMatch = z.infer<typeof routeMatch>;

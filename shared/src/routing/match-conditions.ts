@@ -494,6 +494,16 @@ type Condition =
 const NEVER: Condition = { kind: 'never' };
 
 /**
+ * The scheme a `match.scheme` compares: a trusted proxy's X-Forwarded-Proto in lower case, with the
+ * `ws` / `wss` Traefik writes on a WebSocket upgrade read as the `http` / `https` its handshake came over
+ * (as the gateway's own listeners tell an upgrade's scheme).
+ */
+function requestScheme(scheme: string | undefined): string | undefined {
+  const lower = scheme?.toLowerCase();
+  return lower === 'wss' ? 'https' : lower === 'ws' ? 'http' : lower;
+}
+
+/**
  * The names (as written) of `match`'s header conditions no request meets: on a header the gateway writes
  * for the origin (readsClientCopyOfGatewayHeader), stored before commands refused them. The client's copy
  * would decide them while the origin gets the gateway's value, and leaving one out would widen its route
@@ -656,7 +666,7 @@ export class ConditionSet {
       condition.kind === 'hosts'
         ? condition.hosts.has(this.#requestHost(facts, serial))
         : condition.kind === 'scheme'
-          ? facts.scheme?.toLowerCase() === condition.scheme
+          ? requestScheme(facts.scheme) === condition.scheme
           : condition.kind === 'never'
             ? false
             : condition.test(facts);

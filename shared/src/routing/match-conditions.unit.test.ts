@@ -28,6 +28,23 @@ describe('route match conditions', () => {
     expect(test('?q=a+b')).toBe(false);
   });
 
+  // A trusted Traefik says `wss` (`ws`) in the X-Forwarded-Proto of a WebSocket upgrade it took over TLS
+  // (plain): a route of scheme https refused every WebSocket such a proxy forwarded.
+  it("reads a trusted proxy's ws and wss as the http and https a WebSocket's handshake went over", () => {
+    const https = compileConditions({ hosts: [], headers: [], query: [], scheme: 'https' })!;
+    const http = compileConditions({ hosts: [], headers: [], query: [], scheme: 'http' })!;
+    const test = (conditions: typeof https, scheme: string | undefined) =>
+      conditions.test({ req: request, query: '', scheme }, false);
+    expect(test(https, 'wss')).toBe(true);
+    expect(test(https, 'WSS')).toBe(true);
+    expect(test(https, 'ws')).toBe(false);
+    expect(test(http, 'ws')).toBe(true);
+    expect(test(http, 'wss')).toBe(false);
+    expect(test(https, 'HTTPS')).toBe(true);
+    expect(test(https, 'ftp')).toBe(false);
+    expect(test(http, undefined)).toBe(false);
+  });
+
   it('reads a parameter or header in every spelling an origin reads as its name', () => {
     const conditions = compileConditions({
       hosts: [],

@@ -180,10 +180,11 @@ describe('vantageedge explain', () => {
 
   it('splits a URL without normalising its path, and reads curl-style headers', () => {
     expect(splitRequestUrl('https://acme.vantageedge.dev:8443/a/../b//c?x=1')).toEqual({
+      scheme: 'https',
       host: 'acme.vantageedge.dev:8443',
       path: '/a/../b//c?x=1',
     });
-    expect(splitRequestUrl('http://acme.test')).toEqual({ host: 'acme.test', path: '/' });
+    expect(splitRequestUrl('http://acme.test')).toEqual({ scheme: 'http', host: 'acme.test', path: '/' });
     expect(() => splitRequestUrl('acme.test/x')).toThrow(/not an http\(s\) URL/);
     expect(parseHeaders(['X-API-Key: ve_live_abc', 'Accept: a', 'accept: b'])).toEqual({
       'x-api-key': 've_live_abc',
@@ -387,6 +388,7 @@ describe('vantageedge explain', () => {
       url: `/api/v1/tenants/${TENANT}/explain`,
       body: {
         method: 'GET',
+        scheme: 'https',
         host: 'acme.vantageedge.dev',
         path: '/api/users/1?b=2',
         headers: { 'x-api-key': 've_live_k' },
@@ -395,6 +397,21 @@ describe('vantageedge explain', () => {
     });
     const human = await run(['explain', 'GET', 'https://acme.vantageedge.dev/api/users/1'], env);
     expect(human.out).toContain('Decision  401 invalid_api_key');
+  });
+
+  // A route's match.scheme (an http→https redirect) and the cache key read the scheme: an http:// URL
+  // explained as https showed the route HTTPS requests reach, not the redirect plain ones get.
+  it('explains the URL with its scheme: an http:// URL as a plain-HTTP request', async () => {
+    const api = await adminApi();
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 'admin-token' };
+    expect((await run(['explain', 'GET', 'HTTP://acme.vantageedge.dev/a', '--json'], env)).code).toBe(
+      EXIT.ok,
+    );
+    expect((await run(['explain', 'GET', 'https://acme.vantageedge.dev/a', '--json'], env)).code).toBe(
+      EXIT.ok,
+    );
+    const posted = api.received.filter((request) => request.method === 'POST');
+    expect(posted.map((request) => (request.body as { scheme?: string }).scheme)).toEqual(['http', 'https']);
   });
 
   it('refuses an answer that is not an explanation, naming what is wrong, instead of printing half of it', async () => {

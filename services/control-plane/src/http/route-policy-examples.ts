@@ -139,4 +139,14 @@ export const ROUTE_POLICY_EXAMPLES: Record<string, RoutePolicyExample> = {
       redirect: { status: 308, location: 'https://new.example.com${path}${query}' },
     }),
   },
+  https_redirect: {
+    summary: 'Plain HTTP redirected to HTTPS (match.scheme); HTTPS requests go on to the routes below it',
+    value: route({
+      origin_id: null,
+      path_pattern: '/*',
+      priority: 10000,
+      match: { scheme: 'http' },
+      redirect: { status: 301, location: 'https://${host}${path}${query}' },
+    }),
+  },
 };

@@ -50,6 +50,24 @@ describe('a redirect route matched on the http scheme', () => {
         ],
       }),
     );
+    // README's recipe on a tenant whose routes are more specific than the redirect's `/*`.
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'tohapi',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          { origin_id: originId, path_pattern: '/api/*' },
+          { origin_id: originId, path_pattern: '/users/:id' },
+          {
+            origin_id: null,
+            path_pattern: '/*',
+            priority: 10_000,
+            match: { scheme: 'http' },
+            redirect: { status: 301, location: 'https://${host}${path}${query}' },
+          },
+        ],
+      }),
+    );
   });
 
   afterAll(async () => {
@@ -60,15 +78,20 @@ describe('a redirect route matched on the http scheme', () => {
 
   function get(
     path: string,
-    { secure = false, localAddress = '127.0.0.1', headers = {} as Record<string, string> } = {},
+    {
+      secure = false,
+      localAddress = '127.0.0.1',
+      host = 'toh.localhost',
+      headers = {} as Record<string, string>,
+    } = {},
   ): Promise<{ status: number; location: string | undefined }> {
     return new Promise((resolve, reject) => {
       const options = {
         host: '127.0.0.1',
         port: secure ? gateway.gateway.tlsPort! : gateway.gateway.trafficPort,
         path,
-        headers: { host: 'toh.localhost', ...headers },
-        servername: 'toh.localhost',
+        headers: { host, ...headers },
+        servername: host,
         rejectUnauthorized: false,
         localAddress,
         agent: false,
@@ -118,5 +141,17 @@ describe('a redirect route matched on the http scheme', () => {
     expect(proxied.status).toBe(200);
     const spoofed = await get('/a', { headers: { 'x-forwarded-proto': 'https' } });
     expect(spoofed).toEqual({ status: 301, location: 'https://toh.localhost/a' });
+  });
+
+  // A route of a longer path ranks before `/*` whatever its conditions: the redirect route takes every
+  // plain-HTTP request only by its priority (at 0 it sent those to /api/… on to the origin).
+  it('redirects the plain-HTTP requests of paths more specific routes serve, and serves them over HTTPS', async () => {
+    for (const path of ['/api/orders?x=1', '/users/7', '/other']) {
+      const plain = await get(path, { host: 'tohapi.localhost' });
+      expect(plain, path).toEqual({ status: 301, location: `https://tohapi.localhost${path}` });
+    }
+    for (const path of ['/api/orders?x=1', '/users/7']) {
+      expect((await get(path, { host: 'tohapi.localhost', secure: true })).status, path).toBe(200);
+    }
   });
 });

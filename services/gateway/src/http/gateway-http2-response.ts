@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { type Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import { type CountsBodyBytes, chunkBytes } from './body-bytes.js';
 import { contentTypeBrowsersRead } from './content-type-lines.js';
+import { withoutSpacesAndTabsAtEdges } from './field-value-edges.js';
 import { FIRST_LINE_OVER_HTTP2_ONLY } from './http2-field-lines.js';
 
 /**
@@ -108,14 +109,12 @@ function edgeWhitespaceIn(text: string): boolean {
   return first === 32 || first === 9 || last === 32 || last === 9;
 }
 
-const EDGE_WHITESPACE = /^[\t ]+|[\t ]+$/g;
-
 /** The value as an HTTP/1.1 client reads it: without the spaces and tabs at its edges (not String#trim's). */
 function withoutEdgeWhitespace<Value>(value: Value): Value {
-  if (typeof value === 'string') return value.replace(EDGE_WHITESPACE, '') as Value;
+  if (typeof value === 'string') return withoutSpacesAndTabsAtEdges(value) as Value;
   if (!Array.isArray(value)) return value;
   return value.map((item: unknown) =>
-    typeof item === 'string' ? item.replace(EDGE_WHITESPACE, '') : item,
+    typeof item === 'string' ? withoutSpacesAndTabsAtEdges(item) : item,
   ) as Value;
 }
 

@@ -28,14 +28,18 @@ export interface ExplainOptions {
 
 // The rest starts at the / or ? that ends the host, so a URL that does not match is not retried with
 // every shorter host (which rescanned the rest each time: quadratic in the host's length).
-const REQUEST_URL = /^https?:\/\/([^/?#\s]+)((?:[/?][^#\s]*)?)$/i;
+const REQUEST_URL = /^(https?):\/\/([^/?#\s]+)((?:[/?][^#\s]*)?)$/i;
 
-/** `https://host[:port]/path?query` split without normalising the path (the gateway does that). */
-export function splitRequestUrl(url: string): { host: string; path: string } {
+/**
+ * `https://host[:port]/path?query` split without normalising the path (the gateway does that). The
+ * scheme is the client's as routes (`match.scheme`) and the cache key read it.
+ */
+export function splitRequestUrl(url: string): { scheme: 'http' | 'https'; host: string; path: string } {
   const match = REQUEST_URL.exec(url);
   if (!match) throw new CliError(EXIT.usage, `not an http(s) URL: ${url}`);
-  const rest = match[2] ?? '';
-  return { host: match[1]!, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
+  const scheme = match[1]!.toLowerCase() === 'http' ? 'http' : 'https';
+  const rest = match[3] ?? '';
+  return { scheme, host: match[2]!, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
 }
 
 /** `-H 'Name: value'` (curl's form) into a header map; repeated names keep every value. */
@@ -174,7 +178,7 @@ export async function explain(
   url: string,
   options: ExplainOptions,
 ): Promise<ExitCode> {
-  const { host, path } = splitRequestUrl(url);
+  const { scheme, host, path } = splitRequestUrl(url);
   const headers = parseHeaders(options.header);
   const client = await ctx.client();
   const tenant = options.tenant
@@ -184,6 +188,7 @@ export async function explain(
     body: {
       // The admin API explains the method as sent (the gateways refuse `get`); typed here, it means GET.
       method: method.toUpperCase(),
+      scheme,
       host,
       path,
       headers,
