@@ -317,8 +317,10 @@ function startSubscription(
       const delivery = await decodeAndDeliver(decodingAt(index), record.key, handlers, () => !closed);
       if (delivery === 'stopped') return false;
       delivered = delivery === 'delivered';
-      // The records are read already: a rebalance meanwhile is for kafkajs to handle afterwards.
-      if (delivered) await keepAlive().catch(() => {});
+      // The records are read already: a rebalance meanwhile is for kafkajs to handle afterwards, and
+      // the next tenant does not wait for the heartbeat's answer (a broker gone silent would hold
+      // each one for a request timeout). kafkajs sends one at a time and shares the one in flight.
+      if (delivered) void keepAlive().catch(() => {});
     }
     return true;
   };

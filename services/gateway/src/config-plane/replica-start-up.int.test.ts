@@ -419,3 +419,61 @@ describe('a replica catching up with the topic', () => {
     expect(plane.status()).toMatchObject({ degraded: false });
   }, 60_000);
 });
+
+describe('a replica whose Kafka goes dark while it applies its catch-up', () => {
+  // Regression test: the catch-up heartbeats the group after each tenant it applies, and a failed
+  // heartbeat was ignored and tried again at the next tenant: with the broker gone silent each tenant
+  // waited out a request timeout (5 s), so a replica warm-started from its snapshot file stayed neither
+  // ready nor degraded for minutes (the apply is not counted as Kafka's silence), although every record
+  // was read already.
+  it('finishes applying what it read and becomes ready', async () => {
+    const topic = uniqueTopic('dark-catch-up');
+    topics.push(topic);
+    const dir = await mkdtemp(path.join(tmpdir(), 've-start-up-'));
+    closing.push(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'snapshots');
+    const first = randomUUID();
+    const publisher = kafkaBus(topic);
+    expect((await publisher.publish([snapshotMessage(sampleSnapshot(first, 1n))])).failed).toEqual([]);
+    const start = (bus: SnapshotBus, sink: RecordingSink) => {
+      const plane = startConfigPlane({
+        bus,
+        sink,
+        registry: new Registry(),
+        logger: silentLogger,
+        replicaId: `gw-${uniqueSuffix()}`,
+        snapshotFile: file,
+        snapshotFileDelayMs: 10,
+      });
+      closing.push(() => plane.close());
+      return plane;
+    };
+    const warm = start(kafkaBus(topic), new RecordingSink());
+    await warm.ready;
+    await warm.close();
+    const others = Array.from({ length: 8 }, () => randomUUID());
+    expect(
+      (
+        await publisher.publish([
+          snapshotMessage(sampleSnapshot(first, 2n)),
+          ...others.map((tenantId) => snapshotMessage(sampleSnapshot(tenantId, 1n))),
+        ])
+      ).failed,
+    ).toEqual([]);
+
+    const proxy = await startTcpProxy(`kafka://${TEST_INFRA.kafkaBrokers[0]}`);
+    closing.push(() => proxy.close());
+    const sink = new GatedSink([2n]);
+    closing.push(async () => sink.openAll());
+    const plane = start(kafkaBus(topic, proxy, 1, 300), sink);
+    await eventually('catch-up applying', () => sink.waiting.has(2n), 30_000);
+    proxy.stall(true);
+    closing.push(async () => proxy.stall(false));
+    // Longer than the group's heartbeat interval: the next tenant applied heartbeats.
+    await sleep(1500);
+    sink.open(2n);
+
+    await eventually('ready', () => plane.status().ready, 15_000);
+    expect(plane.status()).toMatchObject({ ready: true, caughtUp: true, tenants: others.length + 1 });
+  }, 90_000);
+});

@@ -263,6 +263,19 @@ describe('access log', () => {
     expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 502]]);
   });
 
+  it('samples 503 config_loading like a 4xx: any client can have one answered by naming a host no tenant holds', async () => {
+    const { lines, sink } = recording();
+    const log = new AccessLog({ sink, sampleRate: 0, maxBufferedChars: 1 << 20, registry: new Registry() });
+    const loading = exchangeFor('/unknown-host');
+    loading.errorCode = 'config_loading';
+    log.record(loading, 503, 1);
+    const failed = exchangeFor('/broken');
+    failed.errorCode = 'internal_error';
+    log.record(failed, 500, 1);
+    await log.flush();
+    expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 500]]);
+  });
+
   it('counts the lines it drops when its destination cannot keep up', async () => {
     const registry = new Registry();
     const stuck: LineSink = { write() {} }; // never completes

@@ -25,6 +25,9 @@ const LOADING: UnknownHostAnswer = {
   headers: { 'retry-after': '1' },
 };
 
+/** The code of the 503 a host gets while the replica is loading (the access log samples it like a 4xx). */
+export const CONFIG_LOADING_CODE = LOADING.code;
+
 /** `configLoaded`: whether the replica has read every tenant's config (caught up with the topic once). */
 export function unknownHostAnswer(configLoaded: boolean): UnknownHostAnswer {
   return configLoaded ? NOT_FOUND : LOADING;

@@ -51,20 +51,27 @@ export class CertificateSelector {
   }
 
   /**
-   * For a name that waitsForConfig: resolves once the config is loaded or a tenant's certificate covers
-   * the name, or after `waitMs`.
+   * For a name that waitsForConfig: resolves true once the config is loaded or a tenant's certificate
+   * covers the name, or after `waitMs`; false as soon as `abandoned` aborts (the client is gone: nothing
+   * is left to answer, and the wait must cost nothing more).
    */
-  async configSettled(servername: string): Promise<void> {
+  async configSettled(servername: string, abandoned?: AbortSignal): Promise<boolean> {
     const loading = this.loading;
-    if (loading === undefined) return;
+    if (loading === undefined) return abandoned?.aborted !== true;
     const deadline = Date.now() + loading.waitMs;
-    while (
-      Date.now() < deadline &&
-      !loading.configLoaded() &&
-      this.#tenantCertificate(servername, undefined) === undefined
-    ) {
-      await sleep(LOADING_POLL_MS);
+    try {
+      while (
+        abandoned?.aborted !== true &&
+        Date.now() < deadline &&
+        !loading.configLoaded() &&
+        this.#tenantCertificate(servername, undefined) === undefined
+      ) {
+        await sleep(LOADING_POLL_MS, undefined, abandoned ? { signal: abandoned } : {});
+      }
+    } catch {
+      // The sleep, aborted by `abandoned`.
     }
+    return abandoned?.aborted !== true;
   }
 
   select(servername: string, accepts?: ReadonlySet<CertificateKeyType>, socket?: TLSSocket): SecureContext {
@@ -132,8 +139,19 @@ function sniCallbackOf(selector: CertificateSelector) {
         null,
         socket ? selector.select(servername, clientKeyTypes(socket), socket) : selector.select(servername),
       );
-    if (selector.waitsForConfig(servername)) void selector.configSettled(servername).then(answer);
-    else answer();
+    if (!selector.waitsForConfig(servername)) {
+      answer();
+      return;
+    }
+    // A client gone while its handshake waits ends the wait: nothing is left to answer.
+    if (socket?.destroyed) return;
+    const gone = new AbortController();
+    const abandon = () => gone.abort();
+    socket?.once('close', abandon);
+    void selector.configSettled(servername, gone.signal).then((settled) => {
+      socket?.off('close', abandon);
+      if (settled) answer();
+    });
   };
 }
 
