@@ -42,6 +42,7 @@ export interface GatewayReplicaOptions {
     ROLLOUT_HEARTBEAT_TTL_SECONDS: number;
     CONFIG_SNAPSHOT_FILE?: string | undefined;
     CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS?: number | undefined;
+    CONFIG_TENANT_APPLY_SHARE_PERCENT?: number | undefined;
   };
   /** Where tenant snapshots come from (Kafka, or the in-memory bus of the single-process dev mode). */
   bus: SnapshotBus;
@@ -240,6 +241,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     ...(config.CONFIG_SNAPSHOT_FILE ? { snapshotFile: config.CONFIG_SNAPSHOT_FILE } : {}),
     ...(config.CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS
       ? { snapshotFileIntervalMs: config.CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS * 1000 }
+      : {}),
+    ...(config.CONFIG_TENANT_APPLY_SHARE_PERCENT !== undefined
+      ? { tenantApplySharePercent: config.CONFIG_TENANT_APPLY_SHARE_PERCENT }
       : {}),
     rollout: { prefix: config.ROLLOUT_KEY_PREFIX, ttlSeconds: config.ROLLOUT_HEARTBEAT_TTL_SECONDS },
   });

@@ -16,20 +16,36 @@ export interface EventLoopSlicesOptions {
   budgetMs?: number | undefined;
   /** The clock (tests: a step counter, so that ordering does not depend on the machine's speed). */
   now?: () => number;
+  /**
+   * What busyMs reads (default `now`): the main thread's CPU time tells a slice's own work from the
+   * time a loaded machine kept the process off a CPU.
+   */
+  busyClock?: () => number;
+}
+
+/** The main thread's CPU time (user and system) in milliseconds. */
+export function threadCpuMs(): number {
+  const { user, system } = process.threadCpuUsage();
+  return (user + system) / 1000;
 }
 
 /** When to give the event loop back, and the longest slice so far (what the other tenants waited). */
 export class EventLoopSlices {
   readonly #budgetMs: number;
   readonly #now: () => number;
+  readonly #busyClock: () => number;
   #sliceStartedAt: number;
+  #busySince: number;
   #longestMs = 0;
+  #endedBusyMs = 0;
   #turns = 0;
 
   constructor(options: EventLoopSlicesOptions = {}) {
     this.#budgetMs = options.budgetMs ?? DEFAULT_SLICE_BUDGET_MS;
     this.#now = options.now ?? (() => performance.now());
+    this.#busyClock = options.busyClock ?? this.#now;
     this.#sliceStartedAt = this.#now();
+    this.#busySince = this.#busyClock();
   }
 
   /** Whether the current slice has used its budget. */
@@ -43,11 +59,17 @@ export class EventLoopSlices {
     this.#turns += 1;
     await nextTurn();
     this.#sliceStartedAt = this.#now();
+    this.#busySince = this.#busyClock();
   }
 
   /** The longest slice so far, the current one included. */
   get longestMs(): number {
     return Math.max(this.#longestMs, this.#now() - this.#sliceStartedAt);
+  }
+
+  /** The time (busyClock) spent in slices so far, the current one included, not the turns given back. */
+  get busyMs(): number {
+    return this.#endedBusyMs + this.#busyClock() - this.#busySince;
   }
 
   /** How often the event loop was given back. */
@@ -56,7 +78,9 @@ export class EventLoopSlices {
   }
 
   #endSlice(): void {
-    this.#longestMs = Math.max(this.#longestMs, this.#now() - this.#sliceStartedAt);
+    const sliceMs = this.#now() - this.#sliceStartedAt;
+    this.#longestMs = Math.max(this.#longestMs, sliceMs);
+    this.#endedBusyMs += this.#busyClock() - this.#busySince;
   }
 }
 

@@ -61,6 +61,27 @@ describe('work in slices of the event loop', () => {
     expect(slices.longestMs).toBe(12);
   });
 
+  it('counts the time spent in its slices on its busy clock, not the other work between them', async () => {
+    const wall = manualClock();
+    const busy = manualClock();
+    const slices = new EventLoopSlices({ budgetMs: 10, now: wall.now, busyClock: busy.now });
+    function* work(): SlicedWork<void> {
+      for (let step = 0; step < 6; step++) {
+        wall.advance(4);
+        busy.advance(1);
+        yield;
+      }
+    }
+    setImmediate(() => {
+      wall.advance(100);
+      busy.advance(100);
+    });
+    await runInSlices(work(), slices);
+
+    expect(slices.turns).toBe(2);
+    expect(slices.busyMs).toBe(6);
+  });
+
   it('stops the work (its finally blocks run) when it is no longer wanted after a turn', async () => {
     const log: string[] = [];
     let wanted = true;

@@ -61,6 +61,11 @@ export const configPlaneSettings = {
   CONFIG_SNAPSHOT_FILE: z.string().min(1).optional(),
   /** The least time between two writes of the changed tenants' files. */
   CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  /**
+   * Percent of a gateway replica's time one tenant's config versions may take to apply, on average
+   * (0 = no bound): a version arriving while its tenant is over it waits, and only its newest is applied.
+   */
+  CONFIG_TENANT_APPLY_SHARE_PERCENT: z.coerce.number().min(0).max(100).default(5),
 };
 
 export interface SnapshotBusSettings {

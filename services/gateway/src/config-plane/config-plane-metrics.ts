@@ -27,6 +27,12 @@ export function createConfigPlaneMetrics(registry: Registry) {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
+    versionsWaited: new Counter({
+      name: 'vantageedge_config_versions_waited_total',
+      help: "Live tenant versions that waited for their tenant's share of the replica's apply time (only the newest waiting one is applied)",
+      labelNames: ['tenant'] as const,
+      registers,
+    }),
     applyErrors: new Counter({
       name: 'vantageedge_config_apply_errors_total',
       help: 'Snapshots that could not be applied (the tenant keeps its previous config)',

@@ -1,6 +1,6 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
-import { EventLoopSlices } from '@vantageedge/shared/process/event-loop-slices';
+import { EventLoopSlices, threadCpuMs } from '@vantageedge/shared/process/event-loop-slices';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { BusHealth, SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import {
@@ -12,6 +12,7 @@ import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 import { createConfigPlaneMetrics } from './config-plane-metrics.js';
 import { type PacedFileWrites, paceFileWrites } from './paced-file-writes.js';
 import { SnapshotStore } from './snapshot-store.js';
+import { TenantApplyBudget } from './tenant-apply-budget.js';
 
 export interface ConfigPlaneOptions {
   bus: SnapshotBus;
@@ -36,9 +37,27 @@ export interface ConfigPlaneOptions {
    * DEFAULT_SLICE_BUDGET_MS; 0: a turn after every route, as tests use to see the slices).
    */
   sliceBudgetMs?: number;
+  /**
+   * Percent of the replica's time one tenant's live versions may take to apply, on average (default
+   * DEFAULT_TENANT_APPLY_SHARE_PERCENT; 0: no bound): a version arriving while its tenant is over its
+   * share waits, and only the tenant's newest waiting version is applied (see TenantApplyBudget).
+   */
+  tenantApplySharePercent?: number;
+  /** Milliseconds of applying a tenant may use at once before its share counts (default DEFAULT_TENANT_APPLY_BURST_MS). */
+  tenantApplyBurstMs?: number;
+  /**
+   * Tests: `now`, the clock budgets refill by (default performance.now), and `cpuMs`, what an apply's
+   * cost is read from (default the main thread's CPU time: on a loaded machine wall time would charge
+   * a tenant for the time the replica waited for a CPU).
+   */
+  clock?: { now(): number; cpuMs(): number };
 }
 
 export const DEFAULT_SNAPSHOT_FILE_INTERVAL_MS = 10_000;
+export const DEFAULT_TENANT_APPLY_SHARE_PERCENT = 5;
+export const DEFAULT_TENANT_APPLY_BURST_MS = 250;
+/** The longest a tenant's newest version waits for its share, however costly its earlier ones were. */
+export const MAX_TENANT_APPLY_WAIT_MS = 30_000;
 
 export interface ConfigPlaneStatus {
   /** Serving: caught up with the topic at start, or warm-started from the file while Kafka is down. */
@@ -78,6 +97,26 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   // Only kept when there is a store to write: the sink holds compiled tenants, not their JSON.
   const store = options.snapshotFile ? new SnapshotStore(options.snapshotFile) : undefined;
   const fromFileOnly = new Set<string>();
+  const now = options.clock?.now ?? (() => performance.now());
+  const cpuMs = options.clock?.cpuMs ?? threadCpuMs;
+  const sharePercent = options.tenantApplySharePercent ?? DEFAULT_TENANT_APPLY_SHARE_PERCENT;
+  const budget =
+    sharePercent > 0
+      ? new TenantApplyBudget({
+          share: Math.min(100, sharePercent) / 100,
+          burstMs: options.tenantApplyBurstMs ?? DEFAULT_TENANT_APPLY_BURST_MS,
+          maxWaitMs: MAX_TENANT_APPLY_WAIT_MS,
+          now,
+        })
+      : undefined;
+  /** Each tenant's newest live version waiting for its share of the replica (see applyLive). */
+  const waiting = new Map<string, TenantSnapshot>();
+  const waitTimers = new Map<string, NodeJS.Timeout>();
+  /** Tenants with a live version being applied. */
+  const applyingLive = new Set<string>();
+  /** Waited versions are applied one at a time, beside the bus's own. */
+  let waitedTurns: Promise<void> = Promise.resolve();
+  let closed = false;
   let caughtUp = false;
   let ready = false;
   let warmStarted = false;
@@ -124,14 +163,20 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   /**
    * `persist`: false for a snapshot read from the store's own tenant file (already on disk). Applied in
    * slices of the event loop when the sink can: one tenant's large version must not stall the others.
+   * A live version's time on the event loop is charged to its tenant's budget, whether it applied or not.
    */
   const applySnapshot = async (snapshot: TenantSnapshot, live: boolean, persist = true): Promise<boolean> => {
     const started = performance.now();
+    const startedAt = cpuMs();
+    let slices: EventLoopSlices | undefined;
     let applied: boolean;
     try {
-      applied = sink.applyInSlices
-        ? await sink.applyInSlices(snapshot, new EventLoopSlices({ budgetMs: options.sliceBudgetMs }))
-        : sink.apply(snapshot);
+      if (sink.applyInSlices) {
+        slices = new EventLoopSlices({ budgetMs: options.sliceBudgetMs, busyClock: cpuMs });
+        applied = await sink.applyInSlices(snapshot, slices);
+      } else {
+        applied = sink.apply(snapshot);
+      }
     } catch (error) {
       metrics.applyErrors.inc();
       lastError = (error as Error).message;
@@ -141,6 +186,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
         error: lastError,
       });
       return false;
+    } finally {
+      if (live) budget?.charge(snapshot.tenant_id, slices ? slices.busyMs : cpuMs() - startedAt);
     }
     if (!applied) return false;
     metrics.applyDuration.observe((performance.now() - started) / 1000);
@@ -156,16 +203,84 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     return true;
   };
 
+  /**
+   * A live version: applied now, unless its tenant is over its share of the replica's time or has a
+   * version being applied; then it waits, as the tenant's newest waiting version (an older one waiting
+   * is never applied: only the newest matters), while other tenants' versions go on.
+   */
+  const applyLive = async (snapshot: TenantSnapshot, apply: TenantApplyBudget): Promise<void> => {
+    const tenantId = snapshot.tenant_id;
+    if (applyingLive.has(tenantId) || waiting.has(tenantId) || apply.waitMs(tenantId) > 0) {
+      const queued = waiting.get(tenantId);
+      if (queued === undefined || BigInt(queued.version) < BigInt(snapshot.version)) {
+        waiting.set(tenantId, snapshot);
+        metrics.versionsWaited.inc({ tenant: tenantId });
+      }
+      if (!applyingLive.has(tenantId)) scheduleWaiting(tenantId, apply);
+      return;
+    }
+    await applyOwnTurn(snapshot, apply);
+  };
+
+  const applyOwnTurn = async (snapshot: TenantSnapshot, apply: TenantApplyBudget): Promise<void> => {
+    const tenantId = snapshot.tenant_id;
+    applyingLive.add(tenantId);
+    try {
+      await applySnapshot(snapshot, true);
+    } finally {
+      applyingLive.delete(tenantId);
+      if (waiting.has(tenantId)) scheduleWaiting(tenantId, apply);
+    }
+  };
+
+  const scheduleWaiting = (tenantId: string, apply: TenantApplyBudget): void => {
+    if (closed || waitTimers.has(tenantId)) return;
+    const timer = setTimeout(
+      () => {
+        waitTimers.delete(tenantId);
+        waitedTurns = waitedTurns
+          .then(() => applyWaiting(tenantId, apply))
+          .catch((error: Error) =>
+            logger.error('waiting snapshot not applied', { tenant_id: tenantId, error: error.message }),
+          );
+      },
+      Math.ceil(apply.waitMs(tenantId)),
+    );
+    timer.unref();
+    waitTimers.set(tenantId, timer);
+  };
+
+  const applyWaiting = async (tenantId: string, apply: TenantApplyBudget): Promise<void> => {
+    // A version being applied schedules the waiting one once it is done.
+    if (closed || applyingLive.has(tenantId)) return;
+    const snapshot = waiting.get(tenantId);
+    if (snapshot === undefined) return;
+    if (apply.waitMs(tenantId) > 0) return scheduleWaiting(tenantId, apply);
+    waiting.delete(tenantId);
+    await applyOwnTurn(snapshot, apply);
+  };
+
+  /** A tenant deleted: its waiting version, if not newer than the deletion, is never applied. */
+  const dropWaiting = (tenantId: string, deletedVersion: bigint): void => {
+    const queued = waiting.get(tenantId);
+    if (queued === undefined || BigInt(queued.version) > deletedVersion) return;
+    waiting.delete(tenantId);
+    clearTimeout(waitTimers.get(tenantId));
+    waitTimers.delete(tenantId);
+  };
+
   const onMessage = async (message: SnapshotMessage): Promise<void> => {
     fromFileOnly.delete(message.tenantId);
     const deletedVersion = deletedAt.get(message.tenantId);
     if (deletedVersion !== undefined && message.version <= deletedVersion) return;
     if (message.kind === 'tombstone') {
       deletedAt.set(message.tenantId, message.version);
+      dropWaiting(message.tenantId, message.version);
       const applied = sink.appliedVersions().get(message.tenantId);
       if (applied !== undefined && applied > message.version) return; // a newer snapshot wins
       if (sink.remove(message.tenantId)) {
         metrics.version.remove({ tenant: message.tenantId });
+        metrics.versionsWaited.remove({ tenant: message.tenantId });
         logger.info('tenant removed', { tenant_id: message.tenantId, version: message.version.toString() });
       }
       store?.delete(message.tenantId);
@@ -173,7 +288,9 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       fileWrites?.changed();
       return;
     }
-    await applySnapshot(message.snapshot, caughtUp);
+    // Until caught up every version is applied at once: ready means every tenant is served.
+    if (caughtUp && budget !== undefined) await applyLive(message.snapshot, budget);
+    else await applySnapshot(message.snapshot, caughtUp);
   };
 
   const onCaughtUp = (): void => {
@@ -266,6 +383,10 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       lastError,
     }),
     async close() {
+      closed = true;
+      for (const timer of waitTimers.values()) clearTimeout(timer);
+      waitTimers.clear();
+      waiting.clear();
       await (await started.catch(() => undefined))?.close();
       await heartbeat?.stop();
       await fileWrites?.close();

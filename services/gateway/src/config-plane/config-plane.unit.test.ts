@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
+import type { EventLoopSlices } from '@vantageedge/shared/process/event-loop-slices';
 import { HEADER_ENCODING, HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
@@ -436,5 +437,102 @@ describe('config plane', () => {
     expect(servedDuringApply).toEqual(servedDuringApply.map(() => ({ large: 1n, small: small.tenant_id })));
     expect(store.resolveHost('large.localhost')?.router.match('GET', '/v2/r49/x')).toBeDefined();
     await store.close();
+  });
+});
+
+/**
+ * A sink whose applies cost each tenant `costMs` of the config plane's clock (a tenant's versions of
+ * deep route patterns cost a replica tens to hundreds of ms each to compile), recording what it applied.
+ */
+class CostlySink extends RecordingSink {
+  readonly appliedVersionsOf = new Map<string, bigint[]>();
+  #elapsedMs = 0;
+
+  constructor(readonly costMs: (tenantId: string) => number) {
+    super();
+  }
+
+  /** Real time plus the applies' cost. */
+  readonly now = (): number => performance.now() + this.#elapsedMs;
+
+  override apply(snapshot: TenantSnapshot): boolean {
+    this.#elapsedMs += this.costMs(snapshot.tenant_id);
+    const applied = super.apply(snapshot);
+    if (applied) {
+      const versions = this.appliedVersionsOf.get(snapshot.tenant_id) ?? [];
+      versions.push(BigInt(snapshot.version));
+      this.appliedVersionsOf.set(snapshot.tenant_id, versions);
+    }
+    return applied;
+  }
+}
+
+/** The same, applying in slices (as GatewayConfigStore does): the cost is read from the slices' busy time. */
+class CostlySlicedSink extends CostlySink {
+  async applyInSlices(snapshot: TenantSnapshot, slices: EventLoopSlices): Promise<boolean> {
+    await slices.next();
+    return this.apply(snapshot);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('config plane: a tenant whose versions are costly to apply', () => {
+  const heavyId = randomUUID();
+  const lightId = randomUUID();
+  const heavyCostMs = 200;
+
+  async function startWithCostlyHeavyTenant(Sink: typeof CostlySink = CostlySink) {
+    const bus = createInMemorySnapshotBus();
+    const sink = new Sink((tenantId) => (tenantId === heavyId ? heavyCostMs : 0));
+    // 10 %: 200 ms of applying repaid in 2 s, with no burst.
+    const { plane } = start({
+      bus,
+      sink,
+      clock: { now: sink.now, cpuMs: sink.now },
+      tenantApplySharePercent: 10,
+      tenantApplyBurstMs: 0,
+    });
+    await plane.ready;
+    return { bus, sink, plane };
+  }
+
+  it.each([
+    ['at once', CostlySink],
+    ['in slices', CostlySlicedSink],
+  ])(
+    'applies only the newest of its versions arriving faster than its share of the replica allows, and another tenant’s at once (applied %s)',
+    async (_, Sink) => {
+      const { bus, sink } = await startWithCostlyHeavyTenant(Sink);
+      await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
+      await eventually('the first version applied', () => sink.tenants.has(heavyId));
+
+      // An admin sending commands as fast as the admin API lets it: a version each.
+      for (let version = 2n; version <= 10n; version++) {
+        await bus.publish([snapshotMessage(sampleSnapshot(heavyId, version))]);
+        await new Promise(setImmediate);
+      }
+      await bus.publish([snapshotMessage(sampleSnapshot(lightId, 1n))]);
+      await eventually('the other tenant applied', () => sink.tenants.has(lightId));
+      expect(sink.appliedVersions().get(heavyId)).toBe(1n);
+
+      await eventually('the newest version applied', () => sink.appliedVersions().get(heavyId) === 10n);
+      expect(sink.appliedVersionsOf.get(heavyId)).toEqual([1n, 10n]);
+    },
+  );
+
+  it('never applies a version that waited its turn when the tenant is deleted meanwhile', async () => {
+    const { bus, sink } = await startWithCostlyHeavyTenant();
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
+    await eventually('the first version applied', () => sink.tenants.has(heavyId));
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 2n))]);
+    await new Promise(setImmediate);
+    await bus.publish([{ kind: 'tombstone', tenantId: heavyId, version: 3n }]);
+    await eventually('the tenant removed', () => !sink.tenants.has(heavyId));
+
+    // Past the time the deleted tenant's version would have waited (200 ms at 10 %: 2 s).
+    await sleep(heavyCostMs * 10 + 500);
+    expect(sink.tenants.has(heavyId)).toBe(false);
+    expect(sink.appliedVersionsOf.get(heavyId)).toEqual([1n]);
   });
 });
