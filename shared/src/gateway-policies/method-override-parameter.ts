@@ -13,8 +13,13 @@ export const METHOD_OVERRIDE_PARAMETER = '_method';
 
 const removeOverride = compileQueryParameterRemoval([METHOD_OVERRIDE_PARAMETER]);
 
-/** What no spelling of the parameter lacks: its letters (in any case) or an escape. */
-const MAY_NAME_IT = /method|%/i;
+/**
+ * What no spelling of the parameter lacks: its letters (in any case), or an escape of one of them
+ * (`%6D`, `%u006D`, `%25u006D` read as `%u006D`), or a character past U+00FF (node's URLSearchParams
+ * reads U+016D as `m` in a name that is not UTF-8). Most queries escape something (`%20`, `%2F`): only
+ * these are read name by name.
+ */
+const MAY_NAME_IT = /[Mm][Ee][Tt][Hh][Oo][Dd]|%(?:[46][458DdFf]|[57]4|25|[Uu])|[\u0100-\uffff]/;
 
 /** A raw query (with its "?", or '') without the method-override parameter; as it came when it has none. */
 export function withoutMethodOverride(query: string): string {

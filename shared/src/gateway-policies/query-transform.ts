@@ -1,4 +1,5 @@
 import type { QueryTransform } from '../domain/route-policies.js';
+import { formDecoded } from '../http/form-decoding.js';
 import { NamedParameters, parameterKey } from '../http/query-parameter-spellings.js';
 
 /**
@@ -155,8 +156,7 @@ function pieceName(piece: string): string {
   const equals = piece.indexOf('=');
   const name = equals < 0 ? piece : piece.slice(0, equals);
   if (!name.includes('%') && !name.includes('+')) return name;
-  for (const [decoded] of new URLSearchParams(name)) return decoded;
-  return '';
+  return formDecoded(name.startsWith('?') ? name.slice(1) : name); // URLSearchParams drops a leading `?`
 }
 
 /** `name=value`, encoded as a form (what URLSearchParams writes). */

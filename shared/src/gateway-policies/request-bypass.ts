@@ -1,5 +1,6 @@
 import { cookieNameAsPhpReadsIt, fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import { asksForEventStream } from '../http/event-streams.js';
+import { formPairs } from '../http/form-decoding.js';
 import { cookieHeader, headerList } from '../http/header-values.js';
 import type { NamedParameters } from '../http/query-parameter-spellings.js';
 import type { CacheRequest } from './cache-key.js';
@@ -53,7 +54,7 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
  * answers it so: stored, a route keyed on its path alone would serve that answer to every client.
  */
 function namesAnyOf(named: NamedParameters<string>, query: string): boolean {
-  for (const [name] of new URLSearchParams(query.replaceAll(';', '&')))
+  for (const [name] of formPairs(query.replaceAll(';', '&')))
     if (named.entryOf(name) !== undefined) return true;
   return false;
 }

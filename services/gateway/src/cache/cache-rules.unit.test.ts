@@ -12,7 +12,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
 import { clientCredentialHeaders } from './client-credentials.js';
@@ -33,6 +33,22 @@ function compiled(
   });
   return compileCachePolicy(randomUUID(), route)!;
 }
+/** URLSearchParams made until the test ends. */
+function countSearchParams(): { count: number } {
+  const made = { count: 0 };
+  const NodeSearchParams = globalThis.URLSearchParams;
+  globalThis.URLSearchParams = class extends NodeSearchParams {
+    constructor(...init: ConstructorParameters<typeof NodeSearchParams>) {
+      super(...init);
+      made.count++;
+    }
+  };
+  onTestFinished(() => {
+    globalThis.URLSearchParams = NodeSearchParams;
+  });
+  return made;
+}
+
 const request = (query = '', headers: CacheRequest['headers'] = {}, method = 'GET'): CacheRequest => ({
   method,
   path: '/a',
@@ -394,6 +410,20 @@ describe('what is cached', () => {
     expect(requestBypassReason(bypassing, request('', { 'x-debug': '1' }))).toBe('bypass_header');
     expect(requestBypassReason(bypassing, request('', { cookie: 'a=b; preview=1' }))).toBe('bypass_cookie');
     expect(requestBypassReason(bypassing, request('x=1&nocache'))).toBe('bypass_query');
+  });
+
+  // node's URLSearchParams decodes a name that is not UTF-8 by throwing, and catching, a URIError first
+  // (≈ 8 µs): a query of 940 such names cost a replica ≈ 7 ms on a route bypassing on a parameter.
+  it('reads a query of names that are not UTF-8 for a bypass parameter without URLSearchParams', () => {
+    const bypassing = compiled({
+      mode: 'override',
+      bypass: { headers: [], cookies: [], query_params: ['nocache'] },
+    });
+    const names = Array.from({ length: 939 }, (_, i) => `%FF${i}=1`).join('&');
+    const made = countSearchParams();
+    expect(requestBypassReason(bypassing, request(`${names};NoCache`))).toBe('bypass_query');
+    expect(requestBypassReason(bypassing, request(`${names}&nocachex`))).toBeNull();
+    expect(made.count).toBe(0);
   });
 
   it('entries survive encoding with binary bodies', () => {

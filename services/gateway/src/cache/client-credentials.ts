@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isCredentialHeader, isCredentialQueryParam } from '@vantageedge/shared/domain/credential-headers';
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
+import { formPairs } from '@vantageedge/shared/http/form-decoding';
 import { parameterKey } from '@vantageedge/shared/http/query-parameter-spellings';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 
@@ -56,7 +57,7 @@ function writtenByRouteAlone(
 export function carriesCredentialQuery(query: string, transform: QueryTransform | null | undefined): boolean {
   if (query === '') return false;
   let replaced: Set<string> | undefined;
-  for (const [sent] of new URLSearchParams(query.replaceAll(';', '&'))) {
+  for (const [sent] of formPairs(query.replaceAll(';', '&'))) {
     const key = parameterKey(sent);
     const bracket = key.indexOf('[');
     const name = bracket < 0 ? key : key.slice(0, bracket);

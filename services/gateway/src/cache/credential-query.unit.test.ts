@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { carriesCredentialQuery } from './client-credentials.js';
 
 const NO_TRANSFORM = null;
@@ -18,5 +18,25 @@ describe('a credential in the query the origin gets', () => {
     expect(carriesCredentialQuery('api_key=mine', transform({ set: { api_key: 'route' } }))).toBe(false);
     expect(carriesCredentialQuery('API_KEY=mine', transform({ remove: ['api_key'] }))).toBe(false);
     expect(carriesCredentialQuery('api_key=mine', transform({ add: { api_key: 'route' } }))).toBe(true);
+  });
+
+  // node's URLSearchParams decodes a name that is not UTF-8 by throwing, and catching, a URIError first
+  // (≈ 8 µs): a query of 940 such names cost a replica ≈ 7 ms on a route caching by its path alone.
+  it('is looked for in a query of names that are not UTF-8 without URLSearchParams', () => {
+    const NodeSearchParams = globalThis.URLSearchParams;
+    let made = 0;
+    globalThis.URLSearchParams = class extends NodeSearchParams {
+      constructor(...init: ConstructorParameters<typeof NodeSearchParams>) {
+        super(...init);
+        made++;
+      }
+    };
+    onTestFinished(() => {
+      globalThis.URLSearchParams = NodeSearchParams;
+    });
+    const names = Array.from({ length: 939 }, (_, i) => `%FF${i}=1`).join('&');
+    expect(carriesCredentialQuery(`${names};Api%5FKey=a`, NO_TRANSFORM)).toBe(true);
+    expect(carriesCredentialQuery(`${names}&page=2`, NO_TRANSFORM)).toBe(false);
+    expect(made).toBe(0);
   });
 });

@@ -356,6 +356,51 @@ describe('the gateway HTTP/1.1 response', () => {
     ]);
   });
 
+  it('gives each response of two origins, interleaved, its own origin’s group, whatever the others did', async () => {
+    const groupOf = (origin: string) =>
+      new CheckedHeaderGroup([
+        new CheckedHeader('vary', 'Origin'),
+        new CheckedHeader('access-control-allow-origin', origin),
+      ]);
+    const groups: Record<string, CheckedHeaderGroup> = {
+      a: groupOf('https://a.example'),
+      b: groupOf('https://b.example'),
+    };
+    // What a later stage, the cache or an error may do to a response the group was set on first.
+    const changes: Array<(res: ServerResponse) => void> = [
+      (res) => res.appendHeader('Vary', 'Accept-Encoding'),
+      (res) => res.setHeader('Access-Control-Allow-Origin', 'https://evil.example'),
+      (res) => res.removeHeader('access-control-allow-origin'),
+      (res) => {
+        const headers = res.getHeaders();
+        headers['access-control-allow-origin'] = 'https://evil.example';
+        res.getHeaderNames().push('x-evil');
+      },
+      (res) => res.writeHead(200, { 'Access-Control-Allow-Origin': 'https://evil.example', Vary: '*' }),
+      (res) => res.writeHead(200, ['access-control-allow-origin', 'https://evil.example']),
+      (res) => writeLowerCaseHead(res, 304, { vary: 'Origin, Accept' }),
+      (res) => res.flushHeaders(),
+    ];
+    server = createServer({ ServerResponse: GatewayServerResponse }, (req, res) => {
+      const [origin, change] = (req.url ?? '').slice(1).split('/');
+      setCheckedHeaders(res, groups[origin!]!);
+      changes[Number(change)]?.(res);
+      res.end();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (let change = 0; change < changes.length; change++) {
+      await fetch(`${base}/a/${change}`);
+      for (const origin of ['a', 'b']) {
+        const response = await fetch(`${base}/${origin}/-`);
+        expect(
+          [response.headers.get('vary'), response.headers.get('access-control-allow-origin')],
+          `${change}`,
+        ).toEqual(['Origin', `https://${origin}.example`]);
+      }
+    }
+  });
+
   it('refuses a group of checked headers that names a header twice', () => {
     expect(
       () =>

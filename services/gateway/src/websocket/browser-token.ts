@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import { formPairs } from '@vantageedge/shared/http/form-decoding';
 import { compileQueryParameterRemoval } from '../transforms/query-transform.js';
 
 /** The query parameter a browser may carry its token in (`websocket_token: query`). */
@@ -42,7 +43,7 @@ export function upgradeCredentials(
   let forwardQuery = query;
   let forwardProtocols = protocols;
   if (route.websocket_token === 'query' && query !== '') {
-    token = new URLSearchParams(query.slice(1)).get(TOKEN_QUERY_PARAMETER) ?? undefined;
+    token = formPairs(query.slice(1)).find(([name]) => name === TOKEN_QUERY_PARAMETER)?.[1];
     forwardQuery = withoutTokenParameter(query);
   }
   if (route.websocket_token === 'subprotocol' && protocols !== undefined) {

@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { withoutMethodOverride } from './method-override-parameter.js';
+
+const NodeSearchParams = globalThis.URLSearchParams;
+
+/** URLSearchParams, counting those made (a name decoded with one each). */
+function countSearchParams(): { made: number } {
+  const count = { made: 0 };
+  globalThis.URLSearchParams = class extends NodeSearchParams {
+    constructor(...init: ConstructorParameters<typeof NodeSearchParams>) {
+      super(...init);
+      count.made++;
+    }
+  };
+  return count;
+}
+
+afterEach(() => {
+  globalThis.URLSearchParams = NodeSearchParams;
+});
+
+describe('withoutMethodOverride', () => {
+  it('removes the spellings origins read as _method, the other parameters byte for byte', () => {
+    for (const [query, left] of [
+      ['?a=%20&_method=DELETE&b=%FF', '?a=%20&b=%FF'],
+      ['?%5F%6D%65%74%68%6F%64=DELETE', ''],
+      ['?_m%65thod=DELETE&x=1', '?x=1'],
+      ['?_method%00%FF=DELETE&x=1', '?x=1'],
+      ['?_method[%FF]=DELETE&x=1', '?x=1'],
+      ['?%2Emethod=DELETE&x=1', '?x=1'],
+      ['?%25u005Fmethod=DELETE&x=1', '?x=1'],
+      ['?x=1;%5Fmethod=DELETE', '?x=1'],
+      ['?_%4D%45THOD=DELETE&x=1', '?x=1'],
+      ['?_%u006Dethod=DELETE&x=1', '?x=1'],
+      ['?_%25u006Dethod=DELETE&x=1', '?x=1'],
+      ['?%C2%A0_method=DELETE&x=1', '?x=1'],
+      // Not UTF-8: node reads U+016D as its low byte, `m`.
+      ['?_\u016Dethod%00%FF=DELETE&x=1', '?x=1'],
+    ] as const) {
+      expect(withoutMethodOverride(query), query).toBe(left);
+    }
+    for (const query of ['?q=caf%C3%A9&page=2', '?%FF=1&%E2%82=2&m%65thod=3', '?', '?a=1&&b=2;c']) {
+      expect(withoutMethodOverride(query), query).toBe(query);
+    }
+  });
+
+  // Node decodes a name that is not UTF-8 by throwing (and catching) a URIError first, ≈ 8 µs: a query
+  // of 940 such names (6.5 KB, on any route) cost a replica ≈ 7 ms of CPU.
+  it('reads names that are not UTF-8 without one URLSearchParams (and its URIError) per name', () => {
+    const names = Array.from({ length: 940 }, (_, i) => `method%FF${i}`);
+    const query = `?${names.join('&')}&_method=DELETE`;
+    const count = countSearchParams();
+    expect(withoutMethodOverride(query)).toBe(`?${names.join('&')}`);
+    expect(count.made).toBe(0);
+  });
+});
