@@ -29,7 +29,14 @@ required_settings=(
 env_file="$(mktemp)"
 trap 'rm -f "$env_file"' EXIT
 printf '%s\n' "${required_settings[@]}" >"$env_file"
-compose() { docker-compose --project-directory "$ROOT" --env-file "$1" -f "$ROOT/docker-compose.yml" config -q; }
+# Compose takes a setting from the shell before the env file: the shell's own (exported to run a
+# service outside compose, say) are left out, so each check sees only its env file.
+unset_required=()
+for setting in "${required_settings[@]}"; do unset_required+=(-u "${setting%%=*}"); done
+compose() {
+  env "${unset_required[@]}" \
+    docker-compose --project-directory "$ROOT" --env-file "$1" -f "$ROOT/docker-compose.yml" config -q
+}
 check "docker-compose config (docker-compose.yml)" compose "$env_file"
 # Without one of them (and with every other), compose refuses the stack with a message naming it and
 # the development quick start: a service would otherwise restart forever on the missing key.

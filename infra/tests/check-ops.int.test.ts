@@ -35,13 +35,20 @@ async function deploymentFiles(edit: (compose: string) => string = (compose) => 
   return dir;
 }
 
-function checkOps(dir: string): Promise<{ code: number; output: string }> {
+function checkOps(
+  dir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile('bash', [path.join(dir, 'infra/check-ops.sh')], { timeout: 120_000 }, (error, stdout, stderr) =>
-      resolve({
-        code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
-        output: stdout + stderr,
-      }),
+    execFile(
+      'bash',
+      [path.join(dir, 'infra/check-ops.sh')],
+      { timeout: 120_000, env },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+          output: stdout + stderr,
+        }),
     );
   });
 }
@@ -55,9 +62,15 @@ function optional(name: string): (compose: string) => string {
   };
 }
 
+// Each run of the script takes seconds (compose and promtool start several times): two runs in all.
 describe('infra/check-ops.sh', () => {
-  it('passes on the deployment files as they are', async () => {
-    const { code, output } = await checkOps(await deploymentFiles());
+  // Regression: compose reads a setting from the shell before the env file, so on a machine whose shell
+  // exports one (as running a service outside compose asks) every refusal check of it failed.
+  it('passes on the deployment files as they are, also when the shell exports the required settings', async () => {
+    const exported = Object.fromEntries(
+      REQUIRED.map((name) => [name, `exported-${name.toLowerCase()}-0123456789`]),
+    );
+    const { code, output } = await checkOps(await deploymentFiles(), { ...process.env, ...exported });
     expect(code, output).toBe(0);
     for (const name of REQUIRED)
       expect(output).toContain(`ok    docker-compose config refuses a stack without ${name}`);
@@ -65,10 +78,14 @@ describe('infra/check-ops.sh', () => {
 
   // Regression: the check left out every required setting but API_KEY_PEPPER and looked only for
   // "make compose-env" in the error, which the messages of GATEWAY_ADMIN_TOKEN and GRAFANA_ADMIN_PASSWORD
-  // hold too: a compose file that no longer required CLERK_JWT_KEY passed it.
-  it.each(REQUIRED)('fails when docker-compose.yml no longer requires %s', async (name) => {
-    const { code, output } = await checkOps(await deploymentFiles(optional(name)));
+  // hold too: a compose file that no longer required CLERK_JWT_KEY passed it. Each check runs with every
+  // other setting given, so one copy requiring none of them shows each check failing on its own.
+  it('fails, naming each, when docker-compose.yml no longer requires the settings', async () => {
+    const edit = (compose: string) => REQUIRED.reduce((edited, name) => optional(name)(edited), compose);
+    const { code, output } = await checkOps(await deploymentFiles(edit));
     expect(code, output).toBe(1);
-    expect(output).toContain(`FAIL  docker-compose config refuses a stack without ${name}`);
+    for (const name of REQUIRED)
+      expect(output).toContain(`FAIL  docker-compose config refuses a stack without ${name}`);
+    expect(output).toContain('ok    docker-compose config (docker-compose.yml)');
   });
 });
