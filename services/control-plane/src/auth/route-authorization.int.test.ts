@@ -284,6 +284,45 @@ const CROSS_REFERENCES: Array<[method: string, path: (ids: Ids) => string, body?
         () => `/api/v1/tenants/${tenantA}/config/${step}`,
         (t) => ({ ...documentOfA, tenant: { ...(documentOfA['tenant'] as object), id: t.tenant } }),
       ],
+      // B's origin deep in a route of the document: a new route's split and override, an existing one's split.
+      [
+        'POST',
+        () => `/api/v1/tenants/${tenantA}/config/${step}`,
+        (t) => ({
+          ...documentOfA,
+          routes: [
+            ...documentOfA.routes,
+            {
+              origin_id: originOfA,
+              path_pattern: '/split',
+              auth_mode: 'public',
+              traffic_split: {
+                origins: [
+                  { origin_id: originOfA, weight: 1 },
+                  { origin_id: t.origin, weight: 1 },
+                ],
+                overrides: [{ header: 'x-canary', value: 'on', origin_id: t.origin }],
+              },
+            },
+          ],
+        }),
+      ],
+      [
+        'POST',
+        () => `/api/v1/tenants/${tenantA}/config/${step}`,
+        (t) => ({
+          ...documentOfA,
+          routes: documentOfA.routes.map((route) => ({
+            ...(route as object),
+            traffic_split: {
+              origins: [
+                { origin_id: originOfA, weight: 1 },
+                { origin_id: t.origin, weight: 0 },
+              ],
+            },
+          })),
+        }),
+      ],
     ],
   ),
   [
