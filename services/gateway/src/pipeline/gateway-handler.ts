@@ -4,6 +4,7 @@ import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/meth
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
+import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import {
   type EncodedSlashPolicy,
   normalizePath,
@@ -647,8 +648,11 @@ function refuseOverUpstreamLimit(context: PipelineContext, exchange: GatewayExch
 /**
  * One upstream attempt, within the client's share of the target's connections (429
  * client_upstream_limit past it, before the origin): the attempt counts until its exchange ended.
+ * Not an async function: without a share the attempt's own promise is returned as it is, no promise
+ * and no microtask turns more per request. Callers await it inside async functions, where an error
+ * thrown before the attempt starts fails the forwarding as a rejection would.
  */
-async function sendToTarget(
+function sendToTarget(
   context: PipelineContext,
   exchange: GatewayExchange,
   origin: CompiledOrigin,
@@ -661,6 +665,18 @@ async function sendToTarget(
   if (share === undefined || client === undefined) {
     return proxyAttempt(context, exchange, origin, lease, options);
   }
+  return sendWithinShare(context, exchange, origin, lease, options, share, client);
+}
+
+async function sendWithinShare(
+  context: PipelineContext,
+  exchange: GatewayExchange,
+  origin: CompiledOrigin,
+  lease: UpstreamLease,
+  options: AttemptOptions | undefined,
+  share: ClientSlots,
+  client: string,
+): Promise<ProxyResult> {
   if (!share.take(client)) {
     lease.release(NOT_SENT);
     context.metrics?.countClientUpstreamLimitRefusal(exchange.tenant!.id);
@@ -690,7 +706,7 @@ function overClientShare(limit: number): ProxyFailure {
  * The request as the origin sees it, through the target's pool. `origin` is the one the lease's target
  * belongs to; its timeout_seconds applies where the route sets none.
  */
-async function proxyAttempt(
+function proxyAttempt(
   context: PipelineContext,
   exchange: GatewayExchange,
   origin: CompiledOrigin,
@@ -711,7 +727,7 @@ async function proxyAttempt(
   }
   const bodyFraming = requestBodyFraming(req);
   const connectMs = options?.connectMs;
-  const result = await proxyRequest(exchange, {
+  const result = proxyRequest(exchange, {
     lease,
     origin,
     pathAndQuery: path + exchange.query,
@@ -731,8 +747,11 @@ async function proxyAttempt(
     cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,
   });
-  if (span !== undefined) RequestTracing.endUpstream(span, ...attemptOutcome(exchange, result));
-  return result;
+  if (span === undefined) return result;
+  return result.then((outcome) => {
+    RequestTracing.endUpstream(span, ...attemptOutcome(exchange, outcome));
+    return outcome;
+  });
 }
 
 /**

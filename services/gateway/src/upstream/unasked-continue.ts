@@ -195,7 +195,7 @@ class InterimFilter {
   }
 
   #answerExpected(): void {
-    this.#position = { at: 'status', held: Buffer.alloc(0), skipped: 0 };
+    this.#position = { at: 'status', held: NOTHING_HELD, skipped: 0 };
   }
 
   /**
@@ -209,6 +209,13 @@ class InterimFilter {
   take(chunk: Buffer): Buffer {
     const kept: Buffer[] = [];
     let rest = chunk;
+    const headEnd = this.#finalHeadAtStart(chunk);
+    if (headEnd > 0) {
+      // Nearly every answer: its whole head in its first read, and no chunked body to follow after it.
+      if (this.#position.at === 'passing') return chunk;
+      keep(kept, chunk.subarray(0, headEnd));
+      rest = chunk.subarray(headEnd);
+    }
     while (rest.length > 0) {
       const position = this.#position;
       if (position.at === 'passing') {
@@ -310,14 +317,49 @@ class InterimFilter {
     }
     return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
   }
+
+  /**
+   * When `chunk` starts the answer awaited with a final status line (no empty lines before it, no bytes
+   * held) and holds its whole head: the head's length, the position set past it (the chunked body it
+   * announces, or passing), the head's bounds checked as `take` checks them. Else 0, nothing changed, and
+   * `take` reads the chunk step by step. The same reading as take's, without its copies and views: the
+   * head's end is searched for from where take's first search starts (the last bytes of the status
+   * prefix), and the head is one view of the read.
+   */
+  #finalHeadAtStart(chunk: Buffer): number {
+    const position = this.#position;
+    if (position.at !== 'status' || position.held.length !== 0 || chunk.length < STATUS_PREFIX_BYTES)
+      return 0;
+    const first = chunk[0];
+    if (first === 0x0d || first === 0x0a || interimStatus(chunk) !== 'final') return 0;
+    const end = chunk.indexOf(HEAD_END, STATUS_PREFIX_BYTES - (HEAD_END.length - 1));
+    if (end < 0) return 0;
+    const headBytes = end + HEAD_END.length;
+    if (headBytes > MAX_HEAD_BYTES) throw new errors.HeadersOverflowError();
+    const head = chunk.subarray(0, headBytes);
+    // The status line's end and the blank line's are no header lines. A head has no more line feeds than
+    // bytes: one of at most MAX_ANSWER_HEADER_LINES + 2 bytes need not be counted.
+    if (headBytes - 2 > MAX_ANSWER_HEADER_LINES && lineEnds(head) - 2 > MAX_ANSWER_HEADER_LINES)
+      throw new TooManyAnswerHeaderLinesError('head');
+    this.#position =
+      !this.#headRequest && headHasChunkedBody(head) ? { at: 'chunks', body: new ChunkedBodyEnd() } : PASSING;
+    return headBytes;
+  }
 }
+
+const PASSING: Position = { at: 'passing' };
+/** An answer's start before any of its bytes came (never written into: held bytes replace it). */
+const NOTHING_HELD = Buffer.alloc(0);
 
 /**
  * Whether a final answer's head (not a HEAD's, not a 101's) is followed by a chunked body: it says so and
  * its status is not one that never has content (204, 304).
  */
 function hasChunkedBody(read: readonly Buffer[]): boolean {
-  const head = read.length === 1 ? read[0]! : Buffer.concat(read);
+  return headHasChunkedBody(read.length === 1 ? read[0]! : Buffer.concat(read));
+}
+
+function headHasChunkedBody(head: Buffer): boolean {
   const status = head.toString('latin1', 9, 12);
   return status !== '204' && status !== '304' && headSaysChunked(head);
 }

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { headSaysChunked } from './chunked-body.js';
+
+/** How a head's Transfer-Encoding fields read as an expression over the head's text. */
+function readByExpression(head: string): boolean {
+  let chunked = false;
+  for (const field of head.matchAll(/\ntransfer-encoding:([^\r\n]*)/gi)) {
+    if (/[^\s,]/.test(field[1]!)) chunked = /(?:^|,)[ \t]*chunked[ \t,]*$/i.test(field[1]!);
+  }
+  return chunked;
+}
+
+const NAMES = [
+  'Transfer-Encoding',
+  'transfer-encoding',
+  'TRANSFER-ENCODING',
+  'tRaNsFeR-eNcOdInG',
+  'Transfer_Encoding',
+  'Transfer-Encodin',
+  'Transfer-Encodings',
+  'X-Transfer-Encoding',
+  'Transfer-Encoding ',
+  'Tr\xe1nsfer-Encoding',
+  'Transfer\x0dEncoding',
+];
+const VALUES = [
+  'chunked',
+  ' chunked',
+  'gzip, chunked',
+  'chunked, gzip',
+  ' CHUNKED ',
+  '',
+  ' , ',
+  'gzip',
+  'chunked\t,',
+];
+const ENDS = ['\r\n', '\n'];
+
+describe('headSaysChunked', () => {
+  it('reads every head as the field expression does: names in any ASCII case, values, repeated fields', () => {
+    const heads: string[] = [];
+    for (const name of NAMES)
+      for (const value of VALUES)
+        for (const end of ENDS) {
+          const line = `${name}:${value}${end}`;
+          heads.push(`HTTP/1.1 200 OK${end}${line}${end}`);
+          heads.push(
+            `HTTP/1.1 200 OK${end}Content-Type: text/plain${end}${line}Transfer-Encoding: gzip${end}${end}`,
+          );
+          heads.push(`HTTP/1.1 200 OK${end}Transfer-Encoding: gzip${end}${line}X: y${end}${end}`);
+          heads.push(`HTTP/1.1 200 OK${end}${line}${line}${end}`);
+          heads.push(`HTTP/1.1 200 OK${end}${name}:${value}`);
+        }
+    heads.push(
+      'HTTP/1.1 200 OK\r\n\ntransfer-encoding:chunked\r\n\r\n',
+      'HTTP/1.1 200 OK\r\ntransfer-encoding:',
+      'HTTP/1.1 200 OK\n',
+    );
+    let chunkedHeads = 0;
+    for (const head of heads) {
+      const expected = readByExpression(head);
+      if (expected) chunkedHeads++;
+      expect(headSaysChunked(Buffer.from(head, 'latin1')), JSON.stringify(head)).toBe(expected);
+    }
+    expect(chunkedHeads).toBeGreaterThan(50);
+  });
+});
