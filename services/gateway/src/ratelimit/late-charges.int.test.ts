@@ -6,6 +6,7 @@ import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/sha
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRateLimiter, type RateLimitDecision, type RateLimiter } from './rate-limiter.js';
 import { RedisLimitStore } from './redis-limit-store.js';
@@ -30,19 +31,26 @@ describe.each([true, false])(
     let proxy: TcpProxy;
     let redis: RedisClient;
     let limiter: RateLimiter;
+    let registry: Registry;
+    // Another replica's, answered in time all along.
+    let direct: RedisClient;
+    let elsewhere: RateLimiter;
 
     beforeAll(async () => {
       proxy = await startTcpProxy(TEST_INFRA.redisUrl);
       redis = createRedisClient({
         url: proxy.urlFor(TEST_INFRA.redisUrl),
         commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        // Answers up to 2 s late still come on the connection: it is not replaced as unanswering first.
+        connectTimeoutMs: 4_000,
         autoPipelining,
         name: `late-charges-${autoPipelining}`,
       });
       await whenReady(redis);
+      registry = createMetricsRegistry(`late-charges-${autoPipelining}`, { defaultMetrics: false });
       limiter = createRateLimiter({
         store: new RedisLimitStore(redis),
-        registry: createMetricsRegistry(`late-charges-${autoPipelining}`, { defaultMetrics: false }),
+        registry,
         logger: createLogger({ service: 'test', level: 'error' }),
         keyPrefix: prefix,
         // Every check of the slow spell reaches Redis (an open circuit would skip some): each is a charge.
@@ -50,12 +58,21 @@ describe.each([true, false])(
         halfOpenAfterMs: 50,
         fallbackShare: 2,
       });
+      direct = createRedisClient({ url: TEST_INFRA.redisUrl, autoPipelining, name: `late-charges-direct` });
+      await whenReady(direct);
+      elsewhere = createRateLimiter({
+        store: new RedisLimitStore(direct),
+        registry: createMetricsRegistry(`late-charges-direct-${autoPipelining}`, { defaultMetrics: false }),
+        logger: createLogger({ service: 'test', level: 'error' }),
+        keyPrefix: prefix,
+      });
     });
 
     beforeEach(() => proxy.delayAnswers(0));
 
     afterAll(async () => {
       redis?.disconnect();
+      direct?.disconnect();
       await proxy?.close();
       const cleaner = new Redis(TEST_INFRA.redisUrl);
       const keys = await cleaner.keys(`${prefix}*`);
@@ -79,7 +96,16 @@ describe.each([true, false])(
           );
           return decision;
         },
+        /** The same caller's check through the other replica. */
+        checkElsewhere: () => elsewhere.check(limits, who),
       };
+    };
+
+    const lateAnswers = async () => {
+      const metric = await registry
+        .getSingleMetric('vantageedge_gateway_ratelimit_late_answers_total')
+        ?.get();
+      return metric?.values[0]?.value ?? 0;
     };
 
     /** Redis answers in time again: waits until every late answer has arrived, then until one check is Redis's. */
@@ -146,6 +172,35 @@ describe.each([true, false])(
       await afterTheSpell(check);
       const decidedFirst = outcomes.at(-1) === 'allowed' ? 1 : 0;
       expect(decidedFirst + (await admittedUntilRefused(check, limit))).toBe(limit - 1);
+    });
+
+    it('gives a token bucket back no more than its charges still cost it once it refilled and was drained meanwhile', async () => {
+      const burst = 10;
+      // 10 per second: the bucket refills its burst in a second, well before the late answers arrive.
+      const { check, checkElsewhere } = caller({
+        requests_per_second: 10,
+        burst,
+        scope: 'route',
+        on_store_failure: 'closed',
+      });
+      const lateBefore = await lateAnswers();
+      proxy.delayAnswers(1_600);
+      const spell = Promise.all(Array.from({ length: burst }, () => check()));
+      expect((await spell).map((decision) => decision.outcome)).toEqual(
+        Array(burst).fill('store_unavailable'),
+      );
+      // Refilled; another replica admits the whole burst, as it would have without the spell's charges.
+      await sleep(1_200);
+      expect(await admittedUntilRefused(checkElsewhere, 2 * burst)).toBeGreaterThanOrEqual(burst);
+      // The late answers still come when due; what is sent after them (their give-backs) is answered at once.
+      proxy.delayAnswers(0);
+      for (let attempt = 0; attempt < 200 && (await lateAnswers()) < lateBefore + burst; attempt++)
+        await sleep(5);
+      expect(await lateAnswers()).toBe(lateBefore + burst);
+      // Their give-backs, sent through the proxy at once, have reached Redis.
+      await sleep(50);
+      // What refilled since the other replica's requests (a few), not a burst given back on top of it.
+      expect(await admittedUntilRefused(checkElsewhere, 2 * burst)).toBeLessThanOrEqual(burst / 2 + 2);
     });
 
     it('keeps the charges of the requests a fail-open fallback admitted and gives back those it refused', async () => {

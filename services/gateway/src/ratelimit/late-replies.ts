@@ -1,13 +1,24 @@
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { Command } from 'ioredis';
 
-/** Told a reply its command's caller no longer waited for (its promise had failed: command timeout). */
-export type LateReplyHandler = (reply: unknown) => void;
+/** One call of a defined command whose reply may come after its caller stopped waiting for it. */
+export interface LateReplyWatch {
+  /** Set by the caller once the call failed (command timeout): a reply coming after that is late. */
+  gaveUp: boolean;
+  /** Told the call's late reply (as the call would have resolved with it), at most once. */
+  heard(reply: unknown): void;
+}
 
-/** Runs `send` (one call of the defined command), telling `onLate` of that call's late reply, if any. */
-export type SendHearingLateReply = <T>(onLate: LateReplyHandler, send: () => Promise<T>) => Promise<T>;
+export interface LateReplies {
+  /**
+   * `watch` watches the next call of the command, made synchronously right after (one call); pass
+   * undefined right after that call, so that no other call is watched by it.
+   */
+  watchNext(watch: LateReplyWatch | undefined): void;
+}
 
-const hearing = new WeakMap<RedisClient, Map<string, SendHearingLateReply>>();
+const byClient = new WeakMap<RedisClient, Map<string, LateReplies>>();
+const WATCH = Symbol('lateReplyWatch');
 
 /**
  * A command that timed out (`commandTimeout`) still runs when it reaches Redis, and its reply still
@@ -17,54 +28,56 @@ const hearing = new WeakMap<RedisClient, Map<string, SendHearingLateReply>>();
  *
  * The command `name` must be defined on `client` (defineCommand). ioredis makes each call's command
  * with its script's Command class (private: read defensively), synchronously within the call, also
- * when auto-pipelined; that class is replaced by one telling the late reply to the handler given for
- * the call. Undefined when ioredis no longer has that class: late replies are then not heard.
- * A call made before a Cluster client knows its slots builds its command later: its late reply is not
- * heard either.
+ * when auto-pipelined; that class is replaced by one that keeps the call's watch and tells it the reply
+ * when its caller had given up. The reply is caught where ioredis transforms it (a public method), not
+ * by replacing the command's resolve, which ioredis renews when it re-initializes a command (a Cluster
+ * pipeline whose commands all failed alike does so) and which would cost a function per command.
+ * Undefined when ioredis no longer has that class: late replies are then not heard. Not heard either:
+ * a call made before a Cluster client knows its slots (its command is built later), and a call ioredis
+ * sends again as a new command after NOSCRIPT (a script cache flushed on the server).
  */
-export function hearLateReplies(client: RedisClient, name: string): SendHearingLateReply | undefined {
-  const known = hearing.get(client)?.get(name);
+export function hearLateReplies(client: RedisClient, name: string): LateReplies | undefined {
+  const known = byClient.get(client)?.get(name);
   if (known) return known;
   const scripts: unknown = Reflect.get(client, 'scriptsSet');
   const script: unknown = typeof scripts === 'object' && scripts !== null ? Reflect.get(scripts, name) : null;
   if (typeof script !== 'object' || script === null) return undefined;
   const ScriptCommand: unknown = Reflect.get(script, 'Command');
   if (typeof ScriptCommand !== 'function') return undefined;
+  if (typeof Reflect.get(ScriptCommand.prototype, 'transformReply') !== 'function') return undefined;
 
-  let next: LateReplyHandler | undefined;
+  let next: LateReplyWatch | undefined;
   const Base = ScriptCommand as new (...args: unknown[]) => Command;
-  class HeardCommand extends Base {
+  class WatchedCommand extends Base {
+    [WATCH]: LateReplyWatch | undefined;
     constructor(...args: unknown[]) {
       super(...args);
-      const onLate = next;
+      this[WATCH] = next;
       next = undefined;
-      if (onLate === undefined) return;
-      const resolve = this.resolve;
-      this.resolve = (reply: unknown) => {
-        // Settled before its reply: it failed (timed out), and its caller went on without it.
-        if (this.isSettled) {
-          try {
-            onLate(this.transformReply(reply as Buffer));
-          } catch {
-            // The handler's failure must not reach ioredis's reply parser: that reply is lost to it only.
-          }
+    }
+    override transformReply(reply: Buffer | Buffer[]): ReturnType<Command['transformReply']> {
+      const value = super.transformReply(reply);
+      const watch = this[WATCH];
+      this[WATCH] = undefined;
+      if (watch?.gaveUp === true) {
+        try {
+          watch.heard(value);
+        } catch {
+          // The watch's failure must not reach ioredis's reply parser: that reply is lost to it only.
         }
-        return resolve(reply);
-      };
+      }
+      return value;
     }
   }
-  Reflect.set(script, 'Command', HeardCommand);
+  Reflect.set(script, 'Command', WatchedCommand);
 
-  const send: SendHearingLateReply = (onLate, call) => {
-    next = onLate;
-    try {
-      return call();
-    } finally {
-      next = undefined;
-    }
+  const replies: LateReplies = {
+    watchNext(watch) {
+      next = watch;
+    },
   };
-  const byName = hearing.get(client) ?? new Map<string, SendHearingLateReply>();
-  byName.set(name, send);
-  hearing.set(client, byName);
-  return send;
+  const byName = byClient.get(client) ?? new Map<string, LateReplies>();
+  byName.set(name, replies);
+  byClient.set(client, byName);
+  return replies;
 }

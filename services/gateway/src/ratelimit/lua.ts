@@ -10,8 +10,9 @@
  *       caller's (counted in the ledger); then the most caller keys the tenant may have.
  * Returns: per limit, 6 integers: granted, remaining, reset ms, retry-after ms (until min cost is available),
  *          1 when the caller was counted on the limit's overflow key (the tenant's ledger is full), else 0,
- *          and the index of the aligned window a sliding window counted in (0 for a token bucket): what
- *          REFUND_LIMITS_LUA needs to give a charge back.
+ *          and what REFUND_LIMITS_LUA needs to give a charge back: the index of the aligned window a
+ *          sliding window counted in; for a token bucket, when (Redis time, µs) it would be full again
+ *          as the call left it.
  *
  * Two passes: the first only reads, the second charges every limit, and runs only when all limits can
  * grant. Every key is one small hash, whatever the limit and the traffic:
@@ -204,8 +205,11 @@ for i = 1, n do
   local g = 0
   if all then g = grants[i] end
   local remaining, reset, retry
+  local anchor = windows[i]
   if algo == 'tb' then
     local tokens = levels[i] - g
+    -- When the bucket, as this call leaves it, is full again (microseconds; at most ~30 years on).
+    anchor = now_us + math.floor(math.min((cap - tokens) / p * 1000, 1e15))
     if g > 0 then
       -- Kept until full again (a missing key reads as full), not a whole refill after each charge.
       local keep = math.min(ttl, math.ceil((cap - tokens) / p) + 1000)
@@ -258,7 +262,7 @@ for i = 1, n do
   out[#out + 1] = reset
   out[#out + 1] = retry
   out[#out + 1] = overflowed[i] and 1 or 0
-  out[#out + 1] = algo == 'tb' and 0 or windows[i]
+  out[#out + 1] = anchor
 end
 return out
 `;
@@ -268,10 +272,14 @@ return out
  * decided without it (see RedisLimitStore). Needs no clock, so it may run any time after the charge.
  *
  * KEYS: per limit the key the charge went to (the overflow key when the caller was counted there).
- * ARGV: per limit, 5 values: algorithm ('tb' | 'sw'), rate per ms (unused) or window ms, capacity, units
- *       to give back, and the window index the charge counted in (sw).
+ * ARGV: per limit, 5 values: algorithm ('tb' | 'sw'), rate per ms or window ms, capacity, units to give
+ *       back, and the charge's last reply field: when the bucket would be full again as the charge left
+ *       it (tb, µs), or the window index the charge counted in (sw).
  *
- * - token bucket: t += units, at most capacity (ts kept: the refill since is the same either way). A
+ * - token bucket: t += units, at most capacity (ts kept: the refill since is the same either way), and
+ *   at most what the charge still costs: refill the bucket lost at its capacity meanwhile erased part
+ *   of it. That is bounded by the room the bucket had at its last charge (ts) had it refilled from
+ *   this one's level alone: (full-again time - ts) × rate (all of the units when none came since). A
  *   missing key reads as full: nothing to give back, and nothing is created.
  * - sliding window: units are taken off the count of the window charged: c while it is still the
  *   current one, p once the next has begun; a key of another window length or of a later window
@@ -282,22 +290,28 @@ export const REFUND_LIMITS_LUA = `
 for i = 1, #KEYS do
   local b = (i - 1) * 5
   local algo = ARGV[b + 1]
-  local length = tonumber(ARGV[b + 2])
+  local p = tonumber(ARGV[b + 2])
   local cap = tonumber(ARGV[b + 3])
   local units = tonumber(ARGV[b + 4])
-  local charged = tonumber(ARGV[b + 5])
+  -- tb: when the bucket would be full again as the charge left it (us); sw: the window it counted in.
+  local anchor = tonumber(ARGV[b + 5])
   local key = KEYS[i]
   if algo == 'tb' then
-    local t = tonumber(redis.call('HGET', key, 't'))
-    if t ~= nil then redis.call('HSET', key, 't', tostring(math.min(cap, t + units))) end
+    local h = redis.call('HMGET', key, 't', 'ts')
+    local t = tonumber(h[1])
+    local ts = tonumber(h[2])
+    if t ~= nil and ts ~= nil then
+      local back = math.min(units, (anchor / 1000 - ts) * p)
+      if back > 0 then redis.call('HSET', key, 't', tostring(math.min(cap, t + back))) end
+    end
   else
     local h = redis.call('HMGET', key, 'w', 'c', 'p', 'l')
     local w = tonumber(h[1])
     local l = tonumber(h[4])
-    if w ~= nil and (l == nil or l == length) then
-      if w == charged then
+    if w ~= nil and (l == nil or l == p) then
+      if w == anchor then
         redis.call('HSET', key, 'c', string.format('%d', math.max(0, (tonumber(h[2]) or 0) - units)))
-      elseif w == charged + 1 then
+      elseif w == anchor + 1 then
         redis.call('HSET', key, 'p', string.format('%d', math.max(0, (tonumber(h[3]) or 0) - units)))
       end
     end

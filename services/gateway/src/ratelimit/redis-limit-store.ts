@@ -1,6 +1,6 @@
 import { type TenantNodeOf, tenantNodeLocator } from '@vantageedge/shared/redis/tenant-node';
 import type { Cluster, Redis } from 'ioredis';
-import { hearLateReplies, type SendHearingLateReply } from './late-replies.js';
+import { hearLateReplies, type LateReplies, type LateReplyWatch } from './late-replies.js';
 import type { LateOutcomes, LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { CONSUME_LIMITS_LUA, REFUND_LIMITS_LUA } from './lua.js';
 
@@ -31,7 +31,7 @@ export interface RedisLimitStoreOptions {
 export class RedisLimitStore implements LimitStore {
   readonly #consume: ConsumeLimits;
   readonly #refund: RefundLimits;
-  readonly #hearingLateReply: SendHearingLateReply | undefined;
+  readonly #lateReplies: LateReplies | undefined;
   readonly #tenantMaxKeys: number;
   readonly nodeOf: TenantNodeOf;
 
@@ -43,7 +43,7 @@ export class RedisLimitStore implements LimitStore {
     const commands = redis as unknown as Record<string, ConsumeLimits & RefundLimits>;
     this.#consume = commands[COMMAND]!.bind(redis);
     this.#refund = commands[REFUND_COMMAND]!.bind(redis);
-    this.#hearingLateReply = hearLateReplies(redis, COMMAND);
+    this.#lateReplies = hearLateReplies(redis, COMMAND);
   }
 
   async consume(requests: readonly LimitRequest[], onLate?: LateOutcomes): Promise<LimitOutcome[]> {
@@ -67,31 +67,57 @@ export class RedisLimitStore implements LimitStore {
       );
     }
     args.push(this.#tenantMaxKeys);
-    const send = () => this.#consume(requests.length * 2 + 1, ...args);
-    const sent =
-      onLate === undefined || this.#hearingLateReply === undefined
-        ? send()
-        : this.#hearingLateReply((reply) => this.#giveBack(requests, reply, onLate), send);
-    return outcomesOf(requests, await sent);
+    const late = this.#lateReplies;
+    let watch: LateCharge | undefined;
+    let sent: Promise<number[]>;
+    if (onLate === undefined || late === undefined) sent = this.#consume(requests.length * 2 + 1, ...args);
+    else {
+      watch = new LateCharge(requests, onLate, this.#refund);
+      late.watchNext(watch);
+      try {
+        sent = this.#consume(requests.length * 2 + 1, ...args);
+      } finally {
+        late.watchNext(undefined);
+      }
+    }
+    let reply: number[];
+    try {
+      reply = await sent;
+    } catch (error) {
+      if (watch !== undefined) watch.gaveUp = true;
+      throw error;
+    }
+    return outcomesOf(requests, reply);
   }
+}
 
-  /** A late answer: gives back what `onLate` says the caller did not use of its charges. */
-  #giveBack(requests: readonly LimitRequest[], reply: unknown, onLate: LateOutcomes): void {
+/** A call's charges, given back for what `onLate` says the caller did not use if its answer comes late. */
+class LateCharge implements LateReplyWatch {
+  gaveUp = false;
+
+  constructor(
+    private readonly requests: readonly LimitRequest[],
+    private readonly onLate: LateOutcomes,
+    private readonly refund: RefundLimits,
+  ) {}
+
+  heard(reply: unknown): void {
+    const { requests } = this;
     if (!Array.isArray(reply) || reply.length !== requests.length * REPLY_FIELDS) return;
     const outcomes = outcomesOf(requests, reply as number[]);
-    const units = onLate(outcomes);
+    const units = this.onLate(outcomes);
     const keys: string[] = [];
     const args: Array<string | number> = [];
     requests.forEach(({ key, spec, callerKey }, i) => {
       const back = Math.min(units[i] ?? 0, outcomes[i]!.granted);
       if (!(back > 0)) return;
       keys.push(outcomes[i]!.overflowed && callerKey ? callerKey.overflowKey : key);
-      const window = (reply as number[])[i * REPLY_FIELDS + 5]!;
-      if (spec.algorithm === 'token_bucket') args.push('tb', spec.ratePerMs, spec.capacity, back, 0);
-      else args.push('sw', spec.windowMs, spec.capacity, back, window);
+      const anchor = (reply as number[])[i * REPLY_FIELDS + 5]!;
+      if (spec.algorithm === 'token_bucket') args.push('tb', spec.ratePerMs, spec.capacity, back, anchor);
+      else args.push('sw', spec.windowMs, spec.capacity, back, anchor);
     });
     // Lost with its connection at worst: the charge then stays, as it did before being heard of.
-    if (keys.length > 0) this.#refund(keys.length, ...keys, ...args).catch(() => undefined);
+    if (keys.length > 0) this.refund(keys.length, ...keys, ...args).catch(() => undefined);
   }
 }
 
