@@ -62,6 +62,28 @@ export function tenantKeysWithoutExpiry(keyPrefix: string, tenantId: string): st
 }
 
 /**
+ * When each of a tenant's listings (a tag set, a path index) was last purged, by the Redis clock: a
+ * sorted set `<prefix>c:{<tenant_id>}:purged`, listing → epoch ms. A fill whose origin was asked before
+ * a purge of one of its listings may hold the answer the purge was meant to remove, and is not stored:
+ * the purge found nothing of it to delete. Kept PURGE_FENCE_MS after the last purge (longer than any fill
+ * may run); at most PURGE_FENCE_MAX_LISTINGS listings: the oldest leave first and member '' keeps the
+ * latest time of those that left, which then counts for every listing.
+ */
+export function purgeFenceKey(keyPrefix: string, tenantId: string): string {
+  return `${tenantKeyspace(keyPrefix, tenantId)}purged`;
+}
+
+/**
+ * How long a purge is remembered for the fills under way: longer than a fill may run (a 5 s lease wait,
+ * a 60 s connect and 300 s response-head timeout, the 30 s body deadline).
+ */
+export const PURGE_FENCE_MS = 600_000;
+/** The most members of a tenant's purge fence: the listings it names one by one (≈ 150 bytes each in Redis) and ''. */
+export const PURGE_FENCE_MAX_LISTINGS = 4_096;
+/** The fence member holding the latest purge time of the listings no longer named. */
+export const PURGE_FENCE_HORIZON = '';
+
+/**
  * The set of a tenant's cache keys an origin tagged with `tag` (Surrogate-Key / Cache-Tag): one Redis
  * set per tag, `<prefix>c:{<tenant_id>}:tag:<digest of the tag>`, members with the key prefix.
  */

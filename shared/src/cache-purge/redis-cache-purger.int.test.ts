@@ -6,9 +6,13 @@ import { monitorRedis } from '../testing/redis-monitor.js';
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
   generationKey,
+  PURGE_FENCE_HORIZON,
+  PURGE_FENCE_MAX_LISTINGS,
+  PURGE_FENCE_MS,
   parseGenerations,
   parsePurgeMessage,
   purgeChannel,
+  purgeFenceKey,
   SoftPurgedTagsFull,
   tagIndexKey,
 } from './purge-protocol.js';
@@ -187,5 +191,28 @@ describe('the work soft-purged tags give one script', () => {
     // Soft purges after it count from nothing and stay.
     await purger.purgeTags('tenant-purged-whole', ['after'], { soft: true });
     expect(parseGenerations(await redis.client.hgetall(key)).softTags.has('after')).toBe(true);
+  });
+});
+
+describe("a tenant's purge fence (the purges the fills under way are checked against)", () => {
+  it('names at most PURGE_FENCE_MAX_LISTINGS listings, keeps the latest time of those that left, and expires', async () => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    const tenantId = `fence-${randomUUID()}`;
+    const fence = purgeFenceKey(redis.prefix, tenantId);
+    // 64 fresh tags a command, as a hostile tenant admin (or a client POSTing to fresh paths) would.
+    for (let i = 0; i * 64 < PURGE_FENCE_MAX_LISTINGS + 64; i++)
+      await purger.purgeTags(
+        tenantId,
+        Array.from({ length: 64 }, (_, j) => `t${i}-${j}`),
+      );
+    expect(await redis.client.zcard(fence)).toBe(PURGE_FENCE_MAX_LISTINGS);
+    const horizon = Number(await redis.client.zscore(fence, PURGE_FENCE_HORIZON));
+    const [, oldestNamed] = await redis.client.zrange(fence, '1', '1', 'WITHSCORES');
+    expect(horizon).toBeGreaterThan(0);
+    expect(horizon).toBeLessThanOrEqual(Number(oldestNamed));
+    expect(await redis.client.zscore(fence, tagIndexKey(redis.prefix, tenantId, 't0-0'))).toBeNull();
+    const ttl = await redis.client.pttl(fence);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(PURGE_FENCE_MS);
   });
 });

@@ -6,8 +6,12 @@ import {
   encodePurgeMessage,
   generationField,
   generationKey,
+  PURGE_FENCE_HORIZON,
+  PURGE_FENCE_MAX_LISTINGS,
+  PURGE_FENCE_MS,
   type PurgeTarget,
   purgeChannel,
+  purgeFenceKey,
   purgeMessageFor,
   RETIRED_ROUTES_FIELD,
   SOFT_TAG_FIELD_PREFIX,
@@ -107,14 +111,40 @@ return redis.call('HDEL', KEYS[1], ARGV[1])
 export const PURGE_DELETE_BATCH = 500;
 
 /**
- * Deletes every key the set `listing` lists (a tag set or a path index), and the set with them,
+ * Records a purge of a listing in its tenant's fence (purgeFenceKey; KEYS[1]: the fence, ARGV: the
+ * listing, the most members, how long kept in ms), at the Redis clock the fills' writes read. Past the
+ * most members the oldest listings leave, the latest time of those kept in member ''.
+ */
+const FENCE_PURGE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if over > 0 then
+  -- Member '' is never above a named listing, so it leaves first and comes back: one more goes.
+  local horizon = 0
+  local left = redis.call('ZPOPMIN', KEYS[1], over + 1)
+  for i = 2, #left, 2 do horizon = math.max(horizon, tonumber(left[i])) end
+  redis.call('ZADD', KEYS[1], 'GT', horizon, '${PURGE_FENCE_HORIZON}')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return now
+`;
+const FENCE_PURGE = 'vantageedgeCacheFencePurge';
+
+/**
+ * Deletes every key the set `listing` lists (a tag set or a path index), and the set with them, once
+ * the purge is recorded in the tenant's `fence` (purgeFenceKey) for the fills under way,
  * PURGE_DELETE_BATCH keys per command: one set may list 100,000s of a tenant's small entries, and one
  * SMEMBERS + DEL of them all would stall the shared Redis for every tenant. Members popped leave the
  * set, so a purge that failed part-way deletes the rest when retried. Entries listed while it runs are
  * deleted too, up to as many as the set held when it began (so a tenant filling faster cannot keep
  * it going): the others count as stored after the purge.
  */
-export async function deleteListed(redis: RedisClient, listing: string): Promise<void> {
+export async function deleteListed(redis: RedisClient, listing: string, fence: string): Promise<void> {
+  // First: a fill storing after this can no longer be listed where the deletion below misses it.
+  await fencePurge(redis, listing, fence);
   const rounds = Math.ceil((await redis.scard(listing)) / PURGE_DELETE_BATCH);
   for (let round = 0; round < rounds; round++) {
     // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
@@ -122,6 +152,11 @@ export async function deleteListed(redis: RedisClient, listing: string): Promise
     if (keys.length === 0) return;
     await redis.unlink(...keys);
   }
+}
+
+/** Records a purge of `listing` in its tenant's `fence`: the fills under way are not stored. */
+async function fencePurge(redis: RedisClient, listing: string, fence: string): Promise<void> {
+  await script(redis, FENCE_PURGE, FENCE_PURGE_LUA)(fence, listing, PURGE_FENCE_MAX_LISTINGS, PURGE_FENCE_MS);
 }
 
 // Named for what they do: a client that defined an older version under another name keeps it.
@@ -196,14 +231,14 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     return message;
   };
   const purgeTagged = async ({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> => {
-    if (soft)
-      return publishTagPurge({
-        kind: 'tags',
-        tenantId,
-        tags: [...tags],
-        softAt: await recordSoftPurge(tenantId, tags),
-      });
-    for (const tag of tags) await deleteListed(redis, tagIndexKey(keyPrefix, tenantId, tag));
+    const fence = purgeFenceKey(keyPrefix, tenantId);
+    if (soft) {
+      // First: a fill under way would be stored after the purge, as fresh.
+      await Promise.all(tags.map((tag) => fencePurge(redis, tagIndexKey(keyPrefix, tenantId, tag), fence)));
+      const softAt = await recordSoftPurge(tenantId, tags);
+      return publishTagPurge({ kind: 'tags', tenantId, tags: [...tags], softAt });
+    }
+    for (const tag of tags) await deleteListed(redis, tagIndexKey(keyPrefix, tenantId, tag), fence);
     // The tagged entries are gone: their soft purges no longer matter.
     await forgetSoftTagFields(
       generationKey(keyPrefix, tenantId),

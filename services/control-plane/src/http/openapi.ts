@@ -849,6 +849,8 @@ function cachePurgePaths(): Record<string, unknown> {
       operationId,
       tags: ['Cache'],
       summary,
+      description:
+        'Answered 200 once the purge is done in the shared cache store and announced to the gateway replicas, each of which drops its in-memory copies as the announcement reaches it (normally within milliseconds). A response its origin was still sending when a purge by tag or prefix came is not stored.',
       parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
       responses: commandResponses('200', ref('CachePurge'), {
         post: true,

@@ -10,6 +10,11 @@ export interface CacheFill {
   readonly urlKey: string;
   readonly policy: CompiledCachePolicy;
   readonly pathIndexKey: string;
+  /**
+   * When the lookup began the fill (the response cache's clock), before its origin is asked: a purge of
+   * the response's path or tags since then keeps it from being stored.
+   */
+  readonly startedAt: number;
   /** The normalised request path: its ancestor segments tag the stored response (purge by prefix). */
   readonly path: string;
   /** The filling request's headers as the origin received them: a varying response is keyed on them. */

@@ -364,6 +364,51 @@ export function describeCacheStoreContract(
       expect(messages).toEqual([{ kind: 'tags', tenantId, tags: ['product-1', 'product-2'] }]);
     });
 
+    it('a write whose origin was asked before a purge of its tag or path is not stored; one asked after it is', async () => {
+      const { store, tenantId } = await setup();
+      const base = `c:{${tenantId}}:0:r:0`;
+      const indexes = (tags: string[]) => tags.map((tag) => tagIndexKey('', tenantId, tag));
+      const write = (path: string, askedMsAgo: number, variant = false) => {
+        const response = {
+          key: `${base}:${path}:v`,
+          entry: entry('answer', { tags: ['product-7'] }),
+          ttlMs: 60_000,
+          pathIndexKey: `${base}:${path}:idx`,
+          tagIndexKeys: indexes(['product-7']),
+          askedMsAgo,
+        };
+        return variant
+          ? store.putVariant({ ...response, key: `${response.key}:fr`, urlKey: response.key, maxVariants: 4 })
+          : store.putResponse(response);
+      };
+      await sleep(20);
+      await store.purgeTagged({ kind: 'tags', tenantId, tags: ['product-7'] });
+      expect(await write('a', 5_000)).toBe('purged');
+      expect(await write('b', 5_000, true)).toBe('purged');
+      expect(await store.get(`${base}:a:v`)).toBeNull();
+      expect(await store.get(`${base}:b:v:fr`)).toBeNull();
+      await store.invalidatePath(`${base}:c:idx`);
+      const untagged = {
+        key: `${base}:c:v`,
+        entry: entry('answer'),
+        ttlMs: 60_000,
+        pathIndexKey: `${base}:c:idx`,
+      };
+      expect(await store.putResponse({ ...untagged, askedMsAgo: 5_000 })).toBe('purged');
+      // Asked after the purges, or another path and tag: stored.
+      await sleep(20);
+      expect(await write('a', 0)).toBe('stored');
+      expect(await store.putResponse({ ...untagged, askedMsAgo: 0 })).toBe('stored');
+      expect(
+        await store.putResponse({
+          ...untagged,
+          key: `${base}:d:v`,
+          pathIndexKey: `${base}:d:idx`,
+          askedMsAgo: 5_000,
+        }),
+      ).toBe('stored');
+    });
+
     // Regression: a soft purge of tags and prefixes together went out as one message of up to twice
     // CACHE_TAGS_MAX tags, which the other replicas' parsePurgeMessage refused.
     it('announces a purge of more than CACHE_TAGS_MAX tags in messages every replica takes', async () => {

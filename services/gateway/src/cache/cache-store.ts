@@ -95,7 +95,11 @@ export interface PurgeListener {
   onResync(): void;
 }
 
-export type PutOutcome = 'stored' | 'over_tenant_bound' | 'too_large_to_share' | 'changed';
+/**
+ * `purged`: a purge of one of the write's listings (its path index, a tag set) came after its origin was
+ * asked (askedMsAgo): the answer may be what the purge removed, and nothing was written.
+ */
+export type PutOutcome = 'stored' | 'over_tenant_bound' | 'too_large_to_share' | 'changed' | 'purged';
 
 export interface ResponseWrite {
   readonly key: string;
@@ -112,6 +116,11 @@ export interface ResponseWrite {
   readonly tagIndexKeys?: readonly string[] | undefined;
   /** This tenant's byte bound, when it differs from the store's default (tenantMaxBytes). */
   readonly tenantMaxBytes?: number | undefined;
+  /**
+   * How long ago (ms) the response's origin was asked for it: a purge of its path index or of one of
+   * its tag sets since then (purgeFenceKey) leaves it unwritten (`purged`). Unset: not checked.
+   */
+  readonly askedMsAgo?: number | undefined;
 }
 
 export interface VariantWrite extends ResponseWrite {

@@ -187,12 +187,15 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
           pathIndexKey,
           tagIndexKeys: tagIndexKeys(policy, entry),
           tenantMaxBytes: policy.tenantMaxBytes,
+          // Taken when the write goes out, after any wait for the tenant's store slots.
+          askedMsAgo: now() - fill.startedAt,
         }),
       );
-      if (put === 'over_tenant_bound') {
-        // Larger than the tenant's whole share of the store: this replica does not keep it either.
+      if (put === 'over_tenant_bound' || put === 'purged') {
+        // Larger than the tenant's whole share of the store, or perhaps what a purge since its origin
+        // was asked meant to remove: this replica does not keep it either.
         l1.delete(urlKey);
-        notStored.labels({ reason: 'over_tenant_bound' }).inc();
+        notStored.labels({ reason: put }).inc();
         return false;
       }
       if (put === 'too_large_to_share' || put === 'tenant_busy' || put === 'tenant_removed')
@@ -216,11 +219,12 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         maxVariants: variantCap(entry.varyOn, maxVariants),
         tagIndexKeys: tagIndexKeys(policy, entry),
         tenantMaxBytes: policy.tenantMaxBytes,
+        askedMsAgo: now() - fill.startedAt,
       }),
     );
-    if (put === 'over_tenant_bound') {
+    if (put === 'over_tenant_bound' || put === 'purged') {
       l1.delete(key);
-      notStored.labels({ reason: 'over_tenant_bound' }).inc();
+      notStored.labels({ reason: put }).inc();
       return false;
     }
     // Kept in this replica's L1 only: larger than one command to the shared store may move, or the

@@ -110,6 +110,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
       urlKey,
       policy,
       pathIndexKey,
+      startedAt: at,
       path: request.path,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,

@@ -9,6 +9,7 @@ import {
   SoftPurgedTagsFull,
   type TagPurgeTarget,
   TENANT_GENERATION_FIELD,
+  tagIndexKey,
   tagPurgeMessages,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
@@ -31,6 +32,7 @@ import {
   tenantOfKey,
   type VariantWrite,
 } from './cache-store.js';
+import { PurgeFence } from './purge-fence.js';
 import { TenantByteBound } from './tenant-byte-bound.js';
 import { TENANT_MEMORY_SHARE, tenantShareOf } from './tenant-memory-share.js';
 
@@ -70,9 +72,11 @@ export class MemoryCacheStore implements CacheStore {
   readonly #tenantMaxBytes: number;
   readonly #tenantShareBytes: number;
   readonly #onEvicted: TenantBoundOptions['onEvicted'];
+  readonly #fence: PurgeFence;
 
   constructor(options: MemoryCacheStoreOptions) {
     this.#now = options.now ?? Date.now;
+    this.#fence = new PurgeFence(this.#now);
     this.#tenantMaxBytes = options.tenantMaxBytes ?? DEFAULT_TENANT_MAX_BYTES;
     this.#tenantShareBytes = tenantShareOf(options.maxBytes, options.tenantShare ?? TENANT_MEMORY_SHARE);
     this.#onEvicted = options.onEvicted;
@@ -124,6 +128,7 @@ export class MemoryCacheStore implements CacheStore {
     const { key, entry, ttlMs, pathIndexKey } = write;
     if (write.replacing !== undefined && !this.#holds(key, write.replacing))
       return Promise.resolve('changed');
+    if (this.#purgedSinceAsked(write)) return Promise.resolve('purged');
     if (!this.#admit(write, chargedBytes(write, encodedRecordBytes(entry)))) {
       return Promise.resolve('over_tenant_bound');
     }
@@ -140,6 +145,7 @@ export class MemoryCacheStore implements CacheStore {
         recordHead(marker).equals(recordHead({ kind: 'vary', varyOn: entry.varyOn }));
       if (!sameMarker || !this.#holds(key, write.replacing)) return Promise.resolve('changed');
     }
+    if (this.#purgedSinceAsked(write)) return Promise.resolve('purged');
     const size = chargedBytes(write, encodedRecordBytes(entry));
     if (size > this.#maxBytesOf(write)) return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
@@ -181,12 +187,16 @@ export class MemoryCacheStore implements CacheStore {
       if (added > 0 && known.softTags.size + added > CACHE_SOFT_PURGED_TAGS_MAX)
         return Promise.reject(new SoftPurgedTagsFull(known.softTags.size));
       const softAt = this.#now();
-      for (const tag of tags) known.softTags.set(tag, softAt);
+      for (const tag of tags) {
+        known.softTags.set(tag, softAt);
+        this.#fence.purged(tenantId, tagIndexKey('', tenantId, tag));
+      }
       const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
       this.#announce(message);
       return Promise.resolve(message);
     }
     // As the Redis store: the tagged entries are gone, and so are their soft purges.
+    for (const tag of tags) this.#fence.purged(tenantId, tagIndexKey('', tenantId, tag));
     const softTags = this.#generations.get(tenantId)?.softTags;
     for (const tag of tags) softTags?.delete(tag);
     const keyspace = tenantKeyspace('', tenantId);
@@ -201,6 +211,8 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   invalidatePath(pathIndexKey: string): Promise<void> {
+    const tenantId = tenantOfKey(pathIndexKey);
+    if (tenantId !== undefined) this.#fence.purged(tenantId, pathIndexKey);
     for (const key of [...(this.#pathIndexes.get(pathIndexKey) ?? [])]) this.#slots.delete(key);
     this.#pathIndexes.delete(pathIndexKey);
     return this.dropCopies(pathIndexKey);
@@ -247,6 +259,14 @@ export class MemoryCacheStore implements CacheStore {
   close(): Promise<void> {
     this.#listeners.length = 0;
     return Promise.resolve();
+  }
+
+  /** A purge of the write's path index or one of its tag sets came since its origin was asked. */
+  #purgedSinceAsked(write: ResponseWrite): boolean {
+    const tenantId = tenantOfKey(write.key);
+    if (write.askedMsAgo === undefined || tenantId === undefined) return false;
+    const listings = [write.pathIndexKey, ...(write.tagIndexKeys ?? [])];
+    return this.#fence.purgedSince(tenantId, listings, this.#now() - write.askedMsAgo);
   }
 
   /** Whether `key` holds `entry` as stored (the same record but for its body), as the Redis store checks. */

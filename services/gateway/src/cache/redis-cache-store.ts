@@ -3,11 +3,13 @@ import {
   type CachePurgeMessage,
   encodePurgeMessage,
   generationKey,
+  PURGE_FENCE_HORIZON,
   type PurgeGenerations,
   type PurgeTarget,
   parseGenerations,
   parsePurgeMessage,
   purgeChannel,
+  purgeFenceKey,
   type TagPurgeTarget,
   tenantBoundKeys,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
@@ -112,13 +114,34 @@ local function listUnder(set, ttl, ...)
   redis.call('PEXPIRE', set, ttl, 'NX')
   redis.call('PEXPIRE', set, ttl, 'GT')
 end
+-- Whether the tenant's purge fence (purgeFenceKey) holds a purge of one of the listings KEYS[from..]
+-- (and the path index at KEYS[pathAt]) since the origin was asked: msAgo ms before now ('': not
+-- checked), or at the writer's own time at, whichever is earlier (msAgo leaves out the time the write
+-- waited to run here; at is another machine's clock).
+local function purgedSinceAsked(fence, msAgo, at, pathAt, from)
+  if msAgo == '' then return false end
+  local t = redis.call('TIME')
+  local askedAt = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(msAgo)
+  if tonumber(at) < askedAt then askedAt = tonumber(at) end
+  local function since(member)
+    local purgedAt = redis.call('ZSCORE', fence, member)
+    return purgedAt and tonumber(purgedAt) >= askedAt
+  end
+  if since('${PURGE_FENCE_HORIZON}') or since(KEYS[pathAt]) then return true end
+  for i = from, #KEYS do
+    if since(KEYS[i]) then return true end
+  end
+  return false
+end
 `;
 
 /**
  * A response write, atomic with its tenant's bound. KEYS: key, path index, bound lru, sizes, bytes,
- * lists, then the entry's tag sets. ARGV: ttl ms, record, tenant max bytes, eviction limit, charged
- * bytes, the head (recordHead) of the response it replaces or '' for any. Returns { 4 } when the key
- * does not begin with that head (another response, or none), { 1, evicted, reclaimed } when stored,
+ * lists, the tenant's purge fence, then the entry's tag sets. ARGV: ttl ms, record, tenant max bytes,
+ * eviction limit, charged bytes, the head (recordHead) of the response it replaces or '' for any, how
+ * long ago its origin was asked (ms, or '') and when by the writer's clock. Returns { 4 } when the key
+ * does not begin with that head (another response, or none), { 5 } when the path index or a tag set was
+ * purged since the origin was asked (nothing written), { 1, evicted, reclaimed } when stored,
  * { 0 } when the entry alone is larger than the bound, { 3, evicted, reclaimed } when, after the
  * evictions one write may make, the tenant is over
  * its bound even without it (not stored: the next writes evict more). The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
@@ -126,6 +149,7 @@ end
  */
 const PUT_RESPONSE_LUA = `${TENANT_BOUND_LUA}
 if ARGV[6] ~= '' and redis.call('GETRANGE', KEYS[1], 0, #ARGV[6] - 1) ~= ARGV[6] then return { 4 } end
+if purgedSinceAsked(KEYS[7], ARGV[7], ARGV[8], 2, 8) then return { 5 } end
 local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[3])
 local size = tonumber(ARGV[5])
@@ -136,7 +160,7 @@ if counts[3] == 1 then return { 3, counts[1], counts[2] } end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
 listUnder(KEYS[2], ttl, KEYS[1])
 local listed = { 'p' .. KEYS[2] }
-for i = 7, #KEYS do
+for i = 8, #KEYS do
   listUnder(KEYS[i], ttl, KEYS[1])
   listed[#listed + 1] = 's' .. KEYS[i]
 end
@@ -147,9 +171,12 @@ return { 1, counts[1], counts[2] }
 /**
  * A variant write in one round trip, atomic per URL (all keys share the tenant's `{…}` hash tag, so
  * one Cluster slot). KEYS: url key, variant key, the URL's variant set, path index, bound lru, sizes,
- * bytes, lists, then the entry's tag sets. ARGV: ttl ms, marker, variant record, max variants, tenant
- * max bytes, eviction limit, charged bytes, the head of the variant it replaces or '' for any. Returns
+ * bytes, lists, the tenant's purge fence, then the entry's tag sets. ARGV: ttl ms, marker, variant
+ * record, max variants, tenant max bytes, eviction limit, charged bytes, the head of the variant it
+ * replaces or '' for any, how long ago its origin was asked (ms, or '') and when by the writer's clock.
+ * Returns
  * { 4 } when the variant key does not begin with that head or the URL key does not hold that marker,
+ * { 5 } when the path index or a tag set was purged since the origin was asked (nothing written),
  * { 1, evicted, reclaimed, replaced } when stored,
  * { 2 } when the variant alone is larger than the tenant's bound, { 3, evicted, reclaimed, replaced }
  * when, after the evictions one write may make, the tenant is over its bound even without it.
@@ -167,6 +194,7 @@ if ARGV[8] ~= '' and (redis.call('STRLEN', KEYS[1]) ~= #ARGV[2]
     or redis.call('GETRANGE', KEYS[2], 0, #ARGV[8] - 1) ~= ARGV[8]) then
   return { 4 }
 end
+if purgedSinceAsked(KEYS[9], ARGV[9], ARGV[10], 4, 10) then return { 5 } end
 local ttl = tonumber(ARGV[1])
 local max = tonumber(ARGV[5])
 local size = tonumber(ARGV[7])
@@ -223,7 +251,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', markerTtl)
 listUnder(KEYS[3], ttl, KEYS[2])
 listUnder(KEYS[4], ttl, KEYS[1], KEYS[2], KEYS[3])
 local listed = { 'p' .. KEYS[4], 'm' .. KEYS[1] }
-for i = 9, #KEYS do
+for i = 10, #KEYS do
   listUnder(KEYS[i], ttl, KEYS[2])
   listed[#listed + 1] = 's' .. KEYS[i]
 end
@@ -258,8 +286,8 @@ export const REDIS_FOOTPRINT_FACTOR = 2;
 
 // Named for their KEYS layout and behaviour: a client that defined an older version under another
 // name keeps it.
-const PUT_VARIANT = 'vantageedgeCachePutVariantReplacingIfSame';
-const PUT_RESPONSE = 'vantageedgeCachePutResponseListedIfSame';
+const PUT_VARIANT = 'vantageedgeCachePutVariantFencedReplacingIfSame';
+const PUT_RESPONSE = 'vantageedgeCachePutResponseFencedListedIfSame';
 const GET_AND_TOUCH = 'vantageedgeCacheGetAndTouch';
 type BoundedWrite = (...keysAndArgs: Array<string | number | Buffer>) => Promise<number[]>;
 type GetAndTouch = (...keysAndArgs: string[]) => Promise<Buffer | null>;
@@ -270,7 +298,18 @@ function replacedHead(write: ResponseWrite): Buffer | string {
 
 function putOutcome([code]: number[]): PutOutcome {
   if (code === 1) return 'stored';
+  if (code === 5) return 'purged';
   return code === 4 ? 'changed' : 'over_tenant_bound';
+}
+
+/**
+ * When the write's origin was asked, as ARGV for purgedSinceAsked: how long ago (ms), and when by this
+ * process's clock ('' and '': not checked).
+ */
+function askedWhen(write: ResponseWrite): [number | string, number | string] {
+  if (write.askedMsAgo === undefined) return ['', ''];
+  const msAgo = Math.max(0, Math.ceil(write.askedMsAgo));
+  return [msAgo, Date.now() - msAgo];
 }
 
 /** numberOfKeys undefined: the caller passes the number of keys first (the write scripts' tag sets vary). */
@@ -352,6 +391,7 @@ export class RedisCacheStore implements CacheStore {
       p + write.key,
       p + write.pathIndexKey,
       ...this.#boundKeys(write.key),
+      this.#fence(write.key),
       ...this.#tagSets(write),
     ];
     const result = await this.#putResponse(
@@ -363,9 +403,14 @@ export class RedisCacheStore implements CacheStore {
       MAX_EVICTIONS_PER_STORE,
       chargedBytes(write, record.length, p),
       replacedHead(write),
+      ...askedWhen(write),
     );
     this.#reportEvictions(result);
     return putOutcome(result);
+  }
+
+  #fence(key: string): string {
+    return purgeFenceKey(this.#prefix, tenantOfKey(key)!);
   }
 
   #boundKeys(key: string): [string, string, string, string] {
@@ -395,6 +440,7 @@ export class RedisCacheStore implements CacheStore {
       `${p}${write.urlKey}:variants`,
       p + write.pathIndexKey,
       ...this.#boundKeys(write.key),
+      this.#fence(write.key),
       ...this.#tagSets(write),
     ];
     const result = await this.#putVariant(
@@ -408,6 +454,7 @@ export class RedisCacheStore implements CacheStore {
       MAX_EVICTIONS_PER_STORE,
       chargedBytes(write, record.length, p),
       replacedHead(write),
+      ...askedWhen(write),
     );
     this.#reportEvictions(result);
     return putOutcome(result);
@@ -424,7 +471,9 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async invalidatePath(pathIndexKey: string): Promise<void> {
-    await deleteListed(this.#redis, this.#prefix + pathIndexKey);
+    const tenantId = tenantOfKey(pathIndexKey);
+    if (tenantId === undefined) throw new Error('cache keys live in a tenant keyspace (c:{<tenant_id>}:)');
+    await deleteListed(this.#redis, this.#prefix + pathIndexKey, purgeFenceKey(this.#prefix, tenantId));
     await this.dropCopies(pathIndexKey);
   }
 
