@@ -211,6 +211,9 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   const applyLive = async (snapshot: TenantSnapshot, apply: TenantApplyBudget): Promise<void> => {
     const tenantId = snapshot.tenant_id;
     if (applyingLive.has(tenantId) || waiting.has(tenantId) || apply.waitMs(tenantId) > 0) {
+      // Delivered again (at least once): nothing to wait for.
+      const applied = sink.appliedVersions().get(tenantId);
+      if (applied !== undefined && BigInt(snapshot.version) <= applied) return;
       const queued = waiting.get(tenantId);
       if (queued === undefined || BigInt(queued.version) < BigInt(snapshot.version)) {
         waiting.set(tenantId, snapshot);
@@ -388,6 +391,9 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       waitTimers.clear();
       waiting.clear();
       await (await started.catch(() => undefined))?.close();
+      // A waited version being applied is, like the bus's own, over before its tenant is reported
+      // and written to the snapshot files for the last time.
+      await waitedTurns;
       await heartbeat?.stop();
       await fileWrites?.close();
     },

@@ -521,6 +521,30 @@ describe('config plane: a tenant whose versions are costly to apply', () => {
     },
   );
 
+  it('does not count a version it has applied already, delivered again, as one that waited', async () => {
+    const bus = createInMemorySnapshotBus();
+    const sink = new CostlySink((tenantId) => (tenantId === heavyId ? heavyCostMs : 0));
+    const { plane, registry } = start({
+      bus,
+      sink,
+      clock: { now: sink.now, cpuMs: sink.now },
+      tenantApplySharePercent: 10,
+      tenantApplyBurstMs: 0,
+    });
+    await plane.ready;
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
+    await eventually('the first version applied', () => sink.tenants.has(heavyId));
+    // Delivered at least once: a consumer's rebalance hands records it read over again.
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
+    await new Promise(setImmediate);
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 2n))]);
+    await new Promise(setImmediate);
+
+    expect(await registry.metrics()).toMatch(
+      new RegExp(`vantageedge_config_versions_waited_total\\{tenant="${heavyId}"\\} 1\\b`),
+    );
+  });
+
   it('never applies a version that waited its turn when the tenant is deleted meanwhile', async () => {
     const { bus, sink } = await startWithCostlyHeavyTenant();
     await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
@@ -534,5 +558,132 @@ describe('config plane: a tenant whose versions are costly to apply', () => {
     await sleep(heavyCostMs * 10 + 500);
     expect(sink.tenants.has(heavyId)).toBe(false);
     expect(sink.appliedVersionsOf.get(heavyId)).toEqual([1n]);
+  });
+});
+
+describe('config plane: closing while a version that waited its turn is being applied', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('resolves close() only once that apply is over, with the snapshot files holding what the replica served', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+    const file = path.join(dir, 'snapshots');
+    const heavyId = randomUUID();
+    let releaseApply!: () => void;
+    const applyReleased = new Promise<void>((resolve) => {
+      releaseApply = resolve;
+    });
+    let waitedApplyStarted = false;
+    /** Its second version's apply is held until the test lets it go on. */
+    class HeldSink extends CostlySink {
+      async applyInSlices(snapshot: TenantSnapshot, slices: EventLoopSlices): Promise<boolean> {
+        if (snapshot.version === '2') {
+          waitedApplyStarted = true;
+          await applyReleased;
+        }
+        await slices.next();
+        return this.apply(snapshot);
+      }
+    }
+    const bus = createInMemorySnapshotBus();
+    // 20 ms of applying at 10 %: the next version waits 200 ms.
+    const sink = new HeldSink(() => 20);
+    const { plane } = start({
+      bus,
+      sink,
+      clock: { now: sink.now, cpuMs: sink.now },
+      tenantApplySharePercent: 10,
+      tenantApplyBurstMs: 0,
+      snapshotFile: file,
+      snapshotFileDelayMs: 10,
+      snapshotFileIntervalMs: 10,
+    });
+    await plane.ready;
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
+    await eventually('the first version written', () => versionsInFile(file).get(heavyId) === 1n);
+    await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 2n))]);
+    await eventually('the waited version being applied', () => waitedApplyStarted);
+
+    const closed = plane.close();
+    releaseApply();
+    await closed;
+    const served = sink.appliedVersions().get(heavyId);
+    await sleep(100);
+    // Nothing changes once closed, and a replica warm-started from the files serves what this one did.
+    expect(sink.appliedVersions().get(heavyId)).toBe(served);
+    expect(versionsInFile(file).get(heavyId)).toBe(served);
+  });
+});
+
+describe('config plane: a host moving between tenants while one of them waits its turn', () => {
+  it('is served by the tenant that claimed it last at once, whichever tenant’s version waits', async () => {
+    const store = new GatewayConfigStore({
+      baseDomains: ['localhost'],
+      createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+    });
+    const heavyId = randomUUID();
+    const otherId = randomUUID();
+    let elapsedMs = 0;
+    const now = () => performance.now() + elapsedMs;
+    // The heavy tenant's applies cost 20 ms of the clock: at 10 % its next version waits 200 ms.
+    const sink: TenantConfigSink = {
+      apply: (snapshot) => {
+        if (snapshot.tenant_id === heavyId) elapsedMs += 20;
+        return store.apply(snapshot);
+      },
+      applyInSlices: async (snapshot, slices) => {
+        if (snapshot.tenant_id === heavyId) elapsedMs += 20;
+        return store.applyInSlices(snapshot, slices);
+      },
+      remove: (tenantId) => store.remove(tenantId),
+      appliedVersions: () => store.appliedVersions(),
+    };
+    const bus = createInMemorySnapshotBus();
+    const { plane } = start({
+      bus,
+      sink,
+      clock: { now, cpuMs: now },
+      tenantApplySharePercent: 10,
+      tenantApplyBurstMs: 0,
+      sliceBudgetMs: 0,
+    });
+    await plane.ready;
+    const domain = 'shop.example.com';
+    const heavy = (version: number, customDomains: string[]) =>
+      buildSnapshot({
+        version,
+        tenantId: heavyId,
+        subdomain: 'heavy',
+        customDomains,
+        origins: [],
+        routes: [],
+      });
+    await bus.publish([snapshotMessage(heavy(1, [domain]))]);
+    await eventually('the heavy tenant applied', () => store.resolveHost(domain)?.id === heavyId);
+
+    // The heavy tenant lets the domain go (its version waits), then the other tenant verifies it.
+    await bus.publish([snapshotMessage(heavy(2, []))]);
+    await bus.publish([
+      snapshotMessage(
+        buildSnapshot({
+          version: 3,
+          tenantId: otherId,
+          subdomain: 'other',
+          customDomains: [domain],
+          origins: [],
+          routes: [],
+        }),
+      ),
+    ]);
+    await eventually('the other tenant applied', () => store.appliedVersions().get(otherId) === 3n);
+    expect(store.appliedVersions().get(heavyId)).toBe(1n);
+    expect(store.resolveHost(domain)?.id).toBe(otherId);
+
+    await eventually('the waited version applied', () => store.appliedVersions().get(heavyId) === 2n);
+    expect(store.resolveHost(domain)?.id).toBe(otherId);
+    await store.close();
   });
 });

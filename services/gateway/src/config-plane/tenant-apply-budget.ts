@@ -9,8 +9,8 @@
  * clock, and each apply takes what it cost. While a tenant's bucket is in debt its next apply waits
  * (the config plane keeps only its newest version meanwhile), so in the long run its applies use at
  * most `share` of the replica's time, and a tenant whose applies cost a few ms never waits. A debt is
- * never more than `maxWaitMs` of refill: one apply slowed down by a loaded machine (the cost is the
- * apply's time on the event loop, wall clock) does not hold the tenant's next change back for minutes.
+ * never more than `maxWaitMs` of refill: one very costly apply (the config plane charges its
+ * main-thread CPU time) does not hold the tenant's next change back for minutes.
  */
 export class TenantApplyBudget {
   readonly #share: number;
