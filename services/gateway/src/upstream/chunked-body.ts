@@ -86,8 +86,9 @@ export function headSaysChunked(head: Buffer): boolean {
     let end = start;
     while (end < head.length && head[end] !== 0x0d && head[end] !== 0x0a) end++;
     const value = head.toString('latin1', start, end);
-    // A field of no coding (empty, or commas alone) leaves the last coding as it was.
-    if (/[^\s,]/.test(value)) chunked = LAST_CODING_CHUNKED.test(value);
+    // As llhttp: a field of blanks alone leaves the last coding as it was, any other (commas alone too)
+    // sets it.
+    if (/[^ \t]/.test(value)) chunked = LAST_CODING_CHUNKED.test(value);
     at = end - 1;
   }
   return chunked;
@@ -108,4 +109,8 @@ function namesTransferEncoding(head: Buffer, from: number): boolean {
   return true;
 }
 
-const LAST_CODING_CHUNKED = /(?:^|,)[ \t]*chunked[ \t,]*$/i;
+/**
+ * `chunked` as the field's last coding, as llhttp reads it: after the value's start or a comma and blanks,
+ * followed by spaces alone (a tab or a comma after it leaves the body running to the connection's close).
+ */
+const LAST_CODING_CHUNKED = /(?:^|,)[ \t]*chunked *$/i;

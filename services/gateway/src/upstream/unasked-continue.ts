@@ -74,7 +74,7 @@ const REQUEST_LINE = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+ \S+ HTTP\/1\.1\r\n/;
  * maxHeaderSize (whitespace around values is not counted), and a final head's bytes are kept until its end
  * to read how its body is framed.
  */
-const MAX_HEAD_BYTES = 4 * maxHeaderSize;
+export const MAX_HEAD_BYTES = 4 * maxHeaderSize;
 /** The line end of the last chunk's line, where its trailer section starts. */
 const LINE_END = Buffer.from('\r\n', 'latin1');
 
@@ -319,16 +319,22 @@ class InterimFilter {
   }
 
   /**
-   * When `chunk` starts the answer awaited with a final status line (no empty lines before it, no bytes
-   * held) and holds its whole head: the head's length, the position set past it (the chunked body it
-   * announces, or passing), the head's bounds checked as `take` checks them. Else 0, nothing changed, and
+   * When `chunk` starts the answer awaited with a final status line (no empty lines before it, in this
+   * read or an earlier one, no bytes held) and holds its whole head: the head's length, the position set
+   * past it (the chunked body it announces, or passing), the head's bounds checked as `take` checks them. Else 0, nothing changed, and
    * `take` reads the chunk step by step. The same reading as take's, without its copies and views: the
    * head's end is searched for from where take's first search starts (the last bytes of the status
    * prefix), and the head is one view of the read.
    */
   #finalHeadAtStart(chunk: Buffer): number {
     const position = this.#position;
-    if (position.at !== 'status' || position.held.length !== 0 || chunk.length < STATUS_PREFIX_BYTES)
+    // Empty lines an earlier read brought count toward the head's bytes: take bounds them with it.
+    if (
+      position.at !== 'status' ||
+      position.held.length !== 0 ||
+      position.skipped !== 0 ||
+      chunk.length < STATUS_PREFIX_BYTES
+    )
       return 0;
     const first = chunk[0];
     if (first === 0x0d || first === 0x0a || interimStatus(chunk) !== 'final') return 0;

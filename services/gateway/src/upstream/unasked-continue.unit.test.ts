@@ -1,7 +1,12 @@
 import { maxHeaderSize } from 'node:http';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { dropUnaskedContinue, MAX_ANSWER_HEADER_LINES, MAX_INTERIM_ANSWERS } from './unasked-continue.js';
+import {
+  dropUnaskedContinue,
+  MAX_ANSWER_HEADER_LINES,
+  MAX_HEAD_BYTES,
+  MAX_INTERIM_ANSWERS,
+} from './unasked-continue.js';
 
 const FINAL = 'HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n';
 const HINTS = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
@@ -177,6 +182,96 @@ describe('an origin answer as undici reads it', () => {
   });
 });
 
+/**
+ * What undici reads of the answers arriving as `reads` after each request written (a request's answer and
+ * anything after it): the bytes read, or why the connection was cut (how much was read before depends on
+ * where the reads end).
+ */
+function readAnswers(exchanges: readonly { request: string; reads: readonly string[] }[]): string {
+  const socket = originConnection();
+  let read = '';
+  for (const { request, reads } of exchanges) {
+    socket.write(request, 'latin1');
+    for (const part of reads) if (!socket.destroyed) read += readArrived(socket, part);
+  }
+  return socket.destroyed ? `cut: ${(socket.errored as { code?: string } | null)?.code}` : read;
+}
+
+describe('an answer whose whole head comes in one read, as one arriving in small pieces', () => {
+  const HEAD_REQUEST = 'HEAD /x HTTP/1.1\r\nhost: a\r\n\r\n';
+  const NEXT = [
+    { request: REQUEST_HEAD, reads: [`${CONTINUE}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`] },
+  ];
+
+  /**
+   * `answer` read whole and cut at each of `at`, as the same answer read step by step: in pieces shorter
+   * than a status line's start (`HTTP/1.1 200 `), none of which holds a head.
+   */
+  function readsAsInPieces(request: string, answer: string, at: Iterable<number>): void {
+    const pieces = Array.from({ length: Math.ceil(answer.length / 12) }, (_, i) =>
+      answer.slice(i * 12, i * 12 + 12),
+    );
+    const inPieces = readAnswers([{ request, reads: pieces }, ...NEXT]);
+    for (const cut of at) {
+      const reads = [answer.slice(0, cut), answer.slice(cut)];
+      expect(readAnswers([{ request, reads }, ...NEXT]), `${JSON.stringify(answer)} cut at ${cut}`).toBe(
+        inPieces,
+      );
+    }
+  }
+
+  it('keeps, drops and cuts the same bytes, wherever the reads split the answer', () => {
+    const statuses = ['200 OK', '204 No Content', '304 Not Modified', '101 Switching Protocols', '2000 X'];
+    const fields = [
+      [],
+      ['Transfer-Encoding: chunked'],
+      ['Transfer-Encoding : chunked'],
+      ['Transfer-Encoding:\tchunked'],
+      ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'],
+      ['Transfer-Encoding: chunked', 'Transfer-Encoding: gzip'],
+      ['X: a', ' Transfer-Encoding: chunked'],
+      ['X: a\rTransfer-Encoding: chunked'],
+    ];
+    const before = ['', '\r\n', '\n\r\n', CONTINUE, HINTS, `${CONTINUE}\r\n${HINTS}`];
+    const body = '5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\nX-Sum: 1\r\n\r\nafter';
+    for (const end of ['\r\n', '\n'])
+      for (const status of statuses)
+        for (const lines of fields)
+          for (const start of before)
+            for (const request of status === '200 OK' ? [REQUEST_HEAD, HEAD_REQUEST] : [REQUEST_HEAD]) {
+              const head = `HTTP/1.1 ${status}${end}${lines.map((line) => `${line}${end}`).join('')}${end}`;
+              const answer = `${start}${head}${body}`;
+              const headStart = answer.indexOf(head);
+              const cuts = new Set<number>();
+              for (let at = 0; at <= headStart + head.length + 8; at++) cuts.add(at);
+              readsAsInPieces(request, answer, cuts);
+            }
+  });
+
+  it('bounds a head by its lines and its bytes, the empty lines read before its status line counted', () => {
+    const atBytes = (bytes: number) => {
+      const head = 'HTTP/1.1 200 OK\r\nx: \r\nContent-Length: 2\r\n\r\n';
+      return head.replace('x: ', `x: ${'a'.repeat(bytes - head.length)}`);
+    };
+    for (const start of ['', '\r\n', '\n'.repeat(1000)])
+      for (const head of [
+        atBytes(MAX_HEAD_BYTES - 1),
+        atBytes(MAX_HEAD_BYTES),
+        atBytes(MAX_HEAD_BYTES + 1),
+        `HTTP/1.1 200 OK\r\n${'x: v\r\n'.repeat(MAX_ANSWER_HEADER_LINES)}\r\n`,
+        `HTTP/1.1 200 OK\r\n${'x: v\r\n'.repeat(MAX_ANSWER_HEADER_LINES + 1)}\r\n`,
+      ]) {
+        const answer = `${start}${head}ok`;
+        readsAsInPieces(REQUEST_HEAD, answer, [0, start.length, start.length + 13, answer.length - 2]);
+      }
+    const socket = originConnection();
+    socket.write(REQUEST_HEAD, 'latin1');
+    readArrived(socket, '\r\n');
+    readArrived(socket, `${atBytes(MAX_HEAD_BYTES)}ok`);
+    expect((socket.errored as { code?: string } | null)?.code).toBe('UND_ERR_HEADERS_OVERFLOW');
+  });
+});
+
 describe("a chunked answer's trailer section as undici reads it", () => {
   // A chunk whose data looks like a last chunk and trailers, and one with an extension.
   const data = `${'0\r\nx: v\r\n'.repeat(2)}\r\nhello`;
@@ -236,6 +331,10 @@ describe("a chunked answer's trailer section as undici reads it", () => {
     const body = `0\r\n${lines(MAX_ANSWER_HEADER_LINES * 2)}\r\n`;
     const answers: [string, string][] = [
       [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n${body}`],
+      // Read by undici as no chunked body either: data up to the connection's close.
+      [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n${body}`],
+      [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n${body}`],
+      [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: ,\r\n\r\n${body}`],
       [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`],
       [REQUEST_HEAD, `HTTP/1.1 200 OK\r\nX-Transfer-Encoding: chunked\r\n\r\n${body}`],
       ['HEAD /x HTTP/1.1\r\nhost: a\r\n\r\n', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`],
