@@ -3,7 +3,10 @@ import type { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gatewaySettings } from '@vantageedge/gateway/settings';
+import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import autocannonModule from 'autocannon';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { DEV_DEFAULTS, devDataDir, REPO_ROOT } from './dev-settings.js';
@@ -14,7 +17,8 @@ import { DEMO_API_KEY } from './seed.js';
  * `make load-test`: autocannon against a running `make dev` through the demo routes (public, cached,
  * API key, JWT with its rate limit), a progress line per second, and a summary: requests/s, latency
  * p50/p95/p99, status mix, 429s and cache hits. JSON goes to bench-results/load-test-<time>.json.
- * Env: GATEWAY_URL (default http://127.0.0.1:$GATEWAY_PORT), DEMO_HOST (demo.localhost), TOKEN.
+ * Env: GATEWAY_URL (default http://127.0.0.1:$GATEWAY_PORT), DEMO_HOST (demo.localhost), TOKEN,
+ * GATEWAY_MAX_REQUESTS_PER_CONNECTION (the gateway's, 1000).
  */
 
 interface LoadRequest {
@@ -28,6 +32,7 @@ type Autocannon = (
     url: string;
     connections: number;
     duration: number;
+    reconnectRate: number;
     requests: LoadRequest[];
     setupClient: (client: LoadClient) => void;
   },
@@ -72,6 +77,13 @@ export async function runLoadTest(options: {
   token: string;
   durationSeconds: number;
   connections: number;
+  /**
+   * The requests the gateway answers on one connection (GATEWAY_MAX_REQUESTS_PER_CONNECTION; 0: no
+   * limit). autocannon ignores the last answer's `Connection: close` and node answers 503 to whatever
+   * comes after it on that connection, so each connection is replaced once it made that many requests
+   * (autocannon leaves the answer it replaces a connection on out of its counts: one in that many).
+   */
+  requestsPerConnection: number;
   onTick?: (second: number, requestsThisSecond: number) => void;
 }): Promise<LoadSummary> {
   const host = { host: options.host };
@@ -92,6 +104,7 @@ export async function runLoadTest(options: {
         url: options.url,
         connections: options.connections,
         duration: options.durationSeconds,
+        reconnectRate: options.requestsPerConnection,
         requests,
         setupClient(client) {
           client.on('headers', (parsed: { headers: string[] }) => {
@@ -158,6 +171,11 @@ async function main(): Promise<void> {
     (await signDevToken(await loadOrCreateDevKeys(devDataDir(process.env)), {
       userId: defaultDevUser(process.env),
     }));
+  const { GATEWAY_MAX_REQUESTS_PER_CONNECTION: requestsPerConnection } = loadSettingsOrExit(
+    'load-test',
+    { GATEWAY_MAX_REQUESTS_PER_CONNECTION: gatewaySettings.GATEWAY_MAX_REQUESTS_PER_CONNECTION },
+    process.env,
+  );
   const durationSeconds = Number(values.duration ?? 10);
   const connections = Number(values.connections ?? 20);
   process.stdout.write(
@@ -169,6 +187,7 @@ async function main(): Promise<void> {
     token,
     durationSeconds,
     connections,
+    requestsPerConnection,
     onTick: (second, count) => {
       if (second > durationSeconds) return;
       const done = second;
@@ -214,4 +233,6 @@ async function main(): Promise<void> {
   process.stdout.write(`  results         ${path.relative(process.cwd(), file)}\n`);
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await main();
+}

@@ -15,11 +15,11 @@ const removeOverride = compileQueryParameterRemoval([METHOD_OVERRIDE_PARAMETER])
 
 /**
  * What no spelling of the parameter lacks: its letters (in any case), or an escape of one of them
- * (`%6D`, `%u006D`, `%25u006D` read as `%u006D`), or a character past U+00FF (node's URLSearchParams
- * reads U+016D as `m` in a name that is not UTF-8). Most queries escape something (`%20`, `%2F`): only
- * these are read name by name.
+ * (`%6D`, `%u006D`, and `%25u006D` or `%%75006D`, both read as `%u006D`), or a character past U+00FF
+ * (node's URLSearchParams reads U+016D as `m` in a name that is not UTF-8). Most queries escape
+ * something (`%20`, `%2F`): only these are read name by name.
  */
-const MAY_NAME_IT = /[Mm][Ee][Tt][Hh][Oo][Dd]|%(?:[46][458DdFf]|[57]4|25|[Uu])|[\u0100-\uffff]/;
+const MAY_NAME_IT = /[Mm][Ee][Tt][Hh][Oo][Dd]|%(?:[46][458DdFf]|[57]4|75|25|[Uu])|[\u0100-\uffff]/;
 
 /** A raw query (with its "?", or '') without the method-override parameter; as it came when it has none. */
 export function withoutMethodOverride(query: string): string {

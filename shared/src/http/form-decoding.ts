@@ -111,11 +111,20 @@ function hexValue(code: number): number {
 
 /**
  * The [name, value] pairs of a query (without its `?`) as `new URLSearchParams(query)` reads them, each
- * decoded by formDecoded: pieces between `&`, empty ones skipped, split at their first `=`.
+ * decoded by formDecoded: pieces between `&`, empty ones skipped, split at their first `=`. A `?` the
+ * query begins with is dropped (as URLSearchParams drops it).
  */
 export function formPairs(query: string): Array<[string, string]> {
+  return rawQueryPairs(query.charCodeAt(0) === 63 /* ? */ ? query.slice(1) : query);
+}
+
+/**
+ * The [name, value] pairs of what follows a URL's `?` as origins read them (PHP, Rack, qs, Go, Python,
+ * a URL's searchParams): as formPairs, but a `?` it begins with is part of the first name (`??a=1` is
+ * `?a`, not `a`).
+ */
+export function rawQueryPairs(raw: string): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
-  const raw = query.charCodeAt(0) === 63 /* ? */ ? query.slice(1) : query;
   if (raw === '') return pairs;
   for (const piece of raw.split('&')) {
     if (piece === '') continue;

@@ -6,7 +6,7 @@ import {
   readsClientCopyOfGatewayHeader,
 } from '../domain/route-policies.js';
 import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
-import { formPairs } from '../http/form-decoding.js';
+import { rawQueryPairs } from '../http/form-decoding.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
 import { parameterKey } from '../http/query-parameter-spellings.js';
@@ -242,7 +242,8 @@ function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): strin
 
 /**
  * The query's parameters by parameterKey, each one's values sorted on first use (valuesTest). A name is
- * decoded as URLSearchParams reads it (formPairs), and counts under each name an origin reads it as: its
+ * decoded as origins read it (rawQueryPairs: `??format=pdf` holds `?format`, no `format`; unlike
+ * URLSearchParams, which drops that second `?`), and counts under each name an origin reads it as: its
  * parameterKey and, with `[…]` after it, the name before (`admin[]` and `admin[0]` are `admin` to PHP,
  * Rails and Express's qs). A `;` within a parameter also separates pairs of their own (Go before 1.17,
  * Python before 3.9.2, Perl's CGI): `x=1;admin=true` has `admin` too. One request is matched against
@@ -304,7 +305,7 @@ function queryParams(query: string): QueryParameters {
       if (piece === '') continue;
       if (piece.includes(';')) {
         split.add(pair);
-        const pairs = formPairs(piece.replaceAll(';', '&'));
+        const pairs = rawQueryPairs(piece.replaceAll(';', '&'));
         for (let index = 0; index < pairs.length; index++) {
           const [name, value] = pairs[index]!;
           add(name, value, pair + (index + 1) / (pairs.length + 1), SEMICOLONS);
@@ -314,7 +315,7 @@ function queryParams(query: string): QueryParameters {
     }
     pair = 0;
   }
-  for (const [name, value] of formPairs(raw)) {
+  for (const [name, value] of rawQueryPairs(raw)) {
     add(name, value, pair, split?.has(pair) === true ? AMPERSANDS : EVERY_ORIGIN);
     pair++;
   }

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import { routeConfig } from '../domain/gateway-config.js';
-import { formPairs } from '../http/form-decoding.js';
+import { rawQueryPairs } from '../http/form-decoding.js';
 import { compileConditions, headersNeverMet, requestValue } from './match-conditions.js';
 import { RouteMatcher } from './route-matcher.js';
 
 vi.mock('../http/form-decoding.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../http/form-decoding.js')>();
-  return { ...actual, formPairs: vi.fn(actual.formPairs) };
+  return { ...actual, rawQueryPairs: vi.fn(actual.rawQueryPairs) };
 });
 
 const request = { headers: { host: 'shop.example.com' } } as unknown as IncomingMessage;
@@ -251,10 +251,10 @@ describe('route match conditions', () => {
     }));
     const matcher = new RouteMatcher(routes);
     const query = `?request=${randomUUID()}&${'a=1&'.repeat(4_000)}`;
-    vi.mocked(formPairs).mockClear();
+    vi.mocked(rawQueryPairs).mockClear();
     const found = matcher.resolve('GET', '/A/b;x/', { facts: { req: request, query }, preflight: false });
     expect(found).toBe(routes[999]);
-    expect(formPairs).toHaveBeenCalledTimes(1);
+    expect(rawQueryPairs).toHaveBeenCalledTimes(1);
   });
   /**
    * Regression test: a query condition compared the request's every value of its parameter, once per

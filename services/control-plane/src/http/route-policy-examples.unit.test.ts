@@ -38,6 +38,15 @@ describe('README route policy examples', () => {
     for (const example of examples) expect(bodies).toContainEqual(example);
   });
 
+  it("has its route helper wait for the rollout, since the section's curl calls follow a create at once", () => {
+    // Copied as they stand, a create answered before the gateways served it made the next curl a 404.
+    const section = routePolicySection();
+    expect(section).toMatch(/curl -si? [^\n]*http:\/\/acme\.localhost:8000\//);
+    const helper = section.match(/^route\(\) \{ curl [^\n]*\}$/m)?.[0];
+    expect(helper, 'the route() helper').toBeDefined();
+    expect(helper).toMatch(/"\$CP\/api\/v1\/routes\?wait_for_rollout=\d+s"/);
+  });
+
   it('covers every route policy field', () => {
     const fields = new Set(
       Object.values(ROUTE_POLICY_EXAMPLES).flatMap((example) => Object.keys(example.value)),

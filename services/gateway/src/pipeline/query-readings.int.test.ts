@@ -122,6 +122,15 @@ describe('a query parameter sent once, in a pair only a `;` separates', () => {
   });
 });
 
+describe('a query beginning with a second `?`', () => {
+  it('holds no parameter of the name after it: `??format=pdf` gets the keyed route, as origins read `?format`', async () => {
+    const seen = open.seen.length;
+    const answer = await send(gateway, host, '/reports/q3??format=pdf');
+    expect(answer.status).toBe(401);
+    expect(open.seen.length).toBe(seen);
+  });
+});
+
 describe('a query whose readings all reach the same protection', () => {
   it('gets today’s route: repeated values that agree, in any spelling', async () => {
     for (const path of ['/reports/q3?format=pdf&format=pdf', '/reports/q3?format=pdf&Format[]=pdf'])
