@@ -20,7 +20,6 @@ import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-pr
 import { createTestCa, issueTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { tlsHandshake } from '@vantageedge/shared/testing/tls-clients';
 import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
-import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { gatewaySettings } from '../settings.js';
@@ -53,7 +52,6 @@ function kafkaBus(topic: string, proxy?: TcpProxy, partitions = 1, stallAfterMs?
     replicationFactor: 1,
     maxMessageBytes: 1024 * 1024,
     groupIdPrefix: 've-test-start-up',
-    kafkaLogLevel: logLevel.NOTHING,
     reconnectDelayMs: 200,
     ...(stallAfterMs === undefined ? {} : { stallAfterMs }),
     ...(proxyPort === undefined
