@@ -112,19 +112,21 @@ describe('snapshot projector killed with SIGKILL at random moments', () => {
     const { position: head } = await appendWorkload(store, { events: 1000, seed: 29, maxBurst: 3 });
     let seed = 7;
     const killedAt: bigint[] = [];
-    const midLog = () => killedAt.filter((checkpoint) => checkpoint > 0n && checkpoint < head).length;
-    // On a loaded machine a start can take longer than the wait before its kill: more kills, until two
-    // landed mid-log (or the log was folded whole).
-    for (
-      let kill = 0;
-      kill < KILLS || (midLog() < 2 && kill < 3 * KILLS && killedAt.at(-1)! < head);
-      kill++
-    ) {
+    for (let kill = 0; kill < KILLS; kill++) {
+      const before = killedAt.at(-1) ?? 0n;
       const child = await startProjectorProcess();
       seed = (seed * 1103515245 + 12345) % 2147483648;
-      // From just after subscribing (republishing what the last run left unacknowledged) to well into
-      // the log: kills land before, between and inside folds, commits, sends and acknowledgements.
-      await new Promise((resolve) => setTimeout(resolve, seed % 800));
+      // Every third run dies just after subscribing (republishing what the last run left unacknowledged);
+      // the others once their checkpoint passed a random point of what is left of the log, a few ms
+      // later: kills land before, between and inside folds, commits, sends and acknowledgements, however
+      // fast the machine folds.
+      const target = kill % 3 === 0 ? before : before + ((head - before) * BigInt(seed % 60)) / 100n;
+      const deadline = Date.now() + 120_000;
+      while (child.exitCode === null && Date.now() < deadline) {
+        if ((await readCheckpoint(database.pool, SNAPSHOT_PROJECTION)) >= target) break;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await new Promise((resolve) => setTimeout(resolve, seed % 40));
       await killed(child);
       killedAt.push(await readCheckpoint(database.pool, SNAPSHOT_PROJECTION));
     }
@@ -135,7 +137,7 @@ describe('snapshot projector killed with SIGKILL at random moments', () => {
     }
     await killed(last);
     // It really died mid-log, more than once.
-    expect(midLog()).toBeGreaterThan(1);
+    expect(killedAt.filter((checkpoint) => checkpoint > 0n && checkpoint < head).length).toBeGreaterThan(1);
 
     const truth = await foldedFromScratch();
     const records = await topicRecords(topic);
