@@ -111,7 +111,10 @@ async function scenarios(src: string): Promise<{ apikey: () => void; policies: (
       req.headers = clientHeaders();
       const res = new response.GatewayServerResponse(req);
       res.assignSocket(socket);
-      const exchange = new exchangeModule.GatewayExchange(req, res, crypto.randomUUID(), '127.0.0.1');
+      const requestId = crypto.randomUUID();
+      // As the pipeline sets it, before any stage (gateway-handler.ts handleRequest).
+      res.setHeader('x-request-id', requestId);
+      const exchange = new exchangeModule.GatewayExchange(req, res, requestId, '127.0.0.1');
       exchange.tenant = tenant;
       exchange.route = route;
       exchange.path = '/api/posts/1';

@@ -4,7 +4,7 @@ import {
   originAllowed,
   preflightRefusal,
 } from '@vantageedge/shared/gateway-policies/cors-rules';
-import { CheckedHeader, CheckedHeaderGroup, setCheckedHeaders } from '../http/gateway-server-response.js';
+import { CheckedHeader, setCheckedHeaders } from '../http/gateway-server-response.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import {
@@ -144,7 +144,7 @@ const CORS_ORIGINS_REMEMBERED = { entries: 64, valueLength: 300 };
 const TENANT_CORS_ORIGINS_REMEMBERED = 1024;
 
 const VARY_ORIGIN = new CheckedHeader('vary', 'Origin');
-const VARY_ONLY = new CheckedHeaderGroup([VARY_ORIGIN]);
+const VARY_ONLY: readonly CheckedHeader[] = [VARY_ORIGIN];
 
 function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
   const allowCredentials = cors.credentials
@@ -155,14 +155,14 @@ function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
   // For each request origin: the headers its requests get (Vary alone when it is not allowed). A
   // route's browsers come from a handful of web apps.
   const headersFor = rememberVerdicts(
-    (origin): CheckedHeaderGroup => {
+    (origin): readonly CheckedHeader[] => {
       if (!originAllowed(cors, origin)) return VARY_ONLY;
       const allowOrigin = allowOriginHeader(cors.anyOrigin && !cors.credentials ? '*' : origin);
       if (allowOrigin === null) return VARY_ONLY;
       const headers = [VARY_ORIGIN, allowOrigin];
       if (allowCredentials !== null) headers.push(allowCredentials);
       if (exposeHeaders !== null) headers.push(exposeHeaders);
-      return new CheckedHeaderGroup(headers);
+      return headers;
     },
     budget,
     CORS_ORIGINS_REMEMBERED,

@@ -53,35 +53,17 @@ export class CheckedHeader {
 }
 
 /**
- * Checked headers that a stage sets together on many responses (a CORS route's for one request
- * origin), no two of the same name, their head lines joined once. Set first on a response, the group
- * itself waits for the head: nothing is copied per response.
- */
-export class CheckedHeaderGroup {
-  readonly lines: string;
-
-  constructor(readonly headers: readonly CheckedHeader[]) {
-    for (let i = 1; i < headers.length; i++)
-      for (let j = 0; j < i; j++)
-        if (headers[i]!.key === headers[j]!.key)
-          throw new TypeError(`${headers[i]!.name} is in the group twice`);
-    this.lines = linesOf(headers);
-  }
-}
-
-/**
  * Sets checked headers in order: as prepared bytes on the gateway's HTTP/1.1 response, else with
  * setHeader. Each replaces a header of the same name.
  */
 export function setCheckedHeaders(
   res: ServerResponse | Http2ServerResponse,
-  headers: readonly CheckedHeader[] | CheckedHeaderGroup,
+  headers: readonly CheckedHeader[],
 ): void {
   if (res instanceof GatewayServerResponse) {
-    res.setCheckedHeaders(headers);
+    for (const header of headers) res.setCheckedHeader(header);
   } else {
-    for (const header of headers instanceof CheckedHeaderGroup ? headers.headers : headers)
-      res.setHeader(header.name, header.value);
+    for (const header of headers) res.setHeader(header.name, header.value);
   }
 }
 
@@ -210,17 +192,6 @@ export class GatewayServerResponse<Request extends IncomingMessage = IncomingMes
     }
     this.#headers ??= new PendingHeaders();
     this.#headers.setChecked(header);
-  }
-
-  /** Sets headers checked in advance, in order (see setCheckedHeaders). */
-  setCheckedHeaders(headers: readonly CheckedHeader[] | CheckedHeaderGroup): void {
-    if (!(headers instanceof CheckedHeaderGroup)) {
-      for (const header of headers) this.setCheckedHeader(header);
-    } else if (this.#headers === null && !this.headersSent && typeof storeHead === 'function') {
-      this.#headers = new PendingHeaders(headers);
-    } else {
-      for (const header of headers.headers) this.setCheckedHeader(header);
-    }
   }
 
   override appendHeader(name: string, value: string | readonly string[]): this {
@@ -381,24 +352,6 @@ export class GatewayServerResponse<Request extends IncomingMessage = IncomingMes
  */
 class PendingHeaders {
   readonly #entries: Array<string | HeaderValue> = [];
-  /**
-   * A group set first (CheckedHeaderGroup), shared with other responses: read where it is, and copied
-   * into #entries before any change. While there is one, #entries is empty.
-   */
-  #group: CheckedHeaderGroup | null;
-
-  constructor(group: CheckedHeaderGroup | null = null) {
-    this.#group = group;
-  }
-
-  /** The group copied into #entries, before a change. */
-  #own(): void {
-    const group = this.#group;
-    if (group === null) return;
-    this.#group = null;
-    for (const header of group.headers)
-      this.#entries.push(header.key, header.name, header.value, header.line);
-  }
 
   #indexOf(key: string): number {
     const entries = this.#entries;
@@ -407,7 +360,6 @@ class PendingHeaders {
   }
 
   #put(key: string, name: string, value: HeaderValue, line: string): void {
-    this.#own();
     const at = this.#indexOf(key);
     if (at < 0) {
       this.#entries.push(key, name, value, line);
@@ -427,52 +379,31 @@ class PendingHeaders {
   }
 
   get(name: string): HeaderValue | undefined {
-    const key = name.toLowerCase();
-    const group = this.#group;
-    if (group !== null) {
-      for (const header of group.headers) if (header.key === key) return header.value;
-      return undefined;
-    }
-    const at = this.#indexOf(key);
+    const at = this.#indexOf(name.toLowerCase());
     return at < 0 ? undefined : (this.#entries[at + 2] as HeaderValue);
   }
 
   has(name: string): boolean {
-    const key = name.toLowerCase();
-    const group = this.#group;
-    if (group !== null) {
-      for (const header of group.headers) if (header.key === key) return true;
-      return false;
-    }
-    return this.#indexOf(key) >= 0;
+    return this.#indexOf(name.toLowerCase()) >= 0;
   }
 
   delete(name: string): void {
-    this.#own();
     const at = this.#indexOf(name.toLowerCase());
     if (at >= 0) this.#entries.splice(at, 4);
   }
 
   names(): string[] {
-    const group = this.#group?.headers;
-    if (group !== undefined) {
-      const names = new Array<string>(group.length);
-      for (let i = 0; i < group.length; i++) names[i] = group[i]!.key;
-      return names;
-    }
     const names: string[] = [];
     for (let i = 0; i < this.#entries.length; i += 4) names.push(this.#entries[i] as string);
     return names;
   }
 
   forEach(each: (name: string, value: HeaderValue) => void): void {
-    this.#own();
     for (let i = 0; i < this.#entries.length; i += 4)
       each(this.#entries[i + 1] as string, this.#entries[i + 2] as HeaderValue);
   }
 
   copyTo(headers: OutgoingHttpHeaders): void {
-    this.#own();
     for (let i = 0; i < this.#entries.length; i += 4)
       headers[this.#entries[i] as string] = this.#entries[i + 2] as OutgoingHttpHeader;
   }
@@ -499,12 +430,6 @@ class PendingHeaders {
         respelled.add(lower);
       }
     }
-    const group = this.#group;
-    if (group !== null && givenLowerCase && !replacesAny(given, checked, group.headers)) {
-      // Checked lines only: given itself is what node checks.
-      return { headers: given, lines: checked.length === 0 ? group.lines : group.lines + linesOf(checked) };
-    }
-    this.#own();
     const entries = this.#entries;
     let lines = '';
     let unchecked = false;
@@ -530,7 +455,6 @@ class PendingHeaders {
 
   /** The waiting headers in the order they were first set, checked ones as lines. */
   flat(): HeadHeaders {
-    this.#own();
     const headers: OutgoingHttpHeader[] = [];
     let lines = '';
     const entries = this.#entries;
@@ -561,16 +485,6 @@ function replacedBy(
 ): boolean {
   if ((Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true) return true;
   for (let i = 0; i < checked.length; i++) if (checked[i]!.key === key) return true;
-  return false;
-}
-
-/** Whether lower-case `given` or `checked` replace one of `headers`. */
-function replacesAny(
-  given: OutgoingHttpHeaders,
-  checked: readonly CheckedHeader[],
-  headers: readonly CheckedHeader[],
-): boolean {
-  for (const header of headers) if (replacedBy(given, undefined, checked, header.key)) return true;
   return false;
 }
 
