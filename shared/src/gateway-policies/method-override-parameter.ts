@@ -21,7 +21,40 @@ const removeOverride = compileQueryParameterRemoval([METHOD_OVERRIDE_PARAMETER])
  */
 const MAY_NAME_IT = /[Mm][Ee][Tt][Hh][Oo][Dd]|%(?:[46][458DdFf]|[57]4|75|25|[Uu])|[\u0100-\uffff]/;
 
+/** MAY_NAME_IT, each test going on from the last one's end. */
+const MAY_NAME_IT_ON = new RegExp(MAY_NAME_IT.source, 'g');
+
+/**
+ * Whether MAY_NAME_IT finds something in a pair's name (before its first `=`; pairs separated by `&`
+ * or `;`). What it finds never holds a separator or `=`: looking back from it to the nearest one tells
+ * name from value. Linear: past a find in a value, the search goes on at the next pair.
+ */
+function namesMayNameIt(query: string): boolean {
+  const found = MAY_NAME_IT_ON;
+  found.lastIndex = 0;
+  while (found.test(query)) {
+    let at = found.lastIndex - 1;
+    while (at >= 0 && !endsName(query.charCodeAt(at))) at--;
+    if (at < 0 || query.charCodeAt(at) !== 61 /* = */) return true;
+    let next = found.lastIndex;
+    while (next < query.length && !separates(query.charCodeAt(next))) next++;
+    found.lastIndex = next;
+  }
+  return false;
+}
+
+/** `&` or `;`. */
+function separates(code: number): boolean {
+  return code === 38 || code === 59;
+}
+
+/** What is before a name (a separator) or ends it (`=`). */
+function endsName(code: number): boolean {
+  return separates(code) || code === 61;
+}
+
 /** A raw query (with its "?", or '') without the method-override parameter; as it came when it has none. */
 export function withoutMethodOverride(query: string): string {
-  return MAY_NAME_IT.test(query) ? removeOverride(query) : query;
+  // Found in values alone (`?q=100%25`, `?sort=method`): not read pair by pair, a tenth of the cost.
+  return MAY_NAME_IT.test(query) && namesMayNameIt(query) ? removeOverride(query) : query;
 }

@@ -44,6 +44,21 @@ describe('withoutMethodOverride', () => {
     }
   });
 
+  it('keeps queries whose values alone look like it, and still finds it after a value', () => {
+    for (const query of ['?q=100%25&sort=method', '?x=%6D%65thod;y=%u006D', '?a==_method&b=METHOD']) {
+      expect(withoutMethodOverride(query), query).toBe(query);
+    }
+    for (const [query, left] of [
+      ['?q=100%25;_method=DELETE', '?q=100%25'],
+      ['?sort=method&%5Fmethod=DELETE', '?sort=method'],
+      ['?a=1;b=%25;_m%65thod=DELETE;c=2', '?a=1;b=%25&c=2'],
+      ['?_method', ''],
+      [`?q=${'%25method='.repeat(500)}&_method=DELETE`, `?q=${'%25method='.repeat(500)}`],
+    ] as const) {
+      expect(withoutMethodOverride(query), query).toBe(left);
+    }
+  });
+
   it('removes _method whichever way its letters are escaped, as the query transform reads them', () => {
     const hex = (letter: string, width: number): string =>
       letter.charCodeAt(0).toString(16).padStart(width, '0');

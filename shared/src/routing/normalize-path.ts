@@ -174,12 +174,17 @@ const TOO_MANY_PAIRS = `the query string has more than ${MAX_QUERY_PAIRS} parame
  * unencoded in queries (`?items[]=1`). Nor may it have more pairs than origins read (MAX_QUERY_PAIRS).
  */
 export function queryRefusal(query: string): string | undefined {
+  if (UNENCODED_IN_QUERY.test(query)) return UNENCODED_CHARACTER;
+  // Each separator is one character: a shorter query has too few to count.
+  if (query.length < MAX_QUERY_PAIRS) return undefined;
   let separators = 0;
   for (let i = 0; i < query.length; i++) {
     const code = query.charCodeAt(i);
-    if (code <= 32 || code === 127 || code === 35 || code === 34 || code === 60 || code === 62)
-      return UNENCODED_CHARACTER;
     if (code === 38 || code === 59) separators++;
   }
   return separators >= MAX_QUERY_PAIRS ? TOO_MANY_PAIRS : undefined;
 }
+
+/** Controls, space, DEL, `"`, `#`, `<`, `>`: one native scan, a third of a loop over the characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what it looks for
+const UNENCODED_IN_QUERY = /[\x00-\x20\x7f"#<>]/;

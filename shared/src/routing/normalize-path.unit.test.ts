@@ -77,6 +77,15 @@ describe('queryRefusal', () => {
     expect(queryRefusal(query)).toContain('percent-encoded');
   });
 
+  it('refuses exactly the controls, space, DEL, `"`, `#`, `<` and `>`', () => {
+    const refused = (code: number) => code <= 32 || code === 127 || [34, 35, 60, 62].includes(code);
+    const codes = [...Array(0x180).keys(), 0x2028, 0x3000, 0xd800, 0xdc00, 0xfeff, 0xffff];
+    for (const code of codes) {
+      const query = `?a=1&b${String.fromCharCode(code)}=2`;
+      expect(queryRefusal(query) !== undefined, code.toString(16)).toBe(refused(code));
+    }
+  });
+
   it('takes as many pairs as origins read with the route’s own, and refuses one more, empty ones counted', () => {
     expect(MAX_QUERY_PAIRS).toBe(940);
     expect(queryRefusal(`?${Array(MAX_QUERY_PAIRS).fill('a=1').join('&')}`)).toBeUndefined();

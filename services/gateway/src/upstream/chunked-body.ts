@@ -74,18 +74,19 @@ function hexValue(byte: number): number {
 /**
  * Whether an answer head says its body is chunked: the last coding its Transfer-Encoding fields name is
  * `chunked` (as llhttp reads them; another last coding makes the body run to the connection's close).
- * Read from the head's bytes in one pass: a line's name is compared where it starts with `t` or `T`, and
- * only a Transfer-Encoding field's value becomes a string (an answer without one, nearly every answer,
- * makes no string and runs no expression).
+ * `head` is the head's bytes as a latin1 string (one character per byte): its lines are found with
+ * the engine's indexOf, a line's name is compared where it starts with `t` or `T`, and only a
+ * Transfer-Encoding field's value becomes a string (an answer without one, nearly every answer, makes
+ * no other string and runs no expression).
  */
-export function headSaysChunked(head: Buffer): boolean {
+export function headSaysChunked(head: string): boolean {
   let chunked = false;
-  for (let at = 0; at < head.length; at++) {
-    if (head[at] !== 0x0a || !namesTransferEncoding(head, at + 1)) continue;
+  for (let at = head.indexOf('\n'); at >= 0; at = head.indexOf('\n', at + 1)) {
+    if (!namesTransferEncoding(head, at + 1)) continue;
     const start = at + 1 + TRANSFER_ENCODING_NAME.length;
     let end = start;
-    while (end < head.length && head[end] !== 0x0d && head[end] !== 0x0a) end++;
-    const value = head.toString('latin1', start, end);
+    while (end < head.length && head.charCodeAt(end) !== 0x0d && head.charCodeAt(end) !== 0x0a) end++;
+    const value = head.slice(start, end);
     // As llhttp: a field of blanks alone leaves the last coding as it was, any other (commas alone too)
     // sets it.
     if (/[^ \t]/.test(value)) chunked = LAST_CODING_CHUNKED.test(value);
@@ -95,16 +96,17 @@ export function headSaysChunked(head: Buffer): boolean {
 }
 
 /** `transfer-encoding:` in lower case: a field name is compared without regard to ASCII case. */
-const TRANSFER_ENCODING_NAME = Buffer.from('transfer-encoding:', 'latin1');
+const TRANSFER_ENCODING_NAME = 'transfer-encoding:';
 
 /** Whether `head` has `Transfer-Encoding:` (any ASCII case) at `from`. */
-function namesTransferEncoding(head: Buffer, from: number): boolean {
-  if (from + TRANSFER_ENCODING_NAME.length > head.length || (head[from]! | 0x20) !== 0x74) return false;
+function namesTransferEncoding(head: string, from: number): boolean {
+  if (from + TRANSFER_ENCODING_NAME.length > head.length || (head.charCodeAt(from) | 0x20) !== 0x74)
+    return false;
   for (let i = 1; i < TRANSFER_ENCODING_NAME.length; i++) {
-    const expected = TRANSFER_ENCODING_NAME[i]!;
-    const byte = head[from + i]!;
+    const expected = TRANSFER_ENCODING_NAME.charCodeAt(i);
+    const code = head.charCodeAt(from + i);
     // Letters match in either case; `-` and `:` only as they are.
-    if (byte !== expected && (expected < 0x61 || (byte | 0x20) !== expected)) return false;
+    if (code !== expected && (expected < 0x61 || (code | 0x20) !== expected)) return false;
   }
   return true;
 }

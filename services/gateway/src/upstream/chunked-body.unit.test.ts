@@ -62,7 +62,7 @@ describe('headSaysChunked', () => {
     for (const head of heads) {
       const expected = readByExpression(head);
       if (expected) chunkedHeads++;
-      expect(headSaysChunked(Buffer.from(head, 'latin1')), JSON.stringify(head)).toBe(expected);
+      expect(headSaysChunked(head), JSON.stringify(head)).toBe(expected);
     }
     expect(chunkedHeads).toBeGreaterThan(50);
   });
@@ -110,7 +110,7 @@ describe('headSaysChunked', () => {
         const read = await response.body.text();
         await client.close();
         expect(read === 'hello', JSON.stringify(fields)).toBe(read !== body);
-        expect(headSaysChunked(Buffer.from(head, 'latin1')), JSON.stringify(fields)).toBe(read === 'hello');
+        expect(headSaysChunked(head), JSON.stringify(fields)).toBe(read === 'hello');
       }
     } finally {
       origin.close();
