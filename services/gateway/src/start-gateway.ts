@@ -24,6 +24,7 @@ import { answerContinueOnRead } from './http/expect-continue.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { requestsInTurn } from './http/one-request-at-a-time.js';
+import { limitRequestsPerConnection } from './http/requests-per-connection.js';
 import { limitSendTime } from './http/send-timeout.js';
 import { readOnlySmallRests } from './http/unread-body-rest.js';
 import { asksForWebSocket } from './http/upgrade-offer.js';
@@ -208,9 +209,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ipv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
   });
   const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
-  // The listeners' events that hand over a connection's requests take turns in one queue per connection.
+  // The listeners' events that hand over a connection's requests count in its request budget, in the
+  // order node parsed them, then take turns in one queue per connection.
+  const perConnection = limitRequestsPerConnection(config.GATEWAY_MAX_REQUESTS_PER_CONNECTION);
   const inTurn = requestsInTurn();
-  const admitted = inTurn(readOnlySmallRests(limitPerClient(handler)));
+  const admitted = perConnection(inTurn(readOnlySmallRests(limitPerClient(handler))));
   const trafficServer = createServer(
     {
       IncomingMessage: GatewayIncomingMessage,
@@ -230,7 +233,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   // parser's bound sits above the largest allowed setting and the handler answers `too_many_headers` itself.
   trafficServer.maxHeadersCount = PARSER_MAX_HEADER_LINES;
   trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
-  trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
+  // The request budget is the handler's (requests-per-connection.ts): node's answers requests past it 503.
+  trafficServer.maxRequestsPerSocket = 0;
   trafficServer.on('connection', (socket: Socket) => {
     watchedByTheGateway(socket);
     metrics.activeConnections.inc();
@@ -314,7 +318,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   }
   trafficServer.on('connect', connect);
   edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
-  const expectationRefused = inTurn(refuseExpectation(recordRefusal));
+  const expectationRefused = perConnection(inTurn(refuseExpectation(recordRefusal)));
   trafficServer.on('checkExpectation', expectationRefused);
   edge.tlsServer?.on('checkExpectation', expectationRefused);
   answerContinueOnRead(trafficServer);

@@ -1,10 +1,10 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import { socketPeerAddress } from '@vantageedge/shared/net/client-address';
 import type { ListenerRefusal, RecordListenerRefusal } from '../observability/listener-refusals.js';
-import { handleNoMoreRequestsOn } from './last-on-connection.js';
+import { handleNeverRequest } from './last-on-connection.js';
 import { answeredByListener } from './listener-answers.js';
 import { responseInFlight } from './responses-in-flight.js';
 
@@ -53,8 +53,9 @@ export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-al
  *   origin may still be acting on);
  * - unless the error is that very request's own (its body malformed or late) and its head is not out:
  *   then the error is its answer;
- * - or unless the request timeout ran out for a request waiting its turn behind requests received
- *   whole (see answerAfterReceivedRequests).
+ * - or unless the error is that of a request pipelined behind requests received whole (its head too
+ *   large, its body malformed or late): their answers go out first, maybe other tenants' on a connection
+ *   reused across hosts (see answerAfterReceivedRequests).
  *
  * Each answer written is recorded once: with `record`, or, answering a request the pipeline has, by the
  * pipeline under its tenant (listener-answers.ts). A cut connection answers nothing.
@@ -73,29 +74,48 @@ export function answerClientError(
     // Bytes after a request that said `Connection: close` are ignored (RFC 9112 §9.6): node closes the
     // connection once that request's response is out.
     if (error.code === 'HPE_CLOSED_CONNECTION') return;
-    const ownError = !inFlight.headersSent && !inFlight.req.complete;
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight.req.complete) {
-      answerAfterReceivedRequests(socket, CLIENT_ERROR_408, (late) =>
-        recordAnswer(socket, late, 408, 'request_timeout', REQUEST_TIMEOUT_BODY_BYTES, record),
+    if (inFlight.req.complete) {
+      const { answer, status, code, bodyBytes } = clientErrorAnswer(error);
+      answerAfterReceivedRequests(socket, answer, (late) =>
+        recordAnswer(socket, late, status, code, bodyBytes, record),
       );
       return;
     }
-    if (!ownError) {
+    if (inFlight.headersSent) {
       closeAfterWholeResponses(socket);
       return;
     }
   }
+  const { answer, status, code, bodyBytes } = clientErrorAnswer(error);
+  socket.end(answer);
+  recordAnswer(socket, inFlight, status, code, bodyBytes, record);
+}
+
+interface ClientErrorAnswer {
+  readonly answer: string;
+  readonly status: number;
+  readonly code: string;
+  readonly bodyBytes: number;
+}
+
+function clientErrorAnswer(error: NodeJS.ErrnoException): ClientErrorAnswer {
   if (error.code === 'HPE_HEADER_OVERFLOW') {
-    socket.end(CLIENT_ERROR_431);
-    recordAnswer(socket, inFlight, 431, 'headers_too_large', HEADERS_TOO_LARGE_BODY_BYTES, record);
-  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    socket.end(CLIENT_ERROR_408);
-    recordAnswer(socket, inFlight, 408, 'request_timeout', REQUEST_TIMEOUT_BODY_BYTES, record);
-  } else {
-    const { answer, bodyBytes } = malformedRequestAnswer(error);
-    socket.end(answer);
-    recordAnswer(socket, inFlight, 400, 'malformed_request', bodyBytes, record);
+    return {
+      answer: CLIENT_ERROR_431,
+      status: 431,
+      code: 'headers_too_large',
+      bodyBytes: HEADERS_TOO_LARGE_BODY_BYTES,
+    };
   }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return {
+      answer: CLIENT_ERROR_408,
+      status: 408,
+      code: 'request_timeout',
+      bodyBytes: REQUEST_TIMEOUT_BODY_BYTES,
+    };
+  }
+  return { ...malformedRequestAnswer(error), status: 400, code: 'malformed_request' };
 }
 
 /**
@@ -136,12 +156,13 @@ function closeAfterWholeResponses(socket: Duplex): void {
 }
 
 /**
- * The request timeout ran out for a request pipelined behind requests received whole. Its body is left
- * unread until its turn (one-request-at-a-time.ts), yet node's clock runs from its head: the requests
- * ahead, maybe other tenants' whose origins take their time, did nothing late. Their answers go out
- * first, however long they take; then the late request, never handled, is answered `answer` and the
- * connection closes. The rest of its body is never read, so the client's end of the connection would go
- * unseen: the connection is destroyed after LINGERING_CLOSE_MS, time for the client to read the answer.
+ * A request pipelined behind requests received whole failed: its head was too large, its body malformed,
+ * or the request timeout ran out for it (its body is left unread until its turn, one-request-at-a-time.ts,
+ * yet node's clock runs from its head). The requests ahead, maybe other tenants' whose origins take their
+ * time, did nothing wrong: their answers go out first, however long they take; then the failed request,
+ * never handled, is answered `answer` and the connection closes. The rest of its body is never read, so
+ * the client's end of the connection would go unseen: the connection is destroyed after
+ * LINGERING_CLOSE_MS, time for the client to read the answer.
  */
 function answerAfterReceivedRequests(
   socket: Duplex,
@@ -150,12 +171,16 @@ function answerAfterReceivedRequests(
 ): void {
   if (closing.has(socket)) return;
   closing.add(socket);
-  handleNoMoreRequestsOn(socket);
+  // The one request node has not read whole (none when its head failed): answered here, never handled,
+  // even if the rest of it comes meanwhile. Those received whole before it are handled in turn; node
+  // reads no request after it before it is answered.
+  const failed = unfinishedRequestOf(socket);
+  if (failed !== undefined) handleNeverRequest(failed);
   // Each `finish` listener runs after node's own, which hands the connection to the next response.
   const next = (): void => {
     const response = responseInFlight(socket);
     if (!socket.writable) socket.destroy();
-    else if (response?.req.complete) response.once('finish', next);
+    else if (response && response.req !== failed && response.req.complete) response.once('finish', next);
     else {
       socket.end(answer);
       answered(response);
@@ -163,6 +188,16 @@ function answerAfterReceivedRequests(
     }
   };
   next();
+}
+
+/**
+ * The request node's parser of this HTTP/1.1 connection is reading, if its head was read and its body
+ * not all of it (the parser keeps the last request it read whole until the next head).
+ */
+function unfinishedRequestOf(socket: Duplex): IncomingMessage | undefined {
+  const incoming = (socket as Duplex & { parser?: { incoming?: IncomingMessage | null } | null }).parser
+    ?.incoming;
+  return incoming && !incoming.complete ? incoming : undefined;
 }
 
 /** Connections closing after their whole responses, or after the requests received whole. */

@@ -21,7 +21,18 @@ export function handleNoMoreRequestsOn(socket: object): void {
   distrusted.add(socket);
 }
 
-/** The request came on a connection after one whose answer was made its last: it is not handled. */
+/** HTTP/1.1 requests answered by their listener before their turn came: they are not handled. */
+const answeredEarly = new WeakSet<object>();
+
+/** `req`, waiting its turn on its HTTP/1.1 connection, is answered by the listener: it is not handled. */
+export function handleNeverRequest(req: object): void {
+  answeredEarly.add(req);
+}
+
+/**
+ * The request came on a connection after one whose answer was made its last, or its listener answered it
+ * (handleNeverRequest): it is not handled.
+ */
 export function followsLastAnswer(req: IncomingMessage): boolean {
-  return !arrivedOverHttp2(req) && distrusted.has(req.socket);
+  return !arrivedOverHttp2(req) && (distrusted.has(req.socket) || answeredEarly.has(req));
 }

@@ -17,7 +17,15 @@ import { readResponses } from '../testing/raw-exchange.js';
  *   origin went on to act on), and the connection was closed before the real answer came;
  * - a request with a body pipelined behind one still waiting for its origin is not read until its turn,
  *   yet node's GATEWAY_REQUEST_TIMEOUT_MS runs for it from its head: when it ran out, the connection was
- *   cut, and the first request (another tenant's) lost the answer its origin then gave.
+ *   cut, and the first request (another tenant's) lost the answer its origin then gave;
+ * - a request pipelined behind requests received whole whose body node's parser refused (or whose head
+ *   was too large) cut the connection at once: the requests ahead, maybe another tenant's whose origin
+ *   had acted on it, were never answered;
+ * - requests pipelined behind the last of a connection's GATEWAY_MAX_REQUESTS_PER_CONNECTION were each
+ *   answered a bare 503 (no error code, in no access log or metric of their tenant), which a client does
+ *   not send again, where a request after a `Connection: close` answer is not handled at all (RFC 9112
+ *   §9.6) and the client sends it again on a new connection (§9.3.2); and the connection stayed open
+ *   after the answer that said `close`.
  */
 const TENANT_A = 'one-connection-a';
 const TENANT_B = 'one-connection-b';
@@ -56,6 +64,9 @@ let originB: HeldOrigin;
 let gateway: TestGateway;
 /** The same tenants behind a gateway with a short request timeout. */
 let impatientGateway: TestGateway;
+/** The same tenants behind a gateway whose connections each carry two requests. */
+let budgetGateway: TestGateway;
+const REQUESTS_PER_CONNECTION = 2;
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
@@ -70,12 +81,20 @@ beforeAll(async () => {
   });
   impatientGateway.store.apply(catchAllTenant(TENANT_A, originA.url));
   impatientGateway.store.apply(catchAllTenant(TENANT_B, originB.url));
+  budgetGateway = await startTlsTestGateway({
+    GATEWAY_MAX_REQUESTS_PER_CONNECTION: String(REQUESTS_PER_CONNECTION),
+    // Longer than the test waits: the connection must close because its answer said so.
+    GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '60000',
+  });
+  budgetGateway.store.apply(catchAllTenant(TENANT_A, originA.url));
+  budgetGateway.store.apply(catchAllTenant(TENANT_B, originB.url));
 });
 
 afterAll(async () => {
   for (const client of clients) client.socket.destroy();
   await gateway?.close();
   await impatientGateway?.close();
+  await budgetGateway?.close();
   await originA?.close();
   await originB?.close();
 });
@@ -150,6 +169,66 @@ describe('requests of several tenants on one HTTP/1.1 connection', () => {
       await vi.waitFor(async () => expect(await openConnections(impatientGateway)).toBe(0), {
         timeout: 10_000,
       });
+    },
+  );
+
+  it.each(['plain', 'tls'] as const)(
+    '%s: requests pipelined past the connection budget are not handled; the budget’s last answer closes the connection',
+    async (kind) => {
+      const client = await connect(budgetGateway, kind);
+      client.socket.write(
+        get(TENANT_A, `/first-${kind}`) +
+          get(TENANT_A, `/second-${kind}`) +
+          `POST /order-${kind} HTTP/1.1\r\nHost: ${TENANT_B}.localhost\r\nContent-Length: 2\r\n\r\n{}` +
+          get(TENANT_B, `/status-${kind}`),
+      );
+      await vi.waitFor(
+        () => {
+          originA.releaseHeld();
+          expect(originA.seen).toContain(`/second-${kind}`);
+        },
+        { timeout: 10_000 },
+      );
+      originA.releaseHeld();
+      // Closed by the gateway after the answer that said so, not left to the client or a timeout.
+      await within(client.closed, 10_000, 'the connection closed after its budget’s last answer');
+
+      const { responses, unread } = readResponses(client.received(), ['GET', 'GET', 'POST', 'GET']);
+      expect(responses.map((response) => response.status)).toEqual([200, 200]);
+      expect(unread).toBe('');
+      expect(responses[0]?.headers.get('keep-alive')).toEqual([`timeout=60, max=${REQUESTS_PER_CONNECTION}`]);
+      expect(responses[1]?.headers.get('connection')).toEqual(['close']);
+      expect(responses[1]?.body).toBe(`${TENANT_A} answers /second-${kind}`);
+      // Tenant B's requests never ran: the client sends them again on a new connection.
+      expect(originB.seen).not.toContain(`/order-${kind}`);
+      expect(originB.seen).not.toContain(`/status-${kind}`);
+    },
+  );
+
+  it.each(['plain', 'tls'] as const)(
+    '%s: a malformed body pipelined behind requests received whole does not cut their answers',
+    async (kind) => {
+      const client = await connect(gateway, kind);
+      client.socket.write(
+        get(TENANT_A, `/invoice-${kind}`) +
+          get(TENANT_B, `/status-after-invoice-${kind}`) +
+          `POST /upload-${kind} HTTP/1.1\r\nHost: ${TENANT_B}.localhost\r\nTransfer-Encoding: chunked\r\n\r\n` +
+          'zz\r\nnot a chunk\r\n',
+      );
+      await vi.waitFor(() => expect(originA.seen).toContain(`/invoice-${kind}`), { timeout: 10_000 });
+      originA.releaseHeld();
+      await vi.waitFor(() => expect(originB.seen).toContain(`/status-after-invoice-${kind}`), {
+        timeout: 10_000,
+      });
+      originB.releaseHeld();
+      await within(client.closed, 10_000, 'the connection closed');
+
+      const { responses } = readResponses(client.received(), ['GET', 'GET', 'POST']);
+      expect(responses.map((response) => response.status)).toEqual([200, 200, 400]);
+      expect(responses[0]?.body).toBe(`${TENANT_A} answers /invoice-${kind}`);
+      expect(responses[1]?.body).toBe(`${TENANT_B} answers /status-after-invoice-${kind}`);
+      expect(responses[2]?.body).toContain('"code":"malformed_request"');
+      expect(originB.seen).not.toContain(`/upload-${kind}`);
     },
   );
 });

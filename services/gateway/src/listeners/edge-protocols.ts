@@ -149,12 +149,12 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
       enableConnectProtocol: config.GATEWAY_HTTP2_WEBSOCKETS,
       http2: http2Limits,
-      // HTTPS/1.1 has the plain listener's timeouts and request budget (and its clientError answers).
+      // HTTPS/1.1 has the plain listener's timeouts (and its clientError answers); its request budget is
+      // the handler's, as on the plain listener.
       http1: {
         headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
         requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
         keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
-        maxRequestsPerConnection: config.GATEWAY_MAX_REQUESTS_PER_CONNECTION,
       },
       tlsMetrics,
       protocolMetrics,

@@ -35,16 +35,14 @@ export interface SecureListenerOptions {
   /** HTTP/2 sessions: idle timeout, request timeout per stream, streams per session. */
   http2: Http2SessionLimits;
   /**
-   * HTTP/1.1 over TLS: the same timeouts and request budget as the plain listener (a request not received
-   * in time is answered 408, the last response of a connection's budget says `Connection: close`, and
-   * requests past it are answered 503 — node's own handling, as on the plain listener).
+   * HTTP/1.1 over TLS: the same timeouts as the plain listener (a request not received in time is answered
+   * 408 — node's own handling, as on the plain listener). A connection's request budget is the handler's,
+   * as on the plain listener (see requests-per-connection.ts).
    */
   http1?: {
     headersTimeoutMs?: number;
     requestTimeoutMs?: number;
     keepAliveTimeoutMs?: number;
-    /** 0 = no limit. */
-    maxRequestsPerConnection?: number;
   };
   tlsMetrics?: TlsMetrics;
   protocolMetrics?: ProtocolMetrics;
@@ -135,8 +133,9 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
 
   // HTTPS/1.1 connections read these from this server like the plain listener's from its own (node's
   // HTTP/1.1 connection handling runs with the TLS server as its server): the header-line bound (see
-  // header-count.ts), the request budget, how often the headers/request timeouts are checked, and which
-  // upgrades are taken over (the HTTP/2 server ignores the option of that name).
+  // header-count.ts), no request budget of node's (it answers requests past it a bare 503; the handler
+  // keeps the budget, see requests-per-connection.ts), how often the headers/request timeouts are
+  // checked, and which upgrades are taken over (the HTTP/2 server ignores the option of that name).
   const http1Server = server as unknown as {
     maxHeadersCount: number;
     maxRequestsPerSocket: number;
@@ -145,7 +144,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   };
   http1Server.maxHeadersCount = PARSER_MAX_HEADER_LINES;
   http1Server.shouldUpgradeCallback = asksForWebSocket;
-  http1Server.maxRequestsPerSocket = options.http1?.maxRequestsPerConnection ?? 0;
+  http1Server.maxRequestsPerSocket = 0;
   if (options.http1?.headersTimeoutMs !== undefined) {
     http1Server.connectionsCheckingInterval = Math.min(
       TIMEOUT_CHECK_INTERVAL_MS,
