@@ -78,7 +78,7 @@ export function purgeFenceKey(keyPrefix: string, tenantId: string): string {
  * a 60 s connect and 300 s response-head timeout, the 30 s body deadline).
  */
 export const PURGE_FENCE_MS = 600_000;
-/** The most members of a tenant's purge fence: the listings it names one by one (≈ 150 bytes each in Redis) and ''. */
+/** The most members of a tenant's purge fence: the listings it names one by one (up to ≈ 210 bytes each in Redis, a path index) and ''. */
 export const PURGE_FENCE_MAX_LISTINGS = 4_096;
 /** The fence member holding the latest purge time of the listings no longer named. */
 export const PURGE_FENCE_HORIZON = '';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createTestRedis } from '../testing/redis.js';
 import { recordCommandSizes } from '../testing/redis-command-sizes.js';
 import { monitorRedis } from '../testing/redis-monitor.js';
@@ -15,6 +15,7 @@ import {
   purgeFenceKey,
   SoftPurgedTagsFull,
   tagIndexKey,
+  tenantKeyspace,
 } from './purge-protocol.js';
 import { createRedisCachePurger } from './redis-cache-purger.js';
 
@@ -214,5 +215,34 @@ describe("a tenant's purge fence (the purges the fills under way are checked aga
     const ttl = await redis.client.pttl(fence);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(PURGE_FENCE_MS);
+  });
+});
+
+describe('a hard purge while fills whose lookups began after it are stored', () => {
+  it('deletes every entry listed before it, whatever is listed while it runs', async () => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    const tenantId = `fills-${randomUUID()}`;
+    const index = tagIndexKey(redis.prefix, tenantId, 'product-7');
+    const entry = (name: string) => `${tenantKeyspace(redis.prefix, tenantId)}0:r:0:${name}`;
+    const before = Array.from({ length: 400 }, (_, i) => entry(`before-${i}`));
+    await redis.client.mset(...before.flatMap((key) => [key, 'purged answer']));
+    await redis.client.sadd(index, ...before);
+    // The fills asked the origin after the purge began (the fence lets them through): they list their
+    // entries under the tag while the purge deletes.
+    const after = Array.from({ length: 400 }, (_, i) => entry(`after-${i}`));
+    const spop = redis.client.spop.bind(redis.client);
+    const spy = vi.spyOn(redis.client, 'spop').mockImplementationOnce((async (
+      ...args: Parameters<typeof spop>
+    ) => {
+      await redis.client.mset(...after.flatMap((key) => [key, 'current answer']));
+      await redis.client.sadd(index, ...after);
+      return spop(...args);
+    }) as typeof redis.client.spop);
+    try {
+      await purger.purgeTags(tenantId, ['product-7']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await redis.client.exists(...before)).toBe(0);
   });
 });

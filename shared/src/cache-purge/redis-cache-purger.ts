@@ -134,21 +134,45 @@ return now
 const FENCE_PURGE = 'vantageedgeCacheFencePurge';
 
 /**
+ * Takes a listing aside to delete it (KEYS: the listing, where it goes): renamed, so the entries stored
+ * after the purge's fence, whose lookups began after it, are listed anew and stay. Returns 0 when an
+ * earlier purge's listing is still there (it failed part-way, or runs alongside), nothing taken; 1 otherwise.
+ */
+const TAKE_LISTING_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[2]) end
+return 1
+`;
+const TAKE_LISTING = 'vantageedgeCacheTakeListing';
+
+/**
  * Deletes every key the set `listing` lists (a tag set or a path index), and the set with them, once
  * the purge is recorded in the tenant's `fence` (purgeFenceKey) for the fills under way,
  * PURGE_DELETE_BATCH keys per command: one set may list 100,000s of a tenant's small entries, and one
- * SMEMBERS + DEL of them all would stall the shared Redis for every tenant. Members popped leave the
- * set, so a purge that failed part-way deletes the rest when retried. Entries listed while it runs are
- * deleted too, up to as many as the set held when it began (so a tenant filling faster cannot keep
- * it going): the others count as stored after the purge.
+ * SMEMBERS + DEL of them all would stall the shared Redis for every tenant. The set is taken aside
+ * first (`<listing>:purging`): nothing is listed there any more, so the rounds end, and an entry listed
+ * meanwhile (stored after the fence) can never take the place of one listed before in a round. Members
+ * popped leave it, so a purge that failed part-way deletes the rest when retried.
  */
 export async function deleteListed(redis: RedisClient, listing: string, fence: string): Promise<void> {
   // First: a fill storing after this can no longer be listed where the deletion below misses it.
   await fencePurge(redis, listing, fence);
-  const rounds = Math.ceil((await redis.scard(listing)) / PURGE_DELETE_BATCH);
+  const taken = `${listing}:purging`;
+  const take = script(redis, TAKE_LISTING, TAKE_LISTING_LUA, 2);
+  const tookListing = (await take(listing, taken)) === 1;
+  await deleteTaken(redis, taken);
+  if (tookListing) return;
+  // Once that earlier listing is gone, any listing taken aside since is this purge's.
+  await take(listing, taken);
+  await deleteTaken(redis, taken);
+}
+
+/** Deletes the keys a listing taken aside lists, and it with them. */
+async function deleteTaken(redis: RedisClient, taken: string): Promise<void> {
+  const rounds = Math.ceil((await redis.scard(taken)) / PURGE_DELETE_BATCH);
   for (let round = 0; round < rounds; round++) {
     // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
-    const keys = await redis.spop(listing, PURGE_DELETE_BATCH);
+    const keys = await redis.spop(taken, PURGE_DELETE_BATCH);
     if (keys.length === 0) return;
     await redis.unlink(...keys);
   }
@@ -166,8 +190,8 @@ const FORGET_SOFT_TAGS = 'vantageedgeCacheForgetSoftTags';
 const FORGET_ROUTE = 'vantageedgeCacheForgetRoute';
 type Script = (...keysAndArgs: Array<string | number>) => Promise<number>;
 
-function script(redis: RedisClient, name: string, lua: string): Script {
-  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua });
+function script(redis: RedisClient, name: string, lua: string, numberOfKeys = 1): Script {
+  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
   const command = (redis as unknown as Record<string, Script>)[name]!;
   return command.bind(redis);
 }

@@ -23,6 +23,8 @@ export interface FillCommitOptions {
   serves: (tenantId: string) => boolean;
   maxVariants: number;
   now: () => number;
+  /** A purge message of one of the tenant's listings reached this replica at or after `since`. */
+  purgedHereSince: (tenantId: string, listings: readonly string[], since: number) => boolean;
 }
 
 /** Storing what a fill produced, in the L1 and the shared store, and waking its followers with it. */
@@ -53,7 +55,7 @@ export interface FillCommit {
 }
 
 export function createFillCommit(options: FillCommitOptions): FillCommit {
-  const { shared, l1, notStored, serves, maxVariants, now } = options;
+  const { shared, l1, notStored, serves, maxVariants, now, purgedHereSince } = options;
   const { writeShared, putShared } = options.storeCalls;
   const { finishFlight } = options.fillFlights;
   const { releaseLease, dropFill } = options.crossReplicaFill;
@@ -162,6 +164,21 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     return put;
   };
 
+  /**
+   * Not stored, or stored nowhere but in this replica's L1 (the store's fence never saw it): a purge of
+   * its path or a tag this replica heard of since its lookup began keeps it from the L1 too.
+   */
+  const notKept = (
+    fill: CacheFill,
+    entry: CacheEntry,
+    put: PutOutcome | 'tenant_busy' | 'tenant_removed' | undefined,
+  ) => {
+    if (put === 'over_tenant_bound' || put === 'purged') return put;
+    if (put === 'stored' || put === 'changed') return null;
+    const listings = [fill.pathIndexKey, ...tagIndexKeys(fill.policy, entry)];
+    return purgedHereSince(fill.policy.tenantId, listings, fill.startedAt) ? 'purged' : null;
+  };
+
   const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
     if (!serves(policy.tenantId)) {
@@ -191,11 +208,12 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
           askedMsAgo: now() - fill.startedAt,
         }),
       );
-      if (put === 'over_tenant_bound' || put === 'purged') {
+      const dropped = notKept(fill, entry, put);
+      if (dropped !== null) {
         // Larger than the tenant's whole share of the store, or perhaps what a purge since its origin
         // was asked meant to remove: this replica does not keep it either.
         l1.delete(urlKey);
-        notStored.labels({ reason: put }).inc();
+        notStored.labels({ reason: dropped }).inc();
         return false;
       }
       if (put === 'too_large_to_share' || put === 'tenant_busy' || put === 'tenant_removed')
@@ -222,9 +240,10 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         askedMsAgo: now() - fill.startedAt,
       }),
     );
-    if (put === 'over_tenant_bound' || put === 'purged') {
+    const dropped = notKept(fill, entry, put);
+    if (dropped !== null) {
       l1.delete(key);
-      notStored.labels({ reason: put }).inc();
+      notStored.labels({ reason: dropped }).inc();
       return false;
     }
     // Kept in this replica's L1 only: larger than one command to the shared store may move, or the

@@ -238,3 +238,49 @@ for (const mode of ['redis', 'memory'] as const) {
     });
   });
 }
+
+describe('a purge during a fill kept in the L1 only (larger than one store command may move)', () => {
+  it("the filling replica that applied the purge before the fill ended does not keep the purge's answer", async () => {
+    const origin = await startHeldOrigin();
+    const redis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 1_000, name: 'l1-only' });
+    clients.push(redis);
+    await whenReady(redis);
+    const registry = createMetricsRegistry('purge-fill-l1-only', { defaultMetrics: false });
+    const cache = createResponseCache({
+      store: new RedisCacheStore(redis, { keyPrefix: prefix, maxEntryBytes: 1 }),
+      l1MaxBytes: 1_000_000,
+      registry,
+      logger,
+    });
+    const limiter = createRateLimiter({ store: new MemoryLimitStore(), registry, logger, keyPrefix: prefix });
+    const tenantId = randomUUID();
+    const route = routeConfig.parse({
+      id: randomUUID(),
+      origin_id: randomUUID(),
+      path_pattern: '/*',
+      auth_mode: 'public',
+      cache_policy: cachePolicy.parse({ ttl_seconds: 60 }),
+    });
+    const policy: StageRoute = { cache: compileCachePolicy(tenantId, route), limits: null };
+    const gateway = await startStagesGateway({ origin: origin.url, cache, limiter, routes: () => policy });
+    try {
+      await cache.prepareTenant(tenantId);
+      const get = async () => {
+        const response = await fetch(`${gateway.url}/held/large`, { headers: { 'x-test-tenant': tenantId } });
+        return (JSON.parse(await response.text()) as { n: number }).n;
+      };
+      const held = origin.held();
+      const filling = get();
+      const { release } = await held;
+      // Applied on this replica as it returns: its message came before the fill ended.
+      await cache.purgeTags(tenantId, ['product-7']);
+      release();
+      expect(await filling).toBe(1);
+      expect(await get()).toBeGreaterThan(1);
+    } finally {
+      await gateway.close();
+      await cache.close();
+      await origin.close();
+    }
+  });
+});

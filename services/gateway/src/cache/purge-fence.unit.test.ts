@@ -29,4 +29,15 @@ describe('PurgeFence (the in-memory store)', () => {
     expect(fence.purgedSince('a', ['never-purged'], 12)).toBe(false);
     expect(fence.purgedSince('a', [`tag-${PURGE_FENCE_MAX_LISTINGS}`], 12)).toBe(true);
   });
+
+  it("a tenant's purges are forgotten PURGE_FENCE_MS after its last, as the Redis fence expires", () => {
+    let now = 0;
+    const fence = new PurgeFence(() => now);
+    // A client POSTing to fresh paths of one tenant, then nothing more from it.
+    for (let i = 0; i < PURGE_FENCE_MAX_LISTINGS; i++) fence.purged('a', `path-${i}`);
+    now += PURGE_FENCE_MS;
+    fence.purged('b', 'tag-1');
+    expect(fence.size).toBe(1);
+    expect(fence.purgedSince('a', ['path-1'], 0)).toBe(false);
+  });
 });

@@ -1,8 +1,13 @@
-import type { CachePurgeMessage, PurgeGenerations } from '@vantageedge/shared/cache-purge/purge-protocol';
+import {
+  type CachePurgeMessage,
+  type PurgeGenerations,
+  tagIndexKey,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { Counter } from 'prom-client';
 import type { CacheEntry } from './cache-entry.js';
-import type { CacheStore } from './cache-store.js';
+import { type CacheStore, tenantOfKey } from './cache-store.js';
 import type { L1Cache } from './l1-cache.js';
+import { PurgeFence } from './purge-fence.js';
 
 /** How long a replica holds a route's generation the store dropped (its config without the route arrives meanwhile). */
 const FORGOTTEN_ROUTE_GRACE_MS = 60_000;
@@ -25,6 +30,9 @@ export interface PurgeGenerationsOptions {
   forgottenRouteGraceMs: number | undefined;
 }
 
+/** The listings purged lately of one tenant a replica remembers (purgedHereSince), ≈ 200 bytes each. */
+export const HEARD_PURGES_PER_TENANT = 64;
+
 /** The purge generations this replica holds, and what it does with them. */
 export interface ReplicaPurgeGenerations {
   /** Per tenant served here: the generations its keys are built with (loaded by prepareTenant). */
@@ -38,6 +46,12 @@ export interface ReplicaPurgeGenerations {
   prepareTenant(tenantId: string): Promise<void>;
   /** A purge (this replica's, or another's message): generations raised, the L1 copies it reaches freed. */
   applyPurge(message: CachePurgeMessage): void;
+  /**
+   * Whether a purge message of one of the tenant's `listings` (a path index, a tag set) reached this
+   * replica at or after `since`: a fill it keeps in its L1 only (the store's fence never saw it) may
+   * hold the answer that purge removed.
+   */
+  purgedHereSince(tenantId: string, listings: readonly string[], since: number): boolean;
   /** The entry as the tenant's soft purges left it (see below). */
   softened(tenantId: string, entry: CacheEntry): CacheEntry;
   /** The tenant left the config: its generations are no longer held or read again, its L1 copies freed. */
@@ -58,6 +72,9 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
   const generations = new Map<string, PurgeGenerations>();
   const serves = (tenantId: string): boolean => generations.has(tenantId);
   const loading = new Map<string, Promise<void>>();
+  // Every tenant's purges reach every replica: a few listings each (past them the horizon fences all
+  // of the tenant's L1-only fills under way), not the store's thousands.
+  const heardPurges = new PurgeFence(now, HEARD_PURGES_PER_TENANT);
 
   /** Runs a purge of the L1, counting what it looked at: the time it held the event loop for. */
   const purgeL1 = (purge: () => void): void => {
@@ -178,6 +195,9 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
   const applyPurge = (message: CachePurgeMessage) => {
     purges.labels({ kind: message.kind }).inc();
     if (message.kind === 'path') {
+      const tenantId = tenantOfKey(message.pathIndexKey);
+      // Only the tenants served here fill here.
+      if (tenantId !== undefined && serves(tenantId)) heardPurges.purged(tenantId, message.pathIndexKey);
       l1.deletePath(message.pathIndexKey);
       return;
     }
@@ -186,6 +206,9 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
     const known = generations.get(message.tenantId);
     if (known !== undefined) holders.push(known);
     if (message.kind === 'tags') {
+      if (serves(message.tenantId))
+        for (const tag of message.tags)
+          heardPurges.purged(message.tenantId, tagIndexKey('', message.tenantId, tag));
       const softAt = message.softAt;
       if (softAt === undefined) {
         purgeL1(() => l1.deleteTagged(message.tenantId, message.tags));
@@ -277,6 +300,7 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
     serves,
     prepareTenant,
     applyPurge,
+    purgedHereSince: (tenantId, listings, since) => heardPurges.purgedSince(tenantId, listings, since),
     softened,
     forgetTenant,
     stopRefreshing() {

@@ -233,6 +233,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     serves,
     maxVariants,
     now,
+    purgedHereSince: purgeGenerations.purgedHereSince,
   });
   const fillResponse = createFillResponse({
     budget,
