@@ -1,23 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { countSearchParamsMade } from '../testing/search-params-count.js';
 import { withoutMethodOverride } from './method-override-parameter.js';
-
-const NodeSearchParams = globalThis.URLSearchParams;
-
-/** URLSearchParams, counting those made (a name decoded with one each). */
-function countSearchParams(): { made: number } {
-  const count = { made: 0 };
-  globalThis.URLSearchParams = class extends NodeSearchParams {
-    constructor(...init: ConstructorParameters<typeof NodeSearchParams>) {
-      super(...init);
-      count.made++;
-    }
-  };
-  return count;
-}
-
-afterEach(() => {
-  globalThis.URLSearchParams = NodeSearchParams;
-});
 
 describe('withoutMethodOverride', () => {
   it('removes the spellings origins read as _method, the other parameters byte for byte', () => {
@@ -81,7 +64,7 @@ describe('withoutMethodOverride', () => {
   it('reads names that are not UTF-8 without one URLSearchParams (and its URIError) per name', () => {
     const names = Array.from({ length: 940 }, (_, i) => `method%FF${i}`);
     const query = `?${names.join('&')}&_method=DELETE`;
-    const count = countSearchParams();
+    const count = countSearchParamsMade();
     expect(withoutMethodOverride(query)).toBe(`?${names.join('&')}`);
     expect(count.made).toBe(0);
   });

@@ -12,7 +12,8 @@ import {
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { countSearchParamsMade } from '@vantageedge/shared/testing/search-params-count';
+import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
 import { clientCredentialHeaders } from './client-credentials.js';
@@ -32,21 +33,6 @@ function compiled(
     cache_policy: cachePolicy.parse(policy),
   });
   return compileCachePolicy(randomUUID(), route)!;
-}
-/** URLSearchParams made until the test ends. */
-function countSearchParams(): { count: number } {
-  const made = { count: 0 };
-  const NodeSearchParams = globalThis.URLSearchParams;
-  globalThis.URLSearchParams = class extends NodeSearchParams {
-    constructor(...init: ConstructorParameters<typeof NodeSearchParams>) {
-      super(...init);
-      made.count++;
-    }
-  };
-  onTestFinished(() => {
-    globalThis.URLSearchParams = NodeSearchParams;
-  });
-  return made;
 }
 
 const request = (query = '', headers: CacheRequest['headers'] = {}, method = 'GET'): CacheRequest => ({
@@ -420,10 +406,10 @@ describe('what is cached', () => {
       bypass: { headers: [], cookies: [], query_params: ['nocache'] },
     });
     const names = Array.from({ length: 939 }, (_, i) => `%FF${i}=1`).join('&');
-    const made = countSearchParams();
+    const made = countSearchParamsMade();
     expect(requestBypassReason(bypassing, request(`${names};NoCache`))).toBe('bypass_query');
     expect(requestBypassReason(bypassing, request(`${names}&nocachex`))).toBeNull();
-    expect(made.count).toBe(0);
+    expect(made.made).toBe(0);
   });
 
   it('entries survive encoding with binary bodies', () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { countSearchParamsMade } from '@vantageedge/shared/testing/search-params-count';
+import { describe, expect, it } from 'vitest';
 import { upgradeCredentials } from './browser-token.js';
 
 const route = routeConfig.parse({
@@ -22,22 +23,12 @@ describe('a browser’s token in the query of an upgrade', () => {
   // node's URLSearchParams decodes a name that is not UTF-8 by throwing, and catching, a URIError first
   // (≈ 8 µs): a query of 940 such names cost a replica ≈ 7 ms per upgrade.
   it('is found in a query of names that are not UTF-8 without URLSearchParams', () => {
-    const NodeSearchParams = globalThis.URLSearchParams;
-    let made = 0;
-    globalThis.URLSearchParams = class extends NodeSearchParams {
-      constructor(...init: ConstructorParameters<typeof NodeSearchParams>) {
-        super(...init);
-        made++;
-      }
-    };
-    onTestFinished(() => {
-      globalThis.URLSearchParams = NodeSearchParams;
-    });
+    const searchParams = countSearchParamsMade();
     const names = Array.from({ length: 939 }, (_, i) => `%FF${i}=1`).join('&');
     expect(upgradeCredentials(route, {}, `?${names}&access_token=k1`)).toMatchObject({
       headers: { 'x-api-key': 'k1' },
       query: `?${names}`,
     });
-    expect(made).toBe(0);
+    expect(searchParams.made).toBe(0);
   });
 });
