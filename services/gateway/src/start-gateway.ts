@@ -209,11 +209,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ipv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
   });
   const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
-  // The listeners' events that hand over a connection's requests count in its request budget, in the
-  // order node parsed them, then take turns in one queue per connection.
+  // The listeners' events that hand over a connection's requests take turns in one queue per connection,
+  // then count in its request budget as their turn comes: those past it wait within the queue's bounds.
   const perConnection = limitRequestsPerConnection(config.GATEWAY_MAX_REQUESTS_PER_CONNECTION);
   const inTurn = requestsInTurn();
-  const admitted = perConnection(inTurn(readOnlySmallRests(limitPerClient(handler))));
+  const admitted = inTurn(perConnection(readOnlySmallRests(limitPerClient(handler))));
   const trafficServer = createServer(
     {
       IncomingMessage: GatewayIncomingMessage,
@@ -318,7 +318,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   }
   trafficServer.on('connect', connect);
   edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
-  const expectationRefused = perConnection(inTurn(refuseExpectation(recordRefusal)));
+  const expectationRefused = inTurn(perConnection(refuseExpectation(recordRefusal)));
   trafficServer.on('checkExpectation', expectationRefused);
   edge.tlsServer?.on('checkExpectation', expectationRefused);
   answerContinueOnRead(trafficServer);

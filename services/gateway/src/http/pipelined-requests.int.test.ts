@@ -62,17 +62,22 @@ async function startCountingOrigin(): Promise<CountingOrigin> {
 
 let origin: CountingOrigin;
 let gateway: TestGateway;
+/** The same tenant behind a gateway whose connections each carry one request. */
+let oneRequestGateway: TestGateway;
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
   origin = await startCountingOrigin();
   gateway = await startTestGateway();
   gateway.store.apply(catchAllTenant('pipelining', origin.url));
+  oneRequestGateway = await startTestGateway({ GATEWAY_MAX_REQUESTS_PER_CONNECTION: '1' });
+  oneRequestGateway.store.apply(catchAllTenant('pipelining', origin.url));
 });
 
 afterAll(async () => {
   for (const client of clients) client.socket.destroy();
   await gateway?.close();
+  await oneRequestGateway?.close();
   await new Promise<void>((resolve) => {
     origin?.server.close(() => resolve());
     origin?.server.closeAllConnections();
@@ -147,6 +152,7 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
     connections: number,
     pipelineOf: (connection: number) => string,
     withBuffers = false,
+    to: TestGateway = gateway,
   ): Promise<number> {
     setFlagsFromString('--expose-gc');
     const collectGarbage = runInNewContext('gc') as () => void;
@@ -158,7 +164,7 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
     const before = used();
     const hung: RawClient[] = [];
     for (let c = 0; c < connections; c++) {
-      const client = await connectRaw('plain', gateway.gateway.trafficPort);
+      const client = await connectRaw('plain', to.gateway.trafficPort);
       clients.push(client);
       hung.push(client);
       client.socket.on('error', () => {});
@@ -226,5 +232,26 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
     // Held until their turn: connections × behind × 60 KB ≈ 15 MB.
     expect(held).toBeLessThan(4 * 1024 * 1024);
     expect(origin.seen.filter((path) => path.startsWith('/small/body-'))).toEqual([]);
+  });
+
+  // Requests pipelined past a connection's GATEWAY_MAX_REQUESTS_PER_CONNECTION are never handled, yet
+  // node holds each parsed one until the connection closes: behind a budget's last request that hangs,
+  // a write of a thousand small requests held them all, outside the count of requests waiting.
+  it('a connection holding too many requests past its request budget is closed, and what they held is freed', async () => {
+    const filler = 'f'.repeat(2_000);
+    const held = await heldBehindHungRequests(
+      'past-budget',
+      4,
+      (c) => {
+        let text = '';
+        for (let i = 0; i < 999; i++)
+          text += `GET /small/past-${c}-${i} HTTP/1.1\r\nHost: ${HOST}\r\nX-Filler: ${filler}\r\n\r\n`;
+        return text;
+      },
+      false,
+      oneRequestGateway,
+    );
+    expect(held).toBeLessThan(4 * 1024 * 1024);
+    expect(origin.seen.filter((path) => path.startsWith('/small/past-'))).toEqual([]);
   });
 });

@@ -22,8 +22,12 @@ export type RequestsPerConnectionLimit = <Req extends IncomingMessage, Res exten
  * also left open the connection its answer said was closing, until the keep-alive timeout.
  *
  * Every handler the returned function wraps ('request', 'checkExpectation') counts in the same budget of
- * each connection, in the order node parsed the requests: wrap outside the handlers that make requests
- * wait their turn. HTTP/2 streams pass through (their session's budget is its own, see http2-sessions.ts).
+ * each connection. Wrap it inside the handlers that make requests wait their turn (one-request-at-a-time.ts):
+ * requests are then counted in the order node parsed them, and those past the budget, which node holds
+ * parsed until the connection closes, wait within that queue's bounds. Counted as node hands them over,
+ * they would sit outside it: one write of small requests behind a budget's last one that hangs would hold
+ * thousands of them, a few KB each.
+ * HTTP/2 streams pass through (their session's budget is its own, see http2-sessions.ts).
  */
 export function limitRequestsPerConnection(maxRequests: number): RequestsPerConnectionLimit {
   return (handler) => {
