@@ -1,4 +1,4 @@
-import { withoutSpacesAndTabsAtEdges } from './field-value-edges.js';
+import { withoutEdges, withoutSpacesAndTabsAtEdges, withoutTrailing } from './field-value-edges.js';
 
 /**
  * The media type a browser reads of a Content-Type sent on several lines (Fetch's "extract a MIME type"):
@@ -123,18 +123,6 @@ function endOfPart(text: string, from: number): number {
 
 function isHttpWhitespace(code: number): boolean {
   return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
-}
-
-function withoutEdges(text: string, isWhitespace: (code: number) => boolean): string {
-  let start = 0;
-  while (start < text.length && isWhitespace(text.charCodeAt(start))) start += 1;
-  return withoutTrailing(start === 0 ? text : text.slice(start), isWhitespace);
-}
-
-function withoutTrailing(text: string, isWhitespace: (code: number) => boolean): string {
-  let end = text.length;
-  while (end > 0 && isWhitespace(text.charCodeAt(end - 1))) end -= 1;
-  return end === text.length ? text : text.slice(0, end);
 }
 
 /** Fetch's "get, decode, and split": the values of a field at its commas, but for those in quoted strings. */

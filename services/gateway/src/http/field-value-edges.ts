@@ -5,11 +5,21 @@
  * the event loop for most of a second).
  */
 export function withoutSpacesAndTabsAtEdges(text: string): string {
+  return withoutEdges(text, isSpaceOrTab);
+}
+
+/** `text` without the characters `isWhitespace` names at its start and end, found by index. */
+export function withoutEdges(text: string, isWhitespace: (code: number) => boolean): string {
   let start = 0;
+  while (start < text.length && isWhitespace(text.charCodeAt(start))) start += 1;
+  return withoutTrailing(start === 0 ? text : text.slice(start), isWhitespace);
+}
+
+/** `text` without the characters `isWhitespace` names at its end. */
+export function withoutTrailing(text: string, isWhitespace: (code: number) => boolean): string {
   let end = text.length;
-  while (start < end && isSpaceOrTab(text.charCodeAt(start))) start++;
-  while (end > start && isSpaceOrTab(text.charCodeAt(end - 1))) end--;
-  return start === 0 && end === text.length ? text : text.slice(start, end);
+  while (end > 0 && isWhitespace(text.charCodeAt(end - 1))) end -= 1;
+  return end === text.length ? text : text.slice(0, end);
 }
 
 function isSpaceOrTab(code: number): boolean {
