@@ -764,6 +764,16 @@ describe('delta-seconds values too large to represent', () => {
     expect(reusable(stale, Date.now(), wanted)).toBe('STALE');
   });
 
+  it('max-age=0 revalidates an entry stored this very millisecond; max-age=N accepts an age up to N s', () => {
+    const at = Date.now();
+    const justStored = testCacheEntry({ storedAt: at, freshMs: 600_000 });
+    const reload = requestFreshness(compiled({}), { 'cache-control': 'max-age=0' });
+    expect(reusable(justStored, at, reload)).toBeNull();
+    const tenSeconds = requestFreshness(compiled({}), { 'cache-control': 'max-age=10' });
+    expect(reusable(testCacheEntry({ storedAt: at - 10_000, freshMs: 600_000 }), at, tenSeconds)).toBe('HIT');
+    expect(reusable(testCacheEntry({ storedAt: at - 10_001, freshMs: 600_000 }), at, tenSeconds)).toBeNull();
+  });
+
   it('values that are not delta-seconds stay absent', () => {
     for (const value of ['max-stale=1e20', 'min-fresh=-5', 'max-age=1.5'])
       expect(requestFreshness(compiled({}), { 'cache-control': value }), value).toBeNull();

@@ -17,7 +17,8 @@ export function reusable(
   if (wanted === null) return fresh ? 'HIT' : null;
   if (!(fresh && entry.immutable)) {
     if (wanted.noCache) return null;
-    if (wanted.maxAgeMs !== undefined && age > wanted.maxAgeMs) return null;
+    // max-age=0 is a reload: revalidated even when stored this very millisecond (an age of 0).
+    if (wanted.maxAgeMs !== undefined && (age > wanted.maxAgeMs || wanted.maxAgeMs === 0)) return null;
   }
   if (wanted.minFreshMs !== undefined && entry.freshMs - age < wanted.minFreshMs) return null;
   if (fresh) return 'HIT';
