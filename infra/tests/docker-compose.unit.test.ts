@@ -237,6 +237,11 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  it('shows Grafana without a sign-in only when the operator opts in', () => {
+    const anonymous = String(env(compose.services['grafana'])['GF_AUTH_ANONYMOUS_ENABLED']);
+    expect(composeDefault(anonymous)).toBe('false');
+  });
+
   it('runs Jaeger v2 (1.x is end of life) and sends traces to it', () => {
     expect(compose.services['jaeger']?.image).toMatch(/^jaegertracing\/jaeger:2\./);
     for (const [name, service] of nodeServices)
