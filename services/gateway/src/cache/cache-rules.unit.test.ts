@@ -532,6 +532,33 @@ describe('header lines repeated by the origin', () => {
   });
 });
 
+/**
+ * Cases of the public HTTP cache test suite (cache-tests.fyi: age-parse, heuristic-freshness,
+ * expires-parse) that a shared cache's users notice: how long a response is served without asking the
+ * origin again.
+ */
+describe('Age, Last-Modified, Expires and Date as a shared cache reads them', () => {
+  const policy = compiled({ ttl_seconds: 60 });
+  const withHeaders = (headers: Record<string, string | string[]>) =>
+    ({ status: 200, headers, body: Buffer.from('ok') }) as Parameters<typeof freshnessFor>[2];
+
+  it('an Age on several lines or as a list counts its first member (RFC 9111 §5.1), not as no Age at all', () => {
+    const aged = (age: string | string[]) =>
+      freshnessFor(policy, 'GET', withHeaders({ 'cache-control': 'max-age=9000', age }));
+    expect(aged('7200, 7200')).toMatchObject({ ageMs: 7_200_000 });
+    expect(aged('7200,0')).toMatchObject({ ageMs: 7_200_000 });
+    expect(aged(['7200', '0'])).toMatchObject({ ageMs: 7_200_000 });
+    expect(aged('0, 7200')).toMatchObject({ ageMs: 0 });
+    // An upstream cache's copy already older than its lifetime is stale here too.
+    expect(
+      freshnessFor(policy, 'GET', withHeaders({ 'cache-control': 'max-age=3600', age: ['7200', '7200'] })),
+    ).toEqual({ notStored: 'origin_max_age_0' });
+    // A first member that is no delta-seconds is ignored, as one Age that is none.
+    for (const age of ['abc', '-7200', '7200.0', 'abc, 7200'])
+      expect(aged(age), age).toMatchObject({ ageMs: 0 });
+  });
+});
+
 describe('shared-cache storage rules (RFC 9111)', () => {
   const ok = (headers: Record<string, string | string[]> = {}) => ({
     status: 200,

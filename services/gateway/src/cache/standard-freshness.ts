@@ -107,7 +107,7 @@ export function standardFreshness(
     freshMs = Math.min(policy.ttlMs, library.maxAge() * 1000);
   else freshMs = policy.ttlMs;
   freshMs = Math.floor(freshMs);
-  const ageMs = (deltaSeconds(headerList(headers.age)) ?? 0) * 1000;
+  const ageMs = (receivedAge(headers.age) ?? 0) * 1000;
   const mustRevalidate = noCache || proxyRevalidate || directives.has('must-revalidate');
   const originSwr = deltaSeconds(directives.get('stale-while-revalidate'));
   const originSie = deltaSeconds(directives.get('stale-if-error'));
@@ -131,6 +131,18 @@ export function standardFreshness(
     mustRevalidate,
     immutable: directives.has('immutable'),
   };
+}
+
+/**
+ * The Age a response arrived with (RFC 9111 §5.1): the first member of a list (`7200, 7200`, or one line
+ * per cache that added one), or undefined when that is no delta-seconds. Ignoring the whole list instead
+ * would serve an upstream cache's copy, already past its lifetime, as if it were new.
+ */
+function receivedAge(age: string | readonly string[] | undefined): number | undefined {
+  const list = headerList(age);
+  if (list === undefined) return undefined;
+  const comma = list.indexOf(',');
+  return deltaSeconds((comma < 0 ? list : list.slice(0, comma)).trim());
 }
 
 /** No Expires, or one HTTP-date: any other Expires means "already expired" (§5.3). */
