@@ -541,6 +541,7 @@ describe('Age, Last-Modified, Expires and Date as a shared cache reads them', ()
   const policy = compiled({ ttl_seconds: 60 });
   const withHeaders = (headers: Record<string, string | string[]>) =>
     ({ status: 200, headers, body: Buffer.from('ok') }) as Parameters<typeof freshnessFor>[2];
+  const httpDate = (at: number) => new Date(at).toUTCString();
 
   it('an Age on several lines or as a list counts its first member (RFC 9111 §5.1), not as no Age at all', () => {
     const aged = (age: string | string[]) =>
@@ -556,6 +557,23 @@ describe('Age, Last-Modified, Expires and Date as a shared cache reads them', ()
     // A first member that is no delta-seconds is ignored, as one Age that is none.
     for (const age of ['abc', '-7200', '7200.0', 'abc, 7200'])
       expect(aged(age), age).toMatchObject({ ageMs: 0 });
+  });
+
+  it('heuristic freshness is 10 % of Date − Last-Modified: none for a resource modified at its Date or later', () => {
+    const now = Date.now();
+    const date = httpDate(now);
+    for (const lastModified of [date, httpDate(now + 3_600_000)])
+      expect(
+        freshnessFor(policy, 'GET', withHeaders({ date, 'last-modified': lastModified })),
+        lastModified,
+      ).toMatchObject({ freshMs: 0 });
+    // Modified 100 s before its Date: 10 s; a Last-Modified that is no HTTP-date is no Last-Modified.
+    expect(
+      freshnessFor(policy, 'GET', withHeaders({ date, 'last-modified': httpDate(now - 100_000) })),
+    ).toMatchObject({ freshMs: 10_000 });
+    expect(freshnessFor(policy, 'GET', withHeaders({ date, 'last-modified': 'yesterday' }))).toMatchObject({
+      freshMs: 60_000,
+    });
   });
 });
 

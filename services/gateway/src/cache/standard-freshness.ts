@@ -46,8 +46,7 @@ function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
  * Freshness of a response in `standard` mode (RFC 9111 §4.2 for a shared cache), decided with
  * http-cache-semantics (storable(), maxAge()) plus what that library leaves to the cache:
  * - heuristic freshness (no s-maxage, max-age or Expires): only for a heuristically cacheable status
- *   or `public`, only when the policy allows it, at most ttl_seconds (10% of Date − Last-Modified when
- *   there is a Last-Modified, the library's rule, else ttl_seconds);
+ *   or `public`, only when the policy allows it, at most ttl_seconds (heuristicFreshMs);
  * - `proxy-revalidate` means must-revalidate for a shared cache (§5.2.2.8); the library would make the
  *   response stale at once, so it is handed the header without it;
  * - invalid freshness information (an s-maxage or max-age that is no delta-seconds or comes twice with
@@ -84,7 +83,7 @@ export function standardFreshness(
   const library = new CachePolicy(
     { method: 'GET', url: '/', headers: {} },
     { status, headers: forLibrary },
-    { shared: true, cacheHeuristic: 0.1, immutableMinTimeToLive: 0 },
+    { shared: true, immutableMinTimeToLive: 0 },
   );
   const noCache = directives.has('no-cache');
   const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
@@ -103,9 +102,7 @@ export function standardFreshness(
   if (noCache || invalid) freshMs = 0;
   else if (explicit) freshMs = Math.min(Math.max(0, library.maxAge()), MAX_DELTA_SECONDS) * 1000;
   else if (!policy.heuristicFreshness) freshMs = 0;
-  else if (headers['last-modified'] !== undefined && library.maxAge() > 0)
-    freshMs = Math.min(policy.ttlMs, library.maxAge() * 1000);
-  else freshMs = policy.ttlMs;
+  else freshMs = heuristicFreshMs(policy, headers);
   freshMs = Math.floor(freshMs);
   const ageMs = (receivedAge(headers.age) ?? 0) * 1000;
   const mustRevalidate = noCache || proxyRevalidate || directives.has('must-revalidate');
@@ -131,6 +128,26 @@ export function standardFreshness(
     mustRevalidate,
     immutable: directives.has('immutable'),
   };
+}
+
+/**
+ * Heuristic freshness (RFC 9111 §4.2.2), at most ttl_seconds: 10 % of the time between Last-Modified and
+ * Date, so none for a resource modified at its Date or later (an origin's clock must not date a change
+ * after the response, RFC 9110 §8.8.2.1); ttl_seconds without a Last-Modified that is an HTTP-date.
+ */
+function heuristicFreshMs(policy: CompiledCachePolicy, headers: IncomingHttpHeaders): number {
+  const lastModified = httpDateOf(headers['last-modified']);
+  if (lastModified === undefined) return policy.ttlMs;
+  const date = httpDateOf(headers.date) ?? Date.now();
+  return Math.min(policy.ttlMs, Math.max(0, date - lastModified) * HEURISTIC_FRACTION);
+}
+
+const HEURISTIC_FRACTION = 0.1;
+
+/** A singleton date field (Date, Expires, Last-Modified) when it is sent once and is an HTTP-date. */
+function httpDateOf(value: string | readonly string[] | undefined): number | undefined {
+  const single = singleHeader(value);
+  return single === undefined ? undefined : parseHttpDate(single);
 }
 
 /**
