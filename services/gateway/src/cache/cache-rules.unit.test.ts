@@ -575,6 +575,22 @@ describe('Age, Last-Modified, Expires and Date as a shared cache reads them', ()
       freshMs: 60_000,
     });
   });
+
+  it('Expires − Date reads both as HTTP-dates: an RFC 850 year as RFC 9110 says, a Date that is none as absent', () => {
+    // RFC 9110 §5.6.7: a two-digit year more than 50 years ahead is in the past century, else in this one.
+    const twoDigitYear = (new Date().getUTCFullYear() + 24) % 100;
+    const expires = `Thursday, 18-Aug-${String(twoDigitYear).padStart(2, '0')} 02:01:18 GMT`;
+    const farAhead = freshnessFor(policy, 'GET', withHeaders({ date: httpDate(Date.now()), expires }));
+    expect((farAhead as { freshMs: number }).freshMs).toBeGreaterThan(20 * 365 * 86_400_000);
+    // A Date that is no HTTP-date (`1`, which Date.parse reads as 2001) is the time of receipt.
+    const inTwoMinutes = freshnessFor(
+      policy,
+      'GET',
+      withHeaders({ date: '1', expires: httpDate(Date.now() + 120_000) }),
+    );
+    expect((inTwoMinutes as { freshMs: number }).freshMs).toBeGreaterThan(115_000);
+    expect((inTwoMinutes as { freshMs: number }).freshMs).toBeLessThanOrEqual(120_000);
+  });
 });
 
 describe('shared-cache storage rules (RFC 9111)', () => {

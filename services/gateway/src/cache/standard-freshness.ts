@@ -43,12 +43,12 @@ function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
 }
 
 /**
- * Freshness of a response in `standard` mode (RFC 9111 §4.2 for a shared cache), decided with
- * http-cache-semantics (storable(), maxAge()) plus what that library leaves to the cache:
- * - heuristic freshness (no s-maxage, max-age or Expires): only for a heuristically cacheable status
- *   or `public`, only when the policy allows it, at most ttl_seconds (heuristicFreshMs);
- * - `proxy-revalidate` means must-revalidate for a shared cache (§5.2.2.8); the library would make the
- *   response stale at once, so it is handed the header without it;
+ * Freshness of a response in `standard` mode (RFC 9111 §4.2 for a shared cache). Whether it may be
+ * stored at all is http-cache-semantics' storable(); the rest is decided here:
+ * - the lifetime: s-maxage, else max-age, else Expires − Date (expiresLifetimeMs), else heuristic
+ *   freshness: only for a heuristically cacheable status or `public`, only when the policy allows it,
+ *   at most ttl_seconds (heuristicFreshMs);
+ * - `proxy-revalidate` means must-revalidate for a shared cache (§5.2.2.8);
  * - invalid freshness information (an s-maxage or max-age that is no delta-seconds or comes twice with
  *   different values, an Expires that is no HTTP-date or comes twice) makes the response stale
  *   (§4.2.1, §5.3); the library would read `max-age=1.5` as 1 s, the last of two values, and any
@@ -63,27 +63,18 @@ export function standardFreshness(
   headers: IncomingHttpHeaders,
 ): StorageDecision {
   const directives = cacheDirectives(headers['cache-control']);
-  const proxyRevalidate = directives.has('proxy-revalidate');
-  // The library reads every field as one string: list fields joined, singletons only when sent once.
-  const forLibrary: Record<string, string | undefined> = {
-    vary: headerList(headers.vary),
-    expires: singleHeader(headers.expires),
-    date: singleHeader(headers.date),
-    'last-modified': singleHeader(headers['last-modified']),
-    age: singleHeader(headers.age),
-    'set-cookie': policy.cacheSetCookie ? undefined : headerList(headers['set-cookie']),
-    'cache-control': proxyRevalidate
-      ? [...directives]
-          .filter(([name]) => name !== 'proxy-revalidate')
-          .map(([name, value]) => (value === '' ? name : `${name}=${value}`))
-          .join(', ')
-      : lowerCaseDirectiveNames(headerList(headers['cache-control'])),
-  };
-  // Authorization is checked by the caller (with its own not-stored reason); the library sees none.
+  // Authorization is checked by the caller (with its own not-stored reason); the library sees none. It
+  // reads a field as one string: Cache-Control's lines joined, Expires only when sent once.
   const library = new CachePolicy(
     { method: 'GET', url: '/', headers: {} },
-    { status, headers: forLibrary },
-    { shared: true, immutableMinTimeToLive: 0 },
+    {
+      status,
+      headers: {
+        'cache-control': lowerCaseDirectiveNames(headerList(headers['cache-control'])),
+        expires: singleHeader(headers.expires),
+      },
+    },
+    { shared: true },
   );
   const noCache = directives.has('no-cache');
   const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
@@ -95,17 +86,16 @@ export function standardFreshness(
   }
   if (noCache && !hasValidator) return { notStored: 'origin_cache_control' };
   const stated = statedMaxAge(headers['cache-control']);
-  const explicit = stated !== undefined || headers.expires !== undefined;
-  // s-maxage and max-age override Expires (§5.3), an invalid one too.
-  const invalid = stated === 'invalid' || (stated === undefined && !isAbsentOrOneHttpDate(headers.expires));
   let freshMs: number;
-  if (noCache || invalid) freshMs = 0;
-  else if (explicit) freshMs = Math.min(Math.max(0, library.maxAge()), MAX_DELTA_SECONDS) * 1000;
+  if (noCache) freshMs = 0;
+  // s-maxage and max-age override Expires (§5.3), an invalid one too.
+  else if (stated !== undefined) freshMs = stated === 'invalid' ? 0 : stated * 1000;
+  else if (headers.expires !== undefined) freshMs = expiresLifetimeMs(headers);
   else if (!policy.heuristicFreshness) freshMs = 0;
   else freshMs = heuristicFreshMs(policy, headers);
   freshMs = Math.floor(freshMs);
   const ageMs = (receivedAge(headers.age) ?? 0) * 1000;
-  const mustRevalidate = noCache || proxyRevalidate || directives.has('must-revalidate');
+  const mustRevalidate = noCache || directives.has('proxy-revalidate') || directives.has('must-revalidate');
   const originSwr = deltaSeconds(directives.get('stale-while-revalidate'));
   const originSie = deltaSeconds(directives.get('stale-if-error'));
   const staleWhileRevalidateMs = mustRevalidate
@@ -128,6 +118,19 @@ export function standardFreshness(
     mustRevalidate,
     immutable: directives.has('immutable'),
   };
+}
+
+/**
+ * Expires − Date (RFC 9111 §4.2.1), both read as HTTP-dates: Date as the time of receipt when it is
+ * none, and an Expires that is none or comes twice as already expired (§5.3). Date.parse, which the
+ * library uses, reads an RFC 850 year `50` as 1950 (RFC 9110 §5.6.7: 2050), an asctime date in the
+ * replica's time zone, and `1` as 2001.
+ */
+function expiresLifetimeMs(headers: IncomingHttpHeaders): number {
+  const expires = httpDateOf(headers.expires);
+  if (expires === undefined) return 0;
+  const date = httpDateOf(headers.date) ?? Date.now();
+  return Math.min(Math.max(0, expires - date), MAX_DELTA_SECONDS * 1000);
 }
 
 /**
@@ -160,11 +163,4 @@ function receivedAge(age: string | readonly string[] | undefined): number | unde
   if (list === undefined) return undefined;
   const comma = list.indexOf(',');
   return deltaSeconds((comma < 0 ? list : list.slice(0, comma)).trim());
-}
-
-/** No Expires, or one HTTP-date: any other Expires means "already expired" (§5.3). */
-function isAbsentOrOneHttpDate(expires: string | readonly string[] | undefined): boolean {
-  if (expires === undefined) return true;
-  const value = singleHeader(expires);
-  return value !== undefined && parseHttpDate(value) !== undefined;
 }
