@@ -49,18 +49,23 @@ export function createRevalidated(options: RevalidationOptions): Revalidated {
 
 /**
  * A stored entry's headers updated from the origin's 304 (RFC 9111 §3.2): every field of the 304
- * replaces the stored one, except Content-Length (the stored body is still the body).
+ * replaces the stored one, except those describing the stored body's bytes, Content-Length and
+ * Content-Encoding (the stored body is still the body, in the coding it was stored in: §3.2's example
+ * of a field a cache may keep, and a weak ETag matches an origin's compressed and plain representations
+ * alike).
  */
 function mergeNotModified(entry: CacheEntry, notModified: IncomingHttpHeaders): IncomingHttpHeaders {
   const merged: Record<string, string | string[]> = {};
   for (const [name, value] of entry.headers)
     merged[name] = Array.isArray(value) ? [...value] : (value as string);
   for (const [name, value] of Object.entries(notModified)) {
-    if (value === undefined || name === 'content-length') continue;
+    if (value === undefined || DESCRIBES_STORED_BODY.has(name)) continue;
     merged[name] = value;
   }
   return merged as IncomingHttpHeaders;
 }
+
+const DESCRIBES_STORED_BODY: ReadonlySet<string> = new Set(['content-length', 'content-encoding']);
 
 /**
  * The request headers of a conditional request that revalidates `entry` (RFC 9111 §4.3.1): its ETag as
