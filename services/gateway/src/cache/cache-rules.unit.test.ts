@@ -254,6 +254,36 @@ describe('what is cached', () => {
     expect(freshnessFor(explicitOnly, 'GET', ok())).toEqual({ notStored: 'origin_max_age_0' });
   });
 
+  it('standard mode: any final status the policy lists is stored with explicit freshness (RFC 9111 §3)', () => {
+    // An origin's short-lived error or maintenance page, listed by the tenant to spare the origin.
+    const listed = [202, 299, 302, 303, 307, 400, 403, 429, 500, 502, 503, 504, 599];
+    const errors = compiled({ ttl_seconds: 60, cacheable_statuses: listed });
+    for (const status of listed) {
+      expect(
+        freshnessFor(errors, 'GET', ok({ 'cache-control': 'max-age=5' }, status)),
+        String(status),
+      ).toMatchObject({ freshMs: 5_000 });
+      expect(
+        freshnessFor(errors, 'GET', ok({ 'cache-control': 's-maxage=5' }, status)),
+        String(status),
+      ).toMatchObject({ freshMs: 5_000 });
+      expect(
+        freshnessFor(errors, 'GET', ok({ expires: new Date(Date.now() + 60_000).toUTCString() }, status)),
+        String(status),
+      ).toHaveProperty('freshMs');
+      // Without explicit freshness only `public` lets them be stored (none is heuristically cacheable).
+      expect(freshnessFor(errors, 'GET', ok({}, status)), String(status)).toEqual({ notStored: 'status' });
+      expect(
+        freshnessFor(errors, 'GET', ok({ 'cache-control': 'public' }, status)),
+        String(status),
+      ).toMatchObject({ freshMs: 60_000 });
+      expect(
+        freshnessFor(errors, 'GET', ok({ 'cache-control': 'max-age=5, private' }, status)),
+        String(status),
+      ).toEqual({ notStored: 'origin_cache_control' });
+    }
+  });
+
   it('standard mode: no-cache is stored only with a validator and always revalidated; Age counts', () => {
     expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'no-cache' }))).toEqual({
       notStored: 'origin_cache_control',

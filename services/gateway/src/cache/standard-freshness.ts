@@ -8,7 +8,6 @@ import {
 } from '@vantageedge/shared/http/cache-directives';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { parseHttpDate } from '@vantageedge/shared/http/http-date';
-import CachePolicy from 'http-cache-semantics';
 
 /** What the storage rules decided for a response the cache may store. */
 export interface Freshness {
@@ -27,32 +26,26 @@ export interface Freshness {
 export type StorageDecision = Freshness | { readonly notStored: string };
 
 /**
- * The Cache-Control list with its directive names in lower case, values as they are: names are
- * case-insensitive (RFC 9111 §5.2), and http-cache-semantics compares them as written (`Private` would
- * be stored by a shared cache).
+ * Statuses a cache may store without explicit freshness (RFC 9110 §15.1), partial content aside (206 is
+ * never stored). Any other final status is stored with explicit freshness or `public` (RFC 9111 §3).
  */
-function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
-  if (list === undefined) return undefined;
-  return list
-    .split(',')
-    .map((part) => {
-      const at = part.indexOf('=');
-      return at < 0 ? part.toLowerCase() : part.slice(0, at).toLowerCase() + part.slice(at);
-    })
-    .join(',');
-}
+const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([
+  200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
+]);
 
 /**
- * Freshness of a response in `standard` mode (RFC 9111 §4.2 for a shared cache). Whether it may be
- * stored at all is http-cache-semantics' storable(); the rest is decided here:
+ * Whether a response may be stored by a shared cache (RFC 9111 §3) and its freshness (§4.2), in
+ * `standard` mode; directive names are read in any case (§5.2: `Private` is `private`):
+ * - never with no-store or private; with explicit freshness (s-maxage, max-age, Expires) whatever its
+ *   final status (the policy's cacheable_statuses still decides which), else only with `public` or a
+ *   heuristically cacheable status;
  * - the lifetime: s-maxage, else max-age, else Expires − Date (expiresLifetimeMs), else heuristic
- *   freshness: only for a heuristically cacheable status or `public`, only when the policy allows it,
- *   at most ttl_seconds (heuristicFreshMs);
+ *   freshness when the policy allows it, at most ttl_seconds (heuristicFreshMs);
  * - `proxy-revalidate` means must-revalidate for a shared cache (§5.2.2.8);
  * - invalid freshness information (an s-maxage or max-age that is no delta-seconds or comes twice with
  *   different values, an Expires that is no HTTP-date or comes twice) makes the response stale
- *   (§4.2.1, §5.3); the library would read `max-age=1.5` as 1 s, the last of two values, and any
- *   string Date.parse reads (`3000`) as a date;
+ *   (§4.2.1, §5.3), rather than reading `max-age=1.5` as 1 s, the last of two values, or any string
+ *   Date.parse reads (`3000`) as a date;
  * - a `no-cache` response is stored only when it has a validator (it is revalidated on every use);
  * - stale windows: the origin's stale-while-revalidate / stale-if-error (RFC 5861), else the policy's;
  *   none when the response must be revalidated.
@@ -63,27 +56,13 @@ export function standardFreshness(
   headers: IncomingHttpHeaders,
 ): StorageDecision {
   const directives = cacheDirectives(headers['cache-control']);
-  // Authorization is checked by the caller (with its own not-stored reason); the library sees none. It
-  // reads a field as one string: Cache-Control's lines joined, Expires only when sent once.
-  const library = new CachePolicy(
-    { method: 'GET', url: '/', headers: {} },
-    {
-      status,
-      headers: {
-        'cache-control': lowerCaseDirectiveNames(headerList(headers['cache-control'])),
-        expires: singleHeader(headers.expires),
-      },
-    },
-    { shared: true },
-  );
   const noCache = directives.has('no-cache');
   const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
-  if (!library.storable()) {
-    // The library also refuses statuses it does not know as cacheable without explicit freshness.
-    return {
-      notStored: directives.has('no-store') || directives.has('private') ? 'origin_cache_control' : 'status',
-    };
-  }
+  if (directives.has('no-store') || directives.has('private')) return { notStored: 'origin_cache_control' };
+  const explicitFreshness =
+    directives.has('s-maxage') || directives.has('max-age') || headers.expires !== undefined;
+  if (!explicitFreshness && !directives.has('public') && !HEURISTICALLY_CACHEABLE.has(status))
+    return { notStored: 'status' };
   if (noCache && !hasValidator) return { notStored: 'origin_cache_control' };
   const stated = statedMaxAge(headers['cache-control']);
   let freshMs: number;
