@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
+import type { TenantAccess } from '../auth/caller.js';
 import type { HeldLock } from '../config-history/config-change-lock.js';
 import {
   type ConfigPlan,
@@ -110,13 +111,15 @@ async function currentConfig(
 /**
  * The ids a document names that are not live: those the tenant had and deleted may come back. Each is
  * a read of its stream (the whole of it the first time), one after the other: the reads are charged to
- * the tenant's config read budget, and stop with its 429 once the budget is in debt.
+ * the tenant's config read budget (the bucket of the caller's `access`), and stop with its 429 once it
+ * is in debt.
  */
 async function deletedResources(
   deps: CommandDeps,
   tenantId: string,
   current: TenantConfig,
   document: ConfigDocument,
+  access: Exclude<TenantAccess, 'none'>,
 ) {
   const live = new Set([...current.origins, ...current.routes].map((resource) => resource.id));
   const wasOfTenant = (state: Lifecycle<{ tenant_id: string }>) =>
@@ -124,7 +127,7 @@ async function deletedResources(
   const routeHeaders = new Map<string, RouteState['request_headers'] | undefined>();
   const routeQueries = new Map<string, RouteState['query'] | undefined>();
   const deleted: DeletedResources = { origins: new Set(), routes: new Set(), routeHeaders, routeQueries };
-  const budget = configReadBudgetOf(deps.store);
+  const budget = configReadBudgetOf(deps.store, access);
   const charged = <State>(stream: string, decider: Foldable<State>) => {
     budget.admit(tenantId);
     return foldLatest(deps.store, stream, decider, (events) => budget.spendStreamRead(tenantId, events));
@@ -153,6 +156,7 @@ async function planFor(
   deps: ConfigCommandDeps,
   tenantId: string,
   document: ConfigDocument,
+  access: Exclude<TenantAccess, 'none'>,
 ): Promise<Planned> {
   const { config, head } = await currentConfig(deps, tenantId);
   // A share's document (select_tags) leaves the other origins and routes as they are: the tenant it
@@ -165,21 +169,26 @@ async function planFor(
   requireDocumentConnectTimeoutsApplied(document, config, kept.routes);
   requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
   requireOwnOidcProvider(deps.clerkIssuer, document.tenant.settings?.oidc, 'tenant.settings');
-  const deleted = await deletedResources(deps, tenantId, config, document);
+  const deleted = await deletedResources(deps, tenantId, config, document, access);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }
 
 /**
  * Admits a document to plan or apply, from the request body before it is validated (after the caller's
- * access to the tenant). Validating and planning it costs the control plane's one thread: the tenant's
- * config read budget is charged for its config and for validating the document (a 429 when the budget
- * is in debt). A document the tenant's limits refuse anyway is refused by its entry counts, its entries
+ * `access` to the tenant). Validating and planning it costs the control plane's one thread: the tenant's
+ * config read budget (the caller's bucket of it) is charged for its config and for validating the
+ * document (a 429 when that is in debt). A document the tenant's limits refuse anyway is refused by its entry counts, its entries
  * — up to 20,000 routes — never validated; the answer is the one `planFor` gives. Apply counts again
  * under its tenant's lock.
  */
-export async function admitDocument(deps: ConfigCommandDeps, tenantId: string, body: unknown): Promise<void> {
+export async function admitDocument(
+  deps: ConfigCommandDeps,
+  tenantId: string,
+  body: unknown,
+  access: Exclude<TenantAccess, 'none'>,
+): Promise<void> {
   const { config } = await currentConfig(deps, tenantId);
-  configReadBudgetOf(deps.store).chargeDocument(tenantId, body, config);
+  configReadBudgetOf(deps.store, access).chargeDocument(tenantId, body, config);
   requireDocumentWithinLimits(deps, documentEntryCounts(body), countsOf(config));
 }
 
@@ -206,7 +215,7 @@ export async function planTenantConfig(
   document: ConfigDocument,
 ): Promise<ConfigChangeResult> {
   const access = await requireAccess(deps, ctx.caller, tenantId, 'read', unknownTenantOfPath);
-  const { current, head, plan } = await planFor(deps, tenantId, document);
+  const { current, head, plan } = await planFor(deps, tenantId, document, access);
   if (access === 'write') await previewSteps(deps, ctx, tenantId, plan);
   return asSeenWith(access, result(tenantId, current.version, head, plan.changes));
 }
@@ -465,7 +474,7 @@ export async function applyTenantConfig(
 ): Promise<CommandOutcome<ConfigChangeResult>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write', unknownTenantOfPath);
   return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
-    const { current, head, plan } = await planFor(deps, tenantId, document);
+    const { current, head, plan } = await planFor(deps, tenantId, document, 'write');
     requireVersion(ctx.ifMatch, current);
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan, head);
     await purgeRestoredRoutes(deps, tenantId, plan);
@@ -544,7 +553,7 @@ async function planRollback(
   // The route steps skip the match check of each route command, as an apply's do: the document's routes
   // are compared as a whole (an earlier release may have recorded two the gateway cannot tell apart).
   requireDistinctDocumentMatches(parsed.data.routes);
-  const deleted = await deletedResources(deps, tenantId, current, parsed.data);
+  const deleted = await deletedResources(deps, tenantId, current, parsed.data, 'write');
   // The document holds the recorded values, the real ones: nothing in it is a placeholder.
   const plan = planConfig(current, parsed.data, deleted, { placeholders: 'literal' });
   return { current, head, document: parsed.data, plan };

@@ -1,5 +1,6 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { snapshotJsonBytes } from '@vantageedge/shared/snapshot-bus/codec';
+import type { TenantAccess } from '../auth/caller.js';
 import { rateLimited } from '../domain/errors.js';
 
 /**
@@ -21,6 +22,11 @@ import { rateLimited } from '../domain/errors.js';
  * charged as one folded event besides the events it returns, and the reads stop once the bucket is in
  * debt (config-commands.ts), so a reader's 1,000-route plan costs what it makes the store do. An
  * audit-log page costs its entries' JSON, each entry its tenant's (queries/router.ts).
+ *
+ * The callers with read access only to a tenant (members, viewers, other org roles) read from a bucket
+ * of their own of the same size (`configReadBudgetOf(store, 'read')`): however much they read, the
+ * tenant's writers (owners, admins, platform admins) can still read, plan, apply and roll back its
+ * config, and its commands measure their snapshots. A tenant's reads may so cost up to twice the budget.
  */
 
 export const DEFAULT_CONFIG_READ_BYTES_PER_MINUTE = 512 * 1024 * 1024;
@@ -190,19 +196,47 @@ function jsonBytesOf(values: readonly unknown[]): number {
   return bytes;
 }
 
+/** The same buckets' rules over a bucket of each tenant's readers, apart from its own. */
+function readersBudgetOf(budget: ConfigReadBudget): ConfigReadBudget {
+  const readers = (tenantId: string) => `${tenantId} readers`;
+  return {
+    admit: (tenantId) => budget.admit(readers(tenantId)),
+    spend: (tenantId, values) => budget.spend(readers(tenantId), values),
+    spendFoldedEvents: (tenantId, events) => budget.spendFoldedEvents(readers(tenantId), events),
+    spendStreamRead: (tenantId, events) => budget.spendStreamRead(readers(tenantId), events),
+    spendRehearsedSteps: (tenantId, steps) => budget.spendRehearsedSteps(readers(tenantId), steps),
+    spendRouteMatcherBuild: (tenantId, routes) => budget.spendRouteMatcherBuild(readers(tenantId), routes),
+    charge: (tenantId, configs) => budget.charge(readers(tenantId), configs),
+    chargeBytes: (tenantId, bytes) => budget.chargeBytes(readers(tenantId), bytes),
+    chargeDocument: (tenantId, document, config) =>
+      budget.chargeDocument(readers(tenantId), document, config),
+  };
+}
+
 /** Each store's budget: every router of one control plane over that store shares it. */
 const budgetsByStore = new WeakMap<EventStore, ConfigReadBudget>();
+const readersBudgets = new WeakMap<ConfigReadBudget, ConfigReadBudget>();
 
 /** The budget whole-config reads over `store` use (set once, at start-up; default: the default). */
 export function useConfigReadBudget(store: EventStore, budget: ConfigReadBudget): void {
   budgetsByStore.set(store, budget);
 }
 
-export function configReadBudgetOf(store: EventStore): ConfigReadBudget {
+/**
+ * The budget of the reads over `store` of a caller with `access` to the tenant (default: write, as
+ * commands read): callers with read access only have buckets of their own.
+ */
+export function configReadBudgetOf(store: EventStore, access: TenantAccess = 'write'): ConfigReadBudget {
   let budget = budgetsByStore.get(store);
   if (budget === undefined) {
     budget = createConfigReadBudget();
     budgetsByStore.set(store, budget);
   }
-  return budget;
+  if (access === 'write') return budget;
+  let readers = readersBudgets.get(budget);
+  if (readers === undefined) {
+    readers = readersBudgetOf(budget);
+    readersBudgets.set(budget, readers);
+  }
+  return readers;
 }

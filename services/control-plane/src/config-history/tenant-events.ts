@@ -39,6 +39,8 @@ export interface TenantEventSource {
    * (config-read-budget.ts), and the fold stops with its 429 before a page once the budget is in debt.
    */
   chargedToReadBudget?: boolean | undefined;
+  /** A read of a caller with read access only: charged to the tenant's readers' bucket of that budget. */
+  chargedToReaders?: boolean | undefined;
 }
 
 /** The tenant's events of a part of the range, in log order, and the position the range is covered to. */

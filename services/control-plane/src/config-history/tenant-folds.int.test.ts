@@ -151,17 +151,17 @@ describe('explain and the current config fold on from the last call', () => {
   it('a second explain reads no event; after one change, only that event', async () => {
     const { source, take } = controlPlane();
     const head = await store.headPosition();
-    const first = await explainSnapshotAt(source, tenantA, head);
+    const first = await explainSnapshotAt(source, tenantA, head, 'write');
     expect(first.status).toBe('live');
     // The first call reads the tenant's history (once), never another tenant's stream.
     expect(take().length).toBeGreaterThanOrEqual(HISTORY);
 
-    await explainSnapshotAt(source, tenantA, head);
+    await explainSnapshotAt(source, tenantA, head, 'write');
     expect(take()).toEqual([]);
 
     const changed = await append(streamName.route(routeA.route_id), patchRoute(routeA, 1000));
     await caughtUp();
-    const after = await explainSnapshotAt(source, tenantA, changed);
+    const after = await explainSnapshotAt(source, tenantA, changed, 'write');
     expect(take()).toEqual([changed]);
     expect(after.status === 'live' && after.snapshot.version).toBe(changed.toString());
     expect(after.status === 'live' && after.snapshot.routes[0]?.request_headers?.set?.['x-pad']).toMatch(
@@ -190,11 +190,13 @@ describe('explain and the current config fold on from the last call', () => {
 
   it('parallel explains after a change read that change once', async () => {
     const { source, take } = controlPlane();
-    await explainSnapshotAt(source, tenantA, await store.headPosition());
+    await explainSnapshotAt(source, tenantA, await store.headPosition(), 'write');
     take();
     const changed = await append(streamName.route(routeA.route_id), patchRoute(routeA, 1500));
     await caughtUp();
-    const answers = await Promise.all([1, 2, 3, 4].map(() => explainSnapshotAt(source, tenantA, changed)));
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() => explainSnapshotAt(source, tenantA, changed, 'write')),
+    );
     expect(take()).toEqual([changed]);
     expect(answers.map((at) => at.status === 'live' && at.snapshot.version)).toEqual(
       Array(4).fill(changed.toString()),
@@ -208,14 +210,14 @@ describe('explain and the current config fold on from the last call', () => {
     const parses = vi.spyOn(tenantSnapshot, 'parse');
     try {
       const answers = [];
-      for (let i = 0; i < 5; i++) answers.push(await explainSnapshotAt(source, tenantA, head));
+      for (let i = 0; i < 5; i++) answers.push(await explainSnapshotAt(source, tenantA, head, 'write'));
       expect(parses).toHaveBeenCalledTimes(1);
       expect(new Set(answers.map((at) => at.status === 'live' && at.snapshot)).size).toBe(1);
 
       const changed = await append(streamName.route(routeA.route_id), patchRoute(routeA, 3000));
       await caughtUp();
-      const after = await explainSnapshotAt(source, tenantA, changed);
-      await explainSnapshotAt(source, tenantA, changed);
+      const after = await explainSnapshotAt(source, tenantA, changed, 'write');
+      await explainSnapshotAt(source, tenantA, changed, 'write');
       expect(parses).toHaveBeenCalledTimes(2);
       expect(after.status === 'live' && after.snapshot.version).toBe(changed.toString());
     } finally {
@@ -226,7 +228,7 @@ describe('explain and the current config fold on from the last call', () => {
   it('explain and GET config share the fold: a config after an explain reads nothing', async () => {
     const { source, take } = controlPlane();
     const head = await store.headPosition();
-    await explainSnapshotAt(source, tenantA, head);
+    await explainSnapshotAt(source, tenantA, head, 'write');
     take();
     expect(await tenantConfigAt(source, tenantA, head)).toEqual(await referenceAt(tenantA, head));
     expect(take()).toEqual([]);
@@ -262,7 +264,7 @@ describe('a config at an old position', () => {
     const old = history[34]!;
     expect(await tenantConfigAt(source, tenantA, old)).toEqual(await referenceAt(tenantA, old));
     expect(take()).toEqual(history.slice(30, 35));
-    expect(await explainSnapshotAt(source, tenantA, old - 1n)).toMatchObject({ status: 'live' });
+    expect(await explainSnapshotAt(source, tenantA, old - 1n, 'write')).toMatchObject({ status: 'live' });
     expect(take()).toEqual(history.slice(30, 34));
   });
 });
@@ -341,7 +343,7 @@ describe('the cached fold', () => {
         );
       }
     }
-    const revoked = await explainSnapshotAt(source, tenantA, await store.headPosition());
+    const revoked = await explainSnapshotAt(source, tenantA, await store.headPosition(), 'write');
     expect(revoked.status === 'live' && revoked.snapshot.api_keys).toEqual([]);
   });
 });

@@ -239,8 +239,10 @@ export function tenantFoldAt(
     flights = new Map();
     foldsInFlight.set(cache, flights);
   }
-  // A fold under a read limit or budget may stop where one without it goes on: they do not share.
-  const key = `${tenantId} ${position} ${source.maxEventsRead ?? 'unlimited'} ${source.chargedToReadBudget === true}`;
+  // A fold under a read limit or budget may stop where one without it goes on, or one charged to another
+  // bucket of the budget: they do not share.
+  const charged = source.chargedToReadBudget === true && (source.chargedToReaders ? 'readers' : 'writers');
+  const key = `${tenantId} ${position} ${source.maxEventsRead ?? 'unlimited'} ${charged}`;
   const running = flights.get(key);
   if (running !== undefined) return running;
   const fold = foldOn(source, cache, tenantId, start, position).finally(() => flights.delete(key));
@@ -257,7 +259,9 @@ async function foldOn(
 ): Promise<TenantFold> {
   // Only a position whose every event is committed may be cached: later appends land above it.
   const cacheable = position <= (await source.store.headPosition());
-  const budget = source.chargedToReadBudget ? configReadBudgetOf(source.store) : undefined;
+  const budget = source.chargedToReadBudget
+    ? configReadBudgetOf(source.store, source.chargedToReaders ? 'read' : 'write')
+    : undefined;
   let fold = start;
   try {
     for await (const page of tenantEventPages(source, tenantId, position, start.position)) {

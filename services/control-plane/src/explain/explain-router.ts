@@ -84,7 +84,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
     }
 
     const position = await positionNoLaterThanHead(deps.store, body.at_position, 'at_position');
-    const at = await explainSnapshotAt(deps, tenantId, position);
+    const at = await explainSnapshotAt(deps, tenantId, position, access);
     if (at.status !== 'live') {
       const issue =
         at.status === 'absent'

@@ -1,6 +1,7 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { snapshotJsonBytes } from '@vantageedge/shared/snapshot-bus/codec';
+import type { TenantAccess } from '../auth/caller.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { tenantFoldAt } from '../config-history/tenant-folds.js';
@@ -24,10 +25,13 @@ export async function explainSnapshotAt(
   source: TenantEventSource,
   tenantId: string,
   position: bigint,
+  /** The caller's: readers' explains are paid from the tenant's readers' bucket (config-read-budget.ts). */
+  access: Exclude<TenantAccess, 'none'>,
 ): Promise<ExplainSnapshotAt> {
-  const budget = configReadBudgetOf(source.store);
+  const budget = configReadBudgetOf(source.store, access);
   budget.admit(tenantId);
-  const { state } = await tenantFoldAt({ ...source, chargedToReadBudget: true }, tenantId, position);
+  const charged = { ...source, chargedToReadBudget: true, chargedToReaders: access !== 'write' };
+  const { state } = await tenantFoldAt(charged, tenantId, position);
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
   // Counted from the cached (frozen) fold, before the whole snapshot is decoded.

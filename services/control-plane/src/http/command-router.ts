@@ -3,6 +3,7 @@ import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connect
 import type express from 'express';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import type { TenantAccess } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey, updateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache, purgeTenantCacheBody } from '../commands/cache-commands.js';
@@ -111,9 +112,15 @@ interface CommandSpec<Schema extends z.ZodType> {
   tenantAccessBeforeBody?: 'read';
   /**
    * Cheap checks of the body as sent, after that access check and before the body is validated: a body
-   * they refuse is refused without the cost of its validation.
+   * they refuse is refused without the cost of its validation. `access`: the caller's to the tenant, as
+   * that check found it.
    */
-  beforeValidation?: (deps: CommandRouterDeps, id: string, raw: unknown) => Promise<void>;
+  beforeValidation?: (
+    deps: CommandRouterDeps,
+    id: string,
+    raw: unknown,
+    access: Exclude<TenantAccess, 'none'> | undefined,
+  ) => Promise<void>;
   /**
    * The request appends nothing (a plan, a rollback's dry run): an Idempotency-Key on it keeps no
    * answer and it simply runs again. Its answer may list a tenant's whole config, and it is charged to
@@ -169,19 +176,20 @@ function commandHandler<Schema extends z.ZodType>(
     const sentId = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     // A resource's stream, its tenant's access and budgets know its id in one spelling: lower case.
     const id = sentId.toLowerCase();
-    if (spec.tenantAccessBeforeBody !== undefined) {
-      // Only the access check: the command charges the tenant's budget once it runs.
-      await requireAccess(
-        { authorizer: deps.authorizer, store: deps.store },
-        caller,
-        id,
-        spec.tenantAccessBeforeBody,
-        unknownTenantOfPath,
-      );
-    }
+    // Only the access check: the command charges the tenant's budget once it runs.
+    const access =
+      spec.tenantAccessBeforeBody === undefined
+        ? undefined
+        : await requireAccess(
+            { authorizer: deps.authorizer, store: deps.store },
+            caller,
+            id,
+            spec.tenantAccessBeforeBody,
+            unknownTenantOfPath,
+          );
     // Creates need a body; an absent body of PATCH, revoke or rotate means "no fields".
     const raw: unknown = req.body ?? (spec.bodyRequired ? undefined : {});
-    await spec.beforeValidation?.(deps, id, raw);
+    await spec.beforeValidation?.(deps, id, raw, access);
     const body = (spec.schema ? parseBody(spec.schema, raw) : {}) as z.infer<Schema>;
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevisions(req) };
     const rolloutWaitMs = parseRolloutWait(deps, req);
@@ -572,8 +580,12 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
   if (tenantConfigs) {
     const withConfigs = (d: CommandRouterDeps) => ({ ...d, tenantConfigs });
     // Charged to the tenant's config read budget and counted against its limits before it is validated.
-    const countedDocument = (d: CommandRouterDeps, id: string, raw: unknown) =>
-      admitDocument(withConfigs(d), id, raw);
+    const countedDocument = (
+      d: CommandRouterDeps,
+      id: string,
+      raw: unknown,
+      access: Exclude<TenantAccess, 'none'> | undefined,
+    ) => admitDocument(withConfigs(d), id, raw, access ?? 'read');
     router.post(
       '/tenants/:id/config/plan',
       uuidParam,

@@ -113,8 +113,11 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     await minPosition.caughtUp(req, res, async () => pathTenantScope(req, required));
     return visibleTenantOf(deps, req, res, required);
   };
-  /** The tenant's whole-config reads refused while its config read budget is in debt, before any fold. */
-  const admitConfigRead = (tenantId: string) => configReadBudgetOf(deps.store).admit(tenantId);
+  /**
+   * The tenant's config read budget as the caller reads from it (readers have buckets of their own): a
+   * whole-config read is refused while the caller's bucket is in debt, before any fold.
+   */
+  const budgetOf = (access: RequiredAccess) => configReadBudgetOf(deps.store, access);
   const resolvePosition = (requested: bigint | undefined, field: string) =>
     positionNoLaterThanHead(deps.store, requested, field);
 
@@ -126,9 +129,15 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     readTimeoutMs: deps.readTimeoutMs,
     chargedToReadBudget: true,
   };
+  const readersHistory: TenantEventSource = { ...history, chargedToReaders: true };
 
-  async function configAt(tenantId: string, position: bigint, field: string): Promise<TenantConfig> {
-    const at = await tenantConfigAt(history, tenantId, position);
+  async function configAt(
+    tenantId: string,
+    access: RequiredAccess,
+    position: bigint,
+    field: string,
+  ): Promise<TenantConfig> {
+    const at = await tenantConfigAt(access === 'write' ? history : readersHistory, tenantId, position);
     if (at.status === 'live') return at.config;
     const issue =
       at.status === 'absent'
@@ -148,20 +157,20 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   router.get('/api/v1/tenants/:id/config', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const { tenantId, access } = await tenantOf(req, res, 'read');
-    admitConfigRead(tenantId);
+    budgetOf(access).admit(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
-    const config = await configAt(tenantId, position, 'at_position');
-    configReadBudgetOf(deps.store).spend(tenantId, [config]);
+    const config = await configAt(tenantId, access, position, 'at_position');
+    budgetOf(access).spend(tenantId, [config]);
     sendVersioned(res, config, asSeenWith(access, presentConfig(config, position)));
   });
 
   router.get('/api/v1/tenants/:id/config/document', minPosition.header, async (req, res) => {
     const query = parseQuery(documentQuery, req.query);
     const { tenantId, access } = await tenantOf(req, res, 'read');
-    admitConfigRead(tenantId);
+    budgetOf(access).admit(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
-    const config = await configAt(tenantId, position, 'at_position');
-    configReadBudgetOf(deps.store).spend(tenantId, [config]);
+    const config = await configAt(tenantId, access, position, 'at_position');
+    budgetOf(access).spend(tenantId, [config]);
     sendVersioned(res, config, {
       tenant_id: tenantId,
       position: position.toString(),
@@ -177,14 +186,14 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   router.get('/api/v1/tenants/:id/config/diff', minPosition.header, async (req, res) => {
     const query = parseQuery(diffQuery, req.query);
     const { tenantId, access } = await tenantOf(req, res, 'read');
-    admitConfigRead(tenantId);
+    budgetOf(access).admit(tenantId);
     const from = await resolvePosition(query.from, 'from');
     const to = await resolvePosition(query.to, 'to');
     const [before, after] = await Promise.all([
-      configAt(tenantId, from, 'from'),
-      configAt(tenantId, to, 'to'),
+      configAt(tenantId, access, from, 'from'),
+      configAt(tenantId, access, to, 'to'),
     ]);
-    configReadBudgetOf(deps.store).spend(tenantId, [before, after]);
+    budgetOf(access).spend(tenantId, [before, after]);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json({
       tenant_id: tenantId,
