@@ -119,6 +119,9 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     res.setHeader('Content-Security-Policy', csp);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
+    // A page on another site that opened the console (window.open) keeps no handle on its window: it
+    // could otherwise send the signed-in admin's tab to a look-alike page later.
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     next();
   });
   // The app's page, at /console and /console/ (its asset URLs are absolute: /console/assets/…).

@@ -62,6 +62,18 @@ describe('the console at /console', () => {
     expect(asset.headers.get('cache-control')).toContain('immutable');
   });
 
+  // Regression: a page on another site that opened the console (window.open) kept a handle on its
+  // window, so once the admin had signed in there it could send that tab to a look-alike sign-in page.
+  it('opens in a browsing context of its own: no page that opened the console keeps a handle on it', async () => {
+    const base = await serve();
+    for (const file of ['/console', '/console/', '/console/assets/index-abc123.js', '/console/config.json']) {
+      const response = await fetch(`${base}${file}`);
+      await response.arrayBuffer();
+      expect(response.status, file).toBe(200);
+      expect(response.headers.get('cross-origin-opener-policy'), file).toBe('same-origin');
+    }
+  });
+
   it('never serves a source map, even one left in the built folder', async () => {
     const base = await serve();
     const port = new URL(base).port;
