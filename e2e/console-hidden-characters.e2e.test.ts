@@ -20,6 +20,8 @@ const CERTIFICATE_ID = '33333333-3333-4333-8333-333333333333';
 const ORIGIN = {
   ...ordersOrigin('44444444-4444-4444-8444-444444444444', LOOKALIKE.id),
   name: 'orders\u200b',
+  // Drawn raw as `http://orders.internal:8080/v1`, a path it does not name.
+  targets: [{ url: 'http://orders.internal:8080/\u202e1v', weight: 1 }],
   tls: {
     verify: true,
     ca_certificates: null,
@@ -123,14 +125,16 @@ describe('tenant text a browser would draw as nothing or reorder', () => {
     expect(heading).not.toMatch(RAW_HIDDEN);
   }, 60_000);
 
-  it("shows an origin's name and its client certificate's subject with their hidden characters", async () => {
+  it("shows an origin's name, target URLs and its client certificate's subject with their hidden characters", async () => {
     if (!standIn) throw new Error('the stand-in console did not start');
     await openTenantTab(standIn, LOOKALIKE.id, 'origins', 'Acme');
     const row = browser.page.locator('#origins tbody tr').first();
     await row.waitFor({ timeout: 15_000 });
     const name = (await row.locator('td').first().textContent()) ?? '';
+    const target = (await row.locator('td').nth(1).locator('code').textContent()) ?? '';
     const tls = (await row.locator('.origin-tls-summary').textContent()) ?? '';
     expect(name).toBe('orders\\u200b');
+    expect(target).toBe('http://orders.internal:8080/\\u202e1v');
     expect(tls).toContain('client certificate CN=evil\\u202emoc.elgoog');
     expect(tls).not.toMatch(RAW_HIDDEN);
     await row.locator('button:has-text("TLS…")').click();

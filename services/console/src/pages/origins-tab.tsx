@@ -77,7 +77,7 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
                   <td>
                     {origin.targets.map((target) => (
                       <div key={target.url}>
-                        <code>{target.url}</code>{' '}
+                        <code>{withHiddenCharactersShown(target.url)}</code>{' '}
                         <span class="muted">
                           weight {target.weight}
                           {target.weight === 0 ? ' (drained: sent no new request)' : ''}
