@@ -54,14 +54,6 @@ export function tenantBoundKeys(
 }
 
 /**
- * The tenant's cache keys that never expire (its generations, its share's accounting): everything else
- * under its keyspace has a TTL. What deleting a tenant must remove, since `volatile-lru` never evicts them.
- */
-export function tenantKeysWithoutExpiry(keyPrefix: string, tenantId: string): string[] {
-  return [generationKey(keyPrefix, tenantId), ...tenantBoundKeys(keyPrefix, tenantId)];
-}
-
-/**
  * When each of a tenant's listings (a tag set, a path index) was last purged, by the Redis clock: a
  * sorted set `<prefix>c:{<tenant_id>}:purged`, listing → epoch ms. A fill whose origin was asked before
  * a purge of one of its listings may hold the answer the purge was meant to remove, and is not stored:
@@ -231,8 +223,9 @@ export interface CachePurger {
    */
   forgetRoute?(tenantId: string, routeId: string): Promise<void>;
   /**
-   * Drops what the store keeps of a deleted tenant for ever (tenantKeysWithoutExpiry); its entries
-   * expire by their TTLs. Absent where the store does not outlive the process.
+   * Drops everything the store keeps of a deleted tenant: its entries and what lists them, its share's
+   * accounting and its generations (the last two never expire; the entries may be kept for decades).
+   * Absent where the store does not outlive the process.
    */
   forgetTenant?(tenantId: string): Promise<void>;
   /**

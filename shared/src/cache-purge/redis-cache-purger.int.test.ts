@@ -15,9 +15,10 @@ import {
   purgeFenceKey,
   SoftPurgedTagsFull,
   tagIndexKey,
+  tenantBoundKeys,
   tenantKeyspace,
 } from './purge-protocol.js';
-import { createRedisCachePurger } from './redis-cache-purger.js';
+import { createRedisCachePurger, PURGE_DELETE_BATCH } from './redis-cache-purger.js';
 
 const redis = createTestRedis('cache-purger');
 const subscriber = redis.client.duplicate();
@@ -127,6 +128,64 @@ describe('the work one purge command gives the shared Redis', () => {
 
     expect(sizes.largest().size).toBeLessThanOrEqual(1_000);
     expect(await redis.client.exists(index, ...entries)).toBe(0);
+  });
+});
+
+describe("the work forgetting a deleted tenant's entries gives the shared Redis", () => {
+  it('deletes every entry of a tenant holding thousands, with what lists them, about 500 keys a script', async () => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    const tenantId = 'tenant-forgotten';
+    const [lru, sizes, bytes, lists] = tenantBoundKeys(redis.prefix, tenantId);
+    const keyspace = tenantKeyspace(redis.prefix, tenantId);
+    // As the write scripts leave them: each entry in the accounting, listed under its path index and
+    // tag sets; a variant also under its URL's Vary marker and variant set.
+    const pathIndex = `${keyspace}0:r:0:p:idx`;
+    const shared = tagIndexKey(redis.prefix, tenantId, 'all');
+    const entries = Array.from({ length: 3_000 }, (_, i) => `${keyspace}0:r:0:p:${i}`);
+    const own = entries.map((_, i) => tagIndexKey(redis.prefix, tenantId, `own-${i}`));
+    const url = `${keyspace}0:r:0:p:varying`;
+    const variant = `${url}:v`;
+    const pipeline = redis.client.pipeline();
+    entries.forEach((entry, i) => {
+      pipeline.set(entry, 'x', 'PX', 86_400_000);
+      pipeline.sadd(own[i]!, entry);
+      pipeline.zadd(lru, i, entry);
+      pipeline.hset(sizes, entry, 1);
+      pipeline.hset(lists, entry, `p${pathIndex}\ns${shared}\ns${own[i]}`);
+    });
+    pipeline.sadd(pathIndex, ...entries, url, variant, `${url}:variants`);
+    pipeline.sadd(shared, ...entries);
+    pipeline.set(url, 'marker', 'PX', 86_400_000).set(variant, 'x', 'PX', 86_400_000);
+    pipeline.sadd(`${url}:variants`, variant);
+    pipeline.zadd(lru, 0, variant).hset(sizes, variant, 1).hset(lists, variant, `p${pathIndex}\nm${url}`);
+    pipeline.set(bytes, entries.length + 1);
+    await pipeline.exec();
+
+    const monitor = await monitorRedis();
+    const unlinkedByScript: number[] = [];
+    monitor.onCommand(({ args, fromScript }) => {
+      // Other clients share the server: only this tenant's scripts and keys count.
+      const name = args[0]!.toLowerCase();
+      if (!fromScript && name.startsWith('eval') && args.includes(lru)) unlinkedByScript.push(0);
+      else if (fromScript && name === 'unlink' && unlinkedByScript.length > 0)
+        unlinkedByScript[unlinkedByScript.length - 1]! += args.filter((arg) =>
+          arg.startsWith(keyspace),
+        ).length;
+    });
+    await purger.forgetTenant(tenantId);
+    const marker = `end-of-run-${randomUUID()}`;
+    await new Promise<void>((resolve) => {
+      monitor.onCommand(({ args }) => {
+        if (args[1] === marker) resolve();
+      });
+      void redis.client.echo(marker);
+    });
+    monitor.stop();
+
+    const everything = [lru, sizes, bytes, lists, pathIndex, shared, url, variant, `${url}:variants`];
+    expect(await redis.client.exists(...entries, ...own, ...everything)).toBe(0);
+    expect(unlinkedByScript.length).toBeGreaterThan(1);
+    expect(Math.max(...unlinkedByScript)).toBeLessThanOrEqual(PURGE_DELETE_BATCH + 3);
   });
 });
 

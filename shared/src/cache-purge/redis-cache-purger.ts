@@ -22,7 +22,7 @@ import {
   TENANT_GENERATION_FIELD,
   tagIndexKey,
   tagPurgeMessages,
-  tenantKeysWithoutExpiry,
+  tenantBoundKeys,
 } from './purge-protocol.js';
 
 export interface RedisCachePurger extends CachePurger {
@@ -197,6 +197,65 @@ function script(redis: RedisClient, name: string, lua: string, numberOfKeys = 1)
 }
 
 /**
+ * Deletes some of a tenant's stored entries (KEYS: its bound lru, sizes and lists, tenantBoundKeys;
+ * ARGV: about the most keys to delete): the least recently used leave the accounting one by one
+ * (ZPOPMIN: replicas forgetting the tenant at the same time take different ones) and are unlinked with
+ * every set they are listed in (path index, tag sets) and, for a variant, its URL's Vary marker and
+ * variant set, until that many keys are doomed (one entry more may name up to ~75) or none is left.
+ * Returns how many entries it took: 0 once the accounting is empty.
+ */
+const FORGET_ENTRIES_LUA = `
+local most = tonumber(ARGV[1])
+local entries, doomed, seen = {}, {}, {}
+local function doom(key)
+  if seen[key] then return end
+  seen[key] = true
+  doomed[#doomed + 1] = key
+end
+while #doomed < most and #entries < most do
+  local popped = redis.call('ZPOPMIN', KEYS[1])
+  local entry = popped[1]
+  if not entry then break end
+  entries[#entries + 1] = entry
+  doom(entry)
+  local listed = redis.call('HGET', KEYS[3], entry)
+  if listed then
+    for item in string.gmatch(listed, '[^\\n]+') do
+      local name = string.sub(item, 2)
+      doom(name)
+      if string.sub(item, 1, 1) == 'm' then doom(name .. ':variants') end
+    end
+  end
+end
+if #entries == 0 then return 0 end
+redis.call('HDEL', KEYS[2], unpack(entries))
+redis.call('HDEL', KEYS[3], unpack(entries))
+for i = 1, #doomed, most do redis.call('UNLINK', unpack(doomed, i, math.min(i + most - 1, #doomed))) end
+return #entries
+`;
+const FORGET_ENTRIES = 'vantageedgeCacheForgetEntries';
+
+/**
+ * Deletes what a tenant no longer served stored in the cache: its entries and what lists them, found
+ * through its accounting (every entry stored is a member of its bound lru), about PURGE_DELETE_BATCH
+ * keys a command, then the accounting (tenantBoundKeys). An origin may keep its responses for decades
+ * (max-age and stale-while-revalidate of 2^31 s): left to their TTLs, they would outlive the tenant in
+ * memory no tenant's bound counts any more.
+ */
+export async function forgetTenantEntries(
+  redis: RedisClient,
+  keyPrefix: string,
+  tenantId: string,
+): Promise<void> {
+  const bound = tenantBoundKeys(keyPrefix, tenantId);
+  const [lru, sizes, , lists] = bound;
+  const forgetEntries = script(redis, FORGET_ENTRIES, FORGET_ENTRIES_LUA, 3);
+  while ((await forgetEntries(lru, sizes, lists, PURGE_DELETE_BATCH)) > 0);
+  // UNLINK frees them off Redis's main thread. One command: the keys share the tenant's hash tag.
+  await redis.unlink(...bound);
+}
+
+/**
  * Sends purges over Redis (purge-protocol.ts): increments the generation, then publishes it so every
  * replica drops its in-process copies. `keyPrefix` must be the gateways' GATEWAY_REDIS_KEY_PREFIX.
  * Redis errors reject (the caller answers them); nothing is retried.
@@ -287,9 +346,8 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
       await forgetRoute(generationKey(keyPrefix, tenantId), routeId);
     },
     async forgetTenant(tenantId) {
-      // UNLINK frees them off Redis's main thread: the accounting may list 100,000s of entries.
-      // One command: the keys share the tenant's hash tag (one Cluster slot).
-      await redis.unlink(...tenantKeysWithoutExpiry(keyPrefix, tenantId));
+      await forgetTenantEntries(redis, keyPrefix, tenantId);
+      await redis.unlink(generationKey(keyPrefix, tenantId));
     },
   };
 }

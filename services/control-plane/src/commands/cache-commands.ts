@@ -199,8 +199,7 @@ async function forgetIfDeletedMeanwhile(deps: CommandDeps, tenantId: string, rou
 
 /**
  * The same for the tenant: a tenant delete landing between a purge's check and its bump forgot the
- * tenant's keys without an expiry (tenantKeysWithoutExpiry) before the bump wrote its generation hash
- * again, for good. A route purge counts too: a route outlives its deleted tenant's check.
+ * tenant's keys (CachePurger.forgetTenant) before the bump wrote its generation hash again, for good. A route purge counts too: a route outlives its deleted tenant's check.
  */
 async function forgetIfTenantDeletedMeanwhile(deps: CommandDeps, tenantId: string): Promise<void> {
   if (deps.cachePurger?.forgetTenant === undefined) return;

@@ -69,12 +69,12 @@ export interface CacheStore {
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
 
   /**
-   * Drops the tenant's byte-bound accounting, the keys its writes make without an expiry, once this
-   * replica no longer serves the tenant; its entries expire by their TTLs. (Its purge generations are
-   * the control plane's to forget: only purges write them.) Absent where the store does not outlive the
-   * process.
+   * Deletes the tenant's entries, what lists them and its byte-bound accounting (keys without an
+   * expiry) once this replica no longer serves the tenant: an origin may have said to keep its
+   * responses for decades. (Its purge generations are the control plane's to forget: only purges write
+   * them.) Absent where the store does not outlive the process.
    */
-  forgetTenantBound?(tenantId: string): Promise<void>;
+  forgetTenantEntries?(tenantId: string): Promise<void>;
 
   /** Drops every entry tagged with one of the tags and tells every replica; resolves with the message. */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;

@@ -16,6 +16,7 @@ import {
 import {
   createRedisCachePurger,
   deleteListed,
+  forgetTenantEntries,
   PURGE_DELETE_BATCH,
   type RedisCachePurger,
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
@@ -510,9 +511,8 @@ export class RedisCacheStore implements CacheStore {
     return this.#purger.purgeTagged(target);
   }
 
-  async forgetTenantBound(tenantId: string): Promise<void> {
-    // UNLINK frees them off Redis's main thread: the accounting may list 100,000s of entries.
-    await this.#redis.unlink(...tenantBoundKeys(this.#prefix, tenantId));
+  forgetTenantEntries(tenantId: string): Promise<void> {
+    return forgetTenantEntries(this.#redis, this.#prefix, tenantId);
   }
 
   subscribe(listener: PurgeListener): void {

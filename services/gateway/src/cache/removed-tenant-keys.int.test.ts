@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tenantKeyspace } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { PURGE_FENCE_MS, tenantKeyspace } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
@@ -46,6 +46,19 @@ async function tenantKeys(tenantId: string): Promise<{ expiring: string[]; forev
   return found;
 }
 
+/**
+ * The tenant's keys that outlast the fills and purges under way (a fill's lease, a purge's fence): every
+ * other key of a deleted tenant is garbage no tenant's bound counts any more.
+ */
+async function longLived(tenantId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const key of await scanKeys(redis.client, `${tenantKeyspace(redis.prefix, tenantId)}*`)) {
+    const ttl = await redis.client.pttl(key);
+    if (ttl === -1 || ttl > PURGE_FENCE_MS) found.push(key);
+  }
+  return found;
+}
+
 /** A tenant caching every response under /c/* and /slow/* for a minute. */
 async function cachingTenant(subdomain: string): Promise<string> {
   const originId = randomUUID();
@@ -63,6 +76,17 @@ async function cachingTenant(subdomain: string): Promise<string> {
 beforeAll(async () => {
   origin = createServer((req, res) => {
     req.resume();
+    if (req.url?.startsWith('/long/')) {
+      // As long as an origin may say (RFC 9111's largest delta-seconds), tagged, some of it varying.
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'cache-control': 'max-age=2147483648, stale-while-revalidate=2147483648',
+        'surrogate-key': `all ${req.url.slice('/long/'.length)}`,
+        ...(req.url.includes('varying') ? { vary: 'accept-language' } : {}),
+      });
+      res.end('kept for decades');
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/plain' });
     if (!req.url?.startsWith('/slow/')) {
       res.end('cached body');
@@ -115,6 +139,29 @@ describe('a deleted tenant’s cache keys', () => {
     // The tombstone arrives.
     expect(gateway.store.remove(tenantId)).toBe(true);
     await vi.waitFor(async () => expect((await tenantKeys(tenantId)).forever).toEqual([]));
+  });
+
+  it('regression: none outlives the tenant for the years its origin said to keep its responses', async () => {
+    const tenantId = await cachingTenant(`gone${randomUUID().slice(0, 8)}`);
+    const host = `${gateway.store.get(tenantId)!.subdomain}.localhost`;
+    const stored = async (path: string, headers: Record<string, string> = {}) => {
+      expect((await send(gateway, host, path, { headers })).headers['x-cache']).toBe('MISS');
+      await writes.settled();
+      expect((await send(gateway, host, path, { headers })).headers['x-cache']).toBe('HIT');
+    };
+    await stored('/long/plain');
+    await stored('/long/varying', { 'accept-language': 'de' });
+    await stored('/long/varying', { 'accept-language': 'fr' });
+    expect((await longLived(tenantId)).length).toBeGreaterThan(0);
+
+    // The delete is recorded: the control plane forgets the tenant's keys; the tombstone is not here yet.
+    await controlPlane.forgetTenant(tenantId);
+    expect(await longLived(tenantId)).toEqual([]);
+    await stored('/long/meanwhile');
+
+    // The tombstone arrives.
+    expect(gateway.store.remove(tenantId)).toBe(true);
+    await vi.waitFor(async () => expect(await longLived(tenantId)).toEqual([]));
   });
 
   it('regression: a fill under way when the tombstone arrives stores nothing of the tenant', async () => {

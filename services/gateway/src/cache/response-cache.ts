@@ -252,17 +252,18 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   /**
-   * The control plane forgets a deleted tenant's keys without an expiry once the delete is recorded, but
-   * each replica serves the tenant until its tombstone arrives, and a fill it stores meanwhile writes
-   * the accounting back, which nothing would then ever remove. So each replica forgets the accounting
-   * again once it no longer serves the tenant, after its own last write of it (one connection keeps
-   * their order; writes not sent yet are not sent: see `serves`). Best effort, as the control plane's.
+   * The control plane forgets a deleted tenant's keys once the delete is recorded, but each replica
+   * serves the tenant until its tombstone arrives, and a fill it stores meanwhile writes an entry and the
+   * accounting back, which nothing would then ever remove. So each replica forgets the tenant's entries
+   * and accounting again once it no longer serves the tenant, after its own last write of it (one
+   * connection keeps their order; writes not sent yet are not sent: see `serves`). Best effort, as the
+   * control plane's.
    */
   const tenantRemoved = (tenantId: string): void => {
     totals.delete(tenantId);
     purgeGenerations.forgetTenant(tenantId);
     storeSlots.forget(tenantId);
-    shared.forgetTenantBound?.(tenantId).catch((error: unknown) => {
+    shared.forgetTenantEntries?.(tenantId).catch((error: unknown) => {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       logger.warn('cache keys of a removed tenant not forgotten', {
         tenant_id: tenantId,
