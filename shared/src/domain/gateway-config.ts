@@ -411,9 +411,22 @@ export const MAX_KEY_OPERATIONS = 8;
 const SIGNING_KEY_TYPES: ReadonlySet<string> = new Set(['RSA', 'EC', 'OKP']);
 
 /**
+ * The token algorithms jose verifies with a key of each type, on the curves of SIGNING_CURVES: a key
+ * whose `alg` is another is never chosen for a token.
+ */
+const KEY_ALGORITHMS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['RSA', ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']],
+  ['EC', ['ES256']],
+  ['OKP', ['EdDSA', 'Ed25519']],
+]);
+
+type KeyRefusal = { member: 'kty' | 'n' | 'e' | 'crv' | 'key_ops' | 'ext' | 'alg'; issue: string };
+
+/**
  * Why a public JWK is not one tokens may be verified with (a key type, a costly RSA key or curve, a
- * curve no token algorithm uses, a list of operations costly to judge), naming its member; undefined
- * when it may be, or when it is malformed (loading it judges that).
+ * curve no token algorithm uses, a list of operations costly to judge, members that make jose pass the
+ * key over for every token: key_ops without verify, an ext that is no boolean, an alg not the key's),
+ * naming its member; undefined when it may be, or when it is malformed (loading it judges that).
  */
 export function verificationKeyRefusal(jwk: {
   readonly kty?: unknown;
@@ -421,38 +434,74 @@ export function verificationKeyRefusal(jwk: {
   readonly e?: unknown;
   readonly crv?: unknown;
   readonly key_ops?: unknown;
-}): { member: 'kty' | 'n' | 'e' | 'crv' | 'key_ops'; issue: string } | undefined {
+  readonly ext?: unknown;
+  readonly alg?: unknown;
+}): KeyRefusal | undefined {
   if (typeof jwk.kty === 'string' && !SIGNING_KEY_TYPES.has(jwk.kty)) {
     return { member: 'kty', issue: `must be RSA, EC or OKP: tokens are not verified with ${jwk.kty} keys` };
   }
-  if (Array.isArray(jwk.key_ops) && jwk.key_ops.length > MAX_KEY_OPERATIONS) {
+  const operations = keyOperationsIssue(jwk.key_ops);
+  if (operations !== undefined) return { member: 'key_ops', issue: operations };
+  if (jwk.ext !== undefined && typeof jwk.ext !== 'boolean') {
     return {
-      member: 'key_ops',
-      issue: `must list at most ${MAX_KEY_OPERATIONS} operations (those RFC 7517 registers, each once), not ${jwk.key_ops.length}: a longer list makes every verification costly`,
+      member: 'ext',
+      issue: 'must be true or false when given: tokens are never verified with this key',
     };
   }
-  if (jwk.kty === 'RSA') {
-    if (typeof jwk.n === 'string') {
-      const bits = bitLength(jwk.n);
-      if (bits < MIN_RSA_MODULUS_BITS || bits > MAX_RSA_MODULUS_BITS) {
-        const why =
-          bits > MAX_RSA_MODULUS_BITS
-            ? 'a longer one makes every verification costly'
-            : 'tokens are never verified with a shorter one';
-        return {
-          member: 'n',
-          issue: `must be a modulus of ${MIN_RSA_MODULUS_BITS} to ${MAX_RSA_MODULUS_BITS} bits, not ${bits}: ${why}`,
-        };
-      }
-    }
-    if (rsaExponentTooLarge(jwk)) {
+  return (jwk.kty === 'RSA' ? rsaKeyRefusal(jwk) : curveRefusal(jwk)) ?? algorithmRefusal(jwk);
+}
+
+/** Why a key's `key_ops` make it costly to judge or never used to verify; undefined without them. */
+function keyOperationsIssue(operations: unknown): string | undefined {
+  if (operations === undefined) return undefined;
+  if (!Array.isArray(operations)) {
+    return 'must be a list of operations that includes verify: tokens are never verified with this key';
+  }
+  // Before anything scans the list: judging a long one costs the square of its length.
+  if (operations.length > MAX_KEY_OPERATIONS) {
+    return `must list at most ${MAX_KEY_OPERATIONS} operations (those RFC 7517 registers, each once), not ${operations.length}: a longer list makes every verification costly`;
+  }
+  if (
+    !operations.every(
+      (operation, index) => typeof operation === 'string' && operations.indexOf(operation) === index,
+    )
+  ) {
+    return 'must name each operation once, as text: tokens are never verified with this key';
+  }
+  if (!operations.includes('verify')) {
+    return 'must list verify when given: tokens are never verified with a key whose operations leave it out';
+  }
+  return undefined;
+}
+
+function rsaKeyRefusal(jwk: {
+  readonly kty?: unknown;
+  readonly n?: unknown;
+  readonly e?: unknown;
+}): KeyRefusal | undefined {
+  if (typeof jwk.n === 'string') {
+    const bits = bitLength(jwk.n);
+    if (bits < MIN_RSA_MODULUS_BITS || bits > MAX_RSA_MODULUS_BITS) {
+      const why =
+        bits > MAX_RSA_MODULUS_BITS
+          ? 'a longer one makes every verification costly'
+          : 'tokens are never verified with a shorter one';
       return {
-        member: 'e',
-        issue: `must be at most ${MAX_RSA_PUBLIC_EXPONENT} (65537 is usual): a longer exponent makes every verification costly`,
+        member: 'n',
+        issue: `must be a modulus of ${MIN_RSA_MODULUS_BITS} to ${MAX_RSA_MODULUS_BITS} bits, not ${bits}: ${why}`,
       };
     }
-    return undefined;
   }
+  if (rsaExponentTooLarge(jwk)) {
+    return {
+      member: 'e',
+      issue: `must be at most ${MAX_RSA_PUBLIC_EXPONENT} (65537 is usual): a longer exponent makes every verification costly`,
+    };
+  }
+  return undefined;
+}
+
+function curveRefusal(jwk: { readonly kty?: unknown; readonly crv?: unknown }): KeyRefusal | undefined {
   // A remote key set names kty: `constructor` would find Object.prototype's.
   const signing =
     typeof jwk.kty === 'string' && Object.hasOwn(SIGNING_CURVES, jwk.kty)
@@ -465,6 +514,17 @@ export function verificationKeyRefusal(jwk: {
     return { member: 'crv', issue: `must be ${signing.listed}: ${why}` };
   }
   return undefined;
+}
+
+function algorithmRefusal(jwk: { readonly kty?: unknown; readonly alg?: unknown }): KeyRefusal | undefined {
+  const algorithms = typeof jwk.kty === 'string' ? KEY_ALGORITHMS.get(jwk.kty) : undefined;
+  if (algorithms === undefined || jwk.alg === undefined) return undefined;
+  if (typeof jwk.alg === 'string' && algorithms.includes(jwk.alg)) return undefined;
+  const listed = algorithms.length === 1 ? algorithms[0] : `one of ${algorithms.join(', ')}`;
+  return {
+    member: 'alg',
+    issue: `must be ${listed} when given, an algorithm of ${jwk.kty} keys: a token is verified only with a key whose alg is the token's`,
+  };
 }
 
 export const SERVICE_SCOPE = /^[A-Za-z0-9:._/-]+$/;

@@ -58,6 +58,21 @@ describe('service accounts (regression: any service key could sign for any servi
     expect(response.status, JSON.stringify(response.body)).toBe(200);
   });
 
+  it('accepts the key_ops, ext and alg members of keys tokens verify with', async () => {
+    const ed25519 = () => generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+    const keys = [
+      { ...rsaPublicJwk(), kid: 'rs', alg: 'RS256', key_ops: ['verify'], ext: true },
+      { ...rsaPublicJwk(), kid: 'ps', alg: 'PS512', key_ops: ['verify', 'encrypt'] },
+      { ...publicJwkOn('ec', 'P-256'), kid: 'es', alg: 'ES256', ext: false },
+      { ...ed25519(), kid: 'eddsa', alg: 'EdDSA' },
+      { ...ed25519(), kid: 'ed', alg: 'Ed25519', key_ops: ['verify'] },
+    ];
+    const response = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, {
+      body: { settings: { service_accounts: [{ id: 'members', keys }] } },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+  });
+
   it.each([
     [
       'unbound service_jwks (the retired field)',
@@ -195,6 +210,41 @@ describe('service accounts (regression: any service key could sign for any servi
     expect(details).toEqual(expect.arrayContaining([{ field, issue: expect.stringMatching(issue) }]));
     expect(await eventCount()).toBe(before);
   });
+
+  // Regression: keys the gateways never verify a token with (jose passes over a key whose key_ops
+  // leave out verify or are not distinct strings, whose ext is not a boolean, or whose alg is not the
+  // token's) were accepted, and every token of the service was then refused 401 at every replica.
+  it.each<[name: string, key: () => Record<string, unknown>, member: string, issue: RegExp]>([
+    ['key_ops without verify', () => ecKey({ key_ops: ['sign'] }), 'key_ops', /must list verify/],
+    [
+      'key_ops naming an operation twice',
+      () => ecKey({ key_ops: ['verify', 'verify'] }),
+      'key_ops',
+      /each operation once/,
+    ],
+    ['key_ops that is not a list', () => ecKey({ key_ops: 'verify' }), 'key_ops', /must be a list/],
+    ['an ext that is not a boolean', () => ecKey({ ext: 'true' }), 'ext', /must be true or false/],
+    ['an alg of another key type', () => ecKey({ alg: 'RS256' }), 'alg', /must be ES256/],
+    ['an alg of another curve', () => ecKey({ alg: 'ES384' }), 'alg', /must be ES256/],
+    ['an alg that is an object member', () => ecKey({ alg: 'constructor' }), 'alg', /must be ES256/],
+    [
+      'an RSA alg of an EC key',
+      () => ({ ...rsaPublicJwk(), kid: 'k', alg: 'ES256' }),
+      'alg',
+      /must be one of RS256, RS384, RS512, PS256, PS384, PS512/,
+    ],
+  ])('refuses a key with %s: 400 naming the member, changing nothing', async (_name, key, member, issue) => {
+    const before = await eventCount();
+    const response = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, {
+      body: { settings: { service_accounts: [{ id: 'a', keys: [key()] }] } },
+    });
+    expect(response.status).toBe(400);
+    const details = (json(response)['error'] as { details: Array<{ field: string; issue: string }> }).details;
+    expect(details).toEqual([
+      { field: `settings.service_accounts.0.keys.0.${member}`, issue: expect.stringMatching(issue) },
+    ]);
+    expect(await eventCount()).toBe(before);
+  });
 });
 
 function rsaPublicJwk(): Record<string, unknown> {
@@ -212,6 +262,11 @@ function publicJwkOn(type: 'ec' | 'ed448', namedCurve?: string): Record<string, 
       ? generateKeyPairSync('ec', { namedCurve: namedCurve ?? 'P-256' })
       : generateKeyPairSync('ed448');
   return pair.publicKey.export({ format: 'jwk' });
+}
+
+/** A P-256 public key (kid k) with `members` beside its own. */
+function ecKey(members: Record<string, unknown>): Record<string, unknown> {
+  return { ...publicJwkOn('ec', 'P-256'), kid: 'k', ...members };
 }
 
 function publicJwkPlaceholder(): Record<string, unknown> {
