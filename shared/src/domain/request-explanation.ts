@@ -376,3 +376,24 @@ export const requestExplanation = z.object({
   decision: explainDecision,
 });
 export type RequestExplanation = z.infer<typeof requestExplanation>;
+
+/**
+ * Header lines (name and value, in the order sent) as an explain request's `headers` carries them:
+ * names in lower case, a name sent on several lines as the list of its values, which the control plane
+ * reads as the gateways read repeated lines. Gathered in a Map: a header may be named like a member
+ * every object has (Constructor, __proto__), which assigning into a plain object would lose.
+ */
+export function explainRequestHeaders(
+  lines: Iterable<readonly [name: string, value: string]>,
+): Record<string, string | string[]> {
+  const headers = new Map<string, string | string[]>();
+  for (const [name, value] of lines) {
+    const lower = name.toLowerCase();
+    const previous = headers.get(lower);
+    headers.set(
+      lower,
+      previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value],
+    );
+  }
+  return Object.fromEntries(headers);
+}

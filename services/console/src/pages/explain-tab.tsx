@@ -1,4 +1,8 @@
-import { type RequestExplanation, requestExplanation } from '@vantageedge/shared/domain/request-explanation';
+import {
+  explainRequestHeaders,
+  type RequestExplanation,
+  requestExplanation,
+} from '@vantageedge/shared/domain/request-explanation';
 import { useRef, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import { readAnswer } from '../api/read-answer.js';
@@ -7,14 +11,15 @@ import { ExplanationView } from './explanation-view.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
-/** "Name: value" per line → a header map (lines without a colon are ignored). */
-function parseHeaders(text: string): Record<string, string> {
-  const headers: Record<string, string> = {};
+/** "Name: value" per line → the explain request's headers (lines without a name are ignored). */
+export function parseHeaders(text: string): Record<string, string | string[]> {
+  const lines: Array<[string, string]> = [];
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    const name = line.slice(0, Math.max(colon, 0)).trim();
+    if (name !== '') lines.push([name, line.slice(colon + 1).trim()]);
   }
-  return headers;
+  return explainRequestHeaders(lines);
 }
 
 /** What the gateways would do with a request, computed by their own matcher and rules, now or at a past position. */

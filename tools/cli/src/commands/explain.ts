@@ -1,6 +1,7 @@
 import { quotaWindowText } from '@vantageedge/shared/domain/quota-window-text';
 import {
   type AuthExplanation,
+  explainRequestHeaders,
   type QuotaExplanation,
   type RequestExplanation,
   requestExplanation,
@@ -44,20 +45,14 @@ export function splitRequestUrl(url: string): { scheme: 'http' | 'https'; host: 
 
 /** `-H 'Name: value'` (curl's form) into a header map; repeated names keep every value. */
 export function parseHeaders(lines: readonly string[]): Record<string, string | string[]> {
-  // A Map: a header may be named like a member every object has (Constructor, __proto__).
-  const headers = new Map<string, string | string[]>();
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new CliError(EXIT.usage, `a header is "Name: value", got ${JSON.stringify(line)}`);
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const previous = headers.get(name);
-    headers.set(
-      name,
-      previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value],
-    );
-  }
-  return Object.fromEntries(headers);
+  return explainRequestHeaders(
+    lines.map((line) => {
+      const colon = line.indexOf(':');
+      if (colon <= 0)
+        throw new CliError(EXIT.usage, `a header is "Name: value", got ${JSON.stringify(line)}`);
+      return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()] as const;
+    }),
+  );
 }
 
 function methodsText(methods: readonly string[]): string {
