@@ -146,6 +146,9 @@ const TENANT_CORS_ORIGINS_REMEMBERED = 1024;
 const VARY_ORIGIN = new CheckedHeader('vary', 'Origin');
 const VARY_ONLY: readonly CheckedHeader[] = [VARY_ORIGIN];
 
+/** The name of the stage that answers preflights and sets a route's CORS headers on its answers. */
+const CORS_STAGE = 'cors';
+
 function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
   const allowCredentials = cors.credentials
     ? new CheckedHeader('access-control-allow-credentials', 'true')
@@ -168,7 +171,7 @@ function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
     CORS_ORIGINS_REMEMBERED,
   );
   const stage: RouteStage = {
-    name: 'cors',
+    name: CORS_STAGE,
     onRequest(exchange) {
       const { req, res } = exchange;
       const origin = req.headers.origin;
@@ -193,6 +196,18 @@ function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
     // A WebSocket a page opened while the policy allowed it ends once the policy no longer does.
     refusesOpenConnection: ({ page }) => (refusesPage(page) ? 'cors_not_allowed' : undefined),
   };
+}
+
+/**
+ * The route's CORS headers on a refusal the gateway makes before the route's stages run (a loop, a
+ * declared body over the gateway's limit), as on the refusals of its stages (a 401, a 429, a streamed
+ * body's 413): a page the policy allows reads why its request failed, another cannot. Only on that
+ * refusal's path; a preflight is refused without them (the browser fails it either way).
+ */
+export function setRouteCorsHeaders(exchange: GatewayExchange): void {
+  if (exchange.corsPreflight) return;
+  const cors = exchange.route?.stages.afterClientAddress.find((stage) => stage.name === CORS_STAGE);
+  cors?.onRequest?.(exchange);
 }
 
 const WEBSOCKET_ORIGIN_REFUSED = 'the route’s CORS policy does not allow WebSockets from this Origin';

@@ -201,6 +201,15 @@ describe('CORS route policy', () => {
             path_pattern: '/revalidated-plain/*',
             cache_policy: { mode: 'standard' },
           },
+          // Refusals the gateway makes before the route's other stages: limits and a loop.
+          {
+            origin_id: originId,
+            path_pattern: '/upload/*',
+            methods: ['POST'],
+            cors: { allow_origins: ['https://app.example.com'] },
+            max_body_bytes: 16,
+            max_header_bytes: 4096,
+          },
           // Version 2 of an API, chosen by a header, beside the path-only version 1; one of them has CORS.
           {
             origin_id: originId,
@@ -336,6 +345,35 @@ describe('CORS route policy', () => {
     });
     expect(header.status).toBe(403);
     expect(JSON.stringify(header.json())).toContain('x-secret');
+  });
+
+  // Regression: the refusals made before the CORS stage ran (a declared body over the route's or the
+  // gateway's limit, a header section over the route's, a request looping back to the platform) went
+  // out without the route's CORS headers: a page the policy allows saw a network error where it could
+  // read the 401 of the same route, or the 413 of a body that was streamed instead of declared.
+  it("gives the gateway's refusals before the route's other stages its CORS headers too", async () => {
+    const refusals: Array<[string, number, Record<string, string>, string | undefined]> = [
+      ["the route's body limit", 413, {}, 'x'.repeat(64)],
+      ["the gateway's body limit", 413, { 'content-length': String(64 * 1024 * 1024) }, undefined],
+      ["the route's header limit", 431, { 'x-padding': 'p'.repeat(5000) }, undefined],
+      ['a loop', 508, { 'cdn-loop': 'vantageedge, vantageedge' }, undefined],
+    ];
+    for (const [refusal, status, headers, body] of refusals) {
+      const ask = (from: string) =>
+        send(gateway, 'cors.localhost', '/upload/x', {
+          method: 'POST',
+          headers: { origin: from, ...headers },
+          ...(body === undefined ? {} : { body }),
+        });
+      const allowed = await ask('https://app.example.com');
+      expect(allowed.status, refusal).toBe(status);
+      expect(allowed.headers['access-control-allow-origin'], refusal).toBe('https://app.example.com');
+      expect(allowed.headers['vary'], refusal).toBe('Origin');
+      const foreign = await ask('https://evil.example');
+      expect(foreign.status, refusal).toBe(status);
+      expect(foreign.headers['access-control-allow-origin'], refusal).toBeUndefined();
+      expect(foreign.headers['vary'], refusal).toBe('Origin');
+    }
   });
 
   it('gives an actual request from a foreign origin no Access-Control-Allow-Origin', async () => {

@@ -19,7 +19,12 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { FillBudget } from '../cache/fill-budget.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { createCorsOriginHeadersPolicy, createCorsPolicy, createCorsVaryPolicy } from '../cors/cors-stage.js';
+import {
+  createCorsOriginHeadersPolicy,
+  createCorsPolicy,
+  createCorsVaryPolicy,
+  setRouteCorsHeaders,
+} from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
@@ -76,7 +81,7 @@ import { unknownHostAnswer } from './unknown-host.js';
  *
  *   handleRequest → checkHeaderCount → checkVersion → checkScheme → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute
  *   → checkClientAddress (the route's IP rules) → checkLoop → checkDeclaredBodySize
- *   → runRequestStages (the route's other compiled stages: limits, CORS, auth, rate limit, cache, …)
+ *   → runRequestStages (the route's other compiled stages: CORS, limits, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
  *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
  *
@@ -191,9 +196,10 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
 }
 
 /**
- * Every route policy, in pipeline order. Cheap refusals first (IP rules, then limits: a refused address
- * is told nothing about the route, checkClientAddress), then CORS (a
- * preflight is answered before authentication), authentication, the answers that need no origin
+ * Every route policy, in pipeline order. IP rules first (a refused address is told nothing about the
+ * route, checkClientAddress), then CORS (a preflight is answered before authentication, and every later
+ * refusal carries the route's CORS headers, as the origin's answers do), the route's limits,
+ * authentication, the answers that need no origin
  * (a route's fixed response, then TRACE and OPTIONS whose Max-Forwards is spent),
  * request transforms (before the cache, which keys on what the origin receives), the response headers
  * with the request's own values (their hook runs after the cache's, which never stores them), the
@@ -205,8 +211,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
 function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
   return [
     createIpRulesPolicy(),
-    createRequestLimitsPolicy(options.maxBodyBytes),
     createCorsPolicy(),
+    createRequestLimitsPolicy(options.maxBodyBytes),
     createAuthPolicy(options.authenticator),
     createFixedResponsePolicy(),
     createMaxForwardsPolicy(),
@@ -480,6 +486,7 @@ function checkClientAddress(context: PipelineContext, exchange: GatewayExchange)
  */
 function checkLoop(context: PipelineContext, exchange: GatewayExchange): boolean {
   if (platformPasses(exchange.req.headers) < context.maxLoopHops) return true;
+  setRouteCorsHeaders(exchange);
   failExchange(exchange, 508, 'loop_detected', LOOP_DETECTED_MESSAGE);
   return false;
 }
@@ -514,6 +521,7 @@ const PREFLIGHT_READINGS = [true, false] as const;
 function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchange): boolean {
   const contentLength = singleHeader(exchange.req.headers['content-length']);
   if (contentLength !== undefined && Number(contentLength) > context.maxBodyBytes) {
+    setRouteCorsHeaders(exchange);
     failExchange(
       exchange,
       413,
