@@ -21,7 +21,8 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage, type StageResult } from 
  *   it announces): 204 with the allowed origin, methods, headers, credentials and max age; 403
  *   `cors_not_allowed` when the origin, the method or a requested header is not allowed.
  * - Actual request from an allowed origin: Access-Control-Allow-Origin (+ -Credentials, -Expose-Headers)
- *   on whatever answers it (the origin, a cache HIT, an error of a later stage). The origin's own CORS
+ *   on whatever answers it (the origin, a cache HIT, an error of a later stage or of the gateway's
+ *   checks before the route's stages, setRouteCorsHeaders). The origin's own CORS
  *   headers never reach the client, whatever the Origin (createCorsOriginHeadersPolicy). Every answer
  *   of the route says `Vary: Origin` (merged with the origin's or a fixed_response's Vary), and the response cache keys the
  *   route's entries on Origin.
