@@ -376,6 +376,27 @@ describe('CORS route policy', () => {
     }
   });
 
+  // CORS runs before the route's own limits: its preflight is answered whatever their size (it never
+  // reaches the origin), the actual request is refused by them with the CORS headers a page can read.
+  // The gateway's own refusals still come first: a looping or oversized preflight is refused.
+  it("answers a preflight before the route's limits, never before a loop or the gateway's body limit", async () => {
+    const ask = (headers: Record<string, string>) =>
+      preflight('/upload/x', {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        ...headers,
+      });
+    const padded = await ask({ 'x-padding': 'p'.repeat(5000) });
+    expect(padded.status).toBe(204);
+    expect(padded.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const looping = await ask({ 'cdn-loop': 'vantageedge, vantageedge' });
+    expect(looping.status).toBe(508);
+    expect(looping.headers['access-control-allow-origin']).toBeUndefined();
+    const oversized = await ask({ 'content-length': String(64 * 1024 * 1024) });
+    expect(oversized.status).toBe(413);
+    expect(oversized.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
   it('gives an actual request from a foreign origin no Access-Control-Allow-Origin', async () => {
     const answer = await send(gateway, 'cors.localhost', '/api/orders', {
       headers: { origin: 'https://evil.example', authorization: `Bearer ${token}` },

@@ -5,8 +5,10 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage
 /**
  * A route's own `max_header_bytes` and `max_body_bytes`, below the gateway's global limits (the lower
  * one applies: the listener refuses anything over the global ones before a route is known). Checked
- * first, before anything else of the route runs: 431 / 413. A body without a declared length is
- * counted as it streams to the origin and cut at the route's limit (413 when nothing was answered yet).
+ * after the route's IP rules and CORS (so a refusal carries the CORS headers of an allowed Origin, and a
+ * preflight, which never reaches the origin, is answered whatever its size), before anything else of
+ * the route runs: 431 / 413. A body without a declared length is counted as it streams to the origin
+ * and cut at the route's limit (413 when nothing was answered yet).
  */
 export function createRequestLimitsPolicy(globalMaxBodyBytes: number): RoutePolicy {
   return {
