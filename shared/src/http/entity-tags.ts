@@ -17,3 +17,15 @@ export function entityTagListMatches(list: string, etag: string): boolean {
   }
   return false;
 }
+
+/**
+ * Two entity-tags are the same under the weak comparison (RFC 9110 §8.8.3.2): their opaque tags are,
+ * whether either is weak.
+ */
+export function sameOpaqueTag(a: string, b: string): boolean {
+  return opaqueTag(a) === opaqueTag(b);
+}
+
+function opaqueTag(etag: string): string {
+  return etag.trim().replace(/^W\//, '');
+}

@@ -1,4 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { sameOpaqueTag } from '@vantageedge/shared/http/entity-tags';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Counter } from 'prom-client';
 import { varyNames } from '../http/vary-fields.js';
 import { type CacheEntry, entryHeader } from './cache-entry.js';
@@ -28,13 +30,19 @@ export function createRevalidated(options: RevalidationOptions): Revalidated {
   return (fill, headers) => {
     const stale = fill.revalidating!;
     fill.revalidating = null;
+    revalidations.labels({ result: 'not_modified' }).inc();
+    if (!selectsStored(stale, headers)) {
+      // The origin's current representation is another: this request gets the stored response as it
+      // was (the origin did find the entry's own tag current), and the stored entry stays unchanged.
+      refuse(fill, 'not_modified_other_etag');
+      return { ...stale, storedAt: now() };
+    }
     // A 304 without a Vary of its own keeps the stored one, and the Origin the gateway had merged into it.
     if (headers.vary === undefined)
       fill.varyOriginByGateway =
         varyNames(entryHeader(stale, 'vary'), 'origin') && !stale.varyOn.includes('origin');
     const merged = mergeNotModified(stale, headers);
     const decision = revalidatedStorageDecision(fill.policy, stale.status, merged, headers, fill);
-    revalidations.labels({ result: 'not_modified' }).inc();
     if ('notStored' in decision) {
       // The updated response may not be kept, or not shared from this caller's 304: it answers this
       // request once, and the stored entry is left as it was.
@@ -45,6 +53,19 @@ export function createRevalidated(options: RevalidationOptions): Revalidated {
     void commitEntry(fill, entry).catch(() => {});
     return entry;
   };
+}
+
+/**
+ * The 304 selects the stored response for update (RFC 9111 §4.3.4): it names no ETag, or the entry's
+ * entity tag. Weakness aside: a compressing origin (nginx's gzip) weakens the ETag of the 200s it
+ * compresses, not of its 304s, which have no body to compress. A stored response without an ETag was
+ * revalidated with If-Modified-Since: the 304's tag is that of the unmodified representation it holds.
+ */
+function selectsStored(entry: CacheEntry, notModified: IncomingHttpHeaders): boolean {
+  const stored = entryHeader(entry, 'etag');
+  if (notModified.etag === undefined || stored === undefined) return true;
+  const confirmed = singleHeader(notModified.etag);
+  return confirmed !== undefined && sameOpaqueTag(confirmed, stored);
 }
 
 /**
