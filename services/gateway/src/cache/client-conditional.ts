@@ -61,7 +61,7 @@ export function isConditional(request: IncomingHttpHeaders): boolean {
 
 /**
  * The client's conditional GET/HEAD is satisfied by a 200 with these fields (RFC 9110 §13.1.2, §13.1.3):
- * If-None-Match names its ETag; without If-None-Match, If-Modified-Since is not before its Last-Modified,
+ * If-None-Match is `*` or names its ETag; without If-None-Match, If-Modified-Since is not before its Last-Modified,
  * or its Date when it has no Last-Modified (RFC 9111 §4.3.2).
  */
 export function clientHasCurrentCopy(
@@ -70,6 +70,8 @@ export function clientHasCurrentCopy(
 ): boolean {
   const ifNoneMatch = headerList(request['if-none-match']);
   if (ifNoneMatch !== undefined) {
+    // `*` matches any current representation, one without an ETag too.
+    if (ifNoneMatch.trim() === '*') return true;
     const etag = fieldOf('etag');
     return etag !== undefined && entityTagListMatches(ifNoneMatch, etag);
   }
