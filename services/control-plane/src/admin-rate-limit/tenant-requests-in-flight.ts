@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RequestHandler } from 'express';
 import type { Authorizer } from '../auth/authorize.js';
-import { releaseWhenAnswered } from './in-flight-counter.js';
+import { rateLimited } from '../domain/errors.js';
+import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
 import { createInFlightLimit } from './in-flight-limit.js';
 
 /**
@@ -17,8 +18,21 @@ import { createInFlightLimit } from './in-flight-limit.js';
  * on each. A request is refused as soon as access is granted, before the endpoint's own statements run;
  * it counts until its handler answers. A request on no tenant (creating one, a platform admin's listing
  * of all) is held to the per-caller limit only.
+ *
+ * The requests of callers with read access only (members, viewers, other org roles, a leaked read-only
+ * token) hold at most `readersInFlightOf(max)` of a tenant's places together: a caller may have as many
+ * requests in flight as a tenant has places, and one viewer's slow reads would otherwise leave the
+ * tenant's admins and the platform admins no place to revoke a key, purge the cache or roll back.
  */
 export const DEFAULT_TENANT_REQUESTS_IN_FLIGHT = 8;
+
+/**
+ * The places of a tenant its read-only callers may hold: all but a quarter of them (at least one kept
+ * for the writers once there are two).
+ */
+export function readersInFlightOf(max: number): number {
+  return max < 2 ? max : max - Math.max(1, Math.floor(max / 4));
+}
 
 export interface TenantRequestsInFlight {
   /** Opens each request's count: the tenants it is granted access to from here on are held until it is answered. */
@@ -40,6 +54,31 @@ export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight
     field: 'tenant_requests_in_flight',
     setting: 'CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT',
   });
+  const readersMax = readersInFlightOf(max);
+  const readers = createInFlightCounter(readersMax);
+  /** A reader's place: one of the readers' and one of the tenant's, or a 429 naming the readers' share. */
+  const enterAsReader = (tenantId: string): (() => void) => {
+    const leaveReaders = readers.enter(tenantId);
+    if (leaveReaders === null) {
+      throw rateLimited(
+        'admin_rate_limited',
+        'too many requests on this tenant running at once: retry in 1 s',
+        'tenant_requests_in_flight',
+        `at most ${readersMax} requests of read-only callers on one tenant at once (the rest of CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT is for its writers)`,
+        1,
+      );
+    }
+    try {
+      const leave = enter(tenantId);
+      return () => {
+        leave();
+        leaveReaders();
+      };
+    } catch (error) {
+      leaveReaders();
+      throw error;
+    }
+  };
   const requests = new AsyncLocalStorage<RequestPlaces>();
   return {
     middleware(_req, res, next) {
@@ -61,7 +100,7 @@ export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight
           const access = await authorizer.access(caller, tenantId, folds);
           const places = requests.getStore();
           if (access === 'none' || !places || places.answered || places.held.has(tenantId)) return access;
-          places.held.set(tenantId, enter(tenantId));
+          places.held.set(tenantId, access === 'write' ? enter(tenantId) : enterAsReader(tenantId));
           return access;
         },
       };

@@ -27,27 +27,37 @@ export async function untilReadable(cp: ControlPlaneHarness, token: string, tena
   }
 }
 
+/** The read model tables a test may hold locked: each read of one waits while it is. */
+export type ReadModelTable = 'read_models.audit_log' | 'read_models.custom_domains';
+
 /**
- * How many statements wait for the lock `blocker` holds on the audit log read model: each a slow read
- * holding a pooled connection. pg_locks, not pg_stat_activity: the latter is one snapshot for the
- * blocker's whole transaction.
+ * How many statements wait for the lock `blocker` holds on `table`: each a slow read holding a pooled
+ * connection. pg_locks, not pg_stat_activity: the latter is one snapshot for the blocker's whole
+ * transaction.
  */
-export async function auditLogLockWaiters(blocker: pg.Client): Promise<number> {
+export async function readModelLockWaiters(blocker: pg.Client, table: ReadModelTable): Promise<number> {
   const { rows } = await blocker.query<{ n: number }>(
-    `select count(*)::int as n from pg_locks
-      where relation = 'read_models.audit_log'::regclass and not granted`,
+    'select count(*)::int as n from pg_locks where relation = $1::regclass and not granted',
+    [table],
   );
   return rows[0]?.n ?? 0;
 }
 
+/** How many statements wait for the lock `blocker` holds on the audit log read model. */
+export const auditLogLockWaiters = (blocker: pg.Client) =>
+  readModelLockWaiters(blocker, 'read_models.audit_log');
+
 /**
- * Opens a transaction on `blocker` holding the audit log read model locked: a read of it waits, holding
- * its pooled connection, until `blocker` rolls back.
+ * Opens a transaction on `blocker` holding `table` locked: a read of it waits, holding its pooled
+ * connection, until `blocker` rolls back.
  */
-export async function lockAuditLog(blocker: pg.Client): Promise<void> {
+export async function lockReadModel(blocker: pg.Client, table: ReadModelTable): Promise<void> {
   await blocker.query('begin');
-  await blocker.query('lock table read_models.audit_log in access exclusive mode');
+  await blocker.query(`lock table ${table} in access exclusive mode`);
 }
+
+/** Opens a transaction on `blocker` holding the audit log read model locked (see lockReadModel). */
+export const lockAuditLog = (blocker: pg.Client) => lockReadModel(blocker, 'read_models.audit_log');
 
 /** Requests sent at once, not all answered yet. */
 export interface SentRequests {
@@ -58,12 +68,13 @@ export interface SentRequests {
 
 /**
  * Sends every request of `sends` at once; returns once each one is either answered or waiting for the
- * audit log lock `blocker` holds (besides `waitingBefore` requests sent before).
+ * lock `blocker` holds on `table` (besides `waitingBefore` requests sent before).
  */
 export async function sendUntilAnsweredOrBlocked(
   blocker: pg.Client,
   sends: ReadonlyArray<() => Promise<ApiResponse>>,
   waitingBefore = 0,
+  table: ReadModelTable = 'read_models.audit_log',
 ): Promise<SentRequests> {
   let answered = 0;
   const requests = sends.map((send) =>
@@ -72,7 +83,7 @@ export async function sendUntilAnsweredOrBlocked(
     }),
   );
   await expect
-    .poll(async () => answered + (await auditLogLockWaiters(blocker)), { timeout: 20_000 })
+    .poll(async () => answered + (await readModelLockWaiters(blocker, table)), { timeout: 20_000 })
     .toBe(waitingBefore + requests.length);
   return { requests, answered: () => answered };
 }
