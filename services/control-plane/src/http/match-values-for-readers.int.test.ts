@@ -201,6 +201,36 @@ describe('match condition and split override values are for those who may change
     expect(JSON.stringify(asAdmin.body)).toContain(HEADER_SECRET);
   });
 
+  // Regression test: the tenant's config and its document carried the config version's ETag whoever
+  // read them, so a writer revalidating a copy read as a reader (the reader once promoted, in the same
+  // browser) got 304 and kept <redacted>, and a reader revalidating a writer's copy was told it current.
+  it("a reader's copy of the tenant's config is never current for a writer, nor a writer's for a reader", async () => {
+    const base = `/api/v1/tenants/${tenantId}/config`;
+    // As a browser revalidates its copy (fetch would add Cache-Control: no-cache otherwise).
+    const ifNoneMatch = (tag: string) => ({ 'If-None-Match': tag, 'Cache-Control': 'max-age=0' });
+    for (const path of [base, `${base}/document`]) {
+      const viewerTag = (await h.request('GET', path, { token: viewer })).headers.get('etag') as string;
+      const adminTag = (await h.request('GET', path, { token: tenantAdmin })).headers.get('etag') as string;
+      const revalidated = await h.request('GET', path, {
+        token: tenantAdmin,
+        headers: ifNoneMatch(viewerTag),
+      });
+      expect(revalidated.status, path).toBe(200);
+      expect(JSON.stringify(revalidated.body), path).toContain(HEADER_SECRET);
+      const byViewer = await h.request('GET', path, { token: viewer, headers: ifNoneMatch(adminTag) });
+      expect(byViewer.status, path).toBe(200);
+      seesNoMatchValue(byViewer.body);
+      // Each still revalidates its own copy.
+      for (const [token, tag] of [
+        [viewer, viewerTag],
+        [tenantAdmin, adminTag],
+      ] as const) {
+        const again = await h.request('GET', path, { token, headers: ifNoneMatch(tag) });
+        expect(again.status, path).toBe(304);
+      }
+    }
+  });
+
   it('a plan changing the conditions: redacted for a viewer', async () => {
     const dumped = json(
       await h.request('GET', `/api/v1/tenants/${tenantId}/config/document`, { token: viewer }),

@@ -662,7 +662,12 @@ function configPaths(): Record<string, unknown> {
       responses: {
         '200': {
           description: 'the config',
-          headers: { ETag: header('the config version (for If-Match on apply)', { type: 'string' }) },
+          headers: {
+            ETag: header(
+              'the config version (for If-Match on apply); read without write access (match and split override values <redacted>) it is "n-redacted", another representation',
+              { type: 'string' },
+            ),
+          },
           content: json(ref(schema)),
         },
         ...QUERY_ERRORS,

@@ -1,5 +1,6 @@
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { entityTagListMatches } from '@vantageedge/shared/http/entity-tags';
 import type express from 'express';
 import type { Request, Response } from 'express';
 import type pg from 'pg';
@@ -148,9 +149,26 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     ]);
   }
 
-  function sendVersioned(res: Response, config: TenantConfig, body: unknown): void {
-    res.setHeader('ETag', `"${config.version}"`);
+  /**
+   * A reader's copy (match values <redacted>) is another representation than a writer's: another tag,
+   * so neither is ever revalidated (304) as the other, by a browser or a cache keyed by URL alone.
+   * If-None-Match is compared as a route's GET compares it, whatever the request's Cache-Control.
+   */
+  function sendVersioned(
+    req: Request,
+    res: Response,
+    access: RequiredAccess,
+    config: TenantConfig,
+    body: unknown,
+  ): void {
+    const etag = access === 'write' ? `"${config.version}"` : `"${config.version}-redacted"`;
+    res.setHeader('ETag', etag);
     res.setHeader('Cache-Control', 'private, no-cache');
+    const ifNoneMatch = req.get('if-none-match');
+    if (ifNoneMatch !== undefined && entityTagListMatches(ifNoneMatch, etag)) {
+      res.status(304).end();
+      return;
+    }
     res.json(body);
   }
 
@@ -161,7 +179,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, access, position, 'at_position');
     budgetOf(access).spend(tenantId, [config]);
-    sendVersioned(res, config, asSeenWith(access, presentConfig(config, position)));
+    sendVersioned(req, res, access, config, asSeenWith(access, presentConfig(config, position)));
   });
 
   router.get('/api/v1/tenants/:id/config/document', minPosition.header, async (req, res) => {
@@ -171,7 +189,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, access, position, 'at_position');
     budgetOf(access).spend(tenantId, [config]);
-    sendVersioned(res, config, {
+    sendVersioned(req, res, access, config, {
       tenant_id: tenantId,
       position: position.toString(),
       version: config.version,
