@@ -10,6 +10,15 @@ export interface InFlightCounter {
   enter(key: string): (() => void) | null;
 }
 
+/**
+ * Of `max` places of one tenant, the most its callers with read access only may hold together: all but
+ * a quarter (at least one kept for the tenant's writers once there are two), so a viewer holding every
+ * place it may still leaves the tenant's admins and the platform admins room to act.
+ */
+export function readersShareOf(max: number): number {
+  return max < 2 ? max : max - Math.max(1, Math.floor(max / 4));
+}
+
 export function createInFlightCounter(max: number): InFlightCounter {
   const running = new Map<string, number>();
   return {

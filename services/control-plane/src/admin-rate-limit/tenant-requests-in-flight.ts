@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RequestHandler } from 'express';
 import type { Authorizer } from '../auth/authorize.js';
 import { rateLimited } from '../domain/errors.js';
-import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+import { createInFlightCounter, readersShareOf, releaseWhenAnswered } from './in-flight-counter.js';
 import { createInFlightLimit } from './in-flight-limit.js';
 
 /**
@@ -20,19 +20,11 @@ import { createInFlightLimit } from './in-flight-limit.js';
  * of all) is held to the per-caller limit only.
  *
  * The requests of callers with read access only (members, viewers, other org roles, a leaked read-only
- * token) hold at most `readersInFlightOf(max)` of a tenant's places together: a caller may have as many
+ * token) hold at most `readersShareOf(max)` of a tenant's places together: a caller may have as many
  * requests in flight as a tenant has places, and one viewer's slow reads would otherwise leave the
  * tenant's admins and the platform admins no place to revoke a key, purge the cache or roll back.
  */
 export const DEFAULT_TENANT_REQUESTS_IN_FLIGHT = 8;
-
-/**
- * The places of a tenant its read-only callers may hold: all but a quarter of them (at least one kept
- * for the writers once there are two).
- */
-export function readersInFlightOf(max: number): number {
-  return max < 2 ? max : max - Math.max(1, Math.floor(max / 4));
-}
 
 export interface TenantRequestsInFlight {
   /** Opens each request's count: the tenants it is granted access to from here on are held until it is answered. */
@@ -54,7 +46,7 @@ export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight
     field: 'tenant_requests_in_flight',
     setting: 'CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT',
   });
-  const readersMax = readersInFlightOf(max);
+  const readersMax = readersShareOf(max);
   const readers = createInFlightCounter(readersMax);
   /** A reader's place: one of the readers' and one of the tenant's, or a 429 naming the readers' share. */
   const enterAsReader = (tenantId: string): (() => void) => {

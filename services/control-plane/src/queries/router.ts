@@ -14,7 +14,6 @@ import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
 import { type ConfigReadBudget, configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { asSeenWith } from '../config-history/redact-match-values.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
-import { rateLimited } from '../domain/errors.js';
 import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
 import { exactRouter } from '../http/exact-routing.js';
 import { ReplayRunner } from './admin-replay.js';
@@ -140,6 +139,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       throw new ApiError(404, 'not_found', 'tenant not found', [{ field, issue: 'no such tenant' }]);
     }
     if (!allows(access, required)) throw forbidden(`${req.path} needs ${required} access to the tenant`);
+    return access;
   }
 
   const list =
@@ -287,19 +287,10 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       }
       tenantId = keyTenant;
     }
-    await requireTenantAccess(req, res, tenantId as string, 'read');
+    const access = await requireTenantAccess(req, res, tenantId as string, 'read');
     const window = usageWindow(query, (deps.clock ?? Date.now)());
     if ('issue' in window) throw validationFailed([{ field: window.field, issue: window.issue }]);
-    const done = usageReads.enter(tenantId as string);
-    if (done === null) {
-      throw rateLimited(
-        'admin_rate_limited',
-        'too many usage reads of this tenant running: retry in 1 s',
-        'usage_queries_in_flight',
-        `at most ${usageReads.max} usage reads of one tenant at once`,
-        1,
-      );
-    }
+    const done = usageReads.enter(tenantId as string, access);
     try {
       const report = await readUsage(deps.pool, tenantId as string, query, window, usageTimeoutMs);
       res.setHeader('Cache-Control', 'private, no-cache');

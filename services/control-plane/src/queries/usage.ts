@@ -10,7 +10,9 @@ import {
 } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
-import { createInFlightCounter, type InFlightCounter } from '../admin-rate-limit/in-flight-counter.js';
+import { createInFlightCounter, readersShareOf } from '../admin-rate-limit/in-flight-counter.js';
+import { rateLimited } from '../domain/errors.js';
+import type { RequiredAccess } from './visibility.js';
 
 /**
  * GET /api/v1/usage: requests the gateways served, from `usage_counts` (hourly rows the usage flusher
@@ -162,12 +164,49 @@ export const MAX_USAGE_READS_PER_TENANT = 2;
 
 /**
  * Counts each tenant's usage reads in flight, so that one tenant's reads (each holding a pool
- * connection up to the statement timeout) cannot take the pool every tenant's admin API shares.
- * `enter` answers the function that ends the read, or null when the tenant has `max` running.
+ * connection up to the statement timeout) cannot take the pool every tenant's admin API shares. The
+ * tenant's callers with read access only hold at most `readersShareOf(max)` of them together: a viewer
+ * keeping its reads running leaves the tenant's admins one to see who is flooding them.
  */
-export function createUsageReadGate(max = MAX_USAGE_READS_PER_TENANT): InFlightCounter {
-  return createInFlightCounter(max);
+export interface UsageReadGate {
+  /** Takes a place of the tenant for a caller with `access`: the function that ends the read, or a 429. */
+  enter(tenantId: string, access: RequiredAccess): () => void;
 }
+
+export function createUsageReadGate(max = MAX_USAGE_READS_PER_TENANT): UsageReadGate {
+  const running = createInFlightCounter(max);
+  const readersMax = readersShareOf(max);
+  const readers = createInFlightCounter(readersMax);
+  const refuse = (issue: string) =>
+    rateLimited(
+      'admin_rate_limited',
+      'too many usage reads of this tenant running: retry in 1 s',
+      'usage_queries_in_flight',
+      issue,
+      1,
+    );
+  return {
+    enter(tenantId, access) {
+      const leaveReaders = access === 'write' ? NOTHING_HELD : readers.enter(tenantId);
+      if (leaveReaders === null) {
+        throw refuse(
+          `at most ${readersMax} usage reads of one tenant's read-only callers at once (the rest of the ${max} are for its writers)`,
+        );
+      }
+      const leave = running.enter(tenantId);
+      if (leave === null) {
+        leaveReaders();
+        throw refuse(`at most ${max} usage reads of one tenant at once`);
+      }
+      return () => {
+        leave();
+        leaveReaders();
+      };
+    },
+  };
+}
+
+const NOTHING_HELD = () => {};
 
 /**
  * The report, read on one pooled connection in one read-only transaction whose statements are each cut

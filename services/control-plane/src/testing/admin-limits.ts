@@ -28,7 +28,7 @@ export async function untilReadable(cp: ControlPlaneHarness, token: string, tena
 }
 
 /** The read model tables a test may hold locked: each read of one waits while it is. */
-export type ReadModelTable = 'read_models.audit_log' | 'read_models.custom_domains';
+export type ReadModelTable = 'read_models.audit_log' | 'read_models.custom_domains' | 'usage_counts';
 
 /**
  * How many statements wait for the lock `blocker` holds on `table`: each a slow read holding a pooled
