@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { TenantAccess } from '../auth/caller.js';
 import { rateLimited } from '../domain/errors.js';
 import { releaseWhenAnswered } from './in-flight-counter.js';
 
@@ -12,12 +13,19 @@ import { releaseWhenAnswered } from './in-flight-counter.js';
  * the document limit) once access to its tenant is granted, before its body is read, and holds it until
  * it is answered. One document is always let in when nothing else is held, so a document within the
  * document limit is never refused for good.
+ *
+ * A tenant's callers with read access only (members, viewers, other org roles: they may plan) hold at
+ * most half of its share together: an upload a viewer starts and never finishes holds its bytes, so
+ * without it a leaked read-only token held the whole share and the tenant's admins could apply nothing.
  */
 export const DEFAULT_DOCUMENT_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 export interface DocumentBytesInFlight {
-  /** Holds the document's bytes for `tenantId` until `res` is answered; throws 429 past the budget or the tenant's share. */
-  hold(tenantId: string, req: Request, res: Response): void;
+  /**
+   * Holds the document's bytes for `tenantId`, sent by a caller with `access` to it, until `res` is
+   * answered; throws 429 past the budget, the tenant's share or its readers' half of it.
+   */
+  hold(tenantId: string, access: Exclude<TenantAccess, 'none'>, req: Request, res: Response): void;
 }
 
 export function limitDocumentBytesInFlight(
@@ -27,7 +35,9 @@ export function limitDocumentBytesInFlight(
   onHeld: (bytes: number) => void = () => {},
 ): DocumentBytesInFlight {
   const tenantShare = Math.floor(maxBytes / 2);
+  const readersShare = Math.floor(tenantShare / 2);
   const byTenant = new Map<string, number>();
+  const byTenantReaders = new Map<string, number>();
   let held = 0;
   const refuse = (field: string, issue: string) =>
     rateLimited(
@@ -38,7 +48,7 @@ export function limitDocumentBytesInFlight(
       1,
     );
   return {
-    hold(tenantId, req, res) {
+    hold(tenantId, access, req, res) {
       if (maxBytes === 0) return;
       const announced = Number(req.get('content-length'));
       // Past the document limit the body is refused unread (413): it holds nothing.
@@ -51,6 +61,14 @@ export function limitDocumentBytesInFlight(
           `one tenant's documents may hold ${tenantShare} bytes at once (half of CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT)`,
         );
       }
+      const reader = access !== 'write';
+      const ofReaders = reader ? (byTenantReaders.get(tenantId) ?? 0) : 0;
+      if (ofReaders > 0 && ofReaders + bytes > readersShare) {
+        throw refuse(
+          'tenant_document_bytes_in_flight',
+          `the documents of one tenant's read-only callers may hold ${readersShare} bytes at once (half of the tenant's share, the rest is for its writers)`,
+        );
+      }
       if (held > 0 && held + bytes > maxBytes) {
         throw refuse(
           'document_bytes_in_flight',
@@ -60,13 +78,19 @@ export function limitDocumentBytesInFlight(
       held += bytes;
       onHeld(held);
       byTenant.set(tenantId, ofTenant + bytes);
+      if (reader) byTenantReaders.set(tenantId, ofReaders + bytes);
       releaseWhenAnswered(res, () => {
         held -= bytes;
         onHeld(held);
-        const left = (byTenant.get(tenantId) ?? bytes) - bytes;
-        if (left <= 0) byTenant.delete(tenantId);
-        else byTenant.set(tenantId, left);
+        giveBack(byTenant, tenantId, bytes);
+        if (reader) giveBack(byTenantReaders, tenantId, bytes);
       });
     },
   };
+}
+
+function giveBack(held: Map<string, number>, tenantId: string, bytes: number): void {
+  const left = (held.get(tenantId) ?? bytes) - bytes;
+  if (left <= 0) held.delete(tenantId);
+  else held.set(tenantId, left);
 }

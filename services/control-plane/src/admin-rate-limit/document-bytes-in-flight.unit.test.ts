@@ -28,10 +28,10 @@ describe('document bytes in flight', () => {
     const held: number[] = [];
     const limit = limitDocumentBytesInFlight(4 * DOCUMENT_LIMIT, DOCUMENT_LIMIT, (bytes) => held.push(bytes));
     const chunked = upload({ 'transfer-encoding': 'chunked' });
-    limit.hold('tenant-a', chunked.req, chunked.res);
+    limit.hold('tenant-a', 'write', chunked.req, chunked.res);
     expect(held.at(-1)).toBe(DOCUMENT_LIMIT);
     const tooLarge = upload({ 'content-length': String(100 * DOCUMENT_LIMIT) });
-    expect(refusal(() => limit.hold('tenant-b', tooLarge.req, tooLarge.res))).toBeUndefined();
+    expect(refusal(() => limit.hold('tenant-b', 'write', tooLarge.req, tooLarge.res))).toBeUndefined();
     expect(held.at(-1)).toBe(DOCUMENT_LIMIT);
     chunked.answer();
     expect(held.at(-1)).toBe(0);
@@ -40,14 +40,33 @@ describe('document bytes in flight', () => {
   it('lets one document in when none is held, whatever its size; a tenant’s second only within its half', () => {
     const limit = limitDocumentBytesInFlight(DOCUMENT_LIMIT / 2, DOCUMENT_LIMIT);
     const large = upload({ 'content-length': String(DOCUMENT_LIMIT) });
-    expect(refusal(() => limit.hold('tenant-a', large.req, large.res))).toBeUndefined();
+    expect(refusal(() => limit.hold('tenant-a', 'write', large.req, large.res))).toBeUndefined();
     const second = upload({ 'content-length': '10' });
-    expect(refusal(() => limit.hold('tenant-a', second.req, second.res))).toBe(
+    expect(refusal(() => limit.hold('tenant-a', 'write', second.req, second.res))).toBe(
       'tenant_document_bytes_in_flight',
     );
-    expect(refusal(() => limit.hold('tenant-b', second.req, second.res))).toBe('document_bytes_in_flight');
+    expect(refusal(() => limit.hold('tenant-b', 'write', second.req, second.res))).toBe(
+      'document_bytes_in_flight',
+    );
     large.answer();
     large.answer();
-    expect(refusal(() => limit.hold('tenant-b', second.req, second.res))).toBeUndefined();
+    expect(refusal(() => limit.hold('tenant-b', 'write', second.req, second.res))).toBeUndefined();
+  });
+
+  it('holds a tenant’s readers’ documents to half its share, the rest for its writers; answered, they give it back', () => {
+    const limit = limitDocumentBytesInFlight(4 * DOCUMENT_LIMIT, DOCUMENT_LIMIT);
+    const first = upload({ 'content-length': String(DOCUMENT_LIMIT) });
+    expect(refusal(() => limit.hold('tenant-a', 'read', first.req, first.res))).toBeUndefined();
+    const second = upload({ 'content-length': '10' });
+    expect(refusal(() => limit.hold('tenant-a', 'read', second.req, second.res))).toBe(
+      'tenant_document_bytes_in_flight',
+    );
+    const writers = upload({ 'content-length': String(DOCUMENT_LIMIT) });
+    expect(refusal(() => limit.hold('tenant-a', 'write', writers.req, writers.res))).toBeUndefined();
+    // Another tenant's readers have their own half.
+    expect(refusal(() => limit.hold('tenant-b', 'read', second.req, second.res))).toBeUndefined();
+    first.answer();
+    const again = upload({ 'content-length': '10' });
+    expect(refusal(() => limit.hold('tenant-a', 'read', again.req, again.res))).toBeUndefined();
   });
 });

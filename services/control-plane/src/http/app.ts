@@ -396,11 +396,12 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     const caller = callerOf(res);
     // The check reads the event log before the body arrives: it holds the places many callers share
     // while it runs (any signed-in user may name any tenant), not while the body is sent.
+    let access: 'read' | 'write';
     const leaveOrg = orgPlaces.enter(caller);
     try {
       const leavePool = poolPlaces.enter(caller);
       try {
-        await requireAccess(
+        access = await requireAccess(
           { authorizer: commandAuthorizer, store: deps.store },
           caller,
           tenantId,
@@ -413,7 +414,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     } finally {
       leaveOrg();
     }
-    documentsInFlight.hold(tenantId, req, res);
+    documentsInFlight.hold(tenantId, access, req, res);
     documentJson(req, res, next);
   };
   app.use(
