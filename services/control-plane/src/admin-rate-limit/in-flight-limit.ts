@@ -1,6 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import { rateLimited } from '../domain/errors.js';
-import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+import { createInFlightCounter, readersShareOf, releaseWhenAnswered } from './in-flight-counter.js';
 
 /** How a limit on /api/v1 requests in flight per key is named in its 429. */
 export interface InFlightLimitNames {
@@ -32,6 +32,36 @@ export function createInFlightLimit(max: number, names: InFlightLimitNames): (ke
       );
     }
     return release;
+  };
+}
+
+/**
+ * `enter` held to the read-only callers' share of `max` per key (`readersShareOf`): takes a place of
+ * the share, then one of `enter`'s, or a 429 naming `field` and `issue` (given the share) when the share
+ * is full. The function it answers gives both back.
+ */
+export function enterWithinReadersShare(
+  enter: (key: string) => () => void,
+  max: number,
+  refusal: { message: string; field: string; issue: (share: number) => string },
+): (key: string) => () => void {
+  const share = readersShareOf(max);
+  const readers = createInFlightCounter(share);
+  return (key) => {
+    const leaveShare = readers.enter(key);
+    if (leaveShare === null) {
+      throw rateLimited('admin_rate_limited', refusal.message, refusal.field, refusal.issue(share), 1);
+    }
+    try {
+      const leave = enter(key);
+      return () => {
+        leave();
+        leaveShare();
+      };
+    } catch (error) {
+      leaveShare();
+      throw error;
+    }
   };
 }
 

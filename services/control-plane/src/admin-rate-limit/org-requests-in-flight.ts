@@ -1,8 +1,9 @@
 import type { RequestHandler } from 'express';
+import { isOrgAdminRole } from '../auth/authorize.js';
 import type { Caller } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { releaseWhenAnswered } from './in-flight-counter.js';
-import { createInFlightLimit } from './in-flight-limit.js';
+import { createInFlightLimit, enterWithinReadersShare } from './in-flight-limit.js';
 
 /**
  * An organisation's admins reach its own tenant (its Clerk org's) and every other tenant they are
@@ -16,6 +17,11 @@ import { createInFlightLimit } from './in-flight-limit.js';
  * platform admin's requests are not the organisation's (the operator is never locked out by a tenant's
  * load): the per-caller limit holds them. Counted from when the body is read until the handler answers,
  * and while a tenant document's access check (which runs before its body is read) reads the event log.
+ *
+ * The members acting without the organisation's admin role (read access to its tenant, whatever they
+ * may do elsewhere) hold at most `readersShareOf(max)` of its places together: a member may have as many
+ * requests in flight as the organisation has places, and one member's slow reads (a leaked token's)
+ * would otherwise leave the organisation's admins no place to revoke a key or roll back.
  */
 export const DEFAULT_ORG_REQUESTS_IN_FLIGHT = 8;
 
@@ -36,8 +42,16 @@ export function limitOrgRequestsInFlight(max: number): SharedPlaces {
     field: 'org_requests_in_flight',
     setting: 'CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT',
   });
-  const enter = (caller: Caller): (() => void) =>
-    max === 0 || caller.orgId === null || caller.isPlatformAdmin ? NO_PLACE : enterOrg(caller.orgId);
+  const enterAsMember = enterWithinReadersShare(enterOrg, max, {
+    message: 'too many requests of this organisation running at once: retry in 1 s',
+    field: 'org_requests_in_flight',
+    issue: (share) =>
+      `at most ${share} requests of one organisation's members without its admin role at once (the rest of CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT is for its admins)`,
+  });
+  const enter = (caller: Caller): (() => void) => {
+    if (max === 0 || caller.orgId === null || caller.isPlatformAdmin) return NO_PLACE;
+    return isOrgAdminRole(caller.orgRole) ? enterOrg(caller.orgId) : enterAsMember(caller.orgId);
+  };
   return {
     enter,
     middleware(_req, res, next) {

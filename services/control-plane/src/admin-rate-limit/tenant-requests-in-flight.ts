@@ -1,9 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RequestHandler } from 'express';
 import type { Authorizer } from '../auth/authorize.js';
-import { rateLimited } from '../domain/errors.js';
-import { createInFlightCounter, readersShareOf, releaseWhenAnswered } from './in-flight-counter.js';
-import { createInFlightLimit } from './in-flight-limit.js';
+import { releaseWhenAnswered } from './in-flight-counter.js';
+import { createInFlightLimit, enterWithinReadersShare } from './in-flight-limit.js';
 
 /**
  * A tenant's organisation can have many members, each with their own requests in flight
@@ -46,31 +45,12 @@ export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight
     field: 'tenant_requests_in_flight',
     setting: 'CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT',
   });
-  const readersMax = readersShareOf(max);
-  const readers = createInFlightCounter(readersMax);
-  /** A reader's place: one of the readers' and one of the tenant's, or a 429 naming the readers' share. */
-  const enterAsReader = (tenantId: string): (() => void) => {
-    const leaveReaders = readers.enter(tenantId);
-    if (leaveReaders === null) {
-      throw rateLimited(
-        'admin_rate_limited',
-        'too many requests on this tenant running at once: retry in 1 s',
-        'tenant_requests_in_flight',
-        `at most ${readersMax} requests of read-only callers on one tenant at once (the rest of CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT is for its writers)`,
-        1,
-      );
-    }
-    try {
-      const leave = enter(tenantId);
-      return () => {
-        leave();
-        leaveReaders();
-      };
-    } catch (error) {
-      leaveReaders();
-      throw error;
-    }
-  };
+  const enterAsReader = enterWithinReadersShare(enter, max, {
+    message: 'too many requests on this tenant running at once: retry in 1 s',
+    field: 'tenant_requests_in_flight',
+    issue: (share) =>
+      `at most ${share} requests of read-only callers on one tenant at once (the rest of CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT is for its writers)`,
+  });
   const requests = new AsyncLocalStorage<RequestPlaces>();
   return {
     middleware(_req, res, next) {

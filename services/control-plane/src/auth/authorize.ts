@@ -9,6 +9,11 @@ export interface Authorizer {
 
 const WRITE_ORG_ROLES: ReadonlySet<string> = new Set(['org:admin']);
 
+/** The org role that writes to its organisation's tenant. */
+export function isOrgAdminRole(orgRole: string | null): boolean {
+  return orgRole !== null && WRITE_ORG_ROLES.has(orgRole);
+}
+
 /**
  * The admin API's authorization policy:
  * - platform admins (PLATFORM_ADMIN_USER_IDS) → write on every tenant;
@@ -24,7 +29,7 @@ export function createAuthorizer(directory: TenantDirectory): Authorizer {
       if (caller.orgId !== null) {
         const orgTenant = await directory.tenantIdForOrg(caller.orgId);
         if (orgTenant === tenantId) {
-          if (caller.orgRole !== null && WRITE_ORG_ROLES.has(caller.orgRole)) return 'write';
+          if (isOrgAdminRole(caller.orgRole)) return 'write';
           access = 'read';
         }
       }
