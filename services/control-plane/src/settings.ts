@@ -119,7 +119,8 @@ export const controlPlaneSettings = {
     .default(DEFAULT_USER_REQUESTS_IN_FLIGHT),
   /**
    * /api/v1 requests acting on one tenant (those its members, org admins and platform admins are granted
-   * access to it) running at once before 429, whoever sends them; 0: off.
+   * access to it) running at once before 429, whoever sends them, its read-only callers all but a
+   * quarter of them; 0: off.
    */
   CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: z.coerce
     .number()
@@ -129,7 +130,8 @@ export const controlPlaneSettings = {
     .default(DEFAULT_TENANT_REQUESTS_IN_FLIGHT),
   /**
    * /api/v1 requests of the callers acting as one Clerk organisation (their token's active org) running
-   * at once before 429, whichever tenants they act on; platform admins are not counted; 0: off.
+   * at once before 429, whichever tenants they act on, its members without the admin role all but a
+   * quarter of them; platform admins are not counted; 0: off.
    */
   CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT: z.coerce
     .number()
@@ -150,7 +152,8 @@ export const controlPlaneSettings = {
     .default(DEFAULT_REQUESTS_IN_FLIGHT),
   /**
    * Bytes of tenant documents (POST …/config/plan and …/config/apply, as announced) all tenants' requests
-   * may hold at once on a replica, one tenant half of it, before 429; 0: off.
+   * may hold at once on a replica, one tenant half of it, its read-only callers a quarter, before 429;
+   * 0: off.
    */
   CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT: z.coerce
     .number()
