@@ -75,6 +75,12 @@ export interface CompiledTenant {
   readonly auth: CompiledTenantAuth;
   /** The tenant's requests in flight to its origins: the same object in every version of the tenant. */
   readonly upstreamRequests: TenantUpstreamRequests;
+  /**
+   * The series of the tenant's requests no route took (route `none`): the same object in every version
+   * of the tenant, stopped when the tenant leaves the config, so that a request answered before and
+   * ended after that counts nowhere (undefined when the gateway keeps no metrics).
+   */
+  readonly unroutedMetrics: RouteMetrics | undefined;
   /** Epoch ms of the newest event folded into the snapshot (propagation delay is measured from it). */
   readonly eventTimeMs: number;
 }

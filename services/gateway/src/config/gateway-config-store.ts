@@ -531,6 +531,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       upstreamRequests:
         previous?.upstreamRequests ??
         new TenantUpstreamRequests(this.#options.maxUpstreamRequestsPerTenant ?? 0),
+      unroutedMetrics: previous?.unroutedMetrics ?? this.#pipeline.metrics?.forUnrouted(tenantId),
       eventTimeMs: Date.parse(snapshot.event_time),
     };
     this.#routeInputs.set(compiled, inputs);

@@ -254,6 +254,14 @@ export class GatewayMetrics {
   }
 
   /**
+   * The series of the tenant's requests no route took, bound when the tenant is compiled: a request
+   * ending after its tenant left the config counts nothing (tenantRetired stops them).
+   */
+  forUnrouted(tenant: string): RouteMetrics {
+    return this.#unroutedMetrics(tenant, NO_ROUTE);
+  }
+
+  /**
    * The tenant's routes are being compiled from a snapshot with these ids: the route labels of routes
    * it no longer has are free for the routes it adds (their series leave at the swap, tenantRetired).
    */
@@ -261,7 +269,10 @@ export class GatewayMetrics {
     this.#routeLabels?.release(tenant, routeIds);
   }
 
-  /** A response of a request the route's own RouteMetrics does not cover (no tenant or no route matched). */
+  /**
+   * A response of a request its route's or tenant's own RouteMetrics does not cover (no tenant known,
+   * or metrics bound after the route or tenant was compiled).
+   */
   observe(
     tenant: string,
     route: string,

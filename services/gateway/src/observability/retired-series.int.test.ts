@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { type ClientHttp2Session, connect as connectHttp2, constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
@@ -359,5 +360,63 @@ describe('retries of a request in flight when its tenant is removed', () => {
     await pending;
     const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
     expect(metrics.split('\n').filter((line) => line.includes(tenantId))).toEqual([]);
+  });
+});
+
+// Regression test: a request of a tenant that no route took, answered before its tenant left the config
+// and ended after (an HTTP/2 client that opened no flow-control window for the answer, then reset the
+// stream), was counted under the removed tenant, bringing back series nothing would remove: any client
+// could leave some behind for every tenant removed.
+describe('a request no route took, ending after its tenant was removed', () => {
+  let gateway: TestGateway;
+  let session: ClientHttp2Session;
+  beforeAll(async () => {
+    gateway = await startTestGateway({ GATEWAY_H2C: 'true' }, { registry: new Registry() });
+    session = connectHttp2(gateway.url, { settings: { initialWindowSize: 0 } });
+    session.on('error', () => {});
+  });
+  afterAll(async () => {
+    session?.destroy();
+    await gateway?.close();
+  });
+
+  it('leaves no series of the removed tenant', async () => {
+    const tenantId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain: 'unrouted-series',
+        origins: [{ id: randomUUID(), targets: ['http://127.0.0.1:9'] }],
+        routes: [],
+      }),
+    );
+    const tenantLines = async () =>
+      (await (await fetch(`${gateway.adminUrl}/metrics`)).text())
+        .split('\n')
+        .filter((line) => line.startsWith('vantageedge_gateway_') && line.includes(tenantId));
+    expect((await send(gateway, 'unrouted-series.localhost', '/nothing-here')).status).toBe(404);
+    expect(await tenantLines()).not.toEqual([]);
+
+    const requestId = randomUUID();
+    const stream = session.request(
+      { ':path': '/nothing-here', ':authority': 'unrouted-series.localhost', 'x-request-id': requestId },
+      { endStream: true },
+    );
+    stream.on('error', () => {});
+    const status = await new Promise((resolve) =>
+      stream.once('response', (head) => resolve(head[':status'])),
+    );
+    expect(status).toBe(404);
+    gateway.store.remove(tenantId);
+    expect(await tenantLines()).toEqual([]);
+
+    stream.close(constants.NGHTTP2_CANCEL);
+    await vi.waitFor(
+      () => expect(gateway.logLines.some((line) => line['request_id'] === requestId)).toBe(true),
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(await tenantLines()).toEqual([]);
   });
 });

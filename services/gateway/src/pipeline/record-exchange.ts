@@ -35,9 +35,11 @@ export function recordExchange(
     const received = bodyBytesOf(exchange.req);
     const sent = bodyBytesOf(exchange.res);
     const route = exchange.route;
-    if (route?.metrics !== undefined) {
-      route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
-      route.metrics.countBandwidth(received, sent);
+    // A tenant's request no route took counts on the tenant's own series, which stop when it leaves.
+    const bound = route === undefined ? exchange.tenant?.unroutedMetrics : route.metrics;
+    if (bound !== undefined) {
+      bound.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+      bound.countBandwidth(received, sent);
     } else {
       const tenant = exchange.tenant?.id ?? NO_TENANT;
       const routeId = route?.config.id ?? NO_ROUTE;
