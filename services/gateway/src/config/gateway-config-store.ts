@@ -387,6 +387,11 @@ export class GatewayConfigStore implements TenantConfigSink {
     return this.#tenants.get(tenantId);
   }
 
+  /** Whether the tenant is in the config, or a version of it is being applied (its origins may be probed). */
+  holds(tenantId: string): boolean {
+    return this.#tenants.has(tenantId) || this.#applying.has(tenantId);
+  }
+
   get size(): number {
     return this.#tenants.size;
   }

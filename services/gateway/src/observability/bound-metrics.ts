@@ -53,6 +53,20 @@ export function registerTenantSeries(registry: Registry, holder: TenantSeriesHol
   holders.add(holder);
 }
 
+/** Which tenants each registry's bound metrics may make series for (see countOnlyTenantsIn). */
+const configuredTenantsByRegistry = new WeakMap<Registry, (tenant: string) => boolean>();
+
+/**
+ * Has the registry's bound metrics make no series for a tenant `configured` says has left the config.
+ * Work of a removed tenant still in flight then (a request waiting for Redis or its origin, an answer
+ * its client is slow to read) counts into a series of its own that is never exported, instead of
+ * bringing back one of the series removeTenantSeries took away, which nothing would remove again. Only
+ * a series' first lookup asks: counting into one that exists costs nothing more.
+ */
+export function countOnlyTenantsIn(registry: Registry, configured: (tenant: string) => boolean): void {
+  configuredTenantsByRegistry.set(registry, configured);
+}
+
 /**
  * Removes the tenant's series from every bound metric (and registered holder) of the registry: all of
  * them when the tenant left, or (with `routeIsLive`) those whose route the tenant no longer has. A
@@ -68,6 +82,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
   readonly #labelNames: readonly string[];
   /** Series keys by tenant label, when there is one: a tenant's series are found without a scan. */
   readonly #keysByTenant: Map<string, Set<string>> | undefined;
+  readonly #registry: Registry;
 
   constructor(
     readonly name: string,
@@ -75,13 +90,17 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
     labelNames: readonly string[],
     registry: Registry,
   ) {
+    this.#registry = registry;
     this.#labelNames = labelNames;
     this.#keysByTenant = labelNames.includes('tenant') ? new Map() : undefined;
     registry.registerMetric(this as never);
     registerTenantSeries(registry, this);
   }
 
-  /** The series for these label values (in labelNames order); created on first request. */
+  /**
+   * The series for these label values (in labelNames order); created on first request. One of a tenant
+   * no longer in the config (countOnlyTenantsIn) counts, but is neither kept nor exported.
+   */
   series(values: readonly string[]): S {
     const key = values.join('\u0000');
     let series = this.#series.get(key);
@@ -91,9 +110,9 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
         labels[name] = values[i] ?? '';
       });
       series = this.create(labels);
-      this.#series.set(key, series);
       if (this.#keysByTenant !== undefined) {
         const tenant = labels.tenant!;
+        if (configuredTenantsByRegistry.get(this.#registry)?.(tenant) === false) return series;
         let keys = this.#keysByTenant.get(tenant);
         if (keys === undefined) {
           keys = new Set();
@@ -101,6 +120,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
         }
         keys.add(key);
       }
+      this.#series.set(key, series);
     }
     return series;
   }

@@ -420,3 +420,66 @@ describe('a request no route took, ending after its tenant was removed', () => {
     expect(await tenantLines()).toEqual([]);
   });
 });
+
+// Regression test: a request waiting for its rate-limit decision (a Redis call) when its tenant left
+// the config was counted afterwards under the removed tenant, in a series nothing would remove.
+describe('a rate-limit decision arriving after its tenant was removed', () => {
+  let origin: { server: Server; url: string };
+  let gateway: TestGateway;
+  let releaseStore = () => {};
+  let storeCalled = () => {};
+  beforeAll(async () => {
+    origin = await startStatusOrigin();
+    const registry = new Registry();
+    const memory = new MemoryLimitStore();
+    // The first call waits until the test lets it go, as a slow Redis does.
+    const held = new Promise<void>((resolve) => {
+      releaseStore = resolve;
+    });
+    const limiter = createRateLimiter({
+      store: {
+        consume: (requests) => {
+          storeCalled();
+          return held.then(() => memory.consume(requests));
+        },
+      },
+      registry,
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    gateway = await startTestGateway({}, { registry, stages: [createRateLimitStage(limiter)] });
+  });
+  afterAll(async () => {
+    releaseStore();
+    await gateway?.close();
+    await new Promise((resolve) => origin?.server.close(resolve));
+  });
+
+  it('leaves no series of the removed tenant', async () => {
+    const tenantId = randomUUID();
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain: 'late-decision',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          {
+            origin_id: originId,
+            path_pattern: '/*',
+            rate_limit: { requests_per_second: 100, burst: 100 },
+          },
+        ],
+      }),
+    );
+    const called = new Promise<void>((resolve) => {
+      storeCalled = resolve;
+    });
+    const pending = send(gateway, 'late-decision.localhost', '/x');
+    await called;
+    gateway.store.remove(tenantId);
+    releaseStore();
+    await pending;
+    const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+    expect(metrics.split('\n').filter((line) => line.includes(tenantId))).toEqual([]);
+  });
+});
