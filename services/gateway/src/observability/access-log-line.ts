@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
 import { loggedPath } from '@vantageedge/shared/observability/logged-path';
-import { withTerminalControlsEscaped } from '@vantageedge/shared/observability/terminal-controls';
 import { ANONYMOUS } from '../auth/identity.js';
 import { bodyBytesOf } from '../http/body-bytes.js';
 import { recordedMethod } from '../http/request-method.js';
@@ -13,8 +12,9 @@ import type { ListenerRefusal } from './listener-refusals.js';
  * (null when a value is absent), the shape of the gateway's service log lines (timestamp, level,
  * service, message) plus the request's fields. No intermediate object, no generic serializer
  * (`make bench-micro` compares it with winston and pino). Values a client can influence (method, path,
- * client IP, trace id, origin target, user agent) go through JSON.stringify, their terminal controls
- * escaped too; ids and outcomes the gateway itself produced are written as they are.
+ * client IP, trace id, origin target, user agent) go through JSON.stringify, DEL and every character
+ * past it escaped too; ids and outcomes the gateway itself produced are written as they are. A line is
+ * ASCII and at most ACCESS_LINE_MAX bytes.
  */
 let clockMs = 0;
 let clockText = '';
@@ -33,9 +33,42 @@ function plain(value: string | undefined): string {
   return value === undefined ? 'null' : `"${value}"`;
 }
 
-/** A value from the request: escaped (terminal controls too, as \uXXXX: the value parses back as sent), or null. */
+/**
+ * The most bytes of one line (its newline included): PIPE_BUF, what one write to a pipe carries whole,
+ * never split nor interleaved with the service log's lines on the same stdout (see BatchedLineWriter).
+ */
+export const ACCESS_LINE_MAX = 4096;
+
+/** DEL and every character past it: C1 controls a terminal acts on (U+009B is CSI), and any multi-byte one. */
+const NOT_ASCII = /[\u007f-\uffff]/g;
+
+function escaped(character: string): string {
+  return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * A value from the request: a JSON string of ASCII alone (DEL and past it as \uXXXX: the value parses
+ * back as sent, a terminal showing the line acts on none of it, and the line's length is its bytes), or null.
+ */
 function quoted(value: string | undefined): string {
-  return value === undefined ? 'null' : withTerminalControlsEscaped(JSON.stringify(value));
+  return value === undefined ? 'null' : JSON.stringify(value).replace(NOT_ASCII, escaped);
+}
+
+const BACKSLASH = 0x5c;
+const LETTER_U = 0x75;
+
+/** `json`, a JSON string as `quoted` writes it, in at most `max` characters: cut between escapes, ending in `…`. */
+function cutQuoted(json: string, max: number): string {
+  if (json.length <= max) return json;
+  const ellipsis = '\\u2026"';
+  const limit = max - ellipsis.length;
+  let end = 1;
+  while (end < limit) {
+    const step = json.charCodeAt(end) !== BACKSLASH ? 1 : json.charCodeAt(end + 1) === LETTER_U ? 6 : 2;
+    if (end + step > limit) break;
+    end += step;
+  }
+  return `${json.slice(0, end)}${ellipsis}`;
 }
 
 function milliseconds(value: number | undefined): string {
@@ -136,12 +169,31 @@ export function accessLogLine(
   latencyMs: number | undefined,
   now: number = Date.now(),
 ): string {
+  const path = quoted(loggedPath(exchange.path || pathOf(exchange.req.url)));
+  const userAgent = quoted(userAgentOf(exchange.req.headers));
+  const line = lineOf(exchange, service, status, latencyMs, now, path, userAgent);
+  if (line.length <= ACCESS_LINE_MAX) return line;
+  // Escapes made the client's values long (up to 6 bytes a character): the user agent, then the path, cut to fit.
+  const shortAgent = cutQuoted(userAgent, LOGGED_USER_AGENT_MAX);
+  const room = ACCESS_LINE_MAX - (line.length - path.length - userAgent.length + shortAgent.length);
+  return lineOf(exchange, service, status, latencyMs, now, cutQuoted(path, room), shortAgent);
+}
+
+function lineOf(
+  exchange: LoggedExchange,
+  service: string,
+  status: number,
+  latencyMs: number | undefined,
+  now: number,
+  path: string,
+  userAgent: string,
+): string {
   return (
     `{"timestamp":"${timestampOf(now)}","level":"info","service":${quoted(service)},` +
     `"message":"request","kind":"access","request_id":${plain(exchange.requestId)},` +
     `"trace_id":${quoted(exchange.traceId)},"tenant_id":${plain(exchange.tenant?.id)},` +
     `"route_id":${plain(exchange.route?.config.id)},"method":${quoted(methodOf(exchange.req.method))},` +
-    `"path":${quoted(loggedPath(exchange.path || pathOf(exchange.req.url)))},"status":${status},` +
+    `"path":${path},"status":${status},` +
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +
@@ -149,6 +201,6 @@ export function accessLogLine(
     `"retries":${exchange.retries},"response_complete":${exchange.responseComplete},` +
     `"bytes_received":${count(bodyBytesOf(exchange.req))},"bytes_sent":${count(bodyBytesOf(exchange.res))},` +
     `"close_code":${count(exchange.webSocketClose?.code)},"closed_by":${plain(exchange.webSocketClose?.by)},` +
-    `"user_agent":${quoted(userAgentOf(exchange.req.headers))}}\n`
+    `"user_agent":${userAgent}}\n`
   );
 }

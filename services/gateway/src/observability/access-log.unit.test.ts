@@ -206,6 +206,33 @@ describe('access-log line', () => {
     exact.path = `/${'b'.repeat(2047)}`;
     expect(JSON.parse(accessLogLine(exact, 'gateway', 200, 1))).toMatchObject({ path: exact.path });
   });
+  // Regression: a line reaches a pipe in one write of at most PIPE_BUF (4,096) bytes, which the kernel
+  // neither splits nor interleaves with the service log lines written to the same stdout. Escapes made
+  // one request's line (a refused target of `"`, a user agent of C1 controls) about 7,700 bytes, and a
+  // character past ASCII took two bytes where the batches counted one.
+  it('is at most 4,096 bytes of ASCII whatever the client sent, its longest values cut and marked', () => {
+    const hostile = exchangeFor(`/${'"'.repeat(16_000)}`, 'M\x9b'.repeat(40));
+    (hostile.req.headers as Record<string, string>)['user-agent'] = '\x9b\xe9'.repeat(8_000);
+    hostile.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    hostile.upstreamTarget = `http://${'t'.repeat(120)}…`;
+    const line = accessLogLine(hostile, 'gateway', 400, 1);
+    expect(Buffer.byteLength(line)).toBeLessThanOrEqual(4096);
+    expect(line).toMatch(/^[\x20-\x7e]+\n$/);
+    const parsed = JSON.parse(line) as Record<string, string>;
+    expect(Object.keys(parsed)).toEqual(FIELDS);
+    expect(parsed['path']).toMatch(/^\/"{500,}…$/);
+    expect(parsed['user_agent']).toMatch(/^(\x9b\xe9){40,}\x9b?…$/);
+    // Past ASCII, written as escapes that parse back as sent.
+    const accented = exchangeFor('/caf\u00e9');
+    (accented.req.headers as Record<string, string>)['user-agent'] = 'Caf\u00e9 \u2028 \ud83d\ude00';
+    const plain = accessLogLine(accented, 'gateway', 200, 1);
+    expect(plain).toMatch(/^[\x20-\x7e]+\n$/);
+    expect(JSON.parse(plain)).toMatchObject({
+      path: '/caf\u00e9',
+      user_agent: 'Caf\u00e9 \u2028 \ud83d\ude00',
+    });
+  });
+
   // Regression: an HTTP/2 client's `:method` may be any token up to the header limit; a 16 KB one was
   // refused 400 invalid_method and logged whole, filling the replica's shared log buffer as a long path did.
   it('logs at most the first 32 characters of a long method, marked as cut', () => {

@@ -19,7 +19,8 @@ export interface BatchedLineWriterOptions {
   /**
    * One write carries at most this many characters of whole lines (a longer line goes alone). Default:
    * the sink's own, else PIPE_BUF, which keeps every write to a pipe atomic, so lines never interleave
-   * with the service log lines other code writes to the same stdout.
+   * with the service log lines other code writes to the same stdout (access-log lines are ASCII, so
+   * characters are bytes, and at most PIPE_BUF long).
    */
   maxBatchChars?: number;
   /** Lines dropped (buffer full, or the sink failed their batch). */
