@@ -1,3 +1,5 @@
+import { pathWithoutCredentialParameters } from '../http/request-target.js';
+
 /**
  * The most of a request path one log line carries. A process's log lines share one bounded buffer
  * (stdout: the gateway's access log, every service's winston log), so a client sending request targets
@@ -5,7 +7,12 @@
  */
 export const LOGGED_PATH_MAX = 2048;
 
-/** The path, cut after LOGGED_PATH_MAX characters and then ending in `…`. */
+/**
+ * The path, its credential `;` parameters redacted (pathWithoutCredentialParameters), cut after
+ * LOGGED_PATH_MAX characters and then ending in `…`.
+ */
 export function loggedPath(path: string | undefined): string | undefined {
-  return path === undefined || path.length <= LOGGED_PATH_MAX ? path : `${path.slice(0, LOGGED_PATH_MAX)}…`;
+  if (path === undefined) return undefined;
+  if (path.length <= LOGGED_PATH_MAX) return pathWithoutCredentialParameters(path);
+  return `${pathWithoutCredentialParameters(path.slice(0, LOGGED_PATH_MAX))}…`;
 }

@@ -18,6 +18,7 @@ import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetr
 /**
  * Credentials pass through a gateway: clients' Authorization, Cookie, X-API-Key and
  * Proxy-Authorization headers, keys in the query or in an absolute-form target's user information,
+ * session ids in a path's `;` parameters,
  * the credential a route adds toward its origin, and credentials an earlier release recorded in an
  * origin's URL. None of them may reach what operators read: the access and service logs, the spans
  * sent to the collector, /metrics, /status, nor the error answers clients get.
@@ -34,6 +35,8 @@ const QUERY_KEY = 'planted-query-key-0123456789';
 const URL_PASSWORD = 'planted-url-password-0123456789';
 const ORIGIN_SECRET = 'planted-origin-secret-0123456789';
 const LEGACY_ORIGIN_PASSWORD = 'planted-legacy-origin-password-0123456789';
+/** A servlet session id in the path (`;jsessionid=`), as Tomcat, Jetty and Spring read one from a client keeping no cookie. */
+const PATH_SESSION = 'planted-path-session-0123456789';
 const PLANTED = [
   KEY,
   WRONG_KEY,
@@ -44,6 +47,7 @@ const PLANTED = [
   URL_PASSWORD,
   ORIGIN_SECRET,
   LEGACY_ORIGIN_PASSWORD,
+  PATH_SESSION,
 ];
 
 const finished: ReadableSpan[] = [];
@@ -126,6 +130,12 @@ beforeAll(async () => {
   };
   for (const path of ['/open/1', '/upstream-auth/1', '/legacy/1', '/dead/1', '/jwt/1']) {
     const answer = await send(gateway, host, `${path}?api_key=${QUERY_KEY}`, { headers: credentials });
+    requests++;
+    if (answer.status >= 400)
+      gatewayAnswers.push(`${path} ${answer.status} ${JSON.stringify(answer.headers)} ${answer.text}`);
+  }
+  for (const path of [`/open/3;jsessionid=${PATH_SESSION}`, `/open/4;lang=en;JSESSIONID=${PATH_SESSION}/x`]) {
+    const answer = await send(gateway, host, path);
     requests++;
     if (answer.status >= 400)
       gatewayAnswers.push(`${path} ${answer.status} ${JSON.stringify(answer.headers)} ${answer.text}`);
