@@ -15,7 +15,10 @@ const AUTHORITY_FORM = /^[^/*]+$/;
  */
 export function targetWithoutCredentials(url: string): string {
   const queryAt = url.indexOf('?');
-  const target = pathWithoutCredentialParameters(queryAt < 0 ? url : url.slice(0, queryAt));
+  return pathWithoutCredentialParameters(withoutUserInformation(queryAt < 0 ? url : url.slice(0, queryAt)));
+}
+
+function withoutUserInformation(target: string): string {
   if (target.startsWith('/')) return target;
   const scheme = ABSOLUTE_FORM.exec(target)?.[0];
   if (scheme === undefined) {
