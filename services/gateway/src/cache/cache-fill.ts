@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import type { CacheEntry } from './cache-entry.js';
+import type { Flight } from './fill-flights.js';
 
 /** The right to fill one key: given to exactly one request (the leader) per key and replica at a time. */
 export interface CacheFill {
@@ -10,9 +11,17 @@ export interface CacheFill {
   readonly urlKey: string;
   readonly policy: CompiledCachePolicy;
   readonly pathIndexKey: string;
+  /** The flight the requests coalesced behind this fill follow, ended with what it fills. */
+  readonly flight: Flight;
   /**
-   * When the lookup began the fill (the response cache's clock), before its origin is asked: a purge of
-   * the response's path or tags since then keeps it from being stored.
+   * Its flight replaced one under way when a purge heard since that one began made it unfit to follow:
+   * this fill goes to the origin without waiting for that fill's lease across replicas (whose answer
+   * could not be stored).
+   */
+  readonly replacesPurged: boolean;
+  /**
+   * When the lookup began the fill (the response cache's ordered clock), before its origin is asked: a
+   * purge of the response's path or tags since then keeps it from being stored.
    */
   readonly startedAt: number;
   /** The normalised request path: its ancestor segments tag the stored response (purge by prefix). */

@@ -11,6 +11,7 @@ import type { CacheStore } from './cache-store.js';
 import type { Filled, FillFlights } from './fill-flights.js';
 import type { L1Cache } from './l1-cache.js';
 import type { LookupCounts, PolicyState } from './lookup-counts.js';
+import type { ReplicaPurgeGenerations } from './purge-generations.js';
 import { reusable } from './request-directives.js';
 import { isRecord, type SharedStoreCalls } from './shared-store-calls.js';
 import type { TenantStoreSlots } from './tenant-store-slots.js';
@@ -25,7 +26,10 @@ export interface CrossReplicaFillOptions {
   fillFlights: FillFlights;
   count: LookupCounts['count'];
   softened: (tenantId: string, entry: CacheEntry) => CacheEntry;
+  entryPurgedHereSince: ReplicaPurgeGenerations['entryPurgedHereSince'];
   now: () => number;
+  /** `now`, never the same value twice (ordered-clock.ts): when store reads begin. */
+  orderedNow: () => number;
   fillLeaseMs: number;
   fillWaitMs: number;
   fillPollMs: number;
@@ -51,7 +55,8 @@ export interface CrossReplicaFill {
 }
 
 export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossReplicaFill {
-  const { shared, circuits, storeSlots, storeErrors, l1, count, softened, now } = options;
+  const { shared, circuits, storeSlots, storeErrors, l1, count, softened, entryPurgedHereSince } = options;
+  const { now, orderedNow } = options;
   const { callShared, readShared, putShared } = options.storeCalls;
   const { finishFlight } = options.fillFlights;
   const { fillLeaseMs, fillWaitMs, fillPollMs } = options;
@@ -69,7 +74,7 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
 
   /** The fill ends without a stored response: followers go on, the lease is given back. */
   const dropFill = (fill: CacheFill): void => {
-    finishFlight(fill.key, null);
+    finishFlight(fill.flight, null);
     releaseLease(fill);
   };
 
@@ -97,6 +102,7 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
   /** What another replica's fill of `fill.key` stored: a fresh response for this request, or null. */
   const readFilled = async (fill: CacheFill, request: CacheRequest): Promise<Filled | null> => {
     let key = fill.key;
+    const readAt = orderedNow();
     let stored = await readShared(fill.policy.tenantId, key);
     if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(fill.urlKey, stored, fill.pathIndexKey);
@@ -106,7 +112,10 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
     if (!isRecord(stored) || stored?.kind !== 'response') return null;
     stored = softened(fill.policy.tenantId, stored);
     if (reusable(stored, now(), null) !== 'HIT') return null;
-    l1.set(key, stored, fill.pathIndexKey, key === fill.urlKey ? undefined : fill.urlKey);
+    // Read before a purge this replica heard meanwhile: it answers the requests waiting for this fill,
+    // which came before the purge, but no request after it from the L1.
+    if (!entryPurgedHereSince(fill.policy, fill.pathIndexKey, stored, readAt))
+      l1.set(key, stored, fill.pathIndexKey, key === fill.urlKey ? undefined : fill.urlKey);
     return { entry: stored, key };
   };
 
@@ -124,9 +133,9 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
     wanted: RequestFreshness | null,
     proceed: () => CacheLookup,
   ): Promise<CacheLookup> => {
-    if (wanted !== null || (await takeLease(fill))) return proceed();
+    if (wanted !== null || fill.replacesPurged || (await takeLease(fill))) return proceed();
     if (swrStale !== null) {
-      finishFlight(fill.key, { ...swrStale, stale: true });
+      finishFlight(fill.flight, { ...swrStale, stale: true });
       count(state, 'STALE');
       return { outcome: 'STALE', entry: swrStale.entry, key: swrStale.key, revalidation: null };
     }
@@ -139,7 +148,7 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
       const filled = await readFilled(fill, request);
       if (filled !== null) {
         releaseLease(fill);
-        finishFlight(fill.key, filled);
+        finishFlight(fill.flight, filled);
         count(state, 'HIT');
         return { outcome: 'HIT', entry: filled.entry, key: filled.key };
       }

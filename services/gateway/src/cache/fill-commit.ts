@@ -170,12 +170,11 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
    */
   const notKept = (
     fill: CacheFill,
-    entry: CacheEntry,
+    listings: readonly string[],
     put: PutOutcome | 'tenant_busy' | 'tenant_removed' | undefined,
   ) => {
     if (put === 'over_tenant_bound' || put === 'purged') return put;
     if (put === 'stored' || put === 'changed') return null;
-    const listings = [fill.pathIndexKey, ...tagIndexKeys(fill.policy, entry)];
     return purgedHereSince(fill.policy.tenantId, listings, fill.startedAt) ? 'purged' : null;
   };
 
@@ -193,22 +192,28 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
       dropFill(fill);
       return false;
     }
+    const tagKeys = tagIndexKeys(policy, entry);
+    const listings = [pathIndexKey, ...tagKeys];
+    // The answer of an origin asked before a purge this replica already heard: it is given to the
+    // requests that waited for it (they came before the purge), never kept in the L1 for those after
+    // it while the store's fence decides (from the purge's own record, it refuses it).
+    const purgedHere = purgedHereSince(policy.tenantId, listings, fill.startedAt);
     if (entry.varyOn.length === 0) {
-      l1.set(urlKey, entry, pathIndexKey);
-      finishFlight(fill.key, { entry, key: urlKey });
+      if (!purgedHere) l1.set(urlKey, entry, pathIndexKey);
+      finishFlight(fill.flight, { entry, key: urlKey });
       const put = await writeShared(policy.tenantId, entry, () =>
         shared.putResponse({
           key: urlKey,
           entry,
           ttlMs,
           pathIndexKey,
-          tagIndexKeys: tagIndexKeys(policy, entry),
+          tagIndexKeys: tagKeys,
           tenantMaxBytes: policy.tenantMaxBytes,
           // Taken when the write goes out, after any wait for the tenant's store slots.
           askedMsAgo: now() - fill.startedAt,
         }),
       );
-      const dropped = notKept(fill, entry, put);
+      const dropped = notKept(fill, listings, put);
       if (dropped !== null) {
         // Larger than the tenant's whole share of the store, or perhaps what a purge since its origin
         // was asked meant to remove: this replica does not keep it either.
@@ -222,11 +227,11 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
     // The followers asked for this variant at the same time: they get the response either way.
-    finishFlight(fill.key, { entry, key });
+    finishFlight(fill.flight, { entry, key });
     // At the Vary cap the least recently used variant makes room, in the L1 (L1Cache.set) and the store:
     // junk values nobody asks for again cannot keep out the variants clients keep requesting.
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
-    l1.set(key, entry, pathIndexKey, urlKey);
+    if (!purgedHere) l1.set(key, entry, pathIndexKey, urlKey);
     const put = await writeShared(policy.tenantId, entry, () =>
       shared.putVariant({
         key,
@@ -235,12 +240,12 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         ttlMs,
         pathIndexKey,
         maxVariants: variantCap(entry.varyOn, maxVariants),
-        tagIndexKeys: tagIndexKeys(policy, entry),
+        tagIndexKeys: tagKeys,
         tenantMaxBytes: policy.tenantMaxBytes,
         askedMsAgo: now() - fill.startedAt,
       }),
     );
-    const dropped = notKept(fill, entry, put);
+    const dropped = notKept(fill, listings, put);
     if (dropped !== null) {
       l1.delete(key);
       notStored.labels({ reason: dropped }).inc();

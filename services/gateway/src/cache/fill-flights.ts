@@ -9,6 +9,12 @@ export interface Filled {
 }
 
 export interface Flight {
+  readonly key: string;
+  /**
+   * When its lookup began (the response cache's clock): a request that comes after a purge heard since
+   * then does not follow it (its answer may be the one the purge removed), it fills the key anew.
+   */
+  readonly startedAt: number;
   promise: Promise<Filled | null>;
   resolve: (filled: Filled | null) => void;
   /** Ends the flight of a leader that never calls store/abandon; cleared when the flight ends. */
@@ -17,16 +23,23 @@ export interface Flight {
 
 /** The fills in flight on this replica, one per key (the lookups read `flights` directly). */
 export interface FillFlights {
+  /** The flight each key's lookups follow: the latest one started for it. */
   readonly flights: Map<string, Flight>;
-  /** Claims `key` for a leader: concurrent lookups of it follow its flight. */
-  startFlight(key: string): void;
-  /** Ends the flight of `key`, waking its followers with what it filled (null: go on without it). */
-  finishFlight(key: string, filled: Filled | null): void;
+  /**
+   * Claims `key` for a leader: concurrent lookups of it follow its flight. A flight the key had (one
+   * a purge since made unfit to follow) goes on for the requests already following it.
+   */
+  startFlight(key: string, startedAt: number): Flight;
+  /** Ends `flight`, waking its followers with what it filled (null: go on without it). */
+  finishFlight(flight: Flight, filled: Filled | null): void;
   /** What the flight filled, or null if it does not end within coalesceTimeoutMs. */
   waitFor(flight: Flight): Promise<Filled | null>;
-  /** Ends every flight: their followers go on without them (close). */
+  /** Ends every flight the keys have: their followers go on without them (close). */
   finishAll(): void;
 }
+
+/** What a finished flight holds in place of its promise: the response it filled is not kept with it. */
+const FINISHED: Promise<Filled | null> = Promise.resolve(null);
 
 /**
  * Concurrent misses for a key coalesce behind the leader's flight and are woken with what it filled;
@@ -35,26 +48,27 @@ export interface FillFlights {
 export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
   const flights = new Map<string, Flight>();
 
-  const startFlight = (key: string): void => {
+  const startFlight = (key: string, startedAt: number): Flight => {
     let resolve: (filled: Filled | null) => void = () => {};
     const promise = new Promise<Filled | null>((r) => {
       resolve = r;
     });
     // A leader that never calls store/abandon must not block the key forever.
-    const giveUp = setTimeout(() => {
-      if (flights.get(key) === flight) finishFlight(key, null);
-    }, coalesceTimeoutMs).unref();
-    const flight: Flight = { promise, resolve, giveUp };
+    const giveUp = setTimeout(() => finishFlight(flight, null), coalesceTimeoutMs).unref();
+    const flight: Flight = { key, startedAt, promise, resolve, giveUp };
     flights.set(key, flight);
+    return flight;
   };
 
-  const finishFlight = (key: string, filled: Filled | null) => {
-    const flight = flights.get(key);
-    if (!flight) return;
-    flights.delete(key);
+  const finishFlight = (flight: Flight, filled: Filled | null) => {
+    // A flight another one replaced is no longer the key's, and still wakes its own followers.
+    if (flights.get(flight.key) === flight) flights.delete(flight.key);
     // Its timer would otherwise hold the flight, and through its promise the response, till it fires.
     clearTimeout(flight.giveUp);
     flight.resolve(filled);
+    // Its followers hold the promise they wait on; the fill (which its request holds) keeps the flight.
+    flight.promise = FINISHED;
+    flight.resolve = () => {};
   };
 
   const waitFor = (flight: Flight): Promise<Filled | null> =>
@@ -72,7 +86,7 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
     finishFlight,
     waitFor,
     finishAll() {
-      for (const key of [...flights.keys()]) finishFlight(key, null);
+      for (const flight of [...flights.values()]) finishFlight(flight, null);
     },
   };
 }

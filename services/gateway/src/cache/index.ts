@@ -49,13 +49,14 @@
  * Where the cache's parts live (response-cache.ts composes them once per process):
  *   lookup-path.ts          lookup: bypass, L1, store read, coalescing on a key (HIT, STALE, MISS, BYPASS)
  *   cross-replica-fill.ts   the key's lease across replicas: who fetches, who waits for its fill
- *   fill-flights.ts         a replica's fills in flight, the followers they wake
+ *   fill-flights.ts         a replica's fills in flight, the followers they wake (none that came after a purge)
  *   fill-response.ts        the leader's origin response: storable or not, its body collected (beginFill, store)
  *   fill-commit.ts          a filled entry stored in the L1 and the shared store, variants bounded
  *   revalidation.ts         conditional requests for stale entries and the origin's 304 (revalidated)
  *   write-entry.ts          a cached response written to the client (writeEntry)
  *   purge-generations.ts    each tenant's purge generations: loaded, raised by purges, refreshed
  *   shared-store-calls.ts   calls to the shared store through the circuits and the tenant's store slots
+ *   ordered-clock.ts        the clock fills, store reads and heard purges are ordered by
  *   cache-keys.ts, response-tags.ts, lookup-counts.ts, cache-metrics.ts: keys, tags, per-route counts, series
  *   cacheability.ts, standard-freshness.ts, request-directives.ts: the RFC 9111 rules
  */

@@ -33,6 +33,8 @@ export interface LookupPathOptions {
   crossReplicaFill: CrossReplicaFill;
   coalesced: Counter;
   now: () => number;
+  /** `now`, never the same value twice (ordered-clock.ts): when fills and store reads begin. */
+  orderedNow: () => number;
 }
 
 /** ResponseCache.lookup: what answers a request (HIT, STALE, MISS with or without the fill, BYPASS). */
@@ -48,9 +50,10 @@ export type Lookup = (
  * coalesce behind it. Stale entries answer within stale-while-revalidate and the client's max-stale.
  */
 export function createLookupPath(options: LookupPathOptions): Lookup {
-  const { l1, now, coalesced } = options;
+  const { l1, now, orderedNow, coalesced } = options;
   const { stateOf, count } = options.lookupCounts;
-  const { generations, prepareTenant, softened } = options.purgeGenerations;
+  const { generations, prepareTenant, softened, entryPurgedHereSince, pathOrTagsPurgedHereSince } =
+    options.purgeGenerations;
   const { flights, startFlight, finishFlight, waitFor } = options.fillFlights;
   const { readShared } = options.storeCalls;
   const { claim, dropFill } = options.crossReplicaFill;
@@ -94,23 +97,31 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     }
     if (wanted?.onlyIfCached) return onlyIfCachedMiss(state);
     const flight = flights.get(key);
+    let replacesPurged = false;
     if (flight) {
       // Another request is already fetching this key from the origin (or revalidating it).
       if (entry && wanted === null && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
         count(state, 'STALE');
         return { outcome: 'STALE', entry, key, revalidation: null };
       }
-      const stale = entry && wanted === null ? staleIfErrorEntry(entry, at) : null;
-      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, wanted, mayRetry);
+      // A purge this replica heard since that fill began may have removed its answer: this request came
+      // after the purge, and fills the key anew (the requests already following it keep following it).
+      replacesPurged = pathOrTagsPurgedHereSince(policy.tenantId, pathIndexKey, flight.startedAt);
+      if (!replacesPurged) {
+        const stale = entry && wanted === null ? staleIfErrorEntry(entry, at) : null;
+        return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, wanted, mayRetry);
+      }
     }
     // Claim the key before any await so concurrent misses coalesce behind this request.
-    startFlight(key);
+    const startedAt = orderedNow();
     const fill: CacheFill = {
       key,
       urlKey,
       policy,
       pathIndexKey,
-      startedAt: at,
+      flight: startFlight(key, startedAt),
+      replacesPurged,
+      startedAt,
       path: request.path,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
@@ -177,6 +188,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     const { urlKey, pathIndexKey } = fill;
     let entryKey = fill.key;
     const { tenantId } = fill.policy;
+    const readAt = orderedNow();
     let stored = await readShared(tenantId, entryKey);
     if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     if (known !== null) {
@@ -205,7 +217,10 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
         return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
       });
     }
-    l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
+    // Read before a purge this replica heard meanwhile: it answers this request (and those following
+    // it, which came before the purge too), but no request after the purge from the L1.
+    if (!entryPurgedHereSince(fill.policy, pathIndexKey, stored, readAt))
+      l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
     return lead(state, request, fill, stored, entryKey, wanted);
   };
 
@@ -222,7 +237,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     const age = at - entry.storedAt;
     const reuse = reusable(entry, at, wanted);
     if (reuse !== null) {
-      if (age < entry.freshMs) finishFlight(fill.key, { entry, key: entryKey });
+      if (age < entry.freshMs) finishFlight(fill.flight, { entry, key: entryKey });
       else dropFill(fill);
       count(state, reuse);
       return reuse === 'HIT'

@@ -53,10 +53,16 @@ export class PurgeFence {
     return listings;
   }
 
+  /** Whether any listing of the tenant was purged at or after `askedAt`. */
+  anyPurgedSince(tenantId: string, askedAt: number): boolean {
+    const fence = this.#tenants.get(tenantId);
+    return fence !== undefined && fence.last >= askedAt && fence.last > this.#now() - PURGE_FENCE_MS;
+  }
+
   /** Whether one of `listings` of the tenant was purged at or after `askedAt`. */
   purgedSince(tenantId: string, listings: readonly string[], askedAt: number): boolean {
     const fence = this.#tenants.get(tenantId);
-    if (!fence || fence.last <= this.#now() - PURGE_FENCE_MS) return false;
+    if (!fence || fence.last < askedAt || fence.last <= this.#now() - PURGE_FENCE_MS) return false;
     if (fence.horizon >= askedAt && fence.horizon > this.#now() - PURGE_FENCE_MS) return true;
     return listings.some((listing) => (fence.listings.get(listing) ?? Number.NEGATIVE_INFINITY) >= askedAt);
   }

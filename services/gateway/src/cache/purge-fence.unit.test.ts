@@ -17,6 +17,17 @@ describe('PurgeFence (the in-memory store)', () => {
     expect(fence.purgedSince('a', ['tag-1'], 0)).toBe(false);
   });
 
+  it('anyPurgedSince: a purge of any listing of the tenant at or after the time, and only of that tenant', () => {
+    let now = 1_000;
+    const fence = new PurgeFence(() => now);
+    fence.purged('a', 'path-1');
+    expect(fence.anyPurgedSince('a', 1_000)).toBe(true);
+    expect(fence.anyPurgedSince('a', 1_001)).toBe(false);
+    expect(fence.anyPurgedSince('b', 0)).toBe(false);
+    now += PURGE_FENCE_MS;
+    expect(fence.anyPurgedSince('a', 0)).toBe(false);
+  });
+
   it('past the most listings the oldest leave, and their latest time fences every listing', () => {
     let now = 0;
     const fence = new PurgeFence(() => now);

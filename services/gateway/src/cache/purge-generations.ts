@@ -3,8 +3,10 @@ import {
   type PurgeGenerations,
   tagIndexKey,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import type { Counter } from 'prom-client';
 import type { CacheEntry } from './cache-entry.js';
+import { tagIndexKeys } from './cache-keys.js';
 import { type CacheStore, tenantOfKey } from './cache-store.js';
 import type { L1Cache } from './l1-cache.js';
 import { PurgeFence } from './purge-fence.js';
@@ -22,6 +24,8 @@ export interface PurgeGenerationsOptions {
   purges: Counter<'kind'>;
   purgeVisits: Counter;
   now: () => number;
+  /** `now`, never the same value twice (ordered-clock.ts): when each purge message was heard. */
+  orderedNow: () => number;
   /** First pause before a failed load is tried again (doubling, PREPARE_ATTEMPTS in all). */
   retryDelayMs: number | undefined;
   /** How often every known tenant's purge generations are read again (0: never). */
@@ -32,6 +36,12 @@ export interface PurgeGenerationsOptions {
 
 /** The listings purged lately of one tenant a replica remembers (purgedHereSince), ≈ 200 bytes each. */
 export const HEARD_PURGES_PER_TENANT = 64;
+
+/**
+ * The listing a purge of any of a tenant's tags is also heard as: the tags of a response still on its
+ * way from the origin are not known yet.
+ */
+const SOME_TAG = 'tags';
 
 /** The purge generations this replica holds, and what it does with them. */
 export interface ReplicaPurgeGenerations {
@@ -52,6 +62,21 @@ export interface ReplicaPurgeGenerations {
    * hold the answer that purge removed.
    */
   purgedHereSince(tenantId: string, listings: readonly string[], since: number): boolean;
+  /**
+   * Whether a purge heard at or after `since` may have removed `entry`, a response of the path of
+   * `pathIndexKey` read from the store: a purge of the path or of one of its tags.
+   */
+  entryPurgedHereSince(
+    policy: CompiledCachePolicy,
+    pathIndexKey: string,
+    entry: CacheEntry,
+    since: number,
+  ): boolean;
+  /**
+   * Whether a purge heard at or after `since` may concern a response of the path of `pathIndexKey`
+   * whose tags are not known yet (a fill under way): a purge of the path or of any of the tenant's tags.
+   */
+  pathOrTagsPurgedHereSince(tenantId: string, pathIndexKey: string, since: number): boolean;
   /** The entry as the tenant's soft purges left it (see below). */
   softened(tenantId: string, entry: CacheEntry): CacheEntry;
   /** The tenant left the config: its generations are no longer held or read again, its L1 copies freed. */
@@ -74,7 +99,7 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
   const loading = new Map<string, Promise<void>>();
   // Every tenant's purges reach every replica: a few listings each (past them the horizon fences all
   // of the tenant's L1-only fills under way), not the store's thousands.
-  const heardPurges = new PurgeFence(now, HEARD_PURGES_PER_TENANT);
+  const heardPurges = new PurgeFence(options.orderedNow, HEARD_PURGES_PER_TENANT);
 
   /** Runs a purge of the L1, counting what it looked at: the time it held the event loop for. */
   const purgeL1 = (purge: () => void): void => {
@@ -206,9 +231,11 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
     const known = generations.get(message.tenantId);
     if (known !== undefined) holders.push(known);
     if (message.kind === 'tags') {
-      if (serves(message.tenantId))
+      if (serves(message.tenantId)) {
         for (const tag of message.tags)
           heardPurges.purged(message.tenantId, tagIndexKey('', message.tenantId, tag));
+        heardPurges.purged(message.tenantId, SOME_TAG);
+      }
       const softAt = message.softAt;
       if (softAt === undefined) {
         purgeL1(() => l1.deleteTagged(message.tenantId, message.tags));
@@ -301,6 +328,14 @@ export function createPurgeGenerations(options: PurgeGenerationsOptions): Replic
     prepareTenant,
     applyPurge,
     purgedHereSince: (tenantId, listings, since) => heardPurges.purgedSince(tenantId, listings, since),
+    entryPurgedHereSince(policy, pathIndexKey, entry, since) {
+      // Most reads come with no purge of the tenant since: no tag digests for them.
+      if (!heardPurges.anyPurgedSince(policy.tenantId, since)) return false;
+      return heardPurges.purgedSince(policy.tenantId, [pathIndexKey, ...tagIndexKeys(policy, entry)], since);
+    },
+    pathOrTagsPurgedHereSince: (tenantId, pathIndexKey, since) =>
+      heardPurges.anyPurgedSince(tenantId, since) &&
+      heardPurges.purgedSince(tenantId, [pathIndexKey, SOME_TAG], since),
     softened,
     forgetTenant,
     stopRefreshing() {

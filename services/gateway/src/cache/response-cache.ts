@@ -21,6 +21,7 @@ import { createFillResponse } from './fill-response.js';
 import { L1Cache } from './l1-cache.js';
 import { createLookupCounts, type RouteTotalsByTenant } from './lookup-counts.js';
 import { createLookupPath } from './lookup-path.js';
+import { orderedClock } from './ordered-clock.js';
 import { createPurgeGenerations } from './purge-generations.js';
 import { createRevalidated } from './revalidation.js';
 import { createSharedStoreCalls } from './shared-store-calls.js';
@@ -164,6 +165,7 @@ export interface ResponseCache {
 export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
   const { store: shared, logger } = options;
   const now = options.now ?? Date.now;
+  const orderedNow = orderedClock(now);
   const maxVariants = options.maxVariantsPerUrl ?? 16;
   const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024, options.fillTenantShare);
   const fillFlights = createFillFlights(options.coalesceTimeoutMs ?? 10_000);
@@ -190,6 +192,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     purges,
     purgeVisits: metrics.purgeVisits,
     now,
+    orderedNow,
     retryDelayMs: options.retryDelayMs,
     generationRefreshMs: options.generationRefreshMs,
     forgottenRouteGraceMs: options.forgottenRouteGraceMs,
@@ -207,7 +210,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     fillFlights,
     count: lookupCounts.count,
     softened: purgeGenerations.softened,
+    entryPurgedHereSince: purgeGenerations.entryPurgedHereSince,
     now,
+    orderedNow,
     fillLeaseMs: options.fillLeaseMs ?? 10_000,
     fillWaitMs: options.fillWaitMs ?? 5_000,
     fillPollMs: options.fillPollMs ?? 20,
@@ -222,6 +227,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     crossReplicaFill,
     coalesced: metrics.coalesced,
     now,
+    orderedNow,
   });
   const fillCommit = createFillCommit({
     shared,

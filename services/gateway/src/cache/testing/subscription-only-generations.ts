@@ -1,6 +1,7 @@
 import { Counter, Registry } from 'prom-client';
 import type { CacheStore } from '../cache-store.js';
 import type { L1Cache } from '../l1-cache.js';
+import { orderedClock } from '../ordered-clock.js';
 import { createPurgeGenerations, type ReplicaPurgeGenerations } from '../purge-generations.js';
 
 /**
@@ -15,6 +16,7 @@ export function subscriptionOnlyGenerations(shared: CacheStore, l1: L1Cache): Re
     purges: new Counter({ name: 'purges', help: 'p', labelNames: ['kind'], registers: [registry] }),
     purgeVisits: new Counter({ name: 'purge_visits', help: 'v', registers: [registry] }),
     now: Date.now,
+    orderedNow: orderedClock(Date.now),
     retryDelayMs: 100,
     generationRefreshMs: 0,
     forgottenRouteGraceMs: undefined,

@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto';
+import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { publicRouteCachePolicy } from '../testing/cache-policies.js';
+import type { CacheStore } from './cache-store.js';
+import { MemoryCacheStore } from './memory-cache-store.js';
+import { type CacheLookup, createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * A request that begins after a purge (as this replica learned of it) is never answered with a response
+ * whose origin request began before the purge: not by coalescing behind a fill (a client's, a background
+ * refresh, another replica's) that was under way when the purge came, nor from the L1 copy of such a
+ * fill while its write to the shared store is on its way. A client that POSTs an update and then GETs the
+ * resource reads the update; an admin's purge answered 200 is not followed by the old content.
+ */
+const logger = createLogger({ service: 'test', level: 'error' });
+const tenantId = randomUUID();
+const policy = publicRouteCachePolicy(tenantId);
+const get = (path: string, method = 'GET'): CacheRequest => ({ method, path, query: '', headers: {} });
+const tagged = (cacheControl = 'max-age=60') => ({
+  'cache-control': cacheControl,
+  'surrogate-key': 'product-7',
+  etag: '"v1"',
+});
+
+function replica(store: CacheStore, now: () => number): ResponseCache {
+  return createResponseCache({
+    store,
+    l1MaxBytes: 1_000_000,
+    registry: new Registry(),
+    logger,
+    now,
+    fillPollMs: 1,
+    // A request that followed a fill it should not have gives up on it soon (MISS, no fill of its own).
+    coalesceTimeoutMs: 1_000,
+    generationRefreshMs: 0,
+  });
+}
+
+/**
+ * The body a lookup answers with, or 'origin' when the request goes there itself; a fill it leads is
+ * given the origin's current answer, `current`, so the requests coalesced behind it are answered.
+ */
+async function answer(
+  cache: ResponseCache,
+  lookup: CacheLookup | Promise<CacheLookup>,
+  method = 'GET',
+): Promise<string> {
+  const settled = await lookup;
+  if (settled.outcome === 'HIT' || settled.outcome === 'STALE') return settled.entry.body.toString();
+  if (settled.outcome !== 'MISS') return settled.outcome;
+  if (settled.fill !== null)
+    await cache.store(settled.fill, method, { status: 200, headers: tagged(), body: Buffer.from('current') });
+  return 'origin';
+}
+
+/** The lookup's fill: it leads (goes to the origin for the key). */
+async function leads(lookup: CacheLookup | Promise<CacheLookup>) {
+  const settled = await lookup;
+  if (settled.outcome !== 'MISS' || settled.fill === null)
+    throw new Error(`expected to lead the fill, got ${settled.outcome}`);
+  return settled.fill;
+}
+
+describe('a request after a purge, with a fill that began before it under way', () => {
+  let clock = 1_000_000;
+  const now = () => clock;
+  const setUp = async () => {
+    const cache = replica(new MemoryCacheStore({ maxBytes: 1_000_000, now }), now);
+    await cache.prepareTenant(tenantId);
+    return cache;
+  };
+  const purges = {
+    "a POST's invalidation of the path": (cache: ResponseCache, path: string) =>
+      cache.invalidatePath(policy, path),
+    'a purge by tag': (cache: ResponseCache) => cache.purgeTags(tenantId, ['product-7']),
+    'a soft purge by tag': (cache: ResponseCache) => cache.purgeTags(tenantId, ['product-7'], { soft: true }),
+  };
+
+  for (const [name, purge] of Object.entries(purges)) {
+    it(`${name}: a GET and a HEAD that come after it do not get the fill's answer`, async () => {
+      const cache = await setUp();
+      const path = `/posts/${randomUUID()}`;
+      const fill = await leads(cache.lookup(policy, get(path), {}));
+      const before = cache.lookup(policy, get(path), {}); // coalesced before the purge
+      clock += 1;
+      await purge(cache, path);
+      clock += 1;
+      const afterGet = cache.lookup(policy, get(path), {});
+      const afterHead = cache.lookup(policy, get(path, 'HEAD'), {});
+      await cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+      // The request that waited before the purge began before it: it may have the answer.
+      expect(await answer(cache, before)).toBe('old');
+      expect(await answer(cache, afterGet)).toBe('origin');
+      expect(await answer(cache, afterHead, 'HEAD')).toBe('current');
+      expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
+      await cache.close();
+    });
+  }
+
+  it('a GET after a POST goes to the origin at once, without waiting for the fill under way (or its lease)', async () => {
+    const cache = await setUp();
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(cache.lookup(policy, get(path), {}));
+    clock += 1;
+    await cache.invalidatePath(policy, path);
+    clock += 1;
+    const after = await leads(cache.lookup(policy, get(path), {}));
+    await cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    await cache.store(after, 'GET', { status: 200, headers: tagged(), body: Buffer.from('current') });
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
+    await cache.close();
+  });
+
+  it("a purge by tag while a stale entry's background refresh is out: later requests do not get the refresh's answer", async () => {
+    const cache = await setUp();
+    const path = `/posts/${randomUUID()}`;
+    const first = await leads(cache.lookup(policy, get(path), {}));
+    const swr = 'max-age=1, stale-while-revalidate=60';
+    await cache.store(first, 'GET', { status: 200, headers: tagged(swr), body: Buffer.from('v1') });
+    clock += 2_000;
+    const stale = await cache.lookup(policy, get(path), {});
+    if (stale.outcome !== 'STALE' || stale.revalidation === null) throw new Error('expected a refresh');
+    clock += 1;
+    await cache.purgeTags(tenantId, ['product-7']);
+    clock += 1;
+    const after = cache.lookup(policy, get(path), {});
+    await cache.store(stale.revalidation, 'GET', {
+      status: 200,
+      headers: tagged(swr),
+      body: Buffer.from('refreshed before the purge'),
+    });
+    expect(await answer(cache, after)).toBe('origin');
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
+    await cache.close();
+  });
+
+  it("a purge heard before the fill is committed: the fill's L1 copy answers nobody while its write is on its way", async () => {
+    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    let releaseWrite: () => void = () => {};
+    const writeHeld = new Promise<void>((resolve) => {
+      releaseWrite = resolve;
+    });
+    const slowWrites = new Proxy(memory, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'putResponse') return value.bind(target);
+        return async (...args: unknown[]) => {
+          await writeHeld;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const cache = replica(slowWrites, now);
+    await cache.prepareTenant(tenantId);
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(cache.lookup(policy, get(path), {}));
+    clock += 1;
+    await cache.purgeTags(tenantId, ['product-7']);
+    clock += 1;
+    const storing = cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    const next = cache.lookup(policy, get(path), {});
+    expect('outcome' in next && next.outcome).not.toBe('HIT');
+    releaseWrite();
+    expect(await storing).toBe(false);
+    expect(await answer(cache, next)).toBe('origin');
+    await cache.close();
+  });
+
+  it('a store read answered while the purge arrives: its answer is not kept in the L1 for the requests after it', async () => {
+    const shared = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    const filler = replica(shared, now);
+    let reader: ResponseCache | undefined;
+    let purgeDuringRead = false;
+    const readerStore = new Proxy(shared, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'get') return value.bind(target);
+        return async (key: string) => {
+          const record = await target.get(key);
+          if (purgeDuringRead && record?.kind === 'response') {
+            purgeDuringRead = false;
+            clock += 1;
+            await reader!.purgeTags(tenantId, ['product-7']);
+            clock += 1;
+          }
+          return record;
+        };
+      },
+    });
+    reader = replica(readerStore, now);
+    await Promise.all([filler.prepareTenant(tenantId), reader.prepareTenant(tenantId)]);
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(filler.lookup(policy, get(path), {}));
+    await filler.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    purgeDuringRead = true;
+    expect(await answer(reader, reader.lookup(policy, get(path), {}))).toBe('old'); // began before the purge
+    const next = reader.lookup(policy, get(path), {});
+    expect('outcome' in next && next.outcome).not.toBe('HIT');
+    expect(await answer(reader, next)).toBe('origin');
+    await Promise.all([filler.close(), reader.close()]);
+  });
+
+  it("another replica's fill read while the purge arrives: a request after the purge does not get it", async () => {
+    const shared = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    const holder = replica(shared, now);
+    const path = `/posts/${randomUUID()}`;
+    let late: Promise<CacheLookup> | CacheLookup | undefined;
+    let waiter: ResponseCache | undefined;
+    // The waiter's read of the holder's fill: the purge is done (and heard here) before the read's
+    // answer comes back, and a request comes in after it.
+    let purgeDuringRead = false;
+    const waiterStore = new Proxy(shared, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'get') return value.bind(target);
+        return async (key: string) => {
+          const record = await target.get(key);
+          if (purgeDuringRead && record?.kind === 'response') {
+            purgeDuringRead = false;
+            clock += 1;
+            await waiter!.purgeTags(tenantId, ['product-7']);
+            clock += 1;
+            late = waiter!.lookup(policy, get(path), {});
+          }
+          return record;
+        };
+      },
+    });
+    waiter = replica(waiterStore, now);
+    await Promise.all([holder.prepareTenant(tenantId), waiter.prepareTenant(tenantId)]);
+    const fill = await leads(holder.lookup(policy, get(path), {}));
+    const waiting = waiter.lookup(policy, get(path), {}); // the holder has the lease: polls its fill
+    await holder.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    purgeDuringRead = true;
+    expect(await answer(waiter, waiting)).toBe('old'); // began before the purge
+    expect(late).toBeDefined();
+    // Nor is the read's answer kept in the L1 for the requests after the purge.
+    const next = waiter.lookup(policy, get(path), {});
+    expect('outcome' in next && next.outcome).not.toBe('HIT');
+    expect(await answer(waiter, late!)).toBe('origin');
+    expect(await answer(waiter, next)).toBe('current');
+    await Promise.all([holder.close(), waiter.close()]);
+  });
+});
