@@ -9,6 +9,7 @@ import { variantKey } from './cache-keys.js';
 import type { CacheLookup } from './cache-lookup.js';
 import type { CacheStore } from './cache-store.js';
 import type { Filled, FillFlights } from './fill-flights.js';
+import type { InvalidationsUnderWay } from './invalidations-under-way.js';
 import type { L1Cache } from './l1-cache.js';
 import type { LookupCounts, PolicyState } from './lookup-counts.js';
 import type { ReplicaPurgeGenerations } from './purge-generations.js';
@@ -27,6 +28,7 @@ export interface CrossReplicaFillOptions {
   count: LookupCounts['count'];
   softened: (tenantId: string, entry: CacheEntry) => CacheEntry;
   entryPurgedHereSince: ReplicaPurgeGenerations['entryPurgedHereSince'];
+  invalidationsUnderWay: InvalidationsUnderWay;
   now: () => number;
   /** `now`, never the same value twice (ordered-clock.ts): when store reads begin. */
   orderedNow: () => number;
@@ -56,7 +58,7 @@ export interface CrossReplicaFill {
 
 export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossReplicaFill {
   const { shared, circuits, storeSlots, storeErrors, l1, count, softened, entryPurgedHereSince } = options;
-  const { now, orderedNow } = options;
+  const { now, orderedNow, invalidationsUnderWay } = options;
   const { callShared, readShared, putShared } = options.storeCalls;
   const { finishFlight } = options.fillFlights;
   const { fillLeaseMs, fillWaitMs, fillPollMs } = options;
@@ -103,11 +105,12 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
   const readFilled = async (fill: CacheFill, request: CacheRequest): Promise<Filled | null> => {
     let key = fill.key;
     const readAt = orderedNow();
-    let stored = await readShared(fill.policy.tenantId, key);
+    const { pathIndexKey } = fill;
+    let stored = invalidationsUnderWay.read(pathIndexKey, await readShared(fill.policy.tenantId, key));
     if (isRecord(stored) && stored?.kind === 'vary') {
-      l1.set(fill.urlKey, stored, fill.pathIndexKey);
+      l1.set(fill.urlKey, stored, pathIndexKey);
       key = variantKey(fill.urlKey, stored.varyOn, request.headers);
-      stored = await readShared(fill.policy.tenantId, key);
+      stored = invalidationsUnderWay.read(pathIndexKey, await readShared(fill.policy.tenantId, key));
     }
     if (!isRecord(stored) || stored?.kind !== 'response') return null;
     stored = softened(fill.policy.tenantId, stored);

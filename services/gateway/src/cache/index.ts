@@ -57,6 +57,7 @@
  *   purge-generations.ts    each tenant's purge generations: loaded, raised by purges, refreshed
  *   shared-store-calls.ts   calls to the shared store through the circuits and the tenant's store slots
  *   ordered-clock.ts        the clock fills, store reads and heard purges are ordered by
+ *   invalidations-under-way.ts  this replica's path invalidations the store has not finished
  *   cache-keys.ts, response-tags.ts, lookup-counts.ts, cache-metrics.ts: keys, tags, per-route counts, series
  *   cacheability.ts, standard-freshness.ts, request-directives.ts: the RFC 9111 rules
  */

@@ -91,6 +91,19 @@ describe('a request after a purge, with a fill of its key that began before it u
     expect(await body(replicas[1]!.cache.lookup(policy, get(path), {}))).toBe('current');
   });
 
+  it("a GET right after the replica's own POST, while the store is still deleting the path's entries, does not get them", async () => {
+    const { cache } = replicas[0]!;
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(cache.lookup(policy, get(path), {}));
+    await cache.store(fill, 'GET', response('old'));
+    const invalidating = cache.invalidatePath(policy, path);
+    const after = await cache.lookup(policy, get(path), {});
+    expect(after.outcome === 'HIT' ? after.entry.body.toString() : after.outcome).toBe('MISS');
+    await invalidating;
+    if (after.outcome === 'MISS' && after.fill !== null)
+      await cache.store(after.fill, 'GET', response('current'));
+  });
+
   it("a GET after another replica's purge by tag reached this one leads a fill of its own", async () => {
     const [{ cache, registry }, other] = [replicas[0]!, replicas[1]!];
     const path = `/posts/${randomUUID()}`;

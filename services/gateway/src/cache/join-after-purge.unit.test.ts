@@ -170,6 +170,38 @@ describe('a request after a purge, with a fill that began before it under way', 
     await cache.close();
   });
 
+  it("a GET after a POST while the POST's invalidation is still under way in the store does not get the entry it drops", async () => {
+    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    let releaseInvalidation: () => void = () => {};
+    const invalidationHeld = new Promise<void>((resolve) => {
+      releaseInvalidation = resolve;
+    });
+    const slowInvalidations = new Proxy(memory, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'invalidatePath') return value.bind(target);
+        return async (...args: unknown[]) => {
+          await invalidationHeld;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const cache = replica(slowInvalidations, now);
+    await cache.prepareTenant(tenantId);
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(cache.lookup(policy, get(path), {}));
+    await cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    clock += 1;
+    const invalidating = cache.invalidatePath(policy, path); // the POST's answer went out
+    clock += 1;
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('origin');
+    releaseInvalidation();
+    await invalidating;
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).not.toBe('old');
+    await cache.close();
+  });
+
   it('a store read answered while the purge arrives: its answer is not kept in the L1 for the requests after it', async () => {
     const shared = new MemoryCacheStore({ maxBytes: 1_000_000, now });
     const filler = replica(shared, now);

@@ -18,6 +18,7 @@ import type { CacheLookup } from './cache-lookup.js';
 import { clientCredentialHeaders } from './client-credentials.js';
 import type { CrossReplicaFill } from './cross-replica-fill.js';
 import type { FillFlights, Flight } from './fill-flights.js';
+import type { InvalidationsUnderWay } from './invalidations-under-way.js';
 import type { L1Cache } from './l1-cache.js';
 import type { LookupCounts, PolicyState } from './lookup-counts.js';
 import type { ReplicaPurgeGenerations } from './purge-generations.js';
@@ -32,6 +33,7 @@ export interface LookupPathOptions {
   storeCalls: SharedStoreCalls;
   crossReplicaFill: CrossReplicaFill;
   coalesced: Counter;
+  invalidationsUnderWay: InvalidationsUnderWay;
   now: () => number;
   /** `now`, never the same value twice (ordered-clock.ts): when fills and store reads begin. */
   orderedNow: () => number;
@@ -50,7 +52,7 @@ export type Lookup = (
  * coalesce behind it. Stale entries answer within stale-while-revalidate and the client's max-stale.
  */
 export function createLookupPath(options: LookupPathOptions): Lookup {
-  const { l1, now, orderedNow, coalesced } = options;
+  const { l1, now, orderedNow, coalesced, invalidationsUnderWay } = options;
   const { stateOf, count } = options.lookupCounts;
   const { generations, prepareTenant, softened, entryPurgedHereSince, pathOrTagsPurgedHereSince } =
     options.purgeGenerations;
@@ -189,7 +191,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     let entryKey = fill.key;
     const { tenantId } = fill.policy;
     const readAt = orderedNow();
-    let stored = await readShared(tenantId, entryKey);
+    let stored = invalidationsUnderWay.read(pathIndexKey, await readShared(tenantId, entryKey));
     if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     if (known !== null) {
       // This replica's copy is stale: another replica may have refreshed the shared one meanwhile.
@@ -199,7 +201,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(urlKey, stored, pathIndexKey);
       entryKey = variantKey(urlKey, stored.varyOn, request.headers);
-      stored = await readShared(tenantId, entryKey);
+      stored = invalidationsUnderWay.read(pathIndexKey, await readShared(tenantId, entryKey));
       if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     }
     if (!isRecord(stored)) {

@@ -18,6 +18,7 @@ import { FILL_DEADLINE_MS, FillBudget } from './fill-budget.js';
 import { createFillCommit } from './fill-commit.js';
 import { createFillFlights } from './fill-flights.js';
 import { createFillResponse } from './fill-response.js';
+import { InvalidationsUnderWay } from './invalidations-under-way.js';
 import { L1Cache } from './l1-cache.js';
 import { createLookupCounts, type RouteTotalsByTenant } from './lookup-counts.js';
 import { createLookupPath } from './lookup-path.js';
@@ -200,6 +201,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const { generations, serves, prepareTenant, applyPurge } = purgeGenerations;
 
   const storeCalls = createSharedStoreCalls({ shared, circuits, storeSlots, storeErrors, serves });
+  const invalidationsUnderWay = new InvalidationsUnderWay();
   const crossReplicaFill = createCrossReplicaFill({
     shared,
     circuits,
@@ -211,6 +213,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     count: lookupCounts.count,
     softened: purgeGenerations.softened,
     entryPurgedHereSince: purgeGenerations.entryPurgedHereSince,
+    invalidationsUnderWay,
     now,
     orderedNow,
     fillLeaseMs: options.fillLeaseMs ?? 10_000,
@@ -226,6 +229,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     storeCalls,
     crossReplicaFill,
     coalesced: metrics.coalesced,
+    invalidationsUnderWay,
     now,
     orderedNow,
   });
@@ -295,8 +299,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       if (!known) return;
       const pathIndexKey = `${pathBase(policy, lookupCounts.stateOf(policy), path, known)}:idx`;
       // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
+      // Until it has, what this replica reads of the path there is what the POST replaced.
       applyPurge({ kind: 'path', pathIndexKey });
-      await putShared(policy.tenantId, () => shared.invalidatePath(pathIndexKey));
+      invalidationsUnderWay.begin(pathIndexKey);
+      try {
+        await putShared(policy.tenantId, () => shared.invalidatePath(pathIndexKey));
+      } finally {
+        invalidationsUnderWay.end(pathIndexKey);
+      }
     },
     purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
     purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
