@@ -116,6 +116,16 @@ describe('unsafe methods invalidate the URIs in Location and Content-Location (R
     expect(originRequests.get('GET /orders/7')).toBe(2);
   });
 
+  // Regression test: the GET sent right after the POST's answer read the replaced entry from Redis while
+  // the invalidation was still deleting it there (HIT with the old body, kept in the replica's memory).
+  it('the GET a client sends right after its POST was answered is a MISS (read-your-writes)', async () => {
+    await cached('/orders/15');
+    await post({ 'x-location': '/orders/15' });
+    const next = await request('/orders/15');
+    expect(next.headers['x-cache']).toBe('MISS');
+    expect(next.body).toBe('/orders/15 #2');
+  });
+
   it('Content-Location drops its entry too, also on another route of the tenant and as an absolute URI', async () => {
     await cached('/orders/9');
     await post({ 'x-content-location': '/orders/9' });
