@@ -32,6 +32,10 @@ import { createEntryWriter, type WriteEntry } from './write-entry.js';
 export type { CacheFill, FillBody, FillStart } from './cache-fill.js';
 export type { CacheLookup, CacheOutcome, ServedOutcome } from './cache-lookup.js';
 
+/** Attempts at an unsafe method's invalidation in the shared store, the pause growing by this much each. */
+const INVALIDATION_ATTEMPTS = 3;
+const INVALIDATION_RETRY_MS = 50;
+
 export interface ResponseCacheOptions {
   /**
    * The shared tier: a RedisCacheStore shares entries and purges with every replica; a
@@ -256,6 +260,19 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   });
   const { putShared } = storeCalls;
 
+  /**
+   * Drops the path's entries from the store and tells the other replicas, tried again when a command
+   * fails (a timeout on a busy Redis): given up, the entries the POST replaced were served by every
+   * replica until they expire. A purge that failed part-way deletes the rest when tried again.
+   */
+  const invalidateShared = async (tenantId: string, pathIndexKey: string): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const done = await putShared(tenantId, () => shared.invalidatePath(pathIndexKey).then(() => true));
+      if (done === true || attempt === INVALIDATION_ATTEMPTS) return;
+      await new Promise((resolve) => setTimeout(resolve, INVALIDATION_RETRY_MS * attempt).unref());
+    }
+  };
+
   const purge = async (target: PurgeTarget): Promise<void> => {
     await prepareTenant(target.tenantId);
     applyPurge(await shared.purge(target));
@@ -303,7 +320,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       applyPurge({ kind: 'path', pathIndexKey });
       invalidationsUnderWay.begin(pathIndexKey);
       try {
-        await putShared(policy.tenantId, () => shared.invalidatePath(pathIndexKey));
+        await invalidateShared(policy.tenantId, pathIndexKey);
       } finally {
         invalidationsUnderWay.end(pathIndexKey);
       }
