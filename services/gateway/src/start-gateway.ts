@@ -37,7 +37,7 @@ import { watchedByTheGateway } from './listeners/watched-connections.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { countOnlyTenantsIn } from './observability/bound-metrics.js';
-import { GatewayMetrics, NO_TENANT } from './observability/gateway-metrics.js';
+import { GatewayMetrics, NO_TENANT, namesNoRoute } from './observability/gateway-metrics.js';
 import { listenerRefusalRecorder } from './observability/listener-refusals.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
@@ -138,8 +138,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     maxRouteSeries: config.GATEWAY_METRICS_MAX_ROUTE_SERIES,
     routeSeriesTenantShare: config.GATEWAY_METRICS_ROUTE_SERIES_TENANT_SHARE,
   });
-  // A removed tenant's series left /metrics with it; what it still had in flight brings none back.
-  countOnlyTenantsIn(registry, (tenant) => tenant === NO_TENANT || store.holds(tenant));
+  // A removed tenant's or route's series left /metrics with it; what it still had in flight brings none back.
+  countOnlyTenantsIn(
+    registry,
+    (tenant, route) =>
+      tenant === NO_TENANT ||
+      (route === undefined || namesNoRoute(route) ? store.holds(tenant) : store.holdsRoute(tenant, route)),
+  );
   // Access lines are info-level lines of their own writer: LOG_LEVEL=warn turns them off, as before.
   const accessLog = logger.isInfoEnabled()
     ? new AccessLog({

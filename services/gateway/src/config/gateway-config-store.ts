@@ -260,6 +260,8 @@ export class GatewayConfigStore implements TenantConfigSink {
   readonly #versions = new Map<string, bigint>();
   readonly #appliedVersions = new Map<string, bigint>();
   readonly #routeInputs = new WeakMap<CompiledTenant, RouteInputs>();
+  /** Each version's route ids, made at their first question (holdsRoute), not per request. */
+  readonly #routeIds = new WeakMap<CompiledTenant, ReadonlySet<string>>();
   /** Each tenant's version being applied in slices (applyInSlices); replaced or deleted to stop it. */
   readonly #applying = new Map<string, { readonly version: bigint }>();
   readonly #listeners = new Set<TenantsChangedListener>();
@@ -390,6 +392,22 @@ export class GatewayConfigStore implements TenantConfigSink {
   /** Whether the tenant is in the config, or a version of it is being applied (its origins may be probed). */
   holds(tenantId: string): boolean {
     return this.#tenants.has(tenantId) || this.#applying.has(tenantId);
+  }
+
+  /**
+   * Whether the tenant's version in the config has a route of this id, or a version of the tenant is
+   * being applied (whose routes are not known yet).
+   */
+  holdsRoute(tenantId: string, routeId: string): boolean {
+    if (this.#applying.has(tenantId)) return true;
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) return false;
+    let routeIds = this.#routeIds.get(tenant);
+    if (routeIds === undefined) {
+      routeIds = new Set(tenant.routes.map((route) => route.config.id));
+      this.#routeIds.set(tenant, routeIds);
+    }
+    return routeIds.has(routeId);
   }
 
   get size(): number {

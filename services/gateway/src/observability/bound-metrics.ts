@@ -53,18 +53,25 @@ export function registerTenantSeries(registry: Registry, holder: TenantSeriesHol
   holders.add(holder);
 }
 
-/** Which tenants each registry's bound metrics may make series for (see countOnlyTenantsIn). */
-const configuredTenantsByRegistry = new WeakMap<Registry, (tenant: string) => boolean>();
+/**
+ * Whether a registry's bound metrics may make a series for this tenant and, when the series has a route
+ * label, this route (see countOnlyTenantsIn).
+ */
+export type ConfiguredSeries = (tenant: string, route: string | undefined) => boolean;
+
+/** Which tenants and routes each registry's bound metrics may make series for (see countOnlyTenantsIn). */
+const configuredSeriesByRegistry = new WeakMap<Registry, ConfiguredSeries>();
 
 /**
- * Has the registry's bound metrics make no series for a tenant `configured` says has left the config.
- * Work of a removed tenant still in flight then (a request waiting for Redis or its origin, an answer
- * its client is slow to read) counts into a series of its own that is never exported, instead of
- * bringing back one of the series removeTenantSeries took away, which nothing would remove again. Only
- * a series' first lookup asks: counting into one that exists costs nothing more.
+ * Has the registry's bound metrics make no series for a tenant, or a tenant's route, that `configured`
+ * says has left the config. Work still in flight then (a request waiting for Redis or its origin, an
+ * answer its client is slow to read) counts into a series of its own that is never exported, instead of
+ * bringing back one of the series removeTenantSeries took away, which nothing would remove again (or
+ * not before the tenant's next change). Only a series' first lookup asks: counting into one that exists
+ * costs nothing more.
  */
-export function countOnlyTenantsIn(registry: Registry, configured: (tenant: string) => boolean): void {
-  configuredTenantsByRegistry.set(registry, configured);
+export function countOnlyTenantsIn(registry: Registry, configured: ConfiguredSeries): void {
+  configuredSeriesByRegistry.set(registry, configured);
 }
 
 /**
@@ -99,7 +106,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
 
   /**
    * The series for these label values (in labelNames order); created on first request. One of a tenant
-   * no longer in the config (countOnlyTenantsIn) counts, but is neither kept nor exported.
+   * or route no longer in the config (countOnlyTenantsIn) counts, but is neither kept nor exported.
    */
   series(values: readonly string[]): S {
     const key = values.join('\u0000');
@@ -112,7 +119,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
       series = this.create(labels);
       if (this.#keysByTenant !== undefined) {
         const tenant = labels.tenant!;
-        if (configuredTenantsByRegistry.get(this.#registry)?.(tenant) === false) return series;
+        if (configuredSeriesByRegistry.get(this.#registry)?.(tenant, labels.route) === false) return series;
         let keys = this.#keysByTenant.get(tenant);
         if (keys === undefined) {
           keys = new Set();

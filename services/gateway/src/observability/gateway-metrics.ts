@@ -17,6 +17,14 @@ export const NO_ROUTE = 'none';
 /** The tenant label of a request answered before its tenant was known (never a tenant id: those are UUIDs). */
 export const NO_TENANT = 'unknown';
 
+/**
+ * A route label naming no one route (empty with per-route metrics off, `none`, `other`): its series
+ * stay while their tenant does.
+ */
+export function namesNoRoute(route: string): boolean {
+  return route === '' || route === NO_ROUTE || route === OTHER_ROUTES;
+}
+
 /** The bandwidth counter's directions: from the clients (their requests' bodies), to them (the responses'). */
 export type BandwidthDirection = 'ingress' | 'egress';
 
@@ -356,10 +364,7 @@ export class GatewayMetrics {
     liveRoutes?: ReadonlySet<string>,
   ): void {
     const routeIsLive =
-      liveRoutes === undefined
-        ? undefined
-        : (route: string) =>
-            route === '' || route === NO_ROUTE || route === OTHER_ROUTES || liveRoutes.has(route);
+      liveRoutes === undefined ? undefined : (route: string) => namesNoRoute(route) || liveRoutes.has(route);
     removeTenantSeries(this.#registry, tenant, routeIsLive);
     this.#routeLabels?.release(tenant, liveRoutes);
     for (const route of previousRoutes) {

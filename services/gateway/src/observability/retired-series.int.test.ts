@@ -483,3 +483,104 @@ describe('a rate-limit decision arriving after its tenant was removed', () => {
     expect(metrics.split('\n').filter((line) => line.includes(tenantId))).toEqual([]);
   });
 });
+
+// Regression test: a rate-limit decision arriving after its route left the config (replaced in a new
+// version of the tenant, or the tenant removed and added again) brought back the route's decision
+// series under a tenant still configured, where nothing removed it until the tenant's next change.
+describe('a rate-limit decision arriving after its route left the config', () => {
+  let origin: { server: Server; url: string };
+  let gateway: TestGateway;
+  let holding = false;
+  let release = () => {};
+  let storeCalled = () => {};
+  beforeAll(async () => {
+    origin = await startStatusOrigin();
+    const registry = new Registry();
+    const memory = new MemoryLimitStore();
+    const limiter = createRateLimiter({
+      store: {
+        // While holding, a call waits until the test lets it go, as a slow Redis does.
+        consume: (requests) => {
+          if (!holding) return memory.consume(requests);
+          storeCalled();
+          return new Promise<void>((resolve) => {
+            release = resolve;
+          }).then(() => memory.consume(requests));
+        },
+      },
+      registry,
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    gateway = await startTestGateway({}, { registry, stages: [createRateLimitStage(limiter)] });
+  });
+  afterAll(async () => {
+    release();
+    await gateway?.close();
+    await new Promise((resolve) => origin?.server.close(resolve));
+  });
+
+  const tenantId = randomUUID();
+  const originId = randomUUID();
+  let version = 0;
+  const applyRoute = (routeId: string) =>
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        version: ++version,
+        subdomain: 'late-route-decision',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          {
+            id: routeId,
+            origin_id: originId,
+            path_pattern: '/*',
+            rate_limit: { requests_per_second: 100, burst: 100 },
+          },
+        ],
+      }),
+    );
+  const decisionLines = async (): Promise<string[]> =>
+    (await (await fetch(`${gateway.adminUrl}/metrics`)).text())
+      .split('\n')
+      .filter((line) => line.startsWith('vantageedge_gateway_ratelimit_decisions_total{'))
+      .filter((line) => line.includes(tenantId));
+  /** A request whose decision is held until `change` ran, then counted; its status. */
+  const decidedAfter = async (change: () => void): Promise<number> => {
+    const called = new Promise<void>((resolve) => {
+      storeCalled = resolve;
+    });
+    holding = true;
+    const pending = send(gateway, 'late-route-decision.localhost', '/x');
+    await called;
+    holding = false;
+    change();
+    release();
+    return (await pending).status;
+  };
+
+  it('counts nothing for a route a new version of the tenant replaced', async () => {
+    const replaced = randomUUID();
+    const current = randomUUID();
+    applyRoute(replaced);
+    expect(await decidedAfter(() => applyRoute(current))).toBe(200);
+    expect((await send(gateway, 'late-route-decision.localhost', '/y')).status).toBe(200);
+    const lines = await decisionLines();
+    expect(lines.filter((line) => line.includes(replaced))).toEqual([]);
+    expect(lines.filter((line) => line.includes(current))).toHaveLength(1);
+  });
+
+  it('counts nothing for a route of the tenant before it was removed and added again', async () => {
+    const removed = randomUUID();
+    const current = randomUUID();
+    applyRoute(removed);
+    // Its origin closed with the removed version: the request itself is answered 503.
+    await decidedAfter(() => {
+      gateway.store.remove(tenantId);
+      applyRoute(current);
+    });
+    expect((await send(gateway, 'late-route-decision.localhost', '/y')).status).toBe(200);
+    const lines = await decisionLines();
+    expect(lines.filter((line) => line.includes(removed))).toEqual([]);
+    expect(lines.filter((line) => line.includes(current))).toHaveLength(1);
+  });
+});
