@@ -83,7 +83,9 @@ export function removeTenantSeries(registry: Registry, tenant: string, routeIsLi
   for (const holder of holdersByRegistry.get(registry) ?? []) holder.removeTenant(tenant, routeIsLive);
 }
 
-abstract class BoundMetric<S extends { readonly labels: Labels }> implements TenantSeriesHolder {
+abstract class BoundMetric<S extends { readonly labels: Labels; exported: boolean }>
+  implements TenantSeriesHolder
+{
   readonly aggregator = 'sum';
   readonly #series = new Map<string, S>();
   readonly #labelNames: readonly string[];
@@ -128,6 +130,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
         keys.add(key);
       }
       this.#series.set(key, series);
+      series.exported = true;
     }
     return series;
   }
@@ -139,6 +142,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> implements Ten
     for (const key of keys) {
       const route = this.#series.get(key)?.labels.route;
       if (routeIsLive !== undefined && (route === undefined || routeIsLive(route))) continue;
+      this.#series.get(key)!.exported = false;
       this.#series.delete(key);
       keys.delete(key);
     }
@@ -174,6 +178,8 @@ export class HistogramSeries {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /** See CounterSeries.exported. */
+  exported = false;
 
   constructor(
     readonly labels: Labels,
@@ -247,6 +253,12 @@ export class BoundHistogram extends BoundMetric<HistogramSeries> {
 
 export class CounterSeries {
   value = 0;
+  /**
+   * Whether /metrics shows the series: not when made for a tenant or route no longer in the config, nor
+   * once its tenant or route left (removeTenantSeries). A holder keeping a series beyond its tenant's
+   * removal looks it up again when it is not.
+   */
+  exported = false;
 
   constructor(readonly labels: Labels) {}
 

@@ -108,7 +108,10 @@ export const USAGE_LIMIT_DEFAULTS = {
 
 type OverflowReason = 'users' | 'user_id' | 'cells';
 
-/** One tenant in one hour: the users its cells name, its cells, its overflow series (looked up once). */
+/**
+ * One tenant in one hour: the users its cells name, its cells, its overflow series (looked up once, and
+ * again after the tenant's removal took it from /metrics).
+ */
 interface TenantCells {
   readonly users: Set<string>;
   cells: number;
@@ -346,7 +349,8 @@ export class UsageRecorder {
 
   #overflow(tenant: TenantCells, tenantId: string, reason: OverflowReason): void {
     let series = tenant.overflow[reason];
-    if (series === undefined) {
+    // Not exported: the tenant left the config since (or was not in it), and may be back.
+    if (series === undefined || !series.exported) {
       series = this.#overflowed.series([tenantId, reason]);
       tenant.overflow[reason] = series;
     }

@@ -6,6 +6,7 @@ import {
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { apiKeyIdentity, clerkUserIdentity, oidcUserIdentity, serviceIdentity } from '../auth/identity.js';
+import { countOnlyTenantsIn, removeTenantSeries } from '../observability/bound-metrics.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { UsageRecorder, type UsageRecorderOptions } from './usage-recorder.js';
 
@@ -335,6 +336,41 @@ describe('the usage recorder’s cardinality limits', () => {
     recorder.record(exchange('route-a', clerkUser('sub-next-hour')), 200);
     await recorder.flush();
     expect((await totals(store)).get('route-a - sub-next-hour 2xx')).toBe(1);
+  });
+
+  // Regression: the tenant's overflow series, looked up once an hour and kept, was the one its removal
+  // took from /metrics (or, looked up by a request ending after the removal, one never exported): the
+  // tenant added back within that hour overflowed in no series /metrics showed until the next hour.
+  it('exports a tenant’s overflow again when it is added back within the hour it was removed', async () => {
+    const registry = new Registry();
+    const recorder = recorderOn(new InMemoryUsageBatchStore(), { registry, maxUsersPerTenant: 1 });
+    const users = () =>
+      metric(registry, 'vantageedge_gateway_usage_overflow_requests_total', {
+        tenant: TENANT,
+        reason: 'users',
+      });
+    recorder.record(exchange('route-a', clerkUser('ann')), 200);
+    recorder.record(exchange('route-a', clerkUser('bob')), 200);
+    expect(await users()).toBe(1);
+
+    // Removed: its series leave /metrics, and a request of it ending now makes none.
+    removeTenantSeries(registry, TENANT);
+    countOnlyTenantsIn(registry, (tenant) => tenant !== TENANT);
+    recorder.record(exchange('route-a', clerkUser('cy')), 200);
+    expect(await users()).toBe(0);
+
+    // Added back: its users past the hour's limit are seen again.
+    countOnlyTenantsIn(registry, () => true);
+    recorder.record(exchange('route-a', clerkUser('dan')), 200);
+    recorder.record(exchange('route-a', clerkUser('eve')), 200);
+    expect(await users()).toBe(2);
+
+    // Removed while its overflow series is looked up, then added back.
+    removeTenantSeries(registry, TENANT);
+    countOnlyTenantsIn(registry, () => true);
+    recorder.record(exchange('route-a', clerkUser('fay')), 200);
+    expect(await users()).toBe(1);
+    await recorder.close();
   });
 
   it('counts user ids that cannot be stored as they are (NUL, too long) as the overflow user', async () => {
