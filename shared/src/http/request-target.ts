@@ -12,10 +12,13 @@ const AUTHORITY_FORM = /^[^/*]+$/;
  * form (`http://user:password@host/…`, as a client sends to a forward proxy) and in a CONNECT's authority
  * form (`user:password@host:443`, which node's parser accepts). Any other target (`*`, and what node
  * accepts after it) is shown whole: cut at its `@`, `*` followed by `/@/admin` would be logged as `/admin`.
+ * With `max`, only its first `max` characters, redacted after the cut: a client's target as long as the
+ * header limit (up to 1 MiB) full of `;` parameters costs no more than the part a log or span keeps.
  */
-export function targetWithoutCredentials(url: string): string {
+export function targetWithoutCredentials(url: string, max = Number.POSITIVE_INFINITY): string {
   const queryAt = url.indexOf('?');
-  return pathWithoutCredentialParameters(withoutUserInformation(queryAt < 0 ? url : url.slice(0, queryAt)));
+  const target = withoutUserInformation(queryAt < 0 ? url : url.slice(0, queryAt));
+  return pathWithoutCredentialParameters(target.length > max ? target.slice(0, max) : target);
 }
 
 function withoutUserInformation(target: string): string {

@@ -10,6 +10,7 @@ import {
   startServerSpan,
   withActiveSpan,
 } from '@vantageedge/shared/observability/http-server-span';
+import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
 import type express from 'express';
 import type { RequestHandler } from 'express';
 import { routeTemplates } from './route-table.js';
@@ -40,7 +41,7 @@ export function traceRequests(app: express.Express, options: RequestTracingOptio
     const host = req.headers.host ?? '';
     const attributes: Record<string, string> & { 'http.request.method': string } = {
       'http.request.method': method,
-      'url.path': spanValue(targetWithoutCredentials(target), target),
+      'url.path': spanValue(targetWithoutCredentials(target, SPAN_ATTRIBUTE_VALUE_MAX), target),
       'url.scheme': 'http',
       'server.address': spanValue(hostWithoutPort(host), host),
     };

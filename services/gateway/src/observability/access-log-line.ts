@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
-import { loggedPath } from '@vantageedge/shared/observability/logged-path';
+import { LOGGED_PATH_MAX, loggedPath } from '@vantageedge/shared/observability/logged-path';
 import { ANONYMOUS } from '../auth/identity.js';
 import { bodyBytesOf } from '../http/body-bytes.js';
 import { recordedMethod } from '../http/request-method.js';
@@ -80,7 +80,8 @@ function milliseconds(value: number | undefined): string {
  * holds a credential. (A normalised path, set once the tenant is found and the path accepted, never has one.)
  */
 function pathOf(url: string | undefined): string | undefined {
-  return url === undefined ? undefined : targetWithoutCredentials(url);
+  // One character past what loggedPath keeps, which it then cuts and marks.
+  return url === undefined ? undefined : targetWithoutCredentials(url, LOGGED_PATH_MAX + 1);
 }
 
 /** The method, bounded (recordedMethod): an HTTP/2 client's `:method` may be as long as the header limit. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import { AccessLog } from './access-log.js';
@@ -235,6 +235,23 @@ describe('access-log line', () => {
 
   // Regression: an HTTP/2 client's `:method` may be any token up to the header limit; a 16 KB one was
   // refused 400 invalid_method and logged whole, filling the replica's shared log buffer as a long path did.
+  // Regression: a refused request's whole target had its credential `;` parameters redacted before the
+  // line kept its first 2,048 characters: a target of the header limit (up to 1 MiB) made of them cost
+  // the replica a redaction of every one, for each such request.
+  it('redacts only the part of a long refused target it logs', () => {
+    const target = `/${';session=x'.repeat(100_000)}`;
+    const decode = vi.spyOn(globalThis, 'decodeURIComponent');
+    try {
+      const { path } = JSON.parse(accessLogLine(exchangeFor(target), 'gateway', 400, 1)) as { path: string };
+      expect(path.startsWith('/;session=<redacted>;session=<redacted>')).toBe(true);
+      expect(path.endsWith('…')).toBe(true);
+      expect(path).not.toContain('=x');
+      expect(decode.mock.calls.length).toBeLessThan(1_000);
+    } finally {
+      decode.mockRestore();
+    }
+  });
+
   it('logs at most the first 32 characters of a long method, marked as cut', () => {
     const method = 'X'.repeat(16_000);
     const line = accessLogLine(exchangeFor('/api', method), 'gateway', 400, 1);

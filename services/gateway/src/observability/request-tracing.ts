@@ -18,6 +18,7 @@ import {
   spanValue,
   startServerSpan,
 } from '@vantageedge/shared/observability/http-server-span';
+import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
 import { requestAuthority } from '../http/request-authority.js';
 import { recordedMethod } from '../http/request-method.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -49,7 +50,7 @@ export class RequestTracing {
     const authority = requestAuthority(req.headers) ?? '';
     const attributes: Record<string, string> & { 'http.request.method': string } = {
       'http.request.method': method,
-      'url.path': spanValue(targetWithoutCredentials(target), target),
+      'url.path': spanValue(targetWithoutCredentials(target, SPAN_ATTRIBUTE_VALUE_MAX), target),
       'url.scheme': 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
       'server.address': spanValue(hostWithoutPort(authority), authority),
     };

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { traceIdFromHeader } from './request-tracing.js';
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it, vi } from 'vitest';
+import { RequestTracing, traceIdFromHeader } from './request-tracing.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
@@ -32,5 +33,22 @@ describe('traceIdFromHeader', () => {
   it('rejects a missing or repeated header', () => {
     expect(traceIdFromHeader(undefined)).toBeUndefined();
     expect(traceIdFromHeader([`00-${TRACE_ID}-00f067aa0ba902b7-01`])).toBeUndefined();
+  });
+});
+
+describe('the SERVER span of a long target', () => {
+  // Regression: the span redacted the credential `;` parameters of the whole target before its url.path
+  // kept the first 2,048 characters: a target of the header limit (up to 1 MiB) made of them cost the
+  // replica a redaction of every one, for each such request.
+  it('redacts only the part of the target its url.path keeps', () => {
+    const url = `/${';session=x'.repeat(100_000)}`;
+    const req = { method: 'GET', url, headers: { host: 'traced.localhost' }, socket: {} } as IncomingMessage;
+    const decode = vi.spyOn(globalThis, 'decodeURIComponent');
+    try {
+      new RequestTracing(true).startServerSpan(req, false).end();
+      expect(decode.mock.calls.length).toBeLessThan(1_000);
+    } finally {
+      decode.mockRestore();
+    }
   });
 });
