@@ -395,11 +395,10 @@ export class GatewayConfigStore implements TenantConfigSink {
   }
 
   /**
-   * Whether the tenant's version in the config has a route of this id, or a version of the tenant is
-   * being applied (whose routes are not known yet).
+   * Whether the tenant's version in the config has a route of this id. A version being applied is not
+   * asked: its routes take no request before it is swapped in.
    */
   holdsRoute(tenantId: string, routeId: string): boolean {
-    if (this.#applying.has(tenantId)) return true;
     const tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) return false;
     let routeIds = this.#routeIds.get(tenant);
