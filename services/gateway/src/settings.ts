@@ -33,6 +33,7 @@ import {
   TENANT_STORE_CALLS,
   TENANT_STORE_QUEUE,
 } from './cache/tenant-store-slots.js';
+import { DEFAULT_VIA_PSEUDONYM } from './http/via.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
@@ -297,6 +298,17 @@ export const gatewaySettings = {
    * return, so a looping request costs at most three passes instead of one per hop until a limit.
    */
   GATEWAY_MAX_LOOP_HOPS: z.coerce.number().int().min(1).max(20).default(2),
+  /**
+   * The pseudonym of the Via entry (RFC 9110 §7.6.3) the gateway appends to every request it forwards
+   * (`1.1 vantageedge`); `off` sends none. A token: it names no host, port or version of its own.
+   */
+  GATEWAY_VIA: z
+    .string()
+    .regex(
+      /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/,
+      'must be a token (RFC 9110 §5.6.2) of at most 64 characters, or off',
+    )
+    .default(DEFAULT_VIA_PSEUDONYM),
   /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
   GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */

@@ -28,6 +28,7 @@ import { limitRequestsPerConnection } from './http/requests-per-connection.js';
 import { limitSendTime } from './http/send-timeout.js';
 import { readOnlySmallRests } from './http/unread-body-rest.js';
 import { asksForWebSocket } from './http/upgrade-offer.js';
+import { viaEntries } from './http/via.js';
 import { answerConnect } from './listeners/connect-requests.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
@@ -190,6 +191,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
   });
   const tracing = new RequestTracing(options.tracingEnabled ?? false);
+  const via = viaEntries(config.GATEWAY_VIA);
   const handler = createGatewayHandler({
     store,
     authenticator,
@@ -206,6 +208,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tracing,
     retryBufferBytes: config.GATEWAY_RETRY_BUFFER_BYTES,
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
+    via,
     configLoaded: options.configLoaded,
   });
 
@@ -266,6 +269,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     credentialGraceMs: webSocketCredentialGraceMs(config),
     maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
+    via,
     configLoaded: options.configLoaded,
     maxPerTenant: webSocketsPerTenant(config),
     baseDomains: platformBaseDomains(config),

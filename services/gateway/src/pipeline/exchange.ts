@@ -5,6 +5,7 @@ import type { CacheEntry } from '../cache/cache-entry.js';
 import type { CacheFill, FillBody } from '../cache/response-cache.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { UpstreamPolicy } from '../forwarding/upstream-policy.js';
+import type { ViaEntries } from '../http/via.js';
 import { clientProto, connectionProto } from '../proxy/forwarded-headers.js';
 import type { CompiledHeaderTransform } from '../transforms/header-transform.js';
 
@@ -93,6 +94,8 @@ export class GatewayExchange {
     readonly res: ServerResponse,
     readonly requestId: string,
     readonly clientIp: string,
+    /** The Via entries the gateway appends to the requests it forwards (GATEWAY_VIA); none when off. */
+    readonly via: ViaEntries | undefined = undefined,
   ) {}
 }
 

@@ -45,6 +45,7 @@ import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-bo
 import { http2Scheme, schemesOfConnection } from '../http/request-scheme.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
 import { ignoredUpgradeOffer } from '../http/upgrade-offer.js';
+import type { ViaEntries } from '../http/via.js';
 import {
   createIpRulesPolicy,
   IP_DENIED_MESSAGE,
@@ -126,6 +127,8 @@ export interface GatewayHandlerOptions {
   retryBufferBytes?: number;
   /** GATEWAY_MAX_LOOP_HOPS: a request that passed the platform this often already is refused (508). */
   maxLoopHops?: number;
+  /** GATEWAY_VIA: the Via entries appended to the requests forwarded to origins; default none. */
+  via?: ViaEntries | undefined;
   /**
    * Whether every tenant's config was read (the config plane caught up once); until then a host no tenant
    * holds is answered 503 config_loading, not 404 (see unknownHostAnswer). Default: always.
@@ -153,6 +156,7 @@ interface PipelineContext {
   /** What retryable requests' buffered bodies hold, per tenant and in all. */
   readonly retryBodies: FillBudget;
   readonly maxLoopHops: number;
+  readonly via: ViaEntries | undefined;
   readonly configLoaded: () => boolean;
 }
 
@@ -182,6 +186,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     tracing: options.tracing?.enabled ? options.tracing : undefined,
     retryBodies: new FillBudget(options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES),
     maxLoopHops: options.maxLoopHops ?? DEFAULT_MAX_LOOP_HOPS,
+    via: options.via,
     configLoaded: options.configLoaded ?? (() => true),
   };
   return (req, res) => {
@@ -253,7 +258,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   const incomingId = singleHeader(req.headers['x-request-id']);
   const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
   const address = context.clientAddresses.resolve(req);
-  const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
+  const exchange = new GatewayExchange(req, res, requestId, address.clientIp, context.via);
   exchange.peerIp = address.peerIp;
   exchange.peerTrusted = address.peerTrusted;
   const tracked = res as TrackedResponse;

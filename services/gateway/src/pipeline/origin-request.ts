@@ -50,5 +50,7 @@ export function originRequestHeaders(
     routeId: exchange.route!.config.id,
     identity: exchange.identity,
     routeHeaders: exchange.routeRequestHeaders,
+    httpVersion: req.httpVersion,
+    via: exchange.via,
   });
 }

@@ -11,6 +11,7 @@ import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashe
 import type { Identity } from '../auth/identity.js';
 import { withPlatformEntry } from '../http/cdn-loop.js';
 import { requestAuthority } from '../http/request-authority.js';
+import { type ViaEntries, withViaEntry } from '../http/via.js';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
 // Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
@@ -153,6 +154,9 @@ export interface ForwardingFacts {
    * gateway's, written after them.
    */
   readonly routeHeaders?: readonly string[] | undefined;
+  /** The client's HTTP version (node's: `1.0`, `1.1`, `2.0`) and the gateway's Via entries; none when off. */
+  readonly httpVersion?: string | undefined;
+  readonly via?: ViaEntries | undefined;
 }
 
 /**
@@ -238,6 +242,8 @@ export function upstreamRequestHeaders(
   out['x-real-ip'] = facts.clientIp;
   out['x-request-id'] = facts.requestId;
   out['cdn-loop'] = withPlatformEntry(headers['cdn-loop']);
+  // After the client's entries or the route's line: those of the proxies in front come first.
+  if (facts.via !== undefined) out['via'] = withViaEntry(out['via'], facts.httpVersion ?? '1.1', facts.via);
 
   const identity = facts.identity;
   out['x-vantageedge-tenant-id'] = facts.tenantId;

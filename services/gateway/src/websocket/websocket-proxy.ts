@@ -15,6 +15,7 @@ import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
 import { afterResponsesInFlight, responseInFlight } from '../http/responses-in-flight.js';
+import type { ViaEntries } from '../http/via.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, type RequestTracing } from '../observability/request-tracing.js';
@@ -67,6 +68,8 @@ export interface WebSocketProxyOptions {
   maxHeaders: number;
   /** GATEWAY_MAX_LOOP_HOPS: an upgrade that passed the platform this often already is refused 508. */
   maxLoopHops?: number;
+  /** GATEWAY_VIA: the Via entries appended to the upgrades forwarded to origins; default none. */
+  via?: ViaEntries | undefined;
   /** Whether every tenant's config was read (see unknownHostAnswer); default always. */
   configLoaded?: (() => boolean) | undefined;
   /**
@@ -210,7 +213,7 @@ export class WebSocketProxy {
       typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
     res.setHeader('x-request-id', requestId);
     const address = this.#clientAddresses.resolve(req);
-    const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
+    const exchange = new GatewayExchange(req, res, requestId, address.clientIp, this.#options.via);
     exchange.peerIp = address.peerIp;
     exchange.peerTrusted = address.peerTrusted;
     beginRequestTrace(this.#tracing, exchange);
