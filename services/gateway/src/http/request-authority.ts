@@ -56,6 +56,11 @@ export function namesConflictingHosts(req: IncomingMessage): boolean {
 
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
 
+/** Two authorities name the same entity of `scheme`'s, compared as RFC 3986 normalises them. */
+export function namesSameAuthority(one: string, other: string, scheme: string): boolean {
+  return normalizedAuthority(one, scheme) === normalizedAuthority(other, scheme);
+}
+
 /**
  * An authority as RFC 3986 §6.2.2–6.2.3 normalises it for comparison (RFC 9113 §8.3.1 compares Host and
  * :authority so): lower case, without a port that is empty or the scheme's default. A trailing dot is

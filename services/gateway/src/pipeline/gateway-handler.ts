@@ -28,6 +28,7 @@ import {
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { readAbsoluteForm } from '../http/absolute-form.js';
 import { answeredInstead } from '../http/body-bytes.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
@@ -358,12 +359,13 @@ function checkFraming(exchange: GatewayExchange): boolean {
 }
 
 /**
- * Host → tenant. 404 when no tenant is served on this host (503 while the replica is still loading the
- * tenants' config: see unknownHostAnswer); 400 when the request names two hosts or a malformed one, or
- * (HTTP/1.1) none; 421 when the host is not one the TLS connection's certificate covers.
+ * Host → tenant (an absolute-form target read as the request it names first: absolute-form.ts). 404 when
+ * no tenant is served on this host (503 while the replica is still loading the tenants' config: see
+ * unknownHostAnswer); 400 when the request names two hosts (its target another than Host included) or a
+ * malformed one, or (HTTP/1.1) none; 421 when the host is not one the TLS connection's certificate covers.
  */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
-  if (namesConflictingHosts(exchange.req)) {
+  if (!readAbsoluteForm(exchange.req) || namesConflictingHosts(exchange.req)) {
     refuseConflictingHosts(exchange);
     return false;
   }

@@ -12,6 +12,7 @@ import {
   ambiguousQueryMessage,
 } from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
+import { readAbsoluteForm } from '../http/absolute-form.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
@@ -127,7 +128,7 @@ export class UpgradeSteps {
     const handshake = readClientHandshake(req);
     if (!handshake.ok) return refuse(400, handshake.code, handshake.message);
     const { webSocketKey } = handshake;
-    if (namesConflictingHosts(req))
+    if (!readAbsoluteForm(req) || namesConflictingHosts(req))
       return refuse(400, 'invalid_host', 'the request names more than one host');
     if (omitsRequiredHost(req)) return refuse(400, 'invalid_host', MISSING_HOST_MESSAGE);
     const host = requestAuthority(req.headers);
