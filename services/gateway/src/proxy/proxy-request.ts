@@ -3,6 +3,7 @@ import { PassThrough, type Readable, Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import { relayEarlyHints } from '../http/early-hints.js';
 import { continueBody } from '../http/expect-continue.js';
 import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
@@ -441,6 +442,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) {
+      if (statusCode === 103 && !this.#clientGone && !this.#settled)
+        relayEarlyHints(this.#exchange.req, this.#exchange.res, headers);
       // 1xx: the final answer follows, within the time the origin has for its response head (undici
       // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out),
       // counted from when the request was sent whole: a client's slow upload is not the origin's time.

@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+
+/**
+ * Bytes of Link an origin's 103 may carry to be relayed: a browser preloads a page's few critical
+ * resources from it, and each hint is held for the client until it reads it.
+ */
+const MAX_HINT_BYTES = 8 * 1024;
+
+/** Responses whose client got a 103 already (a request's first one is relayed; browsers read no other). */
+const hinted = new WeakSet<object>();
+
+/**
+ * Relays an origin's 103 (Early Hints, RFC 8297) to the client of `req` before the final answer (RFC
+ * 9110 §15.2: a proxy forwards the 1xx answers it did not ask for): its Link lines only, what a browser
+ * reads of it (no cookie, no field named in its Connection), and only the request's first (an origin
+ * sending one per retried attempt, or a flood of them, gives the client one). Never to an HTTP/1.0
+ * client, which cannot read a 1xx answer, nor once the response head is out. A Link that node would not
+ * send (not `<uri>; params`) is dropped. Runs only when an origin sends a 103.
+ */
+export function relayEarlyHints(
+  req: IncomingMessage,
+  res: ServerResponse | Http2ServerResponse,
+  headers: Record<string, string | string[] | undefined>,
+): void {
+  if (req.httpVersion === '1.0' || res.headersSent || res.writableEnded || hinted.has(res)) return;
+  const link = headers['link'];
+  if (link === undefined) return;
+  const bytes = typeof link === 'string' ? link.length : link.reduce((sum, line) => sum + line.length, 0);
+  if (bytes > MAX_HINT_BYTES) return;
+  hinted.add(res);
+  try {
+    res.writeEarlyHints({ link });
+  } catch {
+    // A Link node refuses to send: the client goes without the hint.
+  }
+}
