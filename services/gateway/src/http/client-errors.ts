@@ -5,22 +5,16 @@ import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close'
 import { socketPeerAddress } from '@vantageedge/shared/net/client-address';
 import type { ListenerRefusal, RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { handleNeverRequest } from './last-on-connection.js';
-import { answeredByListener } from './listener-answers.js';
+import { answeredByListener, listenerErrorAnswer } from './listener-answers.js';
 import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
   '{"error":{"code":"headers_too_large","message":"the request headers are too large"}}';
 const HEADERS_TOO_LARGE_BODY_BYTES = Buffer.byteLength(HEADERS_TOO_LARGE_BODY);
-const CLIENT_ERROR_431 =
-  'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${HEADERS_TOO_LARGE_BODY_BYTES}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
 export const REQUEST_TIMEOUT_BODY =
   '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
 /** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
 export const REQUEST_TIMEOUT_BODY_BYTES = Buffer.byteLength(REQUEST_TIMEOUT_BODY);
-const CLIENT_ERROR_408 =
-  'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${REQUEST_TIMEOUT_BODY_BYTES}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
 
 /**
  * The 400 for a request node's parser refused, in the gateway's error shape; the message names the
@@ -29,11 +23,7 @@ const CLIENT_ERROR_408 =
 function malformedRequestAnswer(error: NodeJS.ErrnoException): { answer: string; bodyBytes: number } {
   const reason = /^HPE_[A-Z_]+$/.test(error.code ?? '') ? error.code!.slice(4).toLowerCase() : 'unreadable';
   const body = `{"error":{"code":"malformed_request","message":"the request is not valid HTTP/1.1 (${reason})"}}`;
-  const bodyBytes = Buffer.byteLength(body);
-  const answer =
-    'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-    `Content-Length: ${bodyBytes}\r\n\r\n${body}`;
-  return { answer, bodyBytes };
+  return { answer: listenerErrorAnswer('400 Bad Request', body), bodyBytes: Buffer.byteLength(body) };
 }
 
 export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
@@ -101,7 +91,7 @@ interface ClientErrorAnswer {
 function clientErrorAnswer(error: NodeJS.ErrnoException): ClientErrorAnswer {
   if (error.code === 'HPE_HEADER_OVERFLOW') {
     return {
-      answer: CLIENT_ERROR_431,
+      answer: listenerErrorAnswer('431 Request Header Fields Too Large', HEADERS_TOO_LARGE_BODY),
       status: 431,
       code: 'headers_too_large',
       bodyBytes: HEADERS_TOO_LARGE_BODY_BYTES,
@@ -109,7 +99,7 @@ function clientErrorAnswer(error: NodeJS.ErrnoException): ClientErrorAnswer {
   }
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     return {
-      answer: CLIENT_ERROR_408,
+      answer: listenerErrorAnswer('408 Request Timeout', REQUEST_TIMEOUT_BODY),
       status: 408,
       code: 'request_timeout',
       bodyBytes: REQUEST_TIMEOUT_BODY_BYTES,

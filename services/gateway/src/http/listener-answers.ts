@@ -34,3 +34,14 @@ export function answeredByListener(res: object, answer: ListenerAnswer): boolean
 export function listenerAnswerOf(res: ServerResponse): ListenerAnswer | undefined {
   return (res as Answerable)[ANSWER] ?? undefined;
 }
+
+/**
+ * A listener's own answer, written on the connection (which it closes): `statusLine` (`400 Bad Request`)
+ * with the gateway's JSON error `body`, dated as every answer of the pipeline is (RFC 9110 §6.6.1).
+ */
+export function listenerErrorAnswer(statusLine: string, body: string): string {
+  return (
+    `HTTP/1.1 ${statusLine}\r\nContent-Type: application/json\r\nDate: ${new Date().toUTCString()}\r\n` +
+    `Connection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { bodyBytesOf } from '../http/body-bytes.js';
+import { listenerErrorAnswer } from '../http/listener-answers.js';
 import { arrivedOverHttp2 } from '../http/request-version.js';
 import { afterResponsesInFlight } from '../http/responses-in-flight.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
@@ -11,9 +12,6 @@ import { listenerRefusalOf } from './listener-refusal-of.js';
 const CONNECT_MESSAGE = 'the gateway does not tunnel CONNECT requests';
 const CONNECT_BODY = `{"error":{"code":"method_not_supported","message":"${CONNECT_MESSAGE}"}}`;
 const CONNECT_BODY_BYTES = Buffer.byteLength(CONNECT_BODY);
-const CONNECT_NOT_SUPPORTED =
-  'HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${CONNECT_BODY_BYTES}\r\n\r\n${CONNECT_BODY}`;
 
 /**
  * The `connect` listener of every listener: CONNECT is not tunnelled, 405 (as nginx and Kong answer it).
@@ -45,7 +43,7 @@ export function refuseConnect(
   const socket = connection as Duplex;
   socket.on('error', () => {});
   afterResponsesInFlight(socket, () => {
-    socket.end(CONNECT_NOT_SUPPORTED);
+    socket.end(listenerErrorAnswer('405 Method Not Allowed', CONNECT_BODY));
     refused(CONNECT_BODY_BYTES);
   });
 }
