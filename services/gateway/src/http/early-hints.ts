@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
+import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /**
  * Bytes of Link an origin's 103 may carry to be relayed: a browser preloads a page's few critical
@@ -15,15 +15,17 @@ const hinted = new WeakSet<object>();
  * 9110 §15.2: a proxy forwards the 1xx answers it did not ask for): its Link lines only, what a browser
  * reads of it (no cookie, no field named in its Connection), and only the request's first (an origin
  * sending one per retried attempt, or a flood of them, gives the client one). Never to an HTTP/1.0
- * client, which cannot read a 1xx answer, nor once the response head is out. A Link that node would not
- * send (not `<uri>; params`) is dropped. Runs only when an origin sends a 103.
+ * client, which cannot read a 1xx answer, nor once the response head is out, nor on a route whose
+ * `response_headers` set or remove Link (the origin's would reach the client by the 103). A Link that
+ * node would not send (not `<uri>; params`) is dropped. Runs only when an origin sends a 103.
  */
 export function relayEarlyHints(
-  req: IncomingMessage,
-  res: ServerResponse | Http2ServerResponse,
+  exchange: GatewayExchange,
   headers: Record<string, string | string[] | undefined>,
 ): void {
+  const { req, res } = exchange;
   if (req.httpVersion === '1.0' || res.headersSent || res.writableEnded || hinted.has(res)) return;
+  if (rewritesLink(exchange.route?.config.response_headers ?? null)) return;
   const link = headers['link'];
   if (link === undefined) return;
   const bytes = typeof link === 'string' ? link.length : link.reduce((sum, line) => sum + line.length, 0);
@@ -34,4 +36,12 @@ export function relayEarlyHints(
   } catch {
     // A Link node refuses to send: the client goes without the hint.
   }
+}
+
+/** The route's response transform replaces or removes the origin's Link. */
+function rewritesLink(transform: HeaderTransform | null): boolean {
+  if (transform === null) return false;
+  for (const name of transform.remove) if (name.toLowerCase() === 'link') return true;
+  for (const name in transform.set) if (name.toLowerCase() === 'link') return true;
+  return false;
 }

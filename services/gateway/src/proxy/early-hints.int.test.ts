@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, connect as connectHttp2, type IncomingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import { startTestGateway, type TestGateway } from '../testing/gateway-harness.j
 import { catchAllTenant } from '../testing/raw-connections.js';
 import { type RawOrigin, startRawOrigin } from '../testing/raw-origins.js';
 import { onRequestHeads } from '../testing/request-heads.js';
+import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
  * An origin's 103 (Early Hints, RFC 8297) reaches the client before the final answer (RFC 9110 §15.2: a
@@ -33,6 +35,14 @@ beforeAll(async () => {
   );
   gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
   gateway.store.apply(catchAllTenant('hints', origin.url));
+  const originId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'unlinked',
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [{ origin_id: originId, path_pattern: '/*', response_headers: { remove: ['Link'] } }],
+    }),
+  );
   session = connectHttp2(gateway.url);
 });
 
@@ -103,6 +113,14 @@ describe("an origin's 103 Early Hints", () => {
     expect(interim.map((headers) => [headers[':status'], headers.link, headers['set-cookie']])).toEqual([
       [103, '</a.css>; rel=preload; as=style', undefined],
     ]);
+  });
+
+  it("is not relayed on a route whose response_headers remove the origin's Link", async () => {
+    const text = await received(
+      'GET /hints HTTP/1.1\r\nHost: unlinked.localhost\r\nConnection: close\r\n\r\n',
+    );
+    expect(interimStatuses(text)).toEqual([]);
+    expect(text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
   });
 
   it('with a Link no client could read, and other 1xx answers, is not relayed: the final answer is', async () => {

@@ -442,8 +442,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) {
-      if (statusCode === 103 && !this.#clientGone && !this.#settled)
-        relayEarlyHints(this.#exchange.req, this.#exchange.res, headers);
+      if (statusCode === 103 && !this.#clientGone && !this.#settled) relayEarlyHints(this.#exchange, headers);
       // 1xx: the final answer follows, within the time the origin has for its response head (undici
       // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out),
       // counted from when the request was sent whole: a client's slow upload is not the origin's time.
