@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type DefaultCertificateFiles,
+  writeDefaultCertificateFiles,
+} from '../testing/default-certificate-files.js';
+import {
   startTestGateway,
   startTestOrigin,
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
-import { catchAllTenant } from '../testing/raw-connections.js';
+import { catchAllTenant, connectRaw } from '../testing/raw-connections.js';
 import { errorCodeOf, type RawResponse, rawExchange } from '../testing/raw-exchange.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
@@ -19,11 +23,13 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
 let gateway: TestGateway;
 let origin: TestOrigin;
 let other: TestOrigin;
+let certificates: DefaultCertificateFiles;
 
 beforeAll(async () => {
   origin = await startTestOrigin('absolute');
   other = await startTestOrigin('other');
-  gateway = await startTestGateway();
+  certificates = await writeDefaultCertificateFiles('absolute-form');
+  gateway = await startTestGateway(certificates.tlsListenerEnv);
   gateway.store.apply(catchAllTenant('absolute', origin.url));
   gateway.store.apply(catchAllTenant('other', other.url));
 });
@@ -32,6 +38,7 @@ afterAll(async () => {
   await gateway.close();
   await origin.close();
   await other.close();
+  await certificates.remove();
 });
 
 async function answer(request: string, method = 'GET'): Promise<RawResponse | undefined> {
@@ -75,6 +82,24 @@ describe('absolute-form request targets', () => {
     expect(response?.status).toBe(200);
     expect(lastSeen(origin)?.url).toBe('/old');
     expect(lastSeen(origin)?.headers['x-forwarded-host']).toBe('absolute.localhost');
+  });
+
+  it("say nothing of the client's scheme: X-Forwarded-Proto is the connection's", async () => {
+    const plain = await answer(
+      'GET https://absolute.localhost/plain HTTP/1.1\r\nHost: absolute.localhost\r\nConnection: close\r\n\r\n',
+    );
+    expect(plain?.status).toBe(200);
+    expect(lastSeen(origin)?.url).toBe('/plain');
+    expect(lastSeen(origin)?.headers['x-forwarded-proto']).toBe('http');
+
+    const client = await connectRaw('tls', gateway.gateway.tlsPort as number, 'absolute.localhost');
+    client.socket.write(
+      'GET https://absolute.localhost/secure HTTP/1.1\r\nHost: absolute.localhost\r\nConnection: close\r\n\r\n',
+    );
+    await client.closed;
+    expect(client.received().startsWith('HTTP/1.1 200 ')).toBe(true);
+    expect(lastSeen(origin)?.url).toBe('/secure');
+    expect(lastSeen(origin)?.headers['x-forwarded-proto']).toBe('https');
   });
 
   it('are refused 400 invalid_host when Host names another tenant, which gets nothing', async () => {
