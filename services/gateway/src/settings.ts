@@ -33,7 +33,6 @@ import {
   TENANT_STORE_CALLS,
   TENANT_STORE_QUEUE,
 } from './cache/tenant-store-slots.js';
-import { DEFAULT_VIA_PSEUDONYM } from './http/via.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
@@ -300,7 +299,9 @@ export const gatewaySettings = {
   GATEWAY_MAX_LOOP_HOPS: z.coerce.number().int().min(1).max(20).default(2),
   /**
    * The pseudonym of the Via entry (RFC 9110 §7.6.3) the gateway appends to every request it forwards
-   * (`1.1 vantageedge`); `off` sends none. A token: it names no host, port or version of its own.
+   * (`vantageedge`: `1.1 vantageedge`); `off`, the default, sends none: nginx (`gzip_proxied off`, its
+   * default) stops compressing answers to requests that carry a Via, and most origins are nginx or
+   * behind it. A token: it names no host, port or version of its own.
    */
   GATEWAY_VIA: z
     .string()
@@ -308,7 +309,7 @@ export const gatewaySettings = {
       /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/,
       'must be a token (RFC 9110 §5.6.2) of at most 64 characters, or off',
     )
-    .default(DEFAULT_VIA_PSEUDONYM),
+    .default('off'),
   /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
   GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */

@@ -12,9 +12,6 @@ export interface ViaEntries {
   readonly http2: string;
 }
 
-/** GATEWAY_VIA's default: the platform's id, as in CDN-Loop. */
-export const DEFAULT_VIA_PSEUDONYM = 'vantageedge';
-
 /** The entries for `pseudonym` (a token, settings.ts); undefined for `off`, which sends none. */
 export function viaEntries(pseudonym: string): ViaEntries | undefined {
   if (pseudonym === 'off') return undefined;
