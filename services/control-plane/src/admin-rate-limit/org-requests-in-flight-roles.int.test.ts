@@ -30,6 +30,7 @@ let tenantId: string;
 let member: string;
 let orgAdmin: string;
 let keyId: string;
+let listedAdmin: string;
 
 beforeAll(async () => {
   cp = await startControlPlane({
@@ -46,7 +47,20 @@ beforeAll(async () => {
   const key = await cp.request('POST', '/api/v1/api-keys', { body: { tenant_id: tenantId, name: 'leaked' } });
   expect(key.status, JSON.stringify(key.body)).toBe(201);
   keyId = String(json(key)['id']);
+  // A member of the organisation without its admin role whom the tenant's user list makes an admin:
+  // one of the tenant's writers, as its org admins are.
+  const listed = await cp.request('POST', '/api/v1/users', {
+    body: {
+      tenant_id: tenantId,
+      clerk_user_id: 'user_org_roles_listed',
+      email: 'l@example.com',
+      role: 'admin',
+    },
+  });
+  expect(listed.status, JSON.stringify(listed.body)).toBe(201);
+  listedAdmin = await cp.token({ userId: 'user_org_roles_listed', orgId: ORG, orgRole: 'member' });
   await untilReadable(cp, member, tenantId);
+  await untilReadable(cp, listedAdmin, tenantId);
 }, 60_000);
 
 afterAll(async () => {
@@ -85,6 +99,36 @@ describe('an organisation’s requests in flight and its roles', () => {
           `at most ${MEMBERS_IN_FLIGHT} requests of one organisation's members without its admin role at once (the rest of CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT is for its admins)`,
         );
       }
+    } finally {
+      await blocker.end();
+    }
+  }, 90_000);
+
+  it('a member the tenant’s user list makes its admin is one of its writers: its revoke runs too', async () => {
+    const blocker = new pg.Client({ connectionString: cp.db.url });
+    await blocker.connect();
+    try {
+      await lockReadModel(blocker, DOMAINS);
+      const sent = await sendUntilAnsweredOrBlocked(
+        blocker,
+        Array.from(
+          { length: MEMBERS_IN_FLIGHT },
+          () => () => cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token: member }),
+        ),
+        0,
+        DOMAINS,
+      );
+      const key = await cp.request('POST', '/api/v1/api-keys', {
+        token: listedAdmin,
+        body: { tenant_id: tenantId, name: 'second' },
+      });
+      expect(key.status, JSON.stringify(key.body)).toBe(201);
+      const revoked = await cp.request('DELETE', `/api/v1/api-keys/${String(json(key)['id'])}`, {
+        token: listedAdmin,
+      });
+      expect(revoked.status, JSON.stringify(revoked.body)).toBe(204);
+      await blocker.query('rollback');
+      for (const answer of await Promise.all(sent.requests)) expect(answer.status).toBe(200);
     } finally {
       await blocker.end();
     }

@@ -21,7 +21,9 @@ import { createInFlightLimit, enterWithinReadersShare } from './in-flight-limit.
  * The members acting without the organisation's admin role (read access to its tenant, whatever they
  * may do elsewhere) hold at most `readersShareOf(max)` of its places together: a member may have as many
  * requests in flight as the organisation has places, and one member's slow reads (a leaked token's)
- * would otherwise leave the organisation's admins no place to revoke a key or roll back.
+ * would otherwise leave the organisation's admins no place to revoke a key or roll back. A member whom
+ * the tenant's user list makes its owner or admin writes it as the admins do: once the members' share is
+ * full, `writesOrgTenant` is asked (a lookup, so only then) and such a member takes one of the rest.
  */
 export const DEFAULT_ORG_REQUESTS_IN_FLIGHT = 8;
 
@@ -33,9 +35,21 @@ export interface SharedPlaces {
   enter(caller: Caller): () => void;
 }
 
+/** The same, where taking a place may have to look the caller up first. */
+export interface OrgPlaces {
+  readonly middleware: RequestHandler;
+  enter(caller: Caller): Promise<() => void>;
+}
+
+/** Whether a caller without its organisation's admin role writes the organisation's tenant all the same. */
+export type WritesOrgTenant = (caller: Caller) => Promise<boolean>;
+
 const NO_PLACE = () => {};
 
-export function limitOrgRequestsInFlight(max: number): SharedPlaces {
+export function limitOrgRequestsInFlight(
+  max: number,
+  writesOrgTenant: WritesOrgTenant = async () => false,
+): OrgPlaces {
   const enterOrg = createInFlightLimit(max, {
     relation: 'of',
     noun: 'organisation',
@@ -48,16 +62,33 @@ export function limitOrgRequestsInFlight(max: number): SharedPlaces {
     issue: (share) =>
       `at most ${share} requests of one organisation's members without its admin role at once (the rest of CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT is for its admins)`,
   });
-  const enter = (caller: Caller): (() => void) => {
+  const enterAsWriter = async (caller: Caller, orgId: string, refused: unknown): Promise<() => void> => {
+    if (!(await writesOrgTenant(caller))) throw refused;
+    return enterOrg(orgId);
+  };
+  /** The caller's place: at once, or once a member refused the members' share is looked up. */
+  const enterNow = (caller: Caller): (() => void) | Promise<() => void> => {
     if (max === 0 || caller.orgId === null || caller.isPlatformAdmin) return NO_PLACE;
-    return isOrgAdminRole(caller.orgRole) ? enterOrg(caller.orgId) : enterAsMember(caller.orgId);
+    if (isOrgAdminRole(caller.orgRole)) return enterOrg(caller.orgId);
+    try {
+      return enterAsMember(caller.orgId);
+    } catch (refused) {
+      return enterAsWriter(caller, caller.orgId, refused);
+    }
   };
   return {
-    enter,
+    enter: async (caller) => enterNow(caller),
     middleware(_req, res, next) {
-      const release = enter(callerOf(res));
-      if (release !== NO_PLACE) releaseWhenAnswered(res, release);
-      next();
+      const release = enterNow(callerOf(res));
+      if (typeof release === 'function') {
+        if (release !== NO_PLACE) releaseWhenAnswered(res, release);
+        next();
+        return;
+      }
+      return release.then((entered) => {
+        releaseWhenAnswered(res, entered);
+        next();
+      });
     },
   };
 }

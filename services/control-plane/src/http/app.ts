@@ -380,7 +380,14 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   );
   const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
   // Counted once the body is read (see below), and around a document's access check.
-  const orgPlaces = limitOrgRequestsInFlight(deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT);
+  const eventLogAuthorizer = createAuthorizer(eventLogDirectory);
+  const orgPlaces = limitOrgRequestsInFlight(
+    deps.orgRequestsInFlight ?? DEFAULT_ORG_REQUESTS_IN_FLIGHT,
+    async (caller) => {
+      const orgTenant = caller.orgId === null ? null : await eventLogDirectory.tenantIdForOrg(caller.orgId);
+      return orgTenant !== null && (await eventLogAuthorizer.access(caller, orgTenant)) === 'write';
+    },
+  );
   const poolPlaces = reservePoolForPlatformAdmins(deps.requestsInFlight ?? DEFAULT_REQUESTS_IN_FLIGHT);
   // A tenant document holds a whole config: it may be larger than any other body. Only a caller with
   // access to the tenant gets it read (anyone else's request would otherwise be held open while up to
@@ -397,7 +404,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     // The check reads the event log before the body arrives: it holds the places many callers share
     // while it runs (any signed-in user may name any tenant), not while the body is sent.
     let access: 'read' | 'write';
-    const leaveOrg = orgPlaces.enter(caller);
+    const leaveOrg = await orgPlaces.enter(caller);
     try {
       const leavePool = poolPlaces.enter(caller);
       try {
