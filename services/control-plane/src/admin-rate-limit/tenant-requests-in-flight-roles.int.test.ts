@@ -139,4 +139,55 @@ describe('a tenant’s requests in flight and its roles', () => {
       await blocker.end();
     }
   }, 90_000);
+
+  it('a listing of the tenants a caller writes takes no place of one it only reads: its audit log is answered', async () => {
+    // An admin of another tenant, a viewer of this one: its audit log lists the other tenant's entries.
+    const other = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: 'Roles Other', subdomain: `roles-other-${Date.now()}` },
+    });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+    const otherId = String(json(other)['id']);
+    for (const [tenant, role] of [
+      [otherId, 'admin'],
+      [tenantId, 'viewer'],
+    ] as const) {
+      const added = await cp.request('POST', '/api/v1/users', {
+        body: {
+          tenant_id: tenant,
+          clerk_user_id: 'user_roles_inflight_both',
+          email: 'both@inflight.test',
+          role,
+        },
+      });
+      expect(added.status, JSON.stringify(added.body)).toBe(201);
+    }
+    const both = await cp.token({ userId: 'user_roles_inflight_both' });
+    await untilReadable(cp, both, tenantId);
+    await untilReadable(cp, both, otherId);
+
+    const blocker = new pg.Client({ connectionString: cp.db.url });
+    await blocker.connect();
+    try {
+      await lockReadModel(blocker, DOMAINS);
+      const sent = await sendUntilAnsweredOrBlocked(
+        blocker,
+        Array.from(
+          { length: READERS_IN_FLIGHT },
+          () => () => cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token: viewer }),
+        ),
+        0,
+        DOMAINS,
+      );
+
+      const log = await cp.request('GET', '/api/v1/audit-log', { token: both });
+      expect(log.status, JSON.stringify(log.body)).toBe(200);
+      const tenants = new Set((json(log)['data'] as Array<{ tenant_id: string }>).map((e) => e.tenant_id));
+      expect([...tenants]).toEqual([otherId]);
+
+      await blocker.query('rollback');
+      for (const answer of await Promise.all(sent.requests)) expect(answer.status).toBe(200);
+    } finally {
+      await blocker.end();
+    }
+  }, 90_000);
 });

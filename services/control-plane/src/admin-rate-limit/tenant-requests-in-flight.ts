@@ -14,7 +14,8 @@ import { createInFlightLimit, enterWithinReadersShare } from './in-flight-limit.
  * command limit: never a tenant id a client merely names (a request naming another tenant takes none of
  * its places). A platform admin's request acts on the tenant its path, query or body names (no lookup);
  * anyone else's on the tenants of theirs it reads or writes — a listing across all of a caller's tenants
- * on each. A request is refused as soon as access is granted, before the endpoint's own statements run;
+ * on each (a listing of the tenants the caller writes: not on those it only reads). A request is refused
+ * as soon as access is granted, before the endpoint's own statements run;
  * it counts until its handler answers. A request on no tenant (creating one, a platform admin's listing
  * of all) is held to the per-caller limit only.
  *
@@ -68,10 +69,11 @@ export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight
     counting(authorizer) {
       if (max === 0) return authorizer;
       return {
-        async access(caller, tenantId, folds) {
-          const access = await authorizer.access(caller, tenantId, folds);
+        async access(caller, tenantId, folds, required) {
+          const access = await authorizer.access(caller, tenantId, folds, required);
           const places = requests.getStore();
-          if (access === 'none' || !places || places.answered || places.held.has(tenantId)) return access;
+          if (access === 'none' || (required === 'write' && access !== 'write')) return access;
+          if (!places || places.answered || places.held.has(tenantId)) return access;
           places.held.set(tenantId, access === 'write' ? enter(tenantId) : enterAsReader(tenantId));
           return access;
         },

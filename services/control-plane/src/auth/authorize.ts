@@ -3,8 +3,17 @@ import type { Caller, TenantAccess, TenantDirectory } from './caller.js';
 
 /** Decides what a caller may do on one tenant. */
 export interface Authorizer {
-  /** `folds`: the tenant stream's folds a config apply keeps for its steps (stream-folds.ts). */
-  access(caller: Caller, tenantId: string, folds?: StreamFolds): Promise<TenantAccess>;
+  /**
+   * `folds`: the tenant stream's folds a config apply keeps for its steps (stream-folds.ts). `required`:
+   * what the request looks for, when it skips a tenant the caller has less access to (a listing of the
+   * tenants it writes): the request does not act on that tenant (tenant-requests-in-flight.ts).
+   */
+  access(
+    caller: Caller,
+    tenantId: string,
+    folds?: StreamFolds,
+    required?: 'read' | 'write',
+  ): Promise<TenantAccess>;
 }
 
 const WRITE_ORG_ROLES: ReadonlySet<string> = new Set(['org:admin']);

@@ -99,7 +99,7 @@ export function readYourWrites(
 
   async function hasAccess(caller: Caller, tenantId: string, required: RequiredAccess): Promise<boolean> {
     for (const authorizer of authorizers) {
-      if (allows(await authorizer.access(caller, tenantId), required)) return true;
+      if (allows(await authorizer.access(caller, tenantId, undefined, required), required)) return true;
     }
     return false;
   }

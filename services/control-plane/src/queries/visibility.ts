@@ -29,7 +29,9 @@ export async function visibleTenantIds(
   }
   const visible: string[] = [];
   for (const tenantId of candidates) {
-    if (allows(await deps.authorizer.access(caller, tenantId), required)) visible.push(tenantId);
+    if (allows(await deps.authorizer.access(caller, tenantId, undefined, required), required)) {
+      visible.push(tenantId);
+    }
   }
   return visible;
 }
