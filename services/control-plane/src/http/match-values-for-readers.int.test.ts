@@ -231,6 +231,30 @@ describe('match condition and split override values are for those who may change
     }
   });
 
+  it('the API reference documents what the config reads answer: an ETag where they send one, 304 where they answer it', async () => {
+    const reference = json(await h.request('GET', '/openapi.json', { token: null })) as {
+      paths: Record<string, { get: { responses: Record<string, { headers?: Record<string, unknown> }> } }>;
+    };
+    const base = `/api/v1/tenants/${tenantId}/config`;
+    for (const [path, documented] of [
+      [base, '/api/v1/tenants/{id}/config'],
+      [`${base}/document`, '/api/v1/tenants/{id}/config/document'],
+      [`${base}/diff?from=${tenantCreatedAt}`, '/api/v1/tenants/{id}/config/diff'],
+    ] as const) {
+      const responses = reference.paths[documented]?.get.responses ?? {};
+      const read = await h.request('GET', path, { token: viewer });
+      expect(read.status, path).toBe(200);
+      const etag = read.headers.get('etag');
+      expect(responses['200']?.headers?.['ETag'] !== undefined, `${documented}: ETag documented`).toBe(
+        etag !== null,
+      );
+      if (etag === null) continue;
+      const again = await h.request('GET', path, { token: viewer, headers: { 'If-None-Match': etag } });
+      expect(again.status, path).toBe(304);
+      expect(Object.keys(responses), documented).toContain('304');
+    }
+  });
+
   it('a plan changing the conditions: redacted for a viewer', async () => {
     const dumped = json(
       await h.request('GET', `/api/v1/tenants/${tenantId}/config/document`, { token: viewer }),

@@ -653,7 +653,18 @@ const AT_POSITION = {
  */
 function configPaths(): Record<string, unknown> {
   const tags = ['Config'];
-  const read = (operationId: string, summary: string, parameters: unknown[], schema: string) => ({
+  const configETag = header(
+    'the config version (for If-Match on apply); read without write access (match and split override values <redacted>) it is "n-redacted", another representation',
+    { type: 'string' },
+  );
+  /** A config read: `versioned`, it sends the config version's ETag and answers If-None-Match. */
+  const read = (
+    operationId: string,
+    summary: string,
+    parameters: unknown[],
+    schema: string,
+    versioned = true,
+  ) => ({
     get: {
       operationId,
       tags,
@@ -662,14 +673,18 @@ function configPaths(): Record<string, unknown> {
       responses: {
         '200': {
           description: 'the config',
-          headers: {
-            ETag: header(
-              'the config version (for If-Match on apply); read without write access (match and split override values <redacted>) it is "n-redacted", another representation',
-              { type: 'string' },
-            ),
-          },
+          ...(versioned ? { headers: { ETag: configETag } } : {}),
           content: json(ref(schema)),
         },
+        ...(versioned
+          ? {
+              '304': {
+                description:
+                  'not modified: If-None-Match names the ETag of the config as the caller reads it',
+                headers: { ETag: configETag },
+              },
+            }
+          : {}),
         ...QUERY_ERRORS,
         '404': errorResponse(
           'not_found: no such tenant (or one the caller cannot see: the same answer), or it had no config at that position',
@@ -692,7 +707,7 @@ function configPaths(): Record<string, unknown> {
     ),
     '/api/v1/tenants/{id}/config/diff': {
       get: {
-        ...read('diffTenantConfig', '', [], 'TenantConfigDiff').get,
+        ...read('diffTenantConfig', '', [], 'TenantConfigDiff', false).get,
         summary:
           'What changed between the configs at two event positions: resources added, removed, changed, by field (credential header and query parameter values as <redacted>)',
         parameters: [
