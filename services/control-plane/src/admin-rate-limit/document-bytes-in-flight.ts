@@ -17,6 +17,8 @@ import { releaseWhenAnswered } from './in-flight-counter.js';
  * A tenant's callers with read access only (members, viewers, other org roles: they may plan) hold at
  * most half of its share together: an upload a viewer starts and never finishes holds its bytes, so
  * without it a leaked read-only token held the whole share and the tenant's admins could apply nothing.
+ * One reader's document is let in alone whatever its size (within the document limit); past the readers'
+ * half it takes nothing from the writers' half.
  */
 export const DEFAULT_DOCUMENT_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
@@ -54,16 +56,19 @@ export function limitDocumentBytesInFlight(
       // Past the document limit the body is refused unread (413): it holds nothing.
       if (announced > documentLimitBytes) return;
       const bytes = Number.isSafeInteger(announced) && announced >= 0 ? announced : documentLimitBytes;
+      const reader = access !== 'write';
       const ofTenant = byTenant.get(tenantId) ?? 0;
-      if (ofTenant > 0 && ofTenant + bytes > tenantShare) {
+      const ofReaders = byTenantReaders.get(tenantId) ?? 0;
+      // A reader's document larger than the readers' half (a document limit above it) is let in alone:
+      // the writers count no more of the readers' bytes than that half, so the rest stays theirs.
+      const counted = reader ? ofTenant : ofTenant - Math.max(0, ofReaders - readersShare);
+      if (ofTenant > 0 && counted + bytes > tenantShare) {
         throw refuse(
           'tenant_document_bytes_in_flight',
           `one tenant's documents may hold ${tenantShare} bytes at once (half of CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT)`,
         );
       }
-      const reader = access !== 'write';
-      const ofReaders = reader ? (byTenantReaders.get(tenantId) ?? 0) : 0;
-      if (ofReaders > 0 && ofReaders + bytes > readersShare) {
+      if (reader && ofReaders > 0 && ofReaders + bytes > readersShare) {
         throw refuse(
           'tenant_document_bytes_in_flight',
           `the documents of one tenant's read-only callers may hold ${readersShare} bytes at once (half of the tenant's share, the rest is for its writers)`,

@@ -69,4 +69,20 @@ describe('document bytes in flight', () => {
     const again = upload({ 'content-length': '10' });
     expect(refusal(() => limit.hold('tenant-a', 'read', again.req, again.res))).toBeUndefined();
   });
+
+  it('a reader’s document larger than the readers’ half (a document limit above it) leaves the writers theirs', () => {
+    // A document limit of the tenant's whole share: a reader's upload of unknown length holds all of it.
+    const limit = limitDocumentBytesInFlight(2 * DOCUMENT_LIMIT, DOCUMENT_LIMIT);
+    const unfinished = upload({ 'transfer-encoding': 'chunked' });
+    expect(refusal(() => limit.hold('tenant-a', 'read', unfinished.req, unfinished.res))).toBeUndefined();
+    const apply = upload({ 'content-length': String(DOCUMENT_LIMIT / 2) });
+    expect(refusal(() => limit.hold('tenant-a', 'write', apply.req, apply.res))).toBeUndefined();
+    const more = upload({ 'content-length': '10' });
+    expect(refusal(() => limit.hold('tenant-a', 'write', more.req, more.res))).toBe(
+      'tenant_document_bytes_in_flight',
+    );
+    expect(refusal(() => limit.hold('tenant-a', 'read', more.req, more.res))).toBe(
+      'tenant_document_bytes_in_flight',
+    );
+  });
 });
