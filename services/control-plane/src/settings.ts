@@ -130,8 +130,8 @@ export const controlPlaneSettings = {
     .default(DEFAULT_TENANT_REQUESTS_IN_FLIGHT),
   /**
    * /api/v1 requests of the callers acting as one Clerk organisation (their token's active org) running
-   * at once before 429, whichever tenants they act on, its members without the admin role all but a
-   * quarter of them; platform admins are not counted; 0: off.
+   * at once before 429, whichever tenants they act on, its members without the admin role (nor an admin
+   * of its tenant's user list) all but a quarter of them; platform admins are not counted; 0: off.
    */
   CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT: z.coerce
     .number()
