@@ -62,8 +62,17 @@ export function limitOrgRequestsInFlight(
     issue: (share) =>
       `at most ${share} requests of one organisation's members without its admin role at once (the rest of CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT is for its admins)`,
   });
+  // One lookup of a member at a time: its requests refused in a loop cost one read at once, not one each.
+  const lookingUp = new Set<string>();
   const enterAsWriter = async (caller: Caller, orgId: string, refused: unknown): Promise<() => void> => {
-    if (!(await writesOrgTenant(caller))) throw refused;
+    const member = `${orgId} ${caller.userId}`;
+    if (lookingUp.has(member)) throw refused;
+    lookingUp.add(member);
+    try {
+      if (!(await writesOrgTenant(caller))) throw refused;
+    } finally {
+      lookingUp.delete(member);
+    }
     return enterOrg(orgId);
   };
   /** The caller's place: at once, or once a member refused the members' share is looked up. */
