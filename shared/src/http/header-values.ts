@@ -130,6 +130,54 @@ export function cookieValue(header: string, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The cookies of a few names, read from one pass over a Cookie header: what cookieValue gives for
+ * each name (the first pair of a name decides), without scanning the header once per name. A client
+ * chooses the header (thousands of pairs), a route the names (a traffic split's keys).
+ */
+export class CookieNames {
+  readonly #names: ReadonlySet<string>;
+  /**
+   * The names' lengths, each once, shortest first: only a pair with `=` after one of them is looked up,
+   * the first such `=` (a name has none).
+   */
+  readonly #lengths: readonly number[];
+
+  constructor(names: Iterable<string>) {
+    this.#names = new Set(names);
+    this.#lengths = [...new Set([...this.#names].map((name) => name.length))].sort((a, b) => a - b);
+  }
+
+  /** Each name's value in `header` (undefined: empty), for the names the header has. */
+  valuesIn(header: string): Map<string, string | undefined> {
+    const values = new Map<string, string | undefined>();
+    const lengths = this.#lengths;
+    let from = 0;
+    while (from < header.length && values.size < this.#names.size) {
+      let end = header.indexOf(';', from);
+      if (end < 0) end = header.length;
+      let start = from;
+      while (start < end && header.charCodeAt(start) === 32) start++;
+      for (let i = 0; i < lengths.length; i++) {
+        const equals = start + lengths[i]!;
+        // A name holds no `=` or `;`: the pair's first `=` ends it, within the pair.
+        if (equals >= end || header.charCodeAt(equals) !== 61 /* = */) continue;
+        const name = header.slice(start, equals);
+        if (this.#names.has(name) && !values.has(name)) {
+          let first = equals + 1;
+          let last = end;
+          while (first < last && isSpaceOrTab(header.charCodeAt(first))) first++;
+          while (last > first && isSpaceOrTab(header.charCodeAt(last - 1))) last--;
+          values.set(name, first === last ? undefined : header.slice(first, last));
+        }
+        break;
+      }
+      from = end + 1;
+    }
+    return values;
+  }
+}
+
 function isSpaceOrTab(code: number): boolean {
   return code === 32 || code === 9;
 }

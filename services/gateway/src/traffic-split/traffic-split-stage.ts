@@ -10,7 +10,7 @@ import {
   weightedSplitOrigins,
 } from '@vantageedge/shared/gateway-policies/split-origins';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
-import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
+import { CookieNames, cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import { requestAuthority } from '../http/request-authority.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -68,12 +68,15 @@ function splitEntries(
 type SplitEntry = WeightedSplitOrigin<CompiledOrigin>;
 
 interface Override {
-  readonly key: KeyOf;
+  readonly key: SplitKey;
   readonly value: string;
   readonly origin: CompiledOrigin;
 }
 
-/** A split key's value in a request; undefined when the request has none. */
+/** A sticky or override key: a header read by `read`, or a cookie read with the split's others. */
+type SplitKey = { readonly read: KeyOf; readonly cookie?: undefined } | { readonly cookie: string };
+
+/** A header key's value in a request; undefined when the request has none. */
 type KeyOf = (exchange: GatewayExchange) => string | undefined;
 
 /**
@@ -82,24 +85,31 @@ type KeyOf = (exchange: GatewayExchange) => string | undefined;
  * X-Forwarded-Ssl, …) is read as the origin gets it: the trusted proxy's line of that name or the one
  * the route's request transform wrote, and from any other client none, whatever it wrote.
  */
-function compileKey(header: string | undefined, cookie: string | undefined): KeyOf {
-  if (header !== undefined) {
-    const lower = header.toLowerCase();
-    if (lower === 'host') return (exchange) => requestAuthority(exchange.req.headers);
-    if (keptOnlyFromTrustedProxy(lower)) {
-      const name = asOriginsReadIt(lower);
-      return (exchange) =>
+function compileKey(header: string | undefined, cookie: string | undefined): SplitKey {
+  if (header === undefined) return { cookie: cookie ?? '' };
+  const lower = header.toLowerCase();
+  if (lower === 'host') return { read: (exchange) => requestAuthority(exchange.req.headers) };
+  if (keptOnlyFromTrustedProxy(lower)) {
+    const name = asOriginsReadIt(lower);
+    return {
+      read: (exchange) =>
         originGetsTrustedProxyHeader(name, exchange.peerTrusted, exchange.routeRequestHeaders)
           ? headerKey(exchange.req.headers, name)
-          : undefined;
-    }
-    return (exchange) => headerKey(exchange.req.headers, lower);
+          : undefined,
+    };
   }
-  return (exchange) => {
-    // An array when the route's transform added a Cookie line to the client's (request_headers.add).
-    const cookies = cookieHeader(exchange.req.headers.cookie);
-    return cookie === undefined || cookies === undefined ? undefined : cookieValue(cookies, cookie);
-  };
+  return { read: (exchange) => headerKey(exchange.req.headers, lower) };
+}
+
+const NO_COOKIES: ReadonlyMap<string, string | undefined> = new Map();
+
+/**
+ * The values of the split's cookies in the request, from one pass over its Cookie header (an array
+ * when the route's transform added a Cookie line to the client's: request_headers.add).
+ */
+function cookiesOf(names: CookieNames, exchange: GatewayExchange): ReadonlyMap<string, string | undefined> {
+  const cookies = cookieHeader(exchange.req.headers.cookie);
+  return cookies === undefined ? NO_COOKIES : names.valuesIn(cookies);
 }
 
 function headerKey(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -137,6 +147,11 @@ function splitStage(
     overrides.push({ key: compileKey(override.header, override.cookie), value: override.value, origin });
   }
   const stickyKey = split.sticky === null ? undefined : compileKey(split.sticky.header, split.sticky.cookie);
+  const cookieNames = new CookieNames(
+    [...overrides.map((override) => override.key), ...(stickyKey === undefined ? [] : [stickyKey])].flatMap(
+      (key) => (key.cookie === undefined ? [] : [key.cookie]),
+    ),
+  );
 
   // Weighted rendezvous hashing (highest random weight): each origin draws a number in (0, 1) from the
   // value and its own id, and the highest weight / -ln(draw) wins, which picks an origin with its
@@ -170,14 +185,24 @@ function splitStage(
   return {
     name: 'traffic_split',
     onRequest(exchange: GatewayExchange) {
-      for (const override of overrides) {
-        if (override.key(exchange) === override.value) {
-          exchange.origin = override.origin;
-          return 'continue';
+      // The Cookie header is read once, at the first cookie key the request is asked for.
+      let cookies: ReadonlyMap<string, string | undefined> | undefined;
+      for (const { key, value, origin } of overrides) {
+        let sent: string | undefined;
+        if (key.cookie === undefined) sent = key.read(exchange);
+        else {
+          cookies ??= cookiesOf(cookieNames, exchange);
+          sent = cookies.get(key.cookie);
         }
+        if (sent !== value) continue;
+        exchange.origin = origin;
+        return 'continue';
       }
       let index: number;
-      const key = stickyKey?.(exchange);
+      let key: string | undefined;
+      if (stickyKey === undefined) key = undefined;
+      else if (stickyKey.cookie === undefined) key = stickyKey.read(exchange);
+      else key = (cookies ?? cookiesOf(cookieNames, exchange)).get(stickyKey.cookie);
       if (key !== undefined && key !== '') index = byValue(key);
       else index = roundRobin();
       exchange.origin = entries[index]!.origin;
