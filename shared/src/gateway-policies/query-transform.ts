@@ -1,4 +1,4 @@
-import type { QueryTransform } from '../domain/route-policies.js';
+import { parseTemplate, type QueryTransform, TEMPLATE_VARIABLES } from '../domain/route-policies.js';
 import { formDecoded } from '../http/form-decoding.js';
 import { NamedParameters, parameterKey } from '../http/query-parameter-spellings.js';
 
@@ -26,46 +26,105 @@ export function compileQueryTransform<Context>(
 ): CompiledQueryTransform<Context> | null {
   if (transform === null || transform === undefined) return null;
   const removed = new Set(transform.remove.map(parameterKey));
+  const pieces = new WrittenPieces(compileValue);
   const setNames: string[] = [];
-  const setValues: QueryValue<Context>[] = [];
+  const setPieces: WrittenPiece[] = [];
   // A `set` of a removed name is written after the removal, as an append (before the `add`s).
-  const appendedNames: string[] = [];
-  const appendedValues: QueryValue<Context>[] = [];
+  const appendedPieces: WrittenPiece[] = [];
   for (const [name, value] of Object.entries(transform.set)) {
-    const appended = removed.has(parameterKey(name));
-    (appended ? appendedNames : setNames).push(name);
-    (appended ? appendedValues : setValues).push(compileValue(value));
+    if (removed.has(parameterKey(name))) appendedPieces.push(pieces.of(name, value));
+    else {
+      setNames.push(name);
+      setPieces.push(pieces.of(name, value));
+    }
   }
-  for (const [name, value] of Object.entries(transform.add)) {
-    appendedNames.push(name);
-    appendedValues.push(compileValue(value));
-  }
-  if (removed.size + setNames.length + appendedNames.length === 0) return null;
+  for (const [name, value] of Object.entries(transform.add)) appendedPieces.push(pieces.of(name, value));
+  if (removed.size + setNames.length + appendedPieces.length === 0) return null;
   /** Each name the transform names, by parameterKey: the index of its `set`, or REMOVED. */
   const byKey = new Map<string, number>();
   for (const key of removed) byKey.set(key, REMOVED);
   for (const [index, name] of setNames.entries()) byKey.set(parameterKey(name), index);
   const named = new NamedParameters(byKey);
   const namedIn = namedPieces(named);
-  const valueFor = (value: QueryValue<Context>, context: Context) =>
-    typeof value === 'string' ? value : value(context);
   return (query, context) => {
-    const pieces: string[] = [];
+    const out: string[] = [];
     const written = new Array<boolean>(setNames.length).fill(false);
+    const variables = pieces.variablesOf(context);
     const take = (index: number): void => {
       if (index === REMOVED || written[index]) return; // removed, or a later value of a set name
       written[index] = true;
-      pieces.push(encoded(setNames[index]!, valueFor(setValues[index]!, context)));
+      out.push(pieceText(setPieces[index]!, variables));
     };
-    editPieces(query, namedIn, pieces, take);
+    editPieces(query, namedIn, out, take);
     for (let index = 0; index < setNames.length; index++) {
-      if (!written[index]) pieces.push(encoded(setNames[index]!, valueFor(setValues[index]!, context)));
+      if (!written[index]) out.push(pieceText(setPieces[index]!, variables));
     }
-    for (let index = 0; index < appendedNames.length; index++) {
-      pieces.push(encoded(appendedNames[index]!, valueFor(appendedValues[index]!, context)));
-    }
-    return pieces.length === 0 ? '' : `?${pieces.join('&')}`;
+    for (const piece of appendedPieces) out.push(pieceText(piece, variables));
+    return out.length === 0 ? '' : `?${out.join('&')}`;
   };
+}
+
+/**
+ * A `name=value` the transform writes, form-encoded when the route compiles: its text when the value
+ * is fixed, else its parts, the encoded text and the index of each variable (WrittenPieces.variablesOf)
+ * whose encoded value goes between them. A form encodes each character on its own, so the pieces
+ * joined are what URLSearchParams writes of the whole value.
+ */
+type WrittenPiece = string | readonly (string | number)[];
+
+/** The pieces of one transform, and the variables they name, each encoded once per request. */
+class WrittenPieces<Context> {
+  readonly #compileValue: (text: string) => QueryValue<Context>;
+  readonly #variables: ((context: Context) => string)[] = [];
+  readonly #variableIndex = new Map<string, number>();
+
+  constructor(compileValue: (text: string) => QueryValue<Context>) {
+    this.#compileValue = compileValue;
+  }
+
+  of(name: string, text: string): WrittenPiece {
+    const prefix = `${formEncoded(name)}=`;
+    const value = this.#compileValue(text);
+    if (typeof value === 'string') return prefix + formEncoded(value);
+    const parsed = parseTemplate(text, TEMPLATE_VARIABLES);
+    // Not a template (a stored value): its whole value, as the compiled function gives it.
+    if (!parsed.ok) return [prefix, this.#variable(`\n${text}`, value)];
+    const parts: (string | number)[] = [prefix];
+    for (const part of parsed.parts) {
+      if ('literal' in part) parts.push(formEncoded(part.literal));
+      else {
+        const variable = `\${${part.variable}}`;
+        const read = this.#compileValue(variable);
+        parts.push(typeof read === 'string' ? formEncoded(read) : this.#variable(variable, read));
+      }
+    }
+    return parts;
+  }
+
+  /** The encoded value of each variable for one request; none when no piece names one. */
+  variablesOf(context: Context): readonly string[] {
+    return this.#variables.length === 0
+      ? NO_VARIABLES
+      : this.#variables.map((read) => formEncoded(read(context)));
+  }
+
+  #variable(key: string, read: (context: Context) => string): number {
+    let index = this.#variableIndex.get(key);
+    if (index === undefined) {
+      index = this.#variables.push(read) - 1;
+      this.#variableIndex.set(key, index);
+    }
+    return index;
+  }
+}
+
+const NO_VARIABLES: readonly string[] = [];
+
+function pieceText(piece: WrittenPiece, variables: readonly string[]): string {
+  if (typeof piece === 'string') return piece;
+  let text = '';
+  for (const part of piece) text += typeof part === 'string' ? part : variables[part]!;
+  return text;
 }
 
 const REMOVED = -1;
@@ -159,7 +218,10 @@ function pieceName(piece: string): string {
   return formDecoded(name.startsWith('?') ? name.slice(1) : name); // URLSearchParams drops a leading `?`
 }
 
-/** `name=value`, encoded as a form (what URLSearchParams writes). */
-function encoded(name: string, value: string): string {
-  return new URLSearchParams([[name, value]]).toString();
+/** Text encoded as a form's name or value (as URLSearchParams writes it). */
+function formEncoded(text: string): string {
+  return FORM_SAFE.test(text) ? text : new URLSearchParams([['', text]]).toString().slice(1);
 }
+
+/** What a form writes as it is (the WHATWG URL standard's urlencoded serializer). */
+const FORM_SAFE = /^[A-Za-z0-9*\-._]*$/;
