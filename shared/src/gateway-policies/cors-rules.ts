@@ -56,8 +56,11 @@ function withoutDefaultPort(origin: string): string {
   return origin;
 }
 
-/** Dot-separated DNS labels (letters, digits, inner hyphens), lower-case: what a wildcard stands for. */
-const DNS_LABELS = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * DNS labels (letters, digits, inner hyphens), lower-case, each followed by its dot, from `lastIndex`
+ * on: what a wildcard stands for is such labels up to the dot that starts its suffix.
+ */
+const LABELS_WITH_DOTS = /(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*/y;
 
 /**
  * The longest Origin a site can have: scheme, a host name of at most 253 characters (RFC 1035) and a
@@ -72,11 +75,20 @@ export function originAllowed(cors: CompiledCors, origin: string): boolean {
   const lower = withoutDefaultPort(origin.toLowerCase());
   if (cors.exactOrigins.has(lower)) return true;
   if (lower.length > MAX_ORIGIN_LENGTH) return false;
+  // Where the labels after the scheme stop being DNS labels: found once, whatever the number of
+  // wildcards the Origin ends with (a route may nest 50: *.x.com, *.x.x.com, …).
+  let labelsEnd = -1;
   for (const [scheme, suffix] of cors.wildcardOrigins) {
     // One or more DNS labels before the suffix: https://a.example.com and https://a.b.example.com, never
     // https://example.com itself, https://evilexample.com nor https://evil.com#.example.com.
     if (lower.length > scheme.length + suffix.length && lower.startsWith(scheme) && lower.endsWith(suffix)) {
-      if (DNS_LABELS.test(lower.slice(scheme.length, lower.length - suffix.length))) return true;
+      if (labelsEnd < 0) {
+        // Every wildcard the Origin starts with has its scheme (`http://` or `https://`).
+        LABELS_WITH_DOTS.lastIndex = scheme.length;
+        labelsEnd = scheme.length + LABELS_WITH_DOTS.exec(lower)![0].length;
+      }
+      // The suffix starts with the dot after the last label.
+      if (lower.length - suffix.length < labelsEnd) return true;
     }
   }
   return false;

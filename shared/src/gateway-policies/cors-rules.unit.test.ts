@@ -29,6 +29,59 @@ describe('CORS origins: bounded work for a long Origin', () => {
     expect(longest).toBeLessThanOrEqual(253);
   });
 
+  // 50 nested wildcards each ran the label check over the same labels: ≈60–90 µs of the event loop for
+  // each request with a new Origin (one a route remembers no verdict for), ≈1.5 µs with one wildcard.
+  it('checks an Origin’s labels once, however many wildcards it ends with', () => {
+    const runsFor = (policy: typeof cors, origin: string) => {
+      const test = vi.spyOn(RegExp.prototype, 'test');
+      const exec = vi.spyOn(RegExp.prototype, 'exec');
+      expect(originAllowed(policy, origin)).toBe(false);
+      const runs = test.mock.calls.length + exec.mock.calls.length;
+      vi.restoreAllMocks();
+      return runs;
+    };
+    const one = compileCors(corsPolicy.parse({ allow_origins: [`https://*.${suffix}`] }), ['GET']);
+    const origin = longOrigin(`${'a-'.repeat(60)}b.`);
+    const withOne = runsFor(one, origin);
+    expect(withOne).toBeGreaterThan(0);
+    expect(runsFor(cors, origin)).toBe(withOne);
+  });
+
+  it('allows what a label check of each wildcard’s subdomain allows', () => {
+    const labels = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+    const listed = ['https://*.x.com', 'https://*.x.x.com', 'http://*.x.com:8080', 'https://*.b.x.com'];
+    const policy = compileCors(corsPolicy.parse({ allow_origins: listed }), ['GET']);
+    const subdomains = [
+      'a',
+      'a-b',
+      '-a',
+      'a-',
+      'a.b',
+      'a..b',
+      '.a',
+      `${'a'.repeat(63)}`,
+      `${'a'.repeat(64)}`,
+    ];
+    for (const sub of [...subdomains, ...subdomains.map((s) => `${s}.${'c'.repeat(63)}`), 'a_b', 'b']) {
+      for (const [scheme, rest] of [
+        ['https://', '.x.com'],
+        ['https://', '.x.x.com'],
+        ['https://', '.b.x.com'],
+        ['http://', '.x.com:8080'],
+        ['http://', '.x.com'],
+      ] as const) {
+        const origin = `${scheme}${sub}${rest}`;
+        const expected = listed.some((entry) => {
+          const [entryScheme, entrySuffix] = entry.split('*');
+          if (!origin.startsWith(entryScheme!) || !origin.endsWith(entrySuffix!)) return false;
+          const between = origin.slice(entryScheme!.length, origin.length - entrySuffix!.length);
+          return between !== '' && labels.test(between);
+        });
+        expect(originAllowed(policy, origin), origin).toBe(expected);
+      }
+    }
+  });
+
   it('refuses an Origin longer than https://, a 253-character host and a port, preflight included', () => {
     const tooLong = longOrigin('a.'.repeat(100));
     expect(originAllowed(cors, tooLong)).toBe(false);
