@@ -14,6 +14,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { requestHost } from '@vantageedge/shared/routing/match-conditions';
+import { CheckedHeader, writeLowerCaseHead } from '../http/gateway-server-response.js';
 import { mergedVary } from '../http/vary-fields.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -60,10 +61,38 @@ function writeAnswerHead(
   res: ServerResponse,
   status: number,
   headers: Record<string, string | number>,
+  checked?: readonly CheckedHeader[],
 ): void {
   const own = headers['vary'];
   const vary = res.hasHeader('vary') ? mergedVary(own, res.getHeader('vary')) : undefined;
-  res.writeHead(status, vary === undefined ? headers : { ...headers, vary });
+  writeLowerCaseHead(res, status, vary === undefined ? headers : { ...headers, vary }, checked);
+}
+
+/**
+ * The answer's fixed headers checked once, as prepared head lines, and those that stay headers (Vary,
+ * merged per request; Content-Length and others node reads as it writes the head): a route may set 30
+ * values of 1,000 characters, which node would check again on every answer.
+ */
+function preparedHeaders(headers: Record<string, string | number>): {
+  readonly checked: readonly CheckedHeader[];
+  readonly rest: Record<string, string | number>;
+} {
+  const checked: CheckedHeader[] = [];
+  const rest: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const header = name === 'vary' ? null : checkedOrNull(name, String(value));
+    if (header === null) rest[name] = value;
+    else checked.push(header);
+  }
+  return { checked, rest };
+}
+
+function checkedOrNull(name: string, value: string): CheckedHeader | null {
+  try {
+    return new CheckedHeader(name, value);
+  } catch {
+    return null;
+  }
 }
 
 function fixedStage(fixed: FixedResponse, varyOn: string | undefined): RouteStage {
@@ -85,6 +114,7 @@ function fixedStage(fixed: FixedResponse, varyOn: string | undefined): RouteStag
   if (!bodiless) headers['content-length'] = body.length;
   const vary = mergedVary(headers['vary'], varyOn);
   if (vary !== undefined) headers['vary'] = vary;
+  const { checked, rest } = preparedHeaders(headers);
   return {
     name: 'fixed_response',
     onRequest(exchange) {
@@ -92,7 +122,7 @@ function fixedStage(fixed: FixedResponse, varyOn: string | undefined): RouteStag
       // An error status the route answers itself is the tenant's choice (maintenance), not its origin's
       // failure: the access log and error_responses_total name it so.
       if (fixed.status >= 400) exchange.errorCode = FIXED_RESPONSE_CODE;
-      writeAnswerHead(res, fixed.status, headers);
+      writeAnswerHead(res, fixed.status, rest, checked);
       if (exchange.req.method === 'HEAD' || bodiless) res.end();
       else res.end(body);
       return 'handled';
