@@ -12,6 +12,8 @@
 
 /** The name in the form these readings share: lower case, PHP's spellings of `_` as `_`. */
 export function parameterKey(decodedName: string): string {
+  // Letters, digits, `_` and `-` alone (most names): none of the readings below changes them but case.
+  if (PLAIN_NAME.test(decodedName)) return decodedName.toLowerCase();
   // Classic ASP.NET (System.Web's HttpUtility) also decodes `%uXXXX`, which URLSearchParams leaves as it is.
   const unescaped = decodedName.includes('%u') ? decodedName.replace(PERCENT_U, fromCodeUnit) : decodedName;
   // PHP reads a decoded name as a C string, up to its first NUL: `role%00x` is `role`.
@@ -21,7 +23,9 @@ export function parameterKey(decodedName: string): string {
   // brackets before a name and closing ones after it: `[role]` and `role]` are `role`.
   const lower = read.trimStart().toLowerCase();
   const unprefixed = lower.charCodeAt(0) === 33 /* ! */ ? lower.slice(1) : lower;
-  const name = unprefixed.replace(LEADING_BRACKETS, '');
+  const first = unprefixed.charCodeAt(0);
+  const name =
+    first === 91 /* [ */ || first === 93 /* ] */ ? unprefixed.replace(LEADING_BRACKETS, '') : unprefixed;
   const closing = name.indexOf(']');
   const bracket = name.indexOf('[');
   if (closing >= 0 && (bracket < 0 || closing < bracket)) {
@@ -37,6 +41,7 @@ export function parameterKey(decodedName: string): string {
 }
 
 const LEADING_BRACKETS = /^[[\]]+/;
+const PLAIN_NAME = /^[A-Za-z0-9_-]*$/;
 
 const PERCENT_U = /%u([0-9A-Fa-f]{4})/g;
 
@@ -46,7 +51,7 @@ function fromCodeUnit(_escape: string, hex: string): string {
 
 /** PHP reads `.` and ` ` in a name as `_`. */
 function phpName(name: string): string {
-  return name.replace(/[ .]/g, '_');
+  return name.includes('.') || name.includes(' ') ? name.replace(/[ .]/g, '_') : name;
 }
 
 /**
