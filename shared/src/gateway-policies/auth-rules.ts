@@ -186,6 +186,28 @@ export function serviceClaimsRefusal(payload: Claims, serviceId: string, maxSeco
 
 /** The first scope of `required` that `granted` lacks, if any (a 403 insufficient_scope). */
 export function missingScope(required: readonly string[], granted: readonly string[]): string | undefined {
-  for (const scope of required) if (!granted.includes(scope)) return scope;
+  if (required.length === 1 || granted.length <= SCANNED_SCOPES) {
+    for (const scope of required) if (!granted.includes(scope)) return scope;
+    return undefined;
+  }
+  const indexed = indexedScopes(granted);
+  for (const scope of required) if (!indexed.has(scope)) return scope;
   return undefined;
+}
+
+/**
+ * A granted list longer than this is looked up in a Set. A route may require 50 scopes and a token of
+ * the tenant's own OIDC issuer carry thousands: 50 scans of such a list cost ≈260 µs per request. The
+ * Set is made once per list: a verified token's identity is reused while the token is cached.
+ */
+const SCANNED_SCOPES = 16;
+const scopeSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function indexedScopes(granted: readonly string[]): ReadonlySet<string> {
+  let indexed = scopeSets.get(granted);
+  if (indexed === undefined) {
+    indexed = new Set(granted);
+    scopeSets.set(granted, indexed);
+  }
+  return indexed;
 }
