@@ -8,14 +8,15 @@ import { buildSnapshot } from '../testing/snapshots.js';
 import { createTrafficSplitPolicy } from './traffic-split-stage.js';
 
 /**
- * A split's cookie overrides and sticky cookie are read from one pass over the Cookie header: a
- * client's Cookie of thousands of pairs against a split of 10 cookie overrides cost a replica's event
- * loop close to a millisecond per request when each override scanned the header again.
+ * What a split reads of a request costs one pass over it, whatever the number of its overrides and
+ * origins: a client's Cookie of thousands of pairs against 10 cookie overrides, or a 16 KB sticky value
+ * against 10 origins, cost a replica's event loop close to a millisecond per request when each override
+ * scanned the header again and each origin's draw hashed the value again.
  */
 
 const ORIGINS = Array.from({ length: 10 }, () => randomUUID());
 
-function splitStage(overrides: number): RouteStage {
+function splitStage(overrides: number, originCount = ORIGINS.length): RouteStage {
   const snapshot = buildSnapshot({
     subdomain: 'split',
     origins: ORIGINS.map((id) => ({ id, targets: ['http://127.0.0.1:9'] })),
@@ -24,12 +25,12 @@ function splitStage(overrides: number): RouteStage {
         origin_id: ORIGINS[0]!,
         path_pattern: '/api/*',
         traffic_split: {
-          origins: ORIGINS.map((origin_id) => ({ origin_id, weight: 1 })),
+          origins: ORIGINS.slice(0, originCount).map((origin_id) => ({ origin_id, weight: 1 })),
           sticky: { cookie: 'session' },
           overrides: Array.from({ length: overrides }, (_, i) => ({
             cookie: `canary${i}`,
             value: 'yes',
-            origin_id: ORIGINS[i]!,
+            origin_id: ORIGINS[i % originCount]!,
           })),
         },
       },
@@ -103,5 +104,48 @@ describe('traffic split cookie keys', () => {
       return exchange.origin?.config.id;
     });
     expect(new Set(sticky).size).toBe(1);
+  });
+});
+
+describe('traffic split sticky key', () => {
+  const originalCharCodeAt = String.prototype.charCodeAt;
+  afterEach(() => {
+    String.prototype.charCodeAt = originalCharCodeAt;
+  });
+
+  /** Characters of `value` the stage reads to choose an origin for a request whose sticky cookie it is. */
+  function charactersRead(stage: RouteStage, value: string): number {
+    let reads = 0;
+    String.prototype.charCodeAt = function (this: string, index: number) {
+      if (this.length === value.length && String(this) === value) reads++;
+      return originalCharCodeAt.call(this, index);
+    };
+    try {
+      stage.onRequest!(exchangeWith(`session=${value}`));
+    } finally {
+      String.prototype.charCodeAt = originalCharCodeAt;
+    }
+    return reads;
+  }
+
+  // Each origin's draw hashed the whole value: 10 origins and a 16 KB key cost ten passes over it.
+  it('reads a long sticky value no more with ten origins than with two', () => {
+    const value = 'k'.repeat(4000);
+    expect(charactersRead(splitStage(0, 10), value)).toBeLessThanOrEqual(
+      charactersRead(splitStage(0, 2), value),
+    );
+  });
+
+  it('sends a long value to one origin, and tells long values apart by their whole text', () => {
+    const stage = splitStage(0, 10);
+    const originOf = (value: string) => {
+      const exchange = exchangeWith(`session=${value}`);
+      stage.onRequest!(exchange);
+      return exchange.origin?.config.id;
+    };
+    const prefix = 'k'.repeat(4000);
+    expect(originOf(`${prefix}-1`)).toBe(originOf(`${prefix}-1`));
+    const chosen = new Set(Array.from({ length: 40 }, (_, i) => originOf(`${prefix}-${i}`)));
+    expect(chosen.size).toBeGreaterThan(3);
   });
 });
