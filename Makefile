@@ -204,7 +204,7 @@ bench-redis-pipelining: install ## Rate-limit checks against the local Redis wit
 bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx vs the compiled dist/ build, median of 5 runs each (~1 min)
 	@bash infra/infra.sh up redis kafka
 	@$(TSX) bench/startup.ts
-.PHONY: bench bench-quick bench-policy-parts bench-micro bench-policies-micro bench-profile
+.PHONY: bench bench-quick bench-policy-parts bench-micro bench-policies-micro bench-config-cpu bench-profile
 bench: install ## Gateway vs nginx vs direct, 9 scenarios and a paired comparison, wrk, proxy pinned to one core; installs nginx/wrk if missing (9-10 min)
 	@bash infra/infra.sh up redis
 	@node --import tsx bench/run.ts
@@ -218,6 +218,8 @@ bench-micro: install ## Hot functions alone (route match, API-key lookup, JWT wi
 	@$(TSX) bench/micro.ts
 bench-policies-micro: install ## The route policies' per-request CPU in one process (scenario 9 less scenario 2, no sockets), ns; BENCH_GATEWAY_SRC= a copy of services/gateway/src to compare (~20 s)
 	@$(TSX) bench/route-policies-micro.ts
+bench-config-cpu: install ## CPU µs per request of each route policy at the largest and smallest config the control plane accepts, against the costliest request (no sockets, ~1 min)
+	@$(TSX) bench/config-cpu-probe.ts
 bench-profile: install ## The full-pipeline scenario with a V8 CPU profile of the gateway (serving only), then the top self-time functions
 	@bash infra/infra.sh up redis
 	@BENCH_QUICK=1 BENCH_SECONDS=$(or $(SECONDS_PER_RUN),5) BENCH_SCENARIOS=full BENCH_CPU_PROF=full node --import tsx bench/run.ts
