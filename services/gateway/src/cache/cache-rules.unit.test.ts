@@ -746,6 +746,16 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(freshnessFor(compiled({}), 'GET', ok({ vary: 'accept, *' }))).toEqual({ notStored: 'vary_star' });
   });
 
+  // Each lookup of a stored URL reads every field its Vary names from the request: an origin varying on
+  // 2,000 names made every request for that URL (a HIT too) cost ≈300 µs of a replica's event loop.
+  it('never stores a response varying on more than 32 fields', () => {
+    const fields = (count: number) => Array.from({ length: count }, (_, i) => `x-field-${i}`).join(', ');
+    expect(freshnessFor(compiled({}), 'GET', ok({ vary: fields(33) }))).toEqual({
+      notStored: 'vary_too_many_fields',
+    });
+    expect(freshnessFor(compiled({}), 'GET', ok({ vary: fields(32) }))).not.toHaveProperty('notStored');
+  });
+
   it('reads an Access-Control-Allow-Origin naming a site as varying on Origin, whatever the Vary says', () => {
     const site = { 'access-control-allow-origin': 'https://app.example.com' };
     expect(responseVary(site)).toEqual(['origin']);
