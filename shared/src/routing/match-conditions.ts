@@ -137,19 +137,6 @@ function hostName(hostHeader: string | undefined): string {
 }
 
 /**
- * Whether a header condition holds for the field in all its spellings sent: a test of presence or of
- * a value holds when any spelling meets it, `present: false` only when none was sent.
- */
-function headerTest(condition: MatchCondition, name: string): (facts: MatchFacts) => boolean {
-  const test = fieldTest(condition);
-  const testSpellings = valuesTest(condition);
-  return ({ req }) => {
-    const spelled = valuesInEverySpelling(req, name);
-    return spelled === undefined ? test(headerValue(req, name)) : testSpellings(spelled);
-  };
-}
-
-/**
  * A header condition on a field the gateway passes on only from a trusted proxy: the trusted proxy's line
  * of that very name (the gateway drops any other spelling), else the field as not sent.
  */
@@ -491,7 +478,20 @@ type Condition =
   | { readonly kind: 'hosts'; readonly hosts: ReadonlySet<string> }
   | { readonly kind: 'scheme'; readonly scheme: string }
   | { readonly kind: 'header' | 'query'; test(facts: MatchFacts): boolean }
+  | HeaderFieldCondition
   | { readonly kind: 'never' };
+
+/**
+ * A condition on a header field as the request sends it (ConditionSet.headerField): its value, or the
+ * values of every spelling sent when it sent several.
+ */
+interface HeaderFieldCondition {
+  readonly kind: 'header_field';
+  /** The field's index in its ConditionSet. */
+  readonly field: number;
+  readonly test: FieldTest;
+  readonly testSpellings: ValuesTest;
+}
 
 const NEVER: Condition = { kind: 'never' };
 
@@ -558,6 +558,15 @@ export class ConditionSet {
   readonly #lists: number[][] = [];
   readonly #testedFor: number[] = [];
   readonly #outcomes: boolean[] = [];
+  /**
+   * The header fields the conditions read (lower case, `-` for `_`), and each one's read of the last
+   * request that needed it (#headerOutcome): many routes test one field for many values.
+   */
+  readonly #headerFields: string[] = [];
+  readonly #headerFieldIndex = new Map<string, number>();
+  readonly #fieldReadFor: number[] = [];
+  readonly #fieldValues: (string | undefined)[] = [];
+  readonly #fieldSpellings: (readonly string[] | undefined)[] = [];
   #hostFor = 0;
   #host = '';
   /** The parameterKeys the query conditions read. */
@@ -601,12 +610,17 @@ export class ConditionSet {
         ids.push(this.#id('never', NEVER));
         continue;
       }
-      const id = this.#id(conditionKey('header', name, condition), {
-        kind: 'header',
-        test: keptOnlyFromTrustedProxy(name)
-          ? trustedProxyHeaderTest(condition, name)
-          : headerTest(condition, name),
-      });
+      const id = this.#id(
+        conditionKey('header', name, condition),
+        keptOnlyFromTrustedProxy(name)
+          ? { kind: 'header', test: trustedProxyHeaderTest(condition, name) }
+          : {
+              kind: 'header_field',
+              field: this.#headerField(name),
+              test: fieldTest(condition),
+              testSpellings: valuesTest(condition),
+            },
+      );
       ids.push(id);
       headerIds.push(id);
     }
@@ -671,12 +685,46 @@ export class ConditionSet {
           ? requestScheme(facts.scheme) === condition.scheme
           : condition.kind === 'never'
             ? false
-            : condition.test(facts);
+            : condition.kind === 'header_field'
+              ? this.#headerOutcome(condition, facts, serial)
+              : condition.test(facts);
     if (serial !== undefined) {
       this.#testedFor[id] = serial;
       this.#outcomes[id] = outcome;
     }
     return outcome;
+  }
+
+  #headerField(name: string): number {
+    let field = this.#headerFieldIndex.get(name);
+    if (field === undefined) {
+      field = this.#headerFields.push(name) - 1;
+      this.#headerFieldIndex.set(name, field);
+      this.#fieldReadFor.push(0);
+      this.#fieldValues.push(undefined);
+      this.#fieldSpellings.push(undefined);
+    }
+    return field;
+  }
+
+  /**
+   * Whether a header condition holds for the field in all its spellings sent (a test of presence or of
+   * a value holds when any spelling meets it, `present: false` only when none was sent), the field read
+   * once per request whatever the conditions on it.
+   */
+  #headerOutcome(condition: HeaderFieldCondition, facts: MatchFacts, serial: number | undefined): boolean {
+    const { field } = condition;
+    if (serial === undefined || this.#fieldReadFor[field] !== serial) {
+      const name = this.#headerFields[field]!;
+      const spelled = valuesInEverySpelling(facts.req, name);
+      this.#fieldSpellings[field] = spelled;
+      this.#fieldValues[field] = spelled === undefined ? headerValue(facts.req, name) : undefined;
+      if (serial !== undefined) this.#fieldReadFor[field] = serial;
+    }
+    const spelled = this.#fieldSpellings[field];
+    return spelled === undefined
+      ? condition.test(this.#fieldValues[field])
+      : condition.testSpellings(spelled);
   }
 
   /** The request's host, read once per request (routes' host lists differ more than their hosts). */

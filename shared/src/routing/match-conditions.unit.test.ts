@@ -466,6 +466,12 @@ describe('conditions shared by many routes', () => {
     // Each route's own x-route value is tested first: the conditions every route shares are not needed.
     expect(matcher.conditionTests - tested).toBe(1_000);
 
+    // Each field is read from the request once, however many conditions test it: 1,000 values of x-route
+    // were 1,000 reads of the request's headers (≈0.4 µs each, 500 conditions ≈200 µs per request).
+    const fieldsRead = countingRequest(headers);
+    matcher.resolve('GET', '/api/orders', { facts: { req: fieldsRead.req, query }, preflight: false });
+    expect(fieldsRead.reads()).toBeLessThanOrEqual(50);
+
     const chosen = countingRequest({ ...headers, 'x-route': 'r500' });
     expect(
       matcher.resolve('GET', '/api/orders', { facts: { req: chosen.req, query }, preflight: false }),
