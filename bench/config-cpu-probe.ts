@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { Authenticator } from '../services/gateway/src/auth/authenticator.js';
-import { GatewayConfigStore } from '../services/gateway/src/config/gateway-config-store.js';
-import { GatewayServerResponse } from '../services/gateway/src/http/gateway-server-response.js';
-import { createGatewayHandler } from '../services/gateway/src/pipeline/gateway-handler.js';
-import { buildSnapshot, type TestRoute } from '../services/gateway/src/testing/snapshots.js';
+import { Authenticator } from '@vantageedge/gateway/auth/authenticator';
+import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
+import { GatewayServerResponse } from '@vantageedge/gateway/http/gateway-server-response';
+import { createGatewayHandler } from '@vantageedge/gateway/pipeline/gateway-handler';
+import { buildSnapshot, type TestRoute } from '@vantageedge/gateway/testing/snapshots';
 
 /**
  * `make bench-config-cpu`: what one tenant's route config makes each of its requests cost a replica's
