@@ -18,7 +18,7 @@ import {
   tenantBoundKeys,
   tenantKeyspace,
 } from './purge-protocol.js';
-import { createRedisCachePurger, PURGE_DELETE_BATCH } from './redis-cache-purger.js';
+import { createRedisCachePurger, deleteListed, PURGE_DELETE_BATCH } from './redis-cache-purger.js';
 
 const redis = createTestRedis('cache-purger');
 const subscriber = redis.client.duplicate();
@@ -186,6 +186,43 @@ describe("the work forgetting a deleted tenant's entries gives the shared Redis"
     expect(await redis.client.exists(...entries, ...own, ...everything)).toBe(0);
     expect(unlinkedByScript.length).toBeGreaterThan(1);
     expect(Math.max(...unlinkedByScript)).toBeLessThanOrEqual(PURGE_DELETE_BATCH + 3);
+  });
+
+  it("deletes the listings a purge that failed part-way left taken aside, which outlive the tenant's entries by their TTL", async () => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    const tenantId = `tenant-${randomUUID()}`;
+    const [lru, sizes, bytes, lists] = tenantBoundKeys(redis.prefix, tenantId);
+    const keyspace = tenantKeyspace(redis.prefix, tenantId);
+    const pathIndex = `${keyspace}0:r:0:p:idx`;
+    const tagSet = tagIndexKey(redis.prefix, tenantId, 'product-7');
+    // An origin's max-age of 2^31 s: the entries and what lists them are kept ~68 years.
+    const ttlMs = 2 ** 31 * 1_000;
+    const entries = Array.from({ length: 3 }, (_, i) => `${keyspace}0:r:0:p:${i}`);
+    const pipeline = redis.client.pipeline();
+    entries.forEach((entry, i) => {
+      pipeline.set(entry, 'x', 'PX', ttlMs);
+      pipeline.zadd(lru, i, entry).hset(sizes, entry, 1).hset(lists, entry, `p${pathIndex}\ns${tagSet}`);
+    });
+    pipeline.sadd(pathIndex, ...entries).pexpire(pathIndex, ttlMs);
+    pipeline.sadd(tagSet, ...entries).pexpire(tagSet, ttlMs);
+    pipeline.set(bytes, entries.length);
+    await pipeline.exec();
+    // A POST's invalidation and an admin's tag purge each time out (a busy Redis) once they have taken
+    // their listing aside, before deleting what it lists; then the tenant is deleted.
+    const fence = purgeFenceKey(redis.prefix, tenantId);
+    const spop = vi.spyOn(redis.client, 'spop').mockRejectedValue(new Error('Command timed out'));
+    try {
+      await expect(deleteListed(redis.client, pathIndex, fence)).rejects.toThrow('timed out');
+      await expect(deleteListed(redis.client, tagSet, fence)).rejects.toThrow('timed out');
+    } finally {
+      spop.mockRestore();
+    }
+    const takenAside = [`${pathIndex}:purging`, `${tagSet}:purging`];
+    expect(await redis.client.exists(...takenAside)).toBe(2);
+
+    await purger.forgetTenant(tenantId);
+
+    expect(await redis.client.exists(...entries, pathIndex, tagSet, ...takenAside)).toBe(0);
   });
 });
 

@@ -200,8 +200,10 @@ function script(redis: RedisClient, name: string, lua: string, numberOfKeys = 1)
  * Deletes some of a tenant's stored entries (KEYS: its bound lru, sizes and lists, tenantBoundKeys;
  * ARGV: about the most keys to delete): the least recently used leave the accounting one by one
  * (ZPOPMIN: replicas forgetting the tenant at the same time take different ones) and are unlinked with
- * every set they are listed in (path index, tag sets) and, for a variant, its URL's Vary marker and
- * variant set, until that many keys are doomed (one entry more may name up to ~75) or none is left.
+ * every set they are listed in (path index, tag sets), each with the copy a purge that failed part-way
+ * left taken aside (deleteListed: it keeps the set's TTL, which no later purge of a removed tenant
+ * ends), and, for a variant, its URL's Vary marker and variant set, until that many keys are doomed (one
+ * entry more may name up to ~135) or none is left.
  * Returns how many entries it took: 0 once the accounting is empty.
  */
 const FORGET_ENTRIES_LUA = `
@@ -223,7 +225,7 @@ while #doomed < most and #entries < most do
     for item in string.gmatch(listed, '[^\\n]+') do
       local name = string.sub(item, 2)
       doom(name)
-      if string.sub(item, 1, 1) == 'm' then doom(name .. ':variants') end
+      if string.sub(item, 1, 1) == 'm' then doom(name .. ':variants') else doom(name .. ':purging') end
     end
   end
 end
