@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
 import type { Counter } from 'prom-client';
-import { type CacheEntry, retentionMs } from './cache-entry.js';
+import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
 import { tagIndexKeys, variantCap, variantKey } from './cache-keys.js';
 import type { CacheStore, PutOutcome } from './cache-store.js';
@@ -178,6 +178,19 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     return purgedHereSince(fill.policy.tenantId, listings, fill.startedAt) ? 'purged' : null;
   };
 
+  /** Puts a fill's entry in the L1: the copy kept there, which a refused write drops (dropOwnCopy). */
+  const keepInL1 = (key: string, entry: CacheEntry, pathIndexKey: string, urlKey?: string) => {
+    return l1.set(key, entry, pathIndexKey, urlKey) ? l1.get(key) : undefined;
+  };
+
+  /**
+   * Drops a fill's L1 copy, not what took its place meanwhile: the answer of a fill that began after a
+   * purge, which the store kept while it refused this one.
+   */
+  const dropOwnCopy = (key: string, copy: CacheRecord | undefined): void => {
+    if (copy !== undefined && l1.get(key) === copy) l1.delete(key);
+  };
+
   const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
     if (!serves(policy.tenantId)) {
@@ -199,7 +212,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     // it while the store's fence decides (from the purge's own record, it refuses it).
     const purgedHere = purgedHereSince(policy.tenantId, listings, fill.startedAt);
     if (entry.varyOn.length === 0) {
-      if (!purgedHere) l1.set(urlKey, entry, pathIndexKey);
+      const copy = purgedHere ? undefined : keepInL1(urlKey, entry, pathIndexKey);
       finishFlight(fill.flight, { entry, key: urlKey });
       const put = await writeShared(policy.tenantId, entry, () =>
         shared.putResponse({
@@ -217,7 +230,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
       if (dropped !== null) {
         // Larger than the tenant's whole share of the store, or perhaps what a purge since its origin
         // was asked meant to remove: this replica does not keep it either.
-        l1.delete(urlKey);
+        dropOwnCopy(urlKey, copy);
         notStored.labels({ reason: dropped }).inc();
         return false;
       }
@@ -231,7 +244,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     // At the Vary cap the least recently used variant makes room, in the L1 (L1Cache.set) and the store:
     // junk values nobody asks for again cannot keep out the variants clients keep requesting.
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
-    if (!purgedHere) l1.set(key, entry, pathIndexKey, urlKey);
+    const copy = purgedHere ? undefined : keepInL1(key, entry, pathIndexKey, urlKey);
     const put = await writeShared(policy.tenantId, entry, () =>
       shared.putVariant({
         key,
@@ -247,7 +260,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
     );
     const dropped = notKept(fill, listings, put);
     if (dropped !== null) {
-      l1.delete(key);
+      dropOwnCopy(key, copy);
       notStored.labels({ reason: dropped }).inc();
       return false;
     }

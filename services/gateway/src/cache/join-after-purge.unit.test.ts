@@ -202,6 +202,43 @@ describe('a request after a purge, with a fill that began before it under way', 
     await cache.close();
   });
 
+  it("the fill that began before a POST, refused by the store's fence, leaves the L1 copy of the fill after the POST (no origin request for the next GET)", async () => {
+    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    let releaseInvalidation: () => void = () => {};
+    const invalidationHeld = new Promise<void>((resolve) => {
+      releaseInvalidation = resolve;
+    });
+    // The store has fenced the path and deleted its entries; the invalidation's last command is out.
+    const slowToAnswer = new Proxy(memory, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'invalidatePath') return value.bind(target);
+        return async (...args: unknown[]) => {
+          await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          await invalidationHeld;
+        };
+      },
+    });
+    const cache = replica(slowToAnswer, now);
+    await cache.prepareTenant(tenantId);
+    const path = `/posts/${randomUUID()}`;
+    const before = await leads(cache.lookup(policy, get(path), {}));
+    clock += 1;
+    const invalidating = cache.invalidatePath(policy, path);
+    await new Promise((resolve) => setImmediate(resolve));
+    clock += 1;
+    const after = await leads(cache.lookup(policy, get(path), {}));
+    await cache.store(after, 'GET', { status: 200, headers: tagged(), body: Buffer.from('current') });
+    expect(
+      await cache.store(before, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') }),
+    ).toBe(false);
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
+    releaseInvalidation();
+    await invalidating;
+    await cache.close();
+  });
+
   it("a POST's invalidation that fails once in the store (a command timeout) is tried again: the GET after it is not answered with the old entry", async () => {
     const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
     let failures = 1;
