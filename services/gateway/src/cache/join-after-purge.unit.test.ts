@@ -202,6 +202,22 @@ describe('a request after a purge, with a fill that began before it under way', 
     await cache.close();
   });
 
+  it("a POST on a replica that has not loaded the tenant's purge generations yet (just started, or their load failed) still invalidates the path on every replica", async () => {
+    const shared = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    const serving = replica(shared, now);
+    const starting = replica(shared, now);
+    await serving.prepareTenant(tenantId);
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(serving.lookup(policy, get(path), {}));
+    await serving.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    clock += 1;
+    await starting.invalidatePath(policy, path); // the POST's answer went out from the other replica
+    await new Promise((resolve) => setImmediate(resolve)); // its purge message is heard
+    clock += 1;
+    expect(await answer(serving, serving.lookup(policy, get(path), {}))).toBe('origin');
+    await Promise.all([serving.close(), starting.close()]);
+  });
+
   it("the fill that began before a POST, refused by the store's fence, leaves the L1 copy of the fill after the POST (no origin request for the next GET)", async () => {
     const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
     let releaseInvalidation: () => void = () => {};

@@ -312,9 +312,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     revalidated: createRevalidated({ revalidations, fillCommit, fillResponse, now }),
     writeEntry: createEntryWriter(now),
     async invalidatePath(policy, path) {
+      const state = lookupCounts.stateOf(policy);
+      // A replica still loading the tenant's generations (just started, or the load failed) invalidates
+      // once it has them: skipped, the replaced entries were served by every replica until they expired.
+      // Not for a retired route: it may be one of a tenant removed meanwhile, kept for good once loaded.
+      if (!serves(policy.tenantId) && !state.retired) await prepareTenant(policy.tenantId);
       const known = generations.get(policy.tenantId);
       if (!known) return;
-      const pathIndexKey = `${pathBase(policy, lookupCounts.stateOf(policy), path, known)}:idx`;
+      const pathIndexKey = `${pathBase(policy, state, path, known)}:idx`;
       // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
       // Until it has, what this replica reads of the path there is what the POST replaced.
       applyPurge({ kind: 'path', pathIndexKey });
