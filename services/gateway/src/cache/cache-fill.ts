@@ -21,9 +21,16 @@ export interface CacheFill {
   readonly replacesPurged: boolean;
   /**
    * When the lookup began the fill (the response cache's ordered clock), before its origin is asked: a
-   * purge of the response's path or tags since then keeps it from being stored.
+   * purge of the response's path or tags this replica heard since then keeps it from the L1.
    */
   readonly startedAt: number;
+  /**
+   * The same moment by the response cache's own clock (`now`): the store's fence, told how long ago the
+   * origin was asked, refuses the fill after a purge of its path or tags since. The ordered clock may
+   * run ahead of `now` for a while (once the clock was set back): measured from it, a purge that came
+   * while the origin was asked would seem to come before.
+   */
+  readonly askedAt: number;
   /** The normalised request path: its ancestor segments tag the stored response (purge by prefix). */
   readonly path: string;
   /** The filling request's headers as the origin received them: a varying response is keyed on them. */

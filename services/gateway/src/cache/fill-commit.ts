@@ -223,7 +223,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
           tagIndexKeys: tagKeys,
           tenantMaxBytes: policy.tenantMaxBytes,
           // Taken when the write goes out, after any wait for the tenant's store slots.
-          askedMsAgo: now() - fill.startedAt,
+          askedMsAgo: now() - fill.askedAt,
         }),
       );
       const dropped = notKept(fill, listings, put);
@@ -255,7 +255,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         maxVariants: variantCap(entry.varyOn, maxVariants),
         tagIndexKeys: tagKeys,
         tenantMaxBytes: policy.tenantMaxBytes,
-        askedMsAgo: now() - fill.startedAt,
+        askedMsAgo: now() - fill.askedAt,
       }),
     );
     const dropped = notKept(fill, listings, put);

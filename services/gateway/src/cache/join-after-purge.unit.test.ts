@@ -202,6 +202,25 @@ describe('a request after a purge, with a fill that began before it under way', 
     await cache.close();
   });
 
+  it("after the replica's clock was set back (an NTP step), a fill whose tag was purged while its origin was asked is still refused by the store", async () => {
+    const cache = await setUp();
+    // Events before the step: the cache's order of events stays ahead of the clock for a while.
+    const earlier = await leads(cache.lookup(policy, get(`/posts/${randomUUID()}`), {}));
+    cache.abandon(earlier);
+    clock -= 1_000;
+    const path = `/posts/${randomUUID()}`;
+    const fill = await leads(cache.lookup(policy, get(path), {}));
+    clock += 5;
+    await cache.purgeTags(tenantId, ['product-7']);
+    clock += 5;
+    expect(await cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') })).toBe(
+      false,
+    );
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('origin');
+    await cache.close();
+    clock += 1_000;
+  });
+
   it("a POST on a replica that has not loaded the tenant's purge generations yet (just started, or their load failed) still invalidates the path on every replica", async () => {
     const shared = new MemoryCacheStore({ maxBytes: 1_000_000, now });
     const serving = replica(shared, now);

@@ -124,6 +124,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
       flight: startFlight(key, startedAt),
       replacesPurged,
       startedAt,
+      askedAt: at,
       path: request.path,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
