@@ -1,5 +1,6 @@
 import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import { nodeSendsLink } from './sendable-link.js';
 
 /**
  * Bytes of Link an origin's 103 may carry to be relayed: a browser preloads a page's few critical
@@ -16,8 +17,9 @@ const hinted = new WeakSet<object>();
  * reads of it (no cookie, no field named in its Connection), and only the request's first (an origin
  * sending one per retried attempt, or a flood of them, gives the client one). Never to an HTTP/1.0
  * client, which cannot read a 1xx answer, nor once the response head is out, nor on a route whose
- * `response_headers` set or remove Link (the origin's would reach the client by the 103). A Link that
- * node would not send (not `<uri>; params`) is dropped. Runs only when an origin sends a 103.
+ * `response_headers` set or remove Link (the origin's would reach the client by the 103). A Link line
+ * node would not send (not `<uri>; params`) is dropped, checked before node sees it (sendable-link.ts).
+ * Runs only when an origin sends a 103.
  */
 export function relayEarlyHints(
   exchange: GatewayExchange,
@@ -28,13 +30,17 @@ export function relayEarlyHints(
   if (rewritesLink(exchange.route?.config.response_headers ?? null)) return;
   const link = headers['link'];
   if (link === undefined) return;
-  const bytes = typeof link === 'string' ? link.length : link.reduce((sum, line) => sum + line.length, 0);
+  const lines = typeof link === 'string' ? [link] : link;
+  let bytes = 0;
+  for (const line of lines) bytes += line.length;
   if (bytes > MAX_HINT_BYTES) return;
+  const sendable = lines.filter(nodeSendsLink);
+  if (sendable.length === 0) return;
   hinted.add(res);
   try {
-    res.writeEarlyHints({ link });
+    res.writeEarlyHints({ link: sendable });
   } catch {
-    // A Link node refuses to send: the client goes without the hint.
+    // The client's stream is gone (HTTP/2): it goes without the hint.
   }
 }
 

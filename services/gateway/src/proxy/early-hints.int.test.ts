@@ -23,6 +23,8 @@ const ANSWERS: Record<string, string> = {
   '/unreadable-link':
     'HTTP/1.1 103 Early Hints\r\nLink: no brackets\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   '/processing': 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  // node's own check of a Link backtracks through 2^40 splits of this one before refusing it.
+  '/backtracking-link': `HTTP/1.1 103 Early Hints\r\nLink: </a.css>${'; x=x'.repeat(40)}; "\r\nLink: </b.js>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`,
 };
 
 let gateway: TestGateway;
@@ -121,6 +123,16 @@ describe("an origin's 103 Early Hints", () => {
     );
     expect(interimStatuses(text)).toEqual([]);
     expect(text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+  });
+
+  it("leaves the replica serving when a Link would hold node's check for days: the readable lines go", async () => {
+    const text = await received(
+      'GET /backtracking-link HTTP/1.1\r\nHost: hints.localhost\r\nConnection: close\r\n\r\n',
+    );
+    expect(
+      text.startsWith('HTTP/1.1 103 Early Hints\r\nLink: </b.js>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n'),
+    ).toBe(true);
+    expect(text.endsWith('\r\n\r\nok')).toBe(true);
   });
 
   it('with a Link no client could read, and other 1xx answers, is not relayed: the final answer is', async () => {
