@@ -1,6 +1,6 @@
 import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { nodeSendsLink } from './sendable-link.js';
+import { linksOfLine, nodeSendsLink } from './sendable-link.js';
 
 /**
  * Bytes of Link an origin's 103 may carry to be relayed: a browser preloads a page's few critical
@@ -17,9 +17,9 @@ const hinted = new WeakSet<object>();
  * reads of it (no cookie, no field named in its Connection), and only the request's first (an origin
  * sending one per retried attempt, or a flood of them, gives the client one). Never to an HTTP/1.0
  * client, which cannot read a 1xx answer, nor once the response head is out, nor on a route whose
- * `response_headers` set or remove Link (the origin's would reach the client by the 103). A Link line
- * node would not send (not `<uri>; params`) is dropped, checked before node sees it (sendable-link.ts).
- * Runs only when an origin sends a 103.
+ * `response_headers` set or remove Link (the origin's would reach the client by the 103). Each link of
+ * a line that lists several is read on its own, and one node would not send (not `<uri>; params`) is
+ * dropped, checked before node sees it (sendable-link.ts). Runs only when an origin sends a 103.
  */
 export function relayEarlyHints(
   exchange: GatewayExchange,
@@ -34,7 +34,10 @@ export function relayEarlyHints(
   let bytes = 0;
   for (const line of lines) bytes += line.length;
   if (bytes > MAX_HINT_BYTES) return;
-  const sendable = lines.filter(nodeSendsLink);
+  const sendable: string[] = [];
+  for (const line of lines) {
+    for (const one of linksOfLine(line)) if (nodeSendsLink(one)) sendable.push(one);
+  }
   if (sendable.length === 0) return;
   hinted.add(res);
   try {

@@ -14,6 +14,12 @@ const NODE_LINK_VALUE = /^(?:<[^>\r\n]*>)(?:\s*;\s*[^;"\s]+(?:=(")?[^;"\s]*\1)?)
 const BACKTRACKING_LINK = `</a.css>${'; x=x'.repeat(40)}; "`;
 const READABLE_LINK = '</a.css>; rel=preload; as=style';
 
+/** What node sends of one link, its spaces and tabs around it left out as a field line's are. */
+function nodeSends(link: string): string[] {
+  const trimmed = link.replace(/^[ \t]+|[ \t]+$/g, '');
+  return NODE_LINK_VALUE.test(trimmed) ? [trimmed] : [];
+}
+
 /** The Link values node is asked to send as a 103 when an origin's 103 carries `link`. */
 function handedToNode(link: string | string[]): string[] {
   const sent: string[] = [];
@@ -35,7 +41,21 @@ describe('relayEarlyHints', () => {
     expect(handedToNode([BACKTRACKING_LINK, READABLE_LINK])).toEqual([READABLE_LINK]);
   });
 
-  it('hands node every Link it would send, and none it would refuse', () => {
+  it('hands node each link of a line that lists several (RFC 8288 §3: `Link: <a>; rel=x, <b>; rel=y`)', () => {
+    expect(handedToNode('</a.css>; rel=preload; as=style, </b.js>;rel=preload')).toEqual([
+      READABLE_LINK,
+      '</b.js>;rel=preload',
+    ]);
+    expect(handedToNode(['</a,b.css>; rel=preload,,\t</c.js>; title="x,y"', '</d.js>'])).toEqual([
+      '</a,b.css>; rel=preload',
+      '</c.js>; title="x,y"',
+      '</d.js>',
+    ]);
+    const backtrackingListed = `</a.css>${'; x=x'.repeat(40)}; title="a b", </b.js>; rel=preload`;
+    expect(handedToNode(backtrackingListed)).toEqual(['</b.js>; rel=preload']);
+  });
+
+  it('hands node every link it would send, and none it would refuse', () => {
     const samples = [
       READABLE_LINK,
       '<https://cdn.example/a.js>;rel=preload;as=script',
@@ -52,7 +72,6 @@ describe('relayEarlyHints', () => {
       '</a.css>; rel=preload ',
       '</a.css>;',
       '</a.css>; ;rel=preload',
-      '</a.css>, </b.js>',
       '</a.css>\u00a0; rel=preload',
       '</a\u00a0.css>; rel=preload',
       'no brackets',
@@ -62,7 +81,7 @@ describe('relayEarlyHints', () => {
       BACKTRACKING_LINK.slice(0, 60),
     ];
     for (const sample of samples) {
-      expect(handedToNode(sample), sample).toEqual(NODE_LINK_VALUE.test(sample) ? [sample] : []);
+      expect(handedToNode(sample), sample).toEqual(nodeSends(sample));
     }
   });
 
@@ -76,9 +95,11 @@ describe('relayEarlyHints', () => {
         seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
         sample += alphabet[(seed >>> 16) % alphabet.length];
       }
-      expect(handedToNode(sample), JSON.stringify(sample)).toEqual(
-        NODE_LINK_VALUE.test(sample) ? [sample] : [],
-      );
+      const handed = handedToNode(sample);
+      for (const value of handed) expect(NODE_LINK_VALUE.test(value), JSON.stringify(value)).toBe(true);
+      if (!sample.includes(',')) {
+        expect(handed, JSON.stringify(sample)).toEqual(nodeSends(sample));
+      }
     }
   });
 });

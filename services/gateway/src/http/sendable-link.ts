@@ -1,3 +1,5 @@
+import { withoutSpacesAndTabsAtEdges } from './field-value-edges.js';
+
 /** What node's `\s` matches in a Link (JavaScript white space and line terminators). */
 const SPACE = /\s/;
 
@@ -49,4 +51,37 @@ export function nodeSendsLink(value: string): boolean {
     i++;
   }
   return true;
+}
+
+/**
+ * The links of one Link line (RFC 8288 §3: a comma-separated list, `<a>; rel=x, <b>; rel=y`), split at
+ * the commas outside a `<uri>` and a quoted string, each without the spaces and tabs around it; empty
+ * members are left out (RFC 9110 §5.6.1).
+ */
+export function linksOfLine(line: string): string[] {
+  const links: string[] = [];
+  let start = 0;
+  let inUri = false;
+  let inQuotes = false;
+  for (let i = 0; i < line.length; i++) {
+    const char = line[i];
+    if (inQuotes) {
+      if (char === '\\') i++;
+      else if (char === '"') inQuotes = false;
+    } else if (inUri) {
+      if (char === '>') inUri = false;
+    } else if (char === '<') inUri = true;
+    else if (char === '"') inQuotes = true;
+    else if (char === ',') {
+      addLink(links, line.slice(start, i));
+      start = i + 1;
+    }
+  }
+  addLink(links, line.slice(start));
+  return links;
+}
+
+function addLink(links: string[], member: string): void {
+  const link = withoutSpacesAndTabsAtEdges(member);
+  if (link !== '') links.push(link);
 }

@@ -23,6 +23,9 @@ const ANSWERS: Record<string, string> = {
   '/unreadable-link':
     'HTTP/1.1 103 Early Hints\r\nLink: no brackets\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   '/processing': 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  '/listed-links':
+    'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style, </b.js>; rel=preload\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   // node's own check of a Link backtracks through 2^40 splits of this one before refusing it.
   '/backtracking-link': `HTTP/1.1 103 Early Hints\r\nLink: </a.css>${'; x=x'.repeat(40)}; "\r\nLink: </b.js>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`,
 };
@@ -123,6 +126,17 @@ describe("an origin's 103 Early Hints", () => {
     );
     expect(interimStatuses(text)).toEqual([]);
     expect(text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+  });
+
+  it('relays the links an origin lists on one line', async () => {
+    const text = await received(
+      'GET /listed-links HTTP/1.1\r\nHost: hints.localhost\r\nConnection: close\r\n\r\n',
+    );
+    expect(
+      text.startsWith(
+        'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style, </b.js>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n',
+      ),
+    ).toBe(true);
   });
 
   it("leaves the replica serving when a Link would hold node's check for days: the readable lines go", async () => {
