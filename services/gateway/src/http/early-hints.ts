@@ -34,12 +34,12 @@ export function relayEarlyHints(
   let bytes = 0;
   for (const line of lines) bytes += line.length;
   if (bytes > MAX_HINT_BYTES) return;
+  hinted.add(res);
   const sendable: string[] = [];
   for (const line of lines) {
     for (const one of linksOfLine(line)) if (nodeSendsLink(one)) sendable.push(one);
   }
   if (sendable.length === 0) return;
-  hinted.add(res);
   try {
     res.writeEarlyHints({ link: sendable });
   } catch {
