@@ -30,6 +30,8 @@ export function composeDevEnvFile(options: {
     `GATEWAY_ADMIN_TOKEN=${options.gatewayAdminToken}`,
     '# Grafana (http://127.0.0.1:3000) user admin.',
     `GRAFANA_ADMIN_PASSWORD=${options.grafanaAdminPassword}`,
+    '# true: anyone who reaches Grafana may view the dashboards without signing in (never edit them).',
+    'GRAFANA_ANONYMOUS_VIEWER=false',
     '',
   ].join('\n');
 }

@@ -49,6 +49,7 @@ describe('make compose-env (development sign-in for docker-compose.yml)', () => 
     const parsed = parseGatewaySettings({ ...env, GATEWAY_ADMIN_HOST: '0.0.0.0' });
     expect(parsed.GATEWAY_ADMIN_TOKEN).toBe('t'.repeat(32));
     expect(env['GRAFANA_ADMIN_PASSWORD']).toBe('g'.repeat(24));
+    expect(env['GRAFANA_ANONYMOUS_VIEWER']).toBe('false');
   });
 
   it('turns the development sign-in on explicitly, for the dev admin user', () => {
