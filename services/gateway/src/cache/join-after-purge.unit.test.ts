@@ -64,6 +64,32 @@ async function leads(lookup: CacheLookup | Promise<CacheLookup>) {
   return settled.fill;
 }
 
+/**
+ * `store` whose calls of `method` are held until `release()`: before the store runs them, or (`after`)
+ * once it has run them, before their answer comes back.
+ */
+function holdingCalls<S extends object>(store: S, method: keyof S, when: 'before' | 'after' = 'before') {
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held = new Proxy(store, {
+    get(target, name) {
+      const value = Reflect.get(target, name) as unknown;
+      if (typeof value !== 'function') return value;
+      if (name !== method) return value.bind(target);
+      const call = value as (...a: unknown[]) => unknown;
+      return async (...args: unknown[]) => {
+        if (when === 'before') await released;
+        const result = await call.apply(target, args);
+        if (when === 'after') await released;
+        return result;
+      };
+    },
+  });
+  return { store: held, release };
+}
+
 describe('a request after a purge, with a fill that began before it under way', () => {
   let clock = 1_000_000;
   const now = () => clock;
@@ -138,23 +164,8 @@ describe('a request after a purge, with a fill that began before it under way', 
   });
 
   it("a purge heard before the fill is committed: the fill's L1 copy answers nobody while its write is on its way", async () => {
-    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
-    let releaseWrite: () => void = () => {};
-    const writeHeld = new Promise<void>((resolve) => {
-      releaseWrite = resolve;
-    });
-    const slowWrites = new Proxy(memory, {
-      get(target, name) {
-        const value = Reflect.get(target, name) as unknown;
-        if (typeof value !== 'function') return value;
-        if (name !== 'putResponse') return value.bind(target);
-        return async (...args: unknown[]) => {
-          await writeHeld;
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-    const cache = replica(slowWrites, now);
+    const slowWrites = holdingCalls(new MemoryCacheStore({ maxBytes: 1_000_000, now }), 'putResponse');
+    const cache = replica(slowWrites.store, now);
     await cache.prepareTenant(tenantId);
     const path = `/posts/${randomUUID()}`;
     const fill = await leads(cache.lookup(policy, get(path), {}));
@@ -164,30 +175,18 @@ describe('a request after a purge, with a fill that began before it under way', 
     const storing = cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
     const next = cache.lookup(policy, get(path), {});
     expect('outcome' in next && next.outcome).not.toBe('HIT');
-    releaseWrite();
+    slowWrites.release();
     expect(await storing).toBe(false);
     expect(await answer(cache, next)).toBe('origin');
     await cache.close();
   });
 
   it("a GET after a POST while the POST's invalidation is still under way in the store does not get the entry it drops", async () => {
-    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
-    let releaseInvalidation: () => void = () => {};
-    const invalidationHeld = new Promise<void>((resolve) => {
-      releaseInvalidation = resolve;
-    });
-    const slowInvalidations = new Proxy(memory, {
-      get(target, name) {
-        const value = Reflect.get(target, name) as unknown;
-        if (typeof value !== 'function') return value;
-        if (name !== 'invalidatePath') return value.bind(target);
-        return async (...args: unknown[]) => {
-          await invalidationHeld;
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-    const cache = replica(slowInvalidations, now);
+    const slowInvalidations = holdingCalls(
+      new MemoryCacheStore({ maxBytes: 1_000_000, now }),
+      'invalidatePath',
+    );
+    const cache = replica(slowInvalidations.store, now);
     await cache.prepareTenant(tenantId);
     const path = `/posts/${randomUUID()}`;
     const fill = await leads(cache.lookup(policy, get(path), {}));
@@ -196,7 +195,7 @@ describe('a request after a purge, with a fill that began before it under way', 
     const invalidating = cache.invalidatePath(policy, path); // the POST's answer went out
     clock += 1;
     expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('origin');
-    releaseInvalidation();
+    slowInvalidations.release();
     await invalidating;
     expect(await answer(cache, cache.lookup(policy, get(path), {}))).not.toBe('old');
     await cache.close();
@@ -238,24 +237,13 @@ describe('a request after a purge, with a fill that began before it under way', 
   });
 
   it("the fill that began before a POST, refused by the store's fence, leaves the L1 copy of the fill after the POST (no origin request for the next GET)", async () => {
-    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
-    let releaseInvalidation: () => void = () => {};
-    const invalidationHeld = new Promise<void>((resolve) => {
-      releaseInvalidation = resolve;
-    });
     // The store has fenced the path and deleted its entries; the invalidation's last command is out.
-    const slowToAnswer = new Proxy(memory, {
-      get(target, name) {
-        const value = Reflect.get(target, name) as unknown;
-        if (typeof value !== 'function') return value;
-        if (name !== 'invalidatePath') return value.bind(target);
-        return async (...args: unknown[]) => {
-          await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          await invalidationHeld;
-        };
-      },
-    });
-    const cache = replica(slowToAnswer, now);
+    const slowToAnswer = holdingCalls(
+      new MemoryCacheStore({ maxBytes: 1_000_000, now }),
+      'invalidatePath',
+      'after',
+    );
+    const cache = replica(slowToAnswer.store, now);
     await cache.prepareTenant(tenantId);
     const path = `/posts/${randomUUID()}`;
     const before = await leads(cache.lookup(policy, get(path), {}));
@@ -269,7 +257,7 @@ describe('a request after a purge, with a fill that began before it under way', 
       await cache.store(before, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') }),
     ).toBe(false);
     expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
-    releaseInvalidation();
+    slowToAnswer.release();
     await invalidating;
     await cache.close();
   });
