@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectAdminRateLimited } from '../testing/admin-limits.js';
-import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import { createTenantWithViewerAndAdmin, expectAdminRateLimited } from '../testing/admin-limits.js';
+import { type ControlPlaneHarness, startControlPlane } from '../testing/control-plane-harness.js';
 
 /**
  * Regression test: a tenant's share of the documents in flight (half of
@@ -62,20 +62,12 @@ async function documentBytesHeld(bytes: number): Promise<void> {
 beforeAll(async () => {
   cp = await startControlPlane({ documentBytesInFlight: 2 * TENANT_SHARE });
   subdomain = `docs-roles-${Date.now()}`;
-  const created = await cp.request('POST', '/api/v1/tenants', { body: { name: 'Docs Roles', subdomain } });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  tenantId = String(json(created)['id']);
-  for (const [user, role] of [
-    ['user_docs_roles_viewer', 'viewer'],
-    ['user_docs_roles_admin', 'admin'],
-  ] as const) {
-    const added = await cp.request('POST', '/api/v1/users', {
-      body: { tenant_id: tenantId, clerk_user_id: user, email: `${role}@docs-roles.test`, role },
-    });
-    expect(added.status, JSON.stringify(added.body)).toBe(201);
-  }
-  viewer = await cp.token({ userId: 'user_docs_roles_viewer' });
-  admin = await cp.token({ userId: 'user_docs_roles_admin' });
+  ({ tenantId, viewer, admin } = await createTenantWithViewerAndAdmin(
+    cp,
+    'Docs Roles',
+    subdomain,
+    'docs_roles',
+  ));
 }, 60_000);
 
 afterAll(async () => {

@@ -1,12 +1,12 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addTenantUser,
   createOrgTenant,
-  expectAdminRateLimited,
-  lockReadModel,
+  expectAdmittedThenRefused,
   readModelLockWaiters,
-  sendUntilAnsweredOrBlocked,
+  sendSlowReads,
   untilReadable,
+  withReadModelLocked,
 } from '../testing/admin-limits.js';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -32,6 +32,9 @@ let orgAdmin: string;
 let keyId: string;
 let listedAdmin: string;
 
+const listDomains = (token: string) => () =>
+  cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token });
+
 beforeAll(async () => {
   cp = await startControlPlane({
     withReadSide: true,
@@ -49,15 +52,7 @@ beforeAll(async () => {
   keyId = String(json(key)['id']);
   // A member of the organisation without its admin role whom the tenant's user list makes an admin:
   // one of the tenant's writers, as its org admins are.
-  const listed = await cp.request('POST', '/api/v1/users', {
-    body: {
-      tenant_id: tenantId,
-      clerk_user_id: 'user_org_roles_listed',
-      email: 'l@example.com',
-      role: 'admin',
-    },
-  });
-  expect(listed.status, JSON.stringify(listed.body)).toBe(201);
+  await addTenantUser(cp, tenantId, 'user_org_roles_listed', 'admin');
   listedAdmin = await cp.token({ userId: 'user_org_roles_listed', orgId: ORG, orgRole: 'member' });
   await untilReadable(cp, member, tenantId);
   await untilReadable(cp, listedAdmin, tenantId);
@@ -69,19 +64,8 @@ afterAll(async () => {
 
 describe('an organisation’s requests in flight and its roles', () => {
   it('a member holding every slow read it may leaves the organisation’s admins their places: a revoke runs', async () => {
-    const blocker = new pg.Client({ connectionString: cp.db.url });
-    await blocker.connect();
-    try {
-      await lockReadModel(blocker, DOMAINS);
-      const sent = await sendUntilAnsweredOrBlocked(
-        blocker,
-        Array.from(
-          { length: IN_FLIGHT },
-          () => () => cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token: member }),
-        ),
-        0,
-        DOMAINS,
-      );
+    await withReadModelLocked(cp, DOMAINS, async (blocker) => {
+      const sent = await sendSlowReads(blocker, DOMAINS, IN_FLIGHT, listDomains(member));
 
       const revoked = await cp.request('DELETE', `/api/v1/api-keys/${keyId}`, { token: orgAdmin });
       expect(revoked.status, JSON.stringify(revoked.body)).toBe(204);
@@ -90,34 +74,18 @@ describe('an organisation’s requests in flight and its roles', () => {
       );
 
       await blocker.query('rollback');
-      const answers = await Promise.all(sent.requests);
-      expect(answers.filter((answer) => answer.status === 200)).toHaveLength(MEMBERS_IN_FLIGHT);
-      for (const refused of answers.filter((answer) => answer.status !== 200)) {
-        expectAdminRateLimited(
-          refused,
-          'org_requests_in_flight',
-          `at most ${MEMBERS_IN_FLIGHT} requests of one organisation's members without its admin role at once (the rest of CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT is for its admins)`,
-        );
-      }
-    } finally {
-      await blocker.end();
-    }
+      expectAdmittedThenRefused(
+        await Promise.all(sent.requests),
+        MEMBERS_IN_FLIGHT,
+        'org_requests_in_flight',
+        `at most ${MEMBERS_IN_FLIGHT} requests of one organisation's members without its admin role at once (the rest of CONTROL_PLANE_ORG_REQUESTS_IN_FLIGHT is for its admins)`,
+      );
+    });
   }, 90_000);
 
   it('a member the tenant’s user list makes its admin is one of its writers: its revoke runs too', async () => {
-    const blocker = new pg.Client({ connectionString: cp.db.url });
-    await blocker.connect();
-    try {
-      await lockReadModel(blocker, DOMAINS);
-      const sent = await sendUntilAnsweredOrBlocked(
-        blocker,
-        Array.from(
-          { length: MEMBERS_IN_FLIGHT },
-          () => () => cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token: member }),
-        ),
-        0,
-        DOMAINS,
-      );
+    await withReadModelLocked(cp, DOMAINS, async (blocker) => {
+      const sent = await sendSlowReads(blocker, DOMAINS, MEMBERS_IN_FLIGHT, listDomains(member));
       const key = await cp.request('POST', '/api/v1/api-keys', {
         token: listedAdmin,
         body: { tenant_id: tenantId, name: 'second' },
@@ -129,8 +97,6 @@ describe('an organisation’s requests in flight and its roles', () => {
       expect(revoked.status, JSON.stringify(revoked.body)).toBe(204);
       await blocker.query('rollback');
       for (const answer of await Promise.all(sent.requests)) expect(answer.status).toBe(200);
-    } finally {
-      await blocker.end();
-    }
+    });
   }, 90_000);
 });

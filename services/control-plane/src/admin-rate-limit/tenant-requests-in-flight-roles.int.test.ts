@@ -1,11 +1,12 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  expectAdminRateLimited,
-  lockReadModel,
+  addTenantUser,
+  createTenantWithViewerAndAdmin,
+  expectAdmittedThenRefused,
   readModelLockWaiters,
-  sendUntilAnsweredOrBlocked,
+  sendSlowReads,
   untilReadable,
+  withReadModelLocked,
 } from '../testing/admin-limits.js';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -30,6 +31,9 @@ let admin: string;
 let keyId: string;
 let beforeOrigin: string;
 
+const listDomains = (token: string) => () =>
+  cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token });
+
 beforeAll(async () => {
   cp = await startControlPlane({
     withReadSide: true,
@@ -40,22 +44,12 @@ beforeAll(async () => {
     readStatementTimeoutMs: 60_000,
     cachePurger: { purgeRoute: noPurge, purgeTenant: noPurge, purgeTags: noPurge },
   });
-  const created = await cp.request('POST', '/api/v1/tenants', {
-    body: { name: 'Roles In Flight', subdomain: `roles-in-flight-${Date.now()}` },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  tenantId = String(json(created)['id']);
-  for (const [user, role] of [
-    ['user_roles_inflight_viewer', 'viewer'],
-    ['user_roles_inflight_admin', 'admin'],
-  ] as const) {
-    const added = await cp.request('POST', '/api/v1/users', {
-      body: { tenant_id: tenantId, clerk_user_id: user, email: `${role}@inflight.test`, role },
-    });
-    expect(added.status, JSON.stringify(added.body)).toBe(201);
-  }
-  viewer = await cp.token({ userId: 'user_roles_inflight_viewer' });
-  admin = await cp.token({ userId: 'user_roles_inflight_admin' });
+  ({ tenantId, viewer, admin } = await createTenantWithViewerAndAdmin(
+    cp,
+    'Roles In Flight',
+    `roles-in-flight-${Date.now()}`,
+    'roles_inflight',
+  ));
   const key = await cp.request('POST', '/api/v1/api-keys', {
     token: admin,
     body: { tenant_id: tenantId, name: 'leaked' },
@@ -77,18 +71,8 @@ afterAll(async () => {
 
 describe('a tenant’s requests in flight and its roles', () => {
   it('a viewer holding every slow read it may leave the writers their places: revoke, purge and rollback run', async () => {
-    const blocker = new pg.Client({ connectionString: cp.db.url });
-    await blocker.connect();
-    const slowRead = (token: string) => () =>
-      cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token });
-    try {
-      await lockReadModel(blocker, DOMAINS);
-      const sent = await sendUntilAnsweredOrBlocked(
-        blocker,
-        Array.from({ length: IN_FLIGHT }, () => slowRead(viewer)),
-        0,
-        DOMAINS,
-      );
+    await withReadModelLocked(cp, DOMAINS, async (blocker) => {
+      const sent = await sendSlowReads(blocker, DOMAINS, IN_FLIGHT, listDomains(viewer));
 
       const revoked = await cp.request('DELETE', `/api/v1/api-keys/${keyId}`, { token: admin });
       expect(revoked.status, JSON.stringify(revoked.body)).toBe(204);
@@ -106,38 +90,29 @@ describe('a tenant’s requests in flight and its roles', () => {
       );
 
       // The writers' own slow reads may take the places the viewer could not, and no more.
-      const { requests: adminReads } = await sendUntilAnsweredOrBlocked(
+      const { requests: adminReads } = await sendSlowReads(
         blocker,
-        Array.from({ length: IN_FLIGHT - READERS_IN_FLIGHT + 1 }, () => slowRead(admin)),
-        READERS_IN_FLIGHT,
         DOMAINS,
+        IN_FLIGHT - READERS_IN_FLIGHT + 1,
+        listDomains(admin),
+        READERS_IN_FLIGHT,
       );
       expect(await readModelLockWaiters(blocker, DOMAINS)).toBe(IN_FLIGHT);
 
       await blocker.query('rollback');
-      const viewerAnswers = await Promise.all(sent.requests);
-      expect(viewerAnswers.filter((answer) => answer.status === 200)).toHaveLength(READERS_IN_FLIGHT);
-      for (const refused of viewerAnswers.filter((answer) => answer.status !== 200)) {
-        expectAdminRateLimited(
-          refused,
-          'tenant_requests_in_flight',
-          `at most ${READERS_IN_FLIGHT} requests of read-only callers on one tenant at once (the rest of CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT is for its writers)`,
-        );
-      }
-      const adminAnswers = await Promise.all(adminReads);
-      expect(adminAnswers.filter((answer) => answer.status === 200)).toHaveLength(
-        IN_FLIGHT - READERS_IN_FLIGHT,
+      expectAdmittedThenRefused(
+        await Promise.all(sent.requests),
+        READERS_IN_FLIGHT,
+        'tenant_requests_in_flight',
+        `at most ${READERS_IN_FLIGHT} requests of read-only callers on one tenant at once (the rest of CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT is for its writers)`,
       );
-      for (const refused of adminAnswers.filter((answer) => answer.status !== 200)) {
-        expectAdminRateLimited(
-          refused,
-          'tenant_requests_in_flight',
-          `at most ${IN_FLIGHT} requests on one tenant at once (CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT)`,
-        );
-      }
-    } finally {
-      await blocker.end();
-    }
+      expectAdmittedThenRefused(
+        await Promise.all(adminReads),
+        IN_FLIGHT - READERS_IN_FLIGHT,
+        'tenant_requests_in_flight',
+        `at most ${IN_FLIGHT} requests on one tenant at once (CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT)`,
+      );
+    });
   }, 90_000);
 
   it('a listing of the tenants a caller writes takes no place of one it only reads: its audit log is answered', async () => {
@@ -147,37 +122,14 @@ describe('a tenant’s requests in flight and its roles', () => {
     });
     expect(other.status, JSON.stringify(other.body)).toBe(201);
     const otherId = String(json(other)['id']);
-    for (const [tenant, role] of [
-      [otherId, 'admin'],
-      [tenantId, 'viewer'],
-    ] as const) {
-      const added = await cp.request('POST', '/api/v1/users', {
-        body: {
-          tenant_id: tenant,
-          clerk_user_id: 'user_roles_inflight_both',
-          email: 'both@inflight.test',
-          role,
-        },
-      });
-      expect(added.status, JSON.stringify(added.body)).toBe(201);
-    }
+    await addTenantUser(cp, otherId, 'user_roles_inflight_both', 'admin');
+    await addTenantUser(cp, tenantId, 'user_roles_inflight_both', 'viewer');
     const both = await cp.token({ userId: 'user_roles_inflight_both' });
     await untilReadable(cp, both, tenantId);
     await untilReadable(cp, both, otherId);
 
-    const blocker = new pg.Client({ connectionString: cp.db.url });
-    await blocker.connect();
-    try {
-      await lockReadModel(blocker, DOMAINS);
-      const sent = await sendUntilAnsweredOrBlocked(
-        blocker,
-        Array.from(
-          { length: READERS_IN_FLIGHT },
-          () => () => cp.request('GET', `/api/v1/tenants/${tenantId}/domains`, { token: viewer }),
-        ),
-        0,
-        DOMAINS,
-      );
+    await withReadModelLocked(cp, DOMAINS, async (blocker) => {
+      const sent = await sendSlowReads(blocker, DOMAINS, READERS_IN_FLIGHT, listDomains(viewer));
 
       const log = await cp.request('GET', '/api/v1/audit-log', { token: both });
       expect(log.status, JSON.stringify(log.body)).toBe(200);
@@ -186,8 +138,6 @@ describe('a tenant’s requests in flight and its roles', () => {
 
       await blocker.query('rollback');
       for (const answer of await Promise.all(sent.requests)) expect(answer.status).toBe(200);
-    } finally {
-      await blocker.end();
-    }
+    });
   }, 90_000);
 });

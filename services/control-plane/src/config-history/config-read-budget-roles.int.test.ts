@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenantWithViewerAndAdmin } from '../testing/admin-limits.js';
 import {
   type ApiResponse,
   type ControlPlaneHarness,
@@ -51,24 +52,9 @@ function expectReadLimited(response: ApiResponse): void {
 
 beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true });
-  const created = await cp.request('POST', '/api/v1/tenants', {
-    body: { name: 'Budget Roles', subdomain: 'budget-roles' },
-  });
-  expect(created.status).toBe(201);
-  tenantId = json(created)['id'] as string;
-  createdAt = created.headers.get('x-event-position') ?? '';
-  for (const [user, role] of [
-    ['user_budget_viewer', 'viewer'],
-    ['user_budget_admin', 'admin'],
-  ] as const) {
-    const added = await cp.request('POST', '/api/v1/users', {
-      body: { tenant_id: tenantId, clerk_user_id: user, email: `${role}@budget.test`, role },
-    });
-    expect(added.status, JSON.stringify(added.body)).toBe(201);
-    caughtUp = { 'x-min-position': added.headers.get('x-event-position') ?? '' };
-  }
-  viewer = await cp.token({ userId: 'user_budget_viewer' });
-  admin = await cp.token({ userId: 'user_budget_admin' });
+  const tenant = await createTenantWithViewerAndAdmin(cp, 'Budget Roles', 'budget-roles', 'budget');
+  ({ tenantId, createdAt, viewer, admin } = tenant);
+  caughtUp = { 'x-min-position': tenant.usersAddedAt };
   await cp.readModelsCaughtUp();
   useConfigReadBudget(cp.store, createConfigReadBudget({ bytesPerMinute: 1, now: () => 0 }));
 }, 60_000);
