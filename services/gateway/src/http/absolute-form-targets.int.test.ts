@@ -10,7 +10,7 @@ import {
   type TestOrigin,
 } from '../testing/gateway-harness.js';
 import { catchAllTenant, connectRaw } from '../testing/raw-connections.js';
-import { errorCodeOf, type RawResponse, rawExchange } from '../testing/raw-exchange.js';
+import { errorCodeOf, firstRawResponse, type RawResponse } from '../testing/raw-exchange.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
 /**
@@ -41,11 +41,8 @@ afterAll(async () => {
   await certificates.remove();
 });
 
-async function answer(request: string, method = 'GET'): Promise<RawResponse | undefined> {
-  const port = gateway.gateway.trafficPort;
-  const { responses } = await rawExchange(port, Buffer.from(request, 'latin1'), [method], 2_000);
-  return responses[0];
-}
+const answer = (request: string): Promise<RawResponse | undefined> =>
+  firstRawResponse(gateway.gateway.trafficPort, request);
 
 function lastSeen(of: TestOrigin) {
   return of.seen.at(-1);

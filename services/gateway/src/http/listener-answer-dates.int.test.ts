@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { receivedUntilClosed } from '../testing/raw-exchange.js';
 
 /**
  * The answers a listener writes itself (a request node's parser refused, a head too large or too late, a
@@ -18,18 +18,9 @@ afterAll(async () => {
 });
 
 /** The answer's head, read until the gateway closes the connection. */
-function answerHead(request: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(text.split('\r\n\r\n')[0] ?? ''));
-    socket.write(request);
-  });
+async function answerHead(request: string): Promise<string> {
+  const text = await receivedUntilClosed(gateway.gateway.trafficPort, request);
+  return text.split('\r\n\r\n')[0] ?? '';
 }
 
 function dateOf(head: string): number {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, connect as connectHttp2, type IncomingHttpHeaders } from 'node:http2';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { catchAllTenant } from '../testing/raw-connections.js';
+import { receivedUntilClosed } from '../testing/raw-exchange.js';
 import { type RawOrigin, startRawOrigin } from '../testing/raw-origins.js';
 import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -58,19 +58,7 @@ afterAll(async () => {
 });
 
 /** What the client reads on a connection of its own for `request`, until the gateway closes it. */
-function received(request: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(text));
-    socket.write(request);
-  });
-}
+const received = (request: string) => receivedUntilClosed(gateway.gateway.trafficPort, request);
 
 function interimStatuses(text: string): string[] {
   return [...text.matchAll(/HTTP\/1\.1 (1\d\d)[^\r]*\r\n/g)].map((match) => match[1]!);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { receivedUntilClosed } from '../testing/raw-exchange.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -59,17 +60,10 @@ describe('an origin that fails after starting its answer', () => {
   });
 
   it('closes in the middle of its body: the client gets the status line, the first bytes, then the cut', async () => {
-    const received = await new Promise<string>((resolve) => {
-      const socket = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
-      let text = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (chunk: string) => {
-        text += chunk;
-      });
-      socket.on('error', () => {});
-      socket.on('close', () => resolve(text));
-      socket.write('GET /half-body HTTP/1.1\r\nHost: cut.localhost\r\n\r\n');
-    });
+    const received = await receivedUntilClosed(
+      gateway.gateway.trafficPort,
+      'GET /half-body HTTP/1.1\r\nHost: cut.localhost\r\n\r\n',
+    );
     expect(received.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
     expect(received.toLowerCase()).toContain('content-length: 10');
     expect(received.endsWith('\r\n\r\nhalf!')).toBe(true);

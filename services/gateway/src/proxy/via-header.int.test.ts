@@ -8,7 +8,7 @@ import {
   type TestOrigin,
 } from '../testing/gateway-harness.js';
 import { catchAllTenant } from '../testing/raw-connections.js';
-import { rawExchange } from '../testing/raw-exchange.js';
+import { firstRawResponse } from '../testing/raw-exchange.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
 /**
@@ -42,12 +42,11 @@ function lastVia(): string | string[] | undefined {
 }
 
 async function viaOfRaw(target: TestGateway, request: string): Promise<string | string[] | undefined> {
-  const port = target.gateway.trafficPort;
-  const { responses } = await rawExchange(port, Buffer.from(request, 'latin1'), ['GET'], 2_000);
-  expect(responses[0]?.status).toBe(200);
+  const response = await firstRawResponse(target.gateway.trafficPort, request);
+  expect(response?.status).toBe(200);
   // The answer to the client carries none of the gateway's (a gateway MAY add it, and it would tell
   // every client what serves it).
-  expect(responses[0]?.headers.get('via')).toBeUndefined();
+  expect(response?.headers.get('via')).toBeUndefined();
   return lastVia();
 }
 

@@ -33,13 +33,49 @@ export interface RawExchange {
  * reads the responses. `methods` are those of the requests written, in order (a HEAD answer has no body).
  * `localAddress` (127.0.0.2, …) connects from another loopback address: another client to the gateway.
  */
-export function rawExchange(
+export async function rawExchange(
   port: number,
   bytes: Buffer,
   methods: readonly string[],
   deadlineMs: number,
   localAddress?: string,
 ): Promise<RawExchange> {
+  const { text, closed } = await readAfterWriting(port, bytes, deadlineMs, localAddress);
+  return { ...readResponses(text, methods), closed };
+}
+
+/** The first final response to `request` (latin1), written on a connection of its own (2 s at most). */
+export async function firstRawResponse(
+  port: number,
+  request: string,
+  method = 'GET',
+): Promise<RawResponse | undefined> {
+  const { responses } = await rawExchange(port, Buffer.from(request, 'latin1'), [method], 2_000);
+  return responses[0];
+}
+
+/**
+ * What a client reads (latin1, interim answers and all) after writing `request` on a connection of its
+ * own, until the peer closes it (or `deadlineMs` passes: what arrived by then).
+ */
+export async function receivedUntilClosed(
+  port: number,
+  request: string,
+  deadlineMs = 10_000,
+): Promise<string> {
+  return (await readAfterWriting(port, Buffer.from(request, 'latin1'), deadlineMs)).text;
+}
+
+/**
+ * Writes `bytes` on a fresh connection and reads until the peer closes it or `deadlineMs` passes: the
+ * text read, and whether the peer closed the connection by then.
+ */
+function readAfterWriting(
+  port: number,
+  bytes: Buffer,
+  deadlineMs: number,
+  localAddress?: string,
+): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = net.connect({
       port,
@@ -51,7 +87,7 @@ export function rawExchange(
     const finish = () => {
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ...readResponses(Buffer.concat(chunks).toString('latin1'), methods), closed });
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed });
     };
     const timer = setTimeout(finish, deadlineMs);
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
