@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { type ClientHttp2Session, connect as connectHttp2, constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { EventLoopSlices } from '@vantageedge/shared/process/event-loop-slices';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -522,23 +523,22 @@ describe('a rate-limit decision arriving after its route left the config', () =>
   const tenantId = randomUUID();
   const originId = randomUUID();
   let version = 0;
-  const applyRoute = (routeId: string) =>
-    gateway.store.apply(
-      buildSnapshot({
-        tenantId,
-        version: ++version,
-        subdomain: 'late-route-decision',
-        origins: [{ id: originId, targets: [origin.url] }],
-        routes: [
-          {
-            id: routeId,
-            origin_id: originId,
-            path_pattern: '/*',
-            rate_limit: { requests_per_second: 100, burst: 100 },
-          },
-        ],
-      }),
-    );
+  const withRoute = (routeId: string) =>
+    buildSnapshot({
+      tenantId,
+      version: ++version,
+      subdomain: 'late-route-decision',
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [
+        {
+          id: routeId,
+          origin_id: originId,
+          path_pattern: '/*',
+          rate_limit: { requests_per_second: 100, burst: 100 },
+        },
+      ],
+    });
+  const applyRoute = (routeId: string) => gateway.store.apply(withRoute(routeId));
   const decisionLines = async (): Promise<string[]> =>
     (await (await fetch(`${gateway.adminUrl}/metrics`)).text())
       .split('\n')
@@ -578,6 +578,38 @@ describe('a rate-limit decision arriving after its route left the config', () =>
       gateway.store.remove(tenantId);
       applyRoute(current);
     });
+    expect((await send(gateway, 'late-route-decision.localhost', '/y')).status).toBe(200);
+    const lines = await decisionLines();
+    expect(lines.filter((line) => line.includes(removed))).toEqual([]);
+    expect(lines.filter((line) => line.includes(current))).toHaveLength(1);
+  });
+
+  it('counts nothing for a route of the tenant before it was removed, while it is added again in slices', async () => {
+    const removed = randomUUID();
+    const current = randomUUID();
+    applyRoute(removed);
+    // The new version is compiled up to its first turn of the event loop, and held there.
+    let resume = () => {};
+    const resumed = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const heldSlices = new (class extends EventLoopSlices {
+      override async next(): Promise<void> {
+        await resumed;
+        await super.next();
+      }
+    })({ budgetMs: 0 });
+    let adding: Promise<boolean> | undefined;
+    try {
+      await decidedAfter(() => {
+        gateway.store.remove(tenantId);
+        adding = gateway.store.applyInSlices(withRoute(current), heldSlices);
+      });
+      expect((await decisionLines()).filter((line) => line.includes(removed))).toEqual([]);
+    } finally {
+      resume();
+    }
+    expect(await adding).toBe(true);
     expect((await send(gateway, 'late-route-decision.localhost', '/y')).status).toBe(200);
     const lines = await decisionLines();
     expect(lines.filter((line) => line.includes(removed))).toEqual([]);
