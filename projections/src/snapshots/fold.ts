@@ -118,9 +118,28 @@ function replaceById<T extends { id: string }>(list: readonly T[], item: T): T[]
  */
 function unexpiredKeys(list: ApiKeyEntry[], eventTime: string): ApiKeyEntry[] {
   const now = Date.parse(eventTime);
-  if (Number.isNaN(now)) return list;
-  const works = (key: ApiKeyEntry) => key.expires_at === null || Date.parse(key.expires_at) > now;
-  return list.every(works) ? list : list.filter(works);
+  if (Number.isNaN(now) || now < earliestExpiry(list)) return list;
+  return list.filter((key) => key.expires_at === null || Date.parse(key.expires_at) > now);
+}
+
+/**
+ * Each key list's earliest expiry (ms; -Infinity when a key's cannot be read: such a key never works).
+ * An event that changes no key hands the same list on, so a run of a tenant's other changes (a config
+ * apply's thousands of route events) reads its keys' expiries once, not once per event.
+ */
+const earliestExpiries = new WeakMap<readonly ApiKeyEntry[], number>();
+
+function earliestExpiry(list: readonly ApiKeyEntry[]): number {
+  let earliest = earliestExpiries.get(list);
+  if (earliest !== undefined) return earliest;
+  earliest = Number.POSITIVE_INFINITY;
+  for (const key of list) {
+    if (key.expires_at === null) continue;
+    const expiresAt = Date.parse(key.expires_at);
+    earliest = Number.isNaN(expiresAt) ? Number.NEGATIVE_INFINITY : Math.min(earliest, expiresAt);
+  }
+  earliestExpiries.set(list, earliest);
+  return earliest;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ControlPlaneEvent, ControlPlaneNewEvent, TenantState } from '@vantageedge/shared/domain/events';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
 import { apiKeyIssued, newEvent, originState, recorded, routeState, tenantCreated } from './testing.js';
 
@@ -183,6 +183,36 @@ describe('snapshot fold', () => {
     const bornExpired = apiKeyIssued(tenantId, randomUUID(), '2020-01-01T00:00:00.000Z');
     const born = foldSnapshotEvent(after, at(bornExpired, '2026-11-27T12:00:01.000Z'));
     expect(live(born).api_keys.map((key) => key.id)).toEqual([lasting]);
+  });
+
+  it('reads the expiry of a tenant’s keys once for a run of its route changes, not once per change', () => {
+    // A config apply of a tenant at TENANT_MAX_API_KEYS folded thousands of route events, each reading
+    // every key's expiry: every other tenant's change waited behind that work.
+    const keyCount = 1000;
+    const changes = 200;
+    const route = routeState(tenantId, origin.origin_id);
+    const issued = foldAll([
+      recorded(tenantCreated(tenantId)),
+      recorded(newEvent('OriginCreated', origin)),
+      recorded(newEvent('RouteCreated', route)),
+      ...Array.from({ length: keyCount }, () =>
+        recorded(apiKeyIssued(tenantId, randomUUID(), '2099-01-01T00:00:00.000Z')),
+      ),
+    ]);
+    // As loaded from PostgreSQL: nothing is remembered of the folds that built it.
+    let state: SnapshotState | undefined = structuredClone(issued);
+    const updates = Array.from({ length: changes }, (_, index) =>
+      recorded(newEvent('RouteUpdated', { ...route, priority: index + 1, changed_fields: ['priority'] })),
+    );
+    const parse = vi.spyOn(Date, 'parse');
+    try {
+      for (const update of updates) state = foldSnapshotEvent(state, update);
+      expect(parse.mock.calls.length).toBeLessThanOrEqual(keyCount + 2 * changes);
+    } finally {
+      parse.mockRestore();
+    }
+    expect(live(state).api_keys).toHaveLength(keyCount);
+    expect(live(state).routes[0]?.priority).toBe(changes);
   });
 
   it('turns a deleted tenant into a tombstone state that later events do not revive', () => {
