@@ -121,6 +121,31 @@ export const headerName = z
   .toLowerCase();
 
 /**
+ * Why a command may not name the header `name` (any case) in a list, or undefined. node:http drops a
+ * request's `__proto__` line (it assigns each header to a plain object), and the gateway drops an
+ * origin's (forwarded-headers.ts), so a condition, key, bypass or CORS entry on it would never apply,
+ * or (HTTP/2 keeps it) would by the protocol the client spoke. `constructor` and `prototype` arrive as
+ * sent and gateways read them as sent (sentHeader), so they stay names like any other.
+ */
+export function unsentHeaderNameIssue(name: string): string | undefined {
+  return name.toLowerCase() === '__proto__'
+    ? "is __proto__, a header name no request or answer through the gateway carries (node:http drops it from HTTP/1.1 requests, the gateway from origins' answers)"
+    : undefined;
+}
+
+/** An issue at `path` for each name of `names` that unsentHeaderNameIssue refuses. */
+function refuseUnsentHeaderNames(
+  names: readonly string[],
+  path: ReadonlyArray<string | number>,
+  ctx: z.RefinementCtx,
+): void {
+  names.forEach((name, index) => {
+    const issue = unsentHeaderNameIssue(name);
+    if (issue !== undefined) ctx.addIssue({ code: 'custom', path: [...path, index], message: issue });
+  });
+}
+
+/**
  * A header value without control characters (CR, LF, NUL can never reach a header). RFC 9110 allows
  * obs-text (bytes 0x80–0xff) and a value in a JS string goes out as Latin-1, so U+0080–U+009F would be
  * sent as the C1 bytes 0x80–0x9f (0x9b is CSI on its own) and shown raw to whoever reads the config:
@@ -553,12 +578,15 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
       ctx.addIssue({ code: 'custom', message: REPORT_TO_REFUSED });
   });
   const value = headerValueTemplateOf(command);
+  const removed = z.array(name).max(30, 'at most 30 headers');
   return z.strictObject({
     /** Replaces the header (every line of it). */
     set: boundedRecord(writtenName, value, 30, TOKEN, command).default({}),
     /** Appends a line, keeping what is there. */
     add: boundedRecord(writtenName, value, 30, TOKEN, command).default({}),
-    remove: z.array(name).max(30, 'at most 30 headers').default([]),
+    remove: command
+      ? removed.superRefine((names, ctx) => refuseUnsentHeaderNames(names, [], ctx)).default([])
+      : removed.default([]),
   });
 }
 
@@ -764,6 +792,8 @@ export type CorsPolicy = z.infer<typeof corsPolicy>;
  * recorded with (the gateway reads `*` as a name).
  */
 export const corsPolicyInput = corsPolicy.superRefine((cors, ctx) => {
+  refuseUnsentHeaderNames(cors.allow_headers, ['allow_headers'], ctx);
+  refuseUnsentHeaderNames(cors.expose_headers, ['expose_headers'], ctx);
   const star = (list: 'allow_headers' | 'expose_headers', message: string) => {
     const index = cors[list].indexOf('*');
     if (index >= 0) ctx.addIssue({ code: 'custom', path: [list, index], message });
@@ -944,6 +974,11 @@ export type TrafficSplit = z.infer<typeof trafficSplit>;
 export const trafficSplitInput = trafficSplit.superRefine((split, ctx) => {
   const refuse = (name: string | undefined, path: Array<string | number>) => {
     if (name === undefined) return;
+    const unsent = unsentHeaderNameIssue(name);
+    if (unsent !== undefined) {
+      ctx.addIssue({ code: 'custom', path, message: unsent });
+      return;
+    }
     const read = asOriginsReadIt(name);
     if (!requestHeaderWrittenByGateway(read)) return;
     ctx.addIssue({ code: 'custom', path, message: clientChosenCopyRefused(read, 'a traffic split reads') });
@@ -1065,6 +1100,11 @@ export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
       const issue = value === undefined ? undefined : unreadHeaderValueIssue(value, kind);
       if (issue !== undefined)
         ctx.addIssue({ code: 'custom', path: ['headers', index, kind], message: issue });
+    }
+    const unsent = unsentHeaderNameIssue(condition.name);
+    if (unsent !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['headers', index, 'name'], message: unsent });
+      return;
     }
     const read = asOriginsReadIt(condition.name);
     if (!requestHeaderWrittenByGateway(read)) return;

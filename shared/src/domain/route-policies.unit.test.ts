@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { compileConditions } from '../routing/match-conditions.js';
 import {
+  corsPolicy,
+  corsPolicyInput,
   fixedResponse,
   fixedResponseInput,
   queryTransform,
@@ -17,6 +19,7 @@ import {
   responseHeaderTransformInput,
   routeMatch,
   routeMatchInput,
+  trafficSplit,
   trafficSplitInput,
 } from './route-policies.js';
 
@@ -83,6 +86,62 @@ describe('reserved names in route policy maps', () => {
     expect(queryTransform.parse({ set: { constructor: 'v' } }).set).toEqual({ constructor: 'v' });
     expect(fixedResponse.parse({ status: 200, headers: { prototype: 'v' } }).headers).toEqual({
       prototype: 'v',
+    });
+  });
+});
+
+/**
+ * Regression: lists of header names took `__proto__`, a name no request or answer through the gateway
+ * carries (node:http drops it from HTTP/1.1 requests, the gateway from origins' answers): a condition
+ * on it was met or not by the protocol the client spoke (HTTP/2 keeps it), a CORS or remove entry did
+ * nothing. Commands refuse it in any case, naming the field, as the maps do; stored routes still load.
+ */
+describe('__proto__ in lists of header names', () => {
+  const MESSAGE =
+    "is __proto__, a header name no request or answer through the gateway carries (node:http drops it from HTTP/1.1 requests, the gateway from origins' answers)";
+  const split = (extra: string) =>
+    `{"origins":[{"origin_id":"00000000-0000-4000-8000-000000000001","weight":1},{"origin_id":"00000000-0000-4000-8000-000000000002","weight":1}],${extra}}`;
+  const LISTS: Array<[string, z.ZodType, (name: string) => string]> = [
+    ['headers.0.name', routeMatchInput, (name) => `{"headers":[{"name":"${name}","present":true}]}`],
+    [
+      'allow_headers.1',
+      corsPolicyInput,
+      (name) => `{"allow_origins":["*"],"allow_headers":["x-a","${name}"]}`,
+    ],
+    ['expose_headers.0', corsPolicyInput, (name) => `{"allow_origins":["*"],"expose_headers":["${name}"]}`],
+    ['remove.0', requestHeaderTransformInput, (name) => `{"remove":["${name}"]}`],
+    ['remove.0', responseHeaderTransformInput, (name) => `{"remove":["${name}"]}`],
+    ['sticky.header', trafficSplitInput, (name) => split(`"sticky":{"header":"${name}"}`)],
+    [
+      'overrides.0.header',
+      trafficSplitInput,
+      (name) =>
+        split(
+          `"overrides":[{"header":"${name}","value":"v","origin_id":"00000000-0000-4000-8000-000000000001"}]`,
+        ),
+    ],
+  ];
+
+  for (const [field, schema, wrap] of LISTS) {
+    it.each(['__proto__', '__Proto__', '__PROTO__'])(`${field}: refuses %s, naming it`, (name) => {
+      expect(problems(schema, wrap(name))).toEqual([`${field}: ${MESSAGE}`]);
+    });
+
+    it(`${field}: still takes constructor and prototype (clients send them, gateways read them as sent)`, () => {
+      expect(schema.safeParse(JSON.parse(wrap('constructor'))).success).toBe(true);
+      expect(schema.safeParse(JSON.parse(wrap('prototype'))).success).toBe(true);
+    });
+  }
+
+  it('still loads a stored route that has one', () => {
+    expect(routeMatch.parse({ headers: [{ name: '__proto__', present: true }] }).headers).toHaveLength(1);
+    expect(corsPolicy.parse({ allow_origins: ['*'], allow_headers: ['__proto__'] }).allow_headers).toEqual([
+      '__proto__',
+    ]);
+    expect(requestHeaderTransform.parse({ remove: ['__proto__'] }).remove).toEqual(['__proto__']);
+    expect(responseHeaderTransform.parse({ remove: ['__proto__'] }).remove).toEqual(['__proto__']);
+    expect(trafficSplit.parse(JSON.parse(split('"sticky":{"header":"__proto__"}'))).sticky).toEqual({
+      header: '__proto__',
     });
   });
 });

@@ -43,6 +43,7 @@ import {
   routeMatchInput,
   routeTimeouts,
   trafficSplitInput,
+  unsentHeaderNameIssue,
 } from '@vantageedge/shared/domain/route-policies';
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
@@ -434,12 +435,15 @@ const hashKeyRule = (
     return;
   }
   if (lb?.algorithm !== 'consistent_hash' || (lb.hash_on !== 'header' && lb.hash_on !== 'cookie')) return;
+  const unsent = lb.hash_on === 'header' && lb.hash_key ? unsentHeaderNameIssue(lb.hash_key) : undefined;
   if (!lb.hash_key) {
     ctx.addIssue({
       code: 'custom',
       path: [...path, 'hash_key'],
       message: `is required when hash_on is ${lb.hash_on}`,
     });
+  } else if (unsent !== undefined) {
+    ctx.addIssue({ code: 'custom', path: [...path, 'hash_key'], message: unsent });
   } else if (lb.hash_on === 'header' && requestHeaderWrittenByGateway(asOriginsReadIt(lb.hash_key))) {
     // The hash reads the client's copy, any value it wrote; the origin sees the gateway's.
     ctx.addIssue({
@@ -465,12 +469,12 @@ const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
   ] as const;
   for (const [path, list, kind] of names) {
     list.forEach((name, index) => {
-      if (isFieldToken(name)) return;
-      ctx.addIssue({
-        code: 'custom',
-        path: [...path, index],
-        message: `must be a ${kind} name (letters, digits and !#$%&'*+-.^_\`|~)`,
-      });
+      const issue = !isFieldToken(name)
+        ? `must be a ${kind} name (letters, digits and !#$%&'*+-.^_\`|~)`
+        : kind === 'header'
+          ? unsentHeaderNameIssue(name)
+          : undefined;
+      if (issue !== undefined) ctx.addIssue({ code: 'custom', path: [...path, index], message: issue });
     });
   }
   // Only path+query+headers puts them in the key: with another pattern every variant would share one entry.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOriginBody, updateOriginBody, updateTenantBody } from './requests.js';
+import { createOriginBody, updateOriginBody, updateRouteBody, updateTenantBody } from './requests.js';
 
 const origin = {
   tenant_id: '00000000-0000-4000-8000-000000000001',
@@ -62,6 +62,20 @@ describe('an origin hashing on a header or cookie', () => {
     expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([]);
   });
 
+  // Regression: the hash read a header no request through node:http carries (it drops `__proto__`), so
+  // every client hashed on its address over HTTP/1.1 and on the header over HTTP/2.
+  it('is refused the header __proto__ in any case, naming the field; a cookie of that name is taken', () => {
+    for (const hash_key of ['__proto__', '__Proto__']) {
+      const load_balancing = { algorithm: 'consistent_hash', hash_on: 'header', hash_key };
+      expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([
+        `load_balancing.hash_key: ${PROTO_REFUSED}`,
+      ]);
+      expect(updateOriginBody.safeParse({ load_balancing }).success).toBe(false);
+    }
+    const load_balancing = { algorithm: 'consistent_hash', hash_on: 'cookie', hash_key: '__proto__' };
+    expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([]);
+  });
+
   it('takes a header or cookie name', () => {
     for (const [hash_on, hash_key] of [
       ['header', 'X-User-Id'],
@@ -70,6 +84,31 @@ describe('an origin hashing on a header or cookie', () => {
       const load_balancing = { algorithm: 'consistent_hash', hash_on, hash_key };
       expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([]);
     }
+  });
+});
+
+const PROTO_REFUSED =
+  "is __proto__, a header name no request or answer through the gateway carries (node:http drops it from HTTP/1.1 requests, the gateway from origins' answers)";
+
+// Regression: a cache policy took `__proto__` as a header name, which no request or answer through the
+// gateway carries: the key never varied on it, the bypass never applied, the tag never read.
+describe('a cache policy naming the header __proto__', () => {
+  const policy = (fields: object) => ({ cache_key_pattern: 'path+query+headers', ...fields });
+
+  it('is refused in any case, naming the field', () => {
+    for (const [field, fields] of [
+      ['vary_headers.1', { vary_headers: ['accept-language', '__proto__'] }],
+      ['bypass.headers.0', { bypass: { headers: ['__PROTO__'] } }],
+      ['tag_headers.0', { tag_headers: ['__Proto__'] }],
+    ] as const) {
+      const parsed = updateRouteBody.safeParse({ cache_policy: policy(fields) });
+      expect(issuesOf(parsed)).toEqual([`cache_policy.${field}: ${PROTO_REFUSED}`]);
+    }
+  });
+
+  it('takes constructor and prototype, which clients send and gateways read as sent', () => {
+    const fields = { vary_headers: ['constructor'], bypass: { headers: ['prototype'] } };
+    expect(issuesOf(updateRouteBody.safeParse({ cache_policy: policy(fields) }))).toEqual([]);
   });
 });
 
