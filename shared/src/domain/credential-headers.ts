@@ -210,18 +210,34 @@ export function redactedQueryTransform<T>(transform: T): T {
  */
 export const CONFIGURED_URL_FIELDS: ReadonlySet<string> = new Set(['url', 'jwks_url']);
 
-/** `?a=1&api_key=…` with the values of credential query parameters replaced by REDACTED_VALUE. */
+/**
+ * `?a=1&api_key=…` with the values of credential query parameters replaced by REDACTED_VALUE. Pairs are
+ * split at `&`, and within one at `;` too, as Go before 1.17, Python before 3.9.2 and Perl's CGI read
+ * them: `v=2;api_key=…` holds a key for those. A credential's pair is redacted whole, `;` included
+ * (its value to the others).
+ */
 function redactedSearch(search: string): string {
   if (search.length <= 1) return search;
   const parts = search
     .slice(1)
     .split('&')
-    .map((part) => {
-      const equals = part.indexOf('=');
-      const name = equals < 0 ? part : part.slice(0, equals);
-      return isCredentialQueryParam(decodedQueryName(name)) ? `${name}=${REDACTED_VALUE}` : part;
-    });
+    .map((part) => redactedPair(part) ?? (part.includes(';') ? redactedPairsWithin(part) : part));
   return `?${parts.join('&')}`;
+}
+
+/** `a=1;api_key=…` with each `;` pair of a credential's name redacted (redactedPair). */
+function redactedPairsWithin(part: string): string {
+  return part
+    .split(';')
+    .map((pair) => redactedPair(pair) ?? pair)
+    .join(';');
+}
+
+/** `name=…` of a credential's name as `name=REDACTED_VALUE`, undefined for any other pair. */
+function redactedPair(pair: string): string | undefined {
+  const equals = pair.indexOf('=');
+  const name = equals < 0 ? pair : pair.slice(0, equals);
+  return isCredentialQueryParam(decodedQueryName(name)) ? `${name}=${REDACTED_VALUE}` : undefined;
 }
 
 function decodedQueryName(name: string): string {

@@ -215,6 +215,25 @@ describe('configured URLs', () => {
     expect(urlWithoutCredentials(url)).toBe(shown);
   });
 
+  // Regression: a key after a `;` was shown as written, while the servers that split pairs at `;` too
+  // (Go before 1.17, Python before 3.9.2, Perl's CGI; the gateways' own match conditions) read it as a
+  // parameter of its own: the jwks_url's key went out in the gateways' fetch-failure log and in reads.
+  it.each([
+    ['https://idp.example/jwks?v=2;api_key=k1', `https://idp.example/jwks?v=2;api_key=${REDACTED_VALUE}`],
+    [
+      'https://idp.example/jwks?v=2;API%5FKEY=k1;region=eu&key=k2',
+      `https://idp.example/jwks?v=2;API%5FKEY=${REDACTED_VALUE};region=eu&key=${REDACTED_VALUE}`,
+    ],
+    ['https://idp.example/jwks?api+key=k1;x=1', `https://idp.example/jwks?api+key=${REDACTED_VALUE}`],
+  ])('shows %s as %s (pairs split at ; too)', (url, shown) => {
+    expect(urlWithoutCredentials(url)).toBe(shown);
+  });
+
+  it('leaves a query whose ; pairs hold no credential exactly as written', () => {
+    const url = 'https://api.example.com/v1?region=eu;zone=a&page=2';
+    expect(urlWithoutCredentials(url)).toBe(url);
+  });
+
   it.each(['https://api.example.com', 'http://api.example.com/v1?region=eu', 'not a url'])(
     'leaves %s exactly as written',
     (url) => {
