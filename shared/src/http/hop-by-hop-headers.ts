@@ -11,6 +11,8 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
   'keep-alive',
   'proxy-connection',
   'proxy-authenticate',
+  // For the next client on the response chain only, as Proxy-Authenticate (RFC 9110 §11.7.3).
+  'proxy-authentication-info',
   'proxy-authorization',
   'te',
   'trailer',

@@ -198,6 +198,19 @@ function startRawOrigin(): Promise<net.Server> {
         );
         return;
       }
+      if (path === '/proxy-authentication-info') {
+        socket.write(
+          'HTTP/1.1 200 OK\r\nProxy-Authentication-Info: nextnonce="gateway-hop"\r\n' +
+            'Authentication-Info: nextnonce="client"\r\nContent-Length: 2\r\n\r\nok',
+        );
+        return;
+      }
+      if (path === '/ws-refuse/proxy-authentication-info') {
+        socket.end(
+          'HTTP/1.1 403 Forbidden\r\nProxy-Authentication-Info: nextnonce="gateway-hop"\r\nContent-Length: 2\r\n\r\nno',
+        );
+        return;
+      }
       if (path === '/alt-svc') {
         socket.write(`HTTP/1.1 200 OK\r\nAlt-Svc: ${ALT_SVC}\r\nContent-Length: 2\r\n\r\nok`);
         return;
@@ -331,6 +344,19 @@ describe("an origin's answer", () => {
       expect(answer.headers['alt-svc'], path).toBeUndefined();
       expect(answer.headers['x-kept'], path).toBe('yes');
     }
+  });
+
+  // Regression: an origin's Proxy-Authentication-Info was relayed to the client. Like Proxy-Authenticate
+  // it is for the next client on the response chain only (RFC 9110 §11.7.3): the gateway, which sent the
+  // origin no Proxy-Authorization of the client's.
+  it('never relays Proxy-Authentication-Info, and relays Authentication-Info', async () => {
+    const answer = await send(gateway, 'answers.localhost', '/proxy-authentication-info');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['proxy-authentication-info']).toBeUndefined();
+    expect(answer.headers['authentication-info']).toBe('nextnonce="client"');
+    const refused = await sendUpgrade(gateway, 'answers.localhost', '/ws-refuse/proxy-authentication-info');
+    expect(refused.status).toBe(403);
+    expect(refused.headers['proxy-authentication-info']).toBeUndefined();
   });
 
   it("never relays NEL: no tenant has its host's later visitors reported to it", async () => {
