@@ -34,7 +34,7 @@ export interface FillFlights {
   finishFlight(flight: Flight, filled: Filled | null): void;
   /** What the flight filled, or null if it does not end within coalesceTimeoutMs. */
   waitFor(flight: Flight): Promise<Filled | null>;
-  /** Ends every flight the keys have: their followers go on without them (close). */
+  /** Ends every flight under way, replaced ones included: their followers go on without them (close). */
   finishAll(): void;
 }
 
@@ -47,6 +47,8 @@ const FINISHED: Promise<Filled | null> = Promise.resolve(null);
  */
 export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
   const flights = new Map<string, Flight>();
+  /** Flights another replaced as their key's that have not ended: close ends them too. */
+  const replaced = new Set<Flight>();
 
   const startFlight = (key: string, startedAt: number): Flight => {
     let resolve: (filled: Filled | null) => void = () => {};
@@ -56,6 +58,8 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
     // A leader that never calls store/abandon must not block the key forever.
     const giveUp = setTimeout(() => finishFlight(flight, null), coalesceTimeoutMs).unref();
     const flight: Flight = { key, startedAt, promise, resolve, giveUp };
+    const previous = flights.get(key);
+    if (previous !== undefined) replaced.add(previous);
     flights.set(key, flight);
     return flight;
   };
@@ -63,6 +67,7 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
   const finishFlight = (flight: Flight, filled: Filled | null) => {
     // A flight another one replaced is no longer the key's, and still wakes its own followers.
     if (flights.get(flight.key) === flight) flights.delete(flight.key);
+    else replaced.delete(flight);
     // Its timer would otherwise hold the flight, and through its promise the response, till it fires.
     clearTimeout(flight.giveUp);
     flight.resolve(filled);
@@ -86,7 +91,7 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
     finishFlight,
     waitFor,
     finishAll() {
-      for (const flight of [...flights.values()]) finishFlight(flight, null);
+      for (const flight of [...flights.values(), ...replaced]) finishFlight(flight, null);
     },
   };
 }
