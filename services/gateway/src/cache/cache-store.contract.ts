@@ -496,6 +496,25 @@ export function describeCacheStoreContract(
         ]);
       });
 
+      it('a lowered bound trims the tenant at once, least recently used out, and no other tenant', async () => {
+        const evictions: Array<[EvictionReason, number]> = [];
+        const { store, tenantId } = await setup({
+          tenantMaxBytes: BOUND,
+          onEvicted: (reason, count) => evictions.push([reason, count]),
+        });
+        const neighbour = `${tenantId}-neighbour`;
+        for (const name of ['b1', 'b2', 'b3']) await put(store, neighbour, name);
+        for (const name of ['a1', 'a2', 'a3']) await put(store, tenantId, name);
+        expect(await has(store, tenantId, 'a1')).toBe(true);
+        await store.trimTenant(tenantId, Math.floor(BOUND / 2));
+        expect(await present(store, tenantId, ['a1', 'a2', 'a3'])).toEqual(['a1']);
+        expect(await present(store, neighbour, ['b1', 'b2', 'b3'])).toEqual(['b1', 'b2', 'b3']);
+        expect(evictions).toEqual([['lru', 2]]);
+        // Within its bound (the store's default here), nothing goes.
+        await store.trimTenant(tenantId, undefined);
+        expect(await present(store, tenantId, ['a1'])).toEqual(['a1']);
+      });
+
       it('an entry read from the store survives over an older unread one', async () => {
         const { store, tenantId } = await setup({ tenantMaxBytes: BOUND });
         for (const name of ['a1', 'a2', 'a3']) await put(store, tenantId, name);

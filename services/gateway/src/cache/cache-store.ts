@@ -76,6 +76,13 @@ export interface CacheStore {
    */
   forgetTenantEntries?(tenantId: string): Promise<void>;
 
+  /**
+   * Evicts the tenant's least recently used entries until its bytes are within `maxBytes` (undefined:
+   * the store's default bound), as its writes would one by one: run when a config lowers the bound, so
+   * the tenant's share shrinks then, not only once it stores again.
+   */
+  trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void>;
+
   /** Drops every entry tagged with one of the tags and tells every replica; resolves with the message. */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
 

@@ -275,6 +275,21 @@ export class MemoryCacheStore implements CacheStore {
     return record?.kind === 'response' && recordHead(record).equals(recordHead(entry));
   }
 
+  trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
+    const bound = Math.min(maxBytes ?? this.#tenantMaxBytes, this.#tenantShareBytes);
+    let evicted = 0;
+    let expired = 0;
+    for (const victim of this.#tenantBound.overBound(tenantId, bound)) {
+      if (this.#slots.has(victim)) evicted++;
+      else expired++;
+      this.#slots.delete(victim);
+      this.#tenantBound.forget(tenantId, victim);
+    }
+    if (evicted > 0) this.#onEvicted?.('lru', evicted);
+    if (expired > 0) this.#onEvicted?.('expired', expired);
+    return Promise.resolve();
+  }
+
   /** The tenant's bound: its own (or the default), within its share of this store. */
   #maxBytesOf(write: ResponseWrite): number {
     const bound = write.tenantMaxBytes ?? this.#tenantMaxBytes;

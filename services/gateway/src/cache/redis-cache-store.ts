@@ -260,6 +260,33 @@ redis.call('HSET', KEYS[8], KEYS[2], table.concat(listed, '\\n'))
 return { 1, counts[1], counts[2], replaced }
 `;
 
+/**
+ * Evicts a tenant's least recently used members while its bytes are over a bound, as a write's `admit`
+ * does, without a write: a config lowered the bound. KEYS: bound lru, sizes, bytes, lists. ARGV: tenant
+ * max bytes, eviction limit. Returns { over, evicted, reclaimed }: over is 1 while members are left and
+ * the tenant is still over its bound (the limit reached: call again).
+ */
+const TRIM_TENANT_LUA = `${TENANT_BOUND_LUA}
+local max, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local bytes = tonumber(redis.call('GET', KEYS[3]) or '0')
+local evicted, reclaimed = 0, 0
+while bytes > max and evicted + reclaimed < limit do
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  if not oldest then break end
+  bytes = forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], oldest)
+  if redis.call('DEL', oldest) == 1 then evicted = evicted + 1 else reclaimed = reclaimed + 1 end
+end
+local over = 0
+if bytes > max and redis.call('ZCARD', KEYS[1]) > 0 then over = 1 end
+return { over, evicted, reclaimed }
+`;
+
+/**
+ * The most members one trim script evicts: a trim of a large share runs as several scripts, and the
+ * single-threaded Redis serves other tenants between them.
+ */
+const TRIM_EVICTIONS_PER_CALL = 128;
+
 /** A read that counts as a use: refreshes the key's place in its tenant's LRU (KEYS: key, bound lru). */
 const GET_AND_TOUCH_LUA = `
 local value = redis.call('GET', KEYS[1])
@@ -290,6 +317,7 @@ export const REDIS_FOOTPRINT_FACTOR = 2;
 const PUT_VARIANT = 'vantageedgeCachePutVariantFencedReplacingIfSame';
 const PUT_RESPONSE = 'vantageedgeCachePutResponseFencedListedIfSame';
 const GET_AND_TOUCH = 'vantageedgeCacheGetAndTouch';
+const TRIM_TENANT = 'vantageedgeCacheTrimTenant';
 type BoundedWrite = (...keysAndArgs: Array<string | number | Buffer>) => Promise<number[]>;
 type GetAndTouch = (...keysAndArgs: string[]) => Promise<Buffer | null>;
 
@@ -348,6 +376,7 @@ export class RedisCacheStore implements CacheStore {
   readonly #putVariant: BoundedWrite;
   readonly #putResponse: BoundedWrite;
   readonly #getAndTouch: GetAndTouch;
+  readonly #trimTenant: BoundedWrite;
   readonly #tenantMaxBytes: number;
   readonly #maxEntryBytes: number;
   readonly #onEvicted: TenantBoundOptions['onEvicted'];
@@ -370,9 +399,11 @@ export class RedisCacheStore implements CacheStore {
     defineScript(redis, PUT_VARIANT, undefined, PUT_VARIANT_LUA);
     defineScript(redis, PUT_RESPONSE, undefined, PUT_RESPONSE_LUA);
     defineScript(redis, GET_AND_TOUCH, 2, GET_AND_TOUCH_LUA);
+    defineScript(redis, TRIM_TENANT, 4, TRIM_TENANT_LUA);
     this.#putVariant = scriptCommand(redis, PUT_VARIANT);
     this.#putResponse = scriptCommand(redis, PUT_RESPONSE);
     this.#getAndTouch = scriptCommand(redis, `${GET_AND_TOUCH}Buffer`);
+    this.#trimTenant = scriptCommand(redis, TRIM_TENANT);
   }
 
   async get(key: string): Promise<CacheRecord | null> {
@@ -408,6 +439,21 @@ export class RedisCacheStore implements CacheStore {
     );
     this.#reportEvictions(result);
     return putOutcome(result);
+  }
+
+  async trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
+    const keys = tenantBoundKeys(this.#prefix, tenantId);
+    const bound = maxBytes ?? this.#tenantMaxBytes;
+    for (;;) {
+      const [over, evicted = 0, reclaimed = 0] = await this.#trimTenant(
+        ...keys,
+        bound,
+        TRIM_EVICTIONS_PER_CALL,
+      );
+      if (evicted > 0) this.#onEvicted?.('lru', evicted);
+      if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
+      if (over !== 1 || evicted + reclaimed === 0) return;
+    }
   }
 
   #fence(key: string): string {

@@ -140,6 +140,12 @@ export interface ResponseCache {
    * refresh) and its L1 copies freed. Applied again, it is prepared like a new tenant.
    */
   tenantRemoved(tenantId: string): void;
+  /**
+   * The tenant's config changed its bound (`settings.cache.max_bytes`; undefined: the store's default):
+   * its least recently used entries in the shared store go until it is within it, off the request path.
+   * Resolves when done; a store failure is counted and logged, never thrown (its writes evict anyway).
+   */
+  tenantBoundChanged(tenantId: string, maxBytes: number | undefined): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
   /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
   purgeTags(
@@ -299,10 +305,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     });
   };
 
+  const tenantBoundChanged = (tenantId: string, maxBytes: number | undefined): Promise<void> =>
+    shared.trimTenant(tenantId, maxBytes).catch((error: unknown) => {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      logger.warn('cache of a tenant whose bound changed not trimmed', {
+        tenant_id: tenantId,
+        error: (error as Error).message,
+      });
+    });
+
   return {
     prepareTenant,
     routeRetired: lookupCounts.routeRetired,
     tenantRemoved,
+    tenantBoundChanged,
     lookup,
     beginFill: fillResponse.beginFill,
     store: fillResponse.store,

@@ -45,6 +45,23 @@ export class TenantByteBound {
     return { victims, admitted: over - size <= maxBytes };
   }
 
+  /**
+   * The tenant's least recently used keys to evict for its bytes to be within `maxBytes` (a bound
+   * lowered since they were stored), without a write: each is still the owner's to delete and forget.
+   */
+  overBound(tenantId: string, maxBytes: number): string[] {
+    const share = this.#tenants.get(tenantId);
+    const victims: string[] = [];
+    if (share === undefined) return victims;
+    let over = share.bytes;
+    for (const [candidate, candidateSize] of share.sizes) {
+      if (over <= maxBytes) break;
+      victims.push(candidate);
+      over -= candidateSize;
+    }
+    return victims;
+  }
+
   /** A read of `key`: it becomes the tenant's most recently used. */
   touch(tenantId: string, key: string): void {
     const sizes = this.#tenants.get(tenantId)?.sizes;

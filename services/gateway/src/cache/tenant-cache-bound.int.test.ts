@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tenantBoundKeys } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -31,6 +32,7 @@ let cache: ResponseCache;
 let registry: Registry;
 /** The store's writes, so a test can wait until a fill reached Redis. */
 let writes: TrackedWrites;
+let originUrl: string;
 
 async function xCache(host: string, path: string): Promise<string | undefined> {
   const response = await send(gateway, host, path);
@@ -54,7 +56,7 @@ beforeAll(async () => {
     res.end('x'.repeat(size));
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   registry = createMetricsRegistry('tenant-cache-bound', { defaultMetrics: false });
   writes = trackingWrites(
     new RedisCacheStore(redis.client, {
@@ -111,6 +113,40 @@ describe("a tenant's share of the Redis cache", () => {
     expect(await metric('vantageedge_gateway_cache_evictions_total', 'lru')).toBe(1);
     expect(await xCache(small, '/c/b')).toBe('MISS');
     for (const path of ['/c/1', '/c/2', '/c/3']) expect(await xCache(other, path)).toBe('HIT');
+  });
+
+  // Regression: a config lowering the tenant's bound trimmed nothing: the tenant kept its whole share of
+  // the shared store (and served from it) until its next writes evicted, 32 entries each, or for as long
+  // as its origin's TTLs ran when it wrote nothing more.
+  it('trims the tenant to a lowered bound when the config is applied, least recently used out', async () => {
+    const tenantId = randomUUID();
+    const originId = randomUUID();
+    const routeId = randomUUID();
+    const apply = (version: number, settings: Record<string, unknown>) => {
+      const snapshot = buildSnapshot({
+        tenantId,
+        version,
+        subdomain: 'boundlowered',
+        settings,
+        origins: [{ id: originId, targets: [originUrl] }],
+        routes: [{ id: routeId, origin_id: originId, path_pattern: '/c/*' }],
+      });
+      snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+      gateway.store.apply(snapshot);
+    };
+    apply(1, {});
+    await cache.prepareTenant(tenantId);
+    const host = 'boundlowered.localhost';
+    for (const path of ['/c/1', '/c/2', '/c/3']) expect(await xCache(host, path)).toBe('MISS');
+    const evictedBefore = await metric('vantageedge_gateway_cache_evictions_total', 'lru');
+    const bound = Math.floor(1.5 * BODY);
+    apply(2, { cache: { max_bytes: bound } });
+    await writes.settled();
+    const bytesKey = tenantBoundKeys(redis.prefix, tenantId)[2];
+    expect(Number(await redis.client.get(bytesKey))).toBeLessThanOrEqual(bound);
+    expect(await metric('vantageedge_gateway_cache_evictions_total', 'lru')).toBe(evictedBefore + 2);
+    expect(await xCache(host, '/c/3')).toBe('HIT');
+    expect(await xCache(host, '/c/1')).toBe('MISS');
   });
 
   it('does not store a response larger than the tenant’s whole bound', async () => {

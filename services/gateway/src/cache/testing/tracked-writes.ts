@@ -1,9 +1,12 @@
 import type { CacheStore } from '../cache-store.js';
 
-/** A cache store whose writes are tracked, so a test can wait until a fill has reached it. */
+/** A cache store whose writes (fills, trims) are tracked, so a test can wait until they reached it. */
 export interface TrackedWrites {
   store: CacheStore;
-  /** Resolves once every write begun so far has settled (a fill commits after the body went out). */
+  /**
+   * Resolves once every write begun so far has settled (a fill commits after the body went out, a
+   * trim runs after a config lowering the tenant's bound is applied).
+   */
   settled(): Promise<void>;
 }
 
@@ -13,7 +16,7 @@ export function trackingWrites(store: CacheStore): TrackedWrites {
     get(target, property) {
       const value = Reflect.get(target, property) as unknown;
       if (typeof value !== 'function') return value;
-      if (property !== 'putResponse') return value.bind(target);
+      if (property !== 'putResponse' && property !== 'trimTenant') return value.bind(target);
       return (...args: unknown[]) => {
         const write = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         pending.push(write);
