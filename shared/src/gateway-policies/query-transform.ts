@@ -1,6 +1,6 @@
 import { parseTemplate, type QueryTransform, TEMPLATE_VARIABLES } from '../domain/route-policies.js';
 import { formDecoded } from '../http/form-decoding.js';
-import { NamedParameters, parameterKey } from '../http/query-parameter-spellings.js';
+import { NamedParameters, namedParameterKey } from '../http/query-parameter-spellings.js';
 
 /**
  * A value a query transform writes: its text, or a function of the request when it names `${…}`
@@ -25,14 +25,14 @@ export function compileQueryTransform<Context>(
   compileValue: (text: string) => QueryValue<Context>,
 ): CompiledQueryTransform<Context> | null {
   if (transform === null || transform === undefined) return null;
-  const removed = new Set(transform.remove.map(parameterKey));
+  const removed = new Set(transform.remove.map(namedParameterKey));
   const pieces = new WrittenPieces(compileValue);
   const setNames: string[] = [];
   const setPieces: WrittenPiece[] = [];
   // A `set` of a removed name is written after the removal, as an append (before the `add`s).
   const appendedPieces: WrittenPiece[] = [];
   for (const [name, value] of Object.entries(transform.set)) {
-    if (removed.has(parameterKey(name))) appendedPieces.push(pieces.of(name, value));
+    if (removed.has(namedParameterKey(name))) appendedPieces.push(pieces.of(name, value));
     else {
       setNames.push(name);
       setPieces.push(pieces.of(name, value));
@@ -40,10 +40,10 @@ export function compileQueryTransform<Context>(
   }
   for (const [name, value] of Object.entries(transform.add)) appendedPieces.push(pieces.of(name, value));
   if (removed.size + setNames.length + appendedPieces.length === 0) return null;
-  /** Each name the transform names, by parameterKey: the index of its `set`, or REMOVED. */
+  /** Each name the transform names, by namedParameterKey: the index of its `set`, or REMOVED. */
   const byKey = new Map<string, number>();
   for (const key of removed) byKey.set(key, REMOVED);
-  for (const [index, name] of setNames.entries()) byKey.set(parameterKey(name), index);
+  for (const [index, name] of setNames.entries()) byKey.set(namedParameterKey(name), index);
   const named = new NamedParameters(byKey);
   const namedIn = namedPieces(named);
   return (query, context) => {
@@ -136,7 +136,7 @@ const REMOVED = -1;
  */
 export function compileQueryParameterRemoval(names: readonly string[]): (query: string) => string {
   const namedIn = namedPieces(
-    new NamedParameters(new Map(names.map((name) => [parameterKey(name), REMOVED]))),
+    new NamedParameters(new Map(names.map((name) => [namedParameterKey(name), REMOVED]))),
   );
   let removed = false;
   const drop = (): void => {

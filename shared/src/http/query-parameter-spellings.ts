@@ -40,6 +40,17 @@ export function parameterKey(decodedName: string): string {
   return base + name.slice(bracket);
 }
 
+/**
+ * The key a name a route gives (a query transform's, a cache bypass's) is looked up by: its
+ * parameterKey without the `[]` after it, which PHP, Rails (Rack) and Express (qs) read as "a value of
+ * the array": `ids[]` names `ids`, which those origins fill from `ids[]=7`, `ids[0]=7` and `ids=7` alike.
+ */
+export function namedParameterKey(name: string): string {
+  let key = parameterKey(name);
+  while (key.length > 2 && key.endsWith('[]')) key = key.slice(0, -2);
+  return key;
+}
+
 const LEADING_BRACKETS = /^[[\]]+/;
 const PLAIN_NAME = /^[A-Za-z0-9_-]*$/;
 

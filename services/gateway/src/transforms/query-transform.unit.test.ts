@@ -81,4 +81,22 @@ describe('query remove', () => {
       '?source=gw&a=1',
     );
   });
+
+  // PHP, Rails (Rack) and Express (qs) read `ids[]=7` and `ids[0]=7` alike (the array `ids`), and
+  // `ids=7` as `ids` too: a route naming `ids[]` names that parameter, however the client spells it.
+  it('removes every spelling origins read as a name given with [] after it', () => {
+    for (const spelling of ['ids[]=7', 'ids%5B%5D=7', 'ids[0]=7', 'ids[x]=7', 'ids=7', 'IDS%5B0%5D=7']) {
+      expect(originQuery({ remove: ['ids[]'] }, `?page=2&${spelling}&q=x`), spelling).toBe('?page=2&q=x');
+    }
+    expect(originQuery({ remove: ['ids[]'] }, '?idsx[]=1&ids_all=2')).toBe('?idsx[]=1&ids_all=2');
+  });
+
+  it('set of a name given with [] leaves the origin the route’s one value, whatever the client sent', () => {
+    expect(originQuery({ set: { 'scopes[]': 'read' } }, '?scopes[0]=admin&a=1')).toBe(
+      '?scopes%5B%5D=read&a=1',
+    );
+    expect(originQuery({ set: { 'scopes[]': 'read' } }, '?scopes[]=read&a=1&scopes=admin')).toBe(
+      '?scopes%5B%5D=read&a=1',
+    );
+  });
 });

@@ -63,6 +63,11 @@ describe('transform route policies', () => {
           },
           {
             origin_id: originId,
+            path_pattern: '/arrays/*',
+            query: { set: { 'scopes[]': 'read' }, remove: ['ids[]'] },
+          },
+          {
+            origin_id: originId,
             path_pattern: '/users/:id/*',
             rewrite_path: { template: '/accounts/:id/items/*' },
           },
@@ -301,6 +306,18 @@ describe('transform route policies', () => {
       const seen = lastSeen().url;
       expect(seen.slice(seen.indexOf('?')), spelling).toBe('?a=1&b=2');
     }
+  });
+
+  // PHP, Rails and Express (qs) read `scopes[0]=admin` and `scopes=admin` as the `scopes` that
+  // `scopes[]` writes: the route's `scopes[]` must be the only one the origin gets.
+  it('sets and removes a name given with [] in every spelling origins read as it', async () => {
+    const originQuery = async (query: string) => {
+      expect((await send(gateway, 'tx.localhost', `/arrays/list?${query}`)).status).toBe(200);
+      const seen = lastSeen().url;
+      return seen.slice(seen.indexOf('?'));
+    };
+    expect(await originQuery('a=1&scopes[0]=admin&ids[0]=7&ids=8&b=2')).toBe('?a=1&scopes%5B%5D=read&b=2');
+    expect(await originQuery('scopes[]=read&scopes=admin')).toBe('?scopes%5B%5D=read');
   });
 
   it('rewrites a prefix written with escapes however the client spells the path its pattern matches', async () => {
