@@ -7,7 +7,7 @@ import {
 } from '../domain/gateway-config.js';
 import type { IpRules } from '../domain/route-policies.js';
 import { cookieNameAsPhpReadsIt } from '../http/cgi-spellings.js';
-import { NamedParameters, parameterKey } from '../http/query-parameter-spellings.js';
+import { NamedParameters, namedParameterKey } from '../http/query-parameter-spellings.js';
 import { type CompiledCors, compileRouteCors } from './cors-rules.js';
 
 /**
@@ -196,7 +196,9 @@ export function compileCachePolicy(
     bypassQueryParams:
       policy.bypass.query_params.length === 0
         ? null
-        : new NamedParameters(new Map(policy.bypass.query_params.map((name) => [parameterKey(name), name]))),
+        : new NamedParameters(
+            new Map(policy.bypass.query_params.map((name) => [namedParameterKey(name), name])),
+          ),
     // A snapshot written before the control plane refused partial/conditional statuses may list them.
     cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),
     ttlMs: policy.ttl_seconds * 1000,

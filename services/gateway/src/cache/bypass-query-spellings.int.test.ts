@@ -43,13 +43,19 @@ beforeAll(async () => {
   const snapshot = buildSnapshot({
     subdomain: 'bypassquery',
     origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
-    routes: [{ origin_id: originId, path_pattern: '/*' }],
+    routes: [
+      { origin_id: originId, path_pattern: '/*' },
+      { origin_id: originId, path_pattern: '/arrays/*' },
+    ],
   });
-  snapshot.routes[0]!.cache_policy = cachePolicy.parse({
-    ttl_seconds: 3600,
-    cache_key_pattern: 'path',
-    bypass: { headers: [], cookies: [], query_params: ['preview'] },
-  });
+  const keyedOnPath = (bypassing: string) =>
+    cachePolicy.parse({
+      ttl_seconds: 3600,
+      cache_key_pattern: 'path',
+      bypass: { headers: [], cookies: [], query_params: [bypassing] },
+    });
+  snapshot.routes[0]!.cache_policy = keyedOnPath('preview');
+  snapshot.routes[1]!.cache_policy = keyedOnPath('preview[]');
   gateway.store.apply(snapshot);
   await cache.prepareTenant(snapshot.tenant_id);
 });
@@ -64,6 +70,20 @@ describe('a bypass query parameter on a route keyed on its path', () => {
     'regression: ?%s bypasses, and the draft never reaches the next client',
     async (query) => {
       const path = `/articles/${randomUUID()}`;
+      const preview = await send(gateway, host, `${path}?${query}`);
+      expect(preview.text).toBe('unpublished draft');
+      const reader = await send(gateway, host, path);
+      expect(reader.text).toBe('published article');
+      expect(preview.headers['x-cache']).toBe('BYPASS');
+    },
+  );
+});
+
+describe('a bypass query parameter given with [] on a route keyed on its path', () => {
+  it.each(['preview[]=1', 'preview[0]=1', 'preview=1'])(
+    '?%s bypasses, and the draft never reaches the next client',
+    async (query) => {
+      const path = `/arrays/${randomUUID()}`;
       const preview = await send(gateway, host, `${path}?${query}`);
       expect(preview.text).toBe('unpublished draft');
       const reader = await send(gateway, host, path);
