@@ -9,7 +9,7 @@ import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { rawQueryPairs } from '../http/form-decoding.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
-import { parameterKey } from '../http/query-parameter-spellings.js';
+import { namedParameterKey, parameterKey } from '../http/query-parameter-spellings.js';
 import { hostHeaderName } from './host-lookup.js';
 
 /**
@@ -527,10 +527,10 @@ export function matchConditionKey(kind: 'header' | 'query', condition: MatchCond
 
 /**
  * The name a condition reads its field by, one for all the spellings it reads: a header's in lower
- * case with `-` for `_`, a query parameter's parameterKey.
+ * case with `-` for `_`, a query parameter's namedParameterKey (`ids[]` reads `ids`, as origins fill it).
  */
 function conditionFieldName(kind: 'header' | 'query', name: string): string {
-  return kind === 'header' ? asOriginsReadIt(name.toLowerCase()) : parameterKey(name);
+  return kind === 'header' ? asOriginsReadIt(name.toLowerCase()) : namedParameterKey(name);
 }
 
 function conditionKey(kind: string, name: string, condition: MatchCondition): string {

@@ -82,6 +82,27 @@ describe('route match conditions', () => {
     expect(test('?role=admin', { 'x-other': '1' })).toBe(true);
   });
 
+  // PHP, Rails and Express (qs) fill the array `ids` from `ids[]=7`, `ids[0]=7` and `ids=7` alike: a
+  // condition on `ids[]` reads that parameter, however the client spells it.
+  it('reads a condition on a name given with [] in every spelling origins read as that name', () => {
+    const conditions = compileConditions({
+      hosts: [],
+      headers: [],
+      query: [
+        { name: 'ids[]', exact: '7' },
+        { name: 'debug[]', present: false },
+      ],
+    })!;
+    const test = (query: string) => conditions.test({ req: request, query }, false);
+    for (const spelling of ['ids[]', 'ids[0]', 'ids[x]', 'ids', 'IDS%5B0%5D']) {
+      expect({ spelling, met: test(`?${spelling}=7`) }).toEqual({ spelling, met: true });
+    }
+    for (const spelling of ['debug[]', 'debug[0]', 'debug']) {
+      expect({ spelling, met: test(`?ids[]=7&${spelling}=1`) }).toEqual({ spelling, met: false });
+    }
+    expect(test('?idsx[]=7')).toBe(false);
+  });
+
   // Regression: a condition stored before commands refused it read the client's copy of a header the
   // gateway writes for the origin: `present: false` on X-Forwarded-For held for nearly every client.
   it('never meets a condition on a header the gateway writes for the origin, a preflight included', () => {

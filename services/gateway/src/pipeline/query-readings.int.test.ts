@@ -52,6 +52,14 @@ beforeAll(async () => {
         // Two public routes told apart by a parameter: equally protected.
         { origin_id: keyedId, path_pattern: '/docs/*', match: { query: [{ name: 'lang', exact: 'en' }] } },
         { origin_id: openId, path_pattern: '/docs/*' },
+        // Exports that pick fields need a key; the default export is public.
+        {
+          origin_id: keyedId,
+          path_pattern: '/exports/*',
+          auth_mode: 'apikey_required',
+          match: { query: [{ name: 'fields[]', present: true }] },
+        },
+        { origin_id: openId, path_pattern: '/exports/*' },
         // Every caller is on the free tier, whatever it sends.
         { origin_id: openId, path_pattern: '/plans/*', query: { set: { tier: 'free' } } },
       ],
@@ -191,5 +199,22 @@ describe('a query of more parameters than origins read', () => {
       const url = open.seen.at(-1)!.url;
       expect(parse(url.slice(url.indexOf('?') + 1))['tier']).toBe('free');
     }
+  });
+});
+
+// PHP, Rails and Express (qs) fill the array `fields` from `fields[]=…`, `fields[0]=…` and `fields=…`
+// alike: each spelling meets the keyed route's condition on `fields[]`.
+describe('a query condition on a name given with []', () => {
+  it('is met by every spelling origins read as that name: the keyed route asks for its key', async () => {
+    const seen = open.seen.length;
+    for (const path of [
+      '/exports/all?fields[]=ssn',
+      '/exports/all?fields[0]=ssn',
+      '/exports/all?fields=ssn',
+    ]) {
+      expect((await send(gateway, host, path)).status, path).toBe(401);
+    }
+    expect(open.seen.length).toBe(seen);
+    expect((await send(gateway, host, '/exports/all?page=2')).status).toBe(200);
   });
 });
