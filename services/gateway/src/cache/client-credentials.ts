@@ -3,7 +3,7 @@ import { isCredentialHeader, isCredentialQueryParam } from '@vantageedge/shared/
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { formPairs } from '@vantageedge/shared/http/form-decoding';
-import { parameterKey } from '@vantageedge/shared/http/query-parameter-spellings';
+import { namedParameterKey, parameterKey } from '@vantageedge/shared/http/query-parameter-spellings';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 
 const NONE: readonly string[] = [];
@@ -68,8 +68,8 @@ export function carriesCredentialQuery(query: string, transform: QueryTransform 
   return false;
 }
 
-/** The parameter names (parameterKey) a route's query transform removes or sets. */
+/** The parameter names (namedParameterKey) a route's query transform removes or sets. */
 function routeReplacedParameters(transform: QueryTransform | null | undefined): Set<string> {
   if (transform === null || transform === undefined) return new Set();
-  return new Set([...transform.remove, ...Object.keys(transform.set)].map(parameterKey));
+  return new Set([...transform.remove, ...Object.keys(transform.set)].map(namedParameterKey));
 }

@@ -19,6 +19,10 @@ describe('a credential in the query the origin gets', () => {
     expect(carriesCredentialQuery('api_key=mine', transform({ set: { api_key: 'route' } }))).toBe(false);
     expect(carriesCredentialQuery('API_KEY=mine', transform({ remove: ['api_key'] }))).toBe(false);
     expect(carriesCredentialQuery('api_key=mine', transform({ add: { api_key: 'route' } }))).toBe(true);
+    // `api_key[]` is the array PHP, Rails and Express fill from every spelling: the transform takes them all.
+    for (const query of ['api_key=mine', 'api_key[0]=mine', 'Api_Key[]=mine']) {
+      expect(carriesCredentialQuery(query, transform({ remove: ['api_key[]'] })), query).toBe(false);
+    }
   });
 
   // node's URLSearchParams decodes a name that is not UTF-8 by throwing, and catching, a URIError first
