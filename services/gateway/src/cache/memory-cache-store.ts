@@ -277,9 +277,15 @@ export class MemoryCacheStore implements CacheStore {
 
   trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
     const bound = Math.min(maxBytes ?? this.#tenantMaxBytes, this.#tenantShareBytes);
+    this.#evict(tenantId, this.#tenantBound.overBound(tenantId, bound));
+    return Promise.resolve();
+  }
+
+  /** Drops the tenant's victims of its bound, counted as evicted or (already gone) expired. */
+  #evict(tenantId: string, victims: readonly string[]): void {
     let evicted = 0;
     let expired = 0;
-    for (const victim of this.#tenantBound.overBound(tenantId, bound)) {
+    for (const victim of victims) {
       if (this.#slots.has(victim)) evicted++;
       else expired++;
       this.#slots.delete(victim);
@@ -287,7 +293,6 @@ export class MemoryCacheStore implements CacheStore {
     }
     if (evicted > 0) this.#onEvicted?.('lru', evicted);
     if (expired > 0) this.#onEvicted?.('expired', expired);
-    return Promise.resolve();
   }
 
   /** The tenant's bound: its own (or the default), within its share of this store. */
@@ -306,17 +311,8 @@ export class MemoryCacheStore implements CacheStore {
     if (size > maxBytes) return false;
     const tenantId = tenantOfKey(write.key);
     if (tenantId === undefined) return true;
-    let evicted = 0;
-    let expired = 0;
     const { victims, admitted } = this.#tenantBound.admit(tenantId, write.key, size, maxBytes);
-    for (const victim of victims) {
-      if (this.#slots.has(victim)) evicted++;
-      else expired++;
-      this.#slots.delete(victim);
-      this.#tenantBound.forget(tenantId, victim);
-    }
-    if (evicted > 0) this.#onEvicted?.('lru', evicted);
-    if (expired > 0) this.#onEvicted?.('expired', expired);
+    this.#evict(tenantId, victims);
     if (!admitted) {
       this.#tenantBound.forget(tenantId, write.key);
       this.#slots.delete(write.key);
