@@ -90,6 +90,21 @@ function holdingCalls<S extends object>(store: S, method: keyof S, when: 'before
   return { store: held, release };
 }
 
+/**
+ * Whether `call` (a store call's caller: a fill's store, a POST's invalidation) is still waiting for
+ * the store after a turn of the event loop, the time a request that comes in next may arrive: without
+ * a hold the store's calls are answered by then, and the window the case is about has closed.
+ */
+async function stillWaiting(call: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  const settle = () => {
+    settled = true;
+  };
+  void call.then(settle, settle);
+  await new Promise((resolve) => setImmediate(resolve));
+  return !settled;
+}
+
 describe('a request after a purge, with a fill that began before it under way', () => {
   let clock = 1_000_000;
   const now = () => clock;
@@ -173,6 +188,8 @@ describe('a request after a purge, with a fill that began before it under way', 
     await cache.purgeTags(tenantId, ['product-7']);
     clock += 1;
     const storing = cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    // The next request comes in while the write is at the store, its answer not back yet.
+    expect(await stillWaiting(storing)).toBe(true);
     const next = cache.lookup(policy, get(path), {});
     expect('outcome' in next && next.outcome).not.toBe('HIT');
     slowWrites.release();
@@ -193,6 +210,8 @@ describe('a request after a purge, with a fill that began before it under way', 
     await cache.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
     clock += 1;
     const invalidating = cache.invalidatePath(policy, path); // the POST's answer went out
+    // The GET comes in while the store still lists the entry the invalidation is to drop.
+    expect(await stillWaiting(invalidating)).toBe(true);
     clock += 1;
     expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('origin');
     slowInvalidations.release();
@@ -249,13 +268,50 @@ describe('a request after a purge, with a fill that began before it under way', 
     const before = await leads(cache.lookup(policy, get(path), {}));
     clock += 1;
     const invalidating = cache.invalidatePath(policy, path);
-    await new Promise((resolve) => setImmediate(resolve));
+    // Until its answer comes back the store's entries of the path answer no request here: the L1 does.
+    expect(await stillWaiting(invalidating)).toBe(true);
     clock += 1;
     const after = await leads(cache.lookup(policy, get(path), {}));
     await cache.store(after, 'GET', { status: 200, headers: tagged(), body: Buffer.from('current') });
     expect(
       await cache.store(before, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') }),
     ).toBe(false);
+    expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
+    slowToAnswer.release();
+    await invalidating;
+    await cache.close();
+  });
+
+  it("a POST heard while the write of a fill that began before it is on its way: the store refuses that fill, and it leaves the L1 copy of a reload's fill after the POST", async () => {
+    const memory = new MemoryCacheStore({ maxBytes: 1_000_000, now });
+    const slowWrites = holdingCalls(memory, 'putResponse');
+    const slowToAnswer = holdingCalls(slowWrites.store, 'invalidatePath', 'after');
+    const cache = replica(slowToAnswer.store, now);
+    await cache.prepareTenant(tenantId);
+    const path = `/posts/${randomUUID()}`;
+    const before = await leads(cache.lookup(policy, get(path), {}));
+    // The origin takes a while to answer: the held write, run 2 ms after it was sent, still reads as
+    // asked before the POST.
+    clock += 5;
+    // No purge heard yet: this replica keeps the fill's copy while the store decides.
+    const storing = cache.store(before, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
+    expect(await stillWaiting(storing)).toBe(true);
+    clock += 1;
+    const invalidating = cache.invalidatePath(policy, path);
+    expect(await stillWaiting(invalidating)).toBe(true);
+    clock += 1;
+    // A reload goes to the origin at once, without waiting for the first fill's lease.
+    const reload: CacheRequest = { ...get(path), headers: { 'cache-control': 'no-cache' } };
+    const after = await leads(cache.lookup(policy, reload, {}));
+    const reloading = cache.store(after, 'GET', {
+      status: 200,
+      headers: tagged(),
+      body: Buffer.from('current'),
+    });
+    slowWrites.release();
+    expect(await storing).toBe(false);
+    expect(await reloading).toBe(true);
+    // The store's entries of the path still answer nobody here: the reload's L1 copy answers.
     expect(await answer(cache, cache.lookup(policy, get(path), {}))).toBe('current');
     slowToAnswer.release();
     await invalidating;
