@@ -21,6 +21,28 @@ describeCacheStoreContract('redis', async (options = {}) => {
   return { store, tenantId: randomUUID() };
 });
 
+describe('a trim of a tenant whose bound changes again while it runs', () => {
+  it('stops at the bound raised since it began: the entries the raised bound holds stay', async () => {
+    const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix, tenantMaxBytes: 10_000_000 });
+    stores.push(store);
+    const tenantId = randomUUID();
+    const entry = testCacheEntry({ headers: [] });
+    const keys = Array.from({ length: 300 }, (_, i) => `c:{${tenantId}}:0:r:0:path:q${i}`);
+    const pathIndexKey = `c:{${tenantId}}:0:r:0:path:idx`;
+    for (const key of keys) await store.putResponse({ key, entry, ttlMs: 60_000, pathIndexKey });
+    // Loads the script, so the two trims below reach Redis in the order they are asked.
+    await store.trimTenant(tenantId, undefined);
+
+    // A config lowers the bound, and the next one (applied while that trim runs) restores it.
+    const lowered = store.trimTenant(tenantId, 1_024);
+    await store.trimTenant(tenantId, undefined);
+    await lowered;
+
+    const mostRecent = keys.slice(-100).map((key) => redis.prefix + key);
+    expect(await redis.client.exists(...mostRecent)).toBe(mostRecent.length);
+  });
+});
+
 describe('the work one invalidation gives the shared Redis', () => {
   it('an unsafe method on a path of thousands of query variants drops them all, in commands of at most 1,000 keys', async () => {
     const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });

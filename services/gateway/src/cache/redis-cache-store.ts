@@ -287,6 +287,12 @@ return { over, evicted, reclaimed }
  */
 const TRIM_EVICTIONS_PER_CALL = 128;
 
+/** A tenant's trim in progress: the bound it trims toward (the latest asked), and its end. */
+interface RunningTrim {
+  bound: number;
+  done: Promise<void>;
+}
+
 /** A read that counts as a use: refreshes the key's place in its tenant's LRU (KEYS: key, bound lru). */
 const GET_AND_TOUCH_LUA = `
 local value = redis.call('GET', KEYS[1])
@@ -377,6 +383,8 @@ export class RedisCacheStore implements CacheStore {
   readonly #putResponse: BoundedWrite;
   readonly #getAndTouch: GetAndTouch;
   readonly #trimTenant: BoundedWrite;
+  /** Each tenant's trim in progress (trimTenant). */
+  readonly #trims = new Map<string, RunningTrim>();
   readonly #tenantMaxBytes: number;
   readonly #maxEntryBytes: number;
   readonly #onEvicted: TenantBoundOptions['onEvicted'];
@@ -441,18 +449,39 @@ export class RedisCacheStore implements CacheStore {
     return putOutcome(result);
   }
 
-  async trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
-    const keys = tenantBoundKeys(this.#prefix, tenantId);
+  /**
+   * A tenant's trim already running goes on toward the bound given last: a config applied while it runs
+   * (the bound raised again, or lowered further) changes where it stops, not only where a second trim would.
+   */
+  trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
     const bound = maxBytes ?? this.#tenantMaxBytes;
-    for (;;) {
-      const [over, evicted = 0, reclaimed = 0] = await this.#trimTenant(
-        ...keys,
-        bound,
-        TRIM_EVICTIONS_PER_CALL,
-      );
-      if (evicted > 0) this.#onEvicted?.('lru', evicted);
-      if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
-      if (over !== 1 || evicted + reclaimed === 0) return;
+    const running = this.#trims.get(tenantId);
+    if (running !== undefined) {
+      running.bound = bound;
+      return running.done;
+    }
+    const trim: RunningTrim = { bound, done: Promise.resolve() };
+    this.#trims.set(tenantId, trim);
+    trim.done = this.#trim(tenantId, trim);
+    return trim.done;
+  }
+
+  async #trim(tenantId: string, trim: RunningTrim): Promise<void> {
+    try {
+      const keys = tenantBoundKeys(this.#prefix, tenantId);
+      for (;;) {
+        const bound = trim.bound;
+        const [over, evicted = 0, reclaimed = 0] = await this.#trimTenant(
+          ...keys,
+          bound,
+          TRIM_EVICTIONS_PER_CALL,
+        );
+        if (evicted > 0) this.#onEvicted?.('lru', evicted);
+        if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
+        if (trim.bound === bound && (over !== 1 || evicted + reclaimed === 0)) return;
+      }
+    } finally {
+      this.#trims.delete(tenantId);
     }
   }
 
