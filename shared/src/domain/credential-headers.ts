@@ -1,4 +1,5 @@
 import { asOriginsReadIt } from '../http/cgi-spellings.js';
+import { formDecoded } from '../http/form-decoding.js';
 import { parameterKey } from '../http/query-parameter-spellings.js';
 
 /**
@@ -237,15 +238,8 @@ function redactedPairsWithin(part: string): string {
 function redactedPair(pair: string): string | undefined {
   const equals = pair.indexOf('=');
   const name = equals < 0 ? pair : pair.slice(0, equals);
-  return isCredentialQueryParam(decodedQueryName(name)) ? `${name}=${REDACTED_VALUE}` : undefined;
-}
-
-function decodedQueryName(name: string): string {
-  try {
-    return decodeURIComponent(name.replaceAll('+', ' '));
-  } catch {
-    return name;
-  }
+  // Decoded as origins decode it: an escape that is not UTF-8 (`%FF`, `%ZZ`) leaves the others decoded.
+  return isCredentialQueryParam(formDecoded(name)) ? `${name}=${REDACTED_VALUE}` : undefined;
 }
 
 /**

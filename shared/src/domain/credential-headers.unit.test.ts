@@ -229,6 +229,21 @@ describe('configured URLs', () => {
     expect(urlWithoutCredentials(url)).toBe(shown);
   });
 
+  // Regression: a name with an escape that is not UTF-8 (`%FF`, or no escape at all: `%ZZ`) beside the
+  // encoded letters of a credential's was shown as written, while PHP decodes the rest and reads the key.
+  it.each([
+    [
+      'https://idp.example/jwks?v=2&%74oken[%FF]=k1',
+      `https://idp.example/jwks?v=2&%74oken[%FF]=${REDACTED_VALUE}`,
+    ],
+    [
+      'https://idp.example/jwks?api%5Fkey[%ZZ]=k1',
+      `https://idp.example/jwks?api%5Fkey[%ZZ]=${REDACTED_VALUE}`,
+    ],
+  ])('shows %s as %s (a name not all UTF-8 escapes)', (url, shown) => {
+    expect(urlWithoutCredentials(url)).toBe(shown);
+  });
+
   it('leaves a query whose ; pairs hold no credential exactly as written', () => {
     const url = 'https://api.example.com/v1?region=eu;zone=a&page=2';
     expect(urlWithoutCredentials(url)).toBe(url);
