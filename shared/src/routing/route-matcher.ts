@@ -57,13 +57,29 @@ type PatternSegment =
   | { kind: 'prefix'; value: string } // last segment "abc*"
   | { kind: 'wildcard' }; // last segment "*"
 
+/**
+ * A segment as the matcher keeps it: a literal is its text, a `:param` and a trailing `*` are one shared
+ * object each. Every replica holds every tenant's patterns, up to 1,000 of 255 segments: an object per
+ * segment (≈ 48 B, in each of two indexes) made such a tenant ≈ 32 MB of heap for 0.5 MB of patterns.
+ */
+type Segment = string | typeof PARAM | typeof WILDCARD | PrefixSegment;
+interface PrefixSegment {
+  readonly kind: 'prefix';
+  readonly value: string;
+}
+const PARAM = { kind: 'param' } as const;
+const WILDCARD = { kind: 'wildcard' } as const;
+
+const kindOf = (segment: Segment): PatternSegment['kind'] =>
+  typeof segment === 'string' ? 'literal' : segment.kind;
+
 export interface MatchableRoute {
   readonly config: RouteConfig;
 }
 
 interface CompiledPattern<Route> {
   readonly route: Route;
-  readonly segments: readonly PatternSegment[];
+  readonly segments: readonly Segment[];
   readonly methods: ReadonlySet<string> | null;
   /** Hosts, headers and query the request must have (null: none). */
   readonly conditions: ConditionsOnce | null;
@@ -94,15 +110,28 @@ export class InvalidRoutePatternError extends Error {
 }
 
 export function compilePattern(routeId: string, pattern: string): PatternSegment[] {
+  const parts = normalizedParts(routeId, pattern);
+  return segmentsOf(routeId, pattern, parts).map((segment, index): PatternSegment => {
+    if (typeof segment === 'string') return { kind: 'literal', value: segment };
+    if (segment.kind === 'param') return { kind: 'param', name: parts[index]!.slice(1) };
+    return segment.kind === 'wildcard' ? { kind: 'wildcard' } : { kind: 'prefix', value: segment.value };
+  });
+}
+
+function normalizedParts(routeId: string, pattern: string): string[] {
   const normalized = normalizePath(pattern, 'keep');
   if (!normalized.ok) throw new InvalidRoutePatternError(routeId, pattern, normalized.reason);
   const parts = normalized.path.slice(1).split('/');
-  if (parts.length === 1 && parts[0] === '') return [];
-  return parts.map((part, index): PatternSegment => {
+  return parts.length === 1 && parts[0] === '' ? [] : parts;
+}
+
+/** `pattern`'s segments as the matcher keeps them (literals as their text: see Segment). */
+function segmentsOf(routeId: string, pattern: string, parts = normalizedParts(routeId, pattern)): Segment[] {
+  return parts.map((part, index): Segment => {
     const last = index === parts.length - 1;
     if (part === '*') {
       if (!last) throw new InvalidRoutePatternError(routeId, pattern, '* is only allowed at the end');
-      return { kind: 'wildcard' };
+      return WILDCARD;
     }
     if (part.endsWith('*')) {
       if (!last) throw new InvalidRoutePatternError(routeId, pattern, '* is only allowed at the end');
@@ -112,47 +141,41 @@ export function compilePattern(routeId: string, pattern: string): PatternSegment
       throw new InvalidRoutePatternError(routeId, pattern, '* is only allowed at the end');
     if (part.startsWith(':')) {
       if (part.length === 1) throw new InvalidRoutePatternError(routeId, pattern, 'parameter without a name');
-      return { kind: 'param', name: part.slice(1) };
+      return PARAM;
     }
-    return { kind: 'literal', value: part };
+    return part;
   });
 }
 
 const RANK = { literal: 3, param: 2, prefix: 1, wildcard: 0 } as const;
 
 /** Negative when `a` is more specific than `b`. */
-function compareSpecificity(a: readonly PatternSegment[], b: readonly PatternSegment[]): number {
+function compareSpecificity(a: readonly Segment[], b: readonly Segment[]): number {
   const shared = Math.min(a.length, b.length);
   for (let i = 0; i < shared; i++) {
-    const difference = RANK[b[i]!.kind] - RANK[a[i]!.kind];
+    const difference = RANK[kindOf(b[i]!)] - RANK[kindOf(a[i]!)];
     if (difference !== 0) return difference;
   }
   if (a.length === b.length) return 0;
   // One pattern continues: a trailing wildcard is less specific than ending here; more segments are more.
   const longer = a.length > b.length ? a : b;
   const next = longer[shared]!;
-  const longerFirst = next.kind === 'wildcard' ? 1 : -1;
+  const longerFirst = next === WILDCARD ? 1 : -1;
   return a.length > b.length ? longerFirst : -longerFirst;
 }
 
-function segmentsMatch(pattern: readonly PatternSegment[], path: readonly string[]): boolean {
+function segmentsMatch(pattern: readonly Segment[], path: readonly string[]): boolean {
   // path[0] is the empty string before the leading slash.
   const count = path.length - 1;
   for (let i = 0; i < pattern.length; i++) {
     const expected = pattern[i]!;
-    if (expected.kind === 'wildcard') return true;
+    if (expected === WILDCARD) return true;
     if (i >= count) return false;
     const actual = path[i + 1]!;
-    switch (expected.kind) {
-      case 'literal':
-        if (actual !== expected.value) return false;
-        break;
-      case 'param':
-        if (actual === '') return false;
-        break;
-      case 'prefix':
-        return actual.startsWith(expected.value);
-    }
+    if (typeof expected === 'string') {
+      if (actual !== expected) return false;
+    } else if (expected.kind === 'prefix') return actual.startsWith(expected.value);
+    else if (actual === '') return false; // a `:param` takes any non-empty segment
   }
   if (pattern.length === 0) return count === 1 && path[1] === ''; // pattern "/" matches only "/"
   return pattern.length === count;
@@ -187,41 +210,38 @@ class SegmentTest {
   /** Path indexes the pattern's literals and `:param`s cover (from 1). */
   readonly #covered: number;
   /**
-   * Path index, value, path index, value, …: the literal segments, rarest first (one flat array, not a
-   * pair each: every replica holds every route's).
+   * The path indexes of the literal segments, rarest first; each is compared with the pattern's own
+   * segment there (every replica holds every route's: two bytes a literal, not a slot for the index and
+   * one for the value).
    */
-  readonly #literals: ReadonlyArray<number | string>;
+  readonly #literals: Uint16Array | Uint32Array;
   readonly #prefix: readonly [number, string] | undefined;
 
   constructor(
-    readonly segments: readonly PatternSegment[],
+    readonly segments: readonly Segment[],
     rarity: (at: number, value: string) => number,
   ) {
     const last = segments[segments.length - 1];
-    this.#covered =
-      last?.kind === 'wildcard' || last?.kind === 'prefix' ? segments.length - 1 : segments.length;
-    this.#exactCount = last?.kind !== 'wildcard' && last?.kind !== 'prefix';
-    this.#count = last?.kind === 'wildcard' ? segments.length - 1 : segments.length;
-    this.#prefix = last?.kind === 'prefix' ? [segments.length, last.value] : undefined;
+    const prefix =
+      last !== undefined && typeof last !== 'string' && last.kind === 'prefix' ? last : undefined;
+    this.#covered = last === WILDCARD || prefix !== undefined ? segments.length - 1 : segments.length;
+    this.#exactCount = last !== WILDCARD && prefix === undefined;
+    this.#count = last === WILDCARD ? segments.length - 1 : segments.length;
+    this.#prefix = prefix === undefined ? undefined : [segments.length, prefix.value];
     // Rarest first, then the later segment: each literal's rarity looked up once and sorted as one
     // number (rarity, then position from the end), with no comparison function and no pair per literal.
     const radix = segments.length + 1;
     let literalCount = 0;
-    for (let i = 0; i < this.#covered; i++) if (segments[i]!.kind === 'literal') literalCount++;
+    for (let i = 0; i < this.#covered; i++) if (typeof segments[i] === 'string') literalCount++;
     const order = new Float64Array(literalCount);
     for (let i = 0, k = 0; i < this.#covered; i++) {
       const segment = segments[i]!;
-      if (segment.kind === 'literal')
-        order[k++] = rarity(i + 1, segment.value) * radix + (radix - 1 - (i + 1));
+      if (typeof segment === 'string') order[k++] = rarity(i + 1, segment) * radix + (radix - 1 - (i + 1));
     }
     order.sort();
-    const literals: Array<number | string> = [];
-    for (const key of order) {
-      const at = radix - 1 - (key % radix);
-      literals.push(at, (segments[at - 1] as { readonly value: string }).value);
-    }
-    // slice(): a backing store of exactly its length (push leaves room to grow).
-    this.#literals = literals.slice();
+    const literals = radix <= 0xffff ? new Uint16Array(literalCount) : new Uint32Array(literalCount);
+    for (let k = 0; k < literalCount; k++) literals[k] = radix - 1 - (order[k]! % radix);
+    this.#literals = literals;
   }
 
   /** Whether the pattern matches; `step` counts each segment compared. */
@@ -235,9 +255,11 @@ class SegmentTest {
     }
     if (this.#exactCount ? count !== this.#count : count < this.#count) return false;
     const literals = this.#literals;
-    for (let i = 0; i < literals.length; i += 2) {
+    const own = this.segments;
+    for (let i = 0; i < literals.length; i++) {
       step();
-      if (segments[literals[i] as number] !== literals[i + 1]) return false;
+      const at = literals[i]!;
+      if (segments[at] !== own[at - 1]) return false;
     }
     return this.#prefix === undefined || segments[this.#prefix[0]]!.startsWith(this.#prefix[1]);
   }
@@ -249,18 +271,18 @@ class SegmentTest {
  * segments, each a key built and hashed per lookup, would cost every replica 0.3–0.6 s per 1,000 patterns).
  */
 function* literalRarity(
-  patterns: readonly { readonly segments: readonly PatternSegment[] }[],
+  patterns: readonly { readonly segments: readonly Segment[] }[],
   step: () => void,
 ): SlicedWork<(at: number, value: string) => number> {
   const counts: Map<string, number>[] = [];
   for (const { segments } of patterns) {
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i]!;
-      if (segment.kind !== 'literal') continue;
+      if (typeof segment !== 'string') continue;
       step();
       while (counts.length <= i + 1) counts.push(new Map());
       const at = counts[i + 1]!;
-      at.set(segment.value, (at.get(segment.value) ?? 0) + 1);
+      at.set(segment, (at.get(segment) ?? 0) + 1);
     }
     yield;
   }
@@ -447,12 +469,12 @@ class PatternIndex<Route> {
         samePattern.set(pattern, group);
       }
       const first = pattern.segments[0];
-      if (first?.kind !== 'literal') {
+      if (typeof first !== 'string') {
         this.#generic.push(pattern);
         continue;
       }
-      const bucket = this.#byFirstSegment.get(first.value);
-      if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
+      const bucket = this.#byFirstSegment.get(first);
+      if (bucket === undefined) this.#byFirstSegment.set(first, [pattern]);
       else bucket.push(pattern);
     }
     this.#samePattern = samePattern.size > 0 ? samePattern : NONE;
@@ -628,33 +650,46 @@ interface ReadingMatches<Route> {
   readonly tied: Route[];
 }
 
-function foldCase(segment: PatternSegment): PatternSegment {
-  if (segment.kind === 'literal' || segment.kind === 'prefix')
-    return { kind: segment.kind, value: foldLetters(segment.value) };
-  return segment;
+/**
+ * The segment with its letters folded; `texts` holds the folded texts made so far, so that equal ones
+ * are one string (`/A/B/…` folded is as many new strings as segments otherwise, 24 B each on every
+ * replica).
+ */
+function foldCase(segment: Segment, texts: Map<string, string>): Segment {
+  const text = typeof segment === 'string' ? segment : segment.kind === 'prefix' ? segment.value : undefined;
+  if (text === undefined) return segment;
+  const folded = foldLetters(text);
+  if (folded === text) return segment;
+  const shared = texts.get(folded) ?? folded;
+  texts.set(shared, shared);
+  return typeof segment === 'string' ? shared : { kind: 'prefix', value: shared };
 }
 
 /** Whether folding its letters (foldLetters) changes the pattern. */
-function foldingChanges(segments: readonly PatternSegment[]): boolean {
-  return segments.some(
-    (segment) =>
-      (segment.kind === 'literal' || segment.kind === 'prefix') &&
-      segment.value !== foldLetters(segment.value),
-  );
+function foldingChanges(segments: readonly Segment[]): boolean {
+  return segments.some((segment) => {
+    const text =
+      typeof segment === 'string' ? segment : segment.kind === 'prefix' ? segment.value : undefined;
+    return text !== undefined && text !== foldLetters(text);
+  });
 }
 
-/** Priority and segments as one string: equal keys are the same pattern. */
+/**
+ * Priority and segments as one string: equal keys are the same pattern. A literal has no `*` and does
+ * not start with `:` (compilePattern reads those as other kinds), so `:` and a trailing `*` tell the
+ * kinds apart, and the key is about the pattern's length (a label per segment made it five times that).
+ */
 function patternKey(pattern: CompiledPattern<unknown>): string {
-  let key = String(pattern.priority);
-  for (const segment of pattern.segments) {
-    key +=
-      segment.kind === 'param'
-        ? '/:'
+  const parts = pattern.segments.map((segment) =>
+    typeof segment === 'string'
+      ? segment
+      : segment.kind === 'param'
+        ? ':'
         : segment.kind === 'wildcard'
-          ? '/*'
-          : `/${segment.kind}:${segment.value}`;
-  }
-  return key;
+          ? '*'
+          : `${segment.value}*`,
+  );
+  return `${pattern.priority}/${parts.join('/')}`;
 }
 
 /** One route as the matcher sees a request (see RouteMatcher.evaluate). */
@@ -671,8 +706,8 @@ export interface RouteEvaluation<Route> {
 /** A route's pattern as compiled (and with letters folded, once asked for). */
 interface PatternOfRoute {
   readonly pattern: string;
-  readonly segments: readonly PatternSegment[];
-  folded?: readonly PatternSegment[];
+  readonly segments: readonly Segment[];
+  folded?: readonly Segment[];
 }
 
 /**
@@ -685,15 +720,18 @@ const compiledPatterns = new WeakMap<RouteConfig, PatternOfRoute>();
 function patternOf(config: RouteConfig): PatternOfRoute {
   let compiled = compiledPatterns.get(config);
   if (compiled?.pattern !== config.path_pattern) {
-    compiled = { pattern: config.path_pattern, segments: compilePattern(config.id, config.path_pattern) };
+    compiled = { pattern: config.path_pattern, segments: segmentsOf(config.id, config.path_pattern) };
     compiledPatterns.set(config, compiled);
   }
   return compiled;
 }
 
-function foldedPatternOf(config: RouteConfig): readonly PatternSegment[] {
+/** The route's segments with letters folded (see foldCase): the same array when folding changes none. */
+function foldedPatternOf(config: RouteConfig, texts: Map<string, string>): readonly Segment[] {
   const compiled = patternOf(config);
-  compiled.folded ??= compiled.segments.map(foldCase);
+  compiled.folded ??= foldingChanges(compiled.segments)
+    ? compiled.segments.map((segment) => foldCase(segment, texts))
+    : compiled.segments;
   return compiled.folded;
 }
 
@@ -777,10 +815,11 @@ function* matcherParts<Route extends MatchableRoute>(
   if (!uniformProtection([...protection.values()])) {
     const foldedPatterns: CompiledPattern<Route>[] = [];
     const foldedKeys = new Map<CompiledPattern<Route>, string>();
+    const foldedTexts = new Map<string, string>();
     for (const pattern of compiled) {
       const foldedPattern: CompiledPattern<Route> = {
         ...pattern,
-        segments: foldedPatternOf(pattern.route.config),
+        segments: foldedPatternOf(pattern.route.config, foldedTexts),
         ...(foldingChanges(pattern.segments) ? { unfolded: pattern } : {}),
       };
       foldedPatterns.push(foldedPattern);
