@@ -12,11 +12,13 @@ import {
  */
 const FEWEST_FILED = 8;
 
-/** What a candidate list holds: its position in match order and what its route's `match` requires. */
+/** What a candidate list holds: its position in match order. */
 export interface IndexedCandidate {
   readonly rank: number;
-  readonly requirements: ExactRequirements;
 }
+
+/** What a candidate's route's `match` requires (read only while an index is built). */
+export type RequirementsOf<Candidate> = (candidate: Candidate) => ExactRequirements;
 
 /** The candidates a request may match: two lists, each in match order (either may be empty). */
 export interface CandidateLists<Candidate> {
@@ -38,10 +40,12 @@ const NONE: readonly never[] = [];
  */
 export function fileByConditionValue<Candidate extends IndexedCandidate>(
   sorted: readonly Candidate[],
+  requirementsOf: RequirementsOf<Candidate>,
   preflight = false,
 ): ConditionValueIndex<Candidate> | undefined {
-  const field = sorted.length >= FEWEST_FILED ? mostSelectiveField(sorted, preflight) : undefined;
-  return field === undefined ? undefined : new ConditionValueIndex(sorted, field);
+  const field =
+    sorted.length >= FEWEST_FILED ? mostSelectiveField(sorted, requirementsOf, preflight) : undefined;
+  return field === undefined ? undefined : new ConditionValueIndex(sorted, field, requirementsOf);
 }
 
 /**
@@ -68,14 +72,14 @@ export class ConditionValueIndex<Candidate extends IndexedCandidate> {
   #serial = 0;
   #lists: CandidateLists<Candidate>;
 
-  constructor(sorted: readonly Candidate[], field: ExactField) {
+  constructor(sorted: readonly Candidate[], field: ExactField, requirementsOf: RequirementsOf<Candidate>) {
     this.#field = field;
     this.#everything = { unfiled: sorted, filed: NONE };
     this.#lists = this.#everything;
     const unfiled: Candidate[] = [];
     const buckets = new Map<string, Candidate[]>();
     for (const candidate of sorted) {
-      const values = candidate.requirements.get(field.key)?.values;
+      const values = requirementsOf(candidate).get(field.key)?.values;
       if (values === undefined) unfiled.push(candidate);
       else
         for (const value of values) {
@@ -86,7 +90,8 @@ export class ConditionValueIndex<Candidate extends IndexedCandidate> {
     }
     this.#unfiledOnly = { unfiled, filed: NONE };
     for (const [value, filed] of buckets) this.#byValue.set(value, { unfiled, filed });
-    this.#forPreflight = field.kind === 'header' ? fileByConditionValue(sorted, true) : undefined;
+    this.#forPreflight =
+      field.kind === 'header' ? fileByConditionValue(sorted, requirementsOf, true) : undefined;
   }
 
   /** The candidates `request` may match; `serial`: the request's number (see RouteMatcher). */
@@ -117,12 +122,14 @@ export class ConditionValueIndex<Candidate extends IndexedCandidate> {
  * requires spares none, a header each route requires its own value of spares all but one. Header
  * fields are skipped for a preflight.
  */
-function mostSelectiveField(
-  candidates: readonly IndexedCandidate[],
+function mostSelectiveField<Candidate>(
+  candidates: readonly Candidate[],
+  requirementsOf: RequirementsOf<Candidate>,
   preflight: boolean,
 ): ExactField | undefined {
   const fields = new Map<string, { field: ExactField; filed: number; buckets: Map<string, number> }>();
-  for (const { requirements } of candidates) {
+  for (const candidate of candidates) {
+    const requirements = requirementsOf(candidate);
     if (requirements.size === 0) continue;
     for (const { field, values } of requirements.values()) {
       if (preflight && field.kind === 'header') continue;

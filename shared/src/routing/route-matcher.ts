@@ -83,8 +83,6 @@ interface CompiledPattern<Route> {
   readonly methods: ReadonlySet<string> | null;
   /** Hosts, headers and query the request must have (null: none). */
   readonly conditions: ConditionsOnce | null;
-  /** The request field values the conditions require (how ConditionValueIndex files the pattern). */
-  readonly requirements: ExactRequirements;
   readonly priority: number;
   /** How many methods the route takes (see methodListBreadth). */
   readonly methodBreadth: number;
@@ -448,13 +446,13 @@ class PatternIndex<Route> {
 
   /**
    * Files every pattern (and groups them by `keys`, if given), counting one step per pattern through
-   * `step`; each list is then filed by condition value unless `indexConditionValues` is false. Every
-   * pattern has its test already (segmentTests).
+   * `step`; each list is then filed by condition value (by what `requirementsOf` says each pattern
+   * requires) unless `requirementsOf` is undefined. Every pattern has its test already (segmentTests).
    */
   constructor(
     sorted: readonly CompiledPattern<Route>[],
     step: () => void,
-    indexConditionValues: boolean,
+    requirementsOf: ((pattern: CompiledPattern<Route>) => ExactRequirements) | undefined,
     keys?: ReadonlyMap<CompiledPattern<Route>, string>,
   ) {
     const groups = new Map<string, CompiledPattern<Route>[]>();
@@ -479,9 +477,9 @@ class PatternIndex<Route> {
     }
     this.#samePattern = samePattern.size > 0 ? samePattern : NONE;
     const filed = new Map<readonly CompiledPattern<Route>[], ConditionValueIndex<CompiledPattern<Route>>>();
-    if (indexConditionValues) {
+    if (requirementsOf !== undefined) {
       for (const list of [this.#generic, ...this.#byFirstSegment.values(), ...groups.values()]) {
-        const index = fileByConditionValue(list);
+        const index = fileByConditionValue(list, requirementsOf);
         if (index !== undefined) filed.set(list, index);
       }
     }
@@ -641,6 +639,7 @@ class PatternIndex<Route> {
 }
 
 const NO_CANDIDATES: readonly never[] = [];
+const NOTHING_REQUIRED: ExactRequirements = new Map();
 
 /** What one reading of a path finds for one method (see PatternIndex.readingMatches). */
 interface ReadingMatches<Route> {
@@ -774,13 +773,17 @@ function* matcherParts<Route extends MatchableRoute>(
   const conditions = new ConditionSet();
   const methodSets = new MethodSets();
   const compiled: CompiledPattern<Route>[] = [];
+  // What each route's conditions require, for filing the indexes only: kept on the patterns, it was
+  // ≈ 5 KB a route with 20 `exact` conditions on every replica for as long as the tenant's version.
+  const required = new Map<Route, ExactRequirements>();
   for (const route of routes) {
+    const requirements = exactRequirements(route.config.match);
+    if (requirements.size > 0) required.set(route, requirements);
     compiled.push({
       route,
       segments: patternOf(route.config).segments,
       methods: methodSets.of(route.config.methods),
       conditions: conditionsOnce(conditions.compile(route.config.match)),
-      requirements: exactRequirements(route.config.match),
       priority: route.config.priority,
       methodBreadth: methodListBreadth(route.config.methods),
       order: compiled.length,
@@ -802,7 +805,10 @@ function* matcherParts<Route extends MatchableRoute>(
   yield;
   for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
   yield* segmentTests(compiled, step);
-  const exact = new PatternIndex(compiled, step, indexConditionValues);
+  const requirementsOf = indexConditionValues
+    ? (pattern: CompiledPattern<Route>) => required.get(pattern.route) ?? NOTHING_REQUIRED
+    : undefined;
+  const exact = new PatternIndex(compiled, step, requirementsOf);
   yield;
   const foldablePatterns = compiled.some((pattern) => foldingChanges(pattern.segments));
   const keys = new ProtectionKeys(tenantIpRules);
@@ -827,9 +833,11 @@ function* matcherParts<Route extends MatchableRoute>(
       yield;
     }
     yield* segmentTests(foldedPatterns, step);
-    folded = new PatternIndex(foldedPatterns, step, indexConditionValues, foldedKeys);
+    folded = new PatternIndex(foldedPatterns, step, requirementsOf, foldedKeys);
     yield;
   }
+  // Emptied, not only left behind: optimised code may keep this function's closures' context.
+  required.clear();
   return {
     exact,
     folded,
