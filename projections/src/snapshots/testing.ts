@@ -181,7 +181,9 @@ export async function topicRecords(topic: string): Promise<SnapshotRecord[]> {
   const records: SnapshotRecord[] = [];
   if (end === 0n) return records;
   const groupId = uniqueGroupId('topic-records');
-  const consumer = kafka.consumer({ groupId });
+  // Disconnecting waits for the fetch in flight: once the topic is read, that is a long poll of
+  // maxWaitTimeInMs (kafkajs's default 5 s) with nothing left to come.
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let read = 0n;
