@@ -437,7 +437,7 @@ beforeAll(async () => {
   cp = await startControlPlane({
     withReadSide: true,
     // How long a read waits for read models behind its X-Min-Position (the last test stops them).
-    minPositionWaitMs: 200,
+    minPositionWaitMs: 50,
     certificateKeyRing: keyRing(randomBytes(32).toString('base64')),
     cachePurger: recordingPurger,
     rolloutRedis: redis,
