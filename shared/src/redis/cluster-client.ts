@@ -6,6 +6,7 @@ type TopologyTimedClusterOptions = NonNullable<ConstructorParameters<typeof Clus
 };
 
 type ReadyCheckCallback = (error?: Error | null, state?: string) => void;
+type ReadyCallback = Parameters<Cluster['delayUntilReady']>[0];
 
 /** The two ioredis Cluster internals this class re-times (private in ioredis' typings). */
 interface ClusterInternals {
@@ -23,6 +24,11 @@ interface ClusterInternals {
  * for a minute or more although the cluster is healthy. Topology queries are rare (connect, reconnect,
  * MOVED, the periodic refresh), so they get `topologyTimeoutMs`; every other command keeps
  * `commandTimeout`.
+ *
+ * Until it has its slot table, an auto-pipelined command (and a pipeline) waits for the client to be
+ * ready, which ioredis bounds by nothing but the topology queries (seconds, or for ever while the
+ * nodes accept and answer nothing). Without the offline queue that wait is held to `commandTimeout`,
+ * as any command is: Redis is never a reason for a request to hang, starting or not.
  */
 export class TopologyTimedCluster extends Cluster {
   readonly topologyTimeoutMs: number;
@@ -37,6 +43,23 @@ export class TopologyTimedCluster extends Cluster {
     internals.getInfoFromNode = (node, callback) =>
       getInfoFromNode(node && this.withTopologyTimeout(node), callback);
     internals.readyCheck = (callback) => this.checkClusterState(callback);
+  }
+
+  override delayUntilReady(callback: ReadyCallback): void {
+    const bound = this.options.enableOfflineQueue ? undefined : this.options.redisOptions?.commandTimeout;
+    if (bound === undefined) {
+      super.delayUntilReady(callback);
+      return;
+    }
+    let waiting = true;
+    const settle: ReadyCallback = (error) => {
+      if (!waiting) return;
+      waiting = false;
+      clearTimeout(timer);
+      callback(error);
+    };
+    const timer = setTimeout(() => settle(new Error('Command timed out')), bound);
+    super.delayUntilReady(settle);
   }
 
   override duplicate(
