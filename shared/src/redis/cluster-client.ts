@@ -29,6 +29,12 @@ interface ClusterInternals {
  * ready, which ioredis bounds by nothing but the topology queries (seconds, or for ever while the
  * nodes accept and answer nothing). Without the offline queue that wait is held to `commandTimeout`,
  * as any command is: Redis is never a reason for a request to hang, starting or not.
+ *
+ * A command whose node connection closed before its reply (a master killed, a silent connection
+ * replaced after its socket timeout) is sent again by ioredis after its failover delay, to the node
+ * serving its slot then. Without the offline queue, one whose caller has been answered meanwhile
+ * (`commandTimeout`) is not: sent again it would run after its caller had decided without it (a limit
+ * or a quota charged for a request Redis did not decide, twice when the lost one had run).
  */
 export class TopologyTimedCluster extends Cluster {
   readonly topologyTimeoutMs: number;
@@ -43,6 +49,8 @@ export class TopologyTimedCluster extends Cluster {
     internals.getInfoFromNode = (node, callback) =>
       getInfoFromNode(node && this.withTopologyTimeout(node), callback);
     internals.readyCheck = (callback) => this.checkClusterState(callback);
+    if (!options.enableOfflineQueue)
+      this.on('+node', (connection: Redis) => sendNoAnsweredCommand(connection));
   }
 
   override delayUntilReady(callback: ReadyCallback): void {
@@ -112,4 +120,17 @@ export class TopologyTimedCluster extends Cluster {
       },
     );
   }
+}
+
+/**
+ * `connection` (a node's) no longer writes a command sent alone whose promise has settled: the Cluster
+ * client sends a command again on it after its first connection closed, also once its caller gave up
+ * on it. A pipeline's commands are left alone (the pipeline writes them together, counting each).
+ */
+function sendNoAnsweredCommand(connection: Redis): void {
+  const send = connection.sendCommand;
+  connection.sendCommand = function sendUnlessAnswered(this: Redis, command, stream) {
+    if (stream === undefined && command.isSettled === true) return command.promise;
+    return send.call(this, command, stream);
+  };
 }
