@@ -1,4 +1,4 @@
-import { Cluster, type ClusterNode, type ClusterOptions, type Redis } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions, type Command, type Redis } from 'ioredis';
 
 type TopologyTimedClusterOptions = NonNullable<ConstructorParameters<typeof Cluster<'legacy'>>[1]> & {
   /** Bounds CLUSTER SLOTS and the ready check, each on a connection opened for it. */
@@ -35,10 +35,17 @@ interface ClusterInternals {
  * serving its slot then. Without the offline queue, one whose caller has been answered meanwhile
  * (`commandTimeout`) is not: sent again it would run after its caller had decided without it (a limit
  * or a quota charged for a request Redis did not decide, twice when the lost one had run).
+ *
+ * And a command's `commandTimeout` counts from the call, not from when ioredis first writes it to a
+ * node: one that finds its master's connection still opening (a master whose host is gone) waits for
+ * ioredis' failover retry, which waits for a slot table refresh — seconds when that refresh asks a
+ * node that does not answer.
  */
 export class TopologyTimedCluster extends Cluster {
   readonly topologyTimeoutMs: number;
   private readonly seeds: ClusterNode[];
+  /** Without the offline queue: each command's timeout, counted from its call. */
+  private readonly callTimeoutMs: number | undefined;
 
   constructor(nodes: ClusterNode[], options: TopologyTimedClusterOptions) {
     super(nodes, Object.assign({}, options, { slotsRefreshTimeout: options.topologyTimeoutMs }));
@@ -49,12 +56,23 @@ export class TopologyTimedCluster extends Cluster {
     internals.getInfoFromNode = (node, callback) =>
       getInfoFromNode(node && this.withTopologyTimeout(node), callback);
     internals.readyCheck = (callback) => this.checkClusterState(callback);
-    if (!options.enableOfflineQueue)
+    if (!options.enableOfflineQueue) {
+      this.callTimeoutMs = options.redisOptions?.commandTimeout;
       this.on('+node', (connection: Redis) => sendNoAnsweredCommand(connection));
+    }
+  }
+
+  override sendCommand(
+    command: Command,
+    stream?: Parameters<Cluster['sendCommand']>[1],
+    node?: unknown,
+  ): unknown {
+    if (this.callTimeoutMs !== undefined && stream === undefined) command.setTimeout(this.callTimeoutMs);
+    return super.sendCommand(command, stream, node);
   }
 
   override delayUntilReady(callback: ReadyCallback): void {
-    const bound = this.options.enableOfflineQueue ? undefined : this.options.redisOptions?.commandTimeout;
+    const bound = this.callTimeoutMs;
     if (bound === undefined) {
       super.delayUntilReady(callback);
       return;
