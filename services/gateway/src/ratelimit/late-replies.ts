@@ -33,8 +33,7 @@ const WATCH = Symbol('lateReplyWatch');
  * by replacing the command's resolve, which ioredis renews when it re-initializes a command (a Cluster
  * pipeline whose commands all failed alike does so) and which would cost a function per command.
  * Undefined when ioredis no longer has that class: late replies are then not heard. Not heard either:
- * a call made before a Cluster client knows its slots (its command is built later), and a call ioredis
- * sends again as a new command after NOSCRIPT (a script cache flushed on the server).
+ * a call ioredis sends again as a new command after NOSCRIPT (a script cache flushed on the server).
  */
 export function hearLateReplies(client: RedisClient, name: string): LateReplies | undefined {
   const known = byClient.get(client)?.get(name);
