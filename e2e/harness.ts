@@ -478,6 +478,8 @@ export interface SystemOptions {
   gatewayEnv?: Record<string, string>;
   /** Extra environment for the control plane (e.g. DNS_RESOLVER). */
   controlPlaneEnv?: Record<string, string>;
+  /** Extra environment for both projectors (e.g. their metrics ports). */
+  projectorEnv?: Record<string, string>;
   /** Kafka bootstrap brokers; default the shared local broker (a private one for fault tests). */
   kafkaBrokers?: readonly string[];
   /** Redis for every service; default the shared local server (a private one for fault tests). */
@@ -558,11 +560,13 @@ export class TestSystem {
     const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, {
       ...env,
       READ_MODEL_PROJECTOR_METRICS_PORT: '0',
+      ...this.options.projectorEnv,
     });
     const snapshots = startService('snapshot-projector', ENTRY_POINTS.snapshots, {
       ...env,
       SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
       SNAPSHOT_PROJECTOR_BATCH_SIZE: '100',
+      ...this.options.projectorEnv,
     });
     this.services.push(readModels, snapshots);
     const controlPlaneUp = this.startControlPlane('control-plane', this.options.controlPlaneEnv).then(
@@ -585,10 +589,10 @@ export class TestSystem {
     return onFreePorts(1, async ([port]) => {
       const cp = startService(name, ENTRY_POINTS.controlPlane, {
         ...this.commonEnv(),
+        CONTROL_PLANE_METRICS_PORT: '0',
         ...env,
         CONTROL_PLANE_PORT: String(port),
         CONTROL_PLANE_HOST: '127.0.0.1',
-        CONTROL_PLANE_METRICS_PORT: '0',
       });
       this.services.push(cp);
       const url = `http://127.0.0.1:${port}`;

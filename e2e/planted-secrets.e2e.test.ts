@@ -1,8 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import {
@@ -12,11 +15,14 @@ import {
   type TestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
 import { Redis } from 'ioredis';
+import { generateKeyPair, SignJWT } from 'jose';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AdminResponse,
   type CliRun,
   eventually,
+  freePort,
   type GatewayReplica,
   runVantageedge,
   startOrigin,
@@ -33,7 +39,11 @@ import {
  * the CLI's admin API URL). None of them may reach any service's output, the CLI's, an admin API or
  * gateway admin answer other than the one that issues a key, Redis, or a PostgreSQL row other than the
  * event log's and the snapshots'. Those, and the snapshots on Kafka, hold the route credential (the
- * gateways send it) and the private keys sealed only.
+ * gateways send it) and the private keys sealed only. Failures are driven too (a wrong key, expired and
+ * forged tokens, an origin refusing connections, a tenant's key set failing to load from a URL with a
+ * token in its query, commands refused for their credentials, an undecodable snapshot on the topic), and
+ * the spans every service exports and every listener's /metrics are searched as well; each secret is
+ * looked for as written, URL-encoded and in base64.
  */
 
 const SUBDOMAIN = 'plantedsweep';
@@ -46,6 +56,17 @@ const QUERY_SECRET = 'planted-query-key-0123456789';
 const ORIGIN_URL_PASSWORD = 'planted-origin-url-password-0123456789';
 const CLI_URL_PASSWORD = 'planted-cli-url-password-0123456789';
 const GATEWAY_ADMIN_TOKEN = 'planted-gateway-admin-token-0123456789';
+const PROXY_SECRET = 'planted-proxy-authorization-0123456789';
+const PROXY_BASIC = Buffer.from(`user:${PROXY_SECRET}`).toString('base64');
+const WRONG_KEY = `ve_live_planted${randomBytes(16).toString('hex')}`;
+const JWKS_URL_SECRET = 'planted-jwks-url-token-0123456789';
+const REFUSED_SECRET = 'planted-refused-command-0123456789';
+const SNAPSHOT_SECRET = 'planted-undecodable-snapshot-0123456789';
+const OIDC_ISSUER = 'https://idp.plantedsweep.test';
+const OIDC_AUDIENCE = 'planted-api';
+
+/** What the gateways send for a tenant, kept in its events and snapshots (never in a read model). */
+const GATEWAY_CREDENTIALS = ['the route credential', "a key set URL's token"];
 
 /** Counted in Redis for an hour: the counters are still there when Redis is read. */
 const HOURLY_LIMIT_PER_KEY = {
@@ -66,6 +87,8 @@ let tenantId = '';
 let adminToken = '';
 let memberToken = '';
 let viewerToken = '';
+let expiredToken = '';
+let oidcToken = '';
 let serverCertificate: TestCertificate;
 let clientCertificate: TestCertificate;
 /** Key plaintexts, each answered once (issue, rotation). */
@@ -77,6 +100,23 @@ const snapshots: TenantSnapshot[] = [];
 let closeBus: () => Promise<void> = async () => {};
 /** Every CLI run's output (stdout and stderr), with its arguments. */
 const cliOutputs: Array<{ args: string; output: string }> = [];
+/** Every span export the services sent (OTLP/HTTP JSON bodies). */
+const spanExports: string[] = [];
+const collector = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    spanExports.push(Buffer.concat(chunks).toString());
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+});
+/** A tenant's identity provider whose key set never loads: every fetch answers 500. */
+let keySetFetches = 0;
+const failingKeySet = http.createServer((_req, res) => {
+  keySetFetches += 1;
+  res.writeHead(500, { 'content-type': 'text/plain' }).end('key set unavailable');
+});
+const metricsPorts: Record<string, number> = {};
 
 /** Lines of a PEM private key's base64 body: any copy of the key in the clear holds them. */
 function privateKeyLines(certificate: TestCertificate): string[] {
@@ -86,9 +126,34 @@ function privateKeyLines(certificate: TestCertificate): string[] {
     .filter((line) => line.length >= 40 && !line.startsWith('-----'));
 }
 
+/** A JWT's signature: enough to replay nothing, yet no copy of the token may keep it either. */
+function signatureOf(token: string): string {
+  return token.split('.')[2] ?? '';
+}
+
+/** A secret as written, URL-encoded and in base64 (standard and URL-safe). */
+function encodings(secret: string): string[] {
+  const base64 = Buffer.from(secret).toString('base64');
+  return [
+    ...new Set([
+      secret,
+      encodeURIComponent(secret),
+      base64.replace(/=+$/, ''),
+      Buffer.from(secret).toString('base64url'),
+    ]),
+  ];
+}
+
 /** Every secret planted, by name (the key plaintexts and tokens once they exist). */
 function planted(): Array<[string, string]> {
-  return [
+  const tokens: Array<[string, string]> = [
+    ['the platform admin token', adminToken],
+    ['the member token', memberToken],
+    ['the viewer token', viewerToken],
+    ['an expired admin token', expiredToken],
+    ["a tenant identity provider's token", oidcToken],
+  ];
+  const secrets: Array<[string, string]> = [
     ['the route credential', ROUTE_SECRET],
     ['a client bearer token', BEARER],
     ['a client cookie', COOKIE_SECRET],
@@ -98,10 +163,20 @@ function planted(): Array<[string, string]> {
     ['the certificate encryption key', KEK],
     ['the API key pepper', system.pepper],
     ["the gateway's admin token", GATEWAY_ADMIN_TOKEN],
-    ['the platform admin token', adminToken],
-    ['the member token', memberToken],
-    ['the viewer token', viewerToken],
+    ['a proxy authorization', PROXY_SECRET],
+    ['a proxy authorization in Basic', PROXY_BASIC],
+    ['a wrong API key', WRONG_KEY],
+    ["a key set URL's token", JWKS_URL_SECRET],
+    ["a refused command's credential", REFUSED_SECRET],
+    ["an undecodable snapshot's credential", SNAPSHOT_SECRET],
+    ...tokens,
+    ...tokens.map(([name, token]): [string, string] => [`${name}'s signature`, signatureOf(token)]),
     ...plaintexts.map((key, index): [string, string] => [`API key plaintext ${index}`, key]),
+  ];
+  return [
+    ...secrets
+      .filter(([, secret]) => secret.length > 0)
+      .flatMap(([name, secret]) => encodings(secret).map((form): [string, string] => [name, form])),
     ...privateKeyLines(serverCertificate).map((line): [string, string] => ["the server key's PEM", line]),
     ...privateKeyLines(clientCertificate).map((line): [string, string] => ["the client key's PEM", line]),
   ];
@@ -200,9 +275,29 @@ beforeAll(async () => {
     },
   );
   folder = await mkdtemp(path.join(os.tmpdir(), 'vantageedge-e2e-planted-'));
+  for (const server of [collector, failingKeySet]) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  }
+  const traced = {
+    OTEL_ENABLED: 'true',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  };
+  for (const name of ['control-plane', 'read-model-projector', 'snapshot-projector']) {
+    metricsPorts[name] = await freePort();
+  }
   system = await TestSystem.create({
-    controlPlaneEnv: { CERTIFICATE_ENCRYPTION_KEY: KEK },
-    gatewayEnv: { CERTIFICATE_ENCRYPTION_KEY: KEK, GATEWAY_ADMIN_TOKEN },
+    controlPlaneEnv: {
+      ...traced,
+      CERTIFICATE_ENCRYPTION_KEY: KEK,
+      CONTROL_PLANE_METRICS_PORT: String(metricsPorts['control-plane']),
+    },
+    projectorEnv: {
+      ...traced,
+      READ_MODEL_PROJECTOR_METRICS_PORT: String(metricsPorts['read-model-projector']),
+      SNAPSHOT_PROJECTOR_METRICS_PORT: String(metricsPorts['snapshot-projector']),
+    },
+    gatewayEnv: { ...traced, CERTIFICATE_ENCRYPTION_KEY: KEK, GATEWAY_ADMIN_TOKEN },
   });
   await system.startControlSide();
   const bus = createKafkaSnapshotBus({
@@ -447,10 +542,175 @@ beforeAll(async () => {
   await cli(['get', 'keys', '-t', SUBDOMAIN], { VANTAGEEDGE_URL: credentialsUrl });
   await cli(['login', '--url', credentialsUrl, '--token', adminToken], { VANTAGEEDGE_URL: '' });
   await cli(['login', '--url', `http://user:${CLI_URL_PASSWORD}@127.0.0.1:99999`, '--token', adminToken]);
+
+  await failures(plainOrigin, keyId);
+
+  // Every listener's metrics, scraped last.
+  const scrapes = [
+    ...Object.entries(metricsPorts).map(([name, port]) => [name, `http://127.0.0.1:${port}/metrics`]),
+    ['gateway', `${gateway.adminUrl}/metrics`],
+  ];
+  const scraped: number[] = [];
+  for (const [name, url] of scrapes) {
+    const answer = await fetch(url as string, {
+      headers: { authorization: `Bearer ${GATEWAY_ADMIN_TOKEN}` },
+    });
+    scraped.push(answer.status);
+    answers.push(`${name} GET /metrics at the end → ${answer.status} ${await answer.text()}`);
+  }
+  expect(scraped).toEqual([200, 200, 200, 200]);
 }, 300_000);
+
+/**
+ * What fails on the way: tokens expired or from a provider whose key set does not load, a wrong key, an
+ * origin refusing connections, commands refused for their credentials, an undecodable snapshot.
+ */
+async function failures(plainOrigin: string, keyId: string): Promise<void> {
+  expiredToken = await system.token({ expiresInSeconds: -120 });
+  const oidcKey = await generateKeyPair('RS256');
+  oidcToken = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid: 'planted-kid' })
+    .setIssuer(OIDC_ISSUER)
+    .setAudience(OIDC_AUDIENCE)
+    .setSubject('planted-user')
+    .setExpirationTime('1h')
+    .sign(oidcKey.privateKey);
+  const keySetUrl = `http://127.0.0.1:${(failingKeySet.address() as AddressInfo).port}/jwks?token=${JWKS_URL_SECRET}`;
+  const oidc = await admin('PATCH', `/api/v1/tenants/${tenantId}`, {
+    body: { settings: { oidc: { issuer: OIDC_ISSUER, audience: OIDC_AUDIENCE, jwks_url: keySetUrl } } },
+  });
+  expect(oidc.status, oidc.text).toBe(200);
+  const refusingOrigin = (
+    await created('/api/v1/origins', {
+      tenant_id: tenantId,
+      name: 'refusing',
+      url: `http://127.0.0.1:${await freePort()}`,
+      health_check: { active: { enabled: false } },
+    })
+  )['id'] as string;
+  const refusing = await created('/api/v1/routes', {
+    tenant_id: tenantId,
+    origin_id: refusingOrigin,
+    path_pattern: '/refusing/*',
+    auth_mode: 'public',
+    request_headers: { set: { authorization: `Bearer ${ROUTE_SECRET}` } },
+  });
+  await eventually(
+    'the gateway serves the refusing route',
+    async () => (await gateway.get(SUBDOMAIN, '/refusing/1')).status === 502,
+    { system, timeoutMs: 30_000 },
+  );
+  const clientCredentials = {
+    authorization: `Bearer ${oidcToken}`,
+    'proxy-authorization': `Basic ${PROXY_BASIC}`,
+    cookie: `session=${COOKIE_SECRET}`,
+  };
+  await eventually(
+    "the tenant's key set is fetched and fails",
+    async () => {
+      await gateway.get(SUBDOMAIN, '/jwt/1', clientCredentials);
+      return keySetFetches > 0;
+    },
+    { system, timeoutMs: 30_000 },
+  );
+  for (const pathname of ['/jwt/1', '/refusing/1', '/open/1']) {
+    await gateway.get(SUBDOMAIN, pathname, clientCredentials);
+    await gateway.get(SUBDOMAIN, pathname, { authorization: `Bearer ${expiredToken}` });
+    await gateway.get(SUBDOMAIN, `${pathname}?api_key=${WRONG_KEY}`, { 'proxy-authorization': PROXY_SECRET });
+  }
+  for (const headers of [{ 'x-api-key': WRONG_KEY }, { authorization: `Bearer ${WRONG_KEY}` }]) {
+    expect((await gateway.get(SUBDOMAIN, '/keyed/1', headers)).status).toBe(401);
+  }
+  await admin('POST', `/api/v1/tenants/${tenantId}/explain`, {
+    body: { method: 'GET', host: `${SUBDOMAIN}.localhost`, path: '/jwt/1', headers: clientCredentials },
+  });
+  await admin('POST', `/api/v1/tenants/${tenantId}/explain`, {
+    body: {
+      method: 'GET',
+      host: `${SUBDOMAIN}.localhost`,
+      path: '/keyed/1',
+      headers: { 'x-api-key': WRONG_KEY },
+    },
+  });
+  for (const pathname of [`/api/v1/tenants/${tenantId}`, `/api/v1/tenants/${tenantId}/config`]) {
+    await admin('GET', pathname, { token: expiredToken });
+  }
+
+  // Commands refused at the credential they carry.
+  for (const set of [
+    { authorization: `Bearer \${${REFUSED_SECRET}}` },
+    { authorization: `Bearer ${REFUSED_SECRET}\n` },
+    { 'x-api-key': `${REFUSED_SECRET}\u0000` },
+  ]) {
+    const refused = await admin('PATCH', `/api/v1/routes/${refusing['id']}`, {
+      body: { request_headers: { set } },
+    });
+    expect(refused.status, refused.text).toBe(400);
+  }
+  const refusedOrigin = await admin('POST', '/api/v1/origins', {
+    body: {
+      tenant_id: tenantId,
+      name: 'refused',
+      url: `https://api.plantedsweep.test/?token=${REFUSED_SECRET}`,
+    },
+  });
+  expect(refusedOrigin.status, refusedOrigin.text).toBe(400);
+  const refusedKeySet = await admin('PATCH', `/api/v1/tenants/${tenantId}`, {
+    body: {
+      settings: {
+        oidc: {
+          issuer: OIDC_ISSUER,
+          audience: OIDC_AUDIENCE,
+          jwks_url: `https://u:${REFUSED_SECRET}@idp.test/jwks`,
+        },
+      },
+    },
+  });
+  expect(refusedKeySet.status, refusedKeySet.text).toBe(400);
+  await admin('GET', `/api/v1/usage?tenant_id=${tenantId}`);
+  await admin('GET', `/api/v1/usage?api_key_id=${keyId}`);
+  await admin('GET', `/api/v1/origins/${plainOrigin}`);
+
+  // A snapshot the gateways cannot decode, for another tenant, carrying a route credential.
+  const template = snapshots.findLast((snapshot) => snapshot.tenant_id === tenantId);
+  expect(template?.routes.length).toBeGreaterThan(0);
+  const strangerId = randomUUID();
+  const undecodable = {
+    ...(template as TenantSnapshot),
+    tenant_id: strangerId,
+    version: '1',
+    routes: (template as TenantSnapshot).routes.map((route) => ({
+      ...route,
+      request_headers: { set: { authorization: `Bearer \${${SNAPSHOT_SECRET}}` }, add: {}, remove: [] },
+    })),
+  } as TenantSnapshot;
+  const record = encodeSnapshotMessage(
+    { kind: 'snapshot', tenantId: strangerId, version: 1n, snapshot: undecodable },
+    8 * 1024 * 1024,
+  );
+  const producer = new Kafka({
+    brokers: [...TEST_INFRA.kafkaBrokers],
+    clientId: 'e2e-planted-undecodable',
+    logLevel: logLevel.NOTHING,
+  }).producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic: system.topic,
+      messages: [{ key: record.key, value: record.value, headers: record.headers }],
+    });
+  } finally {
+    await producer.disconnect();
+  }
+  await gateway.service.waitForLine('invalid snapshot message skipped', 30_000);
+}
 
 afterAll(async () => {
   await closeBus();
+  collector.closeAllConnections();
+  failingKeySet.closeAllConnections();
+  collector.close();
+  failingKeySet.close();
   await system?.close();
   await plain?.close();
   await mutual?.close();
@@ -465,6 +725,17 @@ describe('secrets planted across the running product', () => {
       expect(service.output().length, service.name).toBeGreaterThan(0);
       expect(plantedIn(service.output()), service.name).toEqual([]);
     }
+  });
+
+  it('reach no span any service exports', async () => {
+    await eventually('spans of every service', async () => {
+      const text = spanExports.join('\n');
+      return ['"control-plane"', '"gateway"'].every((service) => text.includes(service));
+    });
+    await eventually('spans of the failed requests', async () =>
+      spanExports.join('\n').includes('/refusing/1'),
+    );
+    expect(plantedIn(spanExports.join('\n'))).toEqual([]);
   });
 
   it('reach no admin API answer (the issuing ones aside), to admins, members or viewers', () => {
@@ -483,14 +754,15 @@ describe('secrets planted across the running product', () => {
     expect(leaks).toEqual([]);
   });
 
-  it('reach the gateways on Kafka as their config needs them: the route credential, the private keys sealed', async () => {
+  it("reach the gateways on Kafka as their config needs them: the route credential, the key set URL's token, the private keys sealed", async () => {
     await eventually('the last change is on Kafka', async () =>
       snapshots.some((snapshot) => BigInt(snapshot.version) >= BigInt(lastPosition)),
     );
     const sent = JSON.stringify(snapshots);
     expect(sent).toContain(ROUTE_SECRET);
+    expect(sent).toContain(JWKS_URL_SECRET);
     expect(sent).toContain('aes-256-gcm-envelope-v1');
-    expect(plantedIn(sent, ['the route credential'])).toEqual([]);
+    expect(plantedIn(sent, GATEWAY_CREDENTIALS)).toEqual([]);
   });
 
   it('are in no Redis key or value of the system (limits, cache, usage, rollout)', async () => {
@@ -517,7 +789,7 @@ describe('secrets planted across the running product', () => {
     }
   });
 
-  it('are stored in no PostgreSQL row but the event log and the snapshots, which hold the route credential alone', async () => {
+  it("are stored in no PostgreSQL row but the event log and the snapshots, which hold the route credential and the key set URL's token alone", async () => {
     const { rows: tables } = await system.database.pool.query<{ name: string }>(
       `select format('%I.%I', table_schema, table_name) as name from information_schema.tables
         where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema')`,
@@ -528,9 +800,9 @@ describe('secrets planted across the running product', () => {
         `select t::text as row from ${name} t`,
       );
       const text = rows.map((row) => row.row).join('\n');
-      // The gateways' config (the snapshot projector's state, as sent on Kafka) holds the route credential too.
+      // The gateways' config (the snapshot projector's state, as sent on Kafka) holds their credentials too.
       const holders = name.includes('event') || name.includes('snapshot');
-      expect(plantedIn(text, holders ? ['the route credential'] : []), name).toEqual([]);
+      expect(plantedIn(text, holders ? GATEWAY_CREDENTIALS : []), name).toEqual([]);
     }
   });
 });
