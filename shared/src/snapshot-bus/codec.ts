@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import { gunzipSync, gzip, gzipSync } from 'node:zlib';
+import { answeredIssueMessage } from '../domain/credential-headers.js';
 import { type TenantSnapshot, tenantSnapshot } from '../domain/gateway-config.js';
 import { jsonByteLength } from '../json/json-bytes.js';
 import { runToEnd, type SlicedWork } from '../process/event-loop-slices.js';
@@ -287,6 +288,7 @@ export function* decodingSnapshotRecord(
 
 type Validated = { ok: true; snapshot: TenantSnapshot } | { ok: false; reason: string };
 
+/** `message` is quoted in the gateways' logs: a credential's value is never in it (answeredIssueMessage). */
 const invalid = (path: readonly PropertyKey[], message: string): Validated => ({
   ok: false,
   reason: `invalid snapshot at ${path.map(String).join('.')}: ${message}`,
@@ -296,7 +298,9 @@ function validate(json: unknown): Validated {
   const parsed = tenantSnapshot.safeParse(json);
   if (parsed.success) return { ok: true, snapshot: parsed.data };
   const issue = parsed.error.issues[0];
-  return issue ? invalid(issue.path, issue.message) : { ok: false, reason: 'invalid snapshot at ?: ' };
+  return issue
+    ? invalid(issue.path, answeredIssueMessage(issue))
+    : { ok: false, reason: 'invalid snapshot at ?: ' };
 }
 
 /** A snapshot's `routes` as parsed, when it is an object with a routes array. */
@@ -318,7 +322,7 @@ function validateWithRoutes(json: unknown, routes: RoutesValidation): Validated 
   const issue = rest.success ? undefined : rest.error.issues[0];
   const field = typeof issue?.path[0] === 'string' ? SNAPSHOT_FIELDS.indexOf(issue.path[0]) : -1;
   if (issue && (routes.ok || (field >= 0 && field < SNAPSHOT_FIELDS.indexOf('routes')))) {
-    return invalid(issue.path, issue.message);
+    return invalid(issue.path, answeredIssueMessage(issue));
   }
   if (!routes.ok) return invalid(['routes', ...routes.path], routes.message);
   if (!rest.success) return { ok: false, reason: 'invalid snapshot at ?: ' };

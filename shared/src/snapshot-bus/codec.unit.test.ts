@@ -17,6 +17,7 @@ import {
   snapshotLimits,
 } from './codec.js';
 import { SnapshotTooLargeError } from './port.js';
+import { RouteValidationCache } from './route-validation-cache.js';
 import { sampleSnapshot, snapshotMessage } from './testing.js';
 
 const LIMIT = 1024 * 1024;
@@ -104,6 +105,33 @@ describe('snapshot wire codec', () => {
       const result = decodeSnapshotRecord(record);
       expect(result.ok, name).toBe(false);
       if (!result.ok) expect(result.reason, name).toMatch(reason);
+    }
+  });
+
+  // Regression test: the gateways log a refused record's reason, which quoted the ${…} a route's
+  // credential header or query parameter named, the credential itself when it was one.
+  it("reports a route credential's refusal without quoting the credential", () => {
+    const secret = 'credential-0123456789';
+    const snapshot = sampleSnapshot(randomUUID(), 8n, { routes: 2 });
+    for (const [field, name] of [
+      ['request_headers', 'authorization'],
+      ['query', 'api_key'],
+    ] as const) {
+      const routes = snapshot.routes.map((route, index) =>
+        index === 1
+          ? { ...route, [field]: { set: { [name]: `Bearer \${${secret}}` }, add: {}, remove: [] } }
+          : route,
+      );
+      const record = encodeSnapshotMessage(snapshotMessage({ ...snapshot, routes }), LIMIT);
+      for (const cache of [undefined, new RouteValidationCache()]) {
+        const result = decodeSnapshotRecord(record, MAX_DECODED_SNAPSHOT_BYTES, cache);
+        expect(result.ok, field).toBe(false);
+        if (result.ok) continue;
+        expect(result.reason).toMatch(
+          new RegExp(`^invalid snapshot at routes\\.1\\.${field}\\.set\\.${name}: names a`),
+        );
+        expect(result.reason).not.toContain(secret);
+      }
     }
   });
 

@@ -1,3 +1,4 @@
+import { answeredIssueMessage } from '../domain/credential-headers.js';
 import { type RouteConfig, routeConfig } from '../domain/gateway-config.js';
 import type { SlicedWork } from '../process/event-loop-slices.js';
 
@@ -50,7 +51,11 @@ export class RouteValidationCache {
       const parsed = routeConfig.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
-        return { ok: false, path: [index, ...(issue?.path ?? [])], message: issue?.message ?? '' };
+        return {
+          ok: false,
+          path: [index, ...(issue?.path ?? [])],
+          message: issue ? answeredIssueMessage(issue) : '',
+        };
       }
       routes.push(parsed.data);
       yield;
