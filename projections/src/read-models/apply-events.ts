@@ -1,4 +1,8 @@
-import { isCredentialTransformField, redactedTransform } from '@vantageedge/shared/domain/credential-headers';
+import {
+  isCredentialTransformField,
+  redactedCredentials,
+  redactedTransform,
+} from '@vantageedge/shared/domain/credential-headers';
 import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import { ROUTE_POLICY_FIELDS } from '@vantageedge/shared/domain/route-policies';
@@ -201,8 +205,9 @@ class BatchChanges {
           name,
           subdomain,
           clerk_org_id,
-          // Retired fields (unverified custom_domains, unbound service_jwks) are not shown.
-          settings: withoutLegacySettings(settings),
+          // Retired fields (unverified custom_domains, unbound service_jwks) are not shown; the jwks_url
+          // without credentials (the event log and the snapshots keep the gateways' copy).
+          settings: redactedCredentials(withoutLegacySettings(settings)),
           deleted_at: null,
           ...creation,
           ...version,
@@ -246,8 +251,9 @@ class BatchChanges {
           id: d.origin_id,
           tenant_id: d.tenant_id,
           name: d.name,
-          url: d.targets[0]?.url ?? '',
-          targets: d.targets,
+          // Without the credentials earlier releases recorded in target URLs, as every read shows them.
+          url: redactedCredentials(d.targets[0]?.url ?? '', 'url'),
+          targets: redactedCredentials(d.targets),
           health_check_path: d.health_check_path,
           timeout_seconds: d.timeout_seconds,
           load_balancing: d.load_balancing,
