@@ -21,11 +21,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AdminResponse,
   type CliRun,
+  ENTRY_POINTS,
   eventually,
   freePort,
   type GatewayReplica,
+  httpRequest,
   runVantageedge,
+  type ServiceProcess,
+  sleep,
   startOrigin,
+  startService,
   stopAllServices,
   type TestOrigin,
   TestSystem,
@@ -41,9 +46,11 @@ import {
  * event log's and the snapshots'. Those, and the snapshots on Kafka, hold the route credential (the
  * gateways send it) and the private keys sealed only. Failures are driven too (a wrong key, expired and
  * forged tokens, an origin refusing connections, a tenant's key set failing to load from a URL with a
- * token in its query, commands refused for their credentials, an undecodable snapshot on the topic), and
- * the spans every service exports and every listener's /metrics are searched as well; each secret is
- * looked for as written, URL-encoded and in base64.
+ * token in its query, commands refused for their credentials, an undecodable snapshot on the topic, a
+ * gateway whose Redis and Clerk key set are unreachable — with Redis's password in its URL and Clerk's
+ * secret key —, a control plane whose PostgreSQL is, with the database password in its URL), and the
+ * spans every service exports and every listener's /metrics are searched as well; each secret is looked
+ * for as written, URL-encoded and in base64.
  */
 
 const SUBDOMAIN = 'plantedsweep';
@@ -62,6 +69,9 @@ const WRONG_KEY = `ve_live_planted${randomBytes(16).toString('hex')}`;
 const JWKS_URL_SECRET = 'planted-jwks-url-token-0123456789';
 const REFUSED_SECRET = 'planted-refused-command-0123456789';
 const SNAPSHOT_SECRET = 'planted-undecodable-snapshot-0123456789';
+const REDIS_PASSWORD = 'planted-redis-password-0123456789';
+const DATABASE_PASSWORD = 'planted-database-password-0123456789';
+const CLERK_SECRET_KEY = 'sk_test_planted-clerk-secret-0123456789';
 const OIDC_ISSUER = 'https://idp.plantedsweep.test';
 const OIDC_AUDIENCE = 'planted-api';
 
@@ -169,6 +179,9 @@ function planted(): Array<[string, string]> {
     ["a key set URL's token", JWKS_URL_SECRET],
     ["a refused command's credential", REFUSED_SECRET],
     ["an undecodable snapshot's credential", SNAPSHOT_SECRET],
+    ["Redis's password", REDIS_PASSWORD],
+    ["PostgreSQL's password", DATABASE_PASSWORD],
+    ["Clerk's secret key", CLERK_SECRET_KEY],
     ...tokens,
     ...tokens.map(([name, token]): [string, string] => [`${name}'s signature`, signatureOf(token)]),
     ...plaintexts.map((key, index): [string, string] => [`API key plaintext ${index}`, key]),
@@ -544,6 +557,7 @@ beforeAll(async () => {
   await cli(['login', '--url', `http://user:${CLI_URL_PASSWORD}@127.0.0.1:99999`, '--token', adminToken]);
 
   await failures(plainOrigin, keyId);
+  await unreachableStores();
 
   // Every listener's metrics, scraped last.
   const scrapes = [
@@ -560,6 +574,86 @@ beforeAll(async () => {
   }
   expect(scraped).toEqual([200, 200, 200, 200]);
 }, 300_000);
+
+/** Resolves once `service` has written a line matching `pattern` (or has exited); throws after 30 s. */
+async function untilLogged(service: ServiceProcess, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!pattern.test(service.output()) && !service.exited()) {
+    if (Date.now() > deadline)
+      throw new Error(`${service.name}: nothing matched ${pattern}\n${service.tail()}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Services whose stores cannot be reached, with credentials in their URLs: a gateway whose Redis
+ * refuses connections and whose Clerk key set (fetched with Clerk's secret key) does not load, serving
+ * keyed, cached and Clerk-authenticated requests, and a control plane whose PostgreSQL refuses them.
+ */
+async function unreachableStores(): Promise<void> {
+  const [closed, port, adminPort, controlPlanePort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const { CLERK_JWT_KEY: _clerkKey, ...common } = system.commonEnv();
+  const degraded = startService('gateway with unreachable stores', ENTRY_POINTS.gateway, {
+    ...common,
+    CERTIFICATE_ENCRYPTION_KEY: KEK,
+    GATEWAY_ADMIN_TOKEN,
+    GATEWAY_DRAIN_SECONDS: '0',
+    REDIS_URL: `redis://planted:${REDIS_PASSWORD}@127.0.0.1:${closed}`,
+    CLERK_SECRET_KEY,
+    CLERK_API_URL: `http://127.0.0.1:${(failingKeySet.address() as AddressInfo).port}`,
+    GATEWAY_PORT: String(port),
+    GATEWAY_ADMIN_PORT: String(adminPort),
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_BASE_DOMAINS: 'vantageedge.dev,localhost',
+    GATEWAY_REPLICA_ID: `e2e-gw-planted-degraded-${port}`,
+  });
+  const controlPlane = startService('control plane with PostgreSQL unreachable', ENTRY_POINTS.controlPlane, {
+    ...system.commonEnv(),
+    DATABASE_URL: `postgres://planted:${DATABASE_PASSWORD}@127.0.0.1:${closed}/vantageedge`,
+    CONTROL_PLANE_PORT: String(controlPlanePort),
+    CONTROL_PLANE_HOST: '127.0.0.1',
+    CONTROL_PLANE_METRICS_PORT: '0',
+  });
+  system.services.push(degraded, controlPlane);
+  const fetchesBefore = keySetFetches;
+  const get = (pathname: string, headers: Record<string, string> = {}) =>
+    httpRequest(`http://127.0.0.1:${port}${pathname}`, {
+      headers: { host: `${SUBDOMAIN}.localhost`, ...headers },
+    });
+  await eventually(
+    'the degraded gateway serves the tenant',
+    async () => (await get('/open/1').catch(() => undefined))?.status === 200,
+    { timeoutMs: 60_000 },
+  ).catch((error: Error) => {
+    const said = degraded
+      .output()
+      .split('\n')
+      .filter((line) => !line.includes('"kind":"access"'));
+    throw new Error(`${error.message}\n${said.join('\n').slice(0, 6000)}`);
+  });
+  for (const key of [plaintexts[1] as string, WRONG_KEY]) await get('/keyed/1', { 'x-api-key': key });
+  await get(`/cached/1?api_key=${QUERY_SECRET}`, { cookie: `session=${COOKIE_SECRET}` });
+  await get('/jwt/1', { authorization: `Bearer ${memberToken}` });
+  await untilLogged(degraded, /"message":"redis unavailable"/);
+  await untilLogged(degraded, /"message":"JWKS fetch failed"[^\n]*"source":"clerk"/);
+  expect(keySetFetches).toBeGreaterThan(fetchesBefore);
+  await untilLogged(controlPlane, /"message":"control plane listening"/);
+  for (const pathname of ['/readyz', '/api/v1/tenants']) {
+    const answer = await fetch(`http://127.0.0.1:${controlPlanePort}${pathname}`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    }).catch((error: Error) => ({ status: 0, text: async () => error.message }));
+    answers.push(
+      `control plane without PostgreSQL GET ${pathname} → ${answer.status} ${await answer.text()}`,
+    );
+  }
+  await untilLogged(controlPlane, /"message":"dependency unavailable"/);
+  await Promise.all([degraded.stop(), controlPlane.stop()]);
+}
 
 /**
  * What fails on the way: tokens expired or from a provider whose key set does not load, a wrong key, an
@@ -720,7 +814,7 @@ afterAll(async () => {
 
 describe('secrets planted across the running product', () => {
   it('reach no service output: control plane, projectors, gateway', () => {
-    expect(system.services.length).toBe(4);
+    expect(system.services.length).toBe(6);
     for (const service of system.services) {
       expect(service.output().length, service.name).toBeGreaterThan(0);
       expect(plantedIn(service.output()), service.name).toEqual([]);
