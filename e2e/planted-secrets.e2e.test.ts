@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { generateKeyPair, SignJWT } from 'jose';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import {
   type AdminResponse,
   type CliRun,
@@ -127,6 +128,16 @@ const failingKeySet = http.createServer((_req, res) => {
   res.writeHead(500, { 'content-type': 'text/plain' }).end('key set unavailable');
 });
 const metricsPorts: Record<string, number> = {};
+/** A WebSocket origin: every upgrade it accepts, its path and headers as received. */
+const upgradesReceived: string[] = [];
+const webSocketOrigin = http.createServer();
+new WebSocketServer({
+  server: webSocketOrigin,
+  handleProtocols: (protocols) => [...protocols][0] ?? false,
+}).on('connection', (socket, req) => {
+  upgradesReceived.push(`${req.url} ${JSON.stringify(req.headers)}`);
+  socket.close();
+});
 
 /** Lines of a PEM private key's base64 body: any copy of the key in the clear holds them. */
 function privateKeyLines(certificate: TestCertificate): string[] {
@@ -288,7 +299,7 @@ beforeAll(async () => {
     },
   );
   folder = await mkdtemp(path.join(os.tmpdir(), 'vantageedge-e2e-planted-'));
-  for (const server of [collector, failingKeySet]) {
+  for (const server of [collector, failingKeySet, webSocketOrigin]) {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   }
   const traced = {
@@ -557,6 +568,7 @@ beforeAll(async () => {
   await cli(['login', '--url', `http://user:${CLI_URL_PASSWORD}@127.0.0.1:99999`, '--token', adminToken]);
 
   await failures(plainOrigin, keyId);
+  await webSocketTokens();
   await unreachableStores();
 
   // Every listener's metrics, scraped last.
@@ -574,6 +586,67 @@ beforeAll(async () => {
   }
   expect(scraped).toEqual([200, 200, 200, 200]);
 }, 300_000);
+
+/** A WebSocket upgrade through the gateway: the status it answered (101 once switched). */
+function upgrade(pathname: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${gateway.url}${pathname}`, {
+      headers: {
+        host: `${SUBDOMAIN}.localhost`,
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        ...headers,
+      },
+    });
+    req.once('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** Keys a browser sends where it can put them on a WebSocket: the query and a subprotocol entry. */
+async function webSocketTokens(): Promise<void> {
+  const origin = (
+    await created('/api/v1/origins', {
+      tenant_id: tenantId,
+      name: 'websockets',
+      url: `http://127.0.0.1:${(webSocketOrigin.address() as AddressInfo).port}`,
+      health_check: { active: { enabled: false } },
+    })
+  )['id'] as string;
+  for (const websocket_token of ['query', 'subprotocol']) {
+    await created('/api/v1/routes', {
+      tenant_id: tenantId,
+      origin_id: origin,
+      path_pattern: `/ws-${websocket_token}/*`,
+      auth_mode: 'apikey_required',
+      websocket_token,
+    });
+  }
+  const key = plaintexts[1] as string;
+  await eventually(
+    'a key in a subprotocol opens a WebSocket',
+    async () =>
+      (await upgrade('/ws-subprotocol/1', { 'sec-websocket-protocol': `vantageedge.token.${key}, chat` })) ===
+      101,
+    { system, timeoutMs: 30_000 },
+  );
+  expect(await upgrade(`/ws-query/1?access_token=${key}&room=1`)).toBe(101);
+  expect(await upgrade(`/ws-query/1?access_token=${WRONG_KEY}`)).toBe(401);
+  expect(
+    await upgrade('/ws-subprotocol/1', { 'sec-websocket-protocol': `vantageedge.token.${WRONG_KEY}, chat` }),
+  ).toBe(401);
+  expect(upgradesReceived.length).toBeGreaterThanOrEqual(2);
+}
 
 /** Resolves once `service` has written a line matching `pattern` (or has exited); throws after 30 s. */
 async function untilLogged(service: ServiceProcess, pattern: RegExp): Promise<void> {
@@ -761,6 +834,36 @@ async function failures(plainOrigin: string, keyId: string): Promise<void> {
     },
   });
   expect(refusedKeySet.status, refusedKeySet.text).toBe(400);
+  await admin('POST', `/api/v1/tenants/${tenantId}/explain`, {
+    body: {
+      method: 'GET',
+      host: `${SUBDOMAIN}.localhost`,
+      path: '/jwt/1',
+      headers: { authorization: `Bearer ${memberToken}` },
+    },
+  });
+  // What admins read back of the key set URL and the refused commands.
+  for (const token of [adminToken, memberToken, viewerToken]) {
+    for (const pathname of [
+      `/api/v1/tenants/${tenantId}`,
+      `/api/v1/tenants?limit=100`,
+      `/api/v1/routes/${refusing['id']}`,
+      `/api/v1/audit-log?tenant_id=${tenantId}&limit=200`,
+      `/api/v1/tenants/${tenantId}/config`,
+      `/api/v1/tenants/${tenantId}/config/document`,
+      `/api/v1/tenants/${tenantId}/config/history?limit=200`,
+      `/api/v1/tenants/${tenantId}/config/diff?from=1&to=${oidc.headers.get('x-event-position') ?? ''}`,
+    ]) {
+      await admin('GET', pathname, { token });
+    }
+  }
+  for (const args of [
+    ['dump', '-t', SUBDOMAIN],
+    ['history', '-t', SUBDOMAIN],
+    ['get', 'audit', '-t', SUBDOMAIN, '-o', 'json'],
+  ]) {
+    expect((await cli(args)).code, cliOutputs.at(-1)?.output).toBe(0);
+  }
   await admin('GET', `/api/v1/usage?tenant_id=${tenantId}`);
   await admin('GET', `/api/v1/usage?api_key_id=${keyId}`);
   await admin('GET', `/api/v1/origins/${plainOrigin}`);
@@ -805,6 +908,8 @@ afterAll(async () => {
   failingKeySet.closeAllConnections();
   collector.close();
   failingKeySet.close();
+  webSocketOrigin.closeAllConnections();
+  webSocketOrigin.close();
   await system?.close();
   await plain?.close();
   await mutual?.close();
@@ -821,6 +926,11 @@ describe('secrets planted across the running product', () => {
     }
   });
 
+  it('reach no WebSocket origin: a key in the query or a subprotocol is taken off the upgrade', () => {
+    expect(upgradesReceived.some((upgrade) => upgrade.includes('chat'))).toBe(true);
+    expect(plantedIn(upgradesReceived.join('\n'))).toEqual([]);
+  });
+
   it('reach no span any service exports', async () => {
     await eventually('spans of every service', async () => {
       const text = spanExports.join('\n');
@@ -834,6 +944,8 @@ describe('secrets planted across the running product', () => {
 
   it('reach no admin API answer (the issuing ones aside), to admins, members or viewers', () => {
     expect(answers.length).toBeGreaterThan(40);
+    // The key set URL is read back, its token redacted.
+    expect(answers.filter((answer) => answer.includes('/jwks?token=<redacted>')).length).toBeGreaterThan(10);
     const leaks = answers.flatMap((answer) =>
       plantedIn(answer, ownQueryEchoed(answer)).map((name) => `${answer.slice(0, 160)}: ${name}`),
     );
