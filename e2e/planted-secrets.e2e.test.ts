@@ -57,6 +57,7 @@ import {
 const SUBDOMAIN = 'plantedsweep';
 const DOMAIN = 'secure.plantedsweep.test';
 const KEK = randomBytes(32).toString('base64');
+const PREVIOUS_KEK = randomBytes(32).toString('base64');
 const ROUTE_SECRET = 'planted-route-secret-0123456789';
 const BEARER = 'planted.client-bearer.0123456789';
 const COOKIE_SECRET = 'planted-cookie-0123456789';
@@ -182,6 +183,7 @@ function planted(): Array<[string, string]> {
     ["an origin URL's password", ORIGIN_URL_PASSWORD],
     ["the CLI URL's password", CLI_URL_PASSWORD],
     ['the certificate encryption key', KEK],
+    ['the previous certificate encryption key', PREVIOUS_KEK],
     ['the API key pepper', system.pepper],
     ["the gateway's admin token", GATEWAY_ADMIN_TOKEN],
     ['a proxy authorization', PROXY_SECRET],
@@ -306,6 +308,7 @@ beforeAll(async () => {
     OTEL_ENABLED: 'true',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
     OTEL_BSP_SCHEDULE_DELAY: '100',
+    LOG_LEVEL: 'debug',
   };
   for (const name of ['control-plane', 'read-model-projector', 'snapshot-projector']) {
     metricsPorts[name] = await freePort();
@@ -314,6 +317,7 @@ beforeAll(async () => {
     controlPlaneEnv: {
       ...traced,
       CERTIFICATE_ENCRYPTION_KEY: KEK,
+      CERTIFICATE_ENCRYPTION_PREVIOUS_KEYS: PREVIOUS_KEK,
       CONTROL_PLANE_METRICS_PORT: String(metricsPorts['control-plane']),
     },
     projectorEnv: {
@@ -321,7 +325,12 @@ beforeAll(async () => {
       READ_MODEL_PROJECTOR_METRICS_PORT: String(metricsPorts['read-model-projector']),
       SNAPSHOT_PROJECTOR_METRICS_PORT: String(metricsPorts['snapshot-projector']),
     },
-    gatewayEnv: { ...traced, CERTIFICATE_ENCRYPTION_KEY: KEK, GATEWAY_ADMIN_TOKEN },
+    gatewayEnv: {
+      ...traced,
+      CERTIFICATE_ENCRYPTION_KEY: KEK,
+      CERTIFICATE_ENCRYPTION_PREVIOUS_KEYS: PREVIOUS_KEK,
+      GATEWAY_ADMIN_TOKEN,
+    },
   });
   await system.startControlSide();
   const bus = createKafkaSnapshotBus({
