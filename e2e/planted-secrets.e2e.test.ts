@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -198,6 +198,16 @@ function planted(): Array<[string, string]> {
     ...tokens,
     ...tokens.map(([name, token]): [string, string] => [`${name}'s signature`, signatureOf(token)]),
     ...plaintexts.map((key, index): [string, string] => [`API key plaintext ${index}`, key]),
+    // Keys are stored as keyed hashes (the pepper's HMAC): a plain digest could be checked offline.
+    ...[...plaintexts, WRONG_KEY].flatMap(
+      (key, index): Array<[string, string]> =>
+        ['sha256', 'sha512'].flatMap(
+          (algorithm): Array<[string, string]> => [
+            [`API key ${index}'s unkeyed ${algorithm}`, createHash(algorithm).update(key).digest('hex')],
+            [`API key ${index}'s unkeyed ${algorithm}`, createHash(algorithm).update(key).digest('base64')],
+          ],
+        ),
+    ),
   ];
   return [
     ...secrets
@@ -485,7 +495,18 @@ beforeAll(async () => {
   );
   const credentials = { authorization: `Bearer ${BEARER}`, cookie: `session=${COOKIE_SECRET}` };
   for (const pathname of ['/open/1', '/upstream/1', '/jwt/1', '/mutual/1', '/cached/1']) {
-    for (const parameter of ['apikey', 'api_key', 'access_token', 'token']) {
+    for (const parameter of [
+      'apikey',
+      'api_key',
+      'access_token',
+      'token',
+      'client_secret',
+      'password',
+      'X-Amz-Signature',
+      'sig',
+      'jwt',
+      'key',
+    ]) {
       await gateway.get(SUBDOMAIN, `${pathname}?${parameter}=${QUERY_SECRET}`, credentials);
     }
   }
