@@ -31,6 +31,8 @@ export interface SnapshotProjectorOptions {
   tenantPublishBytesPerSecond?: number | undefined;
   /** See SnapshotPublisherOptions.topicCheckWaitMs. */
   topicCheckWaitMs?: number | undefined;
+  /** See SnapshotPublisherOptions.topicWatchMs. */
+  topicWatchMs?: number | undefined;
 }
 
 export interface SnapshotProjector {
@@ -58,6 +60,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     tenantPublishBytesPerSecond: options.tenantPublishBytesPerSecond,
     headPosition: () => store.headPosition(),
     topicCheckWaitMs: options.topicCheckWaitMs,
+    topicWatchMs: options.topicWatchMs,
   });
   const projector = startProjector({
     projection: snapshotProjection({

@@ -18,6 +18,7 @@ import {
   requeueForPublication,
   withPublishLocks,
 } from './snapshot-state-store.js';
+import { startTopicLossWatch } from './topic-loss-watch.js';
 import { compareTopicWithStore, type TenantAheadOnTopic } from './topic-store-check.js';
 
 export interface SnapshotPublisherOptions {
@@ -62,6 +63,11 @@ export interface SnapshotPublisherOptions {
    * and the comparison goes on until it is made. Default DEFAULT_TOPIC_CHECK_WAIT_MS.
    */
   topicCheckWaitMs?: number | undefined;
+  /**
+   * How often (ms) the topic's high-water marks are read while publishing, to see it lost (deleted or
+   * recreated) and publish every tenant again. Default DEFAULT_TOPIC_WATCH_MS.
+   */
+  topicWatchMs?: number | undefined;
 }
 
 export interface SnapshotPublisher {
@@ -178,6 +184,9 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const failedSends = new FailedSends(baseDelay, MAX_RETRY_DELAY_MS);
   /** Each tenant's highest version on the topic, as read at start and sent since: never sent below. */
   const topicHeads = new Map<string, bigint>();
+  /** Records this publisher sent, and those of them the bus acknowledged (the topic-loss watch's floor). */
+  let recordsSent = 0;
+  let recordsAcknowledged = 0;
   /** The store is behind the topic: nothing more is published. */
   let halted = false;
   let wakeStartCheck: (() => void) | null = null;
@@ -407,7 +416,9 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     const ahead = await topicAheadOfStore(messages);
     if (ahead.length > 0) return halt(ahead);
     send.started = true;
+    recordsSent += messages.length;
     const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
+    recordsAcknowledged += result.published.length;
     send.acknowledged = true;
     await markPublished(db, result.published);
     published.inc(result.published.length);
@@ -518,6 +529,21 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   }
 
   const startChecked = checkTopic();
+  const readHighWaterMarks = bus.readHighWaterMarks?.bind(bus);
+  const lossWatch =
+    readHighWaterMarks &&
+    startTopicLossWatch({
+      readHighWaterMarks,
+      sentRecords: () => recordsSent,
+      acknowledgedRecords: () => recordsAcknowledged,
+      intervalMs: options.topicWatchMs,
+      logger,
+      onLost: async () => {
+        const { tenants } = await requestSnapshotRepublish(pool);
+        logger.warn('snapshot topic lost while publishing: every tenant is published again', { tenants });
+        request();
+      },
+    });
   let startPublishing = (): void => {};
   /** The comparison made, `topicCheckWaitMs` passed without it, or a stop. */
   const publishingMayStart = new Promise<void>((resolve) => {
@@ -563,6 +589,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     },
     async stop() {
       stopping = true;
+      await lossWatch?.stop();
       wakeStartCheck?.();
       clearTimeout(checkWait);
       startPublishing();

@@ -62,12 +62,14 @@ function projector(options: {
   registry?: Registry;
   batchSize?: number;
   topicCheckWaitMs?: number;
+  topicWatchMs?: number;
 }): SnapshotProjector {
   const started = startSnapshotProjector({
     store: options.store,
     pool: options.db.pool,
     bus: options.bus ?? kafkaBus(options.topic),
     topicCheckWaitMs: options.topicCheckWaitMs,
+    topicWatchMs: options.topicWatchMs,
     logger: options.logger,
     registry: options.registry,
     batchSize: options.batchSize,
@@ -173,6 +175,34 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     await reader.subscription.close();
     expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
     expect(logger.errors).toEqual([]);
+  }, 120_000);
+
+  it('publishes every tenant again on its own when the topic is lost while it runs', async () => {
+    const topic = uniqueTopic('topic-check-lost-running');
+    topics.push(topic);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    const tenants = [randomUUID(), randomUUID()];
+    const versions = new Map<string, bigint>();
+    for (const tenantId of tenants) {
+      const written = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+      versions.set(tenantId, written.position);
+    }
+    const logger = recordingLogger();
+    projector({ store, db, topic, logger, topicWatchMs: 200 });
+    for (const [tenantId, version] of versions) await snapshotSettled(db.pool, tenantId, version.toString());
+
+    // The topic is deleted under the running projector; a gateway replica starting meanwhile creates it
+    // again, empty, and must come to serve every tenant without an operator's republish or restart.
+    await deleteTopicUntilGone(topic);
+    const reader = await recordSubscription(kafkaBus(topic));
+    await eventually(
+      'every tenant on the rebuilt topic',
+      () => tenants.every((tenantId) => reader.versionsOf(tenantId).includes(versions.get(tenantId)!)),
+      30_000,
+    );
+    await reader.subscription.close();
+    expect(logger.warnings.join('\n')).toMatch(/snapshot topic lost/);
   }, 120_000);
 
   it('publishes on while refolding from position 0 under a topic that holds the newest versions', async () => {

@@ -215,6 +215,14 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       });
     },
 
+    readHighWaterMarks(): Promise<Map<number, bigint>> {
+      return withAdmin(async (admin) => {
+        if (!(await admin.listTopics()).includes(options.topic)) return new Map();
+        const offsets = await admin.fetchTopicOffsets(options.topic);
+        return new Map(offsets.map((entry) => [entry.partition, BigInt(entry.high)]));
+      });
+    },
+
     async subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription> {
       const subscription = startSubscription(kafka, options, handlers, { stallAfterMs, reconnectDelayMs });
       subscriptions.add(subscription);

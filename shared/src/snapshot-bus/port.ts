@@ -84,6 +84,11 @@ export interface SnapshotBus {
    */
   readNewestVersions?(): Promise<Map<string, bigint>>;
   /**
+   * Each partition's next offset (Kafka's high-water mark; empty for a log that does not exist). Cheap
+   * (no record is read): a mark below one seen before means the log was deleted or recreated.
+   */
+  readHighWaterMarks?(): Promise<Map<number, bigint>>;
+  /**
    * Starts delivering the log from the beginning. Resolves without waiting for the bus to be
    * reachable: an unreachable bus is reported through `onHealth` and retried in the background.
    */

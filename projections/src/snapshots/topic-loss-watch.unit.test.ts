@@ -1,0 +1,70 @@
+import { silentLogger } from '@vantageedge/shared/observability/logger';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startTopicLossWatch } from './topic-loss-watch.js';
+
+const INTERVAL = 1000;
+
+/** A topic of one partition whose mark the test moves, and a publisher's counts. */
+function harness() {
+  const state = { mark: 0n, sent: 0, acknowledged: 0, losses: 0 };
+  const watch = startTopicLossWatch({
+    readHighWaterMarks: async () => (state.mark < 0n ? new Map() : new Map([[0, state.mark]])),
+    sentRecords: () => state.sent,
+    acknowledgedRecords: () => state.acknowledged,
+    onLost: async () => {
+      state.losses += 1;
+    },
+    intervalMs: INTERVAL,
+    logger: silentLogger,
+  });
+  return { state, watch, look: () => vi.advanceTimersByTimeAsync(INTERVAL) };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the snapshot topic loss watch', () => {
+  it('sees a topic deleted, or recreated empty, between two looks', async () => {
+    vi.useFakeTimers();
+    const { state, watch, look } = harness();
+    state.mark = 5n;
+    await look();
+    state.mark = -1n; // deleted
+    await look();
+    expect(state.losses).toBe(1);
+    state.mark = 0n; // recreated empty by a gateway: no second loss
+    await look();
+    expect(state.losses).toBe(1);
+    await watch.stop();
+  });
+
+  it('sees records it was acknowledged since the last look missing', async () => {
+    vi.useFakeTimers();
+    const { state, watch, look } = harness();
+    await look();
+    // Two records published and acknowledged, then the topic recreated empty before the next look.
+    state.sent = 2;
+    state.acknowledged = 2;
+    await look();
+    expect(state.losses).toBe(1);
+    await watch.stop();
+  });
+
+  it('takes no record twice: one on the topic before its acknowledgement arrived is no loss', async () => {
+    vi.useFakeTimers();
+    const { state, watch, look } = harness();
+    await look();
+    // Sent, and on the topic when the next look reads it, but acknowledged only after that look.
+    state.sent = 1;
+    state.mark = 1n;
+    await look();
+    state.acknowledged = 1;
+    await look();
+    // Another publisher (a deploy's overlap) adds records too.
+    state.mark = 4n;
+    await look();
+    expect(state.losses).toBe(0);
+    await watch.stop();
+  });
+});
