@@ -107,6 +107,59 @@ describe('kafka snapshot topic', () => {
   });
 });
 
+describe('a snapshot topic that also deletes old segments (cleanup.policy=compact,delete)', () => {
+  // Compaction keeps each tenant's last record, but `delete` removes whole segments past retention.ms
+  // (the broker's log.retention.hours, 7 days by default): a tenant whose config did not change for that long vanishes from the topic,
+  // and a gateway replica started then answers 404 tenant_not_found for it.
+  async function ensureOn(configEntries: Array<{ name: string; value: string }>): Promise<void> {
+    const topic = uniqueTopic('snapshots-compact-delete');
+    topics.push(topic);
+    const admin = createTestKafka().admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries }],
+      });
+      await ensureSnapshotTopic(admin, {
+        topic,
+        partitions: 1,
+        replicationFactor: 1,
+        maxMessageBytes: 1_000_000,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  it('is refused while segments are deleted by age', async () => {
+    await expect(
+      ensureOn([
+        { name: 'cleanup.policy', value: 'compact,delete' },
+        { name: 'max.message.bytes', value: '1000000' },
+      ]),
+    ).rejects.toThrow(/cleanup.policy=compact,delete and retention.ms=\d+: tenants whose config/);
+  });
+
+  it('is refused while segments are deleted by size', async () => {
+    await expect(
+      ensureOn([
+        { name: 'cleanup.policy', value: 'compact,delete' },
+        { name: 'max.message.bytes', value: '1000000' },
+        { name: 'retention.ms', value: '-1' },
+        { name: 'retention.bytes', value: '1000000000' },
+      ]),
+    ).rejects.toThrow(/retention.bytes=1000000000/);
+  });
+
+  it('is accepted when neither its age nor its size deletes anything', async () => {
+    await ensureOn([
+      { name: 'cleanup.policy', value: 'compact,delete' },
+      { name: 'max.message.bytes', value: '1000000' },
+      { name: 'retention.ms', value: '-1' },
+    ]);
+  });
+});
+
 describe('an idle subscription', () => {
   // Regression: kafkajs re-armed each connection's pending-request check every millisecond while
   // nothing was pending (kafkajs#1704): an idle replica's subscription cost 3.8% of a core.

@@ -53,7 +53,8 @@ export function snapshotTopicConfig(
  * Creates the compacted snapshot topic if it is missing: replicated to min(3, brokers) brokers unless
  * SNAPSHOT_TOPIC_REPLICATION says otherwise, with min.insync.replicas a majority of them. If it exists, checks that it is compacted and
  * that its max.message.bytes is at least ours: a topic with `delete` retention would lose tenants
- * whose config did not change for a week, so that is an error, not a warning.
+ * whose config did not change for a week, so that is an error, not a warning — also beside `compact`
+ * (`compact,delete`), unless neither retention.ms nor retention.bytes deletes anything (-1).
  */
 export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicSettings): Promise<void> {
   const existing = await admin.listTopics();
@@ -92,7 +93,7 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
       {
         type: TOPIC_RESOURCE,
         name: settings.topic,
-        configNames: ['cleanup.policy', 'max.message.bytes'],
+        configNames: ['cleanup.policy', 'max.message.bytes', 'retention.ms', 'retention.bytes'],
       },
     ],
   });
@@ -102,6 +103,17 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
   if (!cleanup.split(',').includes('compact')) {
     throw new Error(
       `Kafka topic ${settings.topic} has cleanup.policy=${cleanup}; the snapshot topic must be compacted`,
+    );
+  }
+  const deletes = [
+    ['retention.ms', value('retention.ms')],
+    ['retention.bytes', value('retention.bytes')],
+  ].filter(([, setting]) => setting !== undefined && setting !== '-1');
+  if (cleanup.split(',').includes('delete') && deletes.length > 0) {
+    throw new Error(
+      `Kafka topic ${settings.topic} has cleanup.policy=${cleanup} and ` +
+        `${deletes.map(([name, setting]) => `${name}=${setting}`).join(', ')}: tenants whose config does not ` +
+        'change for that long would vanish from the snapshot topic; set cleanup.policy=compact',
     );
   }
   const maxBytes = Number(value('max.message.bytes') ?? '0');
