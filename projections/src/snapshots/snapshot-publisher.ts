@@ -181,6 +181,11 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     help: '1 while nothing is published because the snapshot topic holds newer versions than the store (restored from an older backup)',
     registers,
   });
+  const foreignTenants = new Gauge({
+    name: 'vantageedge_snapshot_topic_foreign_tenants',
+    help: 'Tenants on the snapshot topic that this store never had (another deployment shares the topic), as found at start',
+    registers,
+  });
   const failedSends = new FailedSends(baseDelay, MAX_RETRY_DELAY_MS);
   /** Each tenant's highest version on the topic, as read at start and sent since: never sent below. */
   const topicHeads = new Map<string, bigint>();
@@ -500,6 +505,16 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       try {
         const comparison = await compareTopicWithStore(pool, readNewestVersions, headPosition);
         for (const [tenantId, version] of comparison.topicVersions) topicHeads.set(tenantId, version);
+        foreignTenants.set(comparison.foreign.length);
+        if (comparison.foreign.length > 0) {
+          logger.error(
+            'snapshot topic holds tenants this store never had: another deployment publishes to the same topic ' +
+              '(or the database was restored from a backup older than their creation), and every gateway serves ' +
+              'them; give each deployment its own SNAPSHOT_TOPIC ' +
+              "(docs/deployment.md, 'When the snapshot topic holds another deployment's tenants')",
+            { tenants: comparison.foreign.length, examples: comparison.foreign.slice(0, 5) },
+          );
+        }
         if (comparison.ahead.length > 0) return halt(comparison.ahead);
         if (comparison.lost > 0) {
           const { tenants } = await requestSnapshotRepublish(pool);

@@ -205,6 +205,49 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     expect(logger.warnings.join('\n')).toMatch(/snapshot topic lost/);
   }, 120_000);
 
+  it('says so when the topic holds tenants of another deployment', async () => {
+    const topic = uniqueTopic('topic-check-foreign');
+    topics.push(topic);
+
+    // Another deployment (staging, say) given the same SNAPSHOT_TOPIC by mistake: every gateway of
+    // either serves the other's tenants too. Its versions are below this store's head, so it does not
+    // look like a restore from an older backup.
+    const foreignStore = new InMemoryEventStore();
+    const foreignDb = await database();
+    const foreignTenant = randomUUID();
+    const foreign = await foreignStore.appendToStream(streamName.tenant(foreignTenant), [
+      tenantCreated(foreignTenant),
+    ]);
+    projector({ store: foreignStore, db: foreignDb, topic });
+    await snapshotSettled(foreignDb.pool, foreignTenant, foreign.position.toString());
+    await stopProjectors();
+
+    const store = new InMemoryEventStore();
+    const db = await database();
+    const own = new Map<string, string>();
+    for (let tenant = 0; tenant < 3; tenant += 1) {
+      const tenantId = randomUUID();
+      const created = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+      own.set(tenantId, created.position.toString());
+    }
+    expect(foreign.position).toBeLessThan(await store.headPosition());
+    projector({ store, db, topic });
+    for (const [tenantId, version] of own) await snapshotSettled(db.pool, tenantId, version);
+    await stopProjectors();
+
+    const logger = recordingLogger();
+    const registry = new Registry();
+    const running = projector({ store, db, topic, logger, registry });
+    await eventually('the comparison made', () => logger.errors.length > 0, 30_000);
+    expect(logger.errors.join('\n')).toMatch(/another deployment/);
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_topic_foreign_tenants')).toBe(1);
+    // This deployment's own tenants still get their changes.
+    const tenantId = randomUUID();
+    const change = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    await snapshotSettled(db.pool, tenantId, change.position.toString());
+    await running.idle();
+  }, 120_000);
+
   it('publishes on while refolding from position 0 under a topic that holds the newest versions', async () => {
     const topic = uniqueTopic('topic-check-refold');
     topics.push(topic);

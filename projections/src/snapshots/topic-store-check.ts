@@ -1,3 +1,4 @@
+import { readSnapshotsPosition } from './snapshot-state.js';
 import type { Queryable } from './snapshot-state-store.js';
 
 /** A tenant the topic holds at a version (an event position) the event store has not reached. */
@@ -23,6 +24,12 @@ export interface TopicStoreComparison {
    * deleted or its data lost): a gateway starting now would not serve them.
    */
   lost: number;
+  /**
+   * Tenants on the topic at a version the store has folded past that it has no snapshot of: another
+   * deployment's (the same SNAPSHOT_TOPIC given to two deployments on one Kafka cluster). Every gateway
+   * of either serves them.
+   */
+  foreign: string[];
 }
 
 /**
@@ -48,11 +55,32 @@ export async function compareTopicWithStore(
   for (const row of acknowledged.rows) {
     if ((topicVersions.get(row.tenant_id) ?? -1n) < BigInt(row.published_version)) lost += 1;
   }
+  const foreign = await tenantsNeverFolded(db, topicVersions);
   const ahead: TenantAheadOnTopic[] = [];
   for (const [tenantId, topicVersion] of topicVersions) {
     if (topicVersion > storeHead) ahead.push({ tenantId, topicVersion, storeHead });
   }
-  return { topicVersions, ahead, lost };
+  return { topicVersions, ahead, lost, foreign };
+}
+
+/**
+ * Tenants on the topic at a version at or below the snapshots' position that `snapshot_state` has no
+ * row of: every event up to that position is folded, and a tenant's first fold writes its row (kept,
+ * as `deleted`, after its deletion), so the store never had them. A refold from position 0 empties the
+ * table and its position together: it makes no tenant look foreign.
+ */
+async function tenantsNeverFolded(db: Queryable, topicVersions: Map<string, bigint>): Promise<string[]> {
+  const position = await readSnapshotsPosition(db);
+  const folded = [...topicVersions]
+    .filter(([, version]) => version <= position)
+    .map(([tenantId]) => tenantId);
+  if (folded.length === 0) return [];
+  const known = await db.query<{ tenant_id: string }>(
+    'select tenant_id from snapshot_state where tenant_id = any($1::uuid[])',
+    [folded],
+  );
+  const own = new Set(known.rows.map((row) => row.tenant_id));
+  return folded.filter((tenantId) => !own.has(tenantId));
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
