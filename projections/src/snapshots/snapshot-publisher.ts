@@ -149,7 +149,10 @@ interface SendProgress {
  * publisher has sent since makes it read the head again, and stop the same way when the head is below
  * (the store went back while running); a head above it is a refold catching up, sent as always. A topic
  * that cannot be read holds the first publication back `topicCheckWaitMs` at most: then the lanes
- * publish, and the comparison, retried meanwhile, stops them the same way when it is made.
+ * publish, and the comparison, retried meanwhile, stops them the same way when it is made. Tenants on the
+ * topic the store never had (another deployment's) are logged and counted, not held against publishing.
+ * While it runs, a topic lost (its high-water marks fall: startTopicLossWatch) has every tenant queued
+ * again, as at start.
  */
 export function startSnapshotPublisher(options: SnapshotPublisherOptions): SnapshotPublisher {
   const { pool, bus, logger = silentLogger, batchSize = 200 } = options;
