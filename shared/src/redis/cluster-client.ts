@@ -1,4 +1,12 @@
-import { Cluster, type ClusterNode, type ClusterOptions, type Command, type Redis } from 'ioredis';
+import {
+  type ChainableCommander,
+  Cluster,
+  type ClusterNode,
+  type ClusterOptions,
+  type Command,
+  type Redis,
+} from 'ioredis';
+import { CallTimedPipeline } from './call-timed-pipeline.js';
 
 type TopologyTimedClusterOptions = NonNullable<ConstructorParameters<typeof Cluster<'legacy'>>[1]> & {
   /** Bounds CLUSTER SLOTS and the ready check, each on a connection opened for it. */
@@ -69,6 +77,14 @@ export class TopologyTimedCluster extends Cluster {
   ): unknown {
     if (this.callTimeoutMs !== undefined && stream === undefined) command.setTimeout(this.callTimeoutMs);
     return super.sendCommand(command, stream, node);
+  }
+
+  /** Auto-pipelines too: a pipeline fails within `commandTimeout` of its creation (call-timed-pipeline.ts). */
+  override pipeline(commands?: unknown[][]): ChainableCommander {
+    if (this.callTimeoutMs === undefined) return super.pipeline(commands);
+    const pipeline = new CallTimedPipeline(this, this.callTimeoutMs);
+    if (commands) pipeline.addBatch(commands);
+    return pipeline as unknown as ChainableCommander;
   }
 
   override delayUntilReady(callback: ReadyCallback): void {

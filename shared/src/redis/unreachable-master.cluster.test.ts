@@ -16,12 +16,12 @@ const cluster = await createTestRedisCluster('unreachable-master');
 const clients: Cluster[] = [];
 const proxies: TcpProxy[] = [];
 const sockets: net.Socket[] = [];
-let unreachable: ChildProcess | undefined;
+const unreachable: ChildProcess[] = [];
 
 afterAll(async () => {
   for (const client of clients) client.disconnect();
   for (const socket of sockets) socket.destroy();
-  unreachable?.kill();
+  for (const listener of unreachable) listener.kill();
   await Promise.all(proxies.map((proxy) => proxy.close()));
   await cluster.cleanup();
 });
@@ -36,7 +36,7 @@ async function unreachableAddress(): Promise<{ host: string; port: number }> {
     '-c',
     "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(600)",
   ]);
-  unreachable = listener;
+  unreachable.push(listener);
   const port = await new Promise<number>((resolve) =>
     listener.stdout!.once('data', (data: Buffer) => resolve(Number(String(data).trim()))),
   );
@@ -50,52 +50,60 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CONNECT_TIMEOUT_MS = 3_000;
 
 describe('a Cluster master that cannot be reached any more', () => {
-  it('fails the calls for its slots within the command timeout, not after a topology query', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const nodeProxies: TcpProxy[] = [];
-    const byNode = new Map<string, TcpProxy>();
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      proxies.push(proxy);
-      nodeProxies.push(proxy);
-      byNode.set(node, proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
-    const client = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
-      natMap,
-      commandTimeoutMs: 50,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      name: 'unreachable-master',
-    }) as Cluster;
-    client.on('error', () => undefined);
-    clients.push(client);
-    await whenReady(client, 20_000);
-    const key = cluster.key('{tenant-unreachable}:count');
-    expect(await client.set(key, '0')).toBe('OK');
-    // From now on the master's address leads nowhere; its open connection closes, and the client,
-    // learning the slot table again, makes a new one (opened by the first call for its slots).
-    const master = await masterOf(cluster.client, key);
-    natMap[master] = await unreachableAddress();
-    byNode.get(master)!.cutClientSide();
-    await new Promise<void>((resolve, reject) =>
-      client.refreshSlotsCache((error) => (error ? reject(error) : resolve())),
-    );
-    // The other nodes answer nothing more either: a topology query waits CONNECT_TIMEOUT_MS for each.
-    for (const proxy of nodeProxies) proxy.stall(true);
-    const calls = Array.from({ length: 5 }, () =>
-      client.get(key).then(
-        () => null,
-        (error: Error) => error,
-      ),
-    );
-    const first = await Promise.race([
-      Promise.all(calls).then(() => 'the calls failed'),
-      sleep(CONNECT_TIMEOUT_MS).then(() => 'a topology query gave up'),
-    ]);
-    for (const proxy of nodeProxies) proxy.stall(false);
-    expect(first).toBe('the calls failed');
-    expect((await Promise.all(calls)).every((failure) => failure instanceof Error)).toBe(true);
-  });
+  it.each([false, true])(
+    'fails the calls for its slots within the command timeout, not after a topology query (auto-pipelining: %s)',
+    async (autoPipelining) => {
+      const natMap: Record<string, { host: string; port: number }> = {};
+      const nodeProxies: TcpProxy[] = [];
+      const byNode = new Map<string, TcpProxy>();
+      for (const node of TEST_CLUSTER.redisNodes) {
+        const proxy = await startTcpProxy(`redis://${node}`);
+        proxies.push(proxy);
+        nodeProxies.push(proxy);
+        byNode.set(node, proxy);
+        const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
+        natMap[node] = { host: hostname, port: Number(port) };
+      }
+      const client = createRedisClient({
+        clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+        natMap,
+        commandTimeoutMs: 50,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        autoPipelining,
+        name: `unreachable-master-${autoPipelining}`,
+      }) as Cluster;
+      client.on('error', () => undefined);
+      clients.push(client);
+      await whenReady(client, 20_000);
+      const key = cluster.key(`{tenant-unreachable-${autoPipelining}}:count`);
+      expect(await client.set(key, '0')).toBe('OK');
+      // From now on the master's address leads nowhere; its open connection closes, and the client,
+      // learning the slot table again, makes a new one (opened by the first call for its slots).
+      const master = await masterOf(cluster.client, key);
+      natMap[master] = await unreachableAddress();
+      byNode.get(master)!.cutClientSide();
+      await new Promise<void>((resolve, reject) =>
+        client.refreshSlotsCache((error) => (error ? reject(error) : resolve())),
+      );
+      // The other nodes answer nothing more either: a topology query waits CONNECT_TIMEOUT_MS for each.
+      for (const proxy of nodeProxies) proxy.stall(true);
+      const call = () =>
+        client.get(key).then(
+          () => null,
+          (error: Error) => error,
+        );
+      // The first call opens the master's new connection; the next ones, a turn later (auto-pipelined:
+      // a pipeline of their own), find it still opening.
+      const opening = call();
+      await new Promise((resolve) => setImmediate(resolve));
+      const calls = [opening, ...Array.from({ length: 5 }, call)];
+      const first = await Promise.race([
+        Promise.all(calls).then(() => 'the calls failed'),
+        sleep(CONNECT_TIMEOUT_MS).then(() => 'a topology query gave up'),
+      ]);
+      for (const proxy of nodeProxies) proxy.stall(false);
+      expect(first).toBe('the calls failed');
+      expect((await Promise.all(calls)).every((failure) => failure instanceof Error)).toBe(true);
+    },
+  );
 });
