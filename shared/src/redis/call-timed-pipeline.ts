@@ -5,24 +5,33 @@ const TIMED_OUT = 'Command timed out';
 
 /**
  * A Cluster pipeline (an auto-pipeline: the calls of one event-loop turn for one group of slots) that
- * fails within `callTimeoutMs` of its creation, as a command sent alone does.
+ * fails within `callTimeoutMs` of its creation, as a command sent alone does, and whose commands are
+ * never written once it has its result.
  *
- * Each of its commands is timed only once written to a node's connection. When its master's connection
+ * Each of its commands is timed only once handed to a node's connection. When its master's connection
  * is still opening (a master whose host is gone), ioredis fails the commands before that, and sends the
  * whole pipeline again after its failover delay and a slot table refresh — seconds when that refresh
  * asks nodes that do not answer, up to 16 times — while the callers wait, and every later call for
- * those slots waits behind it. Once it has failed, that retry is not sent: it would run after its
- * callers had decided without it.
+ * those slots waits behind it. Past its deadline that retry is not sent: it would run after its callers
+ * had decided without it.
+ *
+ * Whenever its commands all failed alike (all timed out, say) ioredis prepares them for a retry, which
+ * renews their promises, and then may not send it: the failures are the pipeline's result. A command
+ * that timed out waiting for its node's connection to open is still queued there and, no longer
+ * settled, would be written once the connection opens: such abandoned commands are settled here, and
+ * the Cluster client's connections write no settled command (cluster-client.ts).
  *
  * Nothing is added on the common path (one clock reading per pipeline): the deadline's timer starts
- * only when ioredis prepares such a retry, which is when it calls `sendCommand` on a sent pipeline.
+ * only when ioredis prepares a retry, which is when it calls `sendCommand` on a sent pipeline.
  */
 export class CallTimedPipeline extends Pipeline {
   readonly #createdAt = performance.now();
   readonly #callTimeoutMs: number;
   #sent = false;
-  #deadline: NodeJS.Timeout | undefined;
   #failed = false;
+  #deadline: NodeJS.Timeout | undefined;
+  /** Commands ioredis prepared to send again, until it does. */
+  #retrying: Command[] | undefined;
 
   constructor(cluster: Cluster, callTimeoutMs: number) {
     super(cluster);
@@ -30,26 +39,36 @@ export class CallTimedPipeline extends Pipeline {
   }
 
   override exec(callback?: Parameters<Pipeline['exec']>[0]): ReturnType<Pipeline['exec']> {
+    if (this.#sent && !this.#failed && this.#left() <= 0) this.#fail();
     if (this.#failed) return this.promise as ReturnType<Pipeline['exec']>;
     this.#sent = true;
+    this.#retrying = undefined;
     return super.exec(callback);
   }
 
   override sendCommand(command: Command): unknown {
-    if (this.#sent && this.#deadline === undefined && !this.#failed) this.#startDeadline();
+    if (this.#sent) {
+      if (this.#deadline === undefined) this.#startDeadline();
+      this.#retrying ??= [];
+      this.#retrying.push(command);
+    }
     return super.sendCommand(command);
   }
 
+  #left(): number {
+    return this.#callTimeoutMs - (performance.now() - this.#createdAt);
+  }
+
   #startDeadline(): void {
-    const left = this.#callTimeoutMs - (performance.now() - this.#createdAt);
-    if (left <= 0) {
-      this.#fail();
-      return;
-    }
-    const deadline = setTimeout(() => this.#fail(), left);
+    const deadline = setTimeout(() => this.#fail(), Math.max(this.#left(), 0));
     this.#deadline = deadline;
-    const clear = () => clearTimeout(deadline);
-    this.promise.then(clear, clear);
+    const settled = () => {
+      clearTimeout(deadline);
+      for (const command of this.#retrying ?? [])
+        if (!command.isSettled) command.reject(new Error(TIMED_OUT));
+      this.#retrying = undefined;
+    };
+    this.promise.then(settled, settled);
   }
 
   #fail(): void {

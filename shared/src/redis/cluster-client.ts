@@ -40,8 +40,9 @@ interface ClusterInternals {
  *
  * A command whose node connection closed before its reply (a master killed, a silent connection
  * replaced after its socket timeout) is sent again by ioredis after its failover delay, to the node
- * serving its slot then. Without the offline queue, one whose caller has been answered meanwhile
- * (`commandTimeout`) is not: sent again it would run after its caller had decided without it (a limit
+ * serving its slot then, and one that waited for its node's connection to open is written once it
+ * has. Without the offline queue, one whose caller has been answered meanwhile (`commandTimeout`) is
+ * not, auto-pipelined or not: sent late it would run after its caller had decided without it (a limit
  * or a quota charged for a request Redis did not decide, twice when the lost one had run).
  *
  * And a command's `commandTimeout` counts from the call, not from when ioredis first writes it to a
@@ -157,14 +158,25 @@ export class TopologyTimedCluster extends Cluster {
 }
 
 /**
- * `connection` (a node's) no longer writes a command sent alone whose promise has settled: the Cluster
- * client sends a command again on it after its first connection closed, also once its caller gave up
- * on it. A pipeline's commands are left alone (the pipeline writes them together, counting each).
+ * `connection` (a node's) no longer writes a command whose promise has settled: the Cluster client
+ * sends a command again on it after its first connection closed, and the connection writes what waited
+ * for it to open, also once their callers gave up on them. A pipeline's commands (an auto-pipeline's:
+ * the gateway's calls) are written together once each has been handed to the pipeline's writer, which
+ * counts them: a settled one is handed nothing, so the others still leave, and no reply is expected
+ * for it.
  */
 function sendNoAnsweredCommand(connection: Redis): void {
   const send = connection.sendCommand;
   connection.sendCommand = function sendUnlessAnswered(this: Redis, command, stream) {
-    if (stream === undefined && command.isSettled === true) return command.promise;
-    return send.call(this, command, stream);
+    if (command.isSettled !== true) return send.call(this, command, stream);
+    if (stream === undefined) return command.promise;
+    if (!isPipelineWriter(stream)) return send.call(this, command, stream);
+    stream.write('');
+    return command.promise;
   };
+}
+
+/** The writer a pipeline hands each of its commands to (ioredis' Pipeline#exec). */
+function isPipelineWriter(stream: object): stream is { isPipeline: true; write(chunk: string): unknown } {
+  return Reflect.get(stream, 'isPipeline') === true && typeof Reflect.get(stream, 'write') === 'function';
 }
