@@ -1,8 +1,14 @@
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createClusterClient, createTestRedisCluster, masterOf, TEST_CLUSTER } from '../testing/cluster.js';
-import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.js';
+import {
+  createClusterClient,
+  createTestRedisCluster,
+  masterOf,
+  proxiedClusterNodes,
+  TEST_CLUSTER,
+} from '../testing/cluster.js';
+import type { TcpProxy } from '../testing/tcp-proxy.js';
 import {
   createRedisClient,
   duplicateForSubscribe,
@@ -55,17 +61,11 @@ async function clientThroughProxies(
   name: string,
   options: Pick<RedisClientOptions, 'connectTimeoutMs'> = {},
 ): Promise<{ client: RedisClient; proxies: TcpProxy[] }> {
-  const natMap: Record<string, { host: string; port: number }> = {};
   const own: TcpProxy[] = [];
-  for (const node of TEST_CLUSTER.redisNodes) {
-    const proxy = await startTcpProxy(`redis://${node}`);
-    own.push(proxy);
-    proxies.push(proxy);
-    const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-    natMap[node] = { host: hostname, port: Number(port) };
-  }
+  const { natMap, seeds } = await proxiedClusterNodes(own);
+  proxies.push(...own);
   const client = createRedisClient({
-    clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+    clusterNodes: seeds,
     natMap,
     ...options,
     name,

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import type { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestRedisCluster, masterOf, TEST_CLUSTER } from '../testing/cluster.js';
-import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.js';
+import { createTestRedisCluster, masterOf, proxiedClusterNodes } from '../testing/cluster.js';
+import type { TcpProxy } from '../testing/tcp-proxy.js';
 import { createRedisClient, type RedisClient, whenReady } from './client.js';
 
 /**
@@ -69,17 +69,9 @@ while True:
 
 describe('a Cluster command whose connection stopped answering', () => {
   it('is not sent again once its connection is replaced', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const byNode = new Map<string, TcpProxy>();
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      proxies.push(proxy);
-      byNode.set(node, proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
+    const { natMap, seeds, proxyOf: byNode } = await proxiedClusterNodes(proxies);
     const client = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      clusterNodes: seeds,
       natMap,
       commandTimeoutMs: 50,
       connectTimeoutMs: 300,
@@ -106,17 +98,9 @@ describe('a Cluster command whose connection stopped answering', () => {
   });
 
   it('is not sent, auto-pipelined, once the new connection it waited for opens', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const byNode = new Map<string, TcpProxy>();
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      proxies.push(proxy);
-      byNode.set(node, proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
+    const { natMap, seeds, proxyOf: byNode } = await proxiedClusterNodes(proxies);
     const client = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      clusterNodes: seeds,
       natMap,
       commandTimeoutMs: 50,
       connectTimeoutMs: 3_000,

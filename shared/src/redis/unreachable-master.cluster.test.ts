@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import type { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestRedisCluster, masterOf, TEST_CLUSTER } from '../testing/cluster.js';
-import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.js';
+import { createTestRedisCluster, masterOf, proxiedClusterNodes } from '../testing/cluster.js';
+import type { TcpProxy } from '../testing/tcp-proxy.js';
 import { createRedisClient, whenReady } from './client.js';
 
 /**
@@ -53,19 +53,10 @@ describe('a Cluster master that cannot be reached any more', () => {
   it.each([false, true])(
     'fails the calls for its slots within the command timeout, not after a topology query (auto-pipelining: %s)',
     async (autoPipelining) => {
-      const natMap: Record<string, { host: string; port: number }> = {};
-      const nodeProxies: TcpProxy[] = [];
-      const byNode = new Map<string, TcpProxy>();
-      for (const node of TEST_CLUSTER.redisNodes) {
-        const proxy = await startTcpProxy(`redis://${node}`);
-        proxies.push(proxy);
-        nodeProxies.push(proxy);
-        byNode.set(node, proxy);
-        const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-        natMap[node] = { host: hostname, port: Number(port) };
-      }
+      const { natMap, seeds, proxyOf: byNode } = await proxiedClusterNodes(proxies);
+      const nodeProxies = [...byNode.values()];
       const client = createRedisClient({
-        clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+        clusterNodes: seeds,
         natMap,
         commandTimeoutMs: 50,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,

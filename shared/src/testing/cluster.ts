@@ -8,6 +8,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createRedisClient, whenReady } from '../redis/client.js';
 import { stopIdleRequestQueueChecks } from '../snapshot-bus/kafkajs-idle-checks.js';
 import { uniqueSuffix } from './infrastructure.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /**
  * The Redis Cluster (3 masters + 3 replicas) and the three-broker Kafka that `make test-cluster` starts
@@ -150,4 +151,31 @@ export async function masterOf(client: Cluster | Redis, key: string): Promise<st
 /** Every master serving slots, as host:port, sorted. */
 export async function masterAddresses(client: Cluster | Redis): Promise<string[]> {
   return [...new Set((await slotRanges(client)).map(([, , [host, port]]) => `${host}:${port}`))].sort();
+}
+
+/** The test cluster's nodes, each reached through a TCP proxy of its own (see proxiedClusterNodes). */
+export interface ProxiedClusterNodes {
+  /** What a client gives as `natMap`: each node's proxy address, so MOVED answers lead there too. */
+  natMap: Record<string, { host: string; port: number }>;
+  /** The proxies' addresses, as a client's seeds. */
+  seeds: string[];
+  /** The proxy in front of each node (`host:port` as TEST_CLUSTER names it). */
+  proxyOf: Map<string, TcpProxy>;
+}
+
+/**
+ * Starts a TCP proxy in front of every node of the test cluster (each also pushed to `started`, for the
+ * file to close), so a test can cut, stall or blackhole one node's connections while the node lives on.
+ */
+export async function proxiedClusterNodes(started: TcpProxy[]): Promise<ProxiedClusterNodes> {
+  const natMap: ProxiedClusterNodes['natMap'] = {};
+  const proxyOf = new Map<string, TcpProxy>();
+  for (const node of TEST_CLUSTER.redisNodes) {
+    const proxy = await startTcpProxy(`redis://${node}`);
+    started.push(proxy);
+    proxyOf.set(node, proxy);
+    const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
+    natMap[node] = { host: hostname, port: Number(port) };
+  }
+  return { natMap, seeds: Object.values(natMap).map(({ host, port }) => `${host}:${port}`), proxyOf };
 }

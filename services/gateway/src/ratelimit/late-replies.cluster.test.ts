@@ -1,6 +1,6 @@
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
-import { createTestRedisCluster, masterOf, TEST_CLUSTER } from '@vantageedge/shared/testing/cluster';
-import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
+import { createTestRedisCluster, masterOf, proxiedClusterNodes } from '@vantageedge/shared/testing/cluster';
+import type { TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LimitOutcome, LimitRequest } from './limit-store.js';
 import { RedisLimitStore } from './redis-limit-store.js';
@@ -24,17 +24,9 @@ afterAll(async () => {
 
 describe.each([true, false])('late charge answers on a Cluster (auto-pipelining: %s)', (autoPipelining) => {
   it('hears each one and gives its charge back', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const byNode = new Map<string, TcpProxy>();
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      proxies.push(proxy);
-      byNode.set(node, proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
+    const { natMap, seeds, proxyOf: byNode } = await proxiedClusterNodes(proxies);
     const redis = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      clusterNodes: seeds,
       natMap,
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
       connectTimeoutMs: 2_000,

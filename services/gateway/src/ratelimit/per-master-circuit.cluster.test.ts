@@ -7,9 +7,9 @@ import {
   createTestRedisCluster,
   masterAddresses,
   masterOf,
-  TEST_CLUSTER,
+  proxiedClusterNodes,
 } from '@vantageedge/shared/testing/cluster';
-import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
+import type { TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRateLimiter, type RateLimitIdentity } from './rate-limiter.js';
 import { RedisLimitStore } from './redis-limit-store.js';
@@ -42,15 +42,10 @@ async function tenantOn(master: string): Promise<string> {
 
 describe('the rate limiter on a Redis Cluster with one master unanswering', () => {
   it('keeps deciding the other masters’ tenants by Redis; only that master’s tenants degrade', async () => {
-    const natMap: Record<string, { host: string; port: number }> = {};
-    for (const node of TEST_CLUSTER.redisNodes) {
-      const proxy = await startTcpProxy(`redis://${node}`);
-      proxies.set(node, proxy);
-      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
-      natMap[node] = { host: hostname, port: Number(port) };
-    }
+    const { natMap, seeds, proxyOf } = await proxiedClusterNodes([]);
+    for (const [node, proxy] of proxyOf) proxies.set(node, proxy);
     const client = createRedisClient({
-      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      clusterNodes: seeds,
       natMap,
       // Generous: this tests which tenants are decided by Redis on a loaded machine, not latency.
       commandTimeoutMs: 500,
