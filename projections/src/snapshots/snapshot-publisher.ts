@@ -1,5 +1,5 @@
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
-import type { SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
+import type { PublishResult, SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { tracePublish } from '../runner/batch-tracing.js';
@@ -192,9 +192,13 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const failedSends = new FailedSends(baseDelay, MAX_RETRY_DELAY_MS);
   /** Each tenant's highest version on the topic, as read at start and sent since: never sent below. */
   const topicHeads = new Map<string, bigint>();
-  /** Records this publisher sent, and those of them the bus acknowledged (the topic-loss watch's floor). */
+  /**
+   * Records this publisher sent, those of them the bus acknowledged, and those whose send has not ended
+   * (the topic-loss watch's floor).
+   */
   let recordsSent = 0;
   let recordsAcknowledged = 0;
+  let recordsInFlight = 0;
   /** The store is behind the topic: nothing more is published. */
   let halted = false;
   let wakeStartCheck: (() => void) | null = null;
@@ -425,7 +429,13 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     if (ahead.length > 0) return halt(ahead);
     send.started = true;
     recordsSent += messages.length;
-    const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
+    recordsInFlight += messages.length;
+    let result: PublishResult;
+    try {
+      result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
+    } finally {
+      recordsInFlight -= messages.length;
+    }
     recordsAcknowledged += result.published.length;
     send.acknowledged = true;
     await markPublished(db, result.published);
@@ -554,6 +564,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       readHighWaterMarks,
       sentRecords: () => recordsSent,
       acknowledgedRecords: () => recordsAcknowledged,
+      recordsInFlight: () => recordsInFlight,
       intervalMs: options.topicWatchMs,
       logger,
       onLost: async () => {
