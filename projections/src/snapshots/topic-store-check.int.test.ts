@@ -53,6 +53,37 @@ function recordingLogger(): StructuredLogger & { errors: string[]; warnings: str
   };
 }
 
+/** `count` tenants created in `store`: each one's id and the position of its TenantCreated. */
+async function createTenants(store: InMemoryEventStore, count: number): Promise<Map<string, bigint>> {
+  const versions = new Map<string, bigint>();
+  for (let tenant = 0; tenant < count; tenant += 1) {
+    const tenantId = randomUUID();
+    const written = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    versions.set(tenantId, written.position);
+  }
+  return versions;
+}
+
+/** Until the projector has published each tenant at its version. */
+async function everySettled(db: TestDatabase, versions: ReadonlyMap<string, bigint>): Promise<void> {
+  for (const [tenantId, version] of versions) await snapshotSettled(db.pool, tenantId, version.toString());
+}
+
+/** Until a reader of `topic` from its start (a gateway replica starting now) has every tenant at its version. */
+async function everyTenantOnTopic(
+  topic: string,
+  versions: ReadonlyMap<string, bigint>,
+  timeoutMs: number,
+): Promise<void> {
+  const reader = await recordSubscription(kafkaBus(topic));
+  await eventually(
+    'every tenant on the rebuilt topic',
+    () => [...versions].every(([tenantId, version]) => reader.versionsOf(tenantId).includes(version)),
+    timeoutMs,
+  );
+  await reader.subscription.close();
+}
+
 function projector(options: {
   store: InMemoryEventStore;
   db: TestDatabase;
@@ -150,14 +181,9 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     topics.push(topic);
     const store = new InMemoryEventStore();
     const db = await database();
-    const tenants = [randomUUID(), randomUUID()];
-    const versions = new Map<string, bigint>();
-    for (const tenantId of tenants) {
-      const written = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
-      versions.set(tenantId, written.position);
-    }
+    const versions = await createTenants(store, 2);
     projector({ store, db, topic });
-    for (const [tenantId, version] of versions) await snapshotSettled(db.pool, tenantId, version.toString());
+    await everySettled(db, versions);
     await stopProjectors();
 
     await deleteTopicUntilGone(topic);
@@ -166,13 +192,7 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     const registry = new Registry();
     projector({ store, db, topic, logger, registry });
     // A gateway starting now reads every tenant from the rebuilt topic, with no republish run by hand.
-    const reader = await recordSubscription(kafkaBus(topic));
-    await eventually(
-      'every tenant on the rebuilt topic',
-      () => tenants.every((tenantId) => reader.versionsOf(tenantId).includes(versions.get(tenantId)!)),
-      60_000,
-    );
-    await reader.subscription.close();
+    await everyTenantOnTopic(topic, versions, 60_000);
     expect(await gaugeValue(registry, 'vantageedge_snapshot_store_behind_topic')).toBe(0);
     expect(logger.errors).toEqual([]);
   }, 120_000);
@@ -182,26 +202,15 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     topics.push(topic);
     const store = new InMemoryEventStore();
     const db = await database();
-    const tenants = [randomUUID(), randomUUID()];
-    const versions = new Map<string, bigint>();
-    for (const tenantId of tenants) {
-      const written = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
-      versions.set(tenantId, written.position);
-    }
+    const versions = await createTenants(store, 2);
     const logger = recordingLogger();
     projector({ store, db, topic, logger, topicWatchMs: 200 });
-    for (const [tenantId, version] of versions) await snapshotSettled(db.pool, tenantId, version.toString());
+    await everySettled(db, versions);
 
     // The topic is deleted under the running projector; a gateway replica starting meanwhile creates it
     // again, empty, and must come to serve every tenant without an operator's republish or restart.
     await deleteTopicUntilGone(topic);
-    const reader = await recordSubscription(kafkaBus(topic));
-    await eventually(
-      'every tenant on the rebuilt topic',
-      () => tenants.every((tenantId) => reader.versionsOf(tenantId).includes(versions.get(tenantId)!)),
-      30_000,
-    );
-    await reader.subscription.close();
+    await everyTenantOnTopic(topic, versions, 30_000);
     expect(logger.warnings.join('\n')).toMatch(/snapshot topic lost/);
   }, 120_000);
 
@@ -224,15 +233,10 @@ describe('the snapshot projector compares the snapshot topic with its store at s
 
     const store = new InMemoryEventStore();
     const db = await database();
-    const own = new Map<string, string>();
-    for (let tenant = 0; tenant < 3; tenant += 1) {
-      const tenantId = randomUUID();
-      const created = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
-      own.set(tenantId, created.position.toString());
-    }
+    const own = await createTenants(store, 3);
     expect(foreign.position).toBeLessThan(await store.headPosition());
     projector({ store, db, topic });
-    for (const [tenantId, version] of own) await snapshotSettled(db.pool, tenantId, version);
+    await everySettled(db, own);
     await stopProjectors();
 
     const logger = recordingLogger();

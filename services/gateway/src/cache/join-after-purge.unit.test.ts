@@ -91,6 +91,35 @@ function holdingCalls<S extends object>(store: S, method: keyof S, when: 'before
 }
 
 /**
+ * `store` whose next read of a stored response, once `arm()`ed, runs `during` after the store has read
+ * it and before its answer comes back (a purge heard while that read is on its way).
+ */
+function duringNextResponseRead(store: MemoryCacheStore, during: () => Promise<void>) {
+  let armed = false;
+  const reading = new Proxy(store, {
+    get(target, name) {
+      const value = Reflect.get(target, name) as unknown;
+      if (typeof value !== 'function') return value;
+      if (name !== 'get') return value.bind(target);
+      return async (key: string) => {
+        const record = await target.get(key);
+        if (armed && record?.kind === 'response') {
+          armed = false;
+          await during();
+        }
+        return record;
+      };
+    },
+  });
+  return {
+    store: reading,
+    arm: () => {
+      armed = true;
+    },
+  };
+}
+
+/**
  * Whether `call` (a store call's caller: a fill's store, a POST's invalidation) is still waiting for
  * the store after a turn of the event loop, the time a request that comes in next may arrive: without
  * a hold the store's calls are answered by then, and the window the case is about has closed.
@@ -346,30 +375,17 @@ describe('a request after a purge, with a fill that began before it under way', 
     const shared = new MemoryCacheStore({ maxBytes: 1_000_000, now });
     const filler = replica(shared, now);
     let reader: ResponseCache | undefined;
-    let purgeDuringRead = false;
-    const readerStore = new Proxy(shared, {
-      get(target, name) {
-        const value = Reflect.get(target, name) as unknown;
-        if (typeof value !== 'function') return value;
-        if (name !== 'get') return value.bind(target);
-        return async (key: string) => {
-          const record = await target.get(key);
-          if (purgeDuringRead && record?.kind === 'response') {
-            purgeDuringRead = false;
-            clock += 1;
-            await reader!.purgeTags(tenantId, ['product-7']);
-            clock += 1;
-          }
-          return record;
-        };
-      },
+    const readerStore = duringNextResponseRead(shared, async () => {
+      clock += 1;
+      await reader!.purgeTags(tenantId, ['product-7']);
+      clock += 1;
     });
-    reader = replica(readerStore, now);
+    reader = replica(readerStore.store, now);
     await Promise.all([filler.prepareTenant(tenantId), reader.prepareTenant(tenantId)]);
     const path = `/posts/${randomUUID()}`;
     const fill = await leads(filler.lookup(policy, get(path), {}));
     await filler.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
-    purgeDuringRead = true;
+    readerStore.arm();
     expect(await answer(reader, reader.lookup(policy, get(path), {}))).toBe('old'); // began before the purge
     const next = reader.lookup(policy, get(path), {});
     expect('outcome' in next && next.outcome).not.toBe('HIT');
@@ -385,31 +401,18 @@ describe('a request after a purge, with a fill that began before it under way', 
     let waiter: ResponseCache | undefined;
     // The waiter's read of the holder's fill: the purge is done (and heard here) before the read's
     // answer comes back, and a request comes in after it.
-    let purgeDuringRead = false;
-    const waiterStore = new Proxy(shared, {
-      get(target, name) {
-        const value = Reflect.get(target, name) as unknown;
-        if (typeof value !== 'function') return value;
-        if (name !== 'get') return value.bind(target);
-        return async (key: string) => {
-          const record = await target.get(key);
-          if (purgeDuringRead && record?.kind === 'response') {
-            purgeDuringRead = false;
-            clock += 1;
-            await waiter!.purgeTags(tenantId, ['product-7']);
-            clock += 1;
-            late = waiter!.lookup(policy, get(path), {});
-          }
-          return record;
-        };
-      },
+    const waiterStore = duringNextResponseRead(shared, async () => {
+      clock += 1;
+      await waiter!.purgeTags(tenantId, ['product-7']);
+      clock += 1;
+      late = waiter!.lookup(policy, get(path), {});
     });
-    waiter = replica(waiterStore, now);
+    waiter = replica(waiterStore.store, now);
     await Promise.all([holder.prepareTenant(tenantId), waiter.prepareTenant(tenantId)]);
     const fill = await leads(holder.lookup(policy, get(path), {}));
     const waiting = waiter.lookup(policy, get(path), {}); // the holder has the lease: polls its fill
     await holder.store(fill, 'GET', { status: 200, headers: tagged(), body: Buffer.from('old') });
-    purgeDuringRead = true;
+    waiterStore.arm();
     expect(await answer(waiter, waiting)).toBe('old'); // began before the purge
     expect(late).toBeDefined();
     // Nor is the read's answer kept in the L1 for the requests after the purge.
