@@ -6,10 +6,16 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
-import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
-import { decodeUsageCell, hourOf, InMemoryUsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeUsageCell,
+  hourOf,
+  InMemoryUsageBatchStore,
+  type UsageBatchStore,
+  usageBatchCreatedMs,
+} from '@vantageedge/shared/usage/usage-cells';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gatewaySettings } from '../settings.js';
 import { type GatewayReplica, startGatewayReplica } from '../start-gateway-replica.js';
 import { startTestOrigin, type TestOrigin } from '../testing/gateway-harness.js';
@@ -28,6 +34,49 @@ function get(port: number, host: string, path: string): Promise<Record<string, u
   });
 }
 
+/** A replica with a tenant under a daily quota, its usage batches in `usageBatches`. */
+async function startReplica(
+  redis: TestRedis,
+  tenantId: string,
+  origin: TestOrigin,
+  usageBatches: UsageBatchStore,
+  options: { subdomain: string; clock?: () => number },
+): Promise<GatewayReplica> {
+  const originId = randomUUID();
+  const snapshot = buildSnapshot({
+    tenantId,
+    subdomain: options.subdomain,
+    origins: [{ id: originId, targets: [origin.url] }],
+    routes: [{ path_pattern: '/*', origin_id: originId }],
+    settings: { quota: { requests_per_day: 100 } },
+  });
+  const config = parseSettings(
+    { ...configPlaneSettings, ...gatewaySettings },
+    {
+      GATEWAY_PORT: '0',
+      GATEWAY_ADMIN_PORT: '0',
+      GATEWAY_HOST: '127.0.0.1',
+      API_KEY_PEPPER: 'replica-clock-skew-pepper-0123456789abcdef0123',
+      GATEWAY_REDIS_KEY_PREFIX: redis.prefix,
+      ROLLOUT_KEY_PREFIX: `${redis.prefix}rollout:`,
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
+    },
+  );
+  const bus = createInMemorySnapshotBus();
+  await bus.publish([{ kind: 'snapshot', tenantId, version: BigInt(snapshot.version), snapshot }]);
+  const replica = await startGatewayReplica({
+    config,
+    bus,
+    redis: redis.client,
+    usageBatches,
+    ...(options.clock ? { clock: options.clock } : {}),
+    registry: createMetricsRegistry(`gateway-${options.subdomain}`),
+    logger: createLogger({ service: `gateway-${options.subdomain}`, level: 'error' }),
+  });
+  await replica.configPlane.ready;
+  return replica;
+}
+
 // Regression test: a replica counted its usage in the hours of its own clock, so one a day ahead put
 // its requests into tomorrow's usage while its quota counted them today: a key's usage and quota
 // disagreed, and the usage listing showed requests in an hour that had not come.
@@ -40,38 +89,10 @@ describe('a replica whose clock is a day and an hour ahead (the real Redis)', ()
 
   beforeAll(async () => {
     origin = await startTestOrigin('replica-clock-origin');
-    const originId = randomUUID();
-    const snapshot = buildSnapshot({
-      tenantId,
+    replica = await startReplica(redis, tenantId, origin, usageBatches, {
       subdomain: 'skewedreplica',
-      origins: [{ id: originId, targets: [origin.url] }],
-      routes: [{ path_pattern: '/*', origin_id: originId }],
-      settings: { quota: { requests_per_day: 100 } },
-    });
-    const config = parseSettings(
-      { ...configPlaneSettings, ...gatewaySettings },
-      {
-        GATEWAY_PORT: '0',
-        GATEWAY_ADMIN_PORT: '0',
-        GATEWAY_HOST: '127.0.0.1',
-        API_KEY_PEPPER: 'replica-clock-skew-pepper-0123456789abcdef0123',
-        GATEWAY_REDIS_KEY_PREFIX: redis.prefix,
-        ROLLOUT_KEY_PREFIX: `${redis.prefix}rollout:`,
-        ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
-      },
-    );
-    const bus = createInMemorySnapshotBus();
-    await bus.publish([{ kind: 'snapshot', tenantId, version: BigInt(snapshot.version), snapshot }]);
-    replica = await startGatewayReplica({
-      config,
-      bus,
-      redis: redis.client,
-      usageBatches,
       clock: () => Date.now() + DAY_MS + 3_600_000,
-      registry: createMetricsRegistry('gateway-replica-clock-skew'),
-      logger: createLogger({ service: 'gateway-replica-clock-skew', level: 'error' }),
     });
-    await replica.configPlane.ready;
   }, 60_000);
 
   afterAll(async () => {
@@ -110,4 +131,50 @@ describe('a replica whose clock is a day and an hour ahead (the real Redis)', ()
       expect(hour).toBeLessThanOrEqual(hourOf(after));
     }
   });
+});
+
+// Regression test: a replica named its usage batches by its own clock, and the usage flusher deletes
+// unapplied a batch made 13 days or more ago (its id may be forgotten): a replica whose clock was two
+// weeks behind had every request it answered left out of usage, with only a warning per batch.
+describe('a replica whose own clock is 20 days behind (the real Redis)', () => {
+  const redis = createTestRedis('replica-clock-behind');
+  const tenantId = randomUUID();
+  const usageBatches = new InMemoryUsageBatchStore();
+  const realNow = Date.now.bind(Date);
+  let origin: TestOrigin;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('replica-clock-behind-origin');
+  });
+
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    await origin?.close();
+    await redis.cleanup();
+  });
+
+  it("names its usage batches by Redis's clock, so the flusher adds them", async () => {
+    const before = realNow();
+    // The replica's host clock: everything in the replica that reads the system's time reads this.
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 20 * DAY_MS);
+    try {
+      const replica = await startReplica(redis, tenantId, origin, usageBatches, { subdomain: 'behind' });
+      try {
+        const answer = await get(replica.gateway.trafficPort, 'behind.localhost', '/a');
+        expect(answer['status']).toBe(200);
+      } finally {
+        await replica.close(); // writes the last usage batch
+      }
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const after = Date.now();
+    const ids = await usageBatches.list();
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) {
+      const madeAt = usageBatchCreatedMs(id);
+      expect(madeAt).toBeGreaterThanOrEqual(before - 1_000);
+      expect(madeAt).toBeLessThanOrEqual(after + 1_000);
+    }
+  }, 60_000);
 });

@@ -80,6 +80,7 @@ export interface UsageRecorderOptions {
   intervalMs: number;
   logger?: StructuredLogger | undefined;
   registry?: Registry;
+  /** The time the hours and batch ids are named by: the counters' (Redis's) clock, StoreClock (default the system's). */
   clock?: () => number;
   /** Distinct users one tenant's cells name in an hour (GATEWAY_USAGE_MAX_USERS_PER_TENANT). */
   maxUsersPerTenant?: number;
@@ -396,8 +397,9 @@ export class UsageRecorder {
     if (this.#unwritten === undefined) {
       if (this.#batch.counts.size === 0) return;
       this.#unwritten = {
-        // Real time, not the clock: the flusher compares it with its own to refuse a batch too old.
-        id: newUsageBatchId(this.#options.replicaId, Date.now()),
+        // The counters' clock, as the hours are: the flusher measures a batch's age on it to refuse one
+        // too old, so a replica whose own clock is weeks behind does not have every batch refused.
+        id: newUsageBatchId(this.#options.replicaId, this.#clock()),
         counts: this.#batch.counts,
       };
       this.#batch = new Batch();
