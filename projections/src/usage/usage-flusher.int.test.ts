@@ -519,6 +519,23 @@ describe('the usage flusher’s retention', () => {
     }
   });
 
+  // Regression test: the flusher measured a batch's age on its own clock, so a projector whose clock ran
+  // two weeks ahead deleted every fresh batch unapplied: the usage of all tenants went uncounted.
+  it("measures a batch's age on Redis's clock: a flusher whose own clock is 20 days ahead adds fresh batches", async () => {
+    const before = (await totals())['2xx/-'] ?? 0;
+    await batches.write(newUsageBatchId('gw-1', Date.now() - 60_000), new Map([[cell(), 4]]));
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 20 * 86_400_000);
+    const flusher = startUsageFlusher({ pool: db.pool, batches, intervalMs: 60_000 });
+    try {
+      expect(await flusher.flush()).toBe(4);
+    } finally {
+      await flusher.stop();
+      vi.restoreAllMocks();
+    }
+    expect((await totals())['2xx/-']).toBe(before + 4);
+  });
+
   it('never applies a batch older than the dedupe window (its id may be pruned already): no double count', async () => {
     const before = (await totals())['2xx/-'] ?? 0;
     const now = Date.now();

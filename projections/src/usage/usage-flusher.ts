@@ -217,11 +217,13 @@ export function startUsageFlusher(options: UsageFlusherOptions): UsageFlusher {
     let applied = false;
     const failed: Array<{ batchId: string; error: unknown }> = [];
     const pending = await batches.list();
+    // The clock the gateways name batches by: a flusher whose own clock is off refuses no fresh batch.
+    const now = pending.length === 0 ? 0 : ((await batches.time?.()) ?? Date.now());
     for (const batchId of pending) {
       if (stopped) break;
       try {
         const createdMs = usageBatchCreatedMs(batchId);
-        if (createdMs !== undefined && Date.now() - createdMs > USAGE_BATCH_MAX_AGE_MS) {
+        if (createdMs !== undefined && now - createdMs > USAGE_BATCH_MAX_AGE_MS) {
           logger?.warn('usage batch older than the dedupe window not added (it may have been already)', {
             batch_id: batchId,
           });

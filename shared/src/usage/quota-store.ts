@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RedisClient } from '../redis/client.js';
+import { redisTimeMs } from '../redis/redis-time.js';
 import { type TenantNodeOf, tenantNodeLocator } from '../redis/tenant-node.js';
 import {
   CONSUME_QUOTA_SCRIPT,
@@ -84,9 +85,8 @@ export class RedisQuotaStore implements QuotaStore {
     return parseQuotaReply(reply);
   }
 
-  async time(): Promise<number> {
-    const [seconds, micros] = await this.redis.time();
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  time(): Promise<number> {
+    return redisTimeMs(this.redis);
   }
 
   /** A key's own counter, or the overflow counter when the key had no room in the ledger. */

@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/client.js';
+import { redisTimeMs } from '../redis/redis-time.js';
 import type { UsageBatchStore, UsageCounts } from './usage-cells.js';
 
 /**
@@ -62,6 +63,11 @@ export class RedisUsageBatchStore implements UsageBatchStore {
       .exec();
     const failed = result?.find(([error]) => error !== null);
     if (!result || failed) throw failed?.[0] ?? new Error('usage batch not written');
+  }
+
+  /** Redis's TIME, in ms: the clock the gateways name their batches by. */
+  time(): Promise<number> {
+    return redisTimeMs(this.redis);
   }
 
   async list(): Promise<string[]> {

@@ -164,6 +164,11 @@ export interface UsageBatchStore {
    * operator to look at (and put back): `list` no longer names it.
    */
   moveAside(batchId: string): Promise<void>;
+  /**
+   * The store's clock (ms epoch), which the gateways name batches by (StoreClock): a batch's age is
+   * measured on it, not on the flusher's host clock. Without it, the flusher's own clock.
+   */
+  time?(): Promise<number>;
 }
 
 /** In one process (make dev without Redis, tests): the gateway and the flusher share this object. */
