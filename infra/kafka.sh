@@ -2,6 +2,9 @@
 # Apache Kafka, single node in KRaft mode (combined broker + controller), from Maven Central's jars,
 # run with `java` on 127.0.0.1. No Docker. The pinned version lives in infra/kafka/pom.xml.
 # Usage: infra/kafka.sh up|down|status|reset
+# Two client listeners: PLAINTEXT on $KAFKA_PORT (what tests and `make dev` use) and SASL_SSL on
+# $KAFKA_SASL_SSL_PORT (SCRAM-SHA-512 over TLS, certificate from a local CA in .data/kafka/tls, one SCRAM
+# user) to exercise the services' KAFKA_SASL_* / KAFKA_TLS_* settings against a real broker.
 # VE_KAFKA_VERSION overrides the pinned version (compatibility probes only; see infra/kafka/README.md).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/kafka-lib.sh"
@@ -11,6 +14,11 @@ LOGDIR="$DIR/data"
 PROPS="$DIR/server.properties"
 PIDFILE="$DIR/kafka.pid"
 LOGFILE="$DIR/server.log"
+TLS_DIR="$DIR/tls"
+# The SCRAM user exists once per formatted data folder; this file remembers for which cluster id.
+SCRAM_MARKER="$DIR/scram-user.cluster"
+SCRAM_USERNAME="${VE_KAFKA_SASL_USERNAME:-vantageedge}"
+SCRAM_PASSWORD="${VE_KAFKA_SASL_PASSWORD:-vantageedge-local-scram}"
 MAIN_CLASS="$KAFKA_MAIN_CLASS"
 READY_TIMEOUT="${VE_KAFKA_READY_TIMEOUT:-120}"
 
@@ -22,11 +30,20 @@ write_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+# SASL_SSL: SCRAM-SHA-512 over TLS with a PEM key and certificate chain from the local CA (write_tls).
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker.pem
+listener.name.sasl_ssl.ssl.truststore.type=PEM
+listener.name.sasl_ssl.ssl.truststore.location=$TLS_DIR/ca.crt
+listener.name.sasl_ssl.ssl.client.auth=none
 log.dirs=$LOGDIR
 num.partitions=1
 default.replication.factor=1
@@ -48,6 +65,31 @@ log.cleaner.backoff.ms=1000
 EOF
 }
 
+# A local CA and a broker certificate for 127.0.0.1/localhost, made once (kept across `reset`).
+# ca.crt is what a client trusts (KAFKA_TLS_CA_FILE); broker.pem is the broker's PKCS#8 key + chain.
+write_tls() {
+  [[ -s "$TLS_DIR/broker.pem" && -s "$TLS_DIR/ca.crt" ]] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  log "kafka: creating a local CA and a broker certificate in $TLS_DIR"
+  rm -rf "$TLS_DIR.partial"; mkdir -p "$TLS_DIR.partial"
+  (
+    cd "$TLS_DIR.partial"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=VantageEdge local Kafka CA" \
+      -keyout ca.key -out ca.crt
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile broker.ext -out broker.crt
+    openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.pkcs8.key
+    cat broker.pkcs8.key broker.crt ca.crt >broker.pem
+    rm -f broker.csr broker.ext broker.key broker.pkcs8.key ca.srl
+    chmod 600 ca.key broker.pem
+  ) >>"$LOGFILE" 2>&1 || fail "kafka: creating the TLS certificates failed, see $LOGFILE"
+  rm -rf "$TLS_DIR"; mv "$TLS_DIR.partial" "$TLS_DIR"
+}
+
+cluster_id_of_data() { sed -n 's/^cluster.id=//p' "$LOGDIR/meta.properties" 2>/dev/null; }
+
 # Storage is formatted once; a data folder from another Kafka version is wiped (local data only).
 format_storage() {
   if [[ -s "$LOGDIR/meta.properties" && "$(cat "$DIR/data.version" 2>/dev/null)" == "$KAFKA_VERSION" ]]; then
@@ -57,9 +99,25 @@ format_storage() {
   local cluster_id
   cluster_id="$(kafka_new_cluster_id)"
   log "kafka: formatting storage in $LOGDIR (cluster $cluster_id)"
-  kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >>"$LOGFILE" 2>&1 \
+  kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" \
+    --add-scram "SCRAM-SHA-512=[name=$SCRAM_USERNAME,password=$SCRAM_PASSWORD]" >>"$LOGFILE" 2>&1 \
     || fail "kafka: formatting the storage failed, see $LOGFILE"
   echo "$KAFKA_VERSION" >"$DIR/data.version"
+  echo "$cluster_id" >"$SCRAM_MARKER"
+}
+
+# A data folder formatted before the SASL_SSL listener existed gets its SCRAM user through the
+# PLAINTEXT listener once the broker serves (the jars hold no kafka-configs tool: a single-file Java
+# program, which needs a JDK; `infra/kafka.sh reset` is the way without one).
+ensure_scram_user() {
+  [[ "$(cat "$SCRAM_MARKER" 2>/dev/null)" == "$(cluster_id_of_data)" ]] && return 0
+  java --list-modules 2>/dev/null | grep -q '^jdk.compiler' \
+    || fail "kafka: this data folder has no SCRAM user and creating one needs a JDK (javac); install one or run infra/kafka.sh reset"
+  log "kafka: creating the SCRAM-SHA-512 user $SCRAM_USERNAME"
+  VE_SCRAM_PASSWORD="$SCRAM_PASSWORD" kafka_tool "$VE_ROOT/infra/kafka/ScramUser.java" \
+    "127.0.0.1:$KAFKA_PORT" "$SCRAM_USERNAME" >>"$LOGFILE" 2>&1 \
+    || fail "kafka: creating the SCRAM user failed, see $LOGFILE"
+  cluster_id_of_data >"$SCRAM_MARKER"
 }
 
 # Ready = a kafkajs metadata request lists our broker (the port opens well before it serves).
@@ -70,7 +128,11 @@ up() {
   [[ -d "$VE_ROOT/node_modules/kafkajs" ]] || fail "kafka: node_modules/kafkajs is missing (its readiness check uses it): run make install"
   mkdir -p "$DIR"
   if pid_alive "$PIDFILE" "$MAIN_CLASS" && broker_ready; then
-    log "kafka: already running on 127.0.0.1:$KAFKA_PORT"; return 0
+    if ! grep -q "SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT" "$PROPS" 2>/dev/null; then
+      log "kafka: running without the SASL_SSL listener; \`infra/kafka.sh down && infra/kafka.sh up\` adds it"
+    fi
+    ensure_scram_user
+    log "kafka: already running on 127.0.0.1:$KAFKA_PORT (SASL_SSL $KAFKA_SASL_SSL_PORT)"; return 0
   fi
   if pid_alive "$PIDFILE" "$MAIN_CLASS"; then
     log "kafka: process $(cat "$PIDFILE") is not answering, restarting it"
@@ -79,7 +141,9 @@ up() {
   rm -f "$PIDFILE"
   refuse_foreign_port kafka "$KAFKA_PORT"
   refuse_foreign_port kafka-controller "$KAFKA_CONTROLLER_PORT"
+  refuse_foreign_port kafka-sasl-ssl "$KAFKA_SASL_SSL_PORT"
   kafka_install_jars
+  write_tls
   write_properties
   format_storage
   log "kafka: starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
@@ -92,7 +156,8 @@ up() {
     ((SECONDS < deadline)) || fail "kafka did not answer a metadata request within ${READY_TIMEOUT}s, see $LOGFILE"
     sleep 0.5
   done
-  log "kafka: ready (127.0.0.1:$KAFKA_PORT, Apache Kafka $KAFKA_VERSION, log $LOGFILE)"
+  ensure_scram_user
+  log "kafka: ready (127.0.0.1:$KAFKA_PORT, SASL_SSL 127.0.0.1:$KAFKA_SASL_SSL_PORT user $SCRAM_USERNAME, CA $TLS_DIR/ca.crt, Apache Kafka $KAFKA_VERSION, log $LOGFILE)"
 }
 
 down() { stop_pidfile kafka "$PIDFILE" "$MAIN_CLASS"; }
@@ -105,6 +170,6 @@ status() {
   fi
 }
 
-reset() { down; rm -rf "$LOGDIR" "$DIR/data.version" "$LOGFILE"; log "kafka: data wiped (jars kept)"; }
+reset() { down; rm -rf "$LOGDIR" "$DIR/data.version" "$SCRAM_MARKER" "$LOGFILE"; log "kafka: data wiped (jars kept)"; }
 
 "${1:-status}"
