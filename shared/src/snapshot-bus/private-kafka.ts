@@ -27,6 +27,7 @@ export async function createPrivateKafka(): Promise<PrivateKafka> {
   const data = await mkdtemp(path.join(tmpdir(), 've-private-kafka-'));
   const port = await freePort();
   const controllerPort = await freePort();
+  const saslSslPort = await freePort();
   const shared = path.join(process.env['VE_DATA'] ?? path.join(ROOT, '.data'), 'kafka');
   await mkdir(path.join(data, 'kafka'), { recursive: true });
   const { stdout } = await run('bash', ['-c', `ls -d ${JSON.stringify(shared)}/lib-* | head -n1`]);
@@ -37,6 +38,7 @@ export async function createPrivateKafka(): Promise<PrivateKafka> {
     VE_DATA: data,
     VE_KAFKA_PORT: String(port),
     VE_KAFKA_CONTROLLER_PORT: String(controllerPort),
+    VE_KAFKA_SASL_SSL_PORT: String(saslSslPort),
   };
   const script = path.join(ROOT, 'infra/kafka.sh');
   const kafka = (action: string) => run('bash', [script, action], { env, timeout: 180_000 });
