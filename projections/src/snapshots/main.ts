@@ -52,6 +52,10 @@ checkSettingsOrExit('snapshot-projector', () => {
   assertSnapshotBusSharedAcrossProcesses(settings);
 });
 
+// Reads the Kafka TLS files: a bad one stops the start here, before any connection is opened.
+const bus = checkSettingsOrExit('snapshot-projector', () =>
+  snapshotBusFromSettings(settings, { clientId: 've-snapshot-projector' }),
+);
 const telemetry = startTelemetry({
   serviceName: settings.OTEL_SERVICE_NAME ?? 'snapshot-projector',
   enabled: settings.OTEL_ENABLED,
@@ -65,7 +69,6 @@ const pool = createLivePool(
   livenessFromSettings(settings),
 );
 const store = createEventStore(eventStoreConfigFromSettings(settings, { pool }));
-const bus = snapshotBusFromSettings(settings, { clientId: 've-snapshot-projector' });
 const projector = startSnapshotProjector({
   store,
   pool,

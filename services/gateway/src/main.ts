@@ -35,6 +35,10 @@ checkSettingsOrExit('gateway', () => {
   assertSnapshotBusSharedAcrossProcesses(config);
   assertDefaultCertificateLoads(config);
 });
+// Reads the Kafka TLS files: a bad one stops the start here, before any connection is opened.
+const bus = checkSettingsOrExit('gateway', () =>
+  snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` }),
+);
 const telemetry = startGatewayTelemetry({
   enabled: config.OTEL_ENABLED,
   serviceName: config.OTEL_SERVICE_NAME ?? 'gateway',
@@ -50,7 +54,6 @@ const {
 } = connectGatewayRedis(config, logger);
 void checkRedisMemoryPolicy({ redis, cacheRedis: cacheServerOwn ? cacheRedis : undefined, logger });
 
-const bus = snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` });
 let replica: Awaited<ReturnType<typeof startGatewayReplica>> | undefined;
 const drainMs = config.GATEWAY_DRAIN_SECONDS * 1000;
 const timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000;

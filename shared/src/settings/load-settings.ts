@@ -64,10 +64,11 @@ export function loadSettingsOrExit<Shape extends z.ZodRawShape>(
  * For service entry points, after loadSettingsOrExit: the rules across settings (or about the files
  * they name) that a shape of single settings cannot express. A SettingsError from `check` is reported
  * as loadSettingsOrExit reports one, so the operator gets one line per setting instead of a stack trace.
+ * Returns what `check` returns (a client built from files the settings name).
  */
-export function checkSettingsOrExit(service: string, check: () => void): void {
+export function checkSettingsOrExit<T>(service: string, check: () => T): T {
   try {
-    check();
+    return check();
   } catch (error) {
     if (error instanceof SettingsError) exitNaming(service, error);
     throw error;

@@ -18,6 +18,7 @@ import {
   type EncodedSnapshotRecord,
   encodeSnapshotMessageAsync,
 } from './codec.js';
+import type { KafkaClientSecurity } from './kafka-client-security.js';
 import { sendWithSpan } from './kafka-send-span.js';
 import {
   deleteConsumerGroup,
@@ -57,6 +58,8 @@ export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   maxDecodedBytes?: number;
   /** Opens the client's connections to the brokers (default: kafkajs' own; tests route them through a proxy). */
   socketFactory?: ISocketFactory;
+  /** TLS and SASL of the connections (kafkaClientSecurity); none: PLAINTEXT, unauthenticated. */
+  security?: KafkaClientSecurity;
 }
 
 const DEFAULT_STALL_AFTER_MS = 3000;
@@ -125,6 +128,7 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
     requestTimeout: REQUEST_TIMEOUT_MS,
     retry: RETRY,
     ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
+    ...options.security,
   });
   const stallAfterMs = options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS;
   const reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;

@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { hostPortList, LOCAL_DEFAULTS } from '../settings/common-settings.js';
 import { SettingsError } from '../settings/load-settings.js';
 import { createInMemorySnapshotBus, type InMemorySnapshotLog } from './in-memory-snapshot-bus.js';
+import {
+  type KafkaSecuritySettings,
+  kafkaClientSecurity,
+  kafkaSecuritySettings,
+} from './kafka-client-security.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
 import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX } from './rollout-registry.js';
@@ -39,6 +44,7 @@ export const snapshotBusSettings = {
     .min(64 * 1024)
     .max(64 * 1024 * 1024)
     .default(8 * 1024 * 1024),
+  ...kafkaSecuritySettings,
 };
 
 /** Gateway-side settings of rollout reporting and warm start (the control plane reads the first two). */
@@ -68,7 +74,7 @@ export const configPlaneSettings = {
   CONFIG_TENANT_APPLY_SHARE_PERCENT: z.coerce.number().min(0).max(100).default(5),
 };
 
-export interface SnapshotBusSettings {
+export interface SnapshotBusSettings extends KafkaSecuritySettings {
   SNAPSHOT_BUS: 'kafka' | 'memory';
   KAFKA_BROKERS: string[];
   SNAPSHOT_TOPIC: string;
@@ -97,7 +103,8 @@ export function assertSnapshotBusSharedAcrossProcesses(
 }
 
 /**
- * The bus the settings describe. `memory` needs the process-wide log to share (single-process dev
+ * The bus the settings describe; with `kafka` its TLS/SASL files are read here, and a bad one throws a
+ * SettingsError (service entry points call this inside checkSettingsOrExit). `memory` needs the process-wide log to share (single-process dev
  * mode passes the same log to the projector's and the gateway's bus).
  */
 export function snapshotBusFromSettings(
@@ -117,6 +124,7 @@ export function snapshotBusFromSettings(
     partitions: settings.SNAPSHOT_TOPIC_PARTITIONS,
     replicationFactor: settings.SNAPSHOT_TOPIC_REPLICATION,
     maxMessageBytes: settings.SNAPSHOT_MAX_MESSAGE_BYTES,
+    security: kafkaClientSecurity(settings),
     ...(groupIdPrefix ? { groupIdPrefix } : {}),
   });
 }
