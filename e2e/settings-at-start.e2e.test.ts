@@ -93,6 +93,22 @@ describe('a service given a bad setting stops at start with one line naming it',
     await expectOneLineNaming(service, { SNAPSHOT_BUS: 'memory' }, 'SNAPSHOT_BUS');
   });
 
+  it.each(['snapshot-projector', 'gateway'] as const)(
+    '%s: a Kafka SASL mechanism without its password, and a Kafka CA file that is not there',
+    async (service) => {
+      await expectOneLineNaming(
+        service,
+        { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'gateway' },
+        'KAFKA_SASL_PASSWORD',
+      );
+      await expectOneLineNaming(
+        service,
+        { KAFKA_TLS_CA_FILE: '/nonexistent/vantageedge/kafka-ca.pem' },
+        'KAFKA_TLS_CA_FILE',
+      );
+    },
+  );
+
   it('control plane: its metrics listener on the admin API port', async () => {
     const port = String(await freePort());
     await expectOneLineNaming(
