@@ -61,7 +61,7 @@ describe('gateway on a SASL_SSL Kafka', () => {
     expect(JSON.parse(response.body)).toMatchObject({ origin: 'sasl-ssl-origin', path: '/hello' });
   });
 
-  it('with a wrong password stays not ready, logging the failed authentication without the password', async () => {
+  it('with a wrong password stays not ready, its log and /status naming the failed authentication, and no output, /status or /metrics showing the password', async () => {
     const wrongPassword = `wrong-${randomUUID()}`;
     const topic = uniqueTopic('sasl-ssl-wrong-password');
     topics.push(topic);
@@ -85,9 +85,17 @@ describe('gateway on a SASL_SSL Kafka', () => {
     }));
     const line = await service.waitForLine('snapshot bus unreachable', 60_000);
     expect(line).toMatch(/SASL SCRAM SHA512 authentication failed.*invalid credentials/);
-    const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
-    expect(ready.status).toBe(503);
+    const admin = `http://127.0.0.1:${adminPort}`;
+    expect((await fetch(`${admin}/readyz`)).status).toBe(503);
+    const status = await fetch(`${admin}/status`);
+    expect(status.status).toBe(200);
+    const statusBody = await status.text();
+    expect(JSON.parse(statusBody).snapshots).toMatchObject({
+      caught_up: false,
+      last_error: expect.stringMatching(/authentication failed/),
+    });
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
     await service.stop();
-    expect(service.output()).not.toContain(wrongPassword);
+    for (const shown of [statusBody, metrics, service.output()]) expect(shown).not.toContain(wrongPassword);
   });
 });
