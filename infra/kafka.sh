@@ -128,11 +128,13 @@ up() {
   [[ -d "$VE_ROOT/node_modules/kafkajs" ]] || fail "kafka: node_modules/kafkajs is missing (its readiness check uses it): run make install"
   mkdir -p "$DIR"
   if pid_alive "$PIDFILE" "$MAIN_CLASS" && broker_ready; then
-    if ! grep -q "SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT" "$PROPS" 2>/dev/null; then
-      log "kafka: running without the SASL_SSL listener; \`infra/kafka.sh down && infra/kafka.sh up\` adds it"
-    fi
     ensure_scram_user
-    log "kafka: already running on 127.0.0.1:$KAFKA_PORT (SASL_SSL $KAFKA_SASL_SSL_PORT)"; return 0
+    if grep -q "SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT" "$PROPS" 2>/dev/null; then
+      log "kafka: already running on 127.0.0.1:$KAFKA_PORT (SASL_SSL $KAFKA_SASL_SSL_PORT)"
+    else
+      log "kafka: already running on 127.0.0.1:$KAFKA_PORT, without the SASL_SSL listener: \`infra/kafka.sh down && infra/kafka.sh up\` adds it"
+    fi
+    return 0
   fi
   if pid_alive "$PIDFILE" "$MAIN_CLASS"; then
     log "kafka: process $(cat "$PIDFILE") is not answering, restarting it"
