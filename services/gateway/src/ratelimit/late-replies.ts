@@ -20,6 +20,11 @@ export interface LateReplies {
 const byClient = new WeakMap<RedisClient, Map<string, LateReplies>>();
 const WATCH = Symbol('lateReplyWatch');
 
+/** A call's options (one object per call, ioredis'), carrying its watch to a command sent again. */
+interface WatchedOptions {
+  [WATCH]?: LateReplyWatch | undefined;
+}
+
 /**
  * A command that timed out (`commandTimeout`) still runs when it reaches Redis, and its reply still
  * comes: ioredis drops it, its promise having failed. For a command whose effect must follow the
@@ -32,8 +37,11 @@ const WATCH = Symbol('lateReplyWatch');
  * when its caller had given up. The reply is caught where ioredis transforms it (a public method), not
  * by replacing the command's resolve, which ioredis renews when it re-initializes a command (a Cluster
  * pipeline whose commands all failed alike does so) and which would cost a function per command.
- * Undefined when ioredis no longer has that class: late replies are then not heard. Not heard either:
- * a call ioredis sends again as a new command after NOSCRIPT (a script cache flushed on the server).
+ * Undefined when ioredis no longer has that class: late replies are then not heard.
+ *
+ * A call refused with NOSCRIPT (a script cache flushed on the server) is sent again by ioredis as a new
+ * command, made later with the call's options object: the watch rides on that object, so the call sent
+ * again is watched too and its late answer heard (its caller waits for it: the answer is the call's).
  */
 export function hearLateReplies(client: RedisClient, name: string): LateReplies | undefined {
   const known = byClient.get(client)?.get(name);
@@ -49,10 +57,14 @@ export function hearLateReplies(client: RedisClient, name: string): LateReplies 
   const Base = ScriptCommand as new (...args: unknown[]) => Command;
   class WatchedCommand extends Base {
     [WATCH]: LateReplyWatch | undefined;
-    constructor(...args: unknown[]) {
-      super(...args);
-      this[WATCH] = next;
-      next = undefined;
+    constructor(name: unknown, args?: unknown, options?: WatchedOptions, callback?: unknown) {
+      super(name, args, options, callback);
+      if (next === undefined) this[WATCH] = options?.[WATCH];
+      else {
+        this[WATCH] = next;
+        if (options !== undefined) options[WATCH] = next;
+        next = undefined;
+      }
     }
     override transformReply(reply: Buffer | Buffer[]): ReturnType<Command['transformReply']> {
       const value = super.transformReply(reply);
