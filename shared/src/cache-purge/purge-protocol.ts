@@ -54,6 +54,15 @@ export function tenantBoundKeys(
 }
 
 /**
+ * The newest config version (decimal) whose byte bound a gateway trimmed the tenant's share for: a
+ * replica applying an older version later than another applied a newer one trims nothing with that
+ * older bound. No TTL, as the share's keys.
+ */
+export function tenantBoundVersionKey(keyPrefix: string, tenantId: string): string {
+  return `${tenantKeyspace(keyPrefix, tenantId)}bound:version`;
+}
+
+/**
  * When each of a tenant's listings (a tag set, a path index) was last purged, by the Redis clock: a
  * sorted set `<prefix>c:{<tenant_id>}:purged`, listing → epoch ms. A fill whose origin was asked before
  * a purge of one of its listings may hold the answer the purge was meant to remove, and is not stored:

@@ -23,6 +23,7 @@ import {
   tagIndexKey,
   tagPurgeMessages,
   tenantBoundKeys,
+  tenantBoundVersionKey,
 } from './purge-protocol.js';
 
 export interface RedisCachePurger extends CachePurger {
@@ -254,7 +255,7 @@ export async function forgetTenantEntries(
   const forgetEntries = script(redis, FORGET_ENTRIES, FORGET_ENTRIES_LUA, 3);
   while ((await forgetEntries(lru, sizes, lists, PURGE_DELETE_BATCH)) > 0);
   // UNLINK frees them off Redis's main thread. One command: the keys share the tenant's hash tag.
-  await redis.unlink(...bound);
+  await redis.unlink(...bound, tenantBoundVersionKey(keyPrefix, tenantId));
 }
 
 /**

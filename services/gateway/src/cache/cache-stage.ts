@@ -117,7 +117,7 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
         // A lowered bound trims the tenant's share now, not only as its next writes evict.
         const bound = replacement.snapshot.tenant.settings.cache?.max_bytes;
         if (bound !== previous.snapshot.tenant.settings.cache?.max_bytes)
-          void cache.tenantBoundChanged(replacement.id, bound);
+          void cache.tenantBoundChanged(replacement.id, bound, replacement.version);
       }
       // Routes that still cache keep their totals (their new policies count on into them). A route
       // gone, or left without a cache policy (it may be deleted later, with no policy to retire then),

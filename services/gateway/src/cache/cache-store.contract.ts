@@ -506,12 +506,12 @@ export function describeCacheStoreContract(
         for (const name of ['b1', 'b2', 'b3']) await put(store, neighbour, name);
         for (const name of ['a1', 'a2', 'a3']) await put(store, tenantId, name);
         expect(await has(store, tenantId, 'a1')).toBe(true);
-        await store.trimTenant(tenantId, Math.floor(BOUND / 2));
+        await store.trimTenant(tenantId, Math.floor(BOUND / 2), 2n);
         expect(await present(store, tenantId, ['a1', 'a2', 'a3'])).toEqual(['a1']);
         expect(await present(store, neighbour, ['b1', 'b2', 'b3'])).toEqual(['b1', 'b2', 'b3']);
         expect(evictions).toEqual([['lru', 2]]);
         // Within its bound (the store's default here), nothing goes.
-        await store.trimTenant(tenantId, undefined);
+        await store.trimTenant(tenantId, undefined, 3n);
         expect(await present(store, tenantId, ['a1'])).toEqual(['a1']);
       });
 

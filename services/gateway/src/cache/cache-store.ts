@@ -79,9 +79,11 @@ export interface CacheStore {
   /**
    * Evicts the tenant's least recently used entries until its bytes are within `maxBytes` (undefined:
    * the store's default bound), as its writes would one by one: run when a config lowers the bound, so
-   * the tenant's share shrinks then, not only once it stores again.
+   * the tenant's share shrinks then, not only once it stores again. `configVersion` is the tenant config
+   * version that bound is from: a store shared by replicas does not trim with a bound older than one a
+   * replica already trimmed for (a replica applying configs later than another).
    */
-  trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void>;
+  trimTenant(tenantId: string, maxBytes: number | undefined, configVersion: bigint): Promise<void>;
 
   /** Drops every entry tagged with one of the tags and tells every replica; resolves with the message. */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;

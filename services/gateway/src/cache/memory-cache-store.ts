@@ -275,7 +275,8 @@ export class MemoryCacheStore implements CacheStore {
     return record?.kind === 'response' && recordHead(record).equals(recordHead(entry));
   }
 
-  trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
+  /** Not shared: this replica applies its tenant's configs in order, so every bound asked is the newest. */
+  trimTenant(tenantId: string, maxBytes: number | undefined, _configVersion: bigint): Promise<void> {
     const bound = Math.min(maxBytes ?? this.#tenantMaxBytes, this.#tenantShareBytes);
     this.#evict(tenantId, this.#tenantBound.overBound(tenantId, bound));
     return Promise.resolve();

@@ -31,15 +31,40 @@ describe('a trim of a tenant whose bound changes again while it runs', () => {
     const pathIndexKey = `c:{${tenantId}}:0:r:0:path:idx`;
     for (const key of keys) await store.putResponse({ key, entry, ttlMs: 60_000, pathIndexKey });
     // Loads the script, so the two trims below reach Redis in the order they are asked.
-    await store.trimTenant(tenantId, undefined);
+    await store.trimTenant(tenantId, undefined, 1n);
 
     // A config lowers the bound, and the next one (applied while that trim runs) restores it.
-    const lowered = store.trimTenant(tenantId, 1_024);
-    await store.trimTenant(tenantId, undefined);
+    const lowered = store.trimTenant(tenantId, 1_024, 2n);
+    await store.trimTenant(tenantId, undefined, 3n);
     await lowered;
 
     const mostRecent = keys.slice(-100).map((key) => redis.prefix + key);
     expect(await redis.client.exists(...mostRecent)).toBe(mostRecent.length);
+  });
+});
+
+describe('a trim by a replica that applies a config later than another replica', () => {
+  it('does not trim with a lowered bound that a later config, already applied elsewhere, raised again', async () => {
+    const options = { keyPrefix: redis.prefix, tenantMaxBytes: 10_000_000 };
+    const ahead = new RedisCacheStore(redis.client, options);
+    const behind = new RedisCacheStore(redis.client, options);
+    stores.push(ahead, behind);
+    const tenantId = randomUUID();
+    const entry = testCacheEntry({ headers: [] });
+    const keys = Array.from({ length: 50 }, (_, i) => `c:{${tenantId}}:0:r:0:path:q${i}`);
+    const pathIndexKey = `c:{${tenantId}}:0:r:0:path:idx`;
+    for (const key of keys) await ahead.putResponse({ key, entry, ttlMs: 60_000, pathIndexKey });
+
+    // Version 2 lowered the bound, version 3 raised it again: one replica applied both at once, the
+    // other applies version 2 only now.
+    await ahead.trimTenant(tenantId, undefined, 3n);
+    await behind.trimTenant(tenantId, 1_024, 2n);
+
+    const stored = keys.map((key) => redis.prefix + key);
+    expect(await redis.client.exists(...stored)).toBe(stored.length);
+    // Its own next version (4) lowers the bound again: that trim is made.
+    await behind.trimTenant(tenantId, 1_024, 4n);
+    expect(await redis.client.exists(...stored)).toBeLessThan(stored.length);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   purgeFenceKey,
   type TagPurgeTarget,
   tenantBoundKeys,
+  tenantBoundVersionKey,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import {
   createRedisCachePurger,
@@ -262,12 +263,19 @@ return { 1, counts[1], counts[2], replaced }
 
 /**
  * Evicts a tenant's least recently used members while its bytes are over a bound, as a write's `admit`
- * does, without a write: a config lowered the bound. KEYS: bound lru, sizes, bytes, lists. ARGV: tenant
- * max bytes, eviction limit. Returns { over, evicted, reclaimed }: over is 1 while members are left and
- * the tenant is still over its bound (the limit reached: call again).
+ * does, without a write: a config lowered the bound. KEYS: bound lru, sizes, bytes, lists, bound
+ * version. ARGV: tenant max bytes, eviction limit, the config version of that bound (decimal). Returns
+ * { over, evicted, reclaimed }: over is 1 while members are left and the tenant is still over its bound
+ * (the limit reached: call again). A bound older than one a replica trimmed for already (replicas apply
+ * a config at different times) trims nothing: { 0, 0, 0 }.
  */
 const TRIM_TENANT_LUA = `${TENANT_BOUND_LUA}
-local max, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local max, limit, version = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local newest = redis.call('GET', KEYS[5])
+if newest and (#newest > #version or (#newest == #version and newest > version)) then
+  return { 0, 0, 0 }
+end
+if newest ~= version then redis.call('SET', KEYS[5], version) end
 local bytes = tonumber(redis.call('GET', KEYS[3]) or '0')
 local evicted, reclaimed = 0, 0
 while bytes > max and evicted + reclaimed < limit do
@@ -287,9 +295,10 @@ return { over, evicted, reclaimed }
  */
 const TRIM_EVICTIONS_PER_CALL = 128;
 
-/** A tenant's trim in progress: the bound it trims toward (the latest asked), and its end. */
+/** A tenant's trim in progress: the bound it trims toward (the latest asked), its config version, its end. */
 interface RunningTrim {
   bound: number;
+  configVersion: bigint;
   done: Promise<void>;
 }
 
@@ -407,7 +416,7 @@ export class RedisCacheStore implements CacheStore {
     defineScript(redis, PUT_VARIANT, undefined, PUT_VARIANT_LUA);
     defineScript(redis, PUT_RESPONSE, undefined, PUT_RESPONSE_LUA);
     defineScript(redis, GET_AND_TOUCH, 2, GET_AND_TOUCH_LUA);
-    defineScript(redis, TRIM_TENANT, 4, TRIM_TENANT_LUA);
+    defineScript(redis, TRIM_TENANT, 5, TRIM_TENANT_LUA);
     this.#putVariant = scriptCommand(redis, PUT_VARIANT);
     this.#putResponse = scriptCommand(redis, PUT_RESPONSE);
     this.#getAndTouch = scriptCommand(redis, `${GET_AND_TOUCH}Buffer`);
@@ -453,14 +462,15 @@ export class RedisCacheStore implements CacheStore {
    * A tenant's trim already running goes on toward the bound given last: a config applied while it runs
    * (the bound raised again, or lowered further) changes where it stops, not only where a second trim would.
    */
-  trimTenant(tenantId: string, maxBytes: number | undefined): Promise<void> {
+  trimTenant(tenantId: string, maxBytes: number | undefined, configVersion: bigint): Promise<void> {
     const bound = maxBytes ?? this.#tenantMaxBytes;
     const running = this.#trims.get(tenantId);
     if (running !== undefined) {
       running.bound = bound;
+      running.configVersion = configVersion;
       return running.done;
     }
-    const trim: RunningTrim = { bound, done: Promise.resolve() };
+    const trim: RunningTrim = { bound, configVersion, done: Promise.resolve() };
     this.#trims.set(tenantId, trim);
     trim.done = this.#trim(tenantId, trim);
     return trim.done;
@@ -468,17 +478,22 @@ export class RedisCacheStore implements CacheStore {
 
   async #trim(tenantId: string, trim: RunningTrim): Promise<void> {
     try {
-      const keys = tenantBoundKeys(this.#prefix, tenantId);
+      const keys = [
+        ...tenantBoundKeys(this.#prefix, tenantId),
+        tenantBoundVersionKey(this.#prefix, tenantId),
+      ];
       for (;;) {
-        const bound = trim.bound;
+        const { bound, configVersion } = trim;
         const [over, evicted = 0, reclaimed = 0] = await this.#trimTenant(
           ...keys,
           bound,
           TRIM_EVICTIONS_PER_CALL,
+          configVersion.toString(),
         );
         if (evicted > 0) this.#onEvicted?.('lru', evicted);
         if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
-        if (trim.bound === bound && (over !== 1 || evicted + reclaimed === 0)) return;
+        const asked = trim.bound === bound && trim.configVersion === configVersion;
+        if (asked && (over !== 1 || evicted + reclaimed === 0)) return;
       }
     } finally {
       this.#trims.delete(tenantId);

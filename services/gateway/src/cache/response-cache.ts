@@ -141,11 +141,12 @@ export interface ResponseCache {
    */
   tenantRemoved(tenantId: string): void;
   /**
-   * The tenant's config changed its bound (`settings.cache.max_bytes`; undefined: the store's default):
-   * its least recently used entries in the shared store go until it is within it, off the request path.
+   * The tenant's config (version `configVersion`) changed its bound (`settings.cache.max_bytes`;
+   * undefined: the store's default): its least recently used entries in the shared store go until it is
+   * within it, off the request path, unless another replica already trimmed for a newer version.
    * Resolves when done; a store failure is counted and logged, never thrown (its writes evict anyway).
    */
-  tenantBoundChanged(tenantId: string, maxBytes: number | undefined): Promise<void>;
+  tenantBoundChanged(tenantId: string, maxBytes: number | undefined, configVersion: bigint): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
   /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
   purgeTags(
@@ -305,8 +306,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     });
   };
 
-  const tenantBoundChanged = (tenantId: string, maxBytes: number | undefined): Promise<void> =>
-    shared.trimTenant(tenantId, maxBytes).catch((error: unknown) => {
+  const tenantBoundChanged = (
+    tenantId: string,
+    maxBytes: number | undefined,
+    configVersion: bigint,
+  ): Promise<void> =>
+    shared.trimTenant(tenantId, maxBytes, configVersion).catch((error: unknown) => {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       logger.warn('cache of a tenant whose bound changed not trimmed', {
         tenant_id: tenantId,
