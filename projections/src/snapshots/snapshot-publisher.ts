@@ -18,7 +18,8 @@ import {
   requeueForPublication,
   withPublishLocks,
 } from './snapshot-state-store.js';
-import { startTopicLossWatch } from './topic-loss-watch.js';
+import { DEFAULT_TOPIC_WATCH_MS, startTopicLossWatch } from './topic-loss-watch.js';
+import { startTopicRetentionWatch } from './topic-retention-watch.js';
 import { compareTopicWithStore, type TenantAheadOnTopic } from './topic-store-check.js';
 
 export interface SnapshotPublisherOptions {
@@ -65,7 +66,8 @@ export interface SnapshotPublisherOptions {
   topicCheckWaitMs?: number | undefined;
   /**
    * How often (ms) the topic's high-water marks are read while publishing, to see it lost (deleted or
-   * recreated) and publish every tenant again. Default DEFAULT_TOPIC_WATCH_MS.
+   * recreated) and publish every tenant again, and its settings, to see it set to delete old records.
+   * Default DEFAULT_TOPIC_WATCH_MS.
    */
   topicWatchMs?: number | undefined;
 }
@@ -152,7 +154,9 @@ interface SendProgress {
  * publish, and the comparison, retried meanwhile, stops them the same way when it is made. Tenants on the
  * topic the store never had (another deployment's) are logged and counted, not held against publishing.
  * While it runs, a topic lost (its high-water marks fall: startTopicLossWatch) has every tenant queued
- * again, as at start.
+ * again, as at start; a topic set to delete old records (startTopicRetentionWatch) is logged as an error,
+ * `vantageedge_snapshot_topic_retention_unsafe` 1, and every tenant is queued again within each half of
+ * its retention.ms until it is compacted only again.
  */
 export function startSnapshotPublisher(options: SnapshotPublisherOptions): SnapshotPublisher {
   const { pool, bus, logger = silentLogger, batchSize = 200 } = options;
@@ -187,6 +191,11 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const foreignTenants = new Gauge({
     name: 'vantageedge_snapshot_topic_foreign_tenants',
     help: 'Tenants on the snapshot topic that this store never had (another deployment shares the topic), as found at start',
+    registers,
+  });
+  const topicRetentionUnsafe = new Gauge({
+    name: 'vantageedge_snapshot_topic_retention_unsafe',
+    help: '1 while the snapshot topic is set to delete old records (cleanup.policy=compact,delete with a finite retention): every tenant is published again within half its retention.ms',
     registers,
   });
   const failedSends = new FailedSends(baseDelay, MAX_RETRY_DELAY_MS);
@@ -573,6 +582,20 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
         request();
       },
     });
+  const readTopicRetention = bus.readTopicRetention?.bind(bus);
+  const retentionWatch =
+    readTopicRetention &&
+    startTopicRetentionWatch({
+      readRetention: readTopicRetention,
+      intervalMs: options.topicWatchMs ?? DEFAULT_TOPIC_WATCH_MS,
+      logger,
+      onUnsafe: (unsafe) => topicRetentionUnsafe.set(unsafe ? 1 : 0),
+      republish: async () => {
+        const { tenants } = await requestSnapshotRepublish(pool);
+        logger.warn('snapshot topic set to delete old records: every tenant is published again', { tenants });
+        request();
+      },
+    });
   let startPublishing = (): void => {};
   /** The comparison made, `topicCheckWaitMs` passed without it, or a stop. */
   const publishingMayStart = new Promise<void>((resolve) => {
@@ -619,6 +642,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     async stop() {
       stopping = true;
       await lossWatch?.stop();
+      await retentionWatch?.stop();
       wakeStartCheck?.();
       clearTimeout(checkWait);
       startPublishing();

@@ -5,8 +5,14 @@ import type { StructuredLogger } from '@vantageedge/shared/observability/logger'
 import { HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
-import { deleteTestTopics, deleteTopicUntilGone, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import {
+  createTestKafka,
+  deleteTestTopics,
+  deleteTopicUntilGone,
+  uniqueTopic,
+} from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type SnapshotProjector, startSnapshotProjector } from './snapshot-projector.js';
@@ -115,6 +121,22 @@ async function stopProjectors(): Promise<void> {
   await Promise.all(projectors.splice(0).map((running) => running.stop()));
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sets `entries` on the topic, as `kafka-configs.sh --alter` does (kafkajs replaces the topic's overrides). */
+async function setTopicConfig(topic: string, entries: Array<{ name: string; value: string }>): Promise<void> {
+  const admin = createTestKafka({ level: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: 2, name: topic, configEntries: entries }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function gaugeValue(registry: Registry, name: string): Promise<number | undefined> {
   const metric = (await registry.getMetricsAsJSON()).find((entry) => entry.name === name);
   return metric?.values[0]?.value;
@@ -212,6 +234,43 @@ describe('the snapshot projector compares the snapshot topic with its store at s
     await deleteTopicUntilGone(topic);
     await everyTenantOnTopic(topic, versions, 30_000);
     expect(logger.warnings.join('\n')).toMatch(/snapshot topic lost/);
+  }, 120_000);
+
+  it('reports a topic set to delete old records while it runs, and publishes every tenant again', async () => {
+    const topic = uniqueTopic('topic-check-retention-running');
+    topics.push(topic);
+    const store = new InMemoryEventStore();
+    const db = await database();
+    const versions = await createTenants(store, 2);
+    const logger = recordingLogger();
+    const registry = new Registry();
+    projector({ store, db, topic, logger, registry, topicWatchMs: 200 });
+    await everySettled(db, versions);
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_topic_retention_unsafe')).toBe(0);
+
+    // An operator switches the running topic to compact,delete: a tenant unchanged for an hour would go.
+    await setTopicConfig(topic, [
+      { name: 'cleanup.policy', value: 'compact,delete' },
+      { name: 'retention.ms', value: '3600000' },
+    ]);
+    await eventually('the switch reported', () =>
+      logger.errors.some((line) => /may delete tenants/.test(line)),
+    );
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_topic_retention_unsafe')).toBe(1);
+    // Every tenant was published again: the topic holds a second record of each.
+    const publishedTwice = async () => {
+      const keys = (await topicRecords(topic)).map((record) => record.key);
+      return [...versions.keys()].every((tenantId) => keys.filter((key) => key === tenantId).length >= 2);
+    };
+    for (let attempt = 0; attempt < 50 && !(await publishedTwice()); attempt++) await sleep(200);
+    expect(await publishedTwice()).toBe(true);
+
+    await setTopicConfig(topic, [{ name: 'cleanup.policy', value: 'compact' }]);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      if ((await gaugeValue(registry, 'vantageedge_snapshot_topic_retention_unsafe')) === 0) break;
+      await sleep(100);
+    }
+    expect(await gaugeValue(registry, 'vantageedge_snapshot_topic_retention_unsafe')).toBe(0);
   }, 120_000);
 
   it('says so when the topic holds tenants of another deployment', async () => {

@@ -160,6 +160,45 @@ describe('a snapshot topic that also deletes old segments (cleanup.policy=compac
   });
 });
 
+describe('a snapshot topic whose settings change while it is in use', () => {
+  it('reports a switch to compact,delete with a finite retention, and its retention', async () => {
+    const topic = uniqueTopic('snapshots-retention');
+    topics.push(topic);
+    const bus = createKafkaSnapshotBus(options(topic));
+    const admin = createTestKafka().admin();
+    await admin.connect();
+    try {
+      await ensureSnapshotTopic(admin, {
+        topic,
+        partitions: 1,
+        replicationFactor: 1,
+        maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
+      });
+      expect(await bus.readTopicRetention?.()).toEqual({ problem: undefined, retentionMs: undefined });
+
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: 2,
+            name: topic,
+            configEntries: [
+              { name: 'cleanup.policy', value: 'compact,delete' },
+              { name: 'retention.ms', value: '3600000' },
+            ],
+          },
+        ],
+      });
+      const retention = await bus.readTopicRetention?.();
+      expect(retention?.retentionMs).toBe(3_600_000);
+      expect(retention?.problem).toMatch(/cleanup.policy=compact,delete and retention.ms=3600000/);
+    } finally {
+      await admin.disconnect();
+      await bus.close();
+    }
+  });
+});
+
 describe('an idle subscription', () => {
   // Regression: kafkajs re-armed each connection's pending-request check every millisecond while
   // nothing was pending (kafkajs#1704): an idle replica's subscription cost 3.8% of a core.

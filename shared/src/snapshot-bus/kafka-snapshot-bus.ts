@@ -22,6 +22,7 @@ import type { KafkaClientSecurity } from './kafka-client-security.js';
 import { sendWithSpan } from './kafka-send-span.js';
 import {
   deleteConsumerGroup,
+  describeSnapshotTopicRetention,
   ensureSnapshotTopic,
   partitionHighWaterMarks,
   type SnapshotTopicSettings,
@@ -36,6 +37,7 @@ import type {
   SnapshotHandlers,
   SnapshotMessage,
   SnapshotSubscription,
+  TopicRetention,
 } from './port.js';
 import { RouteValidationCache } from './route-validation-cache.js';
 import { decodeAndDeliver } from './sliced-delivery.js';
@@ -224,6 +226,15 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
         if (!(await admin.listTopics()).includes(options.topic)) return new Map();
         const offsets = await admin.fetchTopicOffsets(options.topic);
         return new Map(offsets.map((entry) => [entry.partition, BigInt(entry.high)]));
+      });
+    },
+
+    readTopicRetention(): Promise<TopicRetention> {
+      return withAdmin(async (admin) => {
+        // A topic gone is the loss watch's; it is created again compacted.
+        if (!(await admin.listTopics()).includes(options.topic))
+          return { problem: undefined, retentionMs: undefined };
+        return describeSnapshotTopicRetention(admin, options.topic);
       });
     },
 

@@ -1,4 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
+import type { TopicRetention } from './port.js';
 
 // kafkajs is CommonJS and Node's ESM loader cannot see this enum as a named export; its value is 2.
 const TOPIC_RESOURCE = 2;
@@ -87,35 +88,9 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
       if (type !== 'TOPIC_ALREADY_EXISTS') throw error;
     }
   }
-  const described = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: [
-      {
-        type: TOPIC_RESOURCE,
-        name: settings.topic,
-        configNames: ['cleanup.policy', 'max.message.bytes', 'retention.ms', 'retention.bytes'],
-      },
-    ],
-  });
-  const entries = described.resources[0]?.configEntries ?? [];
-  const value = (name: string) => entries.find((entry) => entry.configName === name)?.configValue;
-  const cleanup = value('cleanup.policy') ?? '';
-  if (!cleanup.split(',').includes('compact')) {
-    throw new Error(
-      `Kafka topic ${settings.topic} has cleanup.policy=${cleanup}; the snapshot topic must be compacted`,
-    );
-  }
-  const deletes = [
-    ['retention.ms', value('retention.ms')],
-    ['retention.bytes', value('retention.bytes')],
-  ].filter(([, setting]) => setting !== undefined && setting !== '-1');
-  if (cleanup.split(',').includes('delete') && deletes.length > 0) {
-    throw new Error(
-      `Kafka topic ${settings.topic} has cleanup.policy=${cleanup} and ` +
-        `${deletes.map(([name, setting]) => `${name}=${setting}`).join(', ')}: tenants whose config does not ` +
-        'change for that long would vanish from the snapshot topic; set cleanup.policy=compact',
-    );
-  }
+  const value = await describeTopicConfig(admin, settings.topic);
+  const { problem } = retentionOf(settings.topic, value);
+  if (problem !== undefined) throw new Error(problem);
   const maxBytes = Number(value('max.message.bytes') ?? '0');
   if (maxBytes < settings.maxMessageBytes) {
     throw new Error(
@@ -123,6 +98,62 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
         `${settings.maxMessageBytes}`,
     );
   }
+}
+
+/**
+ * Whether the topic's settings now let it delete a tenant's newest record, as ensureSnapshotTopic
+ * refuses at start: an operator may change them on a running cluster.
+ */
+export async function describeSnapshotTopicRetention(admin: Admin, topic: string): Promise<TopicRetention> {
+  return retentionOf(topic, await describeTopicConfig(admin, topic));
+}
+
+type TopicConfigValue = (name: string) => string | undefined;
+
+async function describeTopicConfig(admin: Admin, topic: string): Promise<TopicConfigValue> {
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [
+      {
+        type: TOPIC_RESOURCE,
+        name: topic,
+        configNames: ['cleanup.policy', 'max.message.bytes', 'retention.ms', 'retention.bytes'],
+      },
+    ],
+  });
+  const entries = described.resources[0]?.configEntries ?? [];
+  return (name) => entries.find((entry) => entry.configName === name)?.configValue;
+}
+
+/**
+ * A topic must be compacted; `delete` beside `compact` removes whole segments past retention.ms or
+ * retention.bytes, and with them tenants whose config did not change for that long — unless both are -1.
+ */
+function retentionOf(topic: string, value: TopicConfigValue): TopicRetention {
+  const cleanup = value('cleanup.policy') ?? '';
+  const policies = cleanup.split(',');
+  const retentionMs = value('retention.ms');
+  const deletesByAge = policies.includes('delete') && retentionMs !== undefined && retentionMs !== '-1';
+  const byAge = deletesByAge ? Number(retentionMs) : undefined;
+  if (!policies.includes('compact')) {
+    return {
+      problem: `Kafka topic ${topic} has cleanup.policy=${cleanup}; the snapshot topic must be compacted`,
+      retentionMs: byAge,
+    };
+  }
+  const deletes = [
+    ['retention.ms', retentionMs],
+    ['retention.bytes', value('retention.bytes')],
+  ].filter(([, setting]) => setting !== undefined && setting !== '-1');
+  if (!policies.includes('delete') || deletes.length === 0)
+    return { problem: undefined, retentionMs: undefined };
+  return {
+    problem:
+      `Kafka topic ${topic} has cleanup.policy=${cleanup} and ` +
+      `${deletes.map(([name, setting]) => `${name}=${setting}`).join(', ')}: tenants whose config does not ` +
+      'change for that long would vanish from the snapshot topic; set cleanup.policy=compact',
+    retentionMs: byAge,
+  };
 }
 
 /**

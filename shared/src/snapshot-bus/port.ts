@@ -89,6 +89,11 @@ export interface SnapshotBus {
    */
   readHighWaterMarks?(): Promise<Map<number, bigint>>;
   /**
+   * Whether the log's settings now let it delete a tenant's newest record (Kafka: `delete` in its
+   * cleanup.policy with a finite retention), which a start refuses but an operator may set while it runs.
+   */
+  readTopicRetention?(): Promise<TopicRetention>;
+  /**
    * Starts delivering the log from the beginning. Resolves without waiting for the bus to be
    * reachable: an unreachable bus is reported through `onHealth` and retried in the background.
    */
@@ -119,4 +124,12 @@ export class SnapshotTooLargeError extends Error {
             'no replica would apply it',
     );
   }
+}
+
+/** What a snapshot log's settings do to its records (readTopicRetention). */
+export interface TopicRetention {
+  /** Why the log may delete a tenant's newest record, naming the settings; undefined when it may not. */
+  problem: string | undefined;
+  /** How old a record may get before its segment is deleted, when age deletes them. */
+  retentionMs: number | undefined;
 }
