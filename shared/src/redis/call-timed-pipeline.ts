@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type Cluster, type Command, Pipeline } from 'ioredis';
+import { type ChainableCommander, type Cluster, type Command, Pipeline } from 'ioredis';
 
 const TIMED_OUT = 'Command timed out';
 
@@ -39,6 +39,9 @@ export class CallTimedPipeline extends Pipeline {
   }
 
   override exec(callback?: Parameters<Pipeline['exec']>[0]): ReturnType<Pipeline['exec']> {
+    // A transaction's first exec only appends its EXEC (callTimedTransaction): nothing is sent yet. Its
+    // arguments become EXEC's: none unless given.
+    if (Reflect.get(this, '_transactions') > 0) return callback ? super.exec(callback) : super.exec();
     if (this.#sent && !this.#failed && this.#left() <= 0) this.#fail();
     if (this.#failed) return this.promise as ReturnType<Pipeline['exec']>;
     this.#sent = true;
@@ -75,4 +78,66 @@ export class CallTimedPipeline extends Pipeline {
     this.#failed = true;
     this.reject(new Error(TIMED_OUT));
   }
+}
+
+type ExecResult = Array<[error: Error | null, reply?: unknown]>;
+type ExecCallback = (error: Error | null, result?: ExecResult | null) => void;
+
+/**
+ * A Cluster transaction (`multi()`: MULTI, its commands and EXEC in one pipeline to one master) timed as
+ * a CallTimedPipeline: ioredis makes its own of a plain Pipeline, which nothing times from the call, so
+ * one waiting for its master's connection waited for the failover retry past its deadline, and was
+ * written once that connection opened although its caller had been told it failed. It answers as
+ * ioredis' does: EXEC's replies, each `[error]` or `[null, reply]`, or the transaction's error (with
+ * `previousErrors`, the queued commands' own).
+ */
+export function callTimedTransaction(
+  cluster: Cluster,
+  callTimeoutMs: number,
+  commands?: unknown[][],
+): ChainableCommander {
+  const transaction = new CallTimedPipeline(cluster, callTimeoutMs);
+  (transaction as unknown as ChainableCommander).multi();
+  if (commands) transaction.addBatch(commands);
+  const exec = (): Promise<ExecResult> =>
+    CallTimedPipeline.prototype.exec.call(transaction) as Promise<ExecResult>;
+  const execTransaction = (callback?: ExecCallback): Promise<ExecResult | null> => {
+    let result: Promise<ExecResult | null>;
+    if (cluster.slots.length === 0) {
+      // Its keys' master is known once the client is (delayUntilReady is bounded by the call timeout).
+      result = new Promise((resolve, reject) =>
+        cluster.delayUntilReady((error) => (error ? reject(error) : execTransaction().then(resolve, reject))),
+      );
+    } else {
+      if (Reflect.get(transaction, '_transactions') > 0) exec();
+      // ioredis' retries (a MOVED, a closed connection) call exec again: the same promise.
+      if (Reflect.get(transaction, 'nodeifiedPromise') === true) return exec();
+      result = exec().then(unwrapExec);
+    }
+    if (callback)
+      result.then(
+        (value) => callback(null, value),
+        (error: Error) => callback(error),
+      );
+    return result;
+  };
+  Reflect.set(transaction, 'exec', execTransaction);
+  return transaction as unknown as ChainableCommander;
+}
+
+function unwrapExec(result: ExecResult): ExecResult | null {
+  const last = result[result.length - 1];
+  if (last === undefined) throw new Error('transaction sent without its EXEC');
+  const [error, replies] = last;
+  if (error) {
+    Reflect.set(
+      error,
+      'previousErrors',
+      result.slice(0, -1).flatMap(([queued]) => (queued ? [queued] : [])),
+    );
+    throw error;
+  }
+  // WATCH/EXEC: a transaction aborted by a watched key's change answers null.
+  if (!Array.isArray(replies)) return null;
+  return replies.map((reply): [Error | null, unknown?] => (reply instanceof Error ? [reply] : [null, reply]));
 }

@@ -6,7 +6,7 @@ import {
   type Command,
   type Redis,
 } from 'ioredis';
-import { CallTimedPipeline } from './call-timed-pipeline.js';
+import { CallTimedPipeline, callTimedTransaction } from './call-timed-pipeline.js';
 
 type TopologyTimedClusterOptions = NonNullable<ConstructorParameters<typeof Cluster<'legacy'>>[1]> & {
   /** Bounds CLUSTER SLOTS and the ready check, each on a connection opened for it. */
@@ -86,6 +86,20 @@ export class TopologyTimedCluster extends Cluster {
     const pipeline = new CallTimedPipeline(this, this.callTimeoutMs);
     if (commands) pipeline.addBatch(commands);
     return pipeline as unknown as ChainableCommander;
+  }
+
+  /** A transaction too (MULTI … EXEC as one pipeline), unless sent as plain commands (`pipeline: false`). */
+  override multi(options: { pipeline: false }): Promise<'OK'>;
+  override multi(): ChainableCommander;
+  override multi(options: { pipeline: true }): ChainableCommander;
+  override multi(commands?: unknown[][]): ChainableCommander;
+  override multi(
+    commandsOrOptions?: unknown[][] | { pipeline: boolean },
+  ): ChainableCommander | Promise<'OK'> {
+    const commands = Array.isArray(commandsOrOptions) ? commandsOrOptions : undefined;
+    if (this.callTimeoutMs !== undefined && (commands || commandsOrOptions?.pipeline !== false))
+      return callTimedTransaction(this, this.callTimeoutMs, commands);
+    return super.multi(commandsOrOptions as never);
   }
 
   override delayUntilReady(callback: ReadyCallback): void {

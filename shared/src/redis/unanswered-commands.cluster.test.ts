@@ -132,4 +132,42 @@ describe('a Cluster command whose connection stopped answering', () => {
     expect(answered).toBe('0');
     expect(await cluster.client.get(key)).toBe('0');
   });
+
+  it('is not sent, in a transaction, once the new connection it waited for opens', async () => {
+    const { natMap, seeds, proxyOf: byNode } = await proxiedClusterNodes(proxies);
+    const client = createRedisClient({
+      clusterNodes: seeds,
+      natMap,
+      commandTimeoutMs: 50,
+      connectTimeoutMs: 3_000,
+      name: 'unanswered-transaction',
+    }) as Cluster;
+    client.on('error', () => undefined);
+    clients.push(client);
+    await whenReady(client, 20_000);
+    const key = cluster.key('{tenant-unanswered-transaction}:count');
+    // Answered as ioredis answers a transaction: each command's reply.
+    expect(await client.multi().set(key, '0').incr(key).exec()).toEqual([
+      [null, 'OK'],
+      [null, 1],
+    ]);
+    expect(await client.set(key, '0')).toBe('OK');
+    const master = await masterOf(cluster.client, key);
+    const slow = await slowToOpen(master);
+    natMap[master] = slow;
+    byNode.get(master)!.cutClientSide();
+    await new Promise<void>((resolve, reject) =>
+      client.refreshSlotsCache((error) => (error ? reject(error) : resolve())),
+    );
+    await expect(client.multi().incr(key).exec()).rejects.toThrow('Command timed out');
+    // The connection opens after its caller was answered.
+    slow.open();
+    let answered: string | null = null;
+    for (let i = 0; i < 100 && answered === null; i++) {
+      answered = await client.get(key).catch(() => null);
+      if (answered === null) await sleep(50);
+    }
+    expect(answered).toBe('0');
+    expect(await cluster.client.get(key)).toBe('0');
+  });
 });
