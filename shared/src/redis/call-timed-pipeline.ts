@@ -97,7 +97,8 @@ export function callTimedTransaction(
   commands?: unknown[][],
 ): ChainableCommander {
   const transaction = new CallTimedPipeline(cluster, callTimeoutMs);
-  (transaction as unknown as ChainableCommander).multi();
+  // Pipeline#multi (untyped): queues MULTI and makes the next exec append EXEC.
+  (transaction as unknown as { multi(): unknown }).multi();
   if (commands) transaction.addBatch(commands);
   const exec = (): Promise<ExecResult> =>
     CallTimedPipeline.prototype.exec.call(transaction) as Promise<ExecResult>;

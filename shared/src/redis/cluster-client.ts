@@ -97,7 +97,8 @@ export class TopologyTimedCluster extends Cluster {
     commandsOrOptions?: unknown[][] | { pipeline: boolean },
   ): ChainableCommander | Promise<'OK'> {
     const commands = Array.isArray(commandsOrOptions) ? commandsOrOptions : undefined;
-    if (this.callTimeoutMs !== undefined && (commands || commandsOrOptions?.pipeline !== false))
+    const plain = !Array.isArray(commandsOrOptions) && commandsOrOptions?.pipeline === false;
+    if (this.callTimeoutMs !== undefined && !plain)
       return callTimedTransaction(this, this.callTimeoutMs, commands);
     return super.multi(commandsOrOptions as never);
   }
