@@ -7,7 +7,7 @@ import {
 } from '../domain/gateway-config.js';
 import type { IpRules } from '../domain/route-policies.js';
 import { cookieNameAsPhpReadsIt } from '../http/cgi-spellings.js';
-import { NamedParameters, namedParameterKey } from '../http/query-parameter-spellings.js';
+import { NamedParameters, namedParameterKeys } from '../http/query-parameter-spellings.js';
 import { type CompiledCors, compileRouteCors } from './cors-rules.js';
 
 /**
@@ -197,7 +197,11 @@ export function compileCachePolicy(
       policy.bypass.query_params.length === 0
         ? null
         : new NamedParameters(
-            new Map(policy.bypass.query_params.map((name) => [namedParameterKey(name), name])),
+            new Map(
+              policy.bypass.query_params.flatMap((name) =>
+                namedParameterKeys(name).map((key) => [key, name]),
+              ),
+            ),
           ),
     // A snapshot written before the control plane refused partial/conditional statuses may list them.
     cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),

@@ -1,6 +1,6 @@
 import { parseTemplate, type QueryTransform, TEMPLATE_VARIABLES } from '../domain/route-policies.js';
 import { formDecoded } from '../http/form-decoding.js';
-import { NamedParameters, namedParameterKey } from '../http/query-parameter-spellings.js';
+import { NamedParameters, namedParameterKeys } from '../http/query-parameter-spellings.js';
 
 /**
  * A value a query transform writes: its text, or a function of the request when it names `${…}`
@@ -25,14 +25,14 @@ export function compileQueryTransform<Context>(
   compileValue: (text: string) => QueryValue<Context>,
 ): CompiledQueryTransform<Context> | null {
   if (transform === null || transform === undefined) return null;
-  const removed = new Set(transform.remove.map(namedParameterKey));
+  const removed = new Set(transform.remove.flatMap(namedParameterKeys));
   const pieces = new WrittenPieces(compileValue);
   const setNames: string[] = [];
   const setPieces: WrittenPiece[] = [];
   // A `set` of a removed name is written after the removal, as an append (before the `add`s).
   const appendedPieces: WrittenPiece[] = [];
   for (const [name, value] of Object.entries(transform.set)) {
-    if (removed.has(namedParameterKey(name))) appendedPieces.push(pieces.of(name, value));
+    if (namedParameterKeys(name).some((key) => removed.has(key))) appendedPieces.push(pieces.of(name, value));
     else {
       setNames.push(name);
       setPieces.push(pieces.of(name, value));
@@ -40,10 +40,11 @@ export function compileQueryTransform<Context>(
   }
   for (const [name, value] of Object.entries(transform.add)) appendedPieces.push(pieces.of(name, value));
   if (removed.size + setNames.length + appendedPieces.length === 0) return null;
-  /** Each name the transform names, by namedParameterKey: the index of its `set`, or REMOVED. */
+  /** Each name the transform names, by its namedParameterKeys: the index of its `set`, or REMOVED. */
   const byKey = new Map<string, number>();
   for (const key of removed) byKey.set(key, REMOVED);
-  for (const [index, name] of setNames.entries()) byKey.set(namedParameterKey(name), index);
+  for (const [index, name] of setNames.entries())
+    for (const key of namedParameterKeys(name)) byKey.set(key, index);
   const named = new NamedParameters(byKey);
   const namedIn = namedPieces(named);
   return (query, context) => {
@@ -136,7 +137,7 @@ const REMOVED = -1;
  */
 export function compileQueryParameterRemoval(names: readonly string[]): (query: string) => string {
   const namedIn = namedPieces(
-    new NamedParameters(new Map(names.map((name) => [namedParameterKey(name), REMOVED]))),
+    new NamedParameters(new Map(names.flatMap(namedParameterKeys).map((key) => [key, REMOVED]))),
   );
   let removed = false;
   const drop = (): void => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NamedParameters } from './query-parameter-spellings.js';
+import { dottedParameterKey, NamedParameters } from './query-parameter-spellings.js';
 
 /** A route's named parameters that counts how often a request's names are looked up in it. */
 class CountedLookups<T> extends Map<string, T> {
@@ -39,5 +39,16 @@ describe('NamedParameters', () => {
     byKey.lookups = 0;
     expect(named.entryOf(`other[]${'['.repeat(10_000)}`)).toBeUndefined();
     expect(byKey.lookups).toBeLessThanOrEqual('filter'.length + 1);
+  });
+});
+
+describe('dottedParameterKey', () => {
+  it('reads a `.` outside brackets as the key it makes, in names of many `.` and `]x` too', () => {
+    const named = new NamedParameters(new Map([['user', 'user entry']]));
+    expect(named.entryOf(`user${'.a'.repeat(50_000)}`)).toBe('user entry');
+    expect(named.entryOf(`user[a]${'x]'.repeat(50_000)}`)).toBe('user entry');
+    expect(dottedParameterKey('A.b[0].C')).toBe('a[b][0][c]');
+    expect(dottedParameterKey('a[b.c]')).toBeUndefined();
+    expect(dottedParameterKey('plain')).toBeUndefined();
   });
 });

@@ -9,7 +9,7 @@ import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { rawQueryPairs } from '../http/form-decoding.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
-import { namedParameterKey, parameterKey } from '../http/query-parameter-spellings.js';
+import { dottedParameterKey, namedParameterKey, parameterKey } from '../http/query-parameter-spellings.js';
 import { hostHeaderName } from './host-lookup.js';
 
 /**
@@ -232,7 +232,8 @@ function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): strin
  * decoded as origins read it (rawQueryPairs: `??format=pdf` holds `?format`, no `format`; unlike
  * URLSearchParams, which drops that second `?`), and counts under each name an origin reads it as: its
  * parameterKey and, with `[…]` after it, the name before (`admin[]` and `admin[0]` are `admin` to PHP,
- * Rails and Express's qs). A `;` within a parameter also separates pairs of their own (Go before 1.17,
+ * Rails and Express's qs), and with a `.` in it its dottedParameterKey too (ASP.NET Core and Spring read
+ * `filter.status` as `filter[status]`, so as `filter`'s). A `;` within a parameter also separates pairs of their own (Go before 1.17,
  * Python before 3.9.2, Perl's CGI): `x=1;admin=true` has `admin` too. One request is matched against
  * many routes and path readings, one after another: the last query read is kept, so a long query is
  * read once per request, not once per route with query conditions (1,000 such routes and a 16 KB query
@@ -270,6 +271,12 @@ function queryParams(query: string): QueryParameters {
   let repeats = false;
   const add = (name: string, value: string, at: number, readers: number): void => {
     const key = parameterKey(name);
+    addUnder(key, value, at, readers);
+    // ASP.NET Core and Spring read `filter.status` as `filter[status]` (PHP as `filter_status`).
+    const dotted = dottedParameterKey(name);
+    if (dotted !== undefined && dotted !== key) addUnder(dotted, value, at, readers);
+  };
+  const addUnder = (key: string, value: string, at: number, readers: number): void => {
     const entry = params.get(key);
     if (entry === undefined) {
       const created: QueryValues = { values: [], sorted: true, ampersands: undefined, semicolons: undefined };

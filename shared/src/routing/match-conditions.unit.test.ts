@@ -103,6 +103,38 @@ describe('route match conditions', () => {
     expect(test('?idsx[]=7')).toBe(false);
   });
 
+  // ASP.NET Core and Spring read `filter.status` as the `filter[status]` a dictionary binds (and as
+  // `filter`'s); PHP stops a name at the `]` no `[` follows, Rack reads what follows as a key of its own;
+  // Spring reads `filter['status']` as `filter[status]`.
+  it('reads the spellings with `.`, quotes or text after a `]` that origins read as the name', () => {
+    const conditions = compileConditions({
+      hosts: [],
+      headers: [],
+      query: [
+        { name: 'filter[status]', exact: 'open' },
+        { name: 'user', present: false },
+      ],
+    })!;
+    const test = (query: string) => conditions.test({ req: request, query }, false);
+    for (const spelling of [
+      'filter.status',
+      'Filter.Status',
+      'filter[status]x',
+      "filter['status']",
+      'filter.status[]',
+    ]) {
+      expect({ spelling, met: test(`?${spelling}=open`) }).toEqual({ spelling, met: true });
+    }
+    for (const spelling of ['user.role', 'User.Roles[0]', 'user[role]x']) {
+      expect({ spelling, met: test(`?filter[status]=open&${spelling}=admin`) }).toEqual({
+        spelling,
+        met: false,
+      });
+    }
+    expect(test('?filter_status=open')).toBe(false);
+    expect(test('?filter[status]=open&users.role=admin')).toBe(true);
+  });
+
   // Regression: a condition stored before commands refused it read the client's copy of a header the
   // gateway writes for the origin: `present: false` on X-Forwarded-For held for nearly every client.
   it('never meets a condition on a header the gateway writes for the origin, a preflight included', () => {

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { routeConfig } from '../domain/gateway-config.js';
-import { parameterKey } from '../http/query-parameter-spellings.js';
+import { dottedParameterKey, parameterKey } from '../http/query-parameter-spellings.js';
 import { countSearchParamsMade } from '../testing/search-params-count.js';
 import { type ExactField, requestValue } from './match-conditions.js';
 import { AmbiguousQuery, RouteMatcher } from './route-matcher.js';
@@ -150,7 +150,12 @@ describe('the value an origin reads of a repeated parameter', () => {
       pairs.push(...new URLSearchParams(`?${semicolons ? piece.replaceAll(';', '&') : piece}`));
     }
     const values = pairs
-      .filter(([sent]) => parameterKey(sent) === name || parameterKey(sent).startsWith(`${name}[`))
+      .filter(([sent]) =>
+        // PHP's reading of the name, and ASP.NET Core's and Spring's of a `.` in it.
+        [parameterKey(sent), dottedParameterKey(sent)].some(
+          (key) => key !== undefined && (key === name || key.startsWith(`${name}[`)),
+        ),
+      )
       .map(([, value]) => value);
     return takes === 'first' ? values[0] : values.at(-1);
   }

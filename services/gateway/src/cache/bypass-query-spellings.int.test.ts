@@ -15,7 +15,7 @@ import { createResponseCache } from './response-cache.js';
  * A route keyed on its path alone (`cache_key_pattern: path`) relies on `bypass.query_params` to keep
  * the answers to the parameters that change the page out of the entry every client gets. Origins read a
  * parameter's name in several spellings (ASP.NET in any case; PHP, Rails and Express's qs `preview[]`;
- * older Go and Python after a `;`): each must bypass as the name does.
+ * ASP.NET Core and Spring `preview.draft`, a property of `preview`; older Go and Python after a `;`): each must bypass as the name does.
  */
 
 let gateway: TestGateway;
@@ -27,7 +27,8 @@ beforeAll(async () => {
   origin = createServer((req, res) => {
     req.resume();
     const query = new URL(req.url ?? '/', 'http://origin').search.slice(1).replaceAll(';', '&');
-    const names = [...new URLSearchParams(query).keys()].map((name) => name.toLowerCase().split('[')[0]);
+    // ASP.NET Core and Spring read `preview.draft` as a property of `preview`.
+    const names = [...new URLSearchParams(query).keys()].map((name) => name.toLowerCase().split(/[.[]/)[0]);
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(names.includes('preview') ? 'unpublished draft' : 'published article');
   });
@@ -66,7 +67,7 @@ afterAll(async () => {
 });
 
 describe('a bypass query parameter on a route keyed on its path', () => {
-  it.each(['preview=1', 'Preview=1', 'preview[]=1', 'utm=x;preview=1'])(
+  it.each(['preview=1', 'Preview=1', 'preview[]=1', 'utm=x;preview=1', 'preview.draft=1', 'Preview.Id=7'])(
     'regression: ?%s bypasses, and the draft never reaches the next client',
     async (query) => {
       const path = `/articles/${randomUUID()}`;
@@ -80,7 +81,7 @@ describe('a bypass query parameter on a route keyed on its path', () => {
 });
 
 describe('a bypass query parameter given with [] on a route keyed on its path', () => {
-  it.each(['preview[]=1', 'preview[0]=1', 'preview=1'])(
+  it.each(['preview[]=1', 'preview[0]=1', 'preview=1', 'preview.draft=1'])(
     '?%s bypasses, and the draft never reaches the next client',
     async (query) => {
       const path = `/arrays/${randomUUID()}`;

@@ -91,6 +91,56 @@ describe('query remove', () => {
     expect(originQuery({ remove: ['ids[]'] }, '?idsx[]=1&ids_all=2')).toBe('?idsx[]=1&ids_all=2');
   });
 
+  // ASP.NET Core's model binding and Spring's data binding read a `.` as a property of what the name
+  // before it names: `filter.status` is the `filter[status]` a dictionary binds, `user.role` is `user`'s.
+  it('removes the spellings with `.` that ASP.NET Core and Spring read as the removed name', () => {
+    const transform = { remove: ['filter[status]', 'user', 'page.size'] };
+    for (const spelling of [
+      'filter.status=x',
+      'Filter.Status=x',
+      'filter.status[]=x',
+      'user.role=admin',
+      'user.roles[0]=admin',
+      'USER.address.city=x',
+      'page[size]=1000',
+      'Page[Size]=1000',
+      'page_size=1000',
+      'page.size=1000',
+    ]) {
+      expect(originQuery(transform, `?a=1&${spelling}&b=2`), spelling).toBe('?a=1&b=2');
+    }
+    // Names no origin reads as those: kept as the client wrote them.
+    expect(originQuery(transform, '?filter_status=x&users.role=y&filter[status.x]=z&page.sizes=1')).toBe(
+      '?filter_status=x&users.role=y&filter[status.x]=z&page.sizes=1',
+    );
+  });
+
+  // PHP stops reading a name at the `]` no `[` follows (`filter[status]x` is `filter[status]`), qs skips
+  // what is not in brackets, Rack reads it as one key more (`filter[status][x]`); Spring reads a key in
+  // quotes as the key (`filter['status']` is `filter[status]`).
+  it('removes the bracketed spellings PHP, Rack, qs and Spring read as the removed name', () => {
+    for (const spelling of [
+      'filter[status]x=1',
+      'filter[status]]=1',
+      'filter[status]x[y]=1',
+      "filter['status']=1",
+      'filter["status"]=1',
+      "filter['status'][0]=1",
+      'role[]x=1',
+    ]) {
+      expect(originQuery({ remove: ['filter[status]', 'role'] }, `?a=1&${spelling}&b=2`), spelling).toBe(
+        '?a=1&b=2',
+      );
+    }
+    expect(originQuery({ remove: ['filter[status]'] }, "?filter[statusx]=1&filter['status]=2")).toBe(
+      "?filter[statusx]=1&filter['status]=2",
+    );
+  });
+
+  it('set of a name with `.` leaves the origin the route’s one value in either reading', () => {
+    expect(originQuery({ set: { 'user.id': '7' } }, '?user[id]=1&a=1&user_id=2')).toBe('?user.id=7&a=1');
+  });
+
   it('set of a name given with [] leaves the origin the route’s one value, whatever the client sent', () => {
     expect(originQuery({ set: { 'scopes[]': 'read' } }, '?scopes[0]=admin&a=1')).toBe(
       '?scopes%5B%5D=read&a=1',

@@ -68,6 +68,11 @@ describe('transform route policies', () => {
           },
           {
             origin_id: originId,
+            path_pattern: '/bound/*',
+            query: { set: { 'page.size': '50' }, remove: ['filter[status]', 'user'] },
+          },
+          {
+            origin_id: originId,
             path_pattern: '/users/:id/*',
             rewrite_path: { template: '/accounts/:id/items/*' },
           },
@@ -318,6 +323,34 @@ describe('transform route policies', () => {
     };
     expect(await originQuery('a=1&scopes[0]=admin&ids[0]=7&ids=8&b=2')).toBe('?a=1&scopes%5B%5D=read&b=2');
     expect(await originQuery('scopes[]=read&scopes=admin')).toBe('?scopes%5B%5D=read');
+  });
+
+  // ASP.NET Core and Spring bind `user.role` as `user`'s role and read `filter.status` as the
+  // `filter[status]` a dictionary binds; PHP reads `filter[status]x` as `filter[status]`, Rack as
+  // `filter[status][x]`; Spring reads `filter['status']` as `filter[status]`.
+  it('removes and sets a name in the spellings with `.`, quotes or text after a `]` origins read as it', async () => {
+    const originQuery = async (query: string) => {
+      expect((await send(gateway, 'tx.localhost', `/bound/list?${query}`)).status).toBe(200);
+      const seen = lastSeen().url;
+      return seen.slice(seen.indexOf('?'));
+    };
+    for (const spelling of [
+      'filter.status=x',
+      'Filter.Status=x',
+      'filter[status]x=1',
+      "filter['status']=1",
+      'user.role=admin',
+      'User.Roles[0]=admin',
+    ]) {
+      expect(await originQuery(`a=1&${spelling}&b=2`), spelling).toBe('?a=1&b=2&page.size=50');
+    }
+    // The route's value takes the place of the client's, in either reading of `page.size`.
+    for (const spelling of ['page[size]=100000', 'Page.Size=100000', 'page_size=100000']) {
+      expect(await originQuery(`a=1&${spelling}&b=2`), spelling).toBe('?a=1&page.size=50&b=2');
+    }
+    expect(await originQuery('filter_status=x&users.role=y')).toBe(
+      '?filter_status=x&users.role=y&page.size=50',
+    );
   });
 
   it('rewrites a prefix written with escapes however the client spells the path its pattern matches', async () => {
