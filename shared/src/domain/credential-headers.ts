@@ -1,6 +1,6 @@
 import { asOriginsReadIt } from '../http/cgi-spellings.js';
 import { formDecoded } from '../http/form-decoding.js';
-import { parameterKey } from '../http/query-parameter-spellings.js';
+import { dottedParameterKey, parameterKey } from '../http/query-parameter-spellings.js';
 
 /**
  * Credentials a route sends to its origin are write-only, like API keys: the values of credential
@@ -109,8 +109,16 @@ export function isCredentialQueryParam(name: string): boolean {
   if (isCredentialName(name)) return true;
   // As origins read it (PHP: `api.key` is `api_key`, `key[0]` is `key`): its value reaches them as that one.
   const key = parameterKey(name);
+  if (isCredentialName(key) || isCredentialBase(key)) return true;
+  // ASP.NET Core and Spring read `sig.v` as a property of `sig` (`sig[v]`).
+  const dotted = dottedParameterKey(name);
+  return dotted !== undefined && isCredentialBase(dotted);
+}
+
+/** Whether a key with `[…]` after its base (`key[0]`) is a credential's: its base is one. */
+function isCredentialBase(key: string): boolean {
   const bracket = key.indexOf('[');
-  return isCredentialName(key) || (bracket > 0 && isCredentialName(key.slice(0, bracket)));
+  return bracket > 0 && isCredentialName(key.slice(0, bracket));
 }
 
 function isCredentialName(name: string): boolean {

@@ -121,6 +121,9 @@ describe('credential query parameters', () => {
     'key[0]',
     '[sig]',
     ' code',
+    // ASP.NET Core and Spring read `sig.v` as a property of `sig`, as `sig[v]` is `sig`'s to PHP.
+    'Sig.v',
+    'code.value',
   ])('%s is a credential query parameter', (name) => {
     expect(isCredentialQueryParam(name)).toBe(true);
   });

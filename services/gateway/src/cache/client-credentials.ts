@@ -3,7 +3,11 @@ import { isCredentialHeader, isCredentialQueryParam } from '@vantageedge/shared/
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { formPairs } from '@vantageedge/shared/http/form-decoding';
-import { namedParameterKey, parameterKey } from '@vantageedge/shared/http/query-parameter-spellings';
+import {
+  dottedParameterKey,
+  namedParameterKeys,
+  parameterKey,
+} from '@vantageedge/shared/http/query-parameter-spellings';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 
 const NONE: readonly string[] = [];
@@ -58,18 +62,26 @@ export function carriesCredentialQuery(query: string, transform: QueryTransform 
   if (query === '') return false;
   let replaced: Set<string> | undefined;
   for (const [sent] of formPairs(query.replaceAll(';', '&'))) {
-    const key = parameterKey(sent);
-    const bracket = key.indexOf('[');
-    const name = bracket < 0 ? key : key.slice(0, bracket);
-    if (!isCredentialQueryParam(name)) continue;
-    replaced ??= routeReplacedParameters(transform);
-    if (!replaced.has(name)) return true;
+    for (const key of sentKeys(sent)) {
+      const bracket = key.indexOf('[');
+      const name = bracket < 0 ? key : key.slice(0, bracket);
+      if (!isCredentialQueryParam(name)) continue;
+      replaced ??= routeReplacedParameters(transform);
+      if (!replaced.has(name)) return true;
+    }
   }
   return false;
 }
 
-/** The parameter names (namedParameterKey) a route's query transform removes or sets. */
+/** The keys origins read a parameter's name as: PHP's (`api.key` is `api_key`), ASP.NET Core's (`key[x]`). */
+function sentKeys(sent: string): string[] {
+  const key = parameterKey(sent);
+  const dotted = dottedParameterKey(sent);
+  return dotted === undefined ? [key] : [key, dotted];
+}
+
+/** The parameter names (namedParameterKeys) a route's query transform removes or sets. */
 function routeReplacedParameters(transform: QueryTransform | null | undefined): Set<string> {
   if (transform === null || transform === undefined) return new Set();
-  return new Set([...transform.remove, ...Object.keys(transform.set)].map(namedParameterKey));
+  return new Set([...transform.remove, ...Object.keys(transform.set)].flatMap(namedParameterKeys));
 }

@@ -5,9 +5,17 @@ import { carriesCredentialQuery } from './client-credentials.js';
 const NO_TRANSFORM = null;
 
 describe('a credential in the query the origin gets', () => {
-  it.each(['access_token=a', 'Access_Token=a', 'api_key[]=a', 'api.key=a', 'page=2;sig=a', 'x=1&key=a'])(
-    'is found in %s, by its name as origins read it',
-    (query) => expect(carriesCredentialQuery(query, NO_TRANSFORM)).toBe(true),
+  // ASP.NET Core and Spring read `sig.v` as a property of `sig`, as origins read `sig[v]` as `sig`'s.
+  it.each([
+    'access_token=a',
+    'Access_Token=a',
+    'api_key[]=a',
+    'api.key=a',
+    'page=2;sig=a',
+    'x=1&key=a',
+    'Sig.v=a',
+  ])('is found in %s, by its name as origins read it', (query) =>
+    expect(carriesCredentialQuery(query, NO_TRANSFORM)).toBe(true),
   );
 
   it.each(['', 'page=2', 'cache_key=a', 'keyword=a', 'country_code=fr'])('is not found in %s', (query) =>
