@@ -9,7 +9,7 @@ import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { rawQueryPairs } from '../http/form-decoding.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
-import { dottedParameterKey, namedParameterKey, parameterKey } from '../http/query-parameter-spellings.js';
+import { dottedParameterKey, namedParameterKeys, parameterKey } from '../http/query-parameter-spellings.js';
 import { hostHeaderName } from './host-lookup.js';
 
 /**
@@ -339,6 +339,18 @@ function withValue(ends: QueryEnds | undefined, value: string, at: number): Quer
   return ends;
 }
 
+/** The values of several parts as one parameter's. */
+function joinedValues(parts: readonly QueryValues[]): QueryValues {
+  const values: string[] = [];
+  for (const part of parts) values.push(...part.values);
+  return {
+    values,
+    sorted: false,
+    ampersands: joinedEnds(parts.map((part) => part.ampersands)),
+    semicolons: joinedEnds(parts.map((part) => part.semicolons)),
+  };
+}
+
 /** The first and last of several parts' values (undefined: none has any). */
 function joinedEnds(parts: ReadonlyArray<QueryEnds | undefined>): QueryEnds | undefined {
   let joined: QueryEnds | undefined;
@@ -375,20 +387,19 @@ class QueryParameters {
 
   get(name: string): QueryValues | undefined {
     if (this.#extended.has(name)) return this.#extended.get(name);
+    if (name.includes(EITHER)) {
+      const parts = name.split(EITHER).flatMap((key) => this.get(key) ?? []);
+      const joined = parts.length < 2 ? parts[0] : joinedValues(parts);
+      this.#extended.set(name, joined);
+      return joined;
+    }
     const own = this.#byKey.get(name);
     const extensions = this.#keysExtending(name);
     let entry = own;
     if (extensions.length > 0) {
       const parts = extensions.map((key) => this.#byKey.get(key)!);
       if (own !== undefined) parts.unshift(own);
-      const values: string[] = [];
-      for (const part of parts) values.push(...part.values);
-      entry = {
-        values,
-        sorted: false,
-        ampersands: joinedEnds(parts.map((part) => part.ampersands)),
-        semicolons: joinedEnds(parts.map((part) => part.semicolons)),
-      };
+      entry = joinedValues(parts);
     }
     this.#extended.set(name, entry);
     return entry;
@@ -446,7 +457,7 @@ export function repeatedQueryParameters(query: string, names: Iterable<string>):
   for (const name of names) {
     const sorted = sortedValues(params.get(name));
     if (sorted !== undefined && sorted.length > 1 && sorted[0] !== sorted[sorted.length - 1])
-      repeated.push(name);
+      repeated.push(shownParameter(name));
   }
   return repeated;
 }
@@ -463,7 +474,8 @@ export function semicolonSplitParameter(query: string, names: Iterable<string>):
     const entry = params.get(name);
     if (entry === undefined) continue;
     const { ampersands: a, semicolons: s } = entry;
-    if (a === undefined || s === undefined || a.first !== s.first || a.last !== s.last) return name;
+    if (a === undefined || s === undefined || a.first !== s.first || a.last !== s.last)
+      return shownParameter(name);
   }
   return undefined;
 }
@@ -534,10 +546,23 @@ export function matchConditionKey(kind: 'header' | 'query', condition: MatchCond
 
 /**
  * The name a condition reads its field by, one for all the spellings it reads: a header's in lower
- * case with `-` for `_`, a query parameter's namedParameterKey (`ids[]` reads `ids`, as origins fill it).
+ * case with `-` for `_`, a query parameter's namedParameterKey (`ids[]` reads `ids`, as origins fill it);
+ * for a name with a `.`, its keys joined by EITHER (`user.role` reads `user_role` and `user[role]`).
  */
 function conditionFieldName(kind: 'header' | 'query', name: string): string {
-  return kind === 'header' ? asOriginsReadIt(name.toLowerCase()) : namedParameterKey(name);
+  return kind === 'header' ? asOriginsReadIt(name.toLowerCase()) : namedParameterKeys(name).join(EITHER);
+}
+
+/**
+ * Between the keys of a condition's parameter read in two ways (conditionFieldName): no key holds a NUL,
+ * which parameterKey ends a name at.
+ */
+const EITHER = '\0';
+
+/** The parameter a condition's field name names, as messages show it: its first key. */
+function shownParameter(fieldName: string): string {
+  const either = fieldName.indexOf(EITHER);
+  return either < 0 ? fieldName : fieldName.slice(0, either);
 }
 
 function conditionKey(kind: string, name: string, condition: MatchCondition): string {

@@ -135,6 +135,34 @@ describe('route match conditions', () => {
     expect(test('?filter[status]=open&users.role=admin')).toBe(true);
   });
 
+  // A name given with a `.` is PHP's `user_role` and the property ASP.NET Core and Spring bind, which
+  // they also read from `user[role]`.
+  it('reads a condition on a name given with `.` in the spellings of both readings', () => {
+    const conditions = compileConditions({
+      hosts: [],
+      headers: [],
+      query: [
+        { name: 'user.role', exact: 'admin' },
+        { name: 'debug.trace', present: false },
+      ],
+    })!;
+    const test = (query: string) => conditions.test({ req: request, query }, false);
+    for (const spelling of [
+      'user.role',
+      'User.Role',
+      'user_role',
+      'user role',
+      'user[role]',
+      'USER[ROLE][]',
+    ]) {
+      expect({ spelling, met: test(`?${spelling}=admin`) }).toEqual({ spelling, met: true });
+    }
+    for (const spelling of ['debug.trace', 'debug_trace', 'debug[trace]']) {
+      expect({ spelling, met: test(`?user.role=admin&${spelling}=1`) }).toEqual({ spelling, met: false });
+    }
+    expect(test('?user[roles]=admin')).toBe(false);
+  });
+
   // Regression: a condition stored before commands refused it read the client's copy of a header the
   // gateway writes for the origin: `present: false` on X-Forwarded-For held for nearly every client.
   it('never meets a condition on a header the gateway writes for the origin, a preflight included', () => {

@@ -45,6 +45,17 @@ describe('RouteMatcher.resolve with a repeated query parameter', () => {
     expect(resolve('/panel/x', '?admin=true&admin=false')).toBeInstanceOf(AmbiguousQuery);
   });
 
+  // ASP.NET Core reads `user[role]` as the `user.role` it binds, PHP `user_role`: an origin of either
+  // kind may take the other value.
+  it('is ambiguous when both readings of a condition on a name given with `.` are sent apart', () => {
+    const staff = route('/staff/*', 'apikey_required', [{ name: 'user.role', exact: 'admin' }]);
+    const m = new RouteMatcher([staff, route('/staff/*', 'public')]);
+    const read = m.resolve('GET', '/staff/x', request('?user_role=guest&user[role]=admin'));
+    expect(read).toBeInstanceOf(AmbiguousQuery);
+    expect((read as AmbiguousQuery<unknown>).parameter).toBe('user_role');
+    expect(m.resolve('GET', '/staff/x', request('?user[role]=admin'))).toBe(staff);
+  });
+
   it('orders the values of every spelling as sent, pairs after a `;` right after their piece', () => {
     // Any value: admin=true holds; the first value sent, in another spelling, is false.
     expect(resolve('/panel/x', '?admin[]=false&Admin=true')).toBeInstanceOf(AmbiguousQuery);
