@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { asOriginsReadIt } from '../http/cgi-spellings.js';
 import { HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
+import { namedParameterKeys } from '../http/query-parameter-spellings.js';
 import { readCidr } from '../net/ip-literal.js';
 import { UNQUOTED_MESSAGE } from './credential-headers.js';
 import { uuidId } from './uuid-id.js';
@@ -684,7 +685,30 @@ const queryTransformOf = (command: boolean) =>
   });
 export const queryTransform = queryTransformOf(false);
 /** queryTransform as a command may give it. */
-export const queryTransformInput = queryTransformOf(true);
+export const queryTransformInput = queryTransformOf(true).superRefine((transform, ctx) =>
+  refuseOneParameterSetTwice(Object.keys(transform.set), ctx),
+);
+
+/**
+ * An issue at `set.<name>` for a name origins read as a parameter an earlier `set` name already sets
+ * (namedParameterKeys: `scopes` after `scopes[]`, `page[size]` after `page.size`): the origin would get
+ * both values.
+ */
+function refuseOneParameterSetTwice(names: readonly string[], ctx: z.RefinementCtx): void {
+  const setBy = new Map<string, string>();
+  for (const name of names) {
+    const keys = namedParameterKeys(name);
+    const earlier = keys.map((key) => setBy.get(key)).find((other) => other !== undefined);
+    if (earlier !== undefined && earlier.toLowerCase() !== name.toLowerCase()) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['set', name],
+        message: `is the same parameter as ${JSON.stringify(earlier)} to origins (PHP, Rails, Express, ASP.NET Core, Spring read both as one): set it once`,
+      });
+    }
+    for (const key of keys) if (!setBy.has(key)) setBy.set(key, name);
+  }
+}
 export type QueryTransform = z.infer<typeof queryTransform>;
 
 // ---- path rewrite ----

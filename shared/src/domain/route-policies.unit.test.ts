@@ -548,3 +548,26 @@ async function headersReceived(lines: readonly string[]): Promise<IncomingHttpHe
   }
   return received;
 }
+
+// Origins read `scopes[]`, `scopes` and `Scopes` as one parameter, and ASP.NET Core and Spring read
+// `page.size` as `page[size]`: a transform setting two of those would send the origin two values of it.
+describe('a query transform command setting one parameter under two names', () => {
+  it.each([
+    [{ 'scopes[]': 'read', scopes: 'write' }, 'scopes'],
+    [{ 'page.size': '50', 'page[size]': '10' }, 'page[size]'],
+    [{ page_size: '50', 'page.size': '10' }, 'page.size'],
+  ])('%o is refused, naming the second name', (set, second) => {
+    const result = queryTransformInput.safeParse({ set });
+    expect(result.success).toBe(false);
+    if (result.success) return;
+    expect(result.error.issues.map((issue) => issue.path.join('.'))).toEqual([`set.${second}`]);
+    expect(result.error.issues[0]!.message).toMatch(/same parameter/);
+  });
+
+  it('takes distinct names, and stored transforms as they are', () => {
+    expect(
+      queryTransformInput.safeParse({ set: { 'page.size': '50', page_sizes: '1', 'user[id]': '7' } }).success,
+    ).toBe(true);
+    expect(queryTransform.safeParse({ set: { 'scopes[]': 'read', scopes: 'write' } }).success).toBe(true);
+  });
+});

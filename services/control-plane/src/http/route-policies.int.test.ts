@@ -354,6 +354,12 @@ describe('route policies in the admin API', () => {
     ],
     ['an empty response header name', { response_headers: { add: { '': '1' } } }, 'response_headers.add.'],
     ['a query parameter name with a space', { query: { set: { 'a b': '1' } } }, 'query.set.a b'],
+    // Origins read both names as one parameter: the origin would get two values of it.
+    [
+      'a query parameter set under two names origins read as one',
+      { query: { set: { 'page.size': '50', 'page[size]': '1000' } } },
+      'query.set.page[size]',
+    ],
     [
       'a fixed response header name that is not one',
       { fixed_response: { status: 503, headers: { 'retry(after)': '5' } } },
