@@ -54,30 +54,27 @@ function writtenByRouteAlone(
 /**
  * Whether the client's query (raw, without '?') carries a credential parameter to the origin
  * (`access_token`, `api_key`, `sig`, …: isCredentialQueryParam), read by its name as origins read it
- * (`Access_Token`, `api_key[]`, PHP's `api.key`; pairs after a `;` too). Not one the route's `query`
+ * (`Access_Token`, `api_key[]`, PHP's `api.key`, ASP.NET Core's `sig.v`; pairs after a `;` too). Not one the route's `query`
  * transform removes or sets: the origin gets the route's value (the tenant's, the same for every client)
  * or none. A line the transform `add`s goes after the client's own, which origins read first.
  */
 export function carriesCredentialQuery(query: string, transform: QueryTransform | null | undefined): boolean {
   if (query === '') return false;
   let replaced: Set<string> | undefined;
+  const clientCredential = (key: string): boolean => {
+    const bracket = key.indexOf('[');
+    const name = bracket < 0 ? key : key.slice(0, bracket);
+    if (!isCredentialQueryParam(name)) return false;
+    replaced ??= routeReplacedParameters(transform);
+    return !replaced.has(name);
+  };
   for (const [sent] of formPairs(query.replaceAll(';', '&'))) {
-    for (const key of sentKeys(sent)) {
-      const bracket = key.indexOf('[');
-      const name = bracket < 0 ? key : key.slice(0, bracket);
-      if (!isCredentialQueryParam(name)) continue;
-      replaced ??= routeReplacedParameters(transform);
-      if (!replaced.has(name)) return true;
-    }
+    if (clientCredential(parameterKey(sent))) return true;
+    // ASP.NET Core and Spring read `sig.v` as `sig[v]`, where PHP reads `sig_v`.
+    const dotted = dottedParameterKey(sent);
+    if (dotted !== undefined && clientCredential(dotted)) return true;
   }
   return false;
-}
-
-/** The keys origins read a parameter's name as: PHP's (`api.key` is `api_key`), ASP.NET Core's (`key[x]`). */
-function sentKeys(sent: string): string[] {
-  const key = parameterKey(sent);
-  const dotted = dottedParameterKey(sent);
-  return dotted === undefined ? [key] : [key, dotted];
 }
 
 /** The parameter names (namedParameterKeys) a route's query transform removes or sets. */
