@@ -54,9 +54,10 @@ function writtenByRouteAlone(
 /**
  * Whether the client's query (raw, without '?') carries a credential parameter to the origin
  * (`access_token`, `api_key`, `sig`, …: isCredentialQueryParam), read by its name as origins read it
- * (`Access_Token`, `api_key[]`, PHP's `api.key`, ASP.NET Core's `sig.v`; pairs after a `;` too). Not one the route's `query`
- * transform removes or sets: the origin gets the route's value (the tenant's, the same for every client)
- * or none. A line the transform `add`s goes after the client's own, which origins read first.
+ * (`Access_Token`, `api_key[]`, PHP's `api.key`, ASP.NET Core's `sig.v`; pairs after a `;` too). Not
+ * one the route's `query` transform removes or sets: the origin gets the route's value (the tenant's,
+ * the same for every client) or none. A line the transform `add`s goes after the client's own, which
+ * origins read first.
  */
 export function carriesCredentialQuery(query: string, transform: QueryTransform | null | undefined): boolean {
   if (query === '') return false;
