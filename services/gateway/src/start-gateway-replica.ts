@@ -171,6 +171,8 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         maxCells: config.GATEWAY_USAGE_MAX_CELLS,
         maxCellsPerTenant: config.GATEWAY_USAGE_MAX_CELLS_PER_TENANT,
         clock: storeClock.now,
+        // A clock that is never read (a store without TIME) is the replica's own from the start.
+        ...(storeTime ? { clockKnown: () => storeClock.known } : {}),
         logger,
         registry,
       }).start()

@@ -8,6 +8,7 @@
  */
 export class StoreClock {
   #offset = 0;
+  #known = false;
   readonly #local: () => number;
 
   constructor(local: () => number = Date.now) {
@@ -17,9 +18,15 @@ export class StoreClock {
   /** The counters' time now, as last read (ms epoch). */
   readonly now = (): number => this.#local() + this.#offset;
 
+  /** Whether the counters' clock was read at least once (before that, `now` is this process's clock). */
+  get known(): boolean {
+    return this.#known;
+  }
+
   /** A decision's time: the counters' clock when they answered. */
   observe(storeNow: number): void {
     this.#offset = storeNow - this.#local();
+    this.#known = true;
   }
 
   /** Asks the counters' clock, taken as of the middle of the round trip. */
@@ -27,6 +34,7 @@ export class StoreClock {
     const sent = this.#local();
     const storeNow = await storeTime();
     this.#offset = storeNow - (sent + this.#local()) / 2;
+    this.#known = true;
   }
 
   /** Syncs now and every `intervalMs` until stopped; a failed reading keeps the last offset. */

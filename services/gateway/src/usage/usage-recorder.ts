@@ -82,6 +82,13 @@ export interface UsageRecorderOptions {
   registry?: Registry;
   /** The time the hours and batch ids are named by: the counters' (Redis's) clock, StoreClock (default the system's). */
   clock?: () => number;
+  /**
+   * Whether `clock` reads the counters' clock yet (StoreClock's `known`; default: always). Until it
+   * does, no batch is named — a batch id keeps the time it was named at, and the flusher measures its
+   * age on Redis's clock — so a replica that starts while Redis is down holds its counts, within the
+   * limits, until Redis answers; only a stop names a batch by the replica's own clock.
+   */
+  clockKnown?: () => boolean;
   /** Distinct users one tenant's cells name in an hour (GATEWAY_USAGE_MAX_USERS_PER_TENANT). */
   maxUsersPerTenant?: number;
   /** Cells in one hour (and one batch), all tenants (GATEWAY_USAGE_MAX_CELLS). */
@@ -360,7 +367,11 @@ export class UsageRecorder {
 
   /** Writes what was counted so far (one at a time; a call during a flush waits for it). */
   flush(): Promise<void> {
-    this.#flushing ??= this.#write().finally(() => {
+    return this.#flush(false);
+  }
+
+  #flush(stopping: boolean): Promise<void> {
+    this.#flushing ??= this.#write(stopping).finally(() => {
       this.#flushing = undefined;
     });
     return this.#flushing;
@@ -379,7 +390,7 @@ export class UsageRecorder {
     const retryMs = this.#options.closeRetryIntervalMs ?? USAGE_CLOSE_RETRY_INTERVAL_MS;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      await this.flush();
+      await this.#flush(true);
       if (this.#unwritten === undefined && this.#batch.counts.size === 0) return;
       const left = deadline - performance.now();
       if (left <= 0) break;
@@ -393,9 +404,10 @@ export class UsageRecorder {
     });
   }
 
-  async #write(): Promise<void> {
+  async #write(stopping: boolean): Promise<void> {
     if (this.#unwritten === undefined) {
       if (this.#batch.counts.size === 0) return;
+      if (!stopping && this.#options.clockKnown?.() === false) return;
       this.#unwritten = {
         // The counters' clock, as the hours are: the flusher measures a batch's age on it to refuse one
         // too old, so a replica whose own clock is weeks behind does not have every batch refused.

@@ -1,7 +1,9 @@
+import { StoreClock } from '@vantageedge/shared/usage/store-clock';
 import {
   InMemoryUsageBatchStore,
   OVERFLOW_ID,
   type UsageCounts,
+  usageBatchCreatedMs,
 } from '@vantageedge/shared/usage/usage-cells';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +15,7 @@ import { UsageRecorder, type UsageRecorderOptions } from './usage-recorder.js';
 const TENANT = '6f1c1f3e-7c0e-4a51-9d4e-0b8f2f6f0a11';
 const OTHER_TENANT = '0d9e8a47-3b1f-4c2e-8f6a-5e4d3c2b1a00';
 const HOUR = Date.UTC(2026, 10, 30, 16, 0, 0);
+const DAY_MS = 86_400_000;
 
 function exchange(
   routeId: string | undefined,
@@ -222,6 +225,36 @@ describe('the usage recorder', () => {
     );
     // The kept batch always under its own id: never a second id for the same counts.
     expect(new Set(store.writes).size).toBe(2);
+  });
+
+  it("regression: a replica that starts while Redis is down names its first batch by Redis's clock once it reads it, not by its own", async () => {
+    // The replica's own clock is 20 days behind; Redis (and its TIME) answer nothing yet.
+    const redisNow = HOUR;
+    const clock = new StoreClock(() => redisNow - 20 * DAY_MS);
+    await clock.sync(() => Promise.reject(new Error('Redis is down'))).catch(() => undefined);
+    const store = new FlakyStore(1);
+    const recorder = recorderOn(store, { clock: clock.now, clockKnown: () => clock.known });
+    recorder.record(exchange('route-a'), 200);
+    await recorder.flush(); // Redis still down
+    // Redis is back: the replica reads its clock, then writes what it held.
+    await clock.sync(() => Promise.resolve(redisNow));
+    await recorder.flush();
+    await recorder.flush();
+    const ids = await store.list();
+    expect(ids).toHaveLength(1);
+    // The flusher measures a batch's age on Redis's clock and deletes one 13 days old unapplied.
+    expect(redisNow - usageBatchCreatedMs(ids[0]!)!).toBeLessThan(DAY_MS);
+    expect(await totals(store)).toEqual(new Map([['route-a - - 2xx', 1]]));
+  });
+
+  it('names a batch by its own clock at a stop when Redis never gave its time, rather than losing it', async () => {
+    const store = new InMemoryUsageBatchStore();
+    const recorder = recorderOn(store, { clockKnown: () => false });
+    recorder.record(exchange('route-a'), 200);
+    await recorder.flush(); // not named yet: the clock is not Redis's
+    expect(await store.list()).toEqual([]);
+    await recorder.close();
+    expect(await totals(store)).toEqual(new Map([['route-a - - 2xx', 1]]));
   });
 
   it('gives up a stop Redis keeps refusing after its time, and says how many requests it could not write', async () => {
