@@ -24,7 +24,10 @@ export const kafkaSecuritySettings = {
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   /** PLAIN sends the password as it is: only over TLS, unless this says the network is trusted. */
   KAFKA_SASL_PLAIN_WITHOUT_TLS: booleanFlag.default(false),
-  /** TLS to the brokers, trusting the system's CAs unless KAFKA_TLS_CA_FILE names others. */
+  /**
+   * TLS to the brokers, trusting Node's built-in CA list (Mozilla's, plus NODE_EXTRA_CA_CERTS; not the
+   * operating system's store) unless KAFKA_TLS_CA_FILE names others.
+   */
   KAFKA_TLS: booleanFlag.optional(),
   KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
   /** A client certificate (PEM) and its unencrypted key, for brokers that authenticate clients by TLS. */
