@@ -25,6 +25,7 @@ import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/set
 import {
   assertSnapshotBusSharedAcrossProcesses,
   snapshotBusFromSettings,
+  snapshotBusSecurityWarning,
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import {
@@ -62,6 +63,8 @@ const telemetry = startTelemetry({
   otlpEndpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT,
 });
 const logger = createLogger({ service: 'snapshot-projector', level: settings.LOG_LEVEL });
+const kafkaWarning = snapshotBusSecurityWarning(settings);
+if (kafkaWarning) logger.warn(kafkaWarning);
 const registry = createMetricsRegistry('snapshot-projector');
 // A connection that died silently is found in seconds; a batch in flight on one resumes from its checkpoint.
 const pool = createLivePool(

@@ -9,6 +9,7 @@ import {
   assertSnapshotBusSharedAcrossProcesses,
   configPlaneSettings,
   snapshotBusFromSettings,
+  snapshotBusSecurityWarning,
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
@@ -45,6 +46,8 @@ const telemetry = startGatewayTelemetry({
   otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
 });
 const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
+const kafkaWarning = snapshotBusSecurityWarning(config);
+if (kafkaWarning) logger.warn(kafkaWarning);
 const registry = createMetricsRegistry('gateway');
 const {
   redis,

@@ -178,3 +178,13 @@ function saslOptions(
   if (username === undefined || password === undefined) return undefined;
   return { mechanism, username, password } as SASLOptions;
 }
+
+/**
+ * What a service logs at start about settings it takes but an operator should know the cost of: SCRAM
+ * keeps the password off the wire, but without TLS the snapshots themselves travel in clear, and anyone
+ * on the path can read every tenant's configuration or change it in transit.
+ */
+export function kafkaSecurityWarning(settings: KafkaSecuritySettings): string | undefined {
+  if (settings.KAFKA_SASL_MECHANISM === undefined || wantsTls(settings)) return undefined;
+  return 'Kafka connections authenticate (KAFKA_SASL_MECHANISM) but are not encrypted: snapshots travel in clear and can be changed on the way; set KAFKA_TLS=true or KAFKA_TLS_CA_FILE';
+}

@@ -7,7 +7,7 @@ import {
   type TestCa,
   type TestCertificate,
 } from '../testing/test-certificates.js';
-import { kafkaClientSecurity } from './kafka-client-security.js';
+import { kafkaClientSecurity, kafkaSecurityWarning } from './kafka-client-security.js';
 import { snapshotBusSettings } from './settings.js';
 
 const PASSWORD = 'correct-horse-battery-staple';
@@ -144,5 +144,19 @@ describe('Kafka client security settings', () => {
         PASSWORD,
       );
     }
+  });
+
+  it('warns at start when the clients authenticate but the connections are not encrypted', () => {
+    const scram = {
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'gateway',
+      KAFKA_SASL_PASSWORD: PASSWORD,
+    };
+    const warning = (env: Record<string, string>) =>
+      kafkaSecurityWarning(parseSettings(snapshotBusSettings, env));
+    expect(warning(scram)).toMatch(/not encrypted.*KAFKA_TLS=true/);
+    expect(warning({ ...scram, KAFKA_TLS: 'true' })).toBeUndefined();
+    expect(warning({ ...scram, KAFKA_TLS_CA_FILE: '/etc/kafka/ca.pem' })).toBeUndefined();
+    expect(warning({})).toBeUndefined();
   });
 });

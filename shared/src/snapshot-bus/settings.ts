@@ -6,6 +6,7 @@ import {
   type KafkaSecuritySettings,
   kafkaClientSecurity,
   kafkaSecuritySettings,
+  kafkaSecurityWarning,
 } from './kafka-client-security.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
@@ -127,4 +128,9 @@ export function snapshotBusFromSettings(
     security: kafkaClientSecurity(settings),
     ...(groupIdPrefix ? { groupIdPrefix } : {}),
   });
+}
+
+/** A line for the service to log at start about how its Kafka connections are secured, if any is due. */
+export function snapshotBusSecurityWarning(settings: SnapshotBusSettings): string | undefined {
+  return settings.SNAPSHOT_BUS === 'kafka' ? kafkaSecurityWarning(settings) : undefined;
 }
