@@ -22,11 +22,13 @@ import {
   postgresUrl,
 } from '@vantageedge/shared/settings/common-settings';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
+import { loadSnapshotSigner, type SnapshotSigner } from '@vantageedge/shared/snapshot-bus/record-signature';
 import {
   assertSnapshotBusSharedAcrossProcesses,
   snapshotBusFromSettings,
   snapshotBusSecurityWarning,
   snapshotBusSettings,
+  snapshotSigningSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import {
   projectorMetricsSettings,
@@ -41,21 +43,24 @@ const settings = loadSettingsOrExit('snapshot-projector', {
   ...observabilitySettings,
   ...eventStoreSettings,
   ...snapshotBusSettings,
+  ...snapshotSigningSettings,
   ...projectorMetricsSettings,
   ...projectorShutdownSettings,
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   ...postgresLivenessSettings,
   ...snapshotProjectorSettings,
 });
+let signer: SnapshotSigner | undefined;
 checkSettingsOrExit('snapshot-projector', () => {
   assertEventStoreSettings(settings);
+  if (settings.SNAPSHOT_SIGNING_KEY_FILE) signer = loadSnapshotSigner(settings.SNAPSHOT_SIGNING_KEY_FILE);
   assertEventStoreSharedAcrossProcesses(settings);
   assertSnapshotBusSharedAcrossProcesses(settings);
 });
 
 // Reads the Kafka TLS files: a bad one stops the start here, before any connection is opened.
 const bus = checkSettingsOrExit('snapshot-projector', () =>
-  snapshotBusFromSettings(settings, { clientId: 've-snapshot-projector' }),
+  snapshotBusFromSettings(settings, { clientId: 've-snapshot-projector', signer }),
 );
 const telemetry = startTelemetry({
   serviceName: settings.OTEL_SERVICE_NAME ?? 'snapshot-projector',
@@ -117,5 +122,6 @@ const metricsServer = await metricsListening;
 logger.info('snapshot projector started', {
   topic: settings.SNAPSHOT_TOPIC,
   bus: settings.SNAPSHOT_BUS,
+  signing_key_id: signer?.keyId ?? 'none (records unsigned)',
   metrics: metricsServer ? `${settings.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
 });

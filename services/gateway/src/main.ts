@@ -6,11 +6,16 @@ import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import {
+  loadSnapshotVerifier,
+  type SnapshotVerifier,
+} from '@vantageedge/shared/snapshot-bus/record-signature';
+import {
   assertSnapshotBusSharedAcrossProcesses,
   configPlaneSettings,
   snapshotBusFromSettings,
   snapshotBusSecurityWarning,
   snapshotBusSettings,
+  snapshotVerifySettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
 import { connectGatewayRedis } from './redis-connections.js';
@@ -29,16 +34,19 @@ const config = loadSettingsOrExit('gateway', {
   ...redisSettings,
   ...cacheRedisSettings,
   ...configPlaneSettings,
+  ...snapshotVerifySettings,
   ...gatewaySettings,
 });
+let verifier: SnapshotVerifier | undefined;
 checkSettingsOrExit('gateway', () => {
   assertGatewaySettings(config);
+  if (config.SNAPSHOT_VERIFY_KEYS_FILE) verifier = loadSnapshotVerifier(config.SNAPSHOT_VERIFY_KEYS_FILE);
   assertSnapshotBusSharedAcrossProcesses(config);
   assertDefaultCertificateLoads(config);
 });
 // Reads the Kafka TLS files: a bad one stops the start here, before any connection is opened.
 const bus = checkSettingsOrExit('gateway', () =>
-  snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` }),
+  snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}`, verifier }),
 );
 const telemetry = startGatewayTelemetry({
   enabled: config.OTEL_ENABLED,
@@ -57,6 +65,13 @@ const {
 } = connectGatewayRedis(config, logger);
 void checkRedisMemoryPolicy({ redis, cacheRedis: cacheServerOwn ? cacheRedis : undefined, logger });
 
+if (verifier) {
+  logger.info('snapshot records are verified', { accepted_key_ids: verifier.keyIds });
+} else {
+  logger.warn(
+    'snapshot records are not verified (SNAPSHOT_VERIFY_KEYS_FILE unset): whoever can write the topic sets every tenant’s config',
+  );
+}
 let replica: Awaited<ReturnType<typeof startGatewayReplica>> | undefined;
 const drainMs = config.GATEWAY_DRAIN_SECONDS * 1000;
 const timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000;

@@ -39,6 +39,7 @@ import type {
   SnapshotSubscription,
   TopicRetention,
 } from './port.js';
+import type { SnapshotSigner, SnapshotVerifier } from './record-signature.js';
 import { RouteValidationCache } from './route-validation-cache.js';
 import { decodeAndDeliver } from './sliced-delivery.js';
 
@@ -62,6 +63,13 @@ export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   socketFactory?: ISocketFactory;
   /** TLS and SASL of the connections (kafkaClientSecurity); none: PLAINTEXT, unauthenticated. */
   security?: KafkaClientSecurity;
+  /** Signs every record published (the snapshot projector's key, SNAPSHOT_SIGNING_KEY_FILE). */
+  signer?: SnapshotSigner;
+  /**
+   * Subscriptions deliver only records signed by one of its keys (SNAPSHOT_VERIFY_KEYS_FILE); any other
+   * is reported to `onUnverifiedMessage` and never decoded, nor kept in place of a tenant's signed one.
+   */
+  verifier?: SnapshotVerifier;
 }
 
 const DEFAULT_STALL_AFTER_MS = 3000;
@@ -168,6 +176,7 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
 
   return {
     lateSendWindowMs: KAFKA_LATE_SEND_WINDOW_MS,
+    verifiesSignatures: options.verifier !== undefined,
 
     async publish(messages: readonly SnapshotMessage[]): Promise<PublishResult> {
       const result: PublishResult = { published: [], failed: [] };
@@ -176,9 +185,13 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       for (const message of messages) {
         try {
           // gzip off the event loop: a large tenant's compression does not stop the process meanwhile.
-          records.push(
-            await encodeSnapshotMessageAsync(message, options.maxMessageBytes, options.maxDecodedBytes),
+          const record = await encodeSnapshotMessageAsync(
+            message,
+            options.maxMessageBytes,
+            options.maxDecodedBytes,
           );
+          options.signer?.sign(record);
+          records.push(record);
           encoded.push(message);
         } catch (error) {
           result.failed.push({ tenantId: message.tenantId, version: message.version, error: error as Error });
@@ -290,6 +303,13 @@ function startSubscription(
   // Across batches too: kafkajs hands the batches of one fetch (one per partition) over back to back.
   let delivered = false;
 
+  /** Whether the verifier refuses the record (reported to the handlers once, as it is read). */
+  const refused = (record: ReturnType<typeof toRecord>): boolean => {
+    const refusal = options.verifier?.refusal(record);
+    if (refusal) handlers.onUnverifiedMessage?.({ tenantId: record.key, ...refusal });
+    return refusal !== undefined;
+  };
+
   let reportedLag = 0;
   const totalLag = (): number => [...lagByPartition.values()].reduce((sum, lag) => sum + lag, 0);
 
@@ -370,20 +390,34 @@ function startSubscription(
     for (; !caughtUp && live < batch.messages.length; live++) {
       if (!isRunning() || isStale() || closed) return;
       const message = batch.messages[live]!;
-      backlog.add(toRecord(message));
+      const record = toRecord(message);
+      // Refused before it is kept: a forged record must not push a tenant's signed ones out of the backlog.
+      if (!refused(record)) backlog.add(record);
       read(message.offset);
       await catchUpIfRead(heartbeat);
     }
     const messages = batch.messages.slice(live);
-    const decodingAt = decodeNewestPerTenant(messages.map(toRecord), options.maxDecodedBytes, routes);
+    const records = messages.map(toRecord);
+    // Forged records are left out before a tenant's newest is chosen, so they cannot stand in for it.
+    const verified = options.verifier ? records.map((record) => !refused(record)) : undefined;
+    const decodingAt = decodeNewestPerTenant(
+      verified ? records.filter((_, index) => verified[index]) : records,
+      options.maxDecodedBytes,
+      routes,
+    );
+    let decodingIndex = 0;
     const running = () => isRunning() && !isStale() && !closed;
     for (const [index, message] of messages.entries()) {
       // Requests get the event loop between two tenants' decodes, and within one (hundreds of
       // ms near the snapshot budget): not only after the whole batch.
       if (delivered) await nextTurn();
       if (!running()) return;
+      if (verified && !verified[index]) {
+        read(message.offset);
+        continue;
+      }
       const tenantId = message.key?.toString('utf8') ?? null;
-      const delivery = await decodeAndDeliver(decodingAt(index), tenantId, handlers, running);
+      const delivery = await decodeAndDeliver(decodingAt(decodingIndex++), tenantId, handlers, running);
       if (delivery === 'stopped') return;
       delivered = delivery === 'delivered';
       read(message.offset);

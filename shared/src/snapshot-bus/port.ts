@@ -47,6 +47,11 @@ export interface SnapshotHandlers {
   onHealth(health: BusHealth): void;
   /** A message that could not be decoded (logged and skipped; never applied). */
   onInvalidMessage?(problem: InvalidSnapshotMessage): void;
+  /**
+   * A message refused because it is not signed by a key the subscriber accepts (buses given a
+   * verifier): not decoded, never applied, and not evidence that its tenant exists.
+   */
+  onUnverifiedMessage?(problem: UnverifiedSnapshotMessage): void;
 }
 
 export interface BusHealth {
@@ -61,6 +66,13 @@ export interface InvalidSnapshotMessage {
   reason: string;
 }
 
+export interface UnverifiedSnapshotMessage {
+  tenantId: string | null;
+  reason: 'missing' | 'unknown_key' | 'invalid';
+  /** Says why, never quoting the value. */
+  detail: string;
+}
+
 export interface SnapshotSubscription {
   close(): Promise<void>;
 }
@@ -71,6 +83,8 @@ export interface SnapshotBus {
    * messages published since (Kafka: a discarded producer's request still on the wire). Absent: never.
    */
   readonly lateSendWindowMs?: number;
+  /** Subscriptions deliver only records signed by an accepted key (the Kafka bus given a verifier). */
+  readonly verifiesSignatures?: boolean;
   /**
    * Publishes and resolves once the bus has acknowledged each message. Messages the bus can never
    * take (too large) are returned in `failed`; connection errors reject the whole call, and the

@@ -10,6 +10,7 @@ import {
 } from './kafka-client-security.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';
+import type { SnapshotSigner, SnapshotVerifier } from './record-signature.js';
 import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX } from './rollout-registry.js';
 
 /**
@@ -46,6 +47,18 @@ export const snapshotBusSettings = {
     .max(64 * 1024 * 1024)
     .default(8 * 1024 * 1024),
   ...kafkaSecuritySettings,
+};
+
+/** The snapshot projector's signing key: every record it publishes is signed (record-signature.ts). */
+export const snapshotSigningSettings = {
+  /** An Ed25519 private key (PEM); unset = records are published unsigned. */
+  SNAPSHOT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+};
+
+/** The gateways' accepted signing keys: only records signed by one of them are applied. */
+export const snapshotVerifySettings = {
+  /** One or more Ed25519 public keys (PEM blocks, for a key rotation); unset = records are not verified. */
+  SNAPSHOT_VERIFY_KEYS_FILE: z.string().min(1).optional(),
 };
 
 /** Gateway-side settings of rollout reporting and warm start (the control plane reads the first two). */
@@ -110,7 +123,19 @@ export function assertSnapshotBusSharedAcrossProcesses(
  */
 export function snapshotBusFromSettings(
   settings: SnapshotBusSettings,
-  { clientId, groupIdPrefix, log }: { clientId: string; groupIdPrefix?: string; log?: InMemorySnapshotLog },
+  {
+    clientId,
+    groupIdPrefix,
+    log,
+    signer,
+    verifier,
+  }: {
+    clientId: string;
+    groupIdPrefix?: string;
+    log?: InMemorySnapshotLog;
+    signer?: SnapshotSigner | undefined;
+    verifier?: SnapshotVerifier | undefined;
+  },
 ): SnapshotBus {
   if (settings.SNAPSHOT_BUS === 'memory') {
     return createInMemorySnapshotBus({
@@ -127,6 +152,8 @@ export function snapshotBusFromSettings(
     maxMessageBytes: settings.SNAPSHOT_MAX_MESSAGE_BYTES,
     security: kafkaClientSecurity(settings),
     ...(groupIdPrefix ? { groupIdPrefix } : {}),
+    ...(signer ? { signer } : {}),
+    ...(verifier ? { verifier } : {}),
   });
 }
 

@@ -43,6 +43,12 @@ export function createConfigPlaneMetrics(registry: Registry) {
       help: 'Snapshot messages that could not be decoded or validated',
       registers,
     }),
+    unverifiedMessages: new Counter({
+      name: 'vantageedge_config_unverified_messages_total',
+      help: 'Snapshot messages refused because no accepted key signed them (SNAPSHOT_VERIFY_KEYS_FILE)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     ready: new Gauge({
       name: 'vantageedge_config_plane_ready',
       help: '1 once the replica has caught up with the snapshot topic (or warm-started while Kafka is down)',

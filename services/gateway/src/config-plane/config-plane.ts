@@ -95,7 +95,9 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   const metrics = createConfigPlaneMetrics(options.registry);
   const deletedAt = new Map<string, bigint>();
   // Only kept when there is a store to write: the sink holds compiled tenants, not their JSON.
-  const store = options.snapshotFile ? new SnapshotStore(options.snapshotFile) : undefined;
+  const store = options.snapshotFile
+    ? new SnapshotStore(options.snapshotFile, undefined, { verifiedOnly: bus.verifiesSignatures === true })
+    : undefined;
   const fromFileOnly = new Set<string>();
   const now = options.clock?.now ?? (() => performance.now());
   const cpuMs = options.clock?.cpuMs ?? threadCpuMs;
@@ -368,6 +370,15 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
         logger.error('invalid snapshot message skipped', {
           tenant_id: problem.tenantId,
           reason: problem.reason,
+        });
+      },
+      // Unlike an unreadable record, a forged one says nothing of its tenant: a tenant known only from
+      // the file stays due for removal.
+      onUnverifiedMessage: (problem) => {
+        metrics.unverifiedMessages.inc({ reason: problem.reason });
+        logger.error('unsigned snapshot message refused', {
+          tenant_id: problem.tenantId,
+          reason: problem.detail,
         });
       },
     });

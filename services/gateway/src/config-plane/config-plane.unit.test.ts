@@ -8,6 +8,7 @@ import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observa
 import type { EventLoopSlices } from '@vantageedge/shared/process/event-loop-slices';
 import { HEADER_ENCODING, HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -246,6 +247,50 @@ describe('config plane', () => {
       await third.plane.ready;
       expect(third.plane.status()).toMatchObject({ warmStarted: true, degraded: true });
       expect([...sink.tenants.keys()]).toEqual([kept]);
+    });
+
+    // A topic writer without the signing key could otherwise keep a deleted tenant served from every
+    // replica's file by producing any record under its id.
+    it('forgets a tenant deleted while the replica was away even when a forged record of it is on the topic', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      const inner = createInMemorySnapshotBus();
+      const deletedMeanwhile = randomUUID();
+      let forged = false;
+      const bus: SnapshotBus = {
+        ...inner,
+        verifiesSignatures: true,
+        subscribe: (handlers) =>
+          inner.subscribe({
+            ...handlers,
+            onCaughtUp: () => {
+              if (forged) {
+                handlers.onUnverifiedMessage?.({
+                  tenantId: deletedMeanwhile,
+                  reason: 'missing',
+                  detail: 'unsigned',
+                });
+              }
+              handlers.onCaughtUp();
+            },
+          }),
+      };
+      await inner.publish([snapshotMessage(sampleSnapshot(deletedMeanwhile, 1n))]);
+      const first = start({ bus, sink: new RecordingSink(), snapshotFile: file, snapshotFileDelayMs: 10 });
+      await first.plane.ready;
+      await first.plane.close();
+      await inner.publish([{ kind: 'tombstone', tenantId: deletedMeanwhile, version: 2n }]);
+      inner.log.compact({ dropTombstones: true });
+      forged = true;
+
+      const sink = new RecordingSink();
+      const { plane, registry } = start({ bus, sink, snapshotFile: file, snapshotFileDelayMs: 10 });
+      await plane.ready;
+      expect(plane.status()).toMatchObject({ caughtUp: true, warmStarted: true });
+      expect([...sink.tenants.keys()]).toEqual([]);
+      expect(await registry.metrics()).toMatch(
+        /vantageedge_config_unverified_messages_total\{reason="missing"\} 1\b/,
+      );
     });
 
     it('keeps a tenant from the file whose newest record on the topic it cannot read (it was not deleted)', async () => {

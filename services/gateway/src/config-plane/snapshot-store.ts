@@ -32,6 +32,12 @@ export type SnapshotStoreFs = Pick<
 export interface SnapshotStoreOptions {
   /** How many tenant files a load reads at once (default SNAPSHOT_READ_CONCURRENCY). */
   readConcurrency?: number;
+  /**
+   * The replica applies only signed snapshot records (SNAPSHOT_VERIFY_KEYS_FILE): files are written
+   * marked as verified, and a file without the mark (written while the replica did not verify, when
+   * a forged record may have been applied) is not served.
+   */
+  verifiedOnly?: boolean;
 }
 
 export interface SkippedSnapshotFile {
@@ -49,12 +55,15 @@ export interface LoadedSnapshots {
 }
 
 const SUFFIX = '.json';
+/** A file written by a replica that verifies signatures holds `{ [VERIFIED]: snapshot }`. */
+const VERIFIED = 'verified_snapshot';
 const TEMPORARY_SUFFIX = '.tmp';
 /**
  * How many tenant files a load reads at once: reads wait on the disk while earlier files are decoded.
  * Each file's text is held until decoded, so at most this many besides the decoded snapshots.
  */
 export const SNAPSHOT_READ_CONCURRENCY = 16;
+const NOT_VERIFIED = 'not verified when written (the replica did not check snapshot signatures then)';
 /** Errors of platforms that cannot sync a directory (opened read-only, or not at all). */
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
 
@@ -91,11 +100,13 @@ export class SnapshotStore {
   readonly #changed = new Map<string, TenantSnapshot | null>();
   /** The path holds the legacy single file (or only its backup): the next flush replaces it. */
   #legacy = false;
+  readonly #verifiedOnly: boolean;
 
   constructor(dir: string, fs: SnapshotStoreFs = nodeFs, options: SnapshotStoreOptions = {}) {
     this.#dir = dir;
     this.#fs = fs;
     this.#readConcurrency = Math.max(1, options.readConcurrency ?? SNAPSHOT_READ_CONCURRENCY);
+    this.#verifiedOnly = options.verifiedOnly === true;
   }
 
   get #staging(): string {
@@ -162,6 +173,7 @@ export class SnapshotStore {
       throw error;
     }
     this.#legacy = true;
+    if (this.#verifiedOnly) return { snapshots: [], skipped: [{ file, reason: NOT_VERIFIED }] };
     try {
       const { snapshots, invalid } = parseLegacySnapshotFile(text);
       const skipped = Array.from({ length: invalid }, () => ({ file, reason: 'invalid snapshot entry' }));
@@ -218,7 +230,11 @@ export class SnapshotStore {
     } catch (error) {
       return { file, reason: (error as Error).message };
     }
-    const result = tenantSnapshot.safeParse(parsed);
+    const verified = typeof parsed === 'object' && parsed !== null && VERIFIED in parsed;
+    if (this.#verifiedOnly && !verified) return { file, reason: NOT_VERIFIED };
+    const result = tenantSnapshot.safeParse(
+      verified ? (parsed as Record<string, unknown>)[VERIFIED] : parsed,
+    );
     if (!result.success) return { file, reason: 'invalid snapshot' };
     if (result.data.tenant_id !== tenantId) return { file, reason: "another tenant's snapshot" };
     return result.data;
@@ -313,7 +329,8 @@ export class SnapshotStore {
     const temporary = `${file}.${randomUUID()}${TEMPORARY_SUFFIX}`;
     try {
       // Flushed to disk before the rename: after a power loss the file is the old one or the new one.
-      await this.#fs.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600, flag: 'wx', flush: true });
+      const content = JSON.stringify(this.#verifiedOnly ? { [VERIFIED]: snapshot } : snapshot);
+      await this.#fs.writeFile(temporary, content, { mode: 0o600, flag: 'wx', flush: true });
       await this.#fs.rename(temporary, file);
     } catch (error) {
       await this.#fs.rm(temporary, { force: true });

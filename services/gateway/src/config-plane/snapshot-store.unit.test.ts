@@ -537,3 +537,35 @@ describe('snapshot store', () => {
     });
   });
 });
+
+describe('snapshot store of a replica verifying snapshot signatures', () => {
+  // A replica that applied an unsigned record before verification was turned on wrote it to its
+  // file: served at its (possibly forged, very high) version, it would outrank every signed one.
+  it('does not serve a file written without verification, and deletes it at the next write', async () => {
+    const [unverified, verified] = [randomUUID(), randomUUID()];
+    await writtenStore([[unverified, 'written unverified']]);
+    const verifying = new SnapshotStore(storeDir, undefined, { verifiedOnly: true });
+    verifying.set(sampleSnapshot(verified, 1n, { name: 'written verified' }));
+    await verifying.flush();
+
+    const restarted = new SnapshotStore(storeDir, undefined, { verifiedOnly: true });
+    const loaded = await restarted.load();
+    expect(names(loaded)).toEqual(['written verified']);
+    expect(loaded.skipped).toEqual([
+      {
+        file: path.join(storeDir, tenantFileName(unverified)),
+        reason: expect.stringMatching(/not verified/),
+      },
+    ]);
+    await restarted.flush();
+    expect(await fs.readdir(storeDir)).toEqual([tenantFileName(verified)]);
+  });
+
+  it('keeps serving what it wrote to a replica that no longer verifies', async () => {
+    const tenantId = randomUUID();
+    const verifying = new SnapshotStore(storeDir, undefined, { verifiedOnly: true });
+    verifying.set(sampleSnapshot(tenantId, 1n, { name: 'written verified' }));
+    await verifying.flush();
+    expect(names(await new SnapshotStore(storeDir).load())).toEqual(['written verified']);
+  });
+});
