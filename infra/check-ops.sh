@@ -25,6 +25,8 @@ required_settings=(
   'CLERK_JWT_KEY=-----BEGIN PUBLIC KEY-----\nci\n-----END PUBLIC KEY-----'
   "GATEWAY_ADMIN_TOKEN=ci-only-admin-token-0123"
   "GRAFANA_ADMIN_PASSWORD=ci-only-grafana-password"
+  "SNAPSHOT_SIGNING_KEY_PATH=./ci-only/snapshot-signing-key.pem"
+  "SNAPSHOT_VERIFY_KEYS_PATH=./ci-only/snapshot-verify-keys.pem"
 )
 env_file="$(mktemp)"
 trap 'rm -f "$env_file"' EXIT

@@ -39,6 +39,7 @@ interface Service {
   healthcheck?: { test: string[] };
   restart?: string;
   stop_grace_period?: string;
+  secrets?: Array<string | { source: string }>;
 }
 
 const env = (service: Service | undefined) => (service?.environment ?? {}) as Record<string, string | number>;
@@ -49,6 +50,7 @@ const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'
   'x-node-service': Service;
   services: Record<string, Service>;
   networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>;
+  secrets?: Record<string, { file: string }>;
 };
 /** What `${NAME:-value}` gives when NAME is not set. */
 const composeDefault = (value: string | number | undefined) =>
@@ -174,6 +176,27 @@ describe('docker-compose.yml', () => {
         expect.arrayContaining(['redis', 'redis-cache']),
       );
     }
+  });
+
+  // Whoever may write the snapshot topic would otherwise set every tenant's config on every gateway.
+  it('has the snapshot projector sign the topic and the gateways verify it, with keys compose-env makes', () => {
+    expect(env(compose.services['snapshot-projector'])['SNAPSHOT_SIGNING_KEY_FILE']).toBe(
+      '/run/secrets/snapshot-signing-key',
+    );
+    expect(compose.services['snapshot-projector']?.secrets).toEqual(['snapshot-signing-key']);
+    for (const name of ['gateway-a', 'gateway-b']) {
+      expect(env(compose.services[name])['SNAPSHOT_VERIFY_KEYS_FILE'], name).toBe(
+        '/run/secrets/snapshot-verify-keys',
+      );
+      // The replicas get the public keys only, never the signing key.
+      expect(compose.services[name]?.secrets, name).toEqual(['snapshot-verify-keys']);
+    }
+    expect(compose.secrets?.['snapshot-signing-key']?.file).toMatch(
+      /^\$\{SNAPSHOT_SIGNING_KEY_PATH:\?.*make compose-env/,
+    );
+    expect(compose.secrets?.['snapshot-verify-keys']?.file).toMatch(
+      /^\$\{SNAPSHOT_VERIFY_KEYS_PATH:\?.*make compose-env/,
+    );
   });
 
   // Regression: without a Clerk account the control plane crash-looped on a missing CLERK_JWT_KEY.

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEV_CLERK_ISSUER, loadOrCreateDevKeys } from './dev-keys.js';
@@ -16,6 +16,9 @@ export function composeDevEnvFile(options: {
   pepper: string;
   gatewayAdminToken: string;
   grafanaAdminPassword: string;
+  /** The snapshot signing key pair's files, relative to the repository (where docker compose runs). */
+  snapshotSigningKeyPath: string;
+  snapshotVerifyKeysPath: string;
 }): string {
   return [
     '# DEVELOPMENT-ONLY settings for docker-compose.yml, written by `make compose-env`.',
@@ -32,8 +35,27 @@ export function composeDevEnvFile(options: {
     `GRAFANA_ADMIN_PASSWORD=${options.grafanaAdminPassword}`,
     '# true: anyone who reaches Grafana may view the dashboards without signing in (never edit them).',
     'GRAFANA_ANONYMOUS_VIEWER=false',
+    "# The snapshot projector signs the snapshot topic's records; the gateways apply only what it signed.",
+    `SNAPSHOT_SIGNING_KEY_PATH=${options.snapshotSigningKeyPath}`,
+    `SNAPSHOT_VERIFY_KEYS_PATH=${options.snapshotVerifyKeysPath}`,
     '',
   ].join('\n');
+}
+
+/**
+ * A new Ed25519 key pair for the compose stack's snapshot signing, as PEM files in `dir` (owner-only).
+ * The private key file itself is readable by others: compose mounts it into the projector's container
+ * as is, where the service runs as another user than the one who ran make; the directory keeps it
+ * from the host's other users.
+ */
+export function writeSnapshotSigningKeys(dir: string): { privateKeyFile: string; publicKeyFile: string } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const privateKeyFile = path.join(dir, 'snapshot-signing-key.pem');
+  const publicKeyFile = path.join(dir, 'snapshot-verify-keys.pem');
+  writeFileSync(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o644 });
+  writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+  return { privateKeyFile, publicKeyFile };
 }
 
 async function main(): Promise<void> {
@@ -45,11 +67,14 @@ async function main(): Promise<void> {
     return;
   }
   const keys = await loadOrCreateDevKeys(devDataDir(process.env));
+  const signing = writeSnapshotSigningKeys(path.join(devDataDir(process.env), 'compose'));
   const text = composeDevEnvFile({
     publicKeyPem: keys.publicKeyPem,
     pepper: randomBytes(36).toString('base64url'),
     gatewayAdminToken: randomBytes(24).toString('base64url'),
     grafanaAdminPassword: randomBytes(18).toString('base64url'),
+    snapshotSigningKeyPath: `./${path.relative(REPO_ROOT, signing.privateKeyFile)}`,
+    snapshotVerifyKeysPath: `./${path.relative(REPO_ROOT, signing.publicKeyFile)}`,
   });
   writeFileSync(file, text, { mode: 0o600 });
   process.stdout.write(

@@ -1,9 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { gatewaySettings, parseGatewaySettings } from '@vantageedge/gateway/settings';
+import { loadSnapshotSigner, loadSnapshotVerifier } from '@vantageedge/shared/snapshot-bus/record-signature';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { composeDevEnvFile } from './compose-env.js';
+import { composeDevEnvFile, writeSnapshotSigningKeys } from './compose-env.js';
 import { DEV_CLERK_ISSUER } from './dev-keys.js';
 
 const PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
@@ -26,8 +30,20 @@ describe('make compose-env (development sign-in for docker-compose.yml)', () => 
       pepper: 'p'.repeat(48),
       gatewayAdminToken: 't'.repeat(32),
       grafanaAdminPassword: 'g'.repeat(24),
+      snapshotSigningKeyPath: './.data/compose/snapshot-signing-key.pem',
+      snapshotVerifyKeysPath: './.data/compose/snapshot-verify-keys.pem',
     }),
   );
+
+  it('gives the snapshot projector a signing key and the gateways its public key, which agree', () => {
+    expect(env['SNAPSHOT_SIGNING_KEY_PATH']).toBe('./.data/compose/snapshot-signing-key.pem');
+    expect(env['SNAPSHOT_VERIFY_KEYS_PATH']).toBe('./.data/compose/snapshot-verify-keys.pem');
+    const dir = mkdtempSync(path.join(tmpdir(), 've-compose-keys-'));
+    const files = writeSnapshotSigningKeys(path.join(dir, 'compose'));
+    const signer = loadSnapshotSigner(files.privateKeyFile);
+    expect(loadSnapshotVerifier(files.publicKeyFile).keyIds).toEqual([signer.keyId]);
+    expect(statSync(path.join(dir, 'compose')).mode & 0o077).toBe(0);
+  });
 
   it('gives the control plane every setting it refuses to start without, in a form it accepts', () => {
     const parsed = z.object(controlPlaneSettings).parse(env);
