@@ -1,4 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENTRY_POINTS, eventually, freePort, startService, stopAllServices } from './harness.js';
 
@@ -108,6 +111,26 @@ describe('a service given a bad setting stops at start with one line naming it',
       );
     },
   );
+
+  it('snapshot-projector: a signing key file that is not there', async () => {
+    await expectOneLineNaming(
+      'snapshot-projector',
+      { SNAPSHOT_SIGNING_KEY_FILE: '/nonexistent/vantageedge/snapshot-signing.pem' },
+      'SNAPSHOT_SIGNING_KEY_FILE',
+    );
+  });
+
+  // A replica needs the public keys only: a private key there could sign any tenant's configuration.
+  it('gateway: the signing (private) key given as the keys to verify with', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 've-settings-at-start-'));
+    const file = path.join(dir, 'verify.pem');
+    writeFileSync(file, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    try {
+      await expectOneLineNaming('gateway', { SNAPSHOT_VERIFY_KEYS_FILE: file }, 'SNAPSHOT_VERIFY_KEYS_FILE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('control plane: its metrics listener on the admin API port', async () => {
     const port = String(await freePort());
