@@ -4,7 +4,6 @@ import {
   type Admin,
   type Consumer,
   type EachBatchPayload,
-  type IHeaders,
   type ISocketFactory,
   Kafka,
   type KafkaMessage,
@@ -28,7 +27,7 @@ import {
   type SnapshotTopicSettings,
   snapshotFetchSizes,
 } from './kafka-topic.js';
-import { readTopicVersions } from './kafka-topic-versions.js';
+import { headerText, readTopicVersions } from './kafka-topic-versions.js';
 import { stopIdleRequestQueueChecks } from './kafkajs-idle-checks.js';
 import { decodeNewestPerTenant } from './newest-per-tenant.js';
 import type {
@@ -39,7 +38,7 @@ import type {
   SnapshotSubscription,
   TopicRetention,
 } from './port.js';
-import type { SnapshotSigner, SnapshotVerifier } from './record-signature.js';
+import { createSnapshotVerifier, type SnapshotSigner, type SnapshotVerifier } from './record-signature.js';
 import { RouteValidationCache } from './route-validation-cache.js';
 import { decodeAndDeliver } from './sliced-delivery.js';
 
@@ -87,15 +86,6 @@ const RETRY = { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 };
  */
 export const KAFKA_LATE_SEND_WINDOW_MS =
   2 * Math.max(CONNECTION_TIMEOUT_MS, REQUEST_TIMEOUT_MS, RETRY.maxRetryTime);
-
-function headerText(headers: IHeaders | undefined): Record<string, string | undefined> {
-  const result: Record<string, string | undefined> = {};
-  for (const [name, raw] of Object.entries(headers ?? {})) {
-    const value = Array.isArray(raw) ? raw[0] : raw;
-    result[name] = value === undefined ? undefined : value.toString();
-  }
-  return result;
-}
 
 function toRecord(message: KafkaMessage): Parameters<typeof decodeSnapshotRecord>[0] {
   return {
@@ -145,6 +135,7 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
   let producer: Producer | undefined;
   let producerReady: Promise<Producer> | undefined;
   const subscriptions = new Set<SnapshotSubscription>();
+  const ownRecords = options.signer ? createSnapshotVerifier([options.signer.publicKey]) : undefined;
 
   async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = kafka.admin();
@@ -231,6 +222,9 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
         topic: options.topic,
         maxMessageBytes: options.maxMessageBytes,
         groupIdPrefix: options.groupIdPrefix && `${options.groupIdPrefix}-versions`,
+        // A signing projector compares its store with its own records alone: another topic writer's
+        // record at a version above the store's head would otherwise stop all publishing.
+        verifier: ownRecords,
       });
     },
 

@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { IHeaders, Kafka } from 'kafkajs';
 import { HEADER_VERSION } from './codec.js';
 import { deleteConsumerGroup, partitionHighWaterMarks, snapshotFetchSizes } from './kafka-topic.js';
 import { noteHighestVersion } from './newest-per-tenant.js';
+import type { SnapshotVerifier } from './record-signature.js';
 
 /**
  * Each tenant's highest version on the topic, from the records' version headers (the values are
  * fetched, as by any consumer, but never inflated or parsed). Reads every partition up to its
  * high-water mark at the call, with a consumer group of its own that is deleted afterwards. A topic that
- * does not exist, or holds no record, gives an empty map.
+ * does not exist, or holds no record, gives an empty map. With `verifier`, a record it refuses is left out.
  */
 export async function readTopicVersions(
   kafka: Kafka,
-  options: { topic: string; maxMessageBytes: number; groupIdPrefix?: string | undefined },
+  options: {
+    topic: string;
+    maxMessageBytes: number;
+    groupIdPrefix?: string | undefined;
+    verifier?: SnapshotVerifier | undefined;
+  },
 ): Promise<Map<string, bigint>> {
   const versions = new Map<string, bigint>();
   const admin = kafka.admin();
@@ -46,12 +52,15 @@ export async function readTopicVersions(
           eachBatch: async ({ batch }) => {
             for (const message of batch.messages) {
               if (BigInt(message.offset) >= (marks.get(batch.partition) ?? 0n)) break;
+              const key = message.key ? message.key.toString('utf8') : null;
+              if (options.verifier) {
+                const record = { key, value: message.value, headers: headerText(message.headers) };
+                if (options.verifier.refusal(record) === undefined) noteHighestVersion(versions, record);
+                continue;
+              }
               const header = message.headers?.[HEADER_VERSION];
               const version = Array.isArray(header) ? header[0] : header;
-              noteHighestVersion(versions, {
-                key: message.key ? message.key.toString('utf8') : null,
-                headers: { [HEADER_VERSION]: version?.toString() },
-              });
+              noteHighestVersion(versions, { key, headers: { [HEADER_VERSION]: version?.toString() } });
             }
             const next = BigInt(batch.lastOffset()) + 1n;
             if (next >= (marks.get(batch.partition) ?? 0n)) remaining.delete(batch.partition);
@@ -65,4 +74,14 @@ export async function readTopicVersions(
     await deleteConsumerGroup(kafka, groupId);
   }
   return versions;
+}
+
+/** A record's headers as text (the first value of a repeated one). */
+export function headerText(headers: IHeaders | undefined): Record<string, string | undefined> {
+  const result: Record<string, string | undefined> = {};
+  for (const [name, raw] of Object.entries(headers ?? {})) {
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    result[name] = value === undefined ? undefined : value.toString();
+  }
+  return result;
 }

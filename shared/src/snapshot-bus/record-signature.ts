@@ -67,14 +67,17 @@ export function keyIdOf(publicKey: KeyObject): string {
 
 export interface SnapshotSigner {
   readonly keyId: string;
+  readonly publicKey: KeyObject;
   /** Adds the signature and key id headers to the record. */
   sign(record: SignableRecord): void;
 }
 
 export function createSnapshotSigner(privateKey: KeyObject): SnapshotSigner {
-  const keyId = keyIdOf(createPublicKey(privateKey));
+  const publicKey = createPublicKey(privateKey);
+  const keyId = keyIdOf(publicKey);
   return {
     keyId,
+    publicKey,
     sign(record) {
       record.headers[HEADER_KEY_ID] = keyId;
       record.headers[HEADER_SIGNATURE] = sign(null, signedPayload(record), privateKey).toString('base64');
