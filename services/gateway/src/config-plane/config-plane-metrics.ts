@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** The config plane's metrics, registered on the gateway's registry. */
 export function createConfigPlaneMetrics(registry: Registry) {
   const registers = [registry];
-  return {
+  const metrics = {
     version: new Gauge({
       name: 'vantageedge_config_version',
       help: 'Snapshot version (event position) applied per tenant',
@@ -60,4 +60,7 @@ export function createConfigPlaneMetrics(registry: Registry) {
       registers,
     }),
   };
+  // At 0 from the start: an alert on its increase sees the first refused record.
+  for (const reason of ['missing', 'unknown_key', 'invalid'] as const) metrics.unverifiedMessages.inc({ reason }, 0);
+  return metrics;
 }
