@@ -61,6 +61,7 @@ export function createConfigPlaneMetrics(registry: Registry) {
     }),
   };
   // At 0 from the start: an alert on its increase sees the first refused record.
-  for (const reason of ['missing', 'unknown_key', 'invalid'] as const) metrics.unverifiedMessages.inc({ reason }, 0);
+  for (const reason of ['missing', 'unknown_key', 'invalid'] as const)
+    metrics.unverifiedMessages.inc({ reason }, 0);
   return metrics;
 }
