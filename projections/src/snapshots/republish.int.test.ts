@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countUnpublishedSnapshots,
   requestSnapshotRepublish,
+  requestSnapshotRepublishOnceSent,
   waitForSnapshotsPublished,
 } from './republish.js';
 import { type SnapshotProjector, startSnapshotProjector } from './snapshot-projector.js';
@@ -87,5 +88,39 @@ describe('republishing the snapshot topic from snapshot_state', () => {
     projector = undefined;
     await requestSnapshotRepublish(db.pool);
     expect(await waitForSnapshotsPublished(db.pool, { timeoutMs: 300, pollMs: 100 })).toBe(false);
+  });
+});
+
+describe('republishing again while the snapshot topic deletes old records', () => {
+  it('queues nothing while tenants queued last time are still waiting to be published', async () => {
+    const own = await createTestDatabase();
+    try {
+      const tenants = [randomUUID(), randomUUID()];
+      for (const [index, tenantId] of tenants.entries()) {
+        await own.pool.query(
+          `insert into snapshot_state (tenant_id, version, status, snapshot, event_time, published_version)
+           values ($1, $2, 'live', '{}', now(), $2)`,
+          [tenantId, index + 1],
+        );
+      }
+      expect(await requestSnapshotRepublishOnceSent(own.pool)).toEqual({ tenants: 2 });
+
+      // One of them is sent again, the other still waits: queuing the first again would put it back
+      // before the second (the queue goes by version).
+      await own.pool.query('update snapshot_state set published_version = version where tenant_id = $1', [
+        tenants[0],
+      ]);
+      expect(await requestSnapshotRepublishOnceSent(own.pool)).toBeUndefined();
+      expect(await countUnpublishedSnapshots(own.pool)).toBe(1);
+
+      // A tenant refused for good does not hold the next republish back.
+      await own.pool.query('update snapshot_state set failed_version = version where tenant_id = $1', [
+        tenants[1],
+      ]);
+      expect(await requestSnapshotRepublishOnceSent(own.pool)).toEqual({ tenants: 2 });
+      expect(await countUnpublishedSnapshots(own.pool)).toBe(2);
+    } finally {
+      await own.drop();
+    }
   });
 });

@@ -17,6 +17,25 @@ export async function requestSnapshotRepublish(db: Queryable): Promise<{ tenants
   return { tenants: rowCount ?? 0 };
 }
 
+/**
+ * As requestSnapshotRepublish, unless tenants it queued (or new ones) are still waiting to be published:
+ * undefined then, and nothing is queued. Repeated republishes (a topic that deletes old records) must
+ * not queue the tenants already sent again before those still waiting: the queue goes by version, and
+ * every tenant's real change, the newest version, behind them all.
+ */
+export async function requestSnapshotRepublishOnceSent(
+  db: Queryable,
+): Promise<{ tenants: number } | undefined> {
+  const { rows } = await db.query<{ waiting: boolean }>(
+    `select exists (
+       select 1 from snapshot_state
+        where published_version is null and (failed_version is null or failed_version < version)
+     ) as waiting`,
+  );
+  if (rows[0]?.waiting === true) return undefined;
+  return requestSnapshotRepublish(db);
+}
+
 /** Tenants whose current snapshot the bus has not acknowledged yet (and not refused for good). */
 export async function countUnpublishedSnapshots(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ pending: string }>(

@@ -6,7 +6,7 @@ import { tracePublish } from '../runner/batch-tracing.js';
 import { FailedSends } from './failed-sends.js';
 import { LateSendGuard } from './late-send-guard.js';
 import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND, PublishPacing } from './publish-pacing.js';
-import { requestSnapshotRepublish } from './republish.js';
+import { requestSnapshotRepublish, requestSnapshotRepublishOnceSent } from './republish.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 import {
   loadPending,
@@ -591,9 +591,18 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       logger,
       onUnsafe: (unsafe) => topicRetentionUnsafe.set(unsafe ? 1 : 0),
       republish: async () => {
-        const { tenants } = await requestSnapshotRepublish(pool);
-        logger.warn('snapshot topic set to delete old records: every tenant is published again', { tenants });
+        const queued = await requestSnapshotRepublishOnceSent(pool);
+        if (queued === undefined) {
+          logger.warn(
+            'snapshot topic set to delete old records: tenants queued last time are still being published',
+          );
+          return false;
+        }
+        logger.warn('snapshot topic set to delete old records: every tenant is published again', {
+          tenants: queued.tenants,
+        });
         request();
+        return true;
       },
     });
   let startPublishing = (): void => {};

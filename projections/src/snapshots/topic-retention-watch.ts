@@ -4,8 +4,11 @@ import type { TopicRetention } from '@vantageedge/shared/snapshot-bus/port';
 export interface TopicRetentionWatchOptions {
   /** The snapshot topic's settings now (readTopicRetention). */
   readRetention: () => Promise<TopicRetention>;
-  /** Queues every tenant for publishing again. */
-  republish: () => Promise<void>;
+  /**
+   * Queues every tenant for publishing again; false (nothing queued) while those it queued last time
+   * are still waiting to be published.
+   */
+  republish: () => Promise<boolean>;
   /** Told at each look whose answer differs from the last: true while the topic may delete tenants. */
   onUnsafe: (unsafe: boolean) => void;
   intervalMs: number;
@@ -26,8 +29,11 @@ export interface TopicRetentionWatch {
  * Seen at a look, it is logged as an error and reported (`onUnsafe`, the operator's alert) until the
  * topic is compacted only again, and meanwhile every tenant is published again at once and whenever half
  * of retention.ms has passed since, so that no tenant's newest record gets old enough to be deleted
- * (retention.bytes alone: at once only, as nothing says when size deletes). A look that fails, or a
- * republish that could not be queued, is tried at the next interval.
+ * (retention.bytes alone: at once only, as nothing says when size deletes). Not before the tenants
+ * queued last time are all published, though: queued again, those already sent would go before those
+ * still waiting (a topic of many tenants, or a retention shorter than publishing them all takes), and
+ * the latter, with every real change behind them, might never be sent. A look that fails, or a
+ * republish that could not be queued yet, is tried at the next interval.
  */
 export function startTopicRetentionWatch(options: TopicRetentionWatchOptions): TopicRetentionWatch {
   let unsafe: boolean | undefined;
@@ -60,7 +66,7 @@ export function startTopicRetentionWatch(options: TopicRetentionWatchOptions): T
       republishedAt === undefined ||
       (retentionMs !== undefined && Date.now() - republishedAt >= retentionMs / 2);
     if (!due) return;
-    await options.republish();
+    if (!(await options.republish())) return;
     republishedAt = Date.now();
   };
 

@@ -17,6 +17,8 @@ function harness() {
     retention: COMPACTED as TopicRetention | Error,
     republishes: 0,
     failRepublish: false,
+    /** The tenants queued last time are still being published: a republish queues nothing. */
+    lastStillPublishing: false,
     unsafe: [] as boolean[],
   };
   const watch = startTopicRetentionWatch({
@@ -25,8 +27,13 @@ function harness() {
       return state.retention;
     },
     republish: async () => {
+      if (state.failRepublish) {
+        state.republishes += 1;
+        throw new Error('PostgreSQL unreachable');
+      }
+      if (state.lastStillPublishing) return false;
       state.republishes += 1;
-      if (state.failRepublish) throw new Error('PostgreSQL unreachable');
+      return true;
     },
     onUnsafe: (unsafe) => state.unsafe.push(unsafe),
     intervalMs: INTERVAL,
@@ -95,6 +102,23 @@ describe('the snapshot topic retention watch', () => {
     await wait(INTERVAL);
     expect(state.republishes).toBe(2);
     expect(state.unsafe).toEqual([true]);
+    await watch.stop();
+  });
+
+  it("queues every tenant again only once the last time's are published, then at the next look", async () => {
+    vi.useFakeTimers();
+    const { state, watch, wait } = harness();
+    state.retention = byAge(4 * INTERVAL);
+    await wait(0);
+    expect(state.republishes).toBe(1);
+    // Publishing every tenant takes longer than half the retention (thousands of tenants, a short
+    // retention): queuing those already sent again would put them back before those still waiting.
+    state.lastStillPublishing = true;
+    await wait(4 * INTERVAL);
+    expect(state.republishes).toBe(1);
+    state.lastStillPublishing = false;
+    await wait(INTERVAL);
+    expect(state.republishes).toBe(2);
     await watch.stop();
   });
 
