@@ -112,18 +112,21 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
       cache.prepareTenant(tenant.id).catch(() => {});
     },
     tenantRetired(previous, replacement) {
-      if (replacement === undefined) cache.tenantRemoved(previous.id);
-      else {
-        // A lowered bound trims the tenant's share now, not only as its next writes evict.
-        const bound = replacement.snapshot.tenant.settings.cache?.max_bytes;
-        if (bound !== previous.snapshot.tenant.settings.cache?.max_bytes)
-          void cache.tenantBoundChanged(replacement.id, bound, replacement.version);
-      }
       // Routes that still cache keep their totals (their new policies count on into them). A route
       // gone, or left without a cache policy (it may be deleted later, with no policy to retire then),
       // takes its totals with it.
       const caching =
         replacement && new Set(replacement.routes.filter(caches).map((route) => route.config.id));
+      if (replacement === undefined) cache.tenantRemoved(previous.id);
+      else {
+        // A lowered bound trims the tenant's share now, not only as its next writes evict. A caching
+        // tenant's other configs are told too (nothing is over a bound left as it was): the shared store
+        // then knows this version applied, and a replica applying an older one later (one this replica
+        // skipped: superseded while it applied, or compacted away) does not trim with that one's bound.
+        const bound = replacement.snapshot.tenant.settings.cache?.max_bytes;
+        if (bound !== previous.snapshot.tenant.settings.cache?.max_bytes || (caching?.size ?? 0) > 0)
+          void cache.tenantBoundChanged(replacement.id, bound, replacement.version);
+      }
       for (const route of previous.routes) {
         if (caching?.has(route.config.id)) continue;
         for (const stage of route.stages.all) {

@@ -141,9 +141,10 @@ export interface ResponseCache {
    */
   tenantRemoved(tenantId: string): void;
   /**
-   * The tenant's config (version `configVersion`) changed its bound (`settings.cache.max_bytes`;
-   * undefined: the store's default): its least recently used entries in the shared store go until it is
-   * within it, off the request path, unless another replica already trimmed for a newer version.
+   * The tenant's config (version `configVersion`) was applied with this bound (`settings.cache.max_bytes`;
+   * undefined: the store's default), changed or not: its least recently used entries in the shared store
+   * go until it is within it, off the request path, unless another replica already trimmed for a newer
+   * version (which this version, once trimmed for, keeps an older one from doing).
    * Resolves when done; a store failure is counted and logged, never thrown (its writes evict anyway).
    */
   tenantBoundChanged(tenantId: string, maxBytes: number | undefined, configVersion: bigint): Promise<void>;

@@ -158,3 +158,56 @@ describe("a tenant's share of the Redis cache", () => {
     expect(await xCache('bounddefault.localhost', '/c/large')).toBe('HIT');
   });
 });
+
+describe('replicas that apply a tenant’s configs at different times', () => {
+  // Regression: a replica that went from version 1 straight to 3 (2 superseded while it applied, or
+  // compacted away) saw its bound unchanged and told the shared store nothing, so another replica that
+  // applied version 2 only later trimmed the tenant's entries to a bound version 3 had already undone.
+  it('does not trim with a lowered bound undone by a later config another replica applied', async () => {
+    const behindWrites = trackingWrites(
+      new RedisCacheStore(redis.client, { keyPrefix: redis.prefix, tenantMaxBytes: 1_000_000 }),
+    );
+    const behindCache = createResponseCache({
+      store: behindWrites.store,
+      l1MaxBytes: 1,
+      registry: createMetricsRegistry('tenant-cache-bound-behind', { defaultMetrics: false }),
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    const behind = await startTestGateway({}, { stages: [createCacheStage(behindCache)] });
+    try {
+      const tenantId = randomUUID();
+      const originId = randomUUID();
+      const routeId = randomUUID();
+      const apply = (on: TestGateway, version: number, settings: Record<string, unknown>) => {
+        const snapshot = buildSnapshot({
+          tenantId,
+          version,
+          subdomain: 'boundreverted',
+          settings,
+          origins: [{ id: originId, targets: [originUrl] }],
+          routes: [{ id: routeId, origin_id: originId, path_pattern: '/c/*' }],
+        });
+        snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+        on.store.apply(snapshot);
+      };
+      apply(gateway, 1, {});
+      apply(behind, 1, {});
+      await cache.prepareTenant(tenantId);
+      const host = 'boundreverted.localhost';
+      for (const path of ['/c/1', '/c/2', '/c/3']) expect(await xCache(host, path)).toBe('MISS');
+      await writes.settled();
+
+      // Version 2 lowered the bound, version 3 put it back: this replica applies 3 only.
+      apply(gateway, 3, {});
+      await writes.settled();
+      // The other one applies version 2 now.
+      apply(behind, 2, { cache: { max_bytes: Math.floor(1.5 * BODY) } });
+      await behindWrites.settled();
+
+      for (const path of ['/c/1', '/c/2', '/c/3']) expect(await xCache(host, path)).toBe('HIT');
+    } finally {
+      await behind.close();
+      await behindCache.close();
+    }
+  });
+});
