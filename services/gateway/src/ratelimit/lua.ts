@@ -40,14 +40,15 @@
 /** The ledger counts caller keys by the 10-second epoch in which each expires (see above). */
 export const LEDGER_EPOCH_MS = 10_000;
 
-export const CONSUME_LIMITS_LUA = `
+/** CONSUME_LIMITS_LUA with a ledger of epochs of `epochMs`. */
+export const consumeLimitsLua = (epochMs: number): string => `
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = now_us / 1000
 local n = (#KEYS - 1) / 2
 local ledger = KEYS[2 * n + 1]
 local max_keys = tonumber(ARGV[7 * n + 1])
-local epoch_ms = ${LEDGER_EPOCH_MS}
+local epoch_ms = ${epochMs}
 local now_epoch = math.floor(now_ms / epoch_ms)
 local keys = {}
 local tracked = {}
@@ -266,6 +267,8 @@ for i = 1, n do
 end
 return out
 `;
+
+export const CONSUME_LIMITS_LUA = consumeLimitsLua(LEDGER_EPOCH_MS);
 
 /**
  * Gives back units a CONSUME_LIMITS_LUA call charged, when its answer came after the replica had

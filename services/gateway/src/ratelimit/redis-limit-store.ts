@@ -2,7 +2,7 @@ import { type TenantNodeOf, tenantNodeLocator } from '@vantageedge/shared/redis/
 import type { Cluster, Redis } from 'ioredis';
 import { hearLateReplies, type LateReplies, type LateReplyWatch } from './late-replies.js';
 import type { LateOutcomes, LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
-import { CONSUME_LIMITS_LUA, REFUND_LIMITS_LUA } from './lua.js';
+import { CONSUME_LIMITS_LUA, consumeLimitsLua, LEDGER_EPOCH_MS, REFUND_LIMITS_LUA } from './lua.js';
 
 type ConsumeLimits = (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<number[]>;
 type RefundLimits = (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>;
@@ -18,6 +18,11 @@ export const DEFAULT_TENANT_MAX_LIMIT_KEYS = 100_000;
 export interface RedisLimitStoreOptions {
   /** The most caller keys one tenant may have; a caller past it shares the limit's overflow key. */
   tenantMaxKeys?: number | undefined;
+  /**
+   * The length of the ledger's epochs (default LEDGER_EPOCH_MS): how late an expired caller key stops
+   * counting. Every store on one Redis must use the same; shorter ones are for tests.
+   */
+  ledgerEpochMs?: number | undefined;
 }
 
 /**
@@ -38,12 +43,18 @@ export class RedisLimitStore implements LimitStore {
   constructor(redis: Redis | Cluster, options: RedisLimitStoreOptions = {}) {
     this.#tenantMaxKeys = options.tenantMaxKeys ?? DEFAULT_TENANT_MAX_LIMIT_KEYS;
     this.nodeOf = tenantNodeLocator(redis);
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: CONSUME_LIMITS_LUA });
+    const epochMs = options.ledgerEpochMs ?? LEDGER_EPOCH_MS;
+    const command = epochMs === LEDGER_EPOCH_MS ? COMMAND : `${COMMAND}Epoch${epochMs}`;
+    if (!(command in redis)) {
+      redis.defineCommand(command, {
+        lua: epochMs === LEDGER_EPOCH_MS ? CONSUME_LIMITS_LUA : consumeLimitsLua(epochMs),
+      });
+    }
     if (!(REFUND_COMMAND in redis)) redis.defineCommand(REFUND_COMMAND, { lua: REFUND_LIMITS_LUA });
     const commands = redis as unknown as Record<string, ConsumeLimits & RefundLimits>;
-    this.#consume = commands[COMMAND]!.bind(redis);
+    this.#consume = commands[command]!.bind(redis);
     this.#refund = commands[REFUND_COMMAND]!.bind(redis);
-    this.#lateReplies = hearLateReplies(redis, COMMAND);
+    this.#lateReplies = hearLateReplies(redis, command);
   }
 
   async consume(requests: readonly LimitRequest[], onLate?: LateOutcomes): Promise<LimitOutcome[]> {
