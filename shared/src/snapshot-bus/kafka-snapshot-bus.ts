@@ -55,6 +55,11 @@ export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   stallAfterMs?: number;
   /** Delay between attempts to (re)start a subscription whose broker is unreachable. */
   reconnectDelayMs?: number;
+  /**
+   * The consumer group's session timeout (default 10 s; the broker's floor is usually 6 s): a
+   * subscription cut off from Kafka joins its group again once its old membership has expired.
+   */
+  sessionTimeoutMs?: number;
   kafkaLogLevel?: logLevel;
   /** The gateways' inflate limit (default MAX_DECODED_SNAPSHOT_BYTES; tests set a smaller one). */
   maxDecodedBytes?: number;
@@ -73,6 +78,7 @@ export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
 
 const DEFAULT_STALL_AFTER_MS = 3000;
 const DEFAULT_RECONNECT_DELAY_MS = 1000;
+const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 const CONNECTION_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 5000;
 const RETRY = { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 };
@@ -440,7 +446,7 @@ function startSubscription(
     const candidate = kafka.consumer({
       groupId,
       maxWaitTimeInMs: 500,
-      sessionTimeout: 10_000,
+      sessionTimeout: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       heartbeatInterval: 1000,
       ...snapshotFetchSizes(options.maxMessageBytes),
       retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3, restartOnFailure: async () => true },

@@ -42,7 +42,16 @@ afterEach(async () => {
 });
 afterAll(() => deleteTestTopics(topics));
 
-function kafkaBus(topic: string, proxy?: TcpProxy, partitions = 1, stallAfterMs?: number): SnapshotBus {
+/** group.min.session.timeout.ms, Kafka's default: the shortest session a broker grants. */
+const SHORTEST_SESSION_MS = 6_000;
+
+function kafkaBus(
+  topic: string,
+  proxy?: TcpProxy,
+  partitions = 1,
+  stallAfterMs?: number,
+  sessionTimeoutMs?: number,
+): SnapshotBus {
   const proxyPort = proxy ? Number(new URL(proxy.urlFor('kafka://127.0.0.1:1')).port) : undefined;
   const bus = createKafkaSnapshotBus({
     brokers: TEST_INFRA.kafkaBrokers,
@@ -54,6 +63,7 @@ function kafkaBus(topic: string, proxy?: TcpProxy, partitions = 1, stallAfterMs?
     groupIdPrefix: 've-test-start-up',
     reconnectDelayMs: 200,
     ...(stallAfterMs === undefined ? {} : { stallAfterMs }),
+    ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(proxyPort === undefined
       ? {}
       : {
@@ -300,7 +310,8 @@ describe('replicas started, scaled out and cut off under a running topic', () =>
     expect((await publisher.publish([snapshotMessage(first)])).failed).toEqual([]);
     const proxy = await startTcpProxy(`kafka://${TEST_INFRA.kafkaBrokers[0]}`);
     closing.push(() => proxy.close());
-    const replica = await startReplica(kafkaBus(topic, proxy));
+    // Back, it rejoins its group once its cut-off membership has expired: the shortest session.
+    const replica = await startReplica(kafkaBus(topic, proxy, 1, undefined, SHORTEST_SESSION_MS));
     await replica.configPlane.ready;
     const port = replica.gateway.trafficPort;
 
