@@ -18,8 +18,19 @@
 export function parameterKey(decodedName: string): string {
   // Letters, digits, `_` and `-` alone (most names): none of the readings below changes them but case.
   if (PLAIN_NAME.test(decodedName)) return decodedName.toLowerCase();
-  // Classic ASP.NET (System.Web's HttpUtility) also decodes `%uXXXX`, which URLSearchParams leaves as it is.
-  const unescaped = decodedName.includes('%u') ? decodedName.replace(PERCENT_U, fromCodeUnit) : decodedName;
+  return keyOfUnescaped(percentUDecoded(decodedName));
+}
+
+/**
+ * The name as classic ASP.NET (System.Web's HttpUtility) decodes it: it also decodes `%uXXXX`, which
+ * URLSearchParams leaves as it is. Once: `%u0025u002e` is `%u002e` to it.
+ */
+function percentUDecoded(decodedName: string): string {
+  return decodedName.includes('%u') ? decodedName.replace(PERCENT_U, fromCodeUnit) : decodedName;
+}
+
+/** parameterKey of a name whose `%uXXXX` escapes are decoded already. */
+function keyOfUnescaped(unescaped: string): string {
   // PHP reads a decoded name as a C string, up to its first NUL: `role%00x` is `role`.
   const nul = unescaped.indexOf('\0');
   const read = nul < 0 ? unescaped : unescaped.slice(0, nul);
@@ -79,11 +90,13 @@ function unquoted(key: string): string {
  * (parameterKey). Undefined for a name without such a `.`: the one reading parameterKey gives is all.
  */
 export function dottedParameterKey(decodedName: string): string | undefined {
-  if (!decodedName.includes('.')) return undefined;
+  // Classic ASP.NET MVC binds `user.role` as `user`'s too, and decodes `user%u002erole` to it first.
+  const name = percentUDecoded(decodedName);
+  if (!name.includes('.')) return undefined;
   let bracketed = '';
   let depth = 0;
   let open = false;
-  for (const character of decodedName) {
+  for (const character of name) {
     if (character === '[') depth++;
     else if (character === ']' && depth > 0) depth--;
     if (depth === 0 && character === '.') {
@@ -98,8 +111,8 @@ export function dottedParameterKey(decodedName: string): string | undefined {
     bracketed += character;
   }
   if (open) bracketed += ']';
-  if (bracketed === decodedName) return undefined;
-  return parameterKey(bracketed);
+  if (bracketed === name) return undefined;
+  return keyOfUnescaped(bracketed);
 }
 
 /**

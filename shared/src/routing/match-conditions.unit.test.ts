@@ -122,10 +122,11 @@ describe('route match conditions', () => {
       'filter[status]x',
       "filter['status']",
       'filter.status[]',
+      'filter%u002estatus',
     ]) {
       expect({ spelling, met: test(`?${spelling}=open`) }).toEqual({ spelling, met: true });
     }
-    for (const spelling of ['user.role', 'User.Roles[0]', 'user[role]x']) {
+    for (const spelling of ['user.role', 'User.Roles[0]', 'user[role]x', 'user%u002Erole']) {
       expect({ spelling, met: test(`?filter[status]=open&${spelling}=admin`) }).toEqual({
         spelling,
         met: false,

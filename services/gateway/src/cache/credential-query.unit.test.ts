@@ -14,6 +14,8 @@ describe('a credential in the query the origin gets', () => {
     'page=2;sig=a',
     'x=1&key=a',
     'Sig.v=a',
+    // Classic ASP.NET decodes `%u002e` as `.` and its MVC binds `sig.v` as `sig`'s too.
+    'sig%u002ev=a',
   ])('is found in %s, by its name as origins read it', (query) =>
     expect(carriesCredentialQuery(query, NO_TRANSFORM)).toBe(true),
   );

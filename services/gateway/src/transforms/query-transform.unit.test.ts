@@ -58,6 +58,19 @@ describe('query remove', () => {
     expect(originQuery({ remove: ['role'] }, '?%u0072olex=1&%u72ole=1')).toBe('?%u0072olex=1&%u72ole=1');
   });
 
+  // Classic ASP.NET MVC's model binding reads `user.role` as the `role` of `user`, and its System.Web
+  // decodes `%u002e` to that `.` first.
+  it('removes a property of a removed name whose `.` is a %u escape', () => {
+    const transform = { remove: ['user', 'filter[status]'] };
+    for (const spelling of ['user%u002erole=admin', 'User%u002ERole[0]=admin', 'filter%u002estatus=x']) {
+      expect(originQuery(transform, `?a=1&${spelling}&b=2`), spelling).toBe('?a=1&b=2');
+    }
+    // An escape decoded once: `%u0025u002e` is `%u002e` to System.Web, no `.`.
+    expect(originQuery(transform, '?users%u002erole=x&user%u0025u002erole=y')).toBe(
+      '?users%u002erole=x&user%u0025u002erole=y',
+    );
+  });
+
   // Spring MVC's data binding takes `!role` as the value of `role` when `role` is not sent.
   it('removes a name with the `!` of a Spring field default before it', () => {
     for (const spelling of ['!role=admin', '%21role=admin', '!Role[0]=admin']) {
