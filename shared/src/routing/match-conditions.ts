@@ -825,6 +825,16 @@ export function exactRequirements(match: RouteMatch | null | undefined): ExactRe
  */
 export const SEVERAL_VALUES = Symbol('several values');
 
+/**
+ * The one value all of `values` are, else SEVERAL_VALUES: a name read in two ways (`api.shard` is
+ * `api_shard` and `api[shard]`) holds the value of one pair under each, as does a pair sent twice.
+ */
+function soleValue(values: readonly string[]): string | typeof SEVERAL_VALUES {
+  const value = values[0]!;
+  for (let index = 1; index < values.length; index++) if (values[index] !== value) return SEVERAL_VALUES;
+  return value;
+}
+
 /** The request's value of `field`, read as the route conditions read it (undefined: it has none). */
 export function requestValue(
   field: ExactField,
@@ -842,7 +852,7 @@ export function requestValue(
       const entry = queryParams(facts.query).get(field.name);
       if (entry === undefined) return undefined;
       if (facts.queryReading !== undefined) return valueRead(entry, facts.queryReading);
-      return entry.values.length === 1 ? entry.values[0] : SEVERAL_VALUES;
+      return soleValue(entry.values);
     }
   }
 }

@@ -304,6 +304,23 @@ describe('RouteMatcher routes told apart by an exact condition value', () => {
     expect(query.tests).toBeLessThanOrEqual(2);
   });
 
+  // `api.shard` is read as PHP's `api_shard` and as the `api[shard]` ASP.NET Core and Spring bind: a
+  // client's one `api.shard=250` is one value of it, which visits the routes filed under 250 alone.
+  it('visits only the routes of a query parameter value named with a `.`, sent once', () => {
+    const byShard = Array.from({ length: 500 }, (_, i) =>
+      route('/q/*', { match: { hosts: [], headers: [], query: [{ name: 'api.shard', exact: String(i) }] } }),
+    );
+    const matcher = new RouteMatcher(byShard);
+    for (const query of ['?api.shard=250', '?api_shard=250', '?api[shard]=250', '?Api.Shard=250']) {
+      const sent = workOf(matcher, () => matcher.resolve('GET', '/q/x', shardRequest({}, query)));
+      expect({ query, found: sent.found === byShard[250], tests: sent.tests }).toEqual({
+        query,
+        found: true,
+        tests: 1,
+      });
+    }
+  });
+
   for (const favoured of ['hosts', 'headers', 'query'] as const) {
     it(`matches exactly like the matcher without the index (random routes mostly told apart by ${favoured})`, () => {
       let seed = 11;
