@@ -49,6 +49,12 @@ export interface MatchFacts {
 export interface QueryReading {
   readonly takes: 'first' | 'last';
   readonly semicolons: boolean;
+  /**
+   * Of a name a condition reads in two ways (`user.role`: PHP's `user_role`, and the `user[role]`
+   * ASP.NET Core and Spring bind), the one the origin reads: 0 the first, 1 the second; undefined:
+   * the values of both, in the order sent.
+   */
+  readonly reads?: 0 | 1 | undefined;
 }
 
 /**
@@ -559,6 +565,14 @@ function conditionFieldName(kind: 'header' | 'query', name: string): string {
  */
 const EITHER = '\0';
 
+/** The key of a condition's field name that `reading` reads (both, joined, when it reads both). */
+function nameRead(fieldName: string, reading: QueryReading | undefined): string {
+  if (reading?.reads === undefined) return fieldName;
+  const either = fieldName.indexOf(EITHER);
+  if (either < 0) return fieldName;
+  return reading.reads === 0 ? fieldName.slice(0, either) : fieldName.slice(either + 1);
+}
+
 /** The parameter a condition's field name names, as messages show it: its first key. */
 function shownParameter(fieldName: string): string {
   const either = fieldName.indexOf(EITHER);
@@ -603,6 +617,7 @@ export class ConditionSet {
   #host = '';
   /** The parameterKeys the query conditions read. */
   readonly #queryNames = new Set<string>();
+  #readsTwoWays = false;
   /** The last request (serial) for which a query condition was tested. */
   #queryTestedFor = 0;
   /** Conditions tested so far, each distinct one at most once per request. */
@@ -616,6 +631,11 @@ export class ConditionSet {
   /** The parameters (parameterKeys) the query conditions read. */
   get queryNames(): ReadonlySet<string> {
     return this.#queryNames;
+  }
+
+  /** Whether a query condition reads its parameter in two ways (QueryReading.reads tells them apart). */
+  get readsTwoWays(): boolean {
+    return this.#readsTwoWays;
   }
 
   /** Whether request `serial` has had a query condition tested (only then may its query decide a route). */
@@ -660,10 +680,12 @@ export class ConditionSet {
       const name = conditionFieldName('query', condition.name);
       const test = valuesTest(condition);
       this.#queryNames.add(name);
+      if (name.includes(EITHER)) this.#readsTwoWays = true;
       ids.push(
         this.#id(conditionKey('query', name, condition), {
           kind: 'query',
-          test: (facts) => test(valuesRead(queryParams(facts.query).get(name), facts.queryReading)),
+          test: ({ query, queryReading }) =>
+            test(valuesRead(queryParams(query).get(nameRead(name, queryReading)), queryReading)),
         }),
       );
     }
@@ -849,7 +871,7 @@ export function requestValue(
       return spelled.length === 1 ? spelled[0] : SEVERAL_VALUES;
     }
     case 'query': {
-      const entry = queryParams(facts.query).get(field.name);
+      const entry = queryParams(facts.query).get(nameRead(field.name, facts.queryReading));
       if (entry === undefined) return undefined;
       if (facts.queryReading !== undefined) return valueRead(entry, facts.queryReading);
       return soleValue(entry.values);

@@ -56,6 +56,26 @@ describe('RouteMatcher.resolve with a repeated query parameter', () => {
     expect(m.resolve('GET', '/staff/x', request('?user[role]=admin'))).toBe(staff);
   });
 
+  // PHP reads `user_role` alone, ASP.NET Core `user[role]` alone (its first value): the first and the
+  // last of both together are neither origin's value when one spelling is sent around the other.
+  it('is ambiguous when one reading of a name given with `.` is sent between values of the other', () => {
+    const guests = route('/staff/*', 'public', [{ name: 'user.role', exact: 'guest' }]);
+    const m = new RouteMatcher([guests, route('/staff/*', 'apikey_required')]);
+    for (const query of [
+      '?user_role=guest&user[role]=admin&user_role=guest',
+      '?user[role]=guest&user_role=admin&user[role]=guest',
+      '?user.role=guest&user[role]=admin&user_role=guest',
+    ]) {
+      expect({
+        query,
+        ambiguous: m.resolve('GET', '/staff/x', request(query)) instanceof AmbiguousQuery,
+      }).toEqual({ query, ambiguous: true });
+    }
+    expect(m.resolve('GET', '/staff/x', request('?user_role=guest&user[role]=guest&user.role=guest'))).toBe(
+      guests,
+    );
+  });
+
   it('orders the values of every spelling as sent, pairs after a `;` right after their piece', () => {
     // Any value: admin=true holds; the first value sent, in another spelling, is false.
     expect(resolve('/panel/x', '?admin[]=false&Admin=true')).toBeInstanceOf(AmbiguousQuery);

@@ -413,6 +413,20 @@ const QUERY_READINGS_WITH_SEMICOLONS: readonly QueryReading[] = [
 ];
 
 /**
+ * `readings` and, for conditions on a name read in two ways (`user.role`), each of them by an origin
+ * reading only one way: PHP `user_role`'s values, ASP.NET Core `user[role]`'s. The first and the last
+ * of both together are neither's when one is sent between values of the other.
+ */
+function eachWayToo(readings: readonly QueryReading[]): readonly QueryReading[] {
+  return [
+    ...readings,
+    ...([0, 1] as const).flatMap((reads) => readings.map((reading) => ({ ...reading, reads }))),
+  ];
+}
+const QUERY_READINGS_EACH_WAY = eachWayToo(QUERY_READINGS);
+const QUERY_READINGS_WITH_SEMICOLONS_EACH_WAY = eachWayToo(QUERY_READINGS_WITH_SEMICOLONS);
+
+/**
  * What an index holds where most tenants have nothing (every replica holds every tenant's matcher:
  * an empty Map is ≈ 200 B of heap).
  */
@@ -950,8 +964,13 @@ export class RouteMatcher<Route extends MatchableRoute> {
     const reached = new Set([resolved]);
     let ambiguous = false;
     const { req, query, peerTrusted } = request.facts!;
-    const readings =
-      semicolonSplitParameter(query, this.#conditions!.queryNames) !== undefined
+    const conditions = this.#conditions!;
+    const semicolons = semicolonSplitParameter(query, conditions.queryNames) !== undefined;
+    const readings = conditions.readsTwoWays
+      ? semicolons
+        ? QUERY_READINGS_WITH_SEMICOLONS_EACH_WAY
+        : QUERY_READINGS_EACH_WAY
+      : semicolons
         ? QUERY_READINGS_WITH_SEMICOLONS
         : QUERY_READINGS;
     for (const queryReading of readings) {
