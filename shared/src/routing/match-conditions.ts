@@ -617,7 +617,7 @@ export class ConditionSet {
   #host = '';
   /** The parameterKeys the query conditions read. */
   readonly #queryNames = new Set<string>();
-  #readsTwoWays = false;
+  readonly #twoWayNames: string[] = [];
   /** The last request (serial) for which a query condition was tested. */
   #queryTestedFor = 0;
   /** Conditions tested so far, each distinct one at most once per request. */
@@ -633,9 +633,9 @@ export class ConditionSet {
     return this.#queryNames;
   }
 
-  /** Whether a query condition reads its parameter in two ways (QueryReading.reads tells them apart). */
-  get readsTwoWays(): boolean {
-    return this.#readsTwoWays;
+  /** The parameters the query conditions read in two ways (QueryReading.reads tells them apart). */
+  get twoWayNames(): readonly string[] {
+    return this.#twoWayNames;
   }
 
   /** Whether request `serial` has had a query condition tested (only then may its query decide a route). */
@@ -679,8 +679,8 @@ export class ConditionSet {
     for (const condition of match.query) {
       const name = conditionFieldName('query', condition.name);
       const test = valuesTest(condition);
+      if (name.includes(EITHER) && !this.#queryNames.has(name)) this.#twoWayNames.push(name);
       this.#queryNames.add(name);
-      if (name.includes(EITHER)) this.#readsTwoWays = true;
       ids.push(
         this.#id(conditionKey('query', name, condition), {
           kind: 'query',

@@ -413,9 +413,10 @@ const QUERY_READINGS_WITH_SEMICOLONS: readonly QueryReading[] = [
 ];
 
 /**
- * `readings` and, for conditions on a name read in two ways (`user.role`), each of them by an origin
- * reading only one way: PHP `user_role`'s values, ASP.NET Core `user[role]`'s. The first and the last
- * of both together are neither's when one is sent between values of the other.
+ * `readings` and, for a condition's name read in two ways (`user.role`) that a query sends with values
+ * that differ, each of them by an origin reading only one way: PHP `user_role`'s values, ASP.NET Core
+ * `user[role]`'s. The first and the last of both together are neither's when one is sent between
+ * values of the other.
  */
 function eachWayToo(readings: readonly QueryReading[]): readonly QueryReading[] {
   return [
@@ -966,7 +967,12 @@ export class RouteMatcher<Route extends MatchableRoute> {
     const { req, query, peerTrusted } = request.facts!;
     const conditions = this.#conditions!;
     const semicolons = semicolonSplitParameter(query, conditions.queryNames) !== undefined;
-    const readings = conditions.readsTwoWays
+    const { twoWayNames } = conditions;
+    const eachWay =
+      twoWayNames.length > 0 &&
+      (repeatedQueryParameters(query, twoWayNames).length > 0 ||
+        (semicolons && semicolonSplitParameter(query, twoWayNames) !== undefined));
+    const readings = eachWay
       ? semicolons
         ? QUERY_READINGS_WITH_SEMICOLONS_EACH_WAY
         : QUERY_READINGS_EACH_WAY
