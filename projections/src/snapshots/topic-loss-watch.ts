@@ -1,4 +1,5 @@
 import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
+import { type PeriodicLooks, startPeriodicLooks } from './periodic-looks.js';
 
 /** How often a running snapshot projector looks whether the topic was lost. */
 export const DEFAULT_TOPIC_WATCH_MS = 10_000;
@@ -50,8 +51,6 @@ interface Look {
 export function startTopicLossWatch(options: TopicLossWatchOptions): TopicLossWatch {
   let last: Look | undefined;
   let lastSettled: Look | undefined;
-  let looking: Promise<void> = Promise.resolve();
-  let stopped = false;
 
   const recordsAtLeast = (acknowledged: number): bigint => {
     const sinceLast =
@@ -63,12 +62,12 @@ export function startTopicLossWatch(options: TopicLossWatchOptions): TopicLossWa
     return sinceLast > sinceSettled ? sinceLast : sinceSettled;
   };
 
-  const look = async (): Promise<void> => {
+  const look = async (looks: PeriodicLooks): Promise<void> => {
     const sentBefore = options.sentRecords();
     const acknowledgedBefore = options.acknowledgedRecords();
     const idleBefore = options.recordsInFlight() === 0;
     const marks = await options.readHighWaterMarks();
-    if (stopped) return;
+    if (looks.stopped) return;
     const records = [...marks.values()].reduce((sum, mark) => sum + mark, 0n);
     const floor = recordsAtLeast(acknowledgedBefore);
     const current: Look = {
@@ -90,22 +89,10 @@ export function startTopicLossWatch(options: TopicLossWatchOptions): TopicLossWa
     if (current.settled) lastSettled = current;
   };
 
-  const tick = (): void => {
-    looking = looking.then(look).catch((error: unknown) =>
-      options.logger.warn('snapshot topic not watched for a loss this time; will retry', {
-        error: error instanceof Error ? error.message : String(error),
-      }),
-    );
-  };
-  const timer = setInterval(tick, options.intervalMs ?? DEFAULT_TOPIC_WATCH_MS);
-  timer.unref();
-  tick();
-
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await looking;
-    },
-  };
+  return startPeriodicLooks({
+    look,
+    intervalMs: options.intervalMs ?? DEFAULT_TOPIC_WATCH_MS,
+    logger: options.logger,
+    failure: 'snapshot topic not watched for a loss this time; will retry',
+  });
 }

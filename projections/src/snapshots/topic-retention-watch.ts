@@ -1,5 +1,6 @@
 import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import type { TopicRetention } from '@vantageedge/shared/snapshot-bus/port';
+import { type PeriodicLooks, startPeriodicLooks } from './periodic-looks.js';
 
 export interface TopicRetentionWatchOptions {
   /** The snapshot topic's settings now (readTopicRetention). */
@@ -39,12 +40,10 @@ export function startTopicRetentionWatch(options: TopicRetentionWatchOptions): T
   let unsafe: boolean | undefined;
   /** When every tenant was last queued again for this topic's retention (Date.now()). */
   let republishedAt: number | undefined;
-  let looking: Promise<void> = Promise.resolve();
-  let stopped = false;
 
-  const look = async (): Promise<void> => {
+  const look = async (looks: PeriodicLooks): Promise<void> => {
     const { problem, retentionMs } = await options.readRetention();
-    if (stopped) return;
+    if (looks.stopped) return;
     const now = problem !== undefined;
     if (now !== unsafe) {
       if (now) {
@@ -70,22 +69,10 @@ export function startTopicRetentionWatch(options: TopicRetentionWatchOptions): T
     republishedAt = Date.now();
   };
 
-  const tick = (): void => {
-    looking = looking.then(look).catch((error: unknown) =>
-      options.logger.warn('snapshot topic settings not checked this time; will retry', {
-        error: error instanceof Error ? error.message : String(error),
-      }),
-    );
-  };
-  const timer = setInterval(tick, options.intervalMs);
-  timer.unref();
-  tick();
-
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await looking;
-    },
-  };
+  return startPeriodicLooks({
+    look,
+    intervalMs: options.intervalMs,
+    logger: options.logger,
+    failure: 'snapshot topic settings not checked this time; will retry',
+  });
 }
