@@ -76,12 +76,15 @@ export async function readTopicVersions(
   return versions;
 }
 
-/** A record's headers as text (the first value of a repeated one). */
+/**
+ * A record's headers as text (the first value of a repeated one). A header without a value (Kafka's
+ * record format allows a null one, which kafkajs hands over as null) reads as absent.
+ */
 export function headerText(headers: IHeaders | undefined): Record<string, string | undefined> {
   const result: Record<string, string | undefined> = {};
   for (const [name, raw] of Object.entries(headers ?? {})) {
-    const value = Array.isArray(raw) ? raw[0] : raw;
-    result[name] = value === undefined ? undefined : value.toString();
+    const value: unknown = Array.isArray(raw) ? raw[0] : raw;
+    result[name] = value === undefined || value === null ? undefined : String(value);
   }
   return result;
 }

@@ -102,3 +102,41 @@ export async function deleteTopicUntilGone(topic: string): Promise<void> {
     await admin.disconnect();
   }
 }
+
+/** A record to produce whose headers may have no value (Kafka's null header value). */
+export interface RecordWithNullableHeaders {
+  key: string;
+  value: Buffer | null;
+  headers: Record<string, string | null>;
+}
+
+/**
+ * Produces records as a client other than kafkajs may: a header with a null value is valid in Kafka's
+ * record format (the Java client's `new RecordHeader(name, null)`), and kafkajs writes one, but it
+ * measures each header value's size first and throws on null; that measurement alone counts null as
+ * empty while the records are encoded.
+ */
+export async function produceWithNullHeaderValues(
+  topic: string,
+  records: readonly RecordWithNullableHeaders[],
+): Promise<void> {
+  const producer = createTestKafka().producer();
+  await producer.connect();
+  const byteLength = Buffer.byteLength;
+  Buffer.byteLength = ((value: Parameters<typeof byteLength>[0], encoding?: BufferEncoding) =>
+    value === null ? 0 : byteLength(value, encoding)) as typeof byteLength;
+  try {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: records.map((record) => ({
+        key: record.key,
+        value: record.value,
+        headers: record.headers as Record<string, string>,
+      })),
+    });
+  } finally {
+    Buffer.byteLength = byteLength;
+    await producer.disconnect();
+  }
+}

@@ -16,7 +16,12 @@ import {
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
-import { createTestKafka, deleteTestTopics, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import {
+  createTestKafka,
+  deleteTestTopics,
+  produceWithNullHeaderValues,
+  uniqueTopic,
+} from '@vantageedge/shared/testing/kafka';
 import type { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { gatewaySettings } from '../settings.js';
@@ -198,5 +203,41 @@ describe('a replica verifying snapshot signatures', () => {
     await fresh.configPlane.ready;
     expect(await servedBy(fresh.gateway.trafficPort, host)).toBe('rotated');
     expect(await unverifiedCount(fresh)).toEqual({ missing: 5, unknown_key: 1, invalid: 1 });
+  }, 90_000);
+
+  it('refuses a record with a header without a value and goes on reading the topic, live and at a start', async () => {
+    const topic = uniqueTopic('signed-null-header');
+    topics.push(topic);
+    const projectorKey = generateKeyPairSync('ed25519');
+    const projector = kafkaBus(topic, { signer: createSnapshotSigner(projectorKey.privateKey) });
+    const verifier = createSnapshotVerifier([projectorKey.publicKey]);
+    const [good, evil, next] = await Promise.all([origin('good'), origin('evil'), origin('next')]);
+    const tenantId = crypto.randomUUID();
+    const subdomain = `nullheader${uniqueSuffix()}`;
+    const host = `${subdomain}.localhost`;
+    expect(
+      (await projector.publish([snapshotMessage(tenantAt(tenantId, subdomain, 10, good))])).failed,
+    ).toEqual([]);
+    const replica = await startReplica(kafkaBus(topic, { verifier }));
+    await replica.configPlane.ready;
+    expect(await servedBy(replica.gateway.trafficPort, host)).toBe('good');
+
+    // Kafka's record format lets a header have no value (null); any topic writer can send one.
+    const forged = encodeSnapshotMessage(
+      snapshotMessage(tenantAt(tenantId, subdomain, 20, evil)),
+      MAX_MESSAGE_BYTES,
+    );
+    await produceWithNullHeaderValues(topic, [
+      { ...forged, headers: { ...forged.headers, [HEADER_SIGNATURE]: null, 've-key-id': null } },
+    ]);
+    expect(
+      (await projector.publish([snapshotMessage(tenantAt(tenantId, subdomain, 30, next))])).failed,
+    ).toEqual([]);
+
+    await expect.poll(() => servedBy(replica.gateway.trafficPort, host), { timeout: 20_000 }).toBe('next');
+    expect(await unverifiedCount(replica)).toEqual({ missing: 1, unknown_key: 0, invalid: 0 });
+    const fresh = await startReplica(kafkaBus(topic, { verifier }));
+    await expect.poll(() => fresh.configPlane.status().ready, { timeout: 20_000 }).toBe(true);
+    expect(await servedBy(fresh.gateway.trafficPort, host)).toBe('next');
   }, 90_000);
 });
