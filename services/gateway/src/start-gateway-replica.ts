@@ -269,6 +269,8 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
       // /readyz is open to any caller of the admin port: the error itself (broker addresses, a tenant's
       // snapshot that failed to apply) is on /status, behind the admin token.
       if (!status.ready) {
+        if (status.noAcceptedKey)
+          return { ready: false, reason: 'no snapshot record signed by an accepted key' };
         const reason = status.degraded
           ? 'snapshot bus unreachable; snapshots not caught up'
           : 'snapshots not caught up';

@@ -69,6 +69,11 @@ export interface ConfigPlaneStatus {
   tenants: number;
   warmStarted: boolean;
   lastError: string | null;
+  /**
+   * Caught up, but every record read was refused as signed by a key the replica does not accept: not
+   * ready until a record an accepted key signed is applied (see onCaughtUp).
+   */
+  noAcceptedKey: boolean;
 }
 
 export interface ConfigPlane {
@@ -124,6 +129,10 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   let warmStarted = false;
   let health: BusHealth | undefined;
   let lastError: string | null = null;
+  /** Before caught up: a record an accepted key signed was read; why one was refused for its key. */
+  let signedRecordRead = false;
+  let unacceptedKey: string | undefined;
+  let noAcceptedKey = false;
   let heartbeat: RolloutHeartbeat | undefined;
   const fileWrites: PacedFileWrites | undefined =
     options.snapshotFile && store
@@ -275,6 +284,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   };
 
   const onMessage = async (message: SnapshotMessage): Promise<void> => {
+    signedRecordRead = true;
     fromFileOnly.delete(message.tenantId);
     const deletedVersion = deletedAt.get(message.tenantId);
     if (deletedVersion !== undefined && message.version <= deletedVersion) return;
@@ -296,6 +306,10 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     // Until caught up every version is applied at once: ready means every tenant is served.
     if (caughtUp && budget !== undefined) await applyLive(message.snapshot, budget);
     else await applySnapshot(message.snapshot, caughtUp);
+    if (noAcceptedKey) {
+      noAcceptedKey = false;
+      markReady('a snapshot signed by an accepted key was applied');
+    }
   };
 
   const onCaughtUp = (): void => {
@@ -309,6 +323,18 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       fileWrites?.changed();
     }
     fromFileOnly.clear();
+    // Every record refused for its key and none taken: the verify keys lack the projector's (the old
+    // key removed before the projector signed with the new one, another deployment's key). Ready, the
+    // replica would serve no tenant, and a rolling deploy would replace every replica that does.
+    if (!signedRecordRead && unacceptedKey !== undefined) {
+      noAcceptedKey = true;
+      lastError = `no snapshot record is signed by a key SNAPSHOT_VERIFY_KEYS_FILE accepts: ${unacceptedKey}`;
+      logger.error('not ready: no snapshot record on the topic is signed by an accepted key', {
+        replica_id: replicaId,
+        reason: unacceptedKey,
+      });
+      return;
+    }
     markReady('caught up with the snapshot topic');
   };
 
@@ -321,7 +347,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       lastError = next.error ?? 'snapshot bus unreachable';
       if (!wasDegraded)
         logger.warn('snapshot bus unreachable; serving the last known config', { error: lastError });
-      if (!ready && warmStarted) markReady('snapshot bus unreachable; serving the snapshot file');
+      if (!ready && !caughtUp && warmStarted)
+        markReady('snapshot bus unreachable; serving the snapshot file');
     } else if (wasDegraded) {
       logger.info('snapshot bus reachable again; catching up');
     }
@@ -366,6 +393,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       onInvalidMessage: (problem) => {
         // A record of the tenant, unreadable or not, says it was not deleted: it keeps the file's config.
         if (problem.tenantId !== null) fromFileOnly.delete(problem.tenantId);
+        signedRecordRead = true;
         metrics.invalidMessages.inc();
         logger.error('invalid snapshot message skipped', {
           tenant_id: problem.tenantId,
@@ -375,6 +403,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       // Unlike an unreadable record, a forged one says nothing of its tenant: a tenant known only from
       // the file stays due for removal.
       onUnverifiedMessage: (problem) => {
+        if (!caughtUp && problem.reason === 'unknown_key') unacceptedKey = problem.detail;
         metrics.unverifiedMessages.inc({ reason: problem.reason });
         logger.error('unsigned snapshot message refused', {
           tenant_id: problem.tenantId,
@@ -395,6 +424,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       tenants: sink.appliedVersions().size,
       warmStarted,
       lastError,
+      noAcceptedKey,
     }),
     async close() {
       closed = true;

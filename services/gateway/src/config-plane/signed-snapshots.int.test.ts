@@ -11,6 +11,7 @@ import {
   createSnapshotSigner,
   createSnapshotVerifier,
   HEADER_SIGNATURE,
+  keyIdOf,
   type SnapshotSigner,
 } from '@vantageedge/shared/snapshot-bus/record-signature';
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
@@ -239,5 +240,39 @@ describe('a replica verifying snapshot signatures', () => {
     const fresh = await startReplica(kafkaBus(topic, { verifier }));
     await expect.poll(() => fresh.configPlane.status().ready, { timeout: 20_000 }).toBe(true);
     expect(await servedBy(fresh.gateway.trafficPort, host)).toBe('next');
+  }, 90_000);
+
+  // Its verify keys lack the projector's (the old key removed before the projector signed with the new
+  // one, another environment's key): ready with no tenant, a rolling deploy would replace every
+  // replica that serves them.
+  it('stays not ready, saying why, while no record on the topic is signed by a key it accepts', async () => {
+    const topic = uniqueTopic('signed-no-accepted-key');
+    topics.push(topic);
+    const [oldKey, newKey] = [generateKeyPairSync('ed25519'), generateKeyPairSync('ed25519')];
+    const [before, after] = await Promise.all([origin('before'), origin('after')]);
+    const tenantId = crypto.randomUUID();
+    const subdomain = `nokey${uniqueSuffix()}`;
+    const oldProjector = kafkaBus(topic, { signer: createSnapshotSigner(oldKey.privateKey) });
+    expect(
+      (await oldProjector.publish([snapshotMessage(tenantAt(tenantId, subdomain, 10, before))])).failed,
+    ).toEqual([]);
+
+    const replica = await startReplica(
+      kafkaBus(topic, { verifier: createSnapshotVerifier([newKey.publicKey]) }),
+    );
+    await expect.poll(() => replica.configPlane.status().caughtUp, { timeout: 20_000 }).toBe(true);
+    expect(replica.configPlane.status()).toMatchObject({ ready: false, tenants: 0 });
+    expect(replica.configPlane.status().lastError).toContain(keyIdOf(oldKey.publicKey));
+    const readyz = await fetch(`http://127.0.0.1:${replica.gateway.adminPort}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { reason: string }).reason).toMatch(/accepted key/);
+
+    // The projector restarted with the new key publishes every tenant again under it.
+    const newProjector = kafkaBus(topic, { signer: createSnapshotSigner(newKey.privateKey) });
+    expect(
+      (await newProjector.publish([snapshotMessage(tenantAt(tenantId, subdomain, 10, after))])).failed,
+    ).toEqual([]);
+    await replica.configPlane.ready;
+    expect(await servedBy(replica.gateway.trafficPort, `${subdomain}.localhost`)).toBe('after');
   }, 90_000);
 });
