@@ -13,6 +13,7 @@ import { createConfigPlaneMetrics } from './config-plane-metrics.js';
 import { type PacedFileWrites, paceFileWrites } from './paced-file-writes.js';
 import { SnapshotStore } from './snapshot-store.js';
 import { TenantApplyBudget } from './tenant-apply-budget.js';
+import { createUnverifiedRecordLog } from './unverified-record-log.js';
 
 export interface ConfigPlaneOptions {
   bus: SnapshotBus;
@@ -386,6 +387,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     }
 
     metrics.ready.set(0);
+    const logUnverified = createUnverifiedRecordLog(logger, now);
     return bus.subscribe({
       onMessage,
       onCaughtUp,
@@ -405,10 +407,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       onUnverifiedMessage: (problem) => {
         if (!caughtUp && problem.reason === 'unknown_key') unacceptedKey = problem.detail;
         metrics.unverifiedMessages.inc({ reason: problem.reason });
-        logger.error('unsigned snapshot message refused', {
-          tenant_id: problem.tenantId,
-          reason: problem.detail,
-        });
+        logUnverified(problem);
       },
     });
   })();

@@ -249,6 +249,53 @@ describe('config plane', () => {
       expect([...sink.tenants.keys()]).toEqual([kept]);
     });
 
+    // Whoever can write the topic can write millions of small forged records, each read by every replica
+    // (and again by every replica that starts): one error line each would flood the log pipeline.
+    it('logs a bounded number of refused records per window, the next line counting those left out', async () => {
+      const inner = createInMemorySnapshotBus();
+      let clock = 0;
+      let refuse: ((count: number) => void) | undefined;
+      const bus: SnapshotBus = {
+        ...inner,
+        verifiesSignatures: true,
+        subscribe: (handlers) => {
+          refuse = (count) => {
+            for (let i = 0; i < count; i++)
+              handlers.onUnverifiedMessage?.({
+                tenantId: randomUUID(),
+                reason: 'missing',
+                detail: 'unsigned',
+              });
+          };
+          return inner.subscribe(handlers);
+        },
+      };
+      const lines: Array<{ message: string; fields: Record<string, unknown> | undefined }> = [];
+      const { plane, registry } = start({
+        bus,
+        sink: new RecordingSink(),
+        clock: { now: () => clock, cpuMs: () => 0 },
+        logger: {
+          ...silentLogger,
+          error: (message: string, fields?: Record<string, unknown>) => void lines.push({ message, fields }),
+        },
+      });
+      await plane.ready;
+      refuse!(10_000);
+      const refusedLines = () => lines.filter((line) => line.message === 'unsigned snapshot message refused');
+      expect(refusedLines().length).toBeGreaterThan(0);
+      expect(refusedLines().length).toBeLessThanOrEqual(100);
+      expect(await registry.metrics()).toMatch(
+        /vantageedge_config_unverified_messages_total\{reason="missing"\} 10000\b/,
+      );
+
+      const logged = refusedLines().length;
+      clock += 60_000;
+      refuse!(1);
+      expect(refusedLines()).toHaveLength(logged + 1);
+      expect(refusedLines().at(-1)?.fields).toMatchObject({ unlogged_refusals: 10_000 - logged });
+    });
+
     // A topic writer without the signing key could otherwise keep a deleted tenant served from every
     // replica's file by producing any record under its id.
     it('forgets a tenant deleted while the replica was away even when a forged record of it is on the topic', async () => {

@@ -1,0 +1,40 @@
+import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
+import type { UnverifiedSnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
+
+/** `unsigned snapshot message refused` lines a replica writes per UNVERIFIED_LOG_WINDOW_MS. */
+export const UNVERIFIED_LINES_PER_WINDOW = 10;
+export const UNVERIFIED_LOG_WINDOW_MS = 10_000;
+
+/**
+ * The log line of a snapshot record refused for its signature, at most UNVERIFIED_LINES_PER_WINDOW
+ * per UNVERIFIED_LOG_WINDOW_MS: whoever can write the topic can write millions of small forged
+ * records, each read by every replica (and again by each replica that starts, records under
+ * distinct keys are never compacted away). The first line written after some were left out carries
+ * their count (`unlogged_refusals`); vantageedge_config_unverified_messages_total counts every one.
+ */
+export function createUnverifiedRecordLog(
+  logger: StructuredLogger,
+  now: () => number,
+): (problem: UnverifiedSnapshotMessage) => void {
+  let windowStartedAt = Number.NEGATIVE_INFINITY;
+  let written = 0;
+  let unlogged = 0;
+  return (problem) => {
+    const at = now();
+    if (at - windowStartedAt >= UNVERIFIED_LOG_WINDOW_MS) {
+      windowStartedAt = at;
+      written = 0;
+    }
+    if (written >= UNVERIFIED_LINES_PER_WINDOW) {
+      unlogged++;
+      return;
+    }
+    written++;
+    logger.error('unsigned snapshot message refused', {
+      tenant_id: problem.tenantId,
+      reason: problem.detail,
+      ...(unlogged > 0 ? { unlogged_refusals: unlogged } : {}),
+    });
+    unlogged = 0;
+  };
+}
