@@ -4,6 +4,8 @@ import type { UnverifiedSnapshotMessage } from '@vantageedge/shared/snapshot-bus
 /** `unsigned snapshot message refused` lines a replica writes per UNVERIFIED_LOG_WINDOW_MS. */
 export const UNVERIFIED_LINES_PER_WINDOW = 10;
 export const UNVERIFIED_LOG_WINDOW_MS = 10_000;
+/** A refused record's key is whatever its writer sent (up to a message's size): logged by its start. */
+const LOGGED_TENANT_ID_CHARS = 100;
 
 /**
  * The log line of a snapshot record refused for its signature, at most UNVERIFIED_LINES_PER_WINDOW
@@ -30,8 +32,11 @@ export function createUnverifiedRecordLog(
       return;
     }
     written++;
+    const tenantId = problem.tenantId;
+    const long = tenantId !== null && tenantId.length > LOGGED_TENANT_ID_CHARS;
     logger.error('unsigned snapshot message refused', {
-      tenant_id: problem.tenantId,
+      tenant_id: long ? `${tenantId.slice(0, LOGGED_TENANT_ID_CHARS)}…` : tenantId,
+      ...(long ? { tenant_id_bytes: Buffer.byteLength(tenantId) } : {}),
       reason: problem.detail,
       ...(unlogged > 0 ? { unlogged_refusals: unlogged } : {}),
     });
