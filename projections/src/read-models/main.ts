@@ -63,7 +63,11 @@ const projector = startReadModelProjector({
 });
 // The gateways' request counts: Redis usage batches → usage_counts (GET /api/v1/usage).
 const redis = config.USAGE_FLUSHER_ENABLED
-  ? createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'usage-flusher', logger })
+  ? createRedisClient({
+      ...checkSettingsOrExit('read-model-projector', () => redisClientOptionsFromSettings(config)),
+      name: 'usage-flusher',
+      logger,
+    })
   : undefined;
 const usageFlusher: UsageFlusher | undefined = redis
   ? startUsageFlusher({

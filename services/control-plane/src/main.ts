@@ -49,14 +49,15 @@ const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
 // Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the
 // rest of the admin API keeps working.
+const redisOptions = checkSettingsOrExit('control-plane', () => redisClientOptionsFromSettings(config));
 const redis = createRedisClient({
-  ...redisClientOptionsFromSettings(config),
+  ...redisOptions,
   name: 'control-plane',
   logger,
   commandSpans: true,
 });
 // Purges bump generations in, and publish on, the Redis the gateways keep their cache in.
-const cacheRedisOptions = cacheRedisClientOptions(config);
+const cacheRedisOptions = checkSettingsOrExit('control-plane', () => cacheRedisClientOptions(config));
 const cacheRedis = cacheRedisOptions
   ? createRedisClient({ ...cacheRedisOptions, name: 'control-plane-cache', logger, commandSpans: true })
   : undefined;

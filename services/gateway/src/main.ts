@@ -62,7 +62,7 @@ const {
   cacheRedis,
   cacheServerOwn,
   disconnect: disconnectRedis,
-} = connectGatewayRedis(config, logger);
+} = checkSettingsOrExit('gateway', () => connectGatewayRedis(config, logger));
 void checkRedisMemoryPolicy({ redis, cacheRedis: cacheServerOwn ? cacheRedis : undefined, logger });
 
 if (verifier) {

@@ -1,5 +1,6 @@
 import { hostPortList, redisUrl } from '../settings/common-settings.js';
 import type { RedisClientOptions } from './client.js';
+import { redisTlsCa } from './redis-connection-security.js';
 
 /**
  * The response cache's own Redis. Cache entries are meant to be evicted under memory pressure, rate-limit
@@ -14,18 +15,26 @@ export const cacheRedisSettings = {
   GATEWAY_CACHE_REDIS_CLUSTER_NODES: hostPortList({ defaultPort: 6379 }).optional(),
 };
 
-/** Client options for the cache's own Redis, with the timeouts of the main one; undefined: none set. */
+/**
+ * Client options for the cache's own Redis, with the timeouts and REDIS_TLS_CA_FILE of the main one;
+ * undefined: none set. On a Cluster the TLS and credentials are GATEWAY_CACHE_REDIS_URL's, else REDIS_URL's.
+ */
 export function cacheRedisClientOptions(settings: {
+  REDIS_URL?: string | undefined;
   GATEWAY_CACHE_REDIS_URL?: string | undefined;
   GATEWAY_CACHE_REDIS_CLUSTER_NODES?: string[] | undefined;
   REDIS_COMMAND_TIMEOUT_MS: number;
   REDIS_CONNECT_TIMEOUT_MS: number;
+  REDIS_TLS_CA_FILE?: string | undefined;
 }): RedisClientOptions | undefined {
   const clusterNodes = settings.GATEWAY_CACHE_REDIS_CLUSTER_NODES ?? [];
   if (settings.GATEWAY_CACHE_REDIS_URL === undefined && clusterNodes.length === 0) return undefined;
+  const url = settings.GATEWAY_CACHE_REDIS_URL ?? settings.REDIS_URL;
+  const setting = settings.GATEWAY_CACHE_REDIS_URL === undefined ? 'REDIS_URL' : 'GATEWAY_CACHE_REDIS_URL';
   return {
-    url: settings.GATEWAY_CACHE_REDIS_URL,
+    url,
     clusterNodes,
+    tlsCa: redisTlsCa(settings, { setting, value: url }),
     commandTimeoutMs: settings.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeoutMs: settings.REDIS_CONNECT_TIMEOUT_MS,
   };

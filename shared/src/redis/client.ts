@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { hostPortList, LOCAL_DEFAULTS, parseHostPort, redisUrl } from '../settings/common-settings.js';
 import { TopologyTimedCluster } from './cluster-client.js';
 import { traceRedisCommands } from './command-spans.js';
+import { redisConnectionSecurity, redisTlsCa, redisTlsSettings } from './redis-connection-security.js';
 
 /**
  * One Redis client factory for every service: a single server (REDIS_URL) or Redis Cluster
@@ -24,6 +25,9 @@ import { traceRedisCommands } from './command-spans.js';
  *   without it (a fallback limit, an uncounted quota, a request refused): sent again, it would charge
  *   a limit or a quota for a request that Redis did not decide.
  *
+ * TLS and credentials come from the URL (rediss://user:password@…), also for every Cluster node
+ * (redis-connection-security.ts); REDIS_TLS_CA_FILE names a private CA.
+ *
  * Cluster: keys that must live together (all limits of one request, a tenant's cache generation and its
  * entries) share a `{tenant_id}` hash tag, so scripts touching several keys stay on one slot. Its topology
  * queries are timed by the connect timeout, not the command timeout (cluster-client.ts).
@@ -40,11 +44,15 @@ export const redisSettings = {
   REDIS_CLUSTER_NODES: hostPortList({ defaultPort: REDIS_PORT }).optional(),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(50),
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(1_000),
+  ...redisTlsSettings,
 };
 
 export interface RedisClientOptions {
+  /** A single server's URL; with clusterNodes, only its scheme (rediss: TLS) and user:password are used. */
   url?: string | undefined;
   clusterNodes?: readonly string[] | undefined;
+  /** CA certificates (PEM) trusted for TLS instead of Node's built-in list (REDIS_TLS_CA_FILE). */
+  tlsCa?: readonly string[] | undefined;
   commandTimeoutMs?: number | undefined;
   connectTimeoutMs?: number | undefined;
   /** Shown in logs; also the CLIENT SETNAME of the connection. */
@@ -95,22 +103,27 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
     connectionName: options.name ?? 'vantageedge',
   };
   const enableAutoPipelining = options.autoPipelining ?? false;
-  const client: RedisClient =
-    options.clusterNodes && options.clusterNodes.length > 0
-      ? new TopologyTimedCluster(options.clusterNodes.map(parseClusterNode), {
-          enableOfflineQueue: false,
-          enableAutoPipelining,
-          clusterRetryStrategy: reconnectDelay,
-          topologyTimeoutMs: connectTimeout,
-          redisOptions: common,
-          ...(options.natMap ? { natMap: options.natMap } : {}),
-        })
-      : new Redis(options.url ?? LOCAL_DEFAULTS.REDIS_URL, {
-          ...common,
-          enableOfflineQueue: false,
-          enableAutoPipelining,
-          retryStrategy: reconnectDelay,
-        });
+  const clustered = options.clusterNodes !== undefined && options.clusterNodes.length > 0;
+  const url = options.url ?? (clustered ? undefined : LOCAL_DEFAULTS.REDIS_URL);
+  const security = redisConnectionSecurity(url, options.tlsCa);
+  const client: RedisClient = clustered
+    ? new TopologyTimedCluster((options.clusterNodes ?? []).map(parseClusterNode), {
+        enableOfflineQueue: false,
+        enableAutoPipelining,
+        clusterRetryStrategy: reconnectDelay,
+        topologyTimeoutMs: connectTimeout,
+        redisOptions: { ...common, ...security },
+        // Over TLS the seeds are reached by the name their certificates carry, not a resolved address.
+        ...(security.tls ? { dnsLookup: keepHostName } : {}),
+        ...(options.natMap ? { natMap: options.natMap } : {}),
+      })
+    : new Redis(url ?? LOCAL_DEFAULTS.REDIS_URL, {
+        ...common,
+        ...security,
+        enableOfflineQueue: false,
+        enableAutoPipelining,
+        retryStrategy: reconnectDelay,
+      });
 
   if (options.commandSpans) traceRedisCommands(client);
   const logger = options.logger;
@@ -125,6 +138,10 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
     reported = false;
   });
   return client;
+}
+
+function keepHostName(hostname: string, callback: (error: null, address: string) => void): void {
+  callback(null, hostname);
 }
 
 /** How often a subscribed connection, which sends nothing of its own, is asked for a PING (ms). */
@@ -272,15 +289,21 @@ function pingWhileOpen(connection: Redis, intervalMs: number): void {
   connection.once('end', () => clearInterval(timer));
 }
 
+/**
+ * The options of every client of REDIS_URL / REDIS_CLUSTER_NODES. Reads REDIS_TLS_CA_FILE: a bad one
+ * is a SettingsError naming it (call at start, under checkSettingsOrExit).
+ */
 export function redisClientOptionsFromSettings(settings: {
   REDIS_URL: string;
   REDIS_CLUSTER_NODES?: string[] | undefined;
   REDIS_COMMAND_TIMEOUT_MS: number;
   REDIS_CONNECT_TIMEOUT_MS: number;
+  REDIS_TLS_CA_FILE?: string | undefined;
 }): RedisClientOptions {
   return {
     url: settings.REDIS_URL,
     clusterNodes: settings.REDIS_CLUSTER_NODES,
+    tlsCa: redisTlsCa(settings, { setting: 'REDIS_URL', value: settings.REDIS_URL }),
     commandTimeoutMs: settings.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeoutMs: settings.REDIS_CONNECT_TIMEOUT_MS,
   };

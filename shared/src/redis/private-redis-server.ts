@@ -31,26 +31,40 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
+/** PEM files of a TLS-only server: it listens on TLS alone (`--port 0`) and its URL is rediss://. */
+export interface PrivateRedisTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 /** `args`: more redis-server options, e.g. `['--maxmemory', '8mb', '--maxmemory-policy', 'volatile-lru']`. */
-export async function startPrivateRedisServer(args: readonly string[] = []): Promise<PrivateRedisServer> {
+export async function startPrivateRedisServer(
+  args: readonly string[] = [],
+  { tls }: { tls?: PrivateRedisTls | undefined } = {},
+): Promise<PrivateRedisServer> {
   const port = await freePort();
+  const listen = tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        tls.certFile,
+        '--tls-key-file',
+        tls.keyFile,
+        '--tls-ca-cert-file',
+        tls.caFile,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {
     child = spawn(
       'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-        ...args,
-      ],
+      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...args],
       { stdio: 'ignore' },
     );
     await waitForPort(port, 5_000);
@@ -65,5 +79,5 @@ export async function startPrivateRedisServer(args: readonly string[] = []): Pro
     });
   };
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, start, stop };
+  return { port, url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`, start, stop };
 }
