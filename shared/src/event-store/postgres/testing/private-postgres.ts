@@ -24,11 +24,32 @@ export interface PrivatePostgres {
   destroy(): Promise<void>;
 }
 
-export async function createPrivatePostgres(): Promise<PrivatePostgres> {
+/** A server certificate (PEM) and its key: the server then also accepts TLS (`ssl=on`). */
+export interface PrivatePostgresTls {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+export async function createPrivatePostgres({
+  tls,
+}: {
+  tls?: PrivatePostgresTls | undefined;
+} = {}): Promise<PrivatePostgres> {
   const home = await mkdtemp(path.join(tmpdir(), 've-private-pg-'));
   await chmod(home, 0o755);
   const { uid, gid } = await postgresUser();
   await chown(home, uid, gid);
+  let sslOptions = '';
+  if (tls) {
+    for (const [name, pem] of [
+      ['server.crt', tls.certificatePem],
+      ['server.key', tls.privateKeyPem],
+    ] as const) {
+      await writeFile(path.join(home, name), pem, { mode: 0o600 });
+      await chown(path.join(home, name), uid, gid);
+    }
+    sslOptions = ` -c ssl=on -c ssl_cert_file=${path.join(home, 'server.crt')} -c ssl_key_file=${path.join(home, 'server.key')}`;
+  }
   const data = path.join(home, 'data');
   const pwfile = path.join(home, 'pwfile');
   await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o600 });
@@ -57,7 +78,7 @@ export async function createPrivatePostgres(): Promise<PrivatePostgres> {
         '60',
         'start',
         '-o',
-        `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off`,
+        `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off${sslOptions}`,
       ]);
     },
     async stop() {
