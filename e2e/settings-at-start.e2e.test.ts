@@ -190,6 +190,20 @@ describe('a service given a bad setting stops at start with one line naming it',
     await expectNamedWithoutPassword(service, { [setting]: value }, setting);
   });
 
+  it.each(['gateway', 'control-plane', 'read-model-projector'] as const)(
+    '%s: a Redis CA file that is not there, its URL’s password not shown',
+    async (service) => {
+      await expectNamedWithoutPassword(
+        service,
+        {
+          REDIS_URL: 'rediss://ve:planted-redis-password@127.0.0.1:1',
+          REDIS_TLS_CA_FILE: '/nonexistent/vantageedge/redis-ca.pem',
+        },
+        'REDIS_TLS_CA_FILE',
+      );
+    },
+  );
+
   it.each([
     ['control-plane', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?tls=maybe'],
     ['read-model-projector', 'esdb://admin:planted-esdb-password@[127.0.0.1:2113'],
