@@ -8,7 +8,13 @@ import { createLogger } from '../observability/logger.js';
 import { SettingsError } from '../settings/load-settings.js';
 import { createTestCa, issueTestCertificate } from '../testing/test-certificates.js';
 import { cacheRedisClientOptions } from './cache-redis.js';
-import { createRedisClient, type RedisClient, redisClientOptionsFromSettings, whenReady } from './client.js';
+import {
+  createRedisClient,
+  duplicateForSubscribe,
+  type RedisClient,
+  redisClientOptionsFromSettings,
+  whenReady,
+} from './client.js';
 import { type PrivateRedisServer, startPrivateRedisServer } from './private-redis-server.js';
 
 /**
@@ -131,6 +137,28 @@ describe('Redis over TLS with an ACL user', () => {
     await whenReady(client);
     expect(await client.call('ACL', 'WHOAMI')).toBe('gateway');
   });
+
+  it.each([
+    ['a single server', () => settings(withCredentials(single.url))],
+    [
+      'a Redis Cluster',
+      () => settings(withCredentials('rediss://redis.invalid'), [`localhost:${cluster.port}`]),
+    ],
+  ] as const)(
+    '%s: a subscriber (cache purges) made from the client hears what the client publishes',
+    async (_, given) => {
+      const client = connect(redisClientOptionsFromSettings(given()));
+      const subscriber = duplicateForSubscribe(client);
+      clients.push(subscriber);
+      const heard = new Promise<string>((resolve) =>
+        subscriber.on('message', (_channel, message) => resolve(message)),
+      );
+      await subscriber.subscribe('tls-test');
+      await whenReady(client);
+      await client.publish('tls-test', 'purged');
+      expect(await heard).toBe('purged');
+    },
+  );
 
   it('a wrong password is logged without the password, and the server is not trusted without its CA', async () => {
     const { logger, text } = logged();
