@@ -204,6 +204,20 @@ describe('a service given a bad setting stops at start with one line naming it',
     },
   );
 
+  it.each(['control-plane', 'read-model-projector', 'snapshot-projector'] as const)(
+    '%s: a DATABASE_URL whose sslrootcert is not there, its password not shown',
+    async (service) => {
+      await expectNamedWithoutPassword(
+        service,
+        {
+          DATABASE_URL:
+            'postgres://ve:planted-db-password@127.0.0.1:1/none?sslmode=verify-full&sslrootcert=/nonexistent/vantageedge/pg-ca.pem',
+        },
+        'DATABASE_URL',
+      );
+    },
+  );
+
   it.each([
     ['control-plane', 'esdb://admin:planted-esdb-password@127.0.0.1:2113?tls=maybe'],
     ['read-model-projector', 'esdb://admin:planted-esdb-password@[127.0.0.1:2113'],

@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { isWebOrigin } from '../domain/web-origin.js';
@@ -10,17 +11,53 @@ import { isWebOrigin } from '../domain/web-origin.js';
 
 const POSTGRES_PROTOCOLS = new Set(['postgres:', 'postgresql:']);
 
-export const postgresUrl = z.string().refine(
-  (value) => {
+/** Files a PostgreSQL URL may name; node-postgres reads them at each new connection, not at start. */
+const POSTGRES_URL_FILES = ['sslrootcert', 'sslcert', 'sslkey'] as const;
+
+/**
+ * The first file of `?sslrootcert=` / `sslcert` / `sslkey` that cannot be read, or a root certificate
+ * file that holds none: found at start, a service would otherwise run on with every connection failing.
+ */
+function postgresUrlFileProblem(value: string): string | undefined {
+  let params: URLSearchParams;
+  try {
+    params = new URL(value).searchParams;
+  } catch {
+    return undefined;
+  }
+  for (const name of POSTGRES_URL_FILES) {
+    const path = params.get(name);
+    if (path === null) continue;
+    let text: string;
     try {
-      const url = new URL(value);
-      return POSTGRES_PROTOCOLS.has(url.protocol) && url.hostname !== '';
-    } catch {
-      return false;
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      return `names a ${name} that cannot be read (${path}: ${code})`;
     }
-  },
-  { message: 'must be a postgres:// URL such as postgres://user:pass@127.0.0.1:55432/vantageedge' },
-);
+    if (name === 'sslrootcert' && !text.includes('BEGIN CERTIFICATE'))
+      return `names a sslrootcert that holds no PEM certificate (${path})`;
+  }
+  return undefined;
+}
+
+export const postgresUrl = z
+  .string()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return POSTGRES_PROTOCOLS.has(url.protocol) && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a postgres:// URL such as postgres://user:pass@127.0.0.1:55432/vantageedge' },
+  )
+  .superRefine((value, context) => {
+    const problem = postgresUrlFileProblem(value);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+  });
 
 export const redisUrl = z.string().refine(
   (value) => {
