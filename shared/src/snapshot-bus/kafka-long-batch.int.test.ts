@@ -7,7 +7,13 @@ import { eventually, sampleSnapshot, snapshotMessage } from './testing.js';
 const topics: string[] = [];
 const buses: SnapshotBus[] = [];
 
-const busOn = (topic: string): SnapshotBus => createTestSnapshotBus(topic, 've-test-long-batch', buses);
+/** The group session (Kafka's floor), six heartbeat intervals. */
+const SESSION_TIMEOUT_MS = 6_000;
+/** A large tenant's apply: five of them in one batch last 1.5 sessions. */
+const LARGE_TENANT_APPLY_MS = 1_800;
+
+const busOn = (topic: string): SnapshotBus =>
+  createTestSnapshotBus(topic, 've-test-long-batch', buses, SESSION_TIMEOUT_MS);
 
 afterEach(async () => {
   await Promise.all(buses.splice(0).map((bus) => bus.close()));
@@ -18,7 +24,7 @@ afterAll(() => deleteTestTopics(topics));
 /**
  * Large tenants' versions arriving together at a caught-up replica (published while it could not reach
  * Kafka, a republish of every tenant) are one fetched batch, each applied in slices of the event loop:
- * on a loaded replica the batch lasts longer than the consumer group's session (10 s).
+ * on a loaded replica the batch lasts longer than the consumer group's session.
  */
 describe('a caught-up replica applying a batch longer than its group session', () => {
   it('applies each version once and goes on with the next ones', { timeout: 120_000 }, async () => {
@@ -33,7 +39,8 @@ describe('a caught-up replica applying a batch longer than its group session', (
       async onMessage(message) {
         delivered.push(message);
         // A large tenant's decode and apply, in slices, on a replica whose cores are busy.
-        if (slow.has(message.tenantId)) await new Promise((resolve) => setTimeout(resolve, 3_000));
+        if (slow.has(message.tenantId))
+          await new Promise((resolve) => setTimeout(resolve, LARGE_TENANT_APPLY_MS));
       },
       onCaughtUp: () => {
         caughtUp = true;

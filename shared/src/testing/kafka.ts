@@ -45,12 +45,13 @@ export function uniqueTopic(purpose: string): string {
 
 /**
  * A quiet snapshot bus on a one-partition test topic, its message limit the contract suite's, added to
- * `buses` for the test to close.
+ * `buses` for the test to close; its consumer group's session `sessionTimeoutMs` (default the bus's own).
  */
 export function createTestSnapshotBus(
   topic: string,
   groupIdPrefix: string,
   buses: SnapshotBus[],
+  sessionTimeoutMs?: number,
 ): SnapshotBus {
   const bus = createKafkaSnapshotBus({
     brokers: TEST_INFRA.kafkaBrokers,
@@ -61,6 +62,7 @@ export function createTestSnapshotBus(
     maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
     groupIdPrefix,
     kafkaLogLevel: logLevel.NOTHING,
+    ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
   });
   buses.push(bus);
   return bus;
