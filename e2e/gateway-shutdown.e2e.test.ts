@@ -135,7 +135,8 @@ afterAll(async () => {
   if (certificateDir) await rm(certificateDir, { recursive: true, force: true });
 }, 60_000);
 
-describe('SIGTERM on a gateway replica', () => {
+// Each case stops a gateway process of its own and waits out its drain: they run side by side.
+describe.concurrent('SIGTERM on a gateway replica', () => {
   it('answers 503 on /readyz at once, keeps accepting while draining, finishes requests in flight, exits 0', async () => {
     const slowPaths = ['/slow/a', '/slow/b', '/slow/c'];
     const arrived = Promise.all(slowPaths.map(receivedByOrigin));
