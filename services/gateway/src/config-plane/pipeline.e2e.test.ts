@@ -33,6 +33,11 @@ import { type ConfigPlane, startConfigPlane } from './config-plane.js';
  */
 
 const SLOW = 60_000;
+/**
+ * group.min.session.timeout.ms, Kafka's default: the shortest session a broker grants. Back from the
+ * outage, a replica's subscription joins its group again once its old membership has expired.
+ */
+const SHORTEST_SESSION_MS = 6_000;
 let kafka: PrivateKafka;
 let db: TestDatabase;
 let store: PostgresEventStore;
@@ -53,6 +58,7 @@ function bus(): SnapshotBus {
     maxMessageBytes: 1_048_576,
     stallAfterMs: 2000,
     reconnectDelayMs: 500,
+    sessionTimeoutMs: SHORTEST_SESSION_MS,
   });
   buses.push(created);
   return created;
