@@ -94,7 +94,10 @@ function storeWithGatewayStages(): GatewayConfigStore {
     maxBodyBytes: 10 * 1024 * 1024,
     stages: [
       createRateLimitStage({ storeDegraded: false } as unknown as RateLimiter),
-      createCacheStage({ prepareTenant: async () => {} } as unknown as ResponseCache),
+      createCacheStage({
+        prepareTenant: async () => {},
+        tenantBoundChanged: async () => {},
+      } as unknown as ResponseCache),
     ],
   });
   return store;

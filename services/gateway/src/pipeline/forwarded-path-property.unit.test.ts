@@ -126,6 +126,7 @@ function recordingCache(recorded: { current: Recorded }): ResponseCache {
   return {
     prepareTenant: async () => {},
     tenantRemoved: () => {},
+    tenantBoundChanged: async () => {},
     routeRetired: () => {},
     lookup(policy: CompiledCachePolicy, request: { path: string; query: string }) {
       recorded.current.cacheKey = `${policy.routeId}:${pathDigest(request.path)}:${request.query}`;

@@ -17,7 +17,10 @@ const PEPPER = 'unit-pepper-0123456789abcdef0123456789abcdef';
 const KEY = 've_live_unitkey000000000000000000000000000';
 const noUpstreams = () => ({ acquire: () => undefined, close: async () => {} });
 const unusedLimiter = { storeDegraded: false } as unknown as RateLimiter;
-const unusedCache = { prepareTenant: async () => {} } as unknown as ResponseCache;
+const unusedCache = {
+  prepareTenant: async () => {},
+  tenantBoundChanged: async () => {},
+} as unknown as ResponseCache;
 
 function snapshot(version = 1) {
   const originId = randomUUID();

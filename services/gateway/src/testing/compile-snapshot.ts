@@ -17,7 +17,10 @@ export interface SnapshotCompilation {
 const noUpstreams = () => ({ acquire: () => undefined, close: async () => {} });
 // Compiling reads neither: only requests would reach the limiter or the cache.
 const idleLimiter = { storeDegraded: false } as unknown as RateLimiter;
-const idleCache = { prepareTenant: async () => {} } as unknown as ResponseCache;
+const idleCache = {
+  prepareTenant: async () => {},
+  tenantBoundChanged: async () => {},
+} as unknown as ResponseCache;
 
 /**
  * Compiles `snapshot` as a replica does when it applies it, with every route policy of the request
