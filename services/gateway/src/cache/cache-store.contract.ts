@@ -409,6 +409,26 @@ export function describeCacheStoreContract(
       ).toBe('stored');
     });
 
+    // Regression: the writer reckons askedMsAgo by its clock and the store reads its own later; a
+    // millisecond ending between the two readings moved the ask past a purge of the ask's millisecond.
+    it("a write asked before a purge by the writer's own reading is not stored, whatever its askedMsAgo says", async () => {
+      const { store, tenantId } = await setup();
+      const base = `c:{${tenantId}}:0:r:0`;
+      const askedAt = Date.now();
+      await store.purgeTagged({ kind: 'tags', tenantId, tags: ['product-7'] });
+      await sleep(5);
+      const write = {
+        key: `${base}:a:v`,
+        entry: entry('answer', { tags: ['product-7'] }),
+        ttlMs: 60_000,
+        pathIndexKey: `${base}:a:idx`,
+        tagIndexKeys: [tagIndexKey('', tenantId, 'product-7')],
+      };
+      expect(await store.putResponse({ ...write, askedMsAgo: 0, askedAt })).toBe('purged');
+      expect(await store.get(write.key)).toBeNull();
+      expect(await store.putResponse({ ...write, askedMsAgo: 0, askedAt: Date.now() })).toBe('stored');
+    });
+
     // Regression: a soft purge of tags and prefixes together went out as one message of up to twice
     // CACHE_TAGS_MAX tags, which the other replicas' parsePurgeMessage refused.
     it('announces a purge of more than CACHE_TAGS_MAX tags in messages every replica takes', async () => {

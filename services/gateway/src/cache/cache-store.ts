@@ -130,6 +130,13 @@ export interface ResponseWrite {
    * its tag sets since then (purgeFenceKey) leaves it unwritten (`purged`). Unset: not checked.
    */
   readonly askedMsAgo?: number | undefined;
+  /**
+   * When the origin was asked, by the writer's clock (epoch ms). The writer and the store read their
+   * clocks at different moments, each to the millisecond: a store sharing the writer's clock checks the
+   * fence against this reading too, so a purge in the millisecond the origin was asked never reads as
+   * older than the ask because a millisecond ended between the two readings.
+   */
+  readonly askedAt?: number | undefined;
 }
 
 export interface VariantWrite extends ResponseWrite {

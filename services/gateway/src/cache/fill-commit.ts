@@ -224,6 +224,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
           tenantMaxBytes: policy.tenantMaxBytes,
           // Taken when the write goes out, after any wait for the tenant's store slots.
           askedMsAgo: now() - fill.askedAt,
+          askedAt: fill.askedAt,
         }),
       );
       const dropped = notKept(fill, listings, put);
@@ -256,6 +257,7 @@ export function createFillCommit(options: FillCommitOptions): FillCommit {
         tagIndexKeys: tagKeys,
         tenantMaxBytes: policy.tenantMaxBytes,
         askedMsAgo: now() - fill.askedAt,
+        askedAt: fill.askedAt,
       }),
     );
     const dropped = notKept(fill, listings, put);

@@ -266,7 +266,8 @@ export class MemoryCacheStore implements CacheStore {
     const tenantId = tenantOfKey(write.key);
     if (write.askedMsAgo === undefined || tenantId === undefined) return false;
     const listings = [write.pathIndexKey, ...(write.tagIndexKeys ?? [])];
-    return this.#fence.purgedSince(tenantId, listings, this.#now() - write.askedMsAgo);
+    const askedAt = Math.min(this.#now() - write.askedMsAgo, write.askedAt ?? Number.POSITIVE_INFINITY);
+    return this.#fence.purgedSince(tenantId, listings, askedAt);
   }
 
   /** Whether `key` holds `entry` as stored (the same record but for its body), as the Redis store checks. */

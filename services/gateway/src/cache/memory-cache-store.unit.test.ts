@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
@@ -61,5 +62,33 @@ describe('MemoryCacheStore', () => {
     const grown = retainedBytes() - before;
     // Generous for the test's own allocations; unbounded it was ten times the bound.
     expect(grown).toBeLessThan(1.5 * maxBytes);
+  });
+
+  /**
+   * Regression: the writer reckons how long ago its origin was asked by its clock, the store reads its
+   * own a moment later; when a millisecond ended in between, a purge that came in the ask's millisecond
+   * read as older than the ask and the answer it meant to remove was stored (a fill under way while a
+   * tenant purged its tag, the purged content served again).
+   */
+  it("does not store a fill asked in a purge's millisecond when its clock ticked before the write", async () => {
+    let now = 1_000_000;
+    const store = new MemoryCacheStore({ maxBytes: 1_000_000, now: () => now });
+    stores.push(store);
+    const tenantId = randomUUID();
+    const base = `c:{${tenantId}}:0:r:0`;
+    await store.purgeTagged({ kind: 'tags', tenantId, tags: ['product-7'] });
+    now += 1;
+    const write = {
+      key: `${base}:a:v`,
+      entry: testCacheEntry({ tags: ['product-7'], storedAt: now }),
+      ttlMs: 60_000,
+      pathIndexKey: `${base}:a:idx`,
+      tagIndexKeys: [tagIndexKey('', tenantId, 'product-7')],
+    };
+    // Asked in the purge's millisecond, by the writer's reading the moment before the store's.
+    expect(await store.putResponse({ ...write, askedMsAgo: 0, askedAt: now - 1 })).toBe('purged');
+    expect(await store.get(write.key)).toBeNull();
+    // Asked in the millisecond after it: stored.
+    expect(await store.putResponse({ ...write, askedMsAgo: 0, askedAt: now })).toBe('stored');
   });
 });

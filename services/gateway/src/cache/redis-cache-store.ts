@@ -348,12 +348,12 @@ function putOutcome([code]: number[]): PutOutcome {
 
 /**
  * When the write's origin was asked, as ARGV for purgedSinceAsked: how long ago (ms), and when by this
- * process's clock ('' and '': not checked).
+ * process's clock, the writer's own reading if earlier ('' and '': not checked).
  */
 function askedWhen(write: ResponseWrite): [number | string, number | string] {
   if (write.askedMsAgo === undefined) return ['', ''];
   const msAgo = Math.max(0, Math.ceil(write.askedMsAgo));
-  return [msAgo, Date.now() - msAgo];
+  return [msAgo, Math.min(Date.now() - msAgo, Math.floor(write.askedAt ?? Number.POSITIVE_INFINITY))];
 }
 
 /** numberOfKeys undefined: the caller passes the number of keys first (the write scripts' tag sets vary). */
