@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { whenCacheServes } from './cache-bypass.js';
 import { eventually, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
 import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 
@@ -65,13 +66,8 @@ beforeAll(async () => {
     });
   };
   gateway = await startLoneGateway({ snapshots: [snapshot(SUBDOMAIN), snapshot(NEIGHBOUR)] });
-  for (const subdomain of [SUBDOMAIN, NEIGHBOUR]) {
-    await eventually(
-      `the response cache is warm for ${subdomain}`,
-      async () => (await gateway.request(subdomain, '/orders/warm-up')).headers['x-cache'] !== 'BYPASS',
-      { timeoutMs: 30_000 },
-    );
-  }
+  for (const subdomain of [SUBDOMAIN, NEIGHBOUR])
+    await whenCacheServes(gateway, subdomain, '/orders/warm-up');
 }, 180_000);
 
 afterAll(async () => {

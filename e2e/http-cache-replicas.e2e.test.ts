@@ -6,6 +6,7 @@ import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-ca
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { whenCacheServes } from './cache-bypass.js';
 import { storedInRedis } from './cache-store.js';
 import {
   eventually,
@@ -105,13 +106,7 @@ beforeAll(async () => {
       }),
     ],
   });
-  for (const replica of replicas) {
-    await eventually(
-      `${replica.url}: the response cache is warm`,
-      async () => (await replica.request(SUBDOMAIN, '/stampede/warm-up')).headers['x-cache'] !== 'BYPASS',
-      { timeoutMs: 30_000 },
-    );
-  }
+  for (const replica of replicas) await whenCacheServes(replica, SUBDOMAIN, '/stampede/warm-up');
 }, 240_000);
 
 afterAll(async () => {

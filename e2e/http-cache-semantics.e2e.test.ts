@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, sleep, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
+import { retriedWhileBypassed, whenCacheServes } from './cache-bypass.js';
+import { sleep, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
 import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 
 /**
@@ -129,11 +130,7 @@ beforeAll(async () => {
       }),
     ],
   });
-  await eventually(
-    'the response cache is warm',
-    async () => (await gateway.request(SUBDOMAIN, '/std/plain/warm-up')).headers['x-cache'] !== 'BYPASS',
-    { timeoutMs: 30_000 },
-  );
+  await whenCacheServes(gateway, SUBDOMAIN, '/std/plain/warm-up');
 }, 180_000);
 
 afterAll(async () => {
@@ -146,23 +143,15 @@ const get = (path: string, headers: Record<string, string> = {}, method = 'GET')
   gateway.request(SUBDOMAIN, path, { headers, method });
 const originRequests = (path: string) => seen.get(path)?.length ?? 0;
 
-/**
- * A first request that filled the cache; retried while a loaded machine makes a lookup BYPASS (a Redis
- * command past its 50 ms timeout skips the cache, as documented). A retried path's origin requests are
- * counted afresh, so the tests still see the fill's one request.
- */
+/** A first request that filled the cache (its origin requests counted afresh if a lookup was bypassed). */
 async function fill(path: string, headers: Record<string, string> = {}) {
-  for (let attempt = 1; ; attempt++) {
-    const first = await get(path, headers);
-    expect(first.status, gateway.service.tail()).toBeLessThan(500);
-    if (first.headers['x-cache'] === 'BYPASS' && attempt < 10) {
-      await sleep(200);
-      seen.delete(path);
-      continue;
-    }
-    expect(first.headers['x-cache']).toBe('MISS');
-    return first;
-  }
+  const first = await retriedWhileBypassed(
+    () => get(path, headers),
+    () => seen.delete(path),
+  );
+  expect(first.status, gateway.service.tail()).toBeLessThan(500);
+  expect(first.headers['x-cache']).toBe('MISS');
+  return first;
 }
 
 describe('RFC 9111 freshness (standard mode, the default)', () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { whenCacheServes } from './cache-bypass.js';
 import { eventually, sleep, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
 import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 
@@ -44,12 +45,7 @@ beforeAll(async () => {
       }),
     ],
   });
-  // The cache answers BYPASS until it has loaded the tenant's purge generations from Redis.
-  await eventually(
-    'the response cache is warm',
-    async () => (await gateway.request(SUBDOMAIN, '/cached/warm-up')).headers['x-cache'] !== 'BYPASS',
-    { timeoutMs: 30_000 },
-  );
+  await whenCacheServes(gateway, SUBDOMAIN, '/cached/warm-up');
 }, 180_000);
 
 afterAll(async () => {

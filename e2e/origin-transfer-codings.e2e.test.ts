@@ -7,7 +7,8 @@ import { onRequestHeads } from '@vantageedge/gateway/testing/request-heads';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, sleep } from './harness.js';
+import { retriedWhileBypassed, whenCacheServes } from './cache-bypass.js';
+import { eventually } from './harness.js';
 import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 
 /**
@@ -142,12 +143,7 @@ beforeAll(async () => {
     ],
   });
   session = http2Connect(gateway.url);
-  await eventually(
-    'the response cache is warm',
-    async () =>
-      (await gateway.request('codings', '/c/chunked-capitals/warm-up')).headers['x-cache'] !== 'BYPASS',
-    { timeoutMs: 30_000 },
-  );
+  await whenCacheServes(gateway, 'codings', '/c/chunked-capitals/warm-up');
 }, 120_000);
 
 afterAll(async () => {
@@ -211,22 +207,14 @@ describe('an origin answer framed with a transfer coding the gateway does not de
   );
 });
 
-/**
- * The first request for `path`, a MISS that stores the plain answer; retried while a loaded machine makes
- * a lookup BYPASS (a Redis command past its timeout skips the cache), the origin's count afresh.
- */
+/** The first request for `path`, a MISS that stores the plain answer (the origin's count afresh if bypassed). */
 async function storedFirst(path: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const first = await gateway.request('codings', path);
-    expect(first.body).toBe(STORED);
-    if (first.headers['x-cache'] === 'BYPASS' && attempt < 10) {
-      refreshesOf.delete(path);
-      await sleep(200);
-      continue;
-    }
-    expect(first.headers['x-cache']).toBe('MISS');
-    return;
-  }
+  const first = await retriedWhileBypassed(
+    () => gateway.request('codings', path),
+    () => refreshesOf.delete(path),
+  );
+  expect(first.body).toBe(STORED);
+  expect(first.headers['x-cache']).toBe('MISS');
 }
 
 /**
