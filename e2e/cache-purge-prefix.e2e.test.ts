@@ -4,12 +4,12 @@ import { storedInRedis } from './cache-store.js';
 import {
   eventually,
   type GatewayReplica,
-  httpRequest,
   startOrigin,
   stopAllServices,
   type TestOrigin,
   TestSystem,
 } from './harness.js';
+import { eventPosition, whenServedEverywhere } from './served-version.js';
 
 /**
  * Purge by URL prefix through the real processes: the admin API (control plane), the purge over Redis,
@@ -64,21 +64,7 @@ async function createTenant(subdomain: string, orgId: string): Promise<string> {
   });
   expect(route.status, route.text).toBe(201);
   tenantIds.set(subdomain, tenantId);
-  const position = BigInt(route.headers.get('x-event-position') ?? '0');
-  await Promise.all(
-    replicas.map((replica) =>
-      eventually(
-        `${replica.id} applies ${subdomain}'s snapshot`,
-        async () => {
-          const status = await httpRequest(`${replica.adminUrl}/status`);
-          const body = JSON.parse(status.body) as { tenants?: Array<{ tenant_id: string; version: string }> };
-          const entry = body.tenants?.find((t) => t.tenant_id === tenantId);
-          return entry !== undefined && BigInt(entry.version) >= position;
-        },
-        { system, timeoutMs: 30_000 },
-      ),
-    ),
-  );
+  await whenServedEverywhere(replicas, tenantId, eventPosition(route), system);
   return tenantId;
 }
 

@@ -14,6 +14,7 @@ import {
   TestSystem,
   vantageedgeNodeArgs,
 } from './harness.js';
+import { eventPosition, servedVersion, whenServedEverywhere } from './served-version.js';
 
 /**
  * `explain` against what the gateways really do: control plane, both projectors and two gateway
@@ -112,35 +113,12 @@ function forged(token: string): string {
   return `${header}.${payload}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
 }
 
-async function appliedEverywhere(position: string): Promise<void> {
-  await Promise.all(
-    replicas.map((replica) =>
-      eventually(
-        `${replica.id} applies position ${position}`,
-        async () => {
-          const status = JSON.parse((await httpRequest(`${replica.adminUrl}/status`)).body) as {
-            tenants: Array<{ tenant_id: string; version: string }>;
-          };
-          const entry = status.tenants.find((tenant) => tenant.tenant_id === tenantId);
-          return entry !== undefined && BigInt(entry.version) >= BigInt(position);
-        },
-        { system, timeoutMs: 30_000 },
-      ),
-    ),
-  );
-}
+const appliedEverywhere = (position: bigint | string) =>
+  whenServedEverywhere(replicas, tenantId, position, system);
 
 /** The tenant's config version each replica serves. */
-async function appliedVersions(): Promise<string[]> {
-  return Promise.all(
-    replicas.map(async (replica) => {
-      const status = JSON.parse((await httpRequest(`${replica.adminUrl}/status`)).body) as {
-        tenants: Array<{ tenant_id: string; version: string }>;
-      };
-      return status.tenants.find((tenant) => tenant.tenant_id === tenantId)?.version ?? 'none';
-    }),
-  );
-}
+const appliedVersions = () =>
+  Promise.all(replicas.map(async (replica) => String((await servedVersion(replica, tenantId)) ?? 'none')));
 
 const headPosition = async () =>
   (await system.database.pool.query('select value from event_store_position')).rows[0].value as string;
@@ -359,7 +337,7 @@ describe('explain agrees with what two gateway replicas do', () => {
 
     const deleted = await system.admin('DELETE', `/api/v1/routes/${routes.posts}`);
     expect(deleted.status, deleted.text).toBe(204);
-    await appliedEverywhere(deleted.headers.get('x-event-position') ?? '');
+    await appliedEverywhere(eventPosition(deleted));
     const now = await explain('GET', '/posts/1');
     for (const replica of replicas)
       expectAgreement(now, observed(await send(replica, 'GET', '/posts/1')), `now on ${replica.id}`);

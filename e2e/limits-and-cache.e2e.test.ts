@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedInRedis } from './cache-store.js';
 import {
-  eventually,
   type GatewayReplica,
   type HttpResponse,
   httpRequest,
@@ -10,6 +9,7 @@ import {
   type TestOrigin,
   TestSystem,
 } from './harness.js';
+import { eventPosition, whenServedEverywhere } from './served-version.js';
 
 /**
  * Shared rate limits and cache at system level: three gateway replicas (separate processes) on the shared Redis enforce one
@@ -85,21 +85,7 @@ beforeAll(async () => {
 
   // Every replica has applied the snapshot with both routes (its admin /status lists the version), so
   // no probe request spends tokens or fills the cache.
-  const position = BigInt(cached.headers.get('x-event-position') ?? '0');
-  await Promise.all(
-    replicas.map((replica) =>
-      eventually(
-        `${replica.id} applies the tenant's snapshot`,
-        async () => {
-          const status = await httpRequest(`${replica.adminUrl}/status`);
-          const body = JSON.parse(status.body) as { tenants?: Array<{ tenant_id: string; version: string }> };
-          const entry = body.tenants?.find((t) => t.tenant_id === tenantId);
-          return entry !== undefined && BigInt(entry.version) >= position;
-        },
-        { system, timeoutMs: 30_000 },
-      ),
-    ),
-  );
+  await whenServedEverywhere(replicas, tenantId, eventPosition(cached), system);
 }, 180_000);
 
 afterAll(async () => {

@@ -13,12 +13,12 @@ import WebSocket from 'ws';
 import {
   eventually,
   type GatewayReplica,
-  httpRequest,
   startOrigin,
   stopAllServices,
   type TestOrigin,
   TestSystem,
 } from './harness.js';
+import { eventPosition, whenServedEverywhere } from './served-version.js';
 
 /**
  * An origin's TLS settings through real processes: admin API → event store → snapshot projector →
@@ -102,22 +102,9 @@ async function tenantWithRoutes(
       },
     });
     expect(route.status, route.text).toBe(201);
-    position = BigInt(route.headers.get('x-event-position') ?? '0');
+    position = eventPosition(route);
   }
   return { id, originIds, position };
-}
-
-async function applied(tenantId: string, position: bigint): Promise<void> {
-  await eventually(
-    `the replica applies ${tenantId}`,
-    async () => {
-      const status = await httpRequest(`${gateway.adminUrl}/status`);
-      const body = JSON.parse(status.body) as { tenants?: Array<{ tenant_id: string; version: string }> };
-      const entry = body.tenants?.find((t) => t.tenant_id === tenantId);
-      return entry !== undefined && BigInt(entry.version) >= position;
-    },
-    { system, timeoutMs: 30_000 },
-  );
 }
 
 const noChecks = { active: { enabled: false } };
@@ -211,8 +198,8 @@ beforeAll(async () => {
     'self-signed': { url: selfSigned.url, health_check: noChecks },
   }));
   tenantB = b.id;
-  await applied(tenantA, a.position);
-  await applied(tenantB, b.position);
+  await whenServedEverywhere([gateway], tenantA, a.position, system);
+  await whenServedEverywhere([gateway], tenantB, b.position, system);
 }, 240_000);
 
 afterAll(async () => {

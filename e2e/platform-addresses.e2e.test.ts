@@ -1,13 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  eventually,
-  type GatewayReplica,
-  httpRequest,
-  startOrigin,
-  stopAllServices,
-  type TestOrigin,
-  TestSystem,
-} from './harness.js';
+import { type GatewayReplica, startOrigin, stopAllServices, type TestOrigin, TestSystem } from './harness.js';
+import { eventPosition, whenServedEverywhere } from './served-version.js';
 
 /**
  * Regression test, through real processes, for tenant traffic reaching the platform itself: an origin
@@ -39,7 +32,7 @@ async function route(pathPattern: string, url: string): Promise<bigint> {
     },
   });
   expect(created.status, created.text).toBe(201);
-  return BigInt(created.headers.get('x-event-position') ?? '0');
+  return eventPosition(created);
 }
 
 beforeAll(async () => {
@@ -58,17 +51,7 @@ beforeAll(async () => {
   await route('/admin-name/*', `http://localhost:${gateway.adminPort}`);
   const position = await route('/traffic/*', `http://[::ffff:127.0.0.1]:${gateway.port}`);
 
-  await eventually(
-    'the gateway applies the tenant',
-    async () => {
-      const status = JSON.parse((await httpRequest(`${gateway.adminUrl}/status`)).body) as {
-        tenants?: Array<{ tenant_id: string; version: string }>;
-      };
-      const entry = status.tenants?.find((t) => t.tenant_id === tenantId);
-      return entry !== undefined && BigInt(entry.version) >= position;
-    },
-    { system, timeoutMs: 30_000 },
-  );
+  await whenServedEverywhere([gateway], tenantId, position, system);
 }, 180_000);
 
 afterAll(async () => {
