@@ -9,7 +9,7 @@ import {
   type TestOrigin,
   TestSystem,
 } from './harness.js';
-import { eventPosition, whenServedEverywhere } from './served-version.js';
+import { whenServedEverywhere } from './served-version.js';
 
 /**
  * Purge by URL prefix through the real processes: the admin API (control plane), the purge over Redis,
@@ -44,27 +44,25 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
 }
 
 async function createTenant(subdomain: string, orgId: string): Promise<string> {
-  const tenant = await system.admin('POST', '/api/v1/tenants', {
-    body: { name: subdomain, subdomain, clerk_org_id: orgId },
+  const { id: tenantId } = await system.create('/api/v1/tenants', {
+    name: subdomain,
+    subdomain,
+    clerk_org_id: orgId,
   });
-  expect(tenant.status, tenant.text).toBe(201);
-  const tenantId = tenant.body['id'] as string;
-  const added = await system.admin('POST', '/api/v1/origins', {
-    body: { tenant_id: tenantId, name: 'backend', url: origin.url },
+  const added = await system.create('/api/v1/origins', {
+    tenant_id: tenantId,
+    name: 'backend',
+    url: origin.url,
   });
-  expect(added.status, added.text).toBe(201);
-  const route = await system.admin('POST', '/api/v1/routes', {
-    body: {
-      tenant_id: tenantId,
-      path_pattern: '/*',
-      origin_id: added.body['id'],
-      auth_mode: 'public',
-      cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path' },
-    },
+  const route = await system.create('/api/v1/routes', {
+    tenant_id: tenantId,
+    path_pattern: '/*',
+    origin_id: added.id,
+    auth_mode: 'public',
+    cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path' },
   });
-  expect(route.status, route.text).toBe(201);
   tenantIds.set(subdomain, tenantId);
-  await whenServedEverywhere(replicas, tenantId, eventPosition(route), system);
+  await whenServedEverywhere(replicas, tenantId, route.position, system);
   return tenantId;
 }
 

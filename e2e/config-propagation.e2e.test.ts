@@ -55,35 +55,33 @@ async function publishedVersion(tenant: string): Promise<bigint> {
 
 describe('config propagation from the admin API to every gateway replica', () => {
   it('a replica started after the admin commands serves the tenant at once', async () => {
-    const tenant = await system.admin('POST', '/api/v1/tenants', {
-      body: { name: 'Propagation Inc', subdomain: SUBDOMAIN, clerk_org_id: 'org_propagation' },
-    });
-    expect(tenant.status, tenant.text).toBe(201);
-    tenantId = tenant.body['id'] as string;
+    tenantId = (
+      await system.create('/api/v1/tenants', {
+        name: 'Propagation Inc',
+        subdomain: SUBDOMAIN,
+        clerk_org_id: 'org_propagation',
+      })
+    ).id;
     const [a, b] = await Promise.all(
       [originA, originB].map((origin) =>
-        system.admin('POST', '/api/v1/origins', {
-          body: { tenant_id: tenantId, name: origin.name, url: origin.url },
-        }),
+        system.create('/api/v1/origins', { tenant_id: tenantId, name: origin.name, url: origin.url }),
       ),
     );
-    expect(a?.status, a?.text).toBe(201);
-    expect(b?.status, b?.text).toBe(201);
-    originBId = b?.body['id'] as string;
-    const route = await system.admin('POST', '/api/v1/routes', {
-      body: { tenant_id: tenantId, path_pattern: '/svc/*', origin_id: a?.body['id'], auth_mode: 'public' },
-    });
-    expect(route.status, route.text).toBe(201);
-    routeId = route.body['id'] as string;
-    const keyRoute = await system.admin('POST', '/api/v1/routes', {
-      body: {
+    originBId = b!.id;
+    routeId = (
+      await system.create('/api/v1/routes', {
         tenant_id: tenantId,
-        path_pattern: '/keyed/*',
-        origin_id: a?.body['id'],
-        auth_mode: 'apikey_required',
-      },
+        path_pattern: '/svc/*',
+        origin_id: a!.id,
+        auth_mode: 'public',
+      })
+    ).id;
+    await system.create('/api/v1/routes', {
+      tenant_id: tenantId,
+      path_pattern: '/keyed/*',
+      origin_id: a!.id,
+      auth_mode: 'apikey_required',
     });
-    expect(keyRoute.status, keyRoute.text).toBe(201);
     const key = await system.admin('POST', '/api/v1/api-keys', {
       body: { tenant_id: tenantId, name: 'e2e-key', scopes: ['read'] },
     });

@@ -677,6 +677,17 @@ export class TestSystem {
     });
   }
 
+  /** A set-up command that must create (201): the new resource's id and the event position it reached. */
+  async create(pathname: string, body: Record<string, unknown>): Promise<{ id: string; position: bigint }> {
+    const response = await this.admin('POST', pathname, { body });
+    if (response.status !== 201)
+      throw new Error(`POST ${pathname} answered ${response.status}: ${response.text}`);
+    return {
+      id: response.body['id'] as string,
+      position: BigInt(response.headers.get('x-event-position') ?? '0'),
+    };
+  }
+
   /** A connection to the Redis Cluster master that holds this system's rollout keys. */
   private async rolloutKeysNode(seeds: readonly string[]): Promise<Redis | undefined> {
     const [host, port] = (seeds[0] ?? '').split(':');

@@ -9,7 +9,7 @@ import {
   type TestOrigin,
   TestSystem,
 } from './harness.js';
-import { eventPosition, whenServedEverywhere } from './served-version.js';
+import { whenServedEverywhere } from './served-version.js';
 
 /**
  * Shared rate limits and cache at system level: three gateway replicas (separate processes) on the shared Redis enforce one
@@ -43,49 +43,33 @@ beforeAll(async () => {
   await system.startControlSide();
   replicas = await system.startGateways(3);
 
-  const tenant = await system.admin('POST', '/api/v1/tenants', {
-    body: { name: 'Limits Ltd', subdomain: SUBDOMAIN },
+  tenantId = (await system.create('/api/v1/tenants', { name: 'Limits Ltd', subdomain: SUBDOMAIN })).id;
+  const added = await system.create('/api/v1/origins', {
+    tenant_id: tenantId,
+    name: 'backend',
+    url: origin.url,
   });
-  expect(tenant.status, tenant.text).toBe(201);
-  tenantId = tenant.body['id'] as string;
-  const added = await system.admin('POST', '/api/v1/origins', {
-    body: { tenant_id: tenantId, name: 'backend', url: origin.url },
-  });
-  expect(added.status, added.text).toBe(201);
-  const limited = await system.admin('POST', '/api/v1/routes', {
-    body: {
+  const route = (pathPattern: string, policy: Record<string, unknown>) =>
+    system.create('/api/v1/routes', {
       tenant_id: tenantId,
-      path_pattern: '/limited/*',
-      origin_id: added.body['id'],
+      path_pattern: pathPattern,
+      origin_id: added.id,
       auth_mode: 'public',
-      rate_limit: { algorithm: 'token_bucket', requests_per_second: RATE, burst: BURST },
-    },
+      ...policy,
+    });
+  await route('/limited/*', {
+    rate_limit: { algorithm: 'token_bucket', requests_per_second: RATE, burst: BURST },
   });
-  expect(limited.status, limited.text).toBe(201);
-  const strict = await system.admin('POST', '/api/v1/routes', {
-    body: {
-      tenant_id: tenantId,
-      path_pattern: '/strict/*',
-      origin_id: added.body['id'],
-      auth_mode: 'public',
-      rate_limit: { algorithm: 'token_bucket', requests_per_second: STRICT_RATE, burst: BURST },
-    },
+  await route('/strict/*', {
+    rate_limit: { algorithm: 'token_bucket', requests_per_second: STRICT_RATE, burst: BURST },
   });
-  expect(strict.status, strict.text).toBe(201);
-  const cached = await system.admin('POST', '/api/v1/routes', {
-    body: {
-      tenant_id: tenantId,
-      path_pattern: '/cached/*',
-      origin_id: added.body['id'],
-      auth_mode: 'public',
-      cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path+query' },
-    },
+  const cached = await route('/cached/*', {
+    cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path+query' },
   });
-  expect(cached.status, cached.text).toBe(201);
 
   // Every replica has applied the snapshot with both routes (its admin /status lists the version), so
   // no probe request spends tokens or fills the cache.
-  await whenServedEverywhere(replicas, tenantId, eventPosition(cached), system);
+  await whenServedEverywhere(replicas, tenantId, cached.position, system);
 }, 180_000);
 
 afterAll(async () => {

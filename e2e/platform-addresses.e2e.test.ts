@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayReplica, startOrigin, stopAllServices, type TestOrigin, TestSystem } from './harness.js';
-import { eventPosition, whenServedEverywhere } from './served-version.js';
+import { whenServedEverywhere } from './served-version.js';
 
 /**
  * Regression test, through real processes, for tenant traffic reaching the platform itself: an origin
@@ -18,21 +18,19 @@ let gateway: GatewayReplica;
 let tenantId: string;
 
 async function route(pathPattern: string, url: string): Promise<bigint> {
-  const added = await system.admin('POST', '/api/v1/origins', {
-    body: { tenant_id: tenantId, name: `to-${pathPattern.slice(1, -2)}`, url },
+  const added = await system.create('/api/v1/origins', {
+    tenant_id: tenantId,
+    name: `to-${pathPattern.slice(1, -2)}`,
+    url,
   });
-  expect(added.status, added.text).toBe(201);
-  const created = await system.admin('POST', '/api/v1/routes', {
-    body: {
-      tenant_id: tenantId,
-      path_pattern: pathPattern,
-      origin_id: added.body['id'],
-      auth_mode: 'public',
-      strip_prefix: pathPattern.slice(0, -2),
-    },
+  const created = await system.create('/api/v1/routes', {
+    tenant_id: tenantId,
+    path_pattern: pathPattern,
+    origin_id: added.id,
+    auth_mode: 'public',
+    strip_prefix: pathPattern.slice(0, -2),
   });
-  expect(created.status, created.text).toBe(201);
-  return eventPosition(created);
+  return created.position;
 }
 
 beforeAll(async () => {
