@@ -82,7 +82,7 @@ describe('an answer too large to hold', () => {
       page += 1;
       const data = Array.from({ length: 200 }, () => ({ ...tenant, name: 'x'.repeat(1000) }));
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ data, next_cursor: `c${page}` }));
+      res.end(JSON.stringify({ data, next_cursor: String(page) }));
     });
     const fatResult = await run(['get', 'tenants'], fat, { maxAnswerBytes: 1 * MiB });
     expect(fatResult.code).toBe(EXIT.unavailable);
@@ -90,7 +90,7 @@ describe('an answer too large to hold', () => {
 
     const looping = await hostileApi((_req, res) => {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ data: [tenant], next_cursor: 'again' }));
+      res.end(JSON.stringify({ data: [tenant], next_cursor: '7' }));
     });
     const loopResult = await run(['get', 'tenants'], looping);
     expect(loopResult.code).toBe(EXIT.unavailable);

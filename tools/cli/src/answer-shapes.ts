@@ -8,8 +8,13 @@ import { z } from 'zod';
  */
 
 const text = z.string();
-/** An event position or a config version: a decimal number in a string (they outgrow JS numbers). */
-const position = z.string();
+/**
+ * An event position or a config version: a decimal number in a string (they outgrow JS numbers). The
+ * CLI prints it as a flag to type next (`--if-version 12`), so anything else is not the admin API's.
+ */
+const position = z.string().regex(/^\d{1,19}$/, 'must be an event position (a decimal number)');
+/** A page cursor: the position of the page's last item, which `--cursor` is then suggested with. */
+const cursor = z.string().regex(/^\d{1,19}$/, 'must be a cursor of the admin API (a decimal number)');
 /**
  * A field shown in a table cell: any JSON value, present (a bare z.unknown() member of an object is
  * required); `shown.optional()` for one an answer may leave out.
@@ -32,7 +37,7 @@ export type OmittedTenant = z.output<typeof omittedTenant>;
 export const page = <Item extends z.ZodType>(item: Item) =>
   z.looseObject({
     data: z.array(item),
-    next_cursor: z.string().nullish(),
+    next_cursor: cursor.nullish(),
     omitted_tenants: z.array(omittedTenant).optional().catch(undefined),
   });
 
