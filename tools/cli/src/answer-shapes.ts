@@ -23,7 +23,13 @@ const shown = z.unknown();
 /** A table cell's value: printed as `-` when the answer leaves it out, never a reason to refuse the answer. */
 const cell = z.unknown().optional();
 
-export const tenantSummary = z.looseObject({ id: text, name: text, subdomain: text });
+/**
+ * A tenant's subdomain: a DNS label (the admin API's own rule is lower case), which the CLI prints as a
+ * flag to type next (`history -t acme`).
+ */
+const subdomain = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'must be a DNS label');
+
+export const tenantSummary = z.looseObject({ id: text, name: text, subdomain });
 export type TenantSummary = z.output<typeof tenantSummary>;
 
 /**

@@ -134,6 +134,9 @@ export class AnswerLostError extends CliError {
 /** RFC 6750's b64token: what an `Authorization: Bearer` header can carry (a JWT always is one). */
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+/** An event position as the admin API writes it (X-Event-Position): a decimal number. */
+const EVENT_POSITION = /^\d{1,19}$/;
+
 /** The most of a redirect's Location the CLI prints. */
 const MAX_SHOWN_LOCATION = 500;
 
@@ -326,8 +329,13 @@ export class ApiClient {
     const { details } = parts;
     const summary = `${response.status} ${code}: ${message}`;
     if (response.status === 409 && code === 'idempotency_answer_lost') {
+      // Printed with the command to read the change: a header that is no event position is not shown.
+      const position = response.headers.get('x-event-position');
       return {
-        error: new AnswerLostError(response.headers.get('x-event-position'), summary),
+        error: new AnswerLostError(
+          position !== null && EVENT_POSITION.test(position) ? position : null,
+          summary,
+        ),
         waitSeconds: undefined,
       };
     }

