@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { type ConnectionOptions, createSecureContext } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import { SettingsError } from '../settings/load-settings.js';
+import { pemCertificatesProblem, readSettingFile } from '../settings/setting-file.js';
 
 /**
  * How the platform's Redis clients encrypt and authenticate. A URL's scheme says whether to use TLS
@@ -32,7 +32,6 @@ export interface RedisConnectionSecurity {
 export function redisTlsCa(
   settings: { REDIS_TLS_CA_FILE?: string | undefined },
   url: { setting: string; value: string | undefined },
-  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): string[] | undefined {
   const path = settings.REDIS_TLS_CA_FILE;
   if (path === undefined) return undefined;
@@ -43,20 +42,10 @@ export function redisTlsCa(
         issue: `is set but ${url.setting} is not a rediss:// URL: use rediss:// for TLS, or unset REDIS_TLS_CA_FILE`,
       },
     ]);
-  let ca: string;
-  try {
-    ca = readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new SettingsError([{ setting: 'REDIS_TLS_CA_FILE', issue: `cannot be read (${path}: ${code})` }]);
-  }
-  const notPem = { setting: 'REDIS_TLS_CA_FILE', issue: 'must hold PEM certificates' };
-  if (!ca.includes('BEGIN CERTIFICATE')) throw new SettingsError([notPem]);
-  try {
-    createSecureContext({ ca });
-  } catch (error) {
-    throw new SettingsError([{ ...notPem, issue: `${notPem.issue} (${(error as Error).message})` }]);
-  }
+  const ca = readSettingFile('REDIS_TLS_CA_FILE', path);
+  const problem = pemCertificatesProblem(ca);
+  if (problem !== undefined)
+    throw new SettingsError([{ setting: 'REDIS_TLS_CA_FILE', issue: `${path} ${problem}` }]);
   return [ca];
 }
 

@@ -1,8 +1,8 @@
 import { createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { isWebOrigin } from '../domain/web-origin.js';
+import { pemCertificatesProblem, readFileOrIssue } from './setting-file.js';
 
 /**
  * Reusable validators for settings shared by several services. Every service composes its own shape
@@ -28,15 +28,10 @@ function postgresUrlFileProblem(value: string): string | undefined {
   for (const name of POSTGRES_URL_FILES) {
     const path = params.get(name);
     if (path === null) continue;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      return `names a ${name} that cannot be read (${path}: ${code})`;
-    }
-    if (name === 'sslrootcert' && !text.includes('BEGIN CERTIFICATE'))
-      return `names a sslrootcert that holds no PEM certificate (${path})`;
+    const file = readFileOrIssue(path);
+    if (file.issue !== undefined) return `names a ${name} that ${file.issue}`;
+    const problem = name === 'sslrootcert' ? pemCertificatesProblem(file.text) : undefined;
+    if (problem !== undefined) return `names a sslrootcert that ${problem} (${path})`;
   }
   return undefined;
 }

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { type ConnectionOptions, createSecureContext } from 'node:tls';
 import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { booleanFlag } from '../settings/common-settings.js';
 import { SettingsError } from '../settings/load-settings.js';
+import { pemCertificatesProblem, type ReadFile, readFileOrIssue } from '../settings/setting-file.js';
 
 const SASL_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain'] as const;
 type SaslMechanism = (typeof SASL_MECHANISMS)[number];
@@ -61,7 +61,7 @@ type Problem = { setting: string; issue: string };
  */
 export function kafkaClientSecurity(
   settings: KafkaSecuritySettings,
-  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+  readFile?: ReadFile,
 ): KafkaClientSecurity {
   const problems: Problem[] = [];
   const ssl = tlsOptions(settings, readFile, problems);
@@ -79,7 +79,7 @@ function wantsTls(settings: KafkaSecuritySettings): boolean {
 
 function tlsOptions(
   settings: KafkaSecuritySettings,
-  readFile: (path: string) => string,
+  readFile: ReadFile | undefined,
   problems: Problem[],
 ): true | ConnectionOptions | undefined {
   const files = TLS_FILES.filter((name) => settings[name] !== undefined);
@@ -103,19 +103,17 @@ function tlsOptions(
   const read = (setting: (typeof TLS_FILES)[number]): string | undefined => {
     const path = settings[setting];
     if (path === undefined) return undefined;
-    try {
-      return readFile(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      problems.push({ setting, issue: `cannot be read (${path}: ${code})` });
-      return undefined;
-    }
+    const file = readFileOrIssue(path, readFile);
+    if (file.issue !== undefined) problems.push({ setting, issue: file.issue });
+    return file.text;
   };
   const ca = read('KAFKA_TLS_CA_FILE');
   const cert = read('KAFKA_TLS_CERT_FILE');
   const key = read('KAFKA_TLS_KEY_FILE');
   if (problems.length > 0) return undefined;
-  if (ca !== undefined) checkPem('KAFKA_TLS_CA_FILE', { ca }, ca.includes('BEGIN CERTIFICATE'), problems);
+  const caProblem = ca === undefined ? undefined : pemCertificatesProblem(ca);
+  if (caProblem !== undefined)
+    problems.push({ setting: 'KAFKA_TLS_CA_FILE', issue: `${settings.KAFKA_TLS_CA_FILE} ${caProblem}` });
   if (cert !== undefined && key !== undefined) {
     checkPem('KAFKA_TLS_CERT_FILE', { cert }, cert.includes('BEGIN CERTIFICATE'), problems);
     if (problems.length === 0)

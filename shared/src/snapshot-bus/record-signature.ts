@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { SettingsError } from '../settings/load-settings.js';
+import { readSettingFile } from '../settings/setting-file.js';
 import { HEADER_ENCODING, HEADER_VERSION, type SnapshotRecord } from './codec.js';
 
 /**
@@ -123,22 +123,9 @@ export function createSnapshotVerifier(publicKeys: readonly KeyObject[]): Snapsh
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 
-function readKeyFile(setting: string, file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new SettingsError([
-      {
-        setting,
-        issue: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-      },
-    ]);
-  }
-}
-
 /** `SNAPSHOT_SIGNING_KEY_FILE`: the projector's Ed25519 private key (PEM). */
 export function loadSnapshotSigner(file: string, setting = 'SNAPSHOT_SIGNING_KEY_FILE'): SnapshotSigner {
-  const text = readKeyFile(setting, file);
+  const text = readSettingFile(setting, file);
   const blocks = [...text.matchAll(PEM_BLOCK)];
   const problem = (issue: string) => new SettingsError([{ setting, issue: `${file} ${issue}` }]);
   if (blocks.length !== 1) throw problem('must hold exactly one PEM private key');
@@ -162,7 +149,7 @@ export function loadSnapshotSigner(file: string, setting = 'SNAPSHOT_SIGNING_KEY
  * private key is refused: a replica needs none, and must not hold what could sign configuration.
  */
 export function loadSnapshotVerifier(file: string, setting = 'SNAPSHOT_VERIFY_KEYS_FILE'): SnapshotVerifier {
-  const text = readKeyFile(setting, file);
+  const text = readSettingFile(setting, file);
   const blocks = [...text.matchAll(PEM_BLOCK)];
   const problem = (issue: string) => new SettingsError([{ setting, issue: `${file} ${issue}` }]);
   if (blocks.length === 0) throw problem('holds no PEM public key');

@@ -124,8 +124,8 @@ describe('key files', () => {
       .toString();
     const missing = path.join(dir, 'missing.pem');
     const cases: Array<[() => unknown, string, RegExp]> = [
-      [() => loadSnapshotVerifier(missing), 'SNAPSHOT_VERIFY_KEYS_FILE', /cannot read .*ENOENT/],
-      [() => loadSnapshotSigner(missing), 'SNAPSHOT_SIGNING_KEY_FILE', /cannot read .*ENOENT/],
+      [() => loadSnapshotVerifier(missing), 'SNAPSHOT_VERIFY_KEYS_FILE', /cannot be read .*ENOENT/],
+      [() => loadSnapshotSigner(missing), 'SNAPSHOT_SIGNING_KEY_FILE', /cannot be read .*ENOENT/],
       [
         () => loadSnapshotVerifier(write('private-as-public.pem', `${publicPem}${privatePem}`)),
         'SNAPSHOT_VERIFY_KEYS_FILE',

@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
+import { readSettingFile } from '@vantageedge/shared/settings/setting-file';
 import { secureContextFor } from './tls-policy.js';
 
 export interface ServedCertificate {
@@ -54,8 +54,8 @@ export function assertDefaultCertificateLoads(settings: {
 }): void {
   const { GATEWAY_TLS_CERT_FILE: certFile, GATEWAY_TLS_KEY_FILE: keyFile } = settings;
   if (certFile === undefined || keyFile === undefined) return;
-  const certificatePem = readSetting('GATEWAY_TLS_CERT_FILE', certFile);
-  const privateKeyPem = readSetting('GATEWAY_TLS_KEY_FILE', keyFile);
+  const certificatePem = readSettingFile('GATEWAY_TLS_CERT_FILE', certFile);
+  const privateKeyPem = readSettingFile('GATEWAY_TLS_KEY_FILE', keyFile);
   try {
     new X509Certificate(certificatePem);
   } catch (error) {
@@ -75,14 +75,6 @@ export function assertDefaultCertificateLoads(settings: {
         issue: `${keyFile} is not the private key of ${certFile} (${(error as Error).message})`,
       },
     ]);
-  }
-}
-
-function readSetting(setting: string, file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new SettingsError([{ setting, issue: `cannot be read: ${(error as Error).message}` }]);
   }
 }
 

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { SettingsError } from './load-settings.js';
+
+/**
+ * Files that settings name (keys, CA certificates, client certificates), read once at start: a file
+ * that cannot be read or does not hold what its setting says stops the service with one line naming the
+ * setting, instead of a connection or listener failing later. A reason names the file's path and the
+ * system's code (ENOENT, EACCES, EISDIR), never what the file holds.
+ */
+
+export type ReadFile = (path: string) => string;
+
+const readUtf8: ReadFile = (path) => readFileSync(path, 'utf8');
+
+/** The file's text, or why it cannot be read ("cannot be read (/path: ENOENT)"). */
+export function readFileOrIssue(
+  path: string,
+  readFile: ReadFile = readUtf8,
+): { text: string; issue?: undefined } | { text?: undefined; issue: string } {
+  try {
+    return { text: readFile(path) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    return { issue: `cannot be read (${path}: ${code})` };
+  }
+}
+
+/** The text of the file at `path` that `setting` names; SettingsError naming the setting when unreadable. */
+export function readSettingFile(setting: string, path: string, readFile: ReadFile = readUtf8): string {
+  const file = readFileOrIssue(path, readFile);
+  if (file.issue !== undefined) throw new SettingsError([{ setting, issue: file.issue }]);
+  return file.text;
+}
+
+/**
+ * Why `pem` is not a set of CA certificates a TLS client can trust, or undefined when it is. Node's own
+ * parse (its messages name no key material): a bad file fails here, not at the first connection.
+ */
+export function pemCertificatesProblem(pem: string): string | undefined {
+  if (!pem.includes('BEGIN CERTIFICATE')) return 'holds no PEM certificate';
+  try {
+    createSecureContext({ ca: pem });
+    return undefined;
+  } catch (error) {
+    return `holds no PEM certificate Node can read (${(error as Error).message})`;
+  }
+}
