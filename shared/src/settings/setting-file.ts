@@ -1,5 +1,5 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { SettingsError } from './load-settings.js';
 
 /**
@@ -33,16 +33,26 @@ export function readSettingFile(setting: string, path: string, readFile: ReadFil
   return file.text;
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
 /**
- * Why `pem` is not a set of CA certificates a TLS client can trust, or undefined when it is. Node's own
- * parse (its messages name no key material): a bad file fails here, not at the first connection.
+ * Why `pem` is not a set of CA certificates a TLS client can trust, or undefined when it is. Every
+ * certificate block must parse: Node's TLS stops reading a CA file at the first block that does not,
+ * silently, and would trust none of the certificates from there on.
  */
 export function pemCertificatesProblem(pem: string): string | undefined {
-  if (!pem.includes('BEGIN CERTIFICATE')) return 'holds no PEM certificate';
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate';
+  const broken = blocks.findIndex((block) => !parses(block));
+  if (broken < 0) return undefined;
+  return `holds a PEM certificate that does not parse (certificate ${broken + 1} of ${blocks.length})`;
+}
+
+function parses(certificatePem: string): boolean {
   try {
-    createSecureContext({ ca: pem });
-    return undefined;
-  } catch (error) {
-    return `holds no PEM certificate Node can read (${(error as Error).message})`;
+    new X509Certificate(certificatePem);
+    return true;
+  } catch {
+    return false;
   }
 }

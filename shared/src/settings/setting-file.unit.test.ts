@@ -33,5 +33,13 @@ describe('a file a setting names', () => {
   it('holds CA certificates a TLS client can trust, or says why not', () => {
     expect(pemCertificatesProblem(ca.certificatePem)).toBeUndefined();
     expect(pemCertificatesProblem(ca.privateKeyPem)).toBe('holds no PEM certificate');
+    // A block that does not parse: TLS would trust none of the certificates from it on.
+    const damaged = ca.certificatePem.replace(/\n[A-Za-z0-9+/]{8}/, '\nAAAAAAAA');
+    expect(pemCertificatesProblem(damaged)).toBe(
+      'holds a PEM certificate that does not parse (certificate 1 of 1)',
+    );
+    expect(pemCertificatesProblem(`${ca.certificatePem}${damaged}`)).toBe(
+      'holds a PEM certificate that does not parse (certificate 2 of 2)',
+    );
   });
 });
