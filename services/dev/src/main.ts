@@ -4,7 +4,7 @@ import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
-import { SettingsError } from '@vantageedge/shared/settings/load-settings';
+import { exitNaming, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { loadOrCreateDevCertificate } from './dev-certificate.js';
 import { DEV_CLERK_ISSUER, loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment, exposedListeners } from './dev-settings.js';
@@ -65,14 +65,10 @@ try {
     progress: (line) => say(`· ${line}`),
   });
 } catch (error) {
-  if (error instanceof SettingsError) {
-    for (const p of error.problems)
-      process.stderr.write(`make dev: invalid configuration: ${p.setting} ${p.issue}\n`);
-  } else {
-    process.stderr.write(
-      `make dev: could not start: ${error instanceof Error ? error.stack : String(error)}\n`,
-    );
-  }
+  if (error instanceof SettingsError) exitNaming('make dev', error);
+  process.stderr.write(
+    `make dev: could not start: ${error instanceof Error ? error.stack : String(error)}\n`,
+  );
   process.exit(1);
 }
 

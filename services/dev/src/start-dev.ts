@@ -6,6 +6,7 @@ import { listenControlPlane, listenerOptionsFromSettings } from '@vantageedge/co
 import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { assertGatewaySettings, gatewaySettings } from '@vantageedge/gateway/settings';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
+import { assertDefaultCertificateLoads } from '@vantageedge/gateway/tls/default-certificate';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
 import type { Projector } from '@vantageedge/projections/runner/projector';
@@ -144,6 +145,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     );
     // The rules a gateway's own start applies (an admin listener off loopback needs its token, …).
     assertGatewaySettings(gwConfig);
+    assertDefaultCertificateLoads(gwConfig);
 
     // A statement that meets a connection the server already ended is sent again on a new one.
     const pool = createAdminPool({

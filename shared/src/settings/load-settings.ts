@@ -75,7 +75,8 @@ export function checkSettingsOrExit<T>(service: string, check: () => T): T {
   }
 }
 
-function exitNaming(service: string, error: SettingsError): never {
+/** One stderr line per bad setting (`<service>: invalid configuration: SETTING issue`), then exit 1. */
+export function exitNaming(service: string, error: SettingsError): never {
   for (const problem of error.problems) {
     process.stderr.write(`${service}: invalid configuration: ${problem.setting} ${problem.issue}\n`);
   }
