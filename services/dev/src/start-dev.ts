@@ -27,13 +27,21 @@ import {
   redisClientOptionsFromSettings,
   redisSettings,
 } from '@vantageedge/shared/redis/client';
-import { parseSettings } from '@vantageedge/shared/settings/load-settings';
+import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { InMemorySnapshotLog } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import {
+  loadSnapshotSigner,
+  loadSnapshotVerifier,
+  type SnapshotSigner,
+  type SnapshotVerifier,
+} from '@vantageedge/shared/snapshot-bus/record-signature';
 import {
   configPlaneSettings,
   snapshotBusFromSettings,
   snapshotBusSettings,
+  snapshotSigningSettings,
+  snapshotVerifySettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import { InMemoryQuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
@@ -139,6 +147,8 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
         ...redisSettings,
         ...cacheRedisSettings,
         ...configPlaneSettings,
+        ...snapshotSigningSettings,
+        ...snapshotVerifySettings,
         ...gatewaySettings,
       },
       env,
@@ -146,6 +156,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     // The rules a gateway's own start applies (an admin listener off loopback needs its token, …).
     assertGatewaySettings(gwConfig);
     assertDefaultCertificateLoads(gwConfig);
+    const { signer, verifier } = snapshotKeys(gwConfig);
 
     // A statement that meets a connection the server already ended is sent again on a new one.
     const pool = createAdminPool({
@@ -170,6 +181,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     const projectorBus: SnapshotBus = snapshotBusFromSettings(gwConfig, {
       clientId: 've-dev-snapshot-projector',
       log,
+      signer,
     });
     closers.push(['snapshot bus (projector)', () => projectorBus.close()]);
     if (gwConfig.SNAPSHOT_BUS === 'memory') {
@@ -216,7 +228,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       });
       closers.push(['cache redis', () => cacheRedis?.disconnect()]);
     }
-    const gatewayBus = snapshotBusFromSettings(gwConfig, { clientId: 've-dev-gateway', log });
+    const gatewayBus = snapshotBusFromSettings(gwConfig, { clientId: 've-dev-gateway', log, verifier });
     closers.push(['snapshot bus (gateway)', () => gatewayBus.close()]);
     // Usage and quotas: in Redis when there is one, else shared in memory by the gateway, the usage
     // flusher and the control plane (the key's remaining quota).
@@ -308,4 +320,34 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     await close();
     throw error;
   }
+}
+
+const SNAPSHOT_KEY_FILES = ['SNAPSHOT_SIGNING_KEY_FILE', 'SNAPSHOT_VERIFY_KEYS_FILE'] as const;
+
+/**
+ * The snapshot projector's signing key and the gateway's accepted keys, as their own starts read them.
+ * On the in-memory bus they are refused rather than taken and ignored: its log is this process's alone,
+ * nothing else can write it, and no record on it is signed or verified.
+ */
+function snapshotKeys(settings: {
+  SNAPSHOT_BUS: 'memory' | 'kafka';
+  SNAPSHOT_SIGNING_KEY_FILE?: string | undefined;
+  SNAPSHOT_VERIFY_KEYS_FILE?: string | undefined;
+}): { signer?: SnapshotSigner | undefined; verifier?: SnapshotVerifier | undefined } {
+  const { SNAPSHOT_SIGNING_KEY_FILE: signingKey, SNAPSHOT_VERIFY_KEYS_FILE: verifyKeys } = settings;
+  if (settings.SNAPSHOT_BUS === 'kafka')
+    return {
+      signer: signingKey === undefined ? undefined : loadSnapshotSigner(signingKey),
+      verifier: verifyKeys === undefined ? undefined : loadSnapshotVerifier(verifyKeys),
+    };
+  const given = SNAPSHOT_KEY_FILES.filter((setting) => settings[setting] !== undefined);
+  if (given.length > 0)
+    throw new SettingsError(
+      given.map((setting) => ({
+        setting,
+        issue:
+          "applies to the kafka snapshot bus only: make dev's in-memory bus signs and verifies nothing (unset it, or set KAFKA_BROKERS to run on the Kafka topic)",
+      })),
+    );
+  return {};
 }
