@@ -235,3 +235,23 @@ describe('a service given a bad setting stops at start with one line naming it',
     },
   );
 });
+
+describe('a service whose DATABASE_URL does not verify the server warns at start', () => {
+  it.each(['control-plane', 'read-model-projector', 'snapshot-projector'] as const)(
+    '%s: sslmode=no-verify, named without the password',
+    async (service) => {
+      const started = startService(service, SERVICES[service], {
+        ...NOWHERE,
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: 'postgres://ve:planted-db-password@127.0.0.1:1/none?sslmode=no-verify',
+      });
+      try {
+        const line = await started.waitForLine("DATABASE_URL's sslmode=no-verify", 20_000);
+        expect(line).toMatch(/"level":"warn"/);
+        expect(line).not.toMatch(/planted-db-password/);
+      } finally {
+        await started.stop();
+      }
+    },
+  );
+});

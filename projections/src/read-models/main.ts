@@ -11,6 +11,7 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
+import { databaseTlsWarning } from '@vantageedge/shared/postgres/database-url-security';
 import { abandonOpeningConnections, endPool } from '@vantageedge/shared/postgres/end-pool';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
@@ -47,6 +48,8 @@ const telemetry = startTelemetry({
   otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
 });
 const logger = createLogger({ service: 'read-model-projector', level: config.LOG_LEVEL });
+const databaseWarning = databaseTlsWarning(config.DATABASE_URL);
+if (databaseWarning) logger.warn(databaseWarning);
 const registry = createMetricsRegistry('read-model-projector');
 // A connection that died silently is found in seconds; a batch in flight on one resumes from its checkpoint.
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 4 }, livenessFromSettings(config));

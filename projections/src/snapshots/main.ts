@@ -14,6 +14,7 @@ import {
   livenessFromSettings,
   postgresLivenessSettings,
 } from '@vantageedge/shared/postgres/connection-liveness';
+import { databaseTlsWarning } from '@vantageedge/shared/postgres/database-url-security';
 import { abandonOpeningConnections, endPool } from '@vantageedge/shared/postgres/end-pool';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import {
@@ -70,6 +71,8 @@ const telemetry = startTelemetry({
 const logger = createLogger({ service: 'snapshot-projector', level: settings.LOG_LEVEL });
 const kafkaWarning = snapshotBusSecurityWarning(settings);
 if (kafkaWarning) logger.warn(kafkaWarning);
+const databaseWarning = databaseTlsWarning(settings.DATABASE_URL);
+if (databaseWarning) logger.warn(databaseWarning);
 const registry = createMetricsRegistry('snapshot-projector');
 // A connection that died silently is found in seconds; a batch in flight on one resumes from its checkpoint.
 const pool = createLivePool(

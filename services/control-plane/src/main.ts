@@ -10,6 +10,7 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
+import { databaseTlsWarning } from '@vantageedge/shared/postgres/database-url-security';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { cacheRedisClientOptions } from '@vantageedge/shared/redis/cache-redis';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
@@ -37,6 +38,8 @@ const telemetry = startTelemetry({
   otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
 });
 const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL });
+const databaseWarning = databaseTlsWarning(config.DATABASE_URL);
+if (databaseWarning) logger.warn(databaseWarning);
 const metrics = createMetricsRegistry('control-plane');
 // A statement that meets a connection PostgreSQL already ended is sent again on a new one.
 // One that died silently is found in seconds (connection-liveness.ts).

@@ -1,0 +1,37 @@
+type Env = Record<string, string | undefined>;
+
+/**
+ * What a service logs at start when its PostgreSQL connections are encrypted but the server's
+ * certificate is not verified, as node-postgres reads DATABASE_URL (and PGSSLMODE when the URL sets no
+ * TLS parameter): anyone on the path can pose as the database, and read or change every tenant's
+ * configuration on the way. Names the parameters that turned verification off, never the URL (its
+ * password).
+ */
+export function databaseTlsWarning(url: string, env: Env = process.env): string | undefined {
+  const unverifiedBy = verificationTurnedOffBy(url, env);
+  if (unverifiedBy === undefined) return undefined;
+  return `${unverifiedBy}: connections to PostgreSQL are encrypted but the server's certificate is not verified, so anyone on the path can pose as the database; use sslmode=verify-full (with sslrootcert for a private CA)`;
+}
+
+/** node-postgres 8's rules (pg-connection-string and its ConnectionParameters): a repeated parameter's last value wins. */
+function verificationTurnedOffBy(url: string, env: Env): string | undefined {
+  let params: URLSearchParams;
+  try {
+    params = new URL(url).searchParams;
+  } catch {
+    return undefined;
+  }
+  const last = (name: string) => params.getAll(name).at(-1) || undefined;
+  const sslmode = last('sslmode');
+  if (sslmode !== undefined || last('sslcert') || last('sslkey') || last('sslrootcert')) {
+    if (last('uselibpqcompat') !== 'true')
+      return sslmode === 'no-verify' ? "DATABASE_URL's sslmode=no-verify" : undefined;
+    // libpq's meaning: prefer and require encrypt without verifying (require with a root CA verifies the chain).
+    const unverified = sslmode === 'prefer' || (sslmode === 'require' && !last('sslrootcert'));
+    return unverified ? `DATABASE_URL's sslmode=${sslmode} with uselibpqcompat=true` : undefined;
+  }
+  const ssl = params.getAll('ssl').at(-1);
+  if (ssl === 'no-verify') return "DATABASE_URL's ssl=no-verify";
+  if (ssl !== undefined || last('sslnegotiation') === 'direct') return undefined;
+  return env['PGSSLMODE'] === 'no-verify' ? 'PGSSLMODE=no-verify (DATABASE_URL sets no sslmode)' : undefined;
+}
