@@ -26,8 +26,9 @@ function postgresUrlFileProblem(value: string): string | undefined {
     return undefined;
   }
   for (const name of POSTGRES_URL_FILES) {
-    const path = params.get(name);
-    if (path === null) continue;
+    // node-postgres connects with a repeated parameter's last value.
+    const path = params.getAll(name).at(-1);
+    if (path === undefined) continue;
     const file = readFileOrIssue(path);
     if (file.issue !== undefined) return `names a ${name} that ${file.issue}`;
     const problem = name === 'sslrootcert' ? pemCertificatesProblem(file.text) : undefined;

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { problemsOf } from '../testing/settings-problems.js';
 import {
@@ -85,6 +86,22 @@ describe('setting validators', () => {
       'REDIS_URL',
     ]);
   });
+});
+
+// Regression: the check read a repeated parameter's first value, node-postgres connects with its last.
+it('DATABASE_URL: a file parameter given twice is checked at the value node-postgres uses, the last', () => {
+  const readable = fileURLToPath(import.meta.url);
+  const url = (first: string, last: string) =>
+    `postgres://u@127.0.0.1:5432/db?sslcert=${encodeURIComponent(first)}&sslcert=${encodeURIComponent(last)}`;
+  const problems = problemsOf(() =>
+    parseSettings({ DATABASE_URL: postgresUrl }, { DATABASE_URL: url(readable, '/nonexistent/client.crt') }),
+  );
+  expect(problems).toEqual([
+    { setting: 'DATABASE_URL', issue: expect.stringContaining('/nonexistent/client.crt: ENOENT') },
+  ]);
+  expect(
+    parseSettings({ DATABASE_URL: postgresUrl }, { DATABASE_URL: url('/nonexistent/client.crt', readable) }),
+  ).toMatchObject({ DATABASE_URL: expect.any(String) });
 });
 
 describe('platform base domains', () => {
