@@ -1254,8 +1254,41 @@ const redirectOf = (command: boolean) =>
       ),
       command &&
         `\${path}, \${query} (with its ?) and \${host} of the request, at most ${MAX_TEMPLATE_VARIABLES} of them; a request that would make the Location longer than 32 KiB is answered 414 uri_too_long`,
-    ),
+    ).superRefine((location, ctx) => {
+      if (command && pathChoosesRedirectHost(location))
+        ctx.addIssue({ code: 'custom', message: PATH_CHOOSES_HOST });
+    }),
   });
+
+const PATH_CHOOSES_HOST = `lets the request path choose the host browsers go to (a request for /evil.example would be sent to evil.example): write \${path} right after a host, or at the start (it begins with /)`;
+
+/**
+ * Whether a redirect's `${path}`, which the client chooses, can stand where a browser reads the
+ * Location's host: `/${path}` makes a request for /evil.example a redirect to `//evil.example`, and
+ * `http:${path}` one to `http://evil.example` (browsers read `\` as `/` and a scheme without its
+ * slashes). Tried as browsers resolve it, from a page of either scheme: two paths, two hosts.
+ */
+function pathChoosesRedirectHost(location: string): boolean {
+  const parsed = parseTemplate(location, LOCATION_VARIABLES);
+  if (!parsed.ok || !parsed.parts.some((part) => 'variable' in part && part.variable === 'path'))
+    return false;
+  const expanded = (path: string) =>
+    parsed.parts
+      .map((part) =>
+        'literal' in part ? part.literal : { path, query: '?q', host: 'host.example' }[part.variable],
+      )
+      .join('');
+  const hostOf = (text: string, base: string) => {
+    try {
+      return new URL(text, base).host;
+    } catch {
+      return undefined;
+    }
+  };
+  return ['http://page.example/a/', 'https://page.example/a/'].some(
+    (base) => hostOf(expanded('/one.example/x'), base) !== hostOf(expanded('/two.example/x'), base),
+  );
+}
 export const redirect = redirectOf(false);
 /** redirect as a command may give it. */
 export const redirectInput = redirectOf(true);

@@ -13,6 +13,8 @@ import {
   queryTransform,
   queryTransformInput,
   RESERVED_MAP_KEYS,
+  redirect,
+  redirectInput,
   requestHeaderTransform,
   requestHeaderTransformInput,
   responseHeaderTransform,
@@ -427,6 +429,47 @@ describe('request header names spelled with underscores', () => {
  * Regression: a 204 (and later a 205, RFC 9110 §15.3.6) with a body went out with Content-Length over
  * HTTP/1.1 and reset HTTP/2 streams.
  */
+/**
+ * ${path} is the client's: a template that lets it stand where a browser reads the Location's host
+ * (`/${path}` with a request for /evil.example is `//evil.example`) sends the tenant's visitors to any
+ * site, from a link on the tenant's own host.
+ */
+describe('redirect locations whose host the request path chooses', () => {
+  it.each([
+    '/${path}',
+    '//${path}',
+    '\\${path}',
+    '/\\${path}',
+    'http:${path}',
+    'https:${path}',
+    'https:/${path}',
+    '/${path}${query}',
+  ])('%s is refused, naming location', (location) => {
+    expect(problems(redirectInput, JSON.stringify({ status: 301, location }))).toEqual([
+      'location: lets the request path choose the host browsers go to (a request for /evil.example would be sent to evil.example): write ${path} right after a host, or at the start (it begins with /)',
+    ]);
+  });
+
+  it.each([
+    '${path}',
+    '${path}${query}',
+    '${path}/',
+    '/v1${path}${query}',
+    'https://new.example.com${path}${query}',
+    'https://${host}${path}${query}',
+    '//${host}${path}',
+    'https://new.example.com/${path}',
+    '/docs?from=${path}',
+    'https://new.example.com/',
+  ])('%s is accepted', (location) => {
+    expect(redirectInput.safeParse({ status: 301, location }).success).toBe(true);
+  });
+
+  it('a stored one still loads', () => {
+    expect(redirect.safeParse({ status: 301, location: '/${path}' }).success).toBe(true);
+  });
+});
+
 describe('fixed_response body of a status without content', () => {
   it.each([204, 205, 304])('%i with a body is refused, naming body', (status) => {
     expect(problems(fixedResponseInput, `{"status": ${status}, "body": "hello"}`)).toEqual([
