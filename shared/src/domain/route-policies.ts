@@ -1268,7 +1268,7 @@ const PATH_CHOOSES_HOST = `lets the request path choose the host browsers go to 
  * `http:${path}` one to `http://evil.example` (browsers read `\` as `/` and a scheme without its
  * slashes). Tried as browsers resolve it, from a page of either scheme: two paths, two hosts.
  */
-function pathChoosesRedirectHost(location: string): boolean {
+export function pathChoosesRedirectHost(location: string): boolean {
   const parsed = parseTemplate(location, LOCATION_VARIABLES);
   if (!parsed.ok || !parsed.parts.some((part) => 'variable' in part && part.variable === 'path'))
     return false;

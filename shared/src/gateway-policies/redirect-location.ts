@@ -2,6 +2,7 @@ import {
   LOCATION_VARIABLES,
   type LocationVariable,
   parseTemplate,
+  pathChoosesRedirectHost,
   type Redirect,
   type TemplatePart,
 } from '../domain/route-policies.js';
@@ -51,12 +52,17 @@ export function compileRedirectLocation<Request>(
     if ('literal' in part) literalLength += part.literal.length;
     else uses.set(part.variable, (uses.get(part.variable) ?? 0) + 1);
   }
+  // A route stored before commands refused such a template (`/${path}`): the path's first slash is
+  // sent encoded, so that the client's first segment stays a segment on the tenant's host and never
+  // becomes the host browsers go to (`//evil.example`).
+  const pathKeptOffHost = pathChoosesRedirectHost(redirect.location);
   return (request) => {
     // Each variable read and encoded once; its length counted before anything is built.
     const values = new Map<LocationVariable, string>();
     let length = literalLength;
     for (const [name, count] of uses) {
-      const value = encoded(read(name, request));
+      let value = encoded(read(name, request));
+      if (pathKeptOffHost && name === 'path' && value.startsWith('/')) value = `%2F${value.slice(1)}`;
       values.set(name, value);
       length += count * value.length;
     }

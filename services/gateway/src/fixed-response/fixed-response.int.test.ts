@@ -77,6 +77,9 @@ describe('fixed_response and redirect route policies', () => {
             cors: { allow_origins: ['https://app.example'] },
             redirect: { status: 301, location: '/preview${path}' },
           },
+          // Stored before commands refused a template that lets the client's path choose the host.
+          { origin_id: null, path_pattern: '/away/*', redirect: { location: '/${path}' } },
+          { origin_id: null, path_pattern: '/scheme-away/*', redirect: { location: 'http:${path}${query}' } },
           // Stored before commands refused the gateway's own response headers in a fixed response.
           {
             origin_id: null,
@@ -113,6 +116,27 @@ describe('fixed_response and redirect route policies', () => {
     expect(home.status).toBe(302);
     expect(home.headers['location']).toBe('https://fixed.localhost/welcome');
     expect(origin.seen).toHaveLength(0);
+  });
+
+  it("never lets a stored template's ${path} choose the host browsers are sent to", async () => {
+    // What a browser on either scheme makes of the Location: the host it goes to, or none.
+    const hostsGoneTo = (location: string) =>
+      ['http://fixed.localhost/', 'https://fixed.localhost/'].map((page) => {
+        try {
+          return new URL(location, page).host;
+        } catch {
+          return undefined;
+        }
+      });
+    const slash = await send(gateway, 'fixed.localhost', '/away/x');
+    expect(slash.status).toBe(302);
+    expect(hostsGoneTo(slash.headers['location'] as string)).toEqual(['fixed.localhost', 'fixed.localhost']);
+    expect(slash.headers['location']).toBe('/%2Faway/x');
+    const scheme = await send(gateway, 'fixed.localhost', '/scheme-away/x?y=1');
+    expect(scheme.status).toBe(302);
+    for (const host of hostsGoneTo(scheme.headers['location'] as string)) {
+      expect([undefined, 'fixed.localhost']).toContain(host);
+    }
   });
 
   it("says Vary for the request headers its route's match conditions read (a cache keeps it per value)", async () => {
