@@ -329,6 +329,8 @@ describe('route policies in the admin API', () => {
       { redirect: { location: `https://x${'${path}'.repeat(9)}` } },
       'redirect.location',
     ],
+    // Regression: a request for /evil.example was redirected to //evil.example, another site.
+    ['a location whose host the path chooses', { redirect: { location: '/${path}' } }, 'redirect.location'],
     [
       'a header value naming nine variables',
       { response_headers: { set: { 'x-who': '${client_ip}'.repeat(9) } } },
