@@ -1266,16 +1266,17 @@ const PATH_CHOOSES_HOST = `lets the request path choose the host browsers go to 
  * Whether a redirect's `${path}`, which the client chooses, can stand where a browser reads the
  * Location's host: `/${path}` makes a request for /evil.example a redirect to `//evil.example`, and
  * `http:${path}` one to `http://evil.example` (browsers read `\` as `/` and a scheme without its
- * slashes). Tried as browsers resolve it, from a page of either scheme: two paths, two hosts.
+ * slashes). Tried as browsers resolve it, from a page of either scheme, with and without a query (an
+ * empty ${query} before ${path} is none): two paths, two hosts.
  */
 export function pathChoosesRedirectHost(location: string): boolean {
   const parsed = parseTemplate(location, LOCATION_VARIABLES);
   if (!parsed.ok || !parsed.parts.some((part) => 'variable' in part && part.variable === 'path'))
     return false;
-  const expanded = (path: string) =>
+  const expanded = (path: string, query: string) =>
     parsed.parts
       .map((part) =>
-        'literal' in part ? part.literal : { path, query: '?q', host: 'host.example' }[part.variable],
+        'literal' in part ? part.literal : { path, query, host: 'host.example' }[part.variable],
       )
       .join('');
   const hostOf = (text: string, base: string) => {
@@ -1285,8 +1286,11 @@ export function pathChoosesRedirectHost(location: string): boolean {
       return undefined;
     }
   };
-  return ['http://page.example/a/', 'https://page.example/a/'].some(
-    (base) => hostOf(expanded('/one.example/x'), base) !== hostOf(expanded('/two.example/x'), base),
+  return ['http://page.example/a/', 'https://page.example/a/'].some((base) =>
+    ['', '?q'].some(
+      (query) =>
+        hostOf(expanded('/one.example/x', query), base) !== hostOf(expanded('/two.example/x', query), base),
+    ),
   );
 }
 export const redirect = redirectOf(false);

@@ -444,6 +444,7 @@ describe('redirect locations whose host the request path chooses', () => {
     'https:${path}',
     'https:/${path}',
     '/${path}${query}',
+    '/${query}${path}',
   ])('%s is refused, naming location', (location) => {
     expect(problems(redirectInput, JSON.stringify({ status: 301, location }))).toEqual([
       'location: lets the request path choose the host browsers go to (a request for /evil.example would be sent to evil.example): write ${path} right after a host, or at the start (it begins with /)',
