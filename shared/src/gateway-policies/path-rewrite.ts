@@ -1,8 +1,21 @@
 import type { RewritePath } from '../domain/route-policies.js';
 import { normalizePath } from '../routing/normalize-path.js';
 
-/** The path the origin sees for a request path, or undefined when the rewrite leaves it as it is. */
-export type PathRewrite = (path: string) => string | undefined;
+/**
+ * The path the origin sees for a request path, undefined when the rewrite leaves it as it is, or null
+ * when it would be longer than MAX_REWRITTEN_PATH_LENGTH (the gateway answers 414 uri_too_long).
+ */
+export type PathRewrite = (path: string) => string | undefined | null;
+
+/**
+ * The longest path a template that names one of the request's segments (or its rest) more than once
+ * makes: routes stored before commands bounded the names a template uses had it copy a segment the
+ * client chose up to 160 times, and a request of 12 KB sent the origin a path of 1.9 MB, built by the
+ * replica. A template naming each once makes no path longer than the request's and its own text.
+ */
+export const MAX_REWRITTEN_PATH_LENGTH = 32 * 1024;
+/** The 414's message. */
+export const REWRITTEN_PATH_TOO_LONG = `the route's rewrite_path would make the path longer than ${MAX_REWRITTEN_PATH_LENGTH} characters with this request's path`;
 
 /**
  * Compiles rewrite_path against the route's pattern (no regular expressions):
@@ -34,8 +47,11 @@ export function compilePathRewrite(rewrite: RewritePath, pathPattern: string): P
       return segment.startsWith(':') ? (positionOf.get(segment) ?? segment) : segment;
     },
   );
+  const named = parts.filter((part) => typeof part === 'number');
+  const repeats = new Set(named).size < named.length;
   return (path) => {
     const segments = path.split('/');
+    if (repeats && rewrittenLength(parts, segments, restFrom) > MAX_REWRITTEN_PATH_LENGTH) return null;
     let out = '';
     for (const part of parts) {
       if (typeof part === 'string') out += `/${part}`;
@@ -44,6 +60,21 @@ export function compilePathRewrite(rewrite: RewritePath, pathPattern: string): P
     }
     return out === '' ? '/' : out;
   };
+}
+
+/** The length of the path the template parts make of `segments`, counted before anything is built. */
+function rewrittenLength(
+  parts: readonly (string | number)[],
+  segments: readonly string[],
+  restFrom: number,
+): number {
+  let length = 0;
+  for (const part of parts) {
+    if (typeof part === 'string') length += 1 + part.length;
+    else if (part > 0) length += 1 + (segments[part]?.length ?? 0);
+    else if (restFrom > 0) for (let i = restFrom; i < segments.length; i++) length += 1 + segments[i]!.length;
+  }
+  return length;
 }
 
 /**

@@ -307,7 +307,8 @@ export function rewrittenPath(route: RouteConfig, path: string): PoliciesExplana
   const rule = route.rewrite_path ?? null;
   if (rule === null) return null;
   const rewritten = compilePathRewrite(rule, route.path_pattern)(path);
-  return { rule, path: rewritten ?? path, rewritten: rewritten !== undefined };
+  // null: longer than gateways build (they answer 414 uri_too_long); the path is shown as it came.
+  return { rule, path: rewritten ?? path, rewritten: typeof rewritten === 'string' };
 }
 
 export function explainPolicies(

@@ -1,12 +1,16 @@
 import { type HeaderTransform, HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
 import { withoutWrites } from '@vantageedge/shared/gateway-policies/header-transform';
-import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
+import {
+  compilePathRewrite,
+  REWRITTEN_PATH_TOO_LONG,
+} from '@vantageedge/shared/gateway-policies/path-rewrite';
 import {
   applyRequestHeaderTransform,
   compileRequestHeaderTransform,
 } from '@vantageedge/shared/gateway-policies/request-header-transform';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { isVary, varyWithOrigin } from '../cors/cors-stage.js';
+import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 import {
@@ -48,7 +52,14 @@ export function createRequestTransformPolicy(): RoutePolicy {
             applyRequestHeaderTransform(headers, exchange.req.headers, exchange);
             exchange.routeRequestHeaders = headers.written;
           }
-          if (rewrite !== null) exchange.forwardPath = rewrite(exchange.path);
+          if (rewrite !== null) {
+            const path = rewrite(exchange.path);
+            if (path === null) {
+              failExchange(exchange, 414, 'uri_too_long', REWRITTEN_PATH_TOO_LONG);
+              return 'handled';
+            }
+            exchange.forwardPath = path;
+          }
           if (query !== null) exchange.query = query(exchange);
           return 'continue';
         },
