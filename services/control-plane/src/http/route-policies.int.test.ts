@@ -256,6 +256,12 @@ describe('route policies in the admin API', () => {
       { rewrite_path: { template: '/x/:other' } },
       'rewrite_path.template',
     ],
+    // Regression: a template could copy a segment the client chose 160 times into the origin's path.
+    [
+      'a template naming the pattern nine times',
+      { rewrite_path: { template: `/x${'/:id'.repeat(8)}/*` } },
+      'rewrite_path.template',
+    ],
     [
       'strip_prefix with rewrite_path',
       { strip_prefix: '/bad', rewrite_path: { template: '/x/:id' } },

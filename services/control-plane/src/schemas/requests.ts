@@ -32,6 +32,7 @@ import {
   MAX_ROUTE_BODY_BYTES,
   MAX_ROUTE_CONNECT_TIMEOUTS_PER_ORIGIN,
   MAX_ROUTE_HEADER_BYTES,
+  MAX_TEMPLATE_VARIABLES,
   PRESERVE_HOST_DESCRIPTION,
   queryTransformInput,
   redirectInput,
@@ -178,6 +179,18 @@ const rewritePathRequest = rewritePath.superRefine((rewrite, ctx) => {
     const path = rewrite[field];
     const problem = path === undefined ? null : forwardedPathEscapeProblem(path);
     if (problem) ctx.addIssue({ code: 'custom', path: [field], message: problem });
+  }
+  // What the pattern matched is the client's: a template copying it hundreds of times would make the
+  // origin's path hundreds of times what the client sent (gateways refuse past 32 KiB, 414).
+  const named = (rewrite.template ?? '')
+    .split('/')
+    .filter((segment) => segment === '*' || segment.startsWith(':'));
+  if (named.length > MAX_TEMPLATE_VARIABLES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['template'],
+      message: `names ${named.length} parameters; a template may name at most ${MAX_TEMPLATE_VARIABLES} (:param segments and *)`,
+    });
   }
 });
 const priority = z.number().int('must be an integer').min(-10_000).max(10_000);
