@@ -12,7 +12,6 @@ import {
   type CliRun,
   eventually,
   type GatewayReplica,
-  httpRequest,
   REPO_ROOT,
   runVantageedge,
   startOrigin,
@@ -21,6 +20,7 @@ import {
   TestSystem,
   vantageedgeNodeArgs,
 } from './harness.js';
+import { eventPosition, whenServedEverywhere } from './served-version.js';
 
 /**
  * Operator tooling through real processes: control plane, both projectors and two gateway replicas on
@@ -49,24 +49,8 @@ const afterAllHooks: Array<() => Promise<void>> = [];
 const head = async () =>
   BigInt((await system.database.pool.query('select value from event_store_position')).rows[0].value);
 
-/** Every replica reports at least `version` of the tenant applied. */
-async function servedEverywhere(version: string): Promise<void> {
-  await Promise.all(
-    replicas.map((replica) =>
-      eventually(
-        `${replica.id} applies version ${version}`,
-        async () => {
-          const status = JSON.parse((await httpRequest(`${replica.adminUrl}/status`)).body) as {
-            tenants: Array<{ tenant_id: string; version: string }>;
-          };
-          const entry = status.tenants.find((tenant) => tenant.tenant_id === tenantId);
-          return entry !== undefined && BigInt(entry.version) >= BigInt(version);
-        },
-        { system, timeoutMs: 30_000 },
-      ),
-    ),
-  );
-}
+const servedEverywhere = (version: bigint | string) =>
+  whenServedEverywhere(replicas, tenantId, version, system);
 
 /** What each replica answers for a path: status and the route limit it announces. */
 async function served(pathname: string): Promise<Array<{ status: number; policy: string | undefined }>> {
@@ -177,7 +161,7 @@ describe('config history and rollback, seen by two gateway replicas', () => {
     expect(limited.status, limited.text).toBe(200);
     const deleted = await system.admin('DELETE', `/api/v1/routes/${postsRoute}`);
     expect(deleted.status, deleted.text).toBe(204);
-    await servedEverywhere(deleted.headers.get('x-event-position') ?? '');
+    await servedEverywhere(eventPosition(deleted));
     expect((await served('/posts/1')).map((answer) => answer.status)).toEqual([404, 404]);
     expect((await served('/users/1')).map((answer) => answer.policy)).toEqual([
       '"route_ip";q=5;w=1',

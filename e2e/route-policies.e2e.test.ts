@@ -7,7 +7,6 @@ import {
 } from '@vantageedge/shared/testing/stalled-connect-target';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  eventually,
   type GatewayReplica,
   type HttpResponse,
   httpRequest,
@@ -16,6 +15,7 @@ import {
   type TestOrigin,
   TestSystem,
 } from './harness.js';
+import { eventPosition, whenServedEverywhere } from './served-version.js';
 
 /**
  * Route policies through real processes: admin API → event store → snapshot projector → Kafka → two
@@ -165,22 +165,9 @@ beforeAll(async () => {
   for (const body of routes) {
     const created = await route(body);
     expect(created.status, created.text).toBe(201);
-    position = BigInt(created.headers.get('x-event-position') ?? '0');
+    position = eventPosition(created);
   }
-  await Promise.all(
-    replicas.map((replica) =>
-      eventually(
-        `${replica.id} applies the tenant's routes`,
-        async () => {
-          const status = await httpRequest(`${replica.adminUrl}/status`);
-          const body = JSON.parse(status.body) as { tenants?: Array<{ tenant_id: string; version: string }> };
-          const entry = body.tenants?.find((t) => t.tenant_id === tenantId);
-          return entry !== undefined && BigInt(entry.version) >= position;
-        },
-        { system, timeoutMs: 30_000 },
-      ),
-    ),
-  );
+  await whenServedEverywhere(replicas, tenantId, position, system);
 }, 240_000);
 
 afterAll(async () => {
