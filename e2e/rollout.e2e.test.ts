@@ -58,27 +58,21 @@ const originOf = (response: HttpResponse) => response.headers['x-origin'];
 
 describe('rollout status across gateway processes', () => {
   it('GET /api/v1/tenants/:id/rollout lists both replicas with the version they applied', async () => {
-    const tenant = await system.admin('POST', '/api/v1/tenants', {
-      body: { name: 'Rollout Co', subdomain: SUBDOMAIN },
-    });
-    expect(tenant.status, tenant.text).toBe(201);
-    tenantId = tenant.body['id'] as string;
+    tenantId = (await system.create('/api/v1/tenants', { name: 'Rollout Co', subdomain: SUBDOMAIN })).id;
     const [a, b] = await Promise.all(
       [originA, originB].map((origin) =>
-        system.admin('POST', '/api/v1/origins', {
-          body: { tenant_id: tenantId, name: origin.name, url: origin.url },
-        }),
+        system.create('/api/v1/origins', { tenant_id: tenantId, name: origin.name, url: origin.url }),
       ),
     );
-    expect(a?.status, a?.text).toBe(201);
-    expect(b?.status, b?.text).toBe(201);
-    originBId = b?.body['id'] as string;
-    const route = await system.admin('POST', '/api/v1/routes', {
-      body: { tenant_id: tenantId, path_pattern: '/svc/*', origin_id: a?.body['id'], auth_mode: 'public' },
+    originBId = b!.id;
+    const route = await system.create('/api/v1/routes', {
+      tenant_id: tenantId,
+      path_pattern: '/svc/*',
+      origin_id: a!.id,
+      auth_mode: 'public',
     });
-    expect(route.status, route.text).toBe(201);
-    routeId = route.body['id'] as string;
-    const position = BigInt(route.headers.get('x-event-position') ?? '0');
+    routeId = route.id;
+    const { position } = route;
 
     let status: RolloutBody | undefined;
     await eventually(
@@ -145,24 +139,18 @@ describe('rollout status across gateway processes', () => {
   // config. The rollout must not call that change live: an operator waiting on a revocation would trust it.
   it('a change of a tenant quarantined in the snapshots is never reported live; its replicas still serve the old config', async () => {
     const subdomain = 'rollout-parked';
-    const tenant = await system.admin('POST', '/api/v1/tenants', {
-      body: { name: 'Parked Co', subdomain },
+    const parkedTenant = (await system.create('/api/v1/tenants', { name: 'Parked Co', subdomain })).id;
+    const origin = await system.create('/api/v1/origins', {
+      tenant_id: parkedTenant,
+      name: originA.name,
+      url: originA.url,
     });
-    expect(tenant.status, tenant.text).toBe(201);
-    const parkedTenant = tenant.body['id'] as string;
-    const origin = await system.admin('POST', '/api/v1/origins', {
-      body: { tenant_id: parkedTenant, name: originA.name, url: originA.url },
+    await system.create('/api/v1/routes', {
+      tenant_id: parkedTenant,
+      path_pattern: '/keyed/*',
+      origin_id: origin.id,
+      auth_mode: 'apikey_required',
     });
-    expect(origin.status, origin.text).toBe(201);
-    const route = await system.admin('POST', '/api/v1/routes', {
-      body: {
-        tenant_id: parkedTenant,
-        path_pattern: '/keyed/*',
-        origin_id: origin.body['id'],
-        auth_mode: 'apikey_required',
-      },
-    });
-    expect(route.status, route.text).toBe(201);
     const key = await system.admin('POST', '/api/v1/api-keys?wait_for_rollout=20s', {
       body: { tenant_id: parkedTenant, name: 'leaks-soon', scopes: ['read'] },
     });

@@ -110,35 +110,21 @@ beforeAll(async () => {
   await system.startControlSide();
   replicas = await system.startGateways(2);
 
-  const tenant = await system.admin('POST', '/api/v1/tenants', {
-    body: { name: 'Usage', subdomain: SUBDOMAIN },
+  tenantId = (await system.create('/api/v1/tenants', { name: 'Usage', subdomain: SUBDOMAIN })).id;
+  const backend = await system.create('/api/v1/origins', {
+    tenant_id: tenantId,
+    name: 'backend',
+    url: origin.url,
   });
-  expect(tenant.status, tenant.text).toBe(201);
-  tenantId = tenant.body['id'] as string;
-  const backend = await system.admin('POST', '/api/v1/origins', {
-    body: { tenant_id: tenantId, name: 'backend', url: origin.url },
-  });
-  expect(backend.status, backend.text).toBe(201);
-  const open = await system.admin('POST', '/api/v1/routes', {
-    body: {
+  const route = (pathname: string, pathPattern: string, authMode: string) =>
+    system.create(pathname, {
       tenant_id: tenantId,
-      origin_id: backend.body['id'],
-      path_pattern: '/open/*',
-      auth_mode: 'public',
-    },
-  });
-  expect(open.status, open.text).toBe(201);
-  openRoute = open.body['id'] as string;
-  const keyed = await system.admin('POST', '/api/v1/routes?wait_for_rollout=30s', {
-    body: {
-      tenant_id: tenantId,
-      origin_id: backend.body['id'],
-      path_pattern: '/keyed/*',
-      auth_mode: 'apikey_required',
-    },
-  });
-  expect(keyed.status, keyed.text).toBe(201);
-  keyedRoute = keyed.body['id'] as string;
+      origin_id: backend.id,
+      path_pattern: pathPattern,
+      auth_mode: authMode,
+    });
+  openRoute = (await route('/api/v1/routes', '/open/*', 'public')).id;
+  keyedRoute = (await route('/api/v1/routes?wait_for_rollout=30s', '/keyed/*', 'apikey_required')).id;
 }, 240_000);
 
 afterAll(async () => {
