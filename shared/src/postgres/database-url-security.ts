@@ -1,3 +1,5 @@
+import { postgresUrlParameters } from './database-url-parameters.js';
+
 type Env = Record<string, string | undefined>;
 
 /**
@@ -13,25 +15,22 @@ export function databaseTlsWarning(url: string, env: Env = process.env): string 
   return `${unverifiedBy}: connections to PostgreSQL are encrypted but the server's certificate is not verified, so anyone on the path can pose as the database; use sslmode=verify-full (with sslrootcert for a private CA)`;
 }
 
-/** node-postgres 8's rules (pg-connection-string and its ConnectionParameters): a repeated parameter's last value wins. */
+/** node-postgres 8's rules (pg-connection-string and its ConnectionParameters). */
 function verificationTurnedOffBy(url: string, env: Env): string | undefined {
-  let params: URLSearchParams;
-  try {
-    params = new URL(url).searchParams;
-  } catch {
-    return undefined;
-  }
-  const last = (name: string) => params.getAll(name).at(-1) || undefined;
-  const sslmode = last('sslmode');
-  if (sslmode !== undefined || last('sslcert') || last('sslkey') || last('sslrootcert')) {
-    if (last('uselibpqcompat') !== 'true')
+  const parameters = postgresUrlParameters(url);
+  if (parameters === undefined) return undefined;
+  // An empty value is none to node-postgres.
+  const given = (name: string) => parameters.get(name) || undefined;
+  const sslmode = given('sslmode');
+  if (sslmode !== undefined || given('sslcert') || given('sslkey') || given('sslrootcert')) {
+    if (given('uselibpqcompat') !== 'true')
       return sslmode === 'no-verify' ? "DATABASE_URL's sslmode=no-verify" : undefined;
     // libpq's meaning: prefer and require encrypt without verifying (require with a root CA verifies the chain).
-    const unverified = sslmode === 'prefer' || (sslmode === 'require' && !last('sslrootcert'));
+    const unverified = sslmode === 'prefer' || (sslmode === 'require' && !given('sslrootcert'));
     return unverified ? `DATABASE_URL's sslmode=${sslmode} with uselibpqcompat=true` : undefined;
   }
-  const ssl = params.getAll('ssl').at(-1);
+  const ssl = parameters.get('ssl');
   if (ssl === 'no-verify') return "DATABASE_URL's ssl=no-verify";
-  if (ssl !== undefined || last('sslnegotiation') === 'direct') return undefined;
+  if (ssl !== undefined || given('sslnegotiation') === 'direct') return undefined;
   return env['PGSSLMODE'] === 'no-verify' ? 'PGSSLMODE=no-verify (DATABASE_URL sets no sslmode)' : undefined;
 }

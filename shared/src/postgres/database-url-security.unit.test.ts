@@ -13,6 +13,7 @@ const ConnectionParameters = createRequire(import.meta.url)('pg/lib/connection-p
 
 const PASSWORD = 'planted-db-password';
 const BASE = `postgres://ve:${PASSWORD}@db.internal:5432/vantageedge`;
+const BARE_PERCENT_BASE = 'postgres://ve:100%secure@db.internal:5432/vantageedge';
 let dir: string;
 let caFile: string;
 
@@ -66,11 +67,21 @@ describe('DATABASE_URL connections that do not verify the server', () => {
       '?sslmode=no-verify&sslrootcert=CA',
       '?sslnegotiation=direct',
     ];
-    const rows = queries.flatMap((query) =>
+    // A bare `%` in the password: node-postgres re-spells the URL, and reads escapes of letters as written.
+    const bareEscape = [
+      '?sslmode=no%2Dverify',
+      '?ssl%6Dode=no-verify',
+      '?uselibpq%63ompat=true&sslmode=prefer',
+    ];
+    const urls = [
+      ...queries.map((query) => ({ base: BASE, query })),
+      ...bareEscape.map((query) => ({ base: BARE_PERCENT_BASE, query })),
+    ];
+    const rows = urls.flatMap(({ base, query }) =>
       [undefined, 'no-verify', 'require'].map((pgSslMode) => {
-        const url = `${BASE}${query.replace('sslrootcert=CA', `sslrootcert=${encodeURIComponent(caFile)}`)}`;
+        const url = `${base}${query.replace('sslrootcert=CA', `sslrootcert=${encodeURIComponent(caFile)}`)}`;
         return {
-          query,
+          query: base === BASE ? query : `(a bare % in the password) ${query}`,
           pgSslMode,
           warned: databaseTlsWarning(url, { PGSSLMODE: pgSslMode }) !== undefined,
           unverified: pgSkipsVerification(url, pgSslMode),

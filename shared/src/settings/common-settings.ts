@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { isWebOrigin } from '../domain/web-origin.js';
+import { postgresUrlParameters } from '../postgres/database-url-parameters.js';
 import { pemCertificatesProblem, readFileOrIssue } from './setting-file.js';
 
 /**
@@ -19,16 +20,11 @@ const POSTGRES_URL_FILES = ['sslrootcert', 'sslcert', 'sslkey'] as const;
  * file that holds none: found at start, a service would otherwise run on with every connection failing.
  */
 function postgresUrlFileProblem(value: string): string | undefined {
-  let params: URLSearchParams;
-  try {
-    params = new URL(value).searchParams;
-  } catch {
-    return undefined;
-  }
+  const parameters = postgresUrlParameters(value);
   for (const name of POSTGRES_URL_FILES) {
-    // node-postgres connects with a repeated parameter's last value.
-    const path = params.getAll(name).at(-1);
-    if (path === undefined) continue;
+    // An empty value is none to node-postgres.
+    const path = parameters?.get(name);
+    if (!path) continue;
     const file = readFileOrIssue(path);
     if (file.issue !== undefined) return `names a ${name} that ${file.issue}`;
     const problem = name === 'sslrootcert' ? pemCertificatesProblem(file.text) : undefined;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { problemsOf } from '../testing/settings-problems.js';
@@ -102,6 +105,28 @@ it('DATABASE_URL: a file parameter given twice is checked at the value node-post
   expect(
     parseSettings({ DATABASE_URL: postgresUrl }, { DATABASE_URL: url('/nonexistent/client.crt', readable) }),
   ).toMatchObject({ DATABASE_URL: expect.any(String) });
+});
+
+// Regression: node-postgres re-spells a URL holding a bare `%` (here in the password) before reading it,
+// and then opens `%2F`-escaped paths as written; the check decoded them and read another file.
+it('DATABASE_URL: a file parameter is checked at the path node-postgres opens, however the URL is spelt', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'common-settings-'));
+  try {
+    const decoded = path.join(dir, 'client.crt');
+    const asWritten = path.join(dir, 'client%2Ecrt');
+    writeFileSync(decoded, 'readable');
+    const url = `postgres://u:100%secure@127.0.0.1:5432/db?sslcert=${dir}/client%2Ecrt`;
+    expect(problemsOf(() => parseSettings({ DATABASE_URL: postgresUrl }, { DATABASE_URL: url }))).toEqual([
+      { setting: 'DATABASE_URL', issue: `names a sslcert that cannot be read (${asWritten}: ENOENT)` },
+    ]);
+    rmSync(decoded);
+    writeFileSync(asWritten, 'readable');
+    expect(parseSettings({ DATABASE_URL: postgresUrl }, { DATABASE_URL: url })).toMatchObject({
+      DATABASE_URL: url,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('platform base domains', () => {
