@@ -54,7 +54,9 @@ export function compileRedirectLocation<Request>(
   }
   // A route stored before commands refused such a template (`/${path}`): the path's first slash is
   // sent encoded, so that the client's first segment stays a segment on the tenant's host and never
-  // becomes the host browsers go to (`//evil.example`).
+  // becomes the host browsers go to (`//evil.example`); so is every `@`, or `/@evil.example` would make
+  // the encoded slash the user name before the host (`https:%2F@evil.example`). What browsers then read
+  // as a host starts with `%2F`, which no host may hold: they go nowhere.
   const pathKeptOffHost = pathChoosesRedirectHost(redirect.location);
   return (request) => {
     // Each variable read and encoded once; its length counted before anything is built.
@@ -62,7 +64,7 @@ export function compileRedirectLocation<Request>(
     let length = literalLength;
     for (const [name, count] of uses) {
       let value = encoded(read(name, request));
-      if (pathKeptOffHost && name === 'path' && value.startsWith('/')) value = `%2F${value.slice(1)}`;
+      if (pathKeptOffHost && name === 'path') value = keptOffHost(value);
       values.set(name, value);
       length += count * value.length;
     }
@@ -71,4 +73,10 @@ export function compileRedirectLocation<Request>(
     for (const part of parts) location += 'literal' in part ? part.literal : values.get(part.variable)!;
     return location;
   };
+}
+
+/** A path for a template that would let it choose the host: its first slash and every `@` encoded. */
+function keptOffHost(path: string): string {
+  const encodedAt = path.replaceAll('@', '%40');
+  return encodedAt.startsWith('/') ? `%2F${encodedAt.slice(1)}` : encodedAt;
 }

@@ -80,6 +80,8 @@ describe('fixed_response and redirect route policies', () => {
           // Stored before commands refused a template that lets the client's path choose the host.
           { origin_id: null, path_pattern: '/away/*', redirect: { location: '/${path}' } },
           { origin_id: null, path_pattern: '/scheme-away/*', redirect: { location: 'http:${path}${query}' } },
+          { origin_id: null, path_pattern: '/:site/secure-away', redirect: { location: 'HTTPS:${path}' } },
+          { origin_id: null, path_pattern: '/:site/backslash-away', redirect: { location: '/\\${path}' } },
           // Stored before commands refused the gateway's own response headers in a fixed response.
           {
             origin_id: null,
@@ -136,6 +138,14 @@ describe('fixed_response and redirect route policies', () => {
     expect(scheme.status).toBe(302);
     for (const host of hostsGoneTo(scheme.headers['location'] as string)) {
       expect([undefined, 'fixed.localhost']).toContain(host);
+    }
+    // An @ in the first segment: the slash sent as %2F would be the user name before the host.
+    for (const path of ['/@away.example/secure-away', '/:@away.example/backslash-away']) {
+      const at = await send(gateway, 'fixed.localhost', path);
+      expect(at.status).toBe(302);
+      for (const host of hostsGoneTo(at.headers['location'] as string)) {
+        expect([undefined, 'fixed.localhost']).toContain(host);
+      }
     }
   });
 
