@@ -426,10 +426,6 @@ describe('request header names spelled with underscores', () => {
 });
 
 /**
- * Regression: a 204 (and later a 205, RFC 9110 §15.3.6) with a body went out with Content-Length over
- * HTTP/1.1 and reset HTTP/2 streams.
- */
-/**
  * ${path} is the client's: a template that lets it stand where a browser reads the Location's host
  * (`/${path}` with a request for /evil.example is `//evil.example`) sends the tenant's visitors to any
  * site, from a link on the tenant's own host.
@@ -471,6 +467,10 @@ describe('redirect locations whose host the request path chooses', () => {
   });
 });
 
+/**
+ * Regression: a 204 (and later a 205, RFC 9110 §15.3.6) with a body went out with Content-Length over
+ * HTTP/1.1 and reset HTTP/2 streams.
+ */
 describe('fixed_response body of a status without content', () => {
   it.each([204, 205, 304])('%i with a body is refused, naming body', (status) => {
     expect(problems(fixedResponseInput, `{"status": ${status}, "body": "hello"}`)).toEqual([
