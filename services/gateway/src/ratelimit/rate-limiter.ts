@@ -17,6 +17,7 @@ import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.
 import { FairLru } from './fair-lru.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
+import { TenantLimitCalls } from './tenant-limit-calls.js';
 
 /** Who is asking; tenantId/routeId must be those the limits were compiled for. */
 export interface RateLimitIdentity {
@@ -70,6 +71,9 @@ export interface RateLimiterOptions {
    * dropped first; a dropped lease only sends its next request to the store).
    */
   maxLocalKeys?: number | undefined;
+  /** A tenant's store calls in flight, and waiting for a turn (TenantLimitCalls). */
+  maxTenantCalls?: number | undefined;
+  maxTenantQueued?: number | undefined;
 }
 
 export interface RateLimiter {
@@ -172,6 +176,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   // Bounded, fairly between tenants: a scoped limit has a lease per caller, and a refused one is kept
   // until its retry-after.
   const leases = new FairLru<Lease>(maxLocalKeys);
+  const tenantCalls = new TenantLimitCalls(options.maxTenantCalls, options.maxTenantQueued);
 
   const decisions = new BoundCounter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
@@ -187,7 +192,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_ratelimit_store_errors_total',
-    help: 'Redis calls of the rate limiter that failed (error/timeout), were refused by Redis (refused: that call only) or were skipped (circuit open)',
+    help: 'Redis calls of the rate limiter that failed (error/timeout), were refused by Redis (refused: that call only) or were skipped (circuit_open; tenant_queue_full: the tenant had its share of calls in flight and waiting)',
     labelNames: ['reason'],
     registers: [options.registry],
   });
@@ -467,7 +472,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     };
     // Decided without the store (its call failed): whether the request was admitted (fail-open fallback).
     let admittedWithout: boolean | undefined;
-    const unavailable = (reason: StoreFailureReason) => {
+    const unavailable = (reason: StoreFailureReason | 'tenant_queue_full') => {
       done(false);
       for (const spent of spentLeases) spent.units++;
       storeErrors.labels({ reason }).inc();
@@ -485,11 +490,23 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     // Open circuit (of the node holding this tenant's limits): decide locally without even a rejected promise.
     const circuit = circuits.of(limits.tenantId);
     if (circuit.skipping) return unavailable('circuit_open');
+    const { tenantId } = limits;
+    const turn = tenantCalls.take(tenantId);
+    if (turn === false) return unavailable('tenant_queue_full');
+    if (turn !== true) {
+      await turn;
+      if (circuit.skipping) {
+        tenantCalls.give(tenantId);
+        return unavailable('circuit_open');
+      }
+    }
     let reply: LimitOutcome[];
     try {
       reply = await circuit.run(() => store.consume(remoteRequests, lateOutcomes));
     } catch (error) {
       return unavailable(storeFailureReason(error));
+    } finally {
+      tenantCalls.give(tenantId);
     }
     // Lease times count from the store's answer, not from before the call: a refill slower than
     // FAST_MODE_LEASE_MS would otherwise arrive expired, its units wasted and leased again.

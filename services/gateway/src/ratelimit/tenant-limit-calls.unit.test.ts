@@ -1,0 +1,122 @@
+import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { describe, expect, it } from 'vitest';
+import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
+import { createRateLimiter } from './rate-limiter.js';
+import { TENANT_LIMIT_CALLS, TENANT_LIMIT_QUEUE } from './tenant-limit-calls.js';
+import { routeWith, tenantWith } from './test-fixtures.js';
+
+/**
+ * Every tenant's rate-limit calls share one Redis connection, which answers in order: measured against
+ * the shared Redis (50 ms command timeout), 500 checks of one tenant in flight made another tenant's
+ * fail-closed limit answer 503 (its call timed out behind them) and opened the circuit every tenant's
+ * limits share. A tenant now has at most TENANT_LIMIT_CALLS calls in flight; the rest wait their turn.
+ */
+
+/** A store that answers only when told, and records whose calls it was sent. */
+function heldStore() {
+  const sent: Array<{ tenant: string; answer: () => void }> = [];
+  const store: LimitStore = {
+    consume(requests: readonly LimitRequest[]) {
+      return new Promise<LimitOutcome[]>((resolve) => {
+        sent.push({
+          tenant: requests[0]!.partition!,
+          answer: () =>
+            resolve(requests.map(() => ({ granted: 1, remaining: 100, resetMs: 0, retryAfterMs: 0 }))),
+        });
+      });
+    },
+  };
+  return { store, sent };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+function limiterOn(store: LimitStore) {
+  return createRateLimiter({
+    store,
+    registry: createMetricsRegistry('tenant-limit-calls', { defaultMetrics: false }),
+    logger: createLogger({ service: 'test', level: 'error' }),
+  });
+}
+
+describe("a tenant's rate-limit calls on the shared store", () => {
+  it("never hold another tenant's call behind more than their share", async () => {
+    const { store, sent } = heldStore();
+    const limiter = limiterOn(store);
+    const hostile = tenantWith(null);
+    const hostileRoute = routeWith({ requests_per_second: 1_000_000, burst: 1_000_000, scope: 'ip' });
+    const other = tenantWith(null);
+    const otherRoute = routeWith({ requests_per_second: 10, burst: 10, on_store_failure: 'closed' });
+    const hostileLimits = compileRateLimits(hostile, hostileRoute);
+    const otherLimits = compileRateLimits(other, otherRoute);
+
+    const flood = 2_000;
+    const hostileChecks = Array.from({ length: flood }, (_, i) =>
+      limiter.check(hostileLimits, {
+        tenantId: hostile.id,
+        routeId: hostileRoute.id,
+        clientIp: `10.0.${i >> 8}.${i & 255}`,
+      }),
+    );
+    const otherCheck = limiter.check(otherLimits, {
+      tenantId: other.id,
+      routeId: otherRoute.id,
+      clientIp: '192.0.2.1',
+    });
+    await flush();
+
+    expect(sent.filter((call) => call.tenant === hostile.id)).toHaveLength(TENANT_LIMIT_CALLS);
+    expect(sent.filter((call) => call.tenant === other.id)).toHaveLength(1);
+
+    // Answered in order, as one connection does: the other tenant's call is not behind the flood.
+    const otherAt = sent.findIndex((call) => call.tenant === other.id);
+    expect(otherAt).toBeLessThanOrEqual(TENANT_LIMIT_CALLS);
+    for (const call of sent.slice(0, otherAt + 1)) call.answer();
+    expect((await otherCheck).outcome).toBe('allowed');
+
+    // The flood's calls go on as earlier ones answer; those past the tenant's queue were decided
+    // without the store (fail-open here), and never more than the share was in flight.
+    let answered = otherAt + 1;
+    while (answered < sent.length) {
+      const inFlight = sent.length - answered;
+      expect(inFlight).toBeLessThanOrEqual(TENANT_LIMIT_CALLS);
+      sent[answered++]!.answer();
+      await flush();
+    }
+    const decisions = await Promise.all(hostileChecks);
+    expect(sent.filter((call) => call.tenant === hostile.id)).toHaveLength(
+      TENANT_LIMIT_CALLS + TENANT_LIMIT_QUEUE,
+    );
+    expect(decisions.filter((d) => d.outcome === 'allowed' && !d.degraded)).toHaveLength(
+      TENANT_LIMIT_CALLS + TENANT_LIMIT_QUEUE,
+    );
+    expect(decisions.filter((d) => d.outcome !== 'store_unavailable' && d.degraded)).toHaveLength(
+      flood - TENANT_LIMIT_CALLS - TENANT_LIMIT_QUEUE,
+    );
+  });
+
+  it("does not open the circuit other tenants share when a tenant's queue is full", async () => {
+    const { store, sent } = heldStore();
+    const limiter = limiterOn(store);
+    const hostile = tenantWith(null);
+    const hostileRoute = routeWith({ requests_per_second: 1_000_000, burst: 1_000_000, scope: 'ip' });
+    const hostileLimits = compileRateLimits(hostile, hostileRoute);
+    const checks = Array.from({ length: TENANT_LIMIT_CALLS + TENANT_LIMIT_QUEUE + 100 }, (_, i) =>
+      limiter.check(hostileLimits, {
+        tenantId: hostile.id,
+        routeId: hostileRoute.id,
+        clientIp: `10.1.${i >> 8}.${i & 255}`,
+      }),
+    );
+    await flush();
+    expect(limiter.storeDegraded).toBe(false);
+    for (let i = 0; i < sent.length; i++) {
+      sent[i]!.answer();
+      await flush();
+    }
+    await Promise.all(checks);
+    expect(limiter.storeDegraded).toBe(false);
+  });
+});
