@@ -23,6 +23,7 @@ import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
+import { TenantLimitCalls } from './ratelimit/tenant-limit-calls.js';
 import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import {
@@ -123,8 +124,10 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         tenantShare: config.GATEWAY_CACHE_L1_TENANT_SHARE,
         ...tenantBound,
       });
+  // Rate-limit and quota calls go down the same Redis connection: a tenant's turns on it count both.
+  const tenantCalls = new TenantLimitCalls();
   const rateLimitStage = createRateLimitStage(
-    createRateLimiter({ store: limitStore, registry, logger, keyPrefix }),
+    createRateLimiter({ store: limitStore, registry, logger, keyPrefix, tenantCalls }),
   );
   const responseCache = createResponseCache({
     store: cacheStore,
@@ -159,6 +162,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
     registry,
     storeClock,
+    tenantCalls,
   });
   const usageBatches =
     options.usageBatches ?? (redis ? new RedisUsageBatchStore(redis, keyPrefix) : undefined);

@@ -13,6 +13,7 @@ import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
+import { TenantLimitCalls } from '../ratelimit/tenant-limit-calls.js';
 import type { StoreCircuit } from '../store-circuit/store-circuit.js';
 import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
 
@@ -48,11 +49,17 @@ export interface QuotaStageOptions {
   /** Consecutive store failures that open the circuit (then the store is not tried for `halfOpenAfterMs`). */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
+  /**
+   * Each tenant's turns on the counters' connection, shared with the rate limiter's calls on it; a
+   * request past its tenant's turns and queue is served uncounted, as when the counters are unreachable.
+   */
+  tenantCalls?: TenantLimitCalls | undefined;
 }
 
 export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
   const clock = options.clock ?? Date.now;
   const storeClock = options.storeClock ?? new StoreClock(clock);
+  const tenantCalls = options.tenantCalls ?? new TenantLimitCalls();
   const decisions = new Counter({
     name: 'vantageedge_gateway_quota_decisions_total',
     help: 'Requests checked against a quota, by outcome (allowed, exceeded, unavailable: counters unreachable, served)',
@@ -153,15 +160,31 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
             warnUnavailable('quota store circuit open');
             return 'continue';
           }
-          return circuit
-            .run(() => options.store.consume(windows))
-            .then(
-              (decision): StageResult | Promise<StageResult> =>
-                decision.allowed === null
-                  ? inPeriodOf(decision.storeNow, exchange, circuit, tenant.id, tenantQuota, apiKey)
-                  : answer(exchange, windows, decision),
-              unreachable,
+          const turn = tenantCalls.take(tenant.id);
+          if (turn === false) {
+            warnUnavailable(
+              "the tenant's quota and rate-limit calls in flight and waiting are at their bound",
             );
+            return 'continue';
+          }
+          const count = (): Promise<StageResult> =>
+            circuit
+              .run(() => options.store.consume(windows))
+              .then(
+                (decision): StageResult | Promise<StageResult> =>
+                  decision.allowed === null
+                    ? inPeriodOf(decision.storeNow, exchange, circuit, tenant.id, tenantQuota, apiKey)
+                    : answer(exchange, windows, decision),
+                unreachable,
+              )
+              .finally(() => tenantCalls.give(tenant.id));
+          if (turn === true) return count();
+          return turn.then((): StageResult | Promise<StageResult> => {
+            if (!circuit.skipping) return count();
+            tenantCalls.give(tenant.id);
+            warnUnavailable('quota store circuit open');
+            return 'continue';
+          });
         },
       };
       return stage;

@@ -71,9 +71,11 @@ export interface RateLimiterOptions {
    * dropped first; a dropped lease only sends its next request to the store).
    */
   maxLocalKeys?: number | undefined;
-  /** A tenant's store calls in flight, and waiting for a turn (TenantLimitCalls). */
-  maxTenantCalls?: number | undefined;
-  maxTenantQueued?: number | undefined;
+  /**
+   * Each tenant's turns on the store's connection, shared with whatever else sends its calls down the
+   * same connection (the quota stage); default turns of the limiter's own.
+   */
+  tenantCalls?: TenantLimitCalls | undefined;
 }
 
 export interface RateLimiter {
@@ -176,7 +178,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   // Bounded, fairly between tenants: a scoped limit has a lease per caller, and a refused one is kept
   // until its retry-after.
   const leases = new FairLru<Lease>(maxLocalKeys);
-  const tenantCalls = new TenantLimitCalls(options.maxTenantCalls, options.maxTenantQueued);
+  const tenantCalls = options.tenantCalls ?? new TenantLimitCalls();
 
   const decisions = new BoundCounter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
