@@ -4,7 +4,7 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { describe, expect, it } from 'vitest';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { createRateLimiter } from './rate-limiter.js';
-import { TENANT_LIMIT_CALLS, TENANT_LIMIT_QUEUE } from './tenant-limit-calls.js';
+import { TENANT_LIMIT_CALLS, TENANT_LIMIT_QUEUE, TenantLimitCalls } from './tenant-limit-calls.js';
 import { routeWith, tenantWith } from './test-fixtures.js';
 
 /**
@@ -118,5 +118,65 @@ describe("a tenant's rate-limit calls on the shared store", () => {
     }
     await Promise.all(checks);
     expect(limiter.storeDegraded).toBe(false);
+  });
+});
+
+describe('the turns of many tenants on one connection', () => {
+  /** Takes a turn for a call of `tenant`, recording the order calls start in; `end` gives it back. */
+  function caller(turns: TenantLimitCalls) {
+    const started: string[] = [];
+    const take = (tenant: string) => {
+      const turn = turns.take(tenant);
+      if (turn === false) return false;
+      if (turn === true) started.push(tenant);
+      else void turn.then(() => started.push(tenant));
+      return true;
+    };
+    return { started, take };
+  }
+
+  it("hold every tenant's calls together to the replica's bound, and give a newcomer the next round", async () => {
+    const perTenant = 4;
+    const inFlight = 8;
+    const turns = new TenantLimitCalls(perTenant, 100, inFlight);
+    const { started, take } = caller(turns);
+    const hostile = ['h1', 'h2', 'h3', 'h4', 'h5'];
+    for (const tenant of hostile) for (let i = 0; i < 50; i++) take(tenant);
+    await flush();
+    expect(started).toHaveLength(inFlight);
+
+    take('other');
+    await flush();
+    expect(started).toHaveLength(inFlight);
+    const before = started.length;
+    // Calls end in the order they started, as one connection answers them; each frees one turn.
+    let ended = 0;
+    while (!started.includes('other')) {
+      turns.give(started[ended++]!);
+      await flush();
+      expect(started.length - ended).toBeLessThanOrEqual(inFlight);
+    }
+    // One call of each other tenant with calls waiting at most, not their queues.
+    expect(started.indexOf('other') - before).toBeLessThanOrEqual(hostile.length);
+    for (const tenant of [...hostile, 'other']) {
+      const running = started.slice(ended).filter((name) => name === tenant).length;
+      expect(running).toBeLessThanOrEqual(perTenant);
+    }
+  });
+
+  it("refuse a call past its tenant's queue only, and forget a tenant whose calls all ended", async () => {
+    const turns = new TenantLimitCalls(2, 3, 4);
+    const { started, take } = caller(turns);
+    const taken = Array.from({ length: 6 }, () => take('flooding'));
+    expect(taken).toEqual([true, true, true, true, true, false]);
+    expect(take('other')).toBe(true);
+    await flush();
+    expect(started).toEqual(['flooding', 'flooding', 'other']);
+    for (let ended = 0; ended < 6; ended++) {
+      turns.give(started[ended]!);
+      await flush();
+    }
+    expect(started).toHaveLength(6);
+    expect(turns.tenants).toBe(0);
   });
 });
