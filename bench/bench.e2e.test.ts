@@ -28,6 +28,11 @@ interface Report {
   }>;
   fixed_rate: Array<{ scenario: string; gateway_added: { p50Ms: number; p99Ms: number } }>;
   versions: { node: string; nginx: string; wrk: string };
+  http2: {
+    h2: { rps: number; failed: number };
+    h1: { rps: number; failed: number };
+    rpsRatio: number;
+  } | null;
   floor_ratios: Record<string, number | null>;
   paired: Array<{
     base: string;
@@ -50,12 +55,15 @@ describe('make bench harness', () => {
             ...process.env,
             BENCH_QUICK: '1',
             BENCH_SECONDS: '1',
-            BENCH_WARMUP_SECONDS: '1',
+            // No warm-ups: they only steady the figures, which this test does not judge; every measured
+            // run then starts on cold processes and must still be all 2xx.
+            BENCH_WARMUP_SECONDS: '0',
             BENCH_CONNECTIONS: '10',
             BENCH_SCENARIOS: 'public,apikey,cache-redis,policies',
             BENCH_PAIRS: '2',
             BENCH_PAIR_SECONDS: '1',
             BENCH_PAIR_PROCESSES: '2',
+            BENCH_H2_REQUESTS: '2000',
             BENCH_OUT_DIR: outDir,
             REDIS_URL: TEST_INFRA.redisUrl,
             BENCH_REDIS_PREFIX: `ve-test-bench-${uniqueSuffix()}:`,
@@ -104,6 +112,11 @@ describe('make bench harness', () => {
     expect(report.fixed_rate.map((f) => f.scenario)).toEqual(['public']);
     expect(Number.isFinite(report.fixed_rate[0]!.gateway_added.p99Ms)).toBe(true);
     expect(report.versions.nginx).toMatch(/nginx/);
+    // HTTP/2 against HTTP/1.1 through one gateway (h2load is among the tools bench/tools.sh installs).
+    expect(report.http2?.h2.rps).toBeGreaterThan(0);
+    expect(report.http2?.h1.rps).toBeGreaterThan(0);
+    expect(report.http2!.h2.failed + report.http2!.h1.failed).toBe(0);
+    expect(report.http2?.rpsRatio).toBeGreaterThan(0);
     expect(report.versions.node).toBe(process.version);
     // Every scenario is also reported against the bare Node proxy measured on the same core.
     for (const scenario of report.scenarios)

@@ -63,7 +63,8 @@ import { type LoadResult, runWrk } from './lib/wrk.js';
  * `make bench` / `make bench-quick`: the gateway side by side with nginx (reverse proxy, proxy_cache)
  * and a direct call to the origin, one load generator (wrk) for everything. See docs/benchmarks.md.
  *
- * Settings (environment): BENCH_QUICK=1 (2 s × 1 run per side), BENCH_SECONDS, BENCH_RUNS, BENCH_WARMUP_SECONDS,
+ * Settings (environment): BENCH_QUICK=1 (2 s × 1 run per side), BENCH_SECONDS, BENCH_RUNS, BENCH_WARMUP_SECONDS
+ * (0: no warm-up, every measured run starts on cold processes),
  * BENCH_CONNECTIONS, BENCH_SCENARIOS (comma list of ids), BENCH_LARGE=1 (add the 64 KiB body scenario),
  * BENCH_CPU_PROF=<scenario id> (a V8 CPU profile of the gateway serving that scenario, startup excluded,
  * in bench-results/profiles/), BENCH_PAIRS, BENCH_PAIR_SECONDS and BENCH_PAIR_PROCESSES (the paired
@@ -418,7 +419,7 @@ async function main(): Promise<void> {
   // Direct call: the origin alone, the ceiling of this setup.
   step('direct (origin only)');
   const directUrl = `http://127.0.0.1:${originPort}/api/posts/1`;
-  await measure(directUrl, {}, plan.loadCpus, undefined, warmupSeconds);
+  if (warmupSeconds > 0) await measure(directUrl, {}, plan.loadCpus, undefined, warmupSeconds);
   const directRuns: LoadResult[] = [];
   for (let i = 0; i < runs; i++) {
     directRuns.push((await measure(directUrl, {}, plan.loadCpus, undefined, seconds)).result);
@@ -441,7 +442,7 @@ async function main(): Promise<void> {
   const floorUrl = `http://127.0.0.1:${floorPort}/api/posts/1`;
   const proxyUrl = `http://127.0.0.1:${proxyPort}/api/posts/1`;
   const proxyPid = proxy.pid ? firstChildPid(proxy.pid) : undefined;
-  await measure(floorUrl, {}, plan.loadCpus, undefined, warmupSeconds);
+  if (warmupSeconds > 0) await measure(floorUrl, {}, plan.loadCpus, undefined, warmupSeconds);
   const floorRuns: LoadResult[] = [];
   const floorUsage: Usage[] = [];
   const refNginxRuns: LoadResult[] = [];
@@ -494,11 +495,13 @@ async function main(): Promise<void> {
         },
         nginx: { url: nginxUrl, headers, pid: nginxPid, runs: [] as LoadResult[], usage: [] as Usage[] },
       };
-      step(`${scenario.title}: warm-up`);
       // The warm-up also fills every URL of a cache scenario, so the measured runs are all HITs.
       const variants = scenario.pathVariants ? { pathVariants: scenario.pathVariants } : {};
-      await measure(gwUrl, gwHeaders, plan.loadCpus, undefined, warmupSeconds, variants);
-      await measure(nginxUrl, headers, plan.loadCpus, undefined, warmupSeconds, variants);
+      if (warmupSeconds > 0) {
+        step(`${scenario.title}: warm-up`);
+        await measure(gwUrl, gwHeaders, plan.loadCpus, undefined, warmupSeconds, variants);
+        await measure(nginxUrl, headers, plan.loadCpus, undefined, warmupSeconds, variants);
+      }
       for (let i = 0; i < runs; i++) {
         const order = i % 2 === 0 ? (['gateway', 'nginx'] as const) : (['nginx', 'gateway'] as const);
         for (const name of order) {
@@ -746,7 +749,7 @@ async function pairedBlock(
       ),
     );
   try {
-    for (const swapped of [false, true]) await runBoth(warmupSeconds, swapped);
+    if (warmupSeconds > 0) for (const swapped of [false, true]) await runBoth(warmupSeconds, swapped);
     const pairRuns: PairedRun[] = [];
     for (let i = 0; i < runs; i++) {
       const swapped = i % 2 === 1;
