@@ -28,7 +28,7 @@ export interface WebSocketOriginOptions {
 
 /**
  * A `ws` origin on 127.0.0.1 (`wss` with a certificate): says hello on each WebSocket, then echoes every message as it came
- * (text as text, binary as binary).
+ * (text as text, binary as binary). `wss` emits `connection` (WebSocket, upgrade request) for each.
  */
 export async function startWebSocketOrigin(options: WebSocketOriginOptions = {}): Promise<WebSocketOrigin> {
   const plainAnswer = options.name ?? 'plain';
@@ -57,6 +57,8 @@ export async function startWebSocketOrigin(options: WebSocketOriginOptions = {})
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // As ws's own server does: a test can tell its WebSockets apart by their upgrade requests.
+      wss.emit('connection', ws, req);
       if (hello !== false) ws.send(hello(path));
       ws.on('message', (data, binary) => ws.send(data, { binary }));
     });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -55,6 +56,10 @@ let gateway: TlsTestGateway;
 let echo: WebSocketOrigin;
 let rawOrigin: net.Server;
 const rawSockets = new Set<net.Socket>();
+/** The raw origin's connection of each request, by the X-Request-Id the gateway sent it. */
+const rawSocketOf = new Map<string, net.Socket>();
+/** The echo origin's WebSocket of each request, by X-Request-Id. */
+const echoWebSocketOf = new Map<string, WebSocket>();
 const clients = new Set<net.Socket | WebSocket>();
 const sessions: ClientHttp2Session[] = [];
 const subdomain = `stalled-${randomUUID().slice(0, 8)}`;
@@ -70,6 +75,7 @@ function startRawOrigin(): Promise<net.Server> {
     socket.once('close', () => rawSockets.delete(socket));
     socket.on('error', () => {});
     onRequestHeads(socket, (head, path) => {
+      rawSocketOf.set(/\r\nx-request-id: *([^\r]*)/i.exec(head)?.[1] ?? '', socket);
       socket.write(switchingProtocols(head));
       if (path === '/stream') {
         const more = () => {
@@ -142,12 +148,20 @@ async function switchRaw(
   return socket;
 }
 
-/** The echo origin's WebSocket opened last, and how it is closed. */
-function lastEchoWebSocket(): Promise<WebSocketClosed> {
-  const originSide = [...echo.wss.clients].at(-1) as WebSocket;
+/** How the echo origin's WebSocket of a request (switched already) is closed. */
+function echoWebSocketClosed(requestId: string): Promise<WebSocketClosed> {
+  const originSide = echoWebSocketOf.get(requestId);
+  if (originSide === undefined) throw new Error(`the echo origin has no WebSocket of ${requestId}`);
   return new Promise((resolve) =>
     originSide.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
   );
+}
+
+/** The raw origin's connection of a request (switched already), and when it closes. */
+function rawOriginSide(requestId: string): { socket: net.Socket; closed: Promise<void> } {
+  const socket = rawSocketOf.get(requestId);
+  if (socket === undefined) throw new Error(`the raw origin has no connection of ${requestId}`);
+  return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve())) };
 }
 
 /** Calls `send` every `everyMs` until `socket` closes. */
@@ -158,6 +172,9 @@ function keepSending(socket: net.Socket | WebSocket, everyMs: number, send: () =
 
 beforeAll(async () => {
   echo = await startWebSocketOrigin();
+  echo.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    echoWebSocketOf.set(String(req.headers['x-request-id']), ws);
+  });
   rawOrigin = await startRawOrigin();
   gateway = await startTlsTestGateway({
     GATEWAY_H2C: 'true',
@@ -191,13 +208,14 @@ afterAll(async () => {
   await new Promise((resolve) => rawOrigin?.close(resolve));
 });
 
-describe('an open WebSocket one side stops reading', () => {
-  it.each(['plain', 'tls'] as const)(
+// The tests wait for send timeouts, each on its own connections: they wait at the same time.
+describe.concurrent('an open WebSocket one side stops reading', () => {
+  it.for(['plain', 'tls'] as const)(
     'a client that sends but never reads (%s): closed 1001 at the send timeout, the origin told why',
-    async (listener) => {
+    async (listener, { expect }) => {
       const requestId = randomUUID();
       const client = await switchRaw('/echo', requestId, listener);
-      const originClosed = lastEchoWebSocket();
+      const originClosed = echoWebSocketClosed(requestId);
       // Each message comes back; none is read.
       keepSending(client, 10, () => client.write(CLIENT_MESSAGE));
 
@@ -214,15 +232,14 @@ describe('an open WebSocket one side stops reading', () => {
     },
   );
 
-  it.each(['plain', 'tls'] as const)(
+  it.for(['plain', 'tls'] as const)(
     'a client upgraded on a kept-alive connection that never reads (%s): closed 1001 by the gateway, not cut',
-    async (listener) => {
+    async (listener, { expect }) => {
       // Each time, the WebSocket's send timeout and the HTTP/1.1 connection's stand at another moment.
       for (let attempt = 0; attempt < 3; attempt++) {
         const requestId = randomUUID();
         await switchRaw('/stream', requestId, listener, true);
-        const originSide = [...rawSockets].at(-1) as net.Socket;
-        const originClosed = new Promise((resolve) => originSide.once('close', resolve));
+        const { closed: originClosed } = rawOriginSide(requestId);
         await within(originClosed, CLOSES_WITHIN_MS, 'the origin’s connection closes');
         await eventually('the access-log line', () => accessLinesOfRequest(gateway, requestId).length === 1);
         expect(accessLinesOfRequest(gateway, requestId)[0]).toMatchObject({
@@ -234,7 +251,9 @@ describe('an open WebSocket one side stops reading', () => {
     },
   );
 
-  it('an origin that sends but never reads: closed 1001 at the send timeout, the client told why', async () => {
+  it('an origin that sends but never reads: closed 1001 at the send timeout, the client told why', async ({
+    expect,
+  }) => {
     const { socket, closed } = await openWebSocket(gateway, '/deaf', { host });
     clients.add(socket);
     const message = Buffer.alloc(MESSAGE_BYTES, 'm');
@@ -247,11 +266,16 @@ describe('an open WebSocket one side stops reading', () => {
     });
   });
 
-  it('an HTTP/2 client that sends on its stream but never reads it: closed 1001 at the send timeout', async () => {
+  it('an HTTP/2 client that sends on its stream but never reads it: closed 1001 at the send timeout', async ({
+    expect,
+  }) => {
     const { session } = await openSession(gateway.url);
     sessions.push(session);
-    const { stream } = opened(await extendedConnect(session, '/echo', { ':authority': host }));
-    const originClosed = lastEchoWebSocket();
+    const requestId = randomUUID();
+    const { stream } = opened(
+      await extendedConnect(session, '/echo', { ':authority': host, 'x-request-id': requestId }),
+    );
+    const originClosed = echoWebSocketClosed(requestId);
     stream.pause();
     const timer = setInterval(() => stream.write(CLIENT_MESSAGE), 10);
     stream.once('close', () => clearInterval(timer));
@@ -265,13 +289,13 @@ describe('an open WebSocket one side stops reading', () => {
     }
   });
 
-  it.each(['plain', 'tls'] as const)(
+  it.for(['plain', 'tls'] as const)(
     'a client reading slowly but steadily (%s) stays open past several send timeouts',
-    async (listener) => {
-      const client = await switchRaw('/stream', randomUUID(), listener);
-      const originSide = [...rawSockets].at(-1) as net.Socket;
+    async (listener, { expect }) => {
+      const requestId = randomUUID();
+      const client = await switchRaw('/stream', requestId, listener);
       let originClosed = false;
-      originSide.once('close', () => {
+      void rawOriginSide(requestId).closed.then(() => {
         originClosed = true;
       });
       let received = 0;
