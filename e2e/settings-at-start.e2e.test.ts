@@ -75,7 +75,9 @@ async function expectNamedWithoutPassword(service: Service, env: Record<string, 
 
 afterAll(() => stopAllServices());
 
-describe('a service given a bad setting stops at start with one line naming it', () => {
+// Each case is a process of its own that stops at once (its start-up is all the time it takes, CPU
+// loading its modules): a few start at the same time.
+describe.concurrent('a service given a bad setting stops at start with one line naming it', () => {
   it.each(['control-plane', 'read-model-projector', 'snapshot-projector'] as const)(
     '%s: EVENT_STORE=eventstoredb without EVENTSTOREDB_URL',
     async (service) => {
