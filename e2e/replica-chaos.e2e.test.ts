@@ -34,7 +34,10 @@ import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
 const SEEDS = (process.env['CHAOS_SEEDS'] ?? '20261205,7').split(',').map((seed) => Number(seed.trim()));
 const OPERATIONS = Number(process.env['CHAOS_OPERATIONS'] ?? 60);
 const LANES = 8;
-/** Longest an operation's connections are kept before the client goes away. */
+/**
+ * Longest an operation's connections are kept before the client goes away; an operation ends sooner
+ * once none of them is open.
+ */
 const OPERATION_MS = 1_500;
 const BODY_LIMIT = 256;
 const CHAOS_HOST = 'chaos.localhost';
@@ -360,10 +363,16 @@ afterAll(async () => {
 // The clients. Each operation opens what it likes, acts within OPERATION_MS and then has every
 // connection it opened destroyed.
 
+/** A connection or a session: closed when its client leaves, destroyed when the operation ends. */
+interface OwnedResource {
+  destroy(): void;
+  once(event: 'close', listener: () => void): unknown;
+}
+
 interface Operation {
   random: Random;
   /** Registers a connection or a session to be destroyed when the operation ends. */
-  own<T extends { destroy(): void }>(resource: T): T;
+  own<T extends OwnedResource>(resource: T): T;
 }
 
 const origins = (random: Random) => `/b/${pick(random, ORIGIN_BEHAVIOURS)}/${between(random, 0, 1_000_000)}`;
@@ -650,18 +659,34 @@ const CLIENT_BEHAVIOURS: Record<string, (op: Operation) => Promise<void> | void>
 
 async function runOperation(seed: number): Promise<void> {
   const random = seededRandom(seed);
-  const owned: Array<{ destroy(): void }> = [];
+  const owned: OwnedResource[] = [];
+  const open = new Set<OwnedResource>();
+  let everyOneClosed = () => {};
   const op: Operation = {
     random,
     own: (resource) => {
       owned.push(resource);
+      open.add(resource);
+      resource.once('close', () => {
+        open.delete(resource);
+        if (open.size === 0) everyOneClosed();
+      });
       return resource;
     },
   };
   const behaviour = pick(random, Object.keys(CLIENT_BEHAVIOURS));
   try {
     await CLIENT_BEHAVIOURS[behaviour]?.(op);
-    await sleep(OPERATION_MS);
+    // Its connections as long as its client keeps them, OPERATION_MS at most: once the client has left
+    // every one (reset, closed, or closed by the replica), the lane's next operation starts.
+    if (open.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        everyOneClosed = resolve;
+        timer = setTimeout(resolve, OPERATION_MS);
+      });
+      clearTimeout(timer);
+    }
   } finally {
     for (const resource of owned) resource.destroy();
   }
