@@ -19,11 +19,12 @@ import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.
 import type { LineSink } from './observability/batched-line-writer.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { createQuotaStage } from './quota/quota-stage.js';
+import type { LimitStore } from './ratelimit/limit-store.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
-import { TenantLimitCalls } from './ratelimit/tenant-limit-calls.js';
+import { limitCallsPerNode } from './ratelimit/tenant-limit-calls.js';
 import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import {
@@ -104,7 +105,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const keyPrefix = config.GATEWAY_REDIS_KEY_PREFIX;
   // With Redis, limits and cached responses are shared by every replica; without, this process is the
   // only one and keeps them in memory.
-  const limitStore = redis
+  const limitStore: LimitStore = redis
     ? new RedisLimitStore(redis, { tenantMaxKeys: config.GATEWAY_RATE_LIMIT_TENANT_MAX_KEYS })
     : new MemoryLimitStore();
   const tenantBound = {
@@ -124,8 +125,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         tenantShare: config.GATEWAY_CACHE_L1_TENANT_SHARE,
         ...tenantBound,
       });
-  // Rate-limit and quota calls go down the same Redis connection: a tenant's turns on it count both.
-  const tenantCalls = new TenantLimitCalls();
+  // Rate-limit and quota calls go down the same Redis connection (one per master on a Cluster): a
+  // tenant's turns on it count both.
+  const tenantCalls = limitCallsPerNode(limitStore.nodeOf);
   const rateLimitStage = createRateLimitStage(
     createRateLimiter({ store: limitStore, registry, logger, keyPrefix, tenantCalls }),
   );

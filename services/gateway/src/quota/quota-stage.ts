@@ -13,7 +13,7 @@ import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
-import { TenantLimitCalls } from '../ratelimit/tenant-limit-calls.js';
+import { type LimitCallsOf, limitCallsPerNode } from '../ratelimit/tenant-limit-calls.js';
 import type { StoreCircuit } from '../store-circuit/store-circuit.js';
 import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
 
@@ -52,14 +52,15 @@ export interface QuotaStageOptions {
   /**
    * Each tenant's turns on the counters' connection, shared with the rate limiter's calls on it; a
    * request past its tenant's turns and queue is served uncounted, as when the counters are unreachable.
+   * Per Redis node (limitCallsPerNode).
    */
-  tenantCalls?: TenantLimitCalls | undefined;
+  tenantCalls?: LimitCallsOf | undefined;
 }
 
 export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
   const clock = options.clock ?? Date.now;
   const storeClock = options.storeClock ?? new StoreClock(clock);
-  const tenantCalls = options.tenantCalls ?? new TenantLimitCalls();
+  const tenantCalls = options.tenantCalls ?? limitCallsPerNode(options.store.nodeOf);
   const decisions = new Counter({
     name: 'vantageedge_gateway_quota_decisions_total',
     help: 'Requests checked against a quota, by outcome (allowed, exceeded, unavailable: counters unreachable, served)',
@@ -160,7 +161,8 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
             warnUnavailable('quota store circuit open');
             return 'continue';
           }
-          const turn = tenantCalls.take(tenant.id);
+          const calls = tenantCalls(tenant.id);
+          const turn = calls.take(tenant.id);
           if (turn === false) {
             warnUnavailable(
               "the tenant's quota and rate-limit calls in flight and waiting are at their bound",
@@ -177,11 +179,11 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
                     : answer(exchange, windows, decision),
                 unreachable,
               )
-              .finally(() => tenantCalls.give(tenant.id));
+              .finally(() => calls.give(tenant.id));
           if (turn === true) return count();
           return turn.then((): StageResult | Promise<StageResult> => {
             if (!circuit.skipping) return count();
-            tenantCalls.give(tenant.id);
+            calls.give(tenant.id);
             warnUnavailable('quota store circuit open');
             return 'continue';
           });

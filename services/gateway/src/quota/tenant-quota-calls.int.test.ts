@@ -47,7 +47,7 @@ describe("a tenant's quota calls on the shared store", () => {
     const tenantCalls = new TenantLimitCalls(SHARE, QUEUE);
     gateway = await startTestGateway(
       {},
-      { stages: [createQuotaStage({ store, keyPrefix: 'tqc:', tenantCalls })] },
+      { stages: [createQuotaStage({ store, keyPrefix: 'tqc:', tenantCalls: () => tenantCalls })] },
     );
     for (const [tenantId, subdomain] of [
       [hostileId, 'flooding'],

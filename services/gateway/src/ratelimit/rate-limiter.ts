@@ -17,7 +17,7 @@ import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.
 import { FairLru } from './fair-lru.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
-import { TenantLimitCalls } from './tenant-limit-calls.js';
+import { type LimitCallsOf, limitCallsPerNode } from './tenant-limit-calls.js';
 
 /** Who is asking; tenantId/routeId must be those the limits were compiled for. */
 export interface RateLimitIdentity {
@@ -73,9 +73,9 @@ export interface RateLimiterOptions {
   maxLocalKeys?: number | undefined;
   /**
    * Each tenant's turns on the store's connection, shared with whatever else sends its calls down the
-   * same connection (the quota stage); default turns of the limiter's own.
+   * same connection (the quota stage), per Redis node; default turns of the limiter's own.
    */
-  tenantCalls?: TenantLimitCalls | undefined;
+  tenantCalls?: LimitCallsOf | undefined;
 }
 
 export interface RateLimiter {
@@ -178,7 +178,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   // Bounded, fairly between tenants: a scoped limit has a lease per caller, and a refused one is kept
   // until its retry-after.
   const leases = new FairLru<Lease>(maxLocalKeys);
-  const tenantCalls = options.tenantCalls ?? new TenantLimitCalls();
+  const tenantCalls = options.tenantCalls ?? limitCallsPerNode(store.nodeOf);
 
   const decisions = new BoundCounter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
@@ -493,12 +493,13 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     const circuit = circuits.of(limits.tenantId);
     if (circuit.skipping) return unavailable('circuit_open');
     const { tenantId } = limits;
-    const turn = tenantCalls.take(tenantId);
+    const calls = tenantCalls(tenantId);
+    const turn = calls.take(tenantId);
     if (turn === false) return unavailable('tenant_queue_full');
     if (turn !== true) {
       await turn;
       if (circuit.skipping) {
-        tenantCalls.give(tenantId);
+        calls.give(tenantId);
         return unavailable('circuit_open');
       }
     }
@@ -508,7 +509,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     } catch (error) {
       return unavailable(storeFailureReason(error));
     } finally {
-      tenantCalls.give(tenantId);
+      calls.give(tenantId);
     }
     // Lease times count from the store's answer, not from before the call: a refill slower than
     // FAST_MODE_LEASE_MS would otherwise arrive expired, its units wasted and leased again.

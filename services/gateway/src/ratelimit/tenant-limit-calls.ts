@@ -1,3 +1,5 @@
+import type { TenantNodeOf } from '@vantageedge/shared/redis/tenant-node';
+
 /**
  * Rate-limit and quota calls of one tenant in flight on a replica's store connection. One Redis
  * connection answers in order; a round trip of this many scripts is well under a millisecond of Redis,
@@ -124,6 +126,33 @@ export class TenantLimitCalls {
       this.#roundHead = 0;
     }
   }
+}
+
+/** The turns of the connection a tenant's calls go down. */
+export type LimitCallsOf = (tenantId: string) => TenantLimitCalls;
+
+/**
+ * A replica has one connection per Redis node, and on a Cluster each master answers only its own calls:
+ * the bound over all tenants is per master, so a master slow to answer holds the turns of its own tenants
+ * only, not those of the tenants on the other masters. A tenant's keys all live on one master (the
+ * `{tenant_id}` hash tag), so its share is the same either way. A caller takes and gives back the turn
+ * on the one it was handed: a resharding between the two cannot leave a turn taken on another.
+ */
+export function limitCallsPerNode(nodeOf: TenantNodeOf | undefined): LimitCallsOf {
+  const shared = new TenantLimitCalls();
+  if (nodeOf === undefined) return () => shared;
+  // One per master that has served a tenant: as many as the Cluster has had masters.
+  const byNode = new Map<string, TenantLimitCalls>();
+  return (tenantId) => {
+    const node = nodeOf(tenantId);
+    if (node === undefined) return shared;
+    let calls = byNode.get(node);
+    if (calls === undefined) {
+      calls = new TenantLimitCalls();
+      byNode.set(node, calls);
+    }
+    return calls;
+  };
 }
 
 function noop(): void {}

@@ -4,7 +4,12 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { describe, expect, it } from 'vitest';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { createRateLimiter } from './rate-limiter.js';
-import { TENANT_LIMIT_CALLS, TENANT_LIMIT_QUEUE, TenantLimitCalls } from './tenant-limit-calls.js';
+import {
+  LIMIT_CALLS_IN_FLIGHT,
+  TENANT_LIMIT_CALLS,
+  TENANT_LIMIT_QUEUE,
+  TenantLimitCalls,
+} from './tenant-limit-calls.js';
 import { routeWith, tenantWith } from './test-fixtures.js';
 
 /**
@@ -95,6 +100,36 @@ describe("a tenant's rate-limit calls on the shared store", () => {
     expect(decisions.filter((d) => d.outcome !== 'store_unavailable' && d.degraded)).toHaveLength(
       flood - TENANT_LIMIT_CALLS - TENANT_LIMIT_QUEUE,
     );
+  });
+
+  it("on a Redis Cluster, never hold a tenant's call behind other masters' calls", async () => {
+    // Each master has its own connection: tenants on a master that answers slowly (or not at all until
+    // the command timeout) must not take the turns of tenants on the others.
+    const { store, sent } = heldStore();
+    const other = tenantWith(null);
+    const nodeOf = (tenantId: string) => (tenantId === other.id ? '10.0.0.2:6379' : '10.0.0.1:6379');
+    const limiter = limiterOn({ consume: store.consume, nodeOf });
+    const slowRoute = routeWith({ requests_per_second: 1_000_000, burst: 1_000_000, scope: 'ip' });
+    const slowTenants = Array.from({ length: LIMIT_CALLS_IN_FLIGHT / TENANT_LIMIT_CALLS }, () =>
+      tenantWith(null),
+    );
+    for (const tenant of slowTenants) {
+      const limits = compileRateLimits(tenant, slowRoute);
+      for (let i = 0; i < TENANT_LIMIT_CALLS + 10; i++) {
+        void limiter.check(limits, { tenantId: tenant.id, routeId: slowRoute.id, clientIp: `10.2.0.${i}` });
+      }
+    }
+    const otherRoute = routeWith({ requests_per_second: 10, burst: 10, on_store_failure: 'closed' });
+    const otherCheck = limiter.check(compileRateLimits(other, otherRoute), {
+      tenantId: other.id,
+      routeId: otherRoute.id,
+      clientIp: '192.0.2.1',
+    });
+    await flush();
+
+    expect(sent.filter((call) => call.tenant === other.id)).toHaveLength(1);
+    sent.find((call) => call.tenant === other.id)!.answer();
+    expect((await otherCheck).outcome).toBe('allowed');
   });
 
   it("does not open the circuit other tenants share when a tenant's queue is full", async () => {
