@@ -112,6 +112,12 @@ export class TenantLimitCalls {
         turns.waiting.length = 0;
         turns.head = 0;
       } else {
+        // A queue its clients keep full never empties: drop the slots of the calls started, or one
+        // is kept for every call the tenant ever queued.
+        if (turns.head >= COMPACT_QUEUE_AT) {
+          turns.waiting.splice(0, turns.head);
+          turns.head = 0;
+        }
         this.#joinRound(turns);
       }
       turns.inFlight++;
@@ -154,5 +160,8 @@ export function limitCallsPerNode(nodeOf: TenantNodeOf | undefined): LimitCallsO
     return calls;
   };
 }
+
+/** Started calls' slots at the front of a tenant's queue past which they are dropped (≤ a queue's worth moved). */
+const COMPACT_QUEUE_AT = 1024;
 
 function noop(): void {}

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -18,6 +20,15 @@ import { routeWith, tenantWith } from './test-fixtures.js';
  * fail-closed limit answer 503 (its call timed out behind them) and opened the circuit every tenant's
  * limits share. A tenant now has at most TENANT_LIMIT_CALLS calls in flight; the rest wait their turn.
  */
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function heapUsed(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
 
 /** A store that answers only when told, and records whose calls it was sent. */
 function heldStore() {
@@ -213,5 +224,22 @@ describe('the turns of many tenants on one connection', () => {
     }
     expect(started).toHaveLength(6);
     expect(turns.tenants).toBe(0);
+  });
+
+  it("keep a replica's memory flat while a tenant's clients keep its queue full", () => {
+    // Clients sending a little more than their tenant's calls answer never let its queue empty.
+    const turns = new TenantLimitCalls(TENANT_LIMIT_CALLS, TENANT_LIMIT_QUEUE, LIMIT_CALLS_IN_FLIGHT);
+    const fill = () => {
+      while (turns.take('flooding') !== false) {}
+    };
+    fill();
+    const calls = 2_000_000;
+    const before = heapUsed();
+    for (let i = 0; i < calls; i++) {
+      turns.give('flooding');
+      fill();
+    }
+    // One pointer kept per call ever queued would be 16 MB here.
+    expect(heapUsed() - before).toBeLessThan(4 * 1024 * 1024);
   });
 });
