@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import { bundleServices } from '../scripts/service-bundle.js';
 import { type H2loadResult, runH2load } from './lib/h2load.js';
 import { originConfig, proxyConfig, writeNginxConfig } from './lib/nginx.js';
+import { pairedBlocks } from './lib/paired-blocks.js';
 import {
   firstChildPid,
   freePort,
@@ -657,7 +658,7 @@ interface PairedResult {
   variant: string;
   host: { base: string; variant: string };
   seconds_per_run: number;
-  /** Gateway process pairs the runs were shared between (BENCH_PAIR_PROCESSES). */
+  /** Gateway process pairs the runs were shared between (BENCH_PAIR_PROCESSES, at most one per couple). */
   process_pairs: number;
   runs: PairedRun[];
   summary: PairedSummary | null;
@@ -690,13 +691,9 @@ async function pairedComparison(
     snapshots: (c) => [...base.snapshots(c), ...variant.snapshots(c)],
   });
   const pairRuns: PairedRun[] = [];
-  // Whole couples per pair of processes (a run one way round and the next the other way).
-  const couples = Math.ceil(pairCount / 2);
-  for (let block = 0; block < pairProcesses; block++) {
-    const runs = 2 * Math.floor((couples * (block + 1)) / pairProcesses) - pairRuns.length;
-    if (runs > 0)
-      pairRuns.push(...(await pairedBlock(serving, runs, block, { base, variant, ctx, plan, clerkKey })));
-  }
+  const blocks = pairedBlocks(pairCount, pairProcesses);
+  for (const [block, runs] of blocks.entries())
+    pairRuns.push(...(await pairedBlock(serving, runs, block, { base, variant, ctx, plan, clerkKey })));
   const summary = summarizePaired(pairRuns);
   const maxRatio = definition.maxRatio;
   return {
@@ -704,7 +701,7 @@ async function pairedComparison(
     variant: variant.id,
     host: { base: base.host, variant: variant.host },
     seconds_per_run: pairSeconds,
-    process_pairs: pairProcesses,
+    process_pairs: blocks.length,
     runs: pairRuns.map((r) => ({
       baseUsPerRequest: round(r.baseUsPerRequest, 1),
       variantUsPerRequest: round(r.variantUsPerRequest, 1),

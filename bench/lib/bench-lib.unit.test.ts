@@ -2,6 +2,7 @@ import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-s
 import { describe, expect, it } from 'vitest';
 import { summarizeProfile } from '../profile-summary.js';
 import { originConfig, proxyConfig } from './nginx.js';
+import { pairedBlocks } from './paired-blocks.js';
 import { processCpuNs, processUsage } from './processes.js';
 import {
   markdownTable,
@@ -139,6 +140,18 @@ describe('paired comparison', () => {
         runs.map(({ baseUsPerRequest, variantUsPerRequest }) => ({ baseUsPerRequest, variantUsPerRequest })),
       )!.couples,
     ).toBe(0);
+  });
+
+  it('starts as many pairs of processes as it says, each with whole couples of runs', () => {
+    // Fewer couples than BENCH_PAIR_PROCESSES: one pair per couple, not pairs with no run.
+    expect(pairedBlocks(2, 2)).toEqual([2]);
+    expect(pairedBlocks(4, 3)).toEqual([2, 2]);
+    expect(pairedBlocks(1, 3)).toEqual([2]);
+    // Enough couples: shared as evenly as whole couples allow, an odd count rounded up to a couple.
+    expect(pairedBlocks(12, 2)).toEqual([6, 6]);
+    expect(pairedBlocks(40, 3)).toEqual([12, 14, 14]);
+    expect(pairedBlocks(5, 2)).toEqual([2, 4]);
+    expect(pairedBlocks(24, 4)).toEqual([6, 6, 6, 6]);
   });
 
   it('has nothing to say without a pair whose CPU was measured', () => {
