@@ -11,6 +11,9 @@ import { type CliRun, runVantageedge, stopAllServices, TestSystem } from './harn
  * gateways): lists longer than one page of the admin API (200 items), config documents the CLI
  * dumps applied back unchanged, a file applied again appending nothing, and a file dumped before
  * another change refused by `apply --if-version`, and files reading secrets from environment variables.
+ * Each group has a tenant of its own and the lists' cases only read theirs, so the groups (but the
+ * last) and the lists' cases run side by side: each spends its time waiting for one CLI process after
+ * another.
  */
 
 const ROUTES = 205;
@@ -69,7 +72,7 @@ afterAll(async () => {
   if (folder) await rm(folder, { recursive: true, force: true });
 });
 
-describe('lists longer than a page of the admin API', () => {
+describe.concurrent('lists longer than a page of the admin API', () => {
   it('get routes -o json lists every route of the tenant', async () => {
     const routes = await cli(['get', 'routes', '-t', 'clilists', '-o', 'json']);
     expect(routes.code, routes.stderr).toBe(0);
@@ -130,7 +133,7 @@ describe('lists longer than a page of the admin API', () => {
   });
 });
 
-describe('a document the CLI dumps applies back unchanged', () => {
+describe.concurrent('a document the CLI dumps applies back unchanged', () => {
   it('for every route policy, origin-less routes included, without showing a credential', async () => {
     const tenantId = await createTenant('roundtrip');
     const origin = async (name: string) => {
@@ -225,7 +228,7 @@ describe('a document the CLI dumps applies back unchanged', () => {
   }, 60_000);
 });
 
-describe('a file that gives a credential value outright', () => {
+describe.concurrent('a file that gives a credential value outright', () => {
   it('applied again appends nothing and reports the config version the tenant has', async () => {
     const tenantId = await createTenant('literalcreds');
     const document = {
@@ -264,56 +267,7 @@ describe('a file that gives a credential value outright', () => {
   }, 60_000);
 });
 
-describe('a file dumped before another change was made', () => {
-  it('apply --if-version <the dumped version> refuses it (exit 5, nothing changed); without it the file wins', async () => {
-    const tenantId = await createTenant('staledump');
-    const origin = await system.admin('POST', '/api/v1/origins', {
-      body: { tenant_id: tenantId, name: 'backend', url: 'http://127.0.0.1:9' },
-    });
-    expect(origin.status, origin.text).toBe(201);
-    const route = await system.admin('POST', '/api/v1/routes', {
-      body: {
-        tenant_id: tenantId,
-        origin_id: origin.body['id'],
-        path_pattern: '/orders/*',
-        auth_mode: 'public',
-      },
-    });
-    expect(route.status, route.text).toBe(201);
-    const dump = await cli(['dump', '-t', 'staledump']);
-    expect(dump.code, dump.stderr).toBe(0);
-    const dumpedVersion = /config version (\d+)/.exec(dump.stdout)?.[1] ?? '';
-    const file = path.join(folder, 'staledump.yaml');
-    await writeFile(file, dump.stdout);
-    const onDumped = await cli(['apply', '-f', file, '--if-version', dumpedVersion, '--dry-run']);
-    expect(onDumped.code, onDumped.stderr).toBe(0);
-
-    // Another admin limits the route after the dump.
-    const limited = await system.admin('PATCH', `/api/v1/routes/${route.body['id'] as string}`, {
-      body: { rate_limit: { requests_per_second: 5 } },
-    });
-    expect(limited.status, limited.text).toBe(200);
-    const limitedDump = (await cli(['dump', '-t', 'staledump'])).stdout;
-
-    for (const dryRun of [['--dry-run'], []]) {
-      const refused = await cli(['apply', '-f', file, '--if-version', dumpedVersion, ...dryRun]);
-      expect(refused.code, refused.stdout + refused.stderr).toBe(5);
-      expect(refused.stderr).toContain(`config version ${dumpedVersion}`);
-    }
-    expect((await cli(['dump', '-t', 'staledump'])).stdout).toBe(limitedDump);
-    const notAVersion = await cli(['apply', '-f', file, '--if-version', 'latest']);
-    expect(notAVersion.code).toBe(2);
-    expect(notAVersion.stderr).toContain('--if-version');
-
-    // The file is the whole tenant: applied without --if-version, it undoes the change made since.
-    const overwritten = await cli(['apply', '-f', file]);
-    expect(overwritten.code, overwritten.stderr).toBe(0);
-    expect(overwritten.stdout).toContain('rate_limit');
-    expect((await cli(['diff', '-f', file])).code).toBe(0);
-  }, 60_000);
-});
-
-describe('a file that reads environment variables: ${{ env "VANTAGEEDGE_VAR_…" }}', () => {
+describe.concurrent('a file that reads environment variables: ${{ env "VANTAGEEDGE_VAR_…" }}', () => {
   const secrets = {
     VANTAGEEDGE_VAR_ORIGIN_TOKEN: 'origin-secret-from-env',
     VANTAGEEDGE_VAR_REGION: 'eu-west-region-from-env',
@@ -415,5 +369,56 @@ describe('a file that reads environment variables: ${{ env "VANTAGEEDGE_VAR_…"
     expect(changed.stdout).toContain('<$VANTAGEEDGE_VAR_REGION>');
     expect(changed.stdout).not.toContain('us-east-region-from-env');
     expect(changed.stdout).not.toContain(secrets.VANTAGEEDGE_VAR_ORIGIN_TOKEN);
+  }, 60_000);
+});
+
+// Alone, after the groups above: it compares whole dumps, whose header gives the event position the
+// control plane answered at, which any other group's change moves on.
+describe('a file dumped before another change was made', () => {
+  it('apply --if-version <the dumped version> refuses it (exit 5, nothing changed); without it the file wins', async () => {
+    const tenantId = await createTenant('staledump');
+    const origin = await system.admin('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'backend', url: 'http://127.0.0.1:9' },
+    });
+    expect(origin.status, origin.text).toBe(201);
+    const route = await system.admin('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: origin.body['id'],
+        path_pattern: '/orders/*',
+        auth_mode: 'public',
+      },
+    });
+    expect(route.status, route.text).toBe(201);
+    const dump = await cli(['dump', '-t', 'staledump']);
+    expect(dump.code, dump.stderr).toBe(0);
+    const dumpedVersion = /config version (\d+)/.exec(dump.stdout)?.[1] ?? '';
+    const file = path.join(folder, 'staledump.yaml');
+    await writeFile(file, dump.stdout);
+    const onDumped = await cli(['apply', '-f', file, '--if-version', dumpedVersion, '--dry-run']);
+    expect(onDumped.code, onDumped.stderr).toBe(0);
+
+    // Another admin limits the route after the dump.
+    const limited = await system.admin('PATCH', `/api/v1/routes/${route.body['id'] as string}`, {
+      body: { rate_limit: { requests_per_second: 5 } },
+    });
+    expect(limited.status, limited.text).toBe(200);
+    const limitedDump = (await cli(['dump', '-t', 'staledump'])).stdout;
+
+    for (const dryRun of [['--dry-run'], []]) {
+      const refused = await cli(['apply', '-f', file, '--if-version', dumpedVersion, ...dryRun]);
+      expect(refused.code, refused.stdout + refused.stderr).toBe(5);
+      expect(refused.stderr).toContain(`config version ${dumpedVersion}`);
+    }
+    expect((await cli(['dump', '-t', 'staledump'])).stdout).toBe(limitedDump);
+    const notAVersion = await cli(['apply', '-f', file, '--if-version', 'latest']);
+    expect(notAVersion.code).toBe(2);
+    expect(notAVersion.stderr).toContain('--if-version');
+
+    // The file is the whole tenant: applied without --if-version, it undoes the change made since.
+    const overwritten = await cli(['apply', '-f', file]);
+    expect(overwritten.code, overwritten.stderr).toBe(0);
+    expect(overwritten.stdout).toContain('rate_limit');
+    expect((await cli(['diff', '-f', file])).code).toBe(0);
   }, 60_000);
 });
