@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
-import { OFFLINE_CLERK_ISSUER } from '@vantageedge/shared/testing/clerk-tokens';
+import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import {
   CLIENT_AUTH_USAGE,
   createTestCa,
@@ -17,13 +17,11 @@ import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-
 import {
   distinctFreePorts,
   eventually,
-  freePort,
   type GatewayReplica,
   REPO_ROOT,
   startOrigin,
   type TestOrigin,
   TestSystem,
-  waitForHttp,
 } from './harness.js';
 
 /**
@@ -32,7 +30,8 @@ import {
  * the gateways serve the route; edits it to need an API key, issues one (its plaintext shown once) and
  * calls the route with it; reads the rollout per replica and the audit log with a filter; gives a key a
  * daily quota and sees it used up, reads the usage, compares config versions and rolls back, and the
- * gateways serve the rolled-back route. Screenshots of each page are kept in .data/console-screenshots/.
+ * gateways serve the rolled-back route. make dev's development sign-in works under make dev and is
+ * offered nowhere else. Screenshots of each page are kept in .data/console-screenshots/.
  */
 
 const SCREENSHOTS = path.join(REPO_ROOT, '.data', 'console-screenshots');
@@ -45,22 +44,103 @@ async function text(page: Page, selector: string): Promise<string> {
   return (await locator.textContent()) ?? '';
 }
 
+/** `make dev` as a person starts it, on ports and a data folder of its own, its output kept. */
+interface MakeDev {
+  child: ChildProcess;
+  output(): string;
+  consoleUrl: string;
+  dataDir: string;
+  startedAt: number;
+}
+
+async function startMakeDev(): Promise<MakeDev> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 've-console-dev-'));
+  chmodSync(dataDir, 0o755);
+  // Every port of its own: make dev's defaults (8443 for TLS among them) may be held by a developer's
+  // make dev or another run of this suite on the same machine.
+  const [controlPlanePort, gatewayPort, gatewayAdminPort, gatewayTlsPort, demoOriginPort, postgresPort] =
+    await distinctFreePorts(6);
+  const startedAt = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      KAFKA_BROKERS: '',
+      SNAPSHOT_BUS: '',
+      EVENT_STORE: '',
+      CLERK_JWT_KEY: '',
+      CLERK_SECRET_KEY: '',
+      CLERK_PUBLISHABLE_KEY: '',
+      PLATFORM_ADMIN_USER_IDS: '',
+      API_KEY_PEPPER: '',
+      VANTAGEEDGE_DEV_MODE: '',
+      DEMO_ORIGIN_URL: '',
+      CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
+      LOG_LEVEL: 'warn',
+      VANTAGEEDGE_DATA_DIR: dataDir,
+      CONTROL_PLANE_PORT: String(controlPlanePort),
+      GATEWAY_PORT: String(gatewayPort),
+      GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
+      GATEWAY_TLS_PORT: String(gatewayTlsPort),
+      DEMO_ORIGIN_PORT: String(demoOriginPort),
+      VANTAGEEDGE_DEV_PG_PORT: String(postgresPort),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const consoleUrl = `http://127.0.0.1:${controlPlanePort}/console/`;
+  return { child, output: () => output, consoleUrl, dataDir, startedAt };
+}
+
+async function stopMakeDev({ child, dataDir }: MakeDev): Promise<void> {
+  if (child.exitCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+// One browser for the file. make dev starts with the file: it takes seconds to come up (an embedded
+// PostgreSQL initialised, its migrations, the demo data), which it spends while the journey runs.
+let browser: TestBrowser;
+let makeDev: MakeDev | undefined;
+
+beforeAll(async () => {
+  await ensureConsoleBuilt();
+  makeDev = await startMakeDev();
+  browser = await launchChromium({ screenshotDir: SCREENSHOTS });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (makeDev) await stopMakeDev(makeDev);
+});
+
 describe('the web console against the running product', () => {
   let system: TestSystem;
   let gateways: GatewayReplica[];
   let origin: TestOrigin;
-  let browser: TestBrowser;
   const subdomain = `console-${Date.now().toString(36)}`;
   let tenantId = '';
 
   beforeAll(async () => {
-    await ensureConsoleBuilt();
     origin = await startOrigin('console-origin');
     system = await TestSystem.create({
       // The key's live quota is read from Redis: time enough for it on a machine shared by many runs.
       controlPlaneEnv: {
         CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
         REDIS_COMMAND_TIMEOUT_MS: '5000',
+        // Outside make dev, dev mode does not give the control plane a development sign-in.
+        VANTAGEEDGE_DEV_MODE: 'true',
         // Certificates (an origin's client certificate) can be uploaded.
         CERTIFICATE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       },
@@ -69,13 +149,19 @@ describe('the web console against the running product', () => {
     });
     await system.startControlSide();
     gateways = await system.startGateways(2);
-    browser = await launchChromium({ screenshotDir: SCREENSHOTS });
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
     await system?.close();
     await origin?.close();
+  });
+
+  it('offers no development sign-in, and its endpoint does not exist', async () => {
+    const config = await (await fetch(`${system.controlPlaneUrl}/console/config.json`)).json();
+    expect(config).toEqual({ dev_sign_in: false, clerk: null });
+    expect((await fetch(`${system.controlPlaneUrl}/console/dev-session`, { method: 'POST' })).status).toBe(
+      404,
+    );
   });
 
   it('creates a route that both gateways serve, then guards it with an API key shown once', async () => {
@@ -388,128 +474,31 @@ describe('the web console against the running product', () => {
 
   it('sends the person back to sign in when the control plane refuses the token', async () => {
     const { page } = browser;
-    // A token signed by another key: well-formed, not expired, refused by the control plane.
-    const other = await TestSystem.create();
-    try {
-      const foreign = await other.token();
-      await page.click('button:has-text("Sign out")');
-      await page.fill('textarea[name=token]', foreign);
-      await page.click('button:has-text("Use this token")');
-      expect(await text(page, '.sign-in .notice')).toContain('did not accept the session token');
-    } finally {
-      await other.database.drop();
-    }
+    // The admin's token signed by another key: well-formed, not expired, refused by the control plane.
+    const foreign = await signClerkToken(await createClerkTestKeys(), { userId: system.adminUserId });
+    await page.click('button:has-text("Sign out")');
+    await page.fill('textarea[name=token]', foreign);
+    await page.click('button:has-text("Use this token")');
+    expect(await text(page, '.sign-in .notice')).toContain('did not accept the session token');
   });
 });
 
 describe('the console under make dev', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 've-console-dev-'));
-  chmodSync(dataDir, 0o755);
-  let dev: ChildProcess | undefined;
-  let output = '';
-  let browser: TestBrowser | undefined;
-
-  afterAll(async () => {
-    await browser?.close();
-    if (dev && dev.exitCode === null) {
-      const exited = new Promise((resolve) => dev?.once('exit', resolve));
-      dev.kill('SIGINT');
-      await exited;
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
   it('signs in with the development sign-in and shows the demo tenant', async () => {
-    await ensureConsoleBuilt();
-    // Every port of its own: make dev's defaults (8443 for TLS among them) may be held by a developer's
-    // make dev or another run of this suite on the same machine.
-    const [controlPlanePort, gatewayPort, gatewayAdminPort, gatewayTlsPort, demoOriginPort, postgresPort] =
-      await distinctFreePorts(6);
-    dev = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: '',
-        REDIS_URL: '',
-        KAFKA_BROKERS: '',
-        SNAPSHOT_BUS: '',
-        EVENT_STORE: '',
-        CLERK_JWT_KEY: '',
-        CLERK_SECRET_KEY: '',
-        CLERK_PUBLISHABLE_KEY: '',
-        PLATFORM_ADMIN_USER_IDS: '',
-        API_KEY_PEPPER: '',
-        VANTAGEEDGE_DEV_MODE: '',
-        DEMO_ORIGIN_URL: '',
-        CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
-        LOG_LEVEL: 'warn',
-        VANTAGEEDGE_DATA_DIR: dataDir,
-        CONTROL_PLANE_PORT: String(controlPlanePort),
-        GATEWAY_PORT: String(gatewayPort),
-        GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
-        GATEWAY_TLS_PORT: String(gatewayTlsPort),
-        DEMO_ORIGIN_PORT: String(demoOriginPort),
-        VANTAGEEDGE_DEV_PG_PORT: String(postgresPort),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    dev.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    dev.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const deadline = Date.now() + 120_000;
-    while (!/^READY$/m.test(output)) {
-      if (dev.exitCode !== null) throw new Error(`make dev exited:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`make dev not ready:\n${output}`);
+    const dev = makeDev!;
+    const deadline = dev.startedAt + 120_000;
+    while (!/^READY$/m.test(dev.output())) {
+      if (dev.child.exitCode !== null) throw new Error(`make dev exited:\n${dev.output()}`);
+      if (Date.now() > deadline) throw new Error(`make dev not ready:\n${dev.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const consoleUrl = `http://127.0.0.1:${controlPlanePort}/console/`;
-    expect(output).toContain(consoleUrl);
+    expect(dev.output()).toContain(dev.consoleUrl);
 
-    browser = await launchChromium({ screenshotDir: SCREENSHOTS });
     const { page } = browser;
-    await page.goto(consoleUrl);
+    await page.goto(dev.consoleUrl);
     await page.click('#dev-sign-in');
     expect(await text(page, '#signed-in-as')).toContain('(development)');
     expect(await text(page, '#tenants')).toContain('demo');
     await browser.screenshot('10-make-dev-signed-in');
   }, 180_000);
-});
-
-// The control plane outside dev mode has no development sign-in (the system above runs without it).
-describe('the development sign-in outside make dev', () => {
-  it('is not offered and its endpoint does not exist', async () => {
-    await ensureConsoleBuilt();
-    const system = await TestSystem.create({ controlPlaneEnv: { CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR } });
-    try {
-      const port = await freePort();
-      const { startService, ENTRY_POINTS } = await import('./harness.js');
-      const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
-        DATABASE_URL: system.database.url,
-        API_KEY_PEPPER: system.pepper,
-        CLERK_JWT_KEY: system.clerk.publicKeyPem,
-        CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
-        CONTROL_PLANE_PORT: String(port),
-        CONTROL_PLANE_HOST: '127.0.0.1',
-        CONTROL_PLANE_METRICS_PORT: '0',
-        CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
-        VANTAGEEDGE_DEV_MODE: 'true',
-        CONTROL_PLANE_DRAIN_SECONDS: '0',
-      });
-      try {
-        await waitForHttp(cp, `http://127.0.0.1:${port}/readyz`);
-        const config = await (await fetch(`http://127.0.0.1:${port}/console/config.json`)).json();
-        expect(config).toEqual({ dev_sign_in: false, clerk: null });
-        expect((await fetch(`http://127.0.0.1:${port}/console/dev-session`, { method: 'POST' })).status).toBe(
-          404,
-        );
-      } finally {
-        await cp.stop();
-      }
-    } finally {
-      await system.database.drop();
-    }
-  }, 120_000);
 });
