@@ -1253,7 +1253,7 @@ const redirectOf = (command: boolean) =>
         command,
       ),
       command &&
-        `\${path}, \${query} (with its ?) and \${host} of the request, at most ${MAX_TEMPLATE_VARIABLES} of them; a request that would make the Location longer than 32 KiB is answered 414 uri_too_long`,
+        `\${path}, \${query} (with its ?) and \${host} of the request, at most ${MAX_TEMPLATE_VARIABLES} of them; a request that would make the Location longer than 32 KiB is answered 414 uri_too_long; a template that lets the request's \${path} stand where browsers read the host (\`/\${path}\`, \`http:\${path}\`) is refused (400): write \${path} right after a host, or at the start`,
     ).superRefine((location, ctx) => {
       if (command && pathChoosesRedirectHost(location))
         ctx.addIssue({ code: 'custom', message: PATH_CHOOSES_HOST });

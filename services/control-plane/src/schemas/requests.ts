@@ -651,8 +651,7 @@ const routePolicyFields = {
   request_headers: requestHeaderTransformInput,
   response_headers: responseHeaderTransformInput,
   rewrite_path: rewritePathRequest.meta({
-    description:
-      "from_prefix → to_prefix (whole segments), or a template of the path_pattern's :params and trailing *; a from_prefix no path of the path_pattern starts with, or a template naming a :param or * the pattern lacks, is refused (400)",
+    description: `from_prefix → to_prefix (whole segments), or a template of the path_pattern's :params and trailing *; a from_prefix no path of the path_pattern starts with, or a template naming a :param or * the pattern lacks, is refused (400); a template names at most ${MAX_TEMPLATE_VARIABLES} :params and * in all (a :param may be named more than once), and a request whose rewritten path would be longer than 32 KiB is answered 414 uri_too_long`,
   }),
   preserve_host: z.boolean().meta({ description: PRESERVE_HOST_DESCRIPTION }),
   query: queryTransformInput,
