@@ -1,5 +1,6 @@
 // The migrator: `tsx migrations/src/cli.ts up|down [steps]`.
 import '@vantageedge/shared/settings/env-file';
+import { warnOfUnverifiedDatabase } from '@vantageedge/shared/postgres/database-url-security';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ const config = loadSettingsOrExit('migrator', {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
 });
 const [command = 'up', stepsText] = process.argv.slice(2);
+warnOfUnverifiedDatabase('migrator', config.DATABASE_URL);
 
 const stepsSchema = z.coerce.number().int().min(1);
 

@@ -7,6 +7,7 @@ import {
   assertEventStoreSharedAcrossProcesses,
 } from '@vantageedge/shared/event-store/settings';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
+import { warnOfUnverifiedDatabase } from '@vantageedge/shared/postgres/database-url-security';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { createProgressBar } from './progress-bar.js';
 import { ReplayInProgressError, replayReadModels } from './replay.js';
@@ -17,6 +18,7 @@ checkSettingsOrExit('replay', () => {
   assertEventStoreSettings(config);
   assertEventStoreSharedAcrossProcesses(config);
 });
+warnOfUnverifiedDatabase('replay', config.DATABASE_URL);
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 4 }, livenessFromSettings(config));
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 const bar = createProgressBar();

@@ -18,6 +18,7 @@ import {
   livenessFromSettings,
   postgresLivenessSettings,
 } from '@vantageedge/shared/postgres/connection-liveness';
+import { warnOfUnverifiedDatabase } from '@vantageedge/shared/postgres/database-url-security';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { checkSettingsOrExit, loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { refoldSnapshots } from './refold.js';
@@ -47,6 +48,7 @@ if (unknown.length > 0 || (dropUnfoldableTenants && !refold)) {
   );
   process.exit(2);
 }
+warnOfUnverifiedDatabase('republish-snapshots', config.DATABASE_URL);
 const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 2 }, livenessFromSettings(config));
 
 try {

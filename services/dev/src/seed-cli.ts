@@ -4,6 +4,7 @@ import { migrateUp } from '@vantageedge/migrations/runner';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { assertEventStoreSharedAcrossProcesses } from '@vantageedge/shared/event-store/settings';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
+import { warnOfUnverifiedDatabase } from '@vantageedge/shared/postgres/database-url-security';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
 import { demoUserIds, devDataDir, devEnvironment } from './dev-settings.js';
@@ -16,7 +17,8 @@ import { seedDemo } from './seed.js';
  */
 const env = devEnvironment(process.env);
 let embedded: EmbeddedDatabase | undefined;
-if (!env['DATABASE_URL']) {
+if (env['DATABASE_URL']) warnOfUnverifiedDatabase('seed', env['DATABASE_URL'], env);
+else {
   const port = Number(env['VANTAGEEDGE_DEV_PG_PORT']);
   const probe = new pg.Client({
     connectionString: embeddedDatabaseUrl(port),

@@ -20,6 +20,7 @@ import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
+import { databaseTlsWarning } from '@vantageedge/shared/postgres/database-url-security';
 import { cacheRedisClientOptions, cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import {
   createRedisClient,
@@ -133,6 +134,9 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       });
       closers.push(['embedded PostgreSQL', () => database?.stop()]);
       env['DATABASE_URL'] = database.url;
+    } else {
+      const warning = databaseTlsWarning(env['DATABASE_URL'] as string, env);
+      if (warning) logger.warn(warning);
     }
     const databaseUrl = env['DATABASE_URL'] as string;
     const { applied } = await migrateUp(databaseUrl);

@@ -15,6 +15,15 @@ export function databaseTlsWarning(url: string, env: Env = process.env): string 
   return `${unverifiedBy}: connections to PostgreSQL are encrypted but the server's certificate is not verified, so anyone on the path can pose as the database; use sslmode=verify-full (with sslrootcert for a private CA)`;
 }
 
+/**
+ * The warning for a command-line tool (the migrator, a replay, a republish, the seeder): one line on
+ * stderr, before it connects, `tool: warning: …`. Nothing when the URL verifies the server.
+ */
+export function warnOfUnverifiedDatabase(tool: string, url: string, env: Env = process.env): void {
+  const warning = databaseTlsWarning(url, env);
+  if (warning) process.stderr.write(`${tool}: warning: ${warning}\n`);
+}
+
 /** node-postgres 8's rules (pg-connection-string and its ConnectionParameters). */
 function verificationTurnedOffBy(url: string, env: Env): string | undefined {
   const parameters = postgresUrlParameters(url);
