@@ -25,6 +25,7 @@ export const explainStage = z.enum([
   'auth',
   'fixed_response',
   'redirect',
+  'rewrite_path',
   'rate_limit',
   'quota',
   'cache',
@@ -94,7 +95,10 @@ export const policiesExplanation = z.object({
     .object({
       rule: rewritePath,
       path: z.string().meta({ description: 'the path the origin receives' }),
-      rewritten: z.boolean(),
+      rewritten: z.boolean().meta({
+        description:
+          'false: the rule leaves this path as it is, or would make it longer than 32 KiB (the gateways answer 414 uri_too_long, and so does the decision)',
+      }),
     })
     .nullable(),
   timeouts: z.object({

@@ -302,20 +302,34 @@ function readLocationVariable(name: LocationVariable, request: PolicyRequest): s
   }
 }
 
-/** The path the origin receives after rewrite_path, or null when the route has no rewrite. */
-export function rewrittenPath(route: RouteConfig, path: string): PoliciesExplanation['rewrite_path'] {
+/**
+ * The path the origin receives after rewrite_path (null when the route has none), and whether the
+ * gateways refuse to build it: longer than 32 KiB, they answer 414 uri_too_long, and the path is shown as
+ * it came.
+ */
+function rewrittenPath(
+  route: RouteConfig,
+  path: string,
+): { shown: PoliciesExplanation['rewrite_path']; tooLong: boolean } {
   const rule = route.rewrite_path ?? null;
-  if (rule === null) return null;
+  if (rule === null) return { shown: null, tooLong: false };
   const rewritten = compilePathRewrite(rule, route.path_pattern)(path);
-  // null: longer than gateways build (they answer 414 uri_too_long); the path is shown as it came.
-  return { rule, path: rewritten ?? path, rewritten: typeof rewritten === 'string' };
+  return {
+    shown: { rule, path: rewritten ?? path, rewritten: typeof rewritten === 'string' },
+    tooLong: rewritten === null,
+  };
 }
 
 export function explainPolicies(
   snapshot: TenantSnapshot,
   route: RouteConfig,
   request: PolicyRequest,
-): { policies: PoliciesExplanation; stop: PolicyStop | null; locationTooLong: boolean } {
+): {
+  policies: PoliciesExplanation;
+  stop: PolicyStop | null;
+  locationTooLong: boolean;
+  rewriteTooLong: boolean;
+} {
   const origin = snapshot.origins.find((candidate) => candidate.id === route.origin_id);
   const fixed = route.fixed_response ?? null;
   const redirect = route.redirect ?? null;
@@ -323,13 +337,14 @@ export function explainPolicies(
   // explanation shows the template as stored.
   const location =
     redirect === null ? undefined : compileRedirectLocation(redirect, readLocationVariable)(request);
+  const rewrite = rewrittenPath(route, request.path);
   const policies: PoliciesExplanation = {
     ip_rules: explainIpRules(snapshot, route, request.clientIp),
     cors: explainCors(route, request),
     request_headers: route.request_headers ?? null,
     response_headers: route.response_headers ?? null,
     query: route.query ?? null,
-    rewrite_path: rewrittenPath(route, request.path),
+    rewrite_path: rewrite.shown,
     timeouts: explainTimeouts(route, origin?.timeout_seconds ?? null),
     retries: route.retries ?? null,
     traffic_split: explainTrafficSplit(snapshot, route, request),
@@ -350,5 +365,10 @@ export function explainPolicies(
       message: policies.cors.reason,
     };
   }
-  return { policies, stop, locationTooLong: redirect !== null && location === undefined };
+  return {
+    policies,
+    stop,
+    locationTooLong: redirect !== null && location === undefined,
+    rewriteTooLong: rewrite.tooLong,
+  };
 }

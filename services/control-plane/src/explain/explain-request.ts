@@ -16,6 +16,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/method-override-parameter';
+import { REWRITTEN_PATH_TOO_LONG } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { REDIRECT_LOCATION_TOO_LONG } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
@@ -619,6 +620,8 @@ export async function explainRequest(
         ? stop('redirect', 414, 'uri_too_long', REDIRECT_LOCATION_TOO_LONG)
         : stop('redirect', redirect.status, 'redirect', `the route redirects to ${redirect.location}`),
     );
+  } else if (policies.rewriteTooLong) {
+    decide(stop('rewrite_path', 414, 'uri_too_long', REWRITTEN_PATH_TOO_LONG));
   }
   // After the rate limit (unknown here: its counters are not read), before the cache and the origin.
   if (quota.exceeded !== null) {

@@ -414,6 +414,37 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     expect(JSON.stringify(long.body)).not.toContain(`${'a'.repeat(7995)}/far/`); // no two copies of the path
   });
 
+  it('answers 414 uri_too_long as the gateways do when rewrite_path would make the path longer than 32 KiB', async () => {
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: (
+          await h
+            .request('POST', '/api/v1/origins', {
+              body: { tenant_id: tenantId, name: 'copies-api', url: 'http://127.0.0.1:9/' },
+            })
+            .then(json)
+        )['id'],
+        path_pattern: '/copies/:n',
+        auth_mode: 'public',
+        rewrite_path: { template: '/:n/:n/:n/:n/:n/:n/:n/:n' },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev' };
+    expect(json(await explain({ ...request, path: '/copies/x' }))).toMatchObject({
+      policies: { rewrite_path: { path: '/x/x/x/x/x/x/x/x', rewritten: true } },
+      decision: { stage: 'origin', status: null },
+    });
+    // 8 copies of a 5,000-character segment: 40,008 characters the gateways never build.
+    const long = await explain({ ...request, path: `/copies/${'a'.repeat(5000)}` });
+    expect(long.status).toBe(200);
+    expect(json(long)).toMatchObject({
+      policies: { rewrite_path: { rewritten: false } },
+      decision: { stage: 'rewrite_path', status: 414, code: 'uri_too_long' },
+    });
+  });
+
   it('takes a route matched on the http scheme for a plain-HTTP request only, as the gateways do', async () => {
     const origin = await h.request('POST', '/api/v1/origins', {
       body: { tenant_id: tenantId, name: 'tls-site', url: 'http://127.0.0.1:9/' },
