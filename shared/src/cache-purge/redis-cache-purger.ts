@@ -192,9 +192,13 @@ const FORGET_ROUTE = 'vantageedgeCacheForgetRoute';
 type Script = (...keysAndArgs: Array<string | number>) => Promise<number>;
 
 function script(redis: RedisClient, name: string, lua: string, numberOfKeys = 1): Script {
-  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+  defineScript(redis, name, lua, numberOfKeys);
   const command = (redis as unknown as Record<string, Script>)[name]!;
   return command.bind(redis);
+}
+
+function defineScript(redis: RedisClient, name: string, lua: string, numberOfKeys: number): void {
+  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
 }
 
 /**
@@ -263,7 +267,26 @@ export async function forgetTenantEntries(
  * replica drops its in-process copies. `keyPrefix` must be the gateways' GATEWAY_REDIS_KEY_PREFIX.
  * Redis errors reject (the caller answers them); nothing is retried.
  */
+/**
+ * Defines every script of the purges on `redis` at once. A client that pipelines the calls of one turn of
+ * the event loop (ioredis auto-pipelining, the gateway's) hands them to a pipeline that has only the
+ * scripts the client had when that pipeline was opened: a script defined on its first use, while other
+ * calls of the same turn were pipelined, was refused there, and ioredis then answered the pipelined calls
+ * with fewer replies than callers, an uncaught exception in the process. The purger defines them when it
+ * is made (the gateway's cache store makes one at start), before any call is pipelined.
+ */
+function definePurgeScripts(redis: RedisClient): void {
+  defineScript(redis, BUMP_GENERATION, BUMP_GENERATION_LUA, 1);
+  defineScript(redis, SOFT_PURGE, SOFT_PURGE_LUA, 1);
+  defineScript(redis, FORGET_ROUTE, FORGET_ROUTE_LUA, 1);
+  defineScript(redis, FORGET_SOFT_TAGS, FORGET_SOFT_TAGS_LUA, 1);
+  defineScript(redis, FENCE_PURGE, FENCE_PURGE_LUA, 1);
+  defineScript(redis, TAKE_LISTING, TAKE_LISTING_LUA, 2);
+  defineScript(redis, FORGET_ENTRIES, FORGET_ENTRIES_LUA, 3);
+}
+
 export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): RedisCachePurger {
+  definePurgeScripts(redis);
   const channel = purgeChannel(keyPrefix);
   const bumpGeneration = script(redis, BUMP_GENERATION, BUMP_GENERATION_LUA);
   const softPurge = script(redis, SOFT_PURGE, SOFT_PURGE_LUA);
