@@ -263,11 +263,6 @@ export async function forgetTenantEntries(
 }
 
 /**
- * Sends purges over Redis (purge-protocol.ts): increments the generation, then publishes it so every
- * replica drops its in-process copies. `keyPrefix` must be the gateways' GATEWAY_REDIS_KEY_PREFIX.
- * Redis errors reject (the caller answers them); nothing is retried.
- */
-/**
  * Defines every script of the purges on `redis` at once. A client that pipelines the calls of one turn of
  * the event loop (ioredis auto-pipelining, the gateway's) hands them to a pipeline that has only the
  * scripts the client had when that pipeline was opened: a script defined on its first use, while other
@@ -285,6 +280,11 @@ function definePurgeScripts(redis: RedisClient): void {
   defineScript(redis, FORGET_ENTRIES, FORGET_ENTRIES_LUA, 3);
 }
 
+/**
+ * Sends purges over Redis (purge-protocol.ts): increments the generation, then publishes it so every
+ * replica drops its in-process copies. `keyPrefix` must be the gateways' GATEWAY_REDIS_KEY_PREFIX.
+ * Redis errors reject (the caller answers them); nothing is retried.
+ */
 export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): RedisCachePurger {
   definePurgeScripts(redis);
   const channel = purgeChannel(keyPrefix);
