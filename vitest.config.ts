@@ -12,6 +12,21 @@ process.env.NODE_COMPILE_CACHE ||= fileURLToPath(new URL('.data/node-compile-cac
 //   *.e2e.test.ts   whole processes talking over the network
 //   *.faults.test.ts  the fault suite (make test-faults): private servers killed and restarted under load
 //   *.cluster.test.ts  Redis Cluster and three-broker Kafka (make test-cluster), one file at a time
+/** Unit files that must not share modules with the others (see the unit project). */
+const UNIT_FILES_ISOLATED = [
+  'services/console/src/browser-stand-ins/crypto.unit.test.ts',
+  'services/control-plane/src/http/request-tracing.unit.test.ts',
+  'services/gateway/src/auth/api-key-digest-churn.unit.test.ts',
+  'services/gateway/src/config-plane/snapshot-file-pacing.unit.test.ts',
+  'services/gateway/src/cors/cors-stage.unit.test.ts',
+  'shared/src/event-store/factory.unit.test.ts',
+  'shared/src/gateway-policies/address-matcher.unit.test.ts',
+  'shared/src/observability/http-server-span.unit.test.ts',
+  'shared/src/observability/telemetry.unit.test.ts',
+  'shared/src/redis/subscriber-resubscribe.unit.test.ts',
+  'shared/src/routing/match-conditions.unit.test.ts',
+];
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -21,7 +36,19 @@ export default defineConfig({
     maxWorkers: 2,
     setupFiles: ['shared/src/testing/flush-compile-cache.ts'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['**/*.unit.test.ts'], exclude: ['node_modules/**'] } },
+      // Unit files share one module cache per worker (no isolation): importing the modules again for each
+      // file was most of the project's time. The files that replace modules (vi.mock), swap process-wide
+      // state (OpenTelemetry's global providers) or listen for every unhandled rejection run isolated.
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['**/*.unit.test.ts'],
+          exclude: ['node_modules/**', ...UNIT_FILES_ISOLATED],
+          isolate: false,
+        },
+      },
+      { extends: true, test: { name: 'unit-isolated', include: [...UNIT_FILES_ISOLATED] } },
       {
         extends: true,
         test: {
