@@ -132,7 +132,6 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return now
 `;
-const FENCE_PURGE = 'vantageedgeCacheFencePurge';
 
 /**
  * Takes a listing aside to delete it (KEYS: the listing, where it goes): renamed, so the entries stored
@@ -144,7 +143,6 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[2]) end
 return 1
 `;
-const TAKE_LISTING = 'vantageedgeCacheTakeListing';
 
 /**
  * Deletes every key the set `listing` lists (a tag set or a path index), and the set with them, once
@@ -159,7 +157,7 @@ export async function deleteListed(redis: RedisClient, listing: string, fence: s
   // First: a fill storing after this can no longer be listed where the deletion below misses it.
   await fencePurge(redis, listing, fence);
   const taken = `${listing}:purging`;
-  const take = script(redis, TAKE_LISTING, TAKE_LISTING_LUA, 2);
+  const take = script(redis, PURGE_SCRIPTS.takeListing);
   const tookListing = (await take(listing, taken)) === 1;
   await deleteTaken(redis, taken);
   if (tookListing) return;
@@ -181,24 +179,20 @@ async function deleteTaken(redis: RedisClient, taken: string): Promise<void> {
 
 /** Records a purge of `listing` in its tenant's `fence`: the fills under way are not stored. */
 async function fencePurge(redis: RedisClient, listing: string, fence: string): Promise<void> {
-  await script(redis, FENCE_PURGE, FENCE_PURGE_LUA)(fence, listing, PURGE_FENCE_MAX_LISTINGS, PURGE_FENCE_MS);
+  await script(redis, PURGE_SCRIPTS.fencePurge)(fence, listing, PURGE_FENCE_MAX_LISTINGS, PURGE_FENCE_MS);
 }
 
-// Named for what they do: a client that defined an older version under another name keeps it.
-const BUMP_GENERATION = 'vantageedgeCacheBumpGenerationOnly';
-const SOFT_PURGE = 'vantageedgeCacheSoftPurgeCounted';
-const FORGET_SOFT_TAGS = 'vantageedgeCacheForgetSoftTags';
-const FORGET_ROUTE = 'vantageedgeCacheForgetRoute';
 type Script = (...keysAndArgs: Array<string | number>) => Promise<number>;
 
-function script(redis: RedisClient, name: string, lua: string, numberOfKeys = 1): Script {
-  defineScript(redis, name, lua, numberOfKeys);
-  const command = (redis as unknown as Record<string, Script>)[name]!;
+/** A client's bound command for `definition`, defined on it first if it has none of that name. */
+function script(redis: RedisClient, definition: ScriptDefinition): Script {
+  defineScript(redis, definition);
+  const command = (redis as unknown as Record<string, Script>)[definition.name]!;
   return command.bind(redis);
 }
 
-function defineScript(redis: RedisClient, name: string, lua: string, numberOfKeys: number): void {
-  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+function defineScript(redis: RedisClient, { name, lua, keys }: ScriptDefinition): void {
+  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
 }
 
 /**
@@ -240,7 +234,6 @@ redis.call('HDEL', KEYS[3], unpack(entries))
 for i = 1, #doomed, most do redis.call('UNLINK', unpack(doomed, i, math.min(i + most - 1, #doomed))) end
 return #entries
 `;
-const FORGET_ENTRIES = 'vantageedgeCacheForgetEntries';
 
 /**
  * Deletes what a tenant no longer served stored in the cache: its entries and what lists them, found
@@ -256,11 +249,32 @@ export async function forgetTenantEntries(
 ): Promise<void> {
   const bound = tenantBoundKeys(keyPrefix, tenantId);
   const [lru, sizes, , lists] = bound;
-  const forgetEntries = script(redis, FORGET_ENTRIES, FORGET_ENTRIES_LUA, 3);
+  const forgetEntries = script(redis, PURGE_SCRIPTS.forgetEntries);
   while ((await forgetEntries(lru, sizes, lists, PURGE_DELETE_BATCH)) > 0);
   // UNLINK frees them off Redis's main thread. One command: the keys share the tenant's hash tag.
   await redis.unlink(...bound, tenantBoundVersionKey(keyPrefix, tenantId));
 }
+
+interface ScriptDefinition {
+  readonly name: string;
+  readonly lua: string;
+  /** How many of a call's leading arguments are keys. */
+  readonly keys: number;
+}
+
+/**
+ * Every script of the purges. Named for what they do: a client that defined an older version under
+ * another name keeps it.
+ */
+const PURGE_SCRIPTS = {
+  bumpGeneration: { name: 'vantageedgeCacheBumpGenerationOnly', lua: BUMP_GENERATION_LUA, keys: 1 },
+  softPurge: { name: 'vantageedgeCacheSoftPurgeCounted', lua: SOFT_PURGE_LUA, keys: 1 },
+  forgetRoute: { name: 'vantageedgeCacheForgetRoute', lua: FORGET_ROUTE_LUA, keys: 1 },
+  forgetSoftTags: { name: 'vantageedgeCacheForgetSoftTags', lua: FORGET_SOFT_TAGS_LUA, keys: 1 },
+  fencePurge: { name: 'vantageedgeCacheFencePurge', lua: FENCE_PURGE_LUA, keys: 1 },
+  takeListing: { name: 'vantageedgeCacheTakeListing', lua: TAKE_LISTING_LUA, keys: 2 },
+  forgetEntries: { name: 'vantageedgeCacheForgetEntries', lua: FORGET_ENTRIES_LUA, keys: 3 },
+} as const satisfies Record<string, ScriptDefinition>;
 
 /**
  * Defines every script of the purges on `redis` at once. A client that pipelines the calls of one turn of
@@ -271,13 +285,7 @@ export async function forgetTenantEntries(
  * is made (the gateway's cache store makes one at start), before any call is pipelined.
  */
 function definePurgeScripts(redis: RedisClient): void {
-  defineScript(redis, BUMP_GENERATION, BUMP_GENERATION_LUA, 1);
-  defineScript(redis, SOFT_PURGE, SOFT_PURGE_LUA, 1);
-  defineScript(redis, FORGET_ROUTE, FORGET_ROUTE_LUA, 1);
-  defineScript(redis, FORGET_SOFT_TAGS, FORGET_SOFT_TAGS_LUA, 1);
-  defineScript(redis, FENCE_PURGE, FENCE_PURGE_LUA, 1);
-  defineScript(redis, TAKE_LISTING, TAKE_LISTING_LUA, 2);
-  defineScript(redis, FORGET_ENTRIES, FORGET_ENTRIES_LUA, 3);
+  for (const definition of Object.values(PURGE_SCRIPTS)) defineScript(redis, definition);
 }
 
 /**
@@ -288,10 +296,10 @@ function definePurgeScripts(redis: RedisClient): void {
 export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): RedisCachePurger {
   definePurgeScripts(redis);
   const channel = purgeChannel(keyPrefix);
-  const bumpGeneration = script(redis, BUMP_GENERATION, BUMP_GENERATION_LUA);
-  const softPurge = script(redis, SOFT_PURGE, SOFT_PURGE_LUA);
-  const forgetRoute = script(redis, FORGET_ROUTE, FORGET_ROUTE_LUA);
-  const forgetSoftTagFields = script(redis, FORGET_SOFT_TAGS, FORGET_SOFT_TAGS_LUA);
+  const bumpGeneration = script(redis, PURGE_SCRIPTS.bumpGeneration);
+  const softPurge = script(redis, PURGE_SCRIPTS.softPurge);
+  const forgetRoute = script(redis, PURGE_SCRIPTS.forgetRoute);
+  const forgetSoftTagFields = script(redis, PURGE_SCRIPTS.forgetSoftTags);
   /** Forgets the tenant's soft-purged tags recorded until `until` (epoch ms), PURGE_DELETE_BATCH a command. */
   const forgetSoftTags = async (tenantId: string, until: number): Promise<void> => {
     const hash = generationKey(keyPrefix, tenantId);
