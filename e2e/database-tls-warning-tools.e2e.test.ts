@@ -69,3 +69,22 @@ describe('a tool whose DATABASE_URL does not verify the server warns before conn
     expect(result.code).not.toBe(0);
   });
 });
+
+describe('make dev on a Kafka snapshot bus that authenticates without TLS', { timeout: 120_000 }, () => {
+  it('logs, as the projector and the gateway do, that the snapshots travel in clear', async () => {
+    const result = await run('services/dev/src/main.ts', [], {
+      DATABASE_URL: 'postgres://ve:x@127.0.0.1:1/none?sslmode=disable',
+      PGSSLMODE: '',
+      KAFKA_BROKERS: '127.0.0.1:1',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'vantageedge',
+      KAFKA_SASL_PASSWORD: 'planted-kafka-password',
+    });
+    const warnings = result.output.split('\n').filter((line) => line.includes('are not encrypted'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/warn/i);
+    expect(warnings[0]).toContain('KAFKA_SASL_MECHANISM');
+    expect(result.output).not.toMatch(/planted-kafka-password/);
+    expect(result.code).not.toBe(0);
+  });
+});

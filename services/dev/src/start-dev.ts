@@ -40,6 +40,7 @@ import {
 import {
   configPlaneSettings,
   snapshotBusFromSettings,
+  snapshotBusSecurityWarning,
   snapshotBusSettings,
   snapshotSigningSettings,
   snapshotVerifySettings,
@@ -123,6 +124,10 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
   };
 
   try {
+    // As the projector and the gateway warn at start, before anything connects.
+    const kafkaWarning = snapshotBusSecurityWarning(parseSettings(snapshotBusSettings, env));
+    if (kafkaWarning) logger.warn(kafkaWarning);
+
     // ---- database ----
     let database: EmbeddedDatabase | undefined;
     if (!isSet(env['DATABASE_URL'])) {
