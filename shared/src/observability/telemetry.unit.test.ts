@@ -1,21 +1,11 @@
 import { PassThrough } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
+import { liveHeapBytes } from '../testing/live-memory.js';
 import { createLogger } from './logger.js';
 import { SPAN_ATTRIBUTE_VALUE_MAX } from './span-limits.js';
 import { startTelemetry } from './telemetry.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapAfterGc(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 // One file, in order: the OpenTelemetry API keeps its tracer provider in a process-wide global.
 describe('startTelemetry', () => {
@@ -89,11 +79,11 @@ describe('startTelemetry', () => {
       }
     };
     try {
-      const before = heapAfterGc();
+      const before = liveHeapBytes();
       queue(SPAN_ATTRIBUTE_VALUE_MAX, 'cut-size');
-      const afterCutSize = heapAfterGc();
+      const afterCutSize = liveHeapBytes();
       queue(64 * 1024, 'header-size');
-      const afterLong = heapAfterGc();
+      const afterLong = liveHeapBytes();
       const ofCutSizeValues = afterCutSize - before;
       const ofLongValues = afterLong - afterCutSize;
       expect(

@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { routeConfig } from '../domain/gateway-config.js';
+import { liveHeapBytes } from '../testing/live-memory.js';
 import { RouteMatcher } from './route-matcher.js';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 const ROUTES = 1_000;
 const DEPTH = 255;
@@ -33,13 +29,9 @@ function retainedByMatcher(routes: ReturnType<typeof routesOf>): {
   bytes: number;
   matcher: RouteMatcher<(typeof routes)[number]>;
 } {
-  collectGarbage();
-  collectGarbage();
-  const before = process.memoryUsage().heapUsed;
+  const before = liveHeapBytes();
   const matcher = new RouteMatcher(routes);
-  collectGarbage();
-  collectGarbage();
-  return { bytes: process.memoryUsage().heapUsed - before, matcher };
+  return { bytes: liveHeapBytes() - before, matcher };
 }
 
 // Every replica holds every tenant's matcher: what it keeps per route must stay near the route's own

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { liveHeapBytes } from '@vantageedge/shared/testing/live-memory';
 import { describe, expect, it } from 'vitest';
 import { type ExplainContext, explainRequest } from './explain-request.js';
 import { decodedSnapshotOf } from './explain-source.js';
@@ -14,15 +13,6 @@ import { decodedSnapshotOf } from './explain-source.js';
  * only the folds' JSON): a tenant explaining its config at each cached version, or many tenants
  * explaining theirs, held 25 times that bound on top (30 versions: 509 MB).
  */
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 const TENANT = randomUUID();
 const ROUTES = 1_000;
@@ -82,12 +72,12 @@ describe('explain: the route matchers it keeps', () => {
   it('hold a bounded amount of memory, however many versions still held elsewhere are explained', async () => {
     // Held here as the config cache holds its folds.
     const versions = Array.from({ length: VERSIONS }, (_, at) => version(at + 1));
-    const before = heapUsed();
+    const before = liveHeapBytes();
     for (const folded of versions) {
       const answer = await explain(decodedSnapshotOf(folded));
       expect(answer.decision).toMatchObject({ code: 'route_not_found' });
     }
-    const kept = heapUsed() - before;
+    const kept = liveHeapBytes() - before;
     // Unbounded, 30 versions kept 509 MB.
     expect(kept / MB).toBeLessThan(150);
     expect(versions.length).toBe(VERSIONS);

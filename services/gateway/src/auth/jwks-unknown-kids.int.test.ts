@@ -1,21 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveHeapBytes } from '@vantageedge/shared/testing/live-memory';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_JWKS_FETCH_POLICY, RemoteKeySet } from './jwks.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** The heap in use once garbage is collected. */
-function retainedHeap(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 /** Kids as a token header carries them: each its own string, about 10 KB (a 16 KB header holds one). */
 const longKid = () => randomBytes(7_500).toString('base64url');
@@ -73,10 +62,10 @@ describe("a key set's memory of unknown kids is bounded in bytes", () => {
 
   it('keeps at most about 1 MB of unknown kids, however long the kids of the tokens waiting for a fetch', async () => {
     const keys = new RemoteKeySet(url, { policy: { ...DEFAULT_JWKS_FETCH_POLICY, cooldownMs: 0 } });
-    const before = retainedHeap();
+    const before = liveHeapBytes();
     const found = await lookUpWhileFetching(keys, longKid, 3_000);
     expect(found.every((key) => key === undefined)).toBe(true);
-    const grown = retainedHeap() - before;
+    const grown = liveHeapBytes() - before;
     // 3,000 kids of 10 KB are 30 MB; what is kept of them stays within the bound (1 MiB of characters).
     expect(grown, `${(grown / 1e6).toFixed(1)} MB kept`).toBeLessThan(8_000_000);
     // The set itself is served as before.

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import net from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { liveHeapAndBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -73,14 +72,6 @@ function readBody(path: string, bytes: number): Promise<{ xCache: string | undef
   });
 }
 
-function heapAfterGc(): number {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-}
-
 let origin: net.Server;
 let gateway: TestGateway;
 let cache: ResponseCache;
@@ -123,10 +114,10 @@ describe('a cache fill of a body sent in 1-byte chunks', () => {
   it('holds about the bytes it collected, as its fill budget counts them', async () => {
     // Warm up (pools, the route's compiled stages) so the measure below is the fill's alone.
     expect((await send(gateway, HOST, '/small')).text).toBe('ok');
-    const before = heapAfterGc();
+    const before = liveHeapAndBufferBytes();
     const fill = await readBody(`/trickled/${randomUUID()}`, BODY_BYTES);
     expect(fill.xCache).toBe('MISS');
-    const held = heapAfterGc() - before;
+    const held = liveHeapAndBufferBytes() - before;
     fill.close();
     expect(held).toBeLessThan(HELD_AT_MOST);
   });

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { collectGarbage } from '@vantageedge/shared/testing/live-memory';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publicRouteCachePolicy } from '../testing/cache-policies.js';
@@ -18,8 +17,6 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
  * after another kept every response of the last 10 s in memory, far past the budget (and past the L1
  * bound, for responses the replica does not keep), enough to take the replica and all its tenants down.
  */
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 const BODY_BYTES = 256 * 1024;
 
 /**
@@ -36,7 +33,7 @@ async function collectedWithin(ref: WeakRef<object>, ms: number): Promise<boolea
   const deadline = Date.now() + ms;
   do {
     await new Promise((resolve) => setTimeout(resolve, 10));
-    gc();
+    collectGarbage();
     if (ref.deref() === undefined) return true;
   } while (Date.now() < deadline);
   return false;

@@ -1,22 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { liveHeapAndBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** The heap and buffers in use once garbage is collected. */
-function retainedBytes(): number {
-  gc();
-  gc();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
 
 const stores: MemoryCacheStore[] = [];
 afterEach(async () => {
@@ -50,7 +38,7 @@ describe('MemoryCacheStore', () => {
     const store = new MemoryCacheStore({ maxBytes });
     stores.push(store);
     const entry = testCacheEntry();
-    const before = retainedBytes();
+    const before = liveHeapAndBufferBytes();
     // Each tenant within its share of the store; together they fill it with tiny entries.
     for (let tenant = 0; tenant < 64; tenant++) {
       const keyspace = `c:{${randomUUID()}}:0:${randomUUID()}:0:`;
@@ -59,7 +47,7 @@ describe('MemoryCacheStore', () => {
         await store.putResponse({ key, entry, ttlMs: 60_000, pathIndexKey: `${key}:idx` });
       }
     }
-    const grown = retainedBytes() - before;
+    const grown = liveHeapAndBufferBytes() - before;
     // Generous for the test's own allocations; unbounded it was ten times the bound.
     expect(grown).toBeLessThan(1.5 * maxBytes);
   });

@@ -1,23 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveHeapAndBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { connectRawHttp2, dataFrame, headersFrame, type RawHttp2Client } from '../testing/raw-http2.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { RETRY_BODY_BUFFER_BYTES } from './retryable-body.js';
-
-// Two full GCs before each sample: live memory (what the gateway holds), not garbage.
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-const liveMemory = () => {
-  collectGarbage();
-  collectGarbage();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.arrayBuffers;
-};
 
 const HOST = 'retry-memory.localhost';
 /** Clients, each with one request whose body stops short of its announced length. */
@@ -90,7 +79,7 @@ describe('retry body memory', () => {
     clients.push(warm);
     warm.send(post('/orders/warm-up'), dataFrame(1, 'x', false));
     await warm.ping();
-    const before = liveMemory();
+    const before = liveHeapAndBufferBytes();
 
     for (let i = 0; i < CLIENTS; i++) {
       const client = await connectRawHttp2('plain', port);
@@ -104,11 +93,11 @@ describe('retry body memory', () => {
     for (const client of clients)
       expect(client.answer(1)).toMatchObject({ status: undefined, resetCode: undefined });
 
-    let growth = liveMemory() - before;
+    let growth = liveHeapAndBufferBytes() - before;
     // What a request's stages had not read yet when the frames arrived is read (and copied) just after.
     for (let i = 0; i < 20 && growth > MAX_GROWTH_BYTES; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      growth = liveMemory() - before;
+      growth = liveHeapAndBufferBytes() - before;
     }
     expect(growth).toBeLessThan(MAX_GROWTH_BYTES);
   });

@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveHeapAndBufferBytes, liveHeapBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { catchAllTenant, connectRaw, type RawClient, within } from '../testing/raw-connections.js';
@@ -154,13 +153,8 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
     withBuffers = false,
     to: TestGateway = gateway,
   ): Promise<number> {
-    setFlagsFromString('--expose-gc');
-    const collectGarbage = runInNewContext('gc') as () => void;
-    const used = () => {
-      const usage = process.memoryUsage();
-      return usage.heapUsed + (withBuffers ? usage.arrayBuffers : 0);
-    };
-    collectGarbage();
+    const used = () =>
+      withBuffers ? liveHeapAndBufferBytes({ collections: 1 }) : liveHeapBytes({ collections: 1 });
     const before = used();
     const hung: RawClient[] = [];
     for (let c = 0; c < connections; c++) {
@@ -180,7 +174,6 @@ describe('requests pipelined on one HTTP/1.1 connection', () => {
       { timeout: 10_000 },
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    collectGarbage();
     const held = used() - before;
     await within(Promise.all(hung.map((client) => client.closed)), 10_000, 'the gateway closing them');
     return held;

@@ -1,17 +1,7 @@
 import http2 from 'node:http2';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compactRequestData } from './http2-request-data.js';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-/** The bytes of Buffers alive (after two full GCs: not garbage). */
-const liveBufferBytes = () => {
-  collectGarbage();
-  collectGarbage();
-  return process.memoryUsage().arrayBuffers;
-};
 
 /**
  * Small DATA frames copied into blocks still reach every kind of reader as they come: an interactive

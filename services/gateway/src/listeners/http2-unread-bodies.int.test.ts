@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveHeapAndBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoutePolicy } from '../pipeline/stage.js';
 import {
@@ -16,16 +15,7 @@ import {
 import { connectRawHttp2, dataFrame, headersFrame, type RawHttp2Client } from '../testing/raw-http2.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
-// Two full GCs before each sample: live memory (what the gateway holds), not garbage.
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const liveMemory = () => {
-  collectGarbage();
-  collectGarbage();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.arrayBuffers;
-};
 
 const HOST = 'unread.localhost';
 /** Connections, each with one request held in a stage before its body is read. */
@@ -131,7 +121,7 @@ describe('HTTP/2 request bodies not read yet', () => {
       clients.push(warm);
       warm.send(post(scheme), dataFrame(1, 'x', false));
       await warm.ping();
-      const before = liveMemory();
+      const before = liveHeapAndBufferBytes();
 
       const held: RawHttp2Client[] = [];
       for (let i = 0; i < CLIENTS; i++) {
@@ -144,7 +134,7 @@ describe('HTTP/2 request bodies not read yet', () => {
       // Taken by the gateway, and the requests still wait in their stage.
       for (const client of held)
         expect(client.answer(1)).toMatchObject({ status: undefined, resetCode: undefined });
-      expect(liveMemory() - before).toBeLessThan(MAX_GROWTH_BYTES);
+      expect(liveHeapAndBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
 
       hold.release();
       for (const client of held) client.send(dataFrame(1, 'x', true));

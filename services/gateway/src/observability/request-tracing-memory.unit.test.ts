@@ -1,13 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { liveHeapBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startGatewayTelemetry } from './gateway-telemetry.js';
 import { RequestTracing } from './request-tracing.js';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
 
@@ -54,8 +50,7 @@ describe('request spans waiting for the collector', () => {
     const tracing = new RequestTracing(true);
     const requests = 60;
     const requestChars = 500_000;
-    collectGarbage();
-    const before = process.memoryUsage().heapUsed;
+    const before = liveHeapBytes({ collections: 1 });
     for (let i = 0; i < requests; i++) {
       const path = `/orders/${i}/a-path-long-enough-to-be-sliced`;
       const long =
@@ -66,8 +61,7 @@ describe('request spans waiting for the collector', () => {
             : request(path, `${clientText(`h${i}`, requestChars)}:8080`);
       tracing.startServerSpan(long, false).end();
     }
-    collectGarbage();
-    const retainedBytes = process.memoryUsage().heapUsed - before;
+    const retainedBytes = liveHeapBytes({ collections: 1 }) - before;
     // Unbounded, the queue would hold requests × requestChars (30 MB); cut, about requests × 4 KiB.
     expect(retainedBytes).toBeLessThan((requests * requestChars) / 10);
   });
@@ -78,14 +72,12 @@ describe('request spans waiting for the collector', () => {
     const tracing = new RequestTracing(true);
     const requests = 60;
     const methodChars = 500_000;
-    collectGarbage();
-    const before = process.memoryUsage().heapUsed;
+    const before = liveHeapBytes({ collections: 1 });
     for (let i = 0; i < requests; i++)
       tracing
         .startServerSpan(request('/orders', 'traced.localhost', clientText(`M${i}`, methodChars)), false)
         .end();
-    collectGarbage();
-    const retainedBytes = process.memoryUsage().heapUsed - before;
+    const retainedBytes = liveHeapBytes({ collections: 1 }) - before;
     expect(retainedBytes).toBeLessThan((requests * methodChars) / 10);
   });
 
@@ -96,8 +88,7 @@ describe('request spans waiting for the collector', () => {
     const tracing = new RequestTracing(true);
     const requests = 60;
     const headerChars = 500_000;
-    collectGarbage();
-    const before = process.memoryUsage().heapUsed;
+    const before = liveHeapBytes({ collections: 1 });
     for (let i = 0; i < requests; i++) {
       const traceId = `${i}`.padStart(32, 'a');
       const traceContext =
@@ -113,8 +104,7 @@ describe('request spans waiting for the collector', () => {
       );
       span.end();
     }
-    collectGarbage();
-    const retainedBytes = process.memoryUsage().heapUsed - before;
+    const retainedBytes = liveHeapBytes({ collections: 1 }) - before;
     expect(retainedBytes).toBeLessThan((requests * headerChars) / 10);
   });
 });

@@ -1,17 +1,13 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { liveHeapBytes } from '@vantageedge/shared/testing/live-memory';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { AuthFailureLimiter } from '../auth/auth-failure-limiter.js';
 import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 const LOAD_BALANCER = '10.0.0.7';
 const resolver = new ClientAddressResolver(['10.0.0.0/8']);
@@ -33,15 +29,13 @@ function clientAddress(i: number): string {
 }
 
 async function retainedBytes(remember: (clientIp: string) => unknown): Promise<number> {
-  collectGarbage();
-  const before = process.memoryUsage().heapUsed;
+  const before = liveHeapBytes({ collections: 1 });
   for (let i = 0; i < CLIENTS; i++) {
     const { clientIp } = resolver.fromPeer(LOAD_BALANCER, forwardedFor(clientAddress(i)));
     expect(clientIp).toBe(clientAddress(i));
     await remember(clientIp);
   }
-  collectGarbage();
-  return process.memoryUsage().heapUsed - before;
+  return liveHeapBytes({ collections: 1 }) - before;
 }
 
 // Clients behind a trusted load balancer choose all of X-Forwarded-For but the last entries; what a

@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, constants } from 'node:http2';
 import net from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveHeapAndBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { http2Connect } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 /**
  * An origin's body in chunks of a byte each. Regression test: each chunk undici handed over went to the
@@ -83,13 +79,6 @@ afterAll(async () => {
   await new Promise<void>((resolve) => origin?.close(() => resolve()));
 });
 
-function liveBytes(): number {
-  collectGarbage();
-  collectGarbage();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.arrayBuffers;
-}
-
 /** Resolves once every one of `count` origin connections has waited for the gateway a while. */
 async function originsBlocked(count: number): Promise<void> {
   let steady = 0;
@@ -114,7 +103,7 @@ describe("an origin's body in one-byte chunks", () => {
   });
 
   it('held for clients that read none of it, takes about its bytes of the replica’s memory', async () => {
-    const before = liveBytes();
+    const before = liveHeapAndBufferBytes();
     for (let i = 0; i < STALLED_CLIENTS; i++) {
       const client = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
       client.on('error', () => {});
@@ -123,6 +112,6 @@ describe("an origin's body in one-byte chunks", () => {
       stalledClients.push(client);
     }
     await originsBlocked(STALLED_CLIENTS);
-    expect(liveBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
+    expect(liveHeapAndBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
   });
 });

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { liveHeapAndBufferBytes } from '@vantageedge/shared/testing/live-memory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   startTestGateway,
@@ -14,12 +13,6 @@ import { buildSnapshot } from '../testing/snapshots.js';
 const FIFTY_MB = 50 * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 7);
 
-// Two full GCs before each sample, so the samples show live memory (what buffering would hold), not
-// garbage: after one, the socket chunks already dropped still counted up to 16 MB of `arrayBuffers` (a
-// second, straight after, brought it to under 1 MB), and under a full run's load that passed 40 MB.
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-
 /**
  * Live memory may grow by 16 MB at most: a body held whole grows it by all 50 MB (plus the copies of its
  * chunks), while streaming keeps it to buffers in flight — the client, gateway and origin share this
@@ -29,12 +22,11 @@ const MAX_GROWTH_BYTES = 16 * 1024 * 1024;
 
 /** Peak of the process's live heap + Buffer memory while `work` runs, above the value before it. */
 async function peakGrowth<T>(work: () => Promise<T>): Promise<{ result: T; growthBytes: number }> {
-  const sample = () => {
-    collectGarbage();
-    collectGarbage();
-    const usage = process.memoryUsage();
-    return usage.heapUsed + usage.arrayBuffers;
-  };
+  // Two full GCs before each sample (the default), so the samples show live memory (what buffering would
+  // hold), not garbage: after one, the socket chunks already dropped still counted up to 16 MB of
+  // `arrayBuffers` (a second, straight after, brought it to under 1 MB), and under a full run's load that
+  // passed 40 MB.
+  const sample = () => liveHeapAndBufferBytes();
   const before = sample();
   let peak = before;
   const sampler = setInterval(() => {

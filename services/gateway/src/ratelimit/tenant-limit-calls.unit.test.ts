@@ -1,8 +1,7 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { liveHeapBytes } from '@vantageedge/shared/testing/live-memory';
 import { describe, expect, it } from 'vitest';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { createRateLimiter } from './rate-limiter.js';
@@ -20,15 +19,6 @@ import { routeWith, tenantWith } from './test-fixtures.js';
  * fail-closed limit answer 503 (its call timed out behind them) and opened the circuit every tenant's
  * limits share. A tenant now has at most TENANT_LIMIT_CALLS calls in flight; the rest wait their turn.
  */
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 /** A store that answers only when told, and records whose calls it was sent. */
 function heldStore() {
@@ -234,12 +224,12 @@ describe('the turns of many tenants on one connection', () => {
     };
     fill();
     const calls = 2_000_000;
-    const before = heapUsed();
+    const before = liveHeapBytes();
     for (let i = 0; i < calls; i++) {
       turns.give('flooding');
       fill();
     }
     // One pointer kept per call ever queued would be 16 MB here.
-    expect(heapUsed() - before).toBeLessThan(4 * 1024 * 1024);
+    expect(liveHeapBytes() - before).toBeLessThan(4 * 1024 * 1024);
   });
 });

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
+import { collectGarbage } from '@vantageedge/shared/testing/live-memory';
 import type { Pool } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HALF_OPEN_TRIAL_WATCH_MAX_MS } from './circuit-breaker.js';
@@ -246,8 +245,6 @@ describe('upstream set', () => {
   // set that replaced it since: a tenant admin editing the origin again and again while one request of
   // theirs streams would keep each version's targets, pools and hash ring in the replica's memory.
   it('hands the picks of a replaced set to the current one, without holding the sets in between', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const urls = ['http://10.0.0.7:8080'];
     const { set: first } = setup({}, urls);
     let replaced: WeakRef<object> | undefined;
@@ -265,7 +262,7 @@ describe('upstream set', () => {
     oldRequest?.release({ kind: 'cancelled' });
     newRequest?.release({ kind: 'cancelled' });
     await new Promise((resolve) => setImmediate(resolve));
-    gc();
+    collectGarbage();
     expect(replaced?.deref()).toBeUndefined();
   });
 });
