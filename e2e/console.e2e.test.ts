@@ -1,8 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
+import {
+  type MakeDevProcess,
+  makeDevDataDir,
+  makeDevEnv,
+  makeDevReady,
+  startMakeDev,
+  stopMakeDev,
+} from '@vantageedge/dev/testing/make-dev';
 import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import {
@@ -15,7 +21,6 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
 import {
-  distinctFreePorts,
   eventually,
   type GatewayReplica,
   REPO_ROOT,
@@ -44,69 +49,17 @@ async function text(page: Page, selector: string): Promise<string> {
   return (await locator.textContent()) ?? '';
 }
 
-/** `make dev` as a person starts it, on ports and a data folder of its own, its output kept. */
-interface MakeDev {
-  child: ChildProcess;
-  output(): string;
+/** `make dev` as a person starts it, on ports and a data folder of its own, serving the console. */
+interface MakeDev extends MakeDevProcess {
   consoleUrl: string;
   dataDir: string;
-  startedAt: number;
 }
 
-async function startMakeDev(): Promise<MakeDev> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 've-console-dev-'));
-  chmodSync(dataDir, 0o755);
-  // Every port of its own: make dev's defaults (8443 for TLS among them) may be held by a developer's
-  // make dev or another run of this suite on the same machine.
-  const [controlPlanePort, gatewayPort, gatewayAdminPort, gatewayTlsPort, demoOriginPort, postgresPort] =
-    await distinctFreePorts(6);
-  const startedAt = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      REDIS_URL: '',
-      KAFKA_BROKERS: '',
-      SNAPSHOT_BUS: '',
-      EVENT_STORE: '',
-      CLERK_JWT_KEY: '',
-      CLERK_SECRET_KEY: '',
-      CLERK_PUBLISHABLE_KEY: '',
-      PLATFORM_ADMIN_USER_IDS: '',
-      API_KEY_PEPPER: '',
-      VANTAGEEDGE_DEV_MODE: '',
-      DEMO_ORIGIN_URL: '',
-      CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
-      LOG_LEVEL: 'warn',
-      VANTAGEEDGE_DATA_DIR: dataDir,
-      CONTROL_PLANE_PORT: String(controlPlanePort),
-      GATEWAY_PORT: String(gatewayPort),
-      GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
-      GATEWAY_TLS_PORT: String(gatewayTlsPort),
-      DEMO_ORIGIN_PORT: String(demoOriginPort),
-      VANTAGEEDGE_DEV_PG_PORT: String(postgresPort),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const consoleUrl = `http://127.0.0.1:${controlPlanePort}/console/`;
-  return { child, output: () => output, consoleUrl, dataDir, startedAt };
-}
-
-async function stopMakeDev({ child, dataDir }: MakeDev): Promise<void> {
-  if (child.exitCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT');
-    await exited;
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+async function startMakeDevWithConsole(): Promise<MakeDev> {
+  const dataDir = makeDevDataDir('ve-console-dev-');
+  const env = await makeDevEnv(dataDir, { CLERK_PUBLISHABLE_KEY: '', CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR });
+  const consoleUrl = `http://127.0.0.1:${env['CONTROL_PLANE_PORT']}/console/`;
+  return { ...startMakeDev(env), consoleUrl, dataDir };
 }
 
 // One browser for the file. make dev starts with the file: it takes seconds to come up (an embedded
@@ -116,13 +69,16 @@ let makeDev: MakeDev | undefined;
 
 beforeAll(async () => {
   await ensureConsoleBuilt();
-  makeDev = await startMakeDev();
+  makeDev = await startMakeDevWithConsole();
   browser = await launchChromium({ screenshotDir: SCREENSHOTS });
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (makeDev) await stopMakeDev(makeDev);
+  if (makeDev) {
+    await stopMakeDev(makeDev);
+    rmSync(makeDev.dataDir, { recursive: true, force: true });
+  }
 });
 
 describe('the web console against the running product', () => {
@@ -486,12 +442,7 @@ describe('the web console against the running product', () => {
 describe('the console under make dev', () => {
   it('signs in with the development sign-in and shows the demo tenant', async () => {
     const dev = makeDev!;
-    const deadline = dev.startedAt + 120_000;
-    while (!/^READY$/m.test(dev.output())) {
-      if (dev.child.exitCode !== null) throw new Error(`make dev exited:\n${dev.output()}`);
-      if (Date.now() > deadline) throw new Error(`make dev not ready:\n${dev.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await makeDevReady(dev, 120_000);
     expect(dev.output()).toContain(dev.consoleUrl);
 
     const { page } = browser;

