@@ -1,23 +1,20 @@
-import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
-import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
-import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { InMemoryQuotaStore, type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import { StoreClock } from '@vantageedge/shared/usage/store-clock';
 import type { UsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
 import { cacheEvictionRecorder } from './cache/eviction-metrics.js';
 import { MemoryCacheStore } from './cache/memory-cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
-import { GatewayConfigStore } from './config/gateway-config-store.js';
+import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import type { LineSink } from './observability/batched-line-writer.js';
-import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { createQuotaStage } from './quota/quota-stage.js';
 import type { LimitStore } from './ratelimit/limit-store.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
@@ -25,17 +22,9 @@ import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
 import { limitCallsPerNode } from './ratelimit/tenant-limit-calls.js';
-import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
-import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
-import {
-  createUpstreamSet,
-  stateChangeLineBudget,
-  TenantUpstreamSockets,
-  targetLabelBudget,
-} from './upstream/index.js';
-import { originClientCertificates } from './upstream/origin-client-certificate.js';
-import { OriginTlsBudget } from './upstream/origin-tls-budget.js';
-import { ProbeBudget } from './upstream/probe-budget.js';
+import { createReplicaConfigStore } from './replica-config-store.js';
+import type { GatewaySettings } from './settings.js';
+import { type RunningGateway, startGateway } from './start-gateway.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
 export interface GatewayReplicaOptions {
@@ -183,60 +172,10 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         registry,
       }).start()
     : undefined;
-  // The configured ports are refused before the listeners are up (health checks start with the first
-  // snapshot); startGateway adds the bound ports.
-  const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
-    { host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
-    { host: config.GATEWAY_HOST, port: config.GATEWAY_ADMIN_PORT },
-  ]);
-  const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy);
-  const hostsRefused = new Counter({
-    name: 'vantageedge_gateway_host_claims_refused_total',
-    help: 'Hosts a snapshot names that this replica does not route to that tenant, by reason',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
-  const probeBudget = new ProbeBudget({
-    perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND,
-    maxSocketsPerTenant: config.GATEWAY_MAX_PROBE_SOCKETS_PER_TENANT,
+  const { store, addressPolicy, remoteJwks, originTlsBudget } = createReplicaConfigStore({
+    config,
     registry,
-  });
-  const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
-  const originTlsBudget = new OriginTlsBudget({
-    msPerSecond: config.GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND,
-    burstMs: config.GATEWAY_ORIGIN_TLS_CHECK_BURST_MS,
-    perTenantAtOnce: config.GATEWAY_ORIGIN_TLS_HANDSHAKES_PER_TENANT,
-    registry,
-  });
-  const targetLabels = targetLabelBudget(config);
-  const stateChangeLines = stateChangeLineBudget(logger);
-  const originClientCertificate = originClientCertificates(keyRingFromSettings(config), logger);
-  const store = new GatewayConfigStore({
-    baseDomains: platformBaseDomains(config),
-    remoteJwks,
-    createUpstreamSet: (origin, tenantId, clientCertificate) =>
-      createUpstreamSet(origin, {
-        tenantId,
-        ...originClientCertificate(origin, tenantId, clientCertificate),
-        registry,
-        logger,
-        stateChangeLines,
-        probeBudget,
-        addressPolicy,
-        targetLabels,
-        connectionsPerTarget: config.GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET,
-        maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
-        clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
-        clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
-        trustedProxies: trustedProxiesFromSettings(config).ranges,
-        upstreamSockets,
-        originTlsBudget,
-      }),
-    maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
-    onWarning: (warning) =>
-      logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
-    onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),
-    onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
+    logger,
   });
 
   const configPlane = startConfigPlane({
