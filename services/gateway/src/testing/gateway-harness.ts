@@ -2,30 +2,17 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import {
-  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
-  OriginAddressPolicy,
-} from '@vantageedge/shared/net/origin-address-policy';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
-import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
-import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { Registry } from 'prom-client';
 import type { JwksFetchPolicy } from '../auth/jwks.js';
-import { GatewayConfigStore } from '../config/gateway-config-store.js';
+import type { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { UsageSink } from '../pipeline/gateway-handler.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
-import { trustedProxiesFromSettings } from '../proxy/client-address.js';
-import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
-import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
-import {
-  createUpstreamSet,
-  stateChangeLineBudget,
-  TenantUpstreamSockets,
-  targetLabelBudget,
-  type UpstreamSetDeps,
-} from '../upstream/index.js';
-import { originClientCertificates } from '../upstream/origin-client-certificate.js';
-import { OriginTlsBudget } from '../upstream/origin-tls-budget.js';
+import { createReplicaConfigStore } from '../replica-config-store.js';
+import { type GatewaySettings, parseGatewaySettings } from '../settings.js';
+import { type RunningGateway, startGateway } from '../start-gateway.js';
+import type { UpstreamSetDeps } from '../upstream/index.js';
 import { type HttpOrigin, startHttpOrigin } from './http-origins.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -112,6 +99,9 @@ export interface TestGateway {
 /**
  * A gateway on port 0 with its real listeners and pipeline. Test origins live on 127.0.0.1, so loopback
  * origins are allowed unless `env` sets ORIGIN_BLOCKED_CIDRS (tests of the block itself use the default).
+ * Its config store and upstream sets are a replica's (createReplicaConfigStore, with every bound the
+ * settings put there); unlike a replica it has no config plane (tests apply snapshots to `store`), no
+ * usage recorder, and only the route stages a test hands in.
  */
 export async function startTestGateway(
   env: Record<string, string> = {},
@@ -152,42 +142,13 @@ export async function startTestGateway(
       },
     }),
   });
-  const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
-  const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy, extra.jwksPolicy);
-  const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
-  const originTlsBudget = new OriginTlsBudget({
-    msPerSecond: config.GATEWAY_ORIGIN_TLS_CHECK_MS_PER_SECOND,
-    burstMs: config.GATEWAY_ORIGIN_TLS_CHECK_BURST_MS,
-    perTenantAtOnce: config.GATEWAY_ORIGIN_TLS_HANDSHAKES_PER_TENANT,
+  // The replica's own assembly; only the pool sizes and key-set bounds a test asks for differ.
+  const { store, addressPolicy, remoteJwks, originTlsBudget } = createReplicaConfigStore({
+    config,
     registry,
-  });
-  const targetLabels = targetLabelBudget(config);
-  const stateChangeLines = stateChangeLineBudget(logger);
-  // As in a replica: an origin's tls.client_certificate_id is presented (with CERTIFICATE_ENCRYPTION_KEY).
-  const originClientCertificate = originClientCertificates(keyRingFromSettings(config), logger);
-  const store = new GatewayConfigStore({
-    baseDomains: platformBaseDomains(config),
-    remoteJwks,
-    createUpstreamSet: (origin, tenantId, clientCertificate) =>
-      createUpstreamSet(origin, {
-        tenantId,
-        ...originClientCertificate(origin, tenantId, clientCertificate),
-        registry,
-        // As in a replica: targets' health and circuit changes are service-log lines.
-        logger,
-        stateChangeLines,
-        addressPolicy,
-        targetLabels,
-        connectionsPerTarget: config.GATEWAY_UPSTREAM_CONNECTIONS_PER_TARGET,
-        maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
-        clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
-        clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
-        trustedProxies: trustedProxiesFromSettings(config).ranges,
-        upstreamSockets,
-        originTlsBudget,
-        ...extra.upstreams,
-      }),
-    maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
+    logger,
+    jwksPolicy: extra.jwksPolicy,
+    upstreams: extra.upstreams,
   });
   const gateway = await startGateway({
     config,
