@@ -33,6 +33,7 @@ import {
   requireAccess,
   unknownTenantOfPath,
 } from './context.js';
+import { requireDocumentClientCertificates } from './document-certificates.js';
 import { describeIfMatch } from './handle-command.js';
 import { requireOwnOidcProvider } from './oidc-provider.js';
 import { addressRefusals, newConfigDocumentUrls, requireAllowedAddresses } from './origin-addresses.js';
@@ -169,6 +170,7 @@ async function planFor(
   requireDocumentConnectTimeoutsApplied(document, config, kept.routes);
   requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
   requireOwnOidcProvider(deps.clerkIssuer, document.tenant.settings?.oidc, 'tenant.settings');
+  await requireDocumentClientCertificates(deps, tenantId, document, config);
   const deleted = await deletedResources(deps, tenantId, config, document, access);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }

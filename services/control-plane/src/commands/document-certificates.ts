@@ -1,0 +1,48 @@
+import type { TenantConfig } from '../config-history/tenant-config.js';
+import { DomainError } from '../domain/errors.js';
+import type { ConfigDocument } from '../schemas/config-document.js';
+import type { CommandDeps } from './context.js';
+import { requireClientCertificateOfTenant } from './lookups.js';
+
+/**
+ * The client certificates a document's origins name that none of the tenant's origins presents yet,
+ * each checked as an origin command checks it (a live certificate of the tenant, usable for client
+ * authentication) and refused under its place in the document (`origins.1.tls.client_certificate_id`):
+ * the commands an apply runs name only their own body's fields, which in a document of many origins
+ * says none of them. A certificate an origin presents now is live (it cannot be deleted meanwhile).
+ */
+export async function requireDocumentClientCertificates(
+  deps: Pick<CommandDeps, 'store'>,
+  tenantId: string,
+  document: ConfigDocument,
+  current: TenantConfig,
+): Promise<void> {
+  const checked = new Set<string>();
+  for (const origin of current.origins) {
+    const presented = origin.tls?.client_certificate_id;
+    if (presented) checked.add(presented);
+  }
+  for (const [index, origin] of document.origins.entries()) {
+    const certificateId = origin.tls?.client_certificate_id;
+    if (!certificateId || checked.has(certificateId)) continue;
+    checked.add(certificateId);
+    try {
+      await requireClientCertificateOfTenant(deps, certificateId, tenantId);
+    } catch (error) {
+      throw error instanceof DomainError ? inDocument(error, `origins.${index}.`) : error;
+    }
+  }
+}
+
+/** The same refusal, its fields named from the document's root. */
+function inDocument(error: DomainError, prefix: string): DomainError {
+  return new DomainError(
+    error.kind,
+    error.message,
+    error.field === undefined ? undefined : prefix + error.field,
+    {
+      ...(error.code === undefined ? {} : { code: error.code }),
+      issues: error.issues.map((issue) => ({ ...issue, field: prefix + issue.field })),
+    },
+  );
+}
