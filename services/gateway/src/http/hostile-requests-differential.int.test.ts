@@ -558,6 +558,14 @@ function answerProblems(request: HostileRequest, response: RawResponse): string[
   return problems;
 }
 
+/**
+ * The path the gateway reads from `request`'s target: an absolute-form target without one names `/`
+ * (RFC 9110 §4.2.3), as `GET http://beta.localhost HTTP/1.1` asks for beta's `/`.
+ */
+function pathAsRead(request: HostileRequest): string {
+  return request.target.form === 'absolute' && request.path === '' ? '/' : request.path;
+}
+
 /** What is wrong with forwarding `request` as `forwarded` (the reference model of routes and hosts). */
 function forwardingProblems(request: HostileRequest, forwarded: ForwardedRequest): string[] {
   const spec = routes.get(routeIdOf(forwarded));
@@ -576,7 +584,7 @@ function forwardingProblems(request: HostileRequest, forwarded: ForwardedRequest
       problems.push(`forwarded a ${request.target.form}-form target naming ${request.target.host}`);
     }
   }
-  const normalized = normalizePath(request.path);
+  const normalized = normalizePath(pathAsRead(request));
   if (!normalized.ok) {
     problems.push(`forwarded a path the gateway refuses (${normalized.reason}) as ${forwarded.url}`);
     return problems;
