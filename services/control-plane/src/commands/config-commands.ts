@@ -170,7 +170,7 @@ async function planFor(
   requireDocumentConnectTimeoutsApplied(document, config, kept.routes);
   requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
   requireOwnOidcProvider(deps.clerkIssuer, document.tenant.settings?.oidc, 'tenant.settings');
-  await requireDocumentClientCertificates(deps, tenantId, document, config);
+  await requireDocumentClientCertificates(deps, tenantId, document, config, access);
   const deleted = await deletedResources(deps, tenantId, config, document, access);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }

@@ -4,7 +4,7 @@ import { certificateDecider } from '../domain/certificate.js';
 import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { type Origin, originDecider } from '../domain/origin.js';
-import { type Foldable, foldLatest } from './aggregate-folds.js';
+import { type Foldable, foldLatest, type StreamReadObserver } from './aggregate-folds.js';
 import type { CommandContext, CommandDeps } from './context.js';
 import { requireAccess } from './context.js';
 import { loadTenant } from './tenant-directory.js';
@@ -62,9 +62,15 @@ export async function requireClientCertificateOfTenant(
   deps: Pick<CommandDeps, 'store'>,
   certificateId: string,
   tenantId: string,
+  onRead?: StreamReadObserver,
 ): Promise<void> {
   const field = 'tls.client_certificate_id';
-  const certificate = await foldLatest(deps.store, streamName.certificate(certificateId), certificateDecider);
+  const certificate = await foldLatest(
+    deps.store,
+    streamName.certificate(certificateId),
+    certificateDecider,
+    onRead,
+  );
   if (certificate.status !== 'active' || certificate.data.tenant_id !== tenantId) {
     throw notFound('certificate', field);
   }
