@@ -17,7 +17,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Sleeps to 2 ms after the next boundary of aligned windows of `windowMs` (Redis's clock is ours). */
 async function nextWindow(windowMs: number): Promise<number> {
-  const start = Date.now() - (Date.now() % windowMs) + windowMs;
+  // One reading of the clock: two may straddle a millisecond and give a start 1 ms off the boundary.
+  const now = Date.now();
+  const start = now - (now % windowMs) + windowMs;
   while (Date.now() < start + 2) await sleep(start + 2 - Date.now());
   return start;
 }
