@@ -134,13 +134,13 @@ load-test: install ## Load test the running make dev through the demo routes (au
 .PHONY: test test-unit test-integration test-coverage test-ops test-faults test-fuzz test-cluster
 test: install infra-up migrate-up typecheck lint console-build console-browser test-fuzz test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, the cluster tests, then the fault suite
 	@mkdir -p .data
-	$(VITEST) run --project unit --project unit-isolated --project integration --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+	$(VITEST) run --project unit --project unit-isolated --project integration --project integration-isolated --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
 	@$(MAKE) --no-print-directory test-cluster; status=$$?; bash infra/infra.sh down redis-cluster kafka-cluster; exit $$status
 	@$(MAKE) --no-print-directory test-faults
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit --project unit-isolated
 test-integration: install infra-up migrate-up console-build console-browser ## Integration and end-to-end tests against the local servers (the console's in chromium)
-	$(VITEST) run --project integration
+	$(VITEST) run --project integration --project integration-isolated
 test-fuzz: install console-build ## The admin API against /openapi.json: Schemathesis --checks all, fixed seed, on a control plane of its own (installs Schemathesis into .data/venv; ~2 min)
 	@bash infra/infra.sh up postgres redis
 	@$(TSX) scripts/fuzz/control-plane-fuzz.ts
@@ -154,7 +154,7 @@ test-cluster: install infra-up migrate-up ## Redis Cluster and three-broker Kafk
 test-ops: ## Validate the deployment files: docker-compose config, promtool check/test of the alerting and recording rules (installs docker-compose and promtool when missing)
 	@bash infra/check-ops.sh
 test-coverage: install infra-up migrate-up console-build console-browser ## All tests with a coverage report (coverage/)
-	$(VITEST) run --project unit --project unit-isolated --project integration --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
+	$(VITEST) run --project unit --project unit-isolated --project integration --project integration-isolated --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
 
 ## ---- benchmarks (JSON results in bench-results/, git-ignored) ----
 .PHONY: bench-eventstore

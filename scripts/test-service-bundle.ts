@@ -16,6 +16,9 @@ import { bundleServices } from './service-bundle.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export default async function bundleServicesForTests(): Promise<() => Promise<void>> {
+  // Both integration projects name this setup; in one run the second uses the first's bundle, which the
+  // first's teardown removes once every project has ended.
+  if (process.env[SERVICE_BUNDLE_DIR_VARIABLE] !== undefined) return async () => {};
   const parent = path.join(ROOT, '.data', 'test-service-bundles');
   await mkdir(parent, { recursive: true });
   const dir = await mkdtemp(path.join(parent, 'run-'));
