@@ -132,7 +132,8 @@ load-test: install ## Load test the running make dev through the demo routes (au
 
 ## ---- tests ----
 .PHONY: test test-unit test-integration test-coverage test-ops test-faults test-fuzz test-cluster
-test: install infra-up migrate-up typecheck lint console-build console-browser test-fuzz test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, the cluster tests, then the fault suite
+test: install infra-up migrate-up lint console-build console-browser test-ops ## Everything CI runs: install, infra, migrations, lint, deployment checks, the console build and chromium, the type-check beside the API fuzzer, all tests, the cluster tests, then the fault suite
+	@$(MAKE) --no-print-directory -j2 --output-sync=target typecheck test-fuzz
 	@mkdir -p .data
 	$(VITEST) run --project unit --project unit-isolated --project integration --project integration-isolated --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
 	@$(MAKE) --no-print-directory test-cluster; status=$$?; bash infra/infra.sh down redis-cluster kafka-cluster; exit $$status
