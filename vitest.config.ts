@@ -2,9 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { INTEGRATION_FILES_ISOLATED, UNIT_FILES_ISOLATED } from './scripts/isolated-test-files.js';
 
-// Every test file runs in a fresh process that would otherwise compile the same dependencies (vitest,
-// chai, zod, pg, kafkajs…) again: Node's on-disk compile cache lets each reuse the first one's work, as do
-// the services the integration tests start. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+// Every test worker (and every file of the isolated projects) is a fresh process that would otherwise
+// compile the same dependencies (vitest, chai, zod, pg, kafkajs…) again: Node's on-disk compile cache
+// lets each reuse the first one's work, as do the services the integration tests start.
+// NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 process.env.NODE_COMPILE_CACHE ||= fileURLToPath(new URL('.data/node-compile-cache', import.meta.url));
 
 // Test layers are selected by file name, as in Emmett:
