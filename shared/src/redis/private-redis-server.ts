@@ -44,6 +44,10 @@ export async function startPrivateRedisServer(
   { tls }: { tls?: PrivateRedisTls | undefined } = {},
 ): Promise<PrivateRedisServer> {
   const port = await freePort();
+  // A cluster node also listens on its bus port, by default port + 10000: in the kernel's ephemeral range
+  // for most picks, where an outgoing connection or another listen(0) may hold it and the node exits.
+  // Its own pick, as freePort picks, keeps it below that range.
+  const busPort = args.includes('--cluster-enabled') ? ['--cluster-port', String(await freePort())] : [];
   const listen = tls
     ? [
         '--port',
@@ -64,7 +68,19 @@ export async function startPrivateRedisServer(
   const start = async (): Promise<void> => {
     child = spawn(
       'redis-server',
-      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...args],
+      [
+        ...listen,
+        ...busPort,
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        ...args,
+      ],
       { stdio: 'ignore' },
     );
     await waitForPort(port, 5_000);
