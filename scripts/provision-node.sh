@@ -10,6 +10,7 @@ NODE_MAJOR="${NODE_MAJOR:-24}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools/node$NODE_MAJOR"
 
+system_version="$(node --version 2>/dev/null || echo none)"
 system_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if ((system_major >= NODE_MAJOR)); then exit 0; fi
 
@@ -32,7 +33,6 @@ if [[ ! -x "$TOOLS/bin/node" ]]; then
   mv "$work/package/LICENSE" "$TOOLS/LICENSE"
   rm -rf "$TOOLS/bin"
   mv "$TOOLS/bin.partial" "$TOOLS/bin"
-  system_version="$(node --version 2>/dev/null || echo none)"
   echo "Node $system_version is older than $NODE_MAJOR: using Node $("$TOOLS/bin/node" --version) from .tools/node$NODE_MAJOR ($package from the npm registry) for every make target" >&2
 fi
 echo "$TOOLS/bin"
