@@ -14,6 +14,10 @@ process.env.NODE_COMPILE_CACHE ||= fileURLToPath(new URL('.data/node-compile-cac
 //   *.e2e.test.ts   whole processes talking over the network
 //   *.faults.test.ts  the fault suite (make test-faults): private servers killed and restarted under load
 //   *.cluster.test.ts  Redis Cluster and three-broker Kafka (make test-cluster), one file at a time
+// The servers are checked first; then every service is compiled once for the processes the
+// integration tests start (scripts/test-service-bundle.ts; both integration projects share it).
+const INTEGRATION_GLOBAL_SETUP = ['shared/src/testing/global-setup.ts', 'scripts/test-service-bundle.ts'];
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -52,9 +56,7 @@ export default defineConfig({
           // as vitest runs projects of different worker counts.
           maxWorkers: 3,
           sequence: { groupOrder: 1 },
-          // The servers are checked first; then every service is compiled once for the processes the
-          // tests start (scripts/test-service-bundle.ts).
-          globalSetup: ['shared/src/testing/global-setup.ts', 'scripts/test-service-bundle.ts'],
+          globalSetup: INTEGRATION_GLOBAL_SETUP,
         },
       },
       {
@@ -64,7 +66,7 @@ export default defineConfig({
           include: [...INTEGRATION_FILES_ISOLATED],
           maxWorkers: 3,
           sequence: { groupOrder: 1 },
-          globalSetup: ['shared/src/testing/global-setup.ts', 'scripts/test-service-bundle.ts'],
+          globalSetup: INTEGRATION_GLOBAL_SETUP,
         },
       },
       // `make test-cluster` (part of `make test`): its global setup starts both clusters through infra/.

@@ -47,7 +47,7 @@ export async function startPrivateRedisServer(
   // A cluster node also listens on its bus port, by default port + 10000: in the kernel's ephemeral range
   // for most picks, where an outgoing connection or another listen(0) may hold it and the node exits.
   // Its own pick, as freePort picks, keeps it below that range.
-  const busPort = args.includes('--cluster-enabled') ? ['--cluster-port', String(await freePort())] : [];
+  const busPortArgs = args.includes('--cluster-enabled') ? ['--cluster-port', String(await freePort())] : [];
   const listen = tls
     ? [
         '--port',
@@ -70,7 +70,7 @@ export async function startPrivateRedisServer(
       'redis-server',
       [
         ...listen,
-        ...busPort,
+        ...busPortArgs,
         '--bind',
         '127.0.0.1',
         '--save',
