@@ -50,7 +50,10 @@ export function createReplicaConfigStore(options: ReplicaConfigStoreOptions): Re
   // snapshot); startGateway adds the bound ports.
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
     { host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
-    { host: config.GATEWAY_HOST, port: config.GATEWAY_ADMIN_PORT },
+    { host: config.GATEWAY_ADMIN_HOST, port: config.GATEWAY_ADMIN_PORT },
+    ...(config.GATEWAY_TLS_PORT === undefined
+      ? []
+      : [{ host: config.GATEWAY_HOST, port: config.GATEWAY_TLS_PORT }]),
   ]);
   const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy, options.jwksPolicy);
   const hostsRefused = new Counter({
