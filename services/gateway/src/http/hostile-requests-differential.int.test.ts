@@ -416,6 +416,16 @@ function tenantOfHostLines(lines: readonly string[]): TenantName | undefined {
   return name === undefined ? undefined : TENANT_OF_HOST.get(name.toLowerCase());
 }
 
+/**
+ * The Host lines the gateway routes `request` by: an HTTP/1.0 request without one by its absolute-form
+ * target's authority (absolute-form.ts; HTTP/1.1 must send Host).
+ */
+function hostLinesAsRead(request: HostileRequest): readonly string[] {
+  const byTarget =
+    request.hostLines.length === 0 && request.version === 'HTTP/1.0' && request.target.form === 'absolute';
+  return byTarget ? [request.target.host] : request.hostLines;
+}
+
 /** The key the request presents, read as an origin would: the one tenant it belongs to. */
 function keyTenant(request: HostileRequest): TenantName | undefined {
   if (request.auth === 'beta') return 'beta';
@@ -571,7 +581,7 @@ function forwardingProblems(request: HostileRequest, forwarded: ForwardedRequest
   const spec = routes.get(routeIdOf(forwarded));
   if (spec === undefined) return [`forwarded without a known route: ${JSON.stringify(forwarded)}`];
   const problems: string[] = [];
-  const hostTenant = tenantOfHostLines(request.hostLines);
+  const hostTenant = tenantOfHostLines(hostLinesAsRead(request));
   if (spec.tenant !== hostTenant) problems.push(`forwarded to ${spec.tenant} for Host ${request.hostLines}`);
   if (forwarded.tenant !== spec.tenant)
     problems.push(`${forwarded.tenant}'s origin got ${spec.tenant}'s route`);
@@ -618,7 +628,7 @@ function forwardingProblems(request: HostileRequest, forwarded: ForwardedRequest
 }
 
 function hostOf(request: HostileRequest): string {
-  return (request.hostLines[0] ?? '')
+  return (hostLinesAsRead(request)[0] ?? '')
     .trim()
     .toLowerCase()
     .replace(/\.?(:[0-9]*)?$/, '');
