@@ -1,4 +1,5 @@
-import { silentLogger } from '@vantageedge/shared/observability/logger';
+import { Writable } from 'node:stream';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createReplicaConfigStore } from './replica-config-store.js';
@@ -15,7 +16,9 @@ function unboundReplica(env: Record<string, string>) {
     GATEWAY_ADMIN_PORT: '18001',
     ...env,
   });
-  return createReplicaConfigStore({ config, registry: new Registry(), logger: silentLogger });
+  const quiet = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  const logger = createLogger({ service: 'replica-config-store-test', stream: quiet });
+  return createReplicaConfigStore({ config, registry: new Registry(), logger });
 }
 
 describe("a replica's origin address policy before its listeners are bound", () => {
