@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -16,8 +15,7 @@ function unboundReplica(env: Record<string, string>) {
     GATEWAY_ADMIN_PORT: '18001',
     ...env,
   });
-  const quiet = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const logger = createLogger({ service: 'replica-config-store-test', stream: quiet });
+  const logger = createLogger({ service: 'test', level: 'error' });
   return createReplicaConfigStore({ config, registry: new Registry(), logger });
 }
 

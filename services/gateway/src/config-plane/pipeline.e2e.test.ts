@@ -22,7 +22,7 @@ import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastruc
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
 
@@ -217,10 +217,9 @@ describe('snapshot pipeline: event store → projector → Kafka → two gateway
       );
       return rows[0]?.published_version;
     };
-    const deadline = Date.now() + SLOW;
-    while ((await acknowledged()) !== write.position.toString() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(await acknowledged()).toBe(write.position.toString());
+    await vi.waitFor(async () => expect(await acknowledged()).toBe(write.position.toString()), {
+      timeout: SLOW,
+      interval: 50,
+    });
   }, 300_000);
 });
