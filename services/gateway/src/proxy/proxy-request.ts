@@ -254,13 +254,32 @@ export interface ProxyCall {
  *   body longer than its idle timeout. undici's timers stay armed behind them (an origin that stops
  *   reading the request body is still cut by undici's response-head timer).
  * One timer per exchange serves these phases, made only when the phase is reached.
+ *
+ * undici writes a streamed request's head with its body's first chunk. A request whose client has not
+ * started its body holds a pooled connection with nothing written on it, which the origin's keep-alive
+ * timer may close: that request, which the origin never saw, goes to another connection (any method).
  */
 export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
+  exchange.upstreamTarget = call.lease.target.label;
+  return new Promise((resolve) => dispatchToOrigin(exchange, call, resolve, UNSENT_RESENDS));
+}
+
+/**
+ * How many times a request is given to another connection when the origin closed the one it had been
+ * given before undici wrote any of it (see OriginExchange's #unsentOnClosedConnection).
+ */
+const UNSENT_RESENDS = 2;
+
+function dispatchToOrigin(
+  exchange: GatewayExchange,
+  call: ProxyCall,
+  resolve: (result: ProxyResult) => void,
+  resendsLeft: number,
+): void {
   const { req } = exchange;
   const target = call.lease.target;
-  exchange.upstreamTarget = target.label;
   let body: Dispatcher.DispatchOptions['body'] = null;
-  let streamedBody: Readable | undefined;
+  let streamedBody: Transform | undefined;
   if (call.replayedBody !== undefined) body = call.replayedBody;
   else if (call.hasBody) {
     continueBody(exchange.res);
@@ -272,32 +291,33 @@ export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promis
     streamedBody = req.pipe(through);
     body = streamedBody;
   }
-  return new Promise((resolve) => {
-    const dispatcher = call.dispatcher ?? target.dispatcher;
-    const handler = new OriginExchange(exchange, call, streamedBody, resolve, dispatcher);
-    let free: boolean;
-    try {
-      // No `reset` option: undici closes the connection after a HEAD, and after a request with a body on
-      // a method whose semantics define none (any but PUT, POST, PATCH, QUERY, PROPFIND, PROPPATCH), which
-      // an origin may leave unread and then take for the next request on that connection, another client's.
-      free = dispatcher.dispatch(
-        {
-          path: target.basePath + call.pathAndQuery,
-          method: req.method as Dispatcher.HttpMethod,
-          headers: call.headers as Record<string, string | string[]>,
-          body,
-          headersTimeout: call.headersTimeoutMs,
-          bodyTimeout: call.bodyTimeoutMs,
-        },
-        handler,
-      );
-    } catch (error) {
-      handler.onResponseError(undefined, error as Error); // the pool's queue is full
-      return;
-    }
-    if (!free) handler.waitForConnection();
-  });
+  const dispatcher = call.dispatcher ?? target.dispatcher;
+  const handler = new OriginExchange(exchange, call, streamedBody, resolve, dispatcher, resendsLeft);
+  let free: boolean;
+  try {
+    // No `reset` option: undici closes the connection after a HEAD, and after a request with a body on
+    // a method whose semantics define none (any but PUT, POST, PATCH, QUERY, PROPFIND, PROPPATCH), which
+    // an origin may leave unread and then take for the next request on that connection, another client's.
+    free = dispatcher.dispatch(
+      {
+        path: target.basePath + call.pathAndQuery,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: call.headers as Record<string, string | string[]>,
+        body,
+        headersTimeout: call.headersTimeoutMs,
+        bodyTimeout: call.bodyTimeoutMs,
+      },
+      handler,
+    );
+  } catch (error) {
+    handler.onResponseError(undefined, error as Error); // the pool's queue is full
+    return;
+  }
+  if (!free) handler.waitForConnection();
 }
+
+/** A connection's end as undici reports it: closed or reset by the other side, or a write to it refused. */
+const CLOSED_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseData']>>[0];
 
@@ -308,11 +328,13 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   readonly #exchange: GatewayExchange;
   readonly #call: ProxyCall;
   readonly #resolve: (result: ProxyResult) => void;
+  /** How many more connections the request may be given while nothing of it has been written. */
+  readonly #resendsLeft: number;
   readonly #sentAt = performance.now();
   /** When the request reached a connection, if it had to wait for one (0: at #sentAt). */
   #startedAt = 0;
   /** The client's body as undici reads it, when it streams (not buffered): its end is when it was sent. */
-  readonly #streamedBody: Readable | undefined;
+  readonly #streamedBody: Transform | undefined;
   #controller: DispatchController | undefined;
   /**
    * The exchange's one timer, for the phase it is in (each made only when reached): waiting for a pooled
@@ -383,11 +405,13 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   constructor(
     exchange: GatewayExchange,
     call: ProxyCall,
-    streamedBody: Readable | undefined,
+    streamedBody: Transform | undefined,
     resolve: (result: ProxyResult) => void,
     dispatcher: Dispatcher,
+    resendsLeft: number,
   ) {
     this.#dispatcher = dispatcher;
+    this.#resendsLeft = resendsLeft;
     this.#exchange = exchange;
     this.#call = call;
     this.#streamedBody = streamedBody;
@@ -611,6 +635,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
 
   onResponseError(controller: DispatchController | undefined, error: Error): void {
     if (this.#settled) return;
+    if (this.#unsentOnClosedConnection(error)) {
+      this.#resend();
+      return;
+    }
     const status = this.#status;
     if (
       controller !== undefined &&
@@ -662,6 +690,33 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * The connection ended before undici wrote anything of the request: its body streams, and no byte of
+   * it has been read from the client (undici writes the head with the first), nor was any read before.
+   */
+  #unsentOnClosedConnection(error: Error): boolean {
+    return (
+      this.#resendsLeft > 0 &&
+      this.#status === 0 &&
+      this.#streamedBody !== undefined &&
+      this.#call.bodyReadAlready === undefined &&
+      !this.#clientGone &&
+      !this.#exchange.res.destroyed &&
+      !this.#exchange.req.readableDidRead &&
+      CLOSED_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
+    );
+  }
+
+  /** To another connection, with a new stream of the client's body; the lease is still this request's. */
+  #resend(): void {
+    this.#settled = true;
+    this.#detach();
+    const body = this.#streamedBody!;
+    this.#exchange.req.unpipe(body);
+    body.destroy();
+    dispatchToOrigin(this.#exchange, this.#call, this.#resolve, this.#resendsLeft - 1);
+  }
+
   /** The final head's deadline, from when the request body was sent whole (now, if not yet). */
   #startFinalHeadDeadline(): void {
     const body = this.#streamedBody;
@@ -710,6 +765,15 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#timer = setTimeout(() => this.#controller?.abort(new FinalHeadTimeoutError()), Math.max(0, ms));
   }
 
+  /** This exchange stops listening to the client's response and body, and its timer stops. */
+  #detach(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
+    this.#streamedBody?.off('end', this.#onClientBodySent);
+    this.#stopWatchingUpload();
+    this.#exchange.res.off('close', this.#onClientClose);
+  }
+
   /**
    * Nothing moved for the body timeout: a client that read nothing while the origin waited for it is
    * cut off; with the route's exact timeout, so is an origin that sent nothing.
@@ -727,11 +791,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #settle(outcome: UpstreamOutcome, result: ProxyResult): void {
     if (this.#settled) return;
     this.#settled = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
-    this.#streamedBody?.off('end', this.#onClientBodySent);
-    this.#stopWatchingUpload();
-    this.#exchange.res.off('close', this.#onClientClose);
+    this.#detach();
     // The exchange is over: whatever undici did not read of the client's body is not for the origin.
     if (this.#streamedBody !== undefined)
       discardUnreadBody(this.#exchange.req, this.#exchange.res, this.#call.unknownLengthLimit);
