@@ -23,6 +23,8 @@ const HOST = 'late-bodies.localhost';
 const ORIGIN_IDLE_MS = 300;
 /** The client's pause between its head and its body: well past the origin's idle close. */
 const CLIENT_PAUSE_MS = 3 * ORIGIN_IDLE_MS;
+/** The gateway's whole-request timeout: ample for these requests on a busy machine. */
+const REQUEST_TIMEOUT_MS = 4_000;
 
 let gateway: TestGateway;
 let origin: net.Server;
@@ -87,7 +89,10 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  gateway = await startTestGateway({ GATEWAY_REQUEST_TIMEOUT_MS: '10000' });
+  gateway = await startTestGateway({
+    GATEWAY_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+    GATEWAY_HEADERS_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+  });
   const originId = randomUUID();
   gateway.store.apply(
     buildSnapshot({
@@ -153,6 +158,23 @@ describe('a request whose body starts after the origin closed the connection it 
     expect(answer?.status).toBe(200);
     expect(answer?.body).toBe('got hello');
     expect(originRequests).toEqual(['GET /warm HTTP/1.1', 'POST /upload HTTP/1.1']);
+  });
+});
+
+describe('a body node never hands over', () => {
+  it('a malformed chunked body on a request offering h2c: 408 once the request timeout passed, never 502', async () => {
+    // node's parser drops the framing error of a request that offers an upgrade (found by the
+    // hostile-requests differential, seed 20261210): the body neither arrives nor fails.
+    await warmConnection();
+    const [answer] = await sendWithBodyLater(
+      'POST /upload HTTP/1.1\r\nHost: late-bodies.localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n' +
+        'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'zz\r\nabc\r\n0\r\n\r\n',
+      CLIENT_PAUSE_MS,
+    );
+    expect(answer?.status).toBe(408);
+    expect(errorCodeOf(answer!)).toBe('request_timeout');
+    expect(originRequests).toEqual(['GET /warm HTTP/1.1']);
   });
 });
 
