@@ -18,6 +18,8 @@ const client = createRedisClient({
   url: TEST_INFRA.redisUrl,
   autoPipelining: true,
   name: 'pipelined-scripts',
+  // Each call must be answered: 2 s, not the default 50 ms, which a busy machine's scheduling can pass.
+  commandTimeoutMs: 2_000,
 });
 let store: RedisCacheStore;
 

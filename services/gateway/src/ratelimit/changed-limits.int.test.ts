@@ -56,7 +56,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
   origin = await startTestOrigin('changed-limits-origin');
-  redis = createRedisClient({ url: TEST_INFRA.redisUrl, name: 'changed-limits' });
+  // 2 s for an answer: the default 50 ms is a busy machine's scheduling delay, and a check Redis did not
+  // answer in time is served uncounted, which these tests would read as the limit's decision.
+  redis = createRedisClient({ url: TEST_INFRA.redisUrl, name: 'changed-limits', commandTimeoutMs: 2_000 });
   await whenReady(redis);
   const limiter = createRateLimiter({
     store: new RedisLimitStore(redis),
