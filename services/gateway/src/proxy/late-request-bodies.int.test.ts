@@ -189,4 +189,15 @@ describe('a request the origin may have seen is not sent again', () => {
     expect(errorCodeOf(answer!)).toBe('upstream_error');
     expect(originRequests).toEqual(['POST /cut-on-arrival HTTP/1.1']);
   });
+
+  it('an empty body, whose end sends the head: cut, 502, the origin read it once', async () => {
+    const [answer] = await sendWithBodyLater(
+      'POST /cut-on-arrival HTTP/1.1\r\nHost: late-bodies.localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      '',
+      0,
+    );
+    expect(answer?.status).toBe(502);
+    expect(errorCodeOf(answer!)).toBe('upstream_error');
+    expect(originRequests).toEqual(['POST /cut-on-arrival HTTP/1.1']);
+  });
 });

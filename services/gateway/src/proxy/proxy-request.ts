@@ -691,18 +691,24 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The connection ended before undici wrote anything of the request: its body streams, and no byte of
-   * it has been read from the client (undici writes the head with the first), nor was any read before.
+   * The connection ended before undici wrote anything of the request: its body streams, and undici has
+   * had neither a byte of it nor its end (it writes the head with the first, or at the end of an empty
+   * body), nor has any been read from the client (none is lost with this attempt's stream).
    */
   #unsentOnClosedConnection(error: Error): boolean {
+    const body = this.#streamedBody;
+    const { req } = this.#exchange;
     return (
       this.#resendsLeft > 0 &&
       this.#status === 0 &&
-      this.#streamedBody !== undefined &&
+      body !== undefined &&
+      !body.readableDidRead &&
+      !body.readableEnded &&
       this.#call.bodyReadAlready === undefined &&
+      !req.readableDidRead &&
+      !req.readableEnded &&
       !this.#clientGone &&
       !this.#exchange.res.destroyed &&
-      !this.#exchange.req.readableDidRead &&
       CLOSED_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
     );
   }
