@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -90,6 +91,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   gateway = await startTestGateway({
+    GATEWAY_H2C: 'true',
     GATEWAY_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
     GATEWAY_HEADERS_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
   });
@@ -158,6 +160,29 @@ describe('a request whose body starts after the origin closed the connection it 
     expect(answer?.status).toBe(200);
     expect(answer?.body).toBe('got hello');
     expect(originRequests).toEqual(['GET /warm HTTP/1.1', 'POST /upload HTTP/1.1']);
+  });
+});
+
+describe('an HTTP/2 request whose body starts after the origin closed the connection it was given', () => {
+  it('is sent on another connection and answered by the origin, once', async () => {
+    await warmConnection();
+    const session = http2.connect(gateway.url);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/upload', ':authority': HOST });
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const answered = once(stream, 'response');
+      const ended = once(stream, 'end');
+      await sleep(CLIENT_PAUSE_MS);
+      stream.end('hello');
+      const [headers] = (await answered) as [http2.IncomingHttpHeaders];
+      await ended;
+      expect(headers[':status']).toBe(200);
+      expect(Buffer.concat(chunks).toString()).toBe('got hello');
+      expect(originRequests).toEqual(['GET /warm HTTP/1.1', 'POST /upload HTTP/1.1']);
+    } finally {
+      session.close();
+    }
   });
 });
 
