@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewaySettings } from '../settings.js';
 import { type GatewayReplica, startGatewayReplica } from '../start-gateway-replica.js';
 import { startTestOrigin, type TestOrigin } from '../testing/gateway-harness.js';
-import { errorCodeOf, type RawResponse, rawExchange } from '../testing/raw-exchange.js';
+import { errorCodeOf, type RawResponse, rawExchange, rawExchangeInPieces } from '../testing/raw-exchange.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 
 /**
@@ -22,7 +22,7 @@ import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
  * and query conditions, methods, auth modes, cache); raw clients send request lines and headers mutated
  * as attackers do (percent-encodings, dot segments, `;` parameters, backslashes, absolute-form targets,
  * Host spellings, conflicting framing, obs-fold, long fields, odd methods and versions, Expect,
- * pipelining). Per case, against a reference model of hosts, routes and what each route sends its origin:
+ * pipelining), at once or, one case in twenty, in pieces with short pauses between them. Per case, against a reference model of hosts, routes and what each route sends its origin:
  *  (a) an answer (or a clean close) within a deadline, never 5xx (the origins never fail), and no
  *      origin request the client did not send (smuggled behind a body);
  *  (b) forwarded only to the tenant whose host the Host names;
@@ -116,6 +116,11 @@ interface HostileRequest {
   framing: keyof typeof FRAMINGS;
   extra: keyof typeof EXTRA_LINES;
   pipelined: boolean;
+  /**
+   * How the client writes the case's bytes: at once, or cut where these fractions of them fall, with
+   * `pauseMs` between the pieces (a head in parts, a body after its head, a pipelined request later).
+   */
+  delivery: { cuts: number[]; pauseMs: number };
 }
 
 const AUTH_LINES = {
@@ -358,7 +363,25 @@ const hostileRequest: fc.Arbitrary<HostileRequest> = fc.record({
   framing: mostly('none', Object.keys(FRAMINGS), 6),
   extra: mostly('none', Object.keys(EXTRA_LINES), 6),
   pipelined: mostly(false, [true], 3),
+  delivery: fc.oneof(
+    { weight: 19, arbitrary: fc.constant<HostileRequest['delivery']>({ cuts: [], pauseMs: 0 }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 3 }),
+        pauseMs: fc.integer({ min: 1, max: 10 }),
+      }),
+    },
+  ),
 });
+
+/** The case's bytes in the pieces its delivery cuts them into. */
+function piecesOf(bytes: Buffer, delivery: HostileRequest['delivery']): Buffer[] {
+  const at = [...new Set(delivery.cuts.map((cut) => Math.floor(cut * bytes.length)))]
+    .filter((index) => index > 0 && index < bytes.length)
+    .sort((a, b) => a - b);
+  return [0, ...at].map((start, i) => bytes.subarray(start, at[i] ?? bytes.length));
+}
 
 function requestTarget(request: HostileRequest, path: string): string {
   switch (request.target.form) {
@@ -639,9 +662,17 @@ let nextCase = 0;
 const routesReached = new Set<string>();
 
 /** One exchange, with what the origins received during it. */
-async function exchangeWithOrigins(port: number, bytes: Buffer, methods: readonly string[]) {
+async function exchangeWithOrigins(
+  port: number,
+  bytes: Buffer,
+  methods: readonly string[],
+  delivery: HostileRequest['delivery'],
+) {
   const [alphaBefore, betaBefore] = [alphaOrigin.seen.length, betaOrigin.seen.length];
-  const exchange = await rawExchange(port, bytes, methods, DEADLINE_MS);
+  const exchange =
+    delivery.cuts.length === 0
+      ? await rawExchange(port, bytes, methods, DEADLINE_MS)
+      : await rawExchangeInPieces(port, piecesOf(bytes, delivery), delivery.pauseMs, methods, DEADLINE_MS);
   const received: ForwardedRequest[] = [
     ...alphaOrigin.seen.slice(alphaBefore).map((seen) => ({ tenant: 'alpha' as const, ...seen })),
     ...betaOrigin.seen.slice(betaBefore).map((seen) => ({ tenant: 'beta' as const, ...seen })),
@@ -658,6 +689,7 @@ async function caseProblems(port: number, request: HostileRequest): Promise<stri
     port,
     requestBytes(request, request.path, id),
     methods,
+    request.delivery,
   );
   const problems: string[] = [];
   if (!exchange.closed) problems.push('the connection neither answered in full nor closed in time');
@@ -697,6 +729,7 @@ async function caseProblems(port: number, request: HostileRequest): Promise<stri
       port,
       requestBytes({ ...request, pipelined: false }, normalized.path, controlId),
       [request.method],
+      request.delivery,
     );
     const controlForwarded =
       control.byRequestId(controlId) ??

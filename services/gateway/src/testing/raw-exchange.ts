@@ -40,7 +40,22 @@ export async function rawExchange(
   deadlineMs: number,
   localAddress?: string,
 ): Promise<RawExchange> {
-  const { text, closed } = await readAfterWriting(port, bytes, deadlineMs, localAddress);
+  const { text, closed } = await readAfterWriting(port, [bytes], 0, deadlineMs, localAddress);
+  return { ...readResponses(text, methods), closed };
+}
+
+/**
+ * As rawExchange, the bytes written in `pieces` with `pauseMs` between two: what a client on a slow or
+ * busy link sends (the deadline runs from the first write).
+ */
+export async function rawExchangeInPieces(
+  port: number,
+  pieces: readonly Buffer[],
+  pauseMs: number,
+  methods: readonly string[],
+  deadlineMs: number,
+): Promise<RawExchange> {
+  const { text, closed } = await readAfterWriting(port, pieces, pauseMs, deadlineMs);
   return { ...readResponses(text, methods), closed };
 }
 
@@ -63,16 +78,18 @@ export async function receivedUntilClosed(
   request: string,
   deadlineMs = 10_000,
 ): Promise<string> {
-  return (await readAfterWriting(port, Buffer.from(request, 'latin1'), deadlineMs)).text;
+  return (await readAfterWriting(port, [Buffer.from(request, 'latin1')], 0, deadlineMs)).text;
 }
 
 /**
- * Writes `bytes` on a fresh connection and reads until the peer closes it or `deadlineMs` passes: the
- * text read, and whether the peer closed the connection by then.
+ * Writes `pieces` on a fresh connection (`pauseMs` between two, none once the peer closed) and reads
+ * until the peer closes it or `deadlineMs` passes: the text read, and whether the peer closed the
+ * connection by then.
  */
 function readAfterWriting(
   port: number,
-  bytes: Buffer,
+  pieces: readonly Buffer[],
+  pauseMs: number,
   deadlineMs: number,
   localAddress?: string,
 ): Promise<{ text: string; closed: boolean }> {
@@ -96,7 +113,12 @@ function readAfterWriting(
       closed = true;
       finish();
     });
-    socket.write(bytes);
+    const writeFrom = (index: number): void => {
+      if (socket.destroyed) return;
+      socket.write(pieces[index]!);
+      if (index + 1 < pieces.length) setTimeout(() => writeFrom(index + 1), pauseMs);
+    };
+    writeFrom(0);
   });
 }
 
