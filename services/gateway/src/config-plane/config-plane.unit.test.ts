@@ -630,8 +630,9 @@ describe('config plane: a tenant whose versions are costly to apply', () => {
     await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 1n))]);
     await new Promise(setImmediate);
     await bus.publish([snapshotMessage(sampleSnapshot(heavyId, 2n))]);
-    await new Promise(setImmediate);
 
+    // Version 2 waits its turn, and is applied once it has had it: the copy of version 1 came before.
+    await eventually('the second version applied', () => sink.appliedVersions().get(heavyId) === 2n);
     expect(await registry.metrics()).toMatch(
       new RegExp(`vantageedge_config_versions_waited_total\\{tenant="${heavyId}"\\} 1\\b`),
     );
