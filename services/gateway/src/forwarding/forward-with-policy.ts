@@ -20,6 +20,8 @@ export interface AttemptOptions {
   /** The start of a body that streams once, read already: sent before the rest of it. */
   readonly bodyReadAlready: Buffer | undefined;
   readonly retryOnStatus: ((status: number) => boolean) | undefined;
+  /** A reset of this attempt is retried on another target (when the target's budget allows). */
+  readonly resetRetried: boolean;
   /** The origin's answer arrived and is the client's: the request is not sent again. */
   readonly onAnswered: () => void;
 }
@@ -125,6 +127,7 @@ async function forwardAttempts(
       ...base,
       replayedBody: replayable === undefined ? undefined : replayOf(replayable),
       retryOnStatus: mayRetry ? (status) => retryStatus(retry, lease, exchange, status) : undefined,
+      resetRetried: mayRetry && retry.onReset,
     });
     if (result === undefined) return undefined;
     // Without a retry left, no answer was dropped: a failure is final.

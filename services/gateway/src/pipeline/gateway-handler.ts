@@ -759,6 +759,7 @@ function proxyAttempt(
     exactHeadersTimeout: options?.headersTimeoutMs !== undefined,
     exactBodyTimeout: options?.bodyTimeoutMs !== undefined,
     retryOnStatus: options?.retryOnStatus,
+    resetRetried: options?.resetRetried,
     cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,
   });

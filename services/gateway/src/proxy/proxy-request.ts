@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable, Transform } from 'node:stream';
+import { IDEMPOTENT_METHODS } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
@@ -217,6 +218,11 @@ export interface ProxyCall {
    * resolves with RetryableAnswer.
    */
   readonly retryOnStatus?: ((status: number) => boolean) | undefined;
+  /**
+   * The route retries a reset of this request on another target: a connection closed under it as it
+   * arrived is left to that retry, counted and budgeted as the route's, not sent again here.
+   */
+  readonly resetRetried?: boolean | undefined;
   /** The origin's final answer arrived and is not dropped for a retry (before onResponse). */
   readonly onAnswered?: (() => void) | undefined;
   /** The origin's response head arrived: write it to the client and say where the body goes. */
@@ -255,26 +261,48 @@ export interface ProxyCall {
  *   reading the request body is still cut by undici's response-head timer).
  * One timer per exchange serves these phases, made only when the phase is reached.
  *
- * undici writes a streamed request's head with its body's first chunk. A request whose client has not
- * started its body holds a pooled connection with nothing written on it, which the origin's keep-alive
- * timer may close: that request, which the origin never saw, goes to another connection (any method).
+ * A pooled connection the origin closes may take a request with it; two such requests go to another
+ * connection of the same target (not a retry: the route's `retries` are not spent, nor is the target
+ * blamed for the closed connection, only for how the request ends):
+ * - undici writes a streamed request's head with its body's first chunk. A request whose client has not
+ *   started its body holds a pooled connection with nothing written on it, which the origin's keep-alive
+ *   timer may close: that request, which the origin never saw, goes to another connection (any method);
+ * - a request without a body, of an idempotent method, whose connection closed or was reset within
+ *   STALE_CONNECTION_MS of the request reaching it and before any answer: the origin closed it as idle
+ *   while the request was on its way (the keep-alive race, which undici's look at an idle socket before
+ *   reusing it narrows but cannot close). Sent once more, as nginx sends such a request again when it
+ *   failed on a cached connection, unless the route's retries take it to another target.
  */
 export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
   exchange.upstreamTarget = call.lease.target.label;
-  return new Promise((resolve) => dispatchToOrigin(exchange, call, resolve, UNSENT_RESENDS));
+  return new Promise((resolve) => dispatchToOrigin(exchange, call, resolve, FIRST_SEND));
 }
 
+/** How many more times a request may be given to another connection, for each reason (see proxyRequest). */
+interface ResendsLeft {
+  /** The origin closed the connection before undici wrote anything of the request. */
+  readonly unsent: number;
+  /** The origin closed the connection as the request arrived, before answering it. */
+  readonly unanswered: number;
+}
+
+const FIRST_SEND: ResendsLeft = { unsent: 2, unanswered: 1 };
+
 /**
- * How many times a request is given to another connection when the origin closed the one it had been
- * given before undici wrote any of it (see OriginExchange's #unsentOnClosedConnection).
+ * A connection closed this soon after a request reached it is taken for one the origin closed as idle
+ * as the request arrived: a round trip or two. An origin that fails later (it crashed, it gives up on a
+ * request it cannot serve) saw the request, and a slow one is not made to serve it twice.
  */
-const UNSENT_RESENDS = 2;
+const STALE_CONNECTION_MS = 1_000;
+
+/** Requests sent again when their connection closed under them before an answer (see proxyRequest). */
+const RESENDABLE_METHODS: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 function dispatchToOrigin(
   exchange: GatewayExchange,
   call: ProxyCall,
   resolve: (result: ProxyResult) => void,
-  resendsLeft: number,
+  resendsLeft: ResendsLeft,
 ): void {
   const { req } = exchange;
   const target = call.lease.target;
@@ -328,8 +356,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   readonly #exchange: GatewayExchange;
   readonly #call: ProxyCall;
   readonly #resolve: (result: ProxyResult) => void;
-  /** How many more connections the request may be given while nothing of it has been written. */
-  readonly #resendsLeft: number;
+  /** How many more connections the request may be given, for each reason (see proxyRequest). */
+  readonly #resendsLeft: ResendsLeft;
   readonly #sentAt = performance.now();
   /** When the request reached a connection, if it had to wait for one (0: at #sentAt). */
   #startedAt = 0;
@@ -359,6 +387,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   readonly #onClientBodySent = (): void => this.#call.lease.clientBodySent?.();
   #sink: ResponseBodySink | undefined;
   #status = 0;
+  /** The origin sent an interim (1xx) answer: it has the request. */
+  #interim = false;
   /** The answer is a 204, 205 or 304: it has no content, whatever the origin sends. */
   #noContent = false;
   /** The origin's answer is to be retried: the exchange is aborted, nothing reaches the client. */
@@ -408,7 +438,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     streamedBody: Transform | undefined,
     resolve: (result: ProxyResult) => void,
     dispatcher: Dispatcher,
-    resendsLeft: number,
+    resendsLeft: ResendsLeft,
   ) {
     this.#dispatcher = dispatcher;
     this.#resendsLeft = resendsLeft;
@@ -466,6 +496,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) {
+      this.#interim = true;
       if (statusCode === 103 && !this.#clientGone && !this.#settled) relayEarlyHints(this.#exchange, headers);
       // 1xx: the final answer follows, within the time the origin has for its response head (undici
       // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out),
@@ -636,7 +667,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   onResponseError(controller: DispatchController | undefined, error: Error): void {
     if (this.#settled) return;
     if (this.#unsentOnClosedConnection(error)) {
-      this.#resend();
+      this.#resend({ ...this.#resendsLeft, unsent: this.#resendsLeft.unsent - 1 });
+      return;
+    }
+    if (this.#unansweredOnClosedConnection(error)) {
+      this.#resend({ ...this.#resendsLeft, unanswered: this.#resendsLeft.unanswered - 1 });
       return;
     }
     const status = this.#status;
@@ -699,7 +734,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const body = this.#streamedBody;
     const { req } = this.#exchange;
     return (
-      this.#resendsLeft > 0 &&
+      this.#resendsLeft.unsent > 0 &&
       this.#status === 0 &&
       body !== undefined &&
       !body.readableDidRead &&
@@ -713,14 +748,40 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  /** To another connection, with a new stream of the client's body; the lease is still this request's. */
-  #resend(): void {
+  /**
+   * A request without a body, of an idempotent method, whose connection closed or was reset soon after
+   * the request reached it (STALE_CONNECTION_MS) and before any answer, interim or final.
+   */
+  #unansweredOnClosedConnection(error: Error): boolean {
+    const call = this.#call;
+    return (
+      this.#resendsLeft.unanswered > 0 &&
+      this.#status === 0 &&
+      !this.#interim &&
+      !call.hasBody &&
+      call.replayedBody === undefined &&
+      call.resetRetried !== true &&
+      RESENDABLE_METHODS.has(this.#exchange.req.method ?? '') &&
+      !this.#clientGone &&
+      !this.#exchange.res.destroyed &&
+      performance.now() - (this.#startedAt || this.#sentAt) < STALE_CONNECTION_MS &&
+      CLOSED_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
+    );
+  }
+
+  /**
+   * To another connection (with a new stream of the client's body, if it streams); the lease is still
+   * this request's.
+   */
+  #resend(resendsLeft: ResendsLeft): void {
     this.#settled = true;
     this.#detach();
-    const body = this.#streamedBody!;
-    this.#exchange.req.unpipe(body);
-    body.destroy();
-    dispatchToOrigin(this.#exchange, this.#call, this.#resolve, this.#resendsLeft - 1);
+    const body = this.#streamedBody;
+    if (body !== undefined) {
+      this.#exchange.req.unpipe(body);
+      body.destroy();
+    }
+    dispatchToOrigin(this.#exchange, this.#call, this.#resolve, resendsLeft);
   }
 
   /** The final head's deadline, from when the request body was sent whole (now, if not yet). */
