@@ -13,6 +13,9 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** The route label of a request that matched no route of its tenant (or no tenant). */
+
+/** Why a request went to another connection of its target (see vantageedge_gateway_upstream_resends_total). */
+export type UpstreamResendReason = 'unsent' | 'closed_before_answer';
 export const NO_ROUTE = 'none';
 /** The tenant label of a request answered before its tenant was known (never a tenant id: those are UUIDs). */
 export const NO_TENANT = 'unknown';
@@ -144,6 +147,7 @@ export class GatewayMetrics {
   readonly #errors: BoundCounter;
   readonly #retries: BoundCounter;
   readonly #upstreamLimitRefusals: BoundCounter;
+  readonly #upstreamResends: BoundCounter;
   readonly #clientUpstreamLimitRefusals: BoundCounter;
   readonly #bandwidth: BoundCounter;
   readonly activeConnections: Gauge;
@@ -192,6 +196,12 @@ export class GatewayMetrics {
       name: 'vantageedge_gateway_upstream_retries_total',
       help: 'Upstream retries (outcome retried) and retries the retry budget refused (outcome budget_exhausted), by reason: connect_error, reset, 502, 503, 504',
       labelNames: ['tenant', 'route', 'outcome', 'reason'],
+      registry,
+    });
+    this.#upstreamResends = new BoundCounter({
+      name: 'vantageedge_gateway_upstream_resends_total',
+      help: 'Requests sent once more on another connection of the same target, not as retries, because the origin closed the pooled connection they were given: before any of the request was written (reason unsent), or as the request arrived, before any answer (reason closed_before_answer: the keep-alive race)',
+      labelNames: ['tenant', 'reason'],
       registry,
     });
     this.#upstreamLimitRefusals = new BoundCounter({
@@ -341,6 +351,11 @@ export class GatewayMetrics {
   /** Only on a failed upstream attempt: the label lookup is not on the hot path. */
   countRetry(tenant: string, route: string, outcome: 'retried' | 'budget_exhausted', reason: string): void {
     this.#retries.series([tenant, this.#perRoute ? route : '', outcome, reason]).inc();
+  }
+
+  /** Only when a connection closed under a request: the label lookup is not on the hot path. */
+  countUpstreamResend(tenant: string, reason: UpstreamResendReason): void {
+    this.#upstreamResends.series([tenant, reason]).inc();
   }
 
   /** Only on a refusal: the label lookup is not on the hot path. */

@@ -760,6 +760,7 @@ function proxyAttempt(
     exactBodyTimeout: options?.bodyTimeoutMs !== undefined,
     retryOnStatus: options?.retryOnStatus,
     resetRetried: options?.resetRetried,
+    resends: context.metrics,
     cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,
   });

@@ -136,6 +136,13 @@ async function sendWithBodyLater(head: string, body: string, pauseMs: number): P
   return readResponses(Buffer.concat(chunks).toString('latin1'), ['POST']).responses;
 }
 
+/** The replica's count of requests sent again because the origin closed their connection before any of them went out. */
+async function unsentResendsCounted(): Promise<number> {
+  const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+  const line = /vantageedge_gateway_upstream_resends_total\{[^}]*reason="unsent"[^}]*\} (\d+)/.exec(metrics);
+  return Number(line?.[1] ?? 0);
+}
+
 /** A pooled connection to the origin, idle from now: the next request is given it. */
 async function warmConnection(): Promise<void> {
   const warm = await send(gateway, HOST, '/warm');
@@ -156,10 +163,12 @@ describe('a request whose body starts after the origin closed the connection it 
     ],
   ])('%s: is sent on another connection and answered by the origin, once', async (_framing, head, body) => {
     await warmConnection();
+    const countedBefore = await unsentResendsCounted();
     const [answer] = await sendWithBodyLater(head, body, CLIENT_PAUSE_MS);
     expect(answer?.status).toBe(200);
     expect(answer?.body).toBe('got hello');
     expect(originRequests).toEqual(['GET /warm HTTP/1.1', 'POST /upload HTTP/1.1']);
+    expect(await unsentResendsCounted()).toBe(countedBefore + 1);
   });
 });
 

@@ -11,6 +11,7 @@ import { requestAuthority } from '../http/request-authority.js';
 import { discardUnreadBody } from '../http/request-body.js';
 import { hasUndecodedTransferCoding, UndecodedTransferCodingError } from '../http/transfer-codings.js';
 import { mergedVary, varyNames } from '../http/vary-fields.js';
+import type { UpstreamResendReason } from '../observability/gateway-metrics.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import { closeConnectionIfTrailersSayClose } from '../upstream/closing-trailers.js';
@@ -223,6 +224,8 @@ export interface ProxyCall {
    * arrived is left to that retry, counted and budgeted as the route's, not sent again here.
    */
   readonly resetRetried?: boolean | undefined;
+  /** Counts a request sent once more on another connection (see proxyRequest). */
+  readonly resends?: { countUpstreamResend(tenant: string, reason: UpstreamResendReason): void } | undefined;
   /** The origin's final answer arrived and is not dropped for a retry (before onResponse). */
   readonly onAnswered?: (() => void) | undefined;
   /** The origin's response head arrived: write it to the client and say where the body goes. */
@@ -667,11 +670,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   onResponseError(controller: DispatchController | undefined, error: Error): void {
     if (this.#settled) return;
     if (this.#unsentOnClosedConnection(error)) {
-      this.#resend({ ...this.#resendsLeft, unsent: this.#resendsLeft.unsent - 1 });
+      this.#resend('unsent', { ...this.#resendsLeft, unsent: this.#resendsLeft.unsent - 1 });
       return;
     }
     if (this.#unansweredOnClosedConnection(error)) {
-      this.#resend({ ...this.#resendsLeft, unanswered: this.#resendsLeft.unanswered - 1 });
+      this.#resend('closed_before_answer', {
+        ...this.#resendsLeft,
+        unanswered: this.#resendsLeft.unanswered - 1,
+      });
       return;
     }
     const status = this.#status;
@@ -773,7 +779,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
    * To another connection (with a new stream of the client's body, if it streams); the lease is still
    * this request's.
    */
-  #resend(resendsLeft: ResendsLeft): void {
+  #resend(reason: UpstreamResendReason, resendsLeft: ResendsLeft): void {
+    this.#call.resends?.countUpstreamResend(this.#exchange.tenant?.id ?? '', reason);
     this.#settled = true;
     this.#detach();
     const body = this.#streamedBody;

@@ -101,6 +101,16 @@ async function warmConnection(): Promise<void> {
 
 const seen = (path: string): Sighting[] => sightings.filter((s) => s.line.split(' ')[1] === path);
 
+/** The replica's count of requests sent again because their connection closed before an answer. */
+async function resendsCounted(): Promise<number> {
+  const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+  const line =
+    /vantageedge_gateway_upstream_resends_total\{[^}]*reason="closed_before_answer"[^}]*\} (\d+)/.exec(
+      metrics,
+    );
+  return Number(line?.[1] ?? 0);
+}
+
 describe('a request the origin closed its kept connection under, before answering', () => {
   it.each([
     ['GET', 'closed', '/closes-kept-fin'],
@@ -110,9 +120,11 @@ describe('a request the origin closed its kept connection under, before answerin
     '%s, the connection %s: is sent once more on another connection and answered',
     async (method, _how, path) => {
       await warmConnection();
+      const countedBefore = await resendsCounted();
       const answer = await send(gateway, HOST, path, { method });
       expect(answer.status).toBe(200);
       expect(answer.text).toBe(path);
+      expect(await resendsCounted()).toBe(countedBefore + 1);
       const [first, second, ...more] = seen(path);
       // The first went on a kept connection (else this test proves nothing), the second on another.
       expect(first?.request).toBeGreaterThan(1);
@@ -123,12 +135,14 @@ describe('a request the origin closed its kept connection under, before answerin
 
   it('a POST with a body is not sent again: 502, read by the origin once', async () => {
     await warmConnection();
+    const countedBefore = await resendsCounted();
     const answer = await send(gateway, HOST, '/closes-kept-fin-post', { method: 'POST', body: 'order' });
     expect(answer.status).toBe(502);
     expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
     const sent = seen('/closes-kept-fin-post');
     expect(sent).toHaveLength(1);
     expect(sent[0]?.request).toBeGreaterThan(1);
+    expect(await resendsCounted()).toBe(countedBefore);
   });
 });
 
