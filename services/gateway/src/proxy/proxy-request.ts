@@ -264,9 +264,9 @@ export interface ProxyCall {
  *   reading the request body is still cut by undici's response-head timer).
  * One timer per exchange serves these phases, made only when the phase is reached.
  *
- * A pooled connection the origin closes may take a request with it; two such requests go to another
- * connection of the same target (not a retry: the route's `retries` are not spent, nor is the target
- * blamed for the closed connection, only for how the request ends):
+ * A pooled connection the origin closes may take a request with it. Two kinds of request then go to
+ * another connection of the same target (not a retry: the route's `retries` are not spent, nor is the
+ * target blamed for the closed connection, only for how the request ends):
  * - undici writes a streamed request's head with its body's first chunk. A request whose client has not
  *   started its body holds a pooled connection with nothing written on it, which the origin's keep-alive
  *   timer may close: that request, which the origin never saw, goes to another connection (any method);
