@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -6,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { errorCodeOf, type RawResponse, readResponses } from '../testing/raw-exchange.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { tenantRoutingAllTo } from '../testing/snapshots.js';
 
 /**
  * A request whose client starts its body a while after its head. undici writes a streamed request's
@@ -95,15 +94,8 @@ beforeAll(async () => {
     GATEWAY_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
     GATEWAY_HEADERS_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
   });
-  const originId = randomUUID();
   gateway.store.apply(
-    buildSnapshot({
-      subdomain: 'late-bodies',
-      origins: [
-        { id: originId, targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`] },
-      ],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
-    }),
+    tenantRoutingAllTo('late-bodies', `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`),
   );
 });
 

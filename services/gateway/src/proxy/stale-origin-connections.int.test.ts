@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { type RawOrigin, startRawOrigin } from '../testing/raw-origins.js';
+import { tenantRoutingAllTo } from '../testing/snapshots.js';
 
 /**
  * The keep-alive race: the origin closes a pooled connection as idle while the gateway's next request
@@ -20,7 +20,7 @@ const HOST = 'stale-connections.localhost';
 const LATE_CLOSE_MS = 1_500;
 
 let gateway: TestGateway;
-let origin: net.Server;
+let origin: RawOrigin;
 
 interface Sighting {
   /** The request line. */
@@ -36,7 +36,7 @@ let connections = 0;
 const closedFor = new Set<string>();
 
 beforeAll(async () => {
-  origin = net.createServer((socket) => {
+  origin = await startRawOrigin((socket: net.Socket) => {
     socket.on('error', () => {});
     const connection = ++connections;
     let requests = 0;
@@ -70,23 +70,13 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   gateway = await startTestGateway();
-  const originId = randomUUID();
-  gateway.store.apply(
-    buildSnapshot({
-      subdomain: 'stale-connections',
-      origins: [
-        { id: originId, targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`] },
-      ],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
-    }),
-  );
+  gateway.store.apply(tenantRoutingAllTo('stale-connections', origin.url));
 });
 
 afterAll(async () => {
   await gateway?.close();
-  await new Promise<void>((resolve) => origin?.close(() => resolve()));
+  await origin?.close();
 });
 
 beforeEach(() => {

@@ -128,6 +128,16 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
   });
 }
 
+/** A tenant whose one route, `/*`, goes to one origin with one target (`target`, a URL). */
+export function tenantRoutingAllTo(subdomain: string, target: string): TenantSnapshot {
+  const originId = randomUUID();
+  return buildSnapshot({
+    subdomain,
+    origins: [{ id: originId, targets: [target] }],
+    routes: [{ origin_id: originId, path_pattern: '/*' }],
+  });
+}
+
 /** A tenant whose routes /t<i>/* each go, stripped of /t<i>, to one of `targets` (one origin each). */
 export function tenantWithTargets(subdomain: string, targets: readonly string[]): TenantSnapshot {
   const origins = targets.map((target) => ({ id: randomUUID(), targets: [target] }));
