@@ -273,8 +273,10 @@ export interface ProxyCall {
  * - a request without a body, of an idempotent method, whose connection closed or was reset within
  *   STALE_CONNECTION_MS of the request reaching it and before any answer: the origin closed it as idle
  *   while the request was on its way (the keep-alive race, which undici's look at an idle socket before
- *   reusing it narrows but cannot close). Sent once more, as nginx sends such a request again when it
- *   failed on a cached connection, unless the route's retries take it to another target.
+ *   reusing it narrows but cannot close). Sent once more (RFC 9112 §9.3.1: a proxy may retry an
+ *   idempotent request after a connection closed under it, and not retry a failed retry), as nginx sends
+ *   such a request again when it failed on a cached connection, unless the route's retries take it to
+ *   another target.
  */
 export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
   exchange.upstreamTarget = call.lease.target.label;
