@@ -12,10 +12,10 @@ import { OTHER_ROUTES, RouteLabelBudget } from './route-label-budget.js';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
-/** The route label of a request that matched no route of its tenant (or no tenant). */
-
 /** Why a request went to another connection of its target (see vantageedge_gateway_upstream_resends_total). */
 export type UpstreamResendReason = 'unsent' | 'closed_before_answer';
+
+/** The route label of a request that matched no route of its tenant (or no tenant). */
 export const NO_ROUTE = 'none';
 /** The tenant label of a request answered before its tenant was known (never a tenant id: those are UUIDs). */
 export const NO_TENANT = 'unknown';
