@@ -224,6 +224,7 @@ const accessFields = (exchange: GatewayExchange) => ({
   error_code: exchange.errorCode,
   client_ip: exchange.clientIp,
   retries: exchange.retries,
+  resends: exchange.resends,
   response_complete: exchange.responseComplete,
   bytes_received: (exchange.req as unknown as { bodyBytes: number }).bodyBytes,
   bytes_sent: (exchange.res as unknown as { bodyBytes: number }).bodyBytes,

@@ -121,6 +121,7 @@ type LoggedExchange = Pick<
   | 'cacheOutcome'
   | 'errorCode'
   | 'retries'
+  | 'resends'
   | 'responseComplete'
   | 'upstreamCutCode'
   | 'webSocketClose'
@@ -156,6 +157,7 @@ export function refusalLogLine(refusal: ListenerRefusal, service: string, now: n
     errorCode: refusal.code,
     clientIp: refusal.clientIp,
     retries: 0,
+    resends: 0,
     responseComplete: true,
     upstreamCutCode: undefined,
     webSocketClose: undefined,
@@ -199,7 +201,7 @@ function lineOf(
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +
     `"error_code":${plain(exchange.errorCode ?? exchange.upstreamCutCode)},"client_ip":${quoted(exchange.clientIp)},` +
-    `"retries":${exchange.retries},"response_complete":${exchange.responseComplete},` +
+    `"retries":${exchange.retries},"resends":${exchange.resends},"response_complete":${exchange.responseComplete},` +
     `"bytes_received":${count(bodyBytesOf(exchange.req))},"bytes_sent":${count(bodyBytesOf(exchange.res))},` +
     `"close_code":${count(exchange.webSocketClose?.code)},"closed_by":${plain(exchange.webSocketClose?.by)},` +
     `"user_agent":${userAgent}}\n`

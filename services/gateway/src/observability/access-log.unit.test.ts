@@ -37,6 +37,7 @@ const FIELDS = [
   'error_code',
   'client_ip',
   'retries',
+  'resends',
   'response_complete',
   'bytes_received',
   'bytes_sent',
@@ -59,6 +60,7 @@ describe('access-log line', () => {
     routed.rateLimitOutcome = 'allowed';
     routed.cacheOutcome = 'MISS';
     routed.retries = 1;
+    routed.resends = 1;
     const now = Date.parse('2026-11-30T12:00:00.123Z');
 
     const first = accessLogLine(early, 'gateway', 404, 0.5, now);
@@ -96,6 +98,7 @@ describe('access-log line', () => {
       error_code: null,
       client_ip: '203.0.113.9',
       retries: 1,
+      resends: 1,
       response_complete: true,
     });
   });

@@ -77,6 +77,11 @@ export class GatewayExchange {
   upstreamCutCode: string | undefined = undefined;
   /** Upstream attempts after the first (retries), for the access log. */
   retries = 0;
+  /**
+   * Times the request went to another connection of the same target because the origin closed the one
+   * it was given before answering (not retries: see proxy/proxy-request.ts), for the access log.
+   */
+  resends = 0;
   /** How an upgraded connection (a WebSocket) ended, for its access-log line written at its end. */
   webSocketClose: WebSocketClose | undefined = undefined;
 

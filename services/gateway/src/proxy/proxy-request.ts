@@ -782,6 +782,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
    * this request's.
    */
   #resend(reason: UpstreamResendReason, resendsLeft: ResendsLeft): void {
+    this.#exchange.resends++;
     this.#call.resends?.countUpstreamResend(this.#exchange.tenant?.id ?? '', reason);
     this.#settled = true;
     this.#detach();

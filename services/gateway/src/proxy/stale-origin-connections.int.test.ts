@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { type RawOrigin, startRawOrigin } from '../testing/raw-origins.js';
 import { tenantRoutingAllTo } from '../testing/snapshots.js';
@@ -91,6 +91,13 @@ async function warmConnection(): Promise<void> {
 
 const seen = (path: string): Sighting[] => sightings.filter((s) => s.line.split(' ')[1] === path);
 
+/** The access log's `resends` of the requests to `path`, once each is logged. */
+async function loggedResends(path: string, requests: number): Promise<unknown[]> {
+  const lines = () => gateway.logLines.filter((line) => line['kind'] === 'access' && line['path'] === path);
+  await vi.waitFor(() => expect(lines()).toHaveLength(requests));
+  return lines().map((line) => line['resends']);
+}
+
 /** The replica's count of requests sent again because their connection closed before an answer. */
 async function resendsCounted(): Promise<number> {
   const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
@@ -115,6 +122,7 @@ describe('a request the origin closed its kept connection under, before answerin
       expect(answer.status).toBe(200);
       expect(answer.text).toBe(path);
       expect(await resendsCounted()).toBe(countedBefore + 1);
+      expect(await loggedResends(path, 1)).toEqual([1]);
       const [first, second, ...more] = seen(path);
       // The first went on a kept connection (else this test proves nothing), the second on another.
       expect(first?.request).toBeGreaterThan(1);
@@ -133,6 +141,7 @@ describe('a request the origin closed its kept connection under, before answerin
     expect(sent).toHaveLength(1);
     expect(sent[0]?.request).toBeGreaterThan(1);
     expect(await resendsCounted()).toBe(countedBefore);
+    expect(await loggedResends('/closes-kept-fin-post', 1)).toEqual([0]);
   });
 });
 
@@ -142,6 +151,7 @@ describe('an origin that closes every connection it is sent a request on', () =>
     expect(answer.status).toBe(502);
     expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
     expect(seen('/closes-always')).toHaveLength(2);
+    expect(await loggedResends('/closes-always', 1)).toEqual([1]);
   });
 
   it('gets a GET once when it closes the connection long after the request arrived', async () => {
