@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startTestGateway, type TestGateway } from './testing/gateway-harness.js';
+import { counted, startTestGateway, type TestGateway } from './testing/gateway-harness.js';
 import { type HttpOrigin, startFixedOrigin } from './testing/http-origins.js';
 import { buildSnapshot } from './testing/snapshots.js';
 
@@ -19,15 +19,6 @@ async function fixedOrigin(): Promise<HttpOrigin> {
   const origin = await startFixedOrigin();
   running.push(origin);
   return origin;
-}
-
-/** The sum of a counter's series on /metrics whose labels include `labels`. */
-async function counted(gateway: TestGateway, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name}{`) && line.includes(labels))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
 }
 
 /**

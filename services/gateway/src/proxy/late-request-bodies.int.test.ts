@@ -3,7 +3,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { counted, send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { errorCodeOf, type RawResponse, readResponses } from '../testing/raw-exchange.js';
 import { tenantRoutingAllTo } from '../testing/snapshots.js';
 
@@ -129,11 +129,8 @@ async function sendWithBodyLater(head: string, body: string, pauseMs: number): P
 }
 
 /** The replica's count of requests sent again because the origin closed their connection before any of them went out. */
-async function unsentResendsCounted(): Promise<number> {
-  const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
-  const line = /vantageedge_gateway_upstream_resends_total\{[^}]*reason="unsent"[^}]*\} (\d+)/.exec(metrics);
-  return Number(line?.[1] ?? 0);
-}
+const unsentResendsCounted = () =>
+  counted(gateway, 'vantageedge_gateway_upstream_resends_total', 'reason="unsent"');
 
 /** A pooled connection to the origin, idle from now: the next request is given it. */
 async function warmConnection(): Promise<void> {

@@ -743,16 +743,13 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const { req } = this.#exchange;
     return (
       this.#resendsLeft.unsent > 0 &&
-      this.#status === 0 &&
       body !== undefined &&
       !body.readableDidRead &&
       !body.readableEnded &&
       this.#call.bodyReadAlready === undefined &&
       !req.readableDidRead &&
       !req.readableEnded &&
-      !this.#clientGone &&
-      !this.#exchange.res.destroyed &&
-      CLOSED_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
+      this.#closedUnansweredForWaitingClient(error)
     );
   }
 
@@ -764,15 +761,21 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const call = this.#call;
     return (
       this.#resendsLeft.unanswered > 0 &&
-      this.#status === 0 &&
       !this.#interim &&
       !call.hasBody &&
-      call.replayedBody === undefined &&
       call.resetRetried !== true &&
       RESENDABLE_METHODS.has(this.#exchange.req.method ?? '') &&
+      performance.now() - (this.#startedAt || this.#sentAt) < STALE_CONNECTION_MS &&
+      this.#closedUnansweredForWaitingClient(error)
+    );
+  }
+
+  /** The connection was closed or reset before a final answer came, and the client still waits for one. */
+  #closedUnansweredForWaitingClient(error: Error): boolean {
+    return (
+      this.#status === 0 &&
       !this.#clientGone &&
       !this.#exchange.res.destroyed &&
-      performance.now() - (this.#startedAt || this.#sentAt) < STALE_CONNECTION_MS &&
       CLOSED_CONNECTION_CODES.has((error as { code?: string }).code ?? '')
     );
   }

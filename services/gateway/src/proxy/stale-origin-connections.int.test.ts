@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { counted, send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { type RawOrigin, startRawOrigin } from '../testing/raw-origins.js';
 import { tenantRoutingAllTo } from '../testing/snapshots.js';
 
@@ -99,14 +99,8 @@ async function loggedResends(path: string, requests: number): Promise<unknown[]>
 }
 
 /** The replica's count of requests sent again because their connection closed before an answer. */
-async function resendsCounted(): Promise<number> {
-  const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
-  const line =
-    /vantageedge_gateway_upstream_resends_total\{[^}]*reason="closed_before_answer"[^}]*\} (\d+)/.exec(
-      metrics,
-    );
-  return Number(line?.[1] ?? 0);
-}
+const resendsCounted = () =>
+  counted(gateway, 'vantageedge_gateway_upstream_resends_total', 'reason="closed_before_answer"');
 
 describe('a request the origin closed its kept connection under, before answering', () => {
   it.each([

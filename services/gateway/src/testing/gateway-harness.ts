@@ -190,6 +190,15 @@ export interface GatewayResponse {
   json: () => Record<string, unknown>;
 }
 
+/** The sum of a counter's series on the gateway's /metrics whose labels include `labels` (text, as exported). */
+export async function counted(gateway: TestGateway, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) && line.includes(labels))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
 /** One request through the gateway with the given Host header; the path is sent exactly as given. */
 export function send(
   gateway: TestGateway,
