@@ -257,9 +257,9 @@ describe('observability pack', () => {
     }
   });
 
-  // A tenant's frozen config (parked events), the admin API's limits and usage counting, on the
-  // dashboard of the service that exports them.
-  it('shows the projector quarantine, admin rate limits and usage counting on their dashboards', () => {
+  // A tenant's frozen config (parked events), the admin API's limits, usage counting, retries and
+  // resends to origins and certificate expiry, on the dashboard of the service that exports them.
+  it('shows the projector quarantine, admin rate limits, usage counting, retries and certificates on their dashboards', () => {
     const shown = (uid: string) =>
       dashboards
         .filter(({ json }) => json.uid === uid)
@@ -275,6 +275,11 @@ describe('observability pack', () => {
       'vantageedge-gateway': [
         'vantageedge_gateway_usage_overflow_requests_total',
         'vantageedge_gateway_usage_dropped_requests_total',
+        'vantageedge_gateway_upstream_retries_total',
+        'vantageedge_gateway_upstream_resends_total',
+        'vantageedge_gateway_client_upstream_limit_refusals_total',
+        'vantageedge_gateway_tls_certificate_expiry_days',
+        'vantageedge_gateway_tls_handshake_errors_total',
       ],
     };
     for (const [uid, metrics] of Object.entries(expected))
