@@ -258,8 +258,9 @@ describe('observability pack', () => {
   });
 
   // A tenant's frozen config (parked events), the admin API's limits, usage counting, retries and
-  // resends to origins and certificate expiry, on the dashboard of the service that exports them.
-  it('shows the projector quarantine, admin rate limits, usage counting, retries and certificates on their dashboards', () => {
+  // resends to origins, certificate expiry, rejected credentials, WebSockets and dropped access-log
+  // lines, on the dashboard of the service that exports them.
+  it('shows the projector quarantine, admin rate limits, usage, retries, certificates and clients on their dashboards', () => {
     const shown = (uid: string) =>
       dashboards
         .filter(({ json }) => json.uid === uid)
@@ -280,6 +281,9 @@ describe('observability pack', () => {
         'vantageedge_gateway_client_upstream_limit_refusals_total',
         'vantageedge_gateway_tls_certificate_expiry_days',
         'vantageedge_gateway_tls_handshake_errors_total',
+        'vantageedge_gateway_auth_failures_total',
+        'vantageedge_gateway_websocket_connections_open',
+        'vantageedge_gateway_access_log_dropped_total',
       ],
     };
     for (const [uid, metrics] of Object.entries(expected))
