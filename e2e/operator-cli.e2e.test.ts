@@ -370,6 +370,68 @@ describe.concurrent('a file that reads environment variables: ${{ env "VANTAGEED
     expect(changed.stdout).not.toContain('us-east-region-from-env');
     expect(changed.stdout).not.toContain(secrets.VANTAGEEDGE_VAR_ORIGIN_TOKEN);
   }, 60_000);
+
+  // A tenant's admin may store any text, `${{ env "…" }}` included: the platform's CI job that applies
+  // the dump must write it back as stored, not fill it with a secret of the job's (another tenant's).
+  it('dumps stored text that reads as a reference escaped: applied back with the variables set, it stays as stored', async () => {
+    const tenantId = await createTenant('envliteral');
+    const planted = 'leak: ${{ env "VANTAGEEDGE_VAR_ORIGIN_TOKEN" }}, $${{ env "VANTAGEEDGE_VAR_REGION" }}';
+    const route = await system.admin('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: null,
+        path_pattern: '/planted',
+        auth_mode: 'public',
+        fixed_response: { status: 200, body: planted, content_type: 'text/plain' },
+      },
+    });
+    expect(route.status, route.text).toBe(201);
+    const dump = await cli(['dump', '-t', 'envliteral']);
+    expect(dump.code, dump.stderr).toBe(0);
+    const file = path.join(folder, 'envliteral.yaml');
+    await writeFile(file, dump.stdout);
+    const history = async () => (await cli(['history', '-t', 'envliteral', '--all', '-o', 'json'])).stdout;
+    const before = await history();
+
+    const diff = await withVariables(secrets)(['diff', '-f', file]);
+    expect(diff.code, diff.stdout + diff.stderr).toBe(0);
+    const applied = await withVariables(secrets)(['apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).not.toContain(secrets.VANTAGEEDGE_VAR_ORIGIN_TOKEN);
+    expect(await history()).toBe(before);
+  }, 60_000);
+
+  it('masks a value the admin API wrote back lower-cased (a header name of a match condition)', async () => {
+    const tenantId = await createTenant('envcase');
+    const secret = 'ghp_R8xK2mQ7vL9sT4wZ1nB6';
+    const file = path.join(folder, 'envcase.yaml');
+    await writeFile(
+      file,
+      [
+        'format: 1',
+        `tenant: { id: ${tenantId}, name: envcase, subdomain: envcase }`,
+        'routes:',
+        '  - path_pattern: /x',
+        '    origin_id: null',
+        '    auth_mode: public',
+        '    fixed_response: { status: 204 }',
+        `    match: { headers: [{ name: 'x-\${{ env "VANTAGEEDGE_VAR_HEADER" }}', exact: 'y' }] }`,
+        '',
+      ].join('\n'),
+    );
+    for (const output of ['table', 'json']) {
+      const diff = await withVariables({ VANTAGEEDGE_VAR_HEADER: secret })([
+        '-o',
+        output,
+        'diff',
+        '-f',
+        file,
+      ]);
+      expect(diff.code, diff.stderr).toBe(1);
+      if (output === 'json') expect(diff.stdout).toContain('<$VANTAGEEDGE_VAR_HEADER>');
+      expect((diff.stdout + diff.stderr).toLowerCase()).not.toContain(secret.toLowerCase());
+    }
+  }, 60_000);
 });
 
 // Alone, after the groups above: it compares whole dumps, whose header gives the event position the

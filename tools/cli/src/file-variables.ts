@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
 import { CliError } from './exit-codes.js';
 
 /**
@@ -9,6 +9,10 @@ import { CliError } from './exit-codes.js';
  * tenant's config. The value replaces the reference inside the already parsed string: quotes, line
  * breaks or `: ` in it stay text and never change the document's structure. The route policies'
  * `${client_ip}` templates have one brace and are left as they are.
+ *
+ * `$${{` is the text `${{` (Terraform's escape): `dump` writes every `${{` of a stored value so, and the
+ * value read back is the one stored, never a reference that a tenant's admin typed as text and the CI
+ * job that applies the dump would fill with one of its secrets.
  */
 
 export const FILE_VARIABLE_PREFIX = 'VANTAGEEDGE_VAR_';
@@ -19,8 +23,13 @@ export interface FileVariable {
   value: string;
 }
 
-/** Where a reference begins: whatever begins so must be a whole reference, never sent as text. */
-const REFERENCE_START = /\$\{\{\s*env\b/g;
+const OPENING = '${{';
+const ESCAPED_OPENING = '$${{';
+/**
+ * Where a reference begins (whatever begins so must be a whole reference, never sent as text), or an
+ * escaped opening, read left to right: `$$${{` is `$` and an escaped `${{`.
+ */
+const REFERENCE_START = /\$\$\{\{|\$\{\{\s*env\b/g;
 const REFERENCE = /\$\{\{\s*env\s+"([^"]*)"\s*\}\}/y;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SYNTAX = `\${{ env "${FILE_VARIABLE_PREFIX}NAME" }}`;
@@ -28,7 +37,7 @@ const SYNTAX = `\${{ env "${FILE_VARIABLE_PREFIX}NAME" }}`;
 /** Stops the reading of the file at `node`, in the value at `path`. */
 export type Refuse = (node: Node, path: readonly (string | number)[], problem: string) => never;
 
-const startsReference = (text: string): boolean => text.search(REFERENCE_START) !== -1;
+const hasOpening = (text: string): boolean => text.includes(OPENING);
 
 function variableValue(name: string, env: NodeJS.ProcessEnv, problem: (text: string) => never): string {
   if (!name.startsWith(FILE_VARIABLE_PREFIX))
@@ -52,6 +61,11 @@ function substituted(
   let done = 0;
   for (const start of text.matchAll(REFERENCE_START)) {
     if (start.index < done) continue;
+    if (start[0] === ESCAPED_OPENING) {
+      result += text.slice(done, start.index) + OPENING;
+      done = start.index + ESCAPED_OPENING.length;
+      continue;
+    }
     REFERENCE.lastIndex = start.index;
     const reference = REFERENCE.exec(text);
     const name = reference?.[1] ?? '';
@@ -68,9 +82,22 @@ function substituted(
   return result + text.slice(done);
 }
 
+/** `text` with its escaped openings read back, or undefined when it holds a reference. */
+function withoutReferences(text: string): string | undefined {
+  let result = '';
+  let done = 0;
+  for (const start of text.matchAll(REFERENCE_START)) {
+    if (start[0] !== ESCAPED_OPENING) return undefined;
+    result += text.slice(done, start.index) + OPENING;
+    done = start.index + ESCAPED_OPENING.length;
+  }
+  return result + text.slice(done);
+}
+
 /**
  * Replaces every reference in the string values under `root` (a parsed YAML document's contents) with
- * its variable's value, in place; answers the variables read. A reference in a key is refused.
+ * its variable's value, and every escaped opening with `${{`, in place; answers the variables read. A
+ * reference in a key is refused.
  */
 export function substituteFileVariables(
   root: unknown,
@@ -81,19 +108,49 @@ export function substituteFileVariables(
   const walk = (node: unknown, path: (string | number)[]): void => {
     if (isMap(node)) {
       for (const pair of node.items) {
-        const key = isScalar(pair.key) ? pair.key.value : undefined;
-        if (typeof key === 'string' && startsReference(key))
-          refuse(pair.key as Node, path, 'a key may not read a variable, only a value may');
+        let key = isScalar(pair.key) ? pair.key.value : undefined;
+        if (typeof key === 'string' && hasOpening(key)) {
+          const text = withoutReferences(key);
+          if (text === undefined)
+            refuse(pair.key as Node, path, 'a key may not read a variable, only a value may');
+          key = (pair.key as Scalar).value = text;
+        }
         walk(pair.value, [...path, String(key ?? '')]);
       }
     } else if (isSeq(node)) {
       for (const [index, item] of node.items.entries()) walk(item, [...path, index]);
-    } else if (isScalar(node) && typeof node.value === 'string' && startsReference(node.value)) {
+    } else if (isScalar(node) && typeof node.value === 'string' && hasOpening(node.value)) {
       node.value = substituted(node.value, env, read, (problem) => refuse(node, path, problem));
     }
   };
   walk(root, []);
   return [...read].map(([name, value]) => ({ name, value }));
+}
+
+/**
+ * `document` as `dump` writes it: every `${{` of its strings, keys included, escaped, so that reading
+ * the file back gives the stored text, never a reference.
+ */
+export function escapedForFile<Value>(document: Value): Value {
+  return mapStrings(
+    document,
+    (text) => (hasOpening(text) ? text.replaceAll(OPENING, () => ESCAPED_OPENING) : text),
+    true,
+  );
+}
+
+/** `value` with `change` applied to every string at any depth (object keys too when `keys`). */
+function mapStrings<Value>(value: Value, change: (text: string) => string, keys = false): Value {
+  const map = (item: unknown): unknown => {
+    if (typeof item === 'string') return change(item);
+    if (Array.isArray(item)) return item.map(map);
+    if (typeof item === 'object' && item !== null)
+      return Object.fromEntries(
+        Object.entries(item).map(([key, member]) => [keys ? change(key) : key, map(member)]),
+      );
+    return item;
+  };
+  return map(value) as Value;
 }
 
 /** Values shorter than this are not masked: `<$…>` in place of every "eu" would garble the plan. */
@@ -104,19 +161,23 @@ const SHORTEST_MASKED = 4;
  * at any depth: a plan printed in a CI log names the secret, never shows it.
  */
 export function maskFileVariables<Value>(value: Value, variables: readonly FileVariable[]): Value {
-  const masked = variables
+  const masks = variables
     .filter((variable) => variable.value.length >= SHORTEST_MASKED)
-    .sort((a, b) => b.value.length - a.value.length);
-  if (masked.length === 0) return value;
-  const mask = (item: unknown): unknown => {
-    if (typeof item === 'string')
-      return masked.reduce((text, { name, value }) => text.replaceAll(value, `<$${name}>`), item);
-    if (Array.isArray(item)) return item.map(mask);
-    if (typeof item === 'object' && item !== null)
-      return Object.fromEntries(Object.entries(item).map(([key, member]) => [key, mask(member)]));
-    return item;
-  };
-  return mask(value) as Value;
+    .sort((a, b) => b.value.length - a.value.length)
+    .map(({ name, value }) => ({ spellings: spellingsOf(value), masked: `<$${name}>` }));
+  if (masks.length === 0) return value;
+  return mapStrings(value, (text) =>
+    masks.reduce((shown, { spellings, masked }) => shown.replace(spellings, () => masked), text),
+  );
+}
+
+/**
+ * Every way the admin API may write a value back: as sent, in other letters' case (host names, header
+ * and parameter names and CORS origins come back lower-cased), and JSON-escaped (quoted in a message).
+ */
+function spellingsOf(value: string): RegExp {
+  const forms = new Set([value, JSON.stringify(value).slice(1, -1)]);
+  return new RegExp([...forms].map((form) => form.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|'), 'gi');
 }
 
 /** `error` with the variables' values masked: the admin API's messages may quote a value refused. */

@@ -3,9 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { readDocument } from './document-file.js';
 import { CliError, EXIT } from './exit-codes.js';
-import { maskFileVariables } from './file-variables.js';
+import { escapedForFile, maskFileVariables } from './file-variables.js';
 
 let folder = '';
 beforeAll(async () => {
@@ -125,7 +126,78 @@ describe('${{ env "VANTAGEEDGE_VAR_…" }} in a tenant document', () => {
   });
 });
 
+describe('$${{ in a tenant document: the text ${{', () => {
+  const env = { VANTAGEEDGE_VAR_TOKEN: 'job-secret' };
+
+  it('is read as ${{, never as a reference, in values and in keys', async () => {
+    const text =
+      'routes:\n  - path_pattern: /a/*\n    request_headers:\n      set:\n' +
+      '        "x-$${{ env \\"VANTAGEEDGE_VAR_TOKEN\\" }}": \'$${{ env "VANTAGEEDGE_VAR_TOKEN" }} and $$${{ env "VANTAGEEDGE_VAR_TOKEN" }}\'\n';
+    const { document, variables } = await read(text, env);
+    expect(document).toEqual({
+      routes: [
+        {
+          path_pattern: '/a/*',
+          request_headers: {
+            set: {
+              'x-${{ env "VANTAGEEDGE_VAR_TOKEN" }}':
+                '${{ env "VANTAGEEDGE_VAR_TOKEN" }} and $${{ env "VANTAGEEDGE_VAR_TOKEN" }}',
+            },
+          },
+        },
+      ],
+    });
+    expect(variables).toEqual([]);
+  });
+
+  it('is how a dump writes stored text: read back, it is the text stored, whatever it holds', async () => {
+    const stored = [
+      '${{ env "VANTAGEEDGE_VAR_TOKEN" }}',
+      '$${{ env "VANTAGEEDGE_VAR_TOKEN" }}',
+      'a $$$${{env "VANTAGEEDGE_VAR_TOKEN"}}${{ env "VANTAGEEDGE_VAR_TOKEN" }}${{',
+      '${{ env VANTAGEEDGE_VAR_TOKEN }}',
+      '${{a: 1}} ${client_ip} $ {{ }}',
+    ];
+    const document = {
+      routes: stored.map((body, index) => ({
+        path_pattern: `/r${index}`,
+        fixed_response: { status: 200, body },
+        query: { add: { [body]: body } },
+      })),
+    };
+    for (const [name, text] of [
+      ['dump.yaml', stringify(escapedForFile(document))],
+      ['dump.json', JSON.stringify(escapedForFile(document))],
+    ] as const) {
+      const read_ = await read(text, env, name);
+      expect(read_.document).toEqual(document);
+      expect(read_.variables).toEqual([]);
+    }
+  });
+});
+
 describe('maskFileVariables', () => {
+  it('masks a value the admin API wrote back in another case or JSON-escaped', () => {
+    const variables = [
+      { name: 'VANTAGEEDGE_VAR_HEADER', value: 'ghp_R8xK2mQ7vL9sT4wZ1nB6' },
+      { name: 'VANTAGEEDGE_VAR_QUOTED', value: 'pa"ss\\word' },
+    ];
+    expect(
+      maskFileVariables(
+        {
+          name: 'x-ghp_r8xk2mq7vl9st4wz1nb6',
+          message: 'GHP_R8XK2MQ7VL9ST4WZ1NB6.example.com is not a host of this tenant',
+          quoted: 'body: "pa\\"ss\\\\word" refused',
+        },
+        variables,
+      ),
+    ).toEqual({
+      name: 'x-<$VANTAGEEDGE_VAR_HEADER>',
+      message: '<$VANTAGEEDGE_VAR_HEADER>.example.com is not a host of this tenant',
+      quoted: 'body: "<$VANTAGEEDGE_VAR_QUOTED>" refused',
+    });
+  });
+
   it('shows where a value read from a variable stands instead of the value, at any depth', () => {
     const answer = {
       changes: [

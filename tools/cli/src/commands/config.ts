@@ -14,7 +14,7 @@ import { AnswerLostError, type ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
-import { type FileVariable, maskedError, maskFileVariables } from '../file-variables.js';
+import { escapedForFile, type FileVariable, maskedError, maskFileVariables } from '../file-variables.js';
 import { type LogEntriesOptions, readLogEntries } from '../log-entries.js';
 import { render, renderRows, structured, terminalText } from '../output.js';
 import { formatChanges, summary } from '../plan-format.js';
@@ -47,8 +47,11 @@ export async function dump(
     at_position: options.atPosition,
     select_tags: selectTags.length === 0 ? undefined : selectTags.join(','),
   });
+  // Stored text that reads as a variable reference is written escaped: applied by a CI job, it would
+  // be filled with one of the job's secrets.
+  const document = escapedForFile(answer.body.document);
   if (ctx.output === 'json') {
-    ctx.stdout(structured(answer.body.document, 'json'));
+    ctx.stdout(structured(document, 'json'));
     return EXIT.ok;
   }
   const schemaUrl = new URL('/schemas/tenant-config.json', client.baseUrl).toString();
@@ -59,7 +62,7 @@ export async function dump(
     `# Tenant ${tenant.subdomain}: config version ${answer.body.version} (event position ${answer.body.position}).`,
     `# Apply with: vantageedge apply -f <this file> (--if-version ${answer.body.version}: only while nothing changed since)`,
   ].map((line) => terminalText(line));
-  ctx.stdout([...comments, structured(answer.body.document, 'yaml')].join('\n'));
+  ctx.stdout([...comments, structured(document, 'yaml')].join('\n'));
   return EXIT.ok;
 }
 
