@@ -148,7 +148,8 @@ describe('POST /api/v1/tenants/:id/config/rollback', () => {
       body: { to_position: created },
     });
     expect(refused.status, JSON.stringify(refused.body)).toBe(403);
-    expect(json(refused)['error']).toMatchObject({ details: [{ field: 'subdomain' }] });
+    // Named as in the config document the rollback restores (GET …/config/document?at_position=).
+    expect(json(refused)['error']).toMatchObject({ details: [{ field: 'tenant.subdomain' }] });
     expect(await head()).toBe(start);
   });
 
@@ -334,11 +335,13 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
       },
     });
     const start = await head();
-    const response = await h.request('POST', `${base()}/apply`, { body: document });
-    expect(response.status, JSON.stringify(response.body)).toBe(400);
-    expect(json(response)['error']).toMatchObject({
-      details: [{ field: 'traffic_split.origins.1.origin_id' }],
-    });
+    // Named from the document's root: in a document of many routes, `traffic_split…` says none of them.
+    const field = `routes.${document.routes.length - 1}.traffic_split.origins.1.origin_id`;
+    for (const command of ['plan', 'apply']) {
+      const response = await h.request('POST', `${base()}/${command}`, { body: document });
+      expect(response.status, JSON.stringify(response.body)).toBe(400);
+      expect(json(response)['error']).toMatchObject({ details: [{ field }] });
+    }
     expect(await head()).toBe(start);
   });
 
@@ -357,9 +360,12 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
       match: { hosts: ['elsewhere.example.com'] },
     });
     const start = await head();
-    const response = await h.request('POST', `${base()}/apply`, { body: document });
-    expect(response.status, JSON.stringify(response.body)).toBe(400);
-    expect(json(response)['error']).toMatchObject({ details: [{ field: 'match.hosts.0' }] });
+    const field = `routes.${document.routes.length - 1}.match.hosts.0`;
+    for (const command of ['plan', 'apply']) {
+      const response = await h.request('POST', `${base()}/${command}`, { body: document });
+      expect(response.status, JSON.stringify(response.body)).toBe(400);
+      expect(json(response)['error']).toMatchObject({ details: [{ field }] });
+    }
     expect(await head()).toBe(start);
   });
 

@@ -17,7 +17,7 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { rollbackDocumentOf } from '../config-history/rollback-document.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
-import { DomainError, invalid, preconditionFailed, unavailable } from '../domain/errors.js';
+import { DomainError, invalid, preconditionFailed, unavailable, underPlace } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
 import { requireDocumentConnectTimeoutsApplied } from '../domain/route-connect-timeouts.js';
@@ -312,9 +312,7 @@ async function executePlan(
         break;
     }
   };
-  for (const step of plan.steps) {
-    // A change whose lock was lost (its connection ended) may have another change beside it now.
-    await lock?.assertHeld();
+  const runPlanned = async (step: PlanStep): Promise<void> => {
     switch (step.action) {
       case 'update_tenant':
       case 'update_origin':
@@ -353,8 +351,48 @@ async function executePlan(
       default:
         await runStep(step, ctx);
     }
+  };
+  for (const step of plan.steps) {
+    // A change whose lock was lost (its connection ended) may have another change beside it now.
+    await lock?.assertHeld();
+    try {
+      await runPlanned(step);
+    } catch (error) {
+      throw placedInDocument(error, step);
+    }
   }
   return last;
+}
+
+/**
+ * A step's refusal with the fields of its command's body named from the step's entry in the document
+ * (`routes.3.match.hosts.0`, not `match.hosts.0`): in a document of many entries the command's own
+ * names say none of them. Fields that are no member of the body (a collection over its limit, a rate
+ * limit, If-Match) are about the whole change and stay as they are.
+ */
+function placedInDocument(error: unknown, step: PlanStep): unknown {
+  if (!(error instanceof DomainError) || !('place' in step)) return error;
+  const body = commandBodyOf(step);
+  const ofBody = (field: string) => Object.hasOwn(body, field.split('.', 1)[0]!);
+  const fields = [...(error.field === undefined ? [] : [error.field]), ...error.issues.map((i) => i.field)];
+  if (fields.length === 0 || !fields.every(ofBody)) return error;
+  return underPlace(error, step.place);
+}
+
+function commandBodyOf(step: Extract<PlanStep, { place: string }>): object {
+  switch (step.action) {
+    case 'create_route':
+    case 'restore_route':
+      return { origin_id: null, ...step.route };
+    case 'update_route':
+      return { origin_id: null, ...step.changes };
+    case 'add_origin':
+    case 'restore_origin':
+      return step.origin;
+    case 'update_origin':
+    case 'update_tenant':
+      return step.changes;
+  }
 }
 
 /** The steps run without the request's If-Match (that one is about the whole config). */

@@ -31,11 +31,12 @@ function errorOf(response: ApiResponse) {
   return error;
 }
 
-async function currentDocument() {
-  return json(await h.request('GET', `${base()}/document`, await caughtUp()))['document'] as {
+async function currentDocument(atPosition?: string) {
+  const at = atPosition === undefined ? '' : `?at_position=${atPosition}`;
+  return json(await h.request('GET', `${base()}/document${at}`, await caughtUp()))['document'] as {
     tenant: Record<string, unknown>;
     origins: object[];
-    routes: object[];
+    routes: Array<{ id?: string } & Record<string, unknown>>;
   };
 }
 
@@ -87,7 +88,7 @@ describe('a rollback dry run', () => {
       h.request('POST', `${base()}/rollback`, { token: orgAdmin, body: { to_position: before, dry_run } });
     const [preview, real] = await previewAndCommand(rollback(true), rollback(false));
     expect(real.status, JSON.stringify(real.body)).toBe(403);
-    expect(errorOf(real)).toMatchObject({ details: [{ field: 'subdomain' }] });
+    expect(errorOf(real)).toMatchObject({ details: [{ field: 'tenant.subdomain' }] });
     expect(preview.status, JSON.stringify(preview.body)).toBe(403);
     expect(errorOf(preview)).toEqual(errorOf(real));
 
@@ -121,9 +122,11 @@ describe('a rollback dry run', () => {
       h.request('POST', `${base()}/rollback`, { body: { to_position: recordedAt, dry_run } });
     const [preview, real] = await previewAndCommand(rollback(true), rollback(false));
     expect(real.status, JSON.stringify(real.body)).toBe(400);
+    // Named as in the document of the config the rollback restores.
+    const index = (await currentDocument(recordedAt)).routes.findIndex((route) => route.id === id);
     expect(errorOf(real)).toMatchObject({
       code: 'validation_failed',
-      details: [{ field: 'allow_any_authenticated_user' }],
+      details: [{ field: `routes.${index}.allow_any_authenticated_user` }],
     });
     expect(preview.status, JSON.stringify(preview.body)).toBe(400);
     expect(errorOf(preview)).toEqual(errorOf(real));
@@ -146,7 +149,9 @@ describe('a config plan', () => {
     const send = (command: string) => () => h.request('POST', `${base()}/${command}`, { body: document });
     const [plan, apply] = await previewAndCommand(send('plan'), send('apply'));
     expect(apply.status, JSON.stringify(apply.body)).toBe(400);
-    expect(errorOf(apply)).toMatchObject({ details: [{ field: 'match.hosts.0' }] });
+    expect(errorOf(apply)).toMatchObject({
+      details: [{ field: `routes.${document.routes.length - 1}.match.hosts.0` }],
+    });
     expect(plan.status, JSON.stringify(plan.body)).toBe(400);
     expect(errorOf(plan)).toEqual(errorOf(apply));
   });
@@ -158,7 +163,7 @@ describe('a config plan', () => {
       h.request('POST', `${base()}/${command}`, { token: orgAdmin, body: document });
     const [plan, apply] = await previewAndCommand(send('plan'), send('apply'));
     expect(apply.status, JSON.stringify(apply.body)).toBe(403);
-    expect(errorOf(apply)).toMatchObject({ details: [{ field: 'subdomain' }] });
+    expect(errorOf(apply)).toMatchObject({ details: [{ field: 'tenant.subdomain' }] });
     expect(plan.status, JSON.stringify(plan.body)).toBe(403);
     expect(errorOf(plan)).toEqual(errorOf(apply));
   });

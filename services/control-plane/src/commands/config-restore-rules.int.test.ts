@@ -25,9 +25,11 @@ const head = async () => (await h.store.headPosition()).toString();
 /** Reads answered once the read models hold every event appended so far. */
 const caughtUp = async () => ({ headers: { 'x-min-position': await head() } });
 
-async function currentDocument() {
-  return json(await h.request('GET', `${base()}/document`, await caughtUp()))['document'] as {
-    routes: object[];
+async function currentDocument(atPosition?: string) {
+  const at = atPosition === undefined ? '' : `?at_position=${atPosition}`;
+  return json(await h.request('GET', `${base()}/document${at}`, await caughtUp()))['document'] as {
+    origins: Array<{ id?: string } & Record<string, unknown>>;
+    routes: Array<{ id?: string } & Record<string, unknown>>;
   };
 }
 
@@ -112,7 +114,10 @@ describe('a deleted route brought back by a config document', () => {
     const start = await head();
     const applied = await h.request('POST', `${base()}/apply`, { body: document });
     expect(applied.status, JSON.stringify(applied.body)).toBe(400);
-    expect(json(applied)['error']).toMatchObject({ code: 'validation_failed', details: [{ field }] });
+    expect(json(applied)['error']).toMatchObject({
+      code: 'validation_failed',
+      details: [{ field: `routes.${document.routes.length - 1}.${field}` }],
+    });
     expect(await head()).toBe(start);
     expect((await h.request('GET', `/api/v1/routes/${id}`, await caughtUp())).status).toBe(404);
   });
@@ -132,7 +137,11 @@ describe('a rollback to a route recorded before a rule', () => {
     const start = await head();
     const rollback = await h.request('POST', `${base()}/rollback`, { body: { to_position: recordedAt } });
     expect(rollback.status, JSON.stringify(rollback.body)).toBe(400);
-    expect(json(rollback)['error']).toMatchObject({ details: [{ field: 'allow_any_authenticated_user' }] });
+    // Named as in the document of the config the rollback restores.
+    const index = (await currentDocument(recordedAt)).routes.findIndex((route) => route.id === id);
+    expect(json(rollback)['error']).toMatchObject({
+      details: [{ field: `routes.${index}.allow_any_authenticated_user` }],
+    });
     expect(await head()).toBe(start);
     expect((await h.request('GET', `/api/v1/routes/${id}`, await caughtUp())).status).toBe(404);
   });
@@ -194,11 +203,6 @@ describe('a deleted origin brought back naming a client certificate', () => {
     return { id: json(created)['id'] as string, at: await head() };
   }
 
-  const missingCertificate = {
-    code: 'not_found',
-    details: [{ field: 'tls.client_certificate_id', issue: 'no such certificate' }],
-  };
-
   // Regression: a restored origin was appended as recorded, naming a certificate deleted since (its
   // requests to an origin requiring it then failed at every replica) or, in a document, any id at all.
   it('by a rollback, after the certificate was deleted: 404 as for a created one, its dry run too, nothing appended', async () => {
@@ -207,12 +211,17 @@ describe('a deleted origin brought back naming a client certificate', () => {
     expect((await h.request('DELETE', `/api/v1/origins/${origin.id}`)).status).toBe(204);
     expect((await h.request('DELETE', `/api/v1/certificates/${certificateId}`)).status).toBe(204);
     const start = await head();
+    const index = (await currentDocument(origin.at)).origins.findIndex((each) => each.id === origin.id);
     for (const dry_run of [true, false]) {
       const rollback = await h.request('POST', `${base()}/rollback`, {
         body: { to_position: origin.at, dry_run },
       });
       expect(rollback.status, JSON.stringify(rollback.body)).toBe(404);
-      expect(json(rollback)['error']).toMatchObject(missingCertificate);
+      // Named as in the document of the config the rollback restores.
+      expect(json(rollback)['error']).toMatchObject({
+        code: 'not_found',
+        details: [{ field: `origins.${index}.tls.client_certificate_id`, issue: 'no such certificate' }],
+      });
     }
     expect(await head()).toBe(start);
     expect((await h.request('GET', `/api/v1/origins/${origin.id}`, await caughtUp())).status).toBe(404);

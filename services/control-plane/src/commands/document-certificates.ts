@@ -1,7 +1,7 @@
 import type { TenantAccess } from '../auth/caller.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantConfig } from '../config-history/tenant-config.js';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, underPlace } from '../domain/errors.js';
 import type { ConfigDocument } from '../schemas/config-document.js';
 import type { CommandDeps } from './context.js';
 import { requireClientCertificateOfTenant } from './lookups.js';
@@ -38,20 +38,7 @@ export async function requireDocumentClientCertificates(
         budget.spendStreamRead(tenantId, events),
       );
     } catch (error) {
-      throw error instanceof DomainError ? inDocument(error, `origins.${index}.`) : error;
+      throw error instanceof DomainError ? underPlace(error, `origins.${index}`) : error;
     }
   }
-}
-
-/** The same refusal, its fields named from the document's root. */
-function inDocument(error: DomainError, prefix: string): DomainError {
-  return new DomainError(
-    error.kind,
-    error.message,
-    error.field === undefined ? undefined : prefix + error.field,
-    {
-      ...(error.code === undefined ? {} : { code: error.code }),
-      issues: error.issues.map((issue) => ({ ...issue, field: prefix + issue.field })),
-    },
-  );
 }

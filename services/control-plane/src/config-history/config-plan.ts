@@ -34,15 +34,27 @@ export type OriginFields = Omit<OriginConfig, 'id' | 'tags'> & { tags: string[] 
 export type RouteFields = Omit<RouteEntry, 'id' | 'origin' | 'origin_id'>;
 
 export type PlanStep =
-  | { action: 'update_tenant'; changes: UpdateTenantBody }
-  | { action: 'add_origin'; index: number; origin: OriginFields }
-  | { action: 'restore_origin'; id: string; origin: OriginFields }
-  | { action: 'update_origin'; id: string; changes: UpdateOriginBody }
+  | { action: 'update_tenant'; place: DocumentPlace; changes: UpdateTenantBody }
+  | { action: 'add_origin'; place: DocumentPlace; index: number; origin: OriginFields }
+  | { action: 'restore_origin'; place: DocumentPlace; id: string; origin: OriginFields }
+  | { action: 'update_origin'; place: DocumentPlace; id: string; changes: UpdateOriginBody }
   | { action: 'remove_origin'; id: string }
-  | { action: 'create_route'; origin: OriginRef; route: RouteFields }
-  | { action: 'restore_route'; id: string; origin: OriginRef; route: RouteFields }
-  | { action: 'update_route'; id: string; origin: OriginRef; changes: Omit<UpdateRouteBody, 'origin_id'> }
+  | { action: 'create_route'; place: DocumentPlace; origin: OriginRef; route: RouteFields }
+  | { action: 'restore_route'; place: DocumentPlace; id: string; origin: OriginRef; route: RouteFields }
+  | {
+      action: 'update_route';
+      place: DocumentPlace;
+      id: string;
+      origin: OriginRef;
+      changes: Omit<UpdateRouteBody, 'origin_id'>;
+    }
   | { action: 'delete_route'; id: string };
+
+/**
+ * Where a step's entry is in the document (`tenant`, `origins.2`, `routes.3`): the step's command names
+ * its own body's fields, which a refusal names from here.
+ */
+export type DocumentPlace = string;
 
 /** A planned change: as in a diff, plus `restored` (re-created under its old id); new resources have no id yet. */
 export type PlannedChange = Omit<ConfigChange, 'id' | 'change'> & {
@@ -150,7 +162,7 @@ export function planConfig(
   const tenantFields = selectTags.length > 0 ? [] : fieldChanges(current.tenant, desiredTenant);
   if (tenantFields.length > 0) {
     const { id: _id, ...changed } = changedTopLevel(current.tenant, desiredTenant);
-    steps.push({ action: 'update_tenant', changes: changed });
+    steps.push({ action: 'update_tenant', place: 'tenant', changes: changed });
     changes.push({
       resource: 'tenant',
       id: current.tenant_id,
@@ -191,7 +203,7 @@ export function planConfig(
     }
     if (id === undefined) {
       originRefs.push({ added: index });
-      steps.push({ action: 'add_origin', index, origin: fields });
+      steps.push({ action: 'add_origin', place: field, index, origin: fields });
       changes.push({
         resource: 'origin',
         id: null,
@@ -210,7 +222,7 @@ export function planConfig(
       const { id: _liveId, ...liveFields } = withTagsMember(live);
       const fieldDiff = fieldChanges(liveFields, fields);
       if (fieldDiff.length === 0) return;
-      steps.push({ action: 'update_origin', id, changes: changedTopLevel(liveFields, fields) });
+      steps.push({ action: 'update_origin', place: field, id, changes: changedTopLevel(liveFields, fields) });
       changes.push({
         resource: 'origin',
         id,
@@ -224,7 +236,7 @@ export function planConfig(
     }
     if (!deleted.origins.has(id))
       throw invalid('no origin of this tenant has this id', `${field}.id`, 'unknown origin id');
-    steps.push({ action: 'restore_origin', id, origin: fields });
+    steps.push({ action: 'restore_origin', place: field, id, origin: fields });
     changes.push({
       resource: 'origin',
       id,
@@ -304,7 +316,7 @@ export function planConfig(
       ...fields,
     };
     if (id === undefined) {
-      routeSteps.push({ action: 'create_route', origin, route: fields });
+      routeSteps.push({ action: 'create_route', place: field, origin, route: fields });
       changes.push({
         resource: 'route',
         id: null,
@@ -329,6 +341,7 @@ export function planConfig(
       if (fieldDiff.length === 0) return;
       routeSteps.push({
         action: 'update_route',
+        place: field,
         id,
         origin,
         changes: changedTopLevel(liveFields, compared, fields),
@@ -346,7 +359,7 @@ export function planConfig(
     }
     if (!deleted.routes.has(id))
       throw invalid('no route of this tenant has this id', `${field}.id`, 'unknown route id');
-    routeSteps.push({ action: 'restore_route', id, origin, route: fields });
+    routeSteps.push({ action: 'restore_route', place: field, id, origin, route: fields });
     changes.push({
       resource: 'route',
       id,

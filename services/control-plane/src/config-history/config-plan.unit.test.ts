@@ -81,6 +81,7 @@ describe('config plan', () => {
     expect(result.steps).toEqual([
       {
         action: 'update_route',
+        place: 'routes.0',
         id: users.id,
         origin: { id: origin.id },
         changes: {
@@ -135,6 +136,7 @@ describe('config plan', () => {
     expect(result.steps).toEqual([
       {
         action: 'restore_route',
+        place: `routes.${document.routes.length - 1}`,
         id: deleted.id,
         origin: { id: origin.id },
         route: expect.objectContaining({ path_pattern: '/gone/*', methods: ['GET'] }),
@@ -145,7 +147,9 @@ describe('config plan', () => {
 
   it('changes the tenant’s own fields; absent clerk_org_id and settings stay as they are', () => {
     const result = plan({ ...handWritten(), tenant: { name: 'Acme Inc', subdomain: 'acme' } });
-    expect(result.steps).toEqual([{ action: 'update_tenant', changes: { name: 'Acme Inc' } }]);
+    expect(result.steps).toEqual([
+      { action: 'update_tenant', place: 'tenant', changes: { name: 'Acme Inc' } },
+    ]);
     const reset = plan({
       ...handWritten(),
       tenant: { name: 'Acme', subdomain: 'acme', settings: { oidc: OIDC } },
@@ -153,6 +157,7 @@ describe('config plan', () => {
     expect(reset.steps).toEqual([
       {
         action: 'update_tenant',
+        place: 'tenant',
         changes: {
           settings: {
             rate_limit: null,
@@ -181,6 +186,7 @@ describe('config plan', () => {
     expect(added.steps).toEqual([
       {
         action: 'create_route',
+        place: `routes.${document.routes.length - 1}`,
         origin: { none: true },
         route: expect.objectContaining({ path_pattern: '/status' }),
       },

@@ -94,3 +94,21 @@ export const rateLimited = (
   issue: string,
   retryAfterSeconds: number,
 ): DomainError => new DomainError('rate_limited', message, field, { code, issue, retryAfterSeconds });
+
+/**
+ * `error` with its fields named from `place` (`routes.3`): a command run for one entry of a config
+ * document names its own body's fields, which in a document of many entries says none of them.
+ */
+export function underPlace(error: DomainError, place: string): DomainError {
+  return new DomainError(
+    error.kind,
+    error.message,
+    error.field === undefined ? undefined : `${place}.${error.field}`,
+    {
+      ...(error.code === undefined ? {} : { code: error.code }),
+      ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
+      issues: error.issues.map((issue) => ({ ...issue, field: `${place}.${issue.field}` })),
+      cause: error.cause,
+    },
+  );
+}
