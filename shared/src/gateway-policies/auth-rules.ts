@@ -95,27 +95,78 @@ export function subjectRefusal(sub: unknown): Refusal | null {
 }
 
 /**
- * Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions).
- * Permissions are the user's in the token's active org, which anyone can create and hold every
- * permission in: they are scopes only when that org is the tenant's (`tenantOrgId`), so a user of
- * another org (on a route that admits one) or at a tenant without an org has none.
+ * Clerk session tokens: the active org and its permissions, read as Clerk's SDK reads them
+ * (`__experimental_JWTPayloadToAuthObjectProperties` of @clerk/shared, as the admin API does): a v2
+ * token (`v: 2`) from its `o` claim and the org features of `fea`, any other from `org_id` and
+ * `org_permissions` — never from the other format's claims beside them, which only custom session
+ * claims (perhaps built from what a user may edit) can put there. Permissions are the user's in the
+ * token's active org, which anyone can create and hold every permission in: they are scopes only when
+ * that org is the tenant's (`tenantOrgId`), so a user of another org (on a route that admits one) or at
+ * a tenant without an org has none.
  */
 export function clerkClaims(
   payload: Claims,
   tenantOrgId: string | null,
 ): { orgId: string | undefined; scopes: string[] } {
-  const v2Org = payload['o'];
-  const orgId =
-    typeof v2Org === 'object' && v2Org !== null && typeof (v2Org as { id?: unknown }).id === 'string'
-      ? (v2Org as { id: string }).id
-      : typeof payload['org_id'] === 'string'
-        ? payload['org_id']
-        : undefined;
-  const permissions =
-    tenantOrgId !== null && orgId === tenantOrgId && Array.isArray(payload['org_permissions'])
-      ? payload['org_permissions'].filter(isScopeToken)
-      : [];
-  return { orgId, scopes: [...scopesOf(payload), ...permissions] };
+  const { orgId, permissions } = payload['v'] === 2 ? v2Organisation(payload) : v1Organisation(payload);
+  const orgScopes = tenantOrgId !== null && orgId === tenantOrgId ? permissions.filter(isScopeToken) : [];
+  return { orgId, scopes: [...scopesOf(payload), ...orgScopes] };
+}
+
+interface ClerkOrganisation {
+  orgId: string | undefined;
+  permissions: readonly unknown[];
+}
+
+function v1Organisation(payload: Claims): ClerkOrganisation {
+  return {
+    orgId: typeof payload['org_id'] === 'string' ? payload['org_id'] : undefined,
+    permissions: Array.isArray(payload['org_permissions']) ? payload['org_permissions'] : [],
+  };
+}
+
+function v2Organisation(payload: Claims): ClerkOrganisation {
+  const o = payload['o'];
+  if (typeof o !== 'object' || o === null) return { orgId: undefined, permissions: [] };
+  const { id, per, fpm } = o as Record<string, unknown>;
+  return {
+    orgId: typeof id === 'string' ? id : undefined,
+    permissions: featurePermissions(per, fpm, payload['fea']),
+  };
+}
+
+/**
+ * A v2 token's org permissions: `org:<feature>:<permission>` for each org feature of `fea`
+ * (`o:invoices`, `ou:reports`) and each permission of `o.per` its bit is set for in that feature's
+ * decimal bit map of `o.fpm` (lowest bit: the first permission). A claim written wrong grants nothing.
+ */
+function featurePermissions(per: unknown, fpm: unknown, fea: unknown): string[] {
+  if (typeof per !== 'string' || typeof fpm !== 'string' || typeof fea !== 'string') return [];
+  if (per === '' || fpm === '') return [];
+  const permissions = per.split(',').map((permission) => permission.trim());
+  const bitMaps = fpm.split(',').map((bits) => bits.trim());
+  const granted: string[] = [];
+  for (const [index, feature] of orgFeatures(fea).entries()) {
+    const bitMap = bitMaps[index];
+    if (bitMap === undefined || !/^\d+$/.test(bitMap)) continue;
+    const bits = BigInt(bitMap);
+    for (const [bit, permission] of permissions.entries())
+      if ((bits >> BigInt(bit)) & 1n) granted.push(`org:${feature}:${permission}`);
+  }
+  return granted;
+}
+
+/** The org-scoped features of a `fea` claim (`o:` and `ou:`/`uo:` entries); none when one has no scope. */
+function orgFeatures(fea: string): string[] {
+  const features: string[] = [];
+  for (const entry of fea.split(',')) {
+    const part = entry.trim();
+    const colon = part.indexOf(':');
+    if (colon === -1) return [];
+    const scope = part.slice(0, colon);
+    if (scope === 'o' || scope === 'ou' || scope === 'uo') features.push(part.slice(colon + 1));
+  }
+  return features;
 }
 
 export type Refusal = { code: string; message: string };

@@ -48,6 +48,8 @@ export interface ClerkTokenClaims {
   sessionStatus?: 'active' | 'pending';
   /** Custom session claims (Clerk's "Customize session token"); Clerk's own claims win over them. */
   customClaims?: Record<string, unknown>;
+  /** v2: the active org's permission names (`o.per`) and each feature's decimal bit map of them (`o.fpm`). */
+  orgPermissions?: { per: string; fpm: string };
 }
 
 /** The `cat` header Clerk tags its tokens with: a session token, or a JWT template's token. */
@@ -84,8 +86,8 @@ export async function signClerkToken(keys: ClerkTestKeys, claims: ClerkTokenClai
         id: claims.orgId,
         rol: withoutPrefix(claims.orgRole ?? 'member'),
         slg: claims.orgSlug ?? claims.orgId,
-        per: '',
-        fpm: '',
+        per: claims.orgPermissions?.per ?? '',
+        fpm: claims.orgPermissions?.fpm ?? '',
       };
     }
   } else if (claims.orgId) {

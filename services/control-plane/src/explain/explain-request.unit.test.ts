@@ -577,7 +577,7 @@ describe('explaining a request', () => {
 
   it('reads a Clerk token as the gateway does: the org decides, the signature is left to the gateways', async () => {
     const withOrg = await clerkOrgSnapshot({ path_pattern: '/me', auth_mode: 'jwt_or_apikey' });
-    const token = (org: string) => clerkSessionToken({ o: { id: org } });
+    const token = (org: string) => clerkSessionToken({ v: 2, o: { id: org } });
     const member = await explain(
       { path: '/me', headers: { authorization: `Bearer ${await token('org_acme')}` } },
       withOrg,

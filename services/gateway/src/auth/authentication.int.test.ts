@@ -71,6 +71,12 @@ describe('gateway authentication', () => {
         { origin_id: originId, path_pattern: '/user/*', auth_mode: 'jwt_required' },
         {
           origin_id: originId,
+          path_pattern: '/invoices/*',
+          auth_mode: 'jwt_required',
+          required_scopes: ['org:invoices:manage'],
+        },
+        {
+          origin_id: originId,
           path_pattern: '/any-org/*',
           auth_mode: 'jwt_required',
           require_tenant_org: false,
@@ -333,6 +339,60 @@ describe('gateway authentication', () => {
         'x-vantageedge-user-id': 'user_initech_owner',
       });
       expect(forwarded(atAcme)['authorization']).toBeUndefined();
+    });
+
+    // Clerk's SDK, and so the admin API, reads a v2 token's org from `o` only and a v1 token's from
+    // `org_id` only: the other format's claims beside them can come only from custom session claims,
+    // which an operator may build from what a user edits (their unsafe metadata).
+    it("regression: reads a token's org and permissions as Clerk's SDK does, never the other version's claims", async () => {
+      const forged = [
+        // v2 without an active org, the v1 org claims added by custom session claims
+        await token({
+          orgId: '',
+          customClaims: { org_id: 'org_acme', org_permissions: ['org:invoices:manage'] },
+        }),
+        // v1 without an org, a v2 `o` added
+        await token({ orgId: '', version: 1, customClaims: { o: { id: 'org_acme', rol: 'admin' } } }),
+      ];
+      for (const bearer of forged) {
+        const refused = await send(gateway, 'acme.localhost', '/user/me', {
+          headers: { authorization: `Bearer ${bearer}` },
+        });
+        expect(refused.status, refused.text).toBe(403);
+        expect(refused.json()).toMatchObject({ error: { code: 'wrong_organization' } });
+      }
+      // A v2 member of the tenant's org: org_permissions beside `o` grant nothing.
+      const member = await token({ customClaims: { org_permissions: ['org:invoices:manage'] } });
+      const notGranted = await send(gateway, 'acme.localhost', '/invoices/1', {
+        headers: { authorization: `Bearer ${member}` },
+      });
+      expect(notGranted.status, notGranted.text).toBe(403);
+      expect(notGranted.json()).toMatchObject({ error: { code: 'insufficient_scope' } });
+    });
+
+    it("grants a v2 member the org permissions its `o.per`/`o.fpm` and `fea` claims give, as Clerk's SDK reads them", async () => {
+      // Features `invoices` (org) and `profile` (user); permissions manage (bit 0) and read (bit 1):
+      // invoices has both (3), the user feature's bits are not org permissions.
+      const member = await token({
+        customClaims: { fea: 'o:invoices,u:profile' },
+        orgPermissions: { per: 'manage,read', fpm: '3,1' },
+      });
+      const granted = await send(gateway, 'acme.localhost', '/invoices/1', {
+        headers: { authorization: `Bearer ${member}` },
+      });
+      expect(granted.status, granted.text).toBe(200);
+      expect(forwarded(granted)['x-vantageedge-scopes']).toBe('org:invoices:manage org:invoices:read');
+      // The same permissions in another org's token are no scopes here.
+      const otherOrg = await token({
+        orgId: 'org_globex',
+        customClaims: { fea: 'o:invoices' },
+        orgPermissions: { per: 'manage,read', fpm: '3' },
+      });
+      const refused = await send(gateway, 'acme.localhost', '/any-org/x', {
+        headers: { authorization: `Bearer ${otherOrg}` },
+      });
+      expect(refused.status).toBe(200);
+      expect(forwarded(refused)['x-vantageedge-scopes']).toBeUndefined();
     });
 
     it('jwt_or_apikey accepts either credential', async () => {
