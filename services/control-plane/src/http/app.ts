@@ -77,6 +77,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { preparedDocument } from './prepared-document.js';
 import { redactedExplanations } from './redacted-explanations.js';
 import { requireWellFormedHost } from './request-host.js';
+import { refuseUnreadableTarget } from './request-target.js';
 import { type RequestTracingOptions, traceRequests } from './request-tracing.js';
 import { methodDispatch, routeTemplates } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
@@ -305,6 +306,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     () => authFailuresRefused.inc(),
   );
 
+  app.use(refuseUnreadableTarget);
   app.use(requireWellFormedHost);
   // Before authentication: OPTIONS and 405 depend only on the path.
   app.use(methodDispatch(app));

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { INTERNAL_LISTENER_HEADER } from '@vantageedge/shared/http/internal-listener';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
@@ -489,5 +490,59 @@ describe('the internal-listener mark', () => {
     expect(answers.map((answer) => answer.headers.get(INTERNAL_LISTENER_HEADER))).toEqual(
       answers.map(() => 'control-plane'),
     );
+  });
+});
+
+/** One request written as `head` on a connection of its own; its answer's status, headers and body. */
+function rawExchange(head: string): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(new URL(cp.baseUrl).port), '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString();
+      const end = text.indexOf('\r\n\r\n');
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+        head: text.slice(0, end),
+        body: text.slice(end + 4),
+      });
+    });
+    // Not ended: the admin API takes a half-closed connection for a client gone (Connection: close ends it).
+    socket.write(head);
+  });
+}
+
+describe('a request target in absolute form', () => {
+  // Regression: express read no path of an absolute target and answered its HTML 404, without the
+  // internal-listener mark; one Clerk's middleware could not make a URL of was answered 400 with no
+  // body. A client behind a forward proxy sends absolute form, which a server must accept.
+  it('is served as its path, its authority standing for Host', async () => {
+    const port = new URL(cp.baseUrl).port;
+    const answer = await rawExchange(
+      `GET http://127.0.0.1:${port}/api/v1/tenants?limit=1 HTTP/1.1\r\nHost: ignored.example\r\n` +
+        `Authorization: Bearer ${cp.adminToken}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(answer.status, answer.head + answer.body).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ data: expect.any(Array) });
+  });
+
+  it.each([
+    ['with user information', 'https://user:pw@127.0.0.1:8080/api/v1/tenants'],
+    ['with a port no URL has', 'https://127.0.0.1:99999/api/v1/tenants'],
+    ['with an unclosed IPv6 literal', 'http://[::1/api/v1/tenants'],
+    ['of another scheme', 'ftp://127.0.0.1/api/v1/tenants'],
+    ['in asterisk form', '*'],
+  ])('is refused 400 naming the request target when written %s', async (_label, target) => {
+    const answer = await rawExchange(
+      `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${cp.adminToken}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+    );
+    expect(answer.status, answer.head + answer.body).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      error: { code: 'validation_failed', details: [{ field: 'request-target' }] },
+    });
+    expect(answer.head.toLowerCase()).toContain(`${INTERNAL_LISTENER_HEADER.toLowerCase()}: control-plane`);
   });
 });

@@ -4,6 +4,7 @@ import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connec
 import type { ControlPlaneSettings } from '../settings.js';
 import { answerClientError } from './client-error-answer.js';
 import { holdContinue } from './continue-upload.js';
+import { withOriginFormTargets } from './request-target.js';
 
 export interface ControlPlaneListenerOptions {
   host: string;
@@ -65,6 +66,7 @@ export async function listenControlPlane(
   handler: RequestListener,
   options: ControlPlaneListenerOptions,
 ): Promise<Server> {
+  const handle = withOriginFormTargets(handler);
   const server = createServer(
     {
       // The app refuses a request without Host itself, in its error shape (http/request-host.ts).
@@ -74,12 +76,12 @@ export async function listenControlPlane(
       keepAliveTimeout: options.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, options.headersTimeoutMs),
     },
-    handler,
+    handle,
   );
   // No `100 Continue` before authentication: node would invite every client's body before any check.
   server.on('checkContinue', (req, res) => {
     holdContinue(req, res);
-    handler(req, res);
+    handle(req, res);
   });
   server.on('clientError', answerClientError);
   server.maxConnections = options.maxConnections;

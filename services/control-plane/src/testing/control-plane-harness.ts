@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readReadModelsPosition } from '@vantageedge/projections/read-models/position';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
@@ -35,6 +35,7 @@ import type { SnapshotBudget } from '../commands/snapshot-guard.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import type { QuotaCounters } from '../explain/explain-quota.js';
 import { createControlPlaneApp } from '../http/app.js';
+import { withOriginFormTargets } from '../http/request-target.js';
 import { type RegisteredRoute, registeredRoutes } from '../http/route-table.js';
 import type { ApiKeyQuotaReader } from '../queries/api-key-quota.js';
 import { createQueryRouter } from '../queries/router.js';
@@ -242,9 +243,9 @@ export async function startControlPlane(
       : createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
+  // As main.ts's listener hands requests to the app (http/listener.ts).
+  const server: Server = createServer(withOriginFormTargets(app));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   originAddressPolicy.addOwnListener({ host: '127.0.0.1', port });
   const baseUrl = `http://127.0.0.1:${port}`;
