@@ -2,7 +2,13 @@ import type { RouteConfig } from '../domain/gateway-config.js';
 import type { IpRules } from '../domain/route-policies.js';
 
 type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'> &
-  Partial<Pick<RouteConfig, 'id' | 'ip_rules' | 'rate_limit'>>;
+  Partial<
+    Pick<RouteConfig, 'id' | 'ip_rules' | 'rate_limit' | 'allow_any_authenticated_user' | 'fixed_response'>
+  >;
+
+/** The authentication part of a route's protection. */
+type Authentication = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'> &
+  Partial<Pick<RouteConfig, 'allow_any_authenticated_user'>>;
 
 /** The tenant-wide settings.ip_rules: what a route without its own ip_rules applies. */
 export type TenantIpRules = IpRules | null | undefined;
@@ -16,9 +22,11 @@ export type TenantIpRules = IpRules | null | undefined;
  * routes limited alike still give a client two allowances.
  */
 export interface ComparableProtection {
-  readonly auth: Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'>;
+  readonly auth: Authentication;
   readonly ipRules: number;
   readonly rateLimit: number;
+  /** The route answers itself (fixed_response): no request it matches reaches the origin. */
+  readonly answersItself: boolean;
 }
 
 /** Makes the ComparableProtection of each route of one tenant version (numbers are per instance). */
@@ -38,6 +46,7 @@ export class ProtectionKeys {
       auth: route,
       ipRules: this.#policy(route.ip_rules ?? this.#tenantIpRules),
       rateLimit: this.#limit(route),
+      answersItself: route.fixed_response !== null && route.fixed_response !== undefined,
     };
   }
 
@@ -68,16 +77,19 @@ export class ProtectionKeys {
  * Does route `a` protect at least as much as route `b`: every request `a` admits, `b` would admit too?
  * Authentication: public is the weakest; otherwise the modes must be the same (or `b` accepts either
  * credential of jwt_or_apikey while `a` demands one of them), `a` must require every scope `b` requires,
- * and a Clerk org requirement on `b` must be on `a` too. IP rules (a route's own, else the tenant's):
- * `b` has none, or `a` has the very same (two different address lists cannot be ordered). Rate limit:
- * `b` has none, or `a` is `b` (each route's limit has counters of its own). Anything else is not
- * comparable.
+ * a Clerk org requirement on `b` must be on `a` too, and `a` may admit any Clerk user only if `b` does.
+ * IP rules (a route's own, else the tenant's): `b` has none, or `a` has the very same (two different
+ * address lists cannot be ordered). Rate limit: `b` has none, or `a` is `b` (each route's limit has
+ * counters of its own). A route that answers itself (a `fixed_response`, often a block: Kong's
+ * request-termination) keeps every request from the origin: `a` covers it only by answering itself too.
+ * Anything else is not comparable.
  */
 export function covers(a: ComparableProtection, b: ComparableProtection): boolean {
   return (
     authenticationCovers(a.auth, b.auth) &&
     policyCovers(a.ipRules, b.ipRules) &&
-    policyCovers(a.rateLimit, b.rateLimit)
+    policyCovers(a.rateLimit, b.rateLimit) &&
+    (a.answersItself || !b.answersItself)
   );
 }
 
@@ -87,7 +99,7 @@ export function protectsAtLeastAsMuch(a: Protection, b: Protection, tenantIpRule
   return covers(keys.of(a), keys.of(b));
 }
 
-function authenticationCovers(a: ComparableProtection['auth'], b: ComparableProtection['auth']): boolean {
+function authenticationCovers(a: Authentication, b: Authentication): boolean {
   if (b.auth_mode === 'public') return true;
   if (a.auth_mode === 'public') return false;
   const modeCovers =
@@ -96,8 +108,14 @@ function authenticationCovers(a: ComparableProtection['auth'], b: ComparableProt
       (a.auth_mode === 'jwt_required' || a.auth_mode === 'apikey_required'));
   if (!modeCovers) return false;
   if (b.require_tenant_org && !a.require_tenant_org) return false;
+  // Any Clerk user, of any org or none, against the tenant's own users (its org's members, its user list).
+  if (admitsAnyClerkUser(a) && !admitsAnyClerkUser(b)) return false;
   for (const scope of b.required_scopes) if (!a.required_scopes.includes(scope)) return false;
   return true;
+}
+
+function admitsAnyClerkUser(auth: Authentication): boolean {
+  return auth.allow_any_authenticated_user === true && auth.auth_mode !== 'apikey_required';
 }
 
 function policyCovers(a: number, b: number): boolean {

@@ -64,4 +64,26 @@ describe('protectsAtLeastAsMuch', () => {
     expect(protectsAtLeastAsMuch(users, { ...users })).toBe(true);
     expect(uniform([users, all])).toBe(false);
   });
+
+  it('puts a route of the tenant’s own users above one open to any Clerk user, and a self-answering route above one that forwards', () => {
+    const anyUser = { ...p('jwt_required'), allow_any_authenticated_user: true };
+    const members = p('jwt_required');
+    expect(protectsAtLeastAsMuch(members, anyUser)).toBe(true);
+    expect(protectsAtLeastAsMuch(anyUser, members)).toBe(false);
+    expect(protectsAtLeastAsMuch(anyUser, { ...anyUser })).toBe(true);
+    expect(uniform([anyUser, members])).toBe(false);
+    // An API key route reads no Clerk token: the flag changes nothing there.
+    expect(
+      protectsAtLeastAsMuch(
+        { ...p('apikey_required'), allow_any_authenticated_user: true },
+        p('apikey_required'),
+      ),
+    ).toBe(true);
+    const block = { ...p('public'), fixed_response: { status: 403, headers: {} } as never };
+    const forwarding = p('public');
+    expect(protectsAtLeastAsMuch(block, forwarding)).toBe(true);
+    expect(protectsAtLeastAsMuch(forwarding, block)).toBe(false);
+    expect(protectsAtLeastAsMuch(p('apikey_required'), block)).toBe(false);
+    expect(uniform([block, forwarding])).toBe(false);
+  });
 });
