@@ -3,7 +3,10 @@ import type { IpRules } from '../domain/route-policies.js';
 
 type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'> &
   Partial<
-    Pick<RouteConfig, 'id' | 'ip_rules' | 'rate_limit' | 'allow_any_authenticated_user' | 'fixed_response'>
+    Pick<
+      RouteConfig,
+      'id' | 'ip_rules' | 'rate_limit' | 'allow_any_authenticated_user' | 'fixed_response' | 'cors'
+    >
   >;
 
 /** The authentication part of a route's protection. */
@@ -25,6 +28,8 @@ export interface ComparableProtection {
   readonly auth: Authentication;
   readonly ipRules: number;
   readonly rateLimit: number;
+  /** Its CORS policy (0: none), numbered by content as IP rules are. */
+  readonly cors: number;
   /** The route answers itself (fixed_response): no request it matches reaches the origin. */
   readonly answersItself: boolean;
 }
@@ -46,6 +51,7 @@ export class ProtectionKeys {
       auth: route,
       ipRules: this.#policy(route.ip_rules ?? this.#tenantIpRules),
       rateLimit: this.#limit(route),
+      cors: this.#policy(route.cors),
       answersItself: route.fixed_response !== null && route.fixed_response !== undefined,
     };
   }
@@ -80,15 +86,17 @@ export class ProtectionKeys {
  * a Clerk org requirement on `b` must be on `a` too, and `a` may admit any Clerk user only if `b` does.
  * IP rules (a route's own, else the tenant's): `b` has none, or `a` has the very same (two different
  * address lists cannot be ordered). Rate limit: `b` has none, or `a` is `b` (each route's limit has
- * counters of its own). A route that answers itself (a `fixed_response`, often a block: Kong's
- * request-termination) keeps every request from the origin: `a` covers it only by answering itself too.
- * Anything else is not comparable.
+ * counters of its own). CORS: `a` has none (the gateway lets no other site read its answers), or the
+ * very same as `b` (two different lists of sites cannot be ordered). A route that answers itself (a
+ * `fixed_response`, often a block: Kong's request-termination) keeps every request from the origin: `a`
+ * covers it only by answering itself too. Anything else is not comparable.
  */
 export function covers(a: ComparableProtection, b: ComparableProtection): boolean {
   return (
     authenticationCovers(a.auth, b.auth) &&
     policyCovers(a.ipRules, b.ipRules) &&
     policyCovers(a.rateLimit, b.rateLimit) &&
+    (a.cors === 0 || a.cors === b.cors) &&
     (a.answersItself || !b.answersItself)
   );
 }

@@ -86,4 +86,21 @@ describe('protectsAtLeastAsMuch', () => {
     expect(protectsAtLeastAsMuch(p('apikey_required'), block)).toBe(false);
     expect(uniform([block, forwarding])).toBe(false);
   });
+
+  it('puts a route without CORS above one that lets other sites read it, and refuses to order two lists of sites', () => {
+    const partner = { ...p('public'), cors: { allow_origins: ['https://partner.example'] } as never };
+    const others = { ...p('public'), cors: { allow_origins: ['https://other.example'] } as never };
+    const none = p('public');
+    expect(protectsAtLeastAsMuch(none, partner)).toBe(true);
+    expect(protectsAtLeastAsMuch(partner, none)).toBe(false);
+    expect(protectsAtLeastAsMuch(partner, others)).toBe(false);
+    expect(protectsAtLeastAsMuch(others, partner)).toBe(false);
+    expect(
+      protectsAtLeastAsMuch(partner, {
+        ...partner,
+        cors: { allow_origins: ['https://partner.example'] } as never,
+      }),
+    ).toBe(true);
+    expect(uniform([none, partner])).toBe(false);
+  });
 });

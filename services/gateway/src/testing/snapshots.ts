@@ -25,6 +25,7 @@ export interface TestRoute extends TestRoutePolicies {
   priority?: number;
   required_scopes?: string[];
   require_tenant_org?: boolean;
+  allow_any_authenticated_user?: boolean;
   strip_prefix?: string | null;
   websocket_token?: RouteConfig['websocket_token'];
   /** Raw policies, defaults filled in by the shared schema. */

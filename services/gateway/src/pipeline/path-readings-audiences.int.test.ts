@@ -15,16 +15,18 @@ import {
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
- * Regression tests: a route open to any Clerk user, and a route that answers itself (a block), were
- * weighed as no stronger than the route beside them when another reading of a path (letter case, which
- * Express, ASP.NET and IIS ignore; a `;` parameter, which Tomcat drops) matched them. So a user of any
- * org reached `/api/Admin/users` of an origin whose `/api/admin/*` is for the tenant's members only,
- * and `/api/Internal/x` reached the origin past the 403 `fixed_response` of `/api/internal/*`.
+ * Regression tests: who may see a route's answers — any Clerk user or the tenant's own, the sites its
+ * CORS policy names, nobody (a block) — was not weighed when another reading of a path (letter case,
+ * which Express, ASP.NET and IIS ignore; a `;` parameter, which Tomcat drops) matched a route beside
+ * the one matched as written. So a user of any org reached `/api/Admin/users` of an origin whose
+ * `/api/admin/*` is for the tenant's members only, `/api/Internal/x` reached the origin past the 403
+ * `fixed_response` of `/api/internal/*`, and a partner site allowed on `/api/*` read `/api/Private/x`.
  */
 let origin: TestOrigin;
 let gateway: TestGateway;
 let clerk: ClerkTestKeys;
 const READINGS = ['/Admin/users', '/ADMIN/users', '/admin;x=1/users'];
+const PARTNER = 'https://partner.example';
 
 beforeAll(async () => {
   origin = await startTestOrigin('origin');
@@ -44,6 +46,20 @@ beforeAll(async () => {
           allow_any_authenticated_user: true,
         },
         { origin_id: originId, path_pattern: '/api/admin/*', auth_mode: 'jwt_required' },
+      ],
+    }),
+  );
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'partnered',
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [
+        {
+          origin_id: originId,
+          path_pattern: '/api/*',
+          cors: { allow_origins: [PARTNER], allow_credentials: true },
+        },
+        { origin_id: originId, path_pattern: '/api/private/*' },
       ],
     }),
   );
@@ -100,5 +116,18 @@ describe('a path another reading of which reaches a route that answers itself', 
     }
     expect(origin.seen.length).toBe(before);
     expect((await send(gateway, 'blocked.localhost', '/api/posts')).status).toBe(200);
+  });
+});
+
+describe('a path another reading of which reaches a route without the CORS policy of the one it matches', () => {
+  it('gets no CORS answer for the sites the other route names: the partner cannot read it', async () => {
+    const fromPartner = { headers: { origin: PARTNER, cookie: 'session=1' } };
+    const allowed = await send(gateway, 'partnered.localhost', '/api/posts', fromPartner);
+    expect(allowed.headers['access-control-allow-origin']).toBe(PARTNER);
+    for (const reading of ['/private/x', '/Private/x', '/PRIVATE/x', '/private;a=1/x']) {
+      const read = await send(gateway, 'partnered.localhost', `/api${reading}`, fromPartner);
+      expect(read.status, reading).toBe(200);
+      expect(read.headers['access-control-allow-origin'], reading).toBeUndefined();
+    }
   });
 });
