@@ -87,9 +87,12 @@ function idOf(input: unknown): string | undefined {
 }
 
 /**
- * Deep equality of JSON.parse output, member order included (a map's order is kept by validation).
- * Recursion stops where the two differ, and `a` is a route that validated (a few levels deep), so a
- * deeply nested `b` cannot exhaust the stack.
+ * Deep equality of JSON.parse output, whatever the order of an object's members: the snapshot store
+ * (PostgreSQL jsonb) gives them in an order of its own (shorter names first), never the schema's, so
+ * an order-sensitive comparison kept every route twice on a replica, as published and as validated.
+ * (The order of a map's distinct names, a transform's headers, was already the store's.) Recursion
+ * stops where the two differ, and `a` is a route that validated (a few levels deep), so a deeply nested
+ * `b` cannot exhaust the stack.
  */
 function sameJson(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
@@ -101,11 +104,9 @@ function sameJson(a: unknown, b: unknown): boolean {
   }
   if (Array.isArray(b)) return false;
   const keysA = Object.keys(a);
-  const keysB = Object.keys(b);
-  if (keysA.length !== keysB.length) return false;
-  for (let index = 0; index < keysA.length; index++) {
-    const key = keysA[index]!;
-    if (key !== keysB[index]) return false;
+  if (keysA.length !== Object.keys(b).length) return false;
+  for (const key of keysA) {
+    if (!Object.hasOwn(b, key)) return false;
     if (!sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
   }
   return true;

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type RouteConfig, routeConfig, type TenantSnapshot } from '../domain/gateway-config.js';
 import { createInMemorySnapshotBus } from './in-memory-snapshot-bus.js';
 import type { SnapshotMessage } from './port.js';
+import { RouteValidationCache } from './route-validation-cache.js';
 import { eventually, recordSubscription, sampleSnapshot, snapshotMessage } from './testing.js';
 
 /** The route objects zod's routeConfig schema validated (each input once, however often zod runs it). */
@@ -99,3 +102,45 @@ describe('decoding a new version of a tenant whose routes mostly did not change'
     await bus.close();
   });
 });
+
+/** `value` with every object's members in PostgreSQL jsonb's order: shorter names first, then by bytes. */
+function jsonbOrdered(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(jsonbOrdered);
+  if (typeof value !== 'object' || value === null) return value;
+  const names = Object.keys(value).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(
+    names.map((name) => [name, jsonbOrdered((value as Record<string, unknown>)[name])]),
+  );
+}
+
+describe('a tenant’s routes as the snapshot store orders their members', () => {
+  // Regression: the published snapshot is read back from a jsonb column, whose member order is not the
+  // schema's, so no validated route equalled its input and the replica kept both, every route twice.
+  it('are kept once, as validated, and still reused by the next version', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cache = new RouteValidationCache();
+    const tenantId = randomUUID();
+    const decode = (raw: readonly unknown[]) => {
+      const work = cache.validating(tenantId, raw);
+      let step = work.next();
+      while (!step.done) step = work.next();
+      if (!step.value.ok) throw new Error(step.value.message);
+      cache.remember(tenantId, raw, step.value.routes);
+      return step.value.routes;
+    };
+    const published = () => sampleSnapshotRoutes.map(jsonbOrdered);
+    let first: unknown[] | undefined = published();
+    const inputs = first.map((input) => new WeakRef(input as object));
+    const routes = decode(first);
+    first = undefined;
+    // A WeakRef holds its target until the job that made it ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(inputs.filter((input) => input.deref() !== undefined)).toHaveLength(0);
+    const again = decode(published());
+    expect(again.every((route, index) => route === routes[index])).toBe(true);
+  });
+});
+
+const sampleSnapshotRoutes = sampleSnapshot(randomUUID(), 1n, { routes: 20 }).routes;
