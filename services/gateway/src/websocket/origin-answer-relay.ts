@@ -11,6 +11,20 @@ import type { ResponseScoping } from './switching-protocols.js';
 
 /** The route's response hooks a refused upgrade's answer passes, as any origin answer of the route. */
 const REFUSAL_RESPONSE_STAGES = new Set(['response_headers', 'response_headers_per_request']);
+/** Those the switch passes: a CORS route's answers carry none of the origin's CORS fields either. */
+const SWITCH_RESPONSE_STAGES = new Set(['cors_origin_headers', ...REFUSAL_RESPONSE_STAGES]);
+
+/** The route's response hooks named in `names` on `head`, in the route's order. */
+function runRouteHooks(exchange: GatewayExchange, head: ResponseHead, names: ReadonlySet<string>): void {
+  for (const stage of exchange.route?.stages.response ?? []) {
+    if (names.has(stage.name)) stage.onResponse!(exchange, head);
+  }
+}
+
+/** The route's header hooks on the origin's switch (switchedFields). */
+export function runSwitchHooks(exchange: GatewayExchange, head: ResponseHead): void {
+  runRouteHooks(exchange, head, SWITCH_RESPONSE_STAGES);
+}
 
 /**
  * The origin answered the upgrade without switching protocols (e.g. 403): its answer goes to the client
@@ -41,9 +55,7 @@ export function relayOriginAnswer(
   }
   const status = response.statusCode ?? 502;
   const head: ResponseHead = { statusCode: status, headers: outHeaders, checkedHeaders: undefined };
-  for (const stage of exchange.route?.stages.response ?? []) {
-    if (REFUSAL_RESPONSE_STAGES.has(stage.name)) stage.onResponse!(exchange, head);
-  }
+  runRouteHooks(exchange, head, REFUSAL_RESPONSE_STAGES);
   res.once('finish', () => client.destroy());
   if (hasNoContent(status)) {
     // A 204, 205 or 304 goes out without content, whatever the origin sent with it (an HTTP/2

@@ -29,13 +29,14 @@ import type { ClientHandshake } from './client-handshake.js';
 import { FrameRelay } from './frame-relay.js';
 import { startHandshakeSpan } from './handshake-span.js';
 import type { OpenWebSockets } from './open-websockets.js';
-import { relayOriginAnswer } from './origin-answer-relay.js';
+import { relayOriginAnswer, runSwitchHooks } from './origin-answer-relay.js';
 import type { OriginConnectors } from './origin-connectors.js';
 import { endedBy, type ProxiedConnection } from './proxied-connection.js';
 import {
   acceptsKey,
   opensHttp2WebSocket,
   type ResponseScoping,
+  switchedFields,
   switchedStreamHeaders,
   switchesToWebSocket,
   switchingProtocolsHead,
@@ -327,9 +328,9 @@ export class OriginHandshake {
       upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
       lease.responseStarted?.(101);
       this.#counts.count(tenant, 101, undefined);
-      if (overHttp2)
-        exchange.res.writeHead(200, switchedStreamHeaders(response, exchange.requestId, scoping));
-      else client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
+      const fields = switchedFields(response, scoping, (head) => runSwitchHooks(exchange, head));
+      if (overHttp2) exchange.res.writeHead(200, switchedStreamHeaders(fields, exchange.requestId));
+      else client.write(switchingProtocolsHead(fields, exchange.requestId));
       record.switched();
       const connection: ProxiedConnection = {
         client,

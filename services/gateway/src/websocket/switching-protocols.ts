@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
+import type { ResponseHead } from '../pipeline/stage.js';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
 
 /** How the origin's Set-Cookie and Clear-Site-Data reach the client (CookieDomainGuard). */
@@ -53,38 +54,65 @@ export function acceptsKey(response: IncomingMessage, key: string): boolean {
 }
 
 /**
- * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket: the
- * fields of the origin's connection (hop-by-hop, those its Connection names, a Content-Length a 1xx
- * never has) dropped and the client's own Upgrade/Connection written; Set-Cookie and Clear-Site-Data
- * scoped to the tenant and Alt-Svc, NEL and Report-To dropped, as on every response.
+ * The fields of the switch the client gets: the origin's handshake fields (those of the origin's
+ * connection dropped: hop-by-hop, those its Connection names, a Content-Length a 1xx never has; Set-Cookie
+ * and Clear-Site-Data scoped to the tenant; Alt-Svc, NEL and Report-To dropped, as on every response),
+ * then passed through `routeHooks` (the route's response header hooks: what its `response_headers`
+ * remove, an origin's internal host or Server, is not on the switch either), its Sec-WebSocket-* fields
+ * always the origin's own (the handshake is the origin's). Names in lower case.
  */
-export function switchingProtocolsHead(
+export function switchedFields(
   upstream: IncomingMessage,
-  requestId: string,
   scoping: ResponseScoping,
-): string {
+  routeHooks: (head: ResponseHead) => void,
+): Array<[name: string, value: string]> {
+  // No prototype: the origin names the fields, and a plain object already has some (`constructor`).
+  const headers: OutgoingHttpHeaders = Object.create(null);
+  const handshake: Array<[string, string]> = [];
+  for (const [name, value] of relayedHandshakeFields(upstream, scoping)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(HANDSHAKE_FIELD_PREFIX)) {
+      handshake.push([lower, value]);
+      continue;
+    }
+    const values = headers[lower];
+    headers[lower] =
+      values === undefined ? value : [...(Array.isArray(values) ? values : [String(values)]), value];
+  }
+  const head: ResponseHead = { statusCode: 101, headers, checkedHeaders: undefined };
+  routeHooks(head);
+  const fields: Array<[string, string]> = [...handshake];
+  for (const [name, value] of Object.entries(head.headers)) {
+    if (value === undefined || name.startsWith(HANDSHAKE_FIELD_PREFIX)) continue;
+    for (const each of Array.isArray(value) ? value : [String(value)]) fields.push([name, each]);
+  }
+  for (const checked of head.checkedHeaders ?? []) fields.push([checked.key, checked.value]);
+  return fields;
+}
+
+const HANDSHAKE_FIELD_PREFIX = 'sec-websocket-';
+
+/** `HTTP/1.1 101 …` with the switch's fields (switchedFields), as raw bytes for the client socket. */
+export function switchingProtocolsHead(fields: Array<[string, string]>, requestId: string): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
-  for (const [name, value] of relayedHandshakeFields(upstream, scoping)) head += `${name}: ${value}\r\n`;
+  for (const [name, value] of fields) head += `${name}: ${value}\r\n`;
   return `${head}x-request-id: ${requestId}\r\n\r\n`;
 }
 
 /**
- * The header fields of the 200 that opens a WebSocket on an HTTP/2 stream (RFC 8441 §5): the origin's
- * handshake headers as `switchingProtocolsHead` relays them, but no Sec-WebSocket-Accept (the key was
- * the gateway's own, an HTTP/2 client sent none).
+ * The header fields of the 200 that opens a WebSocket on an HTTP/2 stream (RFC 8441 §5): the switch's
+ * fields as `switchingProtocolsHead` writes them, but no Sec-WebSocket-Accept (the key was the
+ * gateway's own, an HTTP/2 client sent none).
  */
 export function switchedStreamHeaders(
-  upstream: IncomingMessage,
+  fields: Array<[string, string]>,
   requestId: string,
-  scoping: ResponseScoping,
 ): Record<string, string[]> {
-  // A Map: the origin names the fields, and a plain object already has some (`constructor`).
   const headers = new Map<string, string[]>();
-  for (const [name, value] of relayedHandshakeFields(upstream, scoping)) {
-    const lower = name.toLowerCase();
-    if (lower === 'sec-websocket-accept') continue;
-    const values = headers.get(lower);
-    if (values === undefined) headers.set(lower, [value]);
+  for (const [name, value] of fields) {
+    if (name === 'sec-websocket-accept') continue;
+    const values = headers.get(name);
+    if (values === undefined) headers.set(name, [value]);
     else values.push(value);
   }
   headers.set('x-request-id', [requestId]);

@@ -115,6 +115,17 @@ function startRawOrigin(): Promise<net.Server> {
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
             `Sec-WebSocket-Accept: ${accept}\r\nConstructor: c\r\n__proto__: p\r\nX-Kept: yes\r\n\r\n`,
         );
+      } else if (path === '/101-with-internal-fields') {
+        const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
+        const accept = createHash('sha1')
+          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+          .digest('base64');
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: chat\r\n` +
+            'X-Backend-Host: db-internal-10-0-3-4\r\nServer: nginx/1.18.0\r\nX-Kept: yes\r\n' +
+            'Access-Control-Allow-Origin: https://evil.example\r\nAccess-Control-Allow-Credentials: true\r\n\r\n',
+        );
       } else if (path === '/101-with-hop-by-hop') {
         socket.write(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, Keep-Alive, X-Hop\r\n' +
@@ -146,6 +157,25 @@ beforeAll(async () => {
         },
       ],
       routes: [{ origin_id: originId, path_pattern: '/*' }],
+    }),
+  );
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'wsguarded',
+      origins: [
+        { id: originId, targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`] },
+      ],
+      routes: [
+        {
+          origin_id: originId,
+          path_pattern: '/*',
+          response_headers: {
+            remove: ['x-backend-host', 'server', 'sec-websocket-protocol'],
+            set: { 'x-frame-options': 'DENY' },
+          },
+          cors: { allow_origins: ['https://app.acme.example'], allow_credentials: true },
+        },
+      ],
     }),
   );
 });
@@ -253,6 +283,33 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
     });
     for (const name of ['keep-alive', 'transfer-encoding', 'proxy-authenticate', 'x-hop'])
       expect(answer.headers).not.toHaveProperty(name);
+  });
+
+  // Regression: the switch was relayed with every field the origin gave it, past the route's
+  // response_headers (an origin's internal host, its Server) and a CORS route's own CORS answer.
+  it('a 101, and an HTTP/2 client’s 200, get the route’s response headers and none of the origin’s CORS fields', async () => {
+    const http1 = await sendUpgrade(gateway, 'wsguarded.localhost', '/101-with-internal-fields');
+    expect(http1.status).toBe(101);
+    const { session } = await openSession(gateway.url);
+    const http2 = await within(
+      extendedConnect(session, '/101-with-internal-fields', { ':authority': 'wsguarded.localhost' }),
+      5_000,
+      'the answer',
+    );
+    session.destroy();
+    expect(http2.status).toBe(200);
+    for (const headers of [http1.headers, http2.headers]) {
+      expect(headers).toMatchObject({ 'x-frame-options': 'DENY', 'x-kept': 'yes' });
+      for (const name of [
+        'x-backend-host',
+        'server',
+        'access-control-allow-origin',
+        'access-control-allow-credentials',
+      ])
+        expect(headers).not.toHaveProperty(name);
+      // The handshake is the origin's: a transform does not take its subprotocol away.
+      expect(headers['sec-websocket-protocol']).toBe('chat');
+    }
   });
 
   it('an answer with a status outside 100–599: 502 upstream_error, as the proxy answers one', async () => {
