@@ -21,3 +21,12 @@ export function schemesOfConnection(req: IncomingMessage): readonly string[] | u
 export function http2Scheme(req: IncomingMessage): string {
   return (req as unknown as Http2ServerRequest).scheme;
 }
+
+/** Why the request's `:scheme` is refused (400 invalid_scheme), or undefined when its connection carries it. */
+export function schemeRefusal(req: IncomingMessage): string | undefined {
+  const accepted = schemesOfConnection(req);
+  if (accepted === undefined) return undefined;
+  const scheme = http2Scheme(req);
+  if (accepted.includes(scheme)) return undefined;
+  return `the :scheme of a request on this connection must be ${accepted.join(' or ')} (it is ${scheme})`;
+}

@@ -43,7 +43,7 @@ import {
   requestAuthority,
 } from '../http/request-authority.js';
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
-import { http2Scheme, schemesOfConnection } from '../http/request-scheme.js';
+import { schemeRefusal } from '../http/request-scheme.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
 import { ignoredUpgradeOffer } from '../http/upgrade-offer.js';
 import type { ViaEntries } from '../http/via.js';
@@ -326,16 +326,9 @@ function checkVersion(exchange: GatewayExchange): boolean {
 
 /** An HTTP/2 `:scheme` its connection does not carry (request-scheme.ts): 400. */
 function checkScheme(exchange: GatewayExchange): boolean {
-  const accepted = schemesOfConnection(exchange.req);
-  if (accepted === undefined) return true;
-  const scheme = http2Scheme(exchange.req);
-  if (accepted.includes(scheme)) return true;
-  failExchange(
-    exchange,
-    400,
-    'invalid_scheme',
-    `the :scheme of a request on this connection must be ${accepted.join(' or ')} (it is ${scheme})`,
-  );
+  const refused = schemeRefusal(exchange.req);
+  if (refused === undefined) return true;
+  failExchange(exchange, 400, 'invalid_scheme', refused);
   return false;
 }
 

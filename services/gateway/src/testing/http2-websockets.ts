@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import {
   type ClientHttp2Session,
@@ -106,16 +107,19 @@ export type Attempt =
  * An extended CONNECT on `session` (a plain one when `protocol` is null), with its answer. `extra`
  * may name another `:authority` than chat.localhost.
  */
-export function extendedConnect(
+export async function extendedConnect(
   session: ClientHttp2Session,
   path: string,
   extra: Record<string, string> = {},
   protocol: string | null = 'websocket',
 ): Promise<Attempt> {
+  // The scheme a browser names: its connection's (https over TLS), known once it is connected.
+  if (session.connecting) await once(session, 'connect');
+  const scheme = session.encrypted ? 'https' : 'http';
   return new Promise((resolve, reject) => {
     const stream = session.request({
       ':method': 'CONNECT',
-      ...(protocol === null ? {} : { ':protocol': protocol, ':scheme': 'http', ':path': path }),
+      ...(protocol === null ? {} : { ':protocol': protocol, ':scheme': scheme, ':path': path }),
       ':authority': 'chat.localhost',
       'sec-websocket-version': '13',
       ...extra,

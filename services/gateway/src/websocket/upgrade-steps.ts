@@ -23,6 +23,7 @@ import {
   omitsRequiredHost,
   requestAuthority,
 } from '../http/request-authority.js';
+import { schemeRefusal } from '../http/request-scheme.js';
 import {
   IP_DENIED_MESSAGE,
   refusedByIpRulesOfAll,
@@ -125,6 +126,9 @@ export class UpgradeSteps {
     if (headerLineCount(req) > maxHeaders)
       return refuse(431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
     if (this.#open.closing) return refuse(503, 'shutting_down', 'the gateway is shutting down');
+    // As for every request: an extended CONNECT names a URI of this connection's scheme.
+    const schemeRefused = schemeRefusal(req);
+    if (schemeRefused !== undefined) return refuse(400, 'invalid_scheme', schemeRefused);
     const handshake = readClientHandshake(req);
     if (!handshake.ok) return refuse(400, handshake.code, handshake.message);
     const { webSocketKey } = handshake;

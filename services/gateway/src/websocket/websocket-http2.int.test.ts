@@ -246,6 +246,27 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
     expect(await empty.nextText()).toBe('hello /ws/declares-none');
   });
 
+  // Regression: a WebSocket named a URI of another scheme than its connection's (ftp, or http over
+  // TLS) and opened, where any other request naming it is refused 400 invalid_scheme.
+  it('refuses a WebSocket whose :scheme its connection does not carry (400 invalid_scheme), as any request', async () => {
+    const { session: cleartext } = await session();
+    const before = echo.upgrades.length;
+    const ftp = await extendedConnect(cleartext, '/ws/ftp', { ':scheme': 'ftp' });
+    expect(ftp.status).toBe(400);
+    expect('body' in ftp && JSON.parse(ftp.body).error.code).toBe('invalid_scheme');
+    const { session: overTls } = await openSession(`https://127.0.0.1:${gateway.gateway.tlsPort}`);
+    try {
+      const http = await extendedConnect(overTls, '/ws/http-over-tls', { ':scheme': 'http' });
+      expect(http.status).toBe(400);
+      expect('body' in http && JSON.parse(http.body).error.code).toBe('invalid_scheme');
+      const https = opened(await extendedConnect(overTls, '/ws/https', { ':scheme': 'https' }));
+      expect(await https.nextText()).toBe('hello /ws/https');
+    } finally {
+      overTls.destroy();
+    }
+    expect(echo.upgrades.length).toBe(before + 1);
+  });
+
   it('still refuses a plain CONNECT 405 and another :protocol 400, naming the field', async () => {
     const { session: client } = await session();
     const plain = await extendedConnect(client, '/ws/x', {}, null);
