@@ -236,7 +236,7 @@ function revisionRanges(rows: readonly IndexedRow[]): IndexedStream[] {
 
 /**
  * The events of the audit rows' streams, read from the event store, `STREAM_READS_IN_PARALLEL` streams
- * at a time, at most about PAGE_BYTES of them. Side by side, each stream may fill its share of what is
+ * at a time (in turn), at most about PAGE_BYTES of them. Side by side, each stream may fill its share of what is
  * left of the page; a stream cut at its share is read on with the bytes the others left. A stream the
  * page has no bytes left for ends the page before its first event not read: `through` is `whole` or
  * earlier, never before the first row (the first read returns at least its first event), so the next
@@ -267,16 +267,20 @@ async function readIndexedStreams(
       .map((stream) => ({ stream, from: stream.first }));
     while (unread.length > 0 && bytesLeft > 0) {
       const share = Math.max(1, Math.floor(bytesLeft / unread.length));
-      const batches = await Promise.all(
-        unread.map(({ stream, from }) =>
-          store.readStream(stream.stream, {
+      // One read after the other: each is a query on a connection of the admin API's pool, which its
+      // in-flight limits share out one per request (read side by side, one tenant admin's few reads of
+      // old configs held the whole pool, the platform admins' and /readyz's connections too).
+      const batches: RecordedEvent[][] = [];
+      for (const { stream, from } of unread) {
+        batches.push(
+          await store.readStream(stream.stream, {
             fromRevision: from,
             maxCount: Number(stream.last - from + 1n),
             maxBytes: share,
             ...timeout,
           }),
-        ),
-      );
+        );
+      }
       unread = unread.flatMap((cursor, index) => {
         const batch = batches[index] ?? [];
         read.push(...batch);

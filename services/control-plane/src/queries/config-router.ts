@@ -207,10 +207,9 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     budgetOf(access).admit(tenantId);
     const from = await resolvePosition(query.from, 'from');
     const to = await resolvePosition(query.to, 'to');
-    const [before, after] = await Promise.all([
-      configAt(tenantId, access, from, 'from'),
-      configAt(tenantId, access, to, 'to'),
-    ]);
+    // One after the other: a request holds one pooled connection at a time (tenant-events.ts).
+    const before = await configAt(tenantId, access, from, 'from');
+    const after = await configAt(tenantId, access, to, 'to');
     budgetOf(access).spend(tenantId, [before, after]);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json({

@@ -50,6 +50,14 @@ afterAll(async () => {
   await cp?.close();
 });
 
+/** Requests waiting on `table`'s lock, each holding a pooled connection (pg_locks: see below). */
+async function lockWaiters(blocker: pg.Client, table: string): Promise<number> {
+  const { rows } = await blocker.query<{ n: number }>(
+    `select count(*)::int as n from pg_locks where relation = '${table}'::regclass and not granted`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
 describe('one tenant’s slow reads and the shared pool', () => {
   it('regression: a tenant admin’s slow reads in parallel do not make another tenant’s admin wait for a connection', async () => {
     const blocker = new pg.Client({ connectionString: cp.db.url });
@@ -95,6 +103,65 @@ describe('one tenant’s slow reads and the shared pool', () => {
       expect(refused!.headers.get('retry-after')).toBe('1');
     } finally {
       await blocker.end();
+    }
+  }, 60_000);
+});
+
+describe('one tenant’s reads of old configs and the shared pool', () => {
+  // Regression: a fold read 8 of the tenant's streams side by side, and a diff folded its two configs
+  // side by side, each read on a pooled connection of its own: two diffs of one tenant admin held every
+  // connection (16 of them), the in-flight limits counting each request as one.
+  it('regression: a config diff holds one pooled connection, so another tenant’s admin is served meanwhile', async () => {
+    const origin = await cp.request('POST', '/api/v1/origins', {
+      token: attacker,
+      body: { tenant_id: attackerTenant, name: 'o', url: 'http://127.0.0.1:9/' },
+    });
+    const positions: string[] = [];
+    for (let index = 0; index < 12; index += 1) {
+      const route = await cp.request('POST', '/api/v1/routes', {
+        token: attacker,
+        body: {
+          tenant_id: attackerTenant,
+          origin_id: json(origin)['id'],
+          path_pattern: `/r${index}/*`,
+          auth_mode: 'public',
+        },
+      });
+      expect(route.status, JSON.stringify(route.body)).toBe(201);
+      positions.push(route.headers.get('x-event-position') ?? '');
+    }
+    await cp.readModelsCaughtUp();
+    const blocker = new pg.Client({ connectionString: cp.db.url });
+    await blocker.connect();
+    try {
+      // A stand-in for slow reads of the event log.
+      await blocker.query('begin');
+      await blocker.query('lock table event_store_events in access exclusive mode');
+      const diffs = [1, 3].map((from) =>
+        cp.request(
+          'GET',
+          `/api/v1/tenants/${attackerTenant}/config/diff?from=${positions[from]}&to=${positions[from + 8]}`,
+          { token: attacker },
+        ),
+      );
+      await expect
+        .poll(() => lockWaiters(blocker, 'event_store_events'), { timeout: 10_000 })
+        .toBe(IN_FLIGHT);
+      // Each diff now waits on the lock holding one connection, no more.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await lockWaiters(blocker, 'event_store_events')).toBe(IN_FLIGHT);
+      expect(cp.pool.waitingCount).toBe(0);
+      const other = await Promise.race([
+        cp.request('GET', `/api/v1/routes?tenant_id=${victimTenant}`, { token: victim }),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('no connection for the other tenant')), 5_000),
+        ),
+      ]);
+      expect(other.status).toBe(200);
+      await blocker.query('rollback');
+      for (const diff of await Promise.all(diffs)) expect(diff.status, JSON.stringify(diff.body)).toBe(200);
+    } finally {
+      await blocker.end().catch(() => {});
     }
   }, 60_000);
 });

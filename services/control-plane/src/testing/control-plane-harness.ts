@@ -200,7 +200,8 @@ export async function startControlPlane(
               pool: appPool,
               authorizer,
               eventLogAuthorizer,
-              eventStore: store,
+              // main.ts's: the app's pool, which its requests share.
+              eventStore: appStore,
               apiKeyQuota: options.apiKeyQuota,
               usageQueryTimeoutMs: options.usageQueryTimeoutMs,
               minPositionWaitMs: options.minPositionWaitMs ?? 10_000,
