@@ -58,16 +58,19 @@ export function periodBounds(
   const now = new Date(nowMs);
   const year = now.getUTCFullYear();
   const month = now.getUTCMonth();
+  const yearMonth = `${String(year).padStart(4, '0')}${String(month + 1).padStart(2, '0')}`;
   if (period === 'day') {
-    const start = Date.UTC(year, month, now.getUTCDate());
-    const label = `${year}${String(month + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
-    return { start, end: start + DAY_MS, label };
+    const start = Math.floor(nowMs / DAY_MS) * DAY_MS;
+    return { start, end: start + DAY_MS, label: `${yearMonth}${String(now.getUTCDate()).padStart(2, '0')}` };
   }
-  return {
-    start: Date.UTC(year, month, 1),
-    end: Date.UTC(year, month + 1, 1),
-    label: `${year}${String(month + 1).padStart(2, '0')}`,
-  };
+  return { start: utcMonthStart(year, month), end: utcMonthStart(year, month + 1), label: yearMonth };
+}
+
+/** Midnight UTC of the month's first day (Date.UTC would read the years 0–99 as 1900–1999). */
+function utcMonthStart(year: number, month: number): number {
+  const start = new Date(0);
+  start.setUTCFullYear(year, month, 1);
+  return start.getTime();
 }
 
 export function quotaCounterKey(
