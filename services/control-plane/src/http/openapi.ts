@@ -902,7 +902,7 @@ function cachePurgePaths(): Record<string, unknown> {
                 type: 'array',
                 minItems: 1,
                 maxItems: 64,
-                items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s,]+$' },
+                items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\t\\n\\v\\f\\r ,]+$' },
               },
               prefixes: {
                 type: 'array',

@@ -13,6 +13,9 @@ import { RedisCacheStore } from './redis-cache-store.js';
  * UTF-8 bytes, while a purge names the tags by their characters (the admin API's JSON). Purged by
  * those characters, the entries go; a tag of bytes that are no UTF-8 is named one character per byte.
  */
+/** As long as a purge's tag may be (256 characters), twice as many bytes in UTF-8. */
+const LONG_TAG = 'é'.repeat(256);
+
 describe('cache tags that are not ASCII', () => {
   let origin: HttpOrigin;
   let gateway: CachingTestGateway;
@@ -22,7 +25,10 @@ describe('cache tags that are not ASCII', () => {
   const subdomain = 'nonasciitags';
   const host = `${subdomain}.localhost`;
   /** The header's bytes: UTF-8 tags (`à` holds the byte 0xA0, a Unicode space read alone), one latin1 tag. */
-  const TAG_BYTES = Buffer.concat([Buffer.from('café voilà ', 'utf8'), Buffer.from('été', 'latin1')]);
+  const TAG_BYTES = Buffer.concat([
+    Buffer.from(`café voilà ${LONG_TAG} `, 'utf8'),
+    Buffer.from('été', 'latin1'),
+  ]);
 
   beforeAll(async () => {
     origin = await startHttpOrigin((req: IncomingMessage, res: ServerResponse) => {
@@ -59,7 +65,12 @@ describe('cache tags that are not ASCII', () => {
     await redis?.cleanup();
   });
 
-  it.each(['café', 'voilà', 'été'])('purges the entries tagged %s by that tag', async (tag) => {
+  it.each([
+    ['café', 'café'],
+    ['voilà', 'voilà'],
+    ['été (latin1 bytes)', 'été'],
+    ['é × 256', LONG_TAG],
+  ])('purges the entries tagged %s by that tag', async (_label, tag) => {
     const path = `/t/${randomUUID()}`;
     expect((await send(gateway, host, path)).headers['x-cache']).toBe('MISS');
     expect((await send(gateway, host, path)).headers['x-cache']).toBe('HIT');

@@ -7,7 +7,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * The tags an origin gave a response in the policy's tag headers (Surrogate-Key is space-separated,
  * Cache-Tag comma-separated: both separators are read in either), at most CACHE_TAGS_MAX of them, each
- * at most CACHE_TAG_MAX_LENGTH bytes, as its origin wrote it (see tagText).
+ * at most CACHE_TAG_MAX_LENGTH characters, as its origin wrote it (see tagText).
  */
 export function responseTags(headers: IncomingHttpHeaders, tagHeaders: readonly string[]): string[] {
   const tags = new Set<string>();
@@ -16,8 +16,11 @@ export function responseTags(headers: IncomingHttpHeaders, tagHeaders: readonly 
     if (value === undefined) continue;
     // ASCII separators only: a byte of a UTF-8 character (0xA0 of `à`) reads as a Unicode space.
     for (const tag of value.split(/[\t ,]+/)) {
-      if (tag === '' || tag.length > CACHE_TAG_MAX_LENGTH) continue;
-      tags.add(tagText(tag));
+      // Bytes first (a character is at most 4 of them), then characters, as the admin API counts a purge's.
+      if (tag === '' || tag.length > 4 * CACHE_TAG_MAX_LENGTH) continue;
+      const text = tagText(tag);
+      if (text.length > CACHE_TAG_MAX_LENGTH) continue;
+      tags.add(text);
       if (tags.size === CACHE_TAGS_MAX) return [...tags];
     }
   }
