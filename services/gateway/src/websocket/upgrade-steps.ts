@@ -129,6 +129,14 @@ export class UpgradeSteps {
     // As for every request: an extended CONNECT names a URI of this connection's scheme.
     const schemeRefused = schemeRefusal(req);
     if (schemeRefused !== undefined) return refuse(400, 'invalid_scheme', schemeRefused);
+    // As any other request with one (listeners/refuse-expectation.ts): node hands an upgrade over unasked.
+    const expectation = req.headers.expect;
+    if (expectation !== undefined && expectation.trim().toLowerCase() !== '100-continue')
+      return refuse(
+        417,
+        'expectation_failed',
+        'the gateway meets no expectation but 100-continue (Expect header)',
+      );
     const handshake = readClientHandshake(req);
     if (!handshake.ok) return refuse(400, handshake.code, handshake.message);
     const { webSocketKey } = handshake;

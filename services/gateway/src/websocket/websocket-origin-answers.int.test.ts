@@ -50,6 +50,15 @@ const originSockets = new Set<net.Socket>();
 /** Each upgrade's origin connection by its path, resolved once the origin's socket has closed. */
 const originClosed = new Map<string, Promise<void>>();
 
+/**
+ * A WebSocket server's Sec-WebSocket-Accept for the key of the request `head` (the client's, or the
+ * gateway's own for an HTTP/2 client).
+ */
+function acceptFor(head: string): string {
+  const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
+  return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+}
+
 /** Answers each upgrade by its path, raw. */
 function startRawOrigin(): Promise<net.Server> {
   const server = net.createServer((socket) => {
@@ -106,23 +115,14 @@ function startRawOrigin(): Promise<net.Server> {
       } else if (path === '/refusal-that-stalls') {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nthe rest never comes');
       } else if (path === '/101-naming-prototype-members') {
-        // A WebSocket server's 101 for the key the gateway sent (its own, for an HTTP/2 client).
-        const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-        const accept = createHash('sha1')
-          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
-          .digest('base64');
         socket.write(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Accept: ${accept}\r\nConstructor: c\r\n__proto__: p\r\nX-Kept: yes\r\n\r\n`,
+            `Sec-WebSocket-Accept: ${acceptFor(head)}\r\nConstructor: c\r\n__proto__: p\r\nX-Kept: yes\r\n\r\n`,
         );
       } else if (path === '/101-with-internal-fields') {
-        const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-        const accept = createHash('sha1')
-          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
-          .digest('base64');
         socket.write(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: chat\r\n` +
+            `Sec-WebSocket-Accept: ${acceptFor(head)}\r\nSec-WebSocket-Protocol: chat\r\n` +
             'X-Backend-Host: db-internal-10-0-3-4\r\nServer: nginx/1.18.0\r\nX-Kept: yes\r\n' +
             'Access-Control-Allow-Origin: https://evil.example\r\nAccess-Control-Allow-Credentials: true\r\n\r\n',
         );

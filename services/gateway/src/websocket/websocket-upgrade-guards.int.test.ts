@@ -172,6 +172,22 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
     expect(upgrades.length).toBe(before);
   });
 
+  // Regression: node hands an upgrade to the gateway whatever its Expect, where any other request with
+  // an expectation but 100-continue is answered 417; the upgrade was switched.
+  it('refuses an upgrade with an expectation but 100-continue (417 expectation_failed), never forwarded', async () => {
+    const before = upgrades.length;
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      'GET /ws/accept HTTP/1.1\r\nHost: acme.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nExpect: foo\r\n\r\n',
+    );
+    await within(client.closed, 3_000, 'the answer to an upgrade with Expect: foo');
+    const [statusLine = '', ...rest] = client.received().split('\r\n');
+    expect(statusLine).toBe('HTTP/1.1 417 Expectation Failed');
+    expect(JSON.parse(rest.join('\r\n').split('\r\n\r\n')[1] ?? '{}').error.code).toBe('expectation_failed');
+    expect(upgrades.length).toBe(before);
+  });
+
   it('serves an HTTP/1.0 request offering a WebSocket upgrade as a plain request (RFC 9110 §7.8), never switched', async () => {
     const before = upgrades.length;
     const client = await connectRaw('plain', gateway.gateway.trafficPort);
