@@ -12,13 +12,13 @@ const OVER_CLEARTEXT: readonly string[] = ['http', 'https'];
  * not serve on that connection: an origin that reads the scheme would see another request than the
  * client made. nghttp2 already resets a request without `:scheme`, or with one that is no scheme.
  */
-export function schemesOfConnection(req: IncomingMessage): readonly string[] | undefined {
+function schemesOfConnection(req: IncomingMessage): readonly string[] | undefined {
   if (!arrivedOverHttp2(req)) return undefined;
   const { stream } = req as unknown as Http2ServerRequest;
   return stream.session?.encrypted === false ? OVER_CLEARTEXT : OVER_TLS;
 }
 
-export function http2Scheme(req: IncomingMessage): string {
+function http2Scheme(req: IncomingMessage): string {
   return (req as unknown as Http2ServerRequest).scheme;
 }
 
