@@ -502,10 +502,7 @@ export class Authenticator {
    */
   #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: AcceptedToken): AuthResult {
     if (entry.identity.issuer === 'clerk') {
-      const foreignApp = authorizedPartyRefusal(
-        tenant.auth.authorizedParties ?? this.#platformAuthorizedParties,
-        entry.authorizedParty,
-      );
+      const foreignApp = authorizedPartyRefusal(this.authorizedPartiesOf(tenant), entry.authorizedParty);
       if (foreignApp !== null) return tokenRefusalFailure(foreignApp.message);
       const refusal = clerkUserRefusal(
         { clerkOrgId: tenant.clerkOrgId, hasUser: (id) => tenant.userIds.has(id) },
@@ -521,7 +518,13 @@ export class Authenticator {
       identity: entry.identity,
       expiresAtMs: entry.expiresAtMs,
       verifiedWith: entry.keySet,
+      authorizedParty: entry.authorizedParty,
     });
+  }
+
+  /** The apps (`azp`) whose Clerk session tokens the tenant's routes take: its own list, else the gateways'; null takes any. */
+  authorizedPartiesOf(tenant: CompiledTenant): ReadonlySet<string> | null {
+    return tenant.auth.authorizedParties ?? this.#platformAuthorizedParties;
   }
 
   #service(

@@ -71,6 +71,8 @@ export type AuthResult =
       readonly verifiedWith?: VerifyingKeySet | undefined;
       /** The service account's key that verified a service token (CompiledServiceAccount.keyDigest). */
       readonly serviceKey?: string | undefined;
+      /** A Clerk session token's `azp`: the app it was minted for. */
+      readonly authorizedParty?: string | undefined;
     }
   | {
       readonly ok: false;

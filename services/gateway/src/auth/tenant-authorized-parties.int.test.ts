@@ -13,8 +13,10 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { admissionClosures, openWebSocket, roundTrip } from '../testing/open-websockets.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade, type UpgradeAnswer } from '../testing/upgrade-request.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 import { TOKEN_QUERY_PARAMETER, TOKEN_SUBPROTOCOL_PREFIX } from '../websocket/browser-token.js';
 
 /**
@@ -33,6 +35,7 @@ const SHARED_USER = 'user_shared_visitor';
 describe("a tenant's authorized parties for Clerk session tokens", () => {
   let clerk: ClerkTestKeys;
   let origin: TestOrigin;
+  let echo: WebSocketOrigin;
   let gateway: TestGateway;
   const betaId = randomUUID();
   const betaOriginId = randomUUID();
@@ -78,6 +81,7 @@ describe("a tenant's authorized parties for Clerk session tokens", () => {
   beforeAll(async () => {
     clerk = await createClerkTestKeys();
     origin = await startTestOrigin('origin');
+    echo = await startWebSocketOrigin();
     gateway = await startTestGateway({
       CLERK_JWT_KEY: clerk.publicKeyPem,
       CLERK_AUTHORIZED_PARTIES: `${ALPHA_APP},${BETA_APP}`,
@@ -97,6 +101,7 @@ describe("a tenant's authorized parties for Clerk session tokens", () => {
   afterAll(async () => {
     await gateway?.close();
     await origin?.close();
+    await echo?.close();
   });
 
   it("without a list of its own, a tenant takes the platform's list (as before)", async () => {
@@ -147,5 +152,36 @@ describe("a tenant's authorized parties for Clerk session tokens", () => {
       // Beta's own token passes authentication (the plain HTTP origin then declines the upgrade).
       expect((await upgrade(betaToken)).status).not.toBe(401);
     }
+  });
+
+  it('closes an open WebSocket with 1008 once the tenant no longer takes its token’s app; its own app’s stays', async () => {
+    const gammaId = randomUUID();
+    const echoId = randomUUID();
+    const feedId = randomUUID();
+    const gammaSnapshot = (version: number, settings: Record<string, unknown>) =>
+      buildSnapshot({
+        tenantId: gammaId,
+        version,
+        subdomain: 'gamma',
+        clerkUserIds: [SHARED_USER],
+        origins: [{ id: echoId, targets: [echo.url] }],
+        routes: [{ id: feedId, origin_id: echoId, path_pattern: '/feed/*', auth_mode: 'jwt_required' }],
+        settings,
+      });
+    gateway.store.apply(gammaSnapshot(1, {}));
+    const open = async (azp: string) =>
+      openWebSocket(gateway, '/feed/x', {
+        host: 'gamma.localhost',
+        authorization: `Bearer ${await signClerkToken(clerk, { userId: SHARED_USER, azp, expiresInSeconds: 600 })}`,
+      });
+    const alphas = await open(ALPHA_APP);
+    const betas = await open(BETA_APP);
+
+    gateway.store.apply(gammaSnapshot(2, { authorized_parties: [BETA_APP] }));
+
+    expect(await alphas.closed).toEqual({ code: 1008, reason: 'route auth changed' });
+    expect(await roundTrip(betas.socket, 'still here')).toBe('still here');
+    expect(await admissionClosures(gateway, gammaId, 'auth_changed')).toBe(1);
+    betas.socket.close();
   });
 });

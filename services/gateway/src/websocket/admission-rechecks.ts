@@ -1,5 +1,6 @@
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { SlicedWork } from '@vantageedge/shared/process/event-loop-slices';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import type { OpenWebSockets } from './open-websockets.js';
@@ -16,6 +17,8 @@ export interface AdmissionRechecksOptions {
     get(tenantId: string): CompiledTenant | undefined;
     watchTenants?(listener: (tenantIds: ReadonlySet<string>) => void): () => void;
   };
+  /** The apps whose Clerk session tokens a tenant's routes take now (its own list, else the gateways'). */
+  authenticator: Pick<Authenticator, 'authorizedPartiesOf'>;
   logger?: Logger | undefined;
 }
 
@@ -57,7 +60,7 @@ export class AdmissionRechecks {
       return;
     }
     if (tenant.version === connection.admittedVersion && store.resolveHost(host)?.id === tenantId) return;
-    this.#recheck(connection, new TenantAdmissions(tenant, (name) => store.resolveHost(name)), Date.now());
+    this.#recheck(connection, this.#admissions(tenant), Date.now());
   }
 
   /**
@@ -89,7 +92,7 @@ export class AdmissionRechecks {
   *#rechecking(tenantId: string): SlicedWork<void> {
     const store = this.#options.store;
     const tenant = store.get(tenantId);
-    const admissions = tenant && new TenantAdmissions(tenant, (host) => store.resolveHost(host));
+    const admissions = tenant && this.#admissions(tenant);
     const now = Date.now();
     for (const connection of [...(this.#open.ofTenant(tenantId) ?? [])]) {
       // Closed, or told to close, since the sweep listed it.
@@ -98,6 +101,15 @@ export class AdmissionRechecks {
       else this.#recheck(connection, admissions, now);
       yield;
     }
+  }
+
+  #admissions(tenant: CompiledTenant): TenantAdmissions {
+    const { store, authenticator } = this.#options;
+    return new TenantAdmissions(
+      tenant,
+      (host) => store.resolveHost(host),
+      authenticator.authorizedPartiesOf(tenant),
+    );
   }
 
   /** Closes the connection if `admissions` withdraws it; else it closes when its credentials expire there. */

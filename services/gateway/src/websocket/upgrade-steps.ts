@@ -245,6 +245,7 @@ export class UpgradeSteps {
       credentialsExpireAtMs: auth.expiresAtMs,
       verifiedWith: auth.verifiedWith,
       serviceKey: auth.serviceKey,
+      authorizedParty: auth.authorizedParty,
     };
 
     // As for any request: rewrite_path, else strip_prefix; the client's headers after the route's transform.

@@ -1,5 +1,9 @@
 import type { AuthMode } from '@vantageedge/shared/domain/gateway-config';
-import { clerkUserRefusal, missingScope } from '@vantageedge/shared/gateway-policies/auth-rules';
+import {
+  authorizedPartyRefusal,
+  clerkUserRefusal,
+  missingScope,
+} from '@vantageedge/shared/gateway-policies/auth-rules';
 import type { Identity } from '../auth/identity.js';
 import type { TrustedKeySet, VerifyingKeySet } from '../auth/jwks.js';
 import type { CompiledApiKey, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
@@ -41,6 +45,8 @@ export interface WebSocketAdmission extends OpenConnectionFacts {
    * connection closes when a snapshot no longer lists that key for its service.
    */
   readonly serviceKey?: string | undefined;
+  /** A Clerk user's token's `azp`: the connection closes when the tenant no longer takes that app's tokens. */
+  readonly authorizedParty?: string | undefined;
 }
 
 /**
@@ -106,11 +112,21 @@ export class TenantAdmissions {
   /** The origins each route sends upgrades to, worked out for the first connection that asks. */
   readonly #routeOrigins = new Map<CompiledRoute, ReadonlySet<string>>();
   readonly #resolveHost: (host: string | undefined) => CompiledTenant | undefined;
+  readonly #clerkParties: ReadonlySet<string> | null;
 
-  /** `resolveHost`: the replica's host → tenant lookup as it stands (another tenant's claim may have won). */
-  constructor(tenant: CompiledTenant, resolveHost: (host: string | undefined) => CompiledTenant | undefined) {
+  /**
+   * `resolveHost`: the replica's host → tenant lookup as it stands (another tenant's claim may have won).
+   * `clerkParties`: the apps whose Clerk session tokens the
+   * tenant's routes take now (Authenticator.authorizedPartiesOf); null takes any.
+   */
+  constructor(
+    tenant: CompiledTenant,
+    resolveHost: (host: string | undefined) => CompiledTenant | undefined,
+    clerkParties: ReadonlySet<string> | null = null,
+  ) {
     this.#tenant = tenant;
     this.#resolveHost = resolveHost;
+    this.#clerkParties = clerkParties;
     for (const route of tenant.routes) this.#routes.set(route.config.id, route);
     for (const key of tenant.apiKeys.values()) this.#keys.set(key.id, key);
     for (const account of tenant.auth.serviceAccounts.values()) {
@@ -222,6 +238,8 @@ export class TenantAdmissions {
       const tenant = this.#tenant;
       const hasUser = (id: string) => tenant.userIds.has(id);
       if (clerkUserRefusal({ clerkOrgId: tenant.clerkOrgId, hasUser }, route.config, identity) !== null)
+        return 'auth_changed';
+      if (authorizedPartyRefusal(this.#clerkParties, admission.authorizedParty) !== null)
         return 'auth_changed';
     } else if (identity.issuer === 'oidc') {
       const oidc = this.#tenant.auth.oidc;

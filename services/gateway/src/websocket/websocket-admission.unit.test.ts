@@ -33,6 +33,8 @@ function tenantWith(
     otherOrigins?: string[];
     /** The route's origin's targets (default: one of weight 1). */
     targets?: Array<{ url: string; weight: number }>;
+    /** The gateways' CLERK_AUTHORIZED_PARTIES, for a tenant without a list of its own. */
+    platformParties?: string[];
   } = {},
 ): { tenant: CompiledTenant; admissions: TenantAdmissions } {
   const store = new GatewayConfigStore({
@@ -61,7 +63,12 @@ function tenantWith(
     }),
   );
   const tenant = store.get(tenantId)!;
-  return { tenant, admissions: new TenantAdmissions(tenant, (host) => store.resolveHost(host)) };
+  const platformParties = input.platformParties === undefined ? null : new Set(input.platformParties);
+  const clerkParties = tenant.auth.authorizedParties ?? platformParties;
+  return {
+    tenant,
+    admissions: new TenantAdmissions(tenant, (host) => store.resolveHost(host), clerkParties),
+  };
 }
 
 function admitted(identity: Identity, extra: Partial<WebSocketAdmission> = {}): WebSocketAdmission {
@@ -114,6 +121,32 @@ describe('TenantAdmissions', () => {
     expect(tenantWith({ route, clerkUserIds: ['user_2'] }).admissions.withdrawal(user, now)).toBe(
       'auth_changed',
     );
+  });
+
+  it('withdraws a Clerk user whose token’s app (azp) the tenant’s or the gateways’ list no longer takes', () => {
+    const route = { auth_mode: 'jwt_required' as const };
+    const clerkUser = { route, clerkUserIds: ['user_1'] };
+    const fromApp = admitted(clerkUserIdentity('user_1', undefined, []), {
+      authorizedParty: 'https://app.test',
+    });
+    const withoutAzp = admitted(clerkUserIdentity('user_1', undefined, []));
+    const takes = (parties: string[]) => ({ ...clerkUser, settings: { authorized_parties: parties } });
+
+    expect(tenantWith(takes(['https://app.test'])).admissions.withdrawal(fromApp, now)).toBeUndefined();
+    expect(tenantWith(takes(['https://other.test'])).admissions.withdrawal(fromApp, now)).toBe(
+      'auth_changed',
+    );
+    expect(tenantWith(takes(['https://app.test'])).admissions.withdrawal(withoutAzp, now)).toBe(
+      'auth_changed',
+    );
+    // The tenant's list dropped: the gateways' applies, or none.
+    expect(
+      tenantWith({ ...clerkUser, platformParties: ['https://other.test'] }).admissions.withdrawal(
+        fromApp,
+        now,
+      ),
+    ).toBe('auth_changed');
+    expect(tenantWith(clerkUser).admissions.withdrawal(withoutAzp, now)).toBeUndefined();
   });
 
   it('withdraws an OIDC subject once the tenant trusts another provider', () => {
