@@ -51,8 +51,9 @@ export interface QuotaStageOptions {
   halfOpenAfterMs?: number | undefined;
   /**
    * Each tenant's turns on the counters' connection, shared with the rate limiter's calls on it; a
-   * request past its tenant's turns and queue is served uncounted, as when the counters are unreachable.
-   * Per Redis node (limitCallsPerNode).
+   * request past its tenant's turns and queue is refused 503 `quota_unavailable`: serving it uncounted
+   * would let a client that holds enough metered requests open at once (an HTTP/2 burst) outrun its
+   * quota. Per Redis node (limitCallsPerNode).
    */
   tenantCalls?: LimitCallsOf | undefined;
 }
@@ -63,13 +64,14 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
   const tenantCalls = options.tenantCalls ?? limitCallsPerNode(options.store.nodeOf);
   const decisions = new Counter({
     name: 'vantageedge_gateway_quota_decisions_total',
-    help: 'Requests checked against a quota, by outcome (allowed, exceeded, unavailable: counters unreachable, served)',
+    help: "Requests checked against a quota, by outcome (allowed, exceeded, unavailable: counters unreachable, served; busy: past the tenant's queue of checks, refused)",
     labelNames: ['outcome'] as const,
     registers: options.registry ? [options.registry] : [],
   });
   const allowed = decisions.labels('allowed');
   const exceeded = decisions.labels('exceeded');
   const unavailable = decisions.labels('unavailable');
+  const busy = decisions.labels('busy');
   let lastWarningAt = 0;
   const warnUnavailable = (error: unknown) => {
     unavailable.inc();
@@ -164,10 +166,9 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
           const calls = tenantCalls(tenant.id);
           const turn = calls.take(tenant.id);
           if (turn === false) {
-            warnUnavailable(
-              "the tenant's quota and rate-limit calls in flight and waiting are at their bound",
-            );
-            return 'continue';
+            busy.inc();
+            refuseBusy(exchange);
+            return 'handled';
           }
           const count = (): Promise<StageResult> =>
             circuit
@@ -223,6 +224,21 @@ function setQuotaHeaders(
   res.setHeader('x-quota-limit', String(window.limit));
   res.setHeader('x-quota-remaining', String(least));
   res.setHeader('x-quota-reset', String(secondsUntil(window, now)));
+}
+
+/**
+ * The tenant's quota and rate-limit checks in flight and waiting are at their bound on this replica: its
+ * clients sent more metered requests at once than its turns on the counters take. Retry-After as a
+ * fail-closed rate limit's: turns free within milliseconds.
+ */
+function refuseBusy(exchange: GatewayExchange): void {
+  failExchange(
+    exchange,
+    503,
+    'quota_unavailable',
+    "the tenant's quota checks are at their bound on this gateway; retry after the number of seconds in Retry-After",
+    { 'retry-after': '1' },
+  );
 }
 
 function refuse(

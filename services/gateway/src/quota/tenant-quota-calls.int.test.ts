@@ -86,10 +86,14 @@ describe("a tenant's quota calls on the shared store", () => {
       void response.then((answer) => settled.push(answer));
       flooding.push(response);
     }
-    // Those past the share and its queue are served uncounted at once (quotas fail open).
+    // Those past the share and its queue are refused at once: served, they would go uncounted.
     await until(() => settled.length >= flood - SHARE - QUEUE);
-    expect(settled.map((response) => response.status)).toEqual(Array(flood - SHARE - QUEUE).fill(200));
-    expect(settled.every((response) => response.headers['x-quota-remaining'] === undefined)).toBe(true);
+    expect(settled.map((response) => response.status)).toEqual(Array(flood - SHARE - QUEUE).fill(503));
+    for (const refused of settled) {
+      expect(refused.json()).toMatchObject({ error: { code: 'quota_unavailable' } });
+      expect(refused.headers['retry-after']).toBe('1');
+    }
+    expect(origin.seen.filter((seen) => seen.headers.host === 'flooding.localhost')).toEqual([]);
     expect(callsOf(hostileId)).toBe(SHARE);
 
     const other = send(gateway, 'other.localhost', '/open/x');

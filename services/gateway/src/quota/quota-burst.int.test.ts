@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  TEST_PEPPER,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { createQuotaStage } from './quota-stage.js';
+
+/**
+ * An HTTP/2 client delivers a hundred requests in one read, all of them at the quota stage before Redis
+ * answers the first: far more than the tenant's turns and queue of checks on the replica's Redis
+ * connection. A key whose quota is used up must not get any of them to its origin (they were served
+ * uncounted, as if Redis were down).
+ */
+const SESSIONS = 10;
+const STREAMS_PER_SESSION = 100;
+const QUOTA = 5;
+
+describe('a used-up key quota and a burst of concurrent HTTP/2 requests', () => {
+  const redis = createTestRedis('quota-burst');
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+  const originId = randomUUID();
+  const key = `ve_test_${randomUUID().replaceAll('-', '')}`;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('quota-burst-origin');
+    gateway = await startTestGateway(
+      { GATEWAY_H2C: 'true' },
+      { stages: [createQuotaStage({ store: new RedisQuotaStore(redis.client), keyPrefix: redis.prefix })] },
+    );
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'metered-burst',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ path_pattern: '/keyed/*', origin_id: originId, auth_mode: 'apikey_required' }],
+        apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, key), quota: { requests_per_day: QUOTA } }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+    await redis.cleanup();
+  });
+
+  /** Every stream of the burst sent at once; the answers tallied by status and error code. */
+  async function burst(): Promise<Record<string, number>> {
+    const sessions = await Promise.all(
+      Array.from(
+        { length: SESSIONS },
+        () =>
+          new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+            const session = http2.connect(`http://127.0.0.1:${gateway.gateway.trafficPort}`);
+            session.once('remoteSettings', () => resolve(session));
+            session.once('error', reject);
+          }),
+      ),
+    );
+    const tally: Record<string, number> = {};
+    const answers: Array<Promise<void>> = [];
+    for (const session of sessions) {
+      for (let i = 0; i < STREAMS_PER_SESSION; i++) {
+        answers.push(
+          new Promise<void>((resolve) => {
+            const stream = session.request({
+              ':path': '/keyed/burst',
+              ':authority': 'metered-burst.localhost',
+              'x-api-key': key,
+            });
+            let status = '';
+            let body = '';
+            stream.on('response', (headers) => {
+              status = String(headers[':status']);
+            });
+            stream.on('data', (chunk: Buffer) => {
+              body += chunk.toString();
+            });
+            stream.on('error', () => resolve());
+            stream.on('close', () => {
+              const answer = `${status} ${/"code":"([a-z_]+)"/.exec(body)?.[1] ?? ''}`;
+              tally[answer] = (tally[answer] ?? 0) + 1;
+              resolve();
+            });
+            stream.end();
+          }),
+        );
+      }
+    }
+    await Promise.all(answers);
+    for (const session of sessions) session.close();
+    return tally;
+  }
+
+  it('gets none of them to the origin: each is refused, as used up or as past the checks’ bound', async () => {
+    const headers = { 'x-api-key': key };
+    for (let i = 0; i < QUOTA; i++) {
+      expect((await send(gateway, 'metered-burst.localhost', '/keyed/a', { headers })).status).toBe(200);
+    }
+    expect((await send(gateway, 'metered-burst.localhost', '/keyed/a', { headers })).status).toBe(429);
+    const seenBefore = origin.seen.length;
+
+    const tally = await burst();
+
+    expect(origin.seen.length - seenBefore).toBe(0);
+    for (const answer of Object.keys(tally))
+      expect(answer).toMatch(/^(429 quota_exceeded|503 quota_unavailable)$/);
+    expect(tally['429 quota_exceeded']).toBeGreaterThan(0);
+  }, 60_000);
+});
