@@ -6,6 +6,7 @@ import {
   type Redirect,
   type TemplatePart,
 } from '../domain/route-policies.js';
+import { percentEncodedBytes } from '../routing/percent-encoded-bytes.js';
 
 /**
  * The longest Location a redirect sends: a template names the request's path, query and host up to
@@ -27,18 +28,6 @@ export type RedirectLocation<Request> = (request: Request) => string | undefined
 /** Request-derived text in a Location header: anything but visible ASCII percent-encoded. */
 const NOT_VISIBLE_ASCII = /[^\x21-\x7e]/g;
 const encoded = (text: string) => text.replace(NOT_VISIBLE_ASCII, percentEncodedBytes);
-
-/**
- * node reads a request's head as Latin-1, one character per byte (an HTTP/2 query may carry raw UTF-8):
- * each byte is encoded as itself, so the client is sent back to the bytes it asked for.
- */
-function percentEncodedBytes(character: string): string {
-  const code = character.charCodeAt(0);
-  const bytes = code <= 0xff ? [code] : Buffer.from(character, 'utf8');
-  let out = '';
-  for (const byte of bytes) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  return out;
-}
 
 export function compileRedirectLocation<Request>(
   redirect: Redirect,

@@ -1,4 +1,5 @@
 import { QUERY_TRANSFORM_MAX_NAMES } from '../domain/route-policies.js';
+import { percentEncodedBytes } from './percent-encoded-bytes.js';
 
 /**
  * Path normalisation, run on every request before route matching and used for forwarding, so the
@@ -183,6 +184,20 @@ export function queryRefusal(query: string): string | undefined {
     if (code === 38 || code === 59) separators++;
   }
   return separators >= MAX_QUERY_PAIRS ? TOO_MANY_PAIRS : undefined;
+}
+
+const PAST_ASCII = /[\x80-\uffff]/;
+const EVERY_PAST_ASCII = /[\x80-\uffff]/g;
+
+/**
+ * The query as the origin is sent it: each character past ASCII percent-encoded. HTTP/1.1's parser
+ * refuses such a byte in a request target; an HTTP/2 `:path` carries it (curl and scripts send a URL as
+ * typed), and written raw into the origin's HTTP/1.1 request line it was refused by node's and Tomcat's
+ * parsers (a bare 400, the pooled connection closed) and read by nginx. Encoded, the origin, the route's
+ * query conditions and the cache read the same bytes as UTF-8, as a browser would have sent them.
+ */
+export function queryBytesEncoded(query: string): string {
+  return PAST_ASCII.test(query) ? query.replace(EVERY_PAST_ASCII, percentEncodedBytes) : query;
 }
 
 /** Controls, space, DEL, `"`, `#`, `<`, `>`: one native scan, a third of a loop over the characters. */

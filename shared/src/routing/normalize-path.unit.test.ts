@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_QUERY_PAIRS, normalizePath, queryRefusal } from './normalize-path.js';
+import { MAX_QUERY_PAIRS, normalizePath, queryBytesEncoded, queryRefusal } from './normalize-path.js';
 
 const ok = (path: string) => ({ ok: true, path });
 
@@ -99,5 +99,18 @@ describe('queryRefusal', () => {
       `?${'&'.repeat(MAX_QUERY_PAIRS)}`,
     ])
       expect(queryRefusal(query)).toContain(`more than ${MAX_QUERY_PAIRS} parameters`);
+  });
+});
+
+describe('queryBytesEncoded', () => {
+  it('percent-encodes each character past ASCII as the byte it came as, leaving the rest as sent', () => {
+    expect(queryBytesEncoded('?q=caf\u00c3\u00a9&n=%41')).toBe('?q=caf%C3%A9&n=%41');
+    expect(queryBytesEncoded('?q=\u00ff\u0080')).toBe('?q=%FF%80');
+    const plain = '?a=1&items[]=2';
+    expect(queryBytesEncoded(plain)).toBe(plain);
+  });
+
+  it('encodes a character past Latin-1 (text an admin typed into explain) as its UTF-8 bytes', () => {
+    expect(queryBytesEncoded('?q=\u20ac')).toBe('?q=%E2%82%AC');
   });
 });

@@ -31,7 +31,7 @@ import {
   headersNeverMet,
   type MatchFacts,
 } from '@vantageedge/shared/routing/match-conditions';
-import { normalizePath, queryRefusal } from '@vantageedge/shared/routing/normalize-path';
+import { normalizePath, queryBytesEncoded, queryRefusal } from '@vantageedge/shared/routing/normalize-path';
 import {
   AmbiguousPath,
   AmbiguousQuery,
@@ -549,7 +549,7 @@ export async function explainRequest(
     return explanation;
   }
   // Every later step reads the query as the gateways do: without a method override.
-  input = { ...input, query: withoutMethodOverride(`?${input.query}`).slice(1) };
+  input = { ...input, query: withoutMethodOverride(queryBytesEncoded(`?${input.query}`)).slice(1) };
 
   const facts = matchFacts(input);
   const preflightRoutes = explainPreflightRoutes(snapshot, input, path, facts);

@@ -8,6 +8,7 @@ import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import {
   type EncodedSlashPolicy,
   normalizePath,
+  queryBytesEncoded,
   queryRefusal,
 } from '@vantageedge/shared/routing/normalize-path';
 import {
@@ -413,7 +414,7 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
     failExchange(exchange, 400, 'invalid_query', refusal);
     return false;
   }
-  exchange.query = withoutMethodOverride(query);
+  exchange.query = withoutMethodOverride(queryBytesEncoded(query));
   return true;
 }
 

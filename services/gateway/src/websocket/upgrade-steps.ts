@@ -4,6 +4,7 @@ import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/meth
 import {
   type EncodedSlashPolicy,
   normalizePath,
+  queryBytesEncoded,
   queryRefusal,
 } from '@vantageedge/shared/routing/normalize-path';
 import {
@@ -164,7 +165,7 @@ export class UpgradeSteps {
     const sentQuery = queryAt < 0 ? '' : url.slice(queryAt);
     const queryRefused = queryAt < 0 ? undefined : queryRefusal(sentQuery);
     if (queryRefused !== undefined) return refuse(400, 'invalid_query', queryRefused);
-    const query = withoutMethodOverride(sentQuery);
+    const query = withoutMethodOverride(queryBytesEncoded(sentQuery));
     // The routes' `match` conditions (hosts, scheme, headers, query) hold for an upgrade as for any request.
     const facts = { req, query, peerTrusted: exchange.peerTrusted, scheme: exchange.scheme };
     const route = tenant.router.resolve('GET', normalized.path, { facts, preflight: false });
