@@ -8,7 +8,7 @@ import type { CacheFill } from './cache-fill.js';
 import { variantKey } from './cache-keys.js';
 import type { CacheLookup } from './cache-lookup.js';
 import type { CacheStore } from './cache-store.js';
-import type { Filled, FillFlights } from './fill-flights.js';
+import { type Filled, type FillFlights, LOOK_AGAIN } from './fill-flights.js';
 import type { InvalidationsUnderWay } from './invalidations-under-way.js';
 import type { L1Cache } from './l1-cache.js';
 import type { LookupCounts, PolicyState } from './lookup-counts.js';
@@ -94,6 +94,9 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
       );
       if (token === null) return false;
       fill.lease = { key, token };
+      // A leader that has not filled the key when its followers stop waiting (a client that reads
+      // slowly holds the origin's body back) gives its lease to the one of them that fills it anew.
+      fill.flight.onGiveUp = () => releaseLease(fill);
       return true;
     } catch (error) {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
@@ -136,6 +139,12 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
     wanted: RequestFreshness | null,
     proceed: () => CacheLookup,
   ): Promise<CacheLookup> => {
+    if (request.method === 'HEAD' && swrStale === null) {
+      // Only a GET's response is stored: the requests behind a HEAD going to the origin look again
+      // (one GET fills the key), and it holds no lease other replicas' GETs would wait on.
+      finishFlight(fill.flight, LOOK_AGAIN);
+      return proceed();
+    }
     if (wanted !== null || fill.replacesPurged || (await takeLease(fill))) return proceed();
     if (swrStale !== null) {
       finishFlight(fill.flight, { ...swrStale, stale: true });

@@ -8,6 +8,16 @@ export interface Filled {
   readonly stale?: boolean;
 }
 
+/**
+ * What a flight's followers get when its leader will fill nothing they could take (a HEAD going to the
+ * origin) or did not end its fill within coalesceTimeoutMs (its client reading slowly holds the origin's
+ * body back): they look again, and the first of them fills the key anew, the others follow it.
+ */
+export const LOOK_AGAIN = Symbol('look again');
+
+/** What a flight ends with: the fill, nothing (go on without it), or LOOK_AGAIN. */
+export type FlightEnd = Filled | null | typeof LOOK_AGAIN;
+
 export interface Flight {
   readonly key: string;
   /**
@@ -15,10 +25,12 @@ export interface Flight {
    * then does not follow it (its answer may be the one the purge removed), it fills the key anew.
    */
   readonly startedAt: number;
-  promise: Promise<Filled | null>;
-  resolve: (filled: Filled | null) => void;
+  promise: Promise<FlightEnd>;
+  resolve: (end: FlightEnd) => void;
   /** Ends the flight of a leader that never calls store/abandon; cleared when the flight ends. */
   giveUp: NodeJS.Timeout;
+  /** What `giveUp` also lets go of: the leader's lease across replicas, which its new leader needs. */
+  onGiveUp?: (() => void) | undefined;
 }
 
 /** The fills in flight on this replica, one per key (the lookups read `flights` directly). */
@@ -30,16 +42,16 @@ export interface FillFlights {
    * a purge since made unfit to follow) goes on for the requests already following it.
    */
   startFlight(key: string, startedAt: number): Flight;
-  /** Ends `flight`, waking its followers with what it filled (null: go on without it). */
-  finishFlight(flight: Flight, filled: Filled | null): void;
-  /** What the flight filled, or null if it does not end within coalesceTimeoutMs. */
-  waitFor(flight: Flight): Promise<Filled | null>;
+  /** Ends `flight`, waking its followers with what it filled (null: go on without it; LOOK_AGAIN). */
+  finishFlight(flight: Flight, end: FlightEnd): void;
+  /** How the flight ended, or LOOK_AGAIN if it does not end within coalesceTimeoutMs. */
+  waitFor(flight: Flight): Promise<FlightEnd>;
   /** Ends every flight under way, replaced ones included: their followers go on without them (close). */
   finishAll(): void;
 }
 
 /** What a finished flight holds in place of its promise: the response it filled is not kept with it. */
-const FINISHED: Promise<Filled | null> = Promise.resolve(null);
+const FINISHED: Promise<FlightEnd> = Promise.resolve(null);
 
 /**
  * Concurrent misses for a key coalesce behind the leader's flight and are woken with what it filled;
@@ -51,12 +63,15 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
   const replaced = new Set<Flight>();
 
   const startFlight = (key: string, startedAt: number): Flight => {
-    let resolve: (filled: Filled | null) => void = () => {};
-    const promise = new Promise<Filled | null>((r) => {
+    let resolve: (end: FlightEnd) => void = () => {};
+    const promise = new Promise<FlightEnd>((r) => {
       resolve = r;
     });
     // A leader that never calls store/abandon must not block the key forever.
-    const giveUp = setTimeout(() => finishFlight(flight, null), coalesceTimeoutMs).unref();
+    const giveUp = setTimeout(() => {
+      flight.onGiveUp?.();
+      finishFlight(flight, LOOK_AGAIN);
+    }, coalesceTimeoutMs).unref();
     const flight: Flight = { key, startedAt, promise, resolve, giveUp };
     const previous = flights.get(key);
     if (previous !== undefined) replaced.add(previous);
@@ -64,24 +79,25 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
     return flight;
   };
 
-  const finishFlight = (flight: Flight, filled: Filled | null) => {
+  const finishFlight = (flight: Flight, end: FlightEnd) => {
     // A flight another one replaced is no longer the key's, and still wakes its own followers.
     if (flights.get(flight.key) === flight) flights.delete(flight.key);
     else replaced.delete(flight);
     // Its timer would otherwise hold the flight, and through its promise the response, till it fires.
     clearTimeout(flight.giveUp);
-    flight.resolve(filled);
+    flight.onGiveUp = undefined;
+    flight.resolve(end);
     // Its followers hold the promise they wait on; the fill (which its request holds) keeps the flight.
     flight.promise = FINISHED;
     flight.resolve = () => {};
   };
 
-  const waitFor = (flight: Flight): Promise<Filled | null> =>
+  const waitFor = (flight: Flight): Promise<FlightEnd> =>
     new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(null), coalesceTimeoutMs);
-      void flight.promise.then((filled) => {
+      const timer = setTimeout(() => resolve(LOOK_AGAIN), coalesceTimeoutMs);
+      void flight.promise.then((end) => {
         clearTimeout(timer);
-        resolve(filled);
+        resolve(end);
       });
     });
 

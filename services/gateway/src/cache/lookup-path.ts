@@ -17,7 +17,7 @@ import { pathBase, variantKey } from './cache-keys.js';
 import type { CacheLookup } from './cache-lookup.js';
 import { clientCredentialHeaders } from './client-credentials.js';
 import type { CrossReplicaFill } from './cross-replica-fill.js';
-import type { FillFlights, Flight } from './fill-flights.js';
+import { type FillFlights, type Flight, LOOK_AGAIN } from './fill-flights.js';
 import type { InvalidationsUnderWay } from './invalidations-under-way.js';
 import type { L1Cache } from './l1-cache.js';
 import type { LookupCounts, PolicyState } from './lookup-counts.js';
@@ -64,7 +64,8 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
    * Finds the entry for a request below its URL key. A fresh entry in the L1 is answered at once,
    * without a promise (the hot path). Otherwise one request per key (the leader) reads the store or
    * goes to the origin and the others coalesce behind it. A URL known to vary is looked up at the
-   * request's variant key. `mayRetry`: a follower whose leader filled another variant looks once more.
+   * request's variant key. `mayRetry`: a follower whose leader filled another variant, or handed the
+   * key over (LOOK_AGAIN), looks once more.
    */
   const find = (
     policy: CompiledCachePolicy,
@@ -162,7 +163,9 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
   ): Promise<CacheLookup> => {
     coalesced.inc();
     const filled = await waitFor(flight);
-    if (filled) {
+    if (filled === LOOK_AGAIN) {
+      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, wanted, false);
+    } else if (filled) {
       const mine =
         filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
       if (mine === filled.key) {
