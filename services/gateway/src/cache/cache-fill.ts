@@ -96,4 +96,11 @@ export interface FillBody {
   end(): Promise<boolean>;
   /** The exchange failed before the body ended: releases the buffer and the followers. */
   abort(): void;
+  /**
+   * Its client stopped taking the body, and the proxy holds the origin back for it: requests waiting for
+   * the fill would wait for that client. When some have waited, collecting stops (the response goes on
+   * to its client, not stored) and they look again, one of them filling the key. False: nothing was
+   * handed over (none waited, or the fill is no longer collecting).
+   */
+  handOver(): boolean;
 }

@@ -395,6 +395,12 @@ function answerNotModified(exchange: GatewayExchange, head: ResponseHead): void 
 }
 
 /**
+ * How long a fill's client may hold its body back before the requests waiting for the fill stop waiting
+ * for it: well past a slow client's pauses between drains, far below the coalescing wait (10 s).
+ */
+const HANDOVER_AFTER_MS = 1_000;
+
+/**
  * The MISS leader's origin response: collected for the cache while it streams (or not, when the rules
  * refuse it or the replica's fill budget is used up), stored when the body is complete.
  */
@@ -437,12 +443,29 @@ function fillingTap(
   }
   const body = started.body;
   exchange.cacheFillBody = body;
+  // While its client holds the body back, the fill is handed to the requests waiting for it (checked
+  // each HANDOVER_AFTER_MS of holding, for requests that came meanwhile).
+  let holding: NodeJS.Timeout | undefined;
+  const handOverWhileHeld = () => {
+    holding = undefined;
+    if (!body.handOver() && body.collecting)
+      holding = setTimeout(handOverWhileHeld, HANDOVER_AFTER_MS).unref();
+  };
   return {
     answersClient: notModified,
     chunk(data) {
       body.push(data);
     },
+    held() {
+      if (holding === undefined && body.collecting)
+        holding = setTimeout(handOverWhileHeld, HANDOVER_AFTER_MS).unref();
+    },
+    resumed() {
+      clearTimeout(holding);
+      holding = undefined;
+    },
     end() {
+      clearTimeout(holding);
       exchange.cacheFillBody = undefined;
       // Runs as the client gets its response: a failure here must not reject into nothing.
       body.end().catch(() => {});

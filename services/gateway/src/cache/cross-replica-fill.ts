@@ -54,6 +54,8 @@ export interface CrossReplicaFill {
   releaseLease(fill: CacheFill): void;
   /** The fill ends without a stored response: followers go on, the lease is given back. */
   dropFill(fill: CacheFill): void;
+  /** The fill will give the requests behind it nothing: they look again (one fills the key), the lease goes back. */
+  handOver(fill: CacheFill): void;
 }
 
 export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossReplicaFill {
@@ -77,6 +79,11 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
   /** The fill ends without a stored response: followers go on, the lease is given back. */
   const dropFill = (fill: CacheFill): void => {
     finishFlight(fill.flight, null);
+    releaseLease(fill);
+  };
+
+  const handOver = (fill: CacheFill): void => {
+    finishFlight(fill.flight, LOOK_AGAIN);
     releaseLease(fill);
   };
 
@@ -141,8 +148,8 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
   ): Promise<CacheLookup> => {
     if (request.method === 'HEAD' && swrStale === null) {
       // Only a GET's response is stored: the requests behind a HEAD going to the origin look again
-      // (one GET fills the key), and it holds no lease other replicas' GETs would wait on.
-      finishFlight(fill.flight, LOOK_AGAIN);
+      // (one GET fills the key), and it takes no lease other replicas' GETs would wait on.
+      handOver(fill);
       return proceed();
     }
     if (wanted !== null || fill.replacesPurged || (await takeLease(fill))) return proceed();
@@ -169,5 +176,5 @@ export function createCrossReplicaFill(options: CrossReplicaFillOptions): CrossR
     return proceed();
   };
 
-  return { claim, releaseLease, dropFill };
+  return { claim, releaseLease, dropFill, handOver };
 }

@@ -31,6 +31,8 @@ export interface Flight {
   giveUp: NodeJS.Timeout;
   /** What `giveUp` also lets go of: the leader's lease across replicas, which its new leader needs. */
   onGiveUp?: (() => void) | undefined;
+  /** Requests that have waited for it: a fill its client holds back is handed over only if some did. */
+  followers: number;
 }
 
 /** The fills in flight on this replica, one per key (the lookups read `flights` directly). */
@@ -72,7 +74,7 @@ export function createFillFlights(coalesceTimeoutMs: number): FillFlights {
       flight.onGiveUp?.();
       finishFlight(flight, LOOK_AGAIN);
     }, coalesceTimeoutMs).unref();
-    const flight: Flight = { key, startedAt, promise, resolve, giveUp };
+    const flight: Flight = { key, startedAt, promise, resolve, giveUp, followers: 0 };
     const previous = flights.get(key);
     if (previous !== undefined) replaced.add(previous);
     flights.set(key, flight);

@@ -33,7 +33,7 @@ export interface FillResponse {
  */
 export function createFillResponse(options: FillResponseOptions): FillResponse {
   const { budget, fillDeadlineMs, notStored, overBudget, revalidations } = options;
-  const { dropFill } = options.crossReplicaFill;
+  const { dropFill, handOver } = options.crossReplicaFill;
   const { commit, markStale } = options.fillCommit;
 
   const refuse = (fill: CacheFill, reason: string): void => {
@@ -128,6 +128,13 @@ export function createFillResponse(options: FillResponseOptions): FillResponse {
           settled = true;
           if (collected !== null) giveBack();
           dropFill(fill);
+        },
+        handOver() {
+          if (collected === null || settled || fill.flight.followers === 0) return false;
+          giveBack();
+          notStored.labels({ reason: 'client_stalled' }).inc();
+          handOver(fill);
+          return true;
         },
       },
     };

@@ -162,6 +162,7 @@ export function createLookupPath(options: LookupPathOptions): Lookup {
     mayRetry: boolean,
   ): Promise<CacheLookup> => {
     coalesced.inc();
+    flight.followers++;
     const filled = await waitFor(flight);
     if (filled === LOOK_AGAIN) {
       if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, wanted, false);

@@ -39,6 +39,9 @@ export interface BodyTap {
    * with 304 while it stores the origin's 200): the origin's head and body are not written to it.
    */
   readonly answersClient?: boolean;
+  /** The client stopped taking the body: the origin is held back until it does (`resumed`). */
+  held?(): void;
+  resumed?(): void;
 }
 
 /** What an open connection showed at its upgrade that a route's stages judge it by. */

@@ -91,12 +91,24 @@ export class ClientResponseWriter implements ResponseBodySink {
     }
     if (this.#answeredByStage()) return true;
     this.#writeHead();
-    if (this.#taps !== undefined) for (const tap of this.#taps) tap.chunk(chunk);
-    return this.#res.write(chunk);
+    if (this.#taps === undefined) return this.#res.write(chunk);
+    for (const tap of this.#taps) tap.chunk(chunk);
+    const taken = this.#res.write(chunk);
+    if (!taken) for (const tap of this.#taps) tap.held?.();
+    return taken;
   }
 
   onDrain(resume: () => void): void {
-    this.#res.once('drain', resume);
+    const taps = this.#taps;
+    this.#res.once(
+      'drain',
+      taps === undefined
+        ? resume
+        : () => {
+            for (const tap of taps) tap.resumed?.();
+            resume();
+          },
+    );
   }
 
   end(): void {
