@@ -113,11 +113,20 @@ interface Lease {
   remaining: number;
   resetMs: number;
   /**
-   * A lease refill in flight (resolves true once Redis answered, false when it failed): requests finding
-   * the lease empty or expired wait for it instead of piling on Redis.
+   * A lease refill in flight (resolves with how it ended): requests finding the lease empty or expired
+   * wait for it instead of piling on Redis.
    */
-  pending: Promise<boolean> | null;
+  pending: Promise<RefillEnd> | null;
 }
+
+/**
+ * How a call to Redis ended: `answered`; `failed` (Redis down, slow or the circuit open: decided as
+ * `on_store_failure` says); `busy` (never sent: the tenant's calls in flight and waiting were at their
+ * bound). Busy is no outage: the tenant's clients sent more checks at once than its turns take, and one
+ * client can (an HTTP/2 burst), so it is refused 503 whatever `on_store_failure` says — a fail-open
+ * fallback would give that client a second allowance on every replica.
+ */
+type RefillEnd = 'answered' | 'failed' | 'busy';
 
 function emptyLease(): Lease {
   return {
@@ -321,14 +330,19 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       partition: limits.tenantId,
     }));
 
+  /** 503 `rate_limit_unavailable`: a fail-closed limit's answer without the store, and any limit's when busy. */
+  const refusedUnavailable = (limits: CompiledRateLimits): RateLimitDecision => {
+    for (let i = 0; i < limits.descriptors.length; i++) count(limits, i, 'store_unavailable');
+    return {
+      outcome: 'store_unavailable',
+      headers: limits.policyHeader ? [['RateLimit-Policy', limits.policyHeader]] : [],
+    };
+  };
+
   const fallback = (limits: CompiledRateLimits, identity: RateLimitIdentity): RateLimitDecision => {
     if (limits.descriptors.some((d) => d.failClosed)) {
       fallbacks.labels({ mode: 'closed' }).inc();
-      for (let i = 0; i < limits.descriptors.length; i++) count(limits, i, 'store_unavailable');
-      return {
-        outcome: 'store_unavailable',
-        headers: limits.policyHeader ? [['RateLimit-Policy', limits.policyHeader]] : [],
-      };
+      return refusedUnavailable(limits);
     }
     fallbacks.labels({ mode: 'open' }).inc();
     return decide(limits, local.consumeNow(requestsFor(limits, identity, share)), true);
@@ -343,7 +357,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const refillToWaitFor = (
     limits: CompiledRateLimits,
     identity: RateLimitIdentity,
-  ): Promise<boolean> | null => {
+  ): Promise<RefillEnd> | null => {
     for (const descriptor of limits.descriptors) {
       if (descriptor.accuracy !== 'fast') continue;
       const lease = leases.get(limits.tenantId, keyFor(prefix, descriptor, identity));
@@ -357,11 +371,13 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const checkAfterRefills = async (
     limits: CompiledRateLimits,
     identity: RateLimitIdentity,
-    refill: Promise<boolean>,
+    refill: Promise<RefillEnd>,
   ): Promise<RateLimitDecision> => {
-    for (let pending: Promise<boolean> | null = refill; pending !== null; ) {
+    for (let pending: Promise<RefillEnd> | null = refill; pending !== null; ) {
       // The refill this request waited for failed: the store is down for it too (store-failure path).
-      if (!(await pending)) return fallback(limits, identity);
+      const end = await pending;
+      if (end === 'failed') return fallback(limits, identity);
+      if (end === 'busy') return refusedUnavailable(limits);
       pending = refillToWaitFor(limits, identity);
     }
     return spendAndConsume(limits, identity);
@@ -455,8 +471,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     spentLeases: Lease[],
   ): Promise<RateLimitDecision> => {
     const { descriptors } = limits;
-    let settle: (answered: boolean) => void = () => {};
-    const refill = new Promise<boolean>((resolve) => {
+    let settle: (end: RefillEnd) => void = () => {};
+    const refill = new Promise<RefillEnd>((resolve) => {
       settle = resolve;
     });
     const refilling: Lease[] = [];
@@ -468,16 +484,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       lease.pending = refill;
       refilling.push(lease);
     }
-    const done = (answered: boolean) => {
+    const done = (end: RefillEnd) => {
       for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
-      settle(answered);
+      settle(end);
     };
     // Decided without the store (its call failed): whether the request was admitted (fail-open fallback).
     let admittedWithout: boolean | undefined;
     const unavailable = (reason: StoreFailureReason | 'tenant_queue_full') => {
-      done(false);
+      done(reason === 'tenant_queue_full' ? 'busy' : 'failed');
       for (const spent of spentLeases) spent.units++;
       storeErrors.labels({ reason }).inc();
+      if (reason === 'tenant_queue_full') return refusedUnavailable(limits);
       const decision = fallback(limits, identity);
       admittedWithout = decision.outcome === 'allowed';
       return decision;
@@ -537,7 +554,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       }
       outcomes[i] = outcome;
     }
-    done(true);
+    done('answered');
     const all = outcomes as LimitOutcome[];
     if (spentLeases.length > 0 && !all.every((o) => o.granted > 0)) {
       // Another limit refused: give back what this request took from local leases.
