@@ -214,14 +214,17 @@ export function checkCertificateBundle(input: {
   const now = input.now.getTime();
   for (const [index, certificate] of chain.entries()) {
     const which = index === 0 ? 'the certificate' : `chain certificate ${index + 1}`;
-    if (Date.parse(certificate.validTo) <= now) {
-      issues.push({ field: 'certificate', issue: `${which} expired on ${isoDate(certificate.validTo)}` });
-    }
-    if (Date.parse(certificate.validFrom) > now) {
-      issues.push({
-        field: 'certificate',
-        issue: `${which} is not valid before ${isoDate(certificate.validFrom)}`,
-      });
+    const validity = validityOf(certificate);
+    if (validity === undefined) {
+      issues.push({ field: 'certificate', issue: `${which} ${UNREADABLE_VALIDITY}` });
+    } else {
+      if (validity.notAfterMs <= now)
+        issues.push({ field: 'certificate', issue: `${which} expired on ${isoDate(validity.notAfterMs)}` });
+      if (validity.notBeforeMs > now)
+        issues.push({
+          field: 'certificate',
+          issue: `${which} is not valid before ${isoDate(validity.notBeforeMs)}`,
+        });
     }
     const keyIssue = chainKeyIssue(certificate);
     if (keyIssue !== undefined) issues.push({ field: 'certificate', issue: `${which} ${keyIssue}` });
@@ -259,8 +262,9 @@ export function checkCertificateBundle(input: {
       issuer: leaf.issuer,
       serial_number: leaf.serialNumber,
       fingerprint_sha256: leaf.fingerprint256,
-      not_before: isoDate(leaf.validFrom),
-      not_after: isoDate(leaf.validTo),
+      // Read above: a leaf whose validity does not parse is an issue.
+      not_before: isoDate(validityOf(leaf)!.notBeforeMs),
+      not_after: isoDate(validityOf(leaf)!.notAfterMs),
       dns_names: dnsNames,
       chain_length: chain.length,
       key_type:
@@ -292,8 +296,9 @@ export function caCertificatesIssue(pem: string, now: Date): string | undefined 
     }
     if (!certificate.ca)
       return `${which} (${certificate.subject.replace(/\n/g, ', ')}) is not a CA certificate`;
-    if (Date.parse(certificate.validTo) <= now.getTime())
-      return `${which} expired on ${isoDate(certificate.validTo)}`;
+    const validity = validityOf(certificate);
+    if (validity === undefined) return `${which} ${UNREADABLE_VALIDITY}`;
+    if (validity.notAfterMs <= now.getTime()) return `${which} expired on ${isoDate(validity.notAfterMs)}`;
     const keyIssue = chainKeyIssue(certificate);
     if (keyIssue !== undefined) return `${which} ${keyIssue}`;
   }
@@ -364,6 +369,19 @@ export function clientAuthenticationIssue(certificatePem: string): string | unde
   return undefined;
 }
 
-function isoDate(x509Date: string): string {
-  return new Date(Date.parse(x509Date)).toISOString();
+/**
+ * A certificate's validity period in ms since the epoch; undefined when a date does not parse: node
+ * parses a certificate whose notBefore or notAfter is malformed (month 13) and reads such a date as
+ * "Bad time value" — no instant, so neither expired nor valid (OpenSSL refuses it in a handshake).
+ */
+function validityOf(certificate: X509Certificate): { notBeforeMs: number; notAfterMs: number } | undefined {
+  const notBeforeMs = certificate.validFromDate.getTime();
+  const notAfterMs = certificate.validToDate.getTime();
+  return Number.isNaN(notBeforeMs) || Number.isNaN(notAfterMs) ? undefined : { notBeforeMs, notAfterMs };
+}
+
+const UNREADABLE_VALIDITY = 'has a validity period (notBefore, notAfter) that does not parse';
+
+function isoDate(ms: number): string {
+  return new Date(ms).toISOString();
 }

@@ -113,6 +113,33 @@ describe('checking an uploaded certificate chain and key', () => {
     expect(JSON.stringify(earlyCheck)).toMatch(/is not valid before/);
   });
 
+  it('refuses a certificate whose notBefore or notAfter does not parse (month 13), never throws', async () => {
+    const cert = await issueTestCertificate(ca, {
+      dnsNames: ['api.example.com'],
+      notBefore: new Date('2025-01-01T00:00:00Z'),
+      notAfter: new Date('2049-01-01T00:00:00Z'),
+    });
+    for (const [written, malformed] of [
+      ['250101000000Z', '251301000000Z'],
+      ['490101000000Z', '491301000000Z'],
+    ] as const) {
+      const check = checkCertificateBundle({
+        certificatePem: withDerText(cert.certificatePem, written, malformed),
+        privateKeyPem: cert.privateKeyPem,
+        now: new Date(),
+      });
+      expect(check).toEqual({
+        ok: false,
+        issues: [
+          {
+            field: 'certificate',
+            issue: 'the certificate has a validity period (notBefore, notAfter) that does not parse',
+          },
+        ],
+      });
+    }
+  });
+
   it('refuses a chain whose second certificate did not issue the first', async () => {
     const cert = await issueTestCertificate(ca, { dnsNames: ['api.example.com'] });
     const check = checkCertificateBundle({
@@ -330,6 +357,18 @@ describe('CA certificates an origin trusts (tls.ca_certificates)', () => {
       /^certificate 1 expired on /,
     );
   });
+
+  it('refuses a CA certificate whose notAfter does not parse (it was taken as valid)', async () => {
+    const notAfter = new Date('2049-06-01T00:00:00Z');
+    const malformedCa = await createTestCa('Malformed CA', { notAfter });
+    expect(caCertificatesIssue(malformedCa.certificatePem, new Date())).toBeUndefined();
+    expect(
+      caCertificatesIssue(
+        withDerText(malformedCa.certificatePem, '490601000000Z', '491301000000Z'),
+        new Date(),
+      ),
+    ).toBe('certificate 1 has a validity period (notBefore, notAfter) that does not parse');
+  });
 });
 
 describe('a certificate the gateways present to origins (tls.client_certificate_id)', () => {
@@ -373,3 +412,13 @@ describe('a certificate the gateways present to origins (tls.client_certificate_
     expect(clientAuthenticationIssue(await issued(0))).toBeUndefined();
   });
 });
+
+/** The certificate with `written` (ASCII in its DER: a UTCTime) replaced by `malformed`; its signature no longer holds. */
+function withDerText(pem: string, written: string, malformed: string): string {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const at = der.indexOf(written, 0, 'latin1');
+  expect(at).toBeGreaterThanOrEqual(0);
+  der.write(malformed, at, 'latin1');
+  const base64 = der.toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`;
+}

@@ -35,6 +35,8 @@ export class X509Certificate {
   readonly subject = '';
   readonly validFrom = new Date(0).toUTCString();
   readonly validTo = new Date(8.64e15).toUTCString();
+  readonly validFromDate = new Date(0);
+  readonly validToDate = new Date(8.64e15);
   readonly publicKey = { asymmetricKeyType: 'ec', asymmetricKeyDetails: { namedCurve: 'prime256v1' } };
   readonly keyUsage = undefined;
 }

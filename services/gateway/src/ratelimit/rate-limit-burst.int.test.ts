@@ -39,7 +39,7 @@ describe('a fail-open limit and an HTTP/2 burst past its tenant’s checks', () 
       subdomain: 'rlburst',
       origins: [{ id: originId, targets: [origin.url] }],
       routes: ['/one/*', '/three/*'].map((path_pattern, i) => ({
-        id: routeIds[i],
+        id: routeIds[i]!,
         path_pattern,
         origin_id: originId,
         rate_limit: { requests_per_second: LIMIT / 60, burst: LIMIT, scope: 'route' as const },
