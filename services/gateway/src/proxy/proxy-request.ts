@@ -405,6 +405,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #pausedAt = 0;
   /** The client held the origin back for CLIENT_HOLD_MS or longer at some point (see onResponseError). */
   #heldBack = false;
+  /** When the client last sent a chunk of its streamed body (or the exchange began). */
+  #clientBodyAt = performance.now();
+  readonly #onClientBodyChunk = (): void => {
+    this.#clientBodyAt = performance.now();
+  };
   #settled = false;
   /** Body chunks not written to the client yet (#writeBatch), and their bytes. */
   #batch: Buffer[] | undefined;
@@ -457,6 +462,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       call.lease.clientBodyPending?.();
       streamedBody.once('end', this.#onClientBodySent);
       streamedBody.on('error', this.#onClientBodyError);
+      // Beside the pipe's own listener: the request flows already.
+      exchange.req.on('data', this.#onClientBodyChunk);
     }
   }
 
@@ -718,7 +725,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     let outcome: UpstreamOutcome;
     if (clientLeft || failure.outcome.kind === 'cancelled')
       outcome = status === 0 ? CANCELLED : { kind: 'response', status };
-    else outcome = heldBack ? CANCELLED : failure.outcome;
+    else outcome = heldBack || this.#uploadHeldBack(status) ? CANCELLED : failure.outcome;
     this.#settle(
       outcome,
       started || clientLeft ? undefined : status === 0 ? failure : { ...failure, answered: true },
@@ -731,6 +738,21 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (!res.writableEnded) res.flushHeaders();
       res.destroy();
     }
+  }
+
+  /**
+   * The origin ended the exchange before answering while the client's body, unfinished, had sent nothing
+   * for CLIENT_HOLD_MS: an origin closing on a stalled upload (nginx's client_body_timeout and HAProxy's
+   * http-request timeout close without an answer) is no sign of its health, and a few clients stalling
+   * uploads at once would eject the target and open its circuit for every client of the tenant.
+   */
+  #uploadHeldBack(status: number): boolean {
+    return (
+      status === 0 &&
+      this.#streamedBody !== undefined &&
+      !this.#exchange.req.complete &&
+      performance.now() - this.#clientBodyAt >= CLIENT_HOLD_MS
+    );
   }
 
   /**
@@ -850,6 +872,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
     this.#streamedBody?.off('end', this.#onClientBodySent);
+    this.#exchange.req.off('data', this.#onClientBodyChunk);
     this.#stopWatchingUpload();
     this.#exchange.res.off('close', this.#onClientClose);
   }
