@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import http2 from 'node:http2';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { createTestRedis } from '@vantageedge/shared/testing/redis';
 import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
@@ -12,6 +11,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { sendHttp2Burst } from '../testing/http2-bursts.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createQuotaStage } from './quota-stage.js';
 
@@ -54,54 +54,6 @@ describe('a used-up key quota and a burst of concurrent HTTP/2 requests', () => 
     await redis.cleanup();
   });
 
-  /** Every stream of the burst sent at once; the answers tallied by status and error code. */
-  async function burst(): Promise<Record<string, number>> {
-    const sessions = await Promise.all(
-      Array.from(
-        { length: SESSIONS },
-        () =>
-          new Promise<http2.ClientHttp2Session>((resolve, reject) => {
-            const session = http2.connect(`http://127.0.0.1:${gateway.gateway.trafficPort}`);
-            session.once('remoteSettings', () => resolve(session));
-            session.once('error', reject);
-          }),
-      ),
-    );
-    const tally: Record<string, number> = {};
-    const answers: Array<Promise<void>> = [];
-    for (const session of sessions) {
-      for (let i = 0; i < STREAMS_PER_SESSION; i++) {
-        answers.push(
-          new Promise<void>((resolve) => {
-            const stream = session.request({
-              ':path': '/keyed/burst',
-              ':authority': 'metered-burst.localhost',
-              'x-api-key': key,
-            });
-            let status = '';
-            let body = '';
-            stream.on('response', (headers) => {
-              status = String(headers[':status']);
-            });
-            stream.on('data', (chunk: Buffer) => {
-              body += chunk.toString();
-            });
-            stream.on('error', () => resolve());
-            stream.on('close', () => {
-              const answer = `${status} ${/"code":"([a-z_]+)"/.exec(body)?.[1] ?? ''}`;
-              tally[answer] = (tally[answer] ?? 0) + 1;
-              resolve();
-            });
-            stream.end();
-          }),
-        );
-      }
-    }
-    await Promise.all(answers);
-    for (const session of sessions) session.close();
-    return tally;
-  }
-
   it('gets none of them to the origin: each is refused, as used up or as past the checks’ bound', async () => {
     const headers = { 'x-api-key': key };
     for (let i = 0; i < QUOTA; i++) {
@@ -110,7 +62,11 @@ describe('a used-up key quota and a burst of concurrent HTTP/2 requests', () => 
     expect((await send(gateway, 'metered-burst.localhost', '/keyed/a', { headers })).status).toBe(429);
     const seenBefore = origin.seen.length;
 
-    const tally = await burst();
+    const tally = await sendHttp2Burst(gateway, {
+      sessions: SESSIONS,
+      streamsPerSession: STREAMS_PER_SESSION,
+      headers: { ':path': '/keyed/burst', ':authority': 'metered-burst.localhost', 'x-api-key': key },
+    });
 
     expect(origin.seen.length - seenBefore).toBe(0);
     for (const answer of Object.keys(tally))

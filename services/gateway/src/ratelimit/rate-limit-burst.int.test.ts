@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import http2 from 'node:http2';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createTestRedis } from '@vantageedge/shared/testing/redis';
@@ -10,6 +9,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { sendHttp2Burst } from '../testing/http2-bursts.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createRateLimitStage } from './rate-limit-stage.js';
 import { createRateLimiter } from './rate-limiter.js';
@@ -71,49 +71,12 @@ describe('a fail-open limit and an HTTP/2 burst past its tenant’s checks', () 
     await redis.cleanup();
   });
 
-  /** Every stream of the burst at once; the answers tallied by status and error code. */
-  async function burst(gateway: TestGateway, path: string): Promise<Record<string, number>> {
-    const sessions = await Promise.all(
-      Array.from(
-        { length: SESSIONS },
-        () =>
-          new Promise<http2.ClientHttp2Session>((resolve, reject) => {
-            const session = http2.connect(`http://127.0.0.1:${gateway.gateway.trafficPort}`);
-            session.once('remoteSettings', () => resolve(session));
-            session.once('error', reject);
-          }),
-      ),
-    );
-    const tally: Record<string, number> = {};
-    const answers: Array<Promise<void>> = [];
-    for (const session of sessions) {
-      for (let i = 0; i < STREAMS_PER_SESSION; i++) {
-        answers.push(
-          new Promise<void>((resolve) => {
-            const stream = session.request({ ':path': path, ':authority': HOST });
-            let status = '';
-            let body = '';
-            stream.on('response', (headers) => {
-              status = String(headers[':status']);
-            });
-            stream.on('data', (chunk: Buffer) => {
-              body += chunk.toString();
-            });
-            stream.on('error', () => resolve());
-            stream.on('close', () => {
-              const answer = `${status} ${/"code":"([a-z_]+)"/.exec(body)?.[1] ?? ''}`;
-              tally[answer] = (tally[answer] ?? 0) + 1;
-              resolve();
-            });
-            stream.end();
-          }),
-        );
-      }
-    }
-    await Promise.all(answers);
-    for (const session of sessions) session.close();
-    return tally;
-  }
+  const burst = (gateway: TestGateway, path: string) =>
+    sendHttp2Burst(gateway, {
+      sessions: SESSIONS,
+      streamsPerSession: STREAMS_PER_SESSION,
+      headers: { ':path': path, ':authority': HOST },
+    });
 
   const reached = (path: string) => origin.seen.filter((seen) => seen.url.startsWith(path)).length;
 
