@@ -153,6 +153,7 @@ function requireClientSettings(session: Http2Session, timeoutMs: number): void {
  */
 function closeWhenIdle(session: Http2Session, idleTimeoutMs: number): void {
   let openWebSockets = 0;
+  clearTimerOnDestroy(session);
   session.setTimeout(idleTimeoutMs);
   session.on('timeout', () => {
     if (openWebSockets === 0) session.close();
@@ -165,6 +166,21 @@ function closeWhenIdle(session: Http2Session, idleTimeoutMs: number): void {
       if (openWebSockets === 0 && !session.closed && !session.destroyed) session.setTimeout(idleTimeoutMs);
     });
   });
+}
+
+/**
+ * node clears a session's timer as it destroys it, after marking it destroyed, and `setTimeout` does
+ * nothing on a destroyed session: the timer stayed armed and held the session, its socket and what they
+ * hold until the idle timeout fired (smithy-lang/smithy-typescript#2258). A client opening and closing
+ * sessions as fast as it could held about 6 KB each for 120 s, gigabytes at a few thousand a second.
+ * The timer is cleared before node's destroy runs (every way node ends a session calls it).
+ */
+function clearTimerOnDestroy(session: Http2Session): void {
+  const destroy = session.destroy.bind(session);
+  session.destroy = (error?: Error, code?: number): void => {
+    if (!session.destroyed) session.setTimeout(0);
+    destroy(error, code);
+  };
 }
 
 /**
