@@ -285,6 +285,13 @@ export const gatewaySettings = {
    */
   GATEWAY_MAX_WEBSOCKETS_PER_TENANT: z.coerce.number().int().min(0).max(1_000_000).optional(),
   /**
+   * The part of its tenant's GATEWAY_MAX_WEBSOCKETS_PER_TENANT one client may hold (its address as
+   * resolved through trusted proxies, an IPv6 client by GATEWAY_CLIENT_IPV6_PREFIX); past it an upgrade
+   * is refused 429 websocket_client_limit. Behind a load balancer no per-connection bound applies to a
+   * client, and one client's idle WebSockets took every slot of its tenant. 0 = no share kept.
+   */
+  GATEWAY_WEBSOCKET_CLIENT_SHARE: z.coerce.number().min(0).max(1).default(0.25),
+  /**
    * Requests one tenant may have in flight to its origins on this replica (each holds at most one origin
    * socket), retries and requests waiting for a pooled connection included; past it a request is refused
    * 503 tenant_upstream_limit before any origin. Unset: half of GATEWAY_MAX_CONNECTIONS; 0 = no limit.

@@ -272,6 +272,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     via,
     configLoaded: options.configLoaded,
     maxPerTenant: webSocketsPerTenant(config),
+    clientShare: config.GATEWAY_WEBSOCKET_CLIENT_SHARE,
+    clientIpv6Prefix: config.GATEWAY_CLIENT_IPV6_PREFIX,
     baseDomains: platformBaseDomains(config),
     addressPolicy: options.addressPolicy,
     originTlsBudget: options.originTlsBudget,

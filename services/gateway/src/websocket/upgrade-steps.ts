@@ -41,7 +41,7 @@ import { upgradeCredentials } from './browser-token.js';
 import { readClientHandshake } from './client-handshake.js';
 import type { OpenWebSockets } from './open-websockets.js';
 import type { OriginHandshake, Refusal } from './origin-handshake.js';
-import type { TenantWebSocketLimit } from './tenant-websocket-limit.js';
+import type { TenantWebSocketLimit, WebSocketLimitRefusal } from './tenant-websocket-limit.js';
 import type { UpgradeCounts } from './upgrade-counts.js';
 import type { UpgradeRecorder } from './upgrade-record.js';
 import {
@@ -216,12 +216,21 @@ export class UpgradeSteps {
     if (chosen === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
     // The client left while the upgrade was authenticated (recorded at its close): no origin for it.
     if (socket.destroyed) return;
-    if (!this.#admit(tenant.id, socket)) {
+    const slot = this.#admit(tenant.id, exchange.clientIp, socket);
+    if (slot === 'tenant_limit') {
       this.#options.metrics?.refusedAtLimit(tenant.id);
       return refuse(
         503,
         'websocket_limit',
         `the tenant holds its limit of ${this.#perTenant.limit} open WebSockets on this gateway; try again later`,
+        { 'retry-after': LIMIT_RETRY_AFTER_SECONDS },
+      );
+    }
+    if (slot === 'client_share') {
+      return refuse(
+        429,
+        'websocket_client_limit',
+        `this client holds its share (${this.#perTenant.perClient}) of the tenant's open WebSockets on this gateway; close one first`,
         { 'retry-after': LIMIT_RETRY_AFTER_SECONDS },
       );
     }
@@ -279,12 +288,12 @@ export class UpgradeSteps {
    * Takes one of the tenant's GATEWAY_MAX_WEBSOCKETS_PER_TENANT slots until the client connection
    * closes, whichever way it ends (a refusal, the origin's non-101 answer, either side closing the
    * WebSocket, the client leaving first): every ending destroys the client socket, which is still open
-   * here. False at the limit.
+   * here. Why not, at the tenant's limit or the client's share of it.
    */
-  #admit(tenantId: string, socket: Duplex): boolean {
-    const release = this.#perTenant.admit(tenantId);
-    if (release === undefined) return false;
+  #admit(tenantId: string, clientIp: string | undefined, socket: Duplex): WebSocketLimitRefusal | undefined {
+    const release = this.#perTenant.admit(tenantId, clientIp);
+    if (typeof release !== 'function') return release;
     this.#slots.set(socket, release);
-    return true;
+    return undefined;
   }
 }

@@ -134,6 +134,7 @@ beforeAll(async () => {
     CLERK_JWT_KEY: clerk.publicKeyPem,
     GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0',
     GATEWAY_MAX_WEBSOCKETS_PER_TENANT: String(TENANT_LIMIT),
+    GATEWAY_WEBSOCKET_CLIENT_SHARE: '1',
   });
 });
 

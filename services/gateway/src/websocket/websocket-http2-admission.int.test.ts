@@ -60,6 +60,7 @@ beforeAll(async () => {
     {
       GATEWAY_MAX_CONNECTIONS_PER_CLIENT: String(PER_CLIENT),
       GATEWAY_MAX_WEBSOCKETS_PER_TENANT: '100',
+      GATEWAY_WEBSOCKET_CLIENT_SHARE: '1',
     },
     { stages: [rateLimitStage] },
   );

@@ -67,6 +67,7 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
       GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
       GATEWAY_H2C: 'true',
       GATEWAY_MAX_WEBSOCKETS_PER_TENANT: String(LIMIT),
+      GATEWAY_WEBSOCKET_CLIENT_SHARE: '1',
     });
     gateway.store.apply(
       buildSnapshot({

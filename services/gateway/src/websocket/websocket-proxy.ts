@@ -77,6 +77,10 @@ export interface WebSocketProxyOptions {
    * tenant may hold on this replica; past it an upgrade is refused 503 websocket_limit. 0 = no limit.
    */
   maxPerTenant: number;
+  /** GATEWAY_WEBSOCKET_CLIENT_SHARE: the part of its tenant's WebSockets one client may hold (429 past it). */
+  clientShare?: number | undefined;
+  /** GATEWAY_CLIENT_IPV6_PREFIX: the network an IPv6 client's share is counted by. */
+  clientIpv6Prefix?: number | undefined;
   /** The platform base domains: an origin's Set-Cookie Domain is scoped as on every response. */
   baseDomains: readonly string[];
   /**
@@ -148,7 +152,12 @@ export class WebSocketProxy {
       tracing: this.#tracing,
     });
     this.#steps = new UpgradeSteps(options, {
-      perTenant: new TenantWebSocketLimit(options.maxPerTenant),
+      perTenant: new TenantWebSocketLimit({
+        limit: options.maxPerTenant,
+        clientShare: options.clientShare,
+        trustedProxies: options.trustedProxies,
+        ipv6Prefix: options.clientIpv6Prefix,
+      }),
       counts: this.#counts,
       open: this.#open,
       handshake,

@@ -99,10 +99,12 @@ describe('one tenant and the replica’s connections', () => {
 
   beforeAll(async () => {
     echo = await startEcho();
-    // Each address may hold 2 connections: the tenant's clients come from four addresses.
+    // Each address may hold 2 connections: the tenant's clients come from four addresses (each may
+    // hold all the tenant's 4 WebSockets: the tenant's limit is what is tested here).
     gateway = await startTestGateway({
       GATEWAY_MAX_CONNECTIONS: '8',
       GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '2',
+      GATEWAY_WEBSOCKET_CLIENT_SHARE: '1',
     });
     gateway.store.apply(catchAllTenant('hog', echo.url));
     gateway.store.apply(catchAllTenant('other', echo.url));
@@ -154,7 +156,11 @@ describe('a tenant’s WebSocket count after closes', () => {
 
   beforeAll(async () => {
     echo = await startEcho();
-    gateway = await startTestGateway({ GATEWAY_MAX_WEBSOCKETS_PER_TENANT: String(LIMIT) });
+    // The tenant's limit alone: one client may hold all of it (its share is websocket-client-share's).
+    gateway = await startTestGateway({
+      GATEWAY_MAX_WEBSOCKETS_PER_TENANT: String(LIMIT),
+      GATEWAY_WEBSOCKET_CLIENT_SHARE: '1',
+    });
     // /dead/* goes to a port nothing listens on any more.
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -96,7 +96,10 @@ describe('WebSocket upgrade tracing', () => {
         ],
       }),
     );
-    limited = await startTestGateway({ GATEWAY_MAX_WEBSOCKETS_PER_TENANT: '1' }, { tracingEnabled: true });
+    limited = await startTestGateway(
+      { GATEWAY_MAX_WEBSOCKETS_PER_TENANT: '1', GATEWAY_WEBSOCKET_CLIENT_SHARE: '1' },
+      { tracingEnabled: true },
+    );
     const limitedOriginId = randomUUID();
     limited.store.apply(
       buildSnapshot({
