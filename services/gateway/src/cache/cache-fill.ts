@@ -97,10 +97,11 @@ export interface FillBody {
   /** The exchange failed before the body ended: releases the buffer and the followers. */
   abort(): void;
   /**
-   * Its client stopped taking the body, and the proxy holds the origin back for it: requests waiting for
-   * the fill would wait for that client. When some have waited, collecting stops (the response goes on
-   * to its client, not stored) and they look again, one of them filling the key. False: nothing was
-   * handed over (none waited, or the fill is no longer collecting).
+   * Its client stopped taking the body, and the proxy holds the origin back for it: requests waiting
+   * for the fill would wait for that client, and the bytes collected hold the tenant's share of the fill
+   * budget. When some requests have waited, or the tenant's fills hold half its share, collecting stops
+   * (the response goes on to its client, not stored) and the waiting requests look again, one of them
+   * filling the key. False: the fill goes on (none waited and the share has room, or it no longer collects).
    */
   handOver(): boolean;
 }

@@ -443,8 +443,9 @@ function fillingTap(
   }
   const body = started.body;
   exchange.cacheFillBody = body;
-  // While its client holds the body back, the fill is handed to the requests waiting for it (checked
-  // each HANDOVER_AFTER_MS of holding, for requests that came meanwhile).
+  // While its client holds the body back, the fill is handed to the requests waiting for it, or gives
+  // its bytes back when the tenant's share of the fill budget runs short (checked each HANDOVER_AFTER_MS
+  // of holding, for requests that came and fills that began meanwhile).
   let holding: NodeJS.Timeout | undefined;
   const handOverWhileHeld = () => {
     holding = undefined;
