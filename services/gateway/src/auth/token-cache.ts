@@ -1,3 +1,4 @@
+import { ownCopy, SHORTEST_VIEW } from '@vantageedge/shared/text/own-copy';
 import type { AuthFailure, Identity } from './identity.js';
 import type { VerifyingKeySet } from './jwks.js';
 
@@ -161,9 +162,12 @@ export class TokenCache {
    * share is not kept. Past the tenant's share its least recently used tokens go, then past the
    * cache's bounds the least recently used of all.
    */
-  set(tenantId: string, token: string, entry: CachedToken, expiresAtSeconds: number): void {
+  set(tenantId: string, presented: string, entry: CachedToken, expiresAtSeconds: number): void {
     const expiresAtMs = expiresAtSeconds * 1000;
     if (!this.#enabled || !(expiresAtMs > Date.now())) return;
+    // Kept as a copy of its own: the token presented is cut from its request's header, and V8 keeps a
+    // cut as a view of the whole header (a token after 15,000 spaces of `Authorization` held 15 KB).
+    const token = presented.length >= SHORTEST_VIEW ? ownCopy(presented) : presented;
     const bytes = entryBytes(entry, token);
     const key = tokenKey(token);
     let tenant = this.#tenants.get(tenantId);

@@ -64,7 +64,6 @@ describe("one client's held-back fills", () => {
   it("leave the tenant's other clients their answers cached", async () => {
     const session = http2.connect(`http://127.0.0.1:${gateway.gateway.trafficPort}`, {
       settings: { initialWindowSize: 0 },
-      localAddress: '127.0.0.2',
     });
     session.on('error', () => {});
     await new Promise((resolve) => session.once('remoteSettings', resolve));

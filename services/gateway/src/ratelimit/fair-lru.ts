@@ -1,7 +1,19 @@
+import { ownCopy, SHORTEST_VIEW } from '@vantageedge/shared/text/own-copy';
+
 /** One tenant's entries, in use order (a use moves an entry to the end). */
 interface Partition<V> {
   readonly name: string;
-  readonly entries: Map<string, V>;
+  readonly entries: Map<string, Entry<V>>;
+}
+
+/**
+ * An entry and the key it was first stored under. A use moves it to the end under that key, never the
+ * caller's: the caller's is often cut from a request's header, and V8 keeps a cut of 13 characters or
+ * more as a view of the whole header (a key after 15,000 spaces of `Authorization` held 15 KB).
+ */
+interface Entry<V> {
+  readonly key: string;
+  value: V;
 }
 
 /**
@@ -25,33 +37,37 @@ export class FairLru<V extends {}> {
 
   get(partition: string, key: string): V | undefined {
     const entries = this.#partitions.get(partition)?.entries;
-    const value = entries?.get(key);
-    if (value !== undefined) {
-      entries!.delete(key);
-      entries!.set(key, value);
-    }
-    return value;
+    const entry = entries?.get(key);
+    if (entry === undefined) return undefined;
+    entries!.delete(key);
+    entries!.set(entry.key, entry);
+    return entry.value;
   }
 
+  /** Stores `value` under a copy of `key` of its own (see Entry): the caller's may be a view of a request. */
   set(partition: string, key: string, value: V): void {
     let own = this.#partitions.get(partition);
     if (own === undefined) {
       own = { name: partition, entries: new Map() };
       this.#partitions.set(partition, own);
     }
-    if (own.entries.delete(key)) {
-      own.entries.set(key, value);
+    const existing = own.entries.get(key);
+    if (existing !== undefined) {
+      existing.value = value;
+      own.entries.delete(key);
+      own.entries.set(existing.key, existing);
       return;
     }
     if (this.#size >= this.max) this.#makeRoomFor(own);
     this.#size++;
-    own.entries.set(key, value);
+    const kept = key.length >= SHORTEST_VIEW ? ownCopy(key) : key;
+    own.entries.set(kept, { key: kept, value });
   }
 
   /** Drops every entry `stale` says is stale. */
   deleteWhere(stale: (value: V) => boolean): void {
     for (const partition of this.#partitions.values()) {
-      for (const [key, value] of partition.entries) {
+      for (const [key, { value }] of partition.entries) {
         if (!stale(value)) continue;
         partition.entries.delete(key);
         this.#size--;
