@@ -170,8 +170,8 @@ describe('observability pack', () => {
   // gateway answers with is placed on one side, so a new one is a decision, not an accident.
   it("classifies every 5xx code the gateway answers with as the platform's, or a tenant's or its origins'", () => {
     const PLATFORM_5XX = ['internal_error', 'rate_limit_unavailable', 'shutting_down'];
-    // Answered with a code held in a constant (the rate limit's refusal, a route's own answer).
-    const codes = new Set(['rate_limit_unavailable', 'fixed_response']);
+    // Answered with a code held in a constant (the rate limit's refusals, a route's own answer).
+    const codes = new Set(['rate_limit_unavailable', 'limit_checks_busy', 'fixed_response']);
     const answers = [
       /(?:failExchange\(\s*exchange,|originFailed\(\s*exchange,|refuse\()\s*5\d\d,\s*'([a-z_]+)'/g,
       /status:\s*5\d\d,\s*code:\s*'([a-z_]+)'/g,

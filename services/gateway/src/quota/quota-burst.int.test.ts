@@ -70,7 +70,7 @@ describe('a used-up key quota and a burst of concurrent HTTP/2 requests', () => 
 
     expect(origin.seen.length - seenBefore).toBe(0);
     for (const answer of Object.keys(tally))
-      expect(answer).toMatch(/^(429 quota_exceeded|503 quota_unavailable)$/);
+      expect(answer).toMatch(/^(429 quota_exceeded|503 limit_checks_busy)$/);
     expect(tally['429 quota_exceeded']).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -13,6 +13,7 @@ import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
+import { LIMIT_CHECKS_BUSY } from '../ratelimit/rejection.js';
 import { type LimitCallsOf, limitCallsPerNode } from '../ratelimit/tenant-limit-calls.js';
 import type { StoreCircuit } from '../store-circuit/store-circuit.js';
 import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
@@ -51,7 +52,7 @@ export interface QuotaStageOptions {
   halfOpenAfterMs?: number | undefined;
   /**
    * Each tenant's turns on the counters' connection, shared with the rate limiter's calls on it; a
-   * request past its tenant's turns and queue is refused 503 `quota_unavailable`: serving it uncounted
+   * request past its tenant's turns and queue is refused 503 `limit_checks_busy`: serving it uncounted
    * would let a client that holds enough metered requests open at once (an HTTP/2 burst) outrun its
    * quota. Per Redis node (limitCallsPerNode).
    */
@@ -235,8 +236,8 @@ function refuseBusy(exchange: GatewayExchange): void {
   failExchange(
     exchange,
     503,
-    'quota_unavailable',
-    "the tenant's quota checks are at their bound on this gateway; retry after the number of seconds in Retry-After",
+    LIMIT_CHECKS_BUSY,
+    "the tenant's rate-limit and quota checks are at their bound on this gateway; retry after the number of seconds in Retry-After",
     { 'retry-after': '1' },
   );
 }

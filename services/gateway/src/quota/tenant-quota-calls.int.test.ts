@@ -90,7 +90,7 @@ describe("a tenant's quota calls on the shared store", () => {
     await until(() => settled.length >= flood - SHARE - QUEUE);
     expect(settled.map((response) => response.status)).toEqual(Array(flood - SHARE - QUEUE).fill(503));
     for (const refused of settled) {
-      expect(refused.json()).toMatchObject({ error: { code: 'quota_unavailable' } });
+      expect(refused.json()).toMatchObject({ error: { code: 'limit_checks_busy' } });
       expect(refused.headers['retry-after']).toBe('1');
     }
     expect(origin.seen.filter((seen) => seen.headers.host === 'flooding.localhost')).toEqual([]);

@@ -7,6 +7,7 @@ import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js'
 import type { RateLimitDecision, RateLimiter } from './rate-limiter.js';
 import {
   applyRateLimitHeaders,
+  LIMIT_CHECKS_BUSY,
   RATE_LIMIT_UNAVAILABLE,
   RATE_LIMITED,
   writeRateLimitRejection,
@@ -53,8 +54,14 @@ function rateLimitStage(limiter: RateLimiter, limits: CompiledRateLimits): Route
 function applyDecision(exchange: GatewayExchange, decision: RateLimitDecision): StageResult {
   exchange.rateLimitOutcome = decision.outcome;
   if (decision.outcome !== 'allowed') {
-    // The gateway's answer, not the origin's: a fail-closed 503 is the platform's Redis being away.
-    exchange.errorCode = decision.outcome === 'limited' ? RATE_LIMITED : RATE_LIMIT_UNAVAILABLE;
+    // The gateway's answer, not the origin's: a fail-closed 503 is the platform's Redis being away, a
+    // busy one the tenant's own clients sending more checks at once than its turns take.
+    exchange.errorCode =
+      decision.outcome === 'limited'
+        ? RATE_LIMITED
+        : decision.busy === true
+          ? LIMIT_CHECKS_BUSY
+          : RATE_LIMIT_UNAVAILABLE;
     writeRateLimitRejection(exchange.res, decision);
     return 'handled';
   }

@@ -44,8 +44,11 @@ export type RateLimitDecision =
       readonly limitedBy: string;
       readonly degraded: boolean;
     }
-  /** Redis unreachable and a fail-closed limit applies: answer 503. */
-  | { readonly outcome: 'store_unavailable'; readonly headers: RateLimitHeaders };
+  /**
+   * Redis unreachable and a fail-closed limit applies, or (`busy`) the tenant's checks in flight and
+   * waiting at their bound on this replica, whatever the limit's on_store_failure: answer 503.
+   */
+  | { readonly outcome: 'store_unavailable'; readonly headers: RateLimitHeaders; readonly busy?: true };
 
 export interface RateLimiterOptions {
   /**
@@ -330,13 +333,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       partition: limits.tenantId,
     }));
 
-  /** 503 `rate_limit_unavailable`: a fail-closed limit's answer without the store, and any limit's when busy. */
-  const refusedUnavailable = (limits: CompiledRateLimits): RateLimitDecision => {
+  /** 503: a fail-closed limit's answer without the store; any limit's when `busy` (RefillEnd). */
+  const refusedUnavailable = (limits: CompiledRateLimits, busy = false): RateLimitDecision => {
     for (let i = 0; i < limits.descriptors.length; i++) count(limits, i, 'store_unavailable');
-    return {
-      outcome: 'store_unavailable',
-      headers: limits.policyHeader ? [['RateLimit-Policy', limits.policyHeader]] : [],
-    };
+    const headers: RateLimitHeaders = limits.policyHeader ? [['RateLimit-Policy', limits.policyHeader]] : [];
+    return busy ? { outcome: 'store_unavailable', headers, busy } : { outcome: 'store_unavailable', headers };
   };
 
   const fallback = (limits: CompiledRateLimits, identity: RateLimitIdentity): RateLimitDecision => {
@@ -377,7 +378,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       // The refill this request waited for failed: the store is down for it too (store-failure path).
       const end = await pending;
       if (end === 'failed') return fallback(limits, identity);
-      if (end === 'busy') return refusedUnavailable(limits);
+      if (end === 'busy') return refusedUnavailable(limits, true);
       pending = refillToWaitFor(limits, identity);
     }
     return spendAndConsume(limits, identity);
@@ -494,7 +495,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       done(reason === 'tenant_queue_full' ? 'busy' : 'failed');
       for (const spent of spentLeases) spent.units++;
       storeErrors.labels({ reason }).inc();
-      if (reason === 'tenant_queue_full') return refusedUnavailable(limits);
+      if (reason === 'tenant_queue_full') return refusedUnavailable(limits, true);
       const decision = fallback(limits, identity);
       admittedWithout = decision.outcome === 'allowed';
       return decision;
