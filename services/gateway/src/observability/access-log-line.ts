@@ -125,6 +125,8 @@ type LoggedExchange = Pick<
   | 'responseComplete'
   | 'upstreamCutCode'
   | 'webSocketClose'
+  | 'loggedTenantId'
+  | 'loggedRouteId'
 > & {
   readonly requestId: string | undefined;
   readonly clientIp: string | undefined;
@@ -161,6 +163,8 @@ export function refusalLogLine(refusal: ListenerRefusal, service: string, now: n
     responseComplete: true,
     upstreamCutCode: undefined,
     webSocketClose: undefined,
+    loggedTenantId: undefined,
+    loggedRouteId: undefined,
   };
   return accessLogLine(refused, service, refusal.status, undefined, now);
 }
@@ -194,8 +198,8 @@ function lineOf(
   return (
     `{"timestamp":"${timestampOf(now)}","level":"info","service":${quoted(service)},` +
     `"message":"request","kind":"access","request_id":${plain(exchange.requestId)},` +
-    `"trace_id":${quoted(exchange.traceId)},"tenant_id":${plain(exchange.tenant?.id)},` +
-    `"route_id":${plain(exchange.route?.config.id)},"method":${quoted(methodOf(exchange.req.method))},` +
+    `"trace_id":${quoted(exchange.traceId)},"tenant_id":${plain(exchange.tenant?.id ?? exchange.loggedTenantId)},` +
+    `"route_id":${plain(exchange.route?.config.id ?? exchange.loggedRouteId)},"method":${quoted(methodOf(exchange.req.method))},` +
     `"path":${path},"status":${status},` +
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +

@@ -84,10 +84,33 @@ export class GatewayExchange {
   resends = 0;
   /** How an upgraded connection (a WebSocket) ended, for its access-log line written at its end. */
   webSocketClose: WebSocketClose | undefined = undefined;
+  /** The tenant and route the access-log line names once the compiled config is let go (forgetCompiledConfig). */
+  loggedTenantId: string | undefined = undefined;
+  loggedRouteId: string | undefined = undefined;
 
   /** The socket's address, and whether it is one of the trusted proxies (GATEWAY_TRUSTED_PROXIES). */
   peerIp = '';
   peerTrusted = false;
+
+  /**
+   * Lets go of the config version the exchange ran under, keeping the ids its access-log line names: a
+   * switched WebSocket's line is written when its connection ends, and an open WebSocket held its whole
+   * compiled tenant version (≈ 8 KB a route) for as long as it stayed open, whatever came after — one
+   * WebSocket per config change pinned gigabytes.
+   */
+  forgetCompiledConfig(): void {
+    this.loggedTenantId = this.tenant?.id;
+    this.loggedRouteId = this.route?.config.id;
+    this.tenant = undefined;
+    this.route = undefined;
+    this.origin = undefined;
+    this.fallbackOrigins = undefined;
+    this.upstreamPolicy = undefined;
+    this.perRequestResponseHeaders = undefined;
+    this.cacheFill = undefined;
+    this.cacheFillBody = undefined;
+    this.cacheStaleIfError = undefined;
+  }
 
   /** The client's scheme as the origin is told it (X-Forwarded-Proto): what `match.scheme` reads. */
   get scheme(): string {

@@ -104,11 +104,13 @@ export class OriginHandshake {
     record: UpgradeRecorder,
   ): void {
     const target = lease.target;
-    const tenant = exchange.tenant as CompiledTenant;
-    const tenantId = tenant.id;
+    // The tenant read from the exchange, never kept in this scope: the closures made here live as long
+    // as the WebSocket, and the exchange lets go of its compiled version at the switch.
+    const tenantOf = () => exchange.tenant as CompiledTenant;
+    const tenantId = tenantOf().id;
     const hostHeader = requestAuthority(exchange.req.headers);
     const scoping: ResponseScoping = {
-      cookie: (value) => this.#cookieDomains.scope(value, hostHeader, tenant) as string,
+      cookie: (value) => this.#cookieDomains.scope(value, hostHeader, tenantOf()) as string,
       clearSiteData: (value) => this.#cookieDomains.scopeClearSiteData(value, hostHeader),
     };
     let released = false;
@@ -282,7 +284,7 @@ export class OriginHandshake {
       upstreamRequest.once('timeout', () => upstreamRequest.destroy());
       release({ kind: 'response', status: response.statusCode ?? 502 });
       handshakeSpan.answered(response.statusCode ?? 502);
-      this.#counts.count(tenant, response.statusCode ?? 502, undefined);
+      this.#counts.count(tenantOf(), response.statusCode ?? 502, undefined);
       relayOriginAnswer(
         exchange,
         response,
@@ -290,7 +292,7 @@ export class OriginHandshake {
         client,
         this.#cookieDomains,
         hostHeader,
-        tenant,
+        tenantOf(),
         scoping,
       );
     });
@@ -327,7 +329,8 @@ export class OriginHandshake {
       }
       upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
       lease.responseStarted?.(101);
-      this.#counts.count(tenant, 101, undefined);
+      const { version: admittedVersion } = tenantOf();
+      this.#counts.count(tenantOf(), 101, undefined);
       const fields = switchedFields(response, scoping, (head) => runSwitchHooks(exchange, head));
       if (overHttp2) exchange.res.writeHead(200, switchedStreamHeaders(fields, exchange.requestId));
       else client.write(switchingProtocolsHead(fields, exchange.requestId));
@@ -339,7 +342,7 @@ export class OriginHandshake {
         toUpstream: new FrameRelay(client, upstream, (code) => endedBy(connection, 'client', code)),
         closing: false,
         admission,
-        admittedVersion: tenant.version,
+        admittedVersion,
         requestId: exchange.requestId,
         record,
         ending: undefined,

@@ -44,6 +44,8 @@ export function upgradeRecorder(exchange: GatewayExchange, sinks: ExchangeRecord
       // The handshake has no bodies: what follows the 101 is counted when the connection ends.
       relayedAfterSwitch(exchange.req, exchange.res, 0, 0);
       recordExchange(exchange, 101, { metrics: sinks.metrics, usage: sinks.usage });
+      // The connection may stay open through many config versions: its line needs only the ids.
+      exchange.forgetCompiledConfig();
     },
     ended(close, bytesFromClient, bytesToClient) {
       if (recorded || !switched) return;
