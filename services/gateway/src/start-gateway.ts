@@ -3,6 +3,8 @@ import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
+import { requestsInTurn } from '@vantageedge/shared/http/one-request-at-a-time';
+import { limitSendTime } from '@vantageedge/shared/http/send-timeout';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
 import { ClientSlots } from '@vantageedge/shared/net/client-slots';
@@ -23,9 +25,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-erro
 import { answerContinueOnRead } from './http/expect-continue.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { PARSER_MAX_HEADER_LINES } from './http/header-count.js';
-import { requestsInTurn } from './http/one-request-at-a-time.js';
 import { limitRequestsPerConnection } from './http/requests-per-connection.js';
-import { limitSendTime } from './http/send-timeout.js';
 import { readOnlySmallRests } from './http/unread-body-rest.js';
 import { asksForWebSocket } from './http/upgrade-offer.js';
 import { viaEntries } from './http/via.js';

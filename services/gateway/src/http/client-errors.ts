@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { handleNeverRequest } from '@vantageedge/shared/http/last-on-connection';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
+import { responseInFlight } from '@vantageedge/shared/http/responses-in-flight';
 import { socketPeerAddress } from '@vantageedge/shared/net/client-address';
 import type { ListenerRefusal, RecordListenerRefusal } from '../observability/listener-refusals.js';
-import { handleNeverRequest } from './last-on-connection.js';
 import { answeredByListener, listenerErrorAnswer } from './listener-answers.js';
-import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
   '{"error":{"code":"headers_too_large","message":"the request headers are too large"}}';

@@ -3,9 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { isIP } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import { requestAuthority } from './request-authority.js';
-import { arrivedOverHttp2 } from './request-version.js';
 
 export const MISDIRECTED_MESSAGE =
   'the certificate of this connection does not cover the requested host; open a connection for that host';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
-import { arrivedOverHttp2 } from './request-version.js';
 
 /**
  * The host a request is for: HTTP/2's `:authority` pseudo-header (which HTTP/2 clients send instead of

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, type Http2ServerRequest } from 'node:http2';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
-import { arrivedOverHttp2 } from './request-version.js';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
 import { closesWithoutReadingRest, closeWithoutReadingRest, DRAINED_BODY_BYTES } from './unread-body-rest.js';
 
 /**

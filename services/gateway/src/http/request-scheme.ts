@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import { arrivedOverHttp2 } from './request-version.js';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
 
 const OVER_TLS: readonly string[] = ['https'];
 /** `https` too: a proxy in front that ended the client's TLS may speak h2c and keep the client's scheme. */

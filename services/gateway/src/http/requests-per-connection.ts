@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { arrivedOverHttp2 } from './request-version.js';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
 
 type Handler<Req, Res> = (req: Req, res: Res) => void;
 

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { answerLastOnConnection, handleNoMoreRequestsOn } from '@vantageedge/shared/http/last-on-connection';
 import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import { bodyBytesOf } from './body-bytes.js';
-import { answerLastOnConnection, handleNoMoreRequestsOn } from './last-on-connection.js';
 
 /**
  * The most of a request body an HTTP/1.1 connection reads and drops once the request is answered, to

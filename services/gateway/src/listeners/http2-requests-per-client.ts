@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
 import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
-import { arrivedOverHttp2 } from '../http/request-version.js';
 import { writeError } from '../pipeline/errors.js';
 
 type Handler<Req, Res> = (req: Req, res: Res) => void;

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { arrivedOverHttp2 } from '@vantageedge/shared/http/request-version';
+import { afterResponsesInFlight } from '@vantageedge/shared/http/responses-in-flight';
 import { bodyBytesOf } from '../http/body-bytes.js';
 import { listenerErrorAnswer } from '../http/listener-answers.js';
-import { arrivedOverHttp2 } from '../http/request-version.js';
-import { afterResponsesInFlight } from '../http/responses-in-flight.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';
 import { writeError } from '../pipeline/errors.js';
 import { listenerRefusalOf } from './listener-refusal-of.js';

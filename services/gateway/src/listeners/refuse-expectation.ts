@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { answerLastOnConnection } from '@vantageedge/shared/http/last-on-connection';
 import { bodyBytesOf } from '../http/body-bytes.js';
-import { answerLastOnConnection } from '../http/last-on-connection.js';
 import { readOnlySmallRests } from '../http/unread-body-rest.js';
 import { ignoredUpgradeOffer } from '../http/upgrade-offer.js';
 import type { RecordListenerRefusal } from '../observability/listener-refusals.js';

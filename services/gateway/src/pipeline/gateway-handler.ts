@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { withoutMethodOverride } from '@vantageedge/shared/gateway-policies/method-override-parameter';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { answerLastOnConnection, followsLastAnswer } from '@vantageedge/shared/http/last-on-connection';
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
+import { claimsUnspokenVersion } from '@vantageedge/shared/http/request-version';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import {
@@ -33,7 +35,6 @@ import { readAbsoluteForm } from '../http/absolute-form.js';
 import { answeredInstead } from '../http/body-bytes.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
-import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
 import { listenerAnswerOf, recordedByPipeline } from '../http/listener-answers.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
 import {
@@ -45,7 +46,6 @@ import {
 } from '../http/request-authority.js';
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
 import { schemeRefusal } from '../http/request-scheme.js';
-import { claimsUnspokenVersion } from '../http/request-version.js';
 import { ignoredUpgradeOffer } from '../http/upgrade-offer.js';
 import type { ViaEntries } from '../http/via.js';
 import {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { arrivedOverHttp2, claimsUnspokenVersion } from '@vantageedge/shared/http/request-version';
 import { requestBodyFraming } from '../http/request-body.js';
-import { arrivedOverHttp2, claimsUnspokenVersion } from '../http/request-version.js';
 import { isWebSocketKey } from './switching-protocols.js';
 
 /** What the origin's upgrade request carries for the client's handshake, or why the client's is refused. */

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { sendingState } from '../http/send-timeout.js';
+import { sendingState } from '@vantageedge/shared/http/send-timeout';
 import { FrameBoundaries } from './frame-boundaries.js';
 
 /**

@@ -3,6 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { followsLastAnswer } from '@vantageedge/shared/http/last-on-connection';
+import { afterResponsesInFlight, responseInFlight } from '@vantageedge/shared/http/responses-in-flight';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
@@ -13,8 +15,6 @@ import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-p
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
-import { followsLastAnswer } from '../http/last-on-connection.js';
-import { afterResponsesInFlight, responseInFlight } from '../http/responses-in-flight.js';
 import type { ViaEntries } from '../http/via.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
