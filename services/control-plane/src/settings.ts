@@ -82,6 +82,11 @@ export const controlPlaneSettings = {
   CONTROL_PLANE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /** How long an idle keep-alive connection is kept open (0: node never closes it). */
   CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * A connection whose client takes none of the bytes of its answer this long is closed (nginx's
+   * send_timeout): no other timer runs while an answer is in flight; 0: never.
+   */
+  CONTROL_PLANE_SEND_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** Open connections to the admin API listener; more are closed on arrival. */
   CONTROL_PLANE_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**

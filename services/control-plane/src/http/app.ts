@@ -74,7 +74,7 @@ import { routeExactly } from './exact-routing.js';
 import { IdempotencyStore } from './idempotency.js';
 import { JSON_TYPES, jsonBody } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { preparedDocument } from './prepared-document.js';
+import { preparedDocument, preparedText } from './prepared-document.js';
 import { redactedExplanations } from './redacted-explanations.js';
 import { requireWellFormedHost } from './request-host.js';
 import { refuseUnreadableTarget } from './request-target.js';
@@ -349,10 +349,11 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     '/schemas/tenant-config.json',
     preparedDocument(configDocumentJsonSchema(), 'application/schema+json'),
   );
-  app.get('/docs', (_req, res) => {
+  const docs = preparedText(docsPage(), 'text/html');
+  app.get('/docs', (req, res, next) => {
     res.setHeader('Cache-Control', 'public, max-age=3600');
     res.setHeader('Content-Security-Policy', DOCS_CONTENT_SECURITY_POLICY);
-    res.type('html').send(docsPage());
+    docs(req, res, next);
   });
   if (deps.console) app.use(createConsoleRouter(deps.console));
 

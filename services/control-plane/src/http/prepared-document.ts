@@ -9,7 +9,17 @@ import type { RequestHandler } from 'express';
  * 304 without them.
  */
 export function preparedDocument(document: unknown, mediaType: string): RequestHandler {
-  const bytes = Buffer.from(JSON.stringify(document));
+  return preparedText(JSON.stringify(document), mediaType);
+}
+
+/**
+ * GET of a text that is the same for everyone, as its bytes prepared once: `res.send` of a string
+ * encodes it again per request, and each answer waiting for a client that does not read keeps its own
+ * copy (the /docs page, 4.9 MB with the API reference inlined: one connection's pipelined GETs held
+ * gigabytes before the requests were taken in turn).
+ */
+export function preparedText(text: string, mediaType: string): RequestHandler {
+  const bytes = Buffer.from(text);
   const etag = `"${createHash('sha256').update(bytes).digest('base64url')}"`;
   const contentType = `${mediaType}; charset=utf-8`;
   return (_req, res) => {
