@@ -10,7 +10,7 @@ import { releaseWhenAnswered } from './in-flight-counter.js';
  * not their size, so a few tenants' admins each sending a handful of large documents at once took the
  * process to gigabytes. So the documents of all tenants hold at most `maxBytes` at once on a replica,
  * one tenant's at most half of it: a document takes its announced size (Content-Length; without one,
- * the document limit) once access to its tenant is granted, before its body is read, and holds it until
+ * or compressed, the document limit) once access to its tenant is granted, before its body is read, and holds it until
  * it is answered. One document is always let in when nothing else is held, so a document within the
  * document limit is never refused for good.
  *
@@ -55,7 +55,12 @@ export function limitDocumentBytesInFlight(
       const announced = Number(req.get('content-length'));
       // Past the document limit the body is refused unread (413): it holds nothing.
       if (announced > documentLimitBytes) return;
-      const bytes = Number.isSafeInteger(announced) && announced >= 0 ? announced : documentLimitBytes;
+      // A compressed body is as large as it inflates to (express.json inflates gzip, deflate and br up to
+      // the document limit): its Content-Length said a hundredth of what it held.
+      const encoding = req.get('content-encoding')?.trim().toLowerCase();
+      const plain = encoding === undefined || encoding === '' || encoding === 'identity';
+      const bytes =
+        plain && Number.isSafeInteger(announced) && announced >= 0 ? announced : documentLimitBytes;
       const reader = access !== 'write';
       const ofTenant = byTenant.get(tenantId) ?? 0;
       const ofReaders = byTenantReaders.get(tenantId) ?? 0;

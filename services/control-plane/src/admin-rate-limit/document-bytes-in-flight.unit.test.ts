@@ -37,6 +37,20 @@ describe('document bytes in flight', () => {
     expect(held.at(-1)).toBe(0);
   });
 
+  it('holds a compressed body as the document limit, whatever its Content-Length says', () => {
+    const held: number[] = [];
+    const limit = limitDocumentBytesInFlight(4 * DOCUMENT_LIMIT, DOCUMENT_LIMIT, (bytes) => held.push(bytes));
+    for (const encoding of ['gzip', 'br', 'Deflate']) {
+      const compressed = upload({ 'content-length': '10', 'content-encoding': encoding });
+      limit.hold(`tenant-${encoding}`, 'write', compressed.req, compressed.res);
+      expect(held.at(-1)).toBe(DOCUMENT_LIMIT);
+      compressed.answer();
+    }
+    const identity = upload({ 'content-length': '10', 'content-encoding': 'identity' });
+    limit.hold('tenant-identity', 'write', identity.req, identity.res);
+    expect(held.at(-1)).toBe(10);
+  });
+
   it('lets one document in when none is held, whatever its size; a tenant’s second only within its half', () => {
     const limit = limitDocumentBytesInFlight(DOCUMENT_LIMIT / 2, DOCUMENT_LIMIT);
     const large = upload({ 'content-length': String(DOCUMENT_LIMIT) });
