@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { Registry } from 'prom-client';
 import { limitIdleKeepAlive, TIMEOUT_CHECK_INTERVAL_MS } from '../http/idle-keep-alive.js';
 import { type InternalService, internalListenerHeader } from '../http/internal-listener.js';
+import { requestsInTurn } from '../http/one-request-at-a-time.js';
+import { limitSendTime } from '../http/send-timeout.js';
 
 /**
  * Scrapes and healthchecks send a short GET: a client trickling its head or idling on a keep-alive
@@ -9,9 +11,15 @@ import { type InternalService, internalListenerHeader } from '../http/internal-l
  */
 const TIMEOUTS = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000 };
 
+/** A scraper that takes none of an answer this long loses its connection (an exposition is read at once). */
+const SEND_TIMEOUT_MS = 10_000;
+
 /**
  * A node:http server for scrapes and probes (a service's metrics listener, the gateway's admin listener)
- * with the timeouts above, and idle keep-alive connections cut after the keep-alive timeout.
+ * with the timeouts above, and idle keep-alive connections cut after the keep-alive timeout. A
+ * connection's pipelined requests run one after another: node hands over every request one read parses,
+ * and each GET /metrics renders the whole registry (one write of hundreds of them rendered it hundreds
+ * of times at once, each answer waiting for a client that might never read).
  */
 export function createScrapeListener(handler: http.RequestListener): http.Server {
   const server = http.createServer(
@@ -21,9 +29,10 @@ export function createScrapeListener(handler: http.RequestListener): http.Server
       keepAliveTimeout: TIMEOUTS.keepAliveTimeoutMs,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     },
-    handler,
+    requestsInTurn()(handler),
   );
   limitIdleKeepAlive(server, TIMEOUTS);
+  limitSendTime([server], SEND_TIMEOUT_MS);
   return server;
 }
 
