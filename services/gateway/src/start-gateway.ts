@@ -311,6 +311,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   limitSendTime(
     edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer],
     config.GATEWAY_SEND_TIMEOUT_MS,
+    { takesUpgrades: true },
   );
   limitConnectionsPerClient(
     edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer],

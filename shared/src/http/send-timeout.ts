@@ -20,7 +20,16 @@ interface RequestEvents {
  * upgraded after a kept-alive request leaves this check: an open WebSocket is held to the timeout by
  * its own (stalled-receivers.ts), which closes it with 1001 where this one would cut it (1006).
  */
-export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: number): void {
+export function limitSendTime(
+  servers: readonly RequestEvents[],
+  timeoutMs: number,
+  /**
+   * The servers switch protocols on an upgrade (they listen for it): a switched connection leaves this
+   * check. Only then is an `upgrade` listener added — on a server without one, node answers an upgrade
+   * request as any request, and a listener of its own would take it from the handler, unanswered.
+   */
+  options: { readonly takesUpgrades?: boolean } = {},
+): void {
   if (timeoutMs <= 0) return;
   /** Each connection's sending state at the last check (undefined: nothing was waiting then). */
   const connections = new Map<Socket, string | undefined>();
@@ -40,7 +49,7 @@ export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: numb
       connections.set(socket, undefined);
       socket.once('close', () => connections.delete(socket));
     });
-    server.on('upgrade', (req) => connections.delete(req.socket));
+    if (options.takesUpgrades === true) server.on('upgrade', (req) => connections.delete(req.socket));
     server.on('close', () => clearInterval(check));
   }
 }
